@@ -1,0 +1,111 @@
+"""What ccproxy knows about one proxied request: its context while it runs, its record when done."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One proxied request as seen when it arrives; handed to both request hooks.
+
+    Plugins read it and must not change it. ``state`` is the one place a plugin may
+    keep per-request data of its own between ``on_request_start`` and
+    ``on_request_end`` (use a key named after your plugin).
+    """
+
+    request_id: str
+    method: str
+    path: str
+    endpoint: str
+    """The route template that matched (``/v1/messages``), never the raw path."""
+    query: str
+    client_ip: str | None
+    user_agent: str | None
+    service_type: str
+    """Which provider serves the request: ``anthropic`` or ``openai``."""
+    model: str | None
+    """The model the client asked for; ``None`` when the body has none or is not JSON."""
+    streaming: bool
+    started_at: datetime
+    """Wall-clock start, timezone-aware UTC."""
+    started_monotonic: float
+    """``time.perf_counter()`` at start, for durations."""
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """The final, immutable record of one proxied request.
+
+    The first twenty fields are the documented ``access_logs`` columns, under those
+    names. No secret (API key, Authorization, cookie) is ever put in a record.
+    """
+
+    request_id: str
+    timestamp: datetime
+    """When the request arrived (UTC)."""
+    method: str
+    endpoint: str
+    path: str
+    query: str
+    client_ip: str | None
+    user_agent: str | None
+    service_type: str
+    model: str | None
+    streaming: bool
+    status_code: int
+    """The status the client received."""
+    duration_ms: float
+    duration_seconds: float
+    tokens_input: int | None
+    """Input tokens not read from or written to the cache (Anthropic's convention)."""
+    tokens_output: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    cost_usd: Decimal | None
+    """Total cost from genai-prices; ``None`` when the model has no known price."""
+    cost_sdk_usd: Decimal | None
+    """The cost the upstream itself reported, when it reports one."""
+
+    ttft_ms: float | None = None
+    """Time to first token (first body byte of a stream), for streams."""
+    upstream_status: int | None = None
+    """The status the provider answered with; ``None`` if it never answered."""
+    upstream_duration_ms: float | None = None
+    """Time spent waiting on the provider, from sending the request to its last byte."""
+    proxy_overhead_ms: float | None = None
+    """Time ccproxy itself added before the response headers went out."""
+    error_type: str | None = None
+    error_message: str | None = None
+    response_model: str | None = None
+    """The model the provider says it used, when it says."""
+    cost_input_usd: Decimal | None = None
+    cost_output_usd: Decimal | None = None
+    cost_cache_read_usd: Decimal | None = None
+    cost_cache_write_usd: Decimal | None = None
+    priced: bool = False
+    """True when genai-prices knew the model, so the cost fields are meaningful."""
+    request_bytes: int = 0
+    response_bytes: int = 0
+    rate_limits: dict[str, float] = field(default_factory=dict)
+    """Provider rate-limit headroom from response headers, e.g. ``{"requests_remaining": 49.0}``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready values: ISO timestamps, money as floats."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+ACCESS_LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AccessRecord))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

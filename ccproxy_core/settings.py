@@ -1,0 +1,183 @@
+"""Settings: one model with nested sections, read from CLI flags, environment, .env and a TOML file.
+
+Precedence, highest first: CLI flag > environment > .env > config file > default.
+Environment variables use ``__`` between section and field:
+``OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_config_file: ContextVar[Path | None] = ContextVar("ccproxy_config_file", default=None)
+
+
+def default_config_path() -> Path:
+    """``$CCPROXY_CONFIG``, else ``$XDG_CONFIG_HOME/ccproxy/config.toml`` (``~/.config/...``)."""
+    if explicit := os.environ.get("CCPROXY_CONFIG"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "ccproxy" / "config.toml"
+
+
+class ServerSettings(BaseModel):
+    """Where ccproxy listens."""
+
+    host: str = "127.0.0.1"
+    """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines."""
+    port: int = Field(8000, ge=1, le=65535)
+    """SERVER__PORT."""
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
+
+
+class UpstreamSettings(BaseModel):
+    """The providers ccproxy forwards to."""
+
+    anthropic_base_url: str = "https://api.anthropic.com"
+    """UPSTREAM__ANTHROPIC_BASE_URL."""
+    openai_base_url: str = "https://api.openai.com"
+    """UPSTREAM__OPENAI_BASE_URL."""
+    anthropic_api_key: SecretStr | None = None
+    """UPSTREAM__ANTHROPIC_API_KEY, sent as x-api-key only when the client sends no key."""
+    openai_api_key: SecretStr | None = None
+    """UPSTREAM__OPENAI_API_KEY, sent as a Bearer token only when the client sends no key."""
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__CONNECT_TIMEOUT_SECONDS. No connection by then: 504 to the client."""
+    read_timeout_seconds: float = Field(600.0, gt=0)
+    """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes."""
+    max_connections: int = Field(1000, ge=1)
+    """UPSTREAM__MAX_CONNECTIONS. Size of the shared connection pool."""
+
+    @field_validator("anthropic_base_url", "openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ObservabilitySettings(BaseModel):
+    """Which observability plugins are on, and how they behave."""
+
+    metrics_endpoint_enabled: bool = False
+    """OBSERVABILITY__METRICS_ENDPOINT_ENABLED: serve Prometheus metrics on /metrics."""
+    logs_endpoints_enabled: bool = False
+    """OBSERVABILITY__LOGS_ENDPOINTS_ENABLED: serve the /logs query API."""
+    dashboard_enabled: bool = False
+    """OBSERVABILITY__DASHBOARD_ENABLED: serve the live dashboard on /dashboard."""
+    logs_collection_enabled: bool = False
+    """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
+    log_storage_backend: Literal["duckdb", "none"] = "duckdb"
+    """OBSERVABILITY__LOG_STORAGE_BACKEND: duckdb or none."""
+    duckdb_path: str = "~/.local/share/ccproxy/metrics.duckdb"
+    """OBSERVABILITY__DUCKDB_PATH: the DuckDB file (~ expanded, folders created)."""
+    pushgateway_url: str | None = None
+    """OBSERVABILITY__PUSHGATEWAY_URL: push metrics there when set (user:pass@ allowed)."""
+    pushgateway_interval_seconds: float = Field(15.0, gt=0)
+    """OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS: seconds between pushes."""
+    pushgateway_job: str = "ccproxy"
+    """OBSERVABILITY__PUSHGATEWAY_JOB: the Pushgateway job name."""
+    pushgateway_instance: str | None = None
+    """OBSERVABILITY__PUSHGATEWAY_INSTANCE: grouping key ``instance``; default host:port."""
+    log_retention_days: float | None = Field(None, gt=0)
+    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
+    log_queue_size: int = Field(10_000, ge=1)
+    """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
+    log_batch_size: int = Field(1_000, ge=1)
+    """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
+    log_flush_interval_seconds: float = Field(1.0, gt=0)
+    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
+    stream_max_subscribers: int = Field(100, ge=1)
+    """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
+    stream_queue_size: int = Field(1_000, ge=1)
+    """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
+    stream_replay_size: int = Field(1_000, ge=0)
+    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
+    metrics_model_label_cap: int = Field(100, ge=1)
+    """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
+
+
+class SecuritySettings(BaseModel):
+    """Access to ccproxy's own endpoints."""
+
+    auth_token: SecretStr | None = None
+    """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
+
+
+class LoggingSettings(BaseModel):
+    """ccproxy's own log lines."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """LOGGING__LEVEL."""
+    format: Literal["text", "json"] = "text"
+    """LOGGING__FORMAT: text for people, json for log shippers."""
+    access_log: bool = True
+    """LOGGING__ACCESS_LOG: one line per proxied request."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class PluginSettings(BaseModel):
+    """Which plugins load."""
+
+    disabled: Annotated[list[str], NoDecode] = []
+    """PLUGINS__DISABLED: plugin names never to load, comma separated."""
+    strict: bool = False
+    """PLUGINS__STRICT: a plugin that fails to load stops start-up (for plugin development)."""
+
+    @field_validator("disabled", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+
+class Settings(BaseSettings):
+    """All of ccproxy's settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        nested_model_default_partial_update=True,
+    )
+
+    server: ServerSettings = ServerSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    security: SecuritySettings = SecuritySettings()
+    logging: LoggingSettings = LoggingSettings()
+    plugins: PluginSettings = PluginSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
