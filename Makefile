@@ -1,0 +1,32 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is what they build on.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install install-test system-deps dashboard bench
+
+demo: install dashboard
+	$(BIN)/ccproxy demo
+
+test: system-deps install-test dashboard
+	$(BIN)/pytest
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Debian packages the tests use: a real Pushgateway, promtool, and Chromium for the dashboard.
+system-deps:
+	scripts/install-system-deps.sh
+
+# Bundles the dashboard's charting library from the npm registry into the Python package.
+dashboard:
+	cd dashboard-ui && npm ci --no-audit --no-fund && npm run build
+
+bench: install-test
+	$(BIN)/python benchmarks/bench_proxy.py

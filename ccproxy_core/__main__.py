@@ -1,0 +1,3 @@
+from ccproxy_core.cli import main
+
+main(prog_name="ccproxy")

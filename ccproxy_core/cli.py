@@ -1,0 +1,133 @@
+"""The ``ccproxy`` command: serve, demo, plugins list, config show, mock-upstream."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ccproxy_core import __version__
+from ccproxy_core.errors import CcproxyError
+from ccproxy_core.settings import Settings
+from ccproxy_core.settings_loader import load_settings
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+    help="TOML config file (default: $CCPROXY_CONFIG or ~/.config/ccproxy/config.toml if present).",
+)
+
+
+def _settings_or_exit(config_file: str | None, overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        return load_settings(config_file, overrides)
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _server_overrides(host: str | None, port: int | None) -> dict[str, Any]:
+    server = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    return {"server": server} if server else {}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ccproxy")
+def main() -> None:
+    """ccproxy: an observability proxy for the Anthropic and OpenAI APIs."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [SERVER__HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [SERVER__PORT, default 8000].")
+@click.option("--mock-upstream", "mock_port", type=int, default=None, metavar="PORT",
+              help="Start the built-in mock provider on this port and forward to it instead of the real APIs.")
+@config_option
+def serve(host: str | None, port: int | None, mock_port: int | None, config_file: str | None) -> None:
+    """Run the proxy."""
+    from ccproxy_core.serve import run_server
+
+    overrides = _server_overrides(host, port)
+    mock = None
+    if mock_port is not None:
+        from ccproxy_core.mock_upstream import serve_mock_in_thread
+
+        mock = serve_mock_in_thread(port=mock_port)
+        overrides["upstream"] = {"anthropic_base_url": mock.url, "openai_base_url": mock.url}
+    settings = _settings_or_exit(config_file, overrides)
+    try:
+        sys.exit(run_server(settings))
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port for the proxy.")
+@click.option("--requests", "request_count", type=int, default=24, show_default=True, help="Demo requests to send.")
+@click.option("--once", is_flag=True, help="Send the demo traffic, check it was recorded, then exit.")
+def demo(port: int, request_count: int, once: bool) -> None:
+    """Run the proxy with every observability feature on, against the mock provider, with demo traffic."""
+    from ccproxy_core.demo import run_demo
+
+    sys.exit(run_demo(port=port, request_count=request_count, once=once))
+
+
+@main.group()
+def plugins() -> None:
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@config_option
+def plugins_list(as_json: bool, config_file: str | None) -> None:
+    """Every discovered plugin: version, distribution, hooks, and whether it is enabled and why."""
+    from ccproxy_core.plugins import get_plugin_manager
+
+    settings = _settings_or_exit(config_file)
+    try:
+        infos = get_plugin_manager(settings).ccproxy_plugins
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([vars(info) for info in infos], indent=2))
+        return
+    rows = [(i.name, i.version or "-", i.distribution or "-", ",".join(i.hooks) or "-", ("enabled: " if i.enabled else "disabled: ") + i.reason) for i in infos]
+    _print_table(("NAME", "VERSION", "DISTRIBUTION", "HOOKS", "STATUS"), rows)
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@main.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@config_option
+def config_show(config_file: str | None) -> None:
+    """Print the effective settings as JSON (secrets masked)."""
+    settings = _settings_or_exit(config_file)
+    click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
+
+
+@main.command("mock-upstream")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9100, show_default=True)
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="Wait before answering.")
+@click.option("--delta-count", type=int, default=20, show_default=True, help="Deltas per streamed answer.")
+@click.option("--delta-interval-ms", type=int, default=0, show_default=True, help="Pause between streamed deltas.")
+def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta_interval_ms: int) -> None:
+    """Run the mock LLM provider (both wire formats, streaming and not, with fault injection)."""
+    from ccproxy_core.mock_upstream import MockOptions, run_mock_upstream
+
+    options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
+    click.echo(f"mock upstream on http://{host}:{port}", err=True)
+    run_mock_upstream(host, port, options)

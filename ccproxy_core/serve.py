@@ -1,0 +1,46 @@
+"""Run the app under uvicorn, with clean one-line failures."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from ccproxy_core.app import create_app
+from ccproxy_core.errors import CcproxyError
+from ccproxy_core.logging_setup import configure_logging
+from ccproxy_core.settings import Settings
+
+log = logging.getLogger("ccproxy")
+
+
+def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # noqa: ANN001 - any ASGI app
+    """The uvicorn settings ccproxy always runs with: uvloop, httptools, our own logging and access lines."""
+    options = dict(
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def run_server(settings: Settings) -> int:
+    """Serve until stopped; return the process exit code (1 when start-up failed)."""
+    listener = configure_logging(settings.logging)
+    try:
+        try:
+            app = create_app(settings)
+        except CcproxyError as exc:
+            log.error("%s", exc)
+            return 1
+        server = uvicorn.Server(uvicorn_config(app, settings))
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        listener.stop()

@@ -1,0 +1,149 @@
+"""Helpers for testing ccproxy and its plugins against a real server and the mock provider.
+
+    from ccproxy_core.testing import make_settings, mock_upstream, running_proxy
+
+    def test_my_plugin(tmp_path):
+        with mock_upstream() as upstream:
+            settings = make_settings(upstream.url, tmp_path=tmp_path)
+            with running_proxy(settings, plugins=[MyPlugin()]) as proxy:
+                anthropic.Anthropic(base_url=proxy.url, api_key="test").messages.create(...)
+
+Each helper starts real servers on free loopback ports, in background threads,
+and stops them on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import uvicorn
+from fastapi import FastAPI
+
+from ccproxy_core.app import create_app
+from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.serve import uvicorn_config
+from ccproxy_core.settings import Settings
+
+
+@contextlib.contextmanager
+def mock_upstream(**options: Any) -> Iterator[Any]:
+    """The mock provider on a free loopback port; yields an object with ``.url``.
+
+    ``options`` are :class:`ccproxy_core.mock_upstream.MockOptions` fields (latency_ms, delta_count, ...).
+    """
+    from ccproxy_core.mock_upstream import MockOptions, serve_mock_in_thread
+
+    server = serve_mock_in_thread(MockOptions(**options))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: dict[str, Any]) -> Settings:
+    """Settings pointing both providers at ``upstream_url``; ``sections`` override fields by section.
+
+    With ``tmp_path`` the DuckDB file goes there, never to the user's home.
+    Environment variables and .env files are ignored, so tests do not depend on the machine.
+    """
+    values: dict[str, dict[str, Any]] = {
+        "upstream": {"anthropic_base_url": upstream_url, "openai_base_url": upstream_url},
+        "logging": {"access_log": False},
+    }
+    if tmp_path is not None:
+        values["observability"] = {"duckdb_path": str(tmp_path / "ccproxy.duckdb")}
+    for section, fields in sections.items():
+        values.setdefault(section, {}).update(fields)
+    return _IsolatedSettings(**values)
+
+
+class _IsolatedSettings(Settings):
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: ANN001, ANN206, PLR0913
+        return (init_settings,)
+
+
+def temporary_plugin(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> contextlib.AbstractContextManager:
+    """Register ``plugin`` on ``pm`` for the duration of a ``with`` block."""
+
+    @contextlib.contextmanager
+    def registered() -> Iterator[object]:
+        pm.register(plugin, name=name)
+        try:
+            yield plugin
+        finally:
+            pm.unregister(plugin)
+
+    return registered()
+
+
+@dataclass
+class RunningProxy:
+    """A ccproxy app served by a real uvicorn on loopback."""
+
+    url: str
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut down gracefully (lifespan shutdown runs) and wait for the thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise RuntimeError("ccproxy test server did not stop in time")
+
+
+@contextlib.contextmanager
+def running_proxy(settings: Settings, plugins: Iterable[object] = (), pm: pluggy.PluginManager | None = None) -> Iterator[RunningProxy]:
+    """Serve ``create_app(settings)`` on a free loopback port, with extra ``plugins`` registered."""
+    pm = pm if pm is not None else get_plugin_manager(settings)
+    for plugin in plugins:
+        pm.register(plugin)
+    proxy = start_proxy(create_app(settings, pm), settings)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def start_proxy(app: FastAPI, settings: Settings) -> RunningProxy:
+    """Start serving ``app`` in a thread; return once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ccproxy-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("ccproxy test server failed to start (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError("ccproxy test server did not start within 30 s")
+        time.sleep(0.01)
+    return RunningProxy(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):  # noqa: ANN001, ANN201
+    """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` seconds.
+
+    Records of streams arrive after the client has read the last byte, so tests poll.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

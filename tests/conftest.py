@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite: the mock provider, a hook recorder, a proxy factory."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ccproxy_core import hookimpl
+from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.testing import RunningProxy, make_settings, mock_upstream, running_proxy
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    """One mock provider for the session; tests tell it what to do through x-mock-* headers."""
+    with mock_upstream() as server:
+        yield server
+
+
+class HookRecorder:
+    """A plugin that remembers every request hook call it sees."""
+
+    def __init__(self) -> None:
+        self.starts: list[RequestContext] = []
+        self.ends: list[AccessRecord] = []
+        self._changed = threading.Condition()
+
+    @hookimpl
+    def on_request_start(self, context: RequestContext) -> None:
+        with self._changed:
+            self.starts.append(context)
+            self._changed.notify_all()
+
+    @hookimpl
+    def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
+        with self._changed:
+            self.ends.append(record)
+            self._changed.notify_all()
+
+    def wait_for_ends(self, count: int, timeout: float = 10.0) -> list[AccessRecord]:
+        """Block until ``count`` records arrived (a stream's record lands after its last byte)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.ends) >= count, timeout):
+                raise AssertionError(f"expected {count} on_request_end calls, saw {len(self.ends)}")
+        time.sleep(0.05)  # a duplicate call would land right after: give it the chance to show up
+        return list(self.ends)
+
+
+@pytest.fixture
+def recorder() -> HookRecorder:
+    return HookRecorder()
+
+
+@pytest.fixture
+def proxy_factory(upstream, tmp_path) -> Iterator[Callable[..., RunningProxy]]:
+    """Start proxies against the mock: ``proxy_factory(plugins=[...], observability={...})``."""
+    with contextlib.ExitStack() as stack:
+
+        def start(plugins=(), upstream_url: str | None = None, **sections) -> RunningProxy:
+            settings = make_settings(upstream_url or upstream.url, tmp_path=tmp_path, **sections)
+            return stack.enter_context(running_proxy(settings, plugins=plugins))
+
+        yield start
+
+
+@pytest.fixture
+def proxy(proxy_factory, recorder) -> RunningProxy:
+    """A proxy with every observability plugin off and the hook recorder registered."""
+    return proxy_factory(plugins=[recorder])

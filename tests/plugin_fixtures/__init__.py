@@ -1,0 +1,1 @@
+"""Tiny plugins loaded through entry points by the plugin-host tests."""

@@ -1,0 +1,78 @@
+"""The ccproxy command, run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import ccproxy_core
+
+CCPROXY = [sys.executable, "-m", "ccproxy_core"]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if "__" not in k}
+    environment.update(env or {})
+    return subprocess.run([*CCPROXY, *args], capture_output=True, text=True, env=environment, timeout=120)
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and ccproxy_core.__version__ in result.stdout
+
+
+def test_plugins_list_json_shows_builtins_with_reasons():
+    result = run("plugins", "list", "--json", env={"OBSERVABILITY__DASHBOARD_ENABLED": "true", "PLUGINS__DISABLED": "metrics"})
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    assert plugins["dashboard"]["enabled"] is True and plugins["dashboard"]["distribution"] == "ccproxy"
+    assert plugins["dashboard"]["version"] == ccproxy_core.__version__
+    assert plugins["metrics"]["reason"] == "disabled by name (PLUGINS__DISABLED)"
+    assert plugins["duckdb"]["reason"] == "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+
+
+def test_plugins_list_table():
+    result = run("plugins", "list")
+    assert result.returncode == 0
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "VERSION", "DISTRIBUTION", "HOOKS", "STATUS"]
+    assert any(row.startswith("logs_api") and "disabled: OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=false" in row for row in rows)
+
+
+def test_bad_setting_exits_2_with_one_line():
+    result = run("config", "show", env={"SERVER__PORT": "not-a-port"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: invalid setting SERVER__PORT='not-a-port': Input should be a valid integer, unable to parse string as an integer"
+
+
+def test_config_show_masks_secrets():
+    result = run("config", "show", env={"SECURITY__AUTH_TOKEN": "super-secret-token", "UPSTREAM__OPENAI_API_KEY": "sk-very-secret"})
+    assert result.returncode == 0
+    assert "super-secret-token" not in result.stdout and "sk-very-secret" not in result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["security"]["auth_token"] == "**********"
+
+
+def test_serve_with_bad_storage_path_fails_with_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = {"OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true", "OBSERVABILITY__DUCKDB_PATH": str(blocker / "x.duckdb"), "SERVER__PORT": "0"}
+    result = run("serve", env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert str(blocker / "x.duckdb") in result.stderr
+
+
+def test_demo_once_serves_records_and_prints_urls(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run("demo", "--once", "--port", str(port), "--requests", "6")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in ("/metrics", "/logs/query", "/dashboard"):
+        assert f"http://127.0.0.1:{port}{path}" in result.stdout
+    assert "recorded   6 rows" in result.stdout

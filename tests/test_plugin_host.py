@@ -1,0 +1,80 @@
+"""The plugin host: discovery by entry point, enablement, isolation of broken plugins."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from ccproxy_core.app import create_app
+from ccproxy_core.errors import PluginLoadError
+from ccproxy_core.plugins import BUILTIN_ENABLEMENT, get_plugin_manager
+from ccproxy_core.testing import make_settings
+
+
+def ep(name: str, module: str) -> EntryPoint:
+    return EntryPoint(name=name, value=f"tests.plugin_fixtures.{module}", group="ccproxy")
+
+
+def infos_by_name(pm):
+    return {info.name: info for info in pm.ccproxy_plugins}
+
+
+def test_builtin_plugins_are_discovered_through_entry_points_and_off_by_default():
+    infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1")))
+    assert set(BUILTIN_ENABLEMENT) <= set(infos)
+    for name in BUILTIN_ENABLEMENT:
+        assert infos[name].enabled is False and infos[name].distribution == "ccproxy"
+    assert infos["metrics"].reason == "OBSERVABILITY__METRICS_ENDPOINT_ENABLED=false"
+    assert infos["duckdb"].reason == "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+
+
+def test_flags_enable_builtin_plugins_and_they_load():
+    settings = make_settings("http://127.0.0.1:1", observability={"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True})
+    pm = get_plugin_manager(settings)
+    infos = infos_by_name(pm)
+    assert infos["metrics"].enabled and infos["logs_api"].enabled and not infos["dashboard"].enabled
+    assert pm.get_plugin("metrics") is not None and pm.get_plugin("dashboard") is None
+
+
+def test_storage_backend_none_keeps_duckdb_off():
+    settings = make_settings("http://127.0.0.1:1", observability={"logs_collection_enabled": True, "log_storage_backend": "none"})
+    assert infos_by_name(get_plugin_manager(settings))["duckdb"].reason == "OBSERVABILITY__LOG_STORAGE_BACKEND=none"
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_others_load():
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("good", "good"), ep("broken", "broken_import")])
+    infos = infos_by_name(pm)
+    assert infos["good"].enabled and infos["good"].hooks == ["on_request_end"]
+    assert not infos["broken"].enabled
+    assert "ImportError: this plugin needs a package that is not installed" in infos["broken"].reason
+
+
+def test_strict_mode_makes_a_load_failure_fatal():
+    settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
+    with pytest.raises(PluginLoadError, match="plugin broken failed to load"):
+        get_plugin_manager(settings, [ep("broken", "broken_import")])
+
+
+def test_a_misspelled_hook_is_refused_not_silently_ignored():
+    infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("typo", "misspelled")]))
+    assert not infos["typo"].enabled and "on_request_ended is not a ccproxy hook" in infos["typo"].reason
+
+
+def test_disabled_by_name_is_never_imported():
+    settings = make_settings("http://127.0.0.1:1", plugins={"disabled": ["broken", "metrics"]},
+                             observability={"metrics_endpoint_enabled": True})
+    infos = infos_by_name(get_plugin_manager(settings, [ep("broken", "broken_import"), ep("metrics", "good")]))
+    assert infos["broken"].reason == infos["metrics"].reason == "disabled by name (PLUGINS__DISABLED)"
+    assert infos["broken"].error is None
+
+
+@pytest.mark.parametrize("module, message", [
+    ("route_clash", "plugin clash adds POST /v1/messages, which the proxy serves"),
+    ("health_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
+])
+def test_a_route_conflict_stops_the_build_naming_both(module, message):
+    settings = make_settings("http://127.0.0.1:1")
+    pm = get_plugin_manager(settings, [ep("clash", module)])
+    with pytest.raises(PluginLoadError, match=message):
+        create_app(settings, pm)

@@ -1,0 +1,162 @@
+"""Raw HTTP through a real ccproxy: forwarding, local errors, disconnects, hook isolation."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from ccproxy_core import hookimpl
+from ccproxy_core.testing import wait_until
+
+ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-forward-me", "anthropic-version": "2023-06-01", "anthropic-beta": "tools-2024", "content-type": "application/json"}
+BODY = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def mock_requests(upstream) -> list[dict]:
+    return httpx.get(upstream.url + "/_mock/requests").json()
+
+
+def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, recorder):
+    httpx.delete(upstream.url + "/_mock/requests")
+    raw = b'{"model":"claude-sonnet-4-5",  "max_tokens":50,"messages":[{"role":"user","content":"h\\u00e9"}]}'
+    response = httpx.post(proxy.url + "/v1/messages?beta=true", content=raw, headers={**ANTHROPIC_HEADERS, "x-request-id": "given-id-1"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "given-id-1"
+    assert float(response.headers["x-ccproxy-overhead-ms"]) >= 0
+    [seen] = mock_requests(upstream)
+    assert seen["body"] == raw.decode()
+    assert seen["path"].startswith("/v1/messages") and "beta=true" in seen["path"] + seen.get("query", "")
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    for name in ("x-api-key", "anthropic-version", "anthropic-beta", "content-type"):
+        assert headers[name] == ANTHROPIC_HEADERS[name]
+    [record] = recorder.wait_for_ends(1)
+    assert record.request_id == "given-id-1" and record.query == "beta=true"
+
+
+def test_generated_request_id_matches_record(proxy, recorder):
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
+    [record] = recorder.wait_for_ends(1)
+    assert response.headers["x-request-id"] == record.request_id and len(record.request_id) >= 16
+
+
+def test_rate_limit_headers_pass_back_and_are_recorded(proxy, recorder):
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
+    [record] = recorder.wait_for_ends(1)
+    remaining = response.headers["anthropic-ratelimit-requests-remaining"]
+    assert record.rate_limits["requests_remaining"] == float(remaining)
+
+
+def test_non_json_body_is_forwarded_and_provider_answer_passed_back(proxy, upstream, recorder):
+    response = httpx.post(proxy.url + "/v1/messages", content=b"this is not json", headers=ANTHROPIC_HEADERS)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    [record] = recorder.wait_for_ends(1)
+    assert record.model is None and record.status_code == 400 and record.error_type == "invalid_request_error"
+
+
+def test_body_over_the_limit_is_refused_with_413(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], server={"max_request_bytes": 2048})
+    response = httpx.post(proxy.url + "/v1/messages", content=b"x" * 5000, headers=ANTHROPIC_HEADERS)
+    assert response.status_code == 413
+    assert "SERVER__MAX_REQUEST_BYTES" in response.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert record.status_code == 413 and record.error_type == "request_too_large"
+
+
+def test_unknown_path_is_a_json_404_and_recorded(proxy, recorder):
+    response = httpx.get(proxy.url + "/v1/nothing/here", headers={"authorization": "Bearer sk-x"})
+    assert response.status_code == 404 and response.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert record.endpoint == "unmatched" and record.status_code == 404
+
+
+def test_health_is_not_a_proxied_request(proxy, recorder):
+    body = httpx.get(proxy.url + "/health").json()
+    assert body["status"] == "ok" and "version" in body
+    assert recorder.starts == []
+
+
+def test_models_route_picks_provider_by_headers(proxy, recorder):
+    anthropic_list = httpx.get(proxy.url + "/v1/models", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+    openai_list = httpx.get(proxy.url + "/v1/models", headers={"authorization": "Bearer k"})
+    assert anthropic_list.status_code == openai_list.status_code == 200
+    records = recorder.wait_for_ends(2)
+    assert [r.service_type for r in records] == ["anthropic", "openai"]
+    assert {r.endpoint for r in records} == {"/v1/models"}
+
+
+def test_upstream_timeout_gives_504(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream={"read_timeout_seconds": 0.3})
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-latency-ms": "2000"}, timeout=10)
+    assert response.status_code == 504 and response.json()["error"]["type"] == "timeout_error"
+    [record] = recorder.wait_for_ends(1)
+    assert record.error_type == "upstream_timeout"
+
+
+def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy, recorder):
+    slow = {**ANTHROPIC_HEADERS, "x-mock-delta-count": "200", "x-mock-delta-interval-ms": "50"}
+    with httpx.Client(timeout=10) as client:
+        with client.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=slow) as response:
+            first = next(response.iter_bytes())
+            assert b"message_start" in first
+    [record] = recorder.wait_for_ends(1)
+    assert record.status_code == 499 and record.error_type == "client_disconnected"
+    # The whole stream would take 10 s; the record came as soon as the client left.
+    assert record.duration_ms < 5000 and record.tokens_input is not None
+
+
+def test_upstream_abort_mid_stream_cuts_the_client_and_is_recorded(proxy, recorder):
+    headers = {**ANTHROPIC_HEADERS, "x-mock-abort-after": "3"}
+    with pytest.raises(httpx.HTTPError):
+        with httpx.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=headers) as response:
+            for _ in response.iter_bytes():
+                pass
+    [record] = recorder.wait_for_ends(1)
+    assert record.error_type == "upstream_stream_aborted" and record.tokens_input is not None
+
+
+def test_malformed_json_from_upstream_is_passed_back_and_flagged(proxy, recorder):
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-malformed": "1"})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+    [record] = recorder.wait_for_ends(1)
+    assert record.error_type == "upstream_invalid_json"
+
+
+class Exploding:
+    @hookimpl
+    def on_request_start(self, context):
+        raise RuntimeError("boom at start")
+
+    @hookimpl
+    def on_request_end(self, context, record):
+        raise RuntimeError("boom at end")
+
+
+def test_a_raising_plugin_changes_nothing_for_the_client(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[Exploding(), recorder])
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
+    assert response.status_code == 200 and response.json()["usage"]["output_tokens"] > 0
+    assert len(recorder.wait_for_ends(1)) == 1
+    errors = proxy.app.state.hook_errors
+    assert [count for (plugin, hook), count in errors.items() if hook == "on_request_start"] == [1]
+    assert [count for (plugin, hook), count in errors.items() if hook == "on_request_end"] == [1]
+
+
+class AsyncObserver:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    async def on_request_end(self, record):
+        self.seen.append(record.status_code)
+
+
+def test_async_hook_implementations_are_awaited(proxy_factory):
+    observer = AsyncObserver()
+    proxy = proxy_factory(plugins=[observer])
+    httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
+    assert wait_until(lambda: observer.seen) == [200]

@@ -1,0 +1,79 @@
+"""Settings: documented defaults, every source, precedence, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.settings_loader import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """No real environment variable, .env or config file of the machine may leak in."""
+    import os
+
+    for name in list(os.environ):
+        if name.split("__")[0] in {"SERVER", "UPSTREAM", "OBSERVABILITY", "SECURITY", "LOGGING", "PLUGINS"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CCPROXY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_documented_defaults():
+    s = load_settings()
+    obs = s.observability
+    assert (obs.metrics_endpoint_enabled, obs.logs_endpoints_enabled, obs.dashboard_enabled, obs.logs_collection_enabled) == (False,) * 4
+    assert obs.log_storage_backend == "duckdb"
+    assert obs.duckdb_path == "~/.local/share/ccproxy/metrics.duckdb"
+    assert obs.pushgateway_url is None
+    assert (s.server.host, s.server.port) == ("127.0.0.1", 8000)
+    assert s.upstream.anthropic_base_url == "https://api.anthropic.com"
+    assert s.upstream.openai_base_url == "https://api.openai.com"
+    assert s.security.auth_token is None
+
+
+def test_precedence_cli_over_env_over_dotenv_over_file(monkeypatch, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\nport = 1111\nhost = "10.0.0.1"\n[observability]\ndashboard_enabled = true\nduckdb_path = "/from/file"\n'
+                      '[upstream]\nopenai_base_url = "http://file"\n')
+    (tmp_path / ".env").write_text("SERVER__PORT=2222\nOBSERVABILITY__DUCKDB_PATH=/from/dotenv\n")
+    monkeypatch.setenv("SERVER__PORT", "3333")
+    s = load_settings(config, {"server": {"port": 4444}})
+    assert s.server.port == 4444  # CLI
+    assert s.server.host == "10.0.0.1"  # file, nothing above it
+    assert s.observability.duckdb_path == "/from/dotenv"  # .env beats the file
+    assert s.observability.dashboard_enabled is True
+    assert s.upstream.openai_base_url == "http://file"
+    assert load_settings(config).server.port == 3333  # env beats .env and file
+
+
+def test_default_config_location_is_read(tmp_path):
+    default = tmp_path / "xdg" / "ccproxy" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text("[observability]\nmetrics_endpoint_enabled = true\n")
+    assert load_settings().observability.metrics_endpoint_enabled is True
+
+
+def test_plugins_disabled_is_a_comma_list(monkeypatch):
+    monkeypatch.setenv("PLUGINS__DISABLED", "metrics, my_plugin")
+    assert load_settings().plugins.disabled == ["metrics", "my_plugin"]
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("OBSERVABILITY__LOG_STORAGE_BACKEND", "sqlite", "invalid setting OBSERVABILITY__LOG_STORAGE_BACKEND='sqlite': Input should be 'duckdb' or 'none'"),
+    ("SERVER__PORT", "eighty", "invalid setting SERVER__PORT='eighty'"),
+    ("OBSERVABILITY__METRICS_ENDPOINT_ENABLED", "maybe", "invalid setting OBSERVABILITY__METRICS_ENDPOINT_ENABLED='maybe'"),
+    ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
+])
+def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
