@@ -7,6 +7,7 @@ import logging
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from ccproxy_core.settings_loader import load_settings
 
 log = logging.getLogger("ccproxy.demo")
 
-DEMO_MODELS = (("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini"))
+DEMO_MODELS = (("anthropic", "claude-sonnet-4-6"), ("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini"))
+# A cached system prompt, so the demo shows cache reads and writes.
+DEMO_SYSTEM = [{"type": "text", "text": "You are the ccproxy demo assistant. " * 40, "cache_control": {"type": "ephemeral"}}]
 
 
 def run_demo(port: int, request_count: int, once: bool) -> int:
@@ -62,7 +65,8 @@ def _drive(server: uvicorn.Server, base: str, request_count: int, once: bool) ->
         time.sleep(0.05)
     for index in range(request_count):
         service_type, model = DEMO_MODELS[index % len(DEMO_MODELS)]
-        _send(base, service_type, model, stream=index % 2 == 1)
+        # Every seventh request meets a rate limit, so the error views have something to show.
+        _send(base, service_type, model, stream=index % 2 == 1, fail=index % 7 == 6)
     print(f"\nccproxy demo is running, {request_count} demo requests sent:", flush=True)
     for name, path in (("metrics", "/metrics"), ("logs", "/logs/query?limit=5"), ("dashboard", "/dashboard")):
         print(f"  {name:<10} {base}{path}", flush=True)
@@ -73,20 +77,25 @@ def _drive(server: uvicorn.Server, base: str, request_count: int, once: bool) ->
         print("Press Ctrl-C to stop.", flush=True)
 
 
-def _send(base: str, service_type: str, model: str, stream: bool) -> None:
+def _send(base: str, service_type: str, model: str, stream: bool, fail: bool) -> None:
     prompt = [{"role": "user", "content": "Say hello to the ccproxy demo."}]
     if service_type == "anthropic":
-        path, body = "/v1/messages", {"model": model, "max_tokens": 64, "messages": prompt, "stream": stream}
+        path, body = "/v1/messages", {"model": model, "max_tokens": 64, "system": DEMO_SYSTEM, "messages": prompt, "stream": stream}
         headers = {"x-api-key": "demo-key", "anthropic-version": "2023-06-01"}
     else:
         path, body = "/v1/chat/completions", {"model": model, "messages": prompt, "stream": stream}
         if stream:
             body["stream_options"] = {"include_usage": True}
         headers = {"authorization": "Bearer demo-key"}
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={**headers, "content-type": "application/json", "user-agent": "ccproxy-demo"})
+    headers.update({"content-type": "application/json", "user-agent": "ccproxy-demo"})
+    if fail:
+        headers["x-mock-status"] = "429"
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
+    except urllib.error.HTTPError as exc:
+        exc.read()
     except OSError as exc:
         log.warning("demo request failed: %s", exc)
 

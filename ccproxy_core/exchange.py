@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ccproxy_core.cost import compute_cost
+from ccproxy_core.cost import PriceBook
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.usage import Usage
 
@@ -54,13 +54,13 @@ class Exchange:
             except InvalidOperation:
                 self.cost_sdk_usd = None
 
-    def to_record(self) -> AccessRecord:
+    def to_record(self, prices: PriceBook) -> AccessRecord:
         """The final record; call once, when nothing more will happen to this exchange."""
         ctx, usage, now = self.context, self.usage, time.perf_counter()
         duration = now - ctx.started_monotonic
         if usage.error_type and self.error_type is None and self.status_code >= 400:
             self.error_type, self.error_message = usage.error_type, usage.error_message
-        cost = compute_cost(ctx.service_type, ctx.model or usage.response_model, usage)
+        cost = prices.compute(ctx.service_type, ctx.model or usage.response_model, usage)
         return AccessRecord(
             request_id=ctx.request_id,
             timestamp=ctx.started_at,

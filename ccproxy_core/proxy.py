@@ -17,6 +17,7 @@ from starlette.responses import Response
 from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
+from ccproxy_core.cost import PriceBook
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.providers import LOCAL_ERROR_TYPES, ProxyRoute, error_body, service_type_for, upstream_base_url
@@ -39,6 +40,7 @@ class Proxy:
     def __init__(self, settings: Settings, hooks: RequestHooks, access_log: AccessLogger) -> None:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.session: aiohttp.ClientSession | None = None
+        self.prices = PriceBook()
 
     def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
         """A FastAPI endpoint serving ``route``."""
@@ -129,7 +131,7 @@ class Proxy:
         return BufferedProxyResponse(exchange, status, headers, body, self._finish)
 
     async def _finish(self, exchange: Exchange) -> None:
-        record = exchange.to_record()
+        record = exchange.to_record(self.prices)
         self.access_log.emit(record)
         await self.hooks.call("on_request_end", context=exchange.context, record=record)
 

@@ -40,7 +40,10 @@ def run_server(settings: Settings) -> int:
             log.error("%s", exc)
             return 1
         server = uvicorn.Server(uvicorn_config(app, settings))
-        server.run()
+        try:
+            server.run()
+        except SystemExit:  # uvicorn exits on its own when the lifespan fails to start
+            return 1
         return 0 if server.started else 1
     finally:
         listener.stop()

@@ -37,8 +37,8 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines."""
-    port: int = Field(8000, ge=1, le=65535)
-    """SERVER__PORT."""
+    port: int = Field(8000, ge=0, le=65535)
+    """SERVER__PORT (0 picks a free port)."""
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
 

@@ -8,28 +8,30 @@ import httpx
 import pytest
 
 from ccproxy_core import hookimpl
+from ccproxy_core.mock_upstream.recorder import redact_secret
 from ccproxy_core.testing import wait_until
 
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-forward-me", "anthropic-version": "2023-06-01", "anthropic-beta": "tools-2024", "content-type": "application/json"}
-BODY = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hello there"}]}
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "user", "content": "hello there"}]}
 
 
 def mock_requests(upstream) -> list[dict]:
-    return httpx.get(upstream.url + "/_mock/requests").json()
+    return httpx.get(upstream.url + "/_mock/requests").json()["requests"]
 
 
 def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, recorder):
     httpx.delete(upstream.url + "/_mock/requests")
-    raw = b'{"model":"claude-sonnet-4-5",  "max_tokens":50,"messages":[{"role":"user","content":"h\\u00e9"}]}'
+    raw = b'{"model":"claude-sonnet-4-6",  "max_tokens":50,"messages":[{"role":"user","content":"h\\u00e9"}]}'
     response = httpx.post(proxy.url + "/v1/messages?beta=true", content=raw, headers={**ANTHROPIC_HEADERS, "x-request-id": "given-id-1"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "given-id-1"
     assert float(response.headers["x-ccproxy-overhead-ms"]) >= 0
     [seen] = mock_requests(upstream)
     assert seen["body"] == raw.decode()
-    assert seen["path"].startswith("/v1/messages") and "beta=true" in seen["path"] + seen.get("query", "")
-    headers = {k.lower(): v for k, v in seen["headers"].items()}
-    for name in ("x-api-key", "anthropic-version", "anthropic-beta", "content-type"):
+    assert (seen["path"], seen["query"]) == ("/v1/messages", "beta=true")
+    headers = {k.lower(): v for k, v in seen["headers"]}
+    assert headers["x-api-key"] == redact_secret(ANTHROPIC_HEADERS["x-api-key"])
+    for name in ("anthropic-version", "anthropic-beta", "content-type"):
         assert headers[name] == ANTHROPIC_HEADERS[name]
     [record] = recorder.wait_for_ends(1)
     assert record.request_id == "given-id-1" and record.query == "beta=true"

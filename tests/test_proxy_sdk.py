@@ -6,25 +6,29 @@ import anthropic
 import openai
 import pytest
 
-from ccproxy_core.cost import compute_cost
+from ccproxy_core.cost import PriceBook
 from ccproxy_core.usage import Usage
 
 PROMPT = "Tell me about proxies, with a long enough prompt that the mock has tokens to count. " * 4
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
 OPENAI_MODEL = "gpt-4o-mini"
 
 
+SYSTEM = [{"type": "text", "text": "You are a careful assistant. " * 50, "cache_control": {"type": "ephemeral"}}]
+LONG_PROMPT = PROMPT * 20  # over 1024 tokens, so the mock reports OpenAI cached tokens
+
+
 def anthropic_kwargs(**extra):
-    return {"model": ANTHROPIC_MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": PROMPT}], **extra}
+    return {"model": ANTHROPIC_MODEL, "max_tokens": 100, "system": SYSTEM, "messages": [{"role": "user", "content": PROMPT}], **extra}
 
 
 def openai_kwargs(**extra):
-    return {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": PROMPT}], **extra}
+    return {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": LONG_PROMPT}], **extra}
 
 
 def expected_cost(service_type, model, record):
     usage = Usage(record.tokens_input, record.tokens_output, record.cache_read_tokens, record.cache_write_tokens)
-    return compute_cost(service_type, model, usage).total
+    return PriceBook().compute(service_type, model, usage).total
 
 
 def test_anthropic_sync_matches_direct(proxy, upstream, recorder):
@@ -36,8 +40,8 @@ def test_anthropic_sync_matches_direct(proxy, upstream, recorder):
     assert record.endpoint == "/v1/messages"
     assert record.tokens_input == through.usage.input_tokens
     assert record.tokens_output == through.usage.output_tokens
-    assert record.cache_read_tokens == (through.usage.cache_read_input_tokens or 0)
-    assert record.cache_write_tokens == (through.usage.cache_creation_input_tokens or 0)
+    assert record.cache_read_tokens == through.usage.cache_read_input_tokens > 0
+    assert record.cache_write_tokens == through.usage.cache_creation_input_tokens > 0
     assert record.cost_usd is not None and record.cost_usd > 0
     assert record.cost_usd == expected_cost("anthropic", ANTHROPIC_MODEL, record)
     assert record.ttft_ms is None and record.error_type is None
@@ -53,7 +57,8 @@ def test_anthropic_stream_records_usage_and_ttft(proxy, recorder):
     assert record.streaming is True and record.status_code == 200
     assert record.tokens_input == final.usage.input_tokens
     assert record.tokens_output == final.usage.output_tokens
-    assert record.cache_read_tokens == (final.usage.cache_read_input_tokens or 0)
+    assert record.cache_read_tokens == final.usage.cache_read_input_tokens > 0
+    assert record.cache_write_tokens == final.usage.cache_creation_input_tokens > 0
     assert record.ttft_ms is not None and 0 < record.ttft_ms <= record.duration_ms
 
 
@@ -71,7 +76,8 @@ def test_openai_sync_matches_direct(proxy, upstream, recorder):
     direct = openai.OpenAI(base_url=upstream.url + "/v1", api_key="sk-test").chat.completions.create(**openai_kwargs())
     assert through.model_dump(exclude={"id", "created"}) == direct.model_dump(exclude={"id", "created"})
     [record] = recorder.wait_for_ends(1)
-    cached = through.usage.prompt_tokens_details.cached_tokens or 0
+    cached = through.usage.prompt_tokens_details.cached_tokens
+    assert cached > 0
     assert (record.service_type, record.endpoint, record.model) == ("openai", "/v1/chat/completions", OPENAI_MODEL)
     assert record.tokens_input == through.usage.prompt_tokens - cached
     assert record.cache_read_tokens == cached

@@ -1,0 +1,148 @@
+"""What a request cost in USD, from its token usage and the genai-prices price list.
+
+genai-prices counts ``input_tokens`` as ALL input tokens, cache reads and writes
+included, and prices the cache tokens by subtracting them from that total
+(``genai_prices.decompose``). ccproxy's ``Usage`` follows Anthropic's convention, where
+``input_tokens`` excludes them, so the genai-prices input total is
+``input + cache_read + cache_write``. The same total decides long-context price tiers
+(e.g. Claude Sonnet 4.5 above 200K input tokens), as providers do.
+
+The four parts are priced one by one with genai-prices' own per-unit arithmetic
+(``calc_unit_price``: the tiered rate that the input total selects, times the count),
+so they add up exactly to the total. Where a model has no separate cache price, its
+cache tokens are billed, and reported, as input, as genai-prices bills them. A price
+that applies per request rather than per token (none of the Anthropic or OpenAI models
+has one) is added to the input part. Amounts are exact ``Decimal`` values, never rounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from genai_prices import data_snapshot
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
+
+from ccproxy_core.usage import Usage
+
+logger = logging.getLogger(__name__)
+
+_TOKENS_PER_PRICE_UNIT = 1_000_000
+"""genai-prices' token prices are per million tokens (``*_mtok``)."""
+_REQUESTS_PER_PRICE_UNIT = 1_000
+"""Its per-request price is per thousand requests (``requests_kcount``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A request's cost in USD, whole and in parts that sum exactly to ``total``.
+
+    ``priced`` is False when the model has no known price: every amount is then
+    ``None``, never 0, so an unknown cost is not mistaken for a free request.
+    """
+
+    total: Decimal | None
+    input: Decimal | None
+    output: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    priced: bool
+
+
+UNPRICED = Cost(None, None, None, None, None, priced=False)
+
+
+class PriceBook:
+    """Prices usage, remembering which price entry each model name resolved to.
+
+    The app holds one. Model names come from clients, so the memory of them is bounded
+    (``max_models``, least recently used first out). An unknown model is logged once
+    (as a warning) when its name is first looked up, and again only if it has since
+    been pushed out of that memory. A new genai-prices snapshot (``UpdatePrices``)
+    clears the memory.
+    """
+
+    def __init__(self, max_models: int = 1024) -> None:
+        self._snapshot = data_snapshot.get_snapshot()
+        self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
+
+    def compute(self, service_type: str, model: str | None, usage: Usage) -> Cost:
+        """The cost of ``usage`` on ``model`` at the provider named by ``service_type``.
+
+        A known model with no token counts (an error response) costs 0.
+        """
+        if not model:
+            return UNPRICED
+        snapshot = data_snapshot.get_snapshot()
+        if snapshot is not self._snapshot:
+            self._find_model.cache_clear()
+            self._snapshot = snapshot
+        model_info = self._find_model(service_type, model)
+        if model_info is None:
+            return UNPRICED
+        return _price_usage(model_info.get_prices(datetime.now(tz=UTC)), usage)
+
+    def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
+        snapshot = self._snapshot
+        provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
+        model_info = provider.find_model(model, all_providers=snapshot.providers) if provider else None
+        if model_info is None:
+            logger.warning(
+                "No price known for model %r of provider %r: its requests are recorded with "
+                "priced=false and no cost. A newer genai-prices may know it.",
+                model,
+                provider_id,
+            )
+        return model_info
+
+
+_DEFAULT_PRICE_BOOK = PriceBook()
+
+
+def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
+    """The cost of ``usage`` on ``model``, using a process-wide ``PriceBook``.
+
+    ``service_type`` (``"anthropic"`` or ``"openai"``) is the genai-prices provider id.
+    Prefer a ``PriceBook`` held by the app; this function is a shortcut to a shared one.
+    """
+    return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
+
+
+def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
+    input_tokens = usage.input_tokens or 0
+    output_tokens = usage.output_tokens or 0
+    cache_read_tokens = usage.cache_read_tokens or 0
+    cache_write_tokens = usage.cache_write_tokens or 0
+    cache_write_1h_tokens = min(usage.cache_write_1h_tokens or 0, cache_write_tokens)
+    all_input_tokens = input_tokens + cache_read_tokens + cache_write_tokens
+
+    def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
+        return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
+
+    # A token kind without a price of its own is billed at its parent's price.
+    input_billed_tokens = input_tokens
+    cache_read = Decimal(0)
+    if prices.cache_read_mtok is None:
+        input_billed_tokens += cache_read_tokens
+    else:
+        cache_read = price(prices.cache_read_mtok, cache_read_tokens)
+    cache_write = Decimal(0)
+    if prices.cache_write_mtok is None:
+        input_billed_tokens += cache_write_tokens
+    elif prices.cache_write_1h_mtok is None:
+        cache_write = price(prices.cache_write_mtok, cache_write_tokens)
+    else:
+        cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
+            prices.cache_write_1h_mtok, cache_write_1h_tokens
+        )
+    output = price(prices.output_mtok, output_tokens)
+    input_part = price(prices.input_mtok, input_billed_tokens)
+    total = input_part + output + cache_read + cache_write
+    if prices.requests_kcount is not None:
+        per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _REQUESTS_PER_PRICE_UNIT)
+        input_part += per_request
+        total += per_request
+    return Cost(total, input_part, output, cache_read, cache_write, priced=True)

@@ -1,0 +1,101 @@
+"""Incremental splitting of a server-sent-events byte stream into complete lines.
+
+The proxy sees a stream as arbitrary chunks: an event, a line, even a multi-byte UTF-8
+character or a ``\\r\\n`` pair may be cut anywhere. ``SSELineSplitter`` hands back only
+whole lines and keeps nothing but the unfinished last line between chunks, so memory
+stays bounded by one line whatever the stream's length.
+
+Lines end with ``\\n`` or ``\\r\\n``. Working on bytes and cutting only at ``\\n`` (a byte
+that never occurs inside a multi-byte UTF-8 sequence) makes chunk boundaries harmless;
+a ``\\r`` left at the end of a line is whitespace to the JSON decoder, so callers need not
+strip it. A lone ``\\r`` as line end (allowed by the SSE specification, used by no LLM
+provider) is not treated as a line end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+"""An unfinished line longer than this (1 MiB) is dropped rather than buffered further."""
+
+_DATA_FIELD = b"data:"
+
+
+class SSELineSplitter:
+    """Turns chunks of an SSE stream into blocks of complete lines.
+
+    ``feed(chunk)`` returns every line the chunk completed, as one ``bytes`` block that
+    ends with ``\\n`` (``b""`` when the chunk completed no line). Returning one block
+    rather than a list lets a caller test the whole block for an interesting marker with
+    one C-speed ``in`` before looking at single lines.
+
+    A line that grows beyond ``max_line_bytes`` without ending is dropped, up to and
+    including its eventual ``\\n``; ``dropped_lines`` counts them. Splitting then goes on
+    normally with the next line.
+    """
+
+    __slots__ = ("_pending", "_pending_bytes", "_max_line_bytes", "_skipping_long_line", "dropped_lines")
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        # The unfinished line is kept as a list of pieces, so a long line arriving in
+        # many small chunks costs linear, not quadratic, copying.
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._max_line_bytes = max_line_bytes
+        self._skipping_long_line = False
+        self.dropped_lines = 0
+
+    @property
+    def tail(self) -> bytes:
+        """The unfinished last line seen so far (without any line end)."""
+        return b"".join(self._pending)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next chunk; return the block of lines it completed (``b""`` if none)."""
+        if self._skipping_long_line:
+            chunk = self._skip_rest_of_long_line(chunk)
+        last_newline = chunk.rfind(b"\n")
+        if last_newline < 0:
+            self._add_to_pending(chunk)
+            return b""
+        # A full-length slice of bytes is the object itself: the usual chunk (whole
+        # events, ending in a newline) is passed on without a copy.
+        completed = chunk[: last_newline + 1]
+        if self._pending:
+            self._pending.append(completed)
+            completed = b"".join(self._pending)
+            self._pending.clear()
+            self._pending_bytes = 0
+        self._add_to_pending(chunk[last_newline + 1 :])
+        return completed
+
+    def _add_to_pending(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._pending_bytes += len(piece)
+        if self._pending_bytes > self._max_line_bytes:
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._skipping_long_line = True
+            self.dropped_lines += 1
+        else:
+            self._pending.append(piece)
+
+    def _skip_rest_of_long_line(self, chunk: bytes) -> bytes:
+        newline = chunk.find(b"\n")
+        if newline < 0:
+            return b""
+        self._skipping_long_line = False
+        return chunk[newline + 1 :]
+
+
+def iter_data_fields(block: bytes) -> Iterator[bytes]:
+    """Yield the value of each ``data:`` line in a block of complete lines.
+
+    The value keeps any trailing ``\\r`` and the optional space after the colon; both
+    are whitespace to ``json.loads``.
+    """
+    for line in block.split(b"\n"):
+        if line.startswith(_DATA_FIELD):
+            yield line[len(_DATA_FIELD) :]

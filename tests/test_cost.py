@@ -1,0 +1,210 @@
+"""Costs checked against the providers' published prices, computed here by hand."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from decimal import Decimal
+
+import pytest
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price, data_snapshot
+
+from ccproxy_core.cost import UNPRICED, Cost, PriceBook, compute_cost
+from ccproxy_core.usage import Usage, usage_from_json
+
+MTOK = Decimal(1_000_000)
+
+# USD per million tokens, from anthropic.com/pricing and openai.com/api/pricing:
+# (input, output, cache read, 5-minute cache write, 1-hour cache write).
+SONNET_4_5 = (Decimal("3"), Decimal("15"), Decimal("0.30"), Decimal("3.75"), Decimal("6"))
+SONNET_4_5_OVER_200K = (Decimal("6"), Decimal("22.50"), Decimal("0.60"), Decimal("7.50"), Decimal("12"))
+HAIKU_4_5 = (Decimal("1"), Decimal("5"), Decimal("0.10"), Decimal("1.25"), Decimal("2"))
+OPUS_4_1 = (Decimal("15"), Decimal("75"), Decimal("1.50"), Decimal("18.75"), Decimal("30"))
+# OpenAI: (input, output, cached input); no cache-write price.
+GPT_4O = (Decimal("2.50"), Decimal("10"), Decimal("1.25"))
+GPT_4O_MINI = (Decimal("0.15"), Decimal("0.60"), Decimal("0.075"))
+
+
+def _by_hand(rates, *, input_tokens=0, output_tokens=0, cache_read=0, cache_write=0, cache_write_1h=0) -> Cost:
+    input_rate, output_rate, read_rate = rates[:3]
+    write_cost = Decimal(0)
+    if len(rates) > 3:
+        write_5m_rate, write_1h_rate = rates[3:]
+        write_cost = ((cache_write - cache_write_1h) * write_5m_rate + cache_write_1h * write_1h_rate) / MTOK
+    parts = (input_tokens * input_rate / MTOK, output_tokens * output_rate / MTOK, cache_read * read_rate / MTOK)
+    return Cost(sum(parts) + write_cost, *parts, write_cost, priced=True)
+
+
+def _tokens(input_tokens, output_tokens, cache_read, cache_write=0, cache_write_1h=0) -> dict[str, int]:
+    return dict(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read=cache_read,
+        cache_write=cache_write,
+        cache_write_1h=cache_write_1h,
+    )
+
+
+@pytest.mark.parametrize(
+    ("service_type", "model", "rates", "tokens"),
+    [
+        ("anthropic", "claude-sonnet-4-5", SONNET_4_5, _tokens(1200, 850, 30000, 4000)),
+        ("anthropic", "claude-sonnet-4-5-20250929", SONNET_4_5, _tokens(7, 1, 0)),
+        ("anthropic", "claude-haiku-4-5-20251001", HAIKU_4_5, _tokens(5000, 2000, 100000, 20000)),
+        ("anthropic", "claude-opus-4-1", OPUS_4_1, _tokens(333, 4321, 12345, 678)),
+        ("anthropic", "claude-haiku-4-5", HAIKU_4_5, _tokens(10, 20, 0, 3000, cache_write_1h=1000)),
+        ("openai", "gpt-4o", GPT_4O, _tokens(6000, 500, 4000)),
+        ("openai", "gpt-4o-mini-2024-07-18", GPT_4O_MINI, _tokens(123456, 7890, 1024)),
+    ],
+)
+def test_cost_matches_published_prices(service_type, model, rates, tokens):
+    usage = Usage(
+        input_tokens=tokens["input_tokens"],
+        output_tokens=tokens["output_tokens"],
+        cache_read_tokens=tokens["cache_read"],
+        cache_write_tokens=tokens["cache_write"],
+        cache_write_1h_tokens=tokens["cache_write_1h"],
+    )
+    cost = PriceBook().compute(service_type, model, usage)
+    assert cost == _by_hand(rates, **tokens)
+    assert cost.input + cost.output + cost.cache_read + cost.cache_write == cost.total
+
+
+def test_long_context_price_applies_to_every_part_above_200k_input_tokens():
+    # 150K cache reads + 60K writes + 1K input = 211K input tokens: Sonnet's long-context tier.
+    tokens = dict(input_tokens=1000, output_tokens=4000, cache_read=150_000, cache_write=60_000)
+    usage = Usage(input_tokens=1000, output_tokens=4000, cache_read_tokens=150_000, cache_write_tokens=60_000)
+    assert PriceBook().compute("anthropic", "claude-sonnet-4-5", usage) == _by_hand(SONNET_4_5_OVER_200K, **tokens)
+    just_under = Usage(input_tokens=200_000, output_tokens=10)
+    assert PriceBook().compute("anthropic", "claude-sonnet-4-5", just_under) == _by_hand(
+        SONNET_4_5, input_tokens=200_000, output_tokens=10
+    )
+
+
+def test_openai_body_to_cost_end_to_end():
+    body = (
+        b'{"model": "gpt-4o-2024-08-06", "usage": {"prompt_tokens": 10000, "completion_tokens": 500,'
+        b' "prompt_tokens_details": {"cached_tokens": 4000}}}'
+    )
+    usage = usage_from_json("openai", body)
+    cost = compute_cost("openai", usage.response_model, usage)
+    # 6000 uncached at $2.50, 4000 cached at $1.25, 500 out at $10 per million.
+    assert cost.total == Decimal("0.015") + Decimal("0.005") + Decimal("0.005")
+    assert (cost.input, cost.cache_read, cost.cache_write, cost.output) == (
+        Decimal("0.015"),
+        Decimal("0.005"),
+        Decimal("0"),
+        Decimal("0.005"),
+    )
+
+
+def test_known_model_without_token_counts_costs_zero():
+    cost = PriceBook().compute("anthropic", "claude-haiku-4-5", Usage(error_type="rate_limit_error"))
+    assert cost == Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True)
+
+
+def test_cache_tokens_of_a_model_without_cache_prices_are_billed_as_input():
+    # gpt-4o has no cache-write price, so writes (never reported by OpenAI, but possible
+    # in a Usage) are priced at the input rate, inside the input part.
+    cost = PriceBook().compute("openai", "gpt-4o", Usage(input_tokens=1000, cache_write_tokens=1000))
+    assert (cost.input, cost.cache_write, cost.total) == (Decimal("0.005"), Decimal(0), Decimal("0.005"))
+
+
+def _all_models(provider_id: str):
+    snapshot = data_snapshot.get_snapshot()
+    return data_snapshot.find_provider_by_id(snapshot.providers, provider_id).models
+
+
+@pytest.mark.parametrize("provider_id", ["anthropic", "openai"])
+def test_parts_add_up_to_genai_prices_own_total_for_every_model(provider_id):
+    book = PriceBook()
+    token_sets = [
+        (1000, 300, 2000, 500, 0),
+        (100_000, 5000, 150_000, 20_000, 5000),  # above 200K input tokens: long-context tiers
+        (1, 2, 3, 4, 4),
+        (300_000, 9, 0, 0, 0),
+    ]
+    compared = 0
+    for model in _all_models(provider_id):
+        for input_tokens, output_tokens, read, write, write_1h in token_sets:
+            try:
+                reference = calc_price(
+                    PriceUsage(
+                        input_tokens=input_tokens + read + write,  # genai-prices counts cache tokens in input
+                        output_tokens=output_tokens,
+                        cache_read_tokens=read,
+                        cache_write_tokens=write,
+                        cache_write_1h_tokens=write_1h or None,
+                    ),
+                    model.id,
+                    provider_id=provider_id,
+                )
+            except (LookupError, ValueError):
+                continue  # entries genai-prices itself cannot price by id (fine-tune templates)
+            usage = Usage(input_tokens, output_tokens, read, write, cache_write_1h_tokens=write_1h)
+            cost = book.compute(provider_id, model.id, usage)
+            assert cost.total == reference.total_price, model.id
+            assert cost.output == reference.output_price, model.id
+            assert cost.input + cost.cache_read + cost.cache_write == reference.input_price, model.id
+            assert cost.input + cost.output + cost.cache_read + cost.cache_write == cost.total, model.id
+            compared += 1
+    assert compared > 50
+
+
+def test_unknown_model_is_unpriced_and_warned_once(caplog):
+    book = PriceBook()
+    usage = Usage(input_tokens=10, output_tokens=10)
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+        assert book.compute("anthropic", "claude-imaginary-9", usage) == UNPRICED
+        assert book.compute("anthropic", "claude-imaginary-9", usage) == UNPRICED
+        assert book.compute("openai", "gpt-imaginary", usage) == UNPRICED
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ccproxy_core.cost"]
+    assert len(warnings) == 2
+    assert "claude-imaginary-9" in warnings[0] and "gpt-imaginary" in warnings[1]
+    assert UNPRICED.total is None and UNPRICED.input is None and not UNPRICED.priced
+
+
+def test_unknown_provider_is_unpriced(caplog):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+        assert PriceBook().compute("no-such-provider", "gpt-4o", Usage(input_tokens=1)) == UNPRICED
+    assert len(caplog.records) == 1
+
+
+def test_missing_model_is_unpriced_without_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+        assert PriceBook().compute("anthropic", None, Usage(input_tokens=1)) == UNPRICED
+        assert PriceBook().compute("anthropic", "", Usage(input_tokens=1)) == UNPRICED
+    assert caplog.records == []
+
+
+def test_compute_cost_warns_once_per_unknown_model(caplog):
+    model = f"unknown-{uuid.uuid4()}"
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+        for _ in range(3):
+            assert compute_cost("openai", model, Usage(input_tokens=5)) == UNPRICED
+    assert [model in r.getMessage() for r in caplog.records] == [True]
+
+
+def test_an_unknown_model_pushed_out_of_the_bounded_memory_is_warned_again(caplog):
+    book = PriceBook(max_models=1)
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+        for model in ("unknown-a", "unknown-b", "unknown-a"):
+            book.compute("openai", model, Usage())
+    assert len(caplog.records) == 3
+
+
+def test_a_new_price_snapshot_is_used_at_once():
+    book = PriceBook()
+    usage = Usage(input_tokens=1_000_000)
+    assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(1)
+    providers = copy.deepcopy(data_snapshot.get_snapshot().providers)
+    haiku = data_snapshot.find_provider_by_id(providers, "anthropic").find_model("claude-haiku-4-5")
+    haiku.prices.input_mtok = Decimal(2)
+    data_snapshot.set_custom_snapshot(data_snapshot.DataSnapshot(providers=providers, from_auto_update=True))
+    try:
+        assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(2)
+    finally:
+        data_snapshot.set_custom_snapshot(None)
+    assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(1)

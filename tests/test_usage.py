@@ -1,0 +1,425 @@
+"""Usage extraction from JSON bodies and SSE streams, cut at every possible place."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from ccproxy_core.sse_parser import DEFAULT_MAX_LINE_BYTES, SSELineSplitter, iter_data_fields
+from ccproxy_core.usage import StreamUsageParser, Usage, request_model_and_stream, usage_from_json
+
+# Shaped like real Messages API streams: raw UTF-8 text (accents, CJK, emoji) so that
+# byte-level cuts land inside multi-byte characters; a message_delta that repeats the
+# input and cache counts, as the API does since 2025.
+ANTHROPIC_STREAM = (
+    "event: message_start\n"
+    'data: {"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message",'
+    '"role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,'
+    '"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":1800,'
+    '"cache_read_input_tokens":12000,"cache_creation":{"ephemeral_5m_input_tokens":1800,'
+    '"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}}\n'
+    "\n"
+    "event: content_block_start\n"
+    'data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n'
+    "\n"
+    "event: ping\n"
+    'data: {"type": "ping"}\n'
+    "\n"
+    "event: content_block_delta\n"
+    'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Héllo, 世界 🎉! "}}\n'
+    "\n"
+    "event: content_block_delta\n"
+    'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta",'
+    '"text":"The \\"usage\\" and \\"error\\" words and message_delta in text are harmless."}}\n'
+    "\n"
+    "event: content_block_stop\n"
+    'data: {"type":"content_block_stop","index":0}\n'
+    "\n"
+    "event: message_delta\n"
+    'data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
+    '"usage":{"input_tokens":25,"cache_creation_input_tokens":1800,"cache_read_input_tokens":12000,'
+    '"output_tokens":321}}\n'
+    "\n"
+    "event: message_stop\n"
+    'data: {"type":"message_stop"}\n'
+    "\n"
+).encode()
+
+ANTHROPIC_EXPECTED = Usage(
+    input_tokens=25,
+    output_tokens=321,
+    cache_read_tokens=12000,
+    cache_write_tokens=1800,
+    response_model="claude-sonnet-4-5-20250929",
+    cache_write_1h_tokens=0,
+)
+
+
+def _openai_chunk(delta: dict, finish: str | None = None) -> str:
+    chunk = {
+        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+        "object": "chat.completion.chunk",
+        "created": 1741570283,
+        "model": "gpt-4o-2024-08-06",
+        "service_tier": "default",
+        "system_fingerprint": "fp_eb9dce56a8",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "usage": None,
+    }
+    return "data: " + json.dumps(chunk, ensure_ascii=False) + "\n\n"
+
+
+OPENAI_USAGE_CHUNK = {
+    "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+    "object": "chat.completion.chunk",
+    "created": 1741570283,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [],
+    "usage": {
+        "prompt_tokens": 2100,
+        "completion_tokens": 42,
+        "total_tokens": 2142,
+        "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    },
+}
+
+OPENAI_STREAM = (
+    _openai_chunk({"role": "assistant", "content": "", "refusal": None})
+    + _openai_chunk({"content": "Héllo, 世界 🎉"})
+    + _openai_chunk({"content": ' "usage": {} is just text'})
+    + _openai_chunk({}, finish="stop")
+    + "data: "
+    + json.dumps(OPENAI_USAGE_CHUNK)
+    + "\n\n"
+    + "data: [DONE]\n\n"
+).encode()
+
+OPENAI_EXPECTED = Usage(
+    input_tokens=180,
+    output_tokens=42,
+    cache_read_tokens=1920,
+    cache_write_tokens=0,
+    response_model="gpt-4o-2024-08-06",
+)
+
+STREAMS = {"anthropic": (ANTHROPIC_STREAM, ANTHROPIC_EXPECTED), "openai": (OPENAI_STREAM, OPENAI_EXPECTED)}
+
+
+def _parse(service_type: str, chunks: list[bytes]) -> Usage:
+    parser = StreamUsageParser(service_type)
+    for chunk in chunks:
+        parser.feed(chunk)
+    return parser.result()
+
+
+def _random_chunks(data: bytes, rng: random.Random, max_size: int) -> list[bytes]:
+    chunks, position = [], 0
+    while position < len(data):
+        size = rng.randint(1, max_size)
+        chunks.append(data[position : position + size])
+        position += size
+    return chunks
+
+
+# --- Streams ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_stream_in_one_chunk(service_type):
+    stream, expected = STREAMS[service_type]
+    assert _parse(service_type, [stream]) == expected
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_stream_fed_one_byte_at_a_time(service_type):
+    stream, expected = STREAMS[service_type]
+    assert _parse(service_type, [stream[i : i + 1] for i in range(len(stream))]) == expected
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_stream_cut_in_two_at_every_byte(service_type):
+    stream, expected = STREAMS[service_type]
+    for cut in range(len(stream) + 1):
+        assert _parse(service_type, [stream[:cut], stream[cut:]]) == expected, f"cut at byte {cut}"
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+@pytest.mark.parametrize("seed", range(20))
+def test_stream_in_random_chunks(service_type, seed):
+    stream, expected = STREAMS[service_type]
+    rng = random.Random(seed)
+    assert _parse(service_type, _random_chunks(stream, rng, max_size=rng.choice([3, 17, 200]))) == expected
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_stream_with_crlf_line_ends_cut_at_every_byte(service_type):
+    stream, expected = STREAMS[service_type]
+    crlf_stream = stream.replace(b"\n", b"\r\n")
+    assert _parse(service_type, [crlf_stream]) == expected
+    for cut in range(len(crlf_stream) + 1):
+        assert _parse(service_type, [crlf_stream[:cut], crlf_stream[cut:]]) == expected, f"cut at byte {cut}"
+
+
+def test_anthropic_stream_cut_off_after_message_start_keeps_what_was_seen():
+    cut = ANTHROPIC_STREAM.index(b"event: content_block_delta")
+    usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut]])
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
+        25,
+        1,
+        12000,
+        1800,
+    )
+    assert usage.response_model == "claude-sonnet-4-5-20250929"
+
+
+def test_anthropic_message_delta_values_replace_earlier_ones():
+    stream = (
+        "event: message_start\n"
+        'data: {"type":"message_start","message":{"model":"claude-haiku-4-5","usage":'
+        '{"input_tokens":10,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n'
+        "event: message_delta\n"
+        'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":7,"cache_read_input_tokens":5}}\n\n'
+        "event: message_delta\n"
+        'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":null}}\n\n'
+    ).encode()
+    usage = _parse("anthropic", [stream])
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (10, 9, 5)
+    assert usage.cache_write_tokens is None
+
+
+def test_anthropic_error_event_mid_stream():
+    error_event = (
+        b"event: error\n"
+        b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+    cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")
+    for chunks in ([ANTHROPIC_STREAM[:cut] + error_event], [bytes([b]) for b in ANTHROPIC_STREAM[:cut] + error_event]):
+        usage = _parse("anthropic", chunks)
+        assert (usage.error_type, usage.error_message) == ("overloaded_error", "Overloaded")
+        assert usage.input_tokens == 25 and usage.output_tokens == 1
+
+
+def test_openai_stream_without_include_usage_still_gives_the_model():
+    stream = (_openai_chunk({"content": "hi"}) + _openai_chunk({}, finish="stop") + "data: [DONE]\n\n").encode()
+    assert _parse("openai", [stream]) == Usage(response_model="gpt-4o-2024-08-06")
+
+
+def test_openai_error_chunk_in_stream():
+    stream = (
+        _openai_chunk({"content": "hi"})
+        + 'data: {"error": {"message": "The server had an error", "type": "server_error", "code": null}}\n\n'
+    ).encode()
+    usage = _parse("openai", [stream])
+    assert (usage.error_type, usage.error_message) == ("server_error", "The server had an error")
+    assert usage.response_model == "gpt-4o-2024-08-06"
+
+
+def test_result_reads_a_last_line_that_never_got_its_line_end():
+    stream = OPENAI_STREAM.replace(b"data: [DONE]\n\n", b"").rstrip(b"\n")
+    assert _parse("openai", [stream]) == OPENAI_EXPECTED
+
+
+def test_result_is_a_snapshot_and_asking_early_changes_nothing():
+    first_line_end = OPENAI_STREAM.index(b"\n")
+    parser = StreamUsageParser("openai")
+    parser.feed(OPENAI_STREAM[:first_line_end])
+    early = parser.result()
+    assert early == Usage(response_model="gpt-4o-2024-08-06")
+    parser.feed(OPENAI_STREAM[first_line_end:])
+    assert parser.result() == OPENAI_EXPECTED
+    assert early == Usage(response_model="gpt-4o-2024-08-06")
+
+
+@pytest.mark.parametrize("service_type", ["anthropic", "openai", "bedrock"])
+def test_garbage_streams_give_empty_usage(service_type):
+    garbage = [b"\xff\xfe\x00not sse", b"data: {not json\n\n", b"data: [1, 2]\n", b'data: {"usage": 5}\n', b"\n\n"]
+    assert _parse(service_type, garbage) == Usage()
+
+
+def test_unknown_service_type_ignores_even_a_valid_stream():
+    assert _parse("bedrock", [ANTHROPIC_STREAM]) == Usage()
+
+
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_huge_unfinished_line_is_dropped_and_parsing_goes_on(service_type):
+    stream, expected = STREAMS[service_type]
+    huge_line = b"data: " + b"x" * (2 * DEFAULT_MAX_LINE_BYTES) + b"\n\n"
+    parser = StreamUsageParser(service_type)
+    for chunk in _random_chunks(huge_line + stream, random.Random(7), max_size=65536):
+        parser.feed(chunk)
+        assert len(parser._lines.tail) <= DEFAULT_MAX_LINE_BYTES
+    assert parser.result() == expected
+    assert parser._lines.dropped_lines == 1
+
+
+# --- SSE line splitter -----------------------------------------------------------------
+
+
+def test_splitter_gives_whole_lines_whatever_the_cuts():
+    data = "event: a\r\ndata: é世🎉\n\ndata: two\r\n\r\nrest".encode()
+    for cut in range(len(data) + 1):
+        splitter = SSELineSplitter()
+        block = splitter.feed(data[:cut]) + splitter.feed(data[cut:])
+        assert block == "event: a\r\ndata: é世🎉\n\ndata: two\r\n\r\n".encode()
+        assert splitter.tail == b"rest"
+
+
+def test_splitter_passes_a_chunk_of_whole_lines_on_without_copying():
+    chunk = b"data: x\n\n"
+    assert SSELineSplitter().feed(chunk) is chunk
+
+
+def test_splitter_drops_only_the_overlong_line():
+    splitter = SSELineSplitter(max_line_bytes=10)
+    assert splitter.feed(b"ok\n0123456") == b"ok\n"
+    assert splitter.feed(b"789abc") == b""
+    assert splitter.tail == b""
+    assert splitter.feed(b"def\nnext") == b""
+    assert splitter.feed(b" line\n") == b"next line\n"
+    assert splitter.dropped_lines == 1
+
+
+def test_iter_data_fields_keeps_only_data_lines():
+    block = b"event: x\ndata: {}\r\n: comment\ndata:{\"a\":1}\n\n"
+    assert list(iter_data_fields(block)) == [b" {}\r", b'{"a":1}']
+
+
+# --- Whole JSON bodies -----------------------------------------------------------------
+
+
+def test_anthropic_json_body():
+    body = json.dumps(
+        {
+            "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-opus-4-1-20250805",
+            "content": [{"type": "tool_use", "id": "t", "name": "x", "input": {"usage": {"output_tokens": 99}}}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": 2095,
+                "output_tokens": 503,
+                "cache_creation_input_tokens": 3000,
+                "cache_read_input_tokens": 1000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+            },
+        }
+    ).encode()
+    assert usage_from_json("anthropic", body) == Usage(
+        input_tokens=2095,
+        output_tokens=503,
+        cache_read_tokens=1000,
+        cache_write_tokens=3000,
+        response_model="claude-opus-4-1-20250805",
+        cache_write_1h_tokens=2000,
+    )
+
+
+def test_anthropic_error_body():
+    body = (
+        b'{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded '
+        b'your per-minute rate limit"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}'
+    )
+    usage = usage_from_json("anthropic", body)
+    assert usage.error_type == "rate_limit_error"
+    assert usage.error_message == "Number of request tokens has exceeded your per-minute rate limit"
+    assert usage.input_tokens is None and usage.response_model is None
+
+
+def test_openai_json_body_moves_cached_tokens_out_of_input():
+    body = json.dumps(
+        {
+            "id": "chatcmpl-abc",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": 10000,
+                "completion_tokens": 500,
+                "total_tokens": 10500,
+                "prompt_tokens_details": {"cached_tokens": 4000},
+            },
+        }
+    ).encode()
+    assert usage_from_json("openai", body) == Usage(
+        input_tokens=6000,
+        output_tokens=500,
+        cache_read_tokens=4000,
+        cache_write_tokens=0,
+        response_model="gpt-4o-mini-2024-07-18",
+    )
+
+
+def test_openai_usage_without_details_has_no_cached_tokens():
+    body = b'{"model": "gpt-4o", "usage": {"prompt_tokens": 12, "completion_tokens": 3}}'
+    assert usage_from_json("openai", body) == Usage(
+        input_tokens=12, output_tokens=3, cache_read_tokens=0, cache_write_tokens=0, response_model="gpt-4o"
+    )
+
+
+def test_openai_error_body_falls_back_to_code_and_hides_keys():
+    body = json.dumps(
+        {
+            "error": {
+                "message": "Incorrect API key provided: sk-proj-abc1***********************wxyz. Find your key.",
+                "type": None,
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+    ).encode()
+    usage = usage_from_json("openai", body)
+    assert usage.error_type == "invalid_api_key"
+    assert usage.error_message == "Incorrect API key provided: sk-***. Find your key."
+
+
+def test_error_fields_are_bounded():
+    body = json.dumps({"error": {"type": "t" * 500, "message": "m" * 50_000}}).encode()
+    usage = usage_from_json("openai", body)
+    assert len(usage.error_type) == 64 and len(usage.error_message) == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'"text"', b"null", b"[" * 100_000, b'{"usage": [1]}'],
+)
+@pytest.mark.parametrize("service_type", ["anthropic", "openai", "bedrock"])
+def test_bad_bodies_give_empty_usage(service_type, body):
+    assert usage_from_json(service_type, body) == Usage()
+
+
+@pytest.mark.parametrize("bad_count", [True, -5, 3.0, "12", None])
+def test_counts_that_are_not_natural_numbers_are_ignored(bad_count):
+    body = json.dumps({"model": "m", "usage": {"input_tokens": bad_count, "output_tokens": 4}}).encode()
+    usage = usage_from_json("anthropic", body)
+    assert usage.input_tokens is None and usage.output_tokens == 4
+
+
+# --- Request bodies --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"model": "claude-sonnet-4-5", "stream": true, "messages": []}', ("claude-sonnet-4-5", True)),
+        (b'{"model": "gpt-4o", "stream": false}', ("gpt-4o", False)),
+        (b'{"model": "gpt-4o"}', ("gpt-4o", False)),
+        (b'{"stream": "true"}', (None, False)),
+        (b'{"model": 42, "stream": 1}', (None, False)),
+        (b"", (None, False)),
+        (b"model=gpt-4o&stream=true", (None, False)),
+        (b"[1]", (None, False)),
+        (b"\xff\xfe", (None, False)),
+    ],
+)
+def test_request_model_and_stream(body, expected):
+    assert request_model_and_stream(body) == expected
+
+
+def test_request_fields_deep_inside_the_body_are_not_mistaken_for_the_top_level_ones():
+    tool_use = {"type": "tool_use", "id": "t1", "name": "call", "input": {"model": "decoy", "stream": True}}
+    body = json.dumps({"messages": [{"role": "assistant", "content": [tool_use]}], "model": "claude-haiku-4-5"})
+    assert request_model_and_stream(body.encode()) == ("claude-haiku-4-5", False)
