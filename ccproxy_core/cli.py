@@ -129,5 +129,4 @@ def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta
     from ccproxy_core.mock_upstream import MockOptions, run_mock_upstream
 
     options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
-    click.echo(f"mock upstream on http://{host}:{port}", err=True)
     run_mock_upstream(host, port, options)
