@@ -97,7 +97,8 @@ def test_upstream_timeout_gives_504(proxy_factory, recorder):
     assert record.error_type == "upstream_timeout"
 
 
-def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy, recorder):
+def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy, upstream, recorder):
+    disconnects_before = upstream.stats()["client_disconnects"]
     slow = {**ANTHROPIC_HEADERS, "x-mock-delta-count": "200", "x-mock-delta-interval-ms": "50"}
     with httpx.Client(timeout=10) as client:
         with client.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=slow) as response:
@@ -107,6 +108,8 @@ def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy
     assert record.status_code == 499 and record.error_type == "client_disconnected"
     # The whole stream would take 10 s; the record came as soon as the client left.
     assert record.duration_ms < 5000 and record.tokens_input is not None
+    # ccproxy hung up on the provider too, instead of reading the rest of the stream.
+    wait_until(lambda: upstream.stats()["client_disconnects"] == disconnects_before + 1)
 
 
 def test_upstream_abort_mid_stream_cuts_the_client_and_is_recorded(proxy, recorder):
