@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,6 +38,9 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.state.request_hooks = hooks
     app.state.hook_errors = hooks.errors
     app.state.proxy = proxy
+    # Set when the server starts shutting down, so endless responses (SSE streams) can end
+    # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
+    app.state.draining = threading.Event()
     app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
     _add_plugin_routes(app, pm, settings)
     _add_proxy_routes(app, proxy)

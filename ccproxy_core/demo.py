@@ -15,7 +15,7 @@ import uvicorn
 
 from ccproxy_core.app import create_app
 from ccproxy_core.logging_setup import configure_logging
-from ccproxy_core.serve import uvicorn_config
+from ccproxy_core.serve import Server, uvicorn_config
 from ccproxy_core.settings_loader import load_settings
 
 log = logging.getLogger("ccproxy.demo")
@@ -33,7 +33,7 @@ def run_demo(port: int, request_count: int, once: bool) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="ccproxy-demo-"))
     settings = load_settings(overrides=_demo_overrides(mock.url, port, data_dir))
     listener = configure_logging(settings.logging)
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    server = Server(uvicorn_config(create_app(settings), settings))
     base = f"http://127.0.0.1:{port}"
     threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
     try:

@@ -30,6 +30,14 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # n
     return uvicorn.Config(app, **options)
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server that also tells the app when it starts draining (``app.state.draining``)."""
+
+    def handle_exit(self, sig: int, frame) -> None:  # noqa: ANN001 - signal frame
+        self.config.app.state.draining.set()
+        super().handle_exit(sig, frame)
+
+
 def run_server(settings: Settings) -> int:
     """Serve until stopped; return the process exit code (1 when start-up failed)."""
     listener = configure_logging(settings.logging)
@@ -39,7 +47,7 @@ def run_server(settings: Settings) -> int:
         except CcproxyError as exc:
             log.error("%s", exc)
             return 1
-        server = uvicorn.Server(uvicorn_config(app, settings))
+        server = Server(uvicorn_config(app, settings))
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan fails to start

@@ -96,6 +96,7 @@ class RunningProxy:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut down gracefully (lifespan shutdown runs) and wait for the thread."""
+        self.app.state.draining.set()
         self.server.should_exit = True
         self.thread.join(timeout)
         if self.thread.is_alive():
