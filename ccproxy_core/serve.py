@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 import uvicorn
 
@@ -38,6 +39,14 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _survive_reraised_signals() -> None:
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with the default
+    handlers that kills the process before queued log lines are written. Make the
+    re-raised signal harmless so ``run_server`` returns and flushes."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+
+
 def run_server(settings: Settings) -> int:
     """Serve until stopped; return the process exit code (1 when start-up failed)."""
     listener = configure_logging(settings.logging)
@@ -48,6 +57,7 @@ def run_server(settings: Settings) -> int:
             log.error("%s", exc)
             return 1
         server = Server(uvicorn_config(app, settings))
+        _survive_reraised_signals()
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan fails to start

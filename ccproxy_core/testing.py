@@ -123,12 +123,20 @@ def start_proxy(app: FastAPI, settings: Settings) -> RunningProxy:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ccproxy-{port}", daemon=True)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.run(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits when the lifespan (a plugin's on_startup) fails
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name=f"ccproxy-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError("ccproxy test server failed to start (see the log above)")
+            raise RuntimeError("ccproxy test server failed to start: a plugin's on_startup failed (its error is logged above)")
         if time.monotonic() > deadline:
             raise RuntimeError("ccproxy test server did not start within 30 s")
         time.sleep(0.01)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from ccproxy_core import hookimpl
 from ccproxy_core.record import AccessRecord, RequestContext
-from ccproxy_core.testing import RunningProxy, make_settings, mock_upstream, running_proxy
+from ccproxy_core.testing import RunningProxy
+
+
+pytest_plugins = ["ccproxy_core.pytest_plugin"]  # our tests use the fixtures plugin authors get
 
 
 @pytest.fixture(scope="session")
-def upstream():
+def upstream(ccproxy_upstream):
     """One mock provider for the session; tests tell it what to do through x-mock-* headers."""
-    with mock_upstream() as server:
-        yield server
+    return ccproxy_upstream
 
 
 class HookRecorder:
@@ -56,15 +57,9 @@ def recorder() -> HookRecorder:
 
 
 @pytest.fixture
-def proxy_factory(upstream, tmp_path) -> Iterator[Callable[..., RunningProxy]]:
+def proxy_factory(ccproxy_proxy_factory) -> Callable[..., RunningProxy]:
     """Start proxies against the mock: ``proxy_factory(plugins=[...], observability={...})``."""
-    with contextlib.ExitStack() as stack:
-
-        def start(plugins=(), upstream_url: str | None = None, **sections) -> RunningProxy:
-            settings = make_settings(upstream_url or upstream.url, tmp_path=tmp_path, **sections)
-            return stack.enter_context(running_proxy(settings, plugins=plugins))
-
-        yield start
+    return ccproxy_proxy_factory
 
 
 @pytest.fixture
