@@ -1,0 +1,51 @@
+"""Label values that stay bounded, whatever clients send.
+
+Every distinct label value is a new time series in Prometheus; a client that invents a
+model name per request must not be able to grow the exposition without limit.
+"""
+
+from __future__ import annotations
+
+UNKNOWN = "unknown"
+OTHER = "other"
+
+# HTTP methods a proxied route can see; anything else is folded into "other".
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+class CappedLabel:
+    """Hands out at most ``cap`` distinct values as themselves, then ``other``.
+
+    The first ``cap`` distinct values seen keep their own label for the life of the
+    app; a missing value (``None``) is ``unknown`` and does not use up the cap.
+    """
+
+    __slots__ = ("cap", "_admitted")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._admitted: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        """The label to use for ``value``."""
+        if value is None:
+            return UNKNOWN
+        if value in self._admitted:
+            return value
+        if len(self._admitted) < self.cap:
+            self._admitted.add(value)
+            return value
+        return OTHER
+
+
+def method_label(method: str) -> str:
+    """The request method as a label: one of the standard methods, else ``other``."""
+    return method if method in KNOWN_METHODS else OTHER
+
+
+def split_rate_limit_key(key: str) -> tuple[str, str] | None:
+    """``"input_tokens_remaining"`` -> ``("input_tokens", "remaining")``; ``None`` for other keys."""
+    resource, _, kind = key.rpartition("_")
+    if resource and kind in ("limit", "remaining"):
+        return resource, kind
+    return None

@@ -1,0 +1,137 @@
+"""Turns each proxied request into metric updates, on the hot path.
+
+One :class:`MetricsObserver` per app is registered with the app's plugin manager while
+the server runs, so the request hooks (which get no ``app``) reach that app's registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.metrics import MetricWrapperBase
+
+from ccproxy_core import hookimpl
+from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_metrics.families import MetricFamilies
+from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
+
+OBSERVER_NAME = "metrics.observer"
+_STARTED = "ccproxy_metrics.started"
+# error_type comes partly from provider error bodies; bound it like the model label.
+ERROR_TYPE_LABEL_CAP = 50
+
+
+class _Children:
+    """A family's labelled children, cached by label tuple.
+
+    ``family.labels(...)`` validates and locks on every call; a dict lookup is a few
+    times cheaper, and the set of keys is bounded because every label value is.
+    """
+
+    __slots__ = ("_family", "_cache")
+
+    def __init__(self, family: MetricWrapperBase) -> None:
+        self._family = family
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._cache.get(labels)
+        if child is None:
+            child = self._cache[labels] = self._family.labels(*labels)
+        return child
+
+
+class MetricsObserver:
+    """The per-app plugin object whose request hooks update that app's metrics."""
+
+    def __init__(self, families: MetricFamilies, model_label_cap: int) -> None:
+        self.families = families
+        self.model_label = CappedLabel(model_label_cap)
+        self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
+        self._active = families.active_requests
+        self._requests = _Children(families.requests)
+        self._response_duration = _Children(families.response_duration)
+        self._upstream_duration = _Children(families.upstream_duration)
+        self._time_to_first_token = _Children(families.time_to_first_token)
+        self._proxy_overhead = _Children(families.proxy_overhead)
+        self._tokens = _Children(families.tokens)
+        self._cost = _Children(families.cost)
+        self._errors = _Children(families.errors)
+        self._request_bytes = _Children(families.request_bytes)
+        self._response_bytes = _Children(families.response_bytes)
+        self._ratelimit = {
+            "limit": _Children(families.ratelimit_limit),
+            "remaining": _Children(families.ratelimit_remaining),
+        }
+        self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
+
+    @hookimpl
+    def on_request_start(self, context: RequestContext) -> None:
+        """Count the request as in flight."""
+        context.state[_STARTED] = True
+        self._active.inc()
+
+    @hookimpl
+    def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
+        """Count the finished request in every family."""
+        # Only undo what on_request_start did here, so the gauge can never go negative.
+        if context.state.pop(_STARTED, False):
+            self._active.dec()
+        self.observe(record)
+
+    def observe(self, record: AccessRecord) -> None:
+        """Add one finished request to the metrics (the gauge of requests in flight aside)."""
+        model = self.model_label(record.model)
+        endpoint = record.endpoint
+        service = record.service_type
+        self._requests(method_label(record.method), endpoint, model, str(record.status_code), service).inc()
+        if record.error_type is not None:
+            self._errors(self.error_type_label(record.error_type), endpoint, model, service).inc()
+        self._observe_latency(record, model, endpoint, service)
+        self._observe_usage(record, model, service)
+        if record.rate_limits:
+            self._observe_rate_limits(record.rate_limits, service)
+
+    def _observe_latency(self, record: AccessRecord, model: str, endpoint: str, service: str) -> None:
+        self._response_duration(model, endpoint, service).observe(record.duration_seconds)
+        if record.upstream_duration_ms is not None:
+            self._upstream_duration(model, endpoint, service).observe(record.upstream_duration_ms / 1000)
+        if record.streaming and record.ttft_ms is not None:
+            self._time_to_first_token(model, endpoint, service).observe(record.ttft_ms / 1000)
+        if record.proxy_overhead_ms is not None:
+            self._proxy_overhead(endpoint, service).observe(record.proxy_overhead_ms / 1000)
+
+    def _observe_usage(self, record: AccessRecord, model: str, service: str) -> None:
+        tokens = self._tokens
+        if record.tokens_input:
+            tokens("input", model, service).inc(record.tokens_input)
+        if record.tokens_output:
+            tokens("output", model, service).inc(record.tokens_output)
+        if record.cache_read_tokens:
+            tokens("cache_read", model, service).inc(record.cache_read_tokens)
+        if record.cache_write_tokens:
+            tokens("cache_write", model, service).inc(record.cache_write_tokens)
+        cost = self._cost
+        # Decimal zero and None are both skipped: neither adds to the total.
+        if record.cost_input_usd:
+            cost(model, "input", service).inc(float(record.cost_input_usd))
+        if record.cost_output_usd:
+            cost(model, "output", service).inc(float(record.cost_output_usd))
+        if record.cost_cache_read_usd:
+            cost(model, "cache_read", service).inc(float(record.cost_cache_read_usd))
+        if record.cost_cache_write_usd:
+            cost(model, "cache_write", service).inc(float(record.cost_cache_write_usd))
+        if record.request_bytes:
+            self._request_bytes(service).inc(record.request_bytes)
+        if record.response_bytes:
+            self._response_bytes(service).inc(record.response_bytes)
+
+    def _observe_rate_limits(self, rate_limits: dict[str, float], service: str) -> None:
+        for key, value in rate_limits.items():
+            try:
+                parsed = self._rate_limit_keys[key]
+            except KeyError:
+                parsed = self._rate_limit_keys[key] = split_rate_limit_key(key)
+            if parsed is not None:
+                resource, kind = parsed
+                self._ratelimit[kind](service, resource).set(value)

@@ -1,0 +1,70 @@
+"""The metrics plugin's per-app state: one registry, its families, its observer.
+
+Kept on ``app.state.ccproxy_metrics`` (never in module globals) because tests and
+embedders build many apps in one process, and each must count only its own requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
+from ccproxy_metrics.families import MetricFamilies, create_families
+from ccproxy_metrics.observer import OBSERVER_NAME, MetricsObserver
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ccproxy_core.settings import Settings
+
+STATE_ATTRIBUTE = "ccproxy_metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsState:
+    """Everything the metrics plugin keeps for one app."""
+
+    registry: CollectorRegistry
+    families: MetricFamilies
+    observer: MetricsObserver
+
+
+def metrics_state(app: FastAPI, settings: Settings | None = None) -> MetricsState:
+    """The app's metrics state, created on first use.
+
+    Created lazily because whichever asks first (route registration, start-up, the
+    pushgateway plugin asking for the registry) must find every family already there.
+    """
+    state = getattr(app.state, STATE_ATTRIBUTE, None)
+    if state is None:
+        state = _build_state(app, settings or app.state.settings)
+        setattr(app.state, STATE_ATTRIBUTE, state)
+    return state
+
+
+def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
+    registry = CollectorRegistry()
+    families = create_families(registry)
+    registry.register(PluginErrorsCollector(app))
+    registry.register(LogStoreCollector(app))
+    observer = MetricsObserver(families, settings.observability.metrics_model_label_cap)
+    return MetricsState(registry=registry, families=families, observer=observer)
+
+
+def start_observing(app: FastAPI, settings: Settings) -> None:
+    """Register the app's observer so its request hooks are called."""
+    plugin_manager = app.state.plugin_manager
+    observer = metrics_state(app, settings).observer
+    if not plugin_manager.is_registered(observer):
+        plugin_manager.register(observer, name=OBSERVER_NAME)
+
+
+def stop_observing(app: FastAPI) -> None:
+    """Unregister the app's observer (its registry stays, for a last push or scrape)."""
+    state = getattr(app.state, STATE_ATTRIBUTE, None)
+    plugin_manager = app.state.plugin_manager
+    if state is not None and plugin_manager.is_registered(state.observer):
+        plugin_manager.unregister(state.observer)

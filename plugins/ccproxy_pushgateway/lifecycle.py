@@ -1,0 +1,60 @@
+"""Starting and stopping the pusher with the server; its state lives on ``app.state.ccproxy_pushgateway``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ccproxy_core.errors import StartupError
+from ccproxy_pushgateway.pusher import PushMetrics, PushPlan, Pusher, create_push_metrics
+from ccproxy_pushgateway.target import grouping_key, parse_push_url
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ccproxy_core.settings import Settings
+
+STATE_ATTRIBUTE = "ccproxy_pushgateway"
+METRICS_ATTRIBUTE = "ccproxy_pushgateway_metrics"
+
+
+def start_pushing(app: FastAPI, settings: Settings) -> Pusher:
+    """Build the pusher from the settings and start its interval loop."""
+    registry = app.state.plugin_manager.hook.get_metrics_registry(app=app)
+    if registry is None:
+        raise StartupError(
+            "OBSERVABILITY__PUSHGATEWAY_URL is set but no plugin provides a metrics registry: "
+            "remove 'metrics' from PLUGINS__DISABLED, or unset OBSERVABILITY__PUSHGATEWAY_URL"
+        )
+    observability = settings.observability
+    try:
+        target = parse_push_url(observability.pushgateway_url or "")
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    plan = PushPlan(
+        registry=registry,
+        target=target,
+        job=observability.pushgateway_job,
+        grouping_key=grouping_key(settings),
+        interval_seconds=observability.pushgateway_interval_seconds,
+    )
+    pusher = Pusher(plan, _push_metrics(app, plan))
+    setattr(app.state, STATE_ATTRIBUTE, pusher)
+    pusher.start()
+    return pusher
+
+
+async def stop_pushing(app: FastAPI) -> None:
+    """Stop the loop and push the final figures."""
+    pusher: Pusher | None = getattr(app.state, STATE_ATTRIBUTE, None)
+    if pusher is not None:
+        setattr(app.state, STATE_ATTRIBUTE, None)
+        await pusher.stop()
+
+
+def _push_metrics(app: FastAPI, plan: PushPlan) -> PushMetrics:
+    # Created once per app: a second start of the same app must not register the families twice.
+    metrics: PushMetrics | None = getattr(app.state, METRICS_ATTRIBUTE, None)
+    if metrics is None:
+        metrics = create_push_metrics(plan.registry)
+        setattr(app.state, METRICS_ATTRIBUTE, metrics)
+    return metrics

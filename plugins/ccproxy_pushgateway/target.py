@@ -1,0 +1,75 @@
+"""Where to push: the Pushgateway URL without its credentials, and how to send them.
+
+``OBSERVABILITY__PUSHGATEWAY_URL`` may carry ``user:password@``. The credentials are
+taken out of the URL once, here; every log line and error message uses
+:attr:`PushTarget.display_url`, in which they are masked.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from prometheus_client.exposition import basic_auth_handler, default_handler
+
+if TYPE_CHECKING:
+    from ccproxy_core.settings import Settings
+
+MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """A Pushgateway to push to."""
+
+    url: str
+    """The URL without credentials: what the HTTP request goes to."""
+    display_url: str
+    """The URL with any credentials masked: the only form that may be logged."""
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    def handler(self) -> Callable[..., Callable[[], None]]:
+        """The ``handler`` argument for ``prometheus_client.push_to_gateway``: basic auth when configured."""
+        if self.username is None:
+            return default_handler
+        username, password = self.username, self.password or ""
+
+        def authenticated_handler(url, method, timeout, headers, data):  # noqa: ANN001, ANN202 - prometheus_client's handler signature
+            return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+        return authenticated_handler
+
+
+def parse_push_url(raw_url: str) -> PushTarget:
+    """Split ``raw_url`` into a credential-free URL and its basic-auth credentials.
+
+    A URL without a scheme gets ``http://``. Raises ``ValueError`` with a message that
+    never repeats the credentials.
+    """
+    text = raw_url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    userinfo, has_userinfo, host_and_port = parts.netloc.rpartition("@")
+    display_url = urlunsplit((parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port,
+                              parts.path, "", ""))
+    if parts.scheme not in ("http", "https") or not host_and_port:
+        raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must be an http:// or https:// URL with a host, got {display_url}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must not have a query or fragment, got {display_url}")
+    url = urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
+    if not has_userinfo:
+        return PushTarget(url=url, display_url=display_url)
+    username, _, password = userinfo.partition(":")
+    return PushTarget(url=url, display_url=display_url, username=unquote(username), password=unquote(password))
+
+
+def grouping_key(settings: Settings) -> dict[str, str]:
+    """The grouping key that keeps several ccproxy instances apart on one Pushgateway."""
+    observability = settings.observability
+    instance = observability.pushgateway_instance or f"{socket.gethostname()}:{settings.server.port}"
+    return {"instance": instance}

@@ -1,0 +1,380 @@
+"""Unit tests of the metrics plugin: families, observer, collectors and exposition, fed records built here."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pluggy
+import prometheus_client
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, generate_latest
+
+from ccproxy_core import hookimpl, hookspecs
+from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.settings import ObservabilitySettings, Settings
+from ccproxy_metrics import get_metrics_registry
+from ccproxy_metrics.families import DURATION_BUCKETS, TTFT_BUCKETS, create_families
+from ccproxy_metrics.observer import MetricsObserver
+from ccproxy_metrics.routes import render_exposition
+from ccproxy_metrics.state import metrics_state
+
+DOCUMENTED_FAMILIES = {
+    "ccproxy_requests": ("counter", {"method", "endpoint", "model", "status", "service_type"}),
+    "ccproxy_response_duration_seconds": ("histogram", {"model", "endpoint", "service_type"}),
+    "ccproxy_tokens": ("counter", {"type", "model", "service_type"}),
+    "ccproxy_cost_usd": ("counter", {"model", "cost_type", "service_type"}),
+    "ccproxy_errors": ("counter", {"error_type", "endpoint", "model", "service_type"}),
+    "ccproxy_active_requests": ("gauge", set()),
+}
+
+
+def make_record(**changes) -> AccessRecord:
+    """A successful streamed Anthropic request with every optional field filled in."""
+    record = AccessRecord(
+        request_id="req-1",
+        timestamp=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        method="POST",
+        endpoint="/v1/messages",
+        path="/v1/messages",
+        query="",
+        client_ip="127.0.0.1",
+        user_agent="test",
+        service_type="anthropic",
+        model="claude-sonnet-4-5",
+        streaming=True,
+        status_code=200,
+        duration_ms=1500.0,
+        duration_seconds=1.5,
+        tokens_input=100,
+        tokens_output=40,
+        cache_read_tokens=30,
+        cache_write_tokens=20,
+        cost_usd=Decimal("0.001359"),
+        cost_sdk_usd=None,
+        ttft_ms=250.0,
+        upstream_status=200,
+        upstream_duration_ms=1400.0,
+        proxy_overhead_ms=2.0,
+        cost_input_usd=Decimal("0.0003"),
+        cost_output_usd=Decimal("0.0006"),
+        cost_cache_read_usd=Decimal("0.000009"),
+        cost_cache_write_usd=Decimal("0.00045"),
+        priced=True,
+        request_bytes=512,
+        response_bytes=4096,
+        rate_limits={"requests_limit": 50.0, "requests_remaining": 49.0, "input_tokens_remaining": 39000.0},
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def make_context(record: AccessRecord) -> RequestContext:
+    return RequestContext(
+        request_id=record.request_id, method=record.method, path=record.path, endpoint=record.endpoint,
+        query=record.query, client_ip=record.client_ip, user_agent=record.user_agent,
+        service_type=record.service_type, model=record.model, streaming=record.streaming,
+        started_at=record.timestamp, started_monotonic=0.0,
+    )
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def observer(registry) -> MetricsObserver:
+    return MetricsObserver(create_families(registry), model_label_cap=100)
+
+
+def serve_one(observer: MetricsObserver, record: AccessRecord) -> None:
+    context = make_context(record)
+    observer.on_request_start(context=context)
+    observer.on_request_end(context=context, record=record)
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+def test_a_streamed_success_is_counted_in_every_family(registry, observer):
+    serve_one(observer, make_record())
+
+    model = {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    latency = {**model, "endpoint": "/v1/messages"}
+    assert value(registry, "ccproxy_requests_total", method="POST", status="200", **latency) == 1
+    assert value(registry, "ccproxy_response_duration_seconds_count", **latency) == 1
+    assert value(registry, "ccproxy_response_duration_seconds_sum", **latency) == 1.5
+    assert value(registry, "ccproxy_response_duration_seconds_bucket", le="1.0", **latency) == 0
+    assert value(registry, "ccproxy_response_duration_seconds_bucket", le="2.0", **latency) == 1
+    assert value(registry, "ccproxy_upstream_duration_seconds_sum", **latency) == pytest.approx(1.4)
+    assert value(registry, "ccproxy_time_to_first_token_seconds_sum", **latency) == 0.25
+    assert value(registry, "ccproxy_time_to_first_token_seconds_count", **latency) == 1
+    assert value(registry, "ccproxy_proxy_overhead_seconds_sum", endpoint="/v1/messages", service_type="anthropic") == 0.002
+    tokens = {kind: value(registry, "ccproxy_tokens_total", type=kind, **model)
+              for kind in ("input", "output", "cache_read", "cache_write")}
+    assert tokens == {"input": 100, "output": 40, "cache_read": 30, "cache_write": 20}
+    costs = {kind: value(registry, "ccproxy_cost_usd_total", cost_type=kind, **model)
+             for kind in ("input", "output", "cache_read", "cache_write")}
+    assert costs == {"input": 0.0003, "output": 0.0006, "cache_read": 0.000009, "cache_write": 0.00045}
+    assert value(registry, "ccproxy_request_bytes_total", service_type="anthropic") == 512
+    assert value(registry, "ccproxy_response_bytes_total", service_type="anthropic") == 4096
+    assert value(registry, "ccproxy_ratelimit_limit", service_type="anthropic", resource="requests") == 50
+    assert value(registry, "ccproxy_ratelimit_remaining", service_type="anthropic", resource="requests") == 49
+    assert value(registry, "ccproxy_ratelimit_remaining", service_type="anthropic", resource="input_tokens") == 39000
+    assert value(registry, "ccproxy_active_requests") == 0
+    assert "ccproxy_errors_total{" not in generate_latest(registry).decode()
+
+
+def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observer):
+    serve_one(observer, make_record(
+        streaming=False, status_code=429, upstream_status=429, error_type="rate_limit_error", ttft_ms=None,
+        tokens_input=None, tokens_output=None, cache_read_tokens=None, cache_write_tokens=None,
+        cost_usd=None, cost_input_usd=None, cost_output_usd=None, cost_cache_read_usd=None,
+        cost_cache_write_usd=None, priced=False, rate_limits={"requests_remaining": 0.0},
+    ))
+
+    labels = {"endpoint": "/v1/messages", "model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    assert value(registry, "ccproxy_requests_total", method="POST", status="429", **labels) == 1
+    assert value(registry, "ccproxy_errors_total", error_type="rate_limit_error", **labels) == 1
+    assert value(registry, "ccproxy_time_to_first_token_seconds_count", **labels) is None
+    assert value(registry, "ccproxy_ratelimit_remaining", service_type="anthropic", resource="requests") == 0
+    exposition = generate_latest(registry).decode()
+    assert "ccproxy_tokens_total{" not in exposition
+    assert "ccproxy_cost_usd_total{" not in exposition
+
+
+def test_an_unreachable_upstream_has_no_upstream_duration(registry, observer):
+    serve_one(observer, make_record(
+        status_code=502, upstream_status=None, upstream_duration_ms=None, ttft_ms=None,
+        error_type="upstream_unreachable", endpoint="/v1/chat/completions", service_type="openai", model="gpt-4o",
+    ))
+    labels = {"endpoint": "/v1/chat/completions", "model": "gpt-4o", "service_type": "openai"}
+    assert value(registry, "ccproxy_errors_total", error_type="upstream_unreachable", **labels) == 1
+    assert value(registry, "ccproxy_response_duration_seconds_count", **labels) == 1
+    assert value(registry, "ccproxy_upstream_duration_seconds_count", **labels) is None
+
+
+def test_cost_summed_over_cost_type_equals_the_records_cost(registry, observer):
+    records = [
+        make_record(request_id="a"),
+        make_record(request_id="b", cost_usd=Decimal("0.0105"), cost_input_usd=Decimal("0.0045"),
+                    cost_output_usd=Decimal("0.006"), cost_cache_read_usd=None, cost_cache_write_usd=Decimal("0")),
+        make_record(request_id="c", model="gpt-4o", service_type="openai", cost_usd=Decimal("0.00125"),
+                    cost_input_usd=Decimal("0.00025"), cost_output_usd=Decimal("0.001"),
+                    cost_cache_read_usd=None, cost_cache_write_usd=None),
+        make_record(request_id="d", model="mystery", cost_usd=None, cost_input_usd=None, cost_output_usd=None,
+                    cost_cache_read_usd=None, cost_cache_write_usd=None, priced=False),
+    ]
+    for record in records:
+        serve_one(observer, record)
+
+    exposed = sum(
+        sample.value
+        for family in registry.collect() if family.name == "ccproxy_cost_usd"
+        for sample in family.samples if sample.name == "ccproxy_cost_usd_total"
+    )
+    expected = sum(record.cost_usd for record in records if record.cost_usd is not None)
+    assert exposed == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_model_labels_are_capped_and_a_missing_model_is_unknown(registry):
+    observer = MetricsObserver(create_families(registry), model_label_cap=2)
+    for model in ("model-a", "model-b", "model-c", "model-d", "model-a", None):
+        serve_one(observer, make_record(model=model))
+
+    def requests(model: str) -> float | None:
+        return value(registry, "ccproxy_requests_total", method="POST", endpoint="/v1/messages",
+                     model=model, status="200", service_type="anthropic")
+
+    assert {model: requests(model) for model in ("model-a", "model-b", "other", "unknown")} == {
+        "model-a": 2, "model-b": 1, "other": 2, "unknown": 1,
+    }
+    assert requests("model-c") is None
+    assert value(registry, "ccproxy_tokens_total", type="input", model="other", service_type="anthropic") == 200
+
+
+def test_odd_methods_are_folded_into_other(registry, observer):
+    serve_one(observer, make_record(method="BREW", endpoint="unmatched", status_code=404, error_type="not_found"))
+    assert value(registry, "ccproxy_requests_total", method="other", endpoint="unmatched",
+                 model="claude-sonnet-4-5", status="404", service_type="anthropic") == 1
+
+
+def test_active_requests_rise_while_in_flight_and_never_go_negative(registry, observer):
+    record = make_record()
+    first, second = make_context(record), make_context(record)
+    observer.on_request_start(context=first)
+    observer.on_request_start(context=second)
+    assert value(registry, "ccproxy_active_requests") == 2
+    observer.on_request_end(context=first, record=record)
+    assert value(registry, "ccproxy_active_requests") == 1
+    observer.on_request_end(context=second, record=record)
+    # an end whose start this observer never saw (registered mid-request) leaves the gauge alone
+    observer.on_request_end(context=make_context(record), record=record)
+    assert value(registry, "ccproxy_active_requests") == 0
+    assert value(registry, "ccproxy_requests_total", method="POST", endpoint="/v1/messages",
+                 model="claude-sonnet-4-5", status="200", service_type="anthropic") == 3
+
+
+def test_every_documented_family_is_exposed_before_its_first_sample(registry):
+    create_families(registry)
+    families = {family.name: family for family in registry.collect()}
+    for name, (kind, label_names) in DOCUMENTED_FAMILIES.items():
+        assert families[name].type == kind
+        assert families[name].samples == [] or name == "ccproxy_active_requests"
+    exposition = generate_latest(registry).decode()
+    for name in ("ccproxy_requests_total", "ccproxy_response_duration_seconds", "ccproxy_tokens_total",
+                 "ccproxy_cost_usd_total", "ccproxy_errors_total", "ccproxy_active_requests",
+                 "ccproxy_time_to_first_token_seconds", "ccproxy_upstream_duration_seconds",
+                 "ccproxy_ratelimit_remaining", "ccproxy_ratelimit_limit"):
+        assert f"# HELP {name} " in exposition
+        assert f"# TYPE {name} " in exposition
+
+
+def test_documented_families_have_exactly_the_documented_labels(registry, observer):
+    serve_one(observer, make_record(error_type="overloaded_error", status_code=529))
+    for family in registry.collect():
+        if family.name not in DOCUMENTED_FAMILIES:
+            continue
+        _kind, label_names = DOCUMENTED_FAMILIES[family.name]
+        for sample in family.samples:
+            assert set(sample.labels) - {"le"} == label_names, (family.name, sample)
+
+
+def test_duration_buckets_run_from_50ms_to_at_least_10_minutes():
+    assert DURATION_BUCKETS[0] == 0.05 and DURATION_BUCKETS[-1] >= 600
+    assert TTFT_BUCKETS[0] == 0.05 and TTFT_BUCKETS[-1] >= 600
+    assert list(DURATION_BUCKETS) == sorted(DURATION_BUCKETS)
+
+
+def fastapi_app(**observability) -> FastAPI:
+    app = FastAPI()
+    app.state.settings = Settings(observability=ObservabilitySettings(**observability))
+    return app
+
+
+def test_two_apps_in_one_process_never_share_a_registry():
+    first, second = fastapi_app(), fastapi_app()
+    first_registry, second_registry = get_metrics_registry(first), get_metrics_registry(second)
+    assert first_registry is not second_registry
+    assert prometheus_client.REGISTRY not in (first_registry, second_registry)
+    assert get_metrics_registry(first) is first_registry  # one registry per app, made once
+
+    serve_one(metrics_state(first).observer, make_record())
+    labels = {"method": "POST", "endpoint": "/v1/messages", "model": "claude-sonnet-4-5",
+              "status": "200", "service_type": "anthropic"}
+    assert first_registry.get_sample_value("ccproxy_requests_total", labels) == 1
+    assert second_registry.get_sample_value("ccproxy_requests_total", labels) is None
+    assert prometheus_client.REGISTRY.get_sample_value("ccproxy_requests_total", labels) is None
+
+
+def test_the_model_label_cap_comes_from_the_settings():
+    app = fastapi_app(metrics_model_label_cap=1)
+    state = metrics_state(app)
+    for model in ("first", "second"):
+        serve_one(state.observer, make_record(model=model))
+    assert state.registry.get_sample_value("ccproxy_tokens_total", {
+        "type": "output", "model": "other", "service_type": "anthropic"}) == 40
+
+
+def test_plugin_hook_errors_are_exposed_per_plugin_and_hook():
+    app = fastapi_app()
+    app.state.hook_errors = Counter({("buggy", "on_request_end"): 3, ("buggy", "on_request_start"): 1})
+    registry = get_metrics_registry(app)
+    assert registry.get_sample_value("ccproxy_plugin_errors_total", {"plugin": "buggy", "hook": "on_request_end"}) == 3
+    assert registry.get_sample_value("ccproxy_plugin_errors_total", {"plugin": "buggy", "hook": "on_request_start"}) == 1
+
+
+class StoreWithStats:
+    """A log store as a third party would provide one; only ``stats()`` matters here."""
+
+    backend = "test"
+
+    def __init__(self, stats=None, error: Exception | None = None) -> None:
+        self._stats, self._error = stats, error
+
+    def stats(self):
+        if self._error is not None:
+            raise self._error
+        return self._stats
+
+
+class StorePlugin:
+    def __init__(self, store) -> None:
+        self.store = store
+
+    @hookimpl
+    def get_log_store(self, app, settings):
+        return self.store
+
+
+def app_with_store(store) -> FastAPI:
+    app = fastapi_app()
+    pm = pluggy.PluginManager("ccproxy")
+    pm.add_hookspecs(hookspecs)
+    pm.register(StorePlugin(store))
+    app.state.plugin_manager = pm
+    return app
+
+
+def test_log_writer_health_comes_from_the_active_log_store():
+    stats = {"queue_depth": 7, "dropped_records": 2, "write_errors": 1, "rows_written": 90, "last_flush_at": 1700000000.5}
+    registry = get_metrics_registry(app_with_store(StoreWithStats(stats)))
+    assert registry.get_sample_value("ccproxy_log_queue_depth") == 7
+    assert registry.get_sample_value("ccproxy_log_dropped_records_total") == 2
+    assert registry.get_sample_value("ccproxy_log_write_errors_total") == 1
+    assert registry.get_sample_value("ccproxy_log_rows_written_total") == 90
+    assert registry.get_sample_value("ccproxy_log_last_flush_timestamp_seconds") == 1700000000.5
+
+
+def test_no_log_store_means_the_families_without_samples():
+    registry = get_metrics_registry(app_with_store(None))
+    exposition = generate_latest(registry).decode()
+    assert "# TYPE ccproxy_log_queue_depth gauge" in exposition
+    assert "\nccproxy_log_queue_depth " not in exposition
+
+
+def test_a_broken_log_store_never_breaks_the_exposition(caplog):
+    registry = get_metrics_registry(app_with_store(StoreWithStats(error=RuntimeError("disk on fire"))))
+    with caplog.at_level(logging.WARNING, logger="ccproxy.metrics"):
+        first = generate_latest(registry).decode()
+        generate_latest(registry)
+    assert "# TYPE ccproxy_requests_total counter" in first
+    assert "\nccproxy_log_queue_depth " not in first
+    assert [record.getMessage() for record in caplog.records] == [
+        "log store stats unavailable for /metrics: RuntimeError('disk on fire')"
+    ]
+
+
+def test_exposition_is_prometheus_text_unless_openmetrics_is_asked_for(registry, observer):
+    serve_one(observer, make_record())
+    plain = render_exposition(registry, "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert b"ccproxy_requests_total{" in plain.body
+    assert render_exposition(registry, None).headers["content-type"].startswith("text/plain")
+
+    openmetrics = render_exposition(registry, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.body.endswith(b"# EOF\n")
+    assert b"ccproxy_requests_total{" in openmetrics.body
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool not found: install the Debian package 'prometheus' (CI installs it)")
+    return path
+
+
+def test_exposition_passes_promtool_check_metrics(registry, observer):
+    serve_one(observer, make_record())
+    serve_one(observer, make_record(status_code=529, error_type="overloaded_error", model=None))
+    result = subprocess.run([promtool(), "check", "metrics"], input=generate_latest(registry),
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

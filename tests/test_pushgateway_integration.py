@@ -1,0 +1,260 @@
+"""The pushgateway plugin against a real Prometheus Pushgateway (Debian package prometheus-pushgateway).
+
+Each test starts its own Pushgateway on a free loopback port, with persistence off,
+and a real ccproxy in front of the mock provider that pushes to it every 0.2 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import anthropic
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+CLAUDE = "claude-haiku-4-5"
+HELLO = [{"role": "user", "content": "hi there"}]
+INTERVAL = 0.2
+PUSH_TIMEOUT = 1.0  # what the plugin allows one push at this interval (ccproxy_pushgateway.pusher.push_timeout)
+INSTANCE = "ccproxy-test-1"
+USERNAME = "pusher"
+PASSWORD = "Gateway:P@ss/w0rd-never-logged"
+# bcrypt hash of PASSWORD (cost 10), as the Pushgateway's --web.config.file wants it.
+PASSWORD_BCRYPT = "$2b$10$Qm9vdHN0cmFwU2FsdEZvceVM3M6FvYejHAus.TedvO4Ketqmd0uYe"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Pushgateway:
+    """A real Pushgateway process on a fixed loopback port, which can be stopped and started again."""
+
+    def __init__(self, binary: str, workdir: Path, basic_auth: bool = False) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"pushgateway-{self.port}.log"
+        self.auth = (USERNAME, PASSWORD) if basic_auth else None
+        self.web_config = None
+        if basic_auth:
+            self.web_config = workdir / "pushgateway-web.yml"
+            self.web_config.write_text(f"basic_auth_users:\n  {USERNAME}: {PASSWORD_BCRYPT}\n")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [self.binary, f"--web.listen-address=127.0.0.1:{self.port}", "--persistence.file="]
+        if self.web_config is not None:
+            command.append(f"--web.config.file={self.web_config}")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while not self._ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pushgateway exited: {self.log_path.read_text()}")
+            assert time.monotonic() < deadline, "pushgateway did not become ready in 15 s"
+            time.sleep(0.05)
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(self.url + "/-/ready", auth=self.auth, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def pushed(self, name: str, **labels: str) -> float:
+        """The sum of ``name`` samples on the gateway's /metrics whose labels include ``labels``."""
+        response = httpx.get(self.url + "/metrics", auth=self.auth, timeout=5)
+        response.raise_for_status()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+    def wait_for(self, name: str, value: float, timeout: float = 15.0, **labels: str) -> None:
+        """Poll until ``pushed(name, **labels) == value``."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.pushed(name, **labels)) != value:
+            assert time.monotonic() < deadline, f"{name}{labels} is {seen} on the gateway, expected {value}"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def start_gateway(tmp_path) -> Callable[..., Pushgateway]:
+    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+    if binary is None:
+        pytest.skip("prometheus-pushgateway not found: install the Debian package 'prometheus-pushgateway' (CI installs it)")
+    gateways: list[Pushgateway] = []
+
+    def start(basic_auth: bool = False) -> Pushgateway:
+        gateway = Pushgateway(binary, tmp_path, basic_auth)
+        gateways.append(gateway)
+        gateway.start()
+        return gateway
+
+    yield start
+    for gateway in gateways:
+        gateway.stop()
+
+
+def push_settings(url: str, **more) -> dict:
+    return {"pushgateway_url": url, "pushgateway_interval_seconds": INTERVAL, "pushgateway_instance": INSTANCE, **more}
+
+
+def ask_claude(proxy_url: str, stream: bool = False) -> float:
+    """One proxied request; returns how long it took."""
+    client = anthropic.Anthropic(base_url=proxy_url, api_key="test-key", max_retries=0)
+    started = time.monotonic()
+    if stream:
+        with client.messages.stream(model=CLAUDE, max_tokens=10, messages=HELLO) as answer:
+            assert answer.get_final_message().content
+    else:
+        assert client.messages.create(model=CLAUDE, max_tokens=10, messages=HELLO).content
+    return time.monotonic() - started
+
+
+def requests_on(gateway: Pushgateway) -> float:
+    return gateway.pushed("ccproxy_requests_total", job="ccproxy", instance=INSTANCE)
+
+
+def test_traffic_shows_up_on_the_gateway_under_job_and_instance(start_gateway, proxy_factory, recorder):
+    gateway = start_gateway()
+    # The /metrics endpoint stays off: pushing does not need it.
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(gateway.url))
+    ask_claude(proxy.url)
+    ask_claude(proxy.url, stream=True)
+    openai.OpenAI(base_url=proxy.url + "/v1", api_key="test-key", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=HELLO)
+    recorder.wait_for_ends(3)
+
+    gateway.wait_for("ccproxy_requests_total", 3, job="ccproxy", instance=INSTANCE)
+    gateway.wait_for("ccproxy_requests_total", 2, job="ccproxy", instance=INSTANCE, service_type="anthropic")
+    assert gateway.pushed("ccproxy_active_requests", job="ccproxy", instance=INSTANCE) == 0
+    assert gateway.pushed("ccproxy_tokens_total", job="ccproxy", instance=INSTANCE, type="output") > 0
+    assert gateway.pushed("ccproxy_requests_total", job="ccproxy", instance="someone-else") == 0
+
+
+def test_the_job_name_is_configurable(start_gateway, proxy_factory, recorder):
+    gateway = start_gateway()
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(gateway.url, pushgateway_job="llm-proxy"))
+    ask_claude(proxy.url)
+    recorder.wait_for_ends(1)
+    gateway.wait_for("ccproxy_requests_total", 1, job="llm-proxy", instance=INSTANCE)
+
+
+def registry_value(proxy, name: str) -> float:
+    registry = proxy.app.state.plugin_manager.hook.get_metrics_registry(app=proxy.app)
+    return registry.get_sample_value(name) or 0.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_stopped_gateway_fails_no_request_and_pushing_resumes_when_it_is_back(
+    start_gateway, proxy_factory, recorder, caplog
+):
+    caplog.set_level(logging.INFO, logger="ccproxy.pushgateway")
+    gateway = start_gateway()
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(gateway.url))
+    ask_claude(proxy.url)
+    gateway.wait_for("ccproxy_requests_total", 1, job="ccproxy", instance=INSTANCE)
+
+    gateway.stop()
+    failures_before = registry_value(proxy, "ccproxy_pushgateway_push_failures_total")
+    wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") > failures_before,
+               "a failed push")
+    durations = [ask_claude(proxy.url, stream=index % 2 == 1) for index in range(6)]
+    assert max(durations) < PUSH_TIMEOUT / 2, durations
+    wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= failures_before + 8,
+               "more failed pushes")
+    recorder.wait_for_ends(7)
+
+    gateway.start()  # same port, empty (persistence is off)
+    gateway.wait_for("ccproxy_requests_total", 7, job="ccproxy", instance=INSTANCE)
+    assert gateway.pushed("ccproxy_pushgateway_push_failures_total", job="ccproxy", instance=INSTANCE) >= 3
+    wait_until(lambda: any("resumed after" in record.getMessage() for record in caplog.records), "the resumed line")
+    messages = [record.getMessage() for record in caplog.records if record.name == "ccproxy.pushgateway"]
+    failure_lines = [message for message in messages if " failed: " in message]
+    assert failure_lines[0].startswith(f"push to {gateway.url} failed: ")
+    # a line at the 1st, 2nd, 4th, 8th... failure in a row, not one per interval
+    failures = int(registry_value(proxy, "ccproxy_pushgateway_push_failures_total"))
+    assert failures >= 8
+    assert len(failure_lines) <= failures.bit_length() < failures
+
+
+def test_a_gateway_that_never_answers_does_not_slow_requests(proxy_factory, recorder):
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        proxy = proxy_factory(plugins=[recorder],
+                              observability=push_settings(f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        durations = [ask_claude(proxy.url, stream=index % 2 == 1) for index in range(8)]
+        assert max(durations) < PUSH_TIMEOUT / 2, durations
+        wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= 1, "a timed-out push")
+        proxy.stop()  # the final push times out too; shutdown still completes
+
+
+def test_a_last_push_lands_on_shutdown(start_gateway, proxy_factory, recorder):
+    gateway = start_gateway()
+    # A long interval: after the push at start-up, only the final push can carry these requests.
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(gateway.url, pushgateway_interval_seconds=300))
+    wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "the start-up push")
+    for _ in range(4):
+        ask_claude(proxy.url)
+    recorder.wait_for_ends(4)
+    assert requests_on(gateway) == 0
+    proxy.stop()
+    assert requests_on(gateway) == 4
+
+
+def test_basic_auth_from_the_url_works_and_the_password_is_never_logged(start_gateway, proxy_factory, recorder, caplog):
+    caplog.set_level(logging.DEBUG)
+    gateway = start_gateway(basic_auth=True)
+    assert httpx.get(gateway.url + "/metrics").status_code == 401  # the gateway really demands it
+    host_and_port = gateway.url.removeprefix("http://")
+    url = f"http://{USERNAME}:{quote(PASSWORD, safe='')}@{host_and_port}"
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(url))
+    ask_claude(proxy.url)
+    recorder.wait_for_ends(1)
+    gateway.wait_for("ccproxy_requests_total", 1, job="ccproxy", instance=INSTANCE)
+
+    gateway.stop()  # make the plugin log a failure, which names the URL
+    wait_until(lambda: any("failed" in record.getMessage() for record in caplog.records
+                           if record.name == "ccproxy.pushgateway"), "a failure line")
+    proxy.stop()
+    logged = caplog.text + "\n".join(str(record.args) for record in caplog.records)
+    assert f"http://***@{host_and_port}" in logged
+    for secret in (PASSWORD, quote(PASSWORD, safe=""), "never-logged"):
+        assert secret not in logged
+
+
+def test_a_wrong_password_is_a_counted_failure_not_a_crash(start_gateway, proxy_factory, recorder):
+    gateway = start_gateway(basic_auth=True)
+    url = f"http://{USERNAME}:wrong-password@{gateway.url.removeprefix('http://')}"
+    proxy = proxy_factory(plugins=[recorder], observability=push_settings(url))
+    ask_claude(proxy.url)
+    wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= 2, "refused pushes")
+    assert registry_value(proxy, "ccproxy_pushgateway_pushes_total") == 0
+    assert gateway.pushed("ccproxy_requests_total") == 0
