@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
@@ -31,6 +31,11 @@ from ccproxy_core.usage import request_model_and_stream, usage_from_json
 log = logging.getLogger("ccproxy.proxy")
 
 UNMATCHED = "unmatched"
+OWN_ENDPOINTS = (
+    ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
+    ("/logs", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
+    ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
+)
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 
 
@@ -61,7 +66,13 @@ class Proxy:
         return await self._forward(request, exchange, body)
 
     async def handle_unmatched(self, request: Request) -> Response:
-        """Unknown paths: a provider-shaped 404, recorded under the shared endpoint label."""
+        """Unknown paths: a provider-shaped 404, recorded under the shared endpoint label.
+
+        ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
+        that turns them on, and are not counted as proxied requests.
+        """
+        if (setting := _own_endpoint_setting(request.url.path)) is not None:
+            return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
         exchange = self._start_exchange(request, UNMATCHED, service_type_for(ProxyRoute("", "", None), request.headers), b"")
         await self.hooks.call("on_request_start", context=exchange.context)
         message = f"ccproxy does not proxy {request.method} {request.url.path}"
@@ -134,6 +145,13 @@ class Proxy:
         record = exchange.to_record(self.prices)
         self.access_log.emit(record)
         await self.hooks.call("on_request_end", context=exchange.context, record=record)
+
+
+def _own_endpoint_setting(path: str) -> str | None:
+    for prefix, setting in OWN_ENDPOINTS:
+        if path == prefix or path.startswith(prefix + "/"):
+            return setting
+    return None
 
 
 def _note_upstream_failure(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:

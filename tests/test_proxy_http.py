@@ -74,6 +74,17 @@ def test_unknown_path_is_a_json_404_and_recorded(proxy, recorder):
     assert record.endpoint == "unmatched" and record.status_code == 404
 
 
+@pytest.mark.parametrize("path, setting", [
+    ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
+    ("/logs/query", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
+    ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
+])
+def test_own_endpoints_that_are_off_name_their_setting_and_are_not_proxied(proxy, recorder, path, setting):
+    response = httpx.get(proxy.url + path)
+    assert response.status_code == 404 and setting in response.json()["detail"]
+    assert recorder.starts == []
+
+
 def test_health_is_not_a_proxied_request(proxy, recorder):
     body = httpx.get(proxy.url + "/health").json()
     assert body["status"] == "ok" and "version" in body
