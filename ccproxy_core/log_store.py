@@ -1,0 +1,121 @@
+"""The contract between an access-log store and whoever reads it (the /logs API, the dashboard).
+
+A storage plugin answers the ``get_log_store(app, settings)`` hook with an object that has the
+methods of :class:`LogStore`; readers never import the storage plugin. The built-in store is
+DuckDB (plugin ``duckdb``); a third-party store answers the same hook with ``tryfirst=True``.
+
+Rules every store follows:
+
+- Reads are ``async`` and never block the event loop (a blocking database runs them in a thread).
+- ``stats()`` is synchronous and cheap: it is read at every metrics scrape.
+- Rows come back as dicts keyed by column name (the fields of
+  :class:`ccproxy_core.record.AccessRecord`, in that order) with JSON-ready values, exactly as
+  ``AccessRecord.to_dict()`` gives them: ISO 8601 timestamps, money as float, ``rate_limits`` a dict.
+- Time windows include ``start_time`` and exclude ``end_time``.
+- Column names reaching a store come from :data:`SORTABLE_COLUMNS`; every value is a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ccproxy_core.record import ACCESS_LOG_COLUMNS
+
+Bucket = Literal["minute", "hour", "day"]
+"""Width of one point of the analytics time series."""
+
+SORTABLE_COLUMNS: tuple[str, ...] = tuple(column for column in ACCESS_LOG_COLUMNS if column != "rate_limits")
+"""Columns a reader may order by (every column but the ``rate_limits`` dict)."""
+
+STATS_KEYS: tuple[str, ...] = ("queue_depth", "dropped_records", "write_errors", "rows_written", "last_flush_at")
+"""Keys of :meth:`LogStore.stats`."""
+
+
+@dataclass(frozen=True, slots=True)
+class NameFilter:
+    """Keep rows whose value is one of ``include`` (when given) and none of ``exclude``."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilters:
+    """Which rows a read looks at. Every part is optional; parts combine with AND."""
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    model: NameFilter = field(default_factory=NameFilter)
+    service_type: NameFilter = field(default_factory=NameFilter)
+    endpoint: NameFilter = field(default_factory=NameFilter)
+    status_codes: tuple[int, ...] = ()
+    """Exact statuses; a row matches one of these or one of ``status_classes``."""
+    status_classes: tuple[int, ...] = ()
+    """Hundreds digits: ``(4, 5)`` means 4xx or 5xx."""
+    streaming: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a newest-first page ended: the next page starts strictly after this row."""
+
+    timestamp: datetime
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    """One page of newest-first rows and where the next page starts (``None`` when there is none)."""
+
+    rows: list[dict[str, Any]]
+    next_position: PagePosition | None
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """What the logs API needs from an access-log store."""
+
+    backend: str
+    """Short name shown by /logs/status (``"duckdb"``)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Writer health, cheap and synchronous, with exactly the keys of :data:`STATS_KEYS`.
+
+        ``queue_depth`` (records waiting to be written), ``dropped_records``, ``write_errors``,
+        ``rows_written`` (all ints since start) and ``last_flush_at`` (Unix seconds, float,
+        or ``None`` before the first write).
+        """
+        ...
+
+    async def describe(self) -> dict[str, Any]:
+        """``{"database_path": str | None, "database_size_bytes": int | None, "row_count": int}``."""
+        ...
+
+    async def query(self, filters: LogFilters, limit: int, after: PagePosition | None = None) -> QueryPage:
+        """Up to ``limit`` rows, newest first (ties broken by request_id, descending), after ``after``."""
+        ...
+
+    async def entries(
+        self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Page ``page`` (from 1) of rows ordered by ``order_by``, and the total number of matching rows."""
+        ...
+
+    async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
+        """Aggregates over the rows matching ``filters``; ``filters`` has both ends of the window.
+
+        Returns the keys ``totals``, ``duration_ms``, ``ttft_ms``, ``tokens``, ``cost``,
+        ``by_model``, ``by_service_type``, ``timeseries`` and ``recent_errors``, shaped as
+        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``).
+        A row is an error when ``status_code >= 400`` or ``error_type`` is set.
+        """
+        ...
+
+    async def reset(self) -> int:
+        """Delete every stored row; return how many were deleted."""
+        ...

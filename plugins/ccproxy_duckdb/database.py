@@ -1,0 +1,94 @@
+"""The DuckDB file: opening it (with one clear error line), handing out cursors, reopening it.
+
+One root connection per store. Every user (the writer thread, each read, retention) works on
+its own ``cursor()``, as DuckDB's Python API asks for concurrent use from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+import duckdb
+
+from ccproxy_core.errors import StartupError
+
+from .schema import SCHEMA_VERSION, migrate
+
+log = logging.getLogger("ccproxy.duckdb")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class Database:
+    """The open DuckDB file behind a store."""
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, configured_path: str) -> Database:
+        """Open (creating folders and file as needed) and migrate the file at ``configured_path``.
+
+        Raises :class:`StartupError` with one line naming the path and the cause when the file
+        cannot be opened: a folder that cannot be created, a file locked by another process,
+        a file that is not a DuckDB database.
+        """
+        path = Path(configured_path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = _connect(path)
+        except (OSError, duckdb.Error) as exc:
+            raise StartupError(
+                f"cannot open DuckDB file {path}: {_one_line(str(exc))} - make sure the folder is writable and no "
+                "other process (another ccproxy?) has the file open, or set OBSERVABILITY__DUCKDB_PATH to another file"
+            ) from None
+        try:
+            before = migrate(connection, str(path))
+        except BaseException:
+            connection.close()
+            raise
+        if 0 < before < SCHEMA_VERSION:
+            log.info("migrated DuckDB file %s from schema version %d to %d", path, before, SCHEMA_VERSION)
+        return cls(path, connection)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for one thread's use; close it when done."""
+        with self._lock:
+            return self._connection.cursor()
+
+    def reopen(self) -> None:
+        """Close and reopen the file, to recover from an I/O error that left DuckDB's file handles unusable."""
+        with self._lock:
+            try:
+                self._connection.close()
+            except duckdb.Error:
+                pass
+            self._connection = _connect(self.path)
+
+    def size_bytes(self) -> int | None:
+        """Bytes on disk: the file plus its write-ahead log."""
+        total = None
+        for candidate in (self.path, Path(f"{self.path}.wal")):
+            try:
+                total = (total or 0) + os.path.getsize(candidate)
+            except OSError:
+                continue
+        return total
+
+    def close(self) -> None:
+        """Close the root connection (DuckDB checkpoints the write-ahead log into the file)."""
+        with self._lock:
+            self._connection.close()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
+    return duckdb.connect(str(path))

@@ -1,0 +1,56 @@
+"""Conversions between access records, DuckDB rows and the JSON-ready dicts readers get."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+from ccproxy_core.record import AccessRecord
+
+from .schema import COLUMNS
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_plain_fields = attrgetter(*COLUMNS[:-1])  # every column but rate_limits, which becomes JSON text
+_to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
+
+# Timestamps are read as integer microseconds: exact (the page cursor needs that) and
+# independent of the session time zone, and DuckDB's TIMESTAMPTZ -> datetime needs pytz.
+SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{name}"' for name in COLUMNS)
+
+
+def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
+    """The values to append for one record, in column order."""
+    rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
+    return (*_plain_fields(record), rate_limits)
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """Exact conversion of DuckDB's ``epoch_us`` back to an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def datetime_to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (naive ones are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row selected with :data:`SELECT_LIST` as the JSON-ready dict of ``AccessRecord.to_dict()``."""
+    result = dict(zip(COLUMNS, row, strict=True))
+    result["timestamp"] = micros_to_datetime(result["timestamp"]).isoformat()
+    raw_limits = result["rate_limits"]
+    result["rate_limits"] = json.loads(raw_limits) if raw_limits else {}
+    for name, value in result.items():
+        if isinstance(value, Decimal):
+            result[name] = float(value)
+    return result
+
+
+def jsonable(value: Any) -> Any:
+    """One aggregate value as JSON: Decimal as float, everything else unchanged."""
+    return float(value) if isinstance(value, Decimal) else value

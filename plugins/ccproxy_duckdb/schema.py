@@ -1,0 +1,135 @@
+"""The ``access_logs`` table, its schema version, and the migrations that bring older files up to date.
+
+Migrations are a list of steps, applied in order inside one transaction at start-up; a file is
+never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 adds the
+columns that explain a row (time to first token, upstream status, errors, cost line items, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from ccproxy_core.errors import StartupError
+from ccproxy_core.record import ACCESS_LOG_COLUMNS
+
+MONEY = "DECIMAL(18,9)"
+
+# (column, DuckDB type) in AccessRecord order; appended rows follow this order.
+COLUMN_TYPES: tuple[tuple[str, str], ...] = (
+    ("request_id", "VARCHAR NOT NULL"),
+    ("timestamp", "TIMESTAMPTZ NOT NULL"),
+    ("method", "VARCHAR"),
+    ("endpoint", "VARCHAR"),
+    ("path", "VARCHAR"),
+    ("query", "VARCHAR"),
+    ("client_ip", "VARCHAR"),
+    ("user_agent", "VARCHAR"),
+    ("service_type", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("streaming", "BOOLEAN"),
+    ("status_code", "INTEGER"),
+    ("duration_ms", "DOUBLE"),
+    ("duration_seconds", "DOUBLE"),
+    ("tokens_input", "BIGINT"),
+    ("tokens_output", "BIGINT"),
+    ("cache_read_tokens", "BIGINT"),
+    ("cache_write_tokens", "BIGINT"),
+    ("cost_usd", MONEY),
+    ("cost_sdk_usd", MONEY),
+    ("ttft_ms", "DOUBLE"),
+    ("upstream_status", "INTEGER"),
+    ("upstream_duration_ms", "DOUBLE"),
+    ("proxy_overhead_ms", "DOUBLE"),
+    ("error_type", "VARCHAR"),
+    ("error_message", "VARCHAR"),
+    ("response_model", "VARCHAR"),
+    ("cost_input_usd", MONEY),
+    ("cost_output_usd", MONEY),
+    ("cost_cache_read_usd", MONEY),
+    ("cost_cache_write_usd", MONEY),
+    ("priced", "BOOLEAN"),
+    ("request_bytes", "BIGINT"),
+    ("response_bytes", "BIGINT"),
+    ("rate_limits", "VARCHAR"),  # JSON text
+)
+COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
+assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
+
+_DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step: the schema version it produces and the statements that get there."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _column_defs(pairs: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f'"{name}" {sql_type}' for name, sql_type in pairs)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "the documented access_logs columns",
+        (f"CREATE TABLE IF NOT EXISTS access_logs ({_column_defs(COLUMN_TYPES[:_DOCUMENTED])})",),
+    ),
+    Migration(
+        2,
+        "ttft, upstream status and timing, errors, response model, cost line items, priced flag, sizes, rate limits",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:]
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of the open file: 0 for an empty file.
+
+    A file that has ``access_logs`` but no ``schema_version`` table predates versioning and
+    counts as version 1 (its later columns are added with ``IF NOT EXISTS``).
+    """
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    if "schema_version" in tables:
+        (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        return int(version)
+    return 1 if "access_logs" in tables else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str) -> int:
+    """Bring the file to :data:`SCHEMA_VERSION`; return the version it had before.
+
+    Raises :class:`StartupError` when the file was written by a newer ccproxy.
+    """
+    before = stored_version(con)
+    if before > SCHEMA_VERSION:
+        raise StartupError(
+            f"DuckDB file {path} has schema version {before}, newer than this ccproxy knows ({SCHEMA_VERSION}): "
+            "upgrade ccproxy or point OBSERVABILITY__DUCKDB_PATH at another file"
+        )
+    pending = [step for step in MIGRATIONS if step.version > before]
+    if not pending:
+        return before
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_VERSION_TABLE)
+        for step in pending:
+            for statement in step.statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [step.version, datetime.now(UTC)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return before

@@ -1,0 +1,99 @@
+"""The DuckDB log store: what the ``get_log_store`` hook hands to the logs API.
+
+It implements :class:`ccproxy_core.log_store.LogStore`. Writes go through :class:`LogWriter`
+(a queue and one thread); every read runs in a worker thread on a cursor of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ccproxy_core.log_store import Bucket, LogFilters, PagePosition, QueryPage
+from ccproxy_core.record import AccessRecord
+from ccproxy_core.settings import ObservabilitySettings
+
+from . import queries
+from .analytics import analytics
+from .database import Database
+from .retention import RetentionWorker
+from .writer import LogWriter
+
+T = TypeVar("T")
+
+
+class DuckDBLogStore:
+    """Access-log storage in one DuckDB file."""
+
+    backend = "duckdb"
+
+    def __init__(self, database: Database, writer: LogWriter, retention: RetentionWorker | None) -> None:
+        self.database = database
+        self.writer = writer
+        self.retention = retention
+
+    @classmethod
+    def open(cls, settings: ObservabilitySettings) -> DuckDBLogStore:
+        """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
+        database = Database.open(settings.duckdb_path)
+        writer = LogWriter(database, settings.log_queue_size, settings.log_batch_size,
+                           settings.log_flush_interval_seconds)
+        retention = None
+        if settings.log_retention_days is not None:
+            retention = RetentionWorker(database, settings.log_retention_days)
+        writer.start()
+        if retention is not None:
+            retention.start()
+        return cls(database, writer, retention)
+
+    def submit(self, record: AccessRecord) -> None:
+        """Queue one record for writing; never blocks (see :class:`LogWriter` for the loss policy)."""
+        self.writer.submit(record)
+
+    def stats(self) -> dict[str, Any]:
+        """Writer health: queue_depth, dropped_records, write_errors, rows_written, last_flush_at."""
+        return self.writer.stats()
+
+    async def describe(self) -> dict[str, Any]:
+        """Path, size on disk and row count of the file."""
+        return await self._read(self._describe_blocking)
+
+    def _describe_blocking(self, cursor: queries.Cursor) -> dict[str, Any]:
+        return {"database_path": str(self.database.path), "database_size_bytes": self.database.size_bytes(),
+                "row_count": queries.row_count(cursor)}
+
+    async def query(self, filters: LogFilters, limit: int, after: PagePosition | None = None) -> QueryPage:
+        """Newest-first rows matching ``filters``, after the keyset position ``after``."""
+        return await self._read(queries.query_page, filters, limit, after)
+
+    async def entries(
+        self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of rows ordered by ``order_by``, and the number of matching rows."""
+        return await self._read(queries.entries_page, page, page_size, order_by, order_desc, filters)
+
+    async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
+        """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""
+        return await self._read(analytics, filters, bucket)
+
+    async def reset(self) -> int:
+        """Delete every stored row; return how many."""
+        return await self._read(queries.delete_all)
+
+    def close(self) -> None:
+        """Write what is queued, stop the threads, close the file. Blocking."""
+        if self.retention is not None:
+            self.retention.close()
+        self.writer.close()
+        self.database.close()
+
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self._read_blocking, function, *args)
+
+    def _read_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        cursor = self.database.cursor()
+        try:
+            return function(cursor, *args)
+        finally:
+            cursor.close()

@@ -1,0 +1,173 @@
+"""Query parameters of the /logs routes: parsing, validation, and the opaque page cursor.
+
+A bad value raises FastAPI's ``RequestValidationError``, so every error, ours or FastAPI's,
+is the same 422 JSON: ``{"detail": [{"loc": ["query", "<parameter>"], "msg": ..., ...}]}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Query
+from fastapi.exceptions import RequestValidationError
+
+from ccproxy_core.log_store import LogFilters, NameFilter, PagePosition
+
+MAX_LIST_ITEMS = 100
+MAX_NAME_LENGTH = 200
+MAX_TIME_BUCKETS = 10_000
+BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
+
+
+def param_error(name: str, message: str, value: Any = None, location: str = "query") -> RequestValidationError:
+    """A 422 naming ``name``, shaped like FastAPI's own validation errors."""
+    return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
+
+
+def parse_time(name: str, value: str | None) -> datetime | None:
+    """ISO 8601 (``2025-01-31T12:00:00Z``; no zone means UTC) or Unix seconds (``1738324800.5``)."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise param_error(name, "must be an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds", value) from None
+
+
+def parse_names(name: str, value: str | None) -> NameFilter:
+    """``a,b,!c``: keep a or b, never c."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for item in _split(name, value):
+        target = exclude if item.startswith("!") else include
+        item = item[1:].strip() if item.startswith("!") else item
+        if not item or len(item) > MAX_NAME_LENGTH:
+            raise param_error(name, f"each name must be 1 to {MAX_NAME_LENGTH} characters", value)
+        target.append(item)
+    return NameFilter(tuple(include), tuple(exclude))
+
+
+def parse_statuses(name: str, value: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``200,4xx``: exact statuses and status classes (hundreds digits)."""
+    codes: list[int] = []
+    classes: list[int] = []
+    for item in _split(name, value):
+        if match := _STATUS_CLASS.match(item):
+            classes.append(int(match.group(1)))
+        elif item.isdigit() and 100 <= int(item) <= 599:
+            codes.append(int(item))
+        else:
+            raise param_error(name, "must be a comma list of HTTP statuses (100-599) or classes (2xx, 4xx, 5xx)", value)
+    return tuple(codes), tuple(classes)
+
+
+def _split(name: str, value: str | None) -> list[str]:
+    if not value:
+        return []
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if len(items) > MAX_LIST_ITEMS:
+        raise param_error(name, f"at most {MAX_LIST_ITEMS} comma-separated values", value)
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class FilterParams:
+    """The row filters shared by /logs/query, /logs/entries and /logs/analytics, as given."""
+
+    model: str | None
+    service_type: str | None
+    endpoint: str | None
+    status_code: str | None
+    streaming: bool | None
+
+    def to_filters(self, start: datetime | None, end: datetime | None) -> LogFilters:
+        """The store's filters for this window."""
+        codes, classes = parse_statuses("status_code", self.status_code)
+        return LogFilters(
+            start_time=start,
+            end_time=end,
+            model=parse_names("model", self.model),
+            service_type=parse_names("service_type", self.service_type),
+            endpoint=parse_names("endpoint", self.endpoint),
+            status_codes=codes,
+            status_classes=classes,
+            streaming=self.streaming,
+        )
+
+    def echo(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """The filters as the response reports them."""
+        return {
+            "start_time": start.isoformat() if start else None,
+            "end_time": end.isoformat() if end else None,
+            "model": self.model,
+            "service_type": self.service_type,
+            "endpoint": self.endpoint,
+            "status_code": self.status_code,
+            "streaming": self.streaming,
+        }
+
+
+def filter_params(
+    model: str | None = Query(None, description="Comma list of models; prefix !name to exclude"),
+    service_type: str | None = Query(None, description="Comma list: anthropic, openai; !name excludes"),
+    endpoint: str | None = Query(None, description="Comma list of route templates (/v1/messages); !name excludes"),
+    status_code: str | None = Query(None, description="Comma list of statuses or classes: 200,4xx,5xx"),
+    streaming: bool | None = Query(None, description="true or false"),
+) -> FilterParams:
+    """FastAPI dependency collecting the row filters."""
+    return FilterParams(model, service_type, endpoint, status_code, streaming)
+
+
+def encode_cursor(position: PagePosition) -> str:
+    """Opaque page cursor: URL-safe base64 of the last row's timestamp (µs) and request_id."""
+    micros = (position.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    raw = json.dumps([micros, position.request_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> PagePosition | None:
+    """The position in a cursor made by :func:`encode_cursor`; 422 naming ``cursor`` if it is not one."""
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        micros, request_id = json.loads(raw)
+        if not isinstance(micros, int) or not isinstance(request_id, str):
+            raise ValueError
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    except (ValueError, TypeError, binascii.Error, OverflowError, UnicodeDecodeError):
+        raise param_error("cursor", "is not a cursor returned by /logs/query (next_cursor)", value) from None
+    return PagePosition(moment, request_id)
+
+
+def resolve_window(hours: float, start_text: str | None, end_text: str | None) -> tuple[datetime, datetime]:
+    """The analytics window: start_time/end_time when given, else the last ``hours`` before end (or now)."""
+    end = parse_time("end_time", end_text) or datetime.now(UTC)
+    start = parse_time("start_time", start_text) or end - timedelta(hours=hours)
+    if start >= end:
+        raise param_error("start_time", "must be before end_time", start_text)
+    return start, end
+
+
+def choose_bucket(bucket: str | None, start: datetime, end: datetime) -> str:
+    """The requested bucket, or minute up to 2 h, hour up to 72 h, day beyond; 422 if too many points."""
+    seconds = (end - start).total_seconds()
+    if bucket is None:
+        bucket = "minute" if seconds <= 2 * 3600 else "hour" if seconds <= 72 * 3600 else "day"
+    if seconds / BUCKET_SECONDS[bucket] > MAX_TIME_BUCKETS:
+        raise param_error("bucket", f"gives more than {MAX_TIME_BUCKETS} points for this window: "
+                          "use a larger bucket or a shorter window", bucket)
+    return bucket

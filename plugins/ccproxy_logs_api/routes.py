@@ -1,0 +1,181 @@
+"""The /logs routes over stored records: status, query, analytics, entries, reset (and the stream).
+
+The store is found at request time through the ``get_log_store`` hook, so any store plugin
+can serve these routes. Without one, the routes that need stored data answer 503 naming the
+settings that turn storage on. Every route requires SECURITY__AUTH_TOKEN when it is set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from ccproxy_core.auth import require_auth_token
+from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
+from ccproxy_core.settings import Settings
+
+from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
+from .stream_route import HUB_ATTRIBUTE, stream_logs
+
+log = logging.getLogger("ccproxy.logs_api")
+
+T = TypeVar("T")
+
+NO_STORE = (
+    "no access-log store is active, so nothing is stored: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true "
+    "and OBSERVABILITY__LOG_STORAGE_BACKEND=duckdb"
+)
+OrderColumn = Enum("OrderColumn", {name: name for name in SORTABLE_COLUMNS}, type=str)  # type: ignore[misc]
+
+
+def build_router() -> APIRouter:
+    """All /logs routes, each behind :func:`require_auth_token`."""
+    router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)])
+    router.add_api_route("/status", logs_status, methods=["GET"])
+    router.add_api_route("/query", logs_query, methods=["GET"])
+    router.add_api_route("/analytics", logs_analytics, methods=["GET"])
+    router.add_api_route("/entries", logs_entries, methods=["GET"])
+    router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None)
+    router.add_api_route("/reset", logs_reset, methods=["POST"])
+    return router
+
+
+def find_store(request: Request) -> LogStore | None:
+    """The active store, asked through the ``get_log_store`` hook (``None`` when storage is off)."""
+    app = request.app
+    return app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings)
+
+
+def require_store(request: Request) -> LogStore:
+    """FastAPI dependency: the active store, or 503 naming the settings that enable one."""
+    store = find_store(request)
+    if store is None:
+        raise HTTPException(status_code=503, detail=NO_STORE)
+    return store
+
+
+async def _ask(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except Exception as exc:  # noqa: BLE001 - a failing store is a 503 with its reason, never a 500
+        log.exception("the log store failed to answer")
+        raise HTTPException(status_code=503, detail=f"the log store could not answer: {exc}") from None
+
+
+def _iso(unix_seconds: float | None) -> str | None:
+    return datetime.fromtimestamp(unix_seconds, UTC).isoformat() if unix_seconds is not None else None
+
+
+async def logs_status(request: Request) -> dict[str, Any]:
+    """Which features are on, the store and its writer's health."""
+    settings: Settings = request.app.state.settings
+    observability = settings.observability
+    hub = getattr(request.app.state, HUB_ATTRIBUTE, None)
+    result: dict[str, Any] = {
+        "enabled": {
+            "metrics": observability.metrics_endpoint_enabled,
+            "logs_endpoints": observability.logs_endpoints_enabled,
+            "dashboard": observability.dashboard_enabled,
+            "logs_collection": observability.logs_collection_enabled,
+        },
+        "backend": "none",
+        "database_path": None,
+        "database_size_bytes": None,
+        "row_count": None,
+        "queue_depth": None,
+        "last_flush_at": None,
+        "dropped_records": None,
+        "write_errors": None,
+        "rows_written": None,
+        "stream_subscribers": hub.subscriber_count if hub is not None else 0,
+    }
+    store = find_store(request)
+    if store is None:
+        return result
+    stats = store.stats()
+    result.update(backend=store.backend, **{key: stats.get(key) for key in
+                                             ("queue_depth", "dropped_records", "write_errors", "rows_written")})
+    result["last_flush_at"] = _iso(stats.get("last_flush_at"))
+    result.update(await _ask(store.describe()))
+    return result
+
+
+async def logs_query(
+    store: LogStore = Depends(require_store),
+    filters: FilterParams = Depends(filter_params),
+    start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
+    end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded"),
+    limit: int = Query(100, ge=1, le=10_000),
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+) -> dict[str, Any]:
+    """Rows newest first, filtered, with a keyset cursor for the next page."""
+    start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+    page = await _ask(store.query(filters.to_filters(start, end), limit, decode_cursor(cursor)))
+    return {
+        "results": page.rows,
+        "count": len(page.rows),
+        "limit": limit,
+        "next_cursor": encode_cursor(page.next_position) if page.next_position else None,
+        "filters": filters.echo(start, end),
+    }
+
+
+async def logs_analytics(
+    store: LogStore = Depends(require_store),
+    filters: FilterParams = Depends(filter_params),
+    hours: float = Query(24, gt=0, le=24 * 3660, description="Window length when start_time is not given"),
+    start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
+    end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded; default now"),
+    bucket: Literal["minute", "hour", "day"] | None = Query(None, description="Default: by window length"),
+) -> dict[str, Any]:
+    """Totals, latency percentiles, tokens, cost, breakdowns, a time series and recent errors."""
+    start, end = resolve_window(hours, start_time, end_time)
+    chosen = choose_bucket(bucket, start, end)
+    result = await _ask(store.analytics(filters.to_filters(start, end), chosen))  # type: ignore[arg-type]
+    return {"window": {"start": start.isoformat(), "end": end.isoformat()}, **result}
+
+
+async def logs_entries(
+    store: LogStore = Depends(require_store),
+    filters: FilterParams = Depends(filter_params),
+    start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
+    end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded"),
+    page: int = Query(1, ge=1, le=10_000_000),
+    page_size: int = Query(50, ge=1, le=1000),
+    order_by: OrderColumn = Query(OrderColumn.timestamp),  # type: ignore[attr-defined]
+    order_desc: bool = Query(True),
+) -> dict[str, Any]:
+    """Raw rows by page, ordered by any column."""
+    start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+    rows, total = await _ask(store.entries(page, page_size, order_by.value, order_desc, filters.to_filters(start, end)))
+    return {"results": rows, "page": page, "page_size": page_size, "total": total,
+            "order_by": order_by.value, "order_desc": order_desc, "filters": filters.echo(start, end)}
+
+
+async def logs_reset(request: Request, store: LogStore = Depends(require_store)) -> Any:
+    """Delete every stored row. Refused when other machines can reach the server and no token guards it."""
+    settings: Settings = request.app.state.settings
+    if settings.security.auth_token is None and not is_loopback(settings.server.host):
+        return JSONResponse(
+            {"detail": f"POST /logs/reset is refused: the server listens on {settings.server.host}, which other "
+                       "machines can reach, and no SECURITY__AUTH_TOKEN is set. Set a token, or listen on 127.0.0.1"},
+            status_code=403,
+        )
+    return {"deleted": await _ask(store.reset())}
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost; any other address or name may be reachable from elsewhere."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,171 @@
+"""The live feed behind GET /logs/stream: one event per finished request, fanned out to subscribers.
+
+Fed by this plugin's own ``on_request_end`` observer, not by the database, so it works with
+collection off. Memory is bounded everywhere: each subscriber has a queue of
+``stream_queue_size`` events and is dropped (not waited for) when it falls that far behind;
+at most ``stream_max_subscribers`` at once; the last ``stream_replay_size`` events are kept for
+clients that reconnect with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from ccproxy_core import hookimpl
+from ccproxy_core.log_store import NameFilter
+from ccproxy_core.record import AccessRecord
+
+HEARTBEAT_SECONDS = 15.0
+
+
+class StreamEvent:
+    """One finished request, numbered; its JSON is built once, when the first subscriber needs it."""
+
+    __slots__ = ("id", "record", "_data")
+
+    def __init__(self, event_id: int, record: AccessRecord) -> None:
+        self.id = event_id
+        self.record = record
+        self._data: str | None = None
+
+    @property
+    def data(self) -> str:
+        """``record.to_dict()`` as compact JSON."""
+        if self._data is None:
+            self._data = json.dumps(self.record.to_dict(), separators=(",", ":"), default=str)
+        return self._data
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFilter:
+    """Which records one subscriber wants."""
+
+    model: NameFilter = field(default_factory=NameFilter)
+    service_type: NameFilter = field(default_factory=NameFilter)
+    status_classes: tuple[int, ...] = ()
+
+    def matches(self, record: AccessRecord) -> bool:
+        """True when ``record`` passes every given part of the filter."""
+        return (
+            _name_matches(self.model, record.model)
+            and _name_matches(self.service_type, record.service_type)
+            and (not self.status_classes or record.status_code // 100 in self.status_classes)
+        )
+
+
+def _name_matches(name_filter: NameFilter, value: str | None) -> bool:
+    if name_filter.include and value not in name_filter.include:
+        return False
+    return value is None or value not in name_filter.exclude
+
+
+class Subscriber:
+    """One connected /logs/stream client."""
+
+    def __init__(self, stream_filter: StreamFilter, queue_size: int) -> None:
+        self.filter = stream_filter
+        self.queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = False
+        self.closed = False
+
+
+class HubFull(Exception):
+    """No room for another subscriber (OBSERVABILITY__STREAM_MAX_SUBSCRIBERS)."""
+
+
+class StreamHub:
+    """Numbers each finished request, keeps the replay ring, and hands events to subscribers."""
+
+    def __init__(self, max_subscribers: int, queue_size: int, replay_size: int) -> None:
+        self.max_subscribers = max_subscribers
+        self.queue_size = queue_size
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        """Seconds between heartbeat comments; tests may lower it on a running app."""
+        self.dropped_subscribers = 0
+        self._subscribers: set[Subscriber] = set()
+        self._ring: deque[StreamEvent] = deque(maxlen=replay_size)
+        # Ids start at the current time in microseconds, so they keep increasing across restarts
+        # and a Last-Event-ID from before a restart never hides the new run's events.
+        self._last_id = time.time_ns() // 1000
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember the event loop that owns the subscriber queues."""
+        self._loop, self._loop_thread = loop, threading.get_ident()
+
+    @property
+    def subscriber_count(self) -> int:
+        """Subscribers connected now."""
+        return len(self._subscribers)
+
+    def publish(self, record: AccessRecord) -> None:
+        """Number ``record``, keep it for replay, queue it for each interested subscriber. Never blocks."""
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self.publish, record)
+            return
+        self._last_id += 1
+        event = StreamEvent(self._last_id, record)
+        if self._ring.maxlen:
+            self._ring.append(event)
+        for subscriber in list(self._subscribers):
+            if subscriber.filter.matches(record):
+                try:
+                    subscriber.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    self._drop(subscriber)
+
+    def subscribe(self, stream_filter: StreamFilter, last_event_id: int | None) -> tuple[Subscriber, list[StreamEvent]]:
+        """A new subscriber and the events it missed since ``last_event_id``; raises :class:`HubFull`."""
+        if len(self._subscribers) >= self.max_subscribers:
+            raise HubFull
+        subscriber = Subscriber(stream_filter, self.queue_size)
+        self._subscribers.add(subscriber)
+        return subscriber, self._missed(stream_filter, last_event_id)
+
+    def _missed(self, stream_filter: StreamFilter, last_event_id: int | None) -> list[StreamEvent]:
+        if last_event_id is None:
+            return []
+        if last_event_id > self._last_id:  # an id from the future: the clock went back; replay what we have
+            last_event_id = 0
+        return [event for event in self._ring if event.id > last_event_id and stream_filter.matches(event.record)]
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Forget ``subscriber`` (its connection ended)."""
+        self._subscribers.discard(subscriber)
+
+    def close(self) -> None:
+        """End every subscriber's stream (server shutdown)."""
+        for subscriber in list(self._subscribers):
+            subscriber.closed = True
+            self._wake(subscriber)
+        self._subscribers.clear()
+
+    def _drop(self, subscriber: Subscriber) -> None:
+        subscriber.dropped = True
+        self._subscribers.discard(subscriber)
+        self.dropped_subscribers += 1
+
+    @staticmethod
+    def _wake(subscriber: Subscriber) -> None:
+        try:
+            subscriber.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass  # its queue is full, so its reader is not waiting
+
+
+class StreamObserver:
+    """The per-app plugin object whose ``on_request_end`` feeds the hub."""
+
+    def __init__(self, hub: StreamHub) -> None:
+        self._publish = hub.publish
+
+    @hookimpl
+    def on_request_end(self, record: AccessRecord) -> None:
+        """Publish the finished request to /logs/stream subscribers; never blocks."""
+        self._publish(record)

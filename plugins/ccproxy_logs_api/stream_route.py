@@ -1,0 +1,99 @@
+"""GET /logs/stream: Server-Sent Events, one ``record`` event per finished request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+
+from fastapi import Header, Query, Request
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from .params import param_error, parse_names, parse_statuses
+from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
+
+HUB_ATTRIBUTE = "ccproxy_logs_stream"
+DRAIN_CHECK_SECONDS = 0.5
+
+
+async def stream_logs(
+    request: Request,
+    model: str | None = Query(None, description="Comma list of models; !name excludes"),
+    service_type: str | None = Query(None, description="Comma list: anthropic, openai; !name excludes"),
+    status_class: str | None = Query(None, description="Comma list of status classes: 2xx, 4xx, 5xx"),
+    last_event_id_query: str | None = Query(None, alias="last_event_id",
+                                            description="For clients that cannot send the Last-Event-ID header"),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> EventSourceResponse | JSONResponse:
+    """Each finished request as ``event: record``, ``id: <n>``, ``data: <record JSON>``; heartbeat comments."""
+    hub: StreamHub | None = getattr(request.app.state, HUB_ATTRIBUTE, None)
+    if hub is None:
+        return JSONResponse({"detail": "the log stream is not running yet; retry in a moment"}, status_code=503)
+    stream_filter = _stream_filter(model, service_type, status_class)
+    resume_after = _event_id(last_event_id, "Last-Event-ID", "header") or _event_id(last_event_id_query, "last_event_id")
+    try:
+        subscriber, missed = hub.subscribe(stream_filter, resume_after)
+    except HubFull:
+        return JSONResponse(
+            {"detail": f"the log stream already has {hub.max_subscribers} subscribers "
+                       "(OBSERVABILITY__STREAM_MAX_SUBSCRIBERS); retry later or raise that setting"},
+            status_code=503,
+        )
+    # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
+    events = _events(hub, subscriber, missed, request.app.state.draining)
+    return EventSourceResponse(events, ping=hub.heartbeat_seconds,
+                               background=BackgroundTask(hub.unsubscribe, subscriber))
+
+
+def _stream_filter(model: str | None, service_type: str | None, status_class: str | None) -> StreamFilter:
+    codes, classes = parse_statuses("status_class", status_class)
+    if codes:
+        raise param_error("status_class", "must be a comma list of status classes: 2xx, 3xx, 4xx, 5xx", status_class)
+    return StreamFilter(parse_names("model", model), parse_names("service_type", service_type), classes)
+
+
+def _event_id(value: str | None, name: str, location: str = "query") -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    if not value.strip().isdigit():
+        raise param_error(name, "must be an event id received from /logs/stream", value, location)
+    return int(value)
+
+
+async def _events(
+    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], draining: threading.Event
+) -> AsyncIterator[ServerSentEvent]:
+    try:
+        for event in missed:
+            yield _record_event(event)
+        while True:
+            event = await _next_event(subscriber, draining)
+            if subscriber.dropped:
+                yield ServerSentEvent(
+                    event="dropped",
+                    data=json.dumps({"reason": f"this client fell {hub.queue_size} events behind "
+                                               "(OBSERVABILITY__STREAM_QUEUE_SIZE); reconnect with Last-Event-ID"}),
+                )
+                return
+            if event is None or subscriber.closed:
+                return
+            yield _record_event(event)
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+async def _next_event(subscriber: Subscriber, draining: threading.Event) -> StreamEvent | None:
+    """The next event, or None once the server drains: an open stream must not hold up shutdown."""
+    while not draining.is_set():
+        try:
+            return await asyncio.wait_for(subscriber.queue.get(), DRAIN_CHECK_SECONDS)
+        except TimeoutError:
+            continue
+    return None
+
+
+def _record_event(event: StreamEvent) -> ServerSentEvent:
+    return ServerSentEvent(data=event.data, event="record", id=str(event.id))

@@ -1,0 +1,135 @@
+"""Opening the DuckDB file: migrations of older files, restarts, and the one-line start-up errors."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from ccproxy_core.errors import StartupError
+from ccproxy_core.log_store import LogFilters
+from ccproxy_core.settings import ObservabilitySettings
+from ccproxy_duckdb.schema import SCHEMA_VERSION
+from ccproxy_duckdb.store import DuckDBLogStore
+
+# The schema as the first release wrote it (schema version 1): the twenty documented columns only.
+VERSION_1_DDL = """
+CREATE TABLE access_logs (
+    request_id VARCHAR NOT NULL, "timestamp" TIMESTAMPTZ NOT NULL, method VARCHAR, endpoint VARCHAR,
+    path VARCHAR, query VARCHAR, client_ip VARCHAR, user_agent VARCHAR, service_type VARCHAR, model VARCHAR,
+    streaming BOOLEAN, status_code INTEGER, duration_ms DOUBLE, duration_seconds DOUBLE, tokens_input BIGINT,
+    tokens_output BIGINT, cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost_usd DECIMAL(18,9),
+    cost_sdk_usd DECIMAL(18,9)
+);
+"""
+OLD_ROW = ("old-1", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "POST", "/v1/messages", "/v1/messages", "",
+           "127.0.0.1", "curl", "anthropic", "claude-3-haiku", False, 200, 12.5, 0.0125, 10, 20, 0, 0,
+           Decimal("0.000042"), None)
+
+
+def open_store(path) -> DuckDBLogStore:
+    return DuckDBLogStore.open(ObservabilitySettings(duckdb_path=str(path), log_flush_interval_seconds=0.05))
+
+
+def write_old_file(path, with_version_table: bool) -> None:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(VERSION_1_DDL)
+        if with_version_table:
+            connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+            connection.execute("INSERT INTO schema_version VALUES (1, ?)", [datetime.now(UTC)])
+        connection.execute(f"INSERT INTO access_logs VALUES ({', '.join('?' * len(OLD_ROW))})", list(OLD_ROW))
+
+
+@pytest.mark.parametrize("with_version_table", [True, False], ids=["version-1", "before-versioning"])
+def test_an_older_file_is_migrated_and_keeps_its_rows(tmp_path, with_version_table):
+    path = tmp_path / "old.duckdb"
+    write_old_file(path, with_version_table)
+    store = open_store(path)
+    try:
+        (row,) = asyncio.run(store.query(LogFilters(), 10)).rows
+        cursor = store.database.cursor()
+        columns = {name for (name,) in cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'access_logs'").fetchall()}
+        version = cursor.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    finally:
+        store.close()
+    assert row["request_id"] == "old-1" and row["cost_usd"] == pytest.approx(0.000042)
+    assert row["timestamp"] == "2025-01-02T03:04:05+00:00"
+    assert row["ttft_ms"] is None and row["priced"] is None and row["rate_limits"] == {}
+    assert {"ttft_ms", "error_type", "cost_input_usd", "priced", "rate_limits", "response_bytes"} <= columns
+    assert version == SCHEMA_VERSION
+
+
+def test_a_file_from_a_newer_ccproxy_is_refused_untouched(tmp_path):
+    path = tmp_path / "newer.duckdb"
+    store = open_store(path)
+    store.close()
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION + 1, datetime.now(UTC)])
+    with pytest.raises(StartupError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        open_store(path)
+
+
+def test_restart_on_the_same_file_keeps_rows(tmp_path):
+    from tests.test_duckdb_store import make_record, write_all
+
+    path = tmp_path / "kept.duckdb"
+    store = open_store(path)
+    write_all(store, [make_record(n) for n in range(5)])
+    store.close()
+    store = open_store(path)
+    try:
+        assert asyncio.run(store.describe())["row_count"] == 5
+    finally:
+        store.close()
+
+
+def test_home_is_expanded_and_folders_are_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = open_store("~/deep/er/logs.duckdb")
+    store.close()
+    assert (tmp_path / "deep" / "er" / "logs.duckdb").is_file()
+
+
+def test_a_file_locked_by_another_process_stops_start_up_with_one_line(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); sys.stdin.read()",
+         str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StartupError) as caught:
+            open_store(path)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    message = str(caught.value)
+    assert message.startswith(f"cannot open DuckDB file {path}: ")
+    assert "lock" in message.lower() and "OBSERVABILITY__DUCKDB_PATH" in message
+    assert "\n" not in message
+
+
+def test_an_unwritable_path_stops_start_up_with_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = blocker / "logs.duckdb"
+    with pytest.raises(StartupError) as caught:
+        open_store(path)
+    message = str(caught.value)
+    assert message.startswith(f"cannot open DuckDB file {path}: ") and "\n" not in message
+
+
+def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a database\n" * 200)
+    with pytest.raises(StartupError, match="cannot open DuckDB file"):
+        open_store(path)
+    assert path.read_text().startswith("these are my notes")

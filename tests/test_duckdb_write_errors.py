@@ -1,0 +1,72 @@
+"""A write error at run time (a full disk) is logged and counted, loses nothing, and the writer recovers.
+
+The disk is made full for real: DuckDB's write-ahead log is pointed at /dev/full, whose every
+write fails with ENOSPC, exactly as on a full filesystem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from ccproxy_core.log_store import LogFilters
+from ccproxy_core.testing import wait_until
+from tests.test_duckdb_store import make_record, open_store, write_all
+
+pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+
+
+def fill_the_disk(store, wal: Path) -> None:
+    cursor = store.database.cursor()
+    cursor.execute("CHECKPOINT")  # folds the write-ahead log into the file, which removes it
+    cursor.close()
+    assert not wal.exists()
+    os.symlink("/dev/full", wal)
+
+
+def test_disk_full_is_counted_then_the_writer_recovers_without_losing_rows(tmp_path, caplog):
+    store = open_store(tmp_path)
+    store.writer.first_retry_seconds = 0.1
+    wal = Path(f"{store.database.path}.wal")
+    try:
+        write_all(store, [make_record(n) for n in range(3)])
+        fill_the_disk(store, wal)
+        with caplog.at_level(logging.ERROR, logger="ccproxy.duckdb"):
+            for n in range(3, 8):
+                store.submit(make_record(n))
+            wait_until(lambda: store.stats()["write_errors"] >= 2)
+        assert store.stats()["rows_written"] == 3
+        assert store.stats()["queue_depth"] == 5 and store.stats()["dropped_records"] == 0
+        assert "No space left on device" in caplog.text
+
+        wal.unlink()  # space is back
+        wait_until(lambda: store.stats()["rows_written"] == 8)
+        store.submit(make_record(8))
+        wait_until(lambda: store.stats()["rows_written"] == 9)
+        rows = asyncio.run(store.query(LogFilters(), 100)).rows
+        assert sorted(row["request_id"] for row in rows) == [f"req-{n:04d}" for n in range(9)]
+        assert store.stats()["dropped_records"] == 0
+    finally:
+        if wal.is_symlink():
+            wal.unlink()
+        store.close()
+
+
+def test_shutdown_while_the_disk_is_full_drops_and_counts(tmp_path):
+    store = open_store(tmp_path)
+    store.writer.first_retry_seconds = 0.1
+    wal = Path(f"{store.database.path}.wal")
+    try:
+        fill_the_disk(store, wal)
+        for n in range(4):
+            store.submit(make_record(n))
+        wait_until(lambda: store.stats()["write_errors"] >= 1)
+        store.writer.close()
+        assert store.stats()["dropped_records"] == 4 and store.stats()["rows_written"] == 0
+    finally:
+        wal.unlink()
+        store.close()

@@ -1,0 +1,91 @@
+"""Parsing of the /logs query parameters: times, name lists, statuses, cursors, windows, buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.exceptions import RequestValidationError
+
+from ccproxy_core.log_store import NameFilter, PagePosition
+from ccproxy_logs_api.params import (
+    choose_bucket,
+    decode_cursor,
+    encode_cursor,
+    parse_names,
+    parse_statuses,
+    parse_time,
+    resolve_window,
+)
+from ccproxy_logs_api.routes import is_loopback
+
+
+def error_location(caught: pytest.ExceptionInfo) -> tuple:
+    return caught.value.errors()[0]["loc"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2025-01-31T12:00:00Z", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+    ("2025-01-31T14:00:00+02:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+    ("2025-01-31T12:00:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+    ("1738324800", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+    ("1738324800.25", datetime(2025, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)),
+])
+def test_times_are_iso_8601_or_unix_seconds(text, expected):
+    assert parse_time("start_time", text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "nan", "inf", "1e300", "2025-13-01", "' OR 1=1 --", "0001-01-01T00:00+01:00"])
+def test_bad_times_name_the_parameter(text):
+    with pytest.raises(RequestValidationError) as caught:
+        parse_time("end_time", text)
+    assert error_location(caught) == ("query", "end_time")
+
+
+def test_name_lists_include_and_exclude():
+    assert parse_names("model", "a, b,!c,,") == NameFilter(("a", "b"), ("c",))
+    assert parse_names("model", None) == NameFilter()
+    with pytest.raises(RequestValidationError) as caught:
+        parse_names("service_type", "!")
+    assert error_location(caught) == ("query", "service_type")
+    with pytest.raises(RequestValidationError):
+        parse_names("model", ",".join(["m"] * 101))
+
+
+def test_statuses_are_codes_or_classes():
+    assert parse_statuses("status_code", "200,4xx,5XX") == ((200,), (4, 5))
+    for bad in ("600", "abc", "2xxx", "1 OR 1=1"):
+        with pytest.raises(RequestValidationError) as caught:
+            parse_statuses("status_code", bad)
+        assert error_location(caught) == ("query", "status_code")
+
+
+def test_cursor_round_trips_and_refuses_anything_else():
+    position = PagePosition(datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), "req-'; DROP TABLE x; --")
+    assert decode_cursor(encode_cursor(position)) == position
+    for bad in ("nope", "eyJhIjoxfQ", encode_cursor(position)[:-3] + "###", "W1siYSJdLCJiIl0"):
+        with pytest.raises(RequestValidationError) as caught:
+            decode_cursor(bad)
+        assert error_location(caught) == ("query", "cursor")
+
+
+def test_window_and_default_bucket():
+    start, end = resolve_window(24, None, "2025-01-02T00:00:00Z")
+    assert end - start == timedelta(hours=24)
+    assert choose_bucket(None, start, end) == "hour"
+    assert choose_bucket(None, end - timedelta(hours=2), end) == "minute"
+    assert choose_bucket(None, end - timedelta(days=4), end) == "day"
+    with pytest.raises(RequestValidationError) as caught:
+        resolve_window(24, "2025-01-03T00:00:00Z", "2025-01-02T00:00:00Z")
+    assert error_location(caught) == ("query", "start_time")
+    with pytest.raises(RequestValidationError) as caught:
+        choose_bucket("minute", end - timedelta(days=30), end)
+    assert error_location(caught) == ("query", "bucket")
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.com", False),
+])
+def test_loopback_hosts(host, loopback):
+    assert is_loopback(host) is loopback

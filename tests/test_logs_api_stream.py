@@ -1,0 +1,282 @@
+"""GET /logs/stream: the hub's rules on their own, then real SSE clients against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from ccproxy_core.log_store import NameFilter
+from ccproxy_core.testing import wait_until
+from ccproxy_logs_api.stream import HubFull, StreamFilter, StreamHub
+from tests.test_duckdb_store import make_record
+
+LOGS_ON = {"logs_endpoints_enabled": True}
+
+
+# --- the hub -------------------------------------------------------------------
+
+
+async def test_hub_queues_only_matching_events_in_order():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=10)
+    hub.bind_loop(asyncio.get_running_loop())
+    everything, _ = hub.subscribe(StreamFilter(), None)
+    gpt_errors, _ = hub.subscribe(StreamFilter(model=NameFilter(include=("gpt-4o",)), status_classes=(4, 5)), None)
+    hub.publish(make_record(1))
+    hub.publish(make_record(2, model="gpt-4o", status_code=429))
+    hub.publish(make_record(3, model="gpt-4o"))
+    got = [everything.queue.get_nowait() for _ in range(3)]
+    assert [event.record.request_id for event in got] == ["req-0001", "req-0002", "req-0003"]
+    assert got[0].id < got[1].id < got[2].id
+    assert gpt_errors.queue.qsize() == 1 and gpt_errors.queue.get_nowait().record.request_id == "req-0002"
+    assert json.loads(got[1].data) == make_record(2, model="gpt-4o", status_code=429).to_dict()
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for():
+    hub = StreamHub(max_subscribers=5, queue_size=2, replay_size=0)
+    hub.bind_loop(asyncio.get_running_loop())
+    slow, _ = hub.subscribe(StreamFilter(), None)
+    reading, _ = hub.subscribe(StreamFilter(), None)
+    for n in range(2):
+        hub.publish(make_record(n))
+    reading.queue.get_nowait()
+    reading.queue.get_nowait()
+    hub.publish(make_record(2))
+    assert slow.dropped and not reading.dropped
+    assert hub.subscriber_count == 1 and hub.dropped_subscribers == 1
+
+
+async def test_replay_gives_what_was_missed_within_the_ring():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=3)
+    hub.bind_loop(asyncio.get_running_loop())
+    first, _ = hub.subscribe(StreamFilter(), None)
+    for n in range(5):
+        hub.publish(make_record(n, model="gpt-4o" if n == 4 else "claude"))
+    ids = [first.queue.get_nowait().id for _ in range(5)]
+    _, missed = hub.subscribe(StreamFilter(), ids[1])
+    assert [event.id for event in missed] == ids[2:]
+    _, missed = hub.subscribe(StreamFilter(model=NameFilter(exclude=("gpt-4o",))), ids[0])
+    assert [event.id for event in missed] == ids[2:4]  # the ring holds the last 3; the filter still applies
+    _, missed = hub.subscribe(StreamFilter(), ids[-1] + 10**9)  # an id from a clock that went back
+    assert [event.id for event in missed] == ids[2:]
+
+
+async def test_max_subscribers():
+    hub = StreamHub(max_subscribers=1, queue_size=10, replay_size=0)
+    subscriber, _ = hub.subscribe(StreamFilter(), None)
+    with pytest.raises(HubFull):
+        hub.subscribe(StreamFilter(), None)
+    hub.unsubscribe(subscriber)
+    hub.subscribe(StreamFilter(), None)
+
+
+async def test_publish_from_another_thread_is_handed_to_the_loop():
+    hub = StreamHub(max_subscribers=1, queue_size=10, replay_size=0)
+    hub.bind_loop(asyncio.get_running_loop())
+    subscriber, _ = hub.subscribe(StreamFilter(), None)
+    await asyncio.to_thread(hub.publish, make_record(1))
+    event = await asyncio.wait_for(subscriber.queue.get(), 5)
+    assert event.record.request_id == "req-0001"
+
+
+# --- real SSE clients ----------------------------------------------------------
+
+
+class SseReader:
+    """Reads a /logs/stream response in a thread and parses its events and comments."""
+
+    def __init__(self, url: str, params: dict | None = None, headers: dict | None = None, stop_after: int | None = None):
+        self.events: list[dict] = []
+        self.comments: list[str] = []
+        self.status: int | None = None
+        self.body = b""
+        self._stop = threading.Event()
+        self._stop_after = stop_after
+        self._connected = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(url, params, headers), daemon=True)
+        self._thread.start()
+        assert self._connected.wait(10), "the stream did not answer"
+
+    def _read(self, url, params, headers) -> None:
+        try:
+            with httpx.stream("GET", url, params=params, headers=headers, timeout=30) as response:
+                self.status = response.status_code
+                self._connected.set()
+                if response.status_code != 200:
+                    self.body = response.read()
+                    return
+                self._parse(response.iter_lines())
+        finally:
+            self._connected.set()
+
+    def _parse(self, lines) -> None:
+        event: dict = {}
+        for line in lines:
+            if line.startswith(":"):
+                self.comments.append(line)
+            elif line:
+                field, _, value = line.partition(": ")
+                event[field] = value
+            elif event:
+                self.events.append(event)
+                event = {}
+            if self._stop.is_set() or (self._stop_after and len(self.events) >= self._stop_after):
+                return
+
+    def wait_for_events(self, count: int) -> None:
+        wait_until(lambda: len(self.events) >= count)
+
+    def records_before_sentinel(self) -> list[dict]:
+        """Wait for the sentinel request; return the records before it (any duplicate would be among them)."""
+        wait_until(lambda: any(record["model"] == SENTINEL_MODEL for record in self.records()))
+        records = self.records()
+        return records[:[record["model"] for record in records].index(SENTINEL_MODEL)]
+
+    def records(self) -> list[dict]:
+        return [json.loads(event["data"]) for event in self.events if event.get("event") == "record"]
+
+    def close(self) -> None:
+        self._stop.set()  # seen at the next line; heartbeats keep lines coming
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+
+
+def stream_hub(proxy):
+    return proxy.app.state.ccproxy_logs_stream
+
+
+def start_stream_proxy(proxy_factory, **observability):
+    proxy = proxy_factory(observability={**LOGS_ON, **observability})
+    stream_hub(proxy).heartbeat_seconds = 0.1
+    return proxy
+
+
+SENTINEL_MODEL = "zz-sentinel"
+
+
+def send_sentinel(proxy_url: str) -> None:
+    """A last request every stream filter of these tests lets through (openai, 5xx, not gpt-4o)."""
+    gpt = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="test-key", max_retries=0)
+    with pytest.raises(openai.InternalServerError):
+        gpt.chat.completions.create(model=SENTINEL_MODEL, messages=[{"role": "user", "content": "end"}],
+                                    extra_headers={"x-mock-status": "500"})
+
+
+def send_mixed_traffic(proxy_url: str) -> list[str]:
+    """Five requests through the SDKs; returns the models asked for, in order."""
+    claude = anthropic.Anthropic(base_url=proxy_url, api_key="test-key", max_retries=0)
+    gpt = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="test-key", max_retries=0)
+    message = [{"role": "user", "content": "hello there"}]
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=message)
+    with claude.messages.stream(model="claude-opus-4-1", max_tokens=16, messages=message) as stream:
+        stream.get_final_message()
+    gpt.chat.completions.create(model="gpt-4o", messages=message)
+    list(gpt.chat.completions.create(model="gpt-4o-mini", messages=message, stream=True))
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=message,
+                               extra_headers={"x-mock-status": "429"})
+    return ["claude-haiku-4-5", "claude-opus-4-1", "gpt-4o", "gpt-4o-mini", "claude-haiku-4-5"]
+
+
+def test_each_request_reaches_every_subscriber_once_with_collection_off(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], observability=LOGS_ON)
+    stream_hub(proxy).heartbeat_seconds = 0.1
+    readers = [SseReader(f"{proxy.url}/logs/stream") for _ in range(2)]
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 2)
+    models = send_mixed_traffic(proxy.url)
+    sent = {record.request_id: record for record in recorder.wait_for_ends(5)}
+    send_sentinel(proxy.url)
+    for reader in readers:
+        records = reader.records_before_sentinel()
+        reader.close()
+        assert [record["request_id"] for record in records] == list(sent)  # once each, in finishing order
+        assert sorted(record["model"] for record in records) == sorted(models)
+        assert all(record == sent[record["request_id"]].to_dict() for record in records)
+        ids = [int(event["id"]) for event in reader.events]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids) == 6
+    assert httpx.get(f"{proxy.url}/logs/query").status_code == 503  # nothing is stored, yet the stream works
+
+
+def test_stream_filters(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory)
+    errors_only = SseReader(f"{proxy.url}/logs/stream", params={"status_class": "4xx,5xx"})
+    openai_only = SseReader(f"{proxy.url}/logs/stream", params={"service_type": "openai", "model": "!gpt-4o"})
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 2)
+    send_mixed_traffic(proxy.url)
+    send_sentinel(proxy.url)
+    errors = errors_only.records_before_sentinel()
+    others = openai_only.records_before_sentinel()
+    errors_only.close()
+    openai_only.close()
+    assert [(r["status_code"], r["error_type"]) for r in errors] == [(429, "rate_limit_error")]
+    assert [r["model"] for r in others] == ["gpt-4o-mini"]
+
+
+def test_last_event_id_replays_what_was_missed(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory)
+    first = SseReader(f"{proxy.url}/logs/stream", stop_after=2)
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 1)
+    send_mixed_traffic(proxy.url)
+    first.wait_for_events(2)
+    first.close()
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 0)
+    last_seen = first.events[1]["id"]
+    resumed = SseReader(f"{proxy.url}/logs/stream", headers={"Last-Event-ID": last_seen}, stop_after=3)
+    resumed.wait_for_events(3)
+    resumed.close()
+    assert [int(e["id"]) for e in resumed.events] == [int(last_seen) + n for n in (1, 2, 3)]
+    by_query = SseReader(f"{proxy.url}/logs/stream", params={"last_event_id": last_seen}, stop_after=3)
+    by_query.wait_for_events(3)
+    by_query.close()
+    assert by_query.records() == resumed.records()
+
+
+def test_heartbeat_comments_keep_an_idle_stream_alive(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory)
+    reader = SseReader(f"{proxy.url}/logs/stream")
+    wait_until(lambda: len(reader.comments) >= 2)
+    reader.close()
+    assert all(comment.startswith(": ping") for comment in reader.comments) and reader.events == []
+
+
+def test_subscriber_limit_answers_503_naming_the_setting(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory, stream_max_subscribers=1)
+    first = SseReader(f"{proxy.url}/logs/stream")
+    second = SseReader(f"{proxy.url}/logs/stream")
+    first.close()
+    second.close()
+    assert first.status == 200
+    assert second.status == 503 and "OBSERVABILITY__STREAM_MAX_SUBSCRIBERS" in json.loads(second.body)["detail"]
+
+
+def test_a_client_that_falls_behind_gets_a_dropped_event_and_is_let_go(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory, stream_queue_size=2)
+    reader = SseReader(f"{proxy.url}/logs/stream")
+    hub = stream_hub(proxy)
+    wait_until(lambda: hub.subscriber_count == 1)
+    burst = [make_record(n) for n in range(5)]
+    # Five events in one turn of the loop: more than the client's queue holds before it can send any.
+    hub._loop.call_soon_threadsafe(lambda: [hub.publish(record) for record in burst])
+    wait_until(lambda: any(event.get("event") == "dropped" for event in reader.events))
+    reader.close()
+    assert hub.dropped_subscribers == 1 and hub.subscriber_count == 0
+    assert "OBSERVABILITY__STREAM_QUEUE_SIZE" in reader.events[-1]["data"]
+
+
+@pytest.mark.parametrize(("params", "headers", "parameter"), [
+    ({"status_class": "200"}, {}, "status_class"),
+    ({"status_class": "9xx"}, {}, "status_class"),
+    ({"model": "!"}, {}, "model"),
+    ({}, {"Last-Event-ID": "abc"}, "Last-Event-ID"),
+    ({"last_event_id": "1; DROP TABLE access_logs"}, {}, "last_event_id"),
+])
+def test_bad_stream_parameters_are_422_naming_them(proxy_factory, params, headers, parameter):
+    proxy = start_stream_proxy(proxy_factory)
+    response = httpx.get(f"{proxy.url}/logs/stream", params=params, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == parameter
