@@ -1,0 +1,121 @@
+// The four time-series charts, drawn with uPlot from analytics.timeseries.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { BUCKET_SECONDS } from "./api.js";
+import { formatCount, formatMs, formatUsd, isNumber, toUnixSeconds } from "./format.js";
+
+const COLORS = {
+  blue: "#3b82f6", red: "#ef4444", green: "#10b981", amber: "#f59e0b", violet: "#8b5cf6", slate: "#64748b",
+};
+const CHART_HEIGHT = 190;
+const MAX_GRID_BUCKETS = 5000;
+
+// emptyAs: what a bucket without requests shows. Counts are 0; a percentile of nothing is a gap.
+const CHARTS = [
+  {
+    id: "chart-requests", format: formatCount, emptyAs: 0,
+    series: [["Requests", "requests", COLORS.blue], ["Errors", "errors", COLORS.red]],
+  },
+  {
+    id: "chart-tokens", format: formatCount, emptyAs: 0,
+    series: [
+      ["Input", "tokens_input", COLORS.blue], ["Output", "tokens_output", COLORS.green],
+      ["Cache read", "cache_read_tokens", COLORS.violet], ["Cache write", "cache_write_tokens", COLORS.amber],
+    ],
+  },
+  { id: "chart-cost", format: formatUsd, emptyAs: 0, series: [["Cost", "cost_usd", COLORS.green]] },
+  {
+    // Buckets without requests are gaps, so a lone busy minute would be an invisible
+    // zero-length line: mark such points.
+    id: "chart-latency", format: formatMs, emptyAs: null, points: { show: true, size: 5, filter: isolatedPoints },
+    series: [["p50", "p50_ms", COLORS.blue], ["p95", "p95_ms", COLORS.amber], ["p99", "p99_ms", COLORS.red]],
+  },
+];
+
+/** uPlot points filter: the indexes of values with no value on either side. */
+function isolatedPoints(u, seriesIdx) {
+  const values = u.data[seriesIdx];
+  const lone = [];
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== null && values[i - 1] == null && values[i + 1] == null) lone.push(i);
+  }
+  return lone;
+}
+
+/**
+ * Buckets with no requests are absent from the API's answer; put them back so a quiet
+ * period reads as zero instead of a line drawn straight across it.
+ */
+export function bucketTimes(analytics) {
+  const points = (analytics.timeseries?.points || [])
+    .map((point) => [toUnixSeconds(point.t), point])
+    .filter(([t]) => t !== null)
+    .sort((a, b) => a[0] - b[0]);
+  const step = BUCKET_SECONDS[analytics.timeseries?.bucket];
+  const start = toUnixSeconds(analytics.window?.start);
+  const end = toUnixSeconds(analytics.window?.end);
+  const byTime = new Map(points);
+  const aligned = step && start !== null && end !== null && points.every(([t]) => t % step === 0);
+  if (!aligned || (end - start) / step > MAX_GRID_BUCKETS) return { times: points.map(([t]) => t), byTime };
+  const times = [];
+  for (let t = Math.floor(start / step) * step; t <= end; t += step) times.push(t);
+  const onGrid = new Set(times);
+  const offGrid = points.map(([t]) => t).filter((t) => !onGrid.has(t));
+  return { times: offGrid.length ? [...times, ...offGrid].sort((a, b) => a - b) : times, byTime };
+}
+
+function chartData(spec, times, byTime) {
+  const columns = spec.series.map(([, field]) => times.map((t) => {
+    const value = byTime.get(t)?.[field];
+    return isNumber(value) ? value : spec.emptyAs;
+  }));
+  return [times, ...columns];
+}
+
+function chartOptions(spec, width) {
+  return {
+    width,
+    height: CHART_HEIGHT,
+    cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    series: [
+      {},
+      ...spec.series.map(([label, , color]) => ({
+        label, stroke: color, width: 2, ...(spec.points && { points: spec.points }),
+        value: (u, v) => spec.format(v),
+      })),
+    ],
+    axes: [
+      { stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, space: 90 },
+      { stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, size: 64, values: (u, splits) => splits.map(spec.format) },
+    ],
+  };
+}
+
+export class Charts {
+  constructor(root) {
+    this.plots = new Map();
+    for (const spec of CHARTS) {
+      const target = root.querySelector(`#${spec.id}`);
+      const empty = [[], ...spec.series.map(() => [])];
+      this.plots.set(spec.id, { spec, target, plot: new uPlot(chartOptions(spec, widthOf(target)), empty, target) });
+    }
+    new ResizeObserver(() => this.resize()).observe(root);
+  }
+
+  update(analytics) {
+    const { times, byTime } = bucketTimes(analytics);
+    for (const { spec, plot } of this.plots.values()) plot.setData(chartData(spec, times, byTime));
+  }
+
+  resize() {
+    for (const { target, plot } of this.plots.values()) {
+      const width = widthOf(target);
+      if (width !== plot.width) plot.setSize({ width, height: CHART_HEIGHT });
+    }
+  }
+}
+
+function widthOf(node) {
+  return Math.max(200, Math.floor(node.clientWidth));
+}

@@ -1,0 +1,108 @@
+// The live feed: one row per finished request, pushed by /logs/stream (SSE), newest
+// on top. The table never holds more than maxRows rows, so a busy proxy cannot make
+// the tab slow; while paused, only the newest maxRows records are kept aside.
+import { el } from "./dom.js";
+import { formatClock, formatCount, formatMs, formatUsd, textOrDash } from "./format.js";
+
+export class LiveFeed {
+  constructor({ url, tbody, pauseButton, statusLabel, maxRows, onClosed }) {
+    Object.assign(this, { url, tbody, pauseButton, statusLabel, maxRows, onClosed });
+    this.paused = false;
+    this.held = [];
+    this.source = null;
+    pauseButton.addEventListener("click", () => this.togglePause());
+  }
+
+  connect() {
+    this.close();
+    this.setStatus("connecting…", "pending");
+    const source = new EventSource(this.url);
+    source.addEventListener("open", () => this.showConnected());
+    source.addEventListener("record", (event) => this.receive(event.data));
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) {
+        this.setStatus("stopped", "bad");
+        this.onClosed?.();
+      } else {
+        this.setStatus("reconnecting…", "pending");
+      }
+    });
+    this.source = source;
+  }
+
+  close() {
+    this.source?.close();
+    this.source = null;
+  }
+
+  receive(data) {
+    let record;
+    try {
+      record = JSON.parse(data);
+    } catch {
+      return; // a malformed event is dropped rather than breaking the feed
+    }
+    if (this.paused) {
+      this.held.push(record);
+      if (this.held.length > this.maxRows) this.held.shift();
+      this.pauseButton.textContent = `Resume (${this.held.length} new)`;
+      return;
+    }
+    this.prepend([record]);
+  }
+
+  prepend(records) {
+    this.tbody.querySelector("tr.empty")?.remove();
+    const fragment = document.createDocumentFragment();
+    for (const record of records.slice(-this.maxRows).reverse()) fragment.append(feedRow(record));
+    this.tbody.prepend(fragment);
+    while (this.tbody.rows.length > this.maxRows) this.tbody.lastElementChild.remove();
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    this.pauseButton.setAttribute("aria-pressed", String(this.paused));
+    if (this.paused) {
+      this.pauseButton.textContent = "Resume";
+      this.setStatus("paused", "pending");
+      return;
+    }
+    this.pauseButton.textContent = "Pause";
+    if (this.source?.readyState === EventSource.OPEN) this.showConnected();
+    else this.setStatus("connecting…", "pending");
+    const held = this.held;
+    this.held = [];
+    if (held.length) this.prepend(held);
+  }
+
+  showConnected() {
+    if (this.paused) this.setStatus("paused", "pending");
+    else this.setStatus("live", "ok");
+  }
+
+  setStatus(text, tone) {
+    this.statusLabel.textContent = text;
+    this.statusLabel.dataset.tone = tone;
+  }
+}
+
+function feedRow(record) {
+  const failed = Number(record.status_code) >= 400;
+  return el("tr", { className: failed ? "failed" : "", dataset: { requestId: textOrDash(record.request_id) } }, [
+    el("td", { className: "time", text: formatClock(record.timestamp) }),
+    el("td", { className: `status ${failed ? "bad" : "ok"}`, text: textOrDash(record.status_code) }),
+    el("td", { className: "name", text: textOrDash(record.service_type) }),
+    el("td", { className: "name model", text: textOrDash(record.model) }),
+    el("td", {
+      className: "name",
+      text: textOrDash(record.endpoint) + (record.streaming ? " ⇶" : ""),
+      title: textOrDash(record.path),
+    }),
+    el("td", { className: "num", text: formatMs(record.duration_ms) }),
+    el("td", { className: "num", text: formatCount(record.tokens_input) }),
+    el("td", { className: "num", text: formatCount(record.tokens_output) }),
+    el("td", { className: "num", text: formatUsd(record.cost_usd) }),
+    el("td", { className: "name", text: textOrDash(record.error_type) }),
+    el("td", { className: "agent", text: textOrDash(record.user_agent), title: textOrDash(record.user_agent) }),
+  ]);
+}

@@ -1,0 +1,139 @@
+// Entry point: reads the settings the server embedded in the page, then keeps the
+// tiles, charts and tables fresh by polling /logs/analytics, and the live feed
+// fed by /logs/stream (SSE only, never polled).
+import "./dashboard.css";
+import { analyticsUrl, fetchJson, WINDOWS } from "./api.js";
+import { Charts } from "./charts.js";
+import { byId, show } from "./dom.js";
+import { LiveFeed } from "./feed.js";
+import { noticeFromError, noticeFromSettings, showNotice } from "./notices.js";
+import { renderBreakdown, renderRecentErrors } from "./tables.js";
+import { Tiles } from "./tiles.js";
+
+/** Set once, when the first analytics answer is on screen; benchmarks/bench_dashboard.py reads it. */
+const TILES_RENDERED_MARK = "ccproxy:tiles-rendered";
+
+function readConfig() {
+  return JSON.parse(byId("ccproxy-config").textContent);
+}
+
+class Dashboard {
+  constructor(config) {
+    this.config = config;
+    this.windowKey = WINDOWS[location.hash.slice(1)] ? location.hash.slice(1) : "1h";
+    this.sequence = 0;
+    this.timer = null;
+    this.tiles = new Tiles(byId("tiles"));
+    this.charts = null;
+    this.setUpWindowButtons();
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) this.refresh();
+    });
+  }
+
+  start() {
+    this.refresh();
+    // Built while the first analytics request is in flight: charts cost more to set up than to fill.
+    this.charts = new Charts(byId("charts"));
+  }
+
+  setUpWindowButtons() {
+    for (const button of document.querySelectorAll("[data-window]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.window === this.windowKey));
+      button.addEventListener("click", () => this.selectWindow(button.dataset.window));
+    }
+  }
+
+  selectWindow(key) {
+    this.windowKey = key;
+    history.replaceState(null, "", `#${key}`);
+    for (const button of document.querySelectorAll("[data-window]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.window === key));
+    }
+    this.refresh();
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    const seconds = this.config.refresh_seconds * WINDOWS[this.windowKey].periods;
+    this.timer = setTimeout(() => this.refresh(), seconds * 1000);
+  }
+
+  async refresh() {
+    const mine = ++this.sequence; // an answer for an older window must not overwrite a newer one
+    this.schedule();
+    if (document.hidden) return;
+    try {
+      const analytics = await fetchJson(analyticsUrl(this.config.logs_base, this.windowKey));
+      if (mine === this.sequence) this.render(analytics);
+    } catch (error) {
+      if (mine === this.sequence) this.fail(error);
+    }
+  }
+
+  render(analytics) {
+    showNotice(null);
+    show(byId("analytics"), true);
+    this.tiles.update(analytics);
+    this.charts.update(analytics);
+    renderBreakdown(byId("by-model"), analytics.by_model, "model");
+    renderBreakdown(byId("by-service"), analytics.by_service_type, "service_type");
+    renderRecentErrors(byId("recent-errors"), analytics.recent_errors);
+    setRefreshLabel(`updated ${new Date().toLocaleTimeString([], { hour12: false })}`, "ok");
+    if (document.body.dataset.state !== "ready") performance.mark(TILES_RENDERED_MARK);
+    document.body.dataset.state = "ready";
+  }
+
+  fail(error) {
+    const notice = noticeFromError(error);
+    if (notice) {
+      showNotice(notice);
+      show(byId("analytics"), false);
+    }
+    setRefreshLabel(`refresh failed: ${error.message}`, "bad");
+    document.body.dataset.state = "error";
+  }
+}
+
+function setRefreshLabel(text, tone) {
+  const label = byId("refresh-status");
+  label.textContent = text;
+  label.dataset.tone = tone;
+}
+
+function startFeed(config) {
+  const feed = new LiveFeed({
+    url: `${config.logs_base}/stream`,
+    tbody: byId("feed"),
+    pauseButton: byId("pause"),
+    statusLabel: byId("feed-status"),
+    maxRows: config.feed_max_rows,
+    onClosed: () => setTimeout(() => feed.connect(), config.refresh_seconds * 1000),
+  });
+  feed.connect();
+}
+
+function showDisabled(sectionIds, label) {
+  for (const id of sectionIds) show(byId(id), false);
+  show(document.querySelector(".window-picker"), false);
+  setRefreshLabel(label, "pending");
+  document.body.dataset.state = "disabled";
+}
+
+function main() {
+  const config = readConfig();
+  const notice = noticeFromSettings(config);
+  showNotice(notice);
+  if (!config.logs_endpoints_enabled) {
+    showDisabled(["analytics", "live"], "logs API off");
+    return;
+  }
+  startFeed(config);
+  if (!config.logs_collection_enabled) {
+    showDisabled(["analytics"], "history off");
+    return;
+  }
+  new Dashboard(config).start();
+}
+
+main();

@@ -1,0 +1,53 @@
+// Breakdown tables (by model, by service type) and the recent-errors table.
+import { clear, el } from "./dom.js";
+import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
+
+const MESSAGE_PREVIEW_CHARS = 240;
+
+function cell(text, className = "") {
+  return el("td", { className, text });
+}
+
+function emptyRow(columns, message) {
+  return el("tr", { className: "empty" }, [el("td", { text: message, attrs: { colspan: columns } })]);
+}
+
+/** Fills `tbody` with one row per group; `nameKey` is "model" or "service_type". */
+export function renderBreakdown(tbody, groups, nameKey) {
+  clear(tbody);
+  if (!groups?.length) {
+    tbody.append(emptyRow(6, "No requests in this window."));
+    return;
+  }
+  for (const group of groups) {
+    tbody.append(el("tr", { dataset: { name: textOrDash(group[nameKey]) } }, [
+      cell(textOrDash(group[nameKey]), "name"),
+      cell(formatCount(group.requests), "num"),
+      cell(formatCount(group.errors), "num"),
+      cell(formatCount(group.tokens_total), "num"),
+      cell(formatUsd(group.cost_usd), "num"),
+      cell(formatMs(group.p95_ms), "num"),
+    ]));
+  }
+}
+
+export function renderRecentErrors(tbody, errors) {
+  clear(tbody);
+  if (!errors?.length) {
+    tbody.append(emptyRow(6, "No errors in this window."));
+    return;
+  }
+  for (const error of errors) {
+    const message = textOrDash(error.error_message);
+    const preview = message.length > MESSAGE_PREVIEW_CHARS ? `${message.slice(0, MESSAGE_PREVIEW_CHARS)}…` : message;
+    const messageCell = el("td", { className: "message", text: preview, title: message });
+    tbody.append(el("tr", { dataset: { requestId: textOrDash(error.request_id) } }, [
+      cell(formatDateTime(error.timestamp), "time"),
+      cell(textOrDash(error.status_code), "status bad"),
+      cell(textOrDash(error.error_type), "name"),
+      cell(textOrDash(error.model), "name"),
+      cell(textOrDash(error.endpoint), "name"),
+      messageCell,
+    ]));
+  }
+}

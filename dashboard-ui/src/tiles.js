@@ -1,0 +1,40 @@
+// The summary tiles at the top. Each tile shows one number from /logs/analytics;
+// its raw value is also kept in data-value so tests compare numbers, not formatting.
+import { el } from "./dom.js";
+import { formatCount, formatMs, formatPercent, formatUsd } from "./format.js";
+
+const TILES = [
+  { key: "requests", label: "Requests", pick: (a) => a.totals?.requests, format: formatCount },
+  { key: "error_rate", label: "Error rate", pick: (a) => a.totals?.error_rate, format: formatPercent },
+  { key: "tokens_input", label: "Input tokens", pick: (a) => a.tokens?.input, format: formatCount },
+  { key: "tokens_output", label: "Output tokens", pick: (a) => a.tokens?.output, format: formatCount },
+  { key: "cache_read", label: "Cache read tokens", pick: (a) => a.tokens?.cache_read, format: formatCount },
+  { key: "cache_write", label: "Cache write tokens", pick: (a) => a.tokens?.cache_write, format: formatCount },
+  { key: "cost_usd", label: "Cost", pick: (a) => a.cost?.total_usd, format: formatUsd },
+  { key: "latency_p50", label: "Latency p50", pick: (a) => a.duration_ms?.p50, format: formatMs },
+  { key: "latency_p95", label: "Latency p95", pick: (a) => a.duration_ms?.p95, format: formatMs },
+  { key: "ttft_p50", label: "First token p50", pick: (a) => a.ttft_ms?.p50, format: formatMs },
+];
+
+export class Tiles {
+  constructor(container) {
+    this.values = new Map();
+    for (const tile of TILES) {
+      const value = el("div", { className: "tile-value", text: "–" });
+      container.append(el("div", { className: "tile", dataset: { tile: tile.key } }, [
+        el("div", { className: "tile-label", text: tile.label }),
+        value,
+      ]));
+      this.values.set(tile.key, value);
+    }
+  }
+
+  update(analytics) {
+    for (const tile of TILES) {
+      const raw = tile.pick(analytics);
+      const node = this.values.get(tile.key);
+      node.textContent = tile.format(raw);
+      node.dataset.value = raw === null || raw === undefined ? "" : String(raw);
+    }
+  }
+}
