@@ -77,3 +77,14 @@ def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, v
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_the_documented_config_file_loads(tmp_path):
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    config = tmp_path / "documented.toml"
+    config.write_text(guide.split("```toml\n", 1)[1].split("```", 1)[0])
+    s = load_settings(config)
+    assert s.observability.dashboard_enabled and s.observability.log_retention_days == 30
+    assert s.plugins.disabled == ["pushgateway"] and s.security.auth_token.get_secret_value() == "change-me"
