@@ -26,6 +26,7 @@ system-deps:
 
 # Bundles the dashboard's charting library from the npm registry into the Python package.
 dashboard:
+	scripts/install-system-deps.sh build
 	cd dashboard-ui && npm ci --no-audit --no-fund && npm run build
 
 bench: install-test

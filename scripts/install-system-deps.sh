@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite runs for real, if they are missing.
+# Install the Debian packages ccproxy's build and tests need, if they are missing.
+#   install-system-deps.sh         everything the test suite runs for real
+#   install-system-deps.sh build   only what building the dashboard needs (Node.js and npm)
 set -euo pipefail
 need=()
-command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
-command -v promtool >/dev/null || need+=(prometheus)
-command -v chromium >/dev/null || need+=(chromium)
-command -v node >/dev/null || need+=(nodejs npm)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if [ "${1:-all}" != build ]; then
+  command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
+  command -v promtool >/dev/null || need+=(prometheus)
+  command -v chromium >/dev/null || need+=(chromium)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
