@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 _TOKENS_PER_PRICE_UNIT = 1_000_000
 """genai-prices' token prices are per million tokens (``*_mtok``)."""
 _REQUESTS_PER_PRICE_UNIT = 1_000
+MAX_UNPRICED_WARNINGS = 20
+"""Distinct unknown models warned about per price book; later ones are logged at DEBUG."""
 """Its per-request price is per thousand requests (``requests_kcount``)."""
 
 
@@ -67,6 +69,7 @@ class PriceBook:
 
     def __init__(self, max_models: int = 1024) -> None:
         self._snapshot = data_snapshot.get_snapshot()
+        self._unpriced_warnings = 0
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
 
     def compute(self, service_type: str, model: str | None, usage: Usage) -> Cost:
@@ -90,13 +93,21 @@ class PriceBook:
         provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
         model_info = provider.find_model(model, all_providers=snapshot.providers) if provider else None
         if model_info is None:
-            logger.warning(
-                "No price known for model %r of provider %r: its requests are recorded with "
-                "priced=false and no cost. A newer genai-prices may know it.",
-                model,
-                provider_id,
-            )
+            self._warn_unpriced(provider_id, model)
         return model_info
+
+    def _warn_unpriced(self, provider_id: str, model: str) -> None:
+        # Clients choose model names: one that invents thousands must not flood the log.
+        self._unpriced_warnings += 1
+        level = logging.WARNING if self._unpriced_warnings <= MAX_UNPRICED_WARNINGS else logging.DEBUG
+        logger.log(
+            level,
+            "No price known for model %r of provider %r: its requests are recorded with "
+            "priced=false and no cost. A newer genai-prices may know it.%s",
+            model,
+            provider_id,
+            " Further unknown models are logged at DEBUG." if self._unpriced_warnings == MAX_UNPRICED_WARNINGS else "",
+        )
 
 
 _DEFAULT_PRICE_BOOK = PriceBook()

@@ -208,3 +208,16 @@ def test_a_new_price_snapshot_is_used_at_once():
     finally:
         data_snapshot.set_custom_snapshot(None)
     assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(1)
+
+
+def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):
+    from ccproxy_core.cost import MAX_UNPRICED_WARNINGS
+
+    book = PriceBook()
+    with caplog.at_level("DEBUG", logger="ccproxy_core.cost"):
+        for index in range(MAX_UNPRICED_WARNINGS * 3):
+            assert book.compute("openai", f"invented-model-{index}", Usage(input_tokens=5)) == UNPRICED
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == MAX_UNPRICED_WARNINGS
+    assert "Further unknown models are logged at DEBUG" in warnings[-1].getMessage()
+    assert len([r for r in caplog.records if r.levelname == "DEBUG"]) == MAX_UNPRICED_WARNINGS * 2

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import duckdb
+
 from ccproxy_core.log_store import Bucket, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
 from ccproxy_core.settings import ObservabilitySettings
@@ -92,6 +94,14 @@ class DuckDBLogStore:
         return await asyncio.to_thread(self._read_blocking, function, *args)
 
     def _read_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        try:
+            return self._run_on_new_cursor(function, *args)
+        except duckdb.ConnectionException:
+            # The writer reopened the file (recovering from a write error) under this read: its
+            # cursor died with the old connection. The new connection serves a second try.
+            return self._run_on_new_cursor(function, *args)
+
+    def _run_on_new_cursor(self, function: Callable[..., T], *args: Any) -> T:
         cursor = self.database.cursor()
         try:
             return function(cursor, *args)

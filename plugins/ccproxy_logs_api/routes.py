@@ -32,18 +32,25 @@ NO_STORE = (
     "no access-log store is active, so nothing is stored: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true "
     "and OBSERVABILITY__LOG_STORAGE_BACKEND=duckdb"
 )
+# Documented on every route, so the OpenAPI schema lists each status a client can get (issue 8).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "SECURITY__AUTH_TOKEN is set and the request did not carry it"},
+    503: {"description": "No access-log store is active (storage is off), or it could not answer"},
+}
+RESET_REFUSED = "Refused: the server is reachable from other machines and no SECURITY__AUTH_TOKEN is set"
 OrderColumn = Enum("OrderColumn", {name: name for name in SORTABLE_COLUMNS}, type=str)  # type: ignore[misc]
 
 
 def build_router() -> APIRouter:
     """All /logs routes, each behind :func:`require_auth_token`."""
-    router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)])
+    router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES)
     router.add_api_route("/status", logs_status, methods=["GET"])
     router.add_api_route("/query", logs_query, methods=["GET"])
     router.add_api_route("/analytics", logs_analytics, methods=["GET"])
     router.add_api_route("/entries", logs_entries, methods=["GET"])
-    router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None)
-    router.add_api_route("/reset", logs_reset, methods=["POST"])
+    router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None,
+                         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
+    router.add_api_route("/reset", logs_reset, methods=["POST"], responses={403: {"description": RESET_REFUSED}})
     return router
 
 

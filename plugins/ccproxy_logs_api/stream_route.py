@@ -44,7 +44,8 @@ async def stream_logs(
         )
     # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
     events = _events(hub, subscriber, missed, request.app.state.draining)
-    return EventSourceResponse(events, ping=hub.heartbeat_seconds,
+    # The grace period lets _events see the drain and end the body cleanly; sse-starlette's default (0) cuts it mid-chunk.
+    return EventSourceResponse(events, ping=hub.heartbeat_seconds, shutdown_grace_period=2 * DRAIN_CHECK_SECONDS,
                                background=BackgroundTask(hub.unsubscribe, subscriber))
 
 

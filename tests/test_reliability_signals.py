@@ -1,0 +1,226 @@
+"""SIGTERM and SIGKILL on a real ``python -m ccproxy_core serve`` process.
+
+SIGTERM: streams in flight finish, the DuckDB writer flushes, the Pushgateway gets a last
+push, the process exits 0. SIGKILL: at most the last flush interval of records is lost, and
+the next start opens the same file cleanly (DuckDB replays its write-ahead log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from ccproxy_core.testing import wait_until
+from tests.test_pushgateway_integration import free_port, start_gateway  # noqa: F401 - start_gateway is a fixture
+
+ANTHROPIC = {"x-api-key": "sk-ant-signals", "anthropic-version": "2023-06-01"}
+BODY = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]}
+# 20 deltas 100 ms apart: each stream lasts about 2 s.
+SLOW_STREAM = {**ANTHROPIC, "x-mock-delta-count": "20", "x-mock-delta-interval-ms": "100"}
+STREAM_END = b'data: {"type":"message_stop"}'
+_OWN_PREFIXES = ("SERVER__", "UPSTREAM__", "OBSERVABILITY__", "SECURITY__", "LOGGING__", "PLUGINS__", "CCPROXY_")
+
+
+class ServeProcess:
+    """``python -m ccproxy_core serve`` (or another command) as a child process, configured by environment only.
+
+    It runs in ``workdir`` (no stray .env) with XDG_CONFIG_HOME there (no user config file);
+    stderr goes to a file that :attr:`stderr` reads.
+    """
+
+    def __init__(self, workdir: Path, env: dict[str, str], command: list[str] | None = None) -> None:
+        self.port = int(env.get("SERVER__PORT") or free_port())
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.stderr_path = workdir / f"ccproxy-{self.port}.stderr"
+        self.command = command or [sys.executable, "-m", "ccproxy_core", "serve"]
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith(_OWN_PREFIXES)}
+        self.env = {**inherited, "XDG_CONFIG_HOME": str(workdir / "config"), "SERVER__PORT": str(self.port), **env}
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        """Start it and wait until /health answers."""
+        with self.stderr_path.open("ab") as stderr:
+            self.process = subprocess.Popen(self.command, env=self.env, cwd=self.workdir, stdout=stderr, stderr=stderr)
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            assert self.process.poll() is None, f"ccproxy exited with {self.process.returncode}:\n{self.stderr}"
+            assert time.monotonic() < deadline, f"ccproxy did not answer /health in {timeout} s:\n{self.stderr}"
+            time.sleep(0.05)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def send(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not go; for clean-up."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def serve_env(upstream_url: str, database: Path, **observability: str) -> dict[str, str]:
+    """Environment for a server in front of the mock, storing to ``database``."""
+    env = {
+        "UPSTREAM__ANTHROPIC_BASE_URL": upstream_url,
+        "UPSTREAM__OPENAI_BASE_URL": upstream_url,
+        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+        "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
+        "OBSERVABILITY__DUCKDB_PATH": str(database),
+    }
+    env.update({f"OBSERVABILITY__{name.upper()}": value for name, value in observability.items()})
+    return env
+
+
+def stored_request_ids(database: Path) -> set[str]:
+    """Request ids in the file, opened read-only after the server is gone."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return {row[0] for row in connection.execute("SELECT request_id FROM access_logs").fetchall()}
+
+
+class SlowStream(threading.Thread):
+    """One streamed request read to its end in a thread; keeps what the client saw."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.started = threading.Event()
+        self.body = b""
+        self.request_id: str | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with httpx.stream("POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM,
+                              timeout=30) as response:
+                self.request_id = response.headers["x-request-id"]
+                for chunk in response.iter_bytes():
+                    self.body += chunk
+                    self.started.set()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+class LogStreamSubscriber(threading.Thread):
+    """A /logs/stream client in a thread: the request ids it got, and how its stream ended."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.request_ids: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with httpx.stream("GET", self.url + "/logs/stream", timeout=httpx.Timeout(30, read=None)) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        self.request_ids.append(json.loads(line[5:])["request_id"])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+def gateway_requests_total(gateway, instance: str) -> float:
+    return gateway.pushed("ccproxy_requests_total", job="ccproxy", instance=instance)
+
+
+def test_sigterm_finishes_streams_flushes_pushes_and_exits_0(upstream, start_gateway, tmp_path):  # noqa: F811
+    gateway = start_gateway()
+    database = tmp_path / "ccproxy.duckdb"
+    # A long push interval: after the start-up push only the final push can carry the count.
+    env = serve_env(upstream.url, database, pushgateway_url=gateway.url, pushgateway_interval_seconds="300",
+                    pushgateway_instance="sigterm-test", log_flush_interval_seconds="5")
+    server = ServeProcess(tmp_path, env).start()
+    subscriber = LogStreamSubscriber(server.url)
+    try:
+        subscriber.start()
+        wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1)
+        quick_ids = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-request-id"]
+                     for _ in range(3)}
+        streams = [SlowStream(server.url) for _ in range(4)]
+        for stream in streams:
+            stream.start()
+        for stream in streams:
+            assert stream.started.wait(10), "a stream never began"
+        assert gateway_requests_total(gateway, "sigterm-test") == 0
+        assert not any(stream.body.rstrip().endswith(STREAM_END) for stream in streams), "too late: streams ended"
+
+        server.send(signal.SIGTERM)
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    assert "Traceback" not in server.stderr, server.stderr
+
+    for stream in streams:
+        stream.join(5)
+        assert stream.error is None, stream.error
+        assert stream.body.rstrip().endswith(STREAM_END), stream.body[-200:]
+    stream_ids = {stream.request_id for stream in streams}
+    # The live stream ends when shutdown begins (it must not hold it up), cleanly, after what had finished.
+    subscriber.join(5)
+    assert subscriber.error is None, repr(subscriber.error)
+    assert quick_ids <= set(subscriber.request_ids) <= quick_ids | stream_ids
+    assert stored_request_ids(database) == quick_ids | stream_ids
+    assert gateway_requests_total(gateway, "sigterm-test") == 7
+
+
+def test_sigkill_loses_at_most_the_last_flush_interval_and_the_file_reopens(upstream, tmp_path):
+    database = tmp_path / "ccproxy.duckdb"
+    env = serve_env(upstream.url, database, log_flush_interval_seconds="1")
+    server = ServeProcess(tmp_path, env).start()
+    try:
+        first = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-request-id"]
+                 for _ in range(5)}
+        # Wait past one flush interval: the first batch is on disk (committed to the write-ahead log).
+        wait_until(lambda: httpx.get(server.url + "/logs/status").json()["row_count"] == 5, timeout=10)
+        second = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-request-id"]
+                  for _ in range(5)}
+        server.send(signal.SIGKILL)
+        assert server.wait(10) == -signal.SIGKILL
+    finally:
+        server.stop()
+
+    survived = stored_request_ids(database)
+    assert first <= survived <= first | second
+    lost = len(second - survived)
+    print(f"SIGKILL right after the second batch: {lost} of {len(second)} records of the last interval lost")
+
+    restarted = ServeProcess(tmp_path, env).start()
+    try:
+        assert " ERROR " not in restarted.stderr and " WARNING " not in restarted.stderr, restarted.stderr
+        status = httpx.get(restarted.url + "/logs/status").json()
+        assert status["row_count"] == len(survived)
+        new_id = httpx.post(restarted.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-request-id"]
+        wait_until(lambda: httpx.get(restarted.url + "/logs/status").json()["row_count"] == len(survived) + 1)
+        restarted.send(signal.SIGTERM)
+        assert restarted.wait(30) == 0, restarted.stderr
+    finally:
+        restarted.stop()
+    assert stored_request_ids(database) == survived | {new_id}

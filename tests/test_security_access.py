@@ -1,0 +1,140 @@
+"""Access: loopback by default; SECURITY__AUTH_TOKEN guards ccproxy's own endpoints, never the proxy routes.
+
+The proxy routes carry the client's own provider credentials, which must reach the provider
+unchanged, and must not be asked for ccproxy's token.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ccproxy_core.mock_upstream.recorder import redact_secret
+from ccproxy_core.settings import ServerSettings, Settings
+from tests.test_reliability_signals import ServeProcess
+
+TOKEN = "ccproxy-own-token-91c2"
+EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True, "logs_collection_enabled": True,
+                 "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
+OWN_ENDPOINTS = ["/metrics", "/logs/status", "/logs/query", "/logs/analytics", "/logs/entries", "/dashboard",
+                 "/dashboard/static/dashboard.js"]
+ANTHROPIC_KEY = "sk-ant-client-own-key"
+OPENAI_KEY = "sk-client-own-key"
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def test_the_default_host_is_loopback(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith(("SERVER__", "CCPROXY_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no .env
+    assert ServerSettings().host == "127.0.0.1"
+    assert Settings().server.host == "127.0.0.1"
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket process ``pid`` listens on, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                found.add((_address(local.split(":")[0], family), int(local.split(":")[1], 16)))
+    return found
+
+
+def _address(hex_address: str, family: int) -> str:
+    raw = bytes.fromhex(hex_address)
+    # /proc prints each 32-bit word in host (little-endian) order
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, words)
+
+
+def an_address_of_this_machine_other_than_loopback() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ccproxy_serve_without_host_listens_only_on_loopback(upstream, tmp_path):
+    ccproxy = Path(sys.executable).with_name("ccproxy")
+    assert ccproxy.exists(), "the ccproxy console script is not installed next to this Python"
+    server = ServeProcess(tmp_path, {"UPSTREAM__ANTHROPIC_BASE_URL": upstream.url},
+                          command=[str(ccproxy), "serve"]).start()
+    try:
+        assert listening_addresses(server.process.pid) == {("127.0.0.1", server.port)}
+        elsewhere = an_address_of_this_machine_other_than_loopback()
+        if elsewhere is not None:
+            with pytest.raises(OSError):
+                socket.create_connection((elsewhere, server.port), timeout=2).close()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def guarded(proxy_factory):
+    """A proxy with every plugin on and SECURITY__AUTH_TOKEN set."""
+    return proxy_factory(observability=EVERYTHING_ON, security={"auth_token": TOKEN})
+
+
+def test_own_endpoints_need_the_token(guarded):
+    for path in OWN_ENDPOINTS:
+        assert httpx.get(guarded.url + path).status_code == 401, path
+        assert httpx.get(guarded.url + path, headers={"authorization": "Bearer wrong"}).status_code == 401, path
+        assert httpx.get(guarded.url + path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200, path
+    assert httpx.post(guarded.url + "/logs/reset").status_code == 401
+
+
+def test_a_browser_opens_the_dashboard_with_a_token_link(guarded):
+    with httpx.Client(base_url=guarded.url) as browser:
+        assert browser.get("/dashboard?token=wrong").status_code == 401
+        assert "ccproxy_token" not in browser.cookies
+        link = browser.get(f"/dashboard?token={TOKEN}")
+        assert link.status_code == 303 and link.headers["location"] == "/dashboard"
+        cookie = link.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert browser.cookies["ccproxy_token"] == TOKEN
+        page = browser.get("/dashboard")
+        assert page.status_code == 200 and "dashboard.js" in page.text and TOKEN not in page.text
+        # the page's own requests carry the cookie, and it opens the routes the page reads
+        for path in ("/logs/analytics", "/logs/query", "/metrics"):
+            assert browser.get(path).status_code == 200, path
+
+
+def test_proxy_routes_pass_client_credentials_unchanged_and_ignore_the_token(guarded, upstream):
+    httpx.delete(upstream.url + "/_mock/requests")
+    claude = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
+    gpt = {"authorization": f"Bearer {OPENAI_KEY}"}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": HELLO}
+    answers = [
+        httpx.post(guarded.url + "/v1/messages", json=body, headers=claude),
+        httpx.post(guarded.url + "/v1/messages", json={**body, "stream": True}, headers=claude),
+        httpx.post(guarded.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=gpt),
+        httpx.get(guarded.url + "/v1/models", headers=gpt),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200]
+    received = httpx.get(upstream.url + "/_mock/requests").json()["requests"]
+    assert len(received) == 4
+    sent = [dict((k.lower(), v) for k, v in request["headers"]) for request in received]
+    assert [headers.get("x-api-key") for headers in sent[:2]] == [redact_secret(ANTHROPIC_KEY)] * 2
+    assert [headers.get("authorization") for headers in sent[2:]] == [redact_secret(f"Bearer {OPENAI_KEY}")] * 2
+    token_prints = {redact_secret(TOKEN), redact_secret(f"Bearer {TOKEN}")}
+    assert not token_prints & {value for headers in sent for value in headers.values()}
