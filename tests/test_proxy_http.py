@@ -176,3 +176,16 @@ def test_async_hook_implementations_are_awaited(proxy_factory):
     proxy = proxy_factory(plugins=[observer])
     httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
     assert wait_until(lambda: observer.seen) == [200]
+
+
+def test_count_tokens_is_proxied_under_its_own_endpoint(proxy, recorder):
+    response = httpx.post(proxy.url + "/api/v1/messages/count_tokens", json=BODY, headers=ANTHROPIC_HEADERS)
+    assert response.status_code == 200 and response.json()["input_tokens"] > 0
+    [record] = recorder.wait_for_ends(1)
+    assert (record.endpoint, record.path, record.service_type) == ("/v1/messages/count_tokens", "/api/v1/messages/count_tokens", "anthropic")
+
+
+def test_the_cost_the_provider_reports_is_recorded_beside_ours(proxy, recorder):
+    httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-cost-usd": "0.0125"})
+    [record] = recorder.wait_for_ends(1)
+    assert str(record.cost_sdk_usd) == "0.0125" and record.cost_usd is not None and record.cost_usd != record.cost_sdk_usd
