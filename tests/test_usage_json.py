@@ -1,0 +1,144 @@
+"""Usage extraction from whole JSON bodies, and the model and stream flag of requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ccproxy_core.usage import Usage, request_model_and_stream, usage_from_json
+
+
+def test_anthropic_json_body():
+    body = json.dumps(
+        {
+            "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-opus-4-1-20250805",
+            "content": [{"type": "tool_use", "id": "t", "name": "x", "input": {"usage": {"output_tokens": 99}}}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": 2095,
+                "output_tokens": 503,
+                "cache_creation_input_tokens": 3000,
+                "cache_read_input_tokens": 1000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+            },
+        }
+    ).encode()
+    assert usage_from_json("anthropic", body) == Usage(
+        input_tokens=2095,
+        output_tokens=503,
+        cache_read_tokens=1000,
+        cache_write_tokens=3000,
+        response_model="claude-opus-4-1-20250805",
+        cache_write_1h_tokens=2000,
+    )
+
+
+def test_anthropic_error_body():
+    body = (
+        b'{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded '
+        b'your per-minute rate limit"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}'
+    )
+    usage = usage_from_json("anthropic", body)
+    assert usage.error_type == "rate_limit_error"
+    assert usage.error_message == "Number of request tokens has exceeded your per-minute rate limit"
+    assert usage.input_tokens is None and usage.response_model is None
+
+
+def test_openai_json_body_moves_cached_tokens_out_of_input():
+    body = json.dumps(
+        {
+            "id": "chatcmpl-abc",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": 10000,
+                "completion_tokens": 500,
+                "total_tokens": 10500,
+                "prompt_tokens_details": {"cached_tokens": 4000},
+            },
+        }
+    ).encode()
+    assert usage_from_json("openai", body) == Usage(
+        input_tokens=6000,
+        output_tokens=500,
+        cache_read_tokens=4000,
+        cache_write_tokens=0,
+        response_model="gpt-4o-mini-2024-07-18",
+    )
+
+
+def test_openai_usage_without_details_has_no_cached_tokens():
+    body = b'{"model": "gpt-4o", "usage": {"prompt_tokens": 12, "completion_tokens": 3}}'
+    assert usage_from_json("openai", body) == Usage(
+        input_tokens=12, output_tokens=3, cache_read_tokens=0, cache_write_tokens=0, response_model="gpt-4o"
+    )
+
+
+def test_openai_error_body_falls_back_to_code_and_hides_keys():
+    body = json.dumps(
+        {
+            "error": {
+                "message": "Incorrect API key provided: sk-proj-abc1***********************wxyz. Find your key.",
+                "type": None,
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+    ).encode()
+    usage = usage_from_json("openai", body)
+    assert usage.error_type == "invalid_api_key"
+    assert usage.error_message == "Incorrect API key provided: sk-***. Find your key."
+
+
+def test_error_fields_are_bounded():
+    body = json.dumps({"error": {"type": "t" * 500, "message": "m" * 50_000}}).encode()
+    usage = usage_from_json("openai", body)
+    assert len(usage.error_type) == 64 and len(usage.error_message) == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'"text"', b"null", b"[" * 100_000, b'{"usage": [1]}'],
+)
+@pytest.mark.parametrize("service_type", ["anthropic", "openai", "bedrock"])
+def test_bad_bodies_give_empty_usage(service_type, body):
+    assert usage_from_json(service_type, body) == Usage()
+
+
+@pytest.mark.parametrize("bad_count", [True, -5, 3.0, "12", None])
+def test_counts_that_are_not_natural_numbers_are_ignored(bad_count):
+    body = json.dumps({"model": "m", "usage": {"input_tokens": bad_count, "output_tokens": 4}}).encode()
+    usage = usage_from_json("anthropic", body)
+    assert usage.input_tokens is None and usage.output_tokens == 4
+
+
+# --- Request bodies --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"model": "claude-sonnet-4-5", "stream": true, "messages": []}', ("claude-sonnet-4-5", True)),
+        (b'{"model": "gpt-4o", "stream": false}', ("gpt-4o", False)),
+        (b'{"model": "gpt-4o"}', ("gpt-4o", False)),
+        (b'{"stream": "true"}', (None, False)),
+        (b'{"model": 42, "stream": 1}', (None, False)),
+        (b"", (None, False)),
+        (b"model=gpt-4o&stream=true", (None, False)),
+        (b"[1]", (None, False)),
+        (b"\xff\xfe", (None, False)),
+    ],
+)
+def test_request_model_and_stream(body, expected):
+    assert request_model_and_stream(body) == expected
+
+
+def test_request_fields_deep_inside_the_body_are_not_mistaken_for_the_top_level_ones():
+    tool_use = {"type": "tool_use", "id": "t1", "name": "call", "input": {"model": "decoy", "stream": True}}
+    body = json.dumps({"messages": [{"role": "assistant", "content": [tool_use]}], "model": "claude-haiku-4-5"})
+    assert request_model_and_stream(body.encode()) == ("claude-haiku-4-5", False)
