@@ -60,7 +60,7 @@ class RequestHooks:
         for plugin_name, function, argnames in self._impls[hook_name]:
             try:
                 result = function(*[kwargs[name] for name in argnames])
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):  # most observers are plain functions
                     await result
             except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
                 self.errors[(plugin_name, hook_name)] += 1

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
@@ -25,7 +26,7 @@ from ccproxy_core.record import RequestContext
 from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.settings import Settings
-from ccproxy_core.upstream import forwarded_headers
+from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
 from ccproxy_core.usage import request_model_and_stream, usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
@@ -80,14 +81,15 @@ class Proxy:
 
     def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None) -> Exchange:
         model, streaming = request_model_and_stream(body) if body else (None, False)
-        headers = request.headers
+        headers, scope = request.headers, request.scope
+        client = scope.get("client")
         context = RequestContext(
-            request_id=headers.get("x-request-id") or uuid.uuid4().hex,
-            method=request.method,
-            path=request.url.path,
+            request_id=headers.get("x-request-id") or _new_request_id(),
+            method=scope["method"],
+            path=_url_path(scope),
             endpoint=endpoint,
-            query=_redact_query(request.url.query),
-            client_ip=request.client.host if request.client else None,
+            query=_redact_query(scope["query_string"].decode()),
+            client_ip=client[0] if client else None,
             user_agent=headers.get("user-agent"),
             service_type=service_type,
             model=model,
@@ -100,12 +102,13 @@ class Proxy:
     async def _forward(self, request: Request, exchange: Exchange, body: bytes) -> Response:
         ctx = exchange.context
         url = upstream_base_url(ctx.service_type, self.settings) + ctx.path.removeprefix("/api")
-        if request.url.query:
-            url += "?" + request.url.query
+        if query := request.scope["query_string"]:
+            url += "?" + query.decode()
         headers = forwarded_headers(request.headers, ctx.service_type, self.settings)
         exchange.upstream_sent_at = time.perf_counter()
         try:
-            upstream = await self.session.request(ctx.method, URL(url, encoded=True), data=body or None, headers=headers)
+            upstream = await self.session.request(ctx.method, URL(url, encoded=True), data=body or None, headers=headers,
+                                                  skip_auto_headers=auto_headers_to_skip(headers))
         except asyncio.TimeoutError:
             return self._local_error(exchange, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
@@ -175,13 +178,34 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
+    chunks, size, receive = [], 0, request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _new_request_id() -> str:
+    """128 random bits in hex, like ``uuid4().hex``, in a fifth of the time and without a system call.
+
+    uuid4() reads os.urandom, a system call that also hands the GIL to any busy background
+    thread (the DuckDB writer). Ids need to be unique, not secret; ``random`` is seeded
+    from os.urandom and re-seeded after fork.
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
+def _url_path(scope: Scope) -> str:
+    """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def _redact_query(query: str) -> str:

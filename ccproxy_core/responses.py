@@ -63,15 +63,30 @@ class StreamingProxyResponse(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.ensure_future(self._pump(send))
+        # The stream is pumped in this task; a watcher task cancels it when the client goes
+        # away (uvicorn drops what is sent after a disconnect, so the pump alone would not notice).
+        task = asyncio.current_task()
+        client_left = False
+
+        def on_disconnect(_: asyncio.Future) -> None:
+            nonlocal client_left
+            if pumping:
+                client_left = True
+                task.cancel()
+
+        pumping = True
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        watcher.add_done_callback(on_disconnect)
         try:
-            await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
-            if not pump.done():
-                pump.cancel()
-                self.exchange.fail(499, "client_disconnected", "client closed the connection mid-stream")
-            completed = await _settle(pump)
+            completed = await self._pump(send)
+        except asyncio.CancelledError:
+            if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
+                raise
+            self.exchange.fail(499, "client_disconnected", "client closed the connection mid-stream")
+            completed = False
         finally:
+            pumping = False
+            watcher.remove_done_callback(on_disconnect)
             watcher.cancel()
             self.upstream.close()
             self.exchange.upstream_done_at = self.exchange.upstream_done_at or time.perf_counter()
@@ -89,9 +104,13 @@ class StreamingProxyResponse(Response):
             async for chunk in self.upstream.content.iter_any():
                 if exchange.first_byte_at is None:
                     exchange.first_byte_at = time.perf_counter()
-                parser.feed(chunk)
-                exchange.response_bytes += len(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # Send first, so the chunk travels while its usage is parsed (in ``finally``:
+                # a chunk whose sending was cut short by a disconnect still counts).
+                try:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finally:
+                    parser.feed(chunk)
+                    exchange.response_bytes += len(chunk)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             exchange.usage = parser.result()
             timed_out = isinstance(exc, asyncio.TimeoutError)
@@ -107,15 +126,6 @@ class StreamingProxyResponse(Response):
 async def _wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _settle(pump: asyncio.Future) -> bool:
-    try:
-        return await pump
-    except asyncio.CancelledError:
-        if asyncio.current_task().cancelling():  # our own caller is being cancelled: let it be
-            raise
-        return False
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,8 +1,9 @@
 """The one shared, pooled HTTP client that talks to the providers.
 
-aiohttp rather than httpx: on these machines a bare httpx request costs about a
-millisecond of CPU, several times aiohttp's, and the proxy's added latency is a
-headline figure (see benchmarks/).
+aiohttp rather than httpx: measured by benchmarks/bench_upstream_client.py, one request
+costs httpx 0.28 about 5 times the CPU it costs aiohttp (470 against 97 microseconds, one
+at a time) and 14 times at 16 in flight, and the proxy's added latency is a headline
+figure (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ def open_session(settings: Settings) -> aiohttp.ClientSession:
         connector=connector,
         timeout=timeout,
         auto_decompress=False,
-        skip_auto_headers=("User-Agent",),
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
     )
@@ -60,6 +60,15 @@ def forwarded_headers(headers: Headers, service_type: str, settings: Settings) -
     out["accept-encoding"] = "identity"
     _add_fallback_key(out, service_type, settings)
     return out
+
+
+def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...] | None:
+    """Keep aiohttp from adding its own User-Agent when the client sent none.
+
+    Asked per request rather than set on the session: a session-wide list makes aiohttp
+    copy every request's headers, and nearly every client sends a User-Agent.
+    """
+    return None if "user-agent" in headers else ("User-Agent",)
 
 
 def _add_fallback_key(out: CIMultiDict[str], service_type: str, settings: Settings) -> None:
