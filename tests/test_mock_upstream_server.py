@@ -16,13 +16,10 @@ import httpx
 import pytest
 
 from ccproxy_core.mock_upstream import MockOptions, MockServer, redact_secret, serve_mock_in_thread
-from ccproxy_core.mock_upstream.tokens import answer_text, prompt_tokens
+from ccproxy_core.mock_upstream.tokens import prompt_tokens
 
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
-OPENAI_MODEL = "gpt-4o"
-PROMPT = "Say hello to the mock upstream, please."  # 39 characters -> 9 prompt tokens
-PROMPT_TOKENS = len(PROMPT) // 4
-DEFAULT_TEXT = answer_text(20)
+PROMPT = "Say hello to the mock upstream, please."
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +30,6 @@ def mock():
 
 def user(text: str = PROMPT) -> list[dict]:
     return [{"role": "user", "content": text}]
-
-
-
 
 
 def test_recorded_requests_keep_exact_bytes_and_redact_secrets():
