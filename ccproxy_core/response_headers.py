@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+_RESOURCES = ("requests", "tokens", "input-tokens", "output-tokens")
+# Every rate-limit header name both providers use, mapped to its record key: one dict
+# lookup per response header instead of string surgery on the hot path.
+_RATE_LIMIT_KEYS = {
+    name: f"{resource.replace('-', '_')}_{kind}"
+    for resource in _RESOURCES
+    for kind in ("limit", "remaining")
+    for name in (f"anthropic-ratelimit-{resource}-{kind}", f"x-ratelimit-{kind}-{resource}")
+}
+
 # Hop-by-hop, or set by our own server for this connection.
 _NOT_RETURNED = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server", "upgrade", "trailer"}
@@ -35,22 +45,10 @@ def rate_limits(upstream: Iterable[tuple[str, str]]) -> dict[str, float]:
     """
     found: dict[str, float] = {}
     for name, value in upstream:
-        key = _rate_limit_key(name.lower())
+        key = _RATE_LIMIT_KEYS.get(name.lower())
         if key is not None:
             try:
                 found[key] = float(value)
             except ValueError:
                 continue
     return found
-
-
-def _rate_limit_key(name: str) -> str | None:
-    if name.startswith("anthropic-ratelimit-"):
-        resource, _, kind = name[len("anthropic-ratelimit-") :].rpartition("-")
-    elif name.startswith("x-ratelimit-"):
-        kind, _, resource = name[len("x-ratelimit-") :].partition("-")
-    else:
-        return None
-    if kind not in ("limit", "remaining") or resource not in ("requests", "tokens", "input-tokens", "output-tokens"):
-        return None
-    return f"{resource.replace('-', '_')}_{kind}"
