@@ -21,7 +21,7 @@ from ccproxy_core.plugins import get_plugin_manager
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 from ccproxy_core.proxy import Proxy
 from ccproxy_core.settings import Settings
-from ccproxy_core.upstream import open_session
+from ccproxy_core.upstream import close_pools, open_pools
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -54,14 +54,14 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings, pm, proxy = app.state.settings, app.state.plugin_manager, app.state.proxy
-    proxy.session = open_session(settings)
+    proxy.pools = open_pools(settings)
     try:
         await call_lifecycle_hook(pm, "on_startup", app=app, settings=settings)
         app.state.request_hooks.refresh()  # plugins may have registered per-app observers
         yield
         await call_lifecycle_hook(pm, "on_shutdown", reverse=True, app=app, settings=settings)
     finally:
-        await proxy.session.close()
+        await close_pools(proxy.pools)
 
 
 async def _health(request: Request) -> dict:
