@@ -72,10 +72,12 @@ class PriceBook:
         self._unpriced_warnings = 0
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
 
-    def compute(self, service_type: str, model: str | None, usage: Usage) -> Cost:
+    def compute(self, service_type: str, model: str | None, usage: Usage, processing: str | None = None) -> Cost:
         """The cost of ``usage`` on ``model`` at the provider named by ``service_type``.
 
-        A known model with no token counts (an error response) costs 0.
+        A known model with no token counts (an error response) costs 0. ``processing="batch"``
+        prices at the model's batch rate: genai-prices' batch variant where it has one, else
+        half the standard price (the batch discount both providers publish).
         """
         if not model:
             return UNPRICED
@@ -86,7 +88,14 @@ class PriceBook:
         model_info = self._find_model(service_type, model)
         if model_info is None:
             return UNPRICED
-        return _price_usage(model_info.get_prices(datetime.now(tz=UTC)), usage)
+        now = datetime.now(tz=UTC)
+        if processing is None:
+            return _price_usage(model_info.get_prices(now), usage)
+        standard = model_info.get_prices(now)
+        variant = model_info.get_prices(now, {"processing": processing})
+        if variant.__dict__ != standard.__dict__ or processing != "batch":
+            return _price_usage(variant, usage)
+        return _halved(_price_usage(standard, usage))
 
     def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
         snapshot = self._snapshot
@@ -120,6 +129,12 @@ def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
     Prefer a ``PriceBook`` held by the app; this function is a shortcut to a shared one.
     """
     return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
+
+
+def _halved(cost: Cost) -> Cost:
+    half = Decimal("0.5")
+    return Cost(*(part * half for part in (cost.total, cost.input, cost.output, cost.cache_read, cost.cache_write)),
+                priced=cost.priced)
 
 
 def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:

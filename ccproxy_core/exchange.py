@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ccproxy_core.cost import PriceBook
+from ccproxy_core.batch_results import batch_cost
+from ccproxy_core.cost import Cost, PriceBook
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.usage import Usage
 
@@ -33,6 +34,8 @@ class Exchange:
     error_message: str | None = None
     cost_sdk_usd: Decimal | None = None
     rate_limits: dict[str, float] = field(default_factory=dict)
+    reader: str = "usage"
+    """How the route's answer is read (``route_table``): usage, responses, batch_results, free, none."""
 
     def fail(self, status_code: int, error_type: str, message: str) -> None:
         """Note a failure; the first error type noted is kept, the status is the latest."""
@@ -58,9 +61,9 @@ class Exchange:
         """The final record; call once, when nothing more will happen to this exchange."""
         ctx, usage, now = self.context, self.usage, time.perf_counter()
         duration = now - ctx.started_monotonic
-        if usage.error_type and self.error_type is None and self.status_code >= 400:
+        if usage.error_type and self.error_type is None and (self.status_code >= 400 or usage.failed):
             self.error_type, self.error_message = usage.error_type, usage.error_message
-        cost = prices.compute(ctx.service_type, ctx.model or usage.response_model, usage)
+        cost = self._cost(prices)
         return AccessRecord(
             request_id=ctx.request_id,
             timestamp=ctx.started_at,
@@ -98,6 +101,19 @@ class Exchange:
             response_bytes=self.response_bytes,
             rate_limits=self.rate_limits,
         )
+
+
+    def _cost(self, prices: PriceBook) -> Cost:
+        ctx, usage = self.context, self.usage
+        if self.reader == "free" and self.status_code < 400:
+            return FREE
+        if usage.batch is not None and usage.batch.results:
+            return batch_cost(prices, ctx.service_type, usage.batch)
+        return prices.compute(ctx.service_type, ctx.model or usage.response_model, usage)
+
+
+FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True)
+"""Endpoints the provider meters without charge (moderations)."""
 
 
 def _ms_since(start: float, end: float | None) -> float | None:

@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
@@ -21,13 +20,16 @@ from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
-from ccproxy_core.providers import LOCAL_ERROR_TYPES, ProxyRoute, error_body, service_type_for, upstream_base_url
+from ccproxy_core.providers import LOCAL_ERROR_TYPES, error_body, upstream_base_url
+from ccproxy_core.route_table import RouteTable, api_path, fallback_endpoint, service_type_from_headers
 from ccproxy_core.record import RequestContext
 from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
-from ccproxy_core.usage import request_model_and_stream, usage_from_json
+from ccproxy_core.batch_results import BatchResultsParser
+from ccproxy_core.route_table import BATCH_RESULTS
+from ccproxy_core.usage import StreamUsageParser, request_model_and_stream, usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -37,6 +39,7 @@ OWN_ENDPOINTS = (
     ("/logs", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
     ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
 )
+_BUFFERED_BODY_BYTES = 64 * 1024
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 
 
@@ -47,36 +50,41 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.session: aiohttp.ClientSession | None = None
         self.prices = PriceBook()
+        self.routes = RouteTable()
 
-    def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
-        """A FastAPI endpoint serving ``route``."""
+    async def handle(self, request: Request) -> Response:
+        """Forward any request under a provider's ``/v1/`` (or ``/api/v1/``) and record it.
 
-        async def proxy_endpoint(request: Request) -> Response:
-            return await self.handle(request, route)
-
-        proxy_endpoint.__name__ = f"proxy_{route.method.lower()}_{route.template.strip('/').replace('/', '_')}"
-        return proxy_endpoint
-
-    async def handle(self, request: Request, route: ProxyRoute) -> Response:
+        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``;
+        ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
+        that turns them on, and are not counted as proxied requests.
+        """
+        scope = request.scope
+        path = api_path(scope["path"])
+        if path is None:
+            return await self._not_proxied(request)
+        route = self.routes.match(scope["method"], path)
+        if route is None:
+            endpoint, reader = fallback_endpoint(path), ("usage" if scope["method"] == "POST" else "none")
+            service_type = service_type_from_headers(request.headers)
+        else:
+            endpoint, reader = route.template, route.reader
+            service_type = route.service_type or service_type_from_headers(request.headers)
         body = await _read_limited(request, self.settings.server.max_request_bytes)
-        exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
+        exchange = self._start_exchange(request, endpoint, service_type, body)
+        exchange.reader = reader
         await self.hooks.call("on_request_start", context=exchange.context)
         if body is None:
             limit = self.settings.server.max_request_bytes
             return self._local_error(exchange, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
         return await self._forward(request, exchange, body)
 
-    async def handle_unmatched(self, request: Request) -> Response:
-        """Unknown paths: a provider-shaped 404, recorded under the shared endpoint label.
-
-        ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
-        that turns them on, and are not counted as proxied requests.
-        """
+    async def _not_proxied(self, request: Request) -> Response:
         if (setting := _own_endpoint_setting(request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
-        exchange = self._start_exchange(request, UNMATCHED, service_type_for(ProxyRoute("", "", None), request.headers), b"")
+        exchange = self._start_exchange(request, UNMATCHED, service_type_from_headers(request.headers), b"")
         await self.hooks.call("on_request_start", context=exchange.context)
-        message = f"ccproxy does not proxy {request.method} {request.url.path}"
+        message = f"ccproxy does not proxy {request.method} {request.url.path}: provider APIs are under /v1/"
         return self._local_error(exchange, 404, "not_found", message)
 
     def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None) -> Exchange:
@@ -84,11 +92,11 @@ class Proxy:
         headers, scope = request.headers, request.scope
         client = scope.get("client")
         context = RequestContext(
-            request_id=headers.get("x-request-id") or _new_request_id(),
+            request_id=headers.get("x-request-id") or new_request_id(),
             method=scope["method"],
             path=_url_path(scope),
             endpoint=endpoint,
-            query=_redact_query(scope["query_string"].decode()),
+            query=redact_query(scope["query_string"].decode()),
             client_ip=client[0] if client else None,
             user_agent=headers.get("user-agent"),
             service_type=service_type,
@@ -107,7 +115,9 @@ class Proxy:
         headers = forwarded_headers(request.headers, ctx.service_type, self.settings)
         exchange.upstream_sent_at = time.perf_counter()
         try:
-            upstream = await self.session.request(ctx.method, URL(url, encoded=True), data=body or None, headers=headers,
+            # HEAD is answered as GET without a body (the server drops it): providers serve GET.
+            method = "GET" if ctx.method == "HEAD" else ctx.method
+            upstream = await self.session.request(method, URL(url, encoded=True), data=body or None, headers=headers,
                                                   skip_auto_headers=auto_headers_to_skip(headers))
         except asyncio.TimeoutError:
             return self._local_error(exchange, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
@@ -122,8 +132,14 @@ class Proxy:
         exchange.rate_limits = rate_limits(raw)
         exchange.note_sdk_cost(upstream.headers.get(UPSTREAM_COST_HEADER))
         headers = returned_headers(raw, exchange.context.request_id)
-        if upstream.content_type == "text/event-stream" and upstream.status < 400:
-            return StreamingProxyResponse(exchange, upstream, headers, self._finish)
+        if upstream.status < 400 and exchange.context.method != "HEAD":
+            if upstream.content_type == "text/event-stream":
+                parser = StreamUsageParser(exchange.context.service_type, exchange.reader)
+                return StreamingProxyResponse(exchange, upstream, headers, self._finish, parser)
+            if exchange.reader == BATCH_RESULTS or not _is_small_json(upstream):
+                # Files and batch results may be large: passed on as they arrive, never held whole.
+                parser = BatchResultsParser(exchange.context.service_type) if exchange.reader == BATCH_RESULTS else None
+                return StreamingProxyResponse(exchange, upstream, headers, self._finish, parser)
         try:
             payload = await upstream.read()
         except asyncio.TimeoutError:
@@ -133,7 +149,7 @@ class Proxy:
         finally:
             upstream.release()
         exchange.upstream_done_at = time.perf_counter()
-        exchange.usage = usage_from_json(exchange.context.service_type, payload)
+        exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
         _note_upstream_failure(exchange, upstream, payload)
         return BufferedProxyResponse(exchange, upstream.status, headers, payload, self._finish)
 
@@ -165,6 +181,14 @@ def _note_upstream_failure(exchange: Exchange, upstream: aiohttp.ClientResponse,
         exchange.fail(upstream.status, "upstream_invalid_json", "the provider answered with a body that is not valid JSON")
 
 
+def _is_small_json(upstream: aiohttp.ClientResponse) -> bool:
+    """JSON answers (and small ones without a type) are read whole; anything else is streamed."""
+    if upstream.content_type == "application/json":
+        return True
+    length = upstream.content_length
+    return length is not None and length <= _BUFFERED_BODY_BYTES
+
+
 def _is_json(payload: bytes) -> bool:
     try:
         json.loads(payload)
@@ -193,7 +217,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     """128 random bits in hex, like ``uuid4().hex``, in a fifth of the time and without a system call.
 
     uuid4() reads os.urandom, a system call that also hands the GIL to any busy background
@@ -208,7 +232,7 @@ def _url_path(scope: Scope) -> str:
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def _redact_query(query: str) -> str:
+def redact_query(query: str) -> str:
     """Query strings may carry keys (``?key=...``); never let one into a record."""
     if not query or not any(word in query.lower() for word in _SECRET_QUERY_WORDS):
         return query

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import aiohttp
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.exchange import Exchange
-from ccproxy_core.usage import StreamUsageParser
+from ccproxy_core.usage import Usage
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -50,14 +51,16 @@ class BufferedProxyResponse(Response):
 
 
 class StreamingProxyResponse(Response):
-    """Server-sent events passed through chunk by chunk as they arrive, never buffered.
+    """A body passed through chunk by chunk as it arrives, never buffered (server-sent
+    events, files, batch results).
 
-    Usage is parsed beside the pass-through. A client that goes away closes the
+    Usage is parsed beside the pass-through by ``parser`` (none: the body has no usage). A client that goes away closes the
     upstream request; an upstream that breaks off cuts the client's stream as well.
     """
 
-    def __init__(self, exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]], on_done: OnDone):
-        self.exchange, self.upstream, self._on_done = exchange, upstream, on_done
+    def __init__(self, exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]], on_done: OnDone,
+                 parser: UsageParser | None = None):
+        self.exchange, self.upstream, self._on_done, self.parser = exchange, upstream, on_done, parser
         self.status_code = upstream.status
         self.raw_headers = headers
         self.background = None
@@ -96,7 +99,7 @@ class StreamingProxyResponse(Response):
             log.warning("upstream stream broke off: %s", self.exchange.error_message)
 
     async def _pump(self, send: Send) -> bool:
-        exchange, parser = self.exchange, StreamUsageParser(self.exchange.context.service_type)
+        exchange, parser = self.exchange, self.parser or _NoUsage()
         now = time.perf_counter()
         exchange.response_started_at = now
         await send({"type": "http.response.start", "status": self.status_code, "headers": [*self.raw_headers, _overhead_header(exchange, now)]})
@@ -121,6 +124,24 @@ class StreamingProxyResponse(Response):
             exchange.usage = parser.result()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+
+class UsageParser(Protocol):
+    """Reads usage from a body while it passes through (``StreamUsageParser``, ``BatchResultsParser``)."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def result(self) -> Usage: ...
+
+
+class _NoUsage:
+    """A body with no usage in it (a file's content)."""
+
+    def feed(self, chunk: bytes) -> None:
+        pass
+
+    def result(self) -> Usage:
+        return Usage()
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

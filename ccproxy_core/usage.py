@@ -59,13 +59,32 @@ class Usage:
     cache_write_1h_tokens: int | None = None
     """Of ``cache_write_tokens``, those written with a one-hour lifetime (Anthropic bills
     them higher than the default five-minute writes)."""
+    reasoning_tokens: int | None = None
+    """Of ``output_tokens``, those the model spent reasoning (OpenAI reports them; billed as output)."""
+    failed: bool = False
+    """The answer itself says it failed (a failed or incomplete response, an error event),
+    whatever its HTTP status."""
+    batch: Any = None
+    """Usage of finished batch requests, per model (``batch_results.BatchUsage``), priced at the batch rate."""
 
 
-def usage_from_json(service_type: str, body: bytes) -> Usage:
-    """Read the usage, model and error of a whole (non-streaming) JSON response body."""
+def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Usage:
+    """Read the usage, model and error of a whole (non-streaming) JSON response body.
+
+    ``reader`` is the route's (``route_table``): ``none`` and ``free`` bodies are read for
+    errors only, since a stored object may repeat usage that was counted when it was made.
+    """
     usage = Usage()
     payload = _decode_json(body)
-    if isinstance(payload, dict):
+    if not isinstance(payload, dict):
+        return usage
+    if reader == "responses":
+        from ccproxy_core.usage_responses import read_response_body
+
+        read_response_body(usage, payload)
+    elif reader in ("none", "free", "batch_results"):
+        _read_error(usage, payload.get("error"))
+    else:
         _PAYLOAD_READERS.get(service_type, _ignore_payload)(usage, payload)
     return usage
 
@@ -96,10 +115,15 @@ class StreamUsageParser:
 
     __slots__ = ("_usage", "_lines", "_reader")
 
-    def __init__(self, service_type: str) -> None:
+    def __init__(self, service_type: str, reader: str = "usage") -> None:
         self._usage = Usage()
         self._lines = SSELineSplitter()
-        reader_class = _STREAM_READERS.get(service_type, _StreamReader)
+        if reader == "responses":
+            from ccproxy_core.usage_responses import ResponsesStreamReader
+
+            reader_class: type[_StreamReader] = ResponsesStreamReader
+        else:
+            reader_class = _STREAM_READERS.get(service_type, _StreamReader)
         self._reader: _StreamReader = reader_class()
 
     def feed(self, chunk: bytes) -> None:
@@ -225,12 +249,20 @@ def _read_openai_payload(usage: Usage, payload: dict[str, Any]) -> None:
 
 
 def _read_openai_usage(usage: Usage, raw: Any) -> None:
+    """Chat-style usage (``prompt_tokens``, ``completion_tokens``) or the Responses, image,
+    audio and Realtime style (``input_tokens``, ``output_tokens``), details included."""
     if not isinstance(raw, dict):
         return
-    prompt = _token_count(raw.get("prompt_tokens"))
-    completion = _token_count(raw.get("completion_tokens"))
-    details = raw.get("prompt_tokens_details")
+    if "prompt_tokens" in raw:
+        prompt, completion = _token_count(raw.get("prompt_tokens")), _token_count(raw.get("completion_tokens"))
+        details, output_details = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
+    else:
+        prompt, completion = _token_count(raw.get("input_tokens")), _token_count(raw.get("output_tokens"))
+        details = raw.get("input_tokens_details") or raw.get("input_token_details")
+        output_details = raw.get("output_tokens_details") or raw.get("output_token_details")
     cached = _token_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if isinstance(output_details, dict) and (reasoning := _token_count(output_details.get("reasoning_tokens"))) is not None:
+        usage.reasoning_tokens = reasoning
     if prompt is not None:
         cached_in_prompt = min(cached or 0, prompt)
         usage.input_tokens = prompt - cached_in_prompt

@@ -102,6 +102,7 @@ OPENAI_EXPECTED = Usage(
     output_tokens=42,
     cache_read_tokens=1920,
     cache_write_tokens=0,
+    reasoning_tokens=0,
     response_model="gpt-4o-2024-08-06",
 )
 

@@ -1,0 +1,125 @@
+"""Usage of finished batch requests, read from batch results as they pass through ccproxy.
+
+Batch requests run at the provider, out of ccproxy's sight; their results come back as
+JSON Lines when a client fetches them: Anthropic's
+``GET /v1/messages/batches/{id}/results`` (one ``{"custom_id", "result": {"type":
+"succeeded", "message": {...}}}`` per request) and OpenAI's output file,
+``GET /v1/files/{id}/content`` (one ``{"custom_id", "response": {"status_code", "body":
+{...}}}`` per request, the body a chat completion, a response or an embedding list).
+
+The fetch is recorded as ONE record (one request, one record, as everywhere in ccproxy):
+its token counts are the sums over every succeeded result, and its cost is the sum of
+each model's usage at that model's batch price (genai-prices' ``processing=batch`` price
+variant, else half the standard price, the discount both providers publish). Fetching the
+same results twice records their usage twice: each fetch is recorded as it happened.
+A file without result lines (any other file content) gives an empty usage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ccproxy_core.cost import Cost, PriceBook
+from ccproxy_core.sse_parser import SSELineSplitter
+from ccproxy_core.usage import Usage, _decode_json, _read_anthropic_payload, _read_openai_payload
+
+# Lines without a usage object cannot change the sums; they are skipped after a byte search.
+_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                 "reasoning_tokens")
+MAX_BATCH_MODELS = 64
+"""Distinct model names summed separately; results beyond are priced as unknown models."""
+
+
+@dataclass(slots=True)
+class BatchUsage:
+    """Succeeded results of one fetch: their count and usage summed per model."""
+
+    results: int = 0
+    by_model: dict[str, Usage] = field(default_factory=dict)
+
+    def add(self, model: str, usage: Usage) -> None:
+        """Add one result's usage to its model's sums."""
+        self.results += 1
+        if model not in self.by_model and len(self.by_model) >= MAX_BATCH_MODELS:
+            model = ""
+        total = self.by_model.setdefault(model, Usage())
+        for name in _TOKEN_FIELDS:
+            value = getattr(usage, name)
+            if value is not None:
+                setattr(total, name, (getattr(total, name) or 0) + value)
+
+
+class BatchResultsParser:
+    """Reads batch results line by line while they pass through; same interface as ``StreamUsageParser``."""
+
+    __slots__ = ("_service_type", "_lines", "_batch")
+
+    def __init__(self, service_type: str) -> None:
+        self._service_type = service_type
+        self._lines = SSELineSplitter()
+        self._batch = BatchUsage()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the body, exactly as it came from the provider."""
+        block = self._lines.feed(chunk)
+        if block and _USAGE_MARKER.search(block) is not None:
+            for line in block.split(b"\n"):
+                self._read_line(line)
+
+    def result(self) -> Usage:
+        """Summed usage of the results seen so far, with the per-model split in ``batch``."""
+        tail = self._lines.tail
+        if tail:  # a last line without a line end
+            self._read_line(tail)
+            self._lines = SSELineSplitter()
+        return summed_usage(self._batch)
+
+    def _read_line(self, line: bytes) -> None:
+        if _USAGE_MARKER.search(line) is None:
+            return
+        entry = _decode_json(line)
+        if isinstance(entry, dict):
+            found = _result_usage(entry)
+            if found is not None and found.response_model:
+                self._batch.add(found.response_model, found)
+
+
+def _result_usage(entry: dict[str, Any]) -> Usage | None:
+    """The usage of one succeeded result line of either provider, else ``None``."""
+    usage = Usage()
+    result = entry.get("result")
+    if isinstance(result, dict) and result.get("type") == "succeeded" and isinstance(result.get("message"), dict):
+        _read_anthropic_payload(usage, result["message"])
+        return usage
+    response = entry.get("response")
+    if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(response.get("body"), dict):
+        _read_openai_payload(usage, response["body"])
+        return usage
+    return None
+
+
+def summed_usage(batch: BatchUsage) -> Usage:
+    """One ``Usage`` with every model's counts added up; ``batch`` keeps the split for pricing."""
+    usage = Usage(batch=batch)
+    for per_model in batch.by_model.values():
+        for name in _TOKEN_FIELDS:
+            value = getattr(per_model, name)
+            if value is not None:
+                setattr(usage, name, (getattr(usage, name) or 0) + value)
+    models = [model for model in batch.by_model if model]
+    if len(models) == 1:
+        usage.response_model = models[0]
+    return usage
+
+
+def batch_cost(prices: PriceBook, service_type: str, batch: BatchUsage) -> Cost:
+    """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown."""
+    parts = [prices.compute(service_type, model, usage, processing="batch") for model, usage in batch.by_model.items()]
+    if not all(part.priced for part in parts):
+        return Cost(None, None, None, None, None, priced=False)
+    return Cost(*(sum((getattr(part, name) for part in parts), Decimal(0))
+                  for name in ("total", "input", "output", "cache_read", "cache_write")), priced=True)
