@@ -123,3 +123,19 @@ def batch_cost(prices: PriceBook, service_type: str, batch: BatchUsage) -> Cost:
         return Cost(None, None, None, None, None, priced=False)
     return Cost(*(sum((getattr(part, name) for part in parts), Decimal(0))
                   for name in ("total", "input", "output", "cache_read", "cache_write")), priced=True)
+
+
+def results_url_through_proxy(payload: bytes, upstream_base_url: str, proxy_base_url: str) -> bytes:
+    """A message batch body whose ``results_url`` points at ccproxy instead of the provider.
+
+    Anthropic's SDKs fetch results from the absolute ``results_url`` the batch carries; left
+    pointing at the provider, the fetch would go around ccproxy and the batch's usage would
+    never be seen. Only that field's value is changed, and only when it starts with the
+    provider's configured base URL.
+    """
+    if b'"results_url"' not in payload:
+        return payload
+    old = b'"results_url":"' + upstream_base_url.encode() + b"/"
+    new = b'"results_url":"' + proxy_base_url.encode() + b"/"
+    spaced_old, spaced_new = old.replace(b'":"', b'": "', 1), new.replace(b'":"', b'": "', 1)
+    return payload.replace(old, new).replace(spaced_old, spaced_new)

@@ -27,7 +27,7 @@ from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
-from ccproxy_core.batch_results import BatchResultsParser
+from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.route_table import BATCH_RESULTS
 from ccproxy_core.usage import StreamUsageParser, request_model_and_stream, usage_from_json
 
@@ -40,6 +40,7 @@ OWN_ENDPOINTS = (
     ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
 )
 _BUFFERED_BODY_BYTES = 64 * 1024
+_MESSAGE_BATCHES = "/v1/messages/batches"
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 
 
@@ -123,9 +124,9 @@ class Proxy:
             return self._local_error(exchange, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
             return self._local_error(exchange, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
-        return await self._relay(exchange, upstream)
+        return await self._relay(exchange, upstream, request)
 
-    async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> Response:
+    async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse, request: Request) -> Response:
         exchange.upstream_headers_at = time.perf_counter()
         exchange.status_code = exchange.upstream_status = upstream.status
         raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
@@ -151,6 +152,9 @@ class Proxy:
         exchange.upstream_done_at = time.perf_counter()
         exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
         _note_upstream_failure(exchange, upstream, payload)
+        if exchange.context.endpoint.startswith(_MESSAGE_BATCHES) and upstream.status < 400:
+            payload = results_url_through_proxy(payload, upstream_base_url(exchange.context.service_type, self.settings),
+                                                _proxy_base_url(request))
         return BufferedProxyResponse(exchange, upstream.status, headers, payload, self._finish)
 
     def _local_error(self, exchange: Exchange, status: int, error_type: str, message: str) -> Response:
@@ -164,6 +168,13 @@ class Proxy:
         record = exchange.to_record(self.prices)
         self.access_log.emit(record)
         await self.hooks.call("on_request_end", context=exchange.context, record=record)
+
+
+def _proxy_base_url(request: Request) -> str:
+    """The base URL the client used to reach ccproxy (with ``/api`` when it came that way)."""
+    scope = request.scope
+    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
+    return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
 
 
 def _own_endpoint_setting(path: str) -> str | None:

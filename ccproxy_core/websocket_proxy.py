@@ -77,8 +77,8 @@ class WebSocketProxy:
             upstream = await self.proxy.session.ws_connect(url, headers=forwarded, protocols=protocols,
                                                            autoping=True, max_msg_size=0, compress=0)
         except aiohttp.WSServerHandshakeError as exc:
-            await socket.refuse(send, exc.status or 502, "http_" + str(exc.status), exc.message or "upgrade refused",
-                                started)
+            message = f"the provider refused the WebSocket upgrade with status {exc.status}"
+            await socket.refuse(send, exc.status or 502, f"http_{exc.status}", message, started)
             return
         except asyncio.TimeoutError:
             await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
@@ -132,9 +132,8 @@ class _Socket:
             if not upstream.closed:
                 await upstream.close()
         if not client_left:
-            code = upstream.close_code or 1000
             try:
-                await send({"type": "websocket.close", "code": code if 1000 <= code < 5000 else 1011})
+                await send({"type": "websocket.close", "code": _sendable_close_code(upstream.close_code)})
             except (OSError, RuntimeError):
                 pass  # the client went away in the meantime
         await self._finish_open_answers(client_left)
@@ -230,6 +229,13 @@ class _Socket:
                             reader="responses")
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
+
+
+def _sendable_close_code(code: int | None) -> int:
+    """The provider's close code, unless it is one that may not be sent (1005, 1006, 1015: 1011 instead)."""
+    if code is None:
+        return 1000
+    return code if code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999 else 1011
 
 
 def _query_model(scope: Scope) -> str | None:
