@@ -17,18 +17,20 @@ from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.dispatch import RequestHooks, call_lifecycle_hook
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 from ccproxy_core.cors import CorsPolicy
-from ccproxy_core.proxy import Proxy
-from ccproxy_core.route_table import API_ROUTES, ROUTE_PREFIXES, WEBSOCKET_ROUTES, api_path
+from ccproxy_core.providers.openai import WEBSOCKET_READERS
+from ccproxy_core.proxy import ExchangeResponse, Proxy
+from ccproxy_core.route_table import api_path
 from ccproxy_core.settings import Settings
-from ccproxy_core.upstream import open_session
+from ccproxy_core.upstream import close_pools, open_pools
 from ccproxy_core.websocket_proxy import WebSocketProxy
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> FastAPI:
-    """Build the app: provider routes first, then plugin routes, then the forwarding catch-all.
+    """Build the app: named provider routes first, then plugin routes, then the forwarding catch-all.
 
     ``pm`` defaults to a plugin manager built from the installed entry points; tests pass their own.
     """
@@ -56,14 +58,14 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings, pm, proxy = app.state.settings, app.state.plugin_manager, app.state.proxy
-    proxy.session = open_session(settings)
+    proxy.pools = open_pools(settings)
     try:
         await call_lifecycle_hook(pm, "on_startup", app=app, settings=settings)
         app.state.request_hooks.refresh()  # plugins may have registered per-app observers
         yield
         await call_lifecycle_hook(pm, "on_shutdown", reverse=True, app=app, settings=settings)
     finally:
-        await proxy.session.close()
+        await close_pools(proxy.pools)
 
 
 async def _health(request: Request) -> dict:
@@ -87,7 +89,7 @@ def _add_plugin_routes(app: FastAPI, pm: pluggy.PluginManager, settings: Setting
                     f"plugin {impl.plugin_name} adds {key[1]} {key[0]}, which plugin {owners[key]} already serves"
                 )
             owners[key] = impl.plugin_name
-    proxy_keys = {(prefix + route.template, route.method) for route in API_ROUTES for prefix in ROUTE_PREFIXES}
+    proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
     for key in proxy_keys & owners.keys():
         raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
 
@@ -101,7 +103,7 @@ def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
 
 
 class ProxyRoutesFirst:
-    """Pure ASGI middleware: a request for a provider route goes straight to the proxy.
+    """Pure ASGI middleware: a request for a named provider route goes straight to the proxy.
 
     FastAPI's exception, routing and dependency layers cost about a quarter of the proxy's
     CPU per request (see docs/benchmarks.md) and proxy endpoints need none of them: they
@@ -125,11 +127,11 @@ class ProxyRoutesFirst:
                     await self.cors.answer_preflight(scope, send)
                     return
                 send = self.cors.marking_send(scope, send)
-                if self.proxy.routes.match(scope["method"], path) is not None:
-                    response = await self.proxy.handle(Request(scope, receive, send))
-                    await response(scope, receive, send)
+                route = self.proxy.routes.match(scope["method"], path)
+                if route is not None:
+                    await ExchangeResponse(self.proxy, route)(scope, receive, send)
                     return
-        elif kind == "websocket" and api_path(scope["path"]) in WEBSOCKET_ROUTES:
+        elif kind == "websocket" and api_path(scope["path"]) in WEBSOCKET_READERS:
             await self.websockets.handle(scope, receive, send)
             return
         await self.app(scope, receive, send)

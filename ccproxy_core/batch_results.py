@@ -23,12 +23,15 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.cost import Cost, PriceBook
+from ccproxy_core.providers import Provider, anthropic, openai
+from ccproxy_core.providers.base import decode_json
 from ccproxy_core.sse_parser import SSELineSplitter
-from ccproxy_core.usage import Usage, _decode_json, _read_anthropic_payload, _read_openai_payload
+from ccproxy_core.usage import Usage
 
 # Lines without a usage object cannot change the sums; they are skipped after a byte search.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                "web_search_requests",
                  "reasoning_tokens")
 MAX_BATCH_MODELS = 64
 """Distinct model names summed separately; results beyond are priced as unknown models."""
@@ -54,21 +57,28 @@ class BatchUsage:
 
 
 class BatchResultsParser:
-    """Reads batch results line by line while they pass through; same interface as ``StreamUsageParser``."""
+    """Reads batch results line by line while they pass through (``StreamUsageParser``'s interface).
 
-    __slots__ = ("_service_type", "_lines", "_batch")
+    Results are not an event stream: there is no first token, terminal event or stream state.
+    """
 
-    def __init__(self, service_type: str) -> None:
-        self._service_type = service_type
+    __slots__ = ("_lines", "_batch")
+    state = None
+
+    def __init__(self) -> None:
         self._lines = SSELineSplitter()
         self._batch = BatchUsage()
 
-    def feed(self, chunk: bytes) -> None:
-        """Take the next chunk of the body, exactly as it came from the provider."""
+    def feed(self, chunk: bytes) -> bool:
+        """Take the next chunk of the body, exactly as it came from the provider (decoded)."""
         block = self._lines.feed(chunk)
         if block and _USAGE_MARKER.search(block) is not None:
             for line in block.split(b"\n"):
                 self._read_line(line)
+        return False
+
+    def final_state(self) -> None:
+        return None
 
     def result(self) -> Usage:
         """Summed usage of the results seen so far, with the per-model split in ``batch``."""
@@ -81,7 +91,7 @@ class BatchResultsParser:
     def _read_line(self, line: bytes) -> None:
         if _USAGE_MARKER.search(line) is None:
             return
-        entry = _decode_json(line)
+        entry = decode_json(line)
         if isinstance(entry, dict):
             found = _result_usage(entry)
             if found is not None and found.response_model:
@@ -93,11 +103,11 @@ def _result_usage(entry: dict[str, Any]) -> Usage | None:
     usage = Usage()
     result = entry.get("result")
     if isinstance(result, dict) and result.get("type") == "succeeded" and isinstance(result.get("message"), dict):
-        _read_anthropic_payload(usage, result["message"])
+        anthropic.read_payload(usage, result["message"])
         return usage
     response = entry.get("response")
     if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(response.get("body"), dict):
-        _read_openai_payload(usage, response["body"])
+        openai.read_payload(usage, response["body"])
         return usage
     return None
 
@@ -116,13 +126,27 @@ def summed_usage(batch: BatchUsage) -> Usage:
     return usage
 
 
-def batch_cost(prices: PriceBook, service_type: str, batch: BatchUsage) -> Cost:
+def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage) -> Cost:
     """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown."""
-    parts = [prices.compute(service_type, model, usage, processing="batch") for model, usage in batch.by_model.items()]
-    if not all(part.priced for part in parts):
+    parts = [_batch_price(prices, provider, model, usage) for model, usage in batch.by_model.items()]
+    if not parts or not all(part.priced for part in parts):
         return Cost(None, None, None, None, None, priced=False)
-    return Cost(*(sum((getattr(part, name) for part in parts), Decimal(0))
-                  for name in ("total", "input", "output", "cache_read", "cache_write")), priced=True)
+    return Cost(*(sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
+                  for name in ("total", "input", "output", "cache_read", "cache_write")), priced=True,
+                tools=sum((part.tools or Decimal(0) for part in parts), Decimal(0)))
+
+
+def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage) -> Cost:
+    """genai-prices' batch price of the model where it has one, else half its standard price."""
+    usage.service_tier = "batch"
+    batch = prices.compute(provider, model, usage)
+    usage.service_tier = None
+    standard = prices.compute(provider, model, usage)
+    if batch != standard or not standard.priced:
+        return batch
+    half = Decimal("0.5")
+    return Cost(*(part * half for part in (standard.total, standard.input, standard.output, standard.cache_read,
+                                           standard.cache_write)), priced=True, tools=(standard.tools or Decimal(0)) * half)
 
 
 def results_url_through_proxy(payload: bytes, upstream_base_url: str, proxy_base_url: str) -> bytes:

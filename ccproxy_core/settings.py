@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -47,9 +48,9 @@ class UpstreamSettings(BaseModel):
     """The providers ccproxy forwards to."""
 
     anthropic_base_url: str = "https://api.anthropic.com"
-    """UPSTREAM__ANTHROPIC_BASE_URL."""
+    """UPSTREAM__ANTHROPIC_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     openai_base_url: str = "https://api.openai.com"
-    """UPSTREAM__OPENAI_BASE_URL."""
+    """UPSTREAM__OPENAI_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     anthropic_api_key: SecretStr | None = None
     """UPSTREAM__ANTHROPIC_API_KEY, sent as x-api-key only when the client sends no key."""
     openai_api_key: SecretStr | None = None
@@ -59,14 +60,40 @@ class UpstreamSettings(BaseModel):
     read_timeout_seconds: float = Field(600.0, gt=0)
     """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes."""
     max_connections: int = Field(1000, ge=1)
-    """UPSTREAM__MAX_CONNECTIONS. Size of the shared connection pool."""
+    """UPSTREAM__MAX_CONNECTIONS. Size of each provider's own connection pool."""
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__POOL_TIMEOUT_SECONDS. Longest wait for a free pooled connection; then 504."""
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_DECODED_BYTES. Most bytes ccproxy decompresses of one answer to read its
+    usage; beyond, the answer still passes whole but its usage is not read (a decompression bomb)."""
+    openai_stream_include_usage: bool = False
+    """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
+    streams that do not say, so their tokens and cost are known: the one change ccproxy may make
+    to a request (the client then gets one more chunk, the usage, before ``[DONE]``)."""
+    price_corrections_file: str | None = None
+    """UPSTREAM__PRICE_CORRECTIONS_FILE. A TOML file of price corrections applied on top of the
+    built-in ones (see docs/records.md); unset: only the built-in ones."""
 
     @field_validator("anthropic_base_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return normalise_base_url(value)
+
+
+def normalise_base_url(value: str) -> str:
+    """``https://host[/prefix]`` from the forms SDKs accept: a trailing ``/`` or ``/v1`` is dropped.
+
+    ccproxy appends the client's own path (``/v1/messages``), so a base URL ending in
+    ``/v1`` would otherwise send ``/v1/v1/...``.
+    """
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL with a host, such as https://api.openai.com/v1")
+    if parsed.query or parsed.fragment:
+        raise ValueError("must not have a query (?...) or fragment (#...)")
+    path = parsed.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parsed.scheme}://{parsed.netloc}{path}"
 
 
 class ObservabilitySettings(BaseModel):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -31,12 +32,13 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.exchange import Exchange
-from ccproxy_core.providers import LOCAL_ERROR_TYPES, error_body, upstream_base_url
+from ccproxy_core.providers import OPENAI, provider_for
+from ccproxy_core.providers.base import StreamState, decode_json
+from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
+from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.record import RequestContext
-from ccproxy_core.route_table import OPENAI, WEBSOCKET_ROUTES, api_path
+from ccproxy_core.route_table import api_path
 from ccproxy_core.upstream import forwarded_headers
-from ccproxy_core.usage import _decode_json
-from ccproxy_core.usage_responses import REALTIME_TERMINAL_EVENTS, RESPONSE_TERMINAL_EVENTS, read_response_event
 
 from ccproxy_core.proxy import new_request_id, redact_query
 
@@ -49,6 +51,7 @@ METHOD = "WEBSOCKET"
 _HANDSHAKE_HEADERS = ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                       "sec-websocket-protocol")
 _CREATE_MARKER = '"response.create"'
+_FIRST_TOKEN = re.compile(r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"')
 _EVENT_MARKERS = ('"response.created"', '"response.completed"', '"response.failed"', '"response.incomplete"',
                   '"response.done"', '"error"')
 
@@ -66,16 +69,17 @@ class WebSocketProxy:
         path = api_path(scope["path"])
         headers = Headers(scope=scope)
         query = scope.get("query_string", b"").decode("latin-1")
-        url = upstream_base_url(OPENAI, self.proxy.settings) + path + (f"?{query}" if query else "")
-        forwarded = forwarded_headers(headers, OPENAI, self.proxy.settings)
+        pool = self.proxy.pools[OPENAI]
+        url = pool.base_url + path + (f"?{query}" if query else "")
+        forwarded = forwarded_headers(headers, pool.provider, self.proxy.settings)
         for name in _HANDSHAKE_HEADERS:
             forwarded.popall(name, None)
         protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-        socket = _Socket(self.proxy, scope, path, WEBSOCKET_ROUTES[path])
+        socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
         started = time.perf_counter()
         try:
-            upstream = await self.proxy.session.ws_connect(url, headers=forwarded, protocols=protocols,
-                                                           autoping=True, max_msg_size=0, compress=0)
+            upstream = await pool.session.ws_connect(url, headers=forwarded, protocols=protocols,
+                                                     autoping=True, max_msg_size=0, compress=0)
         except aiohttp.WSServerHandshakeError as exc:
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
             await socket.refuse(send, exc.status or 502, f"http_{exc.status}", message, started)
@@ -96,8 +100,7 @@ class _Socket:
 
     def __init__(self, proxy: Proxy, scope: Scope, path: str, reader: str) -> None:
         self.proxy, self.scope, self.path = proxy, scope, path
-        self.terminal_events = REALTIME_TERMINAL_EVENTS if reader == "realtime" else RESPONSE_TERMINAL_EVENTS
-        self.realtime = reader == "realtime"
+        self.realtime = reader == REALTIME
         self.open_answers: deque[Exchange] = deque()
         self.model_from_query = _query_model(scope) if self.realtime else None
 
@@ -107,9 +110,11 @@ class _Socket:
         exchange.context.started_monotonic = started
         await self.proxy.hooks.call("on_request_start", context=exchange.context)
         exchange.upstream_status = status if error_type.startswith("http_") else None
-        exchange.fail(status, error_type, message[:1000])
+        exchange.stream_state = None
+        exchange.note_failure(error_type, message[:1000], status)
         if "websocket.http.response" in self.scope.get("extensions", {}):
-            body = error_body(OPENAI, LOCAL_ERROR_TYPES.get((OPENAI, status), "invalid_request_error"), message)
+            provider = exchange.provider
+            body = provider.error_body(provider.local_error_type(status), message)
             await send({"type": "websocket.http.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "websocket.http.response.body", "body": body})
@@ -162,7 +167,7 @@ class _Socket:
                 return
 
     async def _start_answer(self, text: str) -> None:
-        event = _decode_json(text)
+        event = decode_json(text)
         if not isinstance(event, dict) or event.get("type") != "response.create":
             return
         model = event.get("model")
@@ -174,27 +179,29 @@ class _Socket:
 
     async def _read_event(self, text: str) -> None:
         now = time.perf_counter()
-        for answer in self.open_answers:
-            if answer.first_byte_at is None:
-                answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
-        if self.open_answers:
-            self.open_answers[0].response_bytes += len(text)
-        if not any(marker in text for marker in _EVENT_MARKERS):
-            return
-        event = _decode_json(text)
-        if not isinstance(event, dict):
-            return
-        kind = event.get("type")
         if not self.open_answers:
-            if not (self.realtime and kind == "response.created"):
+            if not (self.realtime and '"response.created"' in text):
                 return  # events outside an answer (session updates) are not recorded
             await self._start_answer('{"type":"response.create"}')
-            self.open_answers[0].first_byte_at = self.open_answers[0].response_started_at = now
         answer = self.open_answers[0]
-        ended = read_response_event(answer.usage, event) and (kind in self.terminal_events or not self.realtime)
+        if answer.first_byte_at is None:
+            answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
+        answer.response_bytes += len(text)
+        if answer.first_token_at is None and _FIRST_TOKEN.search(text):
+            answer.first_token_at = now
+        if not any(marker in text for marker in _EVENT_MARKERS):
+            return
+        event = decode_json(text)
+        if not isinstance(event, dict):
+            return
+        ended = read_response_event(answer.usage, event)
+        if self.realtime:
+            ended = event.get("type") == "response.done"
         if ended:
             self.open_answers.popleft()
             answer.upstream_done_at = now
+            answer.stream_state.terminal_seen = True
+            answer.stream_state.error_seen = answer.usage.failed
             await self.proxy._finish(answer)
 
     async def _finish_open_answers(self, client_left: bool) -> None:
@@ -202,9 +209,9 @@ class _Socket:
             answer = self.open_answers.popleft()
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
             if client_left:
-                answer.fail(499, "client_disconnected", "client closed the WebSocket before the answer ended")
+                answer.note_failure("client_disconnected", "client closed the WebSocket before the answer ended", 499)
             else:
-                answer.fail(answer.status_code, "upstream_stream_aborted", "the provider closed the WebSocket mid-answer")
+                answer.note_failure("upstream_stream_aborted", "the provider closed the WebSocket mid-answer")
             await self.proxy._finish(answer)
 
     def _new_exchange(self, model: str | None, request_bytes: int) -> Exchange:
@@ -225,8 +232,8 @@ class _Socket:
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
-        exchange = Exchange(context=context, request_bytes=request_bytes, status_code=200, upstream_status=101,
-                            reader="responses")
+        exchange = Exchange(context=context, provider=provider_for(OPENAI), request_bytes=request_bytes,
+                            client_status=200, upstream_status=101, reader="responses", stream_state=StreamState())
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
 

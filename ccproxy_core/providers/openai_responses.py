@@ -25,19 +25,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_model
+from ccproxy_core.providers.openai import read_usage
 from ccproxy_core.sse_parser import iter_data_fields
-from ccproxy_core.usage import Usage, _decode_json, _read_error, _read_model, _read_openai_usage, _StreamReader
+from ccproxy_core.usage import Usage
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
 _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|incomplete|done)|error)"')
+_FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments|reasoning_summary_text)\.delta"')
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
 
 
 def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event)."""
-    _read_model(usage, payload.get("model"))
-    _read_openai_usage(usage, payload.get("usage"))
+    read_model(usage, payload.get("model"))
+    read_usage(usage, payload.get("usage"))
     _read_status(usage, payload)
 
 
@@ -47,7 +50,7 @@ def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
     if kind == "error":
         # A stream-level error: the event itself is the error object (``code``, ``message``),
         # or wraps one under ``error`` (Realtime).
-        _read_error(usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event))
+        read_error(usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event), prefer_code=True)
         usage.error_type = usage.error_type or "stream_error"
         usage.failed = True
         return True
@@ -60,24 +63,28 @@ def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
 def read_response_body(usage: Usage, payload: dict[str, Any]) -> None:
     """A JSON body of a Responses route: the response object, or the usual error body."""
     if "error" in payload and payload.get("object") != "response":
-        _read_error(usage, payload.get("error"))
+        read_error(usage, payload.get("error"), prefer_code=True)
         return
     read_response_object(usage, payload)
 
 
-class ResponsesStreamReader(_StreamReader):
-    """Decodes only the events that carry the model, the usage or an error."""
+class ResponsesStreamReader(StreamReader):
+    """Decodes only the events that carry the model, the usage or an error; the first
+    ``*.delta`` of output is the first token; the terminal event ends the stream."""
 
     __slots__ = ()
 
-    def read_block(self, usage: Usage, block: bytes) -> None:
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if not state.first_token_seen and _FIRST_TOKEN.search(block):
+            state.first_token_seen = True
         if _EVENTS_OF_INTEREST.search(block) is None:
             return
         for data in iter_data_fields(block):
             if _EVENTS_OF_INTEREST.search(data) is not None:
-                event = _decode_json(data)
-                if isinstance(event, dict):
-                    read_response_event(usage, event)
+                event = decode_json(data)
+                if isinstance(event, dict) and read_response_event(usage, event):
+                    state.terminal_seen = True
+                    state.error_seen = state.error_seen or usage.failed
 
 
 def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
@@ -87,7 +94,7 @@ def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
     usage.failed = True
     error = payload.get("error")
     if isinstance(error, dict):
-        _read_error(usage, error)
+        read_error(usage, error, prefer_code=True)
     if usage.error_type is None:
         usage.error_type = _FAILED_STATUSES[status]
     if usage.error_message is None:
