@@ -138,11 +138,12 @@ async def files_list(request: web.Request) -> web.StreamResponse:
     store: FileStore = request.app[EXTRA_STATE]["files"]
 
     def build(anthropic: bool, body: bytes, request_id: str) -> JsonAnswer:
+        mine = [stored for stored in reversed(store.files.values()) if stored.file_id.startswith("file_") == anthropic]
         if anthropic:
-            data = [stored.anthropic() for stored in reversed(store.files.values())]
+            data = [stored.anthropic() for stored in mine]
             return _json(200, {"data": data, "first_id": data[0]["id"] if data else None,
                                "last_id": data[-1]["id"] if data else None, "has_more": False}, request_id)
-        data = [stored.openai() for stored in reversed(store.files.values())]
+        data = [stored.openai() for stored in mine]
         return _json(200, {"object": "list", "data": data, "has_more": False}, request_id)
 
     return await _either(request, build)
