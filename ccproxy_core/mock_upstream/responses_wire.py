@@ -14,6 +14,8 @@ Usage: ``input_tokens`` = characters of ``instructions`` and ``input`` text // 4
 1), cached as for chat completions (half, in 128-token steps, from 1024 tokens);
 ``output_tokens`` = 3 x deltas, plus, for reasoning models (names starting ``o`` or
 ``gpt-5``, or any request with a ``reasoning`` object), ``reasoning_tokens`` = half of that.
+A request with ``generate: false`` (Codex CLI's WebSocket warm-up) gets a completed
+response with no output and 0 output tokens.
 """
 
 from __future__ import annotations
@@ -118,9 +120,11 @@ class _Answer:
         self.cached = 0
         if self.input_tokens >= OPENAI_CACHE_MIN_PROMPT_TOKENS:
             self.cached = (self.input_tokens // 2) // OPENAI_CACHE_GRANULARITY * OPENAI_CACHE_GRANULARITY
-        visible = output_tokens(plan.delta_count)
+        # ``generate: false`` (a WebSocket warm-up) prepares the context and answers nothing.
+        self.generates = payload.get("generate") is not False
+        delta_count = plan.delta_count if self.generates else 0
+        visible = output_tokens(delta_count) if self.generates else 0
         self.reasoning = visible // 2 if _reasons(payload) else 0
-        delta_count = plan.delta_count
         limit = payload.get("max_output_tokens")
         self.incomplete = isinstance(limit, int) and limit < visible + self.reasoning
         if self.incomplete:
@@ -173,12 +177,16 @@ class _Answer:
         return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
     def _output(self, done: bool) -> list[dict[str, Any]]:
+        if not self.generates:
+            return []
         return ([self._reasoning_item()] if self.reasoning else []) + [self._message(done)]
 
     def _events(self, delta_count: int) -> list[dict[str, Any]]:
         in_progress = self.response("in_progress", [], None)
         events: list[dict[str, Any]] = [{"type": "response.created", "response": in_progress},
                                         {"type": "response.in_progress", "response": in_progress}]
+        if not self.generates:
+            return [*events, {"type": "response." + self._status(), "response": self.final}]
         index = 0
         if self.reasoning:
             item = self._reasoning_item()
