@@ -141,3 +141,26 @@ def test_realtime_websocket_records_usage_of_response_done(proxy, recorder):
     assert (record.endpoint, record.model, record.tokens_input, record.tokens_output) == (
         "/v1/realtime", "gpt-realtime", usage["input_tokens"], usage["output_tokens"])
     assert record.cost_usd is not None and record.cost_usd > 0
+
+
+def test_metrics_count_websocket_answers_and_responses_by_endpoint(proxy_factory):
+    proxy = proxy_factory(observability={"metrics_endpoint_enabled": True})
+    client(proxy.url).responses.create(model=MODEL, input="count me")
+    with client(proxy.url).responses.connect() as connection:
+        connection.response.create(model=MODEL, input="and me")
+        for event in connection:
+            if event.type == "response.completed":
+                break
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        exposition = openai.OpenAI(base_url=proxy.url, api_key="x")._client.get(proxy.url + "/metrics").text
+        websocket_line = [line for line in exposition.splitlines() if line.startswith("ccproxy_requests_total{")
+                          and 'method="WEBSOCKET"' in line]
+        if websocket_line or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert websocket_line and 'endpoint="/v1/responses"' in websocket_line[0] and websocket_line[0].endswith(" 1.0")
+    assert any('method="POST"' in line and 'endpoint="/v1/responses"' in line for line in exposition.splitlines()
+               if line.startswith("ccproxy_requests_total{"))
