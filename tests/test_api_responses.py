@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import openai
 import pytest
 import websockets.sync.client
 
 from ccproxy_core.cost import PriceBook
+from ccproxy_core.testing import wait_until
 from ccproxy_core.usage import Usage
 
 MODEL = "gpt-5"
@@ -151,16 +153,14 @@ def test_metrics_count_websocket_answers_and_responses_by_endpoint(proxy_factory
         for event in connection:
             if event.type == "response.completed":
                 break
-    import time
 
-    deadline = time.monotonic() + 10
-    while True:
-        exposition = openai.OpenAI(base_url=proxy.url, api_key="x")._client.get(proxy.url + "/metrics").text
-        websocket_line = [line for line in exposition.splitlines() if line.startswith("ccproxy_requests_total{")
-                          and 'method="WEBSOCKET"' in line]
-        if websocket_line or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    def websocket_lines():
+        exposition = httpx.get(proxy.url + "/metrics").text
+        return [line for line in exposition.splitlines()
+                if line.startswith("ccproxy_requests_total{") and 'method="WEBSOCKET"' in line]
+
+    websocket_line = wait_until(websocket_lines)
+    exposition = httpx.get(proxy.url + "/metrics").text
     assert websocket_line and 'endpoint="/v1/responses"' in websocket_line[0] and websocket_line[0].endswith(" 1.0")
     assert any('method="POST"' in line and 'endpoint="/v1/responses"' in line for line in exposition.splitlines()
                if line.startswith("ccproxy_requests_total{"))
