@@ -40,6 +40,7 @@ def test_create_through_ccproxy_matches_direct_and_records_cached_and_reasoning_
     assert record.tokens_input == usage.input_tokens - usage.input_tokens_details.cached_tokens
     assert record.cache_read_tokens == usage.input_tokens_details.cached_tokens
     assert record.tokens_output == usage.output_tokens  # reasoning tokens are output tokens, billed as such
+    assert record.reasoning_tokens == usage.output_tokens_details.reasoning_tokens
     assert record.cost_usd == expected_cost(record) and record.cost_usd > 0
 
 
