@@ -126,3 +126,14 @@ def test_a_file_that_is_not_batch_output_passes_unread(proxy, recorder):
     assert response.content == content
     records = recorder.wait_for_ends(2)
     assert records[1].tokens_input is None and records[1].cost_usd is None
+
+
+def test_multipart_upload_reaches_the_provider_exactly_as_sent(proxy, upstream):
+    upstream.clear_requests()
+    files = {"file": ("weird name \u00e9.bin", bytes(range(256)) * 64, "application/octet-stream")}
+    response = httpx.post(proxy.url + "/v1/files", data={"purpose": "user_data"}, files=files,
+                          headers={"authorization": "Bearer sk-test"})
+    assert response.status_code == 200 and response.json()["bytes"] == 256 * 64
+    [received] = upstream.requests()
+    assert received.body == response.request.content
+    assert received.header("content-type") == response.request.headers["content-type"]
