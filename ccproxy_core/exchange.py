@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ccproxy_core.cost import PriceBook
+from ccproxy_core.batch_results import batch_cost
+from ccproxy_core.cost import Cost, PriceBook
 from ccproxy_core.outcome import Failure, Observed, decide
 from ccproxy_core.providers import Provider
 from ccproxy_core.providers.base import StreamState
@@ -46,6 +47,8 @@ class Exchange:
     rate_limits: dict[str, float] = field(default_factory=dict)
     client_request_id: str | None = None
     upstream_request_id: str | None = None
+    reader: str = "usage"
+    """How the route's answer is read (``ProxyRoute.reader``): usage, free, batch_results, none, ..."""
 
     def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
         """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""
@@ -86,7 +89,7 @@ class Exchange:
             )
         )
         duration = now - ctx.started_monotonic
-        cost = prices.compute(self.provider, ctx.model or usage.response_model, usage)
+        cost = self._cost(prices, outcome.status_code)
         start = ctx.started_monotonic
         return AccessRecord(
             request_id=ctx.request_id,
@@ -134,6 +137,19 @@ class Exchange:
             speed=usage.speed,
             cost_tools_usd=cost.tools,
         )
+
+
+    def _cost(self, prices: PriceBook, status: int) -> Cost:
+        usage = self.usage
+        if self.reader == "free" and status < 400:
+            return FREE
+        if usage.batch is not None and usage.batch.results:
+            return batch_cost(prices, self.provider, usage.batch)
+        return prices.compute(self.provider, self.context.model or usage.response_model, usage)
+
+
+FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
+"""What endpoints the provider meters without charge (moderations) cost."""
 
 
 def _ms_between(start: float | None, end: float | None) -> float | None:

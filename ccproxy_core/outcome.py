@@ -12,6 +12,8 @@ is built from. The order of the rules is the order of precedence:
    stays what the client saw.
 4. A stream that ended without the provider's terminal event: ``upstream_stream_incomplete``.
 5. A JSON answer that is not JSON: ``upstream_invalid_json``.
+6. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
+   Responses API object): that error.
 """
 
 from __future__ import annotations
@@ -71,4 +73,6 @@ def decide(observed: Observed) -> Outcome:
             return Outcome(status, "upstream_stream_incomplete", "the stream ended before the provider's end-of-answer event")
     if observed.invalid_json:
         return Outcome(status, "upstream_invalid_json", "the provider answered with a body that is not valid JSON")
+    if usage.failed:
+        return Outcome(status, usage.error_type or "response_failed", usage.error_message or "")
     return Outcome(status, None, None)

@@ -12,7 +12,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,7 +27,9 @@ from ccproxy_core.decoding import DecodingFailed, decoder_for
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.price_corrections import load_corrections
-from ccproxy_core.providers import ProxyRoute, provider_for, service_type_for
+from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
+from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
+from ccproxy_core.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.record import RequestContext
 from ccproxy_core.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
@@ -36,10 +37,10 @@ from ccproxy_core.response_headers import (
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.responses import relay_stream, send_whole
+from ccproxy_core.responses import PASS_THROUGH, relay_stream, send_whole
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
-from ccproxy_core.usage import request_model_and_stream, usage_from_json
+from ccproxy_core.usage import StreamUsageParser, request_model_and_stream, usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -51,6 +52,8 @@ OWN_ENDPOINTS = (
 )
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
+_WHOLE_BODY_BYTES = 64 * 1024
+_MESSAGE_BATCHES = "/v1/messages/batches"
 
 
 class Proxy:
@@ -60,22 +63,26 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.pools: dict[str, UpstreamPool] = {}
         self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
+        self.routes = RouteTable(PROXY_ROUTES)
 
-    def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
-        """A FastAPI endpoint serving ``route``."""
+    def route_for(self, method: str, path: str) -> ProxyRoute | None:
+        """The route serving ``method path``: a named one, or the bounded fallback of any other
+        path under a provider's ``/v1/``; ``None`` for paths outside the provider APIs."""
+        api = api_path(path)
+        if api is None:
+            return None
+        return self.routes.match(method, api) or fallback_route(method, api)
 
-        async def proxy_endpoint(request: Request) -> Response:
-            return ExchangeResponse(self, route)
+    async def handle(self, request: Request) -> Response:
+        """Any request FastAPI did not route elsewhere: forwarded when under a provider's ``/v1/``.
 
-        proxy_endpoint.__name__ = f"proxy_{route.method.lower()}_{route.template.strip('/').replace('/', '_')}"
-        return proxy_endpoint
-
-    async def handle_unmatched(self, request: Request) -> Response:
-        """Unknown paths: a provider-shaped 404, recorded under the shared endpoint label.
-
+        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``;
         ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
         that turns them on, and are not counted as proxied requests.
         """
+        route = self.route_for(request.scope["method"], request.scope["path"])
+        if route is not None:
+            return ExchangeResponse(self, route)
         if (setting := _own_endpoint_setting(request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
@@ -94,7 +101,8 @@ class Proxy:
     async def _exchange(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
         ctx = exchange.context
         if ctx.endpoint == UNMATCHED:
-            return await self._local_error(exchange, send, 404, "not_found", f"ccproxy does not proxy {ctx.method} {ctx.path}")
+            message = f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/"
+            return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
             limit = self.settings.server.max_request_bytes
             return await self._local_error(exchange, send, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
@@ -108,7 +116,7 @@ class Proxy:
         try:
             upstream = await self._send_upstream(request, exchange, pool, body, send)
             if upstream is not None:
-                await self._relay(exchange, upstream, send, receive)
+                await self._relay(exchange, upstream, send, receive, request)
         finally:
             pool.release()
 
@@ -118,11 +126,11 @@ class Proxy:
         provider = provider_for(service_type_for(route, Request(scope).headers))
         client = scope.get("client")
         context = RequestContext(
-            request_id=_new_request_id(),
+            request_id=new_request_id(),
             method=scope["method"],
             path=_url_path(scope),
             endpoint=route.template,
-            query=_redact_query(scope["query_string"].decode("latin-1")),
+            query=redact_query(scope["query_string"].decode("latin-1")),
             client_ip=client[0] if client else None,
             user_agent=user_agent,
             service_type=provider.name,
@@ -131,7 +139,8 @@ class Proxy:
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
-        return Exchange(context=context, provider=provider, request_bytes=len(body or b""), client_request_id=client_request_id)
+        return Exchange(context=context, provider=provider, request_bytes=len(body or b""), client_request_id=client_request_id,
+                        reader=route.reader)
 
     async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes,
                              send: Send) -> aiohttp.ClientResponse | None:
@@ -140,12 +149,16 @@ class Proxy:
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         headers = forwarded_headers(request.headers, provider, self.settings)
+        if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
+            headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
         if provider.prepare_body is not None and body:
             opted_in = getattr(self.settings.upstream, f"{provider.name}_stream_include_usage", False)
             body = provider.prepare_body(ctx.endpoint, body, opted_in)
         exchange.upstream_sent_at = time.perf_counter()
         try:
-            return await pool.session.request(ctx.method, URL(url, encoded=True), data=body or None, headers=headers,
+            # HEAD is answered as GET without a body (the server drops it): providers serve GET.
+            method = "GET" if ctx.method == "HEAD" else ctx.method
+            return await pool.session.request(method, URL(url, encoded=True), data=body or None, headers=headers,
                                               skip_auto_headers=auto_headers_to_skip(headers))
         except asyncio.TimeoutError:
             await self._local_error(exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
@@ -153,7 +166,8 @@ class Proxy:
             await self._local_error(exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
         return None
 
-    async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse, send: Send, receive: Receive) -> None:
+    async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse, send: Send, receive: Receive,
+                     request: Request) -> None:
         exchange.upstream_headers_at = time.perf_counter()
         exchange.upstream_status = exchange.client_status = upstream.status
         raw = upstream.raw_headers
@@ -164,10 +178,12 @@ class Proxy:
             decoder = decoder_for(upstream.headers.get("content-encoding"), self.settings.upstream.max_decoded_bytes)
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
-        if upstream.content_type == "text/event-stream" and upstream.status < 400:
-            if exchange.accounting_lost:
-                decoder = None
-            return await relay_stream(exchange, upstream, headers, decoder, send, receive)
+        if upstream.status < 400 and exchange.context.method != "HEAD":
+            parser = _streamed_body_parser(exchange, upstream)
+            if parser is not None:
+                if exchange.accounting_lost:
+                    decoder = None
+                return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         try:
             payload = await self._read_body(exchange, upstream)
         except asyncio.TimeoutError:
@@ -179,6 +195,9 @@ class Proxy:
         exchange.upstream_done_at = time.perf_counter()
         if not exchange.accounting_lost:
             _read_answer(exchange, upstream, _decoded(exchange, decoder, payload))
+        if exchange.context.endpoint.startswith(_MESSAGE_BATCHES) and upstream.status < 400 and decoder is None:
+            payload = results_url_through_proxy(payload, self.pools[exchange.context.service_type].base_url,
+                                                _proxy_base_url(request))
         await send_whole(send, exchange, upstream.status, headers, payload)
 
     async def _read_body(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
@@ -231,10 +250,33 @@ def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:  # noqa: ANN
 def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:
     if exchange.accounting_lost:
         return
-    exchange.usage = usage_from_json(exchange.context.service_type, payload)
+    exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
     if (upstream.status < 400 and upstream.content_type == "application/json" and payload
             and exchange.usage.response_model is None and not _is_json(payload)):
         exchange.invalid_json = True
+
+
+def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> object | None:
+    """How to read an answer passed on as it arrives; ``None``: read it whole.
+
+    Event streams, batch results and any large body that is not JSON (file contents) are
+    streamed; JSON answers and small bodies are read whole.
+    """
+    if upstream.content_type == "text/event-stream":
+        return StreamUsageParser(exchange.context.service_type, exchange.reader)
+    if exchange.reader == "batch_results":
+        return BatchResultsParser()
+    if upstream.content_type == "application/json":
+        return None
+    length = upstream.content_length
+    return None if length is not None and length <= _WHOLE_BODY_BYTES else PASS_THROUGH
+
+
+def _proxy_base_url(request: Request) -> str:
+    """The base URL the client used to reach ccproxy (with ``/api`` when it came that way)."""
+    scope = request.scope
+    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
+    return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
 
 
 def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
@@ -283,7 +325,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     """128 random bits in hex, like ``uuid4().hex``, in a fifth of the time and without a system call.
 
     uuid4() reads os.urandom, a system call that also hands the GIL to any busy background
@@ -298,7 +340,7 @@ def _url_path(scope: Scope) -> str:
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def _redact_query(query: str) -> str:
+def redact_query(query: str) -> str:
     """Query strings may carry keys (``?key=...``); never let one into a record."""
     if not query or not any(word in query.lower() for word in _SECRET_QUERY_WORDS):
         return query

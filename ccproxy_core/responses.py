@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 import aiohttp
 from starlette.types import Receive, Send
 
 from ccproxy_core.decoding import BodyDecoder, DecodingFailed
 from ccproxy_core.exchange import Exchange
-from ccproxy_core.usage import StreamUsageParser
+from ccproxy_core.providers.base import StreamState
+from ccproxy_core.usage import Usage
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -39,9 +41,41 @@ async def send_whole(send: Send, exchange: Exchange, status: int, headers: list[
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+class BodyParser(Protocol):
+    """Reads an answer while it passes through: ``StreamUsageParser`` (event streams),
+    ``BatchResultsParser`` (batch results) or ``PASS_THROUGH`` (a body without usage).
+    ``state`` is ``None`` for bodies that are not event streams."""
+
+    state: StreamState | None
+
+    def feed(self, chunk: bytes) -> bool: ...
+
+    def result(self) -> Usage: ...
+
+    def final_state(self) -> StreamState | None: ...
+
+
+class _PassThrough:
+    """A body with nothing to read in it (a file's content)."""
+
+    state = None
+
+    def feed(self, chunk: bytes) -> bool:
+        return False
+
+    def result(self) -> Usage:
+        return Usage()
+
+    def final_state(self) -> None:
+        return None
+
+
+PASS_THROUGH = _PassThrough()
+
+
 async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]],
-                       decoder: BodyDecoder | None, send: Send, receive: Receive) -> None:
-    """Pass an event stream on as it arrives; read usage, errors, first token and end beside it.
+                       decoder: BodyDecoder | None, send: Send, receive: Receive, parser: BodyParser) -> None:
+    """Pass an answer on as it arrives (an event stream, batch results, a file); read it beside.
 
     A client that goes away closes the upstream request (status 499); an upstream that
     breaks off cuts the client's stream as well, so it cannot mistake a part for the whole.
@@ -61,7 +95,7 @@ async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, hea
     watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
     watcher.add_done_callback(on_disconnect)
     try:
-        completed = await _pump(exchange, upstream, headers, decoder, send)
+        completed = await _pump(exchange, upstream, headers, decoder, send, parser)
     except asyncio.CancelledError:
         if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
             raise
@@ -79,8 +113,7 @@ async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, hea
 
 
 async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]],
-                decoder: BodyDecoder | None, send: Send) -> bool:
-    parser: StreamUsageParser | None = StreamUsageParser(exchange.context.service_type)
+                decoder: BodyDecoder | None, send: Send, parser: BodyParser | None) -> bool:
     exchange.stream_state = parser.state
     now = time.perf_counter()
     exchange.response_started_at = now
@@ -112,8 +145,8 @@ async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: l
     return True
 
 
-def _read_chunk(exchange: Exchange, parser: StreamUsageParser, decoder: BodyDecoder | None, chunk: bytes,
-                received: float) -> StreamUsageParser | None:
+def _read_chunk(exchange: Exchange, parser: BodyParser, decoder: BodyDecoder | None, chunk: bytes,
+                received: float) -> BodyParser | None:
     """Feed one chunk to the parser; ``None`` once the stream can no longer be read."""
     if decoder is not None:
         try:

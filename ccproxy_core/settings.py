@@ -157,6 +157,29 @@ class SecuritySettings(BaseModel):
     """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
 
 
+class CorsSettings(BaseModel):
+    """Which web pages may call the proxied provider APIs from a browser."""
+
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    """CORS__ALLOWED_ORIGINS: origins (``https://app.example``) whose browser preflights to the
+    provider routes are allowed, comma separated; ``*`` allows any. Empty (the default): none."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin: use scheme://host[:port] or *")
+        return value
+
+
 class LoggingSettings(BaseModel):
     """ccproxy's own log lines."""
 
@@ -204,6 +227,7 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = UpstreamSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     security: SecuritySettings = SecuritySettings()
+    cors: CorsSettings = CorsSettings()
     logging: LoggingSettings = LoggingSettings()
     plugins: PluginSettings = PluginSettings()
 

@@ -46,6 +46,12 @@ class Usage:
     """The tier the provider says it served the answer at (``priority``, ``flex``, ``standard``, ...)."""
     speed: str | None = None
     """Anthropic's ``usage.speed`` (``fast`` in fast mode)."""
+    failed: bool = False
+    """The answer itself says it failed (a failed or incomplete Responses object, an error
+    event), whatever its HTTP status."""
+    batch: Any = None
+    """Finished batch requests read from batch results (``batch_results.BatchUsage``),
+    priced per model at the batch rate."""
 
     @property
     def has_tokens(self) -> bool:
@@ -53,16 +59,30 @@ class Usage:
         return self.input_tokens is not None or self.output_tokens is not None
 
 
-def usage_from_json(service_type: str, body: bytes) -> Usage:
-    """Read the usage, model and error of a whole (non-streaming) JSON response body."""
+NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})
+"""Route readers (``ProxyRoute.reader``) whose JSON bodies are read for errors only."""
+
+
+def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Usage:
+    """Read the usage, model and error of a whole (non-streaming) JSON response body.
+
+    ``reader`` is the route's: a stored object (``none``) may repeat the usage of the call
+    that made it, so only its error is read.
+    """
     from ccproxy_core.providers import PROVIDERS
+    from ccproxy_core.providers.base import read_error
 
     usage = Usage()
     provider = PROVIDERS.get(service_type)
     if provider is not None:
         payload = _decode_json(body)
         if isinstance(payload, dict):
-            provider.read_payload(usage, payload)
+            if reader in NO_USAGE_READERS:
+                read_error(usage, payload.get("error"), prefer_code=service_type == "openai")
+            elif reader in provider.route_readers:
+                provider.route_readers[reader][0](usage, payload)
+            else:
+                provider.read_payload(usage, payload)
     return usage
 
 
@@ -90,14 +110,19 @@ class StreamUsageParser:
 
     __slots__ = ("_usage", "_lines", "_reader", "state")
 
-    def __init__(self, service_type: str) -> None:
+    def __init__(self, service_type: str, reader: str = "usage") -> None:
         from ccproxy_core.providers import PROVIDERS
         from ccproxy_core.providers.base import StreamReader, StreamState
 
         self._usage = Usage()
         self._lines = SSELineSplitter()
         provider = PROVIDERS.get(service_type)
-        self._reader: StreamReader = provider.stream_reader() if provider is not None else StreamReader()
+        if provider is None:
+            self._reader: StreamReader = StreamReader()
+        elif reader in provider.route_readers:
+            self._reader = provider.route_readers[reader][1]()
+        else:
+            self._reader = provider.stream_reader()
         self.state = StreamState()
 
     def feed(self, chunk: bytes) -> bool:

@@ -70,11 +70,13 @@ def test_body_over_the_limit_is_refused_with_413(proxy_factory, recorder):
     assert record.status_code == 413 and record.error_type == "request_too_large"
 
 
-def test_unknown_path_is_a_json_404_and_recorded(proxy, recorder):
-    response = httpx.get(proxy.url + "/v1/nothing/here", headers={"authorization": "Bearer sk-x"})
-    assert response.status_code == 404 and response.json()["error"]["message"]
+def test_a_path_outside_the_provider_apis_is_a_json_404_and_recorded(proxy, recorder, upstream):
+    upstream.clear_requests()
+    response = httpx.get(proxy.url + "/nothing/here", headers={"authorization": "Bearer sk-x"})
+    assert response.status_code == 404 and "/v1/" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
-    assert record.endpoint == "unmatched" and record.status_code == 404
+    assert record.endpoint == "unmatched" and record.status_code == 404 and record.upstream_status is None
+    assert upstream.requests() == []
 
 
 @pytest.mark.parametrize("path, setting", [

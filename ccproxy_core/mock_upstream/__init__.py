@@ -7,7 +7,15 @@ Routes
     ``POST /v1/messages`` (JSON, or SSE when ``"stream": true``), ``POST /v1/messages/count_tokens``,
     ``POST /v1/chat/completions`` (JSON, or SSE chunks ending ``data: [DONE]``),
     ``GET /v1/models`` and ``GET /v1/models/{model_id}`` (Anthropic's shape when the request has an
-    ``anthropic-version`` header, else OpenAI's), any other path: the provider's 404.
+    ``anthropic-version`` header, else OpenAI's). OpenAI's Responses API: ``POST /v1/responses``
+    (JSON or ``response.*`` events), ``GET``/``DELETE /v1/responses/{id}``, ``GET .../input_items``,
+    and its WebSocket mode on ``GET /v1/responses`` (upgrade); the Realtime API on
+    ``GET /v1/realtime`` (upgrade) (``responses_wire.py``, ``websockets.py``). ``POST /v1/embeddings``,
+    ``/v1/completions``, ``/v1/moderations``, ``/v1/images/generations``, ``/v1/audio/transcriptions``
+    (``openai_more.py``). Files of either provider (``/v1/files``, ``/v1/files/{id}``,
+    ``/v1/files/{id}/content``), OpenAI Batches (``/v1/batches``, run at once on creation) and
+    Anthropic Message Batches (``/v1/messages/batches``, ``.../{id}``, ``.../{id}/results``)
+    (``files_batches.py``). Any other path: the provider's 404.
     ``GET /_mock/requests`` lists the last received requests (method, path, query, headers in
     received order and case, body as text and base64), ``DELETE /_mock/requests`` clears them,
     ``GET /_mock/stats`` counts answers in progress, completed, and cut short because the client

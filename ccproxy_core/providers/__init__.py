@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ccproxy_core.providers import anthropic, openai
-from ccproxy_core.providers.base import Provider, ProxyRoute, StreamReader, StreamState
+from ccproxy_core.providers.base import Provider, ProxyRoute, StreamReader, StreamState, routes
 
 ANTHROPIC = anthropic.NAME
 OPENAI = openai.NAME
@@ -24,8 +24,12 @@ FALLBACK = OPENAI
 ROUTE_PREFIXES = ("", "/api")
 
 SHARED_ROUTES = (
-    ProxyRoute("/v1/models", "GET", None),
-    ProxyRoute("/v1/models/{model_id}", "GET", None),
+    *routes(None, "none",
+            "GET /v1/models", "GET /v1/models/{model_id}",
+            "POST /v1/files", "GET /v1/files", "GET /v1/files/{file_id}", "DELETE /v1/files/{file_id}"),
+    # OpenAI batch output files are fetched here (their result lines are accounted); other
+    # file contents have no result lines and pass through unread.
+    *routes(None, "batch_results", "GET /v1/files/{file_id}/content"),
 )
 
 PROXY_ROUTES: tuple[ProxyRoute, ...] = (

@@ -21,13 +21,13 @@ from typing import Any
 
 from ccproxy_core.providers.base import (
     Provider,
-    ProxyRoute,
     StreamReader,
     StreamState,
     decode_json,
     read_error,
     read_label,
     read_model,
+    routes,
     token_count,
 )
 from ccproxy_core.sse_parser import iter_data_fields
@@ -36,8 +36,13 @@ from ccproxy_core.usage import Usage
 NAME = "anthropic"
 
 ROUTES = (
-    ProxyRoute("/v1/messages", "POST", NAME),
-    ProxyRoute("/v1/messages/count_tokens", "POST", NAME),
+    *routes(NAME, "usage", "POST /v1/messages", "POST /v1/complete"),
+    *routes(NAME, "none",
+            "POST /v1/messages/count_tokens",
+            "POST /v1/messages/batches", "GET /v1/messages/batches",
+            "GET /v1/messages/batches/{batch_id}", "DELETE /v1/messages/batches/{batch_id}",
+            "POST /v1/messages/batches/{batch_id}/cancel"),
+    *routes(NAME, "batch_results", "GET /v1/messages/batches/{batch_id}/results"),
 )
 
 LOCAL_ERROR_TYPES = {502: "api_error", 504: "timeout_error", 413: "request_too_large", 404: "not_found_error"}

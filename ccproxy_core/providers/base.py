@@ -26,11 +26,25 @@ _API_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{3,}")
 
 @dataclass(frozen=True, slots=True)
 class ProxyRoute:
-    """One proxied endpoint: its template, its method, and its provider (``None``: decided per request)."""
+    """One proxied endpoint: its template, its method, and its provider (``None``: decided per request).
+
+    ``reader`` says how its answer is read: ``usage`` (a metered call, the provider's
+    usual readers), a key of the provider's ``route_readers`` (another answer shape, such
+    as OpenAI's Responses API), ``batch_results`` (JSON Lines of finished batch requests,
+    priced at the batch rate), ``free`` (metered at no charge) or ``none`` (management
+    calls: a stored object may repeat the usage of the call that made it, which must not
+    be counted twice).
+    """
 
     template: str
     method: str
     service_type: str | None
+    reader: str = "usage"
+
+
+def routes(service_type: str | None, reader: str, *specs: str) -> tuple[ProxyRoute, ...]:
+    """Routes from ``"POST /v1/messages"`` specs, all of one provider and reader."""
+    return tuple(ProxyRoute(spec.split(" ", 1)[1], spec.split(" ", 1)[0], service_type, reader) for spec in specs)
 
 
 @dataclass(slots=True)
@@ -90,6 +104,9 @@ class Provider:
     """For routes both providers serve (``/v1/models``): whether a request's headers are this provider's."""
     prepare_body: Callable[[str, bytes, bool], bytes] | None = None
     """Optional change to a request body: ``prepare_body(endpoint, body, opted_in)`` (see OpenAI's)."""
+    route_readers: Mapping[str, tuple[Callable[[Usage, dict[str, Any]], None], Callable[[], StreamReader]]] = field(
+        default_factory=dict)
+    """Body and stream readers of routes whose answers have another shape, by ``ProxyRoute.reader``."""
 
     def local_error_type(self, status: int) -> str:
         """The provider's error type for a status ccproxy answers with itself."""

@@ -23,13 +23,13 @@ from typing import Any
 
 from ccproxy_core.providers.base import (
     Provider,
-    ProxyRoute,
     StreamReader,
     StreamState,
     decode_json,
     read_error,
     read_label,
     read_model,
+    routes,
     token_count,
 )
 from ccproxy_core.sse_parser import iter_data_fields
@@ -37,8 +37,29 @@ from ccproxy_core.usage import Usage
 
 NAME = "openai"
 CHAT_COMPLETIONS = "/v1/chat/completions"
+RESPONSES = "responses"
+REALTIME = "realtime"
 
-ROUTES = (ProxyRoute(CHAT_COMPLETIONS, "POST", NAME),)
+ROUTES = (
+    *routes(NAME, "usage",
+            "POST " + CHAT_COMPLETIONS, "POST /v1/completions", "POST /v1/embeddings",
+            "POST /v1/audio/transcriptions", "POST /v1/audio/translations", "POST /v1/audio/speech",
+            "POST /v1/images/generations", "POST /v1/images/edits", "POST /v1/images/variations"),
+    *routes(NAME, "free", "POST /v1/moderations"),
+    *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
+    *routes(NAME, "none",
+            "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
+            "POST /v1/responses/{response_id}/cancel", "GET /v1/responses/{response_id}/input_items",
+            "POST /v1/responses/input_tokens",
+            "GET /v1/chat/completions", "GET /v1/chat/completions/{completion_id}",
+            "POST /v1/chat/completions/{completion_id}", "DELETE /v1/chat/completions/{completion_id}",
+            "GET /v1/chat/completions/{completion_id}/messages",
+            "POST /v1/batches", "GET /v1/batches", "GET /v1/batches/{batch_id}", "POST /v1/batches/{batch_id}/cancel",
+            "POST /v1/uploads", "POST /v1/uploads/{upload_id}/parts",
+            "POST /v1/uploads/{upload_id}/complete", "POST /v1/uploads/{upload_id}/cancel"),
+)
+WEBSOCKET_READERS = {"/v1/responses": RESPONSES, "/v1/realtime": REALTIME}
+"""Paths whose WebSocket upgrades are forwarded to OpenAI, and how their events are read."""
 
 LOCAL_ERROR_TYPES = {502: "server_error", 504: "timeout", 413: "invalid_request_error", 404: "invalid_request_error"}
 
@@ -69,11 +90,15 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
 
 
 def read_usage(usage: Usage, raw: Any) -> None:
+    """Chat-style usage (``prompt_tokens``, ``completion_tokens``), or the style of the
+    Responses, Realtime, image and audio endpoints (``input_tokens``, ``output_tokens``)."""
     if not isinstance(raw, dict):
         return
-    prompt = token_count(raw.get("prompt_tokens"))
-    completion = token_count(raw.get("completion_tokens"))
-    details = raw.get("prompt_tokens_details")
+    chat_style = "prompt_tokens" in raw
+    prompt = token_count(raw.get("prompt_tokens" if chat_style else "input_tokens"))
+    completion = token_count(raw.get("completion_tokens" if chat_style else "output_tokens"))
+    details = raw.get("prompt_tokens_details") if chat_style else (raw.get("input_tokens_details")
+                                                                   or raw.get("input_token_details"))
     cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else None
     if prompt is not None:
         cached_in_prompt = min(cached or 0, prompt)
@@ -84,7 +109,7 @@ def read_usage(usage: Usage, raw: Any) -> None:
         usage.cache_read_tokens = cached
     if completion is not None:
         usage.output_tokens = completion
-    output_details = raw.get("completion_tokens_details")
+    output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
     if isinstance(output_details, dict):
         reasoning = token_count(output_details.get("reasoning_tokens"))
         if reasoning is not None:
@@ -145,6 +170,9 @@ def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# The Responses API's readers live in their own module and build on ``read_usage`` above.
+from ccproxy_core.providers.openai_responses import ResponsesStreamReader, read_response_body  # noqa: E402
+
 PROVIDER = Provider(
     name=NAME,
     price_id="openai",
@@ -160,4 +188,5 @@ PROVIDER = Provider(
     price_context=price_context,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,
+    route_readers={RESPONSES: (read_response_body, ResponsesStreamReader), REALTIME: (read_response_body, ResponsesStreamReader)},
 )
