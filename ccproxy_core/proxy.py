@@ -88,6 +88,12 @@ class Proxy:
         await self.hooks.call("on_request_start", context=exchange.context)
         try:
             await self._exchange(request, exchange, body, send, receive)
+        except BaseException as exc:
+            # A bug or a server shutdown: the record still says what happened.
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", _describe(exc),
+                                  None if exchange.response_started_at else (503 if cancelled else 500))
+            raise
         finally:
             await self._finish(exchange)
 
@@ -235,6 +241,10 @@ def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: 
     if (upstream.status < 400 and upstream.content_type == "application/json" and payload
             and exchange.usage.response_model is None and not _is_json(payload)):
         exchange.invalid_json = True
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
