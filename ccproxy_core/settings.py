@@ -101,7 +101,7 @@ def normalise_base_url(value: str) -> str:
     """
     parsed = urlsplit(value.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError("must be an http:// or https:// URL with a host, such as https://api.openai.com/v1")
+        raise ValueError("must start with http:// or https:// and name a host, such as https://api.openai.com/v1")
     if parsed.query or parsed.fragment:
         raise ValueError("must not have a query (?...) or fragment (#...)")
     path = parsed.path.rstrip("/")
