@@ -79,5 +79,3 @@ class CorsPolicy:
             await send(message)
 
         return send_marked
-
-

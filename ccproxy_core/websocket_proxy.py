@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import aiohttp
+from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
@@ -38,7 +39,7 @@ from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.record import RequestContext
 from ccproxy_core.route_table import api_path
-from ccproxy_core.upstream import forwarded_headers
+from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 
 from ccproxy_core.proxy import new_request_id, redact_query
 
@@ -78,11 +79,26 @@ class WebSocketProxy:
         socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
         started = time.perf_counter()
         try:
+            # A socket holds one of the provider's pooled connections for as long as it is open.
+            await pool.acquire()
+        except PoolTimeout:
+            message = f"no free connection to {OPENAI} within UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g}"
+            await socket.refuse(send, 504, "upstream_pool_timeout", message, started)
+            return
+        try:
+            await self._connect_and_relay(socket, pool, url, forwarded, protocols, receive, send, started)
+        finally:
+            pool.release()
+
+    async def _connect_and_relay(self, socket: _Socket, pool: UpstreamPool, url: str, forwarded: CIMultiDict[str],
+                                 protocols: list[str], receive: Receive, send: Send, started: float) -> None:
+        try:
             upstream = await pool.session.ws_connect(url, headers=forwarded, protocols=protocols,
                                                      autoping=True, max_msg_size=0, compress=0)
         except aiohttp.WSServerHandshakeError as exc:
+            status = exc.status if exc.status and exc.status >= 400 else 502
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
-            await socket.refuse(send, exc.status or 502, f"http_{exc.status}", message, started)
+            await socket.refuse(send, status, f"http_{exc.status}", message, started)
             return
         except asyncio.TimeoutError:
             await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
@@ -129,7 +145,8 @@ class _Socket:
         to_client = asyncio.ensure_future(self._upstream_to_client(upstream, send))
         try:
             done, _ = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
-            client_left = to_upstream in done
+            # Sending to a provider that already closed also ends the client-side task: not the client leaving.
+            client_left = to_upstream in done and to_upstream.exception() is None
         finally:
             for task in (to_upstream, to_client):
                 task.cancel()
