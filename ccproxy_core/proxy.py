@@ -32,11 +32,6 @@ from ccproxy_core.usage import request_model_and_stream, usage_from_json
 log = logging.getLogger("ccproxy.proxy")
 
 UNMATCHED = "unmatched"
-OWN_ENDPOINTS = (
-    ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
-    ("/logs", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
-    ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
-)
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 
 
@@ -46,6 +41,8 @@ class Proxy:
     def __init__(self, settings: Settings, hooks: RequestHooks, access_log: AccessLogger) -> None:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.session: aiohttp.ClientSession | None = None
+        self.off_paths: tuple[tuple[str, str], ...] = ()
+        """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.prices = PriceBook()
 
     def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
@@ -60,7 +57,7 @@ class Proxy:
     async def handle(self, request: Request, route: ProxyRoute) -> Response:
         body = await _read_limited(request, self.settings.server.max_request_bytes)
         exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
-        await self.hooks.call("on_request_start", context=exchange.context)
+        await self.hooks.start(exchange.context)
         if body is None:
             limit = self.settings.server.max_request_bytes
             return self._local_error(exchange, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
@@ -72,10 +69,10 @@ class Proxy:
         ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
         that turns them on, and are not counted as proxied requests.
         """
-        if (setting := _own_endpoint_setting(request.url.path)) is not None:
+        if (setting := _off_path_setting(self.off_paths, request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
         exchange = self._start_exchange(request, UNMATCHED, service_type_for(ProxyRoute("", "", None), request.headers), b"")
-        await self.hooks.call("on_request_start", context=exchange.context)
+        await self.hooks.start(exchange.context)
         message = f"ccproxy does not proxy {request.method} {request.url.path}"
         return self._local_error(exchange, 404, "not_found", message)
 
@@ -147,11 +144,11 @@ class Proxy:
     async def _finish(self, exchange: Exchange) -> None:
         record = exchange.to_record(self.prices)
         self.access_log.emit(record)
-        await self.hooks.call("on_request_end", context=exchange.context, record=record)
+        await self.hooks.end(exchange.context, record)
 
 
-def _own_endpoint_setting(path: str) -> str | None:
-    for prefix, setting in OWN_ENDPOINTS:
+def _off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:
+    for prefix, setting in off_paths:
         if path == prefix or path.startswith(prefix + "/"):
             return setting
     return None

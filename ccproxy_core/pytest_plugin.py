@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.plugins import get_plugin_manager, register_checked
 from ccproxy_core.testing import RunningProxy, make_settings, mock_upstream, running_proxy
 
 
@@ -57,7 +57,7 @@ def ccproxy_proxy_factory(ccproxy_upstream: Any, tmp_path: Path) -> Iterator[Cal
             pm = get_plugin_manager(settings, None if installed else [])
             for plugin in plugins:
                 if not pm.is_registered(plugin):  # already loaded through its entry point
-                    pm.register(plugin)
+                    register_checked(pm, plugin)
             return stack.enter_context(running_proxy(settings, pm=pm))
 
         yield start
