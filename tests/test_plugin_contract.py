@@ -234,3 +234,46 @@ def test_the_builtin_logs_api_starts_after_the_builtin_store():
                                                                   "logs_collection_enabled": True})
     order = plugin_order(get_plugin_manager(settings))
     assert order.index("duckdb") < order.index("logs_api")
+
+
+# --- implementations written against the first contract keep working -------------------
+
+
+class FirstContractPlugin:
+    """Registers a per-app observer at start-up, the way plugins had to before the handle existed."""
+
+    class Observer:
+        def __init__(self) -> None:
+            self.statuses: list[int] = []
+
+        @hookimpl
+        def on_request_start(self, context):
+            pass
+
+        @hookimpl
+        def on_request_end(self, context, record):
+            self.statuses.append(record.status_code)
+
+    def __init__(self) -> None:
+        self.observer = self.Observer()
+
+    @hookimpl
+    def on_startup(self, app, settings):
+        app.state.plugin_manager.register(self.observer, name="first-contract.observer")
+
+    @hookimpl
+    def get_log_store(self, app, settings):
+        return None
+
+    @hookimpl
+    def on_shutdown(self, app):
+        app.state.plugin_manager.unregister(name="first-contract.observer")
+
+
+def test_implementations_of_the_first_contract_still_run(proxy_factory):
+    plugin = FirstContractPlugin()
+    proxy = proxy_factory(plugins=[plugin])
+    assert send(proxy, **{"x-mock-status": "429"}).status_code == 429
+    wait_until(lambda: plugin.observer.statuses == [429])
+    app = proxy.app
+    assert app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings, ccproxy=app.state.ccproxy) is None
