@@ -75,7 +75,8 @@ async def _health(request: Request) -> dict:
 
 def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str, str], ...]:
     """Plugins' URL prefixes whose switch is off, with that switch, for the proxy's 404 that names it."""
-    specs = getattr(pm, "ccproxy_specs", None) or specs_of(pm)
+    # Specs of plugins off by their rule (kept by get_plugin_manager) and of those registered by hand.
+    specs = {**getattr(pm, "ccproxy_specs", {}), **specs_of(pm)}
     return tuple((prefix, spec.switch) for spec in specs.values() if spec.switch and not setting_value(settings, spec.switch)
                  for prefix in spec.own_paths)
 

@@ -81,6 +81,8 @@ class CcproxyPluginManager(pluggy.PluginManager):
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin and not getattr(impl.function, _GUARDED, False):
                         impl.function = _guard(impl, caller.name, self.hook_errors)  # type: ignore[misc]
+        # Again: the event loop may have re-read the implementations before they were guarded.
+        self.generation += 1
         return plugin_name
 
     def _check_wrappers(self, plugin: object) -> None:

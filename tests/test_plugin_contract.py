@@ -277,3 +277,29 @@ def test_implementations_of_the_first_contract_still_run(proxy_factory):
     wait_until(lambda: plugin.observer.statuses == [429])
     app = proxy.app
     assert app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings, ccproxy=app.state.ccproxy) is None
+
+
+# --- a plugin's own paths while it is off -------------------------------------------------
+
+
+class Switchable:
+    """Declares /switchable, turned on by a setting of its own."""
+
+    @hookimpl
+    def register_plugin(self):
+        return PluginSpec(own_paths=("/switchable",), switch="PLUGINS__SWITCHABLE__ENABLED")
+
+
+def test_a_builtin_path_that_is_off_answers_404_naming_its_setting(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], observability={"pushgateway_url": "http://127.0.0.1:9"})
+    response = httpx.get(proxy.url + "/metrics")  # the metrics plugin runs (for the pushes) but does not serve
+    assert response.status_code == 404
+    assert response.json() == {"detail": "/metrics is off: set OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true to serve it"}
+    assert httpx.get(proxy.url + "/logs/query").json()["detail"].endswith("set OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true to serve it")
+    assert recorder.starts == []  # not counted as proxied requests
+
+
+def test_a_third_party_plugin_declares_its_own_off_paths(proxy_factory):
+    proxy = proxy_factory(plugins=[Switchable()])
+    response = httpx.get(proxy.url + "/switchable/status")
+    assert response.json() == {"detail": "/switchable/status is off: set PLUGINS__SWITCHABLE__ENABLED=true to serve it"}
