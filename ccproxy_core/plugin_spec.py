@@ -28,7 +28,8 @@ class PluginSpec:
 
     Third-party plugins get a ``[plugins.<name>]`` table in the config file and
     ``PLUGINS__<NAME>__<FIELD>`` environment variables; read the values with
-    ``ccproxy.settings_of(Model)``. An unknown key there stops start-up.
+    ``ccproxy.settings_of(Model)``. An unknown key there stops start-up. Only plugins loaded
+    through an entry point have their settings read (the entry-point name names the table).
     """
     section: str | None = None
     """Where the settings live instead of ``plugins.<name>``. Only ``"observability"`` is
