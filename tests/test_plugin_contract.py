@@ -303,3 +303,26 @@ def test_a_third_party_plugin_declares_its_own_off_paths(proxy_factory):
     proxy = proxy_factory(plugins=[Switchable()])
     response = httpx.get(proxy.url + "/switchable/status")
     assert response.json() == {"detail": "/switchable/status is off: set PLUGINS__SWITCHABLE__ENABLED=true to serve it"}
+
+
+class StoreSpy:
+    """Wraps the firstresult service hooks: sees (and may replace) the answer of the others."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @hookimpl(wrapper=True)
+    def get_metrics_registry(self):
+        registry = yield
+        self.seen.append(registry)
+        return registry
+
+
+def test_a_wrapper_sees_the_answer_of_a_firstresult_service_hook():
+    settings = make_settings("http://127.0.0.1:1", observability={"metrics_endpoint_enabled": True})
+    pm = get_plugin_manager(settings)
+    spy = StoreSpy()
+    register_checked(pm, spy)
+    host = create_app(settings, pm).state.ccproxy
+    registry = host.metrics_registry()
+    assert registry is not None and spy.seen == [registry]
