@@ -14,8 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
 from ccproxy_core.access_log import AccessLogger
-from ccproxy_core.dispatch import RequestHooks, call_lifecycle_hook
+from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.errors import PluginLoadError
+from ccproxy_core.host import Ccproxy
+from ccproxy_core.lifecycle import plugin_order, start_plugins, stop_plugins
+from ccproxy_core.plugin_spec import setting_value, specs_of
 from ccproxy_core.plugins import get_plugin_manager
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 from ccproxy_core.cors import CorsPolicy
@@ -35,13 +38,14 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     ``pm`` defaults to a plugin manager built from the installed entry points; tests pass their own.
     """
     pm = pm if pm is not None else get_plugin_manager(settings)
-    hooks = RequestHooks(pm)
-    proxy = Proxy(settings, hooks, AccessLogger(settings.logging.access_log))
     app = FastAPI(title="ccproxy", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None)
+    host = Ccproxy(app, settings, pm)
+    proxy = Proxy(settings, RequestHooks(pm, host), AccessLogger(settings.logging.access_log))
+    proxy.off_paths = _off_paths(pm, settings)
+    app.state.ccproxy = host
     app.state.settings = settings
     app.state.plugin_manager = pm
-    app.state.request_hooks = hooks
-    app.state.hook_errors = hooks.errors
+    app.state.hook_errors = host.hook_errors
     app.state.proxy = proxy
     # Set when the server starts shutting down, so endless responses (SSE streams) can end
     # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
@@ -50,20 +54,19 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     # Added before the plugins' routes, so middleware a plugin adds still sees proxied requests.
     app.add_middleware(ProxyRoutesFirst, proxy=proxy, websockets=WebSocketProxy(proxy),
                        cors=CorsPolicy(settings.cors.allowed_origins))
-    _add_plugin_routes(app, pm, settings)
+    _add_plugin_routes(host)
     _add_proxy_routes(app, proxy)
     return app
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings, pm, proxy = app.state.settings, app.state.plugin_manager, app.state.proxy
-    proxy.pools = open_pools(settings)
+    host, proxy = app.state.ccproxy, app.state.proxy
+    proxy.pools = open_pools(host.settings)
     try:
-        await call_lifecycle_hook(pm, "on_startup", app=app, settings=settings)
-        app.state.request_hooks.refresh()  # plugins may have registered per-app observers
+        await start_plugins(host)
         yield
-        await call_lifecycle_hook(pm, "on_shutdown", reverse=True, app=app, settings=settings)
+        await stop_plugins(host, plugin_order(host.plugin_manager))
     finally:
         await close_pools(proxy.pools)
 
@@ -74,13 +77,24 @@ async def _health(request: Request) -> dict:
     return {"status": "ok", "version": __version__, "plugins": [info.name for info in infos if info.enabled]}
 
 
-def _add_plugin_routes(app: FastAPI, pm: pluggy.PluginManager, settings: Settings) -> None:
-    """Call each plugin's ``register_routes`` on its own, refusing a route someone already serves."""
+def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Plugins' URL prefixes whose switch is off, with that switch, for the proxy's 404 that names it."""
+    # Specs of plugins off by their rule (kept by get_plugin_manager) and of those registered by hand.
+    specs = {**getattr(pm, "ccproxy_specs", {}), **specs_of(pm)}
+    return tuple((prefix, spec.switch) for spec in specs.values() if spec.switch and not setting_value(settings, spec.switch)
+                 for prefix in spec.own_paths)
+
+
+def _add_plugin_routes(host: Ccproxy) -> None:
+    """Call each plugin's ``register_routes`` on its own, in start-up order, refusing a route someone already serves."""
+    app, pm = host.app, host.plugin_manager
     owners = {key: "ccproxy" for key in _route_keys(app.router.routes)}
-    for impl in reversed(pm.hook.register_routes.get_hookimpls()):
+    arguments = {"app": app, "settings": host.settings, "ccproxy": host}
+    impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
+    for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
         before = len(app.router.routes)
         try:
-            impl.function(*[{"app": app, "settings": settings}[name] for name in impl.argnames])
+            impl.function(*[arguments[name] for name in impl.argnames])
         except Exception as exc:
             raise PluginLoadError(f"plugin {impl.plugin_name} failed in register_routes: {exc}") from exc
         for key in _route_keys(app.router.routes[before:]):

@@ -45,11 +45,6 @@ from ccproxy_core.usage import StreamUsageParser, request_model_and_stream, usag
 log = logging.getLogger("ccproxy.proxy")
 
 UNMATCHED = "unmatched"
-OWN_ENDPOINTS = (
-    ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
-    ("/logs", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
-    ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
-)
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
 _WHOLE_BODY_BYTES = 64 * 1024
@@ -64,6 +59,8 @@ class Proxy:
         self.pools: dict[str, UpstreamPool] = {}
         self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
         self.routes = RouteTable(PROXY_ROUTES)
+        self.off_paths: tuple[tuple[str, str], ...] = ()
+        """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other
@@ -83,7 +80,7 @@ class Proxy:
         route = self.route_for(request.scope["method"], request.scope["path"])
         if route is not None:
             return ExchangeResponse(self, route)
-        if (setting := _own_endpoint_setting(request.url.path)) is not None:
+        if (setting := _off_path_setting(self.off_paths, request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
 
@@ -92,7 +89,7 @@ class Proxy:
         request = Request(scope, receive)
         body = b"" if route is _UNMATCHED_ROUTE else await _read_limited(request, self.settings.server.max_request_bytes)
         exchange = self._start_exchange(scope, route, body)
-        await self.hooks.call("on_request_start", context=exchange.context)
+        await self.hooks.start(exchange.context)
         try:
             await self._exchange(request, exchange, body, send, receive)
         except BaseException as exc:
@@ -224,7 +221,7 @@ class Proxy:
     async def _finish(self, exchange: Exchange) -> None:
         record = exchange.to_record(self.prices)
         self.access_log.emit(record)
-        await self.hooks.call("on_request_end", context=exchange.context, record=record)
+        await self.hooks.end(exchange.context, record)
 
 
 class ExchangeResponse(Response):
@@ -300,8 +297,8 @@ def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None,
     return request_id, user_agent
 
 
-def _own_endpoint_setting(path: str) -> str | None:
-    for prefix, setting in OWN_ENDPOINTS:
+def _off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:
+    for prefix, setting in off_paths:
         if path == prefix or path.startswith(prefix + "/"):
             return setting
     return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -110,44 +110,15 @@ def normalise_base_url(value: str) -> str:
 
 
 class ObservabilitySettings(BaseModel):
-    """Which observability plugins are on, and how they behave."""
+    """The ``[observability]`` section: the built-in plugins' settings (``OBSERVABILITY__*``).
 
-    metrics_endpoint_enabled: bool = False
-    """OBSERVABILITY__METRICS_ENDPOINT_ENABLED: serve Prometheus metrics on /metrics."""
-    logs_endpoints_enabled: bool = False
-    """OBSERVABILITY__LOGS_ENDPOINTS_ENABLED: serve the /logs query API."""
-    dashboard_enabled: bool = False
-    """OBSERVABILITY__DASHBOARD_ENABLED: serve the live dashboard on /dashboard."""
-    logs_collection_enabled: bool = False
-    """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
-    log_storage_backend: Literal["duckdb", "none"] = "duckdb"
-    """OBSERVABILITY__LOG_STORAGE_BACKEND: duckdb or none."""
-    duckdb_path: str = "~/.local/share/ccproxy/metrics.duckdb"
-    """OBSERVABILITY__DUCKDB_PATH: the DuckDB file (~ expanded, folders created)."""
-    pushgateway_url: str | None = None
-    """OBSERVABILITY__PUSHGATEWAY_URL: push metrics there when set (user:pass@ allowed)."""
-    pushgateway_interval_seconds: float = Field(15.0, gt=0)
-    """OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS: seconds between pushes."""
-    pushgateway_job: str = "ccproxy"
-    """OBSERVABILITY__PUSHGATEWAY_JOB: the Pushgateway job name."""
-    pushgateway_instance: str | None = None
-    """OBSERVABILITY__PUSHGATEWAY_INSTANCE: grouping key ``instance``; default host:port."""
-    log_retention_days: float | None = Field(None, gt=0)
-    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
-    log_queue_size: int = Field(10_000, ge=1)
-    """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
-    log_batch_size: int = Field(1_000, ge=1)
-    """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
-    log_flush_interval_seconds: float = Field(1.0, gt=0)
-    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
-    stream_max_subscribers: int = Field(100, ge=1)
-    """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
-    stream_queue_size: int = Field(1_000, ge=1)
-    """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
-    stream_replay_size: int = Field(1_000, ge=0)
-    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
-    metrics_model_label_cap: int = Field(100, ge=1)
-    """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
+    Each built-in plugin owns its fields (its ``PluginSpec.settings`` model); once the
+    plugins are loaded, this section becomes the merge of their models
+    (:func:`ccproxy_core.plugin_settings.bind_plugin_settings`). Until then it holds the raw
+    values read from the sources. A field declared here directly is the core's, and stays.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
 
 class SecuritySettings(BaseModel):
@@ -197,7 +168,13 @@ class LoggingSettings(BaseModel):
 
 
 class PluginSettings(BaseModel):
-    """Which plugins load."""
+    """Which plugins load, and each third-party plugin's own table (``[plugins.<name>]``).
+
+    A plugin's table becomes a typed field once the plugin is loaded
+    (:func:`ccproxy_core.plugin_settings.bind_plugin_settings`).
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     disabled: Annotated[list[str], NoDecode] = []
     """PLUGINS__DISABLED: plugin names never to load, comma separated."""
@@ -225,11 +202,12 @@ class Settings(BaseSettings):
 
     server: ServerSettings = ServerSettings()
     upstream: UpstreamSettings = UpstreamSettings()
-    observability: ObservabilitySettings = ObservabilitySettings()
+    # SerializeAsAny: the bound section is a subclass with the plugins' fields; dump them all.
+    observability: SerializeAsAny[ObservabilitySettings] = ObservabilitySettings()
     security: SecuritySettings = SecuritySettings()
     cors: CorsSettings = CorsSettings()
     logging: LoggingSettings = LoggingSettings()
-    plugins: PluginSettings = PluginSettings()
+    plugins: SerializeAsAny[PluginSettings] = PluginSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -124,7 +124,7 @@ class _Socket:
         """The provider refused the upgrade (or could not be reached): tell the client, record it."""
         exchange = self._new_exchange(None, 0)
         exchange.context.started_monotonic = started
-        await self.proxy.hooks.call("on_request_start", context=exchange.context)
+        await self.proxy.hooks.start(exchange.context)
         exchange.upstream_status = status if error_type.startswith("http_") else None
         exchange.stream_state = None
         exchange.note_failure(error_type, message[:1000], status)
@@ -192,7 +192,7 @@ class _Socket:
             model = event["response"].get("model", model)
         exchange = self._new_exchange(model if isinstance(model, str) and model else self.model_from_query, len(text))
         self.open_answers.append(exchange)
-        await self.proxy.hooks.call("on_request_start", context=exchange.context)
+        await self.proxy.hooks.start(exchange.context)
 
     async def _read_event(self, text: str) -> None:
         now = time.perf_counter()

@@ -266,7 +266,7 @@ def test_without_the_endpoint_flag_metrics_are_collected_but_not_served(proxy_fa
     anthropic.Anthropic(base_url=proxy.url, api_key="test-key", max_retries=0).messages.create(
         model=CLAUDE, max_tokens=10, messages=HELLO)
     recorder.wait_for_ends(1)
-    registry = proxy.app.state.plugin_manager.hook.get_metrics_registry(app=proxy.app)
+    registry = proxy.app.state.ccproxy.metrics_registry()
     assert registry.get_sample_value("ccproxy_requests_total", {
         "method": "POST", "endpoint": "/v1/messages", "model": CLAUDE, "status": "200", "service_type": "anthropic",
     }) == 1
