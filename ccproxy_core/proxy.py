@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from starlette.requests import ClientDisconnect, Request
@@ -23,6 +21,14 @@ from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.providers import LOCAL_ERROR_TYPES, ProxyRoute, error_body, service_type_for, upstream_base_url
 from ccproxy_core.record import RequestContext
+from ccproxy_core.safe_values import (
+    ValueCaps,
+    redact_query,
+    safe_error_text,
+    safe_record,
+    safe_request_id,
+    safe_text,
+)
 from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.settings import Settings
@@ -37,7 +43,6 @@ OWN_ENDPOINTS = (
     ("/logs", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
     ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
 )
-_SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 
 
 class Proxy:
@@ -47,6 +52,7 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.session: aiohttp.ClientSession | None = None
         self.prices = PriceBook()
+        self.caps = ValueCaps.from_settings(settings.server)
 
     def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
         """A FastAPI endpoint serving ``route``."""
@@ -81,18 +87,19 @@ class Proxy:
 
     def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None) -> Exchange:
         model, streaming = request_model_and_stream(body) if body else (None, False)
-        headers, scope = request.headers, request.scope
+        headers, scope, caps = request.headers, request.scope, self.caps
         client = scope.get("client")
+        user_agent = headers.get("user-agent")
         context = RequestContext(
-            request_id=headers.get("x-request-id") or _new_request_id(),
-            method=scope["method"],
-            path=_url_path(scope),
+            request_id=safe_request_id(headers.get("x-request-id"), caps.request_id),
+            method=safe_text(scope["method"], 32),
+            path=safe_text(_url_path(scope), caps.path),
             endpoint=endpoint,
-            query=_redact_query(scope["query_string"].decode()),
+            query=redact_query(scope["query_string"], caps.query),
             client_ip=client[0] if client else None,
-            user_agent=headers.get("user-agent"),
+            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
             service_type=service_type,
-            model=model,
+            model=None if model is None else safe_text(model, caps.model),
             streaming=streaming,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
@@ -101,7 +108,8 @@ class Proxy:
 
     async def _forward(self, request: Request, exchange: Exchange, body: bytes) -> Response:
         ctx = exchange.context
-        url = upstream_base_url(ctx.service_type, self.settings) + ctx.path.removeprefix("/api")
+        # The raw path as the client sent it: the recorded one is escaped and capped.
+        url = upstream_base_url(ctx.service_type, self.settings) + _raw_path(request.scope).removeprefix("/api")
         if query := request.scope["query_string"]:
             url += "?" + query.decode()
         headers = forwarded_headers(request.headers, ctx.service_type, self.settings)
@@ -113,6 +121,8 @@ class Proxy:
             return self._local_error(exchange, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
             return self._local_error(exchange, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
+        except ValueError as exc:  # a URL or header value the upstream client refuses to send
+            return self._local_error(exchange, 400, "invalid_request", f"ccproxy cannot forward this request: {exc}")
         return await self._relay(exchange, upstream)
 
     async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> Response:
@@ -139,13 +149,14 @@ class Proxy:
 
     def _local_error(self, exchange: Exchange, status: int, error_type: str, message: str) -> Response:
         service_type = exchange.context.service_type
+        message = safe_error_text(message, self.caps.error_message)
         exchange.fail(status, error_type, message)
         body = error_body(service_type, LOCAL_ERROR_TYPES.get((service_type, status), "api_error"), message)
         headers = [(b"x-request-id", exchange.context.request_id.encode("latin-1")), (b"content-type", b"application/json")]
         return BufferedProxyResponse(exchange, status, headers, body, self._finish)
 
     async def _finish(self, exchange: Exchange) -> None:
-        record = exchange.to_record(self.prices)
+        record = safe_record(exchange.to_record(self.prices), self.caps)
         self.access_log.emit(record)
         await self.hooks.call("on_request_end", context=exchange.context, record=record)
 
@@ -193,24 +204,11 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _new_request_id() -> str:
-    """128 random bits in hex, like ``uuid4().hex``, in a fifth of the time and without a system call.
-
-    uuid4() reads os.urandom, a system call that also hands the GIL to any busy background
-    thread (the DuckDB writer). Ids need to be unique, not secret; ``random`` is seeded
-    from os.urandom and re-seeded after fork.
-    """
-    return f"{random.getrandbits(128):032x}"
-
-
 def _url_path(scope: Scope) -> str:
     """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def _redact_query(query: str) -> str:
-    """Query strings may carry keys (``?key=...``); never let one into a record."""
-    if not query or not any(word in query.lower() for word in _SECRET_QUERY_WORDS):
-        return query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, "***" if any(w in k.lower() for w in _SECRET_QUERY_WORDS) else v) for k, v in pairs])
+def _raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]

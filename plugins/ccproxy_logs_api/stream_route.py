@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 
@@ -12,11 +13,14 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from ccproxy_core.rate_limited_log import RateLimitedLog
+
 from .params import param_error, parse_names, parse_statuses
 from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
 
 HUB_ATTRIBUTE = "ccproxy_logs_stream"
 DRAIN_CHECK_SECONDS = 0.5
+_skip_log = RateLimitedLog(logging.getLogger("ccproxy.logs_api"), level=logging.ERROR)
 
 
 async def stream_logs(
@@ -69,7 +73,8 @@ async def _events(
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         for event in missed:
-            yield _record_event(event)
+            if (sse := _record_event(hub, event)) is not None:
+                yield sse
         while True:
             event = await _next_event(subscriber, draining)
             if subscriber.dropped:
@@ -81,7 +86,8 @@ async def _events(
                 return
             if event is None or subscriber.closed:
                 return
-            yield _record_event(event)
+            if (sse := _record_event(hub, event)) is not None:
+                yield sse
     finally:
         hub.unsubscribe(subscriber)
 
@@ -96,5 +102,11 @@ async def _next_event(subscriber: Subscriber, draining: threading.Event) -> Stre
     return None
 
 
-def _record_event(event: StreamEvent) -> ServerSentEvent:
-    return ServerSentEvent(data=event.data, event="record", id=str(event.id))
+def _record_event(hub: StreamHub, event: StreamEvent) -> ServerSentEvent | None:
+    """The event to send, or ``None`` for a record that cannot be encoded: skipped, counted, logged, never fatal."""
+    try:
+        return ServerSentEvent(data=event.data, event="record", id=str(event.id))
+    except Exception:  # noqa: BLE001 - one bad record must not end every subscriber's stream
+        hub.skipped_records += 1  # counted once per subscriber that met it
+        _skip_log.log("the log stream skipped access record %s", event.record.request_id, exc_info=True)
+        return None
