@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
 from ccproxy_core.access_log import AccessLogger
+from ccproxy_core.browser_guard import BrowserGuard
 from ccproxy_core.dispatch import RequestHooks, call_lifecycle_hook
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugins import get_plugin_manager
@@ -48,6 +50,9 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.add_middleware(ProxyRoutesFirst, routes=_exact_proxy_routes(proxy))
     _add_plugin_routes(app, pm, settings)
     _add_proxy_routes(app, proxy)
+    # Added last, so it runs first: no route, plugin middleware or proxy sees a refused request.
+    app.state.browser_refusals = Counter()
+    app.add_middleware(BrowserGuard, settings=settings, refusals=app.state.browser_refusals)
     return app
 
 

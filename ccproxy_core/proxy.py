@@ -31,6 +31,7 @@ from ccproxy_core.safe_values import (
 )
 from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
+from ccproxy_core.server_limits import BodyBudget
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
 from ccproxy_core.usage import request_model_and_stream, usage_from_json
@@ -53,6 +54,7 @@ class Proxy:
         self.session: aiohttp.ClientSession | None = None
         self.prices = PriceBook()
         self.caps = ValueCaps.from_settings(settings.server)
+        self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
 
     def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
         """A FastAPI endpoint serving ``route``."""
@@ -64,13 +66,14 @@ class Proxy:
         return proxy_endpoint
 
     async def handle(self, request: Request, route: ProxyRoute) -> Response:
-        body = await _read_limited(request, self.settings.server.max_request_bytes)
-        exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
-        await self.hooks.call("on_request_start", context=exchange.context)
-        if body is None:
-            limit = self.settings.server.max_request_bytes
-            return self._local_error(exchange, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
-        return await self._forward(request, exchange, body)
+        async with self.body_budget.hold(request.headers.get("content-length")):
+            body = await _read_limited(request, self.settings.server.max_request_bytes)
+            exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
+            await self.hooks.call("on_request_start", context=exchange.context)
+            if body is None:
+                limit = self.settings.server.max_request_bytes
+                return self._local_error(exchange, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
+            return await self._forward(request, exchange, body)
 
     async def handle_unmatched(self, request: Request) -> Response:
         """Unknown paths: a provider-shaped 404, recorded under the shared endpoint label.

@@ -48,7 +48,7 @@ class ServerSettings(BaseModel):
     """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
     header_timeout_seconds: float = Field(10.0, gt=0)
     """SERVER__HEADER_TIMEOUT_SECONDS. A client must send its whole request head within this time, else it is closed."""
-    keep_alive_timeout_seconds: float = Field(75.0, gt=0)
+    keep_alive_timeout_seconds: float = Field(5.0, gt=0)
     """SERVER__KEEP_ALIVE_TIMEOUT_SECONDS. An idle keep-alive connection is closed after this long."""
     max_connections: int = Field(4096, ge=1)
     """SERVER__MAX_CONNECTIONS. Open client connections at once; beyond it new requests get 503."""
