@@ -41,6 +41,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _CROSS_SITE = (b"cross-site", b"same-site")
 _PREFLIGHT_MAX_AGE = b"600"
+_HOST_CACHE_SIZE = 64
 
 log = logging.getLogger("ccproxy.security")
 _refusal_log = RateLimitedLog(log)
@@ -58,6 +59,7 @@ class BrowserGuard:
             name.strip("[]").lower() for name in [*security.allowed_hosts, settings.server.host] if name)
         self.any_origin = "*" in security.allowed_origins
         self.allowed_origins = frozenset(origin.encode("latin-1") for origin in security.allowed_origins)
+        self._host_verdicts: dict[bytes, bool] = {}
         self.refusals = refusals
         """Requests refused, by reason (``host``, ``origin``); shared with ``app.state.browser_refusals``."""
 
@@ -92,6 +94,14 @@ class BrowserGuard:
         await self.app(scope, receive, send)
 
     def _host_allowed(self, header: bytes) -> bool:
+        known = self._host_verdicts.get(header)
+        if known is None:
+            known = self._judge_host(header)
+            if len(self._host_verdicts) < _HOST_CACHE_SIZE:  # bounded: clients choose Host freely
+                self._host_verdicts[header] = known
+        return known
+
+    def _judge_host(self, header: bytes) -> bool:
         name = _host_name(header.decode("latin-1"))
         if name in LOOPBACK_NAMES or name.endswith(".localhost") or name in self.allowed_hosts:
             return True

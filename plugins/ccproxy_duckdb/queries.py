@@ -75,7 +75,7 @@ def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosit
         params += [after.timestamp, after.timestamp, after.request_id]
         where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
     sql = f'SELECT {SELECT_LIST} FROM access_logs {where} ORDER BY "timestamp" DESC, request_id DESC LIMIT ?'
-    raw = cursor.execute(sql, [*params, limit + 1]).fetchall()
+    raw = fetch_in_batches(cursor.execute(sql, [*params, limit + 1]))
     next_position = None
     if len(raw) > limit:
         raw = raw[:limit]
@@ -97,9 +97,18 @@ def entries_page(
         f'SELECT {SELECT_LIST} FROM access_logs {where} '
         f'ORDER BY "{order_by}" {direction} NULLS LAST, request_id {direction} LIMIT ? OFFSET ?'
     )
-    raw = cursor.execute(sql, [*params, page_size, (page - 1) * page_size]).fetchall()
+    raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
     (total,) = cursor.execute(f"SELECT count(*) FROM access_logs {where}", params).fetchone()
     return [row_to_dict(row) for row in raw], int(total)
+
+
+def fetch_in_batches(result: Cursor, batch: int = 256) -> list[tuple[Any, ...]]:
+    """All rows of ``result``, a batch at a time: converting rows to Python holds the GIL, and one
+    ``fetchall`` of thousands of rows would hold it (and stall the event loop) from start to end."""
+    rows: list[tuple[Any, ...]] = []
+    while chunk := result.fetchmany(batch):
+        rows += chunk
+    return rows
 
 
 def row_count(cursor: Cursor) -> int:

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 
 from ccproxy_core.rate_limited_log import RateLimitedLog
 
-from .params import param_error, parse_names, parse_statuses
+from .params import param_error, parse_event_id, parse_names, parse_statuses
 from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
 
 HUB_ATTRIBUTE = "ccproxy_logs_stream"
@@ -37,7 +37,8 @@ async def stream_logs(
     if hub is None:
         return JSONResponse({"detail": "the log stream is not running yet; retry in a moment"}, status_code=503)
     stream_filter = _stream_filter(model, service_type, status_class)
-    resume_after = _event_id(last_event_id, "Last-Event-ID", "header") or _event_id(last_event_id_query, "last_event_id")
+    resume_after = (parse_event_id("Last-Event-ID", last_event_id, "header")
+                    or parse_event_id("last_event_id", last_event_id_query))
     try:
         subscriber, missed = hub.subscribe(stream_filter, resume_after)
     except HubFull:
@@ -58,14 +59,6 @@ def _stream_filter(model: str | None, service_type: str | None, status_class: st
     if codes:
         raise param_error("status_class", "must be a comma list of status classes: 2xx, 3xx, 4xx, 5xx", status_class)
     return StreamFilter(parse_names("model", model), parse_names("service_type", service_type), classes)
-
-
-def _event_id(value: str | None, name: str, location: str = "query") -> int | None:
-    if value is None or value.strip() == "":
-        return None
-    if not value.strip().isdigit():
-        raise param_error(name, "must be an event id received from /logs/stream", value, location)
-    return int(value)
 
 
 async def _events(
