@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import socket
 import statistics
 import sys
@@ -61,19 +62,24 @@ async def proxied_latencies(url: str, seconds: float) -> list[float]:
     return samples
 
 
-def heavy_readers(url: str, count: int, stop: threading.Event) -> tuple[list[threading.Thread], list[int]]:
-    done = [0]
+def _read_forever(url: str, stop, done) -> None:  # noqa: ANN001 - multiprocessing primitives
+    with httpx.Client(timeout=120) as client:
+        while not stop.is_set():
+            with client.stream("GET", url + "/logs/query", params={"limit": 10_000}) as response:
+                for _ in response.iter_raw():
+                    pass
+            with done.get_lock():
+                done.value += 1
 
-    def read() -> None:
-        with httpx.Client(timeout=120) as client:
-            while not stop.is_set():
-                client.get(url + "/logs/query", params={"limit": 10_000})
-                done[0] += 1
 
-    threads = [threading.Thread(target=read, daemon=True) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads, done
+def heavy_readers(url: str, count: int):  # noqa: ANN201
+    """``count`` processes (not threads: their own work must not slow the measuring client) reading forever."""
+    context = multiprocessing.get_context("spawn")
+    stop, done = context.Event(), context.Value("i", 0)
+    processes = [context.Process(target=_read_forever, args=(url, stop, done), daemon=True) for _ in range(count)]
+    for process in processes:
+        process.start()
+    return processes, stop, done
 
 
 def prefill(database: Path, rows: int) -> None:
@@ -108,13 +114,12 @@ def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0) -> dic
     try:
         time.sleep(1)
         quiet = asyncio.run(proxied_latencies(proxy.url, seconds))
-        stop = threading.Event()
-        threads, done = heavy_readers(proxy.url, 8, stop)
-        time.sleep(1)
+        processes, stop, done = heavy_readers(proxy.url, 8)
+        time.sleep(3)
         loaded = asyncio.run(proxied_latencies(proxy.url, seconds))
         stop.set()
-        for thread in threads:
-            thread.join(120)
+        for process in processes:
+            process.join(120)
     finally:
         proxy.stop()
         mock.stop()
@@ -122,9 +127,9 @@ def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0) -> dic
         "rows": rows,
         "quiet_p50_ms": statistics.median(quiet), "quiet_p99_ms": percentile(quiet, 99),
         "loaded_p50_ms": statistics.median(loaded), "loaded_p99_ms": percentile(loaded, 99), "loaded_max_ms": max(loaded),
-        "p99_added_ms": percentile(loaded, 99) - percentile(quiet, 99), "heavy_reads_done": done[0],
+        "p99_added_ms": percentile(loaded, 99) - percentile(quiet, 99), "heavy_reads_done": done.value,
     }
-    print(f"heavy reads: 8 clients looping /logs/query?limit=10000 over {rows} rows ({done[0]} reads done)")
+    print(f"heavy reads: 8 clients looping /logs/query?limit=10000 over {rows} rows ({done.value} reads done)")
     print(f"  proxied p50 {result['quiet_p50_ms']:.2f} ms -> {result['loaded_p50_ms']:.2f} ms; "
           f"p99 {result['quiet_p99_ms']:.2f} ms -> {result['loaded_p99_ms']:.2f} ms "
           f"(added {result['p99_added_ms']:.2f} ms); max {result['loaded_max_ms']:.1f} ms")

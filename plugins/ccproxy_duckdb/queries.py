@@ -6,6 +6,8 @@ Each function takes a cursor of its own (see :mod:`.database`) and blocks: call 
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import duckdb
@@ -81,7 +83,7 @@ def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosit
         raw = raw[:limit]
         last = raw[-1]
         next_position = PagePosition(micros_to_datetime(last[1]), last[0])
-    return QueryPage([row_to_dict(row) for row in raw], next_position)
+    return QueryPage(rows_to_dicts(raw), next_position)
 
 
 def entries_page(
@@ -99,16 +101,30 @@ def entries_page(
     )
     raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
     (total,) = cursor.execute(f"SELECT count(*) FROM access_logs {where}", params).fetchone()
-    return [row_to_dict(row) for row in raw], int(total)
+    return rows_to_dicts(raw), int(total)
 
 
 def fetch_in_batches(result: Cursor, batch: int = 256) -> list[tuple[Any, ...]]:
-    """All rows of ``result``, a batch at a time: converting rows to Python holds the GIL, and one
-    ``fetchall`` of thousands of rows would hold it (and stall the event loop) from start to end."""
+    """All rows of ``result``, a batch at a time, handing the GIL over after each.
+
+    Reads run in a worker thread, but converting rows to Python holds the GIL: one ``fetchall``
+    of thousands of rows would hold it from start to end, and the event loop serving proxied
+    requests would wait. ``time.sleep(0)`` releases the GIL, so a waiting loop runs at once.
+    """
     rows: list[tuple[Any, ...]] = []
     while chunk := result.fetchmany(batch):
         rows += chunk
+        time.sleep(0)
     return rows
+
+
+def rows_to_dicts(raw: list[tuple[Any, ...]], batch: int = 256) -> list[dict[str, Any]]:
+    """:func:`row_to_dict` of every row, handing the GIL over between batches (see :func:`fetch_in_batches`)."""
+    converted: list[dict[str, Any]] = []
+    for start in range(0, len(raw), batch):
+        converted += [row_to_dict(row) for row in raw[start:start + batch]]
+        time.sleep(0)
+    return converted
 
 
 def row_count(cursor: Cursor) -> int:
