@@ -8,6 +8,7 @@ output is valid JSON without control characters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -165,3 +166,35 @@ def test_a_query_string_that_is_not_utf8_is_recorded(server):
     assert response.status_code == 200
     row = stored_rows(server.url, 1)[0]
     assert "abc" not in row["query"]
+
+
+def test_a_nul_in_a_path_against_the_mock_provider(proxy_factory):
+    proxy = proxy_factory(observability=EVERYTHING_ON)
+    response = httpx.get(proxy.url + "/v1/models/%00", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+    assert response.status_code < 500, response.text
+    assert "Traceback" not in response.text
+    assert "ccproxy_active_requests 0.0" in httpx.get(proxy.url + "/metrics").text
+    [row] = stored_rows(proxy.url, 1)
+    assert row["path"] == "/v1/models/\\x00" and row["status_code"] == response.status_code
+
+
+def test_queue_full_drops_are_counted_and_logged_rate_limited(tmp_path, caplog):
+    from datetime import UTC, datetime
+
+    from ccproxy_core.record import AccessRecord
+    from ccproxy_duckdb.database import Database
+    from ccproxy_duckdb.writer import LogWriter
+
+    database = Database.open(str(tmp_path / "full.duckdb"))
+    writer = LogWriter(database, queue_size=1, batch_size=10, flush_interval=0.05)  # not started: nothing drains
+    record = AccessRecord("id-0", datetime.now(UTC), "POST", "/v1/messages", "/v1/messages", "", None, None,
+                          "anthropic", None, False, 200, 1.0, 0.001, None, None, None, None, None, None)
+    with caplog.at_level("WARNING", logger="ccproxy.duckdb"):
+        for index in range(50):
+            writer.submit(dataclasses.replace(record, request_id=f"id-{index}"))
+    assert writer.stats()["dropped_records"] == 49
+    lines = [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
+    assert len(lines) == 1 and "OBSERVABILITY__LOG_QUEUE_SIZE=1" in lines[0] and "id-1" in lines[0]
+    writer.start()
+    writer.close(10)
+    database.close()
