@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 from yarl import URL
@@ -19,6 +19,7 @@ from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
+from ccproxy_core.large_bodies import model_and_stream, read_body
 from ccproxy_core.providers import LOCAL_ERROR_TYPES, ProxyRoute, error_body, service_type_for, upstream_base_url
 from ccproxy_core.record import RequestContext
 from ccproxy_core.safe_values import (
@@ -34,7 +35,7 @@ from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.server_limits import BodyBudget
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
-from ccproxy_core.usage import request_model_and_stream, usage_from_json
+from ccproxy_core.usage import usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -67,8 +68,9 @@ class Proxy:
 
     async def handle(self, request: Request, route: ProxyRoute) -> Response:
         async with self.body_budget.hold(request.headers.get("content-length")):
-            body = await _read_limited(request, self.settings.server.max_request_bytes)
-            exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
+            body = await read_body(request, self.settings.server.max_request_bytes)
+            fields = await model_and_stream(body) if body else (None, False)
+            exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body, fields)
             await self.hooks.call("on_request_start", context=exchange.context)
             if body is None:
                 limit = self.settings.server.max_request_bytes
@@ -83,13 +85,15 @@ class Proxy:
         """
         if (setting := _own_endpoint_setting(request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404)
-        exchange = self._start_exchange(request, UNMATCHED, service_type_for(ProxyRoute("", "", None), request.headers), b"")
+        exchange = self._start_exchange(request, UNMATCHED, service_type_for(ProxyRoute("", "", None), request.headers), b"",
+                                        (None, False))
         await self.hooks.call("on_request_start", context=exchange.context)
         message = f"ccproxy does not proxy {request.method} {request.url.path}"
         return self._local_error(exchange, 404, "not_found", message)
 
-    def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None) -> Exchange:
-        model, streaming = request_model_and_stream(body) if body else (None, False)
+    def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None,
+                        fields: tuple[str | None, bool]) -> Exchange:
+        model, streaming = fields
         headers, scope, caps = request.headers, request.scope, self.caps
         client = scope.get("client")
         user_agent = headers.get("user-agent")
@@ -185,26 +189,6 @@ def _is_json(payload: bytes) -> bool:
     except ValueError:
         return False
     return True
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or ``None`` when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
-    chunks, size, receive = [], 0, request.receive
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _url_path(scope: Scope) -> str:
