@@ -41,9 +41,9 @@ class ServerSettings(BaseModel):
     """SERVER__PORT (0 picks a free port)."""
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
-    max_buffered_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies held in memory at once, all requests together;
-    a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
+    max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
+    together; a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
     header_timeout_seconds: float = Field(10.0, gt=0)
