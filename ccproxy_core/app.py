@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
 from ccproxy_core.access_log import AccessLogger
+from ccproxy_core.browser_guard import BrowserGuard
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.host import Ccproxy
@@ -53,9 +55,12 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
     # Added before the plugins' routes, so middleware a plugin adds still sees proxied requests.
     app.add_middleware(ProxyRoutesFirst, proxy=proxy, websockets=WebSocketProxy(proxy),
-                       cors=CorsPolicy(settings.cors.allowed_origins))
+                       cors=CorsPolicy(settings.security.allowed_origins))
     _add_plugin_routes(host)
     _add_proxy_routes(app, proxy)
+    # Added last, so it runs first: no route, plugin middleware or proxy sees a refused request.
+    app.state.browser_refusals = Counter()
+    app.add_middleware(BrowserGuard, settings=settings, refusals=app.state.browser_refusals)
     return app
 
 

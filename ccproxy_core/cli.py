@@ -113,7 +113,7 @@ def config() -> None:
 @config.command("show")
 @config_option
 def config_show(config_file: str | None) -> None:
-    """Print the effective settings as JSON (secrets masked), the plugins' own settings included."""
+    """Print the effective settings as JSON, the plugins' own settings included (every credential masked, URL user:password included)."""
     from ccproxy_core.plugins import get_plugin_manager
 
     settings = _settings_or_exit(config_file)
@@ -122,7 +122,19 @@ def config_show(config_file: str | None) -> None:
     except CcproxyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
+    click.echo(json.dumps(_masked(settings.model_dump(mode="json")), indent=2))
+
+
+def _masked(value: Any) -> Any:
+    """Settings as JSON with credentials masked: secret fields are already ``**********``; this also
+    masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
+    from ccproxy_core.safe_values import redact_secrets
+
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return redact_secrets(value) if isinstance(value, str) else value
 
 
 @main.command("mock-upstream")

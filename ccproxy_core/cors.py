@@ -1,4 +1,4 @@
-"""Browser CORS for the provider routes: preflights answered by ccproxy, per ``CORS__ALLOWED_ORIGINS``.
+"""Browser CORS for the provider routes: preflights answered by ccproxy, per ``SECURITY__ALLOWED_ORIGINS``.
 
 A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is the
 browser asking permission, not an API call: it is answered here, never forwarded, and
@@ -44,7 +44,7 @@ class CorsPolicy:
         origin = headers.get("origin", "")
         if not self.allows(origin):
             body = json.dumps({"detail": f"origin {origin!r} may not call this API from a browser: "
-                                         "add it to CORS__ALLOWED_ORIGINS"}).encode()
+                                         "add it to SECURITY__ALLOWED_ORIGINS"}).encode()
             await send({"type": "http.response.start", "status": 403,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                     (b"vary", b"Origin")]})

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from yarl import URL
@@ -26,11 +24,13 @@ from ccproxy_core.cost import PriceBook
 from ccproxy_core.decoding import DecodingFailed, decoder_for
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
+from ccproxy_core.large_bodies import model_and_stream, read_body
 from ccproxy_core.price_corrections import load_corrections
 from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
 from ccproxy_core.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.record import RequestContext
+from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     header_text,
@@ -38,14 +38,14 @@ from ccproxy_core.response_headers import (
     returned_headers,
 )
 from ccproxy_core.responses import PASS_THROUGH, relay_stream, send_whole
+from ccproxy_core.server_limits import BodyBudget
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
-from ccproxy_core.usage import StreamUsageParser, request_model_and_stream, usage_from_json
+from ccproxy_core.usage import StreamUsageParser, usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
 
 UNMATCHED = "unmatched"
-_SECRET_QUERY_WORDS = ("key", "token", "secret", "password", "auth")
 _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
 _WHOLE_BODY_BYTES = 64 * 1024
 _MESSAGE_BATCHES = "/v1/messages/batches"
@@ -59,6 +59,8 @@ class Proxy:
         self.pools: dict[str, UpstreamPool] = {}
         self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
         self.routes = RouteTable(PROXY_ROUTES)
+        self.caps = ValueCaps.from_settings(settings.server)
+        self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
 
@@ -87,9 +89,15 @@ class Proxy:
     async def serve(self, route: ProxyRoute, scope: Scope, receive: Receive, send: Send) -> None:
         """One whole exchange; ``on_request_end`` fires exactly once, from the ``finally``."""
         request = Request(scope, receive)
-        body = b"" if route is _UNMATCHED_ROUTE else await _read_limited(request, self.settings.server.max_request_bytes)
-        exchange = self._start_exchange(scope, route, body)
-        await self.hooks.start(exchange.context)
+        # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
+        async with self.body_budget.hold(request.headers.get("content-length")):
+            body = b"" if route is _UNMATCHED_ROUTE else await read_body(request, self.settings.server.max_request_bytes)
+            fields = await model_and_stream(body) if body else (None, False)
+            exchange = self._start_exchange(scope, route, body, fields)
+            await self.hooks.start(exchange.context)
+            await self._run(request, exchange, body, send, receive)
+
+    async def _run(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
         try:
             await self._exchange(request, exchange, body, send, receive)
         except BaseException as exc:
@@ -123,32 +131,36 @@ class Proxy:
         finally:
             pool.release()
 
-    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None) -> Exchange:
-        model, streaming = request_model_and_stream(body) if body else (None, False)
+    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None,
+                        fields: tuple[str | None, bool]) -> Exchange:
+        model, streaming = fields
+        caps = self.caps
         client_request_id, user_agent = _client_headers(scope["headers"])
         provider = provider_for(service_type_for(route, Request(scope).headers))
         client = scope.get("client")
         context = RequestContext(
             request_id=new_request_id(),
-            method=scope["method"],
-            path=_url_path(scope),
+            method=safe_text(scope["method"], 32),
+            path=safe_text(_url_path(scope), caps.path),
             endpoint=route.template,
-            query=redact_query(scope["query_string"].decode("latin-1")),
+            query=redact_query(scope["query_string"], caps.query),
             client_ip=client[0] if client else None,
-            user_agent=user_agent,
+            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
             service_type=provider.name,
-            model=model,
+            model=None if model is None else safe_text(model, caps.model),
             streaming=streaming,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
-        return Exchange(context=context, provider=provider, request_bytes=len(body or b""), client_request_id=client_request_id,
+        return Exchange(context=context, provider=provider, request_bytes=len(body or b""),
+                        client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
                         reader=route.reader)
 
     async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes,
                              send: Send) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
-        url = pool.base_url + ctx.path.removeprefix("/api")
+        # The raw path as the client sent it: the recorded one is escaped and capped.
+        url = pool.base_url + _raw_path(request.scope).removeprefix("/api")
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         headers = forwarded_headers(request.headers, provider, self.settings)
@@ -167,6 +179,8 @@ class Proxy:
             await self._local_error(exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
             await self._local_error(exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
+        except ValueError as exc:  # a URL or header value the upstream client refuses to send
+            await self._local_error(exchange, send, 400, "invalid_request", f"ccproxy cannot forward this request: {exc}")
         return None
 
     async def _relay(self, exchange: Exchange, upstream: aiohttp.ClientResponse, send: Send, receive: Receive,
@@ -212,6 +226,7 @@ class Proxy:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
+        message = safe_error_text(message, self.caps.error_message)
         exchange.note_failure(error_type, message, status)
         provider = exchange.provider
         body = provider.error_body(provider.local_error_type(status), message)
@@ -219,7 +234,7 @@ class Proxy:
         await send_whole(send, exchange, status, headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
-        record = exchange.to_record(self.prices)
+        record = safe_record(exchange.to_record(self.prices), self.caps)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)
 
@@ -312,44 +327,11 @@ def _is_json(payload: bytes) -> bool:
     return True
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or ``None`` when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
-    chunks, size, receive = [], 0, request.receive
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def new_request_id() -> str:
-    """128 random bits in hex, like ``uuid4().hex``, in a fifth of the time and without a system call.
-
-    uuid4() reads os.urandom, a system call that also hands the GIL to any busy background
-    thread (the DuckDB writer). Ids need to be unique, not secret; ``random`` is seeded
-    from os.urandom and re-seeded after fork.
-    """
-    return f"{random.getrandbits(128):032x}"
-
-
 def _url_path(scope: Scope) -> str:
     """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def redact_query(query: str) -> str:
-    """Query strings may carry keys (``?key=...``); never let one into a record."""
-    if not query or not any(word in query.lower() for word in _SECRET_QUERY_WORDS):
-        return query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, "***" if any(w in k.lower() for w in _SECRET_QUERY_WORDS) else v) for k, v in pairs])
+def _raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]

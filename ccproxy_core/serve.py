@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import os
 import logging
 import signal
 import socket
@@ -12,22 +14,32 @@ import uvicorn
 from ccproxy_core.app import create_app
 from ccproxy_core.errors import CcproxyError, SettingsError
 from ccproxy_core.logging_setup import configure_logging
+from ccproxy_core.server_limits import ConnectionLimits, GuardedHttpToolsProtocol
 from ccproxy_core.settings import Settings
 
 log = logging.getLogger("ccproxy")
 
 
 def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # noqa: ANN001 - any ASGI app
-    """The uvicorn settings ccproxy always runs with: uvloop, httptools, our own logging and access lines."""
+    """The uvicorn settings ccproxy always runs with: uvloop, httptools with ccproxy's limits, our own logging.
+
+    Forwarding headers (X-Forwarded-For, X-Forwarded-Proto) are believed only from
+    SECURITY__TRUSTED_PROXIES; uvicorn would otherwise believe them from 127.0.0.1.
+    """
+    server, trusted = settings.server, settings.security.trusted_proxies
+    limits = ConnectionLimits(server.max_header_bytes, server.header_timeout_seconds, server.max_connections)
     options = dict(
-        host=settings.server.host,
-        port=settings.server.port,
+        host=server.host,
+        port=server.port,
         loop="uvloop",
-        http="httptools",
+        http=functools.partial(GuardedHttpToolsProtocol, limits=limits),
         lifespan="on",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=server.keep_alive_timeout_seconds,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=",".join(trusted) if trusted else None,
     )
     options.update(overrides)
     return uvicorn.Config(app, **options)
@@ -71,6 +83,7 @@ def _survive_reraised_signals() -> None:
 
 def run_server(settings: Settings) -> int:
     """Serve until stopped; return the process exit code (2 for a bad setting, 1 when start-up failed)."""
+    os.umask(0o077)  # files and folders ccproxy creates (the DuckDB file, its WAL) are its owner's alone
     listener = configure_logging(settings.logging)
     try:
         try:

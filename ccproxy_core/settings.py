@@ -42,6 +42,29 @@ class ServerSettings(BaseModel):
     """SERVER__PORT (0 picks a free port)."""
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
+    max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
+    together; a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    """SERVER__HEADER_TIMEOUT_SECONDS. A client must send its whole request head within this time, else it is closed."""
+    keep_alive_timeout_seconds: float = Field(5.0, gt=0)
+    """SERVER__KEEP_ALIVE_TIMEOUT_SECONDS. An idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(4096, ge=1)
+    """SERVER__MAX_CONNECTIONS. Open client connections at once; beyond it new requests get 503."""
+    max_model_chars: int = Field(256, ge=16)
+    """SERVER__MAX_MODEL_CHARS. Longest model name recorded (requested or reported); longer is cut."""
+    max_user_agent_chars: int = Field(512, ge=16)
+    """SERVER__MAX_USER_AGENT_CHARS. Longest User-Agent recorded."""
+    max_request_id_chars: int = Field(128, ge=16)
+    """SERVER__MAX_REQUEST_ID_CHARS. A longer (or non-token) client x-request-id is replaced by a new id."""
+    max_path_chars: int = Field(2048, ge=64)
+    """SERVER__MAX_PATH_CHARS. Longest path recorded (the full path is still forwarded)."""
+    max_query_chars: int = Field(2048, ge=64)
+    """SERVER__MAX_QUERY_CHARS. Longest query string recorded (the full query is still forwarded)."""
+    max_error_message_chars: int = Field(1000, ge=64)
+    """SERVER__MAX_ERROR_MESSAGE_CHARS. Longest error message recorded or sent in a local error body."""
 
 
 class UpstreamSettings(BaseModel):
@@ -126,20 +149,28 @@ class SecuritySettings(BaseModel):
 
     auth_token: SecretStr | None = None
     """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
-
-
-class CorsSettings(BaseModel):
-    """Which web pages may call the proxied provider APIs from a browser."""
-
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    """SECURITY__ALLOWED_HOSTS: Host names accepted besides loopback names and SERVER__HOST, comma
+    separated (``*`` accepts any). A server listening on 0.0.0.0 or :: accepts any Host unless this is set."""
     allowed_origins: Annotated[list[str], NoDecode] = []
-    """CORS__ALLOWED_ORIGINS: origins (``https://app.example``) whose browser preflights to the
-    provider routes are allowed, comma separated; ``*`` allows any. Empty (the default): none."""
+    """SECURITY__ALLOWED_ORIGINS: browser origins (``https://app.example``) allowed to call ccproxy, with
+    CORS; comma separated. Requests from any other web page are refused."""
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    """SECURITY__TRUSTED_PROXIES: addresses of reverse proxies whose X-Forwarded-For/-Proto are believed;
+    comma separated (``*`` trusts any). Empty: forwarding headers are ignored."""
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("auth_token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: unset it to run without a token, or set a long random value")
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("allowed_origins")
@@ -147,8 +178,8 @@ class CorsSettings(BaseModel):
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
             if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise ValueError(f"{origin!r} is not an origin: use scheme://host[:port] or *")
-        return value
+                raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], e.g. https://app.example")
+        return [origin.rstrip("/").lower() for origin in value]
 
 
 class LoggingSettings(BaseModel):
@@ -205,7 +236,6 @@ class Settings(BaseSettings):
     # SerializeAsAny: the bound section is a subclass with the plugins' fields; dump them all.
     observability: SerializeAsAny[ObservabilitySettings] = ObservabilitySettings()
     security: SecuritySettings = SecuritySettings()
-    cors: CorsSettings = CorsSettings()
     logging: LoggingSettings = LoggingSettings()
     plugins: SerializeAsAny[PluginSettings] = PluginSettings()
 

@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
 from ccproxy_core.providers import PROVIDERS, Provider
+from ccproxy_core.auth import strip_session_cookies
 from ccproxy_core.settings import Settings
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -114,6 +115,8 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         if name not in _NOT_FORWARDED:
+            if name == "cookie" and (value := strip_session_cookies(value)) is None:
+                continue
             out.add(name, value)
     _add_fallback_key(out, provider, settings)
     return out

@@ -41,7 +41,7 @@ from ccproxy_core.record import RequestContext
 from ccproxy_core.route_table import api_path
 from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 
-from ccproxy_core.proxy import new_request_id, redact_query
+from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
 
 if TYPE_CHECKING:
     from ccproxy_core.proxy import Proxy
@@ -233,18 +233,18 @@ class _Socket:
 
     def _new_exchange(self, model: str | None, request_bytes: int) -> Exchange:
         scope = self.scope
-        headers = Headers(scope=scope)
+        caps, user_agent = self.proxy.caps, Headers(scope=scope).get("user-agent")
         client = scope.get("client")
         context = RequestContext(
             request_id=new_request_id(),
             method=METHOD,
-            path=scope["path"],
+            path=safe_text(scope["path"], caps.path),
             endpoint=self.path,
-            query=redact_query(scope.get("query_string", b"").decode("latin-1")),
+            query=redact_query(scope.get("query_string", b""), caps.query),
             client_ip=client[0] if client else None,
-            user_agent=headers.get("user-agent"),
+            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
             service_type=OPENAI,
-            model=model,
+            model=None if model is None else safe_text(model, caps.model),
             streaming=True,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),

@@ -103,7 +103,7 @@ PREFLIGHT = {"origin": "https://app.example", "access-control-request-method": "
 def test_cors_preflights_are_refused_by_default_and_never_forwarded(proxy, upstream, recorder):
     upstream.clear_requests()
     response = httpx.options(proxy.url + "/v1/chat/completions", headers=PREFLIGHT)
-    assert response.status_code == 403 and "CORS__ALLOWED_ORIGINS" in response.json()["detail"]
+    assert response.status_code == 403 and "SECURITY__ALLOWED_ORIGINS" in response.json()["detail"]
     assert "access-control-allow-origin" not in response.headers
     assert upstream.requests() == [] and recorder.starts == []
 

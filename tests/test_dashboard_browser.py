@@ -18,7 +18,6 @@ import openai
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from ccproxy_core.auth import TOKEN_COOKIE
 from ccproxy_core.testing import wait_until
 from ccproxy_dashboard import bundle, page as dashboard_page
 
@@ -277,7 +276,9 @@ def test_token_link_sets_cookie_that_the_page_uses(open_dashboard, proxy_factory
     expect(tile_value(tab, "requests")).to_have_attribute("data-value", "1")
     expect(tab.locator("#feed-status")).to_have_text("live")
     [cookie] = tab.context.cookies()
-    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (TOKEN_COOKIE, True, "Strict")
+    port = proxy.url.rsplit(":", 1)[1]
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (f"ccproxy_session_{port}", True, "Strict")
+    assert token not in cookie["value"]
     assert tab.evaluate("document.cookie") == ""
     send_anthropic(proxy.url, "after-open")
     expect(feed_row(tab, "after-open")).to_be_visible(timeout=LIVE_FEED_DEADLINE_MS)

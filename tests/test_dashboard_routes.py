@@ -7,9 +7,10 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from ccproxy_core.app import create_app
-from ccproxy_core.auth import TOKEN_COOKIE
+from ccproxy_core.auth import session_value
 from ccproxy_core.testing import make_settings
 from ccproxy_dashboard import bundle, page
 
@@ -36,7 +37,7 @@ def client_for(auth_token: str | None = None, **observability) -> TestClient:
         observability={"dashboard_enabled": True, **observability},
         security={"auth_token": auth_token},
     )
-    return TestClient(create_app(settings), follow_redirects=False)
+    return TestClient(create_app(settings), base_url="http://localhost", follow_redirects=False)
 
 
 def embedded_config(html: str) -> dict:
@@ -128,10 +129,16 @@ def test_token_link_sets_an_httponly_strict_cookie_and_redirects(fake_bundle):
         assert response.status_code == 303
         assert response.headers["location"] == "/dashboard"
         cookie = response.headers["set-cookie"]
-        assert cookie.startswith(f"{TOKEN_COOKIE}={TOKEN};")
+        # the cookie holds an HMAC of the token, never the token, under a name that carries the port
+        assert cookie.startswith(f"ccproxy_session_80={session_value(SecretStr(TOKEN))};")
+        assert TOKEN not in cookie
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
         assert response.headers["referrer-policy"] == "no-referrer"
-        client.cookies.set(TOKEN_COOKIE, TOKEN)
+        client.cookies.clear()
+        client.cookies.set("ccproxy_session_80", TOKEN)  # the raw token is not a session
+        assert client.get("/dashboard").status_code == 401
+        client.cookies.clear()
+        client.cookies.set("ccproxy_session_80", session_value(SecretStr(TOKEN)))
         assert client.get("/dashboard").status_code == 200
         assert client.get("/dashboard/static/dashboard.css").status_code == 200
 

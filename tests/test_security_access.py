@@ -106,12 +106,13 @@ def test_own_endpoints_need_the_token(guarded):
 def test_a_browser_opens_the_dashboard_with_a_token_link(guarded):
     with httpx.Client(base_url=guarded.url) as browser:
         assert browser.get("/dashboard?token=wrong").status_code == 401
-        assert "ccproxy_token" not in browser.cookies
+        assert not browser.cookies
         link = browser.get(f"/dashboard?token={TOKEN}")
         assert link.status_code == 303 and link.headers["location"] == "/dashboard"
         cookie = link.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
-        assert browser.cookies["ccproxy_token"] == TOKEN
+        port = guarded.url.rsplit(":", 1)[1]
+        assert browser.cookies[f"ccproxy_session_{port}"] not in ("", TOKEN)
         page = browser.get("/dashboard")
         assert page.status_code == 200 and "dashboard.js" in page.text and TOKEN not in page.text
         # the page's own requests carry the cookie, and it opens the routes the page reads

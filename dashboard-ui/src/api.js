@@ -1,4 +1,4 @@
-// Talks to the logs API plugin. Same-origin requests carry the ccproxy_token cookie
+// Talks to the logs API plugin. Same-origin requests carry the ccproxy_session_<port> cookie
 // the server set when the page was opened with ?token=..., so no secret lives in JS.
 
 /**

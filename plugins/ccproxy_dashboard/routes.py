@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import html
 import logging
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ccproxy_core.auth import TOKEN_COOKIE, require_auth_token
+from ccproxy_core.auth import require_auth_token, session_cookie_name, session_value, token_matches
 from ccproxy_dashboard import bundle, page
 
 log = logging.getLogger("ccproxy.dashboard")
@@ -70,7 +69,7 @@ def _exchange_token(request: Request, offered: str) -> Response:
     expected = request.app.state.settings.security.auth_token
     if expected is None:
         return RedirectResponse(target, status_code=303, headers=_COMMON_HEADERS)
-    if not hmac.compare_digest(offered.encode(), expected.get_secret_value().encode()):
+    if not token_matches(offered, expected):
         return _message(
             401,
             "Wrong token",
@@ -79,8 +78,8 @@ def _exchange_token(request: Request, offered: str) -> Response:
         )
     response = RedirectResponse(target, status_code=303, headers=_COMMON_HEADERS)
     response.set_cookie(
-        TOKEN_COOKIE,
-        offered,
+        session_cookie_name(request.scope),
+        session_value(expected),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

@@ -43,8 +43,11 @@ class Database:
         """
         path = Path(configured_path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            created = not path.exists()
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             connection = _connect(path)
+            if created:
+                path.chmod(0o600)  # the access log is the operator's alone
         except (OSError, duckdb.Error) as exc:
             raise StartupError(
                 f"cannot open DuckDB file {path}: {_one_line(str(exc))} - make sure the folder is writable and no "

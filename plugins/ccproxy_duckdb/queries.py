@@ -6,6 +6,8 @@ Each function takes a cursor of its own (see :mod:`.database`) and blocks: call 
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import duckdb
@@ -75,13 +77,13 @@ def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosit
         params += [after.timestamp, after.timestamp, after.request_id]
         where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
     sql = f'SELECT {SELECT_LIST} FROM access_logs {where} ORDER BY "timestamp" DESC, request_id DESC LIMIT ?'
-    raw = cursor.execute(sql, [*params, limit + 1]).fetchall()
+    raw = fetch_in_batches(cursor.execute(sql, [*params, limit + 1]))
     next_position = None
     if len(raw) > limit:
         raw = raw[:limit]
         last = raw[-1]
         next_position = PagePosition(micros_to_datetime(last[1]), last[0])
-    return QueryPage([row_to_dict(row) for row in raw], next_position)
+    return QueryPage(rows_to_dicts(raw), next_position)
 
 
 def entries_page(
@@ -97,9 +99,32 @@ def entries_page(
         f'SELECT {SELECT_LIST} FROM access_logs {where} '
         f'ORDER BY "{order_by}" {direction} NULLS LAST, request_id {direction} LIMIT ? OFFSET ?'
     )
-    raw = cursor.execute(sql, [*params, page_size, (page - 1) * page_size]).fetchall()
+    raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
     (total,) = cursor.execute(f"SELECT count(*) FROM access_logs {where}", params).fetchone()
-    return [row_to_dict(row) for row in raw], int(total)
+    return rows_to_dicts(raw), int(total)
+
+
+def fetch_in_batches(result: Cursor, batch: int = 256) -> list[tuple[Any, ...]]:
+    """All rows of ``result``, a batch at a time, handing the GIL over after each.
+
+    Reads run in a worker thread, but converting rows to Python holds the GIL: one ``fetchall``
+    of thousands of rows would hold it from start to end, and the event loop serving proxied
+    requests would wait. ``time.sleep(0)`` releases the GIL, so a waiting loop runs at once.
+    """
+    rows: list[tuple[Any, ...]] = []
+    while chunk := result.fetchmany(batch):
+        rows += chunk
+        time.sleep(0)
+    return rows
+
+
+def rows_to_dicts(raw: list[tuple[Any, ...]], batch: int = 256) -> list[dict[str, Any]]:
+    """:func:`row_to_dict` of every row, handing the GIL over between batches (see :func:`fetch_in_batches`)."""
+    converted: list[dict[str, Any]] = []
+    for start in range(0, len(raw), batch):
+        converted += [row_to_dict(row) for row in raw[start:start + batch]]
+        time.sleep(0)
+    return converted
 
 
 def row_count(cursor: Cursor) -> int:

@@ -22,12 +22,15 @@ from typing import Any
 
 import duckdb
 
+from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.record import AccessRecord
 
 from .database import Database
 from .rows import record_to_row
 
 log = logging.getLogger("ccproxy.duckdb")
+_drop_log = RateLimitedLog(log)
+_refused_log = RateLimitedLog(log, level=logging.ERROR)
 
 TABLE = "access_logs"
 FIRST_RETRY_SECONDS = 1.0
@@ -37,8 +40,9 @@ _WAKE = object()  # put in the queue to end a wait early at shutdown
 # Errors caused by the values of some row, not by the file: retrying the same batch would fail again.
 # DataError: a value that does not convert (out of range, wrong type); IntegrityError: NOT NULL;
 # NotImplementedException: a Python type DuckDB cannot take.
-_ROW_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.NotImplementedException, TypeError, ValueError,
-               OverflowError)
+# InvalidInputException and ConversionException: a value Python cannot hand over (text that is not UTF-8).
+_ROW_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.NotImplementedException, duckdb.InvalidInputException,
+               duckdb.ConversionException, TypeError, ValueError, OverflowError)
 
 
 class LogWriter:
@@ -47,6 +51,7 @@ class LogWriter:
     def __init__(self, database: Database, queue_size: int, batch_size: int, flush_interval: float) -> None:
         self._database = database
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._pending: list[tuple[Any, ...]] = []
@@ -73,6 +78,8 @@ class LogWriter:
             self._queue.put_nowait(record)
         except queue.Full:
             self._dropped_when_full += 1
+            _drop_log.log("the access-log queue is full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): dropped record %s; "
+                          "%d dropped so far", self._queue_size, record.request_id, self._dropped_when_full)
 
     def stats(self) -> dict[str, Any]:
         """Queue depth (queued plus taken for the next insert), losses, errors, rows written, last flush."""
@@ -146,7 +153,8 @@ class LogWriter:
             self._pending.append(record_to_row(record))
         except Exception:  # noqa: BLE001 - a malformed record from a buggy core must not stop the writer
             self._dropped_by_writer += 1
-            log.exception("dropped an access record that could not be converted to a row")
+            _refused_log.log("dropped access record %s, which could not be converted to a row",
+                             getattr(record, "request_id", "?"), exc_info=True)
 
     def _write_pending(self) -> bool:
         """Insert the pending batch; True when it is written (or reduced to what DuckDB accepts)."""
@@ -191,7 +199,7 @@ class LogWriter:
                 self._append(self._pending[:1])
             except _ROW_ERRORS as exc:
                 self._dropped_by_writer += 1
-                log.error("dropped an access record that DuckDB refused: %s", exc)
+                _refused_log.log("dropped access record %s, which DuckDB refused: %s", self._pending[0][0], exc)
             self._pending.pop(0)
 
     def _count_error(self, exc: BaseException, batch_size: int) -> None:

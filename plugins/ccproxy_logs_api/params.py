@@ -67,11 +67,25 @@ def parse_statuses(name: str, value: str | None) -> tuple[tuple[int, ...], tuple
     for item in _split(name, value):
         if match := _STATUS_CLASS.match(item):
             classes.append(int(match.group(1)))
-        elif item.isdigit() and 100 <= int(item) <= 599:
+        elif _is_ascii_number(item, 3) and 100 <= int(item) <= 599:
             codes.append(int(item))
         else:
             raise param_error(name, "must be a comma list of HTTP statuses (100-599) or classes (2xx, 4xx, 5xx)", value)
     return tuple(codes), tuple(classes)
+
+
+def _is_ascii_number(text: str, max_digits: int) -> bool:
+    """Plain ASCII digits, at most ``max_digits`` of them (``str.isdigit`` also takes ``²`` and ``٣``)."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def parse_event_id(name: str, value: str | None, location: str = "query") -> int | None:
+    """A /logs/stream event id (``Last-Event-ID``); 422 naming ``name`` unless it is a plain number."""
+    if value is None or value.strip() == "":
+        return None
+    if not _is_ascii_number(value.strip(), 20):
+        raise param_error(name, "must be an event id received from /logs/stream", value, location)
+    return int(value)
 
 
 def _split(name: str, value: str | None) -> list[str]:

@@ -15,13 +15,14 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ccproxy_core.auth import require_auth_token
 from ccproxy_core.host import host_of
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
 from ccproxy_core.settings import Settings
 
+from .heavy_reads import json_answer, read_slot
 from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
 from .stream_route import HUB_ATTRIBUTE, stream_logs
 
@@ -46,9 +47,10 @@ def build_router() -> APIRouter:
     """All /logs routes, each behind :func:`require_auth_token`."""
     router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES)
     router.add_api_route("/status", logs_status, methods=["GET"])
-    router.add_api_route("/query", logs_query, methods=["GET"])
-    router.add_api_route("/analytics", logs_analytics, methods=["GET"])
-    router.add_api_route("/entries", logs_entries, methods=["GET"])
+    heavy = {"methods": ["GET"], "dependencies": [Depends(read_slot)], "response_class": JSONResponse}
+    router.add_api_route("/query", logs_query, **heavy)
+    router.add_api_route("/analytics", logs_analytics, **heavy)
+    router.add_api_route("/entries", logs_entries, **heavy)
     router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None,
                          responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
     router.add_api_route("/reset", logs_reset, methods=["POST"], responses={403: {"description": RESET_REFUSED}})
@@ -122,17 +124,17 @@ async def logs_query(
     end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded"),
     limit: int = Query(100, ge=1, le=10_000),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
-) -> dict[str, Any]:
+) -> Response:
     """Rows newest first, filtered, with a keyset cursor for the next page."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
     page = await _ask(store.query(filters.to_filters(start, end), limit, decode_cursor(cursor)))
-    return {
+    return await json_answer({
         "results": page.rows,
         "count": len(page.rows),
         "limit": limit,
         "next_cursor": encode_cursor(page.next_position) if page.next_position else None,
         "filters": filters.echo(start, end),
-    }
+    })
 
 
 async def logs_analytics(
@@ -142,12 +144,12 @@ async def logs_analytics(
     start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
     end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded; default now"),
     bucket: Literal["minute", "hour", "day"] | None = Query(None, description="Default: by window length"),
-) -> dict[str, Any]:
+) -> Response:
     """Totals, latency percentiles, tokens, cost, breakdowns, a time series and recent errors."""
     start, end = resolve_window(hours, start_time, end_time)
     chosen = choose_bucket(bucket, start, end)
     result = await _ask(store.analytics(filters.to_filters(start, end), chosen))  # type: ignore[arg-type]
-    return {"window": {"start": start.isoformat(), "end": end.isoformat()}, **result}
+    return await json_answer({"window": {"start": start.isoformat(), "end": end.isoformat()}, **result})
 
 
 async def logs_entries(
@@ -159,12 +161,12 @@ async def logs_entries(
     page_size: int = Query(50, ge=1, le=1000),
     order_by: OrderColumn = Query(OrderColumn.timestamp),  # type: ignore[attr-defined]
     order_desc: bool = Query(True),
-) -> dict[str, Any]:
+) -> Response:
     """Raw rows by page, ordered by any column."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
     rows, total = await _ask(store.entries(page, page_size, order_by.value, order_desc, filters.to_filters(start, end)))
-    return {"results": rows, "page": page, "page_size": page_size, "total": total,
-            "order_by": order_by.value, "order_desc": order_desc, "filters": filters.echo(start, end)}
+    return await json_answer({"results": rows, "page": page, "page_size": page_size, "total": total,
+                              "order_by": order_by.value, "order_desc": order_desc, "filters": filters.echo(start, end)})
 
 
 async def logs_reset(request: Request, store: LogStore = Depends(require_store)) -> Any:

@@ -34,9 +34,9 @@ class StreamEvent:
 
     @property
     def data(self) -> str:
-        """``record.to_dict()`` as compact JSON."""
+        """``record.to_dict()`` as compact, strict JSON (``ValueError`` for a value JSON cannot carry, such as NaN)."""
         if self._data is None:
-            self._data = json.dumps(self.record.to_dict(), separators=(",", ":"), default=str)
+            self._data = json.dumps(self.record.to_dict(), separators=(",", ":"), default=str, allow_nan=False)
         return self._data
 
 
@@ -86,6 +86,8 @@ class StreamHub:
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         """Seconds between heartbeat comments; tests may lower it on a running app."""
         self.dropped_subscribers = 0
+        self.skipped_records = 0
+        """Records that could not be encoded for the stream and were left out (each logged)."""
         self._subscribers: set[Subscriber] = set()
         self._ring: deque[StreamEvent] = deque(maxlen=replay_size)
         # Ids start at the current time in microseconds, so they keep increasing across restarts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 
@@ -12,11 +13,14 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from .params import param_error, parse_names, parse_statuses
+from ccproxy_core.rate_limited_log import RateLimitedLog
+
+from .params import param_error, parse_event_id, parse_names, parse_statuses
 from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
 
 HUB_ATTRIBUTE = "ccproxy_logs_stream"
 DRAIN_CHECK_SECONDS = 0.5
+_skip_log = RateLimitedLog(logging.getLogger("ccproxy.logs_api"), level=logging.ERROR)
 
 
 async def stream_logs(
@@ -33,7 +37,8 @@ async def stream_logs(
     if hub is None:
         return JSONResponse({"detail": "the log stream is not running yet; retry in a moment"}, status_code=503)
     stream_filter = _stream_filter(model, service_type, status_class)
-    resume_after = _event_id(last_event_id, "Last-Event-ID", "header") or _event_id(last_event_id_query, "last_event_id")
+    resume_after = (parse_event_id("Last-Event-ID", last_event_id, "header")
+                    or parse_event_id("last_event_id", last_event_id_query))
     try:
         subscriber, missed = hub.subscribe(stream_filter, resume_after)
     except HubFull:
@@ -56,20 +61,13 @@ def _stream_filter(model: str | None, service_type: str | None, status_class: st
     return StreamFilter(parse_names("model", model), parse_names("service_type", service_type), classes)
 
 
-def _event_id(value: str | None, name: str, location: str = "query") -> int | None:
-    if value is None or value.strip() == "":
-        return None
-    if not value.strip().isdigit():
-        raise param_error(name, "must be an event id received from /logs/stream", value, location)
-    return int(value)
-
-
 async def _events(
     hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], draining: threading.Event
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         for event in missed:
-            yield _record_event(event)
+            if (sse := _record_event(hub, event)) is not None:
+                yield sse
         while True:
             event = await _next_event(subscriber, draining)
             if subscriber.dropped:
@@ -81,7 +79,8 @@ async def _events(
                 return
             if event is None or subscriber.closed:
                 return
-            yield _record_event(event)
+            if (sse := _record_event(hub, event)) is not None:
+                yield sse
     finally:
         hub.unsubscribe(subscriber)
 
@@ -96,5 +95,11 @@ async def _next_event(subscriber: Subscriber, draining: threading.Event) -> Stre
     return None
 
 
-def _record_event(event: StreamEvent) -> ServerSentEvent:
-    return ServerSentEvent(data=event.data, event="record", id=str(event.id))
+def _record_event(hub: StreamHub, event: StreamEvent) -> ServerSentEvent | None:
+    """The event to send, or ``None`` for a record that cannot be encoded: skipped, counted, logged, never fatal."""
+    try:
+        return ServerSentEvent(data=event.data, event="record", id=str(event.id))
+    except Exception:  # noqa: BLE001 - one bad record must not end every subscriber's stream
+        hub.skipped_records += 1  # counted once per subscriber that met it
+        _skip_log.log("the log stream skipped access record %s", event.record.request_id, exc_info=True)
+        return None

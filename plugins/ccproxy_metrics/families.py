@@ -43,6 +43,7 @@ class MetricFamilies:
     response_bytes: Counter
     ratelimit_limit: Gauge
     ratelimit_remaining: Gauge
+    skipped_records: Counter
 
 
 def create_families(registry: CollectorRegistry) -> MetricFamilies:
@@ -128,6 +129,11 @@ def create_families(registry: CollectorRegistry) -> MetricFamilies:
             "ccproxy_ratelimit_remaining",
             "What is left of the provider's rate limit, from its latest response headers.",
             ("service_type", "resource"),
+            registry=registry,
+        ),
+        skipped_records=Counter(
+            "ccproxy_metrics_skipped_records_total",
+            "Access records the metrics could not take (each is logged with its request id).",
             registry=registry,
         ),
     )

@@ -33,7 +33,7 @@ class CappedLabel:
             return UNKNOWN
         if value in self._admitted:
             return value
-        if len(self._admitted) < self.cap:
+        if len(self._admitted) < self.cap and _fit_for_a_label(value):
             self._admitted.add(value)
             return value
         return OTHER
@@ -50,3 +50,15 @@ def split_rate_limit_key(key: str) -> tuple[str, str] | None:
     if resource and kind in ("limit", "remaining"):
         return resource, kind
     return None
+
+
+MAX_LABEL_CHARS = 256
+
+
+def _fit_for_a_label(value: str) -> bool:
+    """A value that renders in the exposition as given: printable, valid UTF-8, bounded.
+
+    Records arrive with safe values; this keeps one bad value from breaking every later
+    scrape should one ever slip through (it is folded into ``other`` instead).
+    """
+    return len(value) <= MAX_LABEL_CHARS and value.isprintable()

@@ -6,10 +6,12 @@ One :class:`MetricsObserver` per app; the plugin's request hooks find it through
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
+from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_metrics.families import MetricFamilies
 from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
@@ -17,6 +19,7 @@ from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_k
 _STARTED = "ccproxy_metrics.started"
 # error_type comes partly from provider error bodies; bound it like the model label.
 ERROR_TYPE_LABEL_CAP = 50
+_skip_log = RateLimitedLog(logging.getLogger("ccproxy.metrics"), level=logging.ERROR)
 
 
 class _Children:
@@ -62,6 +65,8 @@ class MetricsObserver:
             "remaining": _Children(families.ratelimit_remaining),
         }
         self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
+        self.skipped_records = 0
+        """Records the metrics could not take (each logged, rate-limited, with its request id)."""
 
     def on_request_start(self, context: RequestContext) -> None:
         """Count the request as in flight."""
@@ -73,7 +78,12 @@ class MetricsObserver:
         # Only undo what on_request_start did here, so the gauge can never go negative.
         if context.state.pop(_STARTED, False):
             self._active.dec()
-        self.observe(record)
+        try:
+            self.observe(record)
+        except Exception:  # noqa: BLE001 - one bad record must not cost the metrics of the others
+            self.skipped_records += 1
+            self.families.skipped_records.inc()
+            _skip_log.log("metrics skipped access record %s", record.request_id, exc_info=True)
 
     def observe(self, record: AccessRecord) -> None:
         """Add one finished request to the metrics (the gauge of requests in flight aside)."""

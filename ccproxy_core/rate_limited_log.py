@@ -1,0 +1,34 @@
+"""Log lines that an attacker cannot turn into a flood: at most one per interval, with a count of the rest."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+
+class RateLimitedLog:
+    """Writes one line per ``interval_seconds`` at most; the next line says how many were held back.
+
+    For events a client can cause at will (a dropped record, a refused request): each is
+    still counted by its caller, but the log stays readable. Safe to call from any thread.
+    """
+
+    def __init__(self, logger: logging.Logger, interval_seconds: float = 10.0, level: int = logging.WARNING) -> None:
+        self.logger, self.interval, self.level = logger, interval_seconds, level
+        self._next_at = 0.0
+        self._held_back = 0
+        self._lock = threading.Lock()
+
+    def log(self, message: str, *args: object, exc_info: bool = False) -> None:
+        """Log ``message % args`` now, or count it as held back if a line went out less than an interval ago."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_at:
+                self._held_back += 1
+                return
+            held_back, self._held_back = self._held_back, 0
+            self._next_at = now + self.interval
+        if held_back:
+            message += f" ({held_back} more like this in the last {self.interval:g} s were not logged)"
+        self.logger.log(self.level, message, *args, exc_info=exc_info)

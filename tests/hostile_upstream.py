@@ -1,0 +1,83 @@
+"""A provider that answers with hostile values: the fake provider for the attack tests.
+
+The mock provider refuses to send what a compromised or buggy provider could (non-finite
+costs, lone surrogates, control characters); this one sends exactly that, in the
+Anthropic wire format, so the proxy's defences meet real bytes on a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+# Everything a hostile answer may carry, chosen per request by the x-hostile header.
+ANSWERS = {
+    "snan-cost": ({"x-upstream-cost-usd": "sNaN", "anthropic-ratelimit-requests-remaining": "NaN",
+                   "anthropic-ratelimit-tokens-remaining": "Infinity"}, b'"claude-haiku-4-5"'),
+    "surrogate-model": ({}, b'"claude-\\ud800-evil"'),
+    "control-model": ({}, b'"claude-\\u001b[31mred\\n\\r\\u0000"'),
+}
+
+
+def _message(model: bytes, usage: bytes = b'{"input_tokens": 10, "output_tokens": 5}') -> bytes:
+    return (b'{"id": "msg_1", "type": "message", "role": "assistant", "model": ' + model +
+            b', "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "usage": ' + usage + b'}')
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
+    await request.read()
+    kind = request.headers.get("x-hostile", "")
+    if kind == "huge-tokens":
+        body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 1e400, "output_tokens": 99999999999999999999999999}')
+        return web.Response(body=body, content_type="application/json")
+    if kind == "error-with-secrets":
+        body = (b'{"type": "error", "error": {"type": "invalid_request_error", "message": '
+                b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}')
+        return web.Response(status=400, body=body, content_type="application/json")
+    headers, model = ANSWERS.get(kind, ({}, b'"claude-haiku-4-5"'))
+    return web.Response(body=_message(model), content_type="application/json", headers=headers)
+
+
+class HostileUpstream:
+    """The hostile provider on a free loopback port, in a thread."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/messages", _messages)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def start(self) -> HostileUpstream:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@contextmanager
+def hostile_upstream() -> Iterator[HostileUpstream]:
+    server = HostileUpstream().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,200 @@
+"""One poisoned value never stops, wipes or corrupts the record.
+
+A real server, every plugin on, in front of a provider that answers with hostile values;
+clients send hostile models, user agents, request ids and paths. After each attack the
+metrics still render, the writer still writes, the live stream still flows, and every
+output is valid JSON without control characters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+
+import httpx
+import pytest
+
+from ccproxy_core.testing import wait_until
+from tests.hostile_upstream import hostile_upstream
+
+EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True, "logs_collection_enabled": True,
+                 "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
+ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    with hostile_upstream() as server:
+        yield server
+
+
+@pytest.fixture
+def server(proxy_factory, hostile):
+    return proxy_factory(upstream_url=hostile.url, observability=EVERYTHING_ON)
+
+
+class StreamReader(threading.Thread):
+    """A /logs/stream subscriber that keeps every data line."""
+
+    def __init__(self, url: str, headers: dict | None = None) -> None:
+        super().__init__(daemon=True)
+        self.url, self.headers = url, headers or {}
+        self.events: list[dict] = []
+        self.ids: list[int] = []
+        self.ended = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with httpx.stream("GET", self.url + "/logs/stream", headers=self.headers,
+                              timeout=httpx.Timeout(10, read=None)) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append(json.loads(line[6:]))  # strict: NaN is not JSON
+                    elif line.startswith("id: "):
+                        self.ids.append(int(line[4:]))
+        except (httpx.HTTPError, ValueError):
+            pass
+        finally:
+            self.ended.set()
+
+
+def strict_json(text: str):
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+def send(url: str, hostile_kind: str = "", body: bytes | None = None, **headers: str) -> httpx.Response:
+    content = body if body is not None else json.dumps(BODY).encode()
+    return httpx.post(url + "/v1/messages", content=content, headers={**ANTHROPIC, "x-hostile": hostile_kind, **headers},
+                      timeout=10)
+
+
+def stored_rows(url: str, count: int) -> list[dict]:
+    def enough():
+        response = httpx.get(url + "/logs/query?limit=100", timeout=10)
+        rows = strict_json(response.text)["results"]
+        return rows if len(rows) >= count else None
+    return wait_until(enough, timeout=10)
+
+
+def test_a_lone_surrogate_in_the_model_stops_nothing(server):
+    poisoned = b'{"model": "claude-\\udc80-x", "max_tokens": 10, "messages": []}'
+    assert send(server.url, body=poisoned).status_code == 200
+    assert send(server.url, "surrogate-model").status_code == 200
+    assert send(server.url).status_code == 200
+    rows = stored_rows(server.url, 3)  # the writer went on past both poisoned records
+    models = {row["model"] for row in rows}
+    assert "claude-\ufffd-x" in models and "claude-haiku-4-5" in models
+    assert "claude-\ufffd-evil" in {row["response_model"] for row in rows}
+    metrics = httpx.get(server.url + "/metrics", timeout=10)
+    assert metrics.status_code == 200 and 'model="claude-\ufffd-x"' in metrics.text
+    assert httpx.get(server.url + "/metrics", timeout=10).status_code == 200
+
+
+def test_control_characters_are_escaped_everywhere(server):
+    # The HTTP parser itself refuses C0 controls but \t in a header; C1 controls arrive as latin-1.
+    response = send(server.url, "control-model", **{"user-agent": b"evil\x9b31m\tagent", "x-request-id": b"id\x85del"})
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    assert all(32 <= ord(ch) < 127 for ch in request_id)
+    row = stored_rows(server.url, 1)[0]
+    for column in ("model", "response_model", "user_agent", "request_id"):
+        assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in row[column] or ""), (column, row[column])
+    assert row["response_model"] == "claude-\\x1b[31mred\\n\\r\\x00"
+    assert row["user_agent"] == "evil\\x9b31m\\tagent"
+
+
+def test_non_finite_provider_numbers_become_null_and_the_stream_goes_on(server):
+    reader = StreamReader(server.url)
+    reader.start()
+    wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1)
+    assert send(server.url, "snan-cost").status_code == 200
+    assert send(server.url).status_code == 200
+    wait_until(lambda: len(reader.events) >= 2)
+    assert not reader.ended.is_set(), "the stream ended on a non-finite number"
+    poisoned = reader.events[0]
+    assert poisoned["cost_sdk_usd"] is None
+    assert poisoned["rate_limits"] == {}
+    # a reconnect from before the poisoned event replays it, and goes on
+    replay = StreamReader(server.url, {"Last-Event-ID": str(reader.ids[0] - 1)})
+    replay.start()
+    wait_until(lambda: len(replay.events) >= 2)
+    assert not replay.ended.is_set()
+    rows = stored_rows(server.url, 2)
+    assert [row["cost_sdk_usd"] for row in rows if row["rate_limits"] == {}]
+
+
+def test_huge_token_counts_do_not_stop_the_writer(server):
+    assert send(server.url, "huge-tokens").status_code == 200
+    assert send(server.url).status_code == 200
+    rows = stored_rows(server.url, 2)
+    assert all(row["tokens_output"] is None or row["tokens_output"] < 2**63 for row in rows)
+    assert httpx.get(server.url + "/metrics", timeout=10).status_code == 200
+
+
+def test_huge_values_from_the_client_are_capped(server):
+    huge_model = "m" * 1_000_000
+    response = send(server.url, body=json.dumps({**BODY, "model": huge_model}).encode(),
+                    **{"user-agent": "u" * 7_000, "x-request-id": "r" * 7_000})  # the provider takes 8 KiB
+    assert response.status_code == 200
+    assert len(response.headers["x-request-id"]) <= 128
+    row = stored_rows(server.url, 1)[0]
+    assert len(row["model"]) <= 256 and len(row["user_agent"]) <= 512
+    assert len(httpx.get(server.url + "/metrics", timeout=10).text) < 1_000_000
+
+
+def test_provider_error_text_keeps_no_secret_and_no_control_characters(server):
+    response = send(server.url, "error-with-secrets")
+    assert response.status_code == 400
+    row = stored_rows(server.url, 1)[0]
+    assert "sk-LEAK-9" not in row["error_message"] and "\n" not in row["error_message"]
+
+
+def test_a_nul_in_a_path_is_a_recorded_404_not_a_500(server):
+    for path in ("/v1/models/%00", "/v1/models/a%0d%0aSet-Cookie:%20x", "/v1/%ff%fe/x"):
+        response = httpx.get(server.url + path, headers={"x-api-key": "k"}, timeout=10)
+        assert response.status_code == 404, (path, response.status_code)  # the provider's answer
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "ccproxy_active_requests 0.0" in metrics
+    rows = stored_rows(server.url, 3)
+    assert all("\x00" not in row["path"] and "\r" not in row["path"] for row in rows)
+
+
+def test_a_query_string_that_is_not_utf8_is_recorded(server):
+    response = httpx.post(server.url + "/v1/messages?q=%ff%fe&token=abc", json=BODY, headers=ANTHROPIC, timeout=10)
+    assert response.status_code == 200
+    row = stored_rows(server.url, 1)[0]
+    assert "abc" not in row["query"]
+
+
+def test_a_nul_in_a_path_against_the_mock_provider(proxy_factory):
+    proxy = proxy_factory(observability=EVERYTHING_ON)
+    response = httpx.get(proxy.url + "/v1/models/%00", headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+    assert response.status_code < 500, response.text
+    assert "Traceback" not in response.text
+    assert "ccproxy_active_requests 0.0" in httpx.get(proxy.url + "/metrics").text
+    [row] = stored_rows(proxy.url, 1)
+    assert row["path"] == "/v1/models/\\x00" and row["status_code"] == response.status_code
+
+
+def test_queue_full_drops_are_counted_and_logged_rate_limited(tmp_path, caplog):
+    from datetime import UTC, datetime
+
+    from ccproxy_core.record import AccessRecord
+    from ccproxy_duckdb.database import Database
+    from ccproxy_duckdb.writer import LogWriter
+
+    database = Database.open(str(tmp_path / "full.duckdb"))
+    writer = LogWriter(database, queue_size=1, batch_size=10, flush_interval=0.05)  # not started: nothing drains
+    record = AccessRecord("id-0", datetime.now(UTC), "POST", "/v1/messages", "/v1/messages", "", None, None,
+                          "anthropic", None, False, 200, 1.0, 0.001, None, None, None, None, None, None)
+    with caplog.at_level("WARNING", logger="ccproxy.duckdb"):
+        for index in range(50):
+            writer.submit(dataclasses.replace(record, request_id=f"id-{index}"))
+    assert writer.stats()["dropped_records"] == 49
+    lines = [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
+    assert len(lines) == 1 and "OBSERVABILITY__LOG_QUEUE_SIZE=1" in lines[0] and "id-1" in lines[0]
+    writer.start()
+    writer.close(10)
+    database.close()

@@ -1,0 +1,45 @@
+"""Malformed /logs parameters are a 422 naming the parameter, never a 500, against a real server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+BIG = "1" + "0" * 5000
+CASES = [
+    ("/logs/query", {"status_code": "\u00b2"}, "status_code"),  # "²".isdigit() is True, int("²") fails
+    ("/logs/query", {"status_code": "\u0663\u0660\u0660"}, "status_code"),  # Arabic-Indic 300
+    ("/logs/query", {"status_code": BIG}, "status_code"),
+    ("/logs/query", {"limit": BIG}, "limit"),
+    ("/logs/query", {"start_time": BIG}, "start_time"),
+    ("/logs/query", {"start_time": "nan"}, "start_time"),
+    ("/logs/query", {"end_time": "-" + BIG}, "end_time"),
+    ("/logs/query", {"cursor": BIG}, "cursor"),
+    ("/logs/entries", {"page": BIG}, "page"),
+    ("/logs/analytics", {"hours": BIG}, "hours"),
+    ("/logs/analytics", {"hours": "nan"}, "hours"),
+    ("/logs/stream", {"last_event_id": "\u00b2"}, "last_event_id"),
+    ("/logs/stream", {"last_event_id": BIG}, "last_event_id"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(ccproxy_upstream, tmp_path_factory):
+    from ccproxy_core.testing import make_settings, running_proxy
+
+    settings = make_settings(ccproxy_upstream.url, tmp_path=tmp_path_factory.mktemp("params"),
+                             observability={"logs_endpoints_enabled": True, "logs_collection_enabled": True})
+    with running_proxy(settings) as proxy:
+        yield proxy
+
+
+@pytest.mark.parametrize(("path", "params", "named"), CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
+def test_a_malformed_parameter_is_a_422_naming_it(server, path, params, named):
+    response = httpx.get(server.url + path, params=params, timeout=10)
+    assert response.status_code == 422, response.text[:300]
+    assert [error["loc"][-1] for error in response.json()["detail"]] == [named]
+
+
+def test_a_bad_last_event_id_header_is_named(server):
+    response = httpx.get(server.url + "/logs/stream", headers={"last-event-id": "\u00b2".encode()}, timeout=10)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]

@@ -1,0 +1,108 @@
+"""The server's own limits, against a real uvicorn: request head size and time, open connections, bodies."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def read_answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return received
+
+
+@pytest.fixture
+def limited(proxy_factory):
+    return proxy_factory(server={"max_header_bytes": 8192, "header_timeout_seconds": 0.5, "max_connections": 20})
+
+
+def test_a_request_head_over_the_limit_gets_431_and_is_closed(limited):
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        try:
+            for _ in range(64):  # 4 MiB of one header line, unless the server closes first
+                sock.sendall(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"SERVER__MAX_HEADER_BYTES=8192" in answer
+    assert httpx.get(limited.url + "/health").status_code == 200
+
+
+def test_headers_within_the_limit_pass(limited):
+    response = httpx.get(limited.url + "/health", headers={"x-fill": "a" * 6000})
+    assert response.status_code == 200
+
+
+def test_a_slow_request_head_is_closed(limited):
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127")
+        answer = read_answer(sock)  # the server must end it: no more bytes ever come
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    with socket.create_connection(address(limited.url)) as silent:
+        assert read_answer(silent) == b""  # closed without a word
+
+
+def test_a_keep_alive_connection_gets_a_fresh_deadline_for_each_request(limited):
+    with httpx.Client() as client:
+        for _ in range(3):
+            assert client.get(limited.url + "/health").status_code == 200
+            time.sleep(0.2)
+
+
+def test_connections_beyond_the_cap_get_a_clear_503(limited):
+    idle = [socket.create_connection(address(limited.url)) for _ in range(20)]
+    try:
+        for sock in idle:  # keep them busy sending a head slowly, below the timeout
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+        time.sleep(0.1)
+        with socket.create_connection(address(limited.url)) as extra:
+            extra.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = read_answer(extra)
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+        assert b"SERVER__MAX_CONNECTIONS=20" in answer
+    finally:
+        for sock in idle:
+            sock.close()
+    # the slow ones were closed by the head timeout, so the server takes new clients again
+    time.sleep(0.6)
+    assert httpx.get(limited.url + "/health").status_code == 200
+
+
+def test_large_bodies_wait_for_the_buffer_budget_and_all_succeed(proxy_factory, upstream):
+    budget = 3 * 1024 * 1024
+    proxy = proxy_factory(server={"max_request_bytes": 2 * 1024 * 1024, "max_buffered_body_bytes": budget})
+    padding = "x" * (1024 * 1024 + 512 * 1024)
+    results: list[int] = []
+
+    def send() -> None:
+        body = {**BODY, "messages": [{"role": "user", "content": padding}]}
+        results.append(httpx.post(proxy.url + "/v1/messages", json=body, headers=ANTHROPIC, timeout=30).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [200] * 6
+    budget_now = proxy.app.state.proxy.body_budget
+    assert budget_now.available == budget_now.total  # everything reserved was given back
