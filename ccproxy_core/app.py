@@ -145,7 +145,6 @@ class ProxyRoutesFirst:
                 if self.cors.is_preflight(scope):
                     await self.cors.answer_preflight(scope, send)
                     return
-                send = self.cors.marking_send(scope, send)
                 route = self.proxy.routes.match(scope["method"], path)
                 if route is not None:
                     await ExchangeResponse(self.proxy, route)(scope, receive, send)

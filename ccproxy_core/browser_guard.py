@@ -31,6 +31,7 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ccproxy_core.cors import EXPOSED_HEADERS
 from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
 from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.safe_values import safe_text
@@ -142,7 +143,7 @@ class BrowserGuard:
 
     async def _with_cors(self, scope: Scope, receive: Receive, send: Send, origin: bytes) -> None:
         cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin"),
-                (b"access-control-expose-headers", b"x-request-id, x-ccproxy-overhead-ms")]
+                (b"access-control-expose-headers", EXPOSED_HEADERS)]
         headers = dict(scope["headers"])
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
             preflight = [*cors, (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),

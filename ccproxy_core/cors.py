@@ -16,7 +16,8 @@ from starlette.types import Message, Scope, Send
 
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 PREFLIGHT_MAX_AGE = b"600"
-EXPOSED_HEADERS = b"x-request-id, x-ccproxy-overhead-ms, request-id, x-upstream-request-id"
+EXPOSED_HEADERS = b"x-ccproxy-request-id, x-ccproxy-overhead-ms, request-id, x-request-id"
+"""Response headers a page from an allowed origin may read (ccproxy's and the providers' request ids)."""
 
 
 class CorsPolicy:
@@ -62,20 +63,3 @@ class CorsPolicy:
             response_headers.append((b"access-control-allow-headers", allowed_headers))
         await send({"type": "http.response.start", "status": 204, "headers": response_headers})
         await send({"type": "http.response.body", "body": b""})
-
-    def marking_send(self, scope: Scope, send: Send) -> Send:
-        """``send`` that adds ``Access-Control-Allow-Origin`` when the request's origin is allowed."""
-        if not self.origins and not self.any_origin:
-            return send
-        origin = Headers(scope=scope).get("origin")
-        if origin is None or not self.allows(origin):
-            return send
-        extra = [(b"access-control-allow-origin", origin.encode("latin-1")),
-                 (b"access-control-expose-headers", EXPOSED_HEADERS), (b"vary", b"Origin")]
-
-        async def send_marked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        return send_marked

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.safe_values import shown_setting_value
 from ccproxy_core.settings import ObservabilitySettings, PluginSettings, Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,9 +121,8 @@ def _validated(model_class: type[M], raw: dict[str, Any], path: tuple[str, ...])
         lines = []
         for error in exc.errors():
             location = [str(part) for part in error["loc"] if not isinstance(part, int)]
-            value = error.get("input")
-            shown = "(missing)" if isinstance(value, dict) else repr(value)
-            lines.append(f"invalid setting {env_name(*path, *location)}={shown}: {error['msg']}")
+            name = env_name(*path, *location)
+            lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
         raise SettingsError("\n".join(lines)) from None
 
 

@@ -151,6 +151,15 @@ def redact_secrets(text: str) -> str:
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 
+def shown_setting_value(name: str, value: object) -> str:
+    """A bad setting's value as an error line may show it: never a credential, not even a wrong one."""
+    if isinstance(value, dict):
+        return "(missing)"
+    if is_secret_param(name):
+        return "'***'"
+    return repr(redact_secrets(value) if isinstance(value, str) else value)
+
+
 def safe_error_text(text: str, cap: int) -> str:
     """An error message fit for a record, a log line or a client: no secret, printable, bounded."""
     return safe_text(redact_secrets(text[: cap * 2]), cap)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_settings import unknown_key_message
+from ccproxy_core.safe_values import shown_setting_value
 from ccproxy_core.settings import Settings, _config_file, default_config_path
 
 log = logging.getLogger("ccproxy.settings")
@@ -111,7 +112,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors():
         location = [str(part) for part in error["loc"] if not isinstance(part, int)]
         name = "__".join(location).upper() or "settings"
-        value = error.get("input")
-        shown = "(missing)" if isinstance(value, dict) else repr(value)
-        lines.append(f"invalid setting {name}={shown}: {error['msg']}")
+        lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
     return "\n".join(lines)
+

@@ -103,13 +103,13 @@ PREFLIGHT = {"origin": "https://app.example", "access-control-request-method": "
 def test_cors_preflights_are_refused_by_default_and_never_forwarded(proxy, upstream, recorder):
     upstream.clear_requests()
     response = httpx.options(proxy.url + "/v1/chat/completions", headers=PREFLIGHT)
-    assert response.status_code == 403 and "SECURITY__ALLOWED_ORIGINS" in response.json()["detail"]
+    assert response.status_code == 403 and "SECURITY__ALLOWED_ORIGINS" in response.json()["error"]["message"]
     assert "access-control-allow-origin" not in response.headers
     assert upstream.requests() == [] and recorder.starts == []
 
 
 def test_cors_allowed_origin_gets_preflight_and_answer_headers(proxy_factory, recorder):
-    proxy = proxy_factory(plugins=[recorder], cors={"allowed_origins": ["https://app.example"]})
+    proxy = proxy_factory(plugins=[recorder], security={"allowed_origins": ["https://app.example"]})
     response = httpx.options(proxy.url + "/v1/chat/completions", headers=PREFLIGHT)
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "https://app.example"

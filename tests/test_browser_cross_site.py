@@ -78,6 +78,6 @@ def test_a_page_on_another_origin_can_neither_wipe_nor_spend(browser, attacker_s
     assert outcomes["reset"] == "opaque:0" and outcomes["spend"] == "opaque:0", outcomes
     assert outcomes["read"].startswith("error:"), outcomes  # no CORS: the page cannot read the log
     stored = [row["request_id"] for row in httpx.get(proxy.url + "/logs/query").json()["results"]]
-    assert stored == [own.headers["x-request-id"]], "the page wiped the access log or added to it"
+    assert stored == [own.headers["x-ccproxy-request-id"]], "the page wiped the access log or added to it"
     assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == [], "the page reached the provider"
     assert proxy.app.state.browser_refusals["origin"] == 3

@@ -96,10 +96,11 @@ def test_control_characters_are_escaped_everywhere(server):
     # The HTTP parser itself refuses C0 controls but \t in a header; C1 controls arrive as latin-1.
     response = send(server.url, "control-model", **{"user-agent": b"evil\x9b31m\tagent", "x-request-id": b"id\x85del"})
     assert response.status_code == 200
-    request_id = response.headers["x-request-id"]
+    request_id = response.headers["x-ccproxy-request-id"]
     assert all(32 <= ord(ch) < 127 for ch in request_id)
     row = stored_rows(server.url, 1)[0]
-    for column in ("model", "response_model", "user_agent", "request_id"):
+    assert row["client_request_id"] == "id\ufffddel"  # not UTF-8: replaced, never stored raw
+    for column in ("model", "response_model", "user_agent", "request_id", "client_request_id"):
         assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in row[column] or ""), (column, row[column])
     assert row["response_model"] == "claude-\\x1b[31mred\\n\\r\\x00"
     assert row["user_agent"] == "evil\\x9b31m\\tagent"
@@ -138,9 +139,9 @@ def test_huge_values_from_the_client_are_capped(server):
     response = send(server.url, body=json.dumps({**BODY, "model": huge_model}).encode(),
                     **{"user-agent": "u" * 7_000, "x-request-id": "r" * 7_000})  # the provider takes 8 KiB
     assert response.status_code == 200
-    assert len(response.headers["x-request-id"]) <= 128
+    assert len(response.headers["x-ccproxy-request-id"]) <= 128
     row = stored_rows(server.url, 1)[0]
-    assert len(row["model"]) <= 256 and len(row["user_agent"]) <= 512
+    assert len(row["model"]) <= 256 and len(row["user_agent"]) <= 512 and len(row["client_request_id"]) <= 128
     assert len(httpx.get(server.url + "/metrics", timeout=10).text) < 1_000_000
 
 

@@ -22,14 +22,23 @@ CCPROXY = str(Path(sys.executable).with_name("ccproxy"))
 def test_config_show_masks_every_credential(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
            "OBSERVABILITY__PUSHGATEWAY_URL": "http://pushuser:pushPASS1@gateway:9091",
-           "UPSTREAM__ANTHROPIC_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/anthropic?key=qkPASS3",
+           "UPSTREAM__ANTHROPIC_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/anthropic",
            "UPSTREAM__OPENAI_API_KEY": "sk-proj-PASS4", "UPSTREAM__ANTHROPIC_API_KEY": "sk-ant-PASS5",
            "SECURITY__AUTH_TOKEN": "tokenPASS6"}
     shown = subprocess.run([CCPROXY, "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "PASS" not in shown.stdout, shown.stdout
     settings = json.loads(shown.stdout)
     assert settings["observability"]["pushgateway_url"] == "http://***@gateway:9091"
-    assert settings["upstream"]["anthropic_base_url"] == "https://***@corp-gateway.example/anthropic?key=***"
+    assert settings["upstream"]["anthropic_base_url"] == "https://***@corp-gateway.example/anthropic"
+
+
+def test_a_refused_setting_is_named_without_its_credentials(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
+           "UPSTREAM__OPENAI_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/v1?key=qkPASS3",
+           "SECURITY__AUTH_TOKEN": ""}
+    shown = subprocess.run([CCPROXY, "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 2 and "UPSTREAM__OPENAI_BASE_URL" in shown.stderr
+    assert "PASS" not in shown.stderr, shown.stderr
 
 
 def test_an_empty_token_stops_serve_with_one_line(tmp_path):
