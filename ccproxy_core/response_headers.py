@@ -53,6 +53,8 @@ def read_response_headers(provider: Provider, upstream: Iterable[tuple[bytes, by
 
 
 def header_text(value: bytes, limit: int = _MAX_ID_CHARS) -> str:
-    """A header value as text: UTF-8 as clients send it (not latin-1 mojibake), control characters replaced, capped."""
-    text = value.decode("utf-8", errors="replace")[:limit]
-    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+    """A header value as text: UTF-8 as clients send it (not latin-1 mojibake), capped.
+
+    Control characters are left for ``safe_values`` to escape where the record is made safe.
+    """
+    return value.decode("utf-8", errors="replace")[:limit]

@@ -103,7 +103,7 @@ def test_control_characters_are_escaped_everywhere(server):
     for column in ("model", "response_model", "user_agent", "request_id", "client_request_id"):
         assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in row[column] or ""), (column, row[column])
     assert row["response_model"] == "claude-\\x1b[31mred\\n\\r\\x00"
-    assert row["user_agent"] == "evil\\x9b31m\\tagent"
+    assert row["user_agent"] == "evil\ufffd31m\\tagent"  # not UTF-8: replaced; the tab escaped
 
 
 def test_non_finite_provider_numbers_become_null_and_the_stream_goes_on(server):
