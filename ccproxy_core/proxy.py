@@ -95,6 +95,12 @@ class Proxy:
         await self.hooks.call("on_request_start", context=exchange.context)
         try:
             await self._exchange(request, exchange, body, send, receive)
+        except BaseException as exc:
+            # A bug or a server shutdown: the record still says what happened.
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", _describe(exc),
+                                  None if exchange.response_started_at else (503 if cancelled else 500))
+            raise
         finally:
             await self._finish(exchange)
 
@@ -277,6 +283,10 @@ def _proxy_base_url(request: Request) -> str:
     scope = request.scope
     host = request.headers.get("host") or "{}:{}".format(*scope["server"])
     return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:

@@ -79,6 +79,19 @@ class UpstreamSettings(BaseModel):
     def _http_url(cls, value: str) -> str:
         return normalise_base_url(value)
 
+    @field_validator("price_corrections_file")
+    @classmethod
+    def _readable_corrections(cls, value: str | None) -> str | None:
+        if value:
+            from ccproxy_core.errors import SettingsError
+            from ccproxy_core.price_corrections import load_corrections
+
+            try:
+                load_corrections(value)
+            except SettingsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
 
 def normalise_base_url(value: str) -> str:
     """``https://host[/prefix]`` from the forms SDKs accept: a trailing ``/`` or ``/v1`` is dropped.
@@ -88,7 +101,7 @@ def normalise_base_url(value: str) -> str:
     """
     parsed = urlsplit(value.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError("must be an http:// or https:// URL with a host, such as https://api.openai.com/v1")
+        raise ValueError("must start with http:// or https:// and name a host, such as https://api.openai.com/v1")
     if parsed.query or parsed.fragment:
         raise ValueError("must not have a query (?...) or fragment (#...)")
     path = parsed.path.rstrip("/")
