@@ -43,7 +43,7 @@ REQUESTS = [
     ("POST", "/v1/chat/completions", OPENAI, {**GPT_BODY, "stream": True, "stream_options": {"include_usage": True}}, 200),
     ("POST", "/v1/chat/completions", {**OPENAI, "x-mock-status": "429"}, GPT_BODY, 429),
     ("POST", f"/v1/chat/completions?key={QUERY_KEY}&api_key={QUERY_KEY}", OPENAI, GPT_BODY, 200),
-    ("GET", "/v1/no/such/route", {**ANTHROPIC, **OPENAI}, None, 404),  # answered by ccproxy itself
+    ("GET", "/no/such/route", {**ANTHROPIC, **OPENAI}, None, 404),  # outside the provider APIs: answered by ccproxy itself
     ("POST", "/v1/messages", ANTHROPIC, b"x" * (MAX_REQUEST_BYTES + 1), 413),  # answered by ccproxy itself
 ]
 ANSWERED_LOCALLY = (404, 413)
