@@ -97,6 +97,14 @@ class Exchange:
             request_bytes=self.request_bytes,
             response_bytes=self.response_bytes,
             rate_limits=self.rate_limits,
+            session_id=ctx.session_id,
+            end_user=ctx.end_user,
+            project=ctx.project,
+            api_key_id=ctx.api_key_id,
+            api_key_name=ctx.api_key_name,
+            client_name=ctx.client_name,
+            client_version=ctx.client_version,
+            tags=ctx.tags,
         )
 
 

@@ -18,6 +18,7 @@ from starlette.types import Scope
 from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
+from ccproxy_core.attribution import Attributor
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
@@ -27,7 +28,7 @@ from ccproxy_core.response_headers import rate_limits, returned_headers
 from ccproxy_core.responses import BufferedProxyResponse, StreamingProxyResponse
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import auto_headers_to_skip, forwarded_headers
-from ccproxy_core.usage import request_model_and_stream, usage_from_json
+from ccproxy_core.usage import model_and_stream, request_payload, usage_from_json
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -47,6 +48,7 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.session: aiohttp.ClientSession | None = None
         self.prices = PriceBook()
+        self.attributor = Attributor(settings.attribution)
 
     def endpoint(self, route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
         """A FastAPI endpoint serving ``route``."""
@@ -80,7 +82,8 @@ class Proxy:
         return self._local_error(exchange, 404, "not_found", message)
 
     def _start_exchange(self, request: Request, endpoint: str, service_type: str, body: bytes | None) -> Exchange:
-        model, streaming = request_model_and_stream(body) if body else (None, False)
+        payload = request_payload(body) if body else None
+        model, streaming = model_and_stream(payload)
         headers, scope = request.headers, request.scope
         client = scope.get("client")
         context = RequestContext(
@@ -97,6 +100,7 @@ class Proxy:
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
+        self.attributor.fill(context, scope["headers"], payload)
         return Exchange(context=context, request_bytes=len(body or b""))
 
     async def _forward(self, request: Request, exchange: Exchange, body: bytes) -> Response:

@@ -55,7 +55,8 @@ def forwarded_headers(headers: Headers, service_type: str, settings: Settings) -
     """The client's headers as the provider should see them: credentials and versions untouched."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name not in _NOT_FORWARDED:
+        # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
+        if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
             out.add(name, value)
     out["accept-encoding"] = "identity"
     _add_fallback_key(out, service_type, settings)

@@ -2,7 +2,8 @@
 
 Migrations are a list of steps, applied in order inside one transaction at start-up; a file is
 never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 adds the
-columns that explain a row (time to first token, upstream status, errors, cost line items, ...).
+columns that explain a row (time to first token, upstream status, errors, cost line items, ...);
+version 3 the columns that say who and what a request was for (session, project, key, client, tags).
 """
 
 from __future__ import annotations
@@ -54,11 +55,22 @@ COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("request_bytes", "BIGINT"),
     ("response_bytes", "BIGINT"),
     ("rate_limits", "VARCHAR"),  # JSON text
+    ("session_id", "VARCHAR"),
+    ("end_user", "VARCHAR"),
+    ("project", "VARCHAR"),
+    ("api_key_id", "VARCHAR"),
+    ("api_key_name", "VARCHAR"),
+    ("client_name", "VARCHAR"),
+    ("client_version", "VARCHAR"),
+    ("tags", "VARCHAR"),  # JSON text
 )
 COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
 assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
 
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
+_EXPLAINED = [name for name, _ in COLUMN_TYPES].index("rate_limits") + 1  # version 2 ends with rate_limits
+JSON_COLUMNS = ("rate_limits", "tags")
+"""Dict fields stored as JSON text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +97,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ttft, upstream status and timing, errors, response model, cost line items, priced flag, sizes, rate limits",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:]
+            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_EXPLAINED]
+        ),
+    ),
+    Migration(
+        3,
+        "attribution: session, end user, project, key fingerprint and name, client, tags",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_EXPLAINED:]
         ),
     ),
 )
