@@ -41,6 +41,7 @@ TAG_HEADER_PREFIX = b"x-ccproxy-tag-"
 MAX_PROJECT_CHARS = 128
 MAX_TAG_NAME_CHARS = 32
 MAX_TAG_VALUE_CHARS = 128
+_MAX_CACHED_FINGERPRINTS = 4096
 _TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 # Header name -> slot; earlier session sources win over later ones.
@@ -70,6 +71,9 @@ class Attributor:
         self.salt = salt
         self.key_names = settings.key_names() if settings else {}
         self.max_tags = settings.max_tags if settings else 10
+        # Fingerprints by the key's in-process hash (salted per process by Python), so the
+        # same key costs one dict lookup after its first request and no key is kept.
+        self._fingerprints: dict[int, str] = {}
 
     def fill(self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
@@ -114,10 +118,20 @@ class Attributor:
         api_key = key_from_headers(found.get(b"x-api-key"), found.get(b"authorization"))
         if api_key is None:
             return
-        dims.api_key_id = key_fingerprint(api_key, self.salt)
+        dims.api_key_id = self._fingerprint(api_key)
         alias = self.key_names.get(dims.api_key_id)
         if alias is not None:
             dims.api_key_name, dims.project = alias
+
+
+    def _fingerprint(self, api_key: str) -> str:
+        slot = hash(api_key)
+        fingerprint = self._fingerprints.get(slot)
+        if fingerprint is None:
+            if len(self._fingerprints) >= _MAX_CACHED_FINGERPRINTS:
+                self._fingerprints.clear()
+            fingerprint = self._fingerprints[slot] = key_fingerprint(api_key, self.salt)
+        return fingerprint
 
 
 def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:

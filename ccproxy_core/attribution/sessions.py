@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from .clean import clean_text
@@ -38,7 +39,9 @@ def session_and_user_from_body(payload: dict[str, Any] | None) -> tuple[str | No
     return None, None
 
 
+@lru_cache(maxsize=1024)
 def _from_anthropic_user_id(user_id: str) -> tuple[str | None, str | None]:
+    """Cached: a client sends the same ``user_id`` with every request of a session."""
     if user_id.startswith("{"):
         parsed = _json_object(user_id)
         if parsed is not None:
