@@ -94,7 +94,7 @@ class FilterParams:
     endpoint: str | None
     status_code: str | None
     streaming: bool | None
-    attribution: AttributionParams = None  # type: ignore[assignment]
+    attribution: AttributionParams | None = None
 
     def to_filters(self, start: datetime | None, end: datetime | None) -> LogFilters:
         """The store's filters for this window."""
