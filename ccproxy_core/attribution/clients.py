@@ -27,14 +27,19 @@ _SDK = re.compile(r"^(?:Async)?(?:Azure)?(Anthropic|OpenAI)(?:Bedrock|Vertex)?/(
 _RENAMED = {"claude-cli": "claude-code", "codex_cli_rs": "codex", "codex_exec": "codex", "codex_tui": "codex"}
 
 
-@lru_cache(maxsize=1024)
-def parse_user_agent(user_agent: str | None) -> tuple[str | None, str | None]:
-    """``(client_name, client_version)``; ``(None, None)`` without a readable product token.
+_READ_CHARS = 200  # the product tokens that name a client come first
 
-    Cached: a proxy sees few distinct user agents, and each is parsed once.
-    """
+
+def parse_user_agent(user_agent: str | None) -> tuple[str | None, str | None]:
+    """``(client_name, client_version)``; ``(None, None)`` without a readable product token."""
     if not user_agent:
         return None, None
+    return _parse(user_agent[:_READ_CHARS])
+
+
+@lru_cache(maxsize=1024)
+def _parse(user_agent: str) -> tuple[str | None, str | None]:
+    """Cached (on a bounded prefix): a proxy sees few distinct user agents, and each is parsed once."""
     sdk = _SDK.match(user_agent)
     if sdk is not None:
         vendor, language, version = sdk.groups()

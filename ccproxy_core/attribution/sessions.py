@@ -20,6 +20,7 @@ from typing import Any
 from .clean import clean_text
 
 MAX_ID_CHARS = 128
+_MAX_USER_ID_CHARS = 1024
 _LEGACY_USER_ID = re.compile(r"^user_([0-9A-Za-z]*)_account_([0-9A-Za-z-]*)_session_([0-9A-Za-z-]+)$")
 
 
@@ -31,6 +32,8 @@ def session_and_user_from_body(payload: dict[str, Any] | None) -> tuple[str | No
     if isinstance(metadata, dict):
         user_id = metadata.get("user_id")
         if isinstance(user_id, str) and user_id:
+            if len(user_id) > _MAX_USER_ID_CHARS:  # not Claude Code's; and never a cache key this large
+                return None, clean_text(user_id, MAX_ID_CHARS)
             return _from_anthropic_user_id(user_id)
     for key in ("safety_identifier", "user"):
         end_user = clean_text(payload.get(key), MAX_ID_CHARS)
@@ -54,8 +57,6 @@ def _from_anthropic_user_id(user_id: str) -> tuple[str | None, str | None]:
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
-    if len(text) > 4096:
-        return None
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
