@@ -11,11 +11,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from ccproxy_core.attribution import key_fingerprint
 from ccproxy_core.cli import main
 from ccproxy_core.report.build import merge_periods, period_of
 from ccproxy_core.report.tables import compact, money
 
-from .test_attribution_integration import claude_code_request, codex_request, rows, start
+from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
 
 CCPROXY = str(Path(sys.executable).parent / "ccproxy")
 
@@ -81,7 +82,7 @@ def test_each_report_kind_fits_80_columns_and_sums_to_the_total(proxy_factory, t
     stored = rows(proxy.url, 4)
     proxy.stop()
     config = write_config(tmp_path, 1)
-    for kind in ("daily", "weekly", "monthly", "project", "model"):
+    for kind in ("daily", "weekly", "monthly", "project", "model", "key", "client"):
         answer = report_in_process(config, kind, "--json", "--breakdown", "model")
         assert answer.exit_code == 0, answer.output
         report = json.loads(answer.output)
@@ -92,6 +93,8 @@ def test_each_report_kind_fits_80_columns_and_sums_to_the_total(proxy_factory, t
         assert "claude-sonnet-4-5" in table.output and "Total" in table.output
     projects = json.loads(report_in_process(config, "project", "--json").output)["rows"]
     assert [(row["key"], row["requests"]) for row in projects] == [("webshop", 3), (None, 1)]
+    keys = json.loads(report_in_process(config, "key", "--json").output)["rows"]
+    assert [(row["key"], row["requests"]) for row in keys] == [("alice-laptop", 3), (key_fingerprint(CODEX_KEY), 1)]
     empty = json.loads(report_in_process(config, "daily", "--json", "--since", "2001-01-01", "--until", "2001-01-31").output)
     assert empty["rows"] == [] and empty["totals"]["requests"] == 0
 
@@ -120,8 +123,6 @@ def test_periods_and_compact_numbers():
 
 
 def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):
-    from ccproxy_core.attribution import key_fingerprint
-
     config = write_config(tmp_path, 1)
     env = {**os.environ, "CCPROXY_CONFIG": str(config)}
     answer = subprocess.run([CCPROXY, "key-id"], input="sk-ant-api03-secret\n", capture_output=True, text=True, env=env)

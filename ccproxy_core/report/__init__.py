@@ -1,4 +1,4 @@
-"""``ccproxy report``: cost and tokens per day, week, month, session, project or model, in the terminal."""
+"""``ccproxy report``: cost and tokens per day, week, month, session, project, model, key or client, in the terminal."""
 
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ def _parse_moment(name: str, value: str | None, end_of_day: bool) -> datetime | 
               help="List each row's parts by this dimension under it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="Rows of session, project and model reports (the rest are summed as 'other').")
+              help="Rows of session, project, model, key and client reports (the rest are summed as 'other').")
 @click.option("--url", help="Ask this ccproxy's /logs API (default: the DuckDB file, or the local server when it holds the file).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML config file.")
 def report(kind: str, since: str | None, until: str | None, breakdown: str | None, as_json: bool, limit: int,
            url: str | None, config_file: str | None) -> None:
-    """Cost, tokens and requests per day, week, month, session, project or model (days are UTC)."""
+    """Cost, tokens and requests per day, week, month, session, project, model, key or client (days are UTC)."""
     from ccproxy_core.settings_loader import load_settings
 
     from .sources import open_source

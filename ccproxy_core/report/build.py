@@ -9,9 +9,10 @@ from ccproxy_core.log_store import Grouping
 
 from .sources import ReportSource
 
-KINDS = ("daily", "weekly", "monthly", "session", "project", "model")
-DEFAULT_DAYS = {"daily": 30, "weekly": 7 * 12, "monthly": 366, "session": 30, "project": 30, "model": 30}
-_DIMENSION = {"project": "project", "model": "model"}
+KINDS = ("daily", "weekly", "monthly", "session", "project", "model", "key", "client")
+DEFAULT_DAYS = {"daily": 30, "weekly": 7 * 12, "monthly": 366, "session": 30, "project": 30, "model": 30, "key": 30,
+                "client": 30}
+_DIMENSION = {"project": "project", "model": "model", "key": "api_key", "client": "client"}
 
 
 def default_window(kind: str, now: datetime | None = None) -> tuple[datetime, datetime]:

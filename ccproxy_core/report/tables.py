@@ -12,7 +12,7 @@ from rich.table import Table
 from .build import totals
 
 _FIRST_COLUMN = {"daily": "Date", "weekly": "Week", "monthly": "Month", "session": "Session",
-                 "project": "Project", "model": "Model"}
+                 "project": "Project", "model": "Model", "key": "Key", "client": "Client"}
 SESSION_ID_CHARS = 8
 
 
