@@ -146,8 +146,10 @@ class AttributionSettings(BaseModel):
     def _fingerprints(cls, value: dict[str, str | KeyAlias]) -> dict[str, str | KeyAlias]:
         for fingerprint in value:
             if not re.fullmatch(r"[0-9a-f]{12}", fingerprint):
-                raise ValueError(f"{fingerprint!r} is not a key fingerprint (12 hex digits): "
-                                 "run `ccproxy key-id` and paste what it prints, never the key itself")
+                # The value is not echoed: a pasted key in its place must not reach a log.
+                raise ValueError(f"a name is given for a {len(fingerprint)}-character value that is not a key "
+                                 "fingerprint (12 hex digits): run `ccproxy key-id` and paste what it prints, "
+                                 "never the key itself")
         return value
 
     def key_names(self) -> dict[str, tuple[str, str | None]]:

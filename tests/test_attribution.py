@@ -120,9 +120,10 @@ def test_configured_key_names_and_projects():
     assert explicit.project == "frontend"
 
 
-def test_a_key_in_place_of_a_fingerprint_is_refused():
-    with pytest.raises(ValueError, match="ccproxy key-id"):
+def test_a_key_in_place_of_a_fingerprint_is_refused_without_echoing_it():
+    with pytest.raises(ValueError, match="ccproxy key-id") as refused:
         AttributionSettings(keys={"sk-ant-api03-secret": "oops"})
+    assert "secret" not in refused.value.errors()[0]["msg"]  # what `ccproxy serve` prints
 
 
 def test_tags_are_bounded_in_count_length_and_name():
