@@ -149,3 +149,16 @@ def test_hostile_values_are_made_safe():
     for value in (None, 12, "", "   ", ["list"]):
         assert clean_text(value, 10) is None
     assert read({}, {"model": "m", "metadata": {"user_id": "{" + "[" * 100000}}).session_id is None
+
+
+def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "ATTRIBUTION__KEYS": '{"sk-ant-api03-topsecret": "alice"}', "CCPROXY_CONFIG": str(tmp_path / "none.toml")}
+    answer = subprocess.run([str(Path(sys.executable).parent / "ccproxy"), "config", "show"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path)
+    assert answer.returncode == 2 and "ATTRIBUTION__KEYS" in answer.stderr and "ccproxy key-id" in answer.stderr
+    assert "topsecret" not in answer.stderr + answer.stdout
