@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -152,11 +156,6 @@ def test_hostile_values_are_made_safe():
 
 
 def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = {**os.environ, "ATTRIBUTION__KEYS": '{"sk-ant-api03-topsecret": "alice"}', "CCPROXY_CONFIG": str(tmp_path / "none.toml")}
     answer = subprocess.run([str(Path(sys.executable).parent / "ccproxy"), "config", "show"], capture_output=True,
                             text=True, env=env, cwd=tmp_path)
