@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ccproxy_core.log_store import LogFilters, NameFilter
 from ccproxy_core.record import AccessRecord
-from ccproxy_core.settings import ObservabilitySettings
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.store import DuckDBLogStore
 from ccproxy_duckdb.writer import LogWriter
@@ -178,7 +178,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ccproxy-bench-") as folder:
         for batch_size in (1000, 5000):
             bench_ingest(Path(folder), args.ingest_rows, batch_size)
-        store = DuckDBLogStore.open(ObservabilitySettings(duckdb_path=str(Path(folder) / "reads.duckdb")))
+        store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(Path(folder) / "reads.duckdb")))
         try:
             end = fill(store, args.rows, args.days)
             asyncio.run(bench_reads(store, end, args.days, args.runs, args.rows))

@@ -114,8 +114,15 @@ def config() -> None:
 @config.command("show")
 @config_option
 def config_show(config_file: str | None) -> None:
-    """Print the effective settings as JSON (secrets masked)."""
+    """Print the effective settings as JSON (secrets masked), the plugins' own settings included."""
+    from ccproxy_core.plugins import get_plugin_manager
+
     settings = _settings_or_exit(config_file)
+    try:
+        get_plugin_manager(settings)  # binds plugins loaded only from custom entry points too
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
 
 

@@ -1,16 +1,29 @@
 """The hook contract between ccproxy and its plugins.
 
 This file is the one a plugin author reads. Hooks are grouped in lifecycle order:
-app build -> startup -> per request -> shutdown. A plugin implements any subset,
-and each implementation may take any subset of a hook's arguments (pluggy passes
-them by name).
+declare -> app build -> startup -> per request -> shutdown. A plugin implements any
+subset, and each implementation may take any subset of a hook's arguments (pluggy
+passes them by name). Arguments may be added to a hook in later versions, never
+renamed or removed, so an implementation written against today's contract keeps working.
 
 Argument names mean the same thing everywhere:
 
-- ``app``: the FastAPI application being served.
-- ``settings``: the effective :class:`ccproxy_core.settings.Settings`.
+- ``ccproxy``: the :class:`ccproxy_core.host.Ccproxy` handle on the running app: its
+  ``app``, ``settings``, a per-plugin state namespace (``ccproxy.state("name")``), the
+  plugin's own settings (``ccproxy.settings_of(Model)``) and the shared services
+  (``ccproxy.log_store()``, ``ccproxy.metrics_registry()``). Module-level hook
+  functions reach their per-app state through it.
+- ``app``: the FastAPI application being served (``ccproxy.app``).
+- ``settings``: the effective :class:`ccproxy_core.settings.Settings` (``ccproxy.settings``).
 - ``context``: the :class:`ccproxy_core.record.RequestContext` of one proxied request.
 - ``record``: the final, immutable :class:`ccproxy_core.record.AccessRecord` of that request.
+
+pluggy's options hold: ``tryfirst``/``trylast`` order the calls, ``specname=`` lets a
+function of another name implement a hook, and ``wrapper=True`` (or the older
+``hookwrapper=True``) wraps the other implementations of ``on_request_start``,
+``on_request_end``, ``get_log_store`` and ``get_metrics_registry``. The hooks that run
+once per plugin, in order (``register_plugin``, ``register_routes``, ``on_startup``,
+``on_shutdown``), refuse a wrapper when the plugin loads.
 """
 
 from __future__ import annotations
@@ -22,7 +35,9 @@ import pluggy
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ccproxy_core.host import Ccproxy
     from ccproxy_core.log_store import LogStore
+    from ccproxy_core.plugin_spec import PluginSpec
     from ccproxy_core.record import AccessRecord, RequestContext
     from ccproxy_core.settings import Settings
 
@@ -30,11 +45,26 @@ hookspec = pluggy.HookspecMarker("ccproxy")
 hookimpl = pluggy.HookimplMarker("ccproxy")
 
 
+# --- declare -----------------------------------------------------------------
+
+
+@hookspec
+def register_plugin() -> PluginSpec:
+    """Describe this plugin to the host: its settings model, when it is on, what it needs.
+
+    Fires once per plugin, right after its module is imported and before settings are
+    checked, so it takes no arguments and must only return a
+    :class:`ccproxy_core.plugin_spec.PluginSpec` (no I/O). A plugin without it is enabled
+    whenever it is installed and has no settings of its own. If it raises, the plugin is
+    reported as failed to load (fatal under ``PLUGINS__STRICT``).
+    """
+
+
 # --- app build ---------------------------------------------------------------
 
 
 @hookspec
-def register_routes(app: FastAPI, settings: Settings) -> None:
+def register_routes(app: FastAPI, settings: Settings, ccproxy: Ccproxy) -> None:
     """Add routes to the app.
 
     Fires once, while the app is built, before the proxy's own routes are added,
@@ -49,23 +79,25 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
 
 
 @hookspec(firstresult=True)
-def get_log_store(app: FastAPI, settings: Settings) -> LogStore | None:
+def get_log_store(app: FastAPI, settings: Settings, ccproxy: Ccproxy) -> LogStore | None:
     """Return the active access-log store, or ``None`` if this plugin provides none.
 
     The first non-``None`` answer wins, so a third-party store registered with
     ``tryfirst=True`` replaces the built-in DuckDB one. Asked after ``on_startup``
-    by whoever needs stored records (the logs API, the dashboard). Must be cheap
-    and must not block: return an object that already exists.
+    by whoever needs stored records (the logs API, the dashboard), usually through
+    ``ccproxy.log_store()``. Must be cheap and must not block: return an object that
+    already exists. If it raises, the caller fails (a /logs request answers 503).
     """
 
 
 @hookspec(firstresult=True)
-def get_metrics_registry(app: FastAPI) -> Any | None:
+def get_metrics_registry(app: FastAPI, ccproxy: Ccproxy) -> Any | None:
     """Return the ``prometheus_client.CollectorRegistry`` that holds ccproxy's metrics.
 
     The first non-``None`` answer wins. The built-in metrics plugin answers with the
     registry it owns (one per app, never the process-global default); the pushgateway
-    plugin asks for it to push. Must be cheap and must not block.
+    plugin asks for it, through ``ccproxy.metrics_registry()``, to push. Must be cheap
+    and must not block. If it raises, the caller fails.
     """
 
 
@@ -73,16 +105,20 @@ def get_metrics_registry(app: FastAPI) -> Any | None:
 
 
 @hookspec
-def on_startup(app: FastAPI, settings: Settings) -> None:
+def on_startup(app: FastAPI, settings: Settings, ccproxy: Ccproxy) -> None:
     """The server is starting; open resources and start background tasks here.
 
     Fires once, inside the app's lifespan, before the first request is served.
-    May be ``async def``. Keep what you start on ``app.state`` (under a name of your
-    own) and stop it in ``on_shutdown``.
+    Plugins start one after the other: ``tryfirst`` ones, then the others in the
+    order they were registered (installed plugins by name), then ``trylast`` ones;
+    a plugin whose ``PluginSpec.starts_after`` names another starts after it.
+    May be ``async def`` (awaited before the next plugin starts). Keep what you start
+    in ``ccproxy.state("<your plugin>")`` and stop it in ``on_shutdown``.
 
-    If it raises, start-up stops with one line naming the plugin and its error;
-    raise :class:`ccproxy_core.errors.StartupError` with a message that tells the user
-    what to fix.
+    If it raises, start-up stops with one line naming the plugin and its error, and
+    the plugins already started are shut down (``on_shutdown``, in reverse order);
+    raise :class:`ccproxy_core.errors.StartupError` with a message that tells the
+    user what to fix.
     """
 
 
@@ -90,7 +126,7 @@ def on_startup(app: FastAPI, settings: Settings) -> None:
 
 
 @hookspec
-def on_request_start(context: RequestContext) -> None:
+def on_request_start(context: RequestContext, ccproxy: Ccproxy) -> None:
     """A proxied request was received and is about to be forwarded upstream.
 
     Fires once per proxied request (never for the proxy's own routes such as
@@ -106,7 +142,7 @@ def on_request_start(context: RequestContext) -> None:
 
 
 @hookspec
-def on_request_end(context: RequestContext, record: AccessRecord) -> None:
+def on_request_end(context: RequestContext, record: AccessRecord, ccproxy: Ccproxy) -> None:
     """A proxied request has finished; ``record`` is its final access record.
 
     Fires exactly once per request that fired ``on_request_start``, on every path:
@@ -123,11 +159,12 @@ def on_request_end(context: RequestContext, record: AccessRecord) -> None:
 
 
 @hookspec
-def on_shutdown(app: FastAPI, settings: Settings) -> None:
+def on_shutdown(app: FastAPI, settings: Settings, ccproxy: Ccproxy) -> None:
     """The server is stopping; flush and close what ``on_startup`` opened.
 
     Fires once, inside the app's lifespan, after the last request has been answered
-    and its ``on_request_end`` has fired. Plugins shut down in the reverse order of
-    their start-up. May be ``async def``. If it raises, the error is logged with the
+    and its ``on_request_end`` has fired; also when another plugin failed to start
+    after this one had started. Plugins shut down in the reverse order of their
+    start-up. May be ``async def``. If it raises, the error is logged with the
     plugin's name and the other plugins still shut down.
     """

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.plugins import get_plugin_manager, register_checked
 from ccproxy_core.testing import RunningProxy, make_settings, mock_upstream, running_proxy
 
 
@@ -41,23 +41,27 @@ def ccproxy_upstream() -> Iterator[Any]:
 def ccproxy_proxy_factory(ccproxy_upstream: Any, tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
     """Start real ccproxy servers against the mock provider; each stops when the test ends.
 
-    ``ccproxy_proxy_factory(plugins=(), installed=True, **sections)`` returns a
-    :class:`ccproxy_core.testing.RunningProxy` (``.url``, ``.app``). ``sections`` set
-    ccproxy settings by section (``security={"auth_token": "t"}``); environment variables
-    do not reach ccproxy's own settings, but a plugin reading its own variables still sees
-    them (set them with ``monkeypatch.setenv`` before starting). ``installed=False`` loads
-    no entry point at all: only ``plugins`` run.
+    ``ccproxy_proxy_factory(plugins=(), installed=True, plugin_settings=None, **sections)``
+    returns a :class:`ccproxy_core.testing.RunningProxy` (``.url``, ``.app``). ``sections``
+    set ccproxy settings by section (``security={"auth_token": "t"}``,
+    ``observability={"metrics_endpoint_enabled": True}``); ``plugin_settings`` sets plugins'
+    own tables (``{"jsonl": {"path": "/tmp/x.jsonl"}}``, as ``[plugins.jsonl]`` would).
+    Environment variables and config files are not read, so tests do not depend on the
+    machine. ``installed=False`` loads no entry point at all: only ``plugins`` run.
     """
     with contextlib.ExitStack() as stack:
 
         def start(
-            plugins: Iterable[object] = (), installed: bool = True, upstream_url: str | None = None, **sections: dict[str, Any]
+            plugins: Iterable[object] = (), installed: bool = True, upstream_url: str | None = None,
+            plugin_settings: dict[str, dict[str, Any]] | None = None, **sections: dict[str, Any]
         ) -> RunningProxy:
+            if plugin_settings:
+                sections["plugins"] = {**sections.get("plugins", {}), **plugin_settings}
             settings = make_settings(upstream_url or ccproxy_upstream.url, tmp_path=tmp_path, **sections)
             pm = get_plugin_manager(settings, None if installed else [])
             for plugin in plugins:
                 if not pm.is_registered(plugin):  # already loaded through its entry point
-                    pm.register(plugin)
+                    register_checked(pm, plugin)
             return stack.enter_context(running_proxy(settings, pm=pm))
 
         yield start

@@ -10,7 +10,7 @@ import socket
 import uvicorn
 
 from ccproxy_core.app import create_app
-from ccproxy_core.errors import CcproxyError
+from ccproxy_core.errors import CcproxyError, SettingsError
 from ccproxy_core.logging_setup import configure_logging
 from ccproxy_core.settings import Settings
 
@@ -51,6 +51,15 @@ class Server(uvicorn.Server):
         gc.collect()
         gc.freeze()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Shut down as uvicorn does, then hand the frozen objects back to the collector.
+
+        Left frozen, they are never collected at exit, and DuckDB's bindings then report
+        every object still alive as a "leaked instance" on stderr.
+        """
+        await super().shutdown(sockets=sockets)
+        gc.unfreeze()
+
 
 def _survive_reraised_signals() -> None:
     """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with the default
@@ -61,11 +70,14 @@ def _survive_reraised_signals() -> None:
 
 
 def run_server(settings: Settings) -> int:
-    """Serve until stopped; return the process exit code (1 when start-up failed)."""
+    """Serve until stopped; return the process exit code (2 for a bad setting, 1 when start-up failed)."""
     listener = configure_logging(settings.logging)
     try:
         try:
             app = create_app(settings)
+        except SettingsError as exc:  # a plugin's setting: a bad value or an unknown name
+            log.error("%s", exc)
+            return 2
         except CcproxyError as exc:
             log.error("%s", exc)
             return 1

@@ -11,9 +11,10 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -48,9 +49,9 @@ class UpstreamSettings(BaseModel):
     """The providers ccproxy forwards to."""
 
     anthropic_base_url: str = "https://api.anthropic.com"
-    """UPSTREAM__ANTHROPIC_BASE_URL."""
+    """UPSTREAM__ANTHROPIC_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     openai_base_url: str = "https://api.openai.com"
-    """UPSTREAM__OPENAI_BASE_URL."""
+    """UPSTREAM__OPENAI_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     anthropic_api_key: SecretStr | None = None
     """UPSTREAM__ANTHROPIC_API_KEY, sent as x-api-key only when the client sends no key."""
     openai_api_key: SecretStr | None = None
@@ -60,66 +61,65 @@ class UpstreamSettings(BaseModel):
     read_timeout_seconds: float = Field(600.0, gt=0)
     """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes."""
     max_connections: int = Field(1000, ge=1)
-    """UPSTREAM__MAX_CONNECTIONS. Size of the shared connection pool."""
+    """UPSTREAM__MAX_CONNECTIONS. Size of each provider's own connection pool."""
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__POOL_TIMEOUT_SECONDS. Longest wait for a free pooled connection; then 504."""
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_DECODED_BYTES. Most bytes ccproxy decompresses of one answer to read its
+    usage; beyond, the answer still passes whole but its usage is not read (a decompression bomb)."""
+    openai_stream_include_usage: bool = False
+    """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
+    streams that do not say, so their tokens and cost are known: the one change ccproxy may make
+    to a request (the client then gets one more chunk, the usage, before ``[DONE]``)."""
+    price_corrections_file: str | None = None
+    """UPSTREAM__PRICE_CORRECTIONS_FILE. A TOML file of price corrections applied on top of the
+    built-in ones (see docs/records.md); unset: only the built-in ones."""
 
     @field_validator("anthropic_base_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return normalise_base_url(value)
+
+    @field_validator("price_corrections_file")
+    @classmethod
+    def _readable_corrections(cls, value: str | None) -> str | None:
+        if value:
+            from ccproxy_core.errors import SettingsError
+            from ccproxy_core.price_corrections import load_corrections
+
+            try:
+                load_corrections(value)
+            except SettingsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+def normalise_base_url(value: str) -> str:
+    """``https://host[/prefix]`` from the forms SDKs accept: a trailing ``/`` or ``/v1`` is dropped.
+
+    ccproxy appends the client's own path (``/v1/messages``), so a base URL ending in
+    ``/v1`` would otherwise send ``/v1/v1/...``.
+    """
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must start with http:// or https:// and name a host, such as https://api.openai.com/v1")
+    if parsed.query or parsed.fragment:
+        raise ValueError("must not have a query (?...) or fragment (#...)")
+    path = parsed.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parsed.scheme}://{parsed.netloc}{path}"
 
 
 class ObservabilitySettings(BaseModel):
-    """Which observability plugins are on, and how they behave."""
+    """The ``[observability]`` section: the built-in plugins' settings (``OBSERVABILITY__*``).
 
-    metrics_endpoint_enabled: bool = False
-    """OBSERVABILITY__METRICS_ENDPOINT_ENABLED: serve Prometheus metrics on /metrics."""
-    logs_endpoints_enabled: bool = False
-    """OBSERVABILITY__LOGS_ENDPOINTS_ENABLED: serve the /logs query API."""
-    dashboard_enabled: bool = False
-    """OBSERVABILITY__DASHBOARD_ENABLED: serve the live dashboard on /dashboard."""
-    logs_collection_enabled: bool = False
-    """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
-    log_storage_backend: Literal["duckdb", "none"] = "duckdb"
-    """OBSERVABILITY__LOG_STORAGE_BACKEND: duckdb or none."""
-    duckdb_path: str = "~/.local/share/ccproxy/metrics.duckdb"
-    """OBSERVABILITY__DUCKDB_PATH: the DuckDB file (~ expanded, folders created)."""
-    pushgateway_url: str | None = None
-    """OBSERVABILITY__PUSHGATEWAY_URL: push metrics there when set (user:pass@ allowed)."""
-    pushgateway_interval_seconds: float = Field(15.0, gt=0)
-    """OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS: seconds between pushes."""
-    pushgateway_job: str = "ccproxy"
-    """OBSERVABILITY__PUSHGATEWAY_JOB: the Pushgateway job name."""
-    pushgateway_instance: str | None = None
-    """OBSERVABILITY__PUSHGATEWAY_INSTANCE: grouping key ``instance``; default host:port."""
-    log_retention_days: float | None = Field(None, gt=0)
-    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
-    log_queue_size: int = Field(10_000, ge=1)
-    """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
-    log_batch_size: int = Field(1_000, ge=1)
-    """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
-    log_flush_interval_seconds: float = Field(1.0, gt=0)
-    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
-    stream_max_subscribers: int = Field(100, ge=1)
-    """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
-    stream_queue_size: int = Field(1_000, ge=1)
-    """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
-    stream_replay_size: int = Field(1_000, ge=0)
-    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
-    metrics_model_label_cap: int = Field(100, ge=1)
-    """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
-    metrics_attribution_labels: Annotated[list[Literal["project", "client"]], NoDecode] = []
-    """OBSERVABILITY__METRICS_ATTRIBUTION_LABELS: ``project`` and/or ``client`` (comma separated) add
-    those labels to the request, token and cost counters, each capped like the model label.
-    Sessions and users are never labels: they are unbounded."""
+    Each built-in plugin owns its fields (its ``PluginSpec.settings`` model); once the
+    plugins are loaded, this section becomes the merge of their models
+    (:func:`ccproxy_core.plugin_settings.bind_plugin_settings`). Until then it holds the raw
+    values read from the sources. A field declared here directly is the core's, and stays.
+    """
 
-    @field_validator("metrics_attribution_labels", mode="before")
-    @classmethod
-    def _label_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [name.strip() for name in value.split(",") if name.strip()]
-        return value
+    model_config = ConfigDict(extra="allow")
 
 
 class KeyAlias(BaseModel):
@@ -165,6 +165,29 @@ class SecuritySettings(BaseModel):
     """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
 
 
+class CorsSettings(BaseModel):
+    """Which web pages may call the proxied provider APIs from a browser."""
+
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    """CORS__ALLOWED_ORIGINS: origins (``https://app.example``) whose browser preflights to the
+    provider routes are allowed, comma separated; ``*`` allows any. Empty (the default): none."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin: use scheme://host[:port] or *")
+        return value
+
+
 class LoggingSettings(BaseModel):
     """ccproxy's own log lines."""
 
@@ -182,7 +205,13 @@ class LoggingSettings(BaseModel):
 
 
 class PluginSettings(BaseModel):
-    """Which plugins load."""
+    """Which plugins load, and each third-party plugin's own table (``[plugins.<name>]``).
+
+    A plugin's table becomes a typed field once the plugin is loaded
+    (:func:`ccproxy_core.plugin_settings.bind_plugin_settings`).
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     disabled: Annotated[list[str], NoDecode] = []
     """PLUGINS__DISABLED: plugin names never to load, comma separated."""
@@ -210,11 +239,13 @@ class Settings(BaseSettings):
 
     server: ServerSettings = ServerSettings()
     upstream: UpstreamSettings = UpstreamSettings()
-    observability: ObservabilitySettings = ObservabilitySettings()
+    # SerializeAsAny: the bound section is a subclass with the plugins' fields; dump them all.
+    observability: SerializeAsAny[ObservabilitySettings] = ObservabilitySettings()
     security: SecuritySettings = SecuritySettings()
+    cors: CorsSettings = CorsSettings()
     attribution: AttributionSettings = AttributionSettings()
     logging: LoggingSettings = LoggingSettings()
-    plugins: PluginSettings = PluginSettings()
+    plugins: SerializeAsAny[PluginSettings] = PluginSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ccproxy_core.app import create_app
-from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.plugins import bind_installed_plugin_settings, get_plugin_manager, register_checked
 from ccproxy_core.serve import uvicorn_config
 from ccproxy_core.settings import Settings
 
@@ -48,11 +49,15 @@ def mock_upstream(**options: Any) -> Iterator[Any]:
         server.stop()
 
 
-def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: dict[str, Any]) -> Settings:
+def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_: Iterable[EntryPoint] | None = None,
+                  **sections: dict[str, Any]) -> Settings:
     """Settings pointing both providers at ``upstream_url``; ``sections`` override fields by section.
 
     With ``tmp_path`` the DuckDB file goes there, never to the user's home.
     Environment variables and .env files are ignored, so tests do not depend on the machine.
+    The installed plugins' settings models are bound in, as ``load_settings`` does
+    (``plugins={"jsonl": {...}}`` sets a third-party plugin's table); ``entry_points_``
+    replaces the installed entry points, as in ``get_plugin_manager``.
     """
     values: dict[str, dict[str, Any]] = {
         "upstream": {"anthropic_base_url": upstream_url, "openai_base_url": upstream_url},
@@ -62,7 +67,7 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: d
         values["observability"] = {"duckdb_path": str(tmp_path / "ccproxy.duckdb")}
     for section, fields in sections.items():
         values.setdefault(section, {}).update(fields)
-    return _IsolatedSettings(**values)
+    return bind_installed_plugin_settings(_IsolatedSettings(**values), entry_points_)
 
 
 class _IsolatedSettings(Settings):
@@ -72,11 +77,15 @@ class _IsolatedSettings(Settings):
 
 
 def temporary_plugin(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> contextlib.AbstractContextManager:
-    """Register ``plugin`` on ``pm`` for the duration of a ``with`` block."""
+    """Register ``plugin`` on ``pm`` for the duration of a ``with`` block.
+
+    Works on a running app too (``proxy.app.state.plugin_manager``): its request hooks are
+    called from the next request on. Its ``on_startup``/``on_shutdown`` are not run.
+    """
 
     @contextlib.contextmanager
     def registered() -> Iterator[object]:
-        pm.register(plugin, name=name)
+        register_checked(pm, plugin, name)
         try:
             yield plugin
         finally:
@@ -108,7 +117,7 @@ def running_proxy(settings: Settings, plugins: Iterable[object] = (), pm: pluggy
     """Serve ``create_app(settings)`` on a free loopback port, with extra ``plugins`` registered."""
     pm = pm if pm is not None else get_plugin_manager(settings)
     for plugin in plugins:
-        pm.register(plugin)
+        register_checked(pm, plugin)
     proxy = start_proxy(create_app(settings, pm), settings)
     try:
         yield proxy

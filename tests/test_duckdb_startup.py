@@ -13,7 +13,7 @@ import pytest
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import LogFilters
-from ccproxy_core.settings import ObservabilitySettings
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.schema import SCHEMA_VERSION
 from ccproxy_duckdb.store import DuckDBLogStore
 
@@ -33,7 +33,7 @@ OLD_ROW = ("old-1", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "POST", "/v1/mess
 
 
 def open_store(path) -> DuckDBLogStore:
-    return DuckDBLogStore.open(ObservabilitySettings(duckdb_path=str(path), log_flush_interval_seconds=0.05))
+    return DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path), log_flush_interval_seconds=0.05))
 
 
 def write_old_file(path, with_version_table: bool) -> None:

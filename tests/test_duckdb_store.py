@@ -12,7 +12,7 @@ import pytest
 
 from ccproxy_core.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
-from ccproxy_core.settings import ObservabilitySettings
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -41,7 +41,7 @@ def make_record(number: int, **changes) -> AccessRecord:
 
 def open_store(tmp_path, **settings) -> DuckDBLogStore:
     values = {"duckdb_path": str(tmp_path / "logs.duckdb"), "log_flush_interval_seconds": 0.05, **settings}
-    return DuckDBLogStore.open(ObservabilitySettings(**values))
+    return DuckDBLogStore.open(DuckDBSettings(**values))
 
 
 def write_all(store: DuckDBLogStore, records: list[AccessRecord]) -> None:

@@ -72,7 +72,7 @@ def test_plugins_list_shows_it_with_its_distribution_and_version(site, tmp_path)
     jsonl = listed_plugins(site, tmp_path)["jsonl"]
     assert (jsonl["distribution"], jsonl["version"]) == ("ccproxy-jsonl", EXAMPLE_VERSION)
     assert jsonl["enabled"] is True and jsonl["reason"] == "installed" and jsonl["error"] is None
-    assert jsonl["hooks"] == ["on_shutdown", "on_startup"]
+    assert jsonl["hooks"] == ["on_request_end", "on_shutdown", "on_startup", "register_plugin"]
 
 
 def test_plugins_list_shows_it_disabled_by_name(site, tmp_path):
@@ -154,21 +154,21 @@ def send_sdk_traffic(url: str) -> dict[str, tuple[str, bool, int]]:
     gpt = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
     sent = {}
     for _ in range(2):
-        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-request-id"]] = ("anthropic", False, 200)
+        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-ccproxy-request-id"]] = ("anthropic", False, 200)
     with claude.messages.with_streaming_response.create(**ANTHROPIC_MESSAGE, stream=True) as response:
         assert any(event.type == "message_stop" for event in response.parse())
-        sent[response.headers["x-request-id"]] = ("anthropic", True, 200)
+        sent[response.headers["x-ccproxy-request-id"]] = ("anthropic", True, 200)
     with pytest.raises(anthropic.APIStatusError) as failure:
         claude.messages.create(**ANTHROPIC_MESSAGE, extra_headers={"x-mock-status": "529"})
-    sent[failure.value.response.headers["x-request-id"]] = ("anthropic", False, 529)
-    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-request-id"]] = ("openai", False, 200)
+    sent[failure.value.response.headers["x-ccproxy-request-id"]] = ("anthropic", False, 529)
+    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = ("openai", False, 200)
     usage_please = {"stream_options": {"include_usage": True}}
     with gpt.chat.completions.with_streaming_response.create(**OPENAI_MESSAGE, stream=True, **usage_please) as response:
         assert [chunk for chunk in response.parse()]
-        sent[response.headers["x-request-id"]] = ("openai", True, 200)
+        sent[response.headers["x-ccproxy-request-id"]] = ("openai", True, 200)
     with pytest.raises(openai.RateLimitError) as limited:
         gpt.chat.completions.create(**OPENAI_MESSAGE, extra_headers={"x-mock-status": "429"})
-    sent[limited.value.response.headers["x-request-id"]] = ("openai", False, 429)
+    sent[limited.value.response.headers["x-ccproxy-request-id"]] = ("openai", False, 429)
     return sent
 
 
@@ -182,7 +182,7 @@ def complete_lines(path: Path) -> list[str]:
 
 def test_a_real_server_writes_one_line_per_request_live_and_on_sigterm(site, tmp_path):
     path = tmp_path / "export" / "access.jsonl"
-    with serving(site, tmp_path, CCPROXY_JSONL__PATH=str(path)) as server:
+    with serving(site, tmp_path, PLUGINS__JSONL__PATH=str(path)) as server:
         assert "jsonl" in httpx.get(server.url + "/health").json()["plugins"]
         sent = send_sdk_traffic(server.url)
         assert len(sent) == 7
@@ -200,7 +200,7 @@ def test_a_real_server_writes_one_line_per_request_live_and_on_sigterm(site, tmp
 
 def test_disabled_by_name_it_writes_nothing(site, tmp_path):
     path = tmp_path / "export" / "access.jsonl"
-    with serving(site, tmp_path, CCPROXY_JSONL__PATH=str(path), PLUGINS__DISABLED="jsonl") as server:
+    with serving(site, tmp_path, PLUGINS__JSONL__PATH=str(path), PLUGINS__DISABLED="jsonl") as server:
         assert "jsonl" not in httpx.get(server.url + "/health").json()["plugins"]
         claude = anthropic.Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0)
         assert claude.messages.create(**ANTHROPIC_MESSAGE).usage.output_tokens > 0
@@ -209,11 +209,25 @@ def test_disabled_by_name_it_writes_nothing(site, tmp_path):
 
 
 def test_a_bad_plugin_setting_stops_serve_with_one_line(site, tmp_path):
-    result = ccproxy(site, "serve", "--port", "0", cwd=tmp_path, CCPROXY_JSONL__MAX_BYTES="10",
-                     CCPROXY_JSONL__PATH=str(tmp_path / "access.jsonl"))
-    assert result.returncode == 1, result.stderr
-    assert "plugin jsonl failed to start: invalid setting CCPROXY_JSONL__MAX_BYTES='10'" in result.stderr
+    result = ccproxy(site, "serve", "--port", "0", cwd=tmp_path, PLUGINS__JSONL__MAX_BYTES="10",
+                     PLUGINS__JSONL__PATH=str(tmp_path / "access.jsonl"))
+    assert result.returncode == 2, result.stderr
+    assert "invalid setting PLUGINS__JSONL__MAX_BYTES='10': Input should be greater than or equal to 1024" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_its_table_in_the_config_file_is_read_checked_and_shown(site, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[plugins.jsonl]\npath = "/srv/export/access.jsonl"\nbackups = 2\n')
+    shown = ccproxy(site, "config", "show", "--config", str(config), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["plugins"]["jsonl"] == {
+        "path": "/srv/export/access.jsonl", "max_bytes": 104857600, "backups": 2, "queue_size": 10000}
+    config.write_text('[plugins.jsonl]\nbackup = 2\n')
+    refused = ccproxy(site, "config", "show", "--config", str(config), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == ("error: unknown setting PLUGINS__JSONL__BACKUP (plugins.jsonl.backup in the config file): "
+                              "did you mean PLUGINS__JSONL__BACKUPS?\n")
 
 
 def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, tmp_path):
@@ -222,4 +236,4 @@ def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, tmp_path)
     result = subprocess.run(command, capture_output=True, text=True, env=plugin_env(site), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed and int(passed.group(1)) >= 8, result.stdout
+    assert passed and int(passed.group(1)) >= 9, result.stdout

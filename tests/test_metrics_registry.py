@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ccproxy_core import hookimpl, hookspecs
 from ccproxy_core.record import AccessRecord, RequestContext
-from ccproxy_core.settings import ObservabilitySettings, Settings
+from ccproxy_core.host import Ccproxy
+from ccproxy_core.testing import make_settings
 from ccproxy_metrics import get_metrics_registry
 from ccproxy_metrics.families import DURATION_BUCKETS, TTFT_BUCKETS, create_families
 from ccproxy_metrics.observer import MetricsObserver
@@ -255,7 +256,7 @@ def test_duration_buckets_run_from_50ms_to_at_least_10_minutes():
 
 def fastapi_app(**observability) -> FastAPI:
     app = FastAPI()
-    app.state.settings = Settings(observability=ObservabilitySettings(**observability))
+    app.state.settings = make_settings("http://127.0.0.1:1", observability=observability)
     return app
 
 
@@ -310,7 +311,7 @@ class StorePlugin:
         self.store = store
 
     @hookimpl
-    def get_log_store(self, app, settings):
+    def get_log_store(self, app, settings):  # the arguments of the first contract still work
         return self.store
 
 
@@ -319,7 +320,7 @@ def app_with_store(store) -> FastAPI:
     pm = pluggy.PluginManager("ccproxy")
     pm.add_hookspecs(hookspecs)
     pm.register(StorePlugin(store))
-    app.state.plugin_manager = pm
+    app.state.ccproxy = Ccproxy(app, app.state.settings, pm)
     return app
 
 

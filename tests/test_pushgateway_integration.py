@@ -161,7 +161,7 @@ def test_the_job_name_is_configurable(start_gateway, proxy_factory, recorder):
 
 
 def registry_value(proxy, name: str) -> float:
-    registry = proxy.app.state.plugin_manager.hook.get_metrics_registry(app=proxy.app)
+    registry = proxy.app.state.ccproxy.metrics_registry()
     return registry.get_sample_value(name) or 0.0
 
 

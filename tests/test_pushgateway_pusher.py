@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ccproxy_core.app import create_app
 from ccproxy_core.errors import StartupError
-from ccproxy_core.settings import ObservabilitySettings, ServerSettings, Settings
 from ccproxy_core.testing import make_settings
 from ccproxy_pushgateway.pusher import PushPlan, Pusher, create_push_metrics, push_timeout
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
@@ -50,9 +49,9 @@ def test_a_bad_url_is_refused_without_repeating_the_password(bad_url):
 
 
 def test_the_grouping_key_is_the_configured_instance_or_host_and_port():
-    configured = Settings(observability=ObservabilitySettings(pushgateway_instance="blue-1"))
+    configured = make_settings("http://127.0.0.1:1", observability={"pushgateway_instance": "blue-1"})
     assert grouping_key(configured) == {"instance": "blue-1"}
-    default = Settings(server=ServerSettings(port=8123))
+    default = make_settings("http://127.0.0.1:1", server={"port": 8123})
     assert grouping_key(default) == {"instance": f"{socket.gethostname()}:8123"}
 
 

@@ -1,7 +1,8 @@
 """Label cardinality is bounded: thousands of invented model names and paths add no metric series.
 
-Models beyond OBSERVABILITY__METRICS_MODEL_LABEL_CAP share the label ``other``; every unknown
-path shares the endpoint label ``unmatched``. Shown on /metrics of a real server after
+Models beyond OBSERVABILITY__METRICS_MODEL_LABEL_CAP share the label ``other``; every API path
+ccproxy has no name for is forwarded and shares the endpoint label ``/v1/*``, every path outside
+the provider APIs shares ``unmatched``. Shown on /metrics of a real server after
 thousands of such requests: the number of series stops growing once the cap is reached.
 """
 
@@ -20,7 +21,7 @@ MODEL_CAP = 20
 ANTHROPIC = {"x-api-key": "sk-ant-cardinality", "anthropic-version": "2023-06-01"}
 OPENAI = {"authorization": "Bearer sk-cardinality"}
 HELLO = [{"role": "user", "content": "hi"}]
-KNOWN_ENDPOINTS = {"/v1/messages", "/v1/chat/completions", "unmatched"}
+KNOWN_ENDPOINTS = {"/v1/messages", "/v1/chat/completions", "/v1/*", "unmatched"}
 
 
 async def invent(proxy_url: str, first: int, count: int) -> Counter:
@@ -38,7 +39,9 @@ async def invent(proxy_url: str, first: int, count: int) -> Counter:
             return response.status
 
     async def path_request(session: aiohttp.ClientSession, number: int) -> int:
-        async with session.get(f"/v1/invented/{number}/path", headers=OPENAI) as response:
+        # Odd: under /v1/, forwarded (the mock answers 404); even: outside the APIs, ccproxy's 404.
+        path = f"/v1/invented-{number}/path" if number % 2 else f"/invented/{number}/path"
+        async with session.get(path, headers=OPENAI) as response:
             await response.read()
             return response.status
 
@@ -84,7 +87,8 @@ def test_invented_models_and_paths_share_labels_and_add_no_series(proxy_factory)
     assert len(models - {"other", "unknown"}) == MODEL_CAP and {"other", "unknown"} <= models
     endpoints = {labels["endpoint"] for _name, labels in after_thousands if "endpoint" in labels}
     assert endpoints == KNOWN_ENDPOINTS
-    unmatched = [labels for name, labels in after_thousands
-                 if name == "ccproxy_requests_total" and labels["endpoint"] == "unmatched"]
-    assert unmatched == [{"method": "GET", "endpoint": "unmatched", "model": "unknown", "status": "404",
-                          "service_type": "openai"}], unmatched
+    unmatched = sorted((labels["endpoint"], tuple(sorted(labels.items()))) for name, labels in after_thousands
+                       if name == "ccproxy_requests_total" and labels["endpoint"] in ("unmatched", "/v1/*"))
+    assert [dict(labels) for _endpoint, labels in unmatched] == [
+        {"method": "GET", "endpoint": endpoint, "model": "unknown", "status": "404", "service_type": "openai"}
+        for endpoint in ("/v1/*", "unmatched")], unmatched

@@ -40,7 +40,7 @@ def send_mixed(proxy_url: str, count: int) -> set[str]:
                                                                 messages=HELLO, stream=True) as response:
                 assert b"message_stop" in response.read()
         assert response.status_code == 200
-        ids.add(response.headers["x-request-id"])
+        ids.add(response.headers["x-ccproxy-request-id"])
     return ids
 
 
@@ -62,7 +62,7 @@ def test_a_full_disk_at_run_time_is_counted_and_served_through_then_caught_up(pr
     proxy = proxy_factory(observability=OBSERVABILITY)
     before = send_mixed(proxy.url, 3)
     wait_until(lambda: status(proxy.url)["row_count"] == 3)
-    store = proxy.app.state.plugin_manager.hook.get_log_store(app=proxy.app, settings=proxy.app.state.settings)
+    store = proxy.app.state.ccproxy.log_store()
     store.writer.first_retry_seconds = 0.1  # retry quickly, so the test need not wait for the 1 s default
     wal = Path(f"{store.database.path}.wal")
     try:

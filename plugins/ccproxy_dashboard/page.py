@@ -36,8 +36,8 @@ def page_config(settings: Settings, prefix: str) -> dict[str, Any]:
     observability = settings.observability
     return {
         "logs_base": f"{prefix}/logs",
-        "logs_endpoints_enabled": observability.logs_endpoints_enabled,
-        "logs_collection_enabled": observability.logs_collection_enabled,
+        "logs_endpoints_enabled": getattr(observability, "logs_endpoints_enabled", False),
+        "logs_collection_enabled": getattr(observability, "logs_collection_enabled", False),
         "refresh_seconds": REFRESH_SECONDS,
         "feed_max_rows": FEED_MAX_ROWS,
     }

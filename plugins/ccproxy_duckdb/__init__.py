@@ -6,26 +6,58 @@ Readers find the store through the ``get_log_store`` hook, never by importing th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccproxy_core import hookimpl
+from ccproxy_core.host import host_of
+from ccproxy_core.plugin_spec import PluginSpec
 
 from .lifecycle import active_store, start_store, stop_store
+from .settings import DuckDBSettings
+
+if TYPE_CHECKING:
+    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.record import AccessRecord
+    from ccproxy_core.settings import Settings
+
+
+def _enabled(settings: Settings) -> tuple[bool, str]:
+    observability = settings.observability
+    if not observability.logs_collection_enabled:
+        return False, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+    if observability.log_storage_backend != "duckdb":
+        return False, f"OBSERVABILITY__LOG_STORAGE_BACKEND={observability.log_storage_backend}"
+    return True, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=true"
 
 
 @hookimpl
-async def on_startup(app: Any, settings: Any) -> None:
+def register_plugin() -> PluginSpec:
+    """Settings under [observability]; on when log collection is on with the duckdb backend."""
+    return PluginSpec(settings=DuckDBSettings, section="observability", enabled_when=_enabled)
+
+
+@hookimpl
+async def on_startup(ccproxy: Ccproxy) -> None:
     """Open the DuckDB file (one clear error line if it cannot be) and start the background writer."""
-    await start_store(app, settings)
+    await start_store(ccproxy)
 
 
 @hookimpl
 def get_log_store(app: Any) -> Any:
-    """The store opened for ``app``, or ``None`` before start-up and after shutdown."""
-    return active_store(app)
+    """The store opened for this app, or ``None`` before start-up and after shutdown."""
+    # By ``app``, which callers of the first contract pass too (``ccproxy`` came later).
+    return active_store(host_of(app))
 
 
 @hookimpl
-async def on_shutdown(app: Any) -> None:
+def on_request_end(record: AccessRecord, ccproxy: Ccproxy) -> None:
+    """Queue the record; never blocks (a full queue drops it and counts the drop)."""
+    store = active_store(ccproxy)
+    if store is not None:
+        store.submit(record)
+
+
+@hookimpl
+async def on_shutdown(ccproxy: Ccproxy) -> None:
     """Write every queued record, then close the file."""
-    await stop_store(app)
+    await stop_store(ccproxy)

@@ -1,51 +1,31 @@
-"""Start and stop the DuckDB store of one app, and the observer that feeds it."""
+"""Start and stop the DuckDB store of one app; it lives in the app's ``ccproxy.state("duckdb")``."""
 
 from __future__ import annotations
 
 import asyncio
-
-from fastapi import FastAPI
-
-from ccproxy_core import hookimpl
-from ccproxy_core.record import AccessRecord
-from ccproxy_core.settings import Settings
+from typing import TYPE_CHECKING
 
 from .store import DuckDBLogStore
 
-STATE_ATTRIBUTE = "ccproxy_duckdb"
-OBSERVER_NAME = "duckdb.observer"
+if TYPE_CHECKING:
+    from ccproxy_core.host import Ccproxy
+
+PLUGIN_NAME = "duckdb"
 
 
-class StoreObserver:
-    """The per-app plugin object whose ``on_request_end`` queues each record for the store."""
-
-    def __init__(self, store: DuckDBLogStore) -> None:
-        self._submit = store.submit
-
-    @hookimpl
-    def on_request_end(self, record: AccessRecord) -> None:
-        """Queue the record; never blocks (a full queue drops it and counts the drop)."""
-        self._submit(record)
+def active_store(ccproxy: Ccproxy) -> DuckDBLogStore | None:
+    """The store opened for this app, if start-up has opened one."""
+    return getattr(ccproxy.state(PLUGIN_NAME), "store", None)
 
 
-def active_store(app: FastAPI) -> DuckDBLogStore | None:
-    """The store opened for ``app``, if start-up has opened one."""
-    return getattr(app.state, STATE_ATTRIBUTE, None)
+async def start_store(ccproxy: Ccproxy) -> None:
+    """Open the file (in a thread: it may migrate) and start the writer."""
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.open, ccproxy.settings.observability)
 
 
-async def start_store(app: FastAPI, settings: Settings) -> None:
-    """Open the file (in a thread: it may migrate), start the writer, observe requests."""
-    store = await asyncio.to_thread(DuckDBLogStore.open, settings.observability)
-    setattr(app.state, STATE_ATTRIBUTE, store)
-    app.state.plugin_manager.register(StoreObserver(store), name=OBSERVER_NAME)
-
-
-async def stop_store(app: FastAPI) -> None:
-    """Stop observing, write everything queued, close the file."""
-    plugin_manager = app.state.plugin_manager
-    if plugin_manager.get_plugin(OBSERVER_NAME) is not None:
-        plugin_manager.unregister(name=OBSERVER_NAME)
-    store = active_store(app)
+async def stop_store(ccproxy: Ccproxy) -> None:
+    """Write everything queued, close the file."""
+    store = active_store(ccproxy)
     if store is not None:
-        setattr(app.state, STATE_ATTRIBUTE, None)
+        ccproxy.state(PLUGIN_NAME).store = None
         await asyncio.to_thread(store.close)

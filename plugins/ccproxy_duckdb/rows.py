@@ -13,9 +13,9 @@ from ccproxy_core.record import AccessRecord
 from .schema import COLUMNS, JSON_COLUMNS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RATE_LIMITS_AT = COLUMNS.index("rate_limits")
-_before_rate_limits = attrgetter(*COLUMNS[:_RATE_LIMITS_AT])
-_after_rate_limits = attrgetter(*COLUMNS[_RATE_LIMITS_AT + 1:-1])  # up to tags, the other JSON column
+_RATE_LIMITS = COLUMNS.index("rate_limits")
+_fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
+_fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : -1])  # up to tags, the other JSON column
 assert COLUMNS[-1] == "tags"
 _to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
 
@@ -28,7 +28,7 @@ def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
     rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
     tags = _to_json(record.tags) if record.tags else None
-    return (*_before_rate_limits(record), rate_limits, *_after_rate_limits(record), tags)
+    return (*_fields_before(record), rate_limits, *_fields_after(record), tags)
 
 
 def micros_to_datetime(micros: int) -> datetime:

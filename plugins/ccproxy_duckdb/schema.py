@@ -55,6 +55,15 @@ COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("request_bytes", "BIGINT"),
     ("response_bytes", "BIGINT"),
     ("rate_limits", "VARCHAR"),  # JSON text
+    ("ttfb_ms", "DOUBLE"),
+    ("client_request_id", "VARCHAR"),
+    ("upstream_request_id", "VARCHAR"),
+    ("reasoning_tokens", "BIGINT"),
+    ("cache_write_1h_tokens", "BIGINT"),
+    ("web_search_requests", "BIGINT"),
+    ("service_tier", "VARCHAR"),
+    ("speed", "VARCHAR"),
+    ("cost_tools_usd", MONEY),
     ("session_id", "VARCHAR"),
     ("end_user", "VARCHAR"),
     ("project", "VARCHAR"),
@@ -68,7 +77,8 @@ COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
 assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
 
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
-_EXPLAINED = [name for name, _ in COLUMN_TYPES].index("rate_limits") + 1  # version 2 ends with rate_limits
+_VERSION_2_END = COLUMNS.index("rate_limits") + 1
+_VERSION_3_END = COLUMNS.index("cost_tools_usd") + 1
 JSON_COLUMNS = ("rate_limits", "tags")
 """Dict fields stored as JSON text."""
 
@@ -97,15 +107,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ttft, upstream status and timing, errors, response model, cost line items, priced flag, sizes, rate limits",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_EXPLAINED]
+            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_VERSION_2_END]
         ),
     ),
     Migration(
         3,
+        "time to first byte, client and provider request ids, reasoning, 1-hour cache writes, web searches, tier, speed, tool cost",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_VERSION_2_END:_VERSION_3_END]
+        ),
+    ),
+    Migration(
+        4,
         "attribution: session, end user, project, key fingerprint and name, client, tags",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_EXPLAINED:]
+            for name, sql_type in COLUMN_TYPES[_VERSION_3_END:]
         ),
     ),
 )

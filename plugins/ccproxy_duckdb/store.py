@@ -14,7 +14,7 @@ import duckdb
 
 from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
-from ccproxy_core.settings import ObservabilitySettings
+from .settings import DuckDBSettings
 
 from . import queries, sessions
 from .analytics import analytics
@@ -37,7 +37,7 @@ class DuckDBLogStore:
         self.retention = retention
 
     @classmethod
-    def open(cls, settings: ObservabilitySettings) -> DuckDBLogStore:
+    def open(cls, settings: DuckDBSettings) -> DuckDBLogStore:
         """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
         database = Database.open(settings.duckdb_path)
         writer = LogWriter(database, settings.log_queue_size, settings.log_batch_size,

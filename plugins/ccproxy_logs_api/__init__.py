@@ -6,12 +6,27 @@ answers the ``get_log_store`` hook; the stream is fed by this plugin's own ``on_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_spec import PluginSpec, flag
 
-from .lifecycle import start_stream, stop_stream
+from .lifecycle import publisher_of, start_stream, stop_stream
 from .routes import build_router
+from .settings import LogsApiSettings
+
+if TYPE_CHECKING:
+    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.record import AccessRecord
+
+SWITCH = "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"
+
+
+@hookimpl
+def register_plugin() -> PluginSpec:
+    """Settings under [observability]; on with its flag; starts after the log store it reads."""
+    return PluginSpec(settings=LogsApiSettings, section="observability", enabled_when=flag(SWITCH),
+                      own_paths=("/logs",), switch=SWITCH, starts_after=("duckdb",))
 
 
 @hookimpl
@@ -21,12 +36,20 @@ def register_routes(app: Any) -> None:
 
 
 @hookimpl
-async def on_startup(app: Any, settings: Any) -> None:
-    """Start the stream hub and observe finished requests for it."""
-    start_stream(app, settings)
+def on_startup(ccproxy: Ccproxy) -> None:
+    """Start the stream hub that /logs/stream reads."""
+    start_stream(ccproxy)
 
 
 @hookimpl
-async def on_shutdown(app: Any) -> None:
-    """Stop observing and end open streams."""
-    stop_stream(app)
+def on_request_end(record: AccessRecord, ccproxy: Ccproxy) -> None:
+    """Publish the finished request to /logs/stream subscribers; never blocks."""
+    publish = publisher_of(ccproxy)
+    if publish is not None:
+        publish(record)
+
+
+@hookimpl
+def on_shutdown(ccproxy: Ccproxy) -> None:
+    """End open streams."""
+    stop_stream(ccproxy)

@@ -1,35 +1,44 @@
-"""Start and stop the live stream hub of one app, and the observer that feeds it."""
+"""Start and stop the live stream hub of one app.
+
+The hub is kept on ``app.state`` for the /logs/stream route, and its ``publish`` in
+``ccproxy.state("logs_api")`` for the plugin's ``on_request_end``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from ccproxy_core.settings import Settings
-
-from .stream import StreamHub, StreamObserver
+from .stream import StreamHub
 from .stream_route import HUB_ATTRIBUTE
 
-OBSERVER_NAME = "logs_api.observer"
+if TYPE_CHECKING:
+    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.record import AccessRecord
+
+PLUGIN_NAME = "logs_api"
 
 
-def start_stream(app: FastAPI, settings: Settings) -> None:
-    """Create the hub on ``app.state`` and register its ``on_request_end`` observer."""
-    observability = settings.observability
+def start_stream(ccproxy: Ccproxy) -> None:
+    """Create the hub on ``app.state`` and let ``on_request_end`` publish to it."""
+    observability = ccproxy.settings.observability
     hub = StreamHub(observability.stream_max_subscribers, observability.stream_queue_size,
                     observability.stream_replay_size)
     hub.bind_loop(asyncio.get_running_loop())
-    setattr(app.state, HUB_ATTRIBUTE, hub)
-    app.state.plugin_manager.register(StreamObserver(hub), name=OBSERVER_NAME)
+    setattr(ccproxy.app.state, HUB_ATTRIBUTE, hub)
+    ccproxy.state(PLUGIN_NAME).publish = hub.publish
 
 
-def stop_stream(app: FastAPI) -> None:
+def publisher_of(ccproxy: Ccproxy) -> Callable[[AccessRecord], None] | None:
+    """The running hub's ``publish``, or ``None`` outside start-up and shutdown."""
+    return getattr(ccproxy.state(PLUGIN_NAME), "publish", None)
+
+
+def stop_stream(ccproxy: Ccproxy) -> None:
     """Stop feeding the hub and end every open stream."""
-    plugin_manager = app.state.plugin_manager
-    if plugin_manager.get_plugin(OBSERVER_NAME) is not None:
-        plugin_manager.unregister(name=OBSERVER_NAME)
-    hub = getattr(app.state, HUB_ATTRIBUTE, None)
+    ccproxy.state(PLUGIN_NAME).publish = None
+    hub = getattr(ccproxy.app.state, HUB_ATTRIBUTE, None)
     if hub is not None:
         hub.close()
-        setattr(app.state, HUB_ATTRIBUTE, None)
+        setattr(ccproxy.app.state, HUB_ATTRIBUTE, None)

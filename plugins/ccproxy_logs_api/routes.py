@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from ccproxy_core.auth import require_auth_token
+from ccproxy_core.host import host_of
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
 from ccproxy_core.settings import Settings
 
@@ -60,8 +61,7 @@ def build_router() -> APIRouter:
 
 def find_store(request: Request) -> LogStore | None:
     """The active store, asked through the ``get_log_store`` hook (``None`` when storage is off)."""
-    app = request.app
-    return app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings)
+    return host_of(request.app).log_store()
 
 
 def require_store(request: Request) -> LogStore:
@@ -91,10 +91,11 @@ async def logs_status(request: Request) -> dict[str, Any]:
     hub = getattr(request.app.state, HUB_ATTRIBUTE, None)
     result: dict[str, Any] = {
         "enabled": {
-            "metrics": observability.metrics_endpoint_enabled,
+            # Other plugins' flags: absent when that plugin is not installed or disabled by name.
+            "metrics": getattr(observability, "metrics_endpoint_enabled", False),
             "logs_endpoints": observability.logs_endpoints_enabled,
-            "dashboard": observability.dashboard_enabled,
-            "logs_collection": observability.logs_collection_enabled,
+            "dashboard": getattr(observability, "dashboard_enabled", False),
+            "logs_collection": getattr(observability, "logs_collection_enabled", False),
         },
         "backend": "none",
         "database_path": None,

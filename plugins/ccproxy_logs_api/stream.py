@@ -16,7 +16,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from ccproxy_core import hookimpl
 from ccproxy_core.log_store import NameFilter
 from ccproxy_core.record import AccessRecord
 
@@ -157,15 +156,3 @@ class StreamHub:
             subscriber.queue.put_nowait(None)
         except asyncio.QueueFull:
             pass  # its queue is full, so its reader is not waiting
-
-
-class StreamObserver:
-    """The per-app plugin object whose ``on_request_end`` feeds the hub."""
-
-    def __init__(self, hub: StreamHub) -> None:
-        self._publish = hub.publish
-
-    @hookimpl
-    def on_request_end(self, record: AccessRecord) -> None:
-        """Publish the finished request to /logs/stream subscribers; never blocks."""
-        self._publish(record)

@@ -9,14 +9,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_spec import PluginSpec, setting_value
 from ccproxy_metrics.routes import add_metrics_route
-from ccproxy_metrics.state import metrics_state, start_observing, stop_observing
+from ccproxy_metrics.settings import MetricsSettings
+from ccproxy_metrics.state import metrics_state, observer_of, start_observing, stop_observing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
 
+    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.record import AccessRecord, RequestContext
     from ccproxy_core.settings import Settings
+
+SWITCH = "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"
+
+
+def _enabled(settings: Settings) -> tuple[bool, str]:
+    if setting_value(settings, SWITCH):
+        return True, f"{SWITCH}=true"
+    if setting_value(settings, "OBSERVABILITY__PUSHGATEWAY_URL"):
+        return True, "needed by OBSERVABILITY__PUSHGATEWAY_URL"
+    return False, f"{SWITCH}=false"
+
+
+@hookimpl
+def register_plugin() -> PluginSpec:
+    """Settings under [observability]; on for /metrics or for the pushgateway plugin."""
+    return PluginSpec(settings=MetricsSettings, section="observability", enabled_when=_enabled,
+                      own_paths=("/metrics",), switch=SWITCH)
 
 
 @hookimpl
@@ -34,12 +55,28 @@ def get_metrics_registry(app: FastAPI) -> CollectorRegistry:
 
 
 @hookimpl
-def on_startup(app: FastAPI, settings: Settings) -> None:
+def on_startup(ccproxy: Ccproxy) -> None:
     """Start counting this app's requests."""
-    start_observing(app, settings)
+    start_observing(ccproxy)
 
 
 @hookimpl
-def on_shutdown(app: FastAPI) -> None:
+def on_request_start(context: RequestContext, ccproxy: Ccproxy) -> None:
+    """Count the request as in flight."""
+    observer = observer_of(ccproxy)
+    if observer is not None:
+        observer.on_request_start(context)
+
+
+@hookimpl
+def on_request_end(context: RequestContext, record: AccessRecord, ccproxy: Ccproxy) -> None:
+    """Count the finished request in every family."""
+    observer = observer_of(ccproxy)
+    if observer is not None:
+        observer.on_request_end(context, record)
+
+
+@hookimpl
+def on_shutdown(ccproxy: Ccproxy) -> None:
     """Stop counting; the registry stays readable for a last scrape or push."""
-    stop_observing(app)
+    stop_observing(ccproxy)

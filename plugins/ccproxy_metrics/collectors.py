@@ -88,12 +88,11 @@ class LogStoreCollector:
             yield family
 
     def _stats(self) -> dict[str, Any]:
-        state = self._app.state
-        plugin_manager = getattr(state, "plugin_manager", None)
-        if plugin_manager is None:
+        host = getattr(self._app.state, "ccproxy", None)
+        if host is None:
             return {}
         try:
-            store = plugin_manager.hook.get_log_store(app=self._app, settings=state.settings)
+            store = host.log_store()
             return dict(store.stats()) if store is not None else {}
         except Exception as error:  # a broken store must not break the whole exposition
             if not self._warned:

@@ -1,7 +1,7 @@
 """Turns each proxied request into metric updates, on the hot path.
 
-One :class:`MetricsObserver` per app is registered with the app's plugin manager while
-the server runs, so the request hooks (which get no ``app``) reach that app's registry.
+One :class:`MetricsObserver` per app; the plugin's request hooks find it through the
+``ccproxy`` handle they are given.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from ccproxy_core import hookimpl
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_metrics.families import MetricFamilies
 from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
 
-OBSERVER_NAME = "metrics.observer"
 _STARTED = "ccproxy_metrics.started"
 # error_type comes partly from provider error bodies; bound it like the model label.
 ERROR_TYPE_LABEL_CAP = 50
@@ -43,7 +41,7 @@ class _Children:
 
 
 class MetricsObserver:
-    """The per-app plugin object whose request hooks update that app's metrics."""
+    """Updates one app's metrics from its requests."""
 
     def __init__(self, families: MetricFamilies, model_label_cap: int, attribution_labels: tuple[str, ...] = ()) -> None:
         self.families = families
@@ -68,13 +66,11 @@ class MetricsObserver:
         }
         self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
 
-    @hookimpl
     def on_request_start(self, context: RequestContext) -> None:
         """Count the request as in flight."""
         context.state[_STARTED] = True
         self._active.inc()
 
-    @hookimpl
     def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
         """Count the finished request in every family."""
         # Only undo what on_request_start did here, so the gauge can never go negative.

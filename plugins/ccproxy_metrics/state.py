@@ -13,14 +13,16 @@ from prometheus_client import CollectorRegistry
 
 from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
 from ccproxy_metrics.families import MetricFamilies, create_families
-from ccproxy_metrics.observer import OBSERVER_NAME, MetricsObserver
+from ccproxy_metrics.observer import MetricsObserver
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ccproxy_core.host import Ccproxy
     from ccproxy_core.settings import Settings
 
 STATE_ATTRIBUTE = "ccproxy_metrics"
+PLUGIN_NAME = "metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +57,16 @@ def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     return MetricsState(registry=registry, families=families, observer=observer)
 
 
-def start_observing(app: FastAPI, settings: Settings) -> None:
-    """Register the app's observer so its request hooks are called."""
-    plugin_manager = app.state.plugin_manager
-    observer = metrics_state(app, settings).observer
-    if not plugin_manager.is_registered(observer):
-        plugin_manager.register(observer, name=OBSERVER_NAME)
+def start_observing(ccproxy: Ccproxy) -> None:
+    """Let the request hooks count this app's requests."""
+    ccproxy.state(PLUGIN_NAME).observer = metrics_state(ccproxy.app, ccproxy.settings).observer
 
 
-def stop_observing(app: FastAPI) -> None:
-    """Unregister the app's observer (its registry stays, for a last push or scrape)."""
-    state = getattr(app.state, STATE_ATTRIBUTE, None)
-    plugin_manager = app.state.plugin_manager
-    if state is not None and plugin_manager.is_registered(state.observer):
-        plugin_manager.unregister(state.observer)
+def observer_of(ccproxy: Ccproxy) -> MetricsObserver | None:
+    """The observer counting this app's requests, or ``None`` outside start-up and shutdown."""
+    return getattr(ccproxy.state(PLUGIN_NAME), "observer", None)
+
+
+def stop_observing(ccproxy: Ccproxy) -> None:
+    """Stop counting (the registry stays, for a last push or scrape)."""
+    ccproxy.state(PLUGIN_NAME).observer = None

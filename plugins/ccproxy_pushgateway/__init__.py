@@ -10,21 +10,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_spec import PluginSpec
 from ccproxy_pushgateway.lifecycle import start_pushing, stop_pushing
+from ccproxy_pushgateway.settings import PushgatewaySettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
+    from ccproxy_core.host import Ccproxy
     from ccproxy_core.settings import Settings
 
 
+def _enabled(settings: Settings) -> tuple[bool, str]:
+    if settings.observability.pushgateway_url:
+        return True, "OBSERVABILITY__PUSHGATEWAY_URL is set"
+    return False, "OBSERVABILITY__PUSHGATEWAY_URL is not set"
+
+
 @hookimpl
-async def on_startup(app: FastAPI, settings: Settings) -> None:
+def register_plugin() -> PluginSpec:
+    """Settings under [observability]; on when a Pushgateway URL is set; starts after the registry's owner."""
+    return PluginSpec(settings=PushgatewaySettings, section="observability", enabled_when=_enabled,
+                      starts_after=("metrics",))
+
+
+@hookimpl
+async def on_startup(ccproxy: Ccproxy) -> None:
     """Start pushing in a background task: once right away, then every interval."""
-    start_pushing(app, settings)
+    start_pushing(ccproxy)
 
 
 @hookimpl
-async def on_shutdown(app: FastAPI) -> None:
+async def on_shutdown(ccproxy: Ccproxy) -> None:
     """Stop the background task and push the final figures once more."""
-    await stop_pushing(app)
+    await stop_pushing(ccproxy)

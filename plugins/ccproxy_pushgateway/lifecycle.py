@@ -1,4 +1,4 @@
-"""Starting and stopping the pusher with the server; its state lives on ``app.state.ccproxy_pushgateway``."""
+"""Starting and stopping the pusher with the server; it lives in ``ccproxy.state("pushgateway")``."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from ccproxy_pushgateway.target import grouping_key, parse_push_url
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.host import Ccproxy
 
-STATE_ATTRIBUTE = "ccproxy_pushgateway"
+PLUGIN_NAME = "pushgateway"
 METRICS_ATTRIBUTE = "ccproxy_pushgateway_metrics"
 
 
-def start_pushing(app: FastAPI, settings: Settings) -> Pusher:
+def start_pushing(ccproxy: Ccproxy) -> Pusher:
     """Build the pusher from the settings and start its interval loop."""
-    registry = app.state.plugin_manager.hook.get_metrics_registry(app=app)
+    app, settings = ccproxy.app, ccproxy.settings
+    registry = ccproxy.metrics_registry()
     if registry is None:
         raise StartupError(
             "OBSERVABILITY__PUSHGATEWAY_URL is set but no plugin provides a metrics registry: "
@@ -38,16 +39,16 @@ def start_pushing(app: FastAPI, settings: Settings) -> Pusher:
         interval_seconds=observability.pushgateway_interval_seconds,
     )
     pusher = Pusher(plan, _push_metrics(app, plan))
-    setattr(app.state, STATE_ATTRIBUTE, pusher)
+    ccproxy.state(PLUGIN_NAME).pusher = pusher
     pusher.start()
     return pusher
 
 
-async def stop_pushing(app: FastAPI) -> None:
+async def stop_pushing(ccproxy: Ccproxy) -> None:
     """Stop the loop and push the final figures."""
-    pusher: Pusher | None = getattr(app.state, STATE_ATTRIBUTE, None)
+    pusher: Pusher | None = getattr(ccproxy.state(PLUGIN_NAME), "pusher", None)
     if pusher is not None:
-        setattr(app.state, STATE_ATTRIBUTE, None)
+        ccproxy.state(PLUGIN_NAME).pusher = None
         await pusher.stop()
 
 

@@ -1,7 +1,7 @@
 """ccproxy plugin ``jsonl``: appends every access record to a size-rotated JSON Lines file.
 
-Settings (environment or .env): CCPROXY_JSONL__PATH, CCPROXY_JSONL__MAX_BYTES,
-CCPROXY_JSONL__BACKUPS, CCPROXY_JSONL__QUEUE_SIZE. See README.md.
+Settings: the ``[plugins.jsonl]`` table of ccproxy's config file, or PLUGINS__JSONL__PATH,
+PLUGINS__JSONL__MAX_BYTES, PLUGINS__JSONL__BACKUPS, PLUGINS__JSONL__QUEUE_SIZE. See README.md.
 """
 
 from __future__ import annotations
@@ -9,20 +9,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_spec import PluginSpec
 
-from .lifecycle import start_exporter, stop_exporter
+from .lifecycle import exporter_of, start_exporter, stop_exporter
+from .settings import JsonlSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.record import AccessRecord
 
 
 @hookimpl
-def on_startup(app: FastAPI) -> None:
-    """Open the file and start the writer thread; register this app's ``on_request_end``."""
-    start_exporter(app)
+def register_plugin() -> PluginSpec:
+    """Declare the settings model: ccproxy reads and checks [plugins.jsonl] and PLUGINS__JSONL__*."""
+    return PluginSpec(settings=JsonlSettings)
 
 
 @hookimpl
-async def on_shutdown(app: FastAPI) -> None:
+def on_startup(ccproxy: Ccproxy) -> None:
+    """Open the file and start the writer thread."""
+    start_exporter(ccproxy)
+
+
+@hookimpl
+def on_request_end(record: AccessRecord, ccproxy: Ccproxy) -> None:
+    """Queue the record for the writer; never blocks."""
+    exporter = exporter_of(ccproxy)
+    if exporter is not None:
+        exporter.submit(record)
+
+
+@hookimpl
+async def on_shutdown(ccproxy: Ccproxy) -> None:
     """Write every queued record, close the file, stop the thread."""
-    await stop_exporter(app)
+    await stop_exporter(ccproxy)

@@ -1,7 +1,7 @@
 """The per-app exporter: takes records on the event loop, writes them from a thread of its own.
 
-``on_request_end`` runs on the proxy's hot path, so it only puts ``record.to_dict()`` on
-a bounded queue. A background thread turns queued records into JSON lines, appends them
+The plugin's ``on_request_end`` runs on the proxy's hot path, so :meth:`JsonlExporter.submit`
+only puts ``record.to_dict()`` on a bounded queue. A background thread turns queued records into JSON lines, appends them
 to the rotating file and flushes after each batch, so a shipper tailing the file sees a
 record moments after its request ended.
 """
@@ -14,7 +14,6 @@ import queue
 import threading
 from typing import Any
 
-from ccproxy_core import hookimpl
 from ccproxy_core.record import AccessRecord
 
 from .rotating_file import RotatingFile
@@ -28,7 +27,7 @@ BATCH_SIZE = 500
 
 
 class JsonlExporter:
-    """One app's exporter; registered with the app's plugin manager while the server runs."""
+    """One app's exporter, kept in ``ccproxy.state("jsonl")`` while the server runs."""
 
     def __init__(self, settings: JsonlSettings) -> None:
         self.settings = settings
@@ -40,15 +39,14 @@ class JsonlExporter:
         self.written = 0
         self.write_errors = 0
 
-    @hookimpl
-    def on_request_end(self, record: AccessRecord) -> None:
+    def submit(self, record: AccessRecord) -> None:
         """Queue the record; if the writer has fallen too far behind, drop it and count it."""
         try:
             self._queue.put_nowait(record.to_dict())
         except queue.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("jsonl: %d records dropped, the writer is behind (CCPROXY_JSONL__QUEUE_SIZE)", self.dropped)
+                log.warning("jsonl: %d records dropped, the writer is behind (PLUGINS__JSONL__QUEUE_SIZE)", self.dropped)
 
     def start(self) -> None:
         """Start the writer thread."""

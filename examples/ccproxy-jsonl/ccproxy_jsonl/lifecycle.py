@@ -1,4 +1,4 @@
-"""Start and stop the exporter of one app, keeping it on ``app.state.ccproxy_jsonl``."""
+"""Start and stop the exporter of one app, keeping it in ``ccproxy.state("jsonl")``."""
 
 from __future__ import annotations
 
@@ -8,35 +8,35 @@ from typing import TYPE_CHECKING
 from ccproxy_core.errors import StartupError
 
 from .exporter import JsonlExporter
-from .settings import load_jsonl_settings
+from .settings import JsonlSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from ccproxy_core.host import Ccproxy
 
-STATE_ATTRIBUTE = "ccproxy_jsonl"
-OBSERVER_NAME = "jsonl.exporter"
+PLUGIN_NAME = "jsonl"
 
 
-def start_exporter(app: FastAPI) -> JsonlExporter:
-    """Read the settings, open the file, start the writer and register the request hook."""
-    settings = load_jsonl_settings()
+def start_exporter(ccproxy: Ccproxy) -> JsonlExporter:
+    """Open the file named by this app's settings and start the writer."""
+    settings = ccproxy.settings_of(JsonlSettings)
     try:
         exporter = JsonlExporter(settings)
     except OSError as exc:
-        raise StartupError(f"cannot open CCPROXY_JSONL__PATH={settings.path}: {exc.strerror or exc}") from None
+        raise StartupError(f"cannot open PLUGINS__JSONL__PATH={settings.path}: {exc.strerror or exc}") from None
     exporter.start()
-    setattr(app.state, STATE_ATTRIBUTE, exporter)
-    app.state.plugin_manager.register(exporter, name=OBSERVER_NAME)
+    ccproxy.state(PLUGIN_NAME).exporter = exporter
     return exporter
 
 
-async def stop_exporter(app: FastAPI) -> None:
-    """Unregister the request hook, then write what is queued and close the file, off the event loop."""
-    exporter: JsonlExporter | None = getattr(app.state, STATE_ATTRIBUTE, None)
+def exporter_of(ccproxy: Ccproxy) -> JsonlExporter | None:
+    """This app's running exporter, or ``None`` outside start-up and shutdown."""
+    return getattr(ccproxy.state(PLUGIN_NAME), "exporter", None)
+
+
+async def stop_exporter(ccproxy: Ccproxy) -> None:
+    """Stop taking records, then write what is queued and close the file, off the event loop."""
+    exporter = exporter_of(ccproxy)
     if exporter is None:
         return
-    plugin_manager = app.state.plugin_manager
-    if plugin_manager.is_registered(exporter):
-        plugin_manager.unregister(exporter)
+    ccproxy.state(PLUGIN_NAME).exporter = None
     await asyncio.to_thread(exporter.stop)
-    setattr(app.state, STATE_ATTRIBUTE, None)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import anthropic
 import pytest
 
+from ccproxy_core.errors import SettingsError
 from ccproxy_core.record import AccessRecord
 from ccproxy_core.testing import wait_until
 from ccproxy_jsonl.exporter import JsonlExporter
@@ -21,12 +22,11 @@ def read_records(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_every_request_becomes_one_line_and_shutdown_flushes(ccproxy_proxy_factory, monkeypatch, tmp_path):
+def test_every_request_becomes_one_line_and_shutdown_flushes(ccproxy_proxy_factory, tmp_path):
     path = tmp_path / "out" / "access.jsonl"
-    monkeypatch.setenv("CCPROXY_JSONL__PATH", str(path))
-    proxy = ccproxy_proxy_factory()
+    proxy = ccproxy_proxy_factory(plugin_settings={"jsonl": {"path": str(path)}})
     client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-test", max_retries=0)
-    ids = [client.messages.with_raw_response.create(**MESSAGE).headers["x-request-id"] for _ in range(3)]
+    ids = [client.messages.with_raw_response.create(**MESSAGE).headers["x-ccproxy-request-id"] for _ in range(3)]
     with pytest.raises(anthropic.InternalServerError):
         client.messages.create(**MESSAGE, extra_headers={"x-mock-status": "529"})
     wait_until(lambda: len(read_records(path)) >= 4)
@@ -42,22 +42,23 @@ def test_every_request_becomes_one_line_and_shutdown_flushes(ccproxy_proxy_facto
 startup_fails = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-@startup_fails
-def test_a_bad_setting_stops_start_up_naming_the_variable(ccproxy_proxy_factory, monkeypatch, caplog):
-    monkeypatch.setenv("CCPROXY_JSONL__MAX_BYTES", "10")
-    with pytest.raises(RuntimeError, match="failed to start"):
-        ccproxy_proxy_factory()
-    assert "invalid setting CCPROXY_JSONL__MAX_BYTES='10'" in caplog.text
+def test_a_bad_setting_stops_start_up_naming_the_variable(ccproxy_proxy_factory):
+    with pytest.raises(SettingsError, match=r"^invalid setting PLUGINS__JSONL__MAX_BYTES=10: Input should be greater"):
+        ccproxy_proxy_factory(plugin_settings={"jsonl": {"max_bytes": 10}})
+
+
+def test_a_mistyped_setting_stops_start_up_naming_the_right_one(ccproxy_proxy_factory):
+    with pytest.raises(SettingsError, match="did you mean PLUGINS__JSONL__MAX_BYTES"):
+        ccproxy_proxy_factory(plugin_settings={"jsonl": {"max_byte": 2048}})
 
 
 @startup_fails
-def test_an_unwritable_path_stops_start_up_naming_it(ccproxy_proxy_factory, monkeypatch, tmp_path, caplog):
+def test_an_unwritable_path_stops_start_up_naming_it(ccproxy_proxy_factory, tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    monkeypatch.setenv("CCPROXY_JSONL__PATH", str(blocker / "access.jsonl"))
     with pytest.raises(RuntimeError, match="failed to start"):
-        ccproxy_proxy_factory()
-    assert f"cannot open CCPROXY_JSONL__PATH={blocker / 'access.jsonl'}" in caplog.text
+        ccproxy_proxy_factory(plugin_settings={"jsonl": {"path": str(blocker / "access.jsonl")}})
+    assert f"cannot open PLUGINS__JSONL__PATH={blocker / 'access.jsonl'}" in caplog.text
 
 
 def sample_record(request_id: str) -> AccessRecord:
@@ -73,7 +74,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, caplog):
     exporter = JsonlExporter(JsonlSettings(path=tmp_path / "access.jsonl", queue_size=2))
     with caplog.at_level(logging.WARNING, logger="ccproxy.jsonl"):
         for number in range(5):
-            exporter.on_request_end(sample_record(f"r{number}"))  # the writer is not running: the queue fills
+            exporter.submit(sample_record(f"r{number}"))  # the writer is not running: the queue fills
     assert exporter.dropped == 3 and "records dropped" in caplog.text
     exporter.start()
     exporter.stop()

@@ -1,0 +1,18 @@
+"""The logs API plugin's settings, under ``[observability]`` (``OBSERVABILITY__*``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class LogsApiSettings(BaseModel):
+    """The /logs routes and the live /logs/stream."""
+
+    logs_endpoints_enabled: bool = False
+    """OBSERVABILITY__LOGS_ENDPOINTS_ENABLED: serve the /logs query API."""
+    stream_max_subscribers: int = Field(100, ge=1)
+    """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
+    stream_queue_size: int = Field(1_000, ge=1)
+    """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
+    stream_replay_size: int = Field(1_000, ge=0)
+    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""

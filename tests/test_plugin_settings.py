@@ -1,0 +1,126 @@
+"""Plugin-owned settings: [plugins.<name>] tables, PLUGINS__<NAME>__* variables, unknown names refused."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from importlib.metadata import EntryPoint
+
+import pytest
+from click.testing import CliRunner
+
+from ccproxy_core.cli import main
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.settings_loader import load_settings
+from tests.plugin_fixtures.counting import CountingSettings
+
+COUNTING = [EntryPoint(name="counting", value="tests.plugin_fixtures.counting", group="ccproxy")]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.split("__")[0] in {"SERVER", "UPSTREAM", "OBSERVABILITY", "SECURITY", "LOGGING", "PLUGINS"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CCPROXY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def config(tmp_path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_plugin_table_in_the_file_and_its_variables_reach_the_plugin_typed(tmp_path, monkeypatch):
+    path = config(tmp_path, '[plugins.counting]\nlabel = "from-file"\nlimit = 3\ntoken = "hunter2"\n')
+    monkeypatch.setenv("PLUGINS__COUNTING__LIMIT", "7")
+    settings = load_settings(path, entry_points_=COUNTING)
+    counting = settings.plugins.counting
+    assert isinstance(counting, CountingSettings)
+    assert (counting.label, counting.limit) == ("from-file", 7)  # the environment beats the file, and is coerced
+    assert counting.token.get_secret_value() == "hunter2"
+    shown = settings.model_dump(mode="json")["plugins"]["counting"]
+    assert shown == {"label": "from-file", "limit": 7, "token": "**********"}
+
+
+def test_a_plugin_without_a_table_gets_its_defaults():
+    assert load_settings(entry_points_=COUNTING).plugins.counting == CountingSettings()
+
+
+@pytest.mark.parametrize("variable, expected", [
+    ("PLUGINS__COUNTING__LABL", "unknown setting PLUGINS__COUNTING__LABL (plugins.counting.labl in the config file): "
+                                "did you mean PLUGINS__COUNTING__LABEL?"),
+    ("PLUGINS__CUONTING__LABEL", "unknown plugin table PLUGINS__CUONTING (plugins.cuonting in the config file): "
+                                 "did you mean PLUGINS__COUNTING?"),
+    ("OBSERVABILITY__METRIC_ENDPOINT_ENABLED", "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED "
+                                               "(observability.metric_endpoint_enabled in the config file): "
+                                               "did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?"),
+])
+def test_an_unknown_variable_under_a_plugin_prefix_stops_with_the_closest_name(monkeypatch, variable, expected):
+    monkeypatch.setenv(variable, "1")
+    entry_points = None if variable.startswith("OBSERVABILITY") else COUNTING
+    with pytest.raises(SettingsError) as raised:
+        load_settings(entry_points_=entry_points)
+    assert str(raised.value) == expected
+
+
+def test_a_bad_value_in_a_plugin_table_names_its_variable(monkeypatch):
+    monkeypatch.setenv("PLUGINS__COUNTING__LIMIT", "many")
+    with pytest.raises(SettingsError, match=r"^invalid setting PLUGINS__COUNTING__LIMIT='many': Input should be a valid integer"):
+        load_settings(entry_points_=COUNTING)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[obsrvability]\ndashboard_enabled = true\n", "unknown section [obsrvability] in the config file: did you mean [observability]?"),
+    ("[server]\nprot = 9000\n", "unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?"),
+    ("[observability]\ndashbord_enabled = true\n", "did you mean OBSERVABILITY__DASHBOARD_ENABLED?"),
+    ("[plugins.counting]\nlimt = 1\n", "did you mean PLUGINS__COUNTING__LIMIT?"),
+])
+def test_an_unknown_key_in_the_config_file_stops_with_the_closest_name(tmp_path, text, expected):
+    entry_points = COUNTING if "counting" in text else None
+    with pytest.raises(SettingsError, match="^unknown") as raised:
+        load_settings(config(tmp_path, text), entry_points_=entry_points)
+    assert expected in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_generic_prefixes_only_warn_because_other_programs_share_them(monkeypatch, caplog):
+    monkeypatch.setenv("SERVER__PROT", "9000")
+    monkeypatch.setenv("LOGGING__DIR", "/var/log/other-program")
+    with caplog.at_level(logging.WARNING, logger="ccproxy.settings"):
+        settings = load_settings()
+    assert settings.server.port == 8000
+    assert "ignoring unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?" in caplog.text
+    assert "LOGGING__DIR" in caplog.text
+
+
+def test_the_table_of_a_plugin_disabled_by_name_is_kept_unchecked(monkeypatch):
+    monkeypatch.setenv("PLUGINS__DISABLED", "counting")
+    monkeypatch.setenv("PLUGINS__COUNTING__ANYTHING", "x")
+    assert load_settings(entry_points_=COUNTING).plugins.model_extra == {"counting": {"anything": "x"}}
+
+
+def test_an_observability_key_is_only_warned_about_while_a_builtin_is_disabled_by_name(monkeypatch, caplog):
+    monkeypatch.setenv("PLUGINS__DISABLED", "metrics")
+    monkeypatch.setenv("OBSERVABILITY__METRICS_ENDPOINT_ENABLED", "true")
+    with caplog.at_level(logging.WARNING, logger="ccproxy.settings"):
+        settings = load_settings()
+    assert not hasattr(settings.observability, "metrics_endpoint_enabled")
+    assert "OBSERVABILITY__METRICS_ENDPOINT_ENABLED" in caplog.text
+
+
+def test_config_show_lists_every_builtin_setting_under_observability(tmp_path):
+    path = config(tmp_path, '[observability]\nduckdb_path = "/data/ccproxy.duckdb"\npushgateway_job = "blue"\n')
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["observability"]
+    assert shown["duckdb_path"] == "/data/ccproxy.duckdb" and shown["pushgateway_job"] == "blue"
+    assert {"metrics_endpoint_enabled", "logs_endpoints_enabled", "dashboard_enabled", "stream_replay_size"} <= set(shown)
+
+
+def test_an_unknown_setting_exits_2_with_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(config(tmp_path, "[obsrvability]\n"))])
+    assert result.exit_code == 2
+    assert result.output == "error: unknown section [obsrvability] in the config file: did you mean [observability]?\n"
