@@ -1,4 +1,4 @@
-"""The ``ccproxy`` command: serve, demo, plugins list, config show, mock-upstream."""
+"""The ``ccproxy`` command: serve, demo, report, key-id, plugins list, config show, mock-upstream."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 
 from ccproxy_core import __version__
 from ccproxy_core.errors import CcproxyError
+from ccproxy_core.report import report
 from ccproxy_core.settings import Settings
 from ccproxy_core.settings_loader import load_settings
 
@@ -149,3 +150,25 @@ def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta
 
     options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
     run_mock_upstream(host, port, options)
+
+
+main.add_command(report)
+
+
+@main.command("key-id")
+@config_option
+def key_id(config_file: str | None) -> None:
+    """Print the fingerprint of the API key read from standard input, for [attribution.keys].
+
+    The key is read from stdin (never a command-line argument, which shell history keeps):
+    ``printenv ANTHROPIC_API_KEY | ccproxy key-id``.
+    """
+    from ccproxy_core.attribution.keys import DEFAULT_SALT, key_fingerprint
+
+    settings = _settings_or_exit(config_file)
+    api_key = sys.stdin.readline().strip()
+    if not api_key:
+        click.echo("error: no key on standard input: printenv ANTHROPIC_API_KEY | ccproxy key-id", err=True)
+        sys.exit(2)
+    salt = settings.attribution.key_salt
+    click.echo(key_fingerprint(api_key, salt.get_secret_value().encode() if salt else DEFAULT_SALT))

@@ -136,6 +136,14 @@ class Exchange:
             service_tier=usage.service_tier,
             speed=usage.speed,
             cost_tools_usd=cost.tools,
+            session_id=ctx.session_id,
+            end_user=ctx.end_user,
+            project=ctx.project,
+            api_key_id=ctx.api_key_id,
+            api_key_name=ctx.api_key_name,
+            client_name=ctx.client_name,
+            client_version=ctx.client_version,
+            tags=ctx.tags,
         )
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
-from ccproxy_core.usage import request_model_and_stream
+from ccproxy_core.usage import model_and_stream, request_payload
 
 LARGE_BODY_BYTES = 1024 * 1024
 """Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
@@ -71,11 +72,16 @@ async def _next_chunk(request: Request) -> tuple[bytes, bool]:
     return message.get("body", b""), message.get("more_body", False)
 
 
-async def model_and_stream(body: bytes | bytearray) -> tuple[str | None, bool]:
-    """The request's top-level ``model`` and ``stream``, as :func:`request_model_and_stream` reads them."""
+async def request_fields(body: bytes | bytearray) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """The decoded request body (for attribution), its top-level ``model`` and ``stream``.
+
+    A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
+    scanned for ``model`` and ``stream`` (its payload is then ``None``: attribution reads the headers).
+    """
     if len(body) <= LARGE_BODY_BYTES:
-        return request_model_and_stream(bytes(body) if isinstance(body, bytearray) else body)
-    return await asyncio.to_thread(scan_top_level, body)
+        payload = request_payload(bytes(body) if isinstance(body, bytearray) else body)
+        return (payload, *model_and_stream(payload))
+    return (None, *await asyncio.to_thread(scan_top_level, body))
 
 
 def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:

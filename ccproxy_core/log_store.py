@@ -26,8 +26,16 @@ from ccproxy_core.record import ACCESS_LOG_COLUMNS
 Bucket = Literal["minute", "hour", "day"]
 """Width of one point of the analytics time series."""
 
-SORTABLE_COLUMNS: tuple[str, ...] = tuple(column for column in ACCESS_LOG_COLUMNS if column != "rate_limits")
-"""Columns a reader may order by (every column but the ``rate_limits`` dict)."""
+SORTABLE_COLUMNS: tuple[str, ...] = tuple(column for column in ACCESS_LOG_COLUMNS if column not in ("rate_limits", "tags"))
+"""Columns a reader may order by (every column but the ``rate_limits`` and ``tags`` dicts)."""
+
+GROUP_DIMENSIONS: tuple[str, ...] = (
+    "model", "service_type", "session", "project", "end_user", "api_key", "client", "day",
+)
+"""What :meth:`LogStore.groups` can group by, besides ``tag:<name>``. ``api_key`` groups by the key's
+configured name when it has one, else by its fingerprint; ``day`` is the UTC date (``2025-01-31``)."""
+OTHER_GROUP = "other"
+"""The key of the group that sums every group beyond the top N."""
 
 STATS_KEYS: tuple[str, ...] = ("queue_depth", "dropped_records", "write_errors", "rows_written", "last_flush_at")
 """Keys of :meth:`LogStore.stats`."""
@@ -58,6 +66,27 @@ class LogFilters:
     status_classes: tuple[int, ...] = ()
     """Hundreds digits: ``(4, 5)`` means 4xx or 5xx."""
     streaming: bool | None = None
+    session_id: NameFilter = field(default_factory=NameFilter)
+    project: NameFilter = field(default_factory=NameFilter)
+    end_user: NameFilter = field(default_factory=NameFilter)
+    api_key_id: NameFilter = field(default_factory=NameFilter)
+    """Matches a key's fingerprint or its configured name."""
+    client_name: NameFilter = field(default_factory=NameFilter)
+    tags: tuple[tuple[str, str], ...] = ()
+    """``(name, value)`` pairs a row's tags must all hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """What to group rows by: a dimension of :data:`GROUP_DIMENSIONS`, or ``tag`` with a tag name."""
+
+    dimension: str
+    tag: str | None = None
+    top: int = 10
+    """Groups returned by size (cost, then requests); the rest are summed into one ``other`` group.
+    ``day`` groups come in date order, the latest ``top`` days."""
+    breakdown: str | None = None
+    """A second dimension: each group then lists its own top groups by it (``model``, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +143,27 @@ class LogStore(Protocol):
         documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``).
         A row is an error when ``status_code >= 400`` or ``error_type`` is set.
         """
+        ...
+
+    async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
+        """Rows matching ``filters`` summed per group (see :class:`Grouping`).
+
+        Each group is ``{"key", "requests", "errors", "tokens": {"input", "output", "cache_read",
+        "cache_write", "total"}, "cost_usd"}`` (plus ``"breakdown"``, a list of the same shape, when
+        asked). ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest.
+        """
+        ...
+
+    async def sessions(self, filters: LogFilters, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Sessions with a row matching ``filters``, most recently active first, and how many there are.
+
+        Each is ``{"session_id", "first_seen", "last_seen", "requests", "errors", "tokens" (as in
+        :meth:`groups`), "cost_usd", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``.
+        """
+        ...
+
+    async def session_requests(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` rows of one session, oldest first (ties by request_id), as full rows."""
         ...
 
     async def reset(self) -> int:

@@ -20,11 +20,12 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
+from ccproxy_core.attribution import Attributor
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.decoding import DecodingFailed, decoder_for
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
-from ccproxy_core.large_bodies import model_and_stream, read_body
+from ccproxy_core.large_bodies import read_body, request_fields
 from ccproxy_core.price_corrections import load_corrections
 from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
@@ -63,6 +64,7 @@ class Proxy:
         self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
+        self.attributor = Attributor(settings.attribution)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other
@@ -92,7 +94,7 @@ class Proxy:
         # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
         async with self.body_budget.hold(request.headers.get("content-length")):
             body = b"" if route is _UNMATCHED_ROUTE else await read_body(request, self.settings.server.max_request_bytes)
-            fields = await model_and_stream(body) if body else (None, False)
+            fields = await request_fields(body) if body else (None, None, False)
             exchange = self._start_exchange(scope, route, body, fields)
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
@@ -132,8 +134,8 @@ class Proxy:
             pool.release()
 
     def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None,
-                        fields: tuple[str | None, bool]) -> Exchange:
-        model, streaming = fields
+                        fields: tuple[dict | None, str | None, bool]) -> Exchange:
+        payload, model, streaming = fields
         caps = self.caps
         client_request_id, user_agent = _client_headers(scope["headers"])
         provider = provider_for(service_type_for(route, Request(scope).headers))
@@ -152,6 +154,7 @@ class Proxy:
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
+        self.attributor.fill(context, scope["headers"], payload)
         return Exchange(context=context, provider=provider, request_bytes=len(body or b""),
                         client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
                         reader=route.reader)

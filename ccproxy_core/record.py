@@ -36,6 +36,17 @@ class RequestContext:
     started_monotonic: float
     """``time.perf_counter()`` at start, for durations."""
     state: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    """Who and what the request is for (see :mod:`ccproxy_core.attribution`); known before forwarding."""
+    end_user: str | None = None
+    project: str | None = None
+    api_key_id: str | None = None
+    """A 12-hex-digit fingerprint of the client's key, never the key."""
+    api_key_name: str | None = None
+    """The operator's name for ``api_key_id`` (``[attribution.keys]``)."""
+    client_name: str | None = None
+    client_version: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,21 @@ class AccessRecord:
     """Anthropic's speed mode (``fast``), priced at its own rates."""
     cost_tools_usd: Decimal | None = None
     """The part of ``cost_usd`` billed per use of a server tool (web searches)."""
+    session_id: str | None = None
+    """The client's session (Claude Code's session id, Codex CLI's, or ``x-ccproxy-session``)."""
+    end_user: str | None = None
+    """The end user the client named (Claude Code account, OpenAI ``user``/``safety_identifier``)."""
+    project: str | None = None
+    """``x-ccproxy-project``, else the project configured for the key."""
+    api_key_id: str | None = None
+    """A 12-hex-digit keyed fingerprint of the client's API key; the key itself is never kept."""
+    api_key_name: str | None = None
+    """The operator's name for that fingerprint, from ``[attribution.keys]``."""
+    client_name: str | None = None
+    """The client program, from the User-Agent (``claude-code``, ``codex``, ``anthropic-python``, ...)."""
+    client_version: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    """Free labels from ``x-ccproxy-tag-<name>`` headers."""
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: ISO timestamps, money as floats."""

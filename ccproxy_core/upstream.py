@@ -114,7 +114,8 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     """The client's headers as the provider should see them: credentials, versions and encodings untouched."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name not in _NOT_FORWARDED:
+        # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
+        if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
             if name == "cookie" and (value := strip_session_cookies(value)) is None:
                 continue
             out.add(name, value)

@@ -93,8 +93,18 @@ def request_model_and_stream(body: bytes) -> tuple[str | None, bool]:
     inside a request (in a tool's input), so only the top level can be trusted, and
     ``json.loads`` is the fastest exact way to reach it.
     """
-    payload = _decode_json(body)
-    if not isinstance(payload, dict):
+    return model_and_stream(request_payload(body))
+
+
+def request_payload(body: bytes) -> dict[str, Any] | None:
+    """The request body decoded once, when it is a JSON object; other readers (attribution) share it."""
+    payload = _decode_json(body) if body else None
+    return payload if isinstance(payload, dict) else None
+
+
+def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
+    """The ``model`` and ``stream`` fields of a decoded request body (see :func:`request_model_and_stream`)."""
+    if payload is None:
         return None, False
     model = payload.get("model")
     return (model if isinstance(model, str) and model else None), payload.get("stream") is True

@@ -37,7 +37,8 @@ EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_collection_enabled": Tr
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKEN = "fuzz-token"
 LOGS_OPERATIONS = {("GET", "/logs/status"), ("GET", "/logs/query"), ("GET", "/logs/analytics"),
-                   ("GET", "/logs/entries"), ("POST", "/logs/reset")}
+                   ("GET", "/logs/entries"), ("POST", "/logs/reset"), ("GET", "/logs/sessions"),
+                   ("GET", "/logs/sessions/{session_id}")}
 
 # name: (settings sections, headers sent with each request, checks, generation modes, examples per operation and mode)
 CONFIGURATIONS = {

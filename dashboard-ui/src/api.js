@@ -24,15 +24,25 @@ export class ApiError extends Error {
   }
 }
 
-export function analyticsUrl(logsBase, windowKey, nowSeconds = Date.now() / 1000) {
-  const choice = WINDOWS[windowKey];
+/** [start, end) of a window in whole Unix seconds. */
+export function windowBounds(windowKey, nowSeconds = Date.now() / 1000) {
   // The API's end is exclusive and takes whole seconds: round up so this second's requests count.
   const end = Math.floor(nowSeconds) + 1;
+  return [end - WINDOWS[windowKey].seconds, end];
+}
+
+/** `groupBy` (project, session, api_key, client, ...) adds the answer's `groups`, top 10 and "other". */
+export function analyticsUrl(logsBase, windowKey, nowSeconds = Date.now() / 1000, groupBy = null) {
+  const [start, end] = windowBounds(windowKey, nowSeconds);
   const params = new URLSearchParams({
-    start_time: String(end - choice.seconds),
+    start_time: String(start),
     end_time: String(end),
-    bucket: choice.bucket,
+    bucket: WINDOWS[windowKey].bucket,
   });
+  if (groupBy) {
+    params.set("group_by", groupBy);
+    params.set("top", "10");
+  }
   return `${logsBase}/analytics?${params}`;
 }
 

@@ -2,7 +2,8 @@
 // tiles, charts and tables fresh by polling /logs/analytics, and the live feed
 // fed by /logs/stream (SSE only, never polled).
 import "./dashboard.css";
-import { analyticsUrl, fetchJson, WINDOWS } from "./api.js";
+import { analyticsUrl, fetchJson, windowBounds, WINDOWS } from "./api.js";
+import { DIMENSIONS, renderGroups, Sessions, sessionsUrl } from "./attribution.js";
 import { Charts } from "./charts.js";
 import { byId, show } from "./dom.js";
 import { LiveFeed } from "./feed.js";
@@ -25,7 +26,16 @@ class Dashboard {
     this.timer = null;
     this.tiles = new Tiles(byId("tiles"));
     this.charts = null;
+    this.dimension = "project";
+    this.sessions = new Sessions({
+      logsBase: config.logs_base,
+      tbody: byId("sessions"),
+      detail: byId("session-detail"),
+      detailTitle: byId("session-detail-title"),
+      detailBody: byId("session-requests"),
+    });
     this.setUpWindowButtons();
+    this.setUpBreakdownPicker();
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) this.refresh();
     });
@@ -42,6 +52,20 @@ class Dashboard {
       button.setAttribute("aria-pressed", String(button.dataset.window === this.windowKey));
       button.addEventListener("click", () => this.selectWindow(button.dataset.window));
     }
+  }
+
+  setUpBreakdownPicker() {
+    const picker = byId("breakdown-dimension");
+    picker.value = this.dimension;
+    picker.addEventListener("change", () => {
+      this.dimension = DIMENSIONS[picker.value] ? picker.value : "project";
+      byId("breakdown-name").textContent = DIMENSIONS[this.dimension];
+      this.refresh();
+    });
+    byId("session-close").addEventListener("click", () => {
+      this.sessions.openId = null;
+      show(byId("session-detail"), false);
+    });
   }
 
   selectWindow(key) {
@@ -64,14 +88,19 @@ class Dashboard {
     this.schedule();
     if (document.hidden) return;
     try {
-      const analytics = await fetchJson(analyticsUrl(this.config.logs_base, this.windowKey));
-      if (mine === this.sequence) this.render(analytics);
+      const now = Date.now() / 1000;
+      const [start, end] = windowBounds(this.windowKey, now);
+      const [analytics, sessions] = await Promise.all([
+        fetchJson(analyticsUrl(this.config.logs_base, this.windowKey, now, this.dimension)),
+        fetchJson(sessionsUrl(this.config.logs_base, start, end)),
+      ]);
+      if (mine === this.sequence) this.render(analytics, sessions);
     } catch (error) {
       if (mine === this.sequence) this.fail(error);
     }
   }
 
-  render(analytics) {
+  render(analytics, sessions) {
     showNotice(null);
     show(byId("analytics"), true);
     this.tiles.update(analytics);
@@ -79,6 +108,8 @@ class Dashboard {
     renderBreakdown(byId("by-model"), analytics.by_model, "model");
     renderBreakdown(byId("by-service"), analytics.by_service_type, "service_type");
     renderRecentErrors(byId("recent-errors"), analytics.recent_errors);
+    renderGroups(byId("by-dimension"), analytics.groups);
+    this.sessions.render(sessions);
     setRefreshLabel(`updated ${new Date().toLocaleTimeString([], { hour12: false })}`, "ok");
     if (document.body.dataset.state !== "ready") performance.mark(TILES_RENDERED_MARK);
     document.body.dataset.state = "ready";

@@ -14,6 +14,7 @@ import duckdb
 
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, PagePosition, QueryPage
 
+from .attribution_filters import attribution_clauses
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 
 Cursor = duckdb.DuckDBPyConnection
@@ -65,6 +66,7 @@ def where_clause(filters: LogFilters | None, params: list[Any]) -> str:
     if filters.streaming is not None:
         clauses.append('"streaming" = ?')
         params.append(filters.streaming)
+    clauses += attribution_clauses(filters, params)
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 from ccproxy_core.record import AccessRecord
 
-from .schema import COLUMNS
+from .schema import COLUMNS, JSON_COLUMNS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RATE_LIMITS = COLUMNS.index("rate_limits")
 _fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
-_fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 :])
+_fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : -1])  # up to tags, the other JSON column
+assert COLUMNS[-1] == "tags"
 _to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
 
 # Timestamps are read as integer microseconds: exact (the page cursor needs that) and
@@ -26,7 +27,8 @@ SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{
 def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
     rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
-    return (*_fields_before(record), rate_limits, *_fields_after(record))
+    tags = _to_json(record.tags) if record.tags else None
+    return (*_fields_before(record), rate_limits, *_fields_after(record), tags)
 
 
 def micros_to_datetime(micros: int) -> datetime:
@@ -45,8 +47,9 @@ def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row selected with :data:`SELECT_LIST` as the JSON-ready dict of ``AccessRecord.to_dict()``."""
     result = dict(zip(COLUMNS, row, strict=True))
     result["timestamp"] = micros_to_datetime(result["timestamp"]).isoformat()
-    raw_limits = result["rate_limits"]
-    result["rate_limits"] = json.loads(raw_limits) if raw_limits else {}
+    for name in JSON_COLUMNS:
+        raw = result[name]
+        result[name] = json.loads(raw) if raw else {}
     for name, value in result.items():
         if isinstance(value, Decimal):
             result[name] = float(value)

@@ -2,7 +2,8 @@
 
 Migrations are a list of steps, applied in order inside one transaction at start-up; a file is
 never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 adds the
-columns that explain a row (time to first token, upstream status, errors, cost line items, ...).
+columns that explain a row (time to first token, upstream status, errors, cost line items, ...);
+version 3 the columns that say who and what a request was for (session, project, key, client, tags).
 """
 
 from __future__ import annotations
@@ -63,12 +64,23 @@ COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("service_tier", "VARCHAR"),
     ("speed", "VARCHAR"),
     ("cost_tools_usd", MONEY),
+    ("session_id", "VARCHAR"),
+    ("end_user", "VARCHAR"),
+    ("project", "VARCHAR"),
+    ("api_key_id", "VARCHAR"),
+    ("api_key_name", "VARCHAR"),
+    ("client_name", "VARCHAR"),
+    ("client_version", "VARCHAR"),
+    ("tags", "VARCHAR"),  # JSON text
 )
 COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
 assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
 
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
 _VERSION_2_END = COLUMNS.index("rate_limits") + 1
+_VERSION_3_END = COLUMNS.index("cost_tools_usd") + 1
+JSON_COLUMNS = ("rate_limits", "tags")
+"""Dict fields stored as JSON text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +115,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "time to first byte, client and provider request ids, reasoning, 1-hour cache writes, web searches, tier, speed, tool cost",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_VERSION_2_END:]
+            for name, sql_type in COLUMN_TYPES[_VERSION_2_END:_VERSION_3_END]
+        ),
+    ),
+    Migration(
+        4,
+        "attribution: session, end user, project, key fingerprint and name, client, tags",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_VERSION_3_END:]
         ),
     ),
 )

@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ccproxy_core.log_store import Bucket, LogFilters, PagePosition, QueryPage
+from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
 from .settings import DuckDBSettings
 
-from . import queries
+from . import queries, sessions
 from .analytics import analytics
+from .groups import groups
 from .database import Database
 from .retention import RetentionWorker
 from .writer import LogWriter
@@ -78,6 +79,18 @@ class DuckDBLogStore:
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
         """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""
         return await self._read(analytics, filters, bucket)
+
+    async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
+        """Sums per group, top N and ``other`` (see :mod:`.groups`)."""
+        return await self._read(groups, filters, grouping)
+
+    async def sessions(self, filters: LogFilters, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Sessions, most recently active first, and how many match."""
+        return await self._read(sessions.session_list, filters, limit, offset)
+
+    async def session_requests(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        """One session's rows, oldest first."""
+        return await self._read(sessions.session_requests, session_id, limit)
 
     async def reset(self) -> int:
         """Delete every stored row; return how many."""

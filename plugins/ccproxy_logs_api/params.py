@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import Query
+from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from ccproxy_core.log_store import LogFilters, NameFilter, PagePosition
+
+from .attribution_params import AttributionParams, attribution_params
 
 MAX_LIST_ITEMS = 100
 MAX_NAME_LENGTH = 200
@@ -106,6 +108,7 @@ class FilterParams:
     endpoint: str | None
     status_code: str | None
     streaming: bool | None
+    attribution: AttributionParams | None = None
 
     def to_filters(self, start: datetime | None, end: datetime | None) -> LogFilters:
         """The store's filters for this window."""
@@ -119,6 +122,7 @@ class FilterParams:
             status_codes=codes,
             status_classes=classes,
             streaming=self.streaming,
+            **(self.attribution.filter_parts() if self.attribution else {}),
         )
 
     def echo(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
@@ -131,6 +135,7 @@ class FilterParams:
             "endpoint": self.endpoint,
             "status_code": self.status_code,
             "streaming": self.streaming,
+            **(self.attribution.echo() if self.attribution else {}),
         }
 
 
@@ -140,9 +145,10 @@ def filter_params(
     endpoint: str | None = Query(None, description="Comma list of route templates (/v1/messages); !name excludes"),
     status_code: str | None = Query(None, description="Comma list of statuses or classes: 200,4xx,5xx"),
     streaming: bool | None = Query(None, description="true or false"),
+    attribution: AttributionParams = Depends(attribution_params),
 ) -> FilterParams:
     """FastAPI dependency collecting the row filters."""
-    return FilterParams(model, service_type, endpoint, status_code, streaming)
+    return FilterParams(model, service_type, endpoint, status_code, streaming, attribution)
 
 
 def encode_cursor(position: PagePosition) -> str:

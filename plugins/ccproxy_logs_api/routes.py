@@ -23,6 +23,7 @@ from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
 from ccproxy_core.settings import Settings
 
 from .heavy_reads import json_answer, read_slot
+from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
 from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
 from .stream_route import HUB_ATTRIBUTE, stream_logs
 
@@ -51,6 +52,9 @@ def build_router() -> APIRouter:
     router.add_api_route("/query", logs_query, **heavy)
     router.add_api_route("/analytics", logs_analytics, **heavy)
     router.add_api_route("/entries", logs_entries, **heavy)
+    router.add_api_route("/sessions", sessions_route(require_store, _ask), **heavy)
+    router.add_api_route("/sessions/{session_id}", session_route(require_store, _ask), **heavy,
+                         responses={404: {"description": "No stored request has this session id"}})
     router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None,
                          responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
     router.add_api_route("/reset", logs_reset, methods=["POST"], responses={403: {"description": RESET_REFUSED}})
@@ -144,11 +148,19 @@ async def logs_analytics(
     start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
     end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded; default now"),
     bucket: Literal["minute", "hour", "day"] | None = Query(None, description="Default: by window length"),
+    group_by: str | None = Query(None, description=GROUP_BY_HELP),
+    top: int = Query(10, ge=1, le=10_000, description="Groups shown; the rest are summed as 'other'"),
+    breakdown: str | None = Query(None, description="A second dimension within each group (model, ...)"),
 ) -> Response:
     """Totals, latency percentiles, tokens, cost, breakdowns, a time series and recent errors."""
     start, end = resolve_window(hours, start_time, end_time)
     chosen = choose_bucket(bucket, start, end)
-    result = await _ask(store.analytics(filters.to_filters(start, end), chosen))  # type: ignore[arg-type]
+    grouping = parse_grouping(group_by, top, breakdown)
+    row_filters = filters.to_filters(start, end)
+    result = await _ask(store.analytics(row_filters, chosen))  # type: ignore[arg-type]
+    if grouping is not None:
+        result["group_by"] = group_by
+        result["groups"] = await _ask(store.groups(row_filters, grouping))
     return await json_answer({"window": {"start": start.isoformat(), "end": end.isoformat()}, **result})
 
 

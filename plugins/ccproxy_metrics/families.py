@@ -46,13 +46,18 @@ class MetricFamilies:
     skipped_records: Counter
 
 
-def create_families(registry: CollectorRegistry) -> MetricFamilies:
-    """Create every family in ``registry`` (never the process-global default registry)."""
+def create_families(registry: CollectorRegistry, attribution_labels: tuple[str, ...] = ()) -> MetricFamilies:
+    """Create every family in ``registry`` (never the process-global default registry).
+
+    ``attribution_labels`` (``project``, ``client``; opt-in) are added, last, to the request,
+    token and cost counters.
+    """
+    extra = attribution_labels
     return MetricFamilies(
         requests=Counter(
             "ccproxy_requests_total",
             "Proxied LLM requests, by the status the client received.",
-            ("method", "endpoint", "model", "status", "service_type"),
+            ("method", "endpoint", "model", "status", "service_type", *extra),
             registry=registry,
         ),
         response_duration=Histogram(
@@ -86,13 +91,13 @@ def create_families(registry: CollectorRegistry) -> MetricFamilies:
         tokens=Counter(
             "ccproxy_tokens_total",
             "Tokens used; type is input, output, cache_read or cache_write.",
-            ("type", "model", "service_type"),
+            ("type", "model", "service_type", *extra),
             registry=registry,
         ),
         cost=Counter(
             "ccproxy_cost_usd_total",
             "Cost in US dollars; summed over cost_type it is the total cost.",
-            ("model", "cost_type", "service_type"),
+            ("model", "cost_type", "service_type", *extra),
             registry=registry,
         ),
         errors=Counter(

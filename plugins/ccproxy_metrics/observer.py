@@ -20,6 +20,7 @@ _STARTED = "ccproxy_metrics.started"
 # error_type comes partly from provider error bodies; bound it like the model label.
 ERROR_TYPE_LABEL_CAP = 50
 _skip_log = RateLimitedLog(logging.getLogger("ccproxy.metrics"), level=logging.ERROR)
+_ATTRIBUTION_FIELDS = {"project": "project", "client": "client_name"}
 
 
 class _Children:
@@ -45,9 +46,11 @@ class _Children:
 class MetricsObserver:
     """Updates one app's metrics from its requests."""
 
-    def __init__(self, families: MetricFamilies, model_label_cap: int) -> None:
+    def __init__(self, families: MetricFamilies, model_label_cap: int, attribution_labels: tuple[str, ...] = ()) -> None:
         self.families = families
         self.model_label = CappedLabel(model_label_cap)
+        # Opt-in project/client labels, each capped like the model label; never session or user.
+        self._attribution = tuple((_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels)
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
         self._active = families.active_requests
         self._requests = _Children(families.requests)
@@ -90,11 +93,12 @@ class MetricsObserver:
         model = self.model_label(record.model)
         endpoint = record.endpoint
         service = record.service_type
-        self._requests(method_label(record.method), endpoint, model, str(record.status_code), service).inc()
+        extra = tuple(label(getattr(record, name)) for name, label in self._attribution) if self._attribution else ()
+        self._requests(method_label(record.method), endpoint, model, str(record.status_code), service, *extra).inc()
         if record.error_type is not None:
             self._errors(self.error_type_label(record.error_type), endpoint, model, service).inc()
         self._observe_latency(record, model, endpoint, service)
-        self._observe_usage(record, model, service)
+        self._observe_usage(record, model, service, extra)
         if record.rate_limits:
             self._observe_rate_limits(record.rate_limits, service)
 
@@ -107,26 +111,26 @@ class MetricsObserver:
         if record.proxy_overhead_ms is not None:
             self._proxy_overhead(endpoint, service).observe(record.proxy_overhead_ms / 1000)
 
-    def _observe_usage(self, record: AccessRecord, model: str, service: str) -> None:
+    def _observe_usage(self, record: AccessRecord, model: str, service: str, extra: tuple[str, ...]) -> None:
         tokens = self._tokens
         if record.tokens_input:
-            tokens("input", model, service).inc(record.tokens_input)
+            tokens("input", model, service, *extra).inc(record.tokens_input)
         if record.tokens_output:
-            tokens("output", model, service).inc(record.tokens_output)
+            tokens("output", model, service, *extra).inc(record.tokens_output)
         if record.cache_read_tokens:
-            tokens("cache_read", model, service).inc(record.cache_read_tokens)
+            tokens("cache_read", model, service, *extra).inc(record.cache_read_tokens)
         if record.cache_write_tokens:
-            tokens("cache_write", model, service).inc(record.cache_write_tokens)
+            tokens("cache_write", model, service, *extra).inc(record.cache_write_tokens)
         cost = self._cost
         # Decimal zero and None are both skipped: neither adds to the total.
         if record.cost_input_usd:
-            cost(model, "input", service).inc(float(record.cost_input_usd))
+            cost(model, "input", service, *extra).inc(float(record.cost_input_usd))
         if record.cost_output_usd:
-            cost(model, "output", service).inc(float(record.cost_output_usd))
+            cost(model, "output", service, *extra).inc(float(record.cost_output_usd))
         if record.cost_cache_read_usd:
-            cost(model, "cache_read", service).inc(float(record.cost_cache_read_usd))
+            cost(model, "cache_read", service, *extra).inc(float(record.cost_cache_read_usd))
         if record.cost_cache_write_usd:
-            cost(model, "cache_write", service).inc(float(record.cost_cache_write_usd))
+            cost(model, "cache_write", service, *extra).inc(float(record.cost_cache_write_usd))
         if record.request_bytes:
             self._request_bytes(service).inc(record.request_bytes)
         if record.response_bytes:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 
 class MetricsSettings(BaseModel):
@@ -12,3 +15,14 @@ class MetricsSettings(BaseModel):
     """OBSERVABILITY__METRICS_ENDPOINT_ENABLED: serve Prometheus metrics on /metrics."""
     metrics_model_label_cap: int = Field(100, ge=1)
     """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
+    metrics_attribution_labels: Annotated[list[Literal["project", "client"]], NoDecode] = []
+    """OBSERVABILITY__METRICS_ATTRIBUTION_LABELS: ``project`` and/or ``client`` (comma separated) add
+    those labels to the request, token and cost counters, each capped like the model label.
+    Sessions and users are never labels: they are unbounded."""
+
+    @field_validator("metrics_attribution_labels", mode="before")
+    @classmethod
+    def _label_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value

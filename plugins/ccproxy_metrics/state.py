@@ -49,10 +49,11 @@ def metrics_state(app: FastAPI, settings: Settings | None = None) -> MetricsStat
 
 def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     registry = CollectorRegistry()
-    families = create_families(registry)
+    attribution = tuple(settings.observability.metrics_attribution_labels)
+    families = create_families(registry, attribution)
     registry.register(PluginErrorsCollector(app))
     registry.register(LogStoreCollector(app))
-    observer = MetricsObserver(families, settings.observability.metrics_model_label_cap)
+    observer = MetricsObserver(families, settings.observability.metrics_model_label_cap, attribution)
     return MetricsState(registry=registry, families=families, observer=observer)
 
 

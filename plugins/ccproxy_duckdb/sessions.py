@@ -1,0 +1,44 @@
+"""Sessions (GET /logs/sessions and /logs/sessions/{id}) for DuckDB. Blocking: call in a thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccproxy_core.log_store import LogFilters
+
+from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
+from .queries import where_clause
+from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
+
+_DESCRIPTION = """min(epoch_us("timestamp")), max(epoch_us("timestamp")),
+    list(DISTINCT "model") FILTER (WHERE "model" IS NOT NULL),
+    any_value("project"), any_value("end_user"), any_value(coalesce("api_key_name", "api_key_id")),
+    any_value("client_name")"""
+
+
+def session_list(cursor: Cursor, filters: LogFilters, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Sessions with matching rows, most recently active first, and their number."""
+    params: list[Any] = []
+    where = where_clause(filters, params)
+    where = f'{where} AND "session_id" IS NOT NULL' if where else 'WHERE "session_id" IS NOT NULL'
+    sql = (f'SELECT "session_id", {SUMS}, {_DESCRIPTION} FROM access_logs {where} GROUP BY "session_id" '
+           f'ORDER BY max(epoch_us("timestamp")) DESC, "session_id" LIMIT ? OFFSET ?')
+    rows = cursor.execute(sql, [*params, limit, offset]).fetchall()
+    (total,) = cursor.execute(f'SELECT count(DISTINCT "session_id") FROM access_logs {where}', params).fetchone()
+    return [_session(row) for row in rows], int(total)
+
+
+def _session(row: tuple[Any, ...]) -> dict[str, Any]:
+    session_id, *rest = row
+    sums, (first, last, models, project, end_user, api_key, client) = rest[:SUMS_WIDTH], rest[SUMS_WIDTH:]
+    return {"session_id": session_id, "first_seen": micros_to_datetime(first).isoformat(),
+            "last_seen": micros_to_datetime(last).isoformat(), **sums_to_dict(sums),
+            "models": sorted(models or []), "project": project, "end_user": end_user, "api_key": api_key,
+            "client_name": client}
+
+
+def session_requests(cursor: Cursor, session_id: str, limit: int) -> list[dict[str, Any]]:
+    """One session's rows, oldest first."""
+    sql = (f'SELECT {SELECT_LIST} FROM access_logs WHERE "session_id" = ? '
+           f'ORDER BY "timestamp", request_id LIMIT ?')
+    return [row_to_dict(row) for row in cursor.execute(sql, [session_id, limit]).fetchall()]

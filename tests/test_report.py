@@ -1,0 +1,130 @@
+"""``ccproxy report``: from the DuckDB file when no server holds it, else from the server's API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ccproxy_core.attribution import key_fingerprint
+from ccproxy_core.cli import main
+from ccproxy_core.report.build import merge_periods, period_of
+from ccproxy_core.report.tables import compact, money
+
+from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
+
+CCPROXY = str(Path(sys.executable).parent / "ccproxy")
+
+
+def run_report(config: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "80", "CCPROXY_CONFIG": str(config)}
+    env = {k: v for k, v in env.items() if not k.startswith(("OBSERVABILITY__", "SERVER__", "SECURITY__"))}
+    return subprocess.run([CCPROXY, "report", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def write_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\nport = {port}\n[observability]\nduckdb_path = "{tmp_path / "ccproxy.duckdb"}"\n')
+    return config
+
+
+def fill(proxy_factory) -> tuple[object, str, str]:
+    proxy = start(proxy_factory)
+    claude_session, codex_session = str(uuid.uuid4()), str(uuid.uuid4())
+    for _ in range(3):
+        claude_code_request(proxy.url, claude_session)
+    codex_request(proxy.url, codex_session)
+    return proxy, claude_session, codex_session
+
+
+def test_reports_read_the_server_api_while_it_holds_the_file_then_the_file(proxy_factory, tmp_path):
+    proxy, claude_session, codex_session = fill(proxy_factory)
+    stored = rows(proxy.url, 4)
+    config = write_config(tmp_path, int(proxy.url.rsplit(":", 1)[1]))
+    from_api = run_report(config, "session", "--json")
+    assert from_api.returncode == 0, from_api.stderr
+    api = json.loads(from_api.stdout)
+    assert api["source"] == "api"
+    sessions = {row["session_id"]: row for row in api["rows"]}
+    assert sessions[claude_session]["requests"] == 3 and sessions[codex_session]["client_name"] == "codex"
+    claude_cost = sum(r["cost_usd"] for r in stored if r["session_id"] == claude_session)
+    assert abs(sessions[claude_session]["cost_usd"] - claude_cost) < 1e-9 and claude_cost > 0
+
+    proxy.stop()
+    from_file = run_report(config, "session", "--json")
+    assert from_file.returncode == 0, from_file.stderr
+    file_report = json.loads(from_file.stdout)
+    assert file_report["source"] == "file" and file_report["rows"] == api["rows"]
+
+    table = run_report(config, "session", "--breakdown", "model")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith(claude_session[:8]) and "webshop" in line and "claude-code" in line for line in lines)
+    assert any(line.startswith("  claude-sonn") for line in lines), table.stdout
+    assert any(line.startswith("  gpt-4o-mini") for line in lines), table.stdout
+    total = next(line for line in lines if line.startswith("Total"))
+    assert money(sum(r["cost_usd"] for r in stored)) in total
+
+
+def report_in_process(config: Path, *args: str):
+    """The same command in this process (the file is free once the server stopped): quicker than a subprocess."""
+    return CliRunner(env={"COLUMNS": "80"}).invoke(main, ["report", *args, "--config", str(config)])
+
+
+def test_each_report_kind_fits_80_columns_and_sums_to_the_total(proxy_factory, tmp_path):
+    proxy, _, _ = fill(proxy_factory)
+    stored = rows(proxy.url, 4)
+    proxy.stop()
+    config = write_config(tmp_path, 1)
+    for kind in ("daily", "weekly", "monthly", "project", "model", "key", "client"):
+        answer = report_in_process(config, kind, "--json", "--breakdown", "model")
+        assert answer.exit_code == 0, answer.output
+        report = json.loads(answer.output)
+        assert report["totals"]["requests"] == 4, kind
+        assert abs(report["totals"]["cost_usd"] - sum(r["cost_usd"] for r in stored)) < 1e-9
+        table = report_in_process(config, kind, "--breakdown", "model")
+        assert max(len(line) for line in table.output.splitlines()) <= 80, table.output
+        assert "claude-sonnet-4-5" in table.output and "Total" in table.output
+    projects = json.loads(report_in_process(config, "project", "--json").output)["rows"]
+    assert [(row["key"], row["requests"]) for row in projects] == [("webshop", 3), (None, 1)]
+    keys = json.loads(report_in_process(config, "key", "--json").output)["rows"]
+    assert [(row["key"], row["requests"]) for row in keys] == [("alice-laptop", 3), (key_fingerprint(CODEX_KEY), 1)]
+    empty = json.loads(report_in_process(config, "daily", "--json", "--since", "2001-01-01", "--until", "2001-01-31").output)
+    assert empty["rows"] == [] and empty["totals"]["requests"] == 0
+
+
+def test_report_errors_name_the_fix(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{tmp_path / "missing.duckdb"}"\n')
+    missing = run_report(config, "daily")
+    assert missing.returncode == 2 and "OBSERVABILITY__DUCKDB_PATH" in missing.stderr
+    backwards = run_report(config, "daily", "--since", "2025-02-01", "--until", "2025-01-01")
+    assert backwards.returncode == 2 and "--since" in backwards.stderr
+    garbage = run_report(config, "daily", "--since", "yesterday")
+    assert garbage.returncode == 2 and "2025-01-31" in garbage.stderr
+    unreachable = run_report(config, "daily", "--url", "http://127.0.0.1:1")
+    assert unreachable.returncode == 2 and "--url" in unreachable.stderr
+
+
+def test_periods_and_compact_numbers():
+    assert [period_of("2025-01-31", "weekly"), period_of("2025-01-31", "monthly")] == ["2025-W05", "2025-01"]
+    day = {"requests": 1, "errors": 0, "cost_usd": 0.5,
+           "tokens": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3}}
+    weeks = merge_periods([{**day, "key": "2025-01-27"}, {**day, "key": "2025-02-02"}, {**day, "key": "2025-02-03"}],
+                          "weekly")
+    assert [(w["key"], w["requests"], w["cost_usd"]) for w in weeks] == [("2025-W05", 2, 1.0), ("2025-W06", 1, 0.5)]
+    assert [compact(99_999), compact(1_234_567), compact(4_560_000_000)] == ["99,999", "1.23M", "4.56B"]
+
+
+def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):
+    config = write_config(tmp_path, 1)
+    env = {**os.environ, "CCPROXY_CONFIG": str(config)}
+    answer = subprocess.run([CCPROXY, "key-id"], input="sk-ant-api03-secret\n", capture_output=True, text=True, env=env)
+    assert answer.returncode == 0 and answer.stdout.strip() == key_fingerprint("sk-ant-api03-secret")
+    assert "secret" not in answer.stdout
