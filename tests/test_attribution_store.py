@@ -1,4 +1,4 @@
-"""The DuckDB store's attribution reads: migration from schema version 2, groups with "other", sessions."""
+"""The DuckDB store's attribution reads: migration of a file without the attribution columns, groups, sessions."""
 
 from __future__ import annotations
 
@@ -29,19 +29,19 @@ def record(n: int, **changes) -> AccessRecord:
     return dataclasses.replace(BASE, request_id=f"r{n:03d}", timestamp=T0 + timedelta(minutes=n), **changes)
 
 
-def write_version_2_file(path) -> None:
+def write_file_before_attribution(path) -> None:
     with duckdb.connect(str(path)) as connection:
         connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-        for step in MIGRATIONS[:2]:
+        for step in MIGRATIONS[:-1]:
             for statement in step.statements:
                 connection.execute(statement)
             connection.execute("INSERT INTO schema_version VALUES (?, ?)", [step.version, datetime.now(UTC)])
         connection.execute("INSERT INTO access_logs (request_id, \"timestamp\", model) VALUES ('old', ?, 'm')", [T0])
 
 
-def test_version_2_file_gains_the_attribution_columns_and_keeps_its_rows(tmp_path):
-    path = tmp_path / "v2.duckdb"
-    write_version_2_file(path)
+def test_a_file_before_attribution_gains_its_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "before.duckdb"
+    write_file_before_attribution(path)
     store = open_store(path)
     try:
         (row,) = asyncio.run(store.query(LogFilters(), 10)).rows
@@ -49,7 +49,7 @@ def test_version_2_file_gains_the_attribution_columns_and_keeps_its_rows(tmp_pat
         groups = asyncio.run(store.groups(LogFilters(), Grouping("project")))
     finally:
         store.close()
-    assert version == SCHEMA_VERSION == 3
+    assert version == SCHEMA_VERSION and MIGRATIONS[-1].description.startswith("attribution")
     assert row["request_id"] == "old" and row["session_id"] is None and row["tags"] == {}
     assert [(g["key"], g["requests"]) for g in groups] == [(None, 1)]
 
