@@ -38,7 +38,7 @@ class DuckDBLogStore:
     @classmethod
     def open(cls, settings: ObservabilitySettings) -> DuckDBLogStore:
         """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
-        database = Database.open(settings.duckdb_path)
+        database = Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)
         writer = LogWriter(database, settings.log_queue_size, settings.log_batch_size,
                            settings.log_flush_interval_seconds)
         retention = None
