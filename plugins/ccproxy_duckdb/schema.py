@@ -2,7 +2,8 @@
 
 Migrations are a list of steps, applied in order inside one transaction at start-up; a file is
 never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 adds the
-columns that explain a row (time to first token, upstream status, errors, cost line items, ...).
+columns that explain a row (time to first token, upstream status, errors, cost line items, ...);
+version 3 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import duckdb
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.record import ACCESS_LOG_COLUMNS
+
+from . import rollup_sql
 
 MONEY = "DECIMAL(18,9)"
 
@@ -87,6 +90,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
             for name, sql_type in COLUMN_TYPES[_DOCUMENTED:]
         ),
+    ),
+    Migration(
+        3,
+        "minute and hour rollups (sums and latency histograms) for analytics, built from the stored rows",
+        rollup_sql.create_statements() + rollup_sql.rebuild_statements(),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

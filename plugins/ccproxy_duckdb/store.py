@@ -17,9 +17,9 @@ from ccproxy_core.record import AccessRecord
 from ccproxy_core.settings import ObservabilitySettings
 
 from . import queries
-from .analytics import analytics
 from .database import Database
 from .retention import RetentionWorker
+from .rollups import answer_analytics
 from .writer import LogWriter
 
 T = TypeVar("T")
@@ -76,12 +76,12 @@ class DuckDBLogStore:
         return await self._read(queries.entries_page, page, page_size, order_by, order_desc, filters)
 
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
-        """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""
-        return await self._read(analytics, filters, bucket)
+        """Aggregates over the window in ``filters``: from the rollups when they can answer (see :mod:`.rollups`)."""
+        return await self._read(answer_analytics, filters, bucket)
 
     async def reset(self) -> int:
         """Delete every stored row; return how many."""
-        return await self._read(queries.delete_all)
+        return await self._read(queries.delete_all, self.database.maintenance_lock)
 
     def close(self) -> None:
         """Write what is queued, stop the threads, close the file. Blocking."""
