@@ -125,3 +125,13 @@ def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Any, *args: Any) -> 
             pass
         raise
     return result
+
+
+def rebuild(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Recompute every rollup from the stored rows, as the migration does (for rows loaded around the writer)."""
+    in_transaction(cursor, _run_statements, rollup_sql.rebuild_statements())
+
+
+def _run_statements(cursor: duckdb.DuckDBPyConnection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        cursor.execute(statement)

@@ -102,9 +102,10 @@ def rollup_analytics(
     sums = _parts_sql(filters, pieces, sums_params, latency=False)
     latency = _parts_sql(filters, pieces, latency_params, latency=True)
     width = BUCKET_MICROS[bucket]
-    fetch = _Fetcher(cursor, (sums, sums_params), (latency, latency_params))
-    answer = answer_from_parts(fetch, filters, bucket, width)
-    answer["recent_errors"] = _recent_errors(cursor, fetch, filters)
+    fetch = _Fetcher(cursor, (sums, sums_params), (latency, latency_params), width)
+    grouped_sums = fetch.sums()
+    answer = answer_from_parts(grouped_sums, fetch.percentiles(), filters, bucket, width)
+    answer["recent_errors"] = _recent_errors(cursor, grouped_sums["t_us"], filters)
     return answer
 
 
@@ -131,37 +132,52 @@ def _union(parts: list[str]) -> str:
 
 
 class _Fetcher:
-    """Runs grouped reads over the pieces: ``sums(group)`` and ``percentiles(group, metric)``."""
+    """Reads the merged pieces in two statements (one for sums, one for latency bins), grouped every way shown."""
+
+    # GROUPING() bit masks: a set bit means the column is not part of that grouping.
+    _SUM_SETS = {15: "all", 7: "model", 11: "service_type", 13: "slot", 14: "t_us"}
+    _LATENCY_SETS = {7: "all", 3: "model", 5: "service_type", 6: "slot"}
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, sums: tuple[str, list[Any]],
-                 latency: tuple[str, list[Any]]) -> None:
-        self._cursor = cursor
+                 latency: tuple[str, list[Any]], width: int) -> None:
+        self._cursor, self._width = cursor, width
         self._sums, self._sums_params = sums
         self._latency, self._latency_params = latency
 
-    def sums(self, group: str | None, where: str = "") -> list[tuple[Any, ...]]:
-        """Rows (group key?, requests, errors, duration_count, duration_sum, token sums..., cost, unpriced)."""
-        key = f"{group} AS key, " if group else ""
+    def sums(self) -> dict[str, dict[Any, tuple[Any, ...]]]:
+        """Per grouping (all, model, service_type, slot, t_us): key -> (requests, errors, duration_count, ...)."""
         columns = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup_sql.SUM_NAMES[1:])
-        sql = (f"SELECT {key}coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns} "
-               f"FROM {self._sums} AS parts {where} {'GROUP BY key ORDER BY 2 DESC, 1' if group else ''}")
-        return self._cursor.execute(sql, self._sums_params).fetchall()
+        sql = (f"SELECT grouping(model, service_type, slot, t_us), model, service_type, slot, t_us, "
+               f"coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns} "
+               f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._sums}) "
+               "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))")
+        grouped: dict[str, dict[Any, tuple[Any, ...]]] = {name: {} for name in self._SUM_SETS.values()}
+        for mask, model, service_type, slot, t_us, *values in self._cursor.execute(sql, self._sums_params).fetchall():
+            kind = self._SUM_SETS[mask]
+            key = {"all": None, "model": model, "service_type": service_type, "slot": slot, "t_us": t_us}[kind]
+            grouped[kind][key] = tuple(values)
+        return grouped
 
-    def percentiles(self, group: str | None, metric: int) -> dict[Any, Percentiles]:
-        """The merged latency bins of ``metric`` per group key (``None`` for the whole window)."""
-        key = group or "NULL"
-        sql = (f"SELECT {key} AS key, bin, sum(n) FROM {self._latency} AS parts WHERE metric = {metric} "
-               "GROUP BY key, bin ORDER BY key, bin")
-        merged: dict[Any, Percentiles] = {}
-        for key_value, bin_number, count in self._cursor.execute(sql, self._latency_params).fetchall():
-            merged.setdefault(key_value, Percentiles()).add(bin_number, int(count))
+    def percentiles(self) -> dict[tuple[str, Any, int], Percentiles]:
+        """Per (grouping, key, metric): the merged latency bins."""
+        sql = ("SELECT grouping(model, service_type, slot), model, service_type, slot, metric, bin, sum(n) "
+               f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._latency}) "
+               "GROUP BY GROUPING SETS ((metric, bin), (model, metric, bin), (service_type, metric, bin), "
+               "(slot, metric, bin)) ORDER BY bin")
+        merged: dict[tuple[str, Any, int], Percentiles] = {}
+        for mask, model, service_type, slot, metric, bin_number, count in self._cursor.execute(
+                sql, self._latency_params).fetchall():
+            kind = self._LATENCY_SETS[mask]
+            key = {"all": None, "model": model, "service_type": service_type, "slot": slot}[kind]
+            merged.setdefault((kind, key, metric), Percentiles()).add(bin_number, int(count))
         return merged
 
 
-def _recent_errors(cursor: duckdb.DuckDBPyConnection, fetch: _Fetcher, filters: LogFilters) -> list[dict[str, Any]]:
+def _recent_errors(
+    cursor: duckdb.DuckDBPyConnection, by_bucket: dict[Any, tuple[Any, ...]], filters: LogFilters
+) -> list[dict[str, Any]]:
     """The newest errors, read from ``access_logs`` only as far back as the rollups say holds enough of them."""
-    by_bucket = fetch.sums("t_us", "WHERE is_error")
-    newest_first = sorted(((key, row[0]) for key, *row in by_bucket if row[0]), reverse=True)
+    newest_first = sorted(((key, row[1]) for key, row in by_bucket.items() if row[1]), reverse=True)
     if not newest_first:
         return []
     seen, since = 0, newest_first[-1][0]

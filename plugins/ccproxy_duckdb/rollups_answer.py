@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ccproxy_core.log_store import Bucket, LogFilters
 
@@ -42,12 +42,10 @@ class Percentiles:
         return found
 
 
-class PartsReader(Protocol):
-    """Grouped reads over the pieces of a window (see ``rollups._Fetcher``)."""
-
-    def sums(self, group: str | None, where: str = "") -> list[tuple[Any, ...]]: ...
-
-    def percentiles(self, group: str | None, metric: int) -> dict[Any, Percentiles]: ...
+Grouped = dict[str, dict[Any, tuple[Any, ...]]]
+"""Sums per grouping ("all", "model", "service_type", "slot") and key: (requests, errors, duration_count, ...)."""
+Latency = dict[tuple[str, Any, int], Percentiles]
+"""Merged bins per (grouping, key, metric)."""
 
 
 def _sums_of(row: tuple[Any, ...]) -> tuple[Sums, float | None]:
@@ -57,48 +55,48 @@ def _sums_of(row: tuple[Any, ...]) -> tuple[Sums, float | None]:
     return Sums((requests, errors, *tokens_cost_unpriced)), average
 
 
-def _quantiles(merged: dict[Any, Percentiles], key: Any, quantiles: tuple[float, ...]) -> list[float] | None:
+def _quantiles(merged: Latency, key: tuple[str, Any, int], quantiles: tuple[float, ...]) -> list[float] | None:
     bins = merged.get(key)
     return bins.values(quantiles) if bins is not None else None
 
 
-def answer_from_parts(fetch: PartsReader, filters: LogFilters, bucket: Bucket, width: int) -> dict[str, Any]:
+def answer_from_parts(sums: Grouped, latency: Latency, filters: LogFilters, bucket: Bucket,
+                      width: int) -> dict[str, Any]:
     """Every part of the analytics answer but ``recent_errors``."""
-    (row,) = fetch.sums(None)
-    total, average = _sums_of(row)
-    durations = _quantiles(fetch.percentiles(None, DURATION), None, SERIES_QUANTILES) or [None, None, None]
-    ttft = _quantiles(fetch.percentiles(None, TTFT), None, (0.5, 0.95)) or [None, None]
+    empty = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    total, average = _sums_of(sums["all"].get(None, empty))
+    durations = _quantiles(latency, ("all", None, DURATION), SERIES_QUANTILES) or [None, None, None]
+    ttft = _quantiles(latency, ("all", None, TTFT), (0.5, 0.95)) or [None, None]
     return {
         "totals": total.totals(),
         "duration_ms": {"avg": average, "p50": durations[0], "p95": durations[1], "p99": durations[2]},
         "ttft_ms": {"p50": ttft[0], "p95": ttft[1]},
         "tokens": total.tokens(),
         "cost": total.cost(),
-        "by_model": _breakdown(fetch, "model"),
-        "by_service_type": _breakdown(fetch, "service_type"),
-        "timeseries": {"bucket": bucket, "points": _timeseries(fetch, filters, width)},
+        "by_model": _breakdown(sums, latency, "model"),
+        "by_service_type": _breakdown(sums, latency, "service_type"),
+        "timeseries": {"bucket": bucket, "points": _timeseries(sums, latency, filters, width)},
     }
 
 
-def _breakdown(fetch: PartsReader, column: str) -> list[dict[str, Any]]:
-    p95 = fetch.percentiles(f'"{column}"', DURATION)
+def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, Any]]:
+    # The exact scan's order: most requests first, then by name, no name last.
+    ordered = sorted(sums[column].items(), key=lambda item: (-item[1][0], item[0] is None, item[0] or ""))
     result = []
-    for key, *values in fetch.sums(f'"{column}"'):
-        part, _ = _sums_of(tuple(values))
+    for key, values in ordered:
+        part, _ = _sums_of(values)
         tokens = part.tokens()
-        found = _quantiles(p95, key, (0.95,))
+        found = _quantiles(latency, (column, key, DURATION), (0.95,))
         result.append({column: key, "requests": part.requests, "errors": part.errors, "tokens_total": tokens["total"],
                        "tokens": tokens, "cost_usd": jsonable(part.cost_usd), "p95_ms": found[0] if found else None})
     return result
 
 
-def _timeseries(fetch: PartsReader, filters: LogFilters, width: int) -> list[dict[str, Any]]:
-    slot = f"t_us // {width}"
-    durations = fetch.percentiles(slot, DURATION)
+def _timeseries(sums: Grouped, latency: Latency, filters: LogFilters, width: int) -> list[dict[str, Any]]:
     by_slot = {}
-    for key, *values in fetch.sums(slot):
-        part, _ = _sums_of(tuple(values))
-        by_slot[key] = series_point(key * width, part, _quantiles(durations, key, SERIES_QUANTILES))
+    for key, values in sums["slot"].items():
+        part, _ = _sums_of(values)
+        by_slot[key] = series_point(key * width, part, _quantiles(latency, ("slot", key, DURATION), SERIES_QUANTILES))
     first = _micros(filters.start_time) // width
     last = (_micros(filters.end_time) - 1) // width
     return [by_slot.get(slot_number) or series_point(slot_number * width, None, None)
