@@ -30,4 +30,4 @@ dashboard:
 	cd dashboard-ui && npm ci --no-audit --no-fund && npm run build
 
 bench: install-test
-	$(BIN)/python benchmarks/bench_proxy.py
+	$(BIN)/python benchmarks/bench_goals.py

@@ -146,4 +146,4 @@ def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
         cursor.close()
         store.close()
     assert (limit, threads) == ("100.0 MiB", 1)
-    assert ObservabilitySettings().duckdb_memory_limit == "64MB" and ObservabilitySettings().duckdb_threads == 2
+    assert ObservabilitySettings().duckdb_memory_limit == "256MB" and ObservabilitySettings().duckdb_threads == 2

@@ -37,7 +37,7 @@ class Database:
         """Held by whoever changes rows and rollups together (writer, retention, reset), so they agree."""
 
     @classmethod
-    def open(cls, configured_path: str, memory_limit: str = "64MB", threads: int = 2) -> Database:
+    def open(cls, configured_path: str, memory_limit: str = "256MB", threads: int = 2) -> Database:
         """Open (creating folders and file as needed) and migrate the file at ``configured_path``.
 
         ``memory_limit`` and ``threads`` cap DuckDB (OBSERVABILITY__DUCKDB_MEMORY_LIMIT and
