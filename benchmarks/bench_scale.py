@@ -162,9 +162,9 @@ def memory_verdict(samples: list[dict]) -> dict:
     """Growth from the first sample after one minute to the end, the least-squares slope over that span,
     and the spread (highest minus lowest) after warm-up: flat means a spread within FLAT_MIB."""
     warm = [sample["rss_mib"] for sample in samples if sample["seconds"] >= WARMUP_SECONDS] or [samples[-1]["rss_mib"]]
-    spread = {"warmup_seconds": WARMUP_SECONDS, "spread_after_warmup_mib": max(warm) - min(warm),
-              "growth_after_warmup_mib": warm[-1] - warm[0]}
-    spread["flat"] = spread["spread_after_warmup_mib"] <= FLAT_MIB
+    after_warmup = {"warmup_seconds": WARMUP_SECONDS, "spread_after_warmup_mib": max(warm) - min(warm),
+                    "growth_after_warmup_mib": warm[-1] - warm[0]}
+    after_warmup["flat"] = after_warmup["spread_after_warmup_mib"] <= FLAT_MIB
     settled = [sample for sample in samples if sample["seconds"] >= 60] or samples
     xs = [sample["seconds"] / 60 for sample in settled]
     ys = [sample["rss_mib"] for sample in settled]
@@ -172,7 +172,7 @@ def memory_verdict(samples: list[dict]) -> dict:
     spread = sum((x - mean_x) ** 2 for x in xs)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
     return {"rss_after_1_min_mib": ys[0], "rss_at_end_mib": ys[-1], "rss_max_mib": max(s["rss_mib"] for s in samples),
-            "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope, **spread}
+            "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope, **after_warmup}
 
 
 def run_memory(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
