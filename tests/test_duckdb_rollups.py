@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from ccproxy_duckdb.analytics import analytics
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.queries import delete_all, delete_older_than
 from ccproxy_duckdb.rollup_keeper import read_watermarks
-from ccproxy_duckdb.rollups import answer_analytics, plan, rollup_analytics
+from ccproxy_duckdb.rollups import answer_analytics, plan, rollup_analytics, rollups_can_filter
 from ccproxy_duckdb.rollups_answer import Percentiles
 from ccproxy_duckdb.schema import MIGRATIONS
 from ccproxy_duckdb.writer import LogWriter
@@ -175,6 +175,16 @@ def test_short_windows_and_unknown_filters_take_the_exact_scan(filled):
     finally:
         cursor.close()
     assert answer["duration_ms"]["p50"] in observed  # exact: an observed duration, not a bin's middle
+
+
+def test_a_filter_the_rollups_do_not_keep_sends_the_query_to_the_exact_scan():
+    @dataclass(frozen=True, slots=True)
+    class WithProject(LogFilters):
+        project: tuple[str, ...] = ()
+
+    window = {"start_time": NOW - timedelta(days=1), "end_time": NOW}
+    assert rollups_can_filter(WithProject(**window, model=NameFilter(include=("o3",))))
+    assert not rollups_can_filter(WithProject(**window, project=("billing",)))
 
 
 def test_writer_rolls_up_closed_buckets_and_late_rows(tmp_path):

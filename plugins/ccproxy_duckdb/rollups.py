@@ -1,9 +1,9 @@
 """GET /logs/analytics answered from the rollups, with raw rows only at the edges of the window.
 
-:func:`answer_analytics` is the entry point: it answers from the rollups when they can give the
-answer (every filter is a rollup dimension, the series bucket is a whole number of rollup buckets,
-and at least one rollup bucket lies inside the window), and by the exact scan of :mod:`.analytics`
-otherwise. The window is cut into pieces: whole hours before the hour watermark come from the
+:func:`answer_analytics` is the entry point: it answers from the rollups when the window is
+longer than :data:`EXACT_SCAN_MAX_WINDOW` and has both ends, every filter set is a rollup
+dimension, and at least one rollup bucket lies inside the window; by the exact scan of
+:mod:`.analytics` otherwise. The window is cut into pieces: whole hours before the hour watermark come from the
 hour rollups, whole minutes before the minute watermark from the minute rollups, and the rest
 (the partial minutes at both ends, the last couple of minutes) from ``access_logs`` itself,
 rolled up on the fly with the same SQL. Counts and sums are exact; percentiles come from the
