@@ -112,7 +112,18 @@ def main() -> int:
     print("\nGoals (figures from benchmarks/results/*.json; 'no figure' when a run is missing or too short):")
     for line in [*proxy_goals(load(PINNED), load(UNPINNED)), *analytics_goals(load(ANALYTICS)), *memory_goal(load(SCALE))]:
         print(line)
+    print_machine_load()
     return 0
+
+
+def print_machine_load() -> None:
+    """Each run's load average at its start: above the CPU count, other work shared the machine."""
+    for path in (PINNED, UNPINNED, ANALYTICS, SCALE):
+        machine = (load(path) or {}).get("machine")
+        if machine and machine.get("load_average_at_start"):
+            load_1m = machine["load_average_at_start"][0]
+            busy = " (busy machine: figures are not ccproxy's alone)" if load_1m > machine["cpu_cores"] else ""
+            print(f"  {path.name}: load average {load_1m:.1f} on {machine['cpu_cores']} CPUs at the start{busy}")
 
 
 if __name__ == "__main__":
