@@ -35,4 +35,4 @@ real-clients:
 	cd real-clients && npm ci --no-audit --no-fund
 
 bench: install-test
-	$(BIN)/python benchmarks/bench_proxy.py
+	$(BIN)/python benchmarks/bench_goals.py

@@ -16,7 +16,8 @@ the proxy's peak resident memory (VmHWM) and open files.
 
 Memory: a fresh proxy under a steady mixed load (both providers, JSON and streams, several
 models, 1 in 8 answers a 429) at ``--rate`` requests per second for ``--minutes``, its resident
-memory (VmRSS) sampled every ``--sample-seconds``. Flat means no growth after the first minute.
+memory (VmRSS) sampled every ``--sample-seconds``. Flat means the highest and lowest samples after
+five minutes of warm-up lie within 20 MiB.
 Results go to results/scale.json.
 """
 
@@ -152,8 +153,18 @@ async def steady_run(proxy: Service, args: argparse.Namespace) -> dict:
             "achieved_rate": load.sent / (time.monotonic() - started)}
 
 
+WARMUP_SECONDS = 300
+"""Samples before this are warm-up: DuckDB's buffer pool filling up to its memory limit."""
+FLAT_MIB = 20
+
+
 def memory_verdict(samples: list[dict]) -> dict:
-    """Growth from the first sample after one minute to the end, and the least-squares slope over that span."""
+    """Growth from the first sample after one minute to the end, the least-squares slope over that span,
+    and the spread (highest minus lowest) after warm-up: flat means a spread within FLAT_MIB."""
+    warm = [sample["rss_mib"] for sample in samples if sample["seconds"] >= WARMUP_SECONDS] or [samples[-1]["rss_mib"]]
+    after_warmup = {"warmup_seconds": WARMUP_SECONDS, "spread_after_warmup_mib": max(warm) - min(warm),
+                    "growth_after_warmup_mib": warm[-1] - warm[0]}
+    after_warmup["flat"] = after_warmup["spread_after_warmup_mib"] <= FLAT_MIB
     settled = [sample for sample in samples if sample["seconds"] >= 60] or samples
     xs = [sample["seconds"] / 60 for sample in settled]
     ys = [sample["rss_mib"] for sample in settled]
@@ -161,7 +172,7 @@ def memory_verdict(samples: list[dict]) -> dict:
     spread = sum((x - mean_x) ** 2 for x in xs)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
     return {"rss_after_1_min_mib": ys[0], "rss_at_end_mib": ys[-1], "rss_max_mib": max(s["rss_mib"] for s in samples),
-            "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope}
+            "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope, **after_warmup}
 
 
 def run_memory(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
@@ -240,6 +251,9 @@ def print_memory(result: dict) -> None:
     print(f"RSS after 1 min {verdict['rss_after_1_min_mib']:.1f} MiB, at end {verdict['rss_at_end_mib']:.1f} MiB, "
           f"max {verdict['rss_max_mib']:.1f} MiB; slope {verdict['slope_mib_per_minute']:+.2f} MiB/min; "
           f"DuckDB files {result['duckdb_files_mib']:.1f} MiB")
+    print(f"after {verdict['warmup_seconds'] / 60:g} min of warm-up: spread {verdict['spread_after_warmup_mib']:.1f} MiB, "
+          f"growth {verdict['growth_after_warmup_mib']:+.1f} MiB -> flat within {FLAT_MIB} MiB: "
+          f"{'met' if verdict['flat'] else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -133,3 +133,17 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
     with pytest.raises(StartupError, match="cannot open DuckDB file"):
         open_store(path)
     assert path.read_text().startswith("these are my notes")
+
+
+def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
+    settings = ObservabilitySettings(duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB",
+                                     duckdb_threads=1)
+    store = DuckDBLogStore.open(settings)
+    cursor = store.database.cursor()
+    try:
+        limit, threads = cursor.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+    finally:
+        cursor.close()
+        store.close()
+    assert (limit, threads) == ("100.0 MiB", 1)
+    assert ObservabilitySettings().duckdb_memory_limit == "256MB" and ObservabilitySettings().duckdb_threads == 2

@@ -66,6 +66,8 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
     ("SERVER__PORT", "eighty", "invalid setting SERVER__PORT='eighty'"),
     ("OBSERVABILITY__METRICS_ENDPOINT_ENABLED", "maybe", "invalid setting OBSERVABILITY__METRICS_ENDPOINT_ENABLED='maybe'"),
     ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
+    ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
+    ("OBSERVABILITY__DUCKDB_THREADS", "0", "invalid setting OBSERVABILITY__DUCKDB_THREADS='0'"),
 ])
 def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)

@@ -134,7 +134,7 @@ def _spawn(name: str, command: list[str], port: int, workdir: Path, env: dict[st
     return Service(name=name, url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
 
 
-def _wait_until_up(service: Service, path: str, timeout: float = 30.0) -> None:
+def _wait_until_up(service: Service, path: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if service.process.poll() is not None:

@@ -122,6 +122,14 @@ def _point(start_micros: int, sums: _Sums | None, durations: list[float] | None)
             "cost_usd": jsonable(sums.cost_usd) if sums else 0.0, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
 
 
+def recent_errors_after(cursor: duckdb.DuckDBPyConnection, filters: LogFilters, since: Any) -> list[dict[str, Any]]:
+    """The newest errors matching ``filters`` at or after ``since`` (the rollups know enough are there)."""
+    params: list[Any] = []
+    where = where_clause(filters, params)
+    where = f'{where} AND "timestamp" >= ?' if where else 'WHERE "timestamp" >= ?'
+    return _recent_errors(cursor, where, [*params, since])
+
+
 def _recent_errors(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[dict[str, Any]]:
     condition = f"{where} AND {IS_ERROR}" if where else f"WHERE {IS_ERROR}"
     columns = ", ".join('epoch_us("timestamp")' if c == "timestamp" else f'"{c}"' for c in _RECENT_ERROR_COLUMNS)

@@ -28,14 +28,20 @@ def _one_line(text: str) -> str:
 class Database:
     """The open DuckDB file behind a store."""
 
-    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, config: dict[str, object]) -> None:
         self.path = path
         self._connection = connection
+        self._config = config
         self._lock = threading.Lock()
+        self.maintenance_lock = threading.Lock()
+        """Held by whoever changes rows and rollups together (writer, retention, reset), so they agree."""
 
     @classmethod
-    def open(cls, configured_path: str) -> Database:
+    def open(cls, configured_path: str, memory_limit: str = "256MB", threads: int = 2) -> Database:
         """Open (creating folders and file as needed) and migrate the file at ``configured_path``.
+
+        ``memory_limit`` and ``threads`` cap DuckDB (OBSERVABILITY__DUCKDB_MEMORY_LIMIT and
+        OBSERVABILITY__DUCKDB_THREADS); left to itself it takes 80% of the machine's memory.
 
         Raises :class:`StartupError` with one line naming the path and the cause when the file
         cannot be opened: a folder that cannot be created, a file locked by another process,
@@ -45,7 +51,8 @@ class Database:
         try:
             created = not path.exists()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            connection = _connect(path)
+            config: dict[str, object] = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads}
+            connection = _connect(path, config)
             if created:
                 path.chmod(0o600)  # the access log is the operator's alone
         except (OSError, duckdb.Error) as exc:
@@ -60,7 +67,7 @@ class Database:
             raise
         if 0 < before < SCHEMA_VERSION:
             log.info("migrated DuckDB file %s from schema version %d to %d", path, before, SCHEMA_VERSION)
-        return cls(path, connection)
+        return cls(path, connection, config)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new connection to the same database, for one thread's use; close it when done."""
@@ -74,7 +81,7 @@ class Database:
                 self._connection.close()
             except duckdb.Error:
                 pass
-            self._connection = _connect(self.path)
+            self._connection = _connect(self.path, self._config)
 
     def size_bytes(self) -> int | None:
         """Bytes on disk: the file plus its write-ahead log."""
@@ -92,6 +99,6 @@ class Database:
             self._connection.close()
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, config: dict[str, object]) -> duckdb.DuckDBPyConnection:
     # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
-    return duckdb.connect(str(path))
+    return duckdb.connect(str(path), config=config)

@@ -15,6 +15,7 @@ import duckdb
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, PagePosition, QueryPage
 
 from .attribution_filters import attribution_clauses
+from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 
 Cursor = duckdb.DuckDBPyConnection
@@ -135,13 +136,13 @@ def row_count(cursor: Cursor) -> int:
     return int(count)
 
 
-def delete_all(cursor: Cursor) -> int:
-    """Delete every row; return how many."""
-    (deleted,) = cursor.execute("DELETE FROM access_logs").fetchone()
-    return int(deleted)
+def delete_all(cursor: Cursor, lock: Any) -> int:
+    """Delete every row and every rollup; return how many rows."""
+    with lock:
+        return in_transaction(cursor, delete_everything)
 
 
-def delete_older_than(cursor: Cursor, cutoff: Any) -> int:
-    """Delete rows whose timestamp is before ``cutoff``; return how many."""
-    (deleted,) = cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?', [cutoff]).fetchone()
-    return int(deleted)
+def delete_older_than(cursor: Cursor, cutoff: Any, lock: Any) -> int:
+    """Delete rows before ``cutoff`` (rounded down to the hour, see :func:`delete_rows_before`); return how many."""
+    with lock:
+        return in_transaction(cursor, delete_rows_before, cutoff)

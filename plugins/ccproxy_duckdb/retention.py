@@ -1,5 +1,8 @@
 """Retention: delete rows older than OBSERVABILITY__LOG_RETENTION_DAYS, in the background.
 
+The cutoff is rounded down to the hour, so rollups keep whole hours: a row is deleted at most
+an hour after it passes the retention age.
+
 Runs at start-up and then every hour in a thread of its own, on its own cursor. DuckDB lets
 appends and reads go on while a DELETE runs, so neither the writer nor queries wait for it.
 """
@@ -41,7 +44,7 @@ class RetentionWorker:
         cutoff = datetime.now(UTC) - self._age
         cursor = self._database.cursor()
         try:
-            deleted = delete_older_than(cursor, cutoff)
+            deleted = delete_older_than(cursor, cutoff, self._database.maintenance_lock)
         finally:
             cursor.close()
         self.runs += 1

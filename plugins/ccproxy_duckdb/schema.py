@@ -3,7 +3,9 @@
 Migrations are a list of steps, applied in order inside one transaction at start-up; a file is
 never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 adds the
 columns that explain a row (time to first token, upstream status, errors, cost line items, ...);
-version 3 the columns that say who and what a request was for (session, project, key, client, tags).
+version 3 the columns of record truth (time to first byte, request ids, reasoning and 1-hour cache
+tokens, web searches, tier, speed, tool cost); version 4 the columns that say who and what a request
+was for (session, project, key, client, tags); version 5 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import duckdb
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.record import ACCESS_LOG_COLUMNS
+
+from . import rollup_sql
 
 MONEY = "DECIMAL(18,9)"
 
@@ -125,6 +129,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
             for name, sql_type in COLUMN_TYPES[_VERSION_3_END:]
         ),
+    ),
+    Migration(
+        5,
+        "minute and hour rollups (sums and latency histograms) for analytics, built from the stored rows",
+        rollup_sql.create_statements() + rollup_sql.rebuild_statements(),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

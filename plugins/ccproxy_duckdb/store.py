@@ -21,6 +21,7 @@ from .analytics import analytics
 from .groups import groups
 from .database import Database
 from .retention import RetentionWorker
+from .rollups import answer_analytics
 from .writer import LogWriter
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ class DuckDBLogStore:
     @classmethod
     def open(cls, settings: DuckDBSettings) -> DuckDBLogStore:
         """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
-        database = Database.open(settings.duckdb_path)
+        database = Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)
         writer = LogWriter(database, settings.log_queue_size, settings.log_batch_size,
                            settings.log_flush_interval_seconds)
         retention = None
@@ -77,8 +78,8 @@ class DuckDBLogStore:
         return await self._read(queries.entries_page, page, page_size, order_by, order_desc, filters)
 
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
-        """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""
-        return await self._read(analytics, filters, bucket)
+        """Aggregates over the window in ``filters``: from the rollups when they can answer (see :mod:`.rollups`)."""
+        return await self._read(answer_analytics, filters, bucket)
 
     async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
         """Sums per group, top N and ``other`` (see :mod:`.groups`)."""
@@ -94,7 +95,7 @@ class DuckDBLogStore:
 
     async def reset(self) -> int:
         """Delete every stored row; return how many."""
-        return await self._read(queries.delete_all)
+        return await self._read(queries.delete_all, self.database.maintenance_lock)
 
     def close(self) -> None:
         """Write what is queued, stop the threads, close the file. Blocking."""

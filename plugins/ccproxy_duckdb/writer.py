@@ -26,6 +26,7 @@ from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.record import AccessRecord
 
 from .database import Database
+from .rollup_keeper import RollupKeeper
 from .rows import record_to_row
 
 log = logging.getLogger("ccproxy.duckdb")
@@ -59,6 +60,7 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="ccproxy-duckdb-writer", daemon=True)
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._must_reopen = False
+        self._rollups = RollupKeeper()
         self._dropped_when_full = 0  # written only by the submitting (event-loop) thread
         self._dropped_by_writer = 0  # written only by the writer thread
         self.first_retry_seconds = FIRST_RETRY_SECONDS
@@ -174,10 +176,27 @@ class LogWriter:
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
         if self._must_reopen or self._connection is None:
             self._reconnect()
-        with self._connection.appender(TABLE) as appender:
-            appender.append_rows(rows)
+        with self._database.maintenance_lock:
+            self._append_with_rollups(self._connection, rows)
         self.rows_written += len(rows)
         self.last_flush_at = time.time()
+
+    def _append_with_rollups(self, connection: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
+        """Append the rows and bring the rollups up to date, in one transaction."""
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            with connection.appender(TABLE) as appender:
+                appender.append_rows(rows)
+            watermarks = self._rollups.after_append(connection, rows)
+            connection.execute("COMMIT")
+        except BaseException:
+            self._rollups.forget()
+            try:
+                connection.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        self._rollups.accept(watermarks)
 
     def _reconnect(self) -> None:
         if self._connection is not None:
@@ -186,6 +205,7 @@ class LogWriter:
             except duckdb.Error:
                 pass
             self._connection = None
+        self._rollups.forget()
         if self._must_reopen:
             self._database.reopen()
             self._must_reopen = False

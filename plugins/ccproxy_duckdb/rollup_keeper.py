@@ -1,0 +1,137 @@
+"""Keeping the rollups in step with ``access_logs``: in the writer's transaction, on retention and on reset.
+
+The writer calls :meth:`RollupKeeper.after_append` inside the transaction that appends a batch:
+
+- rows whose bucket is already rolled up (their timestamp is before a level's watermark: a
+  request that lasted longer than the margin) are added to that level at once;
+- when the clock has passed a level's next bucket (plus :data:`~.rollup_sql.MARGIN_MICROS`),
+  the raw rows up to it are rolled up and the watermark moves.
+
+Only the writer moves watermarks, so it keeps them in memory. Retention and reset change rows
+and rollups in one transaction, under the database's maintenance lock, which the writer also holds.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from . import rollup_sql
+from .rollup_sql import LATE_TABLE, LEVELS, MARGIN_MICROS, Level
+from .rows import datetime_to_micros, micros_to_datetime
+
+_TIMESTAMP = 1  # position of "timestamp" in a row
+
+
+def read_watermarks(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Each level's watermark, in epoch microseconds."""
+    return dict(cursor.execute("SELECT level, max(watermark_us) FROM rollup_watermark GROUP BY level").fetchall())
+
+
+class RollupKeeper:
+    """The writer's view of the watermarks, and the statements that keep rollups up to date."""
+
+    def __init__(self) -> None:
+        self._watermarks: dict[str, int] | None = None
+
+    def after_append(self, cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Roll up late rows and closed buckets; return the new watermarks, to :meth:`accept` after COMMIT."""
+        if self._watermarks is None:
+            self._watermarks = read_watermarks(cursor)
+        current = self._watermarks
+        self._add_late_rows(cursor, rows, current)
+        moved = dict(current)
+        now = int(time.time() * 1_000_000)
+        for level in LEVELS:
+            target = level.floor(now - MARGIN_MICROS)
+            if target > current[level.name]:
+                self._roll_up(cursor, level, current[level.name], target)
+                moved[level.name] = target
+        return moved
+
+    def accept(self, watermarks: dict[str, int]) -> None:
+        """The transaction that moved the watermarks committed."""
+        self._watermarks = watermarks
+
+    def forget(self) -> None:
+        """The transaction failed, or the connection changed: read the watermarks again next time."""
+        self._watermarks = None
+
+    @staticmethod
+    def _roll_up(cursor: duckdb.DuckDBPyConnection, level: Level, start: int, end: int) -> None:
+        where = 'WHERE "timestamp" >= $start AND "timestamp" < $end'
+        bounds = {"start": micros_to_datetime(start), "end": micros_to_datetime(end)}
+        for statement in rollup_sql.fill_statements(level, "access_logs", where):
+            cursor.execute(statement, bounds)
+        cursor.execute("UPDATE rollup_watermark SET watermark_us = ? WHERE level = ?", [end, level.name])
+
+    @staticmethod
+    def _add_late_rows(cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], watermarks: dict[str, int]) -> None:
+        newest_closed = max(watermarks.values())
+        late = [row for row in rows if _row_micros(row) < newest_closed]
+        if not late:
+            return
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {LATE_TABLE} AS SELECT * FROM access_logs LIMIT 0")
+        with cursor.appender(LATE_TABLE) as appender:  # executemany takes about 10 ms a row
+            appender.append_rows(late)
+        for level in LEVELS:
+            where = 'WHERE "timestamp" < $watermark'
+            for statement in rollup_sql.fill_statements(level, LATE_TABLE, where):
+                cursor.execute(statement, {"watermark": micros_to_datetime(watermarks[level.name])})
+        cursor.execute(f"DELETE FROM {LATE_TABLE}")
+
+
+def _row_micros(row: tuple[Any, ...]) -> int:
+    moment = row[_TIMESTAMP]
+    return datetime_to_micros(moment) if isinstance(moment, datetime) else 0
+
+
+def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
+    """Delete raw rows before ``cutoff`` rounded down to the hour, and the rollups of those hours.
+
+    Rounding keeps every rollup bucket either whole or gone. Call inside a transaction,
+    under the maintenance lock. Returns the number of raw rows deleted.
+    """
+    boundary = max(level.width_micros for level in LEVELS)
+    cutoff_micros = datetime_to_micros(cutoff) // boundary * boundary
+    (deleted,) = cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?',
+                                [micros_to_datetime(cutoff_micros)]).fetchone()
+    for table in rollup_sql.rollup_tables():
+        cursor.execute(f"DELETE FROM {table} WHERE t_us < ?", [cutoff_micros])
+    return int(deleted)
+
+
+def delete_everything(cursor: duckdb.DuckDBPyConnection) -> int:
+    """Delete every raw row and every rollup (watermarks stay). Same rules as :func:`delete_rows_before`."""
+    (deleted,) = cursor.execute("DELETE FROM access_logs").fetchone()
+    for table in rollup_sql.rollup_tables():
+        cursor.execute(f"DELETE FROM {table}")
+    return int(deleted)
+
+
+def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Any, *args: Any) -> Any:
+    """Run ``work(cursor, *args)`` in one transaction: all of it or none."""
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        result = work(cursor, *args)
+        cursor.execute("COMMIT")
+    except BaseException:
+        try:
+            cursor.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    return result
+
+
+def rebuild(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Recompute every rollup from the stored rows, as the migration does (for rows loaded around the writer)."""
+    in_transaction(cursor, _run_statements, rollup_sql.rebuild_statements())
+
+
+def _run_statements(cursor: duckdb.DuckDBPyConnection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        cursor.execute(statement)
