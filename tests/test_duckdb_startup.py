@@ -136,7 +136,7 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
 
 
 def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
-    settings = ObservabilitySettings(duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB",
+    settings = DuckDBSettings(duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB",
                                      duckdb_threads=1)
     store = DuckDBLogStore.open(settings)
     cursor = store.database.cursor()
@@ -146,4 +146,4 @@ def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
         cursor.close()
         store.close()
     assert (limit, threads) == ("100.0 MiB", 1)
-    assert ObservabilitySettings().duckdb_memory_limit == "256MB" and ObservabilitySettings().duckdb_threads == 2
+    assert DuckDBSettings().duckdb_memory_limit == "256MB" and DuckDBSettings().duckdb_threads == 2

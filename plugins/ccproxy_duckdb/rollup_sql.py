@@ -63,7 +63,7 @@ DIMENSIONS: tuple[tuple[str, str], ...] = (
 )
 """Columns a rollup keeps whole: every column /logs filters on besides the time."""
 DIMENSION_NAMES = tuple(name for name, _ in DIMENSIONS)
-IS_ERROR = '("status_code" >= 400 OR "error_type" IS NOT NULL)'
+IS_ERROR = '(coalesce("status_code", 0) >= 400 OR "error_type" IS NOT NULL)'
 
 _SUMS: tuple[tuple[str, str, str], ...] = (
     ("requests", "BIGINT", "count(*)"),
