@@ -13,15 +13,19 @@ Rules every store follows:
   ``AccessRecord.to_dict()`` gives them: ISO 8601 timestamps, money as float, ``rate_limits`` a dict.
 - Time windows include ``start_time`` and exclude ``end_time``.
 - Column names reaching a store come from :data:`SORTABLE_COLUMNS`; every value is a parameter.
+
+A store shared by several ccproxy instances (ClickHouse) may also offer
+:class:`PeerRecordFeed`, so each instance's /logs/stream shows the other instances' requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ccproxy_core.record import ACCESS_LOG_COLUMNS
+from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
 
 Bucket = Literal["minute", "hour", "day"]
 """Width of one point of the analytics time series."""
@@ -118,4 +122,17 @@ class LogStore(Protocol):
 
     async def reset(self) -> int:
         """Delete every stored row; return how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class PeerRecordFeed(Protocol):
+    """Optional, for a store that several instances write to: their records for this instance's stream."""
+
+    def follow_peer_records(self, publish: Callable[[AccessRecord], None]) -> None:
+        """From now on, call ``publish`` once for each record another instance stores.
+
+        Called once, when /logs/stream gets its first subscriber. ``publish`` is thread-safe and
+        never blocks; the store calls it from a thread of its own and stops at ``close``.
+        """
         ...

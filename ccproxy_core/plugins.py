@@ -59,6 +59,15 @@ def _duckdb_enabled(s: Settings) -> tuple[bool, str]:
     return True, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=true"
 
 
+def _clickhouse_enabled(s: Settings) -> tuple[bool, str]:
+    obs = s.observability
+    if not obs.logs_collection_enabled:
+        return False, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+    if obs.log_storage_backend != "clickhouse":
+        return False, f"OBSERVABILITY__LOG_STORAGE_BACKEND={obs.log_storage_backend}"
+    return True, "OBSERVABILITY__LOG_STORAGE_BACKEND=clickhouse"
+
+
 def _pushgateway_enabled(s: Settings) -> tuple[bool, str]:
     if s.observability.pushgateway_url:
         return True, "OBSERVABILITY__PUSHGATEWAY_URL is set"
@@ -69,6 +78,7 @@ BUILTIN_ENABLEMENT: dict[str, Callable[[Settings], tuple[bool, str]]] = {
     "metrics": _metrics_enabled,
     "pushgateway": _pushgateway_enabled,
     "duckdb": _duckdb_enabled,
+    "clickhouse": _clickhouse_enabled,
     "logs_api": lambda s: _flag("OBSERVABILITY__LOGS_ENDPOINTS_ENABLED", s.observability.logs_endpoints_enabled),
     "dashboard": lambda s: _flag("OBSERVABILITY__DASHBOARD_ENABLED", s.observability.dashboard_enabled),
 }

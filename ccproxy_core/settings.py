@@ -11,8 +11,9 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,6 +23,18 @@ from pydantic_settings import (
 )
 
 _config_file: ContextVar[Path | None] = ContextVar("ccproxy_config_file", default=None)
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` with its password (``user:password@``) replaced by ``***``; text that is not a URL is masked whole."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+    except ValueError:
+        return "***"
 
 
 def default_config_path() -> Path:
@@ -80,10 +93,14 @@ class ObservabilitySettings(BaseModel):
     """OBSERVABILITY__DASHBOARD_ENABLED: serve the live dashboard on /dashboard."""
     logs_collection_enabled: bool = False
     """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
-    log_storage_backend: Literal["duckdb", "none"] = "duckdb"
-    """OBSERVABILITY__LOG_STORAGE_BACKEND: duckdb or none."""
+    log_storage_backend: Literal["duckdb", "clickhouse", "none"] = "duckdb"
+    """OBSERVABILITY__LOG_STORAGE_BACKEND: duckdb, clickhouse or none."""
     duckdb_path: str = "~/.local/share/ccproxy/metrics.duckdb"
     """OBSERVABILITY__DUCKDB_PATH: the DuckDB file (~ expanded, folders created)."""
+    clickhouse_url: SecretStr | None = None
+    """OBSERVABILITY__CLICKHOUSE_URL: ``clickhouse://[user:password@]host:port/database`` (native protocol)."""
+    clickhouse_cluster: str | None = None
+    """OBSERVABILITY__CLICKHOUSE_CLUSTER: a cluster of the server's remote_servers; read and write through a Distributed table."""
     pushgateway_url: str | None = None
     """OBSERVABILITY__PUSHGATEWAY_URL: push metrics there when set (user:pass@ allowed)."""
     pushgateway_interval_seconds: float = Field(15.0, gt=0)
@@ -108,6 +125,18 @@ class ObservabilitySettings(BaseModel):
     """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
     metrics_model_label_cap: int = Field(100, ge=1)
     """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() and not value.strip().replace("_", "").replace("-", "").isalnum():
+            raise ValueError("must be a cluster name of the server's remote_servers: letters, digits, _ and -")
+        return value.strip() or None if value is not None else None
+
+    @field_serializer("clickhouse_url")
+    def _masked_clickhouse_url(self, value: SecretStr | None) -> str | None:
+        # config show tells where the store is, never its password.
+        return mask_url_password(value.get_secret_value()) if value is not None else None
 
 
 class SecuritySettings(BaseModel):

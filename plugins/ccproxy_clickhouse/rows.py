@@ -1,0 +1,92 @@
+"""Conversions between access records, ClickHouse rows and the JSON-ready dicts readers get."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
+
+from .schema import RECORD_COLUMN_TYPES, quote
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+_MONEY_LIMIT = Decimal(10) ** 9  # Decimal(18, 9) holds 9 digits before the point
+_INT64_LIMIT = 2**63
+_UINT8_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if sql_type == "UInt8"}
+_MONEY_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if "Decimal" in sql_type}
+
+# ``timestamp`` is read as its exact microseconds; every other column as stored.
+SELECT_LIST = ", ".join("timestamp_us" if name == "timestamp" else quote(name) for name in ACCESS_LOG_COLUMNS)
+_TIMESTAMP_INDEX = ACCESS_LOG_COLUMNS.index("timestamp")
+
+
+def datetime_to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (naive ones are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """Exact conversion of stored microseconds back to an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def record_to_row(record: AccessRecord, instance: str, inserted_us: int) -> tuple[Any, ...]:
+    """The values to insert for one record, in :data:`.schema.INSERT_COLUMNS` order.
+
+    Raises ``ValueError`` for a record ClickHouse could not hold (the writer drops and counts it).
+    """
+    values = [_column_value(name, getattr(record, name)) for name in ACCESS_LOG_COLUMNS[:-1]]
+    values.append(_to_json(record.rate_limits) if record.rate_limits else "")
+    micros = datetime_to_micros(record.timestamp)
+    values[_TIMESTAMP_INDEX] = record.timestamp.astimezone(UTC) if record.timestamp.tzinfo else record.timestamp
+    return (*values, micros, micros_to_datetime(micros).date(), instance, inserted_us)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name in _UINT8_COLUMNS:
+        return 1 if value else 0
+    if value is None:
+        return None
+    if name in _MONEY_COLUMNS:
+        if not value.is_finite() or abs(value) >= _MONEY_LIMIT:
+            raise ValueError(f"{name}={value} does not fit Decimal(18, 9)")
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} is not a finite number")
+    if isinstance(value, int) and not -_INT64_LIMIT <= value < _INT64_LIMIT:
+        raise ValueError(f"{name}={value} does not fit Int64")
+    return value
+
+
+def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row selected with :data:`SELECT_LIST` as the JSON-ready dict of ``AccessRecord.to_dict()``."""
+    result = dict(zip(ACCESS_LOG_COLUMNS, row, strict=True))
+    result["timestamp"] = micros_to_datetime(result["timestamp"]).isoformat()
+    result["rate_limits"] = json.loads(result["rate_limits"]) if result["rate_limits"] else {}
+    for name in _UINT8_COLUMNS:
+        result[name] = bool(result[name])
+    for name in _MONEY_COLUMNS:
+        if result[name] is not None:
+            result[name] = float(result[name])
+    return result
+
+
+def row_to_record(row: tuple[Any, ...]) -> AccessRecord:
+    """A row selected with :data:`SELECT_LIST` as the immutable record it was written from."""
+    values = dict(zip(ACCESS_LOG_COLUMNS, row, strict=True))
+    values["timestamp"] = micros_to_datetime(values["timestamp"])
+    values["rate_limits"] = json.loads(values["rate_limits"]) if values["rate_limits"] else {}
+    for name in _UINT8_COLUMNS:
+        values[name] = bool(values[name])
+    return AccessRecord(**values)
+
+
+def jsonable(value: Any) -> Any:
+    """One aggregate value as JSON: Decimal as float, everything else unchanged."""
+    return float(value) if isinstance(value, Decimal) else value
