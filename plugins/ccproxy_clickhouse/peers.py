@@ -8,7 +8,8 @@ batch was inserted. Once a stream subscriber exists, a thread asks the table eve
 yet, and remembers the request_ids of the lookback window so none is published twice.
 
 A peer's record reaches the stream after its writer's flush interval plus up to one poll
-interval. The poll only reads rows whose request started within ``max_request_age`` (one hour):
+interval. Insert times come from each instance's clock, so the instances' clocks must agree
+(NTP) to within the lookback. The poll only reads rows whose request started within ``max_request_age`` (one hour):
 that keeps each poll on the newest part of the table; a request that ran longer than that is
 stored and queryable but not streamed to the other instances.
 """
@@ -50,7 +51,7 @@ class PeerFeed:
         self._publishers: list[Callable[[AccessRecord], None]] = []
         self._seen: set[str] = set()
         self._seen_order: deque[tuple[int, str]] = deque()
-        self._since_us = time.time_ns() // 1000
+        self._since_us = self._floor_us = time.time_ns() // 1000
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -62,6 +63,7 @@ class PeerFeed:
         with self._lock:
             self._publishers.append(publish)
             if self._thread is None:
+                self._since_us = self._floor_us = time.time_ns() // 1000  # from now on, never the table's past
                 self._thread = threading.Thread(target=self._loop, name="ccproxy-clickhouse-peers", daemon=True)
                 self._thread.start()
 
@@ -81,7 +83,7 @@ class PeerFeed:
     def poll_once(self) -> int:
         """One poll; return how many records were published."""
         now_us = time.time_ns() // 1000
-        since = self._since_us - self._lookback_us
+        since = max(self._since_us - self._lookback_us, self._floor_us)
         rows = self._run(self._select, since, now_us)
         published = 0
         for inserted_us, row in rows:
