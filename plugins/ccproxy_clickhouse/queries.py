@@ -1,5 +1,9 @@
 """Reads of ``access_logs``: filtered pages, ordered entries, counts, and reset.
 
+A page is read in two steps: first the keys (timestamp_us, request_id) of its rows, reading only
+the key, filter and order columns; then the full rows of just those keys, which the primary key
+finds in a few granules. ClickHouse before 19.14 cannot stop reading early for ORDER BY ... LIMIT,
+so selecting every column at once would decompress every column of every matching row.
 Each function takes a clickhouse-driver client of its own and blocks: call it in a thread.
 """
 
@@ -28,15 +32,25 @@ def query_page(client: Client, database: str, filters: LogFilters, limit: int, a
         micros, request_id = params.add(datetime_to_micros(after.timestamp)), params.add(after.request_id)
         extra.append(f"(timestamp_us < {micros} OR (timestamp_us = {micros} AND request_id < {request_id}))")
     where = where_clause(filters, params, *extra)
-    sql = (f"SELECT {SELECT_LIST} FROM {database}.{TABLE} {where} "
-           f"ORDER BY timestamp_us DESC, request_id DESC LIMIT {int(limit) + 1}")
-    raw = client.execute(sql, params.values)
+    keys = client.execute(f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
+                          f"ORDER BY timestamp_us DESC, request_id DESC LIMIT {int(limit) + 1}", params.values)
     next_position = None
-    if len(raw) > limit:
-        raw = raw[:limit]
-        last = raw[-1]
-        next_position = PagePosition(micros_to_datetime(last[1]), last[0])
-    return QueryPage([row_to_dict(row) for row in raw], next_position)
+    if len(keys) > limit:
+        keys = keys[:limit]
+        next_position = PagePosition(micros_to_datetime(keys[-1][0]), keys[-1][1])
+    return QueryPage(rows_for_keys(client, database, keys), next_position)
+
+
+def rows_for_keys(client: Client, database: str, keys: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The full rows of ``keys`` (timestamp_us, request_id), in the order of ``keys``."""
+    if not keys:
+        return []
+    params = Params()
+    micros = [key[0] for key in keys]
+    sql = (f"SELECT {SELECT_LIST} FROM {database}.{TABLE} WHERE timestamp_us >= {params.add(min(micros))} "
+           f"AND timestamp_us <= {params.add(max(micros))} AND request_id IN {params.add(tuple(k[1] for k in keys))}")
+    by_key = {(row[1], row[0]): row for row in client.execute(sql, params.values)}
+    return [row_to_dict(by_key[key]) for key in keys if key in by_key]
 
 
 def entries_page(client: Client, database: str, page: int, page_size: int, order_by: str, order_desc: bool,
@@ -48,11 +62,11 @@ def entries_page(client: Client, database: str, page: int, page_size: int, order
     where = where_clause(filters, params)
     direction = "DESC" if order_desc else "ASC"
     offset, size = (int(page) - 1) * int(page_size), int(page_size)
-    sql = (f"SELECT {SELECT_LIST} FROM {database}.{TABLE} {where} "
+    sql = (f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
            f"ORDER BY {_order_column(order_by)} {direction} NULLS LAST, request_id {direction} LIMIT {offset}, {size}")
-    raw = client.execute(sql, params.values)
+    keys = client.execute(sql, params.values)
     (total,), = client.execute(f"SELECT count() FROM {database}.{TABLE} {where}", params.values)
-    return [row_to_dict(row) for row in raw], int(total)
+    return rows_for_keys(client, database, keys), int(total)
 
 
 def row_count(client: Client, database: str) -> int:
