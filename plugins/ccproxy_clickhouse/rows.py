@@ -42,7 +42,7 @@ def record_to_row(record: AccessRecord, instance: str, inserted_us: int) -> tupl
     Raises ``ValueError`` for a record ClickHouse could not hold (the writer drops and counts it).
     """
     values = [_column_value(name, getattr(record, name)) for name in ACCESS_LOG_COLUMNS[:-1]]
-    values.append(_to_json(record.rate_limits) if record.rate_limits else "")
+    values.append(_column_value("rate_limits", _to_json(record.rate_limits)) if record.rate_limits else "")
     micros = datetime_to_micros(record.timestamp)
     values[_TIMESTAMP_INDEX] = record.timestamp.astimezone(UTC) if record.timestamp.tzinfo else record.timestamp
     return (*values, micros, micros_to_datetime(micros).date(), instance, inserted_us)
@@ -56,6 +56,9 @@ def _column_value(name: str, value: Any) -> Any:
     if name in _MONEY_COLUMNS:
         if not value.is_finite() or abs(value) >= _MONEY_LIMIT:
             raise ValueError(f"{name}={value} does not fit Decimal(18, 9)")
+        return value
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError (a ValueError) here, not mid-insert
         return value
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} is not a finite number")

@@ -10,7 +10,9 @@ Loss policy, all of it counted in ``dropped_records`` and logged (at most one li
 - After a failed insert the outcome is unknown (the server may have stored the batch before the
   connection broke), so before retrying, the rows already stored are looked up by request_id and
   left out: a retry never stores a record twice.
-- A record ClickHouse cannot hold (a value out of range) is dropped alone, at conversion.
+- A record ClickHouse cannot hold (a value out of range, text that is not UTF-8) is dropped
+  alone, at conversion; should the driver still refuse a batch for its values, the batch is sent
+  again row by row and only the refused rows are dropped.
 - Shutdown while ClickHouse stays unreachable: the writer keeps trying for ``shutdown_grace``
   seconds, then drops what is left (the process is exiting).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 import threading
 import time
 import uuid
@@ -41,6 +44,8 @@ MAX_RETRY_SECONDS = 5.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 _MISSING_TABLE_CODES = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE: the server lost its tables (a new server)
 _WAKE = object()
+# Errors raised by the driver while encoding values, before the server has stored anything.
+_ROW_ERRORS = (errors.TypeMismatchError, TypeError, ValueError, OverflowError, struct.error)
 _INSERT_SETTINGS = {"insert_distributed_sync": 1}  # a Distributed insert returns once every shard has its rows
 
 
@@ -175,7 +180,12 @@ class LogWriter:
             if self._outcome_unknown:
                 self._leave_out_stored_rows(client)
             if self._pending:
-                self._insert(client, self._pending)
+                try:
+                    self._insert(client, self._pending)
+                except _ROW_ERRORS:
+                    self._disconnect()  # the block was cut off mid-way: the server drops it with the connection
+                    self._outcome_unknown = False
+                    self._write_row_by_row()
         except (errors.Error, OSError, EOFError, StartupError) as exc:
             self._on_failure(exc)
             return False
@@ -190,6 +200,19 @@ class LogWriter:
         self._outcome_unknown = True
         client.execute(f"INSERT INTO {self._table} ({', '.join(map(quote, INSERT_COLUMNS))}) VALUES", stamped,
                        settings=_INSERT_SETTINGS)
+
+    def _write_row_by_row(self) -> None:
+        """Send each row alone; drop only those the driver refuses. A server error leaves the rest pending."""
+        while self._pending:
+            try:
+                self._insert(self._client_connected(), self._pending[:1])
+                self.rows_written += 1
+            except _ROW_ERRORS as exc:
+                self._disconnect()
+                self._outcome_unknown = False
+                self._dropped_by_writer += 1
+                self._log_drop("dropped an access record ClickHouse refused: %s", exc)
+            self._pending.pop(0)
 
     def _leave_out_stored_rows(self, client: Client) -> None:
         """After an insert whose outcome is unknown, drop from the batch the rows the server already has."""
