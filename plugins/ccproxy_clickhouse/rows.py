@@ -6,6 +6,8 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
@@ -16,7 +18,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 _MONEY_LIMIT = Decimal(10) ** 9  # Decimal(18, 9) holds 9 digits before the point
 _INT64_LIMIT = 2**63
-_UINT8_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if sql_type == "UInt8"}
+_UINT8_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if sql_type == "UInt8"}  # booleans
 _MONEY_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if "Decimal" in sql_type}
 
 # ``timestamp`` is read as its exact microseconds; every other column as stored.
@@ -36,35 +38,44 @@ def micros_to_datetime(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def _indexes(predicate: Callable[[str], bool]) -> tuple[int, ...]:
+    return tuple(i for i, (_, sql_type) in enumerate(RECORD_COLUMN_TYPES[:-1]) if predicate(sql_type))
+
+
+_plain_fields = attrgetter(*ACCESS_LOG_COLUMNS[:-1])  # every column but rate_limits, which becomes JSON text
+_BOOL_AT = _indexes(lambda t: t == "UInt8")
+_MONEY_AT = _indexes(lambda t: "Decimal" in t)
+_FLOAT_AT = _indexes(lambda t: "Float" in t)
+_INT_AT = _indexes(lambda t: "Int" in t and t != "UInt8")
+_TEXT_AT = _indexes(lambda t: "String" in t)
+
+
 def record_to_row(record: AccessRecord, instance: str, inserted_us: int) -> tuple[Any, ...]:
     """The values to insert for one record, in :data:`.schema.INSERT_COLUMNS` order.
 
-    Raises ``ValueError`` for a record ClickHouse could not hold (the writer drops and counts it).
+    Raises ``ValueError`` for a record ClickHouse could not hold (the writer drops and counts it):
+    text that is not valid UTF-8, a number that is not finite or does not fit its column.
     """
-    values = [_column_value(name, getattr(record, name)) for name in ACCESS_LOG_COLUMNS[:-1]]
-    values.append(_column_value("rate_limits", _to_json(record.rate_limits)) if record.rate_limits else "")
+    values = list(_plain_fields(record))
+    for i in _BOOL_AT:
+        values[i] = 1 if values[i] else 0
+    for i in _MONEY_AT:
+        if values[i] is not None and not (values[i].is_finite() and abs(values[i]) < _MONEY_LIMIT):
+            raise ValueError(f"{ACCESS_LOG_COLUMNS[i]}={values[i]} does not fit Decimal(18, 9)")
+    for i in _FLOAT_AT:
+        if values[i] is not None and not math.isfinite(values[i]):
+            raise ValueError(f"{ACCESS_LOG_COLUMNS[i]} is not a finite number")
+    for i in _INT_AT:
+        if values[i] is not None and not -_INT64_LIMIT <= values[i] < _INT64_LIMIT:
+            raise ValueError(f"{ACCESS_LOG_COLUMNS[i]}={values[i]} does not fit its integer column")
+    for i in _TEXT_AT:
+        if values[i] is not None:
+            values[i].encode("utf-8")  # a lone surrogate raises UnicodeEncodeError (a ValueError) here, not mid-insert
+    rate_limits = _to_json(record.rate_limits) if record.rate_limits else ""
+    rate_limits.encode("utf-8")
     micros = datetime_to_micros(record.timestamp)
-    values[_TIMESTAMP_INDEX] = record.timestamp.astimezone(UTC) if record.timestamp.tzinfo else record.timestamp
-    return (*values, micros, micros_to_datetime(micros).date(), instance, inserted_us)
-
-
-def _column_value(name: str, value: Any) -> Any:
-    if name in _UINT8_COLUMNS:
-        return 1 if value else 0
-    if value is None:
-        return None
-    if name in _MONEY_COLUMNS:
-        if not value.is_finite() or abs(value) >= _MONEY_LIMIT:
-            raise ValueError(f"{name}={value} does not fit Decimal(18, 9)")
-        return value
-    if isinstance(value, str):
-        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError (a ValueError) here, not mid-insert
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} is not a finite number")
-    if isinstance(value, int) and not -_INT64_LIMIT <= value < _INT64_LIMIT:
-        raise ValueError(f"{name}={value} does not fit Int64")
-    return value
+    values[_TIMESTAMP_INDEX] = record.timestamp
+    return (*values, rate_limits, micros, micros_to_datetime(micros).date(), instance, inserted_us)
 
 
 def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
