@@ -13,15 +13,50 @@ Rules every store follows:
   ``AccessRecord.to_dict()`` gives them: ISO 8601 timestamps, money as float, ``rate_limits`` a dict.
 - Time windows include ``start_time`` and exclude ``end_time``.
 - Column names reaching a store come from :data:`SORTABLE_COLUMNS`; every value is a parameter.
+
+A store shared by several ccproxy instances (ClickHouse) may also offer
+:class:`PeerRecordFeed`, so each instance's /logs/stream shows the other instances' requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ccproxy_core.record import ACCESS_LOG_COLUMNS
+from pydantic import BaseModel, Field
+
+from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
+
+
+class LogCollectionSettings(BaseModel):
+    """What every log-store plugin reads under ``[observability]``: whether to store, where, and how to batch.
+
+    A store plugin's settings model subclasses this one, so the fields are shared, not repeated.
+    """
+
+    logs_collection_enabled: bool = False
+    """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
+    log_storage_backend: Literal["duckdb", "clickhouse", "none"] = "duckdb"
+    """OBSERVABILITY__LOG_STORAGE_BACKEND: which store plugin keeps the records (duckdb, clickhouse) or none."""
+    log_retention_days: float | None = Field(None, gt=0)
+    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
+    log_queue_size: int = Field(10_000, ge=1)
+    """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
+    log_batch_size: int = Field(1_000, ge=1)
+    """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
+    log_flush_interval_seconds: float = Field(1.0, gt=0)
+    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
+
+    def store_enabled(self, backend: str) -> tuple[bool, str]:
+        """Whether the store plugin for ``backend`` is on, and why (for ``ccproxy plugins list``)."""
+        if not self.logs_collection_enabled:
+            return False, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+        if self.log_storage_backend != backend:
+            return False, f"OBSERVABILITY__LOG_STORAGE_BACKEND={self.log_storage_backend}"
+        return True, f"OBSERVABILITY__LOGS_COLLECTION_ENABLED=true, OBSERVABILITY__LOG_STORAGE_BACKEND={backend}"
+
 
 Bucket = Literal["minute", "hour", "day"]
 """Width of one point of the analytics time series."""
@@ -168,4 +203,17 @@ class LogStore(Protocol):
 
     async def reset(self) -> int:
         """Delete every stored row; return how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class PeerRecordFeed(Protocol):
+    """Optional, for a store that several instances write to: their records for this instance's stream."""
+
+    def follow_peer_records(self, publish: Callable[[AccessRecord], None]) -> None:
+        """From now on, call ``publish`` once for each record another instance stores.
+
+        Called once, when /logs/stream gets its first subscriber. ``publish`` is thread-safe and
+        never blocks; the store calls it from a thread of its own and stops at ``close``.
+        """
         ...

@@ -11,8 +11,8 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, field_validator
 from pydantic_settings import (

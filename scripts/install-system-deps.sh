@@ -10,6 +10,7 @@ if [ "${1:-all}" != build ]; then
   command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
   command -v promtool >/dev/null || need+=(prometheus)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""

@@ -66,3 +66,13 @@ def proxy_factory(ccproxy_proxy_factory) -> Callable[..., RunningProxy]:
 def proxy(proxy_factory, recorder) -> RunningProxy:
     """A proxy with every observability plugin off and the hook recorder registered."""
     return proxy_factory(plugins=[recorder])
+
+
+@pytest.fixture
+def clickhouse_server(tmp_path):
+    """A real ClickHouse server on free loopback ports with its own data directory; stopped after the test."""
+    from tests.clickhouse_servers import ClickHouseServer, clickhouse_binary
+
+    server = ClickHouseServer(clickhouse_binary(), tmp_path, "clickhouse").start()
+    yield server
+    server.stop()

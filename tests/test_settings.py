@@ -62,7 +62,7 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
 
 
 @pytest.mark.parametrize("name, value, expected", [
-    ("OBSERVABILITY__LOG_STORAGE_BACKEND", "sqlite", "invalid setting OBSERVABILITY__LOG_STORAGE_BACKEND='sqlite': Input should be 'duckdb' or 'none'"),
+    ("OBSERVABILITY__LOG_STORAGE_BACKEND", "sqlite", "invalid setting OBSERVABILITY__LOG_STORAGE_BACKEND='sqlite': Input should be 'duckdb', 'clickhouse' or 'none'"),
     ("SERVER__PORT", "eighty", "invalid setting SERVER__PORT='eighty'"),
     ("OBSERVABILITY__METRICS_ENDPOINT_ENABLED", "maybe", "invalid setting OBSERVABILITY__METRICS_ENDPOINT_ENABLED='maybe'"),
     ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),

@@ -22,12 +22,7 @@ if TYPE_CHECKING:
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:
-    observability = settings.observability
-    if not observability.logs_collection_enabled:
-        return False, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
-    if observability.log_storage_backend != "duckdb":
-        return False, f"OBSERVABILITY__LOG_STORAGE_BACKEND={observability.log_storage_backend}"
-    return True, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=true"
+    return settings.observability.store_enabled("duckdb")
 
 
 @hookimpl

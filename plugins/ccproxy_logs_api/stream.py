@@ -95,6 +95,7 @@ class StreamHub:
         self._last_id = time.time_ns() // 1000
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._peers_followed = False
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Remember the event loop that owns the subscriber queues."""
@@ -120,6 +121,17 @@ class StreamHub:
                     subscriber.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     self._drop(subscriber)
+
+    def follow_peers(self, store: object) -> None:
+        """Once: when ``store`` also holds other instances' records (a shared database), publish those too.
+
+        A store offers them with ``follow_peer_records(publish)`` (see :mod:`ccproxy_core.log_store`).
+        """
+        follow = getattr(store, "follow_peer_records", None)
+        if self._peers_followed or not callable(follow):
+            return
+        follow(self.publish)
+        self._peers_followed = True
 
     def subscribe(self, stream_filter: StreamFilter, last_event_id: int | None) -> tuple[Subscriber, list[StreamEvent]]:
         """A new subscriber and the events it missed since ``last_event_id``; raises :class:`HubFull`."""

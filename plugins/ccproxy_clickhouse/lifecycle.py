@@ -1,0 +1,31 @@
+"""Start and stop the ClickHouse store of one app; it lives in the app's ``ccproxy.state("clickhouse")``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .store import ClickHouseLogStore
+
+if TYPE_CHECKING:
+    from ccproxy_core.host import Ccproxy
+
+PLUGIN_NAME = "clickhouse"
+
+
+def active_store(ccproxy: Ccproxy) -> ClickHouseLogStore | None:
+    """The store opened for this app, if start-up has opened one."""
+    return getattr(ccproxy.state(PLUGIN_NAME), "store", None)
+
+
+async def start_store(ccproxy: Ccproxy) -> None:
+    """Connect and prepare the tables (in a thread: it is network work) and start the writer."""
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(ClickHouseLogStore.open, ccproxy.settings.observability)
+
+
+async def stop_store(ccproxy: Ccproxy) -> None:
+    """Write everything queued, disconnect."""
+    store = active_store(ccproxy)
+    if store is not None:
+        ccproxy.state(PLUGIN_NAME).store = None
+        await asyncio.to_thread(store.close)

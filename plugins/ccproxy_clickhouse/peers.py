@@ -1,0 +1,119 @@
+"""Other instances' records for this instance's /logs/stream, read back from the shared table.
+
+Each instance sees its own requests in memory (the logs API's ``on_request_end`` observer) and
+only those. Every row carries the ``instance`` that wrote it and ``inserted_us``, the moment its
+batch was inserted. Once a stream subscriber exists, a thread asks the table every
+``interval`` seconds for rows of other instances inserted since the previous poll (less a
+``lookback`` margin for clocks and inserts in flight), publishes each one it has not published
+yet, and remembers the request_ids of the lookback window so none is published twice.
+
+A peer's record reaches the stream after its writer's flush interval plus up to one poll
+interval. Insert times come from each instance's clock, so the instances' clocks must agree
+(NTP) to within the lookback. The poll only reads rows whose request started within ``max_request_age`` (one hour):
+that keeps each poll on the newest part of the table; a request that ran longer than that is
+stored and queryable but not streamed to the other instances.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from clickhouse_driver import Client
+
+from ccproxy_core.record import AccessRecord
+
+from .ratelimit import RateLimitedLog
+from .rows import SELECT_LIST, micros_to_datetime, row_to_record
+from .schema import TABLE
+
+log = logging.getLogger("ccproxy.clickhouse")
+
+POLL_INTERVAL_SECONDS = 1.0
+LOOKBACK_SECONDS = 30.0
+MAX_REQUEST_AGE_SECONDS = 3600.0
+MAX_ROWS_PER_POLL = 10_000
+
+
+class PeerFeed:
+    """Polls for other instances' rows and hands each to ``publish`` once."""
+
+    def __init__(self, run: Callable[..., list], database: str, instance: str,
+                 interval: float = POLL_INTERVAL_SECONDS, lookback: float = LOOKBACK_SECONDS) -> None:
+        self._run = run
+        self._table = f"{database}.{TABLE}"
+        self._instance = instance
+        self._interval = interval
+        self._lookback_us = int(lookback * 1_000_000)
+        self._publishers: list[Callable[[AccessRecord], None]] = []
+        self._seen: set[str] = set()
+        self._seen_order: deque[tuple[int, str]] = deque()
+        self._since_us = self._floor_us = time.time_ns() // 1000
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._log_error = RateLimitedLog(log, logging.WARNING)
+        self.published = 0
+
+    def follow(self, publish: Callable[[AccessRecord], None]) -> None:
+        """Start handing other instances' new records to ``publish`` (thread-safe, must not block)."""
+        with self._lock:
+            self._publishers.append(publish)
+            if self._thread is None:
+                self._since_us = self._floor_us = time.time_ns() // 1000  # from now on, never the table's past
+                self._thread = threading.Thread(target=self._loop, name="ccproxy-clickhouse-peers", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        """Stop polling."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - ClickHouse away: the stream goes on with local records
+                self._log_error("cannot read other instances' records for /logs/stream: %s", exc)
+
+    def poll_once(self) -> int:
+        """One poll; return how many records were published."""
+        now_us = time.time_ns() // 1000
+        since = max(self._since_us - self._lookback_us, self._floor_us)
+        rows = self._run(self._select, since, now_us)
+        published = 0
+        for inserted_us, row in rows:
+            request_id = row[0]
+            if request_id in self._seen:
+                continue
+            self._remember(inserted_us, request_id)
+            record = row_to_record(row)
+            for publish in list(self._publishers):
+                publish(record)
+            published += 1
+        self._since_us = max(self._since_us, now_us)
+        self._forget_before(since)
+        self.published += published
+        return published
+
+    def _select(self, client: Client, since_us: int, now_us: int) -> list[tuple[int, tuple]]:
+        oldest_start = now_us - int(MAX_REQUEST_AGE_SECONDS * 1_000_000)
+        rows = client.execute(
+            f"SELECT inserted_us, {SELECT_LIST} FROM {self._table} "
+            "WHERE event_date >= %(day)s AND timestamp_us >= %(oldest)s AND inserted_us >= %(since)s "
+            f"AND instance != %(me)s ORDER BY inserted_us, timestamp_us LIMIT {MAX_ROWS_PER_POLL}",
+            {"day": micros_to_datetime(oldest_start).date(), "oldest": oldest_start, "since": since_us,
+             "me": self._instance})
+        return [(row[0], row[1:]) for row in rows]
+
+    def _remember(self, inserted_us: int, request_id: str) -> None:
+        self._seen.add(request_id)
+        self._seen_order.append((inserted_us, request_id))
+
+    def _forget_before(self, cutoff_us: int) -> None:
+        while self._seen_order and self._seen_order[0][0] < cutoff_us:
+            self._seen.discard(self._seen_order.popleft()[1])

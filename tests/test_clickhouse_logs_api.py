@@ -1,0 +1,117 @@
+"""The whole /logs API on the ClickHouse store: a real clickhouse-server, a real uvicorn, the real SDKs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from ccproxy_core.testing import wait_until
+from tests.test_logs_api_integration import send_traffic, stored_rows
+
+
+def clickhouse_storage(url: str, **more) -> dict:
+    return {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "log_storage_backend": "clickhouse",
+            "clickhouse_url": url, "log_flush_interval_seconds": 0.05, **more}
+
+
+def test_every_request_is_one_row_equal_to_its_record(proxy_factory, recorder, clickhouse_server):
+    proxy = proxy_factory(plugins=[recorder], observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    records = recorder.wait_for_ends(7)
+    rows = stored_rows(proxy.url, 7)
+    assert {row["request_id"]: row for row in rows} == {record.request_id: record.to_dict() for record in records}
+    assert [row["timestamp"] for row in rows] == sorted((row["timestamp"] for row in rows), reverse=True)
+    (count,), = clickhouse_server.query("SELECT count() FROM ccproxy.access_logs")
+    assert count == 7
+
+
+def test_status_names_the_backend_and_masks_the_password(proxy_factory, clickhouse_server):
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    status = wait_until(lambda: (s := httpx.get(f"{proxy.url}/logs/status").json())["rows_written"] == 7 and s)
+    assert status["backend"] == "clickhouse" and status["row_count"] == 7
+    assert status["database_path"] == f"clickhouse://ccproxy:***@127.0.0.1:{clickhouse_server.port}/ccproxy"
+    assert status["database_size_bytes"] > 0 and status["dropped_records"] == 0 and status["queue_depth"] == 0
+    assert "ch-s3cret-pw" not in json.dumps(status)
+
+
+def test_query_pages_filters_and_entries(proxy_factory, clickhouse_server):
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    every = stored_rows(proxy.url, 7)
+    seen, cursor = [], None
+    while True:
+        page = httpx.get(f"{proxy.url}/logs/query", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [row["request_id"] for row in page["results"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [row["request_id"] for row in every]
+    openai_rows = httpx.get(f"{proxy.url}/logs/query", params={"service_type": "openai"}).json()["results"]
+    assert len(openai_rows) == 3 and {row["service_type"] for row in openai_rows} == {"openai"}
+    errors = httpx.get(f"{proxy.url}/logs/query", params={"status_code": "4xx"}).json()["results"]
+    assert [row["status_code"] for row in errors] == [429]
+    not_haiku = httpx.get(f"{proxy.url}/logs/query", params={"model": "!claude-haiku-4-5"}).json()["results"]
+    assert len(not_haiku) == 4 and "claude-haiku-4-5" not in {row["model"] for row in not_haiku}
+    streams = httpx.get(f"{proxy.url}/logs/query", params={"streaming": "true"}).json()["results"]
+    assert len(streams) == 2
+    entries = httpx.get(f"{proxy.url}/logs/entries",
+                        params={"order_by": "tokens_output", "order_desc": "false", "page_size": 4, "page": 1}).json()
+    outputs = [row["tokens_output"] for row in entries["results"]]
+    assert entries["total"] == 7 and outputs == sorted(outputs)
+    by_ttft = httpx.get(f"{proxy.url}/logs/entries", params={"order_by": "ttft_ms", "page_size": 7}).json()["results"]
+    assert [row["ttft_ms"] is None for row in by_ttft] == [False, False, True, True, True, True, True]
+
+
+def test_analytics_match_the_records(proxy_factory, recorder, clickhouse_server):
+    proxy = proxy_factory(plugins=[recorder], observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    records = recorder.wait_for_ends(7)
+    stored_rows(proxy.url, 7)
+    body = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1}).json()
+    assert body["totals"] == {"requests": 7, "successes": 6, "errors": 1, "error_rate": pytest.approx(1 / 7)}
+    assert body["tokens"]["output"] == sum(r.tokens_output or 0 for r in records)
+    assert body["tokens"]["cache_read"] == sum(r.cache_read_tokens or 0 for r in records)
+    assert body["cost"]["total_usd"] == pytest.approx(float(sum(r.cost_usd or 0 for r in records)))
+    assert body["cost"]["unpriced_requests"] == sum(1 for r in records if not r.priced)
+    durations = sorted(r.duration_ms for r in records)
+    assert body["duration_ms"]["p50"] in durations and body["duration_ms"]["p99"] == durations[-1]
+    assert {part["model"]: part["requests"] for part in body["by_model"]} == {
+        "claude-haiku-4-5": 3, "claude-opus-4-1": 1, "gpt-4o": 1, "gpt-4o-mini": 1, "mystery-model-x": 1}
+    assert {part["service_type"]: part["requests"] for part in body["by_service_type"]} == {"anthropic": 4, "openai": 3}
+    points = body["timeseries"]["points"]
+    assert body["timeseries"]["bucket"] == "minute" and len(points) in (60, 61)
+    assert sum(point["requests"] for point in points) == 7
+    assert [error["status_code"] for error in body["recent_errors"]] == [429]
+
+
+def test_reset_empties_the_table(proxy_factory, clickhouse_server):
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    stored_rows(proxy.url, 7)
+    assert httpx.post(f"{proxy.url}/logs/reset").json() == {"deleted": 7}
+    assert httpx.get(f"{proxy.url}/logs/query").json()["count"] == 0
+    assert clickhouse_server.query("SELECT count() FROM ccproxy.access_logs") == [(0,)]
+
+
+def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answers(proxy_factory, recorder, tmp_path,
+                                                                                   caplog):
+    from tests.clickhouse_servers import ClickHouseServer, clickhouse_binary
+
+    caplog.set_level(logging.INFO, logger="ccproxy.clickhouse")
+    server = ClickHouseServer(clickhouse_binary(), tmp_path, "late")
+    proxy = proxy_factory(plugins=[recorder], observability=clickhouse_storage(server.url))
+    send_traffic(proxy.url)
+    recorder.wait_for_ends(7)
+    status = httpx.get(f"{proxy.url}/logs/status")
+    assert status.status_code == 503 and "could not answer" in status.json()["detail"]
+    server.start()
+    try:
+        rows = wait_until(lambda: (body := httpx.get(f"{proxy.url}/logs/query").json()).get("count") == 7
+                          and body["results"], timeout=30, interval=0.5)
+        assert {row["request_id"] for row in rows} == {record.request_id for record in recorder.ends}
+    finally:
+        server.stop()
+    assert "ch-s3cret-pw" not in caplog.text and "ccproxy:***@127.0.0.1" in caplog.text
