@@ -56,7 +56,7 @@ class Instance:
 
 
 def send(url: str, kind: str, model: str, status: int | None = None) -> str:
-    """One request of ``kind`` (anthropic/openai, json/stream) through ``url``; returns its x-request-id."""
+    """One request of ``kind`` (anthropic/openai, json/stream) through ``url``; returns ccproxy's request id."""
     provider, mode = kind.split("-")
     extra = {"x-mock-status": str(status)} if status else {}
     if provider == "anthropic":
@@ -69,7 +69,7 @@ def send(url: str, kind: str, model: str, status: int | None = None) -> str:
             body["stream_options"] = {"include_usage": True}
     with httpx.stream("POST", f"{url}{path}", json=body, headers=headers, timeout=30) as response:
         response.read()
-        return response.headers["x-request-id"]
+        return response.headers["x-ccproxy-request-id"]
 
 
 MIXED = [("anthropic-json", "claude-haiku-4-5", None), ("anthropic-stream", "claude-opus-4-1", None),

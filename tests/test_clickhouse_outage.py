@@ -34,7 +34,7 @@ def send_paced(client: httpx.Client, count: int, ids: list[str], statuses: list[
             time.sleep(delay)
         response = client.post("/v1/messages", json=body)
         statuses.append(response.status_code)
-        ids.append(response.headers["x-request-id"])
+        ids.append(response.headers["x-ccproxy-request-id"])
 
 
 @pytest.mark.timeout(900)

@@ -23,7 +23,7 @@ class ClickHouseSettings(LogCollectionSettings):
             raise ValueError("must be a cluster name of the server's remote_servers: letters, digits, _ and -")
         return value.strip() or None if value is not None else None
 
-    @field_serializer("clickhouse_url")
+    @field_serializer("clickhouse_url", when_used="json")
     def _masked_clickhouse_url(self, value: SecretStr | None) -> str | None:
         # config show tells where the store is, never its password.
         return redact_secrets(value.get_secret_value()) if value is not None else None
