@@ -20,7 +20,7 @@ install-test: $(BIN)/python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Debian packages the tests use: a real Pushgateway, promtool, and Chromium for the dashboard.
+# Debian packages the tests use: a real Pushgateway, Prometheus (+promtool), Alertmanager, and Chromium for the dashboard.
 system-deps:
 	scripts/install-system-deps.sh
 

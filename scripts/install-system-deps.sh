@@ -9,6 +9,8 @@ command -v npm >/dev/null || need+=(npm)
 if [ "${1:-all}" != build ]; then
   command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
   command -v promtool >/dev/null || need+=(prometheus)
+  command -v prometheus >/dev/null || need+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
   command -v chromium >/dev/null || need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
