@@ -96,7 +96,8 @@ def on_request_start(context: RequestContext) -> None:
     Fires once per proxied request (never for the proxy's own routes such as
     /health, /metrics, /logs or /dashboard). ``context`` carries request_id, method,
     path, endpoint (the route template), client_ip, user_agent, service_type, model,
-    streaming and the start time.
+    streaming, the start time, and the client's W3C ``traceparent``/``tracestate``
+    headers (for tracing plugins).
 
     Runs on the request path: must be cheap and must not block (no disk, no network;
     hand such work to a queue drained by a background task). May be ``async def``.

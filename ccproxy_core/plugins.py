@@ -71,6 +71,7 @@ BUILTIN_ENABLEMENT: dict[str, Callable[[Settings], tuple[bool, str]]] = {
     "duckdb": _duckdb_enabled,
     "logs_api": lambda s: _flag("OBSERVABILITY__LOGS_ENDPOINTS_ENABLED", s.observability.logs_endpoints_enabled),
     "dashboard": lambda s: _flag("OBSERVABILITY__DASHBOARD_ENABLED", s.observability.dashboard_enabled),
+    "otel": lambda s: _flag("OBSERVABILITY__OTEL_ENABLED", s.observability.otel_enabled),
 }
 
 

@@ -96,6 +96,8 @@ class Proxy:
             streaming=streaming,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
+            traceparent=headers.get("traceparent"),
+            tracestate=headers.get("tracestate"),
         )
         return Exchange(context=context, request_bytes=len(body or b""))
 

@@ -36,6 +36,10 @@ class RequestContext:
     started_monotonic: float
     """``time.perf_counter()`` at start, for durations."""
     state: dict[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None
+    """The client's W3C ``traceparent`` header, as sent (unchecked), so a tracing plugin can continue its trace."""
+    tracestate: str | None = None
+    """The client's W3C ``tracestate`` header, as sent (unchecked)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,10 @@ class ObservabilitySettings(BaseModel):
     """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
     metrics_model_label_cap: int = Field(100, ge=1)
     """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
+    otel_enabled: bool = False
+    """OBSERVABILITY__OTEL_ENABLED: export one OpenTelemetry span per proxied request (OTLP/HTTP, set by OTEL_* variables)."""
+    otel_metrics_enabled: bool = False
+    """OBSERVABILITY__OTEL_METRICS_ENABLED: with OpenTelemetry on, also export the GenAI client metrics."""
 
 
 class SecuritySettings(BaseModel):
