@@ -22,7 +22,7 @@ log = logging.getLogger("ccproxy.plugins")
 
 T = TypeVar("T")
 
-REQUEST_HOOKS = ("on_request_start", "on_request_end")
+REQUEST_HOOKS = ("on_request_start", "admit_request", "on_request_end")
 
 
 async def await_me_maybe(value: T | Awaitable[T]) -> T:
@@ -54,6 +54,21 @@ class RequestHooks:
                 (impl.plugin_name, impl.function, tuple(impl.argnames))
                 for impl in reversed(caller.get_hookimpls())
             ]
+
+    async def admit(self, context: Any) -> list[Any]:
+        """Every ``admit_request`` answer that is not ``None``; a raising plugin is logged and counted."""
+        answers = []
+        for plugin_name, function, argnames in self._impls["admit_request"]:
+            try:
+                answer = await await_me_maybe(function(*[{"context": context}[name] for name in argnames]))
+            except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
+                self.errors[(plugin_name, "admit_request")] += 1
+                log.exception("plugin %s raised in admit_request", plugin_name,
+                              extra={"plugin": plugin_name, "hook": "admit_request"})
+                continue
+            if answer is not None:
+                answers.append(answer)
+        return answers
 
     async def call(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of ``hook_name``; a raising one is logged and counted."""

@@ -33,6 +33,8 @@ class Exchange:
     error_message: str | None = None
     cost_sdk_usd: Decimal | None = None
     rate_limits: dict[str, float] = field(default_factory=dict)
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Response headers plugins asked for in ``admit_request``."""
 
     def fail(self, status_code: int, error_type: str, message: str) -> None:
         """Note a failure; the first error type noted is kept, the status is the latest."""

@@ -22,6 +22,7 @@ import pluggy
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ccproxy_core.admission import Admission
     from ccproxy_core.log_store import LogStore
     from ccproxy_core.record import AccessRecord, RequestContext
     from ccproxy_core.settings import Settings
@@ -103,6 +104,22 @@ def on_request_start(context: RequestContext) -> None:
     hand such work to a queue drained by a background task). May be ``async def``.
     Must not mutate the request. If it raises, the error is logged with the plugin's
     name, counted, and the request goes on unchanged.
+    """
+
+
+@hookspec
+def admit_request(context: RequestContext) -> Admission | None:
+    """Decide whether a proxied request may be forwarded; fires right after ``on_request_start``.
+
+    Return ``None`` to have no say, or an :class:`ccproxy_core.admission.Admission`:
+    with ``refuse_status`` set the request is answered at once with that status and an
+    error body in the provider's shape (and recorded like any other request, so
+    ``on_request_end`` still fires); its ``headers`` are added to the response either way.
+    The first refusal wins; headers of every answer are kept.
+
+    Runs on the request path: must be cheap and must not block (decide from memory).
+    May be ``async def``. If it raises, the error is logged with the plugin's name,
+    counted, and the request is forwarded as if the plugin had said nothing.
     """
 
 

@@ -72,6 +72,7 @@ BUILTIN_ENABLEMENT: dict[str, Callable[[Settings], tuple[bool, str]]] = {
     "logs_api": lambda s: _flag("OBSERVABILITY__LOGS_ENDPOINTS_ENABLED", s.observability.logs_endpoints_enabled),
     "dashboard": lambda s: _flag("OBSERVABILITY__DASHBOARD_ENABLED", s.observability.dashboard_enabled),
     "otel": lambda s: _flag("OBSERVABILITY__OTEL_ENABLED", s.observability.otel_enabled),
+    "budgets": lambda s: _flag("OBSERVABILITY__BUDGETS_ENABLED", s.observability.budgets_enabled),
 }
 
 

@@ -69,8 +69,11 @@ LOCAL_ERROR_TYPES = {
     (ANTHROPIC, 504): "timeout_error",
     (ANTHROPIC, 413): "request_too_large",
     (ANTHROPIC, 404): "not_found_error",
+    (ANTHROPIC, 429): "rate_limit_error",
     (OPENAI, 502): "server_error",
     (OPENAI, 504): "timeout",
     (OPENAI, 413): "invalid_request_error",
     (OPENAI, 404): "invalid_request_error",
+    # ccproxy answers 429 itself only when a plugin (a spending budget) refuses a request.
+    (OPENAI, 429): "insufficient_quota",
 }

@@ -61,6 +61,8 @@ class Proxy:
         body = await _read_limited(request, self.settings.server.max_request_bytes)
         exchange = self._start_exchange(request, route.template, service_type_for(route, request.headers), body)
         await self.hooks.call("on_request_start", context=exchange.context)
+        if (refusal := await self._admit(exchange)) is not None:
+            return refusal
         if body is None:
             limit = self.settings.server.max_request_bytes
             return self._local_error(exchange, 413, "request_too_large", f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}")
@@ -124,6 +126,8 @@ class Proxy:
         exchange.rate_limits = rate_limits(raw)
         exchange.note_sdk_cost(upstream.headers.get(UPSTREAM_COST_HEADER))
         headers = returned_headers(raw, exchange.context.request_id)
+        if exchange.extra_headers:
+            headers += exchange.extra_headers
         if upstream.content_type == "text/event-stream" and upstream.status < 400:
             return StreamingProxyResponse(exchange, upstream, headers, self._finish)
         try:
@@ -139,12 +143,24 @@ class Proxy:
         _note_upstream_failure(exchange, upstream, payload)
         return BufferedProxyResponse(exchange, upstream.status, headers, payload, self._finish)
 
+    async def _admit(self, exchange: Exchange) -> Response | None:
+        """Ask the plugins; a refusal is answered here, and their headers go on the response either way."""
+        answers = await self.hooks.admit(exchange.context)
+        if not answers:
+            return None
+        exchange.extra_headers = [(name.encode("latin-1"), value.encode("latin-1"))
+                                  for answer in answers for name, value in answer.headers]
+        refusal = next((answer for answer in answers if answer.refuse_status), None)
+        if refusal is None:
+            return None
+        return self._local_error(exchange, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
+
     def _local_error(self, exchange: Exchange, status: int, error_type: str, message: str) -> Response:
         service_type = exchange.context.service_type
         exchange.fail(status, error_type, message)
         body = error_body(service_type, LOCAL_ERROR_TYPES.get((service_type, status), "api_error"), message)
         headers = [(b"x-request-id", exchange.context.request_id.encode("latin-1")), (b"content-type", b"application/json")]
-        return BufferedProxyResponse(exchange, status, headers, body, self._finish)
+        return BufferedProxyResponse(exchange, status, headers + exchange.extra_headers, body, self._finish)
 
     async def _finish(self, exchange: Exchange) -> None:
         record = exchange.to_record(self.prices)

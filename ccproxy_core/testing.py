@@ -48,7 +48,7 @@ def mock_upstream(**options: Any) -> Iterator[Any]:
         server.stop()
 
 
-def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: dict[str, Any]) -> Settings:
+def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: Any) -> Settings:
     """Settings pointing both providers at ``upstream_url``; ``sections`` override fields by section.
 
     With ``tmp_path`` the DuckDB file goes there, never to the user's home.
@@ -61,7 +61,10 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, **sections: d
     if tmp_path is not None:
         values["observability"] = {"duckdb_path": str(tmp_path / "ccproxy.duckdb")}
     for section, fields in sections.items():
-        values.setdefault(section, {}).update(fields)
+        if isinstance(fields, dict):
+            values.setdefault(section, {}).update(fields)
+        else:  # a list setting such as budgets
+            values[section] = fields
     return _IsolatedSettings(**values)
 
 
