@@ -5,6 +5,10 @@ Prometheus loads a copy of deploy/prometheus/alerts.yml that differs only in its
 durations (1 s instead of minutes), so the test need not wait minutes; the expressions,
 thresholds, labels and annotations are the shipped ones (and ``promtool test rules`` checks
 the shipped durations). Prometheus scrapes and evaluates every second.
+
+The same run has a blocking Opus budget and OpenTelemetry export on: the budget stops the
+client at its limit with Anthropic's error shape, its alert arrives at the webhook, and the
+Opus requests, the refused one too, arrive as spans at an OTLP receiver.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import yaml
 
 from ccproxy_core.testing import wait_until
 from tests.alerting_servers import WebhookReceiver, free_port, start_alertmanager, start_prometheus
+from tests.otlp_receiver import OTLPReceiver, attributes
 from tests.test_duckdb_write_errors import fill_the_disk
 
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "alerts.yml"
@@ -28,7 +33,7 @@ HELLO = [{"role": "user", "content": "hello"}]
 # rate-limit headers (2 million) is then 91% used, and at Opus 4.1 prices the request costs 27 USD.
 HUGE_PROMPT = [{"role": "user", "content": "x" * 7_300_000}]
 EXPECTED = {
-    "CcproxyHighErrorRate", "CcproxyInStreamErrors", "CcproxyRateLimitStorm", "CcproxyRateLimitHeadroomLow",
+    "CcproxyBudgetSpent", "CcproxyHighErrorRate", "CcproxyInStreamErrors", "CcproxyRateLimitStorm", "CcproxyRateLimitHeadroomLow",
     "CcproxyCostBurnRateHigh", "CcproxyLogRecordsDropped", "CcproxyLogWriteErrors", "CcproxyPushgatewayPushFailing",
 }
 
@@ -79,18 +84,26 @@ class OpenAITraffic:
         self.thread.join(30)
 
 
-def spend_on_opus(proxy_url: str, prometheus_url: str) -> None:
-    """A small request, then two huge ones, each sent once Prometheus has scraped the spend so far.
+def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
+    """A small request, two huge ones, each sent once Prometheus has scraped the spend so far, then
+    one the blocking Opus budget (40 USD a day) refuses. Returns the four request ids.
 
     A counter's growth is seen only between two scraped samples, and a scrape can miss while
     ccproxy reads a 7 MB body on a busy machine, so the test waits for each step to be scraped.
     """
     claude = anthropic.Anthropic(base_url=proxy_url, api_key="sk-ant-alert-test", max_retries=0, timeout=120)
-    claude.messages.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
+    first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
+    ids = [first.headers["x-request-id"]]
     for spent_so_far in (0, 27):
         wait_until(lambda: scraped_opus_spend(prometheus_url) > spent_so_far, timeout=60, interval=0.2)
         answer = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HUGE_PROMPT)
         assert int(answer.headers["anthropic-ratelimit-input-tokens-remaining"]) < 200_000
+        ids.append(answer.headers["x-request-id"])
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        claude.messages.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
+    assert refused.value.response.json()["error"]["type"] == "rate_limit_error"
+    ids.append(refused.value.response.headers["x-request-id"])
+    return ids
 
 
 def scraped_opus_spend(prometheus_url: str) -> float:
@@ -127,13 +140,23 @@ def webhook():
     receiver.stop()
 
 
-def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanager(proxy_factory, webhook, tmp_path):
+@pytest.fixture
+def otlp(monkeypatch):
+    receiver = OTLPReceiver()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    yield receiver
+    receiver.stop()
+
+
+def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanager(otlp, webhook, proxy_factory,
+                                                                                   tmp_path):
     proxy = proxy_factory(observability={
         "metrics_endpoint_enabled": True, "logs_collection_enabled": True, "logs_endpoints_enabled": True,
-        "log_queue_size": 2, "log_flush_interval_seconds": 0.05,
+        "log_queue_size": 2, "log_flush_interval_seconds": 0.05, "budgets_enabled": True, "otel_enabled": True,
         # Nothing listens there: every push fails.
         "pushgateway_url": f"http://127.0.0.1:{free_port()}", "pushgateway_interval_seconds": 0.5,
-    })
+    }, budgets=[{"name": "opus-daily", "scope": "model:claude-opus-4-1", "limit_usd": 40.0, "action": "block"}])
     alertmanager = start_alertmanager(tmp_path, webhook.url)
     prometheus = start_prometheus(tmp_path, rules_with_short_for(tmp_path), proxy.url.removeprefix("http://"),
                                   alertmanager.url)
@@ -142,7 +165,7 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     traffic = OpenAITraffic(proxy.url)
     try:
         wait_until(lambda: log_status(proxy.url).get("row_count", 0) >= 4, timeout=30)
-        spend_on_opus(proxy.url, prometheus.url)
+        opus_requests = spend_on_opus(proxy.url, prometheus.url)
         # Quiet for a moment so the log file can be checkpointed; from then on every write fails,
         # the queue of 2 fills, and records are dropped.
         traffic.stop()
@@ -173,7 +196,16 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     assert "USD per hour" in burn["annotations"]["summary"]
     assert float(burn["annotations"]["summary"].split(" spends ")[1].split()[0]) > 20
     assert "access records" in by_name["CcproxyLogRecordsDropped"][0]["annotations"]["summary"]
+    [budget] = by_name["CcproxyBudgetSpent"]
+    assert (budget["labels"]["budget"], budget["labels"]["action"], budget["labels"]["severity"]) == (
+        "opus-daily", "block", "critical")
     assert "CcproxyTargetDown" not in by_name
+
+    # The same requests, the refused one included, arrived as spans.
+    spans = otlp.wait_for(lambda: (found := {attributes(span.attributes)["ccproxy.request_id"]: span
+                                             for _, span in otlp.spans()}).keys() >= set(opus_requests) and found)
+    assert [attributes(spans[request_id].attributes).get("error.type") for request_id in opus_requests] == [
+        None, None, None, "budget_exceeded"]
     assert any(notification["receiver"] == "test-webhook" and notification["version"] == "4"
                for notification in webhook.notifications)
 

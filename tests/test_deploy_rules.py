@@ -116,11 +116,11 @@ def exposed_sample_names(proxy_url: str) -> set[str]:
 
 
 def test_rules_and_dashboard_name_only_metrics_ccproxy_exposes(proxy_factory, upstream):
-    # Every plugin that exposes metrics on; the Pushgateway address is closed, which only costs failed pushes.
+    # Every plugin that exposes metrics on (budgets too); the Pushgateway address is closed, which only costs failed pushes.
     proxy = proxy_factory(observability={
-        "metrics_endpoint_enabled": True, "logs_collection_enabled": True,
+        "metrics_endpoint_enabled": True, "logs_collection_enabled": True, "budgets_enabled": True,
         "pushgateway_url": "http://127.0.0.1:9", "pushgateway_interval_seconds": 60,
-    })
+    }, budgets=[{"name": "team-daily", "limit_usd": 25.0}])
     # One request that leaves a sample in every labelled family (a stream, so time to first token too).
     with httpx.stream("POST", proxy.url + "/v1/messages", headers={"x-api-key": "k"}, json={
             "model": "claude-haiku-4-5", "max_tokens": 5, "stream": True,
