@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
 from tests.alerting_servers import WebhookReceiver
 
@@ -141,3 +143,17 @@ def test_periods_follow_the_local_calendar(now, period, zone, start, end):
 def test_budgets_on_without_any_budget_stop_start_up(proxy_factory):
     with pytest.raises(RuntimeError, match="failed to start"):
         proxy_factory(observability={"budgets_enabled": True})
+
+
+def test_the_documented_team_budget_loads_from_a_config_file(tmp_path, monkeypatch):
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "budgets.md").read_text()
+    example = guide.split("# ~/.config/ccproxy/config.toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "config.toml"
+    config.write_text(example)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    settings = load_settings(config)
+    assert settings.observability.budgets_enabled and settings.observability.budgets_webhook_format == "slack"
+    assert [(b.name, b.scope, b.period, b.timezone, b.limit_usd, b.action) for b in settings.budgets] == [
+        ("team-daily", "all", "day", "Europe/Paris", 25.0, "block"),
+        ("opus-daily", "model:claude-opus-4-1", "day", "UTC", 10.0, "warn"),
+    ]
