@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test system-deps dashboard bench
+.PHONY: demo test install install-test system-deps dashboard real-clients bench
 
 demo: install dashboard
 	$(BIN)/ccproxy demo
 
-test: system-deps install-test dashboard
+test: system-deps install-test dashboard real-clients
 	$(BIN)/pytest
 
 install: $(BIN)/python
@@ -28,6 +28,11 @@ system-deps:
 dashboard:
 	scripts/install-system-deps.sh build
 	cd dashboard-ui && npm ci --no-audit --no-fund && npm run build
+
+# Claude Code and Codex CLI, pinned, for the end-to-end tests that drive them through ccproxy offline.
+real-clients:
+	scripts/install-system-deps.sh build
+	cd real-clients && npm ci --no-audit --no-fund
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_proxy.py

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pluggy
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -19,15 +18,19 @@ from ccproxy_core.dispatch import RequestHooks, call_lifecycle_hook
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugins import get_plugin_manager
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
-from ccproxy_core.proxy import Proxy
+from ccproxy_core.cors import CorsPolicy
+from ccproxy_core.providers.openai import WEBSOCKET_READERS
+from ccproxy_core.proxy import ExchangeResponse, Proxy
+from ccproxy_core.route_table import api_path
 from ccproxy_core.settings import Settings
-from ccproxy_core.upstream import open_session
+from ccproxy_core.upstream import close_pools, open_pools
+from ccproxy_core.websocket_proxy import WebSocketProxy
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> FastAPI:
-    """Build the app: plugin routes first, then the proxy routes, then the 404 catch-all.
+    """Build the app: named provider routes first, then plugin routes, then the forwarding catch-all.
 
     ``pm`` defaults to a plugin manager built from the installed entry points; tests pass their own.
     """
@@ -45,7 +48,8 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.state.draining = threading.Event()
     app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
     # Added before the plugins' routes, so middleware a plugin adds still sees proxied requests.
-    app.add_middleware(ProxyRoutesFirst, routes=_exact_proxy_routes(proxy))
+    app.add_middleware(ProxyRoutesFirst, proxy=proxy, websockets=WebSocketProxy(proxy),
+                       cors=CorsPolicy(settings.cors.allowed_origins))
     _add_plugin_routes(app, pm, settings)
     _add_proxy_routes(app, proxy)
     return app
@@ -54,14 +58,14 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings, pm, proxy = app.state.settings, app.state.plugin_manager, app.state.proxy
-    proxy.session = open_session(settings)
+    proxy.pools = open_pools(settings)
     try:
         await call_lifecycle_hook(pm, "on_startup", app=app, settings=settings)
         app.state.request_hooks.refresh()  # plugins may have registered per-app observers
         yield
         await call_lifecycle_hook(pm, "on_shutdown", reverse=True, app=app, settings=settings)
     finally:
-        await proxy.session.close()
+        await close_pools(proxy.pools)
 
 
 async def _health(request: Request) -> dict:
@@ -99,40 +103,39 @@ def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
 
 
 class ProxyRoutesFirst:
-    """Pure ASGI middleware: a request for an exact proxy route goes straight to the proxy.
+    """Pure ASGI middleware: a request for a named provider route goes straight to the proxy.
 
     FastAPI's exception, routing and dependency layers cost about a quarter of the proxy's
     CPU per request (see docs/benchmarks.md) and proxy endpoints need none of them: they
-    raise no HTTPException and take no dependencies. Everything else (/health, plugin
-    routes, ``/v1/models/{model_id}``, unknown paths, lifespan) goes on to FastAPI.
-    Plugins cannot serve a proxy route (``_add_plugin_routes`` refuses), so nothing is shadowed.
+    raise no HTTPException and take no dependencies. CORS preflights to the provider paths
+    are answered here (never forwarded, never recorded), and WebSocket upgrades of the
+    Responses and Realtime endpoints are forwarded. Everything else (/health, plugin
+    routes, API paths no route names, other paths, lifespan) goes on to FastAPI, whose
+    catch-all forwards the API paths. Plugins cannot serve a named provider route
+    (``_add_plugin_routes`` refuses), so nothing is shadowed.
     """
 
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]) -> None:
-        self.app, self.routes = app, routes
+    def __init__(self, app: ASGIApp, proxy: Proxy, websockets: WebSocketProxy, cors: CorsPolicy) -> None:
+        self.app, self.proxy, self.websockets, self.cors = app, proxy, websockets, cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            endpoint = self.routes.get((scope["method"], scope["path"]))
-            if endpoint is not None:
-                response = await endpoint(Request(scope, receive, send))
-                await response(scope, receive, send)
-                return
+        kind = scope["type"]
+        if kind == "http" and not scope.get("root_path"):
+            path = api_path(scope["path"])
+            if path is not None:
+                if self.cors.is_preflight(scope):
+                    await self.cors.answer_preflight(scope, send)
+                    return
+                send = self.cors.marking_send(scope, send)
+                route = self.proxy.routes.match(scope["method"], path)
+                if route is not None:
+                    await ExchangeResponse(self.proxy, route)(scope, receive, send)
+                    return
+        elif kind == "websocket" and api_path(scope["path"]) in WEBSOCKET_READERS:
+            await self.websockets.handle(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
-def _exact_proxy_routes(proxy: Proxy) -> dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]:
-    return {
-        (route.method, prefix + route.template): proxy.endpoint(route)
-        for route in PROXY_ROUTES
-        if "{" not in route.template
-        for prefix in ROUTE_PREFIXES
-    }
-
-
 def _add_proxy_routes(app: FastAPI, proxy: Proxy) -> None:
-    for route in PROXY_ROUTES:
-        endpoint = proxy.endpoint(route)
-        for prefix in ROUTE_PREFIXES:
-            app.add_api_route(prefix + route.template, endpoint, methods=[route.method], include_in_schema=False)
-    app.add_api_route("/{path:path}", proxy.handle_unmatched, methods=ALL_METHODS, include_in_schema=False)
+    app.add_api_route("/{path:path}", proxy.handle, methods=ALL_METHODS, include_in_schema=False)

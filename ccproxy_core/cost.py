@@ -12,7 +12,14 @@ The four parts are priced one by one with genai-prices' own per-unit arithmetic
 so they add up exactly to the total. Where a model has no separate cache price, its
 cache tokens are billed, and reported, as input, as genai-prices bills them. A price
 that applies per request rather than per token (none of the Anthropic or OpenAI models
-has one) is added to the input part. Amounts are exact ``Decimal`` values, never rounded.
+has one) is added to the input part. Server tools billed per use (web searches, genai-prices'
+``web_searches_kcount``, per thousand) are their own part, ``tools``. Amounts are exact
+``Decimal`` values, never rounded.
+
+The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
+``flex``, Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price
+corrections (``price_corrections.py``) for rules genai-prices lacks (long-context tiers,
+fast mode). An answer without token counts has no known cost: ``None``, never 0.
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ from decimal import Decimal
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
 
+from ccproxy_core.price_corrections import PriceCorrection, apply_corrections, load_corrections
+from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.usage import Usage
 
 logger = logging.getLogger(__name__)
 
 _TOKENS_PER_PRICE_UNIT = 1_000_000
 """genai-prices' token prices are per million tokens (``*_mtok``)."""
-_REQUESTS_PER_PRICE_UNIT = 1_000
+_USES_PER_PRICE_UNIT = 1_000
+"""Per-request and per-tool-use prices are per thousand (``requests_kcount``, ``web_searches_kcount``)."""
 MAX_UNPRICED_WARNINGS = 20
 """Distinct unknown models warned about per price book; later ones are logged at DEBUG."""
-"""Its per-request price is per thousand requests (``requests_kcount``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,8 @@ class Cost:
     cache_read: Decimal | None
     cache_write: Decimal | None
     priced: bool
+    tools: Decimal | None = None
+    """Server tools billed per use (web searches)."""
 
 
 UNPRICED = Cost(None, None, None, None, None, priced=False)
@@ -67,26 +78,34 @@ class PriceBook:
     clears the memory.
     """
 
-    def __init__(self, max_models: int = 1024) -> None:
+    def __init__(self, max_models: int = 1024, corrections: tuple[PriceCorrection, ...] | None = None) -> None:
+        self.corrections = load_corrections(None) if corrections is None else corrections
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
 
-    def compute(self, service_type: str, model: str | None, usage: Usage) -> Cost:
-        """The cost of ``usage`` on ``model`` at the provider named by ``service_type``.
+    def compute(self, provider: Provider | str, model: str | None, usage: Usage) -> Cost:
+        """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
 
-        A known model with no token counts (an error response) costs 0.
+        Unpriced (every amount ``None``) when the model is unknown or the answer reported no tokens.
         """
-        if not model:
+        if isinstance(provider, str):
+            provider = PROVIDERS.get(provider)
+        if not model or provider is None or not usage.has_tokens:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
             self._find_model.cache_clear()
             self._snapshot = snapshot
-        model_info = self._find_model(service_type, model)
-        if model_info is None:
+        context = provider.price_context(usage)
+        model_info = self._find_model(provider.price_id, model)
+        prices = model_info.get_prices(datetime.now(tz=UTC), context or None) if model_info is not None else None
+        if self.corrections:
+            model_ids = (model_info.id, model) if model_info is not None else (model,)
+            prices = apply_corrections(prices, self.corrections, provider.price_id, model_ids, context)
+        if prices is None:
             return UNPRICED
-        return _price_usage(model_info.get_prices(datetime.now(tz=UTC)), usage)
+        return _price_usage(prices, usage)
 
     def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
         snapshot = self._snapshot
@@ -116,7 +135,7 @@ _DEFAULT_PRICE_BOOK = PriceBook()
 def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
     """The cost of ``usage`` on ``model``, using a process-wide ``PriceBook``.
 
-    ``service_type`` (``"anthropic"`` or ``"openai"``) is the genai-prices provider id.
+    ``service_type`` is ``"anthropic"`` or ``"openai"``.
     Prefer a ``PriceBook`` held by the app; this function is a shortcut to a shared one.
     """
     return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
@@ -136,24 +155,31 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     # A token kind without a price of its own is billed at its parent's price.
     input_billed_tokens = input_tokens
     cache_read = Decimal(0)
-    if prices.cache_read_mtok is None:
+    if _rate(prices, "cache_read_mtok") is None:
         input_billed_tokens += cache_read_tokens
     else:
         cache_read = price(prices.cache_read_mtok, cache_read_tokens)
     cache_write = Decimal(0)
-    if prices.cache_write_mtok is None:
+    if _rate(prices, "cache_write_mtok") is None:
         input_billed_tokens += cache_write_tokens
-    elif prices.cache_write_1h_mtok is None:
+    elif _rate(prices, "cache_write_1h_mtok") is None:
         cache_write = price(prices.cache_write_mtok, cache_write_tokens)
     else:
         cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
             prices.cache_write_1h_mtok, cache_write_1h_tokens
         )
-    output = price(prices.output_mtok, output_tokens)
-    input_part = price(prices.input_mtok, input_billed_tokens)
-    total = input_part + output + cache_read + cache_write
-    if prices.requests_kcount is not None:
-        per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _REQUESTS_PER_PRICE_UNIT)
+    output = price(_rate(prices, "output_mtok"), output_tokens)
+    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens)
+    tools = Decimal(0)
+    if usage.web_search_requests and _rate(prices, "web_searches_kcount") is not None:
+        tools = calc_unit_price(prices.web_searches_kcount, usage.web_search_requests, all_input_tokens, _USES_PER_PRICE_UNIT)
+    total = input_part + output + cache_read + cache_write + tools
+    if _rate(prices, "requests_kcount") is not None:
+        per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _USES_PER_PRICE_UNIT)
         input_part += per_request
         total += per_request
-    return Cost(total, input_part, output, cache_read, cache_write, priced=True)
+    return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
+
+
+def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:
+    return getattr(prices, key, None)

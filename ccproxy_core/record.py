@@ -77,7 +77,8 @@ class AccessRecord:
     """The cost the upstream itself reported, when it reports one."""
 
     ttft_ms: float | None = None
-    """Time to first token (first body byte of a stream), for streams."""
+    """Time to first token, for streams: from arrival to the first content token (text,
+    thinking or tool input) the provider sent; ``None`` when none came."""
     upstream_status: int | None = None
     """The status the provider answered with; ``None`` if it never answered."""
     upstream_duration_ms: float | None = None
@@ -98,6 +99,24 @@ class AccessRecord:
     response_bytes: int = 0
     rate_limits: dict[str, float] = field(default_factory=dict)
     """Provider rate-limit headroom from response headers, e.g. ``{"requests_remaining": 49.0}``."""
+    ttfb_ms: float | None = None
+    """Time to first byte: from arrival to the first byte of the provider's answer body."""
+    client_request_id: str | None = None
+    """The ``x-request-id`` the client sent, if any (``request_id`` is always ccproxy's own)."""
+    upstream_request_id: str | None = None
+    """The provider's id of the request (Anthropic ``request-id``, OpenAI ``x-request-id``)."""
+    reasoning_tokens: int | None = None
+    """Of ``tokens_output``, those spent reasoning, when the provider says (billed as output)."""
+    cache_write_1h_tokens: int | None = None
+    """Of ``cache_write_tokens``, those written with the one-hour lifetime (billed higher)."""
+    web_search_requests: int | None = None
+    """Server-side web searches the provider ran and bills per search."""
+    service_tier: str | None = None
+    """The tier the provider served the answer at (OpenAI ``priority``/``flex``, Anthropic ``standard``/``batch``)."""
+    speed: str | None = None
+    """Anthropic's speed mode (``fast``), priced at its own rates."""
+    cost_tools_usd: Decimal | None = None
+    """The part of ``cost_usd`` billed per use of a server tool (web searches)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: ISO timestamps, money as floats."""

@@ -1,8 +1,9 @@
-"""ASGI responses that send the provider's answer back unchanged and finish the exchange.
+"""Sending the provider's answer back unchanged while reading it on the side.
 
-Both subclass Starlette's ``Response`` only so FastAPI returns them as they are; they
-send raw header lists (a provider may repeat a header) and call ``on_done`` exactly once,
-after the last byte went out or the exchange was cut short.
+Two ways out: a whole body (a JSON answer, an error, ccproxy's own error) and a
+server-sent-event stream passed on chunk by chunk as it arrives. Both send the provider's
+bytes as they came, compressed or not, with raw header lists (a provider may repeat a
+header); a compressed answer is decoded on the side, within a bound, only to be read.
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import aiohttp
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Send
 
+from ccproxy_core.decoding import BodyDecoder, DecodingFailed
 from ccproxy_core.exchange import Exchange
-from ccproxy_core.usage import StreamUsageParser
+from ccproxy_core.providers.base import StreamState
+from ccproxy_core.usage import Usage
 
 log = logging.getLogger("ccproxy.proxy")
 
-OnDone = Callable[[Exchange], Awaitable[None]]
 OVERHEAD_HEADER = b"x-ccproxy-overhead-ms"
 
 
@@ -29,98 +30,137 @@ def _overhead_header(exchange: Exchange, now: float) -> tuple[bytes, bytes]:
     return OVERHEAD_HEADER, f"{exchange.overhead_ms(now):.3f}".encode()
 
 
-class BufferedProxyResponse(Response):
-    """A whole body (JSON answer or local error) with the headers given."""
-
-    def __init__(self, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes, on_done: OnDone):
-        self.exchange, self.status_code, self.body, self._on_done = exchange, status, body, on_done
-        self.raw_headers = [*headers, (b"content-length", str(len(body)).encode())]
-        self.background = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        now = time.perf_counter()
-        self.exchange.response_started_at = now
-        self.exchange.response_bytes = len(self.body)
-        try:
-            headers = [*self.raw_headers, _overhead_header(self.exchange, now)]
-            await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-            await send({"type": "http.response.body", "body": self.body, "more_body": False})
-        finally:
-            await self._on_done(self.exchange)
+async def send_whole(send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Send a whole body with the headers given, plus its length and ccproxy's overhead."""
+    now = time.perf_counter()
+    exchange.response_started_at = now
+    exchange.response_bytes = len(body)
+    exchange.client_status = status
+    all_headers = [*headers, (b"content-length", str(len(body)).encode()), _overhead_header(exchange, now)]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class StreamingProxyResponse(Response):
-    """Server-sent events passed through chunk by chunk as they arrive, never buffered.
+class BodyParser(Protocol):
+    """Reads an answer while it passes through: ``StreamUsageParser`` (event streams),
+    ``BatchResultsParser`` (batch results) or ``PASS_THROUGH`` (a body without usage).
+    ``state`` is ``None`` for bodies that are not event streams."""
 
-    Usage is parsed beside the pass-through. A client that goes away closes the
-    upstream request; an upstream that breaks off cuts the client's stream as well.
+    state: StreamState | None
+
+    def feed(self, chunk: bytes) -> bool: ...
+
+    def result(self) -> Usage: ...
+
+    def final_state(self) -> StreamState | None: ...
+
+
+class _PassThrough:
+    """A body with nothing to read in it (a file's content)."""
+
+    state = None
+
+    def feed(self, chunk: bytes) -> bool:
+        return False
+
+    def result(self) -> Usage:
+        return Usage()
+
+    def final_state(self) -> None:
+        return None
+
+
+PASS_THROUGH = _PassThrough()
+
+
+async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]],
+                       decoder: BodyDecoder | None, send: Send, receive: Receive, parser: BodyParser) -> None:
+    """Pass an answer on as it arrives (an event stream, batch results, a file); read it beside.
+
+    A client that goes away closes the upstream request (status 499); an upstream that
+    breaks off cuts the client's stream as well, so it cannot mistake a part for the whole.
     """
+    # The stream is pumped in this task; a watcher task cancels it when the client goes
+    # away (uvicorn drops what is sent after a disconnect, so the pump alone would not notice).
+    task = asyncio.current_task()
+    client_left = False
 
-    def __init__(self, exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]], on_done: OnDone):
-        self.exchange, self.upstream, self._on_done = exchange, upstream, on_done
-        self.status_code = upstream.status
-        self.raw_headers = headers
-        self.background = None
+    def on_disconnect(_: asyncio.Future) -> None:
+        nonlocal client_left
+        if pumping:
+            client_left = True
+            task.cancel()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The stream is pumped in this task; a watcher task cancels it when the client goes
-        # away (uvicorn drops what is sent after a disconnect, so the pump alone would not notice).
-        task = asyncio.current_task()
-        client_left = False
+    pumping = True
+    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    watcher.add_done_callback(on_disconnect)
+    try:
+        completed = await _pump(exchange, upstream, headers, decoder, send, parser)
+    except asyncio.CancelledError:
+        if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
+            raise
+        exchange.note_failure("client_disconnected", "client closed the connection mid-stream", 499)
+        completed = False
+    finally:
+        pumping = False
+        watcher.remove_done_callback(on_disconnect)
+        watcher.cancel()
+        upstream.close()
+        exchange.upstream_done_at = exchange.upstream_done_at or time.perf_counter()
+    if not completed and exchange.client_status != 499:
+        # Returning without finishing makes the server cut the connection, as the provider did.
+        log.warning("upstream stream broke off: %s", exchange.failure.message if exchange.failure else "")
 
-        def on_disconnect(_: asyncio.Future) -> None:
-            nonlocal client_left
-            if pumping:
-                client_left = True
-                task.cancel()
 
-        pumping = True
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        watcher.add_done_callback(on_disconnect)
-        try:
-            completed = await self._pump(send)
-        except asyncio.CancelledError:
-            if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
-                raise
-            self.exchange.fail(499, "client_disconnected", "client closed the connection mid-stream")
-            completed = False
-        finally:
-            pumping = False
-            watcher.remove_done_callback(on_disconnect)
-            watcher.cancel()
-            self.upstream.close()
-            self.exchange.upstream_done_at = self.exchange.upstream_done_at or time.perf_counter()
-            await self._on_done(self.exchange)
-        if not completed and self.exchange.status_code != 499:
-            # Returning without finishing makes the server cut the connection, as the provider did.
-            log.warning("upstream stream broke off: %s", self.exchange.error_message)
-
-    async def _pump(self, send: Send) -> bool:
-        exchange, parser = self.exchange, StreamUsageParser(self.exchange.context.service_type)
-        now = time.perf_counter()
-        exchange.response_started_at = now
-        await send({"type": "http.response.start", "status": self.status_code, "headers": [*self.raw_headers, _overhead_header(exchange, now)]})
-        try:
-            async for chunk in self.upstream.content.iter_any():
-                if exchange.first_byte_at is None:
-                    exchange.first_byte_at = time.perf_counter()
-                # Send first, so the chunk travels while its usage is parsed (in ``finally``:
-                # a chunk whose sending was cut short by a disconnect still counts).
-                try:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                finally:
-                    parser.feed(chunk)
-                    exchange.response_bytes += len(chunk)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]],
+                decoder: BodyDecoder | None, send: Send, parser: BodyParser | None) -> bool:
+    exchange.stream_state = parser.state
+    now = time.perf_counter()
+    exchange.response_started_at = now
+    exchange.client_status = upstream.status
+    await send({"type": "http.response.start", "status": upstream.status, "headers": [*headers, _overhead_header(exchange, now)]})
+    try:
+        async for chunk in upstream.content.iter_any():
+            received = time.perf_counter()
+            if exchange.first_byte_at is None:
+                exchange.first_byte_at = received
+            # Send first, so the chunk travels while it is read (in ``finally``: a chunk
+            # whose sending was cut short by a disconnect still counts).
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                exchange.response_bytes += len(chunk)
+                if parser is not None:
+                    parser = _read_chunk(exchange, parser, decoder, chunk, received)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        timed_out = isinstance(exc, asyncio.TimeoutError)
+        exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
+        return False
+    finally:
+        exchange.upstream_done_at = time.perf_counter()
+        if parser is not None:
             exchange.usage = parser.result()
-            timed_out = isinstance(exc, asyncio.TimeoutError)
-            exchange.fail(exchange.status_code, "upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
-            return False
-        finally:
-            exchange.upstream_done_at = time.perf_counter()
+            exchange.stream_state = parser.final_state()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return True
+
+
+def _read_chunk(exchange: Exchange, parser: BodyParser, decoder: BodyDecoder | None, chunk: bytes,
+                received: float) -> BodyParser | None:
+    """Feed one chunk to the parser; ``None`` once the stream can no longer be read."""
+    if decoder is not None:
+        try:
+            chunk = decoder.decode(chunk)
+        except DecodingFailed:
+            chunk = b""
+            decoder.over_limit = True
+        if decoder.over_limit:
             exchange.usage = parser.result()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return True
+            exchange.accounting_lost = True
+            return None
+    if parser.feed(chunk) and exchange.first_token_at is None:
+        exchange.first_token_at = received
+    return parser
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

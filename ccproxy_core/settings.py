@@ -12,6 +12,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,9 +52,9 @@ class UpstreamSettings(BaseModel):
     """The providers ccproxy forwards to."""
 
     anthropic_base_url: str = "https://api.anthropic.com"
-    """UPSTREAM__ANTHROPIC_BASE_URL."""
+    """UPSTREAM__ANTHROPIC_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     openai_base_url: str = "https://api.openai.com"
-    """UPSTREAM__OPENAI_BASE_URL."""
+    """UPSTREAM__OPENAI_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
     anthropic_api_key: SecretStr | None = None
     """UPSTREAM__ANTHROPIC_API_KEY, sent as x-api-key only when the client sends no key."""
     openai_api_key: SecretStr | None = None
@@ -63,14 +64,53 @@ class UpstreamSettings(BaseModel):
     read_timeout_seconds: float = Field(600.0, gt=0)
     """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes."""
     max_connections: int = Field(1000, ge=1)
-    """UPSTREAM__MAX_CONNECTIONS. Size of the shared connection pool."""
+    """UPSTREAM__MAX_CONNECTIONS. Size of each provider's own connection pool."""
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__POOL_TIMEOUT_SECONDS. Longest wait for a free pooled connection; then 504."""
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_DECODED_BYTES. Most bytes ccproxy decompresses of one answer to read its
+    usage; beyond, the answer still passes whole but its usage is not read (a decompression bomb)."""
+    openai_stream_include_usage: bool = False
+    """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
+    streams that do not say, so their tokens and cost are known: the one change ccproxy may make
+    to a request (the client then gets one more chunk, the usage, before ``[DONE]``)."""
+    price_corrections_file: str | None = None
+    """UPSTREAM__PRICE_CORRECTIONS_FILE. A TOML file of price corrections applied on top of the
+    built-in ones (see docs/records.md); unset: only the built-in ones."""
 
     @field_validator("anthropic_base_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return normalise_base_url(value)
+
+    @field_validator("price_corrections_file")
+    @classmethod
+    def _readable_corrections(cls, value: str | None) -> str | None:
+        if value:
+            from ccproxy_core.errors import SettingsError
+            from ccproxy_core.price_corrections import load_corrections
+
+            try:
+                load_corrections(value)
+            except SettingsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+def normalise_base_url(value: str) -> str:
+    """``https://host[/prefix]`` from the forms SDKs accept: a trailing ``/`` or ``/v1`` is dropped.
+
+    ccproxy appends the client's own path (``/v1/messages``), so a base URL ending in
+    ``/v1`` would otherwise send ``/v1/v1/...``.
+    """
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL with a host, such as https://api.openai.com/v1")
+    if parsed.query or parsed.fragment:
+        raise ValueError("must not have a query (?...) or fragment (#...)")
+    path = parsed.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parsed.scheme}://{parsed.netloc}{path}"
 
 
 class ObservabilitySettings(BaseModel):
@@ -129,6 +169,29 @@ class SecuritySettings(BaseModel):
 
     auth_token: SecretStr | None = None
     """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
+
+
+class CorsSettings(BaseModel):
+    """Which web pages may call the proxied provider APIs from a browser."""
+
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    """CORS__ALLOWED_ORIGINS: origins (``https://app.example``) whose browser preflights to the
+    provider routes are allowed, comma separated; ``*`` allows any. Empty (the default): none."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin: use scheme://host[:port] or *")
+        return value
 
 
 class LoggingSettings(BaseModel):
@@ -230,6 +293,7 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = UpstreamSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     security: SecuritySettings = SecuritySettings()
+    cors: CorsSettings = CorsSettings()
     logging: LoggingSettings = LoggingSettings()
     plugins: PluginSettings = PluginSettings()
     budgets: list[BudgetSettings] = []

@@ -93,16 +93,16 @@ def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
     """
     claude = anthropic.Anthropic(base_url=proxy_url, api_key="sk-ant-alert-test", max_retries=0, timeout=120)
     first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
-    ids = [first.headers["x-request-id"]]
+    ids = [first.headers["x-ccproxy-request-id"]]
     for spent_so_far in (0, 27):
         wait_until(lambda: scraped_opus_spend(prometheus_url) > spent_so_far, timeout=60, interval=0.2)
         answer = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HUGE_PROMPT)
         assert int(answer.headers["anthropic-ratelimit-input-tokens-remaining"]) < 200_000
-        ids.append(answer.headers["x-request-id"])
+        ids.append(answer.headers["x-ccproxy-request-id"])
     with pytest.raises(anthropic.RateLimitError) as refused:
         claude.messages.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
     assert refused.value.response.json()["error"]["type"] == "rate_limit_error"
-    ids.append(refused.value.response.headers["x-request-id"])
+    ids.append(refused.value.response.headers["x-ccproxy-request-id"])
     return ids
 
 

@@ -96,7 +96,8 @@ def open_dashboard(browser, proxy_factory) -> Iterator[Callable[[str], tuple[Pag
 
 
 def feed_row(tab: Page, request_id: str):
-    return tab.locator(f'#feed tr[data-request-id="{request_id}"]')
+    """The feed row of the request the test sent with ``x-request-id: <request_id>`` (the client's id)."""
+    return tab.locator(f'#feed tr[data-client-request-id="{request_id}"]')
 
 
 def tile_value(tab: Page, key: str):
@@ -173,10 +174,11 @@ def test_live_feed_tiles_tables_and_screenshot(open_dashboard, proxy_factory):
     for request_id, send in senders.items():
         send(request_id)
         expect(feed_row(tab, request_id)).to_be_visible(timeout=LIVE_FEED_DEADLINE_MS)
-    with pytest.raises(anthropic.RateLimitError):
+    with pytest.raises(anthropic.RateLimitError) as rate_limited:
         send_anthropic(proxy.url, "rate-limited", **{"x-mock-status": "429"})
+    rate_limited_id = rate_limited.value.response.headers["x-ccproxy-request-id"]
     expect(feed_row(tab, "rate-limited").locator("td.status")).to_have_text("429", timeout=LIVE_FEED_DEADLINE_MS)
-    expect(tab.locator("#feed tr").first).to_have_attribute("data-request-id", "rate-limited")
+    expect(tab.locator("#feed tr").first).to_have_attribute("data-request-id", rate_limited_id)
 
     analytics = stored_analytics(proxy.url, expected_requests=5)
     tab.click('[data-window="1h"]')  # refresh now instead of waiting for the next poll
@@ -189,7 +191,7 @@ def test_live_feed_tiles_tables_and_screenshot(open_dashboard, proxy_factory):
         str(by_model[ANTHROPIC_MODEL]["requests"])
     )
     expect(tab.locator('#by-service tr[data-name="openai"] td').nth(1)).to_have_text("2")
-    error_row = tab.locator('#recent-errors tr[data-request-id="rate-limited"]')
+    error_row = tab.locator(f'#recent-errors tr[data-request-id="{rate_limited_id}"]')
     expect(error_row.locator("td").nth(1)).to_have_text("429")
     expect(error_row.locator("td").nth(2)).to_have_text("rate_limit_error")
     expect(tab.locator("#charts .uplot canvas")).to_have_count(4)

@@ -154,21 +154,21 @@ def send_sdk_traffic(url: str) -> dict[str, tuple[str, bool, int]]:
     gpt = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
     sent = {}
     for _ in range(2):
-        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-request-id"]] = ("anthropic", False, 200)
+        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-ccproxy-request-id"]] = ("anthropic", False, 200)
     with claude.messages.with_streaming_response.create(**ANTHROPIC_MESSAGE, stream=True) as response:
         assert any(event.type == "message_stop" for event in response.parse())
-        sent[response.headers["x-request-id"]] = ("anthropic", True, 200)
+        sent[response.headers["x-ccproxy-request-id"]] = ("anthropic", True, 200)
     with pytest.raises(anthropic.APIStatusError) as failure:
         claude.messages.create(**ANTHROPIC_MESSAGE, extra_headers={"x-mock-status": "529"})
-    sent[failure.value.response.headers["x-request-id"]] = ("anthropic", False, 529)
-    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-request-id"]] = ("openai", False, 200)
+    sent[failure.value.response.headers["x-ccproxy-request-id"]] = ("anthropic", False, 529)
+    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = ("openai", False, 200)
     usage_please = {"stream_options": {"include_usage": True}}
     with gpt.chat.completions.with_streaming_response.create(**OPENAI_MESSAGE, stream=True, **usage_please) as response:
         assert [chunk for chunk in response.parse()]
-        sent[response.headers["x-request-id"]] = ("openai", True, 200)
+        sent[response.headers["x-ccproxy-request-id"]] = ("openai", True, 200)
     with pytest.raises(openai.RateLimitError) as limited:
         gpt.chat.completions.create(**OPENAI_MESSAGE, extra_headers={"x-mock-status": "429"})
-    sent[limited.value.response.headers["x-request-id"]] = ("openai", False, 429)
+    sent[limited.value.response.headers["x-ccproxy-request-id"]] = ("openai", False, 429)
     return sent
 
 

@@ -201,9 +201,12 @@ def test_latency_histograms_hold_every_request(mixed_traffic):
     expected_sums = sums_by(waited, latency_key, lambda record: record.upstream_duration_ms / 1000)
     assert histogram(samples, name, "sum") == pytest.approx(expected_sums, rel=1e-9)
 
-    streamed = {labels(model=CLAUDE, endpoint="/v1/messages", service_type="anthropic"): 2,
+    # Time to first token counts content tokens: the stream hung up before its first delta has none.
+    streamed = {labels(model=CLAUDE, endpoint="/v1/messages", service_type="anthropic"): 1,
                 labels(model=GPT, endpoint="/v1/chat/completions", service_type="openai"): 1}
     assert histogram(samples, "ccproxy_time_to_first_token_seconds", "count") == streamed
+    expected_ttft = sums_by([r for r in records if r.ttft_ms is not None], latency_key, lambda record: record.ttft_ms / 1000)
+    assert histogram(samples, "ccproxy_time_to_first_token_seconds", "sum") == pytest.approx(expected_ttft, rel=1e-9)
 
     overhead = sums_by(records, lambda record: labels(endpoint=record.endpoint, service_type=record.service_type),
                        lambda record: record.proxy_overhead_ms is not None)

@@ -223,7 +223,7 @@ def test_bad_mock_headers_are_a_400_naming_the_header(mock):
 def test_unknown_paths_are_a_provider_404(mock):
     assert httpx.get(f"{mock.url}/v1/nothing", headers={"anthropic-version": "x"}).json()["error"]["type"] == (
         "not_found_error")
-    answer = httpx.post(f"{mock.url}/v1/responses", json={})
+    answer = httpx.post(f"{mock.url}/v1/assistants", json={})
     assert answer.status_code == 404 and answer.json()["error"]["type"] == "invalid_request_error"
 
 

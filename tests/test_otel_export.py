@@ -50,18 +50,18 @@ def send_requests(proxy_url: str) -> dict[str, str]:
     ids = {}
     answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=20, system=CACHED_SYSTEM,
                                                       messages=HELLO)
-    ids["traced"] = answer.headers["x-request-id"]
+    ids["traced"] = answer.headers["x-ccproxy-request-id"]
     with gpt.chat.completions.with_streaming_response.create(
             model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}) as streamed:
         streamed.read()
-        ids["stream"] = streamed.headers["x-request-id"]
+        ids["stream"] = streamed.headers["x-ccproxy-request-id"]
     with pytest.raises(anthropic.APIStatusError) as failure:
         claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HELLO,
                                extra_headers={"x-mock-status": "529"})
-    ids["overloaded"] = failure.value.response.headers["x-request-id"]
+    ids["overloaded"] = failure.value.response.headers["x-ccproxy-request-id"]
     garbage = gpt.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=HELLO, extra_headers={"traceparent": "00-not-a-trace-" + "z" * 500 + "-01"})
-    ids["bad_traceparent"] = garbage.headers["x-request-id"]
+    ids["bad_traceparent"] = garbage.headers["x-ccproxy-request-id"]
     return ids
 
 

@@ -24,7 +24,7 @@ def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, re
     raw = b'{"model":"claude-sonnet-4-6",  "max_tokens":50,"messages":[{"role":"user","content":"h\\u00e9"}]}'
     response = httpx.post(proxy.url + "/v1/messages?beta=true", content=raw, headers={**ANTHROPIC_HEADERS, "x-request-id": "given-id-1"})
     assert response.status_code == 200
-    assert response.headers["x-request-id"] == "given-id-1"
+    assert response.headers["request-id"].startswith("req_01")  # the provider's id, unchanged
     assert float(response.headers["x-ccproxy-overhead-ms"]) >= 0
     [seen] = mock_requests(upstream)
     assert seen["body"] == raw.decode()
@@ -34,13 +34,16 @@ def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, re
     for name in ("anthropic-version", "anthropic-beta", "content-type"):
         assert headers[name] == ANTHROPIC_HEADERS[name]
     [record] = recorder.wait_for_ends(1)
-    assert record.request_id == "given-id-1" and record.query == "beta=true"
+    assert record.client_request_id == "given-id-1" and record.query == "beta=true"
+    assert record.upstream_request_id == response.headers["request-id"]
+    assert record.request_id == response.headers["x-ccproxy-request-id"] != "given-id-1"
 
 
 def test_generated_request_id_matches_record(proxy, recorder):
     response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
     [record] = recorder.wait_for_ends(1)
-    assert response.headers["x-request-id"] == record.request_id and len(record.request_id) >= 16
+    assert response.headers["x-ccproxy-request-id"] == record.request_id and len(record.request_id) >= 16
+    assert record.client_request_id is None
 
 
 def test_rate_limit_headers_pass_back_and_are_recorded(proxy, recorder):
@@ -67,11 +70,13 @@ def test_body_over_the_limit_is_refused_with_413(proxy_factory, recorder):
     assert record.status_code == 413 and record.error_type == "request_too_large"
 
 
-def test_unknown_path_is_a_json_404_and_recorded(proxy, recorder):
-    response = httpx.get(proxy.url + "/v1/nothing/here", headers={"authorization": "Bearer sk-x"})
-    assert response.status_code == 404 and response.json()["error"]["message"]
+def test_a_path_outside_the_provider_apis_is_a_json_404_and_recorded(proxy, recorder, upstream):
+    upstream.clear_requests()
+    response = httpx.get(proxy.url + "/nothing/here", headers={"authorization": "Bearer sk-x"})
+    assert response.status_code == 404 and "/v1/" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
-    assert record.endpoint == "unmatched" and record.status_code == 404
+    assert record.endpoint == "unmatched" and record.status_code == 404 and record.upstream_status is None
+    assert upstream.requests() == []
 
 
 @pytest.mark.parametrize("path, setting", [

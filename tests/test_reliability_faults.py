@@ -31,8 +31,9 @@ class LoopProbe:
         return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
 
     def connections_in_use(self) -> int:
-        connector = self.app.state.proxy.session.connector
-        return len(getattr(connector, "_acquired", ()))  # aiohttp exposes no public count
+        pools = self.app.state.proxy.pools.values()
+        # aiohttp exposes no public count of a connector's connections in use
+        return sum(len(getattr(pool.session.connector, "_acquired", ())) + pool.in_use for pool in pools)
 
 
 @contextlib.contextmanager

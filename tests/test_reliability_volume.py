@@ -53,7 +53,7 @@ def request_for(index: int) -> tuple[str, dict, dict]:
 
 
 async def send_all(proxy_url: str) -> list[tuple[int, str]]:
-    """Send the N requests, CONCURRENCY at a time; (status, x-request-id) of each, read to the end."""
+    """Send the N requests, CONCURRENCY at a time; (status, x-ccproxy-request-id) of each, read to the end."""
     gate = asyncio.Semaphore(CONCURRENCY)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(proxy_url, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -62,7 +62,7 @@ async def send_all(proxy_url: str) -> list[tuple[int, str]]:
             path, headers, body = request_for(index)
             async with gate, session.post(path, json=body, headers=headers) as response:
                 await response.read()
-                return response.status, response.headers["x-request-id"]
+                return response.status, response.headers["x-ccproxy-request-id"]
 
         return await asyncio.gather(*(one(index) for index in range(N)))
 

@@ -40,7 +40,7 @@ def send_mixed(proxy_url: str, count: int) -> set[str]:
                                                                 messages=HELLO, stream=True) as response:
                 assert b"message_stop" in response.read()
         assert response.status_code == 200
-        ids.add(response.headers["x-request-id"])
+        ids.add(response.headers["x-ccproxy-request-id"])
     return ids
 
 

@@ -155,7 +155,7 @@ def test_client_keys_appear_in_no_output(upstream, start_gateway, tmp_path, log_
             response = send(server.url, method, path, headers, body)
             assert response.status_code == status, (path, response.text)
             assert_no_secret(f"the answer to {method} {path}", response.content)
-            request_ids.append(response.headers["x-request-id"])
+            request_ids.append(response.headers["x-ccproxy-request-id"])
         wait_until(lambda: stream.records() >= len(REQUESTS))
         wait_until(lambda: httpx.get(server.url + "/logs/status").json()["row_count"] == len(REQUESTS))
         assert_no_secret("/logs/stream", "\n".join(stream.lines))

@@ -54,6 +54,7 @@ ANTHROPIC_EXPECTED = Usage(
     cache_write_tokens=1800,
     response_model="claude-sonnet-4-5-20250929",
     cache_write_1h_tokens=0,
+    service_tier="standard",
 )
 
 
@@ -103,6 +104,8 @@ OPENAI_EXPECTED = Usage(
     cache_read_tokens=1920,
     cache_write_tokens=0,
     response_model="gpt-4o-2024-08-06",
+    reasoning_tokens=0,
+    service_tier="default",
 )
 
 STREAMS = {"anthropic": (ANTHROPIC_STREAM, ANTHROPIC_EXPECTED), "openai": (OPENAI_STREAM, OPENAI_EXPECTED)}
@@ -204,7 +207,7 @@ def test_anthropic_error_event_mid_stream():
 
 def test_openai_stream_without_include_usage_still_gives_the_model():
     stream = (_openai_chunk({"content": "hi"}) + _openai_chunk({}, finish="stop") + "data: [DONE]\n\n").encode()
-    assert _parse("openai", [stream]) == Usage(response_model="gpt-4o-2024-08-06")
+    assert _parse("openai", [stream]) == Usage(response_model="gpt-4o-2024-08-06", service_tier="default")
 
 
 def test_openai_error_chunk_in_stream():
@@ -227,10 +230,10 @@ def test_result_is_a_snapshot_and_asking_early_changes_nothing():
     parser = StreamUsageParser("openai")
     parser.feed(OPENAI_STREAM[:first_line_end])
     early = parser.result()
-    assert early == Usage(response_model="gpt-4o-2024-08-06")
+    assert early == Usage(response_model="gpt-4o-2024-08-06", service_tier="default")
     parser.feed(OPENAI_STREAM[first_line_end:])
     assert parser.result() == OPENAI_EXPECTED
-    assert early == Usage(response_model="gpt-4o-2024-08-06")
+    assert early == Usage(response_model="gpt-4o-2024-08-06", service_tier="default")
 
 
 @pytest.mark.parametrize("service_type", ["anthropic", "openai", "bedrock"])

@@ -7,7 +7,15 @@ Routes
     ``POST /v1/messages`` (JSON, or SSE when ``"stream": true``), ``POST /v1/messages/count_tokens``,
     ``POST /v1/chat/completions`` (JSON, or SSE chunks ending ``data: [DONE]``),
     ``GET /v1/models`` and ``GET /v1/models/{model_id}`` (Anthropic's shape when the request has an
-    ``anthropic-version`` header, else OpenAI's), any other path: the provider's 404.
+    ``anthropic-version`` header, else OpenAI's). OpenAI's Responses API: ``POST /v1/responses``
+    (JSON or ``response.*`` events), ``GET``/``DELETE /v1/responses/{id}``, ``GET .../input_items``,
+    and its WebSocket mode on ``GET /v1/responses`` (upgrade); the Realtime API on
+    ``GET /v1/realtime`` (upgrade) (``responses_wire.py``, ``websockets.py``). ``POST /v1/embeddings``,
+    ``/v1/completions``, ``/v1/moderations``, ``/v1/images/generations``, ``/v1/audio/transcriptions``
+    (``openai_more.py``). Files of either provider (``/v1/files``, ``/v1/files/{id}``,
+    ``/v1/files/{id}/content``), OpenAI Batches (``/v1/batches``, run at once on creation) and
+    Anthropic Message Batches (``/v1/messages/batches``, ``.../{id}``, ``.../{id}/results``)
+    (``files_batches.py``). Any other path: the provider's 404.
     ``GET /_mock/requests`` lists the last received requests (method, path, query, headers in
     received order and case, body as text and base64), ``DELETE /_mock/requests`` clears them,
     ``GET /_mock/stats`` counts answers in progress, completed, and cut short because the client
@@ -54,6 +62,19 @@ Per-request headers (override the server's :class:`MockOptions`; a bad value is 
     ``x-mock-malformed: 1``       200 whose body is not valid JSON (a stream: the first delta's data)
     ``x-mock-slow-bytes-ms: <ms>``  send the body 16 bytes at a time, pausing before each piece
     ``x-mock-cost-usd: <decimal>``  report that cost in the response header ``x-upstream-cost-usd``
+    ``x-mock-truncate-after: <n>``  stream n deltas, then end the body cleanly without the terminal
+                                  event (no ``message_stop`` / ``data: [DONE]``)
+    ``x-mock-content-encoding: gzip|deflate|br|zstd``  compress the answer so, asked for or not (a
+                                  stream is compressed incrementally, flushed after each event)
+    ``x-mock-first-token-ms: <ms>``  pause between a stream's opening events and its first delta
+    ``x-mock-input-tokens: <n>``  report n prompt tokens instead of counting them (long contexts)
+    ``x-mock-web-searches: <n>``  Anthropic: ``usage.server_tool_use.web_search_requests`` = n (0 in
+                                  ``message_start``, n in the final ``message_delta``)
+    ``x-mock-service-tier: <tier>``  the tier the answer reports (Anthropic ``usage.service_tier``,
+                                  OpenAI top-level ``service_tier`` of the body and every chunk)
+    ``x-mock-speed: <speed>``     Anthropic ``usage.speed`` (``fast``)
+    ``x-mock-reasoning-tokens: <n>``  OpenAI ``completion_tokens_details.reasoning_tokens`` (at most
+                                  the completion tokens)
 Faults combine; ``x-mock-status`` wins over an invalid body; unknown ``x-mock-*`` headers are a 400.
 """
 

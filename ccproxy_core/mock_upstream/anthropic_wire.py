@@ -102,14 +102,14 @@ class AnthropicWire:
     def completion(self, body: bytes, plan: RequestPlan, number: int, request_id: str) -> JsonAnswer | StreamAnswer:
         """The answer to ``POST /v1/messages``: a Message, or its event stream when ``stream`` is true."""
         payload = load_payload(body)
-        usage = anthropic_usage(payload, body, plan.delta_count)
+        usage = anthropic_usage(payload, body, plan.delta_count, plan.input_tokens)
         message_id = self._sequence.make_id("msg_01", number)
         if payload.get("stream") is True:
             headers = self._headers(SSE_CONTENT_TYPE, request_id, number, usage, plan)
             headers["Cache-Control"] = "no-cache"
             return _stream(payload["model"], message_id, usage, plan, headers, request_id)
         headers = self._headers(JSON_CONTENT_TYPE, request_id, number, usage, plan)
-        body_bytes = dump(_message(payload["model"], message_id, usage, answer_text(plan.delta_count)))
+        body_bytes = dump(_message(payload["model"], message_id, usage, answer_text(plan.delta_count), plan))
         if plan.malformed:
             body_bytes = body_bytes[: len(body_bytes) // 2]
         return JsonAnswer(200, headers, body_bytes)
@@ -140,7 +140,13 @@ class AnthropicWire:
         return headers
 
 
-def _usage_object(usage: AnthropicUsage, output_tokens: int) -> dict[str, Any]:
+def _usage_object(usage: AnthropicUsage, output_tokens: int, plan: RequestPlan, final: bool = True) -> dict[str, Any]:
+    """The ``usage`` object; web searches are counted in the final one (a stream's ``message_delta``)."""
+    extra: dict[str, Any] = {}
+    if plan.web_searches is not None:
+        extra["server_tool_use"] = {"web_search_requests": plan.web_searches if final else 0}
+    if plan.speed is not None:
+        extra["speed"] = plan.speed
     return {
         "input_tokens": usage.input_tokens,
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
@@ -150,11 +156,12 @@ def _usage_object(usage: AnthropicUsage, output_tokens: int) -> dict[str, Any]:
             "ephemeral_1h_input_tokens": 0,
         },
         "output_tokens": output_tokens,
-        "service_tier": "standard",
+        "service_tier": plan.service_tier or "standard",
+        **extra,
     }
 
 
-def _message(model: str, message_id: str, usage: AnthropicUsage, text: str) -> dict[str, Any]:
+def _message(model: str, message_id: str, usage: AnthropicUsage, text: str, plan: RequestPlan) -> dict[str, Any]:
     return {
         "id": message_id,
         "type": "message",
@@ -163,14 +170,14 @@ def _message(model: str, message_id: str, usage: AnthropicUsage, text: str) -> d
         "content": [{"type": "text", "text": text}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": _usage_object(usage, usage.output_tokens),
+        "usage": _usage_object(usage, usage.output_tokens, plan),
     }
 
 
 def _stream(model: str, message_id: str, usage: AnthropicUsage, plan: RequestPlan,
             headers: dict[str, str], request_id: str) -> StreamAnswer:
-    start = _message(model, message_id, usage, "")
-    start.update(content=[], stop_reason=None, usage=_usage_object(usage, 1))
+    start = _message(model, message_id, usage, "", plan)
+    start.update(content=[], stop_reason=None, usage=_usage_object(usage, 1, plan, final=False))
     head = sse_event("message_start", dump({"type": "message_start", "message": start}).decode())
     deltas = [_DELTA_EVENTS[index % len(_DELTA_EVENTS)] for index in range(plan.delta_count)]
     if plan.malformed:
@@ -178,10 +185,18 @@ def _stream(model: str, message_id: str, usage: AnthropicUsage, plan: RequestPla
     message_delta = {
         "type": "message_delta",
         "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-        "usage": {"output_tokens": usage.output_tokens},
+        "usage": _delta_usage(usage, plan),
     }
     tail = _CONTENT_BLOCK_STOP + sse_event("message_delta", dump(message_delta).decode()) + _MESSAGE_STOP
     return StreamAnswer(headers, head + _CONTENT_BLOCK_START + _PING, deltas, tail, _error_event(plan, request_id))
+
+
+def _delta_usage(usage: AnthropicUsage, plan: RequestPlan) -> dict[str, Any]:
+    """A ``message_delta`` usage: the final output tokens, and the final server tool use."""
+    delta: dict[str, Any] = {"output_tokens": usage.output_tokens}
+    if plan.web_searches is not None:
+        delta["server_tool_use"] = {"web_search_requests": plan.web_searches}
+    return delta
 
 
 def _error_event(plan: RequestPlan, request_id: str) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ccproxy_core.mock_upstream import handlers
+from ccproxy_core.mock_upstream import api_handlers, handlers, websockets
 from ccproxy_core.mock_upstream.anthropic_wire import AnthropicWire
 from ccproxy_core.mock_upstream.faults import default_plan
 from ccproxy_core.mock_upstream.handlers import MOCK_STATE, MockState
@@ -43,6 +43,8 @@ def create_mock_app(options: MockOptions | None = None) -> web.Application:
     router.add_delete("/_mock/requests", handlers.clear_recorded_requests)
     router.add_get("/_mock/stats", handlers.answer_stats, allow_head=False)
     router.add_get("/_mock/health", handlers.health, allow_head=False)
+    api_handlers.add_routes(app)
+    websockets.add_routes(app)
     router.add_route("*", "/{tail:.*}", handlers.not_found)
     return app
 

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from ccproxy_core.mock_upstream.answers import JsonAnswer, StreamAnswer
+from ccproxy_core.mock_upstream.compression import Compressor, compress_whole
 from ccproxy_core.mock_upstream.faults import RequestPlan
 
 SLOW_PIECE_BYTES = 16
@@ -15,54 +16,83 @@ SLOW_PIECE_BYTES = 16
 
 async def deliver(request: web.Request, answer: JsonAnswer | StreamAnswer, plan: RequestPlan) -> web.StreamResponse:
     """Send ``answer`` as ``plan`` says; the fast path is a single ``web.Response``."""
-    if isinstance(answer, JsonAnswer) and plan.abort_after is None and not plan.slow_bytes_ms:
-        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
-    status = answer.status if isinstance(answer, JsonAnswer) else 200
-    response = web.StreamResponse(status=status, headers=answer.headers)
-    if isinstance(answer, StreamAnswer):
-        return await _send_stream(request, response, answer, plan)
-    return await _send_json_with_faults(request, response, answer, plan)
+    headers = dict(answer.headers)
+    if plan.content_encoding:
+        headers["Content-Encoding"] = plan.content_encoding
+    if isinstance(answer, JsonAnswer):
+        body = compress_whole(plan.content_encoding, answer.body) if plan.content_encoding else answer.body
+        if plan.abort_after is None and not plan.slow_bytes_ms:
+            return web.Response(status=answer.status, body=body, headers=headers)
+        response = web.StreamResponse(status=answer.status, headers=headers)
+        return await _send_json_with_faults(request, response, body, plan)
+    response = web.StreamResponse(status=200, headers=headers)
+    return await _send_stream(request, response, answer, plan)
 
 
-async def _send_json_with_faults(request: web.Request, response: web.StreamResponse, answer: JsonAnswer,
+class _Writer:
+    """Writes pieces of a stream, compressed when the plan says, paced when it says."""
+
+    def __init__(self, response: web.StreamResponse, plan: RequestPlan) -> None:
+        self.response, self.plan = response, plan
+        self.compressor = Compressor(plan.content_encoding) if plan.content_encoding else None
+
+    async def send(self, data: bytes) -> None:
+        if self.compressor is not None:
+            data = self.compressor.piece(data)
+        await _send(self.response, data, self.plan)
+
+    async def finish(self, last_bytes: bytes) -> web.StreamResponse:
+        await self.send(last_bytes)
+        if self.compressor is not None:
+            await _send(self.response, self.compressor.finish(), self.plan)
+        await self.response.write_eof()
+        return self.response
+
+
+async def _send_json_with_faults(request: web.Request, response: web.StreamResponse, body: bytes,
                                  plan: RequestPlan) -> web.StreamResponse:
-    response.content_length = len(answer.body)
+    response.content_length = len(body)
     await response.prepare(request)
     if plan.abort_after is not None:
         # A JSON body has no deltas: an abort sends the headers and half the body, then cuts.
-        await _send(response, answer.body[: len(answer.body) // 2], plan)
+        await _send(response, body[: len(body) // 2], plan)
         return _cut_connection(request, response)
-    return await _finish(response, answer.body, plan)
+    await _send(response, body, plan)
+    await response.write_eof()
+    return response
 
 
 async def _send_stream(request: web.Request, response: web.StreamResponse, answer: StreamAnswer,
                        plan: RequestPlan) -> web.StreamResponse:
     await response.prepare(request)
-    if plan.plain and plan.stream_error_after is None:
-        return await _finish(response, answer.head + b"".join(answer.deltas) + answer.tail, plan)
-    await _send(response, answer.head, plan)
+    writer = _Writer(response, plan)
+    if plan.plain and plan.stream_error_after is None and plan.truncate_after is None and not plan.first_token_ms:
+        return await writer.finish(answer.head + b"".join(answer.deltas) + answer.tail)
+    await writer.send(answer.head)
+    if plan.first_token_ms:
+        await asyncio.sleep(plan.first_token_ms / 1000)
     for index, delta in enumerate(answer.deltas):
         if index == plan.abort_after:
             return _cut_connection(request, response)
         if index == plan.stream_error_after:
-            return await _finish(response, answer.error_event, plan)
+            return await writer.finish(answer.error_event)
+        if index == plan.truncate_after:
+            return await writer.finish(b"")
         if plan.delta_interval_ms:
             await asyncio.sleep(plan.delta_interval_ms / 1000)
-        await _send(response, delta, plan)
+        await writer.send(delta)
     if plan.abort_after is not None:
         return _cut_connection(request, response)
     if plan.stream_error_after is not None:
-        return await _finish(response, answer.error_event, plan)
-    return await _finish(response, answer.tail, plan)
-
-
-async def _finish(response: web.StreamResponse, last_bytes: bytes, plan: RequestPlan) -> web.StreamResponse:
-    await _send(response, last_bytes, plan)
-    await response.write_eof()
-    return response
+        return await writer.finish(answer.error_event)
+    if plan.truncate_after is not None:
+        return await writer.finish(b"")
+    return await writer.finish(answer.tail)
 
 
 async def _send(response: web.StreamResponse, data: bytes, plan: RequestPlan) -> None:
+    if not data:
+        return
     if not plan.slow_bytes_ms:
         await response.write(data)
         return

@@ -44,11 +44,28 @@ class RequestPlan:
     malformed: bool = False
     slow_bytes_ms: int = 0
     cost_usd: str | None = None
+    truncate_after: int | None = None
+    """End the stream cleanly after this many deltas, without its terminal event (``x-mock-truncate-after``)."""
+    content_encoding: str | None = None
+    """Compress the answer so, whatever the request accepted (``x-mock-content-encoding``)."""
+    first_token_ms: int = 0
+    """Pause between a stream's opening events and its first content delta (``x-mock-first-token-ms``)."""
+    input_tokens: int | None = None
+    """Report this many prompt tokens instead of counting them (``x-mock-input-tokens``)."""
+    web_searches: int | None = None
+    """Report this many server-side web searches (Anthropic ``x-mock-web-searches``)."""
+    service_tier: str | None = None
+    """The service tier the answer reports (``x-mock-service-tier``)."""
+    speed: str | None = None
+    """Anthropic's ``usage.speed`` (``x-mock-speed: fast``)."""
+    reasoning_tokens: int | None = None
+    """Of the output tokens, this many reported as reasoning (OpenAI ``x-mock-reasoning-tokens``)."""
 
     @property
     def plain(self) -> bool:
         """True when the body can go out in one piece (no pacing, cut or slow bytes)."""
-        return self.abort_after is None and not self.slow_bytes_ms and not self.delta_interval_ms
+        return (self.abort_after is None and not self.slow_bytes_ms and not self.delta_interval_ms
+                and self.truncate_after is None and not self.first_token_ms)
 
 
 def default_plan(options: MockOptions) -> RequestPlan:
@@ -112,6 +129,27 @@ def _error_type(value: str) -> str:
     return value
 
 
+def _encoding(value: str) -> str:
+    from ccproxy_core.mock_upstream.compression import ENCODINGS
+
+    if value not in ENCODINGS:
+        raise ValueError(f"must be one of {', '.join(ENCODINGS)}, got {value!r}")
+    return value
+
+
+def _label(value: str) -> str:
+    if not _ERROR_TYPE.fullmatch(value):
+        raise ValueError(f"must be a lower-case word such as priority, got {value!r}")
+    return value
+
+
+def _count(value: str) -> int:
+    number = _integer(value)
+    if number > 10_000_000:
+        raise ValueError(f"must be at most 10000000, got {value!r}")
+    return number
+
+
 def _flag(value: str) -> bool:
     if value.lower() in ("1", "true", "yes"):
         return True
@@ -148,4 +186,12 @@ _HEADER_READERS = {
     "x-mock-malformed": ("malformed", _flag),
     "x-mock-slow-bytes-ms": ("slow_bytes_ms", _milliseconds),
     "x-mock-cost-usd": ("cost_usd", _cost),
+    "x-mock-truncate-after": ("truncate_after", _delta_index),
+    "x-mock-content-encoding": ("content_encoding", _encoding),
+    "x-mock-first-token-ms": ("first_token_ms", _milliseconds),
+    "x-mock-input-tokens": ("input_tokens", _count),
+    "x-mock-web-searches": ("web_searches", _count),
+    "x-mock-service-tier": ("service_tier", _label),
+    "x-mock-speed": ("speed", _label),
+    "x-mock-reasoning-tokens": ("reasoning_tokens", _count),
 }

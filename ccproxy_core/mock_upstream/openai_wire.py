@@ -74,7 +74,7 @@ class OpenAIWire:
     def completion(self, body: bytes, plan: RequestPlan, number: int, request_id: str) -> JsonAnswer | StreamAnswer:
         """The answer to ``POST /v1/chat/completions``: a chat.completion, or its chunk stream."""
         payload = load_payload(body)
-        usage = openai_usage(payload, plan.delta_count)
+        usage = openai_usage(payload, plan.delta_count, plan.input_tokens)
         completion_id = self._sequence.make_id("chatcmpl-", number)
         created = int(time.time())
         if payload.get("stream") is True:
@@ -82,7 +82,7 @@ class OpenAIWire:
             headers["Cache-Control"] = "no-cache"
             return _stream(payload, completion_id, created, usage, plan, headers)
         headers = self._headers(JSON_CONTENT_TYPE, request_id, number, usage, plan)
-        completion = _completion(payload["model"], completion_id, created, usage, answer_text(plan.delta_count))
+        completion = _completion(payload["model"], completion_id, created, usage, answer_text(plan.delta_count), plan)
         body_bytes = dump(completion)
         if plan.malformed:
             body_bytes = body_bytes[: len(body_bytes) // 2]
@@ -107,14 +107,14 @@ class OpenAIWire:
         return headers
 
 
-def _usage_object(usage: OpenAIUsage) -> dict[str, Any]:
+def _usage_object(usage: OpenAIUsage, plan: RequestPlan) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": min(plan.reasoning_tokens or 0, usage.completion_tokens),
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -122,7 +122,8 @@ def _usage_object(usage: OpenAIUsage) -> dict[str, Any]:
     }
 
 
-def _completion(model: str, completion_id: str, created: int, usage: OpenAIUsage, text: str) -> dict[str, Any]:
+def _completion(model: str, completion_id: str, created: int, usage: OpenAIUsage, text: str,
+                plan: RequestPlan) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -136,8 +137,8 @@ def _completion(model: str, completion_id: str, created: int, usage: OpenAIUsage
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage_object(usage),
-        "service_tier": "default",
+        "usage": _usage_object(usage, plan),
+        "service_tier": plan.service_tier or "default",
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
@@ -153,7 +154,7 @@ def _stream(payload: dict[str, Any], completion_id: str, created: int, usage: Op
     # Every chunk shares this frame; only the choice (and the last chunk's usage) differs.
     prefix = (
         f'{{"id":"{completion_id}","object":"chat.completion.chunk","created":{created},'
-        f'"model":{json.dumps(payload["model"])},"service_tier":"default",'
+        f'"model":{json.dumps(payload["model"])},"service_tier":"{plan.service_tier or "default"}",'
         f'"system_fingerprint":"{SYSTEM_FINGERPRINT}","choices":['
     )
     suffix = '],"usage":null}' if include_usage else "]}"
@@ -171,7 +172,7 @@ def _stream(payload: dict[str, Any], completion_id: str, created: int, usage: Op
         deltas[:1] = [_MALFORMED_CHUNK]
     tail = chunk(delta("{}", '"stop"'))
     if include_usage:
-        tail += sse_event(None, f'{prefix}],"usage":{dump(_usage_object(usage)).decode()}}}')
+        tail += sse_event(None, f'{prefix}],"usage":{dump(_usage_object(usage, plan)).decode()}}}')
     return StreamAnswer(headers, head, deltas, tail + _DONE, _error_event(plan))
 
 

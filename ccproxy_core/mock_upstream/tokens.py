@@ -80,9 +80,12 @@ class AnthropicUsage:
     output_tokens: int
 
 
-def anthropic_usage(payload: dict[str, Any], body: bytes, delta_count: int) -> AnthropicUsage:
-    """Usage of an Anthropic request: with any ``cache_control``, 1/2 of the prompt is read, 1/4 written."""
-    total = prompt_tokens(payload)
+def anthropic_usage(payload: dict[str, Any], body: bytes, delta_count: int, prompt: int | None = None) -> AnthropicUsage:
+    """Usage of an Anthropic request: with any ``cache_control``, 1/2 of the prompt is read, 1/4 written.
+
+    ``prompt`` replaces the counted prompt tokens (``x-mock-input-tokens``).
+    """
+    total = prompt_tokens(payload) if prompt is None else prompt
     # The byte test is a cheap pre-filter; the walk rules out the words appearing in prompt text.
     if b'"cache_control"' in body and any(
         has_cache_control(payload.get(key)) for key in ("system", "messages", "tools")
@@ -107,9 +110,12 @@ class OpenAIUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
-def openai_usage(payload: dict[str, Any], delta_count: int) -> OpenAIUsage:
-    """Usage of an OpenAI request: prompts of 1024+ tokens have half of them cached, in 128-token steps."""
-    prompt = prompt_tokens(payload)
+def openai_usage(payload: dict[str, Any], delta_count: int, prompt: int | None = None) -> OpenAIUsage:
+    """Usage of an OpenAI request: prompts of 1024+ tokens have half of them cached, in 128-token steps.
+
+    ``prompt`` replaces the counted prompt tokens (``x-mock-input-tokens``).
+    """
+    prompt = prompt_tokens(payload) if prompt is None else prompt
     cached = 0
     if prompt >= OPENAI_CACHE_MIN_PROMPT_TOKENS:
         cached = (prompt // 2) // OPENAI_CACHE_GRANULARITY * OPENAI_CACHE_GRANULARITY

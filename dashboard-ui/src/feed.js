@@ -87,8 +87,9 @@ export class LiveFeed {
 }
 
 function feedRow(record) {
-  const failed = Number(record.status_code) >= 400;
-  return el("tr", { className: failed ? "failed" : "", dataset: { requestId: textOrDash(record.request_id) } }, [
+  // An error inside a 200 stream (an overload storm, a cut-off answer) is an error too.
+  const failed = Number(record.status_code) >= 400 || Boolean(record.error_type);
+  return el("tr", { className: failed ? "failed" : "", dataset: { requestId: textOrDash(record.request_id), clientRequestId: textOrDash(record.client_request_id) } }, [
     el("td", { className: "time", text: formatClock(record.timestamp) }),
     el("td", { className: `status ${failed ? "bad" : "ok"}`, text: textOrDash(record.status_code) }),
     el("td", { className: "name", text: textOrDash(record.service_type) }),

@@ -13,7 +13,9 @@ from ccproxy_core.record import AccessRecord
 from .schema import COLUMNS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_plain_fields = attrgetter(*COLUMNS[:-1])  # every column but rate_limits, which becomes JSON text
+_RATE_LIMITS = COLUMNS.index("rate_limits")
+_fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
+_fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 :])
 _to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
 
 # Timestamps are read as integer microseconds: exact (the page cursor needs that) and
@@ -24,7 +26,7 @@ SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{
 def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
     rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
-    return (*_plain_fields(record), rate_limits)
+    return (*_fields_before(record), rate_limits, *_fields_after(record))
 
 
 def micros_to_datetime(micros: int) -> datetime:

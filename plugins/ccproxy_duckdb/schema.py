@@ -54,11 +54,21 @@ COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("request_bytes", "BIGINT"),
     ("response_bytes", "BIGINT"),
     ("rate_limits", "VARCHAR"),  # JSON text
+    ("ttfb_ms", "DOUBLE"),
+    ("client_request_id", "VARCHAR"),
+    ("upstream_request_id", "VARCHAR"),
+    ("reasoning_tokens", "BIGINT"),
+    ("cache_write_1h_tokens", "BIGINT"),
+    ("web_search_requests", "BIGINT"),
+    ("service_tier", "VARCHAR"),
+    ("speed", "VARCHAR"),
+    ("cost_tools_usd", MONEY),
 )
 COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
 assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
 
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
+_VERSION_2_END = COLUMNS.index("rate_limits") + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +95,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ttft, upstream status and timing, errors, response model, cost line items, priced flag, sizes, rate limits",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:]
+            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_VERSION_2_END]
+        ),
+    ),
+    Migration(
+        3,
+        "time to first byte, client and provider request ids, reasoning, 1-hour cache writes, web searches, tier, speed, tool cost",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_VERSION_2_END:]
         ),
     ),
 )

@@ -9,8 +9,9 @@ from __future__ import annotations
 UNKNOWN = "unknown"
 OTHER = "other"
 
-# HTTP methods a proxied route can see; anything else is folded into "other".
-KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# HTTP methods a proxied route can see, and WEBSOCKET (one answer on a forwarded WebSocket);
+# anything else is folded into "other".
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "WEBSOCKET"})
 
 
 class CappedLabel:

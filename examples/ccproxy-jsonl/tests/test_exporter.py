@@ -26,7 +26,7 @@ def test_every_request_becomes_one_line_and_shutdown_flushes(ccproxy_proxy_facto
     monkeypatch.setenv("CCPROXY_JSONL__PATH", str(path))
     proxy = ccproxy_proxy_factory()
     client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-test", max_retries=0)
-    ids = [client.messages.with_raw_response.create(**MESSAGE).headers["x-request-id"] for _ in range(3)]
+    ids = [client.messages.with_raw_response.create(**MESSAGE).headers["x-ccproxy-request-id"] for _ in range(3)]
     with pytest.raises(anthropic.InternalServerError):
         client.messages.create(**MESSAGE, extra_headers={"x-mock-status": "529"})
     wait_until(lambda: len(read_records(path)) >= 4)

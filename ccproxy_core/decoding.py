@@ -1,0 +1,139 @@
+"""Decompressing an answer on the side, for accounting only, never more than a set size.
+
+The client gets the provider's bytes unchanged, with their ``Content-Encoding``; ccproxy
+decodes a copy to read usage and errors. A compressed body is hostile input as much as
+any other: a few kilobytes of gzip, brotli or zstd can stand for gigabytes, so every
+decoder here stops at ``limit`` decoded bytes (``UPSTREAM__MAX_DECODED_BYTES``) and keeps
+no more than one step's output in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import brotli
+import zstandard
+
+_STEP = 64 * 1024
+"""Largest output asked of a decoder in one step."""
+_ZSTD_INPUT_SLICE = 128
+"""zstandard's streaming decoder has no output bound, so it is fed this many input bytes at a
+time: one compressed zstd byte yields at most ~32 KiB (a 128 KiB block from a 4-byte header)."""
+
+
+class DecodingFailed(Exception):
+    """The body is not valid data of its declared encoding."""
+
+
+class BodyDecoder:
+    """Decodes one answer's chunks in order; ``over_limit`` says when decoding stopped at ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.decoded_bytes = 0
+        self.over_limit = False
+
+    def decode(self, chunk: bytes) -> bytes:
+        """The decoded bytes ``chunk`` completes (``b""`` once over the limit)."""
+        if self.over_limit or not chunk:
+            return b""
+        try:
+            out = self._decode(chunk)
+        except (zlib.error, brotli.error, zstandard.ZstdError) as exc:
+            raise DecodingFailed(str(exc)) from None
+        return self._count(out)
+
+    def _count(self, out: bytes) -> bytes:
+        self.decoded_bytes += len(out)
+        if self.decoded_bytes > self.limit:
+            self.over_limit = True
+            return b""
+        return out
+
+    def _room(self) -> int:
+        return max(1, min(_STEP, self.limit - self.decoded_bytes + 1))
+
+    def _decode(self, chunk: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class _ZlibDecoder(BodyDecoder):
+    """gzip (``wbits`` 31) or zlib-wrapped deflate (15); a raw deflate stream is tried when zlib's header is missing."""
+
+    def __init__(self, limit: int, wbits: int) -> None:
+        super().__init__(limit)
+        self._wbits = wbits
+        self._decoder = zlib.decompressobj(wbits)
+        self._started = False
+
+    def _decode(self, chunk: bytes) -> bytes:
+        if not self._started and self._wbits == 15:
+            self._started = True
+            try:
+                return self._bounded(chunk)
+            except zlib.error:
+                # "deflate" is often sent as a raw deflate stream, without the zlib header.
+                self._decoder = zlib.decompressobj(-15)
+        return self._bounded(chunk)
+
+    def _bounded(self, data: bytes) -> bytes:
+        pieces, size = [], 0
+        while data and size <= self.limit - self.decoded_bytes:
+            piece = self._decoder.decompress(data, self._room())
+            pieces.append(piece)
+            size += len(piece)
+            data = self._decoder.unconsumed_tail
+        return b"".join(pieces)
+
+
+class _BrotliDecoder(BodyDecoder):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self._decoder = brotli.Decompressor()
+
+    def _decode(self, chunk: bytes) -> bytes:
+        pieces, size = [self._decoder.process(chunk, output_buffer_limit=self._room())], 0
+        size = len(pieces[0])
+        while not self._decoder.can_accept_more_data() and size <= self.limit - self.decoded_bytes:
+            piece = self._decoder.process(b"", output_buffer_limit=self._room())
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        return b"".join(pieces)
+
+
+class _ZstdDecoder(BodyDecoder):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self._decoder = zstandard.ZstdDecompressor(max_window_size=1 << 23).decompressobj(read_across_frames=True)
+
+    def _decode(self, chunk: bytes) -> bytes:
+        pieces, size = [], 0
+        for start in range(0, len(chunk), _ZSTD_INPUT_SLICE):
+            piece = self._decoder.decompress(chunk[start : start + _ZSTD_INPUT_SLICE])
+            pieces.append(piece)
+            size += len(piece)
+            if size > self.limit - self.decoded_bytes:
+                break
+        return b"".join(pieces)
+
+
+def decoder_for(content_encoding: str | None, limit: int) -> BodyDecoder | None:
+    """A decoder for a ``Content-Encoding`` value; ``None`` for an identity (uncompressed) body.
+
+    Raises :class:`DecodingFailed` for an encoding ccproxy cannot read (the answer still
+    passes through unchanged; only its usage is lost).
+    """
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return _ZlibDecoder(limit, 31)
+    if encoding == "deflate":
+        return _ZlibDecoder(limit, 15)
+    if encoding == "br":
+        return _BrotliDecoder(limit)
+    if encoding == "zstd":
+        return _ZstdDecoder(limit)
+    raise DecodingFailed(f"unsupported content-encoding {encoding!r}")

@@ -1,0 +1,68 @@
+"""The providers ccproxy knows, one module each, and the routes they serve.
+
+Adding a provider is adding a module that builds a :class:`Provider` and listing it in
+:data:`PROVIDERS`. The core looks a provider up by its ``service_type`` and never names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ccproxy_core.providers import anthropic, openai
+from ccproxy_core.providers.base import Provider, ProxyRoute, StreamReader, StreamState, routes
+
+ANTHROPIC = anthropic.NAME
+OPENAI = openai.NAME
+
+PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (anthropic.PROVIDER, openai.PROVIDER)}
+"""Every provider by ``service_type``, in the order used to tell shared routes apart."""
+
+FALLBACK = OPENAI
+"""Who serves a shared route (``/v1/models``) when no provider claims the request's headers."""
+
+# Clients configured for ccproxy's usual base URL (http://host:port/api) reach the same routes.
+ROUTE_PREFIXES = ("", "/api")
+
+SHARED_ROUTES = (
+    *routes(None, "none",
+            "GET /v1/models", "GET /v1/models/{model_id}",
+            "POST /v1/files", "GET /v1/files", "GET /v1/files/{file_id}", "DELETE /v1/files/{file_id}"),
+    # OpenAI batch output files are fetched here (their result lines are accounted); other
+    # file contents have no result lines and pass through unread.
+    *routes(None, "batch_results", "GET /v1/files/{file_id}/content"),
+)
+
+PROXY_ROUTES: tuple[ProxyRoute, ...] = (
+    *(route for provider in PROVIDERS.values() for route in provider.routes),
+    *SHARED_ROUTES,
+)
+
+
+def provider_for(service_type: str) -> Provider:
+    """The provider serving ``service_type``."""
+    return PROVIDERS[service_type]
+
+
+def service_type_for(route: ProxyRoute, headers: Mapping[str, str]) -> str:
+    """The provider of a request; shared paths are told apart by the headers each provider's clients send."""
+    if route.service_type is not None:
+        return route.service_type
+    for provider in PROVIDERS.values():
+        if provider.claims_request(headers):
+            return provider.name
+    return FALLBACK
+
+
+__all__ = [
+    "ANTHROPIC",
+    "OPENAI",
+    "PROVIDERS",
+    "PROXY_ROUTES",
+    "ROUTE_PREFIXES",
+    "Provider",
+    "ProxyRoute",
+    "StreamReader",
+    "StreamState",
+    "provider_for",
+    "service_type_for",
+]

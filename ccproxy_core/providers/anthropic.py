@@ -1,0 +1,165 @@
+"""Anthropic's Messages API: routes, headers, error shapes, and the usage and stream readers.
+
+Usage (a whole body's ``usage``, a stream's ``message_start.message.usage`` and
+``message_delta.usage``, cumulative: a later value replaces an earlier one):
+``input_tokens``, ``output_tokens`` (thinking included), ``cache_creation_input_tokens``
+(cache writes), ``cache_read_input_tokens``, ``cache_creation.ephemeral_1h_input_tokens``
+(the part of the writes made with the dearer one-hour lifetime),
+``server_tool_use.web_search_requests`` (billed per search), ``service_tier``
+(``standard``, ``priority``, ``batch``) and ``speed`` (``fast`` for fast mode).
+Errors are ``{"type": "error", "error": {"type", "message"}}``, in a body or an
+``event: error`` sent after HTTP 200. A whole stream ends with ``message_stop``; the first
+content token is the first ``content_block_delta`` (text, thinking or tool input).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ccproxy_core.providers.base import (
+    Provider,
+    StreamReader,
+    StreamState,
+    decode_json,
+    read_error,
+    read_label,
+    read_model,
+    routes,
+    token_count,
+)
+from ccproxy_core.sse_parser import iter_data_fields
+from ccproxy_core.usage import Usage
+
+NAME = "anthropic"
+
+ROUTES = (
+    *routes(NAME, "usage", "POST /v1/messages", "POST /v1/complete"),
+    *routes(NAME, "none",
+            "POST /v1/messages/count_tokens",
+            "POST /v1/messages/batches", "GET /v1/messages/batches",
+            "GET /v1/messages/batches/{batch_id}", "DELETE /v1/messages/batches/{batch_id}",
+            "POST /v1/messages/batches/{batch_id}/cancel"),
+    *routes(NAME, "batch_results", "GET /v1/messages/batches/{batch_id}/results"),
+)
+
+LOCAL_ERROR_TYPES = {502: "api_error", 504: "timeout_error", 413: "request_too_large", 404: "not_found_error",
+                     429: "rate_limit_error"}  # 429: a plugin (a spending budget) refused the request
+
+_RESOURCES = ("requests", "tokens", "input-tokens", "output-tokens")
+RATE_LIMIT_HEADERS = {
+    f"anthropic-ratelimit-{resource}-{kind}": f"{resource.replace('-', '_')}_{kind}"
+    for resource in _RESOURCES
+    for kind in ("limit", "remaining")
+}
+
+_USAGE_KEYS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_write_tokens", "cache_creation_input_tokens"),
+    ("cache_read_tokens", "cache_read_input_tokens"),
+)
+_EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
+_FIRST_TOKEN = b'"content_block_delta"'
+_TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    """Anthropic's error object, so SDKs raise their usual exceptions."""
+    return json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
+
+
+def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
+    """A whole response body, or the ``message`` of a ``message_start`` event."""
+    read_model(usage, payload.get("model"))
+    read_usage(usage, payload.get("usage"))
+    if payload.get("type") == "error":
+        read_error(usage, payload.get("error"))
+
+
+def read_usage(usage: Usage, raw: Any) -> None:
+    if not isinstance(raw, dict):
+        return
+    for field_name, key in _USAGE_KEYS:
+        count = token_count(raw.get(key))
+        if count is not None:
+            setattr(usage, field_name, count)
+    cache_creation = raw.get("cache_creation")
+    if isinstance(cache_creation, dict):
+        one_hour = token_count(cache_creation.get("ephemeral_1h_input_tokens"))
+        if one_hour is not None:
+            usage.cache_write_1h_tokens = one_hour
+    server_tools = raw.get("server_tool_use")
+    if isinstance(server_tools, dict):
+        searches = token_count(server_tools.get("web_search_requests"))
+        if searches is not None:
+            usage.web_search_requests = searches
+    usage.service_tier = read_label(raw.get("service_tier")) or usage.service_tier
+    usage.speed = read_label(raw.get("speed")) or usage.speed
+
+
+class AnthropicStreamReader(StreamReader):
+    __slots__ = ()
+
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if not state.first_token_seen and _FIRST_TOKEN in block:
+            state.first_token_seen = True
+        if b"message_stop" in block and _TERMINAL.search(block):
+            state.terminal_seen = True
+        if _EVENTS_WITH_DATA.search(block) is None:
+            return
+        for data in iter_data_fields(block):
+            if _EVENTS_WITH_DATA.search(data) is not None:
+                event = decode_json(data)
+                if isinstance(event, dict):
+                    _read_event(usage, state, event)
+
+
+def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    if kind == "message_start":
+        message = event.get("message")
+        if isinstance(message, dict):
+            read_payload(usage, message)
+    elif kind == "message_delta":
+        read_usage(usage, event.get("usage"))
+    elif kind == "error":
+        state.error_seen = True
+        read_error(usage, event.get("error"))
+
+
+def price_context(usage: Usage) -> dict[str, str]:
+    """Batch answers use genai-prices' batch prices; ``speed`` selects fast-mode corrections."""
+    context: dict[str, str] = {}
+    if usage.service_tier:
+        context["service_tier"] = usage.service_tier
+        if usage.service_tier == "batch":
+            context["processing"] = "batch"
+    if usage.speed:
+        context["speed"] = usage.speed
+    return context
+
+
+def claims_request(headers: Mapping[str, str]) -> bool:
+    """Anthropic clients always send ``anthropic-version`` (or at least ``x-api-key``)."""
+    return "anthropic-version" in headers or "x-api-key" in headers
+
+
+PROVIDER = Provider(
+    name=NAME,
+    price_id="anthropic",
+    default_base_url="https://api.anthropic.com",
+    key_header="x-api-key",
+    key_value=lambda key: key,
+    request_id_header="request-id",
+    routes=ROUTES,
+    local_error_types=LOCAL_ERROR_TYPES,
+    error_body=error_body,
+    read_payload=read_payload,
+    stream_reader=AnthropicStreamReader,
+    price_context=price_context,
+    rate_limit_headers=RATE_LIMIT_HEADERS,
+    claims_request=claims_request,
+)

@@ -1,0 +1,165 @@
+"""What every provider module defines, and the readers they share.
+
+A provider module (``anthropic.py``, ``openai.py``) builds one :class:`Provider`: its
+routes, base URL and key header, error body shape and local error types, the usage and
+error reader for a whole JSON body, the reader for its server-sent-event stream (usage,
+errors, first content token, terminal event), its rate-limit and request-id headers and
+its genai-prices provider id. The core asks the provider and never names one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccproxy_core.usage import Usage
+
+_MAX_ERROR_TYPE_CHARS = 64
+_MAX_ERROR_MESSAGE_CHARS = 1000
+_MAX_LABEL_CHARS = 32
+# Providers echo a (partly masked) key in some auth errors; records never hold keys.
+_API_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoute:
+    """One proxied endpoint: its template, its method, and its provider (``None``: decided per request).
+
+    ``reader`` says how its answer is read: ``usage`` (a metered call, the provider's
+    usual readers), a key of the provider's ``route_readers`` (another answer shape, such
+    as OpenAI's Responses API), ``batch_results`` (JSON Lines of finished batch requests,
+    priced at the batch rate), ``free`` (metered at no charge) or ``none`` (management
+    calls: a stored object may repeat the usage of the call that made it, which must not
+    be counted twice).
+    """
+
+    template: str
+    method: str
+    service_type: str | None
+    reader: str = "usage"
+
+
+def routes(service_type: str | None, reader: str, *specs: str) -> tuple[ProxyRoute, ...]:
+    """Routes from ``"POST /v1/messages"`` specs, all of one provider and reader."""
+    return tuple(ProxyRoute(spec.split(" ", 1)[1], spec.split(" ", 1)[0], service_type, reader) for spec in specs)
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a stream has shown so far besides usage (kept by the stream reader)."""
+
+    terminal_seen: bool = False
+    """The provider's end-of-answer event arrived (Anthropic ``message_stop``, OpenAI ``[DONE]``)."""
+    first_token_seen: bool = False
+    """A content token (text, thinking or tool input) arrived; the reader sets it once."""
+    error_seen: bool = False
+    """An in-stream error event arrived."""
+
+
+class StreamReader:
+    """Reads the complete lines of one stream into a ``Usage`` and a ``StreamState``.
+
+    Subclassed per provider. ``read_block`` gets every block of complete lines, in order,
+    and must stay cheap: it may search bytes freely but should JSON-decode only the
+    events that can carry usage, the model or an error, never every content delta.
+    """
+
+    __slots__ = ()
+
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        """Read one block of complete lines (the base reader reads nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """Everything ccproxy knows about one provider's API."""
+
+    name: str
+    """The ``service_type`` of its records (``anthropic``, ``openai``)."""
+    price_id: str
+    """Its provider id in genai-prices."""
+    default_base_url: str
+    key_header: str
+    """The request header carrying the API key (``x-api-key``, ``authorization``)."""
+    key_value: Callable[[str], str]
+    """Turns a configured API key into that header's value."""
+    request_id_header: str
+    """The response header in which the provider names the request (support tickets quote it)."""
+    routes: tuple[ProxyRoute, ...]
+    local_error_types: Mapping[int, str]
+    """The provider's own error type for each status ccproxy answers with itself."""
+    error_body: Callable[[str, str], bytes]
+    """``error_body(error_type, message)``: an error shaped like the provider's own."""
+    read_payload: Callable[[Usage, dict[str, Any]], None]
+    """Reads a whole JSON response body into a ``Usage``."""
+    stream_reader: Callable[[], StreamReader]
+    price_context: Callable[[Usage], dict[str, str]]
+    """The genai-prices price context (service tier, batch processing) the answer asks for."""
+    rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
+    """Response header name (lower case) -> record key in ``rate_limits``."""
+    claims_request: Callable[[Mapping[str, str]], bool] = lambda headers: False
+    """For routes both providers serve (``/v1/models``): whether a request's headers are this provider's."""
+    prepare_body: Callable[[str, bytes, bool], bytes] | None = None
+    """Optional change to a request body: ``prepare_body(endpoint, body, opted_in)`` (see OpenAI's)."""
+    route_readers: Mapping[str, tuple[Callable[[Usage, dict[str, Any]], None], Callable[[], StreamReader]]] = field(
+        default_factory=dict)
+    """Body and stream readers of routes whose answers have another shape, by ``ProxyRoute.reader``."""
+
+    def local_error_type(self, status: int) -> str:
+        """The provider's error type for a status ccproxy answers with itself."""
+        return self.local_error_types.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+
+
+# --- Readers shared by the providers ---------------------------------------------------
+
+
+def read_model(usage: Usage, model: Any) -> None:
+    if isinstance(model, str) and model:
+        usage.response_model = model
+
+
+def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
+    """An error object: Anthropic's ``{"type", "message"}`` or OpenAI's ``{"type", "code", "message"}``.
+
+    With ``prefer_code`` (OpenAI) a string ``code`` is the type: ``rate_limit_exceeded``
+    says more than the type ``requests``.
+    """
+    if not isinstance(error, dict):
+        return
+    kinds = (error.get("code"), error.get("type")) if prefer_code else (error.get("type"), error.get("code"))
+    kind = next((k for k in kinds if isinstance(k, str) and k), None)
+    usage.error_type = clean_text(kind, _MAX_ERROR_TYPE_CHARS) if kind else "unknown_error"
+    message = error.get("message")
+    if isinstance(message, str):
+        usage.error_message = _API_KEY_PATTERN.sub("sk-***", clean_text(message, _MAX_ERROR_MESSAGE_CHARS))
+
+
+def read_label(value: Any) -> str | None:
+    """A short provider label (service tier, speed), bounded; ``None`` when absent."""
+    if isinstance(value, str) and value:
+        return clean_text(value, _MAX_LABEL_CHARS)
+    return None
+
+
+def clean_text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, control characters replaced."""
+    value = value[:limit]
+    return value if value.isprintable() else "".join(c if c.isprintable() else "?" for c in value)
+
+
+def token_count(value: Any) -> int | None:
+    # bool is an int subclass; a negative count is nonsense that would break pricing.
+    if type(value) is int and value >= 0:
+        return value
+    return None
+
+
+def decode_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, TypeError, RecursionError):
+        # ValueError covers bad JSON and bad UTF-8; RecursionError, absurdly deep nesting.
+        return None

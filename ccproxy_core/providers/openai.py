@@ -1,0 +1,193 @@
+"""OpenAI's Chat Completions API: routes, headers, error shapes, and the usage and stream readers.
+
+Usage: ``usage.prompt_tokens`` (cached tokens included), ``completion_tokens`` (reasoning
+tokens included), ``prompt_tokens_details.cached_tokens``,
+``completion_tokens_details.reasoning_tokens``, and the top-level ``service_tier`` the
+answer was served at (``default``, ``flex``, ``priority``, ``scale``). A stream carries
+usage only in its last chunk, and only when the client asked for
+``stream_options.include_usage``. Errors are ``{"error": {"message", "type", "code"}}``,
+in a body or as a stream chunk after HTTP 200; ``code`` (``rate_limit_exceeded``) is the
+more telling name. A whole stream ends with ``data: [DONE]``; the first content token is
+the first delta with non-empty ``content``, ``refusal`` or ``tool_calls``.
+
+Counts are stored in Anthropic's convention, where input excludes cache reads:
+``input_tokens = prompt_tokens - cached_tokens``, ``cache_read_tokens = cached_tokens``,
+``cache_write_tokens = 0`` (OpenAI neither reports nor bills cache writes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ccproxy_core.providers.base import (
+    Provider,
+    StreamReader,
+    StreamState,
+    decode_json,
+    read_error,
+    read_label,
+    read_model,
+    routes,
+    token_count,
+)
+from ccproxy_core.sse_parser import iter_data_fields
+from ccproxy_core.usage import Usage
+
+NAME = "openai"
+CHAT_COMPLETIONS = "/v1/chat/completions"
+RESPONSES = "responses"
+REALTIME = "realtime"
+
+ROUTES = (
+    *routes(NAME, "usage",
+            "POST " + CHAT_COMPLETIONS, "POST /v1/completions", "POST /v1/embeddings",
+            "POST /v1/audio/transcriptions", "POST /v1/audio/translations", "POST /v1/audio/speech",
+            "POST /v1/images/generations", "POST /v1/images/edits", "POST /v1/images/variations"),
+    *routes(NAME, "free", "POST /v1/moderations"),
+    *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
+    *routes(NAME, "none",
+            "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
+            "POST /v1/responses/{response_id}/cancel", "GET /v1/responses/{response_id}/input_items",
+            "POST /v1/responses/input_tokens",
+            "GET /v1/chat/completions", "GET /v1/chat/completions/{completion_id}",
+            "POST /v1/chat/completions/{completion_id}", "DELETE /v1/chat/completions/{completion_id}",
+            "GET /v1/chat/completions/{completion_id}/messages",
+            "POST /v1/batches", "GET /v1/batches", "GET /v1/batches/{batch_id}", "POST /v1/batches/{batch_id}/cancel",
+            "POST /v1/uploads", "POST /v1/uploads/{upload_id}/parts",
+            "POST /v1/uploads/{upload_id}/complete", "POST /v1/uploads/{upload_id}/cancel"),
+)
+WEBSOCKET_READERS = {"/v1/responses": RESPONSES, "/v1/realtime": REALTIME}
+"""Paths whose WebSocket upgrades are forwarded to OpenAI, and how their events are read."""
+
+LOCAL_ERROR_TYPES = {502: "server_error", 504: "timeout", 413: "invalid_request_error", 404: "invalid_request_error",
+                     429: "insufficient_quota"}  # 429: a plugin (a spending budget) refused the request
+
+RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{kind}-{resource}": f"{resource}_{kind}"
+    for resource in ("requests", "tokens")
+    for kind in ("limit", "remaining")
+}
+
+# Every chunk of a stream with include_usage has "usage": null; only a real object counts.
+_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
+_ERROR_MARKER = b'"error"'
+_FIRST_TOKEN = re.compile(rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{')
+_TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    """OpenAI's error object, so SDKs raise their usual exceptions."""
+    return json.dumps({"error": {"message": message, "type": error_type, "param": None, "code": None}}).encode()
+
+
+def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
+    """A whole response body or one stream chunk: the two have the same fields."""
+    read_model(usage, payload.get("model"))
+    read_usage(usage, payload.get("usage"))
+    usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
+    read_error(usage, payload.get("error"), prefer_code=True)
+
+
+def read_usage(usage: Usage, raw: Any) -> None:
+    """Chat-style usage (``prompt_tokens``, ``completion_tokens``), or the style of the
+    Responses, Realtime, image and audio endpoints (``input_tokens``, ``output_tokens``)."""
+    if not isinstance(raw, dict):
+        return
+    chat_style = "prompt_tokens" in raw
+    prompt = token_count(raw.get("prompt_tokens" if chat_style else "input_tokens"))
+    completion = token_count(raw.get("completion_tokens" if chat_style else "output_tokens"))
+    details = raw.get("prompt_tokens_details") if chat_style else (raw.get("input_tokens_details")
+                                                                   or raw.get("input_token_details"))
+    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if prompt is not None:
+        cached_in_prompt = min(cached or 0, prompt)
+        usage.input_tokens = prompt - cached_in_prompt
+        usage.cache_read_tokens = cached_in_prompt
+        usage.cache_write_tokens = 0
+    elif cached is not None:
+        usage.cache_read_tokens = cached
+    if completion is not None:
+        usage.output_tokens = completion
+    output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
+    if isinstance(output_details, dict):
+        reasoning = token_count(output_details.get("reasoning_tokens"))
+        if reasoning is not None:
+            usage.reasoning_tokens = reasoning
+
+
+class OpenAIStreamReader(StreamReader):
+    """Decodes the first JSON chunk (for the model and tier), then only usage and error chunks."""
+
+    __slots__ = ("_first_chunk_pending",)
+
+    def __init__(self) -> None:
+        self._first_chunk_pending = True
+
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if not state.first_token_seen and _FIRST_TOKEN.search(block):
+            state.first_token_seen = True
+        if b"[DONE]" in block and _TERMINAL.search(block):
+            state.terminal_seen = True
+        if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
+            return
+        for data in iter_data_fields(block):
+            if self._first_chunk_pending or _is_chunk_of_interest(data):
+                chunk = decode_json(data)
+                if isinstance(chunk, dict):
+                    self._first_chunk_pending = False
+                    state.error_seen = state.error_seen or isinstance(chunk.get("error"), dict)
+                    read_payload(usage, chunk)
+
+
+def _is_chunk_of_interest(data: bytes) -> bool:
+    return _ERROR_MARKER in data or _USAGE_MARKER.search(data) is not None
+
+
+def price_context(usage: Usage) -> dict[str, str]:
+    """genai-prices prices OpenAI's ``flex`` and ``priority`` tiers by ``service_tier``."""
+    return {"service_tier": usage.service_tier} if usage.service_tier else {}
+
+
+def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
+    """With ``UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE`` on, ask a chat stream for its usage.
+
+    The one change ccproxy ever makes to a request: without it an OpenAI stream has no
+    usage and its cost is unknown. The client then gets one extra chunk (``choices: []``,
+    the usage) before ``[DONE]``, as if it had asked itself.
+    """
+    if not include_usage or endpoint != CHAT_COMPLETIONS:
+        return body
+    payload = decode_json(body)
+    if not isinstance(payload, dict) or payload.get("stream") is not True:
+        return body
+    options = payload.get("stream_options")
+    if options is None:
+        options = payload["stream_options"] = {}
+    if not isinstance(options, dict) or "include_usage" in options:
+        return body  # the client decided (even to say no): respect it
+    options["include_usage"] = True
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# The Responses API's readers live in their own module and build on ``read_usage`` above.
+from ccproxy_core.providers.openai_responses import ResponsesStreamReader, read_response_body  # noqa: E402
+
+PROVIDER = Provider(
+    name=NAME,
+    price_id="openai",
+    default_base_url="https://api.openai.com",
+    key_header="authorization",
+    key_value=lambda key: f"Bearer {key}",
+    request_id_header="x-request-id",
+    routes=ROUTES,
+    local_error_types=LOCAL_ERROR_TYPES,
+    error_body=error_body,
+    read_payload=read_payload,
+    stream_reader=OpenAIStreamReader,
+    price_context=price_context,
+    rate_limit_headers=RATE_LIMIT_HEADERS,
+    prepare_body=prepare_body,
+    route_readers={RESPONSES: (read_response_body, ResponsesStreamReader), REALTIME: (read_response_body, ResponsesStreamReader)},
+)

@@ -1,0 +1,108 @@
+"""Usage and outcome of OpenAI's Responses API and Realtime API, from bodies, SSE and WebSocket events.
+
+Responses API (``POST /v1/responses``; the same events arrive over its WebSocket)
+    A response object has ``model``, ``status`` (``completed``, ``failed``, ``incomplete``,
+    ``in_progress``, ``cancelled``), ``error`` (``{code, message}``), ``incomplete_details``
+    (``{reason}``) and ``usage``: ``input_tokens`` (cached ones included),
+    ``input_tokens_details.cached_tokens``, ``output_tokens`` (reasoning included) and
+    ``output_tokens_details.reasoning_tokens``. A stream is a sequence of ``response.*``
+    events; ``response.created`` carries the response without usage, and exactly one of
+    ``response.completed``, ``response.failed`` or ``response.incomplete`` ends it with the
+    final response. A stream-level failure is an ``error`` event (``code``, ``message``).
+
+Realtime API (``/v1/realtime`` WebSocket)
+    Each answer ends with ``response.done`` whose ``response.usage`` has ``input_tokens``,
+    ``output_tokens`` and ``input_token_details.cached_tokens``; ``response.status`` is
+    ``completed``, ``cancelled``, ``failed`` or ``incomplete``.
+
+Counts are moved to ccproxy's convention (``input_tokens`` excludes cache reads) by the
+shared OpenAI usage reader. A failed or incomplete response is an error of the exchange
+even though its HTTP status was 200.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_model
+from ccproxy_core.providers.openai import read_usage
+from ccproxy_core.sse_parser import iter_data_fields
+from ccproxy_core.usage import Usage
+
+RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
+REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
+_EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|incomplete|done)|error)"')
+_FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments|reasoning_summary_text)\.delta"')
+_FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
+
+
+def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
+    """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event)."""
+    read_model(usage, payload.get("model"))
+    read_usage(usage, payload.get("usage"))
+    _read_status(usage, payload)
+
+
+def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
+    """One Responses or Realtime server event; True when it ends an answer."""
+    kind = event.get("type")
+    if kind == "error":
+        # A stream-level error: the event itself is the error object (``code``, ``message``),
+        # or wraps one under ``error`` (Realtime).
+        read_error(usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event), prefer_code=True)
+        usage.error_type = usage.error_type or "stream_error"
+        usage.failed = True
+        return True
+    response = event.get("response")
+    if isinstance(response, dict) and isinstance(kind, str) and kind.startswith("response."):
+        read_response_object(usage, response)
+    return kind in RESPONSE_TERMINAL_EVENTS or kind in REALTIME_TERMINAL_EVENTS
+
+
+def read_response_body(usage: Usage, payload: dict[str, Any]) -> None:
+    """A JSON body of a Responses route: the response object, or the usual error body."""
+    if "error" in payload and payload.get("object") != "response":
+        read_error(usage, payload.get("error"), prefer_code=True)
+        return
+    read_response_object(usage, payload)
+
+
+class ResponsesStreamReader(StreamReader):
+    """Decodes only the events that carry the model, the usage or an error; the first
+    ``*.delta`` of output is the first token; the terminal event ends the stream."""
+
+    __slots__ = ()
+
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if not state.first_token_seen and _FIRST_TOKEN.search(block):
+            state.first_token_seen = True
+        if _EVENTS_OF_INTEREST.search(block) is None:
+            return
+        for data in iter_data_fields(block):
+            if _EVENTS_OF_INTEREST.search(data) is not None:
+                event = decode_json(data)
+                if isinstance(event, dict) and read_response_event(usage, event):
+                    state.terminal_seen = True
+                    state.error_seen = state.error_seen or usage.failed
+
+
+def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
+    status = payload.get("status")
+    if status not in _FAILED_STATUSES:
+        return
+    usage.failed = True
+    error = payload.get("error")
+    if isinstance(error, dict):
+        read_error(usage, error, prefer_code=True)
+    if usage.error_type is None:
+        usage.error_type = _FAILED_STATUSES[status]
+    if usage.error_message is None:
+        details = payload.get("incomplete_details") or payload.get("status_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        usage.error_message = f"response {status}" + (f": {reason}" if isinstance(reason, str) else "")
+        usage.error_message = usage.error_message[:200]
+
+
+def _as_error(event: dict[str, Any]) -> dict[str, Any]:
+    return {"code": event.get("code"), "message": event.get("message"), "type": event.get("error_type")}

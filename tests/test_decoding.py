@@ -1,0 +1,65 @@
+"""Decoding compressed answers on the side: exact in any chunking, bounded against bombs."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from ccproxy_core.decoding import DecodingFailed, decoder_for
+
+ANSWER = b'{"type":"message","usage":{"input_tokens":10,"output_tokens":60}}' * 300
+
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+    "zstd": lambda data: zstandard.ZstdCompressor().compress(data),
+}
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 1 << 20])
+def test_any_chunking_decodes_to_the_same_bytes(encoding, chunk_size):
+    compressed = COMPRESSORS[encoding](ANSWER)
+    decoder = decoder_for(encoding, 1 << 20)
+    decoded = b"".join(decoder.decode(compressed[i : i + chunk_size]) for i in range(0, len(compressed), chunk_size))
+    assert decoded == ANSWER and not decoder.over_limit
+
+
+def test_raw_deflate_without_the_zlib_header_is_read_too():
+    raw = zlib.compressobj(wbits=-15)
+    compressed = raw.compress(ANSWER) + raw.flush()
+    assert decoder_for("deflate", 1 << 20).decode(compressed) == ANSWER
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+def test_a_bomb_stops_at_the_limit_without_inflating_it(encoding):
+    bomb = COMPRESSORS[encoding](b"\0" * (64 << 20))  # 64 MiB of zeros, a few KiB compressed
+    decoder = decoder_for(encoding, 1 << 20)
+    produced = sum(len(decoder.decode(bomb[i : i + 65536])) for i in range(0, len(bomb), 65536))
+    assert decoder.over_limit and produced <= 1 << 20
+    # One step never decodes much more than the limit: the bound holds inside a chunk too.
+    assert decoder.decoded_bytes <= (1 << 20) + (4 << 20)
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+def test_data_that_is_not_of_its_encoding_fails_cleanly(encoding):
+    with pytest.raises(DecodingFailed):
+        decoder = decoder_for(encoding, 1 << 20)
+        decoder.decode(b"this is not compressed data at all, not even close" * 3)
+        decoder.decode(b"\xff" * 64)
+
+
+@pytest.mark.parametrize("encoding", ["", "identity", None])
+def test_identity_needs_no_decoder(encoding):
+    assert decoder_for(encoding, 1024) is None
+
+
+def test_an_unknown_or_stacked_encoding_is_refused():
+    for encoding in ("compress", "gzip, br"):
+        with pytest.raises(DecodingFailed):
+            decoder_for(encoding, 1024)

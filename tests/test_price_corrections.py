@@ -1,0 +1,101 @@
+"""Price corrections: the built-in ones against the providers' published figures, and the operator's file.
+
+Every expected figure is worked out here by hand (USD per million tokens).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ccproxy_core.cost import PriceBook
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.price_corrections import load_corrections
+from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.usage import Usage
+
+M = Decimal(1_000_000)
+
+
+def test_sonnet_4_above_200k_input_tokens_is_priced_at_the_long_context_rates():
+    # Published: above 200K input tokens, $6 input / $22.50 output; cache reads 0.1x = $0.60,
+    # 5-minute writes 1.25x = $7.50. Cache tokens count towards the 200K.
+    usage = Usage(input_tokens=1_000, output_tokens=2_000, cache_read_tokens=180_000, cache_write_tokens=40_000)
+    cost = PriceBook().compute("anthropic", "claude-sonnet-4-20250514", usage)
+    assert cost.input == 1_000 * Decimal("6") / M  # $0.006
+    assert cost.output == 2_000 * Decimal("22.50") / M  # $0.045
+    assert cost.cache_read == 180_000 * Decimal("0.60") / M  # $0.108
+    assert cost.cache_write == 40_000 * Decimal("7.50") / M  # $0.30
+    assert cost.total == Decimal("0.459")
+
+
+def test_sonnet_4_at_200k_input_tokens_keeps_the_base_rates():
+    cost = PriceBook().compute("anthropic", "claude-sonnet-4-0", Usage(input_tokens=200_000, output_tokens=100))
+    assert cost.total == 200_000 * Decimal(3) / M + 100 * Decimal(15) / M  # $0.6015
+
+
+def test_opus_4_6_fast_mode_is_six_times_the_standard_rates():
+    # Published: fast mode $30 input / $150 output up to 200K input tokens; 1-hour cache writes 2x input = $60.
+    usage = Usage(input_tokens=2_000, output_tokens=1_000, cache_write_tokens=1_000, cache_write_1h_tokens=1_000, speed="fast")
+    cost = PriceBook().compute("anthropic", "claude-opus-4-6", usage)
+    assert cost.total == 2_000 * Decimal(30) / M + 1_000 * Decimal(150) / M + 1_000 * Decimal(60) / M  # $0.27
+    standard = PriceBook().compute("anthropic", "claude-opus-4-6", Usage(input_tokens=2_000, output_tokens=1_000))
+    assert standard.total == 2_000 * Decimal(5) / M + 1_000 * Decimal(25) / M  # $0.035
+
+
+def test_web_searches_cost_ten_dollars_per_thousand():
+    usage = Usage(input_tokens=1_000, output_tokens=500, web_search_requests=3)
+    cost = PriceBook().compute("anthropic", "claude-sonnet-4-5", usage)
+    # $3 x 1K + $15 x 500 per million = $0.0105, plus 3 searches x $0.01 = $0.03
+    assert (cost.tools, cost.total) == (Decimal("0.03"), Decimal("0.0405"))
+
+
+def test_openai_tiers_price_as_the_answer_says():
+    # gpt-5: standard $1.25 / $10, priority $2.50 / $20, flex $0.625 / $5 per million.
+    book = PriceBook()
+    tokens = dict(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=0)
+    assert book.compute("openai", "gpt-5", Usage(**tokens)).total == Decimal("0.0225")
+    assert book.compute("openai", "gpt-5", Usage(**tokens, service_tier="priority")).total == Decimal("0.045")
+    assert book.compute("openai", "gpt-5", Usage(**tokens, service_tier="flex")).total == Decimal("0.01125")
+
+
+def test_the_operator_adds_and_overrides_prices(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[[correction]]\nprovider = "openai"\nmodel = "house-model-1"\ninput_mtok = "2"\noutput_mtok = "8"\n'
+        'source = "our contract"\n\n'
+        '[[correction]]\nprovider = "anthropic"\nmodel = "claude-haiku-4-5"\nwhen = { service_tier = "priority" }\n'
+        'input_mtok = "1.5"\n'
+    )
+    book = PriceBook(corrections=load_corrections(str(path)))
+    house = book.compute("openai", "house-model-1", Usage(input_tokens=1_000, output_tokens=1_000))
+    assert house.priced and house.total == Decimal("0.010")  # $2 + $8 per million, 1K each
+    priority = book.compute("anthropic", "claude-haiku-4-5", Usage(input_tokens=1_000_000, service_tier="priority"))
+    assert priority.total == Decimal("1.5")
+    standard = book.compute("anthropic", "claude-haiku-4-5", Usage(input_tokens=1_000_000))
+    assert standard.total == Decimal(1)
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ("[[correction]]\nprovider = 'openai'\n", "needs provider and model"),
+    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\n", "gives no price"),
+    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = 'lots'\n", "is not a price"),
+    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\nouput_mtok = '2'\n", "unknown key 'ouput_mtok'"),
+    ("this is = not toml =", "not valid TOML"),
+])
+def test_a_bad_corrections_file_stops_start_up_with_one_line(tmp_path, monkeypatch, content, complaint):
+    path = tmp_path / "prices.toml"
+    path.write_text(content)
+    monkeypatch.setenv("UPSTREAM__PRICE_CORRECTIONS_FILE", str(path))
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert message.startswith("invalid setting UPSTREAM__PRICE_CORRECTIONS_FILE=") and complaint in message
+    assert "\n" not in message
+
+
+def test_a_missing_corrections_file_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("UPSTREAM__PRICE_CORRECTIONS_FILE", str(tmp_path / "nowhere.toml"))
+    with pytest.raises(SettingsError, match="cannot read UPSTREAM__PRICE_CORRECTIONS_FILE"):
+        load_settings()

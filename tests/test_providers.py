@@ -1,0 +1,105 @@
+"""The provider modules: stream readers find the first content token, errors and the end, cut anywhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ccproxy_core.providers import PROVIDERS, PROXY_ROUTES, provider_for, service_type_for
+from ccproxy_core.usage import StreamUsageParser, usage_from_json
+
+
+def anthropic_event(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def openai_chunk(delta: dict) -> bytes:
+    return ("data: " + json.dumps({"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta}]}) + "\n\n").encode()
+
+
+START = anthropic_event("message_start", {"type": "message_start", "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}}})
+STOP = anthropic_event("message_stop", {"type": "message_stop"})
+
+
+def feed(service_type: str, stream: bytes, size: int):
+    parser = StreamUsageParser(service_type)
+    token_at = None
+    for position in range(0, len(stream), size):
+        if parser.feed(stream[position : position + size]) and token_at is None:
+            token_at = position
+    return parser, token_at
+
+
+@pytest.mark.parametrize("delta", [
+    {"type": "text_delta", "text": "Hi"},
+    {"type": "thinking_delta", "thinking": "Let me see"},
+    {"type": "input_json_delta", "partial_json": "{\"city\":"},
+])
+@pytest.mark.parametrize("size", [1, 5, 10_000])
+def test_anthropic_first_token_is_the_first_content_delta_of_any_kind(delta, size):
+    before = START + anthropic_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}) \
+        + anthropic_event("ping", {"type": "ping"})
+    stream = before + anthropic_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}) + STOP
+    parser, token_at = feed("anthropic", stream, size)
+    assert token_at is not None and token_at >= (len(before) // size - 1) * size
+    state = parser.final_state()
+    assert state.first_token_seen and state.terminal_seen and not state.error_seen
+
+
+def test_anthropic_text_that_mentions_the_end_is_not_the_end():
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 'say {"type":"message_stop"} and event: error'}}
+    parser, _ = feed("anthropic", START + anthropic_event("content_block_delta", delta), 3)
+    state = parser.final_state()
+    assert not state.terminal_seen and not state.error_seen and parser.result().error_type is None
+
+
+@pytest.mark.parametrize("delta, is_token", [
+    ({"role": "assistant", "content": "", "refusal": None}, False),
+    ({"content": "Hello"}, True),
+    ({"content": "\nHello"}, True),
+    ({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}, True),
+    ({"refusal": "I can't"}, True),
+    ({}, False),
+])
+def test_openai_first_token_is_the_first_non_empty_content_or_tool_call(delta, is_token):
+    parser, token_at = feed("openai", openai_chunk(delta), 4)
+    assert (token_at is not None) is is_token
+
+
+def test_openai_done_is_the_end_only_as_its_own_line():
+    in_text = openai_chunk({"content": "data: [DONE]"})
+    parser, _ = feed("openai", in_text, 2)
+    assert not parser.final_state().terminal_seen
+    parser, _ = feed("openai", in_text + b"data: [DONE]", 2)  # even without its line end
+    assert parser.final_state().terminal_seen
+
+
+def test_openai_prefers_the_error_code_as_type():
+    body = b'{"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}'
+    assert usage_from_json("openai", body).error_type == "rate_limit_exceeded"
+    body = b'{"error": {"message": "bad", "type": "invalid_request_error", "param": null, "code": null}}'
+    assert usage_from_json("openai", body).error_type == "invalid_request_error"
+
+
+def test_anthropic_usage_reads_tools_tier_and_speed():
+    body = json.dumps({"type": "message", "model": "claude-opus-4-6", "usage": {
+        "input_tokens": 1, "output_tokens": 2, "server_tool_use": {"web_search_requests": 4},
+        "service_tier": "priority", "speed": "fast"}}).encode()
+    usage = usage_from_json("anthropic", body)
+    assert (usage.web_search_requests, usage.service_tier, usage.speed) == (4, "priority", "fast")
+
+
+def test_every_provider_is_complete_and_routes_are_unique():
+    templates = [(route.template, route.method) for route in PROXY_ROUTES]
+    assert len(templates) == len(set(templates))
+    for name, provider in PROVIDERS.items():
+        assert provider_for(name) is provider and provider.routes and provider.price_id
+        assert json.loads(provider.error_body(provider.local_error_type(504), "m"))
+        assert provider.default_base_url.startswith("https://")
+
+
+def test_shared_routes_are_told_apart_by_the_clients_headers():
+    models = next(route for route in PROXY_ROUTES if route.template == "/v1/models")
+    assert service_type_for(models, {"anthropic-version": "2023-06-01"}) == "anthropic"
+    assert service_type_for(models, {"authorization": "Bearer x"}) == "openai"
