@@ -20,7 +20,7 @@ install-test: $(BIN)/python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Debian packages the tests use: a real Pushgateway, promtool, Chromium for the dashboard, ClickHouse.
+# Debian packages the tests use: a real Pushgateway, Prometheus (+promtool), Alertmanager, Chromium for the dashboard, ClickHouse.
 system-deps:
 	scripts/install-system-deps.sh
 

@@ -35,7 +35,7 @@ log = logging.getLogger("ccproxy.plugins")
 
 T = TypeVar("T")
 
-REQUEST_HOOKS = ("on_request_start", "on_request_end")
+REQUEST_HOOKS = ("on_request_start", "admit_request", "on_request_end")
 ONCE_PER_PLUGIN_HOOKS = ("register_plugin", "register_routes", "on_startup", "on_shutdown")
 _GUARDED = "_ccproxy_guarded"
 
@@ -172,17 +172,17 @@ Direct = tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]
 
 
 class RequestHooks:
-    """The two request hooks of one app, awaiting ``async def`` implementations.
+    """The request hooks of one app, awaiting ``async def`` implementations.
 
     Called through pluggy when a wrapper or tracing needs its machinery; otherwise the
     guarded implementation functions are called directly, in pluggy's order.
     """
 
-    __slots__ = ("_pm", "_start", "_end", "_host", "_generation", "_direct_start", "_direct_end")
+    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_generation", "_direct_start", "_direct_end")
 
     def __init__(self, pm: pluggy.PluginManager, host: Ccproxy) -> None:
         self._pm, self._host = pm, host
-        self._start, self._end = pm.hook.on_request_start, pm.hook.on_request_end
+        self._start, self._admit, self._end = pm.hook.on_request_start, pm.hook.admit_request, pm.hook.on_request_end
         self._generation = -1
         self._direct_start: Direct | None = None
         self._direct_end: Direct | None = None
@@ -204,6 +204,18 @@ class RequestHooks:
         for result in results:
             if result is not None and inspect.isawaitable(result):
                 await result
+
+    async def admit(self, context: RequestContext) -> list[Any]:
+        """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
+        if not self._admit.get_hookimpls():
+            return []
+        answers = []
+        for answer in self._admit(context=context, ccproxy=self._host):
+            if answer is not None and inspect.isawaitable(answer):
+                answer = await answer
+            if answer is not None:
+                answers.append(answer)
+        return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:
         """Fire ``on_request_end``."""

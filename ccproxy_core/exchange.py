@@ -49,6 +49,8 @@ class Exchange:
     upstream_request_id: str | None = None
     reader: str = "usage"
     """How the route's answer is read (``ProxyRoute.reader``): usage, free, batch_results, none, ..."""
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Response headers plugins asked for in ``admit_request``."""
 
     def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
         """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""

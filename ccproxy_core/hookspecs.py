@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ccproxy_core.host import Ccproxy
+    from ccproxy_core.admission import Admission
     from ccproxy_core.log_store import LogStore
     from ccproxy_core.plugin_spec import PluginSpec
     from ccproxy_core.record import AccessRecord, RequestContext
@@ -132,7 +133,8 @@ def on_request_start(context: RequestContext, ccproxy: Ccproxy) -> None:
     Fires once per proxied request (never for the proxy's own routes such as
     /health, /metrics, /logs or /dashboard). ``context`` carries request_id, method,
     path, endpoint (the route template), client_ip, user_agent, service_type, model,
-    streaming and the start time.
+    streaming, the start time, and the client's W3C ``traceparent``/``tracestate``
+    headers (for tracing plugins).
 
     Runs on the request path: must be cheap and must not block (no disk, no network;
     hand such work to a queue drained by a background task). May be ``async def``.
@@ -142,6 +144,21 @@ def on_request_start(context: RequestContext, ccproxy: Ccproxy) -> None:
 
 
 @hookspec
+def admit_request(context: RequestContext, ccproxy: Ccproxy) -> Admission | None:
+    """Decide whether a proxied request may be forwarded; fires right after ``on_request_start``.
+
+    Return ``None`` to have no say, or an :class:`ccproxy_core.admission.Admission`:
+    with ``refuse_status`` set the request is answered at once with that status and an
+    error body in the provider's shape (and recorded like any other request, so
+    ``on_request_end`` still fires); its ``headers`` are added to the response either way.
+    The first refusal wins; headers of every answer are kept.
+
+    Runs on the request path: must be cheap and must not block (decide from memory).
+    May be ``async def``. If it raises, the error is logged with the plugin's name,
+    counted, and the request is forwarded as if the plugin had said nothing.
+    """
+
+
 def on_request_end(context: RequestContext, record: AccessRecord, ccproxy: Ccproxy) -> None:
     """A proxied request has finished; ``record`` is its final access record.
 

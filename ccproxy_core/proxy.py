@@ -101,7 +101,8 @@ class Proxy:
 
     async def _run(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
         try:
-            await self._exchange(request, exchange, body, send, receive)
+            if not await self._refused(exchange, send):
+                await self._exchange(request, exchange, body, send, receive)
         except BaseException as exc:
             # A bug or a server shutdown: the record still says what happened.
             cancelled = isinstance(exc, asyncio.CancelledError)
@@ -133,11 +134,24 @@ class Proxy:
         finally:
             pool.release()
 
+    async def _refused(self, exchange: Exchange, send: Send) -> bool:
+        """Ask the plugins (``admit_request``); answer a refusal here. Their headers go on the response either way."""
+        answers = await self.hooks.admit(exchange.context)
+        if not answers:
+            return False
+        exchange.extra_headers = [(name.encode("latin-1"), value.encode("latin-1"))
+                                  for answer in answers for name, value in answer.headers]
+        refusal = next((answer for answer in answers if answer.refuse_status), None)
+        if refusal is None:
+            return False
+        await self._local_error(exchange, send, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
+        return True
+
     def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None,
                         fields: tuple[dict | None, str | None, bool]) -> Exchange:
         payload, model, streaming = fields
         caps = self.caps
-        client_request_id, user_agent = _client_headers(scope["headers"])
+        client_request_id, user_agent, traceparent, tracestate = _client_headers(scope["headers"])
         provider = provider_for(service_type_for(route, Request(scope).headers))
         client = scope.get("client")
         context = RequestContext(
@@ -153,6 +167,8 @@ class Proxy:
             streaming=streaming,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
         self.attributor.fill(context, scope["headers"], payload)
         return Exchange(context=context, provider=provider, request_bytes=len(body or b""),
@@ -194,6 +210,8 @@ class Proxy:
         exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, raw)
         exchange.note_sdk_cost(upstream.headers.get(UPSTREAM_COST_HEADER))
         headers = returned_headers(raw, exchange.context.request_id)
+        if exchange.extra_headers:
+            headers += exchange.extra_headers
         try:
             decoder = decoder_for(upstream.headers.get("content-encoding"), self.settings.upstream.max_decoded_bytes)
         except DecodingFailed:
@@ -234,7 +252,7 @@ class Proxy:
         provider = exchange.provider
         body = provider.error_body(provider.local_error_type(status), message)
         headers = [(CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()), (b"content-type", b"application/json")]
-        await send_whole(send, exchange, status, headers, body)
+        await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
         record = safe_record(exchange.to_record(self.prices), self.caps)
@@ -304,15 +322,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """The client's ``x-request-id`` and ``user-agent``, decoded as the UTF-8 clients send."""
-    request_id = user_agent = None
+def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:
+    """The client's ``x-request-id``, ``user-agent``, ``traceparent`` and ``tracestate``, decoded as the UTF-8 clients send."""
+    request_id = user_agent = traceparent = tracestate = None
     for name, value in raw_headers:
         if name == b"x-request-id":
             request_id = header_text(value)
         elif name == b"user-agent":
             user_agent = header_text(value, 1000)
-    return request_id, user_agent
+        elif name == b"traceparent":
+            traceparent = header_text(value, 100)
+        elif name == b"tracestate":
+            tracestate = header_text(value, 1000)
+    return request_id, user_agent, traceparent, tracestate
 
 
 def _off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:

@@ -47,6 +47,10 @@ class RequestContext:
     client_name: str | None = None
     client_version: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    traceparent: str | None = None
+    """The client's W3C ``traceparent`` header, as sent (unchecked), so a tracing plugin can continue its trace."""
+    tracestate: str | None = None
+    """The client's W3C ``tracestate`` header, as sent (unchecked)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,10 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_
     if tmp_path is not None:
         values["observability"] = {"duckdb_path": str(tmp_path / "ccproxy.duckdb")}
     for section, fields in sections.items():
-        values.setdefault(section, {}).update(fields)
+        if isinstance(fields, dict):
+            values.setdefault(section, {}).update(fields)
+        else:  # a list setting such as budgets
+            values[section] = fields
     return bind_installed_plugin_settings(_IsolatedSettings(**values), entry_points_)
 
 

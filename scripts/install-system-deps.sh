@@ -8,7 +8,8 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 if [ "${1:-all}" != build ]; then
   command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
-  command -v promtool >/dev/null || need+=(prometheus)
+  { command -v prometheus && command -v promtool; } >/dev/null || need+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
   command -v chromium >/dev/null || need+=(chromium)
   command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
 fi

@@ -45,7 +45,8 @@ ROUTES = (
     *routes(NAME, "batch_results", "GET /v1/messages/batches/{batch_id}/results"),
 )
 
-LOCAL_ERROR_TYPES = {502: "api_error", 504: "timeout_error", 413: "request_too_large", 404: "not_found_error"}
+LOCAL_ERROR_TYPES = {502: "api_error", 504: "timeout_error", 413: "request_too_large", 404: "not_found_error",
+                     429: "rate_limit_error"}  # 429: a plugin (a spending budget) refused the request
 
 _RESOURCES = ("requests", "tokens", "input-tokens", "output-tokens")
 RATE_LIMIT_HEADERS = {

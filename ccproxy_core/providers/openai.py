@@ -61,7 +61,8 @@ ROUTES = (
 WEBSOCKET_READERS = {"/v1/responses": RESPONSES, "/v1/realtime": REALTIME}
 """Paths whose WebSocket upgrades are forwarded to OpenAI, and how their events are read."""
 
-LOCAL_ERROR_TYPES = {502: "server_error", 504: "timeout", 413: "invalid_request_error", 404: "invalid_request_error"}
+LOCAL_ERROR_TYPES = {502: "server_error", 504: "timeout", 413: "invalid_request_error", 404: "invalid_request_error",
+                     429: "insufficient_quota"}  # 429: a plugin (a spending budget) refused the request
 
 RATE_LIMIT_HEADERS = {
     f"x-ratelimit-{kind}-{resource}": f"{resource}_{kind}"

@@ -1,0 +1,42 @@
+"""Built-in ccproxy plugin: spending budgets that warn or block, with webhook notices and metrics.
+
+Loaded when OBSERVABILITY__BUDGETS_ENABLED is true; the budgets are the ``[[budgets]]`` tables
+of the config file. See docs/budgets.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ccproxy_budgets.lifecycle import start_budgets, stop_budgets
+from ccproxy_core import hookimpl
+from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_budgets.settings import BudgetsPluginSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ccproxy_core.settings import Settings
+
+
+def _enabled(settings: Settings) -> tuple[bool, str]:
+    on = bool(getattr(settings.observability, "budgets_enabled", False))
+    return on, f"OBSERVABILITY__BUDGETS_ENABLED={'true' if on else 'false'}"
+
+
+@hookimpl
+def register_plugin() -> PluginSpec:
+    """Settings under [observability]; on with OBSERVABILITY__BUDGETS_ENABLED=true."""
+    return PluginSpec(settings=BudgetsPluginSettings, section="observability", enabled_when=_enabled)
+
+
+@hookimpl(trylast=True)
+async def on_startup(app: FastAPI, settings: Settings) -> None:
+    """Read what each budget has spent this period from the log store, then start enforcing."""
+    await start_budgets(app, settings)
+
+
+@hookimpl
+async def on_shutdown(app: FastAPI) -> None:
+    """Stop enforcing and send the notices still queued."""
+    await stop_budgets(app)

@@ -1,0 +1,123 @@
+"""What each budget has spent in its current period, and the decision for a request it covers.
+
+Decisions are made from memory on the request path. Spend is added when a request's record
+arrives, so requests admitted while a blocking budget still had room may together overshoot
+it by at most the cost of the requests in flight at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.admission import Admission
+from ccproxy_core.settings import BudgetSettings
+
+log = logging.getLogger("ccproxy.budgets")
+THRESHOLDS = (0.5, 0.8, 1.0)
+"""Shares of the limit at which a notice is sent, once per period each."""
+_SCOPE_FIELDS = {"project": "project", "api_key": "api_key_id", "session": "session_id", "model": "model"}
+
+
+@dataclass
+class BudgetState:
+    """One budget and its spend in the current period."""
+
+    settings: BudgetSettings
+    period_start: datetime
+    period_end: datetime
+    spent: float = 0.0
+    refused: int = 0
+    notified: set[float] = field(default_factory=set)
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.settings.limit_usd - self.spent)
+
+    def covers(self, request: Any) -> bool:
+        """Whether a request (its context or its record) falls under this budget's scope."""
+        scope = self.settings.scope
+        if scope == "all":
+            return True
+        kind, _, target = scope.partition(":")
+        return getattr(request, _SCOPE_FIELDS[kind], None) == target
+
+    def roll_over(self, now: datetime) -> None:
+        if now >= self.period_end:
+            self.period_start, self.period_end = period_bounds(now, self.settings.period, self.settings.timezone)
+            self.spent, self.notified = 0.0, set()
+
+
+Notice = dict[str, Any]
+
+
+class Ledger:
+    """Every budget's state; ``notify`` is called (on the event loop, without waiting) with each notice."""
+
+    def __init__(self, budgets: list[BudgetSettings], notify: Callable[[Notice], None],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        now = clock()
+        self.clock, self.notify = clock, notify
+        self.budgets = [BudgetState(budget, *period_bounds(now, budget.period, budget.timezone)) for budget in budgets]
+
+    def start_from(self, state: BudgetState, spent: float) -> None:
+        """Spend already stored for the current period; thresholds passed before are not announced again."""
+        state.spent = spent
+        state.notified = {share for share in THRESHOLDS if spent >= share * state.settings.limit_usd}
+
+    def admit(self, context: Any) -> Admission | None:
+        """Refuse when a covering blocking budget is spent; otherwise say what is left of each."""
+        now = self.clock()
+        covering = [state for state in self.budgets if state.covers(context)]
+        if not covering:
+            return None
+        for state in covering:
+            state.roll_over(now)
+        left = ", ".join(f"{state.settings.name}={state.left:.4f}" for state in covering)
+        headers = [("x-ccproxy-budget-remaining-usd", left)]
+        spent = next((state for state in covering if state.settings.action == "block"
+                      and state.spent >= state.settings.limit_usd), None)
+        if spent is None:
+            return Admission(headers=tuple(headers))
+        spent.refused += 1
+        retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
+        headers.append(("retry-after", str(retry_after)))
+        message = (f"ccproxy budget {spent.settings.name} has spent {spent.spent:.2f} of its "
+                   f"{spent.settings.limit_usd:.2f} USD for this {spent.settings.period}; "
+                   f"requests are refused until {spent.period_end.isoformat()}")
+        return Admission(refuse_status=429, error_type="budget_exceeded", message=message, headers=tuple(headers))
+
+    def add(self, record: Any) -> None:
+        """Count a finished request's cost in every budget covering it; announce crossed thresholds."""
+        cost = record.cost_usd
+        if not cost:
+            return
+        now = self.clock()
+        for state in self.budgets:
+            if state.covers(record):
+                state.roll_over(now)
+                state.spent += float(cost)
+                self._announce(state)
+
+    def _announce(self, state: BudgetState) -> None:
+        limit = state.settings.limit_usd
+        crossed = [share for share in THRESHOLDS if state.spent >= share * limit and share not in state.notified]
+        if not crossed:
+            return
+        state.notified.update(crossed)
+        if 1.0 in crossed:
+            log.warning("budget %s is spent: %.4f of %.4f USD this %s (%s)", state.settings.name, state.spent,
+                        limit, state.settings.period, "requests now refused" if state.settings.action == "block"
+                        else "warning only")
+        for share in crossed:
+            self.notify({
+                "budget": state.settings.name, "scope": state.settings.scope, "period": state.settings.period,
+                "threshold_percent": round(share * 100), "spent_usd": round(state.spent, 6), "limit_usd": limit,
+                "action": state.settings.action, "period_start": state.period_start.isoformat(),
+                "period_end": state.period_end.isoformat(),
+            })

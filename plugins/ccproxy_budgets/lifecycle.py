@@ -1,0 +1,77 @@
+"""Starting the budgets with the server: the ledger, the spend stored so far, the notifier, the metrics."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ccproxy_budgets.ledger import BudgetState, Ledger
+from ccproxy_budgets.metrics import BudgetCollector
+from ccproxy_budgets.notifier import Notifier
+from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
+from ccproxy_core.errors import StartupError
+from ccproxy_core.log_store import LogFilters, NameFilter
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ccproxy_core.settings import Settings
+
+log = logging.getLogger("ccproxy.budgets")
+STATE_ATTRIBUTE = "ccproxy_budgets"
+
+
+async def start_budgets(app: FastAPI, settings: Settings) -> None:
+    if not settings.budgets:
+        raise StartupError("OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
+                           "add [[budgets]] tables to the config file, or turn the flag off")
+    observability = settings.observability
+    notifier = None
+    if observability.budgets_webhook_url:
+        notifier = Notifier(observability.budgets_webhook_url, observability.budgets_webhook_format)
+        notifier.start()
+    ledger = Ledger(list(settings.budgets), notifier.notify if notifier else lambda notice: None)
+    pm = app.state.plugin_manager
+    store = pm.hook.get_log_store(app=app, settings=settings)
+    for state in ledger.budgets:
+        ledger.start_from(state, await _stored_spend(store, state))
+        log.info("budget %s (%s, %s per %s, %s): %.2f USD spent so far", state.settings.name, state.settings.scope,
+                 state.settings.limit_usd, state.settings.period, state.settings.action, state.spent)
+    registry = pm.hook.get_metrics_registry(app=app)
+    collector = None
+    if registry is not None:
+        collector = BudgetCollector(ledger)
+        registry.register(collector)
+    observer = BudgetObserver(ledger)
+    pm.register(observer, name=OBSERVER_NAME)
+    setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector))
+
+
+async def stop_budgets(app: FastAPI) -> None:
+    state = getattr(app.state, STATE_ATTRIBUTE, None)
+    if state is None:
+        return
+    setattr(app.state, STATE_ATTRIBUTE, None)
+    observer, notifier, registry, collector = state
+    if app.state.plugin_manager.is_registered(observer):
+        app.state.plugin_manager.unregister(observer)
+    if collector is not None:
+        registry.unregister(collector)
+    if notifier is not None:
+        await notifier.stop()
+
+
+async def _stored_spend(store: object | None, state: BudgetState) -> float:
+    """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
+    scope = state.settings.scope
+    if store is None or scope.split(":", 1)[0] not in ("all", "model"):
+        return 0.0
+    model = NameFilter(include=(scope.split(":", 1)[1],)) if scope != "all" else NameFilter()
+    filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), model=model)
+    try:
+        analytics = await store.analytics(filters, "day")
+    except Exception as exc:  # noqa: BLE001 - a store that cannot answer must not stop the server
+        log.error("budget %s starts from 0: the log store could not say what was spent (%s)", state.settings.name, exc)
+        return 0.0
+    return float(analytics["cost"]["total_usd"] or 0.0)

@@ -1,0 +1,156 @@
+"""Real Prometheus and Alertmanager processes for tests, and a webhook receiver that collects alerts.
+
+Prometheus (Debian package ``prometheus``) and Alertmanager (``prometheus-alertmanager``)
+run on free loopback ports with their data in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def binary(*names: str, package: str) -> str:
+    for name in names:
+        if found := shutil.which(name):
+            return found
+    pytest.skip(f"{names[0]} not found: install the Debian package '{package}' (scripts/install-system-deps.sh)")
+    raise AssertionError("unreachable")
+
+
+class WebhookReceiver:
+    """An HTTP server that keeps every Alertmanager webhook notification POSTed to it."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver._changed:
+                    receiver.notifications.append(json.loads(body))
+                    receiver._changed.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/alerts"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with self._changed:
+            return [alert for notification in self.notifications for alert in notification["alerts"]]
+
+    def wait_for(self, alertnames: set[str], timeout: float) -> list[dict[str, Any]]:
+        """Every alert received once all of ``alertnames`` have arrived; fails naming the missing ones."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not alertnames <= {alert["labels"]["alertname"] for alert in self.alerts()}:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = {alert["labels"]["alertname"] for alert in self.alerts()}
+                    raise AssertionError(f"alerts never delivered: {sorted(alertnames - seen)}; delivered: {sorted(seen)}")
+                self._changed.wait(left)
+            return self.alerts()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Server:
+    """A Prometheus-family server process on a free loopback port."""
+
+    def __init__(self, command: list[str], port: int, log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not self._ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited: {log_path.read_text()}")
+            assert time.monotonic() < deadline, f"{command[0]} not ready in 30 s: {log_path.read_text()}"
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(self.url + "/-/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_alertmanager(workdir: Path, webhook_url: str) -> Server:
+    """Alertmanager sending every alert, grouped by name and labels, to ``webhook_url`` within a second."""
+    config = {
+        "route": {
+            "receiver": "test-webhook",
+            "group_by": ["alertname", "instance", "service_type", "error_type", "resource"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [{"name": "test-webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": False}]}],
+    }
+    config_path = workdir / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [
+        binary("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager"),
+        f"--config.file={config_path}",
+        f"--storage.path={workdir / 'alertmanager-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # a single instance: no gossip port
+    ]
+    return Server(command, port, workdir / "alertmanager.log")
+
+
+def start_prometheus(workdir: Path, rules: Path, target: str, alertmanager_url: str) -> Server:
+    """Prometheus scraping ``target`` (host:port) as job ccproxy every second, evaluating ``rules`` every second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{"job_name": "ccproxy", "static_configs": [{"targets": [target]}]}],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_url.removeprefix("http://")]}]}]},
+    }
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [
+        binary("prometheus", package="prometheus"),
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return Server(command, port, workdir / "prometheus.log")

@@ -1,0 +1,159 @@
+"""Spending budgets through a real ccproxy: blocking with the provider's error shape, warnings,
+notices to a webhook at 50/80/100%, metrics, and spend read back from the store after a restart."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anthropic
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.testing import wait_until
+from tests.alerting_servers import WebhookReceiver
+
+HELLO = [{"role": "user", "content": "hello"}]
+# 100 deltas are 300 output tokens: 0.0015 USD at Haiku 4.5 prices.
+LONG_ANSWER = {"x-mock-delta-count": "100"}
+
+
+def budget(name: str, scope: str, limit_usd: float, action: str = "block", **more) -> dict:
+    return {"name": name, "scope": scope, "limit_usd": limit_usd, "action": action, **more}
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def budget_metrics(proxy_url: str) -> dict[tuple[str, str], float]:
+    text = httpx.get(proxy_url + "/metrics").text
+    return {(sample.name, sample.labels["budget"]): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name.startswith("ccproxy_budget_")}
+
+
+def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={"budgets_enabled": True, "budgets_webhook_url": webhook.url, "metrics_endpoint_enabled": True},
+        budgets=[budget("haiku-daily", "model:claude-haiku-4-5", 0.004),
+                 budget("mini-daily", "model:gpt-4o-mini", 0.00001)],
+    )
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    left = []
+    for _ in range(3):
+        answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO,
+                                                          extra_headers=LONG_ANSWER)
+        left.append(answer.headers["x-ccproxy-budget-remaining-usd"])
+        recorder.wait_for_ends(len(left))
+    assert left == ["haiku-daily=0.0040", "haiku-daily=0.0025", "haiku-daily=0.0010"]
+
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO)
+    body = refused.value.response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "haiku-daily" in body["error"]["message"]
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    retry_after = int(refused.value.response.headers["retry-after"])
+    assert abs(retry_after - math.ceil((midnight - datetime.now(UTC)).total_seconds())) <= 5
+
+    gpt = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-budget", max_retries=0)
+    gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    recorder.wait_for_ends(5)
+    with pytest.raises(openai.RateLimitError) as refused_openai:
+        gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert refused_openai.value.response.json()["error"]["type"] == "insufficient_quota"
+    assert "mini-daily" in refused_openai.value.response.json()["error"]["message"]
+
+    records = recorder.wait_for_ends(6)
+    refusals = [record for record in records if record.status_code == 429]
+    assert [(r.error_type, r.upstream_status, bool(r.cost_usd)) for r in refusals] == [("budget_exceeded", None, False)] * 2
+
+    notices = wait_until(lambda: len(webhook.notifications) >= 6 and webhook.notifications)
+    haiku = [n for n in notices if n["budget"] == "haiku-daily"]
+    assert [n["threshold_percent"] for n in haiku] == [50, 80, 100]
+    haiku_spent = float(sum(r.cost_usd or 0 for r in records if r.model == "claude-haiku-4-5"))
+    assert haiku_spent > 0.004
+    assert haiku[-1]["spent_usd"] == pytest.approx(haiku_spent) and haiku[-1]["limit_usd"] == 0.004
+    assert [n["threshold_percent"] for n in notices if n["budget"] == "mini-daily"] == [50, 80, 100]
+
+    metrics = budget_metrics(proxy.url)
+    assert metrics[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(haiku_spent)
+    assert metrics[("ccproxy_budget_limit_usd", "haiku-daily")] == 0.004
+    assert metrics[("ccproxy_budget_refused_requests_total", "haiku-daily")] == 1
+
+
+def test_a_warning_budget_lets_requests_through_and_says_so(proxy_factory, recorder, caplog):
+    proxy = proxy_factory(plugins=[recorder], observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
+                          budgets=[budget("team-daily", "all", 0.001, action="warn")])
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    with caplog.at_level(logging.WARNING, logger="ccproxy.budgets"):
+        for _ in range(3):
+            answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=400,
+                                                              messages=HELLO, extra_headers=LONG_ANSWER)
+            assert answer.status_code == 200
+        recorder.wait_for_ends(3)
+    assert answer.headers["x-ccproxy-budget-remaining-usd"] == "team-daily=0.0000"
+    assert [r.getMessage() for r in caplog.records if "team-daily is spent" in r.getMessage()] == [
+        "budget team-daily is spent: 0.0015 of 0.0010 USD this day (warning only)"]
+    assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "team-daily")] > 0.001
+
+
+def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, recorder):
+    sections = {"observability": {"budgets_enabled": True, "logs_collection_enabled": True,
+                                  "log_flush_interval_seconds": 0.05},
+                "budgets": [budget("haiku-daily", "model:claude-haiku-4-5", 0.004)]}
+    first = proxy_factory(plugins=[recorder], **sections)
+    claude = anthropic.Anthropic(base_url=first.url, api_key="sk-ant-budget", max_retries=0)
+    for _ in range(3):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER)
+    recorder.wait_for_ends(3)
+    first.stop()  # the writer flushes every record on shutdown
+
+    second = proxy_factory(**sections)  # the same DuckDB file
+    with pytest.raises(anthropic.RateLimitError):
+        anthropic.Anthropic(base_url=second.url, api_key="sk-ant-budget", max_retries=0).messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
+    other = anthropic.Anthropic(base_url=second.url, api_key="sk-ant-budget", max_retries=0).messages.create(
+        model="claude-opus-4-5", max_tokens=5, messages=HELLO)
+    assert other.content  # another model is not under this budget
+
+
+@pytest.mark.parametrize(("now", "period", "zone", "start", "end"), [
+    ("2026-03-28T23:30:00+00:00", "day", "Europe/Paris", "2026-03-28T23:00:00+00:00", "2026-03-29T22:00:00+00:00"),
+    ("2026-12-02T10:00:00+00:00", "week", "UTC", "2026-11-30T00:00:00+00:00", "2026-12-07T00:00:00+00:00"),
+    ("2026-12-31T23:59:00+00:00", "month", "UTC", "2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"),
+    ("2026-02-01T03:00:00+00:00", "month", "America/New_York", "2026-01-01T05:00:00+00:00", "2026-02-01T05:00:00+00:00"),
+])
+def test_periods_follow_the_local_calendar(now, period, zone, start, end):
+    assert period_bounds(datetime.fromisoformat(now), period, zone) == (
+        datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def test_budgets_on_without_any_budget_stop_start_up(proxy_factory):
+    with pytest.raises(RuntimeError, match="failed to start"):
+        proxy_factory(observability={"budgets_enabled": True})
+
+
+def test_the_documented_team_budget_loads_from_a_config_file(tmp_path, monkeypatch):
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "budgets.md").read_text()
+    example = guide.split("# ~/.config/ccproxy/config.toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "config.toml"
+    config.write_text(example)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    settings = load_settings(config)
+    assert settings.observability.budgets_enabled and settings.observability.budgets_webhook_format == "slack"
+    assert [(b.name, b.scope, b.period, b.timezone, b.limit_usd, b.action) for b in settings.budgets] == [
+        ("team-daily", "all", "day", "Europe/Paris", 25.0, "block"),
+        ("opus-daily", "model:claude-opus-4-1", "day", "UTC", 10.0, "warn"),
+    ]
