@@ -159,6 +159,7 @@ def admit_request(context: RequestContext, ccproxy: Ccproxy) -> Admission | None
     """
 
 
+@hookspec
 def on_request_end(context: RequestContext, record: AccessRecord, ccproxy: Ccproxy) -> None:
     """A proxied request has finished; ``record`` is its final access record.
 

@@ -14,6 +14,7 @@ import openai
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+import ccproxy_otel
 from ccproxy_core.plugins import enablement
 from ccproxy_core.testing import make_settings
 from ccproxy_otel.attributes import unix_nanos
@@ -175,8 +176,9 @@ def test_metrics_stay_off_unless_asked(receiver, proxy_factory):
 
 
 def test_off_by_default_and_on_by_its_flag(upstream):
-    assert enablement("otel", make_settings(upstream.url)) == (False, "OBSERVABILITY__OTEL_ENABLED=false")
-    assert enablement("otel", make_settings(upstream.url, observability={"otel_enabled": True}))[0] is True
+    spec = ccproxy_otel.register_plugin()
+    assert enablement("otel", spec, make_settings(upstream.url)) == (False, "OBSERVABILITY__OTEL_ENABLED=false")
+    assert enablement("otel", spec, make_settings(upstream.url, observability={"otel_enabled": True}))[0] is True
 
 
 def test_an_unreachable_collector_changes_nothing_for_clients(proxy_factory, recorder, monkeypatch):
