@@ -12,10 +12,10 @@ test: system-deps install-test dashboard real-clients
 	$(BIN)/pytest
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

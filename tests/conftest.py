@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,3 +77,23 @@ def clickhouse_server(tmp_path):
     server = ClickHouseServer(clickhouse_binary(), tmp_path, "clickhouse").start()
     yield server
     server.stop()
+
+
+# A tool a test needs (a Debian package, Node.js) may be missing on a contributor's machine, where
+# its tests skip with a message naming it. Under CI the install step is part of what is tested,
+# so there such a skip fails the run instead of hiding a missing install.
+_MISSING_TOOL_WORDS = ("not found", "not installed", "install the", "needs npm")
+_missing_tools: list[str] = []
+
+
+def pytest_runtest_logreport(report):  # noqa: ANN001, ANN201
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if any(word in reason for word in _MISSING_TOOL_WORDS):
+            _missing_tools.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ANN001, ANN201
+    if os.environ.get("CI") and _missing_tools:
+        print("\nCI=true, but tools the tests need are missing:\n  " + "\n  ".join(sorted(set(_missing_tools))))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

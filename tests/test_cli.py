@@ -27,7 +27,7 @@ def test_plugins_list_json_shows_builtins_with_reasons():
     result = run("plugins", "list", "--json", env={"OBSERVABILITY__DASHBOARD_ENABLED": "true", "PLUGINS__DISABLED": "metrics"})
     assert result.returncode == 0, result.stderr
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
-    assert plugins["dashboard"]["enabled"] is True and plugins["dashboard"]["distribution"] == "ccproxy"
+    assert plugins["dashboard"]["enabled"] is True and plugins["dashboard"]["distribution"] == "ccproxy-observability"
     assert plugins["dashboard"]["version"] == ccproxy_core.__version__
     assert plugins["metrics"]["reason"] == "disabled by name (PLUGINS__DISABLED)"
     assert plugins["duckdb"]["reason"] == "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"

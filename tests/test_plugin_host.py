@@ -27,7 +27,7 @@ def test_builtin_plugins_are_discovered_through_entry_points_and_off_by_default(
     infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1")))
     assert set(BUILTINS) <= set(infos)
     for name in BUILTINS:
-        assert infos[name].enabled is False and infos[name].distribution == "ccproxy"
+        assert infos[name].enabled is False and infos[name].distribution == "ccproxy-observability"
     assert infos["metrics"].reason == "OBSERVABILITY__METRICS_ENDPOINT_ENABLED=false"
     assert infos["duckdb"].reason == "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
 

@@ -75,6 +75,6 @@ def _resource() -> Resource:
 
 def _ccproxy_version() -> str:
     try:
-        return version("ccproxy")
+        return version("ccproxy-observability")
     except PackageNotFoundError:
         return "unknown"
