@@ -93,6 +93,30 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert metrics[("ccproxy_budget_refused_requests_total", "haiku-daily")] == 1
 
 
+def test_project_and_key_budgets_stop_only_their_own_requests(proxy_factory, recorder):
+    from ccproxy_core.attribution.keys import key_fingerprint
+
+    team_key = "sk-ant-team-alpha"
+    proxy = proxy_factory(plugins=[recorder], observability={"budgets_enabled": True},
+                          budgets=[budget("alpha-daily", "project:alpha", 0.0001),
+                                   budget("team-key", f"api_key:{key_fingerprint(team_key)}", 0.0001)])
+    alpha = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-other", max_retries=0,
+                                default_headers={"x-ccproxy-project": "alpha"})
+    beta = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-other", max_retries=0,
+                               default_headers={"x-ccproxy-project": "beta"})
+    team = anthropic.Anthropic(base_url=proxy.url, api_key=team_key, max_retries=0)
+    for client in (alpha, team):
+        client.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER)
+    recorder.wait_for_ends(2)
+    for client in (alpha, team):
+        with pytest.raises(anthropic.RateLimitError):
+            client.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO)
+    assert beta.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO).content
+    records = recorder.wait_for_ends(5)
+    assert [(r.project, r.status_code) for r in records] == [
+        ("alpha", 200), (None, 200), ("alpha", 429), (None, 429), ("beta", 200)]
+
+
 def test_a_warning_budget_lets_requests_through_and_says_so(proxy_factory, recorder, caplog):
     proxy = proxy_factory(plugins=[recorder], observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
                           budgets=[budget("team-daily", "all", 0.001, action="warn")])
