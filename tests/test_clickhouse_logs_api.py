@@ -115,3 +115,24 @@ def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answer
     finally:
         server.stop()
     assert "ch-s3cret-pw" not in caplog.text and "ccproxy:***@127.0.0.1" in caplog.text
+
+
+def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_server):
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    sent = [("alpha", "s-1", "red"), ("alpha", "s-1", "blue"), ("beta", "s-2", "red")]
+    for project, session, colour in sent:
+        headers = {"x-api-key": "sk-ant-attrib", "anthropic-version": "2023-06-01", "x-ccproxy-project": project,
+                   "x-ccproxy-session": session, "x-ccproxy-tag-colour": colour}
+        assert httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers).status_code == 200
+    stored_rows(proxy.url, 3)
+    alpha = httpx.get(f"{proxy.url}/logs/query", params={"project": "alpha"}).json()["results"]
+    assert sorted(row["tags"]["colour"] for row in alpha) == ["blue", "red"]
+    red = httpx.get(f"{proxy.url}/logs/query", params={"tag.colour": "red"}).json()["results"]
+    assert sorted(row["project"] for row in red) == ["alpha", "beta"]
+    grouped = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1, "group_by": "project", "top": 1}).json()
+    assert [(group["key"], group["requests"]) for group in grouped["groups"]] == [("alpha", 2), ("other", 1)]
+    sessions = httpx.get(f"{proxy.url}/logs/sessions").json()
+    assert sessions["total"] == 2 and {s["session_id"]: s["requests"] for s in sessions["sessions"]} == {"s-1": 2, "s-2": 1}
+    one = httpx.get(f"{proxy.url}/logs/sessions/s-1").json()
+    assert [row["tags"]["colour"] for row in one["requests"]] == ["red", "blue"]

@@ -132,7 +132,7 @@ def test_toml_blocks_parse(block):
     if block.title and block.title.endswith("pyproject.toml"):
         project_folder = block.title.split("/")[0]
         assert document["build-system"]["build-backend"] and document["build-system"]["requires"]
-        assert "ccproxy" in document["project"]["dependencies"]
+        assert "ccproxy-observability" in document["project"]["dependencies"]
         entry_points = document["project"]["entry-points"]["ccproxy"]
         assert entry_points, "a plugin declares at least one entry point in group ccproxy"
         shown = {b.title for b in blocks_of("python", titled=True)}

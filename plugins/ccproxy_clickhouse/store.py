@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 from clickhouse_driver import Client, errors
 
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import Bucket, LogFilters, PagePosition, QueryPage
+from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
 from .settings import ClickHouseSettings
 
 from . import queries
 from .analytics import analytics
+from .groups import groups, session_list, session_requests
 from .migrate import prepare_server, supports_ttl
 from .peers import PeerFeed
 from .pool import ClientPool
@@ -158,6 +159,18 @@ class ClickHouseLogStore:
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
         """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""
         return await self._read(analytics, self.layout.database, filters, bucket)
+
+    async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
+        """Sums per group, top N and ``other`` (see :mod:`.groups`)."""
+        return await self._read(groups, self.layout.database, filters, grouping)
+
+    async def sessions(self, filters: LogFilters, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Sessions, most recently active first, and how many match."""
+        return await self._read(session_list, self.layout.database, filters, limit, offset)
+
+    async def session_requests(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        """One session's rows, oldest first."""
+        return await self._read(session_requests, self.layout.database, session_id, limit)
 
     async def reset(self) -> int:
         """Empty the table on every server of the cluster (or the one server); return how many rows were deleted."""
