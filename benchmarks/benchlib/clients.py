@@ -93,11 +93,16 @@ MIXED_REQUESTS = [
 
 @dataclass
 class SteadyLoad:
-    """Sends the mixed requests at about ``rate`` per second from ``workers`` workers until stopped."""
+    """Sends the mixed requests at about ``rate`` per second from ``workers`` workers until stopped.
+
+    Each worker waits for its answer before sending again, so the rate is kept only while an
+    answer takes less than ``workers / rate`` seconds (320 ms at 200 req/s): enough for streams
+    on a machine that other work slows down.
+    """
 
     base_url: str
     rate: float
-    workers: int = 16
+    workers: int = 64
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     failures: int = 0

@@ -6,16 +6,19 @@ its own ``cursor()``, as DuckDB's Python API asks for concurrent use from severa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from ccproxy_core.errors import StartupError
 
+from . import block_cache
 from .schema import SCHEMA_VERSION, migrate
 
 log = logging.getLogger("ccproxy.duckdb")
@@ -35,6 +38,8 @@ class Database:
         self._lock = threading.Lock()
         self.maintenance_lock = threading.Lock()
         """Held by whoever changes rows and rollups together (writer, retention, reset), so they agree."""
+        self._reads = 0
+        self._reads_changed = threading.Condition()
 
     @classmethod
     def open(cls, configured_path: str, memory_limit: str = "256MB", threads: int = 2) -> Database:
@@ -73,6 +78,31 @@ class Database:
         """A new connection to the same database, for one thread's use; close it when done."""
         with self._lock:
             return self._connection.cursor()
+
+    @contextlib.contextmanager
+    def read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one read, closed after it; the block cache is never trimmed under an open one."""
+        with self._reads_changed:
+            self._reads += 1
+        try:
+            cursor = self.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        finally:
+            with self._reads_changed:
+                self._reads -= 1
+
+    def trim_block_cache(self, cursor: duckdb.DuckDBPyConnection) -> int | None:
+        """Give back DuckDB's cached table blocks (see :mod:`.block_cache`); ``None`` when a read is running.
+
+        New reads wait the few milliseconds it takes.
+        """
+        with self._reads_changed:
+            if self._reads:
+                return None
+            return block_cache.trim(cursor, str(self._config["memory_limit"]))
 
     def reopen(self) -> None:
         """Close and reopen the file, to recover from an I/O error that left DuckDB's file handles unusable."""

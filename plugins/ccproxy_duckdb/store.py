@@ -116,8 +116,5 @@ class DuckDBLogStore:
             return self._run_on_new_cursor(function, *args)
 
     def _run_on_new_cursor(self, function: Callable[..., T], *args: Any) -> T:
-        cursor = self.database.cursor()
-        try:
+        with self.database.read_cursor() as cursor:
             return function(cursor, *args)
-        finally:
-            cursor.close()

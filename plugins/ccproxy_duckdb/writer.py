@@ -14,6 +14,7 @@ Its loss policy is :mod:`ccproxy_core.batch_writer`'s, and for write errors:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import duckdb
@@ -21,6 +22,7 @@ import duckdb
 from ccproxy_core.batch_writer import BatchWriter
 from ccproxy_core.record import AccessRecord
 
+from . import block_cache
 from .database import Database
 from .rollup_keeper import RollupKeeper
 from .rows import record_to_row
@@ -48,6 +50,7 @@ class LogWriter(BatchWriter):
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._must_reopen = False
         self._rollups = RollupKeeper()
+        self._next_trim_at = time.monotonic() + block_cache.TRIM_EVERY_SECONDS
 
     def to_row(self, record: AccessRecord) -> tuple[Any, ...]:
         return record_to_row(record)
@@ -65,7 +68,21 @@ class LogWriter(BatchWriter):
             self._must_reopen = True
             return False
         self._pending = []
+        self._trim_block_cache_now_and_then()
         return True
+
+    def _trim_block_cache_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now < self._next_trim_at or self._connection is None:
+            return
+        try:
+            with self._database.maintenance_lock:  # retention deletes run under it: keep them out too
+                trimmed = self._database.trim_block_cache(self._connection)
+        except duckdb.Error as exc:
+            log.warning("could not hand DuckDB's cached blocks back: %s", exc)
+            trimmed = 0
+        if trimmed is not None:  # else a read was running: try again after the next write
+            self._next_trim_at = now + block_cache.TRIM_EVERY_SECONDS
 
     def disconnect(self) -> None:
         if self._connection is not None:

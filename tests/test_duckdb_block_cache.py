@@ -1,0 +1,100 @@
+"""DuckDB's cached table blocks are handed back, so the process does not grow with its file."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from ccproxy_core.log_store import LogFilters
+from ccproxy_core.testing import wait_until
+from ccproxy_duckdb import block_cache
+from tests.test_duckdb_store import make_record, open_store
+
+
+def fill(store, count: int) -> None:
+    for number in range(count):
+        store.submit(replace(make_record(number % 3000), request_id=f"cache-{number:06d}", user_agent=f"ua-{number}"))
+    wait_until(lambda: store.stats()["rows_written"] >= count, timeout=60)
+
+
+def cached_after_reading_everything(store) -> int:
+    cursor = store.database.cursor()
+    try:
+        cursor.execute("CHECKPOINT")
+        cursor.execute("SELECT * FROM access_logs").fetchall()  # every block of the table into the cache
+        return block_cache.cached_table_bytes(cursor)[1]
+    finally:
+        cursor.close()
+
+
+def memory_limit(store) -> str:
+    cursor = store.database.cursor()
+    try:
+        return cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        cursor.close()
+
+
+def test_trimming_drops_the_cached_blocks_and_keeps_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(block_cache, "WORTH_TRIMMING_BYTES", 0)
+    store = open_store(tmp_path, log_queue_size=100_000)
+    try:
+        fill(store, 60_000)
+        limit_before = memory_limit(store)
+        cached = cached_after_reading_everything(store)
+        assert cached >= 2 * 1024 * 1024
+        cursor = store.database.cursor()
+        try:
+            assert store.database.trim_block_cache(cursor) >= cached // 2
+            assert block_cache.cached_table_bytes(cursor)[1] < cached // 3
+        finally:
+            cursor.close()
+        assert memory_limit(store) == limit_before
+        assert asyncio.run(store.describe())["row_count"] == 60_000  # the rows are on disk, not lost with the cache
+    finally:
+        store.close()
+
+
+def test_no_trim_under_a_running_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(block_cache, "WORTH_TRIMMING_BYTES", 0)
+    store = open_store(tmp_path, log_queue_size=100_000)
+    try:
+        fill(store, 5_000)
+        cached = cached_after_reading_everything(store)
+        with store.database.read_cursor() as reading:
+            cursor = store.database.cursor()
+            try:
+                assert store.database.trim_block_cache(cursor) is None
+                assert block_cache.cached_table_bytes(cursor)[1] == cached
+            finally:
+                cursor.close()
+            assert reading.execute("SELECT count(*) FROM access_logs").fetchone()[0] == 5_000
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("reads_meanwhile", [False, True])
+def test_the_writer_trims_as_it_goes(tmp_path, monkeypatch, reads_meanwhile):
+    monkeypatch.setattr(block_cache, "WORTH_TRIMMING_BYTES", 0)
+    monkeypatch.setattr(block_cache, "TRIM_EVERY_SECONDS", 0.0)
+    store = open_store(tmp_path, log_queue_size=100_000)
+    try:
+        fill(store, 60_000)
+        cached = cached_after_reading_everything(store)
+        store.submit(replace(make_record(1), request_id="after"))
+        if reads_meanwhile:  # reads go on while the writer trims between its writes; then one more write
+            for _ in range(20):
+                page = asyncio.run(store.query(LogFilters(), limit=500))
+                assert len(page.rows) == 500
+            wait_until(lambda: store.stats()["rows_written"] == 60_001)
+            store.submit(replace(make_record(1), request_id="after the reads"))
+        wait_until(lambda: store.stats()["rows_written"] == 60_001 + reads_meanwhile)
+        cursor = store.database.cursor()
+        try:
+            wait_until(lambda: block_cache.cached_table_bytes(cursor)[1] < cached // 3, timeout=10)
+        finally:
+            cursor.close()
+    finally:
+        store.close()
