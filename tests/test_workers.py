@@ -114,13 +114,14 @@ def test_a_worker_killed_mid_stream_is_replaced_and_its_request_recorded(upstrea
         stream = WatchedStream(server.url)
         stream.start()
         assert stream.started.wait(15) and stream.error is None, stream.error
-        victim = stream.worker
+        victim, workers_before = stream.worker, worker_pids(server)
         os.kill(victim, signal.SIGKILL)
         stream.join(15)
         assert not stream.body.rstrip().endswith(STREAM_END), "the stream was meant to be cut"
 
         pids = wait_until(lambda: (p := worker_pids(server)) and len(p) == 2 and victim not in p and p, timeout=30)
-        newcomer = (pids - {victim}) - {pid for _, pid in before} or pids - {victim}
+        newcomer = pids - workers_before
+        assert len(newcomer) == 1
         wait_until(lambda: quick_request(server.url)[1] in newcomer, timeout=30, interval=0)
 
         def record_of(request_id):
@@ -198,3 +199,26 @@ def test_zero_workers_is_refused_with_one_line_naming_the_setting(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "SERVER__WORKERS='0'" in lines[0] and "greater than or equal to 1" in lines[0], result.stderr
+
+
+def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_address(upstream, tmp_path):
+    env = {**serve_env(upstream.url, tmp_path / "hub.duckdb", metrics_endpoint_enabled="true"),
+           "SECURITY__AUTH_TOKEN": "workers-secret-token"}
+    server = serve_workers(tmp_path, env)
+    token = {"authorization": "Bearer workers-secret-token"}
+    try:
+        assert httpx.get(server.url + "/metrics").status_code == 401
+        assert httpx.get(server.url + "/metrics", headers=token).status_code == 200
+        assert httpx.get(server.url + "/metrics", headers={**token, "host": "evil.example"}).status_code == 403
+        # A client cannot pass itself off as another address: its copy of the workers' header is dropped.
+        spoofed = httpx.get(server.url + "/not-an-api-path", headers={"x-ccproxy-worker-client": "http 203.0.113.9 1"})
+        assert spoofed.status_code == 404
+
+        def record_of(request_id):
+            rows = httpx.get(server.url + "/logs/query", params={"limit": 100}, headers=token).json()["results"]
+            return next((row for row in rows if row["request_id"] == request_id), None)
+
+        unmatched = wait_until(lambda: record_of(spoofed.headers["x-ccproxy-request-id"]), timeout=15)
+        assert (unmatched["endpoint"], unmatched["client_ip"]) == ("unmatched", "127.0.0.1")
+    finally:
+        server.stop()
