@@ -23,7 +23,13 @@ def serve_workers(workdir: Path, env: dict[str, str], count: int = 2) -> ServePr
     """``ccproxy serve --workers count``, started, with every worker running."""
     command = [sys.executable, "-m", "ccproxy_core", "serve", "--workers", str(count)]
     server = ServeProcess(workdir, env, command).start(timeout=60)
-    wait_until(lambda: len(worker_pids(server)) == count, timeout=30)
+    answering: set[int] = set()
+
+    def every_worker_answers() -> bool:  # a new connection each time: whichever worker accepts it answers
+        answering.add(httpx.get(server.url + "/health", timeout=10).json()["worker"])
+        return answering == worker_pids(server) and len(answering) == count
+
+    wait_until(every_worker_answers, timeout=90, interval=0.01)
     return server
 
 
