@@ -83,7 +83,7 @@ class EventHub:
             log.error("worker pid %s: its event channel broke: %r", pid, exc)
         finally:
             writer.close()
-            if pid is not None:
+            if pid is not None and pid in self._readers:
                 self._readers[pid].set()
 
     async def _handle(self, message: dict[str, Any], requests: dict[str, RequestContext],
