@@ -23,7 +23,6 @@ from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.workers.codec import admissions_from_wire, context_to_wire, record_to_wire
 
 log = logging.getLogger("ccproxy.workers")
-_drop_log = RateLimitedLog(log)
 
 PENDING_EVENTS = 50_000
 """Events kept while the hub is unreachable (some 100 MB at worst)."""
@@ -55,6 +54,8 @@ class HubChannel:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closing = False
+        self._drop_log = RateLimitedLog(log)
+        self._trouble_log = RateLimitedLog(log)
 
     async def open(self, timeout: float = 30.0) -> None:
         """Connect and shake hands; keep reconnecting in the background when the connection drops."""
@@ -70,7 +71,7 @@ class HubChannel:
         if not self.hub_admits:
             return []
         if self._writer is None:
-            _drop_log.log("hub unreachable: request %s forwarded without admission", context.request_id)
+            self._trouble_log.log("hub unreachable: request %s forwarded without admission", context.request_id)
             return []
         number = next(self._numbers)
         answer = self._answers[number] = asyncio.get_running_loop().create_future()
@@ -78,7 +79,8 @@ class HubChannel:
         try:
             return await asyncio.wait_for(answer, ADMIT_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:
-            _drop_log.log("hub gave no admission in %g s: request %s forwarded", ADMIT_TIMEOUT_SECONDS, context.request_id)
+            self._trouble_log.log("hub gave no admission in %g s: request %s forwarded", ADMIT_TIMEOUT_SECONDS,
+                                  context.request_id)
             return []
         finally:
             self._answers.pop(number, None)
@@ -121,7 +123,8 @@ class HubChannel:
 
     def _count_dropped(self, count: int, why: str) -> None:
         self.dropped += count
-        _drop_log.log("worker %d dropped %d request event(s): %s (%d dropped so far)", self.worker, count, why, self.dropped)
+        self._drop_log.log("worker %d dropped %d request event(s): %s (%d dropped so far)",
+                           self.worker, count, why, self.dropped)
 
     async def _keep_connected(self) -> None:
         pause = 0.05
@@ -131,7 +134,7 @@ class HubChannel:
                 await self._handshake(reader, writer)
             except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
                 if self._connected.is_set():
-                    _drop_log.log("worker %d cannot reach the hub (%s); retrying", self.worker, exc)
+                    self._trouble_log.log("worker %d cannot reach the hub (%s); retrying", self.worker, exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue

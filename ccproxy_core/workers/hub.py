@@ -41,6 +41,7 @@ class EventHub:
         self._readers: dict[int, asyncio.Event] = {}
         """Per worker pid, set when its connection has been read to the end."""
         self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.bad_events = 0
 
     async def start(self) -> None:
@@ -48,9 +49,11 @@ class EventHub:
         self._server = await asyncio.start_unix_server(self._serve, self.socket_path, limit=LINE_LIMIT)
 
     async def close(self) -> None:
-        """Stop listening (call once every worker has exited)."""
+        """Stop listening and close the channels (call once every worker has exited)."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._writers):
+            writer.close()
 
     async def worker_exited(self, pid: int, exit_code: int | None) -> None:
         """Read what the worker wrote to the end, then record the requests it left unfinished."""
@@ -70,6 +73,7 @@ class EventHub:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pid = None
+        self._writers.add(writer)
         try:
             hello = json.loads(await reader.readuntil(b"\n"))
             pid = int(hello["pid"])
@@ -82,6 +86,7 @@ class EventHub:
         except (OSError, ValueError, KeyError, TypeError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             log.error("worker pid %s: its event channel broke: %r", pid, exc)
         finally:
+            self._writers.discard(writer)
             writer.close()
             if pid is not None and pid in self._readers:
                 self._readers[pid].set()
