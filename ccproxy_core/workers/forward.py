@@ -59,7 +59,7 @@ class HubForwarder:
         try:
             response = await self._session.request(
                 scope["method"], URL(url, encoded=True), headers=headers, allow_redirects=False,
-                data=_request_body(receive) if has_body else None, skip_auto_headers=auto_headers_to_skip(headers))
+                data=_request_body(receive) if has_body else None, skip_auto_headers=_not_to_add(headers))
         except (aiohttp.ClientError, OSError) as exc:
             _failure_log.log("the hub did not answer %s %s: %s", scope["method"], scope["path"], exc)
             return await _hub_unavailable(send)
@@ -77,6 +77,11 @@ def _forwarded_headers(scope: Scope) -> CIMultiDict[str]:
     client = scope.get("client") or ("", 0)
     headers[WORKER_CLIENT_HEADER.decode()] = f"{scope.get('scheme', 'http')} {client[0]} {client[1]}"
     return headers
+
+
+def _not_to_add(headers: CIMultiDict[str]) -> tuple[str, ...]:
+    """Headers aiohttp would add that the client did not send (a streamed body's Content-Type too)."""
+    return auto_headers_to_skip(headers) + (() if "content-type" in headers else ("Content-Type",))
 
 
 def _raw_names(scope: Scope) -> set[bytes]:
