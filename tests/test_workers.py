@@ -222,3 +222,26 @@ def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_a
         assert (unmatched["endpoint"], unmatched["client_ip"]) == ("unmatched", "127.0.0.1")
     finally:
         server.stop()
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
+    server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "orphans.duckdb"))
+    workers = worker_pids(server)
+    try:
+        server.send(signal.SIGKILL)
+        server.wait(10)
+
+        def gone(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(lambda: all(gone(pid) for pid in workers), timeout=60)
+    finally:
+        for pid in workers:  # only the workers this test started
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
