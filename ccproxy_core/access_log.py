@@ -18,7 +18,12 @@ class AccessLogger:
     def emit(self, record: AccessRecord) -> None:
         if not self.enabled or not access_logger.isEnabledFor(logging.INFO):
             return
-        access_logger.info(describe(record), extra={"access": record})
+        # Under `ccproxy serve` the line is built and written by the log-line thread; an app
+        # embedded elsewhere logs it through the logging module as usual.
+        from ccproxy_core.logging_setup import queue_access_line
+
+        if not queue_access_line(record):
+            access_logger.info(describe(record), extra={"access": record})
 
 
 def describe(record: AccessRecord) -> str:

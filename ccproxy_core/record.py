@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -146,10 +147,19 @@ class AccessRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: ISO timestamps, money as floats."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        values = dict(zip(ACCESS_LOG_COLUMNS, _every_field(self), strict=True))
+        for name in _CONVERTED_FIELDS:
+            value = values[name]
+            if value is not None:
+                values[name] = _jsonable(value)
+        return values
 
 
 ACCESS_LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AccessRecord))
+_every_field = operator.attrgetter(*ACCESS_LOG_COLUMNS)
+# Read once from the declared types (``to_dict`` runs for every record on several paths).
+_CONVERTED_FIELDS = tuple(f.name for f in dataclasses.fields(AccessRecord)
+                          if "Decimal" in str(f.type) or "datetime" in str(f.type))
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +12,6 @@ import pytest
 
 from ccproxy_clickhouse import migrate, schema
 from ccproxy_clickhouse.filters import Params, where_clause
-from ccproxy_clickhouse.ratelimit import RateLimitedLog
 from ccproxy_clickhouse.retention import PartitionRetention
 from ccproxy_clickhouse.rows import record_to_row
 from ccproxy_clickhouse.store import ClickHouseLogStore
@@ -82,16 +80,6 @@ def test_rows_refuse_what_clickhouse_cannot_hold():
         with pytest.raises(ValueError):
             record_to_row(bad, "me", 0)
 
-
-def test_rate_limited_log_says_how_many_were_held_back(caplog):
-    caplog.set_level(logging.ERROR, logger="test.ratelimit")
-    limited = RateLimitedLog(logging.getLogger("test.ratelimit"), logging.ERROR, interval=3600)
-    for n in range(5):
-        limited("dropped %d", n)
-    assert [r.getMessage() for r in caplog.records] == ["dropped 0"]
-    limited._last = float("-inf")
-    limited("dropped %d", 9)
-    assert "4 similar message(s) held back" in caplog.records[-1].getMessage()
 
 
 def open_store(url: str, **more) -> ClickHouseLogStore:

@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 from clickhouse_driver import Client
 
+from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.record import AccessRecord
 
-from .ratelimit import RateLimitedLog
 from .rows import SELECT_LIST, micros_to_datetime, row_to_record
 from .schema import TABLE
 
@@ -55,7 +55,7 @@ class PeerFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._log_error = RateLimitedLog(log, logging.WARNING)
+        self._log_error = RateLimitedLog(log, level=logging.WARNING)
         self.published = 0
 
     def follow(self, publish: Callable[[AccessRecord], None]) -> None:
@@ -78,7 +78,7 @@ class PeerFeed:
             try:
                 self.poll_once()
             except Exception as exc:  # noqa: BLE001 - ClickHouse away: the stream goes on with local records
-                self._log_error("cannot read other instances' records for /logs/stream: %s", exc)
+                self._log_error.log("cannot read other instances' records for /logs/stream: %s", exc)
 
     def poll_once(self) -> int:
         """One poll; return how many records were published."""

@@ -1,0 +1,123 @@
+"""The batching writer every store shares: batches, drops counted and logged, retries, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Any
+
+from ccproxy_core.batch_writer import BatchWriter
+from ccproxy_core.rate_limited_log import RateLimitedLog
+from ccproxy_core.testing import wait_until
+from tests.test_duckdb_store import make_record
+
+log = logging.getLogger("test.batch_writer")
+
+
+class ListStore(BatchWriter):
+    """A store in a list; ``failing`` makes every write fail until it is cleared."""
+
+    store_name = "ListStore"
+    first_retry_seconds = 0.01
+    max_retry_seconds = 0.05
+
+    def __init__(self, queue_size: int = 100, batch_size: int = 10, grace: float = 0.0) -> None:
+        super().__init__(log, queue_size, batch_size, flush_interval=0.02)
+        self.shutdown_grace_seconds = grace
+        self.stored: list[str] = []
+        self.batches: list[int] = []
+        self.failing = threading.Event()
+        self.disconnected = False
+
+    def to_row(self, record: Any) -> tuple[Any, ...]:
+        if record.model == "unconvertible":
+            raise ValueError("no row for this one")
+        return (record.request_id,)
+
+    def write_pending(self) -> bool:
+        if self.failing.is_set():
+            self.write_errors += 1
+            return False
+        self.stored += [row[0] for row in self._pending]
+        self.batches.append(len(self._pending))
+        self.note_written(len(self._pending))
+        self._pending = []
+        return True
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+
+
+def records(count: int, start: int = 0) -> list:
+    return [replace(make_record(1), request_id=f"r{n}") for n in range(start, start + count)]
+
+
+def test_records_are_written_in_batches_in_order_and_counted():
+    store = ListStore(batch_size=10)
+    store.start()
+    for record in records(35):
+        store.submit(record)
+    store.close()
+    assert store.stored == [f"r{n}" for n in range(35)]
+    assert max(store.batches) <= 10 and sum(store.batches) == 35
+    assert store.stats()["rows_written"] == 35 and store.stats()["dropped_records"] == 0 and store.disconnected
+
+
+def test_a_full_queue_drops_the_newest_counts_and_logs_once(caplog):
+    caplog.set_level(logging.WARNING, logger=log.name)
+    store = ListStore(queue_size=5)  # not started: nothing drains the queue
+    for record in records(8):
+        store.submit(record)
+    assert store.stats()["dropped_records"] == 3 and store.stats()["queue_depth"] == 5
+    lines = [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
+    assert len(lines) == 1 and "r5" in lines[0]
+    store.start()
+    store.close()
+    assert store.stored == [f"r{n}" for n in range(5)]
+
+
+def test_a_record_without_a_row_is_dropped_alone(caplog):
+    store = ListStore()
+    store.start()
+    for record in [*records(2), replace(make_record(1), request_id="bad", model="unconvertible"), *records(2, 2)]:
+        store.submit(record)
+    store.close()
+    assert store.stored == ["r0", "r1", "r2", "r3"] and store.stats()["dropped_records"] == 1
+    assert any("bad" in r.getMessage() and "ListStore" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failing_store_keeps_the_batch_and_retries_until_it_works():
+    store = ListStore()
+    store.failing.set()
+    store.start()
+    for record in records(12):
+        store.submit(record)
+    wait_until(lambda: store.write_errors >= 3)
+    assert store.stored == [] and store.stats()["queue_depth"] == 12
+    store.failing.clear()
+    store.close()
+    assert store.stored == [f"r{n}" for n in range(12)] and store.stats()["dropped_records"] == 0
+
+
+def test_shutdown_while_failing_drops_everything_left_after_the_grace(caplog):
+    store = ListStore(grace=0.1)
+    store.failing.set()
+    store.start()
+    for record in records(25):
+        store.submit(record)
+    wait_until(lambda: store.write_errors >= 1)
+    store.close()
+    assert store.stored == [] and store.stats()["dropped_records"] == 25 and store.stats()["queue_depth"] == 0
+    assert any("dropped 25 access record(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_rate_limited_log_says_how_many_were_held_back(caplog):
+    caplog.set_level(logging.ERROR, logger=log.name)
+    limited = RateLimitedLog(log, interval_seconds=3600, level=logging.ERROR)
+    for n in range(5):
+        limited.log("dropped %d", n)
+    assert [r.getMessage() for r in caplog.records] == ["dropped 0"]
+    limited._next_at = 0.0
+    limited.log("dropped %d", 9)
+    assert caplog.records[-1].getMessage() == "dropped 9 (4 more like this in the last 3600 s were not logged)"
