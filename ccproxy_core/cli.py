@@ -28,8 +28,8 @@ def _settings_or_exit(config_file: str | None, overrides: dict[str, Any] | None 
         sys.exit(2)
 
 
-def _server_overrides(host: str | None, port: int | None) -> dict[str, Any]:
-    server = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+def _server_overrides(host: str | None, port: int | None, workers: int | None = None) -> dict[str, Any]:
+    server = {key: value for key, value in (("host", host), ("port", port), ("workers", workers)) if value is not None}
     return {"server": server} if server else {}
 
 
@@ -42,14 +42,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [SERVER__HOST, default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [SERVER__PORT, default 8000].")
+@click.option("--workers", type=int, default=None, metavar="N",
+              help="Processes serving the port [SERVER__WORKERS, default 1]; with 2 or more, a hub process runs the plugins.")
 @click.option("--mock-upstream", "mock_port", type=int, default=None, metavar="PORT",
               help="Start the built-in mock provider on this port and forward to it instead of the real APIs.")
 @config_option
-def serve(host: str | None, port: int | None, mock_port: int | None, config_file: str | None) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, mock_port: int | None, config_file: str | None) -> None:
     """Run the proxy."""
     from ccproxy_core.serve import run_server
 
-    overrides = _server_overrides(host, port)
+    overrides = _server_overrides(host, port, workers)
     mock = None
     if mock_port is not None:
         from ccproxy_core.mock_upstream import serve_mock_in_thread
@@ -58,7 +60,7 @@ def serve(host: str | None, port: int | None, mock_port: int | None, config_file
         overrides["upstream"] = {"anthropic_base_url": mock.url, "openai_base_url": mock.url}
     settings = _settings_or_exit(config_file, overrides)
     try:
-        sys.exit(run_server(settings))
+        sys.exit(run_server(settings, config_file, overrides))
     finally:
         if mock is not None:
             mock.stop()

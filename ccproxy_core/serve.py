@@ -8,6 +8,7 @@ import os
 import logging
 import signal
 import socket
+from typing import Any
 
 import uvicorn
 
@@ -73,7 +74,7 @@ class Server(uvicorn.Server):
         gc.unfreeze()
 
 
-def _survive_reraised_signals() -> None:
+def survive_reraised_signals() -> None:
     """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with the default
     handlers that kills the process before queued log lines are written. Make the
     re-raised signal harmless so ``run_server`` returns and flushes."""
@@ -81,8 +82,12 @@ def _survive_reraised_signals() -> None:
         signal.signal(sig, lambda *_: None)
 
 
-def run_server(settings: Settings) -> int:
-    """Serve until stopped; return the process exit code (2 for a bad setting, 1 when start-up failed)."""
+def run_server(settings: Settings, config_file: str | None = None, overrides: dict[str, Any] | None = None) -> int:
+    """Serve until stopped; return the process exit code (2 for a bad setting, 1 when start-up failed).
+
+    With ``SERVER__WORKERS`` of 2 or more, this process becomes the hub of that many workers,
+    which read their settings from ``config_file``, ``overrides`` and the environment as this one did.
+    """
     os.umask(0o077)  # files and folders ccproxy creates (the DuckDB file, its WAL) are its owner's alone
     listener = configure_logging(settings.logging)
     try:
@@ -94,8 +99,12 @@ def run_server(settings: Settings) -> int:
         except CcproxyError as exc:
             log.error("%s", exc)
             return 1
+        if settings.server.workers > 1:
+            from ccproxy_core.workers.supervisor import serve_with_workers
+
+            return serve_with_workers(app, settings, config_file, overrides or {})
         server = Server(uvicorn_config(app, settings))
-        _survive_reraised_signals()
+        survive_reraised_signals()
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan fails to start

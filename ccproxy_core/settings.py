@@ -44,6 +44,9 @@ class ServerSettings(BaseModel):
     """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines."""
     port: int = Field(8000, ge=0, le=65535)
     """SERVER__PORT (0 picks a free port)."""
+    workers: int = Field(1, ge=1, le=256)
+    """SERVER__WORKERS (``ccproxy serve --workers N``). Processes serving the port; with 2 or more, one more
+    process (the hub) runs every plugin and receives every worker's records (see docs/deployment.md)."""
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
     max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)

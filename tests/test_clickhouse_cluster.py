@@ -1,7 +1,8 @@
 """Two ccproxy processes in front of a two-shard ClickHouse cluster, all on loopback.
 
 Two clickhouse-server processes are the two shards of cluster ``ccproxy_cluster`` (each knows
-both in its remote_servers). Instance A connects to shard 1, instance B to shard 2; each creates
+both in its remote_servers). Instance A (two worker processes behind one port) connects to
+shard 1, instance B (one process) to shard 2; each creates
 what it needs on the servers itself (no distributed DDL, no ZooKeeper) and reads and writes
 through the Distributed table. Either instance's /logs API must show every request of both,
 exactly once, and the instances' /metrics must add up to the same totals.
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from ccproxy_core.testing import wait_until
-from tests.clickhouse_instances import Instance, send_mixed
+from tests.clickhouse_instances import ANTHROPIC_HEADERS, MESSAGE, Instance, send_mixed
 from tests.clickhouse_servers import clickhouse_binary, start_cluster
 from tests.test_logs_api_stream import SseReader
 
@@ -35,6 +36,7 @@ def deployment(tmp_path_factory, ccproxy_upstream):
                 "OBSERVABILITY__METRICS_ENDPOINT_ENABLED": "true", "OBSERVABILITY__DASHBOARD_ENABLED": "true",
                 "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse", "OBSERVABILITY__CLICKHOUSE_URL": shard.url,
                 "OBSERVABILITY__CLICKHOUSE_CLUSTER": CLUSTER, "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.1",
+                "SERVER__WORKERS": "2" if name == "a" else "1",
             }))
         yield shards, instances
     finally:
@@ -54,6 +56,24 @@ def stored_ids(instance: Instance, count: int) -> list[str]:
 def requests_total(instance: Instance) -> float:
     text = httpx.get(f"{instance.url}/metrics").text
     return sum(float(value) for value in re.findall(r"^ccproxy_requests_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
+
+
+def test_instance_a_serves_its_port_from_two_workers(deployment):
+    _, (a, b) = deployment
+    seen: set[int] = set()
+    sent: list[str] = []
+
+    def both_workers_answered() -> bool:
+        answer = httpx.post(f"{a.url}/v1/messages", headers=ANTHROPIC_HEADERS,  # a new connection each time
+                            json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": MESSAGE})
+        seen.add(int(answer.headers["x-ccproxy-worker"]))
+        sent.append(answer.headers["x-ccproxy-request-id"])
+        return len(seen) == 2
+
+    wait_until(both_workers_answered, timeout=30, interval=0)
+    # Stored before the next test resets the log, so none of these lands after its reset.
+    wait_until(lambda: set(sent) <= set(stored_ids(b, 0)), timeout=30, interval=0.2)
+    assert "x-ccproxy-worker" not in httpx.get(f"{b.url}/health").headers  # one process: no worker to name
 
 
 def test_both_instances_show_every_request_exactly_once(deployment):

@@ -110,13 +110,14 @@ def start_mock(workdir: Path, cpus: str | None = None, delta_count: int = 20, de
 
 
 def start_proxy(name: str, upstream: Service, workdir: Path, cpus: str | None = None,
-                settings: dict[str, str] | None = None) -> Service:
-    """``ccproxy serve`` on a free port forwarding to ``upstream``, with ``settings`` as environment."""
+                settings: dict[str, str] | None = None, workers: int = 1) -> Service:
+    """``ccproxy serve [--workers N]`` on a free port forwarding to ``upstream``, with ``settings`` as environment."""
     port = free_port()
     env = clean_environment(workdir)
     env.update({"UPSTREAM__ANTHROPIC_BASE_URL": upstream.url, "UPSTREAM__OPENAI_BASE_URL": upstream.url})
     env.update(settings or {})
-    service = _spawn(name, [CCPROXY, "serve", "--port", str(port)], port, workdir, env, cpus)
+    command = [CCPROXY, "serve", "--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
+    service = _spawn(name, command, port, workdir, env, cpus)
     _wait_until_up(service, "/health")
     return service
 

@@ -1,0 +1,133 @@
+"""A worker's event channel against the hub's end, over real unix sockets in one event loop.
+
+Events arrive in order and fire the hooks of a real app's dispatcher; while the hub is away
+they wait, bounded, and are sent on reconnection; what does not fit is dropped, counted and
+logged; the requests of a worker that exits are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import UTC, datetime
+
+from ccproxy_core import hookimpl
+from ccproxy_core.admission import Admission
+from ccproxy_core.app import create_app
+from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.record import RequestContext
+from ccproxy_core.settings import Settings
+from ccproxy_core.workers import channel as channel_module
+from ccproxy_core.workers.channel import HubChannel
+from ccproxy_core.workers.codec import context_of_record
+from ccproxy_core.workers.hub import WORKER_EXITED, EventHub
+from tests.conftest import HookRecorder
+from tests.test_workers_codec import a_record
+
+
+class Doorkeeper:
+    """Refuses requests of project ``closed``."""
+
+    @hookimpl
+    def admit_request(self, context: RequestContext) -> Admission | None:
+        return Admission(refuse_status=429, message="closed") if context.project == "closed" else None
+
+
+def hub_for(recorder: HookRecorder, path: str, *plugins: object) -> EventHub:
+    pm = get_plugin_manager(Settings(), [])
+    for plugin in (recorder, *plugins):
+        pm.register(plugin)
+    app = create_app(Settings(), pm)
+    return EventHub(app.state.proxy.hooks, lambda: bool(pm.hook.admit_request.get_hookimpls()), ["recorder"], path)
+
+
+def context(request_id: str, project: str | None = None) -> RequestContext:
+    return RequestContext(request_id=request_id, method="POST", path="/v1/messages", endpoint="/v1/messages", query="",
+                          client_ip="127.0.0.1", user_agent=None, service_type="anthropic", model="claude-haiku-4-5",
+                          streaming=False, started_at=datetime.now(UTC), started_monotonic=time.perf_counter(),
+                          project=project)
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "gave up waiting"
+        await asyncio.sleep(0.01)
+
+
+def test_events_arrive_in_order_and_admission_is_asked_of_the_hub(tmp_path):
+    recorder = HookRecorder()
+
+    async def scenario():
+        hub = hub_for(recorder, str(tmp_path / "events.sock"), Doorkeeper())
+        await hub.start()
+        channel = HubChannel(str(tmp_path / "events.sock"), worker=1)
+        await channel.open()
+        assert channel.hub_admits and channel.hub_plugins == ["recorder"]
+        for number in range(50):
+            await channel.start(context(f"{number:032x}"))
+            await channel.end(None, a_record(request_id=f"{number:032x}"))
+        refused = context("c" * 32, project="closed")
+        await channel.start(refused)
+        answers = await channel.admit(refused)
+        assert answers == [Admission(refuse_status=429, message="closed")]
+        await channel.close()
+        await until(lambda: len(recorder.ends) == 50 and not hub._writers)
+        await hub.close()
+        return hub
+
+    hub = asyncio.run(scenario())
+    assert [record.request_id for record in recorder.ends] == [f"{number:032x}" for number in range(50)]
+    assert [c.request_id for c in recorder.starts[:50]] == [f"{number:032x}" for number in range(50)]
+    assert hub.in_flight[next(iter(hub.in_flight))] == {"c" * 32: recorder.starts[-1]}
+
+
+def test_events_wait_for_a_hub_that_went_away_and_overflow_is_counted_and_logged(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(channel_module, "PENDING_EVENTS", 5)
+    recorder = HookRecorder()
+    path = str(tmp_path / "events.sock")
+
+    async def scenario():
+        hub = hub_for(recorder, path)
+        await hub.start()
+        channel = HubChannel(path, worker=3)
+        await channel.open()
+        await hub.close()  # as if the hub's process had gone: its end of every channel closes
+        await until(lambda: channel._writer is None)
+        for number in range(8):
+            await channel.end(None, a_record(request_id=f"{number:032x}"))
+        assert channel.dropped == 3
+        again = hub_for(recorder, path)
+        await again.start()
+        await until(lambda: len(recorder.ends) == 5)
+        await channel.close()
+        await until(lambda: not again._writers)
+        await again.close()
+
+    with caplog.at_level(logging.WARNING, logger="ccproxy.workers"):
+        asyncio.run(scenario())
+    assert [record.request_id for record in recorder.ends] == [f"{number:032x}" for number in range(5)]
+    assert any("dropped 1 request event(s): the hub has been unreachable too long" in line for line in caplog.messages)
+
+
+def test_the_requests_of_a_worker_that_exits_are_recorded_once(tmp_path):
+    recorder = HookRecorder()
+
+    async def scenario():
+        hub = hub_for(recorder, str(tmp_path / "events.sock"))
+        await hub.start()
+        channel = HubChannel(str(tmp_path / "events.sock"), worker=2)
+        await channel.open()
+        await channel.start(context("d" * 32))
+        await channel.start(context("e" * 32))
+        await channel.end(None, a_record(request_id="d" * 32))
+        await channel.close()
+        await hub.worker_exited(os.getpid(), -9)
+        await hub.close()
+
+    asyncio.run(scenario())
+    assert [(r.request_id, r.error_type) for r in recorder.ends] == [("d" * 32, None), ("e" * 32, WORKER_EXITED)]
+    assert recorder.ends[1].status_code == 502
+    assert context_of_record(recorder.ends[1]).request_id == "e" * 32
