@@ -111,7 +111,7 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
         return info
     try:
         register_checked(pm, ep.load(), ep.name)
-    except Exception as exc:  # noqa: BLE001 - any import error of a third-party plugin is reported, not raised
+    except Exception as exc:  # any import error of a third-party plugin is reported, not raised
         info.error = f"{type(exc).__name__}: {exc}"
         info.reason = f"failed to load: {info.error}"
         if report:

@@ -21,17 +21,15 @@ from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.attribution import Attributor
+from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.decoding import DecodingFailed, decoder_for
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.large_bodies import read_body, request_fields
 from ccproxy_core.price_corrections import load_corrections
-from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
-from ccproxy_core.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.record import RequestContext
-from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     header_text,
@@ -39,6 +37,8 @@ from ccproxy_core.response_headers import (
     returned_headers,
 )
 from ccproxy_core.responses import PASS_THROUGH, relay_stream, send_whole
+from ccproxy_core.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.server_limits import BodyBudget
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
@@ -194,7 +194,7 @@ class Proxy:
             method = "GET" if ctx.method == "HEAD" else ctx.method
             return await pool.session.request(method, URL(url, encoded=True), data=body or None, headers=headers,
                                               skip_auto_headers=auto_headers_to_skip(headers))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._local_error(exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
             await self._local_error(exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
@@ -224,7 +224,7 @@ class Proxy:
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         try:
             payload = await self._read_body(exchange, upstream)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._local_error(exchange, send, 504, "upstream_timeout", "the provider stopped sending its answer")
         except aiohttp.ClientError as exc:
             return await self._local_error(exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}")
@@ -274,7 +274,7 @@ class ExchangeResponse(Response):
         await self.proxy.serve(self.route, scope, receive, send)
 
 
-def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:  # noqa: ANN001
+def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:
     if decoder is None:
         return payload
     try:

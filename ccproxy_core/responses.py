@@ -132,7 +132,7 @@ async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: l
                 exchange.response_bytes += len(chunk)
                 if parser is not None:
                     parser = _read_chunk(exchange, parser, decoder, chunk, received)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         timed_out = isinstance(exc, asyncio.TimeoutError)
         exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
         return False

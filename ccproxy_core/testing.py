@@ -75,7 +75,7 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_
 
 class _IsolatedSettings(Settings):
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: ANN001, ANN206, PLR0913
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings,)
 
 
@@ -155,7 +155,7 @@ def start_proxy(app: FastAPI, settings: Settings) -> RunningProxy:
     return RunningProxy(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):  # noqa: ANN001, ANN201
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
     """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` seconds.
 
     Records of streams arrive after the client has read the last byte, so tests poll.

@@ -20,8 +20,8 @@ import aiohttp
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
-from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.auth import strip_session_cookies
+from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.settings import Settings
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -72,7 +72,7 @@ class UpstreamPool:
     @property
     def in_use(self) -> int:
         """Connection slots taken now."""
-        return self.size - self._slots._value  # noqa: SLF001 - asyncio exposes no public count
+        return self.size - self._slots._value  # asyncio exposes no public count
 
     async def close(self) -> None:
         await self.session.close()

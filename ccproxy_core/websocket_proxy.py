@@ -39,9 +39,8 @@ from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.record import RequestContext
 from ccproxy_core.route_table import api_path
-from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
-
 from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
+from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 
 if TYPE_CHECKING:
     from ccproxy_core.proxy import Proxy
@@ -100,7 +99,7 @@ class WebSocketProxy:
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
             await socket.refuse(send, status, f"http_{exc.status}", message, started)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
             return
         except (aiohttp.ClientError, OSError) as exc:

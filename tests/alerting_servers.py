@@ -44,7 +44,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:  # the name http.server calls
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver._changed:
                     receiver.notifications.append(json.loads(body))

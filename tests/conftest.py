@@ -13,7 +13,6 @@ from ccproxy_core import hookimpl
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.testing import RunningProxy
 
-
 pytest_plugins = ["ccproxy_core.pytest_plugin"]  # our tests use the fixtures plugin authors get
 
 
@@ -86,14 +85,14 @@ _MISSING_TOOL_WORDS = ("not found", "not installed", "install the", "needs npm")
 _missing_tools: list[str] = []
 
 
-def pytest_runtest_logreport(report):  # noqa: ANN001, ANN201
+def pytest_runtest_logreport(report):
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
         if any(word in reason for word in _MISSING_TOOL_WORDS):
             _missing_tools.append(f"{report.nodeid}: {reason}")
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ANN001, ANN201
+def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and _missing_tools:
         print("\nCI=true, but tools the tests need are missing:\n  " + "\n  ".join(sorted(set(_missing_tools))))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

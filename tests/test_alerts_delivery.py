@@ -97,7 +97,7 @@ def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
     first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
     ids = [first.headers["x-ccproxy-request-id"]]
     for spent_so_far in (0, 27):
-        wait_until(lambda: scraped_opus_spend(prometheus_url) > spent_so_far, timeout=60, interval=0.2)
+        wait_until(lambda spent=spent_so_far: scraped_opus_spend(prometheus_url) > spent, timeout=60, interval=0.2)
         answer = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HUGE_PROMPT)
         assert int(answer.headers["anthropic-ratelimit-input-tokens-remaining"]) < 200_000
         ids.append(answer.headers["x-ccproxy-request-id"])
@@ -214,6 +214,6 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     # ccproxy going away is an alert too.
     proxy.stop()
     down = webhook.wait_for({"CcproxyTargetDown"}, timeout=60)
-    assert [a["labels"]["severity"] for a in down if a["labels"]["alertname"] == "CcproxyTargetDown"][0] == "critical"
+    assert next(a["labels"]["severity"] for a in down if a["labels"]["alertname"] == "CcproxyTargetDown") == "critical"
     prometheus.stop()
     alertmanager.stop()

@@ -16,12 +16,12 @@ from ccproxy_clickhouse.filters import Params, where_clause
 from ccproxy_clickhouse.ratelimit import RateLimitedLog
 from ccproxy_clickhouse.retention import PartitionRetention
 from ccproxy_clickhouse.rows import record_to_row
+from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_clickhouse.store import ClickHouseLogStore
 from ccproxy_clickhouse.target import parse_url
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import LogFilters, NameFilter
 from ccproxy_core.record import AccessRecord
-from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_core.testing import wait_until
 
 RECORD = AccessRecord(
@@ -77,9 +77,10 @@ def test_filters_bind_every_value_and_prune_by_day():
 def test_rows_refuse_what_clickhouse_cannot_hold():
     row = record_to_row(RECORD, "me", 0)
     assert len(row) == len(schema.INSERT_COLUMNS) and row[-4] == int(RECORD.timestamp.timestamp()) * 1_000_000 + 123456
-    for bad in (replace(RECORD, cost_usd=Decimal("1e12")), replace(RECORD, duration_ms=float("nan")),
-                replace(RECORD, tokens_output=2**70)):
-        with pytest.raises(ValueError):
+    for bad, reason in ((replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit Decimal"),
+                        (replace(RECORD, duration_ms=float("nan")), r"duration_ms is not a finite number"),
+                        (replace(RECORD, tokens_output=2**70), r"tokens_output=.* does not fit its integer column")):
+        with pytest.raises(ValueError, match=reason):
             record_to_row(bad, "me", 0)
 
 

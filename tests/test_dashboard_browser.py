@@ -19,7 +19,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from ccproxy_core.testing import wait_until
-from ccproxy_dashboard import bundle, page as dashboard_page
+from ccproxy_dashboard import bundle
+from ccproxy_dashboard import page as dashboard_page
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,8 +13,8 @@ import pytest
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import LogFilters
-from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.schema import SCHEMA_VERSION
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 
 # The schema as the first release wrote it (schema version 1): the twenty documented columns only.

@@ -12,9 +12,9 @@ import pytest
 
 from ccproxy_core.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
-from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 from ccproxy_duckdb.writer import LogWriter
 

@@ -164,7 +164,7 @@ def send_sdk_traffic(url: str) -> dict[str, tuple[str, bool, int]]:
     sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = ("openai", False, 200)
     usage_please = {"stream_options": {"include_usage": True}}
     with gpt.chat.completions.with_streaming_response.create(**OPENAI_MESSAGE, stream=True, **usage_please) as response:
-        assert [chunk for chunk in response.parse()]
+        assert list(response.parse())
         sent[response.headers["x-ccproxy-request-id"]] = ("openai", True, 200)
     with pytest.raises(openai.RateLimitError) as limited:
         gpt.chat.completions.create(**OPENAI_MESSAGE, extra_headers={"x-mock-status": "429"})

@@ -226,7 +226,10 @@ def test_rate_limit_gauges_and_byte_counters_follow_the_records(mixed_traffic):
     assert latest["limit"][labels(service_type="anthropic", resource="requests")] == 4000
     assert latest["limit"][labels(service_type="openai", resource="tokens")] == 30_000_000
 
-    by_service = lambda record: labels(service_type=record.service_type)  # noqa: E731
+
+    def by_service(record) -> tuple:
+        return labels(service_type=record.service_type)
+
     assert samples["ccproxy_request_bytes_total"] == sums_by(records, by_service, lambda record: record.request_bytes)
     assert samples["ccproxy_response_bytes_total"] == sums_by(records, by_service, lambda record: record.response_bytes)
 

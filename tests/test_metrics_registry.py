@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ccproxy_core import hookimpl, hookspecs
-from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.host import Ccproxy
+from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.testing import make_settings
 from ccproxy_metrics import get_metrics_registry
 from ccproxy_metrics.families import DURATION_BUCKETS, TTFT_BUCKETS, create_families
@@ -226,7 +226,7 @@ def test_active_requests_rise_while_in_flight_and_never_go_negative(registry, ob
 def test_every_documented_family_is_exposed_before_its_first_sample(registry):
     create_families(registry)
     families = {family.name: family for family in registry.collect()}
-    for name, (kind, label_names) in DOCUMENTED_FAMILIES.items():
+    for name, (kind, _labels) in DOCUMENTED_FAMILIES.items():
         assert families[name].type == kind
         assert families[name].samples == [] or name == "ccproxy_active_requests"
     exposition = generate_latest(registry).decode()

@@ -79,7 +79,7 @@ def test_installed_wheel_serves_the_dashboard(built, tmp_path):
         server.wait(timeout=30)
 
 
-def _get_when_up(url: str, server: subprocess.Popen):  # noqa: ANN202
+def _get_when_up(url: str, server: subprocess.Popen):
     import time
 
     deadline = time.monotonic() + 60

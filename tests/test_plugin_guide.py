@@ -209,7 +209,7 @@ def test_every_sh_line_is_a_command_this_suite_checks():
             words = command_words(line)
             if words[:2] == ["pip", "install"]:
                 assert [w for w in words[2:] if w.startswith("-")] in ([], ["-e"]), line
-                assert [project_argument(w) for w in words[2:] if not w.startswith("-")][0] in projects(), line
+                assert next(project_argument(w) for w in words[2:] if not w.startswith("-")) in projects(), line
             elif words[:1] == ["pytest"]:
                 assert project_argument(words[1]) in projects(), line
             else:

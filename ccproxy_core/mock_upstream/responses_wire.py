@@ -25,7 +25,14 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from ccproxy_core.mock_upstream.answers import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, InvalidRequest, JsonAnswer, StreamAnswer, dump
+from ccproxy_core.mock_upstream.answers import (
+    JSON_CONTENT_TYPE,
+    SSE_CONTENT_TYPE,
+    InvalidRequest,
+    JsonAnswer,
+    StreamAnswer,
+    dump,
+)
 from ccproxy_core.mock_upstream.faults import COST_RESPONSE_HEADER, RequestPlan
 from ccproxy_core.mock_upstream.tokens import (
     CHARACTERS_PER_TOKEN,

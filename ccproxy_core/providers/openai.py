@@ -171,7 +171,8 @@ def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# The Responses API's readers live in their own module and build on ``read_usage`` above.
+# The Responses API's readers live in their own module and build on ``read_usage`` above, so they
+# can only be imported once it exists.
 from ccproxy_core.providers.openai_responses import ResponsesStreamReader, read_response_body  # noqa: E402
 
 PROVIDER = Provider(

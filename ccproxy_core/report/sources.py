@@ -49,7 +49,7 @@ class ApiSource:
         query = urlencode({k: v for k, v in params.items() if v is not None})
         request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
         try:
-            with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - the operator's own server
+            with urllib.request.urlopen(request, timeout=120) as answer:  # the operator's own server
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")

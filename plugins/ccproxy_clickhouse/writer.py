@@ -121,7 +121,7 @@ class LogWriter:
         while not (self._stopping.is_set() and not self._pending and self._queue.empty()):
             try:
                 written = self._collect_and_write()
-            except Exception:  # noqa: BLE001 - a bug here must not silently end the writer
+            except Exception:  # a bug here must not silently end the writer
                 log.exception("unexpected error in the ClickHouse writer")
                 self.write_errors += 1
                 written = False
@@ -245,7 +245,7 @@ class LogWriter:
         if self._client is not None:
             try:
                 self._client.disconnect()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail in any way
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail in any way
                 pass
             self._client = None
 

@@ -7,7 +7,6 @@ Each function takes a cursor of its own (see :mod:`.database`) and blocks: call 
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 import duckdb

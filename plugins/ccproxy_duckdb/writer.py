@@ -109,7 +109,7 @@ class LogWriter:
         while not (self._stopping.is_set() and not self._pending and self._queue.empty()):
             try:
                 written = self._collect_and_write()
-            except Exception:  # noqa: BLE001 - a bug here must not silently end the writer
+            except Exception:  # a bug here must not silently end the writer
                 log.exception("unexpected error in the DuckDB writer")
                 self.write_errors += 1
                 written = False

@@ -22,8 +22,8 @@ from ccproxy_core.host import host_of
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
 from ccproxy_core.settings import Settings
 
-from .heavy_reads import json_answer, read_slot
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
+from .heavy_reads import json_answer, read_slot
 from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
 from .stream_route import HUB_ATTRIBUTE, stream_logs
 
@@ -77,7 +77,7 @@ def require_store(request: Request) -> LogStore:
 async def _ask(call: Awaitable[T]) -> T:
     try:
         return await call
-    except Exception as exc:  # noqa: BLE001 - a failing store is a 503 with its reason, never a 500
+    except Exception as exc:  # a failing store is a 503 with its reason, never a 500
         log.exception("the log store failed to answer")
         raise HTTPException(status_code=503, detail=f"the log store could not answer: {exc}") from None
 

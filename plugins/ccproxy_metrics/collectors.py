@@ -94,7 +94,7 @@ class LogStoreCollector:
         try:
             store = host.log_store()
             return dict(store.stats()) if store is not None else {}
-        except Exception as error:  # a broken store must not break the whole exposition
+        except Exception as error:  # noqa: BLE001 - a broken store must not break the whole exposition
             if not self._warned:
                 self._warned = True
                 logger.warning("log store stats unavailable for /metrics: %r", error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
-from ccproxy_pushgateway.pusher import PushMetrics, PushPlan, Pusher, create_push_metrics
+from ccproxy_pushgateway.pusher import Pusher, PushMetrics, PushPlan, create_push_metrics
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ class PushTarget:
             return default_handler
         username, password = self.username, self.password or ""
 
-        def authenticated_handler(url, method, timeout, headers, data):  # noqa: ANN001, ANN202 - prometheus_client's handler signature
+        def authenticated_handler(url, method, timeout, headers, data):  # prometheus_client's handler signature
             return basic_auth_handler(url, method, timeout, headers, data, username, password)
 
         return authenticated_handler
