@@ -114,7 +114,7 @@ def _add_plugin_routes(host: Ccproxy) -> None:
 
 
 def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
-    keys = []
+    keys: list[tuple[str, str]] = []
     for route in routes:
         if isinstance(route, Route):
             keys.extend((route.path, method) for method in sorted(route.methods or ["GET"]))

@@ -29,6 +29,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from ccproxy_core.host import Ccproxy
+    from ccproxy_core.plugin_spec import PluginSpec
+    from ccproxy_core.plugins import PluginInfo
     from ccproxy_core.record import AccessRecord, RequestContext
 
 log = logging.getLogger("ccproxy.plugins")
@@ -59,6 +61,10 @@ class CcproxyPluginManager(pluggy.PluginManager):
         self.hook_errors: Counter[tuple[str, str]] = Counter()
         self.generation = 0
         """Changes whenever a plugin is registered or unregistered."""
+        self.ccproxy_plugins: list[PluginInfo] = []
+        """Every discovered plugin, enabled or not, once ``get_plugin_manager`` has loaded them."""
+        self.ccproxy_specs: dict[str, PluginSpec] = {}
+        """The ``PluginSpec`` of every loaded plugin, enabled or not."""
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         """Unregister as pluggy does; callers caching implementations see the change."""

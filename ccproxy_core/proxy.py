@@ -36,7 +36,7 @@ from ccproxy_core.response_headers import (
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.responses import PASS_THROUGH, relay_stream, send_whole
+from ccproxy_core.responses import PASS_THROUGH, BodyParser, relay_stream, send_whole
 from ccproxy_core.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.server_limits import BodyBudget
@@ -99,7 +99,8 @@ class Proxy:
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
 
-    async def _run(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
+    async def _run(self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send,
+                   receive: Receive) -> None:
         try:
             if not await self._refused(exchange, send):
                 await self._exchange(request, exchange, body, send, receive)
@@ -112,7 +113,8 @@ class Proxy:
         finally:
             await self._finish(exchange)
 
-    async def _exchange(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
+    async def _exchange(self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send,
+                        receive: Receive) -> None:
         ctx = exchange.context
         if ctx.endpoint == UNMATCHED:
             message = f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/"
@@ -147,7 +149,7 @@ class Proxy:
         await self._local_error(exchange, send, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
         return True
 
-    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None,
+    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | bytearray | None,
                         fields: tuple[dict | None, str | None, bool]) -> Exchange:
         payload, model, streaming = fields
         caps = self.caps
@@ -175,7 +177,7 @@ class Proxy:
                         client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
                         reader=route.reader)
 
-    async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes,
+    async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray,
                              send: Send) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
         # The raw path as the client sent it: the recorded one is escaped and capped.
@@ -295,7 +297,7 @@ def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: 
         exchange.invalid_json = True
 
 
-def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> object | None:
+def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
     """How to read an answer passed on as it arrives; ``None``: read it whole.
 
     Event streams, batch results and any large body that is not JSON (file contents) are

@@ -50,7 +50,8 @@ class Server(uvicorn.Server):
     """uvicorn's server that also tells the app when it starts draining (``app.state.draining``)."""
 
     def handle_exit(self, sig: int, frame) -> None:  # signal frame
-        self.config.app.state.draining.set()
+        app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
+        app.state.draining.set()
         super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

@@ -50,7 +50,7 @@ def mock_upstream(**options: Any) -> Iterator[Any]:
 
 
 def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_: Iterable[EntryPoint] | None = None,
-                  **sections: dict[str, Any]) -> Settings:
+                  **sections: Any) -> Settings:
     """Settings pointing both providers at ``upstream_url``; ``sections`` override fields by section.
 
     With ``tmp_path`` the DuckDB file goes there, never to the user's home.
@@ -59,7 +59,7 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_
     (``plugins={"jsonl": {...}}`` sets a third-party plugin's table); ``entry_points_``
     replaces the installed entry points, as in ``get_plugin_manager``.
     """
-    values: dict[str, dict[str, Any]] = {
+    values: dict[str, Any] = {
         "upstream": {"anthropic_base_url": upstream_url, "openai_base_url": upstream_url},
         "logging": {"access_log": False},
     }

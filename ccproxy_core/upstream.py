@@ -116,9 +116,9 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     for name, value in headers.items():
         # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
         if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
-            if name == "cookie" and (value := strip_session_cookies(value)) is None:
-                continue
-            out.add(name, value)
+            kept = strip_session_cookies(value) if name == "cookie" else value
+            if kept is not None:
+                out.add(name, kept)
     _add_fallback_key(out, provider, settings)
     return out
 

@@ -66,7 +66,7 @@ class WebSocketProxy:
         """Serve one WebSocket connection from upgrade to close."""
         if (await receive())["type"] != "websocket.connect":
             return
-        path = api_path(scope["path"])
+        path = api_path(scope["path"]) or scope["path"]  # only /v1/ (or /api/v1/) paths are routed here
         headers = Headers(scope=scope)
         query = scope.get("query_string", b"").decode("latin-1")
         pool = self.proxy.pools[OPENAI]
@@ -216,8 +216,9 @@ class _Socket:
         if ended:
             self.open_answers.popleft()
             answer.upstream_done_at = now
-            answer.stream_state.terminal_seen = True
-            answer.stream_state.error_seen = answer.usage.failed
+            if answer.stream_state is not None:
+                answer.stream_state.terminal_seen = True
+                answer.stream_state.error_seen = answer.usage.failed
             await self.proxy._finish(answer)
 
     async def _finish_open_answers(self, client_left: bool) -> None:

@@ -54,7 +54,9 @@ class Block:
 
 
 def read_blocks(markdown: str) -> list[Block]:
-    blocks, current, body = [], None, []
+    blocks: list[Block] = []
+    current = None
+    body: list[str] = []
     for number, line in enumerate(markdown.splitlines(), start=1):
         if current is None:
             opening = re.match(r"^```(\S*)(.*)$", line)

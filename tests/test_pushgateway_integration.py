@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -98,7 +98,7 @@ class Pushgateway:
 
 
 @pytest.fixture
-def start_gateway(tmp_path) -> Callable[..., Pushgateway]:
+def start_gateway(tmp_path) -> Iterator[Callable[..., Pushgateway]]:
     binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
     if binary is None:
         pytest.skip("prometheus-pushgateway not found: install the Debian package 'prometheus-pushgateway' (CI installs it)")

@@ -50,8 +50,8 @@ ANSWERED_LOCALLY = (404, 413)
 
 def assert_no_secret(where: str, text: str | bytes) -> None:
     for secret in SECRETS:
-        needle = secret.encode() if isinstance(text, bytes) else secret
-        assert needle not in text, f"{secret!r} found in {where}"
+        found = secret.encode() in text if isinstance(text, bytes) else secret in text
+        assert not found, f"{secret!r} found in {where}"
 
 
 def send(url: str, method: str, path: str, headers: dict, body) -> httpx.Response:

@@ -134,7 +134,7 @@ class _Answer:
         self.reasoning = visible // 2 if _reasons(payload) else 0
         limit = payload.get("max_output_tokens")
         self.incomplete = isinstance(limit, int) and limit < visible + self.reasoning
-        if self.incomplete:
+        if self.incomplete and isinstance(limit, int):
             self.reasoning = min(self.reasoning, limit)
             delta_count = min(delta_count, max(0, limit - self.reasoning) // 3)
             visible = limit - self.reasoning

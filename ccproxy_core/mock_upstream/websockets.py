@@ -113,7 +113,7 @@ async def realtime_socket(request: web.Request) -> web.StreamResponse:
 def _realtime_answer(model: str, plan: RequestPlan, input_tokens: int, counter: Any) -> list[dict[str, Any]]:
     number = next(counter)
     response_id, item_id = f"resp_rt{number}", f"item_rt{number}"
-    response = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [], "usage": None}
+    response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [], "usage": None}
     events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]
     events += [{"type": "response.output_text.delta", "response_id": response_id, "item_id": item_id,
                 "output_index": 0, "content_index": 0, "delta": delta_text(i)} for i in range(plan.delta_count)]

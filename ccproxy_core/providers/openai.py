@@ -150,7 +150,7 @@ def price_context(usage: Usage) -> dict[str, str]:
     return {"service_tier": usage.service_tier} if usage.service_tier else {}
 
 
-def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
+def prepare_body(endpoint: str, body: bytes | bytearray, include_usage: bool) -> bytes | bytearray:
     """With ``UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE`` on, ask a chat stream for its usage.
 
     The one change ccproxy ever makes to a request: without it an OpenAI stream has no

@@ -10,8 +10,10 @@ from ccproxy_budgets.ledger import BudgetState, Ledger
 from ccproxy_budgets.metrics import BudgetCollector
 from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
+from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.log_store import LogFilters, LogStore, NameFilter
+from ccproxy_core.plugin_settings import section_values
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -26,7 +28,7 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     if not settings.budgets:
         raise StartupError("OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
                            "add [[budgets]] tables to the config file, or turn the flag off")
-    observability = settings.observability
+    observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
         notifier = Notifier(observability.budgets_webhook_url, observability.budgets_webhook_format)
@@ -62,7 +64,7 @@ async def stop_budgets(app: FastAPI) -> None:
         await notifier.stop()
 
 
-async def _stored_spend(store: object | None, state: BudgetState) -> float:
+async def _stored_spend(store: LogStore | None, state: BudgetState) -> float:
     """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
     scope = state.settings.scope
     if store is None or scope.split(":", 1)[0] not in ("all", "model"):

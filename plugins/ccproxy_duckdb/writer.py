@@ -176,8 +176,11 @@ class LogWriter:
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
         if self._must_reopen or self._connection is None:
             self._reconnect()
+        connection = self._connection
+        if connection is None:  # reopening failed: the caller counts the failed write
+            raise duckdb.ConnectionException("the DuckDB file is not open")
         with self._database.maintenance_lock:
-            self._append_with_rollups(self._connection, rows)
+            self._append_with_rollups(connection, rows)
         self.rows_written += len(rows)
         self.last_flush_at = time.time()
 

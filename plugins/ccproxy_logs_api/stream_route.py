@@ -67,8 +67,8 @@ async def _events(
     hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], draining: threading.Event
 ) -> AsyncIterator[ServerSentEvent]:
     try:
-        for event in missed:
-            if (sse := _record_event(hub, event)) is not None:
+        for missed_event in missed:
+            if (sse := _record_event(hub, missed_event)) is not None:
                 yield sse
         while True:
             event = await _next_event(subscriber, draining)

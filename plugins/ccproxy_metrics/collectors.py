@@ -47,7 +47,7 @@ class PluginErrorsCollector:
         )
 
 
-_LOG_STORE_FAMILIES: tuple[tuple[str, type[Metric], str, str], ...] = (
+_LOG_STORE_FAMILIES: tuple[tuple[str, type[GaugeMetricFamily | CounterMetricFamily], str, str], ...] = (
     ("queue_depth", GaugeMetricFamily, "ccproxy_log_queue_depth",
      "Access records waiting for the log writer."),
     ("dropped_records", CounterMetricFamily, "ccproxy_log_dropped_records",

@@ -15,6 +15,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
+from ccproxy_core.plugin_settings import section_values
+from ccproxy_pushgateway.settings import PushgatewaySettings
+
 if TYPE_CHECKING:
     from ccproxy_core.settings import Settings
 
@@ -70,6 +73,6 @@ def parse_push_url(raw_url: str) -> PushTarget:
 
 def grouping_key(settings: Settings) -> dict[str, str]:
     """The grouping key that keeps several ccproxy instances apart on one Pushgateway."""
-    observability = settings.observability
+    observability = section_values(settings, PushgatewaySettings)
     instance = observability.pushgateway_instance or f"{socket.gethostname()}:{settings.server.port}"
     return {"instance": instance}
