@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.clickhouse_servers import free_port
+from ccproxy_core.testing import free_port
 
 ANTHROPIC_HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 OPENAI_HEADERS = {"authorization": "Bearer test-key"}

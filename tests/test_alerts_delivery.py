@@ -22,8 +22,8 @@ import openai
 import pytest
 import yaml
 
-from ccproxy_core.testing import wait_until
-from tests.alerting_servers import WebhookReceiver, free_port, start_alertmanager, start_prometheus
+from ccproxy_core.testing import free_port, wait_until
+from tests.alerting_servers import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.otlp_receiver import OTLPReceiver, attributes
 from tests.test_duckdb_write_errors import fill_the_disk
 
@@ -37,7 +37,10 @@ EXPECTED = {
     "CcproxyCostBurnRateHigh", "CcproxyLogRecordsDropped", "CcproxyLogWriteErrors", "CcproxyPushgatewayPushFailing",
 }
 
-pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill the log disk")
+pytestmark = [
+    pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill the log disk"),
+    pytest.mark.needs_tool("prometheus", "alertmanager"),
+]
 
 
 def rules_with_short_for(workdir: Path) -> Path:

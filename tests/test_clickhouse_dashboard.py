@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_dashboard_browser import (  # fixtures used by name
+from tests.dashboard_pages import (
     ALL_LOGS_ON,
     ANTHROPIC_MODEL,
     assert_tiles_match,

@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from ccproxy_core.attribution import key_fingerprint
+from tests.dashboard_pages import ALL_LOGS_ON, TEST_OUTPUT, XSS
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request
-from .test_dashboard_browser import ALL_LOGS_ON, TEST_OUTPUT, XSS  # fixtures
 
 pytestmark = [pytest.mark.browser]
 

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -24,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from ccproxy_core.testing import wait_until
+from ccproxy_core.testing import free_port, wait_until
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ccproxy-jsonl"
 EXAMPLE_VERSION = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["version"]
@@ -89,12 +88,6 @@ def test_without_the_site_folder_it_is_not_there(site, tmp_path):
 
 # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal, so the exit status may say so.
 STOPPED_BY_SIGTERM = (0, -signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:

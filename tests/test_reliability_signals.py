@@ -19,8 +19,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from ccproxy_core.testing import wait_until
-from tests.test_pushgateway_integration import free_port  # start_gateway is a fixture
+from ccproxy_core.testing import free_port, wait_until
 
 ANTHROPIC = {"x-api-key": "sk-ant-signals", "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]}
