@@ -100,7 +100,10 @@ def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
     first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
     ids = [first.headers["x-ccproxy-request-id"]]
     for spent_so_far in (0, 27):
-        wait_until(lambda spent=spent_so_far: scraped_opus_spend(prometheus_url) > spent, timeout=60, interval=0.2)
+        def past(spent: float = spent_so_far) -> bool:
+            return scraped_opus_spend(prometheus_url) > spent
+
+        wait_until(past, timeout=60, interval=0.2)
         answer = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HUGE_PROMPT)
         assert int(answer.headers["anthropic-ratelimit-input-tokens-remaining"]) < 200_000
         ids.append(answer.headers["x-ccproxy-request-id"])
