@@ -24,6 +24,7 @@ import openai
 import pytest
 
 from ccproxy_core.testing import free_port, wait_until
+from tests.plugin_install import install_beside_ccproxy
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ccproxy-jsonl"
 EXAMPLE_VERSION = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["version"]
@@ -31,22 +32,18 @@ ANTHROPIC_MESSAGE = {"model": "claude-sonnet-4-6", "max_tokens": 30, "messages":
 OPENAI_MESSAGE = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
 
-def pip_install(source: Path, site: Path) -> None:
-    """A real ``pip install`` into ``site``, from a copy so the build leaves nothing in the repository."""
-    copy = site.parent / f"{source.name}-src"
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(copy)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """A folder holding ccproxy-jsonl as pip installed it (package and .dist-info with the entry point)."""
-    folder = tmp_path_factory.mktemp("jsonl") / "site"
-    pip_install(EXAMPLE, folder)
-    assert (folder / f"ccproxy_jsonl-{EXAMPLE_VERSION}.dist-info" / "entry_points.txt").is_file()
-    return folder
+    """The site-packages holding ccproxy-jsonl as pip installed it, its dependencies resolved against this ccproxy.
+
+    Installed from a copy, so the build leaves nothing in the repository.
+    """
+    folder = tmp_path_factory.mktemp("jsonl")
+    copy = folder / f"{EXAMPLE.name}-src"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    installed = install_beside_ccproxy([copy], folder)
+    assert (installed / f"ccproxy_jsonl-{EXAMPLE_VERSION}.dist-info" / "entry_points.txt").is_file()
+    return installed
 
 
 def plugin_env(site: Path, **extra: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ NO_STORE = (
     "no access-log store is active, so nothing is stored: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true "
     "and OBSERVABILITY__LOG_STORAGE_BACKEND=duckdb"
 )
-# Documented on every route, so the OpenAPI schema lists each status a client can get (issue 8).
+# Documented on every route, so the OpenAPI schema lists each status a client can get.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "SECURITY__AUTH_TOKEN is set and the request did not carry it"},
     503: {"description": "No access-log store is active (storage is off), or it could not answer"},
