@@ -22,6 +22,7 @@ import openai
 import pytest
 import yaml
 
+from ccproxy_core.host import host_of
 from ccproxy_core.testing import free_port, wait_until
 from tests.alerting_servers import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.otlp_receiver import OTLPReceiver, attributes
@@ -168,7 +169,7 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     alertmanager = start_alertmanager(tmp_path, webhook.url)
     prometheus = start_prometheus(tmp_path, rules_with_short_for(tmp_path), proxy.url.removeprefix("http://"),
                                   alertmanager.url)
-    store = proxy.app.state.plugin_manager.hook.get_log_store(app=proxy.app, settings=proxy.app.state.settings)
+    store = host_of(proxy.app).log_store()
     wal = Path(f"{store.database.path}.wal")
     traffic = OpenAITraffic(proxy.url)
     try:

@@ -33,15 +33,17 @@ OPENAI_MESSAGE = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """The site-packages holding ccproxy-jsonl as pip installed it, its dependencies resolved against this ccproxy.
-
-    Installed from a copy, so the build leaves nothing in the repository.
-    """
-    folder = tmp_path_factory.mktemp("jsonl")
-    copy = folder / f"{EXAMPLE.name}-src"
+def example_source(tmp_path_factory) -> Path:
+    """A copy of the example project, so building it leaves nothing in the repository."""
+    copy = tmp_path_factory.mktemp("jsonl-src") / EXAMPLE.name
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    installed = install_beside_ccproxy([copy], folder)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def site(example_source, tmp_path_factory) -> Path:
+    """The site-packages holding ccproxy-jsonl as pip installed it, its dependencies resolved against this ccproxy."""
+    installed = install_beside_ccproxy([example_source], tmp_path_factory.mktemp("jsonl"))
     assert (installed / f"ccproxy_jsonl-{EXAMPLE_VERSION}.dist-info" / "entry_points.txt").is_file()
     return installed
 
@@ -220,8 +222,8 @@ def test_its_table_in_the_config_file_is_read_checked_and_shown(site, tmp_path):
                               "did you mean PLUGINS__JSONL__BACKUPS?\n")
 
 
-def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, tmp_path):
-    tests = site.parent / "ccproxy-jsonl-src" / "tests"
+def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, example_source, tmp_path):
+    tests = example_source / "tests"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)]
     result = subprocess.run(command, capture_output=True, text=True, env=plugin_env(site), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

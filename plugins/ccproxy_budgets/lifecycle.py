@@ -12,6 +12,7 @@ from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
 from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core.errors import StartupError
+from ccproxy_core.host import host_of
 from ccproxy_core.log_store import LogFilters, LogStore, NameFilter
 from ccproxy_core.plugin_settings import section_values
 
@@ -34,19 +35,19 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
         notifier = Notifier(observability.budgets_webhook_url, observability.budgets_webhook_format)
         notifier.start()
     ledger = Ledger(list(settings.budgets), notifier.notify if notifier else lambda notice: None)
-    pm = app.state.plugin_manager
-    store = pm.hook.get_log_store(app=app, settings=settings)
+    host = host_of(app)
+    store = host.log_store()
     for state in ledger.budgets:
         ledger.start_from(state, await _stored_spend(store, state))
         log.info("budget %s (%s, %s per %s, %s): %.2f USD spent so far", state.settings.name, state.settings.scope,
                  state.settings.limit_usd, state.settings.period, state.settings.action, state.spent)
-    registry = pm.hook.get_metrics_registry(app=app)
+    registry = host.metrics_registry()
     collector = None
     if registry is not None:
         collector = BudgetCollector(ledger)
         registry.register(collector)
     observer = BudgetObserver(ledger)
-    pm.register(observer, name=OBSERVER_NAME)
+    host.plugin_manager.register(observer, name=OBSERVER_NAME)
     setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector))
 
 
