@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test system-deps dashboard real-clients bench
+.PHONY: demo test lint install install-test system-deps dashboard real-clients bench
 
 demo: install dashboard
 	$(BIN)/ccproxy demo
 
-test: system-deps install-test dashboard real-clients
+test: lint system-deps dashboard real-clients
 	$(BIN)/pytest
+
+# Lint, formatting and types (configured in pyproject.toml); `make test` runs this first.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import duckdb
 import httpx
-
 from bench_storage import FILL_SQL
+
 from benchlib.machine import describe_machine
 from ccproxy_core.log_store import LogFilters
 from ccproxy_core.testing import make_settings, mock_upstream, running_proxy
 from ccproxy_duckdb.analytics import analytics
 from ccproxy_duckdb.rollup_keeper import rebuild
-from ccproxy_duckdb.rollups import answer_analytics
 from ccproxy_duckdb.rollup_sql import MAX_RELATIVE_ERROR
+from ccproxy_duckdb.rollups import answer_analytics
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_24H_MS = 300

@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_storage import sample_record  # noqa: E402
+from bench_storage import sample_record
 
-from ccproxy_clickhouse.store import ClickHouseLogStore  # noqa: E402
-from ccproxy_core.log_store import LogFilters, NameFilter  # noqa: E402
-from ccproxy_core.settings import ObservabilitySettings  # noqa: E402
-from tests.clickhouse_servers import ClickHouseServer  # noqa: E402
+from ccproxy_clickhouse.store import ClickHouseLogStore
+from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.settings import ObservabilitySettings
+from tests.clickhouse_servers import ClickHouseServer
 
 MODELS = "['claude-sonnet-4-5', 'gpt-4o', 'claude-haiku-4-5', 'gpt-4o-mini', 'claude-opus-4-1', 'o3']"
 FILL_SQL = """

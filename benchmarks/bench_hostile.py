@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.processes import Service, plugins_on_settings, start_mock, start_proxy  # noqa: E402
+from benchlib.processes import Service, plugins_on_settings, start_mock, start_proxy
 
 ANTHROPIC = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
@@ -62,7 +62,7 @@ async def proxied_latencies(url: str, seconds: float) -> list[float]:
     return samples
 
 
-def _read_forever(url: str, stop, done) -> None:  # noqa: ANN001 - multiprocessing primitives
+def _read_forever(url: str, stop, done) -> None:  # multiprocessing primitives
     with httpx.Client(timeout=120) as client:
         while not stop.is_set():
             with client.stream("GET", url + "/logs/query", params={"limit": 10_000}) as response:
@@ -72,7 +72,7 @@ def _read_forever(url: str, stop, done) -> None:  # noqa: ANN001 - multiprocessi
                 done.value += 1
 
 
-def heavy_readers(url: str, count: int):  # noqa: ANN201
+def heavy_readers(url: str, count: int):
     """``count`` processes (not threads: their own work must not slow the measuring client) reading forever."""
     context = multiprocessing.get_context("spawn")
     stop, done = context.Event(), context.Value("i", 0)
@@ -281,7 +281,7 @@ def bench_cost(iterations: int = 200_000) -> dict:
     from ccproxy_core.safe_values import redact_query, safe_request_id, safe_text
     from ccproxy_core.settings import Settings
 
-    async def app(scope, receive, send) -> None:  # noqa: ANN001
+    async def app(scope, receive, send) -> None:
         return None
 
     guard = BrowserGuard(app, Settings(), refusals=__import__("collections").Counter())

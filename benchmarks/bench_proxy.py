@@ -74,7 +74,7 @@ class Bench:
         runs: dict[str, list[LoadResult]] = {target: [] for target in TARGETS}
         for _ in range(self.repeat):
             for target in TARGETS:
-                runs[target].append(self._timed(target, lambda: run_wrk(
+                runs[target].append(self._timed(target, lambda target=target: run_wrk(
                     self.messages_url(target), concurrency, self.seconds, stream, cpus=self.load_cpus)))
         return {target: _median_run(results) for target, results in runs.items()}
 

@@ -170,7 +170,7 @@ def memory_verdict(samples: list[dict]) -> dict:
     ys = [sample["rss_mib"] for sample in settled]
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
     return {"rss_after_1_min_mib": ys[0], "rss_at_end_mib": ys[-1], "rss_max_mib": max(s["rss_mib"] for s in samples),
             "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope, **after_warmup}
 

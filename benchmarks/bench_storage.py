@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ccproxy_core.log_store import LogFilters, NameFilter
 from ccproxy_core.record import AccessRecord
-from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.database import Database
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 from ccproxy_duckdb.writer import LogWriter
 

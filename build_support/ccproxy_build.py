@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from setuptools import build_meta as _setuptools
-from setuptools.build_meta import *  # noqa: F401,F403 - the PEP 517 hooks this module does not change
+from setuptools.build_meta import *  # noqa: F403 - the PEP 517 hooks this module does not change
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = ROOT / "dashboard-ui"
@@ -35,11 +35,11 @@ def ensure_dashboard_bundle() -> None:
     subprocess.run([npm, "run", "build"], cwd=UI_DIR, check=True)
 
 
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):  # noqa: ANN001, ANN201
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     ensure_dashboard_bundle()
     return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
 
 
-def build_sdist(sdist_directory, config_settings=None):  # noqa: ANN001, ANN201
+def build_sdist(sdist_directory, config_settings=None):
     ensure_dashboard_bundle()
     return _setuptools.build_sdist(sdist_directory, config_settings)

@@ -1,12 +1,61 @@
-"""ccproxy: an observability proxy for LLM APIs. Plugin authors import ``hookimpl`` from here."""
+"""ccproxy: an observability proxy for LLM APIs.
+
+What a plugin author imports comes from here; these names are the stable surface (see
+docs/plugins.md, "The stable surface"). Two submodules belong to it as well, imported by
+name because they start servers: ``ccproxy_core.testing`` (real servers, the mock provider,
+``make_record``) and ``ccproxy_core.pytest_plugin`` (the same as pytest fixtures). Every other
+module of ``ccproxy_core`` is internal and may change between releases.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
-
-from ccproxy_core.hookspecs import hookimpl
 
 try:
     __version__ = version("ccproxy-observability")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "hookimpl"]
+from ccproxy_core.admission import Admission
+from ccproxy_core.auth import require_auth_token
+from ccproxy_core.errors import CcproxyError, SettingsError, StartupError
+from ccproxy_core.hookspecs import hookimpl
+from ccproxy_core.host import Ccproxy, host_of
+from ccproxy_core.log_store import (
+    Bucket,
+    Grouping,
+    LogCollectionSettings,
+    LogFilters,
+    LogStore,
+    NameFilter,
+    PagePosition,
+    QueryPage,
+)
+from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_spec import PluginSpec, flag
+from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.settings import Settings
+
+__all__ = [
+    "AccessRecord",
+    "Admission",
+    "Bucket",
+    "Ccproxy",
+    "CcproxyError",
+    "Grouping",
+    "LogCollectionSettings",
+    "LogFilters",
+    "LogStore",
+    "NameFilter",
+    "PagePosition",
+    "PluginSpec",
+    "QueryPage",
+    "RequestContext",
+    "Settings",
+    "SettingsError",
+    "StartupError",
+    "__version__",
+    "flag",
+    "hookimpl",
+    "host_of",
+    "require_auth_token",
+    "section_values",
+]

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ccproxy_core import __version__
 from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.browser_guard import BrowserGuard
+from ccproxy_core.cors import CorsPolicy
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.host import Ccproxy
@@ -23,7 +24,6 @@ from ccproxy_core.lifecycle import plugin_order, start_plugins, stop_plugins
 from ccproxy_core.plugin_spec import setting_value, specs_of
 from ccproxy_core.plugins import get_plugin_manager
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
-from ccproxy_core.cors import CorsPolicy
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.proxy import ExchangeResponse, Proxy
 from ccproxy_core.route_table import api_path
@@ -93,7 +93,7 @@ def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str,
 def _add_plugin_routes(host: Ccproxy) -> None:
     """Call each plugin's ``register_routes`` on its own, in start-up order, refusing a route someone already serves."""
     app, pm = host.app, host.plugin_manager
-    owners = {key: "ccproxy" for key in _route_keys(app.router.routes)}
+    owners = dict.fromkeys(_route_keys(app.router.routes), "ccproxy")
     arguments = {"app": app, "settings": host.settings, "ccproxy": host}
     impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
     for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
@@ -114,7 +114,7 @@ def _add_plugin_routes(host: Ccproxy) -> None:
 
 
 def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
-    keys = []
+    keys: list[tuple[str, str]] = []
     for route in routes:
         if isinstance(route, Route):
             keys.extend((route.path, method) for method in sorted(route.methods or ["GET"]))

@@ -131,9 +131,11 @@ def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage) -> Cost
     parts = [_batch_price(prices, provider, model, usage) for model, usage in batch.by_model.items()]
     if not parts or not all(part.priced for part in parts):
         return Cost(None, None, None, None, None, priced=False)
-    return Cost(*(sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
-                  for name in ("total", "input", "output", "cache_read", "cache_write")), priced=True,
-                tools=sum((part.tools or Decimal(0) for part in parts), Decimal(0)))
+    def summed(name: str) -> Decimal:
+        return sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
+
+    return Cost(total=summed("total"), input=summed("input"), output=summed("output"),
+                cache_read=summed("cache_read"), cache_write=summed("cache_write"), priced=True, tools=summed("tools"))
 
 
 def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage) -> Cost:
@@ -144,9 +146,13 @@ def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage
     standard = prices.compute(provider, model, usage)
     if batch != standard or not standard.priced:
         return batch
-    half = Decimal("0.5")
-    return Cost(*(part * half for part in (standard.total, standard.input, standard.output, standard.cache_read,
-                                           standard.cache_write)), priced=True, tools=(standard.tools or Decimal(0)) * half)
+    return Cost(total=_halved(standard.total), input=_halved(standard.input), output=_halved(standard.output),
+                cache_read=_halved(standard.cache_read), cache_write=_halved(standard.cache_write), priced=True,
+                tools=_halved(standard.tools or Decimal(0)))
+
+
+def _halved(amount: Decimal | None) -> Decimal | None:
+    return None if amount is None else amount * Decimal("0.5")
 
 
 def results_url_through_proxy(payload: bytes, upstream_base_url: str, proxy_base_url: str) -> bytes:

@@ -89,7 +89,7 @@ class BrowserGuard:
             await self._refuse(scope, send, "origin", f"requests from the web page {shown!r} are refused: add its "
                                "origin to SECURITY__ALLOWED_ORIGINS to allow it")
             return
-        if allowed_origin:
+        if allowed_origin and origin is not None:
             await self._with_cors(scope, receive, send, origin)
             return
         await self.app(scope, receive, send)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from starlette.datastructures import Headers
-from starlette.types import Message, Scope, Send
+from starlette.types import Scope, Send
 
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 PREFLIGHT_MAX_AGE = b"600"

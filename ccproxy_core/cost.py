@@ -90,8 +90,11 @@ class PriceBook:
         Unpriced (every amount ``None``) when the model is unknown or the answer reported no tokens.
         """
         if isinstance(provider, str):
-            provider = PROVIDERS.get(provider)
-        if not model or provider is None or not usage.has_tokens:
+            known = PROVIDERS.get(provider)
+            if known is None:
+                return UNPRICED
+            provider = known
+        if not model or not usage.has_tokens:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:

@@ -29,6 +29,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from ccproxy_core.host import Ccproxy
+    from ccproxy_core.plugin_spec import PluginSpec
+    from ccproxy_core.plugins import PluginInfo
     from ccproxy_core.record import AccessRecord, RequestContext
 
 log = logging.getLogger("ccproxy.plugins")
@@ -59,6 +61,10 @@ class CcproxyPluginManager(pluggy.PluginManager):
         self.hook_errors: Counter[tuple[str, str]] = Counter()
         self.generation = 0
         """Changes whenever a plugin is registered or unregistered."""
+        self.ccproxy_plugins: list[PluginInfo] = []
+        """Every discovered plugin, enabled or not, once ``get_plugin_manager`` has loaded them."""
+        self.ccproxy_specs: dict[str, PluginSpec] = {}
+        """The ``PluginSpec`` of every loaded plugin, enabled or not."""
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         """Unregister as pluggy does; callers caching implementations see the change."""
@@ -100,7 +106,7 @@ class CcproxyPluginManager(pluggy.PluginManager):
 
 def _report(plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]) -> None:
     errors[(plugin_name, hook_name)] += 1
-    log.exception("plugin %s raised in %s", plugin_name, hook_name, extra={"plugin": plugin_name, "hook": hook_name})
+    log.exception("plugin %s raised in %s", plugin_name, hook_name, extra={"plugin": plugin_name, "hook": hook_name})  # noqa: LOG004 - called only from except blocks
 
 
 def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str]]) -> Callable[..., Any]:
@@ -114,7 +120,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = function(*args, **kwargs)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
                 _report(plugin_name, hook_name, errors)
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
@@ -129,7 +135,7 @@ async def _guard_awaitable(awaitable: Awaitable[Any], plugin_name: str, hook_nam
                            errors: Counter[tuple[str, str]]) -> Any:
     try:
         return await awaitable
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
         _report(plugin_name, hook_name, errors)
         return None
 
@@ -158,7 +164,7 @@ def _guard_wrapper(function: Callable[..., Any], plugin_name: str, hook_name: st
             inner.send(outcome)
         except StopIteration as finished:
             return finished.value
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - failed after its yield: the call's result stands
             _report(plugin_name, hook_name, errors)
             return outcome
         inner.close()
@@ -210,9 +216,8 @@ class RequestHooks:
         if not self._admit.get_hookimpls():
             return []
         answers = []
-        for answer in self._admit(context=context, ccproxy=self._host):
-            if answer is not None and inspect.isawaitable(answer):
-                answer = await answer
+        for returned in self._admit(context=context, ccproxy=self._host):
+            answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
             if answer is not None:
                 answers.append(answer)
         return answers

@@ -35,8 +35,8 @@ import pluggy
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.host import Ccproxy
     from ccproxy_core.admission import Admission
+    from ccproxy_core.host import Ccproxy
     from ccproxy_core.log_store import LogStore
     from ccproxy_core.plugin_spec import PluginSpec
     from ccproxy_core.record import AccessRecord, RequestContext

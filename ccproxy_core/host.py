@@ -37,7 +37,8 @@ class Ccproxy:
         self.app = app
         self.settings = settings
         self.plugin_manager = plugin_manager
-        self.hook_errors: Counter[tuple[str, str]] = getattr(plugin_manager, "hook_errors", Counter())
+        errors = getattr(plugin_manager, "hook_errors", None)  # a plain pluggy manager has none
+        self.hook_errors: Counter[tuple[str, str]] = errors if isinstance(errors, Counter) else Counter()
         """Exceptions raised in request hooks, by ``(plugin, hook)``."""
         self._states: dict[str, SimpleNamespace] = {}
 

@@ -138,7 +138,10 @@ def _is_key(body: bytes | bytearray, end: int) -> bool:
 
 
 def _value_at(body: bytes | bytearray, end: int) -> object:
-    start = _VALUE_AFTER_COLON.match(body, end).end()
+    colon = _VALUE_AFTER_COLON.match(body, end)
+    if colon is None:  # callers check _is_key first
+        return None
+    start = colon.end()
     # Only short values matter (a model name, true/false): decode at most 4 KiB of them.
     window = bytes(body[start:start + 4096]).decode("utf-8", "replace")
     try:

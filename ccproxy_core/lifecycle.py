@@ -91,5 +91,5 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
             continue
         try:
             await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
-        except Exception:  # noqa: BLE001 - one plugin's failure must not keep the others' resources open
+        except Exception:  # one plugin's failure must not keep the others' resources open
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})

@@ -90,7 +90,7 @@ def _bound_section(current: ObservabilitySettings, models: list[type[BaseModel]]
 
 def _bound_tables(current: PluginSettings, models: dict[str, type[BaseModel]], unloaded: set[str],
                   loaded: set[str]) -> PluginSettings:
-    model_class = type(current)
+    model_class: type[PluginSettings] = type(current)
     new = {name: model for name, model in models.items() if name not in model_class.model_fields}
     if new:
         fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in new.items()}

@@ -51,7 +51,7 @@ def enablement(name: str, spec: PluginSpec | None, settings: Settings) -> tuple[
     return spec.enabled_when(settings)
 
 
-def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] | None = None) -> pluggy.PluginManager:
+def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] | None = None) -> CcproxyPluginManager:
     """Build a plugin manager with every enabled plugin of group ``ccproxy`` loaded.
 
     Also binds the plugins' settings models into ``settings`` (raising
@@ -71,8 +71,8 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
         else:
             pm.unregister(name=info.name)
             pm.set_blocked(info.name)
-    pm.ccproxy_plugins = infos  # type: ignore[attr-defined]
-    pm.ccproxy_specs = specs  # type: ignore[attr-defined]
+    pm.ccproxy_plugins = infos
+    pm.ccproxy_specs = specs
     return pm
 
 
@@ -84,7 +84,7 @@ def bind_installed_plugin_settings(settings: Settings, entry_points_: Iterable[E
 
 
 def load_plugins(settings: Settings, entry_points_: Iterable[EntryPoint] | None,
-                 report: bool) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+                 report: bool) -> tuple[CcproxyPluginManager, list[PluginInfo]]:
     """Import and register every plugin not disabled by name; enablement is decided later."""
     pm = CcproxyPluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -111,7 +111,7 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
         return info
     try:
         register_checked(pm, ep.load(), ep.name)
-    except Exception as exc:  # noqa: BLE001 - any import error of a third-party plugin is reported, not raised
+    except Exception as exc:  # any import error of a third-party plugin is reported, not raised
         info.error = f"{type(exc).__name__}: {exc}"
         info.reason = f"failed to load: {info.error}"
         if report:

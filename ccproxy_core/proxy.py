@@ -21,24 +21,24 @@ from yarl import URL
 
 from ccproxy_core.access_log import AccessLogger
 from ccproxy_core.attribution import Attributor
+from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.cost import PriceBook
 from ccproxy_core.decoding import DecodingFailed, decoder_for
 from ccproxy_core.dispatch import RequestHooks
 from ccproxy_core.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.large_bodies import read_body, request_fields
 from ccproxy_core.price_corrections import load_corrections
-from ccproxy_core.batch_results import BatchResultsParser, results_url_through_proxy
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
-from ccproxy_core.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.record import RequestContext
-from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     header_text,
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.responses import PASS_THROUGH, relay_stream, send_whole
+from ccproxy_core.responses import PASS_THROUGH, BodyParser, relay_stream, send_whole
+from ccproxy_core.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
 from ccproxy_core.server_limits import BodyBudget
 from ccproxy_core.settings import Settings
 from ccproxy_core.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
@@ -99,7 +99,8 @@ class Proxy:
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
 
-    async def _run(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
+    async def _run(self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send,
+                   receive: Receive) -> None:
         try:
             if not await self._refused(exchange, send):
                 await self._exchange(request, exchange, body, send, receive)
@@ -112,7 +113,8 @@ class Proxy:
         finally:
             await self._finish(exchange)
 
-    async def _exchange(self, request: Request, exchange: Exchange, body: bytes | None, send: Send, receive: Receive) -> None:
+    async def _exchange(self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send,
+                        receive: Receive) -> None:
         ctx = exchange.context
         if ctx.endpoint == UNMATCHED:
             message = f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/"
@@ -147,7 +149,7 @@ class Proxy:
         await self._local_error(exchange, send, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
         return True
 
-    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | None,
+    def _start_exchange(self, scope: Scope, route: ProxyRoute, body: bytes | bytearray | None,
                         fields: tuple[dict | None, str | None, bool]) -> Exchange:
         payload, model, streaming = fields
         caps = self.caps
@@ -175,7 +177,7 @@ class Proxy:
                         client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
                         reader=route.reader)
 
-    async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes,
+    async def _send_upstream(self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray,
                              send: Send) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
         # The raw path as the client sent it: the recorded one is escaped and capped.
@@ -194,7 +196,7 @@ class Proxy:
             method = "GET" if ctx.method == "HEAD" else ctx.method
             return await pool.session.request(method, URL(url, encoded=True), data=body or None, headers=headers,
                                               skip_auto_headers=auto_headers_to_skip(headers))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._local_error(exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time")
         except (aiohttp.ClientError, OSError) as exc:
             await self._local_error(exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}")
@@ -224,7 +226,7 @@ class Proxy:
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         try:
             payload = await self._read_body(exchange, upstream)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._local_error(exchange, send, 504, "upstream_timeout", "the provider stopped sending its answer")
         except aiohttp.ClientError as exc:
             return await self._local_error(exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}")
@@ -274,7 +276,7 @@ class ExchangeResponse(Response):
         await self.proxy.serve(self.route, scope, receive, send)
 
 
-def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:  # noqa: ANN001
+def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:
     if decoder is None:
         return payload
     try:
@@ -295,7 +297,7 @@ def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: 
         exchange.invalid_json = True
 
 
-def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> object | None:
+def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
     """How to read an answer passed on as it arrives; ``None``: read it whole.
 
     Event streams, batch results and any large body that is not JSON (file contents) are

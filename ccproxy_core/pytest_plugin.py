@@ -53,7 +53,7 @@ def ccproxy_proxy_factory(ccproxy_upstream: Any, tmp_path: Path) -> Iterator[Cal
 
         def start(
             plugins: Iterable[object] = (), installed: bool = True, upstream_url: str | None = None,
-            plugin_settings: dict[str, dict[str, Any]] | None = None, **sections: dict[str, Any]
+            plugin_settings: dict[str, dict[str, Any]] | None = None, **sections: Any
         ) -> RunningProxy:
             if plugin_settings:
                 sections["plugins"] = {**sections.get("plugins", {}), **plugin_settings}

@@ -46,7 +46,8 @@ class BodyParser(Protocol):
     ``BatchResultsParser`` (batch results) or ``PASS_THROUGH`` (a body without usage).
     ``state`` is ``None`` for bodies that are not event streams."""
 
-    state: StreamState | None
+    @property
+    def state(self) -> StreamState | None: ...
 
     def feed(self, chunk: bytes) -> bool: ...
 
@@ -83,6 +84,8 @@ async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, hea
     # The stream is pumped in this task; a watcher task cancels it when the client goes
     # away (uvicorn drops what is sent after a disconnect, so the pump alone would not notice).
     task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("relay_stream must run inside an asyncio task")
     client_left = False
 
     def on_disconnect(_: asyncio.Future) -> None:
@@ -113,8 +116,9 @@ async def relay_stream(exchange: Exchange, upstream: aiohttp.ClientResponse, hea
 
 
 async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]],
-                decoder: BodyDecoder | None, send: Send, parser: BodyParser | None) -> bool:
-    exchange.stream_state = parser.state
+                decoder: BodyDecoder | None, send: Send, reader: BodyParser) -> bool:
+    exchange.stream_state = reader.state
+    parser: BodyParser | None = reader  # None once the stream can no longer be read
     now = time.perf_counter()
     exchange.response_started_at = now
     exchange.client_status = upstream.status
@@ -132,7 +136,7 @@ async def _pump(exchange: Exchange, upstream: aiohttp.ClientResponse, headers: l
                 exchange.response_bytes += len(chunk)
                 if parser is not None:
                     parser = _read_chunk(exchange, parser, decoder, chunk, received)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         timed_out = isinstance(exc, asyncio.TimeoutError)
         exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
         return False

@@ -49,7 +49,7 @@ class RouteTable:
             return route
         parts = path.split("/")
         for pattern, candidate in self._templated.get((method, len(parts)), ()):
-            if all(want is None and part or want == part for want, part in zip(pattern, parts, strict=True)):
+            if all((want is None and part) or want == part for want, part in zip(pattern, parts, strict=True)):
                 return candidate
         return None
 

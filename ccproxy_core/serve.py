@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 import logging
+import os
 import signal
 import socket
 from typing import Any
@@ -21,7 +21,7 @@ from ccproxy_core.settings import Settings
 log = logging.getLogger("ccproxy")
 
 
-def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # noqa: ANN001 - any ASGI app
+def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # any ASGI app
     """The uvicorn settings ccproxy always runs with: uvloop, httptools with ccproxy's limits, our own logging.
 
     Forwarding headers (X-Forwarded-For, X-Forwarded-Proto) are believed only from
@@ -29,19 +29,19 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # n
     """
     server, trusted = settings.server, settings.security.trusted_proxies
     limits = ConnectionLimits(server.max_header_bytes, server.header_timeout_seconds, server.max_connections)
-    options = dict(
-        host=server.host,
-        port=server.port,
-        loop="uvloop",
-        http=functools.partial(GuardedHttpToolsProtocol, limits=limits),
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=server.keep_alive_timeout_seconds,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=",".join(trusted) if trusted else None,
-    )
+    options: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop",
+        "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
+        "lifespan": "on",
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": server.keep_alive_timeout_seconds,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": ",".join(trusted) if trusted else None,
+    }
     options.update(overrides)
     return uvicorn.Config(app, **options)
 
@@ -49,8 +49,9 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # n
 class Server(uvicorn.Server):
     """uvicorn's server that also tells the app when it starts draining (``app.state.draining``)."""
 
-    def handle_exit(self, sig: int, frame) -> None:  # noqa: ANN001 - signal frame
-        self.config.app.state.draining.set()
+    def handle_exit(self, sig: int, frame) -> None:  # signal frame
+        app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
+        app.state.draining.set()
         super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

@@ -1,6 +1,6 @@
 """Helpers for testing ccproxy and its plugins against a real server and the mock provider.
 
-    from ccproxy_core.testing import make_settings, mock_upstream, running_proxy
+    from ccproxy_core.testing import make_record, make_settings, mock_upstream, running_proxy
 
     def test_my_plugin(tmp_path):
         with mock_upstream() as upstream:
@@ -8,18 +8,23 @@
             with running_proxy(settings, plugins=[MyPlugin()]) as proxy:
                 anthropic.Anthropic(base_url=proxy.url, api_key="test").messages.create(...)
 
-Each helper starts real servers on free loopback ports, in background threads,
-and stops them on exit.
+Each server helper starts real servers on free loopback ports, in background threads,
+and stops them on exit. ``make_record(**overrides)`` builds a valid :class:`AccessRecord`
+for unit tests of a plugin's ``on_request_end`` or of a log store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ from fastapi import FastAPI
 
 from ccproxy_core.app import create_app
 from ccproxy_core.plugins import bind_installed_plugin_settings, get_plugin_manager, register_checked
+from ccproxy_core.record import AccessRecord
 from ccproxy_core.serve import uvicorn_config
 from ccproxy_core.settings import Settings
 
@@ -50,7 +56,7 @@ def mock_upstream(**options: Any) -> Iterator[Any]:
 
 
 def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_: Iterable[EntryPoint] | None = None,
-                  **sections: dict[str, Any]) -> Settings:
+                  **sections: Any) -> Settings:
     """Settings pointing both providers at ``upstream_url``; ``sections`` override fields by section.
 
     With ``tmp_path`` the DuckDB file goes there, never to the user's home.
@@ -59,7 +65,7 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_
     (``plugins={"jsonl": {...}}`` sets a third-party plugin's table); ``entry_points_``
     replaces the installed entry points, as in ``get_plugin_manager``.
     """
-    values: dict[str, dict[str, Any]] = {
+    values: dict[str, Any] = {
         "upstream": {"anthropic_base_url": upstream_url, "openai_base_url": upstream_url},
         "logging": {"access_log": False},
     }
@@ -75,7 +81,7 @@ def make_settings(upstream_url: str, tmp_path: Path | None = None, entry_points_
 
 class _IsolatedSettings(Settings):
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: ANN001, ANN206, PLR0913
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings,)
 
 
@@ -155,7 +161,60 @@ def start_proxy(app: FastAPI, settings: Settings) -> RunningProxy:
     return RunningProxy(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):  # noqa: ANN001, ANN201
+def make_record(**overrides: Any) -> AccessRecord:
+    """A valid access record: a priced, streamed Anthropic Messages request, now, with a fresh id.
+
+    Every field is filled in the way ccproxy fills it (costs that sum to ``cost_usd``, a
+    first-token time, rate limits); ``overrides`` replace fields by name, for example
+    ``make_record(status_code=529, error_type="overloaded_error")``. An unknown field name
+    raises ``TypeError``.
+    """
+    record = AccessRecord(
+        request_id=f"req-{uuid.uuid4().hex[:12]}",
+        timestamp=datetime.now(UTC).replace(microsecond=0),
+        method="POST",
+        endpoint="/v1/messages",
+        path="/v1/messages",
+        query="",
+        client_ip="127.0.0.1",
+        user_agent="ccproxy-tests",
+        service_type="anthropic",
+        model="claude-sonnet-4-5",
+        streaming=True,
+        status_code=200,
+        duration_ms=1500.0,
+        duration_seconds=1.5,
+        tokens_input=100,
+        tokens_output=40,
+        cache_read_tokens=30,
+        cache_write_tokens=20,
+        cost_usd=Decimal("0.001359"),
+        cost_sdk_usd=None,
+        ttft_ms=250.0,
+        upstream_status=200,
+        upstream_duration_ms=1400.0,
+        proxy_overhead_ms=2.0,
+        response_model="claude-sonnet-4-5-20250929",
+        cost_input_usd=Decimal("0.0003"),
+        cost_output_usd=Decimal("0.0006"),
+        cost_cache_read_usd=Decimal("0.000009"),
+        cost_cache_write_usd=Decimal("0.00045"),
+        priced=True,
+        request_bytes=512,
+        response_bytes=4096,
+        rate_limits={"requests_limit": 50.0, "requests_remaining": 49.0, "input_tokens_remaining": 39000.0},
+    )
+    return dataclasses.replace(record, **overrides)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a server that must be given a port number)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` seconds.
 
     Records of streams arrive after the client has read the last byte, so tests poll.

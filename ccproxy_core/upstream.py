@@ -20,8 +20,8 @@ import aiohttp
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
-from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.auth import strip_session_cookies
+from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.settings import Settings
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -72,7 +72,7 @@ class UpstreamPool:
     @property
     def in_use(self) -> int:
         """Connection slots taken now."""
-        return self.size - self._slots._value  # noqa: SLF001 - asyncio exposes no public count
+        return self.size - self._slots._value  # asyncio exposes no public count
 
     async def close(self) -> None:
         await self.session.close()
@@ -116,9 +116,9 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     for name, value in headers.items():
         # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
         if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
-            if name == "cookie" and (value := strip_session_cookies(value)) is None:
-                continue
-            out.add(name, value)
+            kept = strip_session_cookies(value) if name == "cookie" else value
+            if kept is not None:
+                out.add(name, kept)
     _add_fallback_key(out, provider, settings)
     return out
 

@@ -157,7 +157,7 @@ class StreamUsageParser:
             copy.copy(self._reader).read_block(usage, copy.copy(self.state), tail)
         return usage
 
-    def final_state(self):  # noqa: ANN201 - StreamState, imported lazily
+    def final_state(self):  # StreamState, imported lazily
         """The stream state including an unfinished last line (a ``[DONE]`` without its line end counts)."""
         state = copy.copy(self.state)
         tail = self._lines.tail

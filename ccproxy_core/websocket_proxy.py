@@ -39,9 +39,8 @@ from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.record import RequestContext
 from ccproxy_core.route_table import api_path
-from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
-
 from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
+from ccproxy_core.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 
 if TYPE_CHECKING:
     from ccproxy_core.proxy import Proxy
@@ -67,7 +66,7 @@ class WebSocketProxy:
         """Serve one WebSocket connection from upgrade to close."""
         if (await receive())["type"] != "websocket.connect":
             return
-        path = api_path(scope["path"])
+        path = api_path(scope["path"]) or scope["path"]  # only /v1/ (or /api/v1/) paths are routed here
         headers = Headers(scope=scope)
         query = scope.get("query_string", b"").decode("latin-1")
         pool = self.proxy.pools[OPENAI]
@@ -100,7 +99,7 @@ class WebSocketProxy:
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
             await socket.refuse(send, status, f"http_{exc.status}", message, started)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
             return
         except (aiohttp.ClientError, OSError) as exc:
@@ -217,8 +216,9 @@ class _Socket:
         if ended:
             self.open_answers.popleft()
             answer.upstream_done_at = now
-            answer.stream_state.terminal_seen = True
-            answer.stream_state.error_seen = answer.usage.failed
+            if answer.stream_state is not None:
+                answer.stream_state.terminal_seen = True
+                answer.stream_state.error_seen = answer.usage.failed
             await self.proxy._finish(answer)
 
     async def _finish_open_answers(self, client_left: bool) -> None:

@@ -7,8 +7,6 @@ run on free loopback ports with their data in the test's temporary folder.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,22 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def binary(*names: str, package: str) -> str:
-    for name in names:
-        if found := shutil.which(name):
-            return found
-    pytest.skip(f"{names[0]} not found: install the Debian package '{package}' (scripts/install-system-deps.sh)")
-    raise AssertionError("unreachable")
+from ccproxy_core.testing import free_port
+from tests.tools import tool_path
 
 
 class WebhookReceiver:
@@ -44,7 +30,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:  # the name http.server calls
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver._changed:
                     receiver.notifications.append(json.loads(body))
@@ -127,7 +113,7 @@ def start_alertmanager(workdir: Path, webhook_url: str) -> Server:
     config_path.write_text(yaml.safe_dump(config))
     port = free_port()
     command = [
-        binary("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager"),
+        tool_path("alertmanager"),
         f"--config.file={config_path}",
         f"--storage.path={workdir / 'alertmanager-data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -148,7 +134,7 @@ def start_prometheus(workdir: Path, rules: Path, target: str, alertmanager_url: 
     config_path.write_text(yaml.safe_dump(config))
     port = free_port()
     command = [
-        binary("prometheus", package="prometheus"),
+        tool_path("prometheus"),
         f"--config.file={config_path}",
         f"--storage.tsdb.path={workdir / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{port}",

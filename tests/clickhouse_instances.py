@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.clickhouse_servers import free_port
+from ccproxy_core.testing import free_port
 
 ANTHROPIC_HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 OPENAI_HEADERS = {"authorization": "Bearer test-key"}
@@ -26,8 +26,9 @@ class Instance:
         self.log_path = workdir / f"{name}.log"
         environment = {k: v for k, v in os.environ.items() if "__" not in k}
         environment.update(env, SERVER__PORT=str(self.port), LOGGING__ACCESS_LOG="false", HOME=str(workdir))
-        self.process = subprocess.Popen([sys.executable, "-m", "ccproxy_core", "serve"], env=environment, cwd=workdir,
-                                        stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        with open(self.log_path, "wb") as output:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen([sys.executable, "-m", "ccproxy_core", "serve"], env=environment,
+                                            cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:

@@ -7,34 +7,23 @@ stopped and started again on the same ports and data (an outage).
 
 from __future__ import annotations
 
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from clickhouse_driver import Client
+
+from ccproxy_core.testing import free_port
+from tests.tools import tool_path
 
 USER = "ccproxy"
 PASSWORD = "ch-s3cret-pw"
 
 
 def clickhouse_binary() -> str:
-    """The clickhouse-server program, or skip/fail: only a machine without apt may skip."""
-    binary = shutil.which("clickhouse-server")
-    if binary is None:
-        if shutil.which("apt-get") is None:
-            pytest.skip("clickhouse-server is not installed and this machine has no apt-get: ClickHouse tests skipped")
-        pytest.fail("clickhouse-server is not installed: run scripts/install-system-deps.sh (Debian package clickhouse-server)")
-    return binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """The clickhouse-server program (a test calling this is marked ``needs_tool("clickhouse")``)."""
+    return tool_path("clickhouse")
 
 
 def _users_xml() -> str:

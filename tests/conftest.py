@@ -1,18 +1,19 @@
-"""Fixtures shared by the whole suite: the mock provider, a hook recorder, a proxy factory."""
+"""Fixtures shared by the whole suite: the mock provider, a hook recorder, a proxy factory, the
+servers of outside tools (Pushgateway, ClickHouse), headless Chromium; and the rule that a test
+needing a missing tool skips naming its package, or fails the run under CI."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from ccproxy_core import hookimpl
-from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core import AccessRecord, RequestContext, hookimpl
 from ccproxy_core.testing import RunningProxy
-
+from tests.tools import FIXTURE_TOOLS, TOOLS, missing_tools
 
 pytest_plugins = ["ccproxy_core.pytest_plugin"]  # our tests use the fixtures plugin authors get
 
@@ -79,6 +80,44 @@ def clickhouse_server(tmp_path):
     server.stop()
 
 
+@pytest.fixture
+def start_gateway(tmp_path) -> Iterator[Callable[..., object]]:
+    """``start_gateway(basic_auth=False)``: a real Pushgateway on a free port; all are stopped after the test."""
+    from tests.pushgateway_server import Pushgateway
+
+    binary = TOOLS["pushgateway"].path()
+    assert binary is not None  # the test is marked needs_tool("pushgateway")
+    gateways: list[Pushgateway] = []
+
+    def start(basic_auth: bool = False) -> Pushgateway:
+        gateway = Pushgateway(binary, tmp_path, basic_auth)
+        gateways.append(gateway)
+        gateway.start()
+        return gateway
+
+    yield start
+    for gateway in gateways:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, for the tests of one module."""
+    from tests.dashboard_pages import launched_browser
+
+    with launched_browser() as launched:
+        yield launched
+
+
+@pytest.fixture
+def open_dashboard(browser, proxy_factory) -> Iterator[Callable[[str], tuple]]:
+    """``open_dashboard(url)`` -> ``(page, problems)``; every page is closed before the proxies stop."""
+    from tests.dashboard_pages import dashboard_opener
+
+    with dashboard_opener(browser) as open_page:
+        yield open_page
+
+
 # A tool a test needs (a Debian package, Node.js) may be missing on a contributor's machine, where
 # its tests skip with a message naming it. Under CI the install step is part of what is tested,
 # so there such a skip fails the run instead of hiding a missing install.
@@ -86,14 +125,37 @@ _MISSING_TOOL_WORDS = ("not found", "not installed", "install the", "needs npm")
 _missing_tools: list[str] = []
 
 
-def pytest_runtest_logreport(report):  # noqa: ANN001, ANN201
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, so `-m "not needs_tool"` sees these
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        needed = [tool for fixture, tools in FIXTURE_TOOLS.items() if fixture in fixtures for tool in tools]
+        if item.get_closest_marker("browser") is not None:
+            needed.append("chromium")
+        if needed:
+            item.add_marker(pytest.mark.needs_tool(*needed))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    names = tuple(name for marker in item.iter_markers("needs_tool") for name in marker.args)
+    missing = missing_tools(names)
+    if item.get_closest_marker("browser") is not None:
+        from ccproxy_dashboard import bundle
+
+        if bundle.missing_entry_files():
+            missing.append(f"the dashboard bundle is not built: install the bundle with `{bundle.BUILD_COMMAND}`")
+    if missing:
+        pytest.skip("; ".join(dict.fromkeys(missing)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
         if any(word in reason for word in _MISSING_TOOL_WORDS):
             _missing_tools.append(f"{report.nodeid}: {reason}")
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ANN001, ANN201
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") and _missing_tools:
         print("\nCI=true, but tools the tests need are missing:\n  " + "\n  ".join(sorted(set(_missing_tools))))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

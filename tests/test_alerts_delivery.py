@@ -22,8 +22,9 @@ import openai
 import pytest
 import yaml
 
-from ccproxy_core.testing import wait_until
-from tests.alerting_servers import WebhookReceiver, free_port, start_alertmanager, start_prometheus
+from ccproxy_core.host import host_of
+from ccproxy_core.testing import free_port, wait_until
+from tests.alerting_servers import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.otlp_receiver import OTLPReceiver, attributes
 from tests.test_duckdb_write_errors import fill_the_disk
 
@@ -37,7 +38,10 @@ EXPECTED = {
     "CcproxyCostBurnRateHigh", "CcproxyLogRecordsDropped", "CcproxyLogWriteErrors", "CcproxyPushgatewayPushFailing",
 }
 
-pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill the log disk")
+pytestmark = [
+    pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill the log disk"),
+    pytest.mark.needs_tool("prometheus", "alertmanager"),
+]
 
 
 def rules_with_short_for(workdir: Path) -> Path:
@@ -97,7 +101,10 @@ def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
     first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
     ids = [first.headers["x-ccproxy-request-id"]]
     for spent_so_far in (0, 27):
-        wait_until(lambda: scraped_opus_spend(prometheus_url) > spent_so_far, timeout=60, interval=0.2)
+        def past(spent: float = spent_so_far) -> bool:
+            return scraped_opus_spend(prometheus_url) > spent
+
+        wait_until(past, timeout=60, interval=0.2)
         answer = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HUGE_PROMPT)
         assert int(answer.headers["anthropic-ratelimit-input-tokens-remaining"]) < 200_000
         ids.append(answer.headers["x-ccproxy-request-id"])
@@ -162,7 +169,7 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     alertmanager = start_alertmanager(tmp_path, webhook.url)
     prometheus = start_prometheus(tmp_path, rules_with_short_for(tmp_path), proxy.url.removeprefix("http://"),
                                   alertmanager.url)
-    store = proxy.app.state.plugin_manager.hook.get_log_store(app=proxy.app, settings=proxy.app.state.settings)
+    store = host_of(proxy.app).log_store()
     wal = Path(f"{store.database.path}.wal")
     traffic = OpenAITraffic(proxy.url)
     try:
@@ -214,6 +221,6 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     # ccproxy going away is an alert too.
     proxy.stop()
     down = webhook.wait_for({"CcproxyTargetDown"}, timeout=60)
-    assert [a["labels"]["severity"] for a in down if a["labels"]["alertname"] == "CcproxyTargetDown"][0] == "critical"
+    assert next(a["labels"]["severity"] for a in down if a["labels"]["alertname"] == "CcproxyTargetDown") == "critical"
     prometheus.stop()
     alertmanager.stop()

@@ -72,7 +72,7 @@ def test_failed_stream_is_recorded_as_the_providers_error(proxy, recorder):
 def test_incomplete_response_is_an_error_with_its_usage(proxy, recorder, stream):
     answer = client(proxy.url).responses.create(model="gpt-4.1", input="hi", max_output_tokens=16, stream=stream)
     if stream:
-        answer = [event for event in answer][-1].response
+        answer = list(answer)[-1].response
     assert answer.status == "incomplete" and answer.incomplete_details.reason == "max_output_tokens"
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "response_incomplete" and "max_output_tokens" in record.error_message

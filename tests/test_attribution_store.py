@@ -11,17 +11,16 @@ import duckdb
 
 from ccproxy_core.log_store import Grouping, LogFilters, NameFilter
 from ccproxy_core.record import AccessRecord
-from ccproxy_core.testing import wait_until
+from ccproxy_core.testing import make_record, wait_until
 from ccproxy_duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 
 from .test_duckdb_startup import open_store
 
 T0 = datetime(2025, 1, 31, 23, 59, tzinfo=UTC)
-BASE = AccessRecord(
-    request_id="r", timestamp=T0, method="POST", endpoint="/v1/messages", path="/v1/messages", query="",
-    client_ip=None, user_agent=None, service_type="anthropic", model="claude-haiku-4-5", streaming=False,
-    status_code=200, duration_ms=10.0, duration_seconds=0.01, tokens_input=10, tokens_output=5,
-    cache_read_tokens=1, cache_write_tokens=2, cost_usd=Decimal("0.001"), cost_sdk_usd=None,
+BASE = make_record(
+    request_id="r", timestamp=T0, client_ip=None, user_agent=None, model="claude-haiku-4-5", streaming=False,
+    duration_ms=10.0, duration_seconds=0.01, tokens_input=10, tokens_output=5, cache_read_tokens=1,
+    cache_write_tokens=2, cost_usd=Decimal("0.001"),
 )
 
 

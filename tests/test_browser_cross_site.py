@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from ccproxy_core.testing import wait_until
-from tests.test_dashboard_browser import browser  # noqa: F401 - the Chromium fixture
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +36,7 @@ ATTACK = """async (target) => {
 
 
 class AttackerPage(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         page = b"<!doctype html><title>an ordinary page</title><p>nothing to see"
         self.send_response(200)
         self.send_header("content-type", "text/html")
@@ -58,7 +57,7 @@ def attacker_site():
     server.shutdown()
 
 
-def test_a_page_on_another_origin_can_neither_wipe_nor_spend(browser, attacker_site, proxy_factory, upstream):  # noqa: F811
+def test_a_page_on_another_origin_can_neither_wipe_nor_spend(browser, attacker_site, proxy_factory, upstream):
     proxy = proxy_factory(observability=LOGS_ON, upstream={"anthropic_api_key": CONFIGURED_KEY})
     body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
     own = httpx.post(proxy.url + "/v1/messages", json=body)  # the operator's own request

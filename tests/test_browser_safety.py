@@ -130,7 +130,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(proxy_factory, reco
 def test_an_empty_token_is_refused_at_start_up(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SECURITY__AUTH_TOKEN", "")
-    with pytest.raises(SettingsError, match="SECURITY__AUTH_TOKEN=.*empty"):
+    with pytest.raises(SettingsError, match=r"SECURITY__AUTH_TOKEN=.*empty"):
         load_settings()
     monkeypatch.setenv("SECURITY__AUTH_TOKEN", "   ")
     with pytest.raises(SettingsError, match="SECURITY__AUTH_TOKEN"):

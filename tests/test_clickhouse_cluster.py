@@ -22,6 +22,8 @@ from tests.test_logs_api_stream import SseReader
 
 CLUSTER = "ccproxy_cluster"
 
+pytestmark = pytest.mark.needs_tool("clickhouse")
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, ccproxy_upstream):

@@ -9,13 +9,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_dashboard_browser import (  # noqa: F401 - fixtures used by name
+from tests.dashboard_pages import (
     ALL_LOGS_ON,
     ANTHROPIC_MODEL,
     assert_tiles_match,
-    browser,
     feed_row,
-    open_dashboard,
     send_anthropic,
     send_openai,
     stored_analytics,

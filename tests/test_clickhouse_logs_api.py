@@ -96,6 +96,7 @@ def test_reset_empties_the_table(proxy_factory, clickhouse_server):
     assert clickhouse_server.query("SELECT count() FROM ccproxy.access_logs") == [(0,)]
 
 
+@pytest.mark.needs_tool("clickhouse")
 def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answers(proxy_factory, recorder, tmp_path,
                                                                                    caplog):
     from tests.clickhouse_servers import ClickHouseServer, clickhouse_binary

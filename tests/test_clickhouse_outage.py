@@ -53,7 +53,10 @@ def test_a_30_second_outage_at_100_requests_a_second_loses_nothing(proxy_factory
         send_paced(client, AROUND, ids, statuses)
     assert set(statuses) == {200} and len(ids) == 2 * AROUND + DURING_OUTAGE  # the proxy never stopped answering
     assert waiting.status_code == 503  # reads fail while ClickHouse is away; the writer holds the records
-    status = lambda: httpx.get(f"{proxy.url}/logs/status").json()  # noqa: E731
+
+    def status() -> dict:
+        return httpx.get(f"{proxy.url}/logs/status").json()
+
     final = wait_until(lambda: (s := status())["queue_depth"] == 0 and s["rows_written"] >= len(ids) and s,
                        timeout=120, interval=0.5)
     assert final["dropped_records"] == 0 and final["write_errors"] > 0

@@ -14,20 +14,18 @@ from ccproxy_clickhouse import migrate, schema
 from ccproxy_clickhouse.filters import Params, where_clause
 from ccproxy_clickhouse.retention import PartitionRetention
 from ccproxy_clickhouse.rows import record_to_row
+from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_clickhouse.store import ClickHouseLogStore
 from ccproxy_clickhouse.target import parse_url
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import LogFilters, NameFilter
-from ccproxy_core.record import AccessRecord
-from ccproxy_clickhouse.settings import ClickHouseSettings
-from ccproxy_core.testing import wait_until
+from ccproxy_core.testing import make_record, wait_until
 
-RECORD = AccessRecord(
-    request_id="r-1", timestamp=datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC), method="POST",
-    endpoint="/v1/messages", path="/v1/messages", query="", client_ip="127.0.0.1", user_agent="t", service_type="anthropic",
-    model="claude-haiku-4-5", streaming=False, status_code=200, duration_ms=10.5, duration_seconds=0.0105,
-    tokens_input=5, tokens_output=7, cache_read_tokens=None, cache_write_tokens=None, cost_usd=Decimal("0.000123"),
-    cost_sdk_usd=None, priced=True, rate_limits={"requests_remaining": 10.0})
+RECORD = make_record(
+    request_id="r-1", timestamp=datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC), user_agent="t",
+    model="claude-haiku-4-5", streaming=False, duration_ms=10.5, duration_seconds=0.0105, tokens_input=5,
+    tokens_output=7, cache_read_tokens=None, cache_write_tokens=None, cost_usd=Decimal("0.000123"),
+    rate_limits={"requests_remaining": 10.0})
 
 
 def test_url_forms_and_errors_that_never_show_the_password():
@@ -75,9 +73,10 @@ def test_filters_bind_every_value_and_prune_by_day():
 def test_rows_refuse_what_clickhouse_cannot_hold():
     row = record_to_row(RECORD, "me", 0)
     assert len(row) == len(schema.INSERT_COLUMNS) and row[-4] == int(RECORD.timestamp.timestamp()) * 1_000_000 + 123456
-    for bad in (replace(RECORD, cost_usd=Decimal("1e12")), replace(RECORD, duration_ms=float("nan")),
-                replace(RECORD, tokens_output=2**70)):
-        with pytest.raises(ValueError):
+    for bad, reason in ((replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit Decimal"),
+                        (replace(RECORD, duration_ms=float("nan")), r"duration_ms is not a finite number"),
+                        (replace(RECORD, tokens_output=2**70), r"tokens_output=.* does not fit its integer column")):
+        with pytest.raises(ValueError, match=reason):
             record_to_row(bad, "me", 0)
 
 

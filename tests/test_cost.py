@@ -38,13 +38,13 @@ def _by_hand(rates, *, input_tokens=0, output_tokens=0, cache_read=0, cache_writ
 
 
 def _tokens(input_tokens, output_tokens, cache_read, cache_write=0, cache_write_1h=0) -> dict[str, int]:
-    return dict(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        cache_write_1h=cache_write_1h,
-    )
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read": cache_read,
+        "cache_write": cache_write,
+        "cache_write_1h": cache_write_1h,
+    }
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_cost_matches_published_prices(service_type, model, rates, tokens):
 
 def test_long_context_price_applies_to_every_part_above_200k_input_tokens():
     # 150K cache reads + 60K writes + 1K input = 211K input tokens: Sonnet's long-context tier.
-    tokens = dict(input_tokens=1000, output_tokens=4000, cache_read=150_000, cache_write=60_000)
+    tokens = {"input_tokens": 1000, "output_tokens": 4000, "cache_read": 150_000, "cache_write": 60_000}
     usage = Usage(input_tokens=1000, output_tokens=4000, cache_read_tokens=150_000, cache_write_tokens=60_000)
     assert PriceBook().compute("anthropic", "claude-sonnet-4-5", usage) == _by_hand(SONNET_4_5_OVER_200K, **tokens)
     just_under = Usage(input_tokens=200_000, output_tokens=10)

@@ -9,14 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from ccproxy_core.attribution import key_fingerprint
+from tests.dashboard_pages import ALL_LOGS_ON, TEST_OUTPUT, XSS
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request
-from .test_dashboard_browser import ALL_LOGS_ON, TEST_OUTPUT, XSS, browser, open_dashboard  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser]
 
 
-def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_factory):  # noqa: F811
+def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_factory):
     proxy = proxy_factory(observability=ALL_LOGS_ON,
                           attribution={"keys": {key_fingerprint(ALICE_KEY): "alice-laptop"}})
     claude_session, codex_session = str(uuid.uuid4()), str(uuid.uuid4())

@@ -6,157 +6,31 @@ Playwright drives the system browser; ``playwright install`` is never needed.
 
 from __future__ import annotations
 
-import math
-import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import anthropic
 import httpx
-import openai
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from ccproxy_core.testing import wait_until
-from ccproxy_dashboard import bundle, page as dashboard_page
+from ccproxy_dashboard import page as dashboard_page
+from tests.dashboard_pages import (
+    ALL_LOGS_ON,
+    ANTHROPIC_MODEL,
+    HTML_MODEL,
+    LIVE_FEED_DEADLINE_MS,
+    TEST_OUTPUT,
+    XSS,
+    assert_tiles_match,
+    feed_row,
+    send_anthropic,
+    send_openai,
+    stored_analytics,
+    tile_value,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
 ]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-TEST_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
-LIVE_FEED_DEADLINE_MS = 2_000
-XSS = "<img src=x onerror=alert(1)>"
-PROMPT = "Count the tokens of this prompt, which is long enough for the mock to bill something. " * 3
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
-OPENAI_MODEL = "gpt-4o-mini"
-HTML_MODEL = "claude-<b>bold</b>"
-ALL_LOGS_ON = {
-    "dashboard_enabled": True,
-    "logs_endpoints_enabled": True,
-    "logs_collection_enabled": True,
-    "log_flush_interval_seconds": 0.1,
-}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists() or shutil.which("chromium"), "install Debian's chromium: make system-deps"
-    assert not bundle.missing_entry_files(), f"the dashboard bundle is not built: run `{bundle.BUILD_COMMAND}`"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@dataclass
-class PageProblems:
-    """What the page reported that a person would call broken."""
-
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-    def assert_none(self) -> None:
-        assert self.console_errors == [], self.console_errors
-        assert self.page_errors == [], self.page_errors
-        assert self.dialogs == [], f"the page opened dialogs (script ran): {self.dialogs}"
-
-
-@pytest.fixture
-def open_dashboard(browser, proxy_factory) -> Iterator[Callable[[str], tuple[Page, PageProblems]]]:
-    """Open a page in a fresh browser context; every context is closed before the proxies stop.
-
-    (An open page holds a /logs/stream connection, and the proxy waits for it when stopping.)
-    """
-    contexts: list[BrowserContext] = []
-
-    def open_page(url: str) -> tuple[Page, PageProblems]:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        contexts.append(context)
-        tab = context.new_page()
-        problems = PageProblems()
-        tab.on("console", lambda message: message.type == "error" and problems.console_errors.append(message.text))
-        tab.on("pageerror", lambda error: problems.page_errors.append(str(error)))
-        tab.on("dialog", lambda dialog: (problems.dialogs.append(dialog.message), dialog.dismiss()))
-        tab.goto(url)
-        return tab, problems
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def feed_row(tab: Page, request_id: str):
-    """The feed row of the request the test sent with ``x-request-id: <request_id>`` (the client's id)."""
-    return tab.locator(f'#feed tr[data-client-request-id="{request_id}"]')
-
-
-def tile_value(tab: Page, key: str):
-    return tab.locator(f'[data-tile="{key}"] .tile-value')
-
-
-def request_headers(request_id: str, user_agent: str | None = None) -> dict[str, str]:
-    return {"x-request-id": request_id, "User-Agent": user_agent or f"dashboard-test/{request_id}"}
-
-
-def send_anthropic(proxy_url: str, request_id: str, stream: bool = False, model: str = ANTHROPIC_MODEL, **headers) -> None:
-    client = anthropic.Anthropic(base_url=proxy_url, api_key="sk-test", max_retries=0)
-    kwargs = {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": PROMPT}]}
-    extra = {**request_headers(request_id, headers.pop("user_agent", None)), **headers}
-    if stream:
-        with client.messages.stream(**kwargs, extra_headers=extra) as events:
-            events.get_final_message()
-    else:
-        client.messages.create(**kwargs, extra_headers=extra)
-
-
-def send_openai(proxy_url: str, request_id: str, stream: bool = False) -> None:
-    client = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="sk-test", max_retries=0)
-    kwargs = {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": PROMPT}]}
-    if stream:
-        kwargs |= {"stream": True, "stream_options": {"include_usage": True}}
-    answer = client.chat.completions.create(**kwargs, extra_headers=request_headers(request_id))
-    if stream:
-        list(answer)
-
-
-def stored_analytics(proxy_url: str, expected_requests: int, headers: dict[str, str] | None = None) -> dict:
-    """/logs/analytics for the last hour, once the writer has stored ``expected_requests`` rows."""
-
-    def ready():
-        body = httpx.get(f"{proxy_url}/logs/analytics", params={"hours": 1, "bucket": "minute"}, headers=headers).json()
-        return body if body["totals"]["requests"] == expected_requests else None
-
-    return wait_until(ready, timeout=10)
-
-
-def assert_tiles_match(tab: Page, analytics: dict) -> None:
-    expected = {
-        "requests": analytics["totals"]["requests"],
-        "error_rate": analytics["totals"]["error_rate"],
-        "tokens_input": analytics["tokens"]["input"],
-        "tokens_output": analytics["tokens"]["output"],
-        "cache_read": analytics["tokens"]["cache_read"],
-        "cache_write": analytics["tokens"]["cache_write"],
-        "cost_usd": analytics["cost"]["total_usd"],
-        "latency_p50": analytics["duration_ms"]["p50"],
-        "latency_p95": analytics["duration_ms"]["p95"],
-        "ttft_p50": analytics["ttft_ms"]["p50"],
-    }
-    for key, value in expected.items():
-        shown = tile_value(tab, key).get_attribute("data-value")
-        if value is None:
-            assert shown == "", key
-        else:
-            assert math.isclose(float(shown), value, rel_tol=1e-9, abs_tol=1e-12), (key, shown, value)
 
 
 def test_live_feed_tiles_tables_and_screenshot(open_dashboard, proxy_factory):

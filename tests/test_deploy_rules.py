@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.tools import tool_path
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
@@ -30,10 +31,7 @@ METRIC_NAME = re.compile(r"\b(ccproxy_[a-z0-9_]+)\b")
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.skip("promtool not found: install the Debian package 'prometheus' (scripts/install-system-deps.sh)")
-    return binary
+    return tool_path("promtool")
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:

@@ -179,12 +179,12 @@ def test_short_windows_and_unknown_filters_take_the_exact_scan(filled):
 
 def test_a_filter_the_rollups_do_not_keep_sends_the_query_to_the_exact_scan():
     @dataclass(frozen=True, slots=True)
-    class WithProject(LogFilters):
-        project: tuple[str, ...] = ()
+    class WithRegion(LogFilters):  # a filter kind the rollups have no column for
+        region: tuple[str, ...] = ()
 
     window = {"start_time": NOW - timedelta(days=1), "end_time": NOW}
-    assert rollups_can_filter(WithProject(**window, model=NameFilter(include=("o3",))))
-    assert not rollups_can_filter(WithProject(**window, project=("billing",)))
+    assert rollups_can_filter(WithRegion(**window, model=NameFilter(include=("o3",))))
+    assert not rollups_can_filter(WithRegion(**window, region=("eu",)))
 
 
 def test_writer_rolls_up_closed_buckets_and_late_rows(tmp_path):

@@ -13,8 +13,8 @@ import pytest
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import LogFilters
-from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.schema import SCHEMA_VERSION
+from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 
 # The schema as the first release wrote it (schema version 1): the twenty documented columns only.
@@ -76,11 +76,11 @@ def test_a_file_from_a_newer_ccproxy_is_refused_untouched(tmp_path):
 
 
 def test_restart_on_the_same_file_keeps_rows(tmp_path):
-    from tests.test_duckdb_store import make_record, write_all
+    from tests.duckdb_records import numbered_record, write_all
 
     path = tmp_path / "kept.duckdb"
     store = open_store(path)
-    write_all(store, [make_record(n) for n in range(5)])
+    write_all(store, [numbered_record(n) for n in range(5)])
     store.close()
     store = open_store(path)
     try:

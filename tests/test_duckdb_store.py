@@ -3,52 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import duckdb
 import pytest
 
 from ccproxy_core.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
-from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
-from ccproxy_duckdb.settings import DuckDBSettings
+from ccproxy_core.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
-from ccproxy_duckdb.store import DuckDBLogStore
 from ccproxy_duckdb.writer import LogWriter
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def make_record(number: int, **changes) -> AccessRecord:
-    """A complete record; ``number`` seconds before NOW, values derived from ``number``."""
-    base = AccessRecord(
-        request_id=f"req-{number:04d}", timestamp=NOW - timedelta(seconds=number), method="POST",
-        endpoint="/v1/messages", path="/v1/messages", query="", client_ip="127.0.0.1", user_agent="pytest",
-        service_type="anthropic", model="claude-sonnet-4-5", streaming=number % 2 == 0, status_code=200,
-        duration_ms=float(10 * (number + 1)), duration_seconds=(number + 1) / 100, tokens_input=100 + number,
-        tokens_output=20 + number, cache_read_tokens=number, cache_write_tokens=2 * number,
-        cost_usd=Decimal("0.000300000") + Decimal(number) / Decimal(10**6), cost_sdk_usd=None,
-        ttft_ms=5.0 if number % 2 == 0 else None, upstream_status=200, upstream_duration_ms=9.0,
-        proxy_overhead_ms=0.5, response_model="claude-sonnet-4-5-20250929",
-        cost_input_usd=Decimal("0.0001"), cost_output_usd=Decimal("0.0002"), cost_cache_read_usd=Decimal(0),
-        cost_cache_write_usd=Decimal(number) / Decimal(10**6), priced=True, request_bytes=300, response_bytes=900,
-        rate_limits={"requests_remaining": 49.0},
-    )
-    return replace(base, **changes)
-
-
-def open_store(tmp_path, **settings) -> DuckDBLogStore:
-    values = {"duckdb_path": str(tmp_path / "logs.duckdb"), "log_flush_interval_seconds": 0.05, **settings}
-    return DuckDBLogStore.open(DuckDBSettings(**values))
-
-
-def write_all(store: DuckDBLogStore, records: list[AccessRecord]) -> None:
-    before = store.stats()["rows_written"]
-    for record in records:
-        store.submit(record)
-    wait_until(lambda: store.stats()["rows_written"] >= before + len(records))
+from tests.duckdb_records import NOW, numbered_record, open_store, write_all
 
 
 @pytest.fixture
@@ -68,7 +34,7 @@ def test_store_satisfies_the_log_store_protocol(store):
 
 
 def test_rows_keep_every_field_with_exact_types(store, tmp_path):
-    record = make_record(3, cost_usd=Decimal("0.123456789"), cost_sdk_usd=Decimal("0.5"), error_type=None)
+    record = numbered_record(3, cost_usd=Decimal("0.123456789"), cost_sdk_usd=Decimal("0.5"), error_type=None)
     write_all(store, [record])
     (row,) = run(store.query(LogFilters(), 10)).rows
     assert row == record.to_dict()
@@ -83,7 +49,7 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
 
 
 def test_unpriced_row_keeps_null_cost_and_the_flag(store):
-    write_all(store, [make_record(1, model="mystery", cost_usd=None, cost_input_usd=None, cost_output_usd=None,
+    write_all(store, [numbered_record(1, model="mystery", cost_usd=None, cost_input_usd=None, cost_output_usd=None,
                                   cost_cache_read_usd=None, cost_cache_write_usd=None, priced=False)])
     (row,) = run(store.query(LogFilters(), 10)).rows
     assert row["cost_usd"] is None and row["priced"] is False
@@ -91,11 +57,11 @@ def test_unpriced_row_keeps_null_cost_and_the_flag(store):
 
 def test_query_filters_combine(store):
     records = [
-        make_record(1, model="gpt-4o", service_type="openai", endpoint="/v1/chat/completions"),
-        make_record(2, model=None, status_code=404, error_type="not_found", endpoint="unmatched"),
-        make_record(3, status_code=429, error_type="rate_limit_error"),
-        make_record(4, streaming=True),
-        make_record(5, timestamp=NOW - timedelta(hours=3)),
+        numbered_record(1, model="gpt-4o", service_type="openai", endpoint="/v1/chat/completions"),
+        numbered_record(2, model=None, status_code=404, error_type="not_found", endpoint="unmatched"),
+        numbered_record(3, status_code=429, error_type="rate_limit_error"),
+        numbered_record(4, streaming=True),
+        numbered_record(5, timestamp=NOW - timedelta(hours=3)),
     ]
     write_all(store, records)
 
@@ -113,7 +79,7 @@ def test_query_filters_combine(store):
 
 def test_keyset_pages_visit_every_row_once_even_with_equal_timestamps(store):
     same_time = NOW - timedelta(minutes=1)
-    records = [make_record(n, timestamp=same_time if n < 7 else NOW - timedelta(seconds=n)) for n in range(12)]
+    records = [numbered_record(n, timestamp=same_time if n < 7 else NOW - timedelta(seconds=n)) for n in range(12)]
     write_all(store, records)
     seen, after = [], None
     while True:
@@ -129,7 +95,7 @@ def test_keyset_pages_visit_every_row_once_even_with_equal_timestamps(store):
 
 
 def test_entries_order_page_and_total(store):
-    write_all(store, [make_record(n) for n in range(7)])
+    write_all(store, [numbered_record(n) for n in range(7)])
     rows, total = run(store.entries(1, 3, "duration_ms", False))
     assert total == 7
     assert [row["duration_ms"] for row in rows] == [10.0, 20.0, 30.0]
@@ -142,11 +108,11 @@ def test_entries_order_page_and_total(store):
 
 
 def test_analytics_totals_breakdowns_and_series(store):
-    records = [make_record(n) for n in range(10)]
-    records.append(make_record(10, status_code=429, error_type="rate_limit_error", model="gpt-4o",
+    records = [numbered_record(n) for n in range(10)]
+    records.append(numbered_record(10, status_code=429, error_type="rate_limit_error", model="gpt-4o",
                                service_type="openai"))
-    records.append(make_record(11, error_type="upstream_stream_aborted"))  # a 200 cut mid-stream is an error too
-    records.append(make_record(12, timestamp=NOW - timedelta(days=3)))  # outside the window
+    records.append(numbered_record(11, error_type="upstream_stream_aborted"))  # a 200 cut mid-stream is an error too
+    records.append(numbered_record(12, timestamp=NOW - timedelta(days=3)))  # outside the window
     write_all(store, records)
     inside = records[:12]
     window = LogFilters(start_time=NOW - timedelta(hours=1), end_time=NOW + timedelta(seconds=1))
@@ -180,7 +146,7 @@ def test_analytics_of_an_empty_window(store):
 
 
 def test_reset_deletes_and_counts(store):
-    write_all(store, [make_record(n) for n in range(4)])
+    write_all(store, [numbered_record(n) for n in range(4)])
     assert run(store.reset()) == 4
     assert run(store.describe())["row_count"] == 0
 
@@ -189,7 +155,7 @@ def test_full_queue_drops_the_newest_records_and_counts_them(tmp_path):
     database = Database.open(str(tmp_path / "queue.duckdb"))
     writer = LogWriter(database, queue_size=3, batch_size=100, flush_interval=0.05)
     for n in range(5):  # the writer is not started yet, so the queue fills
-        writer.submit(make_record(n))
+        writer.submit(numbered_record(n))
     assert writer.stats()["queue_depth"] == 3 and writer.stats()["dropped_records"] == 2
     writer.start()
     try:
@@ -202,11 +168,11 @@ def test_full_queue_drops_the_newest_records_and_counts_them(tmp_path):
 
 
 def test_a_refused_row_costs_only_itself(store):
-    bad = make_record(2, cost_usd=Decimal("1e12"))  # does not fit DECIMAL(18,9)
-    write_all(store, [make_record(1), make_record(3)])
-    store.submit(make_record(4))
+    bad = numbered_record(2, cost_usd=Decimal("1e12"))  # does not fit DECIMAL(18,9)
+    write_all(store, [numbered_record(1), numbered_record(3)])
+    store.submit(numbered_record(4))
     store.submit(bad)
-    store.submit(make_record(5))
+    store.submit(numbered_record(5))
     wait_until(lambda: store.stats()["dropped_records"] == 1)
     wait_until(lambda: store.stats()["rows_written"] == 4)
     assert store.stats()["write_errors"] == 1
@@ -218,7 +184,7 @@ def test_retention_deletes_only_old_rows(tmp_path):
     store = open_store(tmp_path, log_retention_days=1)
     try:
         wait_until(lambda: store.retention.runs >= 1)
-        write_all(store, [make_record(1), make_record(2, timestamp=NOW - timedelta(days=2))])
+        write_all(store, [numbered_record(1), numbered_record(2, timestamp=NOW - timedelta(days=2))])
         assert store.retention.run_once() == 1
         assert [row["request_id"] for row in run(store.query(LogFilters(), 10)).rows] == ["req-0001"]
     finally:
@@ -227,7 +193,7 @@ def test_retention_deletes_only_old_rows(tmp_path):
 
 def test_retention_runs_at_start_up(tmp_path):
     store = open_store(tmp_path)
-    write_all(store, [make_record(1), make_record(2, timestamp=NOW - timedelta(days=40))])
+    write_all(store, [numbered_record(1), numbered_record(2, timestamp=NOW - timedelta(days=40))])
     store.close()
     store = open_store(tmp_path, log_retention_days=30)
     try:
@@ -240,7 +206,7 @@ def test_retention_runs_at_start_up(tmp_path):
 def test_close_writes_everything_still_queued(tmp_path):
     store = open_store(tmp_path, log_flush_interval_seconds=60, log_batch_size=1000)
     for n in range(250):
-        store.submit(make_record(n))
+        store.submit(numbered_record(n))
     store.close()
     with duckdb.connect(str(tmp_path / "logs.duckdb")) as connection:
         assert connection.execute("SELECT count(*) FROM access_logs").fetchone()[0] == 250

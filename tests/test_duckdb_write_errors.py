@@ -15,7 +15,7 @@ import pytest
 
 from ccproxy_core.log_store import LogFilters
 from ccproxy_core.testing import wait_until
-from tests.test_duckdb_store import make_record, open_store, write_all
+from tests.duckdb_records import numbered_record, open_store, write_all
 
 pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 
@@ -33,11 +33,11 @@ def test_disk_full_is_counted_then_the_writer_recovers_without_losing_rows(tmp_p
     store.writer.first_retry_seconds = 0.1
     wal = Path(f"{store.database.path}.wal")
     try:
-        write_all(store, [make_record(n) for n in range(3)])
+        write_all(store, [numbered_record(n) for n in range(3)])
         fill_the_disk(store, wal)
         with caplog.at_level(logging.ERROR, logger="ccproxy.duckdb"):
             for n in range(3, 8):
-                store.submit(make_record(n))
+                store.submit(numbered_record(n))
             wait_until(lambda: store.stats()["write_errors"] >= 2)
         assert store.stats()["rows_written"] == 3
         assert store.stats()["queue_depth"] == 5 and store.stats()["dropped_records"] == 0
@@ -45,7 +45,7 @@ def test_disk_full_is_counted_then_the_writer_recovers_without_losing_rows(tmp_p
 
         wal.unlink()  # space is back
         wait_until(lambda: store.stats()["rows_written"] == 8)
-        store.submit(make_record(8))
+        store.submit(numbered_record(8))
         wait_until(lambda: store.stats()["rows_written"] == 9)
         rows = asyncio.run(store.query(LogFilters(), 100)).rows
         assert sorted(row["request_id"] for row in rows) == [f"req-{n:04d}" for n in range(9)]
@@ -63,7 +63,7 @@ def test_shutdown_while_the_disk_is_full_drops_and_counts(tmp_path):
     try:
         fill_the_disk(store, wal)
         for n in range(4):
-            store.submit(make_record(n))
+            store.submit(numbered_record(n))
         wait_until(lambda: store.stats()["write_errors"] >= 1)
         store.writer.close()
         assert store.stats()["dropped_records"] == 4 and store.stats()["rows_written"] == 0

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -24,7 +23,8 @@ import httpx
 import openai
 import pytest
 
-from ccproxy_core.testing import wait_until
+from ccproxy_core.testing import free_port, wait_until
+from tests.plugin_install import install_beside_ccproxy
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ccproxy-jsonl"
 EXAMPLE_VERSION = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["version"]
@@ -32,22 +32,20 @@ ANTHROPIC_MESSAGE = {"model": "claude-sonnet-4-6", "max_tokens": 30, "messages":
 OPENAI_MESSAGE = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
 
-def pip_install(source: Path, site: Path) -> None:
-    """A real ``pip install`` into ``site``, from a copy so the build leaves nothing in the repository."""
-    copy = site.parent / f"{source.name}-src"
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(copy)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
+@pytest.fixture(scope="module")
+def example_source(tmp_path_factory) -> Path:
+    """A copy of the example project, so building it leaves nothing in the repository."""
+    copy = tmp_path_factory.mktemp("jsonl-src") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    return copy
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """A folder holding ccproxy-jsonl as pip installed it (package and .dist-info with the entry point)."""
-    folder = tmp_path_factory.mktemp("jsonl") / "site"
-    pip_install(EXAMPLE, folder)
-    assert (folder / f"ccproxy_jsonl-{EXAMPLE_VERSION}.dist-info" / "entry_points.txt").is_file()
-    return folder
+def site(example_source, tmp_path_factory) -> Path:
+    """The site-packages holding ccproxy-jsonl as pip installed it, its dependencies resolved against this ccproxy."""
+    installed = install_beside_ccproxy([example_source], tmp_path_factory.mktemp("jsonl"))
+    assert (installed / f"ccproxy_jsonl-{EXAMPLE_VERSION}.dist-info" / "entry_points.txt").is_file()
+    return installed
 
 
 def plugin_env(site: Path, **extra: str) -> dict[str, str]:
@@ -89,12 +87,6 @@ def test_without_the_site_folder_it_is_not_there(site, tmp_path):
 
 # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal, so the exit status may say so.
 STOPPED_BY_SIGTERM = (0, -signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
@@ -164,7 +156,7 @@ def send_sdk_traffic(url: str) -> dict[str, tuple[str, bool, int]]:
     sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = ("openai", False, 200)
     usage_please = {"stream_options": {"include_usage": True}}
     with gpt.chat.completions.with_streaming_response.create(**OPENAI_MESSAGE, stream=True, **usage_please) as response:
-        assert [chunk for chunk in response.parse()]
+        assert list(response.parse())
         sent[response.headers["x-ccproxy-request-id"]] = ("openai", True, 200)
     with pytest.raises(openai.RateLimitError) as limited:
         gpt.chat.completions.create(**OPENAI_MESSAGE, extra_headers={"x-mock-status": "429"})
@@ -230,8 +222,8 @@ def test_its_table_in_the_config_file_is_read_checked_and_shown(site, tmp_path):
                               "did you mean PLUGINS__JSONL__BACKUPS?\n")
 
 
-def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, tmp_path):
-    tests = site.parent / "ccproxy-jsonl-src" / "tests"
+def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, example_source, tmp_path):
+    tests = example_source / "tests"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)]
     result = subprocess.run(command, capture_output=True, text=True, env=plugin_env(site), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

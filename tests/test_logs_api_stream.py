@@ -14,7 +14,7 @@ import pytest
 from ccproxy_core.log_store import NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_logs_api.stream import HubFull, StreamFilter, StreamHub
-from tests.test_duckdb_store import make_record
+from tests.duckdb_records import numbered_record
 
 LOGS_ON = {"logs_endpoints_enabled": True}
 
@@ -27,14 +27,14 @@ async def test_hub_queues_only_matching_events_in_order():
     hub.bind_loop(asyncio.get_running_loop())
     everything, _ = hub.subscribe(StreamFilter(), None)
     gpt_errors, _ = hub.subscribe(StreamFilter(model=NameFilter(include=("gpt-4o",)), status_classes=(4, 5)), None)
-    hub.publish(make_record(1))
-    hub.publish(make_record(2, model="gpt-4o", status_code=429))
-    hub.publish(make_record(3, model="gpt-4o"))
+    hub.publish(numbered_record(1))
+    hub.publish(numbered_record(2, model="gpt-4o", status_code=429))
+    hub.publish(numbered_record(3, model="gpt-4o"))
     got = [everything.queue.get_nowait() for _ in range(3)]
     assert [event.record.request_id for event in got] == ["req-0001", "req-0002", "req-0003"]
     assert got[0].id < got[1].id < got[2].id
     assert gpt_errors.queue.qsize() == 1 and gpt_errors.queue.get_nowait().record.request_id == "req-0002"
-    assert json.loads(got[1].data) == make_record(2, model="gpt-4o", status_code=429).to_dict()
+    assert json.loads(got[1].data) == numbered_record(2, model="gpt-4o", status_code=429).to_dict()
 
 
 async def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for():
@@ -43,10 +43,10 @@ async def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for():
     slow, _ = hub.subscribe(StreamFilter(), None)
     reading, _ = hub.subscribe(StreamFilter(), None)
     for n in range(2):
-        hub.publish(make_record(n))
+        hub.publish(numbered_record(n))
     reading.queue.get_nowait()
     reading.queue.get_nowait()
-    hub.publish(make_record(2))
+    hub.publish(numbered_record(2))
     assert slow.dropped and not reading.dropped
     assert hub.subscriber_count == 1 and hub.dropped_subscribers == 1
 
@@ -56,7 +56,7 @@ async def test_replay_gives_what_was_missed_within_the_ring():
     hub.bind_loop(asyncio.get_running_loop())
     first, _ = hub.subscribe(StreamFilter(), None)
     for n in range(5):
-        hub.publish(make_record(n, model="gpt-4o" if n == 4 else "claude"))
+        hub.publish(numbered_record(n, model="gpt-4o" if n == 4 else "claude"))
     ids = [first.queue.get_nowait().id for _ in range(5)]
     _, missed = hub.subscribe(StreamFilter(), ids[1])
     assert [event.id for event in missed] == ids[2:]
@@ -79,7 +79,7 @@ async def test_publish_from_another_thread_is_handed_to_the_loop():
     hub = StreamHub(max_subscribers=1, queue_size=10, replay_size=0)
     hub.bind_loop(asyncio.get_running_loop())
     subscriber, _ = hub.subscribe(StreamFilter(), None)
-    await asyncio.to_thread(hub.publish, make_record(1))
+    await asyncio.to_thread(hub.publish, numbered_record(1))
     event = await asyncio.wait_for(subscriber.queue.get(), 5)
     assert event.record.request_id == "req-0001"
 
@@ -259,7 +259,7 @@ def test_a_client_that_falls_behind_gets_a_dropped_event_and_is_let_go(proxy_fac
     reader = SseReader(f"{proxy.url}/logs/stream")
     hub = stream_hub(proxy)
     wait_until(lambda: hub.subscriber_count == 1)
-    burst = [make_record(n) for n in range(5)]
+    burst = [numbered_record(n) for n in range(5)]
     # Five events in one turn of the loop: more than the client's queue holds before it can send any.
     hub._loop.call_soon_threadsafe(lambda: [hub.publish(record) for record in burst])
     wait_until(lambda: any(event.get("event") == "dropped" for event in reader.events))

@@ -6,7 +6,6 @@ client that hangs up mid-stream) every family on /metrics holds exactly the expe
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections import defaultdict
@@ -19,6 +18,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_core import hookimpl
+from tests.tools import tool_path
 
 CLAUDE = "claude-haiku-4-5"
 GPT = "gpt-4o-mini"
@@ -226,16 +226,18 @@ def test_rate_limit_gauges_and_byte_counters_follow_the_records(mixed_traffic):
     assert latest["limit"][labels(service_type="anthropic", resource="requests")] == 4000
     assert latest["limit"][labels(service_type="openai", resource="tokens")] == 30_000_000
 
-    by_service = lambda record: labels(service_type=record.service_type)  # noqa: E731
+
+    def by_service(record) -> tuple:
+        return labels(service_type=record.service_type)
+
     assert samples["ccproxy_request_bytes_total"] == sums_by(records, by_service, lambda record: record.request_bytes)
     assert samples["ccproxy_response_bytes_total"] == sums_by(records, by_service, lambda record: record.response_bytes)
 
 
+@pytest.mark.needs_tool("promtool")
 def test_the_exposition_passes_promtool_and_speaks_openmetrics_when_asked(mixed_traffic):
     proxy, _samples, _records = mixed_traffic
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not found: install the Debian package 'prometheus' (CI installs it)")
+    promtool = tool_path("promtool")
     text = httpx.get(proxy.url + "/metrics")
     assert text.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     result = subprocess.run([promtool, "check", "metrics"], input=text.content, capture_output=True, timeout=60)

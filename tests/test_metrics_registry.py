@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import shutil
 import subprocess
 from collections import Counter
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pluggy
@@ -17,14 +14,15 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ccproxy_core import hookimpl, hookspecs
-from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.host import Ccproxy
-from ccproxy_core.testing import make_settings
+from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.testing import make_record, make_settings
 from ccproxy_metrics import get_metrics_registry
 from ccproxy_metrics.families import DURATION_BUCKETS, TTFT_BUCKETS, create_families
 from ccproxy_metrics.observer import MetricsObserver
 from ccproxy_metrics.routes import render_exposition
 from ccproxy_metrics.state import metrics_state
+from tests.tools import tool_path
 
 DOCUMENTED_FAMILIES = {
     "ccproxy_requests": ("counter", {"method", "endpoint", "model", "status", "service_type"}),
@@ -34,45 +32,6 @@ DOCUMENTED_FAMILIES = {
     "ccproxy_errors": ("counter", {"error_type", "endpoint", "model", "service_type"}),
     "ccproxy_active_requests": ("gauge", set()),
 }
-
-
-def make_record(**changes) -> AccessRecord:
-    """A successful streamed Anthropic request with every optional field filled in."""
-    record = AccessRecord(
-        request_id="req-1",
-        timestamp=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
-        method="POST",
-        endpoint="/v1/messages",
-        path="/v1/messages",
-        query="",
-        client_ip="127.0.0.1",
-        user_agent="test",
-        service_type="anthropic",
-        model="claude-sonnet-4-5",
-        streaming=True,
-        status_code=200,
-        duration_ms=1500.0,
-        duration_seconds=1.5,
-        tokens_input=100,
-        tokens_output=40,
-        cache_read_tokens=30,
-        cache_write_tokens=20,
-        cost_usd=Decimal("0.001359"),
-        cost_sdk_usd=None,
-        ttft_ms=250.0,
-        upstream_status=200,
-        upstream_duration_ms=1400.0,
-        proxy_overhead_ms=2.0,
-        cost_input_usd=Decimal("0.0003"),
-        cost_output_usd=Decimal("0.0006"),
-        cost_cache_read_usd=Decimal("0.000009"),
-        cost_cache_write_usd=Decimal("0.00045"),
-        priced=True,
-        request_bytes=512,
-        response_bytes=4096,
-        rate_limits={"requests_limit": 50.0, "requests_remaining": 49.0, "input_tokens_remaining": 39000.0},
-    )
-    return dataclasses.replace(record, **changes)
 
 
 def make_context(record: AccessRecord) -> RequestContext:
@@ -226,7 +185,7 @@ def test_active_requests_rise_while_in_flight_and_never_go_negative(registry, ob
 def test_every_documented_family_is_exposed_before_its_first_sample(registry):
     create_families(registry)
     families = {family.name: family for family in registry.collect()}
-    for name, (kind, label_names) in DOCUMENTED_FAMILIES.items():
+    for name, (kind, _labels) in DOCUMENTED_FAMILIES.items():
         assert families[name].type == kind
         assert families[name].samples == [] or name == "ccproxy_active_requests"
     exposition = generate_latest(registry).decode()
@@ -366,16 +325,10 @@ def test_exposition_is_prometheus_text_unless_openmetrics_is_asked_for(registry,
     assert b"ccproxy_requests_total{" in openmetrics.body
 
 
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool not found: install the Debian package 'prometheus' (CI installs it)")
-    return path
-
-
+@pytest.mark.needs_tool("promtool")
 def test_exposition_passes_promtool_check_metrics(registry, observer):
     serve_one(observer, make_record())
     serve_one(observer, make_record(status_code=529, error_type="overloaded_error", model=None))
-    result = subprocess.run([promtool(), "check", "metrics"], input=generate_latest(registry),
+    result = subprocess.run([tool_path("promtool"), "check", "metrics"], input=generate_latest(registry),
                             capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

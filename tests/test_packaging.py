@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -12,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from ccproxy_core.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="building the dashboard bundle needs npm")
+pytestmark = pytest.mark.needs_tool("npm")  # the wheel carries the dashboard bundle, built with npm
 
 
 def clean_checkout(destination: Path) -> Path:
@@ -27,12 +28,6 @@ def clean_checkout(destination: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return destination
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +74,7 @@ def test_installed_wheel_serves_the_dashboard(built, tmp_path):
         server.wait(timeout=30)
 
 
-def _get_when_up(url: str, server: subprocess.Popen):  # noqa: ANN202
+def _get_when_up(url: str, server: subprocess.Popen):
     import time
 
     deadline = time.monotonic() + 60

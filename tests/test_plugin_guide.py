@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from ccproxy_core import hookspecs
+from tests.plugin_install import install_beside_ccproxy
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 KINDS = ("python", "toml", "sh", "console")
@@ -54,7 +55,9 @@ class Block:
 
 
 def read_blocks(markdown: str) -> list[Block]:
-    blocks, current, body = [], None, []
+    blocks: list[Block] = []
+    current = None
+    body: list[str] = []
     for number, line in enumerate(markdown.splitlines(), start=1):
         if current is None:
             opening = re.match(r"^```(\S*)(.*)$", line)
@@ -178,11 +181,8 @@ def workspace(tmp_path_factory) -> Workspace:
             path = root / block.title
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(block.text)
-    space = Workspace(root=root, site=root.parent / f"{root.name}-site")
-    folders = [str(root / name) for name in projects()]
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(space.site), *folders]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"pip install of the guide's projects failed:\n{result.stdout}\n{result.stderr}"
+    site = install_beside_ccproxy([root / name for name in projects()], root.parent / f"{root.name}-env")
+    space = Workspace(root=root, site=site)
     space.installed = set(projects())
     return space
 
@@ -209,7 +209,7 @@ def test_every_sh_line_is_a_command_this_suite_checks():
             words = command_words(line)
             if words[:2] == ["pip", "install"]:
                 assert [w for w in words[2:] if w.startswith("-")] in ([], ["-e"]), line
-                assert [project_argument(w) for w in words[2:] if not w.startswith("-")][0] in projects(), line
+                assert next(project_argument(w) for w in words[2:] if not w.startswith("-")) in projects(), line
             elif words[:1] == ["pytest"]:
                 assert project_argument(words[1]) in projects(), line
             else:

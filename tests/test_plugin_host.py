@@ -11,7 +11,6 @@ from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugins import get_plugin_manager
 from ccproxy_core.testing import make_settings
 
-
 BUILTINS = ("dashboard", "duckdb", "logs_api", "metrics", "pushgateway")
 
 

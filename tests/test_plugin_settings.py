@@ -81,7 +81,7 @@ def test_a_bad_value_in_a_plugin_table_names_its_variable(monkeypatch):
 ])
 def test_an_unknown_key_in_the_config_file_stops_with_the_closest_name(tmp_path, text, expected):
     entry_points = COUNTING if "counting" in text else None
-    with pytest.raises(SettingsError, match="^unknown") as raised:
+    with pytest.raises(SettingsError, match=r"^unknown") as raised:
         load_settings(config(tmp_path, text), entry_points_=entry_points)
     assert expected in str(raised.value) and "\n" not in str(raised.value)
 

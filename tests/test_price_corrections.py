@@ -54,7 +54,7 @@ def test_web_searches_cost_ten_dollars_per_thousand():
 def test_openai_tiers_price_as_the_answer_says():
     # gpt-5: standard $1.25 / $10, priority $2.50 / $20, flex $0.625 / $5 per million.
     book = PriceBook()
-    tokens = dict(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=0)
+    tokens = {"input_tokens": 10_000, "output_tokens": 1_000, "cache_read_tokens": 0}
     assert book.compute("openai", "gpt-5", Usage(**tokens)).total == Decimal("0.0225")
     assert book.compute("openai", "gpt-5", Usage(**tokens, service_tier="priority")).total == Decimal("0.045")
     assert book.compute("openai", "gpt-5", Usage(**tokens, service_tier="flex")).total == Decimal("0.01125")

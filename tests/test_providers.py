@@ -63,7 +63,7 @@ def test_anthropic_text_that_mentions_the_end_is_not_the_end():
     ({}, False),
 ])
 def test_openai_first_token_is_the_first_non_empty_content_or_tool_call(delta, is_token):
-    parser, token_at = feed("openai", openai_chunk(delta), 4)
+    _, token_at = feed("openai", openai_chunk(delta), 4)
     assert (token_at is not None) is is_token
 
 

@@ -11,7 +11,6 @@ import base64
 import logging
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ccproxy_core.app import create_app
 from ccproxy_core.errors import StartupError
 from ccproxy_core.testing import make_settings
-from ccproxy_pushgateway.pusher import PushPlan, Pusher, create_push_metrics, push_timeout
+from ccproxy_pushgateway.pusher import Pusher, PushPlan, create_push_metrics, push_timeout
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
 
 PASSWORD = "pa:ss/w%40rd-never-logged"
@@ -68,7 +67,7 @@ class RecordingGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 gateway.received.append((self.command, self.path, dict(self.headers), body))
                 self.send_response(gateway.status)
@@ -197,11 +196,10 @@ async def test_a_gateway_that_never_answers_times_out_without_piling_up_pushes(c
     assert registry.get_sample_value("ccproxy_pushgateway_push_failures_total") == 2
 
 
-async def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+async def wait_until(condition, seconds: float = 10.0) -> None:
+    async with asyncio.timeout(seconds):  # raises TimeoutError when the condition never holds
+        while not condition():  # noqa: ASYNC110 - the condition changes on the test server's thread, not the loop
+            await asyncio.sleep(0.01)
 
 
 async def test_the_loop_pushes_at_once_then_on_the_interval_and_stop_pushes_once_more(gateway):

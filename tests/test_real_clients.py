@@ -8,7 +8,6 @@ the machine's own configuration or credentials is used.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,9 +18,7 @@ BIN = CLIENTS_DIR / "node_modules" / ".bin"
 MOCK_TEXT = "This is a deterministic answer from the ccproxy mock upstream"
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                       reason="Node.js and npm are not installed: the real Claude Code and Codex CLI cannot run "
-                              "(scripts/install-system-deps.sh build installs them)"),
+    pytest.mark.needs_tool("node", "npm"),  # the real Claude Code and Codex CLI run on Node.js
     pytest.mark.timeout(600),
 ]
 

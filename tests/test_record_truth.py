@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import duckdb
 import httpx
-import pytest
 
 from ccproxy_core.testing import wait_until
 

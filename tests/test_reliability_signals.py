@@ -19,8 +19,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from ccproxy_core.testing import wait_until
-from tests.test_pushgateway_integration import free_port, start_gateway  # noqa: F401 - start_gateway is a fixture
+from ccproxy_core.testing import free_port, wait_until
 
 ANTHROPIC = {"x-api-key": "sk-ant-signals", "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]}
@@ -151,7 +150,7 @@ def gateway_requests_total(gateway, instance: str) -> float:
     return gateway.pushed("ccproxy_requests_total", job="ccproxy", instance=instance)
 
 
-def test_sigterm_finishes_streams_flushes_pushes_and_exits_0(upstream, start_gateway, tmp_path):  # noqa: F811
+def test_sigterm_finishes_streams_flushes_pushes_and_exits_0(upstream, start_gateway, tmp_path):
     gateway = start_gateway()
     database = tmp_path / "ccproxy.duckdb"
     # A long push interval: after the start-up push only the final push can carry the count.

@@ -8,6 +8,7 @@ fails with ENOSPC; removing the link gives the space back.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -30,6 +31,7 @@ def send_mixed(proxy_url: str, count: int) -> set[str]:
     claude = anthropic.Anthropic(base_url=proxy_url, api_key="sk-ant-disk", max_retries=0)
     gpt = openai.OpenAI(base_url=proxy_url + "/v1", api_key="sk-disk", max_retries=0)
     ids = set()
+    response: Any  # the raw response of whichever SDK call this turn makes
     for index in range(count):
         if index % 3 == 0:
             response = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=10, messages=HELLO)

@@ -83,7 +83,7 @@ def test_ccproxy_serve_without_host_listens_only_on_loopback(upstream, tmp_path)
         assert listening_addresses(server.process.pid) == {("127.0.0.1", server.port)}
         elsewhere = an_address_of_this_machine_other_than_loopback()
         if elsewhere is not None:
-            with pytest.raises(OSError):
+            with pytest.raises(OSError):  # noqa: PT011 - refused, unreachable or timed out: each means not listening there
                 socket.create_connection((elsewhere, server.port), timeout=2).close()
     finally:
         server.stop()
@@ -134,7 +134,7 @@ def test_proxy_routes_pass_client_credentials_unchanged_and_ignore_the_token(gua
     assert [answer.status_code for answer in answers] == [200, 200, 200, 200]
     received = httpx.get(upstream.url + "/_mock/requests").json()["requests"]
     assert len(received) == 4
-    sent = [dict((k.lower(), v) for k, v in request["headers"]) for request in received]
+    sent = [{k.lower(): v for k, v in request["headers"]} for request in received]
     assert [headers.get("x-api-key") for headers in sent[:2]] == [redact_secret(ANTHROPIC_KEY)] * 2
     assert [headers.get("authorization") for headers in sent[2:]] == [redact_secret(f"Bearer {OPENAI_KEY}")] * 2
     token_prints = {redact_secret(TOKEN), redact_secret(f"Bearer {TOKEN}")}

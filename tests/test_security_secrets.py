@@ -20,7 +20,6 @@ import pytest
 
 from ccproxy_core.mock_upstream.recorder import redact_secret
 from ccproxy_core.testing import wait_until
-from tests.test_pushgateway_integration import start_gateway  # noqa: F401 - a fixture
 from tests.test_reliability_signals import ServeProcess
 
 ANTHROPIC_KEY = "sk-ant-SECRET-7f3a9c"
@@ -51,8 +50,8 @@ ANSWERED_LOCALLY = (404, 413)
 
 def assert_no_secret(where: str, text: str | bytes) -> None:
     for secret in SECRETS:
-        needle = secret.encode() if isinstance(text, bytes) else secret
-        assert needle not in text, f"{secret!r} found in {where}"
+        found = secret.encode() in text if isinstance(text, bytes) else secret in text
+        assert not found, f"{secret!r} found in {where}"
 
 
 def send(url: str, method: str, path: str, headers: dict, body) -> httpx.Response:
@@ -142,7 +141,7 @@ def check_the_database(path) -> None:
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_client_keys_appear_in_no_output(upstream, start_gateway, tmp_path, log_format):  # noqa: F811
+def test_client_keys_appear_in_no_output(upstream, start_gateway, tmp_path, log_format):
     gateway = start_gateway()
     httpx.delete(upstream.url + "/_mock/requests")
     server = serve_with_everything_on(tmp_path, upstream.url, gateway.url, log_format)

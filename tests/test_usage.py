@@ -180,14 +180,14 @@ def test_anthropic_stream_cut_off_after_message_start_keeps_what_was_seen():
 
 def test_anthropic_message_delta_values_replace_earlier_ones():
     stream = (
-        "event: message_start\n"
-        'data: {"type":"message_start","message":{"model":"claude-haiku-4-5","usage":'
-        '{"input_tokens":10,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n'
-        "event: message_delta\n"
-        'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":7,"cache_read_input_tokens":5}}\n\n'
-        "event: message_delta\n"
-        'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":null}}\n\n'
-    ).encode()
+        b"event: message_start\n"
+        b'data: {"type":"message_start","message":{"model":"claude-haiku-4-5","usage":'
+        b'{"input_tokens":10,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n'
+        b"event: message_delta\n"
+        b'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":7,"cache_read_input_tokens":5}}\n\n'
+        b"event: message_delta\n"
+        b'data: {"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":null}}\n\n'
+    )
     usage = _parse("anthropic", [stream])
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (10, 9, 5)
     assert usage.cache_write_tokens is None

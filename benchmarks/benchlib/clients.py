@@ -42,7 +42,7 @@ async def hold_stream(session: aiohttp.ClientSession, url: str, delta_interval_m
                 received += chunk
             ok = response.status == 200 and ANTHROPIC_END in received
             error = None if ok else f"status {response.status}, ended properly: {ANTHROPIC_END in received}"
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"
     duration = time.perf_counter() - started
     return StreamOutcome(ok=ok, ttfb=ttfb if ttfb is not None else duration, duration=duration, error=error)
@@ -126,7 +126,7 @@ class SteadyLoad:
                 async with session.post(self.base_url + path, data=body, headers=headers) as response:
                     await response.read()
                     self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 self.failures += 1
             self.sent += 1
             next_at += interval
@@ -134,7 +134,7 @@ class SteadyLoad:
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             else:
                 next_at = time.monotonic()  # behind: do not burst to catch up

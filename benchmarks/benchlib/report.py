@@ -1,4 +1,4 @@
-"""Ratios to direct, the goals of issue 7, and the printed tables."""
+"""Ratios to direct, the speed goals, and the printed tables."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def cell_json(results: dict[str, LoadResult]) -> dict:
 
 
 def goals(cells: list[dict], paced: dict | None) -> dict:
-    """The four goals of issue 7 (memory flat is reported by bench_scale.py)."""
+    """The four speed goals (memory flat is reported by bench_scale.py)."""
     load_cells = [cell for cell in cells if cell["load"]["on_over_off_rps"] is not None]
     worst = min(load_cells, key=lambda cell: cell["load"]["on_over_off_rps"])
     json_c1 = next((cell for cell in cells if cell["mode"] == "json" and cell["concurrency"] == 1), None)

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib.wrk import request_body_file  # noqa: E402
+from benchlib.wrk import request_body_file
 
 HEADERS = {
     "content-type": "application/json",
@@ -84,7 +84,7 @@ async def worker(session: aiohttp.ClientSession, url: str, body: bytes, headers:
                 while await response.content.readany():
                     pass
                 ok = response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             first_byte, ok = clock(), False
         samples.add(started, first_byte, clock(), ok)
 

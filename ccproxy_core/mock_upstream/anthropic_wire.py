@@ -18,8 +18,8 @@ from ccproxy_core.mock_upstream.ids import ResetClock, Sequence
 from ccproxy_core.mock_upstream.tokens import (
     ANSWER_WORDS,
     AnthropicUsage,
-    anthropic_usage,
     answer_text,
+    anthropic_usage,
     prompt_tokens,
 )
 

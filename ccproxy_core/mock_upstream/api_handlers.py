@@ -186,6 +186,8 @@ def _runner(state: MockState, wire: ResponsesWire, plan: RequestPlan) -> Callabl
             answer = wire.json_answer(load_response_request(raw), plan, "resp_" + _suffix(request_id), {})
         else:
             answer = state.openai.completion(raw, plan, number, request_id)
+        if not isinstance(answer, JsonAnswer):
+            raise TypeError("a batch request is never streamed")
         return answer.status, json.loads(answer.body)
 
     return run_one
@@ -200,7 +202,7 @@ async def openai_batches(request: web.Request) -> web.StreamResponse:
     def build(body: bytes, plan: RequestPlan, number: int, request_id: str) -> JsonAnswer:
         if batch_id is None and request.method == "POST":
             payload = openai_more.json_payload(body, "input_file_id")
-            batch = store.create_openai_batch("batch_" + _suffix(request_id), "file-out" + _suffix(request_id), payload,
+            batch: dict[str, Any] | None = store.create_openai_batch("batch_" + _suffix(request_id), "file-out" + _suffix(request_id), payload,
                                               _runner(state, extra["responses"], plan))
             return _json(200, batch, request_id)
         if batch_id is None:
@@ -223,11 +225,11 @@ async def anthropic_batches(request: web.Request) -> web.StreamResponse:
 
     def build(body: bytes, plan: RequestPlan, number: int, request_id: str) -> JsonAnswer:
         if batch_id is None and request.method == "POST":
-            batch = store.create_anthropic_batch("msgbatch_" + _suffix(request_id), json.loads(body or b"{}"),
+            batch: dict[str, Any] | None = store.create_anthropic_batch("msgbatch_" + _suffix(request_id), json.loads(body or b"{}"),
                                                  _runner(state, extra["responses"], plan))
             return _json(200, batch, request_id)
         if batch_id is None:
-            data = [store.anthropic_batch(key, base_url) for key in reversed(store.anthropic_batches)]
+            data = [b for key in reversed(store.anthropic_batches) if (b := store.anthropic_batch(key, base_url)) is not None]
             return _json(200, {"data": data, "first_id": data[0]["id"] if data else None,
                                "last_id": data[-1]["id"] if data else None, "has_more": False}, request_id)
         batch = store.anthropic_batch(batch_id, base_url)

@@ -92,7 +92,7 @@ class MockServer:
         asyncio.set_event_loop(loop)
         try:
             runner = loop.run_until_complete(self._open(loop))
-        except BaseException as error:  # reported to the starting thread by start()
+        except BaseException as error:  # noqa: BLE001 - reported to the starting thread by start()
             self._startup_error = error
             self._ready.set()
             loop.close()

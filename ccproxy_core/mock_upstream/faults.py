@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from ccproxy_core.mock_upstream.options import (
     MAX_DELTA_COUNT,
@@ -78,7 +79,7 @@ def plan_request(headers: Mapping[str, str], default: RequestPlan) -> RequestPla
     asked = {name.lower(): value for name, value in headers.items() if name[:7].lower() == MOCK_HEADER_PREFIX}
     if not asked:
         return default
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for name, value in asked.items():
         reader = _HEADER_READERS.get(name)
         if reader is None:

@@ -126,8 +126,8 @@ async def _respond(request: web.Request, state: MockState, wire: Wire, build: Bu
         await asyncio.sleep(plan.latency_ms / 1000)
     if plan.status is not None:
         message = f"mock upstream: injected status {plan.status}"
-        answer = wire.error(plan.status, message, request_id, plan.error_type, plan.retry_after)
-        return await deliver(request, answer, plan)
+        injected = wire.error(plan.status, message, request_id, plan.error_type, plan.retry_after)
+        return await deliver(request, injected, plan)
     try:
         answer = build(body, plan, number, request_id)
     except InvalidRequest as error:

@@ -89,7 +89,7 @@ def embeddings(body: bytes, headers: dict[str, str]) -> JsonAnswer:
     as_base64 = payload.get("encoding_format") == "base64"
     inputs = _inputs(payload["input"])
     data = []
-    for index, text in enumerate(inputs):
+    for index in range(len(inputs)):
         vector = [round(((index + 1) * (k + 3) % 17) / 17 - 0.5, 6) for k in range(dimensions)]
         encoded: Any = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode() if as_base64 else vector
         data.append({"object": "embedding", "index": index, "embedding": encoded})

@@ -25,7 +25,14 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from ccproxy_core.mock_upstream.answers import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, InvalidRequest, JsonAnswer, StreamAnswer, dump
+from ccproxy_core.mock_upstream.answers import (
+    JSON_CONTENT_TYPE,
+    SSE_CONTENT_TYPE,
+    InvalidRequest,
+    JsonAnswer,
+    StreamAnswer,
+    dump,
+)
 from ccproxy_core.mock_upstream.faults import COST_RESPONSE_HEADER, RequestPlan
 from ccproxy_core.mock_upstream.tokens import (
     CHARACTERS_PER_TOKEN,
@@ -127,7 +134,7 @@ class _Answer:
         self.reasoning = visible // 2 if _reasons(payload) else 0
         limit = payload.get("max_output_tokens")
         self.incomplete = isinstance(limit, int) and limit < visible + self.reasoning
-        if self.incomplete:
+        if self.incomplete and isinstance(limit, int):
             self.reasoning = min(self.reasoning, limit)
             delta_count = min(delta_count, max(0, limit - self.reasoning) // 3)
             visible = limit - self.reasoning

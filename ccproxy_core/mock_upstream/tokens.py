@@ -14,7 +14,7 @@ OPENAI_CACHE_GRANULARITY = 128
 
 ANSWER_WORDS: tuple[str, ...] = tuple(
     word + " "
-    for word in "This is a deterministic answer from the ccproxy mock upstream, one piece per delta.".split()
+    for word in ["This", "is", "a", "deterministic", "answer", "from", "the", "ccproxy", "mock", "upstream,", "one", "piece", "per", "delta."]
 )
 """Delta ``i`` carries ``ANSWER_WORDS[i % len(ANSWER_WORDS)]``."""
 

@@ -31,7 +31,7 @@ from ccproxy_core.mock_upstream.tokens import CHARACTERS_PER_TOKEN, delta_text, 
 async def _open(request: web.Request) -> tuple[web.WebSocketResponse | web.StreamResponse, RequestPlan | None]:
     """Record the upgrade, apply its plan; the socket, or the refusal already sent."""
     state = request.app[MOCK_STATE]
-    number, request_id = state.openai.new_request_id()
+    _, request_id = state.openai.new_request_id()
     state.recorder.record(request.method, request.path, request.query_string, request.raw_headers, b"")
     try:
         plan = plan_request(request.headers, state.default_plan)
@@ -59,7 +59,7 @@ async def responses_socket(request: web.Request) -> web.StreamResponse:
     async for message in socket:
         if message.type != WSMsgType.TEXT:
             continue
-        number, request_id = state.openai.new_request_id()
+        _, request_id = state.openai.new_request_id()
         for event in _responses_events(wire, message.data, plan, "resp_" + request_id.split("_", 1)[-1]):
             if plan.delta_interval_ms and event["type"] == "response.output_text.delta":
                 await asyncio.sleep(plan.delta_interval_ms / 1000)
@@ -113,7 +113,7 @@ async def realtime_socket(request: web.Request) -> web.StreamResponse:
 def _realtime_answer(model: str, plan: RequestPlan, input_tokens: int, counter: Any) -> list[dict[str, Any]]:
     number = next(counter)
     response_id, item_id = f"resp_rt{number}", f"item_rt{number}"
-    response = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [], "usage": None}
+    response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": [], "usage": None}
     events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]
     events += [{"type": "response.output_text.delta", "response_id": response_id, "item_id": item_id,
                 "output_index": 0, "content_index": 0, "delta": delta_text(i)} for i in range(plan.delta_count)]

@@ -102,7 +102,7 @@ class Provider:
     """Response header name (lower case) -> record key in ``rate_limits``."""
     claims_request: Callable[[Mapping[str, str]], bool] = lambda headers: False
     """For routes both providers serve (``/v1/models``): whether a request's headers are this provider's."""
-    prepare_body: Callable[[str, bytes, bool], bytes] | None = None
+    prepare_body: Callable[[str, bytes | bytearray, bool], bytes | bytearray] | None = None
     """Optional change to a request body: ``prepare_body(endpoint, body, opted_in)`` (see OpenAI's)."""
     route_readers: Mapping[str, tuple[Callable[[Usage, dict[str, Any]], None], Callable[[], StreamReader]]] = field(
         default_factory=dict)
@@ -157,7 +157,7 @@ def token_count(value: Any) -> int | None:
     return None
 
 
-def decode_json(data: bytes) -> Any:
+def decode_json(data: bytes | bytearray | str) -> Any:
     try:
         return json.loads(data)
     except (ValueError, TypeError, RecursionError):

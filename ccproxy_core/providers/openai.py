@@ -150,7 +150,7 @@ def price_context(usage: Usage) -> dict[str, str]:
     return {"service_tier": usage.service_tier} if usage.service_tier else {}
 
 
-def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
+def prepare_body(endpoint: str, body: bytes | bytearray, include_usage: bool) -> bytes | bytearray:
     """With ``UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE`` on, ask a chat stream for its usage.
 
     The one change ccproxy ever makes to a request: without it an OpenAI stream has no
@@ -171,7 +171,8 @@ def prepare_body(endpoint: str, body: bytes, include_usage: bool) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# The Responses API's readers live in their own module and build on ``read_usage`` above.
+# The Responses API's readers live in their own module and build on ``read_usage`` above, so they
+# can only be imported once it exists.
 from ccproxy_core.providers.openai_responses import ResponsesStreamReader, read_response_body  # noqa: E402
 
 PROVIDER = Provider(

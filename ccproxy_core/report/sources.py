@@ -49,7 +49,7 @@ class ApiSource:
         query = urlencode({k: v for k, v in params.items() if v is not None})
         request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
         try:
-            with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - the operator's own server
+            with urllib.request.urlopen(request, timeout=120) as answer:  # the operator's own server
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
@@ -100,7 +100,10 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
     token = settings.security.auth_token.get_secret_value() if settings.security.auth_token else None
     if url:
         return ApiSource(url, token)
-    path = Path(settings.observability.duckdb_path).expanduser()
+    duckdb_path = getattr(settings.observability, "duckdb_path", None)  # the duckdb plugin's setting
+    if duckdb_path is None:
+        raise ReportError("the duckdb plugin is disabled or not installed: pass --url of a running ccproxy")
+    path = Path(duckdb_path).expanduser()
     if not path.exists():
         raise ReportError(f"no access log at {path}: set OBSERVABILITY__DUCKDB_PATH (or --config), "
                           "or pass --url of a running ccproxy")

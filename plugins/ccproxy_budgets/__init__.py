@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_budgets.lifecycle import start_budgets, stop_budgets
+from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core import hookimpl
 from ccproxy_core.plugin_spec import PluginSpec
-from ccproxy_budgets.settings import BudgetsPluginSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

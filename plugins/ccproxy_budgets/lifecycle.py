@@ -10,8 +10,11 @@ from ccproxy_budgets.ledger import BudgetState, Ledger
 from ccproxy_budgets.metrics import BudgetCollector
 from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
+from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.host import host_of
+from ccproxy_core.log_store import LogFilters, LogStore, NameFilter
+from ccproxy_core.plugin_settings import section_values
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -26,25 +29,25 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     if not settings.budgets:
         raise StartupError("OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
                            "add [[budgets]] tables to the config file, or turn the flag off")
-    observability = settings.observability
+    observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
         notifier = Notifier(observability.budgets_webhook_url, observability.budgets_webhook_format)
         notifier.start()
     ledger = Ledger(list(settings.budgets), notifier.notify if notifier else lambda notice: None)
-    pm = app.state.plugin_manager
-    store = pm.hook.get_log_store(app=app, settings=settings)
+    host = host_of(app)
+    store = host.log_store()
     for state in ledger.budgets:
         ledger.start_from(state, await _stored_spend(store, state))
         log.info("budget %s (%s, %s per %s, %s): %.2f USD spent so far", state.settings.name, state.settings.scope,
                  state.settings.limit_usd, state.settings.period, state.settings.action, state.spent)
-    registry = pm.hook.get_metrics_registry(app=app)
+    registry = host.metrics_registry()
     collector = None
     if registry is not None:
         collector = BudgetCollector(ledger)
         registry.register(collector)
     observer = BudgetObserver(ledger)
-    pm.register(observer, name=OBSERVER_NAME)
+    host.plugin_manager.register(observer, name=OBSERVER_NAME)
     setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector))
 
 
@@ -62,7 +65,7 @@ async def stop_budgets(app: FastAPI) -> None:
         await notifier.stop()
 
 
-async def _stored_spend(store: object | None, state: BudgetState) -> float:
+async def _stored_spend(store: LogStore | None, state: BudgetState) -> float:
     """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
     scope = state.settings.scope
     if store is None or scope.split(":", 1)[0] not in ("all", "model"):

@@ -74,7 +74,7 @@ class Notifier:
                         self.sent += 1
                         return
                     reason = f"HTTP {response.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             if attempt < ATTEMPTS:
                 log.warning("budget notice for %s not delivered (%s); retry %d in %.1fs",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ccproxy_core import hookimpl
 from ccproxy_core.host import host_of
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_core.plugin_spec import PluginSpec
 
 from .lifecycle import active_store, start_store, stop_store
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:
-    return settings.observability.store_enabled("clickhouse")
+    return section_values(settings, ClickHouseSettings).store_enabled("clickhouse")
 
 
 @hookimpl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from .settings import ClickHouseSettings
 from .store import ClickHouseLogStore
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def active_store(ccproxy: Ccproxy) -> ClickHouseLogStore | None:
 
 async def start_store(ccproxy: Ccproxy) -> None:
     """Connect and prepare the tables (in a thread: it is network work) and start the writer."""
-    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(ClickHouseLogStore.open, ccproxy.settings.observability)
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(ClickHouseLogStore.open, ccproxy.settings_of(ClickHouseSettings))
 
 
 async def stop_store(ccproxy: Ccproxy) -> None:

@@ -18,7 +18,6 @@ from clickhouse_driver import Client, errors
 from ccproxy_core.errors import StartupError
 from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
-from .settings import ClickHouseSettings
 
 from . import queries
 from .analytics import analytics
@@ -28,6 +27,7 @@ from .peers import PeerFeed
 from .pool import ClientPool
 from .retention import PartitionRetention
 from .schema import Layout
+from .settings import ClickHouseSettings
 from .shards import cluster_servers, is_same_server
 from .target import Target, parse_url
 from .writer import LogWriter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -105,7 +106,7 @@ def _missing_bundle_page(missing: list[str]) -> Response:
     )
 
 
-def _message(status_code: int, title: str, message_html: str, headers: dict[str, str] | None = None) -> Response:
+def _message(status_code: int, title: str, message_html: str, headers: Mapping[str, str] | None = None) -> Response:
     all_headers = {
         **_COMMON_HEADERS,
         "Content-Security-Policy": page.MESSAGE_CSP,

@@ -16,6 +16,7 @@ from ccproxy_core.log_store import Bucket, LogFilters
 
 from .queries import where_clause
 from .rows import datetime_to_micros, jsonable, micros_to_datetime
+from .schema import one_row
 
 BUCKET_MICROS: dict[str, int] = {"minute": 60_000_000, "hour": 3_600_000_000, "day": 86_400_000_000}
 RECENT_ERRORS = 20
@@ -45,7 +46,7 @@ def analytics(cursor: duckdb.DuckDBPyConnection, filters: LogFilters, bucket: Bu
     where = where_clause(filters, params)
     sql = (f'SELECT {_SUMS}, avg("duration_ms"), {_DURATION_PERCENTILES}, quantile_disc("ttft_ms", [0.5, 0.95]) '
            f"FROM access_logs {where}")
-    row = cursor.execute(sql, params).fetchone()
+    row = one_row(cursor.execute(sql, params))
     total = _Sums(row[:_SUMS_WIDTH])
     average, durations, ttft = row[_SUMS_WIDTH:]
     p50, p95, p99 = durations or (None, None, None)

@@ -21,6 +21,9 @@ from ccproxy_core.errors import StartupError
 from . import block_cache
 from .schema import SCHEMA_VERSION, migrate
 
+DuckDBConfig = dict[str, str | bool | int | float | list[str]]
+"""The options ``duckdb.connect`` takes."""
+
 log = logging.getLogger("ccproxy.duckdb")
 
 
@@ -31,7 +34,7 @@ def _one_line(text: str) -> str:
 class Database:
     """The open DuckDB file behind a store."""
 
-    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, config: dict[str, object]) -> None:
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, config: DuckDBConfig) -> None:
         self.path = path
         self._connection = connection
         self._config = config
@@ -56,7 +59,7 @@ class Database:
         try:
             created = not path.exists()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            config: dict[str, object] = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads}
+            config: DuckDBConfig = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads}
             connection = _connect(path, config)
             if created:
                 path.chmod(0o600)  # the access log is the operator's alone
@@ -129,6 +132,6 @@ class Database:
             self._connection.close()
 
 
-def _connect(path: Path, config: dict[str, object]) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
     # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
     return duckdb.connect(str(path), config=config)

@@ -17,6 +17,7 @@ from ccproxy_core.log_store import OTHER_GROUP, Grouping, LogFilters
 from .attribution_filters import tag_path
 from .queries import where_clause
 from .rows import jsonable, micros_to_datetime
+from .schema import one_row
 
 Cursor = duckdb.DuckDBPyConnection
 DAY_MICROS = 86_400_000_000
@@ -85,7 +86,7 @@ def _key_text(dimension: str, value: Any) -> Any:
 
 
 def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, Any]]) -> dict[str, Any] | None:
-    total = sums_to_dict(cursor.execute(f"SELECT {SUMS} FROM access_logs {where}", params).fetchone())
+    total = sums_to_dict(one_row(cursor.execute(f"SELECT {SUMS} FROM access_logs {where}", params)))
     if total["requests"] == sum(group["requests"] for group in top):
         return None
     rest: dict[str, Any] = {"key": OTHER_GROUP, "requests": total["requests"], "errors": total["errors"],

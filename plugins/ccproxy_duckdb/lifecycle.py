@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from .settings import DuckDBSettings
 from .store import DuckDBLogStore
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def active_store(ccproxy: Ccproxy) -> DuckDBLogStore | None:
 
 async def start_store(ccproxy: Ccproxy) -> None:
     """Open the file (in a thread: it may migrate) and start the writer."""
-    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.open, ccproxy.settings.observability)
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.open, ccproxy.settings_of(DuckDBSettings))
 
 
 async def stop_store(ccproxy: Ccproxy) -> None:

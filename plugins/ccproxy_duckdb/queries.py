@@ -7,7 +7,6 @@ Each function takes a cursor of its own (see :mod:`.database`) and blocks: call 
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 import duckdb
@@ -17,6 +16,7 @@ from ccproxy_core.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, Pag
 from .attribution_filters import attribution_clauses
 from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
+from .schema import one_row
 
 Cursor = duckdb.DuckDBPyConnection
 
@@ -103,7 +103,7 @@ def entries_page(
         f'ORDER BY "{order_by}" {direction} NULLS LAST, request_id {direction} LIMIT ? OFFSET ?'
     )
     raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
-    (total,) = cursor.execute(f"SELECT count(*) FROM access_logs {where}", params).fetchone()
+    (total,) = one_row(cursor.execute(f"SELECT count(*) FROM access_logs {where}", params))
     return rows_to_dicts(raw), int(total)
 
 
@@ -132,7 +132,7 @@ def rows_to_dicts(raw: list[tuple[Any, ...]], batch: int = 256) -> list[dict[str
 
 def row_count(cursor: Cursor) -> int:
     """Rows stored."""
-    (count,) = cursor.execute("SELECT count(*) FROM access_logs").fetchone()
+    (count,) = one_row(cursor.execute("SELECT count(*) FROM access_logs"))
     return int(count)
 
 

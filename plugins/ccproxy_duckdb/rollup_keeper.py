@@ -22,6 +22,7 @@ import duckdb
 from . import rollup_sql
 from .rollup_sql import LATE_TABLE, LEVELS, MARGIN_MICROS, Level
 from .rows import datetime_to_micros, micros_to_datetime
+from .schema import one_row
 
 _TIMESTAMP = 1  # position of "timestamp" in a row
 
@@ -97,8 +98,8 @@ def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> i
     """
     boundary = max(level.width_micros for level in LEVELS)
     cutoff_micros = datetime_to_micros(cutoff) // boundary * boundary
-    (deleted,) = cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?',
-                                [micros_to_datetime(cutoff_micros)]).fetchone()
+    (deleted,) = one_row(cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?',
+                                [micros_to_datetime(cutoff_micros)]))
     for table in rollup_sql.rollup_tables():
         cursor.execute(f"DELETE FROM {table} WHERE t_us < ?", [cutoff_micros])
     return int(deleted)
@@ -106,7 +107,7 @@ def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> i
 
 def delete_everything(cursor: duckdb.DuckDBPyConnection) -> int:
     """Delete every raw row and every rollup (watermarks stay). Same rules as :func:`delete_rows_before`."""
-    (deleted,) = cursor.execute("DELETE FROM access_logs").fetchone()
+    (deleted,) = one_row(cursor.execute("DELETE FROM access_logs"))
     for table in rollup_sql.rollup_tables():
         cursor.execute(f"DELETE FROM {table}")
     return int(deleted)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 
@@ -135,8 +135,8 @@ class _Fetcher:
     """Reads the merged pieces in two statements (one for sums, one for latency bins), grouped every way shown."""
 
     # GROUPING() bit masks: a set bit means the column is not part of that grouping.
-    _SUM_SETS = {15: "all", 7: "model", 11: "service_type", 13: "slot", 14: "t_us"}
-    _LATENCY_SETS = {7: "all", 3: "model", 5: "service_type", 6: "slot"}
+    _SUM_SETS: ClassVar[dict[int, str]] = {15: "all", 7: "model", 11: "service_type", 13: "slot", 14: "t_us"}
+    _LATENCY_SETS: ClassVar[dict[int, str]] = {7: "all", 3: "model", 5: "service_type", 6: "slot"}
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, sums: tuple[str, list[Any]],
                  latency: tuple[str, list[Any]], width: int) -> None:

@@ -60,13 +60,17 @@ def _quantiles(merged: Latency, key: tuple[str, Any, int], quantiles: tuple[floa
     return bins.values(quantiles) if bins is not None else None
 
 
+def _or_nones(values: list[float] | None, count: int) -> list[float | None]:
+    return list(values) if values else [None] * count
+
+
 def answer_from_parts(sums: Grouped, latency: Latency, filters: LogFilters, bucket: Bucket,
                       width: int) -> dict[str, Any]:
     """Every part of the analytics answer but ``recent_errors``."""
     empty = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     total, average = _sums_of(sums["all"].get(None, empty))
-    durations = _quantiles(latency, ("all", None, DURATION), SERIES_QUANTILES) or [None, None, None]
-    ttft = _quantiles(latency, ("all", None, TTFT), (0.5, 0.95)) or [None, None]
+    durations = _or_nones(_quantiles(latency, ("all", None, DURATION), SERIES_QUANTILES), len(SERIES_QUANTILES))
+    ttft = _or_nones(_quantiles(latency, ("all", None, TTFT), (0.5, 0.95)), 2)
     return {
         "totals": total.totals(),
         "duration_ms": {"avg": average, "p50": durations[0], "p95": durations[1], "p99": durations[2]},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 
@@ -149,7 +150,7 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int:
     """
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
     if "schema_version" in tables:
-        (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        (version,) = one_row(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))
         return int(version)
     return 1 if "access_logs" in tables else 0
 
@@ -180,3 +181,11 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str) -> int:
         con.execute("ROLLBACK")
         raise
     return before
+
+
+def one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row of an aggregate just executed on ``cursor`` (DuckDB types ``fetchone`` as maybe none)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise duckdb.InvalidInputException("the statement returned no row")
+    return row

@@ -9,6 +9,7 @@ from ccproxy_core.log_store import LogFilters
 from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
 from .queries import where_clause
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
+from .schema import one_row
 
 _DESCRIPTION = """min(epoch_us("timestamp")), max(epoch_us("timestamp")),
     list(DISTINCT "model") FILTER (WHERE "model" IS NOT NULL),
@@ -24,7 +25,7 @@ def session_list(cursor: Cursor, filters: LogFilters, limit: int, offset: int) -
     sql = (f'SELECT "session_id", {SUMS}, {_DESCRIPTION} FROM access_logs {where} GROUP BY "session_id" '
            f'ORDER BY max(epoch_us("timestamp")) DESC, "session_id" LIMIT ? OFFSET ?')
     rows = cursor.execute(sql, [*params, limit, offset]).fetchall()
-    (total,) = cursor.execute(f'SELECT count(DISTINCT "session_id") FROM access_logs {where}', params).fetchone()
+    (total,) = one_row(cursor.execute(f'SELECT count(DISTINCT "session_id") FROM access_logs {where}', params))
     return [_session(row) for row in rows], int(total)
 
 

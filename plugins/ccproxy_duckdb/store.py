@@ -14,14 +14,13 @@ import duckdb
 
 from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.record import AccessRecord
-from .settings import DuckDBSettings
 
 from . import queries, sessions
-from .analytics import analytics
-from .groups import groups
 from .database import Database
+from .groups import groups
 from .retention import RetentionWorker
 from .rollups import answer_analytics
+from .settings import DuckDBSettings
 from .writer import LogWriter
 
 T = TypeVar("T")

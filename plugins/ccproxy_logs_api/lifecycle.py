@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .settings import LogsApiSettings
 from .stream import StreamHub
 from .stream_route import HUB_ATTRIBUTE
 
@@ -22,7 +23,7 @@ PLUGIN_NAME = "logs_api"
 
 def start_stream(ccproxy: Ccproxy) -> None:
     """Create the hub on ``app.state`` and let ``on_request_end`` publish to it."""
-    observability = ccproxy.settings.observability
+    observability = ccproxy.settings_of(LogsApiSettings)
     hub = StreamHub(observability.stream_max_subscribers, observability.stream_queue_size,
                     observability.stream_replay_size)
     hub.bind_loop(asyncio.get_running_loop())

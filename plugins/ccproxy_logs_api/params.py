@@ -53,9 +53,9 @@ def parse_names(name: str, value: str | None) -> NameFilter:
     """``a,b,!c``: keep a or b, never c."""
     include: list[str] = []
     exclude: list[str] = []
-    for item in _split(name, value):
-        target = exclude if item.startswith("!") else include
-        item = item[1:].strip() if item.startswith("!") else item
+    for given in _split(name, value):
+        target = exclude if given.startswith("!") else include
+        item = given[1:].strip() if given.startswith("!") else given
         if not item or len(item) > MAX_NAME_LENGTH:
             raise param_error(name, f"each name must be 1 to {MAX_NAME_LENGTH} characters", value)
         target.append(item)

@@ -20,11 +20,13 @@ from fastapi.responses import JSONResponse, Response
 from ccproxy_core.auth import require_auth_token
 from ccproxy_core.host import host_of
 from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_core.settings import Settings
 
-from .heavy_reads import json_answer, read_slot
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
+from .heavy_reads import json_answer, read_slot
 from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
+from .settings import LogsApiSettings
 from .stream_route import HUB_ATTRIBUTE, stream_logs
 
 log = logging.getLogger("ccproxy.logs_api")
@@ -35,7 +37,7 @@ NO_STORE = (
     "no access-log store is active, so nothing is stored: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true "
     "and OBSERVABILITY__LOG_STORAGE_BACKEND=duckdb"
 )
-# Documented on every route, so the OpenAPI schema lists each status a client can get (issue 8).
+# Documented on every route, so the OpenAPI schema lists each status a client can get.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "SECURITY__AUTH_TOKEN is set and the request did not carry it"},
     503: {"description": "No access-log store is active (storage is off), or it could not answer"},
@@ -48,7 +50,7 @@ def build_router() -> APIRouter:
     """All /logs routes, each behind :func:`require_auth_token`."""
     router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES)
     router.add_api_route("/status", logs_status, methods=["GET"])
-    heavy = {"methods": ["GET"], "dependencies": [Depends(read_slot)], "response_class": JSONResponse}
+    heavy: dict[str, Any] = {"methods": ["GET"], "dependencies": [Depends(read_slot)], "response_class": JSONResponse}
     router.add_api_route("/query", logs_query, **heavy)
     router.add_api_route("/analytics", logs_analytics, **heavy)
     router.add_api_route("/entries", logs_entries, **heavy)
@@ -77,7 +79,7 @@ def require_store(request: Request) -> LogStore:
 async def _ask(call: Awaitable[T]) -> T:
     try:
         return await call
-    except Exception as exc:  # noqa: BLE001 - a failing store is a 503 with its reason, never a 500
+    except Exception as exc:  # a failing store is a 503 with its reason, never a 500
         log.exception("the log store failed to answer")
         raise HTTPException(status_code=503, detail=f"the log store could not answer: {exc}") from None
 
@@ -95,7 +97,7 @@ async def logs_status(request: Request) -> dict[str, Any]:
         "enabled": {
             # Other plugins' flags: absent when that plugin is not installed or disabled by name.
             "metrics": getattr(observability, "metrics_endpoint_enabled", False),
-            "logs_endpoints": observability.logs_endpoints_enabled,
+            "logs_endpoints": section_values(settings, LogsApiSettings).logs_endpoints_enabled,
             "dashboard": getattr(observability, "dashboard_enabled", False),
             "logs_collection": getattr(observability, "logs_collection_enabled", False),
         },

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from ccproxy_core.host import host_of
 from ccproxy_core.rate_limited_log import RateLimitedLog
 
 from .params import param_error, parse_event_id, parse_names, parse_statuses
@@ -36,8 +37,7 @@ async def stream_logs(
     hub: StreamHub | None = getattr(request.app.state, HUB_ATTRIBUTE, None)
     if hub is None:
         return JSONResponse({"detail": "the log stream is not running yet; retry in a moment"}, status_code=503)
-    app = request.app
-    hub.follow_peers(app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings))
+    hub.follow_peers(host_of(request.app).log_store())
     stream_filter = _stream_filter(model, service_type, status_class)
     resume_after = (parse_event_id("Last-Event-ID", last_event_id, "header")
                     or parse_event_id("last_event_id", last_event_id_query))
@@ -67,8 +67,8 @@ async def _events(
     hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], draining: threading.Event
 ) -> AsyncIterator[ServerSentEvent]:
     try:
-        for event in missed:
-            if (sse := _record_event(hub, event)) is not None:
+        for missed_event in missed:
+            if (sse := _record_event(hub, missed_event)) is not None:
                 yield sse
         while True:
             event = await _next_event(subscriber, draining)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_core.plugin_spec import PluginSpec, setting_value
 from ccproxy_metrics.routes import add_metrics_route
 from ccproxy_metrics.settings import MetricsSettings
@@ -44,7 +45,7 @@ def register_plugin() -> PluginSpec:
 def register_routes(app: FastAPI, settings: Settings) -> None:
     """Create the app's registry and, when the endpoint is enabled, add GET /metrics."""
     state = metrics_state(app, settings)
-    if settings.observability.metrics_endpoint_enabled:
+    if section_values(settings, MetricsSettings).metrics_endpoint_enabled:
         add_metrics_route(app, state.registry)
 
 

@@ -47,7 +47,7 @@ class PluginErrorsCollector:
         )
 
 
-_LOG_STORE_FAMILIES: tuple[tuple[str, type[Metric], str, str], ...] = (
+_LOG_STORE_FAMILIES: tuple[tuple[str, type[GaugeMetricFamily | CounterMetricFamily], str, str], ...] = (
     ("queue_depth", GaugeMetricFamily, "ccproxy_log_queue_depth",
      "Access records waiting for the log writer."),
     ("dropped_records", CounterMetricFamily, "ccproxy_log_dropped_records",
@@ -94,7 +94,7 @@ class LogStoreCollector:
         try:
             store = host.log_store()
             return dict(store.stats()) if store is not None else {}
-        except Exception as error:  # a broken store must not break the whole exposition
+        except Exception as error:  # noqa: BLE001 - a broken store must not break the whole exposition
             if not self._warned:
                 self._warned = True
                 logger.warning("log store stats unavailable for /metrics: %r", error)

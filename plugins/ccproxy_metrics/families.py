@@ -1,6 +1,6 @@
 """The metric families ccproxy exposes, created in one app's own CollectorRegistry.
 
-Names and label names of the documented families are part of the product (issue 3):
+Names and label names of the documented families are part of the product:
 dashboards and alerts are written against them, so they never change.
 """
 

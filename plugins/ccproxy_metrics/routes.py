@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request, Response
 from prometheus_client import CollectorRegistry
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 METRICS_PATH = "/metrics"
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Prometheus text format, or OpenMetrics when the Accept header asks for it.",
         "content": {"text/plain": {}, "application/openmetrics-text": {}},

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
 from ccproxy_metrics.families import MetricFamilies, create_families
 from ccproxy_metrics.observer import MetricsObserver
+from ccproxy_metrics.settings import MetricsSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,11 +51,12 @@ def metrics_state(app: FastAPI, settings: Settings | None = None) -> MetricsStat
 
 def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     registry = CollectorRegistry()
-    attribution = tuple(settings.observability.metrics_attribution_labels)
+    own = section_values(settings, MetricsSettings)
+    attribution = tuple(own.metrics_attribution_labels)
     families = create_families(registry, attribution)
     registry.register(PluginErrorsCollector(app))
     registry.register(LogStoreCollector(app))
-    observer = MetricsObserver(families, settings.observability.metrics_model_label_cap, attribution)
+    observer = MetricsObserver(families, own.metrics_model_label_cap, attribution)
     return MetricsState(registry=registry, families=families, observer=observer)
 
 

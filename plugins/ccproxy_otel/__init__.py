@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
 from ccproxy_core.plugin_spec import PluginSpec
-from ccproxy_otel.settings import OtelSettings
 from ccproxy_otel.lifecycle import start_exporting, stop_exporting
+from ccproxy_otel.settings import OtelSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_otel.observer import OBSERVER_NAME, SpanObserver
 from ccproxy_otel.pipeline import Pipeline, build_pipeline
+from ccproxy_otel.settings import OtelSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -18,7 +20,7 @@ STATE_ATTRIBUTE = "ccproxy_otel"
 
 def start_exporting(app: FastAPI, settings: Settings) -> None:
     """Build the pipeline from the OTEL_* variables and register the app's request observer."""
-    pipeline = build_pipeline(with_metrics=settings.observability.otel_metrics_enabled)
+    pipeline = build_pipeline(with_metrics=section_values(settings, OtelSettings).otel_metrics_enabled)
     observer = SpanObserver(pipeline, settings.upstream)
     setattr(app.state, STATE_ATTRIBUTE, (pipeline, observer))
     app.state.plugin_manager.register(observer, name=OBSERVER_NAME)

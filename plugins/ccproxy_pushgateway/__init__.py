@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
+from ccproxy_core.plugin_settings import section_values
 from ccproxy_core.plugin_spec import PluginSpec
 from ccproxy_pushgateway.lifecycle import start_pushing, stop_pushing
 from ccproxy_pushgateway.settings import PushgatewaySettings
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:
-    if settings.observability.pushgateway_url:
+    if section_values(settings, PushgatewaySettings).pushgateway_url:
         return True, "OBSERVABILITY__PUSHGATEWAY_URL is set"
     return False, "OBSERVABILITY__PUSHGATEWAY_URL is not set"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
-from ccproxy_pushgateway.pusher import PushMetrics, PushPlan, Pusher, create_push_metrics
+from ccproxy_core.plugin_settings import section_values
+from ccproxy_pushgateway.pusher import Pusher, PushMetrics, PushPlan, create_push_metrics
+from ccproxy_pushgateway.settings import PushgatewaySettings
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ def start_pushing(ccproxy: Ccproxy) -> Pusher:
             "OBSERVABILITY__PUSHGATEWAY_URL is set but no plugin provides a metrics registry: "
             "remove 'metrics' from PLUGINS__DISABLED, or unset OBSERVABILITY__PUSHGATEWAY_URL"
         )
-    observability = settings.observability
+    observability = section_values(settings, PushgatewaySettings)
     try:
         target = parse_push_url(observability.pushgateway_url or "")
     except ValueError as error:

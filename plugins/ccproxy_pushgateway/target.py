@@ -15,6 +15,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
+from ccproxy_core.plugin_settings import section_values
+from ccproxy_pushgateway.settings import PushgatewaySettings
+
 if TYPE_CHECKING:
     from ccproxy_core.settings import Settings
 
@@ -38,7 +41,7 @@ class PushTarget:
             return default_handler
         username, password = self.username, self.password or ""
 
-        def authenticated_handler(url, method, timeout, headers, data):  # noqa: ANN001, ANN202 - prometheus_client's handler signature
+        def authenticated_handler(url, method, timeout, headers, data):  # prometheus_client's handler signature
             return basic_auth_handler(url, method, timeout, headers, data, username, password)
 
         return authenticated_handler
@@ -70,6 +73,6 @@ def parse_push_url(raw_url: str) -> PushTarget:
 
 def grouping_key(settings: Settings) -> dict[str, str]:
     """The grouping key that keeps several ccproxy instances apart on one Pushgateway."""
-    observability = settings.observability
+    observability = section_values(settings, PushgatewaySettings)
     instance = observability.pushgateway_instance or f"{socket.gethostname()}:{settings.server.port}"
     return {"instance": instance}

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core import PluginSpec, hookimpl
 
 from .lifecycle import exporter_of, start_exporter, stop_exporter
 from .settings import JsonlSettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.record import AccessRecord
+    from ccproxy_core import AccessRecord, Ccproxy
 
 
 @hookimpl

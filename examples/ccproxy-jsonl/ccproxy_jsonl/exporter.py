@@ -14,7 +14,7 @@ import queue
 import threading
 from typing import Any
 
-from ccproxy_core.record import AccessRecord
+from ccproxy_core import AccessRecord
 
 from .rotating_file import RotatingFile
 from .settings import JsonlSettings

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ccproxy_core.errors import StartupError
+from ccproxy_core import StartupError
 
 from .exporter import JsonlExporter
 from .settings import JsonlSettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
+    from ccproxy_core import Ccproxy
 
 PLUGIN_NAME = "jsonl"
 

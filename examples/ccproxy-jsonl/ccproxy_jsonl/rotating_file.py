@@ -49,7 +49,7 @@ class RotatingFile:
             self._shift_backups()
         finally:
             # Reopen even when a rename failed, so the writer can go on (into the old file if need be).
-            self._file = open(self.path, "ab")  # noqa: SIM115
+            self._file = open(self.path, "ab")  # noqa: SIM115 - held open across writes, closed by close()
             self._size = os.fstat(self._file.fileno()).st_size
 
     def _shift_backups(self) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 
 import anthropic
 import pytest
 
-from ccproxy_core.errors import SettingsError
-from ccproxy_core.record import AccessRecord
-from ccproxy_core.testing import wait_until
+from ccproxy_core import SettingsError
+from ccproxy_core.testing import make_record, wait_until
 from ccproxy_jsonl.exporter import JsonlExporter
 from ccproxy_jsonl.settings import JsonlSettings
 
@@ -61,20 +59,11 @@ def test_an_unwritable_path_stops_start_up_naming_it(ccproxy_proxy_factory, tmp_
     assert f"cannot open PLUGINS__JSONL__PATH={blocker / 'access.jsonl'}" in caplog.text
 
 
-def sample_record(request_id: str) -> AccessRecord:
-    return AccessRecord(
-        request_id=request_id, timestamp=datetime.now(UTC), method="POST", endpoint="/v1/messages",
-        path="/v1/messages", query="", client_ip="127.0.0.1", user_agent="test", service_type="anthropic",
-        model="claude-sonnet-4-6", streaming=False, status_code=200, duration_ms=1.0, duration_seconds=0.001,
-        tokens_input=1, tokens_output=1, cache_read_tokens=0, cache_write_tokens=0, cost_usd=None, cost_sdk_usd=None,
-    )
-
-
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, caplog):
     exporter = JsonlExporter(JsonlSettings(path=tmp_path / "access.jsonl", queue_size=2))
     with caplog.at_level(logging.WARNING, logger="ccproxy.jsonl"):
         for number in range(5):
-            exporter.submit(sample_record(f"r{number}"))  # the writer is not running: the queue fills
+            exporter.submit(make_record(request_id=f"r{number}"))  # the writer is not running: the queue fills
     assert exporter.dropped == 3 and "records dropped" in caplog.text
     exporter.start()
     exporter.stop()
