@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -98,7 +97,7 @@ def main() -> int:
     print(f"\n{'mode':<7} {'workers':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} {'recorded':>8}")
     for cell in medians:
         print(f"{cell['mode']:<7} {cell['workers']:>7} {cell['rps']:>8.0f} {cell['p50_ms']:>7.1f} {cell['p99_ms']:>7.1f} "
-              f"{cell['cpu_ms_per_request']:>10.3f} {str(cell['all_recorded']):>8}")
+              f"{cell['cpu_ms_per_request']:>10.3f} {cell['all_recorded']!s:>8}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"machine": machine, "connections": args.connections, "seconds": args.seconds,
                                        "medians": medians, "runs": [c for cells in runs.values() for c in cells]}, indent=2))

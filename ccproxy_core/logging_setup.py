@@ -99,18 +99,21 @@ class LineWriter(threading.Thread):
 def _access_log_record(created: float, record: AccessRecord) -> logging.LogRecord:
     line = logging.LogRecord(access_logger.name, logging.INFO, "", 0, describe(record), None, None)
     line.created, line.msecs = created, (created - int(created)) * 1000
-    line.access = record  # type: ignore[attr-defined] - read by JsonFormatter
+    line.__dict__["access"] = record  # read by JsonFormatter, as the ``extra`` of logging would set it
     return line
 
 
 _STOP = object()
 _MOST_LINES_PER_WRITE = 512
-_access_lines: queue.SimpleQueue | None = None
+class _AccessLines:
+    """Where :func:`queue_access_line` puts records: the queue of the running line writer, if any."""
+
+    queue: queue.SimpleQueue | None = None
 
 
 def queue_access_line(record: AccessRecord) -> bool:
     """Hand the access line of ``record`` to the line writer; False when logging is not set up by ccproxy."""
-    lines = _access_lines
+    lines = _AccessLines.queue
     if lines is None:
         return False
     lines.put((time.time(), record))
@@ -123,7 +126,6 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     Writing to a pipe can block; this keeps that off the event loop. Stop the
     returned writer at exit to flush.
     """
-    global _access_lines
     formatter: logging.Formatter = (
         JsonFormatter() if settings.format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
@@ -138,5 +140,5 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
     writer.start()
-    _access_lines = log_queue
+    _AccessLines.queue = log_queue
     return writer

@@ -10,7 +10,7 @@ from typing import Any
 from ccproxy_core.batch_writer import BatchWriter
 from ccproxy_core.rate_limited_log import RateLimitedLog
 from ccproxy_core.testing import wait_until
-from tests.test_duckdb_store import make_record
+from tests.duckdb_records import numbered_record as make_record
 
 log = logging.getLogger("test.batch_writer")
 

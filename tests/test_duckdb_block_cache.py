@@ -10,7 +10,8 @@ import pytest
 from ccproxy_core.log_store import LogFilters
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb import block_cache
-from tests.test_duckdb_store import make_record, open_store
+from tests.duckdb_records import numbered_record as make_record
+from tests.duckdb_records import open_store
 
 
 def fill(store, count: int) -> None:

@@ -10,17 +10,17 @@ import queue
 import time
 from datetime import datetime
 from decimal import Decimal
-
-from tests.test_duckdb_store import make_record
+from typing import Any
 
 from ccproxy_core.access_log import describe
 from ccproxy_core.logging_setup import JsonFormatter, LineWriter
+from tests.duckdb_records import numbered_record as make_record
 
 TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def write_lines(formatter: logging.Formatter, items: list) -> list[str]:
-    stream, lines = io.StringIO(), queue.SimpleQueue()
+    stream, lines = io.StringIO(), queue.SimpleQueue[Any]()
     for item in items:
         lines.put(item)
     writer = LineWriter(lines, formatter, stream)

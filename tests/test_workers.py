@@ -13,16 +13,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_core.testing import wait_until
-from tests.test_pushgateway_integration import start_gateway  # noqa: F401 - a fixture
 from tests.test_reliability_signals import (
-    ANTHROPIC, BODY, SLOW_STREAM, STREAM_END, LogStreamSubscriber, ServeProcess, serve_env, stored_request_ids,
+    ANTHROPIC,
+    BODY,
+    SLOW_STREAM,
+    STREAM_END,
+    LogStreamSubscriber,
+    ServeProcess,
+    serve_env,
+    stored_request_ids,
 )
 from tests.workers_load import KINDS, logged_ids, mixed_load, one_request, serve_workers, worker_pids
 
@@ -34,7 +39,7 @@ def metric_samples(url: str, name: str) -> list:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name]
 
 
-def test_two_workers_one_view_of_every_request(upstream, start_gateway, tmp_path):  # noqa: F811
+def test_two_workers_one_view_of_every_request(upstream, start_gateway, tmp_path):
     gateway = start_gateway()
     env = serve_env(upstream.url, tmp_path / "workers.duckdb", metrics_endpoint_enabled="true",
                     pushgateway_url=gateway.url, pushgateway_interval_seconds="1", pushgateway_instance=INSTANCE,

@@ -50,8 +50,8 @@ def context(request_id: str, project: str | None = None) -> RequestContext:
                           project=project)
 
 
-async def until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, "gave up waiting"
         await asyncio.sleep(0.01)

@@ -10,8 +10,13 @@ from decimal import Decimal
 from ccproxy_core.admission import Admission
 from ccproxy_core.record import AccessRecord, RequestContext
 from ccproxy_core.workers.codec import (
-    admissions_from_wire, admissions_to_wire, context_from_wire, context_of_record, context_to_wire,
-    record_from_wire, record_to_wire,
+    admissions_from_wire,
+    admissions_to_wire,
+    context_from_wire,
+    context_of_record,
+    context_to_wire,
+    record_from_wire,
+    record_to_wire,
 )
 from ccproxy_core.workers.hub import WORKER_EXITED, exited_record
 
@@ -21,7 +26,7 @@ def through_json(value):
 
 
 def a_record(**changes) -> AccessRecord:
-    values = dict(
+    values = dict(  # noqa: C408 - keyword arguments read as the record's fields
         request_id="a" * 32, timestamp=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
         method="POST", endpoint="/v1/messages", path="/v1/messages", query="beta=true", client_ip="10.0.0.7",
         user_agent="anthropic-python/1.0 \\x00", service_type="anthropic", model="claude-haiku-4-5", streaming=True,

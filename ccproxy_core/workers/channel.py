@@ -57,10 +57,10 @@ class HubChannel:
         self._drop_log = RateLimitedLog(log)
         self._trouble_log = RateLimitedLog(log)
 
-    async def open(self, timeout: float = 30.0) -> None:
+    async def open(self, connect_within: float = 30.0) -> None:
         """Connect and shake hands; keep reconnecting in the background when the connection drops."""
         self._task = asyncio.create_task(self._keep_connected())
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        await asyncio.wait_for(self._connected.wait(), connect_within)
 
     async def start(self, context: RequestContext) -> None:
         """Send ``start`` with the request's context."""
@@ -78,7 +78,7 @@ class HubChannel:
         self._writer.write(encode({"t": "admit", "n": number, "id": context.request_id}))
         try:
             return await asyncio.wait_for(answer, ADMIT_TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._trouble_log.log("hub gave no admission in %g s: request %s forwarded", ADMIT_TIMEOUT_SECONDS,
                                   context.request_id)
             return []
@@ -89,12 +89,13 @@ class HubChannel:
         """Send ``end`` with the final record."""
         self._emit(encode({"t": "end", "rec": record_to_wire(record)}))
 
-    async def close(self, timeout: float = 10.0) -> None:
+    async def close(self, flush_within: float = 10.0) -> None:
         """Send what waits, let the kernel take it, then close (the hub reads to the end)."""
         self._closing = True
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._pending and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)  # the reconnecting task flushes them
+        deadline = asyncio.get_running_loop().time() + flush_within
+        # The reconnecting task flushes the pending events; this only waits for it, with a deadline.
+        while self._pending and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         if self._pending:
             self._count_dropped(len(self._pending), "hub unreachable at shutdown")
             self._pending.clear()
@@ -103,7 +104,7 @@ class HubChannel:
             try:
                 await asyncio.wait_for(writer.drain(), max(0.1, deadline - asyncio.get_running_loop().time()))
                 writer.close()
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
         if self._task is not None:
             self._task.cancel()

@@ -27,7 +27,7 @@ class WorkerClientAddress:
                     headers.append((name, value))
             scope = {**scope, "headers": headers}
             if passed is not None:
-                scheme, address, port = (passed.decode("latin-1").split(" ") + ["", "", ""])[:3]
+                scheme, address, port = [*passed.decode("latin-1").split(" "), "", "", ""][:3]
                 scope["client"] = (address, int(port)) if address and port.isdigit() else None
                 if scheme in ("http", "https"):
                     scope["scheme"] = scheme

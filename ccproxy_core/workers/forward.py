@@ -56,6 +56,7 @@ class HubForwarder:
         if scope["query_string"]:
             url += "?" + scope["query_string"].decode("latin-1")
         has_body = "content-length" in headers or "transfer-encoding" in _raw_names(scope)
+        assert self._session is not None, "open() first"
         try:
             response = await self._session.request(
                 scope["method"], URL(url, encoded=True), headers=headers, allow_redirects=False,

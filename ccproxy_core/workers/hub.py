@@ -61,7 +61,7 @@ class EventHub:
         if done is not None:
             try:
                 await asyncio.wait_for(done.wait(), _EOF_WAIT_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("worker pid %d: its channel did not close in %g s after it exited", pid, _EOF_WAIT_SECONDS)
         self._readers.pop(pid, None)
         orphans = self.in_flight.pop(pid, {})
@@ -100,11 +100,11 @@ class EventHub:
             await self.hooks.start(context)
         elif kind == "end":
             record = record_from_wire(message["rec"])
-            context = requests.pop(record.request_id, None) or context_of_record(record)
-            await self.hooks.end(context, record)
+            started = requests.pop(record.request_id, None)
+            await self.hooks.end(started or context_of_record(record), record)
         elif kind == "admit":
-            context = requests.get(message["id"])
-            answers = [] if context is None else await self.hooks.admit(context)
+            asking = requests.get(message["id"])
+            answers = [] if asking is None else await self.hooks.admit(asking)
             writer.write(encode({"t": "admitted", "n": message["n"], "answers": admissions_to_wire(answers)}))
         else:
             self.bad_events += 1

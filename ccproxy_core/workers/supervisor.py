@@ -182,7 +182,7 @@ class Workers:
         if seconds > 0 and self._wake is not None:
             try:
                 await asyncio.wait_for(self._wake.wait(), seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

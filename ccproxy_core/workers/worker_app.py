@@ -78,6 +78,7 @@ class WorkerApp:
         if self.cors.is_preflight(scope):
             return await self.cors.answer_preflight(scope, send)
         route = self.proxy.route_for(scope["method"], scope["path"])
+        assert route is not None, "only provider API paths are served here"
         await ExchangeResponse(self.proxy, route)(scope, receive, send)
 
     async def _health(self, send: Send) -> None:

@@ -95,7 +95,7 @@ class LogWriter(BatchWriter):
         if self._client is not None:
             try:
                 self._client.disconnect()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail in any way
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail in any way; nothing to tell
                 pass
             self._client = None
 

@@ -21,10 +21,11 @@ HEADROOM_BYTES = 1024 * 1024
 
 def cached_table_bytes(cursor: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(bytes DuckDB holds in all, of which cached blocks of stored tables)."""
-    total, cached = cursor.execute(
+    row = cursor.execute(
         "SELECT coalesce(sum(memory_usage_bytes), 0), coalesce(sum(memory_usage_bytes) FILTER (WHERE tag = 'BASE_TABLE'), 0) "
         "FROM duckdb_memory()").fetchone()
-    return int(total), int(cached)
+    assert row is not None, "an aggregate has one row"
+    return int(row[0]), int(row[1])
 
 
 def trim(cursor: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
