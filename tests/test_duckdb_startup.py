@@ -147,3 +147,23 @@ def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
         store.close()
     assert (limit, threads) == ("100.0 MiB", 1)
     assert DuckDBSettings().duckdb_memory_limit == "256MB" and DuckDBSettings().duckdb_threads == 2
+
+
+def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path):
+    """Building the rollups of every stored row needs more than the cap a running ccproxy keeps."""
+    path = tmp_path / "large.duckdb"
+    write_old_file(path, with_version_table=True)
+    with duckdb.connect(str(path)) as connection:  # half a million version-1 rows over the last two days
+        connection.execute(
+            "INSERT INTO access_logs SELECT 'r' || i, now() - to_microseconds(i * 345_600), 'POST', '/v1/messages', "
+            "'/v1/messages', '', '127.0.0.1', 'ua-' || (i % 97), 'anthropic', 'model-' || (i % 13), i % 2 = 0, "
+            "CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, (i % 5000) + 0.5, ((i % 5000) + 0.5) / 1000, i % 900, i % 300, "
+            "0, 0, 0.000042, NULL FROM range(500_000) t(i)")
+    store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path), duckdb_memory_limit="16MB"))
+    try:
+        cursor = store.database.cursor()
+        assert cursor.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        assert cursor.execute("SELECT sum(requests) FROM rollup_hour").fetchone()[0] > 400_000
+        assert cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "15.2 MiB"  # 16MB as DuckDB shows it
+    finally:
+        store.close()

@@ -69,7 +69,7 @@ class Database:
                 "other process (another ccproxy?) has the file open, or set OBSERVABILITY__DUCKDB_PATH to another file"
             ) from None
         try:
-            before = migrate(connection, str(path))
+            before = _migrate_uncapped(connection, str(path), config["memory_limit"])
         except BaseException:
             connection.close()
             raise
@@ -130,6 +130,19 @@ class Database:
         """Close the root connection (DuckDB checkpoints the write-ahead log into the file)."""
         with self._lock:
             self._connection.close()
+
+
+def _migrate_uncapped(connection: duckdb.DuckDBPyConnection, path: str, memory_limit: object) -> int:
+    """:func:`migrate` under DuckDB's own memory limit (80% of the machine's), then the configured cap.
+
+    A migration that builds rollups from every stored row needs more than the cap a running
+    ccproxy keeps: at 10 million rows, more than the default 256 MB. It runs once, at start-up.
+    """
+    connection.execute("RESET memory_limit")
+    try:
+        return migrate(connection, path)
+    finally:
+        connection.execute(f"SET memory_limit='{memory_limit}'")
 
 
 def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
