@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_storage import sample_record
 
+from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_clickhouse.store import ClickHouseLogStore
 from ccproxy_core.log_store import LogFilters, NameFilter
-from ccproxy_core.settings import ObservabilitySettings
 from tests.clickhouse_servers import ClickHouseServer
 
 MODELS = "['claude-sonnet-4-5', 'gpt-4o', 'claude-haiku-4-5', 'gpt-4o-mini', 'claude-opus-4-1', 'o3']"
@@ -79,7 +79,7 @@ def clickhouse(url: str | None) -> Iterator[str]:
 
 
 def open_store(url: str, batch_size: int, queue_size: int) -> ClickHouseLogStore:
-    settings = ObservabilitySettings(clickhouse_url=url, log_batch_size=batch_size, log_queue_size=queue_size)
+    settings = ClickHouseSettings(clickhouse_url=url, log_batch_size=batch_size, log_queue_size=queue_size)
     return ClickHouseLogStore.open(settings)
 
 

@@ -88,10 +88,10 @@ def prefill(database: Path, rows: int) -> None:
     from decimal import Decimal
 
     from ccproxy_core.record import AccessRecord
-    from ccproxy_core.settings import ObservabilitySettings
+    from ccproxy_duckdb.settings import DuckDBSettings
     from ccproxy_duckdb.store import DuckDBLogStore
 
-    store = DuckDBLogStore.open(ObservabilitySettings(duckdb_path=str(database), log_queue_size=rows + 1))
+    store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(database), log_queue_size=rows + 1))
     now = datetime.now(UTC)
     for index in range(rows):
         store.submit(AccessRecord(
@@ -106,8 +106,8 @@ def prefill(database: Path, rows: int) -> None:
     store.close()
 
 
-def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0) -> dict:
-    settings = plugins_on_settings(workdir, "reads")
+def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0, workers: int = 1) -> dict:
+    settings = {**plugins_on_settings(workdir, "reads"), "SERVER__WORKERS": str(workers)}
     prefill(Path(settings["OBSERVABILITY__DUCKDB_PATH"]), rows)
     mock = start_mock(workdir)
     proxy = start_proxy("reads", mock, workdir, settings=settings)
@@ -124,12 +124,13 @@ def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0) -> dic
         proxy.stop()
         mock.stop()
     result = {
-        "rows": rows,
+        "rows": rows, "workers": workers,
         "quiet_p50_ms": statistics.median(quiet), "quiet_p99_ms": percentile(quiet, 99),
         "loaded_p50_ms": statistics.median(loaded), "loaded_p99_ms": percentile(loaded, 99), "loaded_max_ms": max(loaded),
         "p99_added_ms": percentile(loaded, 99) - percentile(quiet, 99), "heavy_reads_done": done.value,
     }
-    print(f"heavy reads: 8 clients looping /logs/query?limit=10000 over {rows} rows ({done.value} reads done)")
+    print(f"heavy reads, {workers} worker(s): 8 clients looping /logs/query?limit=10000 over {rows} rows "
+          f"({done.value} reads done)")
     print(f"  proxied p50 {result['quiet_p50_ms']:.2f} ms -> {result['loaded_p50_ms']:.2f} ms; "
           f"p99 {result['quiet_p99_ms']:.2f} ms -> {result['loaded_p99_ms']:.2f} ms "
           f"(added {result['p99_added_ms']:.2f} ms); max {result['loaded_max_ms']:.1f} ms")
@@ -312,7 +313,9 @@ def bench_cost(iterations: int = 200_000) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["reads", "sizes", "cost", "all"])
-    part = parser.parse_args().part
+    parser.add_argument("--workers", type=int, default=1, help="SERVER__WORKERS of the proxy in the reads part")
+    arguments = parser.parse_args()
+    part = arguments.part
     with tempfile.TemporaryDirectory(prefix="ccproxy-hostile-") as tmp:
         workdir = Path(tmp)
         if part in ("cost", "all"):
@@ -320,7 +323,7 @@ def main() -> None:
         if part in ("sizes", "all"):
             bench_sizes(workdir)
         if part in ("reads", "all"):
-            bench_reads(workdir)
+            bench_reads(workdir, workers=arguments.workers)
 
 
 if __name__ == "__main__":
