@@ -28,7 +28,7 @@ import httpx
 from bench_storage import FILL_SQL
 
 from benchlib.machine import describe_machine
-from ccproxy_core.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_core.testing import make_settings, mock_upstream, running_proxy
 from ccproxy_duckdb.analytics import analytics
 from ccproxy_duckdb.rollup_keeper import rebuild
@@ -52,11 +52,20 @@ def fill(path: Path, rows: int, hours: float) -> dict:
         rebuild(connection)
         connection.execute("CHECKPOINT")
         rolled = time.perf_counter() - started
-        rollup_rows = connection.execute("SELECT (SELECT count(*) FROM rollup_minute) + (SELECT count(*) FROM "
-                                         "rollup_hour), (SELECT count(*) FROM latency_minute) + "
-                                         "(SELECT count(*) FROM latency_hour)").fetchone()
-    return {"rows": rows, "hours": hours, "fill_seconds": filled, "rollup_build_seconds": rolled,
-            "rollup_rows": rollup_rows[0], "latency_rows": rollup_rows[1], "file_mb": path.stat().st_size / 1e6}
+        rollup_rows = connection.execute(
+            "SELECT (SELECT count(*) FROM rollup_minute) + (SELECT count(*) FROM "
+            "rollup_hour), (SELECT count(*) FROM latency_minute) + "
+            "(SELECT count(*) FROM latency_hour)"
+        ).fetchone()
+    return {
+        "rows": rows,
+        "hours": hours,
+        "fill_seconds": filled,
+        "rollup_build_seconds": rolled,
+        "rollup_rows": rollup_rows[0],
+        "latency_rows": rollup_rows[1],
+        "file_mb": path.stat().st_size / 1e6,
+    }
 
 
 def window_end(path: Path) -> datetime:
@@ -66,7 +75,9 @@ def window_end(path: Path) -> datetime:
     return newest.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
 
 
-def time_http_ms(url: str, seconds: int, bucket: str, runs: int, window_end: datetime) -> tuple[list[float], list[float]]:
+def time_http_ms(
+    url: str, seconds: int, bucket: str, runs: int, window_end: datetime
+) -> tuple[list[float], list[float]]:
     """Wall milliseconds per request, and CPU milliseconds of this process (server and client, all threads)."""
     timings, cpu = [], []
     end = int(window_end.timestamp())
@@ -97,9 +108,12 @@ def agreement(rolled: dict, exact: dict) -> dict:
     """Counts and sums equal; the worst relative gap of any percentile."""
     same = all(rolled[key] == exact[key] for key in ("totals", "tokens"))
     same = same and abs(rolled["cost"]["total_usd"] - exact["cost"]["total_usd"]) < 1e-6
-    gaps = [abs(rolled[part][name] - exact[part][name]) / exact[part][name]
-            for part in ("duration_ms", "ttft_ms") for name in exact[part]
-            if name != "avg" and exact[part][name]]
+    gaps = [
+        abs(rolled[part][name] - exact[part][name]) / exact[part][name]
+        for part in ("duration_ms", "ttft_ms")
+        for name in exact[part]
+        if name != "avg" and exact[part][name]
+    ]
     return {"counts_and_sums_equal": same, "worst_percentile_gap": max(gaps), "stated_bound": MAX_RELATIVE_ERROR}
 
 
@@ -109,18 +123,34 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="span of the rows, ending now")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--output", type=Path, default=RESULTS / "analytics.json")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="DuckDB file to fill and keep (reused as it is when it exists: no new fill)")
-    parser.add_argument("--exact-memory-limit", default="1GB",
-                        help="DuckDB memory limit for the exact scan (at 64MB it fails at 10M rows)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="DuckDB file to fill and keep (reused as it is when it exists: no new fill)",
+    )
+    parser.add_argument(
+        "--exact-memory-limit",
+        default="1GB",
+        help="DuckDB memory limit for the exact scan (at 64MB it fails at 10M rows)",
+    )
     args = parser.parse_args()
-    results: dict = {"command": "python benchmarks/bench_analytics.py " + " ".join(sys.argv[1:]),
-                     "machine": describe_machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    results: dict = {
+        "command": "python benchmarks/bench_analytics.py " + " ".join(sys.argv[1:]),
+        "machine": describe_machine(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     with tempfile.TemporaryDirectory(prefix="ccproxy-analytics-") as folder, mock_upstream() as upstream:
         folder_path = args.keep.parent if args.keep else Path(folder)
-        settings = make_settings(upstream.url, tmp_path=folder_path, observability={
-            "logs_endpoints_enabled": True, "logs_collection_enabled": True,
-            "duckdb_path": str(args.keep or Path(folder) / "analytics.duckdb")})
+        settings = make_settings(
+            upstream.url,
+            tmp_path=folder_path,
+            observability={
+                "logs_endpoints_enabled": True,
+                "logs_collection_enabled": True,
+                "duckdb_path": str(args.keep or Path(folder) / "analytics.duckdb"),
+            },
+        )
         path = Path(settings.observability.duckdb_path)
         if path.exists():
             results["data"] = json.loads(Path(f"{path}.json").read_text())
@@ -160,27 +190,39 @@ def summary(timings: list[float]) -> dict:
 
 
 def print_line(label: str, values: dict) -> None:
-    print(f"{label}: " + ", ".join(f"{key} {value:,.1f}" if isinstance(value, float) else f"{key} {value:,}"
-                                   for key, value in values.items()))
+    print(
+        f"{label}: "
+        + ", ".join(
+            f"{key} {value:,.1f}" if isinstance(value, float) else f"{key} {value:,}" for key, value in values.items()
+        )
+    )
 
 
 def report(results: dict) -> None:
     rows = results["data"]["rows"]
     print(f"load average after the HTTP runs: {results['load_average_after']}")
-    print(f"DuckDB memory_limit {results['memory_limit']}, threads {results['threads']}; "
-          f"{results['requests_in_24h']:,} of {rows:,} rows in the 24 h window")
-    for key, label, goal in (("analytics_24h_ms", "/logs/analytics 24 h (rollups)", GOAL_24H_MS),
-                             ("analytics_7d_ms", "/logs/analytics 7 d, the dashboard's view", GOAL_7D_MS),
-                             ("exact_scan_24h_ms", f"exact scan, 24 h (in-process, {results['exact_memory_limit']})", None)):
+    print(
+        f"DuckDB memory_limit {results['memory_limit']}, threads {results['threads']}; "
+        f"{results['requests_in_24h']:,} of {rows:,} rows in the 24 h window"
+    )
+    for key, label, goal in (
+        ("analytics_24h_ms", "/logs/analytics 24 h (rollups)", GOAL_24H_MS),
+        ("analytics_7d_ms", "/logs/analytics 7 d, the dashboard's view", GOAL_7D_MS),
+        ("exact_scan_24h_ms", f"exact scan, 24 h (in-process, {results['exact_memory_limit']})", None),
+    ):
         figures = results[key]
         verdict = "" if goal is None else f"  goal < {goal} ms: {'met' if figures['median'] < goal else 'NOT met'}"
         cpu = results.get(key.replace("_ms", "_cpu_ms"))
         cpu_text = f"; CPU {cpu['median']:.0f} ms" if cpu else ""
-        print(f"{label:<44} median {figures['median']:7.1f} ms (min {figures['min']:.1f}, max {figures['max']:.1f})"
-              f"{cpu_text}{verdict}")
+        print(
+            f"{label:<44} median {figures['median']:7.1f} ms (min {figures['min']:.1f}, max {figures['max']:.1f})"
+            f"{cpu_text}{verdict}"
+        )
     agree = results["agreement"]
-    print(f"rollups against the exact scan: counts and sums equal {agree['counts_and_sums_equal']}; worst percentile "
-          f"gap {agree['worst_percentile_gap']:.2%} (bound {agree['stated_bound']:.2%})")
+    print(
+        f"rollups against the exact scan: counts and sums equal {agree['counts_and_sums_equal']}; worst percentile "
+        f"gap {agree['worst_percentile_gap']:.2%} (bound {agree['stated_bound']:.2%})"
+    )
 
 
 if __name__ == "__main__":

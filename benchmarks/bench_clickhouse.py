@@ -32,7 +32,7 @@ from bench_storage import sample_record
 
 from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_clickhouse.store import ClickHouseLogStore
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 from tests.clickhouse_servers import ClickHouseServer
 
 MODELS = "['claude-sonnet-4-5', 'gpt-4o', 'claude-haiku-4-5', 'gpt-4o-mini', 'claude-opus-4-1', 'o3']"
@@ -95,7 +95,9 @@ def bench_ingest(url: str, rows: int, batch_size: int) -> float:
     seconds = time.perf_counter() - started
     store.close()
     rate = rows / seconds
-    print(f"ingest  batch {batch_size:>5}: {rate:>9,.0f} rows/s ({rows:,} records; submit() {1e6 * submitted / rows:.2f} us each)")
+    print(
+        f"ingest  batch {batch_size:>5}: {rate:>9,.0f} rows/s ({rows:,} records; submit() {1e6 * submitted / rows:.2f} us each)"
+    )
     return rate
 
 
@@ -117,12 +119,20 @@ async def bench_reads(store: ClickHouseLogStore, end: datetime, runs: int, rows:
         ("analytics", "24 h, every row, minute buckets", lambda: store.analytics(day, "minute")),
         ("analytics", "24 h, hour buckets", lambda: store.analytics(day, "hour")),
         ("analytics", "last 1 h", lambda: store.analytics(hour, "minute")),
-        ("analytics", "24 h, model=o3", lambda: store.analytics(LogFilters(day.start_time, day.end_time,
-                                                                          model=NameFilter(("o3",))), "hour")),
+        (
+            "analytics",
+            "24 h, model=o3",
+            lambda: store.analytics(LogFilters(day.start_time, day.end_time, model=NameFilter(("o3",))), "hour"),
+        ),
         ("query", "newest 100", lambda: store.query(LogFilters(), 100)),
         ("query", "next page (cursor)", lambda: store.query(LogFilters(), 100, first_page.next_position)),
-        ("query", "model=o3, 4xx, last 24 h", lambda: store.query(
-            LogFilters(day.start_time, day.end_time, model=NameFilter(("o3",)), status_classes=(4,)), 100)),
+        (
+            "query",
+            "model=o3, 4xx, last 24 h",
+            lambda: store.query(
+                LogFilters(day.start_time, day.end_time, model=NameFilter(("o3",)), status_classes=(4,)), 100
+            ),
+        ),
         ("entries", "page 1 by cost, with total", lambda: store.entries(1, 50, "cost_usd", True, day)),
     ]
     print(f"reads over {rows:,} rows in 24 h (median of {runs}):")
@@ -138,12 +148,18 @@ def fill(store: ClickHouseLogStore, rows: int, end: datetime) -> None:
     chunk = 2_000_000  # several inserts keep the server's memory use small
     for offset in range(0, rows, chunk):
         size = min(chunk, rows - offset)
-        client.execute(FILL_SQL.format(db=store.layout.database, models=MODELS, rows=size,
-                                       end_us=end_us - (rows - offset - size) * step_us, step_us=step_us)
-                       .replace("concat('bench-', toString(number))", f"concat('bench-', toString(number + {offset}))"))
+        client.execute(
+            FILL_SQL.format(
+                db=store.layout.database,
+                models=MODELS,
+                rows=size,
+                end_us=end_us - (rows - offset - size) * step_us,
+                step_us=step_us,
+            ).replace("concat('bench-', toString(number))", f"concat('bench-', toString(number + {offset}))")
+        )
     client.execute(f"OPTIMIZE TABLE {store.layout.database}.access_logs FINAL")
-    (count,), = client.execute(f"SELECT count() FROM {store.layout.database}.access_logs")
-    (version,), = client.execute("SELECT version()")
+    ((count,),) = client.execute(f"SELECT count() FROM {store.layout.database}.access_logs")
+    ((version,),) = client.execute("SELECT version()")
     client.disconnect()
     print(f"filled {count:,} rows in {time.perf_counter() - started:.1f} s (ClickHouse {version})")
 

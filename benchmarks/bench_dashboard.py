@@ -27,8 +27,14 @@ from ccproxy_duckdb.rollup_keeper import rebuild
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TARGET_MS = 1000
 WINDOWS = {"15m": 900, "1h": 3600, "24h": 86_400, "7d": 604_800}
@@ -138,8 +144,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--screenshot", type=Path, default=Path("test-output/dashboard-1m-rows.png"),
-                        help="where to save a picture of the 7 d window")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=Path("test-output/dashboard-1m-rows.png"),
+        help="where to save a picture of the 7 d window",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder, mock_upstream() as upstream:

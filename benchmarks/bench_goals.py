@@ -65,32 +65,62 @@ def proxy_goals(pinned: dict | None, unpinned: dict | None) -> list[str]:
     else:
         ratios = {mode: cell(pinned, mode, 16)["on_over_off_rps"] for mode in ("json", "stream")}
         worst = min(ratios.values())
-        lines.append(goal("all plugins on >= 90% of plugins-off throughput (16 connections, access log on)",
-                          f"{ratios['json']:.0%} JSON, {ratios['stream']:.0%} stream", worst >= 0.9, pinned))
+        lines.append(
+            goal(
+                "all plugins on >= 90% of plugins-off throughput (16 connections, access log on)",
+                f"{ratios['json']:.0%} JSON, {ratios['stream']:.0%} stream",
+                worst >= 0.9,
+                pinned,
+            )
+        )
         added = cell(pinned, "json", 1)["vs_direct"]["on"]["added_p50_ms"]
-        lines.append(goal("added p50, one connection, everything on at defaults, pinned: JSON < 0.3 ms",
-                          f"{added:.2f} ms", added < 0.3, pinned))
+        lines.append(
+            goal(
+                "added p50, one connection, everything on at defaults, pinned: JSON < 0.3 ms",
+                f"{added:.2f} ms",
+                added < 0.3,
+                pinned,
+            )
+        )
     if unpinned is None:
         lines.append(goal("added p50 unpinned: JSON < 0.4 ms, stream < 0.6 ms", "not measured", None))
     else:
         json_added = cell(unpinned, "json", 1)["vs_direct"]["on"]["added_p50_ms"]
         stream_added = cell(unpinned, "stream", 1)["vs_direct"]["on"]["added_p50_ms"]
-        lines.append(goal("added p50, one connection, everything on at defaults, unpinned: JSON < 0.4 ms",
-                          f"{json_added:.2f} ms", json_added < 0.4, unpinned))
+        lines.append(
+            goal(
+                "added p50, one connection, everything on at defaults, unpinned: JSON < 0.4 ms",
+                f"{json_added:.2f} ms",
+                json_added < 0.4,
+                unpinned,
+            )
+        )
         lines.append(goal("  ... stream < 0.6 ms", f"{stream_added:.2f} ms", stream_added < 0.6, unpinned))
     return lines
 
 
 def analytics_goals(analytics: dict | None) -> list[str]:
     if analytics is None:
-        return [goal("analytics 24 h at 10M rows < 300 ms", "not measured", None),
-                goal("dashboard 7-day view < 1 s", "not measured", None)]
+        return [
+            goal("analytics 24 h at 10M rows < 300 ms", "not measured", None),
+            goal("dashboard 7-day view < 1 s", "not measured", None),
+        ]
     rows = analytics["data"]["rows"]
     day, week = analytics["analytics_24h_ms"]["median"], analytics["analytics_7d_ms"]["median"]
-    return [goal(f"/logs/analytics 24 h at 10M rows < 300 ms ({rows:,} rows)", f"{day:.0f} ms median",
-                 day < 300 if rows >= 10_000_000 else None, analytics),
-            goal("dashboard 7-day view (/logs/analytics, hour buckets) < 1 s", f"{week:.0f} ms median",
-                 week < 1000 if rows >= 10_000_000 else None, analytics)]
+    return [
+        goal(
+            f"/logs/analytics 24 h at 10M rows < 300 ms ({rows:,} rows)",
+            f"{day:.0f} ms median",
+            day < 300 if rows >= 10_000_000 else None,
+            analytics,
+        ),
+        goal(
+            "dashboard 7-day view (/logs/analytics, hour buckets) < 1 s",
+            f"{week:.0f} ms median",
+            week < 1000 if rows >= 10_000_000 else None,
+            analytics,
+        ),
+    ]
 
 
 def memory_goal(scale: dict | None) -> list[str]:
@@ -99,10 +129,18 @@ def memory_goal(scale: dict | None) -> list[str]:
         return [goal("resident memory flat within 20 MiB over 30 min at 200 req/s", "not measured", None)]
     verdict = memory["verdict"]
     minutes = memory["samples"][-1]["seconds"] / 60
-    figure = (f"spread {verdict['spread_after_warmup_mib']:.1f} MiB after {verdict['warmup_seconds'] / 60:g} min "
-              f"warm-up, over {minutes:.0f} min at {memory['achieved_rate']:.0f} req/s")
-    return [goal("resident memory flat within 20 MiB (30 min, 200 req/s, everything on)", figure,
-                 verdict["flat"] if minutes >= 30 and memory["achieved_rate"] >= 190 else None, scale)]
+    figure = (
+        f"spread {verdict['spread_after_warmup_mib']:.1f} MiB after {verdict['warmup_seconds'] / 60:g} min "
+        f"warm-up, over {minutes:.0f} min at {memory['achieved_rate']:.0f} req/s"
+    )
+    return [
+        goal(
+            "resident memory flat within 20 MiB (30 min, 200 req/s, everything on)",
+            figure,
+            verdict["flat"] if minutes >= 30 and memory["achieved_rate"] >= 190 else None,
+            scale,
+        )
+    ]
 
 
 def main() -> int:
@@ -112,15 +150,39 @@ def main() -> int:
     parser.add_argument("--memory-minutes", type=float, default=0, help="run the memory goal for this long")
     args = parser.parse_args()
     if not args.reuse:
-        run("bench_proxy.py", "--access-log", "on", "--concurrency", "1", "16", "--paced-seconds", "6",
-            "--output", str(PINNED))
-        run("bench_proxy.py", "--access-log", "on", "--no-pin", "--concurrency", "1", "--paced-seconds", "6",
-            "--output", str(UNPINNED))
+        run(
+            "bench_proxy.py",
+            "--access-log",
+            "on",
+            "--concurrency",
+            "1",
+            "16",
+            "--paced-seconds",
+            "6",
+            "--output",
+            str(PINNED),
+        )
+        run(
+            "bench_proxy.py",
+            "--access-log",
+            "on",
+            "--no-pin",
+            "--concurrency",
+            "1",
+            "--paced-seconds",
+            "6",
+            "--output",
+            str(UNPINNED),
+        )
         run("bench_analytics.py", "--rows", str(args.rows), "--output", str(ANALYTICS))
         if args.memory_minutes:
             run("bench_scale.py", "--streams", "0", "--minutes", str(args.memory_minutes))
     print("\nGoals (figures from benchmarks/results/*.json; 'no figure' when a run is missing or too short):")
-    for line in [*proxy_goals(load(PINNED), load(UNPINNED)), *analytics_goals(load(ANALYTICS)), *memory_goal(load(SCALE))]:
+    for line in [
+        *proxy_goals(load(PINNED), load(UNPINNED)),
+        *analytics_goals(load(ANALYTICS)),
+        *memory_goal(load(SCALE)),
+    ]:
         print(line)
     print_machine_load()
     return 0

@@ -17,9 +17,9 @@ from bench_metrics_hooks import CONTEXT, RECORD
 from fastapi import FastAPI
 
 from ccproxy_core import hookimpl
-from ccproxy_core.dispatch import RequestHooks
-from ccproxy_core.host import Ccproxy
-from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.plugin_host.dispatch import RequestHooks
+from ccproxy_core.plugin_host.host import Ccproxy
+from ccproxy_core.plugin_host.plugins import get_plugin_manager
 from ccproxy_core.testing import make_settings
 
 REQUESTS = 5_000
@@ -49,8 +49,10 @@ class HandLoop:
     """The hand-written dispatch: each implementation called on its own, in try/except."""
 
     def __init__(self, pm) -> None:
-        self._impls = {name: [(impl.function, impl.argnames) for impl in reversed(getattr(pm.hook, name).get_hookimpls())]
-                       for name in ("on_request_start", "on_request_end")}
+        self._impls = {
+            name: [(impl.function, impl.argnames) for impl in reversed(getattr(pm.hook, name).get_hookimpls())]
+            for name in ("on_request_start", "on_request_end")
+        }
 
     async def call(self, hook_name: str, **kwargs) -> None:
         for function, argnames in self._impls[hook_name]:
@@ -92,10 +94,14 @@ async def measure(label: str, plugins: list[object], **observability) -> None:
     hooks, pluggy_only, loop = RequestHooks(pm, host), PluggyOnly(pm, host), HandLoop(pm)
     direct = await per_request_us(lambda: hooks.start(CONTEXT), lambda: hooks.end(CONTEXT, RECORD))
     through_pluggy = await per_request_us(lambda: pluggy_only.start(CONTEXT), lambda: pluggy_only.end(CONTEXT, RECORD))
-    by_hand = await per_request_us(lambda: loop.call("on_request_start", context=CONTEXT, ccproxy=host),
-                                   lambda: loop.call("on_request_end", context=CONTEXT, record=RECORD, ccproxy=host))
-    print(f"{label:<26} ccproxy {direct:6.2f} us   via pluggy's call {through_pluggy:6.2f} us   "
-          f"old hand loop {by_hand:6.2f} us")
+    by_hand = await per_request_us(
+        lambda: loop.call("on_request_start", context=CONTEXT, ccproxy=host),
+        lambda: loop.call("on_request_end", context=CONTEXT, record=RECORD, ccproxy=host),
+    )
+    print(
+        f"{label:<26} ccproxy {direct:6.2f} us   via pluggy's call {through_pluggy:6.2f} us   "
+        f"old hand loop {by_hand:6.2f} us"
+    )
 
 
 async def main() -> None:

@@ -87,22 +87,46 @@ def prefill(database: Path, rows: int) -> None:
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from ccproxy_core.record import AccessRecord
+    from ccproxy_core.accounting.record import AccessRecord
     from ccproxy_duckdb.settings import DuckDBSettings
     from ccproxy_duckdb.store import DuckDBLogStore
 
     store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(database), log_queue_size=rows + 1))
     now = datetime.now(UTC)
     for index in range(rows):
-        store.submit(AccessRecord(
-            request_id=f"{index:032x}", timestamp=now - timedelta(seconds=index), method="POST",
-            endpoint="/v1/messages", path="/v1/messages", query="", client_ip="127.0.0.1",
-            user_agent="claude-cli/2.0.1 (external, cli)", service_type="anthropic", model="claude-sonnet-4-5",
-            streaming=index % 2 == 0, status_code=200, duration_ms=812.5, duration_seconds=0.8125, tokens_input=1200,
-            tokens_output=340, cache_read_tokens=5000, cache_write_tokens=0, cost_usd=Decimal("0.0123"),
-            cost_sdk_usd=None, ttft_ms=210.0, upstream_status=200, upstream_duration_ms=800.0,
-            proxy_overhead_ms=0.4, response_model="claude-sonnet-4-5-20250929", priced=True,
-            request_bytes=2048, response_bytes=4096, rate_limits={"requests_remaining": 49.0}))
+        store.submit(
+            AccessRecord(
+                request_id=f"{index:032x}",
+                timestamp=now - timedelta(seconds=index),
+                method="POST",
+                endpoint="/v1/messages",
+                path="/v1/messages",
+                query="",
+                client_ip="127.0.0.1",
+                user_agent="claude-cli/2.0.1 (external, cli)",
+                service_type="anthropic",
+                model="claude-sonnet-4-5",
+                streaming=index % 2 == 0,
+                status_code=200,
+                duration_ms=812.5,
+                duration_seconds=0.8125,
+                tokens_input=1200,
+                tokens_output=340,
+                cache_read_tokens=5000,
+                cache_write_tokens=0,
+                cost_usd=Decimal("0.0123"),
+                cost_sdk_usd=None,
+                ttft_ms=210.0,
+                upstream_status=200,
+                upstream_duration_ms=800.0,
+                proxy_overhead_ms=0.4,
+                response_model="claude-sonnet-4-5-20250929",
+                priced=True,
+                request_bytes=2048,
+                response_bytes=4096,
+                rate_limits={"requests_remaining": 49.0},
+            )
+        )
     store.close()
 
 
@@ -124,16 +148,25 @@ def bench_reads(workdir: Path, rows: int = 10_000, seconds: float = 15.0, worker
         proxy.stop()
         mock.stop()
     result = {
-        "rows": rows, "workers": workers,
-        "quiet_p50_ms": statistics.median(quiet), "quiet_p99_ms": percentile(quiet, 99),
-        "loaded_p50_ms": statistics.median(loaded), "loaded_p99_ms": percentile(loaded, 99), "loaded_max_ms": max(loaded),
-        "p99_added_ms": percentile(loaded, 99) - percentile(quiet, 99), "heavy_reads_done": done.value,
+        "rows": rows,
+        "workers": workers,
+        "quiet_p50_ms": statistics.median(quiet),
+        "quiet_p99_ms": percentile(quiet, 99),
+        "loaded_p50_ms": statistics.median(loaded),
+        "loaded_p99_ms": percentile(loaded, 99),
+        "loaded_max_ms": max(loaded),
+        "p99_added_ms": percentile(loaded, 99) - percentile(quiet, 99),
+        "heavy_reads_done": done.value,
     }
-    print(f"heavy reads, {workers} worker(s): 8 clients looping /logs/query?limit=10000 over {rows} rows "
-          f"({done.value} reads done)")
-    print(f"  proxied p50 {result['quiet_p50_ms']:.2f} ms -> {result['loaded_p50_ms']:.2f} ms; "
-          f"p99 {result['quiet_p99_ms']:.2f} ms -> {result['loaded_p99_ms']:.2f} ms "
-          f"(added {result['p99_added_ms']:.2f} ms); max {result['loaded_max_ms']:.1f} ms")
+    print(
+        f"heavy reads, {workers} worker(s): 8 clients looping /logs/query?limit=10000 over {rows} rows "
+        f"({done.value} reads done)"
+    )
+    print(
+        f"  proxied p50 {result['quiet_p50_ms']:.2f} ms -> {result['loaded_p50_ms']:.2f} ms; "
+        f"p99 {result['quiet_p99_ms']:.2f} ms -> {result['loaded_p99_ms']:.2f} ms "
+        f"(added {result['p99_added_ms']:.2f} ms); max {result['loaded_max_ms']:.1f} ms"
+    )
     return result
 
 
@@ -215,8 +248,9 @@ def attack_slow_headers(url: str, count: int = 1_100) -> int:
 def attack_large_bodies(url: str, count: int = 4, size: int = 30 * MIB) -> tuple[float, list[int]]:
     """``count`` concurrent ``size`` bodies; the slowest /health answer meanwhile (ms) and the statuses."""
     padding = "x" * size
-    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 1,
-                       "messages": [{"role": "user", "content": padding}]}).encode()
+    body = json.dumps(
+        {"model": "claude-haiku-4-5", "max_tokens": 1, "messages": [{"role": "user", "content": padding}]}
+    ).encode()
     statuses: list[int] = []
 
     def send() -> None:
@@ -248,8 +282,10 @@ def bench_sizes(workdir: Path) -> dict:
         idle = proxy.memory_kib()["rss"]
         results["idle_rss_mib"] = idle / 1024
         print(f"size attacks: idle RSS {idle / 1024:.0f} MiB")
-        attacks = [("200 requests naming 1 MiB models", lambda: attack_huge_models(proxy.url)),
-                   ("8 unfinished 64 MiB header lines", lambda: attack_header_lines(proxy.url))]
+        attacks = [
+            ("200 requests naming 1 MiB models", lambda: attack_huge_models(proxy.url)),
+            ("8 unfinished 64 MiB header lines", lambda: attack_header_lines(proxy.url)),
+        ]
         for name, attack in attacks:
             with MemoryWatch(proxy) as watch:
                 attack()
@@ -261,14 +297,18 @@ def bench_sizes(workdir: Path) -> dict:
         with MemoryWatch(proxy) as watch:
             closed = attack_slow_headers(proxy.url)
         results["slow_headers_closed"] = closed
-        print(f"  1,100 slow-header connections: {closed} closed by the server within 15 s; "
-              f"peak {(watch.peak_kib - idle) / 1024:+.0f} MiB")
+        print(
+            f"  1,100 slow-header connections: {closed} closed by the server within 15 s; "
+            f"peak {(watch.peak_kib - idle) / 1024:+.0f} MiB"
+        )
         with MemoryWatch(proxy) as watch:
             slowest, statuses = attack_large_bodies(proxy.url)
         results["large_bodies_peak_over_idle_mib"] = (watch.peak_kib - idle) / 1024
         results["health_max_ms_during_bodies"] = slowest
-        print(f"  4 concurrent 30 MiB bodies: statuses {sorted(statuses)}, peak RSS {watch.peak_kib / 1024:.0f} MiB "
-              f"({(watch.peak_kib - idle) / 1024:+.0f} MiB over idle), slowest /health {slowest:.0f} ms")
+        print(
+            f"  4 concurrent 30 MiB bodies: statuses {sorted(statuses)}, peak RSS {watch.peak_kib / 1024:.0f} MiB "
+            f"({(watch.peak_kib - idle) / 1024:+.0f} MiB over idle), slowest /health {slowest:.0f} ms"
+        )
         assert httpx.get(proxy.url + "/health").status_code == 200
     finally:
         proxy.stop()
@@ -278,18 +318,29 @@ def bench_sizes(workdir: Path) -> dict:
 
 def bench_cost(iterations: int = 200_000) -> dict:
     """Microseconds per request of the browser guard and of the value checks, in-process."""
-    from ccproxy_core.browser_guard import BrowserGuard
+    from ccproxy_core.runtime.settings import Settings
     from ccproxy_core.safe_values import redact_query, safe_request_id, safe_text
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.security.browser_guard import BrowserGuard
 
     async def app(scope, receive, send) -> None:
         return None
 
     guard = BrowserGuard(app, Settings(), refusals=__import__("collections").Counter())
-    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "scheme": "http", "headers": [
-        (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"), (b"x-api-key", b"k"),
-        (b"anthropic-version", b"2023-06-01"), (b"user-agent", b"claude-cli/2.0.1 (external, cli)"),
-        (b"content-length", b"120"), (b"accept", b"application/json")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/messages",
+        "scheme": "http",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"x-api-key", b"k"),
+            (b"anthropic-version", b"2023-06-01"),
+            (b"user-agent", b"claude-cli/2.0.1 (external, cli)"),
+            (b"content-length", b"120"),
+            (b"accept", b"application/json"),
+        ],
+    }
 
     async def run_guard() -> float:
         started = time.perf_counter()

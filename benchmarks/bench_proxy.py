@@ -49,13 +49,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="concurrency 1 and 64, 2-second runs (about a minute)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=None, help="default: 1 16 64 256")
     parser.add_argument("--seconds", type=float, default=None, help="length of each run (default 5, quick 2)")
-    parser.add_argument("--paced-seconds", type=float, default=None, help="length of each paced-stream run (default 20, quick 6)")
+    parser.add_argument(
+        "--paced-seconds", type=float, default=None, help="length of each paced-stream run (default 20, quick 6)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell and target; the median (by req/s) is kept")
     parser.add_argument("--modes", nargs="+", choices=("json", "stream"), default=["json", "stream"])
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
-    parser.add_argument("--access-log", choices=("on", "off"), default="off",
-                        help="LOGGING__ACCESS_LOG of both proxies (default off: the figures are the proxy's and its plugins' own)")
-    parser.add_argument("--output", type=Path, default=None, help="results file (default results/latest.json, quick: results/quick.json)")
+    parser.add_argument(
+        "--access-log",
+        choices=("on", "off"),
+        default="off",
+        help="LOGGING__ACCESS_LOG of both proxies (default off: the figures are the proxy's and its plugins' own)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results file (default results/latest.json, quick: results/quick.json)",
+    )
     args = parser.parse_args()
     args.concurrency = args.concurrency or ([1, 64] if args.quick else [1, 16, 64, 256])
     args.seconds = args.seconds or (2.0 if args.quick else 5.0)
@@ -74,11 +85,19 @@ class Bench:
         runs: dict[str, list[LoadResult]] = {target: [] for target in TARGETS}
         for _ in range(self.repeat):
             for target in TARGETS:
-                runs[target].append(self._timed(target, lambda target=target: run_wrk(
-                    self.messages_url(target), concurrency, self.seconds, stream, cpus=self.load_cpus)))
+                runs[target].append(
+                    self._timed(
+                        target,
+                        lambda target=target: run_wrk(
+                            self.messages_url(target), concurrency, self.seconds, stream, cpus=self.load_cpus
+                        ),
+                    )
+                )
         return {target: _median_run(results) for target, results in runs.items()}
 
-    def with_client(self, concurrency: int, seconds: float, delta_interval_ms: int | None = None) -> dict[str, LoadResult]:
+    def with_client(
+        self, concurrency: int, seconds: float, delta_interval_ms: int | None = None
+    ) -> dict[str, LoadResult]:
         runs: dict[str, list[LoadResult]] = {target: [] for target in TARGETS}
         for _ in range(self.repeat):
             for target in TARGETS:
@@ -94,15 +113,34 @@ class Bench:
         before = server.cpu_seconds()
         result = run()
         spent = server.cpu_seconds() - before
-        return dataclasses.replace(result, server_cpu_us_per_request=spent * 1e6 / result.requests if result.requests else None)
+        return dataclasses.replace(
+            result, server_cpu_us_per_request=spent * 1e6 / result.requests if result.requests else None
+        )
 
     def _client_run(self, target: str, concurrency: int, seconds: float, delta_interval_ms: int | None) -> LoadResult:
-        command = [sys.executable, str(TTFB_CLIENT), self.messages_url(target), "--concurrency", str(concurrency),
-                   "--seconds", str(seconds), "--warmup", "0.5", "--stream"]
+        command = [
+            sys.executable,
+            str(TTFB_CLIENT),
+            self.messages_url(target),
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "0.5",
+            "--stream",
+        ]
         if delta_interval_ms:
             # Paced streams all last 20 intervals: spread the starts so they do not arrive in bursts.
             stagger = 20 * delta_interval_ms / 1000
-            command += ["--delta-interval-ms", str(delta_interval_ms), "--stagger", f"{stagger:g}", "--warmup", f"{stagger + 0.5:g}"]
+            command += [
+                "--delta-interval-ms",
+                str(delta_interval_ms),
+                "--stagger",
+                f"{stagger:g}",
+                "--warmup",
+                f"{stagger + 0.5:g}",
+            ]
         done = subprocess.run(pinned(command, self.load_cpus), capture_output=True, text=True, check=True)
         figures = json.loads(done.stdout)
         return LoadResult(**figures)
@@ -118,8 +156,11 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> tuple[list[dict], dict
     for mode in args.modes:
         for concurrency in args.concurrency:
             print(f"  {mode} c={concurrency} ...", file=sys.stderr, flush=True)
-            cell = {"mode": mode, "concurrency": concurrency,
-                    "load": report.cell_json(bench.with_wrk(mode == "stream", concurrency))}
+            cell = {
+                "mode": mode,
+                "concurrency": concurrency,
+                "load": report.cell_json(bench.with_wrk(mode == "stream", concurrency)),
+            }
             if mode == "stream":
                 cell["ttfb"] = report.cell_json(bench.with_client(concurrency, args.seconds))
             cells.append(cell)
@@ -137,10 +178,18 @@ def agreement(cells: list[dict]) -> list[dict]:
         if "ttfb" in cell:
             for target in TARGETS:
                 wrk, client = cell["load"][target], cell["ttfb"][target]
-                rows.append({"concurrency": cell["concurrency"], "target": target,
-                             "wrk_p50_ms": wrk["p50_ms"], "client_p50_ms": client["p50_ms"],
-                             "wrk_p99_ms": wrk["p99_ms"], "client_p99_ms": client["p99_ms"],
-                             "wrk_rps": wrk["rps"], "client_rps": client["rps"]})
+                rows.append(
+                    {
+                        "concurrency": cell["concurrency"],
+                        "target": target,
+                        "wrk_p50_ms": wrk["p50_ms"],
+                        "client_p50_ms": client["p50_ms"],
+                        "wrk_p99_ms": wrk["p99_ms"],
+                        "client_p99_ms": client["p99_ms"],
+                        "wrk_rps": wrk["rps"],
+                        "client_rps": client["rps"],
+                    }
+                )
     return rows
 
 
@@ -148,8 +197,10 @@ def agreement_table(rows: list[dict]) -> str:
     head = f"{'streams':18} | {'wrk p50':>8} {'client p50':>10} | {'wrk p99':>8} {'client p99':>10} | {'wrk req/s':>9} {'client req/s':>12}"
     lines = [head, "-" * len(head)]
     for row in rows:
-        lines.append(f"{report.LABELS[row['target']][:11]:11} c={row['concurrency']:<4} | {row['wrk_p50_ms']:>6.2f}ms {row['client_p50_ms']:>8.2f}ms |"
-                     f" {row['wrk_p99_ms']:>6.2f}ms {row['client_p99_ms']:>8.2f}ms | {row['wrk_rps']:>9,.0f} {row['client_rps']:>12,.0f}")
+        lines.append(
+            f"{report.LABELS[row['target']][:11]:11} c={row['concurrency']:<4} | {row['wrk_p50_ms']:>6.2f}ms {row['client_p50_ms']:>8.2f}ms |"
+            f" {row['wrk_p99_ms']:>6.2f}ms {row['client_p99_ms']:>8.2f}ms | {row['wrk_rps']:>9,.0f} {row['client_rps']:>12,.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -169,7 +220,9 @@ def main() -> int:
         services = {"direct": mock}
         try:
             services["off"] = start_proxy("plugins-off", mock, workdir, server_cpus, access)
-            services["on"] = start_proxy("plugins-on", mock, workdir, server_cpus, {**access, **plugins_on_settings(workdir)})
+            services["on"] = start_proxy(
+                "plugins-on", mock, workdir, server_cpus, {**access, **plugins_on_settings(workdir)}
+            )
             bench = Bench(services, load_cpus, args.seconds, args.repeat)
             for target in TARGETS:  # warm up: connection pools, first-request imports
                 run_wrk(bench.messages_url(target), max(args.concurrency), 1.0, stream=True, cpus=load_cpus)
@@ -184,10 +237,20 @@ def main() -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "minutes": round((time.time() - started) / 60, 1),
         "machine": machine,
-        "setup": {"pinned": pin, "proxy_cpus": server_cpus, "mock_and_load_cpus": load_cpus, "seconds_per_run": args.seconds,
-                  "repeat": args.repeat, "access_log": args.access_log, "stream_deltas": 20,
-                  "paced_stream": {"concurrency": PACED_CONCURRENCY, "delta_interval_ms": PACED_DELTA_INTERVAL_MS,
-                                   "seconds_per_run": args.paced_seconds}},
+        "setup": {
+            "pinned": pin,
+            "proxy_cpus": server_cpus,
+            "mock_and_load_cpus": load_cpus,
+            "seconds_per_run": args.seconds,
+            "repeat": args.repeat,
+            "access_log": args.access_log,
+            "stream_deltas": 20,
+            "paced_stream": {
+                "concurrency": PACED_CONCURRENCY,
+                "delta_interval_ms": PACED_DELTA_INTERVAL_MS,
+                "seconds_per_run": args.paced_seconds,
+            },
+        },
         "cells": cells,
         "paced_stream_ttfb": paced,
         "wrk_vs_client": agreement(cells),
@@ -204,21 +267,30 @@ def main() -> int:
 
 def print_results(results: dict) -> None:
     machine = results["machine"]
-    print(f"\n{machine['cpu_model']}, {machine['cpu_cores']} CPUs, Python {machine['python']}; "
-          f"pinned: {results['setup']['pinned']}; access log {results['setup']['access_log']}; "
-          f"{results['setup']['seconds_per_run']:g} s per run\n")
+    print(
+        f"\n{machine['cpu_model']}, {machine['cpu_cores']} CPUs, Python {machine['python']}; "
+        f"pinned: {results['setup']['pinned']}; access log {results['setup']['access_log']}; "
+        f"{results['setup']['seconds_per_run']:g} s per run\n"
+    )
     print(report.load_table(results["cells"]))
     ttfb_rows = [(f"saturated c={cell['concurrency']}", cell["ttfb"]) for cell in results["cells"] if "ttfb" in cell]
     if results["paced_stream_ttfb"]:
         ttfb_rows.append((f"paced c={PACED_CONCURRENCY} (25 ms/delta)", results["paced_stream_ttfb"]))
     if ttfb_rows:
         print("\n" + report.ttfb_table(ttfb_rows))
-        print("\nwrk vs TTFB client, total latency of the same stream cells:\n" + agreement_table(results["wrk_vs_client"]))
+        print(
+            "\nwrk vs TTFB client, total latency of the same stream cells:\n"
+            + agreement_table(results["wrk_vs_client"])
+        )
     recording = results["recording"]
-    print(f"\nrecorded: {recording['rows_in_duckdb']} DuckDB rows for {recording['requests_counted_by_metrics']} requests counted"
-          f" by metrics, {recording['dropped_records']} dropped")
+    print(
+        f"\nrecorded: {recording['rows_in_duckdb']} DuckDB rows for {recording['requests_counted_by_metrics']} requests counted"
+        f" by metrics, {recording['dropped_records']} dropped"
+    )
     memory = results["proxy_memory_kib"]
-    print(f"proxy peak RSS: plugins off {memory['off']['peak'] / 1024:.0f} MiB, all on {memory['on']['peak'] / 1024:.0f} MiB")
+    print(
+        f"proxy peak RSS: plugins off {memory['off']['peak'] / 1024:.0f} MiB, all on {memory['on']['peak'] / 1024:.0f} MiB"
+    )
     print("\n" + report.goals_text(results["goals"]))
 
 

@@ -52,8 +52,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the memory run (0 skips)")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second in the memory run")
     parser.add_argument("--sample-seconds", type=float, default=10.0, help="RSS sampling period in the memory run")
-    parser.add_argument("--without-duckdb", action="store_true",
-                        help="memory run with metrics, logs API and dashboard but no DuckDB collection (a control)")
+    parser.add_argument(
+        "--without-duckdb",
+        action="store_true",
+        help="memory run with metrics, logs API and dashboard but no DuckDB collection (a control)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "scale.json")
     return parser.parse_args()
 
@@ -99,9 +102,13 @@ async def held_streams(proxy: Service | None, mock: Service, count: int, hold_se
         finally:
             watcher.cancel()
     summary = summarise_streams(list(outcomes))
-    summary.update(wall_seconds=time.perf_counter() - started, delta_interval_ms=interval_ms,
-                   peak_in_flight=int(peak["active_requests"]), peak_mock_answers_in_progress=peak["mock_in_progress"],
-                   peak_proxy_open_files=peak["open_files"])
+    summary.update(
+        wall_seconds=time.perf_counter() - started,
+        delta_interval_ms=interval_ms,
+        peak_in_flight=int(peak["active_requests"]),
+        peak_mock_answers_in_progress=peak["mock_in_progress"],
+        peak_proxy_open_files=peak["open_files"],
+    )
     return summary
 
 
@@ -111,8 +118,11 @@ def run_streams(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
         direct = runner.run(held_streams(None, mock, args.streams, args.hold_seconds))
     proxy = start_proxy("scale", mock, workdir, settings=plugins_on_settings(workdir, "scale"))
     try:
-        before = {"rss_kib": proxy.memory_kib()["rss"], "counted": requests_counted(proxy.url),
-                  "rows": get_json(proxy.url + "/logs/status")["row_count"]}
+        before = {
+            "rss_kib": proxy.memory_kib()["rss"],
+            "counted": requests_counted(proxy.url),
+            "rows": get_json(proxy.url + "/logs/status")["row_count"],
+        }
         cpu = proxy.cpu_seconds()
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             result = runner.run(held_streams(proxy, mock, args.streams, args.hold_seconds))
@@ -126,8 +136,9 @@ def run_streams(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
             dropped_records=recording["dropped_records"],
         )
         result["direct"] = {key: direct[key] for key in ("completed", "errors", "ttfb_ms", "duration_s")}
-        result["all_completed_and_recorded"] = (result["completed"] == args.streams
-                                                == result["recorded_by_metrics"] == result["rows_added_in_duckdb"])
+        result["all_completed_and_recorded"] = (
+            result["completed"] == args.streams == result["recorded_by_metrics"] == result["rows_added_in_duckdb"]
+        )
         return result
     finally:
         proxy.stop()
@@ -140,17 +151,30 @@ async def steady_run(proxy: Service, args: argparse.Namespace) -> dict:
     started = time.monotonic()
     end = started + args.minutes * 60
     while True:
-        samples.append({"seconds": round(time.monotonic() - started, 1), "rss_mib": proxy.memory_kib()["rss"] / 1024,
-                        "requests": load.sent})
-        print(f"  {samples[-1]['seconds']:6.0f} s  RSS {samples[-1]['rss_mib']:6.1f} MiB  {load.sent} requests",
-              file=sys.stderr, flush=True)
+        samples.append(
+            {
+                "seconds": round(time.monotonic() - started, 1),
+                "rss_mib": proxy.memory_kib()["rss"] / 1024,
+                "requests": load.sent,
+            }
+        )
+        print(
+            f"  {samples[-1]['seconds']:6.0f} s  RSS {samples[-1]['rss_mib']:6.1f} MiB  {load.sent} requests",
+            file=sys.stderr,
+            flush=True,
+        )
         if time.monotonic() >= end:
             break
         await asyncio.sleep(min(args.sample_seconds, max(0.0, end - time.monotonic())))
     load.stop()
     await task
-    return {"samples": samples, "requests": load.sent, "statuses": load.statuses, "failures": load.failures,
-            "achieved_rate": load.sent / (time.monotonic() - started)}
+    return {
+        "samples": samples,
+        "requests": load.sent,
+        "statuses": load.statuses,
+        "failures": load.failures,
+        "achieved_rate": load.sent / (time.monotonic() - started),
+    }
 
 
 WARMUP_SECONDS = 300
@@ -162,8 +186,11 @@ def memory_verdict(samples: list[dict]) -> dict:
     """Growth from the first sample after one minute to the end, the least-squares slope over that span,
     and the spread (highest minus lowest) after warm-up: flat means a spread within FLAT_MIB."""
     warm = [sample["rss_mib"] for sample in samples if sample["seconds"] >= WARMUP_SECONDS] or [samples[-1]["rss_mib"]]
-    after_warmup = {"warmup_seconds": WARMUP_SECONDS, "spread_after_warmup_mib": max(warm) - min(warm),
-                    "growth_after_warmup_mib": warm[-1] - warm[0]}
+    after_warmup = {
+        "warmup_seconds": WARMUP_SECONDS,
+        "spread_after_warmup_mib": max(warm) - min(warm),
+        "growth_after_warmup_mib": warm[-1] - warm[0],
+    }
     after_warmup["flat"] = after_warmup["spread_after_warmup_mib"] <= FLAT_MIB
     settled = [sample for sample in samples if sample["seconds"] >= 60] or samples
     xs = [sample["seconds"] / 60 for sample in settled]
@@ -171,8 +198,14 @@ def memory_verdict(samples: list[dict]) -> dict:
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
-    return {"rss_after_1_min_mib": ys[0], "rss_at_end_mib": ys[-1], "rss_max_mib": max(s["rss_mib"] for s in samples),
-            "growth_after_1_min_mib": ys[-1] - ys[0], "slope_mib_per_minute": slope, **after_warmup}
+    return {
+        "rss_after_1_min_mib": ys[0],
+        "rss_at_end_mib": ys[-1],
+        "rss_max_mib": max(s["rss_mib"] for s in samples),
+        "growth_after_1_min_mib": ys[-1] - ys[0],
+        "slope_mib_per_minute": slope,
+        **after_warmup,
+    }
 
 
 def run_memory(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
@@ -185,7 +218,10 @@ def run_memory(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
             result = runner.run(steady_run(proxy, args))
         if args.without_duckdb:
             counted = requests_counted(proxy.url)
-            result["recording"] = {"requests_counted_by_metrics": counted, "all_recorded": counted == result["requests"]}
+            result["recording"] = {
+                "requests_counted_by_metrics": counted,
+                "all_recorded": counted == result["requests"],
+            }
         else:
             result["recording"] = wait_until_recorded(proxy.url)
         result["duckdb"] = not args.without_duckdb
@@ -199,8 +235,12 @@ def run_memory(args: argparse.Namespace, workdir: Path, mock: Service) -> dict:
 def main() -> int:
     args = parse_args()
     limits = raise_open_files_limit(args.streams * 4 + 1024)
-    results: dict = {"command": "python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]), "machine": describe_machine(),
-                     "open_files_limit": limits, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    results: dict = {
+        "command": "python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]),
+        "machine": describe_machine(),
+        "open_files_limit": limits,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     with tempfile.TemporaryDirectory(prefix="ccproxy-scale-") as tmp:
         workdir = Path(tmp)
         mock = start_mock(workdir)
@@ -230,30 +270,44 @@ def _merge_into(path: Path, results: dict) -> None:
 
 
 def print_streams(result: dict) -> None:
-    print(f"\n{result['streams']} streams held {result['duration_s']['min']:.1f}-{result['duration_s']['max']:.1f} s: "
-          f"{result['completed']} completed, {result['errors']} errors, peak {result['peak_in_flight']} in flight")
-    print(f"recorded: {result['recorded_by_metrics']} by metrics, {result['rows_added_in_duckdb']} DuckDB rows, "
-          f"{result['dropped_records']} dropped -> all completed and recorded: {result['all_completed_and_recorded']}")
+    print(
+        f"\n{result['streams']} streams held {result['duration_s']['min']:.1f}-{result['duration_s']['max']:.1f} s: "
+        f"{result['completed']} completed, {result['errors']} errors, peak {result['peak_in_flight']} in flight"
+    )
+    print(
+        f"recorded: {result['recorded_by_metrics']} by metrics, {result['rows_added_in_duckdb']} DuckDB rows, "
+        f"{result['dropped_records']} dropped -> all completed and recorded: {result['all_completed_and_recorded']}"
+    )
     for label, part in (("through ccproxy", result), ("straight to the mock", result["direct"])):
         ttfb = part["ttfb_ms"]
-        print(f"TTFB {label}: p50 {ttfb['p50']:.1f} ms, p99 {ttfb['p99']:.1f} ms, max {ttfb['max']:.1f} ms "
-              f"({part['completed']} completed)")
-    print(f"proxy RSS {result['proxy_rss_before_mib']:.0f} MiB before, peak {result['proxy_peak_rss_mib']:.0f} MiB; "
-          f"peak open files {result['peak_proxy_open_files']}; CPU {result['proxy_cpu_seconds']:.1f} s")
+        print(
+            f"TTFB {label}: p50 {ttfb['p50']:.1f} ms, p99 {ttfb['p99']:.1f} ms, max {ttfb['max']:.1f} ms "
+            f"({part['completed']} completed)"
+        )
+    print(
+        f"proxy RSS {result['proxy_rss_before_mib']:.0f} MiB before, peak {result['proxy_peak_rss_mib']:.0f} MiB; "
+        f"peak open files {result['peak_proxy_open_files']}; CPU {result['proxy_cpu_seconds']:.1f} s"
+    )
     if result["first_errors"]:
         print("first errors:", *result["first_errors"], sep="\n  ")
 
 
 def print_memory(result: dict) -> None:
     verdict = result["verdict"]
-    print(f"\n{result['requests']} requests at {result['achieved_rate']:.0f} req/s; statuses {result['statuses']}, "
-          f"{result['failures']} failures; all recorded: {result['recording']['all_recorded']}")
-    print(f"RSS after 1 min {verdict['rss_after_1_min_mib']:.1f} MiB, at end {verdict['rss_at_end_mib']:.1f} MiB, "
-          f"max {verdict['rss_max_mib']:.1f} MiB; slope {verdict['slope_mib_per_minute']:+.2f} MiB/min; "
-          f"DuckDB files {result['duckdb_files_mib']:.1f} MiB")
-    print(f"after {verdict['warmup_seconds'] / 60:g} min of warm-up: spread {verdict['spread_after_warmup_mib']:.1f} MiB, "
-          f"growth {verdict['growth_after_warmup_mib']:+.1f} MiB -> flat within {FLAT_MIB} MiB: "
-          f"{'met' if verdict['flat'] else 'NOT met'}")
+    print(
+        f"\n{result['requests']} requests at {result['achieved_rate']:.0f} req/s; statuses {result['statuses']}, "
+        f"{result['failures']} failures; all recorded: {result['recording']['all_recorded']}"
+    )
+    print(
+        f"RSS after 1 min {verdict['rss_after_1_min_mib']:.1f} MiB, at end {verdict['rss_at_end_mib']:.1f} MiB, "
+        f"max {verdict['rss_max_mib']:.1f} MiB; slope {verdict['slope_mib_per_minute']:+.2f} MiB/min; "
+        f"DuckDB files {result['duckdb_files_mib']:.1f} MiB"
+    )
+    print(
+        f"after {verdict['warmup_seconds'] / 60:g} min of warm-up: spread {verdict['spread_after_warmup_mib']:.1f} MiB, "
+        f"growth {verdict['growth_after_warmup_mib']:+.1f} MiB -> flat within {FLAT_MIB} MiB: "
+        f"{'met' if verdict['flat'] else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from ccproxy_core.log_store import LogFilters, NameFilter
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -67,14 +67,38 @@ def sample_record(number: int) -> AccessRecord:
 
 
 _TEMPLATE = AccessRecord(
-    request_id="", timestamp=datetime.now(UTC), method="POST", endpoint="/v1/messages", path="/v1/messages",
-    query="", client_ip="127.0.0.1", user_agent="anthropic-python/2.10", service_type="anthropic",
-    model="claude-sonnet-4-5", streaming=True, status_code=200, duration_ms=812.5, duration_seconds=0.8125,
-    tokens_input=1200, tokens_output=350, cache_read_tokens=4000, cache_write_tokens=200,
-    cost_usd=Decimal("0.010575"), cost_sdk_usd=None, ttft_ms=210.0, upstream_status=200,
-    upstream_duration_ms=810.0, proxy_overhead_ms=0.4, response_model="claude-sonnet-4-5-20250929",
-    cost_input_usd=Decimal("0.0036"), cost_output_usd=Decimal("0.00525"), cost_cache_read_usd=Decimal("0.0012"),
-    cost_cache_write_usd=Decimal("0.00075"), priced=True, request_bytes=5120, response_bytes=20480,
+    request_id="",
+    timestamp=datetime.now(UTC),
+    method="POST",
+    endpoint="/v1/messages",
+    path="/v1/messages",
+    query="",
+    client_ip="127.0.0.1",
+    user_agent="anthropic-python/2.10",
+    service_type="anthropic",
+    model="claude-sonnet-4-5",
+    streaming=True,
+    status_code=200,
+    duration_ms=812.5,
+    duration_seconds=0.8125,
+    tokens_input=1200,
+    tokens_output=350,
+    cache_read_tokens=4000,
+    cache_write_tokens=200,
+    cost_usd=Decimal("0.010575"),
+    cost_sdk_usd=None,
+    ttft_ms=210.0,
+    upstream_status=200,
+    upstream_duration_ms=810.0,
+    proxy_overhead_ms=0.4,
+    response_model="claude-sonnet-4-5-20250929",
+    cost_input_usd=Decimal("0.0036"),
+    cost_output_usd=Decimal("0.00525"),
+    cost_cache_read_usd=Decimal("0.0012"),
+    cost_cache_write_usd=Decimal("0.00075"),
+    priced=True,
+    request_bytes=5120,
+    response_bytes=20480,
     rate_limits={"requests_remaining": 3999.0, "tokens_remaining": 1998800.0},
 )
 
@@ -106,8 +130,10 @@ def bench_ingest(folder: Path, rows: int, batch_size: int) -> None:
     database.close()
     for label, seconds in (("writer alone", alone), ("while submitting", concurrent)):
         rate = rows / seconds
-        print(f"ingest  batch {batch_size:>5}, {label:<16} {rate:>9,.0f} rows/s   target >= {INGEST_TARGET:,}: "
-              f"{'ok' if rate >= INGEST_TARGET else 'MISSED'}")
+        print(
+            f"ingest  batch {batch_size:>5}, {label:<16} {rate:>9,.0f} rows/s   target >= {INGEST_TARGET:,}: "
+            f"{'ok' if rate >= INGEST_TARGET else 'MISSED'}"
+        )
     print(f"        submit() on the hot path: {1e6 * submit_seconds[0] / rows:.2f} us per record")
 
 
@@ -137,8 +163,11 @@ async def bench_reads(store: DuckDBLogStore, end: datetime, days: float, runs: i
     cases = [
         ("query", "newest 100", lambda: store.query(LogFilters(), 100)),
         ("query", "next page (cursor)", lambda: store.query(LogFilters(), 100, first_page.next_position)),
-        ("query", "model=o3, 4xx, last 24 h", lambda: store.query(
-            replace(day, model=NameFilter(include=("o3",)), status_classes=(4,)), 100)),
+        (
+            "query",
+            "model=o3, 4xx, last 24 h",
+            lambda: store.query(replace(day, model=NameFilter(include=("o3",)), status_classes=(4,)), 100),
+        ),
         ("query", "limit 10000 (largest page)", lambda: store.query(LogFilters(), 10_000)),
         ("entries", "page 1, by duration_ms desc", lambda: store.entries(1, 50, "duration_ms", True)),
         ("entries", "page 1000, by timestamp", lambda: store.entries(1000, 50, "timestamp", True)),
@@ -164,7 +193,9 @@ def fill(store: DuckDBLogStore, rows: int, days: float) -> datetime:
     cursor.execute(FILL_SQL, {"end": end, "rows": rows, "step": step})
     cursor.execute("CHECKPOINT")
     cursor.close()
-    print(f"filled  {rows:,} rows in {time.perf_counter() - started:.1f} s; file {store.database.size_bytes() / 1e6:.0f} MB")
+    print(
+        f"filled  {rows:,} rows in {time.perf_counter() - started:.1f} s; file {store.database.size_bytes() / 1e6:.0f} MB"
+    )
     return end
 
 

@@ -7,7 +7,7 @@ The mock upstream runs as its own process (on CPU 0 when there are two CPUs); th
 reads each answer to the end: JSON answers, then streamed ones (20 deltas) read chunk by
 chunk. It prints the CPU time this process spent per request (user + system, from
 ``time.process_time``) and the requests per second, for each client, in alternating rounds.
-This is the figure behind ccproxy's choice of aiohttp (see ccproxy_core/upstream.py).
+This is the figure behind ccproxy's choice of aiohttp (see ccproxy_core/forwarding/upstream.py).
 """
 
 from __future__ import annotations
@@ -73,14 +73,21 @@ async def measure(send: Send, requests: int, concurrency: int) -> tuple[float, f
     return cpu * 1e6 / requests, requests / wall
 
 
-async def compare(url: str, stream: bool, requests: int, concurrency: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+async def compare(
+    url: str, stream: bool, requests: int, concurrency: int, rounds: int
+) -> dict[str, list[tuple[float, float]]]:
     body = request_body_file(stream).read_bytes().rstrip()
     connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
     results: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "httpx": []}
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session, \
-            httpx.AsyncClient(limits=limits, timeout=60) as client:
-        senders = {"aiohttp": aiohttp_sender(session, url, body, stream), "httpx": httpx_sender(client, url, body, stream)}
+    async with (
+        aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+        httpx.AsyncClient(limits=limits, timeout=60) as client,
+    ):
+        senders = {
+            "aiohttp": aiohttp_sender(session, url, body, stream),
+            "httpx": httpx_sender(client, url, body, stream),
+        }
         for send in senders.values():  # warm up: open the pools' connections
             await measure(send, concurrency * 20, concurrency)
         for _ in range(rounds):
@@ -98,14 +105,18 @@ def main() -> int:
     pin = (os.cpu_count() or 1) >= 2
     if pin:
         os.sched_setaffinity(0, {1})
-    print(f"httpx {httpx.__version__}, aiohttp {aiohttp.__version__}; {args.requests} requests per round, "
-          f"concurrency {args.concurrency}, {args.rounds} rounds, median shown; pinned: {pin}")
+    print(
+        f"httpx {httpx.__version__}, aiohttp {aiohttp.__version__}; {args.requests} requests per round, "
+        f"concurrency {args.concurrency}, {args.rounds} rounds, median shown; pinned: {pin}"
+    )
     with tempfile.TemporaryDirectory(prefix="ccproxy-bench-") as tmp:
         mock = start_mock(Path(tmp), cpus="0" if pin else None)
         try:
             for stream in (False, True):
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                    results = runner.run(compare(mock.url + "/v1/messages", stream, args.requests, args.concurrency, args.rounds))
+                    results = runner.run(
+                        compare(mock.url + "/v1/messages", stream, args.requests, args.concurrency, args.rounds)
+                    )
                 print("streamed answers" if stream else "JSON answers")
                 for name, runs in results.items():
                     cpu = statistics.median(run[0] for run in runs)

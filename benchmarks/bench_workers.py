@@ -55,7 +55,10 @@ def family_cpu_seconds(pid: int) -> float:
 
 
 def measure(workdir: Path, mock, workers: int, mode: str, args: argparse.Namespace) -> dict:
-    settings = {**plugins_on_settings(workdir, f"w{workers}-{mode}-{time.monotonic_ns()}"), "LOGGING__ACCESS_LOG": "true"}
+    settings = {
+        **plugins_on_settings(workdir, f"w{workers}-{mode}-{time.monotonic_ns()}"),
+        "LOGGING__ACCESS_LOG": "true",
+    }
     proxy = start_proxy(f"workers-{workers}", mock, workdir, settings=settings, workers=workers)
     try:
         time.sleep(3 if workers > 1 else 0.5)  # every worker up
@@ -66,10 +69,17 @@ def measure(workdir: Path, mock, workers: int, mode: str, args: argparse.Namespa
         recorded = wait_until_recorded(proxy.url)
     finally:
         proxy.stop()
-    return {"workers": workers, "mode": mode, "rps": round(result.rps, 1), "p50_ms": round(result.p50_ms, 2),
-            "p99_ms": round(result.p99_ms, 2), "errors": result.errors,
-            "cpu_ms_per_request": round(cpu * 1000 / max(result.requests, 1), 3),
-            "all_recorded": recorded["all_recorded"], "rows": recorded["rows_in_duckdb"]}
+    return {
+        "workers": workers,
+        "mode": mode,
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "errors": result.errors,
+        "cpu_ms_per_request": round(cpu * 1000 / max(result.requests, 1), 3),
+        "all_recorded": recorded["all_recorded"],
+        "rows": recorded["rows_in_duckdb"],
+    }
 
 
 def main() -> int:
@@ -78,8 +88,10 @@ def main() -> int:
         print("wrk not found: install the Debian package 'wrk'", file=sys.stderr)
         return 2
     machine = describe_machine()
-    print(f"machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['memory_gib']} GiB, "
-          f"load average at start {machine['load_average_at_start']} (a shared machine: other work ran beside)")
+    print(
+        f"machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['memory_gib']} GiB, "
+        f"load average at start {machine['load_average_at_start']} (a shared machine: other work ran beside)"
+    )
     runs: dict[tuple[int, str], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="ccproxy-bench-workers-") as folder:
         workdir = Path(folder)
@@ -96,11 +108,23 @@ def main() -> int:
     medians = [_median(cells) for cells in runs.values()]
     print(f"\n{'mode':<7} {'workers':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} {'recorded':>8}")
     for cell in medians:
-        print(f"{cell['mode']:<7} {cell['workers']:>7} {cell['rps']:>8.0f} {cell['p50_ms']:>7.1f} {cell['p99_ms']:>7.1f} "
-              f"{cell['cpu_ms_per_request']:>10.3f} {cell['all_recorded']!s:>8}")
+        print(
+            f"{cell['mode']:<7} {cell['workers']:>7} {cell['rps']:>8.0f} {cell['p50_ms']:>7.1f} {cell['p99_ms']:>7.1f} "
+            f"{cell['cpu_ms_per_request']:>10.3f} {cell['all_recorded']!s:>8}"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"machine": machine, "connections": args.connections, "seconds": args.seconds,
-                                       "medians": medians, "runs": [c for cells in runs.values() for c in cells]}, indent=2))
+    args.output.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "medians": medians,
+                "runs": [c for cells in runs.values() for c in cells],
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten to {args.output}; load average now {[round(v, 2) for v in os.getloadavg()]}")
     return 0
 

@@ -3,7 +3,7 @@
 What a plugin author imports comes from here; these names are the stable surface (see
 docs/plugins.md, "The stable surface"). Two submodules belong to it as well, imported by
 name because they start servers: ``ccproxy_core.testing`` (real servers, the mock provider,
-``make_record``) and ``ccproxy_core.pytest_plugin`` (the same as pytest fixtures). Every other
+``make_record``) and ``ccproxy_core.testing.pytest_plugin`` (the same as pytest fixtures). Every other
 module of ``ccproxy_core`` is internal and may change between releases.
 """
 
@@ -14,12 +14,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-from ccproxy_core.admission import Admission
-from ccproxy_core.auth import require_auth_token
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.errors import CcproxyError, SettingsError, StartupError
-from ccproxy_core.hookspecs import hookimpl
-from ccproxy_core.host import Ccproxy, host_of
-from ccproxy_core.log_store import (
+from ccproxy_core.plugin_host.admission import Admission
+from ccproxy_core.plugin_host.hookspecs import hookimpl
+from ccproxy_core.plugin_host.host import Ccproxy, host_of
+from ccproxy_core.plugin_host.log_store import (
     Bucket,
     Grouping,
     LogCollectionSettings,
@@ -29,10 +29,10 @@ from ccproxy_core.log_store import (
     PagePosition,
     QueryPage,
 )
-from ccproxy_core.plugin_settings import section_values
-from ccproxy_core.plugin_spec import PluginSpec, flag
-from ccproxy_core.record import AccessRecord, RequestContext
-from ccproxy_core.settings import Settings
+from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec, flag
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.security.auth import require_auth_token
 
 __all__ = [
     "AccessRecord",

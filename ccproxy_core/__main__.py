@@ -1,3 +1,3 @@
-from ccproxy_core.cli import main
+from ccproxy_core.runtime.cli import main
 
 main(prog_name="ccproxy")

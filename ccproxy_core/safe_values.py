@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
 
 ELLIPSIS = "\u2026"
 MASK = "***"
@@ -63,8 +63,12 @@ class ValueCaps:
     def from_settings(cls, server: Any) -> ValueCaps:
         """The caps configured in ``ServerSettings`` (``SERVER__MAX_*_CHARS``)."""
         return cls(
-            model=server.max_model_chars, user_agent=server.max_user_agent_chars, request_id=server.max_request_id_chars,
-            path=server.max_path_chars, query=server.max_query_chars, error_message=server.max_error_message_chars,
+            model=server.max_model_chars,
+            user_agent=server.max_user_agent_chars,
+            request_id=server.max_request_id_chars,
+            path=server.max_path_chars,
+            query=server.max_query_chars,
+            error_message=server.max_error_message_chars,
         )
 
 
@@ -200,8 +204,14 @@ def token_count(value: int | None) -> int | None:
     return value if value is None or (type(value) is int and 0 <= value <= MAX_TOKEN_COUNT) else None
 
 
-_MONEY_FIELDS = ("cost_usd", "cost_sdk_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd",
-                 "cost_cache_write_usd")
+_MONEY_FIELDS = (
+    "cost_usd",
+    "cost_sdk_usd",
+    "cost_input_usd",
+    "cost_output_usd",
+    "cost_cache_read_usd",
+    "cost_cache_write_usd",
+)
 _COUNT_FIELDS = ("tokens_input", "tokens_output", "cache_read_tokens", "cache_write_tokens")
 
 

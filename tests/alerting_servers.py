@@ -57,7 +57,9 @@ class WebhookReceiver:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = {alert["labels"]["alertname"] for alert in self.alerts()}
-                    raise AssertionError(f"alerts never delivered: {sorted(alertnames - seen)}; delivered: {sorted(seen)}")
+                    raise AssertionError(
+                        f"alerts never delivered: {sorted(alertnames - seen)}; delivered: {sorted(seen)}"
+                    )
                 self._changed.wait(left)
             return self.alerts()
 

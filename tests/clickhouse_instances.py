@@ -27,8 +27,13 @@ class Instance:
         environment = {k: v for k, v in os.environ.items() if "__" not in k}
         environment.update(env, SERVER__PORT=str(self.port), LOGGING__ACCESS_LOG="false", HOME=str(workdir))
         with open(self.log_path, "wb") as output:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen([sys.executable, "-m", "ccproxy_core", "serve"], env=environment,
-                                            cwd=workdir, stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ccproxy_core", "serve"],
+                env=environment,
+                cwd=workdir,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
@@ -73,9 +78,14 @@ def send(url: str, kind: str, model: str, status: int | None = None) -> str:
         return response.headers["x-ccproxy-request-id"]
 
 
-MIXED = [("anthropic-json", "claude-haiku-4-5", None), ("anthropic-stream", "claude-opus-4-1", None),
-         ("openai-json", "gpt-4o", None), ("openai-stream", "gpt-4o-mini", None),
-         ("anthropic-json", "claude-haiku-4-5", 429), ("openai-json", "gpt-4o", 500)]
+MIXED = [
+    ("anthropic-json", "claude-haiku-4-5", None),
+    ("anthropic-stream", "claude-opus-4-1", None),
+    ("openai-json", "gpt-4o", None),
+    ("openai-stream", "gpt-4o-mini", None),
+    ("anthropic-json", "claude-haiku-4-5", 429),
+    ("openai-json", "gpt-4o", 500),
+]
 
 
 def send_mixed(url: str, rounds: int) -> list[str]:

@@ -41,8 +41,11 @@ def _users_xml() -> str:
 
 
 def _remote_servers(cluster: str, ports: list[int]) -> str:
-    shards = "".join(f"<shard><replica><host>127.0.0.1</host><port>{port}</port><user>{USER}</user>"
-                     f"<password>{PASSWORD}</password></replica></shard>" for port in ports)
+    shards = "".join(
+        f"<shard><replica><host>127.0.0.1</host><port>{port}</port><user>{USER}</user>"
+        f"<password>{PASSWORD}</password></replica></shard>"
+        for port in ports
+    )
     return f"<remote_servers><{cluster}>{shards}</{cluster}></remote_servers>"
 
 
@@ -89,12 +92,15 @@ class ClickHouseServer:
     def start(self, timeout: float = 60.0) -> ClickHouseServer:
         config = self.write_config()
         out = open(self.dir / "stdout.log", "ab")  # noqa: SIM115 - kept open for the process's life
-        self.process = subprocess.Popen([self.binary, f"--config-file={config}"], stdout=out, stderr=subprocess.STDOUT,
-                                        cwd=self.dir)
+        self.process = subprocess.Popen(
+            [self.binary, f"--config-file={config}"], stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"clickhouse-server exited: {(self.dir / 'server.err.log').read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"clickhouse-server exited: {(self.dir / 'server.err.log').read_text(errors='replace')[-2000:]}"
+                )
             try:
                 Client("127.0.0.1", port=self.port, connect_timeout=1).execute("SELECT 1")
                 return self

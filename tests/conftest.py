@@ -15,7 +15,7 @@ from ccproxy_core import AccessRecord, RequestContext, hookimpl
 from ccproxy_core.testing import RunningProxy
 from tests.tools import FIXTURE_TOOLS, TOOLS, missing_tools
 
-pytest_plugins = ["ccproxy_core.pytest_plugin"]  # our tests use the fixtures plugin authors get
+pytest_plugins = ["ccproxy_core.testing.pytest_plugin"]  # our tests use the fixtures plugin authors get
 
 
 @pytest.fixture(scope="session")

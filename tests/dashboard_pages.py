@@ -21,8 +21,14 @@ from ccproxy_core.testing import wait_until
 from tests.tools import tool_path
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TEST_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 LIVE_FEED_DEADLINE_MS = 2_000
@@ -66,7 +72,9 @@ def request_headers(request_id: str, user_agent: str | None = None) -> dict[str,
     return {"x-request-id": request_id, "User-Agent": user_agent or f"dashboard-test/{request_id}"}
 
 
-def send_anthropic(proxy_url: str, request_id: str, stream: bool = False, model: str = ANTHROPIC_MODEL, **headers) -> None:
+def send_anthropic(
+    proxy_url: str, request_id: str, stream: bool = False, model: str = ANTHROPIC_MODEL, **headers
+) -> None:
     client = anthropic.Anthropic(base_url=proxy_url, api_key="sk-test", max_retries=0)
     kwargs = {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": PROMPT}]}
     extra = {**request_headers(request_id, headers.pop("user_agent", None)), **headers}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.testing import make_record, wait_until
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -17,14 +17,28 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def numbered_record(number: int, **changes: Any) -> AccessRecord:
     """A complete record ``number`` seconds before NOW, its values derived from ``number`` (so each differs)."""
     fields: dict[str, Any] = {
-        "request_id": f"req-{number:04d}", "timestamp": NOW - timedelta(seconds=number), "user_agent": "pytest",
-        "streaming": number % 2 == 0, "duration_ms": float(10 * (number + 1)), "duration_seconds": (number + 1) / 100,
-        "tokens_input": 100 + number, "tokens_output": 20 + number, "cache_read_tokens": number,
-        "cache_write_tokens": 2 * number, "cost_usd": Decimal("0.000300000") + Decimal(number) / Decimal(10**6),
-        "ttft_ms": 5.0 if number % 2 == 0 else None, "upstream_status": 200, "upstream_duration_ms": 9.0,
-        "proxy_overhead_ms": 0.5, "cost_input_usd": Decimal("0.0001"), "cost_output_usd": Decimal("0.0002"),
-        "cost_cache_read_usd": Decimal(0), "cost_cache_write_usd": Decimal(number) / Decimal(10**6),
-        "request_bytes": 300, "response_bytes": 900, "rate_limits": {"requests_remaining": 49.0},
+        "request_id": f"req-{number:04d}",
+        "timestamp": NOW - timedelta(seconds=number),
+        "user_agent": "pytest",
+        "streaming": number % 2 == 0,
+        "duration_ms": float(10 * (number + 1)),
+        "duration_seconds": (number + 1) / 100,
+        "tokens_input": 100 + number,
+        "tokens_output": 20 + number,
+        "cache_read_tokens": number,
+        "cache_write_tokens": 2 * number,
+        "cost_usd": Decimal("0.000300000") + Decimal(number) / Decimal(10**6),
+        "ttft_ms": 5.0 if number % 2 == 0 else None,
+        "upstream_status": 200,
+        "upstream_duration_ms": 9.0,
+        "proxy_overhead_ms": 0.5,
+        "cost_input_usd": Decimal("0.0001"),
+        "cost_output_usd": Decimal("0.0002"),
+        "cost_cache_read_usd": Decimal(0),
+        "cost_cache_write_usd": Decimal(number) / Decimal(10**6),
+        "request_bytes": 300,
+        "response_bytes": 900,
+        "rate_limits": {"requests_remaining": 49.0},
     }
     return make_record(**{**fields, **changes})
 

@@ -16,16 +16,27 @@ from aiohttp import web
 
 # Everything a hostile answer may carry, chosen per request by the x-hostile header.
 ANSWERS = {
-    "snan-cost": ({"x-upstream-cost-usd": "sNaN", "anthropic-ratelimit-requests-remaining": "NaN",
-                   "anthropic-ratelimit-tokens-remaining": "Infinity"}, b'"claude-haiku-4-5"'),
+    "snan-cost": (
+        {
+            "x-upstream-cost-usd": "sNaN",
+            "anthropic-ratelimit-requests-remaining": "NaN",
+            "anthropic-ratelimit-tokens-remaining": "Infinity",
+        },
+        b'"claude-haiku-4-5"',
+    ),
     "surrogate-model": ({}, b'"claude-\\ud800-evil"'),
     "control-model": ({}, b'"claude-\\u001b[31mred\\n\\r\\u0000"'),
 }
 
 
 def _message(model: bytes, usage: bytes = b'{"input_tokens": 10, "output_tokens": 5}') -> bytes:
-    return (b'{"id": "msg_1", "type": "message", "role": "assistant", "model": ' + model +
-            b', "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "usage": ' + usage + b'}')
+    return (
+        b'{"id": "msg_1", "type": "message", "role": "assistant", "model": '
+        + model
+        + b', "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "usage": '
+        + usage
+        + b"}"
+    )
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -35,8 +46,10 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 1e400, "output_tokens": 99999999999999999999999999}')
         return web.Response(body=body, content_type="application/json")
     if kind == "error-with-secrets":
-        body = (b'{"type": "error", "error": {"type": "invalid_request_error", "message": '
-                b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}')
+        body = (
+            b'{"type": "error", "error": {"type": "invalid_request_error", "message": '
+            b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}'
+        )
         return web.Response(status=400, body=body, content_type="application/json")
     headers, model = ANSWERS.get(kind, ({}, b'"claude-haiku-4-5"'))
     return web.Response(body=_message(model), content_type="application/json", headers=headers)

@@ -72,11 +72,13 @@ class OTLPReceiver:
     def spans(self) -> list[tuple[dict[str, Any], Any]]:
         """Every span received, with the attributes of its resource."""
         with self._changed:
-            return [(attributes(resource_spans.resource.attributes), span)
-                    for export in self.exports["/v1/traces"]
-                    for resource_spans in export.resource_spans
-                    for scope_spans in resource_spans.scope_spans
-                    for span in scope_spans.spans]
+            return [
+                (attributes(resource_spans.resource.attributes), span)
+                for export in self.exports["/v1/traces"]
+                for resource_spans in export.resource_spans
+                for scope_spans in resource_spans.scope_spans
+                for span in scope_spans.spans
+            ]
 
     def metrics(self) -> dict[str, list[Any]]:
         """Every metric received, by name."""

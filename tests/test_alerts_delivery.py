@@ -22,7 +22,7 @@ import openai
 import pytest
 import yaml
 
-from ccproxy_core.host import host_of
+from ccproxy_core.plugin_host.host import host_of
 from ccproxy_core.testing import free_port, wait_until
 from tests.alerting_servers import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.otlp_receiver import OTLPReceiver, attributes
@@ -34,8 +34,15 @@ HELLO = [{"role": "user", "content": "hello"}]
 # rate-limit headers (2 million) is then 91% used, and at Opus 4.1 prices the request costs 27 USD.
 HUGE_PROMPT = [{"role": "user", "content": "x" * 7_300_000}]
 EXPECTED = {
-    "CcproxyBudgetSpent", "CcproxyHighErrorRate", "CcproxyInStreamErrors", "CcproxyRateLimitStorm", "CcproxyRateLimitHeadroomLow",
-    "CcproxyCostBurnRateHigh", "CcproxyLogRecordsDropped", "CcproxyLogWriteErrors", "CcproxyPushgatewayPushFailing",
+    "CcproxyBudgetSpent",
+    "CcproxyHighErrorRate",
+    "CcproxyInStreamErrors",
+    "CcproxyRateLimitStorm",
+    "CcproxyRateLimitHeadroomLow",
+    "CcproxyCostBurnRateHigh",
+    "CcproxyLogRecordsDropped",
+    "CcproxyLogWriteErrors",
+    "CcproxyPushgatewayPushFailing",
 }
 
 pytestmark = [
@@ -77,8 +84,9 @@ class OpenAITraffic:
 
     def _ask(self, headers: dict[str, str], stream: bool = False) -> None:
         try:
-            answer = self.client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=stream,
-                                                         extra_headers=headers)
+            answer = self.client.chat.completions.create(
+                model="gpt-4o-mini", messages=HELLO, stream=stream, extra_headers=headers
+            )
             if stream:
                 list(answer)
         except (openai.APIError, httpx.HTTPError):
@@ -101,6 +109,7 @@ def spend_on_opus(proxy_url: str, prometheus_url: str) -> list[str]:
     first = claude.messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10, messages=HELLO)
     ids = [first.headers["x-ccproxy-request-id"]]
     for spent_so_far in (0, 27):
+
         def past(spent: float = spent_so_far) -> bool:
             return scraped_opus_spend(prometheus_url) > spent
 
@@ -136,9 +145,14 @@ def log_settled(proxy_url: str) -> bool:
 def prometheus_view(url: str) -> str:
     """What Prometheus itself holds: its alerts, and the values behind the cost and headroom rules."""
     alerts = httpx.get(url + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-    queries = ["ccproxy_cost_usd_total", "sum without (model, cost_type, service_type) (rate(ccproxy_cost_usd_total[1h])) * 3600"]
-    values = {query: httpx.get(url + "/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
-              for query in queries}
+    queries = [
+        "ccproxy_cost_usd_total",
+        "sum without (model, cost_type, service_type) (rate(ccproxy_cost_usd_total[1h])) * 3600",
+    ]
+    values = {
+        query: httpx.get(url + "/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
+        for query in queries
+    }
     return f"alerts={[(a['labels']['alertname'], a['state']) for a in alerts]} values={values}"
 
 
@@ -158,17 +172,28 @@ def otlp(monkeypatch):
     receiver.stop()
 
 
-def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanager(otlp, webhook, proxy_factory,
-                                                                                   tmp_path):
-    proxy = proxy_factory(observability={
-        "metrics_endpoint_enabled": True, "logs_collection_enabled": True, "logs_endpoints_enabled": True,
-        "log_queue_size": 2, "log_flush_interval_seconds": 0.05, "budgets_enabled": True, "otel_enabled": True,
-        # Nothing listens there: every push fails.
-        "pushgateway_url": f"http://127.0.0.1:{free_port()}", "pushgateway_interval_seconds": 0.5,
-    }, budgets=[{"name": "opus-daily", "scope": "model:claude-opus-4-1", "limit_usd": 40.0, "action": "block"}])
+def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanager(
+    otlp, webhook, proxy_factory, tmp_path
+):
+    proxy = proxy_factory(
+        observability={
+            "metrics_endpoint_enabled": True,
+            "logs_collection_enabled": True,
+            "logs_endpoints_enabled": True,
+            "log_queue_size": 2,
+            "log_flush_interval_seconds": 0.05,
+            "budgets_enabled": True,
+            "otel_enabled": True,
+            # Nothing listens there: every push fails.
+            "pushgateway_url": f"http://127.0.0.1:{free_port()}",
+            "pushgateway_interval_seconds": 0.5,
+        },
+        budgets=[{"name": "opus-daily", "scope": "model:claude-opus-4-1", "limit_usd": 40.0, "action": "block"}],
+    )
     alertmanager = start_alertmanager(tmp_path, webhook.url)
-    prometheus = start_prometheus(tmp_path, rules_with_short_for(tmp_path), proxy.url.removeprefix("http://"),
-                                  alertmanager.url)
+    prometheus = start_prometheus(
+        tmp_path, rules_with_short_for(tmp_path), proxy.url.removeprefix("http://"), alertmanager.url
+    )
     store = host_of(proxy.app).log_store()
     wal = Path(f"{store.database.path}.wal")
     traffic = OpenAITraffic(proxy.url)
@@ -198,25 +223,42 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
     assert {a["labels"]["service_type"] for a in by_name["CcproxyHighErrorRate"]} == {"openai"}
     assert {a["labels"]["service_type"] for a in by_name["CcproxyRateLimitStorm"]} == {"openai"}
     assert {(a["labels"]["service_type"], a["labels"]["error_type"]) for a in by_name["CcproxyInStreamErrors"]} >= {
-        ("openai", "upstream_stream_aborted"), ("openai", "server_error")}
-    assert {(a["labels"]["service_type"], a["labels"]["resource"]) for a in by_name["CcproxyRateLimitHeadroomLow"]} \
-        == {("anthropic", "input_tokens")}
+        ("openai", "upstream_stream_aborted"),
+        ("openai", "server_error"),
+    }
+    assert {(a["labels"]["service_type"], a["labels"]["resource"]) for a in by_name["CcproxyRateLimitHeadroomLow"]} == {
+        ("anthropic", "input_tokens")
+    }
     [burn] = by_name["CcproxyCostBurnRateHigh"]
     assert "USD per hour" in burn["annotations"]["summary"]
     assert float(burn["annotations"]["summary"].split(" spends ")[1].split()[0]) > 20
     assert "access records" in by_name["CcproxyLogRecordsDropped"][0]["annotations"]["summary"]
     [budget] = by_name["CcproxyBudgetSpent"]
     assert (budget["labels"]["budget"], budget["labels"]["action"], budget["labels"]["severity"]) == (
-        "opus-daily", "block", "critical")
+        "opus-daily",
+        "block",
+        "critical",
+    )
     assert "CcproxyTargetDown" not in by_name
 
     # The same requests, the refused one included, arrived as spans.
-    spans = otlp.wait_for(lambda: (found := {attributes(span.attributes)["ccproxy.request_id"]: span
-                                             for _, span in otlp.spans()}).keys() >= set(opus_requests) and found)
+    spans = otlp.wait_for(
+        lambda: (
+            (found := {attributes(span.attributes)["ccproxy.request_id"]: span for _, span in otlp.spans()}).keys()
+            >= set(opus_requests)
+            and found
+        )
+    )
     assert [attributes(spans[request_id].attributes).get("error.type") for request_id in opus_requests] == [
-        None, None, None, "budget_exceeded"]
-    assert any(notification["receiver"] == "test-webhook" and notification["version"] == "4"
-               for notification in webhook.notifications)
+        None,
+        None,
+        None,
+        "budget_exceeded",
+    ]
+    assert any(
+        notification["receiver"] == "test-webhook" and notification["version"] == "4"
+        for notification in webhook.notifications
+    )
 
     # ccproxy going away is an alert too.
     proxy.stop()

@@ -9,10 +9,10 @@ import anthropic
 import httpx
 import openai
 
-from ccproxy_core.batch_results import BatchResultsParser
-from ccproxy_core.cost import PriceBook
+from ccproxy_core.accounting.batch_results import BatchResultsParser
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS
-from ccproxy_core.usage import Usage
 
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 OPENAI_MODEL = "gpt-4o-mini"
@@ -41,15 +41,25 @@ def test_openai_file_upload_is_forwarded_byte_for_byte(proxy, upstream, recorder
     assert openai_client(proxy).files.content(stored.id).content == content
     records = recorder.wait_for_ends(2)
     assert [(r.method, r.endpoint, r.status_code) for r in records] == [
-        ("POST", "/v1/files", 200), ("GET", "/v1/files/{file_id}/content", 200)]
+        ("POST", "/v1/files", 200),
+        ("GET", "/v1/files/{file_id}/content", 200),
+    ]
     assert records[1].response_bytes == len(content) and records[1].tokens_input is None and records[1].cost_usd is None
 
 
 def test_openai_batch_output_is_accounted_at_the_batch_price(proxy, recorder):
     api = openai_client(proxy)
-    lines = [json.dumps({"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions",
-                         "body": {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": "Hello batch " * (i + 5)}]}})
-             for i in range(3)]
+    lines = [
+        json.dumps(
+            {
+                "custom_id": f"req-{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": "Hello batch " * (i + 5)}]},
+            }
+        )
+        for i in range(3)
+    ]
     source = api.files.create(file=("batch.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch")
     batch = api.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h")
     batch = api.batches.retrieve(batch.id)
@@ -58,8 +68,12 @@ def test_openai_batch_output_is_accounted_at_the_batch_price(proxy, recorder):
     results = [json.loads(line) for line in output.splitlines()]
     usages = [result["response"]["body"]["usage"] for result in results]
     records = recorder.wait_for_ends(4)
-    assert [r.endpoint for r in records] == ["/v1/files", "/v1/batches", "/v1/batches/{batch_id}",
-                                             "/v1/files/{file_id}/content"]
+    assert [r.endpoint for r in records] == [
+        "/v1/files",
+        "/v1/batches",
+        "/v1/batches/{batch_id}",
+        "/v1/files/{file_id}/content",
+    ]
     assert all(r.tokens_input is None and r.cost_usd is None for r in records[:3])
     fetched = records[3]
     assert fetched.tokens_input == sum(u["prompt_tokens"] for u in usages)
@@ -69,11 +83,21 @@ def test_openai_batch_output_is_accounted_at_the_batch_price(proxy, recorder):
     assert fetched.cost_usd == standard_cost("openai", OPENAI_MODEL, fetched) * Decimal("0.5") > 0
 
 
-def test_anthropic_message_batch_results_come_through_ccproxy_and_are_priced_at_the_batch_rate(proxy, upstream, recorder):
+def test_anthropic_message_batch_results_come_through_ccproxy_and_are_priced_at_the_batch_rate(
+    proxy, upstream, recorder
+):
     client = anthropic_client(proxy)
-    requests = [{"custom_id": f"q{i}", "params": {"model": ANTHROPIC_MODEL, "max_tokens": 50,
-                                                   "messages": [{"role": "user", "content": "Question " * (i + 3)}]}}
-                for i in range(2)]
+    requests = [
+        {
+            "custom_id": f"q{i}",
+            "params": {
+                "model": ANTHROPIC_MODEL,
+                "max_tokens": 50,
+                "messages": [{"role": "user", "content": "Question " * (i + 3)}],
+            },
+        }
+        for i in range(2)
+    ]
     created = client.messages.batches.create(requests=requests)
     assert created.processing_status == "in_progress"
     ended = client.messages.batches.retrieve(created.id)
@@ -86,8 +110,9 @@ def test_anthropic_message_batch_results_come_through_ccproxy_and_are_priced_at_
     fetch = next(r for r in records if r.endpoint == "/v1/messages/batches/{batch_id}/results")
     assert fetch.tokens_input == sum(r.result.message.usage.input_tokens for r in results)
     assert fetch.tokens_output == sum(r.result.message.usage.output_tokens for r in results)
-    usage = Usage(fetch.tokens_input, fetch.tokens_output, fetch.cache_read_tokens, fetch.cache_write_tokens,
-                  service_tier="batch")
+    usage = Usage(
+        fetch.tokens_input, fetch.tokens_output, fetch.cache_read_tokens, fetch.cache_write_tokens, service_tier="batch"
+    )
     batch_price = PriceBook().compute("anthropic", ANTHROPIC_MODEL, usage).total
     assert fetch.cost_usd == batch_price < standard_cost("anthropic", ANTHROPIC_MODEL, fetch)
     assert [r.tokens_input for r in records if r.endpoint != fetch.endpoint] == [None] * 3
@@ -103,17 +128,31 @@ def test_anthropic_files_api(proxy, recorder):
     records = recorder.wait_for_ends(4)
     assert {r.service_type for r in records} == {"anthropic"}
     assert [(r.method, r.endpoint) for r in records] == [
-        ("POST", "/v1/files"), ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("DELETE", "/v1/files/{file_id}")]
+        ("POST", "/v1/files"),
+        ("GET", "/v1/files"),
+        ("GET", "/v1/files/{file_id}"),
+        ("DELETE", "/v1/files/{file_id}"),
+    ]
 
 
 def test_batch_results_parser_reads_lines_cut_anywhere():
-    lines = [json.dumps({"custom_id": str(i), "result": {"type": "succeeded", "message": {
-        "model": ANTHROPIC_MODEL, "usage": {"input_tokens": 10 + i, "output_tokens": 5}}}}).encode() for i in range(3)]
+    lines = [
+        json.dumps(
+            {
+                "custom_id": str(i),
+                "result": {
+                    "type": "succeeded",
+                    "message": {"model": ANTHROPIC_MODEL, "usage": {"input_tokens": 10 + i, "output_tokens": 5}},
+                },
+            }
+        ).encode()
+        for i in range(3)
+    ]
     lines.append(json.dumps({"custom_id": "x", "result": {"type": "errored", "error": {"type": "error"}}}).encode())
     body = b"\n".join(lines)  # no line end after the last line
     parser = BatchResultsParser()
     for start in range(0, len(body), 7):
-        parser.feed(body[start:start + 7])
+        parser.feed(body[start : start + 7])
     usage = parser.result()
     assert (usage.input_tokens, usage.output_tokens, usage.batch.results) == (33, 15, 3)
     assert usage.response_model == ANTHROPIC_MODEL and PROVIDERS["anthropic"].name == "anthropic"
@@ -131,8 +170,13 @@ def test_a_file_that_is_not_batch_output_passes_unread(proxy, recorder):
 def test_multipart_upload_reaches_the_provider_exactly_as_sent(proxy, upstream):
     upstream.clear_requests()
     files = {"file": ("weird name \u00e9.bin", bytes(range(256)) * 64, "application/octet-stream")}
-    request = httpx.Request("POST", proxy.url + "/v1/files", data={"purpose": "user_data"}, files=files,
-                            headers={"authorization": "Bearer sk-test"})
+    request = httpx.Request(
+        "POST",
+        proxy.url + "/v1/files",
+        data={"purpose": "user_data"},
+        files=files,
+        headers={"authorization": "Bearer sk-test"},
+    )
     sent = request.read()
     with httpx.Client() as client:
         response = client.send(request)

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from ccproxy_core.cost import PriceBook
-from ccproxy_core.usage import Usage
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.usage import Usage
 
 OPENAI_AUTH = {"authorization": "Bearer sk-test"}
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
@@ -24,8 +24,9 @@ def price(model, record):
 
 @pytest.mark.parametrize("encoding", [{"encoding_format": "float"}, {}])  # the SDK's default asks for base64
 def test_embeddings_are_priced_by_input_tokens(proxy, recorder, encoding):
-    answer = client(proxy).embeddings.create(model="text-embedding-3-small", input=["first text here", "second"],
-                                             **encoding)
+    answer = client(proxy).embeddings.create(
+        model="text-embedding-3-small", input=["first text here", "second"], **encoding
+    )
     assert [len(item.embedding) for item in answer.data] == [8, 8]
     [record] = recorder.wait_for_ends(1)
     assert (record.endpoint, record.model, record.status_code) == ("/v1/embeddings", "text-embedding-3-small", 200)
@@ -69,14 +70,18 @@ def test_transcription_multipart_reaches_the_provider_byte_for_byte(proxy, upstr
     assert record.tokens_output == answer.usage.output_tokens
 
 
-@pytest.mark.parametrize("path, headers, endpoint, service_type", [
-    ("/v1/vector_stores/vs_123/files", OPENAI_AUTH, "/v1/vector_stores/*", "openai"),
-    ("/api/v1/fine_tuning/jobs", OPENAI_AUTH, "/v1/fine_tuning/*", "openai"),
-    ("/v1/skills", ANTHROPIC_HEADERS, "/v1/skills/*", "anthropic"),
-    ("/v1/something-new/abc/def", OPENAI_AUTH, "/v1/*", "openai"),
-])
-def test_any_other_api_path_is_forwarded_to_the_provider_and_recorded(proxy, upstream, recorder, path, headers,
-                                                                        endpoint, service_type):
+@pytest.mark.parametrize(
+    "path, headers, endpoint, service_type",
+    [
+        ("/v1/vector_stores/vs_123/files", OPENAI_AUTH, "/v1/vector_stores/*", "openai"),
+        ("/api/v1/fine_tuning/jobs", OPENAI_AUTH, "/v1/fine_tuning/*", "openai"),
+        ("/v1/skills", ANTHROPIC_HEADERS, "/v1/skills/*", "anthropic"),
+        ("/v1/something-new/abc/def", OPENAI_AUTH, "/v1/*", "openai"),
+    ],
+)
+def test_any_other_api_path_is_forwarded_to_the_provider_and_recorded(
+    proxy, upstream, recorder, path, headers, endpoint, service_type
+):
     upstream.clear_requests()
     response = httpx.get(proxy.url + path + "?limit=2", headers=headers)
     # The mock has no such route: its own 404 (not ccproxy's) comes back, shaped like the provider's.
@@ -93,11 +98,17 @@ def test_head_is_answered_as_get_without_a_body(proxy, recorder):
     assert head.status_code == get.status_code == 200
     assert head.content == b"" and int(head.headers["content-length"]) == len(get.content)
     records = recorder.wait_for_ends(2)
-    assert [(r.method, r.endpoint, r.status_code) for r in records] == [("GET", "/v1/models", 200), ("HEAD", "/v1/models", 200)]
+    assert [(r.method, r.endpoint, r.status_code) for r in records] == [
+        ("GET", "/v1/models", 200),
+        ("HEAD", "/v1/models", 200),
+    ]
 
 
-PREFLIGHT = {"origin": "https://app.example", "access-control-request-method": "POST",
-             "access-control-request-headers": "authorization, content-type"}
+PREFLIGHT = {
+    "origin": "https://app.example",
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "authorization, content-type",
+}
 
 
 def test_cors_preflights_are_refused_by_default_and_never_forwarded(proxy, upstream, recorder):
@@ -117,7 +128,10 @@ def test_cors_allowed_origin_gets_preflight_and_answer_headers(proxy_factory, re
     other = httpx.options(proxy.url + "/v1/chat/completions", headers={**PREFLIGHT, "origin": "https://evil.example"})
     assert other.status_code == 403
     assert recorder.starts == []
-    answer = httpx.post(proxy.url + "/v1/embeddings", headers={**OPENAI_AUTH, "origin": "https://app.example"},
-                        json={"model": "text-embedding-3-small", "input": "hi"})
+    answer = httpx.post(
+        proxy.url + "/v1/embeddings",
+        headers={**OPENAI_AUTH, "origin": "https://app.example"},
+        json={"model": "text-embedding-3-small", "input": "hi"},
+    )
     assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "https://app.example"
     assert len(recorder.wait_for_ends(1)) == 1

@@ -9,9 +9,9 @@ import openai
 import pytest
 import websockets.sync.client
 
-from ccproxy_core.cost import PriceBook
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.testing import wait_until
-from ccproxy_core.usage import Usage
 
 MODEL = "gpt-5"
 LONG_INPUT = "Explain what an observability proxy records for each request, in detail. " * 80  # > 1024 tokens
@@ -35,7 +35,12 @@ def test_create_through_ccproxy_matches_direct_and_records_cached_and_reasoning_
     usage = through.usage
     assert usage.input_tokens_details.cached_tokens > 0 and usage.output_tokens_details.reasoning_tokens > 0
     [record] = recorder.wait_for_ends(1)
-    assert (record.endpoint, record.method, record.service_type, record.model) == ("/v1/responses", "POST", "openai", MODEL)
+    assert (record.endpoint, record.method, record.service_type, record.model) == (
+        "/v1/responses",
+        "POST",
+        "openai",
+        MODEL,
+    )
     assert record.streaming is False and record.status_code == 200 and record.error_type is None
     assert record.tokens_input == usage.input_tokens - usage.input_tokens_details.cached_tokens
     assert record.cache_read_tokens == usage.input_tokens_details.cached_tokens
@@ -53,14 +58,17 @@ def test_stream_records_usage_from_response_completed(proxy, recorder):
     [record] = recorder.wait_for_ends(1)
     assert record.streaming is True and record.status_code == 200 and record.error_type is None
     assert (record.tokens_input, record.cache_read_tokens, record.tokens_output) == (
-        final.input_tokens - final.input_tokens_details.cached_tokens, final.input_tokens_details.cached_tokens,
-        final.output_tokens)
+        final.input_tokens - final.input_tokens_details.cached_tokens,
+        final.input_tokens_details.cached_tokens,
+        final.output_tokens,
+    )
     assert record.response_model == MODEL and record.ttft_ms is not None and record.cost_usd == expected_cost(record)
 
 
 def test_failed_stream_is_recorded_as_the_providers_error(proxy, recorder):
-    stream = client(proxy.url).responses.create(model=MODEL, input="hi", stream=True,
-                                                extra_headers={"x-mock-stream-error-after": "3"})
+    stream = client(proxy.url).responses.create(
+        model=MODEL, input="hi", stream=True, extra_headers={"x-mock-stream-error-after": "3"}
+    )
     events = list(stream)
     assert events[-1].type == "response.failed"
     [record] = recorder.wait_for_ends(1)
@@ -113,7 +121,8 @@ def test_websocket_answers_are_forwarded_and_each_recorded(proxy, recorder):
             assert events[0].type == "response.created" and events[-1].response.usage.output_tokens > 0
     records = recorder.wait_for_ends(2)
     assert [(r.method, r.endpoint, r.model, r.streaming, r.status_code) for r in records] == [
-        ("WEBSOCKET", "/v1/responses", MODEL, True, 200)] * 2
+        ("WEBSOCKET", "/v1/responses", MODEL, True, 200)
+    ] * 2
     assert records[0].tokens_input < records[1].tokens_input and all(r.cost_usd > 0 for r in records)
     assert all(r.ttft_ms is not None and r.error_type is None for r in records)
 
@@ -121,28 +130,48 @@ def test_websocket_answers_are_forwarded_and_each_recorded(proxy, recorder):
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):
     url = proxy.url.replace("http://", "ws://") + "/v1/responses"
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        websockets.sync.client.connect(url, additional_headers={"authorization": "Bearer sk-bad", "x-mock-status": "401"})
+        websockets.sync.client.connect(
+            url, additional_headers={"authorization": "Bearer sk-bad", "x-mock-status": "401"}
+        )
     assert refused.value.response.status_code == 401
     # The refusal's status is the provider's; its body is OpenAI-shaped, naming that status.
     assert "401" in json.loads(refused.value.response.body)["error"]["message"]
     [record] = recorder.wait_for_ends(1)
     assert (record.method, record.status_code, record.upstream_status, record.error_type) == (
-        "WEBSOCKET", 401, 401, "http_401")
+        "WEBSOCKET",
+        401,
+        401,
+        "http_401",
+    )
 
 
 def test_realtime_websocket_records_usage_of_response_done(proxy, recorder):
     url = proxy.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
     with websockets.sync.client.connect(url, additional_headers={"authorization": "Bearer sk-test"}) as socket:
         assert json.loads(socket.recv())["type"] == "session.created"
-        socket.send(json.dumps({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello there, " * 10}]}}))
+        socket.send(
+            json.dumps(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "Hello there, " * 10}],
+                    },
+                }
+            )
+        )
         socket.send(json.dumps({"type": "response.create"}))
         while (event := json.loads(socket.recv()))["type"] != "response.done":
             pass
     usage = event["response"]["usage"]
     [record] = recorder.wait_for_ends(1)
     assert (record.endpoint, record.model, record.tokens_input, record.tokens_output) == (
-        "/v1/realtime", "gpt-realtime", usage["input_tokens"], usage["output_tokens"])
+        "/v1/realtime",
+        "gpt-realtime",
+        usage["input_tokens"],
+        usage["output_tokens"],
+    )
     assert record.cost_usd is not None and record.cost_usd > 0
 
 
@@ -157,11 +186,17 @@ def test_metrics_count_websocket_answers_and_responses_by_endpoint(proxy_factory
 
     def websocket_lines():
         exposition = httpx.get(proxy.url + "/metrics").text
-        return [line for line in exposition.splitlines()
-                if line.startswith("ccproxy_requests_total{") and 'method="WEBSOCKET"' in line]
+        return [
+            line
+            for line in exposition.splitlines()
+            if line.startswith("ccproxy_requests_total{") and 'method="WEBSOCKET"' in line
+        ]
 
     websocket_line = wait_until(websocket_lines)
     exposition = httpx.get(proxy.url + "/metrics").text
     assert websocket_line and 'endpoint="/v1/responses"' in websocket_line[0] and websocket_line[0].endswith(" 1.0")
-    assert any('method="POST"' in line and 'endpoint="/v1/responses"' in line for line in exposition.splitlines()
-               if line.startswith("ccproxy_requests_total{"))
+    assert any(
+        'method="POST"' in line and 'endpoint="/v1/responses"' in line
+        for line in exposition.splitlines()
+        if line.startswith("ccproxy_requests_total{")
+    )

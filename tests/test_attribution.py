@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ccproxy_core.attribution import Attributor, key_fingerprint, parse_user_agent
-from ccproxy_core.attribution.clean import clean_text
-from ccproxy_core.settings import AttributionSettings
+from ccproxy_core.accounting.attribution import Attributor, key_fingerprint, parse_user_agent
+from ccproxy_core.accounting.attribution.clean import clean_text
+from ccproxy_core.runtime.settings import AttributionSettings
 
 SESSION = "5d1f3c2a-8b7e-4f61-9a0c-2e4b6d8f0a13"
 ACCOUNT = "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b"
@@ -25,14 +25,25 @@ def read(headers: dict[str, str], body: dict | None = None, settings: Attributio
 
 
 def claude_code_body(user_id: str) -> dict:
-    return {"model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": True, "metadata": {"user_id": user_id},
-            "messages": [{"role": "user", "content": "say hi"}]}
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "stream": True,
+        "metadata": {"user_id": user_id},
+        "messages": [{"role": "user", "content": "say hi"}],
+    }
 
 
 def test_claude_code_header_and_json_user_id():
     user_id = json.dumps({"device_id": DEVICE, "account_uuid": ACCOUNT, "session_id": SESSION})
-    dims = read({"user-agent": "claude-cli/2.1.332 (external, sdk-cli)", "X-Claude-Code-Session-Id": SESSION,
-                 "x-api-key": "sk-ant-api03-secret"}, claude_code_body(user_id))
+    dims = read(
+        {
+            "user-agent": "claude-cli/2.1.332 (external, sdk-cli)",
+            "X-Claude-Code-Session-Id": SESSION,
+            "x-api-key": "sk-ant-api03-secret",
+        },
+        claude_code_body(user_id),
+    )
     assert (dims.session_id, dims.end_user) == (SESSION, ACCOUNT)
     assert (dims.client_name, dims.client_version) == ("claude-code", "2.1.332")
 
@@ -44,8 +55,10 @@ def test_claude_code_json_user_id_without_the_header():
 
 
 def test_claude_code_legacy_user_id():
-    dims = read({"user-agent": "claude-cli/1.0.98 (external, cli)"},
-                claude_code_body(f"user_{DEVICE}_account_{ACCOUNT}_session_{SESSION}"))
+    dims = read(
+        {"user-agent": "claude-cli/1.0.98 (external, cli)"},
+        claude_code_body(f"user_{DEVICE}_account_{ACCOUNT}_session_{SESSION}"),
+    )
     assert (dims.session_id, dims.end_user) == (SESSION, ACCOUNT)
     api_key_user = read({}, claude_code_body(f"user_{DEVICE}_account__session_{SESSION}"))
     assert (api_key_user.session_id, api_key_user.end_user) == (SESSION, None)
@@ -64,9 +77,15 @@ def test_any_other_metadata_user_id_is_the_end_user():
 
 @pytest.mark.parametrize("header", ["session_id", "session-id"])
 def test_codex_session_headers(header):
-    dims = read({"user-agent": "codex_exec/0.171.0 (Debian 12.0.0; x86_64) unknown (codex_exec; 0.171.0)",
-                 header: SESSION, "originator": "codex_exec", "authorization": "Bearer sk-proj-abc"},
-                {"model": "gpt-5", "stream": True, "input": []})
+    dims = read(
+        {
+            "user-agent": "codex_exec/0.171.0 (Debian 12.0.0; x86_64) unknown (codex_exec; 0.171.0)",
+            header: SESSION,
+            "originator": "codex_exec",
+            "authorization": "Bearer sk-proj-abc",
+        },
+        {"model": "gpt-5", "stream": True, "input": []},
+    )
     assert dims.session_id == SESSION
     assert (dims.client_name, dims.client_version) == ("codex", "0.171.0")
 
@@ -78,28 +97,31 @@ def test_own_session_header_and_openai_end_user():
     assert safety.end_user == "hash-of-user"
 
 
-@pytest.mark.parametrize(("user_agent", "expected"), [
-    ("claude-cli/2.1.332 (external, sdk-cli)", ("claude-code", "2.1.332")),
-    ("codex_cli_rs/0.171.0 (Ubuntu 24.4.0; x86_64) xterm-256color", ("codex", "0.171.0")),
-    ("codex_exec/0.171.0 (Debian 12.0.0; x86_64)", ("codex", "0.171.0")),
-    ("Anthropic/Python 2.10.0", ("anthropic-python", "2.10.0")),
-    ("AsyncAnthropic/Python 2.10.0", ("anthropic-python", "2.10.0")),
-    ("OpenAI/Python 3.51.0", ("openai-python", "3.51.0")),
-    ("AsyncOpenAI/Python 3.51.0", ("openai-python", "3.51.0")),
-    ("Anthropic/JS 0.71.2", ("anthropic-js", "0.71.2")),
-    ("OpenAI/JS 6.9.1", ("openai-js", "6.9.1")),
-    ("Anthropic/Go 1.19.0", ("anthropic-go", "1.19.0")),
-    ("OpenAI/Go 3.8.1", ("openai-go", "3.8.1")),
-    ("Anthropic/Java 2.11.1", ("anthropic-java", "2.11.1")),
-    ("OpenAI/Java 4.8.0", ("openai-java", "4.8.0")),
-    ("curl/8.14.1", ("curl", "8.14.1")),
-    ("python-httpx/0.28.1", ("python-httpx", "0.28.1")),
-    ("Mozilla/5.0 (X11; Linux x86_64)", ("Mozilla", "5.0")),
-    ("my-tool", ("my-tool", None)),
-    ("", (None, None)),
-    (None, (None, None)),
-    ("(nothing)", (None, None)),
-])
+@pytest.mark.parametrize(
+    ("user_agent", "expected"),
+    [
+        ("claude-cli/2.1.332 (external, sdk-cli)", ("claude-code", "2.1.332")),
+        ("codex_cli_rs/0.171.0 (Ubuntu 24.4.0; x86_64) xterm-256color", ("codex", "0.171.0")),
+        ("codex_exec/0.171.0 (Debian 12.0.0; x86_64)", ("codex", "0.171.0")),
+        ("Anthropic/Python 2.10.0", ("anthropic-python", "2.10.0")),
+        ("AsyncAnthropic/Python 2.10.0", ("anthropic-python", "2.10.0")),
+        ("OpenAI/Python 3.51.0", ("openai-python", "3.51.0")),
+        ("AsyncOpenAI/Python 3.51.0", ("openai-python", "3.51.0")),
+        ("Anthropic/JS 0.71.2", ("anthropic-js", "0.71.2")),
+        ("OpenAI/JS 6.9.1", ("openai-js", "6.9.1")),
+        ("Anthropic/Go 1.19.0", ("anthropic-go", "1.19.0")),
+        ("OpenAI/Go 3.8.1", ("openai-go", "3.8.1")),
+        ("Anthropic/Java 2.11.1", ("anthropic-java", "2.11.1")),
+        ("OpenAI/Java 4.8.0", ("openai-java", "4.8.0")),
+        ("curl/8.14.1", ("curl", "8.14.1")),
+        ("python-httpx/0.28.1", ("python-httpx", "0.28.1")),
+        ("Mozilla/5.0 (X11; Linux x86_64)", ("Mozilla", "5.0")),
+        ("my-tool", ("my-tool", None)),
+        ("", (None, None)),
+        (None, (None, None)),
+        ("(nothing)", (None, None)),
+    ],
+)
 def test_user_agents(user_agent, expected):
     assert parse_user_agent(user_agent) == expected
 
@@ -141,8 +163,9 @@ def test_tags_are_bounded_in_count_length_and_name():
 
 
 def test_hostile_values_are_made_safe():
-    dims = read({"x-ccproxy-project": "a\x1b[31mred\x00", "x-ccproxy-session": "s" * 5000,
-                 "x-ccproxy-tag-team": "caf\xc3\xa9"})
+    dims = read(
+        {"x-ccproxy-project": "a\x1b[31mred\x00", "x-ccproxy-session": "s" * 5000, "x-ccproxy-tag-team": "caf\xc3\xa9"}
+    )
     assert dims.project == "a\\x1b[31mred\\x00"
     assert len(dims.session_id) == 128
     assert dims.tags["team"] == "café"
@@ -156,8 +179,17 @@ def test_hostile_values_are_made_safe():
 
 
 def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(tmp_path):
-    env = {**os.environ, "ATTRIBUTION__KEYS": '{"sk-ant-api03-topsecret": "alice"}', "CCPROXY_CONFIG": str(tmp_path / "none.toml")}
-    answer = subprocess.run([str(Path(sys.executable).parent / "ccproxy"), "config", "show"], capture_output=True,
-                            text=True, env=env, cwd=tmp_path)
+    env = {
+        **os.environ,
+        "ATTRIBUTION__KEYS": '{"sk-ant-api03-topsecret": "alice"}',
+        "CCPROXY_CONFIG": str(tmp_path / "none.toml"),
+    }
+    answer = subprocess.run(
+        [str(Path(sys.executable).parent / "ccproxy"), "config", "show"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert answer.returncode == 2 and "ATTRIBUTION__KEYS" in answer.stderr and "ccproxy key-id" in answer.stderr
     assert "topsecret" not in answer.stderr + answer.stdout

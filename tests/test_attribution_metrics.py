@@ -14,20 +14,34 @@ SERIES_FAMILIES = ("ccproxy_requests", "ccproxy_tokens", "ccproxy_cost_usd")
 
 def samples(proxy_url: str, family: str) -> list:
     text = httpx.get(f"{proxy_url}/metrics").text
-    return [s for f in text_string_to_metric_families(text) if f.name == family for s in f.samples
-            if s.name.endswith("_total")]
+    return [
+        s
+        for f in text_string_to_metric_families(text)
+        if f.name == family
+        for s in f.samples
+        if s.name.endswith("_total")
+    ]
 
 
 def test_project_and_client_labels_are_opt_in_and_capped(proxy_factory):
-    proxy = proxy_factory(observability={"metrics_endpoint_enabled": True, "metrics_model_label_cap": 2,
-                                         "metrics_attribution_labels": ["project", "client"]})
+    proxy = proxy_factory(
+        observability={
+            "metrics_endpoint_enabled": True,
+            "metrics_model_label_cap": 2,
+            "metrics_attribution_labels": ["project", "client"],
+        }
+    )
     claude_code_request(proxy.url, "session-a")
     codex_request(proxy.url, "session-b")
     for project in ("second", "third"):
-        httpx.post(f"{proxy.url}/v1/messages", headers={"x-ccproxy-project": project, "x-api-key": "k"},
-                   json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
-    requests = wait_until(lambda: (found := samples(proxy.url, "ccproxy_requests")) and
-                          sum(s.value for s in found) == 4 and found)
+        httpx.post(
+            f"{proxy.url}/v1/messages",
+            headers={"x-ccproxy-project": project, "x-api-key": "k"},
+            json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    requests = wait_until(
+        lambda: (found := samples(proxy.url, "ccproxy_requests")) and sum(s.value for s in found) == 4 and found
+    )
     by_project = {}
     for sample in requests:
         by_project[sample.labels["project"]] = by_project.get(sample.labels["project"], 0) + sample.value

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import duckdb
 
-from ccproxy_core.log_store import Grouping, LogFilters, NameFilter
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
 from ccproxy_core.testing import make_record, wait_until
 from ccproxy_duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -18,9 +18,19 @@ from .test_duckdb_startup import open_store
 
 T0 = datetime(2025, 1, 31, 23, 59, tzinfo=UTC)
 BASE = make_record(
-    request_id="r", timestamp=T0, client_ip=None, user_agent=None, model="claude-haiku-4-5", streaming=False,
-    duration_ms=10.0, duration_seconds=0.01, tokens_input=10, tokens_output=5, cache_read_tokens=1,
-    cache_write_tokens=2, cost_usd=Decimal("0.001"),
+    request_id="r",
+    timestamp=T0,
+    client_ip=None,
+    user_agent=None,
+    model="claude-haiku-4-5",
+    streaming=False,
+    duration_ms=10.0,
+    duration_seconds=0.01,
+    tokens_input=10,
+    tokens_output=5,
+    cache_read_tokens=1,
+    cache_write_tokens=2,
+    cost_usd=Decimal("0.001"),
 )
 
 
@@ -59,9 +69,18 @@ def test_a_file_before_attribution_gains_its_columns_and_keeps_its_rows(tmp_path
 
 def test_groups_top_n_other_breakdown_days_and_sessions(tmp_path):
     store = open_store(tmp_path / "a.duckdb")
-    records = [record(i, project=f"p{i % 4}", session_id=f"s{i % 3}", tags={"team": "a" if i % 2 else "b"},
-                      model="claude-haiku-4-5" if i < 6 else "claude-sonnet-4-5",
-                      cost_usd=Decimal(i + 1) / 1000, status_code=500 if i == 7 else 200) for i in range(12)]
+    records = [
+        record(
+            i,
+            project=f"p{i % 4}",
+            session_id=f"s{i % 3}",
+            tags={"team": "a" if i % 2 else "b"},
+            model="claude-haiku-4-5" if i < 6 else "claude-sonnet-4-5",
+            cost_usd=Decimal(i + 1) / 1000,
+            status_code=500 if i == 7 else 200,
+        )
+        for i in range(12)
+    ]
     for each in records:
         store.submit(each)
     try:

@@ -7,8 +7,8 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from ccproxy_core.batch_writer import BatchWriter
-from ccproxy_core.rate_limited_log import RateLimitedLog
+from ccproxy_core.plugin_host.batch_writer import BatchWriter
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_core.testing import wait_until
 from tests.duckdb_records import numbered_record as make_record
 

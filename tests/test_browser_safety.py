@@ -13,13 +13,18 @@ import httpx
 import pytest
 
 from ccproxy_core.errors import SettingsError
-from ccproxy_core.mock_upstream.recorder import redact_secret
-from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
+from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 
 CONFIGURED_KEY = "sk-ant-operator-configured-key"
-LOGS_ON = {"logs_endpoints_enabled": True, "logs_collection_enabled": True, "metrics_endpoint_enabled": True,
-           "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
+LOGS_ON = {
+    "logs_endpoints_enabled": True,
+    "logs_collection_enabled": True,
+    "metrics_endpoint_enabled": True,
+    "dashboard_enabled": True,
+    "log_flush_interval_seconds": 0.05,
+}
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
 EVIL = "http://evil.example"
 
@@ -87,8 +92,10 @@ def test_own_pages_refuse_cross_site_reads_but_open_from_a_link(server):
 
 def test_a_foreign_page_never_spends_the_configured_key(server, upstream):
     httpx.delete(upstream.url + "/_mock/requests")
-    for headers in ({"origin": EVIL, "content-type": "text/plain"},
-                    {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors", "content-type": "text/plain"}):
+    for headers in (
+        {"origin": EVIL, "content-type": "text/plain"},
+        {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors", "content-type": "text/plain"},
+    ):
         response = httpx.post(server.url + "/v1/messages", content=BODY, headers=headers)
         assert response.status_code == 403
         assert response.json()["error"]["type"] == "permission_error"  # Anthropic-shaped
@@ -104,14 +111,22 @@ def test_a_foreign_page_never_spends_the_configured_key(server, upstream):
 def test_allowed_origins_get_cors_and_others_none(proxy_factory):
     app_origin = "http://app.example:3000"
     proxy = proxy_factory(observability=LOGS_ON, security={"allowed_origins": app_origin})
-    preflight = httpx.options(proxy.url + "/v1/messages", headers={
-        "origin": app_origin, "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type,x-api-key"})
+    preflight = httpx.options(
+        proxy.url + "/v1/messages",
+        headers={
+            "origin": app_origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-api-key",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == app_origin
     assert preflight.headers["access-control-allow-headers"] == "content-type,x-api-key"
-    allowed = httpx.post(proxy.url + "/v1/messages", content=BODY,
-                         headers={"origin": app_origin, "content-type": "application/json", "x-api-key": "k"})
+    allowed = httpx.post(
+        proxy.url + "/v1/messages",
+        content=BODY,
+        headers={"origin": app_origin, "content-type": "application/json", "x-api-key": "k"},
+    )
     assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == app_origin
     plain = httpx.get(proxy.url + "/logs/status")
     assert "access-control-allow-origin" not in plain.headers
@@ -120,7 +135,9 @@ def test_allowed_origins_get_cors_and_others_none(proxy_factory):
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(proxy_factory, recorder):
     untrusted = proxy_factory(plugins=[recorder])
-    httpx.post(untrusted.url + "/v1/messages", content=BODY, headers={"x-forwarded-for": "203.0.113.9", "x-api-key": "k"})
+    httpx.post(
+        untrusted.url + "/v1/messages", content=BODY, headers={"x-forwarded-for": "203.0.113.9", "x-api-key": "k"}
+    )
     assert recorder.wait_for_ends(1)[-1].client_ip == "127.0.0.1"
     trusted = proxy_factory(plugins=[recorder], security={"trusted_proxies": "127.0.0.1"})
     httpx.post(trusted.url + "/v1/messages", content=BODY, headers={"x-forwarded-for": "203.0.113.9", "x-api-key": "k"})
@@ -140,7 +157,12 @@ def test_an_empty_token_is_refused_at_start_up(monkeypatch, tmp_path):
 def test_an_empty_or_raw_token_cookie_lets_nobody_in(proxy_factory):
     proxy = proxy_factory(observability=LOGS_ON, security={"auth_token": "t0ken-t0ken"})
     port = proxy.url.rsplit(":", 1)[1]
-    for cookie in ("ccproxy_token=", f"ccproxy_session_{port}=", "ccproxy_session=", f"ccproxy_session_{port}=t0ken-t0ken"):
+    for cookie in (
+        "ccproxy_token=",
+        f"ccproxy_session_{port}=",
+        "ccproxy_session=",
+        f"ccproxy_session_{port}=t0ken-t0ken",
+    ):
         assert httpx.get(proxy.url + "/logs/status", headers={"cookie": cookie}).status_code == 401, cookie
     assert httpx.get(proxy.url + "/logs/status", headers={"authorization": "Bearer"}).status_code == 401
 
@@ -156,5 +178,7 @@ def test_the_session_cookie_is_never_forwarded(proxy_factory, upstream):
         browser.post("/v1/messages", content=BODY, headers={"x-api-key": "k", "cookie": f"{name}={session}; other=1"})
     [sent] = upstream_requests(upstream)
     cookies = [v for k, v in sent["headers"] if k.lower() == "cookie"]
-    assert cookies == [redact_secret("other=1")]  # the rest of the client's cookies still go through (recorded redacted)
+    assert cookies == [
+        redact_secret("other=1")
+    ]  # the rest of the client's cookies still go through (recorded redacted)
     assert not any(session in value or "t0ken-t0ken" in value for _, value in sent["headers"])

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_budgets.periods import period_bounds
-from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
 from tests.alerting_servers import WebhookReceiver
 
@@ -37,23 +37,29 @@ def webhook():
 
 def budget_metrics(proxy_url: str) -> dict[tuple[str, str], float]:
     text = httpx.get(proxy_url + "/metrics").text
-    return {(sample.name, sample.labels["budget"]): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples
-            if sample.name.startswith("ccproxy_budget_")}
+    return {
+        (sample.name, sample.labels["budget"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("ccproxy_budget_")
+    }
 
 
 def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy_factory, recorder):
     proxy = proxy_factory(
         plugins=[recorder],
         observability={"budgets_enabled": True, "budgets_webhook_url": webhook.url, "metrics_endpoint_enabled": True},
-        budgets=[budget("haiku-daily", "model:claude-haiku-4-5", 0.004),
-                 budget("mini-daily", "model:gpt-4o-mini", 0.00001)],
+        budgets=[
+            budget("haiku-daily", "model:claude-haiku-4-5", 0.004),
+            budget("mini-daily", "model:gpt-4o-mini", 0.00001),
+        ],
     )
     claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
     left = []
     for _ in range(3):
-        answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO,
-                                                          extra_headers=LONG_ANSWER)
+        answer = claude.messages.with_raw_response.create(
+            model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER
+        )
         left.append(answer.headers["x-ccproxy-budget-remaining-usd"])
         recorder.wait_for_ends(len(left))
     assert left == ["haiku-daily=0.0040", "haiku-daily=0.0025", "haiku-daily=0.0010"]
@@ -77,7 +83,9 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
 
     records = recorder.wait_for_ends(6)
     refusals = [record for record in records if record.status_code == 429]
-    assert [(r.error_type, r.upstream_status, bool(r.cost_usd)) for r in refusals] == [("budget_exceeded", None, False)] * 2
+    assert [(r.error_type, r.upstream_status, bool(r.cost_usd)) for r in refusals] == [
+        ("budget_exceeded", None, False)
+    ] * 2
 
     notices = wait_until(lambda: len(webhook.notifications) >= 6 and webhook.notifications)
     haiku = [n for n in notices if n["budget"] == "haiku-daily"]
@@ -94,16 +102,23 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
 
 
 def test_project_and_key_budgets_stop_only_their_own_requests(proxy_factory, recorder):
-    from ccproxy_core.attribution.keys import key_fingerprint
+    from ccproxy_core.accounting.attribution.keys import key_fingerprint
 
     team_key = "sk-ant-team-alpha"
-    proxy = proxy_factory(plugins=[recorder], observability={"budgets_enabled": True},
-                          budgets=[budget("alpha-daily", "project:alpha", 0.0001),
-                                   budget("team-key", f"api_key:{key_fingerprint(team_key)}", 0.0001)])
-    alpha = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-other", max_retries=0,
-                                default_headers={"x-ccproxy-project": "alpha"})
-    beta = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-other", max_retries=0,
-                               default_headers={"x-ccproxy-project": "beta"})
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={"budgets_enabled": True},
+        budgets=[
+            budget("alpha-daily", "project:alpha", 0.0001),
+            budget("team-key", f"api_key:{key_fingerprint(team_key)}", 0.0001),
+        ],
+    )
+    alpha = anthropic.Anthropic(
+        base_url=proxy.url, api_key="sk-ant-other", max_retries=0, default_headers={"x-ccproxy-project": "alpha"}
+    )
+    beta = anthropic.Anthropic(
+        base_url=proxy.url, api_key="sk-ant-other", max_retries=0, default_headers={"x-ccproxy-project": "beta"}
+    )
     team = anthropic.Anthropic(base_url=proxy.url, api_key=team_key, max_retries=0)
     for client in (alpha, team):
         client.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER)
@@ -114,29 +129,40 @@ def test_project_and_key_budgets_stop_only_their_own_requests(proxy_factory, rec
     assert beta.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO).content
     records = recorder.wait_for_ends(5)
     assert [(r.project, r.status_code) for r in records] == [
-        ("alpha", 200), (None, 200), ("alpha", 429), (None, 429), ("beta", 200)]
+        ("alpha", 200),
+        (None, 200),
+        ("alpha", 429),
+        (None, 429),
+        ("beta", 200),
+    ]
 
 
 def test_a_warning_budget_lets_requests_through_and_says_so(proxy_factory, recorder, caplog):
-    proxy = proxy_factory(plugins=[recorder], observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
-                          budgets=[budget("team-daily", "all", 0.001, action="warn")])
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
+        budgets=[budget("team-daily", "all", 0.001, action="warn")],
+    )
     claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
     with caplog.at_level(logging.WARNING, logger="ccproxy.budgets"):
         for _ in range(3):
-            answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=400,
-                                                              messages=HELLO, extra_headers=LONG_ANSWER)
+            answer = claude.messages.with_raw_response.create(
+                model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER
+            )
             assert answer.status_code == 200
         recorder.wait_for_ends(3)
     assert answer.headers["x-ccproxy-budget-remaining-usd"] == "team-daily=0.0000"
     assert [r.getMessage() for r in caplog.records if "team-daily is spent" in r.getMessage()] == [
-        "budget team-daily is spent: 0.0015 of 0.0010 USD this day (warning only)"]
+        "budget team-daily is spent: 0.0015 of 0.0010 USD this day (warning only)"
+    ]
     assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "team-daily")] > 0.001
 
 
 def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, recorder):
-    sections = {"observability": {"budgets_enabled": True, "logs_collection_enabled": True,
-                                  "log_flush_interval_seconds": 0.05},
-                "budgets": [budget("haiku-daily", "model:claude-haiku-4-5", 0.004)]}
+    sections = {
+        "observability": {"budgets_enabled": True, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05},
+        "budgets": [budget("haiku-daily", "model:claude-haiku-4-5", 0.004)],
+    }
     first = proxy_factory(plugins=[recorder], **sections)
     claude = anthropic.Anthropic(base_url=first.url, api_key="sk-ant-budget", max_retries=0)
     for _ in range(3):
@@ -147,21 +173,34 @@ def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, record
     second = proxy_factory(**sections)  # the same DuckDB file
     with pytest.raises(anthropic.RateLimitError):
         anthropic.Anthropic(base_url=second.url, api_key="sk-ant-budget", max_retries=0).messages.create(
-            model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
+            model="claude-haiku-4-5", max_tokens=5, messages=HELLO
+        )
     other = anthropic.Anthropic(base_url=second.url, api_key="sk-ant-budget", max_retries=0).messages.create(
-        model="claude-opus-4-5", max_tokens=5, messages=HELLO)
+        model="claude-opus-4-5", max_tokens=5, messages=HELLO
+    )
     assert other.content  # another model is not under this budget
 
 
-@pytest.mark.parametrize(("now", "period", "zone", "start", "end"), [
-    ("2026-03-28T23:30:00+00:00", "day", "Europe/Paris", "2026-03-28T23:00:00+00:00", "2026-03-29T22:00:00+00:00"),
-    ("2026-12-02T10:00:00+00:00", "week", "UTC", "2026-11-30T00:00:00+00:00", "2026-12-07T00:00:00+00:00"),
-    ("2026-12-31T23:59:00+00:00", "month", "UTC", "2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"),
-    ("2026-02-01T03:00:00+00:00", "month", "America/New_York", "2026-01-01T05:00:00+00:00", "2026-02-01T05:00:00+00:00"),
-])
+@pytest.mark.parametrize(
+    ("now", "period", "zone", "start", "end"),
+    [
+        ("2026-03-28T23:30:00+00:00", "day", "Europe/Paris", "2026-03-28T23:00:00+00:00", "2026-03-29T22:00:00+00:00"),
+        ("2026-12-02T10:00:00+00:00", "week", "UTC", "2026-11-30T00:00:00+00:00", "2026-12-07T00:00:00+00:00"),
+        ("2026-12-31T23:59:00+00:00", "month", "UTC", "2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"),
+        (
+            "2026-02-01T03:00:00+00:00",
+            "month",
+            "America/New_York",
+            "2026-01-01T05:00:00+00:00",
+            "2026-02-01T05:00:00+00:00",
+        ),
+    ],
+)
 def test_periods_follow_the_local_calendar(now, period, zone, start, end):
     assert period_bounds(datetime.fromisoformat(now), period, zone) == (
-        datetime.fromisoformat(start), datetime.fromisoformat(end))
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+    )
 
 
 def test_budgets_on_without_any_budget_stop_start_up(proxy_factory):

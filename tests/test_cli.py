@@ -24,7 +24,9 @@ def test_version():
 
 
 def test_plugins_list_json_shows_builtins_with_reasons():
-    result = run("plugins", "list", "--json", env={"OBSERVABILITY__DASHBOARD_ENABLED": "true", "PLUGINS__DISABLED": "metrics"})
+    result = run(
+        "plugins", "list", "--json", env={"OBSERVABILITY__DASHBOARD_ENABLED": "true", "PLUGINS__DISABLED": "metrics"}
+    )
     assert result.returncode == 0, result.stderr
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["dashboard"]["enabled"] is True and plugins["dashboard"]["distribution"] == "ccproxy-observability"
@@ -38,17 +40,26 @@ def test_plugins_list_table():
     assert result.returncode == 0
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["NAME", "VERSION", "DISTRIBUTION", "HOOKS", "STATUS"]
-    assert any(row.startswith("logs_api") and "disabled: OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=false" in row for row in rows)
+    assert any(
+        row.startswith("logs_api") and "disabled: OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=false" in row for row in rows
+    )
 
 
 def test_bad_setting_exits_2_with_one_line():
     result = run("config", "show", env={"SERVER__PORT": "not-a-port"})
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: invalid setting SERVER__PORT='not-a-port': Input should be a valid integer, unable to parse string as an integer"
+    assert (
+        result.stderr.strip()
+        == "error: invalid setting SERVER__PORT='not-a-port': Input should be a valid integer, unable to parse string as an integer"
+    )
 
 
 def test_config_show_masks_secrets():
-    result = run("config", "show", env={"SECURITY__AUTH_TOKEN": "super-secret-token", "UPSTREAM__OPENAI_API_KEY": "sk-very-secret"})
+    result = run(
+        "config",
+        "show",
+        env={"SECURITY__AUTH_TOKEN": "super-secret-token", "UPSTREAM__OPENAI_API_KEY": "sk-very-secret"},
+    )
     assert result.returncode == 0
     assert "super-secret-token" not in result.stdout and "sk-very-secret" not in result.stdout
     shown = json.loads(result.stdout)
@@ -58,7 +69,11 @@ def test_config_show_masks_secrets():
 def test_serve_with_bad_storage_path_fails_with_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    env = {"OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true", "OBSERVABILITY__DUCKDB_PATH": str(blocker / "x.duckdb"), "SERVER__PORT": "0"}
+    env = {
+        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+        "OBSERVABILITY__DUCKDB_PATH": str(blocker / "x.duckdb"),
+        "SERVER__PORT": "0",
+    }
     result = run("serve", env=env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -32,14 +32,25 @@ def deployment(tmp_path_factory, ccproxy_upstream):
     instances = []
     try:
         for name, shard in zip(("a", "b"), shards, strict=True):
-            instances.append(Instance(workdir, name, {
-                "UPSTREAM__ANTHROPIC_BASE_URL": ccproxy_upstream.url, "UPSTREAM__OPENAI_BASE_URL": ccproxy_upstream.url,
-                "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
-                "OBSERVABILITY__METRICS_ENDPOINT_ENABLED": "true", "OBSERVABILITY__DASHBOARD_ENABLED": "true",
-                "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse", "OBSERVABILITY__CLICKHOUSE_URL": shard.url,
-                "OBSERVABILITY__CLICKHOUSE_CLUSTER": CLUSTER, "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.1",
-                "SERVER__WORKERS": "2" if name == "a" else "1",
-            }))
+            instances.append(
+                Instance(
+                    workdir,
+                    name,
+                    {
+                        "UPSTREAM__ANTHROPIC_BASE_URL": ccproxy_upstream.url,
+                        "UPSTREAM__OPENAI_BASE_URL": ccproxy_upstream.url,
+                        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+                        "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
+                        "OBSERVABILITY__METRICS_ENDPOINT_ENABLED": "true",
+                        "OBSERVABILITY__DASHBOARD_ENABLED": "true",
+                        "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse",
+                        "OBSERVABILITY__CLICKHOUSE_URL": shard.url,
+                        "OBSERVABILITY__CLICKHOUSE_CLUSTER": CLUSTER,
+                        "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.1",
+                        "SERVER__WORKERS": "2" if name == "a" else "1",
+                    },
+                )
+            )
         yield shards, instances
     finally:
         for instance in instances:
@@ -52,6 +63,7 @@ def stored_ids(instance: Instance, count: int) -> list[str]:
     def ids():
         body = httpx.get(f"{instance.url}/logs/query", params={"limit": 10_000}).json()
         return [row["request_id"] for row in body["results"]] if body.get("count", 0) >= count else None
+
     return wait_until(ids, timeout=30, interval=0.2)
 
 
@@ -66,8 +78,11 @@ def test_instance_a_serves_its_port_from_two_workers(deployment):
     sent: list[str] = []
 
     def both_workers_answered() -> bool:
-        answer = httpx.post(f"{a.url}/v1/messages", headers=ANTHROPIC_HEADERS,  # a new connection each time
-                            json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": MESSAGE})
+        answer = httpx.post(
+            f"{a.url}/v1/messages",
+            headers=ANTHROPIC_HEADERS,  # a new connection each time
+            json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": MESSAGE},
+        )
         seen.add(int(answer.headers["x-ccproxy-worker"]))
         sent.append(answer.headers["x-ccproxy-request-id"])
         return len(seen) == 2
@@ -89,13 +104,18 @@ def test_both_instances_show_every_request_exactly_once(deployment):
         analytics = httpx.get(f"{instance.url}/logs/analytics", params={"hours": 1}).json()
         assert analytics["totals"]["requests"] == len(sent)
         assert analytics["totals"]["errors"] == 14  # one 429 and one 500 per round
-        assert {p["service_type"]: p["requests"] for p in analytics["by_service_type"]} == {"anthropic": 21, "openai": 21}
+        assert {p["service_type"]: p["requests"] for p in analytics["by_service_type"]} == {
+            "anthropic": 21,
+            "openai": 21,
+        }
         entries = httpx.get(f"{instance.url}/logs/entries", params={"page_size": 1}).json()
         assert entries["total"] == len(sent)
     per_shard = [shard.query("SELECT count() FROM ccproxy.access_logs_local")[0][0] for shard in shards]
     assert sum(per_shard) == len(sent) and all(count > 0 for count in per_shard)  # spread over both shards
     assert requests_total(a) + requests_total(b) - before == len(sent)
-    assert httpx.get(f"{a.url}/logs/analytics").json()["totals"] == httpx.get(f"{b.url}/logs/analytics").json()["totals"]
+    assert (
+        httpx.get(f"{a.url}/logs/analytics").json()["totals"] == httpx.get(f"{b.url}/logs/analytics").json()["totals"]
+    )
 
 
 def test_the_stream_of_one_instance_shows_the_other_instances_requests(deployment):

@@ -13,8 +13,14 @@ from tests.test_logs_api_integration import send_traffic, stored_rows
 
 
 def clickhouse_storage(url: str, **more) -> dict:
-    return {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "log_storage_backend": "clickhouse",
-            "clickhouse_url": url, "log_flush_interval_seconds": 0.05, **more}
+    return {
+        "logs_collection_enabled": True,
+        "logs_endpoints_enabled": True,
+        "log_storage_backend": "clickhouse",
+        "clickhouse_url": url,
+        "log_flush_interval_seconds": 0.05,
+        **more,
+    }
 
 
 def test_every_request_is_one_row_equal_to_its_record(proxy_factory, recorder, clickhouse_server):
@@ -24,7 +30,7 @@ def test_every_request_is_one_row_equal_to_its_record(proxy_factory, recorder, c
     rows = stored_rows(proxy.url, 7)
     assert {row["request_id"]: row for row in rows} == {record.request_id: record.to_dict() for record in records}
     assert [row["timestamp"] for row in rows] == sorted((row["timestamp"] for row in rows), reverse=True)
-    (count,), = clickhouse_server.query("SELECT count() FROM ccproxy.access_logs")
+    ((count,),) = clickhouse_server.query("SELECT count() FROM ccproxy.access_logs")
     assert count == 7
 
 
@@ -44,7 +50,9 @@ def test_query_pages_filters_and_entries(proxy_factory, clickhouse_server):
     every = stored_rows(proxy.url, 7)
     seen, cursor = [], None
     while True:
-        page = httpx.get(f"{proxy.url}/logs/query", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        page = httpx.get(
+            f"{proxy.url}/logs/query", params={"limit": 3, **({"cursor": cursor} if cursor else {})}
+        ).json()
         seen += [row["request_id"] for row in page["results"]]
         if not (cursor := page["next_cursor"]):
             break
@@ -57,8 +65,10 @@ def test_query_pages_filters_and_entries(proxy_factory, clickhouse_server):
     assert len(not_haiku) == 4 and "claude-haiku-4-5" not in {row["model"] for row in not_haiku}
     streams = httpx.get(f"{proxy.url}/logs/query", params={"streaming": "true"}).json()["results"]
     assert len(streams) == 2
-    entries = httpx.get(f"{proxy.url}/logs/entries",
-                        params={"order_by": "tokens_output", "order_desc": "false", "page_size": 4, "page": 1}).json()
+    entries = httpx.get(
+        f"{proxy.url}/logs/entries",
+        params={"order_by": "tokens_output", "order_desc": "false", "page_size": 4, "page": 1},
+    ).json()
     outputs = [row["tokens_output"] for row in entries["results"]]
     assert entries["total"] == 7 and outputs == sorted(outputs)
     by_ttft = httpx.get(f"{proxy.url}/logs/entries", params={"order_by": "ttft_ms", "page_size": 7}).json()["results"]
@@ -79,7 +89,12 @@ def test_analytics_match_the_records(proxy_factory, recorder, clickhouse_server)
     durations = sorted(r.duration_ms for r in records)
     assert body["duration_ms"]["p50"] in durations and body["duration_ms"]["p99"] == durations[-1]
     assert {part["model"]: part["requests"] for part in body["by_model"]} == {
-        "claude-haiku-4-5": 3, "claude-opus-4-1": 1, "gpt-4o": 1, "gpt-4o-mini": 1, "mystery-model-x": 1}
+        "claude-haiku-4-5": 3,
+        "claude-opus-4-1": 1,
+        "gpt-4o": 1,
+        "gpt-4o-mini": 1,
+        "mystery-model-x": 1,
+    }
     assert {part["service_type"]: part["requests"] for part in body["by_service_type"]} == {"anthropic": 4, "openai": 3}
     points = body["timeseries"]["points"]
     assert body["timeseries"]["bucket"] == "minute" and len(points) in (60, 61)
@@ -97,8 +112,9 @@ def test_reset_empties_the_table(proxy_factory, clickhouse_server):
 
 
 @pytest.mark.needs_tool("clickhouse")
-def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answers(proxy_factory, recorder, tmp_path,
-                                                                                   caplog):
+def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answers(
+    proxy_factory, recorder, tmp_path, caplog
+):
     from tests.clickhouse_servers import ClickHouseServer, clickhouse_binary
 
     caplog.set_level(logging.INFO, logger="ccproxy.clickhouse")
@@ -110,8 +126,11 @@ def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answer
     assert status.status_code == 503 and "could not answer" in status.json()["detail"]
     server.start()
     try:
-        rows = wait_until(lambda: (body := httpx.get(f"{proxy.url}/logs/query").json()).get("count") == 7
-                          and body["results"], timeout=30, interval=0.5)
+        rows = wait_until(
+            lambda: (body := httpx.get(f"{proxy.url}/logs/query").json()).get("count") == 7 and body["results"],
+            timeout=30,
+            interval=0.5,
+        )
         assert {row["request_id"] for row in rows} == {record.request_id for record in recorder.ends}
     finally:
         server.stop()
@@ -123,8 +142,13 @@ def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_serve
     body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     sent = [("alpha", "s-1", "red"), ("alpha", "s-1", "blue"), ("beta", "s-2", "red")]
     for project, session, colour in sent:
-        headers = {"x-api-key": "sk-ant-attrib", "anthropic-version": "2023-06-01", "x-ccproxy-project": project,
-                   "x-ccproxy-session": session, "x-ccproxy-tag-colour": colour}
+        headers = {
+            "x-api-key": "sk-ant-attrib",
+            "anthropic-version": "2023-06-01",
+            "x-ccproxy-project": project,
+            "x-ccproxy-session": session,
+            "x-ccproxy-tag-colour": colour,
+        }
         assert httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers).status_code == 200
     stored_rows(proxy.url, 3)
     alpha = httpx.get(f"{proxy.url}/logs/query", params={"project": "alpha"}).json()["results"]
@@ -134,6 +158,9 @@ def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_serve
     grouped = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1, "group_by": "project", "top": 1}).json()
     assert [(group["key"], group["requests"]) for group in grouped["groups"]] == [("alpha", 2), ("other", 1)]
     sessions = httpx.get(f"{proxy.url}/logs/sessions").json()
-    assert sessions["total"] == 2 and {s["session_id"]: s["requests"] for s in sessions["sessions"]} == {"s-1": 2, "s-2": 1}
+    assert sessions["total"] == 2 and {s["session_id"]: s["requests"] for s in sessions["sessions"]} == {
+        "s-1": 2,
+        "s-2": 1,
+    }
     one = httpx.get(f"{proxy.url}/logs/sessions/s-1").json()
     assert [row["tags"]["colour"] for row in one["requests"]] == ["red", "blue"]

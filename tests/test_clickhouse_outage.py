@@ -57,8 +57,9 @@ def test_a_30_second_outage_at_100_requests_a_second_loses_nothing(proxy_factory
     def status() -> dict:
         return httpx.get(f"{proxy.url}/logs/status").json()
 
-    final = wait_until(lambda: (s := status())["queue_depth"] == 0 and s["rows_written"] >= len(ids) and s,
-                       timeout=120, interval=0.5)
+    final = wait_until(
+        lambda: (s := status())["queue_depth"] == 0 and s["rows_written"] >= len(ids) and s, timeout=120, interval=0.5
+    )
     assert final["dropped_records"] == 0 and final["write_errors"] > 0
     stored_ids = [request_id for (request_id,) in clickhouse_server.query("SELECT request_id FROM ccproxy.access_logs")]
     assert len(stored_ids) == len(ids) and set(stored_ids) == set(ids)  # each once, none lost

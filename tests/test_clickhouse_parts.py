@@ -18,26 +18,43 @@ from ccproxy_clickhouse.settings import ClickHouseSettings
 from ccproxy_clickhouse.store import ClickHouseLogStore
 from ccproxy_clickhouse.target import parse_url
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 from ccproxy_core.testing import make_record, wait_until
 
 RECORD = make_record(
-    request_id="r-1", timestamp=datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC), user_agent="t",
-    model="claude-haiku-4-5", streaming=False, duration_ms=10.5, duration_seconds=0.0105, tokens_input=5,
-    tokens_output=7, cache_read_tokens=None, cache_write_tokens=None, cost_usd=Decimal("0.000123"),
-    rate_limits={"requests_remaining": 10.0})
+    request_id="r-1",
+    timestamp=datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC),
+    user_agent="t",
+    model="claude-haiku-4-5",
+    streaming=False,
+    duration_ms=10.5,
+    duration_seconds=0.0105,
+    tokens_input=5,
+    tokens_output=7,
+    cache_read_tokens=None,
+    cache_write_tokens=None,
+    cost_usd=Decimal("0.000123"),
+    rate_limits={"requests_remaining": 10.0},
+)
 
 
 def test_url_forms_and_errors_that_never_show_the_password():
     target = parse_url("clickhouse://alice:p%40ss@db.example:9440/logs")
     assert (target.host, target.port, target.user, target.password, target.database) == (
-        "db.example", 9440, "alice", "p@ss", "logs")
+        "db.example",
+        9440,
+        "alice",
+        "p@ss",
+        "logs",
+    )
     assert target.masked() == "clickhouse://alice:***@db.example:9440/logs"
     assert parse_url("clickhouse://localhost").masked() == "clickhouse://default@localhost:9000/default"
-    for bad, expected in [("http://u:topsecret@h:8123/db", "must start with clickhouse://"),
-                          ("clickhouse://u:topsecret@:9000/db", "has no host"),
-                          ("clickhouse://u:topsecret@h:99999/db", "not a valid URL"),
-                          ("clickhouse://u:topsecret@h/db;drop", "letters, digits and _")]:
+    for bad, expected in [
+        ("http://u:topsecret@h:8123/db", "must start with clickhouse://"),
+        ("clickhouse://u:topsecret@:9000/db", "has no host"),
+        ("clickhouse://u:topsecret@h:99999/db", "not a valid URL"),
+        ("clickhouse://u:topsecret@h/db;drop", "letters, digits and _"),
+    ]:
         with pytest.raises(StartupError) as caught:
             parse_url(bad)
         assert expected in str(caught.value) and "OBSERVABILITY__CLICKHOUSE_URL" in str(caught.value)
@@ -45,25 +62,36 @@ def test_url_forms_and_errors_that_never_show_the_password():
 
 
 def test_config_show_masks_the_clickhouse_password():
-    env = {"OBSERVABILITY__CLICKHOUSE_URL": "clickhouse://ccproxy:topsecret@127.0.0.1:9000/ccproxy",
-           "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse", "PATH": "/usr/bin:/bin"}
-    shown = subprocess.run([sys.executable, "-m", "ccproxy_core", "config", "show"], env=env, capture_output=True,
-                           text=True, check=True).stdout
+    env = {
+        "OBSERVABILITY__CLICKHOUSE_URL": "clickhouse://ccproxy:topsecret@127.0.0.1:9000/ccproxy",
+        "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse",
+        "PATH": "/usr/bin:/bin",
+    }
+    shown = subprocess.run(
+        [sys.executable, "-m", "ccproxy_core", "config", "show"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert "topsecret" not in shown and '"clickhouse_url": "clickhouse://***@127.0.0.1:9000/ccproxy"' in shown
 
 
 def test_bad_cluster_name_is_one_line_naming_the_setting():
-    result = subprocess.run([sys.executable, "-m", "ccproxy_core", "config", "show"],
-                            env={"OBSERVABILITY__CLICKHOUSE_CLUSTER": "a b;c", "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy_core", "config", "show"],
+        env={"OBSERVABILITY__CLICKHOUSE_CLUSTER": "a b;c", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "OBSERVABILITY__CLICKHOUSE_CLUSTER" in result.stderr
 
 
 def test_filters_bind_every_value_and_prune_by_day():
     params = Params()
     start, end = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
-    where = where_clause(LogFilters(start, end, model=NameFilter(("a'b",), ("x",)), status_codes=(429,),
-                                    status_classes=(5,), streaming=True), params)
+    where = where_clause(
+        LogFilters(
+            start, end, model=NameFilter(("a'b",), ("x",)), status_codes=(429,), status_classes=(5,), streaming=True
+        ),
+        params,
+    )
     assert "a'b" not in where and "429" not in where
     assert "event_date >= %(p0)s" in where and "(`model` IS NULL OR `model` NOT IN (%(p5)s))" in where
     assert params.values["p0"] == date(2026, 12, 1) and params.values["p1"] == int(start.timestamp()) * 1_000_000
@@ -73,12 +101,13 @@ def test_filters_bind_every_value_and_prune_by_day():
 def test_rows_refuse_what_clickhouse_cannot_hold():
     row = record_to_row(RECORD, "me", 0)
     assert len(row) == len(schema.INSERT_COLUMNS) and row[-4] == int(RECORD.timestamp.timestamp()) * 1_000_000 + 123456
-    for bad, reason in ((replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit Decimal"),
-                        (replace(RECORD, duration_ms=float("nan")), r"duration_ms is not a finite number"),
-                        (replace(RECORD, tokens_output=2**70), r"tokens_output=.* does not fit its integer column")):
+    for bad, reason in (
+        (replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit Decimal"),
+        (replace(RECORD, duration_ms=float("nan")), r"duration_ms is not a finite number"),
+        (replace(RECORD, tokens_output=2**70), r"tokens_output=.* does not fit its integer column"),
+    ):
         with pytest.raises(ValueError, match=reason):
             record_to_row(bad, "me", 0)
-
 
 
 def open_store(url: str, **more) -> ClickHouseLogStore:
@@ -97,7 +126,8 @@ def test_hostile_records_are_dropped_alone_and_counted(clickhouse_server):
     finally:
         store.close()
     assert clickhouse_server.query("SELECT request_id, error_message FROM ccproxy.access_logs") == [
-        ("ok", "\x00 nul, \u202e bidi, \U0001f600 emoji")]
+        ("ok", "\x00 nul, \u202e bidi, \U0001f600 emoji")
+    ]
 
 
 def test_a_new_migration_adds_its_column_once_and_a_newer_schema_is_refused(clickhouse_server, monkeypatch):
@@ -107,10 +137,14 @@ def test_a_new_migration_adds_its_column_once_and_a_newer_schema_is_refused(clic
     monkeypatch.setattr(migrate, "SCHEMA_VERSION", 2)
     for _ in range(2):  # a second start finds it applied
         open_store(clickhouse_server.url).close()
-    columns = clickhouse_server.query("SELECT name FROM system.columns WHERE database = 'ccproxy' "
-                                      "AND table = 'access_logs' AND name = 'test_extra'")
+    columns = clickhouse_server.query(
+        "SELECT name FROM system.columns WHERE database = 'ccproxy' AND table = 'access_logs' AND name = 'test_extra'"
+    )
     assert columns == [("test_extra",)]
-    assert clickhouse_server.query("SELECT version FROM ccproxy.ccproxy_schema_migrations ORDER BY version") == [(1,), (2,)]
+    assert clickhouse_server.query("SELECT version FROM ccproxy.ccproxy_schema_migrations ORDER BY version") == [
+        (1,),
+        (2,),
+    ]
     monkeypatch.setattr(migrate, "SCHEMA_VERSION", 1)
     with pytest.raises(StartupError, match="schema version 2, newer than this ccproxy knows"):
         open_store(clickhouse_server.url)

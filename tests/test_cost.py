@@ -11,8 +11,8 @@ import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price, data_snapshot
 
-from ccproxy_core.cost import UNPRICED, Cost, PriceBook, compute_cost
-from ccproxy_core.usage import Usage, usage_from_json
+from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, compute_cost
+from ccproxy_core.accounting.usage import Usage, usage_from_json
 
 MTOK = Decimal(1_000_000)
 
@@ -156,24 +156,24 @@ def test_parts_add_up_to_genai_prices_own_total_for_every_model(provider_id):
 def test_unknown_model_is_unpriced_and_warned_once(caplog):
     book = PriceBook()
     usage = Usage(input_tokens=10, output_tokens=10)
-    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         assert book.compute("anthropic", "claude-imaginary-9", usage) == UNPRICED
         assert book.compute("anthropic", "claude-imaginary-9", usage) == UNPRICED
         assert book.compute("openai", "gpt-imaginary", usage) == UNPRICED
-    warnings = [r.getMessage() for r in caplog.records if r.name == "ccproxy_core.cost"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ccproxy_core.accounting.cost"]
     assert len(warnings) == 2
     assert "claude-imaginary-9" in warnings[0] and "gpt-imaginary" in warnings[1]
     assert UNPRICED.total is None and UNPRICED.input is None and not UNPRICED.priced
 
 
 def test_unknown_provider_is_unpriced(caplog):
-    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         assert PriceBook().compute("no-such-provider", "gpt-4o", Usage(input_tokens=1)) == UNPRICED
     assert caplog.records == []  # no provider of that name: nothing to look a model up in
 
 
 def test_missing_model_is_unpriced_without_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         assert PriceBook().compute("anthropic", None, Usage(input_tokens=1)) == UNPRICED
         assert PriceBook().compute("anthropic", "", Usage(input_tokens=1)) == UNPRICED
     assert caplog.records == []
@@ -181,7 +181,7 @@ def test_missing_model_is_unpriced_without_a_warning(caplog):
 
 def test_compute_cost_warns_once_per_unknown_model(caplog):
     model = f"unknown-{uuid.uuid4()}"
-    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         for _ in range(3):
             assert compute_cost("openai", model, Usage(input_tokens=5)) == UNPRICED
     assert [model in r.getMessage() for r in caplog.records] == [True]
@@ -189,7 +189,7 @@ def test_compute_cost_warns_once_per_unknown_model(caplog):
 
 def test_an_unknown_model_pushed_out_of_the_bounded_memory_is_warned_again(caplog):
     book = PriceBook(max_models=1)
-    with caplog.at_level(logging.WARNING, logger="ccproxy_core.cost"):
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         for model in ("unknown-a", "unknown-b", "unknown-a"):
             book.compute("openai", model, Usage(input_tokens=1))
     assert len(caplog.records) == 3
@@ -211,10 +211,10 @@ def test_a_new_price_snapshot_is_used_at_once():
 
 
 def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):
-    from ccproxy_core.cost import MAX_UNPRICED_WARNINGS
+    from ccproxy_core.accounting.cost import MAX_UNPRICED_WARNINGS
 
     book = PriceBook()
-    with caplog.at_level("DEBUG", logger="ccproxy_core.cost"):
+    with caplog.at_level("DEBUG", logger="ccproxy_core.accounting.cost"):
         for index in range(MAX_UNPRICED_WARNINGS * 3):
             assert book.compute("openai", f"invented-model-{index}", Usage(input_tokens=5)) == UNPRICED
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from ccproxy_core.attribution import key_fingerprint
+from ccproxy_core.accounting.attribution import key_fingerprint
 from tests.dashboard_pages import ALL_LOGS_ON, TEST_OUTPUT, XSS
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request
@@ -17,14 +17,16 @@ pytestmark = [pytest.mark.browser]
 
 
 def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_factory):
-    proxy = proxy_factory(observability=ALL_LOGS_ON,
-                          attribution={"keys": {key_fingerprint(ALICE_KEY): "alice-laptop"}})
+    proxy = proxy_factory(observability=ALL_LOGS_ON, attribution={"keys": {key_fingerprint(ALICE_KEY): "alice-laptop"}})
     claude_session, codex_session = str(uuid.uuid4()), str(uuid.uuid4())
     for _ in range(3):
         claude_code_request(proxy.url, claude_session)
     codex_request(proxy.url, codex_session)
-    httpx.post(f"{proxy.url}/v1/messages", headers={"x-ccproxy-project": XSS, "x-ccproxy-session": XSS, "x-api-key": "k"},
-               json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+    httpx.post(
+        f"{proxy.url}/v1/messages",
+        headers={"x-ccproxy-project": XSS, "x-ccproxy-session": XSS, "x-api-key": "k"},
+        json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+    )
     stored = httpx.get(f"{proxy.url}/logs/query", params={"limit": 100}).json()
     for _ in range(100):
         if stored["count"] == 5:
@@ -58,8 +60,11 @@ def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_facto
     expect(tab.locator("#session-detail")).to_be_visible()
     expect(tab.locator("#session-detail-title")).to_have_text(f"Session {claude_session}")
     expect(tab.locator("#session-requests tr")).to_have_count(3)
-    ids = [r["request_id"] for r in sorted(stored["results"], key=lambda r: r["timestamp"])
-           if r["session_id"] == claude_session]
+    ids = [
+        r["request_id"]
+        for r in sorted(stored["results"], key=lambda r: r["timestamp"])
+        if r["session_id"] == claude_session
+    ]
     assert tab.locator("#session-requests tr").evaluate_all("rows => rows.map(r => r.dataset.requestId)") == ids
     expect(tab.locator("#session-requests tr").first.locator("td").nth(2)).to_have_text("claude-sonnet-4-5")
     tab.locator(f'#sessions tr[data-session-id="{XSS}"] button.link').click()

@@ -115,10 +115,14 @@ def test_feed_keeps_a_bounded_number_of_rows(open_dashboard, proxy_factory):
 
     total = dashboard_page.FEED_MAX_ROWS + 20
     body = {"model": ANTHROPIC_MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    with httpx.Client(base_url=proxy.url, headers={"x-api-key": "sk-test", "anthropic-version": "2023-06-01"}) as client:
+    with httpx.Client(
+        base_url=proxy.url, headers={"x-api-key": "sk-test", "anthropic-version": "2023-06-01"}
+    ) as client:
         for number in range(total):
             client.post("/v1/messages", json=body, headers={"x-request-id": f"bulk-{number}"}).raise_for_status()
-    expect(tab.locator("#feed tr").first).to_have_attribute("data-client-request-id", f"bulk-{total - 1}", timeout=5_000)
+    expect(tab.locator("#feed tr").first).to_have_attribute(
+        "data-client-request-id", f"bulk-{total - 1}", timeout=5_000
+    )
     expect(tab.locator("#feed tr")).to_have_count(dashboard_page.FEED_MAX_ROWS)
     expect(feed_row(tab, "bulk-0")).to_have_count(0)
     problems.assert_none()

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ccproxy_core.app import create_app
-from ccproxy_core.auth import session_value
+from ccproxy_core.runtime.app import create_app
+from ccproxy_core.security.auth import session_value
 from ccproxy_core.testing import make_settings
 from ccproxy_dashboard import bundle, page
 

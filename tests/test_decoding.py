@@ -9,7 +9,7 @@ import brotli
 import pytest
 import zstandard
 
-from ccproxy_core.decoding import DecodingFailed, decoder_for
+from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 
 ANSWER = b'{"type":"message","usage":{"input_tokens":10,"output_tokens":60}}' * 300
 

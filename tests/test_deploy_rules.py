@@ -89,8 +89,10 @@ def test_the_dashboard_is_json_with_queries_in_every_panel():
 
 
 def test_promtool_parses_every_dashboard_query(promtool, tmp_path):
-    rules = [{"record": f"dashboard:query_{index}", "expr": expression}
-             for index, expression in enumerate(dashboard_expressions())]
+    rules = [
+        {"record": f"dashboard:query_{index}", "expr": expression}
+        for index, expression in enumerate(dashboard_expressions())
+    ]
     check = tmp_path / "dashboard_queries.yml"
     check.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = run([promtool, "check", "rules", str(check)])
@@ -100,8 +102,11 @@ def test_promtool_parses_every_dashboard_query(promtool, tmp_path):
 
 def test_a_broken_query_would_be_caught(promtool, tmp_path):
     check = tmp_path / "broken.yml"
-    check.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"record": "broken", "expr": "sum(rate(ccproxy_requests_total[5m])"}]}]}))
+    check.write_text(
+        yaml.safe_dump(
+            {"groups": [{"name": "g", "rules": [{"record": "broken", "expr": "sum(rate(ccproxy_requests_total[5m])"}]}]}
+        )
+    )
     assert run([promtool, "check", "rules", str(check)]).returncode != 0
 
 
@@ -115,19 +120,37 @@ def exposed_sample_names(proxy_url: str) -> set[str]:
 
 def test_rules_and_dashboard_name_only_metrics_ccproxy_exposes(proxy_factory, upstream):
     # Every plugin that exposes metrics on (budgets too); the Pushgateway address is closed, which only costs failed pushes.
-    proxy = proxy_factory(observability={
-        "metrics_endpoint_enabled": True, "logs_collection_enabled": True, "budgets_enabled": True,
-        "pushgateway_url": "http://127.0.0.1:9", "pushgateway_interval_seconds": 60,
-    }, budgets=[{"name": "team-daily", "limit_usd": 25.0}])
+    proxy = proxy_factory(
+        observability={
+            "metrics_endpoint_enabled": True,
+            "logs_collection_enabled": True,
+            "budgets_enabled": True,
+            "pushgateway_url": "http://127.0.0.1:9",
+            "pushgateway_interval_seconds": 60,
+        },
+        budgets=[{"name": "team-daily", "limit_usd": 25.0}],
+    )
     # One request that leaves a sample in every labelled family (a stream, so time to first token too).
-    with httpx.stream("POST", proxy.url + "/v1/messages", headers={"x-api-key": "k"}, json={
-            "model": "claude-haiku-4-5", "max_tokens": 5, "stream": True,
-            "messages": [{"role": "user", "content": "hi"}]}) as response:
+    with httpx.stream(
+        "POST",
+        proxy.url + "/v1/messages",
+        headers={"x-api-key": "k"},
+        json={
+            "model": "claude-haiku-4-5",
+            "max_tokens": 5,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    ) as response:
         response.read()
-    httpx.post(proxy.url + "/v1/messages", headers={"x-api-key": "k", "x-mock-status": "500"},
-               json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    httpx.post(
+        proxy.url + "/v1/messages",
+        headers={"x-api-key": "k", "x-mock-status": "500"},
+        json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    )
     exposed = exposed_sample_names(proxy.url)
-    named = {name for expression in alert_expressions() + dashboard_expressions()
-             for name in METRIC_NAME.findall(expression)}
+    named = {
+        name for expression in alert_expressions() + dashboard_expressions() for name in METRIC_NAME.findall(expression)
+    }
     assert named, "no ccproxy metric found in the rules or the dashboard"
     assert named - exposed == set()

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from ccproxy_core.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb import block_cache
 from tests.duckdb_records import numbered_record as make_record

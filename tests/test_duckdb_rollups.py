@@ -15,8 +15,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ccproxy_core.log_store import LogFilters, NameFilter
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb import rollup_sql
 from ccproxy_duckdb.analytics import analytics
@@ -40,18 +40,39 @@ def make_record(number: int, age: timedelta, chance: random.Random) -> AccessRec
     status = chance.choice(STATUSES)
     tokens_in = chance.randint(0, 50_000)
     return AccessRecord(
-        request_id=f"roll-{number:07d}", timestamp=NOW - age, method="POST", endpoint=chance.choice(ENDPOINTS),
-        path="/v1/messages", query="", client_ip="127.0.0.1", user_agent="pytest",
-        service_type=chance.choice(("anthropic", "openai")), model=chance.choice(MODELS),
-        streaming=chance.random() < 0.5, status_code=status, duration_ms=chance.lognormvariate(6, 1.5),
-        duration_seconds=1.0, tokens_input=tokens_in, tokens_output=chance.randint(0, 4000),
-        cache_read_tokens=chance.randint(0, 9000), cache_write_tokens=chance.randint(0, 500),
-        cost_usd=Decimal(tokens_in) * Decimal("0.000003"), cost_sdk_usd=None,
-        ttft_ms=chance.lognormvariate(5, 1) if chance.random() < 0.6 else None, upstream_status=status,
-        upstream_duration_ms=1.0, proxy_overhead_ms=0.3,
+        request_id=f"roll-{number:07d}",
+        timestamp=NOW - age,
+        method="POST",
+        endpoint=chance.choice(ENDPOINTS),
+        path="/v1/messages",
+        query="",
+        client_ip="127.0.0.1",
+        user_agent="pytest",
+        service_type=chance.choice(("anthropic", "openai")),
+        model=chance.choice(MODELS),
+        streaming=chance.random() < 0.5,
+        status_code=status,
+        duration_ms=chance.lognormvariate(6, 1.5),
+        duration_seconds=1.0,
+        tokens_input=tokens_in,
+        tokens_output=chance.randint(0, 4000),
+        cache_read_tokens=chance.randint(0, 9000),
+        cache_write_tokens=chance.randint(0, 500),
+        cost_usd=Decimal(tokens_in) * Decimal("0.000003"),
+        cost_sdk_usd=None,
+        ttft_ms=chance.lognormvariate(5, 1) if chance.random() < 0.6 else None,
+        upstream_status=status,
+        upstream_duration_ms=1.0,
+        proxy_overhead_ms=0.3,
         error_type="upstream_stream_aborted" if status == 200 and chance.random() < 0.05 else None,
-        response_model=None, cost_input_usd=None, cost_output_usd=None, cost_cache_read_usd=None,
-        cost_cache_write_usd=None, priced=chance.random() < 0.9, request_bytes=100, response_bytes=100,
+        response_model=None,
+        cost_input_usd=None,
+        cost_output_usd=None,
+        cost_cache_read_usd=None,
+        cost_cache_write_usd=None,
+        priced=chance.random() < 0.9,
+        request_bytes=100,
+        response_bytes=100,
         rate_limits={},
     )
 
@@ -136,8 +157,12 @@ WINDOWS = {
 }
 
 
-CASES = [(window, bucket) for window in WINDOWS for bucket in ("minute", "hour", "day")
-         if bucket != "minute" or WINDOWS[window][0] < timedelta(hours=5)]  # the API refuses more minute points
+CASES = [
+    (window, bucket)
+    for window in WINDOWS
+    for bucket in ("minute", "hour", "day")
+    if bucket != "minute" or WINDOWS[window][0] < timedelta(hours=5)
+]  # the API refuses more minute points
 
 
 @pytest.mark.parametrize(("window", "bucket"), CASES, ids=[f"{w}-{b}" for w, b in CASES])
@@ -168,9 +193,13 @@ def test_short_windows_and_unknown_filters_take_the_exact_scan(filled):
     short = LogFilters(start_time=NOW - timedelta(hours=1), end_time=NOW)
     cursor = filled.cursor()
     try:
-        observed = {row[0] for row in cursor.execute(
-            'SELECT duration_ms FROM access_logs WHERE "timestamp" >= ? AND "timestamp" < ?',
-            [short.start_time, short.end_time]).fetchall()}
+        observed = {
+            row[0]
+            for row in cursor.execute(
+                'SELECT duration_ms FROM access_logs WHERE "timestamp" >= ? AND "timestamp" < ?',
+                [short.start_time, short.end_time],
+            ).fetchall()
+        }
         answer = answer_analytics(cursor, short, "minute")
     finally:
         cursor.close()
@@ -236,7 +265,8 @@ def test_percentiles_from_bins_are_within_the_stated_error(size):
     (exact,) = connection.execute(f"SELECT quantile_disc(duration_ms, {quantiles}) FROM v").fetchone()
     merged = Percentiles()
     for bin_number, count in connection.execute(
-            f"SELECT {rollup_sql.bin_sql('duration_ms')} AS b, count(*) FROM v GROUP BY b ORDER BY b").fetchall():
+        f"SELECT {rollup_sql.bin_sql('duration_ms')} AS b, count(*) FROM v GROUP BY b ORDER BY b"
+    ).fetchall():
         merged.add(bin_number, count)
     for found, expected in zip(merged.values(tuple(quantiles)), exact, strict=True):
         if expected < rollup_sql.SMALLEST_MS:

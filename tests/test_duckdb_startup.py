@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_duckdb.schema import SCHEMA_VERSION
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -27,9 +27,28 @@ CREATE TABLE access_logs (
     cost_sdk_usd DECIMAL(18,9)
 );
 """
-OLD_ROW = ("old-1", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "POST", "/v1/messages", "/v1/messages", "",
-           "127.0.0.1", "curl", "anthropic", "claude-3-haiku", False, 200, 12.5, 0.0125, 10, 20, 0, 0,
-           Decimal("0.000042"), None)
+OLD_ROW = (
+    "old-1",
+    datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "POST",
+    "/v1/messages",
+    "/v1/messages",
+    "",
+    "127.0.0.1",
+    "curl",
+    "anthropic",
+    "claude-3-haiku",
+    False,
+    200,
+    12.5,
+    0.0125,
+    10,
+    20,
+    0,
+    0,
+    Decimal("0.000042"),
+    None,
+)
 
 
 def open_store(path) -> DuckDBLogStore:
@@ -40,7 +59,9 @@ def write_old_file(path, with_version_table: bool) -> None:
     with duckdb.connect(str(path)) as connection:
         connection.execute(VERSION_1_DDL)
         if with_version_table:
-            connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+            connection.execute(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
             connection.execute("INSERT INTO schema_version VALUES (1, ?)", [datetime.now(UTC)])
         connection.execute(f"INSERT INTO access_logs VALUES ({', '.join('?' * len(OLD_ROW))})", list(OLD_ROW))
 
@@ -53,8 +74,12 @@ def test_an_older_file_is_migrated_and_keeps_its_rows(tmp_path, with_version_tab
     try:
         (row,) = asyncio.run(store.query(LogFilters(), 10)).rows
         cursor = store.database.cursor()
-        columns = {name for (name,) in cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'access_logs'").fetchall()}
+        columns = {
+            name
+            for (name,) in cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'access_logs'"
+            ).fetchall()
+        }
         version = cursor.execute("SELECT max(version) FROM schema_version").fetchone()[0]
     finally:
         store.close()
@@ -99,10 +124,15 @@ def test_home_is_expanded_and_folders_are_created(tmp_path, monkeypatch):
 def test_a_file_locked_by_another_process_stops_start_up_with_one_line(tmp_path):
     path = tmp_path / "locked.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); sys.stdin.read()",
-         str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "holding"
@@ -136,8 +166,9 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
 
 
 def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
-    settings = DuckDBSettings(duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB",
-                                     duckdb_threads=1)
+    settings = DuckDBSettings(
+        duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB", duckdb_threads=1
+    )
     store = DuckDBLogStore.open(settings)
     cursor = store.database.cursor()
     try:
@@ -158,12 +189,15 @@ def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path
             "INSERT INTO access_logs SELECT 'r' || i, now() - to_microseconds(i * 345_600), 'POST', '/v1/messages', "
             "'/v1/messages', '', '127.0.0.1', 'ua-' || (i % 97), 'anthropic', 'model-' || (i % 13), i % 2 = 0, "
             "CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, (i % 5000) + 0.5, ((i % 5000) + 0.5) / 1000, i % 900, i % 300, "
-            "0, 0, 0.000042, NULL FROM range(500_000) t(i)")
+            "0, 0, 0.000042, NULL FROM range(500_000) t(i)"
+        )
     store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path), duckdb_memory_limit="16MB"))
     try:
         cursor = store.database.cursor()
         assert cursor.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
         assert cursor.execute("SELECT sum(requests) FROM rollup_hour").fetchone()[0] > 400_000
-        assert cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "15.2 MiB"  # 16MB as DuckDB shows it
+        assert (
+            cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "15.2 MiB"
+        )  # 16MB as DuckDB shows it
     finally:
         store.close()

@@ -9,8 +9,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ccproxy_core.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
-from ccproxy_core.record import ACCESS_LOG_COLUMNS
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
+from ccproxy_core.plugin_host.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.writer import LogWriter
@@ -38,8 +38,11 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
     write_all(store, [record])
     (row,) = run(store.query(LogFilters(), 10)).rows
     assert row == record.to_dict()
-    types = dict(store.database.cursor().execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'access_logs'").fetchall())
+    types = dict(
+        store.database.cursor()
+        .execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'access_logs'")
+        .fetchall()
+    )
     assert types["timestamp"] == "TIMESTAMP WITH TIME ZONE"
     assert types["cost_usd"] == types["cost_cache_write_usd"] == "DECIMAL(18,9)"
     assert types["tokens_input"] == "BIGINT" and types["status_code"] == "INTEGER"
@@ -49,8 +52,21 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
 
 
 def test_unpriced_row_keeps_null_cost_and_the_flag(store):
-    write_all(store, [numbered_record(1, model="mystery", cost_usd=None, cost_input_usd=None, cost_output_usd=None,
-                                  cost_cache_read_usd=None, cost_cache_write_usd=None, priced=False)])
+    write_all(
+        store,
+        [
+            numbered_record(
+                1,
+                model="mystery",
+                cost_usd=None,
+                cost_input_usd=None,
+                cost_output_usd=None,
+                cost_cache_read_usd=None,
+                cost_cache_write_usd=None,
+                priced=False,
+            )
+        ],
+    )
     (row,) = run(store.query(LogFilters(), 10)).rows
     assert row["cost_usd"] is None and row["priced"] is False
 
@@ -109,8 +125,9 @@ def test_entries_order_page_and_total(store):
 
 def test_analytics_totals_breakdowns_and_series(store):
     records = [numbered_record(n) for n in range(10)]
-    records.append(numbered_record(10, status_code=429, error_type="rate_limit_error", model="gpt-4o",
-                               service_type="openai"))
+    records.append(
+        numbered_record(10, status_code=429, error_type="rate_limit_error", model="gpt-4o", service_type="openai")
+    )
     records.append(numbered_record(11, error_type="upstream_stream_aborted"))  # a 200 cut mid-stream is an error too
     records.append(numbered_record(12, timestamp=NOW - timedelta(days=3)))  # outside the window
     write_all(store, records)
@@ -120,8 +137,10 @@ def test_analytics_totals_breakdowns_and_series(store):
 
     assert result["totals"] == {"requests": 12, "successes": 10, "errors": 2, "error_rate": 2 / 12}
     assert result["tokens"] == {
-        "input": sum(r.tokens_input for r in inside), "output": sum(r.tokens_output for r in inside),
-        "cache_read": sum(r.cache_read_tokens for r in inside), "cache_write": sum(r.cache_write_tokens for r in inside),
+        "input": sum(r.tokens_input for r in inside),
+        "output": sum(r.tokens_output for r in inside),
+        "cache_read": sum(r.cache_read_tokens for r in inside),
+        "cache_write": sum(r.cache_write_tokens for r in inside),
         "total": sum(r.tokens_input + r.tokens_output + r.cache_read_tokens + r.cache_write_tokens for r in inside),
     }
     assert result["cost"]["total_usd"] == pytest.approx(float(sum(r.cost_usd for r in inside)), abs=1e-12)

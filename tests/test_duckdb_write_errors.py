@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ccproxy_core.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_core.testing import wait_until
 from tests.duckdb_records import numbered_record, open_store, write_all
 

@@ -50,7 +50,11 @@ def site(example_source, tmp_path_factory) -> Path:
 
 def plugin_env(site: Path, **extra: str) -> dict[str, str]:
     """The machine's environment without ccproxy settings, with ``site`` importable."""
-    env = {key: value for key, value in os.environ.items() if "__" not in key and key not in ("PYTHONPATH", "CCPROXY_CONFIG")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if "__" not in key and key not in ("PYTHONPATH", "CCPROXY_CONFIG")
+    }
     env.update(PYTHONPATH=str(site), XDG_CONFIG_HOME=str(site.parent / "no-config"), **extra)
     return env
 
@@ -80,8 +84,14 @@ def test_plugins_list_shows_it_disabled_by_name(site, tmp_path):
 
 
 def test_without_the_site_folder_it_is_not_there(site, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ccproxy_core", "plugins", "list", "--json"], capture_output=True,
-                            text=True, env={**plugin_env(site), "PYTHONPATH": ""}, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy_core", "plugins", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env={**plugin_env(site), "PYTHONPATH": ""},
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0 and "jsonl" not in {p["name"] for p in json.loads(result.stdout)}
 
 
@@ -96,10 +106,20 @@ class ServerProcess:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.output_path = workdir / f"server-{port}.log"
-        command = [sys.executable, "-m", "ccproxy_core", "serve", "--port", str(port), "--mock-upstream", str(free_port())]
+        command = [
+            sys.executable,
+            "-m",
+            "ccproxy_core",
+            "serve",
+            "--port",
+            str(port),
+            "--mock-upstream",
+            str(free_port()),
+        ]
         with open(self.output_path, "wb") as output:
-            self.process = subprocess.Popen(command, env=plugin_env(site, **env), cwd=workdir, stdout=output,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, env=plugin_env(site, **env), cwd=workdir, stdout=output, stderr=subprocess.STDOUT
+            )
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
@@ -146,14 +166,22 @@ def send_sdk_traffic(url: str) -> dict[str, tuple[str, bool, int]]:
     gpt = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
     sent = {}
     for _ in range(2):
-        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-ccproxy-request-id"]] = ("anthropic", False, 200)
+        sent[claude.messages.with_raw_response.create(**ANTHROPIC_MESSAGE).headers["x-ccproxy-request-id"]] = (
+            "anthropic",
+            False,
+            200,
+        )
     with claude.messages.with_streaming_response.create(**ANTHROPIC_MESSAGE, stream=True) as response:
         assert any(event.type == "message_stop" for event in response.parse())
         sent[response.headers["x-ccproxy-request-id"]] = ("anthropic", True, 200)
     with pytest.raises(anthropic.APIStatusError) as failure:
         claude.messages.create(**ANTHROPIC_MESSAGE, extra_headers={"x-mock-status": "529"})
     sent[failure.value.response.headers["x-ccproxy-request-id"]] = ("anthropic", False, 529)
-    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = ("openai", False, 200)
+    sent[gpt.chat.completions.with_raw_response.create(**OPENAI_MESSAGE).headers["x-ccproxy-request-id"]] = (
+        "openai",
+        False,
+        200,
+    )
     usage_please = {"stream_options": {"include_usage": True}}
     with gpt.chat.completions.with_streaming_response.create(**OPENAI_MESSAGE, stream=True, **usage_please) as response:
         assert list(response.parse())
@@ -201,10 +229,19 @@ def test_disabled_by_name_it_writes_nothing(site, tmp_path):
 
 
 def test_a_bad_plugin_setting_stops_serve_with_one_line(site, tmp_path):
-    result = ccproxy(site, "serve", "--port", "0", cwd=tmp_path, PLUGINS__JSONL__MAX_BYTES="10",
-                     PLUGINS__JSONL__PATH=str(tmp_path / "access.jsonl"))
+    result = ccproxy(
+        site,
+        "serve",
+        "--port",
+        "0",
+        cwd=tmp_path,
+        PLUGINS__JSONL__MAX_BYTES="10",
+        PLUGINS__JSONL__PATH=str(tmp_path / "access.jsonl"),
+    )
     assert result.returncode == 2, result.stderr
-    assert "invalid setting PLUGINS__JSONL__MAX_BYTES='10': Input should be greater than or equal to 1024" in result.stderr
+    assert (
+        "invalid setting PLUGINS__JSONL__MAX_BYTES='10': Input should be greater than or equal to 1024" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -214,12 +251,18 @@ def test_its_table_in_the_config_file_is_read_checked_and_shown(site, tmp_path):
     shown = ccproxy(site, "config", "show", "--config", str(config), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["plugins"]["jsonl"] == {
-        "path": "/srv/export/access.jsonl", "max_bytes": 104857600, "backups": 2, "queue_size": 10000}
-    config.write_text('[plugins.jsonl]\nbackup = 2\n')
+        "path": "/srv/export/access.jsonl",
+        "max_bytes": 104857600,
+        "backups": 2,
+        "queue_size": 10000,
+    }
+    config.write_text("[plugins.jsonl]\nbackup = 2\n")
     refused = ccproxy(site, "config", "show", "--config", str(config), cwd=tmp_path)
     assert refused.returncode == 2
-    assert refused.stderr == ("error: unknown setting PLUGINS__JSONL__BACKUP (plugins.jsonl.backup in the config file): "
-                              "did you mean PLUGINS__JSONL__BACKUPS?\n")
+    assert refused.stderr == (
+        "error: unknown setting PLUGINS__JSONL__BACKUP (plugins.jsonl.backup in the config file): "
+        "did you mean PLUGINS__JSONL__BACKUPS?\n"
+    )
 
 
 def test_its_own_test_suite_passes_with_ccproxys_pytest_fixtures(site, example_source, tmp_path):

@@ -18,8 +18,13 @@ import pytest
 from ccproxy_core.testing import wait_until
 from tests.hostile_upstream import hostile_upstream
 
-EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True, "logs_collection_enabled": True,
-                 "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
+EVERYTHING_ON = {
+    "metrics_endpoint_enabled": True,
+    "logs_endpoints_enabled": True,
+    "logs_collection_enabled": True,
+    "dashboard_enabled": True,
+    "log_flush_interval_seconds": 0.05,
+}
 ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -47,8 +52,9 @@ class StreamReader(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("GET", self.url + "/logs/stream", headers=self.headers,
-                              timeout=httpx.Timeout(10, read=None)) as response:
+            with httpx.stream(
+                "GET", self.url + "/logs/stream", headers=self.headers, timeout=httpx.Timeout(10, read=None)
+            ) as response:
                 for line in response.iter_lines():
                     if line.startswith("data: "):
                         self.events.append(json.loads(line[6:]))  # strict: NaN is not JSON
@@ -66,8 +72,9 @@ def strict_json(text: str):
 
 def send(url: str, hostile_kind: str = "", body: bytes | None = None, **headers: str) -> httpx.Response:
     content = body if body is not None else json.dumps(BODY).encode()
-    return httpx.post(url + "/v1/messages", content=content, headers={**ANTHROPIC, "x-hostile": hostile_kind, **headers},
-                      timeout=10)
+    return httpx.post(
+        url + "/v1/messages", content=content, headers={**ANTHROPIC, "x-hostile": hostile_kind, **headers}, timeout=10
+    )
 
 
 def stored_rows(url: str, count: int) -> list[dict]:
@@ -75,6 +82,7 @@ def stored_rows(url: str, count: int) -> list[dict]:
         response = httpx.get(url + "/logs/query?limit=100", timeout=10)
         rows = strict_json(response.text)["results"]
         return rows if len(rows) >= count else None
+
     return wait_until(enough, timeout=10)
 
 
@@ -136,8 +144,11 @@ def test_huge_token_counts_do_not_stop_the_writer(server):
 
 def test_huge_values_from_the_client_are_capped(server):
     huge_model = "m" * 1_000_000
-    response = send(server.url, body=json.dumps({**BODY, "model": huge_model}).encode(),
-                    **{"user-agent": "u" * 7_000, "x-request-id": "r" * 7_000})  # the provider takes 8 KiB
+    response = send(
+        server.url,
+        body=json.dumps({**BODY, "model": huge_model}).encode(),
+        **{"user-agent": "u" * 7_000, "x-request-id": "r" * 7_000},
+    )  # the provider takes 8 KiB
     assert response.status_code == 200
     assert len(response.headers["x-ccproxy-request-id"]) <= 128
     row = stored_rows(server.url, 1)[0]
@@ -182,14 +193,34 @@ def test_a_nul_in_a_path_against_the_mock_provider(proxy_factory):
 def test_queue_full_drops_are_counted_and_logged_rate_limited(tmp_path, caplog):
     from datetime import UTC, datetime
 
-    from ccproxy_core.record import AccessRecord
+    from ccproxy_core.accounting.record import AccessRecord
     from ccproxy_duckdb.database import Database
     from ccproxy_duckdb.writer import LogWriter
 
     database = Database.open(str(tmp_path / "full.duckdb"))
     writer = LogWriter(database, queue_size=1, batch_size=10, flush_interval=0.05)  # not started: nothing drains
-    record = AccessRecord("id-0", datetime.now(UTC), "POST", "/v1/messages", "/v1/messages", "", None, None,
-                          "anthropic", None, False, 200, 1.0, 0.001, None, None, None, None, None, None)
+    record = AccessRecord(
+        "id-0",
+        datetime.now(UTC),
+        "POST",
+        "/v1/messages",
+        "/v1/messages",
+        "",
+        None,
+        None,
+        "anthropic",
+        None,
+        False,
+        200,
+        1.0,
+        0.001,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     with caplog.at_level("WARNING", logger="ccproxy.duckdb"):
         for index in range(50):
             writer.submit(dataclasses.replace(record, request_id=f"id-{index}"))

@@ -6,11 +6,15 @@ import json
 
 import pytest
 
-from ccproxy_core.large_bodies import scan_top_level
-from ccproxy_core.usage import request_model_and_stream
+from ccproxy_core.accounting.usage import request_model_and_stream
+from ccproxy_core.forwarding.large_bodies import scan_top_level
 
 BODIES = [
-    {"messages": [{"role": "user", "content": 'a "model": "fake", "stream": true \\ }'}], "model": "claude-x", "stream": True},
+    {
+        "messages": [{"role": "user", "content": 'a "model": "fake", "stream": true \\ }'}],
+        "model": "claude-x",
+        "stream": True,
+    },
     {"model": "gpt-4o", "tools": [{"input_schema": {"model": "nested", "stream": True}}]},
     {"stream": False, "model": ""},
     {"system": "model", "metadata": {"model": "no"}},

@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.access_log import describe
-from ccproxy_core.logging_setup import JsonFormatter, LineWriter
+from ccproxy_core.runtime.access_log import describe
+from ccproxy_core.runtime.logging_setup import JsonFormatter, LineWriter
 from tests.duckdb_records import numbered_record as make_record
 
 TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,7 +68,8 @@ def test_to_dict_converts_every_decimal_and_datetime_field():
     expected = {}
     for item in dataclasses.fields(record):
         value = getattr(record, item.name)
-        expected[item.name] = (float(value) if isinstance(value, Decimal)
-                               else value.isoformat() if isinstance(value, datetime) else value)
+        expected[item.name] = (
+            float(value) if isinstance(value, Decimal) else value.isoformat() if isinstance(value, datetime) else value
+        )
     assert record.to_dict() == expected
     assert all(not isinstance(value, (Decimal, datetime)) for value in record.to_dict().values())

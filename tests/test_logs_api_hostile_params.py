@@ -27,8 +27,11 @@ CASES = [
 def server(ccproxy_upstream, tmp_path_factory):
     from ccproxy_core.testing import make_settings, running_proxy
 
-    settings = make_settings(ccproxy_upstream.url, tmp_path=tmp_path_factory.mktemp("params"),
-                             observability={"logs_endpoints_enabled": True, "logs_collection_enabled": True})
+    settings = make_settings(
+        ccproxy_upstream.url,
+        tmp_path=tmp_path_factory.mktemp("params"),
+        observability={"logs_endpoints_enabled": True, "logs_collection_enabled": True},
+    )
     with running_proxy(settings) as proxy:
         yield proxy
 

@@ -21,26 +21,34 @@ def send_traffic(proxy_url: str) -> dict[str, object]:
     gpt = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="test-key", max_retries=0)
     seen: dict[str, object] = {}
     seen["claude"] = claude.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGE)
-    cached = [{"role": "user", "content": [{"type": "text", "text": "x " * 400, "cache_control": {"type": "ephemeral"}}]}]
+    cached = [
+        {"role": "user", "content": [{"type": "text", "text": "x " * 400, "cache_control": {"type": "ephemeral"}}]}
+    ]
     seen["claude-cached"] = claude.messages.create(model="claude-opus-4-1", max_tokens=64, messages=cached)
     with claude.messages.stream(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGE) as stream:
         seen["claude-stream"] = stream.get_final_message()
     seen["gpt"] = gpt.chat.completions.create(model="gpt-4o", messages=MESSAGE)
-    chunks = list(gpt.chat.completions.create(model="gpt-4o-mini", messages=MESSAGE, stream=True,
-                                              stream_options={"include_usage": True}))
+    chunks = list(
+        gpt.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGE, stream=True, stream_options={"include_usage": True}
+        )
+    )
     seen["gpt-stream"] = chunks[-1]
     seen["unpriced"] = gpt.chat.completions.create(model="mystery-model-x", messages=MESSAGE)
     with pytest.raises(anthropic.RateLimitError):
-        claude.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGE,
-                               extra_headers={"x-mock-status": "429"})
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=64, messages=MESSAGE, extra_headers={"x-mock-status": "429"}
+        )
     return seen
 
 
 def stored_rows(proxy_url: str, count: int, **params) -> list[dict]:
     """Poll /logs/query until ``count`` rows are stored (records arrive after the last byte)."""
+
     def rows():
         body = httpx.get(f"{proxy_url}/logs/query", params={"limit": 1000, **params}).json()
         return body["results"] if body["count"] == count else None
+
     return wait_until(rows)
 
 
@@ -60,8 +68,11 @@ def test_each_sdk_request_becomes_one_row_with_the_right_values(proxy_factory, r
     assert cached["cache_read_tokens"] == seen["claude-cached"].usage.cache_read_input_tokens > 0
     assert cached["cache_write_tokens"] == seen["claude-cached"].usage.cache_creation_input_tokens > 0
     assert cached["priced"] is True and cached["cost_usd"] == pytest.approx(
-        cached["cost_input_usd"] + cached["cost_output_usd"] + cached["cost_cache_read_usd"]
-        + cached["cost_cache_write_usd"])
+        cached["cost_input_usd"]
+        + cached["cost_output_usd"]
+        + cached["cost_cache_read_usd"]
+        + cached["cost_cache_write_usd"]
+    )
     streamed = by_model[("claude-haiku-4-5", True, 200)]
     assert streamed["tokens_output"] == seen["claude-stream"].usage.output_tokens and streamed["ttft_ms"] > 0
     gpt_stream = by_model[("gpt-4o-mini", True, 200)]
@@ -81,11 +92,18 @@ def test_analytics_totals_equal_sums_of_the_rows_sent(proxy_factory, recorder):
     result = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1}).json()
 
     errors = [r for r in records if r.status_code >= 400 or r.error_type is not None]
-    assert result["totals"] == {"requests": 7, "successes": 7 - len(errors), "errors": len(errors),
-                                "error_rate": pytest.approx(len(errors) / 7)}
-    tokens = {"input": sum(r.tokens_input or 0 for r in records), "output": sum(r.tokens_output or 0 for r in records),
-              "cache_read": sum(r.cache_read_tokens or 0 for r in records),
-              "cache_write": sum(r.cache_write_tokens or 0 for r in records)}
+    assert result["totals"] == {
+        "requests": 7,
+        "successes": 7 - len(errors),
+        "errors": len(errors),
+        "error_rate": pytest.approx(len(errors) / 7),
+    }
+    tokens = {
+        "input": sum(r.tokens_input or 0 for r in records),
+        "output": sum(r.tokens_output or 0 for r in records),
+        "cache_read": sum(r.cache_read_tokens or 0 for r in records),
+        "cache_write": sum(r.cache_write_tokens or 0 for r in records),
+    }
     assert result["tokens"] == {**tokens, "total": sum(tokens.values())}
     total_cost = sum(r.cost_usd for r in records if r.cost_usd is not None)
     assert result["cost"]["total_usd"] == pytest.approx(float(total_cost), abs=1e-9)
@@ -104,7 +122,9 @@ def test_query_pages_and_entries(proxy_factory):
     every_row = stored_rows(proxy.url, 7)
     seen, cursor = [], None
     while True:
-        body = httpx.get(f"{proxy.url}/logs/query", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        body = httpx.get(
+            f"{proxy.url}/logs/query", params={"limit": 3, **({"cursor": cursor} if cursor else {})}
+        ).json()
         seen += [row["request_id"] for row in body["results"]]
         cursor = body["next_cursor"]
         if cursor is None:
@@ -113,11 +133,18 @@ def test_query_pages_and_entries(proxy_factory):
     only = httpx.get(f"{proxy.url}/logs/query", params={"service_type": "openai", "streaming": "false"}).json()
     assert {row["model"] for row in only["results"]} == {"gpt-4o", "mystery-model-x"}
     assert only["filters"]["service_type"] == "openai" and only["filters"]["streaming"] is False
-    entries = httpx.get(f"{proxy.url}/logs/entries",
-                        params={"page": 2, "page_size": 2, "order_by": "duration_ms", "order_desc": "false"}).json()
+    entries = httpx.get(
+        f"{proxy.url}/logs/entries",
+        params={"page": 2, "page_size": 2, "order_by": "duration_ms", "order_desc": "false"},
+    ).json()
     ordered = sorted(every_row, key=lambda row: (row["duration_ms"], row["request_id"]))
     assert [row["request_id"] for row in entries["results"]] == [row["request_id"] for row in ordered[2:4]]
-    assert (entries["total"], entries["page"], entries["order_by"], entries["order_desc"]) == (7, 2, "duration_ms", False)
+    assert (entries["total"], entries["page"], entries["order_by"], entries["order_desc"]) == (
+        7,
+        2,
+        "duration_ms",
+        False,
+    )
 
 
 def test_status_reports_the_store(proxy_factory):
@@ -143,13 +170,28 @@ def test_reset_empties_and_a_restart_keeps_rows(upstream, tmp_path):
         assert httpx.get(f"{proxy.url}/logs/query").json()["count"] == 0
 
 
-INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE access_logs; --", '" OR 1=1 --', "1) UNION SELECT * FROM schema_version --",
-              "%27%20OR%201=1", "\\'; DELETE FROM access_logs; --", "model\x00"]
+INJECTIONS = [
+    "' OR '1'='1",
+    "x'; DROP TABLE access_logs; --",
+    '" OR 1=1 --',
+    "1) UNION SELECT * FROM schema_version --",
+    "%27%20OR%201=1",
+    "\\'; DELETE FROM access_logs; --",
+    "model\x00",
+]
 TEXT_FILTERS = ["model", "service_type", "endpoint"]
 STRICT_PARAMS = {
     "/logs/query": ["status_code", "streaming", "start_time", "end_time", "limit", "cursor"],
-    "/logs/entries": ["status_code", "streaming", "start_time", "end_time", "page", "page_size", "order_by",
-                      "order_desc"],
+    "/logs/entries": [
+        "status_code",
+        "streaming",
+        "start_time",
+        "end_time",
+        "page",
+        "page_size",
+        "order_by",
+        "order_desc",
+    ],
     "/logs/analytics": ["status_code", "streaming", "start_time", "end_time", "hours", "bucket"],
 }
 
@@ -175,18 +217,21 @@ def test_sql_injection_strings_in_every_filter_are_harmless(proxy_factory):
     assert status["row_count"] == 7
 
 
-@pytest.mark.parametrize(("path", "params", "parameter"), [
-    ("/logs/query", {"limit": 0}, "limit"),
-    ("/logs/query", {"limit": 10001}, "limit"),
-    ("/logs/query", {"start_time": "last tuesday"}, "start_time"),
-    ("/logs/entries", {"page_size": 1001}, "page_size"),
-    ("/logs/entries", {"page": 0}, "page"),
-    ("/logs/entries", {"order_by": "rate_limits"}, "order_by"),
-    ("/logs/analytics", {"bucket": "week"}, "bucket"),
-    ("/logs/analytics", {"hours": -1}, "hours"),
-    ("/logs/analytics", {"hours": 720, "bucket": "minute"}, "bucket"),
-    ("/logs/analytics", {"start_time": "2030-01-01T00:00:00Z", "end_time": "2029-01-01T00:00:00Z"}, "start_time"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "parameter"),
+    [
+        ("/logs/query", {"limit": 0}, "limit"),
+        ("/logs/query", {"limit": 10001}, "limit"),
+        ("/logs/query", {"start_time": "last tuesday"}, "start_time"),
+        ("/logs/entries", {"page_size": 1001}, "page_size"),
+        ("/logs/entries", {"page": 0}, "page"),
+        ("/logs/entries", {"order_by": "rate_limits"}, "order_by"),
+        ("/logs/analytics", {"bucket": "week"}, "bucket"),
+        ("/logs/analytics", {"hours": -1}, "hours"),
+        ("/logs/analytics", {"hours": 720, "bucket": "minute"}, "bucket"),
+        ("/logs/analytics", {"start_time": "2030-01-01T00:00:00Z", "end_time": "2029-01-01T00:00:00Z"}, "start_time"),
+    ],
+)
 def test_bad_parameters_are_422_naming_the_parameter(proxy_factory, path, params, parameter):
     proxy = proxy_factory(observability=STORAGE_ON)
     response = httpx.get(f"{proxy.url}{path}", params=params)
@@ -194,8 +239,14 @@ def test_bad_parameters_are_422_naming_the_parameter(proxy_factory, path, params
     assert response.json()["detail"][0]["loc"][-1] == parameter
 
 
-LOGS_ROUTES = [("GET", "/logs/status"), ("GET", "/logs/query"), ("GET", "/logs/analytics"),
-               ("GET", "/logs/entries"), ("GET", "/logs/stream"), ("POST", "/logs/reset")]
+LOGS_ROUTES = [
+    ("GET", "/logs/status"),
+    ("GET", "/logs/query"),
+    ("GET", "/logs/analytics"),
+    ("GET", "/logs/entries"),
+    ("GET", "/logs/stream"),
+    ("POST", "/logs/reset"),
+]
 
 
 def test_every_route_needs_the_token_when_one_is_set(proxy_factory):
@@ -213,10 +264,14 @@ def test_every_route_needs_the_token_when_one_is_set(proxy_factory):
             assert httpx.request(method, f"{proxy.url}{path}", headers=good).status_code == 200, path
 
 
-@pytest.mark.parametrize("observability", [
-    {"logs_endpoints_enabled": True},
-    {"logs_endpoints_enabled": True, "logs_collection_enabled": True, "log_storage_backend": "none"},
-], ids=["collection-off", "backend-none"])
+@pytest.mark.parametrize(
+    "observability",
+    [
+        {"logs_endpoints_enabled": True},
+        {"logs_endpoints_enabled": True, "logs_collection_enabled": True, "log_storage_backend": "none"},
+    ],
+    ids=["collection-off", "backend-none"],
+)
 def test_without_a_store_data_routes_answer_503_naming_the_settings(proxy_factory, observability):
     proxy = proxy_factory(observability=observability)
     for method, path in LOGS_ROUTES:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from ccproxy_core.log_store import NameFilter, PagePosition
+from ccproxy_core.plugin_host.log_store import NameFilter, PagePosition
 from ccproxy_logs_api.params import (
     choose_bucket,
     decode_cursor,
@@ -24,18 +24,23 @@ def error_location(caught: pytest.ExceptionInfo) -> tuple:
     return caught.value.errors()[0]["loc"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2025-01-31T12:00:00Z", datetime(2025, 1, 31, 12, tzinfo=UTC)),
-    ("2025-01-31T14:00:00+02:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
-    ("2025-01-31T12:00:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
-    ("1738324800", datetime(2025, 1, 31, 12, tzinfo=UTC)),
-    ("1738324800.25", datetime(2025, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-01-31T12:00:00Z", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+        ("2025-01-31T14:00:00+02:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+        ("2025-01-31T12:00:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+        ("1738324800", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+        ("1738324800.25", datetime(2025, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
 def test_times_are_iso_8601_or_unix_seconds(text, expected):
     assert parse_time("start_time", text) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "nan", "inf", "1e300", "2025-13-01", "' OR 1=1 --", "0001-01-01T00:00+01:00"])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "nan", "inf", "1e300", "2025-13-01", "' OR 1=1 --", "0001-01-01T00:00+01:00"]
+)
 def test_bad_times_name_the_parameter(text):
     with pytest.raises(RequestValidationError) as caught:
         parse_time("end_time", text)
@@ -83,9 +88,19 @@ def test_window_and_default_bucket():
     assert error_location(caught) == ("query", "bucket")
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.com", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+    ],
+)
 def test_loopback_hosts(host, loopback):
     assert is_loopback(host) is loopback

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from ccproxy_core.log_store import NameFilter
+from ccproxy_core.plugin_host.log_store import NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_logs_api.stream import HubFull, StreamFilter, StreamHub
 from tests.duckdb_records import numbered_record
@@ -90,7 +90,9 @@ async def test_publish_from_another_thread_is_handed_to_the_loop():
 class SseReader:
     """Reads a /logs/stream response in a thread and parses its events and comments."""
 
-    def __init__(self, url: str, params: dict | None = None, headers: dict | None = None, stop_after: int | None = None):
+    def __init__(
+        self, url: str, params: dict | None = None, headers: dict | None = None, stop_after: int | None = None
+    ):
         self.events: list[dict] = []
         self.comments: list[str] = []
         self.status: int | None = None
@@ -135,7 +137,7 @@ class SseReader:
         """Wait for the sentinel request; return the records before it (any duplicate would be among them)."""
         wait_until(lambda: any(record["model"] == SENTINEL_MODEL for record in self.records()))
         records = self.records()
-        return records[:[record["model"] for record in records].index(SENTINEL_MODEL)]
+        return records[: [record["model"] for record in records].index(SENTINEL_MODEL)]
 
     def records(self) -> list[dict]:
         return [json.loads(event["data"]) for event in self.events if event.get("event") == "record"]
@@ -163,8 +165,9 @@ def send_sentinel(proxy_url: str) -> None:
     """A last request every stream filter of these tests lets through (openai, 5xx, not gpt-4o)."""
     gpt = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="test-key", max_retries=0)
     with pytest.raises(openai.InternalServerError):
-        gpt.chat.completions.create(model=SENTINEL_MODEL, messages=[{"role": "user", "content": "end"}],
-                                    extra_headers={"x-mock-status": "500"})
+        gpt.chat.completions.create(
+            model=SENTINEL_MODEL, messages=[{"role": "user", "content": "end"}], extra_headers={"x-mock-status": "500"}
+        )
 
 
 def send_mixed_traffic(proxy_url: str) -> list[str]:
@@ -178,8 +181,9 @@ def send_mixed_traffic(proxy_url: str) -> list[str]:
     gpt.chat.completions.create(model="gpt-4o", messages=message)
     list(gpt.chat.completions.create(model="gpt-4o-mini", messages=message, stream=True))
     with pytest.raises(anthropic.RateLimitError):
-        claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=message,
-                               extra_headers={"x-mock-status": "429"})
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=message, extra_headers={"x-mock-status": "429"}
+        )
     return ["claude-haiku-4-5", "claude-opus-4-1", "gpt-4o", "gpt-4o-mini", "claude-haiku-4-5"]
 
 
@@ -268,13 +272,16 @@ def test_a_client_that_falls_behind_gets_a_dropped_event_and_is_let_go(proxy_fac
     assert "OBSERVABILITY__STREAM_QUEUE_SIZE" in reader.events[-1]["data"]
 
 
-@pytest.mark.parametrize(("params", "headers", "parameter"), [
-    ({"status_class": "200"}, {}, "status_class"),
-    ({"status_class": "9xx"}, {}, "status_class"),
-    ({"model": "!"}, {}, "model"),
-    ({}, {"Last-Event-ID": "abc"}, "Last-Event-ID"),
-    ({"last_event_id": "1; DROP TABLE access_logs"}, {}, "last_event_id"),
-])
+@pytest.mark.parametrize(
+    ("params", "headers", "parameter"),
+    [
+        ({"status_class": "200"}, {}, "status_class"),
+        ({"status_class": "9xx"}, {}, "status_class"),
+        ({"model": "!"}, {}, "model"),
+        ({}, {"Last-Event-ID": "abc"}, "Last-Event-ID"),
+        ({"last_event_id": "1; DROP TABLE access_logs"}, {}, "last_event_id"),
+    ],
+)
 def test_bad_stream_parameters_are_422_naming_them(proxy_factory, params, headers, parameter):
     proxy = start_stream_proxy(proxy_factory)
     response = httpx.get(f"{proxy.url}/logs/stream", params=params, headers=headers)

@@ -37,14 +37,20 @@ def send_known_mix(proxy_url: str) -> None:
     gpt = openai.OpenAI(base_url=proxy_url + "/v1", api_key="test-key", max_retries=0)
     for _ in range(2):
         claude.messages.create(model=CLAUDE, max_tokens=100, system=CACHED_SYSTEM, messages=HELLO)
-    with claude.messages.stream(model=CLAUDE, max_tokens=100, system=CACHED_SYSTEM, messages=HELLO,
-                                extra_headers={"x-mock-delta-count": "5"}) as stream:
+    with claude.messages.stream(
+        model=CLAUDE, max_tokens=100, system=CACHED_SYSTEM, messages=HELLO, extra_headers={"x-mock-delta-count": "5"}
+    ) as stream:
         stream.get_final_message()
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model=CLAUDE, max_tokens=100, messages=HELLO, extra_headers={"x-mock-status": "429"})
     gpt.chat.completions.create(model=GPT, messages=LONG_PROMPT)
-    chunks = gpt.chat.completions.create(model=GPT, messages=[{"role": "user", "content": "hello"}], stream=True,
-                                         stream_options={"include_usage": True}, extra_headers={"x-mock-delta-count": "4"})
+    chunks = gpt.chat.completions.create(
+        model=GPT,
+        messages=[{"role": "user", "content": "hello"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"x-mock-delta-count": "4"},
+    )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     with pytest.raises(openai.InternalServerError):
         gpt.chat.completions.create(model=GPT, messages=HELLO, extra_headers={"x-mock-status": "500"})
@@ -54,8 +60,12 @@ def send_known_mix(proxy_url: str) -> None:
 def hang_up_mid_stream(proxy_url: str) -> None:
     """Read the first bytes of a slow stream, then close the connection."""
     body = {"model": CLAUDE, "max_tokens": 100, "stream": True, "messages": HELLO}
-    headers = {"x-api-key": "test-key", "anthropic-version": "2023-06-01",
-               "x-mock-delta-count": "200", "x-mock-delta-interval-ms": "50"}
+    headers = {
+        "x-api-key": "test-key",
+        "anthropic-version": "2023-06-01",
+        "x-mock-delta-count": "200",
+        "x-mock-delta-interval-ms": "50",
+    }
     with httpx.Client(base_url=proxy_url, timeout=10) as client:
         with client.stream("POST", "/v1/messages", json=body, headers=headers) as response:
             assert response.status_code == 200
@@ -146,8 +156,12 @@ def test_token_sums_equal_the_records_and_the_mocks_usage(mixed_traffic):
     _proxy, samples, records = mixed_traffic
     expected: dict[tuple, float] = defaultdict(float)
     for record in records:
-        for kind, amount in (("input", record.tokens_input), ("output", record.tokens_output),
-                             ("cache_read", record.cache_read_tokens), ("cache_write", record.cache_write_tokens)):
+        for kind, amount in (
+            ("input", record.tokens_input),
+            ("output", record.tokens_output),
+            ("cache_read", record.cache_read_tokens),
+            ("cache_write", record.cache_write_tokens),
+        ):
             if amount:
                 expected[labels(type=kind, model=record.model, service_type=record.service_type)] += amount
     assert samples["ccproxy_tokens_total"] == expected
@@ -202,14 +216,21 @@ def test_latency_histograms_hold_every_request(mixed_traffic):
     assert histogram(samples, name, "sum") == pytest.approx(expected_sums, rel=1e-9)
 
     # Time to first token counts content tokens: the stream hung up before its first delta has none.
-    streamed = {labels(model=CLAUDE, endpoint="/v1/messages", service_type="anthropic"): 1,
-                labels(model=GPT, endpoint="/v1/chat/completions", service_type="openai"): 1}
+    streamed = {
+        labels(model=CLAUDE, endpoint="/v1/messages", service_type="anthropic"): 1,
+        labels(model=GPT, endpoint="/v1/chat/completions", service_type="openai"): 1,
+    }
     assert histogram(samples, "ccproxy_time_to_first_token_seconds", "count") == streamed
-    expected_ttft = sums_by([r for r in records if r.ttft_ms is not None], latency_key, lambda record: record.ttft_ms / 1000)
+    expected_ttft = sums_by(
+        [r for r in records if r.ttft_ms is not None], latency_key, lambda record: record.ttft_ms / 1000
+    )
     assert histogram(samples, "ccproxy_time_to_first_token_seconds", "sum") == pytest.approx(expected_ttft, rel=1e-9)
 
-    overhead = sums_by(records, lambda record: labels(endpoint=record.endpoint, service_type=record.service_type),
-                       lambda record: record.proxy_overhead_ms is not None)
+    overhead = sums_by(
+        records,
+        lambda record: labels(endpoint=record.endpoint, service_type=record.service_type),
+        lambda record: record.proxy_overhead_ms is not None,
+    )
     assert histogram(samples, "ccproxy_proxy_overhead_seconds", "count") == overhead
 
 
@@ -225,7 +246,6 @@ def test_rate_limit_gauges_and_byte_counters_follow_the_records(mixed_traffic):
     assert samples["ccproxy_ratelimit_remaining"] == latest["remaining"]
     assert latest["limit"][labels(service_type="anthropic", resource="requests")] == 4000
     assert latest["limit"][labels(service_type="openai", resource="tokens")] == 30_000_000
-
 
     def by_service(record) -> tuple:
         return labels(service_type=record.service_type)
@@ -246,8 +266,10 @@ def test_the_exposition_passes_promtool_and_speaks_openmetrics_when_asked(mixed_
     negotiated = httpx.get(proxy.url + "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
     assert negotiated.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
     families = {family.name: family for family in parse_openmetrics(negotiated.text)}  # the strict parser
-    assert sum(sample.value for sample in families["ccproxy_requests"].samples
-               if sample.name == "ccproxy_requests_total") == MIX_SIZE
+    assert (
+        sum(sample.value for sample in families["ccproxy_requests"].samples if sample.name == "ccproxy_requests_total")
+        == MIX_SIZE
+    )
 
 
 def test_metrics_need_the_auth_token_when_one_is_set(proxy_factory):
@@ -262,16 +284,28 @@ def test_metrics_need_the_auth_token_when_one_is_set(proxy_factory):
 
 def test_without_the_endpoint_flag_metrics_are_collected_but_not_served(proxy_factory, recorder):
     # Loaded for the Pushgateway only (an address nobody listens on: pushes fail quietly, off the request path).
-    proxy = proxy_factory(plugins=[recorder], observability={"pushgateway_url": "http://127.0.0.1:9",
-                                                             "pushgateway_interval_seconds": 60})
+    proxy = proxy_factory(
+        plugins=[recorder], observability={"pushgateway_url": "http://127.0.0.1:9", "pushgateway_interval_seconds": 60}
+    )
     assert not [route for route in proxy.app.routes if getattr(route, "path", None) == "/metrics"]
     anthropic.Anthropic(base_url=proxy.url, api_key="test-key", max_retries=0).messages.create(
-        model=CLAUDE, max_tokens=10, messages=HELLO)
+        model=CLAUDE, max_tokens=10, messages=HELLO
+    )
     recorder.wait_for_ends(1)
     registry = proxy.app.state.ccproxy.metrics_registry()
-    assert registry.get_sample_value("ccproxy_requests_total", {
-        "method": "POST", "endpoint": "/v1/messages", "model": CLAUDE, "status": "200", "service_type": "anthropic",
-    }) == 1
+    assert (
+        registry.get_sample_value(
+            "ccproxy_requests_total",
+            {
+                "method": "POST",
+                "endpoint": "/v1/messages",
+                "model": CLAUDE,
+                "status": "200",
+                "service_type": "anthropic",
+            },
+        )
+        == 1
+    )
     assert "# TYPE ccproxy_requests_total" not in httpx.get(proxy.url + "/metrics").text
 
 
@@ -280,7 +314,8 @@ def test_two_servers_in_one_process_count_only_their_own_requests(proxy_factory,
     idle = proxy_factory(observability=METRICS_ON)
     for _ in range(3):
         anthropic.Anthropic(base_url=busy.url, api_key="test-key", max_retries=0).messages.create(
-            model=CLAUDE, max_tokens=10, messages=HELLO)
+            model=CLAUDE, max_tokens=10, messages=HELLO
+        )
     recorder.wait_for_ends(3)
     assert sum(scrape_when_all_recorded(busy.url, 3)["ccproxy_requests_total"].values()) == 3
     idle_samples = scrape(idle.url)
@@ -300,7 +335,8 @@ def test_a_request_hook_error_elsewhere_shows_up_per_plugin_and_hook(proxy_facto
     broken = BrokenPlugin()
     proxy = proxy_factory(plugins=[broken], observability=METRICS_ON)
     anthropic.Anthropic(base_url=proxy.url, api_key="test-key", max_retries=0).messages.create(
-        model=CLAUDE, max_tokens=10, messages=HELLO)
+        model=CLAUDE, max_tokens=10, messages=HELLO
+    )
     samples = poll_metrics(proxy.url, lambda samples: samples["ccproxy_plugin_errors_total"])
     name = proxy.app.state.plugin_manager.get_name(broken)
     assert samples["ccproxy_plugin_errors_total"] == {labels(plugin=name, hook="on_request_end"): 1}
@@ -309,11 +345,14 @@ def test_a_request_hook_error_elsewhere_shows_up_per_plugin_and_hook(proxy_facto
 
 
 def test_log_writer_health_comes_from_the_duckdb_store(proxy_factory, recorder):
-    proxy = proxy_factory(plugins=[recorder], observability={
-        **METRICS_ON, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05})
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={**METRICS_ON, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05},
+    )
     for _ in range(3):
         anthropic.Anthropic(base_url=proxy.url, api_key="test-key", max_retries=0).messages.create(
-            model=CLAUDE, max_tokens=10, messages=HELLO)
+            model=CLAUDE, max_tokens=10, messages=HELLO
+        )
     samples = poll_metrics(proxy.url, lambda samples: samples["ccproxy_log_rows_written_total"] == {(): 3})
     assert samples["ccproxy_log_queue_depth"] == {(): 0}
     assert samples["ccproxy_log_dropped_records_total"] == {(): 0}

@@ -13,9 +13,10 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ccproxy_core import hookimpl, hookspecs
-from ccproxy_core.host import Ccproxy
-from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core import hookimpl
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.plugin_host import hookspecs
+from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.testing import make_record, make_settings
 from ccproxy_metrics import get_metrics_registry
 from ccproxy_metrics.families import DURATION_BUCKETS, TTFT_BUCKETS, create_families
@@ -36,10 +37,18 @@ DOCUMENTED_FAMILIES = {
 
 def make_context(record: AccessRecord) -> RequestContext:
     return RequestContext(
-        request_id=record.request_id, method=record.method, path=record.path, endpoint=record.endpoint,
-        query=record.query, client_ip=record.client_ip, user_agent=record.user_agent,
-        service_type=record.service_type, model=record.model, streaming=record.streaming,
-        started_at=record.timestamp, started_monotonic=0.0,
+        request_id=record.request_id,
+        method=record.method,
+        path=record.path,
+        endpoint=record.endpoint,
+        query=record.query,
+        client_ip=record.client_ip,
+        user_agent=record.user_agent,
+        service_type=record.service_type,
+        model=record.model,
+        streaming=record.streaming,
+        started_at=record.timestamp,
+        started_monotonic=0.0,
     )
 
 
@@ -76,12 +85,19 @@ def test_a_streamed_success_is_counted_in_every_family(registry, observer):
     assert value(registry, "ccproxy_upstream_duration_seconds_sum", **latency) == pytest.approx(1.4)
     assert value(registry, "ccproxy_time_to_first_token_seconds_sum", **latency) == 0.25
     assert value(registry, "ccproxy_time_to_first_token_seconds_count", **latency) == 1
-    assert value(registry, "ccproxy_proxy_overhead_seconds_sum", endpoint="/v1/messages", service_type="anthropic") == 0.002
-    tokens = {kind: value(registry, "ccproxy_tokens_total", type=kind, **model)
-              for kind in ("input", "output", "cache_read", "cache_write")}
+    assert (
+        value(registry, "ccproxy_proxy_overhead_seconds_sum", endpoint="/v1/messages", service_type="anthropic")
+        == 0.002
+    )
+    tokens = {
+        kind: value(registry, "ccproxy_tokens_total", type=kind, **model)
+        for kind in ("input", "output", "cache_read", "cache_write")
+    }
     assert tokens == {"input": 100, "output": 40, "cache_read": 30, "cache_write": 20}
-    costs = {kind: value(registry, "ccproxy_cost_usd_total", cost_type=kind, **model)
-             for kind in ("input", "output", "cache_read", "cache_write")}
+    costs = {
+        kind: value(registry, "ccproxy_cost_usd_total", cost_type=kind, **model)
+        for kind in ("input", "output", "cache_read", "cache_write")
+    }
     assert costs == {"input": 0.0003, "output": 0.0006, "cache_read": 0.000009, "cache_write": 0.00045}
     assert value(registry, "ccproxy_request_bytes_total", service_type="anthropic") == 512
     assert value(registry, "ccproxy_response_bytes_total", service_type="anthropic") == 4096
@@ -93,12 +109,27 @@ def test_a_streamed_success_is_counted_in_every_family(registry, observer):
 
 
 def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observer):
-    serve_one(observer, make_record(
-        streaming=False, status_code=429, upstream_status=429, error_type="rate_limit_error", ttft_ms=None,
-        tokens_input=None, tokens_output=None, cache_read_tokens=None, cache_write_tokens=None,
-        cost_usd=None, cost_input_usd=None, cost_output_usd=None, cost_cache_read_usd=None,
-        cost_cache_write_usd=None, priced=False, rate_limits={"requests_remaining": 0.0},
-    ))
+    serve_one(
+        observer,
+        make_record(
+            streaming=False,
+            status_code=429,
+            upstream_status=429,
+            error_type="rate_limit_error",
+            ttft_ms=None,
+            tokens_input=None,
+            tokens_output=None,
+            cache_read_tokens=None,
+            cache_write_tokens=None,
+            cost_usd=None,
+            cost_input_usd=None,
+            cost_output_usd=None,
+            cost_cache_read_usd=None,
+            cost_cache_write_usd=None,
+            priced=False,
+            rate_limits={"requests_remaining": 0.0},
+        ),
+    )
 
     labels = {"endpoint": "/v1/messages", "model": "claude-sonnet-4-5", "service_type": "anthropic"}
     assert value(registry, "ccproxy_requests_total", method="POST", status="429", **labels) == 1
@@ -111,10 +142,19 @@ def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observ
 
 
 def test_an_unreachable_upstream_has_no_upstream_duration(registry, observer):
-    serve_one(observer, make_record(
-        status_code=502, upstream_status=None, upstream_duration_ms=None, ttft_ms=None,
-        error_type="upstream_unreachable", endpoint="/v1/chat/completions", service_type="openai", model="gpt-4o",
-    ))
+    serve_one(
+        observer,
+        make_record(
+            status_code=502,
+            upstream_status=None,
+            upstream_duration_ms=None,
+            ttft_ms=None,
+            error_type="upstream_unreachable",
+            endpoint="/v1/chat/completions",
+            service_type="openai",
+            model="gpt-4o",
+        ),
+    )
     labels = {"endpoint": "/v1/chat/completions", "model": "gpt-4o", "service_type": "openai"}
     assert value(registry, "ccproxy_errors_total", error_type="upstream_unreachable", **labels) == 1
     assert value(registry, "ccproxy_response_duration_seconds_count", **labels) == 1
@@ -124,21 +164,44 @@ def test_an_unreachable_upstream_has_no_upstream_duration(registry, observer):
 def test_cost_summed_over_cost_type_equals_the_records_cost(registry, observer):
     records = [
         make_record(request_id="a"),
-        make_record(request_id="b", cost_usd=Decimal("0.0105"), cost_input_usd=Decimal("0.0045"),
-                    cost_output_usd=Decimal("0.006"), cost_cache_read_usd=None, cost_cache_write_usd=Decimal("0")),
-        make_record(request_id="c", model="gpt-4o", service_type="openai", cost_usd=Decimal("0.00125"),
-                    cost_input_usd=Decimal("0.00025"), cost_output_usd=Decimal("0.001"),
-                    cost_cache_read_usd=None, cost_cache_write_usd=None),
-        make_record(request_id="d", model="mystery", cost_usd=None, cost_input_usd=None, cost_output_usd=None,
-                    cost_cache_read_usd=None, cost_cache_write_usd=None, priced=False),
+        make_record(
+            request_id="b",
+            cost_usd=Decimal("0.0105"),
+            cost_input_usd=Decimal("0.0045"),
+            cost_output_usd=Decimal("0.006"),
+            cost_cache_read_usd=None,
+            cost_cache_write_usd=Decimal("0"),
+        ),
+        make_record(
+            request_id="c",
+            model="gpt-4o",
+            service_type="openai",
+            cost_usd=Decimal("0.00125"),
+            cost_input_usd=Decimal("0.00025"),
+            cost_output_usd=Decimal("0.001"),
+            cost_cache_read_usd=None,
+            cost_cache_write_usd=None,
+        ),
+        make_record(
+            request_id="d",
+            model="mystery",
+            cost_usd=None,
+            cost_input_usd=None,
+            cost_output_usd=None,
+            cost_cache_read_usd=None,
+            cost_cache_write_usd=None,
+            priced=False,
+        ),
     ]
     for record in records:
         serve_one(observer, record)
 
     exposed = sum(
         sample.value
-        for family in registry.collect() if family.name == "ccproxy_cost_usd"
-        for sample in family.samples if sample.name == "ccproxy_cost_usd_total"
+        for family in registry.collect()
+        if family.name == "ccproxy_cost_usd"
+        for sample in family.samples
+        if sample.name == "ccproxy_cost_usd_total"
     )
     expected = sum(record.cost_usd for record in records if record.cost_usd is not None)
     assert exposed == pytest.approx(float(expected), rel=1e-12)
@@ -150,11 +213,21 @@ def test_model_labels_are_capped_and_a_missing_model_is_unknown(registry):
         serve_one(observer, make_record(model=model))
 
     def requests(model: str) -> float | None:
-        return value(registry, "ccproxy_requests_total", method="POST", endpoint="/v1/messages",
-                     model=model, status="200", service_type="anthropic")
+        return value(
+            registry,
+            "ccproxy_requests_total",
+            method="POST",
+            endpoint="/v1/messages",
+            model=model,
+            status="200",
+            service_type="anthropic",
+        )
 
     assert {model: requests(model) for model in ("model-a", "model-b", "other", "unknown")} == {
-        "model-a": 2, "model-b": 1, "other": 2, "unknown": 1,
+        "model-a": 2,
+        "model-b": 1,
+        "other": 2,
+        "unknown": 1,
     }
     assert requests("model-c") is None
     assert value(registry, "ccproxy_tokens_total", type="input", model="other", service_type="anthropic") == 200
@@ -162,8 +235,18 @@ def test_model_labels_are_capped_and_a_missing_model_is_unknown(registry):
 
 def test_odd_methods_are_folded_into_other(registry, observer):
     serve_one(observer, make_record(method="BREW", endpoint="unmatched", status_code=404, error_type="not_found"))
-    assert value(registry, "ccproxy_requests_total", method="other", endpoint="unmatched",
-                 model="claude-sonnet-4-5", status="404", service_type="anthropic") == 1
+    assert (
+        value(
+            registry,
+            "ccproxy_requests_total",
+            method="other",
+            endpoint="unmatched",
+            model="claude-sonnet-4-5",
+            status="404",
+            service_type="anthropic",
+        )
+        == 1
+    )
 
 
 def test_active_requests_rise_while_in_flight_and_never_go_negative(registry, observer):
@@ -178,8 +261,18 @@ def test_active_requests_rise_while_in_flight_and_never_go_negative(registry, ob
     # an end whose start this observer never saw (registered mid-request) leaves the gauge alone
     observer.on_request_end(context=make_context(record), record=record)
     assert value(registry, "ccproxy_active_requests") == 0
-    assert value(registry, "ccproxy_requests_total", method="POST", endpoint="/v1/messages",
-                 model="claude-sonnet-4-5", status="200", service_type="anthropic") == 3
+    assert (
+        value(
+            registry,
+            "ccproxy_requests_total",
+            method="POST",
+            endpoint="/v1/messages",
+            model="claude-sonnet-4-5",
+            status="200",
+            service_type="anthropic",
+        )
+        == 3
+    )
 
 
 def test_every_documented_family_is_exposed_before_its_first_sample(registry):
@@ -189,10 +282,18 @@ def test_every_documented_family_is_exposed_before_its_first_sample(registry):
         assert families[name].type == kind
         assert families[name].samples == [] or name == "ccproxy_active_requests"
     exposition = generate_latest(registry).decode()
-    for name in ("ccproxy_requests_total", "ccproxy_response_duration_seconds", "ccproxy_tokens_total",
-                 "ccproxy_cost_usd_total", "ccproxy_errors_total", "ccproxy_active_requests",
-                 "ccproxy_time_to_first_token_seconds", "ccproxy_upstream_duration_seconds",
-                 "ccproxy_ratelimit_remaining", "ccproxy_ratelimit_limit"):
+    for name in (
+        "ccproxy_requests_total",
+        "ccproxy_response_duration_seconds",
+        "ccproxy_tokens_total",
+        "ccproxy_cost_usd_total",
+        "ccproxy_errors_total",
+        "ccproxy_active_requests",
+        "ccproxy_time_to_first_token_seconds",
+        "ccproxy_upstream_duration_seconds",
+        "ccproxy_ratelimit_remaining",
+        "ccproxy_ratelimit_limit",
+    ):
         assert f"# HELP {name} " in exposition
         assert f"# TYPE {name} " in exposition
 
@@ -227,8 +328,13 @@ def test_two_apps_in_one_process_never_share_a_registry():
     assert get_metrics_registry(first) is first_registry  # one registry per app, made once
 
     serve_one(metrics_state(first).observer, make_record())
-    labels = {"method": "POST", "endpoint": "/v1/messages", "model": "claude-sonnet-4-5",
-              "status": "200", "service_type": "anthropic"}
+    labels = {
+        "method": "POST",
+        "endpoint": "/v1/messages",
+        "model": "claude-sonnet-4-5",
+        "status": "200",
+        "service_type": "anthropic",
+    }
     assert first_registry.get_sample_value("ccproxy_requests_total", labels) == 1
     assert second_registry.get_sample_value("ccproxy_requests_total", labels) is None
     assert prometheus_client.REGISTRY.get_sample_value("ccproxy_requests_total", labels) is None
@@ -239,8 +345,12 @@ def test_the_model_label_cap_comes_from_the_settings():
     state = metrics_state(app)
     for model in ("first", "second"):
         serve_one(state.observer, make_record(model=model))
-    assert state.registry.get_sample_value("ccproxy_tokens_total", {
-        "type": "output", "model": "other", "service_type": "anthropic"}) == 40
+    assert (
+        state.registry.get_sample_value(
+            "ccproxy_tokens_total", {"type": "output", "model": "other", "service_type": "anthropic"}
+        )
+        == 40
+    )
 
 
 def test_plugin_hook_errors_are_exposed_per_plugin_and_hook():
@@ -248,7 +358,9 @@ def test_plugin_hook_errors_are_exposed_per_plugin_and_hook():
     app.state.hook_errors = Counter({("buggy", "on_request_end"): 3, ("buggy", "on_request_start"): 1})
     registry = get_metrics_registry(app)
     assert registry.get_sample_value("ccproxy_plugin_errors_total", {"plugin": "buggy", "hook": "on_request_end"}) == 3
-    assert registry.get_sample_value("ccproxy_plugin_errors_total", {"plugin": "buggy", "hook": "on_request_start"}) == 1
+    assert (
+        registry.get_sample_value("ccproxy_plugin_errors_total", {"plugin": "buggy", "hook": "on_request_start"}) == 1
+    )
 
 
 class StoreWithStats:
@@ -284,7 +396,13 @@ def app_with_store(store) -> FastAPI:
 
 
 def test_log_writer_health_comes_from_the_active_log_store():
-    stats = {"queue_depth": 7, "dropped_records": 2, "write_errors": 1, "rows_written": 90, "last_flush_at": 1700000000.5}
+    stats = {
+        "queue_depth": 7,
+        "dropped_records": 2,
+        "write_errors": 1,
+        "rows_written": 90,
+        "last_flush_at": 1700000000.5,
+    }
     registry = get_metrics_registry(app_with_store(StoreWithStats(stats)))
     assert registry.get_sample_value("ccproxy_log_queue_depth") == 7
     assert registry.get_sample_value("ccproxy_log_dropped_records_total") == 2
@@ -329,6 +447,7 @@ def test_exposition_is_prometheus_text_unless_openmetrics_is_asked_for(registry,
 def test_exposition_passes_promtool_check_metrics(registry, observer):
     serve_one(observer, make_record())
     serve_one(observer, make_record(status_code=529, error_type="overloaded_error", model=None))
-    result = subprocess.run([tool_path("promtool"), "check", "metrics"], input=generate_latest(registry),
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [tool_path("promtool"), "check", "metrics"], input=generate_latest(registry), capture_output=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

@@ -10,9 +10,9 @@ import httpx
 import openai
 import pytest
 
-from ccproxy_core.mock_upstream import COST_RESPONSE_HEADER, MockOptions, serve_mock_in_thread
-from ccproxy_core.mock_upstream.faults import BadMockHeader, default_plan, plan_request
-from ccproxy_core.mock_upstream.tokens import answer_text
+from ccproxy_core.testing.mock_upstream import COST_RESPONSE_HEADER, MockOptions, serve_mock_in_thread
+from ccproxy_core.testing.mock_upstream.faults import BadMockHeader, default_plan, plan_request
+from ccproxy_core.testing.mock_upstream.tokens import answer_text
 
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
 OPENAI_MODEL = "gpt-4o"
@@ -79,8 +79,16 @@ def test_anthropic_stream_events_come_in_the_real_order(mock):
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     events = sse_events(response.text)
     names = [name for name, _ in events]
-    assert names == ["message_start", "content_block_start", "ping", "content_block_delta",
-                     "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert all(json.loads(data)["type"] == name for name, data in events)
     assert json.loads(events[0][1])["message"]["usage"]["output_tokens"] == 1
     assert json.loads(events[6][1])["usage"] == {"output_tokens": 6}
@@ -103,8 +111,9 @@ def test_the_words_cache_control_in_prompt_text_do_not_count_as_caching(claude):
 
 def test_count_tokens_and_delta_count_override(claude):
     assert claude.messages.count_tokens(model=ANTHROPIC_MODEL, messages=user()).input_tokens == PROMPT_TOKENS
-    message = claude.messages.create(model=ANTHROPIC_MODEL, max_tokens=10, messages=user(),
-                                     extra_headers={"x-mock-delta-count": "5"})
+    message = claude.messages.create(
+        model=ANTHROPIC_MODEL, max_tokens=10, messages=user(), extra_headers={"x-mock-delta-count": "5"}
+    )
     assert message.content[0].text == answer_text(5) and message.usage.output_tokens == 15
 
 
@@ -153,8 +162,11 @@ def test_openai_stream_has_usage_only_when_asked(gpt):
     plain = list(gpt.chat.completions.create(model=OPENAI_MODEL, messages=user(), stream=True))
     assert all(chunk.usage is None for chunk in plain) and plain[-1].choices[0].finish_reason == "stop"
     assert "".join(chunk.choices[0].delta.content or "" for chunk in plain) == DEFAULT_TEXT
-    with_usage = list(gpt.chat.completions.create(model=OPENAI_MODEL, messages=user(), stream=True,
-                                                  stream_options={"include_usage": True}))
+    with_usage = list(
+        gpt.chat.completions.create(
+            model=OPENAI_MODEL, messages=user(), stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert len(with_usage) == len(plain) + 1 and with_usage[-1].choices == []
     assert with_usage[-1].usage.completion_tokens == 60 and with_usage[-1].usage.prompt_tokens == PROMPT_TOKENS
 
@@ -169,8 +181,9 @@ def test_openai_long_prompts_report_cached_tokens(gpt):
 async def test_openai_async_client_parses_json_and_stream(mock):
     client = openai.AsyncOpenAI(base_url=f"{mock.url}/v1", api_key="sk-test", max_retries=0)
     completion = await client.chat.completions.create(model=OPENAI_MODEL, messages=user())
-    stream = await client.chat.completions.create(model=OPENAI_MODEL, messages=user(), stream=True,
-                                                  stream_options={"include_usage": True})
+    stream = await client.chat.completions.create(
+        model=OPENAI_MODEL, messages=user(), stream=True, stream_options={"include_usage": True}
+    )
     chunks = [chunk async for chunk in stream]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == DEFAULT_TEXT
     assert chunks[-1].usage.total_tokens == completion.usage.total_tokens == PROMPT_TOKENS + 60
@@ -182,15 +195,21 @@ async def test_openai_async_client_parses_json_and_stream(mock):
 
 def test_injected_status_gives_provider_shaped_errors(claude, gpt):
     with pytest.raises(anthropic.OverloadedError) as overloaded:
-        claude.messages.create(model=ANTHROPIC_MODEL, max_tokens=10, messages=user(),
-                               extra_headers={"x-mock-status": "529"})
+        claude.messages.create(
+            model=ANTHROPIC_MODEL, max_tokens=10, messages=user(), extra_headers={"x-mock-status": "529"}
+        )
     assert overloaded.value.body["error"]["type"] == "overloaded_error"
     assert overloaded.value.response.headers["request-id"] == overloaded.value.body["request_id"]
     with pytest.raises(openai.RateLimitError) as limited:
-        gpt.chat.completions.create(model=OPENAI_MODEL, messages=user(),
-                                    extra_headers={"x-mock-status": "429", "x-mock-retry-after": "7"})
-    assert limited.value.body == {"message": "mock upstream: injected status 429", "type": "requests",
-                                  "param": None, "code": "rate_limit_exceeded"}
+        gpt.chat.completions.create(
+            model=OPENAI_MODEL, messages=user(), extra_headers={"x-mock-status": "429", "x-mock-retry-after": "7"}
+        )
+    assert limited.value.body == {
+        "message": "mock upstream: injected status 429",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
     assert limited.value.response.headers["retry-after"] == "7"
 
 
@@ -222,7 +241,8 @@ def test_bad_mock_headers_are_a_400_naming_the_header(mock):
 
 def test_unknown_paths_are_a_provider_404(mock):
     assert httpx.get(f"{mock.url}/v1/nothing", headers={"anthropic-version": "x"}).json()["error"]["type"] == (
-        "not_found_error")
+        "not_found_error"
+    )
     answer = httpx.post(f"{mock.url}/v1/assistants", json={})
     assert answer.status_code == 404 and answer.json()["error"]["type"] == "invalid_request_error"
 
@@ -241,29 +261,38 @@ def test_abort_mid_stream_cuts_the_connection_after_n_deltas(mock):
 def test_abort_is_seen_by_the_sdks_as_a_broken_stream(claude, gpt):
     # anthropic 2.x streams over httpx2 and lets its RemoteProtocolError through unwrapped.
     with pytest.raises(Exception, match="incomplete chunked read"):
-        with claude.messages.stream(model=ANTHROPIC_MODEL, max_tokens=10, messages=user(),
-                                    extra_headers={"x-mock-abort-after": "1"}) as stream:
+        with claude.messages.stream(
+            model=ANTHROPIC_MODEL, max_tokens=10, messages=user(), extra_headers={"x-mock-abort-after": "1"}
+        ) as stream:
             stream.get_final_message()
     with pytest.raises(openai.APIConnectionError):
-        list(gpt.chat.completions.create(model=OPENAI_MODEL, messages=user(), stream=True,
-                                         extra_headers={"x-mock-abort-after": "1"}))
+        list(
+            gpt.chat.completions.create(
+                model=OPENAI_MODEL, messages=user(), stream=True, extra_headers={"x-mock-abort-after": "1"}
+            )
+        )
 
 
 def test_abort_of_a_json_answer_leaves_the_body_incomplete(mock):
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(f"{mock.url}/v1/chat/completions", json={"model": "m", "messages": []},
-                   headers={"x-mock-abort-after": "0"})
+        httpx.post(
+            f"{mock.url}/v1/chat/completions", json={"model": "m", "messages": []}, headers={"x-mock-abort-after": "0"}
+        )
 
 
 def test_stream_error_event_reaches_the_sdks_as_an_api_error(claude, gpt):
     with pytest.raises(anthropic.APIStatusError) as from_anthropic:
-        with claude.messages.stream(model=ANTHROPIC_MODEL, max_tokens=10, messages=user(),
-                                    extra_headers={"x-mock-stream-error-after": "2"}) as stream:
+        with claude.messages.stream(
+            model=ANTHROPIC_MODEL, max_tokens=10, messages=user(), extra_headers={"x-mock-stream-error-after": "2"}
+        ) as stream:
             stream.get_final_message()
     assert from_anthropic.value.body["error"]["type"] == "overloaded_error"
     with pytest.raises(openai.APIError) as from_openai:
-        list(gpt.chat.completions.create(model=OPENAI_MODEL, messages=user(), stream=True,
-                                         extra_headers={"x-mock-stream-error-after": "2"}))
+        list(
+            gpt.chat.completions.create(
+                model=OPENAI_MODEL, messages=user(), stream=True, extra_headers={"x-mock-stream-error-after": "2"}
+            )
+        )
     assert from_openai.value.body["type"] == "server_error"
 
 
@@ -281,8 +310,9 @@ def test_malformed_answers_are_200_but_not_json(mock):
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     with pytest.raises(json.JSONDecodeError):
         json.loads(answer.content)
-    streamed = httpx.post(f"{mock.url}/v1/chat/completions", json={**body, "stream": True},
-                          headers={"x-mock-malformed": "1"})
+    streamed = httpx.post(
+        f"{mock.url}/v1/chat/completions", json={**body, "stream": True}, headers={"x-mock-malformed": "1"}
+    )
     data = [data for _, data in sse_events(streamed.text)]
     with pytest.raises(json.JSONDecodeError):
         json.loads(data[1])
@@ -292,8 +322,9 @@ def test_malformed_answers_are_200_but_not_json(mock):
 def test_slow_bytes_trickle_the_body_in_pieces(mock):
     body = {"model": ANTHROPIC_MODEL, "max_tokens": 10, "messages": user()}
     started = time.perf_counter()
-    with httpx.stream("POST", f"{mock.url}/v1/messages", json=body,
-                      headers={"x-mock-slow-bytes-ms": "5", "x-mock-delta-count": "1"}) as response:
+    with httpx.stream(
+        "POST", f"{mock.url}/v1/messages", json=body, headers={"x-mock-slow-bytes-ms": "5", "x-mock-delta-count": "1"}
+    ) as response:
         chunks = list(response.iter_raw())
     elapsed = time.perf_counter() - started
     whole = b"".join(chunks)
@@ -308,14 +339,20 @@ def test_latency_and_delta_interval_delay_the_answer(mock):
     httpx.post(f"{mock.url}/v1/chat/completions", json=body, headers={"x-mock-latency-ms": "150"})
     assert time.perf_counter() - started >= 0.15
     started = time.perf_counter()
-    httpx.post(f"{mock.url}/v1/chat/completions", json=body,
-               headers={"x-mock-delta-interval-ms": "20", "x-mock-delta-count": "6"})
+    httpx.post(
+        f"{mock.url}/v1/chat/completions",
+        json=body,
+        headers={"x-mock-delta-interval-ms": "20", "x-mock-delta-count": "6"},
+    )
     assert time.perf_counter() - started >= 0.12
 
 
 def test_cost_header_reports_the_asked_cost(gpt):
-    raw = gpt.chat.completions.with_raw_response.create(model=OPENAI_MODEL, messages=user(),
-                                                        extra_headers={"x-mock-cost-usd": "0.0125"})
+    raw = gpt.chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=user(), extra_headers={"x-mock-cost-usd": "0.0125"}
+    )
     assert raw.headers[COST_RESPONSE_HEADER] == "0.0125"
-    assert COST_RESPONSE_HEADER not in gpt.chat.completions.with_raw_response.create(
-        model=OPENAI_MODEL, messages=user()).headers
+    assert (
+        COST_RESPONSE_HEADER
+        not in gpt.chat.completions.with_raw_response.create(model=OPENAI_MODEL, messages=user()).headers
+    )

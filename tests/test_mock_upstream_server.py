@@ -15,8 +15,8 @@ import time
 import httpx
 import pytest
 
-from ccproxy_core.mock_upstream import MockOptions, MockServer, redact_secret, serve_mock_in_thread
-from ccproxy_core.mock_upstream.tokens import prompt_tokens
+from ccproxy_core.testing.mock_upstream import MockOptions, MockServer, redact_secret, serve_mock_in_thread
+from ccproxy_core.testing.mock_upstream.tokens import prompt_tokens
 
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
 PROMPT = "Say hello to the mock upstream, please."
@@ -36,8 +36,11 @@ def test_recorded_requests_keep_exact_bytes_and_redact_secrets():
     with serve_mock_in_thread(MockOptions(recorded_requests_limit=2)) as server:
         body = b'{"model":  "m", "messages": [],  "odd spacing": true}'
         for number in range(3):
-            httpx.post(f"{server.url}/v1/chat/completions?n={number}", content=body,
-                       headers={"Authorization": "Bearer sk-secret", "X-Custom-Case": "Kept"})
+            httpx.post(
+                f"{server.url}/v1/chat/completions?n={number}",
+                content=body,
+                headers={"Authorization": "Bearer sk-secret", "X-Custom-Case": "Kept"},
+            )
         listed = httpx.get(f"{server.url}/_mock/requests").json()
         assert listed["count"] == 2 and [item["query"] for item in listed["requests"]] == ["n=1", "n=2"]
         last = listed["requests"][-1]
@@ -53,10 +56,13 @@ def test_recorded_requests_keep_exact_bytes_and_redact_secrets():
 def test_requests_remaining_counts_down_per_provider():
     with serve_mock_in_thread() as server:
         body = {"model": ANTHROPIC_MODEL, "max_tokens": 10, "messages": user()}
-        remaining = [httpx.post(f"{server.url}/v1/messages", json=body).headers[
-            "anthropic-ratelimit-requests-remaining"] for _ in range(3)]
+        remaining = [
+            httpx.post(f"{server.url}/v1/messages", json=body).headers["anthropic-ratelimit-requests-remaining"]
+            for _ in range(3)
+        ]
         openai_remaining = httpx.post(f"{server.url}/v1/chat/completions", json=body).headers[
-            "x-ratelimit-remaining-requests"]
+            "x-ratelimit-remaining-requests"
+        ]
     assert remaining == ["3999", "3998", "3997"] and openai_remaining == "9999"
 
 
@@ -71,9 +77,19 @@ def test_server_options_set_the_defaults_and_are_checked():
 
 
 def test_prompt_tokens_count_text_at_any_depth():
-    payload = {"system": "abcd", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "efgh"}, {"type": "tool_result", "content": [{"type": "text", "text": "ijkl"}]},
-        {"type": "image", "source": {"data": "not counted"}}]}]}
+    payload = {
+        "system": "abcd",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "efgh"},
+                    {"type": "tool_result", "content": [{"type": "text", "text": "ijkl"}]},
+                    {"type": "image", "source": {"data": "not counted"}},
+                ],
+            }
+        ],
+    }
     assert prompt_tokens(payload) == 3 and prompt_tokens({}) == 1
 
 
@@ -96,9 +112,12 @@ def test_mock_server_reports_a_port_it_cannot_bind(mock):
 
 def test_mock_server_stops_with_a_stream_in_flight():
     server = serve_mock_in_thread()
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions",
-                      json={"model": "m", "messages": [], "stream": True},
-                      headers={"x-mock-delta-interval-ms": "1000"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/chat/completions",
+        json={"model": "m", "messages": [], "stream": True},
+        headers={"x-mock-delta-interval-ms": "1000"},
+    ) as response:
         assert response.status_code == 200
         server.stop()
     with pytest.raises(httpx.ConnectError):
@@ -110,10 +129,17 @@ def test_run_mock_upstream_serves_until_signalled(stop_signal):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = ("from ccproxy_core.mock_upstream import MockOptions, run_mock_upstream;"
-            f"run_mock_upstream('127.0.0.1', {port}, MockOptions(delta_count=2))")
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+    code = (
+        "from ccproxy_core.testing.mock_upstream import MockOptions, run_mock_upstream;"
+        f"run_mock_upstream('127.0.0.1', {port}, MockOptions(delta_count=2))"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as process:
         try:
             assert f"http://127.0.0.1:{port}" in process.stdout.readline()
             answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "m", "messages": []})
@@ -128,8 +154,12 @@ def test_run_mock_upstream_serves_until_signalled(stop_signal):
 
 def test_a_client_hanging_up_mid_stream_is_counted_not_logged(caplog):
     with serve_mock_in_thread() as server:
-        with httpx.stream("POST", f"{server.url}/v1/messages", json={"model": "m", "messages": [], "stream": True},
-                          headers={"x-mock-delta-interval-ms": "50"}) as response:
+        with httpx.stream(
+            "POST",
+            f"{server.url}/v1/messages",
+            json={"model": "m", "messages": [], "stream": True},
+            headers={"x-mock-delta-interval-ms": "50"},
+        ) as response:
             next(response.iter_raw())
         deadline = time.monotonic() + 5
         while server.stats()["client_disconnects"] == 0 and time.monotonic() < deadline:

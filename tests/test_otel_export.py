@@ -15,7 +15,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 import ccproxy_otel
-from ccproxy_core.plugins import enablement
+from ccproxy_core.plugin_host.plugins import enablement
 from ccproxy_core.testing import make_settings
 from ccproxy_otel.attributes import unix_nanos
 from tests.otlp_receiver import OTLPReceiver, attributes
@@ -45,23 +45,31 @@ def receiver(monkeypatch):
 
 def send_requests(proxy_url: str) -> dict[str, str]:
     """Four requests, each a different case; returns their request ids by case."""
-    claude = anthropic.Anthropic(base_url=proxy_url, api_key=ANTHROPIC_KEY, max_retries=0,
-                                 default_headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc"})
+    claude = anthropic.Anthropic(
+        base_url=proxy_url,
+        api_key=ANTHROPIC_KEY,
+        max_retries=0,
+        default_headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc"},
+    )
     gpt = openai.OpenAI(base_url=proxy_url + "/v1", api_key=OPENAI_KEY, max_retries=0)
     ids = {}
-    answer = claude.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=20, system=CACHED_SYSTEM,
-                                                      messages=HELLO)
+    answer = claude.messages.with_raw_response.create(
+        model="claude-haiku-4-5", max_tokens=20, system=CACHED_SYSTEM, messages=HELLO
+    )
     ids["traced"] = answer.headers["x-ccproxy-request-id"]
     with gpt.chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}) as streamed:
+        model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}
+    ) as streamed:
         streamed.read()
         ids["stream"] = streamed.headers["x-ccproxy-request-id"]
     with pytest.raises(anthropic.APIStatusError) as failure:
-        claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HELLO,
-                               extra_headers={"x-mock-status": "529"})
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=20, messages=HELLO, extra_headers={"x-mock-status": "529"}
+        )
     ids["overloaded"] = failure.value.response.headers["x-ccproxy-request-id"]
     garbage = gpt.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=HELLO, extra_headers={"traceparent": "00-not-a-trace-" + "z" * 500 + "-01"})
+        model="gpt-4o-mini", messages=HELLO, extra_headers={"traceparent": "00-not-a-trace-" + "z" * 500 + "-01"}
+    )
     ids["bad_traceparent"] = garbage.headers["x-ccproxy-request-id"]
     return ids
 
@@ -134,8 +142,11 @@ def test_one_span_per_request_with_genai_attributes_in_the_clients_trace(receive
 def test_nothing_secret_is_exported(receiver, proxy_factory):
     proxy = proxy_factory(observability=OTEL_ON)
     ids = send_requests(proxy.url)
-    httpx.post(proxy.url + f"/v1/messages?key={ANTHROPIC_KEY}", json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": HELLO},
-               headers={"authorization": f"Bearer {ANTHROPIC_KEY}", "cookie": f"session={OPENAI_KEY}"})
+    httpx.post(
+        proxy.url + f"/v1/messages?key={ANTHROPIC_KEY}",
+        json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": HELLO},
+        headers={"authorization": f"Bearer {ANTHROPIC_KEY}", "cookie": f"session={OPENAI_KEY}"},
+    )
     receiver.wait_for(lambda: len(receiver.spans()) >= 5)
     receiver.wait_for(lambda: "gen_ai.client.token.usage" in receiver.metrics())
     exported = b"".join(receiver.raw)

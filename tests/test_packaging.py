@@ -36,8 +36,12 @@ def built(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("build")
     source = clean_checkout(work / "src")
     assert not (source / "plugins" / "ccproxy_dashboard" / "static").exists()
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(source)],
-                   check=True, capture_output=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     return work / "dist"
 
 
@@ -60,10 +64,19 @@ def test_installed_wheel_serves_the_dashboard(built, tmp_path):
         install += ["-c", str(constraints)]
     subprocess.run(install, check=True, capture_output=True, timeout=900)
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OBSERVABILITY__DASHBOARD_ENABLED": "true",
-           "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true"}
-    server = subprocess.Popen([str(venv / "bin" / "ccproxy"), "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "OBSERVABILITY__DASHBOARD_ENABLED": "true",
+        "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
+    }
+    server = subprocess.Popen(
+        [str(venv / "bin" / "ccproxy"), "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         page = _get_when_up(f"http://127.0.0.1:{port}/dashboard", server)
         assert page.status == 200 and b"<html" in page.read().lower()

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from ccproxy_core import hookimpl
-from ccproxy_core.app import create_app
 from ccproxy_core.errors import StartupError
-from ccproxy_core.host import Ccproxy
-from ccproxy_core.lifecycle import plugin_order, start_plugins, stop_plugins
-from ccproxy_core.plugin_spec import PluginSpec
-from ccproxy_core.plugins import get_plugin_manager, register_checked
+from ccproxy_core.plugin_host.host import Ccproxy
+from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.plugins import get_plugin_manager, register_checked
+from ccproxy_core.runtime.app import create_app
 from ccproxy_core.testing import make_settings, temporary_plugin, wait_until
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -139,14 +139,20 @@ def test_a_raising_implementation_or_wrapper_is_logged_counted_and_isolated(prox
     errors = proxy.app.state.hook_errors
     assert sorted(hook for (plugin, hook) in errors) == ["on_request_end", "on_request_start"]
     raised = [r for r in caplog.records if getattr(r, "plugin", None)]
-    assert {(r.hook, str(r.exc_info[1])) for r in raised} == {("on_request_start", "async boom"),
-                                                             ("on_request_end", "wrapper boom after its yield")}
+    assert {(r.hook, str(r.exc_info[1])) for r in raised} == {
+        ("on_request_start", "async boom"),
+        ("on_request_end", "wrapper boom after its yield"),
+    }
     assert len(recorder.starts) == 1  # the others still ran
 
 
 def test_a_wrapper_on_a_once_per_plugin_hook_is_refused_at_load():
-    infos = {i.name: i for i in get_plugin_manager(make_settings("http://127.0.0.1:1"),
-                                                   [ep("wrapping", "startup_wrapper")]).ccproxy_plugins}
+    infos = {
+        i.name: i
+        for i in get_plugin_manager(
+            make_settings("http://127.0.0.1:1"), [ep("wrapping", "startup_wrapper")]
+        ).ccproxy_plugins
+    }
     assert not infos["wrapping"].enabled
     assert "on_startup cannot be a wrapper (plugin wrapping)" in infos["wrapping"].reason
 
@@ -204,8 +210,12 @@ def host_with(*plugins: Lifecycle) -> Ccproxy:
 
 def test_plugins_start_in_registration_order_tryfirst_first_and_after_what_they_need():
     journal: list[str] = []
-    host = host_with(Lifecycle("store", journal), Lifecycle("api", journal, after=("store", "absent")),
-                     Lifecycle("reader", journal, after=("api",)), EarlyBird("early", journal))
+    host = host_with(
+        Lifecycle("store", journal),
+        Lifecycle("api", journal, after=("store", "absent")),
+        Lifecycle("reader", journal, after=("api",)),
+        EarlyBird("early", journal),
+    )
     # "api" is registered before... itself needing "store": both keep registration order, early goes first.
     order = asyncio.run(start_plugins(host))
     assert order == ["early", "store", "api", "reader"]
@@ -222,16 +232,21 @@ def test_starts_after_moves_a_plugin_behind_one_registered_later():
 
 def test_when_one_plugin_fails_to_start_those_already_started_are_shut_down():
     journal: list[str] = []
-    host = host_with(Lifecycle("first", journal), Lifecycle("second", journal),
-                     Lifecycle("broken", journal, fail=True), Lifecycle("never", journal))
+    host = host_with(
+        Lifecycle("first", journal),
+        Lifecycle("second", journal),
+        Lifecycle("broken", journal, fail=True),
+        Lifecycle("never", journal),
+    )
     with pytest.raises(StartupError, match="plugin broken failed to start: broken cannot open its file"):
         asyncio.run(start_plugins(host))
     assert journal == ["start first", "start second", "stop second", "stop first"]
 
 
 def test_the_builtin_logs_api_starts_after_the_builtin_store():
-    settings = make_settings("http://127.0.0.1:1", observability={"logs_endpoints_enabled": True,
-                                                                  "logs_collection_enabled": True})
+    settings = make_settings(
+        "http://127.0.0.1:1", observability={"logs_endpoints_enabled": True, "logs_collection_enabled": True}
+    )
     order = plugin_order(get_plugin_manager(settings))
     assert order.index("duckdb") < order.index("logs_api")
 
@@ -276,7 +291,10 @@ def test_implementations_of_the_first_contract_still_run(proxy_factory):
     assert send(proxy, **{"x-mock-status": "429"}).status_code == 429
     wait_until(lambda: plugin.observer.statuses == [429])
     app = proxy.app
-    assert app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings, ccproxy=app.state.ccproxy) is None
+    assert (
+        app.state.plugin_manager.hook.get_log_store(app=app, settings=app.state.settings, ccproxy=app.state.ccproxy)
+        is None
+    )
 
 
 # --- a plugin's own paths while it is off -------------------------------------------------
@@ -294,8 +312,14 @@ def test_a_builtin_path_that_is_off_answers_404_naming_its_setting(proxy_factory
     proxy = proxy_factory(plugins=[recorder], observability={"pushgateway_url": "http://127.0.0.1:9"})
     response = httpx.get(proxy.url + "/metrics")  # the metrics plugin runs (for the pushes) but does not serve
     assert response.status_code == 404
-    assert response.json() == {"detail": "/metrics is off: set OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true to serve it"}
-    assert httpx.get(proxy.url + "/logs/query").json()["detail"].endswith("set OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true to serve it")
+    assert response.json() == {
+        "detail": "/metrics is off: set OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true to serve it"
+    }
+    assert (
+        httpx.get(proxy.url + "/logs/query")
+        .json()["detail"]
+        .endswith("set OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true to serve it")
+    )
     assert recorder.starts == []  # not counted as proxied requests
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ccproxy_core import hookspecs
+from ccproxy_core.plugin_host import hookspecs
 from tests.plugin_install import install_beside_ccproxy
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
@@ -88,7 +88,11 @@ def as_params(blocks: list[Block]) -> list:
 
 
 def hookspec_functions() -> list:
-    return [function for name, function in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(function, "ccproxy_spec")]
+    return [
+        function
+        for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(function, "ccproxy_spec")
+    ]
 
 
 def documented_signature(function) -> str:
@@ -103,7 +107,9 @@ def test_the_contract_has_the_hooks_the_guide_expects():
 @pytest.mark.parametrize("function", hookspec_functions(), ids=lambda f: f.__name__)
 def test_every_hookspec_has_a_docstring_and_a_section_in_the_guide(function):
     assert inspect.getdoc(function), f"hookspec {function.__name__} has no docstring"
-    assert len(inspect.getdoc(function).split()) >= 15, f"hookspec {function.__name__}: say when it fires and what if it raises"
+    assert len(inspect.getdoc(function).split()) >= 15, (
+        f"hookspec {function.__name__}: say when it fires and what if it raises"
+    )
     heading = f"### `{documented_signature(function)}`"
     assert heading in GUIDE.read_text(), f"docs/plugins.md has no section {heading!r}"
 
@@ -169,8 +175,9 @@ class Workspace:
         return env
 
     def run(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=self.env(), cwd=self.root,
-                              timeout=timeout)
+        return subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, env=self.env(), cwd=self.root, timeout=timeout
+        )
 
 
 @pytest.fixture(scope="module")
@@ -217,8 +224,13 @@ def test_every_sh_line_is_a_command_this_suite_checks():
 
 
 def test_every_project_has_its_pip_install_line():
-    named = {project_argument(w) for b in blocks_of("sh") for line in sh_lines(b)
-             for w in command_words(line)[2:] if command_words(line)[:2] == ["pip", "install"] and not w.startswith("-")}
+    named = {
+        project_argument(w)
+        for b in blocks_of("sh")
+        for line in sh_lines(b)
+        for w in command_words(line)[2:]
+        if command_words(line)[:2] == ["pip", "install"] and not w.startswith("-")
+    }
     assert named == set(projects())
 
 
@@ -247,7 +259,9 @@ def expected_and_commands(block: Block) -> list[tuple[str, list[str]]]:
 
 def matches(expected: list[str], actual: list[str]) -> bool:
     """``expected`` lines (whitespace collapsed) cover ``actual``; a ``...`` line matches any run of lines."""
-    pattern = "".join(".*?" if line.strip() == ELLIPSIS else re.escape(" ".join(line.split())) + "\n" for line in expected)
+    pattern = "".join(
+        ".*?" if line.strip() == ELLIPSIS else re.escape(" ".join(line.split())) + "\n" for line in expected
+    )
     return re.fullmatch(pattern, "".join(" ".join(line.split()) + "\n" for line in actual), re.DOTALL) is not None
 
 
@@ -273,9 +287,17 @@ def test_console_blocks_show_what_the_command_prints(workspace, block):
 def test_python_scripts_run(workspace, block, tmp_path):
     script = tmp_path / "guide_script.py"
     script.write_text(block.text)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=workspace.env(),
-                            cwd=workspace.root, timeout=300)
-    assert result.returncode == 0, f"script from line {block.line} of {GUIDE.name} failed:\n{result.stdout}\n{result.stderr}"
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=workspace.env(),
+        cwd=workspace.root,
+        timeout=300,
+    )
+    assert result.returncode == 0, (
+        f"script from line {block.line} of {GUIDE.name} failed:\n{result.stdout}\n{result.stderr}"
+    )
 
 
 def guide_test_modules(project: str) -> list[Block]:

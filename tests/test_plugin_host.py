@@ -6,9 +6,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from ccproxy_core.app import create_app
 from ccproxy_core.errors import PluginLoadError
-from ccproxy_core.plugins import get_plugin_manager
+from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.runtime.app import create_app
 from ccproxy_core.testing import make_settings
 
 BUILTINS = ("dashboard", "duckdb", "logs_api", "metrics", "pushgateway")
@@ -32,7 +32,9 @@ def test_builtin_plugins_are_discovered_through_entry_points_and_off_by_default(
 
 
 def test_flags_enable_builtin_plugins_and_they_load():
-    settings = make_settings("http://127.0.0.1:1", observability={"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True})
+    settings = make_settings(
+        "http://127.0.0.1:1", observability={"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True}
+    )
     pm = get_plugin_manager(settings)
     infos = infos_by_name(pm)
     assert infos["metrics"].enabled and infos["logs_api"].enabled and not infos["dashboard"].enabled
@@ -40,7 +42,9 @@ def test_flags_enable_builtin_plugins_and_they_load():
 
 
 def test_storage_backend_none_keeps_duckdb_off():
-    settings = make_settings("http://127.0.0.1:1", observability={"logs_collection_enabled": True, "log_storage_backend": "none"})
+    settings = make_settings(
+        "http://127.0.0.1:1", observability={"logs_collection_enabled": True, "log_storage_backend": "none"}
+    )
     assert infos_by_name(get_plugin_manager(settings))["duckdb"].reason == "OBSERVABILITY__LOG_STORAGE_BACKEND=none"
 
 
@@ -64,17 +68,23 @@ def test_a_misspelled_hook_is_refused_not_silently_ignored():
 
 
 def test_disabled_by_name_is_never_imported():
-    settings = make_settings("http://127.0.0.1:1", plugins={"disabled": ["broken", "metrics"]},
-                             observability={"metrics_endpoint_enabled": True})
+    settings = make_settings(
+        "http://127.0.0.1:1",
+        plugins={"disabled": ["broken", "metrics"]},
+        observability={"metrics_endpoint_enabled": True},
+    )
     infos = infos_by_name(get_plugin_manager(settings, [ep("broken", "broken_import"), ep("metrics", "good")]))
     assert infos["broken"].reason == infos["metrics"].reason == "disabled by name (PLUGINS__DISABLED)"
     assert infos["broken"].error is None
 
 
-@pytest.mark.parametrize("module, message", [
-    ("route_clash", "plugin clash adds POST /v1/messages, which the proxy serves"),
-    ("health_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        ("route_clash", "plugin clash adds POST /v1/messages, which the proxy serves"),
+        ("health_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
+    ],
+)
 def test_a_route_conflict_stops_the_build_naming_both(module, message):
     settings = make_settings("http://127.0.0.1:1")
     pm = get_plugin_manager(settings, [ep("clash", module)])

@@ -10,9 +10,9 @@ from importlib.metadata import EntryPoint
 import pytest
 from click.testing import CliRunner
 
-from ccproxy_core.cli import main
 from ccproxy_core.errors import SettingsError
-from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.runtime.cli import main
+from ccproxy_core.runtime.settings_loader import load_settings
 from tests.plugin_fixtures.counting import CountingSettings
 
 COUNTING = [EntryPoint(name="counting", value="tests.plugin_fixtures.counting", group="ccproxy")]
@@ -50,15 +50,27 @@ def test_a_plugin_without_a_table_gets_its_defaults():
     assert load_settings(entry_points_=COUNTING).plugins.counting == CountingSettings()
 
 
-@pytest.mark.parametrize("variable, expected", [
-    ("PLUGINS__COUNTING__LABL", "unknown setting PLUGINS__COUNTING__LABL (plugins.counting.labl in the config file): "
-                                "did you mean PLUGINS__COUNTING__LABEL?"),
-    ("PLUGINS__CUONTING__LABEL", "unknown plugin table PLUGINS__CUONTING (plugins.cuonting in the config file): "
-                                 "did you mean PLUGINS__COUNTING?"),
-    ("OBSERVABILITY__METRIC_ENDPOINT_ENABLED", "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED "
-                                               "(observability.metric_endpoint_enabled in the config file): "
-                                               "did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?"),
-])
+@pytest.mark.parametrize(
+    "variable, expected",
+    [
+        (
+            "PLUGINS__COUNTING__LABL",
+            "unknown setting PLUGINS__COUNTING__LABL (plugins.counting.labl in the config file): "
+            "did you mean PLUGINS__COUNTING__LABEL?",
+        ),
+        (
+            "PLUGINS__CUONTING__LABEL",
+            "unknown plugin table PLUGINS__CUONTING (plugins.cuonting in the config file): "
+            "did you mean PLUGINS__COUNTING?",
+        ),
+        (
+            "OBSERVABILITY__METRIC_ENDPOINT_ENABLED",
+            "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED "
+            "(observability.metric_endpoint_enabled in the config file): "
+            "did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?",
+        ),
+    ],
+)
 def test_an_unknown_variable_under_a_plugin_prefix_stops_with_the_closest_name(monkeypatch, variable, expected):
     monkeypatch.setenv(variable, "1")
     entry_points = None if variable.startswith("OBSERVABILITY") else COUNTING
@@ -69,16 +81,27 @@ def test_an_unknown_variable_under_a_plugin_prefix_stops_with_the_closest_name(m
 
 def test_a_bad_value_in_a_plugin_table_names_its_variable(monkeypatch):
     monkeypatch.setenv("PLUGINS__COUNTING__LIMIT", "many")
-    with pytest.raises(SettingsError, match=r"^invalid setting PLUGINS__COUNTING__LIMIT='many': Input should be a valid integer"):
+    with pytest.raises(
+        SettingsError, match=r"^invalid setting PLUGINS__COUNTING__LIMIT='many': Input should be a valid integer"
+    ):
         load_settings(entry_points_=COUNTING)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("[obsrvability]\ndashboard_enabled = true\n", "unknown section [obsrvability] in the config file: did you mean [observability]?"),
-    ("[server]\nprot = 9000\n", "unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?"),
-    ("[observability]\ndashbord_enabled = true\n", "did you mean OBSERVABILITY__DASHBOARD_ENABLED?"),
-    ("[plugins.counting]\nlimt = 1\n", "did you mean PLUGINS__COUNTING__LIMIT?"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "[obsrvability]\ndashboard_enabled = true\n",
+            "unknown section [obsrvability] in the config file: did you mean [observability]?",
+        ),
+        (
+            "[server]\nprot = 9000\n",
+            "unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?",
+        ),
+        ("[observability]\ndashbord_enabled = true\n", "did you mean OBSERVABILITY__DASHBOARD_ENABLED?"),
+        ("[plugins.counting]\nlimt = 1\n", "did you mean PLUGINS__COUNTING__LIMIT?"),
+    ],
+)
 def test_an_unknown_key_in_the_config_file_stops_with_the_closest_name(tmp_path, text, expected):
     entry_points = COUNTING if "counting" in text else None
     with pytest.raises(SettingsError, match=r"^unknown") as raised:
@@ -92,7 +115,10 @@ def test_generic_prefixes_only_warn_because_other_programs_share_them(monkeypatc
     with caplog.at_level(logging.WARNING, logger="ccproxy.settings"):
         settings = load_settings()
     assert settings.server.port == 8000
-    assert "ignoring unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?" in caplog.text
+    assert (
+        "ignoring unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?"
+        in caplog.text
+    )
     assert "LOGGING__DIR" in caplog.text
 
 
@@ -117,7 +143,9 @@ def test_config_show_lists_every_builtin_setting_under_observability(tmp_path):
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)["observability"]
     assert shown["duckdb_path"] == "/data/ccproxy.duckdb" and shown["pushgateway_job"] == "blue"
-    assert {"metrics_endpoint_enabled", "logs_endpoints_enabled", "dashboard_enabled", "stream_replay_size"} <= set(shown)
+    assert {"metrics_endpoint_enabled", "logs_endpoints_enabled", "dashboard_enabled", "stream_replay_size"} <= set(
+        shown
+    )
 
 
 def test_an_unknown_setting_exits_2_with_one_line(tmp_path):

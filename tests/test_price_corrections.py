@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from ccproxy_core.cost import PriceBook
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.price_corrections import load_corrections
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.errors import SettingsError
-from ccproxy_core.price_corrections import load_corrections
-from ccproxy_core.settings_loader import load_settings
-from ccproxy_core.usage import Usage
+from ccproxy_core.runtime.settings_loader import load_settings
 
 M = Decimal(1_000_000)
 
@@ -37,7 +37,9 @@ def test_sonnet_4_at_200k_input_tokens_keeps_the_base_rates():
 
 def test_opus_4_6_fast_mode_is_six_times_the_standard_rates():
     # Published: fast mode $30 input / $150 output up to 200K input tokens; 1-hour cache writes 2x input = $60.
-    usage = Usage(input_tokens=2_000, output_tokens=1_000, cache_write_tokens=1_000, cache_write_1h_tokens=1_000, speed="fast")
+    usage = Usage(
+        input_tokens=2_000, output_tokens=1_000, cache_write_tokens=1_000, cache_write_1h_tokens=1_000, speed="fast"
+    )
     cost = PriceBook().compute("anthropic", "claude-opus-4-6", usage)
     assert cost.total == 2_000 * Decimal(30) / M + 1_000 * Decimal(150) / M + 1_000 * Decimal(60) / M  # $0.27
     standard = PriceBook().compute("anthropic", "claude-opus-4-6", Usage(input_tokens=2_000, output_tokens=1_000))
@@ -77,13 +79,19 @@ def test_the_operator_adds_and_overrides_prices(tmp_path):
     assert standard.total == Decimal(1)
 
 
-@pytest.mark.parametrize("content, complaint", [
-    ("[[correction]]\nprovider = 'openai'\n", "needs provider and model"),
-    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\n", "gives no price"),
-    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = 'lots'\n", "is not a price"),
-    ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\nouput_mtok = '2'\n", "unknown key 'ouput_mtok'"),
-    ("this is = not toml =", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "content, complaint",
+    [
+        ("[[correction]]\nprovider = 'openai'\n", "needs provider and model"),
+        ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\n", "gives no price"),
+        ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = 'lots'\n", "is not a price"),
+        (
+            "[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\nouput_mtok = '2'\n",
+            "unknown key 'ouput_mtok'",
+        ),
+        ("this is = not toml =", "not valid TOML"),
+    ],
+)
 def test_a_bad_corrections_file_stops_start_up_with_one_line(tmp_path, monkeypatch, content, complaint):
     path = tmp_path / "prices.toml"
     path.write_text(content)

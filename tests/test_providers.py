@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
 from ccproxy_core.providers import PROVIDERS, PROXY_ROUTES, provider_for, service_type_for
-from ccproxy_core.usage import StreamUsageParser, usage_from_json
 
 
 def anthropic_event(name: str, data: dict) -> bytes:
@@ -15,10 +15,18 @@ def anthropic_event(name: str, data: dict) -> bytes:
 
 
 def openai_chunk(delta: dict) -> bytes:
-    return ("data: " + json.dumps({"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta}]}) + "\n\n").encode()
+    return (
+        "data: " + json.dumps({"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta}]}) + "\n\n"
+    ).encode()
 
 
-START = anthropic_event("message_start", {"type": "message_start", "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}}})
+START = anthropic_event(
+    "message_start",
+    {
+        "type": "message_start",
+        "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}},
+    },
+)
 STOP = anthropic_event("message_stop", {"type": "message_stop"})
 
 
@@ -31,16 +39,29 @@ def feed(service_type: str, stream: bytes, size: int):
     return parser, token_at
 
 
-@pytest.mark.parametrize("delta", [
-    {"type": "text_delta", "text": "Hi"},
-    {"type": "thinking_delta", "thinking": "Let me see"},
-    {"type": "input_json_delta", "partial_json": "{\"city\":"},
-])
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"type": "text_delta", "text": "Hi"},
+        {"type": "thinking_delta", "thinking": "Let me see"},
+        {"type": "input_json_delta", "partial_json": '{"city":'},
+    ],
+)
 @pytest.mark.parametrize("size", [1, 5, 10_000])
 def test_anthropic_first_token_is_the_first_content_delta_of_any_kind(delta, size):
-    before = START + anthropic_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}) \
+    before = (
+        START
+        + anthropic_event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
         + anthropic_event("ping", {"type": "ping"})
-    stream = before + anthropic_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}) + STOP
+    )
+    stream = (
+        before
+        + anthropic_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        + STOP
+    )
     parser, token_at = feed("anthropic", stream, size)
     assert token_at is not None and token_at >= (len(before) // size - 1) * size
     state = parser.final_state()
@@ -48,20 +69,34 @@ def test_anthropic_first_token_is_the_first_content_delta_of_any_kind(delta, siz
 
 
 def test_anthropic_text_that_mentions_the_end_is_not_the_end():
-    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 'say {"type":"message_stop"} and event: error'}}
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": 'say {"type":"message_stop"} and event: error'},
+    }
     parser, _ = feed("anthropic", START + anthropic_event("content_block_delta", delta), 3)
     state = parser.final_state()
     assert not state.terminal_seen and not state.error_seen and parser.result().error_type is None
 
 
-@pytest.mark.parametrize("delta, is_token", [
-    ({"role": "assistant", "content": "", "refusal": None}, False),
-    ({"content": "Hello"}, True),
-    ({"content": "\nHello"}, True),
-    ({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}, True),
-    ({"refusal": "I can't"}, True),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "delta, is_token",
+    [
+        ({"role": "assistant", "content": "", "refusal": None}, False),
+        ({"content": "Hello"}, True),
+        ({"content": "\nHello"}, True),
+        (
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+                ]
+            },
+            True,
+        ),
+        ({"refusal": "I can't"}, True),
+        ({}, False),
+    ],
+)
 def test_openai_first_token_is_the_first_non_empty_content_or_tool_call(delta, is_token):
     _, token_at = feed("openai", openai_chunk(delta), 4)
     assert (token_at is not None) is is_token
@@ -83,9 +118,19 @@ def test_openai_prefers_the_error_code_as_type():
 
 
 def test_anthropic_usage_reads_tools_tier_and_speed():
-    body = json.dumps({"type": "message", "model": "claude-opus-4-6", "usage": {
-        "input_tokens": 1, "output_tokens": 2, "server_tool_use": {"web_search_requests": 4},
-        "service_tier": "priority", "speed": "fast"}}).encode()
+    body = json.dumps(
+        {
+            "type": "message",
+            "model": "claude-opus-4-6",
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": 2,
+                "server_tool_use": {"web_search_requests": 4},
+                "service_tier": "priority",
+                "speed": "fast",
+            },
+        }
+    ).encode()
     usage = usage_from_json("anthropic", body)
     assert (usage.web_search_requests, usage.service_tier, usage.speed) == (4, "priority", "fast")
 

@@ -8,10 +8,15 @@ import httpx
 import pytest
 
 from ccproxy_core import hookimpl
-from ccproxy_core.mock_upstream.recorder import redact_secret
 from ccproxy_core.testing import wait_until
+from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 
-ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-forward-me", "anthropic-version": "2023-06-01", "anthropic-beta": "tools-2024", "content-type": "application/json"}
+ANTHROPIC_HEADERS = {
+    "x-api-key": "sk-ant-forward-me",
+    "anthropic-version": "2023-06-01",
+    "anthropic-beta": "tools-2024",
+    "content-type": "application/json",
+}
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "user", "content": "hello there"}]}
 
 
@@ -22,7 +27,9 @@ def mock_requests(upstream) -> list[dict]:
 def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, recorder):
     httpx.delete(upstream.url + "/_mock/requests")
     raw = b'{"model":"claude-sonnet-4-6",  "max_tokens":50,"messages":[{"role":"user","content":"h\\u00e9"}]}'
-    response = httpx.post(proxy.url + "/v1/messages?beta=true", content=raw, headers={**ANTHROPIC_HEADERS, "x-request-id": "given-id-1"})
+    response = httpx.post(
+        proxy.url + "/v1/messages?beta=true", content=raw, headers={**ANTHROPIC_HEADERS, "x-request-id": "given-id-1"}
+    )
     assert response.status_code == 200
     assert response.headers["request-id"].startswith("req_01")  # the provider's id, unchanged
     assert float(response.headers["x-ccproxy-overhead-ms"]) >= 0
@@ -79,11 +86,14 @@ def test_a_path_outside_the_provider_apis_is_a_json_404_and_recorded(proxy, reco
     assert upstream.requests() == []
 
 
-@pytest.mark.parametrize("path, setting", [
-    ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
-    ("/logs/query", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
-    ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
-])
+@pytest.mark.parametrize(
+    "path, setting",
+    [
+        ("/metrics", "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"),
+        ("/logs/query", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"),
+        ("/dashboard", "OBSERVABILITY__DASHBOARD_ENABLED"),
+    ],
+)
 def test_own_endpoints_that_are_off_name_their_setting_and_are_not_proxied(proxy, recorder, path, setting):
     response = httpx.get(proxy.url + path)
     assert response.status_code == 404 and setting in response.json()["detail"]
@@ -107,7 +117,9 @@ def test_models_route_picks_provider_by_headers(proxy, recorder):
 
 def test_upstream_timeout_gives_504(proxy_factory, recorder):
     proxy = proxy_factory(plugins=[recorder], upstream={"read_timeout_seconds": 0.3})
-    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-latency-ms": "2000"}, timeout=10)
+    response = httpx.post(
+        proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-latency-ms": "2000"}, timeout=10
+    )
     assert response.status_code == 504 and response.json()["error"]["type"] == "timeout_error"
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_timeout"
@@ -131,7 +143,9 @@ def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy
 def test_upstream_abort_mid_stream_cuts_the_client_and_is_recorded(proxy, recorder):
     headers = {**ANTHROPIC_HEADERS, "x-mock-abort-after": "3"}
     with pytest.raises(httpx.HTTPError):
-        with httpx.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=headers) as response:
+        with httpx.stream(
+            "POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=headers
+        ) as response:
             for _ in response.iter_bytes():
                 pass
     [record] = recorder.wait_for_ends(1)
@@ -187,10 +201,16 @@ def test_count_tokens_is_proxied_under_its_own_endpoint(proxy, recorder):
     response = httpx.post(proxy.url + "/api/v1/messages/count_tokens", json=BODY, headers=ANTHROPIC_HEADERS)
     assert response.status_code == 200 and response.json()["input_tokens"] > 0
     [record] = recorder.wait_for_ends(1)
-    assert (record.endpoint, record.path, record.service_type) == ("/v1/messages/count_tokens", "/api/v1/messages/count_tokens", "anthropic")
+    assert (record.endpoint, record.path, record.service_type) == (
+        "/v1/messages/count_tokens",
+        "/api/v1/messages/count_tokens",
+        "anthropic",
+    )
 
 
 def test_the_cost_the_provider_reports_is_recorded_beside_ours(proxy, recorder):
     httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-cost-usd": "0.0125"})
     [record] = recorder.wait_for_ends(1)
-    assert str(record.cost_sdk_usd) == "0.0125" and record.cost_usd is not None and record.cost_usd != record.cost_sdk_usd
+    assert (
+        str(record.cost_sdk_usd) == "0.0125" and record.cost_usd is not None and record.cost_usd != record.cost_sdk_usd
+    )

@@ -6,8 +6,8 @@ import anthropic
 import openai
 import pytest
 
-from ccproxy_core.cost import PriceBook
-from ccproxy_core.usage import Usage
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.usage import Usage
 
 PROMPT = "Tell me about proxies, with a long enough prompt that the mock has tokens to count. " * 4
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
@@ -19,7 +19,13 @@ LONG_PROMPT = PROMPT * 20  # over 1024 tokens, so the mock reports OpenAI cached
 
 
 def anthropic_kwargs(**extra):
-    return {"model": ANTHROPIC_MODEL, "max_tokens": 100, "system": SYSTEM, "messages": [{"role": "user", "content": PROMPT}], **extra}
+    return {
+        "model": ANTHROPIC_MODEL,
+        "max_tokens": 100,
+        "system": SYSTEM,
+        "messages": [{"role": "user", "content": PROMPT}],
+        **extra,
+    }
 
 
 def openai_kwargs(**extra):
@@ -36,7 +42,12 @@ def test_anthropic_sync_matches_direct(proxy, upstream, recorder):
     direct = anthropic.Anthropic(base_url=upstream.url, api_key="sk-test").messages.create(**anthropic_kwargs())
     assert through.model_dump(exclude={"id"}) == direct.model_dump(exclude={"id"})
     [record] = recorder.wait_for_ends(1)
-    assert (record.service_type, record.model, record.status_code, record.streaming) == ("anthropic", ANTHROPIC_MODEL, 200, False)
+    assert (record.service_type, record.model, record.status_code, record.streaming) == (
+        "anthropic",
+        ANTHROPIC_MODEL,
+        200,
+        False,
+    )
     assert record.endpoint == "/v1/messages"
     assert record.tokens_input == through.usage.input_tokens
     assert record.tokens_output == through.usage.output_tokens
@@ -97,24 +108,33 @@ async def test_openai_async_stream_with_usage(proxy, recorder):
 
 
 async def test_async_anthropic_non_stream(proxy, recorder):
-    message = await anthropic.AsyncAnthropic(base_url=proxy.url + "/api", api_key="sk-test").messages.create(**anthropic_kwargs())
+    message = await anthropic.AsyncAnthropic(base_url=proxy.url + "/api", api_key="sk-test").messages.create(
+        **anthropic_kwargs()
+    )
     [record] = recorder.wait_for_ends(1)
     assert record.tokens_output == message.usage.output_tokens and record.path == "/api/v1/messages"
 
 
 def test_openai_sync_stream(proxy, recorder):
     client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-test")
-    pieces = [c.choices[0].delta.content for c in client.chat.completions.create(**openai_kwargs(stream=True)) if c.choices]
+    pieces = [
+        c.choices[0].delta.content for c in client.chat.completions.create(**openai_kwargs(stream=True)) if c.choices
+    ]
     assert "".join(p for p in pieces if p)
     [record] = recorder.wait_for_ends(1)
     assert record.streaming and record.status_code == 200 and record.ttft_ms is not None
 
 
-@pytest.mark.parametrize("status, error_class", [(429, anthropic.RateLimitError), (529, anthropic.InternalServerError), (400, anthropic.BadRequestError)])
+@pytest.mark.parametrize(
+    "status, error_class",
+    [(429, anthropic.RateLimitError), (529, anthropic.InternalServerError), (400, anthropic.BadRequestError)],
+)
 def test_anthropic_upstream_errors_reach_the_sdk(proxy, recorder, status, error_class):
     client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-test", max_retries=0)
     with pytest.raises(error_class) as caught:
-        client.messages.create(**anthropic_kwargs(), extra_headers={"x-mock-status": str(status), "x-mock-retry-after": "7"})
+        client.messages.create(
+            **anthropic_kwargs(), extra_headers={"x-mock-status": str(status), "x-mock-retry-after": "7"}
+        )
     assert caught.value.status_code == status
     if status == 429:
         assert caught.value.response.headers["retry-after"] == "7"

@@ -15,7 +15,7 @@ from tests.duckdb_records import open_store, write_all
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "docs" / "plugins.md").read_text()
-PUBLIC_MODULES = {"ccproxy_core", "ccproxy_core.testing", "ccproxy_core.pytest_plugin"}
+PUBLIC_MODULES = {"ccproxy_core", "ccproxy_core.testing", "ccproxy_core.testing.pytest_plugin"}
 
 
 def test_every_public_name_exists_and_is_in_the_guides_table():

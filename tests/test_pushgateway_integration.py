@@ -52,7 +52,8 @@ def test_traffic_shows_up_on_the_gateway_under_job_and_instance(start_gateway, p
     ask_claude(proxy.url)
     ask_claude(proxy.url, stream=True)
     openai.OpenAI(base_url=proxy.url + "/v1", api_key="test-key", max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=HELLO)
+        model="gpt-4o-mini", messages=HELLO
+    )
     recorder.wait_for_ends(3)
 
     gateway.wait_for("ccproxy_requests_total", 3, job="ccproxy", instance=INSTANCE)
@@ -93,12 +94,15 @@ def test_a_stopped_gateway_fails_no_request_and_pushing_resumes_when_it_is_back(
 
     gateway.stop()
     failures_before = registry_value(proxy, "ccproxy_pushgateway_push_failures_total")
-    wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") > failures_before,
-               "a failed push")
+    wait_until(
+        lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") > failures_before, "a failed push"
+    )
     durations = [ask_claude(proxy.url, stream=index % 2 == 1) for index in range(6)]
     assert max(durations) < PUSH_TIMEOUT / 2, durations
-    wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= failures_before + 8,
-               "more failed pushes")
+    wait_until(
+        lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= failures_before + 8,
+        "more failed pushes",
+    )
     recorder.wait_for_ends(7)
 
     gateway.start()  # same port, empty (persistence is off)
@@ -118,8 +122,9 @@ def test_a_gateway_that_never_answers_does_not_slow_requests(proxy_factory, reco
     with socket.socket() as silent:  # accepts connections (backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        proxy = proxy_factory(plugins=[recorder],
-                              observability=push_settings(f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        proxy = proxy_factory(
+            plugins=[recorder], observability=push_settings(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        )
         durations = [ask_claude(proxy.url, stream=index % 2 == 1) for index in range(8)]
         assert max(durations) < PUSH_TIMEOUT / 2, durations
         wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= 1, "a timed-out push")
@@ -129,7 +134,9 @@ def test_a_gateway_that_never_answers_does_not_slow_requests(proxy_factory, reco
 def test_a_last_push_lands_on_shutdown(start_gateway, proxy_factory, recorder):
     gateway = start_gateway()
     # A long interval: after the push at start-up, only the final push can carry these requests.
-    proxy = proxy_factory(plugins=[recorder], observability=push_settings(gateway.url, pushgateway_interval_seconds=300))
+    proxy = proxy_factory(
+        plugins=[recorder], observability=push_settings(gateway.url, pushgateway_interval_seconds=300)
+    )
     wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "the start-up push")
     for _ in range(4):
         ask_claude(proxy.url)
@@ -151,8 +158,12 @@ def test_basic_auth_from_the_url_works_and_the_password_is_never_logged(start_ga
     gateway.wait_for("ccproxy_requests_total", 1, job="ccproxy", instance=INSTANCE)
 
     gateway.stop()  # make the plugin log a failure, which names the URL
-    wait_until(lambda: any("failed" in record.getMessage() for record in caplog.records
-                           if record.name == "ccproxy.pushgateway"), "a failure line")
+    wait_until(
+        lambda: any(
+            "failed" in record.getMessage() for record in caplog.records if record.name == "ccproxy.pushgateway"
+        ),
+        "a failure line",
+    )
     proxy.stop()
     logged = caplog.text + "\n".join(str(record.args) for record in caplog.records)
     assert f"http://***@{host_and_port}" in logged

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter
 
-from ccproxy_core.app import create_app
 from ccproxy_core.errors import StartupError
+from ccproxy_core.runtime.app import create_app
 from ccproxy_core.testing import make_settings
 from ccproxy_pushgateway.pusher import Pusher, PushPlan, create_push_metrics, push_timeout
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
@@ -103,8 +103,13 @@ def closed_port_url() -> str:
 def make_pusher(url: str, interval: float = 60.0) -> tuple[Pusher, CollectorRegistry]:
     registry = CollectorRegistry()
     Counter("ccproxy_requests_total", "Requests.", registry=registry).inc(3)
-    plan = PushPlan(registry=registry, target=parse_push_url(url), job="ccproxy",
-                    grouping_key={"instance": "unit:1"}, interval_seconds=interval)
+    plan = PushPlan(
+        registry=registry,
+        target=parse_push_url(url),
+        job="ccproxy",
+        grouping_key={"instance": "unit:1"},
+        interval_seconds=interval,
+    )
     return Pusher(plan, create_push_metrics(registry)), registry
 
 
@@ -163,7 +168,15 @@ async def test_reports_are_at_most_64_failures_apart(caplog):
         for _ in range(200):
             await pusher.push_once()
     assert [int(report.split(" failure(s)")[0].split("(")[-1]) for report in failure_reports(caplog)] == [
-        1, 2, 4, 8, 16, 32, 64, 128, 192,
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        64,
+        128,
+        192,
     ]
 
 
@@ -215,8 +228,9 @@ async def test_the_loop_pushes_at_once_then_on_the_interval_and_stop_pushes_once
 
 
 def test_pushing_without_a_metrics_registry_stops_start_up_with_a_clear_message():
-    settings = make_settings("http://127.0.0.1:9", observability={"pushgateway_url": "http://127.0.0.1:9"},
-                             plugins={"disabled": ["metrics"]})
+    settings = make_settings(
+        "http://127.0.0.1:9", observability={"pushgateway_url": "http://127.0.0.1:9"}, plugins={"disabled": ["metrics"]}
+    )
     with pytest.raises(StartupError, match="remove 'metrics' from PLUGINS__DISABLED"):
         with TestClient(create_app(settings)):
             pass

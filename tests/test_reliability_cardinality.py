@@ -32,8 +32,9 @@ async def invent(proxy_url: str, first: int, count: int) -> Counter:
             body = {"model": f"invented-claude-{number}", "max_tokens": 5, "messages": HELLO}
             request = session.post("/v1/messages", json=body, headers=ANTHROPIC)
         else:
-            request = session.post("/v1/chat/completions", json={"model": f"invented-gpt-{number}", "messages": HELLO},
-                                   headers=OPENAI)
+            request = session.post(
+                "/v1/chat/completions", json={"model": f"invented-gpt-{number}", "messages": HELLO}, headers=OPENAI
+            )
         async with request as response:
             await response.read()
             return response.status
@@ -53,21 +54,31 @@ async def invent(proxy_url: str, first: int, count: int) -> Counter:
 
     async with aiohttp.ClientSession(proxy_url, connector=aiohttp.TCPConnector(limit=64)) as session:
         numbers = range(first, first + count)
-        statuses = await asyncio.gather(*(limited(model_request, session, n) for n in numbers),
-                                        *(limited(path_request, session, n) for n in numbers))
+        statuses = await asyncio.gather(
+            *(limited(model_request, session, n) for n in numbers),
+            *(limited(path_request, session, n) for n in numbers),
+        )
     return Counter(statuses)
 
 
 def series(proxy_url: str) -> list[tuple[str, dict[str, str]]]:
     """Every sample on /metrics: (name, labels)."""
     text = httpx.get(proxy_url + "/metrics").text
-    return [(sample.name, sample.labels) for family in text_string_to_metric_families(text) for sample in family.samples]
+    return [
+        (sample.name, sample.labels) for family in text_string_to_metric_families(text) for sample in family.samples
+    ]
 
 
 def requests_counted(proxy_url: str) -> int:
     text = httpx.get(proxy_url + "/metrics").text
-    return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-                   if sample.name == "ccproxy_requests_total"))
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "ccproxy_requests_total"
+        )
+    )
 
 
 def test_invented_models_and_paths_share_labels_and_add_no_series(proxy_factory):
@@ -82,13 +93,18 @@ def test_invented_models_and_paths_share_labels_and_add_no_series(proxy_factory)
 
     assert len(after_thousands) == len(after_cap)  # the same series; only their values grew
     assert {(name, tuple(sorted(labels.items()))) for name, labels in after_thousands} == {
-        (name, tuple(sorted(labels.items()))) for name, labels in after_cap}
+        (name, tuple(sorted(labels.items()))) for name, labels in after_cap
+    }
     models = {labels["model"] for _name, labels in after_thousands if "model" in labels}
     assert len(models - {"other", "unknown"}) == MODEL_CAP and {"other", "unknown"} <= models
     endpoints = {labels["endpoint"] for _name, labels in after_thousands if "endpoint" in labels}
     assert endpoints == KNOWN_ENDPOINTS
-    unmatched = sorted((labels["endpoint"], tuple(sorted(labels.items()))) for name, labels in after_thousands
-                       if name == "ccproxy_requests_total" and labels["endpoint"] in ("unmatched", "/v1/*"))
+    unmatched = sorted(
+        (labels["endpoint"], tuple(sorted(labels.items())))
+        for name, labels in after_thousands
+        if name == "ccproxy_requests_total" and labels["endpoint"] in ("unmatched", "/v1/*")
+    )
     assert [dict(labels) for _endpoint, labels in unmatched] == [
         {"method": "GET", "endpoint": endpoint, "model": "unknown", "status": "404", "service_type": "openai"}
-        for endpoint in ("/v1/*", "unmatched")], unmatched
+        for endpoint in ("/v1/*", "unmatched")
+    ], unmatched

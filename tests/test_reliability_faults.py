@@ -62,7 +62,10 @@ def test_connect_timeout_gives_504_and_one_record(proxy_factory, recorder):
         proxy = proxy_factory(plugins=[recorder], upstream_url=url, upstream={"connect_timeout_seconds": 0.3})
         response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS, timeout=10)
     assert response.status_code == 504
-    assert response.json() == {"type": "error", "error": {"type": "timeout_error", "message": response.json()["error"]["message"]}}
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "timeout_error", "message": response.json()["error"]["message"]},
+    }
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_timeout" and record.status_code == 504
 
@@ -81,7 +84,9 @@ def test_stream_slower_than_the_read_timeout_is_cut_and_recorded(proxy_factory, 
     proxy = proxy_factory(plugins=[recorder], upstream={"read_timeout_seconds": 0.3})
     slow = {**HEADERS, "x-mock-delta-interval-ms": "1000", "x-mock-delta-count": "3"}
     with pytest.raises(httpx.HTTPError):
-        with httpx.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=slow, timeout=10) as response:
+        with httpx.stream(
+            "POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=slow, timeout=10
+        ) as response:
             for _ in response.iter_bytes():
                 pass
     [record] = recorder.wait_for_ends(1)
@@ -90,7 +95,9 @@ def test_stream_slower_than_the_read_timeout_is_cut_and_recorded(proxy_factory, 
 
 def test_retry_after_is_passed_through_on_openai_429(proxy, recorder):
     headers = {"authorization": "Bearer sk-test", "x-mock-status": "429", "x-mock-retry-after": "12"}
-    response = httpx.post(proxy.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []}, headers=headers)
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []}, headers=headers
+    )
     assert response.status_code == 429 and response.headers["retry-after"] == "12"
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
     [record] = recorder.wait_for_ends(1)
@@ -103,11 +110,23 @@ def test_faults_leave_no_task_or_connection_behind(proxy_factory, recorder):
     httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS)  # warm the pool
     recorder.wait_for_ends(1)
     baseline = probe.tasks()
-    faults = [{"x-mock-status": "500"}, {"x-mock-status": "529"}, {"x-mock-malformed": "1"}, {"x-mock-abort-after": "2"},
-              {"x-mock-latency-ms": "3000"}, {"x-mock-delta-count": "400", "x-mock-delta-interval-ms": "20"}]
+    faults = [
+        {"x-mock-status": "500"},
+        {"x-mock-status": "529"},
+        {"x-mock-malformed": "1"},
+        {"x-mock-abort-after": "2"},
+        {"x-mock-latency-ms": "3000"},
+        {"x-mock-delta-count": "400", "x-mock-delta-interval-ms": "20"},
+    ]
     for index, fault in enumerate(faults):
         with contextlib.suppress(httpx.HTTPError):
-            with httpx.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers={**HEADERS, **fault}, timeout=10) as response:
+            with httpx.stream(
+                "POST",
+                proxy.url + "/v1/messages",
+                json={**BODY, "stream": True},
+                headers={**HEADERS, **fault},
+                timeout=10,
+            ) as response:
                 for position, _ in enumerate(response.iter_bytes()):
                     if index == len(faults) - 1 and position == 1:
                         break  # the client walks away mid-stream

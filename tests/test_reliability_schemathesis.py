@@ -32,23 +32,55 @@ from schemathesis.core.failures import FailureGroup
 
 from ccproxy_core.testing import wait_until
 
-EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_collection_enabled": True, "logs_endpoints_enabled": True,
-                 "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
+EVERYTHING_ON = {
+    "metrics_endpoint_enabled": True,
+    "logs_collection_enabled": True,
+    "logs_endpoints_enabled": True,
+    "dashboard_enabled": True,
+    "log_flush_interval_seconds": 0.05,
+}
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKEN = "fuzz-token"
-LOGS_OPERATIONS = {("GET", "/logs/status"), ("GET", "/logs/query"), ("GET", "/logs/analytics"),
-                   ("GET", "/logs/entries"), ("POST", "/logs/reset"), ("GET", "/logs/sessions"),
-                   ("GET", "/logs/sessions/{session_id}")}
+LOGS_OPERATIONS = {
+    ("GET", "/logs/status"),
+    ("GET", "/logs/query"),
+    ("GET", "/logs/analytics"),
+    ("GET", "/logs/entries"),
+    ("POST", "/logs/reset"),
+    ("GET", "/logs/sessions"),
+    ("GET", "/logs/sessions/{session_id}"),
+}
 
 # name: (settings sections, headers sent with each request, checks, generation modes, examples per operation and mode)
 CONFIGURATIONS = {
-    "everything-on": ({"observability": EVERYTHING_ON}, {}, [not_a_server_error, *CONFORMANCE], list(GenerationMode), 25),
-    "token-sent": ({"observability": EVERYTHING_ON, "security": {"auth_token": TOKEN}},
-                   {"Authorization": f"Bearer {TOKEN}"}, [not_a_server_error, *CONFORMANCE], list(GenerationMode), 10),
-    "token-not-sent": ({"observability": EVERYTHING_ON, "security": {"auth_token": TOKEN}}, {},
-                       [not_a_server_error, *CONFORMANCE], [GenerationMode.POSITIVE], 5),
-    "reachable-without-token": ({"observability": EVERYTHING_ON, "server": {"host": "0.0.0.0"}}, {},
-                                [not_a_server_error, *CONFORMANCE], [GenerationMode.POSITIVE], 5),
+    "everything-on": (
+        {"observability": EVERYTHING_ON},
+        {},
+        [not_a_server_error, *CONFORMANCE],
+        list(GenerationMode),
+        25,
+    ),
+    "token-sent": (
+        {"observability": EVERYTHING_ON, "security": {"auth_token": TOKEN}},
+        {"Authorization": f"Bearer {TOKEN}"},
+        [not_a_server_error, *CONFORMANCE],
+        list(GenerationMode),
+        10,
+    ),
+    "token-not-sent": (
+        {"observability": EVERYTHING_ON, "security": {"auth_token": TOKEN}},
+        {},
+        [not_a_server_error, *CONFORMANCE],
+        [GenerationMode.POSITIVE],
+        5,
+    ),
+    "reachable-without-token": (
+        {"observability": EVERYTHING_ON, "server": {"host": "0.0.0.0"}},
+        {},
+        [not_a_server_error, *CONFORMANCE],
+        [GenerationMode.POSITIVE],
+        5,
+    ),
     # Without a store the data routes answer 503 by design (naming the settings), so only conformance is checked.
     "no-store": ({"observability": {"logs_endpoints_enabled": True}}, {}, CONFORMANCE, [GenerationMode.POSITIVE], 5),
 }
@@ -97,6 +129,10 @@ def test_logs_routes_conform_to_their_schema(proxy_factory, configuration):
         fill_with_rows(proxy.url)
     operations = logs_operations(proxy.url)
     assert {(operation.method.upper(), operation.path) for operation in operations} == LOGS_OPERATIONS
-    failures = [report for operation in operations for mode in modes
-                if (report := fuzz(operation, mode, headers, checks, examples)) is not None]
+    failures = [
+        report
+        for operation in operations
+        for mode in modes
+        if (report := fuzz(operation, mode, headers, checks, examples)) is not None
+    ]
     assert not failures, "\n\n".join(failures)

@@ -117,8 +117,9 @@ class SlowStream(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM,
-                              timeout=30) as response:
+            with httpx.stream(
+                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM, timeout=30
+            ) as response:
                 self.request_id = response.headers["x-ccproxy-request-id"]
                 for chunk in response.iter_bytes():
                     self.body += chunk
@@ -154,15 +155,23 @@ def test_sigterm_finishes_streams_flushes_pushes_and_exits_0(upstream, start_gat
     gateway = start_gateway()
     database = tmp_path / "ccproxy.duckdb"
     # A long push interval: after the start-up push only the final push can carry the count.
-    env = serve_env(upstream.url, database, pushgateway_url=gateway.url, pushgateway_interval_seconds="300",
-                    pushgateway_instance="sigterm-test", log_flush_interval_seconds="5")
+    env = serve_env(
+        upstream.url,
+        database,
+        pushgateway_url=gateway.url,
+        pushgateway_interval_seconds="300",
+        pushgateway_instance="sigterm-test",
+        log_flush_interval_seconds="5",
+    )
     server = ServeProcess(tmp_path, env).start()
     subscriber = LogStreamSubscriber(server.url)
     try:
         subscriber.start()
         wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1)
-        quick_ids = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
-                     for _ in range(3)}
+        quick_ids = {
+            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+            for _ in range(3)
+        }
         streams = [SlowStream(server.url) for _ in range(4)]
         for stream in streams:
             stream.start()
@@ -195,12 +204,16 @@ def test_sigkill_loses_at_most_the_last_flush_interval_and_the_file_reopens(upst
     env = serve_env(upstream.url, database, log_flush_interval_seconds="1")
     server = ServeProcess(tmp_path, env).start()
     try:
-        first = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
-                 for _ in range(5)}
+        first = {
+            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+            for _ in range(5)
+        }
         # Wait past one flush interval: the first batch is on disk (committed to the write-ahead log).
         wait_until(lambda: httpx.get(server.url + "/logs/status").json()["row_count"] == 5, timeout=10)
-        second = {httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
-                  for _ in range(5)}
+        second = {
+            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+            for _ in range(5)
+        }
         server.send(signal.SIGKILL)
         assert server.wait(10) == -signal.SIGKILL
     finally:
@@ -216,7 +229,9 @@ def test_sigkill_loses_at_most_the_last_flush_interval_and_the_file_reopens(upst
         assert " ERROR " not in restarted.stderr and " WARNING " not in restarted.stderr, restarted.stderr
         status = httpx.get(restarted.url + "/logs/status").json()
         assert status["row_count"] == len(survived)
-        new_id = httpx.post(restarted.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+        new_id = httpx.post(restarted.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers[
+            "x-ccproxy-request-id"
+        ]
         wait_until(lambda: httpx.get(restarted.url + "/logs/status").json()["row_count"] == len(survived) + 1)
         restarted.send(signal.SIGTERM)
         assert restarted.wait(30) == 0, restarted.stderr

@@ -56,7 +56,9 @@ async def send_all(proxy_url: str) -> list[tuple[int, str]]:
     """Send the N requests, CONCURRENCY at a time; (status, x-ccproxy-request-id) of each, read to the end."""
     gate = asyncio.Semaphore(CONCURRENCY)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(proxy_url, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+    async with aiohttp.ClientSession(
+        proxy_url, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
 
         async def one(index: int) -> tuple[int, str]:
             path, headers, body = request_for(index)
@@ -83,8 +85,10 @@ class StreamReader:
 
     def _read(self) -> None:
         event, event_id = None, None
-        with (contextlib.suppress(httpx.HTTPError),  # a failed stream shows as missing events
-              httpx.stream("GET", self.url, timeout=httpx.Timeout(60, read=None)) as response):
+        with (
+            contextlib.suppress(httpx.HTTPError),  # a failed stream shows as missing events
+            httpx.stream("GET", self.url, timeout=httpx.Timeout(60, read=None)) as response,
+        ):
             for line in response.iter_lines():
                 if self.stop.is_set():
                     return
@@ -122,8 +126,14 @@ def test_n_concurrent_requests_give_n_rows_n_counts_and_n_events(proxy_factory):
     assert statuses == {200: N * 6 // 8, 429: N // 8, 500: N // 8}
 
     # row_count and the writer's figures are read a moment apart: wait until both say "all written"
-    status = wait_until(lambda: (body := httpx.get(proxy.url + "/logs/status").json())["row_count"] == N
-                        and body["queue_depth"] == 0 and body, timeout=30)
+    status = wait_until(
+        lambda: (
+            (body := httpx.get(proxy.url + "/logs/status").json())["row_count"] == N
+            and body["queue_depth"] == 0
+            and body
+        ),
+        timeout=30,
+    )
     assert (status["dropped_records"], status["write_errors"]) == (0, 0)
     stored = httpx.get(proxy.url + "/logs/query", params={"limit": 10_000}).json()["results"]
     assert {row["request_id"] for row in stored} == client_ids and len(stored) == N

@@ -21,8 +21,12 @@ from tests.test_duckdb_write_errors import fill_the_disk
 
 pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 
-OBSERVABILITY = {"metrics_endpoint_enabled": True, "logs_collection_enabled": True, "logs_endpoints_enabled": True,
-                 "log_flush_interval_seconds": 0.05}
+OBSERVABILITY = {
+    "metrics_endpoint_enabled": True,
+    "logs_collection_enabled": True,
+    "logs_endpoints_enabled": True,
+    "log_flush_interval_seconds": 0.05,
+}
 HELLO = [{"role": "user", "content": "hello"}]
 
 
@@ -38,8 +42,9 @@ def send_mixed(proxy_url: str, count: int) -> set[str]:
         elif index % 3 == 1:
             response = gpt.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
         else:
-            with claude.messages.with_streaming_response.create(model="claude-haiku-4-5", max_tokens=10,
-                                                                messages=HELLO, stream=True) as response:
+            with claude.messages.with_streaming_response.create(
+                model="claude-haiku-4-5", max_tokens=10, messages=HELLO, stream=True
+            ) as response:
                 assert b"message_stop" in response.read()
         assert response.status_code == 200
         ids.add(response.headers["x-ccproxy-request-id"])
@@ -56,8 +61,12 @@ def status(proxy_url: str) -> dict:
 def writer_metrics(proxy_url: str) -> dict[str, float]:
     """The ccproxy_log_* samples on /metrics, by sample name."""
     text = httpx.get(proxy_url + "/metrics").text
-    return {sample.name: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples if sample.name.startswith("ccproxy_log_")}
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("ccproxy_log_")
+    }
 
 
 def test_a_full_disk_at_run_time_is_counted_and_served_through_then_caught_up(proxy_factory):
@@ -72,8 +81,9 @@ def test_a_full_disk_at_run_time_is_counted_and_served_through_then_caught_up(pr
         during = send_mixed(proxy.url, 6)  # every one answered 200 while nothing can be written
 
         # a streamed request's record lands just after its last byte: wait for all six to be queued
-        seen = wait_until(lambda: (now := status(proxy.url)).get("write_errors", 0) >= 2
-                          and now["queue_depth"] == 6 and now)
+        seen = wait_until(
+            lambda: (now := status(proxy.url)).get("write_errors", 0) >= 2 and now["queue_depth"] == 6 and now
+        )
         assert (seen["row_count"], seen["dropped_records"]) == (3, 0)
         metrics = writer_metrics(proxy.url)
         assert metrics["ccproxy_log_write_errors_total"] >= 2

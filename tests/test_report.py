@@ -11,10 +11,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ccproxy_core.attribution import key_fingerprint
-from ccproxy_core.cli import main
-from ccproxy_core.report.build import merge_periods, period_of
-from ccproxy_core.report.tables import compact, money
+from ccproxy_core.accounting.attribution import key_fingerprint
+from ccproxy_core.runtime.cli import main
+from ccproxy_core.runtime.report.build import merge_periods, period_of
+from ccproxy_core.runtime.report.tables import compact, money
 
 from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
 
@@ -95,7 +95,9 @@ def test_each_report_kind_fits_80_columns_and_sums_to_the_total(proxy_factory, t
     assert [(row["key"], row["requests"]) for row in projects] == [("webshop", 3), (None, 1)]
     keys = json.loads(report_in_process(config, "key", "--json").output)["rows"]
     assert [(row["key"], row["requests"]) for row in keys] == [("alice-laptop", 3), (key_fingerprint(CODEX_KEY), 1)]
-    empty = json.loads(report_in_process(config, "daily", "--json", "--since", "2001-01-01", "--until", "2001-01-31").output)
+    empty = json.loads(
+        report_in_process(config, "daily", "--json", "--since", "2001-01-01", "--until", "2001-01-31").output
+    )
     assert empty["rows"] == [] and empty["totals"]["requests"] == 0
 
 
@@ -114,10 +116,15 @@ def test_report_errors_name_the_fix(tmp_path):
 
 def test_periods_and_compact_numbers():
     assert [period_of("2025-01-31", "weekly"), period_of("2025-01-31", "monthly")] == ["2025-W05", "2025-01"]
-    day = {"requests": 1, "errors": 0, "cost_usd": 0.5,
-           "tokens": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3}}
-    weeks = merge_periods([{**day, "key": "2025-01-27"}, {**day, "key": "2025-02-02"}, {**day, "key": "2025-02-03"}],
-                          "weekly")
+    day = {
+        "requests": 1,
+        "errors": 0,
+        "cost_usd": 0.5,
+        "tokens": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3},
+    }
+    weeks = merge_periods(
+        [{**day, "key": "2025-01-27"}, {**day, "key": "2025-02-02"}, {**day, "key": "2025-02-03"}], "weekly"
+    )
     assert [(w["key"], w["requests"], w["cost_usd"]) for w in weeks] == [("2025-W05", 2, 1.0), ("2025-W06", 1, 0.5)]
     assert [compact(99_999), compact(1_234_567), compact(4_560_000_000)] == ["99,999", "1.23M", "4.56B"]
 

@@ -15,8 +15,11 @@ def test_no_file_refers_to_a_tracker_issue_by_number():
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     files = [ROOT / name for name in listed.splitlines() if Path(name).suffix in TEXT_SUFFIXES]
     assert len(files) > 100
-    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-             for path in files if path.is_file()
-             for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
-             if TRACKER_REFERENCE.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        if path.is_file()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        if TRACKER_REFERENCE.search(line)
+    ]
     assert found == [], "\n".join(found)

@@ -4,31 +4,37 @@ from __future__ import annotations
 
 import pytest
 
-from ccproxy_core.batch_results import results_url_through_proxy
-from ccproxy_core.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.accounting.batch_results import results_url_through_proxy
+from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 
 
-@pytest.mark.parametrize("method, path, template, reader", [
-    ("POST", "/v1/responses", "/v1/responses", "responses"),
-    ("GET", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
-    ("HEAD", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
-    ("GET", "/v1/responses/resp_123/input_items", "/v1/responses/{response_id}/input_items", "none"),
-    ("POST", "/v1/responses/input_tokens", "/v1/responses/input_tokens", "none"),
-    ("GET", "/v1/messages/batches/msgbatch_1/results", "/v1/messages/batches/{batch_id}/results", "batch_results"),
-    ("GET", "/v1/files/file-1/content", "/v1/files/{file_id}/content", "batch_results"),
-    ("POST", "/v1/moderations", "/v1/moderations", "free"),
-    ("POST", "/v1/embeddings", "/v1/embeddings", "usage"),
-])
+@pytest.mark.parametrize(
+    "method, path, template, reader",
+    [
+        ("POST", "/v1/responses", "/v1/responses", "responses"),
+        ("GET", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
+        ("HEAD", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
+        ("GET", "/v1/responses/resp_123/input_items", "/v1/responses/{response_id}/input_items", "none"),
+        ("POST", "/v1/responses/input_tokens", "/v1/responses/input_tokens", "none"),
+        ("GET", "/v1/messages/batches/msgbatch_1/results", "/v1/messages/batches/{batch_id}/results", "batch_results"),
+        ("GET", "/v1/files/file-1/content", "/v1/files/{file_id}/content", "batch_results"),
+        ("POST", "/v1/moderations", "/v1/moderations", "free"),
+        ("POST", "/v1/embeddings", "/v1/embeddings", "usage"),
+    ],
+)
 def test_named_routes_are_found_with_their_reader(method, path, template, reader):
     route = RouteTable().match(method, path)
     assert (route.template, route.reader) == (template, reader)
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/v1/responses/"),            # an empty id is not an id
-    ("PUT", "/v1/responses/resp_1"),      # no such method
-    ("GET", "/v1/responses/a/b/c"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/responses/"),  # an empty id is not an id
+        ("PUT", "/v1/responses/resp_1"),  # no such method
+        ("GET", "/v1/responses/a/b/c"),
+    ],
+)
 def test_near_misses_are_not_named_routes(method, path):
     assert RouteTable().match(method, path) is None
 
@@ -41,19 +47,31 @@ def test_unknown_paths_get_a_bounded_endpoint_whatever_they_are():
     assert fallback_route("GET", "/v1/threads/t/runs").reader == "none"
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("/v1/messages", "/v1/messages"), ("/api/v1/messages", "/v1/messages"),
-    ("/v1", None), ("/api/v2/x", None), ("/health", None), ("/", None),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/v1/messages", "/v1/messages"),
+        ("/api/v1/messages", "/v1/messages"),
+        ("/v1", None),
+        ("/api/v2/x", None),
+        ("/health", None),
+        ("/", None),
+    ],
+)
 def test_api_path(path, expected):
     assert api_path(path) == expected
 
 
 def test_results_url_is_pointed_at_ccproxy_and_nothing_else_changes():
-    body = (b'{"id":"msgbatch_1","results_url":"https://api.anthropic.com/v1/messages/batches/msgbatch_1/results",'
-            b'"note":"https://api.anthropic.com/v1/other"}')
+    body = (
+        b'{"id":"msgbatch_1","results_url":"https://api.anthropic.com/v1/messages/batches/msgbatch_1/results",'
+        b'"note":"https://api.anthropic.com/v1/other"}'
+    )
     rewritten = results_url_through_proxy(body, "https://api.anthropic.com", "http://127.0.0.1:8000/api")
-    assert rewritten == body.replace(b'"results_url":"https://api.anthropic.com/',
-                                     b'"results_url":"http://127.0.0.1:8000/api/')
-    assert results_url_through_proxy(b'{"results_url":null}', "https://api.anthropic.com", "http://x") == \
-        b'{"results_url":null}'
+    assert rewritten == body.replace(
+        b'"results_url":"https://api.anthropic.com/', b'"results_url":"http://127.0.0.1:8000/api/'
+    )
+    assert (
+        results_url_through_proxy(b'{"results_url":null}', "https://api.anthropic.com", "http://x")
+        == b'{"results_url":null}'
+    )

@@ -20,12 +20,19 @@ CCPROXY = str(Path(sys.executable).with_name("ccproxy"))
 
 
 def test_config_show_masks_every_credential(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
-           "OBSERVABILITY__PUSHGATEWAY_URL": "http://pushuser:pushPASS1@gateway:9091",
-           "UPSTREAM__ANTHROPIC_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/anthropic",
-           "UPSTREAM__OPENAI_API_KEY": "sk-proj-PASS4", "UPSTREAM__ANTHROPIC_API_KEY": "sk-ant-PASS5",
-           "SECURITY__AUTH_TOKEN": "tokenPASS6"}
-    shown = subprocess.run([CCPROXY, "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "OBSERVABILITY__PUSHGATEWAY_URL": "http://pushuser:pushPASS1@gateway:9091",
+        "UPSTREAM__ANTHROPIC_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/anthropic",
+        "UPSTREAM__OPENAI_API_KEY": "sk-proj-PASS4",
+        "UPSTREAM__ANTHROPIC_API_KEY": "sk-ant-PASS5",
+        "SECURITY__AUTH_TOKEN": "tokenPASS6",
+    }
+    shown = subprocess.run(
+        [CCPROXY, "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert "PASS" not in shown.stdout, shown.stdout
     settings = json.loads(shown.stdout)
     assert settings["observability"]["pushgateway_url"] == "http://***@gateway:9091"
@@ -33,9 +40,13 @@ def test_config_show_masks_every_credential(tmp_path):
 
 
 def test_a_refused_setting_is_named_without_its_credentials(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
-           "UPSTREAM__OPENAI_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/v1?key=qkPASS3",
-           "SECURITY__AUTH_TOKEN": ""}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "UPSTREAM__OPENAI_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/v1?key=qkPASS3",
+        "SECURITY__AUTH_TOKEN": "",
+    }
     shown = subprocess.run([CCPROXY, "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 2 and "UPSTREAM__OPENAI_BASE_URL" in shown.stderr
     assert "PASS" not in shown.stderr, shown.stderr
@@ -43,8 +54,9 @@ def test_a_refused_setting_is_named_without_its_credentials(tmp_path):
 
 def test_an_empty_token_stops_serve_with_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "SECURITY__AUTH_TOKEN": ""}
-    result = subprocess.run([CCPROXY, "serve", "--port", "0"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [CCPROXY, "serve", "--port", "0"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "SECURITY__AUTH_TOKEN" in result.stderr and "empty" in result.stderr
@@ -53,16 +65,26 @@ def test_an_empty_token_stops_serve_with_one_line(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX permissions")
 def test_files_and_folders_ccproxy_creates_are_owner_only(tmp_path, upstream):
     database = tmp_path / "new" / "deeper" / "log.duckdb"
-    server = ServeProcess(tmp_path, {
-        "UPSTREAM__ANTHROPIC_BASE_URL": upstream.url, "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
-        "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true", "OBSERVABILITY__DUCKDB_PATH": str(database),
-        "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.05"}).start()
+    server = ServeProcess(
+        tmp_path,
+        {
+            "UPSTREAM__ANTHROPIC_BASE_URL": upstream.url,
+            "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+            "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
+            "OBSERVABILITY__DUCKDB_PATH": str(database),
+            "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.05",
+        },
+    ).start()
     try:
         body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
         httpx.post(server.url + "/v1/messages", json=body, headers={"x-api-key": "k"})
         wait_until(lambda: httpx.get(server.url + "/logs/status").json()["rows_written"] == 1)
-        created = [database.parent, database.parent.parent, database,
-                   *[path for path in database.parent.iterdir() if path != database]]
+        created = [
+            database.parent,
+            database.parent.parent,
+            database,
+            *[path for path in database.parent.iterdir() if path != database],
+        ]
         for path in created:
             mode = stat.S_IMODE(path.stat().st_mode)
             assert mode & 0o077 == 0, f"{path} is {oct(mode)}: others can read it"
@@ -79,7 +101,9 @@ def test_secret_query_parameters_are_redacted():
 
 def test_the_upstream_clients_own_error_text_loses_its_secrets():
     # aiohttp's ClientResponseError prints the whole URL, query included
-    text = ("400, message='Bad Request', url='https://user:pw@api.example/v1/messages?key=sk-ant-LEAK1&sig=LEAK2' "
-            "Authorization: Bearer LEAK3\r\nforged")
+    text = (
+        "400, message='Bad Request', url='https://user:pw@api.example/v1/messages?key=sk-ant-LEAK1&sig=LEAK2' "
+        "Authorization: Bearer LEAK3\r\nforged"
+    )
     safe = safe_error_text(text, 1000)
     assert "LEAK" not in safe and "user:pw" not in safe and "\r\n" not in safe

@@ -14,15 +14,27 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ccproxy_core.mock_upstream.recorder import redact_secret
-from ccproxy_core.settings import ServerSettings, Settings
+from ccproxy_core.runtime.settings import ServerSettings, Settings
+from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 from tests.test_reliability_signals import ServeProcess
 
 TOKEN = "ccproxy-own-token-91c2"
-EVERYTHING_ON = {"metrics_endpoint_enabled": True, "logs_endpoints_enabled": True, "logs_collection_enabled": True,
-                 "dashboard_enabled": True, "log_flush_interval_seconds": 0.05}
-OWN_ENDPOINTS = ["/metrics", "/logs/status", "/logs/query", "/logs/analytics", "/logs/entries", "/dashboard",
-                 "/dashboard/static/dashboard.js"]
+EVERYTHING_ON = {
+    "metrics_endpoint_enabled": True,
+    "logs_endpoints_enabled": True,
+    "logs_collection_enabled": True,
+    "dashboard_enabled": True,
+    "log_flush_interval_seconds": 0.05,
+}
+OWN_ENDPOINTS = [
+    "/metrics",
+    "/logs/status",
+    "/logs/query",
+    "/logs/analytics",
+    "/logs/entries",
+    "/dashboard",
+    "/dashboard/static/dashboard.js",
+]
 ANTHROPIC_KEY = "sk-ant-client-own-key"
 OPENAI_KEY = "sk-client-own-key"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -44,7 +56,7 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         target = os.readlink(fd)
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     found = set()
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
@@ -59,7 +71,7 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
 def _address(hex_address: str, family: int) -> str:
     raw = bytes.fromhex(hex_address)
     # /proc prints each 32-bit word in host (little-endian) order
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return socket.inet_ntop(family, words)
 
 
@@ -77,8 +89,9 @@ def an_address_of_this_machine_other_than_loopback() -> str | None:
 def test_ccproxy_serve_without_host_listens_only_on_loopback(upstream, tmp_path):
     ccproxy = Path(sys.executable).with_name("ccproxy")
     assert ccproxy.exists(), "the ccproxy console script is not installed next to this Python"
-    server = ServeProcess(tmp_path, {"UPSTREAM__ANTHROPIC_BASE_URL": upstream.url},
-                          command=[str(ccproxy), "serve"]).start()
+    server = ServeProcess(
+        tmp_path, {"UPSTREAM__ANTHROPIC_BASE_URL": upstream.url}, command=[str(ccproxy), "serve"]
+    ).start()
     try:
         assert listening_addresses(server.process.pid) == {("127.0.0.1", server.port)}
         elsewhere = an_address_of_this_machine_other_than_loopback()

@@ -18,8 +18,8 @@ import duckdb
 import httpx
 import pytest
 
-from ccproxy_core.mock_upstream.recorder import redact_secret
 from ccproxy_core.testing import wait_until
+from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 from tests.test_reliability_signals import ServeProcess
 
 ANTHROPIC_KEY = "sk-ant-SECRET-7f3a9c"
@@ -39,10 +39,22 @@ REQUESTS = [
     ("POST", "/v1/messages", {**ANTHROPIC, "x-mock-status": "401"}, CLAUDE_BODY, 401),
     ("GET", "/v1/models", ANTHROPIC, None, 200),
     ("POST", "/v1/chat/completions", OPENAI, GPT_BODY, 200),
-    ("POST", "/v1/chat/completions", OPENAI, {**GPT_BODY, "stream": True, "stream_options": {"include_usage": True}}, 200),
+    (
+        "POST",
+        "/v1/chat/completions",
+        OPENAI,
+        {**GPT_BODY, "stream": True, "stream_options": {"include_usage": True}},
+        200,
+    ),
     ("POST", "/v1/chat/completions", {**OPENAI, "x-mock-status": "429"}, GPT_BODY, 429),
     ("POST", f"/v1/chat/completions?key={QUERY_KEY}&api_key={QUERY_KEY}", OPENAI, GPT_BODY, 200),
-    ("GET", "/no/such/route", {**ANTHROPIC, **OPENAI}, None, 404),  # outside the provider APIs: answered by ccproxy itself
+    (
+        "GET",
+        "/no/such/route",
+        {**ANTHROPIC, **OPENAI},
+        None,
+        404,
+    ),  # outside the provider APIs: answered by ccproxy itself
     ("POST", "/v1/messages", ANTHROPIC, b"x" * (MAX_REQUEST_BYTES + 1), 413),  # answered by ccproxy itself
 ]
 ANSWERED_LOCALLY = (404, 413)
@@ -82,13 +94,20 @@ class RawStream(threading.Thread):
 
 def serve_with_everything_on(tmp_path, upstream_url: str, gateway_url: str, log_format: str) -> ServeProcess:
     env = {
-        "UPSTREAM__ANTHROPIC_BASE_URL": upstream_url, "UPSTREAM__OPENAI_BASE_URL": upstream_url,
+        "UPSTREAM__ANTHROPIC_BASE_URL": upstream_url,
+        "UPSTREAM__OPENAI_BASE_URL": upstream_url,
         "SERVER__MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
-        "LOGGING__FORMAT": log_format, "LOGGING__LEVEL": "DEBUG", "LOGGING__ACCESS_LOG": "true",
-        "OBSERVABILITY__METRICS_ENDPOINT_ENABLED": "true", "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
-        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true", "OBSERVABILITY__DASHBOARD_ENABLED": "true",
-        "OBSERVABILITY__DUCKDB_PATH": str(tmp_path / "secrets.duckdb"), "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.1",
-        "OBSERVABILITY__PUSHGATEWAY_URL": gateway_url, "OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS": "0.2",
+        "LOGGING__FORMAT": log_format,
+        "LOGGING__LEVEL": "DEBUG",
+        "LOGGING__ACCESS_LOG": "true",
+        "OBSERVABILITY__METRICS_ENDPOINT_ENABLED": "true",
+        "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED": "true",
+        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+        "OBSERVABILITY__DASHBOARD_ENABLED": "true",
+        "OBSERVABILITY__DUCKDB_PATH": str(tmp_path / "secrets.duckdb"),
+        "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS": "0.1",
+        "OBSERVABILITY__PUSHGATEWAY_URL": gateway_url,
+        "OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS": "0.2",
     }
     return ServeProcess(tmp_path, env).start()
 
@@ -106,8 +125,14 @@ def check_the_provider_got_the_keys(upstream_url: str) -> None:
 
 
 def check_the_live_outputs(server: ServeProcess, gateway_url: str) -> None:
-    for path in ("/metrics", "/logs/status", "/logs/query?limit=100", "/logs/entries?page_size=100",
-                 "/logs/analytics?hours=1", "/health"):
+    for path in (
+        "/metrics",
+        "/logs/status",
+        "/logs/query?limit=100",
+        "/logs/entries?page_size=100",
+        "/logs/analytics?hours=1",
+        "/health",
+    ):
         response = httpx.get(server.url + path)
         assert response.status_code == 200, path
         assert_no_secret(path, response.text)
@@ -126,8 +151,12 @@ def check_the_database(path) -> None:
         if file.exists():
             assert_no_secret(file.name, file.read_bytes())
     with duckdb.connect(str(path), read_only=True) as connection:
-        columns = [row[0] for row in connection.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'access_logs'").fetchall()]
+        columns = [
+            row[0]
+            for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'access_logs'"
+            ).fetchall()
+        ]
         assert "request_id" in columns and "query" in columns
         assert connection.execute("SELECT count(*) FROM access_logs").fetchone()[0] == len(REQUESTS)
         for column in columns:

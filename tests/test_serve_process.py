@@ -25,9 +25,17 @@ def test_a_shutdown_with_duckdb_prints_no_leaked_instances(upstream, tmp_path):
 
 def test_a_mistyped_observability_variable_stops_serve_with_one_line_and_exit_2(tmp_path):
     server = ServeProcess(tmp_path, {"OBSERVABILITY__METRIC_ENDPOINT_ENABLED": "true"})
-    result = subprocess.run([sys.executable, "-m", "ccproxy_core", "serve"], env=server.env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy_core", "serve"],
+        env=server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert ("unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED (observability.metric_endpoint_enabled in the "
-            "config file): did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?") in result.stderr
+    assert (
+        "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED (observability.metric_endpoint_enabled in the "
+        "config file): did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?"
+    ) in result.stderr
     assert "Traceback" not in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ccproxy_core.errors import SettingsError
-from ccproxy_core.settings_loader import load_settings
+from ccproxy_core.runtime.settings_loader import load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,12 @@ def clean_environment(monkeypatch, tmp_path):
 def test_documented_defaults():
     s = load_settings()
     obs = s.observability
-    assert (obs.metrics_endpoint_enabled, obs.logs_endpoints_enabled, obs.dashboard_enabled, obs.logs_collection_enabled) == (False,) * 4
+    assert (
+        obs.metrics_endpoint_enabled,
+        obs.logs_endpoints_enabled,
+        obs.dashboard_enabled,
+        obs.logs_collection_enabled,
+    ) == (False,) * 4
     assert obs.log_storage_backend == "duckdb"
     assert obs.duckdb_path == "~/.local/share/ccproxy/metrics.duckdb"
     assert obs.pushgateway_url is None
@@ -36,8 +41,10 @@ def test_documented_defaults():
 
 def test_precedence_cli_over_env_over_dotenv_over_file(monkeypatch, tmp_path):
     config = tmp_path / "config.toml"
-    config.write_text('[server]\nport = 1111\nhost = "10.0.0.1"\n[observability]\ndashboard_enabled = true\nduckdb_path = "/from/file"\n'
-                      '[upstream]\nopenai_base_url = "http://file"\n')
+    config.write_text(
+        '[server]\nport = 1111\nhost = "10.0.0.1"\n[observability]\ndashboard_enabled = true\nduckdb_path = "/from/file"\n'
+        '[upstream]\nopenai_base_url = "http://file"\n'
+    )
     (tmp_path / ".env").write_text("SERVER__PORT=2222\nOBSERVABILITY__DUCKDB_PATH=/from/dotenv\n")
     monkeypatch.setenv("SERVER__PORT", "3333")
     s = load_settings(config, {"server": {"port": 4444}})
@@ -61,14 +68,25 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
     assert load_settings().plugins.disabled == ["metrics", "my_plugin"]
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("OBSERVABILITY__LOG_STORAGE_BACKEND", "sqlite", "invalid setting OBSERVABILITY__LOG_STORAGE_BACKEND='sqlite': Input should be 'duckdb', 'clickhouse' or 'none'"),
-    ("SERVER__PORT", "eighty", "invalid setting SERVER__PORT='eighty'"),
-    ("OBSERVABILITY__METRICS_ENDPOINT_ENABLED", "maybe", "invalid setting OBSERVABILITY__METRICS_ENDPOINT_ENABLED='maybe'"),
-    ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
-    ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
-    ("OBSERVABILITY__DUCKDB_THREADS", "0", "invalid setting OBSERVABILITY__DUCKDB_THREADS='0'"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        (
+            "OBSERVABILITY__LOG_STORAGE_BACKEND",
+            "sqlite",
+            "invalid setting OBSERVABILITY__LOG_STORAGE_BACKEND='sqlite': Input should be 'duckdb', 'clickhouse' or 'none'",
+        ),
+        ("SERVER__PORT", "eighty", "invalid setting SERVER__PORT='eighty'"),
+        (
+            "OBSERVABILITY__METRICS_ENDPOINT_ENABLED",
+            "maybe",
+            "invalid setting OBSERVABILITY__METRICS_ENDPOINT_ENABLED='maybe'",
+        ),
+        ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
+        ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
+        ("OBSERVABILITY__DUCKDB_THREADS", "0", "invalid setting OBSERVABILITY__DUCKDB_THREADS='0'"),
+    ],
+)
 def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:

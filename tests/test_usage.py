@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from ccproxy_core.sse_parser import DEFAULT_MAX_LINE_BYTES, SSELineSplitter, iter_data_fields
-from ccproxy_core.usage import StreamUsageParser, Usage
+from ccproxy_core.accounting.sse_parser import DEFAULT_MAX_LINE_BYTES, SSELineSplitter, iter_data_fields
+from ccproxy_core.accounting.usage import StreamUsageParser, Usage
 
 # Shaped like real Messages API streams: raw UTF-8 text (accents, CJK, emoji) so that
 # byte-level cuts land inside multi-byte characters; a message_delta that repeats the
@@ -194,10 +194,7 @@ def test_anthropic_message_delta_values_replace_earlier_ones():
 
 
 def test_anthropic_error_event_mid_stream():
-    error_event = (
-        b"event: error\n"
-        b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
-    )
+    error_event = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")
     for chunks in ([ANTHROPIC_STREAM[:cut] + error_event], [bytes([b]) for b in ANTHROPIC_STREAM[:cut] + error_event]):
         usage = _parse("anthropic", chunks)
@@ -286,5 +283,5 @@ def test_splitter_drops_only_the_overlong_line():
 
 
 def test_iter_data_fields_keeps_only_data_lines():
-    block = b"event: x\ndata: {}\r\n: comment\ndata:{\"a\":1}\n\n"
+    block = b'event: x\ndata: {}\r\n: comment\ndata:{"a":1}\n\n'
     assert list(iter_data_fields(block)) == [b" {}\r", b'{"a":1}']

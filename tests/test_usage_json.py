@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ccproxy_core.usage import Usage, request_model_and_stream, usage_from_json
+from ccproxy_core.accounting.usage import Usage, request_model_and_stream, usage_from_json
 
 
 def test_anthropic_json_body():

@@ -36,14 +36,22 @@ INSTANCE = "workers-test"
 
 def metric_samples(url: str, name: str) -> list:
     text = httpx.get(url + "/metrics", timeout=10).text
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name]
+    return [
+        sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name
+    ]
 
 
 def test_two_workers_one_view_of_every_request(upstream, start_gateway, tmp_path):
     gateway = start_gateway()
-    env = serve_env(upstream.url, tmp_path / "workers.duckdb", metrics_endpoint_enabled="true",
-                    pushgateway_url=gateway.url, pushgateway_interval_seconds="1", pushgateway_instance=INSTANCE,
-                    log_flush_interval_seconds="0.2")
+    env = serve_env(
+        upstream.url,
+        tmp_path / "workers.duckdb",
+        metrics_endpoint_enabled="true",
+        pushgateway_url=gateway.url,
+        pushgateway_interval_seconds="1",
+        pushgateway_instance=INSTANCE,
+        log_flush_interval_seconds="0.2",
+    )
     server = serve_workers(tmp_path, env)
     subscriber = LogStreamSubscriber(server.url)
     try:
@@ -65,8 +73,11 @@ def test_two_workers_one_view_of_every_request(upstream, start_gateway, tmp_path
             metric_by_status[sample.labels["status"]] += int(sample.value)
         assert metric_by_status == by_status
         output_tokens = sum(record["tokens_output"] or 0 for record in records)
-        assert sum(s.value for s in metric_samples(server.url, "ccproxy_tokens_total") if s.labels["type"] == "output") \
-            == output_tokens > 0
+        assert (
+            sum(s.value for s in metric_samples(server.url, "ccproxy_tokens_total") if s.labels["type"] == "output")
+            == output_tokens
+            > 0
+        )
         assert sum(s.value for s in metric_samples(server.url, "ccproxy_active_requests")) == 0
 
         gateway.wait_for("ccproxy_requests_total", float(len(sent)), job="ccproxy", instance=INSTANCE)
@@ -93,8 +104,9 @@ class WatchedStream(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM,
-                              timeout=30) as response:
+            with httpx.stream(
+                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM, timeout=30
+            ) as response:
                 self.request_id = response.headers["x-ccproxy-request-id"]
                 self.worker = int(response.headers["x-ccproxy-worker"])
                 for chunk in response.iter_bytes():
@@ -113,7 +125,9 @@ def quick_request(url: str) -> tuple[str, int]:
 
 
 def test_a_worker_killed_mid_stream_is_replaced_and_its_request_recorded(upstream, tmp_path):
-    server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "kill.duckdb", log_flush_interval_seconds="0.2"))
+    server = serve_workers(
+        tmp_path, serve_env(upstream.url, tmp_path / "kill.duckdb", log_flush_interval_seconds="0.2")
+    )
     try:
         before = [quick_request(server.url) for _ in range(6)]
         stream = WatchedStream(server.url)
@@ -176,8 +190,11 @@ def test_sigterm_under_load_stores_every_answered_request(upstream, tmp_path):
 
 def test_a_project_budget_spent_through_one_worker_refuses_through_the_other(upstream, tmp_path):
     budget = [{"name": "alpha-daily", "scope": "project:alpha", "limit_usd": 0.0002, "action": "block"}]
-    env = {**serve_env(upstream.url, tmp_path / "budget.duckdb"), "OBSERVABILITY__BUDGETS_ENABLED": "true",
-           "BUDGETS": json.dumps(budget)}
+    env = {
+        **serve_env(upstream.url, tmp_path / "budget.duckdb"),
+        "OBSERVABILITY__BUDGETS_ENABLED": "true",
+        "BUDGETS": json.dumps(budget),
+    }
     server = serve_workers(tmp_path, env)
     alpha = {**ANTHROPIC, "x-ccproxy-project": "alpha"}
     try:
@@ -199,16 +216,26 @@ def test_a_project_budget_spent_through_one_worker_refuses_through_the_other(ups
 
 def test_zero_workers_is_refused_with_one_line_naming_the_setting(tmp_path):
     server = ServeProcess(tmp_path, {"SERVER__WORKERS": "0"})
-    result = subprocess.run([sys.executable, "-m", "ccproxy_core", "serve"], env=server.env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy_core", "serve"],
+        env=server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "SERVER__WORKERS='0'" in lines[0] and "greater than or equal to 1" in lines[0], result.stderr
+    assert len(lines) == 1 and "SERVER__WORKERS='0'" in lines[0] and "greater than or equal to 1" in lines[0], (
+        result.stderr
+    )
 
 
 def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_address(upstream, tmp_path):
-    env = {**serve_env(upstream.url, tmp_path / "hub.duckdb", metrics_endpoint_enabled="true"),
-           "SECURITY__AUTH_TOKEN": "workers-secret-token"}
+    env = {
+        **serve_env(upstream.url, tmp_path / "hub.duckdb", metrics_endpoint_enabled="true"),
+        "SECURITY__AUTH_TOKEN": "workers-secret-token",
+    }
     server = serve_workers(tmp_path, env)
     token = {"authorization": "Bearer workers-secret-token"}
     try:

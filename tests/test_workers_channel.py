@@ -14,15 +14,15 @@ import time
 from datetime import UTC, datetime
 
 from ccproxy_core import hookimpl
-from ccproxy_core.admission import Admission
-from ccproxy_core.app import create_app
-from ccproxy_core.plugins import get_plugin_manager
-from ccproxy_core.record import RequestContext
-from ccproxy_core.settings import Settings
-from ccproxy_core.workers import channel as channel_module
-from ccproxy_core.workers.channel import HubChannel
-from ccproxy_core.workers.codec import context_of_record
-from ccproxy_core.workers.hub import WORKER_EXITED, EventHub
+from ccproxy_core.accounting.record import RequestContext
+from ccproxy_core.plugin_host.admission import Admission
+from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.runtime.app import create_app
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.workers import channel as channel_module
+from ccproxy_core.runtime.workers.channel import HubChannel
+from ccproxy_core.runtime.workers.codec import context_of_record
+from ccproxy_core.runtime.workers.hub import WORKER_EXITED, EventHub
 from tests.conftest import HookRecorder
 from tests.test_workers_codec import a_record
 
@@ -44,10 +44,21 @@ def hub_for(recorder: HookRecorder, path: str, *plugins: object) -> EventHub:
 
 
 def context(request_id: str, project: str | None = None) -> RequestContext:
-    return RequestContext(request_id=request_id, method="POST", path="/v1/messages", endpoint="/v1/messages", query="",
-                          client_ip="127.0.0.1", user_agent=None, service_type="anthropic", model="claude-haiku-4-5",
-                          streaming=False, started_at=datetime.now(UTC), started_monotonic=time.perf_counter(),
-                          project=project)
+    return RequestContext(
+        request_id=request_id,
+        method="POST",
+        path="/v1/messages",
+        endpoint="/v1/messages",
+        query="",
+        client_ip="127.0.0.1",
+        user_agent=None,
+        service_type="anthropic",
+        model="claude-haiku-4-5",
+        streaming=False,
+        started_at=datetime.now(UTC),
+        started_monotonic=time.perf_counter(),
+        project=project,
+    )
 
 
 async def until(predicate, seconds: float = 10.0) -> None:

@@ -27,8 +27,10 @@ class Tool:
         return None
 
     def missing_message(self) -> str:
-        return (f"{self.programs[0]} not found: install the Debian package '{self.package}' "
-                "(scripts/install-system-deps.sh)")
+        return (
+            f"{self.programs[0]} not found: install the Debian package '{self.package}' "
+            "(scripts/install-system-deps.sh)"
+        )
 
 
 TOOLS = {

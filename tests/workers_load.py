@@ -15,8 +15,15 @@ from tests.test_reliability_signals import ServeProcess
 
 CLAUDE, GPT = "claude-haiku-4-5", "gpt-4o-mini"
 HELLO = [{"role": "user", "content": "hello from one of several workers"}]
-KINDS = ("anthropic-json", "anthropic-stream", "openai-json", "openai-stream", "anthropic-429", "openai-500",
-         "anthropic-stream-error")
+KINDS = (
+    "anthropic-json",
+    "anthropic-stream",
+    "openai-json",
+    "openai-stream",
+    "anthropic-429",
+    "openai-500",
+    "anthropic-stream-error",
+)
 
 
 def serve_workers(workdir: Path, env: dict[str, str], count: int = 2) -> ServeProcess:
@@ -84,7 +91,9 @@ def _openai(client: openai.OpenAI, kind: str) -> tuple[str, int]:
         except openai.InternalServerError as failed:
             return served(failed.response.headers)
         raise AssertionError("the mock's 500 did not reach the client")
-    stream = client.chat.completions.create(model=GPT, messages=HELLO, stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=GPT, messages=HELLO, stream=True, stream_options={"include_usage": True}
+    )
     for _ in stream:
         pass
     return served(stream.response.headers)

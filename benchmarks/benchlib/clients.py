@@ -57,9 +57,16 @@ def summarise_streams(outcomes: list[StreamOutcome]) -> dict:
         "completed": len(outcomes) - len(errors),
         "errors": len(errors),
         "first_errors": errors[:5],
-        "ttfb_ms": {"p50": percentile(ttfbs, 50), "p99": percentile(ttfbs, 99), "max": ttfbs[-1] * 1000 if ttfbs else None},
-        "duration_s": {"min": durations[0] if durations else None, "p50": (percentile(durations, 50) or 0) / 1000,
-                       "max": durations[-1] if durations else None},
+        "ttfb_ms": {
+            "p50": percentile(ttfbs, 50),
+            "p99": percentile(ttfbs, 99),
+            "max": ttfbs[-1] * 1000 if ttfbs else None,
+        },
+        "duration_s": {
+            "min": durations[0] if durations else None,
+            "p50": (percentile(durations, 50) or 0) / 1000,
+            "max": durations[-1] if durations else None,
+        },
     }
 
 
@@ -74,8 +81,11 @@ def _openai(model: str, stream: bool) -> tuple[str, bytes, dict]:
     body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "Summarise this diff. " * 20}]}
     if stream:
         body["stream_options"] = {"include_usage": True}
-    headers = {"content-type": "application/json", "authorization": "Bearer sk-bench-not-a-real-key",
-               "user-agent": "ccproxy-bench/1.0"}
+    headers = {
+        "content-type": "application/json",
+        "authorization": "Bearer sk-bench-not-a-real-key",
+        "user-agent": "ccproxy-bench/1.0",
+    }
     return "/v1/chat/completions", json.dumps(body).encode(), headers
 
 

@@ -13,8 +13,9 @@ def metric_sum(url: str, family: str) -> float:
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         text = response.read().decode()
     prefix_labelled, prefix_bare = family + "{", family + " "
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith((prefix_labelled, prefix_bare)))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith((prefix_labelled, prefix_bare))
+    )
 
 
 def requests_counted(url: str) -> int:

@@ -98,19 +98,36 @@ def clean_environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def start_mock(workdir: Path, cpus: str | None = None, delta_count: int = 20, delta_interval_ms: int = 0,
-               latency_ms: int = 0) -> Service:
+def start_mock(
+    workdir: Path, cpus: str | None = None, delta_count: int = 20, delta_interval_ms: int = 0, latency_ms: int = 0
+) -> Service:
     """``ccproxy mock-upstream`` on a free port; returns once it answers."""
     port = free_port()
-    command = [CCPROXY, "mock-upstream", "--port", str(port), "--delta-count", str(delta_count),
-               "--delta-interval-ms", str(delta_interval_ms), "--latency-ms", str(latency_ms)]
+    command = [
+        CCPROXY,
+        "mock-upstream",
+        "--port",
+        str(port),
+        "--delta-count",
+        str(delta_count),
+        "--delta-interval-ms",
+        str(delta_interval_ms),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     service = _spawn("mock", command, port, workdir, clean_environment(workdir), cpus)
     _wait_until_up(service, "/_mock/health")
     return service
 
 
-def start_proxy(name: str, upstream: Service, workdir: Path, cpus: str | None = None,
-                settings: dict[str, str] | None = None, workers: int = 1) -> Service:
+def start_proxy(
+    name: str,
+    upstream: Service,
+    workdir: Path,
+    cpus: str | None = None,
+    settings: dict[str, str] | None = None,
+    workers: int = 1,
+) -> Service:
     """``ccproxy serve [--workers N]`` on a free port forwarding to ``upstream``, with ``settings`` as environment."""
     port = free_port()
     env = clean_environment(workdir)
@@ -130,8 +147,9 @@ def plugins_on_settings(workdir: Path, name: str = "ccproxy") -> dict[str, str]:
 def _spawn(name: str, command: list[str], port: int, workdir: Path, env: dict[str, str], cpus: str | None) -> Service:
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(pinned(command, cpus), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            pinned(command, cpus), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     return Service(name=name, url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
 
 

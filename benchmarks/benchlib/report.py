@@ -40,9 +40,14 @@ def goals(cells: list[dict], paced: dict | None) -> dict:
     worst = min(load_cells, key=lambda cell: cell["load"]["on_over_off_rps"])
     json_c1 = next((cell for cell in cells if cell["mode"] == "json" and cell["concurrency"] == 1), None)
     result = {
-        "on_over_off_rps_worst": {"value": worst["load"]["on_over_off_rps"], "cell": f'{worst["mode"]} c={worst["concurrency"]}',
-                                  "goal": ">= 0.70"},
-        "on_over_off_rps_by_cell": {f'{cell["mode"]} c={cell["concurrency"]}': cell["load"]["on_over_off_rps"] for cell in load_cells},
+        "on_over_off_rps_worst": {
+            "value": worst["load"]["on_over_off_rps"],
+            "cell": f"{worst['mode']} c={worst['concurrency']}",
+            "goal": ">= 0.70",
+        },
+        "on_over_off_rps_by_cell": {
+            f"{cell['mode']} c={cell['concurrency']}": cell["load"]["on_over_off_rps"] for cell in load_cells
+        },
     }
     if json_c1:
         result["added_p50_ms_c1"] = {target: json_c1["load"]["vs_direct"][target]["added_p50_ms"] for target in PROXIES}
@@ -57,27 +62,37 @@ def goals(cells: list[dict], paced: dict | None) -> dict:
 
 def load_table(cells: list[dict]) -> str:
     """Throughput and latency per cell: direct in absolute figures, the proxies as ratios to direct."""
-    head = (f"{'mode':6} {'conc':>4} | {'direct req/s':>12} {'p50':>7} {'p99':>7} |"
-            f" {'plugins off: req/s':>18} {'p50':>6} {'p99':>6} | {'all on: req/s':>13} {'p50':>6} {'p99':>6} | {'on/off':>6} |"
-            f" {'CPU us/req off':>14} {'on':>5}")
+    head = (
+        f"{'mode':6} {'conc':>4} | {'direct req/s':>12} {'p50':>7} {'p99':>7} |"
+        f" {'plugins off: req/s':>18} {'p50':>6} {'p99':>6} | {'all on: req/s':>13} {'p50':>6} {'p99':>6} | {'on/off':>6} |"
+        f" {'CPU us/req off':>14} {'on':>5}"
+    )
     lines = [head, "-" * len(head)]
     for cell in cells:
         load = cell["load"]
         direct = load["direct"]
-        parts = [f"{cell['mode']:6} {cell['concurrency']:>4} | {direct['rps']:>12,.0f} {direct['p50_ms']:>6.2f}m {direct['p99_ms']:>6.2f}m |"]
+        parts = [
+            f"{cell['mode']:6} {cell['concurrency']:>4} | {direct['rps']:>12,.0f} {direct['p50_ms']:>6.2f}m {direct['p99_ms']:>6.2f}m |"
+        ]
         for target, width in (("off", 18), ("on", 13)):
             ratios = load["vs_direct"][target]
-            parts.append(f" {ratios['rps_ratio']:>{width}.2f}x {ratios['p50_ratio']:>5.1f}x {ratios['p99_ratio']:>5.1f}x |")
+            parts.append(
+                f" {ratios['rps_ratio']:>{width}.2f}x {ratios['p50_ratio']:>5.1f}x {ratios['p99_ratio']:>5.1f}x |"
+            )
         parts.append(f" {load['on_over_off_rps']:>6.2f} |")
-        parts.append(f" {_us(load['off']['server_cpu_us_per_request']):>14} {_us(load['on']['server_cpu_us_per_request']):>5}")
+        parts.append(
+            f" {_us(load['off']['server_cpu_us_per_request']):>14} {_us(load['on']['server_cpu_us_per_request']):>5}"
+        )
         lines.append("".join(parts))
     return "\n".join(lines)
 
 
 def ttfb_table(rows: list[tuple[str, dict]]) -> str:
     """Time to first byte of streams: direct in ms, the proxies as milliseconds added."""
-    head = (f"{'streams':28} | {'direct TTFB p50':>15} {'p99':>7} | {'off: added p50':>14} {'p99':>7} |"
-            f" {'on: added p50':>13} {'p99':>7}")
+    head = (
+        f"{'streams':28} | {'direct TTFB p50':>15} {'p99':>7} | {'off: added p50':>14} {'p99':>7} |"
+        f" {'on: added p50':>13} {'p99':>7}"
+    )
     lines = [head, "-" * len(head)]
     for label, cell in rows:
         direct = cell["direct"]
@@ -94,10 +109,14 @@ def goals_text(summary: dict) -> str:
     lines = [f"all plugins on / plugins off throughput: worst {worst['value']:.2f} ({worst['cell']}), goal >= 0.70"]
     if "added_p50_ms_c1" in summary:
         added = summary["added_p50_ms_c1"]
-        lines.append(f"added latency p50 at concurrency 1 (JSON): plugins off {added['off']:.2f} ms, all on {added['on']:.2f} ms, goal < 1 ms")
+        lines.append(
+            f"added latency p50 at concurrency 1 (JSON): plugins off {added['off']:.2f} ms, all on {added['on']:.2f} ms, goal < 1 ms"
+        )
     if "paced_stream_added_ttfb_p99_ms_c64" in summary:
         added = summary["paced_stream_added_ttfb_p99_ms_c64"]
-        lines.append(f"added stream TTFB p99 at concurrency 64 (paced): plugins off {added['off']:.2f} ms, all on {added['on']:.2f} ms, goal < 2 ms")
+        lines.append(
+            f"added stream TTFB p99 at concurrency 64 (paced): plugins off {added['off']:.2f} ms, all on {added['on']:.2f} ms, goal < 2 ms"
+        )
     return "\n".join(lines)
 
 

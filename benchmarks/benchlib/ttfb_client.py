@@ -71,8 +71,9 @@ def percentile(sorted_seconds: list[float], pct: float) -> float | None:
     return sorted_seconds[min(rank, len(sorted_seconds)) - 1] * 1000
 
 
-async def worker(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict, samples: Samples,
-                 delay: float) -> None:
+async def worker(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict, samples: Samples, delay: float
+) -> None:
     await asyncio.sleep(delay)
     clock = time.perf_counter
     while clock() < samples.stop_at:
@@ -89,8 +90,15 @@ async def worker(session: aiohttp.ClientSession, url: str, body: bytes, headers:
         samples.add(started, first_byte, clock(), ok)
 
 
-async def run(url: str, concurrency: int, seconds: float, warmup: float, stream: bool,
-              delta_interval_ms: int | None, stagger: float = 0.0) -> dict:
+async def run(
+    url: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    stream: bool,
+    delta_interval_ms: int | None,
+    stagger: float = 0.0,
+) -> dict:
     """Load ``url`` with ``concurrency`` workers for ``warmup`` + ``seconds``; figures for the last ``seconds``.
 
     Worker ``i`` starts ``i * stagger / concurrency`` seconds late: answers that all last the
@@ -105,8 +113,9 @@ async def run(url: str, concurrency: int, seconds: float, warmup: float, stream:
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
-        await asyncio.gather(*(worker(session, url, body, headers, samples, i * stagger / concurrency)
-                               for i in range(concurrency)))
+        await asyncio.gather(
+            *(worker(session, url, body, headers, samples, i * stagger / concurrency) for i in range(concurrency))
+        )
     return samples.summary(seconds)
 
 
@@ -128,8 +137,11 @@ def main() -> None:
         uvloop = None
     runner = asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None)
     with runner:
-        result = runner.run(run(args.url, args.concurrency, args.seconds, args.warmup, args.stream,
-                                args.delta_interval_ms, args.stagger))
+        result = runner.run(
+            run(
+                args.url, args.concurrency, args.seconds, args.warmup, args.stream, args.delta_interval_ms, args.stagger
+            )
+        )
     print(json.dumps(result))
 
 

@@ -17,6 +17,8 @@ SCRIPT = WRK_DIR / "anthropic_messages.lua"
 def request_body_file(stream: bool) -> Path:
     """The Messages request body both load generators send (the same bytes)."""
     return WRK_DIR / ("request_stream.json" if stream else "request.json")
+
+
 MARKER = "WRK_JSON "
 
 
@@ -43,8 +45,14 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, connections: int, seconds: float, stream: bool, delta_interval_ms: int | None = None,
-            cpus: str | None = None) -> LoadResult:
+def run_wrk(
+    url: str,
+    connections: int,
+    seconds: float,
+    stream: bool,
+    delta_interval_ms: int | None = None,
+    cpus: str | None = None,
+) -> LoadResult:
     """``connections`` keep-alive connections sending Messages requests to ``url`` for ``seconds``."""
     # One thread: the load generator has one CPU, and two wrk threads sharing it starve each
     # other's connections (p99 of a second at 256 connections).
@@ -54,7 +62,12 @@ def run_wrk(url: str, connections: int, seconds: float, stream: bool, delta_inte
     line = next((row for row in done.stdout.splitlines() if row.startswith(MARKER)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures:\n{done.stdout}\n{done.stderr}")
-    figures = json.loads(line[len(MARKER):])
+    figures = json.loads(line[len(MARKER) :])
     errors = sum(figures[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
-    return LoadResult(requests=figures["requests"], seconds=figures["duration_us"] / 1e6,
-                      p50_ms=figures["p50_us"] / 1000, p99_ms=figures["p99_us"] / 1000, errors=errors)
+    return LoadResult(
+        requests=figures["requests"],
+        seconds=figures["duration_us"] / 1e6,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        errors=errors,
+    )

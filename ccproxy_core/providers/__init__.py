@@ -24,9 +24,16 @@ FALLBACK = OPENAI
 ROUTE_PREFIXES = ("", "/api")
 
 SHARED_ROUTES = (
-    *routes(None, "none",
-            "GET /v1/models", "GET /v1/models/{model_id}",
-            "POST /v1/files", "GET /v1/files", "GET /v1/files/{file_id}", "DELETE /v1/files/{file_id}"),
+    *routes(
+        None,
+        "none",
+        "GET /v1/models",
+        "GET /v1/models/{model_id}",
+        "POST /v1/files",
+        "GET /v1/files",
+        "GET /v1/files/{file_id}",
+        "DELETE /v1/files/{file_id}",
+    ),
     # OpenAI batch output files are fetched here (their result lines are accounted); other
     # file contents have no result lines and pass through unread.
     *routes(None, "batch_results", "GET /v1/files/{file_id}/content"),

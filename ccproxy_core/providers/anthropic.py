@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -30,23 +32,31 @@ from ccproxy_core.providers.base import (
     routes,
     token_count,
 )
-from ccproxy_core.sse_parser import iter_data_fields
-from ccproxy_core.usage import Usage
 
 NAME = "anthropic"
 
 ROUTES = (
     *routes(NAME, "usage", "POST /v1/messages", "POST /v1/complete"),
-    *routes(NAME, "none",
-            "POST /v1/messages/count_tokens",
-            "POST /v1/messages/batches", "GET /v1/messages/batches",
-            "GET /v1/messages/batches/{batch_id}", "DELETE /v1/messages/batches/{batch_id}",
-            "POST /v1/messages/batches/{batch_id}/cancel"),
+    *routes(
+        NAME,
+        "none",
+        "POST /v1/messages/count_tokens",
+        "POST /v1/messages/batches",
+        "GET /v1/messages/batches",
+        "GET /v1/messages/batches/{batch_id}",
+        "DELETE /v1/messages/batches/{batch_id}",
+        "POST /v1/messages/batches/{batch_id}/cancel",
+    ),
     *routes(NAME, "batch_results", "GET /v1/messages/batches/{batch_id}/results"),
 )
 
-LOCAL_ERROR_TYPES = {502: "api_error", 504: "timeout_error", 413: "request_too_large", 404: "not_found_error",
-                     429: "rate_limit_error"}  # 429: a plugin (a spending budget) refused the request
+LOCAL_ERROR_TYPES = {
+    502: "api_error",
+    504: "timeout_error",
+    413: "request_too_large",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}  # 429: a plugin (a spending budget) refused the request
 
 _RESOURCES = ("requests", "tokens", "input-tokens", "output-tokens")
 RATE_LIMIT_HEADERS = {

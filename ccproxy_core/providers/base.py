@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ccproxy_core.usage import Usage
+from ccproxy_core.accounting.usage import Usage
 
 _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
@@ -105,7 +105,8 @@ class Provider:
     prepare_body: Callable[[str, bytes | bytearray, bool], bytes | bytearray] | None = None
     """Optional change to a request body: ``prepare_body(endpoint, body, opted_in)`` (see OpenAI's)."""
     route_readers: Mapping[str, tuple[Callable[[Usage, dict[str, Any]], None], Callable[[], StreamReader]]] = field(
-        default_factory=dict)
+        default_factory=dict
+    )
     """Body and stream readers of routes whose answers have another shape, by ``ProxyRoute.reader``."""
 
     def local_error_type(self, status: int) -> str:

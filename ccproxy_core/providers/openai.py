@@ -21,6 +21,8 @@ import json
 import re
 from typing import Any
 
+from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -32,8 +34,6 @@ from ccproxy_core.providers.base import (
     routes,
     token_count,
 )
-from ccproxy_core.sse_parser import iter_data_fields
-from ccproxy_core.usage import Usage
 
 NAME = "openai"
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -41,28 +41,54 @@ RESPONSES = "responses"
 REALTIME = "realtime"
 
 ROUTES = (
-    *routes(NAME, "usage",
-            "POST " + CHAT_COMPLETIONS, "POST /v1/completions", "POST /v1/embeddings",
-            "POST /v1/audio/transcriptions", "POST /v1/audio/translations", "POST /v1/audio/speech",
-            "POST /v1/images/generations", "POST /v1/images/edits", "POST /v1/images/variations"),
+    *routes(
+        NAME,
+        "usage",
+        "POST " + CHAT_COMPLETIONS,
+        "POST /v1/completions",
+        "POST /v1/embeddings",
+        "POST /v1/audio/transcriptions",
+        "POST /v1/audio/translations",
+        "POST /v1/audio/speech",
+        "POST /v1/images/generations",
+        "POST /v1/images/edits",
+        "POST /v1/images/variations",
+    ),
     *routes(NAME, "free", "POST /v1/moderations"),
     *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
-    *routes(NAME, "none",
-            "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
-            "POST /v1/responses/{response_id}/cancel", "GET /v1/responses/{response_id}/input_items",
-            "POST /v1/responses/input_tokens",
-            "GET /v1/chat/completions", "GET /v1/chat/completions/{completion_id}",
-            "POST /v1/chat/completions/{completion_id}", "DELETE /v1/chat/completions/{completion_id}",
-            "GET /v1/chat/completions/{completion_id}/messages",
-            "POST /v1/batches", "GET /v1/batches", "GET /v1/batches/{batch_id}", "POST /v1/batches/{batch_id}/cancel",
-            "POST /v1/uploads", "POST /v1/uploads/{upload_id}/parts",
-            "POST /v1/uploads/{upload_id}/complete", "POST /v1/uploads/{upload_id}/cancel"),
+    *routes(
+        NAME,
+        "none",
+        "GET /v1/responses/{response_id}",
+        "DELETE /v1/responses/{response_id}",
+        "POST /v1/responses/{response_id}/cancel",
+        "GET /v1/responses/{response_id}/input_items",
+        "POST /v1/responses/input_tokens",
+        "GET /v1/chat/completions",
+        "GET /v1/chat/completions/{completion_id}",
+        "POST /v1/chat/completions/{completion_id}",
+        "DELETE /v1/chat/completions/{completion_id}",
+        "GET /v1/chat/completions/{completion_id}/messages",
+        "POST /v1/batches",
+        "GET /v1/batches",
+        "GET /v1/batches/{batch_id}",
+        "POST /v1/batches/{batch_id}/cancel",
+        "POST /v1/uploads",
+        "POST /v1/uploads/{upload_id}/parts",
+        "POST /v1/uploads/{upload_id}/complete",
+        "POST /v1/uploads/{upload_id}/cancel",
+    ),
 )
 WEBSOCKET_READERS = {"/v1/responses": RESPONSES, "/v1/realtime": REALTIME}
 """Paths whose WebSocket upgrades are forwarded to OpenAI, and how their events are read."""
 
-LOCAL_ERROR_TYPES = {502: "server_error", 504: "timeout", 413: "invalid_request_error", 404: "invalid_request_error",
-                     429: "insufficient_quota"}  # 429: a plugin (a spending budget) refused the request
+LOCAL_ERROR_TYPES = {
+    502: "server_error",
+    504: "timeout",
+    413: "invalid_request_error",
+    404: "invalid_request_error",
+    429: "insufficient_quota",
+}  # 429: a plugin (a spending budget) refused the request
 
 RATE_LIMIT_HEADERS = {
     f"x-ratelimit-{kind}-{resource}": f"{resource}_{kind}"
@@ -98,8 +124,11 @@ def read_usage(usage: Usage, raw: Any) -> None:
     chat_style = "prompt_tokens" in raw
     prompt = token_count(raw.get("prompt_tokens" if chat_style else "input_tokens"))
     completion = token_count(raw.get("completion_tokens" if chat_style else "output_tokens"))
-    details = raw.get("prompt_tokens_details") if chat_style else (raw.get("input_tokens_details")
-                                                                   or raw.get("input_token_details"))
+    details = (
+        raw.get("prompt_tokens_details")
+        if chat_style
+        else (raw.get("input_tokens_details") or raw.get("input_token_details"))
+    )
     cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else None
     if prompt is not None:
         cached_in_prompt = min(cached or 0, prompt)
@@ -190,5 +219,8 @@ PROVIDER = Provider(
     price_context=price_context,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,
-    route_readers={RESPONSES: (read_response_body, ResponsesStreamReader), REALTIME: (read_response_body, ResponsesStreamReader)},
+    route_readers={
+        RESPONSES: (read_response_body, ResponsesStreamReader),
+        REALTIME: (read_response_body, ResponsesStreamReader),
+    },
 )

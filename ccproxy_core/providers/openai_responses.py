@@ -25,15 +25,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_model
 from ccproxy_core.providers.openai import read_usage
-from ccproxy_core.sse_parser import iter_data_fields
-from ccproxy_core.usage import Usage
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
 _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|incomplete|done)|error)"')
-_FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments|reasoning_summary_text)\.delta"')
+_FIRST_TOKEN = re.compile(
+    rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments|reasoning_summary_text)\.delta"'
+)
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
 
 
@@ -50,7 +52,9 @@ def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
     if kind == "error":
         # A stream-level error: the event itself is the error object (``code``, ``message``),
         # or wraps one under ``error`` (Realtime).
-        read_error(usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event), prefer_code=True)
+        read_error(
+            usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event), prefer_code=True
+        )
         usage.error_type = usage.error_type or "stream_error"
         usage.failed = True
         return True

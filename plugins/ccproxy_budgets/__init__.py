@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from ccproxy_budgets.lifecycle import start_budgets, stop_budgets
 from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.runtime.settings import Settings
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ccproxy_budgets.periods import period_bounds
-from ccproxy_core.admission import Admission
-from ccproxy_core.settings import BudgetSettings
+from ccproxy_core.plugin_host.admission import Admission
+from ccproxy_core.runtime.settings import BudgetSettings
 
 log = logging.getLogger("ccproxy.budgets")
 THRESHOLDS = (0.5, 0.8, 1.0)
@@ -59,8 +59,12 @@ Notice = dict[str, Any]
 class Ledger:
     """Every budget's state; ``notify`` is called (on the event loop, without waiting) with each notice."""
 
-    def __init__(self, budgets: list[BudgetSettings], notify: Callable[[Notice], None],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        budgets: list[BudgetSettings],
+        notify: Callable[[Notice], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         now = clock()
         self.clock, self.notify = clock, notify
         self.budgets = [BudgetState(budget, *period_bounds(now, budget.period, budget.timezone)) for budget in budgets]
@@ -80,16 +84,24 @@ class Ledger:
             state.roll_over(now)
         left = ", ".join(f"{state.settings.name}={state.left:.4f}" for state in covering)
         headers = [("x-ccproxy-budget-remaining-usd", left)]
-        spent = next((state for state in covering if state.settings.action == "block"
-                      and state.spent >= state.settings.limit_usd), None)
+        spent = next(
+            (
+                state
+                for state in covering
+                if state.settings.action == "block" and state.spent >= state.settings.limit_usd
+            ),
+            None,
+        )
         if spent is None:
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
         headers.append(("retry-after", str(retry_after)))
-        message = (f"ccproxy budget {spent.settings.name} has spent {spent.spent:.2f} of its "
-                   f"{spent.settings.limit_usd:.2f} USD for this {spent.settings.period}; "
-                   f"requests are refused until {spent.period_end.isoformat()}")
+        message = (
+            f"ccproxy budget {spent.settings.name} has spent {spent.spent:.2f} of its "
+            f"{spent.settings.limit_usd:.2f} USD for this {spent.settings.period}; "
+            f"requests are refused until {spent.period_end.isoformat()}"
+        )
         return Admission(refuse_status=429, error_type="budget_exceeded", message=message, headers=tuple(headers))
 
     def add(self, record: Any) -> None:
@@ -111,13 +123,25 @@ class Ledger:
             return
         state.notified.update(crossed)
         if 1.0 in crossed:
-            log.warning("budget %s is spent: %.4f of %.4f USD this %s (%s)", state.settings.name, state.spent,
-                        limit, state.settings.period, "requests now refused" if state.settings.action == "block"
-                        else "warning only")
+            log.warning(
+                "budget %s is spent: %.4f of %.4f USD this %s (%s)",
+                state.settings.name,
+                state.spent,
+                limit,
+                state.settings.period,
+                "requests now refused" if state.settings.action == "block" else "warning only",
+            )
         for share in crossed:
-            self.notify({
-                "budget": state.settings.name, "scope": state.settings.scope, "period": state.settings.period,
-                "threshold_percent": round(share * 100), "spent_usd": round(state.spent, 6), "limit_usd": limit,
-                "action": state.settings.action, "period_start": state.period_start.isoformat(),
-                "period_end": state.period_end.isoformat(),
-            })
+            self.notify(
+                {
+                    "budget": state.settings.name,
+                    "scope": state.settings.scope,
+                    "period": state.settings.period,
+                    "threshold_percent": round(share * 100),
+                    "spent_usd": round(state.spent, 6),
+                    "limit_usd": limit,
+                    "action": state.settings.action,
+                    "period_start": state.period_start.isoformat(),
+                    "period_end": state.period_end.isoformat(),
+                }
+            )

@@ -12,14 +12,14 @@ from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
 from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_core.errors import StartupError
-from ccproxy_core.host import host_of
-from ccproxy_core.log_store import LogFilters, LogStore, NameFilter
-from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.plugin_host.log_store import LogFilters, LogStore, NameFilter
+from ccproxy_core.plugin_host.plugin_settings import section_values
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.runtime.settings import Settings
 
 log = logging.getLogger("ccproxy.budgets")
 STATE_ATTRIBUTE = "ccproxy_budgets"
@@ -27,8 +27,10 @@ STATE_ATTRIBUTE = "ccproxy_budgets"
 
 async def start_budgets(app: FastAPI, settings: Settings) -> None:
     if not settings.budgets:
-        raise StartupError("OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
-                           "add [[budgets]] tables to the config file, or turn the flag off")
+        raise StartupError(
+            "OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
+            "add [[budgets]] tables to the config file, or turn the flag off"
+        )
     observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
@@ -39,8 +41,15 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     store = host.log_store()
     for state in ledger.budgets:
         ledger.start_from(state, await _stored_spend(store, state))
-        log.info("budget %s (%s, %s per %s, %s): %.2f USD spent so far", state.settings.name, state.settings.scope,
-                 state.settings.limit_usd, state.settings.period, state.settings.action, state.spent)
+        log.info(
+            "budget %s (%s, %s per %s, %s): %.2f USD spent so far",
+            state.settings.name,
+            state.settings.scope,
+            state.settings.limit_usd,
+            state.settings.period,
+            state.settings.action,
+            state.spent,
+        )
     registry = host.metrics_registry()
     collector = None
     if registry is not None:

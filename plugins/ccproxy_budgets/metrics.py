@@ -18,12 +18,15 @@ class BudgetCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         labels = ["budget", "scope", "action"]
-        spent = GaugeMetricFamily("ccproxy_budget_spent_usd", "US dollars spent in the budget's current period.",
-                                  labels=labels)
-        limit = GaugeMetricFamily("ccproxy_budget_limit_usd", "The budget's limit per period, in US dollars.",
-                                  labels=labels)
-        refused = CounterMetricFamily("ccproxy_budget_refused_requests", "Requests refused because the budget was spent.",
-                                      labels=labels)
+        spent = GaugeMetricFamily(
+            "ccproxy_budget_spent_usd", "US dollars spent in the budget's current period.", labels=labels
+        )
+        limit = GaugeMetricFamily(
+            "ccproxy_budget_limit_usd", "The budget's limit per period, in US dollars.", labels=labels
+        )
+        refused = CounterMetricFamily(
+            "ccproxy_budget_refused_requests", "Requests refused because the budget was spent.", labels=labels
+        )
         for state in self.ledger.budgets:
             values = [state.settings.name, state.settings.scope, state.settings.action]
             spent.add_metric(values, state.spent)

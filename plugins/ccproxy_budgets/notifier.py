@@ -19,10 +19,17 @@ QUEUE_SIZE = 1000
 def slack_body(notice: dict[str, Any]) -> dict[str, str]:
     """A Slack incoming-webhook body: one line of text."""
     verb = "is spent" if notice["threshold_percent"] >= 100 else f"passed {notice['threshold_percent']}%"
-    return {"text": (f"ccproxy budget *{notice['budget']}* ({notice['scope']}, per {notice['period']}) {verb}: "
-                     f"{notice['spent_usd']:.2f} of {notice['limit_usd']:.2f} USD"
-                     + (" — requests are now refused" if notice["threshold_percent"] >= 100
-                        and notice["action"] == "block" else ""))}
+    return {
+        "text": (
+            f"ccproxy budget *{notice['budget']}* ({notice['scope']}, per {notice['period']}) {verb}: "
+            f"{notice['spent_usd']:.2f} of {notice['limit_usd']:.2f} USD"
+            + (
+                " — requests are now refused"
+                if notice["threshold_percent"] >= 100 and notice["action"] == "block"
+                else ""
+            )
+        )
+    }
 
 
 class Notifier:
@@ -77,8 +84,13 @@ class Notifier:
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             if attempt < ATTEMPTS:
-                log.warning("budget notice for %s not delivered (%s); retry %d in %.1fs",
-                            notice["budget"], reason, attempt, delay)
+                log.warning(
+                    "budget notice for %s not delivered (%s); retry %d in %.1fs",
+                    notice["budget"],
+                    reason,
+                    attempt,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay *= 2
         self.failed += 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ccproxy_budgets.ledger import Ledger
 from ccproxy_core import hookimpl
-from ccproxy_core.admission import Admission
-from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.plugin_host.admission import Admission
 
 OBSERVER_NAME = "budgets.observer"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 
 from .rows import datetime_to_micros, micros_to_datetime
 from .schema import quote
@@ -38,10 +38,16 @@ def _time_clauses(start: datetime | None, end: datetime | None, params: Params) 
     clauses = []
     if start is not None:
         micros = datetime_to_micros(start)
-        clauses += [f"event_date >= {params.add(micros_to_datetime(micros).date())}", f"timestamp_us >= {params.add(micros)}"]
+        clauses += [
+            f"event_date >= {params.add(micros_to_datetime(micros).date())}",
+            f"timestamp_us >= {params.add(micros)}",
+        ]
     if end is not None:
         micros = datetime_to_micros(end)
-        clauses += [f"event_date <= {params.add(micros_to_datetime(micros).date())}", f"timestamp_us < {params.add(micros)}"]
+        clauses += [
+            f"event_date <= {params.add(micros_to_datetime(micros).date())}",
+            f"timestamp_us < {params.add(micros)}",
+        ]
     return clauses
 
 
@@ -60,7 +66,9 @@ def _status_clauses(filters: LogFilters, params: Params) -> list[str]:
     if filters.status_codes:
         alternatives.append(f"status_code IN ({params.add_all(filters.status_codes)})")
     for hundreds in filters.status_classes:
-        alternatives.append(f"(status_code >= {params.add(hundreds * 100)} AND status_code < {params.add(hundreds * 100 + 100)})")
+        alternatives.append(
+            f"(status_code >= {params.add(hundreds * 100)} AND status_code < {params.add(hundreds * 100 + 100)})"
+        )
     return [f"({' OR '.join(alternatives)})"] if alternatives else []
 
 

@@ -9,7 +9,7 @@ from .settings import ClickHouseSettings
 from .store import ClickHouseLogStore
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.plugin_host.host import Ccproxy
 
 PLUGIN_NAME = "clickhouse"
 
@@ -21,7 +21,9 @@ def active_store(ccproxy: Ccproxy) -> ClickHouseLogStore | None:
 
 async def start_store(ccproxy: Ccproxy) -> None:
     """Connect and prepare the tables (in a thread: it is network work) and start the writer."""
-    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(ClickHouseLogStore.open, ccproxy.settings_of(ClickHouseSettings))
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(
+        ClickHouseLogStore.open, ccproxy.settings_of(ClickHouseSettings)
+    )
 
 
 async def stop_store(ccproxy: Ccproxy) -> None:

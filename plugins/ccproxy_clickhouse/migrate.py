@@ -24,7 +24,7 @@ TTL_SINCE = (19, 6)  # first release with table TTL
 
 def server_version(client: Client) -> tuple[int, ...]:
     """The server's version as integers, e.g. ``(18, 16, 1)``."""
-    (text,), = client.execute("SELECT version()")
+    ((text,),) = client.execute("SELECT version()")
     return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
 
@@ -35,7 +35,7 @@ def supports_ttl(client: Client) -> bool:
 
 def stored_version(client: Client, database: str) -> int:
     """The schema version recorded on this server (0 before the first start)."""
-    (version,), = client.execute(f"SELECT max(version) FROM {database}.{VERSION_TABLE}")
+    ((version,),) = client.execute(f"SELECT max(version) FROM {database}.{VERSION_TABLE}")
     return int(version or 0)
 
 
@@ -46,21 +46,26 @@ def prepare_server(client: Client, layout: Layout, retention_days: float | None,
     """
     database = layout.database
     client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.execute(f"CREATE TABLE IF NOT EXISTS {database}.{VERSION_TABLE} "
-                   "(version UInt32, description String, applied_at DateTime) ENGINE = MergeTree ORDER BY version")
+    client.execute(
+        f"CREATE TABLE IF NOT EXISTS {database}.{VERSION_TABLE} "
+        "(version UInt32, description String, applied_at DateTime) ENGINE = MergeTree ORDER BY version"
+    )
     before = stored_version(client, database)
     if before > SCHEMA_VERSION:
         raise StartupError(
             f"ClickHouse database {database} at {where} has schema version {before}, newer than this ccproxy knows "
-            f"({SCHEMA_VERSION}): upgrade ccproxy, or point OBSERVABILITY__CLICKHOUSE_URL at another database")
+            f"({SCHEMA_VERSION}): upgrade ccproxy, or point OBSERVABILITY__CLICKHOUSE_URL at another database"
+        )
     client.execute(layout.create_storage())
     if layout.cluster:
         client.execute(layout.create_distributed())
     for step in MIGRATIONS:
         if step.version > before:
             _apply(client, layout, step)
-            client.execute(f"INSERT INTO {database}.{VERSION_TABLE} (version, description, applied_at) VALUES",
-                           [{"version": step.version, "description": step.description, "applied_at": _now()}])
+            client.execute(
+                f"INSERT INTO {database}.{VERSION_TABLE} (version, description, applied_at) VALUES",
+                [{"version": step.version, "description": step.description, "applied_at": _now()}],
+            )
             log.info("ClickHouse %s: schema version %d applied (%s)", where, step.version, step.description)
     if retention_days is not None and supports_ttl(client):
         days = max(1, int(retention_days))
@@ -71,9 +76,13 @@ def prepare_server(client: Client, layout: Layout, retention_days: float | None,
 def _apply(client: Client, layout: Layout, step: Migration) -> None:
     tables = [layout.storage_table] + ([TABLE] if layout.cluster else [])
     for table in tables:
-        present = {name for (name,) in client.execute(
-            "SELECT name FROM system.columns WHERE database = %(database)s AND table = %(table)s",
-            {"database": layout.database, "table": table})}
+        present = {
+            name
+            for (name,) in client.execute(
+                "SELECT name FROM system.columns WHERE database = %(database)s AND table = %(table)s",
+                {"database": layout.database, "table": table},
+            )
+        }
         for name, sql_type in step.add_columns:
             if name not in present:
                 client.execute(f"ALTER TABLE {layout.database}.{table} ADD COLUMN {quote(name)} {sql_type}")

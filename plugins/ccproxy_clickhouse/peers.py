@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from clickhouse_driver import Client
 
-from ccproxy_core.rate_limited_log import RateLimitedLog
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 from .rows import SELECT_LIST, micros_to_datetime, row_to_record
 from .schema import TABLE
@@ -41,8 +41,14 @@ MAX_ROWS_PER_POLL = 10_000
 class PeerFeed:
     """Polls for other instances' rows and hands each to ``publish`` once."""
 
-    def __init__(self, run: Callable[..., list], database: str, instance: str,
-                 interval: float = POLL_INTERVAL_SECONDS, lookback: float = LOOKBACK_SECONDS) -> None:
+    def __init__(
+        self,
+        run: Callable[..., list],
+        database: str,
+        instance: str,
+        interval: float = POLL_INTERVAL_SECONDS,
+        lookback: float = LOOKBACK_SECONDS,
+    ) -> None:
         self._run = run
         self._table = f"{database}.{TABLE}"
         self._instance = instance
@@ -106,8 +112,13 @@ class PeerFeed:
             f"SELECT inserted_us, {SELECT_LIST} FROM {self._table} "
             "WHERE event_date >= %(day)s AND timestamp_us >= %(oldest)s AND inserted_us >= %(since)s "
             f"AND instance != %(me)s ORDER BY inserted_us, timestamp_us LIMIT {MAX_ROWS_PER_POLL}",
-            {"day": micros_to_datetime(oldest_start).date(), "oldest": oldest_start, "since": since_us,
-             "me": self._instance})
+            {
+                "day": micros_to_datetime(oldest_start).date(),
+                "oldest": oldest_start,
+                "since": since_us,
+                "me": self._instance,
+            },
+        )
         return [(row[0], row[1:]) for row in rows]
 
     def _remember(self, inserted_us: int, request_id: str) -> None:

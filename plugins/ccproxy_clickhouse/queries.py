@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_driver import Client
 
-from ccproxy_core.log_store import SORTABLE_COLUMNS, LogFilters, PagePosition, QueryPage
+from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogFilters, PagePosition, QueryPage
 
 from .filters import Params, where_clause
 from .rows import SELECT_LIST, datetime_to_micros, micros_to_datetime, row_to_dict
@@ -32,8 +32,11 @@ def query_page(client: Client, database: str, filters: LogFilters, limit: int, a
         micros, request_id = params.add(datetime_to_micros(after.timestamp)), params.add(after.request_id)
         extra.append(f"(timestamp_us < {micros} OR (timestamp_us = {micros} AND request_id < {request_id}))")
     where = where_clause(filters, params, *extra)
-    keys = client.execute(f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
-                          f"ORDER BY timestamp_us DESC, request_id DESC LIMIT {int(limit) + 1}", params.values)
+    keys = client.execute(
+        f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
+        f"ORDER BY timestamp_us DESC, request_id DESC LIMIT {int(limit) + 1}",
+        params.values,
+    )
     next_position = None
     if len(keys) > limit:
         keys = keys[:limit]
@@ -47,14 +50,23 @@ def rows_for_keys(client: Client, database: str, keys: list[tuple[int, str]]) ->
         return []
     params = Params()
     micros = [key[0] for key in keys]
-    sql = (f"SELECT {SELECT_LIST} FROM {database}.{TABLE} WHERE timestamp_us >= {params.add(min(micros))} "
-           f"AND timestamp_us <= {params.add(max(micros))} AND request_id IN {params.add(tuple(k[1] for k in keys))}")
+    sql = (
+        f"SELECT {SELECT_LIST} FROM {database}.{TABLE} WHERE timestamp_us >= {params.add(min(micros))} "
+        f"AND timestamp_us <= {params.add(max(micros))} AND request_id IN {params.add(tuple(k[1] for k in keys))}"
+    )
     by_key = {(row[1], row[0]): row for row in client.execute(sql, params.values)}
     return [row_to_dict(by_key[key]) for key in keys if key in by_key]
 
 
-def entries_page(client: Client, database: str, page: int, page_size: int, order_by: str, order_desc: bool,
-                 filters: LogFilters | None) -> tuple[list[dict[str, Any]], int]:
+def entries_page(
+    client: Client,
+    database: str,
+    page: int,
+    page_size: int,
+    order_by: str,
+    order_desc: bool,
+    filters: LogFilters | None,
+) -> tuple[list[dict[str, Any]], int]:
     """Rows of page ``page`` (from 1) ordered by ``order_by``, and how many rows match in all."""
     if order_by not in SORTABLE_COLUMNS:
         raise ValueError(f"order_by must be one of {', '.join(SORTABLE_COLUMNS)}")
@@ -62,28 +74,32 @@ def entries_page(client: Client, database: str, page: int, page_size: int, order
     where = where_clause(filters, params)
     direction = "DESC" if order_desc else "ASC"
     offset, size = (int(page) - 1) * int(page_size), int(page_size)
-    sql = (f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
-           f"ORDER BY {_order_column(order_by)} {direction} NULLS LAST, request_id {direction} LIMIT {offset}, {size}")
+    sql = (
+        f"SELECT timestamp_us, request_id FROM {database}.{TABLE} {where} "
+        f"ORDER BY {_order_column(order_by)} {direction} NULLS LAST, request_id {direction} LIMIT {offset}, {size}"
+    )
     keys = client.execute(sql, params.values)
-    (total,), = client.execute(f"SELECT count() FROM {database}.{TABLE} {where}", params.values)
+    ((total,),) = client.execute(f"SELECT count() FROM {database}.{TABLE} {where}", params.values)
     return rows_for_keys(client, database, keys), int(total)
 
 
 def row_count(client: Client, database: str) -> int:
     """Rows stored (over the whole cluster when ``access_logs`` is Distributed)."""
-    (count,), = client.execute(f"SELECT count() FROM {database}.{TABLE}")
+    ((count,),) = client.execute(f"SELECT count() FROM {database}.{TABLE}")
     return int(count)
 
 
 def truncate(client: Client, database: str, table: str) -> int:
     """Empty one server's MergeTree table; return how many rows it had."""
-    (count,), = client.execute(f"SELECT count() FROM {database}.{table}")
+    ((count,),) = client.execute(f"SELECT count() FROM {database}.{table}")
     client.execute(f"TRUNCATE TABLE {database}.{table}")
     return int(count)
 
 
 def bytes_on_disk(client: Client, database: str, table: str) -> int:
     """Compressed size of one server's active parts of ``table``."""
-    (size,), = client.execute("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = %(d)s "
-                              "AND table = %(t)s", {"d": database, "t": table})
+    ((size,),) = client.execute(
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = %(d)s AND table = %(t)s",
+        {"d": database, "t": table},
+    )
     return int(size or 0)

@@ -26,7 +26,8 @@ def expired_partitions(client: Client, database: str, table: str, keep_after: da
     """The days of the partitions of ``table`` older than ``keep_after``."""
     rows = client.execute(
         "SELECT DISTINCT partition FROM system.parts WHERE active AND database = %(d)s AND table = %(t)s",
-        {"d": database, "t": table})
+        {"d": database, "t": table},
+    )
     days = (_partition_day(partition) for (partition,) in rows)
     return sorted(day for day in days if day is not None and day < keep_after)
 
@@ -41,8 +42,14 @@ def _partition_day(partition: str) -> date | None:
 class PartitionRetention:
     """Drops expired day partitions now and every ``interval`` seconds until closed."""
 
-    def __init__(self, run: Callable[..., int], database: str, table: str, days: float,
-                 interval: float = RETENTION_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        run: Callable[..., int],
+        database: str,
+        table: str,
+        days: float,
+        interval: float = RETENTION_INTERVAL_SECONDS,
+    ) -> None:
         self._run = run
         self._database = database
         self._table = table

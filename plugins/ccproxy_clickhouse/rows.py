@@ -10,7 +10,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from ccproxy_core.record import ACCESS_LOG_COLUMNS, AccessRecord
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS, AccessRecord
 
 from .schema import JSON_COLUMNS, RECORD_COLUMN_TYPES, quote
 
@@ -39,8 +39,9 @@ def micros_to_datetime(micros: int) -> datetime:
 
 
 def _indexes(predicate: Callable[[str], bool]) -> tuple[int, ...]:
-    return tuple(i for i, (name, sql_type) in enumerate(RECORD_COLUMN_TYPES)
-                 if name not in JSON_COLUMNS and predicate(sql_type))
+    return tuple(
+        i for i, (name, sql_type) in enumerate(RECORD_COLUMN_TYPES) if name not in JSON_COLUMNS and predicate(sql_type)
+    )
 
 
 _all_fields = attrgetter(*ACCESS_LOG_COLUMNS)

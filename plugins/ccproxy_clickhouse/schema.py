@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccproxy_core.record import ACCESS_LOG_COLUMNS
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 
 MONEY = "Nullable(Decimal(18, 9))"
 TABLE = "access_logs"
@@ -116,13 +116,17 @@ class Layout:
 
     def create_storage(self) -> str:
         """CREATE of the day-partitioned MergeTree table (also the shape of each shard's part)."""
-        return (f"CREATE TABLE IF NOT EXISTS {self.database}.{self.storage_table} ({_column_defs(COLUMN_TYPES)}) "
-                "ENGINE = MergeTree PARTITION BY event_date ORDER BY (timestamp_us, request_id)")
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.database}.{self.storage_table} ({_column_defs(COLUMN_TYPES)}) "
+            "ENGINE = MergeTree PARTITION BY event_date ORDER BY (timestamp_us, request_id)"
+        )
 
     def create_distributed(self) -> str:
         """CREATE of the Distributed table in front of the cluster's local tables."""
-        return (f"CREATE TABLE IF NOT EXISTS {self.database}.{TABLE} ({_column_defs(COLUMN_TYPES)}) "
-                f"ENGINE = Distributed('{self.cluster}', '{self.database}', '{LOCAL_TABLE}', cityHash64(request_id))")
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.database}.{TABLE} ({_column_defs(COLUMN_TYPES)}) "
+            f"ENGINE = Distributed('{self.cluster}', '{self.database}', '{LOCAL_TABLE}', cityHash64(request_id))"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr, field_serializer, field_validator
 
-from ccproxy_core.log_store import LogCollectionSettings
+from ccproxy_core.plugin_host.log_store import LogCollectionSettings
 from ccproxy_core.safe_values import redact_secrets
 
 

@@ -16,8 +16,10 @@ def cluster_servers(client: Client, target: Target, cluster: str) -> list[Target
 
     Raises ``LookupError`` when the server has no such cluster in its ``remote_servers``.
     """
-    rows = client.execute("SELECT host_name, port FROM system.clusters WHERE cluster = %(cluster)s "
-                          "ORDER BY shard_num, replica_num", {"cluster": cluster})
+    rows = client.execute(
+        "SELECT host_name, port FROM system.clusters WHERE cluster = %(cluster)s ORDER BY shard_num, replica_num",
+        {"cluster": cluster},
+    )
     if not rows:
         raise LookupError(f"ClickHouse at {target.masked()} has no cluster named {cluster!r} in its remote_servers")
     return [target.at(host, int(port)) for host, port in rows]

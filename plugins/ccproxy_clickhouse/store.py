@@ -1,6 +1,6 @@
 """The ClickHouse log store: what the ``get_log_store`` hook hands to the logs API.
 
-It implements :class:`ccproxy_core.log_store.LogStore` like the DuckDB store does, plus
+It implements :class:`ccproxy_core.plugin_host.log_store.LogStore` like the DuckDB store does, plus
 ``follow_peer_records`` (other instances' records for /logs/stream, see :mod:`.peers`).
 Writes go through :class:`.writer.LogWriter`; every read runs in a worker thread on a client
 of its own, against ``access_logs`` (the Distributed table when a cluster is configured).
@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from clickhouse_driver import Client, errors
 
+from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.errors import StartupError
-from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 
 from . import queries
 from .analytics import analytics
@@ -48,8 +48,14 @@ class ClickHouseLogStore:
         self.layout = layout
         self._retention_days = settings.log_retention_days
         self.pool = ClientPool(target.client)
-        self.writer = LogWriter(target.client, layout.database, self.prepare_now, settings.log_queue_size,
-                                settings.log_batch_size, settings.log_flush_interval_seconds)
+        self.writer = LogWriter(
+            target.client,
+            layout.database,
+            self.prepare_now,
+            settings.log_queue_size,
+            settings.log_batch_size,
+            settings.log_flush_interval_seconds,
+        )
         self.peers = PeerFeed(self.pool.run, layout.database, self.writer.instance)
         self.retention: PartitionRetention | None = None
 
@@ -62,11 +68,15 @@ class ClickHouseLogStore:
         a schema from a newer ccproxy) does, with a line saying what to fix.
         """
         if not settings.clickhouse_url:
-            raise StartupError("OBSERVABILITY__LOG_STORAGE_BACKEND=clickhouse needs OBSERVABILITY__CLICKHOUSE_URL "
-                               "(clickhouse://user:password@host:9000/database)")
+            raise StartupError(
+                "OBSERVABILITY__LOG_STORAGE_BACKEND=clickhouse needs OBSERVABILITY__CLICKHOUSE_URL "
+                "(clickhouse://user:password@host:9000/database)"
+            )
         target = parse_url(settings.clickhouse_url.get_secret_value())
         store = cls(target, Layout(target.database, settings.clickhouse_cluster or None), settings)
-        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)  # its per-attempt tracebacks; ours are rate-limited
+        logging.getLogger("clickhouse_driver").setLevel(
+            logging.ERROR
+        )  # its per-attempt tracebacks; ours are rate-limited
         store._prepare_at_start()
         store.writer.start()
         return store
@@ -76,15 +86,22 @@ class ClickHouseLogStore:
         try:
             self.prepare(client)
             if self._retention_days is not None and not supports_ttl(client):
-                self.retention = PartitionRetention(self.pool.run, self.layout.database, self.layout.storage_table,
-                                                    self._retention_days)
+                self.retention = PartitionRetention(
+                    self.pool.run, self.layout.database, self.layout.storage_table, self._retention_days
+                )
                 self.retention.start()
         except UNREACHABLE as exc:
             self.writer.needs_prepare = True
-            log.error("ClickHouse at %s is unreachable (%s): records will wait in the queue and the tables will "
-                      "be created when it answers", self.target.masked(), exc)
+            log.error(
+                "ClickHouse at %s is unreachable (%s): records will wait in the queue and the tables will "
+                "be created when it answers",
+                self.target.masked(),
+                exc,
+            )
         except errors.Error as exc:
-            raise StartupError(f"ClickHouse at {self.target.masked()} refused to set up the access log: {exc}") from None
+            raise StartupError(
+                f"ClickHouse at {self.target.masked()} refused to set up the access log: {exc}"
+            ) from None
         except LookupError as exc:
             raise StartupError(f"{exc}: fix OBSERVABILITY__CLICKHOUSE_CLUSTER or the server's remote_servers") from None
         finally:
@@ -104,10 +121,16 @@ class ClickHouseLogStore:
         for shard in self._other_shards(client):
             shard_client = shard.client(database="default")
             try:
-                prepare_server(shard_client, Layout(self.layout.database, self.layout.cluster),
-                               self._retention_days, shard.masked())
+                prepare_server(
+                    shard_client,
+                    Layout(self.layout.database, self.layout.cluster),
+                    self._retention_days,
+                    shard.masked(),
+                )
             except UNREACHABLE as exc:
-                log.warning("could not prepare shard %s now (%s); the instance connected to it will", shard.masked(), exc)
+                log.warning(
+                    "could not prepare shard %s now (%s); the instance connected to it will", shard.masked(), exc
+                )
             finally:
                 shard_client.disconnect()
 
@@ -133,8 +156,11 @@ class ClickHouseLogStore:
 
     def _describe_blocking(self, client: Client) -> dict[str, Any]:
         where = self.target.masked() + (f" (cluster {self.layout.cluster})" if self.layout.cluster else "")
-        return {"database_path": where, "database_size_bytes": self._size_on_disk(client),
-                "row_count": queries.row_count(client, self.layout.database)}
+        return {
+            "database_path": where,
+            "database_size_bytes": self._size_on_disk(client),
+            "row_count": queries.row_count(client, self.layout.database),
+        }
 
     def _size_on_disk(self, client: Client) -> int | None:
         total = queries.bytes_on_disk(client, self.layout.database, self.layout.storage_table)
@@ -153,8 +179,9 @@ class ClickHouseLogStore:
         self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of rows ordered by ``order_by``, and the number of matching rows."""
-        return await self._read(queries.entries_page, self.layout.database, page, page_size, order_by, order_desc,
-                                filters)
+        return await self._read(
+            queries.entries_page, self.layout.database, page, page_size, order_by, order_desc, filters
+        )
 
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
         """Aggregates over the window in ``filters`` (see :mod:`.analytics`)."""

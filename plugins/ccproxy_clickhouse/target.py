@@ -42,9 +42,15 @@ class Target:
 
     def client(self, database: str | None = None) -> Client:
         """A new native-protocol client (not thread-safe: one per thread). Connects on first use."""
-        return Client(host=self.host, port=self.port, user=self.user, password=self.password,
-                      database=self.database if database is None else database,
-                      connect_timeout=CONNECT_TIMEOUT_SECONDS, send_receive_timeout=SEND_RECEIVE_TIMEOUT_SECONDS)
+        return Client(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database if database is None else database,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            send_receive_timeout=SEND_RECEIVE_TIMEOUT_SECONDS,
+        )
 
 
 def parse_url(url: str) -> Target:
@@ -61,6 +67,10 @@ def parse_url(url: str) -> Target:
     database = unquote(parts.path.strip("/")) or "default"
     if not database.replace("_", "").isalnum():
         raise StartupError(f"{SETTING} names database {database!r}: use letters, digits and _ only")
-    return Target(host=parts.hostname, port=port, database=database,
-                  user=unquote(parts.username) if parts.username else "default",
-                  password=unquote(parts.password) if parts.password else "")
+    return Target(
+        host=parts.hostname,
+        port=port,
+        database=database,
+        user=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else "",
+    )

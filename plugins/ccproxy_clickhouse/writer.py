@@ -1,6 +1,6 @@
 """The ClickHouse writer: the shared batching writer, inserting over the native protocol.
 
-Its loss policy is :mod:`ccproxy_core.batch_writer`'s (the queue is what holds records while
+Its loss policy is :mod:`ccproxy_core.plugin_host.batch_writer`'s (the queue is what holds records while
 ClickHouse is unreachable: OBSERVABILITY__LOG_QUEUE_SIZE records), and:
 
 - ClickHouse unreachable or failing: the batch is kept and retried, with a backoff from 0.5 s
@@ -27,10 +27,10 @@ from typing import Any
 
 from clickhouse_driver import Client, errors
 
-from ccproxy_core.batch_writer import BatchWriter
+from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.errors import StartupError
-from ccproxy_core.rate_limited_log import RateLimitedLog
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.plugin_host.batch_writer import BatchWriter
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 from .rows import record_to_row
 from .schema import INSERT_COLUMNS, TABLE, quote
@@ -51,8 +51,15 @@ class LogWriter(BatchWriter):
     max_retry_seconds = 5.0
     shutdown_grace_seconds = 10.0
 
-    def __init__(self, connect: Callable[[], Client], database: str, prepare: Callable[[], None],
-                 queue_size: int, batch_size: int, flush_interval: float) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Client],
+        database: str,
+        prepare: Callable[[], None],
+        queue_size: int,
+        batch_size: int,
+        flush_interval: float,
+    ) -> None:
         super().__init__(log, queue_size, batch_size, flush_interval)
         self._connect = connect
         self._table = f"{database}.{TABLE}"
@@ -103,8 +110,11 @@ class LogWriter(BatchWriter):
         now_us = time.time_ns() // 1000
         stamped = [(*row[:-1], now_us) for row in rows]  # inserted_us: when the row really went in
         self._outcome_unknown = True
-        client.execute(f"INSERT INTO {self._table} ({', '.join(map(quote, INSERT_COLUMNS))}) VALUES", stamped,
-                       settings=_INSERT_SETTINGS)
+        client.execute(
+            f"INSERT INTO {self._table} ({', '.join(map(quote, INSERT_COLUMNS))}) VALUES",
+            stamped,
+            settings=_INSERT_SETTINGS,
+        )
 
     def _write_row_by_row(self) -> None:
         """Send each row alone; drop only those the driver refuses. A server error leaves the rest pending."""
@@ -122,19 +132,29 @@ class LogWriter(BatchWriter):
         """After an insert whose outcome is unknown, drop from the batch the rows the server already has."""
         ids = [row[0] for row in self._pending]
         micros = [row[INSERT_COLUMNS.index("timestamp_us")] for row in self._pending]
-        stored = {request_id for (request_id,) in client.execute(
-            f"SELECT request_id FROM {self._table} WHERE timestamp_us >= %(low)s AND timestamp_us <= %(high)s "
-            "AND request_id IN %(ids)s", {"low": min(micros), "high": max(micros), "ids": tuple(ids)})}
+        stored = {
+            request_id
+            for (request_id,) in client.execute(
+                f"SELECT request_id FROM {self._table} WHERE timestamp_us >= %(low)s AND timestamp_us <= %(high)s "
+                "AND request_id IN %(ids)s",
+                {"low": min(micros), "high": max(micros), "ids": tuple(ids)},
+            )
+        }
         if stored:
-            log.info("%d access record(s) of a failed insert were stored after all; not inserting them again",
-                     len(stored))
+            log.info(
+                "%d access record(s) of a failed insert were stored after all; not inserting them again", len(stored)
+            )
             self.rows_written += len(stored)
             self._pending = [row for row in self._pending if row[0] not in stored]
 
     def _on_failure(self, exc: BaseException) -> None:
         self.write_errors += 1
-        self._log_write_error.log("cannot write %d access record(s) to ClickHouse (kept, will retry; %d queued): %s",
-                                  len(self._pending), self._queue.qsize(), exc)
+        self._log_write_error.log(
+            "cannot write %d access record(s) to ClickHouse (kept, will retry; %d queued): %s",
+            len(self._pending),
+            self._queue.qsize(),
+            exc,
+        )
         self.disconnect()
         self.needs_prepare = True
         if isinstance(exc, errors.ServerException) and exc.code in _MISSING_TABLE_CODES:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec, flag
-from ccproxy_core.settings import Settings
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec, flag
+from ccproxy_core.runtime.settings import Settings
 from ccproxy_dashboard import routes, startup
 from ccproxy_dashboard.settings import DashboardSettings
 
@@ -21,8 +21,13 @@ SWITCH = "OBSERVABILITY__DASHBOARD_ENABLED"
 @hookimpl
 def register_plugin() -> PluginSpec:
     """Settings under [observability]; on with its flag."""
-    return PluginSpec(settings=DashboardSettings, section="observability", enabled_when=flag(SWITCH),
-                      own_paths=("/dashboard",), switch=SWITCH)
+    return PluginSpec(
+        settings=DashboardSettings,
+        section="observability",
+        enabled_when=flag(SWITCH),
+        own_paths=("/dashboard",),
+        switch=SWITCH,
+    )
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from ccproxy_core.settings import Settings
+from ccproxy_core.runtime.settings import Settings
 
 REFRESH_SECONDS = 5
 """How often the page polls /logs/analytics for tiles, charts and tables (the feed is pushed, not polled)."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ccproxy_core.auth import require_auth_token, session_cookie_name, session_value, token_matches
+from ccproxy_core.security.auth import require_auth_token, session_cookie_name, session_value, token_matches
 from ccproxy_dashboard import bundle, page
 
 log = logging.getLogger("ccproxy.dashboard")

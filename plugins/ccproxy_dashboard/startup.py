@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ccproxy_core.settings import Settings
+from ccproxy_core.runtime.settings import Settings
 from ccproxy_dashboard import bundle
 
 log = logging.getLogger("ccproxy.dashboard")

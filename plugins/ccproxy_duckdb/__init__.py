@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ccproxy_core import hookimpl
-from ccproxy_core.host import host_of
-from ccproxy_core.plugin_settings import section_values
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
 
 from .lifecycle import active_store, start_store, stop_store
 from .settings import DuckDBSettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.record import AccessRecord
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.accounting.record import AccessRecord
+    from ccproxy_core.plugin_host.host import Ccproxy
+    from ccproxy_core.runtime.settings import Settings
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccproxy_core.log_store import LogFilters, NameFilter
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 
-_COLUMNS = (("session_id", "session_id"), ("project", "project"), ("end_user", "end_user"),
-            ("client_name", "client_name"))
+_COLUMNS = (
+    ("session_id", "session_id"),
+    ("project", "project"),
+    ("end_user", "end_user"),
+    ("client_name", "client_name"),
+)
 
 
 def tag_path(name: str) -> str:

@@ -23,7 +23,8 @@ def cached_table_bytes(cursor: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(bytes DuckDB holds in all, of which cached blocks of stored tables)."""
     row = cursor.execute(
         "SELECT coalesce(sum(memory_usage_bytes), 0), coalesce(sum(memory_usage_bytes) FILTER (WHERE tag = 'BASE_TABLE'), 0) "
-        "FROM duckdb_memory()").fetchone()
+        "FROM duckdb_memory()"
+    ).fetchone()
     assert row is not None, "an aggregate has one row"
     return int(row[0]), int(row[1])
 

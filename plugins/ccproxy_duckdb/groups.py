@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.log_store import OTHER_GROUP, Grouping, LogFilters
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters
 
 from .attribution_filters import tag_path
 from .queries import where_clause
@@ -44,10 +44,18 @@ SUMS_WIDTH = 7
 def sums_to_dict(values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
     """The :data:`SUMS` values of one group as the API shows them."""
     requests, errors, tokens_in, tokens_out, cache_read, cache_write, cost = values
-    tokens = {"input": int(tokens_in), "output": int(tokens_out), "cache_read": int(cache_read),
-              "cache_write": int(cache_write)}
-    return {"requests": int(requests), "errors": int(errors), "tokens": {**tokens, "total": sum(tokens.values())},
-            "cost_usd": float(jsonable(cost))}
+    tokens = {
+        "input": int(tokens_in),
+        "output": int(tokens_out),
+        "cache_read": int(cache_read),
+        "cache_write": int(cache_write),
+    }
+    return {
+        "requests": int(requests),
+        "errors": int(errors),
+        "tokens": {**tokens, "total": sum(tokens.values())},
+        "cost_usd": float(jsonable(cost)),
+    }
 
 
 def key_expression(dimension: str, tag: str | None, params: list[Any]) -> str:
@@ -65,8 +73,7 @@ def groups(cursor: Cursor, filters: LogFilters, grouping: Grouping) -> list[dict
     where_params: list[Any] = []
     where = where_clause(filters, where_params)
     order = "1 DESC" if grouping.dimension == "day" else f"{SUMS_WIDTH + 1} DESC, 2 DESC, 1"
-    sql = (f"SELECT {key} AS group_key, {SUMS} FROM access_logs {where} GROUP BY group_key "
-           f"ORDER BY {order} LIMIT ?")
+    sql = f"SELECT {key} AS group_key, {SUMS} FROM access_logs {where} GROUP BY group_key ORDER BY {order} LIMIT ?"
     rows = cursor.execute(sql, [*key_params, *where_params, grouping.top]).fetchall()
     result = [{"key": _key_text(grouping.dimension, key_value), **sums_to_dict(values)} for key_value, *values in rows]
     if grouping.dimension == "day":
@@ -89,8 +96,13 @@ def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, An
     total = sums_to_dict(one_row(cursor.execute(f"SELECT {SUMS} FROM access_logs {where}", params)))
     if total["requests"] == sum(group["requests"] for group in top):
         return None
-    rest: dict[str, Any] = {"key": OTHER_GROUP, "requests": total["requests"], "errors": total["errors"],
-                            "tokens": dict(total["tokens"]), "cost_usd": total["cost_usd"]}
+    rest: dict[str, Any] = {
+        "key": OTHER_GROUP,
+        "requests": total["requests"],
+        "errors": total["errors"],
+        "tokens": dict(total["tokens"]),
+        "cost_usd": total["cost_usd"],
+    }
     for group in top:
         rest["requests"] -= group["requests"]
         rest["errors"] -= group["errors"]
@@ -101,15 +113,23 @@ def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, An
     return rest
 
 
-def _add_breakdown(cursor: Cursor, filters: LogFilters, grouping: Grouping, key: str, key_params: list[Any],
-                   result: list[dict[str, Any]]) -> None:
+def _add_breakdown(
+    cursor: Cursor,
+    filters: LogFilters,
+    grouping: Grouping,
+    key: str,
+    key_params: list[Any],
+    result: list[dict[str, Any]],
+) -> None:
     """Each shown group's own groups by the second dimension (the ``other`` group gets none)."""
     sub_params: list[Any] = []
     sub_key = key_expression(grouping.breakdown or "model", None, sub_params)
     where_params: list[Any] = []
     where = where_clause(filters, where_params)
-    sql = (f"SELECT {key} AS group_key, {sub_key} AS sub_key, {SUMS} FROM access_logs {where} "
-           f"GROUP BY group_key, sub_key ORDER BY {SUMS_WIDTH + 2} DESC, 3 DESC")
+    sql = (
+        f"SELECT {key} AS group_key, {sub_key} AS sub_key, {SUMS} FROM access_logs {where} "
+        f"GROUP BY group_key, sub_key ORDER BY {SUMS_WIDTH + 2} DESC, 3 DESC"
+    )
     by_group: dict[Any, list[dict[str, Any]]] = {}
     for group_key, sub_value, *values in cursor.execute(sql, [*key_params, *sub_params, *where_params]).fetchall():
         parts = by_group.setdefault(_key_text(grouping.dimension, group_key), [])

@@ -9,7 +9,7 @@ from .settings import DuckDBSettings
 from .store import DuckDBLogStore
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.plugin_host.host import Ccproxy
 
 PLUGIN_NAME = "duckdb"
 

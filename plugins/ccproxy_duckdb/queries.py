@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, PagePosition, QueryPage
+from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, PagePosition, QueryPage
 
 from .attribution_filters import attribution_clauses
 from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
@@ -99,7 +99,7 @@ def entries_page(
     where = where_clause(filters, params)
     direction = "DESC" if order_desc else "ASC"
     sql = (
-        f'SELECT {SELECT_LIST} FROM access_logs {where} '
+        f"SELECT {SELECT_LIST} FROM access_logs {where} "
         f'ORDER BY "{order_by}" {direction} NULLS LAST, request_id {direction} LIMIT ? OFFSET ?'
     )
     raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
@@ -125,7 +125,7 @@ def rows_to_dicts(raw: list[tuple[Any, ...]], batch: int = 256) -> list[dict[str
     """:func:`row_to_dict` of every row, handing the GIL over between batches (see :func:`fetch_in_batches`)."""
     converted: list[dict[str, Any]] = []
     for start in range(0, len(raw), batch):
-        converted += [row_to_dict(row) for row in raw[start:start + batch]]
+        converted += [row_to_dict(row) for row in raw[start : start + batch]]
         time.sleep(0)
     return converted
 

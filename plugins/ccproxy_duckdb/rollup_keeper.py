@@ -70,7 +70,9 @@ class RollupKeeper:
         cursor.execute("UPDATE rollup_watermark SET watermark_us = ? WHERE level = ?", [end, level.name])
 
     @staticmethod
-    def _add_late_rows(cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], watermarks: dict[str, int]) -> None:
+    def _add_late_rows(
+        cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], watermarks: dict[str, int]
+    ) -> None:
         newest_closed = max(watermarks.values())
         late = [row for row in rows if _row_micros(row) < newest_closed]
         if not late:
@@ -98,8 +100,9 @@ def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> i
     """
     boundary = max(level.width_micros for level in LEVELS)
     cutoff_micros = datetime_to_micros(cutoff) // boundary * boundary
-    (deleted,) = one_row(cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?',
-                                [micros_to_datetime(cutoff_micros)]))
+    (deleted,) = one_row(
+        cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?', [micros_to_datetime(cutoff_micros)])
+    )
     for table in rollup_sql.rollup_tables():
         cursor.execute(f"DELETE FROM {table} WHERE t_us < ?", [cutoff_micros])
     return int(deleted)

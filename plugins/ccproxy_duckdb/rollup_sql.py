@@ -58,7 +58,10 @@ LEVELS: tuple[Level, ...] = (HOUR, MINUTE)
 """Coarsest first: a query takes the largest buckets that fit, then finer ones at the edges."""
 
 DIMENSIONS: tuple[tuple[str, str], ...] = (
-    ("model", "VARCHAR"), ("service_type", "VARCHAR"), ("endpoint", "VARCHAR"), ("status_code", "INTEGER"),
+    ("model", "VARCHAR"),
+    ("service_type", "VARCHAR"),
+    ("endpoint", "VARCHAR"),
+    ("status_code", "INTEGER"),
     ("streaming", "BOOLEAN"),
 )
 """Columns a rollup keeps whole: every column /logs filters on besides the time."""
@@ -90,19 +93,25 @@ def create_statements() -> tuple[str, ...]:
     statements = ["CREATE TABLE IF NOT EXISTS rollup_watermark (level VARCHAR NOT NULL, watermark_us BIGINT NOT NULL)"]
     for level in LEVELS:
         sums = ", ".join(f'"{name}" {sql_type}' for name, sql_type, _ in _SUMS)
-        statements.append(f"CREATE TABLE IF NOT EXISTS {level.sums_table} "
-                          f"(t_us BIGINT NOT NULL, {_dimension_defs()}, is_error BOOLEAN NOT NULL, {sums})")
-        statements.append(f"CREATE TABLE IF NOT EXISTS {level.latency_table} "
-                          f"(t_us BIGINT NOT NULL, {_dimension_defs()}, is_error BOOLEAN NOT NULL, "
-                          "metric TINYINT NOT NULL, bin INTEGER NOT NULL, n BIGINT NOT NULL)")
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {level.sums_table} "
+            f"(t_us BIGINT NOT NULL, {_dimension_defs()}, is_error BOOLEAN NOT NULL, {sums})"
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {level.latency_table} "
+            f"(t_us BIGINT NOT NULL, {_dimension_defs()}, is_error BOOLEAN NOT NULL, "
+            "metric TINYINT NOT NULL, bin INTEGER NOT NULL, n BIGINT NOT NULL)"
+        )
     return tuple(statements)
 
 
 def bin_sql(column: str) -> str:
     """The latency bin of ``column`` (NULL for NULL, NaN and infinities)."""
-    return (f'CASE WHEN "{column}" IS NULL OR NOT isfinite("{column}") THEN NULL '
-            f'WHEN "{column}" < {SMALLEST_MS} THEN {UNDERFLOW_BIN} '
-            f'ELSE CAST(floor(ln("{column}") / {math.log(GROWTH)!r}) AS INTEGER) END')
+    return (
+        f'CASE WHEN "{column}" IS NULL OR NOT isfinite("{column}") THEN NULL '
+        f'WHEN "{column}" < {SMALLEST_MS} THEN {UNDERFLOW_BIN} '
+        f'ELSE CAST(floor(ln("{column}") / {math.log(GROWTH)!r}) AS INTEGER) END'
+    )
 
 
 def bin_value(bin_number: int) -> float:
@@ -131,17 +140,22 @@ def latency_select(width_micros: int, source: str, where: str) -> str:
     metrics = ", ".join(str(metric) for metric, _ in LATENCY_METRICS)
     bins = ", ".join(bin_sql(column) for _, column in LATENCY_METRICS)
     dims = ", ".join(f'"{name}"' for name in DIMENSION_NAMES)
-    pairs = (f"SELECT {_key_sql(width_micros)}, unnest([{metrics}]) AS metric, unnest([{bins}]) AS bin "
-             f"FROM {source} {where}")
-    return (f"SELECT t_us, {dims}, is_error, CAST(metric AS TINYINT) AS metric, bin, count(*) AS n "
-            f"FROM ({pairs}) WHERE bin IS NOT NULL GROUP BY ALL")
+    pairs = (
+        f"SELECT {_key_sql(width_micros)}, unnest([{metrics}]) AS metric, unnest([{bins}]) AS bin FROM {source} {where}"
+    )
+    return (
+        f"SELECT t_us, {dims}, is_error, CAST(metric AS TINYINT) AS metric, bin, count(*) AS n "
+        f"FROM ({pairs}) WHERE bin IS NOT NULL GROUP BY ALL"
+    )
 
 
 def fill_statements(level: Level, source: str, where: str) -> tuple[str, str]:
     """Add the rows of ``source`` matching ``where`` to ``level``'s two tables."""
     # Ordered by time so that DuckDB's zone maps let a query skip the buckets outside its window.
-    return (f"INSERT INTO {level.sums_table} {sums_select(level.width_micros, source, where)} ORDER BY t_us",
-            f"INSERT INTO {level.latency_table} {latency_select(level.width_micros, source, where)} ORDER BY t_us")
+    return (
+        f"INSERT INTO {level.sums_table} {sums_select(level.width_micros, source, where)} ORDER BY t_us",
+        f"INSERT INTO {level.latency_table} {latency_select(level.width_micros, source, where)} ORDER BY t_us",
+    )
 
 
 def rebuild_statements() -> tuple[str, ...]:
@@ -153,7 +167,9 @@ def rebuild_statements() -> tuple[str, ...]:
         statements.append(f"INSERT INTO rollup_watermark VALUES ('{level.name}', {watermark})")
         statements.append(f"DELETE FROM {level.sums_table}")
         statements.append(f"DELETE FROM {level.latency_table}")
-        below = f"WHERE epoch_us(\"timestamp\") < (SELECT watermark_us FROM rollup_watermark WHERE level = '{level.name}')"
+        below = (
+            f"WHERE epoch_us(\"timestamp\") < (SELECT watermark_us FROM rollup_watermark WHERE level = '{level.name}')"
+        )
         statements.extend(fill_statements(level, "access_logs", below))
     return tuple(statements)
 

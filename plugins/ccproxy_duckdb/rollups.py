@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from ccproxy_core.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
 
 from . import rollup_sql
 from .analytics import BUCKET_MICROS, RECENT_ERRORS, analytics, recent_errors_after
@@ -30,8 +30,9 @@ from .rows import datetime_to_micros, micros_to_datetime
 
 EXACT_SCAN_MAX_WINDOW = timedelta(hours=2)
 """Longer windows are answered from the rollups (at 10M rows a day, 2 h is about 830,000 rows)."""
-_ROLLUP_FILTERS = frozenset({"start_time", "end_time", "model", "service_type", "endpoint", "status_codes",
-                             "status_classes", "streaming"})
+_ROLLUP_FILTERS = frozenset(
+    {"start_time", "end_time", "model", "service_type", "endpoint", "status_codes", "status_classes", "streaming"}
+)
 """LogFilters fields a rollup can apply; any other field set sends the query to the exact scan."""
 
 
@@ -116,8 +117,9 @@ def _parts_sql(filters: LogFilters, pieces: list[Piece], params: list[Any], late
     parts = []
     for level, start, end in pieces:
         if level is None:
-            piece_filters = dataclasses.replace(filters, start_time=micros_to_datetime(start),
-                                                end_time=micros_to_datetime(end))
+            piece_filters = dataclasses.replace(
+                filters, start_time=micros_to_datetime(start), end_time=micros_to_datetime(end)
+            )
             parts.append(select_raw(MINUTE.width_micros, "access_logs", where_clause(piece_filters, params)))
             continue
         where = where_clause(dimension_filters, params)
@@ -138,8 +140,9 @@ class _Fetcher:
     _SUM_SETS: ClassVar[dict[int, str]] = {15: "all", 7: "model", 11: "service_type", 13: "slot", 14: "t_us"}
     _LATENCY_SETS: ClassVar[dict[int, str]] = {7: "all", 3: "model", 5: "service_type", 6: "slot"}
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, sums: tuple[str, list[Any]],
-                 latency: tuple[str, list[Any]], width: int) -> None:
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, sums: tuple[str, list[Any]], latency: tuple[str, list[Any]], width: int
+    ) -> None:
         self._cursor, self._width = cursor, width
         self._sums, self._sums_params = sums
         self._latency, self._latency_params = latency
@@ -147,10 +150,12 @@ class _Fetcher:
     def sums(self) -> dict[str, dict[Any, tuple[Any, ...]]]:
         """Per grouping (all, model, service_type, slot, t_us): key -> (requests, errors, duration_count, ...)."""
         columns = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup_sql.SUM_NAMES[1:])
-        sql = (f"SELECT grouping(model, service_type, slot, t_us), model, service_type, slot, t_us, "
-               f"coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns} "
-               f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._sums}) "
-               "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))")
+        sql = (
+            f"SELECT grouping(model, service_type, slot, t_us), model, service_type, slot, t_us, "
+            f"coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns} "
+            f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._sums}) "
+            "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))"
+        )
         grouped: dict[str, dict[Any, tuple[Any, ...]]] = {name: {} for name in self._SUM_SETS.values()}
         for mask, model, service_type, slot, t_us, *values in self._cursor.execute(sql, self._sums_params).fetchall():
             kind = self._SUM_SETS[mask]
@@ -160,13 +165,16 @@ class _Fetcher:
 
     def percentiles(self) -> dict[tuple[str, Any, int], Percentiles]:
         """Per (grouping, key, metric): the merged latency bins."""
-        sql = ("SELECT grouping(model, service_type, slot), model, service_type, slot, metric, bin, sum(n) "
-               f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._latency}) "
-               "GROUP BY GROUPING SETS ((metric, bin), (model, metric, bin), (service_type, metric, bin), "
-               "(slot, metric, bin)) ORDER BY bin")
+        sql = (
+            "SELECT grouping(model, service_type, slot), model, service_type, slot, metric, bin, sum(n) "
+            f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._latency}) "
+            "GROUP BY GROUPING SETS ((metric, bin), (model, metric, bin), (service_type, metric, bin), "
+            "(slot, metric, bin)) ORDER BY bin"
+        )
         merged: dict[tuple[str, Any, int], Percentiles] = {}
         for mask, model, service_type, slot, metric, bin_number, count in self._cursor.execute(
-                sql, self._latency_params).fetchall():
+            sql, self._latency_params
+        ).fetchall():
             kind = self._LATENCY_SETS[mask]
             key = {"all": None, "model": model, "service_type": service_type, "slot": slot}[kind]
             merged.setdefault((kind, key, metric), Percentiles()).add(bin_number, int(count))
@@ -187,4 +195,3 @@ def _recent_errors(
             since = bucket_start
             break
     return recent_errors_after(cursor, filters, micros_to_datetime(since))
-

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from ccproxy_core.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
 
 # The exact scan's own shaping, reused so both paths answer in exactly the same form.
 from .analytics import _point as series_point
@@ -64,8 +64,9 @@ def _or_nones(values: list[float] | None, count: int) -> list[float | None]:
     return list(values) if values else [None] * count
 
 
-def answer_from_parts(sums: Grouped, latency: Latency, filters: LogFilters, bucket: Bucket,
-                      width: int) -> dict[str, Any]:
+def answer_from_parts(
+    sums: Grouped, latency: Latency, filters: LogFilters, bucket: Bucket, width: int
+) -> dict[str, Any]:
     """Every part of the analytics answer but ``recent_errors``."""
     empty = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     total, average = _sums_of(sums["all"].get(None, empty))
@@ -91,8 +92,17 @@ def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, A
         part, _ = _sums_of(values)
         tokens = part.tokens()
         found = _quantiles(latency, (column, key, DURATION), (0.95,))
-        result.append({column: key, "requests": part.requests, "errors": part.errors, "tokens_total": tokens["total"],
-                       "tokens": tokens, "cost_usd": jsonable(part.cost_usd), "p95_ms": found[0] if found else None})
+        result.append(
+            {
+                column: key,
+                "requests": part.requests,
+                "errors": part.errors,
+                "tokens_total": tokens["total"],
+                "tokens": tokens,
+                "cost_usd": jsonable(part.cost_usd),
+                "p95_ms": found[0] if found else None,
+            }
+        )
     return result
 
 
@@ -103,8 +113,10 @@ def _timeseries(sums: Grouped, latency: Latency, filters: LogFilters, width: int
         by_slot[key] = series_point(key * width, part, _quantiles(latency, ("slot", key, DURATION), SERIES_QUANTILES))
     first = _micros(filters.start_time) // width
     last = (_micros(filters.end_time) - 1) // width
-    return [by_slot.get(slot_number) or series_point(slot_number * width, None, None)
-            for slot_number in range(first, last + 1)]
+    return [
+        by_slot.get(slot_number) or series_point(slot_number * width, None, None)
+        for slot_number in range(first, last + 1)
+    ]
 
 
 def _micros(moment: datetime | None) -> int:

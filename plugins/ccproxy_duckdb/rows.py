@@ -8,7 +8,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
 
 from .schema import COLUMNS, JSON_COLUMNS
 

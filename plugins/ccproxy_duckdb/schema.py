@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.errors import StartupError
-from ccproxy_core.record import ACCESS_LOG_COLUMNS
 
 from . import rollup_sql
 
@@ -148,7 +148,9 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int:
     A file that has ``access_logs`` but no ``schema_version`` table predates versioning and
     counts as version 1 (its later columns are added with ``IF NOT EXISTS``).
     """
-    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    tables = {
+        row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
+    }
     if "schema_version" in tables:
         (version,) = one_row(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))
         return int(version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccproxy_core.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import LogFilters
 
 from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
 from .queries import where_clause
@@ -22,8 +22,10 @@ def session_list(cursor: Cursor, filters: LogFilters, limit: int, offset: int) -
     params: list[Any] = []
     where = where_clause(filters, params)
     where = f'{where} AND "session_id" IS NOT NULL' if where else 'WHERE "session_id" IS NOT NULL'
-    sql = (f'SELECT "session_id", {SUMS}, {_DESCRIPTION} FROM access_logs {where} GROUP BY "session_id" '
-           f'ORDER BY max(epoch_us("timestamp")) DESC, "session_id" LIMIT ? OFFSET ?')
+    sql = (
+        f'SELECT "session_id", {SUMS}, {_DESCRIPTION} FROM access_logs {where} GROUP BY "session_id" '
+        f'ORDER BY max(epoch_us("timestamp")) DESC, "session_id" LIMIT ? OFFSET ?'
+    )
     rows = cursor.execute(sql, [*params, limit, offset]).fetchall()
     (total,) = one_row(cursor.execute(f'SELECT count(DISTINCT "session_id") FROM access_logs {where}', params))
     return [_session(row) for row in rows], int(total)
@@ -32,14 +34,20 @@ def session_list(cursor: Cursor, filters: LogFilters, limit: int, offset: int) -
 def _session(row: tuple[Any, ...]) -> dict[str, Any]:
     session_id, *rest = row
     sums, (first, last, models, project, end_user, api_key, client) = rest[:SUMS_WIDTH], rest[SUMS_WIDTH:]
-    return {"session_id": session_id, "first_seen": micros_to_datetime(first).isoformat(),
-            "last_seen": micros_to_datetime(last).isoformat(), **sums_to_dict(sums),
-            "models": sorted(models or []), "project": project, "end_user": end_user, "api_key": api_key,
-            "client_name": client}
+    return {
+        "session_id": session_id,
+        "first_seen": micros_to_datetime(first).isoformat(),
+        "last_seen": micros_to_datetime(last).isoformat(),
+        **sums_to_dict(sums),
+        "models": sorted(models or []),
+        "project": project,
+        "end_user": end_user,
+        "api_key": api_key,
+        "client_name": client,
+    }
 
 
 def session_requests(cursor: Cursor, session_id: str, limit: int) -> list[dict[str, Any]]:
     """One session's rows, oldest first."""
-    sql = (f'SELECT {SELECT_LIST} FROM access_logs WHERE "session_id" = ? '
-           f'ORDER BY "timestamp", request_id LIMIT ?')
+    sql = f'SELECT {SELECT_LIST} FROM access_logs WHERE "session_id" = ? ORDER BY "timestamp", request_id LIMIT ?'
     return [row_to_dict(row) for row in cursor.execute(sql, [session_id, limit]).fetchall()]

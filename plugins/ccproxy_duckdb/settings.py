@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ccproxy_core.log_store import LogCollectionSettings
+from ccproxy_core.plugin_host.log_store import LogCollectionSettings
 
 
 class DuckDBSettings(LogCollectionSettings):

@@ -1,6 +1,6 @@
 """The DuckDB log store: what the ``get_log_store`` hook hands to the logs API.
 
-It implements :class:`ccproxy_core.log_store.LogStore`. Writes go through :class:`LogWriter`
+It implements :class:`ccproxy_core.plugin_host.log_store.LogStore`. Writes go through :class:`LogWriter`
 (a queue and one thread); every read runs in a worker thread on a cursor of its own.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ccproxy_core.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 
 from . import queries, sessions
 from .database import Database
@@ -40,8 +40,9 @@ class DuckDBLogStore:
     def open(cls, settings: DuckDBSettings) -> DuckDBLogStore:
         """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
         database = Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)
-        writer = LogWriter(database, settings.log_queue_size, settings.log_batch_size,
-                           settings.log_flush_interval_seconds)
+        writer = LogWriter(
+            database, settings.log_queue_size, settings.log_batch_size, settings.log_flush_interval_seconds
+        )
         retention = None
         if settings.log_retention_days is not None:
             retention = RetentionWorker(database, settings.log_retention_days)
@@ -63,8 +64,11 @@ class DuckDBLogStore:
         return await self._read(self._describe_blocking)
 
     def _describe_blocking(self, cursor: queries.Cursor) -> dict[str, Any]:
-        return {"database_path": str(self.database.path), "database_size_bytes": self.database.size_bytes(),
-                "row_count": queries.row_count(cursor)}
+        return {
+            "database_path": str(self.database.path),
+            "database_size_bytes": self.database.size_bytes(),
+            "row_count": queries.row_count(cursor),
+        }
 
     async def query(self, filters: LogFilters, limit: int, after: PagePosition | None = None) -> QueryPage:
         """Newest-first rows matching ``filters``, after the keyset position ``after``."""

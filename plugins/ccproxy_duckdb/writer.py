@@ -1,6 +1,6 @@
 """The DuckDB writer: the shared batching writer, inserting with DuckDB's appender.
 
-Its loss policy is :mod:`ccproxy_core.batch_writer`'s, and for write errors:
+Its loss policy is :mod:`ccproxy_core.plugin_host.batch_writer`'s, and for write errors:
 
 - Write error (disk full, I/O error): the batch is kept and retried, with a backoff from 1 s
   doubling up to 30 s, reopening the file before each retry; while it fails, new records wait
@@ -19,8 +19,8 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.batch_writer import BatchWriter
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.batch_writer import BatchWriter
 
 from . import block_cache
 from .database import Database
@@ -35,8 +35,16 @@ TABLE = "access_logs"
 # DataError: a value that does not convert (out of range, wrong type); IntegrityError: NOT NULL;
 # NotImplementedException: a Python type DuckDB cannot take.
 # InvalidInputException and ConversionException: a value Python cannot hand over (text that is not UTF-8).
-_ROW_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.NotImplementedException, duckdb.InvalidInputException,
-               duckdb.ConversionException, TypeError, ValueError, OverflowError)
+_ROW_ERRORS = (
+    duckdb.DataError,
+    duckdb.IntegrityError,
+    duckdb.NotImplementedException,
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
 
 
 class LogWriter(BatchWriter):

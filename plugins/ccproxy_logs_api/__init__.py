@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec, flag
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec, flag
 
 from .lifecycle import publisher_of, start_stream, stop_stream
 from .routes import build_router
 from .settings import LogsApiSettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.record import AccessRecord
+    from ccproxy_core.accounting.record import AccessRecord
+    from ccproxy_core.plugin_host.host import Ccproxy
 
 SWITCH = "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"
 
@@ -25,8 +25,14 @@ SWITCH = "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED"
 @hookimpl
 def register_plugin() -> PluginSpec:
     """Settings under [observability]; on with its flag; starts after the log store it reads."""
-    return PluginSpec(settings=LogsApiSettings, section="observability", enabled_when=flag(SWITCH),
-                      own_paths=("/logs",), switch=SWITCH, starts_after=("duckdb",))
+    return PluginSpec(
+        settings=LogsApiSettings,
+        section="observability",
+        enabled_when=flag(SWITCH),
+        own_paths=("/logs",),
+        switch=SWITCH,
+        starts_after=("duckdb",),
+    )
 
 
 @hookimpl

@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import Query, Request
 
-from ccproxy_core.attribution import clean_tag_name
-from ccproxy_core.attribution.clean import clean_text
+from ccproxy_core.accounting.attribution import clean_tag_name
+from ccproxy_core.accounting.attribution.clean import clean_text
 
 from . import params  # the shared parsers; params imports this module in turn
 
@@ -30,14 +30,19 @@ class AttributionParams:
     tags: tuple[tuple[str, str], ...] = ()
 
     def filter_parts(self) -> dict[str, Any]:
-        """The :class:`ccproxy_core.log_store.LogFilters` fields for these filters."""
+        """The :class:`ccproxy_core.plugin_host.log_store.LogFilters` fields for these filters."""
         names = ("session_id", "project", "end_user", "api_key_id", "client_name")
         return {name: params.parse_names(name, getattr(self, name)) for name in names} | {"tags": self.tags}
 
     def echo(self) -> dict[str, Any]:
         """The filters as a response reports them (tags only when given)."""
-        shown: dict[str, Any] = {"session_id": self.session_id, "project": self.project, "end_user": self.end_user,
-                                 "api_key_id": self.api_key_id, "client_name": self.client_name}
+        shown: dict[str, Any] = {
+            "session_id": self.session_id,
+            "project": self.project,
+            "end_user": self.end_user,
+            "api_key_id": self.api_key_id,
+            "client_name": self.client_name,
+        }
         if self.tags:
             shown["tags"] = dict(self.tags)
         return shown
@@ -49,7 +54,7 @@ def parse_tag_filters(query: list[tuple[str, str]]) -> tuple[tuple[str, str], ..
     for key, value in query:
         if not key.startswith(TAG_PREFIX):
             continue
-        name = clean_tag_name(key[len(TAG_PREFIX):])
+        name = clean_tag_name(key[len(TAG_PREFIX) :])
         if name is None:
             raise params.param_error(key, "a tag name is 1 to 32 characters of a-z, 0-9, _ . -", value)
         text = clean_text(value, 128)

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Query
 
-from ccproxy_core.attribution import clean_tag_name
-from ccproxy_core.log_store import GROUP_DIMENSIONS, Grouping, LogStore
+from ccproxy_core.accounting.attribution import clean_tag_name
+from ccproxy_core.plugin_host.log_store import GROUP_DIMENSIONS, Grouping, LogStore
 
 from .params import FilterParams, filter_params, param_error, parse_time
 
@@ -26,8 +26,9 @@ def parse_grouping(group_by: str | None, top: int, breakdown: str | None) -> Gro
     if group_by.startswith("tag:"):
         name = clean_tag_name(group_by[4:])
         if name is None:
-            raise param_error("group_by", "tag:<name> needs a tag name of 1 to 32 characters of a-z, 0-9, _ . -",
-                              group_by)
+            raise param_error(
+                "group_by", "tag:<name> needs a tag name of 1 to 32 characters of a-z, 0-9, _ . -", group_by
+            )
         return Grouping("tag", name, top, breakdown)
     if group_by not in GROUP_DIMENSIONS:
         raise param_error("group_by", GROUP_BY_HELP, group_by)
@@ -48,8 +49,13 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
         """Sessions, most recently active first: times, requests, tokens by type, cost, models, errors."""
         start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
         sessions, total = await ask(store.sessions(filters.to_filters(start, end), limit, offset))
-        return {"sessions": sessions, "total": total, "limit": limit, "offset": offset,
-                "filters": filters.echo(start, end)}
+        return {
+            "sessions": sessions,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "filters": filters.echo(start, end),
+        }
 
     return logs_sessions
 

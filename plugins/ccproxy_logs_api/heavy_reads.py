@@ -47,7 +47,7 @@ async def json_answer(payload: dict[str, Any]) -> Response:
     rest = _dumps({key: value for key, value in payload.items() if key != "results"})
     slices = []
     for start in range(0, len(rows), ROWS_PER_SLICE):
-        slices.append(_dumps(rows[start:start + ROWS_PER_SLICE])[1:-1])
+        slices.append(_dumps(rows[start : start + ROWS_PER_SLICE])[1:-1])
         await asyncio.sleep(0)
     separator = "," if rest != "{}" else ""
     body = '{"results":[' + ",".join(slices) + "]" + separator + rest[1:]

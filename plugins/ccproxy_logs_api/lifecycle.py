@@ -15,8 +15,8 @@ from .stream import StreamHub
 from .stream_route import HUB_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.record import AccessRecord
+    from ccproxy_core.accounting.record import AccessRecord
+    from ccproxy_core.plugin_host.host import Ccproxy
 
 PLUGIN_NAME = "logs_api"
 
@@ -24,8 +24,9 @@ PLUGIN_NAME = "logs_api"
 def start_stream(ccproxy: Ccproxy) -> None:
     """Create the hub on ``app.state`` and let ``on_request_end`` publish to it."""
     observability = ccproxy.settings_of(LogsApiSettings)
-    hub = StreamHub(observability.stream_max_subscribers, observability.stream_queue_size,
-                    observability.stream_replay_size)
+    hub = StreamHub(
+        observability.stream_max_subscribers, observability.stream_queue_size, observability.stream_replay_size
+    )
     hub.bind_loop(asyncio.get_running_loop())
     setattr(ccproxy.app.state, HUB_ATTRIBUTE, hub)
     ccproxy.state(PLUGIN_NAME).publish = hub.publish

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 
-from ccproxy_core.log_store import LogFilters, NameFilter, PagePosition
+from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter, PagePosition
 
 from .attribution_params import AttributionParams, attribution_params
 
@@ -188,6 +188,9 @@ def choose_bucket(bucket: str | None, start: datetime, end: datetime) -> str:
     if bucket is None:
         bucket = "minute" if seconds <= 2 * 3600 else "hour" if seconds <= 72 * 3600 else "day"
     if seconds / BUCKET_SECONDS[bucket] > MAX_TIME_BUCKETS:
-        raise param_error("bucket", f"gives more than {MAX_TIME_BUCKETS} points for this window: "
-                          "use a larger bucket or a shorter window", bucket)
+        raise param_error(
+            "bucket",
+            f"gives more than {MAX_TIME_BUCKETS} points for this window: use a larger bucket or a shorter window",
+            bucket,
+        )
     return bucket

@@ -17,11 +17,11 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from ccproxy_core.auth import require_auth_token
-from ccproxy_core.host import host_of
-from ccproxy_core.log_store import SORTABLE_COLUMNS, LogStore
-from ccproxy_core.plugin_settings import section_values
-from ccproxy_core.settings import Settings
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogStore
+from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
 from .heavy_reads import json_answer, read_slot
@@ -48,17 +48,28 @@ OrderColumn = Enum("OrderColumn", {name: name for name in SORTABLE_COLUMNS}, typ
 
 def build_router() -> APIRouter:
     """All /logs routes, each behind :func:`require_auth_token`."""
-    router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES)
+    router = APIRouter(
+        prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES
+    )
     router.add_api_route("/status", logs_status, methods=["GET"])
     heavy: dict[str, Any] = {"methods": ["GET"], "dependencies": [Depends(read_slot)], "response_class": JSONResponse}
     router.add_api_route("/query", logs_query, **heavy)
     router.add_api_route("/analytics", logs_analytics, **heavy)
     router.add_api_route("/entries", logs_entries, **heavy)
     router.add_api_route("/sessions", sessions_route(require_store, _ask), **heavy)
-    router.add_api_route("/sessions/{session_id}", session_route(require_store, _ask), **heavy,
-                         responses={404: {"description": "No stored request has this session id"}})
-    router.add_api_route("/stream", stream_logs, methods=["GET"], response_model=None,
-                         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
+    router.add_api_route(
+        "/sessions/{session_id}",
+        session_route(require_store, _ask),
+        **heavy,
+        responses={404: {"description": "No stored request has this session id"}},
+    )
+    router.add_api_route(
+        "/stream",
+        stream_logs,
+        methods=["GET"],
+        response_model=None,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    )
     router.add_api_route("/reset", logs_reset, methods=["POST"], responses={403: {"description": RESET_REFUSED}})
     return router
 
@@ -116,8 +127,10 @@ async def logs_status(request: Request) -> dict[str, Any]:
     if store is None:
         return result
     stats = store.stats()
-    result.update(backend=store.backend, **{key: stats.get(key) for key in
-                                             ("queue_depth", "dropped_records", "write_errors", "rows_written")})
+    result.update(
+        backend=store.backend,
+        **{key: stats.get(key) for key in ("queue_depth", "dropped_records", "write_errors", "rows_written")},
+    )
     result["last_flush_at"] = _iso(stats.get("last_flush_at"))
     result.update(await _ask(store.describe()))
     return result
@@ -134,13 +147,15 @@ async def logs_query(
     """Rows newest first, filtered, with a keyset cursor for the next page."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
     page = await _ask(store.query(filters.to_filters(start, end), limit, decode_cursor(cursor)))
-    return await json_answer({
-        "results": page.rows,
-        "count": len(page.rows),
-        "limit": limit,
-        "next_cursor": encode_cursor(page.next_position) if page.next_position else None,
-        "filters": filters.echo(start, end),
-    })
+    return await json_answer(
+        {
+            "results": page.rows,
+            "count": len(page.rows),
+            "limit": limit,
+            "next_cursor": encode_cursor(page.next_position) if page.next_position else None,
+            "filters": filters.echo(start, end),
+        }
+    )
 
 
 async def logs_analytics(
@@ -179,8 +194,17 @@ async def logs_entries(
     """Raw rows by page, ordered by any column."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
     rows, total = await _ask(store.entries(page, page_size, order_by.value, order_desc, filters.to_filters(start, end)))
-    return await json_answer({"results": rows, "page": page, "page_size": page_size, "total": total,
-                              "order_by": order_by.value, "order_desc": order_desc, "filters": filters.echo(start, end)})
+    return await json_answer(
+        {
+            "results": rows,
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+            "order_by": order_by.value,
+            "order_desc": order_desc,
+            "filters": filters.echo(start, end),
+        }
+    )
 
 
 async def logs_reset(request: Request, store: LogStore = Depends(require_store)) -> Any:
@@ -188,8 +212,10 @@ async def logs_reset(request: Request, store: LogStore = Depends(require_store))
     settings: Settings = request.app.state.settings
     if settings.security.auth_token is None and not is_loopback(settings.server.host):
         return JSONResponse(
-            {"detail": f"POST /logs/reset is refused: the server listens on {settings.server.host}, which other "
-                       "machines can reach, and no SECURITY__AUTH_TOKEN is set. Set a token, or listen on 127.0.0.1"},
+            {
+                "detail": f"POST /logs/reset is refused: the server listens on {settings.server.host}, which other "
+                "machines can reach, and no SECURITY__AUTH_TOKEN is set. Set a token, or listen on 127.0.0.1"
+            },
             status_code=403,
         )
     return {"deleted": await _ask(store.reset())}

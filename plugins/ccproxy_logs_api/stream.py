@@ -16,8 +16,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from ccproxy_core.log_store import NameFilter
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import NameFilter
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -125,7 +125,7 @@ class StreamHub:
     def follow_peers(self, store: object) -> None:
         """Once: when ``store`` also holds other instances' records (a shared database), publish those too.
 
-        A store offers them with ``follow_peer_records(publish)`` (see :mod:`ccproxy_core.log_store`).
+        A store offers them with ``follow_peer_records(publish)`` (see :mod:`ccproxy_core.plugin_host.log_store`).
         """
         follow = getattr(store, "follow_peer_records", None)
         if self._peers_followed or not callable(follow):

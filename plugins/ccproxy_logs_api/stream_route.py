@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from ccproxy_core.host import host_of
-from ccproxy_core.rate_limited_log import RateLimitedLog
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 from .params import param_error, parse_event_id, parse_names, parse_statuses
 from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
@@ -29,8 +29,9 @@ async def stream_logs(
     model: str | None = Query(None, description="Comma list of models; !name excludes"),
     service_type: str | None = Query(None, description="Comma list: anthropic, openai; !name excludes"),
     status_class: str | None = Query(None, description="Comma list of status classes: 2xx, 4xx, 5xx"),
-    last_event_id_query: str | None = Query(None, alias="last_event_id",
-                                            description="For clients that cannot send the Last-Event-ID header"),
+    last_event_id_query: str | None = Query(
+        None, alias="last_event_id", description="For clients that cannot send the Last-Event-ID header"
+    ),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> EventSourceResponse | JSONResponse:
     """Each finished request as ``event: record``, ``id: <n>``, ``data: <record JSON>``; heartbeat comments."""
@@ -39,21 +40,28 @@ async def stream_logs(
         return JSONResponse({"detail": "the log stream is not running yet; retry in a moment"}, status_code=503)
     hub.follow_peers(host_of(request.app).log_store())
     stream_filter = _stream_filter(model, service_type, status_class)
-    resume_after = (parse_event_id("Last-Event-ID", last_event_id, "header")
-                    or parse_event_id("last_event_id", last_event_id_query))
+    resume_after = parse_event_id("Last-Event-ID", last_event_id, "header") or parse_event_id(
+        "last_event_id", last_event_id_query
+    )
     try:
         subscriber, missed = hub.subscribe(stream_filter, resume_after)
     except HubFull:
         return JSONResponse(
-            {"detail": f"the log stream already has {hub.max_subscribers} subscribers "
-                       "(OBSERVABILITY__STREAM_MAX_SUBSCRIBERS); retry later or raise that setting"},
+            {
+                "detail": f"the log stream already has {hub.max_subscribers} subscribers "
+                "(OBSERVABILITY__STREAM_MAX_SUBSCRIBERS); retry later or raise that setting"
+            },
             status_code=503,
         )
     # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
     events = _events(hub, subscriber, missed, request.app.state.draining)
     # The grace period lets _events see the drain and end the body cleanly; sse-starlette's default (0) cuts it mid-chunk.
-    return EventSourceResponse(events, ping=hub.heartbeat_seconds, shutdown_grace_period=2 * DRAIN_CHECK_SECONDS,
-                               background=BackgroundTask(hub.unsubscribe, subscriber))
+    return EventSourceResponse(
+        events,
+        ping=hub.heartbeat_seconds,
+        shutdown_grace_period=2 * DRAIN_CHECK_SECONDS,
+        background=BackgroundTask(hub.unsubscribe, subscriber),
+    )
 
 
 def _stream_filter(model: str | None, service_type: str | None, status_class: str | None) -> StreamFilter:
@@ -75,8 +83,12 @@ async def _events(
             if subscriber.dropped:
                 yield ServerSentEvent(
                     event="dropped",
-                    data=json.dumps({"reason": f"this client fell {hub.queue_size} events behind "
-                                               "(OBSERVABILITY__STREAM_QUEUE_SIZE); reconnect with Last-Event-ID"}),
+                    data=json.dumps(
+                        {
+                            "reason": f"this client fell {hub.queue_size} events behind "
+                            "(OBSERVABILITY__STREAM_QUEUE_SIZE); reconnect with Last-Event-ID"
+                        }
+                    ),
                 )
                 return
             if event is None or subscriber.closed:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_settings import section_values
-from ccproxy_core.plugin_spec import PluginSpec, setting_value
+from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec, setting_value
 from ccproxy_metrics.routes import add_metrics_route
 from ccproxy_metrics.settings import MetricsSettings
 from ccproxy_metrics.state import metrics_state, observer_of, start_observing, stop_observing
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
 
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.record import AccessRecord, RequestContext
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.accounting.record import AccessRecord, RequestContext
+    from ccproxy_core.plugin_host.host import Ccproxy
+    from ccproxy_core.runtime.settings import Settings
 
 SWITCH = "OBSERVABILITY__METRICS_ENDPOINT_ENABLED"
 
@@ -37,8 +37,9 @@ def _enabled(settings: Settings) -> tuple[bool, str]:
 @hookimpl
 def register_plugin() -> PluginSpec:
     """Settings under [observability]; on for /metrics or for the pushgateway plugin."""
-    return PluginSpec(settings=MetricsSettings, section="observability", enabled_when=_enabled,
-                      own_paths=("/metrics",), switch=SWITCH)
+    return PluginSpec(
+        settings=MetricsSettings, section="observability", enabled_when=_enabled, own_paths=("/metrics",), switch=SWITCH
+    )
 
 
 @hookimpl

@@ -48,16 +48,26 @@ class PluginErrorsCollector:
 
 
 _LOG_STORE_FAMILIES: tuple[tuple[str, type[GaugeMetricFamily | CounterMetricFamily], str, str], ...] = (
-    ("queue_depth", GaugeMetricFamily, "ccproxy_log_queue_depth",
-     "Access records waiting for the log writer."),
-    ("dropped_records", CounterMetricFamily, "ccproxy_log_dropped_records",
-     "Access records dropped because the log writer's queue was full."),
-    ("write_errors", CounterMetricFamily, "ccproxy_log_write_errors",
-     "Failed writes of access-record batches to the log store."),
-    ("rows_written", CounterMetricFamily, "ccproxy_log_rows_written",
-     "Access records written to the log store."),
-    ("last_flush_at", GaugeMetricFamily, "ccproxy_log_last_flush_timestamp_seconds",
-     "Unix time of the log writer's last successful write."),
+    ("queue_depth", GaugeMetricFamily, "ccproxy_log_queue_depth", "Access records waiting for the log writer."),
+    (
+        "dropped_records",
+        CounterMetricFamily,
+        "ccproxy_log_dropped_records",
+        "Access records dropped because the log writer's queue was full.",
+    ),
+    (
+        "write_errors",
+        CounterMetricFamily,
+        "ccproxy_log_write_errors",
+        "Failed writes of access-record batches to the log store.",
+    ),
+    ("rows_written", CounterMetricFamily, "ccproxy_log_rows_written", "Access records written to the log store."),
+    (
+        "last_flush_at",
+        GaugeMetricFamily,
+        "ccproxy_log_last_flush_timestamp_seconds",
+        "Unix time of the log writer's last successful write.",
+    ),
 )
 
 

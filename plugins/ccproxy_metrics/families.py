@@ -13,14 +13,58 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # LLM calls often last minutes (long generations, extended thinking), so the buckets
 # run from 50 ms to 30 min instead of the client library's web-request defaults.
 DURATION_BUCKETS: tuple[float, ...] = (
-    0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+    180,
+    300,
+    450,
+    600,
+    900,
+    1200,
+    1800,
 )
 TTFT_BUCKETS: tuple[float, ...] = (
-    0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    1.5,
+    2,
+    3,
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+    300,
+    600,
 )
 # The proxy's own overhead should be a few milliseconds; these buckets show when it is not.
 OVERHEAD_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
 )
 
 LATENCY_LABELS = ("model", "endpoint", "service_type")

@@ -11,8 +11,8 @@ from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from ccproxy_core.rate_limited_log import RateLimitedLog
-from ccproxy_core.record import AccessRecord, RequestContext
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_metrics.families import MetricFamilies
 from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
 
@@ -46,11 +46,15 @@ class _Children:
 class MetricsObserver:
     """Updates one app's metrics from its requests."""
 
-    def __init__(self, families: MetricFamilies, model_label_cap: int, attribution_labels: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, families: MetricFamilies, model_label_cap: int, attribution_labels: tuple[str, ...] = ()
+    ) -> None:
         self.families = families
         self.model_label = CappedLabel(model_label_cap)
         # Opt-in project/client labels, each capped like the model label; never session or user.
-        self._attribution = tuple((_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels)
+        self._attribution = tuple(
+            (_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels
+        )
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
         self._active = families.active_requests
         self._requests = _Children(families.requests)

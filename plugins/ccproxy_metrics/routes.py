@@ -8,7 +8,7 @@ from fastapi import Depends, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from ccproxy_core.auth import require_auth_token
+from ccproxy_core.security.auth import require_auth_token
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
 from ccproxy_metrics.families import MetricFamilies, create_families
 from ccproxy_metrics.observer import MetricsObserver
@@ -20,8 +20,8 @@ from ccproxy_metrics.settings import MetricsSettings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.plugin_host.host import Ccproxy
+    from ccproxy_core.runtime.settings import Settings
 
 STATE_ATTRIBUTE = "ccproxy_metrics"
 PLUGIN_NAME = "metrics"

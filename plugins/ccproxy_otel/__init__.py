@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
 from ccproxy_otel.lifecycle import start_exporting, stop_exporting
 from ccproxy_otel.settings import OtelSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.runtime.settings import Settings
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:

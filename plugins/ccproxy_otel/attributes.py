@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ccproxy_core.record import AccessRecord
-from ccproxy_core.settings import UpstreamSettings
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.runtime.settings import UpstreamSettings
 
 OPERATION_NAME = "gen_ai.operation.name"
 PROVIDER_NAME = "gen_ai.provider.name"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.metrics import Meter
 
-from ccproxy_core.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_otel.attributes import ERROR_TYPE, Server, common_attributes, error_type, input_tokens
 
 # The bucket boundaries the conventions advise for these two histograms.
@@ -18,11 +18,15 @@ class GenAIMetrics:
 
     def __init__(self, meter: Meter) -> None:
         self.token_usage = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used.",
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )
         self.operation_duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration.",
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
@@ -30,8 +34,9 @@ class GenAIMetrics:
         """Add one finished request (cheap: the SDK aggregates in memory; a reader thread exports)."""
         attributes = common_attributes(record, server)
         failure = error_type(record)
-        self.operation_duration.record(record.duration_seconds,
-                                       {**attributes, ERROR_TYPE: failure} if failure else attributes)
+        self.operation_duration.record(
+            record.duration_seconds, {**attributes, ERROR_TYPE: failure} if failure else attributes
+        )
         prompt = input_tokens(record)
         if prompt is not None:
             self.token_usage.record(prompt, {**attributes, TOKEN_TYPE: "input"})

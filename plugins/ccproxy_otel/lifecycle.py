@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_otel.observer import OBSERVER_NAME, SpanObserver
 from ccproxy_otel.pipeline import Pipeline, build_pipeline
 from ccproxy_otel.settings import OtelSettings
@@ -13,7 +13,7 @@ from ccproxy_otel.settings import OtelSettings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.runtime.settings import Settings
 
 STATE_ATTRIBUTE = "ccproxy_otel"
 

@@ -11,8 +11,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ccproxy_core import hookimpl
-from ccproxy_core.record import AccessRecord, RequestContext
-from ccproxy_core.settings import UpstreamSettings
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.runtime.settings import UpstreamSettings
 from ccproxy_otel.attributes import error_type, provider_servers, span_attributes, span_name, unix_nanos
 from ccproxy_otel.pipeline import Pipeline
 
@@ -44,7 +44,10 @@ class SpanObserver:
         server = self.servers.get(record.service_type)
         start = unix_nanos(record.timestamp)
         span = self.pipeline.tracer.start_span(
-            span_name(record), context=parent, kind=SpanKind.CLIENT, start_time=start,
+            span_name(record),
+            context=parent,
+            kind=SpanKind.CLIENT,
+            start_time=start,
             attributes=span_attributes(record, server),
         )
         failure = error_type(record)

@@ -59,8 +59,11 @@ def build_pipeline(with_metrics: bool) -> Pipeline:
         reader = PeriodicExportingMetricReader(OTLPMetricExporter())
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics = GenAIMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME, _ccproxy_version()))
-    log.info("OpenTelemetry export on: service.name=%s, metrics %s",
-             resource.attributes.get(SERVICE_NAME), "on" if with_metrics else "off")
+    log.info(
+        "OpenTelemetry export on: service.name=%s, metrics %s",
+        resource.attributes.get(SERVICE_NAME),
+        "on" if with_metrics else "off",
+    )
     return Pipeline(tracer, metrics, tracer_provider, meter_provider)
 
 

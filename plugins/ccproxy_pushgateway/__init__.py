@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_settings import section_values
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
 from ccproxy_pushgateway.lifecycle import start_pushing, stop_pushing
 from ccproxy_pushgateway.settings import PushgatewaySettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.host import Ccproxy
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.plugin_host.host import Ccproxy
+    from ccproxy_core.runtime.settings import Settings
 
 
 def _enabled(settings: Settings) -> tuple[bool, str]:
@@ -29,8 +29,9 @@ def _enabled(settings: Settings) -> tuple[bool, str]:
 @hookimpl
 def register_plugin() -> PluginSpec:
     """Settings under [observability]; on when a Pushgateway URL is set; starts after the registry's owner."""
-    return PluginSpec(settings=PushgatewaySettings, section="observability", enabled_when=_enabled,
-                      starts_after=("metrics",))
+    return PluginSpec(
+        settings=PushgatewaySettings, section="observability", enabled_when=_enabled, starts_after=("metrics",)
+    )
 
 
 @hookimpl

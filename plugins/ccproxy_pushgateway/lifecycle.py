@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
-from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_pushgateway.pusher import Pusher, PushMetrics, PushPlan, create_push_metrics
 from ccproxy_pushgateway.settings import PushgatewaySettings
 from ccproxy_pushgateway.target import grouping_key, parse_push_url
@@ -13,7 +13,7 @@ from ccproxy_pushgateway.target import grouping_key, parse_push_url
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ccproxy_core.host import Ccproxy
+    from ccproxy_core.plugin_host.host import Ccproxy
 
 PLUGIN_NAME = "pushgateway"
 METRICS_ATTRIBUTE = "ccproxy_pushgateway_metrics"

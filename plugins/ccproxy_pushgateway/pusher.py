@@ -95,7 +95,9 @@ class Pusher:
         plan = self.plan
         logger.info(
             "pushing metrics to %s every %gs as job=%s %s",
-            plan.target.display_url, plan.interval_seconds, plan.job,
+            plan.target.display_url,
+            plan.interval_seconds,
+            plan.job,
             " ".join(f"{key}={value}" for key, value in plan.grouping_key.items()),
         )
         self._task = asyncio.create_task(self._run(), name="ccproxy-pushgateway")
@@ -163,7 +165,8 @@ class Pusher:
         if self.consecutive_failures:
             logger.info(
                 "pushes to %s resumed after %d failed attempt(s)",
-                self.plan.target.display_url, self.consecutive_failures,
+                self.plan.target.display_url,
+                self.consecutive_failures,
             )
         self.consecutive_failures = 0
         self._next_report_at = 1
@@ -181,7 +184,11 @@ class Pusher:
         self._next_report_at = failures + min(failures, MAX_FAILURES_BETWEEN_REPORTS)
         logger.warning(
             "push to %s failed: %s (%d failure(s) in a row; still trying every %gs, next report at failure %d)",
-            display_url, reason, failures, self.plan.interval_seconds, self._next_report_at,
+            display_url,
+            reason,
+            failures,
+            self.plan.interval_seconds,
+            self._next_report_at,
         )
 
 

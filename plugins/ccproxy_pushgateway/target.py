@@ -15,11 +15,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from ccproxy_core.plugin_settings import section_values
+from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_pushgateway.settings import PushgatewaySettings
 
 if TYPE_CHECKING:
-    from ccproxy_core.settings import Settings
+    from ccproxy_core.runtime.settings import Settings
 
 MASK = "***"
 
@@ -58,10 +58,13 @@ def parse_push_url(raw_url: str) -> PushTarget:
         text = "http://" + text
     parts = urlsplit(text)
     userinfo, has_userinfo, host_and_port = parts.netloc.rpartition("@")
-    display_url = urlunsplit((parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port,
-                              parts.path, "", ""))
+    display_url = urlunsplit(
+        (parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port, parts.path, "", "")
+    )
     if parts.scheme not in ("http", "https") or not host_and_port:
-        raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must be an http:// or https:// URL with a host, got {display_url}")
+        raise ValueError(
+            f"OBSERVABILITY__PUSHGATEWAY_URL must be an http:// or https:// URL with a host, got {display_url}"
+        )
     if parts.query or parts.fragment:
         raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must not have a query or fragment, got {display_url}")
     url = urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))

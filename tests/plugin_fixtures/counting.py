@@ -3,7 +3,7 @@
 from pydantic import BaseModel, SecretStr
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_spec import PluginSpec
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
 
 
 class CountingSettings(BaseModel):

@@ -46,7 +46,9 @@ class JsonlExporter:
         except queue.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("jsonl: %d records dropped, the writer is behind (PLUGINS__JSONL__QUEUE_SIZE)", self.dropped)
+                log.warning(
+                    "jsonl: %d records dropped, the writer is behind (PLUGINS__JSONL__QUEUE_SIZE)", self.dropped
+                )
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -59,8 +61,13 @@ class JsonlExporter:
         if self._thread.is_alive():
             log.error("jsonl: the writer did not finish within %.0f s; unwritten records are lost", timeout)
             return
-        log.info("jsonl: wrote %d records to %s (%d dropped, %d write errors)",
-                 self.written, self.settings.path, self.dropped, self.write_errors)
+        log.info(
+            "jsonl: wrote %d records to %s (%d dropped, %d write errors)",
+            self.written,
+            self.settings.path,
+            self.dropped,
+            self.write_errors,
+        )
 
     def _run(self) -> None:
         while True:

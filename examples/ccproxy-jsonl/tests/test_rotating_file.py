@@ -21,7 +21,7 @@ def test_rotates_before_passing_max_bytes_and_keeps_the_newest_lines(tmp_path):
     for file in files:
         assert 0 < file.stat().st_size <= 1024
     kept = b"".join(file.read_bytes() for file in files).splitlines(keepends=True)
-    assert kept == lines[-len(kept):]  # oldest to newest, nothing split, nothing reordered
+    assert kept == lines[-len(kept) :]  # oldest to newest, nothing split, nothing reordered
     assert len(kept) < len(lines)
 
 

@@ -1,0 +1,156 @@
+"""Who and what a request was for: session, end user, project, key fingerprint, client, tags.
+
+Read once, when the request arrives, from its headers and from the request body ccproxy has
+already decoded (never a second parse), so request hooks (a budget, say) can act on them before
+the request is forwarded. Every value is made safe here: valid UTF-8, no control characters,
+bounded length and count. No credential is kept: only the fingerprint of the key.
+
+Sources, in order of preference:
+
+- ``session_id``: ``X-Claude-Code-Session-Id``; Claude Code's ``metadata.user_id``; Codex CLI's
+  ``session_id`` / ``session-id`` header; ``x-ccproxy-session``.
+- ``end_user``: the account in Claude Code's ``metadata.user_id`` (or any other ``user_id``);
+  OpenAI's ``safety_identifier`` or ``user``.
+- ``project``: ``x-ccproxy-project``, else the project named for the key in ``[attribution.keys]``.
+- ``api_key_id``: fingerprint of ``x-api-key`` or the Bearer token; ``api_key_name`` its configured name.
+- ``client_name`` / ``client_version``: from the User-Agent.
+- ``tags``: ``x-ccproxy-tag-<name>: <value>`` headers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .clean import clean_text, header_text
+from .clients import parse_user_agent
+from .keys import DEFAULT_SALT, key_fingerprint, key_from_headers
+from .sessions import MAX_ID_CHARS, session_and_user_from_body
+
+if TYPE_CHECKING:
+    from ccproxy_core.accounting.record import RequestContext
+    from ccproxy_core.runtime.settings import AttributionSettings
+
+__all__ = ["OWN_HEADER_PREFIX", "Attributor", "Dimensions", "key_fingerprint", "parse_user_agent"]
+
+OWN_HEADER_PREFIX = "x-ccproxy-"
+"""Headers meant for ccproxy alone; they are never forwarded to a provider."""
+TAG_HEADER_PREFIX = b"x-ccproxy-tag-"
+MAX_PROJECT_CHARS = 128
+MAX_TAG_NAME_CHARS = 32
+MAX_TAG_VALUE_CHARS = 128
+_MAX_CACHED_FINGERPRINTS = 4096
+_TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+# Header name -> slot; earlier session sources win over later ones.
+_SESSION_HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id", b"x-ccproxy-session")
+_WANTED = frozenset({*_SESSION_HEADERS, b"x-ccproxy-project", b"x-api-key", b"authorization"})
+
+
+@dataclass(slots=True)
+class Dimensions:
+    """The attribution of one request (every field may be ``None``; ``tags`` may be empty)."""
+
+    session_id: str | None = None
+    end_user: str | None = None
+    project: str | None = None
+    api_key_id: str | None = None
+    api_key_name: str | None = None
+    client_name: str | None = None
+    client_version: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Attributor:
+    """Reads the dimensions of requests, with the operator's key names and salt."""
+
+    def __init__(self, settings: AttributionSettings | None = None) -> None:
+        salt = settings.key_salt.get_secret_value().encode() if settings and settings.key_salt else DEFAULT_SALT
+        self.salt = salt
+        self.key_names = settings.key_names() if settings else {}
+        self.max_tags = settings.max_tags if settings else 10
+        # Fingerprints by the key's in-process hash (salted per process by Python), so the
+        # same key costs one dict lookup after its first request and no key is kept.
+        self._fingerprints: dict[int, str] = {}
+
+    def fill(
+        self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
+    ) -> None:
+        """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
+        dims = self.read(raw_headers, payload, context.user_agent)
+        context.session_id, context.end_user, context.project = dims.session_id, dims.end_user, dims.project
+        context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
+        context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
+
+    def read(
+        self, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None, user_agent: str | None
+    ) -> Dimensions:
+        """The dimensions of one request."""
+        found: dict[bytes, str] = {}
+        tags: dict[str, str] = {}
+        for name, value in raw_headers:
+            if name in _WANTED:
+                found.setdefault(name, value.decode("latin-1"))
+            elif name.startswith(TAG_HEADER_PREFIX) and len(tags) < self.max_tags:
+                _add_tag(tags, name[len(TAG_HEADER_PREFIX) :], value)
+        body_session, end_user = session_and_user_from_body(payload)
+        dims = Dimensions(end_user=end_user, tags=tags)
+        dims.session_id = self._session(found, body_session)
+        dims.client_name, dims.client_version = parse_user_agent(user_agent)
+        self._key(dims, found)
+        project = found.get(b"x-ccproxy-project")
+        if project is not None:
+            dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
+        return dims
+
+    @staticmethod
+    def _session(found: dict[bytes, str], body_session: str | None) -> str | None:
+        claude_code = found.get(b"x-claude-code-session-id")
+        if claude_code is not None and (session := header_text(claude_code, MAX_ID_CHARS)):
+            return session
+        if body_session is not None:
+            return body_session
+        for name in _SESSION_HEADERS[1:]:
+            if name in found and (session := header_text(found[name], MAX_ID_CHARS)):
+                return session
+        return None
+
+    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> None:
+        api_key = key_from_headers(found.get(b"x-api-key"), found.get(b"authorization"))
+        if api_key is None:
+            return
+        dims.api_key_id = self._fingerprint(api_key)
+        alias = self.key_names.get(dims.api_key_id)
+        if alias is not None:
+            dims.api_key_name, dims.project = alias
+
+    def _fingerprint(self, api_key: str) -> str:
+        slot = hash(api_key)
+        fingerprint = self._fingerprints.get(slot)
+        if fingerprint is None:
+            if len(self._fingerprints) >= _MAX_CACHED_FINGERPRINTS:
+                self._fingerprints.clear()
+            fingerprint = self._fingerprints[slot] = key_fingerprint(api_key, self.salt)
+        return fingerprint
+
+
+def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:
+    name = raw_name.decode("latin-1")
+    if not (0 < len(name) <= MAX_TAG_NAME_CHARS and _TAG_NAME.match(name)):
+        return
+    value = header_text(raw_value.decode("latin-1"), MAX_TAG_VALUE_CHARS)
+    if value is not None:
+        tags[name] = value
+
+
+def clean_tag_name(name: str) -> str | None:
+    """A tag name as stored (lowercase, 1-32 of ``a-z 0-9 _ . -``), or ``None`` when it cannot be one."""
+    name = name.strip().lower()
+    return name if 0 < len(name) <= MAX_TAG_NAME_CHARS and _TAG_NAME.match(name) else None
+
+
+def clean_project(value: object) -> str | None:
+    """A project name from configuration, made safe like one from a header."""
+    return clean_text(value, MAX_PROJECT_CHARS)

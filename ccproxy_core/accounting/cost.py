@@ -1,0 +1,190 @@
+"""What a request cost in USD, from its token usage and the genai-prices price list.
+
+genai-prices counts ``input_tokens`` as ALL input tokens, cache reads and writes
+included, and prices the cache tokens by subtracting them from that total
+(``genai_prices.decompose``). ccproxy's ``Usage`` follows Anthropic's convention, where
+``input_tokens`` excludes them, so the genai-prices input total is
+``input + cache_read + cache_write``. The same total decides long-context price tiers
+(e.g. Claude Sonnet 4.5 above 200K input tokens), as providers do.
+
+The four parts are priced one by one with genai-prices' own per-unit arithmetic
+(``calc_unit_price``: the tiered rate that the input total selects, times the count),
+so they add up exactly to the total. Where a model has no separate cache price, its
+cache tokens are billed, and reported, as input, as genai-prices bills them. A price
+that applies per request rather than per token (none of the Anthropic or OpenAI models
+has one) is added to the input part. Server tools billed per use (web searches, genai-prices'
+``web_searches_kcount``, per thousand) are their own part, ``tools``. Amounts are exact
+``Decimal`` values, never rounded.
+
+The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
+``flex``, Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price
+corrections (``price_corrections.py``) for rules genai-prices lacks (long-context tiers,
+fast mode). An answer without token counts has no known cost: ``None``, never 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from genai_prices import data_snapshot
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
+
+from ccproxy_core.accounting.price_corrections import PriceCorrection, apply_corrections, load_corrections
+from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.providers import PROVIDERS, Provider
+
+logger = logging.getLogger(__name__)
+
+_TOKENS_PER_PRICE_UNIT = 1_000_000
+"""genai-prices' token prices are per million tokens (``*_mtok``)."""
+_USES_PER_PRICE_UNIT = 1_000
+"""Per-request and per-tool-use prices are per thousand (``requests_kcount``, ``web_searches_kcount``)."""
+MAX_UNPRICED_WARNINGS = 20
+"""Distinct unknown models warned about per price book; later ones are logged at DEBUG."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A request's cost in USD, whole and in parts that sum exactly to ``total``.
+
+    ``priced`` is False when the model has no known price: every amount is then
+    ``None``, never 0, so an unknown cost is not mistaken for a free request.
+    """
+
+    total: Decimal | None
+    input: Decimal | None
+    output: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    priced: bool
+    tools: Decimal | None = None
+    """Server tools billed per use (web searches)."""
+
+
+UNPRICED = Cost(None, None, None, None, None, priced=False)
+
+
+class PriceBook:
+    """Prices usage, remembering which price entry each model name resolved to.
+
+    The app holds one. Model names come from clients, so the memory of them is bounded
+    (``max_models``, least recently used first out). An unknown model is logged once
+    (as a warning) when its name is first looked up, and again only if it has since
+    been pushed out of that memory. A new genai-prices snapshot (``UpdatePrices``)
+    clears the memory.
+    """
+
+    def __init__(self, max_models: int = 1024, corrections: tuple[PriceCorrection, ...] | None = None) -> None:
+        self.corrections = load_corrections(None) if corrections is None else corrections
+        self._snapshot = data_snapshot.get_snapshot()
+        self._unpriced_warnings = 0
+        self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
+
+    def compute(self, provider: Provider | str, model: str | None, usage: Usage) -> Cost:
+        """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
+
+        Unpriced (every amount ``None``) when the model is unknown or the answer reported no tokens.
+        """
+        if isinstance(provider, str):
+            known = PROVIDERS.get(provider)
+            if known is None:
+                return UNPRICED
+            provider = known
+        if not model or not usage.has_tokens:
+            return UNPRICED
+        snapshot = data_snapshot.get_snapshot()
+        if snapshot is not self._snapshot:
+            self._find_model.cache_clear()
+            self._snapshot = snapshot
+        context = provider.price_context(usage)
+        model_info = self._find_model(provider.price_id, model)
+        prices = model_info.get_prices(datetime.now(tz=UTC), context or None) if model_info is not None else None
+        if self.corrections:
+            model_ids = (model_info.id, model) if model_info is not None else (model,)
+            prices = apply_corrections(prices, self.corrections, provider.price_id, model_ids, context)
+        if prices is None:
+            return UNPRICED
+        return _price_usage(prices, usage)
+
+    def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
+        snapshot = self._snapshot
+        provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
+        model_info = provider.find_model(model, all_providers=snapshot.providers) if provider else None
+        if model_info is None:
+            self._warn_unpriced(provider_id, model)
+        return model_info
+
+    def _warn_unpriced(self, provider_id: str, model: str) -> None:
+        # Clients choose model names: one that invents thousands must not flood the log.
+        self._unpriced_warnings += 1
+        level = logging.WARNING if self._unpriced_warnings <= MAX_UNPRICED_WARNINGS else logging.DEBUG
+        logger.log(
+            level,
+            "No price known for model %r of provider %r: its requests are recorded with "
+            "priced=false and no cost. A newer genai-prices may know it.%s",
+            model,
+            provider_id,
+            " Further unknown models are logged at DEBUG." if self._unpriced_warnings == MAX_UNPRICED_WARNINGS else "",
+        )
+
+
+_DEFAULT_PRICE_BOOK = PriceBook()
+
+
+def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
+    """The cost of ``usage`` on ``model``, using a process-wide ``PriceBook``.
+
+    ``service_type`` is ``"anthropic"`` or ``"openai"``.
+    Prefer a ``PriceBook`` held by the app; this function is a shortcut to a shared one.
+    """
+    return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
+
+
+def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
+    input_tokens = usage.input_tokens or 0
+    output_tokens = usage.output_tokens or 0
+    cache_read_tokens = usage.cache_read_tokens or 0
+    cache_write_tokens = usage.cache_write_tokens or 0
+    cache_write_1h_tokens = min(usage.cache_write_1h_tokens or 0, cache_write_tokens)
+    all_input_tokens = input_tokens + cache_read_tokens + cache_write_tokens
+
+    def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
+        return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
+
+    # A token kind without a price of its own is billed at its parent's price.
+    input_billed_tokens = input_tokens
+    cache_read = Decimal(0)
+    if _rate(prices, "cache_read_mtok") is None:
+        input_billed_tokens += cache_read_tokens
+    else:
+        cache_read = price(prices.cache_read_mtok, cache_read_tokens)
+    cache_write = Decimal(0)
+    if _rate(prices, "cache_write_mtok") is None:
+        input_billed_tokens += cache_write_tokens
+    elif _rate(prices, "cache_write_1h_mtok") is None:
+        cache_write = price(prices.cache_write_mtok, cache_write_tokens)
+    else:
+        cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
+            prices.cache_write_1h_mtok, cache_write_1h_tokens
+        )
+    output = price(_rate(prices, "output_mtok"), output_tokens)
+    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens)
+    tools = Decimal(0)
+    if usage.web_search_requests and _rate(prices, "web_searches_kcount") is not None:
+        tools = calc_unit_price(
+            prices.web_searches_kcount, usage.web_search_requests, all_input_tokens, _USES_PER_PRICE_UNIT
+        )
+    total = input_part + output + cache_read + cache_write + tools
+    if _rate(prices, "requests_kcount") is not None:
+        per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _USES_PER_PRICE_UNIT)
+        input_part += per_request
+        total += per_request
+    return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
+
+
+def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:
+    return getattr(prices, key, None)

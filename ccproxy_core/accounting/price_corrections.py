@@ -1,0 +1,141 @@
+"""Price corrections: rules genai-prices lacks, shipped with ccproxy or added by the operator.
+
+The format is described at the top of ``price_corrections.toml`` (the built-in table) and in
+docs/records.md. A bad file stops start-up with one line naming the setting and the entry.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from genai_prices.types import ModelPrice, Tier, TieredPrices
+
+from ccproxy_core.errors import SettingsError
+
+BUILT_IN = Path(__file__).with_name("price_corrections.toml")
+PRICE_KEYS = frozenset(
+    {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "web_searches_kcount"}
+)
+_DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
+
+Price = Decimal | TieredPrices
+
+
+@dataclass(frozen=True, slots=True)
+class PriceCorrection:
+    """Prices that replace genai-prices' own for one model when ``when`` matches the price context."""
+
+    provider: str
+    model: str
+    when: Mapping[str, str]
+    prices: Mapping[str, Price]
+    source: str = ""
+
+    def applies(self, provider: str, model_ids: tuple[str, ...], context: Mapping[str, str]) -> bool:
+        return (
+            provider == self.provider
+            and self.model in model_ids
+            and all(context.get(key) == value for key, value in self.when.items())
+        )
+
+
+def load_corrections(operator_file: str | None) -> tuple[PriceCorrection, ...]:
+    """The built-in corrections, then the operator's (later entries win, key by key)."""
+    corrections = _read_file(BUILT_IN, "the built-in price corrections")
+    if operator_file:
+        path = Path(operator_file).expanduser()
+        corrections += _read_file(path, f"UPSTREAM__PRICE_CORRECTIONS_FILE={path}")
+    return corrections
+
+
+def apply_corrections(
+    base: ModelPrice | None,
+    corrections: tuple[PriceCorrection, ...],
+    provider: str,
+    model_ids: tuple[str, ...],
+    context: Mapping[str, str],
+) -> ModelPrice | None:
+    """``base`` with every matching correction applied; a model genai-prices lacks needs input and output prices."""
+    overrides: dict[str, Price] = {}
+    for correction in corrections:
+        if correction.applies(provider, model_ids, context):
+            overrides.update(correction.prices)
+    if not overrides:
+        return base
+    if base is None:
+        if "input_mtok" not in overrides or "output_mtok" not in overrides:
+            return None
+        return ModelPrice(**overrides)
+    merged = {key: value for key, value in base.__dict__.items() if not key.startswith("_")}
+    merged.update(overrides)
+    return ModelPrice(**merged)
+
+
+def _read_file(path: Path, origin: str) -> tuple[PriceCorrection, ...]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot read {origin}: {exc.strerror}; point the setting at a readable TOML file"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{origin} is not valid TOML: {exc}") from None
+    entries = data.get("correction", [])
+    if not isinstance(entries, list):
+        raise SettingsError(f"{origin}: write each correction as a [[correction]] table")
+    return tuple(_parse_entry(entry, f"{origin}, correction {number}") for number, entry in enumerate(entries, 1))
+
+
+def _parse_entry(entry: Any, where: str) -> PriceCorrection:
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: must be a table")
+    unknown = set(entry) - PRICE_KEYS - _DESCRIPTIVE_KEYS
+    if unknown:
+        allowed = ", ".join(sorted(PRICE_KEYS | _DESCRIPTIVE_KEYS))
+        raise SettingsError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed keys: {allowed}")
+    provider, model, when = entry.get("provider"), entry.get("model"), entry.get("when", {})
+    if not (isinstance(provider, str) and provider and isinstance(model, str) and model):
+        raise SettingsError(
+            f'{where}: needs provider and model, such as provider = "anthropic", model = "claude-sonnet-4-0"'
+        )
+    if not isinstance(when, dict) or not all(isinstance(v, str) for v in when.values()):
+        raise SettingsError(
+            f'{where}: when must map price-context keys to strings, such as when = {{ speed = "fast" }}'
+        )
+    prices = {key: _parse_price(entry[key], f"{where}, {key}") for key in PRICE_KEYS & set(entry)}
+    if not prices:
+        raise SettingsError(f"{where}: gives no price; set at least one of {', '.join(sorted(PRICE_KEYS))}")
+    return PriceCorrection(provider, model, dict(when), prices, str(entry.get("source", "")))
+
+
+def _parse_price(value: Any, where: str) -> Price:
+    if isinstance(value, dict):
+        tiers = value.get("tiers", [])
+        if set(value) - {"base", "tiers"} or not isinstance(tiers, list) or not tiers:
+            raise SettingsError(
+                f'{where}: a tiered price is {{ base = "3", tiers = [{{ start = 200000, price = "6" }}] }}'
+            )
+        parsed = [_parse_tier(tier, where) for tier in tiers]
+        return TieredPrices(base=_decimal(value.get("base"), where), tiers=parsed)
+    return _decimal(value, where)
+
+
+def _parse_tier(tier: Any, where: str) -> Tier:
+    if not isinstance(tier, dict) or type(tier.get("start")) is not int or tier["start"] < 0:
+        raise SettingsError(f"{where}: each tier needs a whole start >= 0 and a price")
+    return Tier(start=tier["start"], price=_decimal(tier.get("price"), where))
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    try:
+        number = Decimal(str(value)) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number < 0:
+        raise SettingsError(f'{where}: {value!r} is not a price; write USD as a number >= 0, such as "3.75"')
+    return number

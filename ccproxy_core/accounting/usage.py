@@ -1,0 +1,173 @@
+"""Token usage, response model and provider error, read from a response as it passes through.
+
+The readers themselves belong to the providers (``ccproxy_core/providers/``); this module
+holds what they fill in (:class:`Usage`) and the two entry points the proxy uses: one for
+a whole JSON body, one for a server-sent-event stream fed chunk by chunk.
+
+Counts follow Anthropic's convention everywhere: ``input_tokens`` excludes cache reads
+and writes (the OpenAI reader moves ``cached_tokens`` out of ``prompt_tokens``).
+
+Nothing here raises on bad input: a body that is not JSON, or JSON of an unexpected
+shape, gives an empty ``Usage``; an unknown service type reads nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ccproxy_core.accounting.sse_parser import SSELineSplitter
+
+
+@dataclass(slots=True)
+class Usage:
+    """What a response said about its cost and outcome; ``None`` where it said nothing."""
+
+    input_tokens: int | None = None
+    """Input tokens not read from or written to the cache (Anthropic's convention)."""
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    response_model: str | None = None
+    """The model name the provider reports having used."""
+    error_type: str | None = None
+    """The provider's error type from an error body or event, e.g. ``"rate_limit_error"``."""
+    error_message: str | None = None
+    cache_write_1h_tokens: int | None = None
+    """Of ``cache_write_tokens``, those written with a one-hour lifetime (Anthropic bills
+    them higher than the default five-minute writes)."""
+    reasoning_tokens: int | None = None
+    """Of ``output_tokens``, those spent reasoning (OpenAI reports them; they are billed as output)."""
+    web_search_requests: int | None = None
+    """Server-side web searches the provider ran for this answer (billed per search)."""
+    service_tier: str | None = None
+    """The tier the provider says it served the answer at (``priority``, ``flex``, ``standard``, ...)."""
+    speed: str | None = None
+    """Anthropic's ``usage.speed`` (``fast`` in fast mode)."""
+    failed: bool = False
+    """The answer itself says it failed (a failed or incomplete Responses object, an error
+    event), whatever its HTTP status."""
+    batch: Any = None
+    """Finished batch requests read from batch results (``batch_results.BatchUsage``),
+    priced per model at the batch rate."""
+
+    @property
+    def has_tokens(self) -> bool:
+        """True when the answer reported any token count (so its cost can be known)."""
+        return self.input_tokens is not None or self.output_tokens is not None
+
+
+NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})
+"""Route readers (``ProxyRoute.reader``) whose JSON bodies are read for errors only."""
+
+
+def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Usage:
+    """Read the usage, model and error of a whole (non-streaming) JSON response body.
+
+    ``reader`` is the route's: a stored object (``none``) may repeat the usage of the call
+    that made it, so only its error is read.
+    """
+    from ccproxy_core.providers import PROVIDERS
+    from ccproxy_core.providers.base import read_error
+
+    usage = Usage()
+    provider = PROVIDERS.get(service_type)
+    if provider is not None:
+        payload = _decode_json(body)
+        if isinstance(payload, dict):
+            if reader in NO_USAGE_READERS:
+                read_error(usage, payload.get("error"), prefer_code=service_type == "openai")
+            elif reader in provider.route_readers:
+                provider.route_readers[reader][0](usage, payload)
+            else:
+                provider.read_payload(usage, payload)
+    return usage
+
+
+def request_model_and_stream(body: bytes) -> tuple[str | None, bool]:
+    """The ``model`` and ``stream`` fields of a request body; ``(None, False)`` if not JSON.
+
+    The whole body is decoded: a key named ``model`` or ``stream`` may also occur deep
+    inside a request (in a tool's input), so only the top level can be trusted, and
+    ``json.loads`` is the fastest exact way to reach it.
+    """
+    return model_and_stream(request_payload(body))
+
+
+def request_payload(body: bytes) -> dict[str, Any] | None:
+    """The request body decoded once, when it is a JSON object; other readers (attribution) share it."""
+    payload = _decode_json(body) if body else None
+    return payload if isinstance(payload, dict) else None
+
+
+def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
+    """The ``model`` and ``stream`` fields of a decoded request body (see :func:`request_model_and_stream`)."""
+    if payload is None:
+        return None, False
+    model = payload.get("model")
+    return (model if isinstance(model, str) and model else None), payload.get("stream") is True
+
+
+class StreamUsageParser:
+    """Reads usage, errors, the first token and the end of an SSE stream while it passes through.
+
+    Feed it every chunk, in order; ask for ``result()`` at any time, including after a
+    stream that was cut off. It keeps only the unfinished last line; the provider's
+    reader decides which events are worth decoding (never every content delta).
+    """
+
+    __slots__ = ("_usage", "_lines", "_reader", "state")
+
+    def __init__(self, service_type: str, reader: str = "usage") -> None:
+        from ccproxy_core.providers import PROVIDERS
+        from ccproxy_core.providers.base import StreamReader, StreamState
+
+        self._usage = Usage()
+        self._lines = SSELineSplitter()
+        provider = PROVIDERS.get(service_type)
+        if provider is None:
+            self._reader: StreamReader = StreamReader()
+        elif reader in provider.route_readers:
+            self._reader = provider.route_readers[reader][1]()
+        else:
+            self._reader = provider.stream_reader()
+        self.state = StreamState()
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take the next chunk, exactly as the provider sent it (decoded if it was compressed).
+
+        Returns True when this chunk brought the first content token.
+        """
+        block = self._lines.feed(chunk)
+        if not block:
+            return False
+        had_token = self.state.first_token_seen
+        self._reader.read_block(self._usage, self.state, block)
+        return not had_token and self.state.first_token_seen
+
+    def result(self) -> Usage:
+        """The usage seen so far, as a new ``Usage`` the parser will not change later."""
+        usage = copy.copy(self._usage)
+        tail = self._lines.tail
+        if tail:
+            # A stream cut right after its last line but before the line end. Read it
+            # with copies, so feeding may go on as if unasked.
+            copy.copy(self._reader).read_block(usage, copy.copy(self.state), tail)
+        return usage
+
+    def final_state(self):  # StreamState, imported lazily
+        """The stream state including an unfinished last line (a ``[DONE]`` without its line end counts)."""
+        state = copy.copy(self.state)
+        tail = self._lines.tail
+        if tail:
+            copy.copy(self._reader).read_block(copy.copy(self._usage), state, tail)
+        return state
+
+
+def _decode_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, TypeError, RecursionError):
+        return None

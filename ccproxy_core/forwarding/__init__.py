@@ -1,0 +1,1 @@
+"""The request path: routes, forwarding over pooled connections, relaying answers, deciding the outcome."""

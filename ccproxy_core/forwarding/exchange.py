@@ -1,0 +1,165 @@
+"""One request/response exchange in flight: what the proxy observed, and the final record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from ccproxy_core.accounting.batch_results import batch_cost
+from ccproxy_core.accounting.cost import Cost, PriceBook
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.forwarding.outcome import Failure, Observed, decide
+from ccproxy_core.providers import Provider
+from ccproxy_core.providers.base import StreamState
+
+# Response header in which a provider (or the mock) reports what it charged.
+UPSTREAM_COST_HEADER = "x-upstream-cost-usd"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Observations, written while the request runs; :meth:`to_record` decides the outcome once."""
+
+    context: RequestContext
+    provider: Provider
+    request_bytes: int = 0
+    client_status: int = 0
+    """The status the client is sent."""
+    upstream_status: int | None = None
+    failure: Failure | None = None
+    upstream_sent_at: float | None = None
+    upstream_headers_at: float | None = None
+    upstream_done_at: float | None = None
+    response_started_at: float | None = None
+    first_byte_at: float | None = None
+    first_token_at: float | None = None
+    response_bytes: int = 0
+    usage: Usage = field(default_factory=Usage)
+    stream_state: StreamState | None = None
+    """Set for server-sent-event answers: error event, terminal event, first token."""
+    invalid_json: bool = False
+    accounting_lost: bool = False
+    """The answer could not be read (undecodable, or larger decoded than allowed): its outcome
+    beyond the status, and its usage, are unknown."""
+    cost_sdk_usd: Decimal | None = None
+    rate_limits: dict[str, float] = field(default_factory=dict)
+    client_request_id: str | None = None
+    upstream_request_id: str | None = None
+    reader: str = "usage"
+    """How the route's answer is read (``ProxyRoute.reader``): usage, free, batch_results, none, ..."""
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Response headers plugins asked for in ``admit_request``."""
+
+    def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
+        """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""
+        if self.failure is None:
+            self.failure = Failure(error_type, message, status)
+            if status is not None:
+                self.client_status = status
+
+    def overhead_ms(self, now: float) -> float:
+        """Time ccproxy spent on its own, before the upstream call and after its answer arrived."""
+        start = self.context.started_monotonic
+        before = (self.upstream_sent_at or now) - start
+        after = now - self.upstream_headers_at if self.upstream_headers_at is not None else 0.0
+        return (before + after) * 1000.0
+
+    def note_sdk_cost(self, value: str | None) -> None:
+        if value:
+            try:
+                cost = Decimal(value)
+            except InvalidOperation:
+                return
+            self.cost_sdk_usd = cost if cost.is_finite() else None
+
+    def to_record(self, prices: PriceBook) -> AccessRecord:
+        """The final record; call once, when nothing more will happen to this exchange."""
+        ctx, usage, now = self.context, self.usage, time.perf_counter()
+        state = self.stream_state
+        outcome = decide(
+            Observed(
+                client_status=self.client_status,
+                upstream_status=self.upstream_status,
+                usage=usage,
+                failure=self.failure,
+                streamed=state is not None and not self.accounting_lost,
+                stream_error=state is not None and state.error_seen,
+                stream_terminated=state is not None and state.terminal_seen,
+                invalid_json=self.invalid_json,
+            )
+        )
+        duration = now - ctx.started_monotonic
+        cost = self._cost(prices, outcome.status_code)
+        start = ctx.started_monotonic
+        return AccessRecord(
+            request_id=ctx.request_id,
+            timestamp=ctx.started_at,
+            method=ctx.method,
+            endpoint=ctx.endpoint,
+            path=ctx.path,
+            query=ctx.query,
+            client_ip=ctx.client_ip,
+            user_agent=ctx.user_agent,
+            service_type=ctx.service_type,
+            model=ctx.model,
+            streaming=ctx.streaming,
+            status_code=outcome.status_code,
+            duration_ms=duration * 1000.0,
+            duration_seconds=duration,
+            tokens_input=usage.input_tokens,
+            tokens_output=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cost_usd=cost.total,
+            cost_sdk_usd=self.cost_sdk_usd,
+            ttft_ms=_ms_between(start, self.first_token_at) if state is not None else None,
+            upstream_status=self.upstream_status,
+            upstream_duration_ms=_ms_between(self.upstream_sent_at, self.upstream_done_at),
+            proxy_overhead_ms=self.overhead_ms(self.response_started_at) if self.response_started_at else None,
+            error_type=outcome.error_type,
+            error_message=outcome.error_message,
+            response_model=usage.response_model,
+            cost_input_usd=cost.input,
+            cost_output_usd=cost.output,
+            cost_cache_read_usd=cost.cache_read,
+            cost_cache_write_usd=cost.cache_write,
+            priced=cost.priced,
+            request_bytes=self.request_bytes,
+            response_bytes=self.response_bytes,
+            rate_limits=self.rate_limits,
+            ttfb_ms=_ms_between(start, self.first_byte_at),
+            client_request_id=self.client_request_id,
+            upstream_request_id=self.upstream_request_id,
+            reasoning_tokens=usage.reasoning_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            web_search_requests=usage.web_search_requests,
+            service_tier=usage.service_tier,
+            speed=usage.speed,
+            cost_tools_usd=cost.tools,
+            session_id=ctx.session_id,
+            end_user=ctx.end_user,
+            project=ctx.project,
+            api_key_id=ctx.api_key_id,
+            api_key_name=ctx.api_key_name,
+            client_name=ctx.client_name,
+            client_version=ctx.client_version,
+            tags=ctx.tags,
+        )
+
+    def _cost(self, prices: PriceBook, status: int) -> Cost:
+        usage = self.usage
+        if self.reader == "free" and status < 400:
+            return FREE
+        if usage.batch is not None and usage.batch.results:
+            return batch_cost(prices, self.provider, usage.batch)
+        return prices.compute(self.provider, self.context.model or usage.response_model, usage)
+
+
+FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
+"""What endpoints the provider meters without charge (moderations) cost."""
+
+
+def _ms_between(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else (end - start) * 1000.0

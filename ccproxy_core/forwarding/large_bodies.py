@@ -1,0 +1,151 @@
+"""Request bodies read with one copy, and large ones searched for their model without building them.
+
+A 30 MB request body used to cost three copies at once (the chunks, their join, and the
+decoded JSON tree ``json.loads`` builds to find two top-level keys) and hold the event loop
+for the whole decode. Here a body with a ``Content-Length`` is read into one buffer of that
+size, and a body over :data:`LARGE_BODY_BYTES` is scanned for its top-level ``model`` and
+``stream`` in a worker thread: strings are skipped whole by one regular expression, nothing
+else is decoded, and the thread hands the GIL back as it goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+from ccproxy_core.accounting.usage import model_and_stream, request_payload
+
+LARGE_BODY_BYTES = 1024 * 1024
+"""Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
+MAX_SCANNED_TOKENS = 500_000
+"""A body with more strings, brackets and escaped quotes than this is not searched further (its model
+is then unknown; the body is still forwarded). Real requests stay far below: a 30 MB conversation
+of 1 KB messages has some 200,000."""
+
+_STRUCTURAL = re.compile(rb'["{}\[\]]')
+_QUOTE, _BACKSLASH = 0x22, 0x5C
+_KEYS = (b'"model"', b'"stream"')
+_VALUE_AFTER_COLON = re.compile(rb"\s*:\s*")
+
+
+async def read_body(request: Request, limit: int) -> bytes | bytearray | None:
+    """The request body, or ``None`` when it is larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and len(declared) < 19:
+        if int(declared) > limit:
+            return None
+        if int(declared) > 65536:
+            return await _read_declared(request, int(declared), limit)
+    chunks, size = [], 0
+    while True:
+        chunk, more = await _next_chunk(request)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not more:
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _read_declared(request: Request, declared: int, limit: int) -> bytearray | None:
+    buffer, filled = bytearray(declared), 0
+    while True:
+        chunk, more = await _next_chunk(request)
+        end = filled + len(chunk)
+        if end > declared:  # more than announced: uvicorn would refuse it, but never overrun
+            return None if end > limit else buffer[:filled] + chunk
+        buffer[filled:end] = chunk
+        filled = end
+        if not more:
+            return buffer if filled == declared else buffer[:filled]
+
+
+async def _next_chunk(request: Request) -> tuple[bytes, bool]:
+    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
+    message = await request.receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    return message.get("body", b""), message.get("more_body", False)
+
+
+async def request_fields(body: bytes | bytearray) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """The decoded request body (for attribution), its top-level ``model`` and ``stream``.
+
+    A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
+    scanned for ``model`` and ``stream`` (its payload is then ``None``: attribution reads the headers).
+    """
+    if len(body) <= LARGE_BODY_BYTES:
+        payload = request_payload(bytes(body) if isinstance(body, bytearray) else body)
+        return (payload, *model_and_stream(payload))
+    return (None, *await asyncio.to_thread(scan_top_level, body))
+
+
+def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
+    """``model`` (a non-empty string) and ``stream is True`` of a top-level JSON object, without decoding the rest.
+
+    Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
+    and the keys of the top-level object are looked at.
+    """
+    model, streaming, depth, tokens, position = None, False, 0, 0, 0
+    while tokens < MAX_SCANNED_TOKENS:
+        match = _STRUCTURAL.search(body, position)
+        if match is None:
+            break
+        tokens, start = tokens + 1, match.start()
+        if body[start] == _QUOTE:
+            end, hops = _string_end(body, start + 1)
+            tokens += hops
+            position = end + 1
+            if depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS and _is_key(body, position):
+                value = _value_at(body, position)
+                if body[start + 1] == 0x6D:  # "model"
+                    model = value if isinstance(value, str) and value else None
+                else:
+                    streaming = value is True
+            continue
+        position = start + 1
+        if body[start] in b"{[":
+            depth += 1
+        else:
+            depth -= 1
+            if depth <= 0:
+                break
+    return model, streaming
+
+
+def _string_end(body: bytes | bytearray, start: int) -> tuple[int, int]:
+    """Index of the quote closing the string whose content begins at ``start`` (or the end of the body),
+    and how many escaped quotes were stepped over on the way."""
+    search_from, hops = start, 0
+    while True:
+        quote = body.find(b'"', search_from)
+        if quote < 0:
+            return len(body), hops
+        backslashes = 0
+        while quote - backslashes - 1 >= start and body[quote - backslashes - 1] == _BACKSLASH:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote, hops
+        search_from, hops = quote + 1, hops + 1
+
+
+def _is_key(body: bytes | bytearray, end: int) -> bool:
+    return _VALUE_AFTER_COLON.match(body, end) is not None
+
+
+def _value_at(body: bytes | bytearray, end: int) -> object:
+    colon = _VALUE_AFTER_COLON.match(body, end)
+    if colon is None:  # callers check _is_key first
+        return None
+    start = colon.end()
+    # Only short values matter (a model name, true/false): decode at most 4 KiB of them.
+    window = bytes(body[start : start + 4096]).decode("utf-8", "replace")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(window)
+    except ValueError:
+        return None
+    return value

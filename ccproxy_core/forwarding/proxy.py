@@ -1,0 +1,417 @@
+"""The proxy routes: forward the request unchanged, send the answer back unchanged, record it.
+
+Each proxied request runs inside :class:`ExchangeResponse`: the body is read, the exchange
+starts (``on_request_start``), the provider is asked and answered, and in one ``finally``
+the record is built and ``on_request_end`` fires, once, whatever happened in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from ccproxy_core.accounting.attribution import Attributor
+from ccproxy_core.accounting.batch_results import BatchResultsParser, results_url_through_proxy
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.price_corrections import load_corrections
+from ccproxy_core.accounting.record import RequestContext
+from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
+from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
+from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Exchange
+from ccproxy_core.forwarding.large_bodies import read_body, request_fields
+from ccproxy_core.forwarding.response_headers import (
+    CCPROXY_REQUEST_ID_HEADER,
+    header_text,
+    read_response_headers,
+    returned_headers,
+)
+from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser, relay_stream, send_whole
+from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
+from ccproxy_core.plugin_host.dispatch import RequestHooks
+from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
+from ccproxy_core.runtime.access_log import AccessLogger
+from ccproxy_core.runtime.server_limits import BodyBudget
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
+
+log = logging.getLogger("ccproxy.proxy")
+
+UNMATCHED = "unmatched"
+_UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
+_WHOLE_BODY_BYTES = 64 * 1024
+_MESSAGE_BATCHES = "/v1/messages/batches"
+
+
+class Proxy:
+    """Forwards requests to the providers, one connection pool each, and records each one."""
+
+    def __init__(self, settings: Settings, hooks: RequestHooks, access_log: AccessLogger) -> None:
+        self.settings, self.hooks, self.access_log = settings, hooks, access_log
+        self.pools: dict[str, UpstreamPool] = {}
+        self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
+        self.routes = RouteTable(PROXY_ROUTES)
+        self.caps = ValueCaps.from_settings(settings.server)
+        self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
+        self.off_paths: tuple[tuple[str, str], ...] = ()
+        """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
+        self.attributor = Attributor(settings.attribution)
+
+    def route_for(self, method: str, path: str) -> ProxyRoute | None:
+        """The route serving ``method path``: a named one, or the bounded fallback of any other
+        path under a provider's ``/v1/``; ``None`` for paths outside the provider APIs."""
+        api = api_path(path)
+        if api is None:
+            return None
+        return self.routes.match(method, api) or fallback_route(method, api)
+
+    async def handle(self, request: Request) -> Response:
+        """Any request FastAPI did not route elsewhere: forwarded when under a provider's ``/v1/``.
+
+        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``;
+        ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
+        that turns them on, and are not counted as proxied requests.
+        """
+        route = self.route_for(request.scope["method"], request.scope["path"])
+        if route is not None:
+            return ExchangeResponse(self, route)
+        if (setting := _off_path_setting(self.off_paths, request.url.path)) is not None:
+            return JSONResponse(
+                {"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404
+            )
+        return ExchangeResponse(self, _UNMATCHED_ROUTE)
+
+    async def serve(self, route: ProxyRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        """One whole exchange; ``on_request_end`` fires exactly once, from the ``finally``."""
+        request = Request(scope, receive)
+        # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
+        async with self.body_budget.hold(request.headers.get("content-length")):
+            body = (
+                b"" if route is _UNMATCHED_ROUTE else await read_body(request, self.settings.server.max_request_bytes)
+            )
+            fields = await request_fields(body) if body else (None, None, False)
+            exchange = self._start_exchange(scope, route, body, fields)
+            await self.hooks.start(exchange.context)
+            await self._run(request, exchange, body, send, receive)
+
+    async def _run(
+        self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive
+    ) -> None:
+        try:
+            if not await self._refused(exchange, send):
+                await self._exchange(request, exchange, body, send, receive)
+        except BaseException as exc:
+            # A bug or a server shutdown: the record still says what happened.
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            exchange.note_failure(
+                "proxy_cancelled" if cancelled else "proxy_error",
+                _describe(exc),
+                None if exchange.response_started_at else (503 if cancelled else 500),
+            )
+            raise
+        finally:
+            await self._finish(exchange)
+
+    async def _exchange(
+        self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive
+    ) -> None:
+        ctx = exchange.context
+        if ctx.endpoint == UNMATCHED:
+            message = f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/"
+            return await self._local_error(exchange, send, 404, "not_found", message)
+        if body is None:
+            limit = self.settings.server.max_request_bytes
+            return await self._local_error(
+                exchange,
+                send,
+                413,
+                "request_too_large",
+                f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}",
+            )
+        pool = self.pools[ctx.service_type]
+        try:
+            await pool.acquire()
+        except PoolTimeout:
+            message = (
+                f"no free connection to {ctx.service_type} within UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g} "
+                f"(all UPSTREAM__MAX_CONNECTIONS={pool.size} in use)"
+            )
+            return await self._local_error(exchange, send, 504, "upstream_pool_timeout", message)
+        try:
+            upstream = await self._send_upstream(request, exchange, pool, body, send)
+            if upstream is not None:
+                await self._relay(exchange, upstream, send, receive, request)
+        finally:
+            pool.release()
+
+    async def _refused(self, exchange: Exchange, send: Send) -> bool:
+        """Ask the plugins (``admit_request``); answer a refusal here. Their headers go on the response either way."""
+        answers = await self.hooks.admit(exchange.context)
+        if not answers:
+            return False
+        exchange.extra_headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for answer in answers for name, value in answer.headers
+        ]
+        refusal = next((answer for answer in answers if answer.refuse_status), None)
+        if refusal is None:
+            return False
+        await self._local_error(exchange, send, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
+        return True
+
+    def _start_exchange(
+        self,
+        scope: Scope,
+        route: ProxyRoute,
+        body: bytes | bytearray | None,
+        fields: tuple[dict | None, str | None, bool],
+    ) -> Exchange:
+        payload, model, streaming = fields
+        caps = self.caps
+        client_request_id, user_agent, traceparent, tracestate = _client_headers(scope["headers"])
+        provider = provider_for(service_type_for(route, Request(scope).headers))
+        client = scope.get("client")
+        context = RequestContext(
+            request_id=new_request_id(),
+            method=safe_text(scope["method"], 32),
+            path=safe_text(_url_path(scope), caps.path),
+            endpoint=route.template,
+            query=redact_query(scope["query_string"], caps.query),
+            client_ip=client[0] if client else None,
+            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
+            service_type=provider.name,
+            model=None if model is None else safe_text(model, caps.model),
+            streaming=streaming,
+            started_at=datetime.now(UTC),
+            started_monotonic=time.perf_counter(),
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
+        self.attributor.fill(context, scope["headers"], payload)
+        return Exchange(
+            context=context,
+            provider=provider,
+            request_bytes=len(body or b""),
+            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
+            reader=route.reader,
+        )
+
+    async def _send_upstream(
+        self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send
+    ) -> aiohttp.ClientResponse | None:
+        ctx, provider = exchange.context, exchange.provider
+        # The raw path as the client sent it: the recorded one is escaped and capped.
+        url = pool.base_url + _raw_path(request.scope).removeprefix("/api")
+        if query := request.scope["query_string"]:
+            url += "?" + query.decode("latin-1")
+        headers = forwarded_headers(request.headers, provider, self.settings)
+        if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
+            headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
+        if provider.prepare_body is not None and body:
+            opted_in = getattr(self.settings.upstream, f"{provider.name}_stream_include_usage", False)
+            body = provider.prepare_body(ctx.endpoint, body, opted_in)
+        exchange.upstream_sent_at = time.perf_counter()
+        try:
+            # HEAD is answered as GET without a body (the server drops it): providers serve GET.
+            method = "GET" if ctx.method == "HEAD" else ctx.method
+            return await pool.session.request(
+                method,
+                URL(url, encoded=True),
+                data=body or None,
+                headers=headers,
+                skip_auto_headers=auto_headers_to_skip(headers),
+            )
+        except TimeoutError:
+            await self._local_error(
+                exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time"
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            await self._local_error(
+                exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}"
+            )
+        except ValueError as exc:  # a URL or header value the upstream client refuses to send
+            await self._local_error(
+                exchange, send, 400, "invalid_request", f"ccproxy cannot forward this request: {exc}"
+            )
+        return None
+
+    async def _relay(
+        self, exchange: Exchange, upstream: aiohttp.ClientResponse, send: Send, receive: Receive, request: Request
+    ) -> None:
+        exchange.upstream_headers_at = time.perf_counter()
+        exchange.upstream_status = exchange.client_status = upstream.status
+        raw = upstream.raw_headers
+        exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, raw)
+        exchange.note_sdk_cost(upstream.headers.get(UPSTREAM_COST_HEADER))
+        headers = returned_headers(raw, exchange.context.request_id)
+        if exchange.extra_headers:
+            headers += exchange.extra_headers
+        try:
+            decoder = decoder_for(upstream.headers.get("content-encoding"), self.settings.upstream.max_decoded_bytes)
+        except DecodingFailed:
+            decoder, exchange.accounting_lost = None, True
+        if upstream.status < 400 and exchange.context.method != "HEAD":
+            parser = _streamed_body_parser(exchange, upstream)
+            if parser is not None:
+                if exchange.accounting_lost:
+                    decoder = None
+                return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
+        try:
+            payload = await self._read_body(exchange, upstream)
+        except TimeoutError:
+            return await self._local_error(
+                exchange, send, 504, "upstream_timeout", "the provider stopped sending its answer"
+            )
+        except aiohttp.ClientError as exc:
+            return await self._local_error(
+                exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}"
+            )
+        finally:
+            upstream.release()
+        exchange.upstream_done_at = time.perf_counter()
+        if not exchange.accounting_lost:
+            _read_answer(exchange, upstream, _decoded(exchange, decoder, payload))
+        if exchange.context.endpoint.startswith(_MESSAGE_BATCHES) and upstream.status < 400 and decoder is None:
+            payload = results_url_through_proxy(
+                payload, self.pools[exchange.context.service_type].base_url, _proxy_base_url(request)
+            )
+        await send_whole(send, exchange, upstream.status, headers, payload)
+
+    async def _read_body(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+        chunks = []
+        async for chunk in upstream.content.iter_any():
+            if exchange.first_byte_at is None:
+                exchange.first_byte_at = time.perf_counter()
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
+        message = safe_error_text(message, self.caps.error_message)
+        exchange.note_failure(error_type, message, status)
+        provider = exchange.provider
+        body = provider.error_body(provider.local_error_type(status), message)
+        headers = [
+            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
+            (b"content-type", b"application/json"),
+        ]
+        await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
+
+    async def _finish(self, exchange: Exchange) -> None:
+        record = safe_record(exchange.to_record(self.prices), self.caps)
+        self.access_log.emit(record)
+        await self.hooks.end(exchange.context, record)
+
+
+class ExchangeResponse(Response):
+    """The ASGI response of a proxied request: the whole exchange runs when it is sent.
+
+    It subclasses Starlette's ``Response`` only so FastAPI returns it as it is.
+    """
+
+    def __init__(self, proxy: Proxy, route: ProxyRoute) -> None:
+        self.proxy, self.route = proxy, route
+        self.status_code, self.background, self.raw_headers = 200, None, []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.proxy.serve(self.route, scope, receive, send)
+
+
+def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:
+    if decoder is None:
+        return payload
+    try:
+        decoded = decoder.decode(payload)
+    except DecodingFailed:
+        decoded, decoder.over_limit = b"", True
+    if decoder.over_limit:
+        exchange.accounting_lost = True
+    return decoded
+
+
+def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:
+    if exchange.accounting_lost:
+        return
+    exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
+    if (
+        upstream.status < 400
+        and upstream.content_type == "application/json"
+        and payload
+        and exchange.usage.response_model is None
+        and not _is_json(payload)
+    ):
+        exchange.invalid_json = True
+
+
+def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
+    """How to read an answer passed on as it arrives; ``None``: read it whole.
+
+    Event streams, batch results and any large body that is not JSON (file contents) are
+    streamed; JSON answers and small bodies are read whole.
+    """
+    if upstream.content_type == "text/event-stream":
+        return StreamUsageParser(exchange.context.service_type, exchange.reader)
+    if exchange.reader == "batch_results":
+        return BatchResultsParser()
+    if upstream.content_type == "application/json":
+        return None
+    length = upstream.content_length
+    return None if length is not None and length <= _WHOLE_BODY_BYTES else PASS_THROUGH
+
+
+def _proxy_base_url(request: Request) -> str:
+    """The base URL the client used to reach ccproxy (with ``/api`` when it came that way)."""
+    scope = request.scope
+    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
+    return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:
+    """The client's ``x-request-id``, ``user-agent``, ``traceparent`` and ``tracestate``, decoded as the UTF-8 clients send."""
+    request_id = user_agent = traceparent = tracestate = None
+    for name, value in raw_headers:
+        if name == b"x-request-id":
+            request_id = header_text(value)
+        elif name == b"user-agent":
+            user_agent = header_text(value, 1000)
+        elif name == b"traceparent":
+            traceparent = header_text(value, 100)
+        elif name == b"tracestate":
+            tracestate = header_text(value, 1000)
+    return request_id, user_agent, traceparent, tracestate
+
+
+def _off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:
+    for prefix, setting in off_paths:
+        if path == prefix or path.startswith(prefix + "/"):
+            return setting
+    return None
+
+
+def _is_json(payload: bytes) -> bool:
+    try:
+        json.loads(payload)
+    except ValueError:
+        return False
+    return True
+
+
+def _url_path(scope: Scope) -> str:
+    """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def _raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]

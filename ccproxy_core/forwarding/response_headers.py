@@ -1,0 +1,62 @@
+"""Which upstream response headers go back to the client, and what ccproxy reads from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ccproxy_core.providers import Provider
+
+CCPROXY_REQUEST_ID_HEADER = b"x-ccproxy-request-id"
+"""ccproxy's own id of a request (the record's ``request_id``); providers' ids pass unchanged."""
+
+_MAX_ID_CHARS = 200
+
+# Hop-by-hop, or set by our own server for this connection.
+_NOT_RETURNED = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server", b"upgrade", b"trailer"}
+)
+
+
+def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """Upstream headers for the client, byte for byte (``x-request-id`` and ``content-encoding``
+    included), plus ``x-ccproxy-request-id``."""
+    out = [(CCPROXY_REQUEST_ID_HEADER, request_id.encode())]
+    for name, value in upstream:
+        lower = name.lower()
+        if lower not in _NOT_RETURNED:
+            out.append((lower, value))
+    return out
+
+
+def read_response_headers(
+    provider: Provider, upstream: Iterable[tuple[bytes, bytes]]
+) -> tuple[dict[str, float], str | None]:
+    """Rate-limit headroom keyed ``<resource>_<limit|remaining>``, and the provider's request id.
+
+    ``anthropic-ratelimit-input-tokens-remaining: 9000`` -> ``{"input_tokens_remaining": 9000.0}``;
+    ``x-ratelimit-limit-requests: 500`` -> ``{"requests_limit": 500.0}``.
+    """
+    limits: dict[str, float] = {}
+    request_id = None
+    keys, id_header = provider.rate_limit_headers, provider.request_id_header
+    for raw_name, raw_value in upstream:
+        name = raw_name.decode("latin-1").lower()
+        key = keys.get(name)
+        if key is not None:
+            try:
+                number = float(raw_value)
+            except ValueError:
+                continue
+            if number == number and abs(number) != float("inf"):
+                limits[key] = number
+        elif name == id_header:
+            request_id = header_text(raw_value)
+    return limits, request_id
+
+
+def header_text(value: bytes, limit: int = _MAX_ID_CHARS) -> str:
+    """A header value as text: UTF-8 as clients send it (not latin-1 mojibake), capped.
+
+    Control characters are left for ``safe_values`` to escape where the record is made safe.
+    """
+    return value.decode("utf-8", errors="replace")[:limit]

@@ -1,0 +1,198 @@
+"""Sending the provider's answer back unchanged while reading it on the side.
+
+Two ways out: a whole body (a JSON answer, an error, ccproxy's own error) and a
+server-sent-event stream passed on chunk by chunk as it arrives. Both send the provider's
+bytes as they came, compressed or not, with raw header lists (a provider may repeat a
+header); a compressed answer is decoded on the side, within a bound, only to be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+import aiohttp
+from starlette.types import Receive, Send
+
+from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.forwarding.decoding import BodyDecoder, DecodingFailed
+from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.providers.base import StreamState
+
+log = logging.getLogger("ccproxy.proxy")
+
+OVERHEAD_HEADER = b"x-ccproxy-overhead-ms"
+
+
+def _overhead_header(exchange: Exchange, now: float) -> tuple[bytes, bytes]:
+    return OVERHEAD_HEADER, f"{exchange.overhead_ms(now):.3f}".encode()
+
+
+async def send_whole(
+    send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """Send a whole body with the headers given, plus its length and ccproxy's overhead."""
+    now = time.perf_counter()
+    exchange.response_started_at = now
+    exchange.response_bytes = len(body)
+    exchange.client_status = status
+    all_headers = [*headers, (b"content-length", str(len(body)).encode()), _overhead_header(exchange, now)]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class BodyParser(Protocol):
+    """Reads an answer while it passes through: ``StreamUsageParser`` (event streams),
+    ``BatchResultsParser`` (batch results) or ``PASS_THROUGH`` (a body without usage).
+    ``state`` is ``None`` for bodies that are not event streams."""
+
+    @property
+    def state(self) -> StreamState | None: ...
+
+    def feed(self, chunk: bytes) -> bool: ...
+
+    def result(self) -> Usage: ...
+
+    def final_state(self) -> StreamState | None: ...
+
+
+class _PassThrough:
+    """A body with nothing to read in it (a file's content)."""
+
+    state = None
+
+    def feed(self, chunk: bytes) -> bool:
+        return False
+
+    def result(self) -> Usage:
+        return Usage()
+
+    def final_state(self) -> None:
+        return None
+
+
+PASS_THROUGH = _PassThrough()
+
+
+async def relay_stream(
+    exchange: Exchange,
+    upstream: aiohttp.ClientResponse,
+    headers: list[tuple[bytes, bytes]],
+    decoder: BodyDecoder | None,
+    send: Send,
+    receive: Receive,
+    parser: BodyParser,
+) -> None:
+    """Pass an answer on as it arrives (an event stream, batch results, a file); read it beside.
+
+    A client that goes away closes the upstream request (status 499); an upstream that
+    breaks off cuts the client's stream as well, so it cannot mistake a part for the whole.
+    """
+    # The stream is pumped in this task; a watcher task cancels it when the client goes
+    # away (uvicorn drops what is sent after a disconnect, so the pump alone would not notice).
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("relay_stream must run inside an asyncio task")
+    client_left = False
+
+    def on_disconnect(_: asyncio.Future) -> None:
+        nonlocal client_left
+        if pumping:
+            client_left = True
+            task.cancel()
+
+    pumping = True
+    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    watcher.add_done_callback(on_disconnect)
+    try:
+        completed = await _pump(exchange, upstream, headers, decoder, send, parser)
+    except asyncio.CancelledError:
+        if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
+            raise
+        exchange.note_failure("client_disconnected", "client closed the connection mid-stream", 499)
+        completed = False
+    finally:
+        pumping = False
+        watcher.remove_done_callback(on_disconnect)
+        watcher.cancel()
+        upstream.close()
+        exchange.upstream_done_at = exchange.upstream_done_at or time.perf_counter()
+    if not completed and exchange.client_status != 499:
+        # Returning without finishing makes the server cut the connection, as the provider did.
+        log.warning("upstream stream broke off: %s", exchange.failure.message if exchange.failure else "")
+
+
+async def _pump(
+    exchange: Exchange,
+    upstream: aiohttp.ClientResponse,
+    headers: list[tuple[bytes, bytes]],
+    decoder: BodyDecoder | None,
+    send: Send,
+    reader: BodyParser,
+) -> bool:
+    exchange.stream_state = reader.state
+    parser: BodyParser | None = reader  # None once the stream can no longer be read
+    now = time.perf_counter()
+    exchange.response_started_at = now
+    exchange.client_status = upstream.status
+    await send(
+        {
+            "type": "http.response.start",
+            "status": upstream.status,
+            "headers": [*headers, _overhead_header(exchange, now)],
+        }
+    )
+    try:
+        async for chunk in upstream.content.iter_any():
+            received = time.perf_counter()
+            if exchange.first_byte_at is None:
+                exchange.first_byte_at = received
+            # Send first, so the chunk travels while it is read (in ``finally``: a chunk
+            # whose sending was cut short by a disconnect still counts).
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                exchange.response_bytes += len(chunk)
+                if parser is not None:
+                    parser = _read_chunk(exchange, parser, decoder, chunk, received)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        timed_out = isinstance(exc, asyncio.TimeoutError)
+        exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
+        return False
+    finally:
+        exchange.upstream_done_at = time.perf_counter()
+        if parser is not None:
+            exchange.usage = parser.result()
+            exchange.stream_state = parser.final_state()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return True
+
+
+def _read_chunk(
+    exchange: Exchange, parser: BodyParser, decoder: BodyDecoder | None, chunk: bytes, received: float
+) -> BodyParser | None:
+    """Feed one chunk to the parser; ``None`` once the stream can no longer be read."""
+    if decoder is not None:
+        try:
+            chunk = decoder.decode(chunk)
+        except DecodingFailed:
+            chunk = b""
+            decoder.over_limit = True
+        if decoder.over_limit:
+            exchange.usage = parser.result()
+            exchange.accounting_lost = True
+            return None
+    if parser.feed(chunk) and exchange.first_token_at is None:
+        exchange.first_token_at = received
+    return parser
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

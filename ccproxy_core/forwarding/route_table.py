@@ -1,0 +1,86 @@
+"""Finding the route of a request among the providers' routes, and the route of any other API path.
+
+The routes themselves live with their providers (``ccproxy_core/providers/``).
+
+A path under ``/v1/`` that no route names is still forwarded, to the provider its headers
+point to, and recorded under ``/v1/<resource>/*`` for a resource either provider documents,
+else under ``/v1/*``: the ``endpoint`` label stays bounded whatever paths clients invent.
+"""
+
+from __future__ import annotations
+
+from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
+
+API_PREFIX = "/v1/"
+
+KNOWN_RESOURCES = frozenset(
+    {route.template.split("/")[2] for route in PROXY_ROUTES}
+    | {
+        # Further resources of the two APIs, forwarded under their own bounded endpoint.
+        "assistants",
+        "threads",
+        "vector_stores",
+        "fine_tuning",
+        "containers",
+        "conversations",
+        "evals",
+        "videos",
+        "realtime",
+        "organization",
+        "skills",
+        "chatkit",
+        "agents",
+        "environments",
+        "sessions",
+        "vaults",
+    }
+)
+
+
+class RouteTable:
+    """Finds the route of a method and path in a few dictionary lookups."""
+
+    def __init__(self, routes: tuple[ProxyRoute, ...] = PROXY_ROUTES) -> None:
+        self._exact: dict[tuple[str, str], ProxyRoute] = {}
+        self._templated: dict[tuple[str, int], list[tuple[tuple[str | None, ...], ProxyRoute]]] = {}
+        for route in routes:
+            if "{" not in route.template:
+                self._exact[(route.method, route.template)] = route
+                continue
+            parts = tuple(None if part.startswith("{") else part for part in route.template.split("/"))
+            self._templated.setdefault((route.method, len(parts)), []).append((parts, route))
+
+    def match(self, method: str, path: str) -> ProxyRoute | None:
+        """The route serving ``method path`` (``path`` without the ``/api`` prefix), else ``None``.
+
+        ``HEAD`` is served by the ``GET`` route of the same path.
+        """
+        if method == "HEAD":
+            method = "GET"
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route
+        parts = path.split("/")
+        for pattern, candidate in self._templated.get((method, len(parts)), ()):
+            if all((want is None and part) or want == part for want, part in zip(pattern, parts, strict=True)):
+                return candidate
+        return None
+
+
+def api_path(path: str) -> str | None:
+    """``path`` without the ``/api`` prefix when it is under a provider's ``/v1/``, else ``None``."""
+    if path.startswith("/api/"):
+        path = path[4:]
+    return path if path.startswith(API_PREFIX) else None
+
+
+def fallback_route(method: str, path: str) -> ProxyRoute:
+    """The route of an API path no route names: provider by headers, a bounded endpoint.
+
+    The endpoint is ``/v1/<resource>/*`` for a resource either provider documents, else
+    ``/v1/*``. A ``POST`` may be a metered call ccproxy does not know yet, so its answer is
+    read for usage; other methods read or delete stored objects, whose usage was counted.
+    """
+    resource = path[len(API_PREFIX) :].split("/", 1)[0]
+    endpoint = f"/v1/{resource}/*" if resource in KNOWN_RESOURCES else "/v1/*"
+    return ProxyRoute(endpoint, method, None, "usage" if method == "POST" else "none")

@@ -1,0 +1,145 @@
+"""The pooled HTTP clients that talk to the providers: one pool per provider, a bounded wait.
+
+aiohttp rather than httpx: measured by benchmarks/bench_upstream_client.py, one request
+costs httpx 0.28 about 5 times the CPU it costs aiohttp (470 against 97 microseconds, one
+at a time) and 14 times at 16 in flight, and the proxy's added latency is a headline
+figure (docs/benchmarks.md).
+
+Each provider has its own session and connection pool, so requests hanging on one
+provider never hold a connection another provider's request needs. Waiting for a free
+connection is bounded by ``UPSTREAM__POOL_TIMEOUT_SECONDS``: a semaphore of the pool's
+size is taken before each request and given back when its connection is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+from multidict import CIMultiDict
+from starlette.datastructures import Headers
+
+from ccproxy_core.providers import PROVIDERS, Provider
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.security.auth import strip_session_cookies
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
+
+class PoolTimeout(Exception):
+    """No pooled connection came free within ``UPSTREAM__POOL_TIMEOUT_SECONDS``."""
+
+
+class UpstreamPool:
+    """One provider's session, and the bounded wait for one of its connections."""
+
+    def __init__(self, provider: Provider, base_url: str, settings: Settings) -> None:
+        self.provider, self.base_url = provider, base_url
+        self.size = settings.upstream.max_connections
+        self.wait_seconds = settings.upstream.pool_timeout_seconds
+        self.session = _open_session(settings)
+        self._slots = asyncio.Semaphore(self.size)
+
+    async def acquire(self) -> None:
+        """Take a connection slot, or raise :class:`PoolTimeout` after the configured wait."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # the usual case: no timer to set up
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise PoolTimeout from None
+
+    def release(self) -> None:
+        self._slots.release()
+
+    @property
+    def in_use(self) -> int:
+        """Connection slots taken now."""
+        return self.size - self._slots._value  # asyncio exposes no public count
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def open_pools(settings: Settings) -> dict[str, UpstreamPool]:
+    """One pool per provider; close them all on shutdown."""
+    return {
+        name: UpstreamPool(provider, base_url(provider, settings), settings) for name, provider in PROVIDERS.items()
+    }
+
+
+async def close_pools(pools: dict[str, UpstreamPool]) -> None:
+    for pool in pools.values():
+        with contextlib.suppress(Exception):
+            await pool.close()
+
+
+def base_url(provider: Provider, settings: Settings) -> str:
+    """The configured base URL of a provider (normalised by the settings), else its default."""
+    return getattr(settings.upstream, f"{provider.name}_base_url", None) or provider.default_base_url
+
+
+def _open_session(settings: Settings) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        sock_connect=settings.upstream.connect_timeout_seconds,
+        sock_read=settings.upstream.read_timeout_seconds,
+    )
+    connector = aiohttp.TCPConnector(limit=settings.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,  # the client gets the provider's bytes; ccproxy decodes a copy
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+
+
+def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) -> CIMultiDict[str]:
+    """The client's headers as the provider should see them: credentials, versions and encodings untouched."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
+        if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
+            kept = strip_session_cookies(value) if name == "cookie" else value
+            if kept is not None:
+                out.add(name, kept)
+    _add_fallback_key(out, provider, settings)
+    return out
+
+
+def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
+    """Keep aiohttp from adding headers the client did not send (its User-Agent, its Accept-Encoding).
+
+    Asked per request rather than set on the session: a session-wide list makes aiohttp
+    copy every request's headers.
+    """
+    if "user-agent" in headers:
+        return () if "accept-encoding" in headers else ("Accept-Encoding",)
+    return ("User-Agent",) if "accept-encoding" in headers else ("User-Agent", "Accept-Encoding")
+
+
+def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Settings) -> None:
+    """Use the configured API key only when the client sent no credentials of its own."""
+    if "x-api-key" in out or "authorization" in out:
+        return
+    key = getattr(settings.upstream, f"{provider.name}_api_key", None)
+    if key:
+        out[provider.key_header] = provider.key_value(key.get_secret_value())

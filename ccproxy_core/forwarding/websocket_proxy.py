@@ -1,0 +1,306 @@
+"""WebSocket upgrades of OpenAI's Responses and Realtime endpoints, forwarded and recorded.
+
+The client's upgrade is forwarded with its headers (keys and session headers unchanged);
+when the provider accepts, ccproxy accepts with the provider's subprotocol and passes
+every message both ways unchanged until either side closes. When the provider refuses,
+the client gets the provider's status and body (through the ASGI WebSocket denial
+response), so a client that falls back to HTTPS after failed attempts (Codex CLI) sees
+what it would see direct.
+
+Records: one per answer on the socket, as for an HTTP request. An answer starts with the
+client's ``response.create`` (or, on the Realtime API, the provider's ``response.created``)
+and ends with its terminal event (``response.completed``/``failed``/``incomplete`` or
+``error``; Realtime ``response.done``); its usage is read from that event. Its method is
+``WEBSOCKET``, its endpoint the socket's path (``/v1/responses``). A refused upgrade is one
+record with the provider's status. An answer still open when the socket closes is recorded
+as cut off (``client_disconnected`` with 499, or ``upstream_stream_aborted``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import aiohttp
+from multidict import CIMultiDict
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from ccproxy_core.accounting.record import RequestContext
+from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.route_table import api_path
+from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, forwarded_headers
+from ccproxy_core.providers import OPENAI, provider_for
+from ccproxy_core.providers.base import StreamState, decode_json
+from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
+from ccproxy_core.providers.openai_responses import read_response_event
+from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
+
+if TYPE_CHECKING:
+    from ccproxy_core.forwarding.proxy import Proxy
+
+log = logging.getLogger("ccproxy.websocket")
+
+METHOD = "WEBSOCKET"
+_HANDSHAKE_HEADERS = (
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+)
+_CREATE_MARKER = '"response.create"'
+_FIRST_TOKEN = re.compile(
+    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"'
+)
+_EVENT_MARKERS = (
+    '"response.created"',
+    '"response.completed"',
+    '"response.failed"',
+    '"response.incomplete"',
+    '"response.done"',
+    '"error"',
+)
+
+
+class WebSocketProxy:
+    """Forwards WebSocket connections over the proxy's pooled session and records each answer."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one WebSocket connection from upgrade to close."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        path = api_path(scope["path"]) or scope["path"]  # only /v1/ (or /api/v1/) paths are routed here
+        headers = Headers(scope=scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        pool = self.proxy.pools[OPENAI]
+        url = pool.base_url + path + (f"?{query}" if query else "")
+        forwarded = forwarded_headers(headers, pool.provider, self.proxy.settings)
+        for name in _HANDSHAKE_HEADERS:
+            forwarded.popall(name, None)
+        protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+        socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
+        started = time.perf_counter()
+        try:
+            # A socket holds one of the provider's pooled connections for as long as it is open.
+            await pool.acquire()
+        except PoolTimeout:
+            message = f"no free connection to {OPENAI} within UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g}"
+            await socket.refuse(send, 504, "upstream_pool_timeout", message, started)
+            return
+        try:
+            await self._connect_and_relay(socket, pool, url, forwarded, protocols, receive, send, started)
+        finally:
+            pool.release()
+
+    async def _connect_and_relay(
+        self,
+        socket: _Socket,
+        pool: UpstreamPool,
+        url: str,
+        forwarded: CIMultiDict[str],
+        protocols: list[str],
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> None:
+        try:
+            upstream = await pool.session.ws_connect(
+                url, headers=forwarded, protocols=protocols, autoping=True, max_msg_size=0, compress=0
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            status = exc.status if exc.status and exc.status >= 400 else 502
+            message = f"the provider refused the WebSocket upgrade with status {exc.status}"
+            await socket.refuse(send, status, f"http_{exc.status}", message, started)
+            return
+        except TimeoutError:
+            await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            await socket.refuse(send, 502, "upstream_unreachable", f"cannot reach {OPENAI}: {exc}", started)
+            return
+        await send(
+            {
+                "type": "websocket.accept",
+                "subprotocol": upstream.protocol,
+                "headers": [(b"x-ccproxy-websocket", b"forwarded")],
+            }
+        )
+        await socket.relay(upstream, receive, send)
+
+
+class _Socket:
+    """One forwarded connection: its messages both ways and the answers open on it."""
+
+    def __init__(self, proxy: Proxy, scope: Scope, path: str, reader: str) -> None:
+        self.proxy, self.scope, self.path = proxy, scope, path
+        self.realtime = reader == REALTIME
+        self.open_answers: deque[Exchange] = deque()
+        self.model_from_query = _query_model(scope) if self.realtime else None
+
+    async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
+        """The provider refused the upgrade (or could not be reached): tell the client, record it."""
+        exchange = self._new_exchange(None, 0)
+        exchange.context.started_monotonic = started
+        await self.proxy.hooks.start(exchange.context)
+        exchange.upstream_status = status if error_type.startswith("http_") else None
+        exchange.stream_state = None
+        exchange.note_failure(error_type, message[:1000], status)
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            provider = exchange.provider
+            body = provider.error_body(provider.local_error_type(status), message)
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1011})
+        exchange.response_started_at = time.perf_counter()
+        await self.proxy._finish(exchange)
+
+    async def relay(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:
+        """Pass messages both ways until one side closes, then close the other."""
+        to_upstream = asyncio.ensure_future(self._client_to_upstream(upstream, receive))
+        to_client = asyncio.ensure_future(self._upstream_to_client(upstream, send))
+        try:
+            done, _ = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
+            # Sending to a provider that already closed also ends the client-side task: not the client leaving.
+            client_left = to_upstream in done and to_upstream.exception() is None
+        finally:
+            for task in (to_upstream, to_client):
+                task.cancel()
+            await asyncio.gather(to_upstream, to_client, return_exceptions=True)
+            if not upstream.closed:
+                await upstream.close()
+        if not client_left:
+            try:
+                await send({"type": "websocket.close", "code": _sendable_close_code(upstream.close_code)})
+            except (OSError, RuntimeError):
+                pass  # the client went away in the meantime
+        await self._finish_open_answers(client_left)
+
+    async def _client_to_upstream(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:
+                if _CREATE_MARKER in text:
+                    await self._start_answer(text)
+                await upstream.send_str(text)
+            elif message.get("bytes") is not None:
+                await upstream.send_bytes(message["bytes"])
+
+    async def _upstream_to_client(self, upstream: aiohttp.ClientWebSocketResponse, send: Send) -> None:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": message.data})
+                await self._read_event(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": message.data})
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                return
+
+    async def _start_answer(self, text: str) -> None:
+        event = decode_json(text)
+        if not isinstance(event, dict) or event.get("type") != "response.create":
+            return
+        model = event.get("model")
+        if self.realtime and isinstance(event.get("response"), dict):
+            model = event["response"].get("model", model)
+        exchange = self._new_exchange(model if isinstance(model, str) and model else self.model_from_query, len(text))
+        self.open_answers.append(exchange)
+        await self.proxy.hooks.start(exchange.context)
+
+    async def _read_event(self, text: str) -> None:
+        now = time.perf_counter()
+        if not self.open_answers:
+            if not (self.realtime and '"response.created"' in text):
+                return  # events outside an answer (session updates) are not recorded
+            await self._start_answer('{"type":"response.create"}')
+        answer = self.open_answers[0]
+        if answer.first_byte_at is None:
+            answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
+        answer.response_bytes += len(text)
+        if answer.first_token_at is None and _FIRST_TOKEN.search(text):
+            answer.first_token_at = now
+        if not any(marker in text for marker in _EVENT_MARKERS):
+            return
+        event = decode_json(text)
+        if not isinstance(event, dict):
+            return
+        ended = read_response_event(answer.usage, event)
+        if self.realtime:
+            ended = event.get("type") == "response.done"
+        if ended:
+            self.open_answers.popleft()
+            answer.upstream_done_at = now
+            if answer.stream_state is not None:
+                answer.stream_state.terminal_seen = True
+                answer.stream_state.error_seen = answer.usage.failed
+            await self.proxy._finish(answer)
+
+    async def _finish_open_answers(self, client_left: bool) -> None:
+        while self.open_answers:
+            answer = self.open_answers.popleft()
+            answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
+            if client_left:
+                answer.note_failure("client_disconnected", "client closed the WebSocket before the answer ended", 499)
+            else:
+                answer.note_failure("upstream_stream_aborted", "the provider closed the WebSocket mid-answer")
+            await self.proxy._finish(answer)
+
+    def _new_exchange(self, model: str | None, request_bytes: int) -> Exchange:
+        scope = self.scope
+        caps, user_agent = self.proxy.caps, Headers(scope=scope).get("user-agent")
+        client = scope.get("client")
+        context = RequestContext(
+            request_id=new_request_id(),
+            method=METHOD,
+            path=safe_text(scope["path"], caps.path),
+            endpoint=self.path,
+            query=redact_query(scope.get("query_string", b""), caps.query),
+            client_ip=client[0] if client else None,
+            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
+            service_type=OPENAI,
+            model=None if model is None else safe_text(model, caps.model),
+            streaming=True,
+            started_at=datetime.now(UTC),
+            started_monotonic=time.perf_counter(),
+        )
+        exchange = Exchange(
+            context=context,
+            provider=provider_for(OPENAI),
+            request_bytes=request_bytes,
+            client_status=200,
+            upstream_status=101,
+            reader="responses",
+            stream_state=StreamState(),
+        )
+        exchange.upstream_sent_at = context.started_monotonic
+        return exchange
+
+
+def _sendable_close_code(code: int | None) -> int:
+    """The provider's close code, unless it is one that may not be sent (1005, 1006, 1015: 1011 instead)."""
+    if code is None:
+        return 1000
+    return code if code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999 else 1011
+
+
+def _query_model(scope: Scope) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
+    return values[0] if values else None

@@ -1,0 +1,190 @@
+"""What every store's writer shares: a bounded queue filled on the request path, drained in batches by one thread.
+
+Loss policy common to the stores (each store's writer adds its own for write errors):
+
+- Queue full: the NEWEST record (the one being submitted) is dropped, counted and logged.
+- A record that cannot be turned into a row is dropped alone, counted and logged.
+- A failed write keeps the batch and is retried with a backoff doubling from
+  ``first_retry_seconds`` up to ``max_retry_seconds``; meanwhile new records wait in the queue.
+- Shutdown while writes still fail: the writer keeps trying for ``shutdown_grace_seconds``,
+  then drops what is left, counted and logged (the process is exiting).
+
+Drops are logged at most once per 10 s each (:class:`RateLimitedLog`), since a client can cause them at will.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+
+_WAKE = object()  # put in the queue to end a wait early at shutdown
+
+
+class BatchWriter:
+    """The queue and the writer thread of one store; a store subclasses it and writes the rows."""
+
+    store_name = "the store"
+    """How log lines name the store (``DuckDB``, ``ClickHouse``)."""
+    first_retry_seconds = 1.0
+    max_retry_seconds = 30.0
+    shutdown_grace_seconds = 0.0
+
+    def __init__(self, log: logging.Logger, queue_size: int, batch_size: int, flush_interval: float) -> None:
+        self._log = log
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._pending: list[tuple[Any, ...]] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ccproxy-{self.store_name.lower()}-writer", daemon=True)
+        self._dropped_when_full = 0  # written only by the submitting (event-loop) thread
+        self._dropped_by_writer = 0  # written only by the writer thread
+        self._full_log = RateLimitedLog(log)
+        self._refused_log = RateLimitedLog(log, level=logging.ERROR)
+        self.write_errors = 0
+        self.rows_written = 0
+        self.last_flush_at: float | None = None
+
+    # --- what a store provides (writer thread) --------------------------------
+
+    def to_row(self, record: AccessRecord) -> tuple[Any, ...]:
+        """The row to insert for ``record``; raising drops this record alone."""
+        raise NotImplementedError
+
+    def write_pending(self) -> bool:
+        """Insert ``self._pending``; True when it is stored (or reduced to what the store accepts)."""
+        raise NotImplementedError
+
+    def disconnect(self) -> None:
+        """Close the store's connection as the thread ends."""
+
+    # --- any thread -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def submit(self, record: AccessRecord) -> None:
+        """Queue one record without blocking; when the queue is full the record is dropped and counted."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._dropped_when_full += 1
+            self._full_log.log(
+                "the access-log queue is full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): dropped record %s; %d dropped so far",
+                self._queue.maxsize,
+                record.request_id,
+                self.dropped_records,
+            )
+
+    @property
+    def dropped_records(self) -> int:
+        return self._dropped_when_full + self._dropped_by_writer
+
+    def stats(self) -> dict[str, Any]:
+        """Queue depth (queued plus taken for the next insert), losses, errors, rows written, last flush."""
+        return {
+            "queue_depth": self._queue.qsize() + len(self._pending),
+            "dropped_records": self.dropped_records,
+            "write_errors": self.write_errors,
+            "rows_written": self.rows_written,
+            "last_flush_at": self.last_flush_at,
+        }
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write everything still queued, then stop the thread. Blocking: call it from a thread."""
+        self._stopping.set()
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the writer is busy draining and will see the stop flag without waiting
+        self._thread.join(timeout)
+
+    # --- writer thread --------------------------------------------------------
+
+    def note_written(self, count: int) -> None:
+        """Count ``count`` rows stored just now."""
+        self.rows_written += count
+        self.last_flush_at = time.time()
+
+    def drop_refused(self, count: int, reason: str, *args: object) -> None:
+        """Count ``count`` rows the store refused for their values, and log why (rate-limited)."""
+        self._dropped_by_writer += count
+        self._refused_log.log(reason, *args)
+
+    def _run(self) -> None:
+        retry_delay = self.first_retry_seconds
+        give_up_at: float | None = None
+        while not (self._stopping.is_set() and not self._pending and self._queue.empty()):
+            if self._collect_and_write():
+                retry_delay = self.first_retry_seconds
+                continue
+            if not self._stopping.is_set():
+                self._stopping.wait(retry_delay)  # returns early when shutdown begins
+            else:
+                give_up_at = give_up_at or time.monotonic() + self.shutdown_grace_seconds
+                if time.monotonic() >= give_up_at:
+                    self._drop_everything(f"the server is stopping and {self.store_name} still cannot be written")
+                    continue
+                time.sleep(min(retry_delay, max(0.0, give_up_at - time.monotonic())))
+            retry_delay = min(retry_delay * 2, self.max_retry_seconds)
+        self.disconnect()
+
+    def _collect_and_write(self) -> bool:
+        """One round: gather a batch and insert it. False when the insert failed and must be retried."""
+        try:
+            self._collect()
+            return not self._pending or self.write_pending()
+        except Exception:  # noqa: BLE001 - a bug here must not silently end the writer
+            self._log.exception("unexpected error in the %s writer", self.store_name)
+            self.write_errors += 1
+            return False
+
+    def _collect(self) -> None:
+        """Move queued records into the pending batch until it is full or the first one has waited long enough."""
+        retrying = bool(self._pending)
+        deadline = time.monotonic() + self._flush_interval
+        while len(self._pending) < self._batch_size:
+            timeout = deadline - time.monotonic()
+            try:
+                if retrying or self._stopping.is_set() or timeout <= 0:
+                    item = self._queue.get_nowait()
+                else:
+                    item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return
+            if item is _WAKE:
+                continue
+            self._add_pending(item)
+            if len(self._pending) == 1:
+                deadline = time.monotonic() + self._flush_interval
+
+    def _add_pending(self, record: AccessRecord) -> None:
+        try:
+            self._pending.append(self.to_row(record))
+        except Exception:  # noqa: BLE001 - one malformed record must not stop the writer
+            self._dropped_by_writer += 1
+            self._refused_log.log(
+                "dropped access record %s, which could not be turned into a %s row",
+                getattr(record, "request_id", "?"),
+                self.store_name,
+                exc_info=True,
+            )
+
+    def _drop_everything(self, reason: str) -> None:
+        lost = len(self._pending)
+        while True:
+            try:
+                if self._queue.get_nowait() is not _WAKE:
+                    lost += 1
+            except queue.Empty:
+                break
+        self._pending = []
+        self._dropped_by_writer += lost
+        self._log.error("dropped %d access record(s): %s", lost, reason)

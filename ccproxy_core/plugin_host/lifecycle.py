@@ -1,0 +1,98 @@
+"""Start-up and shutdown of plugins: in a documented order, with rollback.
+
+Order: plugins whose ``on_startup`` is ``tryfirst``, then the others in registration order
+(installed plugins by name, then objects registered by hand), then ``trylast`` ones; a
+plugin that names others in ``PluginSpec.starts_after`` is moved after them. Shutdown runs
+in the reverse order. When a plugin fails to start, the plugins already started are shut
+down before the error is raised, so nothing they opened (threads, files) is left running.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ccproxy_core.errors import StartupError
+from ccproxy_core.plugin_host.dispatch import await_me_maybe
+from ccproxy_core.plugin_host.plugin_spec import specs_of
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ccproxy_core.plugin_host.host import Ccproxy
+
+log = logging.getLogger("ccproxy.plugins")
+
+
+def plugin_order(pm: pluggy.PluginManager) -> list[str]:
+    """Names of the registered plugins in start-up order."""
+    registered = [name for name, plugin in pm.list_name_plugin() if plugin is not None]
+    rank = {
+        impl.plugin_name: 0 if impl.tryfirst else 2 if impl.trylast else 1
+        for impl in pm.hook.on_startup.get_hookimpls()
+    }
+    ordered = sorted(registered, key=lambda name: rank.get(name, 1))
+    after = {
+        name: [n for n in spec.starts_after if n in registered and n != name] for name, spec in specs_of(pm).items()
+    }
+    return _after_what_they_need(ordered, after)
+
+
+def _after_what_they_need(ordered: list[str], after: dict[str, list[str]]) -> list[str]:
+    """``ordered``, each name moved after the names it needs; stable otherwise."""
+    placed: list[str] = []
+    visiting: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in placed:
+            return
+        if name in visiting:
+            raise StartupError(f"plugins {' and '.join(sorted(visiting))} each start after the other (starts_after)")
+        visiting.add(name)
+        for needed in after.get(name, []):
+            place(needed)
+        visiting.discard(name)
+        placed.append(name)
+
+    for name in ordered:
+        place(name)
+    return placed
+
+
+def _impls_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> dict[str, pluggy.HookImpl]:
+    return {impl.plugin_name: impl for impl in getattr(pm.hook, hook_name).get_hookimpls()}
+
+
+async def start_plugins(host: Ccproxy) -> list[str]:
+    """Run every ``on_startup`` in order; on a failure, shut down those started and raise.
+
+    Returns the start-up order, which ``stop_plugins`` reverses.
+    """
+    pm = host.plugin_manager
+    order = plugin_order(pm)
+    startups = _impls_by_plugin(pm, "on_startup")
+    arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
+    for position, name in enumerate(order):
+        impl = startups.get(name)
+        if impl is None:
+            continue
+        try:
+            await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
+        except Exception as exc:
+            await stop_plugins(host, order[:position])
+            raise StartupError(f"plugin {name} failed to start: {exc}") from exc
+    return order
+
+
+async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
+    """Run ``on_shutdown`` of the plugins in ``order``, last first; a raise is logged and the others go on."""
+    shutdowns = _impls_by_plugin(host.plugin_manager, "on_shutdown")
+    arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
+    for name in reversed(order):
+        impl = shutdowns.get(name)
+        if impl is None:
+            continue
+        try:
+            await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
+        except Exception:  # one plugin's failure must not keep the others' resources open
+            log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})

@@ -1,0 +1,228 @@
+"""The contract between an access-log store and whoever reads it (the /logs API, the dashboard).
+
+A storage plugin answers the ``get_log_store(app, settings)`` hook with an object that has the
+methods of :class:`LogStore`; readers never import the storage plugin. The built-in store is
+DuckDB (plugin ``duckdb``); a third-party store answers the same hook with ``tryfirst=True``.
+
+Rules every store follows:
+
+- Reads are ``async`` and never block the event loop (a blocking database runs them in a thread).
+- ``stats()`` is synchronous and cheap: it is read at every metrics scrape.
+- Rows come back as dicts keyed by column name (the fields of
+  :class:`ccproxy_core.accounting.record.AccessRecord`, in that order) with JSON-ready values, exactly as
+  ``AccessRecord.to_dict()`` gives them: ISO 8601 timestamps, money as float, ``rate_limits`` a dict.
+- Time windows include ``start_time`` and exclude ``end_time``.
+- Column names reaching a store come from :data:`SORTABLE_COLUMNS`; every value is a parameter.
+
+A store shared by several ccproxy instances (ClickHouse) may also offer
+:class:`PeerRecordFeed`, so each instance's /logs/stream shows the other instances' requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS, AccessRecord
+
+
+class LogCollectionSettings(BaseModel):
+    """What every log-store plugin reads under ``[observability]``: whether to store, where, and how to batch.
+
+    A store plugin's settings model subclasses this one, so the fields are shared, not repeated.
+    """
+
+    logs_collection_enabled: bool = False
+    """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
+    log_storage_backend: Literal["duckdb", "clickhouse", "none"] = "duckdb"
+    """OBSERVABILITY__LOG_STORAGE_BACKEND: which store plugin keeps the records (duckdb, clickhouse) or none."""
+    log_retention_days: float | None = Field(None, gt=0)
+    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
+    log_queue_size: int = Field(10_000, ge=1)
+    """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
+    log_batch_size: int = Field(1_000, ge=1)
+    """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
+    log_flush_interval_seconds: float = Field(1.0, gt=0)
+    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
+
+    def store_enabled(self, backend: str) -> tuple[bool, str]:
+        """Whether the store plugin for ``backend`` is on, and why (for ``ccproxy plugins list``)."""
+        if not self.logs_collection_enabled:
+            return False, "OBSERVABILITY__LOGS_COLLECTION_ENABLED=false"
+        if self.log_storage_backend != backend:
+            return False, f"OBSERVABILITY__LOG_STORAGE_BACKEND={self.log_storage_backend}"
+        return True, f"OBSERVABILITY__LOGS_COLLECTION_ENABLED=true, OBSERVABILITY__LOG_STORAGE_BACKEND={backend}"
+
+
+Bucket = Literal["minute", "hour", "day"]
+"""Width of one point of the analytics time series."""
+
+SORTABLE_COLUMNS: tuple[str, ...] = tuple(
+    column for column in ACCESS_LOG_COLUMNS if column not in ("rate_limits", "tags")
+)
+"""Columns a reader may order by (every column but the ``rate_limits`` and ``tags`` dicts)."""
+
+GROUP_DIMENSIONS: tuple[str, ...] = (
+    "model",
+    "service_type",
+    "session",
+    "project",
+    "end_user",
+    "api_key",
+    "client",
+    "day",
+)
+"""What :meth:`LogStore.groups` can group by, besides ``tag:<name>``. ``api_key`` groups by the key's
+configured name when it has one, else by its fingerprint; ``day`` is the UTC date (``2025-01-31``)."""
+OTHER_GROUP = "other"
+"""The key of the group that sums every group beyond the top N."""
+
+STATS_KEYS: tuple[str, ...] = ("queue_depth", "dropped_records", "write_errors", "rows_written", "last_flush_at")
+"""Keys of :meth:`LogStore.stats`."""
+
+
+@dataclass(frozen=True, slots=True)
+class NameFilter:
+    """Keep rows whose value is one of ``include`` (when given) and none of ``exclude``."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilters:
+    """Which rows a read looks at. Every part is optional; parts combine with AND."""
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    model: NameFilter = field(default_factory=NameFilter)
+    service_type: NameFilter = field(default_factory=NameFilter)
+    endpoint: NameFilter = field(default_factory=NameFilter)
+    status_codes: tuple[int, ...] = ()
+    """Exact statuses; a row matches one of these or one of ``status_classes``."""
+    status_classes: tuple[int, ...] = ()
+    """Hundreds digits: ``(4, 5)`` means 4xx or 5xx."""
+    streaming: bool | None = None
+    session_id: NameFilter = field(default_factory=NameFilter)
+    project: NameFilter = field(default_factory=NameFilter)
+    end_user: NameFilter = field(default_factory=NameFilter)
+    api_key_id: NameFilter = field(default_factory=NameFilter)
+    """Matches a key's fingerprint or its configured name."""
+    client_name: NameFilter = field(default_factory=NameFilter)
+    tags: tuple[tuple[str, str], ...] = ()
+    """``(name, value)`` pairs a row's tags must all hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """What to group rows by: a dimension of :data:`GROUP_DIMENSIONS`, or ``tag`` with a tag name."""
+
+    dimension: str
+    tag: str | None = None
+    top: int = 10
+    """Groups returned by size (cost, then requests); the rest are summed into one ``other`` group.
+    ``day`` groups come in date order, the latest ``top`` days."""
+    breakdown: str | None = None
+    """A second dimension: each group then lists its own top groups by it (``model``, say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a newest-first page ended: the next page starts strictly after this row."""
+
+    timestamp: datetime
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    """One page of newest-first rows and where the next page starts (``None`` when there is none)."""
+
+    rows: list[dict[str, Any]]
+    next_position: PagePosition | None
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """What the logs API needs from an access-log store."""
+
+    backend: str
+    """Short name shown by /logs/status (``"duckdb"``)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Writer health, cheap and synchronous, with exactly the keys of :data:`STATS_KEYS`.
+
+        ``queue_depth`` (records waiting to be written), ``dropped_records``, ``write_errors``,
+        ``rows_written`` (all ints since start) and ``last_flush_at`` (Unix seconds, float,
+        or ``None`` before the first write).
+        """
+        ...
+
+    async def describe(self) -> dict[str, Any]:
+        """``{"database_path": str | None, "database_size_bytes": int | None, "row_count": int}``."""
+        ...
+
+    async def query(self, filters: LogFilters, limit: int, after: PagePosition | None = None) -> QueryPage:
+        """Up to ``limit`` rows, newest first (ties broken by request_id, descending), after ``after``."""
+        ...
+
+    async def entries(
+        self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Page ``page`` (from 1) of rows ordered by ``order_by``, and the total number of matching rows."""
+        ...
+
+    async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
+        """Aggregates over the rows matching ``filters``; ``filters`` has both ends of the window.
+
+        Returns the keys ``totals``, ``duration_ms``, ``ttft_ms``, ``tokens``, ``cost``,
+        ``by_model``, ``by_service_type``, ``timeseries`` and ``recent_errors``, shaped as
+        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``).
+        A row is an error when ``status_code >= 400`` or ``error_type`` is set.
+        """
+        ...
+
+    async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
+        """Rows matching ``filters`` summed per group (see :class:`Grouping`).
+
+        Each group is ``{"key", "requests", "errors", "tokens": {"input", "output", "cache_read",
+        "cache_write", "total"}, "cost_usd"}`` (plus ``"breakdown"``, a list of the same shape, when
+        asked). ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest.
+        """
+        ...
+
+    async def sessions(self, filters: LogFilters, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Sessions with a row matching ``filters``, most recently active first, and how many there are.
+
+        Each is ``{"session_id", "first_seen", "last_seen", "requests", "errors", "tokens" (as in
+        :meth:`groups`), "cost_usd", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``.
+        """
+        ...
+
+    async def session_requests(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` rows of one session, oldest first (ties by request_id), as full rows."""
+        ...
+
+    async def reset(self) -> int:
+        """Delete every stored row; return how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class PeerRecordFeed(Protocol):
+    """Optional, for a store that several instances write to: their records for this instance's stream."""
+
+    def follow_peer_records(self, publish: Callable[[AccessRecord], None]) -> None:
+        """From now on, call ``publish`` once for each record another instance stores.
+
+        Called once, when /logs/stream gets its first subscriber. ``publish`` is thread-safe and
+        never blocks; the store calls it from a thread of its own and stops at ``close``.
+        """
+        ...

@@ -1,0 +1,148 @@
+"""Plugin-owned settings: each plugin's model joins ``Settings`` once the plugin is loaded.
+
+Settings are read in two steps. ``load_settings`` reads every source (CLI, environment,
+.env, config file) and checks ccproxy's own sections; the ``observability`` section and the
+``plugins.<name>`` tables are kept as raw values, because only the plugins know their
+fields. Once the plugins are loaded, :func:`bind_plugin_settings` gives each section its
+typed model (the built-in plugins' models merged into ``observability``, each third-party
+model under ``plugins.<name>``), validates the values, and refuses a key no plugin knows,
+naming the closest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.plugin_host.plugin_spec import PluginSpec
+from ccproxy_core.runtime.settings import ObservabilitySettings, PluginSettings, Settings
+from ccproxy_core.safe_values import shown_setting_value
+
+M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger("ccproxy.settings")
+
+BUILTIN_SECTION = "observability"
+
+
+def env_name(*path: str) -> str:
+    """``("plugins", "jsonl", "path")`` -> ``PLUGINS__JSONL__PATH``."""
+    return "__".join(path).upper()
+
+
+def unknown_key_message(path: tuple[str, ...], key: str, valid: Iterable[str], what: str = "setting") -> str:
+    """One line naming the unknown key, in both spellings, and the closest valid one."""
+    if not path:  # a top-level table of the config file
+        close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+        hint = f"did you mean [{close[0]}]?" if close else f"the sections are {', '.join(f'[{v}]' for v in valid)}"
+        return f"unknown {what} [{key}] in the config file: {hint}"
+    dotted = ".".join((*path, key))
+    line = f"unknown {what} {env_name(*path, key)} ({dotted} in the config file)"
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    if close:
+        return f"{line}: did you mean {env_name(*path, close[0])}?"
+    return f"{line}: not a setting of any loaded plugin (valid: {', '.join(sorted(valid)) or 'none'})"
+
+
+def bind_plugin_settings(settings: Settings, specs: Mapping[str, PluginSpec], unloaded: Iterable[str] = ()) -> None:
+    """Give the ``observability`` section and the ``plugins.<name>`` tables their plugins' models.
+
+    ``unloaded``: plugins disabled by name or failed to load; their tables are kept unchecked,
+    and while there is one, an unknown ``observability`` key may be theirs (so it is left alone).
+    Raises :class:`SettingsError` on an unknown key or an invalid value. May be called again
+    with more plugins: what was bound stays bound.
+    """
+    unloaded = set(unloaded)
+    section_models = [s.settings for s in specs.values() if s.settings is not None and s.section == BUILTIN_SECTION]
+    table_models = {name: s.settings for name, s in specs.items() if s.settings is not None and s.section is None}
+    for name, spec in specs.items():
+        if spec.section not in (None, BUILTIN_SECTION):
+            raise SettingsError(
+                f"plugin {name} puts its settings in section {spec.section!r}; only "
+                f"{BUILTIN_SECTION!r} (built-in plugins) or none ([plugins.{name}]) is allowed"
+            )
+    settings.observability = _bound_section(settings.observability, section_models, strict=not unloaded)
+    settings.plugins = _bound_tables(settings.plugins, table_models, unloaded, set(specs))
+
+
+def _bound_section(
+    current: ObservabilitySettings, models: list[type[BaseModel]], strict: bool
+) -> ObservabilitySettings:
+    model_class = type(current)
+    new = [model for model in dict.fromkeys(models) if not issubclass(model_class, model)]
+    if new:
+        # Reversed: pydantic lists the fields of the last base first, so plugins keep their order.
+        model_class = type(
+            "ObservabilitySettings",
+            (*reversed(new), model_class),
+            {
+                "model_config": ConfigDict(extra="allow"),
+                "__module__": __name__,
+                "__doc__": ObservabilitySettings.__doc__,
+            },
+        )
+    raw = current.model_dump()
+    for key in list(raw):
+        if key not in model_class.model_fields:
+            message = unknown_key_message((BUILTIN_SECTION,), key, model_class.model_fields)
+            if strict:
+                raise SettingsError(message)
+            # It may belong to a plugin disabled by name, which is never imported: warn only.
+            log.warning("ignoring %s (or it belongs to a plugin that is disabled or failed to load)", message)
+            raw.pop(key)
+    return _validated(model_class, raw, (BUILTIN_SECTION,))
+
+
+def _bound_tables(
+    current: PluginSettings, models: dict[str, type[BaseModel]], unloaded: set[str], loaded: set[str]
+) -> PluginSettings:
+    model_class: type[PluginSettings] = type(current)
+    new = {name: model for name, model in models.items() if name not in model_class.model_fields}
+    if new:
+        fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in new.items()}
+        model_class = create_model("PluginSettings", __base__=model_class, __module__=__name__, **fields)
+    raw = current.model_dump()
+    for name, table in (current.model_extra or {}).items():
+        if name in unloaded:
+            continue
+        if name not in model_class.model_fields:
+            what = "plugin table" if name not in loaded else "setting (this plugin has no settings)"
+            raise SettingsError(unknown_key_message(("plugins",), name, model_class.model_fields, what))
+        _refuse_unknown_keys(("plugins", name), table, model_class.model_fields[name].annotation)
+    return _validated(model_class, raw, ("plugins",))
+
+
+def _refuse_unknown_keys(path: tuple[str, ...], table: Any, model: Any) -> None:
+    if not isinstance(table, Mapping) or not isinstance(model, type) or not issubclass(model, BaseModel):
+        return
+    for key in table:
+        if key not in model.model_fields:
+            raise SettingsError(unknown_key_message(path, key, model.model_fields))
+
+
+def _validated(model_class: type[M], raw: dict[str, Any], path: tuple[str, ...]) -> M:
+    try:
+        return model_class.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            location = [str(part) for part in error["loc"] if not isinstance(part, int)]
+            name = env_name(*path, *location)
+            lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+def section_values(settings: Settings, model: type[M]) -> M:
+    """The bound values of a plugin's settings model (see :meth:`ccproxy_core.plugin_host.host.Ccproxy.settings_of`)."""
+    if isinstance(settings.observability, model):
+        return settings.observability
+    for name in type(settings.plugins).model_fields:
+        value = getattr(settings.plugins, name)
+        if isinstance(value, model):
+            return value
+    raise LookupError(f"no loaded plugin declares the settings model {model.__qualname__}")

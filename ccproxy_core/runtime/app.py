@@ -1,0 +1,167 @@
+"""The app factory: settings and plugins in, a FastAPI app out."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pluggy
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ccproxy_core import __version__
+from ccproxy_core.errors import PluginLoadError
+from ccproxy_core.forwarding.proxy import ExchangeResponse, Proxy
+from ccproxy_core.forwarding.route_table import api_path
+from ccproxy_core.forwarding.upstream import close_pools, open_pools
+from ccproxy_core.forwarding.websocket_proxy import WebSocketProxy
+from ccproxy_core.plugin_host.dispatch import RequestHooks
+from ccproxy_core.plugin_host.host import Ccproxy
+from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
+from ccproxy_core.plugin_host.plugin_spec import setting_value, specs_of
+from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
+from ccproxy_core.providers.openai import WEBSOCKET_READERS
+from ccproxy_core.runtime.access_log import AccessLogger
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.security.browser_guard import BrowserGuard
+from ccproxy_core.security.cors import CorsPolicy
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> FastAPI:
+    """Build the app: named provider routes first, then plugin routes, then the forwarding catch-all.
+
+    ``pm`` defaults to a plugin manager built from the installed entry points; tests pass their own.
+    """
+    pm = pm if pm is not None else get_plugin_manager(settings)
+    app = FastAPI(title="ccproxy", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None)
+    host = Ccproxy(app, settings, pm)
+    proxy = Proxy(settings, RequestHooks(pm, host), AccessLogger(settings.logging.access_log))
+    proxy.off_paths = _off_paths(pm, settings)
+    app.state.ccproxy = host
+    app.state.settings = settings
+    app.state.plugin_manager = pm
+    app.state.hook_errors = host.hook_errors
+    app.state.proxy = proxy
+    # Set when the server starts shutting down, so endless responses (SSE streams) can end
+    # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
+    app.state.draining = threading.Event()
+    app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
+    # Added before the plugins' routes, so middleware a plugin adds still sees proxied requests.
+    app.add_middleware(
+        ProxyRoutesFirst,
+        proxy=proxy,
+        websockets=WebSocketProxy(proxy),
+        cors=CorsPolicy(settings.security.allowed_origins),
+    )
+    _add_plugin_routes(host)
+    _add_proxy_routes(app, proxy)
+    # Added last, so it runs first: no route, plugin middleware or proxy sees a refused request.
+    app.state.browser_refusals = Counter()
+    app.add_middleware(BrowserGuard, settings=settings, refusals=app.state.browser_refusals)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    host, proxy = app.state.ccproxy, app.state.proxy
+    proxy.pools = open_pools(host.settings)
+    try:
+        await start_plugins(host)
+        yield
+        await stop_plugins(host, plugin_order(host.plugin_manager))
+    finally:
+        await close_pools(proxy.pools)
+
+
+async def _health(request: Request) -> dict:
+    """Liveness and what is running, for load balancers and probes; never counted as a proxied request."""
+    infos = getattr(request.app.state.plugin_manager, "ccproxy_plugins", [])
+    return {"status": "ok", "version": __version__, "plugins": [info.name for info in infos if info.enabled]}
+
+
+def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Plugins' URL prefixes whose switch is off, with that switch, for the proxy's 404 that names it."""
+    # Specs of plugins off by their rule (kept by get_plugin_manager) and of those registered by hand.
+    specs = {**getattr(pm, "ccproxy_specs", {}), **specs_of(pm)}
+    return tuple(
+        (prefix, spec.switch)
+        for spec in specs.values()
+        if spec.switch and not setting_value(settings, spec.switch)
+        for prefix in spec.own_paths
+    )
+
+
+def _add_plugin_routes(host: Ccproxy) -> None:
+    """Call each plugin's ``register_routes`` on its own, in start-up order, refusing a route someone already serves."""
+    app, pm = host.app, host.plugin_manager
+    owners = dict.fromkeys(_route_keys(app.router.routes), "ccproxy")
+    arguments = {"app": app, "settings": host.settings, "ccproxy": host}
+    impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
+    for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
+        before = len(app.router.routes)
+        try:
+            impl.function(*[arguments[name] for name in impl.argnames])
+        except Exception as exc:
+            raise PluginLoadError(f"plugin {impl.plugin_name} failed in register_routes: {exc}") from exc
+        for key in _route_keys(app.router.routes[before:]):
+            if key in owners:
+                raise PluginLoadError(
+                    f"plugin {impl.plugin_name} adds {key[1]} {key[0]}, which plugin {owners[key]} already serves"
+                )
+            owners[key] = impl.plugin_name
+    proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
+    for key in proxy_keys & owners.keys():
+        raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
+
+
+def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for route in routes:
+        if isinstance(route, Route):
+            keys.extend((route.path, method) for method in sorted(route.methods or ["GET"]))
+    return keys
+
+
+class ProxyRoutesFirst:
+    """Pure ASGI middleware: a request for a named provider route goes straight to the proxy.
+
+    FastAPI's exception, routing and dependency layers cost about a quarter of the proxy's
+    CPU per request (see docs/benchmarks.md) and proxy endpoints need none of them: they
+    raise no HTTPException and take no dependencies. CORS preflights to the provider paths
+    are answered here (never forwarded, never recorded), and WebSocket upgrades of the
+    Responses and Realtime endpoints are forwarded. Everything else (/health, plugin
+    routes, API paths no route names, other paths, lifespan) goes on to FastAPI, whose
+    catch-all forwards the API paths. Plugins cannot serve a named provider route
+    (``_add_plugin_routes`` refuses), so nothing is shadowed.
+    """
+
+    def __init__(self, app: ASGIApp, proxy: Proxy, websockets: WebSocketProxy, cors: CorsPolicy) -> None:
+        self.app, self.proxy, self.websockets, self.cors = app, proxy, websockets, cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http" and not scope.get("root_path"):
+            path = api_path(scope["path"])
+            if path is not None:
+                if self.cors.is_preflight(scope):
+                    await self.cors.answer_preflight(scope, send)
+                    return
+                route = self.proxy.routes.match(scope["method"], path)
+                if route is not None:
+                    await ExchangeResponse(self.proxy, route)(scope, receive, send)
+                    return
+        elif kind == "websocket" and api_path(scope["path"]) in WEBSOCKET_READERS:
+            await self.websockets.handle(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _add_proxy_routes(app: FastAPI, proxy: Proxy) -> None:
+    app.add_api_route("/{path:path}", proxy.handle, methods=ALL_METHODS, include_in_schema=False)

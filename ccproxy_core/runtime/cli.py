@@ -1,0 +1,202 @@
+"""The ``ccproxy`` command: serve, demo, report, key-id, plugins list, config show, mock-upstream."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ccproxy_core import __version__
+from ccproxy_core.errors import CcproxyError
+from ccproxy_core.runtime.report import report
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.settings_loader import load_settings
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: $CCPROXY_CONFIG or ~/.config/ccproxy/config.toml if present).",
+)
+
+
+def _settings_or_exit(config_file: str | None, overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        return load_settings(config_file, overrides)
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _server_overrides(host: str | None, port: int | None, workers: int | None = None) -> dict[str, Any]:
+    server = {key: value for key, value in (("host", host), ("port", port), ("workers", workers)) if value is not None}
+    return {"server": server} if server else {}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ccproxy")
+def main() -> None:
+    """ccproxy: an observability proxy for the Anthropic and OpenAI APIs."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [SERVER__HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [SERVER__PORT, default 8000].")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Processes serving the port [SERVER__WORKERS, default 1]; with 2 or more, a hub process runs the plugins.",
+)
+@click.option(
+    "--mock-upstream",
+    "mock_port",
+    type=int,
+    default=None,
+    metavar="PORT",
+    help="Start the built-in mock provider on this port and forward to it instead of the real APIs.",
+)
+@config_option
+def serve(
+    host: str | None, port: int | None, workers: int | None, mock_port: int | None, config_file: str | None
+) -> None:
+    """Run the proxy."""
+    from ccproxy_core.runtime.serve import run_server
+
+    overrides = _server_overrides(host, port, workers)
+    mock = None
+    if mock_port is not None:
+        from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
+
+        mock = serve_mock_in_thread(port=mock_port)
+        overrides["upstream"] = {"anthropic_base_url": mock.url, "openai_base_url": mock.url}
+    settings = _settings_or_exit(config_file, overrides)
+    try:
+        sys.exit(run_server(settings, config_file, overrides))
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port for the proxy.")
+@click.option("--requests", "request_count", type=int, default=24, show_default=True, help="Demo requests to send.")
+@click.option("--once", is_flag=True, help="Send the demo traffic, check it was recorded, then exit.")
+def demo(port: int, request_count: int, once: bool) -> None:
+    """Run the proxy with every observability feature on, against the mock provider, with demo traffic."""
+    from ccproxy_core.runtime.demo import run_demo
+
+    sys.exit(run_demo(port=port, request_count=request_count, once=once))
+
+
+@main.group()
+def plugins() -> None:
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@config_option
+def plugins_list(as_json: bool, config_file: str | None) -> None:
+    """Every discovered plugin: version, distribution, hooks, and whether it is enabled and why."""
+    from ccproxy_core.plugin_host.plugins import get_plugin_manager
+
+    settings = _settings_or_exit(config_file)
+    try:
+        infos = get_plugin_manager(settings).ccproxy_plugins
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([vars(info) for info in infos], indent=2))
+        return
+    rows = [
+        (
+            i.name,
+            i.version or "-",
+            i.distribution or "-",
+            ",".join(i.hooks) or "-",
+            ("enabled: " if i.enabled else "disabled: ") + i.reason,
+        )
+        for i in infos
+    ]
+    _print_table(("NAME", "VERSION", "DISTRIBUTION", "HOOKS", "STATUS"), rows)
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@main.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@config_option
+def config_show(config_file: str | None) -> None:
+    """Print the effective settings as JSON, the plugins' own settings included (every credential masked, URL user:password included)."""
+    from ccproxy_core.plugin_host.plugins import get_plugin_manager
+
+    settings = _settings_or_exit(config_file)
+    try:
+        get_plugin_manager(settings)  # binds plugins loaded only from custom entry points too
+    except CcproxyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(_masked(settings.model_dump(mode="json")), indent=2))
+
+
+def _masked(value: Any) -> Any:
+    """Settings as JSON with credentials masked: secret fields are already ``**********``; this also
+    masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
+    from ccproxy_core.safe_values import redact_secrets
+
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return redact_secrets(value) if isinstance(value, str) else value
+
+
+@main.command("mock-upstream")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9100, show_default=True)
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="Wait before answering.")
+@click.option("--delta-count", type=int, default=20, show_default=True, help="Deltas per streamed answer.")
+@click.option("--delta-interval-ms", type=int, default=0, show_default=True, help="Pause between streamed deltas.")
+def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta_interval_ms: int) -> None:
+    """Run the mock LLM provider (both wire formats, streaming and not, with fault injection)."""
+    from ccproxy_core.testing.mock_upstream import MockOptions, run_mock_upstream
+
+    options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
+    run_mock_upstream(host, port, options)
+
+
+main.add_command(report)
+
+
+@main.command("key-id")
+@config_option
+def key_id(config_file: str | None) -> None:
+    """Print the fingerprint of the API key read from standard input, for [attribution.keys].
+
+    The key is read from stdin (never a command-line argument, which shell history keeps):
+    ``printenv ANTHROPIC_API_KEY | ccproxy key-id``.
+    """
+    from ccproxy_core.accounting.attribution.keys import DEFAULT_SALT, key_fingerprint
+
+    settings = _settings_or_exit(config_file)
+    api_key = sys.stdin.readline().strip()
+    if not api_key:
+        click.echo("error: no key on standard input: printenv ANTHROPIC_API_KEY | ccproxy key-id", err=True)
+        sys.exit(2)
+    salt = settings.attribution.key_salt
+    click.echo(key_fingerprint(api_key, salt.get_secret_value().encode() if salt else DEFAULT_SALT))

@@ -1,0 +1,148 @@
+"""Configure ccproxy's own log output: text or JSON lines, written off the event loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import TextIO
+
+from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.runtime.access_log import access_logger, describe
+from ccproxy_core.runtime.settings import LoggingSettings
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; an access line carries the whole record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        access = getattr(record, "access", None)
+        if access is not None:
+            line["access"] = access.to_dict()
+        for key in ("plugin", "hook"):
+            if hasattr(record, key):
+                line[key] = getattr(record, key)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class OneLineStartupErrors(logging.Filter):
+    """uvicorn prints a traceback when the lifespan fails; ccproxy's own errors need only their message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        marker = text.rfind("ccproxy_core.errors.")
+        if marker != -1 and "Traceback" in text:
+            record.msg, record.args = "error: " + text[marker:].split(": ", 1)[-1].strip(), None
+        return True
+
+
+class LineWriter(threading.Thread):
+    """Writes queued log lines to stderr from its own thread: every line waiting goes out in one write.
+
+    The queue holds the records of the root ``QueueHandler`` and the access records that
+    :func:`queue_access_line` puts there unformatted: building, formatting and writing their
+    lines all happen here, off the event loop.
+    """
+
+    def __init__(self, lines: queue.SimpleQueue, formatter: logging.Formatter, stream: TextIO) -> None:
+        super().__init__(name="ccproxy-log-lines", daemon=True)
+        self._lines, self._formatter, self._stream = lines, formatter, stream
+
+    def run(self) -> None:
+        stopping = False
+        while not stopping:
+            waiting = [self._lines.get()]
+            while len(waiting) < _MOST_LINES_PER_WRITE:
+                try:
+                    waiting.append(self._lines.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = _STOP in waiting
+            self._write([self._format(item) for item in waiting if item is not _STOP])
+
+    def stop(self) -> None:
+        """Write every line queued so far, then end the thread (blocking)."""
+        self._lines.put(_STOP)
+        self.join()
+
+    def _format(self, item: logging.LogRecord | tuple[float, AccessRecord]) -> str:
+        if isinstance(item, tuple):
+            item = _access_log_record(*item)
+        try:
+            return self._formatter.format(item)
+        except Exception as exc:  # noqa: BLE001 - one line that cannot be formatted must not end the others
+            return f"{item.name}: a log line could not be formatted ({type(exc).__name__})"
+
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # stderr closed or gone: nothing is left to tell
+            pass
+
+
+def _access_log_record(created: float, record: AccessRecord) -> logging.LogRecord:
+    line = logging.LogRecord(access_logger.name, logging.INFO, "", 0, describe(record), None, None)
+    line.created, line.msecs = created, (created - int(created)) * 1000
+    line.__dict__["access"] = record  # read by JsonFormatter, as the ``extra`` of logging would set it
+    return line
+
+
+_STOP = object()
+_MOST_LINES_PER_WRITE = 512
+
+
+class _AccessLines:
+    """Where :func:`queue_access_line` puts records: the queue of the running line writer, if any."""
+
+    queue: queue.SimpleQueue | None = None
+
+
+def queue_access_line(record: AccessRecord) -> bool:
+    """Hand the access line of ``record`` to the line writer; False when logging is not set up by ccproxy."""
+    lines = _AccessLines.queue
+    if lines is None:
+        return False
+    lines.put((time.time(), record))
+    return True
+
+
+def configure_logging(settings: LoggingSettings) -> LineWriter:
+    """Route every ccproxy and uvicorn log line through a queue to a thread that writes stderr.
+
+    Writing to a pipe can block; this keeps that off the event loop. Stop the
+    returned writer at exit to flush.
+    """
+    formatter: logging.Formatter = (
+        JsonFormatter()
+        if settings.format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    log_queue: queue.SimpleQueue = queue.SimpleQueue()
+    writer = LineWriter(log_queue, formatter, sys.stderr)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    root.setLevel(settings.level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
+    writer.start()
+    _AccessLines.queue = log_queue
+    return writer

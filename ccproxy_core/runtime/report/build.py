@@ -1,0 +1,112 @@
+"""The rows of each report, from a source's groups and sessions (no printing here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ccproxy_core.plugin_host.log_store import Grouping
+
+from .sources import ReportSource
+
+KINDS = ("daily", "weekly", "monthly", "session", "project", "model", "key", "client")
+DEFAULT_DAYS = {
+    "daily": 30,
+    "weekly": 7 * 12,
+    "monthly": 366,
+    "session": 30,
+    "project": 30,
+    "model": 30,
+    "key": 30,
+    "client": 30,
+}
+_DIMENSION = {"project": "project", "model": "model", "key": "api_key", "client": "client"}
+
+
+def default_window(kind: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last :data:`DEFAULT_DAYS` of the report's kind, up to now."""
+    end = now or datetime.now(UTC)
+    return end - timedelta(days=DEFAULT_DAYS[kind]), end
+
+
+def build_rows(
+    source: ReportSource, kind: str, start: datetime, end: datetime, breakdown: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The report's rows: ``key``, requests, errors, tokens by type, cost_usd (and ``breakdown``)."""
+    if kind in ("daily", "weekly", "monthly"):
+        days = (end - start).days + 2
+        daily = source.groups(start, end, Grouping("day", None, days, breakdown))
+        return daily if kind == "daily" else merge_periods(daily, kind)
+    if kind == "session":
+        return _session_rows(source, start, end, breakdown, limit)
+    return source.groups(start, end, Grouping(_DIMENSION[kind], None, limit, breakdown))
+
+
+def period_of(day: str, kind: str) -> str:
+    """``2025-01-31`` as its ISO week (``2025-W05``) or month (``2025-01``)."""
+    if kind == "monthly":
+        return day[:7]
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def merge_periods(daily: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Daily groups summed into weeks or months, in date order."""
+    periods: dict[str, dict[str, Any]] = {}
+    for group in daily:
+        key = period_of(group["key"], kind)
+        target = periods.setdefault(key, _empty(key, "breakdown" in group))
+        _add(target, group)
+        for part in group.get("breakdown", []):
+            sub = next((s for s in target["breakdown"] if s["key"] == part["key"]), None)
+            if sub is None:
+                sub = _empty(part["key"], False)
+                target["breakdown"].append(sub)
+            _add(sub, part)
+    for period in periods.values():
+        period.get("breakdown", []).sort(key=lambda s: (-s["cost_usd"], -s["requests"]))
+    return list(periods.values())
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of every row."""
+    total = _empty("total", False)
+    for row in rows:
+        _add(total, row)
+    return total
+
+
+def _session_rows(
+    source: ReportSource, start: datetime, end: datetime, breakdown: str | None, limit: int
+) -> list[dict[str, Any]]:
+    sessions = source.sessions(start, end, limit)
+    rows = [{**session, "key": session["session_id"]} for session in sessions]
+    if breakdown:
+        parts = {
+            g["key"]: g.get("breakdown", [])
+            for g in source.groups(start, end, Grouping("session", None, max(limit * 4, 100), breakdown))
+        }
+        for row in rows:
+            row["breakdown"] = parts.get(row["key"], [])
+    return rows
+
+
+def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "key": key,
+        "requests": 0,
+        "errors": 0,
+        "cost_usd": 0.0,
+        "tokens": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "total": 0},
+    }
+    if with_breakdown:
+        row["breakdown"] = []
+    return row
+
+
+def _add(target: dict[str, Any], group: dict[str, Any]) -> None:
+    target["requests"] += group["requests"]
+    target["errors"] += group["errors"]
+    target["cost_usd"] += group["cost_usd"]
+    for part, count in group["tokens"].items():
+        target["tokens"][part] += count

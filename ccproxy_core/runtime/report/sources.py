@@ -1,0 +1,143 @@
+"""Where ``ccproxy report`` reads from: the running server's /logs API, or the DuckDB file itself.
+
+DuckDB lets one process write a file; a running ccproxy holds that lock, so the report then asks
+the server. With no server running the file is opened read-only. Both sources answer with the
+same shapes as GET /logs/analytics?group_by= (``groups``) and GET /logs/sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from ccproxy_core.errors import CcproxyError
+from ccproxy_core.plugin_host.log_store import Grouping, LogFilters
+from ccproxy_core.runtime.settings import Settings
+
+_LOCKED = "lock"
+
+
+class ReportError(CcproxyError):
+    """The report cannot be made; the message says which setting or flag to change."""
+
+
+class ReportSource(Protocol):
+    name: str
+
+    def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]: ...
+
+    def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class ApiSource:
+    """The /logs API of a running server."""
+
+    name = "api"
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.base_url = url.rstrip("/")
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:  # the operator's own server
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            raise ReportError(
+                f"{self.base_url}{path} answered {exc.code}: {detail} (the /logs API needs "
+                "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true, and SECURITY__AUTH_TOKEN when set)"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ReportError(f"cannot read ccproxy at {self.base_url}: {exc}; pass --url") from None
+
+    def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
+        group_by = f"tag:{grouping.tag}" if grouping.dimension == "tag" else grouping.dimension
+        params = {
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "group_by": group_by,
+            "top": grouping.top,
+            "breakdown": grouping.breakdown,
+            "bucket": "day",
+        }
+        return self._get("/logs/analytics", params)["groups"]
+
+    def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+        params = {"start_time": start.isoformat(), "end_time": end.isoformat(), "limit": limit}
+        return self._get("/logs/sessions", params)["sessions"]
+
+    def close(self) -> None:
+        """Nothing to close: each request opens its own connection."""
+
+
+class FileSource:
+    """The DuckDB file, opened read-only (the built-in store's own queries read it)."""
+
+    name = "file"
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
+        from ccproxy_duckdb.groups import groups
+
+        return groups(self.cursor, LogFilters(start_time=start, end_time=end), grouping)
+
+    def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+        from ccproxy_duckdb.sessions import session_list
+
+        return session_list(self.cursor, LogFilters(start_time=start, end_time=end), limit, 0)[0]
+
+    def close(self) -> None:
+        """Release the file (and its read lock)."""
+        self.cursor.close()
+
+
+def open_source(settings: Settings, url: str | None) -> ReportSource:
+    """The API at ``url`` when given; else the file, or the local server's API when it holds the file."""
+    token = settings.security.auth_token.get_secret_value() if settings.security.auth_token else None
+    if url:
+        return ApiSource(url, token)
+    duckdb_path = getattr(settings.observability, "duckdb_path", None)  # the duckdb plugin's setting
+    if duckdb_path is None:
+        raise ReportError("the duckdb plugin is disabled or not installed: pass --url of a running ccproxy")
+    path = Path(duckdb_path).expanduser()
+    if not path.exists():
+        raise ReportError(
+            f"no stored access records at {path}: set OBSERVABILITY__DUCKDB_PATH (or --config), "
+            "or pass --url of a running ccproxy"
+        )
+    import duckdb
+
+    try:
+        connection = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        if _LOCKED not in str(exc).lower():
+            raise ReportError(f"cannot open {path}: {exc}") from None
+        host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
+        return ApiSource(f"http://{host}:{settings.server.port}", token)
+    _check_columns(connection, path)
+    return FileSource(connection)
+
+
+def _check_columns(connection: Any, path: Path) -> None:
+    names = {
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'access_logs'"
+        ).fetchall()
+    }
+    if "session_id" not in names:
+        raise ReportError(
+            f"{path} predates attribution columns: start ccproxy once (it migrates the file), then run the report again"
+        )

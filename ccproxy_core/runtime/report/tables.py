@@ -1,0 +1,101 @@
+"""Report tables for the terminal, drawn with rich; each fits an 80-column terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .build import totals
+
+_FIRST_COLUMN = {
+    "daily": "Date",
+    "weekly": "Week",
+    "monthly": "Month",
+    "session": "Session",
+    "project": "Project",
+    "model": "Model",
+    "key": "Key",
+    "client": "Client",
+}
+SESSION_ID_CHARS = 8
+
+
+def compact(count: int) -> str:
+    """A token count in at most 7 characters: ``98,765``, ``1.23M``, ``4.56B``."""
+    if count < 100_000:
+        return f"{count:,}"
+    if count < 1_000_000_000:
+        return f"{count / 1_000_000:.2f}M"
+    return f"{count / 1_000_000_000:.2f}B"
+
+
+def money(value: float) -> str:
+    """Dollars: cents from one cent up, four decimals below, ``<$0.0001`` for less but not nothing."""
+    if value >= 0.01 or value == 0:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
+
+
+def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) -> None:
+    """Print the report's table, its breakdown lines indented under each row, and a total."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, title_justify="left")
+    table.add_column(_FIRST_COLUMN[kind], no_wrap=True, overflow="ellipsis", max_width=14 if kind == "session" else 22)
+    if kind == "session":
+        table.add_column("Last active", no_wrap=True, min_width=11)
+        table.add_column("Client", no_wrap=True, overflow="ellipsis", max_width=11)
+        table.add_column("Project", no_wrap=True, overflow="ellipsis", max_width=12)
+    numbers = ("Req", "In", "Out") if kind == "session" else ("Requests", "Input", "Output", "Cache rd", "Cache wr")
+    for name in (*numbers, "Cost"):
+        table.add_column(name, justify="right", no_wrap=True, min_width={"Req": 4, "Cost": 8}.get(name, 7))
+    for row in rows:
+        table.add_row(*_cells(kind, row, _label(kind, row["key"])))
+        for part in row.get("breakdown", []):
+            table.add_row(*_cells(kind, part, f"  {part['key'] or '(none)'}", bare=True), style="dim")
+    table.add_section()
+    table.add_row(*_cells(kind, totals(rows), "Total", bare=True), style="bold")
+    console.print(table)
+    if kind == "session":
+        console.print(
+            "In = input tokens including cache reads and writes; session ids are shortened (--json has them whole).",
+            style="dim",
+            overflow="fold",
+        )
+
+
+def _label(kind: str, key: Any) -> str:
+    if key is None:
+        return "(none)"
+    if kind == "session":
+        return str(key)[:SESSION_ID_CHARS]
+    return str(key)
+
+
+def _cells(kind: str, row: dict[str, Any], label: str, bare: bool = False) -> list[str]:
+    """One table row; ``bare`` rows (breakdown parts, the total) leave the session's own columns empty."""
+    tokens = row["tokens"]
+    cells = [label]
+    if kind == "session":
+        last = row.get("last_seen")
+        cells += [
+            "" if bare or not last else datetime.fromisoformat(last).strftime("%m-%d %H:%M"),
+            "" if bare else (row.get("client_name") or "-"),
+            "" if bare else (row.get("project") or "-"),
+        ]
+        cells += [
+            f"{row['requests']:,}",
+            compact(tokens["input"] + tokens["cache_read"] + tokens["cache_write"]),
+            compact(tokens["output"]),
+        ]
+    else:
+        cells += [
+            f"{row['requests']:,}",
+            compact(tokens["input"]),
+            compact(tokens["output"]),
+            compact(tokens["cache_read"]),
+            compact(tokens["cache_write"]),
+        ]
+    return [*cells, money(row["cost_usd"])]

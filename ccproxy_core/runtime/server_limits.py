@@ -1,0 +1,190 @@
+"""Limits uvicorn does not set itself: request head size and time, open connections, buffered bodies.
+
+uvicorn stays the server and httptools its HTTP parser (the faster of its two; h11 has a
+head-size limit but costs more per request, see docs/security.md). httptools has no limit
+on the size of a request head and uvicorn no deadline for it, so one thin protocol subclass
+adds both, plus a cap on open connections answered with a clear 503:
+
+- ``SERVER__MAX_HEADER_BYTES``: a request head (request line and headers) larger than this
+  gets 431 and the connection is closed; at most one read beyond the limit is ever held.
+- ``SERVER__HEADER_TIMEOUT_SECONDS``: a connection that has not sent a whole request head
+  this long after connecting (or after starting its next request) is closed. Idle
+  keep-alive connections are closed by uvicorn after ``SERVER__KEEP_ALIVE_TIMEOUT_SECONDS``.
+- ``SERVER__MAX_CONNECTIONS``: a connection beyond this many gets 503 and is closed.
+
+Bodies: :class:`BodyBudget` bounds the request bytes held in memory by all requests together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+
+SMALL_BODY_BYTES = 64 * 1024
+"""Bodies up to this size reserve nothing: uvicorn buffers that much per connection anyway."""
+
+log = logging.getLogger("ccproxy.server")
+_limit_log = RateLimitedLog(log)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """The limits one server applies to each connection."""
+
+    max_header_bytes: int
+    header_timeout_seconds: float
+    max_connections: int
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a head size limit, a head deadline and a connection cap."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._head_bytes = 0
+        self._reading_head = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._over_capacity = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # Counted after uvicorn added this connection: beyond the cap, answer the request and close.
+        self._over_capacity = len(self.connections) > self._limits.max_connections
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._over_capacity:
+            _limit_log.log(
+                "refused a connection: %d are open (SERVER__MAX_CONNECTIONS=%d)",
+                len(self.connections),
+                self._limits.max_connections,
+            )
+            self._reply_and_close(
+                503,
+                "Service Unavailable",
+                f"ccproxy has SERVER__MAX_CONNECTIONS={self._limits.max_connections} connections "
+                "open; retry later, or raise that setting",
+            )
+            return
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > self._limits.max_header_bytes and not self.transport.is_closing():
+            _limit_log.log(
+                "refused a request head larger than SERVER__MAX_HEADER_BYTES=%d from %s",
+                self._limits.max_header_bytes,
+                self.client[0] if self.client else "?",
+            )
+            self._reply_and_close(
+                431,
+                "Request Header Fields Too Large",
+                f"the request line and headers are larger than SERVER__MAX_HEADER_BYTES="
+                f"{self._limits.max_header_bytes}",
+            )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True  # bytes are counted from the end of the previous message on
+        if self._head_timer is None:
+            self._start_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_bytes = 0
+
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self._limits.header_timeout_seconds, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._reading_head or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # still answering the previous request; its successor's deadline starts later
+        if self._head_bytes:
+            self._reply_and_close(
+                408,
+                "Request Timeout",
+                "the request head did not arrive within "
+                f"SERVER__HEADER_TIMEOUT_SECONDS={self._limits.header_timeout_seconds:g}",
+            )
+        else:
+            self.transport.close()  # a connection that never sent a byte gets no answer
+
+    def _reply_and_close(self, status: int, reason: str, message: str) -> None:
+        body = json.dumps({"detail": message}).encode()
+        self.transport.write(
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n".encode()
+            + body
+        )
+        self.transport.close()
+
+
+class BodyBudget:
+    """Bounds the request-body bytes held in memory by all requests together.
+
+    A request reserves its declared ``Content-Length`` (or the largest body allowed, when it
+    declares none) before reading, and waits, first come first served, while the budget
+    is spent. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a
+    connection whose body the app is not taking), so waiting costs no memory.
+    """
+
+    def __init__(self, total_bytes: int, max_request_bytes: int) -> None:
+        self.total = max(total_bytes, max_request_bytes)
+        self.max_request_bytes = max_request_bytes
+        self.available = self.total
+        self._changed = asyncio.Condition()
+        self.waits = 0
+        """Requests that had to wait for budget."""
+
+    @asynccontextmanager
+    async def hold(self, content_length: str | None) -> AsyncIterator[None]:
+        """Reserve room for one body while the block runs (nothing for a body too large to be read)."""
+        size = self._size(content_length)
+        if size <= SMALL_BODY_BYTES:
+            yield
+            return
+        async with self._changed:
+            if self.available < size:
+                self.waits += 1
+                await self._changed.wait_for(lambda: self.available >= size)
+            self.available -= size
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.available += size
+                self._changed.notify_all()
+
+    def _size(self, content_length: str | None) -> int:
+        if content_length is None:
+            return self.max_request_bytes
+        if not content_length.isdigit() or len(content_length) > 18:
+            return self.max_request_bytes
+        declared = int(content_length)
+        return 0 if declared > self.max_request_bytes else declared

@@ -1,0 +1,364 @@
+"""Settings: one model with nested sections, read from CLI flags, environment, .env and a TOML file.
+
+Precedence, highest first: CLI flag > environment > .env > config file > default.
+Environment variables use ``__`` between section and field:
+``OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_config_file: ContextVar[Path | None] = ContextVar("ccproxy_config_file", default=None)
+
+
+def default_config_path() -> Path:
+    """``$CCPROXY_CONFIG``, else ``$XDG_CONFIG_HOME/ccproxy/config.toml`` (``~/.config/...``)."""
+    if explicit := os.environ.get("CCPROXY_CONFIG"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "ccproxy" / "config.toml"
+
+
+class ServerSettings(BaseModel):
+    """Where ccproxy listens."""
+
+    host: str = "127.0.0.1"
+    """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines."""
+    port: int = Field(8000, ge=0, le=65535)
+    """SERVER__PORT (0 picks a free port)."""
+    workers: int = Field(1, ge=1, le=256)
+    """SERVER__WORKERS (``ccproxy serve --workers N``). Processes serving the port; with 2 or more, one more
+    process (the hub) runs every plugin and receives every worker's records (see docs/deployment.md)."""
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
+    max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
+    together; a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    """SERVER__HEADER_TIMEOUT_SECONDS. A client must send its whole request head within this time, else it is closed."""
+    keep_alive_timeout_seconds: float = Field(5.0, gt=0)
+    """SERVER__KEEP_ALIVE_TIMEOUT_SECONDS. An idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(4096, ge=1)
+    """SERVER__MAX_CONNECTIONS. Open client connections at once; beyond it new requests get 503."""
+    max_model_chars: int = Field(256, ge=16)
+    """SERVER__MAX_MODEL_CHARS. Longest model name recorded (requested or reported); longer is cut."""
+    max_user_agent_chars: int = Field(512, ge=16)
+    """SERVER__MAX_USER_AGENT_CHARS. Longest User-Agent recorded."""
+    max_request_id_chars: int = Field(128, ge=16)
+    """SERVER__MAX_REQUEST_ID_CHARS. A longer (or non-token) client x-request-id is replaced by a new id."""
+    max_path_chars: int = Field(2048, ge=64)
+    """SERVER__MAX_PATH_CHARS. Longest path recorded (the full path is still forwarded)."""
+    max_query_chars: int = Field(2048, ge=64)
+    """SERVER__MAX_QUERY_CHARS. Longest query string recorded (the full query is still forwarded)."""
+    max_error_message_chars: int = Field(1000, ge=64)
+    """SERVER__MAX_ERROR_MESSAGE_CHARS. Longest error message recorded or sent in a local error body."""
+
+
+class UpstreamSettings(BaseModel):
+    """The providers ccproxy forwards to."""
+
+    anthropic_base_url: str = "https://api.anthropic.com"
+    """UPSTREAM__ANTHROPIC_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
+    openai_base_url: str = "https://api.openai.com"
+    """UPSTREAM__OPENAI_BASE_URL, with or without a trailing ``/v1`` (the SDKs' own forms)."""
+    anthropic_api_key: SecretStr | None = None
+    """UPSTREAM__ANTHROPIC_API_KEY, sent as x-api-key only when the client sends no key."""
+    openai_api_key: SecretStr | None = None
+    """UPSTREAM__OPENAI_API_KEY, sent as a Bearer token only when the client sends no key."""
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__CONNECT_TIMEOUT_SECONDS. No connection by then: 504 to the client."""
+    read_timeout_seconds: float = Field(600.0, gt=0)
+    """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes."""
+    max_connections: int = Field(1000, ge=1)
+    """UPSTREAM__MAX_CONNECTIONS. Size of each provider's own connection pool."""
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    """UPSTREAM__POOL_TIMEOUT_SECONDS. Longest wait for a free pooled connection; then 504."""
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_DECODED_BYTES. Most bytes ccproxy decompresses of one answer to read its
+    usage; beyond, the answer still passes whole but its usage is not read (a decompression bomb)."""
+    openai_stream_include_usage: bool = False
+    """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
+    streams that do not say, so their tokens and cost are known: the one change ccproxy may make
+    to a request (the client then gets one more chunk, the usage, before ``[DONE]``)."""
+    price_corrections_file: str | None = None
+    """UPSTREAM__PRICE_CORRECTIONS_FILE. A TOML file of price corrections applied on top of the
+    built-in ones (see docs/records.md); unset: only the built-in ones."""
+
+    @field_validator("anthropic_base_url", "openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return normalise_base_url(value)
+
+    @field_validator("price_corrections_file")
+    @classmethod
+    def _readable_corrections(cls, value: str | None) -> str | None:
+        if value:
+            from ccproxy_core.accounting.price_corrections import load_corrections
+            from ccproxy_core.errors import SettingsError
+
+            try:
+                load_corrections(value)
+            except SettingsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+def normalise_base_url(value: str) -> str:
+    """``https://host[/prefix]`` from the forms SDKs accept: a trailing ``/`` or ``/v1`` is dropped.
+
+    ccproxy appends the client's own path (``/v1/messages``), so a base URL ending in
+    ``/v1`` would otherwise send ``/v1/v1/...``.
+    """
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must start with http:// or https:// and name a host, such as https://api.openai.com/v1")
+    if parsed.query or parsed.fragment:
+        raise ValueError("must not have a query (?...) or fragment (#...)")
+    path = parsed.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parsed.scheme}://{parsed.netloc}{path}"
+
+
+class ObservabilitySettings(BaseModel):
+    """The ``[observability]`` section: the built-in plugins' settings (``OBSERVABILITY__*``).
+
+    Each built-in plugin owns its fields (its ``PluginSpec.settings`` model); once the
+    plugins are loaded, this section becomes the merge of their models
+    (:func:`ccproxy_core.plugin_host.plugin_settings.bind_plugin_settings`). Until then it holds the raw
+    values read from the sources. A field declared here directly is the core's, and stays.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class KeyAlias(BaseModel):
+    """An operator's name for one API key fingerprint, and optionally the project it works for."""
+
+    name: str = Field(min_length=1, max_length=128)
+    project: str | None = Field(None, min_length=1, max_length=128)
+
+
+class AttributionSettings(BaseModel):
+    """How requests are attributed to keys, sessions and projects (see docs/attribution.md)."""
+
+    keys: dict[str, str | KeyAlias] = {}
+    """ATTRIBUTION__KEYS (``[attribution.keys]`` in the config file): key fingerprint -> name, or
+    -> ``{name = "...", project = "..."}``. ``ccproxy key-id`` prints a key's fingerprint."""
+    key_salt: SecretStr | None = None
+    """ATTRIBUTION__KEY_SALT: secret mixed into key fingerprints; unset, a fixed string is used
+    (fingerprints then match ``ccproxy key-id`` on any machine). Changing it changes every fingerprint."""
+    max_tags: int = Field(10, ge=0, le=50)
+    """ATTRIBUTION__MAX_TAGS: ``x-ccproxy-tag-*`` headers kept per request; later ones are ignored."""
+
+    @field_validator("keys")
+    @classmethod
+    def _fingerprints(cls, value: dict[str, str | KeyAlias]) -> dict[str, str | KeyAlias]:
+        for fingerprint in value:
+            if not re.fullmatch(r"[0-9a-f]{12}", fingerprint):
+                # The value is not echoed: a pasted key in its place must not reach a log.
+                raise ValueError(
+                    f"a name is given for a {len(fingerprint)}-character value that is not a key "
+                    "fingerprint (12 hex digits): run `ccproxy key-id` and paste what it prints, "
+                    "never the key itself"
+                )
+        return value
+
+    def key_names(self) -> dict[str, tuple[str, str | None]]:
+        """Fingerprint -> (name, project or ``None``)."""
+        return {
+            fp: (alias, None) if isinstance(alias, str) else (alias.name, alias.project)
+            for fp, alias in self.keys.items()
+        }
+
+
+class SecuritySettings(BaseModel):
+    """Access to ccproxy's own endpoints."""
+
+    auth_token: SecretStr | None = None
+    """SECURITY__AUTH_TOKEN: when set, /logs, /dashboard and /metrics need ``Authorization: Bearer <token>``."""
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    """SECURITY__ALLOWED_HOSTS: Host names accepted besides loopback names and SERVER__HOST, comma
+    separated (``*`` accepts any). A server listening on 0.0.0.0 or :: accepts any Host unless this is set."""
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    """SECURITY__ALLOWED_ORIGINS: browser origins (``https://app.example``) allowed to call ccproxy, with
+    CORS; comma separated. Requests from any other web page are refused."""
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    """SECURITY__TRUSTED_PROXIES: addresses of reverse proxies whose X-Forwarded-For/-Proto are believed;
+    comma separated (``*`` trusts any). Empty: forwarding headers are ignored."""
+
+    @field_validator("auth_token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: unset it to run without a token, or set a long random value")
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], e.g. https://app.example")
+        return [origin.rstrip("/").lower() for origin in value]
+
+
+class LoggingSettings(BaseModel):
+    """ccproxy's own log lines."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """LOGGING__LEVEL."""
+    format: Literal["text", "json"] = "text"
+    """LOGGING__FORMAT: text for people, json for log shippers."""
+    access_log: bool = True
+    """LOGGING__ACCESS_LOG: one line per proxied request."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class PluginSettings(BaseModel):
+    """Which plugins load, and each third-party plugin's own table (``[plugins.<name>]``).
+
+    A plugin's table becomes a typed field once the plugin is loaded
+    (:func:`ccproxy_core.plugin_host.plugin_settings.bind_plugin_settings`).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    disabled: Annotated[list[str], NoDecode] = []
+    """PLUGINS__DISABLED: plugin names never to load, comma separated."""
+    strict: bool = False
+    """PLUGINS__STRICT: a plugin that fails to load stops start-up (for plugin development)."""
+
+    @field_validator("disabled", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+
+_BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
+
+
+class BudgetSettings(BaseModel):
+    """One ``[[budgets]]`` table of the config file: a spending limit over a calendar period."""
+
+    name: str
+    """Letters, digits, ``_ . -``; shown in headers, metrics and notices."""
+    scope: str = "all"
+    """``all``, or ``project:<name>``, ``api_key:<id>``, ``session:<id>``, ``model:<name>``."""
+    period: Literal["day", "week", "month"] = "day"
+    """The calendar period the limit applies to; weeks start on Monday."""
+    timezone: str = "UTC"
+    """IANA time zone in which periods start and end (``Europe/Paris``)."""
+    limit_usd: float = Field(gt=0)
+    """US dollars per period."""
+    action: Literal["block", "warn"] = "block"
+    """``block``: refuse requests once spent; ``warn``: let them through with a header, a log line and a metric."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _BUDGET_NAME.fullmatch(value):
+            raise ValueError("must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        kind, _, target = value.partition(":")
+        if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
+            raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of dollars")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of ccproxy's settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        nested_model_default_partial_update=True,
+    )
+
+    server: ServerSettings = ServerSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    # SerializeAsAny: the bound section is a subclass with the plugins' fields; dump them all.
+    observability: SerializeAsAny[ObservabilitySettings] = ObservabilitySettings()
+    security: SecuritySettings = SecuritySettings()
+    attribution: AttributionSettings = AttributionSettings()
+    logging: LoggingSettings = LoggingSettings()
+    plugins: SerializeAsAny[PluginSettings] = PluginSettings()
+    budgets: list[BudgetSettings] = []
+    """``[[budgets]]`` tables of the config file (or BUDGETS as a JSON list); enforced with OBSERVABILITY__BUDGETS_ENABLED."""
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budget_names(cls, value: list[BudgetSettings]) -> list[BudgetSettings]:
+        names = [budget.name for budget in value]
+        if len(names) != len(set(names)):
+            raise ValueError("every budget needs a name of its own")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)

@@ -1,0 +1,119 @@
+"""Build :class:`Settings` from every source and turn validation errors into one readable line.
+
+Unknown names: a key the config file does not know, or an ``OBSERVABILITY__*`` or
+``PLUGINS__*`` environment variable no loaded plugin knows, stops start-up with one line
+naming it and the closest valid name; those prefixes are ccproxy's own. ``SERVER__``,
+``UPSTREAM__``, ``SECURITY__`` and ``LOGGING__`` are generic words other programs' variables
+may share, so an unknown one there is only warned about.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.plugin_host.plugin_settings import unknown_key_message
+from ccproxy_core.runtime.settings import Settings, _config_file, default_config_path
+from ccproxy_core.safe_values import shown_setting_value
+
+log = logging.getLogger("ccproxy.settings")
+
+WARNED_PREFIXES = ("server", "upstream", "security", "logging")
+"""Sections whose unknown environment variables are warned about, not refused."""
+PLUGIN_SECTIONS = ("observability", "plugins")
+"""Sections whose keys only the loaded plugins know (checked once they are loaded)."""
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    entry_points_: Iterable[EntryPoint] | None = None,
+) -> Settings:
+    """Read settings: ``overrides`` (CLI flags, nested dicts) > env > .env > config file > defaults.
+
+    ``config_file`` must exist when given; without it the default location is read if present.
+    The installed plugins' settings models are bound in (``entry_points_`` replaces the
+    installed ones, for tests). Raises :class:`SettingsError` with a message naming the bad setting.
+    """
+    from ccproxy_core.plugin_host.plugins import bind_installed_plugin_settings
+
+    path = _resolve_config_file(config_file)
+    if path is not None:
+        _refuse_unknown_file_keys(_read_toml(path))
+    warn_about_unknown_environment(os.environ)
+    token = _config_file.set(path)
+    try:
+        settings = Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    finally:
+        _config_file.reset(token)
+    return bind_installed_plugin_settings(settings, entry_points_)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _refuse_unknown_file_keys(document: Mapping[str, Any]) -> None:
+    """ccproxy's own sections are checked here; the plugins' once they are loaded."""
+    sections = Settings.model_fields
+    for name, table in document.items():
+        if name not in sections:
+            raise SettingsError(unknown_key_message((), name, sections, "section"))
+        model = sections[name].annotation
+        if name in PLUGIN_SECTIONS or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        if not isinstance(table, Mapping):
+            raise SettingsError(f"config file: {name} must be a table ([{name}]), not a value")
+        for key in table:
+            if key not in model.model_fields:
+                raise SettingsError(unknown_key_message((name,), key, model.model_fields))
+
+
+def warn_about_unknown_environment(environment: Mapping[str, str]) -> list[str]:
+    """Log (and return) one warning per ``SERVER__``-style variable that is no setting."""
+    warnings = []
+    for variable in environment:
+        section, _, key = variable.lower().partition("__")
+        if section not in WARNED_PREFIXES or not key:
+            continue
+        model = Settings.model_fields[section].annotation
+        if key not in model.model_fields:  # type: ignore[union-attr]
+            warnings.append(f"ignoring {unknown_key_message((section,), key, model.model_fields)}")  # type: ignore[union-attr]
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
+
+
+def _resolve_config_file(config_file: str | Path | None) -> Path | None:
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist (given with --config)")
+        return path
+    default = default_config_path()
+    return default if default.is_file() else None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad setting: its environment variable name, the bad value, and what is allowed."""
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"] if not isinstance(part, int)]
+        name = "__".join(location).upper() or "settings"
+        lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,228 @@
+"""``ccproxy serve --workers N``: one port, N worker processes, and this process as their hub.
+
+This process binds the port once and starts N workers that accept on it. It builds the
+full app, every plugin started, and serves it on a private unix socket only; the workers
+forward to it the paths plugins serve, and send it every request's events (``hub.py``).
+It restarts a worker that exits, backing off when one dies at start-up again and again.
+On SIGTERM or SIGINT the workers drain first (in-flight requests finish, their events
+arrive), then the plugins stop (the log store flushes), so a graceful stop loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+from fastapi import FastAPI
+
+from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
+from ccproxy_core.runtime.settings import ServerSettings, Settings
+from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
+from ccproxy_core.runtime.workers.hub import EventHub
+from ccproxy_core.runtime.workers.worker_main import EVENTS_SOCKET, HUB_SOCKET
+
+log = logging.getLogger("ccproxy.workers")
+
+QUICK_EXIT_SECONDS = 10.0
+"""A worker that exits sooner than this after starting counts as failing at start-up."""
+MAX_BACKOFF_SECONDS = 30.0
+DRAIN_SECONDS = 45.0
+"""How long workers may take to finish their requests on shutdown before they are killed."""
+LISTEN_BACKLOG = 2048
+_HUB_KEEPALIVE_SECONDS = 75.0  # longer than the workers' own, so the hub never closes a connection a worker reuses
+
+
+def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None, overrides: dict[str, Any]) -> int:
+    """Serve until stopped; the process exit code."""
+    try:
+        listening = bind_listener(settings.server)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.server.host, settings.server.port, exc)
+        return 1
+    runtime = tempfile.mkdtemp(prefix="ccproxy-workers-")  # mode 0700: only this user reaches the sockets
+    try:
+        port = listening.getsockname()[1]
+        pm = app.state.plugin_manager
+        names = [info.name for info in getattr(pm, "ccproxy_plugins", []) if info.enabled]
+        hub = EventHub(
+            app.state.proxy.hooks,
+            lambda: bool(pm.hook.admit_request.get_hookimpls()),
+            names,
+            os.path.join(runtime, EVENTS_SOCKET),
+        )
+        worker_overrides = _deep_merge(overrides, {"server": {"port": port}})
+        command = _worker_command(listening.fileno(), runtime, config_file, worker_overrides)
+        workers = Workers(settings.server.workers, command, listening.fileno(), hub)
+        app.add_middleware(WorkerClientAddress)
+        config = uvicorn_config(
+            app,
+            settings,
+            uds=os.path.join(runtime, HUB_SOCKET),
+            proxy_headers=False,
+            forwarded_allow_ips=None,
+            timeout_keep_alive=_HUB_KEEPALIVE_SECONDS,
+        )
+        server = HubServer(config, hub, workers)
+        log.info("ccproxy serving http://%s:%d from %d workers", settings.server.host, port, settings.server.workers)
+        survive_reraised_signals()
+        try:
+            server.run()
+        except SystemExit:  # uvicorn exits on its own when the lifespan fails to start
+            return 1
+        return 0 if server.started else 1
+    finally:
+        listening.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def bind_listener(server: ServerSettings) -> socket.socket:
+    """The TCP socket every worker accepts on, inheritable by them."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        server.host or None, server.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker_command(fd: int, runtime: str, config_file: str | None, overrides: dict[str, Any]) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "ccproxy_core.runtime.workers.worker_main",
+        "--listen-fd",
+        str(fd),
+        "--runtime-dir",
+        runtime,
+        "--parent-pid",
+        str(os.getpid()),
+        "--overrides",
+        json.dumps(overrides),
+    ]
+    return command + (["--config", config_file] if config_file else [])
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(merged.get(key), dict) else value
+    return merged
+
+
+class HubServer(Server):
+    """The hub's uvicorn server: starts the event hub and the workers once the plugins run; drains them first on stop."""
+
+    def __init__(self, config: Any, hub: EventHub, workers: Workers) -> None:
+        super().__init__(config)
+        self.hub, self.workers = hub, workers
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.should_exit:
+            return
+        await self.hub.start()
+        self.workers.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.workers.stop()
+        await self.hub.close()
+        await super().shutdown(sockets=sockets)
+
+
+class Workers:
+    """Keeps ``count`` worker processes running, each in its own slot."""
+
+    def __init__(self, count: int, command: list[str], listen_fd: int, hub: EventHub) -> None:
+        self.count, self.command, self.listen_fd, self.hub = count, command, listen_fd, hub
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._keep(slot)) for slot in range(1, self.count + 1)]
+
+    async def stop(self) -> None:
+        """SIGTERM every worker, wait for them to drain, kill those that do not."""
+        self._stopping = True
+        if self._wake is None:
+            return
+        self._wake.set()
+        for process in self.processes.values():
+            _signal(process, signal.SIGTERM)
+        _, late = await asyncio.wait(self._tasks, timeout=DRAIN_SECONDS) if self._tasks else (set(), set())
+        if late:
+            for slot, process in self.processes.items():
+                if process.returncode is None:
+                    log.warning(
+                        "worker %d (pid %d) did not finish in %g s; killing it", slot, process.pid, DRAIN_SECONDS
+                    )
+                    _signal(process, signal.SIGKILL)
+            await asyncio.wait(late, timeout=10)
+
+    async def _keep(self, slot: int) -> None:
+        failures = 0
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.command, "--worker", str(slot), pass_fds=(self.listen_fd,), stdin=asyncio.subprocess.DEVNULL
+                )
+            except OSError as exc:
+                log.error("worker %d could not start: %s", slot, exc)
+                failures += 1
+                await self._pause(_backoff(failures))
+                continue
+            self.processes[slot] = process
+            if self._stopping:
+                _signal(process, signal.SIGTERM)
+            code = await process.wait()
+            await self.hub.worker_exited(process.pid, code)
+            if self._stopping:
+                return
+            failures = failures + 1 if time.monotonic() - started < QUICK_EXIT_SECONDS else 0
+            delay = _backoff(failures)
+            log.warning(
+                "worker %d (pid %d) exited with code %s; starting a new one%s",
+                slot,
+                process.pid,
+                code,
+                f" in {delay:g} s (it keeps exiting at start-up)" if delay else "",
+            )
+            await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0 and self._wake is not None:
+            try:
+                await asyncio.wait_for(self._wake.wait(), seconds)
+            except TimeoutError:
+                pass
+
+
+def _backoff(failures: int) -> float:
+    return 0.0 if failures <= 1 else min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (failures - 2))
+
+
+def _signal(process: asyncio.subprocess.Process, sig: int) -> None:
+    if process.returncode is None:
+        try:
+            process.send_signal(sig)
+        except ProcessLookupError:
+            pass

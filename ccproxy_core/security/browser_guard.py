@@ -1,0 +1,211 @@
+"""Keeps other web pages out: a pure ASGI middleware in front of every route.
+
+ccproxy usually runs on the operator's own machine, where any web page the operator opens
+can send requests to it. Like other local developer servers (Jupyter's is the model), it
+defends itself with three checks, made before any route runs:
+
+- **Host**: a request whose ``Host`` is not a loopback name, ``SERVER__HOST`` or one of
+  ``SECURITY__ALLOWED_HOSTS`` is refused. This stops DNS rebinding, where a page's own
+  domain is pointed at 127.0.0.1 to read ccproxy's answers. A server listening on every
+  interface (0.0.0.0, ::) is meant to be reached by many names, so there the check applies
+  only when ``SECURITY__ALLOWED_HOSTS`` is set.
+- **Origin**: a request a browser sends on behalf of another site (``Origin`` of another
+  origin, or ``Sec-Fetch-Site: cross-site``/``same-site``; another port on localhost is
+  "same-site") is refused unless that origin is in ``SECURITY__ALLOWED_ORIGINS``. This stops
+  a page from wiping the log (``POST /logs/reset``), reading it, or spending the operator's
+  configured provider key through a "simple" cross-site POST. The one exception: opening one
+  of ccproxy's own pages by following a link (a top-level GET navigation), whose answer only
+  the operator sees.
+- **CORS**: allowed origins get CORS headers (and preflights are answered); nobody else does.
+
+Refusals are 403 with a JSON body naming the setting to change: provider-shaped on proxy
+routes, so SDKs raise their usual permission error. Each is logged (rate-limited) and counted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections import Counter
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.safe_values import safe_text
+from ccproxy_core.security.cors import EXPOSED_HEADERS
+
+OWN_PREFIXES = ("/logs", "/dashboard", "/metrics", "/health", "/docs", "/openapi.json")
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+_WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
+_CROSS_SITE = (b"cross-site", b"same-site")
+_PREFLIGHT_MAX_AGE = b"600"
+_HOST_CACHE_SIZE = 64
+
+log = logging.getLogger("ccproxy.security")
+_refusal_log = RateLimitedLog(log)
+
+
+class BrowserGuard:
+    """The Host, Origin and CORS checks, before every route (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, refusals: Counter[str]) -> None:
+        self.app = app
+        security = settings.security
+        self.any_host = "*" in security.allowed_hosts or (
+            settings.server.host.strip().lower() in _WILDCARD_BINDS and not security.allowed_hosts
+        )
+        self.allowed_hosts = frozenset(
+            name.strip("[]").lower() for name in [*security.allowed_hosts, settings.server.host] if name
+        )
+        self.any_origin = "*" in security.allowed_origins
+        self.allowed_origins = frozenset(origin.encode("latin-1") for origin in security.allowed_origins)
+        self._host_verdicts: dict[bytes, bool] = {}
+        self.refusals = refusals
+        """Requests refused, by reason (``host``, ``origin``); shared with ``app.state.browser_refusals``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = origin = fetch_site = fetch_mode = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"sec-fetch-site":
+                fetch_site = value
+            elif name == b"sec-fetch-mode":
+                fetch_mode = value
+        if host is not None and not self.any_host and not self._host_allowed(host):
+            shown = safe_text(host.decode("latin-1"), 200)
+            await self._refuse(
+                scope,
+                send,
+                "host",
+                f"Host {shown!r} is not allowed: ccproxy answers to loopback "
+                "names and SERVER__HOST; add this name to SECURITY__ALLOWED_HOSTS to allow it",
+            )
+            return
+        allowed_origin = origin is not None and self._origin_allowed(origin)
+        if not allowed_origin and self._foreign(scope, host, origin, fetch_site, fetch_mode):
+            shown = safe_text((origin or b"another site").decode("latin-1"), 200)
+            await self._refuse(
+                scope,
+                send,
+                "origin",
+                f"requests from the web page {shown!r} are refused: add its "
+                "origin to SECURITY__ALLOWED_ORIGINS to allow it",
+            )
+            return
+        if allowed_origin and origin is not None:
+            await self._with_cors(scope, receive, send, origin)
+            return
+        await self.app(scope, receive, send)
+
+    def _host_allowed(self, header: bytes) -> bool:
+        known = self._host_verdicts.get(header)
+        if known is None:
+            known = self._judge_host(header)
+            if len(self._host_verdicts) < _HOST_CACHE_SIZE:  # bounded: clients choose Host freely
+                self._host_verdicts[header] = known
+        return known
+
+    def _judge_host(self, header: bytes) -> bool:
+        name = _host_name(header.decode("latin-1"))
+        if name in LOOPBACK_NAMES or name.endswith(".localhost") or name in self.allowed_hosts:
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    def _origin_allowed(self, origin: bytes) -> bool:
+        return self.any_origin or origin.lower() in self.allowed_origins
+
+    @staticmethod
+    def _foreign(
+        scope: Scope, host: bytes | None, origin: bytes | None, fetch_site: bytes | None, fetch_mode: bytes | None
+    ) -> bool:
+        """True when a browser sends this request for a page of another origin (and it is not a plain link)."""
+        if origin is not None:
+            same = host is not None and origin.lower() == f"{scope.get('scheme', 'http')}://".encode() + host.lower()
+            foreign = not same
+        else:
+            foreign = fetch_site in _CROSS_SITE
+        if not foreign:
+            return False
+        navigation = fetch_mode == b"navigate" and scope["method"] in ("GET", "HEAD")
+        return not (navigation and _is_own_path(scope["path"]))
+
+    async def _refuse(self, scope: Scope, send: Send, reason: str, message: str) -> None:
+        self.refusals[reason] += 1
+        client = scope.get("client")
+        _refusal_log.log(
+            "refused %s %s from %s: %s",
+            scope["method"],
+            safe_text(scope["path"], 200),
+            client[0] if client else "?",
+            message,
+        )
+        if _is_own_path(scope["path"]):
+            body = json.dumps({"detail": message}).encode()
+        else:
+            body = provider_for(_service_type(scope)).error_body("permission_error", message)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _with_cors(self, scope: Scope, receive: Receive, send: Send, origin: bytes) -> None:
+        cors = [
+            (b"access-control-allow-origin", origin),
+            (b"vary", b"Origin"),
+            (b"access-control-expose-headers", EXPOSED_HEADERS),
+        ]
+        headers = dict(scope["headers"])
+        if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
+            preflight = [
+                *cors,
+                (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+                (b"access-control-allow-headers", headers.get(b"access-control-request-headers", b"*")),
+                (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": preflight})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def _host_name(host: str) -> str:
+    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_own_path(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in OWN_PREFIXES)
+
+
+def _service_type(scope: Scope) -> str:
+    """Which provider's error shape a refused proxy request gets (as ``providers.service_type_for`` decides)."""
+    if scope["path"].removeprefix("/api").startswith("/v1/chat/"):
+        return OPENAI
+    names = {name for name, _ in scope["headers"]}
+    return ANTHROPIC if b"anthropic-version" in names or b"x-api-key" in names else OPENAI
