@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -98,11 +99,16 @@ def test_large_bodies_wait_for_the_buffer_budget_and_all_succeed(proxy_factory, 
         body = {**BODY, "messages": [{"role": "user", "content": padding}]}
         results.append(httpx.post(proxy.url + "/v1/messages", json=body, headers=ANTHROPIC, timeout=30).status_code)
 
+    httpx.delete(upstream.url + "/_mock/requests")
     threads = [threading.Thread(target=send) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert results == [200] * 6
+    received = httpx.get(upstream.url + "/_mock/requests").json()["requests"]
+    assert [json.loads(seen["body"])["messages"][0]["content"] for seen in received] == [
+        padding
+    ] * 6  # whole, unchanged
     budget_now = proxy.app.state.proxy.body_budget
     assert budget_now.available == budget_now.total  # everything reserved was given back
