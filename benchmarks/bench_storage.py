@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
+from ccproxy_core.testing import make_record
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -66,19 +67,8 @@ def sample_record(number: int) -> AccessRecord:
     return replace(_TEMPLATE, request_id=f"ingest-{number:09d}", timestamp=datetime.now(UTC))
 
 
-_TEMPLATE = AccessRecord(
-    request_id="",
-    timestamp=datetime.now(UTC),
-    method="POST",
-    endpoint="/v1/messages",
-    path="/v1/messages",
-    query="",
-    client_ip="127.0.0.1",
+_TEMPLATE = make_record(
     user_agent="anthropic-python/2.10",
-    service_type="anthropic",
-    model="claude-sonnet-4-5",
-    streaming=True,
-    status_code=200,
     duration_ms=812.5,
     duration_seconds=0.8125,
     tokens_input=1200,
@@ -86,17 +76,13 @@ _TEMPLATE = AccessRecord(
     cache_read_tokens=4000,
     cache_write_tokens=200,
     cost_usd=Decimal("0.010575"),
-    cost_sdk_usd=None,
     ttft_ms=210.0,
-    upstream_status=200,
     upstream_duration_ms=810.0,
     proxy_overhead_ms=0.4,
-    response_model="claude-sonnet-4-5-20250929",
     cost_input_usd=Decimal("0.0036"),
     cost_output_usd=Decimal("0.00525"),
     cost_cache_read_usd=Decimal("0.0012"),
     cost_cache_write_usd=Decimal("0.00075"),
-    priced=True,
     request_bytes=5120,
     response_bytes=20480,
     rate_limits={"requests_remaining": 3999.0, "tokens_remaining": 1998800.0},
