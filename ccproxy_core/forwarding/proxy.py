@@ -8,7 +8,6 @@ the record is built and ``on_request_end`` fires, once, whatever happened in bet
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -20,21 +19,21 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from ccproxy_core.accounting.attribution import Attributor
-from ccproxy_core.accounting.batch_results import BatchResultsParser, results_url_through_proxy
+from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.record import RequestContext
-from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
+from ccproxy_core.forwarding.answer_reading import decoded_for_accounting, read_whole_answer, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.forwarding.large_bodies import read_body, request_fields
+from ccproxy_core.forwarding.request_parts import client_headers, off_path_setting, proxy_base_url, raw_path, url_path
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
-    header_text,
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser, relay_stream, send_whole
+from ccproxy_core.forwarding.responses import relay_stream, send_whole
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
 from ccproxy_core.plugin_host.dispatch import RequestHooks
@@ -48,7 +47,6 @@ log = logging.getLogger("ccproxy.proxy")
 
 UNMATCHED = "unmatched"
 _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
-_WHOLE_BODY_BYTES = 64 * 1024
 _MESSAGE_BATCHES = "/v1/messages/batches"
 
 
@@ -84,7 +82,7 @@ class Proxy:
         route = self.route_for(request.scope["method"], request.scope["path"])
         if route is not None:
             return ExchangeResponse(self, route)
-        if (setting := _off_path_setting(self.off_paths, request.url.path)) is not None:
+        if (setting := off_path_setting(self.off_paths, request.url.path)) is not None:
             return JSONResponse(
                 {"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404
             )
@@ -176,13 +174,13 @@ class Proxy:
     ) -> Exchange:
         payload, model, streaming = fields
         caps = self.caps
-        client_request_id, user_agent, traceparent, tracestate = _client_headers(scope["headers"])
+        client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
         provider = provider_for(service_type_for(route, Request(scope).headers))
         client = scope.get("client")
         context = RequestContext(
             request_id=new_request_id(),
             method=safe_text(scope["method"], 32),
-            path=safe_text(_url_path(scope), caps.path),
+            path=safe_text(url_path(scope), caps.path),
             endpoint=route.template,
             query=redact_query(scope["query_string"], caps.query),
             client_ip=client[0] if client else None,
@@ -209,7 +207,7 @@ class Proxy:
     ) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
         # The raw path as the client sent it: the recorded one is escaped and capped.
-        url = pool.base_url + _raw_path(request.scope).removeprefix("/api")
+        url = pool.base_url + raw_path(request.scope).removeprefix("/api")
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         headers = forwarded_headers(request.headers, provider, self.settings)
@@ -261,7 +259,7 @@ class Proxy:
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
         if upstream.status < 400 and exchange.context.method != "HEAD":
-            parser = _streamed_body_parser(exchange, upstream)
+            parser = streamed_body_parser(exchange, upstream)
             if parser is not None:
                 if exchange.accounting_lost:
                     decoder = None
@@ -280,10 +278,10 @@ class Proxy:
             upstream.release()
         exchange.upstream_done_at = time.perf_counter()
         if not exchange.accounting_lost:
-            _read_answer(exchange, upstream, _decoded(exchange, decoder, payload))
+            read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
         if exchange.context.endpoint.startswith(_MESSAGE_BATCHES) and upstream.status < 400 and decoder is None:
             payload = results_url_through_proxy(
-                payload, self.pools[exchange.context.service_type].base_url, _proxy_base_url(request)
+                payload, self.pools[exchange.context.service_type].base_url, proxy_base_url(request)
             )
         await send_whole(send, exchange, upstream.status, headers, payload)
 
@@ -326,94 +324,5 @@ class ExchangeResponse(Response):
         await self.proxy.serve(self.route, scope, receive, send)
 
 
-def _decoded(exchange: Exchange, decoder, payload: bytes) -> bytes:
-    if decoder is None:
-        return payload
-    try:
-        decoded = decoder.decode(payload)
-    except DecodingFailed:
-        decoded, decoder.over_limit = b"", True
-    if decoder.over_limit:
-        exchange.accounting_lost = True
-    return decoded
-
-
-def _read_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:
-    if exchange.accounting_lost:
-        return
-    exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
-    if (
-        upstream.status < 400
-        and upstream.content_type == "application/json"
-        and payload
-        and exchange.usage.response_model is None
-        and not _is_json(payload)
-    ):
-        exchange.invalid_json = True
-
-
-def _streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
-    """How to read an answer passed on as it arrives; ``None``: read it whole.
-
-    Event streams, batch results and any large body that is not JSON (file contents) are
-    streamed; JSON answers and small bodies are read whole.
-    """
-    if upstream.content_type == "text/event-stream":
-        return StreamUsageParser(exchange.context.service_type, exchange.reader)
-    if exchange.reader == "batch_results":
-        return BatchResultsParser()
-    if upstream.content_type == "application/json":
-        return None
-    length = upstream.content_length
-    return None if length is not None and length <= _WHOLE_BODY_BYTES else PASS_THROUGH
-
-
-def _proxy_base_url(request: Request) -> str:
-    """The base URL the client used to reach ccproxy (with ``/api`` when it came that way)."""
-    scope = request.scope
-    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
-    return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
-
-
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:
-    """The client's ``x-request-id``, ``user-agent``, ``traceparent`` and ``tracestate``, decoded as the UTF-8 clients send."""
-    request_id = user_agent = traceparent = tracestate = None
-    for name, value in raw_headers:
-        if name == b"x-request-id":
-            request_id = header_text(value)
-        elif name == b"user-agent":
-            user_agent = header_text(value, 1000)
-        elif name == b"traceparent":
-            traceparent = header_text(value, 100)
-        elif name == b"tracestate":
-            tracestate = header_text(value, 1000)
-    return request_id, user_agent, traceparent, tracestate
-
-
-def _off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:
-    for prefix, setting in off_paths:
-        if path == prefix or path.startswith(prefix + "/"):
-            return setting
-    return None
-
-
-def _is_json(payload: bytes) -> bool:
-    try:
-        json.loads(payload)
-    except ValueError:
-        return False
-    return True
-
-
-def _url_path(scope: Scope) -> str:
-    """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
-    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-
-
-def _raw_path(scope: Scope) -> str:
-    raw = scope.get("raw_path")
-    return raw.decode("latin-1") if raw else scope["path"]

@@ -1,0 +1,71 @@
+"""Reading the provider's answer on the side, for the record: decoding, usage, and how a stream is parsed.
+
+The client gets the answer's bytes unchanged; these functions only look at them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from ccproxy_core.accounting.batch_results import BatchResultsParser
+from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
+from ccproxy_core.forwarding.decoding import DecodingFailed
+from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
+
+WHOLE_BODY_BYTES = 64 * 1024
+"""Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
+
+
+def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes:
+    """``payload`` decoded for reading usage; past the decoding limit, nothing, and the record says usage was lost."""
+    if decoder is None:
+        return payload
+    try:
+        decoded = decoder.decode(payload)
+    except DecodingFailed:
+        decoded, decoder.over_limit = b"", True
+    if decoder.over_limit:
+        exchange.accounting_lost = True
+    return decoded
+
+
+def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:
+    """Usage (and whether a JSON answer was not JSON) from an answer read whole, into ``exchange``."""
+    if exchange.accounting_lost:
+        return
+    exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
+    if (
+        upstream.status < 400
+        and upstream.content_type == "application/json"
+        and payload
+        and exchange.usage.response_model is None
+        and not _is_json(payload)
+    ):
+        exchange.invalid_json = True
+
+
+def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
+    """How to read an answer passed on as it arrives; ``None``: read it whole.
+
+    Event streams, batch results and any large body that is not JSON (file contents) are
+    streamed; JSON answers and small bodies are read whole.
+    """
+    if upstream.content_type == "text/event-stream":
+        return StreamUsageParser(exchange.context.service_type, exchange.reader)
+    if exchange.reader == "batch_results":
+        return BatchResultsParser()
+    if upstream.content_type == "application/json":
+        return None
+    length = upstream.content_length
+    return None if length is not None and length <= WHOLE_BODY_BYTES else PASS_THROUGH
+
+
+def _is_json(payload: bytes) -> bool:
+    try:
+        json.loads(payload)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,47 @@
+"""What the proxy reads from the client's request scope: paths, a few headers, the base URL it was reached at."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import Scope
+
+from ccproxy_core.forwarding.response_headers import header_text
+
+
+def proxy_base_url(request: Request) -> str:
+    """The base URL the client used to reach ccproxy (with ``/api`` when it came that way)."""
+    scope = request.scope
+    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
+    return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
+
+
+def client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:
+    """The client's ``x-request-id``, ``user-agent``, ``traceparent`` and ``tracestate``, decoded as the UTF-8 clients send."""
+    request_id = user_agent = traceparent = tracestate = None
+    for name, value in raw_headers:
+        if name == b"x-request-id":
+            request_id = header_text(value)
+        elif name == b"user-agent":
+            user_agent = header_text(value, 1000)
+        elif name == b"traceparent":
+            traceparent = header_text(value, 100)
+        elif name == b"tracestate":
+            tracestate = header_text(value, 1000)
+    return request_id, user_agent, traceparent, tracestate
+
+
+def off_path_setting(off_paths: tuple[tuple[str, str], ...], path: str) -> str | None:
+    for prefix, setting in off_paths:
+        if path == prefix or path.startswith(prefix + "/"):
+            return setting
+    return None
+
+
+def url_path(scope: Scope) -> str:
+    """``request.url.path`` without building the whole URL (Starlette escapes these three)."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]
