@@ -21,6 +21,8 @@ from ccproxy_core.plugin_host.hookspecs import hookimpl
 from ccproxy_core.plugin_host.host import Ccproxy, host_of
 from ccproxy_core.plugin_host.log_store import (
     Bucket,
+    EncodedRowReads,
+    EncodedRows,
     Grouping,
     LogCollectionSettings,
     LogFilters,
@@ -40,6 +42,8 @@ __all__ = [
     "Bucket",
     "Ccproxy",
     "CcproxyError",
+    "EncodedRowReads",
+    "EncodedRows",
     "Grouping",
     "LogCollectionSettings",
     "LogFilters",

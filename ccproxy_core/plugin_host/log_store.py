@@ -16,6 +16,8 @@ Rules every store follows:
 
 A store shared by several ccproxy instances (ClickHouse) may also offer
 :class:`PeerRecordFeed`, so each instance's /logs/stream shows the other instances' requests.
+A store that can encode rows as JSON itself may offer :class:`EncodedRowReads`: the logs API
+then serves its largest pages without building a Python object per row.
 """
 
 from __future__ import annotations
@@ -149,6 +151,20 @@ class QueryPage:
     next_position: PagePosition | None
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedRows:
+    """Rows already encoded as JSON: each slice is UTF-8 objects separated by commas, without brackets.
+
+    Joined with commas inside ``[...]``, the slices are the JSON array of the same rows as dicts.
+    """
+
+    slices: list[bytes]
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @runtime_checkable
 class LogStore(Protocol):
     """What the logs API needs from an access-log store."""
@@ -212,6 +228,28 @@ class LogStore(Protocol):
 
     async def reset(self) -> int:
         """Delete every stored row; return how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class EncodedRowReads(Protocol):
+    """Optional: :meth:`LogStore.query` and :meth:`LogStore.entries` with the rows encoded by the store.
+
+    The text decodes to exactly the dicts the plain methods return. A store whose database
+    encodes JSON with Python's GIL released offers this, so one large page does not hold
+    the event loop that serves proxied requests.
+    """
+
+    async def query_encoded(
+        self, filters: LogFilters, limit: int, after: PagePosition | None = None
+    ) -> tuple[EncodedRows, PagePosition | None]:
+        """What :meth:`LogStore.query` returns, the rows encoded."""
+        ...
+
+    async def entries_encoded(
+        self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
+    ) -> tuple[EncodedRows, int]:
+        """What :meth:`LogStore.entries` returns, the rows encoded."""
         ...
 
 

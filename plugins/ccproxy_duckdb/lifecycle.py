@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from ccproxy_core.plugin_host.background import run_in_background_thread
+
 from .settings import DuckDBSettings
-from .store import DuckDBLogStore
+from .store import DuckDBLogStore, open_database
 
 if TYPE_CHECKING:
     from ccproxy_core.plugin_host.host import Ccproxy
@@ -20,8 +22,14 @@ def active_store(ccproxy: Ccproxy) -> DuckDBLogStore | None:
 
 
 async def start_store(ccproxy: Ccproxy) -> None:
-    """Open the file (in a thread: it may migrate) and start the writer."""
-    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.open, ccproxy.settings_of(DuckDBSettings))
+    """Open the file (in a thread: it may migrate) and start the writer.
+
+    The file is opened in a thread below the event loop's priority, so DuckDB's own workers,
+    started from it, run there too; the writer keeps normal priority so records keep up.
+    """
+    settings = ccproxy.settings_of(DuckDBSettings)
+    database = await run_in_background_thread("ccproxy-duckdb-open", open_database, settings)
+    ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.start, database, settings)
 
 
 async def stop_store(ccproxy: Ccproxy) -> None:

@@ -11,9 +11,17 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogFilters, NameFilter, PagePosition, QueryPage
+from ccproxy_core.plugin_host.log_store import (
+    SORTABLE_COLUMNS,
+    EncodedRows,
+    LogFilters,
+    NameFilter,
+    PagePosition,
+    QueryPage,
+)
 
 from .attribution_filters import attribution_clauses
+from .json_rows import encoded_page
 from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 from .schema import one_row
@@ -71,15 +79,30 @@ def where_clause(filters: LogFilters | None, params: list[Any]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
+NEWEST_FIRST = '"timestamp" DESC, request_id DESC'
+
+
+def _query_where(filters: LogFilters, after: PagePosition | None, params: list[Any]) -> str:
+    where = where_clause(filters, params)
+    if after is None:
+        return where
+    keyset = '("timestamp" < ? OR ("timestamp" = ? AND request_id < ?))'
+    params += [after.timestamp, after.timestamp, after.request_id]
+    return f"{where} AND {keyset}" if where else f"WHERE {keyset}"
+
+
+def _entries_order(order_by: str, order_desc: bool) -> str:
+    if order_by not in SORTABLE_COLUMNS:
+        raise ValueError(f"order_by must be one of {', '.join(SORTABLE_COLUMNS)}")
+    direction = "DESC" if order_desc else "ASC"
+    return f'"{order_by}" {direction} NULLS LAST, request_id {direction}'
+
+
 def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosition | None) -> QueryPage:
     """Up to ``limit`` rows newest first, strictly after ``after``; keyset pagination on (timestamp, request_id)."""
     params: list[Any] = []
-    where = where_clause(filters, params)
-    if after is not None:
-        keyset = '("timestamp" < ? OR ("timestamp" = ? AND request_id < ?))'
-        params += [after.timestamp, after.timestamp, after.request_id]
-        where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
-    sql = f'SELECT {SELECT_LIST} FROM access_logs {where} ORDER BY "timestamp" DESC, request_id DESC LIMIT ?'
+    where = _query_where(filters, after, params)
+    sql = f"SELECT {SELECT_LIST} FROM access_logs {where} ORDER BY {NEWEST_FIRST} LIMIT ?"
     raw = fetch_in_batches(cursor.execute(sql, [*params, limit + 1]))
     next_position = None
     if len(raw) > limit:
@@ -89,22 +112,43 @@ def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosit
     return QueryPage(rows_to_dicts(raw), next_position)
 
 
+def query_page_encoded(
+    cursor: Cursor, filters: LogFilters, limit: int, after: PagePosition | None
+) -> tuple[EncodedRows, PagePosition | None]:
+    """:func:`query_page` with the rows encoded by DuckDB (see :mod:`.json_rows`)."""
+    params: list[Any] = []
+    where = _query_where(filters, after, params)
+    rows, last, more = encoded_page(cursor, where, params, NEWEST_FIRST, limit)
+    next_position = PagePosition(micros_to_datetime(last[0]), last[1]) if more and last else None
+    return rows, next_position
+
+
 def entries_page(
     cursor: Cursor, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows of page ``page`` (from 1) ordered by ``order_by``, and how many rows match in all."""
-    if order_by not in SORTABLE_COLUMNS:
-        raise ValueError(f"order_by must be one of {', '.join(SORTABLE_COLUMNS)}")
+    order = _entries_order(order_by, order_desc)
     params: list[Any] = []
     where = where_clause(filters, params)
-    direction = "DESC" if order_desc else "ASC"
-    sql = (
-        f"SELECT {SELECT_LIST} FROM access_logs {where} "
-        f'ORDER BY "{order_by}" {direction} NULLS LAST, request_id {direction} LIMIT ? OFFSET ?'
-    )
+    sql = f"SELECT {SELECT_LIST} FROM access_logs {where} ORDER BY {order} LIMIT ? OFFSET ?"
     raw = fetch_in_batches(cursor.execute(sql, [*params, page_size, (page - 1) * page_size]))
+    return rows_to_dicts(raw), _count(cursor, where, params)
+
+
+def entries_page_encoded(
+    cursor: Cursor, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None
+) -> tuple[EncodedRows, int]:
+    """:func:`entries_page` with the rows encoded by DuckDB (see :mod:`.json_rows`)."""
+    order = _entries_order(order_by, order_desc)
+    params: list[Any] = []
+    where = where_clause(filters, params)
+    rows, _, _ = encoded_page(cursor, where, params, order, page_size, (page - 1) * page_size)
+    return rows, _count(cursor, where, params)
+
+
+def _count(cursor: Cursor, where: str, params: list[Any]) -> int:
     (total,) = one_row(cursor.execute(f"SELECT count(*) FROM access_logs {where}", params))
-    return rows_to_dicts(raw), int(total)
+    return int(total)
 
 
 def fetch_in_batches(result: Cursor, batch: int = 256) -> list[tuple[Any, ...]]:

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import duckdb
 
 from ccproxy_core.accounting.record import AccessRecord
-from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
+from ccproxy_core.plugin_host.background import background_executor
+from ccproxy_core.plugin_host.log_store import Bucket, EncodedRows, Grouping, LogFilters, PagePosition, QueryPage
 
 from . import queries, sessions
 from .database import Database
@@ -25,6 +26,9 @@ from .writer import LogWriter
 
 T = TypeVar("T")
 
+READER_THREADS = 4
+"""Reads run at once; each runs below the event loop's priority (see :mod:`ccproxy_core.plugin_host.background`)."""
+
 
 class DuckDBLogStore:
     """Access-log storage in one DuckDB file."""
@@ -35,11 +39,20 @@ class DuckDBLogStore:
         self.database = database
         self.writer = writer
         self.retention = retention
+        self._readers = background_executor(READER_THREADS, "ccproxy-duckdb-read")
 
     @classmethod
     def open(cls, settings: DuckDBSettings) -> DuckDBLogStore:
         """Open the file, migrate it, start the writer (and retention, when configured). Blocking."""
-        database = Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)
+        return cls.start(open_database(settings), settings)
+
+    @classmethod
+    def start(cls, database: Database, settings: DuckDBSettings) -> DuckDBLogStore:
+        """Start the writer (and retention, when configured) on an open file. Blocking.
+
+        The writer's thread gets the priority of the calling thread: records must keep up
+        with proxied traffic on a busy machine, whereas reads may wait.
+        """
         writer = LogWriter(
             database, settings.log_queue_size, settings.log_batch_size, settings.log_flush_interval_seconds
         )
@@ -80,6 +93,18 @@ class DuckDBLogStore:
         """A page of rows ordered by ``order_by``, and the number of matching rows."""
         return await self._read(queries.entries_page, page, page_size, order_by, order_desc, filters)
 
+    async def query_encoded(
+        self, filters: LogFilters, limit: int, after: PagePosition | None = None
+    ) -> tuple[EncodedRows, PagePosition | None]:
+        """:meth:`query` with the rows encoded as JSON by DuckDB, the GIL released meanwhile."""
+        return await self._read(queries.query_page_encoded, filters, limit, after)
+
+    async def entries_encoded(
+        self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
+    ) -> tuple[EncodedRows, int]:
+        """:meth:`entries` with the rows encoded as JSON by DuckDB, the GIL released meanwhile."""
+        return await self._read(queries.entries_page_encoded, page, page_size, order_by, order_desc, filters)
+
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
         """Aggregates over the window in ``filters``: from the rollups when they can answer (see :mod:`.rollups`)."""
         return await self._read(answer_analytics, filters, bucket)
@@ -105,10 +130,11 @@ class DuckDBLogStore:
         if self.retention is not None:
             self.retention.close()
         self.writer.close()
+        self._readers.shutdown()
         self.database.close()
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self._read_blocking, function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_blocking, function, *args)
 
     def _read_blocking(self, function: Callable[..., T], *args: Any) -> T:
         try:
@@ -121,3 +147,8 @@ class DuckDBLogStore:
     def _run_on_new_cursor(self, function: Callable[..., T], *args: Any) -> T:
         with self.database.read_cursor() as cursor:
             return function(cursor, *args)
+
+
+def open_database(settings: DuckDBSettings) -> Database:
+    """Open and migrate the configured file. Blocking; DuckDB's own threads get the calling thread's priority."""
+    return Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)

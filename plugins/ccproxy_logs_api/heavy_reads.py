@@ -1,10 +1,11 @@
-"""Heavy /logs reads kept away from proxied traffic: few at a time, encoded off the event loop in slices.
+"""Heavy /logs reads kept away from proxied traffic: few at a time, and never one long hold of the loop.
 
 Eight clients asking for 10,000 rows each used to hold the event loop long enough to add
 hundreds of milliseconds to proxied requests: FastAPI encodes a returned dict on the loop in
-one go. Here reads queue for one of :data:`READ_SLOTS` (the store fetches in a worker thread,
-handing the GIL over between batches), and a page is encoded a slice of rows at a time, the
-loop serving proxied requests between slices.
+one go. Here reads queue for a turn (OBSERVABILITY__LOGS_CONCURRENT_READS at once). A store that encodes rows itself
+(:class:`~ccproxy_core.plugin_host.log_store.EncodedRowReads`) hands over byte slices that are
+sent as they are; otherwise the store's dicts are encoded a slice of rows at a time, the loop
+serving proxied requests between slices.
 """
 
 from __future__ import annotations
@@ -15,23 +16,48 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
-READ_SLOTS = 2
-"""Store reads (query, entries, analytics) served at once; more wait their turn."""
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.plugin_host.log_store import EncodedRows
+
+from .settings import LogsApiSettings
+
 ROWS_PER_SLICE = 100
 """Rows encoded between two turns of the event loop (well under a millisecond)."""
 _GATE_ATTRIBUTE = "ccproxy_logs_read_gate"
 
 
 async def read_slot(request: Request) -> AsyncIterator[None]:
-    """FastAPI dependency: hold one of the app's read slots while the route runs."""
+    """FastAPI dependency: hold one of the app's read turns while the route runs."""
     gate = getattr(request.app.state, _GATE_ATTRIBUTE, None)
     if gate is None:
-        gate = asyncio.Semaphore(READ_SLOTS)
+        gate = asyncio.Semaphore(host_of(request.app).settings_of(LogsApiSettings).logs_concurrent_reads)
         setattr(request.app.state, _GATE_ATTRIBUTE, gate)
     async with gate:
         yield
+
+
+async def rows_answer(rows: list[dict[str, Any]] | EncodedRows, rest: dict[str, Any]) -> Response:
+    """``{"results": rows, **rest}`` as a JSON response, whichever form the store gave the rows in."""
+    if isinstance(rows, EncodedRows):
+        return encoded_answer(rows, rest)
+    return await json_answer({"results": rows, **rest})
+
+
+def encoded_answer(rows: EncodedRows, rest: dict[str, Any]) -> Response:
+    """``{"results": [...], **rest}`` around rows a store encoded, sent a slice at a time without joining them."""
+    parts = [b'{"results":[']
+    for index, piece in enumerate(rows.slices):
+        parts += [b",", piece] if index else [piece]
+    parts.append(b"]" + (b"," + _dumps(rest)[1:].encode() if rest else b"}"))
+    length = str(sum(len(part) for part in parts))
+    return StreamingResponse(_each(parts), media_type="application/json", headers={"content-length": length})
+
+
+async def _each(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 async def json_answer(payload: dict[str, Any]) -> Response:

@@ -18,13 +18,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ccproxy_core.plugin_host.host import host_of
-from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogStore
+from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, EncodedRowReads, EncodedRows, LogStore
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
-from .heavy_reads import json_answer, read_slot
+from .heavy_reads import json_answer, read_slot, rows_answer
 from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
 from .settings import LogsApiSettings
 from .stream_route import HUB_ATTRIBUTE, stream_logs
@@ -146,15 +146,21 @@ async def logs_query(
 ) -> Response:
     """Rows newest first, filtered, with a keyset cursor for the next page."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
-    page = await _ask(store.query(filters.to_filters(start, end), limit, decode_cursor(cursor)))
-    return await json_answer(
+    row_filters, after = filters.to_filters(start, end), decode_cursor(cursor)
+    rows: list[dict[str, Any]] | EncodedRows
+    if isinstance(store, EncodedRowReads):
+        rows, next_position = await _ask(store.query_encoded(row_filters, limit, after))
+    else:
+        page = await _ask(store.query(row_filters, limit, after))
+        rows, next_position = page.rows, page.next_position
+    return await rows_answer(
+        rows,
         {
-            "results": page.rows,
-            "count": len(page.rows),
+            "count": len(rows),
             "limit": limit,
-            "next_cursor": encode_cursor(page.next_position) if page.next_position else None,
+            "next_cursor": encode_cursor(next_position) if next_position else None,
             "filters": filters.echo(start, end),
-        }
+        },
     )
 
 
@@ -193,17 +199,22 @@ async def logs_entries(
 ) -> Response:
     """Raw rows by page, ordered by any column."""
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
-    rows, total = await _ask(store.entries(page, page_size, order_by.value, order_desc, filters.to_filters(start, end)))
-    return await json_answer(
+    asked = (page, page_size, order_by.value, order_desc, filters.to_filters(start, end))
+    rows: list[dict[str, Any]] | EncodedRows
+    if isinstance(store, EncodedRowReads):
+        rows, total = await _ask(store.entries_encoded(*asked))
+    else:
+        rows, total = await _ask(store.entries(*asked))
+    return await rows_answer(
+        rows,
         {
-            "results": rows,
             "page": page,
             "page_size": page_size,
             "total": total,
             "order_by": order_by.value,
             "order_desc": order_desc,
             "filters": filters.echo(start, end),
-        }
+        },
     )
 
 

@@ -10,6 +10,11 @@ class LogsApiSettings(BaseModel):
 
     logs_endpoints_enabled: bool = False
     """OBSERVABILITY__LOGS_ENDPOINTS_ENABLED: serve the /logs query API."""
+    logs_concurrent_reads: int = Field(1, ge=1, le=64)
+    """OBSERVABILITY__LOGS_CONCURRENT_READS: store reads (query, entries, analytics, sessions) served at once.
+
+    More wait their turn. One keeps a large read from crowding proxied requests off a small machine;
+    raise it on a machine with cores to spare."""
     stream_max_subscribers: int = Field(100, ge=1)
     """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
     stream_queue_size: int = Field(1_000, ge=1)
