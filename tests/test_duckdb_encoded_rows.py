@@ -28,6 +28,7 @@ def awkward_record(number: int):
         "rate_limits": {} if number % 2 else {"requests_remaining": 49.0, "reset": "2026-12-01T00:00:00Z"},
         "tags": {"team": AWKWARD_TEXT, "n": str(number)} if number % 3 else {},
         "streaming": number % 2 == 0,
+        "session_id": f"session-{number % 4}" if number % 5 else None,
     }
     return numbered_record(number, **changes)
 
@@ -100,3 +101,11 @@ def test_entries_decode_to_the_plain_entries_for_every_order(store, order_by):
 def test_entries_refuse_an_unknown_column(store):
     with pytest.raises(ValueError, match="order_by must be one of"):
         run(store.entries_encoded(1, 10, '"; DROP TABLE access_logs', True))
+
+
+@pytest.mark.parametrize("session_id", ["session-1", "session-2", "no-such-session"])
+def test_a_sessions_requests_decode_to_the_plain_rows(store, session_id):
+    for limit in (1, 5, 100):
+        plain = run(store.session_requests(session_id, limit))
+        assert decode(run(store.session_requests_encoded(session_id, limit))) == plain
+    assert len(plain) == (0 if session_id == "no-such-session" else 12)

@@ -49,6 +49,10 @@ class EncodingStore(CountingStore):
         position = PagePosition(datetime(2026, 1, 1, tzinfo=UTC), last) if last else None
         return EncodedRows(slices, len(encoded)), position
 
+    async def session_requests_encoded(self, session_id, limit):
+        encoded = [json.dumps(row).encode() for row in ROWS[:limit]]
+        return EncodedRows([b",".join(encoded)] if encoded else [], len(encoded))
+
     async def entries_encoded(self, page, page_size, order_by, order_desc, filters=None):
         encoded = [json.dumps(row).encode() for row in ROWS[:page_size]]
         return EncodedRows([b",".join(encoded)] if encoded else [], len(encoded)), len(ROWS)
@@ -99,6 +103,7 @@ def test_pre_encoded_rows_make_the_same_answer_as_dicts(ccproxy_upstream, tmp_pa
         response = httpx.get(encoding.url + "/logs/query", params={"limit": 3}, timeout=10)
         entries = httpx.get(encoding.url + "/logs/entries", params={"page_size": 4}, timeout=10)
         empty = httpx.get(encoding.url + "/logs/entries", params={"page": 9, "page_size": 0}, timeout=10)
+        session = httpx.get(encoding.url + "/logs/sessions/s-1", params={"limit": 2}, timeout=10)
     answer = response.json()
     assert int(response.headers["content-length"]) == len(response.content)
     assert answer["results"] == expected["results"] == ROWS[:3]
@@ -106,3 +111,4 @@ def test_pre_encoded_rows_make_the_same_answer_as_dicts(ccproxy_upstream, tmp_pa
     assert list(answer) == list(expected) and answer["filters"] == expected["filters"]
     assert entries.json()["results"] == ROWS[:4] and entries.json()["total"] == len(ROWS)
     assert empty.status_code == 422  # page_size must be at least 1
+    assert session.json() == {"requests": ROWS[:2], "session_id": "s-1", "count": 2, "limit": 2}

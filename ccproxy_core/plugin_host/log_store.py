@@ -233,7 +233,7 @@ class LogStore(Protocol):
 
 @runtime_checkable
 class EncodedRowReads(Protocol):
-    """Optional: :meth:`LogStore.query` and :meth:`LogStore.entries` with the rows encoded by the store.
+    """Optional: the reads that return full rows (query, entries, one session's requests), encoded by the store.
 
     The text decodes to exactly the dicts the plain methods return. A store whose database
     encodes JSON with Python's GIL released offers this, so one large page does not hold
@@ -250,6 +250,10 @@ class EncodedRowReads(Protocol):
         self, page: int, page_size: int, order_by: str, order_desc: bool, filters: LogFilters | None = None
     ) -> tuple[EncodedRows, int]:
         """What :meth:`LogStore.entries` returns, the rows encoded."""
+        ...
+
+    async def session_requests_encoded(self, session_id: str, limit: int) -> EncodedRows:
+        """What :meth:`LogStore.session_requests` returns, the rows encoded."""
         ...
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccproxy_core.plugin_host.log_store import LogFilters
+from ccproxy_core.plugin_host.log_store import EncodedRows, LogFilters
 
 from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
+from .json_rows import encoded_page
 from .queries import where_clause
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 from .schema import one_row
@@ -51,3 +52,9 @@ def session_requests(cursor: Cursor, session_id: str, limit: int) -> list[dict[s
     """One session's rows, oldest first."""
     sql = f'SELECT {SELECT_LIST} FROM access_logs WHERE "session_id" = ? ORDER BY "timestamp", request_id LIMIT ?'
     return [row_to_dict(row) for row in cursor.execute(sql, [session_id, limit]).fetchall()]
+
+
+def session_requests_encoded(cursor: Cursor, session_id: str, limit: int) -> EncodedRows:
+    """:func:`session_requests` with the rows encoded by DuckDB (see :mod:`.json_rows`)."""
+    rows, _, _ = encoded_page(cursor, 'WHERE "session_id" = ?', [session_id], '"timestamp", request_id', limit)
+    return rows

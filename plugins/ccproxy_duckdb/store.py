@@ -121,6 +121,10 @@ class DuckDBLogStore:
         """One session's rows, oldest first."""
         return await self._read(sessions.session_requests, session_id, limit)
 
+    async def session_requests_encoded(self, session_id: str, limit: int) -> EncodedRows:
+        """:meth:`session_requests` with the rows encoded as JSON by DuckDB, the GIL released meanwhile."""
+        return await self._read(sessions.session_requests_encoded, session_id, limit)
+
     async def reset(self) -> int:
         """Delete every stored row; return how many."""
         return await self._read(queries.delete_all, self.database.maintenance_lock)

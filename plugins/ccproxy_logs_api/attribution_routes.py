@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, HTTPException, Query
+from fastapi.responses import Response
 
 from ccproxy_core.accounting.attribution import clean_tag_name
-from ccproxy_core.plugin_host.log_store import GROUP_DIMENSIONS, Grouping, LogStore
+from ccproxy_core.plugin_host.log_store import GROUP_DIMENSIONS, EncodedRowReads, EncodedRows, Grouping, LogStore
 
+from .heavy_reads import rows_answer
 from .params import FilterParams, filter_params, param_error, parse_time
 
 BREAKDOWN_DIMENSIONS = tuple(d for d in GROUP_DIMENSIONS if d != "day")
@@ -67,13 +69,17 @@ def session_route(require_store: Any, ask: Any) -> Any:
         session_id: str,
         store: LogStore = Depends(require_store),
         limit: int = Query(1000, ge=1, le=10_000),
-    ) -> dict[str, Any]:
-        """One session's requests, oldest first, with its totals; 404 when no request carries the id."""
+    ) -> Response:
+        """One session's requests, oldest first; 404 when no request carries the id."""
         if len(session_id) > 200:
             raise param_error("session_id", "is longer than 200 characters", session_id[:200], location="path")
-        rows = await ask(store.session_requests(session_id, limit))
+        rows: list[dict[str, Any]] | EncodedRows
+        if isinstance(store, EncodedRowReads):
+            rows = await ask(store.session_requests_encoded(session_id, limit))
+        else:
+            rows = await ask(store.session_requests(session_id, limit))
         if not rows:
             raise HTTPException(status_code=404, detail=f"no stored request has session_id {session_id!r}")
-        return {"session_id": session_id, "requests": rows, "count": len(rows), "limit": limit}
+        return await rows_answer(rows, {"session_id": session_id, "count": len(rows), "limit": limit}, key="requests")
 
     return logs_session

@@ -38,16 +38,16 @@ async def read_slot(request: Request) -> AsyncIterator[None]:
         yield
 
 
-async def rows_answer(rows: list[dict[str, Any]] | EncodedRows, rest: dict[str, Any]) -> Response:
-    """``{"results": rows, **rest}`` as a JSON response, whichever form the store gave the rows in."""
+async def rows_answer(rows: list[dict[str, Any]] | EncodedRows, rest: dict[str, Any], key: str = "results") -> Response:
+    """``{key: rows, **rest}`` as a JSON response, whichever form the store gave the rows in."""
     if isinstance(rows, EncodedRows):
-        return encoded_answer(rows, rest)
-    return await json_answer({"results": rows, **rest})
+        return encoded_answer(rows, rest, key)
+    return await json_answer({key: rows, **rest}, key)
 
 
-def encoded_answer(rows: EncodedRows, rest: dict[str, Any]) -> Response:
-    """``{"results": [...], **rest}`` around rows a store encoded, sent a slice at a time without joining them."""
-    parts = [b'{"results":[']
+def encoded_answer(rows: EncodedRows, rest: dict[str, Any], key: str = "results") -> Response:
+    """``{key: [...], **rest}`` around rows a store encoded, sent a slice at a time without joining them."""
+    parts = [b"{" + _dumps(key).encode() + b":["]
     for index, piece in enumerate(rows.slices):
         parts += [b",", piece] if index else [piece]
     parts.append(b"]" + (b"," + _dumps(rest)[1:].encode() if rest else b"}"))
@@ -60,23 +60,23 @@ async def _each(parts: list[bytes]) -> AsyncIterator[bytes]:
         yield part
 
 
-async def json_answer(payload: dict[str, Any]) -> Response:
-    """``payload`` as a JSON response; a long ``results`` list is encoded a slice at a time.
+async def json_answer(payload: dict[str, Any], key: str = "results") -> Response:
+    """``payload`` as a JSON response; a long list under ``key`` is encoded a slice at a time.
 
     On the event loop, not in a thread: between slices the loop serves whatever is ready
     (proxied requests first in line), whereas a thread would compete with it for the GIL
     and win a share of every switch interval.
     """
-    rows = payload.get("results")
+    rows = payload.get(key)
     if not isinstance(rows, list) or len(rows) <= ROWS_PER_SLICE:
         return Response(_dumps(payload).encode(), media_type="application/json")
-    rest = _dumps({key: value for key, value in payload.items() if key != "results"})
+    rest = _dumps({name: value for name, value in payload.items() if name != key})
     slices = []
     for start in range(0, len(rows), ROWS_PER_SLICE):
         slices.append(_dumps(rows[start : start + ROWS_PER_SLICE])[1:-1])
         await asyncio.sleep(0)
     separator = "," if rest != "{}" else ""
-    body = '{"results":[' + ",".join(slices) + "]" + separator + rest[1:]
+    body = "{" + _dumps(key) + ":[" + ",".join(slices) + "]" + separator + rest[1:]
     return Response(body.encode(), media_type="application/json")
 
 
