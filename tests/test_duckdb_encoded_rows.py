@@ -109,3 +109,20 @@ def test_a_sessions_requests_decode_to_the_plain_rows(store, session_id):
         plain = run(store.session_requests(session_id, limit))
         assert decode(run(store.session_requests_encoded(session_id, limit))) == plain
     assert len(plain) == (0 if session_id == "no-such-session" else 12)
+
+
+def test_a_json_column_that_is_not_json_reads_as_empty_in_both_forms(tmp_path):
+    store = open_store(tmp_path)
+    try:
+        write_all(store, [awkward_record(number) for number in range(3)])
+        with store.database.read_cursor() as cursor:
+            cursor.execute(
+                "UPDATE access_logs SET rate_limits = 'not json', tags = '{\"cut' WHERE request_id = 'req-0001'"
+            )
+        plain = run(store.query(LogFilters(), 10)).rows
+        encoded, _ = run(store.query_encoded(LogFilters(), 10))
+        assert decode(encoded) == plain
+        broken = next(row for row in plain if row["request_id"] == "req-0001")
+        assert broken["rate_limits"] == {} and broken["tags"] == {}
+    finally:
+        store.close()

@@ -31,8 +31,8 @@ _ISO_TIMESTAMP = (
 def _json_value(name: str, column_type: str) -> str:
     if name == "timestamp":
         return _ISO_TIMESTAMP
-    if name in JSON_COLUMNS:
-        return f"coalesce(json(\"{name}\"), '{{}}'::JSON)"
+    if name in JSON_COLUMNS:  # text that is not JSON (never written by ccproxy) reads as {}, not a failed page
+        return f"coalesce(try_cast(\"{name}\" AS JSON), '{{}}'::JSON)"
     if column_type == MONEY:
         return f'CAST("{name}" AS DOUBLE)'  # exact to the nearest double, as float(Decimal) is
     return f'"{name}"'

@@ -48,12 +48,21 @@ def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     result = dict(zip(COLUMNS, row, strict=True))
     result["timestamp"] = micros_to_datetime(result["timestamp"]).isoformat()
     for name in JSON_COLUMNS:
-        raw = result[name]
-        result[name] = json.loads(raw) if raw else {}
+        result[name] = _json_dict(result[name])
     for name, value in result.items():
         if isinstance(value, Decimal):
             result[name] = float(value)
     return result
+
+
+def _json_dict(raw: str | None) -> Any:
+    """A stored JSON column as a value; text that is not JSON (never written by ccproxy) reads as ``{}``."""
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
 
 
 def jsonable(value: Any) -> Any:
