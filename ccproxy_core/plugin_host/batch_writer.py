@@ -24,6 +24,8 @@ from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 _WAKE = object()  # put in the queue to end a wait early at shutdown
+COLLECT_STEP_SECONDS = 0.05
+"""How often a writer that is gathering a batch looks at its queue: a full batch waits at most this long."""
 
 
 class BatchWriter:
@@ -147,23 +149,37 @@ class BatchWriter:
             return False
 
     def _collect(self) -> None:
-        """Move queued records into the pending batch until it is full or the first one has waited long enough."""
+        """Move queued records into the pending batch until it is full or the first one has waited long enough.
+
+        The thread wakes for the first record, then every :data:`COLLECT_STEP_SECONDS` at most, never
+        once per record: a wake-up per record cost the event loop a hand-over of the GIL per request.
+        """
         retrying = bool(self._pending)
-        deadline = time.monotonic() + self._flush_interval
-        while len(self._pending) < self._batch_size:
-            timeout = deadline - time.monotonic()
+        if not retrying and not self._stopping.is_set():
             try:
-                if retrying or self._stopping.is_set() or timeout <= 0:
-                    item = self._queue.get_nowait()
-                else:
-                    item = self._queue.get(timeout=timeout)
+                self._take(self._queue.get(timeout=self._flush_interval))
             except queue.Empty:
                 return
-            if item is _WAKE:
-                continue
+        deadline = time.monotonic() + self._flush_interval
+        while True:
+            self._drain()
+            if retrying or self._stopping.is_set() or len(self._pending) >= self._batch_size:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._stopping.wait(min(remaining, COLLECT_STEP_SECONDS))  # returns at once when shutdown begins
+
+    def _drain(self) -> None:
+        while len(self._pending) < self._batch_size:
+            try:
+                self._take(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _take(self, item: Any) -> None:
+        if item is not _WAKE:
             self._add_pending(item)
-            if len(self._pending) == 1:
-                deadline = time.monotonic() + self._flush_interval
 
     def _add_pending(self, record: AccessRecord) -> None:
         try:

@@ -65,6 +65,8 @@ class LineWriter(threading.Thread):
         stopping = False
         while not stopping:
             waiting = [self._lines.get()]
+            if waiting[0] is not _STOP:
+                time.sleep(LINE_GATHER_SECONDS)  # the lines that come meanwhile share this wake-up and this write
             while len(waiting) < _MOST_LINES_PER_WRITE:
                 try:
                     waiting.append(self._lines.get_nowait())
@@ -105,6 +107,8 @@ def _access_log_record(created: float, record: AccessRecord) -> logging.LogRecor
 
 _STOP = object()
 _MOST_LINES_PER_WRITE = 512
+LINE_GATHER_SECONDS = 0.02
+"""How long the line writer lets lines gather after the first: under load, one wake-up and one write for many."""
 
 
 class _AccessLines:
