@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 from dataclasses import replace
 
@@ -16,19 +17,23 @@ from tests.duckdb_records import open_store
 
 
 def fill(store, count: int) -> None:
+    """Rows with user agents that do not compress, so the table's blocks far outweigh the trim's 1 MiB headroom."""
     for number in range(count):
-        store.submit(replace(make_record(number % 3000), request_id=f"cache-{number:06d}", user_agent=f"ua-{number}"))
+        agent = hashlib.sha256(str(number).encode()).hexdigest() * 2
+        store.submit(replace(make_record(number % 3000), request_id=f"cache-{number:06d}", user_agent=agent))
     wait_until(lambda: store.stats()["rows_written"] >= count, timeout=60)
 
 
 def cached_after_reading_everything(store) -> int:
-    cursor = store.database.cursor()
-    try:
+    with store.database.read_cursor() as cursor:  # as a read: the writer may be trimming between its writes
         cursor.execute("CHECKPOINT")
         cursor.execute("SELECT * FROM access_logs").fetchall()  # every block of the table into the cache
         return block_cache.cached_table_bytes(cursor)[1]
-    finally:
-        cursor.close()
+
+
+def cached_now(store) -> int:
+    with store.database.read_cursor() as cursor:
+        return block_cache.cached_table_bytes(cursor)[1]
 
 
 def memory_limit(store) -> str:
@@ -93,16 +98,12 @@ def test_the_writer_trims_as_it_goes(tmp_path, monkeypatch, reads_meanwhile):
             wait_until(lambda: store.stats()["rows_written"] == 60_001)
             store.submit(replace(make_record(1), request_id="after the reads"))
         wait_until(lambda: store.stats()["rows_written"] == 60_001 + reads_meanwhile)
-        cursor = store.database.cursor()
         ticks = itertools.count()
 
         def trimmed() -> bool:  # traffic goes on: each write is a chance to trim, as in a running proxy
             store.submit(replace(make_record(1), request_id=f"tick-{next(ticks)}"))
-            return block_cache.cached_table_bytes(cursor)[1] < cached // 3
+            return cached_now(store) < cached // 3
 
-        try:
-            wait_until(trimmed, timeout=20, interval=0.2)
-        finally:
-            cursor.close()
+        wait_until(trimmed, timeout=20, interval=0.2)
     finally:
         store.close()
