@@ -31,6 +31,17 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_NO_VACUUM: DuckDBConfig = {"max_vacuum_tasks": 0}
+"""Checkpoints leave the row groups already written as they are.
+
+By default a checkpoint also merges the small row groups earlier checkpoints left, and to
+do that it holds their rows in memory: a 60 to 80 MiB spike every few checkpoints under
+steady traffic. Without it each checkpoint's rows stay a row group of their own (about
+38,000 rows at the default checkpoint threshold); row groups whose rows are all deleted,
+as retention leaves them, are still dropped and their space reused.
+"""
+
+
 class Database:
     """The open DuckDB file behind a store."""
 
@@ -59,7 +70,7 @@ class Database:
         try:
             created = not path.exists()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            config: DuckDBConfig = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads}
+            config: DuckDBConfig = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads, **_NO_VACUUM}
             connection = _connect(path, config)
             if created:
                 path.chmod(0o600)  # the access log is the operator's alone
