@@ -51,6 +51,19 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
     assert stored_cost == Decimal("0.123456789")
 
 
+@pytest.mark.parametrize(
+    "cost",
+    ["0.0000000015", "0.0000000025", "-0.0000000005", "1E-10", "4.9999999995E-9", "1.23456789012345", "1E+8", "0"],
+)
+def test_money_is_stored_as_duckdb_rounds_a_decimal(store, cost):
+    record = numbered_record(1, cost_usd=Decimal(cost), cost_output_usd=Decimal(cost), cost_tools_usd=Decimal(cost))
+    write_all(store, [record])
+    cursor = store.database.cursor()
+    (expected,) = cursor.execute("SELECT ?::DECIMAL(18,9)", [Decimal(cost)]).fetchone()
+    stored = cursor.execute("SELECT cost_usd, cost_output_usd, cost_tools_usd FROM access_logs").fetchone()
+    assert stored == (expected, expected, expected)
+
+
 def test_unpriced_row_keeps_null_cost_and_the_flag(store):
     write_all(
         store,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ccproxy_core.accounting.record import AccessRecord
 
-from .schema import COLUMNS, JSON_COLUMNS
+from .schema import COLUMNS, JSON_COLUMNS, MONEY_COLUMNS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RATE_LIMITS = COLUMNS.index("rate_limits")
@@ -18,6 +18,8 @@ _fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON
 _fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : -1])  # up to tags, the other JSON column
 assert COLUMNS[-1] == "tags"
 _to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
+# Money goes to DuckDB as text: it rounds and refuses exactly as it does a Decimal, at a third of the cost.
+_MONEY_INDEXES = tuple(COLUMNS.index(name) for name in MONEY_COLUMNS)
 
 # Timestamps are read as integer microseconds: exact (the page cursor needs that) and
 # independent of the session time zone, and DuckDB's TIMESTAMPTZ -> datetime needs pytz.
@@ -28,7 +30,11 @@ def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
     rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
     tags = _to_json(record.tags) if record.tags else None
-    return (*_fields_before(record), rate_limits, *_fields_after(record), tags)
+    row = [*_fields_before(record), rate_limits, *_fields_after(record), tags]
+    for index in _MONEY_INDEXES:
+        if row[index] is not None:
+            row[index] = str(row[index])
+    return tuple(row)
 
 
 def micros_to_datetime(micros: int) -> datetime:

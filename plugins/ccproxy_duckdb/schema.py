@@ -84,6 +84,7 @@ assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRec
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
 _VERSION_2_END = COLUMNS.index("rate_limits") + 1
 _VERSION_3_END = COLUMNS.index("cost_tools_usd") + 1
+MONEY_COLUMNS = tuple(name for name, sql_type in COLUMN_TYPES if sql_type == MONEY)
 JSON_COLUMNS = ("rate_limits", "tags")
 """Dict fields stored as JSON text."""
 
