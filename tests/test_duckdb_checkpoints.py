@@ -48,3 +48,17 @@ def test_row_groups_emptied_by_deletes_are_dropped(tmp_path):
         assert len(row_groups(store)) == 2
     finally:
         store.close()
+
+
+def test_rows_are_checkpointed_once_their_log_reaches_the_threshold(tmp_path):
+    """No explicit CHECKPOINT: DuckDB's own, at the configured threshold, bounds the rows held in memory."""
+    store = open_store(tmp_path, duckdb_checkpoint_threshold="256KiB")
+    try:
+        for number in range(3):
+            records = [replace(numbered_record(i), request_id=f"round-{number}-{i}") for i in range(ROUND)]
+            write_all(store, records)
+        groups = row_groups(store)
+        assert len(groups) >= 2, groups  # at DuckDB's default (16MB) all 9,000 rows would still be waiting
+        assert all(rows <= 2 * ROUND for _, rows in groups), groups
+    finally:
+        store.close()

@@ -165,19 +165,29 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
     assert path.read_text().startswith("these are my notes")
 
 
-def test_duckdb_memory_limit_and_threads_come_from_the_settings(tmp_path):
+def test_duckdb_memory_limit_threads_and_checkpoint_threshold_come_from_the_settings(tmp_path):
     settings = DuckDBSettings(
-        duckdb_path=str(tmp_path / "capped.duckdb"), duckdb_memory_limit="100 MiB", duckdb_threads=1
+        duckdb_path=str(tmp_path / "capped.duckdb"),
+        duckdb_memory_limit="100 MiB",
+        duckdb_threads=1,
+        duckdb_checkpoint_threshold="2 MiB",
     )
     store = DuckDBLogStore.open(settings)
     cursor = store.database.cursor()
     try:
-        limit, threads = cursor.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+        applied = cursor.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('checkpoint_threshold')"
+        ).fetchone()
     finally:
         cursor.close()
         store.close()
-    assert (limit, threads) == ("100.0 MiB", 1)
-    assert DuckDBSettings().duckdb_memory_limit == "256MB" and DuckDBSettings().duckdb_threads == 2
+    assert applied == ("100.0 MiB", 1, "2.0 MiB")
+    defaults = DuckDBSettings()
+    assert (defaults.duckdb_memory_limit, defaults.duckdb_threads, defaults.duckdb_checkpoint_threshold) == (
+        "256MB",
+        2,
+        "4MB",
+    )
 
 
 def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path):

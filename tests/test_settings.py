@@ -85,6 +85,11 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
         ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
         ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
         ("OBSERVABILITY__DUCKDB_THREADS", "0", "invalid setting OBSERVABILITY__DUCKDB_THREADS='0'"),
+        (
+            "OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD",
+            "-1MB",
+            "invalid setting OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD='-1MB'",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):

@@ -37,7 +37,7 @@ _NO_VACUUM: DuckDBConfig = {"max_vacuum_tasks": 0}
 By default a checkpoint also merges the small row groups earlier checkpoints left, and to
 do that it holds their rows in memory: a 60 to 80 MiB spike every few checkpoints under
 steady traffic. Without it each checkpoint's rows stay a row group of their own (about
-38,000 rows at the default checkpoint threshold); row groups whose rows are all deleted,
+9,000 rows at the default checkpoint threshold of 4MB); row groups whose rows are all deleted,
 as retention leaves them, are still dropped and their space reused.
 """
 
@@ -56,11 +56,15 @@ class Database:
         self._reads_changed = threading.Condition()
 
     @classmethod
-    def open(cls, configured_path: str, memory_limit: str = "256MB", threads: int = 2) -> Database:
+    def open(
+        cls, configured_path: str, memory_limit: str = "256MB", threads: int = 2, checkpoint_threshold: str = "4MB"
+    ) -> Database:
         """Open (creating folders and file as needed) and migrate the file at ``configured_path``.
 
         ``memory_limit`` and ``threads`` cap DuckDB (OBSERVABILITY__DUCKDB_MEMORY_LIMIT and
         OBSERVABILITY__DUCKDB_THREADS); left to itself it takes 80% of the machine's memory.
+        ``checkpoint_threshold`` (OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD) bounds the new rows
+        it holds in memory between checkpoints.
 
         Raises :class:`StartupError` with one line naming the path and the cause when the file
         cannot be opened: a folder that cannot be created, a file locked by another process,
@@ -70,7 +74,12 @@ class Database:
         try:
             created = not path.exists()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            config: DuckDBConfig = {"memory_limit": memory_limit.replace(" ", ""), "threads": threads, **_NO_VACUUM}
+            config: DuckDBConfig = {
+                "memory_limit": memory_limit.replace(" ", ""),
+                "threads": threads,
+                "checkpoint_threshold": checkpoint_threshold.replace(" ", ""),
+                **_NO_VACUUM,
+            }
             connection = _connect(path, config)
             if created:
                 path.chmod(0o600)  # the access log is the operator's alone

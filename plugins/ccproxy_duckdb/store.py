@@ -155,4 +155,9 @@ class DuckDBLogStore:
 
 def open_database(settings: DuckDBSettings) -> Database:
     """Open and migrate the configured file. Blocking; DuckDB's own threads get the calling thread's priority."""
-    return Database.open(settings.duckdb_path, settings.duckdb_memory_limit, settings.duckdb_threads)
+    return Database.open(
+        settings.duckdb_path,
+        settings.duckdb_memory_limit,
+        settings.duckdb_threads,
+        settings.duckdb_checkpoint_threshold,
+    )
