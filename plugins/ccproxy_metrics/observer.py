@@ -7,6 +7,7 @@ One :class:`MetricsObserver` per app; the plugin's request hooks find it through
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
@@ -14,6 +15,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_metrics.families import MetricFamilies
+from ccproxy_metrics.handles import CounterHandle, GaugeHandle, HistogramHandle
 from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
 
 _STARTED = "ccproxy_metrics.started"
@@ -24,22 +26,23 @@ _ATTRIBUTION_FIELDS = {"project": "project", "client": "client_name"}
 
 
 class _Children:
-    """A family's labelled children, cached by label tuple.
+    """A family's labelled children, cached by label tuple, each as a direct handle.
 
     ``family.labels(...)`` validates and locks on every call; a dict lookup is a few
     times cheaper, and the set of keys is bounded because every label value is.
     """
 
-    __slots__ = ("_family", "_cache")
+    __slots__ = ("_family", "_handle", "_cache")
 
-    def __init__(self, family: MetricWrapperBase) -> None:
+    def __init__(self, family: MetricWrapperBase, handle: Callable[[Any], Any]) -> None:
         self._family = family
+        self._handle = handle
         self._cache: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, *labels: str) -> Any:
         child = self._cache.get(labels)
         if child is None:
-            child = self._cache[labels] = self._family.labels(*labels)
+            child = self._cache[labels] = self._handle(self._family.labels(*labels))
         return child
 
 
@@ -56,20 +59,20 @@ class MetricsObserver:
             (_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels
         )
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
-        self._active = families.active_requests
-        self._requests = _Children(families.requests)
-        self._response_duration = _Children(families.response_duration)
-        self._upstream_duration = _Children(families.upstream_duration)
-        self._time_to_first_token = _Children(families.time_to_first_token)
-        self._proxy_overhead = _Children(families.proxy_overhead)
-        self._tokens = _Children(families.tokens)
-        self._cost = _Children(families.cost)
-        self._errors = _Children(families.errors)
-        self._request_bytes = _Children(families.request_bytes)
-        self._response_bytes = _Children(families.response_bytes)
+        self._active = GaugeHandle(families.active_requests)
+        self._requests = _Children(families.requests, CounterHandle)
+        self._response_duration = _Children(families.response_duration, HistogramHandle)
+        self._upstream_duration = _Children(families.upstream_duration, HistogramHandle)
+        self._time_to_first_token = _Children(families.time_to_first_token, HistogramHandle)
+        self._proxy_overhead = _Children(families.proxy_overhead, HistogramHandle)
+        self._tokens = _Children(families.tokens, CounterHandle)
+        self._cost = _Children(families.cost, CounterHandle)
+        self._errors = _Children(families.errors, CounterHandle)
+        self._request_bytes = _Children(families.request_bytes, CounterHandle)
+        self._response_bytes = _Children(families.response_bytes, CounterHandle)
         self._ratelimit = {
-            "limit": _Children(families.ratelimit_limit),
-            "remaining": _Children(families.ratelimit_remaining),
+            "limit": _Children(families.ratelimit_limit, GaugeHandle),
+            "remaining": _Children(families.ratelimit_remaining, GaugeHandle),
         }
         self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
         self.skipped_records = 0
