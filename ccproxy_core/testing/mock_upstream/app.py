@@ -92,7 +92,11 @@ def run_mock_upstream(host: str, port: int, options: MockOptions) -> None:
 async def _serve_until_stopped(host: str, port: int, options: MockOptions) -> None:
     runner = await start_mock_server(options, host, port)
     stopped = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    loop = asyncio.get_running_loop()
+    # Ctrl-C is stopped like SIGTERM, by the loop's own handler: left to asyncio.Runner's
+    # Python-level one (which cancels this task), it once kept the command running past 10 s.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stopped.set)
     try:
         print(f"ccproxy mock upstream listening on {server_url(runner)} (Ctrl-C to stop)", flush=True)
         await stopped.wait()
