@@ -32,7 +32,7 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture
 def observer(registry) -> MetricsObserver:
-    return MetricsObserver(create_families(registry), model_label_cap=100)
+    return MetricsObserver.in_registry(registry, model_label_cap=100)
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -175,7 +175,7 @@ def test_cost_summed_over_cost_type_equals_the_records_cost(registry, observer):
 
 
 def test_model_labels_are_capped_and_a_missing_model_is_unknown(registry):
-    observer = MetricsObserver(create_families(registry), model_label_cap=2)
+    observer = MetricsObserver.in_registry(registry, model_label_cap=2)
     for model in ("model-a", "model-b", "model-c", "model-d", "model-a", None):
         serve_one(observer, make_record(model=model))
 

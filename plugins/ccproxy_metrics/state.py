@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
-from ccproxy_metrics.families import MetricFamilies, create_families
+from ccproxy_metrics.families import MetricFamilies
 from ccproxy_metrics.observer import MetricsObserver
 from ccproxy_metrics.settings import MetricsSettings
 
@@ -53,11 +53,10 @@ def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     registry = CollectorRegistry()
     own = section_values(settings, MetricsSettings)
     attribution = tuple(own.metrics_attribution_labels)
-    families = create_families(registry, attribution)
+    observer = MetricsObserver.in_registry(registry, own.metrics_model_label_cap, attribution)
     registry.register(PluginErrorsCollector(app))
     registry.register(LogStoreCollector(app))
-    observer = MetricsObserver(families, own.metrics_model_label_cap, attribution)
-    return MetricsState(registry=registry, families=families, observer=observer)
+    return MetricsState(registry=registry, families=observer.families, observer=observer)
 
 
 def start_observing(ccproxy: Ccproxy) -> None:

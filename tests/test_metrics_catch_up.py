@@ -1,0 +1,110 @@
+"""Finished requests are put aside on the request path and counted together: no reader ever misses one."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from ccproxy_core.testing import make_record
+from ccproxy_metrics.observer import CATCH_UP_EVERY, MetricsObserver
+from tests.metrics_records import make_context, serve_one
+
+REQUEST = {
+    "method": "POST",
+    "endpoint": "/v1/messages",
+    "model": "claude-sonnet-4-5",
+    "status": "200",
+    "service_type": "anthropic",
+}
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def observer(registry) -> MetricsObserver:
+    return MetricsObserver.in_registry(registry, model_label_cap=100)
+
+
+def requests_total(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("ccproxy_requests_total", REQUEST)
+
+
+def test_a_scrape_counts_every_request_put_aside(registry, observer):
+    for _ in range(3):
+        serve_one(observer, make_record())
+    assert observer.waiting == 3
+
+    exposition = generate_latest(registry).decode()
+
+    assert 'ccproxy_requests_total{endpoint="/v1/messages",method="POST",model="claude-sonnet-4-5"' in exposition
+    assert observer.waiting == 0
+    assert requests_total(registry) == 3
+    assert registry.get_sample_value("ccproxy_tokens_total", {"type": "input", **_model()}) == 300
+
+
+def test_the_request_path_counts_once_enough_records_wait(observer):
+    for _ in range(CATCH_UP_EVERY - 1):
+        serve_one(observer, make_record())
+    assert observer.waiting == CATCH_UP_EVERY - 1
+
+    serve_one(observer, make_record())
+
+    assert observer.waiting == 0
+
+
+def test_the_in_flight_gauge_is_not_put_aside(registry, observer):
+    record = make_record()
+    context = make_context(record)
+    observer.on_request_start(context=context)
+    observer.on_request_end(context=context, record=record)
+
+    assert observer.waiting == 1
+    assert observer._active._value.get() == 0  # read without collecting, which would count the rest
+
+
+def test_a_record_the_metrics_cannot_take_is_skipped_alone(registry, observer):
+    serve_one(observer, make_record())
+    serve_one(observer, make_record(tokens_output=-1))  # a counter refuses to go down
+    serve_one(observer, make_record())
+
+    assert registry.get_sample_value("ccproxy_metrics_skipped_records_total") == 1
+    assert observer.skipped_records == 1
+    assert registry.get_sample_value("ccproxy_tokens_total", {"type": "output", **_model()}) == 80
+
+
+def test_scrapes_from_another_thread_lose_and_double_count_nothing(registry, observer):
+    requests = 60 * CATCH_UP_EVERY + 7
+    served = threading.Event()
+    scrapes = 0
+
+    def scrape_until_served() -> None:
+        nonlocal scrapes
+        while not served.is_set():
+            generate_latest(registry)
+            scrapes += 1
+
+    scraper = threading.Thread(target=scrape_until_served)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # hand the GIL over often, so scrapes land inside the request path's counts
+    scraper.start()
+    try:
+        for _ in range(requests):
+            serve_one(observer, make_record())
+    finally:
+        served.set()
+        scraper.join()
+        sys.setswitchinterval(interval)
+
+    assert scrapes > 0
+    assert requests_total(registry) == requests
+    assert registry.get_sample_value("ccproxy_active_requests") == 0
+
+
+def _model() -> dict[str, str]:
+    return {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
