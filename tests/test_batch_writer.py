@@ -22,8 +22,10 @@ class ListStore(BatchWriter):
     first_retry_seconds = 0.01
     max_retry_seconds = 0.05
 
-    def __init__(self, queue_size: int = 100, batch_size: int = 10, grace: float = 0.0) -> None:
-        super().__init__(log, queue_size, batch_size, flush_interval=0.02)
+    def __init__(
+        self, queue_size: int = 100, batch_size: int = 10, grace: float = 0.0, flush_interval: float = 0.02
+    ) -> None:
+        super().__init__(log, queue_size, batch_size, flush_interval=flush_interval)
         self.shutdown_grace_seconds = grace
         self.stored: list[str] = []
         self.batches: list[int] = []
@@ -62,6 +64,32 @@ def test_records_are_written_in_batches_in_order_and_counted():
     assert store.stored == [f"r{n}" for n in range(35)]
     assert max(store.batches) <= 10 and sum(store.batches) == 35
     assert store.stats()["rows_written"] == 35 and store.stats()["dropped_records"] == 0 and store.disconnected
+
+
+def test_full_batches_are_written_at_once_while_more_records_wait():
+    store = ListStore(batch_size=10, flush_interval=60)
+    for record in records(25):
+        store.submit(record)
+    store.start()
+    try:
+        # Two full batches go without waiting; the last five wait for the flush interval.
+        wait_until(lambda: store.stats()["rows_written"] == 20, timeout=5)
+        assert store.batches == [10, 10] and store.stats()["queue_depth"] == 5
+    finally:
+        store.close()
+    assert store.stored == [f"r{n}" for n in range(25)]
+
+
+def test_a_record_arriving_while_the_writer_waits_wakes_it():
+    store = ListStore(batch_size=1, flush_interval=60)
+    store.start()
+    try:
+        for n, record in enumerate(records(3)):
+            store.submit(record)
+            wait_until(lambda n=n: store.stats()["rows_written"] == n + 1, timeout=5)
+    finally:
+        store.close()
+    assert store.stored == ["r0", "r1", "r2"]
 
 
 def test_a_full_queue_drops_the_newest_counts_and_logs_once(caplog):

@@ -152,7 +152,7 @@ class LogWriter(BatchWriter):
         self._log_write_error.log(
             "cannot write %d access record(s) to ClickHouse (kept, will retry; %d queued): %s",
             len(self._pending),
-            self._queue.qsize(),
+            len(self._queue),
             exc,
         )
         self.disconnect()
