@@ -3,6 +3,8 @@
 1. Writer ingest: AccessRecords queued as the proxy does (``submit``), timed until the background
    writer has inserted them all: with the queue filled first (the writer alone), and while the
    main thread is still submitting (both compete for the GIL); also the cost of one ``submit``.
+   Then the writer fed at a steady ``--steady-rate`` records a second, as a busy proxy feeds it:
+   the CPU time of its thread per record.
 2. Read latency over ``--rows`` generated rows (DuckDB SQL fills the file in seconds): the store
    methods behind /logs/query, /logs/entries and /logs/analytics, median of ``--runs`` runs.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -123,6 +126,38 @@ def bench_ingest(folder: Path, rows: int, batch_size: int) -> None:
     print(f"        submit() on the hot path: {1e6 * submit_seconds[0] / rows:.2f} us per record")
 
 
+def bench_steady(folder: Path, rate: int, seconds: float) -> None:
+    """The writer's thread CPU per record when records arrive at ``rate`` a second, at the default settings."""
+    total = int(rate * seconds)
+    database = Database.open(str(folder / "steady.duckdb"))
+    writer = LogWriter(database, queue_size=10_000, batch_size=1_000, flush_interval=1.0)
+    writer.start()
+    assert writer._thread.native_id is not None
+    cpu_before = _thread_cpu_seconds(writer._thread.native_id)
+    started, submitted = time.monotonic(), 0
+    while submitted < total:
+        due = min(total, int((time.monotonic() - started) * rate))
+        for number in range(submitted, due):
+            writer.submit(sample_record(number))
+        submitted = due
+        time.sleep(0.005)
+    while writer.stats()["rows_written"] < total:
+        time.sleep(0.01)
+    spent = _thread_cpu_seconds(writer._thread.native_id) - cpu_before
+    writer.close()
+    database.close()
+    print(
+        f"writer  at a steady {rate:,} records/s for {seconds:g} s: {1e6 * spent / total:.0f} us of its thread's CPU per record"
+    )
+
+
+def _thread_cpu_seconds(thread_id: int) -> float:
+    """User plus system CPU seconds of one thread of this process, from /proc."""
+    with open(f"/proc/self/task/{thread_id}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _time_until_written(writer: LogWriter, rows: int, start: Callable[[], None]) -> float:
     started = time.perf_counter()
     start()
@@ -191,10 +226,13 @@ def main() -> None:
     parser.add_argument("--ingest-rows", type=int, default=200_000, help="records pushed through the writer")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per read (median reported)")
     parser.add_argument("--days", type=float, default=1.0, help="span of the generated rows, ending now")
+    parser.add_argument("--steady-rate", type=int, default=600, help="records a second for the steady writer run")
+    parser.add_argument("--steady-seconds", type=float, default=20, help="length of the steady writer run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ccproxy-bench-") as folder:
         for batch_size in (1000, 5000):
             bench_ingest(Path(folder), args.ingest_rows, batch_size)
+        bench_steady(Path(folder), args.steady_rate, args.steady_seconds)
         store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(Path(folder) / "reads.duckdb")))
         try:
             end = fill(store, args.rows, args.days)
