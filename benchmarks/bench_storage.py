@@ -4,7 +4,8 @@
    writer has inserted them all: with the queue filled first (the writer alone), and while the
    main thread is still submitting (both compete for the GIL); also the cost of one ``submit``.
    Then the writer fed at a steady ``--steady-rate`` records a second, as a busy proxy feeds it:
-   the CPU time of its thread per record.
+   the CPU time of its thread per record; and the longest the writer keeps a busy main thread
+   (a pure-Python loop, as the event loop is) from running while it writes a batch of 1,000.
 2. Read latency over ``--rows`` generated rows (DuckDB SQL fills the file in seconds): the store
    methods behind /logs/query, /logs/entries and /logs/analytics, median of ``--runs`` runs.
 
@@ -151,6 +152,25 @@ def bench_steady(folder: Path, rate: int, seconds: float) -> None:
     )
 
 
+def bench_hold(folder: Path, batches: int = 5) -> None:
+    """The longest pause of a busy main thread while the writer writes batches of 1,000 records."""
+    database = Database.open(str(folder / "hold.duckdb"))
+    writer = LogWriter(database, queue_size=10_000, batch_size=1_000, flush_interval=0.5)
+    writer.start()
+    longest = 0.0
+    for batch in range(batches):
+        for number in range(1_000):
+            writer.submit(sample_record(batch * 1_000 + number))
+        last = time.perf_counter()
+        while writer.stats()["rows_written"] < (batch + 1) * 1_000:
+            sum(range(200))  # a slice of Python work; a gap between two is time the writer held the GIL
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+    writer.close()
+    database.close()
+    print(f"writer  longest pause of a busy main thread while batches of 1,000 are written: {1000 * longest:.1f} ms")
+
+
 def _thread_cpu_seconds(thread_id: int) -> float:
     """User plus system CPU seconds of one thread of this process, from /proc."""
     with open(f"/proc/self/task/{thread_id}/stat", encoding="ascii") as stat:
@@ -233,6 +253,7 @@ def main() -> None:
         for batch_size in (1000, 5000):
             bench_ingest(Path(folder), args.ingest_rows, batch_size)
         bench_steady(Path(folder), args.steady_rate, args.steady_seconds)
+        bench_hold(Path(folder))
         store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(Path(folder) / "reads.duckdb")))
         try:
             end = fill(store, args.rows, args.days)

@@ -13,7 +13,7 @@ from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.plugin_host.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
-from ccproxy_duckdb.writer import LogWriter
+from ccproxy_duckdb.writer import APPEND_CHUNK_ROWS, LogWriter
 from tests.duckdb_records import NOW, numbered_record, open_store, write_all
 
 
@@ -210,6 +210,24 @@ def test_a_refused_row_costs_only_itself(store):
     assert store.stats()["write_errors"] == 1
     ids = {row["request_id"] for row in run(store.query(LogFilters(), 10)).rows}
     assert ids == {"req-0001", "req-0003", "req-0004", "req-0005"}
+
+
+def test_a_refused_row_late_in_a_large_batch_costs_only_itself(tmp_path):
+    database = Database.open(str(tmp_path / "large.duckdb"))
+    writer = LogWriter(database, queue_size=1_000, batch_size=500, flush_interval=0.05)
+    records = [numbered_record(n) for n in range(3 * APPEND_CHUNK_ROWS + 20)]
+    records[-5] = numbered_record(len(records) - 5, cost_usd=Decimal("1e12"))  # in the last appender call
+    for record in records:  # queued before the writer starts: one batch
+        writer.submit(record)
+    writer.start()
+    try:
+        wait_until(lambda: writer.stats()["rows_written"] == len(records) - 1)
+    finally:
+        writer.close()
+    stored = database.cursor().execute("SELECT request_id FROM access_logs ORDER BY request_id").fetchall()
+    database.close()
+    assert [row[0] for row in stored] == [r.request_id for r in records if r is not records[-5]]
+    assert writer.stats()["dropped_records"] == 1
 
 
 def test_retention_deletes_only_old_rows(tmp_path):

@@ -30,6 +30,10 @@ from .rows import record_to_row
 log = logging.getLogger("ccproxy.duckdb")
 
 TABLE = "access_logs"
+APPEND_CHUNK_ROWS = 100
+"""Rows handed to the appender per call. It holds the GIL for a whole call, some 35 µs a row: a
+batch of 1,000 in one call kept a busy event loop waiting up to 23 ms, 100 at a time up to 8
+(``benchmarks/bench_storage.py``)."""
 
 # Errors caused by the values of some row, not by the file: retrying the same batch would fail again.
 # DataError: a value that does not convert (out of range, wrong type); IntegrityError: NOT NULL;
@@ -112,7 +116,8 @@ class LogWriter(BatchWriter):
         try:
             if self._appender is None:  # kept between batches: making one costs some 3 ms
                 self._appender = connection.appender(TABLE)
-            self._appender.append_rows(rows)
+            for start in range(0, len(rows), APPEND_CHUNK_ROWS):
+                self._appender.append_rows(rows[start : start + APPEND_CHUNK_ROWS])
             self._appender.flush()
             watermarks = self._rollups.after_append(connection, rows)
             connection.execute("COMMIT")
