@@ -215,13 +215,14 @@ def test_a_refused_row_costs_only_itself(store):
 def test_a_refused_row_late_in_a_large_batch_costs_only_itself(tmp_path):
     database = Database.open(str(tmp_path / "large.duckdb"))
     writer = LogWriter(database, queue_size=1_000, batch_size=500, flush_interval=0.05)
-    records = [numbered_record(n) for n in range(3 * APPEND_CHUNK_ROWS + 20)]
-    records[-5] = numbered_record(len(records) - 5, cost_usd=Decimal("1e12"))  # in the last appender call
+    records = [numbered_record(n) for n in range(APPEND_CHUNK_ROWS + 20)]
+    records[-5] = numbered_record(len(records) - 5, cost_usd=Decimal("1e12"))  # in the second appender call
     for record in records:  # queued before the writer starts: one batch
         writer.submit(record)
     writer.start()
     try:
-        wait_until(lambda: writer.stats()["rows_written"] == len(records) - 1)
+        # Then each row goes alone, in a transaction of its own: some 25 ms each.
+        wait_until(lambda: writer.stats()["rows_written"] == len(records) - 1, timeout=60)
     finally:
         writer.close()
     stored = database.cursor().execute("SELECT request_id FROM access_logs ORDER BY request_id").fetchall()
