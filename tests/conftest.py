@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from ccproxy_core import AccessRecord, RequestContext, hookimpl
 from ccproxy_core.testing import RunningProxy
+from ccproxy_metrics.observer import MetricsObserver
 from tests.tools import FIXTURE_TOOLS, TOOLS, missing_tools
 
 pytest_plugins = ["ccproxy_core.testing.pytest_plugin"]  # our tests use the fixtures plugin authors get
@@ -51,6 +53,18 @@ class HookRecorder:
                 raise AssertionError(f"expected {count} on_request_end calls, saw {len(self.ends)}")
         time.sleep(0.05)  # a duplicate call would land right after: give it the chance to show up
         return list(self.ends)
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """A fresh metrics registry (never prometheus_client's global one)."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def observer(registry) -> MetricsObserver:
+    """A metrics observer counting into ``registry``, as the metrics plugin builds it."""
+    return MetricsObserver.in_registry(registry, model_label_cap=100)
 
 
 @pytest.fixture

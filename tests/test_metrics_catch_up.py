@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 import threading
 
-import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ccproxy_core.testing import make_record
-from ccproxy_metrics.observer import CATCH_UP_EVERY, MetricsObserver
+from ccproxy_metrics.observer import CATCH_UP_EVERY
 from tests.metrics_records import make_context, serve_one
 
 REQUEST = {
@@ -19,16 +18,6 @@ REQUEST = {
     "status": "200",
     "service_type": "anthropic",
 }
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def observer(registry) -> MetricsObserver:
-    return MetricsObserver.in_registry(registry, model_label_cap=100)
 
 
 def requests_total(registry: CollectorRegistry) -> float | None:

@@ -25,16 +25,6 @@ DOCUMENTED_FAMILIES = {
 }
 
 
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def observer(registry) -> MetricsObserver:
-    return MetricsObserver.in_registry(registry, model_label_cap=100)
-
-
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
     return registry.get_sample_value(name, labels)
 
