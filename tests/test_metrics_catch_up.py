@@ -54,7 +54,7 @@ def test_the_in_flight_gauge_is_not_put_aside(registry, observer):
     observer.on_request_end(context=context, record=record)
 
     assert observer.waiting == 1
-    assert observer._active._value.get() == 0  # read without collecting, which would count the rest
+    assert observer.in_flight == 0
 
 
 def test_a_record_the_metrics_cannot_take_is_skipped_alone(registry, observer):
@@ -65,6 +65,26 @@ def test_a_record_the_metrics_cannot_take_is_skipped_alone(registry, observer):
     assert registry.get_sample_value("ccproxy_metrics_skipped_records_total") == 1
     assert observer.skipped_records == 1
     assert registry.get_sample_value("ccproxy_tokens_total", {"type": "output", **_model()}) == 80
+
+
+def test_rate_limit_gauges_counted_together_end_at_each_headers_latest_value(registry, observer):
+    serve_one(observer, make_record(rate_limits={"requests_remaining": 10.0, "tokens_remaining": 500.0}))
+    serve_one(observer, make_record(rate_limits={"requests_remaining": 9.0}))
+    serve_one(observer, make_record(service_type="openai", rate_limits={"requests_remaining": 70.0}))
+    serve_one(observer, make_record(rate_limits={"requests_remaining": 8.0}))
+
+    def remaining(service: str, resource: str) -> float | None:
+        labels = {"service_type": service, "resource": resource}
+        return registry.get_sample_value("ccproxy_ratelimit_remaining", labels)
+
+    assert remaining("anthropic", "requests") == 8
+    assert remaining("anthropic", "tokens") == 500  # no later record said otherwise
+    assert remaining("openai", "requests") == 70
+
+    serve_one(observer, make_record(rate_limits={"tokens_remaining": 400.0}))
+
+    assert remaining("anthropic", "tokens") == 400
+    assert remaining("anthropic", "requests") == 8
 
 
 def test_scrapes_from_another_thread_lose_and_double_count_nothing(registry, observer):

@@ -70,7 +70,9 @@ class MetricsObserver:
             (_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels
         )
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
-        self._active = GaugeHandle(families.active_requests)
+        self.in_flight = 0
+        """Requests started and not ended; ``ccproxy_active_requests`` reads it when collected."""
+        families.active_requests.set_function(lambda: self.in_flight)
         self._requests = _Children(families.requests, CounterHandle)
         self._response_duration = _Children(families.response_duration, HistogramHandle)
         self._upstream_duration = _Children(families.upstream_duration, HistogramHandle)
@@ -86,6 +88,7 @@ class MetricsObserver:
             "remaining": _Children(families.ratelimit_remaining, GaugeHandle),
         }
         self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
+        self._latest_rate_limits: dict[str, dict[str, float]] = {}  # by service, over the records being counted
         self._waiting: deque[AccessRecord] = deque()
         self._counting = threading.Lock()  # one thread counts at a time: the loop, or a scrape's
         self.skipped_records = 0
@@ -106,13 +109,13 @@ class MetricsObserver:
     def on_request_start(self, context: RequestContext) -> None:
         """Count the request as in flight."""
         context.state[_STARTED] = True
-        self._active.inc()
+        self.in_flight += 1
 
     def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
         """Take the request out of flight, and put its record aside to be counted."""
         # Only undo what on_request_start did here, so the gauge can never go negative.
         if context.state.pop(_STARTED, False):
-            self._active.dec()
+            self.in_flight -= 1
         self._waiting.append(record)
         if len(self._waiting) >= CATCH_UP_EVERY:
             self.catch_up(wait=False)
@@ -130,6 +133,7 @@ class MetricsObserver:
         try:
             while self._waiting:
                 self._count(self._waiting.popleft())
+            self._set_rate_limits()
         finally:
             self._counting.release()
 
@@ -142,7 +146,8 @@ class MetricsObserver:
             _skip_log.log("metrics skipped access record %s", record.request_id, exc_info=True)
 
     def observe(self, record: AccessRecord) -> None:
-        """Add one finished request to the metrics (the gauge of requests in flight aside)."""
+        """Add one finished request to the counters and histograms; its rate limits wait for the
+        end of the catch-up, which sets each gauge once, to its latest value."""
         model = self.model_label(record.model)
         endpoint = record.endpoint
         service = record.service_type
@@ -153,7 +158,11 @@ class MetricsObserver:
         self._observe_latency(record, model, endpoint, service)
         self._observe_usage(record, model, service, extra)
         if record.rate_limits:
-            self._observe_rate_limits(record.rate_limits, service)
+            # Gauges: only each header's latest value counts, so they are set once per catch-up.
+            latest = self._latest_rate_limits.get(service)
+            if latest is None:
+                latest = self._latest_rate_limits[service] = {}
+            latest.update(record.rate_limits)
 
     def _observe_latency(self, record: AccessRecord, model: str, endpoint: str, service: str) -> None:
         self._response_duration(model, endpoint, service).observe(record.duration_seconds)
@@ -189,15 +198,18 @@ class MetricsObserver:
         if record.response_bytes:
             self._response_bytes(service).inc(record.response_bytes)
 
-    def _observe_rate_limits(self, rate_limits: dict[str, float], service: str) -> None:
-        for key, value in rate_limits.items():
-            try:
-                parsed = self._rate_limit_keys[key]
-            except KeyError:
-                parsed = self._rate_limit_keys[key] = split_rate_limit_key(key)
-            if parsed is not None:
-                resource, kind = parsed
-                self._ratelimit[kind](service, resource).set(value)
+    def _set_rate_limits(self) -> None:
+        """Set the rate-limit gauges to the latest values of the records just counted."""
+        for service, latest in self._latest_rate_limits.items():
+            for key, value in latest.items():
+                try:
+                    parsed = self._rate_limit_keys[key]
+                except KeyError:
+                    parsed = self._rate_limit_keys[key] = split_rate_limit_key(key)
+                if parsed is not None:
+                    resource, kind = parsed
+                    self._ratelimit[kind](service, resource).set(value)
+        self._latest_rate_limits.clear()
 
 
 class CatchUpCollector:
