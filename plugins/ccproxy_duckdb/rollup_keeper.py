@@ -14,7 +14,7 @@ and rollups in one transaction, under the database's maintenance lock, which the
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -73,8 +73,8 @@ class RollupKeeper:
     def _add_late_rows(
         cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], watermarks: dict[str, int]
     ) -> None:
-        newest_closed = max(watermarks.values())
-        late = [row for row in rows if _row_micros(row) < newest_closed]
+        newest_closed = micros_to_datetime(max(watermarks.values()))
+        late = [row for row in rows if _is_late(row[_TIMESTAMP], newest_closed)]
         if not late:
             return
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {LATE_TABLE} AS SELECT * FROM access_logs LIMIT 0")
@@ -87,9 +87,13 @@ class RollupKeeper:
         cursor.execute(f"DELETE FROM {LATE_TABLE}")
 
 
-def _row_micros(row: tuple[Any, ...]) -> int:
-    moment = row[_TIMESTAMP]
-    return datetime_to_micros(moment) if isinstance(moment, datetime) else 0
+def _is_late(moment: Any, closed: datetime) -> bool:
+    """Whether a row's timestamp is before ``closed`` (aware): datetimes compare exactly, to the microsecond."""
+    if not isinstance(moment, datetime):
+        return True
+    if moment.tzinfo is None:  # naive: taken as UTC, as everywhere in the store
+        moment = moment.replace(tzinfo=UTC)
+    return moment < closed
 
 
 def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
