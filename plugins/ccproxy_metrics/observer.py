@@ -3,7 +3,7 @@
 One :class:`MetricsObserver` per app; the plugin's request hooks find it through the
 ``ccproxy`` handle they are given.
 
-The request path only moves the in-flight gauge and puts the finished record aside; the
+The request path only counts the request in and out of flight and puts its record aside; the
 records put aside are counted together, every :data:`CATCH_UP_EVERY` records and whenever
 the registry is collected (a scrape, a push), so every reader sees every finished request.
 Counting a record among others costs a third of counting it between two requests, whose
