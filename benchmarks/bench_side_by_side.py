@@ -8,7 +8,7 @@ throughput runs minutes apart are not. Two passes, each with a fresh pair of pro
 in one order and then the other. Prints each round and the median ratios. ``--plugins off``
 is the method's control: both proxies alike, the ratio should be 1.
 
-    python benchmarks/bench_side_by_side.py [--plugins all|metrics|duckdb|off] [--rounds 5] [--seconds 8]
+    python benchmarks/bench_side_by_side.py [--plugins all|metrics|duckdb|off] [--rounds 5] [--seconds 8] [--output F]
 
 With the proxy on one core, throughput is the inverse of its CPU time per request: a ratio of
 1.11 or less is the goal "all plugins on keep 90% of plugins-off throughput".
@@ -17,12 +17,15 @@ With the proxy on one core, throughput is the inverse of its CPU time per reques
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
+from benchlib.machine import describe_machine
 from benchlib.processes import PLUGINS_ON, Service, start_mock, start_proxy
 from benchlib.wrk import LoadResult, run_wrk
 
@@ -92,7 +95,9 @@ def main() -> int:
     parser.add_argument("--plugins", choices=("all", "metrics", "duckdb", "off"), default="all")
     parser.add_argument("--rounds", type=int, default=5, help="rounds in each of the two passes")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each round")
+    parser.add_argument("--output", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    machine, started_at = describe_machine(), datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="ccproxy-side-") as name:
         folder = Path(name)
         mock = start_mock(folder, cpus=LOAD_CPU)
@@ -107,7 +112,12 @@ def main() -> int:
     for on_first, pass_ratios in zip((False, True), ratios, strict=True):
         print(f"  median with {'on' if on_first else 'off'} started first: {statistics.median(pass_ratios):.3f}")
     every = ratios[0] + ratios[1]
-    print(f"{args.plugins} on / plugins off, CPU per request, median of {len(every)}: {statistics.median(every):.3f}")
+    median = statistics.median(every)
+    print(f"{args.plugins} on / plugins off, CPU per request, median of {len(every)}: {median:.3f}")
+    if args.output:
+        figures = {"plugins": args.plugins, "started_at": started_at, "machine": machine, "seconds": args.seconds}
+        figures |= {"ratios_off_first": ratios[0], "ratios_on_first": ratios[1], "median_ratio": median}
+        args.output.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
