@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from benchlib.processes import read_cpu_seconds
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 from ccproxy_core.testing import make_record
@@ -134,7 +135,7 @@ def bench_steady(folder: Path, rate: int, seconds: float) -> None:
     writer = LogWriter(database, queue_size=10_000, batch_size=1_000, flush_interval=1.0)
     writer.start()
     assert writer._thread.native_id is not None
-    cpu_before = _thread_cpu_seconds(writer._thread.native_id)
+    cpu_before = read_cpu_seconds(os.getpid(), writer._thread.native_id)
     started, submitted = time.monotonic(), 0
     while submitted < total:
         due = min(total, int((time.monotonic() - started) * rate))
@@ -144,7 +145,7 @@ def bench_steady(folder: Path, rate: int, seconds: float) -> None:
         time.sleep(0.005)
     while writer.stats()["rows_written"] < total:
         time.sleep(0.01)
-    spent = _thread_cpu_seconds(writer._thread.native_id) - cpu_before
+    spent = read_cpu_seconds(os.getpid(), writer._thread.native_id) - cpu_before
     writer.close()
     database.close()
     print(
@@ -169,13 +170,6 @@ def bench_hold(folder: Path, batches: int = 5) -> None:
     writer.close()
     database.close()
     print(f"writer  longest pause of a busy main thread while batches of 1,000 are written: {1000 * longest:.1f} ms")
-
-
-def _thread_cpu_seconds(thread_id: int) -> float:
-    """User plus system CPU seconds of one thread of this process, from /proc."""
-    with open(f"/proc/self/task/{thread_id}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _time_until_written(writer: LogWriter, rows: int, start: Callable[[], None]) -> float:

@@ -71,9 +71,11 @@ def read_memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
-def read_cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of process ``pid`` and all its threads, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+def read_cpu_seconds(pid: int, thread_id: int | None = None) -> float:
+    """User plus system CPU seconds of process ``pid`` and all its threads, from /proc/PID/stat;
+    of its thread ``thread_id`` alone when given (/proc/PID/task/TID/stat)."""
+    path = f"/proc/{pid}/stat" if thread_id is None else f"/proc/{pid}/task/{thread_id}/stat"
+    with open(path, encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
