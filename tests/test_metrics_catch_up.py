@@ -87,6 +87,21 @@ def test_rate_limit_gauges_counted_together_end_at_each_headers_latest_value(reg
     assert remaining("anthropic", "requests") == 8
 
 
+def test_a_rate_limit_that_is_not_a_number_is_skipped_alone(registry, observer):
+    hostile = {"requests_remaining": "many", "tokens_remaining": 10**400, "requests_limit": None}
+    serve_one(observer, make_record(rate_limits={**hostile, "tokens_limit": 900.0}))
+
+    exposition = generate_latest(registry).decode()  # the scrape does not fail
+
+    assert 'ccproxy_ratelimit_limit{resource="tokens",service_type="anthropic"} 900.0' in exposition
+    assert registry.get_sample_value("ccproxy_requests_total", REQUEST) == 1
+    serve_one(observer, make_record(rate_limits={"requests_remaining": 7.0}))
+    assert (
+        registry.get_sample_value("ccproxy_ratelimit_remaining", {"service_type": "anthropic", "resource": "requests"})
+        == 7
+    )
+
+
 def test_scrapes_from_another_thread_lose_and_double_count_nothing(registry, observer):
     requests = 60 * CATCH_UP_EVERY + 7
     served = threading.Event()

@@ -199,17 +199,24 @@ class MetricsObserver:
             self._response_bytes(service).inc(record.response_bytes)
 
     def _set_rate_limits(self) -> None:
-        """Set the rate-limit gauges to the latest values of the records just counted."""
-        for service, latest in self._latest_rate_limits.items():
+        """Set the rate-limit gauges to the latest values of the records just counted; a value that
+        is not a number is skipped alone (records from the proxy never have one: they are made safe)."""
+        latest_by_service, self._latest_rate_limits = self._latest_rate_limits, {}
+        for service, latest in latest_by_service.items():
             for key, value in latest.items():
                 try:
-                    parsed = self._rate_limit_keys[key]
-                except KeyError:
-                    parsed = self._rate_limit_keys[key] = split_rate_limit_key(key)
-                if parsed is not None:
-                    resource, kind = parsed
-                    self._ratelimit[kind](service, resource).set(value)
-        self._latest_rate_limits.clear()
+                    self._set_rate_limit(service, key, value)
+                except (TypeError, ValueError, OverflowError):
+                    _skip_log.log("metrics skipped rate limit %r=%r of %s: not a number", key, value, service)
+
+    def _set_rate_limit(self, service: str, key: str, value: float) -> None:
+        try:
+            parsed = self._rate_limit_keys[key]
+        except KeyError:
+            parsed = self._rate_limit_keys[key] = split_rate_limit_key(key)
+        if parsed is not None:
+            resource, kind = parsed
+            self._ratelimit[kind](service, resource).set(value)
 
 
 class CatchUpCollector:
