@@ -22,6 +22,7 @@ then serves its largest pages without building a Python object per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -268,3 +269,19 @@ class PeerRecordFeed(Protocol):
         never blocks; the store calls it from a thread of its own and stops at ``close``.
         """
         ...
+
+
+def _compact_json_encoder() -> Callable[[Any], str]:
+    # The C encoder is made once and reused: json.dumps makes one per call, half the cost for a
+    # dict of a dozen rate limits. It skips the check for circular containers, which the record's
+    # flat dicts of text and numbers cannot be.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator in this Python
+        return json.JSONEncoder(separators=(",", ":")).encode
+    encode = make(None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+compact_json: Callable[[Any], str] = _compact_json_encoder()
+"""``json.dumps(value, separators=(",", ":"))`` for the record's dict fields (``rate_limits``,
+``tags``), which a store keeps as JSON text; it runs once per record on the writer's path."""

@@ -11,11 +11,11 @@ from operator import attrgetter
 from typing import Any
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS, AccessRecord
+from ccproxy_core.plugin_host.log_store import compact_json
 
 from .schema import JSON_COLUMNS, RECORD_COLUMN_TYPES, quote
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_to_json = json.JSONEncoder(separators=(",", ":")).encode
 _MONEY_LIMIT = Decimal(10) ** 9  # Decimal(18, 9) holds 9 digits before the point
 _INT64_LIMIT = 2**63
 _UINT8_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if sql_type == "UInt8"}  # booleans
@@ -75,7 +75,7 @@ def record_to_row(record: AccessRecord, instance: str, inserted_us: int) -> tupl
         if values[i] is not None:
             values[i].encode("utf-8")  # a lone surrogate raises UnicodeEncodeError (a ValueError) here, not mid-insert
     for i in _JSON_AT:
-        values[i] = _to_json(values[i]) if values[i] else ""
+        values[i] = compact_json(values[i]) if values[i] else ""
         values[i].encode("utf-8")
     micros = datetime_to_micros(record.timestamp)
     values[_TIMESTAMP_INDEX] = record.timestamp

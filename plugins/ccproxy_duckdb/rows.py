@@ -9,6 +9,7 @@ from operator import attrgetter
 from typing import Any
 
 from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.log_store import compact_json
 
 from .schema import COLUMNS, JSON_COLUMNS, MONEY_COLUMNS
 
@@ -17,9 +18,9 @@ _RATE_LIMITS = COLUMNS.index("rate_limits")
 _fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
 _fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : -1])  # up to tags, the other JSON column
 assert COLUMNS[-1] == "tags"
-_to_json = json.JSONEncoder(separators=(",", ":")).encode  # skips json.dumps' per-call set-up on the writer's path
 # Money goes to DuckDB as text: it rounds and refuses exactly as it does a Decimal, at a third of the cost.
 _MONEY_INDEXES = tuple(COLUMNS.index(name) for name in MONEY_COLUMNS)
+
 
 # Timestamps are read as integer microseconds: exact (the page cursor needs that) and
 # independent of the session time zone, and DuckDB's TIMESTAMPTZ -> datetime needs pytz.
@@ -28,8 +29,8 @@ SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{
 
 def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
-    rate_limits = _to_json(record.rate_limits) if record.rate_limits else None
-    tags = _to_json(record.tags) if record.tags else None
+    rate_limits = compact_json(record.rate_limits) if record.rate_limits else None
+    tags = compact_json(record.tags) if record.tags else None
     row = [*_fields_before(record), rate_limits, *_fields_after(record), tags]
     for index in _MONEY_INDEXES:
         if row[index] is not None:
