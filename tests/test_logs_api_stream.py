@@ -66,6 +66,43 @@ async def test_replay_gives_what_was_missed_within_the_ring():
     assert [event.id for event in missed] == ids[2:]
 
 
+async def test_the_ring_fills_only_while_someone_follows_the_stream_or_may_come_back():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=5, replay_grace_seconds=0)
+    hub.bind_loop(asyncio.get_running_loop())
+    hub.publish(numbered_record(0))  # nobody follows: kept for no one
+    first, missed = hub.subscribe(StreamFilter(), 0)
+    assert missed == []
+    for n in (1, 2):
+        hub.publish(numbered_record(n))
+    ids = [first.queue.get_nowait().id for _ in range(2)]
+    hub.unsubscribe(first)
+    _, missed = hub.subscribe(StreamFilter(), ids[0])  # a subscriber followed: its events wait for a reconnect
+    assert [event.id for event in missed] == ids[1:]
+
+
+async def test_with_no_subscriber_the_ring_keeps_filling_for_the_grace_then_empties():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=5, replay_grace_seconds=3600)
+    hub.bind_loop(asyncio.get_running_loop())
+    subscriber, _ = hub.subscribe(StreamFilter(), None)
+    hub.unsubscribe(subscriber)
+    hub.publish(numbered_record(1))  # within the grace after the last subscriber left
+    before = hub.subscribe(StreamFilter(), 0)[1]
+    assert [event.record.request_id for event in before] == ["req-0001"]
+    hub.close()
+    hub.replay_grace_seconds = 0
+    hub.unsubscribe(hub.subscribe(StreamFilter(), None)[0])  # the grace ends at once
+    hub.publish(numbered_record(2))
+    assert hub.subscribe(StreamFilter(), 0)[1] == []  # nothing kept, and nothing stale either
+
+
+async def test_a_new_hub_keeps_its_ring_for_clients_of_the_last_run():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=5)  # the default grace
+    hub.bind_loop(asyncio.get_running_loop())
+    hub.publish(numbered_record(1))
+    from_the_last_run = 1  # any id below this run's
+    assert [event.record.request_id for event in hub.subscribe(StreamFilter(), from_the_last_run)[1]] == ["req-0001"]
+
+
 async def test_max_subscribers():
     hub = StreamHub(max_subscribers=1, queue_size=10, replay_size=0)
     subscriber, _ = hub.subscribe(StreamFilter(), None)

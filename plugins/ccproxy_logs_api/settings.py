@@ -20,4 +20,5 @@ class LogsApiSettings(BaseModel):
     stream_queue_size: int = Field(1_000, ge=1)
     """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
     stream_replay_size: int = Field(1_000, ge=0)
-    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects."""
+    """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects, while the stream is followed
+    and for a minute after (see :data:`ccproxy_logs_api.stream.REPLAY_GRACE_SECONDS`)."""

@@ -20,6 +20,11 @@ from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.log_store import NameFilter
 
 HEARTBEAT_SECONDS = 15.0
+REPLAY_GRACE_SECONDS = 60.0
+"""How long after start-up, and after its last subscriber left, the hub keeps filling its replay
+ring. A client that reconnects within it (``EventSource`` retries within seconds, also across a
+restart) gets what it missed; a stream nobody follows keeps no records in memory, which cost a
+busy proxy 1 to 2% of its CPU (``benchmarks/bench_side_by_side.py``)."""
 
 
 class StreamEvent:
@@ -80,16 +85,25 @@ class HubFull(Exception):
 class StreamHub:
     """Numbers each finished request, keeps the replay ring, and hands events to subscribers."""
 
-    def __init__(self, max_subscribers: int, queue_size: int, replay_size: int) -> None:
+    def __init__(
+        self,
+        max_subscribers: int,
+        queue_size: int,
+        replay_size: int,
+        replay_grace_seconds: float = REPLAY_GRACE_SECONDS,
+    ) -> None:
         self.max_subscribers = max_subscribers
         self.queue_size = queue_size
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         """Seconds between heartbeat comments; tests may lower it on a running app."""
+        self.replay_grace_seconds = replay_grace_seconds
+        """Seconds the replay ring keeps filling with no subscriber (:data:`REPLAY_GRACE_SECONDS`)."""
         self.dropped_subscribers = 0
         self.skipped_records = 0
         """Records that could not be encoded for the stream and were left out (each logged)."""
         self._subscribers: set[Subscriber] = set()
         self._ring: deque[StreamEvent] = deque(maxlen=replay_size)
+        self._replaying_until = time.monotonic() + self.replay_grace_seconds  # for clients of the last run
         # Ids start at the current time in microseconds, so they keep increasing across restarts
         # and a Last-Event-ID from before a restart never hides the new run's events.
         self._last_id = time.time_ns() // 1000
@@ -114,13 +128,19 @@ class StreamHub:
         self._last_id += 1
         event = StreamEvent(self._last_id, record)
         if self._ring.maxlen:
-            self._ring.append(event)
+            self._keep_for_replay(event)
         for subscriber in list(self._subscribers):
             if subscriber.filter.matches(record):
                 try:
                     subscriber.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     self._drop(subscriber)
+
+    def _keep_for_replay(self, event: StreamEvent) -> None:
+        if self._subscribers or time.monotonic() < self._replaying_until:
+            self._ring.append(event)
+        elif self._ring:
+            self._ring.clear()  # nobody can resume from it any more
 
     def follow_peers(self, store: object) -> None:
         """Once: when ``store`` also holds other instances' records (a shared database), publish those too.
@@ -149,8 +169,9 @@ class StreamHub:
         return [event for event in self._ring if event.id > last_event_id and stream_filter.matches(event.record)]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        """Forget ``subscriber`` (its connection ended)."""
-        self._subscribers.discard(subscriber)
+        """Forget ``subscriber`` (its connection ended); it may come back with ``Last-Event-ID``."""
+        if subscriber in self._subscribers:
+            self._left(subscriber)
 
     def close(self) -> None:
         """End every subscriber's stream (server shutdown)."""
@@ -161,8 +182,12 @@ class StreamHub:
 
     def _drop(self, subscriber: Subscriber) -> None:
         subscriber.dropped = True
-        self._subscribers.discard(subscriber)
+        self._left(subscriber)
         self.dropped_subscribers += 1
+
+    def _left(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        self._replaying_until = time.monotonic() + self.replay_grace_seconds
 
     @staticmethod
     def _wake(subscriber: Subscriber) -> None:
