@@ -21,7 +21,6 @@ assert COLUMNS[-1] == "tags"
 # Money goes to DuckDB as text: it rounds and refuses exactly as it does a Decimal, at a third of the cost.
 _MONEY_INDEXES = tuple(COLUMNS.index(name) for name in MONEY_COLUMNS)
 
-
 # Timestamps are read as integer microseconds: exact (the page cursor needs that) and
 # independent of the session time zone, and DuckDB's TIMESTAMPTZ -> datetime needs pytz.
 SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{name}"' for name in COLUMNS)
