@@ -49,19 +49,22 @@ class WebhookReceiver:
         with self._changed:
             return [alert for notification in self.notifications for alert in notification["alerts"]]
 
-    def wait_for(self, alertnames: set[str], timeout: float) -> list[dict[str, Any]]:
-        """Every alert received once all of ``alertnames`` have arrived; fails naming the missing ones."""
+    def wait_for(self, wanted: list[dict[str, str]], timeout: float) -> list[dict[str, Any]]:
+        """Every alert received once, for each label set in ``wanted``, an alert carrying those
+        labels has arrived; fails naming the missing ones. Alerts of one rule with different labels
+        arrive separately, so waiting for the name alone can return before the second one."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while not alertnames <= {alert["labels"]["alertname"] for alert in self.alerts()}:
+            while missing := [labels for labels in wanted if not self._has(labels)]:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = {alert["labels"]["alertname"] for alert in self.alerts()}
-                    raise AssertionError(
-                        f"alerts never delivered: {sorted(alertnames - seen)}; delivered: {sorted(seen)}"
-                    )
+                    seen = sorted({alert["labels"]["alertname"] for alert in self.alerts()})
+                    raise AssertionError(f"alerts never delivered: {missing}; delivered: {seen}")
                 self._changed.wait(left)
             return self.alerts()
+
+    def _has(self, labels: dict[str, str]) -> bool:
+        return any(labels.items() <= alert["labels"].items() for alert in self.alerts())
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -44,6 +44,10 @@ EXPECTED = {
     "CcproxyLogWriteErrors",
     "CcproxyPushgatewayPushFailing",
 }
+EXPECTED_LABELS = [{"alertname": name} for name in sorted(EXPECTED)] + [
+    {"alertname": "CcproxyInStreamErrors", "service_type": "openai", "error_type": error_type}
+    for error_type in ("upstream_stream_aborted", "server_error")
+]
 
 pytestmark = [
     pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill the log disk"),
@@ -207,7 +211,7 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
         fill_the_disk(store, wal)
         traffic = OpenAITraffic(proxy.url)
         try:
-            alerts = webhook.wait_for(EXPECTED, timeout=180)
+            alerts = webhook.wait_for(EXPECTED_LABELS, timeout=180)
         except AssertionError as missing:
             raise AssertionError(f"{missing}\nPrometheus says: {prometheus_view(prometheus.url)}") from None
     finally:
@@ -262,7 +266,7 @@ def test_provoked_conditions_reach_the_webhook_through_prometheus_and_alertmanag
 
     # ccproxy going away is an alert too.
     proxy.stop()
-    down = webhook.wait_for({"CcproxyTargetDown"}, timeout=60)
+    down = webhook.wait_for([{"alertname": "CcproxyTargetDown"}], timeout=60)
     assert next(a["labels"]["severity"] for a in down if a["labels"]["alertname"] == "CcproxyTargetDown") == "critical"
     prometheus.stop()
     alertmanager.stop()
