@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price, data_snapshot
+from genai_prices.types import ConditionalPrice, StartDateConstraint
 
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, compute_cost
 from ccproxy_core.accounting.usage import Usage, usage_from_json
@@ -208,6 +210,28 @@ def test_a_new_price_snapshot_is_used_at_once():
     finally:
         data_snapshot.set_custom_snapshot(None)
     assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(1)
+
+
+def test_a_price_change_applies_from_its_first_second_with_one_book(monkeypatch):
+    """The prices in force are remembered within a second, never across one."""
+    providers = copy.deepcopy(data_snapshot.get_snapshot().providers)
+    haiku = data_snapshot.find_provider_by_id(providers, "anthropic").find_model("claude-haiku-4-5")
+    doubled = copy.copy(haiku.prices)
+    doubled.input_mtok = Decimal(2)
+    haiku.prices = [
+        ConditionalPrice(prices=haiku.prices),
+        ConditionalPrice(constraint=StartDateConstraint(start_date=date(2031, 1, 1)), prices=doubled),
+    ]
+    data_snapshot.set_custom_snapshot(data_snapshot.DataSnapshot(providers=providers, from_auto_update=True))
+    midnight = datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+    book = PriceBook()
+    usage = Usage(input_tokens=1_000_000)
+    try:
+        for clock, price in [(midnight - 1.5, 1), (midnight - 0.001, 1), (midnight, 2), (midnight + 0.5, 2)]:
+            monkeypatch.setattr("ccproxy_core.accounting.cost.time.time", lambda clock=clock: clock)
+            assert book.compute("anthropic", "claude-haiku-4-5", usage).total == Decimal(price), clock - midnight
+    finally:
+        data_snapshot.set_custom_snapshot(None)
 
 
 def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
@@ -66,6 +68,7 @@ class Cost:
 
 
 UNPRICED = Cost(None, None, None, None, None, priced=False)
+_NOT_RESOLVED: Any = object()
 
 
 class PriceBook:
@@ -76,6 +79,11 @@ class PriceBook:
     (as a warning) when its name is first looked up, and again only if it has since
     been pushed out of that memory. A new genai-prices snapshot (``UpdatePrices``)
     clears the memory.
+
+    The prices in force (dated and time-of-day variants, service tiers, corrections) are
+    resolved once per model, price context and whole second of the clock, as of that second's
+    start: the price list's dates and times of day are whole seconds, so every request is
+    priced as if resolved at its own instant, without paying for it again and again.
     """
 
     def __init__(self, max_models: int = 1024, corrections: tuple[PriceCorrection, ...] | None = None) -> None:
@@ -83,6 +91,9 @@ class PriceBook:
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
+        self._max_models = max_models
+        self._resolved: dict[tuple[str, str, tuple[tuple[str, str], ...]], ModelPrice | None] = {}
+        self._resolved_second = 0
 
     def compute(self, provider: Provider | str, model: str | None, usage: Usage) -> Cost:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
@@ -99,16 +110,33 @@ class PriceBook:
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
             self._find_model.cache_clear()
+            self._resolved.clear()
             self._snapshot = snapshot
         context = provider.price_context(usage)
         model_info = self._find_model(provider.price_id, model)
-        prices = model_info.get_prices(datetime.now(tz=UTC), context or None) if model_info is not None else None
-        if self.corrections:
-            model_ids = (model_info.id, model) if model_info is not None else (model,)
-            prices = apply_corrections(prices, self.corrections, provider.price_id, model_ids, context)
+        prices = self._prices_in_force(provider.price_id, model, model_info, context)
         if prices is None:
             return UNPRICED
         return _price_usage(prices, usage)
+
+    def _prices_in_force(
+        self, provider_id: str, model: str, model_info: ModelInfo | None, context: dict[str, str]
+    ) -> ModelPrice | None:
+        second = int(time.time())
+        if second != self._resolved_second or len(self._resolved) >= self._max_models:
+            self._resolved.clear()
+            self._resolved_second = second
+        key = (provider_id, model, tuple(sorted(context.items())))
+        known = self._resolved.get(key, _NOT_RESOLVED)
+        if known is not _NOT_RESOLVED:
+            return known
+        at = datetime.fromtimestamp(second, tz=UTC)
+        prices = model_info.get_prices(at, context or None) if model_info is not None else None
+        if self.corrections:
+            model_ids = (model_info.id, model) if model_info is not None else (model,)
+            prices = apply_corrections(prices, self.corrections, provider_id, model_ids, context)
+        self._resolved[key] = prices
+        return prices
 
     def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
         snapshot = self._snapshot
