@@ -32,6 +32,9 @@ from tests.test_reliability_signals import (
 from tests.workers_load import KINDS, logged_ids, mixed_load, one_request, serve_workers, worker_pids
 
 INSTANCE = "workers-test"
+EXITED = {"gone", "Z"}
+"""A worker whose supervisor died is reparented; once it exits it may wait a while as a zombie
+(``Z``) for its new parent to reap it, but it no longer runs."""
 
 
 def metric_samples(url: str, name: str) -> list:
@@ -256,6 +259,15 @@ def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_a
         server.stop()
 
 
+def process_state(pid: int) -> str:
+    """The state letter of ``pid`` from /proc (``R``, ``S``, ``Z``, ...), or ``gone``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
 def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
     server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "orphans.duckdb"))
     workers = worker_pids(server)
@@ -263,14 +275,11 @@ def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
         server.send(signal.SIGKILL)
         server.wait(10)
 
-        def gone(pid: int) -> bool:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-
-        wait_until(lambda: all(gone(pid) for pid in workers), timeout=60)
+        try:
+            wait_until(lambda: all(process_state(pid) in EXITED for pid in workers), timeout=60)
+        except AssertionError:
+            states = {pid: process_state(pid) for pid in workers}
+            raise AssertionError(f"workers still running: {states}\n{server.stderr[-4000:]}") from None
     finally:
         for pid in workers:  # only the workers this test started
             try:
