@@ -10,6 +10,8 @@ import time
 import httpx
 import pytest
 
+from ccproxy_core.testing import wait_until
+
 ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -85,8 +87,7 @@ def test_connections_beyond_the_cap_get_a_clear_503(limited):
         for sock in idle:
             sock.close()
     # once those connections are gone, the server takes new clients again
-    time.sleep(0.6)
-    assert httpx.get(limited.url + "/health").status_code == 200
+    wait_until(lambda: httpx.get(limited.url + "/health").status_code == 200, timeout=10, interval=0.1)
 
 
 def test_large_bodies_wait_for_the_buffer_budget_and_all_succeed(proxy_factory, upstream):
