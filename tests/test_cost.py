@@ -234,6 +234,18 @@ def test_a_price_change_applies_from_its_first_second_with_one_book(monkeypatch)
         data_snapshot.set_custom_snapshot(None)
 
 
+def test_invented_service_tiers_in_one_second_keep_a_bounded_memory_and_are_priced_alike(monkeypatch):
+    """A provider (or a fake one) can put any text in ``service_tier``; each is its own price context."""
+    monkeypatch.setattr("ccproxy_core.accounting.cost.time.time", lambda: 1_900_000_000.25)
+    book = PriceBook(max_models=8)
+    standard = book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000)).total
+    tiers = [f"tier-{n}" for n in range(40)] + ["\x00\x1b[31m", "x" * 100_000, "NaN", "\u2028"]
+    for tier in tiers:
+        cost = book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000, service_tier=tier))
+        assert cost.total == standard == GPT_4O_MINI[0]
+        assert len(book._resolved) <= 8
+
+
 def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):
     from ccproxy_core.accounting.cost import MAX_UNPRICED_WARNINGS
 
