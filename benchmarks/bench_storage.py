@@ -42,8 +42,15 @@ INGEST_TARGET = 50_000
 QUERY_TARGET_MS = 50
 ANALYTICS_TARGET_MS = 300
 
+# Columns named: access_logs gains columns as the schema grows; those not named stay NULL.
 FILL_SQL = """
-INSERT INTO access_logs
+INSERT INTO access_logs (
+    request_id, "timestamp", method, endpoint, path, query, client_ip, user_agent, service_type, model,
+    streaming, status_code, duration_ms, duration_seconds, tokens_input, tokens_output,
+    cache_read_tokens, cache_write_tokens, cost_usd, cost_sdk_usd, ttft_ms, upstream_status,
+    upstream_duration_ms, proxy_overhead_ms, error_type, error_message, response_model,
+    cost_input_usd, cost_output_usd, cost_cache_read_usd, cost_cache_write_usd, priced,
+    request_bytes, response_bytes, rate_limits)
 SELECT
     'bench-' || lpad(CAST(i AS VARCHAR), 10, '0'),
     CAST($end AS TIMESTAMPTZ) - to_microseconds(($rows - i) * $step),
