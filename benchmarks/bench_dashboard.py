@@ -147,8 +147,8 @@ def main() -> None:
     parser.add_argument(
         "--screenshot",
         type=Path,
-        default=Path("test-output/dashboard-1m-rows.png"),
-        help="where to save a picture of the 7 d window",
+        default=Path(__file__).resolve().parents[1] / "test-output" / "dashboard-1m-rows.png",
+        help="where to save a picture of the 7 d window (default: test-output/ in the repository, ignored by git)",
     )
     args = parser.parse_args()
 
