@@ -176,7 +176,12 @@ def decode_cursor(value: str | None) -> PagePosition | None:
 def resolve_window(hours: float, start_text: str | None, end_text: str | None) -> tuple[datetime, datetime]:
     """The analytics window: start_time/end_time when given, else the last ``hours`` before end (or now)."""
     end = parse_time("end_time", end_text) or datetime.now(UTC)
-    start = parse_time("start_time", start_text) or end - timedelta(hours=hours)
+    start = parse_time("start_time", start_text)
+    if start is None:
+        try:
+            start = end - timedelta(hours=hours)
+        except OverflowError:
+            raise param_error("hours", "reaches back before the year 1 from end_time: shorten it", hours) from None
     if start >= end:
         raise param_error("start_time", "must be before end_time", start_text)
     return start, end
