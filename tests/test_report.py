@@ -114,6 +114,21 @@ def test_report_errors_name_the_fix(tmp_path):
     assert unreachable.returncode == 2 and "--url" in unreachable.stderr
 
 
+def test_times_at_the_edges_of_the_calendar_are_refused_by_name(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{tmp_path / "missing.duckdb"}"\n')
+    for option, value in (
+        ("--until", "9999-12-31"),  # the whole day ends in the year 10000
+        ("--until", "0001-01-01T00:00:00+05:00"),
+        ("--since", "9999-12-31T23:00:00-05:00"),
+    ):
+        refused = run_report(config, "daily", option, value)
+        assert refused.returncode == 2 and option in refused.stderr and "9999" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    no_room = run_report(config, "monthly", "--until", "0001-01-01")
+    assert no_room.returncode == 2 and "--since" in no_room.stderr and "Traceback" not in no_room.stderr
+
+
 def test_periods_and_compact_numbers():
     assert [period_of("2025-01-31", "weekly"), period_of("2025-01-31", "monthly")] == ["2025-W05", "2025-01"]
     day = {

@@ -23,10 +23,24 @@ def _parse_moment(name: str, value: str | None, end_of_day: bool) -> datetime | 
         raise click.BadParameter(
             f"{value!r} is not a date (2025-01-31) or ISO time (2025-01-31T12:00)", param_hint=name
         ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if end_of_day and len(value) == 10:
-        moment += timedelta(days=1)  # --until 2025-01-31 includes that whole day
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if end_of_day and len(value) == 10:
+            moment += timedelta(days=1)  # --until 2025-01-31 includes that whole day
+    except OverflowError:
+        raise click.BadParameter(
+            f"{value!r} (taken to UTC; a date as --until counts its whole day) falls outside the years 1 to 9999",
+            param_hint=name,
+        ) from None
     return moment
+
+
+def _default_start(end: datetime, span: timedelta) -> datetime:
+    """The report's default span before an explicit --until."""
+    try:
+        return end - span
+    except OverflowError:
+        raise click.BadParameter("reaches back before the year 1: give --since as well", param_hint="--until") from None
 
 
 @click.command()
@@ -68,7 +82,7 @@ def report(
     start_default, end_default = default_window(kind)
     end = _parse_moment("--until", until, end_of_day=True) or end_default
     start = _parse_moment("--since", since, end_of_day=False) or (
-        start_default if not until else end - (end_default - start_default)
+        start_default if not until else _default_start(end, end_default - start_default)
     )
     if start >= end:
         raise click.BadParameter("must be before --until", param_hint="--since")
