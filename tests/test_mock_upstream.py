@@ -230,6 +230,35 @@ def test_bad_bodies_get_a_400_in_each_providers_shape(mock, body):
     assert set(openai_answer) == {"message", "type", "param", "code"}
 
 
+ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "k", "content-type": "application/json"}
+DEEP = b"[" * 100_000
+VALID = json.dumps(
+    {"model": ANTHROPIC_MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+).encode()
+HOSTILE = [
+    ("/v1/messages", {}, DEEP),
+    ("/v1/messages/count_tokens", {}, DEEP),
+    ("/v1/chat/completions", {}, DEEP),
+    ("/v1/responses", {}, DEEP),
+    ("/v1/embeddings", {}, DEEP),
+    ("/v1/messages/batches", {}, b"1"),
+    ("/v1/messages/batches", {}, b"{"),
+    ("/v1/messages/batches", {}, b'{"requests": [1, "x", null]}'),
+    ("/v1/messages", {"content-encoding": "gzip"}, VALID),
+    ("/v1/messages", {"content-encoding": "br"}, VALID),
+]
+
+
+@pytest.mark.parametrize(("path", "headers", "body"), HOSTILE, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(HOSTILE)])
+def test_hostile_bodies_get_the_providers_400_never_a_500(mock, path, headers, body):
+    anthropic_shaped = path.startswith("/v1/messages")
+    sent = {**(ANTHROPIC_HEADERS if anthropic_shaped else {"authorization": "Bearer k"}), **headers}
+    answer = httpx.post(mock.url + path, content=body, headers=sent, timeout=10)
+    assert answer.status_code == 400, answer.text[:200]
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+
+
 def test_bad_mock_headers_are_a_400_naming_the_header(mock):
     answer = httpx.post(f"{mock.url}/v1/chat/completions", json={}, headers={"x-mock-latency-ms": "soon"})
     assert answer.status_code == 400 and "x-mock-latency-ms" in answer.json()["error"]["message"]

@@ -43,14 +43,22 @@ class InvalidRequest(ValueError):
         self.param = param
 
 
-def load_payload(body: bytes, required_list: str | None = "messages") -> dict[str, Any]:
-    """Parse a completion body; raise InvalidRequest unless it is an object with ``model`` (and a list field)."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object; InvalidRequest (a 400, as the providers answer) otherwise."""
     try:
         payload = json.loads(body)
     except ValueError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest("request body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("request body must be a JSON object")
+    return payload
+
+
+def load_payload(body: bytes, required_list: str | None = "messages") -> dict[str, Any]:
+    """Parse a completion body; raise InvalidRequest unless it is an object with ``model`` (and a list field)."""
+    payload = json_object(body)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: Field required (a non-empty string)", "model")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ccproxy_core.testing.mock_upstream import openai_more
-from ccproxy_core.testing.mock_upstream.answers import JSON_CONTENT_TYPE, JsonAnswer, StreamAnswer, dump
+from ccproxy_core.testing.mock_upstream.answers import JSON_CONTENT_TYPE, JsonAnswer, StreamAnswer, dump, json_object
 from ccproxy_core.testing.mock_upstream.faults import RequestPlan
 from ccproxy_core.testing.mock_upstream.files_batches import RESULTS_CONTENT_TYPE, FileStore, multipart_fields
 from ccproxy_core.testing.mock_upstream.handlers import MOCK_STATE, MockState, _answer, _wire_for
@@ -273,7 +273,7 @@ async def anthropic_batches(request: web.Request) -> web.StreamResponse:
     def build(body: bytes, plan: RequestPlan, number: int, request_id: str) -> JsonAnswer:
         if batch_id is None and request.method == "POST":
             batch: dict[str, Any] | None = store.create_anthropic_batch(
-                "msgbatch_" + _suffix(request_id), json.loads(body or b"{}"), _runner(state, extra["responses"], plan)
+                "msgbatch_" + _suffix(request_id), json_object(body or b"{}"), _runner(state, extra["responses"], plan)
             )
             return _json(200, batch, request_id)
         if batch_id is None:

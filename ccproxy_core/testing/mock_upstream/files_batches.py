@@ -177,6 +177,8 @@ class FileStore:
         requests = payload.get("requests")
         if not isinstance(requests, list) or not requests:
             raise InvalidRequest("requests: Field required (a non-empty list)", "requests")
+        if not all(isinstance(entry, dict) for entry in requests):
+            raise InvalidRequest("requests: each entry must be an object with custom_id and params", "requests")
         lines, succeeded, errored = [], 0, 0
         for entry in requests:
             status, answer = run_one("/v1/messages", (entry or {}).get("params") or {})

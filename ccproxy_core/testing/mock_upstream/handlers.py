@@ -117,6 +117,9 @@ async def _respond(request: web.Request, state: MockState, wire: Wire, build: Bu
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return await deliver(request, wire.error(413, "request body is too large", request_id), state.default_plan)
+    except web.RequestPayloadError:  # a body its Content-Encoding does not decode
+        message = f"request body is not valid {request.headers.get('Content-Encoding', 'encoded')} data"
+        return await deliver(request, wire.error(400, message, request_id), state.default_plan)
     state.recorder.record(request.method, request.path, request.query_string, request.raw_headers, body)
     try:
         plan = plan_request(request.headers, state.default_plan)

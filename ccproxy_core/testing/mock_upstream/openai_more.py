@@ -23,12 +23,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import struct
 import time
 from typing import Any
 
-from ccproxy_core.testing.mock_upstream.answers import JSON_CONTENT_TYPE, InvalidRequest, JsonAnswer, dump
+from ccproxy_core.testing.mock_upstream.answers import JSON_CONTENT_TYPE, InvalidRequest, JsonAnswer, dump, json_object
 from ccproxy_core.testing.mock_upstream.faults import RequestPlan
 from ccproxy_core.testing.mock_upstream.tokens import (
     CHARACTERS_PER_TOKEN,
@@ -64,12 +63,7 @@ MODERATION_CATEGORIES = (
 
 def json_payload(body: bytes, required: str) -> dict[str, Any]:
     """A JSON request with ``model`` and the ``required`` field; InvalidRequest otherwise."""
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("request body must be a JSON object")
+    payload = json_object(body)
     if required not in payload:
         raise InvalidRequest(f"{required}: Field required", required)
     return payload

@@ -20,7 +20,6 @@ response with no output and 0 output tokens.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from typing import Any
@@ -32,6 +31,7 @@ from ccproxy_core.testing.mock_upstream.answers import (
     JsonAnswer,
     StreamAnswer,
     dump,
+    json_object,
 )
 from ccproxy_core.testing.mock_upstream.faults import COST_RESPONSE_HEADER, RequestPlan
 from ccproxy_core.testing.mock_upstream.tokens import (
@@ -48,11 +48,8 @@ STORED_RESPONSES_LIMIT = 1000
 
 def load_response_request(body: bytes) -> dict[str, Any]:
     """The ``POST /v1/responses`` body; InvalidRequest unless it has a model and an input."""
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("model"), str) or not payload["model"]:
+    payload = json_object(body)
+    if not isinstance(payload.get("model"), str) or not payload["model"]:
         raise InvalidRequest("model: Field required (a non-empty string)", "model")
     if not isinstance(payload.get("input"), (str, list)) and payload.get("previous_response_id") is None:
         raise InvalidRequest("input: Field required (a string or a list of items)", "input")
