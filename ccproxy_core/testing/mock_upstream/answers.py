@@ -43,8 +43,8 @@ class InvalidRequest(ValueError):
         self.param = param
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; InvalidRequest (a 400, as the providers answer) otherwise."""
+def json_object(body: bytes | str) -> dict[str, Any]:
+    """A request body (or event) as a JSON object; InvalidRequest (a 400, as the providers answer) otherwise."""
     try:
         payload = json.loads(body)
     except ValueError as error:

@@ -12,7 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from ccproxy_core.testing.mock_upstream import openai_more
-from ccproxy_core.testing.mock_upstream.answers import JSON_CONTENT_TYPE, JsonAnswer, StreamAnswer, dump, json_object
+from ccproxy_core.testing.mock_upstream.answers import (
+    JSON_CONTENT_TYPE,
+    InvalidRequest,
+    JsonAnswer,
+    StreamAnswer,
+    dump,
+    json_object,
+)
 from ccproxy_core.testing.mock_upstream.faults import RequestPlan
 from ccproxy_core.testing.mock_upstream.files_batches import RESULTS_CONTENT_TYPE, FileStore, multipart_fields
 from ccproxy_core.testing.mock_upstream.handlers import MOCK_STATE, MockState, _answer, _wire_for
@@ -220,15 +227,19 @@ def _runner(
     def run_one(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         raw = dump({**body, "stream": False})
         number, request_id = state.openai.new_request_id()
-        if url.endswith("/v1/messages"):
-            number, request_id = state.anthropic.new_request_id()
-            answer = state.anthropic.completion(raw, plan, number, request_id)
-        elif url.endswith("/embeddings"):
-            answer = openai_more.embeddings(raw, {})
-        elif url.endswith("/responses"):
-            answer = wire.json_answer(load_response_request(raw), plan, "resp_" + _suffix(request_id), {})
-        else:
-            answer = state.openai.completion(raw, plan, number, request_id)
+        try:
+            if url.endswith("/v1/messages"):
+                number, request_id = state.anthropic.new_request_id()
+                answer = state.anthropic.completion(raw, plan, number, request_id)
+            elif url.endswith("/embeddings"):
+                answer = openai_more.embeddings(raw, {})
+            elif url.endswith("/responses"):
+                answer = wire.json_answer(load_response_request(raw), plan, "resp_" + _suffix(request_id), {})
+            else:
+                answer = state.openai.completion(raw, plan, number, request_id)
+        except InvalidRequest as error:  # one bad request fails its own line, not the batch
+            errors = state.anthropic if url.endswith("/v1/messages") else state.openai
+            answer = errors.error(400, str(error), request_id, param=error.param)
         if not isinstance(answer, JsonAnswer):
             raise TypeError("a batch request is never streamed")
         return answer.status, json.loads(answer.body)

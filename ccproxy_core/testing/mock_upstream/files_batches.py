@@ -25,7 +25,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from ccproxy_core.testing.mock_upstream.answers import InvalidRequest
+from ccproxy_core.testing.mock_upstream.answers import InvalidRequest, json_object
 
 KEPT_OBJECTS = 500
 RESULTS_CONTENT_TYPE = "application/binary"
@@ -125,7 +125,12 @@ class FileStore:
         for number, raw in enumerate(source.content.splitlines()):
             if not raw.strip():
                 continue
-            request = json.loads(raw)
+            try:
+                request = json_object(raw)
+            except InvalidRequest:
+                raise InvalidRequest(
+                    f"input_file_id: line {number + 1} is not a JSON object", "input_file_id"
+                ) from None
             status, answer = run_one(str(request.get("url", endpoint)), request.get("body") or {})
             completed, failed = completed + (status == 200), failed + (status != 200)
             lines.append(
@@ -181,16 +186,14 @@ class FileStore:
             raise InvalidRequest("requests: each entry must be an object with custom_id and params", "requests")
         lines, succeeded, errored = [], 0, 0
         for entry in requests:
-            status, answer = run_one("/v1/messages", (entry or {}).get("params") or {})
+            status, answer = run_one("/v1/messages", entry.get("params") or {})
             if status == 200:
                 result: dict[str, Any] = {"type": "succeeded", "message": answer}
                 succeeded += 1
             else:
                 result = {"type": "errored", "error": answer}
                 errored += 1
-            lines.append(
-                json.dumps({"custom_id": (entry or {}).get("custom_id"), "result": result}, separators=(",", ":"))
-            )
+            lines.append(json.dumps({"custom_id": entry.get("custom_id"), "result": result}, separators=(",", ":")))
         now = int(time.time())
         batch = {
             "id": batch_id,

@@ -14,12 +14,11 @@ provider refuses a bad key; the other ``x-mock-*`` headers shape every answer on
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ccproxy_core.testing.mock_upstream.answers import InvalidRequest, dump
+from ccproxy_core.testing.mock_upstream.answers import InvalidRequest, dump, json_object
 from ccproxy_core.testing.mock_upstream.api_handlers import EXTRA_STATE
 from ccproxy_core.testing.mock_upstream.delivery import deliver
 from ccproxy_core.testing.mock_upstream.faults import BadMockHeader, RequestPlan, plan_request
@@ -70,8 +69,8 @@ async def responses_socket(request: web.Request) -> web.StreamResponse:
 
 def _responses_events(wire: ResponsesWire, text: str, plan: RequestPlan, response_id: str) -> list[dict[str, Any]]:
     try:
-        event = json.loads(text)
-        if not isinstance(event, dict) or event.get("type") != "response.create":
+        event = json_object(text)
+        if event.get("type") != "response.create":
             raise InvalidRequest("expected a response.create event", "type")
         payload = {key: value for key, value in event.items() if key not in ("type", "stream")}
         if not isinstance(payload.get("model"), str):
@@ -113,10 +112,8 @@ async def realtime_socket(request: web.Request) -> web.StreamResponse:
         if message.type != WSMsgType.TEXT:
             continue
         try:
-            event = json.loads(message.data)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
+            event = json_object(message.data)
+        except InvalidRequest:  # the mock ignores what is not an event, as it ignores unknown events
             continue
         characters += prompt_characters(event.get("item")) + prompt_characters(event.get("response"))
         if event.get("type") == "response.create":
