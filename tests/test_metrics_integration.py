@@ -182,7 +182,7 @@ def test_cost_summed_over_cost_type_equals_the_records_cost(mixed_traffic):
     assert sum(cost.values()) == pytest.approx(total_of_records, rel=1e-9)
     expected: dict[tuple, float] = defaultdict(float)
     for record in records:
-        for kind in ("input", "output", "cache_read", "cache_write"):
+        for kind in ("input", "output", "cache_read", "cache_write", "tools"):
             amount = getattr(record, f"cost_{kind}_usd")
             if amount:
                 expected[labels(model=record.model, cost_type=kind, service_type=record.service_type)] += float(amount)

@@ -140,6 +140,16 @@ def test_cost_summed_over_cost_type_equals_the_records_cost(registry, observer):
             cost_cache_write_usd=None,
         ),
         make_record(
+            request_id="web",
+            cost_usd=Decimal("0.0335"),
+            cost_input_usd=Decimal("0.002"),
+            cost_output_usd=Decimal("0.0015"),
+            cost_cache_read_usd=None,
+            cost_cache_write_usd=None,
+            web_search_requests=3,
+            cost_tools_usd=Decimal("0.03"),
+        ),
+        make_record(
             request_id="d",
             model="mystery",
             cost_usd=None,
@@ -162,6 +172,10 @@ def test_cost_summed_over_cost_type_equals_the_records_cost(registry, observer):
     )
     expected = sum(record.cost_usd for record in records if record.cost_usd is not None)
     assert exposed == pytest.approx(float(expected), rel=1e-12)
+    web_search = value(
+        registry, "ccproxy_cost_usd_total", cost_type="tools", model=records[3].model, service_type="anthropic"
+    )
+    assert web_search == pytest.approx(0.03)
 
 
 def test_model_labels_are_capped_and_a_missing_model_is_unknown(registry):

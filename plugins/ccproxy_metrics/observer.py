@@ -193,6 +193,8 @@ class MetricsObserver:
             cost(model, "cache_read", service, *extra).inc(float(record.cost_cache_read_usd))
         if record.cost_cache_write_usd:
             cost(model, "cache_write", service, *extra).inc(float(record.cost_cache_write_usd))
+        if record.cost_tools_usd:
+            cost(model, "tools", service, *extra).inc(float(record.cost_tools_usd))
         if record.request_bytes:
             self._request_bytes(service).inc(record.request_bytes)
         if record.response_bytes:
