@@ -65,6 +65,21 @@ def test_stream_records_usage_from_response_completed(proxy, recorder):
     assert record.response_model == MODEL and record.ttft_ms is not None and record.cost_usd == expected_cost(record)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_served_at_priority_is_priced_at_priority(proxy, recorder, stream):
+    answer = client(proxy.url).responses.create(model=MODEL, input=LONG_INPUT, stream=stream, service_tier="priority")
+    if stream:
+        events = list(answer)
+        assert events[0].response.service_tier == "priority"
+        answer = events[-1].response
+    assert answer.service_tier == "priority"
+    [record] = recorder.wait_for_ends(1)
+    assert record.service_tier == "priority"
+    usage = Usage(record.tokens_input, record.tokens_output, record.cache_read_tokens, service_tier="priority")
+    priority = PriceBook().compute("openai", MODEL, usage).total
+    assert record.cost_usd == priority and priority == 2 * expected_cost(record)  # twice the standard price
+
+
 def test_failed_stream_is_recorded_as_the_providers_error(proxy, recorder):
     stream = client(proxy.url).responses.create(
         model=MODEL, input="hi", stream=True, extra_headers={"x-mock-stream-error-after": "3"}

@@ -102,6 +102,30 @@ def test_openai_body_to_cost_end_to_end():
     )
 
 
+# gpt-5 per million tokens (input, output, cached input) at each processing tier, from
+# openai.com/api/pricing and the priority-processing page; flex is half the standard price.
+GPT_5_TIERS = {
+    "default": (Decimal("1.25"), Decimal("10"), Decimal("0.125")),
+    "priority": (Decimal("2.50"), Decimal("20"), Decimal("0.25")),
+    "flex": (Decimal("0.625"), Decimal("5"), Decimal("0.0625")),
+}
+
+
+@pytest.mark.parametrize("tier", sorted(GPT_5_TIERS))
+def test_a_responses_answer_is_priced_at_the_tier_that_served_it(tier):
+    body = (
+        b'{"object": "response", "model": "gpt-5-2025-08-07", "status": "completed", "service_tier": "%s",'
+        b' "usage": {"input_tokens": 3000, "input_tokens_details": {"cached_tokens": 2048},'
+        b' "output_tokens": 1200, "output_tokens_details": {"reasoning_tokens": 1000}}}'
+    ) % tier.encode()
+    usage = usage_from_json("openai", body, reader="responses")
+    cost = compute_cost("openai", "gpt-5", usage)
+    input_rate, output_rate, cached_rate = GPT_5_TIERS[tier]
+    # 952 uncached and 2048 cached input tokens; 1200 output tokens, reasoning included once.
+    assert usage.service_tier == tier
+    assert cost.total == (952 * input_rate + 2048 * cached_rate + 1200 * output_rate) / MTOK
+
+
 def test_an_answer_without_token_counts_has_no_known_cost_never_zero():
     cost = PriceBook().compute("anthropic", "claude-haiku-4-5", Usage(error_type="rate_limit_error"))
     assert cost == UNPRICED and cost.total is None and not cost.priced

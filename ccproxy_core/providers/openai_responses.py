@@ -5,10 +5,10 @@ Responses API (``POST /v1/responses``; the same events arrive over its WebSocket
     ``in_progress``, ``cancelled``), ``error`` (``{code, message}``), ``incomplete_details``
     (``{reason}``) and ``usage``: ``input_tokens`` (cached ones included),
     ``input_tokens_details.cached_tokens``, ``output_tokens`` (reasoning included) and
-    ``output_tokens_details.reasoning_tokens``. A stream is a sequence of ``response.*``
-    events; ``response.created`` carries the response without usage, and exactly one of
-    ``response.completed``, ``response.failed`` or ``response.incomplete`` ends it with the
-    final response. A stream-level failure is an ``error`` event (``code``, ``message``).
+    ``output_tokens_details.reasoning_tokens``; ``service_tier`` is the tier that served it. A
+    stream is a sequence of ``response.*`` events; ``response.created`` carries the response
+    without usage, and exactly one of ``response.completed``, ``response.failed`` or
+    ``response.incomplete`` ends it with the final response. A stream-level failure is an ``error`` event (``code``, ``message``).
 
 Realtime API (``/v1/realtime`` WebSocket)
     Each answer ends with ``response.done`` whose ``response.usage`` has ``input_tokens``,
@@ -27,7 +27,7 @@ from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_model
+from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_label, read_model
 from ccproxy_core.providers.openai import read_usage
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
@@ -43,6 +43,9 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event)."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
+    # The tier that served it ("default", "flex", "priority"), which sets the price; the
+    # response object of ``response.created`` may still show the request's ("auto").
+    usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     _read_status(usage, payload)
 
 

@@ -126,7 +126,7 @@ class _Answer:
     """One answer's numbers, its final response object and its events."""
 
     def __init__(self, payload: dict[str, Any], plan: RequestPlan, response_id: str) -> None:
-        self.payload, self.response_id = payload, response_id
+        self.payload, self.plan, self.response_id = payload, plan, response_id
         characters = prompt_characters(payload.get("instructions")) + prompt_characters(payload.get("input"))
         self.input_tokens = max(1, characters // CHARACTERS_PER_TOKEN)
         self.cached = 0
@@ -171,6 +171,7 @@ class _Answer:
             "parallel_tool_calls": True,
             "previous_response_id": payload.get("previous_response_id"),
             "reasoning": {"effort": (payload.get("reasoning") or {}).get("effort"), "summary": None},
+            "service_tier": self._service_tier(status),
             "store": payload.get("store", True),
             "temperature": 1.0,
             "text": {"format": {"type": "text"}},
@@ -182,6 +183,13 @@ class _Answer:
             "user": None,
             "metadata": payload.get("metadata") or {},
         }
+
+    def _service_tier(self, status: str) -> Any:
+        """The request's tier while in progress ("auto" unless it asked), then the one that served it."""
+        asked = self.payload.get("service_tier") or "auto"
+        if status == "in_progress":
+            return asked
+        return self.plan.service_tier or (asked if asked in ("flex", "priority") else "default")
 
     def _usage(self) -> dict[str, Any]:
         return {
