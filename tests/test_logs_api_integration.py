@@ -116,6 +116,23 @@ def test_analytics_totals_equal_sums_of_the_rows_sent(proxy_factory, recorder):
     assert result["window"]["start"] < result["window"]["end"]
 
 
+def test_a_model_without_a_known_price_shows_no_cost_rather_than_zero(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], observability=STORAGE_ON)
+    send_traffic(proxy.url)
+    records = recorder.wait_for_ends(7)
+    stored_rows(proxy.url, 7)
+    result = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1, "group_by": "model"}).json()
+    for rows in (result["by_model"], [{**g, "model": g["key"]} for g in result["groups"]]):
+        by_model = {row["model"]: row for row in rows}
+        assert (by_model["mystery-model-x"]["cost_usd"], by_model["mystery-model-x"]["unpriced_requests"]) == (None, 1)
+        # Haiku's rate-limited request has no usage, so no price; its two answers do.
+        haiku = [r for r in records if r.model == "claude-haiku-4-5"]
+        assert by_model["claude-haiku-4-5"]["unpriced_requests"] == 1
+        assert by_model["claude-haiku-4-5"]["cost_usd"] == pytest.approx(float(sum(r.cost_usd or 0 for r in haiku)))
+    service = {row["service_type"]: row for row in result["by_service_type"]}
+    assert service["openai"]["unpriced_requests"] == 1 and service["openai"]["cost_usd"] > 0
+
+
 def test_query_pages_and_entries(proxy_factory):
     proxy = proxy_factory(observability=STORAGE_ON)
     send_traffic(proxy.url)

@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.runtime.cli import main
-from ccproxy_core.runtime.report.build import merge_periods, period_of
+from ccproxy_core.runtime.report.build import build_rows, merge_periods, period_of, totals
 from ccproxy_core.runtime.report.tables import compact, money
 
 from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
@@ -142,6 +143,39 @@ def test_periods_and_compact_numbers():
     )
     assert [(w["key"], w["requests"], w["cost_usd"]) for w in weeks] == [("2025-W05", 2, 1.0), ("2025-W06", 1, 0.5)]
     assert [compact(99_999), compact(1_234_567), compact(4_560_000_000)] == ["99,999", "1.23M", "4.56B"]
+
+
+class DaysOf:
+    """A report source holding some days' groups, as the store or the API gives them."""
+
+    def __init__(self, days):
+        self.days = days
+
+    def groups(self, start, end, grouping):
+        return [dict(day) for day in self.days]
+
+    def sessions(self, start, end, limit):
+        return []
+
+    def close(self):
+        pass
+
+
+def test_rows_whose_requests_have_no_known_price_show_an_unknown_cost_not_zero():
+    tokens = {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3}
+    unknown = {"requests": 2, "errors": 0, "cost_usd": 0.0, "unpriced_requests": 2, "tokens": tokens}
+    from_api = {**unknown, "cost_usd": None}  # the logs API already says None
+    priced = {**unknown, "cost_usd": 0.25, "unpriced_requests": 1}
+    days = [{**unknown, "key": "2025-01-06"}, {**from_api, "key": "2025-01-07"}, {**priced, "key": "2025-01-13"}]
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC)
+    weeks = build_rows(DaysOf(days), "weekly", start, end, None, 10)
+    assert [(w["key"], w["cost_usd"], w["unpriced_requests"]) for w in weeks] == [
+        ("2025-W02", None, 4),
+        ("2025-W03", 0.25, 1),
+    ]
+    assert (totals(weeks)["cost_usd"], totals(weeks)["unpriced_requests"]) == (0.25, 5)
+    assert totals(weeks[:1])["cost_usd"] is None and money(None) == "unknown"
+    assert [row["cost_usd"] for row in build_rows(DaysOf(days), "daily", start, end, None, 10)] == [None, None, 0.25]
 
 
 def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):

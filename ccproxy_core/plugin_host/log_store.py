@@ -84,6 +84,23 @@ configured name when it has one, else by its fingerprint; ``day`` is the UTC dat
 OTHER_GROUP = "other"
 """The key of the group that sums every group beyond the top N."""
 
+
+def show_unknown_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``cost_usd`` to ``None`` in each row (and its ``breakdown``) none of whose requests has a known price.
+
+    Stores sum only known costs, so such a row would read as a known $0.00; with ``None`` and its
+    ``unpriced_requests`` the reader sees that the cost is unknown. A row with some priced requests
+    keeps the sum of those, and says how many were not priced. Rows without ``unpriced_requests``
+    (a store that does not count them) are left alone. Changes the rows in place and returns them.
+    """
+    for row in rows:
+        unpriced = row.get("unpriced_requests")
+        if unpriced is not None and unpriced >= row.get("requests", 0) > 0:
+            row["cost_usd"] = None
+        show_unknown_costs(row.get("breakdown") or [])
+    return rows
+
+
 STATS_KEYS: tuple[str, ...] = ("queue_depth", "dropped_records", "write_errors", "rows_written", "last_flush_at")
 """Keys of :meth:`LogStore.stats`."""
 
@@ -200,7 +217,7 @@ class LogStore(Protocol):
         """Aggregates over the rows matching ``filters``; ``filters`` has both ends of the window.
 
         Returns the keys ``totals``, ``duration_ms``, ``ttft_ms``, ``tokens``, ``cost``,
-        ``by_model``, ``by_service_type``, ``timeseries`` and ``recent_errors``, shaped as
+        ``by_model``, ``by_service_type`` (each row with ``unpriced_requests``), ``timeseries`` and ``recent_errors``, shaped as
         documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``).
         A row is an error when ``status_code >= 400`` or ``error_type`` is set.
         """
@@ -210,8 +227,8 @@ class LogStore(Protocol):
         """Rows matching ``filters`` summed per group (see :class:`Grouping`).
 
         Each group is ``{"key", "requests", "errors", "tokens": {"input", "output", "cache_read",
-        "cache_write", "total"}, "cost_usd"}`` (plus ``"breakdown"``, a list of the same shape, when
-        asked). ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest.
+        "cache_write", "total"}, "cost_usd", "unpriced_requests"}`` (plus ``"breakdown"``, a list of
+        the same shape, when asked); ``cost_usd`` sums the known costs. ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest.
         """
         ...
 
@@ -219,7 +236,7 @@ class LogStore(Protocol):
         """Sessions with a row matching ``filters``, most recently active first, and how many there are.
 
         Each is ``{"session_id", "first_seen", "last_seen", "requests", "errors", "tokens" (as in
-        :meth:`groups`), "cost_usd", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``.
+        :meth:`groups`), "cost_usd", "unpriced_requests", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``.
         """
         ...
 

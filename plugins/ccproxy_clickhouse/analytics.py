@@ -115,6 +115,7 @@ def _breakdown(client: Client, table: str, column: str, where: str, params: Para
                 "tokens_total": tokens["total"],
                 "tokens": tokens,
                 "cost_usd": part.cost_usd,
+                "unpriced_requests": part.unpriced,
                 "p95_ms": values[_SUMS_WIDTH],
             }
         )

@@ -30,13 +30,13 @@ _KEYS = {
 }
 _SUMS = (
     f"count(), countIf({IS_ERROR}), sum(tokens_input), sum(tokens_output), sum(cache_read_tokens), "
-    "sum(cache_write_tokens), sum(cost_usd)"
+    "sum(cache_write_tokens), sum(cost_usd), countIf(priced = 0)"
 )
-_SUMS_WIDTH = 7
+_SUMS_WIDTH = 8
 
 
 def _sums(values: Any) -> dict[str, Any]:
-    requests, errors, tokens_in, tokens_out, cache_read, cache_write, cost = values
+    requests, errors, tokens_in, tokens_out, cache_read, cache_write, cost, unpriced = values
     tokens = {
         "input": int(tokens_in or 0),
         "output": int(tokens_out or 0),
@@ -48,6 +48,7 @@ def _sums(values: Any) -> dict[str, Any]:
         "errors": int(errors),
         "tokens": {**tokens, "total": sum(tokens.values())},
         "cost_usd": float(jsonable(cost)) if cost is not None else 0.0,
+        "unpriced_requests": int(unpriced),
     }
 
 
@@ -99,12 +100,14 @@ def _other(hidden: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": 0,
         "errors": 0,
         "cost_usd": 0.0,
+        "unpriced_requests": 0,
         "tokens": dict.fromkeys(("input", "output", "cache_read", "cache_write", "total"), 0),
     }
     for group in hidden:
         rest["requests"] += group["requests"]
         rest["errors"] += group["errors"]
         rest["cost_usd"] += group["cost_usd"]
+        rest["unpriced_requests"] += group["unpriced_requests"]
         for part, count in group["tokens"].items():
             rest["tokens"][part] += count
     return rest

@@ -130,6 +130,7 @@ def _breakdown(cursor: duckdb.DuckDBPyConnection, column: str, where: str, param
                 "tokens_total": tokens["total"],
                 "tokens": tokens,
                 "cost_usd": jsonable(part.cost_usd),
+                "unpriced_requests": part.unpriced,
                 "p95_ms": values[_SUMS_WIDTH],
             }
         )

@@ -37,13 +37,15 @@ SUMS = """count(*),
     count(*) FILTER (WHERE "status_code" >= 400 OR "error_type" IS NOT NULL),
     coalesce(sum("tokens_input"), 0), coalesce(sum("tokens_output"), 0),
     coalesce(sum("cache_read_tokens"), 0), coalesce(sum("cache_write_tokens"), 0),
-    coalesce(sum("cost_usd"), 0)"""
-SUMS_WIDTH = 7
+    coalesce(sum("cost_usd"), 0),
+    count(*) FILTER (WHERE NOT coalesce("priced", false))"""
+SUMS_WIDTH = 8
+_COST = 8  # the cost's position in a grouped SELECT (the key, then SUMS)
 
 
 def sums_to_dict(values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
     """The :data:`SUMS` values of one group as the API shows them."""
-    requests, errors, tokens_in, tokens_out, cache_read, cache_write, cost = values
+    requests, errors, tokens_in, tokens_out, cache_read, cache_write, cost, unpriced = values
     tokens = {
         "input": int(tokens_in),
         "output": int(tokens_out),
@@ -55,6 +57,7 @@ def sums_to_dict(values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
         "errors": int(errors),
         "tokens": {**tokens, "total": sum(tokens.values())},
         "cost_usd": float(jsonable(cost)),
+        "unpriced_requests": int(unpriced),
     }
 
 
@@ -72,7 +75,7 @@ def groups(cursor: Cursor, filters: LogFilters, grouping: Grouping) -> list[dict
     key = key_expression(grouping.dimension, grouping.tag, key_params)
     where_params: list[Any] = []
     where = where_clause(filters, where_params)
-    order = "1 DESC" if grouping.dimension == "day" else f"{SUMS_WIDTH + 1} DESC, 2 DESC, 1"
+    order = "1 DESC" if grouping.dimension == "day" else f"{_COST} DESC, 2 DESC, 1"
     sql = f"SELECT {key} AS group_key, {SUMS} FROM access_logs {where} GROUP BY group_key ORDER BY {order} LIMIT ?"
     rows = cursor.execute(sql, [*key_params, *where_params, grouping.top]).fetchall()
     result = [{"key": _key_text(grouping.dimension, key_value), **sums_to_dict(values)} for key_value, *values in rows]
@@ -102,10 +105,12 @@ def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, An
         "errors": total["errors"],
         "tokens": dict(total["tokens"]),
         "cost_usd": total["cost_usd"],
+        "unpriced_requests": total["unpriced_requests"],
     }
     for group in top:
         rest["requests"] -= group["requests"]
         rest["errors"] -= group["errors"]
+        rest["unpriced_requests"] -= group["unpriced_requests"]
         rest["cost_usd"] -= group["cost_usd"]
         for part, count in group["tokens"].items():
             rest["tokens"][part] -= count
@@ -128,7 +133,7 @@ def _add_breakdown(
     where = where_clause(filters, where_params)
     sql = (
         f"SELECT {key} AS group_key, {sub_key} AS sub_key, {SUMS} FROM access_logs {where} "
-        f"GROUP BY group_key, sub_key ORDER BY {SUMS_WIDTH + 2} DESC, 3 DESC"
+        f"GROUP BY group_key, sub_key ORDER BY {_COST + 1} DESC, 3 DESC"
     )
     by_group: dict[Any, list[dict[str, Any]]] = {}
     for group_key, sub_value, *values in cursor.execute(sql, [*key_params, *sub_params, *where_params]).fetchall():

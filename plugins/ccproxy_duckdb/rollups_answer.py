@@ -100,6 +100,7 @@ def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, A
                 "tokens_total": tokens["total"],
                 "tokens": tokens,
                 "cost_usd": jsonable(part.cost_usd),
+                "unpriced_requests": part.unpriced,
                 "p95_ms": found[0] if found else None,
             }
         )

@@ -8,7 +8,14 @@ from fastapi import Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from ccproxy_core.accounting.attribution import clean_tag_name
-from ccproxy_core.plugin_host.log_store import GROUP_DIMENSIONS, EncodedRowReads, EncodedRows, Grouping, LogStore
+from ccproxy_core.plugin_host.log_store import (
+    GROUP_DIMENSIONS,
+    EncodedRowReads,
+    EncodedRows,
+    Grouping,
+    LogStore,
+    show_unknown_costs,
+)
 
 from .heavy_reads import rows_answer
 from .params import FilterParams, filter_params, param_error, parse_time
@@ -52,7 +59,7 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
         start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
         sessions, total = await ask(store.sessions(filters.to_filters(start, end), limit, offset))
         return {
-            "sessions": sessions,
+            "sessions": show_unknown_costs(sessions),
             "total": total,
             "limit": limit,
             "offset": offset,

@@ -18,7 +18,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ccproxy_core.plugin_host.host import host_of
-from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, EncodedRowReads, EncodedRows, LogStore
+from ccproxy_core.plugin_host.log_store import (
+    SORTABLE_COLUMNS,
+    EncodedRowReads,
+    EncodedRows,
+    LogStore,
+    show_unknown_costs,
+)
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.auth import require_auth_token
@@ -181,9 +187,11 @@ async def logs_analytics(
     grouping = parse_grouping(group_by, top, breakdown)
     row_filters = filters.to_filters(start, end)
     result = await _ask(store.analytics(row_filters, chosen))  # type: ignore[arg-type]
+    for breakdown_rows in ("by_model", "by_service_type"):
+        show_unknown_costs(result.get(breakdown_rows) or [])
     if grouping is not None:
         result["group_by"] = group_by
-        result["groups"] = await _ask(store.groups(row_filters, grouping))
+        result["groups"] = show_unknown_costs(await _ask(store.groups(row_filters, grouping)))
     return await json_answer({"window": {"start": start.isoformat(), "end": end.isoformat()}, **result})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ccproxy_core.plugin_host.log_store import Grouping
+from ccproxy_core.plugin_host.log_store import Grouping, show_unknown_costs
 
 from .sources import ReportSource
 
@@ -32,14 +32,17 @@ def default_window(kind: str, now: datetime | None = None) -> tuple[datetime, da
 def build_rows(
     source: ReportSource, kind: str, start: datetime, end: datetime, breakdown: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The report's rows: ``key``, requests, errors, tokens by type, cost_usd (and ``breakdown``)."""
+    """The report's rows: ``key``, requests, errors, tokens by type, cost_usd (``None`` when no
+    request of the row has a known price), unpriced_requests (and ``breakdown``)."""
     if kind in ("daily", "weekly", "monthly"):
         days = (end - start).days + 2
         daily = source.groups(start, end, Grouping("day", None, days, breakdown))
-        return daily if kind == "daily" else merge_periods(daily, kind)
-    if kind == "session":
-        return _session_rows(source, start, end, breakdown, limit)
-    return source.groups(start, end, Grouping(_DIMENSION[kind], None, limit, breakdown))
+        rows = daily if kind == "daily" else merge_periods(daily, kind)
+    elif kind == "session":
+        rows = _session_rows(source, start, end, breakdown, limit)
+    else:
+        rows = source.groups(start, end, Grouping(_DIMENSION[kind], None, limit, breakdown))
+    return show_unknown_costs(rows)
 
 
 def period_of(day: str, kind: str) -> str:
@@ -64,7 +67,7 @@ def merge_periods(daily: list[dict[str, Any]], kind: str) -> list[dict[str, Any]
                 target["breakdown"].append(sub)
             _add(sub, part)
     for period in periods.values():
-        period.get("breakdown", []).sort(key=lambda s: (-s["cost_usd"], -s["requests"]))
+        period.get("breakdown", []).sort(key=lambda s: (-(s["cost_usd"] or 0.0), -s["requests"]))
     return list(periods.values())
 
 
@@ -73,7 +76,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total = _empty("total", False)
     for row in rows:
         _add(total, row)
-    return total
+    return show_unknown_costs([total])[0]
 
 
 def _session_rows(
@@ -97,6 +100,7 @@ def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
         "requests": 0,
         "errors": 0,
         "cost_usd": 0.0,
+        "unpriced_requests": 0,
         "tokens": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "total": 0},
     }
     if with_breakdown:
@@ -107,6 +111,7 @@ def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
 def _add(target: dict[str, Any], group: dict[str, Any]) -> None:
     target["requests"] += group["requests"]
     target["errors"] += group["errors"]
-    target["cost_usd"] += group["cost_usd"]
+    target["cost_usd"] = (target["cost_usd"] or 0.0) + (group["cost_usd"] or 0.0)  # None: no known price
+    target["unpriced_requests"] += group.get("unpriced_requests", 0)
     for part, count in group["tokens"].items():
         target["tokens"][part] += count

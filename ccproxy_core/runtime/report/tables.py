@@ -33,8 +33,11 @@ def compact(count: int) -> str:
     return f"{count / 1_000_000_000:.2f}B"
 
 
-def money(value: float) -> str:
-    """Dollars: cents from one cent up, four decimals below, ``<$0.0001`` for less but not nothing."""
+def money(value: float | None) -> str:
+    """Dollars: cents from one cent up, four decimals below, ``<$0.0001`` for less but not nothing;
+    ``unknown`` when no request of the row has a known price."""
+    if value is None:
+        return "unknown"
     if value >= 0.01 or value == 0:
         return f"${value:,.2f}"
     return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
