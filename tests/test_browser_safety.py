@@ -11,6 +11,8 @@ import json
 
 import httpx
 import pytest
+import websockets.exceptions
+import websockets.sync.client
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.runtime.settings_loader import load_settings
@@ -106,6 +108,24 @@ def test_a_foreign_page_never_spends_the_configured_key(server, upstream):
     assert httpx.post(server.url + "/v1/messages", content=BODY).status_code == 200
     [sent] = upstream_requests(upstream)
     assert {k.lower(): v for k, v in sent["headers"]}["x-api-key"] == redact_secret(CONFIGURED_KEY)
+
+
+def test_a_foreign_page_cannot_open_a_websocket_with_the_configured_key(proxy_factory, upstream):
+    server = proxy_factory(upstream={"openai_api_key": "sk-operator-configured-openai-key"})
+    socket_url = server.url.replace("http://", "ws://") + "/v1/responses"
+    httpx.delete(upstream.url + "/_mock/requests")
+    for headers in ({"origin": EVIL}, {"host": "rebind.evil.example"}):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            websockets.sync.client.connect(socket_url, additional_headers=headers, open_timeout=10)
+        response = refused.value.response
+        assert response.status_code == 403
+        assert json.loads(response.body)["error"]["type"] == "permission_error", headers
+    assert upstream_requests(upstream) == []
+    # ccproxy's own pages (same origin) and clients that are not browsers still connect.
+    for headers in ({"origin": server.url}, {}):
+        with websockets.sync.client.connect(socket_url, additional_headers=headers, open_timeout=10):
+            pass
+    assert len(upstream_requests(upstream)) == 2
 
 
 def test_allowed_origins_get_cors_and_others_none(proxy_factory):

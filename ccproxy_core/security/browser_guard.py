@@ -18,6 +18,9 @@ defends itself with three checks, made before any route runs:
   the operator sees.
 - **CORS**: allowed origins get CORS headers (and preflights are answered); nobody else does.
 
+WebSocket upgrades get the Host and Origin checks too: browsers let any page open a WebSocket
+to any address (no CORS applies), and send its ``Origin``, so this is where such a page is stopped.
+
 Refusals are 403 with a JSON body naming the setting to change: provider-shaped on proxy
 routes, so SDKs raise their usual permission error. Each is logged (rate-limited) and counted.
 """
@@ -43,6 +46,7 @@ _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _CROSS_SITE = (b"cross-site", b"same-site")
 _PREFLIGHT_MAX_AGE = b"600"
 _HOST_CACHE_SIZE = 64
+_PAGE_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}  # a socket's page origin
 
 log = logging.getLogger("ccproxy.security")
 _refusal_log = RateLimitedLog(log)
@@ -67,7 +71,7 @@ class BrowserGuard:
         """Requests refused, by reason (``host``, ``origin``); shared with ``app.state.browser_refusals``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         host = origin = fetch_site = fetch_mode = None
@@ -101,7 +105,7 @@ class BrowserGuard:
                 "origin to SECURITY__ALLOWED_ORIGINS to allow it",
             )
             return
-        if allowed_origin and origin is not None:
+        if allowed_origin and origin is not None and scope["type"] == "http":
             await self._with_cors(scope, receive, send, origin)
             return
         await self.app(scope, receive, send)
@@ -132,13 +136,14 @@ class BrowserGuard:
     ) -> bool:
         """True when a browser sends this request for a page of another origin (and it is not a plain link)."""
         if origin is not None:
-            same = host is not None and origin.lower() == f"{scope.get('scheme', 'http')}://".encode() + host.lower()
+            scheme = _PAGE_SCHEMES.get(scope.get("scheme", "http"), "http")
+            same = host is not None and origin.lower() == f"{scheme}://".encode() + host.lower()
             foreign = not same
         else:
             foreign = fetch_site in _CROSS_SITE
         if not foreign:
             return False
-        navigation = fetch_mode == b"navigate" and scope["method"] in ("GET", "HEAD")
+        navigation = fetch_mode == b"navigate" and scope.get("method") in ("GET", "HEAD")
         return not (navigation and _is_own_path(scope["path"]))
 
     async def _refuse(self, scope: Scope, send: Send, reason: str, message: str) -> None:
@@ -146,7 +151,7 @@ class BrowserGuard:
         client = scope.get("client")
         _refusal_log.log(
             "refused %s %s from %s: %s",
-            scope["method"],
+            scope.get("method", "WEBSOCKET"),
             safe_text(scope["path"], 200),
             client[0] if client else "?",
             message,
@@ -155,14 +160,20 @@ class BrowserGuard:
             body = json.dumps({"detail": message}).encode()
         else:
             body = provider_for(_service_type(scope)).error_body("permission_error", message)
+        prefix = "http"
+        if scope["type"] == "websocket":
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1008})  # the server answers the upgrade 403
+                return
+            prefix = "websocket.http"
         await send(
             {
-                "type": "http.response.start",
+                "type": f"{prefix}.response.start",
                 "status": 403,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": f"{prefix}.response.body", "body": body})
 
     async def _with_cors(self, scope: Scope, receive: Receive, send: Send, origin: bytes) -> None:
         cors = [
