@@ -215,18 +215,29 @@ _MONEY_FIELDS = (
 _COUNT_FIELDS = ("tokens_input", "tokens_output", "cache_read_tokens", "cache_write_tokens")
 
 
-def safe_record(record: AccessRecord, caps: ValueCaps = DEFAULT_CAPS) -> AccessRecord:
+def safe_record(
+    record: AccessRecord, caps: ValueCaps = DEFAULT_CAPS, credentials: tuple[str, ...] = ()
+) -> AccessRecord:
     """``record`` with every provider-derived value made safe (the request's own were made safe on arrival).
 
-    Returns ``record`` itself when nothing needed changing, which is nearly always.
+    ``credentials`` are the keys sent with the request: a provider error that echoes one (in its
+    type or its message, whatever the key looks like) gets it masked. Returns ``record`` itself
+    when nothing needed changing, which is nearly always.
     """
     changes: dict[str, Any] = {}
     _check_text(changes, "response_model", record.response_model, caps.model)
-    _check_text(changes, "error_type", record.error_type, caps.error_type)
+    if record.error_type is not None:
+        error_type = record.error_type
+        if isinstance(error_type, str):
+            error_type = safe_text(redact_secrets(_without(credentials, error_type)), caps.error_type)
+        else:
+            error_type = None
+        if error_type != record.error_type:
+            changes["error_type"] = error_type
     for name in ("upstream_request_id", "service_tier", "speed"):
         _check_text(changes, name, getattr(record, name), caps.request_id)
     if record.error_message is not None:
-        message = safe_error_text(record.error_message, caps.error_message)
+        message = safe_error_text(_without(credentials, record.error_message), caps.error_message)
         if message != record.error_message:
             changes["error_message"] = message
     for name in _MONEY_FIELDS:
@@ -242,6 +253,12 @@ def safe_record(record: AccessRecord, caps: ValueCaps = DEFAULT_CAPS) -> AccessR
         if limits != record.rate_limits:
             changes["rate_limits"] = limits
     return dataclasses.replace(record, **changes) if changes else record
+
+
+def _without(credentials: tuple[str, ...], text: str) -> str:
+    for key in credentials:
+        text = text.replace(key, MASK)
+    return text
 
 
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int) -> None:

@@ -51,6 +51,10 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}'
         )
         return web.Response(status=400, body=body, content_type="application/json")
+    if kind == "error-echoing-the-key":  # the key in the error's type and message, as a careless gateway might
+        key = request.headers.get("x-api-key", "")
+        error = {"type": key, "message": f"key {key} is not valid for this workspace"}
+        return web.json_response({"type": "error", "error": error}, status=401)
     headers, model = ANSWERS.get(kind, ({}, b'"claude-haiku-4-5"'))
     return web.Response(body=_message(model), content_type="application/json", headers=headers)
 

@@ -163,6 +163,16 @@ def test_provider_error_text_keeps_no_secret_and_no_control_characters(server):
     assert "sk-LEAK-9" not in row["error_message"] and "\n" not in row["error_message"]
 
 
+@pytest.mark.parametrize("key", ["sk-ant-api03-TYPELEAK7777", "gw-PLAINLEAK8888abcd"])
+def test_a_key_the_provider_echoes_in_its_error_is_masked_everywhere(server, key):
+    response = send(server.url, "error-echoing-the-key", **{"x-api-key": key})
+    assert response.status_code == 401 and key in response.text  # the client gets the provider's answer as it is
+    row = stored_rows(server.url, 1)[0]
+    assert row["status_code"] == 401 and row["error_type"] and "***" in row["error_message"]
+    assert key not in json.dumps(row)
+    assert key not in httpx.get(server.url + "/metrics", timeout=10).text
+
+
 def test_a_nul_in_a_path_is_a_recorded_404_not_a_500(server):
     for path in ("/v1/models/%00", "/v1/models/a%0d%0aSet-Cookie:%20x", "/v1/%ff%fe/x"):
         response = httpx.get(server.url + path, headers={"x-api-key": "k"}, timeout=10)

@@ -51,6 +51,8 @@ class Exchange:
     """How the route's answer is read (``ProxyRoute.reader``): usage, free, batch_results, none, ..."""
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     """Response headers plugins asked for in ``admit_request``."""
+    credentials: tuple[str, ...] = ()
+    """The keys sent to the provider, held only in memory: if its error echoes one, it is masked."""
 
     def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
         """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""

@@ -35,7 +35,13 @@ from ccproxy_core.forwarding.response_headers import (
 )
 from ccproxy_core.forwarding.responses import relay_stream, send_whole
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
-from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, auto_headers_to_skip, forwarded_headers
+from ccproxy_core.forwarding.upstream import (
+    PoolTimeout,
+    UpstreamPool,
+    auto_headers_to_skip,
+    credential_values,
+    forwarded_headers,
+)
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
 from ccproxy_core.runtime.access_log import AccessLogger
@@ -211,6 +217,7 @@ class Proxy:
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         headers = forwarded_headers(request.headers, provider, self.settings)
+        exchange.credentials = credential_values(headers)
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
         if provider.prepare_body is not None and body:
@@ -305,7 +312,7 @@ class Proxy:
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
-        record = safe_record(exchange.to_record(self.prices), self.caps)
+        record = safe_record(exchange.to_record(self.prices), self.caps, exchange.credentials)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)
 

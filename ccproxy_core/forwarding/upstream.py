@@ -125,6 +125,22 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     return out
 
 
+_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
+_SHORTEST_MASKED_KEY = 8  # shorter values would mask ordinary words of a message
+
+
+def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
+    """The keys in the headers sent upstream (``Bearer`` and ``Basic`` schemes stripped)."""
+    found = []
+    for name in _CREDENTIAL_HEADERS:
+        for value in headers.getall(name, ()):
+            scheme, _, rest = value.partition(" ")
+            key = rest.strip() if rest and scheme.lower() in ("bearer", "basic") else value.strip()
+            if len(key) >= _SHORTEST_MASKED_KEY:
+                found.append(key)
+    return tuple(found)
+
+
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
     """Keep aiohttp from adding headers the client did not send (its User-Agent, its Accept-Encoding).
 
