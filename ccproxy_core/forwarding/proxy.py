@@ -255,6 +255,10 @@ class Proxy:
     ) -> None:
         exchange.upstream_headers_at = time.perf_counter()
         exchange.upstream_status = exchange.client_status = upstream.status
+        if not 200 <= upstream.status <= 599:  # no client could be sent it (and 1xx are not final answers)
+            upstream.close()  # its connection is not reused
+            message = f"the provider answered with status {upstream.status}, which is not a final HTTP status"
+            return await self._local_error(exchange, send, 502, "upstream_invalid_status", message)
         raw = upstream.raw_headers
         exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, raw)
         exchange.note_sdk_cost(upstream.headers.get(UPSTREAM_COST_HEADER))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ccproxy_core.providers import Provider
@@ -10,6 +11,8 @@ CCPROXY_REQUEST_ID_HEADER = b"x-ccproxy-request-id"
 """ccproxy's own id of a request (the record's ``request_id``); providers' ids pass unchanged."""
 
 _MAX_ID_CHARS = 200
+# Bytes an HTTP/1.1 header value may not hold (tab is allowed), which the server refuses to send.
+_UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # Hop-by-hop, or set by our own server for this connection.
 _NOT_RETURNED = frozenset(
@@ -19,12 +22,19 @@ _NOT_RETURNED = frozenset(
 
 def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
     """Upstream headers for the client, byte for byte (``x-request-id`` and ``content-encoding``
-    included), plus ``x-ccproxy-request-id``."""
+    included), plus ``x-ccproxy-request-id``.
+
+    A header whose value holds a control character (which HTTP forbids, and the server would
+    refuse, failing the whole answer) is left out; the rest of the answer goes through.
+    """
     out = [(CCPROXY_REQUEST_ID_HEADER, request_id.encode())]
     for name, value in upstream:
         lower = name.lower()
         if lower not in _NOT_RETURNED:
             out.append((lower, value))
+    # One search over every value (a tab never matches): a search per header costs twice as much.
+    if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
+        out = [(name, value) for name, value in out if not _UNSENDABLE_VALUE.search(value)]
     return out
 
 

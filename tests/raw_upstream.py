@@ -1,0 +1,70 @@
+"""A provider that writes exact bytes on the socket: answers no HTTP library would send.
+
+Each request is answered with ``answers[<x-raw header>]``, then the connection is closed, so
+a broken answer never leaks into the next request.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_HEAD_END = b"\r\n\r\n"
+
+
+def json_answer(status: bytes, body: bytes, extra_headers: bytes = b"") -> bytes:
+    """An HTTP/1.1 answer with a JSON body, its status line and extra header lines given raw."""
+    head = b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+    return head + extra_headers + b"connection: close\r\n\r\n" + body
+
+
+class RawUpstream:
+    """Serves ``answers`` on a free loopback port, one thread per connection."""
+
+    def __init__(self, answers: dict[str, bytes]) -> None:
+        self.answers = answers
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            received = b""
+            while _HEAD_END not in received:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                received += chunk
+            head, _, body = received.partition(_HEAD_END)
+            lines = [line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line]
+            headers = {name.strip().lower(): value.strip() for name, value in lines}
+            length = int(headers.get(b"content-length", b"0"))
+            while len(body) < length:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            kind = headers.get(b"x-raw", b"").decode()
+            connection.sendall(self.answers[kind])
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+@contextmanager
+def raw_upstream(answers: dict[str, bytes]) -> Iterator[RawUpstream]:
+    server = RawUpstream(answers)
+    try:
+        yield server
+    finally:
+        server.stop()

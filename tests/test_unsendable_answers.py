@@ -1,0 +1,69 @@
+"""Provider answers that HTTP cannot carry to the client as they are: the client still gets an
+answer (the provider's, less what cannot be sent, or a 502 naming why) and the record says what happened."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from .raw_upstream import json_answer, raw_upstream
+
+BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+MESSAGE = (
+    b'{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],'
+    b' "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}}'
+)
+STREAM = (
+    b'event: message_start\ndata: {"type": "message_start", "message": {"id": "msg_1", "type": "message",'
+    b' "role": "assistant", "model": "claude-haiku-4-5", "content": [], "usage": {"input_tokens": 10,'
+    b' "output_tokens": 1}}}\n\n'
+    b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"},'
+    b' "usage": {"output_tokens": 5}}\n\n'
+    b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+)
+ANSWERS = {
+    "escape-in-a-header": json_answer(b"200 OK", MESSAGE, b"request-id: req_\x1b[31mred\r\nx-kept: yes\r\n"),
+    "delete-in-a-stream-header": json_answer(b"200 OK", STREAM, b"x-odd: a\x7fb\r\nx-kept: yes\r\n").replace(
+        b"application/json", b"text/event-stream"
+    ),
+    "status-600": json_answer(b"600 Beyond", MESSAGE),
+    "status-999": json_answer(b"999 Whatever", MESSAGE),
+}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with raw_upstream(ANSWERS) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(proxy_factory, recorder, upstream):
+    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+
+
+def send(proxy, kind: str) -> httpx.Response:
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
+    return httpx.post(proxy.url + "/v1/messages", content=BODY, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize(("kind", "body"), [("escape-in-a-header", MESSAGE), ("delete-in-a-stream-header", STREAM)])
+def test_a_header_with_a_control_character_is_left_out_and_the_answer_goes_through(proxy, recorder, kind, body):
+    response = send(proxy, kind)
+    assert response.status_code == 200 and response.content == body
+    assert response.headers["x-kept"] == "yes" and "x-odd" not in response.headers
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_input, record.tokens_output) == (200, None, 10, 5)
+
+
+@pytest.mark.parametrize("status", [600, 999])
+def test_a_status_http_does_not_have_is_a_502_and_recorded_as_such(proxy, recorder, status):
+    response = send(proxy, f"status-{status}")
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "api_error" and str(status) in response.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.upstream_status, record.error_type) == (502, status, "upstream_invalid_status")
+    assert record.cost_usd is None
+    assert send(proxy, "escape-in-a-header").status_code == 200  # the proxy goes on
