@@ -51,6 +51,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}'
         )
         return web.Response(status=400, body=body, content_type="application/json")
+    if kind == "deep-json":  # deeper than Python's parser goes
+        return web.Response(body=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", content_type="application/json")
     if kind == "error-echoing-the-key":  # the key in the error's type and message, as a careless gateway might
         key = request.headers.get("x-api-key", "")
         error = {"type": key, "message": f"key {key} is not valid for this workspace"}

@@ -173,6 +173,13 @@ def test_a_key_the_provider_echoes_in_its_error_is_masked_everywhere(server, key
     assert key not in httpx.get(server.url + "/metrics", timeout=10).text
 
 
+def test_an_answer_nested_too_deep_to_read_reaches_the_client_unchanged(server):
+    response = send(server.url, "deep-json")
+    assert response.status_code == 200 and response.content.count(b"[") == 100_000
+    row = stored_rows(server.url, 1)[0]
+    assert (row["status_code"], row["error_type"], row["cost_usd"]) == (200, None, None)
+
+
 def test_a_nul_in_a_path_is_a_recorded_404_not_a_500(server):
     for path in ("/v1/models/%00", "/v1/models/a%0d%0aSet-Cookie:%20x", "/v1/%ff%fe/x"):
         response = httpx.get(server.url + path, headers={"x-api-key": "k"}, timeout=10)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
 BIG = "1" + "0" * 5000
+DEEP_CURSOR = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode()
 CASES = [
     ("/logs/query", {"status_code": "\u00b2"}, "status_code"),  # "²".isdigit() is True, int("²") fails
     ("/logs/query", {"status_code": "\u0663\u0660\u0660"}, "status_code"),  # Arabic-Indic 300
@@ -15,6 +18,7 @@ CASES = [
     ("/logs/query", {"start_time": "nan"}, "start_time"),
     ("/logs/query", {"end_time": "-" + BIG}, "end_time"),
     ("/logs/query", {"cursor": BIG}, "cursor"),
+    ("/logs/query", {"cursor": DEEP_CURSOR}, "cursor"),  # nested deeper than Python's JSON parser goes
     ("/logs/entries", {"page": BIG}, "page"),
     ("/logs/analytics", {"hours": BIG}, "hours"),
     ("/logs/analytics", {"hours": "nan"}, "hours"),

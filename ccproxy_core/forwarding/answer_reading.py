@@ -42,9 +42,12 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
         and upstream.content_type == "application/json"
         and payload
         and exchange.usage.response_model is None
-        and not _is_json(payload)
     ):
-        exchange.invalid_json = True
+        valid = _is_json(payload)
+        if valid is None:
+            exchange.accounting_lost = True
+        elif not valid:
+            exchange.invalid_json = True
 
 
 def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
@@ -63,9 +66,12 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -
     return None if length is not None and length <= WHOLE_BODY_BYTES else PASS_THROUGH
 
 
-def _is_json(payload: bytes) -> bool:
+def _is_json(payload: bytes) -> bool | None:
+    """Whether ``payload`` is JSON; ``None`` when it is nested too deeply to tell."""
     try:
         json.loads(payload)
     except ValueError:
         return False
+    except RecursionError:
+        return None
     return True

@@ -168,7 +168,7 @@ def decode_cursor(value: str | None) -> PagePosition | None:
         if not isinstance(micros, int) or not isinstance(request_id, str):
             raise ValueError
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-    except (ValueError, TypeError, binascii.Error, OverflowError, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, OverflowError, UnicodeDecodeError, RecursionError):
         raise param_error("cursor", "is not a cursor returned by /logs/query (next_cursor)", value) from None
     return PagePosition(moment, request_id)
 
