@@ -8,6 +8,7 @@ import pytest
 
 from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
 from ccproxy_core.providers import PROVIDERS, PROXY_ROUTES, provider_for, service_type_for
+from ccproxy_core.providers import openai as openai_provider
 
 
 def anthropic_event(name: str, data: dict) -> bytes:
@@ -148,3 +149,11 @@ def test_shared_routes_are_told_apart_by_the_clients_headers():
     models = next(route for route in PROXY_ROUTES if route.template == "/v1/models")
     assert service_type_for(models, {"anthropic-version": "2023-06-01"}) == "anthropic"
     assert service_type_for(models, {"authorization": "Bearer x"}) == "openai"
+
+
+def test_include_usage_keeps_a_lone_surrogate_the_client_sent():
+    body = b'{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "a\\ud800b \xc3\xa9"}]}'
+    prepared = openai_provider.prepare_body(openai_provider.CHAT_COMPLETIONS, body, True)
+    sent = json.loads(prepared)
+    assert sent["stream_options"] == {"include_usage": True}
+    assert sent["messages"] == json.loads(body)["messages"]  # the surrogate and the accent, as sent

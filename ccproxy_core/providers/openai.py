@@ -197,7 +197,10 @@ def prepare_body(endpoint: str, body: bytes | bytearray, include_usage: bool) ->
     if not isinstance(options, dict) or "include_usage" in options:
         return body  # the client decided (even to say no): respect it
     options["include_usage"] = True
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON): keep it escaped, as the client sent it
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 # The Responses API's readers live in their own module and build on ``read_usage`` above, so they
