@@ -113,3 +113,32 @@ def test_large_bodies_wait_for_the_buffer_budget_and_all_succeed(proxy_factory, 
     ] * 6  # whole, unchanged
     budget_now = proxy.app.state.proxy.body_budget
     assert budget_now.available == budget_now.total  # everything reserved was given back
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_large_body_that_stops_arriving_gets_408_and_frees_its_room(proxy_factory, recorder, framing):
+    proxy = proxy_factory(
+        plugins=[recorder],
+        server={
+            "max_request_bytes": 4 * 1024 * 1024,
+            "max_buffered_body_bytes": 4 * 1024 * 1024,
+            "body_timeout_seconds": 1,
+        },
+    )
+    framing_header = b"content-length: 4194304" if framing == "content-length" else b"transfer-encoding: chunked"
+    with socket.create_connection(address(proxy.url)) as stalled:
+        stalled.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+            b"content-type: application/json\r\n" + framing_header + b"\r\n\r\n"
+        )
+        # The stalled body holds the whole budget: another large body waits for it, then goes through.
+        padding = "x" * (128 * 1024)
+        body = {**BODY, "messages": [{"role": "user", "content": padding}]}
+        answer = httpx.post(proxy.url + "/v1/messages", json=body, headers=ANTHROPIC, timeout=30)
+        assert answer.status_code == 200
+        stalled_answer = read_answer(stalled)
+    assert stalled_answer.startswith(b"HTTP/1.1 408") and b"SERVER__BODY_TIMEOUT_SECONDS" in stalled_answer
+    records = recorder.wait_for_ends(2)
+    assert sorted((r.status_code, r.error_type) for r in records) == [(200, None), (408, "request_timeout")]
+    budget = proxy.app.state.proxy.body_budget
+    assert budget.available == budget.total and budget.waits == 1

@@ -32,17 +32,28 @@ _KEYS = (b'"model"', b'"stream"')
 _VALUE_AFTER_COLON = re.compile(rb"\s*:\s*")
 
 
-async def read_body(request: Request, limit: int) -> bytes | bytearray | None:
-    """The request body, or ``None`` when it is larger than ``limit`` bytes."""
+class BodyTimeout(Exception):
+    """The client stopped sending its request body for longer than allowed."""
+
+
+async def read_body(request: Request, limit: int, idle_seconds: float) -> bytes | bytearray | None:
+    """The request body, or ``None`` when it is larger than ``limit`` bytes.
+
+    A large body (over 64 KiB, or of unknown length) holds room in the shared body budget while
+    it arrives, so a client that stops sending one for ``idle_seconds`` raises :class:`BodyTimeout`
+    rather than keep that room forever. Small bodies are read without a timer: they hold no budget.
+    """
     declared = request.headers.get("content-length", "")
+    idle: float | None = idle_seconds
     if declared.isascii() and declared.isdigit() and len(declared) < 19:
         if int(declared) > limit:
             return None
         if int(declared) > 65536:
-            return await _read_declared(request, int(declared), limit)
+            return await _read_declared(request, int(declared), limit, idle_seconds)
+        idle = None
     chunks, size = [], 0
     while True:
-        chunk, more = await _next_chunk(request)
+        chunk, more = await _next_chunk(request, idle)
         size += len(chunk)
         if size > limit:
             return None
@@ -51,10 +62,10 @@ async def read_body(request: Request, limit: int) -> bytes | bytearray | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _read_declared(request: Request, declared: int, limit: int) -> bytearray | None:
+async def _read_declared(request: Request, declared: int, limit: int, idle_seconds: float) -> bytearray | None:
     buffer, filled = bytearray(declared), 0
     while True:
-        chunk, more = await _next_chunk(request)
+        chunk, more = await _next_chunk(request, idle_seconds)
         end = filled + len(chunk)
         if end > declared:  # more than announced: uvicorn would refuse it, but never overrun
             return None if end > limit else buffer[:filled] + chunk
@@ -64,9 +75,16 @@ async def _read_declared(request: Request, declared: int, limit: int) -> bytearr
             return buffer if filled == declared else buffer[:filled]
 
 
-async def _next_chunk(request: Request) -> tuple[bytes, bool]:
+async def _next_chunk(request: Request, idle_seconds: float | None) -> tuple[bytes, bool]:
     # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
-    message = await request.receive()
+    if idle_seconds is None:
+        message = await request.receive()
+    else:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                message = await request.receive()
+        except TimeoutError:
+            raise BodyTimeout from None
     if message["type"] == "http.disconnect":
         raise ClientDisconnect()
     return message.get("body", b""), message.get("more_body", False)

@@ -26,7 +26,7 @@ from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.answer_reading import decoded_for_accounting, read_whole_answer, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Exchange
-from ccproxy_core.forwarding.large_bodies import read_body, request_fields
+from ccproxy_core.forwarding.large_bodies import BodyTimeout, read_body, request_fields
 from ccproxy_core.forwarding.request_parts import client_headers, off_path_setting, proxy_base_url, raw_path, url_path
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
@@ -98,14 +98,32 @@ class Proxy:
         """One whole exchange; ``on_request_end`` fires exactly once, from the ``finally``."""
         request = Request(scope, receive)
         # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
+        server = self.settings.server
         async with self.body_budget.hold(request.headers.get("content-length")):
-            body = (
-                b"" if route is _UNMATCHED_ROUTE else await read_body(request, self.settings.server.max_request_bytes)
-            )
+            try:
+                body = (
+                    b""
+                    if route is _UNMATCHED_ROUTE
+                    else await read_body(request, server.max_request_bytes, server.body_timeout_seconds)
+                )
+            except BodyTimeout:
+                return await self._body_timed_out(scope, route, send)
             fields = await request_fields(body) if body else (None, None, False)
             exchange = self._start_exchange(scope, route, body, fields)
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
+
+    async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send) -> None:
+        """The client stopped sending its body: a recorded 408, and its room in the body budget is freed."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False))
+        await self.hooks.start(exchange.context)
+        try:
+            seconds = self.settings.server.body_timeout_seconds
+            message = f"the request body stopped arriving for SERVER__BODY_TIMEOUT_SECONDS={seconds:g}"
+            exchange.extra_headers.append((b"connection", b"close"))  # the rest of the body will not be read
+            await self._local_error(exchange, send, 408, "request_timeout", message)
+        finally:
+            await self._finish(exchange)
 
     async def _run(
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive

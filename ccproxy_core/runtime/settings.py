@@ -51,6 +51,9 @@ class ServerSettings(BaseModel):
     max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
     together; a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    """SERVER__BODY_TIMEOUT_SECONDS. A request body over 64 KiB (or of unknown length) that stops arriving for
+    this long is answered 408: it would otherwise keep its room in SERVER__MAX_BUFFERED_BODY_BYTES."""
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
     header_timeout_seconds: float = Field(10.0, gt=0)
