@@ -211,7 +211,9 @@ _MONEY_FIELDS = (
     "cost_output_usd",
     "cost_cache_read_usd",
     "cost_cache_write_usd",
+    "cost_tools_usd",
 )
+_COST_PARTS = _MONEY_FIELDS[2:]  # the line items of cost_usd
 _COUNT_FIELDS = ("tokens_input", "tokens_output", "cache_read_tokens", "cache_write_tokens")
 
 
@@ -242,8 +244,10 @@ def safe_record(
             changes["error_message"] = message
     for name in _MONEY_FIELDS:
         value = getattr(record, name)
-        if value is not None and finite_money(value) is None:
+        if value is not None and (finite_money(value) is None or value < 0):  # no charge is negative
             changes[name] = None
+    if record.priced and "cost_usd" in changes:  # too large to be a real charge: not a known price
+        changes.update(dict.fromkeys(_COST_PARTS, None), cost_usd=None, priced=False)
     for name in _COUNT_FIELDS:
         value = getattr(record, name)
         if value is not None and token_count(value) is None:
@@ -272,6 +276,6 @@ def _safe_rate_limits(limits: dict[str, float]) -> dict[str, float]:
     safe = {}
     for key, value in limits.items():
         number = finite_float(value)
-        if number is not None and isinstance(key, str):
+        if number is not None and number >= 0 and isinstance(key, str):  # no limit or headroom is negative
             safe[safe_text(key, 64)] = number
     return safe

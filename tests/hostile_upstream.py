@@ -24,6 +24,15 @@ ANSWERS = {
         },
         b'"claude-haiku-4-5"',
     ),
+    "negative-numbers": (
+        {
+            "x-upstream-cost-usd": "-5",
+            "anthropic-ratelimit-requests-remaining": "-1e308",
+            "anthropic-ratelimit-input-tokens-remaining": "-5",
+            "anthropic-ratelimit-requests-limit": "50",
+        },
+        b'"claude-haiku-4-5"',
+    ),
     "surrogate-model": ({}, b'"claude-\\ud800-evil"'),
     "control-model": ({}, b'"claude-\\u001b[31mred\\n\\r\\u0000"'),
 }
@@ -51,6 +60,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}'
         )
         return web.Response(status=400, body=body, content_type="application/json")
+    if kind == "absurd-usage":  # counts within range, but a cost beyond any real invoice
+        body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 9007199254740991, "output_tokens": 5}')
+        return web.Response(body=body, content_type="application/json")
     if kind == "deep-json":  # deeper than Python's parser goes
         return web.Response(body=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", content_type="application/json")
     if kind == "error-echoing-the-key":  # the key in the error's type and message, as a careless gateway might

@@ -142,6 +142,20 @@ def test_huge_token_counts_do_not_stop_the_writer(server):
     assert httpx.get(server.url + "/metrics", timeout=10).status_code == 200
 
 
+def test_negative_charges_and_limits_from_the_provider_are_not_recorded(server):
+    assert send(server.url, "negative-numbers").status_code == 200
+    row = stored_rows(server.url, 1)[0]
+    assert row["cost_sdk_usd"] is None and row["rate_limits"] == {"requests_limit": 50.0}
+    assert row["priced"] is True and row["cost_usd"] > 0
+
+
+def test_a_cost_beyond_any_invoice_is_unpriced_not_a_priced_null(server):
+    assert send(server.url, "absurd-usage").status_code == 200
+    row = stored_rows(server.url, 1)[0]
+    assert row["tokens_input"] == 2**53 - 1
+    assert (row["priced"], row["cost_usd"], row["cost_input_usd"], row["cost_output_usd"]) == (False, None, None, None)
+
+
 def test_huge_values_from_the_client_are_capped(server):
     huge_model = "m" * 1_000_000
     response = send(
