@@ -69,6 +69,25 @@ def test_anthropic_first_token_is_the_first_content_delta_of_any_kind(delta, siz
     assert state.first_token_seen and state.terminal_seen and not state.error_seen
 
 
+@pytest.mark.parametrize("size", [1, 7])
+def test_anthropic_an_empty_tool_input_delta_is_not_the_first_token(size):
+    def delta(partial: str) -> bytes:
+        body = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": partial},
+        }
+        return anthropic_event("content_block_delta", body)
+
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    before = START + anthropic_event(
+        "content_block_start", {"type": "content_block_start", "index": 0, "content_block": tool}
+    )
+    before += delta("")
+    _parser, token_at = feed("anthropic", before + delta('{"location": "Paris"}') + STOP, size)
+    assert token_at is not None and token_at >= len(before)  # not at the empty delta, which ends before
+
+
 def test_anthropic_text_that_mentions_the_end_is_not_the_end():
     delta = {
         "type": "content_block_delta",

@@ -72,7 +72,9 @@ _USAGE_KEYS = (
     ("cache_read_tokens", "cache_read_input_tokens"),
 )
 _EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
-_FIRST_TOKEN = b'"content_block_delta"'
+_DELTA = b'"content_block_delta"'
+# The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
+_FIRST_CONTENT = re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"[^"]')
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
 
 
@@ -114,7 +116,7 @@ class AnthropicStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if not state.first_token_seen and _FIRST_TOKEN in block:
+        if not state.first_token_seen and _DELTA in block and _FIRST_CONTENT.search(block):
             state.first_token_seen = True
         if b"message_stop" in block and _TERMINAL.search(block):
             state.terminal_seen = True
