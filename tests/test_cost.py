@@ -192,6 +192,20 @@ def test_unknown_model_is_unpriced_and_warned_once(caplog):
     assert UNPRICED.total is None and UNPRICED.input is None and not UNPRICED.priced
 
 
+def test_the_model_that_served_the_answer_is_the_one_billed(caplog):
+    book = PriceBook()
+    usage = Usage(input_tokens=2000, output_tokens=1000)
+    asked_gpt_4o = book.compute("openai", "gpt-4o", usage)
+    assert asked_gpt_4o.total == (2000 * GPT_4O[0] + 1000 * GPT_4O[1]) / MTOK
+    served_by_mini = book.compute("openai", "gpt-4o", usage, served="gpt-4o-mini-2024-07-18")
+    assert served_by_mini.total == (2000 * GPT_4O_MINI[0] + 1000 * GPT_4O_MINI[1]) / MTOK
+    with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
+        # A served name no price list knows: the requested model's price, and no warning about it.
+        assert book.compute("openai", "gpt-4o", usage, served="gpt-4o-internal-build-7") == asked_gpt_4o
+        assert book.compute("openai", None, usage, served="gpt-4o-mini") == served_by_mini
+    assert caplog.records == []
+
+
 def test_unknown_provider_is_unpriced(caplog):
     with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
         assert PriceBook().compute("no-such-provider", "gpt-4o", Usage(input_tokens=1)) == UNPRICED

@@ -90,14 +90,17 @@ class PriceBook:
         self.corrections = load_corrections(None) if corrections is None else corrections
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
+        self._find_quietly = functools.lru_cache(maxsize=max_models)(self._lookup)
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
         self._max_models = max_models
         self._resolved: dict[tuple[str, str, tuple[tuple[str, str], ...]], ModelPrice | None] = {}
         self._resolved_second = 0
 
-    def compute(self, provider: Provider | str, model: str | None, usage: Usage) -> Cost:
+    def compute(self, provider: Provider | str, model: str | None, usage: Usage, served: str | None = None) -> Cost:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
 
+        ``served`` is the model the answer says served it (``gpt-4o-2024-08-06`` for ``gpt-4o``):
+        when the price list knows it, it is the one billed, and the requested ``model`` otherwise.
         Unpriced (every amount ``None``) when the model is unknown or the answer reported no tokens.
         """
         if isinstance(provider, str):
@@ -105,13 +108,18 @@ class PriceBook:
             if known is None:
                 return UNPRICED
             provider = known
-        if not model or not usage.has_tokens:
+        if not usage.has_tokens:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
+            self._find_quietly.cache_clear()
             self._find_model.cache_clear()
             self._resolved.clear()
             self._snapshot = snapshot
+        if served and served != model and (not model or self._find_quietly(provider.price_id, served) is not None):
+            model = served
+        if not model:
+            return UNPRICED
         context = provider.price_context(usage)
         model_info = self._find_model(provider.price_id, model)
         prices = self._prices_in_force(provider.price_id, model, model_info, context)
@@ -138,10 +146,13 @@ class PriceBook:
         self._resolved[key] = prices
         return prices
 
-    def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
+    def _lookup(self, provider_id: str, model: str) -> ModelInfo | None:
         snapshot = self._snapshot
         provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
-        model_info = provider.find_model(model, all_providers=snapshot.providers) if provider else None
+        return provider.find_model(model, all_providers=snapshot.providers) if provider else None
+
+    def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
+        model_info = self._find_quietly(provider_id, model)
         if model_info is None:
             self._warn_unpriced(provider_id, model)
         return model_info

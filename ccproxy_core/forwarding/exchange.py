@@ -156,7 +156,7 @@ class Exchange:
             return FREE
         if usage.batch is not None and usage.batch.results:
             return batch_cost(prices, self.provider, usage.batch)
-        return prices.compute(self.provider, self.context.model or usage.response_model, usage)
+        return prices.compute(self.provider, self.context.model, usage, served=usage.response_model)
 
 
 FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
