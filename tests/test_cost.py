@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -124,6 +125,39 @@ def test_a_responses_answer_is_priced_at_the_tier_that_served_it(tier):
     # 952 uncached and 2048 cached input tokens; 1200 output tokens, reasoning included once.
     assert usage.service_tier == tier
     assert cost.total == (952 * input_rate + 2048 * cached_rate + 1200 * output_rate) / MTOK
+
+
+def test_realtime_audio_tokens_are_billed_at_the_audio_rates():
+    event = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "input_token_details": {
+            "cached_tokens": 200,
+            "text_tokens": 200,
+            "audio_tokens": 800,
+            "cached_tokens_details": {"text_tokens": 100, "audio_tokens": 100},
+        },
+        "output_token_details": {"text_tokens": 100, "audio_tokens": 400},
+    }
+    usage = usage_from_json("openai", json.dumps({"object": "realtime.response", "usage": event}).encode(), "responses")
+    cost = PriceBook().compute("openai", "gpt-realtime", usage)
+    # gpt-realtime per million: text $4 in, $16 out; audio $32 in, $64 out; cached input $0.40 (text and audio).
+    assert cost.input == (100 * 4 + 700 * 32) / MTOK
+    assert cost.cache_read == (100 * Decimal("0.40") + 100 * Decimal("0.40")) / MTOK
+    assert cost.output == (100 * 16 + 400 * 64) / MTOK
+    assert cost.total == cost.input + cost.cache_read + cost.output
+
+
+def test_audio_tokens_of_a_model_without_audio_prices_leave_the_answer_unpriced():
+    body = (
+        b'{"model": "gpt-4o-audio-preview-2024-12-17", "usage": {"prompt_tokens": 1000, "completion_tokens": 500,'
+        b' "prompt_tokens_details": {"audio_tokens": 800}, "completion_tokens_details": {"audio_tokens": 400}}}'
+    )
+    usage = usage_from_json("openai", body)
+    assert (usage.audio_input_tokens, usage.audio_output_tokens) == (800, 400)
+    assert PriceBook().compute("openai", "gpt-4o-audio-preview", usage) == UNPRICED  # not text prices for audio
+    text_only = usage_from_json("openai", body.replace(b"800", b"0").replace(b"400", b"0"))
+    assert PriceBook().compute("openai", "gpt-4o-audio-preview", text_only).total == (1000 * Decimal("2.5") + 500 * 10) / MTOK
 
 
 def test_an_answer_without_token_counts_has_no_known_cost_never_zero():

@@ -194,13 +194,21 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
         return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
 
+    audio = _audio_prices(prices, usage)
+    if audio is None:
+        return UNPRICED
+    audio_input, audio_cache_read, audio_output = (price(rate, count) for rate, count in audio)
+    input_tokens -= usage.audio_input_tokens
+    cache_read_tokens -= usage.audio_cache_read_tokens
+    output_tokens -= usage.audio_output_tokens
+
     # A token kind without a price of its own is billed at its parent's price.
     input_billed_tokens = input_tokens
-    cache_read = Decimal(0)
+    cache_read = audio_cache_read
     if _rate(prices, "cache_read_mtok") is None:
         input_billed_tokens += cache_read_tokens
     else:
-        cache_read = price(prices.cache_read_mtok, cache_read_tokens)
+        cache_read += price(prices.cache_read_mtok, cache_read_tokens)
     cache_write = Decimal(0)
     if _rate(prices, "cache_write_mtok") is None:
         input_billed_tokens += cache_write_tokens
@@ -210,8 +218,8 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
         cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
             prices.cache_write_1h_mtok, cache_write_1h_tokens
         )
-    output = price(_rate(prices, "output_mtok"), output_tokens)
-    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens)
+    output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output
+    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input
     tools = Decimal(0)
     if usage.web_search_requests and _rate(prices, "web_searches_kcount") is not None:
         tools = calc_unit_price(
@@ -227,3 +235,23 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
 
 def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:
     return getattr(prices, key, None)
+
+
+def _audio_prices(prices: ModelPrice, usage: Usage) -> list[tuple[Decimal | TieredPrices | None, int]] | None:
+    """The rate and count of each kind of audio token; ``None`` when a kind the answer has is not priced.
+
+    Audio costs several times text, so billing it at the text rate would be a cost no invoice
+    shows: a model without audio prices leaves such an answer unpriced.
+    """
+    kinds = (
+        ("input_audio_mtok", usage.audio_input_tokens),
+        ("cache_audio_read_mtok", usage.audio_cache_read_tokens),
+        ("output_audio_mtok", usage.audio_output_tokens),
+    )
+    found = []
+    for key, count in kinds:
+        rate = _rate(prices, key) if count else None
+        if count and rate is None:
+            return None
+        found.append((rate, count))
+    return found

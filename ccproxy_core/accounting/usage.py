@@ -46,6 +46,12 @@ class Usage:
     """The tier the provider says it served the answer at (``priority``, ``flex``, ``standard``, ...)."""
     speed: str | None = None
     """Anthropic's ``usage.speed`` (``fast`` in fast mode)."""
+    audio_input_tokens: int = 0
+    """Of ``input_tokens``, audio ones (OpenAI's audio and Realtime models bill them higher)."""
+    audio_cache_read_tokens: int = 0
+    """Of ``cache_read_tokens``, audio ones."""
+    audio_output_tokens: int = 0
+    """Of ``output_tokens``, audio ones."""
     failed: bool = False
     """The answer itself says it failed (a failed or incomplete Responses object, an error
     event), whatever its HTTP status."""

@@ -137,13 +137,31 @@ def read_usage(usage: Usage, raw: Any) -> None:
         usage.cache_write_tokens = 0
     elif cached is not None:
         usage.cache_read_tokens = cached
+    if isinstance(details, dict) and prompt is not None:
+        _read_audio_input(usage, details)
     if completion is not None:
         usage.output_tokens = completion
     output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
+    if not isinstance(output_details, dict):
+        output_details = raw.get("output_token_details")  # the Realtime API's spelling
     if isinstance(output_details, dict):
         reasoning = token_count(output_details.get("reasoning_tokens"))
         if reasoning is not None:
             usage.reasoning_tokens = reasoning
+        audio = token_count(output_details.get("audio_tokens"))
+        if audio and completion is not None:
+            usage.audio_output_tokens = min(audio, completion)
+
+
+def _read_audio_input(usage: Usage, details: dict[str, Any]) -> None:
+    """Audio among the input tokens (``audio_tokens``, cached ones under ``cached_tokens_details``)."""
+    audio = token_count(details.get("audio_tokens"))
+    if not audio:
+        return
+    cached_details = details.get("cached_tokens_details")
+    cached = token_count(cached_details.get("audio_tokens")) if isinstance(cached_details, dict) else None
+    usage.audio_cache_read_tokens = min(cached or 0, audio, usage.cache_read_tokens or 0)
+    usage.audio_input_tokens = min(audio - usage.audio_cache_read_tokens, usage.input_tokens or 0)
 
 
 class OpenAIStreamReader(StreamReader):
