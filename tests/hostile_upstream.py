@@ -63,6 +63,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if kind == "absurd-usage":  # counts within range, but a cost beyond any real invoice
         body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 9007199254740991, "output_tokens": 5}')
         return web.Response(body=body, content_type="application/json")
+    if kind == "huge-json":  # a JSON answer larger than ccproxy holds to read it
+        return web.Response(
+            body=_message(b'"claude-haiku-4-5"')[:-1] + b', "pad": "' + b"x" * 3_000_000 + b'"}',
+            content_type="application/json",
+        )
     if kind == "deep-json":  # deeper than Python's parser goes
         return web.Response(body=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", content_type="application/json")
     if kind == "error-echoing-the-key":  # the key in the error's type and message, as a careless gateway might

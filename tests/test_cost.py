@@ -157,7 +157,10 @@ def test_audio_tokens_of_a_model_without_audio_prices_leave_the_answer_unpriced(
     assert (usage.audio_input_tokens, usage.audio_output_tokens) == (800, 400)
     assert PriceBook().compute("openai", "gpt-4o-audio-preview", usage) == UNPRICED  # not text prices for audio
     text_only = usage_from_json("openai", body.replace(b"800", b"0").replace(b"400", b"0"))
-    assert PriceBook().compute("openai", "gpt-4o-audio-preview", text_only).total == (1000 * Decimal("2.5") + 500 * 10) / MTOK
+    assert (
+        PriceBook().compute("openai", "gpt-4o-audio-preview", text_only).total
+        == (1000 * Decimal("2.5") + 500 * 10) / MTOK
+    )
 
 
 def test_an_answer_without_token_counts_has_no_known_cost_never_zero():

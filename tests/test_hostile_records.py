@@ -194,6 +194,19 @@ def test_an_answer_nested_too_deep_to_read_reaches_the_client_unchanged(server):
     assert (row["status_code"], row["error_type"], row["cost_usd"]) == (200, None, None)
 
 
+def test_an_answer_larger_than_is_held_passes_as_it_arrives_unpriced(proxy_factory, hostile):
+    server = proxy_factory(
+        upstream_url=hostile.url, observability=EVERYTHING_ON, upstream={"max_decoded_bytes": 1024 * 1024}
+    )
+    response = send(server.url, "huge-json")
+    assert response.status_code == 200 and len(response.content) > 3_000_000
+    assert response.json()["usage"] == {"input_tokens": 10, "output_tokens": 5}  # whole, unchanged
+    row = stored_rows(server.url, 1)[0]
+    assert (row["status_code"], row["error_type"], row["priced"], row["cost_usd"]) == (200, None, False, None)
+    assert row["response_bytes"] == len(response.content)
+    assert send(server.url).status_code == 200  # the connection pool is still sound
+
+
 def test_a_nul_in_a_path_is_a_recorded_404_not_a_500(server):
     for path in ("/v1/models/%00", "/v1/models/a%0d%0aSet-Cookie:%20x", "/v1/%ff%fe/x"):
         response = httpx.get(server.url + path, headers={"x-api-key": "k"}, timeout=10)

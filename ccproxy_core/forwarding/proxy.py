@@ -33,7 +33,7 @@ from ccproxy_core.forwarding.response_headers import (
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.forwarding.responses import relay_stream, send_whole
+from ccproxy_core.forwarding.responses import PASS_THROUGH, relay_stream, send_whole
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -293,18 +293,24 @@ class Proxy:
                 if exchange.accounting_lost:
                     decoder = None
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
+        limit = self.settings.upstream.max_decoded_bytes
         try:
-            payload = await self._read_body(exchange, upstream)
+            chunks, whole = await self._read_body(exchange, upstream, limit)
         except TimeoutError:
+            upstream.release()
             return await self._local_error(
                 exchange, send, 504, "upstream_timeout", "the provider stopped sending its answer"
             )
         except aiohttp.ClientError as exc:
+            upstream.release()
             return await self._local_error(
                 exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}"
             )
-        finally:
-            upstream.release()
+        if not whole:  # larger than is held to read it: passed on as it comes, its usage unknown
+            exchange.accounting_lost = True
+            return await relay_stream(exchange, upstream, headers, None, send, receive, PASS_THROUGH, chunks)
+        upstream.release()
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         exchange.upstream_done_at = time.perf_counter()
         if not exchange.accounting_lost:
             read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
@@ -314,13 +320,19 @@ class Proxy:
             )
         await send_whole(send, exchange, upstream.status, headers, payload)
 
-    async def _read_body(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
-        chunks = []
+    async def _read_body(
+        self, exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int
+    ) -> tuple[list[bytes], bool]:
+        """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes."""
+        chunks, size = [], 0
         async for chunk in upstream.content.iter_any():
             if exchange.first_byte_at is None:
                 exchange.first_byte_at = time.perf_counter()
             chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                return chunks, False
+        return chunks, True
 
     async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
         message = safe_error_text(message, self.caps.error_message)

@@ -84,8 +84,12 @@ async def relay_stream(
     send: Send,
     receive: Receive,
     parser: BodyParser,
+    already_read: list[bytes] | None = None,
 ) -> None:
     """Pass an answer on as it arrives (an event stream, batch results, a file); read it beside.
+
+    ``already_read`` are chunks of it taken from upstream before it was known to be too large
+    to hold: they are sent first.
 
     A client that goes away closes the upstream request (status 499); an upstream that
     breaks off cuts the client's stream as well, so it cannot mistake a part for the whole.
@@ -107,7 +111,7 @@ async def relay_stream(
     watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
     watcher.add_done_callback(on_disconnect)
     try:
-        completed = await _pump(exchange, upstream, headers, decoder, send, parser)
+        completed = await _pump(exchange, upstream, headers, decoder, send, parser, already_read or [])
     except asyncio.CancelledError:
         if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
             raise
@@ -131,6 +135,7 @@ async def _pump(
     decoder: BodyDecoder | None,
     send: Send,
     reader: BodyParser,
+    already_read: list[bytes],
 ) -> bool:
     exchange.stream_state = reader.state
     parser: BodyParser | None = reader  # None once the stream can no longer be read
@@ -144,6 +149,10 @@ async def _pump(
             "headers": [*headers, _overhead_header(exchange, now)],
         }
     )
+    for chunk in already_read:
+        exchange.response_bytes += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    already_read.clear()  # not held while the rest passes
     try:
         async for chunk in upstream.content.iter_any():
             received = time.perf_counter()

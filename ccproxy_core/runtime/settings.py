@@ -96,8 +96,9 @@ class UpstreamSettings(BaseModel):
     pool_timeout_seconds: float = Field(10.0, gt=0)
     """UPSTREAM__POOL_TIMEOUT_SECONDS. Longest wait for a free pooled connection; then 504."""
     max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    """UPSTREAM__MAX_DECODED_BYTES. Most bytes ccproxy decompresses of one answer to read its
-    usage; beyond, the answer still passes whole but its usage is not read (a decompression bomb)."""
+    """UPSTREAM__MAX_DECODED_BYTES. Most bytes of one answer ccproxy holds or decompresses to read its
+    usage; beyond, the answer still passes whole, as it arrives, but its usage is not read (a huge
+    answer, a decompression bomb)."""
     openai_stream_include_usage: bool = False
     """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
     streams that do not say, so their tokens and cost are known: the one change ccproxy may make
