@@ -51,6 +51,32 @@ def test_a_request_head_over_the_limit_gets_431_and_is_closed(limited):
     assert httpx.get(limited.url + "/health").status_code == 200
 
 
+def test_a_head_over_the_limit_in_one_read_gets_431_and_reaches_no_route(limited, upstream):
+    httpx.delete(upstream.url + "/_mock/requests")
+    body = json.dumps(BODY).encode()
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+        b"x-big: " + b"a" * 10_000 + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(head + body)  # one write: the parser sees the whole head at once
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []
+
+
+def test_a_small_head_with_a_large_body_in_one_read_is_not_refused(limited):
+    body = json.dumps({**BODY, "messages": [{"role": "user", "content": "x" * 100_000}]}).encode()
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+        b"content-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(head + body)
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
 def test_headers_within_the_limit_pass(limited):
     response = httpx.get(limited.url + "/health", headers={"x-fill": "a" * 6000})
     assert response.status_code == 200

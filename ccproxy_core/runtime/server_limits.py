@@ -55,6 +55,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._over_capacity = False
+        self._head_refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,7 +84,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._reading_head and self._head_bytes > self._limits.max_header_bytes and not self.transport.is_closing():
+        too_large = self._head_refused or (self._reading_head and self._head_bytes > self._limits.max_header_bytes)
+        if too_large and not self.transport.is_closing():
             _limit_log.log(
                 "refused a request head larger than SERVER__MAX_HEADER_BYTES=%d from %s",
                 self._limits.max_header_bytes,
@@ -105,11 +107,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
+        # A whole head can arrive in one read, parsed before data_received can look: measure it
+        # here when this read was large enough to hold one too large (it may hold body bytes too).
+        if (
+            self._head_bytes > self._limits.max_header_bytes
+            and self._parsed_head_bytes() > self._limits.max_header_bytes
+        ):
+            self._head_refused = True  # never handed to the app; data_received answers 431
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._head_refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._head_refused:
+            return
         super().on_message_complete()
         self._head_bytes = 0
+
+    def _parsed_head_bytes(self) -> int:
+        """The request line and headers as sent (their separators included)."""
+        return len(self.url) + 20 + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(self._limits.header_timeout_seconds, self._head_timed_out)
