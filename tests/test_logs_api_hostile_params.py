@@ -28,6 +28,8 @@ CASES = [
     ("/logs/analytics", {"end_time": "0001-01-02T00:00:00Z", "hours": "87840"}, "hours"),
     ("/logs/query", {"start_time": "0001-01-01T00:00:00+05:00"}, "start_time"),
     ("/logs/query", {"end_time": "9999-12-31T23:59:59-05:00"}, "end_time"),
+    ("/logs/query", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
+    ("/logs/entries", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
     ("/logs/stream", {"last_event_id": "\u00b2"}, "last_event_id"),
     ("/logs/stream", {"last_event_id": BIG}, "last_event_id"),
 ]

@@ -18,7 +18,7 @@ from ccproxy_core.plugin_host.log_store import (
 )
 
 from .heavy_reads import rows_answer
-from .params import FilterParams, filter_params, param_error, parse_time
+from .params import FilterParams, filter_params, param_error, parse_window
 
 BREAKDOWN_DIMENSIONS = tuple(d for d in GROUP_DIMENSIONS if d != "day")
 GROUP_BY_HELP = f"One of {', '.join(GROUP_DIMENSIONS)}, or tag:<name>"
@@ -56,7 +56,7 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
         offset: int = Query(0, ge=0, le=10_000_000),
     ) -> dict[str, Any]:
         """Sessions, most recently active first: times, requests, tokens by type, cost, models, errors."""
-        start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+        start, end = parse_window(start_time, end_time)
         sessions, total = await ask(store.sessions(filters.to_filters(start, end), limit, offset))
         return {
             "sessions": show_unknown_costs(sessions),

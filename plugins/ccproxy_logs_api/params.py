@@ -173,6 +173,14 @@ def decode_cursor(value: str | None) -> PagePosition | None:
     return PagePosition(moment, request_id)
 
 
+def parse_window(start_text: str | None, end_text: str | None) -> tuple[datetime | None, datetime | None]:
+    """``start_time`` and ``end_time`` when given; 422 naming ``start_time`` if it is not before ``end_time``."""
+    start, end = parse_time("start_time", start_text), parse_time("end_time", end_text)
+    if start is not None and end is not None and start >= end:
+        raise param_error("start_time", "must be before end_time", start_text)
+    return start, end
+
+
 def resolve_window(hours: float, start_text: str | None, end_text: str | None) -> tuple[datetime, datetime]:
     """The analytics window: start_time/end_time when given, else the last ``hours`` before end (or now)."""
     end = parse_time("end_time", end_text) or datetime.now(UTC)

@@ -31,7 +31,15 @@ from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
 from .heavy_reads import json_answer, read_slot, rows_answer
-from .params import FilterParams, choose_bucket, decode_cursor, encode_cursor, filter_params, parse_time, resolve_window
+from .params import (
+    FilterParams,
+    choose_bucket,
+    decode_cursor,
+    encode_cursor,
+    filter_params,
+    parse_window,
+    resolve_window,
+)
 from .settings import LogsApiSettings
 from .stream_route import HUB_ATTRIBUTE, stream_logs
 
@@ -151,7 +159,7 @@ async def logs_query(
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
 ) -> Response:
     """Rows newest first, filtered, with a keyset cursor for the next page."""
-    start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+    start, end = parse_window(start_time, end_time)
     row_filters, after = filters.to_filters(start, end), decode_cursor(cursor)
     rows: list[dict[str, Any]] | EncodedRows
     if isinstance(store, EncodedRowReads):
@@ -206,7 +214,7 @@ async def logs_entries(
     order_desc: bool = Query(True),
 ) -> Response:
     """Raw rows by page, ordered by any column."""
-    start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+    start, end = parse_window(start_time, end_time)
     asked = (page, page_size, order_by.value, order_desc, filters.to_filters(start, end))
     rows: list[dict[str, Any]] | EncodedRows
     if isinstance(store, EncodedRowReads):
