@@ -77,6 +77,23 @@ def test_a_small_head_with_a_large_body_in_one_read_is_not_refused(limited):
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: -5\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-odd: a\x01b\r\n\r\n",
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
+def test_a_malformed_request_gets_a_json_400(limited, head):
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(head)
+        answer = read_answer(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert "not valid HTTP/1.1" in json.loads(rest.partition(b"\r\n\r\n")[2])["detail"]
+
+
 def test_headers_within_the_limit_pass(limited):
     response = httpx.get(limited.url + "/health", headers={"x-fill": "a" * 6000})
     assert response.status_code == 200

@@ -127,6 +127,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._head_bytes = 0
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
+        self._reply_and_close(
+            400,
+            "Bad Request",
+            "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
+            f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})",
+        )
+
     def _parsed_head_bytes(self) -> int:
         """The request line and headers as sent (their separators included)."""
         return len(self.url) + 20 + sum(len(name) + len(value) + 4 for name, value in self.headers)
