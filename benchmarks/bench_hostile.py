@@ -319,7 +319,7 @@ def bench_sizes(workdir: Path) -> dict:
 def bench_cost(iterations: int = 200_000) -> dict:
     """Microseconds per request of the browser guard and of the value checks, in-process."""
     from ccproxy_core.runtime.settings import Settings
-    from ccproxy_core.safe_values import redact_query, safe_request_id, safe_text
+    from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
     from ccproxy_core.security.browser_guard import BrowserGuard
 
     async def app(scope, receive, send) -> None:
@@ -351,7 +351,7 @@ def bench_cost(iterations: int = 200_000) -> dict:
     guard_us = asyncio.run(run_guard())
     started = time.perf_counter()
     for _ in range(iterations):
-        safe_request_id(None, 128)
+        new_request_id()
         safe_text("/v1/messages", 2048)
         redact_query(b"", 2048)
         safe_text("claude-cli/2.0.1 (external, cli)", 512)

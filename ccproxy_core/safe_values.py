@@ -33,7 +33,6 @@ MAX_USD = Decimal(10) ** 9
 # C0 and C1 control characters, DEL, the Unicode line and paragraph separators, lone surrogates.
 _UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=@-]+")
 
 SECRET_PARAM_WORDS = ("key", "token", "secret", "passw", "pwd", "auth", "sig", "credential", "session", "jwt", "cookie")
 """A query parameter whose name contains one of these has its value replaced by ``***``."""
@@ -106,17 +105,6 @@ def _escape(match: re.Match[str]) -> str:
         return named
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def safe_request_id(offered: str | None, cap: int) -> str:
-    """The client's ``x-request-id`` when it is a plain token of at most ``cap`` characters, else a new id.
-
-    The id is echoed in a response header and used as a key, so anything else (spaces,
-    control characters, non-ASCII, a megabyte) is replaced rather than escaped.
-    """
-    if offered and len(offered) <= cap and _REQUEST_ID.fullmatch(offered):
-        return offered
-    return new_request_id()
 
 
 def new_request_id() -> str:
