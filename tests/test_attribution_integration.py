@@ -196,6 +196,21 @@ def test_filters_groups_and_sessions(proxy_factory):
     detail = httpx.get(f"{proxy.url}/logs/sessions/{claude_session}").json()
     assert [r["timestamp"] for r in detail["requests"]] == sorted(r["timestamp"] for r in detail["requests"])
     assert detail["count"] == 3 and httpx.get(f"{proxy.url}/logs/sessions/nope").status_code == 404
+    assert httpx.get(f"{proxy.url}/logs/session", params={"session_id": claude_session}).json() == detail
+
+
+def test_any_session_id_can_be_read_back(proxy_factory):
+    proxy = start(proxy_factory)
+    odd = ["team/alpha", "..", ".", "a%2Fb", "in ner?#"]
+    for session in odd:
+        claude_code_request(proxy.url, session)
+    rows(proxy.url, len(odd))
+    for session in odd:
+        by_query = httpx.get(f"{proxy.url}/logs/session", params={"session_id": session})
+        assert by_query.status_code == 200 and by_query.json()["session_id"] == session, session
+        assert by_query.json()["count"] == 1
+    by_path = httpx.get(f"{proxy.url}/logs/sessions/team/alpha").json()
+    assert by_path["session_id"] == "team/alpha" and by_path["count"] == 1
 
 
 def test_bad_attribution_parameters_are_named(proxy_factory):

@@ -22,14 +22,16 @@ def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_facto
     for _ in range(3):
         claude_code_request(proxy.url, claude_session)
     codex_request(proxy.url, codex_session)
-    httpx.post(
-        f"{proxy.url}/v1/messages",
-        headers={"x-ccproxy-project": XSS, "x-ccproxy-session": XSS, "x-api-key": "k"},
-        json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
-    )
+    odd_sessions = ("team/alpha", "..")  # a URL path cannot carry these as they are
+    for session in (XSS, *odd_sessions):
+        httpx.post(
+            f"{proxy.url}/v1/messages",
+            headers={"x-ccproxy-project": XSS, "x-ccproxy-session": session, "x-api-key": "k"},
+            json={"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        )
     stored = httpx.get(f"{proxy.url}/logs/query", params={"limit": 100}).json()
     for _ in range(100):
-        if stored["count"] == 5:
+        if stored["count"] == 7:
             break
         stored = httpx.get(f"{proxy.url}/logs/query", params={"limit": 100}).json()
     tab, problems = open_dashboard(f"{proxy.url}/dashboard")
@@ -67,8 +69,10 @@ def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_facto
     ]
     assert tab.locator("#session-requests tr").evaluate_all("rows => rows.map(r => r.dataset.requestId)") == ids
     expect(tab.locator("#session-requests tr").first.locator("td").nth(2)).to_have_text("claude-sonnet-4-5")
-    tab.locator(f'#sessions tr[data-session-id="{XSS}"] button.link').click()
-    expect(tab.locator("#session-requests tr")).to_have_count(1)
+    for session in (XSS, *odd_sessions):
+        tab.locator(f'#sessions tr[data-session-id="{session}"] button.link').click()
+        expect(tab.locator("#session-detail-title")).to_have_text(f"Session {session}")
+        expect(tab.locator("#session-requests tr[data-request-id]")).to_have_count(1)
     tab.click("#session-close")
     expect(tab.locator("#session-detail")).to_be_hidden()
 

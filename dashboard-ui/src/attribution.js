@@ -1,5 +1,5 @@
 // Who spent it: the breakdown by project, session, key or client (from /logs/analytics?group_by=),
-// the sessions table (/logs/sessions), and one session's requests (/logs/sessions/{id}) on a click.
+// the sessions table (/logs/sessions), and one session's requests (/logs/session?session_id=) on a click.
 import { clear, el } from "./dom.js";
 import { fetchJson } from "./api.js";
 import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
@@ -94,7 +94,8 @@ export class Sessions {
     this.detailBody.append(emptyRow(9, "Loading…"));
     let answer;
     try {
-      answer = await fetchJson(`${this.logsBase}/sessions/${encodeURIComponent(id)}`);
+      // The query form: a session id may hold "/" or be "." or "..", which a path cannot carry.
+      answer = await fetchJson(`${this.logsBase}/session?session_id=${encodeURIComponent(id)}`);
     } catch (error) {
       if (this.openId === id) {
         clear(this.detailBody);

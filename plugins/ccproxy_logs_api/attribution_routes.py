@@ -1,4 +1,5 @@
-"""GET /logs/sessions, GET /logs/sessions/{session_id}, and the ``group_by`` part of /logs/analytics."""
+"""GET /logs/sessions, GET /logs/sessions/{session_id} (also /logs/session?session_id=), and the
+``group_by`` part of /logs/analytics."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
 
 
 def session_route(require_store: Any, ask: Any) -> Any:
-    """GET /logs/sessions/{session_id}, bound like :func:`sessions_route`."""
+    """GET /logs/sessions/{session_id} and /logs/session?session_id=, bound like :func:`sessions_route`."""
 
     async def logs_session(
         session_id: str,
