@@ -131,6 +131,8 @@ class SseReader:
         self, url: str, params: dict | None = None, headers: dict | None = None, stop_after: int | None = None
     ):
         self.events: list[dict] = []
+        self.positions: list[str] = []
+        """Ids sent without an event (where the stream stands when a client connects)."""
         self.comments: list[str] = []
         self.status: int | None = None
         self.body = b""
@@ -162,7 +164,10 @@ class SseReader:
                 field, _, value = line.partition(": ")
                 event[field] = value
             elif event:
-                self.events.append(event)
+                if list(event) == ["id"]:
+                    self.positions.append(event["id"])
+                else:
+                    self.events.append(event)
                 event = {}
             if self._stop.is_set() or (self._stop_after and len(self.events) >= self._stop_after):
                 return
@@ -275,6 +280,19 @@ def test_last_event_id_replays_what_was_missed(proxy_factory):
     by_query.wait_for_events(3)
     by_query.close()
     assert by_query.records() == resumed.records()
+
+
+def test_a_client_that_leaves_before_any_event_resumes_from_where_it_joined(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory)
+    joined = SseReader(f"{proxy.url}/logs/stream")
+    wait_until(lambda: joined.positions)
+    joined.close()
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 0)
+    models = send_mixed_traffic(proxy.url)  # finished while no one was connected
+    resumed = SseReader(f"{proxy.url}/logs/stream", headers={"Last-Event-ID": joined.positions[0]})
+    resumed.wait_for_events(len(models))
+    resumed.close()
+    assert [record["model"] for record in resumed.records()] == models
 
 
 def test_heartbeat_comments_keep_an_idle_stream_alive(proxy_factory):

@@ -72,7 +72,7 @@ def build_router() -> APIRouter:
     router.add_api_route("/entries", logs_entries, **heavy)
     router.add_api_route("/sessions", sessions_route(require_store, _ask), **heavy)
     one_session = session_route(require_store, _ask)
-    not_found = {404: {"description": "No stored request has this session id"}}
+    not_found: dict[int | str, dict[str, Any]] = {404: {"description": "No stored request has this session id"}}
     # A session id is the client's free text: "a/b" needs the path form's ``:path``, and "." or
     # ".." cannot travel in a path at all (URLs drop such segments), hence the query form.
     router.add_api_route("/sessions/{session_id:path}", one_session, **heavy, responses=not_found)

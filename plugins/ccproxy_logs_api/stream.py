@@ -117,6 +117,11 @@ class StreamHub:
         self._loop, self._loop_thread = loop, threading.get_ident()
 
     @property
+    def last_id(self) -> int:
+        """The id of the newest event (or the starting point, before any)."""
+        return self._last_id
+
+    @property
     def subscriber_count(self) -> int:
         """Subscribers connected now."""
         return len(self._subscribers)

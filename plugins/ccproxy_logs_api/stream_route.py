@@ -54,7 +54,7 @@ async def stream_logs(
             status_code=503,
         )
     # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
-    events = _events(hub, subscriber, missed, request.app.state.draining)
+    events = _events(hub, subscriber, missed, hub.last_id, request.app.state.draining)
     # The grace period lets _events see the drain and end the body cleanly; sse-starlette's default (0) cuts it mid-chunk.
     return EventSourceResponse(
         events,
@@ -72,12 +72,15 @@ def _stream_filter(model: str | None, service_type: str | None, status_class: st
 
 
 async def _events(
-    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], draining: threading.Event
+    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], position: int, draining: threading.Event
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         for missed_event in missed:
             if (sse := _record_event(hub, missed_event)) is not None:
                 yield sse
+        # An id with no data sets the client's last event id without an event: a client that loses
+        # the connection before its first record then reconnects from here, and misses nothing.
+        yield ServerSentEvent(id=str(position))
         while True:
             event = await _next_event(subscriber, draining)
             if subscriber.dropped:
