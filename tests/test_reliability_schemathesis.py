@@ -49,6 +49,7 @@ LOGS_OPERATIONS = {
     ("POST", "/logs/reset"),
     ("GET", "/logs/sessions"),
     ("GET", "/logs/sessions/{session_id}"),
+    ("GET", "/logs/session"),
 }
 
 # name: (settings sections, headers sent with each request, checks, generation modes, examples per operation and mode)
