@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import httpx
 import pytest
@@ -138,6 +140,25 @@ def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy
     assert record.duration_ms < 5000 and record.tokens_input is not None
     # ccproxy hung up on the provider too, instead of reading the rest of the stream.
     wait_until(lambda: upstream.stats()["client_disconnects"] == disconnects_before + 1)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_before_the_answer_is_a_499_with_the_answers_cost(proxy, recorder, stream):
+    body = json.dumps({**BODY, "stream": stream}).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in {**ANTHROPIC_HEADERS, "x-mock-latency-ms": "800"}.items())
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            + head.encode()
+            + b"content-length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        time.sleep(0.3)  # gone before the provider answers
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.response_bytes) == (499, "client_disconnected", 0)
+    if not stream:  # the provider answered whole, and bills it: its usage and cost are kept
+        assert record.tokens_input and record.cost_usd > 0 and record.upstream_status == 200
 
 
 def test_upstream_abort_mid_stream_cuts_the_client_and_is_recorded(proxy, recorder):

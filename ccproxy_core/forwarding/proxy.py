@@ -33,7 +33,7 @@ from ccproxy_core.forwarding.response_headers import (
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.forwarding.responses import PASS_THROUGH, relay_stream, send_whole
+from ccproxy_core.forwarding.responses import PASS_THROUGH, client_gone, relay_stream, send_whole
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -318,7 +318,8 @@ class Proxy:
             payload = results_url_through_proxy(
                 payload, self.pools[exchange.context.service_type].base_url, proxy_base_url(request)
             )
-        await send_whole(send, exchange, upstream.status, headers, payload)
+        if not client_gone(exchange, receive):  # gone: the answer's usage is still recorded, as it is billed
+            await send_whole(send, exchange, upstream.status, headers, payload)
 
     async def _read_body(
         self, exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int

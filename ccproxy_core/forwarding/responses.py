@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Protocol
 
 import aiohttp
@@ -41,6 +42,28 @@ async def send_whole(
     all_headers = [*headers, (b"content-length", str(len(body)).encode()), _overhead_header(exchange, now)]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def client_gone(exchange: Exchange, receive: Receive) -> bool:
+    """Whether the client hung up while the answer was awaited; if so the exchange is noted 499.
+
+    ``receive()`` answers at once once the client is gone, and otherwise would wait: it is
+    stepped once and abandoned if it would wait, which costs far less than a watcher task.
+    Call it only once the request body has been read whole.
+    """
+    probe = receive()
+    if not isinstance(probe, Coroutine):  # a server whose receive cannot be stepped: assume still there
+        return False
+    try:
+        probe.send(None)
+    except StopIteration as done:
+        gone = done.value.get("type") == "http.disconnect"
+    else:
+        probe.close()  # it was waiting: the client is still there
+        gone = False
+    if gone:
+        exchange.note_failure("client_disconnected", "the client closed the connection before the answer", 499)
+    return gone
 
 
 class BodyParser(Protocol):
@@ -107,6 +130,10 @@ async def relay_stream(
             client_left = True
             task.cancel()
 
+    if client_gone(exchange, receive):  # before the answer started: nothing of it is sent
+        upstream.close()
+        exchange.upstream_done_at = time.perf_counter()
+        return
     pumping = True
     watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
     watcher.add_done_callback(on_disconnect)
