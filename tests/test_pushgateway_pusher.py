@@ -242,3 +242,25 @@ def test_a_bad_pushgateway_url_stops_start_up_naming_the_setting_not_the_passwor
         with TestClient(create_app(settings)):
             pass
     assert "hunter2" not in str(raised.value)
+
+
+async def test_a_gateway_that_answers_garbage_cannot_forge_log_lines(caplog):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+        def answer_garbage() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"\x00\xffNOT HTTP\r\nFORGED ccproxy line\x1b[2J\r\n\r\n")
+
+        thread = threading.Thread(target=answer_garbage, daemon=True)
+        thread.start()
+        pusher, _ = make_pusher(url)
+        with caplog.at_level(logging.WARNING, logger="ccproxy.pushgateway"):
+            assert not await pusher.push_once()
+        thread.join(10)
+    [report] = failure_reports(caplog)
+    assert "NOT HTTP" in report and not any(char in report for char in "\r\n\x00\x1b")

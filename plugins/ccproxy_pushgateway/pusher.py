@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
 
+from ccproxy_core.safe_values import safe_error_text
 from ccproxy_pushgateway.target import PushTarget
 
 logger = logging.getLogger("ccproxy.pushgateway")
@@ -31,6 +32,10 @@ MIN_PUSH_TIMEOUT_SECONDS = 1.0
 def push_timeout(interval_seconds: float) -> float:
     """How long one push may take before it counts as failed."""
     return min(MAX_PUSH_TIMEOUT_SECONDS, max(MIN_PUSH_TIMEOUT_SECONDS, interval_seconds))
+
+
+MAX_REASON_CHARS = 500
+"""Longest failure reason logged (the gateway's reply is quoted in it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +177,7 @@ class Pusher:
         self._next_report_at = 1
 
     def _record_failure(self, reason: str, final: bool) -> None:
+        reason = safe_error_text(reason, MAX_REASON_CHARS)  # a gateway's reply may hold anything
         self.metrics.failures.inc()
         self.consecutive_failures += 1
         failures = self.consecutive_failures
