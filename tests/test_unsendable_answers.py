@@ -30,6 +30,8 @@ ANSWERS = {
     ),
     "status-600": json_answer(b"600 Beyond", MESSAGE),
     "status-999": json_answer(b"999 Whatever", MESSAGE),
+    "bad-header-name": json_answer(b"200 OK", MESSAGE, b"x-bad<img>: 1\r\n"),
+    "bad-status-line": b"HTTP/1.1 abc WHAT\r\n\r\n",
 }
 
 
@@ -67,3 +69,11 @@ def test_a_status_http_does_not_have_is_a_502_and_recorded_as_such(proxy, record
     assert (record.status_code, record.upstream_status, record.error_type) == (502, status, "upstream_invalid_status")
     assert record.cost_usd is None
     assert send(proxy, "escape-in-a-header").status_code == 200  # the proxy goes on
+
+
+@pytest.mark.parametrize("kind", ["bad-header-name", "bad-status-line"])
+def test_an_answer_that_is_not_http_is_a_502_that_says_so(proxy, recorder, kind):
+    response = send(proxy, kind)
+    assert response.status_code == 502 and "not valid HTTP" in response.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (502, "upstream_invalid_response")

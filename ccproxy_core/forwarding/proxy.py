@@ -258,6 +258,9 @@ class Proxy:
             await self._local_error(
                 exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time"
             )
+        except aiohttp.ClientResponseError as exc:  # it answered, but not in HTTP a client could be given
+            message = f"the answer of {ctx.service_type} is not valid HTTP: {exc.message}"
+            await self._local_error(exchange, send, 502, "upstream_invalid_response", message)
         except (aiohttp.ClientError, OSError) as exc:
             await self._local_error(
                 exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}"
