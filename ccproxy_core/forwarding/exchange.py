@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from multidict import CIMultiDict
+
 from ccproxy_core.accounting.batch_results import batch_cost
 from ccproxy_core.accounting.cost import Cost, PriceBook
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
@@ -51,8 +53,8 @@ class Exchange:
     """How the route's answer is read (``ProxyRoute.reader``): usage, free, batch_results, none, ..."""
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     """Response headers plugins asked for in ``admit_request``."""
-    credentials: tuple[str, ...] = ()
-    """The keys sent to the provider, held only in memory: if its error echoes one, it is masked."""
+    sent_headers: CIMultiDict[str] | None = None
+    """The headers sent to the provider, held only in memory: if its error echoes a key, it is masked."""
 
     def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
         """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""

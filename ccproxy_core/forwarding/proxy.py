@@ -235,7 +235,7 @@ class Proxy:
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         headers = forwarded_headers(request.headers, provider, self.settings)
-        exchange.credentials = credential_values(headers)
+        exchange.sent_headers = headers
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
         if provider.prepare_body is not None and body:
@@ -350,7 +350,11 @@ class Proxy:
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
-        record = safe_record(exchange.to_record(self.prices), self.caps, exchange.credentials)
+        record = exchange.to_record(self.prices)
+        # Only an error can echo a key back (the keys are looked up then, not for every request).
+        echoed = record.error_type is not None or record.error_message is not None
+        keys = credential_values(exchange.sent_headers) if echoed and exchange.sent_headers else ()
+        record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)
 

@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.route_table import api_path
-from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, credential_values, forwarded_headers
+from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState, decode_json
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
@@ -88,7 +88,7 @@ class WebSocketProxy:
             forwarded.popall(name, None)
         protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
-        socket.credentials = credential_values(forwarded)
+        socket.sent_headers = forwarded
         started = time.perf_counter()
         try:
             # A socket holds one of the provider's pooled connections for as long as it is open.
@@ -146,7 +146,7 @@ class _Socket:
         self.realtime = reader == REALTIME
         self.open_answers: deque[Exchange] = deque()
         self.model_from_query = _query_model(scope) if self.realtime else None
-        self.credentials: tuple[str, ...] = ()
+        self.sent_headers: CIMultiDict[str] | None = None
 
     async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
         """The provider refused the upgrade (or could not be reached): tell the client, record it."""
@@ -291,7 +291,7 @@ class _Socket:
             upstream_status=101,
             reader="responses",
             stream_state=StreamState(),
-            credentials=self.credentials,
+            sent_headers=self.sent_headers,
         )
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
