@@ -194,13 +194,15 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
         return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
 
-    audio = _audio_prices(prices, usage)
-    if audio is None:
-        return UNPRICED
-    audio_input, audio_cache_read, audio_output = (price(rate, count) for rate, count in audio)
-    input_tokens -= usage.audio_input_tokens
-    cache_read_tokens -= usage.audio_cache_read_tokens
-    output_tokens -= usage.audio_output_tokens
+    audio_input = audio_cache_read = audio_output = Decimal(0)
+    if usage.audio_input_tokens or usage.audio_cache_read_tokens or usage.audio_output_tokens:
+        audio = _audio_prices(prices, usage)
+        if audio is None:
+            return UNPRICED
+        audio_input, audio_cache_read, audio_output = (price(rate, count) for rate, count in audio)
+        input_tokens -= usage.audio_input_tokens
+        cache_read_tokens -= usage.audio_cache_read_tokens
+        output_tokens -= usage.audio_output_tokens
 
     # A token kind without a price of its own is billed at its parent's price.
     input_billed_tokens = input_tokens

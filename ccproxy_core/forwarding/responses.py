@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from types import CoroutineType
 from typing import Protocol
 
 import aiohttp
@@ -52,7 +52,7 @@ def client_gone(exchange: Exchange, receive: Receive) -> bool:
     Call it only once the request body has been read whole.
     """
     probe = receive()
-    if not isinstance(probe, Coroutine):  # a server whose receive cannot be stepped: assume still there
+    if type(probe) is not CoroutineType:  # a server whose receive cannot be stepped: assume still there
         return False
     try:
         probe.send(None)
