@@ -1,13 +1,15 @@
 """A provider that writes exact bytes on the socket: answers no HTTP library would send.
 
-Each request is answered with ``answers[<x-raw header>]``, then the connection is closed, so
-a broken answer never leaks into the next request.
+Each request is answered with ``answers[<x-raw header>]`` (bytes, or a list of bytes and pauses
+in seconds, sent in turn), then the connection is closed, so a broken answer never leaks into
+the next request.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,7 +25,7 @@ def json_answer(status: bytes, body: bytes, extra_headers: bytes = b"") -> bytes
 class RawUpstream:
     """Serves ``answers`` on a free loopback port, one thread per connection."""
 
-    def __init__(self, answers: dict[str, bytes]) -> None:
+    def __init__(self, answers: dict[str, bytes | list[bytes | float]]) -> None:
         self.answers = answers
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
@@ -54,15 +56,19 @@ class RawUpstream:
                 if not chunk:
                     return
                 body += chunk
-            kind = headers.get(b"x-raw", b"").decode()
-            connection.sendall(self.answers[kind])
+            answer = self.answers[headers.get(b"x-raw", b"").decode()]
+            for part in [answer] if isinstance(answer, bytes) else answer:
+                if isinstance(part, bytes):
+                    connection.sendall(part)
+                else:
+                    time.sleep(part)
 
     def stop(self) -> None:
         self._listener.close()
 
 
 @contextmanager
-def raw_upstream(answers: dict[str, bytes]) -> Iterator[RawUpstream]:
+def raw_upstream(answers: dict[str, bytes | list[bytes | float]]) -> Iterator[RawUpstream]:
     server = RawUpstream(answers)
     try:
         yield server

@@ -32,6 +32,15 @@ ANSWERS = {
     "status-999": json_answer(b"999 Whatever", MESSAGE),
     "bad-header-name": json_answer(b"200 OK", MESSAGE, b"x-bad<img>: 1\r\n"),
     "bad-status-line": b"HTTP/1.1 abc WHAT\r\n\r\n",
+    # The whole stream, then the provider keeps its connection open a while before ending the body.
+    "stream-held-open": [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(STREAM)
+        + STREAM
+        + b"\r\n",
+        2.0,
+        b"0\r\n\r\n",
+    ],
 }
 
 
@@ -77,3 +86,17 @@ def test_an_answer_that_is_not_http_is_a_502_that_says_so(proxy, recorder, kind)
     assert response.status_code == 502 and "not valid HTTP" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (502, "upstream_invalid_response")
+
+
+def test_a_client_that_hangs_up_after_the_last_event_had_the_whole_answer(proxy, recorder):
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "stream-held-open"}
+    body = json.dumps({**json.loads(BODY), "stream": True})
+    with httpx.stream("POST", proxy.url + "/v1/messages", content=body, headers=headers, timeout=10) as response:
+        received = b""
+        for chunk in response.iter_bytes():
+            received += chunk
+            if b"message_stop" in received:
+                break  # as Codex CLI does: it has what it needs and closes at once
+    assert received == STREAM
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)

@@ -142,8 +142,9 @@ async def relay_stream(
     except asyncio.CancelledError:
         if not client_left or task.uncancel() > 0:  # cancelled from outside too: let it be
             raise
-        exchange.note_failure("client_disconnected", "client closed the connection mid-stream", 499)
-        completed = False
+        completed = _answer_complete(exchange)
+        if not completed:
+            exchange.note_failure("client_disconnected", "client closed the connection mid-stream", 499)
     finally:
         pumping = False
         watcher.remove_done_callback(on_disconnect)
@@ -223,6 +224,16 @@ def _read_chunk(
     if parser.feed(chunk) and exchange.first_token_at is None:
         exchange.first_token_at = received
     return parser
+
+
+def _answer_complete(exchange: Exchange) -> bool:
+    """Whether the client had the whole answer: its terminal event was passed on before it hung up.
+
+    Clients (Codex CLI) may close the connection as soon as they read the last event, before the
+    provider closes its side: that is a finished answer, not a client that left.
+    """
+    state = exchange.stream_state
+    return state is not None and state.terminal_seen
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
