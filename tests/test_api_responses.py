@@ -142,6 +142,27 @@ def test_websocket_answers_are_forwarded_and_each_recorded(proxy, recorder):
     assert all(r.ttft_ms is not None and r.error_type is None for r in records)
 
 
+def test_websocket_answers_carry_the_upgrades_attribution(proxy, recorder):
+    url = proxy.url.replace("http://", "ws://") + "/v1/responses"
+    headers = {
+        "authorization": "Bearer sk-proj-websocket-0123456789abcdef",
+        "session-id": "0199a0b2-codex-session",
+        "user-agent": "codex_exec/0.171.0 (Debian 12.0.0; x86_64) unknown (codex_exec; 0.171.0)",
+    }
+    with websockets.sync.client.connect(url, additional_headers=headers) as socket:
+        socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "hi"}))
+        while json.loads(socket.recv())["type"] != "response.completed":
+            pass
+    [record] = recorder.wait_for_ends(1)
+    assert (record.method, record.session_id, record.client_name, record.client_version) == (
+        "WEBSOCKET",
+        "0199a0b2-codex-session",
+        "codex",
+        "0.171.0",
+    )
+    assert record.api_key_id and "websocket" not in record.api_key_id  # a fingerprint, never the key
+
+
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):
     url = proxy.url.replace("http://", "ws://") + "/v1/responses"
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:

@@ -283,6 +283,8 @@ class _Socket:
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
         )
+        # Who and what it is for, from the upgrade's headers (Codex CLI's session-id, User-Agent, key).
+        self.proxy.attributor.fill(context, scope["headers"], None)
         exchange = Exchange(
             context=context,
             provider=provider_for(OPENAI),
