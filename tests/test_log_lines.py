@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.runtime.access_log import describe
-from ccproxy_core.runtime.logging_setup import JsonFormatter, LineWriter
+from ccproxy_core.runtime.logging_setup import JsonFormatter, LineWriter, NoKeysInDebugLines
 from tests.duckdb_records import numbered_record as make_record
 
 TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -73,3 +73,18 @@ def test_to_dict_converts_every_decimal_and_datetime_field():
         )
     assert record.to_dict() == expected
     assert all(not isinstance(value, (Decimal, datetime)) for value in record.to_dict().values())
+
+
+def test_keys_in_library_debug_lines_are_masked():
+    keys = ["sk-proj-DEBUGLEAK123456", "gw-PLAINKEY-7777abcd"]
+    lines = [
+        ("uvicorn.error", "< authorization: Bearer %s", (keys[0],)),
+        ("websockets.server", "> X-API-Key: %s", (keys[1],)),
+        ("uvicorn.error", "< upgrade: websocket", ()),
+    ]
+    shown = []
+    for name, message, args in lines:
+        record = logging.LogRecord(name, logging.DEBUG, "", 0, message, args, None)
+        assert NoKeysInDebugLines().filter(record)
+        shown.append(record.getMessage())
+    assert shown == ["< authorization: ***", "> X-API-Key: ***", "< upgrade: websocket"]

@@ -6,6 +6,7 @@ import json
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import TextIO
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.runtime.access_log import access_logger, describe
 from ccproxy_core.runtime.settings import LoggingSettings
+from ccproxy_core.safe_values import redact_secrets
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,6 +38,23 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+class NoKeysInDebugLines(logging.Filter):
+    """At DEBUG, libraries print raw headers (the websockets library, for each upgrade): mask the keys in them."""
+
+    _HEADER_LINE = re.compile(
+        r"^([<>]?\s*(?:authorization|proxy-authorization|x-api-key|api-key|x-goog-api-key|cookie|set-cookie))\s*:.*$",
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            message = record.getMessage()
+            masked = redact_secrets(self._HEADER_LINE.sub(r"\1: ***", message))
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
 
 
 class OneLineStartupErrors(logging.Filter):
@@ -140,7 +159,9 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     log_queue: queue.SimpleQueue = queue.SimpleQueue()
     writer = LineWriter(log_queue, formatter, sys.stderr)
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    handler = logging.handlers.QueueHandler(log_queue)
+    handler.addFilter(NoKeysInDebugLines())
+    root.handlers[:] = [handler]
     root.setLevel(settings.level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
