@@ -27,6 +27,7 @@ from ccproxy_core.plugin_host.log_store import (
 )
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.safe_values import safe_error_text
 from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
@@ -136,6 +137,7 @@ async def logs_status(request: Request) -> dict[str, Any]:
         "write_errors": None,
         "rows_written": None,
         "stream_subscribers": hub.subscriber_count if hub is not None else 0,
+        "store_error": None,
     }
     store = find_store(request)
     if store is None:
@@ -146,7 +148,11 @@ async def logs_status(request: Request) -> dict[str, Any]:
         **{key: stats.get(key) for key in ("queue_depth", "dropped_records", "write_errors", "rows_written")},
     )
     result["last_flush_at"] = _iso(stats.get("last_flush_at"))
-    result.update(await _ask(store.describe()))
+    try:
+        result.update(await store.describe())
+    except Exception as exc:  # noqa: BLE001 - the store is away: its writer's health is what matters now
+        log.warning("the log store could not describe itself: %s", exc)
+        result["store_error"] = safe_error_text(f"the log store could not answer: {exc}", 500)
     return result
 
 
