@@ -85,13 +85,18 @@ def groups(client: Client, database: str, filters: LogFilters, grouping: Groupin
         every.sort(key=lambda group: group["key"] or "")
         shown, hidden = every[-grouping.top :], every[: -grouping.top]
     else:
-        every.sort(key=lambda group: (-group["cost_usd"], -group["requests"], str(group["key"])))
+        every.sort(key=_rank)
         shown, hidden = every[: grouping.top], every[grouping.top :]
     if grouping.breakdown:
         _add_breakdown(client, database, filters, grouping, shown)
     if hidden:
         shown.append(_other(hidden))
     return shown
+
+
+def _rank(group: dict[str, Any]) -> tuple[float, int, bool, str]:
+    """Cost, then requests, most first; then the key, no key last: the DuckDB store's order too."""
+    return (-group["cost_usd"], -group["requests"], group["key"] is None, str(group["key"] or ""))
 
 
 def _other(hidden: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,7 +129,7 @@ def _add_breakdown(
             {"key": _key_text(grouping.breakdown or "model", sub_value), **_sums(rest)}
         )
     for group in shown:
-        parts = sorted(by_group.get(group["key"], []), key=lambda part: (-part["cost_usd"], -part["requests"]))
+        parts = sorted(by_group.get(group["key"], []), key=_rank)
         group["breakdown"] = parts[:MAX_BREAKDOWN]
 
 

@@ -75,7 +75,7 @@ def groups(cursor: Cursor, filters: LogFilters, grouping: Grouping) -> list[dict
     key = key_expression(grouping.dimension, grouping.tag, key_params)
     where_params: list[Any] = []
     where = where_clause(filters, where_params)
-    order = "1 DESC" if grouping.dimension == "day" else f"{_COST} DESC, 2 DESC, 1"
+    order = "1 DESC" if grouping.dimension == "day" else f"{_COST} DESC, 2 DESC, 1 NULLS LAST"
     sql = f"SELECT {key} AS group_key, {SUMS} FROM access_logs {where} GROUP BY group_key ORDER BY {order} LIMIT ?"
     rows = cursor.execute(sql, [*key_params, *where_params, grouping.top]).fetchall()
     result = [{"key": _key_text(grouping.dimension, key_value), **sums_to_dict(values)} for key_value, *values in rows]
@@ -133,7 +133,7 @@ def _add_breakdown(
     where = where_clause(filters, where_params)
     sql = (
         f"SELECT {key} AS group_key, {sub_key} AS sub_key, {SUMS} FROM access_logs {where} "
-        f"GROUP BY group_key, sub_key ORDER BY {_COST + 1} DESC, 3 DESC"
+        f"GROUP BY group_key, sub_key ORDER BY {_COST + 1} DESC, 3 DESC, 2 NULLS LAST"
     )
     by_group: dict[Any, list[dict[str, Any]]] = {}
     for group_key, sub_value, *values in cursor.execute(sql, [*key_params, *sub_params, *where_params]).fetchall():
