@@ -350,3 +350,28 @@ def test_a_wrapper_sees_the_answer_of_a_firstresult_service_hook():
     host = create_app(settings, pm).state.ccproxy
     registry = host.metrics_registry()
     assert registry is not None and spy.seen == [registry]
+
+
+# --- a plugin's middleware ------------------------------------------------------------
+
+
+class HeaderMiddleware:
+    """The most common middleware there is: Starlette's ``@app.middleware("http")``, adding a header."""
+
+    @hookimpl
+    def register_routes(self, app):
+        @app.middleware("http")
+        async def add_header(request, call_next):
+            response = await call_next(request)
+            response.headers["x-plugin"] = "seen"
+            return response
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_plugins_http_middleware_leaves_proxied_answers_whole(proxy_factory, recorder, stream):
+    proxy = proxy_factory(plugins=[HeaderMiddleware(), recorder])
+    response = httpx.post(proxy.url + "/v1/messages", json={**BODY, "stream": stream}, headers=HEADERS)
+    assert response.status_code == 200 and response.headers["x-plugin"] == "seen"
+    assert (b"message_stop" in response.content) if stream else response.json()["usage"]["output_tokens"] > 0
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None) and record.tokens_output

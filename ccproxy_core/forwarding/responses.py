@@ -51,8 +51,13 @@ def client_gone(exchange: Exchange, receive: Receive) -> bool:
     stepped once and abandoned if it would wait, which costs far less than a watcher task.
     Call it only once the request body has been read whole.
     """
+    # Only uvicorn's own receive is known to be safe to step and drop; one wrapped by a middleware
+    # (Starlette's BaseHTTPMiddleware runs it in a cancel scope) is left alone: assume still there.
+    owner = getattr(receive, "__self__", None)
+    if owner is None or not type(owner).__module__.startswith("uvicorn."):
+        return False
     probe = receive()
-    if type(probe) is not CoroutineType:  # a server whose receive cannot be stepped: assume still there
+    if type(probe) is not CoroutineType:
         return False
     try:
         probe.send(None)
