@@ -113,6 +113,10 @@ def test_report_errors_name_the_fix(tmp_path):
     assert garbage.returncode == 2 and "2025-01-31" in garbage.stderr
     unreachable = run_report(config, "daily", "--url", "http://127.0.0.1:1")
     assert unreachable.returncode == 2 and "--url" in unreachable.stderr
+    for url in ("notaurl", "http://me:hunter2pw@127.0.0.1:1", "http://127.0.0.1:1/?token=hunter2q"):
+        refused = report_in_process(config, "daily", "--url", url)
+        assert refused.exit_code == 2 and "--url" in refused.output, url
+        assert "hunter2" not in refused.output and "Traceback" not in refused.output
 
 
 def test_times_at_the_edges_of_the_calendar_are_refused_by_name(tmp_path):

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from ccproxy_core.errors import CcproxyError
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.safe_values import redact_secrets
 
 _LOCKED = "lock"
 
@@ -47,18 +48,22 @@ class ApiSource:
 
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         query = urlencode({k: v for k, v in params.items() if v is not None})
-        request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
+        shown = redact_secrets(self.base_url)  # a password or token in --url is never printed
         try:
+            request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
             with urllib.request.urlopen(request, timeout=120) as answer:  # the operator's own server
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             raise ReportError(
-                f"{self.base_url}{path} answered {exc.code}: {detail} (the /logs API needs "
+                f"{shown}{path} answered {exc.code}: {detail} (the /logs API needs "
                 "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true, and SECURITY__AUTH_TOKEN when set)"
             ) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ReportError(f"cannot read ccproxy at {self.base_url}: {exc}; pass --url") from None
+            reason = redact_secrets(str(exc))
+            raise ReportError(
+                f"cannot read ccproxy at {shown}: {reason}; pass --url http://HOST:PORT of a running ccproxy"
+            ) from None
 
     def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
         group_by = f"tag:{grouping.tag}" if grouping.dimension == "tag" else grouping.dimension
