@@ -208,6 +208,16 @@ def test_budgets_on_without_any_budget_stop_start_up(proxy_factory):
         proxy_factory(observability={"budgets_enabled": True})
 
 
+def test_a_webhook_url_that_is_not_one_stops_start_up_without_being_shown(proxy_factory, caplog):
+    with pytest.raises(RuntimeError, match="failed to start") as refused:
+        proxy_factory(
+            observability={"budgets_enabled": True, "budgets_webhook_url": "notaurl?token=SeCrEt7"},
+            budgets=[budget("daily", "all", 1.0)],
+        )
+    assert "SeCrEt7" not in str(refused.value) + caplog.text
+    assert "OBSERVABILITY__BUDGETS_WEBHOOK_URL is not an http(s) URL" in caplog.text
+
+
 def test_the_documented_team_budget_loads_from_a_config_file(tmp_path, monkeypatch):
     guide = (Path(__file__).resolve().parent.parent / "docs" / "budgets.md").read_text()
     example = guide.split("# ~/.config/ccproxy/config.toml\n", 1)[1].split("```", 1)[0]

@@ -55,13 +55,19 @@ def test_bad_setting_exits_2_with_one_line():
 
 
 def test_config_show_masks_secrets():
+    webhook = "https://hooks.slack.com/services/T000/B000/SeCrEt7"  # its path is the credential
     result = run(
         "config",
         "show",
-        env={"SECURITY__AUTH_TOKEN": "super-secret-token", "UPSTREAM__OPENAI_API_KEY": "sk-very-secret"},
+        env={
+            "SECURITY__AUTH_TOKEN": "super-secret-token",
+            "UPSTREAM__OPENAI_API_KEY": "sk-very-secret",
+            "OBSERVABILITY__BUDGETS_WEBHOOK_URL": webhook,
+        },
     )
     assert result.returncode == 0
     assert "super-secret-token" not in result.stdout and "sk-very-secret" not in result.stdout
+    assert "SeCrEt7" not in result.stdout
     shown = json.loads(result.stdout)
     assert shown["security"]["auth_token"] == "**********"
 

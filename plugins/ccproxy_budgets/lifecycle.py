@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ccproxy_budgets.ledger import BudgetState, Ledger
 from ccproxy_budgets.metrics import BudgetCollector
@@ -34,7 +35,14 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
-        notifier = Notifier(observability.budgets_webhook_url, observability.budgets_webhook_format)
+        url = observability.budgets_webhook_url.get_secret_value()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:  # not echoed: the URL is a secret
+            raise StartupError(
+                "OBSERVABILITY__BUDGETS_WEBHOOK_URL is not an http(s) URL: set it to the webhook's whole address "
+                "(https://hooks.example.com/...), or unset it"
+            )
+        notifier = Notifier(url, observability.budgets_webhook_format)
         notifier.start()
     ledger = Ledger(list(settings.budgets), notifier.notify if notifier else lambda notice: None)
     host = host_of(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 
 class BudgetsPluginSettings(BaseModel):
@@ -12,7 +12,8 @@ class BudgetsPluginSettings(BaseModel):
 
     budgets_enabled: bool = False
     """OBSERVABILITY__BUDGETS_ENABLED: enforce the ``[[budgets]]`` of the config file."""
-    budgets_webhook_url: str | None = None
-    """OBSERVABILITY__BUDGETS_WEBHOOK_URL: POST a notice here when a budget crosses 50, 80 and 100%."""
+    budgets_webhook_url: SecretStr | None = None
+    """OBSERVABILITY__BUDGETS_WEBHOOK_URL: POST a notice here when a budget crosses 50, 80 and 100%. A secret:
+    a Slack webhook's path is its credential, so the URL is never shown (``ccproxy config show`` masks it)."""
     budgets_webhook_format: Literal["json", "slack"] = "json"
     """OBSERVABILITY__BUDGETS_WEBHOOK_FORMAT: ``json`` (ccproxy's fields) or ``slack`` (``{"text": ...}``)."""
