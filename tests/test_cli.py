@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import ccproxy_core
 
 CCPROXY = [sys.executable, "-m", "ccproxy_core"]
@@ -97,3 +99,31 @@ def test_demo_once_serves_records_and_prints_urls(tmp_path):
     for path in ("/metrics", "/logs/query", "/dashboard"):
         assert f"http://127.0.0.1:{port}{path}" in result.stdout
     assert "recorded   6 rows" in result.stdout
+
+
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[server]\n")
+    for args, env, expected in [
+        (("config", "show", "--config", str(binary)), {}, "is not UTF-8 text"),
+        (("config", "show"), {"CCPROXY_CONFIG": str(tmp_path)}, "CCPROXY_CONFIG"),
+        (("config", "show"), {"CCPROXY_CONFIG": str(tmp_path / "missing.toml")}, "CCPROXY_CONFIG"),
+    ]:
+        result = run(*args, env=env)
+        assert result.returncode == 2 and expected in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("mock-upstream", "--port", "70000"),
+        ("mock-upstream", "--latency-ms", "-5"),
+        ("mock-upstream", "--delta-count", "-3"),
+        ("serve", "--mock-upstream", "70000"),
+        ("serve", "--port", "-1"),
+    ],
+)
+def test_out_of_range_numbers_on_the_command_line_are_refused_by_name(args):
+    result = run(*args)
+    assert result.returncode == 2 and args[-2] in result.stderr and "Traceback" not in result.stderr

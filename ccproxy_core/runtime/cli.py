@@ -15,6 +15,9 @@ from ccproxy_core.runtime.report import report
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.runtime.settings_loader import load_settings
 
+PORT = click.IntRange(0, 65535)
+NOT_NEGATIVE = click.IntRange(min=0)
+
 config_option = click.option(
     "--config",
     "config_file",
@@ -45,7 +48,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [SERVER__HOST, default 127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port to listen on [SERVER__PORT, default 8000].")
+@click.option("--port", type=PORT, default=None, help="Port to listen on [SERVER__PORT, default 8000].")
 @click.option(
     "--workers",
     type=int,
@@ -56,7 +59,7 @@ def main() -> None:
 @click.option(
     "--mock-upstream",
     "mock_port",
-    type=int,
+    type=PORT,
     default=None,
     metavar="PORT",
     help="Start the built-in mock provider on this port and forward to it instead of the real APIs.",
@@ -84,7 +87,7 @@ def serve(
 
 
 @main.command()
-@click.option("--port", type=int, default=8000, show_default=True, help="Port for the proxy.")
+@click.option("--port", type=PORT, default=8000, show_default=True, help="Port for the proxy.")
 @click.option("--requests", "request_count", type=int, default=24, show_default=True, help="Demo requests to send.")
 @click.option("--once", is_flag=True, help="Send the demo traffic, check it was recorded, then exit.")
 def demo(port: int, request_count: int, once: bool) -> None:
@@ -168,10 +171,12 @@ def _masked(value: Any) -> Any:
 
 @main.command("mock-upstream")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=9100, show_default=True)
-@click.option("--latency-ms", type=int, default=0, show_default=True, help="Wait before answering.")
-@click.option("--delta-count", type=int, default=20, show_default=True, help="Deltas per streamed answer.")
-@click.option("--delta-interval-ms", type=int, default=0, show_default=True, help="Pause between streamed deltas.")
+@click.option("--port", type=PORT, default=9100, show_default=True)
+@click.option("--latency-ms", type=NOT_NEGATIVE, default=0, show_default=True, help="Wait before answering.")
+@click.option("--delta-count", type=NOT_NEGATIVE, default=20, show_default=True, help="Deltas per streamed answer.")
+@click.option(
+    "--delta-interval-ms", type=NOT_NEGATIVE, default=0, show_default=True, help="Pause between streamed deltas."
+)
 def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta_interval_ms: int) -> None:
     """Run the mock LLM provider (both wire formats, streaming and not, with fault injection)."""
     from ccproxy_core.testing.mock_upstream import MockOptions, run_mock_upstream

@@ -56,6 +56,8 @@ def load_settings(
         raise SettingsError(describe_validation_error(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError("the .env file or the config file is not UTF-8 text: save it as UTF-8") from None
     finally:
         _config_file.reset(token)
     return bind_installed_plugin_settings(settings, entry_points_)
@@ -66,6 +68,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"config file {path} is not UTF-8 text: save it as UTF-8 (TOML is)") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
 
 
 def _refuse_unknown_file_keys(document: Mapping[str, Any]) -> None:
@@ -104,6 +110,11 @@ def _resolve_config_file(config_file: str | Path | None) -> Path | None:
         path = Path(config_file).expanduser()
         if not path.is_file():
             raise SettingsError(f"config file {path} does not exist (given with --config)")
+        return path
+    if explicit := os.environ.get("CCPROXY_CONFIG"):  # named on purpose: it must be there
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist or is not a file (CCPROXY_CONFIG): fix or unset it")
         return path
     default = default_config_path()
     return default if default.is_file() else None
