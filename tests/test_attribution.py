@@ -179,10 +179,11 @@ def test_hostile_values_are_made_safe():
 
 
 def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(tmp_path):
+    (tmp_path / "empty.toml").write_text("")
     env = {
         **os.environ,
         "ATTRIBUTION__KEYS": '{"sk-ant-api03-topsecret": "alice"}',
-        "CCPROXY_CONFIG": str(tmp_path / "none.toml"),
+        "CCPROXY_CONFIG": str(tmp_path / "empty.toml"),
     }
     answer = subprocess.run(
         [str(Path(sys.executable).parent / "ccproxy"), "config", "show"],
