@@ -104,12 +104,14 @@ def _add_plugin_routes(host: Ccproxy) -> None:
     owners = dict.fromkeys(_route_keys(app.router.routes), "ccproxy")
     arguments = {"app": app, "settings": host.settings, "ccproxy": host}
     impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
+    added: list[tuple[str, BaseRoute]] = []
     for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
         before = len(app.router.routes)
         try:
             impl.function(*[arguments[name] for name in impl.argnames])
         except Exception as exc:
             raise PluginLoadError(f"plugin {impl.plugin_name} failed in register_routes: {exc}") from exc
+        added.extend((impl.plugin_name, route) for route in app.router.routes[before:])
         for key in _route_keys(app.router.routes[before:]):
             if key in owners:
                 raise PluginLoadError(
@@ -119,6 +121,23 @@ def _add_plugin_routes(host: Ccproxy) -> None:
     proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
     for key in proxy_keys & owners.keys():
         raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
+    for plugin_name, route in added:
+        if _takes_api_paths(route):
+            raise PluginLoadError(
+                f"plugin {plugin_name} adds {getattr(route, 'path', route)!r}, which would take provider API "
+                "paths (/v1/..., /api/v1/...): those are forwarded to the provider; serve it elsewhere"
+            )
+
+
+_API_PATH_PROBES = ("/v1/ccproxy-route-probe", "/api/v1/ccproxy-route-probe")
+
+
+def _takes_api_paths(route: BaseRoute) -> bool:
+    """Whether a route or mount would answer a path under /v1/ (a template, a ``:path`` catch-all, a mount)."""
+    pattern = getattr(route, "path_regex", None)
+    path = getattr(route, "path", "")
+    under_api = any(path == prefix or path.startswith(prefix + "/") for prefix in ("/v1", "/api/v1"))
+    return under_api or (pattern is not None and any(pattern.match(probe) for probe in _API_PATH_PROBES))
 
 
 def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
