@@ -90,6 +90,8 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
             "-1MB",
             "invalid setting OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD='-1MB'",
         ),
+        ("SERVER__HOST", "", "invalid setting SERVER__HOST=''"),
+        ("SECURITY__ALLOWED_ORIGINS", "https://app.example/path", "no path"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):

@@ -39,8 +39,9 @@ def default_config_path() -> Path:
 class ServerSettings(BaseModel):
     """Where ccproxy listens."""
 
-    host: str = "127.0.0.1"
-    """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines."""
+    host: str = Field("127.0.0.1", min_length=1)
+    """SERVER__HOST. Loopback by default; set 0.0.0.0 to serve other machines (never empty: that would
+    listen on every interface without saying so)."""
     port: int = Field(8000, ge=0, le=65535)
     """SERVER__PORT (0 picks a free port)."""
     workers: int = Field(1, ge=1, le=256)
@@ -227,8 +228,12 @@ class SecuritySettings(BaseModel):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
-            if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], e.g. https://app.example")
+            parts = urlsplit(origin.rstrip("/"))
+            is_origin = parts.scheme in ("http", "https") and parts.netloc and not (parts.path or parts.query)
+            if origin != "*" and not is_origin:
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], no path, e.g. https://app.example"
+                )
         return [origin.rstrip("/").lower() for origin in value]
 
 
