@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import EntryPoint
 
 import pytest
@@ -92,3 +93,11 @@ def test_a_route_conflict_stops_the_build_naming_both(module, message):
     pm = get_plugin_manager(settings, [ep("clash", module)])
     with pytest.raises(PluginLoadError, match=message):
         create_app(settings, pm)
+
+
+def test_a_disabled_name_no_plugin_has_is_warned_with_the_closest(caplog):
+    settings = make_settings("http://127.0.0.1:1", plugins={"disabled": ["dashbaord", "metrics"]})
+    with caplog.at_level(logging.WARNING, logger="ccproxy.plugins"):
+        get_plugin_manager(settings, [ep("dashboard", "good"), ep("metrics", "good")])
+    warnings = [record.getMessage() for record in caplog.records if record.name == "ccproxy.plugins"]
+    assert warnings == ["PLUGINS__DISABLED names 'dashbaord', which no installed plugin is (did you mean 'dashboard'?)"]

@@ -10,6 +10,7 @@ raised (unless ``PLUGINS__STRICT``), so ``ccproxy plugins list`` can show it.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -92,8 +93,20 @@ def load_plugins(
     pm = CcproxyPluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     found = entry_points(group=ENTRY_POINT_GROUP) if entry_points_ is None else entry_points_
-    infos = [_load_entry_point(pm, ep, settings, report) for ep in _unique(found)]
+    installed = _unique(found)
+    infos = [_load_entry_point(pm, ep, settings, report) for ep in installed]
+    if report:
+        _warn_unknown_disabled(settings.plugins.disabled, {ep.name for ep in installed})
     return pm, infos
+
+
+def _warn_unknown_disabled(disabled: Iterable[str], installed: set[str]) -> None:
+    """A name in PLUGINS__DISABLED that no installed plugin has is most likely a typo: say so."""
+    for name in disabled:
+        if name not in installed:
+            close = difflib.get_close_matches(name, sorted(installed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            log.warning("PLUGINS__DISABLED names %r, which no installed plugin is%s", name, hint)
 
 
 def _unique(found: Iterable[EntryPoint]) -> list[EntryPoint]:
