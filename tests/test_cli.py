@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -127,3 +128,10 @@ def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
 def test_out_of_range_numbers_on_the_command_line_are_refused_by_name(args):
     result = run(*args)
     assert result.returncode == 2 and args[-2] in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_names_the_setting_to_change(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), env={"HOME": str(tmp_path)})
+    assert result.returncode == 1 and "SERVER__PORT" in result.stderr and "Traceback" not in result.stderr

@@ -127,8 +127,30 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
         survive_reraised_signals()
         try:
             server.run()
-        except SystemExit:  # uvicorn exits on its own when the lifespan fails to start
+        except SystemExit:  # uvicorn exits on its own when the lifespan or the bind fails
+            _explain_bind_failure(settings.server.host, settings.server.port)
             return 1
         return 0 if server.started else 1
     finally:
         listener.stop()
+
+
+def _explain_bind_failure(host: str, port: int) -> None:
+    """uvicorn logs the bare OS error of a failed bind; say which setting to change."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        log.error("SERVER__HOST=%s is not an address this machine can listen on: set SERVER__HOST (or --host)", host)
+        return
+    family, kind, proto, _, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            log.error(
+                "cannot listen on %s port %d (%s): stop what uses it, or set SERVER__PORT (or --port) to a free port",
+                host,
+                port,
+                exc.strerror,
+            )
