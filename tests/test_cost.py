@@ -163,6 +163,17 @@ def test_audio_tokens_of_a_model_without_audio_prices_leave_the_answer_unpriced(
     )
 
 
+@pytest.mark.parametrize("audio", ['"800"', "NaN", "1e308", "-5", "5000", "true"])
+def test_audio_counts_that_are_not_a_part_of_the_tokens_are_never_more_than_them(audio):
+    body = (
+        '{"model": "gpt-realtime", "usage": {"prompt_tokens": 1000, "completion_tokens": 500,'
+        f' "prompt_tokens_details": {{"audio_tokens": {audio}}}, "completion_tokens_details": {{"audio_tokens": {audio}}}}}}}'
+    ).encode()
+    usage = usage_from_json("openai", body)
+    assert 0 <= usage.audio_input_tokens <= 1000 and 0 <= usage.audio_output_tokens <= 500
+    assert PriceBook().compute("openai", "gpt-realtime", usage).total >= 0
+
+
 def test_an_answer_without_token_counts_has_no_known_cost_never_zero():
     cost = PriceBook().compute("anthropic", "claude-haiku-4-5", Usage(error_type="rate_limit_error"))
     assert cost == UNPRICED and cost.total is None and not cost.priced

@@ -309,6 +309,9 @@ class Proxy:
             return await self._local_error(
                 exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}"
             )
+        except BaseException:  # cancelled (shutdown, client gone): the connection is not left behind
+            upstream.release()
+            raise
         if not whole:  # larger than is held to read it: passed on as it comes, its usage unknown
             exchange.accounting_lost = True
             return await relay_stream(exchange, upstream, headers, None, send, receive, PASS_THROUGH, chunks)
