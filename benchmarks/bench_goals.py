@@ -13,8 +13,10 @@ Runs, each as its own script, on loopback only, against the mock provider:
 2. the same unpinned, at one connection: the added latency a user gets on a shared machine.
 3. ``bench_side_by_side.py``: the two proxies loaded at the same time on one core, so the
    machine's drift cancels; their ratio of CPU per request is the throughput goal's steadier figure.
-4. ``bench_analytics.py``: /logs/analytics over 24 h at 10M rows, and the dashboard's 7-day view.
-5. ``bench_scale.py --minutes N`` (only with ``--memory-minutes``; 30 minutes at 200 req/s is the
+4. ``bench_floor.py``: the smallest proxy on ccproxy's stack beside ccproxy, at one connection,
+   pinned: how much of the added latency is the stack's, printed under the latency goals.
+5. ``bench_analytics.py``: /logs/analytics over 24 h at 10M rows, and the dashboard's 7-day view.
+6. ``bench_scale.py --minutes N`` (only with ``--memory-minutes``; 30 minutes at 200 req/s is the
    goal's run): resident memory after warm-up. Without it the last saved run is read.
 """
 
@@ -31,6 +33,7 @@ RESULTS = HERE / "results"
 PINNED, UNPINNED = RESULTS / "goals-pinned.json", RESULTS / "goals-unpinned.json"
 ANALYTICS, SCALE = RESULTS / "analytics.json", RESULTS / "scale.json"
 SIDE_BY_SIDE = RESULTS / "side-by-side.json"
+FLOOR = RESULTS / "floor.json"
 
 
 def run(script: str, *arguments: str) -> None:
@@ -122,6 +125,19 @@ def side_by_side_goal(results: dict | None) -> str:
     )
 
 
+def floor_lines(floor: dict | None) -> list[str]:
+    """Not a goal: what the smallest proxy on the same stack adds, beside ccproxy, in one run."""
+    if floor is None:
+        return []
+    placed = "pinned" if floor["pinned"] else "unpinned"
+    lines = [f"  (the stack's floor, one connection, {placed}, {floor['started_at']}:"]
+    for answers, figures in floor["results"].items():
+        added = {name: figures[name]["added_p50_ms"] for name in ("floor", "plugins off", "all on")}
+        shown = ", ".join(f"{name} {value:.2f} ms" for name, value in added.items())
+        lines.append(f"     {answers}: added p50 {shown}")
+    return [*lines[:-1], lines[-1] + ")"]
+
+
 def analytics_goals(analytics: dict | None) -> list[str]:
     if analytics is None:
         return [
@@ -205,12 +221,14 @@ def main() -> int:
             str(UNPINNED),
         )
         run("bench_side_by_side.py", "--plugins", "all", "--output", str(SIDE_BY_SIDE))
+        run("bench_floor.py", "--output", str(FLOOR))
         run("bench_analytics.py", "--rows", str(args.rows), "--output", str(ANALYTICS))
         if args.memory_minutes:
             run("bench_scale.py", "--streams", "0", "--minutes", str(args.memory_minutes))
     print("\nGoals (figures from benchmarks/results/*.json; 'no figure' when a run is missing or too short):")
     for line in [
         *proxy_goals(load(PINNED), load(UNPINNED), load(SIDE_BY_SIDE)),
+        *floor_lines(load(FLOOR)),
         *analytics_goals(load(ANALYTICS)),
         *memory_goal(load(SCALE)),
     ]:
@@ -221,7 +239,7 @@ def main() -> int:
 
 def print_machine_load() -> None:
     """Each run's load average at its start: above the CPU count, other work shared the machine."""
-    for path in (PINNED, UNPINNED, SIDE_BY_SIDE, ANALYTICS, SCALE):
+    for path in (PINNED, UNPINNED, SIDE_BY_SIDE, FLOOR, ANALYTICS, SCALE):
         machine = (load(path) or {}).get("machine")
         if machine and machine.get("load_average_at_start"):
             load_1m = machine["load_average_at_start"][0]

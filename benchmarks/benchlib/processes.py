@@ -141,6 +141,16 @@ def start_proxy(
     return service
 
 
+def start_floor_proxy(upstream: Service, workdir: Path, cpus: str | None = None) -> Service:
+    """The smallest proxy on ccproxy's stack (``floor_proxy.py``) on a free port, forwarding to ``upstream``."""
+    port = free_port()
+    env = clean_environment(workdir) | {"UPSTREAM": upstream.url, "PORT": str(port)}
+    command = [sys.executable, str(Path(__file__).with_name("floor_proxy.py"))]
+    service = _spawn("floor", command, port, workdir, env, cpus)
+    _wait_until_up(service, "/_mock/health")
+    return service
+
+
 def plugins_on_settings(workdir: Path, name: str = "ccproxy") -> dict[str, str]:
     """Settings turning on metrics, DuckDB collection (a file in ``workdir``), the logs API and the dashboard."""
     return {**PLUGINS_ON, "OBSERVABILITY__DUCKDB_PATH": str(workdir / f"{name}.duckdb")}
