@@ -107,3 +107,16 @@ def test_a_missing_corrections_file_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("UPSTREAM__PRICE_CORRECTIONS_FILE", str(tmp_path / "nowhere.toml"))
     with pytest.raises(SettingsError, match="cannot read UPSTREAM__PRICE_CORRECTIONS_FILE"):
         load_settings()
+
+
+def test_a_list_price_correction_is_halved_for_batch_answers():
+    # Sonnet 4's correction gives its list prices ($3 / $15); the Batch API bills half of them,
+    # long-context rates included ($6 / $22.50 above 200K input tokens become $3 / $11.25).
+    book = PriceBook()
+    batch = book.compute("anthropic", "claude-sonnet-4-20250514", Usage(1_000, 100, service_tier="batch"))
+    assert batch.total == (1_000 * Decimal(3) + 100 * Decimal(15)) / M / 2  # $0.00225
+    long_batch = Usage(input_tokens=250_000, output_tokens=1_000, service_tier="batch")
+    cost = book.compute("anthropic", "claude-sonnet-4-0", long_batch)
+    assert cost.total == (250_000 * Decimal(3) + 1_000 * Decimal("11.25")) / M  # $0.76125
+    standard = book.compute("anthropic", "claude-sonnet-4-0", Usage(1_000, 100))
+    assert standard.total == (1_000 * Decimal(3) + 100 * Decimal(15)) / M  # $0.0045

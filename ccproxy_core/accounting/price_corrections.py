@@ -60,11 +60,19 @@ def apply_corrections(
     model_ids: tuple[str, ...],
     context: Mapping[str, str],
 ) -> ModelPrice | None:
-    """``base`` with every matching correction applied; a model genai-prices lacks needs input and output prices."""
+    """``base`` with every matching correction applied; a model genai-prices lacks needs input and output prices.
+
+    In batch processing, a correction that does not name ``processing`` is a list price, and
+    both providers bill batches at half the list price (long-context rates included).
+    """
     overrides: dict[str, Price] = {}
+    batch = context.get("processing") == "batch"
     for correction in corrections:
         if correction.applies(provider, model_ids, context):
-            overrides.update(correction.prices)
+            if batch and "processing" not in correction.when:
+                overrides.update({key: _halved(price) for key, price in correction.prices.items()})
+            else:
+                overrides.update(correction.prices)
     if not overrides:
         return base
     if base is None:
@@ -74,6 +82,13 @@ def apply_corrections(
     merged = {key: value for key, value in base.__dict__.items() if not key.startswith("_")}
     merged.update(overrides)
     return ModelPrice(**merged)
+
+
+def _halved(price: Price) -> Price:
+    if isinstance(price, TieredPrices):
+        tiers = [Tier(start=tier.start, price=tier.price / 2) for tier in price.tiers]
+        return TieredPrices(base=price.base / 2, tiers=tiers)
+    return price / 2
 
 
 def _read_file(path: Path, origin: str) -> tuple[PriceCorrection, ...]:
