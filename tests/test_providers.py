@@ -176,3 +176,17 @@ def test_include_usage_keeps_a_lone_surrogate_the_client_sent():
     sent = json.loads(prepared)
     assert sent["stream_options"] == {"include_usage": True}
     assert sent["messages"] == json.loads(body)["messages"]  # the surrogate and the accent, as sent
+
+
+@pytest.mark.parametrize(
+    "delta", ["output_text", "custom_tool_call_input", "reasoning_text", "reasoning_summary_text", "audio"]
+)
+def test_any_output_delta_of_a_response_stream_is_its_first_token(delta):
+    created = {"type": "response.created", "response": {"id": "r", "model": "gpt-5", "status": "in_progress"}}
+    stream = (
+        f"event: response.created\ndata: {json.dumps(created)}\n\n"
+        f"event: response.{delta}.delta\ndata: {json.dumps({'type': f'response.{delta}.delta', 'delta': 'x'})}\n\n"
+    ).encode()
+    parser = StreamUsageParser("openai", reader="responses")
+    assert not parser.feed(stream[: len(stream) // 3])
+    assert parser.feed(stream[len(stream) // 3 :])

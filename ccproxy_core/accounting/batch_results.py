@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.cost import Cost, PriceBook
+from ccproxy_core.accounting.cost import Cost, PriceBook, sum_costs
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai
@@ -134,22 +134,7 @@ def summed_usage(batch: BatchUsage) -> Usage:
 
 def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage) -> Cost:
     """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown."""
-    parts = [_batch_price(prices, provider, model, usage) for model, usage in batch.by_model.items()]
-    if not parts or not all(part.priced for part in parts):
-        return Cost(None, None, None, None, None, priced=False)
-
-    def summed(name: str) -> Decimal:
-        return sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
-
-    return Cost(
-        total=summed("total"),
-        input=summed("input"),
-        output=summed("output"),
-        cache_read=summed("cache_read"),
-        cache_write=summed("cache_write"),
-        priced=True,
-        tools=summed("tools"),
-    )
+    return sum_costs([_batch_price(prices, provider, model, usage) for model, usage in batch.by_model.items()])
 
 
 def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage) -> Cost:

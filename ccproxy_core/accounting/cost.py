@@ -12,8 +12,9 @@ The four parts are priced one by one with genai-prices' own per-unit arithmetic
 so they add up exactly to the total. Where a model has no separate cache price, its
 cache tokens are billed, and reported, as input, as genai-prices bills them. A price
 that applies per request rather than per token (none of the Anthropic or OpenAI models
-has one) is added to the input part. Server tools billed per use (web searches, genai-prices'
-``web_searches_kcount``, per thousand) are their own part, ``tools``. Amounts are exact
+has one) is added to the input part. Server tools billed per use (web searches and file
+searches, genai-prices' ``web_searches_kcount`` and ``storage_searches_kcount``, per
+thousand) are their own part, ``tools``. Amounts are exact
 ``Decimal`` values, never rounded.
 
 The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
@@ -64,7 +65,7 @@ class Cost:
     cache_write: Decimal | None
     priced: bool
     tools: Decimal | None = None
-    """Server tools billed per use (web searches)."""
+    """Server tools billed per use (web searches, file searches)."""
 
 
 UNPRICED = Cost(None, None, None, None, None, priced=False)
@@ -125,7 +126,9 @@ class PriceBook:
         prices = self._prices_in_force(provider.price_id, model, model_info, context)
         if prices is None:
             return UNPRICED
-        return _price_usage(prices, usage)
+        cost = _price_steps(prices, usage) if usage.steps else _price_usage(prices, usage)
+        multiplier = provider.price_multiplier(usage)
+        return _tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
 
     def _prices_in_force(
         self, provider_id: str, model: str, model_info: ModelInfo | None, context: dict[str, str]
@@ -223,15 +226,54 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output
     input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input
     tools = Decimal(0)
-    if usage.web_search_requests and _rate(prices, "web_searches_kcount") is not None:
-        tools = calc_unit_price(
-            prices.web_searches_kcount, usage.web_search_requests, all_input_tokens, _USES_PER_PRICE_UNIT
-        )
+    for key, uses in (
+        ("web_searches_kcount", usage.web_search_requests),
+        ("storage_searches_kcount", usage.file_search_requests),
+    ):
+        if uses and _rate(prices, key) is not None:
+            tools += calc_unit_price(_rate(prices, key), uses, all_input_tokens, _USES_PER_PRICE_UNIT)
     total = input_part + output + cache_read + cache_write + tools
     if _rate(prices, "requests_kcount") is not None:
         per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _USES_PER_PRICE_UNIT)
         input_part += per_request
         total += per_request
+    return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
+
+
+def _price_steps(prices: ModelPrice, usage: Usage) -> Cost:
+    """Each sampling step at the rates its own input selects; server tools once, for the whole answer."""
+    steps = [_price_usage(prices, step) for step in usage.steps or ()]
+    tools = Usage(input_tokens=0, web_search_requests=usage.web_search_requests)
+    tools.file_search_requests = usage.file_search_requests
+    return sum_costs([*steps, _price_usage(prices, tools)])
+
+
+def sum_costs(parts: list[Cost]) -> Cost:
+    """The sum of ``parts``, part by part; unpriced if any of them is."""
+    if not parts or not all(part.priced for part in parts):
+        return UNPRICED
+
+    def summed(name: str) -> Decimal:
+        return sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
+
+    return Cost(
+        total=summed("total"),
+        input=summed("input"),
+        output=summed("output"),
+        cache_read=summed("cache_read"),
+        cache_write=summed("cache_write"),
+        priced=True,
+        tools=summed("tools"),
+    )
+
+
+def _tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
+    """``cost`` with its token parts times ``factor``; server tools are billed per use, unchanged."""
+    input_part, output, cache_read, cache_write = (
+        (amount or Decimal(0)) * factor for amount in (cost.input, cost.output, cost.cache_read, cost.cache_write)
+    )
+    tools = cost.tools or Decimal(0)
+    total = input_part + output + cache_read + cache_write + tools
     return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
 
 

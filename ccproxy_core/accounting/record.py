@@ -128,7 +128,7 @@ class AccessRecord:
     speed: str | None = None
     """Anthropic's speed mode (``fast``), priced at its own rates."""
     cost_tools_usd: Decimal | None = None
-    """The part of ``cost_usd`` billed per use of a server tool (web searches)."""
+    """The part of ``cost_usd`` billed per use of a server tool (web searches, file searches)."""
     session_id: str | None = None
     """The client's session (Claude Code's session id, Codex CLI's, or ``x-ccproxy-session``)."""
     end_user: str | None = None

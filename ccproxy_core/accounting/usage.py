@@ -42,10 +42,17 @@ class Usage:
     """Of ``output_tokens``, those spent reasoning (OpenAI reports them; they are billed as output)."""
     web_search_requests: int | None = None
     """Server-side web searches the provider ran for this answer (billed per search)."""
+    file_search_requests: int | None = None
+    """Searches of the provider's file stores for this answer (OpenAI's file search, billed per call)."""
     service_tier: str | None = None
     """The tier the provider says it served the answer at (``priority``, ``flex``, ``standard``, ...)."""
     speed: str | None = None
     """Anthropic's ``usage.speed`` (``fast`` in fast mode)."""
+    inference_geo: str | None = None
+    """Anthropic's ``usage.inference_geo``: ``us`` when the answer was kept to US-only inference."""
+    steps: tuple[Usage, ...] | None = None
+    """The sampling steps of one answer that the provider bills one by one (Anthropic's
+    compaction: ``usage.iterations``); the counts above are then their sums."""
     audio_input_tokens: int = 0
     """Of ``input_tokens``, audio ones (OpenAI's audio and Realtime models bill them higher)."""
     audio_cache_read_tokens: int = 0

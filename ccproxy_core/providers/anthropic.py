@@ -6,7 +6,10 @@ Usage (a whole body's ``usage``, a stream's ``message_start.message.usage`` and
 (cache writes), ``cache_read_input_tokens``, ``cache_creation.ephemeral_1h_input_tokens``
 (the part of the writes made with the dearer one-hour lifetime),
 ``server_tool_use.web_search_requests`` (billed per search), ``service_tier``
-(``standard``, ``priority``, ``batch``) and ``speed`` (``fast`` for fast mode).
+(``standard``, ``priority``, ``batch``), ``speed`` (``fast`` for fast mode), ``inference_geo``
+(``us``: US-only inference, 1.1 times every token price) and, with compaction, ``iterations``
+(one usage per sampling step; the top-level counts leave the summary step out, the bill is
+the sum of all, each step at the rates its own input selects).
 Errors are ``{"type": "error", "error": {"type", "message"}}``, in a body or an
 ``event: error`` sent after HTTP 200. A whole stream ends with ``message_stop``; the first
 content token is the first ``content_block_delta`` (text, thinking or tool input).
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields
@@ -71,6 +75,9 @@ _USAGE_KEYS = (
     ("cache_write_tokens", "cache_creation_input_tokens"),
     ("cache_read_tokens", "cache_read_input_tokens"),
 )
+MAX_ITERATIONS = 64
+"""More sampling steps than this in one answer are not priced one by one (the top-level counts stand)."""
+US_ONLY_INFERENCE = Decimal("1.1")
 _EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
 _DELTA = b'"content_block_delta"'
 # The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
@@ -94,6 +101,19 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
 def read_usage(usage: Usage, raw: Any) -> None:
     if not isinstance(raw, dict):
         return
+    _read_token_counts(usage, raw)
+    server_tools = raw.get("server_tool_use")
+    if isinstance(server_tools, dict):
+        searches = token_count(server_tools.get("web_search_requests"))
+        if searches is not None:
+            usage.web_search_requests = searches
+    usage.service_tier = read_label(raw.get("service_tier")) or usage.service_tier
+    usage.speed = read_label(raw.get("speed")) or usage.speed
+    usage.inference_geo = read_label(raw.get("inference_geo")) or usage.inference_geo
+    _read_iterations(usage, raw.get("iterations"))
+
+
+def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
     for field_name, key in _USAGE_KEYS:
         count = token_count(raw.get(key))
         if count is not None:
@@ -103,13 +123,29 @@ def read_usage(usage: Usage, raw: Any) -> None:
         one_hour = token_count(cache_creation.get("ephemeral_1h_input_tokens"))
         if one_hour is not None:
             usage.cache_write_1h_tokens = one_hour
-    server_tools = raw.get("server_tool_use")
-    if isinstance(server_tools, dict):
-        searches = token_count(server_tools.get("web_search_requests"))
-        if searches is not None:
-            usage.web_search_requests = searches
-    usage.service_tier = read_label(raw.get("service_tier")) or usage.service_tier
-    usage.speed = read_label(raw.get("speed")) or usage.speed
+
+
+def _read_iterations(usage: Usage, iterations: Any) -> None:
+    """Compaction: the top-level counts leave out the summarising step; the bill is the sum of every step."""
+    if not isinstance(iterations, list) or not iterations or len(iterations) > MAX_ITERATIONS:
+        return
+    steps = []
+    for raw in iterations:
+        step = Usage()
+        if isinstance(raw, dict):
+            _read_token_counts(step, raw)
+        if not step.has_tokens:
+            return  # a step without counts: keep the top-level ones rather than guess
+        steps.append(step)
+    for field_name, _ in _USAGE_KEYS:
+        setattr(usage, field_name, sum(getattr(step, field_name) or 0 for step in steps))
+    usage.cache_write_1h_tokens = sum(step.cache_write_1h_tokens or 0 for step in steps)
+    usage.steps = tuple(steps)
+
+
+def price_multiplier(usage: Usage) -> Decimal | None:
+    """US-only inference (``inference_geo: "us"``) costs 1.1 times every token price."""
+    return US_ONLY_INFERENCE if usage.inference_geo == "us" else None
 
 
 class AnthropicStreamReader(StreamReader):
@@ -172,6 +208,7 @@ PROVIDER = Provider(
     read_payload=read_payload,
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
+    price_multiplier=price_multiplier,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     claims_request=claims_request,
 )

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.usage import Usage
@@ -98,6 +99,8 @@ class Provider:
     stream_reader: Callable[[], StreamReader]
     price_context: Callable[[Usage], dict[str, str]]
     """The genai-prices price context (service tier, batch processing) the answer asks for."""
+    price_multiplier: Callable[[Usage], Decimal | None] = lambda usage: None
+    """A factor on every token price that the answer asks for (Anthropic's US-only inference), if any."""
     rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
     """Response header name (lower case) -> record key in ``rate_limits``."""
     claims_request: Callable[[Mapping[str, str]], bool] = lambda headers: False

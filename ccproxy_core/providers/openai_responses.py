@@ -5,7 +5,8 @@ Responses API (``POST /v1/responses``; the same events arrive over its WebSocket
     ``in_progress``, ``cancelled``), ``error`` (``{code, message}``), ``incomplete_details``
     (``{reason}``) and ``usage``: ``input_tokens`` (cached ones included),
     ``input_tokens_details.cached_tokens``, ``output_tokens`` (reasoning included) and
-    ``output_tokens_details.reasoning_tokens``; ``service_tier`` is the tier that served it. A
+    ``output_tokens_details.reasoning_tokens``; ``service_tier`` is the tier that served it;
+    each ``web_search_call`` and ``file_search_call`` item of its ``output`` is billed per call. A
     stream is a sequence of ``response.*`` events; ``response.created`` carries the response
     without usage, and exactly one of ``response.completed``, ``response.failed`` or
     ``response.incomplete`` ends it with the final response. A stream-level failure is an ``error`` event (``code``, ``message``).
@@ -33,9 +34,10 @@ from ccproxy_core.providers.openai import read_usage
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
 _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|incomplete|done)|error)"')
-_FIRST_TOKEN = re.compile(
-    rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments|reasoning_summary_text)\.delta"'
-)
+# Any output delta is a first token: text, refusal, reasoning, a tool's input, audio.
+_FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.[a-z_.]+\.delta"')
+_BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
+MAX_OUTPUT_ITEMS_COUNTED = 10_000
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
 
 
@@ -47,6 +49,22 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     # response object of ``response.created`` may still show the request's ("auto").
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     _read_status(usage, payload)
+    _count_tool_calls(usage, payload.get("output"))
+
+
+def _count_tool_calls(usage: Usage, output: Any) -> None:
+    """Built-in tool calls billed per call (web search, file search), from the output items."""
+    if not isinstance(output, list) or not output:
+        return
+    counts = dict.fromkeys(_BILLED_TOOL_CALLS.values(), 0)
+    for item in output[:MAX_OUTPUT_ITEMS_COUNTED]:
+        kind = item.get("type") if isinstance(item, dict) else None
+        field = _BILLED_TOOL_CALLS.get(kind) if isinstance(kind, str) else None
+        if field is not None:
+            counts[field] += 1
+    for field, count in counts.items():
+        if count:
+            setattr(usage, field, count)
 
 
 def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:

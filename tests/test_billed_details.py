@@ -1,0 +1,163 @@
+"""Parts of an answer that change its bill, as the providers document them, through a real ccproxy.
+
+Each answer is written here from the provider's public API reference and sent by a raw
+upstream; each cost is worked out by hand from the published prices (USD per million tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from .raw_upstream import json_answer, raw_upstream
+
+MTOK = Decimal(1_000_000)
+
+
+def sse(*events: tuple[str, dict]) -> bytes:
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+
+
+def stream_answer(body: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    return head + body
+
+
+def message(model: str, usage: dict) -> dict:
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "usage": usage}
+
+
+# Compaction (platform.claude.com, "Compaction", usage and billing): the top-level counts leave
+# out the summarising step; the bill is the sum over ``usage.iterations``.
+COMPACTED = {
+    "input_tokens": 23_000,
+    "output_tokens": 1_000,
+    "iterations": [
+        {"type": "compaction", "input_tokens": 180_000, "output_tokens": 3_500},
+        {"type": "message", "input_tokens": 23_000, "output_tokens": 1_000},
+    ],
+}
+# Two steps each under Sonnet 4.5's 200K long-context threshold, 210K together.
+TWO_SHORT_STEPS = {
+    "input_tokens": 60_000,
+    "output_tokens": 500,
+    "iterations": [
+        {"type": "compaction", "input_tokens": 150_000, "output_tokens": 1_000},
+        {"type": "message", "input_tokens": 60_000, "output_tokens": 500},
+    ],
+}
+US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
+
+# A Responses object with built-in tool calls (platform.openai.com, Responses API reference:
+# ``web_search_call`` and ``file_search_call`` output items).
+RESPONSE_WITH_TOOLS = {
+    "id": "resp_1",
+    "object": "response",
+    "status": "completed",
+    "model": "gpt-5",
+    "output": [
+        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "a"}},
+        {"type": "web_search_call", "id": "ws_2", "status": "completed", "action": {"type": "search", "query": "b"}},
+        {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["c"], "results": None},
+        {"type": "message", "id": "msg_1", "role": "assistant", "content": [{"type": "output_text", "text": "x"}]},
+    ],
+    "usage": {
+        "input_tokens": 3_000,
+        "input_tokens_details": {"cached_tokens": 1_000},
+        "output_tokens": 800,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 3_800,
+    },
+}
+
+ANSWERS = {
+    "compacted": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", COMPACTED)).encode()),
+    "compacted-stream": stream_answer(
+        sse(
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": message("claude-opus-4-6", {"input_tokens": 23_000, "output_tokens": 1}),
+                },
+            ),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": COMPACTED}),
+            ("message_stop", {"type": "message_stop"}),
+        )
+    ),
+    "two-short-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TWO_SHORT_STEPS)).encode()),
+    "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
+    "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
+    "tools-stream": stream_answer(
+        sse(
+            (
+                "response.created",
+                {
+                    "type": "response.created",
+                    "response": {**RESPONSE_WITH_TOOLS, "status": "in_progress", "output": [], "usage": None},
+                },
+            ),
+            ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "x"}),
+            ("response.completed", {"type": "response.completed", "response": RESPONSE_WITH_TOOLS}),
+        )
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with raw_upstream(ANSWERS) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(proxy_factory, recorder, upstream):
+    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+
+
+def send(proxy, kind: str, model: str = "claude-opus-4-6", stream: bool = False) -> httpx.Response:
+    if kind.startswith("tools"):
+        headers = {"authorization": "Bearer sk-test", "x-raw": kind}
+        body = {"model": "gpt-5", "input": "hi", "stream": stream}
+        return httpx.post(proxy.url + "/v1/responses", json=body, headers=headers, timeout=10)
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
+    body = {"model": model, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    return httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["compacted", "compacted-stream"])
+def test_a_compacted_answer_is_billed_for_every_step(proxy, recorder, kind):
+    assert send(proxy, kind, stream=kind.endswith("stream")).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.tokens_input, record.tokens_output) == (203_000, 4_500)
+    # Opus 4.6: $5 input, $25 output, flat over 200K input tokens.
+    assert record.cost_usd == (203_000 * 5 + 4_500 * 25) / MTOK  # $1.1275, where the top level alone gives $0.14
+
+
+def test_each_compaction_step_is_priced_at_the_rates_its_own_input_selects(proxy, recorder):
+    assert send(proxy, "two-short-steps", model="claude-sonnet-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # Sonnet 4.5 doubles its rates only for a request above 200K input tokens; neither step is.
+    assert record.cost_usd == (210_000 * 3 + 1_500 * 15) / MTOK  # $0.6525, not $1.29375 at the long-context rates
+
+
+def test_us_only_inference_costs_a_tenth_more_on_every_token_price(proxy, recorder):
+    assert send(proxy, "us-only").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    standard = (1_000 * 5 + 100 * 25 + 10_000 * Decimal("0.5")) / MTOK  # $0.0125
+    assert record.cost_usd == standard * Decimal("1.1")  # $0.01375
+
+
+@pytest.mark.parametrize("kind", ["tools", "tools-stream"])
+def test_built_in_tool_calls_of_a_response_are_billed_per_call(proxy, recorder, kind):
+    assert send(proxy, kind, stream=kind.endswith("stream")).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # gpt-5: $1.25 input, $0.125 cached input, $10 output; web search $10 and file search
+    # $2.50 per thousand calls (openai.com/api/pricing).
+    tokens = (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK  # $0.010625
+    tools = 2 * Decimal(10) / 1000 + Decimal("2.5") / 1000  # $0.0225
+    assert (record.cost_tools_usd, record.cost_usd) == (tools, tokens + tools)
+    assert record.web_search_requests == 2
