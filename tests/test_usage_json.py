@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage, request_model_and_stream, usage_from_json
 
 
@@ -142,3 +143,17 @@ def test_request_fields_deep_inside_the_body_are_not_mistaken_for_the_top_level_
     tool_use = {"type": "tool_use", "id": "t1", "name": "call", "input": {"model": "decoy", "stream": True}}
     body = json.dumps({"messages": [{"role": "assistant", "content": [tool_use]}], "model": "claude-haiku-4-5"})
     assert request_model_and_stream(body.encode()) == ("claude-haiku-4-5", False)
+
+
+@pytest.mark.parametrize(
+    ("service_type", "model", "key"),
+    [("openai", "gpt-4o-mini", "prompt_tokens"), ("anthropic", "claude-haiku-4-5", "input_tokens")],
+)
+@pytest.mark.parametrize("bad_count", [True, -5_000, 3.0, "12"])
+def test_a_count_that_is_there_but_no_count_leaves_the_cost_unknown(service_type, model, key, bad_count):
+    output_key = "completion_tokens" if service_type == "openai" else "output_tokens"
+    body = json.dumps({"model": model, "usage": {key: bad_count, output_key: 10}}).encode()
+    cost = PriceBook().compute(service_type, model, usage_from_json(service_type, body))
+    assert (cost.priced, cost.total) == (False, None)  # never the output alone, as if input were free
+    missing = json.dumps({"model": model, "usage": {key: None, output_key: 10}}).encode()
+    assert PriceBook().compute(service_type, model, usage_from_json(service_type, missing)).priced

@@ -109,7 +109,7 @@ class PriceBook:
             if known is None:
                 return UNPRICED
             provider = known
-        if not usage.has_tokens:
+        if not usage.has_tokens or usage.bad_counts:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:

@@ -59,6 +59,8 @@ class Usage:
     """Of ``cache_read_tokens``, audio ones."""
     audio_output_tokens: int = 0
     """Of ``output_tokens``, audio ones."""
+    bad_counts: bool = False
+    """The answer gave a token count that is not a whole number >= 0: its cost cannot be known."""
     failed: bool = False
     """The answer itself says it failed (a failed or incomplete Responses object, an error
     event), whatever its HTTP status."""

@@ -29,6 +29,7 @@ from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
     StreamState,
+    billed_count,
     decode_json,
     read_error,
     read_label,
@@ -115,12 +116,12 @@ def read_usage(usage: Usage, raw: Any) -> None:
 
 def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
     for field_name, key in _USAGE_KEYS:
-        count = token_count(raw.get(key))
+        count = billed_count(usage, raw.get(key))
         if count is not None:
             setattr(usage, field_name, count)
     cache_creation = raw.get("cache_creation")
     if isinstance(cache_creation, dict):
-        one_hour = token_count(cache_creation.get("ephemeral_1h_input_tokens"))
+        one_hour = billed_count(usage, cache_creation.get("ephemeral_1h_input_tokens"))
         if one_hour is not None:
             usage.cache_write_1h_tokens = one_hour
 
@@ -134,6 +135,7 @@ def _read_iterations(usage: Usage, iterations: Any) -> None:
         step = Usage()
         if isinstance(raw, dict):
             _read_token_counts(step, raw)
+        usage.bad_counts = usage.bad_counts or step.bad_counts
         if not step.has_tokens:
             return  # a step without counts: keep the top-level ones rather than guess
         steps.append(step)
@@ -174,7 +176,8 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None
     elif kind == "message_delta":
         read_usage(usage, event.get("usage"))
     elif kind == "error":
-        state.error_seen = True
+        # An error event ends the stream: a client that hangs up now had the whole answer.
+        state.error_seen = state.terminal_seen = True
         read_error(usage, event.get("error"))
 
 

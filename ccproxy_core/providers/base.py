@@ -161,6 +161,14 @@ def token_count(value: Any) -> int | None:
     return None
 
 
+def billed_count(usage: Usage, value: Any) -> int | None:
+    """A count the bill depends on: one that is there but not a whole number >= 0 leaves the cost unknown."""
+    count = token_count(value)
+    if count is None and value is not None:
+        usage.bad_counts = True
+    return count
+
+
 def decode_json(data: bytes | bytearray | str) -> Any:
     try:
         return json.loads(data)

@@ -27,6 +27,7 @@ from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
     StreamState,
+    billed_count,
     decode_json,
     read_error,
     read_label,
@@ -122,14 +123,14 @@ def read_usage(usage: Usage, raw: Any) -> None:
     if not isinstance(raw, dict):
         return
     chat_style = "prompt_tokens" in raw
-    prompt = token_count(raw.get("prompt_tokens" if chat_style else "input_tokens"))
-    completion = token_count(raw.get("completion_tokens" if chat_style else "output_tokens"))
+    prompt = billed_count(usage, raw.get("prompt_tokens" if chat_style else "input_tokens"))
+    completion = billed_count(usage, raw.get("completion_tokens" if chat_style else "output_tokens"))
     details = (
         raw.get("prompt_tokens_details")
         if chat_style
         else (raw.get("input_tokens_details") or raw.get("input_token_details"))
     )
-    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    cached = billed_count(usage, details.get("cached_tokens")) if isinstance(details, dict) else None
     if prompt is not None:
         cached_in_prompt = min(cached or 0, prompt)
         usage.input_tokens = prompt - cached_in_prompt
@@ -184,7 +185,9 @@ class OpenAIStreamReader(StreamReader):
                 chunk = decode_json(data)
                 if isinstance(chunk, dict):
                     self._first_chunk_pending = False
-                    state.error_seen = state.error_seen or isinstance(chunk.get("error"), dict)
+                    if isinstance(chunk.get("error"), dict):
+                        # The provider's last word: a client that hangs up now had the whole answer.
+                        state.error_seen = state.terminal_seen = True
                     read_payload(usage, chunk)
 
 

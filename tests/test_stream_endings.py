@@ -1,0 +1,87 @@
+"""How a stream ends decides its record: the provider's last word, then whatever the client does.
+
+The answers are written from the providers' API references (an error chunk or event after
+HTTP 200 ends the stream) and sent by a raw upstream that keeps the connection open a while
+after, as a provider may; the client hangs up as soon as it has read the error, as the
+``openai`` and ``anthropic`` SDKs do when they raise.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from .raw_upstream import raw_upstream
+
+
+def held_open(body: bytes) -> list[bytes | float]:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return [head + b"%x\r\n" % len(body) + body + b"\r\n", 2.0, b"0\r\n\r\n"]
+
+
+def chat_chunk(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+CHAT_ERROR = chat_chunk(
+    {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": "Hel"}}],
+    }
+) + chat_chunk({"error": {"message": "The server had an error", "type": "server_error", "param": None, "code": None}})
+MESSAGES_ERROR = (
+    b'event: message_start\ndata: {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role":'
+    b' "assistant", "model": "claude-haiku-4-5", "content": [], "usage": {"input_tokens": 10, "output_tokens": 1}}}\n\n'
+    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta",'
+    b' "text": "Hel"}}\n\n'
+    b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+)
+ANSWERS = {"chat-error": held_open(CHAT_ERROR), "messages-error": held_open(MESSAGES_ERROR)}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with raw_upstream(ANSWERS) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(proxy_factory, recorder, upstream):
+    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+
+
+def read_until_the_error(proxy, path: str, headers: dict, body: dict, marker: bytes) -> bytes:
+    received = b""
+    with httpx.stream("POST", proxy.url + path, json=body, headers=headers, timeout=10) as response:
+        for chunk in response.iter_bytes():
+            received += chunk
+            if marker in received:
+                break  # the SDKs raise here and close the connection
+    return received
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "headers", "model", "error_type"),
+    [
+        ("chat-error", "/v1/chat/completions", {"authorization": "Bearer sk-test"}, "gpt-4o-mini", "server_error"),
+        (
+            "messages-error",
+            "/v1/messages",
+            {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"},
+            "claude-haiku-4-5",
+            "overloaded_error",
+        ),
+    ],
+)
+def test_a_client_that_hangs_up_after_the_providers_error_event_is_not_blamed_for_it(
+    proxy, recorder, kind, path, headers, model, error_type
+):
+    body = {"model": model, "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    received = read_until_the_error(proxy, path, headers | {"x-raw": kind}, body, error_type.encode())
+    assert received == ANSWERS[kind][0].split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[1][:-2]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, error_type)
