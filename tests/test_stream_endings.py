@@ -40,7 +40,12 @@ MESSAGES_ERROR = (
     b' "text": "Hel"}}\n\n'
     b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
 )
-ANSWERS = {"chat-error": held_open(CHAT_ERROR), "messages-error": held_open(MESSAGES_ERROR)}
+PAGE = b"<html><body>Checking your browser...</body></html>"
+ANSWERS = {
+    "chat-error": held_open(CHAT_ERROR),
+    "messages-error": held_open(MESSAGES_ERROR),
+    "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +90,12 @@ def test_a_client_that_hangs_up_after_the_providers_error_event_is_not_blamed_fo
     assert received == ANSWERS[kind][0].split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[1][:-2]
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, error_type)
+
+
+def test_an_html_page_with_200_on_a_metered_route_is_no_success(proxy, recorder):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": "Bearer sk-test", "x-raw": "html-200"}
+    response = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    assert (response.status_code, response.content) == (200, PAGE)  # passed on unchanged
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_json", False)

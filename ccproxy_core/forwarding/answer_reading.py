@@ -10,7 +10,7 @@ import json
 import aiohttp
 
 from ccproxy_core.accounting.batch_results import BatchResultsParser
-from ccproxy_core.accounting.usage import StreamUsageParser, usage_from_json
+from ccproxy_core.accounting.usage import NO_USAGE_READERS, StreamUsageParser, usage_from_json
 from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
@@ -37,12 +37,10 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if exchange.accounting_lost:
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
-    if (
-        upstream.status < 400
-        and upstream.content_type == "application/json"
-        and payload
-        and exchange.usage.response_model is None
-    ):
+    # A metered route answers JSON whatever the label says: an HTML page with 200 (a captive
+    # portal, a gateway's challenge) is no answer of the provider's.
+    expects_json = upstream.content_type == "application/json" or exchange.reader not in NO_USAGE_READERS
+    if upstream.status < 400 and expects_json and payload and exchange.usage.response_model is None:
         valid = _is_json(payload)
         if valid is None:
             exchange.accounting_lost = True

@@ -11,7 +11,7 @@ is built from. The order of the rules is the order of precedence:
 3. A stream that carried the provider's error event after HTTP 200: that error; the status
    stays what the client saw.
 4. A stream that ended without the provider's terminal event: ``upstream_stream_incomplete``.
-5. A JSON answer that is not JSON: ``upstream_invalid_json``.
+5. A JSON answer, or any whole answer of a metered route, that is not JSON: ``upstream_invalid_json``.
 6. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
    Responses API object): that error.
 """
