@@ -190,3 +190,49 @@ def test_any_output_delta_of_a_response_stream_is_its_first_token(delta):
     parser = StreamUsageParser("openai", reader="responses")
     assert not parser.feed(stream[: len(stream) // 3])
     assert parser.feed(stream[len(stream) // 3 :])
+
+
+def split_data_lines(stream: bytes) -> bytes:
+    """Every event's JSON cut over several ``data:`` lines, as SSE allows (joined with newlines)."""
+    events = []
+    for event in stream.split(b"\n\n")[:-1]:
+        head, marker, data = event.partition(b"data: ")
+        events.append(head + marker + data.replace(b", ", b",\ndata: ").replace(b": {", b":\ndata: {"))
+    return b"\n\n".join(events) + b"\n\n"
+
+
+MULTI_LINE_STREAMS = {
+    "anthropic": START
+    + anthropic_event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 42, "cache_read_input_tokens": 7},
+        },
+    )
+    + STOP,
+    "openai": openai_chunk({"content": "Hi"})
+    + b"data: "
+    + json.dumps(
+        {"id": "c", "model": "gpt-4o", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 42}}
+    ).encode()
+    + b"\n\ndata: [DONE]\n\n",
+}
+
+
+@pytest.mark.parametrize("service_type", ["anthropic", "openai"])
+@pytest.mark.parametrize("size", [1, 3, 17, 64, 10_000])
+def test_an_event_whose_data_spans_several_lines_is_read_whole(service_type, size):
+    single = MULTI_LINE_STREAMS[service_type]
+    stream = split_data_lines(single)
+    assert stream.count(b"\ndata: ") > single.count(b"\ndata: ") + 4
+    expected = feed(service_type, single, 10_000)[0]
+    parser, _ = feed(service_type, stream, size)
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (
+        expected.result().input_tokens,
+        42,
+        expected.result().cache_read_tokens,
+    )
+    assert usage.response_model and state.terminal_seen and not state.error_seen

@@ -14,12 +14,16 @@ provider) is not treated as a line end.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 """An unfinished line longer than this (1 MiB) is dropped rather than buffered further."""
+MAX_CARRIED_DATA_BYTES = 64 * 1024
+"""The data lines of an event cut between two blocks are joined up to this size."""
 
 _DATA_FIELD = b"data:"
+_CONTINUED_DATA = re.compile(rb"data:[^\n]*\ndata:")
 
 
 class SSELineSplitter:
@@ -99,3 +103,40 @@ def iter_data_fields(block: bytes) -> Iterator[bytes]:
     for line in block.split(b"\n"):
         if line.startswith(_DATA_FIELD):
             yield line[len(_DATA_FIELD) :]
+
+
+def join_continued_data(block: bytes) -> bytes:
+    """``block`` with each event's data lines as one line.
+
+    SSE joins the ``data:`` lines of one event with a newline; no provider sends more than
+    one, but a stream that does is still valid. Here they are joined with a space, which is
+    the same to a JSON decoder (a JSON text holds no raw newline but between its tokens).
+    """
+    if _CONTINUED_DATA.search(block) is None:
+        return block
+    lines: list[bytes] = []
+    previous_was_data = False
+    for line in block.split(b"\n"):
+        is_data = line.startswith(_DATA_FIELD)
+        if is_data and previous_was_data:
+            value = line[len(_DATA_FIELD) :]
+            lines[-1] = lines[-1].rstrip(b"\r") + b" " + (value[1:] if value.startswith(b" ") else value)
+        else:
+            lines.append(line)
+        previous_was_data = is_data
+    return b"\n".join(lines)
+
+
+def trailing_data_lines(block: bytes) -> bytes:
+    """The data lines at the end of ``block`` that no blank line has ended yet (the start of an
+    event the next block may continue); ``b""`` when the block ends an event, as nearly all do."""
+    start = block.rfind(b"\n", 0, len(block) - 1) + 1
+    if not block.startswith(_DATA_FIELD, start):
+        return b""
+    while start > 0 and len(block) - start <= MAX_CARRIED_DATA_BYTES:
+        previous = block.rfind(b"\n", 0, start - 1) + 1
+        if not block.startswith(_DATA_FIELD, previous):
+            break
+        start = previous
+    run = block[start:]
+    return run if len(run) <= MAX_CARRIED_DATA_BYTES else b""

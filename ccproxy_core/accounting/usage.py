@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import SSELineSplitter
+from ccproxy_core.accounting.sse_parser import SSELineSplitter, join_continued_data, trailing_data_lines
 
 
 @dataclass(slots=True)
@@ -133,7 +133,7 @@ class StreamUsageParser:
     reader decides which events are worth decoding (never every content delta).
     """
 
-    __slots__ = ("_usage", "_lines", "_reader", "state")
+    __slots__ = ("_usage", "_lines", "_reader", "state", "_carried")
 
     def __init__(self, service_type: str, reader: str = "usage") -> None:
         from ccproxy_core.providers import PROVIDERS
@@ -149,6 +149,7 @@ class StreamUsageParser:
         else:
             self._reader = provider.stream_reader()
         self.state = StreamState()
+        self._carried = b""
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk, exactly as the provider sent it (decoded if it was compressed).
@@ -158,6 +159,14 @@ class StreamUsageParser:
         block = self._lines.feed(chunk)
         if not block:
             return False
+        if self._carried and block.startswith(b"data:"):
+            # The event the last block ended in goes on: read it again, whole.
+            block = self._carried + block
+        if block.endswith(b"\n\n") and block.count(b"data:") <= 1:
+            self._carried = b""  # one whole event, as nearly every chunk is
+        else:
+            self._carried = trailing_data_lines(block)
+            block = join_continued_data(block)
         had_token = self.state.first_token_seen
         self._reader.read_block(self._usage, self.state, block)
         return not had_token and self.state.first_token_seen
