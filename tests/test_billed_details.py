@@ -73,7 +73,16 @@ RESPONSE_WITH_TOOLS = {
     },
 }
 
+# Background mode (platform.openai.com, "Background mode"): the create call answers ``queued``
+# at once; the usage comes with the finished response, on retrieval.
+BACKGROUND = {**RESPONSE_WITH_TOOLS, "id": "resp_bg", "background": True, "output": []}
+QUEUED = {**BACKGROUND, "status": "queued", "usage": None}
+
 ANSWERS = {
+    "bg-queued": json_answer(b"200 OK", json.dumps(QUEUED).encode()),
+    "bg-in-progress": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "in_progress"}).encode()),
+    "bg-completed": json_answer(b"200 OK", json.dumps(BACKGROUND).encode()),
+    "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
     "compacted": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", COMPACTED)).encode()),
     "compacted-stream": stream_answer(
         sse(
@@ -161,3 +170,20 @@ def test_built_in_tool_calls_of_a_response_are_billed_per_call(proxy, recorder, 
     tools = 2 * Decimal(10) / 1000 + Decimal("2.5") / 1000  # $0.0225
     assert (record.cost_tools_usd, record.cost_usd) == (tools, tokens + tools)
     assert record.web_search_requests == 2
+
+
+def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_finished(proxy, recorder):
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True}
+    assert (
+        httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | {"x-raw": "bg-queued"}).status_code == 200
+    )
+    for kind in ("bg-in-progress", "bg-completed", "bg-completed", "other-completed"):
+        retrieved = httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | {"x-raw": kind}, timeout=10)
+        assert retrieved.status_code == 200
+    created, in_progress, finished, again, other = recorder.wait_for_ends(5)
+    tokens = (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK  # gpt-5, as above: $0.010625
+    assert (finished.tokens_input, finished.cache_read_tokens, finished.tokens_output) == (2_000, 1_000, 800)
+    assert finished.cost_usd == tokens
+    for record in (created, in_progress, again, other):  # started elsewhere, or billed already
+        assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, None, False, None)

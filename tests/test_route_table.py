@@ -12,8 +12,8 @@ from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_r
     "method, path, template, reader",
     [
         ("POST", "/v1/responses", "/v1/responses", "responses"),
-        ("GET", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
-        ("HEAD", "/v1/responses/resp_123", "/v1/responses/{response_id}", "none"),
+        ("GET", "/v1/responses/resp_123", "/v1/responses/{response_id}", "stored_response"),
+        ("HEAD", "/v1/responses/resp_123", "/v1/responses/{response_id}", "stored_response"),
         ("GET", "/v1/responses/resp_123/input_items", "/v1/responses/{response_id}/input_items", "none"),
         ("POST", "/v1/responses/input_tokens", "/v1/responses/input_tokens", "none"),
         ("GET", "/v1/messages/batches/msgbatch_1/results", "/v1/messages/batches/{batch_id}/results", "batch_results"),

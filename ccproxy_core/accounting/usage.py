@@ -59,6 +59,12 @@ class Usage:
     """Of ``cache_read_tokens``, audio ones."""
     audio_output_tokens: int = 0
     """Of ``output_tokens``, audio ones."""
+    response_id: str | None = None
+    """The id of a Responses API object (``resp_...``), for background responses."""
+    response_status: str | None = None
+    """Its ``status`` (``queued``, ``in_progress``, ``completed``, ...)."""
+    background: bool = False
+    """It runs in the background: its usage comes later, on retrieval."""
     bad_counts: bool = False
     """The answer gave a token count that is not a whole number >= 0: its cost cannot be known."""
     failed: bool = False

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from ccproxy_core.accounting.attribution import Attributor
+from ccproxy_core.accounting.background_responses import BackgroundResponses
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
@@ -63,6 +64,7 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.pools: dict[str, UpstreamPool] = {}
         self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
+        self.background_responses = BackgroundResponses()
         self.routes = RouteTable(PROXY_ROUTES)
         self.caps = ValueCaps.from_settings(settings.server)
         self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
@@ -353,6 +355,7 @@ class Proxy:
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
+        exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
         record = exchange.to_record(self.prices)
         # Only an error can echo a key back (the keys are looked up then, not for every request).
         echoed = record.error_type is not None or record.error_message is not None

@@ -39,6 +39,7 @@ from ccproxy_core.providers.base import (
 NAME = "openai"
 CHAT_COMPLETIONS = "/v1/chat/completions"
 RESPONSES = "responses"
+STORED_RESPONSE = "stored_response"
 REALTIME = "realtime"
 
 ROUTES = (
@@ -57,10 +58,11 @@ ROUTES = (
     ),
     *routes(NAME, "free", "POST /v1/moderations"),
     *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
+    # A background response is billed on the retrieval that first sees it finished.
+    *routes(NAME, STORED_RESPONSE, "GET /v1/responses/{response_id}"),
     *routes(
         NAME,
         "none",
-        "GET /v1/responses/{response_id}",
         "DELETE /v1/responses/{response_id}",
         "POST /v1/responses/{response_id}/cancel",
         "GET /v1/responses/{response_id}/input_items",
@@ -245,6 +247,7 @@ PROVIDER = Provider(
     prepare_body=prepare_body,
     route_readers={
         RESPONSES: (read_response_body, ResponsesStreamReader),
+        STORED_RESPONSE: (read_response_body, ResponsesStreamReader),
         REALTIME: (read_response_body, ResponsesStreamReader),
     },
 )

@@ -38,6 +38,7 @@ _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|in
 _FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.[a-z_.]+\.delta"')
 _BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
+MAX_RESPONSE_ID_CHARS = 128
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
 
 
@@ -48,6 +49,11 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     # The tier that served it ("default", "flex", "priority"), which sets the price; the
     # response object of ``response.created`` may still show the request's ("auto").
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
+    response_id = payload.get("id")
+    if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
+        usage.response_id = response_id
+    usage.response_status = read_label(payload.get("status")) or usage.response_status
+    usage.background = usage.background or payload.get("background") is True
     _read_status(usage, payload)
     _count_tool_calls(usage, payload.get("output"))
 
