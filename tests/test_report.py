@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from rich.console import Console
 
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.runtime.cli import main
 from ccproxy_core.runtime.report.build import build_rows, merge_periods, period_of, totals
-from ccproxy_core.runtime.report.tables import compact, money
+from ccproxy_core.runtime.report.tables import compact, money, render
 
 from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
 
@@ -180,6 +181,9 @@ def test_rows_whose_requests_have_no_known_price_show_an_unknown_cost_not_zero()
     assert (totals(weeks)["cost_usd"], totals(weeks)["unpriced_requests"]) == (0.25, 5)
     assert totals(weeks[:1])["cost_usd"] is None and money(None) == "unknown"
     assert [row["cost_usd"] for row in build_rows(DaysOf(days), "daily", start, end, None, 10)] == [None, None, 0.25]
+    console = Console(width=100, record=True)
+    render(console, "weekly", weeks, "Weekly")
+    assert "5 of 6 requests have no known cost" in " ".join(console.export_text().split())
 
 
 def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):

@@ -59,8 +59,17 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
         for part in row.get("breakdown", []):
             table.add_row(*_cells(kind, part, f"  {part['key'] or '(none)'}", bare=True), style="dim")
     table.add_section()
-    table.add_row(*_cells(kind, totals(rows), "Total", bare=True), style="bold")
+    total = totals(rows)
+    table.add_row(*_cells(kind, total, "Total", bare=True), style="bold")
     console.print(table)
+    if total.get("unpriced_requests"):
+        console.print(
+            f"{total['unpriced_requests']:,} of {total['requests']:,} requests have no known cost (errors without"
+            " usage, models without a price, OpenAI streams without usage): Cost leaves them out;"
+            " --json gives unpriced_requests per row.",
+            style="dim",
+            overflow="fold",
+        )
     if kind == "session":
         console.print(
             "In = input tokens including cache reads and writes; session ids are shortened (--json has them whole).",
