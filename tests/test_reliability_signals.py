@@ -238,3 +238,61 @@ def test_sigkill_loses_at_most_the_last_flush_interval_and_the_file_reopens(upst
     finally:
         restarted.stop()
     assert stored_request_ids(database) == survived | {new_id}
+
+
+def test_a_second_sigint_exits_sooner_but_still_writes_every_record(upstream, tmp_path):
+    database = tmp_path / "ccproxy.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database, log_flush_interval_seconds="5")).start()
+    try:
+        quick_ids = {
+            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+            for _ in range(3)
+        }
+        streams = [SlowStream(server.url) for _ in range(2)]
+        for stream in streams:
+            stream.start()
+        for stream in streams:
+            assert stream.started.wait(10), "a stream never began"
+        server.send(signal.SIGINT)
+        time.sleep(0.3)
+        server.send(signal.SIGINT)  # uvicorn's "press again to force quit"
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    for stream in streams:
+        stream.join(5)
+    assert "forced exit: 2 request(s) in flight were cut off" in server.stderr
+    # Before, a forced exit skipped the writer's last flush: none of these five were in the file.
+    assert stored_request_ids(database) == quick_ids | {stream.request_id for stream in streams}
+
+
+def test_a_request_cut_by_the_shutdown_timeout_gets_the_503_its_record_names(upstream, tmp_path):
+    database = tmp_path / "ccproxy.duckdb"
+    env = serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1"}
+    server = ServeProcess(tmp_path, env).start()
+    answers: list[httpx.Response] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(
+                server.url + "/v1/messages", json=BODY, headers={**ANTHROPIC, "x-mock-latency-ms": "20000"}, timeout=30
+            )
+        ),
+        daemon=True,
+    )
+    try:
+        waiting.start()
+        time.sleep(1.0)  # the request is at the provider, which answers in 20 s
+        server.send(signal.SIGTERM)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    waiting.join(5)
+    [answer] = answers
+    assert answer.status_code == 503 and answer.json()["error"]["type"] == "api_error"
+    assert "Traceback" not in server.stderr, server.stderr
+    with duckdb.connect(str(database), read_only=True) as connection:
+        row = connection.execute(
+            "SELECT status_code, error_type FROM access_logs WHERE request_id = ?",
+            [answer.headers["x-ccproxy-request-id"]],
+        ).fetchone()
+    assert row == (503, "proxy_cancelled")

@@ -134,16 +134,32 @@ class Proxy:
             if not await self._refused(exchange, send):
                 await self._exchange(request, exchange, body, send, receive)
         except BaseException as exc:
-            # A bug or a server shutdown: the record still says what happened.
+            # A bug or a server shutdown: the client gets an answer and the record says what happened.
             cancelled = isinstance(exc, asyncio.CancelledError)
-            exchange.note_failure(
-                "proxy_cancelled" if cancelled else "proxy_error",
-                _describe(exc),
-                None if exchange.response_started_at else (503 if cancelled else 500),
-            )
+            exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", _describe(exc))
+            if exchange.response_started_at is None and await self._answer_cut_request(exchange, send, cancelled):
+                return  # cancelled by a shutdown that waited long enough: the client has its 503
             raise
         finally:
             await self._finish(exchange)
+
+    async def _answer_cut_request(self, exchange: Exchange, send: Send, cancelled: bool) -> bool:
+        """A provider-shaped 503 (shutdown) or 500 (a bug) before anything was sent; True when it went out."""
+        status = 503 if cancelled else 500
+        exchange.client_status = status
+        error_type = exchange.provider.local_error_type(status)
+        message = "ccproxy is shutting down" if cancelled else "ccproxy failed on this request; its record says why"
+        body = exchange.provider.error_body(error_type, message)
+        headers = [
+            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
+            (b"content-type", b"application/json"),
+        ]
+        try:
+            await send_whole(send, exchange, status, [*headers, (b"connection", b"close")], body)
+        except OSError:  # the connection is gone too (uvicorn raises ClientDisconnected)
+            return False
+        task = asyncio.current_task()
+        return cancelled and task is not None and task.uncancel() == 0
 
     async def _exchange(
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive

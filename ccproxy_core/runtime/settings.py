@@ -55,6 +55,9 @@ class ServerSettings(BaseModel):
     body_timeout_seconds: float = Field(30.0, gt=0)
     """SERVER__BODY_TIMEOUT_SECONDS. A request body over 64 KiB (or of unknown length) that stops arriving for
     this long is answered 408: it would otherwise keep its room in SERVER__MAX_BUFFERED_BODY_BYTES."""
+    shutdown_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    """SERVER__SHUTDOWN_TIMEOUT_SECONDS. On SIGTERM or SIGINT, how long requests in flight (streams included) may
+    still run; then each is cut and recorded as such (one not yet answered gets a 503 from ccproxy)."""
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     """SERVER__MAX_HEADER_BYTES. Request line plus headers; more is answered 431 and the connection closed."""
     header_timeout_seconds: float = Field(10.0, gt=0)

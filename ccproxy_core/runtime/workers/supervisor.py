@@ -35,8 +35,9 @@ log = logging.getLogger("ccproxy.workers")
 QUICK_EXIT_SECONDS = 10.0
 """A worker that exits sooner than this after starting counts as failing at start-up."""
 MAX_BACKOFF_SECONDS = 30.0
-DRAIN_SECONDS = 45.0
-"""How long workers may take to finish their requests on shutdown before they are killed."""
+DRAIN_MARGIN_SECONDS = 15.0
+"""How much longer than SERVER__SHUTDOWN_TIMEOUT_SECONDS workers may take to stop before they are killed:
+time to record the requests they cut and hand the records over."""
 LISTEN_BACKLOG = 2048
 _HUB_KEEPALIVE_SECONDS = 75.0  # longer than the workers' own, so the hub never closes a connection a worker reuses
 
@@ -62,6 +63,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
         worker_overrides = _deep_merge(overrides, {"server": {"port": port}})
         command = _worker_command(listening.fileno(), runtime, config_file, worker_overrides)
         workers = Workers(settings.server.workers, command, listening.fileno(), hub)
+        workers.drain_seconds = settings.server.shutdown_timeout_seconds + DRAIN_MARGIN_SECONDS
         app.add_middleware(WorkerClientAddress)
         config = uvicorn_config(
             app,
@@ -154,6 +156,7 @@ class Workers:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        self.drain_seconds = 30.0 + DRAIN_MARGIN_SECONDS
 
     def start(self) -> None:
         self._wake = asyncio.Event()
@@ -167,12 +170,12 @@ class Workers:
         self._wake.set()
         for process in self.processes.values():
             _signal(process, signal.SIGTERM)
-        _, late = await asyncio.wait(self._tasks, timeout=DRAIN_SECONDS) if self._tasks else (set(), set())
+        _, late = await asyncio.wait(self._tasks, timeout=self.drain_seconds) if self._tasks else (set(), set())
         if late:
             for slot, process in self.processes.items():
                 if process.returncode is None:
                     log.warning(
-                        "worker %d (pid %d) did not finish in %g s; killing it", slot, process.pid, DRAIN_SECONDS
+                        "worker %d (pid %d) did not finish in %g s; killing it", slot, process.pid, self.drain_seconds
                     )
                     _signal(process, signal.SIGKILL)
             await asyncio.wait(late, timeout=10)
