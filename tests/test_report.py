@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -192,3 +193,20 @@ def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):
     answer = subprocess.run([CCPROXY, "key-id"], input="sk-ant-api03-secret\n", capture_output=True, text=True, env=env)
     assert answer.returncode == 0 and answer.stdout.strip() == key_fingerprint("sk-ant-api03-secret")
     assert "secret" not in answer.stdout
+
+
+def test_with_a_shared_store_the_report_asks_the_server_not_a_stale_file(tmp_path, monkeypatch):
+    from ccproxy_core.runtime.report.sources import ApiSource, open_source
+    from ccproxy_core.runtime.settings_loader import load_settings
+
+    stale = tmp_path / "old.duckdb"
+    duckdb.connect(str(stale)).close()  # an old file of a DuckDB set-up, still configured
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[server]\nport = 8123\n[observability]\nlog_storage_backend = "clickhouse"\nduckdb_path = "{stale}"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    for name in [key for key in os.environ if key.startswith(("OBSERVABILITY__", "SERVER__"))]:
+        monkeypatch.delenv(name)
+    source = open_source(load_settings(config), None)
+    assert isinstance(source, ApiSource) and source.base_url == "http://127.0.0.1:8123"

@@ -109,10 +109,13 @@ class FileSource:
 
 
 def open_source(settings: Settings, url: str | None) -> ReportSource:
-    """The API at ``url`` when given; else the file, or the local server's API when it holds the file."""
+    """The API at ``url`` when given; else the file, or the local server's API when it holds the file or the
+    records are in a shared store (ClickHouse)."""
     token = settings.security.auth_token.get_secret_value() if settings.security.auth_token else None
     if url:
         return ApiSource(url, token)
+    if getattr(settings.observability, "log_storage_backend", "duckdb") != "duckdb":
+        return ApiSource(_local_server_url(settings), token)  # a shared store: ask the server that writes to it
     duckdb_path = getattr(settings.observability, "duckdb_path", None)  # the duckdb plugin's setting
     if duckdb_path is None:
         raise ReportError("the duckdb plugin is disabled or not installed: pass --url of a running ccproxy")
@@ -129,10 +132,14 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
     except duckdb.IOException as exc:
         if _LOCKED not in str(exc).lower():
             raise ReportError(f"cannot open {path}: {exc}") from None
-        host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
-        return ApiSource(f"http://{host}:{settings.server.port}", token)
+        return ApiSource(_local_server_url(settings), token)
     _check_columns(connection, path)
     return FileSource(connection)
+
+
+def _local_server_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
+    return f"http://{host}:{settings.server.port}"
 
 
 def _check_columns(connection: Any, path: Path) -> None:
