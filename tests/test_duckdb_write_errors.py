@@ -70,3 +70,30 @@ def test_shutdown_while_the_disk_is_full_drops_and_counts(tmp_path):
     finally:
         wal.unlink()
         store.close()
+
+
+@pytest.mark.parametrize("removed", ["file", "folder"])
+def test_a_file_removed_while_open_is_counted_and_a_new_one_takes_the_records(tmp_path, caplog, removed):
+    import shutil
+
+    import duckdb
+
+    store = open_store(tmp_path / "store")
+    path = store.database.path
+    try:
+        write_all(store, [numbered_record(n) for n in range(3)])
+        if removed == "file":
+            path.unlink()
+            Path(f"{path}.wal").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path.parent)
+        with caplog.at_level(logging.ERROR, logger="ccproxy.duckdb"):
+            write_all(store, [numbered_record(n) for n in range(3, 6)])
+        assert store.stats()["write_errors"] == 1 and "was removed or replaced" in caplog.text
+        rows = asyncio.run(store.query(LogFilters(), 100)).rows
+        assert sorted(row["request_id"] for row in rows) == [f"req-{n:04d}" for n in range(3, 6)]
+    finally:
+        store.close()
+    # Before, these three went into the removed file, unseen: the path held nothing afterwards.
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM access_logs").fetchone() == (3,)

@@ -54,6 +54,7 @@ class Database:
         """Held by whoever changes rows and rollups together (writer, retention, reset), so they agree."""
         self._reads = 0
         self._reads_changed = threading.Condition()
+        self._identity = _file_identity(path)
 
     @classmethod
     def open(
@@ -128,13 +129,24 @@ class Database:
             return block_cache.trim(cursor, str(self._config["memory_limit"]))
 
     def reopen(self) -> None:
-        """Close and reopen the file, to recover from an I/O error that left DuckDB's file handles unusable."""
+        """Close and reopen the file, to recover from an I/O error that left DuckDB's file handles unusable,
+        or from the file having been removed or replaced (a new one is made, with the schema)."""
         with self._lock:
             try:
                 self._connection.close()
             except duckdb.Error:
                 pass
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            created = not self.path.exists()
             self._connection = _connect(self.path, self._config)
+            if created:
+                self.path.chmod(0o600)
+                _migrate_uncapped(self._connection, str(self.path), self._config["memory_limit"])
+            self._identity = _file_identity(self.path)
+
+    def file_replaced(self) -> bool:
+        """Whether the file at the path is gone or is another file than the one open (deleted, moved, replaced)."""
+        return _file_identity(self.path) != self._identity
 
     def size_bytes(self) -> int | None:
         """Bytes on disk: the file plus its write-ahead log."""
@@ -163,6 +175,14 @@ def _migrate_uncapped(connection: duckdb.DuckDBPyConnection, path: str, memory_l
         return migrate(connection, path)
     finally:
         connection.execute(f"SET memory_limit='{memory_limit}'")
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:

@@ -103,6 +103,13 @@ class LogWriter(BatchWriter):
             self._connection.close()
 
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
+        if self._database.file_replaced():
+            # Rows written now would go to a file no one can open again: they would be lost unseen.
+            self.write_errors += 1
+            log.error(
+                "DuckDB file %s was removed or replaced while open; starting a new one there", self._database.path
+            )
+            self._must_reopen = True
         if self._must_reopen or self._connection is None:
             self._reconnect()
         assert self._connection is not None
