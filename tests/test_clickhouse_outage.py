@@ -65,3 +65,18 @@ def test_a_30_second_outage_at_100_requests_a_second_loses_nothing(proxy_factory
     assert final["dropped_records"] == 0 and final["write_errors"] > 0
     stored_ids = [request_id for (request_id,) in clickhouse_server.query("SELECT request_id FROM ccproxy.access_logs")]
     assert len(stored_ids) == len(ids) and set(stored_ids) == set(ids)  # each once, none lost
+
+
+def test_a_frozen_clickhouse_does_not_freeze_the_status(proxy_factory, clickhouse_server):
+    import signal
+
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    clickhouse_server.process.send_signal(signal.SIGSTOP)  # the port stays open, nothing answers
+    try:
+        started = time.monotonic()
+        status = httpx.get(f"{proxy.url}/logs/status", timeout=60)
+        took = time.monotonic() - started
+    finally:
+        clickhouse_server.process.send_signal(signal.SIGCONT)
+    assert status.status_code == 200 and "within 3 s" in status.json()["store_error"]
+    assert took < 10  # before, it waited for the driver's 30 s timeout

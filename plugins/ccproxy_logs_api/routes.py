@@ -7,6 +7,7 @@ settings that turn storage on. Every route requires SECURITY__AUTH_TOKEN when it
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable
@@ -47,6 +48,8 @@ from .stream_route import HUB_ATTRIBUTE, stream_logs
 log = logging.getLogger("ccproxy.logs_api")
 
 T = TypeVar("T")
+STATUS_STORE_SECONDS = 3.0
+"""How long /logs/status waits for the store's own figures (size, rows) before answering without them."""
 
 NO_STORE = (
     "no access-log store is active, so nothing is stored: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true "
@@ -149,7 +152,9 @@ async def logs_status(request: Request) -> dict[str, Any]:
     )
     result["last_flush_at"] = _iso(stats.get("last_flush_at"))
     try:
-        result.update(await store.describe())
+        result.update(await asyncio.wait_for(store.describe(), STATUS_STORE_SECONDS))
+    except TimeoutError:  # a store that hangs (a frozen server) must not hang the health check with it
+        result["store_error"] = f"the log store could not answer within {STATUS_STORE_SECONDS:g} s"
     except Exception as exc:  # noqa: BLE001 - the store is away: its writer's health is what matters now
         log.warning("the log store could not describe itself: %s", exc)
         result["store_error"] = safe_error_text(f"the log store could not answer: {exc}", 500)
