@@ -148,6 +148,7 @@ def test_websocket_answers_carry_the_upgrades_attribution(proxy, recorder):
         "authorization": "Bearer sk-proj-websocket-0123456789abcdef",
         "session-id": "0199a0b2-codex-session",
         "user-agent": "codex_exec/0.171.0 (Debian 12.0.0; x86_64) unknown (codex_exec; 0.171.0)",
+        "x-request-id": "client-chosen-id-1",
     }
     with websockets.sync.client.connect(url, additional_headers=headers) as socket:
         socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "hi"}))
@@ -161,6 +162,7 @@ def test_websocket_answers_carry_the_upgrades_attribution(proxy, recorder):
         "0.171.0",
     )
     assert record.api_key_id and "websocket" not in record.api_key_id  # a fingerprint, never the key
+    assert record.client_request_id == "client-chosen-id-1"
 
 
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):

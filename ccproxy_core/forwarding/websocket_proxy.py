@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.request_parts import client_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, forwarded_headers
 from ccproxy_core.providers import OPENAI, provider_for
@@ -267,7 +268,8 @@ class _Socket:
 
     def _new_exchange(self, model: str | None, request_bytes: int) -> Exchange:
         scope = self.scope
-        caps, user_agent = self.proxy.caps, Headers(scope=scope).get("user-agent")
+        caps = self.proxy.caps
+        client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
         client = scope.get("client")
         context = RequestContext(
             request_id=new_request_id(),
@@ -282,6 +284,8 @@ class _Socket:
             streaming=True,
             started_at=datetime.now(UTC),
             started_monotonic=time.perf_counter(),
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
         # Who and what it is for, from the upgrade's headers (Codex CLI's session-id, User-Agent, key).
         self.proxy.attributor.fill(context, scope["headers"], None)
@@ -294,6 +298,7 @@ class _Socket:
             reader="responses",
             stream_state=StreamState(),
             sent_headers=self.sent_headers,
+            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
         )
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
