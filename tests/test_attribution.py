@@ -176,6 +176,9 @@ def test_hostile_values_are_made_safe():
     for value in (None, 12, "", "   ", ["list"]):
         assert clean_text(value, 10) is None
     assert read({}, {"model": "m", "metadata": {"user_id": "{" + "[" * 100000}}).session_id is None
+    # U+2028 and U+2029 end a line in JavaScript and some log viewers: escaped like control characters.
+    separators = read({"x-ccproxy-project": "a\xe2\x80\xa8b\xe2\x80\xa9c"})  # their UTF-8, as a header carries it
+    assert separators.project == "a\\u2028b\\u2029c"
 
 
 def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(tmp_path):

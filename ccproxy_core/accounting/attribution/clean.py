@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# C0 controls, DEL and C1 controls; a log viewer or terminal must never receive one raw.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: a log viewer,
+# terminal or JavaScript source must never receive one raw.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def clean_text(value: object, max_chars: int) -> str | None:
@@ -23,8 +24,13 @@ def clean_text(value: object, max_chars: int) -> str | None:
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
     if _CONTROL.search(text) is not None:
-        text = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)[:max_chars]
+        text = _CONTROL.sub(_escape, text)[:max_chars]
     return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def header_text(value: str, max_chars: int) -> str | None:
