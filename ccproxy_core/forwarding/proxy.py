@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import aiohttp
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from yarl import URL
@@ -28,13 +28,20 @@ from ccproxy_core.forwarding.answer_reading import decoded_for_accounting, read_
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Exchange
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, read_body, request_fields
-from ccproxy_core.forwarding.request_parts import client_headers, off_path_setting, proxy_base_url, raw_path, url_path
+from ccproxy_core.forwarding.request_parts import (
+    client_headers,
+    has_dot_segment,
+    off_path_setting,
+    proxy_base_url,
+    raw_path,
+    url_path,
+)
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.forwarding.responses import PASS_THROUGH, client_gone, relay_stream, send_whole
+from ccproxy_core.forwarding.responses import PASS_THROUGH, answer_cut_request, client_gone, relay_stream, send_whole
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -110,10 +117,19 @@ class Proxy:
                 )
             except BodyTimeout:
                 return await self._body_timed_out(scope, route, send)
+            except ClientDisconnect:
+                return await self._left_while_sending(scope, route)
             fields = await request_fields(body) if body else (None, None, False)
             exchange = self._start_exchange(scope, route, body, fields)
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
+
+    async def _left_while_sending(self, scope: Scope, route: ProxyRoute) -> None:
+        """The client hung up before its whole body arrived: nothing was forwarded; a recorded 499."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False))
+        await self.hooks.start(exchange.context)
+        exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
+        await self._finish(exchange)
 
     async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send) -> None:
         """The client stopped sending its body: a recorded 408, and its room in the body budget is freed."""
@@ -137,36 +153,20 @@ class Proxy:
             # A bug or a server shutdown: the client gets an answer and the record says what happened.
             cancelled = isinstance(exc, asyncio.CancelledError)
             exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", _describe(exc))
-            if exchange.response_started_at is None and await self._answer_cut_request(exchange, send, cancelled):
+            if exchange.response_started_at is None and await answer_cut_request(exchange, send, cancelled):
                 return  # cancelled by a shutdown that waited long enough: the client has its 503
             raise
         finally:
             await self._finish(exchange)
 
-    async def _answer_cut_request(self, exchange: Exchange, send: Send, cancelled: bool) -> bool:
-        """A provider-shaped 503 (shutdown) or 500 (a bug) before anything was sent; True when it went out."""
-        status = 503 if cancelled else 500
-        exchange.client_status = status
-        error_type = exchange.provider.local_error_type(status)
-        message = "ccproxy is shutting down" if cancelled else "ccproxy failed on this request; its record says why"
-        body = exchange.provider.error_body(error_type, message)
-        headers = [
-            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
-            (b"content-type", b"application/json"),
-        ]
-        try:
-            await send_whole(send, exchange, status, [*headers, (b"connection", b"close")], body)
-        except OSError:  # the connection is gone too (uvicorn raises ClientDisconnected)
-            return False
-        task = asyncio.current_task()
-        return cancelled and task is not None and task.uncancel() == 0
-
     async def _exchange(
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive
     ) -> None:
         ctx = exchange.context
-        if ctx.endpoint == UNMATCHED:
-            message = f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/"
+        if ctx.endpoint == UNMATCHED or has_dot_segment(raw_path(request.scope)):
+            message = (
+                f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/ (no . or .. segments)"
+            )
             return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
             limit = self.settings.server.max_request_bytes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.requests import Request
 from starlette.types import Scope
 
@@ -45,3 +47,14 @@ def url_path(scope: Scope) -> str:
 def raw_path(scope: Scope) -> str:
     raw = scope.get("raw_path")
     return raw.decode("latin-1") if raw else scope["path"]
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether ``path`` (raw, as the client sent it) has a ``.`` or ``..`` segment, percent-encoded or not.
+
+    Forwarded as it is, ``/v1/../admin`` would reach the provider, with the operator's key,
+    outside the ``/v1/`` the proxy serves (and outside a base URL's own path prefix).
+    """
+    if "." not in path and "%2" not in path:
+        return False
+    return any(segment in (".", "..") for segment in unquote(path).replace("\\", "/").split("/"))

@@ -20,6 +20,7 @@ from starlette.types import Receive, Send
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.forwarding.decoding import BodyDecoder, DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER
 from ccproxy_core.providers.base import StreamState
 
 log = logging.getLogger("ccproxy.proxy")
@@ -42,6 +43,27 @@ async def send_whole(
     all_headers = [*headers, (b"content-length", str(len(body)).encode()), _overhead_header(exchange, now)]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def answer_cut_request(exchange: Exchange, send: Send, cancelled: bool) -> bool:
+    """A provider-shaped 503 (shutdown) or 500 (a bug) for a request cut before anything was sent;
+    True when it went out and the cancellation it answers is spent."""
+    status = 503 if cancelled else 500
+    exchange.client_status = status
+    error_type = exchange.provider.local_error_type(status)
+    message = "ccproxy is shutting down" if cancelled else "ccproxy failed on this request; its record says why"
+    body = exchange.provider.error_body(error_type, message)
+    headers = [
+        (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
+        (b"content-type", b"application/json"),
+        (b"connection", b"close"),
+    ]
+    try:
+        await send_whole(send, exchange, status, headers, body)
+    except OSError:  # the connection is gone too (uvicorn raises ClientDisconnected)
+        return False
+    task = asyncio.current_task()
+    return cancelled and task is not None and task.uncancel() == 0
 
 
 def client_gone(exchange: Exchange, receive: Receive) -> bool:
