@@ -236,3 +236,26 @@ def test_an_event_whose_data_spans_several_lines_is_read_whole(service_type, siz
         expected.result().cache_read_tokens,
     )
     assert usage.response_model and state.terminal_seen and not state.error_seen
+
+
+def test_a_response_stream_whose_last_event_carries_an_image_of_several_mb_is_read_whole():
+    image = {"type": "image_generation_call", "id": "ig_1", "status": "completed", "result": "iVBOR" + "A" * 3_000_000}
+    final = {
+        "id": "r",
+        "object": "response",
+        "status": "completed",
+        "model": "gpt-4.1",
+        "output": [image],
+        "usage": {"input_tokens": 1_000, "output_tokens": 500},
+    }
+    stream = (
+        b"event: response.output_item.added\ndata: {}\n\n"
+        + b"event: response.completed\ndata: "
+        + json.dumps({"type": "response.completed", "response": final}).encode()
+        + b"\n\n"
+    )
+    parser = StreamUsageParser("openai", reader="responses")
+    for position in range(0, len(stream), 16_384):  # as a network delivers it
+        parser.feed(stream[position : position + 16_384])
+    usage = parser.result()
+    assert (usage.input_tokens, usage.output_tokens) == (1_000, 500) and parser.final_state().terminal_seen

@@ -8,7 +8,10 @@ after, as a provider may; the client hangs up as soon as it has read the error, 
 
 from __future__ import annotations
 
+import gzip
 import json
+import random
+import string
 
 import httpx
 import pytest
@@ -40,10 +43,33 @@ MESSAGES_ERROR = (
     b' "text": "Hel"}}\n\n'
     b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
 )
+
+
+def gzipped_stream(deltas: int) -> bytes:
+    """A stream that compresses about 2:1 (random letters), so the first chunks decode within the limit."""
+    letters = random.Random(7)
+
+    def delta() -> bytes:
+        text = "".join(letters.choices(string.ascii_letters, k=500))
+        event = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        return b"event: content_block_delta\ndata: " + json.dumps(event).encode() + b"\n\n"
+
+    body = (
+        MESSAGES_ERROR.split(b"event: content_block_delta")[0]
+        + b"".join(delta() for _ in range(deltas))
+        + b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"},'
+        b' "usage": {"output_tokens": 500}}\n\n' + b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+    )
+    packed = gzip.compress(body)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+    return head + b"content-length: %d\r\n\r\n" % len(packed) + packed
+
+
 PAGE = b"<html><body>Checking your browser...</body></html>"
 ANSWERS = {
     "chat-error": held_open(CHAT_ERROR),
     "messages-error": held_open(MESSAGES_ERROR),
+    "gzip-stream-4mb": gzipped_stream(6_000),
     "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
 }
 
@@ -99,3 +125,21 @@ def test_an_html_page_with_200_on_a_metered_route_is_no_success(proxy, recorder)
     assert (response.status_code, response.content) == (200, PAGE)  # passed on unchanged
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_json", False)
+
+
+def test_a_compressed_stream_larger_decoded_than_is_read_is_unpriced_not_priced_from_its_start(
+    proxy_factory, recorder, upstream
+):
+    proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"max_decoded_bytes": 1024 * 1024})
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "gzip-stream-4mb"}
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200 and response.text.endswith('"message_stop"}\n\n')  # whole, decoded by httpx
+    [record] = recorder.wait_for_ends(1)
+    # Its usage at the start said 1 output token; the end, never read, said 500.
+    assert (record.status_code, record.priced, record.cost_usd) == (200, False, None)

@@ -250,7 +250,7 @@ def test_huge_unfinished_line_is_dropped_and_parsing_goes_on(service_type):
     parser = StreamUsageParser(service_type)
     for chunk in _random_chunks(huge_line + stream, random.Random(7), max_size=65536):
         parser.feed(chunk)
-        assert len(parser._lines.tail) <= DEFAULT_MAX_LINE_BYTES
+        assert parser._lines._pending_bytes <= DEFAULT_MAX_LINE_BYTES
     assert parser.result() == expected
     assert parser._lines.dropped_lines == 1
 

@@ -17,8 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-DEFAULT_MAX_LINE_BYTES = 1 << 20
-"""An unfinished line longer than this (1 MiB) is dropped rather than buffered further."""
+DEFAULT_MAX_LINE_BYTES = 16 << 20
+"""An unfinished line longer than this (16 MiB) is dropped rather than buffered further.
+
+A Responses stream's last event carries the whole response, a generated image included
+(2 to 4 MB of base64 for one image), so lines of several MB are normal; a whole JSON answer
+is held up to UPSTREAM__MAX_DECODED_BYTES (64 MiB) in the same way."""
 MAX_CARRIED_DATA_BYTES = 64 * 1024
 """The data lines of an event cut between two blocks are joined up to this size."""
 

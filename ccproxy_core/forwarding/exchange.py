@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from multidict import CIMultiDict
 
 from ccproxy_core.accounting.batch_results import batch_cost
-from ccproxy_core.accounting.cost import Cost, PriceBook
+from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.forwarding.outcome import Failure, Observed, decide
@@ -154,6 +154,8 @@ class Exchange:
 
     def _cost(self, prices: PriceBook, status: int) -> Cost:
         usage = self.usage
+        if self.accounting_lost:  # only part of the answer was read: what it said is no bill
+            return UNPRICED
         if self.reader == "free" and status < 400:
             return FREE
         if usage.batch is not None and usage.batch.results:
