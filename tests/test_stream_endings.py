@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 import string
+import time
 
 import httpx
 import pytest
@@ -70,6 +71,15 @@ ANSWERS = {
     "chat-error": held_open(CHAT_ERROR),
     "messages-error": held_open(MESSAGES_ERROR),
     "gzip-stream-4mb": gzipped_stream(6_000),
+    # A good chunk, then a chunk-size line that is not hex, then the provider closes the connection.
+    "bad-chunk-size": [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(MESSAGES_ERROR.split(b"event: error")[0])
+        + MESSAGES_ERROR.split(b"event: error")[0]
+        + b"\r\n",
+        0.2,
+        b"zz-not-hex\r\nevent: message_stop\r\n0\r\n\r\n",
+    ],
     "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
 }
 
@@ -143,3 +153,21 @@ def test_a_compressed_stream_larger_decoded_than_is_read_is_unpriced_not_priced_
     [record] = recorder.wait_for_ends(1)
     # Its usage at the start said 1 output token; the end, never read, said 500.
     assert (record.status_code, record.priced, record.cost_usd) == (200, False, None)
+
+
+def test_a_stream_whose_chunking_breaks_is_cut_at_once_and_blamed_on_the_provider(proxy, recorder):
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "bad-chunk-size"}
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    started = time.monotonic()
+    with pytest.raises(httpx.RemoteProtocolError):  # cut, as the provider cut it: never a clean end
+        with httpx.stream("POST", proxy.url + "/v1/messages", json=body, headers=headers, timeout=20) as response:
+            for _ in response.iter_bytes():
+                pass
+    assert time.monotonic() - started < 10
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")

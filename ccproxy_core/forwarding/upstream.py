@@ -20,6 +20,7 @@ import aiohttp
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
+from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.auth import strip_session_cookies
@@ -106,6 +107,7 @@ def _open_session(settings: Settings) -> aiohttp.ClientSession:
         sock_read=settings.upstream.read_timeout_seconds,
     )
     connector = aiohttp.TCPConnector(limit=settings.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
+    use_upstream_protocol(connector)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
