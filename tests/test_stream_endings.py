@@ -13,11 +13,16 @@ import json
 import random
 import string
 import time
+from decimal import Decimal
 
 import httpx
 import pytest
 
 from .raw_upstream import raw_upstream
+
+
+def stream_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
 
 def held_open(body: bytes) -> list[bytes | float]:
@@ -66,6 +71,11 @@ def gzipped_stream(deltas: int) -> bytes:
     return head + b"content-length: %d\r\n\r\n" % len(packed) + packed
 
 
+COMPLETE = (
+    MESSAGES_ERROR.split(b"event: error")[0]
+    + b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"},'
+    b' "usage": {"output_tokens": 500}}\n\n' + b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+)
 PAGE = b"<html><body>Checking your browser...</body></html>"
 ANSWERS = {
     "chat-error": held_open(CHAT_ERROR),
@@ -80,6 +90,8 @@ ANSWERS = {
         0.2,
         b"zz-not-hex\r\nevent: message_stop\r\n0\r\n\r\n",
     ],
+    "bad-utf8-in-text": stream_answer(COMPLETE.replace(b'"Hel"', b'"He\xffl"')),
+    "bad-utf8-in-usage": stream_answer(COMPLETE.replace(b'"end_turn"}', b'"end_\xffturn"}')),
     "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
 }
 
@@ -171,3 +183,21 @@ def test_a_stream_whose_chunking_breaks_is_cut_at_once_and_blamed_on_the_provide
     assert time.monotonic() - started < 10
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")
+
+
+@pytest.mark.parametrize(("kind", "priced"), [("bad-utf8-in-text", True), ("bad-utf8-in-usage", False)])
+def test_a_stream_with_bytes_that_are_not_utf8_is_no_clean_success(proxy, recorder, kind, priced):
+    # The anthropic SDK raises UnicodeDecodeError on such a stream.
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10)
+    assert response.status_code == 200 and b"\xff" in response.content  # passed on unchanged
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_stream", priced)
+    # The usage event that did not decode is lost: its 500 output tokens are not priced as 1.
+    assert record.cost_usd == (10 * 1 + 500 * 5) / Decimal(1_000_000) if priced else record.cost_usd is None

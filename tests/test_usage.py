@@ -236,7 +236,8 @@ def test_result_is_a_snapshot_and_asking_early_changes_nothing():
 @pytest.mark.parametrize("service_type", ["anthropic", "openai", "bedrock"])
 def test_garbage_streams_give_empty_usage(service_type):
     garbage = [b"\xff\xfe\x00not sse", b"data: {not json\n\n", b"data: [1, 2]\n", b'data: {"usage": 5}\n', b"\n\n"]
-    assert _parse(service_type, garbage) == Usage()
+    usage = _parse(service_type, garbage)
+    assert not usage.has_tokens and (usage.response_model, usage.error_type) == (None, None)
 
 
 def test_unknown_service_type_ignores_even_a_valid_stream():

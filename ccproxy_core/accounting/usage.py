@@ -173,6 +173,11 @@ class StreamUsageParser:
         else:
             self._carried = trailing_data_lines(block)
             block = join_continued_data(block)
+        if not block.isascii():
+            try:
+                block.decode()
+            except UnicodeDecodeError:
+                self.state.unreadable = True  # SDKs fail on such a stream, whatever usage it carries
         had_token = self.state.first_token_seen
         self._reader.read_block(self._usage, self.state, block)
         return not had_token and self.state.first_token_seen

@@ -91,6 +91,7 @@ class Exchange:
                 streamed=state is not None and not self.accounting_lost,
                 stream_error=state is not None and state.error_seen,
                 stream_terminated=state is not None and state.terminal_seen,
+                stream_unreadable=state is not None and state.unreadable,
                 invalid_json=self.invalid_json,
             )
         )

@@ -10,7 +10,9 @@ is built from. The order of the rules is the order of precedence:
    else ``http_<status>``.
 3. A stream that carried the provider's error event after HTTP 200: that error; the status
    stays what the client saw.
-4. A stream that ended without the provider's terminal event: ``upstream_stream_incomplete``.
+4. A stream that carried bytes that are not UTF-8, or an event of interest that is not JSON:
+   ``upstream_invalid_stream``. Else, a stream that ended without the provider's terminal event:
+   ``upstream_stream_incomplete``.
 5. A JSON answer, or any whole answer of a metered route, that is not JSON: ``upstream_invalid_json``.
 6. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
    Responses API object): that error.
@@ -53,6 +55,7 @@ class Observed:
     """The answer was a server-sent-event stream."""
     stream_error: bool = False
     stream_terminated: bool = False
+    stream_unreadable: bool = False
     invalid_json: bool = False
 
 
@@ -69,6 +72,12 @@ def decide(observed: Observed) -> Outcome:
     if observed.streamed:
         if observed.stream_error or usage.error_type:
             return Outcome(status, usage.error_type or "stream_error", usage.error_message or "")
+        if observed.stream_unreadable:
+            return Outcome(
+                status,
+                "upstream_invalid_stream",
+                "the stream carried bytes that are not UTF-8 or an event that is not JSON",
+            )
         if not observed.stream_terminated:
             return Outcome(
                 status, "upstream_stream_incomplete", "the stream ended before the provider's end-of-answer event"

@@ -30,7 +30,7 @@ from ccproxy_core.providers.base import (
     StreamReader,
     StreamState,
     billed_count,
-    decode_json,
+    decode_event,
     read_error,
     read_label,
     read_model,
@@ -162,7 +162,7 @@ class AnthropicStreamReader(StreamReader):
             return
         for data in iter_data_fields(block):
             if _EVENTS_WITH_DATA.search(data) is not None:
-                event = decode_json(data)
+                event = decode_event(usage, state, data)
                 if isinstance(event, dict):
                     _read_event(usage, state, event)
 

@@ -58,6 +58,9 @@ class StreamState:
     """A content token (text, thinking or tool input) arrived; the reader sets it once."""
     error_seen: bool = False
     """An in-stream error event arrived."""
+    unreadable: bool = False
+    """The stream carried bytes that are not UTF-8, or an event of interest that is not JSON:
+    clients fail on it, and what it said about usage is lost."""
 
 
 class StreamReader:
@@ -167,6 +170,14 @@ def billed_count(usage: Usage, value: Any) -> int | None:
     if count is None and value is not None:
         usage.bad_counts = True
     return count
+
+
+def decode_event(usage: Usage, state: StreamState, data: bytes) -> Any:
+    """An event of interest, decoded; one that does not decode makes the stream unreadable and its cost unknown."""
+    event = decode_json(data)
+    if event is None and data.strip() not in (b"", b"[DONE]"):
+        state.unreadable = usage.bad_counts = True
+    return event
 
 
 def decode_json(data: bytes | bytearray | str) -> Any:

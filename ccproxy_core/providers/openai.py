@@ -28,6 +28,7 @@ from ccproxy_core.providers.base import (
     StreamReader,
     StreamState,
     billed_count,
+    decode_event,
     decode_json,
     read_error,
     read_label,
@@ -184,7 +185,7 @@ class OpenAIStreamReader(StreamReader):
             return
         for data in iter_data_fields(block):
             if self._first_chunk_pending or _is_chunk_of_interest(data):
-                chunk = decode_json(data)
+                chunk = decode_event(usage, state, data)
                 if isinstance(chunk, dict):
                     self._first_chunk_pending = False
                     if isinstance(chunk.get("error"), dict):

@@ -28,7 +28,14 @@ from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.providers.base import StreamReader, StreamState, decode_json, read_error, read_label, read_model
+from ccproxy_core.providers.base import (
+    StreamReader,
+    StreamState,
+    decode_event,
+    read_error,
+    read_label,
+    read_model,
+)
 from ccproxy_core.providers.openai import read_usage
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
@@ -112,7 +119,7 @@ class ResponsesStreamReader(StreamReader):
             return
         for data in iter_data_fields(block):
             if _EVENTS_OF_INTEREST.search(data) is not None:
-                event = decode_json(data)
+                event = decode_event(usage, state, data)
                 if isinstance(event, dict) and read_response_event(usage, event):
                     state.terminal_seen = True
                     state.error_seen = state.error_seen or usage.failed
