@@ -259,3 +259,22 @@ def test_a_response_stream_whose_last_event_carries_an_image_of_several_mb_is_re
         parser.feed(stream[position : position + 16_384])
     usage = parser.result()
     assert (usage.input_tokens, usage.output_tokens) == (1_000, 500) and parser.final_state().terminal_seen
+
+
+def test_an_image_stream_ends_with_its_completed_event():
+    # platform.openai.com, Images API streaming: partial images, then image_generation.completed with the usage.
+    def event(kind: str, data: dict) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    usage = {
+        "input_tokens": 50,
+        "output_tokens": 4160,
+        "total_tokens": 4210,
+        "input_tokens_details": {"text_tokens": 50},
+    }
+    stream = event("image_generation.partial_image", {"b64_json": "AAAA", "partial_image_index": 0}) + event(
+        "image_generation.completed", {"b64_json": "BBBB", "usage": usage}
+    )
+    parser, _ = feed("openai", stream, 64)
+    assert parser.final_state().terminal_seen
+    assert (parser.result().input_tokens, parser.result().output_tokens) == (50, 4160)

@@ -105,6 +105,8 @@ _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
 _ERROR_MARKER = b'"error"'
 _FIRST_TOKEN = re.compile(rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{')
 _TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+# An image stream (``/v1/images/generations`` and ``edits`` with ``stream``) ends with its completed event.
+_IMAGE_DONE = re.compile(rb'"type"\s*:\s*"image_(?:generation|edit)\.completed"')
 
 
 def error_body(error_type: str, message: str) -> bytes:
@@ -179,7 +181,8 @@ class OpenAIStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _FIRST_TOKEN.search(block):
             state.first_token_seen = True
-        if b"[DONE]" in block and _TERMINAL.search(block):
+        done = b"[DONE]" in block and _TERMINAL.search(block)
+        if done or (b'.completed"' in block and _IMAGE_DONE.search(block)):
             state.terminal_seen = True
         if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
             return
