@@ -104,4 +104,5 @@ def test_groups_top_n_other_breakdown_days_and_sessions(tmp_path):
     assert total == 3 and [s["session_id"] for s in sessions] == ["s2", "s1"]  # most recently active first
     s1 = next(s for s in sessions if s["session_id"] == "s1")
     assert s1["errors"] == 1 and s1["models"] == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    assert s1["project"] == "p1, p2, p3"  # every project it used, not one of them
     assert [r["request_id"] for r in ordered] == ["r001", "r004", "r007", "r010"]

@@ -141,7 +141,7 @@ def test_unreachable_at_start_the_proxy_serves_and_stores_once_clickhouse_answer
 def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_server):
     proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
     body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-    sent = [("alpha", "s-1", "red"), ("alpha", "s-1", "blue"), ("beta", "s-2", "red")]
+    sent = [("alpha", "s-1", "red"), ("alpha", "s-1", "blue"), ("beta", "s-2", "red"), ("gamma", "s-2", "blue")]
     for project, session, colour in sent:
         headers = {
             "x-api-key": "sk-ant-attrib",
@@ -151,17 +151,19 @@ def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_serve
             "x-ccproxy-tag-colour": colour,
         }
         assert httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers).status_code == 200
-    stored_rows(proxy.url, 3)
+    stored_rows(proxy.url, 4)
     alpha = httpx.get(f"{proxy.url}/logs/query", params={"project": "alpha"}).json()["results"]
     assert sorted(row["tags"]["colour"] for row in alpha) == ["blue", "red"]
     red = httpx.get(f"{proxy.url}/logs/query", params={"tag.colour": "red"}).json()["results"]
     assert sorted(row["project"] for row in red) == ["alpha", "beta"]
     grouped = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1, "group_by": "project", "top": 1}).json()
-    assert [(group["key"], group["requests"]) for group in grouped["groups"]] == [("alpha", 2), ("other", 1)]
+    assert [(group["key"], group["requests"]) for group in grouped["groups"]] == [("alpha", 2), ("other", 2)]
     sessions = httpx.get(f"{proxy.url}/logs/sessions").json()
-    assert sessions["total"] == 2 and {s["session_id"]: s["requests"] for s in sessions["sessions"]} == {
-        "s-1": 2,
-        "s-2": 1,
+    assert sessions["total"] == 2 and {
+        s["session_id"]: (s["requests"], s["project"]) for s in sessions["sessions"]
+    } == {
+        "s-1": (2, "alpha"),
+        "s-2": (2, "beta, gamma"),  # every project the session used
     }
     one = httpx.get(f"{proxy.url}/logs/sessions/s-1").json()
     assert [row["tags"]["colour"] for row in one["requests"]] == ["red", "blue"]

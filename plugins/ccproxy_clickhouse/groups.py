@@ -140,12 +140,17 @@ def session_list(
     params = Params()
     where = where_clause(filters, params, "session_id IS NOT NULL")
     sql = (
-        f"SELECT session_id, {_SUMS}, min(timestamp_us), max(timestamp_us), groupUniqArray(model), any(project), "
-        f"any(end_user), any(ifNull(api_key_name, api_key_id)), any(client_name) FROM {database}.access_logs "
-        f"{where} GROUP BY session_id"
+        f"SELECT session_id, {_SUMS}, min(timestamp_us), max(timestamp_us), groupUniqArray(model), "
+        f"{_all_of('project')}, {_all_of('end_user')}, {_all_of('ifNull(api_key_name, api_key_id)')}, "
+        f"{_all_of('client_name')} FROM {database}.access_logs {where} GROUP BY session_id"
     )
     rows = sorted(client.execute(sql, params.values), key=lambda row: (-row[_SUMS_WIDTH + 2], row[0]))
     return [_session(row) for row in rows[offset : offset + limit]], len(rows)
+
+
+def _all_of(column: str) -> str:
+    """A session that used several projects, keys or clients names them all, sorted, comma separated."""
+    return f"nullIf(arrayStringConcat(arraySort(groupUniqArray({column})), ', '), '')"
 
 
 def _session(row: tuple[Any, ...]) -> dict[str, Any]:
