@@ -12,6 +12,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import pytest
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -74,3 +77,19 @@ def raw_upstream(answers: dict[str, bytes | list[bytes | float]]) -> Iterator[Ra
         yield server
     finally:
         server.stop()
+
+
+def upstream_and_proxy_fixtures(answers: dict[str, bytes | list[bytes | float]]) -> tuple[Any, Any]:
+    """Fixtures for a test module: ``upstream``, a raw upstream serving ``answers`` (one per module), and
+    ``proxy``, ccproxy in front of it with the hook recorder. Bind them: ``upstream, proxy = ...``."""
+
+    @pytest.fixture(scope="module")
+    def upstream() -> Iterator[RawUpstream]:
+        with raw_upstream(answers) as server:
+            yield server
+
+    @pytest.fixture
+    def proxy(proxy_factory, recorder, upstream):
+        return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+
+    return upstream, proxy

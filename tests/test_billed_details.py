@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from .raw_upstream import json_answer, raw_upstream
+from .raw_upstream import json_answer, upstream_and_proxy_fixtures
 
 MTOK = Decimal(1_000_000)
 
@@ -116,15 +116,7 @@ ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    with raw_upstream(ANSWERS) as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(proxy_factory, recorder, upstream):
-    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
 
 def send(proxy, kind: str, model: str = "claude-opus-4-6", stream: bool = False) -> httpx.Response:

@@ -147,6 +147,20 @@ class LogStreamSubscriber(threading.Thread):
             self.error = exc
 
 
+def quick_requests_then_streams(url: str, quick: int, slow: int) -> tuple[set[str], list[SlowStream]]:
+    """``quick`` answered requests (their ids), then ``slow`` streams under way (each has begun)."""
+    quick_ids = {
+        httpx.post(url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
+        for _ in range(quick)
+    }
+    streams = [SlowStream(url) for _ in range(slow)]
+    for stream in streams:
+        stream.start()
+    for stream in streams:
+        assert stream.started.wait(10), "a stream never began"
+    return quick_ids, streams
+
+
 def gateway_requests_total(gateway, instance: str) -> float:
     return gateway.pushed("ccproxy_requests_total", job="ccproxy", instance=instance)
 
@@ -168,15 +182,7 @@ def test_sigterm_finishes_streams_flushes_pushes_and_exits_0(upstream, start_gat
     try:
         subscriber.start()
         wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1)
-        quick_ids = {
-            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
-            for _ in range(3)
-        }
-        streams = [SlowStream(server.url) for _ in range(4)]
-        for stream in streams:
-            stream.start()
-        for stream in streams:
-            assert stream.started.wait(10), "a stream never began"
+        quick_ids, streams = quick_requests_then_streams(server.url, 3, 4)
         assert gateway_requests_total(gateway, "sigterm-test") == 0
         assert not any(stream.body.rstrip().endswith(STREAM_END) for stream in streams), "too late: streams ended"
 
@@ -244,15 +250,7 @@ def test_a_second_sigint_exits_sooner_but_still_writes_every_record(upstream, tm
     database = tmp_path / "ccproxy.duckdb"
     server = ServeProcess(tmp_path, serve_env(upstream.url, database, log_flush_interval_seconds="5")).start()
     try:
-        quick_ids = {
-            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).headers["x-ccproxy-request-id"]
-            for _ in range(3)
-        }
-        streams = [SlowStream(server.url) for _ in range(2)]
-        for stream in streams:
-            stream.start()
-        for stream in streams:
-            assert stream.started.wait(10), "a stream never began"
+        quick_ids, streams = quick_requests_then_streams(server.url, 3, 2)
         server.send(signal.SIGINT)
         time.sleep(0.3)
         server.send(signal.SIGINT)  # uvicorn's "press again to force quit"

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from .raw_upstream import json_answer, raw_upstream
+from .raw_upstream import json_answer, upstream_and_proxy_fixtures
 
 MESSAGE = (
     b'{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],'
@@ -18,15 +18,7 @@ BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "us
 ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "message"}
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    with raw_upstream({"message": json_answer(b"200 OK", MESSAGE)}) as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(proxy_factory, recorder, upstream):
-    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+upstream, proxy = upstream_and_proxy_fixtures({"message": json_answer(b"200 OK", MESSAGE)})
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from .raw_upstream import raw_upstream
+from .raw_upstream import upstream_and_proxy_fixtures
 
 
 def stream_answer(body: bytes) -> bytes:
@@ -96,15 +96,20 @@ ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    with raw_upstream(ANSWERS) as server:
-        yield server
+STREAM_BODY = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 10,
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
-@pytest.fixture
-def proxy(proxy_factory, recorder, upstream):
-    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+def raw_headers(kind: str) -> dict[str, str]:
+    """An Anthropic client's headers, asking the raw upstream for the answer ``kind``."""
+    return {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
+
+
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
 
 def read_until_the_error(proxy, path: str, headers: dict, body: dict, marker: bytes) -> bytes:
@@ -153,14 +158,9 @@ def test_a_compressed_stream_larger_decoded_than_is_read_is_unpriced_not_priced_
     proxy_factory, recorder, upstream
 ):
     proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"max_decoded_bytes": 1024 * 1024})
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "gzip-stream-4mb"}
-    body = {
-        "model": "claude-haiku-4-5",
-        "max_tokens": 10,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    response = httpx.post(
+        proxy.url + "/v1/messages", json=STREAM_BODY, headers=raw_headers("gzip-stream-4mb"), timeout=30
+    )
     assert response.status_code == 200 and response.text.endswith('"message_stop"}\n\n')  # whole, decoded by httpx
     [record] = recorder.wait_for_ends(1)
     # Its usage at the start said 1 output token; the end, never read, said 500.
@@ -168,16 +168,12 @@ def test_a_compressed_stream_larger_decoded_than_is_read_is_unpriced_not_priced_
 
 
 def test_a_stream_whose_chunking_breaks_is_cut_at_once_and_blamed_on_the_provider(proxy, recorder):
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "bad-chunk-size"}
-    body = {
-        "model": "claude-haiku-4-5",
-        "max_tokens": 10,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
     started = time.monotonic()
+    headers = raw_headers("bad-chunk-size")
     with pytest.raises(httpx.RemoteProtocolError):  # cut, as the provider cut it: never a clean end
-        with httpx.stream("POST", proxy.url + "/v1/messages", json=body, headers=headers, timeout=20) as response:
+        with httpx.stream(
+            "POST", proxy.url + "/v1/messages", json=STREAM_BODY, headers=headers, timeout=20
+        ) as response:
             for _ in response.iter_bytes():
                 pass
     assert time.monotonic() - started < 10
@@ -188,14 +184,7 @@ def test_a_stream_whose_chunking_breaks_is_cut_at_once_and_blamed_on_the_provide
 @pytest.mark.parametrize(("kind", "priced"), [("bad-utf8-in-text", True), ("bad-utf8-in-usage", False)])
 def test_a_stream_with_bytes_that_are_not_utf8_is_no_clean_success(proxy, recorder, kind, priced):
     # The anthropic SDK raises UnicodeDecodeError on such a stream.
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
-    body = {
-        "model": "claude-haiku-4-5",
-        "max_tokens": 10,
-        "stream": True,
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10)
+    response = httpx.post(proxy.url + "/v1/messages", json=STREAM_BODY, headers=raw_headers(kind), timeout=10)
     assert response.status_code == 200 and b"\xff" in response.content  # passed on unchanged
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_stream", priced)

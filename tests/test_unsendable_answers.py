@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from .raw_upstream import json_answer, raw_upstream
+from .raw_upstream import json_answer, upstream_and_proxy_fixtures
 
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
 MESSAGE = (
@@ -44,15 +44,7 @@ ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    with raw_upstream(ANSWERS) as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(proxy_factory, recorder, upstream):
-    return proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
 
 def send(proxy, kind: str) -> httpx.Response:
