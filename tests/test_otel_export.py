@@ -205,3 +205,25 @@ def test_an_unreachable_collector_changes_nothing_for_clients(proxy_factory, rec
         assert claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO).content
     assert [record.status_code for record in recorder.wait_for_ends(3)] == [200, 200, 200]
     proxy.stop()  # the last export fails and shutdown still completes
+
+
+def test_an_opentelemetry_set_up_of_the_environment_gets_no_spans_of_the_web_framework(
+    proxy_factory, recorder, monkeypatch
+):
+    # As under `opentelemetry-instrument`: a tracer provider configured for the whole process.
+    # FastAPI's own spans would carry every request's URL, query string included, to it.
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    proxy = proxy_factory(plugins=[recorder])
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(proxy.url + "/v1/messages?api_key=secret", json=body, headers=headers).status_code == 200
+    recorder.wait_for_ends(1)
+    assert exported.get_finished_spans() == ()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pluggy
 from fastapi import FastAPI
@@ -32,6 +34,13 @@ from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# FastAPI's own OpenTelemetry (newer versions) would send a span for every request, its URL and
+# query included, to whatever tracer the environment configures; what ccproxy exports is the
+# otel plugin's, from the record, made safe. It also asks for the tracer on every request.
+_FRAMEWORK_TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
+_NO_FASTAPI_TELEMETRY: dict[str, Any] = (
+    {"telemetry": _FRAMEWORK_TELEMETRY_OFF} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+)
 
 
 def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> FastAPI:
@@ -40,7 +49,9 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     ``pm`` defaults to a plugin manager built from the installed entry points; tests pass their own.
     """
     pm = pm if pm is not None else get_plugin_manager(settings)
-    app = FastAPI(title="ccproxy", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="ccproxy", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None, **_NO_FASTAPI_TELEMETRY
+    )
     host = Ccproxy(app, settings, pm)
     proxy = Proxy(settings, RequestHooks(pm, host), AccessLogger(settings.logging.access_log))
     proxy.off_paths = _off_paths(pm, settings)
