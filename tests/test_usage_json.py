@@ -157,3 +157,13 @@ def test_a_count_that_is_there_but_no_count_leaves_the_cost_unknown(service_type
     assert (cost.priced, cost.total) == (False, None)  # never the output alone, as if input were free
     missing = json.dumps({"model": model, "usage": {key: None, output_key: 10}}).encode()
     assert PriceBook().compute(service_type, model, usage_from_json(service_type, missing)).priced
+
+
+def test_json_the_fast_decoder_refuses_is_read_as_it_always_was():
+    from ccproxy_core.json_text import decode_json
+
+    assert decode_json(b'{"model": "m\\ud800x"}') == {"model": "m\ud800x"}  # a lone surrogate escape
+    assert decode_json(b'{"n": NaN}')["n"] != decode_json(b'{"n": NaN}')["n"]  # NaN, as json reads it
+    assert decode_json(b"[" * 5_000 + b"]" * 5_000) is None  # too deep to tell, never an exception
+    assert decode_json(b'{"a": "\xff"}') is None and decode_json(b"{") is None
+    assert decode_json(bytearray(b'{"model": "m", "stream": true}')) == {"model": "m", "stream": True}

@@ -14,11 +14,11 @@ shape, gives an empty ``Usage``; an unknown service type reads nothing.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import SSELineSplitter, join_continued_data, trailing_data_lines
+from ccproxy_core.json_text import decode_json
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Us
     usage = Usage()
     provider = PROVIDERS.get(service_type)
     if provider is not None:
-        payload = _decode_json(body)
+        payload = decode_json(body)
         if isinstance(payload, dict):
             if reader in NO_USAGE_READERS:
                 read_error(usage, payload.get("error"), prefer_code=service_type == "openai")
@@ -112,14 +112,14 @@ def request_model_and_stream(body: bytes) -> tuple[str | None, bool]:
 
     The whole body is decoded: a key named ``model`` or ``stream`` may also occur deep
     inside a request (in a tool's input), so only the top level can be trusted, and
-    ``json.loads`` is the fastest exact way to reach it.
+    decoding it whole is the fastest exact way to reach it.
     """
     return model_and_stream(request_payload(body))
 
 
-def request_payload(body: bytes) -> dict[str, Any] | None:
+def request_payload(body: bytes | bytearray) -> dict[str, Any] | None:
     """The request body decoded once, when it is a JSON object; other readers (attribution) share it."""
-    payload = _decode_json(body) if body else None
+    payload = decode_json(body) if body else None
     return payload if isinstance(payload, dict) else None
 
 
@@ -199,10 +199,3 @@ class StreamUsageParser:
         if tail:
             copy.copy(self._reader).read_block(copy.copy(self._usage), state, tail)
         return state
-
-
-def _decode_json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, TypeError, RecursionError):
-        return None

@@ -97,7 +97,7 @@ async def request_fields(body: bytes | bytearray) -> tuple[dict[str, Any] | None
     scanned for ``model`` and ``stream`` (its payload is then ``None``: attribution reads the headers).
     """
     if len(body) <= LARGE_BODY_BYTES:
-        payload = request_payload(bytes(body) if isinstance(body, bytearray) else body)
+        payload = request_payload(body)
         return (payload, *model_and_stream(payload))
     return (None, *await asyncio.to_thread(scan_top_level, body))
 

@@ -9,7 +9,6 @@ its genai-prices provider id. The core asks the provider and never names one.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.json_text import decode_json
 
 _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
@@ -178,11 +178,3 @@ def decode_event(usage: Usage, state: StreamState, data: bytes) -> Any:
     if event is None and data.strip() not in (b"", b"[DONE]"):
         state.unreadable = usage.bad_counts = True
     return event
-
-
-def decode_json(data: bytes | bytearray | str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, TypeError, RecursionError):
-        # ValueError covers bad JSON and bad UTF-8; RecursionError, absurdly deep nesting.
-        return None
