@@ -236,6 +236,7 @@ def test_an_event_whose_data_spans_several_lines_is_read_whole(service_type, siz
         expected.result().cache_read_tokens,
     )
     assert usage.response_model and state.terminal_seen and not state.error_seen
+    assert not state.unreadable and not usage.bad_counts  # a piece of an event is never read as a whole one
 
 
 def test_a_response_stream_whose_last_event_carries_an_image_of_several_mb_is_read_whole():
@@ -278,3 +279,28 @@ def test_an_image_stream_ends_with_its_completed_event():
     parser, _ = feed("openai", stream, 64)
     assert parser.final_state().terminal_seen
     assert (parser.result().input_tokens, parser.result().output_tokens) == (50, 4160)
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 10_000])
+def test_a_response_stream_whose_events_span_several_lines_is_read_whole(size):
+    final = {
+        "id": "r",
+        "object": "response",
+        "status": "completed",
+        "model": "gpt-4.1",
+        "usage": {"input_tokens": 1_000, "output_tokens": 500},
+    }
+    single = (
+        b"event: response.output_text.delta\ndata: "
+        + json.dumps({"type": "response.output_text.delta", "delta": "Hi"}).encode()
+        + b"\n\nevent: response.completed\ndata: "
+        + json.dumps({"type": "response.completed", "response": final}).encode()
+        + b"\n\n"
+    )
+    parser = StreamUsageParser("openai", reader="responses")
+    stream = split_data_lines(single)
+    for position in range(0, len(stream), size):
+        parser.feed(stream[position : position + size])
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.input_tokens, usage.output_tokens, usage.bad_counts) == (1_000, 500, False)
+    assert state.terminal_seen and state.first_token_seen and not state.unreadable

@@ -23,8 +23,9 @@ DEFAULT_MAX_LINE_BYTES = 16 << 20
 A Responses stream's last event carries the whole response, a generated image included
 (2 to 4 MB of base64 for one image), so lines of several MB are normal; a whole JSON answer
 is held up to UPSTREAM__MAX_DECODED_BYTES (64 MiB) in the same way."""
-MAX_CARRIED_DATA_BYTES = 64 * 1024
-"""The data lines of an event cut between two blocks are joined up to this size."""
+MAX_CARRIED_DATA_BYTES = 1 << 20
+"""The data lines of an event cut between two blocks wait for the rest up to this size (1 MiB);
+a larger run is read as it is."""
 
 _DATA_FIELD = b"data:"
 _CONTINUED_DATA = re.compile(rb"data:[^\n]*\ndata:")

@@ -165,14 +165,14 @@ class StreamUsageParser:
         block = self._lines.feed(chunk)
         if not block:
             return False
-        if self._carried and block.startswith(b"data:"):
-            # The event the last block ended in goes on: read it again, whole.
-            block = self._carried + block
-        if block.endswith(b"\n\n") and block.count(b"data:") <= 1:
-            self._carried = b""  # one whole event, as nearly every chunk is
-        else:
+        if self._carried:  # the event the last block ended inside, read now with what follows it
+            block, self._carried = self._carried + block, b""
+        if not (block.endswith(b"\n\n") and block.count(b"data:") <= 1):  # nearly every chunk is one whole event
+            # An event no blank line has ended yet may go on in the next chunk: it waits for it.
             self._carried = trailing_data_lines(block)
-            block = join_continued_data(block)
+            block = join_continued_data(block[: len(block) - len(self._carried)])
+            if not block:
+                return False
         if not block.isascii():
             try:
                 block.decode()
@@ -185,17 +185,23 @@ class StreamUsageParser:
     def result(self) -> Usage:
         """The usage seen so far, as a new ``Usage`` the parser will not change later."""
         usage = copy.copy(self._usage)
-        tail = self._lines.tail
-        if tail:
-            # A stream cut right after its last line but before the line end. Read it
-            # with copies, so feeding may go on as if unasked.
-            copy.copy(self._reader).read_block(usage, copy.copy(self.state), tail)
+        leftover = self._leftover()
+        if leftover:
+            # A stream that ended inside its last event or line. Read it with copies, so
+            # feeding may go on as if unasked; a piece cut short is not held against the usage.
+            copy.copy(self._reader).read_block(usage, copy.copy(self.state), leftover)
+            usage.bad_counts = self._usage.bad_counts
         return usage
 
+    def _leftover(self) -> bytes:
+        """What was fed but not read: an event no blank line ended, and an unfinished last line."""
+        return join_continued_data(self._carried + self._lines.tail)
+
     def final_state(self):  # StreamState, imported lazily
-        """The stream state including an unfinished last line (a ``[DONE]`` without its line end counts)."""
+        """The stream state including an unfinished last event or line (a ``[DONE]`` without its line end counts)."""
         state = copy.copy(self.state)
-        tail = self._lines.tail
-        if tail:
-            copy.copy(self._reader).read_block(copy.copy(self._usage), state, tail)
+        leftover = self._leftover()
+        if leftover:
+            copy.copy(self._reader).read_block(copy.copy(self._usage), state, leftover)
+            state.unreadable = self.state.unreadable
         return state
