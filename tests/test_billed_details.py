@@ -49,6 +49,18 @@ TWO_SHORT_STEPS = {
         {"type": "message", "input_tokens": 60_000, "output_tokens": 500},
     ],
 }
+# A stream whose message_start carries one step and whose message_delta, the final word, none.
+STALE_STEPS_START = {
+    "input_tokens": 5_000,
+    "output_tokens": 1,
+    "iterations": [{"type": "message", "input_tokens": 5_000, "output_tokens": 1}],
+}
+TOO_MANY_STEPS = {
+    "input_tokens": 5_000,
+    "output_tokens": 1_000,
+    "iterations": [{"type": "compaction", "input_tokens": 1_000, "output_tokens": 10}] * 64
+    + [{"type": "message", "input_tokens": 5_000, "output_tokens": 1_000}],
+}
 US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
 
 # A Responses object with built-in tool calls (platform.openai.com, Responses API reference:
@@ -97,6 +109,27 @@ ANSWERS = {
             ("message_stop", {"type": "message_stop"}),
         )
     ),
+    "stale-steps-stream": stream_answer(
+        sse(
+            ("message_start", {"type": "message_start", "message": message("claude-sonnet-4-5", STALE_STEPS_START)}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"input_tokens": 5_000, "output_tokens": 1_000},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        )
+    ),
+    "too-many-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TOO_MANY_STEPS)).encode()),
+    "step-not-an-object": json_answer(
+        b"200 OK",
+        json.dumps(
+            message("claude-sonnet-4-5", {**COMPACTED, "iterations": ["compaction", *COMPACTED["iterations"]]})
+        ).encode(),
+    ),
     "two-short-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TWO_SHORT_STEPS)).encode()),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
@@ -136,6 +169,20 @@ def test_a_compacted_answer_is_billed_for_every_step(proxy, recorder, kind):
     assert (record.tokens_input, record.tokens_output) == (203_000, 4_500)
     # Opus 4.6: $5 input, $25 output, flat over 200K input tokens.
     assert record.cost_usd == (203_000 * 5 + 4_500 * 25) / MTOK  # $1.1275, where the top level alone gives $0.14
+
+
+def test_the_last_usage_of_a_stream_replaces_the_steps_of_the_first(proxy, recorder):
+    assert send(proxy, "stale-steps-stream", model="claude-sonnet-4-5", stream=True).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.tokens_output, record.cost_usd) == (1_000, (5_000 * 3 + 1_000 * 15) / MTOK)  # $0.03
+
+
+@pytest.mark.parametrize("kind", ["too-many-steps", "step-not-an-object"])
+def test_compaction_steps_that_cannot_all_be_read_leave_the_cost_unknown(proxy, recorder, kind):
+    # The top-level counts alone are known to be short of the bill: no price is better than a low one.
+    assert send(proxy, kind, model="claude-sonnet-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.priced, record.cost_usd) == (False, None)
 
 
 def test_each_compaction_step_is_priced_at_the_rates_its_own_input_selects(proxy, recorder):

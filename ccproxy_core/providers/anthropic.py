@@ -77,7 +77,7 @@ _USAGE_KEYS = (
     ("cache_read_tokens", "cache_read_input_tokens"),
 )
 MAX_ITERATIONS = 64
-"""More sampling steps than this in one answer are not priced one by one (the top-level counts stand)."""
+"""More sampling steps than this in one answer leave it unpriced."""
 US_ONLY_INFERENCE = Decimal("1.1")
 _EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
 _DELTA = b'"content_block_delta"'
@@ -127,17 +127,26 @@ def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
 
 
 def _read_iterations(usage: Usage, iterations: Any) -> None:
-    """Compaction: the top-level counts leave out the summarising step; the bill is the sum of every step."""
-    if not isinstance(iterations, list) or not iterations or len(iterations) > MAX_ITERATIONS:
+    """Compaction: the top-level counts leave out the summarising step; the bill is the sum of every step.
+
+    Each usage replaces the one before (a stream's ``message_delta`` after ``message_start``), its
+    steps too. Steps that cannot all be read leave the cost unknown: the top-level counts alone
+    are known to be short of the bill.
+    """
+    usage.steps = None
+    if iterations is None or iterations == []:
+        return
+    if not isinstance(iterations, list) or len(iterations) > MAX_ITERATIONS:
+        usage.bad_counts = True
         return
     steps = []
     for raw in iterations:
         step = Usage()
         if isinstance(raw, dict):
             _read_token_counts(step, raw)
-        usage.bad_counts = usage.bad_counts or step.bad_counts
-        if not step.has_tokens:
-            return  # a step without counts: keep the top-level ones rather than guess
+        if step.bad_counts or not step.has_tokens:
+            usage.bad_counts = True
+            return
         steps.append(step)
     for field_name, _ in _USAGE_KEYS:
         setattr(usage, field_name, sum(getattr(step, field_name) or 0 for step in steps))
