@@ -94,6 +94,7 @@ ANSWERS = {
     "bg-queued": json_answer(b"200 OK", json.dumps(QUEUED).encode()),
     "bg-in-progress": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "in_progress"}).encode()),
     "bg-completed": json_answer(b"200 OK", json.dumps(BACKGROUND).encode()),
+    "bg-cancelled-without-usage": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "cancelled"}).encode()),
     "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
     "compacted": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", COMPACTED)).encode()),
     "compacted-stream": stream_answer(
@@ -226,3 +227,16 @@ def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_fini
     assert finished.cost_usd == tokens
     for record in (created, in_progress, again, other):  # started elsewhere, or billed already
         assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, None, False, None)
+
+
+def test_a_background_response_shown_cancelled_without_usage_is_billed_when_its_usage_shows(proxy, recorder):
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True}
+    assert (
+        httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | {"x-raw": "bg-queued"}).status_code == 200
+    )
+    for kind in ("bg-cancelled-without-usage", "bg-completed"):
+        assert httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | {"x-raw": kind}).status_code == 200
+    _, cancelled, finished = recorder.wait_for_ends(3)
+    assert (cancelled.cost_usd, cancelled.tokens_input) == (None, None)
+    assert finished.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK

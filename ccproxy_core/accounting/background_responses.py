@@ -4,7 +4,8 @@
 and no usage; the provider bills the work when it finishes, and the usage appears only on
 ``GET /v1/responses/{id}`` (or a resumed stream of it), which a client may call many times.
 So ccproxy remembers the ids of the background responses it saw started and not finished,
-and gives their usage, cost and outcome to the first retrieval that shows them finished.
+and gives their usage, cost and outcome to the first retrieval that shows them finished with
+their usage (one cancelled may show no usage at first, and its usage later).
 Every other retrieval is a read of a stored object: it records no tokens and no cost.
 
 The memory is per process and bounded: a response started through another worker or
@@ -39,7 +40,9 @@ class BackgroundResponses:
         if reader != STORED_RESPONSE:
             return usage
         response_id = usage.response_id
-        if response_id and usage.response_status in FINISHED and response_id in self._waiting:
+        # Finished with its usage: a job first shown cancelled without usage may still show it later.
+        finished = usage.response_status in FINISHED and usage.has_tokens
+        if response_id and finished and response_id in self._waiting:
             del self._waiting[response_id]
             return usage
         return Usage(
