@@ -40,6 +40,15 @@ COMPACTED = {
         {"type": "message", "input_tokens": 23_000, "output_tokens": 1_000},
     ],
 }
+# A first step that is no object, before the two steps of COMPACTED.
+STEP_NOT_AN_OBJECT = {
+    **COMPACTED,
+    "iterations": [
+        "compaction",
+        {"type": "compaction", "input_tokens": 180_000, "output_tokens": 3_500},
+        {"type": "message", "input_tokens": 23_000, "output_tokens": 1_000},
+    ],
+}
 # Two steps each under Sonnet 4.5's 200K long-context threshold, 210K together.
 TWO_SHORT_STEPS = {
     "input_tokens": 60_000,
@@ -125,12 +134,7 @@ ANSWERS = {
         )
     ),
     "too-many-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TOO_MANY_STEPS)).encode()),
-    "step-not-an-object": json_answer(
-        b"200 OK",
-        json.dumps(
-            message("claude-sonnet-4-5", {**COMPACTED, "iterations": ["compaction", *COMPACTED["iterations"]]})
-        ).encode(),
-    ),
+    "step-not-an-object": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", STEP_NOT_AN_OBJECT)).encode()),
     "two-short-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TWO_SHORT_STEPS)).encode()),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
