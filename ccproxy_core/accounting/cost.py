@@ -243,8 +243,9 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
 def _price_steps(prices: ModelPrice, usage: Usage) -> Cost:
     """Each sampling step at the rates its own input selects; server tools once, for the whole answer."""
     steps = [_price_usage(prices, step) for step in usage.steps or ()]
-    tools = Usage(input_tokens=0, web_search_requests=usage.web_search_requests)
-    tools.file_search_requests = usage.file_search_requests
+    tools = Usage(
+        input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
+    )
     return sum_costs([*steps, _price_usage(prices, tools)])
 
 
