@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -167,3 +168,39 @@ def test_json_the_fast_decoder_refuses_is_read_as_it_always_was():
     assert decode_json(b"[" * 5_000 + b"]" * 5_000) is None  # too deep to tell, never an exception
     assert decode_json(b'{"a": "\xff"}') is None and decode_json(b"{") is None
     assert decode_json(bytearray(b'{"model": "m", "stream": true}')) == {"model": "m", "stream": True}
+
+
+@pytest.mark.parametrize(
+    "iterations",
+    [
+        [{"type": "compaction", "input_tokens": -1, "output_tokens": 10}],  # a negative count
+        [{"type": "compaction", "input_tokens": float("nan"), "output_tokens": 10}],  # NaN
+        [{"type": "compaction", "input_tokens": 10**30, "output_tokens": 10}],  # huge: costs past any invoice
+        [{"type": "compaction"}],  # a step without counts
+        "compaction",  # not a list
+    ],
+)
+def test_hostile_compaction_steps_leave_the_cost_unknown(iterations):
+    usage_body = {"input_tokens": 100, "output_tokens": 10, "iterations": iterations}
+    body = json.dumps({"model": "claude-sonnet-4-5", "usage": usage_body}).encode()
+    cost = PriceBook().compute("anthropic", "claude-sonnet-4-5", usage_from_json("anthropic", body))
+    assert (cost.priced, cost.total) == (False, None)
+
+
+@pytest.mark.parametrize("geo", ["US", "us\x1b[31m", 1, None, "global", "u" * 10_000])
+def test_only_the_documented_us_inference_geo_changes_the_price(geo):
+    body = json.dumps(
+        {"model": "claude-opus-4-6", "usage": {"input_tokens": 1_000, "output_tokens": 100, "inference_geo": geo}}
+    )
+    cost = PriceBook().compute("anthropic", "claude-opus-4-6", usage_from_json("anthropic", body.encode()))
+    assert cost.total == (1_000 * 5 + 100 * 25) / Decimal(1_000_000)  # the standard price
+
+
+def test_hostile_output_items_of_a_response_bill_no_tool_calls():
+    output = [None, "web_search_call", {"type": ["web_search_call"]}, {"type": "web_search_call\x00"}, {"type": 7}]
+    output.append({"type": "web_search_call", "id": "ws_1"})
+    response = {"object": "response", "id": "r" * 10_000, "status": "completed", "model": "gpt-5", "output": output}
+    response["usage"] = {"input_tokens": 10, "output_tokens": 5}
+    usage = usage_from_json("openai", json.dumps(response).encode(), "responses")
+    assert (usage.web_search_requests, usage.file_search_requests) == (1, None)
+    assert usage.response_id is None  # an id too long to be one is not remembered
