@@ -15,6 +15,7 @@ import string
 import time
 from decimal import Decimal
 
+import anthropic
 import httpx
 import pytest
 
@@ -92,6 +93,7 @@ ANSWERS = {
     ],
     "bad-utf8-in-text": stream_answer(COMPLETE.replace(b'"Hel"', b'"He\xffl"')),
     "bad-utf8-in-usage": stream_answer(COMPLETE.replace(b'"end_turn"}', b'"end_\xffturn"}')),
+    "lone-cr": stream_answer(COMPLETE.replace(b"\n", b"\r")),
     "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
 }
 
@@ -190,3 +192,13 @@ def test_a_stream_with_bytes_that_are_not_utf8_is_no_clean_success(proxy, record
     assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_stream", priced)
     # The usage event that did not decode is lost: its 500 output tokens are not priced as 1.
     assert record.cost_usd == (10 * 1 + 500 * 5) / Decimal(1_000_000) if priced else record.cost_usd is None
+
+
+def test_a_stream_whose_lines_end_in_a_bare_carriage_return_is_read_as_the_sdk_reads_it(proxy, recorder):
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "lone-cr"})
+    events = list(client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[], stream=True))
+    assert [event.type for event in events][-2:] == ["message_delta", "message_stop"]
+    assert events[-2].usage.output_tokens == 500
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 500)
+    assert record.cost_usd == (10 * 1 + 500 * 5) / Decimal(1_000_000)

@@ -166,6 +166,17 @@ def test_stream_with_crlf_line_ends_cut_at_every_byte(service_type):
         assert _parse(service_type, [crlf_stream[:cut], crlf_stream[cut:]]) == expected, f"cut at byte {cut}"
 
 
+@pytest.mark.parametrize("service_type", STREAMS)
+def test_stream_with_lone_cr_line_ends_cut_at_every_byte(service_type):
+    # The SSE specification lets a bare carriage return end a line; the SDKs read such a stream.
+    stream, expected = STREAMS[service_type]
+    cr_stream = stream.replace(b"\n", b"\r")
+    assert _parse(service_type, [cr_stream]) == expected
+    for cut in range(len(cr_stream) + 1):
+        assert _parse(service_type, [cr_stream[:cut], cr_stream[cut:]]) == expected, f"cut at byte {cut}"
+    assert _parse(service_type, [cr_stream[i : i + 1] for i in range(len(cr_stream))]) == expected
+
+
 def test_anthropic_stream_cut_off_after_message_start_keeps_what_was_seen():
     cut = ANTHROPIC_STREAM.index(b"event: content_block_delta")
     usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut]])
@@ -264,8 +275,19 @@ def test_splitter_gives_whole_lines_whatever_the_cuts():
     for cut in range(len(data) + 1):
         splitter = SSELineSplitter()
         block = splitter.feed(data[:cut]) + splitter.feed(data[cut:])
-        assert block == "event: a\r\ndata: é世🎉\n\ndata: two\r\n\r\n".encode()
+        assert block.replace(b"\r\n", b"\n") == "event: a\ndata: é世🎉\n\ndata: two\n\n".encode()
         assert splitter.tail == b"rest"
+
+
+def test_splitter_reads_every_line_end_the_sse_specification_allows_whatever_the_cuts():
+    data = b"a\rb\r\nc\nd\r\re\r\n\rrest"
+    for cut in range(len(data) + 1):
+        for middle in range(cut, len(data) + 1):
+            splitter = SSELineSplitter()
+            parts = (data[:cut], b"", data[cut:middle], data[middle:])
+            block = b"".join(splitter.feed(part) for part in parts)
+            assert block.replace(b"\r\n", b"\n") == b"a\nb\nc\nd\n\ne\n\n", (cut, middle)
+            assert splitter.tail == b"rest"
 
 
 def test_splitter_passes_a_chunk_of_whole_lines_on_without_copying():

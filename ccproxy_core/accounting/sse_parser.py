@@ -5,11 +5,11 @@ character or a ``\\r\\n`` pair may be cut anywhere. ``SSELineSplitter`` hands ba
 whole lines and keeps nothing but the unfinished last line between chunks, so memory
 stays bounded by one line whatever the stream's length.
 
-Lines end with ``\\n`` or ``\\r\\n``. Working on bytes and cutting only at ``\\n`` (a byte
-that never occurs inside a multi-byte UTF-8 sequence) makes chunk boundaries harmless;
-a ``\\r`` left at the end of a line is whitespace to the JSON decoder, so callers need not
-strip it. A lone ``\\r`` as line end (allowed by the SSE specification, used by no LLM
-provider) is not treated as a line end.
+Lines end with ``\\n``, ``\\r\\n`` or a lone ``\\r``, as the SSE specification allows. Working
+on bytes and cutting only at ``\\n`` (a byte that never occurs inside a multi-byte UTF-8
+sequence) makes chunk boundaries harmless; a ``\\r`` left at the end of a line is whitespace
+to the JSON decoder, so callers need not strip it. A lone ``\\r`` (used by no LLM provider,
+but the SDKs read it) is turned into ``\\n`` first, minding a ``\\r\\n`` cut between chunks.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ a larger run is read as it is."""
 
 _DATA_FIELD = b"data:"
 _CONTINUED_DATA = re.compile(rb"data:[^\n]*\ndata:")
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class SSELineSplitter:
@@ -44,7 +45,14 @@ class SSELineSplitter:
     normally with the next line.
     """
 
-    __slots__ = ("_pending", "_pending_bytes", "_max_line_bytes", "_skipping_long_line", "dropped_lines")
+    __slots__ = (
+        "_pending",
+        "_pending_bytes",
+        "_max_line_bytes",
+        "_skipping_long_line",
+        "_ended_on_cr",
+        "dropped_lines",
+    )
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         # The unfinished line is kept as a list of pieces, so a long line arriving in
@@ -53,6 +61,7 @@ class SSELineSplitter:
         self._pending_bytes = 0
         self._max_line_bytes = max_line_bytes
         self._skipping_long_line = False
+        self._ended_on_cr = False
         self.dropped_lines = 0
 
     @property
@@ -62,6 +71,8 @@ class SSELineSplitter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next chunk; return the block of lines it completed (``b""`` if none)."""
+        if chunk and (self._ended_on_cr or b"\r" in chunk):
+            chunk = self._lone_cr_as_line_feed(chunk)
         if self._skipping_long_line:
             chunk = self._skip_rest_of_long_line(chunk)
         last_newline = chunk.rfind(b"\n")
@@ -78,6 +89,13 @@ class SSELineSplitter:
             self._pending_bytes = 0
         self._add_to_pending(chunk[last_newline + 1 :])
         return completed
+
+    def _lone_cr_as_line_feed(self, chunk: bytes) -> bytes:
+        # A chunk's last \r has already become \n when the next chunk starts with the \n of its pair.
+        if self._ended_on_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._ended_on_cr = chunk.endswith(b"\r")
+        return _LONE_CR.sub(b"\n", chunk) if _LONE_CR.search(chunk) else chunk
 
     def _add_to_pending(self, piece: bytes) -> None:
         if not piece:
