@@ -174,6 +174,49 @@ def test_audio_counts_that_are_not_a_part_of_the_tokens_are_never_more_than_them
     assert PriceBook().compute("openai", "gpt-realtime", usage).total >= 0
 
 
+IMAGE_USAGE = {
+    "total_tokens": 5010,
+    "input_tokens": 850,
+    "input_tokens_details": {"text_tokens": 50, "image_tokens": 800},
+    "output_tokens": 4160,
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "output_details", "expected"),
+    [
+        # gpt-image-1.5 per million: text $5 in, $10 out; image $8 in, $32 out (one 1024x1024 high-quality
+        # image is 4,160 tokens: $0.133, the per-image price on the pricing page).
+        ("gpt-image-1.5", {"text_tokens": 0, "image_tokens": 4160}, (50 * 5 + 800 * 8 + 4160 * 32) / MTOK),
+        # gpt-image-1: text $5 in, image $10 in, $40 out; its answer may say nothing of the output's kind.
+        ("gpt-image-1", None, (50 * 5 + 800 * 10 + 4160 * 40) / MTOK),
+        # gpt-image-1-mini: text $2 in, image $2.50 in, $8 out.
+        ("gpt-image-1-mini", {"image_tokens": 4160}, (50 * 2 + 800 * Decimal("2.5") + 4160 * 8) / MTOK),
+    ],
+)
+def test_image_tokens_are_billed_at_the_image_rates(model, output_details, expected):
+    usage_json = IMAGE_USAGE | ({"output_tokens_details": output_details} if output_details else {})
+    usage = usage_from_json("openai", json.dumps({"created": 1, "data": [], "usage": usage_json}).encode())
+    assert usage.image_input_tokens == 800
+    assert PriceBook().compute("openai", model, usage).total == expected
+
+
+def test_image_tokens_of_a_model_without_image_rates_are_billed_as_text():
+    # gpt-4o reads images as input tokens at its text rate ($2.50 in, $10 out per million).
+    body = {"usage": IMAGE_USAGE, "model": "gpt-4o"}
+    usage = usage_from_json("openai", json.dumps(body).encode(), "responses")
+    assert PriceBook().compute("openai", "gpt-4o", usage).total == (850 * Decimal("2.5") + 4160 * 10) / MTOK
+
+
+@pytest.mark.parametrize("images", ['"800"', "-5", "5000", "true", "1e3"])
+def test_image_counts_are_never_more_than_the_tokens_they_are_part_of(images):
+    details = f'{{"image_tokens": {images}}}'
+    body = f'{{"usage": {{"input_tokens": 850, "input_tokens_details": {details}, "output_tokens": 100, "output_tokens_details": {details}}}}}'
+    usage = usage_from_json("openai", body.encode(), "responses")
+    assert 0 <= usage.image_input_tokens <= 850 and 0 <= usage.image_output_tokens <= 100
+    assert PriceBook().compute("openai", "gpt-image-1.5", usage).total >= 0
+
+
 def test_an_answer_without_token_counts_has_no_known_cost_never_zero():
     cost = PriceBook().compute("anthropic", "claude-haiku-4-5", Usage(error_type="rate_limit_error"))
     assert cost == UNPRICED and cost.total is None and not cost.priced

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -207,6 +208,16 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
         cache_read_tokens -= usage.audio_cache_read_tokens
         output_tokens -= usage.audio_output_tokens
 
+    (image_input, image_input_tokens), (image_output, image_output_tokens) = (
+        _at_own_rate(prices, key, count, price)
+        for key, count in (
+            ("input_image_mtok", usage.image_input_tokens),
+            ("output_image_mtok", usage.image_output_tokens),
+        )
+    )
+    input_tokens -= image_input_tokens
+    output_tokens -= image_output_tokens
+
     # A token kind without a price of its own is billed at its parent's price.
     input_billed_tokens = input_tokens
     cache_read = audio_cache_read
@@ -223,8 +234,8 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
         cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
             prices.cache_write_1h_mtok, cache_write_1h_tokens
         )
-    output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output
-    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input
+    output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output + image_output
+    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input + image_input
     tools = Decimal(0)
     for key, uses in (
         ("web_searches_kcount", usage.web_search_requests),
@@ -280,6 +291,15 @@ def _tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
 
 def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:
     return getattr(prices, key, None)
+
+
+def _at_own_rate(
+    prices: ModelPrice, key: str, count: int, price: Callable[[Decimal | TieredPrices | None, int], Decimal]
+) -> tuple[Decimal, int]:
+    """The cost of ``count`` tokens of a kind at its own rate ``key``, and how many that took from
+    the parent kind; ``(0, 0)`` when the model has no such rate and bills them as the parent kind."""
+    rate = _rate(prices, key) if count else None
+    return (Decimal(0), 0) if rate is None else (price(rate, count), count)
 
 
 def _audio_prices(prices: ModelPrice, usage: Usage) -> list[tuple[Decimal | TieredPrices | None, int]] | None:

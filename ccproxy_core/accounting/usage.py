@@ -59,6 +59,10 @@ class Usage:
     """Of ``cache_read_tokens``, audio ones."""
     audio_output_tokens: int = 0
     """Of ``output_tokens``, audio ones."""
+    image_input_tokens: int = 0
+    """Of ``input_tokens``, image ones (OpenAI's image models bill them at their own rate)."""
+    image_output_tokens: int = 0
+    """Of ``output_tokens``, image ones."""
     response_id: str | None = None
     """The id of a Responses API object (``resp_...``), for background responses."""
     response_status: str | None = None

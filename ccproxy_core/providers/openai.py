@@ -145,18 +145,28 @@ def read_usage(usage: Usage, raw: Any) -> None:
         usage.cache_read_tokens = cached
     if isinstance(details, dict) and prompt is not None:
         _read_audio_input(usage, details)
+        images = token_count(details.get("image_tokens")) or 0
+        usage.image_input_tokens = min(images, (usage.input_tokens or 0) - usage.audio_input_tokens)
     if completion is not None:
         usage.output_tokens = completion
     output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
     if not isinstance(output_details, dict):
         output_details = raw.get("output_token_details")  # the Realtime API's spelling
     if isinstance(output_details, dict):
-        reasoning = token_count(output_details.get("reasoning_tokens"))
-        if reasoning is not None:
-            usage.reasoning_tokens = reasoning
-        audio = token_count(output_details.get("audio_tokens"))
-        if audio and completion is not None:
-            usage.audio_output_tokens = min(audio, completion)
+        _read_output_details(usage, output_details, completion)
+
+
+def _read_output_details(usage: Usage, details: dict[str, Any], completion: int | None) -> None:
+    """Reasoning, audio and image tokens among the output tokens."""
+    reasoning = token_count(details.get("reasoning_tokens"))
+    if reasoning is not None:
+        usage.reasoning_tokens = reasoning
+    if completion is None:
+        return
+    usage.audio_output_tokens = min(token_count(details.get("audio_tokens")) or 0, completion)
+    usage.image_output_tokens = min(
+        token_count(details.get("image_tokens")) or 0, completion - usage.audio_output_tokens
+    )
 
 
 def _read_audio_input(usage: Usage, details: dict[str, Any]) -> None:
