@@ -290,11 +290,13 @@ def test_the_model_that_served_the_answer_is_the_one_billed(caplog):
     assert asked_gpt_4o.total == (2000 * GPT_4O[0] + 1000 * GPT_4O[1]) / MTOK
     served_by_mini = book.compute("openai", "gpt-4o", usage, served="gpt-4o-mini-2024-07-18")
     assert served_by_mini.total == (2000 * GPT_4O_MINI[0] + 1000 * GPT_4O_MINI[1]) / MTOK
+    assert book.compute("openai", None, usage, served="gpt-4o-mini") == served_by_mini
     with caplog.at_level(logging.WARNING, logger="ccproxy_core.accounting.cost"):
-        # A served name no price list knows: the requested model's price, and no warning about it.
-        assert book.compute("openai", "gpt-4o", usage, served="gpt-4o-internal-build-7") == asked_gpt_4o
-        assert book.compute("openai", None, usage, served="gpt-4o-mini") == served_by_mini
-    assert caplog.records == []
+        # A served name no price list knows is billed at a price no one can say: the requested
+        # model's price would be a figure the invoice does not show.
+        assert book.compute("openai", "gpt-4o", usage, served="gpt-4o-internal-build-7") == UNPRICED
+        assert book.compute("anthropic", "claude-haiku-4-5", usage, served="claude-opus-9-20991231") == UNPRICED
+    assert [record.args[0] for record in caplog.records] == ["gpt-4o-internal-build-7", "claude-opus-9-20991231"]
 
 
 def test_unknown_provider_is_unpriced(caplog):

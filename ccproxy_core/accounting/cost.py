@@ -102,8 +102,9 @@ class PriceBook:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
 
         ``served`` is the model the answer says served it (``gpt-4o-2024-08-06`` for ``gpt-4o``):
-        when the price list knows it, it is the one billed, and the requested ``model`` otherwise.
-        Unpriced (every amount ``None``) when the model is unknown or the answer reported no tokens.
+        the provider bills that one, so it is the one priced; the requested ``model`` only when the
+        answer names none. Unpriced (every amount ``None``) when the model priced is unknown (even
+        if the requested one is known: its price is not the bill) or the answer reported no tokens.
         """
         if isinstance(provider, str):
             known = PROVIDERS.get(provider)
@@ -118,7 +119,7 @@ class PriceBook:
             self._find_model.cache_clear()
             self._resolved.clear()
             self._snapshot = snapshot
-        if served and served != model and (not model or self._find_quietly(provider.price_id, served) is not None):
+        if served:
             model = served
         if not model:
             return UNPRICED
