@@ -15,6 +15,8 @@ from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
 
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+"""Labels of a web page: no provider answers a metered route with one."""
 WHOLE_BODY_BYTES = 64 * 1024
 """Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
 
@@ -37,9 +39,12 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if exchange.accounting_lost:
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
-    # A metered route answers JSON whatever the label says: an HTML page with 200 (a captive
-    # portal, a gateway's challenge) is no answer of the provider's.
-    expects_json = upstream.content_type == "application/json" or exchange.reader not in NO_USAGE_READERS
+    # An HTML page with 200 on a metered route (a captive portal, a gateway's challenge) is no
+    # answer of the provider's; other labels (speech audio, a transcript as text) are answers.
+    content_type = upstream.content_type
+    expects_json = content_type == "application/json" or (
+        exchange.reader not in NO_USAGE_READERS and content_type in PAGE_TYPES
+    )
     if upstream.status < 400 and expects_json and payload and exchange.usage.response_model is None:
         valid = _is_json(payload)
         if valid is None:

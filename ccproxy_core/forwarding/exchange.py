@@ -109,7 +109,7 @@ class Exchange:
             user_agent=ctx.user_agent,
             service_type=ctx.service_type,
             model=ctx.model,
-            streaming=ctx.streaming,
+            streaming=ctx.streaming or state is not None,
             status_code=outcome.status_code,
             duration_ms=duration * 1000.0,
             duration_seconds=duration,

@@ -103,10 +103,16 @@ RATE_LIMIT_HEADERS = {
 # Every chunk of a stream with include_usage has "usage": null; only a real object counts.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
 _ERROR_MARKER = b'"error"'
-_FIRST_TOKEN = re.compile(rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{')
+_FIRST_TOKEN = re.compile(
+    rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{'
+    rb'|"type"\s*:\s*"(?:transcript\.text|speech\.audio)\.delta"'
+)
 _TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
-# An image stream (``/v1/images/generations`` and ``edits`` with ``stream``) ends with its completed event.
-_IMAGE_DONE = re.compile(rb'"type"\s*:\s*"image_(?:generation|edit)\.completed"')
+# Streams of images (``/v1/images/generations`` and ``edits``), transcriptions and speech (``stream``,
+# ``stream_format: "sse"``) end with their own last event, not ``[DONE]``.
+_MEDIA_DONE = re.compile(
+    rb'"type"\s*:\s*"(?:image_(?:generation|edit)\.completed|transcript\.text\.done|speech\.audio\.done)"'
+)
 
 
 def error_body(error_type: str, message: str) -> bytes:
@@ -192,7 +198,7 @@ class OpenAIStreamReader(StreamReader):
         if not state.first_token_seen and _FIRST_TOKEN.search(block):
             state.first_token_seen = True
         done = b"[DONE]" in block and _TERMINAL.search(block)
-        if done or (b'.completed"' in block and _IMAGE_DONE.search(block)):
+        if done or ((b'.completed"' in block or b'.done"' in block) and _MEDIA_DONE.search(block)):
             state.terminal_seen = True
         if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
             return
