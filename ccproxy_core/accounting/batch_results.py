@@ -8,57 +8,91 @@ JSON Lines when a client fetches them: Anthropic's
 {...}}}`` per request, the body a chat completion, a response or an embedding list).
 
 The fetch is recorded as ONE record (one request, one record, as everywhere in ccproxy):
-its token counts are the sums over every succeeded result, and its cost is the sum of
-each model's usage at that model's batch price (genai-prices' ``processing=batch`` price
-variant, else half the standard price, the discount both providers publish). Fetching the
-same results twice records their usage twice: each fetch is recorded as it happened.
-A file without result lines (any other file content) gives an empty usage.
+its token counts are the sums over every succeeded result, and its cost is the sum of each
+result's cost at its model's batch price (genai-prices' ``processing=batch`` price variant,
+else half the standard price, the discount both providers publish). Each result is priced
+by its own size, speed and region, as the provider bills it: results are summed only within
+a group that shares all of them (the input sizes between two price tiers' starts), so memory
+stays bounded by the groups, not the results. Fetching the same results twice records their
+usage twice: each fetch is recorded as it happened. A file without result lines (any other
+file content) gives an empty usage; a result line too long to read leaves the fetch unpriced.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.cost import Cost, PriceBook, sum_costs
+from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, sum_costs, tokens_scaled
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai
 from ccproxy_core.providers.base import decode_json
+from ccproxy_core.providers.openai_responses import read_response_object
 
 # Lines without a usage object cannot change the sums; they are skipped after a byte search.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
-_TOKEN_FIELDS = (
+_ADDED_FIELDS = (
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
     "cache_write_1h_tokens",
     "web_search_requests",
+    "file_search_requests",
     "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_cache_read_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
 )
-MAX_BATCH_MODELS = 64
-"""Distinct model names summed separately; results beyond are priced as unknown models."""
+MAX_BATCH_GROUPS = 256
+"""Groups of results summed separately (model, speed, region, price tier); results beyond are
+priced as an unknown model."""
+
+GroupKey = tuple[str, str | None, str | None, int]
 
 
 @dataclass(slots=True)
 class BatchUsage:
-    """Succeeded results of one fetch: their count and usage summed per model."""
+    """Succeeded results of one fetch: their count, and their usage summed by what sets their price."""
 
+    thresholds: tuple[int, ...] = ()
+    """Input sizes above which some price changes (``PriceBook.input_thresholds``)."""
     results: int = 0
-    by_model: dict[str, Usage] = field(default_factory=dict)
+    groups: dict[GroupKey, Usage] = field(default_factory=dict)
+    unreadable: bool = False
+    """A result could not be read whole: the sums are short of the bill."""
 
     def add(self, model: str, usage: Usage) -> None:
-        """Add one result's usage to its model's sums."""
+        """Add one result's usage (each compaction step on its own, priced by its own size)."""
         self.results += 1
-        if model not in self.by_model and len(self.by_model) >= MAX_BATCH_MODELS:
-            model = ""
-        total = self.by_model.setdefault(model, Usage())
-        for name in _TOKEN_FIELDS:
-            value = getattr(usage, name)
-            if value is not None:
+        self.unreadable = self.unreadable or usage.bad_counts
+        if not usage.steps:
+            self._add_part(model, usage, usage)
+            return
+        for step in usage.steps:
+            self._add_part(model, usage, step)
+        tools = Usage(web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests)
+        self._add_part(model, usage, tools)
+
+    def _add_part(self, model: str, result: Usage, part: Usage) -> None:
+        size = (part.input_tokens or 0) + (part.cache_read_tokens or 0) + (part.cache_write_tokens or 0)
+        key: GroupKey = (model, result.speed, result.inference_geo, bisect.bisect_left(self.thresholds, size))
+        if key not in self.groups and len(self.groups) >= MAX_BATCH_GROUPS:
+            key = ("", None, None, 0)
+        total = self.groups.get(key)
+        if total is None:
+            total = self.groups[key] = Usage(
+                response_model=key[0], speed=key[1], inference_geo=key[2], tier_input_tokens=size
+            )
+        for name in _ADDED_FIELDS:
+            value = getattr(part, name)
+            if value:
                 setattr(total, name, (getattr(total, name) or 0) + value)
 
 
@@ -71,9 +105,9 @@ class BatchResultsParser:
     __slots__ = ("_lines", "_batch")
     state = None
 
-    def __init__(self) -> None:
+    def __init__(self, thresholds: tuple[int, ...] = ()) -> None:
         self._lines = SSELineSplitter()
-        self._batch = BatchUsage()
+        self._batch = BatchUsage(thresholds)
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk of the body, exactly as it came from the provider (decoded)."""
@@ -88,6 +122,7 @@ class BatchResultsParser:
 
     def result(self) -> Usage:
         """Summed usage of the results seen so far, with the per-model split in ``batch``."""
+        self._batch.unreadable = self._batch.unreadable or self._lines.dropped_lines > 0
         tail = self._lines.tail
         if tail:  # a last line without a line end
             self._read_line(tail)
@@ -113,51 +148,46 @@ def _result_usage(entry: dict[str, Any]) -> Usage | None:
         return usage
     response = entry.get("response")
     if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(response.get("body"), dict):
-        openai.read_payload(usage, response["body"])
+        body = response["body"]
+        if body.get("object") == "response":  # a /v1/responses result: its tool calls are billed too
+            read_response_object(usage, body)
+        else:
+            openai.read_payload(usage, body)
         return usage
     return None
 
 
 def summed_usage(batch: BatchUsage) -> Usage:
-    """One ``Usage`` with every model's counts added up; ``batch`` keeps the split for pricing."""
+    """One ``Usage`` with every group's counts added up; ``batch`` keeps the groups for pricing."""
     usage = Usage(batch=batch)
-    for per_model in batch.by_model.values():
-        for name in _TOKEN_FIELDS:
-            value = getattr(per_model, name)
-            if value is not None:
+    for group in batch.groups.values():
+        for name in _ADDED_FIELDS:
+            value = getattr(group, name)
+            if value:
                 setattr(usage, name, (getattr(usage, name) or 0) + value)
-    models = [model for model in batch.by_model if model]
+    models = {model for model, *_ in batch.groups if model}
     if len(models) == 1:
-        usage.response_model = models[0]
+        usage.response_model = models.pop()
     return usage
 
 
 def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage) -> Cost:
-    """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown."""
-    return sum_costs([_batch_price(prices, provider, model, usage) for model, usage in batch.by_model.items()])
+    """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown or a result unread."""
+    if batch.unreadable:
+        return UNPRICED
+    return sum_costs([_batch_price(prices, provider, key[0], usage) for key, usage in batch.groups.items()])
 
 
 def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage) -> Cost:
-    """genai-prices' batch price of the model where it has one, else half its standard price."""
+    """genai-prices' batch price of the model where it has one, else half its standard token prices
+    (the discount both providers publish is on tokens; server tools cost what they cost)."""
     usage.service_tier = "batch"
     batch = prices.compute(provider, model, usage)
     usage.service_tier = None
     standard = prices.compute(provider, model, usage)
     if batch != standard or not standard.priced:
         return batch
-    return Cost(
-        total=_halved(standard.total),
-        input=_halved(standard.input),
-        output=_halved(standard.output),
-        cache_read=_halved(standard.cache_read),
-        cache_write=_halved(standard.cache_write),
-        priced=True,
-        tools=_halved(standard.tools or Decimal(0)),
-    )
-
-
-def _halved(amount: Decimal | None) -> Decimal | None:
-    return None if amount is None else amount * Decimal("0.5")
+    return tokens_scaled(standard, Decimal("0.5"))
 
 
 def results_url_through_proxy(payload: bytes, upstream_base_url: str, proxy_base_url: str) -> bytes:

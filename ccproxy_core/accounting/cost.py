@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -97,6 +97,7 @@ class PriceBook:
         self._max_models = max_models
         self._resolved: dict[tuple[str, str, tuple[tuple[str, str], ...]], ModelPrice | None] = {}
         self._resolved_second = 0
+        self._thresholds: tuple[Any, tuple[int, ...]] | None = None
 
     def compute(self, provider: Provider | str, model: str | None, usage: Usage, served: str | None = None) -> Cost:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
@@ -130,7 +131,20 @@ class PriceBook:
             return UNPRICED
         cost = _price_steps(prices, usage) if usage.steps else _price_usage(prices, usage)
         multiplier = provider.price_multiplier(usage)
-        return _tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
+        return tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
+
+    def input_thresholds(self) -> tuple[int, ...]:
+        """Every input size above which some price of either provider changes, in order."""
+        snapshot = data_snapshot.get_snapshot()
+        if self._thresholds is None or self._thresholds[0] is not snapshot:
+            price_ids = {provider.price_id for provider in PROVIDERS.values()}
+            models = [model for provider in snapshot.providers if provider.id in price_ids for model in provider.models]
+            prices: list[Any] = [correction.prices for correction in self.corrections]
+            for model in models:
+                prices.append(model.prices)
+                prices.extend(variant.prices for variant in model.price_variants or ())
+            self._thresholds = (snapshot, tuple(sorted(_tier_starts(prices))))
+        return self._thresholds[1]
 
     def _prices_in_force(
         self, provider_id: str, model: str, model_info: ModelInfo | None, context: dict[str, str]
@@ -194,7 +208,9 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     cache_read_tokens = usage.cache_read_tokens or 0
     cache_write_tokens = usage.cache_write_tokens or 0
     cache_write_1h_tokens = min(usage.cache_write_1h_tokens or 0, cache_write_tokens)
-    all_input_tokens = input_tokens + cache_read_tokens + cache_write_tokens
+    all_input_tokens = usage.tier_input_tokens
+    if all_input_tokens is None:
+        all_input_tokens = input_tokens + cache_read_tokens + cache_write_tokens
 
     def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
         return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
@@ -280,7 +296,7 @@ def sum_costs(parts: list[Cost]) -> Cost:
     )
 
 
-def _tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
+def tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
     """``cost`` with its token parts times ``factor``; server tools are billed per use, unchanged."""
     input_part, output, cache_read, cache_write = (
         (amount or Decimal(0)) * factor for amount in (cost.input, cost.output, cost.cache_read, cost.cache_write)
@@ -288,6 +304,18 @@ def _tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
     tools = cost.tools or Decimal(0)
     total = input_part + output + cache_read + cache_write + tools
     return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
+
+
+def _tier_starts(prices: list[Any]) -> set[int]:
+    """The tier starts of every tiered price in ``prices`` (model prices, conditional prices, corrections)."""
+    starts: set[int] = set()
+    for price in prices:
+        if isinstance(price, list):
+            starts |= _tier_starts([getattr(conditional, "prices", conditional) for conditional in price])
+            continue
+        values = price.values() if isinstance(price, Mapping) else vars(price).values()
+        starts.update(tier.start for value in values if isinstance(value, TieredPrices) for tier in value.tiers)
+    return starts
 
 
 def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:

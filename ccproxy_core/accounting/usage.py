@@ -69,6 +69,9 @@ class Usage:
     """Its ``status`` (``queued``, ``in_progress``, ``completed``, ...)."""
     background: bool = False
     """It runs in the background: its usage comes later, on retrieval."""
+    tier_input_tokens: int | None = None
+    """The input size that selects a tiered price, when it is not this usage's own: a sum of
+    batch results, each priced by its own size."""
     bad_counts: bool = False
     """The answer gave a token count that is not a whole number >= 0: its cost cannot be known."""
     failed: bool = False

@@ -10,6 +10,7 @@ import json
 import aiohttp
 
 from ccproxy_core.accounting.batch_results import BatchResultsParser
+from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import NO_USAGE_READERS, StreamUsageParser, usage_from_json
 from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
@@ -53,16 +54,17 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
             exchange.invalid_json = True
 
 
-def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse) -> BodyParser | None:
+def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, prices: PriceBook) -> BodyParser | None:
     """How to read an answer passed on as it arrives; ``None``: read it whole.
 
     Event streams, batch results and any large body that is not JSON (file contents) are
-    streamed; JSON answers and small bodies are read whole.
+    streamed; JSON answers and small bodies are read whole. Batch results are grouped by the
+    input sizes where ``prices`` change.
     """
     if upstream.content_type == "text/event-stream":
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if exchange.reader == "batch_results":
-        return BatchResultsParser()
+        return BatchResultsParser(prices.input_thresholds())
     if upstream.content_type == "application/json":
         return None
     length = upstream.content_length

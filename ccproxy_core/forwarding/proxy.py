@@ -309,7 +309,7 @@ class Proxy:
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
         if upstream.status < 400 and exchange.context.method != "HEAD":
-            parser = streamed_body_parser(exchange, upstream)
+            parser = streamed_body_parser(exchange, upstream, self.prices)
             if parser is not None:
                 if exchange.accounting_lost:
                     decoder = None

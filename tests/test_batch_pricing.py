@@ -1,0 +1,112 @@
+"""Batch results are billed result by result: each at the price its own size, region and tools select.
+
+The lines are written from the providers' API references: Anthropic's
+``GET /v1/messages/batches/{id}/results`` (``{"custom_id", "result": {"type": "succeeded",
+"message": {...}}}``) and OpenAI's batch output file (``{"custom_id", "response": {"status_code",
+"body": {...}}}``). Figures are worked out by hand from the published prices: both providers bill
+batch tokens at half price.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import anthropic
+
+from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.providers import PROVIDERS
+
+from .raw_upstream import upstream_and_proxy_fixtures
+
+MTOK = Decimal(1_000_000)
+
+
+def anthropic_line(custom_id: str, usage: dict, model: str = "claude-sonnet-4-5") -> bytes:
+    message = {"id": "msg_" + custom_id, "type": "message", "role": "assistant", "model": model, "usage": usage}
+    return json.dumps({"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}).encode() + b"\n"
+
+
+def responses_line(custom_id: str) -> bytes:
+    body = {
+        "id": "resp_" + custom_id,
+        "object": "response",
+        "status": "completed",
+        "model": "gpt-5",
+        "output": [
+            {"type": "web_search_call", "id": "ws_" + custom_id, "status": "completed"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Found it."}]},
+        ],
+        "usage": {"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100},
+    }
+    line = {"id": "batch_req_" + custom_id, "custom_id": custom_id, "response": {"status_code": 200, "body": body}}
+    return json.dumps(line).encode() + b"\n"
+
+
+def fetched(service_type: str, body: bytes):
+    prices = PriceBook()
+    parser = BatchResultsParser(prices.input_thresholds())
+    for start in range(0, len(body), 4096):
+        parser.feed(body[start : start + 4096])
+    usage = parser.result()
+    return usage, batch_cost(prices, PROVIDERS[service_type], usage.batch)
+
+
+def test_results_each_under_the_long_context_threshold_are_not_billed_as_one_long_request():
+    # Three results of 100K input tokens: 300K in all, but each under Sonnet 4.5's 200K threshold.
+    body = b"".join(anthropic_line(str(i), {"input_tokens": 100_000, "output_tokens": 500}) for i in range(3))
+    usage, cost = fetched("anthropic", body)
+    assert (usage.input_tokens, usage.output_tokens) == (300_000, 1_500)
+    # Half of $3 in / $15 out per million, for each result: 3 x (0.30 + 0.0075) / 2.
+    assert cost.total == 3 * (100_000 * 3 + 500 * 15) / MTOK / 2 == Decimal("0.46125")
+
+
+def test_a_result_over_the_threshold_is_billed_at_the_long_context_rate_beside_one_under_it():
+    body = anthropic_line("long", {"input_tokens": 210_000, "output_tokens": 500}) + anthropic_line(
+        "short", {"input_tokens": 1_000, "output_tokens": 500}
+    )
+    _, cost = fetched("anthropic", body)
+    # Above 200K: $6 in, $22.50 out per million; under it: $3 and $15. Half of each in batch.
+    assert cost.total == ((210_000 * 6 + 500 * Decimal("22.5")) + (1_000 * 3 + 500 * 15)) / MTOK / 2
+
+
+def test_results_kept_to_us_inference_cost_one_tenth_more():
+    usage = {"input_tokens": 1_000, "output_tokens": 500, "inference_geo": "us"}
+    body = b"".join(anthropic_line(str(i), usage) for i in range(3)) + anthropic_line(
+        "global", {"input_tokens": 1_000, "output_tokens": 500}
+    )
+    _, cost = fetched("anthropic", body)
+    one = (1_000 * 3 + 500 * 15) / MTOK / 2
+    assert cost.total == 3 * one * Decimal("1.1") + one  # $0.017325 for the three US-only results
+
+
+def test_web_searches_of_batched_responses_are_billed_per_call_beside_the_halved_tokens():
+    usage, cost = fetched("openai", b"".join(responses_line(str(i)) for i in range(3)))
+    assert (usage.input_tokens, usage.output_tokens, usage.web_search_requests) == (3_000, 300, 3)
+    # gpt-5: $1.25 in, $10 out per million, half in batch; web search $10 per 1,000 calls.
+    assert cost.tools == 3 * Decimal("0.01")
+    assert cost.total == 3 * ((1_000 * Decimal("1.25") + 100 * 10) / MTOK / 2 + Decimal("0.01"))
+
+
+def test_a_result_line_too_long_to_read_leaves_the_fetch_unpriced_not_short():
+    huge = anthropic_line("huge", {"input_tokens": 1_000, "output_tokens": 500, "padding": "x" * (17 << 20)})
+    usage, cost = fetched("anthropic", huge + anthropic_line("small", {"input_tokens": 1_000, "output_tokens": 500}))
+    assert usage.input_tokens == 1_000  # what was read, a lower bound
+    assert (cost.priced, cost.total) == (False, None)
+
+
+RESULTS = b"".join(anthropic_line(str(i), {"input_tokens": 100_000, "output_tokens": 500}) for i in range(3))
+ANSWERS = {
+    "results": b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(RESULTS)
+    + RESULTS
+}
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
+
+
+def test_a_results_fetch_through_the_proxy_is_recorded_at_the_sum_of_each_results_price(proxy, recorder):
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    response = client.get("/v1/messages/batches/msgbatch_1/results", cast_to=bytes)
+    assert response == RESULTS
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.tokens_input, record.cost_usd) == (200, 300_000, Decimal("0.46125"))
