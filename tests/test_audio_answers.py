@@ -58,6 +58,21 @@ ANSWERS = {
         ),
     ),
     "portal": answer(b"text/html", PORTAL),
+    "image-edit": answer(
+        b"application/json",
+        json.dumps(
+            {
+                "created": 1,
+                "data": [{"b64_json": "iVBORw0KGgo="}],
+                "usage": {
+                    "input_tokens": 1050,
+                    "input_tokens_details": {"text_tokens": 50, "image_tokens": 1000},
+                    "output_tokens": 4160,
+                    "total_tokens": 5210,
+                },
+            }
+        ).encode(),
+    ),
     "webrtc-call": answer(b"application/sdp", b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n", b"201 Created"),
 }
 
@@ -91,8 +106,10 @@ def test_a_transcription_stream_ends_with_its_done_event_and_carries_the_usage(p
     assert [event.type for event in stream][-1] == "transcript.text.done"
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.streaming) == (200, None, True)
-    assert (record.tokens_input, record.tokens_output) == (1000, 50)
+    assert (record.model, record.tokens_input, record.tokens_output) == ("gpt-4o-transcribe", 1000, 50)
     assert record.ttft_ms is not None
+    # gpt-4o-transcribe per million: text input $2.50, audio input $6, output $10; its model is a form field.
+    assert record.cost_usd == (100 * Decimal("2.5") + 900 * 6 + 50 * 10) / MTOK
 
 
 def test_a_speech_stream_ends_with_its_done_event_and_is_priced(proxy, recorder):
@@ -120,3 +137,14 @@ def test_an_html_page_is_still_no_answer_where_audio_is(proxy, recorder):
     assert speech.content == PORTAL
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, "upstream_invalid_json")
+
+
+def test_an_image_edit_is_priced_by_the_model_named_in_its_form(proxy, recorder):
+    edited = client(proxy, "image-edit").images.edit(
+        model="gpt-image-1", image=("in.png", b"\x89PNG\r\n\x1a\n" + bytes(500)), prompt="Add a hat"
+    )
+    assert edited.data[0].b64_json == "iVBORw0KGgo="
+    [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.tokens_input, record.tokens_output) == ("gpt-image-1", 1050, 4160)
+    # gpt-image-1 per million: text input $5, image input $10, image output $40.
+    assert record.cost_usd == (50 * 5 + 1000 * 10 + 4160 * 40) / MTOK
