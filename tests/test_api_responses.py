@@ -151,16 +151,22 @@ def test_websocket_answers_carry_the_upgrades_attribution(proxy, recorder):
         "x-request-id": "client-chosen-id-1",
     }
     with websockets.sync.client.connect(url, additional_headers=headers) as socket:
-        socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "hi"}))
-        while json.loads(socket.recv())["type"] != "response.completed":
-            pass
-    [record] = recorder.wait_for_ends(1)
-    assert (record.method, record.session_id, record.client_name, record.client_version) == (
-        "WEBSOCKET",
-        "0199a0b2-codex-session",
-        "codex",
-        "0.171.0",
-    )
+        for end_user in ("user-hash-42", None):
+            turn = {"type": "response.create", "model": MODEL, "input": "hi", "user": "legacy-user"}
+            socket.send(json.dumps(turn | ({"safety_identifier": end_user} if end_user else {})))
+            while json.loads(socket.recv())["type"] != "response.completed":
+                pass
+    records = recorder.wait_for_ends(2)
+    for record in records:
+        assert (record.method, record.session_id, record.client_name, record.client_version) == (
+            "WEBSOCKET",
+            "0199a0b2-codex-session",
+            "codex",
+            "0.171.0",
+        )
+    # Each answer's own request names its end user, as an HTTP body does.
+    assert [record.end_user for record in records] == ["user-hash-42", "legacy-user"]
+    [record] = records[:1]
     assert record.api_key_id and "websocket" not in record.api_key_id  # a fingerprint, never the key
     assert record.client_request_id == "client-chosen-id-1"
 

@@ -24,7 +24,7 @@ import re
 import time
 from collections import deque
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import aiohttp
@@ -151,7 +151,7 @@ class _Socket:
 
     async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
         """The provider refused the upgrade (or could not be reached): tell the client, record it."""
-        exchange = self._new_exchange(None, 0)
+        exchange = self._new_exchange(None, 0, {})
         exchange.context.started_monotonic = started
         await self.proxy.hooks.start(exchange.context)
         exchange.upstream_status = status if error_type.startswith("http_") else None
@@ -221,10 +221,10 @@ class _Socket:
         event = decode_json(text)
         if not isinstance(event, dict) or event.get("type") != "response.create":
             return
-        model = event.get("model")
-        if self.realtime and isinstance(event.get("response"), dict):
-            model = event["response"].get("model", model)
-        exchange = self._new_exchange(model if isinstance(model, str) and model else self.model_from_query, len(text))
+        request = event["response"] if self.realtime and isinstance(event.get("response"), dict) else event
+        model = request.get("model", event.get("model"))
+        model = model if isinstance(model, str) and model else self.model_from_query
+        exchange = self._new_exchange(model, len(text), request)
         self.open_answers.append(exchange)
         await self.proxy.hooks.start(exchange.context)
 
@@ -266,7 +266,7 @@ class _Socket:
                 answer.note_failure("upstream_stream_aborted", "the provider closed the WebSocket mid-answer")
             await self.proxy._finish(answer)
 
-    def _new_exchange(self, model: str | None, request_bytes: int) -> Exchange:
+    def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
         scope = self.scope
         caps = self.proxy.caps
         client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
@@ -287,8 +287,9 @@ class _Socket:
             traceparent=traceparent,
             tracestate=tracestate,
         )
-        # Who and what it is for, from the upgrade's headers (Codex CLI's session-id, User-Agent, key).
-        self.proxy.attributor.fill(context, scope["headers"], None)
+        # Who and what it is for: the upgrade's headers (Codex CLI's session-id, User-Agent, key), and
+        # this answer's request, as an HTTP body would carry it (safety_identifier, user, metadata).
+        self.proxy.attributor.fill(context, scope["headers"], request)
         exchange = Exchange(
             context=context,
             provider=provider_for(OPENAI),
