@@ -62,6 +62,21 @@ def test_openai_tiers_price_as_the_answer_says():
     assert book.compute("openai", "gpt-5", Usage(**tokens, service_tier="flex")).total == Decimal("0.01125")
 
 
+@pytest.mark.parametrize(
+    ("model", "rates"),
+    [
+        # Fine-tuned models per million: input, cached input, output.
+        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", (Decimal("0.30"), Decimal("0.15"), Decimal("1.20"))),
+        ("ft:gpt-4o-2024-08-06:acme:support:def456", (Decimal("3.75"), Decimal("1.875"), Decimal("15"))),
+    ],
+)
+def test_cached_input_of_a_fine_tuned_model_is_billed_at_its_cached_rate(model, rates):
+    usage = Usage(input_tokens=6_000, cache_read_tokens=4_000, output_tokens=2_000)
+    input_rate, cached_rate, output_rate = rates
+    expected = (6_000 * input_rate + 4_000 * cached_rate + 2_000 * output_rate) / M
+    assert PriceBook().compute("openai", model, usage).total == expected
+
+
 def test_the_operator_adds_and_overrides_prices(tmp_path):
     path = tmp_path / "prices.toml"
     path.write_text(
