@@ -148,18 +148,20 @@ def test_realtime_audio_tokens_are_billed_at_the_audio_rates():
     assert cost.total == cost.input + cost.cache_read + cost.output
 
 
-def test_audio_tokens_of_a_model_without_audio_prices_leave_the_answer_unpriced():
+def test_audio_tokens_are_unpriced_where_the_model_has_no_audio_prices_and_at_them_where_it_has():
     body = (
         b'{"model": "gpt-4o-audio-preview-2024-12-17", "usage": {"prompt_tokens": 1000, "completion_tokens": 500,'
         b' "prompt_tokens_details": {"audio_tokens": 800}, "completion_tokens_details": {"audio_tokens": 400}}}'
     )
     usage = usage_from_json("openai", body)
     assert (usage.audio_input_tokens, usage.audio_output_tokens) == (800, 400)
-    assert PriceBook().compute("openai", "gpt-4o-audio-preview", usage) == UNPRICED  # not text prices for audio
+    assert PriceBook().compute("openai", "gpt-4o", usage) == UNPRICED  # not text prices for audio
     text_only = usage_from_json("openai", body.replace(b"800", b"0").replace(b"400", b"0"))
+    assert PriceBook().compute("openai", "gpt-4o", text_only).total == (1000 * Decimal("2.5") + 500 * 10) / MTOK
+    # gpt-4o-audio-preview per million: text $2.50 in, $10 out; audio $40 in, $80 out (a price correction).
     assert (
-        PriceBook().compute("openai", "gpt-4o-audio-preview", text_only).total
-        == (1000 * Decimal("2.5") + 500 * 10) / MTOK
+        PriceBook().compute("openai", "gpt-4o-audio-preview-2024-12-17", usage).total
+        == (200 * Decimal("2.5") + 800 * 40 + 100 * 10 + 400 * 80) / MTOK
     )
 
 

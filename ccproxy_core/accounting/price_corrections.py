@@ -19,7 +19,19 @@ from ccproxy_core.errors import SettingsError
 
 BUILT_IN = Path(__file__).with_name("price_corrections.toml")
 PRICE_KEYS = frozenset(
-    {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "web_searches_kcount"}
+    {
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "input_audio_mtok",
+        "cache_audio_read_mtok",
+        "output_audio_mtok",
+        "input_image_mtok",
+        "output_image_mtok",
+        "web_searches_kcount",
+    }
 )
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
 
