@@ -15,10 +15,10 @@ import ccproxy_core
 CCPROXY = [sys.executable, "-m", "ccproxy_core"]
 
 
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if "__" not in k}
     environment.update(env or {})
-    return subprocess.run([*CCPROXY, *args], capture_output=True, text=True, env=environment, timeout=120)
+    return subprocess.run([*CCPROXY, *args], capture_output=True, text=True, env=environment, timeout=120, cwd=cwd)
 
 
 def test_version():
@@ -55,6 +55,30 @@ def test_bad_setting_exits_2_with_one_line():
         result.stderr.strip()
         == "error: invalid setting SERVER__PORT='not-a-port': Input should be a valid integer, unable to parse string as an integer"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ATTRIBUTION__KEYS", "not json"),
+        ("ATTRIBUTION__KEYS", '{"3f2a9c1b7d4e": "alice-laptop"'),
+        ("BUDGETS", '[{"name": "team", "limit_usd": 5}'),
+        ("SERVER", "{port: 8080}"),
+    ],
+)
+def test_a_json_setting_that_is_not_json_exits_2_with_one_line_naming_it(variable, value):
+    result = run("config", "show", env={variable: value})
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"invalid setting {variable}: not valid JSON" in result.stderr and "write it as a JSON" in result.stderr
+
+
+def test_a_json_setting_in_the_env_file_that_is_not_json_is_named_with_the_file(tmp_path):
+    (tmp_path / ".env").write_text("ATTRIBUTION__KEYS={oops\n")
+    result = run("config", "show", env={"HOME": str(tmp_path)}, cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: invalid setting ATTRIBUTION__KEYS (in .env): not valid JSON"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_config_show_masks_secrets():

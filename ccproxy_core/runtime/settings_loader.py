@@ -9,15 +9,20 @@ may share, so an unknown one there is only warned about.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import NoDecode
+from pydantic_settings import SettingsError as SourceError
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_host.plugin_settings import unknown_key_message
@@ -54,6 +59,8 @@ def load_settings(
         settings = Settings(**(overrides or {}))
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    except SourceError as exc:
+        raise SettingsError(describe_undecodable_setting() or f"{exc}: {exc.__cause__}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
@@ -128,3 +135,60 @@ def describe_validation_error(exc: ValidationError) -> str:
         name = "__".join(location).upper() or "settings"
         lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
     return "\n".join(lines)
+
+
+def describe_undecodable_setting() -> str | None:
+    """The line naming a JSON-valued variable (environment first, then .env) that is not JSON.
+
+    pydantic-settings only names the section, and only in a traceback, so the culprit is found here.
+    """
+    env_file = Path(str(Settings.model_config.get("env_file")))
+    sources: list[tuple[Mapping[str, str], str]] = [(os.environ, "")]
+    if env_file.is_file():
+        sources.append(({k: v for k, v in dotenv_values(env_file).items() if v is not None}, f" (in {env_file})"))
+    for variables, origin in sources:
+        for variable, value in variables.items():
+            kind = _json_kind(variable.lower().split("__"))
+            if kind is None:
+                continue
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as exc:
+                example = '\'{"name": "value"}\'' if kind == "object" else '\'[{"name": "value"}]\''
+                return (
+                    f"invalid setting {variable.upper()}{origin}: not valid JSON ({exc.msg}, column {exc.colno}): "
+                    f"write it as a JSON {kind} in single quotes, such as {example}"
+                )
+    return None
+
+
+def _json_kind(path: list[str]) -> str | None:
+    """``"object"`` or ``"list"`` when pydantic-settings decodes the variable at ``path`` as JSON."""
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(path):
+        field = model.model_fields.get(part)
+        if field is None or NoDecode in field.metadata:
+            return None
+        annotation = _without_none(field.annotation)
+        if depth == len(path) - 1:
+            return _kind_of(annotation)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return None
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        rest = [arg for arg in get_args(annotation) if arg is not NoneType]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation
+
+
+def _kind_of(annotation: Any) -> str | None:
+    origin = get_origin(annotation) or annotation
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, BaseModel)):
+        return "object"
+    if origin in (list, set, tuple, frozenset):
+        return "list"
+    return None
