@@ -159,3 +159,16 @@ def test_a_port_in_use_names_the_setting_to_change(tmp_path):
         port = taken.getsockname()[1]
         result = run("serve", "--port", str(port), env={"HOME": str(tmp_path)})
     assert result.returncode == 1 and "SERVER__PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(("serve", "--mock-upstream"), "--mock-upstream"), (("mock-upstream", "--port"), "--port")],
+)
+def test_a_mock_upstream_port_in_use_is_one_line_naming_the_option(tmp_path, args, option):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run(*args, str(port), env={"HOME": str(tmp_path)})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"port {port} (Address already in use)" in result.stderr and f"set {option} to a free port" in result.stderr

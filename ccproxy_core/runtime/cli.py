@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ccproxy_core import __version__
 from ccproxy_core.errors import CcproxyError
+from ccproxy_core.runtime.listen_errors import cannot_listen_message
 from ccproxy_core.runtime.report import report
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.runtime.settings_loader import load_settings
+
+if TYPE_CHECKING:
+    from ccproxy_core.testing.mock_upstream import MockServer
 
 PORT = click.IntRange(0, 65535)
 NOT_NEGATIVE = click.IntRange(min=0)
@@ -74,9 +79,7 @@ def serve(
     overrides = _server_overrides(host, port, workers)
     mock = None
     if mock_port is not None:
-        from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
-
-        mock = serve_mock_in_thread(port=mock_port)
+        mock = _start_mock_or_exit(mock_port)
         overrides["upstream"] = {"anthropic_base_url": mock.url, "openai_base_url": mock.url}
     settings = _settings_or_exit(config_file, overrides)
     try:
@@ -84,6 +87,24 @@ def serve(
     finally:
         if mock is not None:
             mock.stop()
+
+
+def _start_mock_or_exit(port: int) -> MockServer:
+    from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
+
+    try:
+        return serve_mock_in_thread(port=port)
+    except RuntimeError as exc:
+        if not isinstance(exc.__cause__, OSError):
+            raise
+        line = cannot_listen_message("127.0.0.1", port, exc.__cause__, "--mock-upstream", "--mock-upstream")
+        if exc.__cause__.errno == errno.EADDRINUSE:
+            line += (
+                " (to use a mock already running there, drop --mock-upstream and point"
+                " UPSTREAM__ANTHROPIC_BASE_URL and UPSTREAM__OPENAI_BASE_URL at it)"
+            )
+        click.echo(f"error: {line}", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -182,7 +203,11 @@ def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta
     from ccproxy_core.testing.mock_upstream import MockOptions, run_mock_upstream
 
     options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
-    run_mock_upstream(host, port, options)
+    try:
+        run_mock_upstream(host, port, options)
+    except OSError as exc:
+        click.echo(f"error: {cannot_listen_message(host, port, exc, '--host', '--port')}", err=True)
+        sys.exit(1)
 
 
 main.add_command(report)
