@@ -154,11 +154,24 @@ def test_out_of_range_numbers_on_the_command_line_are_refused_by_name(args):
     assert result.returncode == 2 and args[-2] in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_port_in_use_names_the_setting_to_change(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_names_the_setting_to_change(tmp_path, workers):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        result = run("serve", "--port", str(port), env={"HOME": str(tmp_path)})
-    assert result.returncode == 1 and "SERVER__PORT" in result.stderr and "Traceback" not in result.stderr
+        result = run("serve", "--port", str(port), "--workers", workers, env={"HOME": str(tmp_path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        f"cannot listen on 127.0.0.1 port {port} (Address already in use): stop what uses it, "
+        "or set SERVER__PORT (or --port) to a free port" in result.stderr
+    ), result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_host_that_is_not_an_address_of_this_machine_names_the_host_setting(tmp_path, workers):
+    result = run("serve", "--host", "192.0.2.1", "--port", "0", "--workers", workers, env={"HOME": str(tmp_path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "192.0.2.1: it is not an address of this machine: set SERVER__HOST (or --host)" in result.stderr
+    assert "SERVER__PORT" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(

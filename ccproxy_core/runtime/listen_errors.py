@@ -6,6 +6,11 @@ import errno
 import os
 import socket
 
+SERVER_HOST = "SERVER__HOST (or --host)"
+"""How ``ccproxy serve``'s address is set, as an error names it."""
+SERVER_PORT = "SERVER__PORT (or --port)"
+"""How ``ccproxy serve``'s port is set, as an error names it."""
+
 
 def cannot_listen_message(host: str, port: int, error: OSError, host_setting: str, port_setting: str) -> str:
     """Why ``host`` port ``port`` cannot be listened on, and what to set instead.

@@ -15,6 +15,7 @@ import uvicorn
 
 from ccproxy_core.errors import CcproxyError, SettingsError
 from ccproxy_core.runtime.app import create_app
+from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
 from ccproxy_core.runtime.logging_setup import configure_logging
 from ccproxy_core.runtime.server_limits import ConnectionLimits, GuardedHttpToolsProtocol
 from ccproxy_core.runtime.settings import Settings
@@ -157,19 +158,9 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
 def _explain_bind_failure(host: str, port: int) -> None:
     """uvicorn logs the bare OS error of a failed bind; say which setting to change."""
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        log.error("SERVER__HOST=%s is not an address this machine can listen on: set SERVER__HOST (or --host)", host)
-        return
-    family, kind, proto, _, address = addresses[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
-        except OSError as exc:
-            log.error(
-                "cannot listen on %s port %d (%s): stop what uses it, or set SERVER__PORT (or --port) to a free port",
-                host,
-                port,
-                exc.strerror,
-            )
+    except OSError as exc:
+        log.error("%s", cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT))

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
 from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
 from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
@@ -47,7 +48,8 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
     try:
         listening = bind_listener(settings.server)
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", settings.server.host, settings.server.port, exc)
+        host, port = settings.server.host, settings.server.port
+        log.error("%s", cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT))
         return 1
     runtime = tempfile.mkdtemp(prefix="ccproxy-workers-")  # mode 0700: only this user reaches the sockets
     try:
