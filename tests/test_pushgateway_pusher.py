@@ -47,6 +47,16 @@ def test_a_bad_url_is_refused_without_repeating_the_password(bad_url):
     assert "secret-pw" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "bad_url",
+    ["http://pushgateway:notaport", "http://user:secret-pw@host:99999", "host:0", "http://user:secret-pw@:9091"],
+)
+def test_a_url_whose_port_or_host_is_not_one_is_refused_at_start_up(bad_url):
+    with pytest.raises(ValueError, match="OBSERVABILITY__PUSHGATEWAY_URL") as raised:
+        parse_push_url(bad_url)
+    assert "secret-pw" not in str(raised.value)
+
+
 def test_the_grouping_key_is_the_configured_instance_or_host_and_port():
     configured = make_settings("http://127.0.0.1:1", observability={"pushgateway_instance": "blue-1"})
     assert grouping_key(configured) == {"instance": "blue-1"}

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
@@ -67,11 +67,26 @@ def parse_push_url(raw_url: str) -> PushTarget:
         )
     if parts.query or parts.fragment:
         raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must not have a query or fragment, got {display_url}")
+    _check_host_and_port(parts, display_url)
     url = urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
     if not has_userinfo:
         return PushTarget(url=url, display_url=display_url)
     username, _, password = userinfo.partition(":")
     return PushTarget(url=url, display_url=display_url, username=unquote(username), password=unquote(password))
+
+
+def _check_host_and_port(parts: SplitResult, display_url: str) -> None:
+    """Refuse here what would otherwise make every push fail later with InvalidURL."""
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError(
+            f"OBSERVABILITY__PUSHGATEWAY_URL must have a port from 1 to 65535 (the Pushgateway's is 9091), got {display_url}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must name a host, got {display_url}")
 
 
 def grouping_key(settings: Settings) -> dict[str, str]:
