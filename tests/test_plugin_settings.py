@@ -122,6 +122,18 @@ def test_generic_prefixes_only_warn_because_other_programs_share_them(monkeypatc
     assert "LOGGING__DIR" in caplog.text
 
 
+def test_a_misspelt_attribution_variable_is_warned_about_with_the_closest_name(monkeypatch, caplog):
+    monkeypatch.setenv("ATTRIBUTION__KEY", '{"3f2a9c1b7d4e": "alice-laptop"}')
+    monkeypatch.setenv("ATTRIBUTION__KEYS__0123456789ab", "bob-desktop")
+    with caplog.at_level(logging.WARNING, logger="ccproxy.settings"):
+        settings = load_settings()
+    assert settings.attribution.keys == {"0123456789ab": "bob-desktop"}
+    attribution_warnings = [message for message in caplog.messages if "ATTRIBUTION__" in message]
+    assert attribution_warnings == [
+        "ignoring unknown setting ATTRIBUTION__KEY (attribution.key in the config file): did you mean ATTRIBUTION__KEYS?"
+    ]
+
+
 def test_the_table_of_a_plugin_disabled_by_name_is_kept_unchecked(monkeypatch):
     monkeypatch.setenv("PLUGINS__DISABLED", "counting")
     monkeypatch.setenv("PLUGINS__COUNTING__ANYTHING", "x")

@@ -3,8 +3,8 @@
 Unknown names: a key the config file does not know, or an ``OBSERVABILITY__*`` or
 ``PLUGINS__*`` environment variable no loaded plugin knows, stops start-up with one line
 naming it and the closest valid name; those prefixes are ccproxy's own. ``SERVER__``,
-``UPSTREAM__``, ``SECURITY__`` and ``LOGGING__`` are generic words other programs' variables
-may share, so an unknown one there is only warned about.
+``UPSTREAM__``, ``SECURITY__``, ``ATTRIBUTION__`` and ``LOGGING__`` are generic words other
+programs' variables may share, so an unknown one there is only warned about.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ccproxy_core.safe_values import shown_setting_value
 
 log = logging.getLogger("ccproxy.settings")
 
-WARNED_PREFIXES = ("server", "upstream", "security", "logging")
+WARNED_PREFIXES = ("server", "upstream", "security", "attribution", "logging")
 """Sections whose unknown environment variables are warned about, not refused."""
 PLUGIN_SECTIONS = ("observability", "plugins")
 """Sections whose keys only the loaded plugins know (checked once they are loaded)."""
@@ -101,7 +101,8 @@ def warn_about_unknown_environment(environment: Mapping[str, str]) -> list[str]:
     """Log (and return) one warning per ``SERVER__``-style variable that is no setting."""
     warnings = []
     for variable in environment:
-        section, _, key = variable.lower().partition("__")
+        section, _, rest = variable.lower().partition("__")
+        key = rest.partition("__")[0]  # ATTRIBUTION__KEYS__<fingerprint> sets one entry of a table
         if section not in WARNED_PREFIXES or not key:
             continue
         model = Settings.model_fields[section].annotation
