@@ -259,6 +259,27 @@ def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_a
         server.stop()
 
 
+def test_a_dashboard_login_through_a_worker_opens_nothing_to_other_clients(upstream, tmp_path):
+    env = {
+        **serve_env(upstream.url, tmp_path / "login.duckdb", metrics_endpoint_enabled="true", dashboard_enabled="true"),
+        "SECURITY__AUTH_TOKEN": "workers-secret-token",
+    }
+    server = serve_workers(tmp_path, env)
+    try:
+        logins = [httpx.get(server.url + "/dashboard?token=workers-secret-token") for _ in range(4)]
+        assert {login.status_code for login in logins} == {303}
+        # The name carries the port the client connected to, as it does without workers.
+        assert {name for login in logins for name in login.cookies} == {f"ccproxy_session_{server.port}"}
+        for _ in range(6):  # a connection of its own each time: both workers relay some
+            assert httpx.get(server.url + "/logs/query").status_code == 401
+            assert httpx.get(server.url + "/metrics").status_code == 401
+            assert httpx.post(server.url + "/logs/reset").status_code == 401
+        with httpx.Client(cookies=logins[0].cookies) as browser:
+            assert browser.get(server.url + "/logs/query").status_code == 200
+    finally:
+        server.stop()
+
+
 def process_state(pid: int) -> str:
     """The state letter of ``pid`` from /proc (``R``, ``S``, ``Z``, ...), or ``gone``."""
     try:

@@ -8,7 +8,7 @@ from ccproxy_core.runtime.workers.forward import WORKER_CLIENT_HEADER
 
 
 class WorkerClientAddress:
-    """Pure ASGI middleware of the hub: the client and scheme a worker saw become the request's own.
+    """Pure ASGI middleware of the hub: the client, server and scheme a worker saw become the request's own.
 
     The hub listens only on a unix socket in a directory only ccproxy's user can open, so
     every request it gets comes from a worker, which drops any copy a client sent.
@@ -27,8 +27,14 @@ class WorkerClientAddress:
                     headers.append((name, value))
             scope = {**scope, "headers": headers}
             if passed is not None:
-                scheme, address, port = [*passed.decode("latin-1").split(" "), "", "", ""][:3]
-                scope["client"] = (address, int(port)) if address and port.isdigit() else None
-                if scheme in ("http", "https"):
-                    scope["scheme"] = scheme
+                _apply_worker_view(scope, passed.decode("latin-1"))
         await self.app(scope, receive, send)
+
+
+def _apply_worker_view(scope: Scope, passed: str) -> None:
+    scheme, address, port, server_address, server_port = [*passed.split(" "), "", "", "", "", ""][:5]
+    scope["client"] = (address, int(port)) if address and port.isdigit() else None
+    if server_port.isdigit() and int(server_port):
+        scope["server"] = (server_address, int(server_port))
+    if scheme in ("http", "https"):
+        scope["scheme"] = scheme

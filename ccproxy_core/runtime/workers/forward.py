@@ -26,7 +26,11 @@ log = logging.getLogger("ccproxy.workers")
 _failure_log = RateLimitedLog(log)
 
 WORKER_CLIENT_HEADER = b"x-ccproxy-worker-client"
-"""``<scheme> <address> <port>`` of the client, set by a worker, believed only on the hub's socket."""
+"""``<scheme> <client address> <client port> <server address> <server port>``, set by a worker.
+
+Believed only on the hub's socket. The server's address is the one the client connected to,
+which the hub, listening on a unix socket, cannot know itself.
+"""
 _HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -54,7 +58,12 @@ class HubForwarder:
     async def open(self) -> None:
         connector = aiohttp.UnixConnector(self.socket_path, limit=0, keepalive_timeout=_HUB_KEEPALIVE_SECONDS)
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+            connector=connector,
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            # One session relays every client's requests: a cookie the hub sets for one client
+            # (the dashboard's session) must go back to that client only, never to the next one.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -92,7 +101,10 @@ def _forwarded_headers(scope: Scope) -> CIMultiDict[str]:
         if name not in _HOP_BY_HOP:
             headers.add(name.decode("latin-1"), value.decode("latin-1"))
     client = scope.get("client") or ("", 0)
-    headers[WORKER_CLIENT_HEADER.decode()] = f"{scope.get('scheme', 'http')} {client[0]} {client[1]}"
+    server = scope.get("server") or ("", 0)
+    headers[WORKER_CLIENT_HEADER.decode()] = (
+        f"{scope.get('scheme', 'http')} {client[0]} {client[1]} {server[0]} {server[1] or 0}"
+    )
     return headers
 
 
