@@ -9,6 +9,7 @@ import openai
 import pytest
 import websockets.sync.client
 
+from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.testing import wait_until
@@ -169,6 +170,25 @@ def test_websocket_answers_carry_the_upgrades_attribution(proxy, recorder):
     [record] = records[:1]
     assert record.api_key_id and "websocket" not in record.api_key_id  # a fingerprint, never the key
     assert record.client_request_id == "client-chosen-id-1"
+
+
+def test_a_websocket_client_with_its_key_in_the_subprotocol_does_not_get_the_operators(
+    proxy_factory, upstream, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream={"openai_api_key": "sk-proj-operator-0123456789"})
+    httpx.delete(upstream.url + "/_mock/requests")
+    url = proxy.url.replace("http://", "ws://") + "/v1/responses"
+    protocols = ["realtime", "openai-insecure-api-key.sk-proj-client-0123456789"]
+    with websockets.sync.client.connect(url, subprotocols=protocols) as socket:
+        socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "hi"}))
+        while json.loads(socket.recv())["type"] != "response.completed":
+            pass
+    [upgrade] = httpx.get(upstream.url + "/_mock/requests").json()["requests"]
+    sent = {name.lower(): value for name, value in upgrade["headers"]}
+    assert "authorization" not in sent
+    assert "openai-insecure-api-key.sk-proj-client-0123456789" in sent["sec-websocket-protocol"]
+    [record] = recorder.wait_for_ends(1)
+    assert record.api_key_id == key_fingerprint("sk-proj-client-0123456789")
 
 
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):

@@ -136,6 +136,18 @@ def test_key_fingerprint_is_short_keyed_and_never_the_key():
     assert read({"authorization": "Basic dXNlcjpwYXNz"}).api_key_id is None
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"api-key": "sk-azure-client-0123456789"},
+        {"x-goog-api-key": "sk-azure-client-0123456789"},
+        {"sec-websocket-protocol": "realtime, openai-insecure-api-key.sk-azure-client-0123456789"},
+    ],
+)
+def test_the_key_is_read_from_every_header_a_client_sends_it_in(headers):
+    assert read(headers).api_key_id == key_fingerprint("sk-azure-client-0123456789")
+
+
 def test_configured_key_names_and_projects():
     alice, ci = key_fingerprint("sk-alice"), key_fingerprint("sk-ci")
     settings = AttributionSettings(keys={alice: "alice-laptop", ci: {"name": "ci", "project": "backend"}})

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from ccproxy_core import hookimpl
+from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.testing import wait_until
 from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 
@@ -46,6 +47,21 @@ def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, re
     assert record.client_request_id == "given-id-1" and record.query == "beta=true"
     assert record.upstream_request_id == response.headers["request-id"]
     assert record.request_id == response.headers["x-ccproxy-request-id"] != "given-id-1"
+
+
+@pytest.mark.parametrize("header", ["api-key", "x-goog-api-key"])
+def test_a_client_key_in_any_credential_header_keeps_the_configured_key_out(proxy_factory, upstream, recorder, header):
+    """AzureOpenAI sends ``api-key``, Google-style clients ``x-goog-api-key``."""
+    proxy = proxy_factory(plugins=[recorder], upstream={"openai_api_key": "sk-proj-operator-0123456789"})
+    httpx.delete(upstream.url + "/_mock/requests")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers={header: "client-own-key-0123456789"})
+    assert answer.status_code == 200
+    [seen] = mock_requests(upstream)
+    sent = {k.lower(): v for k, v in seen["headers"]}
+    assert "authorization" not in sent and sent[header] == redact_secret("client-own-key-0123456789")
+    [record] = recorder.wait_for_ends(1)
+    assert record.api_key_id == key_fingerprint("client-own-key-0123456789")
 
 
 def test_generated_request_id_matches_record(proxy, recorder):

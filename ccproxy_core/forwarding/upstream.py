@@ -131,6 +131,8 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
 
 
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
+WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
+"""A WebSocket subprotocol of this prefix carries the client's key (browsers cannot set headers)."""
 _SHORTEST_MASKED_KEY = 8  # shorter values would mask ordinary words of a message
 
 
@@ -146,6 +148,13 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def client_sent_key(headers: CIMultiDict[str]) -> bool:
+    """Whether the client authenticates itself: any credential header, or the WebSocket key subprotocol."""
+    if any(name in headers for name in _CREDENTIAL_HEADERS):
+        return True
+    return WEBSOCKET_KEY_PROTOCOL in headers.get("sec-websocket-protocol", "")
+
+
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
     """Keep aiohttp from adding headers the client did not send (its User-Agent, its Accept-Encoding).
 
@@ -159,7 +168,7 @@ def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
 
 def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Settings) -> None:
     """Use the configured API key only when the client sent no credentials of its own."""
-    if "x-api-key" in out or "authorization" in out:
+    if client_sent_key(out):
         return
     key = getattr(settings.upstream, f"{provider.name}_api_key", None)
     if key:

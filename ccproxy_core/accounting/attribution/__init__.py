@@ -12,7 +12,8 @@ Sources, in order of preference:
 - ``end_user``: the account in Claude Code's ``metadata.user_id`` (or any other ``user_id``);
   OpenAI's ``safety_identifier`` or ``user``.
 - ``project``: ``x-ccproxy-project``, else the project named for the key in ``[attribution.keys]``.
-- ``api_key_id``: fingerprint of ``x-api-key`` or the Bearer token; ``api_key_name`` its configured name.
+- ``api_key_id``: fingerprint of the key the client sent (``x-api-key``, ``api-key``, ``x-goog-api-key``,
+  the Bearer token, or the WebSocket key subprotocol); ``api_key_name`` its configured name.
 - ``client_name`` / ``client_version``: from the User-Agent.
 - ``tags``: ``x-ccproxy-tag-<name>: <value>`` headers.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
-from .keys import DEFAULT_SALT, key_fingerprint, key_from_headers
+from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers
 from .sessions import MAX_ID_CHARS, session_and_user_from_body
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ _TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 # Header name -> slot; earlier session sources win over later ones.
 _SESSION_HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id", b"x-ccproxy-session")
-_WANTED = frozenset({*_SESSION_HEADERS, b"x-ccproxy-project", b"x-api-key", b"authorization"})
+_WANTED = frozenset(
+    {*_SESSION_HEADERS, *KEY_HEADERS, b"x-ccproxy-project", b"authorization", b"sec-websocket-protocol"}
+)
 
 
 @dataclass(slots=True)
@@ -118,7 +121,7 @@ class Attributor:
         return None
 
     def _key(self, dims: Dimensions, found: dict[bytes, str]) -> None:
-        api_key = key_from_headers(found.get(b"x-api-key"), found.get(b"authorization"))
+        api_key = key_from_headers(found)
         if api_key is None:
             return
         dims.api_key_id = self._fingerprint(api_key)

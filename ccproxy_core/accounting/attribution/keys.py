@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 FINGERPRINT_HEX_DIGITS = 12
 DEFAULT_SALT = b"ccproxy api-key fingerprint v1"
@@ -20,12 +21,24 @@ def key_fingerprint(api_key: str, salt: bytes = DEFAULT_SALT) -> str:
     return digest.hex()[:FINGERPRINT_HEX_DIGITS]
 
 
-def key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
-    """The credential a client sent: ``x-api-key`` (Anthropic), else a Bearer token (OpenAI, OAuth)."""
-    if x_api_key:
-        return x_api_key.strip() or None
-    if authorization:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+KEY_HEADERS = (b"x-api-key", b"api-key", b"x-goog-api-key")
+"""Headers whose whole value is a key: Anthropic's, Azure OpenAI's, Google's."""
+_WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
+
+
+def key_from_headers(found: Mapping[bytes, str]) -> str | None:
+    """The credential a client sent, by raw header name.
+
+    ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key`` (Google), a Bearer
+    token (OpenAI, OAuth), else the key in an ``openai-insecure-api-key.<key>`` WebSocket subprotocol.
+    """
+    for name in KEY_HEADERS:
+        if key := found.get(name, "").strip():
+            return key
+    scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for protocol in found.get(b"sec-websocket-protocol", "").split(","):
+        if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
+            return protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :] or None
     return None
