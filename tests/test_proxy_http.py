@@ -8,10 +8,14 @@ import time
 
 import httpx
 import pytest
+from multidict import CIMultiDict
+from pydantic import SecretStr
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
-from ccproxy_core.testing import wait_until
+from ccproxy_core.forwarding.upstream import unsendable_request
+from ccproxy_core.providers import PROVIDERS
+from ccproxy_core.testing import make_settings, wait_until
 from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 
 ANTHROPIC_HEADERS = {
@@ -62,6 +66,28 @@ def test_a_client_key_in_any_credential_header_keeps_the_configured_key_out(prox
     assert "authorization" not in sent and sent[header] == redact_secret("client-own-key-0123456789")
     [record] = recorder.wait_for_ends(1)
     assert record.api_key_id == key_fingerprint("client-own-key-0123456789")
+
+
+def test_a_configured_key_that_cannot_be_sent_is_not_blamed_on_the_client(proxy_factory, upstream, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream={"anthropic_api_key": "sk-ant-operator-0123456789"})
+    # Start-up refuses such a key; settings made without validation (model_construct) can still hold one.
+    proxy.app.state.settings.upstream.anthropic_api_key = SecretStr("sk-ant-operator-0123456789\n")
+    keyless = httpx.post(proxy.url + "/v1/messages", json=BODY, headers={"anthropic-version": "2023-06-01"})
+    assert keyless.status_code == 500
+    assert keyless.json()["error"]["type"] == "api_error"
+    assert "UPSTREAM__ANTHROPIC_API_KEY cannot be sent" in keyless.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (500, "ccproxy_misconfigured")
+    # A client with its own key does not use the setting, and is served.
+    assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS).status_code == 200
+
+
+def test_a_header_of_the_clients_that_cannot_be_sent_is_the_clients_error():
+    provider = PROVIDERS["anthropic"]
+    settings = make_settings("http://127.0.0.1:9", upstream={"anthropic_api_key": "sk-ant-operator-0123456789"})
+    headers = CIMultiDict({"x-api-key": "sk-ant-client\x01"})
+    status, error_type, message = unsendable_request(ValueError("control character"), headers, provider, settings)
+    assert (status, error_type) == (400, "invalid_request") and "this request" in message
 
 
 def test_generated_request_id_matches_record(proxy, recorder):

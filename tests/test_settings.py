@@ -92,6 +92,17 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
         ),
         ("SERVER__HOST", "", "invalid setting SERVER__HOST=''"),
         ("SECURITY__ALLOWED_ORIGINS", "https://app.example/path", "no path"),
+        (
+            "UPSTREAM__ANTHROPIC_API_KEY",
+            "sk-ant-api03-half\r\nx-injected: 1",
+            "invalid setting UPSTREAM__ANTHROPIC_API_KEY='***': Value error, holds a control character",
+        ),
+        (
+            "UPSTREAM__OPENAI_BASE_URL",
+            "https://user:sk-secret@gateway.example/v1",
+            "UPSTREAM__OPENAI_BASE_URL='https://***@gateway.example/v1': Value error, must not hold credentials "
+            "(user:password@): put the key in UPSTREAM__OPENAI_API_KEY",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, value, expected):
@@ -99,6 +110,16 @@ def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, v
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_whitespace_around_a_configured_key_is_dropped(monkeypatch):
+    """A key read from a file (a Kubernetes secret) often ends in a newline; no key holds whitespace."""
+    monkeypatch.setenv("UPSTREAM__ANTHROPIC_API_KEY", "sk-ant-api03-from-a-file\n")
+    monkeypatch.setenv("UPSTREAM__OPENAI_API_KEY", "  \n")
+    upstream = load_settings().upstream
+    assert upstream.anthropic_api_key is not None
+    assert upstream.anthropic_api_key.get_secret_value() == "sk-ant-api03-from-a-file"
+    assert upstream.openai_api_key is None
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):

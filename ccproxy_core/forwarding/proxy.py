@@ -49,6 +49,7 @@ from ccproxy_core.forwarding.upstream import (
     auto_headers_to_skip,
     credential_values,
     forwarded_headers,
+    unsendable_request,
 )
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
@@ -284,9 +285,7 @@ class Proxy:
                 exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}"
             )
         except ValueError as exc:  # a URL or header value the upstream client refuses to send
-            await self._local_error(
-                exchange, send, 400, "invalid_request", f"ccproxy cannot forward this request: {exc}"
-            )
+            await self._local_error(exchange, send, *unsendable_request(exc, headers, provider, self.settings))
         return None
 
     async def _relay(

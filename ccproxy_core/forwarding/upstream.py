@@ -173,3 +173,29 @@ def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Setti
     key = getattr(settings.upstream, f"{provider.name}_api_key", None)
     if key:
         out[provider.key_header] = provider.key_value(key.get_secret_value())
+
+
+def unsendable_request(
+    exc: ValueError, headers: CIMultiDict[str], provider: Provider, settings: Settings
+) -> tuple[int, str, str]:
+    """Status, error type and message for a request the HTTP client refuses to send.
+
+    The client's own header or URL is the client's fault (400); the operator's key or base
+    URL is not, and the answer must say which setting to fix rather than blame the client.
+    """
+    setting = _unsendable_setting(headers, provider, settings)
+    if setting is None:
+        return 400, "invalid_request", f"ccproxy cannot forward this request: {exc}"
+    return 500, "ccproxy_misconfigured", f"ccproxy cannot forward requests: {setting} cannot be sent ({exc})"
+
+
+def _unsendable_setting(headers: CIMultiDict[str], provider: Provider, settings: Settings) -> str | None:
+    name = provider.name.upper()
+    if "@" in base_url(provider, settings).partition("://")[2].partition("/")[0]:
+        return f"UPSTREAM__{name}_BASE_URL"
+    key = getattr(settings.upstream, f"{provider.name}_api_key", None)
+    if key is not None:
+        configured = provider.key_value(key.get_secret_value())
+        if headers.get(provider.key_header) == configured and not configured.isprintable():
+            return f"UPSTREAM__{name}_API_KEY"
+    return None

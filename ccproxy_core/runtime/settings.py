@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -113,8 +113,24 @@ class UpstreamSettings(BaseModel):
 
     @field_validator("anthropic_base_url", "openai_base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        return normalise_base_url(value)
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        url = normalise_base_url(value)
+        if urlsplit(url).username is not None:
+            # aiohttp refuses to send a URL's credentials next to a client's Authorization header.
+            key_setting = "UPSTREAM__" + str(info.field_name).replace("base_url", "api_key").upper()
+            raise ValueError(f"must not hold credentials (user:password@): put the key in {key_setting}")
+        return url
+
+    @field_validator("anthropic_api_key", "openai_api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Whitespace around a key (the newline of a secret read from a file) is dropped: no key has any."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if any(not char.isprintable() for char in key):
+            raise ValueError("holds a control character, which cannot be sent in an HTTP header")
+        return SecretStr(key) if key else None
 
     @field_validator("price_corrections_file")
     @classmethod
