@@ -101,17 +101,25 @@ def test_a_lone_surrogate_in_the_model_stops_nothing(server):
 
 
 def test_control_characters_are_escaped_everywhere(server):
-    # The HTTP parser itself refuses C0 controls but \t in a header; C1 controls arrive as latin-1.
-    response = send(server.url, "control-model", **{"user-agent": b"evil\x9b31m\tagent", "x-request-id": b"id\x85del"})
+    # The HTTP parser itself refuses C0 controls but \t in a header; C1 controls arrive as UTF-8.
+    headers = {"user-agent": "evil\x9b31m\tagent".encode(), "x-request-id": "id\x85del".encode()}
+    response = send(server.url, "control-model", **headers)
     assert response.status_code == 200
     request_id = response.headers["x-ccproxy-request-id"]
     assert all(32 <= ord(ch) < 127 for ch in request_id)
     row = stored_rows(server.url, 1)[0]
-    assert row["client_request_id"] == "id\ufffddel"  # not UTF-8: replaced, never stored raw
     for column in ("model", "response_model", "user_agent", "request_id", "client_request_id"):
-        assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in row[column] or ""), (column, row[column])
+        assert not any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in row[column] or ""), (column, row[column])
     assert row["response_model"] == "claude-\\x1b[31mred\\n\\r\\x00"
-    assert row["user_agent"] == "evil\ufffd31m\\tagent"  # not UTF-8: replaced; the tab escaped
+    assert row["user_agent"] == "evil\\x9b31m\\tagent"  # the tab escaped too
+
+
+def test_header_bytes_that_are_not_utf8_are_replaced_in_the_record(server):
+    # Refused (they cannot be forwarded unchanged), and recorded without the raw bytes.
+    response = send(server.url, **{"user-agent": b"evil\x9b31m\tagent", "x-request-id": b"id\x85del"})
+    assert response.status_code == 400
+    row = stored_rows(server.url, 1)[0]
+    assert (row["user_agent"], row["client_request_id"]) == ("evil\ufffd31m\\tagent", "id\ufffddel")
 
 
 def test_non_finite_provider_numbers_become_null_and_the_stream_goes_on(server):

@@ -90,6 +90,43 @@ def test_a_header_of_the_clients_that_cannot_be_sent_is_the_clients_error():
     assert (status, error_type) == (400, "invalid_request") and "this request" in message
 
 
+def test_non_ascii_header_bytes_reach_the_provider_unchanged(proxy, upstream, recorder):
+    httpx.delete(upstream.url + "/_mock/requests")
+    utf8 = "café ✓".encode()
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-custom": utf8})
+    assert response.status_code == 200
+    [seen] = mock_requests(upstream)
+    assert {k.lower(): v for k, v in seen["headers"]}["x-custom"].encode("latin-1") == utf8  # the recorder: latin-1
+
+
+def test_a_header_that_is_not_utf8_is_refused_naming_it(proxy, upstream, recorder):
+    """aiohttp sends header text as UTF-8: such bytes could not reach the provider unchanged."""
+    httpx.delete(upstream.url + "/_mock/requests")
+    headers = {**ANTHROPIC_HEADERS, "x-custom": b"caf\xe9"}
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"  # Anthropic-shaped
+    assert "x-custom header is not valid UTF-8" in response.json()["error"]["message"]
+    assert mock_requests(upstream) == []
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (400, "invalid_request", None)
+
+
+def test_a_websocket_upgrade_with_a_header_that_is_not_utf8_is_refused(proxy, upstream, recorder):
+    httpx.delete(upstream.url + "/_mock/requests")
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(
+            b"GET /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+            b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n"
+            b"authorization: Bearer sk-test\r\nx-custom: caf\xe9\r\n\r\n"
+        )
+        answer = client.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400") and b"x-custom header is not valid UTF-8" in answer
+    assert mock_requests(upstream) == []
+    [record] = recorder.wait_for_ends(1)
+    assert (record.method, record.status_code, record.error_type) == ("WEBSOCKET", 400, "invalid_request")
+
+
 def test_generated_request_id_matches_record(proxy, recorder):
     response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC_HEADERS)
     [record] = recorder.wait_for_ends(1)

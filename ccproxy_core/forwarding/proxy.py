@@ -45,6 +45,7 @@ from ccproxy_core.forwarding.responses import PASS_THROUGH, answer_cut_request, 
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
+    UnsendableHeader,
     UpstreamPool,
     auto_headers_to_skip,
     credential_values,
@@ -170,14 +171,8 @@ class Proxy:
             )
             return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
-            limit = self.settings.server.max_request_bytes
-            return await self._local_error(
-                exchange,
-                send,
-                413,
-                "request_too_large",
-                f"request body is larger than SERVER__MAX_REQUEST_BYTES={limit}",
-            )
+            message = f"request body is larger than SERVER__MAX_REQUEST_BYTES={self.settings.server.max_request_bytes}"
+            return await self._local_error(exchange, send, 413, "request_too_large", message)
         pool = self.pools[ctx.service_type]
         try:
             await pool.acquire()
@@ -253,7 +248,11 @@ class Proxy:
         url = pool.base_url + raw_path(request.scope).removeprefix("/api")
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
-        headers = forwarded_headers(request.headers, provider, self.settings)
+        try:
+            headers = forwarded_headers(request.headers, provider, self.settings)
+        except UnsendableHeader as exc:
+            await self._local_error(exchange, send, 400, "invalid_request", str(exc))
+            return None
         exchange.sent_headers = headers
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)

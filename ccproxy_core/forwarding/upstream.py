@@ -50,6 +50,13 @@ class PoolTimeout(Exception):
     """No pooled connection came free within ``UPSTREAM__POOL_TIMEOUT_SECONDS``."""
 
 
+class UnsendableHeader(ValueError):
+    """A client's header whose bytes are not UTF-8: aiohttp sends text as UTF-8, so they would change."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the {name} header is not valid UTF-8, and ccproxy forwards headers only unchanged")
+
+
 class UpstreamPool:
     """One provider's session, and the bounded wait for one of its connections."""
 
@@ -118,16 +125,28 @@ def _open_session(settings: Settings) -> aiohttp.ClientSession:
 
 
 def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) -> CIMultiDict[str]:
-    """The client's headers as the provider should see them: credentials, versions and encodings untouched."""
+    """The client's headers as the provider should see them: credentials, versions and encodings untouched.
+
+    Raises :class:`UnsendableHeader` for a value whose bytes are not UTF-8.
+    """
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
         if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
-            kept = strip_session_cookies(value) if name == "cookie" else value
+            sent = value if value.isascii() else _as_received(name, value)
+            kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
                 out.add(name, kept)
     _add_fallback_key(out, provider, settings)
     return out
+
+
+def _as_received(name: str, value: str) -> str:
+    """The text whose UTF-8 bytes are the client's: Starlette decodes header bytes as latin-1."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnsendableHeader(name) from None
 
 
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")

@@ -36,7 +36,7 @@ from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
 from ccproxy_core.forwarding.route_table import api_path
-from ccproxy_core.forwarding.upstream import PoolTimeout, UpstreamPool, forwarded_headers
+from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState, decode_json
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
@@ -84,13 +84,17 @@ class WebSocketProxy:
         query = scope.get("query_string", b"").decode("latin-1")
         pool = self.proxy.pools[OPENAI]
         url = pool.base_url + path + (f"?{query}" if query else "")
-        forwarded = forwarded_headers(headers, pool.provider, self.proxy.settings)
+        socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
+        started = time.perf_counter()
+        try:
+            forwarded = forwarded_headers(headers, pool.provider, self.proxy.settings)
+        except UnsendableHeader as exc:
+            await socket.refuse(send, 400, "invalid_request", str(exc), started)
+            return
         for name in _HANDSHAKE_HEADERS:
             forwarded.popall(name, None)
         protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-        socket = _Socket(self.proxy, scope, path, WEBSOCKET_READERS[path])
         socket.sent_headers = forwarded
-        started = time.perf_counter()
         try:
             # A socket holds one of the provider's pooled connections for as long as it is open.
             await pool.acquire()
