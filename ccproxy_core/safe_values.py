@@ -30,8 +30,18 @@ MAX_TOKEN_COUNT = 2**53
 MAX_USD = Decimal(10) ** 9
 """Costs at or above a billion dollars per request are nonsense: ``None``."""
 
-# C0 and C1 control characters, DEL, the Unicode line and paragraph separators, lone surrogates.
-_UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+FORMAT_CHARS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+"""The Unicode format characters (category Cf), as the body of a regex character class.
+
+Bidi overrides, isolates and marks (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F) make a
+log viewer, terminal or page show the rest of a line reversed; zero-width ones hide text.
+"""
+# C0 and C1 control characters, DEL, the Unicode line and paragraph separators, lone surrogates, format characters.
+_UNSAFE_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{FORMAT_CHARS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 SECRET_PARAM_WORDS = ("key", "token", "secret", "passw", "pwd", "auth", "sig", "credential", "session", "jwt", "cookie")
@@ -77,8 +87,8 @@ DEFAULT_CAPS = ValueCaps()
 def safe_text(value: str, cap: int) -> str:
     """``value`` as printable text of at most ``cap`` characters.
 
-    Lone surrogates become U+FFFD; control characters become visible escapes (``\\n``,
-    ``\\x1b``); text longer than ``cap`` is cut and ends with an ellipsis.
+    Lone surrogates become U+FFFD; control and format characters become visible escapes
+    (``\\n``, ``\\x1b``, ``\\u202e``); text longer than ``cap`` is cut and ends with an ellipsis.
     """
     if len(value) <= cap and value.isprintable():  # nearly always: one C pass, no copy
         return value
@@ -104,7 +114,9 @@ def _escape(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def new_request_id() -> str:

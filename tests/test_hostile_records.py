@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import unicodedata
 
 import httpx
 import pytest
 
+from ccproxy_core.accounting.attribution.clean import clean_text
+from ccproxy_core.safe_values import safe_text
 from ccproxy_core.testing import wait_until
 from tests.hostile_upstream import hostile_upstream
 
@@ -120,6 +123,28 @@ def test_header_bytes_that_are_not_utf8_are_replaced_in_the_record(server):
     assert response.status_code == 400
     row = stored_rows(server.url, 1)[0]
     assert (row["user_agent"], row["client_request_id"]) == ("evil\ufffd31m\\tagent", "id\ufffddel")
+
+
+def test_bidi_controls_are_escaped_everywhere(server):
+    """A right-to-left override shown raw makes a viewer show the rest of a line reversed."""
+    body = json.dumps({**BODY, "model": "claude-haiku-4-5\u202e"}).encode()
+    headers = {"user-agent": "ua\u202eexe.gnp".encode(), "x-ccproxy-session": "sess\u2067evil\u2069".encode()}
+    assert send(server.url, body=body, **headers).status_code == 200
+    row = stored_rows(server.url, 1)[0]
+    assert (row["model"], row["user_agent"], row["session_id"]) == (
+        "claude-haiku-4-5\\u202e",
+        "ua\\u202eexe.gnp",
+        "sess\\u2067evil\\u2069",
+    )
+
+
+@pytest.mark.parametrize("clean", [lambda text: safe_text(text, 100), lambda text: clean_text(text, 100)])
+def test_every_unicode_format_character_is_escaped(clean):
+    format_chars = [chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) == "Cf"]
+    assert "\u202e" in format_chars and "\u200f" in format_chars
+    kept = [char for char in format_chars if char in clean(f"a{char}b")]
+    assert kept == []
+    assert clean("a\U000e0041b") == "a\\U000e0041b"  # a tag character: eight hex digits, unambiguous
 
 
 def test_non_finite_provider_numbers_become_null_and_the_stream_goes_on(server):

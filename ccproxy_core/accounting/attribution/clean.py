@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 
-# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: a log viewer,
-# terminal or JavaScript source must never receive one raw.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+from ccproxy_core.safe_values import FORMAT_CHARS
+
+# C0 controls, DEL, C1 controls, the Unicode line and paragraph separators and format characters
+# (bidi overrides): a log viewer, terminal or JavaScript source must never receive one raw.
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}]")
 
 
 def clean_text(value: object, max_chars: int) -> str | None:
     """``value`` as safe text of at most ``max_chars`` characters, or ``None`` when empty or not text.
 
-    Lone surrogates (which JSON allows and UTF-8 does not) become ``?``; control characters
-    become ``\\xNN`` escapes. The cap applies before escaping, and again after, so the result
-    never exceeds ``max_chars``.
+    Lone surrogates (which JSON allows and UTF-8 does not) become ``?``; control and format
+    characters become ``\\xNN`` / ``\\uNNNN`` escapes. The cap applies before escaping, and
+    again after, so the result never exceeds ``max_chars``.
     """
     if not isinstance(value, str):
         return None
@@ -30,7 +32,9 @@ def clean_text(value: object, max_chars: int) -> str | None:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def header_text(value: str, max_chars: int) -> str | None:
