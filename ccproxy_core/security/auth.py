@@ -4,9 +4,10 @@ Proxy routes never use this: they pass the client's credentials to the provider 
 
 The dashboard, opened once with ``?token=<token>``, gets a session cookie. The cookie never
 holds the token itself but an HMAC of it (so a leaked cookie does not reveal the token, and
-changing the token ends every session); its name carries the port, because browsers send a
-host's cookies to every port of that host and other local servers must not receive it. It is
-HttpOnly, SameSite=Strict and never forwarded to a provider (:func:`strip_session_cookies`).
+changing the token ends every session). Browsers send a host's cookies to every port of that
+host (RFC 6265 section 8.5), so any other server on 127.0.0.1 receives it too, whatever its
+name; the port in its name only keeps the sessions of two ccproxy instances on one host apart.
+It is HttpOnly, SameSite=Strict and never forwarded to a provider (:func:`strip_session_cookies`).
 """
 
 from __future__ import annotations
