@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ccproxy_core.runtime.serve import exposure_warning
 from ccproxy_core.runtime.settings import ServerSettings, Settings
+from ccproxy_core.testing import make_settings
 from ccproxy_core.testing.mock_upstream.recorder import redact_secret
 from tests.test_reliability_signals import ServeProcess
 
@@ -48,6 +50,32 @@ def test_the_default_host_is_loopback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no .env
     assert ServerSettings().host == "127.0.0.1"
     assert Settings().server.host == "127.0.0.1"
+
+
+MOCK = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_every_interface_with_keys_and_no_guard_is_warned_about_in_one_line(host):
+    exposed = make_settings(MOCK, server={"host": host}, upstream={"openai_api_key": "sk-proj-operator-0123456789"})
+    warning = exposure_warning(exposed)
+    assert warning is not None and "\n" not in warning
+    for name in (f"SERVER__HOST={host}", "UPSTREAM__OPENAI_API_KEY", "SECURITY__AUTH_TOKEN", "SECURITY__ALLOWED_HOSTS"):
+        assert name in warning
+    assert "sk-proj" not in warning and "ANTHROPIC" not in warning
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"server": {"host": "127.0.0.1"}, "upstream": {"openai_api_key": "sk-proj-operator-0123456789"}},
+        {"server": {"host": "0.0.0.0"}},
+        {"server": {"host": "0.0.0.0"}, "upstream": {"anthropic_api_key": "k"}, "security": {"auth_token": "t"}},
+        {"server": {"host": "0.0.0.0"}, "upstream": {"anthropic_api_key": "k"}, "security": {"allowed_hosts": "a.b"}},
+    ],
+)
+def test_no_warning_on_loopback_without_keys_or_with_a_guard(sections):
+    assert exposure_warning(make_settings(MOCK, **sections)) is None
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:

@@ -130,6 +130,8 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
     """
     os.umask(0o077)  # files and folders ccproxy creates (the DuckDB file, its WAL) are its owner's alone
     listener = configure_logging(settings.logging)
+    if (warning := exposure_warning(settings)) is not None:
+        log.warning("%s", warning)
     try:
         try:
             app = create_app(settings)
@@ -153,6 +155,24 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
         return 0 if server.started else 1
     finally:
         listener.stop()
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """One line when every interface is served with provider keys and nothing limits who uses them."""
+    host, upstream, security = settings.server.host, settings.upstream, settings.security
+    if host.strip("[]") not in ("0.0.0.0", "::") or security.auth_token is not None or security.allowed_hosts:
+        return None
+    keys = [
+        f"UPSTREAM__{name.upper()}_API_KEY" for name in ("anthropic", "openai") if getattr(upstream, f"{name}_api_key")
+    ]
+    if not keys:
+        return None
+    return (
+        f"SERVER__HOST={host} serves every interface with {' and '.join(keys)} set and neither SECURITY__AUTH_TOKEN "
+        "nor SECURITY__ALLOWED_HOSTS: anyone who reaches this port can spend the key and read /logs, and any web "
+        "page can through DNS rebinding; set SECURITY__ALLOWED_HOSTS to the names clients use, SECURITY__AUTH_TOKEN, "
+        "and put access control in front (see docs/security.md)"
+    )
 
 
 def _explain_bind_failure(host: str, port: int) -> None:
