@@ -158,23 +158,15 @@ def test_stream_in_random_chunks(service_type, seed):
 
 
 @pytest.mark.parametrize("service_type", STREAMS)
-def test_stream_with_crlf_line_ends_cut_at_every_byte(service_type):
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\r"], ids=["crlf", "lone-cr"])
+def test_stream_with_other_line_ends_cut_at_every_byte(service_type, line_end):
+    # The SSE specification lets CRLF or a bare CR end a line; the SDKs read both.
     stream, expected = STREAMS[service_type]
-    crlf_stream = stream.replace(b"\n", b"\r\n")
-    assert _parse(service_type, [crlf_stream]) == expected
-    for cut in range(len(crlf_stream) + 1):
-        assert _parse(service_type, [crlf_stream[:cut], crlf_stream[cut:]]) == expected, f"cut at byte {cut}"
-
-
-@pytest.mark.parametrize("service_type", STREAMS)
-def test_stream_with_lone_cr_line_ends_cut_at_every_byte(service_type):
-    # The SSE specification lets a bare carriage return end a line; the SDKs read such a stream.
-    stream, expected = STREAMS[service_type]
-    cr_stream = stream.replace(b"\n", b"\r")
-    assert _parse(service_type, [cr_stream]) == expected
-    for cut in range(len(cr_stream) + 1):
-        assert _parse(service_type, [cr_stream[:cut], cr_stream[cut:]]) == expected, f"cut at byte {cut}"
-    assert _parse(service_type, [cr_stream[i : i + 1] for i in range(len(cr_stream))]) == expected
+    other_stream = stream.replace(b"\n", line_end)
+    assert _parse(service_type, [other_stream]) == expected
+    for cut in range(len(other_stream) + 1):
+        assert _parse(service_type, [other_stream[:cut], other_stream[cut:]]) == expected, f"cut at byte {cut}"
+    assert _parse(service_type, [other_stream[i : i + 1] for i in range(len(other_stream))]) == expected
 
 
 def test_anthropic_stream_cut_off_after_message_start_keeps_what_was_seen():
