@@ -20,6 +20,7 @@ from ccproxy_core.plugin_host.plugins import get_plugin_manager
 from ccproxy_core.runtime.app import create_app
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.runtime.workers import channel as channel_module
+from ccproxy_core.runtime.workers import hub as hub_module
 from ccproxy_core.runtime.workers.channel import HubChannel
 from ccproxy_core.runtime.workers.codec import context_of_record
 from ccproxy_core.runtime.workers.hub import WORKER_EXITED, EventHub
@@ -142,3 +143,34 @@ def test_the_requests_of_a_worker_that_exits_are_recorded_once(tmp_path):
     assert [(r.request_id, r.error_type) for r in recorder.ends] == [("d" * 32, None), ("e" * 32, WORKER_EXITED)]
     assert recorder.ends[1].status_code == 502
     assert context_of_record(recorder.ends[1]).request_id == "e" * 32
+
+
+class StuckEnd:
+    """An ``async def on_request_end`` that never returns."""
+
+    @hookimpl
+    async def on_request_end(self) -> None:
+        await asyncio.Event().wait()
+
+
+def test_a_stuck_async_on_request_end_holds_up_neither_later_records_nor_admission(tmp_path, monkeypatch):
+    monkeypatch.setattr(hub_module, "END_HOOKS_WAIT_SECONDS", 0.1, raising=False)
+    recorder = HookRecorder()
+
+    async def scenario():
+        hub = hub_for(recorder, str(tmp_path / "events.sock"), StuckEnd(), Doorkeeper())
+        await hub.start()
+        channel = HubChannel(str(tmp_path / "events.sock"), worker=4)
+        await channel.open()
+        for number in range(3):
+            await channel.start(context(f"{number:032x}"))
+            await channel.end(None, a_record(request_id=f"{number:032x}"))
+        refused = context("f" * 32, project="closed")
+        await channel.start(refused)
+        answers = await asyncio.wait_for(channel.admit(refused), 2)
+        await until(lambda: len(recorder.ends) == 3, seconds=2)
+        await channel.close()
+        await hub.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [Admission(refuse_status=429, message="closed")]

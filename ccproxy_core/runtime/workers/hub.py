@@ -5,6 +5,10 @@ keeps each request's context (with its ``state``) from start to end, and fires t
 hooks through the app's own dispatcher, so plugins see every worker's requests as if one
 process had served them all. When a worker exits, the requests it had started and not ended
 get a record of their own (``ccproxy_worker_exited``), so none vanishes.
+
+``on_request_end`` runs in a task of its own for each record, as it runs in each request's
+own task in a single process: a slow or stuck ``async def`` implementation holds up only
+that record, never the channel's reading (later requests, their admission, their records).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.plugin_host.dispatch import RequestHooks
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_core.runtime.workers.channel import LINE_LIMIT, encode
 from ccproxy_core.runtime.workers.codec import (
     admissions_to_wire,
@@ -31,6 +36,10 @@ WORKER_EXITED = "ccproxy_worker_exited"
 WORKER_EXITED_STATUS = 502
 """The status recorded for a request whose worker died: the client got no complete answer."""
 _EOF_WAIT_SECONDS = 5.0
+END_HOOKS_WAIT_SECONDS = 5.0
+"""At shutdown, how long records' pending ``on_request_end`` may still run before they are cancelled."""
+PENDING_END_HOOKS = 10_000
+"""Records whose ``on_request_end`` may be awaited at once; beyond it, the hub reads on as they finish."""
 
 
 class EventHub:
@@ -48,6 +57,9 @@ class EventHub:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.bad_events = 0
+        self._ends: set[asyncio.Task[None]] = set()
+        self._end_room = asyncio.Semaphore(PENDING_END_HOOKS)
+        self._full_log = RateLimitedLog(log)
 
     async def start(self) -> None:
         """Listen on the channel socket."""
@@ -59,6 +71,19 @@ class EventHub:
             self._server.close()
         for writer in list(self._writers):
             writer.close()
+        await self._settle_ends()
+
+    async def _settle_ends(self) -> None:
+        """Give the records' ``on_request_end`` a while to finish, then cancel those still waiting."""
+        if not self._ends:
+            return
+        _, stuck = await asyncio.wait(set(self._ends), timeout=END_HOOKS_WAIT_SECONDS)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            log.warning(
+                "on_request_end of %d record(s) had not returned in %g s; cancelled", len(stuck), END_HOOKS_WAIT_SECONDS
+            )
 
     async def worker_exited(self, pid: int, exit_code: int | None) -> None:
         """Read what the worker wrote to the end, then record the requests it left unfinished."""
@@ -71,7 +96,7 @@ class EventHub:
         self._readers.pop(pid, None)
         orphans = self.in_flight.pop(pid, {})
         for context in orphans.values():
-            await self.hooks.end(context, exited_record(context, exit_code))
+            await self._fire_end(context, exited_record(context, exit_code))
         if orphans:
             log.warning(
                 "worker pid %d exited with %d request(s) unfinished; recorded as %s", pid, len(orphans), WORKER_EXITED
@@ -116,7 +141,7 @@ class EventHub:
         elif kind == "end":
             record = record_from_wire(message["rec"])
             started = requests.pop(record.request_id, None)
-            await self.hooks.end(started or context_of_record(record), record)
+            await self._fire_end(started or context_of_record(record), record)
         elif kind == "admit":
             asking = requests.get(message["id"])
             answers = [] if asking is None else await self.hooks.admit(asking)
@@ -124,6 +149,21 @@ class EventHub:
         else:
             self.bad_events += 1
             log.error("unknown event %r on a worker's channel", kind)
+
+    async def _fire_end(self, context: RequestContext, record: AccessRecord) -> None:
+        """Start ``on_request_end`` for ``record`` in a task of its own; wait only when too many are pending."""
+        if self._end_room.locked():
+            self._full_log.log("%d records wait for on_request_end to return; reading waits", PENDING_END_HOOKS)
+        await self._end_room.acquire()
+        task = asyncio.create_task(self.hooks.end(context, record))
+        self._ends.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._ends.discard(task)
+        self._end_room.release()
+        if not task.cancelled() and (error := task.exception()) is not None:  # hooks are guarded: a bug of ours
+            log.error("on_request_end of a worker's record failed: %r", error)
 
 
 def exited_record(context: RequestContext, exit_code: int | None) -> AccessRecord:
