@@ -9,6 +9,7 @@ import openai
 import pytest
 import websockets.sync.client
 
+from ccproxy_core import Admission, hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage
@@ -189,6 +190,46 @@ def test_a_websocket_client_with_its_key_in_the_subprotocol_does_not_get_the_ope
     assert "openai-insecure-api-key.sk-proj-client-0123456789" in sent["sec-websocket-protocol"]
     [record] = recorder.wait_for_ends(1)
     assert record.api_key_id == key_fingerprint("sk-proj-client-0123456789")
+
+
+class SpentBudget:
+    """Refuses the first answer asked for, as a spent blocking budget would, and admits the others."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def admit_request(self) -> Admission | None:
+        self.asked += 1
+        if self.asked > 1:
+            return None
+        return Admission(refuse_status=429, error_type="budget_exceeded", message="daily budget spent")
+
+
+def test_websocket_answers_are_asked_for_admission_and_a_refused_one_is_not_forwarded(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder, SpentBudget()])
+    url = proxy.url.replace("http://", "ws://") + "/v1/responses"
+    with websockets.sync.client.connect(url, additional_headers={"authorization": "Bearer sk-test"}) as socket:
+        socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "refused"}))
+        refused = json.loads(socket.recv())
+        socket.send(json.dumps({"type": "response.create", "model": MODEL, "input": "admitted"}))
+        events = [json.loads(socket.recv())]
+        while events[-1]["type"] != "response.completed":
+            events.append(json.loads(socket.recv()))
+    assert refused == {
+        "type": "error",
+        "code": "budget_exceeded",
+        "message": "daily budget spent",
+        "param": None,
+        "status": 429,
+    }
+    assert events[0]["type"] == "response.created"
+    records = recorder.wait_for_ends(2)
+    assert [(r.method, r.status_code, r.error_type, r.tokens_output) for r in records] == [
+        ("WEBSOCKET", 429, "budget_exceeded", None),
+        ("WEBSOCKET", 200, None, records[1].tokens_output),
+    ]
+    assert records[1].tokens_output > 0 and records[0].cost_usd is None
 
 
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):

@@ -12,13 +12,18 @@ client's ``response.create`` (or, on the Realtime API, the provider's ``response
 and ends with its terminal event (``response.completed``/``failed``/``incomplete`` or
 ``error``; Realtime ``response.done``); its usage is read from that event. Its method is
 ``WEBSOCKET``, its endpoint the socket's path (``/v1/responses``). A refused upgrade is one
-record with the provider's status. An answer still open when the socket closes is recorded
+record with the provider's status.
+
+Plugins are asked (``admit_request``) before each ``response.create`` is forwarded. An answer
+they refuse is not forwarded: the client gets an ``error`` event on the socket, as the
+provider reports an error there, and the answer is recorded with the plugin's status. An answer still open when the socket closes is recorded
 as cut off (``client_disconnected`` with 499, or ``upstream_stream_aborted``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -41,10 +46,11 @@ from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState, decode_json
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
-from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
+from ccproxy_core.safe_values import new_request_id, redact_query, safe_error_text, safe_text
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.proxy import Proxy
+    from ccproxy_core.plugin_host.admission import Admission
 
 log = logging.getLogger("ccproxy.websocket")
 
@@ -179,7 +185,7 @@ class _Socket:
 
     async def relay(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:
         """Pass messages both ways until one side closes, then close the other."""
-        to_upstream = asyncio.ensure_future(self._client_to_upstream(upstream, receive))
+        to_upstream = asyncio.ensure_future(self._client_to_upstream(upstream, receive, send))
         to_client = asyncio.ensure_future(self._upstream_to_client(upstream, send))
         try:
             done, _ = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
@@ -198,15 +204,17 @@ class _Socket:
                 pass  # the client went away in the meantime
         await self._finish_open_answers(client_left)
 
-    async def _client_to_upstream(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive) -> None:
+    async def _client_to_upstream(
+        self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send
+    ) -> None:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
             if text is not None:
-                if _CREATE_MARKER in text:
-                    await self._start_answer(text)
+                if _CREATE_MARKER in text and not await self._start_answer(text, send):
+                    continue  # refused by a plugin: answered and recorded, not forwarded
                 await upstream.send_str(text)
             elif message.get("bytes") is not None:
                 await upstream.send_bytes(message["bytes"])
@@ -221,23 +229,49 @@ class _Socket:
             elif message.type == aiohttp.WSMsgType.ERROR:
                 return
 
-    async def _start_answer(self, text: str) -> None:
+    async def _start_answer(self, text: str, send: Send | None) -> bool:
+        """Start recording the answer ``text`` asks for; False when a plugin refused it (asked only with ``send``)."""
         event = decode_json(text)
         if not isinstance(event, dict) or event.get("type") != "response.create":
-            return
+            return True
         request = event["response"] if self.realtime and isinstance(event.get("response"), dict) else event
         model = request.get("model", event.get("model"))
         model = model if isinstance(model, str) and model else self.model_from_query
         exchange = self._new_exchange(model, len(text), request)
-        self.open_answers.append(exchange)
         await self.proxy.hooks.start(exchange.context)
+        if send is not None:
+            refusal = next(
+                (answer for answer in await self.proxy.hooks.admit(exchange.context) if answer.refuse_status), None
+            )
+            if refusal is not None:
+                await self._refuse_answer(exchange, refusal, send)
+                return False
+        self.open_answers.append(exchange)
+        return True
+
+    async def _refuse_answer(self, exchange: Exchange, refusal: Admission, send: Send) -> None:
+        """Tell the client with an ``error`` event, as the provider would on this socket; record the refusal."""
+        status, error_type = refusal.refuse_status or 400, refusal.error_type or "refused"
+        message = safe_error_text(refusal.message, self.proxy.caps.error_message)
+        exchange.upstream_status, exchange.stream_state = None, None
+        exchange.note_failure(error_type, message, status)
+        error = {"code": error_type, "message": message, "param": None}
+        if self.realtime:  # the Realtime API wraps its error object; the Responses socket does not
+            event: dict[str, object] = {"type": "error", "error": {"type": error_type, **error}}
+        else:
+            event = {"type": "error", **error, "status": status}
+        exchange.response_started_at = time.perf_counter()
+        try:
+            await send({"type": "websocket.send", "text": json.dumps(event)})
+        finally:
+            await self.proxy._finish(exchange)
 
     async def _read_event(self, text: str) -> None:
         now = time.perf_counter()
         if not self.open_answers:
             if not (self.realtime and '"response.created"' in text):
                 return  # events outside an answer (session updates) are not recorded
-            await self._start_answer('{"type":"response.create"}')
+            await self._start_answer('{"type":"response.create"}', None)
         answer = self.open_answers[0]
         if answer.first_byte_at is None:
             answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
