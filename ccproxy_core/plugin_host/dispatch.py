@@ -18,6 +18,7 @@ Build-time and lifecycle hooks fail fast with the plugin's name (see ``lifecycle
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -120,7 +121,8 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = function(*args, **kwargs)
-            except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
+            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
+                _raise_if_request_cancelled()
                 _report(plugin_name, hook_name, errors)
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
@@ -136,9 +138,28 @@ async def _guard_awaitable(
 ) -> Any:
     try:
         return await awaitable
-    except Exception:  # noqa: BLE001 - a plugin bug must never fail a proxied request
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
+        _raise_if_request_cancelled()
         _report(plugin_name, hook_name, errors)
         return None
+
+
+def _raise_if_request_cancelled() -> None:
+    """Re-raise a ``CancelledError`` being handled when it cancels the task itself (a shutdown, a client gone).
+
+    One a hook raised of its own (a task of its own was cancelled, say) is the hook's failure.
+    """
+    task = asyncio.current_task() if _running_loop() else None
+    if task is not None and task.cancelling():
+        raise  # noqa: PLE0704 - called only from except blocks, to re-raise what they caught
+
+
+def _running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _guard_wrapper(
@@ -151,7 +172,8 @@ def _guard_wrapper(
         try:
             inner = function(*args, **kwargs)
             next(inner)
-        except Exception:  # noqa: BLE001 - failed before its yield: the others still run
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed before its yield: the others still run
+            _raise_if_request_cancelled()
             _report(plugin_name, hook_name, errors)
             return (yield)
         try:
@@ -160,13 +182,14 @@ def _guard_wrapper(
             try:
                 inner.throw(raised)
             except StopIteration as finished:
-                return finished.value
+                return _results_or_report(finished.value, [], plugin_name, hook_name, errors)
             raise
         try:
             inner.send(outcome)
         except StopIteration as finished:
-            return finished.value
-        except Exception:  # noqa: BLE001 - failed after its yield: the call's result stands
+            return _results_or_report(finished.value, outcome, plugin_name, hook_name, errors)
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed after its yield: the call's result stands
+            _raise_if_request_cancelled()
             _report(plugin_name, hook_name, errors)
             return outcome
         inner.close()
@@ -174,6 +197,23 @@ def _guard_wrapper(
         return outcome
 
     return guarded
+
+
+def _results_or_report(
+    returned: Any, outcome: list[Any], plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]
+) -> list[Any]:
+    """What a wrapper returned when it is the list of results a request hook gives; else its failure, and ``outcome``."""
+    if isinstance(returned, list):
+        return returned
+    errors[(plugin_name, hook_name)] += 1
+    log.error(
+        "plugin %s: its %s wrapper returned %s, not the list of results (return what its yield gave)",
+        plugin_name,
+        hook_name,
+        type(returned).__name__,
+        extra={"plugin": plugin_name, "hook": hook_name},
+    )
+    return outcome
 
 
 Direct = tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]
