@@ -9,7 +9,7 @@ from importlib.metadata import EntryPoint
 import httpx
 import pytest
 
-from ccproxy_core import hookimpl
+from ccproxy_core import Admission, hookimpl
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
@@ -215,6 +215,43 @@ def test_a_real_cancellation_of_the_request_still_cancels_it():
 
     asyncio.run(scenario())
     assert not errors
+
+
+class Answering:
+    """Answers ``admit_request`` with what it was given, from an ``async def`` or a ``def``."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    @hookimpl
+    async def admit_request(self):
+        return self.answer
+
+
+BAD_ADMISSIONS = [
+    {"refuse_status": 429},
+    "no",
+    Admission(refuse_status=200, message="not a refusal status"),
+    Admission(headers=(("x-probe", 5),)),
+    Admission(headers=(("x-probe", "caf\u00e9\u20ac"),)),
+    Admission(headers=(("x-probe", "bad\r\ninjected: 1"),)),
+    Admission(headers=(("x-probe\r\ninjected", "1"),)),
+]
+
+
+@pytest.mark.parametrize("answer", BAD_ADMISSIONS, ids=repr)
+def test_an_unusable_admit_request_answer_is_the_plugins_failure_and_the_request_goes_on(
+    proxy_factory, recorder, caplog, answer
+):
+    proxy = proxy_factory(plugins=[Answering(answer), recorder])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    response = send(proxy)
+    assert response.status_code == 200 and response.json()["usage"]["output_tokens"] > 0
+    assert "x-probe" not in response.headers and "injected" not in response.headers
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)
+    assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["admit_request"]
+    assert any("its admit_request answer was ignored" in r.getMessage() for r in caplog.records)
 
 
 def test_a_wrapper_on_a_once_per_plugin_hook_is_refused_at_load():

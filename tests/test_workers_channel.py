@@ -174,3 +174,33 @@ def test_a_stuck_async_on_request_end_holds_up_neither_later_records_nor_admissi
         return answers
 
     assert asyncio.run(scenario()) == [Admission(refuse_status=429, message="closed")]
+
+
+class Careless:
+    """Answers ``admit_request`` with what is no ``Admission``."""
+
+    @hookimpl
+    def admit_request(self) -> object:
+        return "no"
+
+
+def test_an_unusable_admission_answer_leaves_the_hubs_channel_working(tmp_path):
+    recorder = HookRecorder()
+
+    async def scenario():
+        hub = hub_for(recorder, str(tmp_path / "events.sock"), Careless())
+        await hub.start()
+        channel = HubChannel(str(tmp_path / "events.sock"), worker=5)
+        await channel.open()
+        connection = channel._writer
+        asking = context("a" * 32)
+        await channel.start(asking)
+        answers = await asyncio.wait_for(channel.admit(asking), 2)
+        await channel.end(None, a_record(request_id="a" * 32))
+        await until(lambda: len(recorder.ends) == 1, seconds=2)
+        still_connected = channel._writer is connection
+        await channel.close()
+        await hub.close()
+        return answers, still_connected
+
+    assert asyncio.run(scenario()) == ([], True)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +24,26 @@ class Admission:
     error_type: str | None = None
     message: str = ""
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def admission_problem(answer: Any) -> str | None:
+    """Why ``answer`` cannot be used as an ``admit_request`` answer, or ``None`` when it can.
+
+    Checked where a plugin's answer enters, so that what is sent on (a status line, response
+    headers, a worker's channel) cannot fail because of it.
+    """
+    if not isinstance(answer, Admission):
+        return f"returned {type(answer).__name__}, not None or an Admission"
+    status = answer.refuse_status
+    if status is not None and (type(status) is not int or not 400 <= status <= 599):
+        return f"refuse_status {status!r} is not None or an int from 400 to 599"
+    if not (answer.error_type is None or isinstance(answer.error_type, str)) or not isinstance(answer.message, str):
+        return "error_type must be None or a str, and message a str"
+    if not isinstance(answer.headers, tuple | list):
+        return "headers must be a tuple of (name, value) pairs"
+    for pair in answer.headers:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
+            return f"header {pair!r} is not a (name, value) pair of str"
+        if not _HEADER_NAME.fullmatch(pair[0]) or not _HEADER_VALUE.fullmatch(pair[1]):
+            return f"header {pair[0]!r}: its name must be a token (letters, digits, -) and its value printable ASCII"
+    return None

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+from ccproxy_core.plugin_host.admission import Admission, admission_problem
+
 if TYPE_CHECKING:
     from ccproxy_core.accounting.record import AccessRecord, RequestContext
     from ccproxy_core.plugin_host.host import Ccproxy
@@ -113,6 +115,7 @@ def _report(plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]) 
 def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str]]) -> Callable[..., Any]:
     """``impl.function`` that never raises (a plugin bug must never fail a proxied request)."""
     function, plugin_name = impl.function, impl.plugin_name
+    check = _admission_checked if hook_name == "admit_request" else None
     if impl.wrapper or impl.hookwrapper:
         guarded: Callable[..., Any] = _guard_wrapper(function, plugin_name, hook_name, errors)
     else:
@@ -126,22 +129,41 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
                 _report(plugin_name, hook_name, errors)
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
-                return _guard_awaitable(result, plugin_name, hook_name, errors)
-            return result
+                return _guard_awaitable(result, plugin_name, hook_name, errors, check)
+            return result if check is None else check(result, plugin_name, errors)
 
     setattr(guarded, _GUARDED, True)
     return guarded
 
 
 async def _guard_awaitable(
-    awaitable: Awaitable[Any], plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]
+    awaitable: Awaitable[Any],
+    plugin_name: str,
+    hook_name: str,
+    errors: Counter[tuple[str, str]],
+    check: Callable[[Any, str, Counter[tuple[str, str]]], Any] | None = None,
 ) -> Any:
     try:
-        return await awaitable
+        result = await awaitable
     except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
         _raise_if_request_cancelled()
         _report(plugin_name, hook_name, errors)
         return None
+    return result if check is None else check(result, plugin_name, errors)
+
+
+def _admission_checked(answer: Any, plugin_name: str, errors: Counter[tuple[str, str]]) -> Any:
+    """``answer`` when it is ``None`` or a usable ``Admission``; else the plugin's failure, and ``None``."""
+    if answer is None or (problem := admission_problem(answer)) is None:
+        return answer
+    errors[(plugin_name, "admit_request")] += 1
+    log.error(
+        "plugin %s: its admit_request answer was ignored: %s",
+        plugin_name,
+        problem,
+        extra={"plugin": plugin_name, "hook": "admit_request"},
+    )
+    return None
 
 
 def _raise_if_request_cancelled() -> None:
@@ -260,7 +282,7 @@ class RequestHooks:
         answers = []
         for returned in self._admit(context=context, ccproxy=self._host):
             answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
-            if answer is not None:
+            if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
         return answers
 
