@@ -1,0 +1,129 @@
+"""Request hooks that misbehave without raising: wrappers that return no results, hooks raising
+their own ``CancelledError``, ``admit_request`` answers that cannot be used. Each is the plugin's
+failure, logged and counted; the request and the other plugins go on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import httpx
+import pytest
+
+from ccproxy_core import Admission, hookimpl
+from ccproxy_core.plugin_host.dispatch import _guard_awaitable
+from ccproxy_core.testing import wait_until
+
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
+
+
+def send(proxy, **headers) -> httpx.Response:
+    return httpx.post(proxy.url + "/v1/messages", json=BODY, headers={**HEADERS, **headers})
+
+
+class ForgetfulWrappers:
+    """Wrappers that forget to return their yield's results, a common slip."""
+
+    @hookimpl(wrapper=True, specname="on_request_start")
+    def time_start(self):
+        yield
+
+    @hookimpl(wrapper=True, specname="on_request_end")
+    def time_end(self):
+        yield
+
+
+class RaisingCancelled:
+    """Async hooks that raise ``CancelledError`` of their own, as when a task they awaited was cancelled."""
+
+    @hookimpl
+    async def on_request_start(self):
+        raise asyncio.CancelledError
+
+    @hookimpl
+    async def on_request_end(self):
+        raise asyncio.CancelledError
+
+
+class AsyncRecorder:
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+
+    @hookimpl
+    async def on_request_end(self, record):
+        self.statuses.append(record.status_code)
+
+
+@pytest.mark.parametrize("faulty", [ForgetfulWrappers, RaisingCancelled])
+def test_a_wrapper_returning_no_results_or_a_hook_raising_cancelled_is_a_hook_failure(
+    proxy_factory, recorder, caplog, faulty
+):
+    later = AsyncRecorder()
+    proxy = proxy_factory(plugins=[faulty(), recorder, later])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    response = send(proxy)
+    assert response.status_code == 200 and response.json()["usage"]["output_tokens"] > 0
+    assert [record.status_code for record in recorder.wait_for_ends(1)] == [200]
+    wait_until(lambda: later.statuses == [200])
+    errors = proxy.app.state.hook_errors
+    assert {hook for (_, hook) in errors} == {"on_request_start", "on_request_end"}
+    named = {(r.plugin, r.hook) for r in caplog.records if getattr(r, "plugin", None)}
+    assert {hook for _, hook in named} == {"on_request_start", "on_request_end"}
+
+
+def test_a_real_cancellation_of_the_request_still_cancels_it():
+    from collections import Counter
+
+    errors: Counter = Counter()
+
+    async def slow_hook():
+        await asyncio.sleep(10)
+
+    async def scenario():
+        task = asyncio.create_task(_guard_awaitable(slow_hook(), "slow", "on_request_end", errors))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert not errors
+
+
+class Answering:
+    """Answers ``admit_request`` with what it was given, from an ``async def`` or a ``def``."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    @hookimpl
+    async def admit_request(self):
+        return self.answer
+
+
+BAD_ADMISSIONS = [
+    {"refuse_status": 429},
+    "no",
+    Admission(refuse_status=200, message="not a refusal status"),
+    Admission(headers=(("x-probe", 5),)),
+    Admission(headers=(("x-probe", "caf\u00e9\u20ac"),)),
+    Admission(headers=(("x-probe", "bad\r\ninjected: 1"),)),
+    Admission(headers=(("x-probe\r\ninjected", "1"),)),
+]
+
+
+@pytest.mark.parametrize("answer", BAD_ADMISSIONS, ids=repr)
+def test_an_unusable_admit_request_answer_is_the_plugins_failure_and_the_request_goes_on(
+    proxy_factory, recorder, caplog, answer
+):
+    proxy = proxy_factory(plugins=[Answering(answer), recorder])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    response = send(proxy)
+    assert response.status_code == 200 and response.json()["usage"]["output_tokens"] > 0
+    assert "x-probe" not in response.headers and "injected" not in response.headers
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)
+    assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["admit_request"]
+    assert any("its admit_request answer was ignored" in r.getMessage() for r in caplog.records)
