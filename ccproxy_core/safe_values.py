@@ -16,6 +16,7 @@ import dataclasses
 import math
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -272,7 +273,7 @@ def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int)
             changes[name] = safe
 
 
-def _safe_rate_limits(limits: dict[str, float]) -> dict[str, float]:
+def _safe_rate_limits(limits: Mapping[str, float]) -> dict[str, float]:
     safe = {}
     for key, value in limits.items():
         number = finite_float(value)

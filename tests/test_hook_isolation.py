@@ -127,3 +127,26 @@ def test_an_unusable_admit_request_answer_is_the_plugins_failure_and_the_request
     assert (record.status_code, record.error_type) == (200, None)
     assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["admit_request"]
     assert any("its admit_request answer was ignored" in r.getMessage() for r in caplog.records)
+
+
+class Scribbler:
+    """Tries to change the record every plugin shares, first of all of them."""
+
+    @hookimpl(tryfirst=True)
+    def on_request_end(self, record):
+        record.tags["team"] = "changed"
+
+
+class RateScribbler:
+    @hookimpl(tryfirst=True)
+    def on_request_end(self, record):
+        record.rate_limits.clear()
+
+
+@pytest.mark.parametrize("scribbler", [Scribbler, RateScribbler])
+def test_a_plugin_cannot_change_the_tags_or_rate_limits_the_others_see(proxy_factory, recorder, scribbler):
+    proxy = proxy_factory(plugins=[scribbler(), recorder])
+    assert send(proxy, **{"x-ccproxy-tag-team": "ml"}).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert record.tags == {"team": "ml"} and record.rate_limits
+    assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["on_request_end"]

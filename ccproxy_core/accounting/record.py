@@ -4,10 +4,52 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ReadOnlyDict(dict[K, V]):
+    """A dict no one can change: what every plugin sees of a record's ``tags`` and ``rate_limits``.
+
+    A ``dict`` still, so JSON encoders (json's C encoder, orjson) and stores serialise it as
+    they did; copying it once per record costs less than giving each plugin a copy of its own.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a record's tags and rate_limits are read-only; copy them with dict(...) to change them")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[type, tuple[dict[K, V]]]:
+        return type(self), (dict(self),)
+
+    def __copy__(self) -> ReadOnlyDict[K, V]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ReadOnlyDict[K, V]:
+        return self
+
+
+_NO_ENTRIES: ReadOnlyDict[Any, Any] = ReadOnlyDict()
+
+
+def read_only(values: Mapping[K, V]) -> ReadOnlyDict[K, V]:
+    """``values`` as a ``ReadOnlyDict`` (itself when it is one already)."""
+    if type(values) is ReadOnlyDict:
+        return values
+    return ReadOnlyDict(values) if values else _NO_ENTRIES
 
 
 @dataclass(slots=True)
@@ -109,8 +151,8 @@ class AccessRecord:
     """True when genai-prices knew the model, so the cost fields are meaningful."""
     request_bytes: int = 0
     response_bytes: int = 0
-    rate_limits: dict[str, float] = field(default_factory=dict)
-    """Provider rate-limit headroom from response headers, e.g. ``{"requests_remaining": 49.0}``."""
+    rate_limits: Mapping[str, float] = _NO_ENTRIES
+    """Provider rate-limit headroom from response headers, e.g. ``{"requests_remaining": 49.0}`` (read-only)."""
     ttfb_ms: float | None = None
     """Time to first byte: from arrival to the first byte of the provider's answer body."""
     client_request_id: str | None = None
@@ -142,8 +184,15 @@ class AccessRecord:
     client_name: str | None = None
     """The client program, from the User-Agent (``claude-code``, ``codex``, ``anthropic-python``, ...)."""
     client_version: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    """Free labels from ``x-ccproxy-tag-<name>`` headers."""
+    tags: Mapping[str, str] = _NO_ENTRIES
+    """Free labels from ``x-ccproxy-tag-<name>`` headers (read-only)."""
+
+    def __post_init__(self) -> None:
+        # Shared with the request's context and with every plugin: no one may change what the others see.
+        if type(self.tags) is not ReadOnlyDict:
+            object.__setattr__(self, "tags", read_only(self.tags))
+        if type(self.rate_limits) is not ReadOnlyDict:
+            object.__setattr__(self, "rate_limits", read_only(self.rate_limits))
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: ISO timestamps, money as floats."""
