@@ -200,8 +200,8 @@ class EarlyBird(Lifecycle):
         self.journal.append(f"start {self.name}")
 
 
-def host_with(*plugins: Lifecycle) -> Ccproxy:
-    settings = make_settings("http://127.0.0.1:1")
+def host_with(*plugins: Lifecycle, **server: float) -> Ccproxy:
+    settings = make_settings("http://127.0.0.1:1", server=server)
     pm = get_plugin_manager(settings, [])
     for plugin in plugins:
         register_checked(pm, plugin, plugin.name)

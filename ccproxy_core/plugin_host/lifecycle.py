@@ -9,7 +9,10 @@ down before the error is raised, so nothing they opened (threads, files) is left
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
@@ -85,14 +88,39 @@ async def start_plugins(host: Ccproxy) -> list[str]:
 
 
 async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
-    """Run ``on_shutdown`` of the plugins in ``order``, last first; a raise is logged and the others go on."""
+    """Run ``on_shutdown`` of the plugins in ``order``, last first; a raise is logged and the others go on.
+
+    Together they have ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``: each plugin gets an equal share of
+    the time left when its turn comes. One that has not returned by then is logged and left
+    behind (cancelled), and the others still stop.
+    """
     shutdowns = _impls_by_plugin(host.plugin_manager, "on_shutdown")
     arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
-    for name in reversed(order):
-        impl = shutdowns.get(name)
-        if impl is None:
-            continue
+    stopping = [name for name in reversed(order) if name in shutdowns]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + host.settings.server.shutdown_timeout_seconds
+    for position, name in enumerate(stopping):
+        impl = shutdowns[name]
+        share = max(0.0, deadline - loop.time()) / (len(stopping) - position)
         try:
-            await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
+            result = impl.function(*[arguments[arg] for arg in impl.argnames])
+            if inspect.isawaitable(result):
+                await _within(result, share, name)
         except Exception:  # one plugin's failure must not keep the others' resources open
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})
+
+
+async def _within(awaitable: Awaitable[object], seconds: float, name: str) -> None:
+    """Await ``awaitable`` for ``seconds`` at most; past that, cancel it and log the plugin that did not stop."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if task in done:
+        task.result()  # its exception, if any, is the caller's to log
+        return
+    task.cancel()  # not awaited: a plugin that ignores its cancellation must not hold the shutdown either
+    log.error(
+        "plugin %s did not stop within %.1f s (its share of SERVER__SHUTDOWN_TIMEOUT_SECONDS); the others stop now",
+        name,
+        seconds,
+        extra={"plugin": name, "hook": "on_shutdown"},
+    )
