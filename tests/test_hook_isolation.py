@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ccproxy_core import Admission, hookimpl
-from ccproxy_core.plugin_host.dispatch import _guard_awaitable
+from ccproxy_core.plugin_host.dispatch import _Failures, _guard_awaitable
 from ccproxy_core.testing import wait_until
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -82,7 +82,7 @@ def test_a_real_cancellation_of_the_request_still_cancels_it():
         await asyncio.sleep(10)
 
     async def scenario():
-        task = asyncio.create_task(_guard_awaitable(slow_hook(), "slow", "on_request_end", errors))
+        task = asyncio.create_task(_guard_awaitable(slow_hook(), _Failures("slow", "on_request_end", errors)))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -150,3 +150,32 @@ def test_a_plugin_cannot_change_the_tags_or_rate_limits_the_others_see(proxy_fac
     [record] = recorder.wait_for_ends(1)
     assert record.tags == {"team": "ml"} and record.rate_limits
     assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["on_request_end"]
+
+
+class FailsEverywhere:
+    @hookimpl
+    def on_request_start(self):
+        raise RuntimeError("start")
+
+    @hookimpl
+    async def admit_request(self):
+        raise RuntimeError("admit")
+
+    @hookimpl
+    def on_request_end(self):
+        raise RuntimeError("end")
+
+
+def test_a_plugin_failing_on_every_request_is_counted_exactly_and_logged_once_an_interval(proxy_factory, caplog):
+    proxy = proxy_factory(plugins=[FailsEverywhere()])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    for _ in range(5):
+        assert send(proxy).status_code == 200
+    errors = proxy.app.state.hook_errors
+    wait_until(lambda: sum(errors.values()) == 15)
+    assert sorted(errors.values()) == [5, 5, 5]
+    assert sorted(r.hook for r in caplog.records if getattr(r, "plugin", None)) == [
+        "admit_request",
+        "on_request_end",
+        "on_request_start",
+    ]

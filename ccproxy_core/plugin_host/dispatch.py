@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 if TYPE_CHECKING:
     from ccproxy_core.accounting.record import AccessRecord, RequestContext
@@ -107,17 +108,37 @@ class CcproxyPluginManager(pluggy.PluginManager):
                     )
 
 
-def _report(plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]) -> None:
-    errors[(plugin_name, hook_name)] += 1
-    log.exception("plugin %s raised in %s", plugin_name, hook_name, extra={"plugin": plugin_name, "hook": hook_name})  # noqa: LOG004 - called only from except blocks
+class _Failures:
+    """The failures of one plugin's implementation of one request hook: each counted, their log lines rate limited.
+
+    A plugin that fails on every request would otherwise write a traceback per request; the
+    count in ``hook_errors`` (and ``ccproxy_plugin_errors_total``) stays exact.
+    """
+
+    __slots__ = ("plugin", "hook", "_errors", "_log", "_extra")
+
+    def __init__(self, plugin: str, hook: str, errors: Counter[tuple[str, str]]) -> None:
+        self.plugin, self.hook, self._errors = plugin, hook, errors
+        self._log = RateLimitedLog(log, level=logging.ERROR)
+        self._extra = {"plugin": plugin, "hook": hook}
+
+    def raised(self) -> None:
+        """Count and log the exception being handled (call it only from an ``except`` block)."""
+        self._errors[(self.plugin, self.hook)] += 1
+        self._log.log("plugin %s raised in %s", self.plugin, self.hook, exc_info=True, extra=self._extra)
+
+    def misbehaved(self, what: str, *args: object) -> None:
+        """Count and log a failure that raised nothing: ``what % args`` says what the plugin did."""
+        self._errors[(self.plugin, self.hook)] += 1
+        self._log.log(f"plugin %s: {what}", self.plugin, *args, extra=self._extra)
 
 
 def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str]]) -> Callable[..., Any]:
     """``impl.function`` that never raises (a plugin bug must never fail a proxied request)."""
-    function, plugin_name = impl.function, impl.plugin_name
+    function, failures = impl.function, _Failures(impl.plugin_name, hook_name, errors)
     check = _admission_checked if hook_name == "admit_request" else None
     if impl.wrapper or impl.hookwrapper:
-        guarded: Callable[..., Any] = _guard_wrapper(function, plugin_name, hook_name, errors)
+        guarded: Callable[..., Any] = _guard_wrapper(function, failures)
     else:
 
         @functools.wraps(function)
@@ -126,43 +147,33 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
                 result = function(*args, **kwargs)
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
                 _raise_if_request_cancelled()
-                _report(plugin_name, hook_name, errors)
+                failures.raised()
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
-                return _guard_awaitable(result, plugin_name, hook_name, errors, check)
-            return result if check is None else check(result, plugin_name, errors)
+                return _guard_awaitable(result, failures, check)
+            return result if check is None else check(result, failures)
 
     setattr(guarded, _GUARDED, True)
     return guarded
 
 
 async def _guard_awaitable(
-    awaitable: Awaitable[Any],
-    plugin_name: str,
-    hook_name: str,
-    errors: Counter[tuple[str, str]],
-    check: Callable[[Any, str, Counter[tuple[str, str]]], Any] | None = None,
+    awaitable: Awaitable[Any], failures: _Failures, check: Callable[[Any, _Failures], Any] | None = None
 ) -> Any:
     try:
         result = await awaitable
     except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
         _raise_if_request_cancelled()
-        _report(plugin_name, hook_name, errors)
+        failures.raised()
         return None
-    return result if check is None else check(result, plugin_name, errors)
+    return result if check is None else check(result, failures)
 
 
-def _admission_checked(answer: Any, plugin_name: str, errors: Counter[tuple[str, str]]) -> Any:
+def _admission_checked(answer: Any, failures: _Failures) -> Any:
     """``answer`` when it is ``None`` or a usable ``Admission``; else the plugin's failure, and ``None``."""
     if answer is None or (problem := admission_problem(answer)) is None:
         return answer
-    errors[(plugin_name, "admit_request")] += 1
-    log.error(
-        "plugin %s: its admit_request answer was ignored: %s",
-        plugin_name,
-        problem,
-        extra={"plugin": plugin_name, "hook": "admit_request"},
-    )
+    failures.misbehaved("its admit_request answer was ignored: %s", problem)
     return None
 
 
@@ -184,9 +195,7 @@ def _running_loop() -> bool:
     return True
 
 
-def _guard_wrapper(
-    function: Callable[..., Any], plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]
-) -> Callable[..., Generator[None, Any, Any]]:
+def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callable[..., Generator[None, Any, Any]]:
     """A wrapper whose own failures, before or after its ``yield``, are logged and counted, not raised."""
 
     @functools.wraps(function)
@@ -196,7 +205,7 @@ def _guard_wrapper(
             next(inner)
         except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed before its yield: the others still run
             _raise_if_request_cancelled()
-            _report(plugin_name, hook_name, errors)
+            failures.raised()
             return (yield)
         try:
             outcome = yield
@@ -204,36 +213,33 @@ def _guard_wrapper(
             try:
                 inner.throw(raised)
             except StopIteration as finished:
-                return _results_or_report(finished.value, [], plugin_name, hook_name, errors)
+                return _results_or_report(finished.value, [], failures)
             raise
         try:
             inner.send(outcome)
         except StopIteration as finished:
-            return _results_or_report(finished.value, outcome, plugin_name, hook_name, errors)
+            return _results_or_report(finished.value, outcome, failures)
         except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed after its yield: the call's result stands
             _raise_if_request_cancelled()
-            _report(plugin_name, hook_name, errors)
+            failures.raised()
             return outcome
         inner.close()
-        log.error("plugin %s: its %s wrapper yielded twice; its second part was skipped", plugin_name, hook_name)
+        log.error(
+            "plugin %s: its %s wrapper yielded twice; its second part was skipped", failures.plugin, failures.hook
+        )
         return outcome
 
     return guarded
 
 
-def _results_or_report(
-    returned: Any, outcome: list[Any], plugin_name: str, hook_name: str, errors: Counter[tuple[str, str]]
-) -> list[Any]:
+def _results_or_report(returned: Any, outcome: list[Any], failures: _Failures) -> list[Any]:
     """What a wrapper returned when it is the list of results a request hook gives; else its failure, and ``outcome``."""
     if isinstance(returned, list):
         return returned
-    errors[(plugin_name, hook_name)] += 1
-    log.error(
-        "plugin %s: its %s wrapper returned %s, not the list of results (return what its yield gave)",
-        plugin_name,
-        hook_name,
+    failures.misbehaved(
+        "its %s wrapper returned %s, not the list of results (return what its yield gave)",
+        failures.hook,
         type(returned).__name__,
-        extra={"plugin": plugin_name, "hook": hook_name},
     )
     return outcome
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 
 class RateLimitedLog:
@@ -20,7 +21,9 @@ class RateLimitedLog:
         self._held_back = 0
         self._lock = threading.Lock()
 
-    def log(self, message: str, *args: object, exc_info: bool = False) -> None:
+    def log(
+        self, message: str, *args: object, exc_info: bool = False, extra: Mapping[str, object] | None = None
+    ) -> None:
         """Log ``message % args`` now, or count it as held back if a line went out less than an interval ago."""
         now = time.monotonic()
         with self._lock:
@@ -31,4 +34,4 @@ class RateLimitedLog:
             self._next_at = now + self.interval
         if held_back:
             message += f" ({held_back} more like this in the last {self.interval:g} s were not logged)"
-        self.logger.log(self.level, message, *args, exc_info=exc_info)
+        self.logger.log(self.level, message, *args, exc_info=exc_info, extra=extra)
