@@ -86,6 +86,8 @@ def test_disabled_by_name_is_never_imported():
         ("health_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
         ("api_path_grab", "plugin clash adds '/v1/{rest:path}', which would take provider API paths"),
         ("api_mount", "plugin clash adds '/api/v1', which would take provider API paths"),
+        ("router_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
+        ("router_api_grab", "plugin clash adds '/v1/files/{rest:path}', which would take provider API paths"),
     ],
 )
 def test_a_route_conflict_stops_the_build_naming_both(module, message):

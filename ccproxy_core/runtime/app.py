@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -132,7 +132,7 @@ def _add_plugin_routes(host: Ccproxy) -> None:
     proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
     for key in proxy_keys & owners.keys():
         raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
-    for plugin_name, route in added:
+    for plugin_name, route in [(name, leaf) for name, entry in added for leaf in _leaf_routes([entry])]:
         if _takes_api_paths(route):
             raise PluginLoadError(
                 f"plugin {plugin_name} adds {getattr(route, 'path', route)!r}, which would take provider API "
@@ -153,10 +153,26 @@ def _takes_api_paths(route: BaseRoute) -> bool:
 
 def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
-    for route in routes:
+    for route in _leaf_routes(routes):
         if isinstance(route, Route):
             keys.extend((route.path, method) for method in sorted(route.methods or ["GET"]))
+        elif getattr(route, "path", "") and getattr(route, "methods", None):  # a route of an included router
+            keys.extend((route.path, method) for method in sorted(route.methods))
     return keys
+
+
+def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+    """``routes`` with each router added by ``include_router`` replaced by its routes, at any depth.
+
+    FastAPI keeps an included router as one entry whose routes, with their full paths, it
+    lists in ``effective_candidates()``; a check that only saw the entry would miss them.
+    """
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            yield from _leaf_routes(candidates())
+        else:
+            yield route
 
 
 class ProxyRoutesFirst:
