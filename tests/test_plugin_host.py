@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import EntryPoint
+from types import SimpleNamespace
 
 import pytest
 
@@ -103,3 +104,39 @@ def test_a_disabled_name_no_plugin_has_is_warned_with_the_closest(caplog):
         get_plugin_manager(settings, [ep("dashboard", "good"), ep("metrics", "good")])
     warnings = [record.getMessage() for record in caplog.records if record.name == "ccproxy.plugins"]
     assert warnings == ["PLUGINS__DISABLED names 'dashbaord', which no installed plugin is (did you mean 'dashboard'?)"]
+
+
+def from_distribution(entry_point: EntryPoint, distribution: str) -> EntryPoint:
+    return entry_point._for(SimpleNamespace(name=distribution, version="1.0"))  # type: ignore[attr-defined]
+
+
+def test_a_plugin_named_like_a_builtin_one_is_listed_not_loaded_and_the_builtin_stays(caplog):
+    settings = make_settings("http://127.0.0.1:1", observability={"metrics_endpoint_enabled": True})
+    found = [
+        from_distribution(ep("metrics", "good"), "audit-dupe"),
+        from_distribution(
+            EntryPoint(name="metrics", value="ccproxy_metrics", group="ccproxy"), "ccproxy-observability"
+        ),
+    ]
+    with caplog.at_level(logging.WARNING, logger="ccproxy.plugins"):
+        pm = get_plugin_manager(settings, found)
+    assert pm.get_plugin("metrics").__name__ == "ccproxy_metrics"
+    listed = [(i.name, i.distribution, i.enabled, i.reason) for i in pm.ccproxy_plugins if i.name == "metrics"]
+    assert sorted(listed, key=lambda row: row[1]) == [
+        (
+            "metrics",
+            "audit-dupe",
+            False,
+            "not loaded: ccproxy-observability has a plugin of the same name, which is loaded",
+        ),
+        ("metrics", "ccproxy-observability", True, "OBSERVABILITY__METRICS_ENDPOINT_ENABLED=true"),
+    ]
+    assert any("two plugins are named 'metrics'" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("name", ["strict", "disabled"])
+def test_a_plugin_named_like_a_plugins_setting_is_not_loaded(name):
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep(name, "good")])
+    [info] = pm.ccproxy_plugins
+    assert pm.get_plugin(name) is None and not info.enabled
+    assert info.reason == f"not loaded: its name is ccproxy's setting PLUGINS__{name.upper()}; rename its entry point"

@@ -6,6 +6,11 @@ be disabled by name (``PLUGINS__DISABLED``). Disabled names are blocked before t
 point is imported, so a disabled plugin's import errors cannot hurt. A plugin that fails to
 import or to validate (a misspelled hook, a wrapper where none may run) is recorded, not
 raised (unless ``PLUGINS__STRICT``), so ``ccproxy plugins list`` can show it.
+
+Two plugins of one name cannot both load: the built-in one is kept (else the first found),
+and the other is listed as not loaded, with a warning. Nor can a plugin named like one of
+ccproxy's own settings under ``PLUGINS__`` (``strict``, ``disabled``): its table would be that
+setting.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from ccproxy_core.plugin_host import hookspecs
 from ccproxy_core.plugin_host.dispatch import CcproxyPluginManager
 from ccproxy_core.plugin_host.plugin_settings import bind_plugin_settings
 from ccproxy_core.plugin_host.plugin_spec import PluginSpec, specs_of
-from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.settings import PluginSettings, Settings
 
 log = logging.getLogger("ccproxy.plugins")
 
 ENTRY_POINT_GROUP = "ccproxy"
+RESERVED_NAMES = frozenset(PluginSettings.model_fields)
+"""Names no plugin may have: ccproxy's own settings under ``PLUGINS__``, where a plugin's table would be."""
+_BUILT_IN_DISTRIBUTION = "ccproxy-observability"
 
 
 @dataclass
@@ -64,7 +72,7 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
     specs = specs_of(pm)
     bind_plugin_settings(settings, specs, unloaded=[info.name for info in infos if pm.get_plugin(info.name) is None])
     for info in infos:
-        if pm.get_plugin(info.name) is None:
+        if info.reason or pm.get_plugin(info.name) is None:  # not loaded: disabled, failed, a name taken
             continue
         info.enabled, info.reason = enablement(info.name, specs.get(info.name), settings)
         if info.enabled:
@@ -93,8 +101,10 @@ def load_plugins(
     pm = CcproxyPluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     found = entry_points(group=ENTRY_POINT_GROUP) if entry_points_ is None else entry_points_
-    installed = _unique(found)
+    installed, clashing = _unique(found)
     infos = [_load_entry_point(pm, ep, settings, report) for ep in installed]
+    infos += [_left_out(ep, kept, report) for ep, kept in clashing]
+    infos.sort(key=lambda info: info.name)
     if report:
         _warn_unknown_disabled(settings.plugins.disabled, {ep.name for ep in installed})
     return pm, infos
@@ -109,23 +119,66 @@ def _warn_unknown_disabled(disabled: Iterable[str], installed: set[str]) -> None
             log.warning("PLUGINS__DISABLED names %r, which no installed plugin is%s", name, hint)
 
 
-def _unique(found: Iterable[EntryPoint]) -> list[EntryPoint]:
-    # The same distribution can be visible twice (an editable install beside a copy); keep the first.
-    seen: dict[str, EntryPoint] = {}
+def _unique(found: Iterable[EntryPoint]) -> tuple[list[EntryPoint], list[tuple[EntryPoint, EntryPoint]]]:
+    """One entry point per name, and ``(left out, kept)`` for each other plugin of a name taken.
+
+    The same entry point can be visible twice (an editable install beside a copy): that is no clash.
+    """
+    kept: dict[str, EntryPoint] = {}
+    clashing: list[tuple[EntryPoint, EntryPoint]] = []
     for ep in found:
-        seen.setdefault(ep.name, ep)
-    return sorted(seen.values(), key=lambda ep: ep.name)
+        first = kept.setdefault(ep.name, ep)
+        if first is ep or first.value == ep.value:
+            continue
+        if _is_built_in(ep) and not _is_built_in(first):
+            kept[ep.name] = ep
+            clashing.append((first, ep))
+        else:
+            clashing.append((ep, first))
+    return sorted(kept.values(), key=lambda ep: ep.name), clashing
 
 
-def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settings, report: bool) -> PluginInfo:
+def _is_built_in(ep: EntryPoint) -> bool:
+    return ep.dist is not None and ep.dist.name == _BUILT_IN_DISTRIBUTION
+
+
+def _info(ep: EntryPoint) -> PluginInfo:
     dist = ep.dist
-    info = PluginInfo(
+    return PluginInfo(
         name=ep.name,
         version=dist.version if dist else None,
         distribution=dist.name if dist else None,
         enabled=False,
         reason="",
     )
+
+
+def _left_out(ep: EntryPoint, kept: EntryPoint, report: bool) -> PluginInfo:
+    """The listing of a plugin not loaded because another one, ``kept``, has its name."""
+    info = _info(ep)
+    owner = kept.dist.name if kept.dist else kept.value
+    info.reason = f"not loaded: {owner} has a plugin of the same name, which is loaded"
+    if report:
+        log.warning(
+            "two plugins are named %r: %s's (%s) is loaded, %s's (%s) is not; rename one entry point",
+            ep.name,
+            owner,
+            kept.value,
+            ep.dist.name if ep.dist else "another distribution",
+            ep.value,
+        )
+    return info
+
+
+def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settings, report: bool) -> PluginInfo:
+    info = _info(ep)
+    if ep.name in RESERVED_NAMES:
+        setting = f"PLUGINS__{ep.name.upper()}"
+        info.reason = f"not loaded: its name is ccproxy's setting {setting}; rename its entry point"
+        pm.set_blocked(ep.name)
+        if report:
+            log.warning("plugin %s is not loaded: its name is ccproxy's setting %s", ep.name, setting)
+        return info
     if ep.name in settings.plugins.disabled:
         info.reason = "disabled by name (PLUGINS__DISABLED)"
         pm.set_blocked(ep.name)
