@@ -7,13 +7,17 @@ from :func:`where_clause`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
 
 from .rows import datetime_to_micros, micros_to_datetime
 from .schema import quote
+
+# The range of ClickHouse's Date type (days since 1970 as UInt16; 18.16 reads dates up to 2105).
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(2105, 12, 31)
 
 
 class Params:
@@ -38,17 +42,24 @@ def _time_clauses(start: datetime | None, end: datetime | None, params: Params) 
     clauses = []
     if start is not None:
         micros = datetime_to_micros(start)
-        clauses += [
-            f"event_date >= {params.add(micros_to_datetime(micros).date())}",
-            f"timestamp_us >= {params.add(micros)}",
-        ]
+        clauses += _day_clause(">=", micros_to_datetime(micros).date(), params)
+        clauses.append(f"timestamp_us >= {params.add(micros)}")
     if end is not None:
         micros = datetime_to_micros(end)
-        clauses += [
-            f"event_date <= {params.add(micros_to_datetime(micros).date())}",
-            f"timestamp_us < {params.add(micros)}",
-        ]
+        clauses += _day_clause("<=", micros_to_datetime(micros).date(), params)
+        clauses.append(f"timestamp_us < {params.add(micros)}")
     return clauses
+
+
+def _day_clause(operator: str, day: date, params: Params) -> list[str]:
+    """``event_date <operator> day``, or nothing when ``day`` is outside what a ClickHouse ``Date`` holds.
+
+    Such a day would be misread (a date after 2105 wraps around) or refused (a year before 1000), and
+    every stored row lies inside that range anyway: the exact ``timestamp_us`` condition decides alone.
+    """
+    if not FIRST_DATE <= day <= LAST_DATE:
+        return []
+    return [f"event_date {operator} {params.add(day)}"]
 
 
 def _name_clauses(column: str, name_filter: NameFilter, params: Params) -> list[str]:

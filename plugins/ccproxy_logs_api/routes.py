@@ -110,7 +110,14 @@ async def _ask(call: Awaitable[T]) -> T:
         return await call
     except Exception as exc:  # a failing store is a 503 with its reason, never a 500
         log.exception("the log store failed to answer")
-        raise HTTPException(status_code=503, detail=f"the log store could not answer: {exc}") from None
+        raise HTTPException(status_code=503, detail=f"the log store could not answer: {store_reason(exc)}") from None
+
+
+def store_reason(exc: BaseException, max_length: int = 300) -> str:
+    """A store error as one short line: a database's stack trace is for the server log, not the client."""
+    text = str(exc).split("Stack trace", 1)[0]
+    line = " ".join(text.split()).rstrip(" :") or type(exc).__name__
+    return line if len(line) <= max_length else line[: max_length - 1] + "…"
 
 
 def _iso(unix_seconds: float | None) -> str | None:
