@@ -36,6 +36,8 @@ XSS = "<img src=x onerror=alert(1)>"
 PROMPT = "Count the tokens of this prompt, which is long enough for the mock to bill something. " * 3
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 OPENAI_MODEL = "gpt-4o-mini"
+NO_VALUE = "\u2013"  # what the page shows for a value it does not have
+UNPRICED_MODEL = "acme-llm-1"  # no price list knows it: its requests have no cost
 HTML_MODEL = "claude-<b>bold</b>"
 ALL_LOGS_ON = {
     "dashboard_enabled": True,

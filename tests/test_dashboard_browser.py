@@ -6,6 +6,8 @@ Playwright drives the system browser; ``playwright install`` is never needed.
 
 from __future__ import annotations
 
+import re
+
 import anthropic
 import httpx
 import pytest
@@ -17,7 +19,9 @@ from tests.dashboard_pages import (
     ANTHROPIC_MODEL,
     HTML_MODEL,
     LIVE_FEED_DEADLINE_MS,
+    NO_VALUE,
     TEST_OUTPUT,
+    UNPRICED_MODEL,
     XSS,
     assert_tiles_match,
     feed_row,
@@ -71,6 +75,37 @@ def test_live_feed_tiles_tables_and_screenshot(open_dashboard, proxy_factory):
 
     TEST_OUTPUT.mkdir(exist_ok=True)
     tab.screenshot(path=TEST_OUTPUT / "dashboard.png", full_page=True)
+    problems.assert_none()
+
+
+def test_unknown_costs_show_as_unknown_never_as_zero(open_dashboard, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    tab, problems = open_dashboard(f"{proxy.url}/dashboard")
+    expect(tab.locator("#feed-status")).to_have_text("live")
+    for n in range(2):
+        send_anthropic(proxy.url, f"unpriced-{n}", model=UNPRICED_MODEL)
+    expect(feed_row(tab, "unpriced-1").locator("td").nth(8)).to_have_text(NO_VALUE, timeout=LIVE_FEED_DEADLINE_MS)
+    stored_analytics(proxy.url, expected_requests=2)
+    tab.click('[data-window="1h"]')
+    expect(tile_value(tab, "requests")).to_have_text("2", timeout=5_000)
+    cost_tile = tab.locator('[data-tile="cost_usd"]')
+    expect(cost_tile.locator(".tile-value")).to_have_text(NO_VALUE)
+    expect(cost_tile.locator(".tile-note")).to_have_text("2 requests without a known cost")
+    expect(tab.locator(f'#by-model tr[data-name="{UNPRICED_MODEL}"] td.cost')).to_have_text(NO_VALUE)
+
+    send_anthropic(proxy.url, "priced")
+    analytics = stored_analytics(proxy.url, expected_requests=3)
+    tab.click('[data-window="1h"]')
+    expect(tile_value(tab, "requests")).to_have_text("3", timeout=5_000)
+    assert_tiles_match(tab, analytics)
+    assert analytics["cost"]["total_usd"] > 0
+    expect(cost_tile.locator(".tile-value")).to_have_text(re.compile(r"^\$\d"))
+    expect(cost_tile.locator(".tile-note")).to_have_text("2 requests without a known cost")
+    expect(tab.locator(f'#by-model tr[data-name="{UNPRICED_MODEL}"] td.cost')).to_have_text(NO_VALUE)
+    expect(tab.locator(f'#by-model tr[data-name="{ANTHROPIC_MODEL}"] td.cost')).to_have_text(re.compile(r"^\$\d[^+]*$"))
+    mixed = re.compile(r"^\$\d.* \+2 unknown$")
+    expect(tab.locator('#by-service tr[data-name="anthropic"] td.cost')).to_have_text(mixed)
+    expect(tab.locator("#by-dimension tr td.cost").first).to_have_text(mixed, timeout=10_000)
     problems.assert_none()
 
 

@@ -3,6 +3,7 @@
 import { clear, el } from "./dom.js";
 import { fetchJson } from "./api.js";
 import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
+import { costCell } from "./tables.js";
 
 export const DIMENSIONS = { project: "Project", session: "Session", api_key: "Key", client: "Client" };
 const SESSION_LIMIT = 25;
@@ -35,7 +36,7 @@ export function renderGroups(tbody, groups) {
       cell(formatCount(group.requests), "num"),
       cell(formatCount(group.errors), "num"),
       cell(formatCount(group.tokens?.total), "num"),
-      cell(formatUsd(group.cost_usd), "num"),
+      costCell(group.cost_usd, group.unpriced_requests),
     ]));
   }
 }
@@ -81,7 +82,7 @@ export class Sessions {
       cell(formatDateTime(session.last_seen), "time"),
       cell(formatCount(session.requests), "num"),
       cell(formatCount(tokens.total), "num", `in ${tokens.input}, out ${tokens.output}, cache read ${tokens.cache_read}, cache write ${tokens.cache_write}`),
-      cell(formatUsd(session.cost_usd), "num"),
+      costCell(session.cost_usd, session.unpriced_requests),
       cell(formatCount(session.errors), "num"),
     ]);
   }

@@ -30,6 +30,13 @@ export function formatUsd(value) {
   return `$${centsFormat.format(value)}`;
 }
 
+/** "3 requests without a known cost", or "" when every request has one (or there are none). */
+export function unpricedNote(unpricedRequests) {
+  if (!isNumber(unpricedRequests) || unpricedRequests <= 0) return "";
+  const noun = unpricedRequests === 1 ? "request" : "requests";
+  return `${formatCount(unpricedRequests)} ${noun} without a known cost`;
+}
+
 export function formatMs(value) {
   if (!isNumber(value)) return DASH;
   if (value >= 10000) return `${(value / 1000).toFixed(1)} s`;

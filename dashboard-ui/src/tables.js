@@ -1,6 +1,6 @@
 // Breakdown tables (by model, by service type) and the recent-errors table.
 import { clear, el } from "./dom.js";
-import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
+import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash, unpricedNote } from "./format.js";
 
 const MESSAGE_PREVIEW_CHARS = 240;
 
@@ -10,6 +10,19 @@ function cell(text, className = "") {
 
 function emptyRow(columns, message) {
   return el("tr", { className: "empty" }, [el("td", { text: message, attrs: { colspan: columns } })]);
+}
+
+/**
+ * A row's cost: "–" when none of its requests has a known price (cost_usd is null), and the
+ * known part with "+N unknown" when only some have one, so a partial sum never reads as whole.
+ */
+export function costCell(costUsd, unpricedRequests) {
+  const note = unpricedNote(unpricedRequests);
+  const known = costUsd === null || costUsd === undefined ? null : costUsd;
+  const children = known !== null && note ? [el("span", { className: "unpriced", text: ` +${unpricedRequests} unknown` })] : [];
+  const td = el("td", { className: "num cost", text: formatUsd(known), title: note || undefined }, children);
+  td.dataset.unpriced = String(unpricedRequests ?? 0);
+  return td;
 }
 
 /** Fills `tbody` with one row per group; `nameKey` is "model" or "service_type". */
@@ -25,7 +38,7 @@ export function renderBreakdown(tbody, groups, nameKey) {
       cell(formatCount(group.requests), "num"),
       cell(formatCount(group.errors), "num"),
       cell(formatCount(group.tokens_total), "num"),
-      cell(formatUsd(group.cost_usd), "num"),
+      costCell(group.cost_usd, group.unpriced_requests),
       cell(formatMs(group.p95_ms), "num"),
     ]));
   }

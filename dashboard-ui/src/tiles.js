@@ -1,7 +1,15 @@
 // The summary tiles at the top. Each tile shows one number from /logs/analytics;
 // its raw value is also kept in data-value so tests compare numbers, not formatting.
+// A tile with a `note` shows a line under its number, empty when there is nothing to say.
 import { el } from "./dom.js";
-import { formatCount, formatMs, formatPercent, formatUsd } from "./format.js";
+import { formatCount, formatMs, formatPercent, formatUsd, unpricedNote } from "./format.js";
+
+/** The total cost, or null (shown "–") when requests were made and none has a known price. */
+function knownCost(analytics) {
+  const requests = analytics.totals?.requests ?? 0;
+  const unpriced = analytics.cost?.unpriced_requests ?? 0;
+  return requests > 0 && unpriced >= requests ? null : analytics.cost?.total_usd;
+}
 
 const TILES = [
   { key: "requests", label: "Requests", pick: (a) => a.totals?.requests, format: formatCount },
@@ -10,7 +18,10 @@ const TILES = [
   { key: "tokens_output", label: "Output tokens", pick: (a) => a.tokens?.output, format: formatCount },
   { key: "cache_read", label: "Cache read tokens", pick: (a) => a.tokens?.cache_read, format: formatCount },
   { key: "cache_write", label: "Cache write tokens", pick: (a) => a.tokens?.cache_write, format: formatCount },
-  { key: "cost_usd", label: "Cost", pick: (a) => a.cost?.total_usd, format: formatUsd },
+  {
+    key: "cost_usd", label: "Cost", pick: knownCost, format: formatUsd,
+    note: (a) => unpricedNote(a.cost?.unpriced_requests),
+  },
   { key: "latency_p50", label: "Latency p50", pick: (a) => a.duration_ms?.p50, format: formatMs },
   { key: "latency_p95", label: "Latency p95", pick: (a) => a.duration_ms?.p95, format: formatMs },
   { key: "ttft_p50", label: "First token p50", pick: (a) => a.ttft_ms?.p50, format: formatMs },
@@ -19,12 +30,16 @@ const TILES = [
 export class Tiles {
   constructor(container) {
     this.values = new Map();
+    this.notes = new Map();
     for (const tile of TILES) {
       const value = el("div", { className: "tile-value", text: "–" });
-      container.append(el("div", { className: "tile", dataset: { tile: tile.key } }, [
-        el("div", { className: "tile-label", text: tile.label }),
-        value,
-      ]));
+      const parts = [el("div", { className: "tile-label", text: tile.label }), value];
+      if (tile.note) {
+        const note = el("div", { className: "tile-note" });
+        this.notes.set(tile.key, note);
+        parts.push(note);
+      }
+      container.append(el("div", { className: "tile", dataset: { tile: tile.key } }, parts));
       this.values.set(tile.key, value);
     }
   }
@@ -35,6 +50,7 @@ export class Tiles {
       const node = this.values.get(tile.key);
       node.textContent = tile.format(raw);
       node.dataset.value = raw === null || raw === undefined ? "" : String(raw);
+      if (tile.note) this.notes.get(tile.key).textContent = tile.note(analytics);
     }
   }
 }
