@@ -151,6 +151,19 @@ def test_periods_and_compact_numbers():
     assert [compact(99_999), compact(1_234_567), compact(4_560_000_000)] == ["99,999", "1.23M", "4.56B"]
 
 
+def test_totals_and_periods_add_money_exactly():
+    tokens = {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3}
+    costs = [0.1, 0.2, 1051.268910825]  # as floats these add up to 1051.5689108249999
+    days = [
+        {"key": f"2025-01-0{n}", "requests": 1, "errors": 0, "cost_usd": cost, "unpriced_requests": 0, "tokens": tokens}
+        for n, cost in enumerate(costs, start=6)
+    ]
+    assert totals(days)["cost_usd"] == 1051.568910825
+    (week,) = merge_periods(days, "weekly")
+    assert week["cost_usd"] == 1051.568910825 and isinstance(week["cost_usd"], float)
+    assert totals(days[:2])["cost_usd"] == 0.3
+
+
 class DaysOf:
     """A report source holding some days' groups, as the store or the API gives them."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import Grouping, show_unknown_costs
@@ -67,7 +68,8 @@ def merge_periods(daily: list[dict[str, Any]], kind: str) -> list[dict[str, Any]
                 target["breakdown"].append(sub)
             _add(sub, part)
     for period in periods.values():
-        period.get("breakdown", []).sort(key=lambda s: (-(s["cost_usd"] or 0.0), -s["requests"]))
+        period.get("breakdown", []).sort(key=lambda s: (-s["cost_usd"], -s["requests"]))
+        _close_sums([period, *period.get("breakdown", [])])
     return list(periods.values())
 
 
@@ -76,7 +78,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total = _empty("total", False)
     for row in rows:
         _add(total, row)
-    return show_unknown_costs([total])[0]
+    return show_unknown_costs(_close_sums([total]))[0]
 
 
 def _session_rows(
@@ -99,7 +101,7 @@ def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
         "key": key,
         "requests": 0,
         "errors": 0,
-        "cost_usd": 0.0,
+        "cost_usd": Decimal(0),  # a sum of money, exact until _close_sums
         "unpriced_requests": 0,
         "tokens": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "total": 0},
     }
@@ -111,7 +113,21 @@ def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
 def _add(target: dict[str, Any], group: dict[str, Any]) -> None:
     target["requests"] += group["requests"]
     target["errors"] += group["errors"]
-    target["cost_usd"] = (target["cost_usd"] or 0.0) + (group["cost_usd"] or 0.0)  # None: no known price
+    target["cost_usd"] += _exact(group["cost_usd"])
     target["unpriced_requests"] += group.get("unpriced_requests", 0)
     for part, count in group["tokens"].items():
         target["tokens"][part] += count
+
+
+def _exact(cost: float | Decimal | None) -> Decimal:
+    """A cost as the decimal it stands for (a float's shortest repr); None (no known price) adds nothing."""
+    if cost is None:
+        return Decimal(0)
+    return cost if isinstance(cost, Decimal) else Decimal(repr(float(cost)))
+
+
+def _close_sums(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turn the exact sums of :func:`_add` into the floats every other row carries, rounded once."""
+    for row in rows:
+        row["cost_usd"] = float(row["cost_usd"])
+    return rows
