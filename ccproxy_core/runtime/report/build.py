@@ -93,7 +93,21 @@ def _session_rows(
         }
         for row in rows:
             row["breakdown"] = parts.get(row["key"], [])
-    return rows
+    rest = _other_than(source, start, end, rows, bool(breakdown))
+    return [*rows, rest] if rest["requests"] > 0 else rows
+
+
+def _other_than(
+    source: ReportSource, start: datetime, end: datetime, listed: list[dict[str, Any]], with_breakdown: bool
+) -> dict[str, Any]:
+    """The window's requests outside the ``listed`` sessions (the other sessions and the requests
+    without one) as a row keyed ``other``: the whole window, grouped any way, less the listed rows."""
+    other = _empty("other", with_breakdown)
+    for group in source.groups(start, end, Grouping("model", None, 1, None)):
+        _add(other, group)
+    for row in listed:
+        _add(other, row, sign=-1)
+    return _close_sums([other])[0]
 
 
 def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
@@ -110,13 +124,13 @@ def _empty(key: str, with_breakdown: bool) -> dict[str, Any]:
     return row
 
 
-def _add(target: dict[str, Any], group: dict[str, Any]) -> None:
-    target["requests"] += group["requests"]
-    target["errors"] += group["errors"]
-    target["cost_usd"] += _exact(group["cost_usd"])
-    target["unpriced_requests"] += group.get("unpriced_requests", 0)
+def _add(target: dict[str, Any], group: dict[str, Any], sign: int = 1) -> None:
+    target["requests"] += sign * group["requests"]
+    target["errors"] += sign * group["errors"]
+    target["cost_usd"] += sign * _exact(group["cost_usd"])
+    target["unpriced_requests"] += sign * group.get("unpriced_requests", 0)
     for part, count in group["tokens"].items():
-        target["tokens"][part] += count
+        target["tokens"][part] += sign * count
 
 
 def _exact(cost: float | Decimal | None) -> Decimal:

@@ -55,7 +55,8 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
     for name in (*numbers, "Cost"):
         table.add_column(name, justify="right", no_wrap=True, min_width={"Req": 4, "Cost": 8}.get(name, 7))
     for row in rows:
-        table.add_row(*_cells(kind, row, _label(kind, row["key"])))
+        summed = kind == "session" and "session_id" not in row  # the "other" row: no one session's columns
+        table.add_row(*_cells(kind, row, _label(kind, row["key"]), bare=summed))
         for part in row.get("breakdown", []):
             table.add_row(*_cells(kind, part, f"  {part['key'] or '(none)'}", bare=True), style="dim")
     table.add_section()

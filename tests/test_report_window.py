@@ -1,0 +1,70 @@
+"""``ccproxy report`` covers the whole window: the sessions it does not list are summed as ``other``,
+and through a server it gives what it gives from the file."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ccproxy_core.runtime.cli import main
+from ccproxy_core.testing import make_record
+from ccproxy_duckdb.database import Database
+from ccproxy_duckdb.writer import LogWriter
+
+from .test_report import write_config
+
+STORAGE_ON = {"logs_collection_enabled": True, "logs_endpoints_enabled": True}
+
+
+def write_records(path: Path, sessions: list[str | None]) -> None:
+    """One request costing $1.10 per entry of ``sessions`` (``None``: a request without a session), a second apart."""
+    database = Database.open(str(path))
+    writer = LogWriter(database, queue_size=len(sessions), batch_size=500, flush_interval=0.1)
+    writer.start()
+    first = datetime.now(UTC) - timedelta(hours=2)
+    for n, session in enumerate(sessions):
+        dollars = {"cost_usd": Decimal("1.10"), "cost_input_usd": Decimal("1.10"), "cost_output_usd": Decimal(0)}
+        zero = {"cost_cache_read_usd": Decimal(0), "cost_cache_write_usd": Decimal(0)}
+        writer.submit(
+            make_record(
+                request_id=f"r{n}", timestamp=first + timedelta(seconds=n), session_id=session, **dollars, **zero
+            )
+        )
+    while writer.stats()["rows_written"] < len(sessions):
+        time.sleep(0.05)
+    writer.close()
+    database.close()
+
+
+def report(config: Path, *args: str) -> dict:
+    answer = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["report", *args, "--json", "--config", str(config)])
+    assert answer.exit_code == 0, answer.output
+    return json.loads(answer.output)
+
+
+def comparable(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key not in ("source", "since", "until")}
+
+
+def test_a_session_report_sums_the_sessions_it_does_not_list_as_other(proxy_factory, tmp_path):
+    write_records(tmp_path / "ccproxy.duckdb", ["a", "b", "c", "d", "e", "f", None])
+    config = write_config(tmp_path, 1)
+    from_file = report(config, "session", "--limit", "2")
+    assert [(row["key"], row["requests"], row["cost_usd"]) for row in from_file["rows"]] == [
+        ("f", 1, 1.1),
+        ("e", 1, 1.1),
+        ("other", 5, 5.5),
+    ]
+    assert (from_file["totals"]["requests"], from_file["totals"]["cost_usd"]) == (7, 7.7)
+    assert [row["key"] for row in report(config, "session", "--limit", "6")["rows"]][-1] == "other"  # no session
+    every = report(config, "session", "--limit", "20", "--breakdown", "model")
+    assert [row["key"] for row in every["rows"]] == ["f", "e", "d", "c", "b", "a", "other"]
+
+    proxy = proxy_factory(observability=STORAGE_ON)  # holds the same file
+    through_server = report(config, "session", "--limit", "2", "--url", proxy.url)
+    assert through_server["source"] == "api" and comparable(through_server) == comparable(from_file)
