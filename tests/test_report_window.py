@@ -68,3 +68,33 @@ def test_a_session_report_sums_the_sessions_it_does_not_list_as_other(proxy_fact
     proxy = proxy_factory(observability=STORAGE_ON)  # holds the same file
     through_server = report(config, "session", "--limit", "2", "--url", proxy.url)
     assert through_server["source"] == "api" and comparable(through_server) == comparable(from_file)
+
+
+def test_through_a_server_the_report_asks_within_the_apis_limits(proxy_factory, tmp_path):
+    write_records(tmp_path / "ccproxy.duckdb", [f"s{n:04d}" for n in range(1003)])
+    config = write_config(tmp_path, 1)
+    asks = [
+        ("session", "--limit", "1001"),  # more than one page of /logs/sessions
+        ("model", "--since", "1990-01-01"),  # a day series longer than the API gives at once
+        ("daily", "--since", "1990-01-01"),  # more days than the API's groups
+        ("project", "--since", "2001-01-01", "--until", "2001-01-31"),  # nothing stored then
+    ]
+    from_file = [report(config, *ask) for ask in asks]
+    assert len(from_file[0]["rows"]) == 1002 and from_file[0]["rows"][-1]["requests"] == 2
+    assert from_file[1]["totals"]["requests"] == from_file[2]["totals"]["requests"] == 1003
+
+    proxy = proxy_factory(observability=STORAGE_ON)  # holds the same file
+    for ask, expected in zip(asks, from_file, strict=True):
+        assert comparable(report(config, *ask, "--url", proxy.url)) == comparable(expected), ask
+
+
+def test_only_a_server_without_the_logs_api_gets_the_hint_to_turn_it_on(proxy_factory, tmp_path):
+    config = write_config(tmp_path, 1)
+    off = proxy_factory(observability={"logs_collection_enabled": True})
+    answer = CliRunner().invoke(main, ["report", "model", "--url", off.url, "--config", str(config)])
+    assert answer.exit_code == 2 and "answered 404" in answer.output
+    assert "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true" in answer.output
+    locked = proxy_factory(observability=STORAGE_ON, security={"auth_token": "s3cret"})
+    answer = CliRunner().invoke(main, ["report", "model", "--url", locked.url, "--config", str(config)])
+    assert answer.exit_code == 2 and "answered 401" in answer.output and "SECURITY__AUTH_TOKEN" in answer.output
+    assert "LOGS_ENDPOINTS_ENABLED" not in answer.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -21,6 +21,10 @@ from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
 
 _LOCKED = "lock"
+# The /logs API's own bounds: sessions per page, groups per answer, day points per analytics answer.
+MAX_SESSIONS_PAGE = 1000
+MAX_GROUPS = 10_000
+MAX_DAYS = 10_000
 
 
 class ReportError(CcproxyError):
@@ -55,10 +59,7 @@ class ApiSource:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
-            raise ReportError(
-                f"{shown}{path} answered {exc.code}: {detail} (the /logs API needs "
-                "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true, and SECURITY__AUTH_TOKEN when set)"
-            ) from None
+            raise ReportError(f"{shown}{path} answered {exc.code}: {detail}{_HINTS.get(exc.code, '')}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = redact_secrets(str(exc))
             raise ReportError(
@@ -66,23 +67,58 @@ class ApiSource:
             ) from None
 
     def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
+        stored = self._stored_span(start, end)
+        if stored is None:
+            return []
+        # Asked for the stored span only: the answer is the same, and its day series stays within MAX_DAYS.
+        first, last = stored
+        if (last - first).days >= MAX_DAYS:
+            raise ReportError(
+                f"the stored records of this window span more than {MAX_DAYS:,} days, more than the /logs API "
+                "answers at once: give a shorter --since/--until"
+            )
         group_by = f"tag:{grouping.tag}" if grouping.dimension == "tag" else grouping.dimension
         params = {
-            "start_time": start.isoformat(),
-            "end_time": end.isoformat(),
+            "start_time": first.isoformat(),
+            "end_time": (last + timedelta(microseconds=1)).isoformat(),
             "group_by": group_by,
-            "top": grouping.top,
+            "top": min(grouping.top, MAX_GROUPS),
             "breakdown": grouping.breakdown,
             "bucket": "day",
         }
         return self._get("/logs/analytics", params)["groups"]
 
+    def _stored_span(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+        """The times of the first and the last stored request in the window; None when it holds none."""
+        window = {"start_time": start.isoformat(), "end_time": end.isoformat()}
+        newest = self._get("/logs/query", {**window, "limit": 1})["results"]
+        if not newest:
+            return None
+        oldest = self._get("/logs/entries", {**window, "order_by": "timestamp", "order_desc": "false", "page_size": 1})[
+            "results"
+        ]
+        return datetime.fromisoformat(oldest[0]["timestamp"]), datetime.fromisoformat(newest[0]["timestamp"])
+
     def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
-        params = {"start_time": start.isoformat(), "end_time": end.isoformat(), "limit": limit}
-        return self._get("/logs/sessions", params)["sessions"]
+        window = {"start_time": start.isoformat(), "end_time": end.isoformat()}
+        sessions: list[dict[str, Any]] = []
+        while len(sessions) < limit:
+            page_size = min(limit - len(sessions), MAX_SESSIONS_PAGE)
+            page = self._get("/logs/sessions", {**window, "limit": page_size, "offset": len(sessions)})["sessions"]
+            sessions += page
+            if len(page) < page_size:
+                break
+        return sessions
 
     def close(self) -> None:
         """Nothing to close: each request opens its own connection."""
+
+
+_HINTS = {
+    401: " (set SECURITY__AUTH_TOKEN to the server's token)",
+    403: " (set SECURITY__AUTH_TOKEN to the server's token)",
+    404: " (the /logs API needs OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true on that server)",
+}
 
 
 class FileSource:
