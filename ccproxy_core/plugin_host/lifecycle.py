@@ -87,10 +87,16 @@ async def start_plugins(host: Ccproxy) -> list[str]:
     return order
 
 
+PLUGIN_SHUTDOWN_SECONDS = 15.0
+"""The most the plugins' ``on_shutdown`` take together, so a stop ends within the drain's timeout
+plus this (the margin docs/deployment.md gives systemd's ``TimeoutStopSec``)."""
+
+
 async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
     """Run ``on_shutdown`` of the plugins in ``order``, last first; a raise is logged and the others go on.
 
-    Together they have ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``: each plugin gets an equal share of
+    Together they have ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``, at most :data:`PLUGIN_SHUTDOWN_SECONDS`
+    (they stop after the drain, which had that timeout already): each plugin gets an equal share of
     the time left when its turn comes. One that has not returned by then is logged and left
     behind (cancelled), and the others still stop.
     """
@@ -98,7 +104,7 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
     arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
     stopping = [name for name in reversed(order) if name in shutdowns]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + host.settings.server.shutdown_timeout_seconds
+    deadline = loop.time() + min(host.settings.server.shutdown_timeout_seconds, PLUGIN_SHUTDOWN_SECONDS)
     for position, name in enumerate(stopping):
         impl = shutdowns[name]
         share = max(0.0, deadline - loop.time()) / (len(stopping) - position)
@@ -119,7 +125,7 @@ async def _within(awaitable: Awaitable[object], seconds: float, name: str) -> No
         return
     task.cancel()  # not awaited: a plugin that ignores its cancellation must not hold the shutdown either
     log.error(
-        "plugin %s did not stop within %.1f s (its share of SERVER__SHUTDOWN_TIMEOUT_SECONDS); the others stop now",
+        "plugin %s did not stop within %.1f s (its share of the plugins' shutdown time); the others stop now",
         name,
         seconds,
         extra={"plugin": name, "hook": "on_shutdown"},
