@@ -8,11 +8,13 @@ import httpx
 import openai
 import pytest
 import websockets.sync.client
+from multidict import CIMultiDict
 
 from ccproxy_core import Admission, hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.forwarding.upstream import credential_values
 from ccproxy_core.testing import wait_until
 
 MODEL = "gpt-5"
@@ -190,6 +192,26 @@ def test_a_websocket_client_with_its_key_in_the_subprotocol_does_not_get_the_ope
     assert "openai-insecure-api-key.sk-proj-client-0123456789" in sent["sec-websocket-protocol"]
     [record] = recorder.wait_for_ends(1)
     assert record.api_key_id == key_fingerprint("sk-proj-client-0123456789")
+
+
+def test_a_response_create_spelled_with_json_escapes_is_recorded_and_asked_about(proxy_factory, recorder):
+    budget = SpentBudget()
+    proxy = proxy_factory(plugins=[recorder, budget])
+    url = proxy.url.replace("http://", "ws://") + "/v1/responses"
+    escaped = '{"type": "response\\u002ecreate", "model": "' + MODEL + '", "input": "hi"}'
+    with websockets.sync.client.connect(url) as socket:
+        socket.send(escaped)
+        assert json.loads(socket.recv())["type"] == "error"  # refused: the spelling changes nothing
+        socket.send(escaped)
+        while json.loads(socket.recv())["type"] != "response.completed":
+            pass
+    refused, answered = recorder.wait_for_ends(2)
+    assert (refused.status_code, answered.status_code, answered.tokens_input is not None) == (429, 200, True)
+
+
+def test_a_key_in_a_websocket_subprotocol_is_masked_wherever_echoed():
+    headers = CIMultiDict({"sec-websocket-protocol": "realtime, openai-insecure-api-key.9f3c2a7be41d4e0c8a6b"})
+    assert credential_values(headers) == ("9f3c2a7be41d4e0c8a6b",)
 
 
 class SpentBudget:

@@ -156,7 +156,8 @@ _SHORTEST_MASKED_KEY = 8  # shorter values would mask ordinary words of a messag
 
 
 def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """The keys in the headers sent upstream (``Bearer`` and ``Basic`` schemes stripped)."""
+    """The keys in the headers sent upstream (``Bearer`` and ``Basic`` schemes stripped, and a
+    WebSocket subprotocol's key)."""
     found = []
     for name in _CREDENTIAL_HEADERS:
         for value in headers.getall(name, ()):
@@ -164,6 +165,10 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
             key = rest.strip() if rest and scheme.lower() in ("bearer", "basic") else value.strip()
             if len(key) >= _SHORTEST_MASKED_KEY:
                 found.append(key)
+    for protocol in headers.get("sec-websocket-protocol", "").split(","):
+        key = protocol.strip().removeprefix(WEBSOCKET_KEY_PROTOCOL)
+        if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= _SHORTEST_MASKED_KEY:
+            found.append(key)
     return tuple(found)
 
 

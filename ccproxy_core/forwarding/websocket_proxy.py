@@ -62,6 +62,8 @@ _HANDSHAKE_HEADERS = (
     "sec-websocket-protocol",
 )
 _CREATE_MARKER = '"response.create"'
+_ESCAPE_MARKER = "\\u"
+"""A JSON string may spell ``response.create`` with \\u escapes: such an event is decoded to be sure."""
 _FIRST_TOKEN = re.compile(
     r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"'
 )
@@ -100,7 +102,9 @@ class WebSocketProxy:
         for name in _HANDSHAKE_HEADERS:
             forwarded.popall(name, None)
         protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-        socket.sent_headers = forwarded
+        # The subprotocols are sent too, and one may carry the client's key: masked wherever echoed.
+        socket.sent_headers = forwarded.copy()
+        socket.sent_headers["sec-websocket-protocol"] = ", ".join(protocols)
         try:
             # A socket holds one of the provider's pooled connections for as long as it is open.
             await pool.acquire()
@@ -213,7 +217,8 @@ class _Socket:
                 return
             text = message.get("text")
             if text is not None:
-                if _CREATE_MARKER in text and not await self._start_answer(text, send):
+                asks = _CREATE_MARKER in text or _ESCAPE_MARKER in text
+                if asks and not await self._start_answer(text, send):
                     continue  # refused by a plugin: answered and recorded, not forwarded
                 await upstream.send_str(text)
             elif message.get("bytes") is not None:
