@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-MAX_PARTS = 64
-"""Parts looked at before giving up (an upload has a handful)."""
+MAX_PARTS = 1024
+"""Parts looked at before giving up (an upload has a handful; each costs one search)."""
 MAX_HEAD_BYTES = 4096
 """A part's headers longer than this end the search."""
 MAX_VALUE_BYTES = 256
@@ -20,21 +20,33 @@ MAX_VALUE_BYTES = 256
 _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t]*;([^\r\n]*)")
 _NAME = re.compile(rb'(?:^|;)[ \t]*name="([^"]*)"')
 _FILENAME = re.compile(rb"(?:^|;)[ \t]*filename\*?=")
+_BOUNDARY = re.compile(r'(?i);\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
 
 
-def form_model_and_stream(body: bytes | bytearray) -> tuple[str | None, bool]:
+def form_boundary(content_type: str | None) -> bytes | None:
+    """The ``boundary`` parameter of a ``multipart/form-data`` content type; ``None`` for any other."""
+    if not content_type or not content_type[:20].lower().startswith("multipart/form-data"):
+        return None
+    match = _BOUNDARY.search(content_type)
+    return (match[1] or match[2]).encode("latin-1") if match else None
+
+
+def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str | None, bool]:
     """``model`` (a non-empty UTF-8 string) and ``stream == "true"`` of a multipart form body.
 
-    ``(None, False)`` for a body that is not a multipart form (its first line is its boundary).
+    The parts are those the content type's ``boundary`` delimits, as the provider reads them: a
+    preamble before the first delimiter, whatever it holds, is no part. ``(None, False)`` when
+    the body holds no such delimiter.
     """
-    first_line_end = body.find(b"\r\n", 0, 80)  # a boundary has at most 70 characters
-    if not body.startswith(b"--") or first_line_end < 3:
+    delimiter = b"\r\n--" + boundary
+    first = 0 if body.startswith(delimiter[2:]) else body.find(delimiter)
+    if first < 0:
         return None, False
-    delimiter = b"\r\n" + bytes(body[:first_line_end])
-    model, streaming, position = None, False, first_line_end + 2
+    position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
+    model, streaming = None, False
     for _ in range(MAX_PARTS):
         head_end = body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
-        next_part = body.find(delimiter, head_end + 4) if head_end >= 0 else -1
+        next_part = body.find(delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
         if next_part < 0:
             break
         name = _field_name(bytes(body[position:head_end]))
@@ -46,7 +58,7 @@ def form_model_and_stream(body: bytes | bytearray) -> tuple[str | None, bool]:
         position = next_part + len(delimiter)
         if body.startswith(b"--", position):  # the closing delimiter
             break
-        position += 2
+        position = body.find(b"\r\n", position) + 2
     return model, streaming
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
-from ccproxy_core.forwarding.form_fields import form_model_and_stream
+from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
 
 LARGE_BODY_BYTES = 1024 * 1024
 """Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
@@ -91,17 +91,20 @@ async def _next_chunk(request: Request, idle_seconds: float | None) -> tuple[byt
     return message.get("body", b""), message.get("more_body", False)
 
 
-async def request_fields(body: bytes | bytearray) -> tuple[dict[str, Any] | None, str | None, bool]:
+async def request_fields(
+    body: bytes | bytearray, content_type: str | None = None
+) -> tuple[dict[str, Any] | None, str | None, bool]:
     """The decoded request body (for attribution), its top-level ``model`` and ``stream`` (the form
-    fields of a multipart upload).
+    fields of a multipart upload, whose ``content_type`` names its boundary).
 
     A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
     scanned for ``model`` and ``stream`` (its payload is then ``None``: attribution reads the headers).
     """
-    if body.startswith(b"--"):  # a multipart form: uploads of audio and images
+    boundary = form_boundary(content_type)
+    if boundary is not None:  # a multipart form: uploads of audio and images
         if len(body) <= LARGE_BODY_BYTES:
-            return (None, *form_model_and_stream(body))
-        return (None, *await asyncio.to_thread(form_model_and_stream, body))
+            return (None, *form_model_and_stream(body, boundary))
+        return (None, *await asyncio.to_thread(form_model_and_stream, body, boundary))
     if len(body) <= LARGE_BODY_BYTES:
         payload = request_payload(body)
         return (payload, *model_and_stream(payload))

@@ -121,7 +121,7 @@ class Proxy:
                 return await self._body_timed_out(scope, route, send)
             except ClientDisconnect:
                 return await self._left_while_sending(scope, route)
-            fields = await request_fields(body) if body else (None, None, False)
+            fields = await request_fields(body, request.headers.get("content-type")) if body else (None, None, False)
             exchange = self._start_exchange(scope, route, body, fields)
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
