@@ -16,6 +16,7 @@ from genai_prices.types import ConditionalPrice, StartDateConstraint
 
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, compute_cost
 from ccproxy_core.accounting.usage import Usage, usage_from_json
+from ccproxy_core.providers import openai as openai_provider
 
 MTOK = Decimal(1_000_000)
 
@@ -190,6 +191,8 @@ IMAGE_USAGE = {
         # gpt-image-1.5 per million: text $5 in, $10 out; image $8 in, $32 out (one 1024x1024 high-quality
         # image is 4,160 tokens: $0.133, the per-image price on the pricing page).
         ("gpt-image-1.5", {"text_tokens": 0, "image_tokens": 4160}, (50 * 5 + 800 * 8 + 4160 * 32) / MTOK),
+        # Without the split, the images API's output tokens are "image tokens in the output image".
+        ("gpt-image-1.5", None, (50 * 5 + 800 * 8 + 4160 * 32) / MTOK),
         # gpt-image-1: text $5 in, image $10 in, $40 out; its answer may say nothing of the output's kind.
         ("gpt-image-1", None, (50 * 5 + 800 * 10 + 4160 * 40) / MTOK),
         # gpt-image-1-mini: text $2 in, image $2.50 in, $8 out.
@@ -201,6 +204,15 @@ def test_image_tokens_are_billed_at_the_image_rates(model, output_details, expec
     usage = usage_from_json("openai", json.dumps({"created": 1, "data": [], "usage": usage_json}).encode())
     assert usage.image_input_tokens == 800
     assert PriceBook().compute("openai", model, usage).total == expected
+
+
+@pytest.mark.parametrize("event_type", ["image_generation.completed", "image_edit.completed"])
+def test_the_usage_of_an_image_streams_completed_event_is_image_output(event_type):
+    event = {"type": event_type, "b64_json": "iVBORw0KGgo=", "usage": IMAGE_USAGE}
+    usage = Usage()
+    openai_provider.read_payload(usage, event)
+    assert (usage.image_input_tokens, usage.image_output_tokens) == (800, 4160)
+    assert PriceBook().compute("openai", "gpt-image-1.5", usage).total == (50 * 5 + 800 * 8 + 4160 * 32) / MTOK
 
 
 def test_image_tokens_of_a_model_without_image_rates_are_billed_as_text():

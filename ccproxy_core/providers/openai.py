@@ -107,6 +107,7 @@ _FIRST_TOKEN = re.compile(
     rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{'
     rb'|"type"\s*:\s*"(?:transcript\.text|speech\.audio)\.delta"'
 )
+_IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
 _TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
 # Streams of images (``/v1/images/generations`` and ``edits``), transcriptions and speech (``stream``,
 # ``stream_format: "sse"``) end with their own last event, not ``[DONE]``.
@@ -124,8 +125,22 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response body or one stream chunk: the two have the same fields."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
+    if _is_image_answer(payload) and not usage.image_output_tokens:
+        # The images API's ``output_tokens`` are "the number of image tokens in the output image":
+        # where the answer does not split them, they are all image tokens.
+        raw = payload.get("usage")
+        if isinstance(raw, dict) and not isinstance(raw.get("output_tokens_details"), dict):
+            usage.image_output_tokens = usage.output_tokens or 0
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     read_error(usage, payload.get("error"), prefer_code=True)
+
+
+def _is_image_answer(payload: dict[str, Any]) -> bool:
+    """An images API answer (``created`` and ``data``, no ``object``) or an image stream's completed event."""
+    kind = payload.get("type")
+    if isinstance(kind, str):
+        return kind in _IMAGE_COMPLETED_EVENTS
+    return isinstance(payload.get("data"), list) and "object" not in payload
 
 
 def read_usage(usage: Usage, raw: Any) -> None:
