@@ -95,6 +95,14 @@ ANSWERS = {
     "bad-utf8-in-usage": stream_answer(COMPLETE.replace(b'"end_turn"}', b'"end_\xffturn"}')),
     "lone-cr": stream_answer(COMPLETE.replace(b"\n", b"\r")),
     "html-200": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
+    "html-chunked": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ntransfer-encoding: chunked\r\n\r\n"
+    + b"%x\r\n" % len(PAGE)
+    + PAGE
+    + b"\r\n0\r\n\r\n",
+    "html-big": b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % (len(PAGE) * 3000)
+    + PAGE * 3000,
+    "page-as-text": b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
+    "page-unlabelled": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(PAGE) + PAGE,
 }
 
 
@@ -147,11 +155,13 @@ def test_a_client_that_hangs_up_after_the_providers_error_event_is_not_blamed_fo
     assert (record.status_code, record.error_type) == (200, error_type)
 
 
-def test_an_html_page_with_200_on_a_metered_route_is_no_success(proxy, recorder):
+@pytest.mark.parametrize("kind", ["html-200", "html-chunked", "html-big", "page-as-text", "page-unlabelled"])
+def test_an_html_page_with_200_on_a_metered_route_is_no_success(proxy, recorder, kind):
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    headers = {"authorization": "Bearer sk-test", "x-raw": "html-200"}
+    headers = {"authorization": "Bearer sk-test", "x-raw": kind}
     response = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
-    assert (response.status_code, response.content) == (200, PAGE)  # passed on unchanged
+    # Passed on unchanged, and recorded for what it is.
+    assert (response.status_code, response.content) == (200, PAGE * (3000 if kind == "html-big" else 1))
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.priced) == (200, "upstream_invalid_json", False)
 

@@ -18,6 +18,8 @@ from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
 
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """Labels of a web page: no provider answers a metered route with one."""
+MEDIA_ENDPOINTS = frozenset({"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"})
+"""Metered routes whose answers may be audio or text (speech, a transcript as text, SRT or VTT)."""
 WHOLE_BODY_BYTES = 64 * 1024
 """Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
 
@@ -40,12 +42,7 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if exchange.accounting_lost:
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
-    # An HTML page with 200 on a metered route (a captive portal, a gateway's challenge) is no
-    # answer of the provider's; other labels (speech audio, a transcript as text) are answers.
-    content_type = upstream.content_type
-    expects_json = content_type == "application/json" or (
-        exchange.reader not in NO_USAGE_READERS and content_type in PAGE_TYPES
-    )
+    expects_json = upstream.content_type == "application/json" or _answers_only_json(exchange, upstream)
     if upstream.status < 400 and expects_json and payload and exchange.usage.response_model is None:
         valid = _is_json(payload)
         if valid is None:
@@ -68,7 +65,26 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
     if upstream.content_type == "application/json":
         return None
     length = upstream.content_length
-    return None if length is not None and length <= WHOLE_BODY_BYTES else PASS_THROUGH
+    if length is not None and length <= WHOLE_BODY_BYTES:
+        return None
+    if _answers_only_json(exchange, upstream):
+        exchange.invalid_json = True  # a large or unsized page where JSON belongs: no need to read it
+    return PASS_THROUGH
+
+
+def _answers_only_json(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """Whether this answer must be JSON to be the provider's.
+
+    A metered route answers JSON (or an event stream): a web page with 200 there (a captive
+    portal, a gateway's challenge) is no answer of the provider's. The audio routes and routes
+    ccproxy does not know (``/v1/*``) may answer otherwise by design; there only a page is refused.
+    """
+    if exchange.reader in NO_USAGE_READERS:
+        return False
+    endpoint = exchange.context.endpoint
+    if endpoint in MEDIA_ENDPOINTS or endpoint.endswith("*"):
+        return upstream.content_type in PAGE_TYPES
+    return True
 
 
 def _is_json(payload: bytes) -> bool | None:

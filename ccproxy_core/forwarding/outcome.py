@@ -13,8 +13,8 @@ is built from. The order of the rules is the order of precedence:
 4. A stream that carried bytes that are not UTF-8, or an event of interest that is not JSON:
    ``upstream_invalid_stream``. Else, a stream that ended without the provider's terminal event:
    ``upstream_stream_incomplete``.
-5. An answer labelled JSON that is not JSON, or a web page answering a metered route:
-   ``upstream_invalid_json``.
+5. An answer labelled JSON that is not JSON, or an answer that is not JSON where the route answers
+   only JSON (a web page anywhere metered): ``upstream_invalid_json``.
 6. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
    Responses API object): that error.
 """
