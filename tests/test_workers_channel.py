@@ -44,6 +44,17 @@ def hub_for(recorder: HookRecorder, path: str, *plugins: object) -> EventHub:
     return EventHub(app.state.proxy.hooks, lambda: bool(pm.hook.admit_request.get_hookimpls()), ["recorder"], path)
 
 
+async def hub_and_channel(
+    tmp_path, worker: int, recorder: HookRecorder, *plugins: object
+) -> tuple[EventHub, HubChannel]:
+    """A started hub with ``plugins``, and worker ``worker``'s open channel to it."""
+    hub = hub_for(recorder, str(tmp_path / "events.sock"), *plugins)
+    await hub.start()
+    channel = HubChannel(str(tmp_path / "events.sock"), worker=worker)
+    await channel.open()
+    return hub, channel
+
+
 def context(request_id: str, project: str | None = None) -> RequestContext:
     return RequestContext(
         request_id=request_id,
@@ -73,10 +84,7 @@ def test_events_arrive_in_order_and_admission_is_asked_of_the_hub(tmp_path):
     recorder = HookRecorder()
 
     async def scenario():
-        hub = hub_for(recorder, str(tmp_path / "events.sock"), Doorkeeper())
-        await hub.start()
-        channel = HubChannel(str(tmp_path / "events.sock"), worker=1)
-        await channel.open()
+        hub, channel = await hub_and_channel(tmp_path, 1, recorder, Doorkeeper())
         assert channel.hub_admits and channel.hub_plugins == ["recorder"]
         for number in range(50):
             await channel.start(context(f"{number:032x}"))
@@ -128,10 +136,7 @@ def test_the_requests_of_a_worker_that_exits_are_recorded_once(tmp_path):
     recorder = HookRecorder()
 
     async def scenario():
-        hub = hub_for(recorder, str(tmp_path / "events.sock"))
-        await hub.start()
-        channel = HubChannel(str(tmp_path / "events.sock"), worker=2)
-        await channel.open()
+        hub, channel = await hub_and_channel(tmp_path, 2, recorder)
         await channel.start(context("d" * 32))
         await channel.start(context("e" * 32))
         await channel.end(None, a_record(request_id="d" * 32))
@@ -158,10 +163,7 @@ def test_a_stuck_async_on_request_end_holds_up_neither_later_records_nor_admissi
     recorder = HookRecorder()
 
     async def scenario():
-        hub = hub_for(recorder, str(tmp_path / "events.sock"), StuckEnd(), Doorkeeper())
-        await hub.start()
-        channel = HubChannel(str(tmp_path / "events.sock"), worker=4)
-        await channel.open()
+        hub, channel = await hub_and_channel(tmp_path, 4, recorder, StuckEnd(), Doorkeeper())
         for number in range(3):
             await channel.start(context(f"{number:032x}"))
             await channel.end(None, a_record(request_id=f"{number:032x}"))
@@ -188,10 +190,7 @@ def test_an_unusable_admission_answer_leaves_the_hubs_channel_working(tmp_path):
     recorder = HookRecorder()
 
     async def scenario():
-        hub = hub_for(recorder, str(tmp_path / "events.sock"), Careless())
-        await hub.start()
-        channel = HubChannel(str(tmp_path / "events.sock"), worker=5)
-        await channel.open()
+        hub, channel = await hub_and_channel(tmp_path, 5, recorder, Careless())
         connection = channel._writer
         asking = context("a" * 32)
         await channel.start(asking)
