@@ -104,6 +104,7 @@ class BatchResultsParser:
 
     __slots__ = ("_lines", "_batch")
     state = None
+    lost = False  # a result line too large to read leaves the results unpriced (``unreadable``), not unknown
 
     def __init__(self, thresholds: tuple[int, ...] = ()) -> None:
         self._lines = SSELineSplitter()

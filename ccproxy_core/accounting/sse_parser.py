@@ -23,12 +23,7 @@ DEFAULT_MAX_LINE_BYTES = 16 << 20
 A Responses stream's last event carries the whole response, a generated image included
 (2 to 4 MB of base64 for one image), so lines of several MB are normal; a whole JSON answer
 is held up to UPSTREAM__MAX_DECODED_BYTES (64 MiB) in the same way."""
-MAX_CARRIED_DATA_BYTES = 1 << 20
-"""The data lines of an event cut between two blocks wait for the rest up to this size (1 MiB);
-a larger run is read as it is."""
-
 _DATA_FIELD = b"data:"
-_CONTINUED_DATA = re.compile(rb"data:[^\n]*\ndata:")
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
@@ -128,38 +123,76 @@ def iter_data_fields(block: bytes) -> Iterator[bytes]:
             yield line[len(_DATA_FIELD) :]
 
 
-def join_continued_data(block: bytes) -> bytes:
-    """``block`` with each event's data lines as one line.
+class DataJoiner:
+    """Gives each event's data as one ``data:`` line, however many lines and blocks it came in.
 
-    SSE joins the ``data:`` lines of one event with a newline; no provider sends more than
-    one, but a stream that does is still valid. Here they are joined with a space, which is
-    the same to a JSON decoder (a JSON text holds no raw newline but between its tokens).
+    SSE joins the ``data:`` lines of one event, and ignores the comments and other fields
+    (``id:``, ``retry:``) between them; no provider sends more than one, but a stream that does
+    is still valid. Here they are joined with a space, which is the same to a JSON decoder (a
+    JSON text holds no raw newline but between its tokens). An event's data waits for the
+    blank line that ends it, across blocks, in pieces: joining costs one copy of its bytes.
+    An event whose data grows beyond ``max_bytes`` is dropped; ``dropped_events`` counts them.
     """
-    if _CONTINUED_DATA.search(block) is None:
-        return block
-    lines: list[bytes] = []
-    previous_was_data = False
-    for line in block.split(b"\n"):
-        is_data = line.startswith(_DATA_FIELD)
-        if is_data and previous_was_data:
-            value = line[len(_DATA_FIELD) :]
-            lines[-1] = lines[-1].rstrip(b"\r") + b" " + (value[1:] if value.startswith(b" ") else value)
+
+    __slots__ = ("_pieces", "_size", "_max_bytes", "_dropping", "dropped_events")
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._max_bytes = max_bytes
+        self._dropping = False
+        self.dropped_events = 0
+
+    @property
+    def inside_event(self) -> bool:
+        """Whether an event's data lines have begun and no blank line has ended it yet."""
+        return bool(self._pieces) or self._dropping
+
+    def join(self, block: bytes) -> bytes:
+        """The lines of ``block`` (complete lines), each ended event's data joined into one line
+        just before its blank line; the data of an event still open is kept for the next block."""
+        lines: list[bytes] = []
+        for line in block.split(b"\n")[:-1]:
+            if line.startswith(_DATA_FIELD):
+                self._add(line[len(_DATA_FIELD) :])
+            elif line and line != b"\r":
+                lines.append(line)
+            else:
+                if self._pieces:
+                    lines.append(self._joined(self._pieces))
+                self._pieces, self._size, self._dropping = [], 0, False
+                lines.append(b"")
+        return b"\n".join(lines) + b"\n" if lines else b""
+
+    def leftover(self, last_line: bytes) -> bytes:
+        """The open event's data with ``last_line`` (a stream's unfinished last line), as one line."""
+        pieces, lines = self._pieces, []
+        if last_line.startswith(_DATA_FIELD):
+            pieces = [*pieces, _value(last_line[len(_DATA_FIELD) :])]
+        if pieces:
+            lines.append(self._joined(pieces))
+        if last_line and not last_line.startswith(_DATA_FIELD):
+            lines.append(last_line)
+        return b"".join(line + b"\n" for line in lines)
+
+    def _add(self, value: bytes) -> None:
+        if self._dropping:
+            return
+        value = _value(value)
+        self._size += len(value) + 1
+        if self._size > self._max_bytes:
+            self._pieces, self._size, self._dropping = [], 0, True
+            self.dropped_events += 1
         else:
-            lines.append(line)
-        previous_was_data = is_data
-    return b"\n".join(lines)
+            self._pieces.append(value)
+
+    @staticmethod
+    def _joined(pieces: list[bytes]) -> bytes:
+        return b"data: " + b" ".join(pieces)
 
 
-def trailing_data_lines(block: bytes) -> bytes:
-    """The data lines at the end of ``block`` that no blank line has ended yet (the start of an
-    event the next block may continue); ``b""`` when the block ends an event, as nearly all do."""
-    start = block.rfind(b"\n", 0, len(block) - 1) + 1
-    if not block.startswith(_DATA_FIELD, start):
-        return b""
-    while start > 0 and len(block) - start <= MAX_CARRIED_DATA_BYTES:
-        previous = block.rfind(b"\n", 0, start - 1) + 1
-        if not block.startswith(_DATA_FIELD, previous):
-            break
-        start = previous
-    run = block[start:]
-    return run if len(run) <= MAX_CARRIED_DATA_BYTES else b""
+def _value(field: bytes) -> bytes:
+    """What follows ``data:``, without the one space after the colon and a ``\\r`` line end."""
+    if field.startswith(b" "):
+        field = field[1:]
+    return field[:-1] if field.endswith(b"\r") else field

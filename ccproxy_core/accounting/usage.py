@@ -17,7 +17,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import SSELineSplitter, join_continued_data, trailing_data_lines
+from ccproxy_core.accounting.sse_parser import DataJoiner, SSELineSplitter
 from ccproxy_core.json_text import decode_json
 
 
@@ -146,7 +146,7 @@ class StreamUsageParser:
     reader decides which events are worth decoding (never every content delta).
     """
 
-    __slots__ = ("_usage", "_lines", "_reader", "state", "_carried")
+    __slots__ = ("_usage", "_lines", "_reader", "state", "_events")
 
     def __init__(self, service_type: str, reader: str = "usage") -> None:
         from ccproxy_core.providers import PROVIDERS
@@ -162,7 +162,7 @@ class StreamUsageParser:
         else:
             self._reader = provider.stream_reader()
         self.state = StreamState()
-        self._carried = b""
+        self._events = DataJoiner()
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk, exactly as the provider sent it (decoded if it was compressed).
@@ -172,12 +172,9 @@ class StreamUsageParser:
         block = self._lines.feed(chunk)
         if not block:
             return False
-        if self._carried:  # the event the last block ended inside, read now with what follows it
-            block, self._carried = self._carried + block, b""
-        if not (block.endswith(b"\n\n") and block.count(b"data:") <= 1):  # nearly every chunk is one whole event
-            # An event no blank line has ended yet may go on in the next chunk: it waits for it.
-            self._carried = trailing_data_lines(block)
-            block = join_continued_data(block[: len(block) - len(self._carried)])
+        # Nearly every chunk is one whole event; others wait for the blank line that ends theirs.
+        if self._events.inside_event or not (block.endswith(b"\n\n") and block.count(b"data:") <= 1):
+            block = self._events.join(block)
             if not block:
                 return False
         if not block.isascii():
@@ -200,9 +197,14 @@ class StreamUsageParser:
             usage.bad_counts = self._usage.bad_counts
         return usage
 
+    @property
+    def lost(self) -> bool:
+        """Whether a line or event too large to hold was skipped: what the stream said is not known."""
+        return self._lines.dropped_lines > 0 or self._events.dropped_events > 0
+
     def _leftover(self) -> bytes:
         """What was fed but not read: an event no blank line ended, and an unfinished last line."""
-        return join_continued_data(self._carried + self._lines.tail)
+        return self._events.leftover(self._lines.tail)
 
     def final_state(self):  # StreamState, imported lazily
         """The stream state including an unfinished last event or line (a ``[DONE]`` without its line end counts)."""

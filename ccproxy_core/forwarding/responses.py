@@ -101,6 +101,11 @@ class BodyParser(Protocol):
     @property
     def state(self) -> StreamState | None: ...
 
+    @property
+    def lost(self) -> bool:
+        """Whether part of the body was too large to read, so what it said is unknown."""
+        ...
+
     def feed(self, chunk: bytes) -> bool: ...
 
     def result(self) -> Usage: ...
@@ -112,6 +117,7 @@ class _PassThrough:
     """A body with nothing to read in it (a file's content)."""
 
     state = None
+    lost = False
 
     def feed(self, chunk: bytes) -> bool:
         return False
@@ -222,9 +228,10 @@ async def _pump(
                 if parser is not None:
                     parser = _read_chunk(exchange, parser, decoder, chunk, received)
     except (TimeoutError, aiohttp.ClientError) as exc:
-        timed_out = isinstance(exc, asyncio.TimeoutError)
-        exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
-        return False
+        if not _ended_before_break(parser):
+            timed_out = isinstance(exc, asyncio.TimeoutError)
+            exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
+            return False
     finally:
         exchange.upstream_done_at = time.perf_counter()
         if parser is not None:
@@ -245,12 +252,27 @@ def _read_chunk(
             chunk = b""
             decoder.over_limit = True
         if decoder.over_limit:
-            exchange.usage = parser.result()
-            exchange.accounting_lost = True
+            _stop_reading(exchange, parser)
             return None
     if parser.feed(chunk) and exchange.first_token_at is None:
         exchange.first_token_at = received
+    if parser.lost:
+        _stop_reading(exchange, parser)
+        return None
     return parser
+
+
+def _stop_reading(exchange: Exchange, parser: BodyParser) -> None:
+    """Part of the answer was too large to read: what was read is kept, and the record says the usage is unknown."""
+    exchange.usage = parser.result()
+    exchange.accounting_lost = True
+
+
+def _ended_before_break(parser: BodyParser | None) -> bool:
+    """Whether a stream that broke off had already carried the provider's last event: then the
+    answer is whole (the provider bills it, the SDKs read it) and the client's stream ends cleanly."""
+    state = parser.final_state() if parser is not None else None
+    return state is not None and state.terminal_seen
 
 
 def _answer_complete(exchange: Exchange) -> bool:

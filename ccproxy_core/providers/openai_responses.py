@@ -41,8 +41,9 @@ from ccproxy_core.providers.openai import read_usage
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
 _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|incomplete|done)|error)"')
-# Any output delta is a first token: text, refusal, reasoning, a tool's input, audio.
+# Any output delta with content is a first token: text, refusal, reasoning, a tool's input, audio.
 _FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.[a-z_.]+\.delta"')
+_DELTA_CONTENT = re.compile(rb'"delta"\s*:\s*"[^"]')
 _BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
 MAX_RESPONSE_ID_CHARS = 128
@@ -113,7 +114,7 @@ class ResponsesStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if not state.first_token_seen and _FIRST_TOKEN.search(block):
+        if not state.first_token_seen and _FIRST_TOKEN.search(block) and _DELTA_CONTENT.search(block):
             state.first_token_seen = True
         if _EVENTS_OF_INTEREST.search(block) is None:
             return

@@ -1,0 +1,235 @@
+"""Events as the SSE specification reads them, and streams that end in ways the SDKs still accept.
+
+An event's data may come in many ``data:`` lines, with comments and other fields between
+them; the SDKs join them, and so must the record. A stream may break off after its last
+event, or come unlabelled; its last event may be too large to hold. Streams are written
+from the providers' references (Responses' ``response.completed``, Chat Completions'
+usage chunk, Messages' ``message_delta``) and sent by a raw upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from ccproxy_core.accounting.sse_parser import DEFAULT_MAX_LINE_BYTES, DataJoiner
+from ccproxy_core.accounting.usage import StreamUsageParser
+
+from .raw_upstream import upstream_and_proxy_fixtures
+
+OUTPUT_TEXT = {
+    "id": "msg_1",
+    "type": "message",
+    "status": "completed",
+    "role": "assistant",
+    "content": [{"type": "output_text", "text": "Hi", "annotations": []}],
+}
+
+
+def completed_event(output: list[dict], sequence: int = 9) -> dict:
+    return {
+        "type": "response.completed",
+        "sequence_number": sequence,
+        "response": {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1741476542,
+            "status": "completed",
+            "model": "gpt-5-2025-08-07",
+            "output": output,
+            "usage": {
+                "input_tokens": 2000,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 800,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 2800,
+            },
+        },
+    }
+
+
+GPT5_COST = (2000 * Decimal("1.25") + 800 * 10) / 1_000_000  # $1.25 / $10 per million tokens
+
+
+def delta_event(text: str, sequence: int) -> bytes:
+    event = {
+        "type": "response.output_text.delta",
+        "sequence_number": sequence,
+        "item_id": "msg_1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": text,
+    }
+    return b"event: response.output_text.delta\ndata: " + json.dumps(event).encode() + b"\n\n"
+
+
+def event_in_lines(event: dict, between: bytes = b"") -> bytes:
+    """``event`` pretty-printed, one ``data:`` line per line of JSON, ``between`` after each."""
+    lines = json.dumps(event, indent=1).encode().split(b"\n")
+    return b"event: " + event["type"].encode() + b"\n" + b"".join(b"data: " + line + b"\n" + between for line in lines)
+
+
+def responses_stream(last_event: bytes) -> bytes:
+    return delta_event("Hi", 4) + last_event + b"\n"
+
+
+def chunks(data: bytes, seed: int, max_size: int) -> list[bytes]:
+    rng, position, pieces = random.Random(seed), 0, []
+    while position < len(data):
+        size = rng.randint(1, max_size)
+        pieces.append(data[position : position + size])
+        position += size
+    return pieces
+
+
+def parse(service_type: str, pieces: list[bytes], reader: str = "usage") -> StreamUsageParser:
+    parser = StreamUsageParser(service_type, reader)
+    for piece in pieces:
+        parser.feed(piece)
+    return parser
+
+
+# --- Events over many lines ------------------------------------------------------------
+
+MANY_ITEMS = [OUTPUT_TEXT | {"id": f"msg_{number}"} for number in range(12_000)]
+PRETTY_COMPLETED = responses_stream(event_in_lines(completed_event(MANY_ITEMS)))
+
+
+@pytest.mark.parametrize("max_chunk", [1 << 20, 65536, 4096])
+def test_an_event_in_thousands_of_data_lines_is_read_whole(max_chunk):
+    assert len(PRETTY_COMPLETED) > 2 * 1024 * 1024 and PRETTY_COMPLETED.count(b"\ndata: ") > 100_000
+    parser = parse("openai", chunks(PRETTY_COMPLETED, 3, max_chunk), reader="responses")
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.input_tokens, usage.output_tokens, usage.response_model) == (2000, 800, "gpt-5-2025-08-07")
+    assert state.terminal_seen and not state.unreadable and not parser.lost
+
+
+INTERRUPTIONS = [b": keep-alive\n", b"id: 7\n", b"retry: 3000\n", b":\n"]
+
+
+@pytest.mark.parametrize("between", INTERRUPTIONS)
+def test_comments_and_fields_between_the_data_lines_of_one_event_are_skipped(between):
+    message_delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 50},
+    }
+    stream = (
+        b'event: message_start\ndata: {"type": "message_start", "message": {"id": "msg_1", "type": "message", '
+        b'"role": "assistant", "model": "claude-sonnet-4-5", "content": [], '
+        b'"usage": {"input_tokens": 100, "output_tokens": 1}}}\n\n'
+        + event_in_lines(message_delta, between)
+        + b"\n"
+        + b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+    )
+    for cut in range(0, len(stream), 7):
+        parser = parse("anthropic", [stream[:cut], stream[cut:]])
+        usage = parser.result()
+        assert (usage.input_tokens, usage.output_tokens) == (100, 50)
+        assert parser.final_state().terminal_seen and not parser.final_state().unreadable
+
+
+@pytest.mark.parametrize("between", INTERRUPTIONS)
+def test_a_chat_usage_chunk_interrupted_by_a_comment_is_read(between):
+    usage_chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-2024-08-06",
+        "choices": [],
+        "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
+    }
+    text = json.dumps(usage_chunk).encode()
+    half = text.index(b'"usage"')
+    stream = b"data: " + text[:half] + b"\n" + between + b"data: " + text[half:] + b"\n\ndata: [DONE]\n\n"
+    parser = parse("openai", [stream])
+    assert (parser.result().input_tokens, parser.result().output_tokens) == (1200, 300)
+    assert parser.final_state().terminal_seen and not parser.final_state().unreadable
+
+
+def test_an_event_cut_off_inside_its_data_lines_keeps_what_ended_before_it():
+    stream = PRETTY_COMPLETED[: len(PRETTY_COMPLETED) // 2]
+    parser = parse("openai", chunks(stream, 5, 65536), reader="responses")
+    assert parser.result().output_tokens is None and not parser.final_state().terminal_seen
+
+
+def test_an_event_whose_data_outgrows_the_limit_is_dropped_and_said_so():
+    joiner = DataJoiner(max_bytes=100)
+    assert joiner.join(b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60 + b"\n") == b""
+    assert joiner.join(b"data: z\n\ndata: {}\n\n") == b"\ndata: {}\n\n"
+    assert joiner.dropped_events == 1
+
+
+def test_the_parser_says_when_a_line_was_too_large_to_read():
+    huge = b'data: {"type": "response.completed", "pad": "' + b"x" * (DEFAULT_MAX_LINE_BYTES + (2 << 20)) + b'"}\n\n'
+    parser = parse("openai", chunks(huge, 1, 1 << 20), reader="responses")
+    assert parser.lost and parser.result().output_tokens is None
+
+
+# --- The first token -------------------------------------------------------------------
+
+
+def test_an_empty_responses_delta_is_not_the_first_token():
+    parser = StreamUsageParser("openai", "responses")
+    assert parser.feed(delta_event("", 3)) is False
+    assert parser.feed(delta_event("Hi", 4)) is True
+
+
+# --- Through the proxy -----------------------------------------------------------------
+
+BIG_IMAGE = {"id": "ig_1", "type": "image_generation_call", "status": "completed", "result": "QUFB" * (5 << 20)}
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+CHAT_STREAM = (
+    b'data: {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-2024-08-06", "choices": [{"index": 0,'
+    b' "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": null}]}\n\n'
+    b'data: {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-2024-08-06", "choices": [], '
+    b'"usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}}\n\n'
+    b"data: [DONE]\n\n"
+)
+CHAT_COST = (1200 * Decimal("2.5") + 300 * 10) / 1_000_000  # gpt-4o-2024-08-06: $2.50 / $10 per million
+
+
+def sized(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+ANSWERS = {
+    "completed-too-large": sized(responses_stream(b"data: " + json.dumps(completed_event([BIG_IMAGE])).encode())),
+    # The whole answer and [DONE], then the connection closes before the chunked body's last chunk.
+    "cut-after-done": [CHUNKED_HEAD + b"%x\r\n" % len(CHAT_STREAM) + CHAT_STREAM + b"\r\n"],
+    "unlabelled": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(CHAT_STREAM) + CHAT_STREAM,
+}
+
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
+CHAT_BODY = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_a_stream_whose_last_event_is_too_large_to_read_is_unpriced_not_incomplete(proxy, recorder):
+    body = {"model": "gpt-5", "stream": True, "input": "draw"}
+    headers = {"authorization": "Bearer sk-test", "x-raw": "completed-too-large"}
+    response = httpx.post(proxy.url + "/v1/responses", json=body, headers=headers, timeout=30)
+    assert response.content == ANSWERS["completed-too-large"].split(b"\r\n\r\n", 1)[1]
+    [record] = recorder.wait_for_ends(1, timeout=30)
+    assert (record.status_code, record.error_type, record.priced, record.cost_usd) == (200, None, False, None)
+
+
+def test_a_stream_cut_after_its_last_event_is_whole_for_the_client_and_the_record(proxy, recorder):
+    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", default_headers={"x-raw": "cut-after-done"})
+    received = list(client.chat.completions.create(**CHAT_BODY))
+    assert received[-1].usage.completion_tokens == 300
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 300)
+    assert record.cost_usd == CHAT_COST
+
+
+def test_an_unlabelled_answer_to_a_streamed_request_is_read_as_a_stream(proxy, recorder):
+    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", default_headers={"x-raw": "unlabelled"})
+    received = list(client.chat.completions.create(**CHAT_BODY))
+    assert received[-1].usage.prompt_tokens == 1200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.cost_usd) == (200, None, CHAT_COST)
+    assert record.streaming and record.ttft_ms is not None
