@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from multidict import CIMultiDict
 
@@ -18,6 +20,14 @@ from ccproxy_core.providers.base import StreamState
 
 # Response header in which a provider (or the mock) reports what it charged.
 UPSTREAM_COST_HEADER = "x-upstream-cost-usd"
+
+
+class Arrival(NamedTuple):
+    """When a request arrived (its head), before its body was waited for and read: the record's clock starts here."""
+
+    at: datetime
+    clock: float
+    """``time.perf_counter()`` then."""
 
 
 @dataclass(slots=True)
@@ -55,6 +65,8 @@ class Exchange:
     """Response headers plugins asked for in ``admit_request``."""
     sent_headers: CIMultiDict[str] | None = None
     """The headers sent to the provider, held only in memory: if its error echoes a key, it is masked."""
+    body_read_at: float = field(default_factory=time.perf_counter)
+    """When the request body had been read (the exchange starts then): ccproxy's own time counts from here."""
 
     def note_failure(self, error_type: str, message: str, status: int | None = None) -> None:
         """Note a failure of the transport or of ccproxy; the first one noted is the one kept."""
@@ -65,8 +77,7 @@ class Exchange:
 
     def overhead_ms(self, now: float) -> float:
         """Time ccproxy spent on its own, before the upstream call and after its answer arrived."""
-        start = self.context.started_monotonic
-        before = (self.upstream_sent_at or now) - start
+        before = (self.upstream_sent_at or now) - self.body_read_at
         after = now - self.upstream_headers_at if self.upstream_headers_at is not None else 0.0
         return (before + after) * 1000.0
 

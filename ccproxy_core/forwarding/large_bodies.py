@@ -33,28 +33,55 @@ _KEYS = (b'"model"', b'"stream"')
 _VALUE_AFTER_COLON = re.compile(rb"\s*:\s*")
 
 
+MIN_BODY_BYTES_PER_SECOND = 1024
+"""After its first ``SERVER__BODY_TIMEOUT_SECONDS``, a body must keep arriving at this average rate (each
+byte buys the client more time): a byte now and then cannot hold a connection or the body budget."""
+
+
 class BodyTimeout(Exception):
-    """The client stopped sending its request body for longer than allowed."""
+    """The client stopped sending its request body, or sent it too slowly, for longer than allowed."""
+
+
+def body_timeout_message(idle_seconds: float) -> str:
+    """What the client's 408 says, naming the setting."""
+    slower = f"slower than {MIN_BODY_BYTES_PER_SECOND} bytes a second"
+    return f"the request body stopped arriving for SERVER__BODY_TIMEOUT_SECONDS={idle_seconds:g}, or came {slower}"
+
+
+class _BodyClock:
+    """When the next piece of a body is due: within ``idle_seconds`` of the last, and before a
+    deadline that starts ``idle_seconds`` away and moves out with every byte received."""
+
+    __slots__ = ("idle_seconds", "deadline")
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+        self.deadline = asyncio.get_running_loop().time() + idle_seconds
+
+    def due(self) -> float:
+        return min(asyncio.get_running_loop().time() + self.idle_seconds, self.deadline)
+
+    def received(self, size: int) -> None:
+        self.deadline += size / MIN_BODY_BYTES_PER_SECOND
 
 
 async def read_body(request: Request, limit: int, idle_seconds: float) -> bytes | bytearray | None:
     """The request body, or ``None`` when it is larger than ``limit`` bytes.
 
-    A large body (over 64 KiB, or of unknown length) holds room in the shared body budget while
-    it arrives, so a client that stops sending one for ``idle_seconds`` raises :class:`BodyTimeout`
-    rather than keep that room forever. Small bodies are read without a timer: they hold no budget.
+    A body that stops arriving for ``idle_seconds``, or arrives slower than
+    :data:`MIN_BODY_BYTES_PER_SECOND` once they have passed, raises :class:`BodyTimeout`: it would
+    otherwise hold its connection, and a large one its room in the shared body budget, for ever.
     """
     declared = request.headers.get("content-length", "")
-    idle: float | None = idle_seconds
+    clock = _BodyClock(idle_seconds)
     if declared.isascii() and declared.isdigit() and len(declared) < 19:
         if int(declared) > limit:
             return None
         if int(declared) > 65536:
-            return await _read_declared(request, int(declared), limit, idle_seconds)
-        idle = None
+            return await _read_declared(request, int(declared), limit, clock)
     chunks, size = [], 0
     while True:
-        chunk, more = await _next_chunk(request, idle)
+        chunk, more = await _next_chunk(request, clock)
         size += len(chunk)
         if size > limit:
             return None
@@ -63,10 +90,10 @@ async def read_body(request: Request, limit: int, idle_seconds: float) -> bytes 
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _read_declared(request: Request, declared: int, limit: int, idle_seconds: float) -> bytearray | None:
+async def _read_declared(request: Request, declared: int, limit: int, clock: _BodyClock) -> bytearray | None:
     buffer, filled = bytearray(declared), 0
     while True:
-        chunk, more = await _next_chunk(request, idle_seconds)
+        chunk, more = await _next_chunk(request, clock)
         end = filled + len(chunk)
         if end > declared:  # more than announced: uvicorn would refuse it, but never overrun
             return None if end > limit else buffer[:filled] + chunk
@@ -76,19 +103,18 @@ async def _read_declared(request: Request, declared: int, limit: int, idle_secon
             return buffer if filled == declared else buffer[:filled]
 
 
-async def _next_chunk(request: Request, idle_seconds: float | None) -> tuple[bytes, bool]:
+async def _next_chunk(request: Request, clock: _BodyClock) -> tuple[bytes, bool]:
     # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
-    if idle_seconds is None:
-        message = await request.receive()
-    else:
-        try:
-            async with asyncio.timeout(idle_seconds):
-                message = await request.receive()
-        except TimeoutError:
-            raise BodyTimeout from None
+    try:
+        async with asyncio.timeout_at(clock.due()):
+            message = await request.receive()
+    except TimeoutError:
+        raise BodyTimeout from None
     if message["type"] == "http.disconnect":
         raise ClientDisconnect()
-    return message.get("body", b""), message.get("more_body", False)
+    body = message.get("body", b"")
+    clock.received(len(body))
+    return body, message.get("more_body", False)
 
 
 async def request_fields(

@@ -26,8 +26,8 @@ from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.answer_reading import decoded_for_accounting, read_whole_answer, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
-from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Exchange
-from ccproxy_core.forwarding.large_bodies import BodyTimeout, read_body, request_fields
+from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
+from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.request_parts import (
     client_headers,
     has_dot_segment,
@@ -108,6 +108,7 @@ class Proxy:
     async def serve(self, route: ProxyRoute, scope: Scope, receive: Receive, send: Send) -> None:
         """One whole exchange; ``on_request_end`` fires exactly once, from the ``finally``."""
         request = Request(scope, receive)
+        arrived = Arrival(datetime.now(UTC), time.perf_counter())
         # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
         server = self.settings.server
         async with self.body_budget.hold(request.headers.get("content-length")):
@@ -118,28 +119,27 @@ class Proxy:
                     else await read_body(request, server.max_request_bytes, server.body_timeout_seconds)
                 )
             except BodyTimeout:
-                return await self._body_timed_out(scope, route, send)
+                return await self._body_timed_out(scope, route, send, arrived)
             except ClientDisconnect:
-                return await self._left_while_sending(scope, route)
+                return await self._left_while_sending(scope, route, arrived)
             fields = await request_fields(body, request.headers.get("content-type")) if body else (None, None, False)
-            exchange = self._start_exchange(scope, route, body, fields)
+            exchange = self._start_exchange(scope, route, body, fields, arrived)
             await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
 
-    async def _left_while_sending(self, scope: Scope, route: ProxyRoute) -> None:
+    async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
         """The client hung up before its whole body arrived: nothing was forwarded; a recorded 499."""
-        exchange = self._start_exchange(scope, route, None, (None, None, False))
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
         await self.hooks.start(exchange.context)
         exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
         await self._finish(exchange)
 
-    async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send) -> None:
+    async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> None:
         """The client stopped sending its body: a recorded 408, and its room in the body budget is freed."""
-        exchange = self._start_exchange(scope, route, None, (None, None, False))
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
         await self.hooks.start(exchange.context)
         try:
-            seconds = self.settings.server.body_timeout_seconds
-            message = f"the request body stopped arriving for SERVER__BODY_TIMEOUT_SECONDS={seconds:g}"
+            message = body_timeout_message(self.settings.server.body_timeout_seconds)
             exchange.extra_headers.append((b"connection", b"close"))  # the rest of the body will not be read
             await self._local_error(exchange, send, 408, "request_timeout", message)
         finally:
@@ -209,6 +209,7 @@ class Proxy:
         route: ProxyRoute,
         body: bytes | bytearray | None,
         fields: tuple[dict | None, str | None, bool],
+        arrived: Arrival,
     ) -> Exchange:
         payload, model, streaming = fields
         caps = self.caps
@@ -226,8 +227,8 @@ class Proxy:
             service_type=provider.name,
             model=None if model is None else safe_text(model, caps.model),
             streaming=streaming,
-            started_at=datetime.now(UTC),
-            started_monotonic=time.perf_counter(),
+            started_at=arrived.at,
+            started_monotonic=arrived.clock,
             traceparent=traceparent,
             tracestate=tracestate,
         )

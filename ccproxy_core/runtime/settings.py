@@ -53,8 +53,9 @@ class ServerSettings(BaseModel):
     """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
     together; a request whose body does not fit waits its turn (never below SERVER__MAX_REQUEST_BYTES)."""
     body_timeout_seconds: float = Field(30.0, gt=0)
-    """SERVER__BODY_TIMEOUT_SECONDS. A request body over 64 KiB (or of unknown length) that stops arriving for
-    this long is answered 408: it would otherwise keep its room in SERVER__MAX_BUFFERED_BODY_BYTES."""
+    """SERVER__BODY_TIMEOUT_SECONDS. A request body that stops arriving for this long, or comes slower than
+    1,024 bytes a second once this long has passed, is answered 408: it would otherwise hold its connection,
+    and a large one its room in SERVER__MAX_BUFFERED_BODY_BYTES, for ever."""
     shutdown_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     """SERVER__SHUTDOWN_TIMEOUT_SECONDS. On SIGTERM or SIGINT, how long requests in flight (streams included) may
     still run; then each is cut and recorded as such (one not yet answered gets a 503 from ccproxy)."""
