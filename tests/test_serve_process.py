@@ -1,4 +1,4 @@
-"""`ccproxy serve` as a process: a quiet shutdown, and unknown settings refused before serving."""
+"""`ccproxy serve` as a process: a quiet shutdown, unknown settings refused before serving, its open-file limit."""
 
 from __future__ import annotations
 
@@ -39,3 +39,32 @@ def test_a_mistyped_observability_variable_stops_serve_with_one_line_and_exit_2(
         "config file): did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?"
     ) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def serve_under_ulimit(tmp_path, upstream, limits: str) -> ServeProcess:
+    """``ccproxy serve`` started by a shell whose ``ulimit`` is set first (``-Sn 1024``: soft only)."""
+    command = ["bash", "-c", f"ulimit {limits} && exec {sys.executable} -m ccproxy_core serve"]
+    return ServeProcess(tmp_path, serve_env(upstream.url, tmp_path / "files.duckdb"), command).start()
+
+
+def open_files_limit(pid: int) -> int:
+    with open(f"/proc/{pid}/limits") as limits:
+        line = next(line for line in limits if line.startswith("Max open files"))
+    return int(line.split()[3])
+
+
+def test_serve_raises_its_own_open_file_limit_to_fit_the_connections_it_allows(tmp_path, upstream):
+    server = serve_under_ulimit(tmp_path, upstream, "-Sn 1024")
+    try:
+        # SERVER__MAX_CONNECTIONS (4096) plus two provider pools of UPSTREAM__MAX_CONNECTIONS (1000) and its own.
+        assert open_files_limit(server.process.pid) >= 4096 + 2000
+        assert httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).status_code == 200
+    finally:
+        server.stop()
+    assert "ulimit" not in server.stderr
+
+
+def test_serve_says_when_the_hard_open_file_limit_is_below_the_connections_it_allows(tmp_path, upstream):
+    server = serve_under_ulimit(tmp_path, upstream, "-n 1024")
+    server.stop()
+    assert "SERVER__MAX_CONNECTIONS=4096" in server.stderr and "LimitNOFILE=" in server.stderr

@@ -185,3 +185,30 @@ def test_a_large_body_that_stops_arriving_gets_408_and_frees_its_room(proxy_fact
     assert sorted((r.status_code, r.error_type) for r in records) == [(200, None), (408, "request_timeout")]
     budget = proxy.app.state.proxy.body_budget
     assert budget.available == budget.total and budget.waits == 1
+
+
+def test_idle_connections_beyond_the_cap_are_closed_at_once_and_the_others_kept(proxy_factory):
+    proxy = proxy_factory(server={"max_connections": 2, "header_timeout_seconds": 30})
+    within = [socket.create_connection(address(proxy.url)) for _ in range(2)]
+    time.sleep(0.2)
+    beyond = [socket.create_connection(address(proxy.url)) for _ in range(3)]
+    try:
+        assert [closed_unanswered(sock, timeout=5) for sock in beyond] == [True] * 3
+        for sock in within:
+            sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # still open, waiting for its request
+                sock.recv(1)
+    finally:
+        for sock in within + beyond:
+            sock.close()
+
+
+def closed_unanswered(sock: socket.socket, timeout: float) -> bool:
+    """Whether the server closes ``sock`` within ``timeout`` without sending a byte."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False

@@ -17,7 +17,7 @@ from ccproxy_core.errors import CcproxyError, SettingsError
 from ccproxy_core.runtime.app import create_app
 from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
 from ccproxy_core.runtime.logging_setup import configure_logging
-from ccproxy_core.runtime.server_limits import ConnectionLimits, GuardedHttpToolsProtocol
+from ccproxy_core.runtime.server_limits import ConnectionLimits, GuardedHttpToolsProtocol, open_file_limit
 from ccproxy_core.runtime.settings import Settings
 
 log = logging.getLogger("ccproxy")
@@ -131,6 +131,9 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
     os.umask(0o077)  # files and folders ccproxy creates (the DuckDB file, its WAL) are its owner's alone
     listener = configure_logging(settings.logging)
     if (warning := exposure_warning(settings)) is not None:
+        log.warning("%s", warning)
+    upstream_connections = 2 * settings.upstream.max_connections  # one pool per provider
+    if (warning := open_file_limit(settings.server.max_connections, upstream_connections)) is not None:
         log.warning("%s", warning)
     try:
         try:

@@ -10,7 +10,10 @@ adds both, plus a cap on open connections answered with a clear 503:
 - ``SERVER__HEADER_TIMEOUT_SECONDS``: a connection that has not sent a whole request head
   this long after connecting (or after starting its next request) is closed. Idle
   keep-alive connections are closed by uvicorn after ``SERVER__KEEP_ALIVE_TIMEOUT_SECONDS``.
-- ``SERVER__MAX_CONNECTIONS``: a connection beyond this many gets 503 and is closed.
+- ``SERVER__MAX_CONNECTIONS``: a connection beyond this many gets 503 and is closed; one
+  that sends nothing is closed after :data:`OVER_CAPACITY_SECONDS`, so idle connections
+  beyond the cap cannot hold file descriptors for long. :func:`open_file_limit` raises the
+  process's own limit on them to fit the cap.
 
 Bodies: :class:`BodyBudget` bounds the request bytes held in memory by all requests together.
 """
@@ -29,11 +32,40 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
+OVER_CAPACITY_SECONDS = 1.0
+"""How long a connection beyond SERVER__MAX_CONNECTIONS may wait to send its request (then answered 503)."""
 SMALL_BODY_BYTES = 64 * 1024
 """Bodies up to this size reserve nothing: uvicorn buffers that much per connection anyway."""
 
 log = logging.getLogger("ccproxy.server")
 _limit_log = RateLimitedLog(log)
+
+
+FILES_OF_ITS_OWN = 256
+"""Open files ccproxy needs beside its connections: log files, stores, the hub's channel."""
+
+
+def open_file_limit(max_connections: int, upstream_connections: int) -> str | None:
+    """Raise this process's soft limit on open files (``ulimit -n``, often 1024) to fit ``max_connections``
+    clients and ``upstream_connections`` to the providers; a warning naming the settings when the hard limit is lower."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: nothing to raise
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + upstream_connections + FILES_OF_ITS_OWN
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target >= needed:
+        return None
+    return (
+        f"this process may open only {target} files (the hard limit of ulimit -n), but SERVER__MAX_CONNECTIONS="
+        f"{max_connections} and UPSTREAM__MAX_CONNECTIONS need about {needed}: connections beyond it will fail. "
+        "Lower SERVER__MAX_CONNECTIONS, or raise the limit (LimitNOFILE= in a systemd unit)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +173,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return len(self.url) + 20 + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self._limits.header_timeout_seconds, self._head_timed_out)
+        seconds = OVER_CAPACITY_SECONDS if self._over_capacity else self._limits.header_timeout_seconds
+        self._head_timer = self.loop.call_later(seconds, self._head_timed_out)
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
