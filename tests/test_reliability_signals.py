@@ -294,3 +294,19 @@ def test_a_request_cut_by_the_shutdown_timeout_gets_the_503_its_record_names(ups
             [answer.headers["x-ccproxy-request-id"]],
         ).fetchone()
     assert row == (503, "proxy_cancelled")
+
+
+def test_a_hang_up_stops_like_sigterm_finishing_streams_and_writing_every_record(upstream, tmp_path):
+    # SIGHUP is what a closed terminal or ssh session sends the server in its foreground.
+    database = tmp_path / "hangup.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database, log_flush_interval_seconds="5")).start()
+    try:
+        quick_ids, streams = quick_requests_then_streams(server.url, 3, 2)
+        server.send(signal.SIGHUP)
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    for stream in streams:
+        stream.join(5)
+        assert stream.error is None and stream.body.rstrip().endswith(STREAM_END), stream.error
+    assert stored_request_ids(database) == quick_ids | {stream.request_id for stream in streams}

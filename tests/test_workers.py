@@ -307,3 +307,25 @@ def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_worker_started_in_place_of_one_that_died_runs_with_the_settings_the_server_started_with(upstream, tmp_path):
+    config = tmp_path / "ccproxy.toml"
+    config.write_text(f'[upstream]\nanthropic_base_url = "{upstream.url}"\n')
+    command = [sys.executable, "-m", "ccproxy_core", "serve", "--workers", "2", "--config", str(config)]
+    server = ServeProcess(tmp_path, {}, command).start(timeout=60)
+    try:
+        wait_until(lambda: len(worker_pids(server)) == 2, timeout=60)
+        # The operator edits the file while it runs (the next start will read it), and a worker dies.
+        config.write_text('[upstream]\nanthropic_base_url = "http://127.0.0.1:9"\n')
+        before = worker_pids(server)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        pids = wait_until(lambda: (p := worker_pids(server)) and len(p) == 2 and victim not in p and p, timeout=30)
+        wait_until(lambda: httpx.get(server.url + "/health").json()["worker"] in pids - before, timeout=30)
+        statuses = {
+            httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC).status_code for _ in range(20)
+        }
+        assert statuses == {200}, statuses  # every worker forwards where the server was told at start
+    finally:
+        server.stop()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
 import os
 import signal
 import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -68,6 +71,22 @@ class Server(uvicorn.Server):
         app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
         app.state.draining.set()
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, and a hang-up (SIGHUP: the terminal or the ssh session closed) stops gracefully,
+        as SIGTERM does: by default it would kill the process with its requests and queued records."""
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is None or threading.current_thread() is not threading.main_thread():
+            with super().capture_signals():
+                yield
+            return
+        previous = signal.signal(hangup, lambda _, frame: self.handle_exit(signal.SIGTERM, frame))
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(hangup, previous)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start as uvicorn does, then tune the garbage collector for a long-lived server.

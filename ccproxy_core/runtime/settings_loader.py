@@ -50,7 +50,7 @@ def load_settings(
     """
     from ccproxy_core.plugin_host.plugins import bind_installed_plugin_settings
 
-    path = _resolve_config_file(config_file)
+    path = resolve_config_file(config_file)
     if path is not None:
         _refuse_unknown_file_keys(_read_toml(path))
     warn_about_unknown_environment(os.environ)
@@ -113,7 +113,9 @@ def warn_about_unknown_environment(environment: Mapping[str, str]) -> list[str]:
     return warnings
 
 
-def _resolve_config_file(config_file: str | Path | None) -> Path | None:
+def resolve_config_file(config_file: str | Path | None) -> Path | None:
+    """The config file settings are read from: ``config_file``, else ``CCPROXY_CONFIG``, else the default
+    location when a file is there; ``None`` when there is none."""
     if config_file is not None:
         path = Path(config_file).expanduser()
         if not path.is_file():

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
 from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
 from ccproxy_core.runtime.settings import ServerSettings, Settings
+from ccproxy_core.runtime.settings_loader import resolve_config_file
 from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
 from ccproxy_core.runtime.workers.hub import EventHub
 from ccproxy_core.runtime.workers.worker_main import EVENTS_SOCKET, HUB_SOCKET
@@ -40,6 +41,7 @@ DRAIN_MARGIN_SECONDS = 15.0
 """How much longer than SERVER__SHUTDOWN_TIMEOUT_SECONDS workers may take to stop before they are killed:
 time to record the requests they cut and hand the records over."""
 LISTEN_BACKLOG = 2048
+CONFIG_COPY = "config.toml"
 _HUB_KEEPALIVE_SECONDS = 75.0  # longer than the workers' own, so the hub never closes a connection a worker reuses
 
 
@@ -63,7 +65,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
             os.path.join(runtime, EVENTS_SOCKET),
         )
         worker_overrides = _deep_merge(overrides, {"server": {"port": port}})
-        command = _worker_command(listening.fileno(), runtime, config_file, worker_overrides)
+        command = _worker_command(listening.fileno(), runtime, _config_copy(runtime, config_file), worker_overrides)
         workers = Workers(settings.server.workers, command, listening.fileno(), hub)
         workers.drain_seconds = settings.server.shutdown_timeout_seconds + DRAIN_MARGIN_SECONDS
         app.add_middleware(WorkerClientAddress)
@@ -105,8 +107,19 @@ def bind_listener(server: ServerSettings) -> socket.socket:
     return sock
 
 
-def _worker_command(fd: int, runtime: str, config_file: str | None, overrides: dict[str, Any]) -> list[str]:
-    command = [
+def _config_copy(runtime: str, config_file: str | None) -> str:
+    """A copy of the config file this server read (empty when it read none), in the runtime folder, for
+    the workers: one started later, in place of one that died, runs with the settings the others have,
+    whatever has become of the file since."""
+    source = resolve_config_file(config_file)
+    copy = os.path.join(runtime, CONFIG_COPY)
+    with open(copy, "wb") as target:
+        target.write(source.read_bytes() if source is not None else b"")
+    return copy
+
+
+def _worker_command(fd: int, runtime: str, config_file: str, overrides: dict[str, Any]) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "ccproxy_core.runtime.workers.worker_main",
@@ -118,8 +131,9 @@ def _worker_command(fd: int, runtime: str, config_file: str | None, overrides: d
         str(os.getpid()),
         "--overrides",
         json.dumps(overrides),
+        "--config",
+        config_file,
     ]
-    return command + (["--config", config_file] if config_file else [])
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
