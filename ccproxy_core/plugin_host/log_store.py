@@ -83,6 +83,8 @@ GROUP_DIMENSIONS: tuple[str, ...] = (
 configured name when it has one, else by its fingerprint; ``day`` is the UTC date (``2025-01-31``)."""
 OTHER_GROUP = "other"
 """The key of the group that sums every group beyond the top N."""
+TOP_GROUPS = 10
+"""How many groups a breakdown shows by default before summing the rest into :data:`OTHER_GROUP`."""
 
 
 def show_unknown_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,7 +148,7 @@ class Grouping:
 
     dimension: str
     tag: str | None = None
-    top: int = 10
+    top: int = TOP_GROUPS
     """Groups returned by size (cost, then requests); the rest are summed into one ``other`` group.
     ``day`` groups come in date order, the latest ``top`` days."""
     breakdown: str | None = None
@@ -218,7 +220,8 @@ class LogStore(Protocol):
 
         Returns the keys ``totals``, ``duration_ms``, ``ttft_ms``, ``tokens``, ``cost``,
         ``by_model``, ``by_service_type`` (each row with ``unpriced_requests``), ``timeseries`` and ``recent_errors``, shaped as
-        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``).
+        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``). ``by_model`` lists every
+        model, most requests first; the API keeps the first :data:`TOP_GROUPS` and sums the rest into one row.
         A row is an error when ``status_code >= 400`` or ``error_type`` is set.
         """
         ...

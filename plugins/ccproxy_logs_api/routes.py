@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from ccproxy_core.plugin_host.host import host_of
 from ccproxy_core.plugin_host.log_store import (
     SORTABLE_COLUMNS,
+    TOP_GROUPS,
     EncodedRowReads,
     EncodedRows,
     LogStore,
@@ -44,6 +45,7 @@ from .params import (
 )
 from .settings import LogsApiSettings
 from .stream_route import HUB_ATTRIBUTE, stream_logs
+from .top_models import top_models
 
 log = logging.getLogger("ccproxy.logs_api")
 
@@ -204,7 +206,7 @@ async def logs_analytics(
     end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded; default now"),
     bucket: Literal["minute", "hour", "day"] | None = Query(None, description="Default: by window length"),
     group_by: str | None = Query(None, description=GROUP_BY_HELP),
-    top: int = Query(10, ge=1, le=10_000, description="Groups shown; the rest are summed as 'other'"),
+    top: int = Query(TOP_GROUPS, ge=1, le=10_000, description="Groups shown; the rest are summed as 'other'"),
     breakdown: str | None = Query(None, description="A second dimension within each group (model, ...)"),
 ) -> Response:
     """Totals, latency percentiles, tokens, cost, breakdowns, a time series and recent errors."""
@@ -213,6 +215,7 @@ async def logs_analytics(
     grouping = parse_grouping(group_by, top, breakdown)
     row_filters = filters.to_filters(start, end)
     result = await _ask(store.analytics(row_filters, chosen))  # type: ignore[arg-type]
+    result["by_model"] = top_models(result.get("by_model") or [])
     for breakdown_rows in ("by_model", "by_service_type"):
         show_unknown_costs(result.get(breakdown_rows) or [])
     if grouping is not None:
