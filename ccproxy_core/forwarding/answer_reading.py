@@ -5,6 +5,7 @@ The client gets the answer's bytes unchanged; these functions only look at them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -22,6 +23,23 @@ MEDIA_ENDPOINTS = frozenset({"/v1/audio/speech", "/v1/audio/transcriptions", "/v
 """Metered routes whose answers may be audio or text (speech, a transcript as text, SRT or VTT)."""
 WHOLE_BODY_BYTES = 64 * 1024
 """Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
+ACCOUNTED_IN_THREAD_BYTES = 1024 * 1024
+"""Whole answers larger than this are decoded and read in a worker thread, not on the event loop: a
+64 MiB answer (or one that decompresses to it) would hold every other request for a few hundred ms."""
+
+
+async def account_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, decoder, payload: bytes) -> None:
+    """Usage and outcome of an answer read whole, into ``exchange`` (see :func:`read_whole_answer`)."""
+    if exchange.accounting_lost:
+        return
+    if len(payload) > ACCOUNTED_IN_THREAD_BYTES:
+        await asyncio.to_thread(_account, exchange, upstream, decoder, payload)
+    else:
+        _account(exchange, upstream, decoder, payload)
+
+
+def _account(exchange: Exchange, upstream: aiohttp.ClientResponse, decoder, payload: bytes) -> None:
+    read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
 
 
 def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes:

@@ -24,7 +24,7 @@ from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.record import RequestContext
-from ccproxy_core.forwarding.answer_reading import decoded_for_accounting, read_whole_answer, streamed_body_parser
+from ccproxy_core.forwarding.answer_reading import account_whole_answer, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
@@ -335,8 +335,7 @@ class Proxy:
         upstream.release()
         payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         exchange.upstream_done_at = time.perf_counter()
-        if not exchange.accounting_lost:
-            read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
+        await account_whole_answer(exchange, upstream, decoder, payload)
         if exchange.context.endpoint.startswith(_MESSAGE_BATCHES) and upstream.status < 400 and decoder is None:
             payload = results_url_through_proxy(
                 payload, self.pools[exchange.context.service_type].base_url, proxy_base_url(request)
