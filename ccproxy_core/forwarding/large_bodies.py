@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
 from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
+from ccproxy_core.forwarding.receive_probe import ready_message
 
 LARGE_BODY_BYTES = 1024 * 1024
 """Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
@@ -104,12 +105,15 @@ async def _read_declared(request: Request, declared: int, limit: int, clock: _Bo
 
 
 async def _next_chunk(request: Request, clock: _BodyClock) -> tuple[bytes, bool]:
-    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy.
-    try:
-        async with asyncio.timeout_at(clock.due()):
-            message = await request.receive()
-    except TimeoutError:
-        raise BodyTimeout from None
+    # ASGI receive() directly: Starlette's request.stream() generator costs more than the copy. A body
+    # already there (nearly always) is taken without a timer, which would cost more than the rest.
+    message = ready_message(request.receive)
+    if message is None:
+        try:
+            async with asyncio.timeout_at(clock.due()):
+                message = await request.receive()
+        except TimeoutError:
+            raise BodyTimeout from None
     if message["type"] == "http.disconnect":
         raise ClientDisconnect()
     body = message.get("body", b"")

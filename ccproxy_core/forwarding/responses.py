@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from types import CoroutineType
 from typing import Protocol
 
 import aiohttp
@@ -20,6 +19,7 @@ from starlette.types import Receive, Send
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.forwarding.decoding import BodyDecoder, DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.receive_probe import ready_message
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER
 from ccproxy_core.providers.base import StreamState
 
@@ -69,25 +69,11 @@ async def answer_cut_request(exchange: Exchange, send: Send, cancelled: bool) ->
 def client_gone(exchange: Exchange, receive: Receive) -> bool:
     """Whether the client hung up while the answer was awaited; if so the exchange is noted 499.
 
-    ``receive()`` answers at once once the client is gone, and otherwise would wait: it is
-    stepped once and abandoned if it would wait, which costs far less than a watcher task.
-    Call it only once the request body has been read whole.
+    ``receive()`` is asked without waiting (:func:`ready_message`); a ``receive`` that cannot be
+    asked so is taken for a client still there. Call it only once the request body has been read whole.
     """
-    # Only uvicorn's own receive is known to be safe to step and drop; one wrapped by a middleware
-    # (Starlette's BaseHTTPMiddleware runs it in a cancel scope) is left alone: assume still there.
-    owner = getattr(receive, "__self__", None)
-    if owner is None or not type(owner).__module__.startswith("uvicorn."):
-        return False
-    probe = receive()
-    if type(probe) is not CoroutineType:
-        return False
-    try:
-        probe.send(None)
-    except StopIteration as done:
-        gone = done.value.get("type") == "http.disconnect"
-    else:
-        probe.close()  # it was waiting: the client is still there
-        gone = False
+    message = ready_message(receive)
+    gone = message is not None and message.get("type") == "http.disconnect"
     if gone:
         exchange.note_failure("client_disconnected", "the client closed the connection before the answer", 499)
     return gone

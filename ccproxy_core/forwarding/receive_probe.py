@@ -1,0 +1,32 @@
+"""Asking uvicorn's ``receive()`` for a message it already has, without waiting for one.
+
+``receive()`` answers at once when the message is there (a request body that came with its
+head, as nearly all do; the disconnect of a client that left), and otherwise would wait. It is
+stepped once and abandoned if it would wait, which costs far less than a timer or a watcher task.
+"""
+
+from __future__ import annotations
+
+from types import CoroutineType
+
+from starlette.types import Message, Receive
+
+
+def ready_message(receive: Receive) -> Message | None:
+    """The next ASGI message if ``receive`` has it now; ``None`` if it would have to wait for it.
+
+    Only uvicorn's own ``receive`` is known to be safe to step and drop; one wrapped by a middleware
+    (Starlette's BaseHTTPMiddleware runs it in a cancel scope) is never stepped: ``None``.
+    """
+    owner = getattr(receive, "__self__", None)
+    if owner is None or not type(owner).__module__.startswith("uvicorn."):
+        return None
+    probe = receive()
+    if type(probe) is not CoroutineType:
+        return None
+    try:
+        probe.send(None)
+    except StopIteration as done:
+        return done.value
+    probe.close()  # it was waiting
+    return None
