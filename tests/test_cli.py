@@ -57,6 +57,14 @@ def test_bad_setting_exits_2_with_one_line():
     )
 
 
+def test_a_misspelt_budget_key_exits_2_naming_the_budget(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[[budgets]]\nname = "alpha-daily"\nscop = "project:alpha"\nlimit_usd = 5\n')
+    result = run("config", "show", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: unknown key budgets.0.scop (budget 'alpha-daily'): did you mean scope?"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -136,3 +136,51 @@ def test_the_documented_config_file_loads(tmp_path):
     s = load_settings(config)
     assert s.observability.dashboard_enabled and s.observability.log_retention_days == 30
     assert s.plugins.disabled == ["pushgateway"] and s.security.auth_token.get_secret_value() == "change-me"
+
+
+@pytest.mark.parametrize(
+    "tables, expected",
+    [
+        (
+            '[[budgets]]\nname = "alpha"\nscope = "all"\nlimit_usd = 1\n\n'
+            '[[budgets]]\nname = "alpha-only"\nscop = "project:alpha"\nlimit_usd = 5\n',
+            "unknown key budgets.1.scop (budget 'alpha-only'): did you mean scope?",
+        ),
+        (
+            '[[budgets]]\nname = "team-daily"\nlimit = 5\n',
+            "invalid setting budgets.0.limit_usd=(missing) (budget 'team-daily'): Field required\n"
+            "unknown key budgets.0.limit (budget 'team-daily'): did you mean limit_usd?",
+        ),
+        (
+            '[[budgets]]\nname = "team-daily"\nlimit_usd = 5\nnotify = "slack"\n',
+            "unknown key budgets.0.notify (budget 'team-daily'): a budget's keys are "
+            "name, scope, period, timezone, limit_usd, action",
+        ),
+        (
+            '[[budgets]]\nname = "team-daily"\nlimit_usd = -5\n',
+            "invalid setting budgets.0.limit_usd=-5 (budget 'team-daily'): Input should be greater than 0",
+        ),
+        (
+            '[[budgets]]\nname = "ok"\nlimit_usd = 1\n\n[[budgets]]\nname = "team-daily"\nscope = "everyone"\nlimit_usd = 5\n',
+            "invalid setting budgets.1.scope='everyone' (budget 'team-daily'): Value error, must be all, "
+            "project:<name>, api_key:<id>, session:<id> or model:<name>",
+        ),
+        (
+            '[[budgets]]\nscope = "all"\nlimit_usd = 5\n',
+            "invalid setting budgets.0.name=(missing) (a budget without a name): Field required",
+        ),
+    ],
+)
+def test_a_bad_budget_table_is_named_by_its_index_and_name(tmp_path, tables, expected):
+    config = tmp_path / "config.toml"
+    config.write_text(tables)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert str(caught.value) == expected
+
+
+def test_a_bad_budget_in_the_environment_is_named_too(monkeypatch):
+    monkeypatch.setenv("BUDGETS", '[{"name": "nightly", "limit_usd": 2, "scoop": "model:gpt-4o"}]')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == "unknown key budgets.0.scoop (budget 'nightly'): did you mean scope?"

@@ -7,14 +7,13 @@ Environment variables use ``__`` between section and field:
 
 from __future__ import annotations
 
-import math
 import os
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializeAsAny, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -24,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ccproxy_core.runtime.budget_settings import BudgetSettings, validate_budgets
 
 _config_file: ContextVar[Path | None] = ContextVar("ccproxy_config_file", default=None)
 
@@ -295,58 +296,6 @@ class PluginSettings(BaseModel):
         return value
 
 
-_BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
-
-
-class BudgetSettings(BaseModel):
-    """One ``[[budgets]]`` table of the config file: a spending limit over a calendar period."""
-
-    name: str
-    """Letters, digits, ``_ . -``; shown in headers, metrics and notices."""
-    scope: str = "all"
-    """``all``, or ``project:<name>``, ``api_key:<id>``, ``session:<id>``, ``model:<name>``."""
-    period: Literal["day", "week", "month"] = "day"
-    """The calendar period the limit applies to; weeks start on Monday."""
-    timezone: str = "UTC"
-    """IANA time zone in which periods start and end (``Europe/Paris``)."""
-    limit_usd: float = Field(gt=0)
-    """US dollars per period."""
-    action: Literal["block", "warn"] = "block"
-    """``block``: refuse requests once spent; ``warn``: let them through with a header, a log line and a metric."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _BUDGET_NAME.fullmatch(value):
-            raise ValueError("must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
-        return value
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: str) -> str:
-        kind, _, target = value.partition(":")
-        if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
-            raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone such as UTC or Europe/Paris") from None
-        return value
-
-    @field_validator("limit_usd")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number of dollars")
-        return value
-
-
 class Settings(BaseSettings):
     """All of ccproxy's settings. Build with :func:`load_settings`."""
 
@@ -368,6 +317,11 @@ class Settings(BaseSettings):
     plugins: SerializeAsAny[PluginSettings] = PluginSettings()
     budgets: list[BudgetSettings] = []
     """``[[budgets]]`` tables of the config file (or BUDGETS as a JSON list); enforced with OBSERVABILITY__BUDGETS_ENABLED."""
+
+    @field_validator("budgets", mode="wrap")
+    @classmethod
+    def _named_budget_errors(cls, value: Any, handler: Callable[[Any], list[BudgetSettings]]) -> list[BudgetSettings]:
+        return validate_budgets(value, handler)
 
     @field_validator("budgets")
     @classmethod

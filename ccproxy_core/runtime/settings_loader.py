@@ -9,6 +9,7 @@ programs' variables may share, so an unknown one there is only warned about.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -26,8 +27,9 @@ from pydantic_settings import SettingsError as SourceError
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_host.plugin_settings import unknown_key_message
+from ccproxy_core.runtime.budget_settings import BUDGET_ERROR, BudgetSettings
 from ccproxy_core.runtime.settings import Settings, _config_file, default_config_path
-from ccproxy_core.safe_values import shown_setting_value
+from ccproxy_core.safe_values import safe_text, shown_setting_value
 
 log = logging.getLogger("ccproxy.settings")
 
@@ -134,10 +136,29 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad setting: its environment variable name, the bad value, and what is allowed."""
     lines = []
     for error in exc.errors():
+        if error["type"] == BUDGET_ERROR:
+            lines.append(describe_budget_error(error))
+            continue
         location = [str(part) for part in error["loc"] if not isinstance(part, int)]
         name = "__".join(location).upper() or "settings"
         lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
     return "\n".join(lines)
+
+
+def describe_budget_error(error: Mapping[str, Any]) -> str:
+    """A bad ``[[budgets]]`` entry, by its place and its name: ``budgets.0.scope='x' (budget 'team-daily')``."""
+    context = error["ctx"]
+    place = safe_text(".".join(str(part) for part in error["loc"]), 200)
+    budget = ""
+    if len(error["loc"]) > 1:  # one budget (its index follows "budgets"), not the list itself
+        name = context["name"]
+        budget = f" (budget {shown_setting_value('name', name[:64])})" if name else " (a budget without a name)"
+    if context["error"] != "extra_forbidden":
+        return f"invalid setting {place}={shown_setting_value(place, error.get('input'))}{budget}: {context['message']}"
+    key = str(error["loc"][-1])
+    close = difflib.get_close_matches(key, list(BudgetSettings.model_fields), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"a budget's keys are {', '.join(BudgetSettings.model_fields)}"
+    return f"unknown key {place}{budget}: {hint}"
 
 
 def describe_undecodable_setting() -> str | None:

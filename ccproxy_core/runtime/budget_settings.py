@@ -1,0 +1,101 @@
+"""The ``[[budgets]]`` tables of the config file, and errors that say which budget is wrong."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+_BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
+BUDGET_ERROR = "budget_setting"
+"""The error type of a bad budget; its context holds the budget's ``name`` and the pydantic ``error`` type."""
+
+
+class BudgetSettings(BaseModel):
+    """One ``[[budgets]]`` table of the config file: a spending limit over a calendar period."""
+
+    # A misspelt key would otherwise be dropped: "scop" would leave a project budget covering everyone.
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """Letters, digits, ``_ . -``; shown in headers, metrics and notices."""
+    scope: str = "all"
+    """``all``, or ``project:<name>``, ``api_key:<id>``, ``session:<id>``, ``model:<name>``."""
+    period: Literal["day", "week", "month"] = "day"
+    """The calendar period the limit applies to; weeks start on Monday."""
+    timezone: str = "UTC"
+    """IANA time zone in which periods start and end (``Europe/Paris``)."""
+    limit_usd: float = Field(gt=0)
+    """US dollars per period."""
+    action: Literal["block", "warn"] = "block"
+    """``block``: refuse requests once spent; ``warn``: let them through with a header, a log line and a metric."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _BUDGET_NAME.fullmatch(value):
+            raise ValueError("must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        kind, _, target = value.partition(":")
+        if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
+            raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of dollars")
+        return value
+
+
+def validate_budgets(value: Any, handler: Callable[[Any], list[BudgetSettings]]) -> list[BudgetSettings]:
+    """Validate the list of budgets; each error's context names the budget it is about.
+
+    pydantic locates an error by the budget's index only, and a reader of the error line
+    knows the budget by its name.
+    """
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        details = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    BUDGET_ERROR,
+                    "{message}",
+                    {"message": error["msg"], "error": error["type"], "name": _name_at(value, error["loc"])},
+                ),
+                loc=error["loc"],
+                input=error["input"],
+            )
+            for error in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(exc.title, details) from None
+
+
+def _name_at(budgets: Any, loc: tuple[int | str, ...]) -> str | None:
+    index = loc[0] if loc else None
+    if not isinstance(budgets, list | tuple) or not isinstance(index, int) or not 0 <= index < len(budgets):
+        return None
+    entry = budgets[index]
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return name if isinstance(name, str) else None
