@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anthropic
@@ -14,6 +14,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
@@ -99,6 +100,29 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert metrics[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(haiku_spent)
     assert metrics[("ccproxy_budget_limit_usd", "haiku-daily")] == 0.004
     assert metrics[("ccproxy_budget_refused_requests_total", "haiku-daily")] == 1
+
+
+def test_a_scrape_after_the_period_ended_shows_the_new_period_before_any_request(proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
+        budgets=[budget("haiku-daily", "model:claude-haiku-4-5", 0.001)],
+    )
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER)
+    yesterday = float(recorder.wait_for_ends(1)[0].cost_usd)
+    assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(yesterday)
+
+    observer = getattr(proxy.app.state, STATE_ATTRIBUTE)[0]
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    observer.ledger.clock = lambda: midnight + timedelta(seconds=1)
+    metrics = budget_metrics(proxy.url)  # no request since midnight
+    assert metrics[("ccproxy_budget_spent_usd", "haiku-daily")] == 0
+    assert metrics[("ccproxy_budget_limit_usd", "haiku-daily")] == 0.001
+
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO)
+    today = float(recorder.wait_for_ends(2)[1].cost_usd)
+    assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(today)
 
 
 def test_project_and_key_budgets_stop_only_their_own_requests(proxy_factory, recorder):

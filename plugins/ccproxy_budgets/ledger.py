@@ -47,6 +47,13 @@ class BudgetState:
         kind, _, target = scope.partition(":")
         return getattr(request, _SCOPE_FIELDS[kind], None) == target
 
+    def spent_at(self, now: datetime) -> float:
+        """What is spent in the period holding ``now``: nothing yet once the recorded period has ended.
+
+        Only reads, so it may run on another thread than the event loop that rolls the period over.
+        """
+        return 0.0 if now >= self.period_end else self.spent
+
     def roll_over(self, now: datetime) -> None:
         if now >= self.period_end:
             self.period_start, self.period_end = period_bounds(now, self.settings.period, self.settings.timezone)

@@ -27,9 +27,11 @@ class BudgetCollector(Collector):
         refused = CounterMetricFamily(
             "ccproxy_budget_refused_requests", "Requests refused because the budget was spent.", labels=labels
         )
+        # The period may have ended since the last covered request rolled it over.
+        now = self.ledger.clock()
         for state in self.ledger.budgets:
             values = [state.settings.name, state.settings.scope, state.settings.action]
-            spent.add_metric(values, state.spent)
+            spent.add_metric(values, state.spent_at(now))
             limit.add_metric(values, state.settings.limit_usd)
             refused.add_metric(values, state.refused)
         yield from (spent, limit, refused)
