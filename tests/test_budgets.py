@@ -250,7 +250,49 @@ def test_the_documented_team_budget_loads_from_a_config_file(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)  # no stray .env
     settings = load_settings(config)
     assert settings.observability.budgets_enabled and settings.observability.budgets_webhook_format == "slack"
+    assert settings.upstream.openai_stream_include_usage
     assert [(b.name, b.scope, b.period, b.timezone, b.limit_usd, b.action) for b in settings.budgets] == [
         ("team-daily", "all", "day", "Europe/Paris", 25.0, "block"),
         ("opus-daily", "model:claude-opus-4-1", "day", "UTC", 10.0, "warn"),
     ]
+
+
+UNCOUNTED_STREAMS = "UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE is off: OpenAI chat completion streams"
+
+
+def stream_chat(client: openai.OpenAI) -> None:
+    """The openai SDK's default streaming call: it does not ask for usage."""
+    for _ in client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True):
+        pass
+
+
+def test_a_blocking_budget_warns_once_that_openai_streams_go_uncounted(proxy_factory, recorder, caplog):
+    with caplog.at_level(logging.WARNING, logger="ccproxy.budgets"):
+        proxy = proxy_factory(
+            plugins=[recorder],
+            observability={"budgets_enabled": True},
+            budgets=[budget("mini-daily", "model:gpt-4o-mini", 0.00001), budget("all-daily", "all", 5, action="warn")],
+        )
+    warnings = [r.getMessage() for r in caplog.records if UNCOUNTED_STREAMS in r.getMessage()]
+    assert len(warnings) == 1 and "blocking budgets (mini-daily)" in warnings[0]
+    gpt = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-budget", max_retries=0)
+    for _ in range(3):  # what the warning says: none of them is counted, so none is refused
+        stream_chat(gpt)
+    assert [(r.status_code, r.cost_usd) for r in recorder.wait_for_ends(3)] == [(200, None)] * 3
+
+
+def test_with_usage_asked_for_openai_streams_count_and_no_warning(proxy_factory, recorder, caplog):
+    with caplog.at_level(logging.WARNING, logger="ccproxy.budgets"):
+        proxy = proxy_factory(
+            plugins=[recorder],
+            upstream={"openai_stream_include_usage": True},
+            observability={"budgets_enabled": True},
+            budgets=[budget("mini-daily", "model:gpt-4o-mini", 0.00001)],
+        )
+        proxy_factory(observability={"budgets_enabled": True}, budgets=[budget("all-daily", "all", 5, action="warn")])
+    assert UNCOUNTED_STREAMS not in caplog.text
+    gpt = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-budget", max_retries=0)
+    stream_chat(gpt)
+    assert recorder.wait_for_ends(1)[0].cost_usd
+    with pytest.raises(openai.RateLimitError):
+        stream_chat(gpt)

@@ -32,6 +32,7 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
             "OBSERVABILITY__BUDGETS_ENABLED is true but no budget is defined: "
             "add [[budgets]] tables to the config file, or turn the flag off"
         )
+    warn_of_uncounted_streams(settings)
     observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
@@ -66,6 +67,18 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     observer = BudgetObserver(ledger)
     host.plugin_manager.register(observer, name=OBSERVER_NAME)
     setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector))
+
+
+def warn_of_uncounted_streams(settings: Settings) -> None:
+    """Say once that a blocking budget lets OpenAI chat streams through uncounted unless ccproxy asks for their usage."""
+    blocking = [budget.name for budget in settings.budgets if budget.action == "block"]
+    if blocking and not settings.upstream.openai_stream_include_usage:
+        log.warning(
+            "UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE is off: OpenAI chat completion streams that do not ask for "
+            "usage (the SDKs' default) have no known cost, so the blocking budgets (%s) do not count them; "
+            "set UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE=true to have ccproxy ask for it (see docs/budgets.md)",
+            ", ".join(blocking),
+        )
 
 
 async def stop_budgets(app: FastAPI) -> None:
