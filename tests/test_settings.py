@@ -169,6 +169,16 @@ def test_the_documented_config_file_loads(tmp_path):
             '[[budgets]]\nscope = "all"\nlimit_usd = 5\n',
             "invalid setting budgets.0.name=(missing) (a budget without a name): Field required",
         ),
+        (
+            '[[budgets]]\nname = "daily"\nlimit_usd = 1\n\n[[budgets]]\nname = "daily"\nlimit_usd = 2\n',
+            "invalid setting budgets.1.name='daily' (budget 'daily'): Value error, an earlier budget has this name: "
+            "every budget needs a name of its own",
+        ),
+        (
+            '[budgets]\nname = "daily"\nlimit_usd = 1\n',
+            "invalid setting budgets: Input should be a valid list: write each budget as a [[budgets]] table "
+            "of the config file (double brackets), or BUDGETS as a JSON list of objects",
+        ),
     ],
 )
 def test_a_bad_budget_table_is_named_by_its_index_and_name(tmp_path, tables, expected):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,27 +69,40 @@ class BudgetSettings(BaseModel):
 
 
 def validate_budgets(value: Any, handler: Callable[[Any], list[BudgetSettings]]) -> list[BudgetSettings]:
-    """Validate the list of budgets; each error's context names the budget it is about.
+    """Validate the list of budgets, names unique; each error's context names the budget it is about.
 
     pydantic locates an error by the budget's index only, and a reader of the error line
     knows the budget by its name.
     """
     try:
-        return handler(value)
+        budgets = handler(value)
     except ValidationError as exc:
-        details = [
-            InitErrorDetails(
-                type=PydanticCustomError(
-                    BUDGET_ERROR,
-                    "{message}",
-                    {"message": error["msg"], "error": error["type"], "name": _name_at(value, error["loc"])},
-                ),
-                loc=error["loc"],
-                input=error["input"],
+        raise _named_errors(value, exc.errors()) from None
+    seen: set[str] = set()
+    for index, budget in enumerate(budgets):
+        if budget.name in seen:
+            message = "Value error, an earlier budget has this name: every budget needs a name of its own"
+            raise _named_errors(
+                value, [{"loc": (index, "name"), "input": budget.name, "msg": message, "type": "value_error"}]
             )
-            for error in exc.errors()
-        ]
-        raise ValidationError.from_exception_data(exc.title, details) from None
+        seen.add(budget.name)
+    return budgets
+
+
+def _named_errors(budgets: Any, errors: Iterable[Mapping[str, Any]]) -> ValidationError:
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                BUDGET_ERROR,
+                "{message}",
+                {"message": error["msg"], "error": error["type"], "name": _name_at(budgets, error["loc"])},
+            ),
+            loc=error["loc"],
+            input=error["input"],
+        )
+        for error in errors
+    ]
+    return ValidationError.from_exception_data("budgets", details)
 
 
 def _name_at(budgets: Any, loc: tuple[int | str, ...]) -> str | None:
@@ -97,5 +110,5 @@ def _name_at(budgets: Any, loc: tuple[int | str, ...]) -> str | None:
     if not isinstance(budgets, list | tuple) or not isinstance(index, int) or not 0 <= index < len(budgets):
         return None
     entry = budgets[index]
-    name = entry.get("name") if isinstance(entry, dict) else None
+    name = entry.get("name") if isinstance(entry, dict) else getattr(entry, "name", None)
     return name if isinstance(name, str) else None

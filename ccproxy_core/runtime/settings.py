@@ -323,14 +323,6 @@ class Settings(BaseSettings):
     def _named_budget_errors(cls, value: Any, handler: Callable[[Any], list[BudgetSettings]]) -> list[BudgetSettings]:
         return validate_budgets(value, handler)
 
-    @field_validator("budgets")
-    @classmethod
-    def _unique_budget_names(cls, value: list[BudgetSettings]) -> list[BudgetSettings]:
-        names = [budget.name for budget in value]
-        if len(names) != len(set(names)):
-            raise ValueError("every budget needs a name of its own")
-        return value
-
     @classmethod
     def settings_customise_sources(
         cls,

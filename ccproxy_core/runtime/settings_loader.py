@@ -148,11 +148,14 @@ def describe_validation_error(exc: ValidationError) -> str:
 def describe_budget_error(error: Mapping[str, Any]) -> str:
     """A bad ``[[budgets]]`` entry, by its place and its name: ``budgets.0.scope='x' (budget 'team-daily')``."""
     context = error["ctx"]
+    if len(error["loc"]) == 1:  # the list itself
+        return (
+            f"invalid setting budgets: {context['message']}: write each budget as a [[budgets]] table "
+            "of the config file (double brackets), or BUDGETS as a JSON list of objects"
+        )
     place = safe_text(".".join(str(part) for part in error["loc"]), 200)
-    budget = ""
-    if len(error["loc"]) > 1:  # one budget (its index follows "budgets"), not the list itself
-        name = context["name"]
-        budget = f" (budget {shown_setting_value('name', name[:64])})" if name else " (a budget without a name)"
+    name = context["name"]
+    budget = f" (budget {shown_setting_value('name', name[:64])})" if name else " (a budget without a name)"
     if context["error"] != "extra_forbidden":
         return f"invalid setting {place}={shown_setting_value(place, error.get('input'))}{budget}: {context['message']}"
     key = str(error["loc"][-1])
