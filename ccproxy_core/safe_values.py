@@ -156,13 +156,21 @@ def redact_secrets(text: str) -> str:
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 
+SHOWN_SETTING_CHARS = 200
+"""Most characters of a bad setting's value that its error line shows."""
+
+
 def shown_setting_value(name: str, value: object) -> str:
-    """A bad setting's value as an error line may show it: never a credential, not even a wrong one."""
+    """A bad setting's value as an error line may show it: never a credential, not even a wrong one; cut when long."""
     if isinstance(value, dict):
         return "(missing)"
     if is_secret_param(name):
         return "'***'"
-    return repr(redact_secrets(value) if isinstance(value, str) else value)
+    if not isinstance(value, str):
+        return safe_text(repr(value), SHOWN_SETTING_CHARS)
+    # Cut before redacting: the redaction's patterns take time growing with the square of the length.
+    shown = repr(redact_secrets(value[: SHOWN_SETTING_CHARS * 2])[:SHOWN_SETTING_CHARS])
+    return shown if len(value) <= SHOWN_SETTING_CHARS else f"{shown}... ({len(value)} characters)"
 
 
 def safe_error_text(text: str, cap: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ccproxy_core.errors import SettingsError
@@ -110,6 +112,17 @@ def test_a_bad_value_names_the_variable_and_what_is_allowed(monkeypatch, name, v
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_huge_bad_value_is_cut_in_its_error_line_and_told_at_once(monkeypatch):
+    monkeypatch.setenv("SERVER__PORT", "9" * 20_000 + "x")
+    started = time.monotonic()
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert time.monotonic() - started < 5
+    line = str(caught.value)
+    assert line.startswith("invalid setting SERVER__PORT='999") and "... (20001 characters)" in line
+    assert len(line) < 400
 
 
 def test_whitespace_around_a_configured_key_is_dropped(monkeypatch):
