@@ -105,3 +105,20 @@ def test_the_upstream_clients_own_error_text_loses_its_secrets():
     )
     safe = safe_error_text(text, 1000)
     assert "LEAK" not in safe and "user:pw" not in safe and "\r\n" not in safe
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("x" * 3000 + " api_key=LEAK1 after", ["after", "x" * 3000], ["LEAK1"]),
+        ("see my.session-id=LEAK2 and page_size=20", ["page_size=20"], ["LEAK2"]),
+        ("a=" * 1500 + "tokenish=LEAK3", [], ["LEAK3"]),
+        ("http://" + "u" * 3000 + " then https://me:LEAK4@host/", ["u" * 3000], ["LEAK4"]),
+        ("keykeykey" * 300 + "=LEAK5", [], ["LEAK5"]),
+    ],
+)
+def test_secrets_are_masked_wherever_long_runs_of_text_put_them(text, kept, gone):
+    # Provider error messages are the provider's to write: long runs of name-like characters, with
+    # or without a secret after them, must be read in one pass and masked all the same.
+    safe = safe_error_text(text, 10_000)
+    assert all(part in safe for part in kept) and not any(secret in safe for secret in gone)
