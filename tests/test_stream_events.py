@@ -164,6 +164,12 @@ def test_an_event_whose_data_outgrows_the_limit_is_dropped_and_said_so():
     assert joiner.dropped_events == 1
 
 
+def test_a_comment_too_large_to_read_loses_nothing():
+    stream = b": " + b"x" * (DEFAULT_MAX_LINE_BYTES + (2 << 20)) + b"\n" + PRETTY_COMPLETED
+    parser = parse("openai", chunks(stream, 2, 1 << 20), reader="responses")
+    assert not parser.lost and parser.result().output_tokens == 800
+
+
 def test_the_parser_says_when_a_line_was_too_large_to_read():
     huge = b'data: {"type": "response.completed", "pad": "' + b"x" * (DEFAULT_MAX_LINE_BYTES + (2 << 20)) + b'"}\n\n'
     parser = parse("openai", chunks(huge, 1, 1 << 20), reader="responses")
@@ -193,6 +199,33 @@ CHAT_STREAM = (
 CHAT_COST = (1200 * Decimal("2.5") + 300 * 10) / 1_000_000  # gpt-4o-2024-08-06: $2.50 / $10 per million
 
 
+CHAT_JSON = json.dumps(
+    {
+        "id": "c",
+        "object": "chat.completion",
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
+    }
+).encode()
+MESSAGE_START = (
+    b'event: message_start\ndata: {"type": "message_start", "message": {"id": "msg_1", "type": "message", '
+    b'"role": "assistant", "model": "claude-sonnet-4-5", "content": [], '
+    b'"usage": {"input_tokens": 1000, "output_tokens": 1}}}\n\n'
+)
+HUGE_DELTA = (
+    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"type": '
+    b'"text_delta", "text": "' + b"x" * (DEFAULT_MAX_LINE_BYTES + (1 << 20)) + b'"}}\n\n'
+)
+OVERLOADED = (
+    b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+)
+HALF_STOP = (
+    b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, '
+    b'"usage": {"output_tokens": 500}}\n\nevent: message_stop\ndata: {"type": "message_stop"'
+)
+
+
 def sized(body: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
@@ -201,7 +234,10 @@ ANSWERS = {
     "completed-too-large": sized(responses_stream(b"data: " + json.dumps(completed_event([BIG_IMAGE])).encode())),
     # The whole answer and [DONE], then the connection closes before the chunked body's last chunk.
     "cut-after-done": [CHUNKED_HEAD + b"%x\r\n" % len(CHAT_STREAM) + CHAT_STREAM + b"\r\n"],
-    "unlabelled": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(CHAT_STREAM) + CHAT_STREAM,
+    "unlabelled-json": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(CHAT_JSON) + CHAT_JSON,
+    "error-after-huge-event": sized(MESSAGE_START + HUGE_DELTA + OVERLOADED),
+    # The terminal event half sent (no blank line ends it), then the connection is cut.
+    "half-terminal": [CHUNKED_HEAD + b"%x\r\n" % len(MESSAGE_START + HALF_STOP) + MESSAGE_START + HALF_STOP + b"\r\n"],
 }
 
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
@@ -215,6 +251,7 @@ def test_a_stream_whose_last_event_is_too_large_to_read_is_unpriced_not_incomple
     assert response.content == ANSWERS["completed-too-large"].split(b"\r\n\r\n", 1)[1]
     [record] = recorder.wait_for_ends(1, timeout=30)
     assert (record.status_code, record.error_type, record.priced, record.cost_usd) == (200, None, False, None)
+    assert (record.tokens_input, record.tokens_output) == (None, None)
 
 
 def test_a_stream_cut_after_its_last_event_is_whole_for_the_client_and_the_record(proxy, recorder):
@@ -226,10 +263,30 @@ def test_a_stream_cut_after_its_last_event_is_whole_for_the_client_and_the_recor
     assert record.cost_usd == CHAT_COST
 
 
-def test_an_unlabelled_answer_to_a_streamed_request_is_read_as_a_stream(proxy, recorder):
-    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", default_headers={"x-raw": "unlabelled"})
-    received = list(client.chat.completions.create(**CHAT_BODY))
-    assert received[-1].usage.prompt_tokens == 1200
+def test_an_unlabelled_json_answer_to_a_streamed_request_is_priced(proxy, recorder):
+    headers = {"authorization": "Bearer sk-test", "x-raw": "unlabelled-json"}
+    response = httpx.post(proxy.url + "/v1/chat/completions", json=CHAT_BODY, headers=headers, timeout=10)
+    assert response.content == CHAT_JSON
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.cost_usd) == (200, None, CHAT_COST)
-    assert record.streaming and record.ttft_ms is not None
+
+
+def test_an_error_event_after_an_event_too_large_to_read_is_the_record_s_error(proxy, recorder):
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "error-after-huge-event"}
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []}
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.content.endswith(OVERLOADED)
+    [record] = recorder.wait_for_ends(1, timeout=30)
+    assert (record.status_code, record.error_type) == (200, "overloaded_error")
+    assert (record.tokens_input, record.tokens_output, record.priced) == (None, None, False)  # unknown, not 1000/1
+
+
+def test_a_stream_cut_inside_its_terminal_event_is_cut_for_the_client_and_the_record(proxy, recorder):
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "half-terminal"}
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []}
+    with pytest.raises(httpx.RemoteProtocolError):
+        with httpx.stream("POST", proxy.url + "/v1/messages", json=body, headers=headers, timeout=10) as response:
+            for _ in response.iter_bytes():
+                pass
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")

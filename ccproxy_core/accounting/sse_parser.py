@@ -36,8 +36,8 @@ class SSELineSplitter:
     one C-speed ``in`` before looking at single lines.
 
     A line that grows beyond ``max_line_bytes`` without ending is dropped, up to and
-    including its eventual ``\\n``; ``dropped_lines`` counts them. Splitting then goes on
-    normally with the next line.
+    including its eventual ``\\n``; ``dropped_lines`` counts them (comments, which say nothing,
+    aside). Splitting then goes on normally with the next line.
     """
 
     __slots__ = (
@@ -97,10 +97,11 @@ class SSELineSplitter:
             return
         self._pending_bytes += len(piece)
         if self._pending_bytes > self._max_line_bytes:
+            comment = (self._pending[0] if self._pending else piece).startswith(b":")
             self._pending.clear()
             self._pending_bytes = 0
             self._skipping_long_line = True
-            self.dropped_lines += 1
+            self.dropped_lines += 0 if comment else 1  # a comment says nothing: skipping it loses nothing
         else:
             self._pending.append(piece)
 
@@ -130,8 +131,10 @@ class DataJoiner:
     (``id:``, ``retry:``) between them; no provider sends more than one, but a stream that does
     is still valid. Here they are joined with a space, which is the same to a JSON decoder (a
     JSON text holds no raw newline but between its tokens). An event's data waits for the
-    blank line that ends it, across blocks, in pieces: joining costs one copy of its bytes.
-    An event whose data grows beyond ``max_bytes`` is dropped; ``dropped_events`` counts them.
+    blank line that ends it, across blocks, in pieces. Lines are found by regular expressions,
+    never looped over one by one: a block of a million comment lines or one-line events costs
+    what scanning its bytes costs. An event whose data grows beyond ``max_bytes`` while it waits
+    is dropped; ``dropped_events`` counts them.
     """
 
     __slots__ = ("_pieces", "_size", "_max_bytes", "_dropping", "dropped_events")
@@ -149,50 +152,80 @@ class DataJoiner:
         return bool(self._pieces) or self._dropping
 
     def join(self, block: bytes) -> bytes:
-        """The lines of ``block`` (complete lines), each ended event's data joined into one line
-        just before its blank line; the data of an event still open is kept for the next block."""
-        lines: list[bytes] = []
-        for line in block.split(b"\n")[:-1]:
-            if line.startswith(_DATA_FIELD):
-                self._add(line[len(_DATA_FIELD) :])
-            elif line and line != b"\r":
-                lines.append(line)
-            else:
-                if self._pieces:
-                    lines.append(self._joined(self._pieces))
-                self._pieces, self._size, self._dropping = [], 0, False
-                lines.append(b"")
-        return b"\n".join(lines) + b"\n" if lines else b""
+        """``block`` (complete lines) with each ended event's data in one line; the data of the event
+        the block leaves open is kept for the next block (its other lines are not needed)."""
+        opened = b""
+        if self.inside_event:  # the block first finishes the event the last one left open
+            end = _first_blank_line(block)
+            self._add(_DATA_VALUES.findall(block if end is None else block[:end]))
+            if end is None:
+                return b""
+            opened = self._joined(self._pieces) + b"\n" if self._pieces else b""
+            self._pieces, self._size, self._dropping = [], 0, False
+            block = block[end:]
+        last = _after_last_blank_line(block)
+        open_values = _DATA_VALUES.findall(block, last)
+        if open_values:
+            self._add(open_values)
+            block = block[:last]
+        if block.count(_DATA_FIELD) > 1:
+            block = _SEVERAL_DATA_LINES.sub(_joined_event, block)
+        return opened + block
 
     def leftover(self, last_line: bytes) -> bytes:
-        """The open event's data with ``last_line`` (a stream's unfinished last line), as one line."""
+        """The open event's data with ``last_line`` (a stream's unfinished last line), as lines."""
         pieces, lines = self._pieces, []
         if last_line.startswith(_DATA_FIELD):
-            pieces = [*pieces, _value(last_line[len(_DATA_FIELD) :])]
-        if pieces:
-            lines.append(self._joined(pieces))
-        if last_line and not last_line.startswith(_DATA_FIELD):
+            pieces = [*pieces, *_DATA_VALUES.findall(last_line)]
+        elif last_line:
             lines.append(last_line)
+        if pieces:
+            lines.insert(0, self._joined(pieces))
         return b"".join(line + b"\n" for line in lines)
 
-    def _add(self, value: bytes) -> None:
-        if self._dropping:
+    def _add(self, values: list[bytes]) -> None:
+        if self._dropping or not values:
             return
-        value = _value(value)
-        self._size += len(value) + 1
+        self._size += sum(len(value) + 1 for value in values)
         if self._size > self._max_bytes:
             self._pieces, self._size, self._dropping = [], 0, True
             self.dropped_events += 1
         else:
-            self._pieces.append(value)
+            self._pieces += values
 
     @staticmethod
     def _joined(pieces: list[bytes]) -> bytes:
         return b"data: " + b" ".join(pieces)
 
 
-def _value(field: bytes) -> bytes:
-    """What follows ``data:``, without the one space after the colon and a ``\\r`` line end."""
-    if field.startswith(b" "):
-        field = field[1:]
-    return field[:-1] if field.endswith(b"\r") else field
+# A data field's value: what follows "data:" and its one optional space, up to the line end.
+_DATA_VALUES = re.compile(rb"^data: ?([^\r\n]*)", re.MULTILINE)
+# An event's lines from its first data line on, when it has another data line before its blank line.
+_SEVERAL_DATA_LINES = re.compile(
+    rb"^data:[^\n]*\n(?:(?!\r?\n)[^\n]*\n)*?data:[^\n]*\n(?:(?!\r?\n)[^\n]*\n)*", re.MULTILINE
+)
+_OTHER_LINES = re.compile(rb"^(?!data:)[^\n]*\n", re.MULTILINE)
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def _joined_event(match: re.Match[bytes]) -> bytes:
+    lines = match.group()
+    data = b"data: " + b" ".join(_DATA_VALUES.findall(lines)) + b"\n"
+    return b"".join(_OTHER_LINES.findall(lines)) + data
+
+
+def _first_blank_line(block: bytes) -> int | None:
+    """Where the block's first empty line starts, or ``None``."""
+    if block.startswith((b"\n", b"\r\n")):
+        return 0
+    blank = _BLANK_LINE.search(block)
+    return None if blank is None else blank.start() + 1
+
+
+def _after_last_blank_line(block: bytes) -> int:
+    """Where the lines after the block's last empty line start (0 when it has none)."""
+    lf, crlf = block.rfind(b"\n\n"), block.rfind(b"\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+    if end == 0 and block.startswith((b"\n", b"\r\n")):  # its first line is its only empty one
+        end = 1 if block.startswith(b"\n") else 2
+    return end

@@ -76,10 +76,7 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
     streamed; JSON answers and small bodies are read whole. Batch results are grouped by the
     input sizes where ``prices`` change.
     """
-    # An answer to a streamed request is read as the event stream it should be when nothing labels it
-    # (a gateway that drops the header): the SDKs read it so.
-    unlabelled_stream = exchange.context.streaming and "content-type" not in upstream.headers
-    if upstream.content_type == "text/event-stream" or unlabelled_stream:
+    if upstream.content_type == "text/event-stream":
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if exchange.reader == "batch_results":
         return BatchResultsParser(prices.input_thresholds())

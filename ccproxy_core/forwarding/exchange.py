@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from multidict import CIMultiDict
 
@@ -18,6 +19,17 @@ from ccproxy_core.forwarding.outcome import Failure, Observed, decide
 from ccproxy_core.providers import Provider
 from ccproxy_core.providers.base import StreamState
 
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+)
+"""The usage counts a record shows; unknown (null) when part of the answer could not be read."""
+_UNKNOWN_COUNTS: dict[str, Any] = dict.fromkeys(_COUNTS)
 # Response header in which a provider (or the mock) reports what it charged.
 UPSTREAM_COST_HEADER = "x-upstream-cost-usd"
 
@@ -92,6 +104,8 @@ class Exchange:
     def to_record(self, prices: PriceBook) -> AccessRecord:
         """The final record; call once, when nothing more will happen to this exchange."""
         ctx, usage, now = self.context, self.usage, time.perf_counter()
+        if self.accounting_lost:  # only part of the answer was read: its counts are unknown, not what was seen
+            usage = dataclasses.replace(usage, **_UNKNOWN_COUNTS)
         state = self.stream_state
         outcome = decide(
             Observed(
@@ -99,9 +113,10 @@ class Exchange:
                 upstream_status=self.upstream_status,
                 usage=usage,
                 failure=self.failure,
-                streamed=state is not None and not self.accounting_lost,
+                streamed=state is not None,
                 stream_error=state is not None and state.error_seen,
-                stream_terminated=state is not None and state.terminal_seen,
+                # Whether an unread part held the end is unknown: no blame for a missing one.
+                stream_terminated=state is not None and (state.terminal_seen or self.accounting_lost),
                 stream_unreadable=state is not None and state.unreadable,
                 invalid_json=self.invalid_json,
             )

@@ -223,6 +223,8 @@ async def _pump(
         if parser is not None:
             exchange.usage = parser.result()
             exchange.stream_state = parser.final_state()
+            # An event too large to read was skipped: what it said (usage, maybe the end) is unknown.
+            exchange.accounting_lost = exchange.accounting_lost or parser.lost
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return True
 
@@ -242,9 +244,6 @@ def _read_chunk(
             return None
     if parser.feed(chunk) and exchange.first_token_at is None:
         exchange.first_token_at = received
-    if parser.lost:
-        _stop_reading(exchange, parser)
-        return None
     return parser
 
 
@@ -255,9 +254,10 @@ def _stop_reading(exchange: Exchange, parser: BodyParser) -> None:
 
 
 def _ended_before_break(parser: BodyParser | None) -> bool:
-    """Whether a stream that broke off had already carried the provider's last event: then the
-    answer is whole (the provider bills it, the SDKs read it) and the client's stream ends cleanly."""
-    state = parser.final_state() if parser is not None else None
+    """Whether a stream that broke off had already carried the provider's last event, whole (ended by
+    its blank line): then the answer is whole (the provider bills it, the SDKs read it) and the
+    client's stream ends cleanly."""
+    state = parser.state if parser is not None else None
     return state is not None and state.terminal_seen
 
 
