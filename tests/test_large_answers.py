@@ -1,18 +1,26 @@
 """Whole answers too large to read on the event loop are read beside it, and priced the same.
 
-A Messages answer of several MiB (a long text), sent plain and gzip-compressed by a raw upstream.
+A Messages answer of several MiB (a long text), sent plain and gzip-compressed by a raw upstream;
+and a model name of a million characters, cut before it is priced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
 from decimal import Decimal
 
 import anthropic
 import pytest
 
-from ccproxy_core.forwarding.answer_reading import ACCOUNTED_IN_THREAD_BYTES
+from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.forwarding import answer_reading
+from ccproxy_core.forwarding.answer_reading import ACCOUNTED_IN_THREAD_BYTES, COMPRESSED_IN_THREAD_BYTES
+from ccproxy_core.providers import PROVIDERS
+from ccproxy_core.providers.base import MAX_MODEL_CHARS_READ, read_model
 
 from .raw_upstream import upstream_and_proxy_fixtures
 
@@ -48,3 +56,36 @@ def test_a_large_whole_answer_is_priced_from_its_usage(proxy, recorder, kind):
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 64000)
     assert record.cost_usd == HAIKU_COST
+
+
+def event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_compressed_answer_of_a_few_kilobytes_is_read_beside_the_event_loop(proxy, recorder, monkeypatch):
+    # A few KB of gzip may decode to 64 MiB: its decoding and reading happen in a worker thread.
+    assert len(gzip.compress(BODY)) > COMPRESSED_IN_THREAD_BYTES
+    on_loop = []
+    account = answer_reading._account
+    monkeypatch.setattr(
+        answer_reading, "_account", lambda *args: on_loop.append(event_loop_running()) or account(*args)
+    )
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "gzip"})
+    client.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[])
+    [record] = recorder.wait_for_ends(1)
+    assert record.cost_usd == HAIKU_COST
+    assert on_loop == [False]
+
+
+def test_a_provider_s_endless_model_name_is_cut_before_it_is_priced_or_logged(caplog):
+    usage = Usage()
+    read_model(usage, "gpt-4o-" + "a" * 1_000_000)
+    assert len(usage.response_model) == MAX_MODEL_CHARS_READ
+    with caplog.at_level(logging.WARNING, logger="ccproxy"):
+        cost = PriceBook().compute(PROVIDERS["openai"], "gpt-4o", usage, served=usage.response_model)
+    assert not cost.priced
+    assert all(len(record.getMessage()) < 2 * MAX_MODEL_CHARS_READ for record in caplog.records)

@@ -19,6 +19,7 @@ import pytest
 
 from ccproxy_core.accounting.sse_parser import DEFAULT_MAX_LINE_BYTES, DataJoiner
 from ccproxy_core.accounting.usage import StreamUsageParser
+from ccproxy_core.providers.openai_responses import ResponsesStreamReader
 
 from .raw_upstream import upstream_and_proxy_fixtures
 
@@ -290,3 +291,16 @@ def test_a_stream_cut_inside_its_terminal_event_is_cut_for_the_client_and_the_re
                 pass
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")
+
+
+def test_a_stream_cut_inside_its_last_line_has_that_line_read_once(monkeypatch):
+    # result() and final_state() both read the unfinished rest; a 16 MiB last line is read once, not twice.
+    reads = []
+    read_block = ResponsesStreamReader.read_block
+    monkeypatch.setattr(ResponsesStreamReader, "read_block", lambda *args: reads.append(1) or read_block(*args))
+    last_line = b"data: " + json.dumps(completed_event([OUTPUT_TEXT])).encode()
+    parser = parse("openai", [delta_event("Hi", 4), last_line], reader="responses")
+    reads.clear()
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.output_tokens, state.terminal_seen, len(reads)) == (800, True, 1)
+    assert parser.result() is not usage  # each caller gets its own copy

@@ -146,7 +146,7 @@ class StreamUsageParser:
     reader decides which events are worth decoding (never every content delta).
     """
 
-    __slots__ = ("_usage", "_lines", "_reader", "state", "_events")
+    __slots__ = ("_usage", "_lines", "_reader", "state", "_events", "_fed", "_ended")
 
     def __init__(self, service_type: str, reader: str = "usage") -> None:
         from ccproxy_core.providers import PROVIDERS
@@ -163,12 +163,15 @@ class StreamUsageParser:
             self._reader = provider.stream_reader()
         self.state = StreamState()
         self._events = DataJoiner()
+        self._fed = 0
+        self._ended: tuple | None = None
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk, exactly as the provider sent it (decoded if it was compressed).
 
         Returns True when this chunk brought the first content token.
         """
+        self._fed += 1
         block = self._lines.feed(chunk)
         if not block:
             return False
@@ -188,14 +191,25 @@ class StreamUsageParser:
 
     def result(self) -> Usage:
         """The usage seen so far, as a new ``Usage`` the parser will not change later."""
-        usage = copy.copy(self._usage)
+        return copy.copy(self._ending()[0])
+
+    def final_state(self):  # StreamState, imported lazily
+        """The stream state including an unfinished last event or line (a ``[DONE]`` without its line end counts)."""
+        return copy.copy(self._ending()[1])
+
+    def _ending(self):  # (Usage, StreamState)
+        """Usage and state as if the stream ended now: what was fed but not read (an unfinished last
+        event or line) is read into copies, once for each point in the stream however often asked,
+        so feeding may go on as if unasked; a piece cut short is not held against the usage."""
+        if self._ended is not None and self._ended[0] == self._fed:
+            return self._ended[1:]
+        usage, state = copy.copy(self._usage), copy.copy(self.state)
         leftover = self._leftover()
         if leftover:
-            # A stream that ended inside its last event or line. Read it with copies, so
-            # feeding may go on as if unasked; a piece cut short is not held against the usage.
-            copy.copy(self._reader).read_block(usage, copy.copy(self.state), leftover)
-            usage.bad_counts = self._usage.bad_counts
-        return usage
+            copy.copy(self._reader).read_block(usage, state, leftover)
+            usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable
+        self._ended = (self._fed, usage, state)
+        return usage, state
 
     @property
     def lost(self) -> bool:
@@ -205,12 +219,3 @@ class StreamUsageParser:
     def _leftover(self) -> bytes:
         """What was fed but not read: an event no blank line ended, and an unfinished last line."""
         return self._events.leftover(self._lines.tail)
-
-    def final_state(self):  # StreamState, imported lazily
-        """The stream state including an unfinished last event or line (a ``[DONE]`` without its line end counts)."""
-        state = copy.copy(self.state)
-        leftover = self._leftover()
-        if leftover:
-            copy.copy(self._reader).read_block(copy.copy(self._usage), state, leftover)
-            state.unreadable = self.state.unreadable
-        return state

@@ -25,14 +25,16 @@ WHOLE_BODY_BYTES = 64 * 1024
 """Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
 ACCOUNTED_IN_THREAD_BYTES = 1024 * 1024
 """Whole answers larger than this are decoded and read in a worker thread, not on the event loop: a
-64 MiB answer (or one that decompresses to it) would hold every other request for a few hundred ms."""
+64 MiB answer would hold every other request for a few hundred ms."""
+COMPRESSED_IN_THREAD_BYTES = 1024
+"""The same for compressed answers larger than this: a few KB of gzip, brotli or zstd can decode to 64 MiB."""
 
 
 async def account_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, decoder, payload: bytes) -> None:
     """Usage and outcome of an answer read whole, into ``exchange`` (see :func:`read_whole_answer`)."""
     if exchange.accounting_lost:
         return
-    if len(payload) > ACCOUNTED_IN_THREAD_BYTES:
+    if len(payload) > (ACCOUNTED_IN_THREAD_BYTES if decoder is None else COMPRESSED_IN_THREAD_BYTES):
         await asyncio.to_thread(_account, exchange, upstream, decoder, payload)
     else:
         _account(exchange, upstream, decoder, payload)

@@ -123,9 +123,14 @@ class Provider:
 # --- Readers shared by the providers ---------------------------------------------------
 
 
+MAX_MODEL_CHARS_READ = 1024
+"""A model name the provider sends is cut to this length before it is priced or logged (the record keeps
+fewer still, SERVER__MAX_MODEL_CHARS): looking up a name of millions of characters takes a second."""
+
+
 def read_model(usage: Usage, model: Any) -> None:
     if isinstance(model, str) and model:
-        usage.response_model = model
+        usage.response_model = model[:MAX_MODEL_CHARS_READ]
 
 
 def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
