@@ -88,3 +88,10 @@ def test_keys_in_library_debug_lines_are_masked():
         assert NoKeysInDebugLines().filter(record)
         shown.append(record.getMessage())
     assert shown == ["< authorization: ***", "> X-API-Key: ***", "< upgrade: websocket"]
+
+
+def test_keys_deep_in_a_debug_message_of_many_short_lines_are_masked():
+    message = " \n" * 5000 + "> \tauthorization:\tBearer sk-proj-DEEPLEAK123\n< cookie : s=DEEPLEAK456"
+    record = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, message, (), None)
+    assert NoKeysInDebugLines().filter(record)
+    assert "DEEPLEAK" not in record.getMessage() and record.getMessage().endswith("< cookie: ***")

@@ -44,7 +44,9 @@ class NoKeysInDebugLines(logging.Filter):
     """At DEBUG, libraries print raw headers (the websockets library, for each upgrade): mask the keys in them."""
 
     _HEADER_LINE = re.compile(
-        r"^([<>]?\s*(?:authorization|proxy-authorization|x-api-key|api-key|x-goog-api-key|cookie|set-cookie))\s*:.*$",
+        # Spaces and tabs only: ``\s`` would run over line ends, and a message of many short lines
+        # would then be scanned again from each of them (seconds for a few thousand lines).
+        r"^([<>]?[ \t]*(?:authorization|proxy-authorization|x-api-key|api-key|x-goog-api-key|cookie|set-cookie))[ \t]*:.*$",
         re.IGNORECASE | re.MULTILINE,
     )
 
