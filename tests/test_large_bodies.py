@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ccproxy_core.accounting.usage import request_model_and_stream
+from ccproxy_core.forwarding import large_bodies
 from ccproxy_core.forwarding.large_bodies import scan_top_level
 
 BODIES = [
@@ -36,3 +37,62 @@ def test_not_an_object_or_not_json_gives_nothing():
     for raw in (b"[1, 2, 3]", b"not json", b"", b'{"model": ', b'"model": "x"'):
         assert scan_top_level(raw)[1] is False
     assert scan_top_level(b"[1, 2, 3]") == (None, False)
+
+
+REPEATED_KEYS = [
+    b'{"model": "first", "stream": true, "model": "last", "stream": false}',
+    b'{"model": "named", "model": 1}',
+    b'{"stream": true, "model": "m", "stream": "yes"}',
+    b"{" + b'"model":1,' * 20_000 + b'"model":"real","stream":true}',
+    b"{" + b'"model":"a","stream":true,' * 20_000 + b'"model":"",' + b'"stream":0}',
+]
+
+
+@pytest.mark.parametrize("raw", REPEATED_KEYS, ids=range(len(REPEATED_KEYS)))
+def test_a_repeated_key_counts_as_its_last_copy_as_in_a_full_decode(raw):
+    assert scan_top_level(raw) == request_model_and_stream(raw)
+
+
+class CountedBody(bytes):
+    """A body that counts the scan's steps over it: Python-level reads and finds, and bytes copied out."""
+
+    steps = copied = 0
+
+    def find(self, *args):
+        self.steps += 1
+        return super().find(*args)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            self.copied += len(range(*key.indices(len(self))))
+        else:
+            self.steps += 1
+        return super().__getitem__(key)
+
+
+def test_each_repeated_key_reads_only_its_own_value():
+    body = CountedBody(b"{" + b'"model":1,' * 20_000 + b'"model":"real"}')
+    assert scan_top_level(body) == ("real", False)
+    assert body.copied < len(body)
+
+
+def test_a_long_run_of_backslashes_is_counted_in_a_few_steps():
+    body = CountedBody(b'{"model": "m", "text": "' + b"\\" * 200_000 + b'", "stream": true}')
+    assert scan_top_level(body) == request_model_and_stream(bytes(body)) == ("m", True)
+    assert body.steps < 100
+
+
+def test_escaped_quotes_past_the_budget_end_the_scan(monkeypatch):
+    monkeypatch.setattr(large_bodies, "MAX_SCANNED_TOKENS", 1_000)
+    flood = b'\\"' * 100_000
+    before = CountedBody(b'{"model": "m", "text": "' + flood + b'", "model": "later"}')
+    assert scan_top_level(before) == ("m", False)  # found before the budget was spent
+    after = CountedBody(b'{"text": "' + flood + b'", "model": "later"}')
+    assert scan_top_level(after) == (None, False)  # not searched further: unknown
+    assert before.steps < 5_000 and after.steps < 5_000
+
+
+def test_a_flood_of_escaped_quotes_is_not_searched_further():
+    flood = b'\\"' * (large_bodies.MAX_SCANNED_TOKENS + 1)
+    assert scan_top_level(b'{"model": "m", "text": "' + flood + b'"}') == ("m", False)
+    assert scan_top_level(b'{"text": "' + flood + b'", "model": "later"}') == (None, False)

@@ -4,8 +4,9 @@ A 30 MB request body used to cost three copies at once (the chunks, their join, 
 decoded JSON tree ``json.loads`` builds to find two top-level keys) and hold the event loop
 for the whole decode. Here a body with a ``Content-Length`` is read into one buffer of that
 size, and a body over :data:`LARGE_BODY_BYTES` is scanned for its top-level ``model`` and
-``stream`` in a worker thread: strings are skipped whole by one regular expression, nothing
-else is decoded, and the thread hands the GIL back as it goes.
+``stream`` in a worker thread: strings are skipped whole by ``bytes.find``, only the values of
+those two keys are decoded, and the thread hands the GIL back as it goes. The scan's work is
+linear in the body and capped by :data:`MAX_SCANNED_TOKENS`, whatever the body holds.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from ccproxy_core.forwarding.receive_probe import ready_message
 LARGE_BODY_BYTES = 1024 * 1024
 """Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
 MAX_SCANNED_TOKENS = 500_000
-"""A body with more strings, brackets and escaped quotes than this is not searched further (its model
-is then unknown; the body is still forwarded). Real requests stay far below: a 30 MB conversation
-of 1 KB messages has some 200,000."""
+"""A body with more strings, brackets and escaped quotes than this is not searched further: a model not
+met by then stays unknown (the body is still forwarded). Real requests stay far below: a 30 MB
+conversation of 1 KB messages has some 200,000."""
 
 _STRUCTURAL = re.compile(rb'["{}\[\]]')
 _QUOTE, _BACKSLASH = 0x22, 0x5C
 _KEYS = (b'"model"', b'"stream"')
-_VALUE_AFTER_COLON = re.compile(rb"\s*:\s*")
+_VALUE_AFTER_COLON = re.compile(rb"\s*+:\s*+")
+_MODEL_VALUE_BYTES = 4096
 
 
 MIN_BODY_BYTES_PER_SECOND = 1024
@@ -145,7 +147,8 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
     """``model`` (a non-empty string) and ``stream is True`` of a top-level JSON object, without decoding the rest.
 
     Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
-    and the keys of the top-level object are looked at.
+    and the keys of the top-level object are looked at, and of a key's value only its own bytes.
+    When a key repeats, the last one counts, as in a full decode.
     """
     model, streaming, depth, tokens, position = None, False, 0, 0, 0
     while tokens < MAX_SCANNED_TOKENS:
@@ -154,15 +157,18 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
             break
         tokens, start = tokens + 1, match.start()
         if body[start] == _QUOTE:
-            end, hops = _string_end(body, start + 1)
+            end, hops = _string_end(body, start + 1, MAX_SCANNED_TOKENS - tokens)
+            if end is None:  # the string never closes, or its escaped quotes spend the budget
+                break
             tokens += hops
             position = end + 1
-            if depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS and _is_key(body, position):
-                value = _value_at(body, position)
+            is_key = depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS
+            colon = _VALUE_AFTER_COLON.match(body, position) if is_key else None
+            if colon is not None:
                 if body[start + 1] == 0x6D:  # "model"
-                    model = value if isinstance(value, str) and value else None
+                    model = _model_at(body, colon.end())
                 else:
-                    streaming = value is True
+                    streaming = body.startswith(b"true", colon.end())
             continue
         position = start + 1
         if body[start] in b"{[":
@@ -174,35 +180,47 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
     return model, streaming
 
 
-def _string_end(body: bytes | bytearray, start: int) -> tuple[int, int]:
-    """Index of the quote closing the string whose content begins at ``start`` (or the end of the body),
-    and how many escaped quotes were stepped over on the way."""
+def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int | None = None) -> tuple[int | None, int]:
+    """Index of the quote closing the string whose content begins at ``start``, and how many escaped
+    quotes were stepped over on the way. The index is ``None`` when no quote closes the string before
+    ``stop`` (the end of the body), or when ``budget`` escaped quotes were stepped over first."""
     search_from, hops = start, 0
     while True:
-        quote = body.find(b'"', search_from)
+        quote = body.find(b'"', search_from, len(body) if stop is None else stop)
         if quote < 0:
-            return len(body), hops
-        backslashes = 0
-        while quote - backslashes - 1 >= start and body[quote - backslashes - 1] == _BACKSLASH:
-            backslashes += 1
-        if backslashes % 2 == 0:
+            return None, hops
+        if body[quote - 1] != _BACKSLASH or _backslashes_before(body, quote, search_from) % 2 == 0:
             return quote, hops
         search_from, hops = quote + 1, hops + 1
+        if hops >= budget:
+            return None, hops
 
 
-def _is_key(body: bytes | bytearray, end: int) -> bool:
-    return _VALUE_AFTER_COLON.match(body, end) is not None
+def _backslashes_before(body: bytes | bytearray, index: int, floor: int) -> int:
+    """How many backslashes run up to ``index`` (none before ``floor``): counted by ``rstrip`` in
+    windows that double, so a run of millions costs a few C calls, not a Python step per byte."""
+    count, end, width = 0, index, 64
+    while end > floor and body[end - 1] == _BACKSLASH:
+        begin = max(floor, end - width)
+        piece = body[begin:end]
+        run = len(piece) - len(piece.rstrip(b"\\"))
+        count += run
+        if run < len(piece):
+            break
+        end, width = begin, width * 2
+    return count
 
 
-def _value_at(body: bytes | bytearray, end: int) -> object:
-    colon = _VALUE_AFTER_COLON.match(body, end)
-    if colon is None:  # callers check _is_key first
+def _model_at(body: bytes | bytearray, start: int) -> str | None:
+    """The non-empty string value starting at ``start``; only a short one matters (a model name), so
+    one that does not close within 4 KiB counts as no model, and only its own bytes are decoded."""
+    if start >= len(body) or body[start] != _QUOTE:
         return None
-    start = colon.end()
-    # Only short values matter (a model name, true/false): decode at most 4 KiB of them.
-    window = bytes(body[start : start + 4096]).decode("utf-8", "replace")
+    end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, stop=start + _MODEL_VALUE_BYTES)
+    if end is None:
+        return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(window)
+        value = json.loads(bytes(body[start : end + 1]).decode("utf-8", "replace"))
     except ValueError:
         return None
-    return value
+    return value if isinstance(value, str) and value else None
