@@ -157,17 +157,18 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
             break
         tokens, start = tokens + 1, match.start()
         if body[start] == _QUOTE:
-            end, hops = _string_end(body, start + 1, MAX_SCANNED_TOKENS - tokens)
-            if end is None:  # the string never closes, or its escaped quotes spend the budget
-                break
-            tokens += hops
+            end = body.find(b'"', start + 1)
+            if end < 0 or body[end - 1] == _BACKSLASH:  # unclosed, or an escaped quote: the careful way
+                closing, hops = _string_end(body, start + 1, MAX_SCANNED_TOKENS - tokens, len(body))
+                if closing is None:  # never closed, or its escaped quotes spent the budget
+                    break
+                end, tokens = closing, tokens + hops
             position = end + 1
-            is_key = depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS
-            colon = _VALUE_AFTER_COLON.match(body, position) if is_key else None
-            if colon is not None:
-                if body[start + 1] == 0x6D:  # "model"
+            if depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS:
+                colon = _VALUE_AFTER_COLON.match(body, position)
+                if colon is not None and body[start + 1] == 0x6D:  # "model"
                     model = _model_at(body, colon.end())
-                else:
+                elif colon is not None:
                     streaming = body.startswith(b"true", colon.end())
             continue
         position = start + 1
@@ -180,13 +181,13 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
     return model, streaming
 
 
-def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int | None = None) -> tuple[int | None, int]:
+def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int) -> tuple[int | None, int]:
     """Index of the quote closing the string whose content begins at ``start``, and how many escaped
     quotes were stepped over on the way. The index is ``None`` when no quote closes the string before
-    ``stop`` (the end of the body), or when ``budget`` escaped quotes were stepped over first."""
+    ``stop``, or when ``budget`` escaped quotes were stepped over first."""
     search_from, hops = start, 0
     while True:
-        quote = body.find(b'"', search_from, len(body) if stop is None else stop)
+        quote = body.find(b'"', search_from, stop)
         if quote < 0:
             return None, hops
         if body[quote - 1] != _BACKSLASH or _backslashes_before(body, quote, search_from) % 2 == 0:
@@ -216,7 +217,7 @@ def _model_at(body: bytes | bytearray, start: int) -> str | None:
     one that does not close within 4 KiB counts as no model, and only its own bytes are decoded."""
     if start >= len(body) or body[start] != _QUOTE:
         return None
-    end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, stop=start + _MODEL_VALUE_BYTES)
+    end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, start + _MODEL_VALUE_BYTES)
     if end is None:
         return None
     try:
