@@ -190,7 +190,10 @@ def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int) -> 
         quote = body.find(b'"', search_from, stop)
         if quote < 0:
             return None, hops
-        if body[quote - 1] != _BACKSLASH or _backslashes_before(body, quote, search_from) % 2 == 0:
+        if body[quote - 1] != _BACKSLASH:
+            return quote, hops
+        # One backslash (the usual escape) needs no counting; the byte before a run is a quote at worst.
+        if body[quote - 2] == _BACKSLASH and _backslashes_before(body, quote, search_from) % 2 == 0:
             return quote, hops
         search_from, hops = quote + 1, hops + 1
         if hops >= budget:
