@@ -3,7 +3,7 @@ and the per-request cost of the defences.
 
     python benchmarks/bench_hostile.py reads      # p99 added to proxied requests by 8 heavy /logs readers
     python benchmarks/bench_hostile.py sizes      # RSS over idle under the size attacks; /health latency
-    python benchmarks/bench_hostile.py cost       # microseconds per request of the guard and value checks
+    python benchmarks/bench_hostile.py cost       # the guard and value checks per request; large-body scans
     python benchmarks/bench_hostile.py all
 
 Real processes: ``ccproxy serve`` (every plugin on) in front of ``ccproxy mock-upstream``.
@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib.hostile_bodies import scan_seconds
 from benchlib.processes import Service, plugins_on_settings, start_mock, start_proxy
 
 ANTHROPIC = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01", "content-type": "application/json"}
@@ -359,7 +360,7 @@ def bench_cost(iterations: int = 200_000) -> dict:
     values_us = (time.perf_counter() - started) / iterations * 1e6
     print(f"cost per request: browser guard {guard_us:.2f} us; value checks on arrival {values_us:.2f} us")
     errors_ms = bench_error_texts()
-    return {"guard_us": guard_us, "values_us": values_us, "error_text_ms": errors_ms}
+    return {"guard_us": guard_us, "values_us": values_us, "error_text_ms": errors_ms, "scan_s": scan_seconds()}
 
 
 def bench_error_texts(repeats: int = 20) -> dict[str, float]:
