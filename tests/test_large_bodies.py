@@ -1,9 +1,10 @@
-"""The top-level scan of large bodies agrees with a full JSON decode, on awkward bodies included."""
+"""The top-level scan of large bodies agrees with a full JSON decode, on awkward and hostile bodies, and its work stays linear."""
 
 from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from ccproxy_core.accounting.usage import request_model_and_stream
@@ -96,3 +97,19 @@ def test_a_flood_of_escaped_quotes_is_not_searched_further():
     flood = b'\\"' * (large_bodies.MAX_SCANNED_TOKENS + 1)
     assert scan_top_level(b'{"model": "m", "text": "' + flood + b'"}') == ("m", False)
     assert scan_top_level(b'{"text": "' + flood + b'", "model": "later"}') == (None, False)
+
+
+def test_hostile_large_bodies_are_forwarded_and_recorded_with_the_model_a_decode_would_find(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder])
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    ask = b'"max_tokens":10,"messages":[{"role":"user","content":"hi"}]'
+    repeated = b"{" + ask + b',"model":1' * 200_000 + b',"model":"claude-haiku-4-5"}'
+    flood = (
+        b'{"system":"' + b'\\"' * 2 * large_bodies.MAX_SCANNED_TOKENS + b'",' + ask + b',"model":"claude-haiku-4-5"}'
+    )
+    for body in (repeated, flood):
+        assert len(body) > large_bodies.LARGE_BODY_BYTES
+        answer = httpx.post(proxy.url + "/v1/messages", content=body, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+    records = recorder.wait_for_ends(2)
+    assert [(record.model, record.status_code) for record in records] == [("claude-haiku-4-5", 200), (None, 200)]
