@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -146,30 +147,49 @@ async def request_fields(
 def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
     """``model`` (a non-empty string) and ``stream is True`` of a top-level JSON object, without decoding the rest.
 
-    Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
-    and the keys of the top-level object are looked at, and of a key's value only its own bytes.
     When a key repeats, the last one counts, as in a full decode.
     """
-    model, streaming, depth, tokens, position = None, False, 0, 0, 0
+    model, streaming = None, False
+    for key, value_start in _top_level_keys(body, _KEYS):
+        if key == b'"model"':
+            model = _string_at(body, value_start)
+        else:
+            streaming = body.startswith(b"true", value_start)
+    return model, streaming
+
+
+def top_level_values(body: bytes | bytearray, keys: tuple[bytes, ...]) -> dict[bytes, str | None]:
+    """The short string values of ``keys`` (quoted: ``b'"model"'``) in a top-level JSON object (``None`` for
+    another value), without decoding the rest; a key given twice keeps its last value, as a decoder would."""
+    return {key: _string_at(body, value_start) for key, value_start in _top_level_keys(body, keys)}
+
+
+def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterator[tuple[bytes, int]]:
+    """Each of ``keys`` met among the top-level object's keys, with where its value starts, in order.
+
+    Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
+    and the keys of the top-level object are looked at. The work is linear in the body and ends
+    after :data:`MAX_SCANNED_TOKENS` strings, brackets and escaped quotes.
+    """
+    longest = max(len(key) for key in keys)
+    depth, tokens, position = 0, 0, 0
     while tokens < MAX_SCANNED_TOKENS:
         match = _STRUCTURAL.search(body, position)
         if match is None:
-            break
+            return
         tokens, start = tokens + 1, match.start()
         if body[start] == _QUOTE:
             end = body.find(b'"', start + 1)
             if end < 0 or body[end - 1] == _BACKSLASH:  # unclosed, or an escaped quote: the careful way
                 closing, hops = _string_end(body, start + 1, MAX_SCANNED_TOKENS - tokens, len(body))
                 if closing is None:  # never closed, or its escaped quotes spent the budget
-                    break
+                    return
                 end, tokens = closing, tokens + hops
             position = end + 1
-            if depth == 1 and end - start < 8 and bytes(body[start : end + 1]) in _KEYS:
+            if depth == 1 and end - start < longest and (key := bytes(body[start : end + 1])) in keys:
                 colon = _VALUE_AFTER_COLON.match(body, position)
-                if colon is not None and body[start + 1] == 0x6D:  # "model"
-                    model = _model_at(body, colon.end())
-                elif colon is not None:
-                    streaming = body.startswith(b"true", colon.end())
+                if colon is not None:
+                    yield key, colon.end()
             continue
         position = start + 1
         if body[start] in b"{[":
@@ -177,8 +197,7 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
         else:
             depth -= 1
             if depth <= 0:
-                break
-    return model, streaming
+                return
 
 
 def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int) -> tuple[int | None, int]:
@@ -215,9 +234,9 @@ def _backslashes_before(body: bytes | bytearray, index: int, floor: int) -> int:
     return count
 
 
-def _model_at(body: bytes | bytearray, start: int) -> str | None:
+def _string_at(body: bytes | bytearray, start: int) -> str | None:
     """The non-empty string value starting at ``start``; only a short one matters (a model name), so
-    one that does not close within 4 KiB counts as no model, and only its own bytes are decoded."""
+    one that does not close within 4 KiB counts as none, and only its own bytes are decoded."""
     if start >= len(body) or body[start] != _QUOTE:
         return None
     end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, start + _MODEL_VALUE_BYTES)
