@@ -24,3 +24,38 @@ def decode_json(data: bytes | bytearray | str) -> Any:
         return json.loads(data)
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+def without_long_strings(text: str, longest: int) -> str:
+    """``text`` with every JSON string longer than ``longest`` characters emptied to ``""``, the rest unchanged.
+
+    Decoding holds the interpreter (no other thread runs), so a worker thread alone does not
+    spare the event loop; the long strings (prompts, output text, base64 media) are most of a
+    large message and nothing usage is read from. Strings are found with ``str.find``, a C scan,
+    and the rest is left to the decoder: text that is not JSON stays not JSON.
+    """
+    pieces: list[str] = []
+    kept_from = position = 0
+    while (start := text.find('"', position)) >= 0:
+        end = _closing_quote(text, start + 1)
+        if end - start - 1 > longest:
+            pieces.append(text[kept_from : start + 1])
+            kept_from = end
+        position = end + 1
+    if not pieces:
+        return text
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
+
+
+def _closing_quote(text: str, start: int) -> int:
+    """Index of the quote ending the string whose content begins at ``start`` (or the end of ``text``)."""
+    search_from = start
+    while (quote := text.find('"', search_from)) >= 0:
+        backslashes = 0
+        while quote - backslashes > start and text[quote - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote
+        search_from = quote + 1
+    return len(text)

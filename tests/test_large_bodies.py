@@ -10,6 +10,7 @@ import pytest
 from ccproxy_core.accounting.usage import request_model_and_stream
 from ccproxy_core.forwarding import large_bodies
 from ccproxy_core.forwarding.large_bodies import scan_top_level
+from ccproxy_core.json_text import decode_json, without_long_strings
 
 BODIES = [
     {
@@ -113,3 +114,22 @@ def test_hostile_large_bodies_are_forwarded_and_recorded_with_the_model_a_decode
         assert answer.status_code == 200, answer.text
     records = recorder.wait_for_ends(2)
     assert [(record.model, record.status_code) for record in records] == [("claude-haiku-4-5", 200), (None, 200)]
+
+
+def _emptied(value, longest):
+    if isinstance(value, str):
+        return "" if len(json.dumps(value)) - 2 > longest else value
+    if isinstance(value, dict):
+        return {_emptied(key, longest): _emptied(item, longest) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_emptied(item, longest) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("payload", BODIES)
+def test_leaving_out_long_strings_changes_nothing_else(payload):
+    padded = {"padding": ['long "quoted" \\ text \u00e9' * 40, "\\" * 99, '"' * 99], **payload}
+    for text in (json.dumps(padded), json.dumps(padded, ensure_ascii=False)):
+        assert without_long_strings(text, 1 << 20) == text
+        assert decode_json(without_long_strings(text, 60)) == _emptied(padded, 60)
+    assert without_long_strings('{"a": "unterminated' + "x" * 99, 10) == '{"a": "'  # still not JSON
