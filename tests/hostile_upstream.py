@@ -78,11 +78,29 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     return web.Response(body=_message(model), content_type="application/json", headers=headers)
 
 
+_SERVER: web.AppKey[HostileUpstream] = web.AppKey("server")
+
+
+async def _responses_socket(request: web.Request) -> web.WebSocketResponse:
+    """``GET /v1/responses`` upgraded: each client message is kept as received and answered with the
+    next list of ``socket_answers``, sent as they are (however large)."""
+    server = request.app[_SERVER]
+    socket = web.WebSocketResponse(max_msg_size=0)
+    await socket.prepare(request)
+    async for message in socket:
+        server.socket_received.append(message.data)
+        for text in server.socket_answers.pop(0) if server.socket_answers else []:
+            await socket.send_str(text)
+    return socket
+
+
 class HostileUpstream:
     """The hostile provider on a free loopback port, in a thread."""
 
     def __init__(self) -> None:
         self.url = ""
+        self.socket_answers: list[list[str]] = []
+        self.socket_received: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -90,7 +108,9 @@ class HostileUpstream:
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
+        app[_SERVER] = self
         app.router.add_post("/v1/messages", _messages)
+        app.router.add_get("/v1/responses", _responses_socket)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)

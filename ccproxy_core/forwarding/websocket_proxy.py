@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections import deque
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -42,8 +42,9 @@ from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
+from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large
 from ccproxy_core.providers import OPENAI, provider_for
-from ccproxy_core.providers.base import StreamState, decode_json
+from ccproxy_core.providers.base import StreamState
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.safe_values import new_request_id, redact_query, safe_error_text, safe_text
@@ -64,17 +65,6 @@ _HANDSHAKE_HEADERS = (
 _CREATE_MARKER = '"response.create"'
 _ESCAPE_MARKER = "\\u"
 """A JSON string may spell ``response.create`` with \\u escapes: such an event is decoded to be sure."""
-_FIRST_TOKEN = re.compile(
-    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"'
-)
-_EVENT_MARKERS = (
-    '"response.created"',
-    '"response.completed"',
-    '"response.failed"',
-    '"response.incomplete"',
-    '"response.done"',
-    '"error"',
-)
 
 
 class WebSocketProxy:
@@ -162,6 +152,8 @@ class _Socket:
         self.open_answers: deque[Exchange] = deque()
         self.model_from_query = _query_model(scope) if self.realtime else None
         self.sent_headers: CIMultiDict[str] | None = None
+        # A message is held whole however large (the client's session must not break), but read only up to this.
+        self.decode_limit = proxy.settings.upstream.max_decoded_bytes
 
     async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
         """The provider refused the upgrade (or could not be reached): tell the client, record it."""
@@ -228,7 +220,7 @@ class _Socket:
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.TEXT:
                 await send({"type": "websocket.send", "text": message.data})
-                await self._read_event(message.data)
+                await _to_the_end(self._read_event(message.data))
             elif message.type == aiohttp.WSMsgType.BINARY:
                 await send({"type": "websocket.send", "bytes": message.data})
             elif message.type == aiohttp.WSMsgType.ERROR:
@@ -236,7 +228,8 @@ class _Socket:
 
     async def _start_answer(self, text: str, send: Send | None) -> bool:
         """Start recording the answer ``text`` asks for; False when a plugin refused it (asked only with ``send``)."""
-        event = decode_json(text)
+        # A request too large to read still starts its answer, whose usage the provider reports.
+        event, _ = await off_the_loop_if_large(decoded, text, self.decode_limit)
         if not isinstance(event, dict) or event.get("type") != "response.create":
             return True
         request = event["response"] if self.realtime and isinstance(event.get("response"), dict) else event
@@ -281,11 +274,13 @@ class _Socket:
         if answer.first_byte_at is None:
             answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
         answer.response_bytes += len(text)
-        if answer.first_token_at is None and _FIRST_TOKEN.search(text):
+        first_token, event, unread = await off_the_loop_if_large(
+            examined, text, answer.first_token_at is None, self.decode_limit
+        )
+        if first_token:
             answer.first_token_at = now
-        if not any(marker in text for marker in _EVENT_MARKERS):
-            return
-        event = decode_json(text)
+        if unread:  # too large to read: what it said is unknown, as for an HTTP answer past the limit
+            answer.accounting_lost = True
         if not isinstance(event, dict):
             return
         ended = read_response_event(answer.usage, event)
@@ -346,6 +341,17 @@ class _Socket:
         )
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
+
+
+async def _to_the_end(read: Coroutine[Any, Any, None]) -> None:
+    """Finish reading a message the client was sent, even when the relay is cancelled meanwhile (the
+    client left): a large one is read in a thread, and its answer's end must not be lost."""
+    reading = asyncio.ensure_future(read)
+    try:
+        await asyncio.shield(reading)
+    except asyncio.CancelledError:
+        await reading
+        raise
 
 
 def _sendable_close_code(code: int | None) -> int:

@@ -1,0 +1,73 @@
+"""A WebSocket message read for its accounting: large ones off the event loop, with their long strings left out.
+
+Every message is relayed whole and unchanged before or after it is read; reading is what these
+functions do. A message over ``LARGE_BODY_BYTES`` characters is read in a worker thread. Decoding
+holds the interpreter whatever thread does it, so a large message's long strings (prompts, output
+text, base64 media), from which nothing is read, are left out before it is decoded. A message over
+``UPSTREAM__MAX_DECODED_BYTES`` characters is not decoded at all: only its top-level ``type`` and
+``model`` are found, and an answer's usage in it is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES, top_level_values
+from ccproxy_core.json_text import decode_json, without_long_strings
+
+_T = TypeVar("_T")
+
+_FIRST_TOKEN = re.compile(
+    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"'
+)
+_EVENT_MARKERS = (
+    '"response.created"',
+    '"response.completed"',
+    '"response.failed"',
+    '"response.incomplete"',
+    '"response.done"',
+    '"error"',
+)
+_FAILED_BY_TYPE = {"response.failed": "failed", "response.incomplete": "incomplete"}
+LONGEST_READ_STRING = 64 * 1024
+"""In a message over ``LARGE_BODY_BYTES``, strings longer than this are not decoded: no model, id,
+status or count is that long, and the prompts and output text that are would hold the interpreter."""
+
+
+async def off_the_loop_if_large(read: Callable[..., _T], text: str, *args: Any) -> _T:
+    """``read(text, *args)``, in a worker thread when ``text`` is large, so other requests go on meanwhile.
+
+    Each direction reads its messages one at a time, in order, as before.
+    """
+    if len(text) > LARGE_BODY_BYTES:
+        return await asyncio.to_thread(read, text, *args)
+    return read(text, *args)
+
+
+def examined(text: str, find_first_token: bool, limit: int) -> tuple[bool, object, bool]:
+    """A provider message: whether it is the first output delta, its event if it may carry usage or
+    end an answer, and whether it was too large to read."""
+    first_token = find_first_token and _FIRST_TOKEN.search(text) is not None
+    if not any(marker in text for marker in _EVENT_MARKERS):
+        return first_token, None, False
+    event, unread = decoded(text, limit)
+    return first_token, event, unread
+
+
+def decoded(text: str, limit: int) -> tuple[object, bool]:
+    """The event ``text`` holds, its long strings left out when it is large; past ``limit`` characters
+    only its top-level ``type`` and ``model`` (and True: the rest was not read)."""
+    if len(text) > limit:
+        found = top_level_values(text.encode(), (b'"type"', b'"model"'))
+        event: dict[str, object] = {key.decode().strip('"'): value for key, value in found.items()}
+        kind = event.get("type")
+        status = _FAILED_BY_TYPE.get(kind) if isinstance(kind, str) else None
+        if status is not None:  # an answer's failure is known from the event's type alone
+            event["response"] = {"status": status}
+        return event, True
+    if len(text) > LARGE_BODY_BYTES:
+        return decode_json(without_long_strings(text, LONGEST_READ_STRING)), False
+    return decode_json(text), False
