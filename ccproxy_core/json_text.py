@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -26,6 +27,10 @@ def decode_json(data: bytes | bytearray | str) -> Any:
         return None
 
 
+_VALID_STRING = re.compile(r'(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+')  # possessive: no backtracking
+"""The content of a JSON string: no control character, and only the escapes JSON has."""
+
+
 def without_long_strings(text: str, longest: int) -> str:
     """``text`` with every JSON string longer than ``longest`` characters emptied to ``""``, the rest unchanged.
 
@@ -39,6 +44,8 @@ def without_long_strings(text: str, longest: int) -> str:
     while (start := text.find('"', position)) >= 0:
         end = _closing_quote(text, start + 1)
         if end - start - 1 > longest:
+            if _VALID_STRING.fullmatch(text, start + 1, end) is None:
+                return text  # left in, a string that is no JSON string keeps the text from decoding, as in full
             pieces.append(text[kept_from : start + 1])
             kept_from = end
         position = end + 1

@@ -133,3 +133,14 @@ def test_leaving_out_long_strings_changes_nothing_else(payload):
         assert without_long_strings(text, 1 << 20) == text
         assert decode_json(without_long_strings(text, 60)) == _emptied(padded, 60)
     assert without_long_strings('{"a": "unterminated' + "x" * 99, 10) == '{"a": "'  # still not JSON
+
+
+def test_a_long_string_that_is_no_json_string_keeps_the_text_from_decoding():
+    for bad in ("\\q", "\x01", "\\u12g4"):
+        text = '{"type": "response.completed", "text": "' + "x" * 100 + bad + '", "usage": {"input_tokens": 1}}'
+        assert decode_json(without_long_strings(text, 10)) is None  # as a full decode: not JSON
+
+
+def test_a_key_written_with_escapes_counts_as_its_decoded_name():
+    body = b'{"model": "gpt-4o-mini", "messages": [], "mod\\u0065l": "gpt-4o", "str\\u0065am": true}'
+    assert scan_top_level(body) == request_model_and_stream(body) == ("gpt-4o", True)

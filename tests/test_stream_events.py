@@ -304,3 +304,32 @@ def test_a_stream_cut_inside_its_last_line_has_that_line_read_once(monkeypatch):
     usage, state = parser.result(), parser.final_state()
     assert (usage.output_tokens, state.terminal_seen, len(reads)) == (800, True, 1)
     assert parser.result() is not usage  # each caller gets its own copy
+
+
+# --- What only a dispatched event says -------------------------------------------------
+
+ANTHROPIC_HEAD = MESSAGE_START + (
+    b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, '
+    b'"usage": {"output_tokens": 200}}\n\n'
+)
+
+
+def test_a_comment_naming_the_last_event_does_not_end_the_stream():
+    parser = parse("anthropic", [ANTHROPIC_HEAD + b': {"type":"message_stop"}\n\n'])
+    assert not parser.state.terminal_seen and not parser.final_state().terminal_seen
+
+
+def test_a_last_event_cut_inside_its_data_does_not_end_the_stream():
+    cut = parse("anthropic", [ANTHROPIC_HEAD + b'event: message_stop\ndata: {"type": "message_stop"'])
+    assert not cut.final_state().terminal_seen
+    whole = parse("anthropic", [ANTHROPIC_HEAD + b'event: message_stop\ndata: {"type": "message_stop"}'])
+    assert whole.final_state().terminal_seen  # whole data without its line end: the provider had finished
+
+
+def test_data_lines_cut_inside_a_json_string_are_no_event_as_for_the_sdks():
+    # SSE joins data lines with a newline: inside a JSON string that is an error, and the SDKs fail.
+    inside = b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_\ndata: turn"}}\n\n'
+    assert parse("anthropic", [MESSAGE_START + inside]).final_state().unreadable
+    between = b'event: message_delta\ndata: {"type": "message_delta",\ndata: "usage": {"output_tokens": 200}}\n\n'
+    parser = parse("anthropic", [MESSAGE_START + between])
+    assert not parser.final_state().unreadable and parser.result().output_tokens == 200

@@ -113,6 +113,20 @@ class SSELineSplitter:
         return chunk[newline + 1 :]
 
 
+def search_data_lines(pattern: re.Pattern[bytes], block: bytes) -> re.Match[bytes] | None:
+    """The first match of ``pattern`` in ``block`` that lies on a ``data:`` line: a comment or another
+    field saying the same words is no event. Each byte is looked at once, however many matches."""
+    line_start, searched_to = 0, 0
+    for match in pattern.finditer(block):
+        newline = block.rfind(b"\n", searched_to, match.start())
+        if newline >= 0:
+            line_start = newline + 1
+        if block.startswith(_DATA_FIELD, line_start):
+            return match
+        searched_to = match.start()
+    return None
+
+
 def iter_data_fields(block: bytes) -> Iterator[bytes]:
     """Yield the value of each ``data:`` line in a block of complete lines.
 
@@ -129,8 +143,9 @@ class DataJoiner:
 
     SSE joins the ``data:`` lines of one event, and ignores the comments and other fields
     (``id:``, ``retry:``) between them; no provider sends more than one, but a stream that does
-    is still valid. Here they are joined with a space, which is the same to a JSON decoder (a
-    JSON text holds no raw newline but between its tokens). An event's data waits for the
+    is still valid. Here they are joined with a carriage return, which keeps the joined data one
+    line and is to a JSON decoder what the specification's newline is: whitespace between tokens,
+    and an error inside a string (where the SDKs fail on such an event too). An event's data waits for the
     blank line that ends it, across blocks, in pieces. Lines are found by regular expressions,
     never looped over one by one: a block of a million comment lines or one-line events costs
     what scanning its bytes costs. An event whose data grows beyond ``max_bytes`` while it waits
@@ -195,7 +210,7 @@ class DataJoiner:
 
     @staticmethod
     def _joined(pieces: list[bytes]) -> bytes:
-        return b"data: " + b" ".join(pieces)
+        return b"data: " + b"\r".join(pieces)
 
 
 # A data field's value: what follows "data:" and its one optional space, up to the line end.
@@ -210,7 +225,7 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 def _joined_event(match: re.Match[bytes]) -> bytes:
     lines = match.group()
-    data = b"data: " + b" ".join(_DATA_VALUES.findall(lines)) + b"\n"
+    data = b"data: " + b"\r".join(_DATA_VALUES.findall(lines)) + b"\n"
     return b"".join(_OTHER_LINES.findall(lines)) + data
 
 

@@ -138,6 +138,13 @@ def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
     return (model if isinstance(model, str) and model else None), payload.get("stream") is True
 
 
+def _whole_last_data(lines: bytes) -> bool:
+    """Whether the last ``data:`` line of ``lines`` holds a whole value: ``[DONE]`` or a JSON text."""
+    data = [line for line in lines.split(b"\n") if line.startswith(b"data:")]
+    value = data[-1][len(b"data:") :].strip() if data else b""
+    return value == b"[DONE]" or (bool(value) and decode_json(value) is not None)
+
+
 class StreamUsageParser:
     """Reads usage, errors, the first token and the end of an SSE stream while it passes through.
 
@@ -208,6 +215,8 @@ class StreamUsageParser:
         if leftover:
             copy.copy(self._reader).read_block(usage, state, leftover)
             usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable
+            if state.terminal_seen and not self.state.terminal_seen and not _whole_last_data(leftover):
+                state.terminal_seen = False  # a last event cut inside its data never ended the stream
         self._ended = (self._fed, usage, state)
         return usage, state
 

@@ -186,7 +186,7 @@ def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterato
                     return
                 end, tokens = closing, tokens + hops
             position = end + 1
-            if depth == 1 and end - start < longest and (key := bytes(body[start : end + 1])) in keys:
+            if depth == 1 and end - start < 6 * longest and (key := _key_at(body, start, end)) in keys:
                 colon = _VALUE_AFTER_COLON.match(body, position)
                 if colon is not None:
                     yield key, colon.end()
@@ -198,6 +198,17 @@ def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterato
             depth -= 1
             if depth <= 0:
                 return
+
+
+def _key_at(body: bytes | bytearray, start: int, end: int) -> bytes:
+    """The quoted key between ``start`` and ``end`` as it reads once decoded: ``"mod\\u0065l"`` is ``"model"``."""
+    key = bytes(body[start : end + 1])
+    if b"\\" not in key:
+        return key
+    try:
+        return json.dumps(json.loads(key)).encode()
+    except ValueError:
+        return key
 
 
 def _string_end(body: bytes | bytearray, start: int, budget: int, stop: int) -> tuple[int | None, int]:

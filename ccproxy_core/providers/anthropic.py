@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
@@ -163,9 +163,9 @@ class AnthropicStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if not state.first_token_seen and _DELTA in block and _FIRST_CONTENT.search(block):
+        if not state.first_token_seen and _DELTA in block and search_data_lines(_FIRST_CONTENT, block):
             state.first_token_seen = True
-        if b"message_stop" in block and _TERMINAL.search(block):
+        if b"message_stop" in block and search_data_lines(_TERMINAL, block):
             state.terminal_seen = True
         if _EVENTS_WITH_DATA.search(block) is None:
             return

@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
@@ -210,10 +210,10 @@ class OpenAIStreamReader(StreamReader):
         self._first_chunk_pending = True
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if not state.first_token_seen and _FIRST_TOKEN.search(block):
+        if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block):
             state.first_token_seen = True
         done = b"[DONE]" in block and _TERMINAL.search(block)
-        if done or ((b'.completed"' in block or b'.done"' in block) and _MEDIA_DONE.search(block)):
+        if done or ((b'.completed"' in block or b'.done"' in block) and search_data_lines(_MEDIA_DONE, block)):
             state.terminal_seen = True
         if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
             return

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields
+from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     StreamReader,
@@ -114,7 +114,7 @@ class ResponsesStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if not state.first_token_seen and _FIRST_TOKEN.search(block) and _DELTA_CONTENT.search(block):
+        if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block) and _DELTA_CONTENT.search(block):
             state.first_token_seen = True
         if _EVENTS_OF_INTEREST.search(block) is None:
             return
