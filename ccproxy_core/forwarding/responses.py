@@ -240,17 +240,12 @@ def _read_chunk(
             chunk = b""
             decoder.over_limit = True
         if decoder.over_limit:
-            _stop_reading(exchange, parser)
+            exchange.usage = parser.result()
+            exchange.accounting_lost = True
             return None
     if parser.feed(chunk) and exchange.first_token_at is None:
         exchange.first_token_at = received
     return parser
-
-
-def _stop_reading(exchange: Exchange, parser: BodyParser) -> None:
-    """Part of the answer was too large to read: what was read is kept, and the record says the usage is unknown."""
-    exchange.usage = parser.result()
-    exchange.accounting_lost = True
 
 
 def _ended_before_break(parser: BodyParser | None) -> bool:
