@@ -333,3 +333,20 @@ def test_data_lines_cut_inside_a_json_string_are_no_event_as_for_the_sdks():
     between = b'event: message_delta\ndata: {"type": "message_delta",\ndata: "usage": {"output_tokens": 200}}\n\n'
     parser = parse("anthropic", [MESSAGE_START + between])
     assert not parser.final_state().unreadable and parser.result().output_tokens == 200
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        b'"usage": {"output_tokens": 2\xff00}}',  # not UTF-8: the SDKs fail
+        b'"usage": {"output_tokens": NaN}}',
+        b'"usage": {"output_tokens": 1e400}}',
+        b'"usage": {"output_tokens": "\x01"}}',  # a control character inside a string
+    ],
+)
+def test_hostile_values_in_an_event_of_several_data_lines_are_read_as_on_one_line(usage):
+    head = b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, '
+    one_line = parse("anthropic", [MESSAGE_START + head + usage + b"\n\n"])
+    two_lines = parse("anthropic", [MESSAGE_START + head + b"\ndata: " + usage + b"\n\n"])
+    assert two_lines.final_state() == one_line.final_state() and two_lines.result() == one_line.result()
+    assert two_lines.result().output_tokens in (None, 1)  # never the hostile value
