@@ -82,7 +82,7 @@ _SERVER: web.AppKey[HostileUpstream] = web.AppKey("server")
 
 
 async def _responses_socket(request: web.Request) -> web.WebSocketResponse:
-    """``GET /v1/responses`` upgraded: each client message is kept as received and answered with the
+    """``GET /v1/responses`` (or ``/v1/realtime``) upgraded: each client message is kept as received and answered with the
     next list of ``socket_answers``, sent as they are (however large)."""
     server = request.app[_SERVER]
     socket = web.WebSocketResponse(max_msg_size=0)
@@ -111,6 +111,7 @@ class HostileUpstream:
         app[_SERVER] = self
         app.router.add_post("/v1/messages", _messages)
         app.router.add_get("/v1/responses", _responses_socket)
+        app.router.add_get("/v1/realtime", _responses_socket)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -143,3 +143,19 @@ def _small_completed() -> str:
     usage = {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
     response = {"id": "resp_small", "object": "response", "model": MODEL, "status": "completed", "usage": usage}
     return json.dumps({"type": "response.completed", "response": response})
+
+
+@pytest.mark.parametrize(("status", "error_type"), [("completed", None), ("cancelled", "response_cancelled")])
+def test_a_realtime_answer_over_the_decoding_limit_keeps_its_failure(
+    provider, proxy_factory, recorder, status, error_type
+):
+    """Realtime's one terminal event names the answer's status inside its ``response`` object."""
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url, upstream={"max_decoded_bytes": 1_000_000})
+    response = {"object": "realtime.response", "output": [{"text": LONG_TEXT}], "status": status, "usage": None}
+    done = json.dumps({"type": "response.done", "event_id": "event_1", "response": response})
+    provider.socket_answers = [[done]]
+    url = proxy.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
+    with websockets.sync.client.connect(url, max_size=None) as socket:
+        assert turn(socket, json.dumps({"type": "response.create"}), 1) == [done]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.priced) == (200, error_type, False)

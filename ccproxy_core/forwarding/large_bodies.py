@@ -164,6 +164,12 @@ def top_level_values(body: bytes | bytearray, keys: tuple[bytes, ...]) -> dict[b
     return {key: _string_at(body, value_start) for key, value_start in _top_level_keys(body, keys)}
 
 
+def top_level_value_starts(body: bytes | bytearray, keys: tuple[bytes, ...]) -> dict[bytes, int]:
+    """Where the value of each of ``keys`` (quoted) starts in a top-level JSON object, found as
+    :func:`top_level_values` finds them; a key given twice keeps its last place."""
+    return dict(_top_level_keys(body, keys))
+
+
 def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterator[tuple[bytes, int]]:
     """Each of ``keys`` met among the top-level object's keys, with where its value starts, in order.
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES, top_level_values
+from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES, top_level_value_starts, top_level_values
 from ccproxy_core.json_text import decode_json, without_long_strings
 
 _T = TypeVar("_T")
@@ -61,13 +61,21 @@ def decoded(text: str, limit: int) -> tuple[object, bool]:
     """The event ``text`` holds, its long strings left out when it is large; past ``limit`` characters
     only its top-level ``type`` and ``model`` (and True: the rest was not read)."""
     if len(text) > limit:
-        found = top_level_values(text.encode(), (b'"type"', b'"model"'))
-        event: dict[str, object] = {key.decode().strip('"'): value for key, value in found.items()}
-        kind = event.get("type")
-        status = _FAILED_BY_TYPE.get(kind) if isinstance(kind, str) else None
-        if status is not None:  # an answer's failure is known from the event's type alone
-            event["response"] = {"status": status}
-        return event, True
+        return _scanned(text.encode()), True
     if len(text) > LARGE_BODY_BYTES:
         return decode_json(without_long_strings(text, LONGEST_READ_STRING)), False
     return decode_json(text), False
+
+
+def _scanned(body: bytes) -> dict[str, object]:
+    """A message too large to decode: its top-level ``type`` and ``model``, and the status of the answer
+    it ends, from its type (Responses) or from its ``response`` object's own ``status`` (Realtime)."""
+    found = top_level_values(body, (b'"type"', b'"model"'))
+    event: dict[str, object] = {key.decode().strip('"'): value for key, value in found.items()}
+    kind = event.get("type")
+    status = _FAILED_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if kind == "response.done" and (start := top_level_value_starts(body, (b'"response"',)).get(b'"response"')):
+        status = top_level_values(body[start:], (b'"status"',)).get(b'"status"')
+    if status is not None:
+        event["response"] = {"status": status}
+    return event
