@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_core.testing import wait_until
@@ -289,8 +293,19 @@ def process_state(pid: int) -> str:
         return "gone"
 
 
-def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
-    server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "orphans.duckdb"))
+@pytest.fixture
+def short_tmpdir():
+    """A TMPDIR short enough for the hub's unix sockets made inside it (pytest's own is too long)."""
+    folder = Path(tempfile.mkdtemp(prefix="ccw-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_workers_do_not_outlive_a_killed_supervisor_and_the_next_server_removes_its_folder(
+    upstream, tmp_path, short_tmpdir
+):
+    env = {**serve_env(upstream.url, tmp_path / "orphans.duckdb"), "TMPDIR": str(short_tmpdir)}
+    server = serve_workers(tmp_path, env)
     workers = worker_pids(server)
     try:
         server.send(signal.SIGKILL)
@@ -307,6 +322,17 @@ def test_workers_do_not_outlive_a_killed_supervisor(upstream, tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    # Its runtime folder (with a copy of the config file) outlived it; the next server on the machine removes it,
+    # and leaves the folder of a server still running (this test's own pid stands for one).
+    [left] = short_tmpdir.glob("ccproxy-workers-*")
+    running = short_tmpdir / f"ccproxy-workers-{os.getpid()}-live"
+    running.mkdir()
+    following = serve_workers(tmp_path, env)
+    try:
+        remaining = set(short_tmpdir.glob("ccproxy-workers-*"))
+        assert left not in remaining and running in remaining and len(remaining) == 2
+    finally:
+        following.stop()
 
 
 def test_a_worker_started_in_place_of_one_that_died_runs_with_the_settings_the_server_started_with(upstream, tmp_path):
@@ -329,3 +355,14 @@ def test_a_worker_started_in_place_of_one_that_died_runs_with_the_settings_the_s
         assert statuses == {200}, statuses  # every worker forwards where the server was told at start
     finally:
         server.stop()
+
+
+def test_a_temporary_folder_too_deep_for_the_workers_sockets_is_named_with_the_fix(upstream, tmp_path):
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    env = {**os.environ, **serve_env(upstream.url, tmp_path / "deep.duckdb"), "TMPDIR": str(deep)}
+    command = [sys.executable, "-m", "ccproxy_core", "serve", "--workers", "2", "--port", "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "set TMPDIR to a shorter folder" in done.stderr and "Traceback" not in done.stderr
+    assert not list(deep.iterdir())  # nothing left behind

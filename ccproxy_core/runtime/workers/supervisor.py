@@ -42,6 +42,9 @@ DRAIN_MARGIN_SECONDS = 15.0
 time to record the requests they cut and hand the records over."""
 LISTEN_BACKLOG = 2048
 CONFIG_COPY = "config.toml"
+RUNTIME_PREFIX = "ccproxy-workers-"
+MAX_SOCKET_PATH_BYTES = 107
+"""The longest unix socket path Linux takes (``sun_path`` holds 108 bytes with its closing NUL)."""
 _HUB_KEEPALIVE_SECONDS = 75.0  # longer than the workers' own, so the hub never closes a connection a worker reuses
 
 
@@ -53,8 +56,12 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
         host, port = settings.server.host, settings.server.port
         log.error("%s", cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT))
         return 1
-    runtime = tempfile.mkdtemp(prefix="ccproxy-workers-")  # mode 0700: only this user reaches the sockets
+    remove_stale_runtimes(tempfile.gettempdir())
+    runtime = tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{os.getpid()}-")  # mode 0700: only this user reaches it
     try:
+        if len(os.fsencode(os.path.join(runtime, EVENTS_SOCKET))) > MAX_SOCKET_PATH_BYTES:
+            log.error("%s", socket_path_too_long_message(runtime))
+            return 1
         port = listening.getsockname()[1]
         pm = app.state.plugin_manager
         names = [info.name for info in getattr(pm, "ccproxy_plugins", []) if info.enabled]
@@ -105,6 +112,52 @@ def bind_listener(server: ServerSettings) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def socket_path_too_long_message(runtime: str) -> str:
+    """Why the workers cannot start in ``runtime``, and the fix."""
+    return (
+        f"cannot start workers: the temporary folder {os.path.dirname(runtime)!r} is too deep for their unix "
+        f"sockets (paths of at most {MAX_SOCKET_PATH_BYTES} bytes) - set TMPDIR to a shorter folder, such as /tmp"
+    )
+
+
+def remove_stale_runtimes(folder: str) -> None:
+    """Remove the runtime folders, owned by this user, of servers that are gone without cleaning up (killed
+    with SIGKILL, or the machine lost power): each holds a copy of the config file, which may hold keys."""
+    for entry in os.scandir(folder):
+        if entry.name.startswith(RUNTIME_PREFIX) and _stale(entry):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _stale(entry: os.DirEntry) -> bool:
+    """This user's folder, whose server's pid is gone and whose hub does not answer (a server in another pid
+    namespace, sharing this folder, still would)."""
+    pid = entry.name.removeprefix(RUNTIME_PREFIX).partition("-")[0]
+    if not pid.isdigit() or not entry.is_dir(follow_symlinks=False):
+        return False
+    if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _running(int(pid)):
+        return False
+    return not _answers(os.path.join(entry.path, HUB_SOCKET))
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _config_copy(runtime: str, config_file: str | None) -> str:
