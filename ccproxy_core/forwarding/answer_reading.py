@@ -62,13 +62,33 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if exchange.accounting_lost:
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
+    if 300 <= upstream.status < 400:
+        _note_redirect(exchange, upstream)
+        return
     expects_json = upstream.content_type == "application/json" or _answers_only_json(exchange, upstream)
-    if upstream.status < 400 and expects_json and payload and exchange.usage.response_model is None:
+    if upstream.status < 400 and expects_json and exchange.usage.response_model is None:
+        if not payload:  # no JSON at all: where only JSON answers, no answer of the provider's
+            exchange.invalid_json = _answers_only_json(exchange, upstream) and not _nothing_to_say(exchange, upstream)
+            return
         valid = _is_json(payload)
         if valid is None:
             exchange.accounting_lost = True
         elif not valid:
             exchange.invalid_json = True
+
+
+def _nothing_to_say(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """An answer with no body by its nature: to HEAD, or ``204 No Content``."""
+    return exchange.context.method == "HEAD" or upstream.status == 204
+
+
+def _note_redirect(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
+    """A redirect is passed to the client, never followed (it would take the request and its key elsewhere);
+    on a metered route it is no answer, so its record is an error."""
+    if exchange.reader not in NO_USAGE_READERS:
+        exchange.usage.failed = True
+        exchange.usage.error_type = f"http_{upstream.status}"
+        exchange.usage.error_message = "the provider redirected the request; ccproxy passes redirects on to the client"
 
 
 def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, prices: PriceBook) -> BodyParser | None:

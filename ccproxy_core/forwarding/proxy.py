@@ -272,6 +272,7 @@ class Proxy:
                 data=memoryview(body) if body else None,
                 headers=headers,
                 skip_auto_headers=auto_headers_to_skip(headers),
+                allow_redirects=False,  # a redirect is the client's to follow: followed here, it would take the key along
             )
         except TimeoutError:
             await self._local_error(
@@ -307,7 +308,7 @@ class Proxy:
             decoder = decoder_for(upstream.headers.get("content-encoding"), self.settings.upstream.max_decoded_bytes)
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
-        if upstream.status < 400 and exchange.context.method != "HEAD":
+        if upstream.status < 300 and exchange.context.method != "HEAD":  # errors and redirects are read whole
             parser = streamed_body_parser(exchange, upstream, self.prices)
             if parser is not None:
                 if exchange.accounting_lost:

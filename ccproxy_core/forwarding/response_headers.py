@@ -22,7 +22,7 @@ _NOT_RETURNED = frozenset(
 
 def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
     """Upstream headers for the client, byte for byte (``x-request-id`` and ``content-encoding``
-    included), plus ``x-ccproxy-request-id``.
+    included), plus ``x-ccproxy-request-id``; an ``x-ccproxy-*`` header of the provider's is left out.
 
     A header whose value holds a control character (which HTTP forbids, and the server would
     refuse, failing the whole answer) is left out; the rest of the answer goes through.
@@ -30,7 +30,7 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
     out = [(CCPROXY_REQUEST_ID_HEADER, request_id.encode())]
     for name, value in upstream:
         lower = name.lower()
-        if lower not in _NOT_RETURNED:
+        if lower not in _NOT_RETURNED and not lower.startswith(b"x-ccproxy-"):  # ccproxy's own names
             out.append((lower, value))
     # One search over every value (a tab never matches): a search per header costs twice as much.
     if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
