@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
+from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.auth import strip_session_cookies
@@ -65,7 +66,15 @@ class UpstreamPool:
         self.size = settings.upstream.max_connections
         self.wait_seconds = settings.upstream.pool_timeout_seconds
         self.session = _open_session(settings)
+        self._upgrades: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(self.size)
+
+    @property
+    def upgrades(self) -> aiohttp.ClientSession:
+        """The session WebSocket upgrades are sent from, on this pool's connections (see ``websocket_upgrade``)."""
+        if self._upgrades is None:
+            self._upgrades = upgrade_session(self.session)
+        return self._upgrades
 
     async def acquire(self) -> None:
         """Take a connection slot, or raise :class:`PoolTimeout` after the configured wait."""
@@ -86,6 +95,8 @@ class UpstreamPool:
         return self.size - self._slots._value  # asyncio exposes no public count
 
     async def close(self) -> None:
+        if self._upgrades is not None:
+            await self._upgrades.close()
         await self.session.close()
 
 

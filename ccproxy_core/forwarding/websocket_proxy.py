@@ -38,11 +38,14 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.accounting.record import RequestContext
+from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
+from ccproxy_core.forwarding.response_headers import read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large
+from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
@@ -119,10 +122,13 @@ class WebSocketProxy:
         started: float,
     ) -> None:
         try:
-            upstream = await pool.session.ws_connect(
+            upstream = await pool.upgrades.ws_connect(
                 url, headers=forwarded, protocols=protocols, autoping=True, max_msg_size=0, compress=0
             )
-        except aiohttp.WSServerHandshakeError as exc:
+        except UpgradeRefused as refusal:
+            await socket.pass_refusal(send, refusal, started)
+            return
+        except aiohttp.WSServerHandshakeError as exc:  # a 101 that is no WebSocket
             status = exc.status if exc.status and exc.status >= 400 else 502
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
             await socket.refuse(send, status, f"http_{exc.status}", message, started)
@@ -177,6 +183,29 @@ class _Socket:
         else:
             await send({"type": "websocket.close", "code": 1011})
         exchange.response_started_at = time.perf_counter()
+        await self.proxy._finish(exchange)
+
+    async def pass_refusal(self, send: Send, refusal: UpgradeRefused, started: float) -> None:
+        """The provider answered the upgrade otherwise (an error, a redirect): the client gets that answer
+        as it came, and its record reads it as an HTTP answer's."""
+        if refusal.body is None or "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.refuse(send, refusal.status, f"http_{refusal.status}", str(refusal), started)
+            return
+        exchange = self._new_exchange(None, 0, {})
+        exchange.context.started_monotonic = started
+        await self.proxy.hooks.start(exchange.context)
+        exchange.stream_state = None
+        exchange.upstream_status = exchange.client_status = refusal.status
+        exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, refusal.headers)
+        exchange.usage = usage_from_json(OPENAI, refusal.body, "none")
+        if refusal.status < 400:  # a redirect, passed on and not followed: no answer
+            exchange.usage.failed, exchange.usage.error_type = True, f"http_{refusal.status}"
+        headers = returned_headers(refusal.headers, exchange.context.request_id)
+        headers.append((b"content-length", str(len(refusal.body)).encode()))
+        await send({"type": "websocket.http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": refusal.body})
+        exchange.response_started_at = time.perf_counter()
+        exchange.response_bytes = len(refusal.body)
         await self.proxy._finish(exchange)
 
     async def relay(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:

@@ -1,0 +1,59 @@
+"""The provider's answer to a WebSocket upgrade it does not accept reaches the client as it was sent
+(status, headers, body), and a redirect is never followed: it would take the upgrade, and the key in
+its headers, wherever ``Location`` points."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from .raw_upstream import json_answer, raw_upstream
+
+RATE_LIMITED = json.dumps(
+    {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+).encode()
+
+
+@pytest.fixture
+def provider():
+    answers: dict[str, bytes | list[bytes | float]] = {
+        "429": json_answer(b"429 Too Many Requests", RATE_LIMITED, b"retry-after: 20\r\nx-request-id: req_ws_429\r\n"),
+        "307": json_answer(b"307 Temporary Redirect", b"", b"location: http://127.0.0.1:9/v1/responses\r\n"),
+    }
+    with raw_upstream(answers) as server:
+        yield server
+
+
+def upgrade(proxy, kind: str) -> httpx.Response:
+    """A WebSocket upgrade as a client sends it; its answer read as plain HTTP (a client would follow a redirect)."""
+    headers = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": base64.b64encode(b"0123456789abcdef").decode(),
+        "sec-websocket-protocol": "realtime, openai-insecure-api-key.sk-client-0123456789abcdef",
+        "x-raw": kind,
+    }
+    return httpx.get(proxy.url + "/v1/responses", headers=headers, timeout=10)
+
+
+def test_a_refused_upgrade_reaches_the_client_as_the_provider_sent_it(proxy_factory, recorder, provider):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "429")
+    assert (answer.status_code, answer.content) == (429, RATE_LIMITED)
+    assert (answer.headers["retry-after"], answer.headers["x-request-id"]) == ("20", "req_ws_429")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.method, record.status_code, record.upstream_status) == ("WEBSOCKET", 429, 429)
+    assert (record.error_type, record.upstream_request_id) == ("rate_limit_exceeded", "req_ws_429")
+    assert answer.headers["x-ccproxy-request-id"] == record.request_id
+
+
+def test_a_redirected_upgrade_is_passed_on_and_not_followed(proxy_factory, recorder, provider):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "307")
+    assert (answer.status_code, answer.headers["location"]) == (307, "http://127.0.0.1:9/v1/responses")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.upstream_status, record.error_type) == (307, 307, "http_307")
