@@ -33,7 +33,7 @@ from ccproxy_core.forwarding.request_parts import (
     has_dot_segment,
     off_path_setting,
     proxy_base_url,
-    raw_path,
+    upstream_path,
     url_path,
 )
 from ccproxy_core.forwarding.response_headers import (
@@ -165,9 +165,11 @@ class Proxy:
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive
     ) -> None:
         ctx = exchange.context
-        if ctx.endpoint == UNMATCHED or has_dot_segment(raw_path(request.scope)):
+        forwarded_path = upstream_path(request.scope)
+        if ctx.endpoint == UNMATCHED or forwarded_path is None or has_dot_segment(forwarded_path):
             message = (
-                f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/ (no . or .. segments)"
+                f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/ "
+                "(no . or .. segments, no percent-encoded slash before the API path)"
             )
             return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
@@ -246,7 +248,7 @@ class Proxy:
     ) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
         # The raw path as the client sent it: the recorded one is escaped and capped.
-        url = pool.base_url + raw_path(request.scope).removeprefix("/api")
+        url = pool.base_url + (upstream_path(request.scope) or "/")  # under /v1/: checked before
         if query := request.scope["query_string"]:
             url += "?" + query.decode("latin-1")
         try:

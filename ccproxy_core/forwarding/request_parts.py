@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from ccproxy_core.forwarding.response_headers import header_text
+from ccproxy_core.forwarding.route_table import API_PREFIX
 
 
 def proxy_base_url(request: Request) -> str:
@@ -47,6 +48,18 @@ def url_path(scope: Scope) -> str:
 def raw_path(scope: Scope) -> str:
     raw = scope.get("raw_path")
     return raw.decode("latin-1") if raw else scope["path"]
+
+
+def upstream_path(scope: Scope) -> str | None:
+    """The raw path as the client sent it, less an ``/api`` prefix: what follows the provider's base URL.
+
+    ``None`` unless it is under ``/v1/`` as sent, not only once decoded: ``/api%2Fv1%2F@evil/messages``
+    is routed as ``/api/v1/...``, but after the base URL it would make ``evil`` the host, with the key.
+    """
+    path = raw_path(scope)
+    if path.startswith("/api/"):
+        path = path[4:]
+    return path if path.startswith(API_PREFIX) else None
 
 
 def has_dot_segment(path: str) -> bool:

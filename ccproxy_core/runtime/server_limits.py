@@ -88,6 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._over_capacity = False
         self._head_refused = False
+        self._upgrade_refused: bytes | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -116,6 +117,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_head:
             self._head_bytes += len(data)
         super().data_received(data)
+        if self._upgrade_refused is not None and not self.transport.is_closing():
+            self._refuse_upgrade(self._upgrade_refused)
+            return
         too_large = self._head_refused or (self._reading_head and self._head_bytes > self._limits.max_header_bytes)
         if too_large and not self.transport.is_closing():
             _limit_log.log(
@@ -147,14 +151,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ):
             self._head_refused = True  # never handed to the app; data_received answers 431
             return
+        if self.parser.should_upgrade() and not self._should_upgrade():
+            # httptools stops at the head of an upgrade; what follows would be read as a new request,
+            # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
+            self._upgrade_refused = self._get_upgrade() or b""
+            return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._head_refused:
+        if not self._head_refused and self._upgrade_refused is None:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self._head_refused:
+        if self._head_refused or self._upgrade_refused is not None:
             return
         super().on_message_complete()
         self._head_bytes = 0
@@ -166,6 +175,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             "Bad Request",
             "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
             f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})",
+        )
+
+    def _refuse_upgrade(self, protocol: bytes) -> None:
+        name = protocol.decode("latin-1")[:40]
+        _limit_log.log("refused a request asking to switch to %r from %s", name, self.client[0] if self.client else "?")
+        self._reply_and_close(
+            400,
+            "Bad Request",
+            f"ccproxy does not switch protocols (Upgrade: {name}); only WebSocket upgrades are taken. "
+            "Send the request without Connection: Upgrade (curl: --http1.1, not --http2)",
         )
 
     def _parsed_head_bytes(self) -> int:

@@ -1,0 +1,93 @@
+"""Requests that would reach another host, or hide a second request, are refused before anything is forwarded."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from .raw_upstream import json_answer, raw_upstream
+
+MESSAGE = (
+    b'{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],'
+    b' "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}}'
+)
+BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+OPERATOR_KEY = "sk-ant-operator-0123456789abcdef"
+
+
+@pytest.fixture
+def provider():
+    with raw_upstream({"message": json_answer(b"200 OK", MESSAGE)}) as server:
+        yield server
+
+
+@pytest.fixture
+def elsewhere():
+    """A host a client would like the key sent to: it only counts who connects."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def proxy(proxy_factory, recorder, provider):
+    return proxy_factory(upstream_url=provider.url, plugins=[recorder], upstream={"anthropic_api_key": OPERATOR_KEY})
+
+
+def exchange(proxy, *parts: bytes) -> bytes:
+    """Send ``parts`` on one connection, a moment apart, and read until ccproxy closes it."""
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        for part in parts:
+            client.sendall(part)
+            client.settimeout(0.3)
+            try:
+                answer = client.recv(65536)
+            except TimeoutError:
+                answer = b""
+            client.settimeout(10)
+            if answer:
+                break
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+def request(path: str, body: str = BODY, extra: str = "") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-raw: message\r\n"
+    return f"{head}anthropic-version: 2023-06-01\r\ncontent-length: {len(body)}\r\n{extra}\r\n{body}".encode()
+
+
+@pytest.mark.parametrize("prefix", ["/api%2Fv1%2F@", "/api%2fv1%2f@", "/api/%2Fv1/@"])
+def test_a_path_encoded_to_name_another_host_is_not_forwarded(proxy, recorder, elsewhere, prefix):
+    """``/api%2Fv1%2F@host/messages`` decodes to an API path; after the base URL, as sent, it names ``host``."""
+    host, port = elsewhere.getsockname()
+    answer = exchange(proxy, request(f"{prefix}{host}:{port}/messages", extra="connection: close\r\n"))
+    assert answer.startswith(b"HTTP/1.1 404") and b"percent-encoded slash" in answer
+    with pytest.raises(BlockingIOError):
+        elsewhere.accept()  # nobody came: not the request, not the operator's key
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (404, "not_found", None)
+
+
+def test_an_api_path_under_the_api_prefix_is_still_forwarded(proxy, recorder):
+    answer = exchange(proxy, request("/api/v1/messages", extra="connection: close\r\n"))
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(MESSAGE)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.endpoint, record.status_code, record.tokens_output) == ("/v1/messages", 200, 5)
+
+
+@pytest.mark.parametrize("body_later", [True, False])
+def test_an_upgrade_to_another_protocol_is_refused_and_its_body_never_read_as_a_request(proxy, recorder, body_later):
+    """A server that does not switch must not read the body as a new request: it would run unseen by a proxy in front."""
+    smuggled = request("/v1/messages?smuggled", extra="connection: close\r\n").decode()
+    head, _, body = request("/v1/messages", smuggled, "connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n").partition(
+        b"\r\n\r\n"
+    )
+    parts = (head + b"\r\n\r\n", body) if body_later else (head + b"\r\n\r\n" + body,)
+    answer = exchange(proxy, *parts)
+    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 400")
+    assert "Upgrade: h2c" in json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
+    assert recorder.wait_for_ends(0) == []  # nothing forwarded: neither request reached the provider
