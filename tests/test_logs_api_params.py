@@ -57,6 +57,16 @@ def test_name_lists_include_and_exclude():
         parse_names("model", ",".join(["m"] * 101))
 
 
+def test_a_backslash_makes_the_next_character_literal():
+    assert parse_names("project", "acme\\,inc, \\!urgent,!\\!x,a\\\\b") == NameFilter(
+        ("acme,inc", "!urgent", "a\\b"), ("!x",)
+    )
+    assert parse_names("project", "\\ padded\\ ,\\,") == NameFilter((" padded ", ","))
+    with pytest.raises(RequestValidationError) as caught:
+        parse_names("session_id", "abc\\")
+    assert error_location(caught) == ("query", "session_id")
+
+
 def test_statuses_are_codes_or_classes():
     assert parse_statuses("status_code", "200,4xx,5XX") == ((200,), (4, 5))
     for bad in ("600", "abc", "2xxx", "1 OR 1=1"):

@@ -1,5 +1,5 @@
 """The attribution filters of the /logs routes: session_id, project, end_user, api_key_id,
-client_name (comma lists, ``!name`` excludes, like ``model``) and ``tag.<name>=<value>``.
+client_name (comma lists, ``!name`` excludes, a backslash escapes, like ``model``) and ``tag.<name>=<value>``.
 """
 
 from __future__ import annotations

@@ -50,16 +50,53 @@ def parse_time(name: str, value: str | None) -> datetime | None:
 
 
 def parse_names(name: str, value: str | None) -> NameFilter:
-    """``a,b,!c``: keep a or b, never c."""
+    r"""``a,b,!c``: keep a or b, never c. A backslash makes the next character literal, so
+    ``acme\,inc``, ``\!urgent`` and ``a\\b`` name ``acme,inc``, ``!urgent`` and ``a\b``."""
     include: list[str] = []
     exclude: list[str] = []
-    for given in _split(name, value):
-        target = exclude if given.startswith("!") else include
-        item = given[1:].strip() if given.startswith("!") else given
+    for given in _split_names(name, value):
+        excluded = given[:1] == [("!", False)]
+        item = "".join(char for char, _ in _strip(given[1:] if excluded else given))
         if not item or len(item) > MAX_NAME_LENGTH:
             raise param_error(name, f"each name must be 1 to {MAX_NAME_LENGTH} characters", value)
-        target.append(item)
+        (exclude if excluded else include).append(item)
     return NameFilter(tuple(include), tuple(exclude))
+
+
+_Chars = list[tuple[str, bool]]
+"""A name's characters, each with whether a backslash made it literal."""
+
+
+def _split_names(name: str, value: str | None) -> list[_Chars]:
+    """The non-empty items between unescaped commas, blanks around them dropped."""
+    items: list[_Chars] = []
+    current: _Chars = []
+    chars = iter(value or "")
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, None)
+            if escaped is None:
+                raise param_error(name, "ends in a lone backslash: write \\\\ for a backslash", value)
+            current.append((escaped, True))
+        elif char == ",":
+            items.append(current)
+            current = []
+        else:
+            current.append((char, False))
+    items = [stripped for stripped in (_strip(item) for item in [*items, current]) if stripped]
+    if len(items) > MAX_LIST_ITEMS:
+        raise param_error(name, f"at most {MAX_LIST_ITEMS} comma-separated values", value)
+    return items
+
+
+def _strip(chars: _Chars) -> _Chars:
+    """Without the unescaped blanks at either end."""
+    start, end = 0, len(chars)
+    while start < end and chars[start][0].isspace() and not chars[start][1]:
+        start += 1
+    while end > start and chars[end - 1][0].isspace() and not chars[end - 1][1]:
+        end -= 1
+    return chars[start:end]
 
 
 def parse_statuses(name: str, value: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
