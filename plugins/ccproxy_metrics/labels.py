@@ -39,6 +39,31 @@ class CappedLabel:
         return OTHER
 
 
+class CappedCombination:
+    """Hands out at most ``cap`` distinct combinations of label values as themselves, then all ``other``.
+
+    Capping each label alone still lets ``cap`` projects times ``cap`` clients make ``cap**2``
+    series; this bounds the combinations too. The first ``cap`` combinations seen keep their
+    labels for the life of the app; one made only of ``unknown`` and ``other`` does not use up
+    the cap (there are at most four such with two labels).
+    """
+
+    __slots__ = ("cap", "_admitted")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._admitted: set[tuple[str, ...]] = set()
+
+    def __call__(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """The labels to use for ``values`` (each already capped alone)."""
+        if values in self._admitted or all(value in (UNKNOWN, OTHER) for value in values):
+            return values
+        if len(self._admitted) < self.cap:
+            self._admitted.add(values)
+            return values
+        return (OTHER,) * len(values)
+
+
 def method_label(method: str) -> str:
     """The request method as a label: one of the standard methods, else ``other``."""
     return method if method in KNOWN_METHODS else OTHER

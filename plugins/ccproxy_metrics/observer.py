@@ -25,7 +25,7 @@ from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_metrics.families import MetricFamilies, create_families
 from ccproxy_metrics.handles import CounterHandle, GaugeHandle, HistogramHandle
-from ccproxy_metrics.labels import CappedLabel, method_label, split_rate_limit_key
+from ccproxy_metrics.labels import CappedCombination, CappedLabel, method_label, split_rate_limit_key
 
 _STARTED = "ccproxy_metrics.started"
 # error_type comes partly from provider error bodies; bound it like the model label.
@@ -65,10 +65,12 @@ class MetricsObserver:
     ) -> None:
         self.families = families
         self.model_label = CappedLabel(model_label_cap)
-        # Opt-in project/client labels, each capped like the model label; never session or user.
+        # Opt-in project/client labels, each capped like the model label, and so are their
+        # combinations; never session or user.
         self._attribution = tuple(
             (_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels
         )
+        self._attribution_combination = CappedCombination(model_label_cap)
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
         self.in_flight = 0
         """Requests started and not ended; ``ccproxy_active_requests`` reads it when collected."""
@@ -151,7 +153,7 @@ class MetricsObserver:
         model = self.model_label(record.model)
         endpoint = record.endpoint
         service = record.service_type
-        extra = tuple(label(getattr(record, name)) for name, label in self._attribution) if self._attribution else ()
+        extra = self._attribution_labels(record) if self._attribution else ()
         self._requests(method_label(record.method), endpoint, model, str(record.status_code), service, *extra).inc()
         if record.error_type is not None:
             self._errors(self.error_type_label(record.error_type), endpoint, model, service).inc()
@@ -163,6 +165,9 @@ class MetricsObserver:
             if latest is None:
                 latest = self._latest_rate_limits[service] = {}
             latest.update(record.rate_limits)
+
+    def _attribution_labels(self, record: AccessRecord) -> tuple[str, ...]:
+        return self._attribution_combination(tuple(label(getattr(record, name)) for name, label in self._attribution))
 
     def _observe_latency(self, record: AccessRecord, model: str, endpoint: str, service: str) -> None:
         self._response_duration(model, endpoint, service).observe(record.duration_seconds)

@@ -17,8 +17,8 @@ class MetricsSettings(BaseModel):
     """OBSERVABILITY__METRICS_MODEL_LABEL_CAP: distinct model labels before others become ``other``."""
     metrics_attribution_labels: Annotated[list[Literal["project", "client"]], NoDecode] = []
     """OBSERVABILITY__METRICS_ATTRIBUTION_LABELS: ``project`` and/or ``client`` (comma separated) add
-    those labels to the request, token and cost counters, each capped like the model label.
-    Sessions and users are never labels: they are unbounded."""
+    those labels to the request, token and cost counters, each capped like the model label, and
+    their distinct combinations too. Sessions and users are never labels: they are unbounded."""
 
     @field_validator("metrics_attribution_labels", mode="before")
     @classmethod
