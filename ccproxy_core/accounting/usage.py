@@ -83,8 +83,13 @@ class Usage:
 
     @property
     def has_tokens(self) -> bool:
-        """True when the answer reported any token count (so its cost can be known)."""
-        return self.input_tokens is not None or self.output_tokens is not None
+        """True when the answer reported its input token count, so its cost can be known.
+
+        An answer that reports its output alone (``input_tokens: null``) was still billed for its
+        prompt: pricing the output alone would give a cost the invoice does not show. An answer
+        without output tokens (embeddings) is whole with its input count.
+        """
+        return self.input_tokens is not None
 
 
 NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})

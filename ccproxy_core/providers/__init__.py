@@ -24,11 +24,10 @@ FALLBACK = OPENAI
 ROUTE_PREFIXES = ("", "/api")
 
 SHARED_ROUTES = (
+    *routes(None, "free", "GET /v1/models", "GET /v1/models/{model_id}"),  # listing models costs nothing
     *routes(
         None,
         "none",
-        "GET /v1/models",
-        "GET /v1/models/{model_id}",
         "POST /v1/files",
         "GET /v1/files",
         "GET /v1/files/{file_id}",

@@ -42,10 +42,10 @@ NAME = "anthropic"
 
 ROUTES = (
     *routes(NAME, "usage", "POST /v1/messages", "POST /v1/complete"),
+    *routes(NAME, "free", "POST /v1/messages/count_tokens"),  # documented free to use
     *routes(
         NAME,
         "none",
-        "POST /v1/messages/count_tokens",
         "POST /v1/messages/batches",
         "GET /v1/messages/batches",
         "GET /v1/messages/batches/{batch_id}",

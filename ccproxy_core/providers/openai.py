@@ -57,7 +57,7 @@ ROUTES = (
         "POST /v1/images/edits",
         "POST /v1/images/variations",
     ),
-    *routes(NAME, "free", "POST /v1/moderations"),
+    *routes(NAME, "free", "POST /v1/moderations", "POST /v1/responses/input_tokens"),
     *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
     # A background response is billed on the retrieval that first sees it finished.
     *routes(NAME, STORED_RESPONSE, "GET /v1/responses/{response_id}"),
@@ -67,7 +67,6 @@ ROUTES = (
         "DELETE /v1/responses/{response_id}",
         "POST /v1/responses/{response_id}/cancel",
         "GET /v1/responses/{response_id}/input_items",
-        "POST /v1/responses/input_tokens",
         "GET /v1/chat/completions",
         "GET /v1/chat/completions/{completion_id}",
         "POST /v1/chat/completions/{completion_id}",
