@@ -73,6 +73,20 @@ def test_the_header_wins_over_the_body():
 def test_any_other_metadata_user_id_is_the_end_user():
     dims = read({}, claude_code_body("customer-4711"))
     assert (dims.session_id, dims.end_user) == (None, "customer-4711")
+    for user_id in ('{"user": "alice"}', '{"email": "bob@example.com", "device_id": "d"}', "{not json"):
+        dims = read({}, claude_code_body(user_id))
+        assert (dims.session_id, dims.end_user) == (None, user_id)  # as is: no session or account named
+
+
+def test_openai_end_user_fields_come_before_its_metadata_tags():
+    def end_user(body: dict, service_type: str) -> str | None:
+        return Attributor().read([], body, None, service_type).end_user
+
+    tagged = {"model": "gpt-5", "safety_identifier": "hashed-8", "user": "u-9", "metadata": {"user_id": "tag"}}
+    assert end_user(tagged, "openai") == "hashed-8"
+    assert end_user({**tagged, "safety_identifier": None}, "openai") == "u-9"
+    assert end_user({"model": "gpt-5", "metadata": {"user_id": '{"team": "red"}'}}, "openai") == '{"team": "red"}'
+    assert end_user(tagged, "anthropic") == "tag"  # Anthropic documents metadata.user_id alone
 
 
 @pytest.mark.parametrize("header", ["session_id", "session-id"])

@@ -10,7 +10,7 @@ Sources, in order of preference:
 - ``session_id``: ``X-Claude-Code-Session-Id``; Claude Code's ``metadata.user_id``; Codex CLI's
   ``session_id`` / ``session-id`` header; ``x-ccproxy-session``.
 - ``end_user``: the account in Claude Code's ``metadata.user_id`` (or any other ``user_id``);
-  OpenAI's ``safety_identifier`` or ``user``.
+  OpenAI's ``safety_identifier`` or ``user`` (on OpenAI requests these come before ``metadata.user_id``).
 - ``project``: ``x-ccproxy-project``, else the project named for the key in ``[attribution.keys]``.
 - ``api_key_id``: fingerprint of the key the client sent (``x-api-key``, ``api-key``, ``x-goog-api-key``,
   the Bearer token, or the WebSocket key subprotocol); ``api_key_name`` its configured name.
@@ -82,15 +82,19 @@ class Attributor:
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
-        dims = self.read(raw_headers, payload, context.user_agent)
+        dims = self.read(raw_headers, payload, context.user_agent, context.service_type)
         context.session_id, context.end_user, context.project = dims.session_id, dims.end_user, dims.project
         context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
 
     def read(
-        self, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None, user_agent: str | None
+        self,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        payload: dict[str, Any] | None,
+        user_agent: str | None,
+        service_type: str | None = None,
     ) -> Dimensions:
-        """The dimensions of one request."""
+        """The dimensions of one request to the provider ``service_type`` (it orders the body's end-user fields)."""
         found: dict[bytes, str] = {}
         tags: dict[str, str] = {}
         for name, value in raw_headers:
@@ -98,7 +102,7 @@ class Attributor:
                 found.setdefault(name, value.decode("latin-1"))
             elif name.startswith(TAG_HEADER_PREFIX) and len(tags) < self.max_tags:
                 _add_tag(tags, name[len(TAG_HEADER_PREFIX) :], value)
-        body_session, end_user = session_and_user_from_body(payload)
+        body_session, end_user = session_and_user_from_body(payload, service_type)
         dims = Dimensions(end_user=end_user, tags=tags)
         dims.session_id = self._session(found, body_session)
         dims.client_name, dims.client_version = parse_user_agent(user_agent)
