@@ -7,9 +7,10 @@ import json
 import httpx
 import pytest
 
+from ccproxy_core.accounting.attribution.sessions import session_and_user_from_body
 from ccproxy_core.accounting.usage import request_model_and_stream
 from ccproxy_core.forwarding import large_bodies
-from ccproxy_core.forwarding.large_bodies import scan_top_level
+from ccproxy_core.forwarding.large_bodies import scan_request, scan_top_level
 from ccproxy_core.json_text import decode_json, without_long_strings
 
 BODIES = [
@@ -144,3 +145,38 @@ def test_a_long_string_that_is_no_json_string_keeps_the_text_from_decoding():
 def test_a_key_written_with_escapes_counts_as_its_decoded_name():
     body = b'{"model": "gpt-4o-mini", "messages": [], "mod\\u0065l": "gpt-4o", "str\\u0065am": true}'
     assert scan_top_level(body) == request_model_and_stream(body) == ("gpt-4o", True)
+
+
+CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "acc-1", "session_id": "sess-1"})
+ATTRIBUTED = [
+    b'{"metadata": {"user_id": "alice"}, "messages": [{"role": "user", "content": "hi", "user": "nested"}]}',
+    b'{"metadata": {"user_id": ' + json.dumps(CLAUDE_CODE_USER_ID).encode() + b'}, "model": "claude-x"}',
+    b'{"safety_identifier": "s-1", "user": "u-1", "metadata": {"user_id": "{\\"team\\": \\"blue\\"}"}}',
+    b'{"metadata": "not an object", "user": 5, "safety_identifier": ""}',
+    b'{"tools": [{"metadata": {"user_id": "deep"}}], "user": "top \\"quoted\\" \\u00e9 \\ud800"}',
+    b'{"metadata": {"user_id": "first"}, "user": "a", "metadata": {"user_id": "last"}, "user": 1}',
+    b'{"metadata": {"user_id": "caf\xc3\xa9 \\u202e"}, "safety_identifier": "s", "safety_identifier": "t"}',
+]
+
+
+@pytest.mark.parametrize("raw", ATTRIBUTED, ids=range(len(ATTRIBUTED)))
+def test_the_scan_gives_attribution_what_a_full_decode_gives(raw):
+    padded = b'{"padding": ["' + b"x" * 1000 + b'"],' + raw[1:]
+    for body in (raw, padded, bytearray(padded)):
+        payload, model, streaming = scan_request(body)
+        assert (model, streaming) == request_model_and_stream(raw)
+        for service_type in ("anthropic", "openai"):
+            from_decode = session_and_user_from_body(json.loads(raw), service_type)
+            assert session_and_user_from_body(payload, service_type) == from_decode
+    assert session_and_user_from_body(scan_request(ATTRIBUTED[1])[0]) == ("sess-1", "acc-1")
+
+
+def test_an_attribution_value_is_decoded_from_its_own_bytes_and_a_long_one_is_left_out():
+    prompt = b', "messages": [{"role": "user", "content": "' + b"x" * 2_000_000 + b'"}]}'
+    body = CountedBody(b'{"metadata": {"user_id": "alice"}, "user": "bob"' + prompt)
+    assert scan_request(body) == ({"metadata": {"user_id": "alice"}, "user": "bob"}, None, False)
+    assert body.copied <= 2 * 65536
+    long_notes = b'{"metadata": {"user_id": "alice", "notes": "' + b"n" * 70_000 + b'"}, "user": "bob"}'
+    assert scan_request(long_notes)[0] == {"user": "bob"}
+    deep = b'{"metadata": {"user_id": "alice", "a": ' + b"[" * 30_000 + b"]" * 30_000 + b'}, "model": "m"}'
+    assert scan_request(deep) == ({}, "m", False)

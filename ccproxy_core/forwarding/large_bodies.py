@@ -4,9 +4,10 @@ A 30 MB request body used to cost three copies at once (the chunks, their join, 
 decoded JSON tree ``json.loads`` builds to find two top-level keys) and hold the event loop
 for the whole decode. Here a body with a ``Content-Length`` is read into one buffer of that
 size, and a body over :data:`LARGE_BODY_BYTES` is scanned for its top-level ``model`` and
-``stream`` in a worker thread: strings are skipped whole by ``bytes.find``, only the values of
-those two keys are decoded, and the thread hands the GIL back as it goes. The scan's work is
-linear in the body and capped by :data:`MAX_SCANNED_TOKENS`, whatever the body holds.
+``stream``, and the few small values attribution reads, in a worker thread: strings are skipped
+whole by ``bytes.find``, only the values of those keys are decoded, and the thread hands the GIL
+back as it goes. The scan's work is linear in the body and capped by :data:`MAX_SCANNED_TOKENS`,
+whatever the body holds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
 from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
 from ccproxy_core.forwarding.receive_probe import ready_message
@@ -32,9 +34,14 @@ conversation of 1 KB messages has some 200,000."""
 
 _STRUCTURAL = re.compile(rb'["{}\[\]]')
 _QUOTE, _BACKSLASH = 0x22, 0x5C
-_KEYS = (b'"model"', b'"stream"')
+_MODEL, _STREAM = b'"model"', b'"stream"'
+_KEYS = (_MODEL, _STREAM, *(json.dumps(name).encode() for name in BODY_FIELDS))
 _VALUE_AFTER_COLON = re.compile(rb"\s*+:\s*+")
 _MODEL_VALUE_BYTES = 4096
+_ATTRIBUTION_VALUE_BYTES = 65536
+"""An attribution value (an id, or a ``metadata`` object of a few) that does not end this far from its
+start is left out of a large body's payload: no id is that long, and only its own bytes are decoded."""
+_DECODER = json.JSONDecoder()
 
 
 MIN_BODY_BYTES_PER_SECOND = 1024
@@ -131,7 +138,7 @@ async def request_fields(
     fields of a multipart upload, whose ``content_type`` names its boundary).
 
     A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
-    scanned for ``model`` and ``stream`` (its payload is then ``None``: attribution reads the headers).
+    scanned (:func:`scan_request`), its payload then holding only the values attribution reads.
     """
     boundary = form_boundary(content_type)
     if boundary is not None:  # a multipart form: uploads of audio and images
@@ -141,20 +148,32 @@ async def request_fields(
     if len(body) <= LARGE_BODY_BYTES:
         payload = request_payload(body)
         return (payload, *model_and_stream(payload))
-    return (None, *await asyncio.to_thread(scan_top_level, body))
+    return await asyncio.to_thread(scan_request, body)
+
+
+def scan_request(body: bytes | bytearray) -> tuple[dict[str, Any], str | None, bool]:
+    """A payload of the top-level values attribution reads (:data:`BODY_FIELDS`: ``metadata``,
+    ``safety_identifier``, ``user``), and ``model`` and ``stream``, of a JSON object, found in one
+    scan without decoding the rest.
+
+    When a key repeats, the last one counts, as in a full decode. Only values that end within
+    :data:`_ATTRIBUTION_VALUE_BYTES` of their start are decoded, each from its own bytes.
+    """
+    starts = top_level_value_starts(body, _KEYS)
+    model_start, stream_start = starts.pop(_MODEL, None), starts.pop(_STREAM, None)
+    model = None if model_start is None else _string_at(body, model_start)
+    streaming = stream_start is not None and body.startswith(b"true", stream_start)
+    payload = {}
+    for key, value_start in starts.items():
+        value = _small_value_at(body, value_start)
+        if value is not None:
+            payload[key[1:-1].decode()] = value
+    return payload, model, streaming
 
 
 def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
-    """``model`` (a non-empty string) and ``stream is True`` of a top-level JSON object, without decoding the rest.
-
-    When a key repeats, the last one counts, as in a full decode.
-    """
-    model, streaming = None, False
-    for key, value_start in _top_level_keys(body, _KEYS):
-        if key == b'"model"':
-            model = _string_at(body, value_start)
-        else:
-            streaming = body.startswith(b"true", value_start)
+    """``model`` (a non-empty string) and ``stream is True`` of a top-level JSON object, without decoding the rest."""
+    _payload, model, streaming = scan_request(body)
     return model, streaming
 
 
@@ -251,12 +270,25 @@ def _backslashes_before(body: bytes | bytearray, index: int, floor: int) -> int:
     return count
 
 
-def _string_at(body: bytes | bytearray, start: int) -> str | None:
-    """The non-empty string value starting at ``start``; only a short one matters (a model name), so
-    one that does not close within 4 KiB counts as none, and only its own bytes are decoded."""
+def _small_value_at(body: bytes | bytearray, start: int) -> str | dict[str, Any] | None:
+    """The non-empty string or the object starting at ``start``, when it ends within
+    :data:`_ATTRIBUTION_VALUE_BYTES`; ``None`` for anything else."""
+    if not body.startswith(b"{", start):
+        return _string_at(body, start, _ATTRIBUTION_VALUE_BYTES)
+    window = body[start : start + _ATTRIBUTION_VALUE_BYTES].decode("utf-8", "replace")
+    try:
+        value, _end = _DECODER.raw_decode(window)  # stops where the object does: the rest of the window is unread
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _string_at(body: bytes | bytearray, start: int, longest: int = _MODEL_VALUE_BYTES) -> str | None:
+    """The non-empty string value starting at ``start``; only a short one matters (a model name, an id),
+    so one that does not close within ``longest`` bytes counts as none, and only its own bytes are decoded."""
     if start >= len(body) or body[start] != _QUOTE:
         return None
-    end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, start + _MODEL_VALUE_BYTES)
+    end, _ = _string_end(body, start + 1, MAX_SCANNED_TOKENS, start + longest)
     if end is None:
         return None
     try:

@@ -23,6 +23,8 @@ from ccproxy_core.providers.openai import NAME as OPENAI
 
 from .clean import clean_text
 
+BODY_FIELDS = ("metadata", "safety_identifier", "user")
+"""The top-level fields of a request body read here: a body too large to decode is scanned for these alone."""
 MAX_ID_CHARS = 128
 _MAX_USER_ID_CHARS = 1024
 _LEGACY_USER_ID = re.compile(r"^user_([0-9A-Za-z]*)_account_([0-9A-Za-z-]*)_session_([0-9A-Za-z-]+)$")
