@@ -30,6 +30,8 @@ class RawUpstream:
 
     def __init__(self, answers: dict[str, bytes | list[bytes | float]]) -> None:
         self.answers = answers
+        self.received: list[bytes] = []
+        """The head of every request, as it arrived."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -51,6 +53,7 @@ class RawUpstream:
                     return
                 received += chunk
             head, _, body = received.partition(_HEAD_END)
+            self.received.append(head)
             lines = [line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line]
             headers = {name.strip().lower(): value.strip() for name, value in lines}
             length = int(headers.get(b"content-length", b"0"))

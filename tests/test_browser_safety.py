@@ -8,6 +8,7 @@ The same attacks in a real Chromium are in test_browser_cross_site.py.
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import pytest
@@ -114,9 +115,12 @@ def test_a_foreign_page_cannot_open_a_websocket_with_the_configured_key(proxy_fa
     server = proxy_factory(upstream={"openai_api_key": "sk-operator-configured-openai-key"})
     socket_url = server.url.replace("http://", "ws://") + "/v1/responses"
     httpx.delete(upstream.url + "/_mock/requests")
-    for headers in ({"origin": EVIL}, {"host": "rebind.evil.example"}):
+    port = int(server.url.rsplit(":", 1)[1])
+    # A rebinding page's socket names its own host: sent to ccproxy's address, with that Host header.
+    for url, headers in ((socket_url, {"origin": EVIL}), (f"ws://rebind.evil.example:{port}/v1/responses", {})):
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-            websockets.sync.client.connect(socket_url, additional_headers=headers, open_timeout=10)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            websockets.sync.client.connect(url, sock=sock, additional_headers=headers, open_timeout=10)
         response = refused.value.response
         assert response.status_code == 403
         assert json.loads(response.body)["error"]["type"] == "permission_error", headers

@@ -83,11 +83,52 @@ def test_an_api_path_under_the_api_prefix_is_still_forwarded(proxy, recorder):
 def test_an_upgrade_to_another_protocol_is_refused_and_its_body_never_read_as_a_request(proxy, recorder, body_later):
     """A server that does not switch must not read the body as a new request: it would run unseen by a proxy in front."""
     smuggled = request("/v1/messages?smuggled", extra="connection: close\r\n").decode()
-    head, _, body = request("/v1/messages", smuggled, "connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n").partition(
-        b"\r\n\r\n"
-    )
+    head, _, body = request(
+        "/v1/messages", smuggled, "connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+    ).partition(b"\r\n\r\n")
     parts = (head + b"\r\n\r\n", body) if body_later else (head + b"\r\n\r\n" + body,)
     answer = exchange(proxy, *parts)
     assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 400")
     assert "Upgrade: h2c" in json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
     assert recorder.wait_for_ends(0) == []  # nothing forwarded: neither request reached the provider
+
+
+UPGRADE = b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/messages HTTP/1.1\r\nhost: evil.example\r\nhost: 127.0.0.1\r\ncontent-length: 2\r\n\r\n{}",
+        b"GET /v1/responses HTTP/1.1\r\nhost: evil.example\r\nhost: 127.0.0.1\r\n" + UPGRADE + b"\r\n",
+    ],
+)
+def test_a_second_host_header_is_refused(proxy, recorder, provider, head):
+    answer = exchange(proxy, head)
+    assert answer.startswith(b"HTTP/1.1 400") and b"more than one Host header" in answer
+    assert provider.received == []
+
+
+def test_trailer_fields_are_not_forwarded_as_headers(proxy, recorder, provider):
+    """A trailer must not pass for a header: here one would replace the operator's key with the client's choice."""
+    body = BODY.encode()
+    head = request("/v1/messages", extra="transfer-encoding: chunked\r\nconnection: close\r\n").partition(b"\r\n\r\n")[
+        0
+    ]
+    head = head.replace(f"content-length: {len(BODY)}\r\n".encode(), b"")
+    chunked = b"%x\r\n%s\r\n0\r\nx-api-key: sk-ant-from-a-trailer\r\nx-from-trailer: 1\r\n\r\n" % (len(body), body)
+    answer = exchange(proxy, head + b"\r\n\r\n" + chunked)
+    assert answer.startswith(b"HTTP/1.1 200")
+    [sent] = provider.received
+    assert f"x-api-key: {OPERATOR_KEY}".encode() in sent
+    assert b"trailer" not in sent
+
+
+def test_headers_the_connection_header_names_and_a_content_type_never_sent_do_not_reach_the_provider(
+    proxy, recorder, provider
+):
+    head = request("/v1/messages", extra="connection: close, x-hop-secret\r\nx-hop-secret: s3cret\r\n")
+    answer = exchange(proxy, head.replace(b"content-type: application/json\r\n", b""))
+    assert answer.startswith(b"HTTP/1.1 200")
+    [sent] = provider.received
+    assert b"x-hop-secret" not in sent.lower() and b"content-type" not in sent.lower()

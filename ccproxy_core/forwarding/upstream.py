@@ -141,15 +141,22 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     Raises :class:`UnsendableHeader` for a value whose bytes are not UTF-8.
     """
     out: CIMultiDict[str] = CIMultiDict()
+    connection = headers.get("connection")
+    nominated = _nominated(connection) if connection else ()
     for name, value in headers.items():
         # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
-        if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-"):
+        if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-") and name not in nominated:
             sent = value if value.isascii() else _as_received(name, value)
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
                 out.add(name, kept)
     _add_fallback_key(out, provider, settings)
     return out
+
+
+def _nominated(connection: str) -> frozenset[str]:
+    """The headers the ``Connection`` header names: hop-by-hop, for this connection only (RFC 9110 7.6.1)."""
+    return frozenset(token.strip().lower() for token in connection.split(","))
 
 
 def _as_received(name: str, value: str) -> str:
@@ -191,14 +198,25 @@ def client_sent_key(headers: CIMultiDict[str]) -> bool:
 
 
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """Keep aiohttp from adding headers the client did not send (its User-Agent, its Accept-Encoding).
+    """Keep aiohttp from adding headers the client did not send (its User-Agent, Accept-Encoding, Content-Type).
 
     Asked per request rather than set on the session: a session-wide list makes aiohttp
     copy every request's headers.
     """
-    if "user-agent" in headers:
-        return () if "accept-encoding" in headers else ("Accept-Encoding",)
-    return ("User-Agent",) if "accept-encoding" in headers else ("User-Agent", "Accept-Encoding")
+    return _AUTO_HEADERS[("user-agent" in headers, "accept-encoding" in headers, "content-type" in headers)]
+
+
+_AUTO_HEADERS = {
+    (agent, encoding, kind): tuple(
+        name
+        for name, sent in (("User-Agent", agent), ("Accept-Encoding", encoding), ("Content-Type", kind))
+        if not sent
+    )
+    for agent in (False, True)
+    for encoding in (False, True)
+    for kind in (False, True)
+}
+"""The headers to skip, by which of them the client sent (aiohttp adds a body's Content-Type too)."""
 
 
 def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Settings) -> None:

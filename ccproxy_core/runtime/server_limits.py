@@ -88,7 +88,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._over_capacity = False
         self._head_refused = False
-        self._upgrade_refused: bytes | None = None
+        self._refused: str | None = None
+        """Why this request's head is refused with 400: it is never handed to the app."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -117,8 +118,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._upgrade_refused is not None and not self.transport.is_closing():
-            self._refuse_upgrade(self._upgrade_refused)
+        if self._refused is not None and not self.transport.is_closing():
+            _limit_log.log("refused a request from %s: %s", self.client[0] if self.client else "?", self._refused)
+            self._reply_and_close(400, "Bad Request", self._refused)
             return
         too_large = self._head_refused or (self._reading_head and self._head_bytes > self._limits.max_header_bytes)
         if too_large and not self.transport.is_closing():
@@ -140,9 +142,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is None:
             self._start_head_timer()
 
+    def _should_upgrade(self) -> bool:
+        return self._refused is None and super()._should_upgrade()  # a refused head is not upgraded either
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._reading_head:  # after the head, a trailer field: never merged into the request's headers
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
+        if sum(name == b"host" for name, _ in self.headers) > 1:  # which one a check reads, another may not
+            self._refused = "the request has more than one Host header (RFC 9112 3.2)"
+            return
         # A whole head can arrive in one read, parsed before data_received can look: measure it
         # here when this read was large enough to hold one too large (it may hold body bytes too).
         if (
@@ -154,16 +166,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade() and not self._should_upgrade():
             # httptools stops at the head of an upgrade; what follows would be read as a new request,
             # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
-            self._upgrade_refused = self._get_upgrade() or b""
+            self._refused = _upgrade_refusal(self._get_upgrade() or b"")
             return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._head_refused and self._upgrade_refused is None:
+        if not self._head_refused and self._refused is None:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self._head_refused or self._upgrade_refused is not None:
+        if self._head_refused or self._refused is not None:
             return
         super().on_message_complete()
         self._head_bytes = 0
@@ -175,16 +187,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             "Bad Request",
             "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
             f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})",
-        )
-
-    def _refuse_upgrade(self, protocol: bytes) -> None:
-        name = protocol.decode("latin-1")[:40]
-        _limit_log.log("refused a request asking to switch to %r from %s", name, self.client[0] if self.client else "?")
-        self._reply_and_close(
-            400,
-            "Bad Request",
-            f"ccproxy does not switch protocols (Upgrade: {name}); only WebSocket upgrades are taken. "
-            "Send the request without Connection: Upgrade (curl: --http1.1, not --http2)",
         )
 
     def _parsed_head_bytes(self) -> int:
@@ -224,6 +226,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+def _upgrade_refusal(protocol: bytes) -> str:
+    name = protocol.decode("latin-1")[:40]
+    return (
+        f"ccproxy does not switch protocols (Upgrade: {name}); only WebSocket upgrades are taken. "
+        "Send the request without Connection: Upgrade (curl: --http1.1, not --http2)"
+    )
 
 
 class BodyBudget:

@@ -84,7 +84,7 @@ class HubForwarder:
                 headers=headers,
                 allow_redirects=False,
                 data=_request_body(receive) if has_body else None,
-                skip_auto_headers=_not_to_add(headers),
+                skip_auto_headers=auto_headers_to_skip(headers),
             )
         except (aiohttp.ClientError, OSError) as exc:
             _failure_log.log("the hub did not answer %s %s: %s", scope["method"], scope["path"], exc)
@@ -106,11 +106,6 @@ def _forwarded_headers(scope: Scope) -> CIMultiDict[str]:
         f"{scope.get('scheme', 'http')} {client[0]} {client[1]} {server[0]} {server[1] or 0}"
     )
     return headers
-
-
-def _not_to_add(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """Headers aiohttp would add that the client did not send (a streamed body's Content-Type too)."""
-    return auto_headers_to_skip(headers) + (() if "content-type" in headers else ("Content-Type",))
 
 
 def _raw_names(scope: Scope) -> set[bytes]:
