@@ -58,3 +58,21 @@ def test_expect_100_continue_is_answered_here_and_not_asked_of_the_provider(prox
     assert response.status_code == 200 and response.content == MESSAGE
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.tokens_output) == (200, 5)
+
+
+def test_an_api_path_with_an_encoded_line_feed_is_forwarded_and_recorded(proxy, recorder):
+    answer = httpx.post(proxy.url + "/v1/messages%0a/batches", json=BODY, headers=ANTHROPIC, timeout=10)
+    assert answer.status_code == 200 and answer.content == MESSAGE  # the provider's answer, whatever it is
+    [record] = recorder.wait_for_ends(1)
+    assert (record.endpoint, record.status_code) == ("/v1/*", 200)
+
+
+def test_a_websocket_upgrade_of_an_api_path_without_sockets_is_a_json_404(proxy, recorder):
+    headers = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "MDEyMzQ1Njc4OWFiY2RlZg==",
+    }
+    answer = httpx.get(proxy.url + "/v1/messages", headers=headers, timeout=10)
+    assert answer.status_code == 404 and "/v1/responses" in answer.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ccproxy_core import __version__
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.forwarding.proxy import ExchangeResponse, Proxy
-from ccproxy_core.forwarding.route_table import api_path
+from ccproxy_core.forwarding.route_table import api_path, fallback_route
 from ccproxy_core.forwarding.upstream import close_pools, open_pools
 from ccproxy_core.forwarding.websocket_proxy import WebSocketProxy
 from ccproxy_core.plugin_host.dispatch import RequestHooks
@@ -200,13 +201,32 @@ class ProxyRoutesFirst:
                     await self.cors.answer_preflight(scope, send)
                     return
                 route = self.proxy.routes.match(scope["method"], path)
+                if route is None and "\n" in path:  # FastAPI's catch-all does not match a line feed
+                    route = fallback_route(scope["method"], path)
                 if route is not None:
                     await ExchangeResponse(self.proxy, route)(scope, receive, send)
                     return
-        elif kind == "websocket" and api_path(scope["path"]) in WEBSOCKET_READERS:
-            await self.websockets.handle(scope, receive, send)
+        elif kind == "websocket" and (path := api_path(scope["path"])) is not None:
+            if path in WEBSOCKET_READERS:
+                await self.websockets.handle(scope, receive, send)
+            else:
+                await refuse_socket(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def refuse_socket(scope: Scope, receive: Receive, send: Send) -> None:
+    """A WebSocket upgrade of an API path no provider serves sockets on: a JSON 404 naming those it does."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    paths = " and ".join(sorted(WEBSOCKET_READERS))
+    body = json.dumps({"detail": f"ccproxy forwards WebSocket upgrades only on {paths}"}).encode()
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def _add_proxy_routes(app: FastAPI, proxy: Proxy) -> None:
