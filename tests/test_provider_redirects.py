@@ -34,6 +34,7 @@ def provider(elsewhere):
     }
     answers["empty"] = json_answer(b"200 OK", b"")
     answers["no-content"] = json_answer(b"204 No Content", b"").replace(b"content-length: 0\r\n", b"")
+    answers["no-content-metered"] = b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"  # no type, no length
     answers["own-names"] = json_answer(
         b"200 OK", MESSAGE, b"x-ccproxy-request-id: forged\r\nx-ccproxy-overhead-ms: 0\r\nx-kept: yes\r\n"
     )
@@ -94,3 +95,9 @@ def test_the_providers_headers_of_ccproxys_own_names_are_left_out(proxy, recorde
     assert len(response.headers.get_list("x-ccproxy-overhead-ms")) == 1
     assert response.headers["x-kept"] == "yes"
     assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)
+
+
+def test_a_204_on_a_metered_route_is_no_invalid_answer(proxy, recorder):
+    assert send(proxy, "no-content-metered").status_code == 204
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (204, None)

@@ -15,6 +15,7 @@ MESSAGE = (
 )
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
 OPERATOR_KEY = "sk-ant-operator-0123456789abcdef"
+UPGRADE = b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
 
 
 @pytest.fixture
@@ -93,9 +94,6 @@ def test_an_upgrade_to_another_protocol_is_refused_and_its_body_never_read_as_a_
     assert recorder.wait_for_ends(0) == []  # nothing forwarded: neither request reached the provider
 
 
-UPGRADE = b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
-
-
 @pytest.mark.parametrize(
     "head",
     [
@@ -132,3 +130,35 @@ def test_headers_the_connection_header_names_and_a_content_type_never_sent_do_no
     assert answer.startswith(b"HTTP/1.1 200")
     [sent] = provider.received
     assert b"x-hop-secret" not in sent.lower() and b"content-type" not in sent.lower()
+
+
+def test_a_key_the_connection_header_names_is_still_the_clients_own(proxy, recorder, provider):
+    """Left out as hop-by-hop, it would be replaced by the operator's key, while the record names the client's."""
+    head = request("/v1/messages", extra="x-api-key: sk-ant-client-0123456789\r\nconnection: close, x-api-key\r\n")
+    assert exchange(proxy, head).startswith(b"HTTP/1.1 200")
+    [sent] = provider.received
+    assert b"x-api-key: sk-ant-client-0123456789" in sent and OPERATOR_KEY.encode() not in sent
+
+
+def test_every_connection_header_line_names_hop_by_hop_headers(proxy, recorder, provider):
+    extra = "connection: close\r\nconnection: x-hop\r\nx-hop: 1\r\n"
+    assert exchange(proxy, request("/v1/messages", extra=extra)).startswith(b"HTTP/1.1 200")
+    [sent] = provider.received
+    assert b"x-hop" not in sent
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        (b"POST /v1/messages HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}", b"needs a Host header"),
+        (
+            b"GET /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\n" + UPGRADE + b"content-length: 20\r\n\r\n"
+            b"GET /v1/models HTTP/1.1\r\n",
+            b"carries no body",
+        ),
+    ],
+)
+def test_a_head_without_host_or_an_upgrade_with_a_body_is_refused(proxy, recorder, provider, head, why):
+    answer = exchange(proxy, head)
+    assert answer.startswith(b"HTTP/1.1 400") and why in answer
+    assert provider.received == []

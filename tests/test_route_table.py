@@ -15,7 +15,7 @@ from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_r
         ("GET", "/v1/responses/resp_123", "/v1/responses/{response_id}", "stored_response"),
         ("HEAD", "/v1/responses/resp_123", "/v1/responses/{response_id}", "stored_response"),
         ("GET", "/v1/responses/resp_123/input_items", "/v1/responses/{response_id}/input_items", "none"),
-        ("POST", "/v1/responses/input_tokens", "/v1/responses/input_tokens", "none"),
+        ("POST", "/v1/responses/input_tokens", "/v1/responses/input_tokens", "free"),
         ("GET", "/v1/messages/batches/msgbatch_1/results", "/v1/messages/batches/{batch_id}/results", "batch_results"),
         ("GET", "/v1/files/file-1/content", "/v1/files/{file_id}/content", "batch_results"),
         ("POST", "/v1/moderations", "/v1/moderations", "free"),

@@ -5,13 +5,18 @@ its headers, wherever ``Location`` points."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import socket
 
 import httpx
 import pytest
 
 from .raw_upstream import json_answer, raw_upstream
 
+INVALID_KEY = json.dumps(
+    {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}
+).encode()
 RATE_LIMITED = json.dumps(
     {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
 ).encode()
@@ -22,6 +27,7 @@ def provider():
     answers: dict[str, bytes | list[bytes | float]] = {
         "429": json_answer(b"429 Too Many Requests", RATE_LIMITED, b"retry-after: 20\r\nx-request-id: req_ws_429\r\n"),
         "307": json_answer(b"307 Temporary Redirect", b"", b"location: http://127.0.0.1:9/v1/responses\r\n"),
+        "gzip": json_answer(b"401 Unauthorized", gzip.compress(INVALID_KEY), b"content-encoding: gzip\r\n"),
     }
     with raw_upstream(answers) as server:
         yield server
@@ -57,3 +63,34 @@ def test_a_redirected_upgrade_is_passed_on_and_not_followed(proxy_factory, recor
     assert (answer.status_code, answer.headers["location"]) == (307, "http://127.0.0.1:9/v1/responses")
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.upstream_status, record.error_type) == (307, 307, "http_307")
+
+
+def test_an_upgrade_carries_only_the_clients_headers_and_a_compressed_refusal_is_read(
+    proxy_factory, recorder, provider
+):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    head = (
+        "GET /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n"
+        "sec-websocket-version: 13\r\nsec-websocket-key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nx-raw: gzip\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < len(gzip.compress(INVALID_KEY)):
+            answer += client.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 401") and gzip.decompress(answer.partition(b"\r\n\r\n")[2]) == INVALID_KEY
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.error_message) == ("invalid_api_key", "Incorrect API key provided")
+    [sent] = provider.received  # no header the client did not send: no compression it did not offer
+    assert not {b"user-agent", b"accept-encoding", b"accept"} & {
+        line.split(b":")[0].lower() for line in sent.split(b"\r\n")
+    }
+
+
+def test_a_refusal_ccproxy_makes_names_the_record(proxy_factory, recorder):
+    proxy = proxy_factory(upstream_url="http://127.0.0.1:9", plugins=[recorder])  # nothing listens there
+    answer = upgrade(proxy, "any")
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, record.error_type) == (502, "upstream_unreachable")
+    assert answer.headers["x-ccproxy-request-id"] == record.request_id
+    assert record.response_bytes == len(answer.content) > 0

@@ -102,7 +102,7 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if exchange.reader == "batch_results":
         return BatchResultsParser(prices.input_thresholds())
-    if upstream.content_type == "application/json":
+    if upstream.content_type == "application/json" or upstream.status == 204:  # 204: no body to wait for
         return None
     length = upstream.content_length
     if length is not None and length <= WHOLE_BODY_BYTES:

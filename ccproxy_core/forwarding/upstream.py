@@ -141,8 +141,8 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
     Raises :class:`UnsendableHeader` for a value whose bytes are not UTF-8.
     """
     out: CIMultiDict[str] = CIMultiDict()
-    connection = headers.get("connection")
-    nominated = _nominated(connection) if connection else ()
+    connection = headers.getlist("connection")
+    nominated = _nominated(",".join(connection)) if connection else ()
     for name, value in headers.items():
         # x-ccproxy-* headers are ccproxy's own (project, session, tags): never the provider's business.
         if name not in _NOT_FORWARDED and not name.startswith("x-ccproxy-") and name not in nominated:
@@ -150,13 +150,17 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
                 out.add(name, kept)
-    _add_fallback_key(out, provider, settings)
+    if not client_sent_key(headers):  # as sent: a key the Connection header names was still the client's
+        _add_fallback_key(out, provider, settings)
     return out
 
 
 def _nominated(connection: str) -> frozenset[str]:
-    """The headers the ``Connection`` header names: hop-by-hop, for this connection only (RFC 9110 7.6.1)."""
-    return frozenset(token.strip().lower() for token in connection.split(","))
+    """The headers the ``Connection`` header names: hop-by-hop, for this connection only (RFC 9110 7.6.1).
+
+    Credentials excepted: left out, the provider would see no key, or another, where the record names the
+    client's."""
+    return frozenset(token.strip().lower() for token in connection.split(",")) - _CREDENTIAL_SET
 
 
 def _as_received(name: str, value: str) -> str:
@@ -168,6 +172,7 @@ def _as_received(name: str, value: str) -> str:
 
 
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
+_CREDENTIAL_SET = frozenset(_CREDENTIAL_HEADERS)
 WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 """A WebSocket subprotocol of this prefix carries the client's key (browsers cannot set headers)."""
 _SHORTEST_MASKED_KEY = 8  # shorter values would mask ordinary words of a message
@@ -190,7 +195,7 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def client_sent_key(headers: CIMultiDict[str]) -> bool:
+def client_sent_key(headers: CIMultiDict[str] | Headers) -> bool:
     """Whether the client authenticates itself: any credential header, or the WebSocket key subprotocol."""
     if any(name in headers for name in _CREDENTIAL_HEADERS):
         return True
@@ -220,9 +225,7 @@ _AUTO_HEADERS = {
 
 
 def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Settings) -> None:
-    """Use the configured API key only when the client sent no credentials of its own."""
-    if client_sent_key(out):
-        return
+    """Use the configured API key (for a client that sent no credentials of its own)."""
     key = getattr(settings.upstream, f"{provider.name}_api_key", None)
     if key:
         out[provider.key_header] = provider.key_value(key.get_secret_value())

@@ -41,7 +41,7 @@ from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
-from ccproxy_core.forwarding.response_headers import read_response_headers, returned_headers
+from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large
@@ -163,49 +163,51 @@ class _Socket:
 
     async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
         """The provider refused the upgrade (or could not be reached): tell the client, record it."""
-        exchange = self._new_exchange(None, 0, {})
-        exchange.context.started_monotonic = started
-        await self.proxy.hooks.start(exchange.context)
+        exchange = await self._refused_exchange(started)
         exchange.upstream_status = status if error_type.startswith("http_") else None
-        exchange.stream_state = None
         exchange.note_failure(error_type, message[:1000], status)
-        if "websocket.http.response" in self.scope.get("extensions", {}):
-            provider = exchange.provider
-            body = provider.error_body(provider.local_error_type(status), message)
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": 1011})
-        exchange.response_started_at = time.perf_counter()
-        await self.proxy._finish(exchange)
+        provider = exchange.provider
+        body = provider.error_body(provider.local_error_type(status), message)
+        headers = [
+            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
+            (b"content-type", b"application/json"),
+        ]
+        await self._answer_refused(send, exchange, status, headers, body)
 
     async def pass_refusal(self, send: Send, refusal: UpgradeRefused, started: float) -> None:
         """The provider answered the upgrade otherwise (an error, a redirect): the client gets that answer
         as it came, and its record reads it as an HTTP answer's."""
-        if refusal.body is None or "websocket.http.response" not in self.scope.get("extensions", {}):
+        if refusal.body is None:
             await self.refuse(send, refusal.status, f"http_{refusal.status}", str(refusal), started)
             return
-        exchange = self._new_exchange(None, 0, {})
-        exchange.context.started_monotonic = started
-        await self.proxy.hooks.start(exchange.context)
-        exchange.stream_state = None
+        exchange = await self._refused_exchange(started)
         exchange.upstream_status = exchange.client_status = refusal.status
         exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, refusal.headers)
-        exchange.usage = usage_from_json(OPENAI, refusal.body, "none")
+        exchange.usage = usage_from_json(OPENAI, refusal.readable_body(), "none")
         if refusal.status < 400:  # a redirect, passed on and not followed: no answer
             exchange.usage.failed, exchange.usage.error_type = True, f"http_{refusal.status}"
         headers = returned_headers(refusal.headers, exchange.context.request_id)
-        headers.append((b"content-length", str(len(refusal.body)).encode()))
-        await send({"type": "websocket.http.response.start", "status": refusal.status, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": refusal.body})
+        await self._answer_refused(send, exchange, refusal.status, headers, refusal.body)
+
+    async def _refused_exchange(self, started: float) -> Exchange:
+        exchange = self._new_exchange(None, 0, {})
+        exchange.context.started_monotonic = started
+        exchange.stream_state = None
+        await self.proxy.hooks.start(exchange.context)
+        return exchange
+
+    async def _answer_refused(
+        self, send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        """The refusal as an HTTP answer, where the server can send one; else the socket closes (1011)."""
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            length = [(b"content-length", str(len(body)).encode())]
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers + length})
+            await send({"type": "websocket.http.response.body", "body": body})
+            exchange.response_bytes = len(body)
+        else:
+            await send({"type": "websocket.close", "code": 1011})
         exchange.response_started_at = time.perf_counter()
-        exchange.response_bytes = len(refusal.body)
         await self.proxy._finish(exchange)
 
     async def relay(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:

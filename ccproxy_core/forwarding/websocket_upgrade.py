@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import aiohttp
 
+from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
+
 MAX_REFUSAL_BYTES = 1024 * 1024
 """A refusal's body is read up to this size; a larger one is not the provider's usual error object."""
 
@@ -24,6 +26,16 @@ class UpgradeRefused(Exception):
         super().__init__(f"the provider answered the WebSocket upgrade with status {status}")
         self.status, self.headers, self.body = status, headers, body
         """``body`` is ``None`` when it was larger than :data:`MAX_REFUSAL_BYTES`."""
+
+    def readable_body(self) -> bytes:
+        """The body decoded for reading its error (the client gets it as it came)."""
+        encoding = next((value for name, value in self.headers if name.lower() == b"content-encoding"), None)
+        try:
+            decoder = decoder_for(encoding.decode("latin-1") if encoding else None, MAX_REFUSAL_BYTES * 64)
+            body = self.body or b""
+            return decoder.decode(body) if decoder else body
+        except DecodingFailed:
+            return b""
 
 
 def upgrade_session(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
@@ -38,6 +50,9 @@ def upgrade_session(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
         auto_decompress=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         trace_configs=[trace],
+        # Only the client's own headers: asked for compression it did not offer, a provider would compress
+        # a refusal the client cannot read. The upgrade's own headers aiohttp still adds.
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
     )
 
 

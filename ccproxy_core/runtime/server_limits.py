@@ -152,8 +152,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
-        if sum(name == b"host" for name, _ in self.headers) > 1:  # which one a check reads, another may not
-            self._refused = "the request has more than one Host header (RFC 9112 3.2)"
+        self._refused = self._head_refusal()
+        if self._refused is not None:
             return
         # A whole head can arrive in one read, parsed before data_received can look: measure it
         # here when this read was large enough to hold one too large (it may hold body bytes too).
@@ -179,6 +179,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_complete()
         self._head_bytes = 0
+
+    def _head_refusal(self) -> str | None:
+        """Why a whole head is refused: Host headers a check and the proxy could read differently, or an
+        upgrade whose body would be read as WebSocket frames (or never, holding the connection)."""
+        hosts = sum(name == b"host" for name, _ in self.headers)
+        if hosts > 1:
+            return "the request has more than one Host header (RFC 9112 3.2)"
+        if hosts == 0 and self.parser.get_http_version() == "1.1":
+            return "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)"
+        if self.parser.should_upgrade() and self._should_upgrade() and _has_body(self.headers):
+            return "a WebSocket upgrade request carries no body (no Content-Length or Transfer-Encoding)"
+        return None
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
@@ -226,6 +238,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0") for name, value in headers
+    )
 
 
 def _upgrade_refusal(protocol: bytes) -> str:
