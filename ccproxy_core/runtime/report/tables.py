@@ -1,4 +1,9 @@
-"""Report tables for the terminal, drawn with rich; each fits an 80-column terminal."""
+"""Report tables for the terminal, drawn with rich; each fits an 80-column terminal.
+
+Names in a report (sessions, projects, models, clients, keys) are whatever a client sent, so each
+is drawn as :class:`rich.text.Text`: rich would read a plain string's ``[...]`` as markup (and
+fail on ``[/]``) and its ``:name:`` as an emoji code.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .build import totals
 
@@ -45,7 +51,9 @@ def money(value: float | None) -> str:
 
 def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) -> None:
     """Print the report's table, its breakdown lines indented under each row, and a total."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, title_justify="left")
+    table = Table(
+        title=Text(title), box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, title_justify="left"
+    )
     table.add_column(_FIRST_COLUMN[kind], no_wrap=True, overflow="ellipsis", max_width=14 if kind == "session" else 22)
     if kind == "session":
         table.add_column("Last active", no_wrap=True, min_width=11)
@@ -58,10 +66,10 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
         summed = kind == "session" and "session_id" not in row  # the "other" row: no one session's columns
         table.add_row(*_cells(kind, row, _label(kind, row["key"]), bare=summed))
         for part in row.get("breakdown", []):
-            table.add_row(*_cells(kind, part, f"  {part['key'] or '(none)'}", bare=True), style="dim")
+            table.add_row(*_cells(kind, part, _label(kind, part["key"], part=True), bare=True), style="dim")
     table.add_section()
     total = totals(rows)
-    table.add_row(*_cells(kind, total, "Total", bare=True), style="bold")
+    table.add_row(*_cells(kind, total, Text("Total"), bare=True), style="bold")
     console.print(table)
     if total.get("unpriced_requests"):
         console.print(
@@ -79,24 +87,27 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
         )
 
 
-def _label(kind: str, key: Any) -> str:
-    if key is None:
-        return "(none)"
-    if kind == "session":
-        return str(key)[:SESSION_ID_CHARS]
-    return str(key)
+def _label(kind: str, key: Any, part: bool = False) -> Text:
+    """A row's name, literally: a session id shortened, a breakdown part's name indented."""
+    if key is None or key == "":
+        text = "(none)"
+    elif kind == "session" and not part:
+        text = str(key)[:SESSION_ID_CHARS]
+    else:
+        text = str(key)
+    return Text(f"  {text}" if part else text)
 
 
-def _cells(kind: str, row: dict[str, Any], label: str, bare: bool = False) -> list[str]:
+def _cells(kind: str, row: dict[str, Any], label: Text, bare: bool = False) -> list[str | Text]:
     """One table row; ``bare`` rows (breakdown parts, the total) leave the session's own columns empty."""
     tokens = row["tokens"]
-    cells = [label]
+    cells: list[str | Text] = [label]
     if kind == "session":
         last = row.get("last_seen")
         cells += [
             "" if bare or not last else datetime.fromisoformat(last).strftime("%m-%d %H:%M"),
-            "" if bare else (row.get("client_name") or "-"),
-            "" if bare else (row.get("project") or "-"),
+            Text("" if bare else (row.get("client_name") or "-")),
+            Text("" if bare else (row.get("project") or "-")),
         ]
         cells += [
             f"{row['requests']:,}",
