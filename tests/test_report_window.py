@@ -1,5 +1,5 @@
 """``ccproxy report`` covers the whole window: the sessions it does not list are summed as ``other``,
-and through a server it gives what it gives from the file."""
+each listed session has its own parts, and through a server it gives what it gives from the file."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 from click.testing import CliRunner
 
 from ccproxy_core.runtime.cli import main
+from ccproxy_core.runtime.report.sources import MAX_LIST_QUERY_CHARS, MAX_LISTED_IDS, id_batches
 from ccproxy_core.testing import make_record
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.writer import LogWriter
@@ -23,19 +25,24 @@ STORAGE_ON = {"logs_collection_enabled": True, "logs_endpoints_enabled": True}
 
 def write_records(path: Path, sessions: list[str | None]) -> None:
     """One request costing $1.10 per entry of ``sessions`` (``None``: a request without a session), a second apart."""
+    write_requests(path, [{"session_id": session, "dollars": "1.10"} for session in sessions])
+
+
+def write_requests(path: Path, requests: list[dict]) -> None:
+    """One record per entry, a second apart: its ``session_id``, ``dollars`` and any other record field."""
     database = Database.open(str(path))
-    writer = LogWriter(database, queue_size=len(sessions), batch_size=500, flush_interval=0.1)
+    writer = LogWriter(database, queue_size=len(requests), batch_size=500, flush_interval=0.1)
     writer.start()
     first = datetime.now(UTC) - timedelta(hours=2)
-    for n, session in enumerate(sessions):
-        dollars = {"cost_usd": Decimal("1.10"), "cost_input_usd": Decimal("1.10"), "cost_output_usd": Decimal(0)}
+    for n, asked in enumerate(requests):
+        fields = dict(asked)
+        cost = Decimal(fields.pop("dollars"))
+        dollars = {"cost_usd": cost, "cost_input_usd": cost, "cost_output_usd": Decimal(0)}
         zero = {"cost_cache_read_usd": Decimal(0), "cost_cache_write_usd": Decimal(0)}
         writer.submit(
-            make_record(
-                request_id=f"r{n}", timestamp=first + timedelta(seconds=n), session_id=session, **dollars, **zero
-            )
+            make_record(request_id=f"r{n}", timestamp=first + timedelta(seconds=n), **dollars, **zero, **fields)
         )
-    while writer.stats()["rows_written"] < len(sessions):
+    while writer.stats()["rows_written"] < len(requests):
         time.sleep(0.05)
     writer.close()
     database.close()
@@ -75,6 +82,7 @@ def test_through_a_server_the_report_asks_within_the_apis_limits(proxy_factory, 
     config = write_config(tmp_path, 1)
     asks = [
         ("session", "--limit", "1001"),  # more than one page of /logs/sessions
+        ("session", "--limit", "1001", "--breakdown", "model"),  # parts of more sessions than one filter names
         ("model", "--since", "1990-01-01"),  # a day series longer than the API gives at once
         ("daily", "--since", "1990-01-01"),  # more days than the API's groups
         ("project", "--since", "2001-01-01", "--until", "2001-01-31"),  # nothing stored then
@@ -98,3 +106,33 @@ def test_only_a_server_without_the_logs_api_gets_the_hint_to_turn_it_on(proxy_fa
     answer = CliRunner().invoke(main, ["report", "model", "--url", locked.url, "--config", str(config)])
     assert answer.exit_code == 2 and "answered 401" in answer.output and "SECURITY__AUTH_TOKEN" in answer.output
     assert "LOGS_ENDPOINTS_ENABLED" not in answer.output
+
+
+def test_each_listed_session_gets_its_own_parts_however_cheap(proxy_factory, tmp_path):
+    costly = [{"session_id": f"s{n:03d}", "dollars": "2.00"} for n in range(100) for _ in range(2)]
+    haiku = {"model": "claude-haiku-4-5", "dollars": "0.01"}
+    recent = [{**haiku, "session_id": name} for name in ("a,b", "!recent-2", "c\\x07d", "recent-1")]
+    write_requests(tmp_path / "ccproxy.duckdb", costly + recent)
+    config = write_config(tmp_path, 1)
+    from_file = report(config, "session", "--limit", "5", "--breakdown", "model")
+    parts = [(row["key"], [(p["key"], p["requests"]) for p in row["breakdown"]]) for row in from_file["rows"]]
+    assert parts == [
+        ("recent-1", [("claude-haiku-4-5", 1)]),
+        ("c\\x07d", [("claude-haiku-4-5", 1)]),  # a control character as clean_text escapes it
+        ("!recent-2", [("claude-haiku-4-5", 1)]),
+        ("a,b", [("claude-haiku-4-5", 1)]),
+        ("s099", [("claude-sonnet-4-5", 2)]),
+        ("other", []),
+    ]
+
+    proxy = proxy_factory(observability=STORAGE_ON)  # holds the same file
+    through_server = report(config, "session", "--limit", "5", "--breakdown", "model", "--url", proxy.url)
+    assert comparable(through_server) == comparable(from_file)
+
+
+def test_session_ids_are_asked_for_in_batches_the_api_takes():
+    ids = [f"{n:03d}" + "é" * 120 for n in range(150)] + [f"s{n}" for n in range(250)]
+    batches = id_batches(ids)
+    assert [session for batch in batches for session in batch] == ids
+    for batch in batches:
+        assert len(batch) <= MAX_LISTED_IDS and len(quote(",".join(batch), safe="")) <= MAX_LIST_QUERY_CHARS

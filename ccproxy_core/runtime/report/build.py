@@ -87,10 +87,8 @@ def _session_rows(
     sessions = source.sessions(start, end, limit)
     rows = [{**session, "key": session["session_id"]} for session in sessions]
     if breakdown:
-        parts = {
-            g["key"]: g.get("breakdown", [])
-            for g in source.groups(start, end, Grouping("session", None, max(limit * 4, 100), breakdown))
-        }
+        listed = [row["key"] for row in rows]
+        parts = {g["key"]: g.get("breakdown", []) for g in source.session_groups(start, end, listed, breakdown)}
         for row in rows:
             row["breakdown"] = parts.get(row["key"], [])
     rest = _other_than(source, start, end, rows, bool(breakdown))

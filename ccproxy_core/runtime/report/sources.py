@@ -13,10 +13,10 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ccproxy_core.errors import CcproxyError
-from ccproxy_core.plugin_host.log_store import Grouping, LogFilters
+from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
 
@@ -25,6 +25,11 @@ _LOCKED = "lock"
 MAX_SESSIONS_PAGE = 1000
 MAX_GROUPS = 10_000
 MAX_DAYS = 10_000
+# The /logs API's ``session_id`` filter: a comma list of at most 100 names of at most 200 characters,
+# ``!name`` excluding; a batch's query string is also kept well inside the server's request-head limit.
+MAX_LISTED_IDS = 100
+MAX_LISTED_CHARS = 200
+MAX_LIST_QUERY_CHARS = 4000
 
 
 class ReportError(CcproxyError):
@@ -37,6 +42,10 @@ class ReportSource(Protocol):
     def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]: ...
 
     def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]: ...
+
+    def session_groups(
+        self, start: datetime, end: datetime, session_ids: list[str], breakdown: str
+    ) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
 
@@ -66,7 +75,10 @@ class ApiSource:
                 f"cannot read ccproxy at {shown}: {reason}; pass --url http://HOST:PORT of a running ccproxy"
             ) from None
 
-    def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
+    def groups(
+        self, start: datetime, end: datetime, grouping: Grouping, only: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """GET /logs/analytics?group_by=, over the rows that also match the filter parameters ``only``."""
         stored = self._stored_span(start, end)
         if stored is None:
             return []
@@ -85,8 +97,27 @@ class ApiSource:
             "top": min(grouping.top, MAX_GROUPS),
             "breakdown": grouping.breakdown,
             "bucket": "day",
+            **(only or {}),
         }
         return self._get("/logs/analytics", params)["groups"]
+
+    def session_groups(
+        self, start: datetime, end: datetime, session_ids: list[str], breakdown: str
+    ) -> list[dict[str, Any]]:
+        """The groups of these sessions, each with its parts, asked for by name in batches.
+
+        An id the ``session_id`` filter cannot name (a comma in it, a leading ``!``), or one it
+        did not answer for, is looked for among the window's most costly sessions, as many as
+        the API gives at once."""
+        found: dict[str, dict[str, Any]] = {}
+        for batch in id_batches([session for session in session_ids if _listable(session)]):
+            grouping = Grouping("session", None, len(batch), breakdown)
+            found |= {g["key"]: g for g in self.groups(start, end, grouping, {"session_id": ",".join(batch)})}
+        missing = set(session_ids) - found.keys()
+        if missing:
+            costliest = self.groups(start, end, Grouping("session", None, MAX_GROUPS, breakdown))
+            found |= {g["key"]: g for g in costliest if g["key"] in missing}
+        return list(found.values())
 
     def _stored_span(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
         """The times of the first and the last stored request in the window; None when it holds none."""
@@ -114,6 +145,30 @@ class ApiSource:
         """Nothing to close: each request opens its own connection."""
 
 
+def _listable(session_id: str) -> bool:
+    """Whether the API's comma-list filter reads ``session_id`` back as exactly this one name."""
+    return (
+        0 < len(session_id) <= MAX_LISTED_CHARS
+        and "," not in session_id
+        and not session_id.startswith("!")
+        and session_id == session_id.strip()
+    )
+
+
+def id_batches(session_ids: list[str]) -> list[list[str]]:
+    """The ids in runs the API takes in one ``session_id`` filter."""
+    batches: list[list[str]] = []
+    chars = 0
+    for session_id in session_ids:
+        size = len(quote(session_id, safe="")) + len("%2C")  # as it travels: percent-encoded, comma separated
+        if not batches or len(batches[-1]) == MAX_LISTED_IDS or chars + size > MAX_LIST_QUERY_CHARS:
+            batches.append([])
+            chars = 0
+        batches[-1].append(session_id)
+        chars += size
+    return batches
+
+
 _HINTS = {
     401: " (set SECURITY__AUTH_TOKEN to the server's token)",
     403: " (set SECURITY__AUTH_TOKEN to the server's token)",
@@ -138,6 +193,17 @@ class FileSource:
         from ccproxy_duckdb.sessions import session_list
 
         return session_list(self.cursor, LogFilters(start_time=start, end_time=end), limit, 0)[0]
+
+    def session_groups(
+        self, start: datetime, end: datetime, session_ids: list[str], breakdown: str
+    ) -> list[dict[str, Any]]:
+        """The groups of exactly these sessions, each with its parts by ``breakdown``."""
+        from ccproxy_duckdb.groups import groups
+
+        if not session_ids:
+            return []
+        only = LogFilters(start_time=start, end_time=end, session_id=NameFilter(include=tuple(session_ids)))
+        return groups(self.cursor, only, Grouping("session", None, len(session_ids), breakdown))
 
     def close(self) -> None:
         """Release the file (and its read lock)."""
