@@ -13,10 +13,17 @@ from urllib.parse import quote
 from click.testing import CliRunner
 
 from ccproxy_core.runtime.cli import main
-from ccproxy_core.runtime.report.sources import MAX_LIST_QUERY_CHARS, MAX_LISTED_IDS, id_batches
+from ccproxy_core.runtime.report.sources import (
+    MAX_GROUPS,
+    MAX_LIST_QUERY_CHARS,
+    MAX_LISTED_IDS,
+    filter_item,
+    id_batches,
+)
 from ccproxy_core.testing import make_record
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.writer import LogWriter
+from ccproxy_logs_api.params import parse_names
 
 from .test_report import write_config
 
@@ -33,7 +40,7 @@ def write_requests(path: Path, requests: list[dict]) -> None:
     database = Database.open(str(path))
     writer = LogWriter(database, queue_size=len(requests), batch_size=500, flush_interval=0.1)
     writer.start()
-    first = datetime.now(UTC) - timedelta(hours=2)
+    first = datetime.now(UTC) - timedelta(hours=1, seconds=len(requests))
     for n, asked in enumerate(requests):
         fields = dict(asked)
         cost = Decimal(fields.pop("dollars"))
@@ -109,7 +116,8 @@ def test_only_a_server_without_the_logs_api_gets_the_hint_to_turn_it_on(proxy_fa
 
 
 def test_each_listed_session_gets_its_own_parts_however_cheap(proxy_factory, tmp_path):
-    costly = [{"session_id": f"s{n:03d}", "dollars": "2.00"} for n in range(100) for _ in range(2)]
+    # more costly sessions than the API groups at once: the listed ones are found by id, not by cost
+    costly = [{"session_id": f"s{n:05d}", "dollars": "2.00"} for n in range(MAX_GROUPS + 1)]
     haiku = {"model": "claude-haiku-4-5", "dollars": "0.01"}
     recent = [{**haiku, "session_id": name} for name in ("a,b", "!recent-2", "c\\x07d", "recent-1")]
     write_requests(tmp_path / "ccproxy.duckdb", costly + recent)
@@ -121,7 +129,7 @@ def test_each_listed_session_gets_its_own_parts_however_cheap(proxy_factory, tmp
         ("c\\x07d", [("claude-haiku-4-5", 1)]),  # a control character as clean_text escapes it
         ("!recent-2", [("claude-haiku-4-5", 1)]),
         ("a,b", [("claude-haiku-4-5", 1)]),
-        ("s099", [("claude-sonnet-4-5", 2)]),
+        (f"s{MAX_GROUPS:05d}", [("claude-sonnet-4-5", 1)]),
         ("other", []),
     ]
 
@@ -130,9 +138,13 @@ def test_each_listed_session_gets_its_own_parts_however_cheap(proxy_factory, tmp
     assert comparable(through_server) == comparable(from_file)
 
 
-def test_session_ids_are_asked_for_in_batches_the_api_takes():
+def test_session_ids_are_asked_for_in_batches_the_api_reads_back_exactly():
     ids = [f"{n:03d}" + "é" * 120 for n in range(150)] + [f"s{n}" for n in range(250)]
-    batches = id_batches(ids)
-    assert [session for batch in batches for session in batch] == ids
+    ids += ["a,b", "!x", "c\\x07d", " padded ", "a\\,!b", "\\"]
+    batches = id_batches([filter_item(session) for session in ids])
+    assert sum(len(batch) for batch in batches) == len(ids)
+    read_back = [parse_names("session_id", ",".join(batch)) for batch in batches]
+    assert [name for names in read_back for name in names.include] == ids
+    assert not any(names.exclude for names in read_back)
     for batch in batches:
         assert len(batch) <= MAX_LISTED_IDS and len(quote(",".join(batch), safe="")) <= MAX_LIST_QUERY_CHARS

@@ -25,8 +25,8 @@ _LOCKED = "lock"
 MAX_SESSIONS_PAGE = 1000
 MAX_GROUPS = 10_000
 MAX_DAYS = 10_000
-# The /logs API's ``session_id`` filter: a comma list of at most 100 names of at most 200 characters,
-# ``!name`` excluding; a batch's query string is also kept well inside the server's request-head limit.
+# The /logs API's ``session_id`` filter: a comma list of at most 100 names of at most 200 characters;
+# a batch's query string is also kept well inside the server's request-head limit.
 MAX_LISTED_IDS = 100
 MAX_LISTED_CHARS = 200
 MAX_LIST_QUERY_CHARS = 4000
@@ -106,11 +106,12 @@ class ApiSource:
     ) -> list[dict[str, Any]]:
         """The groups of these sessions, each with its parts, asked for by name in batches.
 
-        An id the ``session_id`` filter cannot name (a comma in it, a leading ``!``), or one it
-        did not answer for, is looked for among the window's most costly sessions, as many as
-        the API gives at once."""
+        An id the ``session_id`` filter cannot name (longer than it takes), or one it did not
+        answer for, is looked for among the window's most costly sessions, as many as the API
+        gives at once."""
         found: dict[str, dict[str, Any]] = {}
-        for batch in id_batches([session for session in session_ids if _listable(session)]):
+        listable = [filter_item(session) for session in session_ids if len(session) <= MAX_LISTED_CHARS]
+        for batch in id_batches(listable):
             grouping = Grouping("session", None, len(batch), breakdown)
             found |= {g["key"]: g for g in self.groups(start, end, grouping, {"session_id": ",".join(batch)})}
         missing = set(session_ids) - found.keys()
@@ -145,18 +146,15 @@ class ApiSource:
         """Nothing to close: each request opens its own connection."""
 
 
-def _listable(session_id: str) -> bool:
-    """Whether the API's comma-list filter reads ``session_id`` back as exactly this one name."""
-    return (
-        0 < len(session_id) <= MAX_LISTED_CHARS
-        and "," not in session_id
-        and not session_id.startswith("!")
-        and session_id == session_id.strip()
-    )
+def filter_item(name: str) -> str:
+    """``name`` as one item of a /logs comma-list filter, read back as exactly this name: a backslash
+    before each ``\\``, ``,``, ``!`` and blank (the API takes ``,`` as a separator, a leading ``!``
+    as an exclusion and drops blanks around an item)."""
+    return "".join(f"\\{char}" if char in "\\,!" or char.isspace() else char for char in name)
 
 
 def id_batches(session_ids: list[str]) -> list[list[str]]:
-    """The ids in runs the API takes in one ``session_id`` filter."""
+    """The (escaped) ids in runs the API takes in one ``session_id`` filter."""
     batches: list[list[str]] = []
     chars = 0
     for session_id in session_ids:
