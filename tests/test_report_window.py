@@ -119,22 +119,23 @@ def test_each_listed_session_gets_its_own_parts_however_cheap(proxy_factory, tmp
     # more costly sessions than the API groups at once: the listed ones are found by id, not by cost
     costly = [{"session_id": f"s{n:05d}", "dollars": "2.00"} for n in range(MAX_GROUPS + 1)]
     haiku = {"model": "claude-haiku-4-5", "dollars": "0.01"}
-    recent = [{**haiku, "session_id": name} for name in ("a,b", "!recent-2", "c\\x07d", "recent-1")]
+    recent = [{**haiku, "session_id": name} for name in ("other", "a,b", "!recent-2", "c\\x07d", "recent-1")]
     write_requests(tmp_path / "ccproxy.duckdb", costly + recent)
     config = write_config(tmp_path, 1)
-    from_file = report(config, "session", "--limit", "5", "--breakdown", "model")
+    from_file = report(config, "session", "--limit", "6", "--breakdown", "model")
     parts = [(row["key"], [(p["key"], p["requests"]) for p in row["breakdown"]]) for row in from_file["rows"]]
     assert parts == [
         ("recent-1", [("claude-haiku-4-5", 1)]),
         ("c\\x07d", [("claude-haiku-4-5", 1)]),  # a control character as clean_text escapes it
         ("!recent-2", [("claude-haiku-4-5", 1)]),
         ("a,b", [("claude-haiku-4-5", 1)]),
+        ("other", [("claude-haiku-4-5", 1)]),  # a session named like the row of the rest
         (f"s{MAX_GROUPS:05d}", [("claude-sonnet-4-5", 1)]),
         ("other", []),
     ]
 
     proxy = proxy_factory(observability=STORAGE_ON)  # holds the same file
-    through_server = report(config, "session", "--limit", "5", "--breakdown", "model", "--url", proxy.url)
+    through_server = report(config, "session", "--limit", "6", "--breakdown", "model", "--url", proxy.url)
     assert comparable(through_server) == comparable(from_file)
 
 

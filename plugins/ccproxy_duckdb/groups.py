@@ -81,11 +81,11 @@ def groups(cursor: Cursor, filters: LogFilters, grouping: Grouping) -> list[dict
     result = [{"key": _key_text(grouping.dimension, key_value), **sums_to_dict(values)} for key_value, *values in rows]
     if grouping.dimension == "day":
         result.reverse()
+    if grouping.breakdown:
+        _add_breakdown(cursor, filters, grouping, key, key_params, result)
     other = _other(cursor, where, where_params, result)
     if other is not None:
         result.append(other)
-    if grouping.breakdown:
-        _add_breakdown(cursor, filters, grouping, key, key_params, result)
     return result
 
 
@@ -126,7 +126,8 @@ def _add_breakdown(
     key_params: list[Any],
     result: list[dict[str, Any]],
 ) -> None:
-    """Each shown group's own groups by the second dimension (the ``other`` group gets none)."""
+    """Each shown group's own groups by the second dimension (a group whose name is ``other`` too;
+    the ``other`` group summing the rest is added after, without them)."""
     sub_params: list[Any] = []
     sub_key = key_expression(grouping.breakdown or "model", None, sub_params)
     where_params: list[Any] = []
@@ -141,5 +142,4 @@ def _add_breakdown(
         if len(parts) < MAX_BREAKDOWN:
             parts.append({"key": _key_text(grouping.breakdown or "model", sub_value), **sums_to_dict(values)})
     for group in result:
-        if group["key"] != OTHER_GROUP or grouping.dimension == "day":
-            group["breakdown"] = by_group.get(group["key"], [])
+        group["breakdown"] = by_group.get(group["key"], [])
