@@ -192,6 +192,13 @@ def safe_error_text(text: str, cap: int) -> str:
     return safe_text(redact_secrets(text[: cap * 2]), cap)
 
 
+def error_line(exc: BaseException, max_length: int = 300) -> str:
+    """An error (a database's, say) as one short line: its stack trace is for the server log, not the client."""
+    text = str(exc).split("Stack trace", 1)[0]
+    line = " ".join(text.split()).rstrip(" :") or type(exc).__name__
+    return line if len(line) <= max_length else line[: max_length - 1] + "…"
+
+
 def finite_float(value: Any) -> float | None:
     """A float that JSON, Prometheus and DuckDB all take; ``NaN`` and infinities become ``None``."""
     try:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -167,3 +170,20 @@ def test_attribution_filters_groups_and_sessions(proxy_factory, clickhouse_serve
     }
     one = httpx.get(f"{proxy.url}/logs/sessions/s-1").json()
     assert [row["tags"]["colour"] for row in one["requests"]] == ["red", "blue"]
+
+
+@pytest.mark.needs_tool("clickhouse")
+def test_a_wrong_password_stops_start_up_with_one_line(clickhouse_server, tmp_path):
+    password = clickhouse_server.url.split("@")[0].rsplit(":", 1)[1]
+    env = {
+        **os.environ,
+        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+        "OBSERVABILITY__LOG_STORAGE_BACKEND": "clickhouse",
+        "OBSERVABILITY__CLICKHOUSE_URL": clickhouse_server.url.replace(f":{password}@", ":not-the-password@"),
+    }
+    command = [sys.executable, "-m", "ccproxy_core", "serve", "--port", "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    [line] = [line for line in done.stderr.splitlines() if "refused to set up the access log" in line]
+    assert "Wrong password" in line and "not-the-password" not in done.stderr
+    assert "Stack trace" not in done.stderr and "DB::Exception::Exception" not in done.stderr

@@ -18,6 +18,7 @@ from clickhouse_driver import Client, errors
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
+from ccproxy_core.safe_values import error_line
 
 from . import queries
 from .analytics import analytics
@@ -100,7 +101,7 @@ class ClickHouseLogStore:
             )
         except errors.Error as exc:
             raise StartupError(
-                f"ClickHouse at {self.target.masked()} refused to set up the access log: {exc}"
+                f"ClickHouse at {self.target.masked()} refused to set up the access log: {error_line(exc)}"
             ) from None
         except LookupError as exc:
             raise StartupError(f"{exc}: fix OBSERVABILITY__CLICKHOUSE_CLUSTER or the server's remote_servers") from None

@@ -29,7 +29,7 @@ from ccproxy_core.plugin_host.log_store import (
 )
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import safe_error_text
+from ccproxy_core.safe_values import error_line, safe_error_text
 from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
@@ -116,10 +116,8 @@ async def _ask(call: Awaitable[T]) -> T:
 
 
 def store_reason(exc: BaseException, max_length: int = 300) -> str:
-    """A store error as one short line: a database's stack trace is for the server log, not the client."""
-    text = str(exc).split("Stack trace", 1)[0]
-    line = " ".join(text.split()).rstrip(" :") or type(exc).__name__
-    return line if len(line) <= max_length else line[: max_length - 1] + "…"
+    """A store error as one short line, with no secret."""
+    return safe_error_text(error_line(exc, max_length), max_length)
 
 
 def _iso(unix_seconds: float | None) -> str | None:
@@ -166,7 +164,7 @@ async def logs_status(request: Request) -> dict[str, Any]:
         result["store_error"] = f"the log store could not answer within {STATUS_STORE_SECONDS:g} s"
     except Exception as exc:  # noqa: BLE001 - the store is away: its writer's health is what matters now
         log.warning("the log store could not describe itself: %s", exc)
-        result["store_error"] = safe_error_text(f"the log store could not answer: {exc}", 500)
+        result["store_error"] = f"the log store could not answer: {store_reason(exc)}"
     return result
 
 
