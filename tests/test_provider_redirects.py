@@ -34,7 +34,8 @@ def provider(elsewhere):
     }
     answers["empty"] = json_answer(b"200 OK", b"")
     answers["no-content"] = json_answer(b"204 No Content", b"").replace(b"content-length: 0\r\n", b"")
-    answers["no-content-metered"] = b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"  # no type, no length
+    for status in (b"204 No Content", b"205 Reset Content", b"304 Not Modified"):  # no type, no length, no body
+        answers[status.decode()[:3]] = b"HTTP/1.1 " + status + b"\r\nconnection: close\r\n\r\n"
     answers["own-names"] = json_answer(
         b"200 OK", MESSAGE, b"x-ccproxy-request-id: forged\r\nx-ccproxy-overhead-ms: 0\r\nx-kept: yes\r\n"
     )
@@ -97,7 +98,10 @@ def test_the_providers_headers_of_ccproxys_own_names_are_left_out(proxy, recorde
     assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)
 
 
-def test_a_204_on_a_metered_route_is_no_invalid_answer(proxy, recorder):
-    assert send(proxy, "no-content-metered").status_code == 204
+@pytest.mark.parametrize("status", ["204", "205", "304"])
+def test_an_answer_without_content_on_a_metered_route_is_no_error(proxy, recorder, status):
+    answer = send(proxy, status)
+    assert answer.status_code == int(status) and answer.content == b""
+    assert status == "205" or "content-length" not in answer.headers  # none sent, none added (RFC 9110 8.6)
     [record] = recorder.wait_for_ends(1)
-    assert (record.status_code, record.error_type) == (204, None)
+    assert (record.status_code, record.error_type) == (int(status), None)

@@ -68,7 +68,7 @@ def test_reports_read_the_server_api_while_it_holds_the_file_then_the_file(proxy
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert any(line.startswith(claude_session[:8]) and "webshop" in line and "claude-code" in line for line in lines)
+    assert any(line.startswith(claude_session[:7]) and "webshop" in line and "claude-code" in line for line in lines)
     assert any(line.startswith("  claude-sonn") for line in lines), table.stdout
     assert any(line.startswith("  gpt-4o-mini") for line in lines), table.stdout
     total = next(line for line in lines if line.startswith("Total"))

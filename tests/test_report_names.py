@@ -80,14 +80,21 @@ def test_markup_in_names_is_shown_literally_from_the_server_and_from_the_file(pr
     assert {row["key"] for row in stored} >= {"[/bold]", HYPERLINK, ":warning:", "webshop"}
 
 
-def test_session_ids_are_shown_as_far_as_they_differ(proxy_factory, tmp_path):
+def test_long_session_ids_are_shown_by_their_start_and_end(proxy_factory, tmp_path):
     # Codex's UUIDv7 ids of sessions started in one minute share their first eight characters.
-    sessions = ("01a23d1b-2de8-7c41", "01a23d1b-4b5f-7a02", "nightly-eval-2025-01-31", "nightly-eval-2025-02-01")
+    sessions = (
+        "01a23d1b-2de8-7c41-9d0e-5f6a7b8c9d0e",
+        "01a23d1b-4b5f-7a02-8c1d-0e9f8a7b6c5d",
+        "nightly-eval-2026-12-03-checkout-run-01",
+        "nightly-eval-2026-12-03-checkout-run-02",
+    )
     proxy = proxy_factory(observability=STORAGE_ON)
     for session in sessions:
         send(proxy.url, "claude-sonnet-4-5", "webshop", session)
     rows(proxy.url, len(sessions))
     output = table(write_config(tmp_path, 1), "session", "--url", proxy.url)
-    labels = [line.split()[0] for line in output.splitlines() if line.startswith(("01a23d1b", "nightly"))]
+    labels = [line.split()[0] for line in output.splitlines() if line.startswith(("01a23d1", "nightly"))]
     assert len(labels) == len(set(labels)) == len(sessions), output
-    assert all(any(session.startswith(label) for session in sessions) for label in labels), output
+    start_and_end = [label.split("…") for label in labels]
+    assert all(any(s.startswith(a) and s.endswith(b) for s in sessions) for a, b in start_and_end), output
+    assert output.count("$0.0") >= len(sessions) and max(len(line) for line in output.splitlines()) <= 80, output

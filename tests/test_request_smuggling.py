@@ -162,3 +162,13 @@ def test_a_head_without_host_or_an_upgrade_with_a_body_is_refused(proxy, recorde
     answer = exchange(proxy, head)
     assert answer.startswith(b"HTTP/1.1 400") and why in answer
     assert provider.received == []
+
+
+def test_a_refused_head_pipelined_behind_a_request_waits_for_its_answer(proxy, recorder, provider):
+    """Answers go in request order: the refusal must not cut the answer the first request is owed."""
+    refused = b"GET /v1/models HTTP/1.1\r\ncontent-length: 0\r\n\r\n"  # no Host
+    answer = exchange(proxy, request("/v1/messages") + refused)
+    first, _, rest = answer.partition(MESSAGE)
+    assert first.startswith(b"HTTP/1.1 200") and rest.startswith(b"HTTP/1.1 400") and b"Host header" in rest
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)

@@ -156,8 +156,9 @@ def test_a_count_that_is_there_but_no_count_leaves_the_cost_unknown(service_type
     body = json.dumps({"model": model, "usage": {key: bad_count, output_key: 10}}).encode()
     cost = PriceBook().compute(service_type, model, usage_from_json(service_type, body))
     assert (cost.priced, cost.total) == (False, None)  # never the output alone, as if input were free
+    # A null input count is no count either: the prompt was billed, its size is unknown.
     missing = json.dumps({"model": model, "usage": {key: None, output_key: 10}}).encode()
-    assert PriceBook().compute(service_type, model, usage_from_json(service_type, missing)).priced
+    assert not PriceBook().compute(service_type, model, usage_from_json(service_type, missing)).priced
 
 
 def test_json_the_fast_decoder_refuses_is_read_as_it_always_was():

@@ -21,6 +21,8 @@ PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """Labels of a web page: no provider answers a metered route with one."""
 MEDIA_ENDPOINTS = frozenset({"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"})
 """Metered routes whose answers may be audio or text (speech, a transcript as text, SRT or VTT)."""
+NO_CONTENT = frozenset({204, 205, 304})
+"""Statuses whose answers have no body (RFC 9110 15.3.5, 15.3.6, 15.4.5)."""
 WHOLE_BODY_BYTES = 64 * 1024
 """Answers up to this size that are not JSON are still read whole; larger ones pass through as they arrive."""
 ACCOUNTED_IN_THREAD_BYTES = 1024 * 1024
@@ -62,7 +64,7 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if exchange.accounting_lost:
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
-    if 300 <= upstream.status < 400:
+    if 300 <= upstream.status < 400 and upstream.status != 304:  # 304 Not Modified: no redirect
         _note_redirect(exchange, upstream)
         return
     expects_json = upstream.content_type == "application/json" or _answers_only_json(exchange, upstream)
@@ -78,8 +80,8 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
 
 
 def _nothing_to_say(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
-    """An answer with no body by its nature: to HEAD, or ``204 No Content``."""
-    return exchange.context.method == "HEAD" or upstream.status == 204
+    """An answer with no body by its nature: to HEAD, or ``204``, ``205`` or ``304``."""
+    return exchange.context.method == "HEAD" or upstream.status in NO_CONTENT
 
 
 def _note_redirect(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
@@ -102,7 +104,7 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if exchange.reader == "batch_results":
         return BatchResultsParser(prices.input_thresholds())
-    if upstream.content_type == "application/json" or upstream.status == 204:  # 204: no body to wait for
+    if upstream.content_type == "application/json" or upstream.status in NO_CONTENT:  # no body to wait for
         return None
     length = upstream.content_length
     if length is not None and length <= WHOLE_BODY_BYTES:

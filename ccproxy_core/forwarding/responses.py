@@ -40,7 +40,8 @@ async def send_whole(
     exchange.response_started_at = now
     exchange.response_bytes = len(body)
     exchange.client_status = status
-    all_headers = [*headers, (b"content-length", str(len(body)).encode()), _overhead_header(exchange, now)]
+    length = [] if status in (204, 304) else [(b"content-length", str(len(body)).encode())]  # RFC 9110 8.6
+    all_headers = [*headers, *length, _overhead_header(exchange, now)]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

@@ -118,10 +118,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._refused is not None and not self.transport.is_closing():
-            _limit_log.log("refused a request from %s: %s", self.client[0] if self.client else "?", self._refused)
-            self._reply_and_close(400, "Bad Request", self._refused)
-            return
+        if self._refused is not None:
+            self.flow.pause_reading()  # nothing after the refused head is read
+            if self.cycle is None or self.cycle.response_complete:
+                self._refuse_head()
+            return  # else the refusal follows the answers in flight (on_response_complete), in order
         too_large = self._head_refused or (self._reading_head and self._head_bytes > self._limits.max_header_bytes)
         if too_large and not self.transport.is_closing():
             _limit_log.log(
@@ -152,6 +153,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
+        if self._refused is not None:  # a head after a refused one, in the same read: never answered
+            return
         self._refused = self._head_refusal()
         if self._refused is not None:
             return
@@ -191,6 +194,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade() and self._should_upgrade() and _has_body(self.headers):
             return "a WebSocket upgrade request carries no body (no Content-Length or Transfer-Encoding)"
         return None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused is not None and self.cycle is not None and self.cycle.response_complete:
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        if not self.transport.is_closing():
+            _limit_log.log("refused a request from %s: %s", self.client[0] if self.client else "?", self._refused)
+            self._reply_and_close(400, "Bad Request", self._refused or "")
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""

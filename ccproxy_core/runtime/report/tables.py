@@ -27,8 +27,9 @@ _FIRST_COLUMN = {
     "key": "Key",
     "client": "Client",
 }
-SESSION_ID_CHARS = 8
-"""Session ids are shown this long, or as much longer as tells the listed ones apart."""
+SESSION_ID_CHARS = 14
+"""Longer session ids are shown as their start and end: ids made one after another (UUIDv7, a name with a
+date or run number) share their start, and their ends tell them apart."""
 
 
 def compact(count: int) -> str:
@@ -55,8 +56,7 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
     table = Table(
         title=Text(title), box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, title_justify="left"
     )
-    shown = _distinct_length([str(row["key"]) for row in rows if row.get("session_id")]) if kind == "session" else 0
-    width = max(14, shown) if kind == "session" else 22
+    width = SESSION_ID_CHARS if kind == "session" else 22
     table.add_column(_FIRST_COLUMN[kind], no_wrap=True, overflow="ellipsis", max_width=width)
     if kind == "session":
         table.add_column("Last active", no_wrap=True, min_width=11)
@@ -67,7 +67,7 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
         table.add_column(name, justify="right", no_wrap=True, min_width={"Req": 4, "Cost": 8}.get(name, 7))
     for row in rows:
         summed = kind == "session" and "session_id" not in row  # the "other" row: no one session's columns
-        table.add_row(*_cells(kind, row, _label(kind, row["key"], shown=shown), bare=summed))
+        table.add_row(*_cells(kind, row, _label(kind, row["key"]), bare=summed))
         for part in row.get("breakdown", []):
             table.add_row(*_cells(kind, part, _label(kind, part["key"], part=True), bare=True), style="dim")
     table.add_section()
@@ -84,29 +84,26 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
         )
     if kind == "session":
         console.print(
-            "In = input tokens including cache reads and writes; session ids are shortened as far as they stay"
-            " distinct (--json has them whole).",
+            "In = input tokens including cache reads and writes; long session ids are shown by their start and"
+            " end (--json has them whole).",
             style="dim",
             overflow="fold",
         )
 
 
-def _distinct_length(ids: list[str]) -> int:
-    """The shortest length, at least :data:`SESSION_ID_CHARS`, at which ``ids`` all differ (UUIDv7 ids
-    of sessions started in one minute share their first eight characters)."""
-    length = SESSION_ID_CHARS
-    longest = max(map(len, ids), default=0)
-    while length < longest and len({session[:length] for session in ids}) < len(set(ids)):
-        length += 1
-    return length
+def _short_id(session: str) -> str:
+    """``01a23d1b-2de8-7c41-9d0e-5f6a7b8c9d0e`` as ``01a23d1…8c9d0e``: start and end, within the column."""
+    if len(session) <= SESSION_ID_CHARS:
+        return session
+    return session[:7] + "…" + session[-6:]
 
 
-def _label(kind: str, key: Any, part: bool = False, shown: int = SESSION_ID_CHARS) -> Text:
-    """A row's name, literally: a session id shortened (to ``shown``), a breakdown part's name indented."""
+def _label(kind: str, key: Any, part: bool = False) -> Text:
+    """A row's name, literally: a long session id shortened, a breakdown part's name indented."""
     if key is None or key == "":
         text = "(none)"
     elif kind == "session" and not part:
-        text = str(key)[:shown]
+        text = _short_id(str(key))
     else:
         text = str(key)
     return Text(f"  {text}" if part else text)
