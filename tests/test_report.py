@@ -19,7 +19,7 @@ from ccproxy_core.runtime.cli import main
 from ccproxy_core.runtime.report.build import build_rows, merge_periods, period_of, totals
 from ccproxy_core.runtime.report.tables import compact, money, render
 
-from .test_attribution_integration import CODEX_KEY, claude_code_request, codex_request, rows, start
+from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request, rows, start
 
 CCPROXY = str(Path(sys.executable).parent / "ccproxy")
 
@@ -31,8 +31,12 @@ def run_report(config: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def write_config(tmp_path: Path, port: int) -> Path:
+    """The report's configuration: the server's port and file, and the key name the server is given."""
     config = tmp_path / "config.toml"
-    config.write_text(f'[server]\nport = {port}\n[observability]\nduckdb_path = "{tmp_path / "ccproxy.duckdb"}"\n')
+    config.write_text(
+        f'[server]\nport = {port}\n[observability]\nduckdb_path = "{tmp_path / "ccproxy.duckdb"}"\n'
+        f'[attribution.keys]\n"{key_fingerprint(ALICE_KEY)}" = {{name = "alice-laptop"}}\n'
+    )
     return config
 
 

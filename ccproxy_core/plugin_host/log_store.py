@@ -80,7 +80,9 @@ GROUP_DIMENSIONS: tuple[str, ...] = (
     "day",
 )
 """What :meth:`LogStore.groups` can group by, besides ``tag:<name>``. ``api_key`` groups by the key's
-configured name when it has one, else by its fingerprint; ``day`` is the UTC date (``2025-01-31``)."""
+fingerprint (``api_key_id``), whatever name its rows were recorded under: readers label the groups
+with the names configured now (:mod:`ccproxy_core.plugin_host.key_groups`); ``day`` is the UTC date
+(``2025-01-31``)."""
 OTHER_GROUP = "other"
 """The key of the group that sums every group beyond the top N."""
 TOP_GROUPS = 10
@@ -136,7 +138,7 @@ class LogFilters:
     project: NameFilter = field(default_factory=NameFilter)
     end_user: NameFilter = field(default_factory=NameFilter)
     api_key_id: NameFilter = field(default_factory=NameFilter)
-    """Matches a key's fingerprint or its configured name."""
+    """Key fingerprints (readers turn a configured name into its keys' fingerprints first)."""
     client_name: NameFilter = field(default_factory=NameFilter)
     tags: tuple[tuple[str, str], ...] = ()
     """``(name, value)`` pairs a row's tags must all hold."""

@@ -89,22 +89,11 @@ def _streaming_clauses(filters: LogFilters, params: Params) -> list[str]:
     return [f"streaming = {params.add(1 if filters.streaming else 0)}"]
 
 
-def _either_clauses(columns: tuple[str, str], name_filter: NameFilter, params: Params) -> list[str]:
-    """A name filter over either of two columns (a key's fingerprint or its operator-given name)."""
-    clauses = []
-    if name_filter.include:
-        names = params.add_all(name_filter.include)
-        clauses.append("(" + " OR ".join(f"{quote(column)} IN ({names})" for column in columns) + ")")
-    for column in columns if name_filter.exclude else ():
-        clauses.append(f"({quote(column)} IS NULL OR {quote(column)} NOT IN ({params.add_all(name_filter.exclude)}))")
-    return clauses
-
-
 def _attribution_clauses(filters: LogFilters, params: Params) -> list[str]:
     clauses = []
-    for column in ("session_id", "project", "end_user", "client_name"):
+    # api_key_id takes fingerprints only: readers turn a key's name into its fingerprints.
+    for column in ("session_id", "project", "end_user", "api_key_id", "client_name"):
         clauses += _name_clauses(column, getattr(filters, column), params)
-    clauses += _either_clauses(("api_key_id", "api_key_name"), filters.api_key_id, params)
     for name, value in filters.tags:
         # tags is compact JSON of string values; visitParamExtractString reads one key (18.16 has it).
         clauses.append(f"visitParamExtractString(tags, {params.add(name)}) = {params.add(value)}")

@@ -24,7 +24,7 @@ _KEYS = {
     "session": "session_id",
     "project": "project",
     "end_user": "end_user",
-    "api_key": "ifNull(api_key_name, api_key_id)",
+    "api_key": "api_key_id",  # the fingerprint: readers label it with the name configured now
     "client": "client_name",
     "day": f"intDiv(timestamp_us, {DAY_MICROS})",
 }

@@ -14,6 +14,7 @@ _COLUMNS = (
     ("session_id", "session_id"),
     ("project", "project"),
     ("end_user", "end_user"),
+    ("api_key_id", "api_key_id"),  # fingerprints only: readers turn a key's name into its fingerprints
     ("client_name", "client_name"),
 )
 
@@ -27,25 +28,20 @@ def attribution_clauses(filters: LogFilters, params: list[Any]) -> list[str]:
     """Clauses for the attribution parts of ``filters``; appends their values to ``params``."""
     clauses: list[str] = []
     for attribute, column in _COLUMNS:
-        clauses += _name_clauses((column,), getattr(filters, attribute), params)
-    clauses += _name_clauses(("api_key_id", "api_key_name"), filters.api_key_id, params)
+        clauses += _name_clauses(column, getattr(filters, attribute), params)
     for name, value in filters.tags:
         clauses.append('json_extract_string("tags", ?) = ?')
         params += [tag_path(name), value]
     return clauses
 
 
-def _name_clauses(columns: tuple[str, ...], name_filter: NameFilter, params: list[Any]) -> list[str]:
-    """Like the model filter, over one column or (for keys) either of two."""
+def _name_clauses(column: str, name_filter: NameFilter, params: list[Any]) -> list[str]:
+    """Like the model filter: one of ``include`` (when given), none of ``exclude``."""
     clauses = []
     if name_filter.include:
-        marks = ", ".join("?" for _ in name_filter.include)
-        clauses.append("(" + " OR ".join(f'"{c}" IN ({marks})' for c in columns) + ")")
-        for _ in columns:
-            params.extend(name_filter.include)
+        clauses.append(f'"{column}" IN ({", ".join("?" for _ in name_filter.include)})')
+        params.extend(name_filter.include)
     if name_filter.exclude:
-        marks = ", ".join("?" for _ in name_filter.exclude)
-        for column in columns:
-            clauses.append(f'("{column}" IS NULL OR "{column}" NOT IN ({marks}))')
-            params.extend(name_filter.exclude)
+        clauses.append(f'("{column}" IS NULL OR "{column}" NOT IN ({", ".join("?" for _ in name_filter.exclude)}))')
+        params.extend(name_filter.exclude)
     return clauses

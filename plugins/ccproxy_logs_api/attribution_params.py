@@ -4,13 +4,14 @@ client_name (comma lists, ``!name`` excludes, a backslash escapes, like ``model`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Query, Request
 
 from ccproxy_core.accounting.attribution import clean_tag_name
 from ccproxy_core.accounting.attribution.clean import clean_text
+from ccproxy_core.plugin_host.key_groups import configured_key_names, key_filter
 
 from . import params  # the shared parsers; params imports this module in turn
 
@@ -28,11 +29,14 @@ class AttributionParams:
     api_key_id: str | None = None
     client_name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    key_names: dict[str, str] = field(default_factory=dict, compare=False)
+    """Fingerprint -> configured name: ``api_key_id`` takes either, the store fingerprints."""
 
     def filter_parts(self) -> dict[str, Any]:
         """The :class:`ccproxy_core.plugin_host.log_store.LogFilters` fields for these filters."""
         names = ("session_id", "project", "end_user", "api_key_id", "client_name")
-        return {name: params.parse_names(name, getattr(self, name)) for name in names} | {"tags": self.tags}
+        parts = {name: params.parse_names(name, getattr(self, name)) for name in names}
+        return parts | {"api_key_id": key_filter(parts["api_key_id"], self.key_names), "tags": self.tags}
 
     def echo(self) -> dict[str, Any]:
         """The filters as a response reports them (tags only when given)."""
@@ -76,4 +80,5 @@ def attribution_params(
 ) -> AttributionParams:
     """FastAPI dependency: the attribution filters, ``tag.<name>=<value>`` included."""
     tags = parse_tag_filters(request.query_params.multi_items())
-    return AttributionParams(session_id, project, end_user, api_key_id, client_name, tags)
+    names = configured_key_names(request.app.state.settings.attribution)
+    return AttributionParams(session_id, project, end_user, api_key_id, client_name, tags, names)

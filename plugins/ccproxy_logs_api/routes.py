@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups
 from ccproxy_core.plugin_host.log_store import (
     SORTABLE_COLUMNS,
     TOP_GROUPS,
@@ -197,6 +198,7 @@ async def logs_query(
 
 
 async def logs_analytics(
+    request: Request,
     store: LogStore = Depends(require_store),
     filters: FilterParams = Depends(filter_params),
     hours: float = Query(24, gt=0, le=24 * 3660, description="Window length when start_time is not given"),
@@ -218,7 +220,9 @@ async def logs_analytics(
         show_unknown_costs(result.get(breakdown_rows) or [])
     if grouping is not None:
         result["group_by"] = group_by
-        result["groups"] = show_unknown_costs(await _ask(store.groups(row_filters, grouping)))
+        groups = await _ask(store.groups(row_filters, grouping))
+        names = configured_key_names(request.app.state.settings.attribution)
+        result["groups"] = show_unknown_costs(name_key_groups(groups, grouping, names))
     return await json_answer({"window": {"start": start.isoformat(), "end": end.isoformat()}, **result})
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from ccproxy_core.errors import CcproxyError
+from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
@@ -175,17 +176,20 @@ _HINTS = {
 
 
 class FileSource:
-    """The DuckDB file, opened read-only (the built-in store's own queries read it)."""
+    """The DuckDB file, opened read-only (the built-in store's own queries read it); keys are
+    labelled with ``key_names`` (fingerprint -> configured name), as the /logs API labels them."""
 
     name = "file"
 
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: Any, key_names: dict[str, str] | None = None) -> None:
         self.cursor = cursor
+        self.key_names = key_names or {}
 
     def groups(self, start: datetime, end: datetime, grouping: Grouping) -> list[dict[str, Any]]:
         from ccproxy_duckdb.groups import groups
 
-        return groups(self.cursor, LogFilters(start_time=start, end_time=end), grouping)
+        found = groups(self.cursor, LogFilters(start_time=start, end_time=end), grouping)
+        return name_key_groups(found, grouping, self.key_names)
 
     def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
         from ccproxy_duckdb.sessions import session_list
@@ -201,7 +205,8 @@ class FileSource:
         if not session_ids:
             return []
         only = LogFilters(start_time=start, end_time=end, session_id=NameFilter(include=tuple(session_ids)))
-        return groups(self.cursor, only, Grouping("session", None, len(session_ids), breakdown))
+        grouping = Grouping("session", None, len(session_ids), breakdown)
+        return name_key_groups(groups(self.cursor, only, grouping), grouping, self.key_names)
 
     def close(self) -> None:
         """Release the file (and its read lock)."""
@@ -234,7 +239,7 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
             raise ReportError(f"cannot open {path}: {exc}") from None
         return ApiSource(_local_server_url(settings), token)
     _check_columns(connection, path)
-    return FileSource(connection)
+    return FileSource(connection, configured_key_names(settings.attribution))
 
 
 def _local_server_url(settings: Settings) -> str:
