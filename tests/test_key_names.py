@@ -99,3 +99,37 @@ def test_the_key_report_shows_one_row_per_key_from_the_server_and_from_the_file(
 def test_a_key_named_after_use_is_one_group_on_clickhouse(proxy_factory, clickhouse_server):
     proxy = name_the_key_after_use(proxy_factory, clickhouse_storage(clickhouse_server.url))
     check_one_key_under_its_name(proxy.url)
+
+
+def sessions_keys(proxy_url: str) -> dict[str, str]:
+    return {s["session_id"]: s["api_key"] for s in httpx.get(f"{proxy_url}/logs/sessions").json()["sessions"]}
+
+
+def session_named_midway(proxy_factory, observability: dict):
+    """One session: Alice's and Bob's requests before Alice's key is named, one of Alice's after."""
+    session = str(uuid.uuid4())
+    before = proxy_factory(observability=observability, attribution={"keys": {}})
+    claude_code_request(before.url, session)
+    codex_request(before.url, session)
+    rows(before.url, 2)
+    before.stop()
+    proxy = serve_and_send(proxy_factory, observability, "alice-laptop", 0, 2)
+    claude_code_request(proxy.url, session)
+    rows(proxy.url, 3)
+    return proxy, session
+
+
+BOTH_KEYS = ", ".join(sorted([CODEX, "alice-laptop"]))
+
+
+def test_a_session_lists_its_key_once_under_the_name_configured_now(proxy_factory, tmp_path):
+    proxy, session = session_named_midway(proxy_factory, STORAGE_ON)
+    assert sessions_keys(proxy.url) == {session: BOTH_KEYS}
+    proxy.stop()
+    from_file = report_in_process(write_config(tmp_path, 1), "session", "--json")
+    assert [row["api_key"] for row in json.loads(from_file.stdout)["rows"]] == [BOTH_KEYS]
+
+
+def test_a_session_lists_its_key_once_on_clickhouse(proxy_factory, clickhouse_server):
+    proxy, session = session_named_midway(proxy_factory, clickhouse_storage(clickhouse_server.url))
+    assert sessions_keys(proxy.url) == {session: BOTH_KEYS}

@@ -54,3 +54,13 @@ def _name_group(group: dict[str, Any], names: Mapping[str, str]) -> None:
     group["api_key_id"] = fingerprint
     if fingerprint is not None:
         group["key"] = names.get(fingerprint, fingerprint)
+
+
+def name_session_keys(sessions: list[dict[str, Any]], names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Turn each session's ``api_key`` (its keys' fingerprints, comma separated) into the keys' names
+    configured now, else their fingerprints, sorted. Changes the sessions in place."""
+    for session in sessions:
+        if session.get("api_key"):
+            labels = {names.get(fingerprint, fingerprint) for fingerprint in session["api_key"].split(", ")}
+            session["api_key"] = ", ".join(sorted(labels))
+    return sessions

@@ -141,7 +141,7 @@ def session_list(
     where = where_clause(filters, params, "session_id IS NOT NULL")
     sql = (
         f"SELECT session_id, {_SUMS}, min(timestamp_us), max(timestamp_us), groupUniqArray(model), "
-        f"{_all_of('project')}, {_all_of('end_user')}, {_all_of('ifNull(api_key_name, api_key_id)')}, "
+        f"{_all_of('project')}, {_all_of('end_user')}, {_all_of('api_key_id')}, "
         f"{_all_of('client_name')} FROM {database}.access_logs {where} GROUP BY session_id"
     )
     rows = sorted(client.execute(sql, params.values), key=lambda row: (-row[_SUMS_WIDTH + 2], row[0]))
@@ -149,7 +149,8 @@ def session_list(
 
 
 def _all_of(column: str) -> str:
-    """A session that used several projects, keys or clients names them all, sorted, comma separated."""
+    """A session that used several projects, keys or clients names them all, sorted, comma separated
+    (keys by fingerprint, which readers replace with the names configured now)."""
     return f"nullIf(arrayStringConcat(arraySort(groupUniqArray({column})), ', '), '')"
 
 

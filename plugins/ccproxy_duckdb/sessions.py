@@ -12,12 +12,13 @@ from .queries import where_clause
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 from .schema import one_row
 
-# A session that used several projects, keys or clients names them all, sorted, comma separated.
+# A session that used several projects, keys or clients names them all, sorted, comma separated;
+# keys by fingerprint, which readers replace with the names configured now.
 _DESCRIPTION = """min(epoch_us("timestamp")), max(epoch_us("timestamp")),
     list(DISTINCT "model") FILTER (WHERE "model" IS NOT NULL),
     string_agg(DISTINCT "project", ', ' ORDER BY "project"),
     string_agg(DISTINCT "end_user", ', ' ORDER BY "end_user"),
-    string_agg(DISTINCT coalesce("api_key_name", "api_key_id"), ', ' ORDER BY coalesce("api_key_name", "api_key_id")),
+    string_agg(DISTINCT "api_key_id", ', ' ORDER BY "api_key_id"),
     string_agg(DISTINCT "client_name", ', ' ORDER BY "client_name")"""
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from ccproxy_core.accounting.attribution import clean_tag_name
+from ccproxy_core.plugin_host.key_groups import configured_key_names, name_session_keys
 from ccproxy_core.plugin_host.log_store import (
     GROUP_DIMENSIONS,
     EncodedRowReads,
@@ -49,6 +50,7 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
     """GET /logs/sessions, bound to the router's store dependency and error wrapper."""
 
     async def logs_sessions(
+        request: Request,
         store: LogStore = Depends(require_store),
         filters: FilterParams = Depends(filter_params),
         start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
@@ -59,8 +61,9 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
         """Sessions, most recently active first: times, requests, tokens by type, cost, models, errors."""
         start, end = parse_window(start_time, end_time)
         sessions, total = await ask(store.sessions(filters.to_filters(start, end), limit, offset))
+        names = configured_key_names(request.app.state.settings.attribution)
         return {
-            "sessions": show_unknown_costs(sessions),
+            "sessions": show_unknown_costs(name_session_keys(sessions, names)),
             "total": total,
             "limit": limit,
             "offset": offset,

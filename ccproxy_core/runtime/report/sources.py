@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from ccproxy_core.errors import CcproxyError
-from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups
+from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups, name_session_keys
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
@@ -194,7 +194,8 @@ class FileSource:
     def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
         from ccproxy_duckdb.sessions import session_list
 
-        return session_list(self.cursor, LogFilters(start_time=start, end_time=end), limit, 0)[0]
+        found = session_list(self.cursor, LogFilters(start_time=start, end_time=end), limit, 0)[0]
+        return name_session_keys(found, self.key_names)
 
     def session_groups(
         self, start: datetime, end: datetime, session_ids: list[str], breakdown: str
