@@ -7,8 +7,11 @@ import json
 import uuid
 
 import httpx
+import pytest
+from playwright.sync_api import expect
 
 from ccproxy_core.accounting.attribution import key_fingerprint
+from tests.dashboard_pages import ALL_LOGS_ON
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, STORAGE_ON, claude_code_request, codex_request, rows
 from .test_clickhouse_logs_api import clickhouse_storage
@@ -133,3 +136,14 @@ def test_a_session_lists_its_key_once_under_the_name_configured_now(proxy_factor
 def test_a_session_lists_its_key_once_on_clickhouse(proxy_factory, clickhouse_server):
     proxy, session = session_named_midway(proxy_factory, clickhouse_storage(clickhouse_server.url))
     assert sessions_keys(proxy.url) == {session: BOTH_KEYS}
+
+
+@pytest.mark.browser
+def test_the_dashboard_spends_by_key_one_row_per_key(open_dashboard, proxy_factory):
+    proxy, session = session_named_midway(proxy_factory, ALL_LOGS_ON)
+    tab, _ = open_dashboard(f"{proxy.url}/dashboard")
+    tab.select_option("#breakdown-dimension", "api_key")
+    expect(tab.locator('#by-dimension tr[data-key="alice-laptop"] td').nth(1)).to_have_text("2", timeout=10_000)
+    expect(tab.locator("#by-dimension tr")).to_have_count(2)
+    session_row = tab.locator(f'#sessions tr[data-session-id="{session}"]')
+    expect(session_row.locator("td").nth(3)).to_have_text(BOTH_KEYS)
