@@ -241,7 +241,8 @@ class LogStore(Protocol):
         """Sessions with a row matching ``filters``, most recently active first, and how many there are.
 
         Each is ``{"session_id", "first_seen", "last_seen", "requests", "errors", "tokens" (as in
-        :meth:`groups`), "cost_usd", "unpriced_requests", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``.
+        :meth:`groups`), "cost_usd", "unpriced_requests", "models" (sorted list), "project", "end_user", "api_key", "client_name"}``;
+        ``api_key`` lists the session's key fingerprints (readers put the configured names in their place).
         """
         ...
 
