@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 
@@ -172,3 +173,12 @@ def test_a_refused_head_pipelined_behind_a_request_waits_for_its_answer(proxy, r
     assert first.startswith(b"HTTP/1.1 200") and rest.startswith(b"HTTP/1.1 400") and b"Host header" in rest
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)
+
+
+def test_a_transfer_coding_other_than_chunked_is_refused(proxy, recorder, provider):
+    body = gzip.compress(BODY.encode())
+    head = request("/v1/messages", extra="transfer-encoding: gzip, chunked\r\n").partition(b"\r\n\r\n")[0]
+    head = head.replace(f"content-length: {len(BODY)}\r\n".encode(), b"")
+    answer = exchange(proxy, head + b"\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    assert answer.startswith(b"HTTP/1.1 400") and b"chunked only" in answer
+    assert provider.received == []

@@ -184,9 +184,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
 
     def _head_refusal(self) -> str | None:
-        """Why a whole head is refused: Host headers a check and the proxy could read differently, or an
-        upgrade whose body would be read as WebSocket frames (or never, holding the connection)."""
-        hosts = sum(name == b"host" for name, _ in self.headers)
+        """Why a whole head is refused: a transfer coding other than chunked (its bytes would be forwarded as
+        the body), Host headers a check and the proxy could read differently, or an upgrade whose body would be
+        read as WebSocket frames (or never, holding the connection)."""
+        hosts, codings = 0, []
+        for name, value in self.headers:
+            if name == b"host":
+                hosts += 1
+            elif name == b"transfer-encoding":
+                codings.append(value)
+        if codings and b", ".join(codings).strip().lower() != b"chunked":
+            return "ccproxy takes Transfer-Encoding: chunked only; send a compressed body with Content-Encoding"
         if hosts > 1:
             return "the request has more than one Host header (RFC 9112 3.2)"
         if hosts == 0 and self.parser.get_http_version() == "1.1":
