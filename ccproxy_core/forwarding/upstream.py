@@ -150,7 +150,7 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
                 out.add(name, kept)
-    if not client_sent_key(headers):  # as sent: a key the Connection header names was still the client's
+    if not client_sent_key(out):  # credentials are never dropped above: these are the client's as sent
         _add_fallback_key(out, provider, settings)
     return out
 
@@ -195,7 +195,7 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def client_sent_key(headers: CIMultiDict[str] | Headers) -> bool:
+def client_sent_key(headers: CIMultiDict[str]) -> bool:
     """Whether the client authenticates itself: any credential header, or the WebSocket key subprotocol."""
     if any(name in headers for name in _CREDENTIAL_HEADERS):
         return True
