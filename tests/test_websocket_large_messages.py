@@ -54,6 +54,14 @@ def open_socket(proxy):
     return websockets.sync.client.connect(proxy.url.replace("http://", "ws://") + "/v1/responses", max_size=None)
 
 
+def proxy_decoding_with(decode, monkeypatch, proxy_factory, recorder, provider):
+    """A proxy whose WebSocket messages are decoded by ``decode``, the provider ready with one answer."""
+    for module in (websocket_messages, websocket_proxy):
+        monkeypatch.setattr(module, "decode_json", decode, raising=False)
+    provider.socket_answers = [answer()]
+    return proxy_factory(plugins=[recorder], upstream_url=provider.url)
+
+
 def test_large_messages_both_ways_are_relayed_unchanged_and_their_answer_recorded(provider, proxy_factory, recorder):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     sent, answered = create(), answer()
@@ -83,10 +91,7 @@ def test_other_requests_are_answered_while_a_large_message_is_decoded(
             released.wait(30)
         return decode_json(text)
 
-    for module in (websocket_messages, websocket_proxy):
-        monkeypatch.setattr(module, "decode_json", held_decode, raising=False)
-    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    provider.socket_answers = [answer()]
+    proxy = proxy_decoding_with(held_decode, monkeypatch, proxy_factory, recorder, provider)
     with open_socket(proxy) as socket:
         socket.send(create())
         try:
@@ -107,10 +112,7 @@ def test_the_long_strings_of_a_large_message_are_not_decoded(provider, proxy_fac
         decoded.append(text)
         return decode_json(text)
 
-    for module in (websocket_messages, websocket_proxy):
-        monkeypatch.setattr(module, "decode_json", seen, raising=False)
-    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    provider.socket_answers = [answer()]
+    proxy = proxy_decoding_with(seen, monkeypatch, proxy_factory, recorder, provider)
     with open_socket(proxy) as socket:
         turn(socket, create(), 3)
     [record] = recorder.wait_for_ends(1)

@@ -17,6 +17,7 @@ from .raw_upstream import json_answer, raw_upstream
 INVALID_KEY = json.dumps(
     {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}
 ).encode()
+HOSTILE = b'\xff\xfe{"error": {"code": "\x1b[31m", "message": NaN}}' + b"9" * 500_000
 RATE_LIMITED = json.dumps(
     {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
 ).encode()
@@ -28,6 +29,7 @@ def provider():
         "429": json_answer(b"429 Too Many Requests", RATE_LIMITED, b"retry-after: 20\r\nx-request-id: req_ws_429\r\n"),
         "307": json_answer(b"307 Temporary Redirect", b"", b"location: http://127.0.0.1:9/v1/responses\r\n"),
         "gzip": json_answer(b"401 Unauthorized", gzip.compress(INVALID_KEY), b"content-encoding: gzip\r\n"),
+        "hostile": json_answer(b"403 Forbidden", HOSTILE),
     }
     with raw_upstream(answers) as server:
         yield server
@@ -94,3 +96,13 @@ def test_a_refusal_ccproxy_makes_names_the_record(proxy_factory, recorder):
     assert (answer.status_code, record.error_type) == (502, "upstream_unreachable")
     assert answer.headers["x-ccproxy-request-id"] == record.request_id
     assert record.response_bytes == len(answer.content) > 0
+
+
+def test_a_refusal_whose_body_is_no_json_reaches_the_client_unchanged_and_is_recorded_by_status(
+    proxy_factory, recorder, provider
+):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "hostile")
+    assert (answer.status_code, answer.content) == (403, HOSTILE)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.upstream_status, record.error_type) == (403, 403, "http_403")
