@@ -1,7 +1,7 @@
 """SIGTERM and SIGKILL on a real ``python -m ccproxy_core serve`` process.
 
 SIGTERM: streams in flight finish, the DuckDB writer flushes, the Pushgateway gets a last
-push, the process exits 0. SIGKILL: at most the last flush interval of records is lost, and
+push, the process exits 0, however many come at once. SIGKILL: at most the last flush interval of records is lost, and
 the next start opens the same file cleanly (DuckDB replays its write-ahead log).
 """
 
@@ -15,10 +15,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import httpx
+import uvicorn
 
+from ccproxy_core.runtime.serve import Server
 from ccproxy_core.testing import free_port, wait_until
 
 ANTHROPIC = {"x-api-key": "sk-ant-signals", "anthropic-version": "2023-06-01"}
@@ -310,3 +313,50 @@ def test_a_hang_up_stops_like_sigterm_finishing_streams_and_writing_every_record
         stream.join(5)
         assert stream.error is None and stream.body.rstrip().endswith(STREAM_END), stream.error
     assert stored_request_ids(database) == quick_ids | {stream.request_id for stream in streams}
+
+
+class FlagSetUnderLock:
+    """Sets itself under a plain, non-reentrant lock as ``threading.Event`` does; while it holds the lock,
+    the server's signal handler runs again, as it does when a second signal arrives at that moment."""
+
+    def __init__(self) -> None:
+        self.lock, self.flag = threading.Lock(), False
+        self.server: Server | None = None
+
+    def set(self) -> None:
+        with self.lock:
+            if self.server is not None:
+                server, self.server = self.server, None
+                server.handle_exit(signal.SIGTERM, None)
+            self.flag = True
+
+    def is_set(self) -> bool:
+        return self.flag
+
+
+def test_a_signal_arriving_inside_the_first_ones_handler_does_not_freeze_the_server():
+    draining = FlagSetUnderLock()
+    server = Server(uvicorn.Config(SimpleNamespace(state=SimpleNamespace(draining=draining))))
+    draining.server = server
+    handling = threading.Thread(target=server.handle_exit, args=(signal.SIGTERM, None), daemon=True)
+    handling.start()
+    handling.join(5)
+    assert not handling.is_alive(), "the second signal waited for the lock the first one held"
+    assert server.should_exit and draining.is_set()
+
+
+def test_a_burst_of_sigterms_stops_the_server_and_writes_every_record(upstream, tmp_path):
+    # A worker gets its supervisor's death signal once per supervisor thread; an operator presses Ctrl-C twice.
+    # Before, a signal landing inside the first one's handler froze the process for good (7 runs in 20).
+    database = tmp_path / "burst.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database)).start()
+    try:
+        quick_ids, _ = quick_requests_then_streams(server.url, 3, 0)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and server.process.poll() is None:
+            server.send(signal.SIGTERM)
+            time.sleep(0.00002)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    assert stored_request_ids(database) == quick_ids

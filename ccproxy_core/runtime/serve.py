@@ -68,9 +68,15 @@ class Server(uvicorn.Server):
     _gc_threshold: tuple[int, ...] | None = None
 
     def handle_exit(self, sig: int, frame) -> None:  # signal frame
-        app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
-        app.state.draining.set()
+        # A signal handler runs between two bytecodes of the main thread, so a second signal can run it again
+        # inside the first one's ``draining.set()``, whose lock is not reentrant: that froze the process for
+        # good. Signals come in bursts (a worker gets the supervisor's death signal once per supervisor
+        # thread; Ctrl-C pressed twice), so only the first one sets the flag, after ``should_exit`` says so.
+        first = not self.should_exit
         super().handle_exit(sig, frame)
+        if first:
+            app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
+            app.state.draining.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -135,10 +141,12 @@ FORCED_EXIT_SECONDS = 2.0
 
 def survive_reraised_signals() -> None:
     """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with the default
-    handlers that kills the process before queued log lines are written. Make the
-    re-raised signal harmless so ``run_server`` returns and flushes."""
+    handlers that kills the process before queued log lines are written. Ignore them
+    outside uvicorn's own handling so ``run_server`` returns and flushes. Ignored, not
+    caught: Python puts caught signals back to their default while it exits, and a late
+    one of a burst would then kill the process that had stopped cleanly."""
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def run_server(settings: Settings, config_file: str | None = None, overrides: dict[str, Any] | None = None) -> int:
