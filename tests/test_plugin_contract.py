@@ -146,6 +146,34 @@ def test_a_raising_implementation_or_wrapper_is_logged_counted_and_isolated(prox
     assert len(recorder.starts) == 1  # the others still ran
 
 
+class Exiting:
+    """Ends the process from its hooks, as a plugin calling ``sys.exit()`` or hit by Ctrl-C would."""
+
+    @hookimpl
+    def on_request_start(self, context):
+        raise SystemExit(3)
+
+    @hookimpl
+    async def on_request_end(self, record):
+        raise KeyboardInterrupt
+
+
+def test_a_hook_raising_system_exit_or_keyboard_interrupt_is_counted_and_the_record_still_reaches_the_others(
+    proxy_factory, recorder
+):
+    # Before, either one escaped the guard: the request got a bare 500, or its record never reached the store.
+    proxy = proxy_factory(plugins=[recorder, Exiting()])
+    for streamed in (False, True):
+        response = httpx.post(proxy.url + "/v1/messages", json={**BODY, "stream": streamed}, headers=HEADERS)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/event-stream" if streamed else "application/json"
+        )
+    [first, second] = recorder.wait_for_ends(2)
+    assert (first.status_code, second.status_code) == (200, 200) and first.tokens_output and second.tokens_output
+    wait_until(lambda: sum(proxy.app.state.hook_errors.values()) == 4)
+    assert {hook for (_, hook) in proxy.app.state.hook_errors} == {"on_request_start", "on_request_end"}
+
+
 def test_a_wrapper_on_a_once_per_plugin_hook_is_refused_at_load():
     infos = {
         i.name: i

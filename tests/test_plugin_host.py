@@ -58,10 +58,12 @@ def test_a_plugin_that_fails_to_import_is_reported_and_others_load():
     assert "ImportError: this plugin needs a package that is not installed" in infos["broken"].reason
 
 
-def test_strict_mode_makes_a_load_failure_fatal():
+def test_strict_mode_makes_a_load_failure_fatal_in_one_line_naming_the_way_out(caplog):
     settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
-    with pytest.raises(PluginLoadError, match="plugin broken failed to load"):
+    with pytest.raises(PluginLoadError, match="plugin broken failed to load: ImportError") as refused:
         get_plugin_manager(settings, [ep("broken", "broken_import")])
+    assert "name it in PLUGINS__DISABLED" in str(refused.value)
+    assert not [r for r in caplog.records if "broken" in r.getMessage()]  # the caller prints it, once
 
 
 def test_a_misspelled_hook_is_refused_not_silently_ignored():

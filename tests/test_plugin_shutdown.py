@@ -1,12 +1,17 @@
-"""Plugins' shutdown within SERVER__SHUTDOWN_TIMEOUT_SECONDS, however long one of them takes."""
+"""Plugins' start-up and shutdown: within SERVER__SHUTDOWN_TIMEOUT_SECONDS, and whatever one of them raises."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
+
+import pytest
 
 from ccproxy_core import hookimpl
-from ccproxy_core.plugin_host.lifecycle import stop_plugins
+from ccproxy_core.errors import StartupError
+from ccproxy_core.plugin_host.lifecycle import start_plugins, stop_plugins
 from tests.test_plugin_contract import Lifecycle, host_with
 
 
@@ -36,3 +41,50 @@ def test_a_plugin_that_never_stops_has_its_share_of_the_shutdown_timeout_and_the
     assert journal == ["stop last", "stopping stuck", "stop first"]
     assert 0.2 < took < 0.6  # "stuck" had half of the time left when its turn came
     assert any("plugin stuck did not stop within 0.3 s" in r.getMessage() for r in caplog.records)
+
+
+class BlocksWhileStopping(Lifecycle):
+    @hookimpl
+    def on_shutdown(self):
+        self.journal.append(f"stopping {self.name}")
+        time.sleep(0.5)
+
+
+def test_a_synchronous_shutdown_past_its_share_is_named_not_the_plugins_after_it(caplog):
+    journal: list[str] = []
+    host = host_with(NeverStops("next", journal), BlocksWhileStopping("slow", journal), shutdown_timeout_seconds=0.4)
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    asyncio.run(asyncio.wait_for(stop_plugins(host, ["next", "slow"]), 5))
+    assert journal == ["stopping slow", "stopping next"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("plugin slow took 0.5 s in on_shutdown, past its share of 0.2 s") for m in messages)
+
+
+class ExitsWhileStopping(Lifecycle):
+    @hookimpl
+    def on_shutdown(self):
+        sys.exit("stopping for good")
+
+
+def test_a_plugin_calling_sys_exit_in_its_shutdown_is_logged_and_the_others_still_stop(caplog):
+    # Before, the SystemExit went through: the plugins after it (the stores) never wrote their queues.
+    journal: list[str] = []
+    host = host_with(Lifecycle("store", journal), ExitsWhileStopping("exits", journal))
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    asyncio.run(stop_plugins(host, ["store", "exits"]))
+    assert journal == ["stop store"]
+    assert any(r.getMessage() == "plugin exits raised in on_shutdown" for r in caplog.records)
+
+
+class ExitsWhileStarting(Lifecycle):
+    @hookimpl
+    def on_startup(self):
+        raise SystemExit(1)
+
+
+def test_a_plugin_calling_sys_exit_in_its_start_up_fails_the_start_up_and_the_others_are_stopped():
+    journal: list[str] = []
+    host = host_with(Lifecycle("store", journal), ExitsWhileStarting("exits", journal))
+    with pytest.raises(StartupError, match="plugin exits failed to start"):
+        asyncio.run(start_plugins(host))
+    assert journal == ["start store", "stop store"]

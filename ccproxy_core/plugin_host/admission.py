@@ -15,9 +15,11 @@ class Admission:
     """What ``admit_request`` returns.
 
     With ``refuse_status`` set, ccproxy answers the request itself, without forwarding it,
-    with that status and an error body in the provider's own shape, carrying ``error_type``
-    (``None``: the provider's usual type for that status) and ``message``. ``headers`` go on
-    the response either way (names in lower case, values plain ASCII, never a secret).
+    with that status and an error body in the provider's own shape: the provider's usual
+    type for that status (what its SDKs expect) and ``message``. The record's ``error_type``
+    is ``error_type`` (``None``: ``refused``); on a WebSocket it is also the error event's
+    ``code``. ``headers`` go on the response either way (names in lower case, values plain
+    ASCII, never a secret).
     """
 
     refuse_status: int | None = None

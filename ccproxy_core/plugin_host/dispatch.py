@@ -145,7 +145,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = function(*args, **kwargs)
-            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
+            except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
                 _raise_if_request_cancelled()
                 failures.raised()
                 return None
@@ -162,7 +162,7 @@ async def _guard_awaitable(
 ) -> Any:
     try:
         result = await awaitable
-    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a plugin bug must never fail a proxied request
+    except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
         _raise_if_request_cancelled()
         failures.raised()
         return None
@@ -203,7 +203,7 @@ def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callabl
         try:
             inner = function(*args, **kwargs)
             next(inner)
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed before its yield: the others still run
+        except BaseException:  # noqa: BLE001 - failed before its yield: the others still run
             _raise_if_request_cancelled()
             failures.raised()
             return (yield)
@@ -219,7 +219,7 @@ def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callabl
             inner.send(outcome)
         except StopIteration as finished:
             return _results_or_report(finished.value, outcome, failures)
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - failed after its yield: the call's result stands
+        except BaseException:  # noqa: BLE001 - failed after its yield: the call's result stands
             _raise_if_request_cancelled()
             failures.raised()
             return outcome

@@ -66,6 +66,11 @@ def _impls_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> dict[str, plug
     return {impl.plugin_name: impl for impl in getattr(pm.hook, hook_name).get_hookimpls()}
 
 
+PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+"""What a plugin's start or stop may raise and ccproxy still go on: a plugin calling ``sys.exit()`` in its
+``on_shutdown`` must not end the process before the stores have written what they hold."""
+
+
 async def start_plugins(host: Ccproxy) -> list[str]:
     """Run every ``on_startup`` in order; on a failure, shut down those started and raise.
 
@@ -81,7 +86,7 @@ async def start_plugins(host: Ccproxy) -> list[str]:
             continue
         try:
             await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             await stop_plugins(host, order[:position])
             raise StartupError(f"plugin {name} failed to start: {exc}") from exc
     return order
@@ -108,12 +113,28 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
     for position, name in enumerate(stopping):
         impl = shutdowns[name]
         share = max(0.0, deadline - loop.time()) / (len(stopping) - position)
+        called = loop.time()
         try:
             result = impl.function(*[arguments[arg] for arg in impl.argnames])
+            _blame_overrun(name, loop.time() - called, share)
             if inspect.isawaitable(result):
                 await _within(result, share, name)
-        except Exception:  # one plugin's failure must not keep the others' resources open
+        except PLUGIN_FAILURES:  # one plugin's failure must not keep the others' resources open
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})
+
+
+def _blame_overrun(name: str, took: float, share: float) -> None:
+    """Log a plugin whose synchronous ``on_shutdown`` ran past its share: it cannot be cut off, and the
+    plugins after it would otherwise seem the slow ones."""
+    if took > share:
+        log.error(
+            "plugin %s took %.1f s in on_shutdown, past its share of %.1f s, holding up the plugins after it "
+            "(a synchronous on_shutdown cannot be cut off: make it async def)",
+            name,
+            took,
+            share,
+            extra={"plugin": name, "hook": "on_shutdown"},
+        )
 
 
 async def _within(awaitable: Awaitable[object], seconds: float, name: str) -> None:

@@ -188,10 +188,12 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
     except Exception as exc:  # any import error of a third-party plugin is reported, not raised
         info.error = f"{type(exc).__name__}: {exc}"
         info.reason = f"failed to load: {info.error}"
+        if report and settings.plugins.strict:  # the caller prints it: once
+            raise PluginLoadError(
+                f"plugin {ep.name} failed to load: {info.error}; mend or uninstall it, or name it in PLUGINS__DISABLED"
+            ) from exc
         if report:
             log.error("plugin %s failed to load: %s", ep.name, info.error)
-            if settings.plugins.strict:
-                raise PluginLoadError(f"plugin {ep.name} failed to load: {info.error}") from exc
     return info
 
 
