@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from importlib.metadata import EntryPoint
 
 import httpx
@@ -403,3 +404,21 @@ def test_a_plugins_http_middleware_leaves_proxied_answers_whole(proxy_factory, r
     assert (b"message_stop" in response.content) if stream else response.json()["usage"]["output_tokens"] > 0
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, None) and record.tokens_output
+
+
+class Blocking:
+    """Does its slow work right in a plain ``def`` hook, as a plugin writing to a file or a socket might."""
+
+    @hookimpl
+    def on_request_end(self, record):
+        time.sleep(0.25)
+
+
+def test_a_plain_hook_that_holds_the_event_loop_is_named_and_counted(proxy_factory, recorder, caplog):
+    proxy = proxy_factory(plugins=[recorder, Blocking()])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    assert send(proxy).status_code == 200
+    recorder.wait_for_ends(1)
+    wait_until(lambda: sum(proxy.app.state.hook_errors.values()) == 1)
+    [line] = [r.getMessage() for r in caplog.records if getattr(r, "plugin", None)]
+    assert "its on_request_end held the event loop for 2" in line and "make it async def" in line

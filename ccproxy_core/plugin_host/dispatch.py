@@ -22,6 +22,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,13 @@ T = TypeVar("T")
 REQUEST_HOOKS = ("on_request_start", "admit_request", "on_request_end")
 ONCE_PER_PLUGIN_HOOKS = ("register_plugin", "register_routes", "on_startup", "on_shutdown")
 _GUARDED = "_ccproxy_guarded"
+BLOCKING_HOOK_SECONDS = 0.1
+"""A plain ``def`` request hook that runs longer than this has held up every request of the process:
+it is counted as the plugin's failure and logged by name (asyncio's debug mode draws the line there too)."""
+BLOCKED = (
+    "its %s held the event loop for %.0f ms, stalling every request meanwhile "
+    "(make it async def and await its slow work)"
+)
 
 
 async def await_me_maybe(value: T | Awaitable[T]) -> T:
@@ -143,6 +151,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
 
         @functools.wraps(function)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            called = time.perf_counter()
             try:
                 result = function(*args, **kwargs)
             except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
@@ -151,6 +160,8 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
                 return _guard_awaitable(result, failures, check)
+            if (held := time.perf_counter() - called) > BLOCKING_HOOK_SECONDS:
+                failures.misbehaved(BLOCKED, failures.hook, held * 1000)
             return result if check is None else check(result, failures)
 
     setattr(guarded, _GUARDED, True)
