@@ -91,6 +91,20 @@ def test_own_pages_refuse_cross_site_reads_but_open_from_a_link(server):
         assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers, path
     link = httpx.get(server.url + "/dashboard", headers={"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"})
     assert link.status_code in (200, 503)  # 503: bundle not built; either way not refused
+    followed = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+    assert httpx.get(server.url + "/dashboard", headers=followed).status_code in (200, 503)
+
+
+def test_another_site_cannot_frame_own_pages_to_hold_the_operators_stream_slots(server):
+    # Before, a page framing /logs/stream a hundred times (six frames a site) left the dashboard a 503.
+    for dest in ("iframe", "frame", "embed", "object"):
+        for path in ("/logs/stream", "/logs/query", "/dashboard"):
+            headers = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": dest}
+            framed = httpx.get(server.url + path, headers=headers)
+            assert framed.status_code == 403 and "SECURITY__ALLOWED_ORIGINS" in framed.json()["detail"], (dest, path)
+    own_frame = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate", "sec-fetch-dest": "iframe"}
+    assert httpx.get(server.url + "/logs/status", headers=own_frame).status_code == 200
+    assert server.app.state.browser_refusals["origin"] >= 12
 
 
 def test_a_foreign_page_never_spends_the_configured_key(server, upstream):

@@ -15,7 +15,8 @@ defends itself with three checks, made before any route runs:
   a page from wiping the log (``POST /logs/reset``), reading it, or spending the operator's
   configured provider key through a "simple" cross-site POST. The one exception: opening one
   of ccproxy's own pages by following a link (a top-level GET navigation), whose answer only
-  the operator sees.
+  the operator sees. Loading one into a frame of the other page is refused: framed by the
+  dozen, ``/logs/stream`` would take every subscriber slot from the operator's dashboard.
 - **CORS**: allowed origins get CORS headers (and preflights are answered); nobody else does.
 
 WebSocket upgrades get the Host and Origin checks too: browsers let any page open a WebSocket
@@ -74,7 +75,7 @@ class BrowserGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        host = origin = fetch_site = fetch_mode = None
+        host = origin = fetch_site = fetch_mode = fetch_dest = None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
@@ -84,6 +85,8 @@ class BrowserGuard:
                 fetch_site = value
             elif name == b"sec-fetch-mode":
                 fetch_mode = value
+            elif name == b"sec-fetch-dest":
+                fetch_dest = value
         if host is not None and not self.any_host and not self._host_allowed(host):
             shown = safe_text(host.decode("latin-1"), 200)
             await self._refuse(
@@ -95,7 +98,7 @@ class BrowserGuard:
             )
             return
         allowed_origin = origin is not None and self._origin_allowed(origin)
-        if not allowed_origin and self._foreign(scope, host, origin, fetch_site, fetch_mode):
+        if not allowed_origin and self._foreign(scope, host, origin, fetch_site, fetch_mode, fetch_dest):
             shown = safe_text((origin or b"another site").decode("latin-1"), 200)
             await self._refuse(
                 scope,
@@ -132,7 +135,12 @@ class BrowserGuard:
 
     @staticmethod
     def _foreign(
-        scope: Scope, host: bytes | None, origin: bytes | None, fetch_site: bytes | None, fetch_mode: bytes | None
+        scope: Scope,
+        host: bytes | None,
+        origin: bytes | None,
+        fetch_site: bytes | None,
+        fetch_mode: bytes | None,
+        fetch_dest: bytes | None,
     ) -> bool:
         """True when a browser sends this request for a page of another origin (and it is not a plain link)."""
         if origin is not None:
@@ -143,7 +151,8 @@ class BrowserGuard:
             foreign = fetch_site in _CROSS_SITE
         if not foreign:
             return False
-        navigation = fetch_mode == b"navigate" and scope.get("method") in ("GET", "HEAD")
+        top_level = fetch_dest in (None, b"document")  # not a frame, embed or object of the other page
+        navigation = fetch_mode == b"navigate" and top_level and scope.get("method") in ("GET", "HEAD")
         return not (navigation and _is_own_path(scope["path"]))
 
     async def _refuse(self, scope: Scope, send: Send, reason: str, message: str) -> None:
