@@ -8,6 +8,7 @@ The same attacks in a real Chromium are in test_browser_cross_site.py.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
 import httpx
@@ -125,8 +126,9 @@ def test_a_foreign_page_never_spends_the_configured_key(server, upstream):
     assert {k.lower(): v for k, v in sent["headers"]}["x-api-key"] == redact_secret(CONFIGURED_KEY)
 
 
-def test_a_foreign_page_cannot_open_a_websocket_with_the_configured_key(proxy_factory, upstream):
+def test_a_foreign_page_cannot_open_a_websocket_with_the_configured_key(proxy_factory, upstream, caplog):
     server = proxy_factory(upstream={"openai_api_key": "sk-operator-configured-openai-key"})
+    caplog.set_level(logging.INFO)
     socket_url = server.url.replace("http://", "ws://") + "/v1/responses"
     httpx.delete(upstream.url + "/_mock/requests")
     port = int(server.url.rsplit(":", 1)[1])
@@ -139,6 +141,9 @@ def test_a_foreign_page_cannot_open_a_websocket_with_the_configured_key(proxy_fa
         assert response.status_code == 403
         assert json.loads(response.body)["error"]["type"] == "permission_error", headers
     assert upstream_requests(upstream) == []
+    # Refused as the refusal log says (rate limited), not as an application error per socket: before,
+    # uvicorn wrote "ASGI callable returned without completing handshake" at ERROR for each one.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     # ccproxy's own pages (same origin) and clients that are not browsers still connect.
     for headers in ({"origin": server.url}, {}):
         with websockets.sync.client.connect(socket_url, additional_headers=headers, open_timeout=10):

@@ -22,12 +22,14 @@ from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_
 from ccproxy_core.runtime.logging_setup import configure_logging
 from ccproxy_core.runtime.server_limits import ConnectionLimits, GuardedHttpToolsProtocol, open_file_limit
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.websocket_protocol import WebSocketProtocol
 
 log = logging.getLogger("ccproxy")
 
 
 def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # any ASGI app
-    """The uvicorn settings ccproxy always runs with: uvloop, httptools with ccproxy's limits, our own logging.
+    """The uvicorn settings ccproxy always runs with: uvloop, httptools with ccproxy's limits, our own logging,
+    WebSockets through :class:`WebSocketProtocol`.
 
     Forwarding headers (X-Forwarded-For, X-Forwarded-Proto) are believed only from
     SECURITY__TRUSTED_PROXIES; uvicorn would otherwise believe them from 127.0.0.1.
@@ -39,6 +41,7 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # a
         "port": server.port,
         "loop": "uvloop",
         "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
+        "ws": WebSocketProtocol,
         "lifespan": "on",
         "log_config": None,
         "access_log": False,
