@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import duckdb
 import httpx
+import pytest
 import uvicorn
 
 from ccproxy_core.runtime.serve import Server
@@ -28,6 +29,8 @@ ANTHROPIC = {"x-api-key": "sk-ant-signals", "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]}
 # 20 deltas 100 ms apart: each stream lasts about 2 s.
 SLOW_STREAM = {**ANTHROPIC, "x-mock-delta-count": "20", "x-mock-delta-interval-ms": "100"}
+# 200 deltas 100 ms apart: about 20 s, longer than any shutdown here lets it run.
+LONG_STREAM = {**ANTHROPIC, "x-mock-delta-count": "200", "x-mock-delta-interval-ms": "100"}
 STREAM_END = b'data: {"type":"message_stop"}'
 _OWN_PREFIXES = ("SERVER__", "UPSTREAM__", "OBSERVABILITY__", "SECURITY__", "LOGGING__", "PLUGINS__", "CCPROXY_")
 
@@ -110,9 +113,9 @@ def stored_request_ids(database: Path) -> set[str]:
 class SlowStream(threading.Thread):
     """One streamed request read to its end in a thread; keeps what the client saw."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] = SLOW_STREAM) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.url, self.headers = url, headers
         self.started = threading.Event()
         self.body = b""
         self.request_id: str | None = None
@@ -121,7 +124,7 @@ class SlowStream(threading.Thread):
     def run(self) -> None:
         try:
             with httpx.stream(
-                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM, timeout=30
+                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=self.headers, timeout=30
             ) as response:
                 self.request_id = response.headers["x-ccproxy-request-id"]
                 for chunk in response.iter_bytes():
@@ -345,18 +348,57 @@ def test_a_signal_arriving_inside_the_first_ones_handler_does_not_freeze_the_ser
     assert server.should_exit and draining.is_set()
 
 
-def test_a_burst_of_sigterms_stops_the_server_and_writes_every_record(upstream, tmp_path):
-    # A worker gets its supervisor's death signal once per supervisor thread; an operator presses Ctrl-C twice.
-    # Before, a signal landing inside the first one's handler froze the process for good (7 runs in 20).
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_burst_of_sigterms_stops_the_server_and_writes_every_record(upstream, tmp_path, sig):
+    # A worker gets its supervisor's death signal once per supervisor thread; an operator presses Ctrl-C twice;
+    # logrotate sends SIGHUP. Before, a signal landing inside the first one's handler froze the process for good
+    # (7 runs in 20), and a SIGHUP after the stop killed the process (exit -1) as it wrote its last lines.
     database = tmp_path / "burst.duckdb"
     server = ServeProcess(tmp_path, serve_env(upstream.url, database)).start()
     try:
         quick_ids, _ = quick_requests_then_streams(server.url, 3, 0)
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and server.process.poll() is None:
-            server.send(signal.SIGTERM)
+            server.send(sig)
             time.sleep(0.00002)
         assert server.wait(20) == 0, server.stderr
     finally:
         server.stop()
     assert stored_request_ids(database) == quick_ids
+
+
+def test_a_server_started_under_nohup_keeps_serving_through_a_hang_up(upstream, tmp_path):
+    server = ServeProcess(tmp_path, serve_env(upstream.url, tmp_path / "nohup.duckdb"))
+    server.command = ["nohup", *server.command]  # nohup runs the server in its own process, hang-ups ignored
+    server.start()
+    try:
+        server.send(signal.SIGHUP)
+        time.sleep(0.5)
+        assert server.process.poll() is None and httpx.get(server.url + "/health").status_code == 200, server.stderr
+        server.send(signal.SIGTERM)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+
+
+def test_a_stream_cut_by_the_shutdown_timeout_is_one_warning_line_not_a_traceback(upstream, tmp_path):
+    database = tmp_path / "cut.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1"})
+    stream = SlowStream(server.start().url, LONG_STREAM)
+    try:
+        stream.start()
+        assert stream.started.wait(10), "the stream never began"
+        server.send(signal.SIGTERM)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    stream.join(5)
+    assert not stream.body.rstrip().endswith(STREAM_END), "the stream was meant to be cut"
+    # Before, uvicorn logged the cancellation as an application crash: ERROR and some 35 lines of traceback.
+    assert "Traceback" not in server.stderr and "Exception in ASGI application" not in server.stderr, server.stderr
+    assert "WARNING uvicorn.error: a response under way was cut off by the shutdown" in server.stderr
+    with duckdb.connect(str(database), read_only=True) as connection:
+        row = connection.execute(
+            "SELECT status_code, error_type FROM access_logs WHERE request_id = ?", [stream.request_id]
+        ).fetchone()
+    assert row == (200, "proxy_cancelled")

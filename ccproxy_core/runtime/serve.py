@@ -84,18 +84,23 @@ class Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """As uvicorn's, and a hang-up (SIGHUP: the terminal or the ssh session closed) stops gracefully,
-        as SIGTERM does: by default it would kill the process with its requests and queued records."""
+        as SIGTERM does: by default it would kill the process with its requests and queued records.
+
+        Started with hang-ups ignored (``nohup``), they stay ignored. Once it has stopped, they are
+        ignored too: a late one of a burst would otherwise kill the process while it writes its last lines.
+        """
         hangup = getattr(signal, "SIGHUP", None)
-        if hangup is None or threading.current_thread() is not threading.main_thread():
+        main_thread = threading.current_thread() is threading.main_thread()
+        if hangup is None or not main_thread or signal.getsignal(hangup) == signal.SIG_IGN:
             with super().capture_signals():
                 yield
             return
-        previous = signal.signal(hangup, lambda _, frame: self.handle_exit(signal.SIGTERM, frame))
+        signal.signal(hangup, lambda _, frame: self.handle_exit(signal.SIGTERM, frame))
         try:
             with super().capture_signals():
                 yield
         finally:
-            signal.signal(hangup, previous)
+            signal.signal(hangup, signal.SIG_IGN)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start as uvicorn does, then tune the garbage collector for a long-lived server.
@@ -134,7 +139,7 @@ class Server(uvicorn.Server):
             task.cancel(msg="forced exit")
         if tasks:
             await asyncio.wait(tasks, timeout=FORCED_EXIT_SECONDS)
-        log.warning("forced exit: %d request(s) in flight were cut off; writing the records queued", len(tasks))
+            log.warning("forced exit: %d request(s) in flight were cut off; writing the records queued", len(tasks))
         await self.lifespan.shutdown()
 
 
