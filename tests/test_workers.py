@@ -15,9 +15,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +28,7 @@ from ccproxy_core.testing import wait_until
 from tests.test_reliability_signals import (
     ANTHROPIC,
     BODY,
+    LONG_STREAM,
     SLOW_STREAM,
     STREAM_END,
     LogStreamSubscriber,
@@ -100,9 +103,9 @@ def test_two_workers_one_view_of_every_request(upstream, start_gateway, tmp_path
 class WatchedStream(threading.Thread):
     """A slow stream read in a thread; keeps its request id, the worker that serves it, and how it ended."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] = SLOW_STREAM) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.url, self.headers = url, headers
         self.started = threading.Event()
         self.request_id: str | None = None
         self.worker: int | None = None
@@ -112,7 +115,7 @@ class WatchedStream(threading.Thread):
     def run(self) -> None:
         try:
             with httpx.stream(
-                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=SLOW_STREAM, timeout=30
+                "POST", self.url + "/v1/messages", json={**BODY, "stream": True}, headers=self.headers, timeout=30
             ) as response:
                 self.request_id = response.headers["x-ccproxy-request-id"]
                 self.worker = int(response.headers["x-ccproxy-worker"])
@@ -193,6 +196,36 @@ def test_sigterm_under_load_stores_every_answered_request(upstream, tmp_path):
     stored = stored_request_ids(database)
     assert set(answered) | {stream.request_id for stream in streams} <= stored
     assert "Traceback" not in server.stderr, server.stderr[-3000:]
+
+
+def test_a_second_sigint_to_the_supervisor_alone_cuts_the_workers_requests_and_records_them(upstream, tmp_path):
+    # kill -INT twice, or a service manager that signals the main process only. Before, the supervisor went on
+    # waiting for the workers to finish every stream, then logged a forced exit that cut nothing.
+    database = tmp_path / "forced.duckdb"
+    server = serve_workers(tmp_path, serve_env(upstream.url, database))
+    streams = [WatchedStream(server.url, LONG_STREAM) for _ in range(2)]
+    try:
+        for stream in streams:
+            stream.start()
+        for stream in streams:
+            assert stream.started.wait(15) and stream.error is None, stream.error
+        began = time.monotonic()
+        server.send(signal.SIGINT)
+        time.sleep(0.5)
+        server.send(signal.SIGINT)
+        assert server.wait(30) == 0, server.stderr[-3000:]
+        took = time.monotonic() - began
+    finally:
+        server.stop()
+    for stream in streams:
+        stream.join(10)
+        assert not stream.body.rstrip().endswith(STREAM_END), "the streams had some 20 s to go"
+    assert took < 10, server.stderr[-3000:]
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT error_type FROM access_logs WHERE request_id IN (?, ?)", [s.request_id for s in streams]
+        ).fetchall()
+    assert rows == [("proxy_cancelled",), ("proxy_cancelled",)]
 
 
 def test_a_project_budget_spent_through_one_worker_refuses_through_the_other(upstream, tmp_path):

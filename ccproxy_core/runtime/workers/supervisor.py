@@ -40,6 +40,8 @@ MAX_BACKOFF_SECONDS = 30.0
 DRAIN_MARGIN_SECONDS = 15.0
 """How much longer than SERVER__SHUTDOWN_TIMEOUT_SECONDS workers may take to stop before they are killed:
 time to record the requests they cut and hand the records over."""
+FORCE_CHECK_SECONDS = 0.1
+"""How often a drain looks whether a second Ctrl-C asked for a forced exit."""
 LISTEN_BACKLOG = 2048
 CONFIG_COPY = "config.toml"
 RUNTIME_PREFIX = "ccproxy-workers-"
@@ -210,6 +212,11 @@ class HubServer(Server):
         await self.hub.start()
         self.workers.start()
 
+    def handle_exit(self, sig: int, frame) -> None:  # signal frame
+        super().handle_exit(sig, frame)
+        if self.force_exit:  # a second Ctrl-C: the workers cut their requests too (a plain flag: no lock here)
+            self.workers.forced = True
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.workers.stop()
         await self.hub.close()
@@ -226,6 +233,8 @@ class Workers:
         self._stopping = False
         self._wake: asyncio.Event | None = None
         self.drain_seconds = 30.0 + DRAIN_MARGIN_SECONDS
+        self.forced = False
+        """The supervisor was told to stop at once: the workers are told so while they drain."""
 
     def start(self) -> None:
         self._wake = asyncio.Event()
@@ -239,7 +248,7 @@ class Workers:
         self._wake.set()
         for process in self.processes.values():
             _signal(process, signal.SIGTERM)
-        _, late = await asyncio.wait(self._tasks, timeout=self.drain_seconds) if self._tasks else (set(), set())
+        late = await self._drain()
         if late:
             for slot, process in self.processes.items():
                 if process.returncode is None:
@@ -248,6 +257,22 @@ class Workers:
                     )
                     _signal(process, signal.SIGKILL)
             await asyncio.wait(late, timeout=10)
+
+    async def _drain(self) -> set[asyncio.Task[None]]:
+        """Wait for the workers to exit, ``drain_seconds`` at most; the tasks of those still running.
+
+        Once :attr:`forced`, each gets a SIGINT: after the SIGTERM it has handled, its second
+        signal, which makes it cut its requests in flight (recorded) rather than finish them.
+        """
+        loop = asyncio.get_running_loop()
+        deadline, running, told = loop.time() + self.drain_seconds, set(self._tasks), False
+        while running and (left := deadline - loop.time()) > 0:
+            _, running = await asyncio.wait(running, timeout=min(left, FORCE_CHECK_SECONDS))
+            if self.forced and not told:
+                told = True
+                for process in self.processes.values():
+                    _signal(process, signal.SIGINT)
+        return running
 
     async def _keep(self, slot: int) -> None:
         failures = 0
