@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.handlers
@@ -67,6 +68,22 @@ class OneLineStartupErrors(logging.Filter):
         marker = text.rfind("ccproxy_core.errors.")
         if marker != -1 and "Traceback" in text:
             record.msg, record.args = "error: " + text[marker:].split(": ", 1)[-1].strip(), None
+        return True
+
+
+class CutsAreNotCrashes(logging.Filter):
+    """A response under way that the shutdown cut (past ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``, or at a
+    second Ctrl-C) ends the app with the ``CancelledError`` uvicorn sent it, which uvicorn logs as an
+    application crash, with a traceback. Its record already says ``proxy_cancelled``: one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args = (
+                "a response under way was cut off by the shutdown (recorded: proxy_cancelled)",
+                None,
+            )
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
@@ -169,6 +186,7 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
+    logging.getLogger("uvicorn.error").addFilter(CutsAreNotCrashes())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
     writer.start()
     _AccessLines.queue = log_queue
