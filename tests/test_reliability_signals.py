@@ -21,6 +21,7 @@ import duckdb
 import httpx
 import pytest
 import uvicorn
+from sse_starlette.sse import AppStatus
 
 from ccproxy_core.runtime.serve import Server
 from ccproxy_core.testing import free_port, wait_until
@@ -337,7 +338,9 @@ class FlagSetUnderLock:
         return self.flag
 
 
-def test_a_signal_arriving_inside_the_first_ones_handler_does_not_freeze_the_server():
+def test_a_signal_arriving_inside_the_first_ones_handler_does_not_freeze_the_server(monkeypatch):
+    # sse-starlette hooks uvicorn's handle_exit to end every event stream of the process: undone after the test.
+    monkeypatch.setattr(AppStatus, "should_exit", False)
     draining = FlagSetUnderLock()
     server = Server(uvicorn.Config(SimpleNamespace(state=SimpleNamespace(draining=draining))))
     draining.server = server
