@@ -112,6 +112,25 @@ def test_wrappers_specname_tryfirst_and_trylast_work_on_request_hooks(proxy_fact
     assert log[0] in ("wrapper before", "hookwrapper before") and log[1] in ("wrapper before", "hookwrapper before")
     assert log[2:4] == ["tryfirst", "trylast"]
     assert set(log[4:]) == {"wrapper after, 1 results", "hookwrapper after, ['a result']"}
+    # An old-style hookwrapper returns nothing: before, each call of it was counted as the plugin's failure.
+    assert not proxy.app.state.hook_errors
+
+
+class YieldsTwiceThenExits:
+    @hookimpl(wrapper=True)
+    def on_request_end(self, record):
+        try:
+            yield
+            yield
+        finally:
+            raise SystemExit(3)
+
+
+def test_a_wrapper_that_raises_as_it_is_closed_is_counted_not_raised(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder, YieldsTwiceThenExits()])
+    assert send(proxy).status_code == 200
+    recorder.wait_for_ends(1)
+    wait_until(lambda: sum(proxy.app.state.hook_errors.values()) == 1)
 
 
 class Raising:

@@ -88,3 +88,42 @@ def test_a_plugin_calling_sys_exit_in_its_start_up_fails_the_start_up_and_the_ot
     with pytest.raises(StartupError, match="plugin exits failed to start"):
         asyncio.run(start_plugins(host))
     assert journal == ["start store", "stop store"]
+
+
+class CancelledOfItsOwn(Lifecycle):
+    """Its start and stop end with the CancelledError of a task of its own, as a plugin's helper task might."""
+
+    @hookimpl
+    async def on_startup(self):
+        raise asyncio.CancelledError("its own helper task")
+
+    @hookimpl
+    async def on_shutdown(self):
+        raise asyncio.CancelledError("its own helper task")
+
+
+def test_a_cancelled_error_of_a_plugins_own_is_its_failure_not_the_end_of_the_shutdown(caplog):
+    # Before, it went through stop_plugins: the plugins after it (the stores) never wrote their queues.
+    journal: list[str] = []
+    host = host_with(Lifecycle("store", journal), CancelledOfItsOwn("cancels", journal))
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    asyncio.run(stop_plugins(host, ["store", "cancels"]))
+    assert journal == ["stop store"]
+    assert any(r.getMessage() == "plugin cancels raised in on_shutdown" for r in caplog.records)
+    with pytest.raises(StartupError, match="plugin cancels failed to start: its own helper task"):
+        asyncio.run(start_plugins(host))
+    assert journal == ["stop store", "start store", "stop store"]
+
+
+def test_a_shutdown_that_is_itself_cancelled_still_ends():
+    journal: list[str] = []
+    host = host_with(Lifecycle("store", journal), NeverStops("stuck", journal), shutdown_timeout_seconds=30)
+
+    async def cancelled_shutdown() -> None:
+        stopping = asyncio.ensure_future(stop_plugins(host, ["store", "stuck"]))
+        await asyncio.sleep(0.1)
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+
+    asyncio.run(asyncio.wait_for(cancelled_shutdown(), 5))

@@ -146,7 +146,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
     function, failures = impl.function, _Failures(impl.plugin_name, hook_name, errors)
     check = _admission_checked if hook_name == "admit_request" else None
     if impl.wrapper or impl.hookwrapper:
-        guarded: Callable[..., Any] = _guard_wrapper(function, failures)
+        guarded: Callable[..., Any] = _guard_wrapper(function, failures, old_style=impl.hookwrapper)
     else:
 
         @functools.wraps(function)
@@ -155,7 +155,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
             try:
                 result = function(*args, **kwargs)
             except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
-                _raise_if_request_cancelled()
+                raise_if_task_cancelled()
                 failures.raised()
                 return None
             if result is not None and inspect.isawaitable(result):  # an async def implementation
@@ -174,7 +174,7 @@ async def _guard_awaitable(
     try:
         result = await awaitable
     except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
-        _raise_if_request_cancelled()
+        raise_if_task_cancelled()
         failures.raised()
         return None
     return result if check is None else check(result, failures)
@@ -188,10 +188,12 @@ def _admission_checked(answer: Any, failures: _Failures) -> Any:
     return None
 
 
-def _raise_if_request_cancelled() -> None:
+def raise_if_task_cancelled() -> None:
     """Re-raise a ``CancelledError`` being handled when it cancels the task itself (a shutdown, a client gone).
 
-    One a hook raised of its own (a task of its own was cancelled, say) is the hook's failure.
+    One a hook raised of its own (a task of its own was cancelled, say) is the hook's failure, as is
+    any other ``BaseException`` it raised (``sys.exit()``, ``KeyboardInterrupt``, ``GeneratorExit``).
+    Call it only from an ``except`` block.
     """
     task = asyncio.current_task() if _running_loop() else None
     if task is not None and task.cancelling():
@@ -206,8 +208,13 @@ def _running_loop() -> bool:
     return True
 
 
-def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callable[..., Generator[None, Any, Any]]:
-    """A wrapper whose own failures, before or after its ``yield``, are logged and counted, not raised."""
+def _guard_wrapper(
+    function: Callable[..., Any], failures: _Failures, old_style: bool
+) -> Callable[..., Generator[None, Any, Any]]:
+    """A wrapper whose own failures, before or after its ``yield``, are logged and counted, not raised.
+
+    An ``old_style`` one (``hookwrapper=True``) is sent pluggy's ``Result`` and returns nothing.
+    """
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Generator[None, Any, Any]:
@@ -215,7 +222,7 @@ def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callabl
             inner = function(*args, **kwargs)
             next(inner)
         except BaseException:  # noqa: BLE001 - failed before its yield: the others still run
-            _raise_if_request_cancelled()
+            raise_if_task_cancelled()
             failures.raised()
             return (yield)
         try:
@@ -229,12 +236,16 @@ def _guard_wrapper(function: Callable[..., Any], failures: _Failures) -> Callabl
         try:
             inner.send(outcome)
         except StopIteration as finished:
-            return _results_or_report(finished.value, outcome, failures)
+            return outcome if old_style else _results_or_report(finished.value, outcome, failures)
         except BaseException:  # noqa: BLE001 - failed after its yield: the call's result stands
-            _raise_if_request_cancelled()
+            raise_if_task_cancelled()
             failures.raised()
             return outcome
-        inner.close()
+        try:
+            inner.close()
+        except BaseException:  # noqa: BLE001 - raised as it was closed: the call's result stands
+            raise_if_task_cancelled()
+            failures.raised()
         log.error(
             "plugin %s: its %s wrapper yielded twice; its second part was skipped", failures.plugin, failures.hook
         )

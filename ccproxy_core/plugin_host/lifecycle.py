@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
-from ccproxy_core.plugin_host.dispatch import await_me_maybe
+from ccproxy_core.plugin_host.dispatch import await_me_maybe, raise_if_task_cancelled
 from ccproxy_core.plugin_host.plugin_spec import specs_of
 
 if TYPE_CHECKING:
@@ -66,11 +66,6 @@ def _impls_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> dict[str, plug
     return {impl.plugin_name: impl for impl in getattr(pm.hook, hook_name).get_hookimpls()}
 
 
-PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
-"""What a plugin's start or stop may raise and ccproxy still go on: a plugin calling ``sys.exit()`` in its
-``on_shutdown`` must not end the process before the stores have written what they hold."""
-
-
 async def start_plugins(host: Ccproxy) -> list[str]:
     """Run every ``on_startup`` in order; on a failure, shut down those started and raise.
 
@@ -86,7 +81,8 @@ async def start_plugins(host: Ccproxy) -> list[str]:
             continue
         try:
             await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
-        except PLUGIN_FAILURES as exc:
+        except BaseException as exc:  # sys.exit() or a CancelledError of its own too
+            raise_if_task_cancelled()
             await stop_plugins(host, order[:position])
             raise StartupError(f"plugin {name} failed to start: {exc}") from exc
     return order
@@ -119,7 +115,8 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
             _blame_overrun(name, loop.time() - called, share)
             if inspect.isawaitable(result):
                 await _within(result, share, name)
-        except PLUGIN_FAILURES:  # one plugin's failure must not keep the others' resources open
+        except BaseException:  # sys.exit() too: the stores after it must still write their queues
+            raise_if_task_cancelled()
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})
 
 
