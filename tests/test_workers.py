@@ -228,6 +228,21 @@ def test_a_second_sigint_to_the_supervisor_alone_cuts_the_workers_requests_and_r
     assert rows == [("proxy_cancelled",), ("proxy_cancelled",)]
 
 
+def test_workers_of_a_supervisor_run_under_nohup_keep_serving_through_a_hang_up(upstream, tmp_path):
+    # A closed terminal hangs up every process of the job. Before, the supervisor ignored it but each worker
+    # drained and was replaced: uvloop starts them with every signal at its default.
+    server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "nohup.duckdb"), run_under=("nohup",))
+    workers = worker_pids(server)
+    try:
+        for pid in [server.process.pid, *workers]:
+            os.kill(pid, signal.SIGHUP)
+        time.sleep(1.0)
+        assert worker_pids(server) == workers and quick_request(server.url)[1] in workers, server.stderr[-3000:]
+        assert "Shutting down" not in server.stderr, server.stderr[-3000:]
+    finally:
+        server.stop()
+
+
 def test_a_project_budget_spent_through_one_worker_refuses_through_the_other(upstream, tmp_path):
     budget = [{"name": "alpha-daily", "scope": "project:alpha", "limit_usd": 0.0002, "action": "block"}]
     env = {

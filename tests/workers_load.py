@@ -26,9 +26,9 @@ KINDS = (
 )
 
 
-def serve_workers(workdir: Path, env: dict[str, str], count: int = 2) -> ServeProcess:
-    """``ccproxy serve --workers count``, started, with every worker running."""
-    command = [sys.executable, "-m", "ccproxy_core", "serve", "--workers", str(count)]
+def serve_workers(workdir: Path, env: dict[str, str], count: int = 2, run_under: tuple[str, ...] = ()) -> ServeProcess:
+    """``ccproxy serve --workers count`` (run by ``run_under``, ``nohup`` say), started, with every worker running."""
+    command = [*run_under, sys.executable, "-m", "ccproxy_core", "serve", "--workers", str(count)]
     server = ServeProcess(workdir, env, command).start(timeout=60)
     answering: set[int] = set()
 

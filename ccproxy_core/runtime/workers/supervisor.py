@@ -174,6 +174,9 @@ def _config_copy(runtime: str, config_file: str | None) -> str:
 
 
 def _worker_command(fd: int, runtime: str, config_file: str, overrides: dict[str, Any]) -> list[str]:
+    # uvloop starts children with every signal at its default: a supervisor run under nohup says so itself.
+    hangups = getattr(signal, "SIGHUP", None)
+    ignored = ["--hangups-ignored"] if hangups is not None and signal.getsignal(hangups) == signal.SIG_IGN else []
     return [
         sys.executable,
         "-m",
@@ -188,6 +191,7 @@ def _worker_command(fd: int, runtime: str, config_file: str, overrides: dict[str
         json.dumps(overrides),
         "--config",
         config_file,
+        *ignored,
     ]
 
 

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
 
     options = _arguments(argv)
+    if options.hangups_ignored:  # the supervisor runs under nohup: so does this worker
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.umask(0o077)
     _stop_with_parent(options.parent_pid)
     try:
@@ -57,6 +59,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--config", default=None)
     parser.add_argument("--overrides", default="{}")
+    parser.add_argument("--hangups-ignored", action="store_true")
     return parser.parse_args(argv)
 
 
