@@ -96,13 +96,21 @@ def test_own_pages_refuse_cross_site_reads_but_open_from_a_link(server):
     assert httpx.get(server.url + "/dashboard", headers=followed).status_code in (200, 503)
 
 
-def test_another_site_cannot_frame_own_pages_to_hold_the_operators_stream_slots(server):
+def test_another_site_cannot_frame_or_prefetch_own_pages_to_hold_the_operators_stream_slots(server):
     # Before, a page framing /logs/stream a hundred times (six frames a site) left the dashboard a 503.
     for dest in ("iframe", "frame", "embed", "object"):
         for path in ("/logs/stream", "/logs/query", "/dashboard"):
             headers = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": dest}
             framed = httpx.get(server.url + path, headers=headers)
             assert framed.status_code == 403 and "SECURITY__ALLOWED_ORIGINS" in framed.json()["detail"], (dest, path)
+    # A page's speculation rules prefetch with the headers of an address typed by hand, and a Sec-Purpose.
+    typed = {"sec-fetch-site": "none", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+    assert httpx.get(server.url + "/logs/status", headers=typed).status_code == 200
+    for purpose in ("prefetch", "prefetch;prerender", "prefetch;anonymous-client-ip"):
+        prefetched = httpx.get(server.url + "/logs/stream", headers={**typed, "sec-purpose": purpose})
+        assert prefetched.status_code == 403 and "speculative load" in prefetched.json()["detail"], purpose
+    assert httpx.get(server.url + "/dashboard", headers={"purpose": "prefetch"}).status_code == 403
+    assert server.app.state.browser_refusals["prefetch"] == 4
     own_frame = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate", "sec-fetch-dest": "iframe"}
     assert httpx.get(server.url + "/logs/status", headers=own_frame).status_code == 200
     assert server.app.state.browser_refusals["origin"] >= 12

@@ -2,7 +2,7 @@
 
 ccproxy usually runs on the operator's own machine, where any web page the operator opens
 can send requests to it. Like other local developer servers (Jupyter's is the model), it
-defends itself with three checks, made before any route runs:
+defends itself with these checks, made before any route runs:
 
 - **Host**: a request whose ``Host`` is not a loopback name, ``SERVER__HOST`` or one of
   ``SECURITY__ALLOWED_HOSTS`` is refused. This stops DNS rebinding, where a page's own
@@ -17,6 +17,8 @@ defends itself with three checks, made before any route runs:
   of ccproxy's own pages by following a link (a top-level GET navigation), whose answer only
   the operator sees. Loading one into a frame of the other page is refused: framed by the
   dozen, ``/logs/stream`` would take every subscriber slot from the operator's dashboard.
+- **Speculative loads**: a prefetch or prerender (``Sec-Purpose``) is refused whatever it
+  claims to come from: a page's speculation rules send it as if the address had been typed.
 - **CORS**: allowed origins get CORS headers (and preflights are answered); nobody else does.
 
 WebSocket upgrades get the Host and Origin checks too: browsers let any page open a WebSocket
@@ -31,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +48,7 @@ OWN_PREFIXES = ("/logs", "/dashboard", "/metrics", "/health", "/docs", "/openapi
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _CROSS_SITE = (b"cross-site", b"same-site")
+_SPECULATIVE = re.compile(rb"prefetch|prerender", re.IGNORECASE)
 _PREFLIGHT_MAX_AGE = b"600"
 _HOST_CACHE_SIZE = 64
 _PAGE_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}  # a socket's page origin
@@ -69,13 +73,13 @@ class BrowserGuard:
         self.allowed_origins = frozenset(origin.encode("latin-1") for origin in security.allowed_origins)
         self._host_verdicts: dict[bytes, bool] = {}
         self.refusals = refusals
-        """Requests refused, by reason (``host``, ``origin``); shared with ``app.state.browser_refusals``."""
+        """Requests refused, by reason (``host``, ``origin``, ``prefetch``); shared with ``app.state.browser_refusals``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        host = origin = fetch_site = fetch_mode = fetch_dest = None
+        host = origin = fetch_site = fetch_mode = fetch_dest = purpose = None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
@@ -87,6 +91,8 @@ class BrowserGuard:
                 fetch_mode = value
             elif name == b"sec-fetch-dest":
                 fetch_dest = value
+            elif name in (b"sec-purpose", b"purpose"):
+                purpose = value
         if host is not None and not self.any_host and not self._host_allowed(host):
             shown = safe_text(host.decode("latin-1"), 200)
             await self._refuse(
@@ -95,6 +101,15 @@ class BrowserGuard:
                 "host",
                 f"Host {shown!r} is not allowed: ccproxy answers to loopback "
                 "names and SERVER__HOST; add this name to SECURITY__ALLOWED_HOSTS to allow it",
+            )
+            return
+        if purpose is not None and _SPECULATIVE.search(purpose):
+            await self._refuse(
+                scope,
+                send,
+                "prefetch",
+                "a browser's speculative load (prefetch, prerender) is refused: any web page can ask for one, "
+                "with the headers of an address typed by hand; open the page itself",
             )
             return
         allowed_origin = origin is not None and self._origin_allowed(origin)
