@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 
 import pytest
@@ -60,57 +59,36 @@ def test_a_synchronous_shutdown_past_its_share_is_named_not_the_plugins_after_it
     assert any(m.startswith("plugin slow took 0.5 s in on_shutdown, past its share of 0.2 s") for m in messages)
 
 
-class ExitsWhileStopping(Lifecycle):
-    @hookimpl
-    def on_shutdown(self):
-        sys.exit("stopping for good")
+class RaisesOnItsOwn(Lifecycle):
+    """Its start and stop end with what ``raised`` makes: ``sys.exit()``, or the CancelledError of a task of
+    its own, as a plugin's helper task might give it."""
 
-
-def test_a_plugin_calling_sys_exit_in_its_shutdown_is_logged_and_the_others_still_stop(caplog):
-    # Before, the SystemExit went through: the plugins after it (the stores) never wrote their queues.
-    journal: list[str] = []
-    host = host_with(Lifecycle("store", journal), ExitsWhileStopping("exits", journal))
-    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
-    asyncio.run(stop_plugins(host, ["store", "exits"]))
-    assert journal == ["stop store"]
-    assert any(r.getMessage() == "plugin exits raised in on_shutdown" for r in caplog.records)
-
-
-class ExitsWhileStarting(Lifecycle):
-    @hookimpl
-    def on_startup(self):
-        raise SystemExit(1)
-
-
-def test_a_plugin_calling_sys_exit_in_its_start_up_fails_the_start_up_and_the_others_are_stopped():
-    journal: list[str] = []
-    host = host_with(Lifecycle("store", journal), ExitsWhileStarting("exits", journal))
-    with pytest.raises(StartupError, match="plugin exits failed to start"):
-        asyncio.run(start_plugins(host))
-    assert journal == ["start store", "stop store"]
-
-
-class CancelledOfItsOwn(Lifecycle):
-    """Its start and stop end with the CancelledError of a task of its own, as a plugin's helper task might."""
+    def __init__(self, name: str, journal: list[str], raised: BaseException) -> None:
+        super().__init__(name, journal)
+        self.raised = raised
 
     @hookimpl
     async def on_startup(self):
-        raise asyncio.CancelledError("its own helper task")
+        raise self.raised
 
     @hookimpl
-    async def on_shutdown(self):
-        raise asyncio.CancelledError("its own helper task")
+    def on_shutdown(self):
+        raise self.raised
 
 
-def test_a_cancelled_error_of_a_plugins_own_is_its_failure_not_the_end_of_the_shutdown(caplog):
-    # Before, it went through stop_plugins: the plugins after it (the stores) never wrote their queues.
+@pytest.mark.parametrize(
+    "raised", [SystemExit("stopping for good"), asyncio.CancelledError("its own helper task")], ids=repr
+)
+def test_sys_exit_or_a_cancellation_of_a_plugins_own_is_its_failure_and_the_others_still_stop(caplog, raised):
+    # Before, either went through the plugins' start and stop: the plugins after it (the stores) never wrote
+    # their queues, and a failed start-up was a traceback, not the plugin's name.
     journal: list[str] = []
-    host = host_with(Lifecycle("store", journal), CancelledOfItsOwn("cancels", journal))
+    host = host_with(Lifecycle("store", journal), RaisesOnItsOwn("raises", journal, raised))
     caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
-    asyncio.run(stop_plugins(host, ["store", "cancels"]))
+    asyncio.run(stop_plugins(host, ["store", "raises"]))
     assert journal == ["stop store"]
-    assert any(r.getMessage() == "plugin cancels raised in on_shutdown" for r in caplog.records)
-    with pytest.raises(StartupError, match="plugin cancels failed to start: its own helper task"):
+    assert any(r.getMessage() == "plugin raises raised in on_shutdown" for r in caplog.records)
+    with pytest.raises(StartupError, match=f"plugin raises failed to start: {raised}"):
         asyncio.run(start_plugins(host))
     assert journal == ["stop store", "start store", "stop store"]
 
