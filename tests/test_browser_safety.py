@@ -111,6 +111,11 @@ def test_another_site_cannot_frame_or_prefetch_own_pages_to_hold_the_operators_s
         assert prefetched.status_code == 403 and "speculative load" in prefetched.json()["detail"], purpose
     assert httpx.get(server.url + "/dashboard", headers={"purpose": "prefetch"}).status_code == 403
     assert server.app.state.browser_refusals["prefetch"] == 4
+    # Hostile values: bytes that are not UTF-8 name no speculative load; a long junk value that names one does.
+    junk = {"sec-purpose": b"\xff\xfe\tjunk", "sec-fetch-dest": b"\x80document"}
+    assert httpx.get(server.url + "/logs/status", headers=junk).status_code == 200
+    long_junk = {"sec-purpose": b"\xff" * 4000 + b"PreFetch"}
+    assert httpx.get(server.url + "/logs/status", headers=long_junk).status_code == 403
     own_frame = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate", "sec-fetch-dest": "iframe"}
     assert httpx.get(server.url + "/logs/status", headers=own_frame).status_code == 200
     assert server.app.state.browser_refusals["origin"] >= 12
