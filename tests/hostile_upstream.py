@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 # Everything a hostile answer may carry, chosen per request by the x-hostile header.
 ANSWERS = {
@@ -87,10 +87,16 @@ async def _responses_socket(request: web.Request) -> web.WebSocketResponse:
     server = request.app[_SERVER]
     socket = web.WebSocketResponse(max_msg_size=0)
     await socket.prepare(request)
-    async for message in socket:
+    while (message := await socket.receive()).type == WSMsgType.TEXT:
         server.socket_received.append(message.data)
         for text in server.socket_answers.pop(0) if server.socket_answers else []:
             await socket.send_str(text)
+        if server.socket_close is not None:  # then close, mid-answer or not
+            code, reason = server.socket_close
+            await socket.close(code=code, message=reason.encode())
+            return socket
+    if message.type == WSMsgType.CLOSE:
+        server.client_closes.append((message.data, message.extra))
     return socket
 
 
@@ -101,6 +107,10 @@ class HostileUpstream:
         self.url = ""
         self.socket_answers: list[list[str]] = []
         self.socket_received: list[str] = []
+        self.socket_close: tuple[int, str] | None = None
+        """Code and reason to close each socket with, once its first message is answered."""
+        self.client_closes: list[tuple[int, str]] = []
+        """The code and reason of each close a client sent."""
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES, top_level_value_starts, top_level_values
@@ -79,3 +79,14 @@ def _scanned(body: bytes) -> dict[str, object]:
     if status is not None:
         event["response"] = {"status": status}
     return event
+
+
+async def to_the_end(read: Coroutine[Any, Any, None]) -> None:
+    """Finish reading a message the client was sent, even when the relay is cancelled meanwhile (the
+    client left): a large one is read in a thread, and its answer's end must not be lost."""
+    reading = asyncio.ensure_future(read)
+    try:
+        await asyncio.shield(reading)
+    except asyncio.CancelledError:
+        await reading
+        raise

@@ -27,7 +27,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -44,7 +43,8 @@ from ccproxy_core.forwarding.request_parts import client_headers
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
-from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large
+from ccproxy_core.forwarding.websocket_close import describe, sendable_code, sendable_reason
+from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
 from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState
@@ -158,6 +158,8 @@ class _Socket:
         self.open_answers: deque[Exchange] = deque()
         self.model_from_query = _query_model(scope) if self.realtime else None
         self.sent_headers: CIMultiDict[str] | None = None
+        self.client_close: tuple[int, str] = (1000, "")
+        self.upstream_reason = ""
         # A message is held whole however large (the client's session must not break), but read only up to this.
         self.decode_limit = proxy.settings.upstream.max_decoded_bytes
 
@@ -222,14 +224,16 @@ class _Socket:
             for task in (to_upstream, to_client):
                 task.cancel()
             await asyncio.gather(to_upstream, to_client, return_exceptions=True)
-            if not upstream.closed:
-                await upstream.close()
+            if not upstream.closed:  # the client's close, as it sent it
+                code, reason = self.client_close
+                await upstream.close(code=sendable_code(code, 1000), message=sendable_reason(reason).encode())
         if not client_left:
             try:
-                await send({"type": "websocket.close", "code": _sendable_close_code(upstream.close_code)})
+                code, reason = sendable_code(upstream.close_code, 1011), sendable_reason(self.upstream_reason)
+                await send({"type": "websocket.close", "code": code, "reason": reason})
             except (OSError, RuntimeError):
                 pass  # the client went away in the meantime
-        await self._finish_open_answers(client_left)
+        await self._finish_open_answers(client_left, upstream.close_code)
 
     async def _client_to_upstream(
         self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send
@@ -237,6 +241,7 @@ class _Socket:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
+                self.client_close = (message.get("code", 1000), message.get("reason") or "")
                 return
             text = message.get("text")
             if text is not None:
@@ -248,13 +253,16 @@ class _Socket:
                 await upstream.send_bytes(message["bytes"])
 
     async def _upstream_to_client(self, upstream: aiohttp.ClientWebSocketResponse, send: Send) -> None:
-        async for message in upstream:
+        while True:
+            message = await upstream.receive()
             if message.type == aiohttp.WSMsgType.TEXT:
                 await send({"type": "websocket.send", "text": message.data})
-                await _to_the_end(self._read_event(message.data))
+                await to_the_end(self._read_event(message.data))
             elif message.type == aiohttp.WSMsgType.BINARY:
                 await send({"type": "websocket.send", "bytes": message.data})
-            elif message.type == aiohttp.WSMsgType.ERROR:
+            else:  # closed (its reason kept for the client), closing or failed
+                if message.type == aiohttp.WSMsgType.CLOSE:
+                    self.upstream_reason = message.extra or ""
                 return
 
     async def _start_answer(self, text: str, send: Send | None) -> bool:
@@ -325,14 +333,15 @@ class _Socket:
                 answer.stream_state.error_seen = answer.usage.failed
             await self.proxy._finish(answer)
 
-    async def _finish_open_answers(self, client_left: bool) -> None:
+    async def _finish_open_answers(self, client_left: bool, upstream_code: int | None) -> None:
         while self.open_answers:
             answer = self.open_answers.popleft()
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
             if client_left:
                 answer.note_failure("client_disconnected", "client closed the WebSocket before the answer ended", 499)
             else:
-                answer.note_failure("upstream_stream_aborted", "the provider closed the WebSocket mid-answer")
+                closed = describe(upstream_code, self.upstream_reason)
+                answer.note_failure("upstream_stream_aborted", f"the provider closed the WebSocket mid-answer{closed}")
             await self.proxy._finish(answer)
 
     def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
@@ -372,24 +381,6 @@ class _Socket:
         )
         exchange.upstream_sent_at = context.started_monotonic
         return exchange
-
-
-async def _to_the_end(read: Coroutine[Any, Any, None]) -> None:
-    """Finish reading a message the client was sent, even when the relay is cancelled meanwhile (the
-    client left): a large one is read in a thread, and its answer's end must not be lost."""
-    reading = asyncio.ensure_future(read)
-    try:
-        await asyncio.shield(reading)
-    except asyncio.CancelledError:
-        await reading
-        raise
-
-
-def _sendable_close_code(code: int | None) -> int:
-    """The provider's close code, unless it is one that may not be sent (1005, 1006, 1015: 1011 instead)."""
-    if code is None:
-        return 1000
-    return code if code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999 else 1011
 
 
 def _query_model(scope: Scope) -> str | None:

@@ -1,0 +1,81 @@
+"""A WebSocket close crosses ccproxy as it was sent: its code and reason, both ways, and in the record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import websockets.sync.client
+from websockets.exceptions import ConnectionClosed
+
+from ccproxy_core.forwarding.websocket_close import MAX_REASON_BYTES, sendable_code, sendable_reason
+from tests.hostile_upstream import hostile_upstream
+
+MODEL = "gpt-5"
+CREATE = json.dumps({"type": "response.create", "model": MODEL, "input": "hi"})
+STARTED = json.dumps(
+    {"type": "response.created", "response": {"id": "resp_1", "model": MODEL, "status": "in_progress"}}
+)
+DELTA = json.dumps({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "Hel"})
+
+
+@pytest.fixture
+def provider():
+    with hostile_upstream() as server:
+        yield server
+
+
+def open_socket(proxy):
+    return websockets.sync.client.connect(proxy.url.replace("http://", "ws://") + "/v1/responses")
+
+
+def test_the_providers_close_reaches_the_client_with_its_reason_and_names_the_cut_answer(
+    provider, proxy_factory, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, DELTA]]
+    provider.socket_close = (4000, "session limit reached for sk-proj-Zq8vLr2Xw9Tn4Kp7Yc3Hb6Md")
+    with open_socket(proxy) as socket:
+        socket.send(CREATE)
+        assert [socket.recv(), socket.recv()] == [STARTED, DELTA]
+        with pytest.raises(ConnectionClosed):
+            socket.recv()
+        # As the provider closed it: its code, and its reason unchanged (the client's own business).
+        assert (socket.close_code, socket.close_reason) == provider.socket_close
+    [record] = recorder.wait_for_ends(1)
+    assert (record.method, record.status_code, record.error_type) == ("WEBSOCKET", 200, "upstream_stream_aborted")
+    assert "code 4000: session limit reached for" in record.error_message
+    assert "Zq8vLr2Xw9Tn4Kp7Yc3Hb6Md" not in record.error_message  # a key-like value is masked in the record
+
+
+def test_the_clients_close_reaches_the_provider_with_its_code_and_reason(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED]]
+    with open_socket(proxy) as socket:
+        socket.send(CREATE)
+        assert socket.recv() == STARTED
+        socket.close(code=4001, reason="user pressed Ctrl-C")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (499, "client_disconnected")
+    assert provider.client_closes == [(4001, "user pressed Ctrl-C")]
+
+
+@pytest.mark.parametrize(
+    ("code", "stand_in", "sent"),
+    [
+        (None, 1011, 1000),
+        (1000, 1011, 1000),
+        (4999, 1011, 4999),
+        (1005, 1011, 1011),
+        (1006, 1000, 1000),
+        (1015, 1011, 1011),
+    ],
+)
+def test_a_code_that_may_not_be_sent_gets_the_stand_in(code, stand_in, sent):
+    assert sendable_code(code, stand_in) == sent
+
+
+def test_a_reason_is_cut_to_what_a_close_frame_carries_on_a_character_boundary():
+    reason = sendable_reason("é" * 100)  # 200 bytes in UTF-8
+    assert reason == "é" * (MAX_REASON_BYTES // 2) and len(reason.encode()) <= MAX_REASON_BYTES
+    assert sendable_reason(None) == "" and sendable_reason("\udcff ok") == "? ok"
