@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
+from ccproxy_core.forwarding import hang_up_watch
 from ccproxy_core.forwarding.upstream import unsendable_request
 from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.testing import make_settings, wait_until
@@ -222,7 +223,11 @@ def test_client_disconnect_mid_stream_is_recorded_once_and_closes_upstream(proxy
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_client_that_leaves_before_the_answer_is_a_499_with_the_answers_cost(proxy, recorder, stream):
+def test_a_client_that_leaves_just_before_the_answer_is_a_499_with_the_answers_cost(
+    proxy, recorder, stream, monkeypatch
+):
+    # The answer comes before ccproxy notices the hang-up (it watches only waits longer than this).
+    monkeypatch.setattr(hang_up_watch, "WATCH_AFTER_SECONDS", 5.0)
     body = json.dumps({**BODY, "stream": stream}).encode()
     head = "".join(f"{name}: {value}\r\n" for name, value in {**ANTHROPIC_HEADERS, "x-mock-latency-ms": "800"}.items())
     host, port = proxy.url.removeprefix("http://").split(":")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 
@@ -138,3 +139,18 @@ def _is_json(payload: bytes) -> bool | None:
     except RecursionError:
         return None
     return True
+
+
+async def read_answer_chunks(
+    exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int
+) -> tuple[list[bytes], bool]:
+    """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in upstream.content.iter_any():
+        if exchange.first_byte_at is None:
+            exchange.first_byte_at = time.perf_counter()
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return chunks, False
+    return chunks, True

@@ -24,9 +24,11 @@ from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.record import RequestContext
-from ccproxy_core.forwarding.answer_reading import account_whole_answer, streamed_body_parser
+from ccproxy_core.forwarding.answer_reading import account_whole_answer, read_answer_chunks, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
+from ccproxy_core.forwarding.exchange_response import ExchangeResponse
+from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.request_parts import (
     client_headers,
@@ -41,7 +43,14 @@ from ccproxy_core.forwarding.response_headers import (
     read_response_headers,
     returned_headers,
 )
-from ccproxy_core.forwarding.responses import PASS_THROUGH, answer_cut_request, client_gone, relay_stream, send_whole
+from ccproxy_core.forwarding.responses import (
+    PASS_THROUGH,
+    answer_cut_request,
+    client_gone,
+    describe_exception,
+    relay_stream,
+    send_whole,
+)
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -154,7 +163,7 @@ class Proxy:
         except BaseException as exc:
             # A bug or a server shutdown: the client gets an answer and the record says what happened.
             cancelled = isinstance(exc, asyncio.CancelledError)
-            exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", _describe(exc))
+            exchange.note_failure("proxy_cancelled" if cancelled else "proxy_error", describe_exception(exc))
             if exchange.response_started_at is None and await answer_cut_request(exchange, send, cancelled):
                 return  # cancelled by a shutdown that waited long enough: the client has its 503
             raise
@@ -176,20 +185,36 @@ class Proxy:
             message = f"request body is larger than SERVER__MAX_REQUEST_BYTES={self.settings.server.max_request_bytes}"
             return await self._local_error(exchange, send, 413, "request_too_large", message)
         pool = self.pools[ctx.service_type]
+        upstream = None
+        with HangUpWatch(receive, exchange):
+            upstream = await self._connect(request, exchange, pool, body, send)
+        if upstream is not None:
+            try:
+                await self._relay(exchange, upstream, send, receive, request)
+            finally:
+                pool.release()
+
+    async def _connect(
+        self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send
+    ) -> aiohttp.ClientResponse | None:
+        """A connection slot and the head of the provider's answer; ``None`` (the slot given back) when
+        the client was answered here instead."""
         try:
             await pool.acquire()
         except PoolTimeout:
             message = (
-                f"no free connection to {ctx.service_type} within UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g} "
-                f"(all UPSTREAM__MAX_CONNECTIONS={pool.size} in use)"
+                f"no free connection to {exchange.context.service_type} within "
+                f"UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g} (all UPSTREAM__MAX_CONNECTIONS={pool.size} in use)"
             )
-            return await self._local_error(exchange, send, 504, "upstream_pool_timeout", message)
+            await self._local_error(exchange, send, 504, "upstream_pool_timeout", message)
+            return None
+        upstream = None
         try:
             upstream = await self._send_upstream(request, exchange, pool, body, send)
-            if upstream is not None:
-                await self._relay(exchange, upstream, send, receive, request)
         finally:
-            pool.release()
+            if upstream is None:
+                pool.release()
+        return upstream
 
     async def _refused(self, exchange: Exchange, send: Send) -> bool:
         """Ask the plugins (``admit_request``); answer a refusal here. Their headers go on the response either way."""
@@ -318,7 +343,7 @@ class Proxy:
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         limit = self.settings.upstream.max_decoded_bytes
         try:
-            chunks, whole = await self._read_body(exchange, upstream, limit)
+            chunks, whole = await read_answer_chunks(exchange, upstream, limit)
         except TimeoutError:
             upstream.release()
             return await self._local_error(
@@ -346,20 +371,6 @@ class Proxy:
         if not client_gone(exchange, receive):  # gone: the answer's usage is still recorded, as it is billed
             await send_whole(send, exchange, upstream.status, headers, payload)
 
-    async def _read_body(
-        self, exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int
-    ) -> tuple[list[bytes], bool]:
-        """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes."""
-        chunks, size = [], 0
-        async for chunk in upstream.content.iter_any():
-            if exchange.first_byte_at is None:
-                exchange.first_byte_at = time.perf_counter()
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return chunks, False
-        return chunks, True
-
     async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
         message = safe_error_text(message, self.caps.error_message)
         exchange.note_failure(error_type, message, status)
@@ -380,21 +391,3 @@ class Proxy:
         record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)
-
-
-class ExchangeResponse(Response):
-    """The ASGI response of a proxied request: the whole exchange runs when it is sent.
-
-    It subclasses Starlette's ``Response`` only so FastAPI returns it as it is.
-    """
-
-    def __init__(self, proxy: Proxy, route: ProxyRoute) -> None:
-        self.proxy, self.route = proxy, route
-        self.status_code, self.background, self.raw_headers = 200, None, []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.proxy.serve(self.route, scope, receive, send)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

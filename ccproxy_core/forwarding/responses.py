@@ -217,7 +217,9 @@ async def _pump(
     except (TimeoutError, aiohttp.ClientError) as exc:
         if not _ended_before_break(parser):
             timed_out = isinstance(exc, asyncio.TimeoutError)
-            exchange.note_failure("upstream_timeout" if timed_out else "upstream_stream_aborted", _describe(exc))
+            exchange.note_failure(
+                "upstream_timeout" if timed_out else "upstream_stream_aborted", describe_exception(exc)
+            )
             return False
     finally:
         exchange.upstream_done_at = time.perf_counter()
@@ -272,5 +274,6 @@ async def _wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
+    """``exc`` as a record's error message names it: its type, and what it says if anything."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
 from ccproxy_core.errors import PluginLoadError
-from ccproxy_core.forwarding.proxy import ExchangeResponse, Proxy
+from ccproxy_core.forwarding.exchange_response import ExchangeResponse
+from ccproxy_core.forwarding.proxy import Proxy
 from ccproxy_core.forwarding.route_table import api_path, fallback_route
 from ccproxy_core.forwarding.upstream import close_pools, open_pools
 from ccproxy_core.forwarding.websocket_proxy import WebSocketProxy

@@ -1,0 +1,26 @@
+"""The ASGI response that runs one proxied exchange."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ccproxy_core.forwarding.proxy import Proxy
+    from ccproxy_core.providers import ProxyRoute
+
+
+class ExchangeResponse(Response):
+    """The ASGI response of a proxied request: the whole exchange runs when it is sent.
+
+    It subclasses Starlette's ``Response`` only so FastAPI returns it as it is.
+    """
+
+    def __init__(self, proxy: Proxy, route: ProxyRoute) -> None:
+        self.proxy, self.route = proxy, route
+        self.status_code, self.background, self.raw_headers = 200, None, []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.proxy.serve(self.route, scope, receive, send)
