@@ -23,20 +23,18 @@ from ccproxy_core.accounting.background_responses import BackgroundResponses
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
-from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.answer_reading import account_whole_answer, read_answer_chunks, streamed_body_parser
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
+from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.request_parts import (
-    client_headers,
     has_dot_segment,
     off_path_setting,
     proxy_base_url,
     upstream_path,
-    url_path,
 )
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
@@ -62,11 +60,11 @@ from ccproxy_core.forwarding.upstream import (
     unsendable_request,
 )
 from ccproxy_core.plugin_host.dispatch import RequestHooks
-from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute, provider_for, service_type_for
+from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.server_limits import BodyBudget
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_error_text, safe_record, safe_text
+from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -131,9 +129,12 @@ class Proxy:
                 return await self._body_timed_out(scope, route, send, arrived)
             except ClientDisconnect:
                 return await self._left_while_sending(scope, route, arrived)
+            except asyncio.CancelledError:  # the shutdown's time ran out while the body was arriving
+                if not await self._cut_while_receiving(scope, route, send, arrived):
+                    raise
+                return
             fields = await request_fields(body, request.headers.get("content-type")) if body else (None, None, False)
             exchange = self._start_exchange(scope, route, body, fields, arrived)
-            await self.hooks.start(exchange.context)
             await self._run(request, exchange, body, send, receive)
 
     async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
@@ -142,6 +143,16 @@ class Proxy:
         await self.hooks.start(exchange.context)
         exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
         await self._finish(exchange)
+
+    async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:
+        """A recorded 503 for a request the shutdown cut before its body was read; True once the client has it."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
+        exchange.note_failure("proxy_cancelled", "the server stopped while the request body was still arriving")
+        try:
+            await self.hooks.start(exchange.context)
+            return await answer_cut_request(exchange, send, cancelled=True)
+        finally:
+            await self._finish(exchange)
 
     async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> None:
         """The client stopped sending its body: a recorded 408, and its room in the body budget is freed."""
@@ -158,6 +169,7 @@ class Proxy:
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive
     ) -> None:
         try:
+            await self.hooks.start(exchange.context)
             if not await self._refused(exchange, send):
                 await self._exchange(request, exchange, body, send, receive)
         except BaseException as exc:
@@ -238,35 +250,7 @@ class Proxy:
         fields: tuple[dict | None, str | None, bool],
         arrived: Arrival,
     ) -> Exchange:
-        payload, model, streaming = fields
-        caps = self.caps
-        client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
-        provider = provider_for(service_type_for(route, Request(scope).headers))
-        client = scope.get("client")
-        context = RequestContext(
-            request_id=new_request_id(),
-            method=safe_text(scope["method"], 32),
-            path=safe_text(url_path(scope), caps.path),
-            endpoint=route.template,
-            query=redact_query(scope["query_string"], caps.query),
-            client_ip=client[0] if client else None,
-            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
-            service_type=provider.name,
-            model=None if model is None else safe_text(model, caps.model),
-            streaming=streaming,
-            started_at=arrived.at,
-            started_monotonic=arrived.clock,
-            traceparent=traceparent,
-            tracestate=tracestate,
-        )
-        self.attributor.fill(context, scope["headers"], payload)
-        return Exchange(
-            context=context,
-            provider=provider,
-            request_bytes=len(body or b""),
-            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
-            reader=route.reader,
-        )
+        return start_exchange(scope, route, body, fields, arrived, self.caps, self.attributor)
 
     async def _send_upstream(
         self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send

@@ -1,0 +1,98 @@
+"""Requests the shutdown cuts before they reached the provider: each gets a provider-shaped 503 and one record.
+
+The server stops taking requests at SIGTERM and gives those under way SERVER__SHUTDOWN_TIMEOUT_SECONDS;
+these are still reading their body, or held in a plugin's ``on_request_start``, when that time runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import duckdb
+import httpx
+
+from tests.test_reliability_signals import ANTHROPIC, BODY, ServeProcess, serve_env
+
+SLOW_START_PLUGIN = """
+import asyncio
+from ccproxy_core import hookimpl
+
+@hookimpl
+async def on_request_start(context):
+    await asyncio.sleep(30)  # far past the shutdown's time
+"""
+
+
+def stored_outcomes(database) -> list[tuple[int, str | None]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute("SELECT status_code, error_type FROM access_logs").fetchall()
+
+
+def slow_start_plugin_path(folder) -> str:
+    """A folder that makes ``zzslowstart`` an installed ccproxy plugin when put on PYTHONPATH."""
+    (folder / "zzslowstart.py").write_text(SLOW_START_PLUGIN)
+    metadata = folder / "zzslowstart-0.1.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: zzslowstart\nVersion: 0.1\n")
+    (metadata / "entry_points.txt").write_text("[ccproxy]\nzzslowstart = zzslowstart\n")
+    return os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
+def test_a_body_still_arriving_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
+    database = tmp_path / "cut.duckdb"
+    env = serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1"}
+    server = ServeProcess(tmp_path, env).start()
+    body = json.dumps(BODY).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in ANTHROPIC.items())
+    answer = b""
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(
+                f"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n{head}content-length: {len(body)}\r\n\r\n".encode()
+            )
+            client.sendall(body[:20])
+            time.sleep(0.3)
+            server.send(signal.SIGTERM)
+            for index in range(20, 35):  # a byte every 0.2 s: still arriving when the second is up
+                try:
+                    client.sendall(body[index : index + 1])
+                except OSError:
+                    break
+                time.sleep(0.2)
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+    assert b"shutting down" in answer
+    assert stored_outcomes(database) == [(503, "proxy_cancelled")]
+
+
+def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
+    database = tmp_path / "cut.duckdb"
+    env = serve_env(upstream.url, database) | {
+        "SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1",
+        "PYTHONPATH": slow_start_plugin_path(tmp_path),
+    }
+    server = ServeProcess(tmp_path, env).start()
+    answers: list[httpx.Response] = []
+    client = threading.Thread(
+        target=lambda: answers.append(httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC, timeout=30))
+    )
+    try:
+        client.start()
+        time.sleep(1.0)  # held in the plugin's hook
+        server.send(signal.SIGTERM)
+        client.join(30)
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    [answer] = answers
+    assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
+    assert stored_outcomes(database) == [(503, "proxy_cancelled")]
