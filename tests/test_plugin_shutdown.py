@@ -59,6 +59,27 @@ def test_a_synchronous_shutdown_past_its_share_is_named_not_the_plugins_after_it
     assert any(m.startswith("plugin slow took 0.5 s in on_shutdown, past its share of 0.2 s") for m in messages)
 
 
+class WritesItsQueue(Lifecycle):
+    """A store's stop: some awaited work, as writing the records queued since the last flush."""
+
+    @hookimpl
+    async def on_shutdown(self):
+        await asyncio.sleep(0.1)
+        self.journal.append(f"wrote {self.name}")
+
+
+def test_a_plugin_that_blocks_past_the_whole_shutdown_time_leaves_the_store_after_it_its_own_share(caplog):
+    journal: list[str] = []
+    host = host_with(
+        WritesItsQueue("store", journal), BlocksWhileStopping("slow", journal), shutdown_timeout_seconds=0.4
+    )
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    asyncio.run(asyncio.wait_for(stop_plugins(host, ["store", "slow"]), 5))
+    # "slow" took 0.5 s of the 0.4; the store still had its equal share (0.2 s), not the nothing left.
+    assert journal == ["stopping slow", "wrote store"]
+    assert not any("plugin store did not stop" in r.getMessage() for r in caplog.records)
+
+
 class RaisesOnItsOwn(Lifecycle):
     """Its start and stop end with what ``raised`` makes: ``sys.exit()``, or the CancelledError of a task of
     its own, as a plugin's helper task might give it."""

@@ -98,17 +98,20 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
 
     Together they have ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``, at most :data:`PLUGIN_SHUTDOWN_SECONDS`
     (they stop after the drain, which had that timeout already): each plugin gets an equal share of
-    the time left when its turn comes. One that has not returned by then is logged and left
-    behind (cancelled), and the others still stop.
+    the time left when its turn comes, and never less than an equal share of the whole, so a plugin
+    that overruns (a synchronous one cannot be cut off) does not take the time of those after it,
+    such as a store writing its queued records. One that has not returned by then is logged and
+    left behind (cancelled), and the others still stop.
     """
     shutdowns = _impls_by_plugin(host.plugin_manager, "on_shutdown")
     arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
     stopping = [name for name in reversed(order) if name in shutdowns]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + min(host.settings.server.shutdown_timeout_seconds, PLUGIN_SHUTDOWN_SECONDS)
+    total = min(host.settings.server.shutdown_timeout_seconds, PLUGIN_SHUTDOWN_SECONDS)
+    deadline, fair = loop.time() + total, total / max(1, len(stopping))
     for position, name in enumerate(stopping):
         impl = shutdowns[name]
-        share = max(0.0, deadline - loop.time()) / (len(stopping) - position)
+        share = max(fair, (deadline - loop.time()) / (len(stopping) - position))
         called = loop.time()
         try:
             result = impl.function(*[arguments[arg] for arg in impl.argnames])
