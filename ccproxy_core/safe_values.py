@@ -55,6 +55,8 @@ _PARAM_VALUE = re.compile(r"[^&\s\"'#<>]+")
 _URL_USERINFO = re.compile(r"(?<![a-z0-9+.\-])(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
 _PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+_SUBPROTOCOL_KEY = re.compile(r"(openai-insecure-api-key\.)[^\s,;]+", re.IGNORECASE)
+"""A key sent as a WebSocket subprotocol (browsers' ephemeral ``ek_`` keys too), whatever its shape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ def redact_secrets(text: str) -> str:
     text = _mask_secret_params(text) if "=" in text else text
     text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
     text = _PROVIDER_KEY.sub("sk-" + MASK, text)
+    text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 

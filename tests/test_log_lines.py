@@ -81,13 +81,20 @@ def test_keys_in_library_debug_lines_are_masked():
         ("uvicorn.error", "< authorization: Bearer %s", (keys[0],)),
         ("websockets.server", "> X-API-Key: %s", (keys[1],)),
         ("uvicorn.error", "< upgrade: websocket", ()),
+        # A browser's ephemeral key as a subprotocol: masked whatever its shape.
+        ("uvicorn.error", "< sec-websocket-protocol: realtime,openai-insecure-api-key.%s", ("ek_68a1b2c3d4e5f6",)),
     ]
     shown = []
     for name, message, args in lines:
         record = logging.LogRecord(name, logging.DEBUG, "", 0, message, args, None)
         assert NoKeysInDebugLines().filter(record)
         shown.append(record.getMessage())
-    assert shown == ["< authorization: ***", "> X-API-Key: ***", "< upgrade: websocket"]
+    assert shown == [
+        "< authorization: ***",
+        "> X-API-Key: ***",
+        "< upgrade: websocket",
+        "< sec-websocket-protocol: realtime,openai-insecure-api-key.***",
+    ]
 
 
 def test_keys_deep_in_a_debug_message_of_many_short_lines_are_masked():
