@@ -255,12 +255,15 @@ def safe_record(
 ) -> AccessRecord:
     """``record`` with every provider-derived value made safe (the request's own were made safe on arrival).
 
-    ``credentials`` are the keys sent with the request: a provider error that echoes one (in its
-    type or its message, whatever the key looks like) gets it masked. Returns ``record`` itself
-    when nothing needed changing, which is nearly always.
+    ``credentials`` are the keys sent with the request: a provider value that echoes one (its error,
+    the model or request id it reports, whatever the key looks like) gets it masked, as does a key
+    the client put in its query string. Returns ``record`` itself when nothing needed changing,
+    which is nearly always.
     """
     changes: dict[str, Any] = {}
-    _check_text(changes, "response_model", record.response_model, caps.model)
+    _check_text(changes, "response_model", record.response_model, caps.model, credentials)
+    if credentials and record.query is not None and (query := _without(credentials, record.query)) != record.query:
+        changes["query"] = query
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
@@ -270,7 +273,7 @@ def safe_record(
         if error_type != record.error_type:
             changes["error_type"] = error_type
     for name in ("upstream_request_id", "service_tier", "speed"):
-        _check_text(changes, name, getattr(record, name), caps.request_id)
+        _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
         message = safe_error_text(_without(credentials, record.error_message), caps.error_message)
         if message != record.error_message:
@@ -298,9 +301,9 @@ def _without(credentials: tuple[str, ...], text: str) -> str:
     return text
 
 
-def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int) -> None:
+def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
-        safe = safe_text(value, cap) if isinstance(value, str) else None
+        safe = safe_text(_without(credentials, value), cap) if isinstance(value, str) else None
         if safe != value:
             changes[name] = safe
 

@@ -8,6 +8,7 @@ Anthropic wire format, so the proxy's defences meet real bytes on a real socket.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         key = request.headers.get("x-api-key", "")
         error = {"type": key, "message": f"key {key} is not valid for this workspace"}
         return web.json_response({"type": "error", "error": error}, status=401)
+    if kind == "answer-echoing-the-key":  # a careless gateway: the key in the model, request id and service tier
+        key = request.headers.get("x-api-key", "")
+        usage = {"input_tokens": 10, "output_tokens": 5, "service_tier": f"tier-{key}"}
+        body = _message(json.dumps(f"model-{key}").encode(), json.dumps(usage).encode())
+        return web.Response(body=body, content_type="application/json", headers={"request-id": f"req-{key}"})
     headers, model = ANSWERS.get(kind, ({}, b'"claude-haiku-4-5"'))
     return web.Response(body=_message(model), content_type="application/json", headers=headers)
 

@@ -220,6 +220,17 @@ def test_a_key_the_provider_echoes_in_its_error_is_masked_everywhere(server, key
     assert key not in httpx.get(server.url + "/metrics", timeout=10).text
 
 
+@pytest.mark.parametrize("key", ["sk-ant-api03-ANSWERLEAK7777", "gw-PLAINLEAK9999abcd"])
+def test_a_key_the_provider_echoes_in_its_answer_or_the_client_puts_in_its_query_is_masked(server, key):
+    headers = {**ANTHROPIC, "x-api-key": key, "x-hostile": "answer-echoing-the-key"}
+    response = httpx.post(server.url + f"/v1/messages?beta=true&k={key}", json=BODY, headers=headers, timeout=30)
+    assert response.status_code == 200 and response.json()["model"] == f"model-{key}"  # the client's answer, as it is
+    row = stored_rows(server.url, 1)[0]
+    assert (row["response_model"], row["upstream_request_id"]) == ("model-***", "req-***")
+    assert row["service_tier"] == "tier-***" and row["query"] == "beta=true&k=***"
+    assert key not in json.dumps(row)
+
+
 def test_an_answer_nested_too_deep_to_read_reaches_the_client_unchanged(server):
     response = send(server.url, "deep-json")
     assert response.status_code == 200 and response.content.count(b"[") == 100_000

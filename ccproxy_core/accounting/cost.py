@@ -40,6 +40,7 @@ from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_pr
 from ccproxy_core.accounting.price_corrections import PriceCorrection, apply_corrections, load_corrections
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS, Provider
+from ccproxy_core.safe_values import redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class PriceBook:
             level,
             "No price known for model %r of provider %r: its requests are recorded with "
             "priced=false and no cost. A newer genai-prices may know it.%s",
-            model,
+            redact_secrets(model),
             provider_id,
             " Further unknown models are logged at DEBUG." if self._unpriced_warnings == MAX_UNPRICED_WARNINGS else "",
         )

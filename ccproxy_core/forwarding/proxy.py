@@ -369,9 +369,8 @@ class Proxy:
     async def _finish(self, exchange: Exchange) -> None:
         exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
         record = exchange.to_record(self.prices)
-        # Only an error can echo a key back (the keys are looked up then, not for every request).
-        echoed = record.error_type is not None or record.error_message is not None
-        keys = credential_values(exchange.sent_headers) if echoed and exchange.sent_headers else ()
+        # A provider's answer can echo the key in any text it reports (about 1 µs to look them up).
+        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else ()
         record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)
