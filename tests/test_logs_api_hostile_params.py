@@ -30,6 +30,13 @@ CASES = [
     ("/logs/query", {"end_time": "9999-12-31T23:59:59-05:00"}, "end_time"),
     ("/logs/query", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
     ("/logs/entries", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
+    # Digits float() takes but the API does not: full-width, Arabic-Indic, an underscore between digits.
+    ("/logs/query", {"end_time": "\uff11"}, "end_time"),
+    ("/logs/query", {"start_time": "\u0661\u0662\u0663"}, "start_time"),
+    ("/logs/query", {"end_time": "1_000"}, "end_time"),
+    ("/logs/analytics", {"hours": "1e-300"}, "hours"),  # a window shorter than a microsecond
+    # A cursor whose request id is a lone surrogate: valid JSON, no text DuckDB or ClickHouse take.
+    ("/logs/query", {"cursor": base64.urlsafe_b64encode(b'[1738324800123456,"\\ud800"]').decode()}, "cursor"),
     ("/logs/stream", {"last_event_id": "\u00b2"}, "last_event_id"),
     ("/logs/stream", {"last_event_id": BIG}, "last_event_id"),
 ]

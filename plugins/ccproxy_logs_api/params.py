@@ -33,15 +33,19 @@ def param_error(name: str, message: str, value: Any = None, location: str = "que
     return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
 
 
+_UNIX_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_time(name: str, value: str | None) -> datetime | None:
     """ISO 8601 (``2025-01-31T12:00:00Z``; no zone means UTC) or Unix seconds (``1738324800.5``)."""
     if value is None or value == "":
         return None
     text = value.strip()
-    try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
+    if _UNIX_SECONDS.fullmatch(text):  # ASCII digits only: float() also takes "١٢٣" and "1_000"
+        try:
+            return datetime.fromtimestamp(float(text), UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
     try:
         moment = datetime.fromisoformat(text)
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -204,6 +208,7 @@ def decode_cursor(value: str | None) -> PagePosition | None:
         micros, request_id = json.loads(raw)
         if not isinstance(micros, int) or not isinstance(request_id, str):
             raise ValueError
+        request_id.encode()  # a lone surrogate ("\\ud800" is valid JSON) is no request id
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     except (ValueError, TypeError, binascii.Error, OverflowError, UnicodeDecodeError, RecursionError):
         raise param_error("cursor", "is not a cursor returned by /logs/query (next_cursor)", value) from None
@@ -227,8 +232,9 @@ def resolve_window(hours: float, start_text: str | None, end_text: str | None) -
             start = end - timedelta(hours=hours)
         except OverflowError:
             raise param_error("hours", "reaches back before the year 1 from end_time: shorten it", hours) from None
-    if start >= end:
-        raise param_error("start_time", "must be before end_time", start_text)
+    if start >= end:  # given, or a window of hours too short to hold a microsecond
+        name, given = ("start_time", start_text) if start_text is not None else ("hours", hours)
+        raise param_error(name, "must be before end_time" if start_text is not None else "is too short", given)
     return start, end
 
 
