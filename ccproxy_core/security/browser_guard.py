@@ -126,6 +126,9 @@ class BrowserGuard:
         if allowed_origin and origin is not None and scope["type"] == "http":
             await self._with_cors(scope, receive, send, origin)
             return
+        if scope["type"] == "http" and _is_own_path(scope["path"]):
+            await self.app(scope, receive, _never_framed(send))
+            return
         await self.app(scope, receive, send)
 
     def _host_allowed(self, header: bytes) -> bool:
@@ -244,3 +247,19 @@ def _service_type(scope: Scope) -> str:
         return OPENAI
     names = {name for name, _ in scope["headers"]}
     return ANTHROPIC if b"anthropic-version" in names or b"x-api-key" in names else OPENAI
+
+
+def _never_framed(send: Send) -> Send:
+    """``send`` with ``X-Frame-Options: DENY`` on the answer. Over plain HTTP to a LAN name a browser
+    sends no ``Sec-Fetch-*`` headers and a frame's request no ``Origin``, so the checks above cannot
+    see another page framing ccproxy's own; the browser then refuses to show the answer, and drops
+    the connection (a framed ``/logs/stream`` would otherwise hold a subscriber slot)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"x-frame-options" for name, _ in headers):
+                message = {**message, "headers": [*headers, (b"x-frame-options", b"DENY")]}
+        await send(message)
+
+    return sending
