@@ -13,6 +13,11 @@ the sum of all, each step at the rates its own input selects).
 Errors are ``{"type": "error", "error": {"type", "message"}}``, in a body or an
 ``event: error`` sent after HTTP 200. A whole stream ends with ``message_stop``; the first
 content token is the first ``content_block_delta`` (text, thinking or tool input).
+
+The legacy Text Completions API (``/v1/complete``) answers ``{"type": "completion", "completion",
+"stop_reason", "model"}`` and reports no usage. Its stream is ``completion`` events (and
+``ping``), the last with a non-null ``stop_reason`` and no ``message_stop`` after it; its error
+event is ``event: error`` with ``{"error": {"type", "message"}}`` (no top-level ``type``).
 """
 
 from __future__ import annotations
@@ -39,9 +44,12 @@ from ccproxy_core.providers.base import (
 )
 
 NAME = "anthropic"
+TEXT_COMPLETIONS = "text_completions"
+"""The route reader of the legacy Text Completions API, whose stream ends otherwise."""
 
 ROUTES = (
-    *routes(NAME, "usage", "POST /v1/messages", "POST /v1/complete"),
+    *routes(NAME, "usage", "POST /v1/messages"),
+    *routes(NAME, TEXT_COMPLETIONS, "POST /v1/complete"),
     *routes(NAME, "free", "POST /v1/messages/count_tokens"),  # documented free to use
     *routes(
         NAME,
@@ -84,6 +92,9 @@ _DELTA = b'"content_block_delta"'
 # The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
 _FIRST_CONTENT = re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"[^"]')
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
+# Text Completions: the last event has a string stop_reason (null before it); text is "completion".
+_COMPLETION_OF_INTEREST = re.compile(rb'"stop_reason"\s*:\s*"|"error"\s*:\s*\{')
+_FIRST_COMPLETION_TEXT = re.compile(rb'"completion"\s*:\s*"[^"]')
 
 
 def error_body(error_type: str, message: str) -> bytes:
@@ -190,6 +201,38 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None
         read_error(usage, event.get("error"))
 
 
+class TextCompletionsStreamReader(StreamReader):
+    """A legacy Text Completions stream: decodes the first event (for the model), then only the
+    last one (a ``stop_reason``) and error events, never every piece of text."""
+
+    __slots__ = ("_first_event_pending",)
+
+    def __init__(self) -> None:
+        self._first_event_pending = True
+
+    def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if not state.first_token_seen and search_data_lines(_FIRST_COMPLETION_TEXT, block):
+            state.first_token_seen = True
+        if not (self._first_event_pending or _COMPLETION_OF_INTEREST.search(block)):
+            return
+        for data in iter_data_fields(block):
+            if not (self._first_event_pending or _COMPLETION_OF_INTEREST.search(data)):
+                continue
+            event = decode_event(usage, state, data)
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("type")
+            if kind in (None, "error") and isinstance(event.get("error"), dict):
+                # An error event ends the stream: a client that hangs up now had the whole answer.
+                state.error_seen = state.terminal_seen = True
+                read_error(usage, event.get("error"))
+            elif kind == "completion":
+                self._first_event_pending = False
+                read_model(usage, event.get("model"))
+                if isinstance(event.get("stop_reason"), str):
+                    state.terminal_seen = True
+
+
 def price_context(usage: Usage) -> dict[str, str]:
     """Batch answers use genai-prices' batch prices; ``speed`` selects fast-mode corrections."""
     context: dict[str, str] = {}
@@ -223,4 +266,5 @@ PROVIDER = Provider(
     price_multiplier=price_multiplier,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     claims_request=claims_request,
+    route_readers={TEXT_COMPLETIONS: (read_payload, TextCompletionsStreamReader)},
 )
