@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import httpx
@@ -105,4 +106,5 @@ def test_a_plain_hook_that_holds_the_event_loop_is_named_and_counted(proxy_facto
     recorder.wait_for_ends(1)
     wait_until(lambda: sum(proxy.app.state.hook_errors.values()) == 1)
     [line] = [r.getMessage() for r in caplog.records if getattr(r, "plugin", None)]
-    assert "its on_request_end held the event loop for 2" in line and "make it async def" in line
+    held = re.search(r"its on_request_end held the event loop for (\d+) ms", line)
+    assert held and int(held.group(1)) >= 200 and "make it async def" in line  # longer on a busy machine
