@@ -29,7 +29,12 @@ _GATE_ATTRIBUTE = "ccproxy_logs_read_gate"
 
 
 async def read_slot(request: Request) -> AsyncIterator[None]:
-    """FastAPI dependency: hold one of the app's read turns while the route runs."""
+    """FastAPI dependency (``scope="function"``): hold one of the app's read turns while the route runs.
+
+    The turn covers the store's work and the encoding, never the sending: the routes return the
+    encoded answer (at most a page, see :data:`ccproxy_duckdb.json_rows.PAGE_BYTES`), and it is sent
+    after the turn is given back, however slowly the client reads.
+    """
     gate = getattr(request.app.state, _GATE_ATTRIBUTE, None)
     if gate is None:
         gate = asyncio.Semaphore(host_of(request.app).settings_of(LogsApiSettings).logs_concurrent_reads)

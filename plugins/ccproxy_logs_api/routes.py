@@ -73,7 +73,10 @@ def build_router() -> APIRouter:
         prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES
     )
     router.add_api_route("/status", logs_status, methods=["GET"])
-    heavy: dict[str, Any] = {"methods": ["GET"], "dependencies": [Depends(read_slot)], "response_class": JSONResponse}
+    # scope="function": the turn is given back once the answer is encoded, before it is sent. A
+    # client that stops reading keeps its own connection waiting, not every other reader.
+    read_turn = Depends(read_slot, scope="function")
+    heavy: dict[str, Any] = {"methods": ["GET"], "dependencies": [read_turn], "response_class": JSONResponse}
     router.add_api_route("/query", logs_query, **heavy)
     router.add_api_route("/analytics", logs_analytics, **heavy)
     router.add_api_route("/entries", logs_entries, **heavy)
