@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.duckdb_records import fill_fat_rows, open_store
+from ccproxy_core.plugin_host.host import host_of
+from ccproxy_core.testing import wait_until
+from tests.duckdb_records import fill_fat_rows, numbered_record, open_store
 
 STORAGE_ON = {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "log_flush_interval_seconds": 0.05}
 
@@ -49,3 +52,41 @@ def test_a_client_that_stops_reading_a_large_page_stalls_no_other_reader(proxy_f
             assert seconds < 5
     finally:
         stalled.close()
+
+
+def test_the_largest_page_of_fat_rows_is_answered_while_the_writer_writes(proxy_factory, tmp_path):
+    fat_store_file(tmp_path, 10_000)
+    proxy = proxy_factory(observability=STORAGE_ON)
+    store = host_of(proxy.app).log_store()
+    written = store.stats()["rows_written"]
+    stop = threading.Event()
+    submitted = 0
+
+    def write() -> None:  # fat records too, a batch at a time, as long as the reads go on
+        nonlocal submitted
+        while not stop.is_set():
+            for _ in range(200):
+                store.submit(numbered_record(submitted, request_id=f"new-{submitted}", path="/" + "p" * 2000))
+                submitted += 1
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        answers = [httpx.get(proxy.url + "/logs/query", params={"limit": 10_000}, timeout=30) for _ in range(3)]
+        body = answers[-1].json()
+        following = httpx.get(
+            proxy.url + "/logs/query", params={"limit": 10_000, "cursor": body["next_cursor"]}, timeout=30
+        )
+    finally:
+        stop.set()
+        writer.join()
+    assert [answer.status_code for answer in answers] == [200, 200, 200], answers[0].text[:300]
+    # Capped by bytes: fewer rows than asked, and the cursor to the rest.
+    assert 0 < body["count"] == len(body["results"]) < 10_000 and body["limit"] == 10_000
+    assert body["next_cursor"] and len(answers[-1].content) <= 17 * 1024 * 1024
+    assert following.status_code == 200
+    seen = {row["request_id"] for row in body["results"]}
+    assert following.json()["results"] and seen.isdisjoint(row["request_id"] for row in following.json()["results"])
+    wait_until(lambda: store.stats()["rows_written"] >= written + submitted, timeout=15)
+    assert store.stats()["write_errors"] == 0 and store.stats()["dropped_records"] == 0

@@ -21,7 +21,7 @@ from ccproxy_core.plugin_host.log_store import (
 )
 
 from .attribution_filters import attribution_clauses
-from .json_rows import encoded_page
+from .json_rows import PAGE_BYTES, encoded_page
 from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
 from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
 from .schema import one_row
@@ -115,10 +115,14 @@ def query_page(cursor: Cursor, filters: LogFilters, limit: int, after: PagePosit
 def query_page_encoded(
     cursor: Cursor, filters: LogFilters, limit: int, after: PagePosition | None
 ) -> tuple[EncodedRows, PagePosition | None]:
-    """:func:`query_page` with the rows encoded by DuckDB (see :mod:`.json_rows`)."""
+    """:func:`query_page` with the rows encoded by DuckDB (see :mod:`.json_rows`).
+
+    A page stops at :data:`~.json_rows.PAGE_BYTES` of rows, before ``limit`` when rows are large;
+    its cursor then leads to the rest.
+    """
     params: list[Any] = []
     where = _query_where(filters, after, params)
-    rows, last, more = encoded_page(cursor, where, params, NEWEST_FIRST, limit)
+    rows, last, more = encoded_page(cursor, where, params, NEWEST_FIRST, limit, max_bytes=PAGE_BYTES)
     next_position = PagePosition(micros_to_datetime(last[0]), last[1]) if more and last else None
     return rows, next_position
 
