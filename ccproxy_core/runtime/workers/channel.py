@@ -4,7 +4,10 @@ It stands where the plugins' request hooks stand in a single process: the worker
 calls ``start``, ``admit`` and ``end`` on it. Each event is handed to the kernel when it
 happens (no batching in the worker), so a worker killed outright loses none it had written.
 While the hub cannot be reached, events wait in a bounded buffer and are sent, in order,
-on reconnection; what does not fit is dropped, counted and logged.
+on reconnection; what does not fit is dropped, counted and logged. At shutdown the worker
+waits until the kernel has taken every event it wrote (the hub may be behind, running slow
+hooks), up to shortly before the supervisor would kill it; what it must give up then is
+counted and logged, with the number of records lost.
 """
 
 from __future__ import annotations
@@ -29,12 +32,21 @@ PENDING_EVENTS = 50_000
 SOCKET_BUFFER_BYTES = 64 * 1024 * 1024
 """Bytes the kernel has not yet taken beyond which events are dropped rather than held."""
 ADMIT_TIMEOUT_SECONDS = 10.0
+DRAIN_MARGIN_SECONDS = 15.0
+"""How much longer than SERVER__SHUTDOWN_TIMEOUT_SECONDS workers may take to stop before they are killed:
+time to record the requests they cut and for the hub to take their events."""
+FLUSH_EARLY_SECONDS = 2.0
+"""A stopping worker gives up waiting for the hub this long before it would be killed, to say what it dropped."""
 LINE_LIMIT = 16 * 1024 * 1024
 
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message as one line."""
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def _is_record(line: bytes) -> bool:
+    return line.startswith(b'{"t":"end"')
 
 
 class HubChannel:
@@ -49,6 +61,10 @@ class HubChannel:
         self.hub_plugins: list[str] = []
         self._writer: asyncio.StreamWriter | None = None
         self._pending: deque[bytes] = deque()
+        self._written = 0
+        """Bytes written on the current connection (the kernel has taken them but its transport's buffer)."""
+        self._marks: deque[tuple[int, bool]] = deque()
+        """Per event written on the current connection and maybe not yet taken: its end offset, is it a record."""
         self._answers: dict[int, asyncio.Future[list[Admission]]] = {}
         self._numbers = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
@@ -91,37 +107,71 @@ class HubChannel:
         self._emit(encode({"t": "end", "rec": record_to_wire(record)}))
 
     async def close(self, flush_within: float = 10.0) -> None:
-        """Send what waits, let the kernel take it, then close (the hub reads to the end)."""
+        """Send what waits, wait (``flush_within`` seconds at most) until the kernel has taken every byte, then
+        close: the hub reads what the kernel holds to the end, also once this process has exited. What had
+        to be given up is counted and logged, with how many records it held."""
         self._closing = True
-        deadline = asyncio.get_running_loop().time() + flush_within
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + flush_within
         # The reconnecting task flushes the pending events; this only waits for it, with a deadline.
-        while self._pending and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        while (self._pending or self._unsent()) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        if self._pending:
-            self._count_dropped(len(self._pending), "hub unreachable at shutdown")
-            self._pending.clear()
-        writer = self._writer
-        if writer is not None:
-            try:
-                await asyncio.wait_for(writer.drain(), max(0.1, deadline - asyncio.get_running_loop().time()))
-                writer.close()
-            except (TimeoutError, OSError):
-                pass
+        events, records = len(self._pending), sum(map(_is_record, self._pending))
+        self._pending.clear()
+        unsent = self._unsent()
+        events, records = events + len(unsent), records + sum(record for _, record in unsent)
+        if events:
+            self.dropped += events
+            log.error(
+                "worker %d stopped before the hub took %d request event(s) in %g s: dropped, %d record(s) lost",
+                self.worker,
+                events,
+                flush_within,
+                records,
+            )
+        if self._writer is not None:
+            self._writer.close()
         if self._task is not None:
             self._task.cancel()
+
+    def _unsent(self) -> list[tuple[int, bool]]:
+        """The events written on the connection that the kernel has not wholly taken yet (end offset, is a record)."""
+        if self._writer is not None:
+            self._forget_taken(self._writer)
+        return list(self._marks)
+
+    def _forget_taken(self, writer: asyncio.StreamWriter) -> None:
+        taken = self._written - writer.transport.get_write_buffer_size()
+        while self._marks and self._marks[0][0] <= taken:
+            self._marks.popleft()
+
+    def _write(self, writer: asyncio.StreamWriter, line: bytes) -> None:
+        writer.write(line)
+        self._written += len(line)
+        self._marks.append((self._written, _is_record(line)))
+        self._forget_taken(writer)
 
     def _emit(self, line: bytes) -> None:
         writer = self._writer
         if writer is not None and writer.is_closing():
-            writer = self._writer = None  # the reading side will notice and reconnect
+            self._lose_connection()  # the reading side will notice and reconnect
+            writer = None
         if writer is not None and writer.transport.get_write_buffer_size() < SOCKET_BUFFER_BYTES:
-            writer.write(line)
+            self._write(writer, line)
         elif writer is not None:
             self._count_dropped(1, "the hub is not reading fast enough")
+        elif self._closing:
+            self._count_dropped(1, "the channel to the hub was already closed")
         elif len(self._pending) < PENDING_EVENTS:
             self._pending.append(line)
         else:
             self._count_dropped(1, "the hub has been unreachable too long")
+
+    def _lose_connection(self) -> None:
+        """Forget the connection; the events written on it that the kernel had not taken are dropped, and said so."""
+        if unsent := self._unsent():
+            self._count_dropped(len(unsent), "the connection to the hub broke before they were sent")
+        self._writer, self._marks = None, deque()
 
     def _count_dropped(self, count: int, why: str) -> None:
         self.dropped += count
@@ -143,7 +193,7 @@ class HubChannel:
                 continue
             pause = 0.05
             await self._read_answers(reader)
-            self._writer = None
+            self._lose_connection()
             for answer in self._answers.values():
                 if not answer.done():
                     answer.set_result([])
@@ -154,8 +204,9 @@ class HubChannel:
         writer.write(encode({"t": "hello", "worker": self.worker, "pid": os.getpid()}))
         welcome = json.loads(await reader.readuntil(b"\n"))
         self.hub_admits, self.hub_plugins = bool(welcome["admit"]), list(welcome["plugins"])
+        self._written, self._marks = 0, deque()
         while self._pending:  # in order, before any new event can be written
-            writer.write(self._pending.popleft())
+            self._write(writer, self._pending.popleft())
         self._writer = writer
         self._connected.set()
 

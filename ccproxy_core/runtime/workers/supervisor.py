@@ -28,6 +28,7 @@ from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_
 from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
 from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.runtime.settings_loader import resolve_config_file
+from ccproxy_core.runtime.workers.channel import DRAIN_MARGIN_SECONDS
 from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
 from ccproxy_core.runtime.workers.hub import EventHub
 from ccproxy_core.runtime.workers.worker_main import EVENTS_SOCKET, HUB_SOCKET
@@ -37,9 +38,6 @@ log = logging.getLogger("ccproxy.workers")
 QUICK_EXIT_SECONDS = 10.0
 """A worker that exits sooner than this after starting counts as failing at start-up."""
 MAX_BACKOFF_SECONDS = 30.0
-DRAIN_MARGIN_SECONDS = 15.0
-"""How much longer than SERVER__SHUTDOWN_TIMEOUT_SECONDS workers may take to stop before they are killed:
-time to record the requests they cut and hand the records over."""
 FORCE_CHECK_SECONDS = 0.1
 """How often a drain looks whether a second Ctrl-C asked for a forced exit."""
 LISTEN_BACKLOG = 2048

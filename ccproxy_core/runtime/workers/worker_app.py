@@ -8,12 +8,16 @@ tell which process served a request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
+from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -26,7 +30,7 @@ from ccproxy_core.forwarding.websocket_proxy import WebSocketProxy
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.runtime.workers.channel import HubChannel
+from ccproxy_core.runtime.workers.channel import DRAIN_MARGIN_SECONDS, FLUSH_EARLY_SECONDS, HubChannel
 from ccproxy_core.runtime.workers.forward import HubForwarder
 from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
@@ -34,6 +38,8 @@ from ccproxy_core.security.cors import CorsPolicy
 log = logging.getLogger("ccproxy.workers")
 
 WORKER_HEADER = b"x-ccproxy-worker"
+CUT_REQUESTS_WAIT_SECONDS = 5.0
+"""At shutdown, how long requests the server cut may take to unwind before the channel to the hub closes."""
 
 
 class WorkerApp:
@@ -48,7 +54,9 @@ class WorkerApp:
         self.local = BrowserGuard(self._serve_here, settings=settings, refusals=self.refusals)
         self.pid_header = (WORKER_HEADER, str(os.getpid()).encode())
         # The server sets ``state.draining`` when it starts shutting down (see serve.Server).
-        self.state = SimpleNamespace(draining=threading.Event())
+        self.state = SimpleNamespace(draining=Draining())
+        self.requests_running: Callable[[], Iterable[asyncio.Task[Any]]] = tuple
+        """The server's request tasks (set by ``worker_main``): those cut at its shutdown timeout end after it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -118,6 +126,25 @@ class WorkerApp:
         await self.forwarder.open()
 
     async def _stop(self) -> None:
-        await self.channel.close()
+        # uvicorn cancels the requests still running at its shutdown timeout and stops the app at once: the
+        # requests it cut have yet to unwind and send their records, which the channel must still carry.
+        if cut := set(self.requests_running()):
+            await asyncio.wait(cut, timeout=CUT_REQUESTS_WAIT_SECONDS)
+        # The supervisor kills a worker DRAIN_MARGIN_SECONDS after the shutdown timeout; until shortly before
+        # that, the channel waits for a hub that is behind (slow hooks) to take every event.
+        began = self.state.draining.since or time.monotonic()
+        allowed = self.settings.server.shutdown_timeout_seconds + DRAIN_MARGIN_SECONDS - FLUSH_EARLY_SECONDS
+        await self.channel.close(flush_within=max(1.0, began + allowed - time.monotonic()))
         await self.forwarder.close()
         await close_pools(self.proxy.pools)
+
+
+class Draining(threading.Event):
+    """``state.draining``, which also knows when it was first set (the shutdown began)."""
+
+    since: float | None = None
+
+    def set(self) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+        super().set()

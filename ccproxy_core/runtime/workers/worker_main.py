@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         channel = HubChannel(os.path.join(options.runtime_dir, EVENTS_SOCKET), options.worker)
         app = WorkerApp(settings, channel, HubForwarder(os.path.join(options.runtime_dir, HUB_SOCKET)))
         server = Server(uvicorn_config(app, settings))
+        app.requests_running = lambda: server.server_state.tasks
         survive_reraised_signals()
         server.run(sockets=[socket.socket(fileno=options.listen_fd)])
         return 0 if server.started else 1
