@@ -94,7 +94,7 @@ def test_events_arrive_in_order_and_admission_is_asked_of_the_hub(tmp_path):
         answers = await channel.admit(refused)
         assert answers == [Admission(refuse_status=429, message="closed")]
         await channel.close()
-        await until(lambda: len(recorder.ends) == 50 and not hub._writers)
+        await until(lambda: len(recorder.ends) == 50 and not hub._connections)
         await hub.close()
         return hub
 
@@ -114,7 +114,7 @@ def test_events_wait_for_a_hub_that_went_away_and_overflow_is_counted_and_logged
         await hub.start()
         channel = HubChannel(path, worker=3)
         await channel.open()
-        await hub.close()  # as if the hub's process had gone: its end of every channel closes
+        await hub.close(within=0)  # as if the hub's process had gone: its end of every channel closes
         await until(lambda: channel._writer is None)
         for number in range(8):
             await channel.end(None, a_record(request_id=f"{number:032x}"))
@@ -123,7 +123,7 @@ def test_events_wait_for_a_hub_that_went_away_and_overflow_is_counted_and_logged
         await again.start()
         await until(lambda: len(recorder.ends) == 5)
         await channel.close()
-        await until(lambda: not again._writers)
+        await until(lambda: not again._connections)
         await again.close()
 
     with caplog.at_level(logging.WARNING, logger="ccproxy.workers"):

@@ -30,7 +30,7 @@ from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.runtime.settings_loader import resolve_config_file
 from ccproxy_core.runtime.workers.channel import DRAIN_MARGIN_SECONDS
 from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
-from ccproxy_core.runtime.workers.hub import EventHub
+from ccproxy_core.runtime.workers.hub import EOF_WAIT_SECONDS, EventHub
 from ccproxy_core.runtime.workers.worker_main import EVENTS_SOCKET, HUB_SOCKET
 
 log = logging.getLogger("ccproxy.workers")
@@ -220,8 +220,12 @@ class HubServer(Server):
             self.workers.forced = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # The hub reads the channels all along; once the workers are gone it gets what is left of their drain
+        # time (at least EOF_WAIT_SECONDS) to read what they wrote to the end and run its hooks.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.workers.drain_seconds
         await self.workers.stop()
-        await self.hub.close()
+        await self.hub.close(within=max(EOF_WAIT_SECONDS, deadline - loop.time()))
         await super().shutdown(sockets=sockets)
 
 
