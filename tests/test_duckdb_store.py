@@ -13,6 +13,7 @@ from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.plugin_host.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
+from ccproxy_duckdb.schema import MONEY
 from ccproxy_duckdb.writer import APPEND_CHUNK_ROWS, LogWriter
 from tests.duckdb_records import NOW, numbered_record, open_store, write_all
 
@@ -44,7 +45,7 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
         .fetchall()
     )
     assert types["timestamp"] == "TIMESTAMP WITH TIME ZONE"
-    assert types["cost_usd"] == types["cost_cache_write_usd"] == "DECIMAL(18,9)"
+    assert types["cost_usd"] == types["cost_cache_write_usd"] == types["cost_tools_usd"] == "DECIMAL(38,12)"
     assert types["tokens_input"] == "BIGINT" and types["status_code"] == "INTEGER"
     assert list(types) == list(ACCESS_LOG_COLUMNS)
     stored_cost = store.database.cursor().execute("SELECT cost_usd FROM access_logs").fetchone()[0]
@@ -53,13 +54,23 @@ def test_rows_keep_every_field_with_exact_types(store, tmp_path):
 
 @pytest.mark.parametrize(
     "cost",
-    ["0.0000000015", "0.0000000025", "-0.0000000005", "1E-10", "4.9999999995E-9", "1.23456789012345", "1E+8", "0"],
+    [
+        "0.0000000015",
+        "0.0000000000015",
+        "0.0000000000025",
+        "-0.0000000000005",
+        "1E-13",
+        "4.9999999999995E-12",
+        "1.23456789012345",
+        "999999999.9999999999994",
+        "0",
+    ],
 )
 def test_money_is_stored_as_duckdb_rounds_a_decimal(store, cost):
     record = numbered_record(1, cost_usd=Decimal(cost), cost_output_usd=Decimal(cost), cost_tools_usd=Decimal(cost))
     write_all(store, [record])
     cursor = store.database.cursor()
-    (expected,) = cursor.execute("SELECT ?::DECIMAL(18,9)", [Decimal(cost)]).fetchone()
+    (expected,) = cursor.execute(f"SELECT ?::{MONEY}", [Decimal(cost)]).fetchone()
     stored = cursor.execute("SELECT cost_usd, cost_output_usd, cost_tools_usd FROM access_logs").fetchone()
     assert stored == (expected, expected, expected)
 
@@ -200,7 +211,7 @@ def test_full_queue_drops_the_newest_records_and_counts_them(tmp_path):
 
 
 def test_a_refused_row_costs_only_itself(store):
-    bad = numbered_record(2, cost_usd=Decimal("1e12"))  # does not fit DECIMAL(18,9)
+    bad = numbered_record(2, cost_usd=Decimal("1e27"))  # does not fit DECIMAL(38,12)
     write_all(store, [numbered_record(1), numbered_record(3)])
     store.submit(numbered_record(4))
     store.submit(bad)
@@ -216,7 +227,7 @@ def test_a_refused_row_late_in_a_large_batch_costs_only_itself(tmp_path):
     database = Database.open(str(tmp_path / "large.duckdb"))
     writer = LogWriter(database, queue_size=1_000, batch_size=500, flush_interval=0.05)
     records = [numbered_record(n) for n in range(APPEND_CHUNK_ROWS + 20)]
-    records[-5] = numbered_record(len(records) - 5, cost_usd=Decimal("1e12"))  # in the second appender call
+    records[-5] = numbered_record(len(records) - 5, cost_usd=Decimal("1e27"))  # in the second appender call
     for record in records:  # queued before the writer starts: one batch
         writer.submit(record)
     writer.start()

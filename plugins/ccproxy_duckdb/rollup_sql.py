@@ -57,6 +57,9 @@ HOUR = Level("hour", 3_600_000_000)
 LEVELS: tuple[Level, ...] = (HOUR, MINUTE)
 """Coarsest first: a query takes the largest buckets that fit, then finer ones at the edges."""
 
+SUM_MONEY = "DECIMAL(38,12)"
+"""A rollup's cost sum: the scale of the money columns, the widest DECIMAL."""
+
 DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("model", "VARCHAR"),
     ("service_type", "VARCHAR"),
@@ -76,7 +79,7 @@ _SUMS: tuple[tuple[str, str, str], ...] = (
     ("tokens_output", "HUGEINT", 'sum("tokens_output")'),
     ("cache_read_tokens", "HUGEINT", 'sum("cache_read_tokens")'),
     ("cache_write_tokens", "HUGEINT", 'sum("cache_write_tokens")'),
-    ("cost_usd", "DECIMAL(38,9)", 'sum("cost_usd")'),
+    ("cost_usd", SUM_MONEY, 'sum("cost_usd")'),
     ("unpriced", "BIGINT", 'count(*) FILTER (WHERE NOT coalesce("priced", false))'),
 )
 SUM_NAMES = tuple(name for name, _, _ in _SUMS)
@@ -172,6 +175,16 @@ def rebuild_statements() -> tuple[str, ...]:
         )
         statements.extend(fill_statements(level, "access_logs", below))
     return tuple(statements)
+
+
+def money_statements() -> tuple[str, ...]:
+    """For a migration: give the cost sums of every level the scale of :data:`SUM_MONEY`, values kept."""
+    return tuple(
+        f'ALTER TABLE {level.sums_table} ALTER COLUMN "{name}" SET DATA TYPE {sql_type}'
+        for level in LEVELS
+        for name, sql_type, _ in _SUMS
+        if sql_type == SUM_MONEY
+    )
 
 
 def rollup_tables() -> tuple[str, ...]:

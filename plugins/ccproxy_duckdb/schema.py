@@ -5,7 +5,9 @@ never dropped or rebuilt. Version 1 is the documented twenty columns; version 2 
 columns that explain a row (time to first token, upstream status, errors, cost line items, ...);
 version 3 the columns of record truth (time to first byte, request ids, reasoning and 1-hour cache
 tokens, web searches, tier, speed, tool cost); version 4 the columns that say who and what a request
-was for (session, project, key, client, tags); version 5 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored.
+was for (session, project, key, client, tags); version 5 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored;
+version 6 widens every money column and the rollups' cost sums from 9 to 12 decimal places, in place
+(the values already stored keep their value).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from ccproxy_core.errors import StartupError
 
 from . import rollup_sql
 
-MONEY = "DECIMAL(18,9)"
+MONEY = "DECIMAL(38,12)"
+"""Exact to a trillionth of a dollar: some per-token prices have 10 to 12 decimal places. Values up to
+:data:`ccproxy_core.safe_values.MAX_USD` fit with room to spare (DECIMAL(18,12) would hold only 6 digits
+before the point)."""
 
 # (column, DuckDB type) in AccessRecord order; appended rows follow this order.
 COLUMN_TYPES: tuple[tuple[str, str], ...] = (
@@ -136,6 +141,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "minute and hour rollups (sums and latency histograms) for analytics, built from the stored rows",
         rollup_sql.create_statements() + rollup_sql.rebuild_statements(),
+    ),
+    Migration(
+        6,
+        "money with 12 decimal places: every cost column and the rollups' cost sums",
+        tuple(f'ALTER TABLE access_logs ALTER COLUMN "{name}" SET DATA TYPE {MONEY}' for name in MONEY_COLUMNS)
+        + rollup_sql.money_statements(),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
