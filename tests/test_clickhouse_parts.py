@@ -102,7 +102,7 @@ def test_rows_refuse_what_clickhouse_cannot_hold():
     row = record_to_row(RECORD, "me", 0)
     assert len(row) == len(schema.INSERT_COLUMNS) and row[-4] == int(RECORD.timestamp.timestamp()) * 1_000_000 + 123456
     for bad, reason in (
-        (replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit Decimal"),
+        (replace(RECORD, cost_usd=Decimal("1e12")), r"cost_usd=.* does not fit a cost column"),
         (replace(RECORD, duration_ms=float("nan")), r"duration_ms is not a finite number"),
         (replace(RECORD, tokens_output=2**70), r"tokens_output=.* does not fit its integer column"),
     ):
@@ -132,9 +132,10 @@ def test_hostile_records_are_dropped_alone_and_counted(clickhouse_server):
 
 def test_a_new_migration_adds_its_column_once_and_a_newer_schema_is_refused(clickhouse_server, monkeypatch):
     open_store(clickhouse_server.url).close()
-    step = schema.Migration(2, "a test column", add_columns=(("test_extra", "Nullable(String)"),))
+    newer = schema.SCHEMA_VERSION + 1
+    step = schema.Migration(newer, "a test column", add_columns=(("test_extra", "Nullable(String)"),))
     monkeypatch.setattr(migrate, "MIGRATIONS", (*schema.MIGRATIONS, step))
-    monkeypatch.setattr(migrate, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrate, "SCHEMA_VERSION", newer)
     for _ in range(2):  # a second start finds it applied
         open_store(clickhouse_server.url).close()
     columns = clickhouse_server.query(
@@ -142,11 +143,10 @@ def test_a_new_migration_adds_its_column_once_and_a_newer_schema_is_refused(clic
     )
     assert columns == [("test_extra",)]
     assert clickhouse_server.query("SELECT version FROM ccproxy.ccproxy_schema_migrations ORDER BY version") == [
-        (1,),
-        (2,),
+        (version,) for version in range(1, newer + 1)
     ]
-    monkeypatch.setattr(migrate, "SCHEMA_VERSION", 1)
-    with pytest.raises(StartupError, match="schema version 2, newer than this ccproxy knows"):
+    monkeypatch.setattr(migrate, "SCHEMA_VERSION", schema.SCHEMA_VERSION)
+    with pytest.raises(StartupError, match=f"schema version {newer}, newer than this ccproxy knows"):
         open_store(clickhouse_server.url)
 
 

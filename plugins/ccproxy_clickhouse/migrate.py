@@ -4,6 +4,11 @@ Idempotent and safe when several instances start at once: every CREATE has IF NO
 every column is added only when missing, and the applied versions are read as ``max(version)``.
 Runs on the server this instance connects to, and (with a cluster) on every other shard it can
 reach, so the first instance to start prepares the whole cluster.
+
+A column whose type changes is changed in the MergeTree tables first, on every server, and only
+then in the Distributed tables (:func:`match_distributed`): while a Distributed table and a shard's
+MergeTree table differ, ClickHouse 18.16 refuses inserts and reads across them, so that window is
+kept as short as it can be. An insert refused in it is kept by the writer and retried.
 """
 
 from __future__ import annotations
@@ -73,19 +78,42 @@ def prepare_server(client: Client, layout: Layout, retention_days: float | None,
     return before
 
 
+def match_distributed(client: Client, layout: Layout) -> None:
+    """Give the Distributed table the column types of the MergeTree table under it, where they differ.
+
+    Call after :func:`prepare_server` has run on every shard it can reach. Runs at every start, so a
+    start that stopped between the two steps is finished by the next one.
+    """
+    if not layout.cluster:
+        return
+    storage = _column_types(client, layout, layout.storage_table)
+    for name, sql_type in _column_types(client, layout, TABLE).items():
+        if name in storage and storage[name] != sql_type:
+            client.execute(f"ALTER TABLE {layout.database}.{TABLE} MODIFY COLUMN {quote(name)} {storage[name]}")
+
+
+def _column_types(client: Client, layout: Layout, table: str) -> dict[str, str]:
+    return dict(
+        client.execute(
+            "SELECT name, type FROM system.columns WHERE database = %(database)s AND table = %(table)s",
+            {"database": layout.database, "table": table},
+        )
+    )
+
+
 def _apply(client: Client, layout: Layout, step: Migration) -> None:
     tables = [layout.storage_table] + ([TABLE] if layout.cluster else [])
     for table in tables:
-        present = {
-            name
-            for (name,) in client.execute(
-                "SELECT name FROM system.columns WHERE database = %(database)s AND table = %(table)s",
-                {"database": layout.database, "table": table},
-            )
-        }
+        present = _column_types(client, layout, table)
         for name, sql_type in step.add_columns:
             if name not in present:
                 client.execute(f"ALTER TABLE {layout.database}.{table} ADD COLUMN {quote(name)} {sql_type}")
+    storage = _column_types(client, layout, layout.storage_table)
+    for name, sql_type in step.modify_columns:  # the values stored are converted, and keep their value
+        if storage.get(name, sql_type) != sql_type:
+            client.execute(
+                f"ALTER TABLE {layout.database}.{layout.storage_table} MODIFY COLUMN {quote(name)} {sql_type}"
+            )
     for statement in step.statements:
         client.execute(statement.format(table=f"{layout.database}.{layout.storage_table}"))
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS, AccessRecord
 from ccproxy_core.plugin_host.log_store import compact_json
+from ccproxy_core.safe_values import MAX_USD
 
 from .schema import JSON_COLUMNS, RECORD_COLUMN_TYPES, quote
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MONEY_LIMIT = Decimal(10) ** 9  # Decimal(18, 9) holds 9 digits before the point
+# A record's costs are below MAX_USD (safe_values makes them so); Decimal(38, 12) would hold far more.
+_MONEY_LIMIT = MAX_USD
 _INT64_LIMIT = 2**63
 _UINT8_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if sql_type == "UInt8"}  # booleans
 _MONEY_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if "Decimal" in sql_type}
@@ -64,7 +66,7 @@ def record_to_row(record: AccessRecord, instance: str, inserted_us: int) -> tupl
         values[i] = 1 if values[i] else 0
     for i in _MONEY_AT:
         if values[i] is not None and not (values[i].is_finite() and abs(values[i]) < _MONEY_LIMIT):
-            raise ValueError(f"{ACCESS_LOG_COLUMNS[i]}={values[i]} does not fit Decimal(18, 9)")
+            raise ValueError(f"{ACCESS_LOG_COLUMNS[i]}={values[i]} does not fit a cost column (below {MAX_USD:,} USD)")
     for i in _FLOAT_AT:
         if values[i] is not None and not math.isfinite(values[i]):
             raise ValueError(f"{ACCESS_LOG_COLUMNS[i]} is not a finite number")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 
-MONEY = "Nullable(Decimal(18, 9))"
+MONEY = "Nullable(Decimal(38, 12))"
+"""Exact to a trillionth of a dollar: some per-token prices have 10 to 12 decimal places."""
 TABLE = "access_logs"
 LOCAL_TABLE = "access_logs_local"
 VERSION_TABLE = "ccproxy_schema_migrations"
@@ -131,21 +132,29 @@ class Layout:
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step: the version it produces, the columns it adds and any other statements.
+    """One schema step: the version it produces, the columns it adds or retypes and any other statements.
 
     Columns are added to the MergeTree table and to the Distributed table in front of it (both
     must keep the same shape), each only when missing: ClickHouse 18.16 has no ADD COLUMN IF NOT
-    EXISTS. ``{table}`` in a statement is the MergeTree table.
+    EXISTS. ``{table}`` in a statement is the MergeTree table. A retyped column is changed in the
+    MergeTree table when its type differs; the Distributed tables follow once every shard's
+    MergeTree table has changed (see :func:`.migrate.match_distributed`).
     """
 
     version: int
     description: str
     add_columns: tuple[tuple[str, str], ...] = ()
     statements: tuple[str, ...] = ()
+    modify_columns: tuple[tuple[str, str], ...] = ()
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     # Version 1 is the table as created by Layout.create_storage: every column up to here.
     Migration(1, "access_logs: every AccessRecord field, exact timestamp, partition day, instance, insert time"),
+    Migration(
+        2,
+        "money with 12 decimal places (was Decimal(18, 9))",
+        modify_columns=tuple((name, sql_type) for name, sql_type in RECORD_COLUMN_TYPES if sql_type == MONEY),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

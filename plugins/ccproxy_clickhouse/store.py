@@ -23,7 +23,7 @@ from ccproxy_core.safe_values import error_line
 from . import queries
 from .analytics import analytics
 from .groups import groups, session_list, session_requests
-from .migrate import prepare_server, supports_ttl
+from .migrate import match_distributed, prepare_server, supports_ttl
 from .peers import PeerFeed
 from .pool import ClientPool
 from .retention import PartitionRetention
@@ -117,23 +117,34 @@ class ClickHouseLogStore:
             client.disconnect()
 
     def prepare(self, client: Client) -> None:
-        """Create what is missing on this server and (with a cluster) on every shard that answers."""
+        """Create what is missing on this server and (with a cluster) on every shard that answers.
+
+        The MergeTree tables of every shard first, then the Distributed tables (see :mod:`.migrate`).
+        """
         prepare_server(client, self.layout, self._retention_days, self.target.masked())
-        for shard in self._other_shards(client):
-            shard_client = shard.client(database="default")
-            try:
-                prepare_server(
-                    shard_client,
-                    Layout(self.layout.database, self.layout.cluster),
-                    self._retention_days,
-                    shard.masked(),
-                )
-            except UNREACHABLE as exc:
-                log.warning(
-                    "could not prepare shard %s now (%s); the instance connected to it will", shard.masked(), exc
-                )
-            finally:
-                shard_client.disconnect()
+        shards = self._other_shards(client)
+        reached = [shard for shard in shards if self._on_shard(shard, self._prepare_shard)]
+        match_distributed(client, self.layout)
+        for shard in reached:
+            self._on_shard(shard, lambda shard_client, _: match_distributed(shard_client, self.layout))
+
+    def _prepare_shard(self, shard_client: Client, shard: Target) -> None:
+        prepare_server(
+            shard_client, Layout(self.layout.database, self.layout.cluster), self._retention_days, shard.masked()
+        )
+
+    @staticmethod
+    def _on_shard(shard: Target, work: Callable[[Client, Target], None]) -> bool:
+        """``work(client, shard)`` on a new connection to ``shard``; False when the shard does not answer."""
+        shard_client = shard.client(database="default")
+        try:
+            work(shard_client, shard)
+            return True
+        except UNREACHABLE as exc:
+            log.warning("could not prepare shard %s now (%s); the instance connected to it will", shard.masked(), exc)
+            return False
+        finally:
+            shard_client.disconnect()
 
     def _other_shards(self, client: Client) -> list[Target]:
         if not self.layout.cluster:
