@@ -3,8 +3,8 @@
 Three ways, same guarded implementations: ccproxy's dispatch (direct calls while no wrapper
 is registered), pluggy's own call (what runs when a wrapper is registered), and the
 hand-written loop ccproxy used before hooks went through pluggy. Prints microseconds per
-request (CPU time, best of 15 runs) for 0, 1, 3 and 6 no-op plugins and for the built-in
-metrics plugin.
+request (CPU time, best of 15 runs) for 0, 1, 3 and 6 no-op plugins, 1 and 3 ``async def``
+no-op plugins, and the built-in metrics plugin.
 """
 
 from __future__ import annotations
@@ -32,6 +32,18 @@ class NoOp:
 
     @hookimpl
     def on_request_end(self, context, record):
+        pass
+
+
+class AsyncNoOp:
+    """The same as ``async def`` implementations that finish without suspending (most async plugins)."""
+
+    @hookimpl
+    async def on_request_start(self, context):
+        pass
+
+    @hookimpl
+    async def on_request_end(self, context, record):
         pass
 
 
@@ -107,6 +119,8 @@ async def measure(label: str, plugins: list[object], **observability) -> None:
 async def main() -> None:
     for count in (0, 1, 3, 6):
         await measure(f"{count} no-op plugin(s)", [NoOp() for _ in range(count)])
+    for count in (1, 3):
+        await measure(f"{count} async no-op plugin(s)", [AsyncNoOp() for _ in range(count)])
     await measure("built-in metrics plugin", [], metrics_endpoint_enabled=True)
 
 
