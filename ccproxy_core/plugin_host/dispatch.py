@@ -5,7 +5,9 @@ wrappers behave as pluggy's users expect. They are also isolated: when a plugin 
 registered, each of its request-hook functions is wrapped once in a guard that catches
 what it raises, logs it with the plugin and hook name, counts it, and lets the other
 implementations and the request go on. Guarding at registration keeps the per-request
-cost to one extra Python call per implementation.
+cost to one extra Python call per implementation. An ``async def`` implementation that has
+not finished within its limit (``hook_limits.HOOK_SECONDS``) is cancelled, and counted and
+logged the same way.
 
 While no wrapper implements a request hook and no tracing is on, :class:`RequestHooks`
 skips pluggy's generic call machinery and calls the guarded functions itself, in the
@@ -25,11 +27,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
+from ccproxy_core.plugin_host.hook_limits import OVERRAN, Overran, finish_within, resumed
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -172,7 +176,18 @@ async def _guard_awaitable(
     awaitable: Awaitable[Any], failures: _Failures, check: Callable[[Any, _Failures], Any] | None = None
 ) -> Any:
     try:
-        result = await awaitable
+        if type(awaitable) is CoroutineType:  # stepped here: one that finishes at once costs no task, no timer
+            try:
+                yielded = awaitable.send(None)
+            except StopIteration as done:
+                result = done.value
+            else:
+                result = await finish_within(resumed(awaitable, yielded), failures.hook)
+        else:
+            result = await finish_within(awaitable, failures.hook)
+    except Overran as overran:
+        failures.misbehaved(OVERRAN, failures.hook, overran.seconds)
+        return None
     except BaseException:  # noqa: BLE001 - a plugin bug, sys.exit() too, must never fail a proxied request
         raise_if_task_cancelled()
         failures.raised()
