@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
-from ccproxy_core.plugin_host.dispatch import await_me_maybe, raise_if_task_cancelled
+from ccproxy_core.plugin_host.dispatch import raise_if_task_cancelled
 from ccproxy_core.plugin_host.plugin_spec import specs_of
 
 if TYPE_CHECKING:
@@ -69,23 +70,62 @@ def _impls_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> dict[str, plug
 async def start_plugins(host: Ccproxy) -> list[str]:
     """Run every ``on_startup`` in order; on a failure, shut down those started and raise.
 
+    A stop asked for (SIGTERM, Ctrl-C: the app's ``state.draining``) while an ``async def`` one
+    runs cancels it, and is a failed start too: the server would otherwise wait for it for ever.
+
     Returns the start-up order, which ``stop_plugins`` reverses.
     """
     pm = host.plugin_manager
     order = plugin_order(pm)
     startups = _impls_by_plugin(pm, "on_startup")
     arguments = {"app": host.app, "settings": host.settings, "ccproxy": host}
+    draining = getattr(host.app.state, "draining", None)
     for position, name in enumerate(order):
         impl = startups.get(name)
         if impl is None:
             continue
         try:
-            await await_me_maybe(impl.function(*[arguments[arg] for arg in impl.argnames]))
+            result = impl.function(*[arguments[arg] for arg in impl.argnames])
+            if inspect.isawaitable(result):
+                await _unless_stopped(result, draining)
+        except _StopAsked:
+            await stop_plugins(host, order[:position])
+            raise StartupError(
+                f"plugin {name} was still starting (on_startup) when ccproxy was told to stop; it was cancelled, "
+                "and ccproxy stops without serving"
+            ) from None
         except BaseException as exc:  # sys.exit() or a CancelledError of its own too
             raise_if_task_cancelled()
             await stop_plugins(host, order[:position])
             raise StartupError(f"plugin {name} failed to start: {exc}") from exc
     return order
+
+
+STOP_CHECK_SECONDS = 0.1
+"""How often a plugin's ``on_startup`` under way looks whether the server was told to stop (as uvicorn's own loop)."""
+CANCELLED_START_SECONDS = 1.0
+"""How long a cancelled ``on_startup`` may take to clean up before the plugins started before it stop."""
+
+
+class _StopAsked(Exception):
+    """The server was told to stop while a plugin's ``on_startup`` ran; it was cancelled."""
+
+
+async def _unless_stopped(awaitable: Awaitable[object], draining: threading.Event | None) -> None:
+    """Await ``awaitable``, unless ``draining`` is set first: then cancel it and raise :class:`_StopAsked`."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
+            if done:
+                task.result()
+                return
+            if draining is not None and draining.is_set():
+                task.cancel()
+                await asyncio.wait({task}, timeout=CANCELLED_START_SECONDS)  # one ignoring it is left behind
+                raise _StopAsked
+    finally:
+        task.cancel()  # a no-op once it is done; else the start-up itself was cancelled
 
 
 PLUGIN_SHUTDOWN_SECONDS = 15.0
