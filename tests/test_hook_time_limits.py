@@ -55,6 +55,34 @@ class Hangs:
             await self._hang()
 
 
+class ExitsAfterWaiting:
+    """Waits a little in ``hook``, then raises ``SystemExit``: counted, as when it raises at once."""
+
+    __name__ = "exits"
+
+    def __init__(self, hook: str) -> None:
+        self.hook = hook
+
+    async def _exit(self) -> None:
+        await asyncio.sleep(0.01)
+        raise SystemExit(3)
+
+    @hookimpl
+    async def on_request_start(self, context):
+        if self.hook == "on_request_start":
+            await self._exit()
+
+    @hookimpl
+    async def admit_request(self, context):
+        if self.hook == "admit_request":
+            await self._exit()
+
+    @hookimpl
+    async def on_request_end(self, record):
+        if self.hook == "on_request_end":
+            await self._exit()
+
+
 class TakesAWhile:
     """Suspends in every hook, briefly, and finishes: nothing to cut off."""
 
@@ -87,7 +115,7 @@ def test_a_hook_that_never_finishes_is_cancelled_counted_and_named_and_the_reque
     # on_request_end kept each request's task (and memory) for good: the record never reached the plugins after it.
     hangs, patient = Hangs(hook), TakesAWhile()
     # The last registered is called first: "hangs" holds up the recorder when it hangs.
-    proxy = proxy_factory(plugins=[recorder, patient, hangs])
+    proxy = proxy_factory(plugins=[recorder, patient, ExitsAfterWaiting(hook), hangs])
     caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
     began = time.monotonic()
     response = send(proxy)
@@ -96,13 +124,14 @@ def test_a_hook_that_never_finishes_is_cancelled_counted_and_named_and_the_reque
     [record] = recorder.wait_for_ends(1, timeout=LIMIT + 3)
     assert record.status_code == 200 and record.error_type is None
     wait_until(lambda: hangs.cancelled == 1)
-    assert dict(proxy.app.state.hook_errors) == {("hangs", hook): 1}
-    [line] = [r.getMessage() for r in caplog.records if getattr(r, "plugin", None)]
+    assert dict(proxy.app.state.hook_errors) == {("hangs", hook): 1, ("exits", hook): 1}
+    [line] = [r.getMessage() for r in caplog.records if getattr(r, "plugin", None) == "hangs"]
     assert line == (
         f"plugin hangs: its {hook} did not finish within {LIMIT:g} s; it was cancelled and the request went on "
         "without it"
     )
-    assert patient.calls == ["on_request_start", "admit_request", "on_request_end"]  # not cut off, not counted
+    wait_until(lambda: len(patient.calls) == 3)  # not cut off, not counted
+    assert patient.calls == ["on_request_start", "admit_request", "on_request_end"]
 
 
 class IgnoresItsCancellation:

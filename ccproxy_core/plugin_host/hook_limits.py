@@ -35,7 +35,7 @@ async def finish_within(awaitable: Awaitable[Any], hook: str) -> Any:
     """What ``awaitable`` returns (or raises), run in a task; :class:`Overran` when it has not finished
     within ``hook``'s limit. A cancellation of the caller cancels it too."""
     seconds = HOOK_SECONDS[hook]
-    task = asyncio.ensure_future(awaitable)
+    task = asyncio.ensure_future(contained(awaitable))
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     except BaseException:  # the request itself was cancelled (a shutdown, the client gone): so is the hook
@@ -44,7 +44,19 @@ async def finish_within(awaitable: Awaitable[Any], hook: str) -> Any:
     if not done:
         task.cancel()  # not awaited: see the module's docstring
         raise Overran(seconds)
-    return task.result()
+    result, raised = task.result()
+    if raised is not None:
+        raise raised
+    return result
+
+
+async def contained(awaitable: Awaitable[Any]) -> tuple[Any, BaseException | None]:
+    """What ``awaitable`` returns, or the ``SystemExit`` or ``KeyboardInterrupt`` it raised, for the caller to
+    raise: a task must not raise those, asyncio would re-raise them out of the event loop, ending the server."""
+    try:
+        return await awaitable, None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        return None, exc
 
 
 async def resumed(coroutine: Coroutine[Any, Any, Any], yielded: Any) -> Any:

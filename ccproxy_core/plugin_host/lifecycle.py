@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.dispatch import raise_if_task_cancelled
+from ccproxy_core.plugin_host.hook_limits import contained
 from ccproxy_core.plugin_host.plugin_spec import specs_of
 
 if TYPE_CHECKING:
@@ -113,12 +114,13 @@ class _StopAsked(Exception):
 
 async def _unless_stopped(awaitable: Awaitable[object], draining: threading.Event | None) -> None:
     """Await ``awaitable``, unless ``draining`` is set first: then cancel it and raise :class:`_StopAsked`."""
-    task = asyncio.ensure_future(awaitable)
+    task = asyncio.ensure_future(contained(awaitable))
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
             if done:
-                task.result()
+                if (raised := task.result()[1]) is not None:
+                    raise raised
                 return
             if draining is not None and draining.is_set():
                 task.cancel()
