@@ -1,11 +1,12 @@
 """A time limit on ``async def`` request hooks, armed only for one that has to wait.
 
 Most ``async def`` implementations finish without ever suspending: the guard steps their
-coroutine once, right where the request awaits it, and that costs no task and no timer (as
+coroutine once, right where the request awaits it, and that costs no timer (as
 ``forwarding/receive_probe.py`` steps uvicorn's ``receive``). One that does suspend (it awaits
-I/O, a lock, an event) is finished in a task of its own, raced against its limit in
-:data:`HOOK_SECONDS`; past it, the task is cancelled and not waited for (a hook that ignores its
-cancellation must not hold the request either), and the request goes on without it.
+I/O, a lock, an event) goes on in the request's own task under a timeout of :data:`HOOK_SECONDS`;
+past it, the hook is cancelled, and the request goes on without it. Its own task, because a hook
+may rely on it being the one it started in (``asyncio.timeout`` inside a hook cancels the task it
+was entered in). A hook that swallows its cancellation and goes on waiting still holds its request.
 """
 
 from __future__ import annotations
@@ -32,22 +33,17 @@ class Overran(Exception):
 
 
 async def finish_within(awaitable: Awaitable[Any], hook: str) -> Any:
-    """What ``awaitable`` returns (or raises), run in a task; :class:`Overran` when it has not finished
-    within ``hook``'s limit. A cancellation of the caller cancels it too."""
+    """What ``awaitable`` returns (or raises), awaited in the current task; :class:`Overran` when it has not
+    finished within ``hook``'s limit. A cancellation from elsewhere (a shutdown) passes through."""
     seconds = HOOK_SECONDS[hook]
-    task = asyncio.ensure_future(contained(awaitable))
+    timeout = asyncio.timeout(seconds)
     try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    except BaseException:  # the request itself was cancelled (a shutdown, the client gone): so is the hook
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()  # not awaited: see the module's docstring
-        raise Overran(seconds)
-    result, raised = task.result()
-    if raised is not None:
-        raise raised
-    return result
+        async with timeout:
+            return await awaitable
+    except TimeoutError:
+        if timeout.expired():
+            raise Overran(seconds) from None
+        raise  # the hook's own TimeoutError: its failure, as any raise
 
 
 async def contained(awaitable: Awaitable[Any]) -> tuple[Any, BaseException | None]:
