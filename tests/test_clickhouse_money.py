@@ -20,21 +20,11 @@ from ccproxy_clickhouse.store import ClickHouseLogStore
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters
 from ccproxy_core.testing import make_record, wait_until
 from tests.clickhouse_servers import clickhouse_binary, start_cluster
+from tests.test_duckdb_money import FLEX  # the same gpt-5 flex request, priced to twelve decimals
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 OLD_MONEY = "Nullable(Decimal(18, 9))"
 WINDOW = LogFilters(start_time=NOW - timedelta(hours=3), end_time=NOW + timedelta(seconds=1))
-FLEX = {
-    "model": "gpt-5",
-    "service_type": "openai",
-    "session_id": "flex-session",
-    "cost_usd": Decimal("0.0006300625"),
-    "cost_input_usd": Decimal("0.000625"),
-    "cost_output_usd": Decimal("0.000005"),
-    "cost_cache_read_usd": Decimal("0.0000000625"),
-    "cost_cache_write_usd": Decimal(0),
-    "cost_tools_usd": Decimal("0.000000000011"),
-}
 OLD_COSTS = (Decimal("0.000630063"), Decimal("0.123456789"), Decimal("999999999.999999999"))
 
 
