@@ -24,7 +24,10 @@ from ccproxy_core import hookimpl
 
 @hookimpl
 async def on_request_start(context):
-    await asyncio.sleep(30)  # far past the shutdown's time
+    try:
+        await asyncio.sleep(30)  # far past the shutdown's time
+    except asyncio.CancelledError:  # ccproxy's time limit on hooks: swallowed, so only the shutdown ends the wait
+        await asyncio.sleep(30)
 """
 
 

@@ -9,7 +9,15 @@ from ccproxy_core import hookimpl
 
 @hookimpl
 async def on_request_start() -> None:
-    await asyncio.sleep(float(os.environ.get("SLOW_START_SECONDS", "1")))
+    # Past ccproxy's time limit on request hooks it is cancelled: it swallows that once and sleeps on, so the
+    # backlog lasts as long as it says (a second cancellation, the shutdown's, ends it).
+    seconds = float(os.environ.get("SLOW_START_SECONDS", "1"))
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        await asyncio.sleep(max(0.0, until - loop.time()))
 
 
 def admit_request() -> None:
