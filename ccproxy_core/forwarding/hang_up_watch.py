@@ -7,62 +7,94 @@ the provider kept working for nobody, and the record said 504 where the client g
 reverse proxy does by default, ccproxy then closes its connection to the provider, which sees the
 hang-up it would have seen direct.
 
-Requests answered quickly never start a watcher: it is set up only once the wait has lasted
-:data:`WATCH_AFTER_SECONDS`, so the common case costs one timer handle.
+One sweep every :data:`WATCH_AFTER_SECONDS` looks at every request still waiting, asking
+uvicorn's ``receive()`` without waiting (:func:`ready_message`) whether its client has left.
+A request answered sooner costs an entry in a dict, not a timer or a task of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive
+
+from ccproxy_core.forwarding.receive_probe import ready_message
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.exchange import Exchange
 
 WATCH_AFTER_SECONDS = 0.5
-"""How long the wait for the provider lasts before ccproxy starts watching the client's connection."""
+"""How often the requests waiting for the provider have their clients' connections looked at."""
+IDLE_SWEEPS = 2
+"""Sweeps with nothing waiting after which the sweeping task ends (the next wait starts it again)."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    receive: Receive
+    exchange: Exchange
+    client_left: bool = False
 
 
 class HangUpWatch:
-    """A context around the wait for the provider that ends it when the client hangs up meanwhile.
+    """The requests of one proxy waiting for a provider, and the sweep that finds their clients gone."""
 
-    Enter it once the request body has been read (the next ASGI message is then the client's
-    disconnect). When the client leaves, the waiting task is cancelled, the cancellation is taken
-    back on the way out, and ``exchange`` records the hang-up (499) instead of whatever the wait was.
-    """
+    def __init__(self) -> None:
+        self._waiting: dict[asyncio.Task[Any], _Waiting] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def __init__(self, receive: Receive, exchange: Exchange) -> None:
-        self.client_left = False
-        self._receive, self._exchange = receive, exchange
-        self._waiting: asyncio.Task[Any] | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+    def waiting(self, receive: Receive, exchange: Exchange) -> _WaitScope:
+        """A context around the current task's wait for the provider, entered once the request body has
+        been read. When the client leaves meanwhile the task is cancelled; on the way out the cancellation
+        is taken back and ``exchange`` records the hang-up (499) instead of whatever the wait was."""
+        return _WaitScope(self, _Waiting(receive, exchange))
 
-    def __enter__(self) -> HangUpWatch:
-        self._waiting = asyncio.current_task()
-        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, self._start)
-        return self
+    def _enter(self, task: asyncio.Task[Any], waiting: _Waiting) -> None:
+        self._waiting[task] = waiting
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    def _leave(self, task: asyncio.Task[Any]) -> None:
+        self._waiting.pop(task, None)
+
+    async def _sweep(self) -> None:
+        idle = 0
+        try:
+            while idle < IDLE_SWEEPS:
+                await asyncio.sleep(WATCH_AFTER_SECONDS)
+                idle = 0 if self._waiting else idle + 1
+                for task, waiting in list(self._waiting.items()):
+                    if not waiting.client_left and _left(waiting.receive):
+                        waiting.client_left = True
+                        task.cancel()
+        finally:
+            self._sweeper = None
+
+
+class _WaitScope:
+    def __init__(self, watch: HangUpWatch, waiting: _Waiting) -> None:
+        self._watch, self._waiting = watch, waiting
+        self._task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> None:
+        self._task = asyncio.current_task()
+        if self._task is not None:
+            self._watch._enter(self._task, self._waiting)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> bool:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._watcher is not None:
-            self._watcher.cancel()
-        if not (self.client_left and isinstance(error, asyncio.CancelledError) and self._waiting is not None):
+        if self._task is None:
             return False
-        self._waiting.uncancel()
+        self._watch._leave(self._task)
+        if not (self._waiting.client_left and isinstance(error, asyncio.CancelledError)):
+            return False
+        self._task.uncancel()
         message = "the client closed the connection before the provider answered"
-        self._exchange.note_failure("client_disconnected", message, 499)
+        self._waiting.exchange.note_failure("client_disconnected", message, 499)
         return True
 
-    def _start(self) -> None:
-        self._watcher = asyncio.ensure_future(self._watch())
 
-    async def _watch(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
-        self.client_left = True
-        if self._waiting is not None:
-            self._waiting.cancel()
+def _left(receive: Receive) -> bool:
+    message = ready_message(receive)
+    return message is not None and message.get("type") == "http.disconnect"

@@ -87,6 +87,7 @@ class Proxy:
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.attributor = Attributor(settings.attribution)
+        self.hang_ups = HangUpWatch()
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other
@@ -198,7 +199,7 @@ class Proxy:
             return await self._local_error(exchange, send, 413, "request_too_large", message)
         pool = self.pools[ctx.service_type]
         upstream = None
-        with HangUpWatch(receive, exchange):
+        with self.hang_ups.waiting(receive, exchange):
             upstream = await self._connect(request, exchange, pool, body, send)
         if upstream is not None:
             try:
