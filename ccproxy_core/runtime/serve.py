@@ -22,6 +22,7 @@ from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_
 from ccproxy_core.runtime.logging_setup import configure_logging
 from ccproxy_core.runtime.server_limits import ConnectionLimits, GuardedHttpToolsProtocol, open_file_limit
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.stop_signals import held_stop_signal, hold_stop_signals, ignore_held_stop_signals
 from ccproxy_core.runtime.websocket_protocol import WebSocketProtocol
 
 log = logging.getLogger("ccproxy")
@@ -83,24 +84,33 @@ class Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """As uvicorn's, and a hang-up (SIGHUP: the terminal or the ssh session closed) stops gracefully,
-        as SIGTERM does: by default it would kill the process with its requests and queued records.
+        """As uvicorn's, and:
 
-        Started with hang-ups ignored (``nohup``), they stay ignored. Once it has stopped, they are
-        ignored too: a late one of a burst would otherwise kill the process while it writes its last lines.
+        - a stop signal that came before (while held, see :mod:`.stop_signals`) stops the server once started;
+        - a hang-up (SIGHUP: the terminal or the ssh session closed) stops gracefully, as SIGTERM does: by
+          default it would kill the process with its requests and queued records. Started with hang-ups
+          ignored (``nohup``), they stay ignored;
+        - once it has stopped, hang-ups and held stop signals are ignored: a late one of a burst would
+          otherwise kill the process while it writes its last lines.
         """
-        hangup = getattr(signal, "SIGHUP", None)
-        main_thread = threading.current_thread() is threading.main_thread()
-        if hangup is None or not main_thread or signal.getsignal(hangup) == signal.SIG_IGN:
+        if threading.current_thread() is not threading.main_thread():
             with super().capture_signals():
                 yield
             return
-        signal.signal(hangup, lambda _, frame: self.handle_exit(signal.SIGTERM, frame))
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) == signal.SIG_IGN:
+            hangup = None
+        if hangup is not None:
+            signal.signal(hangup, lambda _, frame: self.handle_exit(signal.SIGTERM, frame))
         try:
             with super().capture_signals():
+                if (held := held_stop_signal()) is not None:
+                    self.handle_exit(held, None)
                 yield
         finally:
-            signal.signal(hangup, signal.SIG_IGN)
+            if hangup is not None:
+                signal.signal(hangup, signal.SIG_IGN)
+            ignore_held_stop_signals()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start as uvicorn does, then tune the garbage collector for a long-lived server.
@@ -147,16 +157,6 @@ FORCED_EXIT_SECONDS = 2.0
 """How long a forced exit waits for the requests it cut to record how they ended."""
 
 
-def survive_reraised_signals() -> None:
-    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with the default
-    handlers that kills the process before queued log lines are written. Ignore them
-    outside uvicorn's own handling so ``run_server`` returns and flushes. Ignored, not
-    caught: Python puts caught signals back to their default while it exits, and a late
-    one of a burst would then kill the process that had stopped cleanly."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_IGN)
-
-
 def run_server(settings: Settings, config_file: str | None = None, overrides: dict[str, Any] | None = None) -> int:
     """Serve until stopped; return the process exit code (2 for a bad setting, 1 when start-up failed).
 
@@ -184,7 +184,7 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
 
             return serve_with_workers(app, settings, config_file, overrides or {})
         server = Server(uvicorn_config(app, settings))
-        survive_reraised_signals()
+        hold_stop_signals()
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan or the bind fails

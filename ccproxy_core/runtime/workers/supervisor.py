@@ -25,9 +25,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
-from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
+from ccproxy_core.runtime.serve import Server, uvicorn_config
 from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.runtime.settings_loader import resolve_config_file
+from ccproxy_core.runtime.stop_signals import hold_stop_signals
 from ccproxy_core.runtime.workers.channel import DRAIN_MARGIN_SECONDS
 from ccproxy_core.runtime.workers.client_address import WorkerClientAddress
 from ccproxy_core.runtime.workers.hub import EOF_WAIT_SECONDS, EventHub
@@ -86,7 +87,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
         )
         server = HubServer(config, hub, workers)
         log.info("ccproxy serving http://%s:%d from %d workers", settings.server.host, port, settings.server.workers)
-        survive_reraised_signals()
+        hold_stop_signals()
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan fails to start

@@ -27,7 +27,8 @@ _PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the inherited listening socket until SIGTERM; exit 2 on a bad setting."""
-    from ccproxy_core.runtime.serve import Server, survive_reraised_signals, uvicorn_config
+    from ccproxy_core.runtime.serve import Server, uvicorn_config
+    from ccproxy_core.runtime.stop_signals import hold_stop_signals
 
     options = _arguments(argv)
     if options.hangups_ignored:  # the supervisor runs under nohup: so does this worker
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         app = WorkerApp(settings, channel, HubForwarder(os.path.join(options.runtime_dir, HUB_SOCKET)))
         server = Server(uvicorn_config(app, settings))
         app.requests_running = lambda: server.server_state.tasks
-        survive_reraised_signals()
+        hold_stop_signals()
         server.run(sockets=[socket.socket(fileno=options.listen_fd)])
         return 0 if server.started else 1
     finally:
