@@ -54,6 +54,20 @@ def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, re
     assert record.request_id == response.headers["x-ccproxy-request-id"] != "given-id-1"
 
 
+def test_the_provider_gets_no_header_the_client_did_not_send(proxy, upstream):
+    # aiohttp adds Accept, Accept-Encoding and User-Agent of its own; a client that sends none of them
+    # (a raw GET) must reach the provider without them, as it would direct.
+    httpx.delete(upstream.url + "/_mock/requests")
+    host, port = proxy.url.removeprefix("http://").split(":")
+    head = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: sk-ant-k\r\nanthropic-version: 2023-06-01\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(head)
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    [seen] = mock_requests(upstream)
+    names = {name.lower() for name, _ in seen["headers"]}
+    assert names - {"host", "content-length"} == {"x-api-key", "anthropic-version"}
+
+
 @pytest.mark.parametrize("header", ["api-key", "x-goog-api-key"])
 def test_a_client_key_in_any_credential_header_keeps_the_configured_key_out(proxy_factory, upstream, recorder, header):
     """AzureOpenAI sends ``api-key``, Google-style clients ``x-goog-api-key``."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 
 import aiohttp
 from multidict import CIMultiDict
@@ -203,23 +204,19 @@ def client_sent_key(headers: CIMultiDict[str]) -> bool:
 
 
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """Keep aiohttp from adding headers the client did not send (its User-Agent, Accept-Encoding, Content-Type).
+    """Keep aiohttp from adding headers the client did not send (its User-Agent, Accept, Accept-Encoding,
+    Content-Type).
 
     Asked per request rather than set on the session: a session-wide list makes aiohttp
     copy every request's headers.
     """
-    return _AUTO_HEADERS[("user-agent" in headers, "accept-encoding" in headers, "content-type" in headers)]
+    return _AUTO_HEADERS[tuple(name in headers for name in _ADDED_BY_AIOHTTP)]
 
 
+_ADDED_BY_AIOHTTP = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _AUTO_HEADERS = {
-    (agent, encoding, kind): tuple(
-        name
-        for name, sent in (("User-Agent", agent), ("Accept-Encoding", encoding), ("Content-Type", kind))
-        if not sent
-    )
-    for agent in (False, True)
-    for encoding in (False, True)
-    for kind in (False, True)
+    sent: tuple(name for name, was_sent in zip(_ADDED_BY_AIOHTTP, sent, strict=True) if not was_sent)
+    for sent in itertools.product((False, True), repeat=len(_ADDED_BY_AIOHTTP))
 }
 """The headers to skip, by which of them the client sent (aiohttp adds a body's Content-Type too)."""
 
