@@ -98,9 +98,9 @@ def test_head_is_answered_as_get_without_a_body(proxy, recorder):
     assert head.status_code == get.status_code == 200
     assert head.content == b"" and int(head.headers["content-length"]) == len(get.content)
     records = recorder.wait_for_ends(2)
-    assert [(r.method, r.endpoint, r.status_code) for r in records] == [
-        ("GET", "/v1/models", 200),
-        ("HEAD", "/v1/models", 200),
+    assert [(r.method, r.endpoint, r.status_code, r.response_bytes) for r in records] == [
+        ("GET", "/v1/models", 200, len(get.content)),
+        ("HEAD", "/v1/models", 200, 0),  # the record counts what was sent: no body
     ]
 
 

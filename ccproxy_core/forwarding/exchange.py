@@ -158,7 +158,7 @@ class Exchange:
             cost_cache_write_usd=cost.cache_write,
             priced=cost.priced,
             request_bytes=self.request_bytes,
-            response_bytes=self.response_bytes,
+            response_bytes=0 if self.context.method == "HEAD" else self.response_bytes,  # the server sends no body
             rate_limits=self.rate_limits,
             ttfb_ms=_ms_between(start, self.first_byte_at),
             client_request_id=self.client_request_id,
