@@ -1,7 +1,8 @@
-"""Decompressing an answer on the side, for accounting only, never more than a set size.
+"""Decompressing an answer or a request body on the side, for reading only, never more than a set size.
 
-The client gets the provider's bytes unchanged, with their ``Content-Encoding``; ccproxy
-decodes a copy to read usage and errors. A compressed body is hostile input as much as
+The client gets the provider's bytes unchanged, with their ``Content-Encoding``, and the
+provider the client's; ccproxy decodes a copy to read usage and errors (the request's model
+and attribution). A compressed body is hostile input as much as
 any other: a few kilobytes of gzip, brotli or zstd can stand for gigabytes, so every
 decoder here stops at ``limit`` decoded bytes (``UPSTREAM__MAX_DECODED_BYTES``) and keeps
 no more than one step's output in memory.
@@ -137,3 +138,16 @@ def decoder_for(content_encoding: str | None, limit: int) -> BodyDecoder | None:
     if encoding == "zstd":
         return _ZstdDecoder(limit)
     raise DecodingFailed(f"unsupported content-encoding {encoding!r}")
+
+
+def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int) -> bytes | None:
+    """``body`` decoded as its ``Content-Encoding`` says; ``None`` when ccproxy cannot read that encoding,
+    the body is not valid data of it, or it decodes to more than ``limit`` bytes."""
+    try:
+        decoder = decoder_for(content_encoding, limit)
+        if decoder is None:
+            return bytes(body)
+        decoded = decoder.decode(bytes(body))
+    except DecodingFailed:
+        return None
+    return None if decoder.over_limit else decoded

@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
+from ccproxy_core.forwarding.decoding import decode_whole
 from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
 from ccproxy_core.forwarding.receive_probe import ready_message
 
@@ -132,14 +133,24 @@ async def _next_chunk(request: Request, clock: _BodyClock) -> tuple[bytes, bool]
 
 
 async def request_fields(
-    body: bytes | bytearray, content_type: str | None = None
+    body: bytes | bytearray,
+    content_type: str | None = None,
+    content_encoding: str | None = None,
+    decoded_limit: int = 0,
 ) -> tuple[dict[str, Any] | None, str | None, bool]:
     """The decoded request body (for attribution), its top-level ``model`` and ``stream`` (the form
     fields of a multipart upload, whose ``content_type`` names its boundary).
 
     A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
     scanned (:func:`scan_request`), its payload then holding only the values attribution reads.
+    A compressed body (``content_encoding``) is read from a copy decompressed in a worker thread, up to
+    ``decoded_limit`` bytes; beyond that, or in an encoding ccproxy cannot read, its fields are unknown.
     """
+    if content_encoding is not None and content_encoding.strip().lower() not in ("", "identity"):
+        decoded = await asyncio.to_thread(decode_whole, body, content_encoding, decoded_limit)
+        if decoded is None:
+            return None, None, False
+        body = decoded
     boundary = form_boundary(content_type)
     if boundary is not None:  # a multipart form: uploads of audio and images
         if len(body) <= LARGE_BODY_BYTES:

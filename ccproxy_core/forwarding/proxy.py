@@ -134,7 +134,11 @@ class Proxy:
                 if not await self._cut_while_receiving(scope, route, send, arrived):
                     raise
                 return
-            fields = await request_fields(body, request.headers.get("content-type")) if body else (None, None, False)
+            # A compressed body is read as far as a plain one would be.
+            encoding, kind = request.headers.get("content-encoding"), request.headers.get("content-type")
+            fields = (
+                await request_fields(body, kind, encoding, server.max_request_bytes) if body else (None, None, False)
+            )
             exchange = self._start_exchange(scope, route, body, fields, arrived)
             await self._run(request, exchange, body, send, receive)
 
