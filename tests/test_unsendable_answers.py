@@ -32,6 +32,8 @@ ANSWERS = {
     "status-999": json_answer(b"999 Whatever", MESSAGE),
     "bad-header-name": json_answer(b"200 OK", MESSAGE, b"x-bad<img>: 1\r\n"),
     "bad-status-line": b"HTTP/1.1 abc WHAT\r\n\r\n",
+    # A whole (JSON) answer whose connection closes halfway through the length its head announced.
+    "cut-short": json_answer(b"200 OK", MESSAGE)[: -len(MESSAGE) // 2],
     # The whole stream, then the provider keeps its connection open a while before ending the body.
     "stream-held-open": [
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -92,3 +94,14 @@ def test_a_client_that_hangs_up_after_the_last_event_had_the_whole_answer(proxy,
     assert received == STREAM
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)
+
+
+def test_a_json_answer_cut_short_of_its_length_is_a_502_not_half_a_200(proxy, recorder):
+    # A JSON answer is read whole before it is sent (its usage is at its end): when the provider breaks off,
+    # the client gets an error saying so rather than a head promising bytes that never come.
+    answer = send(proxy, "cut-short")
+    assert answer.status_code == 502
+    assert answer.json()["error"]["message"].startswith("the provider broke off its answer")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.upstream_status, record.error_type) == (502, 200, "upstream_stream_aborted")
+    assert record.tokens_input is None and record.cost_usd is None
