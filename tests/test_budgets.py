@@ -93,6 +93,8 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert [n["threshold_percent"] for n in haiku] == [50, 80, 100]
     haiku_spent = float(sum(r.cost_usd or 0 for r in records if r.model == "claude-haiku-4-5"))
     assert haiku_spent > 0.004
+    # The refusal names what was spent, to the millionth: a small budget is not "0.00 of its 0.00".
+    assert f"has spent {haiku_spent:.6f}".rstrip("0") + " of its 0.004 USD for this day" in body["error"]["message"]
     assert haiku[-1]["spent_usd"] == pytest.approx(haiku_spent) and haiku[-1]["limit_usd"] == 0.004
     assert [n["threshold_percent"] for n in notices if n["budget"] == "mini-daily"] == [50, 80, 100]
 

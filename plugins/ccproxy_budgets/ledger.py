@@ -105,8 +105,8 @@ class Ledger:
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
         headers.append(("retry-after", str(retry_after)))
         message = (
-            f"ccproxy budget {spent.settings.name} has spent {spent.spent:.2f} of its "
-            f"{spent.settings.limit_usd:.2f} USD for this {spent.settings.period}; "
+            f"ccproxy budget {spent.settings.name} has spent {_usd(spent.spent)} of its "
+            f"{_usd(spent.settings.limit_usd)} USD for this {spent.settings.period}; "
             f"requests are refused until {spent.period_end.isoformat()}"
         )
         return Admission(refuse_status=429, error_type="budget_exceeded", message=message, headers=tuple(headers))
@@ -152,3 +152,9 @@ class Ledger:
                     "period_end": state.period_end.isoformat(),
                 }
             )
+
+
+def _usd(amount: Any) -> str:
+    """Dollars with cents, and the digits below a cent up to a millionth when there are any (small budgets)."""
+    whole, _, cents = f"{amount:.6f}".rstrip("0").partition(".")
+    return f"{whole}.{cents.ljust(2, '0')}"
