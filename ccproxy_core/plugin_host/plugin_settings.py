@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_host.plugin_spec import PluginSpec
+from ccproxy_core.runtime.setting_errors import bad_setting_line
 from ccproxy_core.runtime.settings import ObservabilitySettings, PluginSettings, Settings
-from ccproxy_core.safe_values import shown_setting_value
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -129,11 +129,7 @@ def _validated(model_class: type[M], raw: dict[str, Any], path: tuple[str, ...])
     try:
         return model_class.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            location = [str(part) for part in error["loc"] if not isinstance(part, int)]
-            name = env_name(*path, *location)
-            lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
+        lines = [bad_setting_line(error, model_class, path) for error in exc.errors()]
         raise SettingsError("\n".join(lines)) from None
 
 

@@ -179,6 +179,8 @@ class ObservabilitySettings(BaseModel):
 class KeyAlias(BaseModel):
     """An operator's name for one API key fingerprint, and optionally the project it works for."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt ``project`` would silently attribute nothing
+
     name: str = Field(min_length=1, max_length=128)
     project: str | None = Field(None, min_length=1, max_length=128)
 

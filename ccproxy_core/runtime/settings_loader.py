@@ -28,6 +28,7 @@ from pydantic_settings import SettingsError as SourceError
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.plugin_host.plugin_settings import unknown_key_message
 from ccproxy_core.runtime.budget_settings import BUDGET_ERROR, BudgetSettings
+from ccproxy_core.runtime.setting_errors import bad_setting_line, infinite_setting
 from ccproxy_core.runtime.settings import Settings, _config_file, default_config_path
 from ccproxy_core.safe_values import safe_text, shown_setting_value
 
@@ -69,7 +70,10 @@ def load_settings(
         raise SettingsError("the .env file or the config file is not UTF-8 text: save it as UTF-8") from None
     finally:
         _config_file.reset(token)
-    return bind_installed_plugin_settings(settings, entry_points_)
+    settings = bind_installed_plugin_settings(settings, entry_points_)
+    if (infinite := infinite_setting(settings)) is not None:
+        raise SettingsError(infinite)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -139,9 +143,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         if error["type"] == BUDGET_ERROR:
             lines.append(describe_budget_error(error))
             continue
-        location = [str(part) for part in error["loc"] if not isinstance(part, int)]
-        name = "__".join(location).upper() or "settings"
-        lines.append(f"invalid setting {name}={shown_setting_value(name, error.get('input'))}: {error['msg']}")
+        lines.append(bad_setting_line(error, Settings))
     return "\n".join(lines)
 
 

@@ -1,0 +1,89 @@
+"""Lines naming a bad setting never show a secret (a secret field's value, a key pasted as a name),
+and settings that break at their first use (infinities, a misspelt key alias field) stop start-up."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from ccproxy_core.errors import SettingsError
+from ccproxy_core.runtime.setting_errors import bad_setting_line, infinite_setting, is_secret_field
+from ccproxy_core.runtime.settings_loader import load_settings
+from tests.test_settings import clean_environment  # noqa: F401 (an autouse fixture)
+
+PASTED_KEY = "sk-ant-api03-SECRETVALUE123"
+
+
+class Inner(BaseModel):
+    token: SecretStr = Field(min_length=20)
+    label: str = Field(min_length=5)
+
+
+class Outer(BaseModel):
+    dsn: SecretStr | None = Field(None, min_length=20)
+    inner: Inner | None = None
+    plain: int = Field(1, ge=1)
+
+
+def errors_of(model: type[BaseModel], raw: dict) -> list[str]:
+    with pytest.raises(ValidationError) as failed:
+        model.model_validate(raw)
+    return [bad_setting_line(error, model, ("plugins", "mine")) for error in failed.value.errors()]
+
+
+def test_a_secret_fields_bad_value_is_masked_whatever_the_fields_name():
+    lines = errors_of(Outer, {"dsn": "SECRETDSN123", "inner": {"token": "SECRETTOKEN", "label": "ab"}, "plain": 0})
+    assert "SECRET" not in "\n".join(lines)
+    assert lines[0].startswith("invalid setting PLUGINS__MINE__DSN='***': ")
+    assert lines[1].startswith("invalid setting PLUGINS__MINE__INNER__TOKEN='***': ")
+    assert lines[2].startswith("invalid setting PLUGINS__MINE__INNER__LABEL='ab': ")  # not a secret: shown
+    assert lines[3].startswith("invalid setting PLUGINS__MINE__PLAIN=0: ")
+    assert is_secret_field(Outer, ["inner", "token"]) and not is_secret_field(Outer, ["inner", "label"])
+
+
+@pytest.mark.parametrize("entry", ['{"nme": "alice"}', "42", '{"name": ""}'])
+def test_a_key_pasted_as_an_attribution_name_is_never_shown(monkeypatch, entry):
+    # Before, a malformed entry named itself by its name: the pasted key, printed in full.
+    monkeypatch.setenv("ATTRIBUTION__KEYS", f'{{"{PASTED_KEY}": {entry}}}')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "SECRETVALUE" not in message.upper()
+    assert message.startswith("invalid setting ATTRIBUTION__KEYS__<not a key fingerprint>")
+
+
+def test_a_misspelt_key_alias_field_is_refused(tmp_path):
+    config = tmp_path / "ccproxy.toml"
+    config.write_text('[attribution.keys]\n"3f2a9c1b7d4e" = { name = "ci", projet = "backend" }\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert "ATTRIBUTION__KEYS__3F2A9C1B7D4E__PROJET" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "UPSTREAM__CONNECT_TIMEOUT_SECONDS",
+        "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS",
+        "SERVER__BODY_TIMEOUT_SECONDS",
+        "OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS",
+    ],
+)
+def test_an_infinite_time_is_refused_naming_the_setting(monkeypatch, name):
+    # Before, an infinite connect timeout started cleanly and then failed every request with a 500.
+    monkeypatch.setenv(name, "inf")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f"invalid setting {name}=inf: give a finite number"
+
+
+def test_infinities_are_found_in_plugins_tables_too():
+    class PluginTable(BaseModel):
+        interval_seconds: float = Field(1.0, gt=0)
+
+    class Bound(BaseModel):
+        mine: PluginTable
+
+    assert infinite_setting(Bound(mine=PluginTable(interval_seconds=2.5)), ("plugins",)) is None
+    found = infinite_setting(Bound(mine=PluginTable(interval_seconds=float("inf"))), ("plugins",))
+    assert found == "invalid setting PLUGINS__MINE__INTERVAL_SECONDS=inf: give a finite number"
