@@ -183,6 +183,8 @@ def shown_setting_value(name: str, value: object) -> str:
         return "(missing)"
     if is_secret_param(name):
         return "'***'"
+    if isinstance(value, list | tuple):  # where a section or a table belongs: it may hold anything, keys too
+        return "(a list)"
     if not isinstance(value, str):
         return safe_text(repr(value), SHOWN_SETTING_CHARS)
     # Cut before redacting: the redaction's patterns take time growing with the square of the length.

@@ -87,3 +87,10 @@ def test_infinities_are_found_in_plugins_tables_too():
     assert infinite_setting(Bound(mine=PluginTable(interval_seconds=2.5)), ("plugins",)) is None
     found = infinite_setting(Bound(mine=PluginTable(interval_seconds=float("inf"))), ("plugins",))
     assert found == "invalid setting PLUGINS__MINE__INTERVAL_SECONDS=inf: give a finite number"
+
+
+def test_a_list_where_a_section_belongs_is_not_shown(monkeypatch):
+    monkeypatch.setenv("UPSTREAM", '["SECRETVALUE123"]')  # a key in no recognisable shape
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("invalid setting UPSTREAM=(a list): ")
