@@ -49,12 +49,26 @@ def test_a_bad_url_is_refused_without_repeating_the_password(bad_url):
 
 @pytest.mark.parametrize(
     "bad_url",
-    ["http://pushgateway:notaport", "http://user:secret-pw@host:99999", "host:0", "http://user:secret-pw@:9091"],
+    [
+        "http://pushgateway:notaport",
+        "http://user:secret-pw@host:99999",
+        "host:0",
+        "http://user:secret-pw@:9091",
+        "not a url",
+        "http://user:secret-pw@not a host",
+        "http://gate$way:9091",
+        "http://pushgateway:9091/a path",
+    ],
 )
 def test_a_url_whose_port_or_host_is_not_one_is_refused_at_start_up(bad_url):
     with pytest.raises(ValueError, match="OBSERVABILITY__PUSHGATEWAY_URL") as raised:
         parse_push_url(bad_url)
     assert "secret-pw" not in str(raised.value)
+
+
+@pytest.mark.parametrize("good_url", ["http://[::1]:9091", "https://push-gw_1.example.", "http://10.0.0.7"])
+def test_ip_addresses_and_dns_names_with_or_without_a_port_are_taken(good_url):
+    assert parse_push_url(good_url).url == good_url
 
 
 def test_the_grouping_key_is_the_configured_instance_or_host_and_port():
@@ -246,8 +260,9 @@ def test_pushing_without_a_metrics_registry_stops_start_up_with_a_clear_message(
             pass
 
 
-def test_a_bad_pushgateway_url_stops_start_up_naming_the_setting_not_the_password():
-    settings = make_settings("http://127.0.0.1:9", observability={"pushgateway_url": "ftp://u:hunter2@host"})
+@pytest.mark.parametrize("bad_url", ["ftp://u:hunter2@host", "http://u:hunter2@not a url"])
+def test_a_bad_pushgateway_url_stops_start_up_naming_the_setting_not_the_password(bad_url):
+    settings = make_settings("http://127.0.0.1:9", observability={"pushgateway_url": bad_url})
     with pytest.raises(StartupError, match="OBSERVABILITY__PUSHGATEWAY_URL") as raised:
         with TestClient(create_app(settings)):
             pass

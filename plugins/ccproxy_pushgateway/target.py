@@ -7,6 +7,8 @@ taken out of the URL once, here; every log line and error message uses
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from ccproxy_core.runtime.settings import Settings
 
 MASK = "***"
+# What http.client refuses in a URL (InvalidURL): every push would fail.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ def parse_push_url(raw_url: str) -> PushTarget:
         )
     if parts.query or parts.fragment:
         raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must not have a query or fragment, got {display_url}")
-    _check_host_and_port(parts, display_url)
+    _check_sendable(parts, display_url)
     url = urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
     if not has_userinfo:
         return PushTarget(url=url, display_url=display_url)
@@ -75,7 +79,7 @@ def parse_push_url(raw_url: str) -> PushTarget:
     return PushTarget(url=url, display_url=display_url, username=unquote(username), password=unquote(password))
 
 
-def _check_host_and_port(parts: SplitResult, display_url: str) -> None:
+def _check_sendable(parts: SplitResult, display_url: str) -> None:
     """Refuse here what would otherwise make every push fail later with InvalidURL."""
     try:
         port = parts.port
@@ -85,8 +89,25 @@ def _check_host_and_port(parts: SplitResult, display_url: str) -> None:
         raise ValueError(
             f"OBSERVABILITY__PUSHGATEWAY_URL must have a port from 1 to 65535 (the Pushgateway's is 9091), got {display_url}"
         )
-    if not parts.hostname:
-        raise ValueError(f"OBSERVABILITY__PUSHGATEWAY_URL must name a host, got {display_url}")
+    if not parts.hostname or not _is_host(parts.hostname):
+        raise ValueError(
+            "OBSERVABILITY__PUSHGATEWAY_URL must name a host (a DNS name or an IP address, "
+            f"as in http://pushgateway:9091), got {display_url}"
+        )
+    if _UNSENDABLE.search(parts.path):
+        raise ValueError(
+            f"OBSERVABILITY__PUSHGATEWAY_URL must not have spaces or control characters in its path, got {display_url}"
+        )
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a DNS name: letters, digits, '-' and '_' between dots."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return all(label and all(char.isalnum() or char in "-_" for char in label) for label in labels)
+    return True
 
 
 def grouping_key(settings: Settings) -> dict[str, str]:
