@@ -134,6 +134,13 @@ def test_demo_once_serves_records_and_prints_urls(tmp_path):
     assert "recorded   6 rows" in result.stdout
 
 
+def test_demo_once_on_port_0_prints_the_port_it_got_and_exits(tmp_path):
+    result = run("demo", "--once", "--port", "0", "--requests", "3", env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "127.0.0.1:0/" not in result.stdout
+    assert "/dashboard" in result.stdout and "recorded   3 rows" in result.stdout
+
+
 def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe[server]\n")
@@ -155,6 +162,8 @@ def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
         ("mock-upstream", "--delta-count", "-3"),
         ("serve", "--mock-upstream", "70000"),
         ("serve", "--port", "-1"),
+        ("demo", "--requests", "-5"),
+        ("demo", "--requests", "0"),
     ],
 )
 def test_out_of_range_numbers_on_the_command_line_are_refused_by_name(args):
@@ -184,9 +193,13 @@ def test_a_host_that_is_not_an_address_of_this_machine_names_the_host_setting(tm
 
 @pytest.mark.parametrize(
     ("args", "option"),
-    [(("serve", "--mock-upstream"), "--mock-upstream"), (("mock-upstream", "--port"), "--port")],
+    [
+        (("serve", "--mock-upstream"), "--mock-upstream"),
+        (("mock-upstream", "--port"), "--port"),
+        (("demo", "--once", "--port"), "--port"),
+    ],
 )
-def test_a_mock_upstream_port_in_use_is_one_line_naming_the_option(tmp_path, args, option):
+def test_a_mock_upstream_or_demo_port_in_use_is_one_line_naming_the_option(tmp_path, args, option):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = run(*args, str(port), env={"HOME": str(tmp_path)})

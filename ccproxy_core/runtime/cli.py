@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -108,14 +109,26 @@ def _start_mock_or_exit(port: int) -> MockServer:
 
 
 @main.command()
-@click.option("--port", type=PORT, default=8000, show_default=True, help="Port for the proxy.")
-@click.option("--requests", "request_count", type=int, default=24, show_default=True, help="Demo requests to send.")
+@click.option("--port", type=PORT, default=8000, show_default=True, help="Port for the proxy (0: any free port).")
+@click.option(
+    "--requests",
+    "request_count",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Demo requests to send.",
+)
 @click.option("--once", is_flag=True, help="Send the demo traffic, check it was recorded, then exit.")
 def demo(port: int, request_count: int, once: bool) -> None:
     """Run the proxy with every observability feature on, against the mock provider, with demo traffic."""
     from ccproxy_core.runtime.demo import run_demo
 
-    sys.exit(run_demo(port=port, request_count=request_count, once=once))
+    try:
+        listening = socket.create_server(("127.0.0.1", port))
+    except OSError as exc:
+        click.echo(f"error: {cannot_listen_message('127.0.0.1', port, exc, '--port', '--port')}", err=True)
+        sys.exit(1)
+    sys.exit(run_demo(listening, request_count=request_count, once=once))
 
 
 @main.group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import tempfile
 import threading
 import time
@@ -27,10 +28,11 @@ DEMO_SYSTEM = [
 ]
 
 
-def run_demo(port: int, request_count: int, once: bool) -> int:
-    """Serve the demo; with ``once``, exit after checking the traffic was recorded."""
+def run_demo(listening: socket.socket, request_count: int, once: bool) -> int:
+    """Serve the demo on the bound socket ``listening``; with ``once``, exit after checking the traffic was recorded."""
     from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
 
+    port = listening.getsockname()[1]
     mock = serve_mock_in_thread()
     data_dir = Path(tempfile.mkdtemp(prefix="ccproxy-demo-"))
     settings = load_settings(overrides=_demo_overrides(mock.url, port, data_dir))
@@ -39,7 +41,7 @@ def run_demo(port: int, request_count: int, once: bool) -> int:
     base = f"http://127.0.0.1:{port}"
     threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
         mock.stop()
         listener.stop()
@@ -65,18 +67,23 @@ def _drive(server: uvicorn.Server, base: str, request_count: int, once: bool) ->
         if server.should_exit:
             return
         time.sleep(0.05)
-    for index in range(request_count):
-        service_type, model = DEMO_MODELS[index % len(DEMO_MODELS)]
-        # Every seventh request meets a rate limit, so the error views have something to show.
-        _send(base, service_type, model, stream=index % 2 == 1, fail=index % 7 == 6)
-    print(f"\nccproxy demo is running, {request_count} demo requests sent:", flush=True)
-    for name, path in (("metrics", "/metrics"), ("logs", "/logs/query?limit=5"), ("dashboard", "/dashboard")):
-        print(f"  {name:<10} {base}{path}", flush=True)
-    if once:
-        server.demo_failed = not _recorded(base, request_count)  # type: ignore[attr-defined]
-        server.should_exit = True
-    else:
-        print("Press Ctrl-C to stop.", flush=True)
+    recorded = False
+    try:
+        for index in range(request_count):
+            service_type, model = DEMO_MODELS[index % len(DEMO_MODELS)]
+            # Every seventh request meets a rate limit, so the error views have something to show.
+            _send(base, service_type, model, stream=index % 2 == 1, fail=index % 7 == 6)
+        print(f"\nccproxy demo is running, {request_count} demo requests sent:", flush=True)
+        for name, path in (("metrics", "/metrics"), ("logs", "/logs/query?limit=5"), ("dashboard", "/dashboard")):
+            print(f"  {name:<10} {base}{path}", flush=True)
+        if once:
+            recorded = _recorded(base, request_count)
+        else:
+            print("Press Ctrl-C to stop.", flush=True)
+    finally:
+        if once:  # whatever happened above, --once ends the demo
+            server.demo_failed = not recorded  # type: ignore[attr-defined]
+            server.should_exit = True
 
 
 def _send(base: str, service_type: str, model: str, stream: bool, fail: bool) -> None:
@@ -107,9 +114,14 @@ def _send(base: str, service_type: str, model: str, stream: bool, fail: bool) ->
 
 def _recorded(base: str, expected: int) -> bool:
     deadline = time.monotonic() + 10
+    rows = 0
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(base + "/logs/status", timeout=10) as response:
-            rows = json.load(response).get("row_count") or 0
+        try:
+            with urllib.request.urlopen(base + "/logs/status", timeout=10) as response:
+                rows = json.load(response).get("row_count") or 0
+        except (OSError, ValueError) as exc:
+            print(f"  error: cannot read {base}/logs/status: {exc}", flush=True)
+            return False
         if rows >= expected:
             print(f"  recorded   {rows} rows in DuckDB", flush=True)
             return True
