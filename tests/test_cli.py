@@ -141,6 +141,12 @@ def test_demo_once_on_port_0_prints_the_port_it_got_and_exits(tmp_path):
     assert "/dashboard" in result.stdout and "recorded   3 rows" in result.stdout
 
 
+def test_demo_with_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path):
+    result = run("demo", "--once", "--port", "0", env={"HOME": str(tmp_path), "OBSERVABILITY__DUCKDB_BATCH": "1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "unknown setting OBSERVABILITY__DUCKDB_BATCH" in result.stderr
+
+
 def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe[server]\n")

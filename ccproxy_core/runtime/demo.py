@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ccproxy_core.errors import CcproxyError, SettingsError
 from ccproxy_core.runtime.app import create_app
 from ccproxy_core.runtime.logging_setup import configure_logging
 from ccproxy_core.runtime.serve import Server, uvicorn_config
@@ -29,21 +31,34 @@ DEMO_SYSTEM = [
 
 
 def run_demo(listening: socket.socket, request_count: int, once: bool) -> int:
-    """Serve the demo on the bound socket ``listening``; with ``once``, exit after checking the traffic was recorded."""
+    """Serve the demo on the bound socket ``listening``; with ``once``, exit after checking the traffic was recorded.
+
+    Returns the process exit code: 2 for a bad setting (the demo still reads the environment
+    and config file), 1 when it could not start or the traffic was not recorded.
+    """
     from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
 
-    port = listening.getsockname()[1]
     mock = serve_mock_in_thread()
-    data_dir = Path(tempfile.mkdtemp(prefix="ccproxy-demo-"))
-    settings = load_settings(overrides=_demo_overrides(mock.url, port, data_dir))
-    listener = configure_logging(settings.logging)
-    server = Server(uvicorn_config(create_app(settings), settings))
-    base = f"http://127.0.0.1:{port}"
-    threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
     try:
-        server.run(sockets=[listening])
+        return _serve(listening, mock.url, request_count, once)
+    except CcproxyError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2 if isinstance(exc, SettingsError) else 1
     finally:
         mock.stop()
+
+
+def _serve(listening: socket.socket, mock_url: str, request_count: int, once: bool) -> int:
+    port = listening.getsockname()[1]
+    data_dir = Path(tempfile.mkdtemp(prefix="ccproxy-demo-"))
+    settings = load_settings(overrides=_demo_overrides(mock_url, port, data_dir))
+    listener = configure_logging(settings.logging)
+    try:
+        server = Server(uvicorn_config(create_app(settings), settings))
+        base = f"http://127.0.0.1:{port}"
+        threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
+        server.run(sockets=[listening])
+    finally:
         listener.stop()
     return 0 if server.started and not getattr(server, "demo_failed", False) else 1
 
