@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -18,6 +19,7 @@ from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.runtime.cli import main
 from ccproxy_core.runtime.report.build import build_rows, merge_periods, period_of, totals
 from ccproxy_core.runtime.report.tables import compact, money, render
+from ccproxy_duckdb.schema import MIGRATIONS
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request, rows, start
 
@@ -123,6 +125,28 @@ def test_report_errors_name_the_fix(tmp_path):
         refused = report_in_process(config, "daily", "--url", url)
         assert refused.exit_code == 2 and "--url" in refused.output, url
         assert "hunter2" not in refused.output and "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("CREATE TABLE events (id INTEGER)", "holds no ccproxy access records"),
+        ("CREATE TABLE access_logs (request_id VARCHAR, session_id VARCHAR)", "holds no ccproxy access records"),
+        (MIGRATIONS[0].statements[0], "predates attribution columns: start ccproxy once (it migrates the file)"),
+    ],
+    ids=["other-tables", "foreign-access_logs", "older-ccproxy"],
+)
+def test_another_programs_file_is_refused_and_only_an_older_ccproxy_file_is_sent_to_be_migrated(
+    tmp_path, statement, expected
+):
+    path = tmp_path / "some.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(statement)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
+    answer = report_in_process(config, "daily")
+    assert answer.exit_code == 2 and answer.output.startswith(f"error: {path} {expected}"), answer.output
+    assert "Traceback" not in answer.output and len(answer.output.splitlines()) == 1
 
 
 def test_times_at_the_edges_of_the_calendar_are_refused_by_name(tmp_path):

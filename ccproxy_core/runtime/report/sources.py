@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
+from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.errors import CcproxyError
 from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups, name_session_keys
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
@@ -22,6 +23,8 @@ from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
 
 _LOCKED = "lock"
+# The columns every ccproxy DuckDB file has had, from its first schema version on.
+_FIRST_COLUMNS = ACCESS_LOG_COLUMNS[: ACCESS_LOG_COLUMNS.index("cost_sdk_usd") + 1]
 # The /logs API's own bounds: sessions per page, groups per answer, day points per analytics answer.
 MAX_SESSIONS_PAGE = 1000
 MAX_GROUPS = 10_000
@@ -239,7 +242,11 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
         if _LOCKED not in str(exc).lower():
             raise ReportError(f"cannot open {path}: {exc}") from None
         return ApiSource(_local_server_url(settings), token)
-    _check_columns(connection, path)
+    try:
+        _check_columns(connection, path)
+    except ReportError:
+        connection.close()
+        raise
     return FileSource(connection, configured_key_names(settings.attribution))
 
 
@@ -249,13 +256,20 @@ def _local_server_url(settings: Settings) -> str:
 
 
 def _check_columns(connection: Any, path: Path) -> None:
+    """Refuse another program's file, and tell an older ccproxy's file to be migrated first."""
     names = {
         row[0]
         for row in connection.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'access_logs'"
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'access_logs'"
         ).fetchall()
     }
-    if "session_id" not in names:
+    # Starting ccproxy on another program's file would add ccproxy's tables to it: never advise that.
+    if not names.issuperset(_FIRST_COLUMNS):
+        raise ReportError(
+            f"{path} holds no ccproxy access records: set OBSERVABILITY__DUCKDB_PATH (or --config) to ccproxy's "
+            "file, or pass --url of a running ccproxy"
+        )
+    if not names.issuperset(ACCESS_LOG_COLUMNS):
         raise ReportError(
             f"{path} predates attribution columns: start ccproxy once (it migrates the file), then run the report again"
         )
