@@ -149,6 +149,16 @@ def test_another_programs_file_is_refused_and_only_an_older_ccproxy_file_is_sent
     assert "Traceback" not in answer.output and len(answer.output.splitlines()) == 1
 
 
+def test_a_held_file_is_named_as_in_use_when_the_configured_server_does_not_answer(tmp_path):
+    config = write_config(tmp_path, 1)  # nothing listens on port 1
+    with duckdb.connect(str(tmp_path / "ccproxy.duckdb")):  # holds the file as a serving ccproxy does
+        answer = run_report(config, "daily")
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert "cannot read ccproxy at http://127.0.0.1:1" in answer.stderr, answer.stderr
+    assert f"{tmp_path / 'ccproxy.duckdb'} is in use by another process (PID {os.getpid()})" in answer.stderr
+    assert "pass --url http://HOST:PORT of the ccproxy that holds it" in answer.stderr
+
+
 def test_times_at_the_edges_of_the_calendar_are_refused_by_name(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(f'[observability]\nduckdb_path = "{tmp_path / "missing.duckdb"}"\n')

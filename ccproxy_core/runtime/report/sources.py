@@ -8,6 +8,7 @@ same shapes as GET /logs/analytics?group_by= (``groups``) and GET /logs/sessions
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -59,9 +60,12 @@ class ApiSource:
 
     name = "api"
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, held_file_note: str | None = None) -> None:
+        """Ask the server at ``url``; ``held_file_note`` names the DuckDB file and the process holding it
+        when that is why the report asks this server, for the error should it not answer."""
         self.base_url = url.rstrip("/")
         self.headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.held_file_note = held_file_note
 
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         query = urlencode({k: v for k, v in params.items() if v is not None})
@@ -75,9 +79,11 @@ class ApiSource:
             raise ReportError(f"{shown}{path} answered {exc.code}: {detail}{_HINTS.get(exc.code, '')}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = redact_secrets(str(exc))
-            raise ReportError(
-                f"cannot read ccproxy at {shown}: {reason}; pass --url http://HOST:PORT of a running ccproxy"
-            ) from None
+            if self.held_file_note:
+                advice = f"{self.held_file_note}: pass --url http://HOST:PORT of the ccproxy that holds it"
+            else:
+                advice = "pass --url http://HOST:PORT of a running ccproxy"
+            raise ReportError(f"cannot read ccproxy at {shown}: {reason}; {advice}") from None
 
     def groups(
         self, start: datetime, end: datetime, grouping: Grouping, only: dict[str, str] | None = None
@@ -241,7 +247,9 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
     except duckdb.IOException as exc:
         if _LOCKED not in str(exc).lower():
             raise ReportError(f"cannot open {path}: {exc}") from None
-        return ApiSource(_local_server_url(settings), token)
+        holder = re.search(r"\(PID \d+\)", str(exc))
+        note = f"{path} is in use by another process{' ' + holder.group() if holder else ''}"
+        return ApiSource(_local_server_url(settings), token, note)
     try:
         _check_columns(connection, path)
     except ReportError:
