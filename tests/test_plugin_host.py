@@ -66,6 +66,30 @@ def test_strict_mode_makes_a_load_failure_fatal_in_one_line_naming_the_way_out(c
     assert not [r for r in caplog.records if "broken" in r.getMessage()]  # the caller prints it, once
 
 
+@pytest.mark.parametrize(
+    "module, error",
+    [
+        ("rule_raises", "enabled_when failed: KeyError: 'no such setting'"),
+        ("rule_answers_yes", "enabled_when failed: TypeError: it returned 'yes', not (enabled, reason)"),
+    ],
+)
+def test_an_enabling_rule_that_fails_is_reported_like_an_import_failure_and_others_load(module, error, caplog):
+    with caplog.at_level(logging.ERROR, logger="ccproxy.plugins"):
+        pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("good", "good"), ep("rule", module)])
+    infos = infos_by_name(pm)
+    assert infos["good"].enabled and pm.get_plugin("good") is not None
+    assert not infos["rule"].enabled and pm.get_plugin("rule") is None and infos["rule"].hooks == []
+    assert infos["rule"].error.startswith(error) and infos["rule"].reason == f"failed to load: {infos['rule'].error}"
+    assert [r.getMessage() for r in caplog.records] == [f"plugin rule failed to load: {infos['rule'].error}"]
+
+
+def test_strict_mode_makes_a_failing_enabling_rule_fatal_in_one_line():
+    settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
+    with pytest.raises(PluginLoadError, match=r"^plugin rule failed to load: enabled_when failed: KeyError") as refused:
+        get_plugin_manager(settings, [ep("rule", "rule_raises")])
+    assert "name it in PLUGINS__DISABLED" in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_a_misspelled_hook_is_refused_not_silently_ignored():
     infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("typo", "misspelled")]))
     assert not infos["typo"].enabled and "unknown hook 'on_request_ended'" in infos["typo"].reason

@@ -56,7 +56,8 @@ def register_plugin() -> PluginSpec:
     Fires once per plugin, right after its module is imported and before settings are
     checked, so it takes no arguments and must only return a
     :class:`ccproxy_core.plugin_host.plugin_spec.PluginSpec` (no I/O). A plugin without it is enabled
-    whenever it is installed and has no settings of its own. If it raises, the plugin is
+    whenever it is installed and has no settings of its own. If it raises, or the spec's
+    ``enabled_when`` raises or answers anything but ``(enabled, reason)``, the plugin is
     reported as failed to load (fatal under ``PLUGINS__STRICT``).
     """
 

@@ -4,8 +4,9 @@ A plugin's name is its entry-point name. Each plugin says when it is on (its
 ``PluginSpec.enabled_when``; the built-ins follow their documented flags); any plugin can
 be disabled by name (``PLUGINS__DISABLED``). Disabled names are blocked before their entry
 point is imported, so a disabled plugin's import errors cannot hurt. A plugin that fails to
-import or to validate (a misspelled hook, a wrapper where none may run) is recorded, not
-raised (unless ``PLUGINS__STRICT``), so ``ccproxy plugins list`` can show it.
+import or to validate (a misspelled hook, a wrapper where none may run), or whose enabling
+rule raises or answers in another shape, is recorded, not raised (unless ``PLUGINS__STRICT``),
+so ``ccproxy plugins list`` can show it.
 
 Two plugins of one name cannot both load: the built-in one is kept (else the first found),
 and the other is listed as not loaded, with a warning. Nor can a plugin named like one of
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -52,12 +54,21 @@ class PluginInfo:
 
 
 def enablement(name: str, spec: PluginSpec | None, settings: Settings) -> tuple[bool, str]:
-    """Whether the loaded plugin called ``name`` should stay loaded under ``settings``, and why."""
+    """Whether the loaded plugin called ``name`` should stay loaded under ``settings``, and why.
+
+    Raises what the plugin's ``enabled_when`` raises, and ``TypeError`` when its answer is not
+    ``(enabled, reason)``, a ``bool`` and a ``str``.
+    """
     if name in settings.plugins.disabled:
         return False, "disabled by name (PLUGINS__DISABLED)"
     if spec is None or spec.enabled_when is None:
         return True, "installed"
-    return spec.enabled_when(settings)
+    answer = spec.enabled_when(settings)
+    if not (
+        isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool) and isinstance(answer[1], str)
+    ):
+        raise TypeError(f"it returned {reprlib.repr(answer)}, not (enabled, reason), a bool and a str")
+    return answer
 
 
 def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] | None = None) -> CcproxyPluginManager:
@@ -74,7 +85,10 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
     for info in infos:
         if info.reason or pm.get_plugin(info.name) is None:  # not loaded: disabled, failed, a name taken
             continue
-        info.enabled, info.reason = enablement(info.name, specs.get(info.name), settings)
+        try:
+            info.enabled, info.reason = enablement(info.name, specs.get(info.name), settings)
+        except Exception as exc:  # noqa: BLE001 - a third-party plugin's enabling rule fails that plugin, never ccproxy
+            _failed(info, f"enabled_when failed: {type(exc).__name__}: {exc}", settings, report=True)
         if info.enabled:
             info.hooks = hook_names(pm, pm.get_plugin(info.name))
         else:
@@ -185,16 +199,20 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
         return info
     try:
         register_checked(pm, ep.load(), ep.name)
-    except Exception as exc:  # any import error of a third-party plugin is reported, not raised
-        info.error = f"{type(exc).__name__}: {exc}"
-        info.reason = f"failed to load: {info.error}"
-        if report and settings.plugins.strict:  # the caller prints it: once
-            raise PluginLoadError(
-                f"plugin {ep.name} failed to load: {info.error}; mend or uninstall it, or name it in PLUGINS__DISABLED"
-            ) from exc
-        if report:
-            log.error("plugin %s failed to load: %s", ep.name, info.error)
+    except Exception as exc:  # noqa: BLE001 - any import error of a third-party plugin is reported, not raised
+        _failed(info, f"{type(exc).__name__}: {exc}", settings, report)
     return info
+
+
+def _failed(info: PluginInfo, error: str, settings: Settings, report: bool) -> None:
+    """Record that the plugin of ``info`` failed to load; with ``report``, log it, or raise it under strict mode."""
+    info.enabled, info.error, info.reason = False, error, f"failed to load: {error}"
+    if report and settings.plugins.strict:  # the caller prints it: once
+        raise PluginLoadError(
+            f"plugin {info.name} failed to load: {error}; mend or uninstall it, or name it in PLUGINS__DISABLED"
+        )
+    if report:
+        log.error("plugin %s failed to load: %s", info.name, error)
 
 
 def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> str | None:
