@@ -6,10 +6,12 @@ import logging
 from importlib.metadata import EntryPoint
 from types import SimpleNamespace
 
+import pluggy
 import pytest
 
+from ccproxy_core import hookimpl
 from ccproxy_core.errors import PluginLoadError
-from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.plugin_host.plugins import get_plugin_manager, register_checked
 from ccproxy_core.runtime.app import create_app
 from ccproxy_core.testing import make_settings
 
@@ -93,6 +95,43 @@ def test_strict_mode_makes_a_failing_enabling_rule_fatal_in_one_line():
 def test_a_misspelled_hook_is_refused_not_silently_ignored():
     infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("typo", "misspelled")]))
     assert not infos["typo"].enabled and "unknown hook 'on_request_ended'" in infos["typo"].reason
+
+
+def test_an_async_def_hook_that_is_not_awaited_is_refused_and_listed_with_the_reason():
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("good", "good"), ep("sloppy", "async_routes")])
+    infos = infos_by_name(pm)
+    assert infos["good"].enabled and not infos["sloppy"].enabled and pm.get_plugin("sloppy") is None
+    assert "register_routes of plugin sloppy is an async def" in infos["sloppy"].reason
+    assert "make it a plain def" in infos["sloppy"].reason
+
+
+@hookimpl
+async def _coroutine_function():
+    return None
+
+
+@hookimpl
+async def _async_generator():
+    yield
+
+
+@pytest.mark.parametrize("hook", ["register_plugin", "register_routes", "get_log_store", "get_metrics_registry"])
+@pytest.mark.parametrize("function", [_coroutine_function, _async_generator])
+def test_an_async_implementation_of_a_hook_called_synchronously_is_refused(hook, function):
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [])
+    with pytest.raises(pluggy.PluginValidationError, match=rf"^{hook} of plugin sloppy is an async def,.*plain def"):
+        register_checked(pm, SimpleNamespace(**{hook: function}), "sloppy")
+    assert pm.get_plugin("sloppy") is None
+
+
+@pytest.mark.parametrize("hook", ["on_startup", "on_request_start", "admit_request", "on_request_end", "on_shutdown"])
+def test_an_awaited_hook_takes_an_async_def_but_not_an_async_generator(hook):
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [])
+    register_checked(pm, SimpleNamespace(**{hook: _coroutine_function}), "fine")
+    assert pm.get_plugin("fine") is not None
+    with pytest.raises(pluggy.PluginValidationError, match=rf"^{hook} of plugin sloppy is an async generator"):
+        register_checked(pm, SimpleNamespace(**{hook: _async_generator}), "sloppy")
+    assert pm.get_plugin("sloppy") is None
 
 
 def test_disabled_by_name_is_never_imported():

@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 REQUEST_HOOKS = ("on_request_start", "admit_request", "on_request_end")
 ONCE_PER_PLUGIN_HOOKS = ("register_plugin", "register_routes", "on_startup", "on_shutdown")
+AWAITED_HOOKS = (*REQUEST_HOOKS, "on_startup", "on_shutdown")
+"""The hooks whose ``async def`` implementations ccproxy awaits; it uses every other hook's answer as it is returned."""
 _GUARDED = "_ccproxy_guarded"
 BLOCKING_HOOK_SECONDS = 0.1
 """A plain ``def`` request hook that runs longer than this has held up every request of the process:
@@ -88,13 +90,13 @@ class CcproxyPluginManager(pluggy.PluginManager):
         return super().unregister(plugin, name)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register as pluggy does, refuse wrappers where they cannot run, guard request hooks."""
+        """Register as pluggy does, refuse implementations ccproxy would not run as written, guard request hooks."""
         self.generation += 1
         plugin_name = super().register(plugin, name)
         if plugin_name is None:
             return None
         try:
-            self._check_wrappers(plugin)
+            self._check_implementations(plugin)
         except pluggy.PluginValidationError:
             self.unregister(plugin)
             raise
@@ -107,17 +109,32 @@ class CcproxyPluginManager(pluggy.PluginManager):
         self.generation += 1
         return plugin_name
 
-    def _check_wrappers(self, plugin: object) -> None:
+    def _check_implementations(self, plugin: object) -> None:
+        """Refuse a wrapper where none can run, and an async implementation ccproxy would never run."""
         for caller in self.get_hookcallers(plugin) or []:
-            if caller.name not in ONCE_PER_PLUGIN_HOOKS:
+            if caller.spec is None:  # an unknown hook: check_pending names it
                 continue
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+            for impl in [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]:
+                if caller.name in ONCE_PER_PLUGIN_HOOKS and (impl.wrapper or impl.hookwrapper):
                     raise pluggy.PluginValidationError(
                         plugin,
                         f"{caller.name} cannot be a wrapper (plugin {impl.plugin_name}): ccproxy calls it once per "
                         "plugin, in start-up order; drop wrapper=True/hookwrapper=True",
                     )
+                if (never_run := _never_run(caller.name, impl.function)) is not None:
+                    raise pluggy.PluginValidationError(
+                        plugin, f"{caller.name} of plugin {impl.plugin_name} is {never_run}"
+                    )
+
+
+def _never_run(hook: str, function: Callable[..., Any]) -> str | None:
+    """What ``function`` is, when ccproxy would call it as ``hook`` and never run its body; else ``None``."""
+    if hook in AWAITED_HOOKS:
+        if inspect.isasyncgenfunction(function):
+            return "an async generator (an async def with yield), which ccproxy never iterates; make it return instead"
+    elif inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+        return "an async def, which ccproxy calls without awaiting it; make it a plain def"
+    return None
 
 
 class _Failures:

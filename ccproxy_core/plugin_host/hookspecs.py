@@ -23,7 +23,10 @@ function of another name implement a hook, and ``wrapper=True`` (or the older
 ``hookwrapper=True``) wraps the other implementations of ``on_request_start``,
 ``on_request_end``, ``get_log_store`` and ``get_metrics_registry``. The hooks that run
 once per plugin, in order (``register_plugin``, ``register_routes``, ``on_startup``,
-``on_shutdown``), refuse a wrapper when the plugin loads.
+``on_shutdown``), refuse a wrapper when the plugin loads. An ``async def`` implementation
+is refused when the plugin loads unless its hook's docstring says it may be ``async def``
+(ccproxy would call it without awaiting it, so its body would never run), as is an async
+generator for any hook.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def register_plugin() -> PluginSpec:
     :class:`ccproxy_core.plugin_host.plugin_spec.PluginSpec` (no I/O). A plugin without it is enabled
     whenever it is installed and has no settings of its own. If it raises, or the spec's
     ``enabled_when`` raises or answers anything but ``(enabled, reason)``, the plugin is
-    reported as failed to load (fatal under ``PLUGINS__STRICT``).
+    reported as failed to load (fatal under ``PLUGINS__STRICT``). Must be a plain ``def``.
     """
 
 
@@ -87,8 +90,8 @@ def get_log_store(app: FastAPI, settings: Settings, ccproxy: Ccproxy) -> LogStor
     The first non-``None`` answer wins, so a third-party store registered with
     ``tryfirst=True`` replaces the built-in DuckDB one. Asked after ``on_startup``
     by whoever needs stored records (the logs API, the dashboard), usually through
-    ``ccproxy.log_store()``. Must be cheap and must not block: return an object that
-    already exists. If it raises, the caller fails (a /logs request answers 503).
+    ``ccproxy.log_store()``. Must be a plain ``def``, cheap, and must not block: return an
+    object that already exists. If it raises, the caller fails (a /logs request answers 503).
     """
 
 
@@ -98,8 +101,8 @@ def get_metrics_registry(app: FastAPI, ccproxy: Ccproxy) -> Any | None:
 
     The first non-``None`` answer wins. The built-in metrics plugin answers with the
     registry it owns (one per app, never the process-global default); the pushgateway
-    plugin asks for it, through ``ccproxy.metrics_registry()``, to push. Must be cheap
-    and must not block. If it raises, the caller fails.
+    plugin asks for it, through ``ccproxy.metrics_registry()``, to push. Must be a plain
+    ``def``, cheap, and must not block. If it raises, the caller fails.
     """
 
 

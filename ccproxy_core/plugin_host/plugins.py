@@ -4,9 +4,10 @@ A plugin's name is its entry-point name. Each plugin says when it is on (its
 ``PluginSpec.enabled_when``; the built-ins follow their documented flags); any plugin can
 be disabled by name (``PLUGINS__DISABLED``). Disabled names are blocked before their entry
 point is imported, so a disabled plugin's import errors cannot hurt. A plugin that fails to
-import or to validate (a misspelled hook, a wrapper where none may run), or whose enabling
-rule raises or answers in another shape, is recorded, not raised (unless ``PLUGINS__STRICT``),
-so ``ccproxy plugins list`` can show it.
+import or to validate (a misspelled hook, a wrapper where none may run, an ``async def``
+implementation of a hook that is not awaited), or whose enabling rule raises or answers in
+another shape, is recorded, not raised (unless ``PLUGINS__STRICT``), so ``ccproxy plugins
+list`` can show it.
 
 Two plugins of one name cannot both load: the built-in one is kept (else the first found),
 and the other is listed as not loaded, with a warning. Nor can a plugin named like one of
