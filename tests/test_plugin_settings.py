@@ -11,9 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from ccproxy_core.errors import SettingsError
+from ccproxy_core.plugin_host.plugins import get_plugin_manager
 from ccproxy_core.runtime.cli import main
 from ccproxy_core.runtime.settings_loader import load_settings
+from ccproxy_core.testing import make_settings
 from tests.plugin_fixtures.counting import CountingSettings
+from tests.test_plugin_host import ep, infos_by_name
 
 COUNTING = [EntryPoint(name="counting", value="tests.plugin_fixtures.counting", group="ccproxy")]
 
@@ -164,3 +167,20 @@ def test_an_unknown_setting_exits_2_with_one_line(tmp_path):
     result = CliRunner().invoke(main, ["config", "show", "--config", str(config(tmp_path, "[obsrvability]\n"))])
     assert result.exit_code == 2
     assert result.output == "error: unknown section [obsrvability] in the config file: did you mean [observability]?\n"
+
+
+def test_a_plugins_invalid_default_is_blamed_on_the_plugin_not_on_the_operator():
+    # Before, the line said "invalid setting PLUGINS__BAD_DEFAULT__RETRIES='three'", a setting nobody set.
+    broken = [EntryPoint(name="bad_default", value="tests.plugin_fixtures.bad_default", group="ccproxy")]
+    with pytest.raises(SettingsError) as caught:
+        load_settings(entry_points_=broken)
+    assert str(caught.value).startswith("plugin bad_default is broken: the default of its setting retries is invalid")
+    assert "PLUGINS__DISABLED" in str(caught.value)
+
+
+def test_settings_that_are_not_a_model_fail_the_plugin_at_load():
+    # Before, PluginSpec(settings=dict) loaded, and its table then took any key at all.
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("dict_settings", "dict_settings")])
+    info = infos_by_name(pm)["dict_settings"]
+    assert not info.enabled and pm.get_plugin("dict_settings") is None
+    assert info.reason.endswith("PluginSpec.settings must be a pydantic model class, not <class 'dict'>")

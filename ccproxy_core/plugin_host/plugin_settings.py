@@ -61,6 +61,8 @@ def bind_plugin_settings(settings: Settings, specs: Mapping[str, PluginSpec], un
     section_models = [s.settings for s in specs.values() if s.settings is not None and s.section == BUILTIN_SECTION]
     table_models = {name: s.settings for name, s in specs.items() if s.settings is not None and s.section is None}
     for name, spec in specs.items():
+        if spec.settings is not None:
+            _check_defaults(name, spec.settings)
         if spec.section not in (None, BUILTIN_SECTION):
             raise SettingsError(
                 f"plugin {name} puts its settings in section {spec.section!r}; only "
@@ -68,6 +70,24 @@ def bind_plugin_settings(settings: Settings, specs: Mapping[str, PluginSpec], un
             )
     settings.observability = _bound_section(settings.observability, section_models, strict=not unloaded)
     settings.plugins = _bound_tables(settings.plugins, table_models, unloaded, set(specs))
+
+
+def _check_defaults(plugin: str, model: type[BaseModel]) -> None:
+    """Refuse a plugin whose settings model's own defaults are invalid: otherwise the error would
+    name a setting the operator never set."""
+    try:
+        defaults = model().model_dump(warnings=False)
+    except ValidationError:  # a field without a default: the operator must set it, and is told so if not
+        return
+    try:
+        model.model_validate(defaults)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise SettingsError(
+            f"plugin {plugin} is broken: the default of its setting {field} is invalid ({error['msg']}); "
+            "mend or uninstall it, or name it in PLUGINS__DISABLED"
+        ) from None
 
 
 def _bound_section(

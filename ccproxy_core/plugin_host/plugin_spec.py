@@ -46,6 +46,10 @@ class PluginSpec:
     """Plugins (by name) whose ``on_startup`` must finish before this plugin's runs. A name
     that is not loaded is ignored, so an optional dependency is declared the same way."""
 
+    def __post_init__(self) -> None:
+        if self.settings is not None and not (isinstance(self.settings, type) and issubclass(self.settings, BaseModel)):
+            raise TypeError(f"PluginSpec.settings must be a pydantic model class, not {self.settings!r}")
+
 
 def flag(setting: str) -> Enablement:
     """Enabled while the boolean setting named ``setting`` (its environment name) is true."""
