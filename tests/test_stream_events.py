@@ -152,6 +152,34 @@ def test_a_chat_usage_chunk_interrupted_by_a_comment_is_read(between):
     assert parser.final_state().terminal_seen and not parser.final_state().unreadable
 
 
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 4])
+def test_a_byte_order_mark_before_the_first_event_is_dropped_as_the_sse_specification_says(cut):
+    # Before, the mark made the first line no data: line, so the first chunk's token went unseen (no TTFT).
+    first = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}}],
+    }
+    usage = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o",
+        "choices": [],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+    }
+    stream = (
+        b"\xef\xbb\xbfdata: "
+        + json.dumps(first).encode()
+        + b"\n\ndata: "
+        + json.dumps(usage).encode()
+        + b"\n\ndata: [DONE]\n\n"
+    )
+    parser = parse("openai", [stream[:cut], stream[cut:]])
+    assert parser.state.first_token_seen and parser.final_state().terminal_seen
+    assert (parser.result().input_tokens, parser.result().output_tokens) == (9, 2)
+
+
 def test_an_event_cut_off_inside_its_data_lines_keeps_what_ended_before_it():
     stream = PRETTY_COMPLETED[: len(PRETTY_COMPLETED) // 2]
     parser = parse("openai", chunks(stream, 5, 65536), reader="responses")

@@ -25,6 +25,7 @@ A Responses stream's last event carries the whole response, a generated image in
 is held up to UPSTREAM__MAX_DECODED_BYTES (64 MiB) in the same way."""
 _DATA_FIELD = b"data:"
 _LONE_CR = re.compile(rb"\r(?!\n)")
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 class SSELineSplitter:
@@ -38,9 +39,13 @@ class SSELineSplitter:
     A line that grows beyond ``max_line_bytes`` without ending is dropped, up to and
     including its eventual ``\\n``; ``dropped_lines`` counts them (comments, which say nothing,
     aside). Splitting then goes on normally with the next line.
+
+    One byte order mark at the very start of the stream is dropped, as the SSE specification says:
+    before it, the first line was no ``data:`` line.
     """
 
     __slots__ = (
+        "_head",
         "_pending",
         "_pending_bytes",
         "_max_line_bytes",
@@ -58,6 +63,7 @@ class SSELineSplitter:
         self._skipping_long_line = False
         self._ended_on_cr = False
         self.dropped_lines = 0
+        self._head: bytes | None = b""  # the stream's first bytes, until it is known whether they are a BOM
 
     @property
     def tail(self) -> bytes:
@@ -66,6 +72,8 @@ class SSELineSplitter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next chunk; return the block of lines it completed (``b""`` if none)."""
+        if self._head is not None:
+            chunk = self._without_byte_order_mark(chunk)
         if chunk and (self._ended_on_cr or b"\r" in chunk):
             chunk = self._lone_cr_as_line_feed(chunk)
         if self._skipping_long_line:
@@ -84,6 +92,14 @@ class SSELineSplitter:
             self._pending_bytes = 0
         self._add_to_pending(chunk[last_newline + 1 :])
         return completed
+
+    def _without_byte_order_mark(self, chunk: bytes) -> bytes:
+        head = self._head + chunk if self._head else chunk
+        if len(head) < len(_BYTE_ORDER_MARK) and _BYTE_ORDER_MARK.startswith(head):
+            self._head = head  # a BOM cut between chunks, or the stream's first bytes
+            return b""
+        self._head = None
+        return head.removeprefix(_BYTE_ORDER_MARK)
 
     def _lone_cr_as_line_feed(self, chunk: bytes) -> bytes:
         # A chunk's last \r has already become \n when the next chunk starts with the \n of its pair.
