@@ -195,7 +195,8 @@ def test_filters_groups_and_sessions(proxy_factory):
     assert claude["first_seen"] <= claude["last_seen"] and claude["errors"] == 0
     detail = httpx.get(f"{proxy.url}/logs/sessions/{claude_session}").json()
     assert [r["timestamp"] for r in detail["requests"]] == sorted(r["timestamp"] for r in detail["requests"])
-    assert detail["count"] == 3 and httpx.get(f"{proxy.url}/logs/sessions/nope").status_code == 404
+    assert detail["count"] == 3 and detail["truncated"] is False
+    assert httpx.get(f"{proxy.url}/logs/sessions/nope").status_code == 404
     assert httpx.get(f"{proxy.url}/logs/session", params={"session_id": claude_session}).json() == detail
 
 

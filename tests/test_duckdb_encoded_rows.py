@@ -111,6 +111,18 @@ def test_a_sessions_requests_decode_to_the_plain_rows(store, session_id):
     assert len(plain) == (0 if session_id == "no-such-session" else 12)
 
 
+def test_a_sessions_requests_stop_at_the_page_size_cap_and_say_so(store, monkeypatch):
+    # Before, a session's answer held every row asked for (up to 10,000 at their size caps, some 80 MB).
+    whole = run(store.session_requests_encoded("session-1", 100))
+    assert (len(whole), whole.truncated) == (12, False)
+    sizes = [len(json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode()) for row in decode(whole)]
+    monkeypatch.setattr(json_rows, "PAGE_BYTES", sum(sizes[:3]) + 3)
+    cut = run(store.session_requests_encoded("session-1", 100))
+    assert cut.truncated and 1 <= len(cut) < 12
+    assert decode(cut) == decode(whole)[: len(cut)]  # the oldest rows, in order
+    assert not run(store.session_requests_encoded("session-1", len(cut))).truncated  # the limit, not the cap
+
+
 def test_a_json_column_that_is_not_json_reads_as_empty_in_both_forms(tmp_path):
     store = open_store(tmp_path)
     try:

@@ -182,6 +182,8 @@ class EncodedRows:
 
     slices: list[bytes]
     count: int
+    truncated: bool = False
+    """Whether rows that were asked for were left out to keep the answer's size bounded."""
 
     def __len__(self) -> int:
         return self.count

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import EncodedRows, LogFilters
 
+from . import json_rows
 from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
 from .json_rows import encoded_page
 from .queries import where_clause
@@ -59,6 +61,8 @@ def session_requests(cursor: Cursor, session_id: str, limit: int) -> list[dict[s
 
 
 def session_requests_encoded(cursor: Cursor, session_id: str, limit: int) -> EncodedRows:
-    """:func:`session_requests` with the rows encoded by DuckDB (see :mod:`.json_rows`)."""
-    rows, _, _ = encoded_page(cursor, 'WHERE "session_id" = ?', [session_id], '"timestamp", request_id', limit)
-    return rows
+    """:func:`session_requests` with the rows encoded by DuckDB (see :mod:`.json_rows`), at most
+    :data:`~.json_rows.PAGE_BYTES` of them (``truncated`` then says rows were left out)."""
+    where, order = 'WHERE "session_id" = ?', '"timestamp", request_id'
+    rows, _, more = encoded_page(cursor, where, [session_id], order, limit, max_bytes=json_rows.PAGE_BYTES)
+    return dataclasses.replace(rows, truncated=more and len(rows) < limit)

@@ -91,6 +91,8 @@ def session_route(require_store: Any, ask: Any) -> Any:
             rows = await ask(store.session_requests(session_id, limit))
         if not rows:
             raise HTTPException(status_code=404, detail=f"no stored request has session_id {session_id!r}")
-        return await rows_answer(rows, {"session_id": session_id, "count": len(rows), "limit": limit}, key="requests")
+        truncated = isinstance(rows, EncodedRows) and rows.truncated
+        rest = {"session_id": session_id, "count": len(rows), "limit": limit, "truncated": truncated}
+        return await rows_answer(rows, rest, key="requests")
 
     return logs_session
