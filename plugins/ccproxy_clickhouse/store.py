@@ -216,9 +216,9 @@ class ClickHouseLogStore:
         return await self._read(self._reset_blocking)
 
     def _reset_blocking(self, client: Client) -> int:
-        deleted = queries.truncate(client, self.layout.database, self.layout.storage_table)
+        deleted = queries.delete_all_rows(client, self.layout.database, self.layout.storage_table)
         for shard in self._other_shards(client):
-            deleted += self._on_server(shard, queries.truncate, self.layout.database, self.layout.storage_table)
+            deleted += self._on_server(shard, queries.delete_all_rows, self.layout.database, self.layout.storage_table)
         return deleted
 
     # --- other instances' records for /logs/stream ------------------------------
