@@ -50,6 +50,7 @@ def test_body_query_and_headers_reach_the_provider_unchanged(proxy, upstream, re
         assert headers[name] == ANTHROPIC_HEADERS[name]
     [record] = recorder.wait_for_ends(1)
     assert record.client_request_id == "given-id-1" and record.query == "beta=true"
+    assert recorder.starts[0].client_request_id == "given-id-1"  # plugins see it from the start
     assert record.upstream_request_id == response.headers["request-id"]
     assert record.request_id == response.headers["x-ccproxy-request-id"] != "given-id-1"
 

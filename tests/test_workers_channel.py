@@ -8,6 +8,7 @@ logged; the requests of a worker that exits are recorded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -138,7 +139,7 @@ def test_the_requests_of_a_worker_that_exits_are_recorded_once(tmp_path):
     async def scenario():
         hub, channel = await hub_and_channel(tmp_path, 2, recorder)
         await channel.start(context("d" * 32))
-        await channel.start(context("e" * 32))
+        await channel.start(dataclasses.replace(context("e" * 32), client_request_id="client-7"))
         await channel.end(None, a_record(request_id="d" * 32))
         await channel.close()
         await hub.worker_exited(os.getpid(), -9)
@@ -147,6 +148,7 @@ def test_the_requests_of_a_worker_that_exits_are_recorded_once(tmp_path):
     asyncio.run(scenario())
     assert [(r.request_id, r.error_type) for r in recorder.ends] == [("d" * 32, None), ("e" * 32, WORKER_EXITED)]
     assert recorder.ends[1].status_code == 502
+    assert recorder.ends[1].client_request_id == "client-7"  # before, the client's own id was lost
     assert context_of_record(recorder.ends[1]).request_id == "e" * 32
 
 

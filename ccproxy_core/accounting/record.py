@@ -94,6 +94,8 @@ class RequestContext:
     """The client's W3C ``traceparent`` header, as sent (unchecked), so a tracing plugin can continue its trace."""
     tracestate: str | None = None
     """The client's W3C ``tracestate`` header, as sent (unchecked)."""
+    client_request_id: str | None = None
+    """The client's own ``x-request-id``, if it sent one (capped); the record's ``client_request_id``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,12 +43,13 @@ def start_exchange(
         started_monotonic=arrived.clock,
         traceparent=traceparent,
         tracestate=tracestate,
+        client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
     )
     attributor.fill(context, scope["headers"], payload)
     return Exchange(
         context=context,
         provider=provider,
         request_bytes=len(body or b""),
-        client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
+        client_request_id=context.client_request_id,
         reader=route.reader,
     )

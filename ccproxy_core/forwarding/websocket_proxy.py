@@ -364,6 +364,7 @@ class _Socket:
             started_monotonic=time.perf_counter(),
             traceparent=traceparent,
             tracestate=tracestate,
+            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
         )
         # Who and what it is for: the upgrade's headers (Codex CLI's session-id, User-Agent, key), and
         # this answer's request, as an HTTP body would carry it (safety_identifier, user, metadata).
@@ -377,7 +378,7 @@ class _Socket:
             reader="responses",
             stream_state=StreamState(),
             sent_headers=self.sent_headers,
-            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
+            client_request_id=context.client_request_id,
         )
         exchange.upstream_sent_at = context.started_monotonic
         return exchange

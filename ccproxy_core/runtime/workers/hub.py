@@ -300,4 +300,5 @@ def exited_record(context: RequestContext, exit_code: int | None) -> AccessRecor
         client_name=context.client_name,
         client_version=context.client_version,
         tags=dict(context.tags),
+        client_request_id=context.client_request_id,
     )
