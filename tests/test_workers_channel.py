@@ -8,11 +8,14 @@ logged; the requests of a worker that exits are recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.record import RequestContext
@@ -205,3 +208,20 @@ def test_an_unusable_admission_answer_leaves_the_hubs_channel_working(tmp_path):
         return answers, still_connected
 
     assert asyncio.run(scenario()) == ([], True)
+
+
+def test_the_kernel_holds_the_events_the_hub_has_not_read_yet():
+    # What the kernel holds, the hub still reads after the worker is killed; what waits in the worker's memory
+    # dies with it. Before, the kernel took a few hundred KB: a killed worker lost the records of hundreds of
+    # requests it had answered while the hub was behind.
+    worker_end, hub_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with worker_end, hub_end:
+        channel_module.kernel_holds_more(worker_end)
+        system_cap = int(Path("/proc/sys/net/core/wmem_max").read_text())
+        allowed = channel_module.SOCKET_BUFFER_BYTES if os.geteuid() == 0 else min(system_cap, 4 << 20)
+        worker_end.setblocking(False)
+        taken, piece = 0, b"e" * 65536
+        with contextlib.suppress(BlockingIOError):
+            while taken < 4 << 20:
+                taken += worker_end.send(piece)
+        assert taken >= min(allowed, 4 << 20) // 2  # unread by the hub end, held by the kernel

@@ -13,6 +13,7 @@ import os
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.record import RequestContext
+from ccproxy_core.runtime.workers import channel as channel_module
 from ccproxy_core.runtime.workers.channel import HubChannel, encode
 from ccproxy_core.runtime.workers.codec import context_to_wire, record_to_wire
 from tests.conftest import HookRecorder
@@ -92,8 +93,10 @@ def test_a_hub_out_of_time_counts_and_logs_the_records_it_gives_up(tmp_path, cap
     assert any(f"{len(ids) - recorded} record(s) lost" in line for line in caplog.messages), caplog.messages
 
 
-def test_a_channel_the_hub_does_not_read_in_time_says_what_it_dropped(tmp_path, caplog):
+def test_a_channel_the_hub_does_not_read_in_time_says_what_it_dropped(tmp_path, caplog, monkeypatch):
     path = str(tmp_path / "events.sock")
+    # The kernel's default buffer, a few hundred KB: the events past it wait in the worker.
+    monkeypatch.setattr(channel_module, "kernel_holds_more", lambda sock: None)
 
     async def scenario():
         async def welcome_then_read_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -2,7 +2,9 @@
 
 It stands where the plugins' request hooks stand in a single process: the worker's proxy
 calls ``start``, ``admit`` and ``end`` on it. Each event is handed to the kernel when it
-happens (no batching in the worker), so a worker killed outright loses none it had written.
+happens (no batching in the worker), and the kernel holds up to :data:`SOCKET_BUFFER_BYTES` the hub
+has not read yet (:func:`kernel_holds_more`), so a worker killed outright loses none it had written
+unless the hub is further behind than that.
 While the hub cannot be reached, events wait in a bounded buffer and are sent, in order,
 on reconnection; what does not fit is dropped, counted and logged. At shutdown the worker
 waits until the kernel has taken every event it wrote (the hub may be behind, running slow
@@ -17,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import socket
 from collections import deque
 from typing import Any
 
@@ -43,6 +46,24 @@ LINE_LIMIT = 16 * 1024 * 1024
 def encode(message: dict[str, Any]) -> bytes:
     """One message as one line."""
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def kernel_holds_more(sock: socket.socket) -> None:
+    """Let the kernel hold up to :data:`SOCKET_BUFFER_BYTES` of events the hub has not read yet.
+
+    What the kernel holds survives this worker's death (the hub still reads it); what waits in the
+    process when the kernel's buffer is full (a few hundred KB by default) dies with it, and the
+    records of requests already answered with it. Root may go past the system's cap
+    (``net.core.wmem_max``), others get up to it.
+    """
+    for option in (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
+            return
+        except OSError:  # SO_SNDBUFFORCE needs CAP_NET_ADMIN
+            continue
 
 
 def _is_record(line: bytes) -> bool:
@@ -184,6 +205,7 @@ class HubChannel:
         while True:
             try:
                 reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=LINE_LIMIT)
+                kernel_holds_more(writer.get_extra_info("socket"))
                 await self._handshake(reader, writer)
             except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
                 if self._connected.is_set():
