@@ -135,16 +135,16 @@ def test_comments_and_fields_between_the_data_lines_of_one_event_are_skipped(bet
         assert parser.final_state().terminal_seen and not parser.final_state().unreadable
 
 
+def chat_chunk(choices: list, usage: dict | None = None, model: str = "gpt-4o") -> dict:
+    """A Chat Completions stream chunk; the last one of a stream with ``include_usage`` has ``usage``."""
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model, "choices": choices}
+    return chunk | ({"usage": usage} if usage else {})
+
+
 @pytest.mark.parametrize("between", INTERRUPTIONS)
 def test_a_chat_usage_chunk_interrupted_by_a_comment_is_read(between):
-    usage_chunk = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "model": "gpt-4o-2024-08-06",
-        "choices": [],
-        "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
-    }
-    text = json.dumps(usage_chunk).encode()
+    usage = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
+    text = json.dumps(chat_chunk([], usage, model="gpt-4o-2024-08-06")).encode()
     half = text.index(b'"usage"')
     stream = b"data: " + text[:half] + b"\n" + between + b"data: " + text[half:] + b"\n\ndata: [DONE]\n\n"
     parser = parse("openai", [stream])
@@ -155,26 +155,10 @@ def test_a_chat_usage_chunk_interrupted_by_a_comment_is_read(between):
 @pytest.mark.parametrize("cut", [0, 1, 2, 3, 4])
 def test_a_byte_order_mark_before_the_first_event_is_dropped_as_the_sse_specification_says(cut):
     # Before, the mark made the first line no data: line, so the first chunk's token went unseen (no TTFT).
-    first = {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "model": "gpt-4o",
-        "choices": [{"index": 0, "delta": {"content": "Hi"}}],
-    }
-    usage = {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "model": "gpt-4o",
-        "choices": [],
-        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
-    }
-    stream = (
-        b"\xef\xbb\xbfdata: "
-        + json.dumps(first).encode()
-        + b"\n\ndata: "
-        + json.dumps(usage).encode()
-        + b"\n\ndata: [DONE]\n\n"
-    )
+    first = chat_chunk([{"index": 0, "delta": {"content": "Hi"}}])
+    last = chat_chunk([], {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11})
+    events = b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in (first, last))
+    stream = b"\xef\xbb\xbf" + events + b"data: [DONE]\n\n"
     parser = parse("openai", [stream[:cut], stream[cut:]])
     assert parser.state.first_token_seen and parser.final_state().terminal_seen
     assert (parser.result().input_tokens, parser.result().output_tokens) == (9, 2)
