@@ -111,4 +111,4 @@ def test_pre_encoded_rows_make_the_same_answer_as_dicts(ccproxy_upstream, tmp_pa
     assert list(answer) == list(expected) and answer["filters"] == expected["filters"]
     assert entries.json()["results"] == ROWS[:4] and entries.json()["total"] == len(ROWS)
     assert empty.status_code == 422  # page_size must be at least 1
-    assert session.json() == {"requests": ROWS[:2], "session_id": "s-1", "count": 2, "limit": 2}
+    assert session.json() == {"requests": ROWS[:2], "session_id": "s-1", "count": 2, "limit": 2, "truncated": False}
