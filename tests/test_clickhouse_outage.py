@@ -80,3 +80,20 @@ def test_a_frozen_clickhouse_does_not_freeze_the_status(proxy_factory, clickhous
         clickhouse_server.process.send_signal(signal.SIGCONT)
     assert status.status_code == 200 and "within 3 s" in status.json()["store_error"]
     assert took < 10  # before, it waited for the driver's 30 s timeout
+
+
+def test_a_frozen_clickhouse_is_named_in_the_logs_api_503(proxy_factory, clickhouse_server, monkeypatch):
+    import signal
+
+    from ccproxy_clickhouse import target
+
+    monkeypatch.setattr(target, "SEND_RECEIVE_TIMEOUT_SECONDS", 2)  # clients made from now on wait 2 s, not 30
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    assert httpx.get(f"{proxy.url}/logs/query").status_code == 200  # the read pool holds a connected client
+    clickhouse_server.process.send_signal(signal.SIGSTOP)
+    try:
+        answer = httpx.get(f"{proxy.url}/logs/query", timeout=60)
+    finally:
+        clickhouse_server.process.send_signal(signal.SIGCONT)
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == "the log store could not answer: ClickHouse did not answer within 2 s"

@@ -21,6 +21,7 @@ from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, Pag
 from ccproxy_core.safe_values import error_line
 
 from . import queries
+from . import target as clickhouse_target
 from .analytics import analytics
 from .groups import groups, session_list, session_requests
 from .migrate import match_distributed, prepare_server, supports_ttl
@@ -236,7 +237,12 @@ class ClickHouseLogStore:
         self.pool.close()
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self.pool.run, function, *args)
+        try:
+            return await asyncio.to_thread(self.pool.run, function, *args)
+        except errors.SocketTimeoutError:  # its own text is only "Code: 209."
+            raise TimeoutError(
+                f"ClickHouse did not answer within {clickhouse_target.SEND_RECEIVE_TIMEOUT_SECONDS} s"
+            ) from None
 
     @staticmethod
     def _on_server(server: Target, function: Callable[..., T], *args: Any) -> T:
