@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ccproxy_core.accounting.attribution import key_fingerprint
+from ccproxy_core.testing import wait_until
 from tests.dashboard_pages import ALL_LOGS_ON, TEST_OUTPUT, XSS
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request
@@ -78,4 +79,21 @@ def test_breakdowns_sessions_and_a_sessions_requests(open_dashboard, proxy_facto
 
     TEST_OUTPUT.mkdir(exist_ok=True)
     tab.screenshot(path=TEST_OUTPUT / "dashboard-attribution.png", full_page=True)
+    problems.assert_none()
+
+
+def test_a_session_longer_than_its_view_says_how_much_it_shows(open_dashboard, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    session, sent = str(uuid.uuid4()), 1_001  # the view asks for the first 1,000
+    body = {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=proxy.url, headers={"x-ccproxy-session": session, "x-api-key": "k"}) as client:
+        for _ in range(sent):
+            assert client.post("/v1/messages", json=body).status_code == 200
+    wait_until(lambda: [s["requests"] for s in httpx.get(f"{proxy.url}/logs/sessions").json()["sessions"]] == [sent])
+    tab, problems = open_dashboard(f"{proxy.url}/dashboard")
+    tab.locator(f'#sessions tr[data-session-id="{session}"] button.link').click()
+    expect(tab.locator("#session-requests tr[data-request-id]")).to_have_count(1_000, timeout=10_000)
+    expect(tab.locator("#session-requests tr.empty")).to_have_text(
+        "Showing the first 1,000 of 1,001 requests, oldest first; /logs/session?limit= gives up to 10,000."
+    )
     problems.assert_none()

@@ -3,7 +3,7 @@
 import { clear, el } from "./dom.js";
 import { fetchJson } from "./api.js";
 import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
-import { costCell } from "./tables.js";
+import { costCell, emptyRow } from "./tables.js";
 
 export const DIMENSIONS = { project: "Project", session: "Session", api_key: "Key", client: "Client" };
 const SESSION_LIMIT = 25;
@@ -11,10 +11,6 @@ const SHORT_ID = 8;
 
 function cell(text, className = "", title) {
   return el("td", { className, text, title });
-}
-
-function emptyRow(columns, message) {
-  return el("tr", { className: "empty" }, [el("td", { text: message, attrs: { colspan: columns } })]);
 }
 
 function groupLabel(key) {
@@ -72,7 +68,7 @@ export class Sessions {
   row(session) {
     const id = String(session.session_id);
     const open = el("button", { className: "link", text: id.slice(0, SHORT_ID), title: id, attrs: { type: "button" } });
-    open.addEventListener("click", () => this.open(id));
+    open.addEventListener("click", () => this.open(id, session.requests));
     const tokens = session.tokens ?? {};
     return el("tr", { dataset: { sessionId: id } }, [
       el("td", { className: "name" }, [open]),
@@ -87,7 +83,8 @@ export class Sessions {
     ]);
   }
 
-  async open(id) {
+  /** `total` is the session's request count from the sessions table: the view says when it shows fewer. */
+  async open(id, total) {
     this.openId = id;
     this.detail.hidden = false;
     this.detailTitle.textContent = `Session ${id}`;
@@ -107,6 +104,10 @@ export class Sessions {
     if (this.openId !== id) return; // another session was opened meanwhile
     clear(this.detailBody);
     for (const request of answer.requests) this.detailBody.append(requestRow(request));
+    if (answer.truncated || answer.count < total) {
+      const shown = `Showing the first ${formatCount(answer.count)} of ${formatCount(total)} requests`;
+      this.detailBody.append(emptyRow(9, `${shown}, oldest first; /logs/session?limit= gives up to 10,000.`));
+    }
     this.detail.scrollIntoView({ block: "nearest" });
   }
 }

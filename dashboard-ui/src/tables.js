@@ -8,7 +8,8 @@ function cell(text, className = "") {
   return el("td", { className, text });
 }
 
-function emptyRow(columns, message) {
+/** A row of one cell across the table, for a message in place of rows. */
+export function emptyRow(columns, message) {
   return el("tr", { className: "empty" }, [el("td", { text: message, attrs: { colspan: columns } })]);
 }
 
