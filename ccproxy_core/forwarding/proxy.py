@@ -50,6 +50,7 @@ from ccproxy_core.forwarding.responses import (
     send_whole,
 )
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.forwarding.send_watch import SendWatch
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
     UnsendableHeader,
@@ -88,6 +89,7 @@ class Proxy:
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.attributor = Attributor(settings.attribution)
         self.hang_ups = HangUpWatch()
+        self.sends = SendWatch(settings.server.send_timeout_seconds)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other
@@ -207,7 +209,8 @@ class Proxy:
             upstream = await self._connect(request, exchange, pool, body, send)
         if upstream is not None:
             try:
-                await self._relay(exchange, upstream, send, receive, request)
+                with self.sends.watching(send, exchange) as watched_send:
+                    await self._relay(exchange, upstream, watched_send, receive, request)
             finally:
                 pool.release()
 

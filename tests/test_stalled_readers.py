@@ -1,0 +1,89 @@
+"""A client that stops reading its answer but keeps the connection open: ended after SERVER__SEND_TIMEOUT_SECONDS.
+
+Kernel buffers absorb a normal answer; a large one (here some 10 MB) fills them, and ccproxy's
+write then waits on the client. Without a limit that request held its provider connection and
+went unrecorded until the server stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+from ccproxy_core.testing import wait_until
+
+HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+LARGE = {"x-mock-delta-count": "100000"}  # about 10 MB of answer, streamed or whole
+
+
+def send_and_never_read(url: str, body: dict) -> socket.socket:
+    """Send one request on a connection with a small receive buffer, and read nothing of the answer."""
+    raw = json.dumps(body).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in {**HEADERS, **LARGE}.items())
+    host, port = url.removeprefix("http://").split(":")
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect((host, int(port)))
+    client.sendall(
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        + head.encode()
+        + b"content-length: %d\r\n\r\n" % len(raw)
+        + raw
+    )
+    return client
+
+
+def test_a_client_that_stops_reading_a_stream_is_cut_and_recorded(proxy_factory, recorder, upstream):
+    proxy = proxy_factory(plugins=[recorder], server={"send_timeout_seconds": 1})
+    disconnects_before = upstream.stats()["client_disconnects"]
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    started = time.monotonic()
+    client = send_and_never_read(proxy.url, body)
+    try:
+        [record] = recorder.wait_for_ends(1, timeout=30)
+    finally:
+        client.close()
+    assert (record.status_code, record.error_type) == (499, "client_disconnected")
+    assert "SERVER__SEND_TIMEOUT_SECONDS=1" in record.error_message
+    assert record.upstream_status == 200 and 0 < record.response_bytes < 10_000_000
+    assert time.monotonic() - started < 15  # the second or so of waiting, not the server's lifetime
+    # ccproxy hung up on the provider too, instead of holding its connection.
+    wait_until(lambda: upstream.stats()["client_disconnects"] == disconnects_before + 1)
+
+
+def test_a_whole_answer_is_recorded_when_handed_over_not_when_read(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], server={"send_timeout_seconds": 1})
+    body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    client = send_and_never_read(proxy.url, body)
+    try:
+        [record] = recorder.wait_for_ends(1, timeout=30)  # the server's buffer holds what the client has not read
+    finally:
+        client.close()
+    assert (record.status_code, record.error_type) == (200, None) and record.response_bytes > 500_000
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], server={"send_timeout_seconds": 1})
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    client = send_and_never_read(proxy.url, body)
+    received = 0
+    try:
+        while b"message_stop" not in (chunk := client.recv(65536)) and chunk:
+            received += len(chunk)
+            time.sleep(0.002)  # slow, but never a second without reading
+        [record] = recorder.wait_for_ends(1, timeout=60)
+    finally:
+        client.close()
+    assert (record.status_code, record.error_type) == (200, None)
+    assert record.response_bytes > 10_000_000 and received > 10_000_000  # all of it passed, slowly
