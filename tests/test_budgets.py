@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
+from ccproxy_budgets.notifier import slack_body
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
@@ -69,6 +70,7 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
         claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO)
     body = refused.value.response.json()
     assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert body["request_id"] == refused.value.response.headers["x-ccproxy-request-id"]  # as Anthropic names its own
     assert "haiku-daily" in body["error"]["message"]
     _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
     retry_after = int(refused.value.response.headers["retry-after"])
@@ -80,6 +82,7 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     with pytest.raises(openai.RateLimitError) as refused_openai:
         gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert refused_openai.value.response.json()["error"]["type"] == "insufficient_quota"
+    assert refused_openai.value.response.json()["error"]["code"] == "insufficient_quota"  # as OpenAI's own quota error
     assert "mini-daily" in refused_openai.value.response.json()["error"]["message"]
 
     records = recorder.wait_for_ends(6)
@@ -179,7 +182,7 @@ def test_a_warning_budget_lets_requests_through_and_says_so(proxy_factory, recor
         recorder.wait_for_ends(3)
     assert answer.headers["x-ccproxy-budget-remaining-usd"] == "team-daily=0.0000"
     assert [r.getMessage() for r in caplog.records if "team-daily is spent" in r.getMessage()] == [
-        "budget team-daily is spent: 0.0015 of 0.0010 USD this day (warning only)"
+        "budget team-daily is spent: 0.001501 of 0.001 USD this day (warning only)"
     ]
     assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "team-daily")] > 0.001
 
@@ -298,3 +301,28 @@ def test_with_usage_asked_for_openai_streams_count_and_no_warning(proxy_factory,
     assert recorder.wait_for_ends(1)[0].cost_usd
     with pytest.raises(openai.RateLimitError):
         stream_chat(gpt)
+
+
+def test_spend_that_lands_exactly_on_the_limit_is_refused(proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder],
+        observability={"budgets_enabled": True},
+        budgets=[budget("haiku-daily", "model:claude-haiku-4-5", 0.054)],
+    )
+    # 3,000 tokens in at 1 USD per million and 3,000 out at 5: 0.018 USD; three are 0.054, and as
+    # floats 0.018 + 0.018 + 0.018 = 0.05399999999999999, which let a fourth through.
+    costly = {"x-mock-input-tokens": "3000", "x-mock-delta-count": "1000"}
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    for sent in range(1, 4):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=4000, messages=HELLO, extra_headers=costly)
+        recorder.wait_for_ends(sent)
+    assert [str(record.cost_usd) for record in recorder.ends] == ["0.018"] * 3
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=4000, messages=HELLO, extra_headers=costly)
+    assert "has spent 0.054 of its 0.054 USD" in refused.value.response.json()["error"]["message"]
+
+
+def test_a_slack_notice_of_a_small_budget_shows_its_amounts():
+    notice = {"budget": "b", "scope": "all", "period": "day", "threshold_percent": 50, "action": "block"}
+    text = slack_body({**notice, "spent_usd": 0.006, "limit_usd": 0.012})["text"]
+    assert text.endswith("passed 50%: 0.006 of 0.012 USD")  # not "0.01 of 0.01"

@@ -62,9 +62,10 @@ def test_connect_timeout_gives_504_and_one_record(proxy_factory, recorder):
         proxy = proxy_factory(plugins=[recorder], upstream_url=url, upstream={"connect_timeout_seconds": 0.3})
         response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS, timeout=10)
     assert response.status_code == 504
-    assert response.json() == {
+    assert response.json() == {  # Anthropic's error shape, named by ccproxy's id of the request
         "type": "error",
         "error": {"type": "timeout_error", "message": response.json()["error"]["message"]},
+        "request_id": response.headers["x-ccproxy-request-id"],
     }
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_timeout" and record.status_code == 504

@@ -367,7 +367,7 @@ class Proxy:
         message = safe_error_text(message, self.caps.error_message)
         exchange.note_failure(error_type, message, status)
         provider = exchange.provider
-        body = provider.error_body(provider.local_error_type(status), message)
+        body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
         headers = [
             (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
             (b"content-type", b"application/json"),

@@ -53,7 +53,7 @@ async def answer_cut_request(exchange: Exchange, send: Send, cancelled: bool) ->
     exchange.client_status = status
     error_type = exchange.provider.local_error_type(status)
     message = "ccproxy is shutting down" if cancelled else "ccproxy failed on this request; its record says why"
-    body = exchange.provider.error_body(error_type, message)
+    body = exchange.provider.error_body(error_type, message, exchange.context.request_id)
     headers = [
         (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
         (b"content-type", b"application/json"),

@@ -169,7 +169,7 @@ class _Socket:
         exchange.upstream_status = status if error_type.startswith("http_") else None
         exchange.note_failure(error_type, message[:1000], status)
         provider = exchange.provider
-        body = provider.error_body(provider.local_error_type(status), message)
+        body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
         headers = [
             (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
             (b"content-type", b"application/json"),

@@ -97,9 +97,11 @@ _COMPLETION_OF_INTEREST = re.compile(rb'"stop_reason"\s*:\s*"|"error"\s*:\s*\{')
 _FIRST_COMPLETION_TEXT = re.compile(rb'"completion"\s*:\s*"[^"]')
 
 
-def error_body(error_type: str, message: str) -> bytes:
-    """Anthropic's error object, so SDKs raise their usual exceptions."""
-    return json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
+def error_body(error_type: str, message: str, request_id: str | None = None) -> bytes:
+    """Anthropic's error object, so SDKs raise their usual exceptions (its ``request_id`` is ccproxy's)."""
+    return json.dumps(
+        {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+    ).encode()
 
 
 def read_payload(usage: Usage, payload: dict[str, Any]) -> None:

@@ -95,8 +95,9 @@ class Provider:
     routes: tuple[ProxyRoute, ...]
     local_error_types: Mapping[int, str]
     """The provider's own error type for each status ccproxy answers with itself."""
-    error_body: Callable[[str, str], bytes]
-    """``error_body(error_type, message)``: an error shaped like the provider's own."""
+    error_body: Callable[[str, str, str | None], bytes]
+    """``error_body(error_type, message, request_id)``: an error shaped like the provider's own (``request_id``,
+    ccproxy's id of the request, where the provider's own errors name theirs)."""
     read_payload: Callable[[Usage, dict[str, Any]], None]
     """Reads a whole JSON response body into a ``Usage``."""
     stream_reader: Callable[[], StreamReader]

@@ -115,9 +115,11 @@ _MEDIA_DONE = re.compile(
 )
 
 
-def error_body(error_type: str, message: str) -> bytes:
-    """OpenAI's error object, so SDKs raise their usual exceptions."""
-    return json.dumps({"error": {"message": message, "type": error_type, "param": None, "code": None}}).encode()
+def error_body(error_type: str, message: str, request_id: str | None = None) -> bytes:
+    """OpenAI's error object, so SDKs raise their usual exceptions (OpenAI names the request in a header only)."""
+    # OpenAI's own quota refusal repeats its type as the code; its other errors ccproxy stands in for have none.
+    code = error_type if error_type == "insufficient_quota" else None
+    return json.dumps({"error": {"message": message, "type": error_type, "param": None, "code": code}}).encode()
 
 
 def read_payload(usage: Usage, payload: dict[str, Any]) -> None:

@@ -186,7 +186,7 @@ class BrowserGuard:
         if _is_own_path(scope["path"]):
             body = json.dumps({"detail": message}).encode()
         else:
-            body = provider_for(_service_type(scope)).error_body("permission_error", message)
+            body = provider_for(_service_type(scope)).error_body("permission_error", message, None)
         prefix = "http"
         if scope["type"] == "websocket":
             if "websocket.http.response" not in scope.get("extensions", {}):

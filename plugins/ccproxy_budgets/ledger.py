@@ -2,7 +2,8 @@
 
 Decisions are made from memory on the request path. Spend is added when a request's record
 arrives, so requests admitted while a blocking budget still had room may together overshoot
-it by at most the cost of the requests in flight at that moment.
+it by at most the cost of the requests in flight at that moment. Amounts are summed as
+decimals, as the records hold them: three requests of 0.018 reach a limit of 0.054 exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_budgets.periods import period_bounds
@@ -19,7 +21,7 @@ from ccproxy_core.plugin_host.admission import Admission
 from ccproxy_core.runtime.settings import BudgetSettings
 
 log = logging.getLogger("ccproxy.budgets")
-THRESHOLDS = (0.5, 0.8, 1.0)
+THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1"))
 """Shares of the limit at which a notice is sent, once per period each."""
 _SCOPE_FIELDS = {"project": "project", "api_key": "api_key_id", "session": "session_id", "model": "model"}
 
@@ -31,13 +33,18 @@ class BudgetState:
     settings: BudgetSettings
     period_start: datetime
     period_end: datetime
-    spent: float = 0.0
+    spent: Decimal = Decimal(0)
     refused: int = 0
-    notified: set[float] = field(default_factory=set)
+    notified: set[Decimal] = field(default_factory=set)
+    limit: Decimal = field(init=False)
+    """``limit_usd`` as the decimal it was written as (0.054, not the float just below it)."""
+
+    def __post_init__(self) -> None:
+        self.limit = Decimal(str(self.settings.limit_usd))
 
     @property
-    def left(self) -> float:
-        return max(0.0, self.settings.limit_usd - self.spent)
+    def left(self) -> Decimal:
+        return max(Decimal(0), self.limit - self.spent)
 
     def covers(self, request: Any) -> bool:
         """Whether a request (its context or its record) falls under this budget's scope."""
@@ -47,17 +54,17 @@ class BudgetState:
         kind, _, target = scope.partition(":")
         return getattr(request, _SCOPE_FIELDS[kind], None) == target
 
-    def spent_at(self, now: datetime) -> float:
+    def spent_at(self, now: datetime) -> Decimal:
         """What is spent in the period holding ``now``: nothing yet once the recorded period has ended.
 
         Only reads, so it may run on another thread than the event loop that rolls the period over.
         """
-        return 0.0 if now >= self.period_end else self.spent
+        return Decimal(0) if now >= self.period_end else self.spent
 
     def roll_over(self, now: datetime) -> None:
         if now >= self.period_end:
             self.period_start, self.period_end = period_bounds(now, self.settings.period, self.settings.timezone)
-            self.spent, self.notified = 0.0, set()
+            self.spent, self.notified = Decimal(0), set()
 
 
 Notice = dict[str, Any]
@@ -76,10 +83,10 @@ class Ledger:
         self.clock, self.notify = clock, notify
         self.budgets = [BudgetState(budget, *period_bounds(now, budget.period, budget.timezone)) for budget in budgets]
 
-    def start_from(self, state: BudgetState, spent: float) -> None:
+    def start_from(self, state: BudgetState, spent: Decimal) -> None:
         """Spend already stored for the current period; thresholds passed before are not announced again."""
         state.spent = spent
-        state.notified = {share for share in THRESHOLDS if spent >= share * state.settings.limit_usd}
+        state.notified = {share for share in THRESHOLDS if spent >= share * state.limit}
 
     def admit(self, context: Any) -> Admission | None:
         """Refuse when a covering blocking budget is spent; otherwise say what is left of each."""
@@ -92,11 +99,7 @@ class Ledger:
         left = ", ".join(f"{state.settings.name}={state.left:.4f}" for state in covering)
         headers = [("x-ccproxy-budget-remaining-usd", left)]
         spent = next(
-            (
-                state
-                for state in covering
-                if state.settings.action == "block" and state.spent >= state.settings.limit_usd
-            ),
+            (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
             None,
         )
         if spent is None:
@@ -105,8 +108,8 @@ class Ledger:
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
         headers.append(("retry-after", str(retry_after)))
         message = (
-            f"ccproxy budget {spent.settings.name} has spent {_usd(spent.spent)} of its "
-            f"{_usd(spent.settings.limit_usd)} USD for this {spent.settings.period}; "
+            f"ccproxy budget {spent.settings.name} has spent {usd_text(spent.spent)} of its "
+            f"{usd_text(spent.limit)} USD for this {spent.settings.period}; "
             f"requests are refused until {spent.period_end.isoformat()}"
         )
         return Admission(refuse_status=429, error_type="budget_exceeded", message=message, headers=tuple(headers))
@@ -120,21 +123,21 @@ class Ledger:
         for state in self.budgets:
             if state.covers(record):
                 state.roll_over(now)
-                state.spent += float(cost)
+                state.spent += cost if isinstance(cost, Decimal) else Decimal(str(cost))
                 self._announce(state)
 
     def _announce(self, state: BudgetState) -> None:
-        limit = state.settings.limit_usd
+        limit = state.limit
         crossed = [share for share in THRESHOLDS if state.spent >= share * limit and share not in state.notified]
         if not crossed:
             return
         state.notified.update(crossed)
         if 1.0 in crossed:
             log.warning(
-                "budget %s is spent: %.4f of %.4f USD this %s (%s)",
+                "budget %s is spent: %s of %s USD this %s (%s)",
                 state.settings.name,
-                state.spent,
-                limit,
+                usd_text(state.spent),
+                usd_text(limit),
                 state.settings.period,
                 "requests now refused" if state.settings.action == "block" else "warning only",
             )
@@ -145,8 +148,8 @@ class Ledger:
                     "scope": state.settings.scope,
                     "period": state.settings.period,
                     "threshold_percent": round(share * 100),
-                    "spent_usd": round(state.spent, 6),
-                    "limit_usd": limit,
+                    "spent_usd": float(round(state.spent, 6)),
+                    "limit_usd": state.settings.limit_usd,
                     "action": state.settings.action,
                     "period_start": state.period_start.isoformat(),
                     "period_end": state.period_end.isoformat(),
@@ -154,7 +157,7 @@ class Ledger:
             )
 
 
-def _usd(amount: Any) -> str:
+def usd_text(amount: Any) -> str:
     """Dollars with cents, and the digits below a cent up to a millionth when there are any (small budgets)."""
     whole, _, cents = f"{amount:.6f}".rstrip("0").partition(".")
     return f"{whole}.{cents.ljust(2, '0')}"

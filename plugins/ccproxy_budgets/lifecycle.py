@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ccproxy_budgets.ledger import BudgetState, Ledger
+from ccproxy_budgets.ledger import BudgetState, Ledger, usd_text
 from ccproxy_budgets.metrics import BudgetCollector
 from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
@@ -51,13 +52,13 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     for state in ledger.budgets:
         ledger.start_from(state, await _stored_spend(store, state))
         log.info(
-            "budget %s (%s, %s per %s, %s): %.2f USD spent so far",
+            "budget %s (%s, %s per %s, %s): %s USD spent so far",
             state.settings.name,
             state.settings.scope,
             state.settings.limit_usd,
             state.settings.period,
             state.settings.action,
-            state.spent,
+            usd_text(state.spent),
         )
     registry = host.metrics_registry()
     collector = None
@@ -95,16 +96,16 @@ async def stop_budgets(app: FastAPI) -> None:
         await notifier.stop()
 
 
-async def _stored_spend(store: LogStore | None, state: BudgetState) -> float:
+async def _stored_spend(store: LogStore | None, state: BudgetState) -> Decimal:
     """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
     scope = state.settings.scope
     if store is None or scope.split(":", 1)[0] not in ("all", "model"):
-        return 0.0
+        return Decimal(0)
     model = NameFilter(include=(scope.split(":", 1)[1],)) if scope != "all" else NameFilter()
     filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), model=model)
     try:
         analytics = await store.analytics(filters, "day")
     except Exception as exc:  # noqa: BLE001 - a store that cannot answer must not stop the server
         log.error("budget %s starts from 0: the log store could not say what was spent (%s)", state.settings.name, exc)
-        return 0.0
-    return float(analytics["cost"]["total_usd"] or 0.0)
+        return Decimal(0)
+    return Decimal(str(analytics["cost"]["total_usd"] or 0))

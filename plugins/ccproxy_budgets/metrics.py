@@ -31,7 +31,7 @@ class BudgetCollector(Collector):
         now = self.ledger.clock()
         for state in self.ledger.budgets:
             values = [state.settings.name, state.settings.scope, state.settings.action]
-            spent.add_metric(values, state.spent_at(now))
+            spent.add_metric(values, float(state.spent_at(now)))
             limit.add_metric(values, state.settings.limit_usd)
             refused.add_metric(values, state.refused)
         yield from (spent, limit, refused)

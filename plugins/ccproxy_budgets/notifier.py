@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from ccproxy_budgets.ledger import usd_text
+
 log = logging.getLogger("ccproxy.budgets")
 ATTEMPTS = 4
 FIRST_RETRY_SECONDS = 1.0
@@ -22,7 +24,7 @@ def slack_body(notice: dict[str, Any]) -> dict[str, str]:
     return {
         "text": (
             f"ccproxy budget *{notice['budget']}* ({notice['scope']}, per {notice['period']}) {verb}: "
-            f"{notice['spent_usd']:.2f} of {notice['limit_usd']:.2f} USD"
+            f"{usd_text(notice['spent_usd'])} of {usd_text(notice['limit_usd'])} USD"
             + (
                 " — requests are now refused"
                 if notice["threshold_percent"] >= 100 and notice["action"] == "block"
