@@ -261,3 +261,36 @@ def test_with_a_shared_store_the_report_asks_the_server_not_a_stale_file(tmp_pat
         monkeypatch.delenv(name)
     source = open_source(load_settings(config), None)
     assert isinstance(source, ApiSource) and source.base_url == "http://127.0.0.1:8123"
+
+
+def session_row(session_id: str, requests: int, tokens_in: int, cost: float, client: str, project: str) -> dict:
+    tokens = {"input": tokens_in, "output": 60_000, "cache_read": 0, "cache_write": 0}
+    return {
+        "key": session_id,
+        "session_id": session_id,
+        "last_seen": "2026-12-04T12:51:00+00:00",
+        "client_name": client,
+        "project": project,
+        "requests": requests,
+        "errors": 0,
+        "tokens": tokens,
+        "cost_usd": cost,
+        "unpriced_requests": 0,
+    }
+
+
+def test_a_session_table_with_long_names_and_large_figures_cuts_names_never_numbers():
+    rows = [
+        session_row("5d1f3c2a-8b7e-4f61-9a0c-2e4b6d8f0a13", 3, 300_000, 1.8, "claude-code", "payments-backend"),
+        session_row(
+            "6d1f3c2a-8b7e-4f61-9a0c-2e4b6d8f0a14", 123_456, 4_560_000_000, 12_345.67, "codex_cli_rs", "x" * 40
+        ),
+    ]
+    console = Console(width=80, record=True, color_system=None)
+    render(console, "session", rows, "Sessions")
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    header, _, first, second, *_ = text.splitlines()[1:]
+    assert header.split()[-1] == "Cost" and first.endswith(" $1.80") and second.endswith(" $12,345.67"), text
+    assert "123,456" in second and "4.56B" in second and "claude-code" in first
+    assert next(line for line in text.splitlines() if line.startswith("Total")).endswith(" $12,347.47")

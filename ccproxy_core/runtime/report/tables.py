@@ -1,5 +1,8 @@
 """Report tables for the terminal, drawn with rich; each fits an 80-column terminal.
 
+Numbers are never cut to fit: their columns are as wide as their widest figure, and the name
+columns (session, client, project, the first column) give up room, down to a few characters.
+
 Names in a report (sessions, projects, models, clients, keys) are whatever a client sent, so each
 is drawn as :class:`rich.text.Text`: rich would read a plain string's ``[...]`` as markup (and
 fail on ``[/]``) and its ``:name:`` as an emoji code.
@@ -53,26 +56,32 @@ def money(value: float | None) -> str:
 
 def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) -> None:
     """Print the report's table, its breakdown lines indented under each row, and a total."""
+    lines: list[tuple[list[str | Text], str | None]] = []
+    for row in rows:
+        summed = kind == "session" and "session_id" not in row  # the "other" row: no one session's columns
+        lines.append((_cells(kind, row, _label(kind, row["key"]), bare=summed), None))
+        for part in row.get("breakdown", []):
+            lines.append((_cells(kind, part, _label(kind, part["key"], part=True), bare=True), "dim"))
+    total = totals(rows)
+    total_line = _cells(kind, total, Text("Total"), bare=True)
     table = Table(
         title=Text(title), box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, title_justify="left"
     )
-    width = SESSION_ID_CHARS if kind == "session" else 22
-    table.add_column(_FIRST_COLUMN[kind], no_wrap=True, overflow="ellipsis", max_width=width)
-    if kind == "session":
-        table.add_column("Last active", no_wrap=True, min_width=11)
-        table.add_column("Client", no_wrap=True, overflow="ellipsis", max_width=11)
-        table.add_column("Project", no_wrap=True, overflow="ellipsis", max_width=12)
+    names = _name_columns(kind)
     numbers = ("Req", "In", "Out") if kind == "session" else ("Requests", "Input", "Output", "Cache rd", "Cache wr")
-    for name in (*numbers, "Cost"):
-        table.add_column(name, justify="right", no_wrap=True, min_width={"Req": 4, "Cost": 8}.get(name, 7))
-    for row in rows:
-        summed = kind == "session" and "session_id" not in row  # the "other" row: no one session's columns
-        table.add_row(*_cells(kind, row, _label(kind, row["key"]), bare=summed))
-        for part in row.get("breakdown", []):
-            table.add_row(*_cells(kind, part, _label(kind, part["key"], part=True), bare=True), style="dim")
+    number_widths = [
+        max(len(name), *(len(str(cells[len(names) + index])) for cells in [total_line, *(c for c, _ in lines)]))
+        for index, name in enumerate((*numbers, "Cost"))
+    ]
+    room = console.width - sum(number_widths) - (len(names) + len(number_widths) - 1)  # a space between columns
+    for (name, _, fixed), width in zip(names, _share(room, names), strict=True):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=None if fixed else width, min_width=width)
+    for name, width in zip((*numbers, "Cost"), number_widths, strict=True):
+        table.add_column(name, justify="right", no_wrap=True, min_width=width)
+    for cells, style in lines:
+        table.add_row(*cells, style=style)
     table.add_section()
-    total = totals(rows)
-    table.add_row(*_cells(kind, total, Text("Total"), bare=True), style="bold")
+    table.add_row(*total_line, style="bold")
     console.print(table)
     if total.get("unpriced_requests"):
         console.print(
@@ -89,6 +98,34 @@ def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) 
             style="dim",
             overflow="fold",
         )
+
+
+_NARROWEST = 6
+"""A name column is never cut below this (the table is then wider than the terminal, its numbers whole)."""
+
+
+def _name_columns(kind: str) -> list[tuple[str, int, bool]]:
+    """(heading, width wanted, fixed) of the columns left of the numbers."""
+    if kind != "session":
+        return [(_FIRST_COLUMN[kind], 22, False)]
+    return [
+        ("Session", SESSION_ID_CHARS, False),
+        ("Last active", 11, True),
+        ("Client", 11, False),
+        ("Project", 12, False),
+    ]
+
+
+def _share(room: int, columns: list[tuple[str, int, bool]]) -> list[int]:
+    """Each name column's width: what it wants while ``room`` allows, the last ones giving up room first."""
+    widths = [wanted for _, wanted, _ in columns]
+    for index in reversed(range(len(columns))):
+        excess = sum(widths) - room
+        if excess <= 0:
+            break
+        if not columns[index][2]:
+            widths[index] = max(_NARROWEST, widths[index] - excess)
+    return widths
 
 
 def _short_id(session: str) -> str:
