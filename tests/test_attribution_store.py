@@ -106,3 +106,17 @@ def test_groups_top_n_other_breakdown_days_and_sessions(tmp_path):
     assert s1["errors"] == 1 and s1["models"] == ["claude-haiku-4-5", "claude-sonnet-4-5"]
     assert s1["project"] == "p1, p2, p3"  # every project it used, not one of them
     assert [r["request_id"] for r in ordered] == ["r001", "r004", "r007", "r010"]
+
+
+def test_the_other_group_costs_exactly_what_its_requests_cost(tmp_path):
+    store = open_store(tmp_path / "a.duckdb")
+    costs = {"top": Decimal("0.0197"), "second": Decimal("0.0120533"), "third": Decimal("0.0086")}
+    for n, (project, cost) in enumerate(costs.items()):
+        store.submit(record(n, project=project, cost_usd=cost))
+    try:
+        wait_until(lambda: store.stats()["rows_written"] == len(costs))
+        groups = asyncio.run(store.groups(LogFilters(), Grouping("project", top=1)))
+    finally:
+        store.close()
+    # As floats, 0.0403533 - 0.0197 is 0.020653300000000003; the answer's other figures are exact.
+    assert [(g["key"], g["cost_usd"]) for g in groups] == [("top", 0.0197), ("other", 0.0206533)]

@@ -23,9 +23,10 @@ then serves its largest pages without building a Python object per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -87,6 +88,15 @@ OTHER_GROUP = "other"
 """The key of the group that sums every group beyond the top N."""
 TOP_GROUPS = 10
 """How many groups a breakdown shows by default before summing the rest into :data:`OTHER_GROUP`."""
+
+
+def money_sum(amounts: Iterable[float | None]) -> float:
+    """Dollar amounts added as the decimals they were read from (``None`` counts 0).
+
+    Stores hand costs over as floats of exact decimal sums; added as floats, 0.0086 + 0.0120533
+    would read 0.020653300000000003, where every other figure of the answer is exact.
+    """
+    return float(sum((Decimal(repr(amount)) for amount in amounts if amount), Decimal(0)))
 
 
 def show_unknown_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from clickhouse_driver import Client
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters, money_sum
 
 from .analytics import IS_ERROR
 from .filters import Params, where_clause
@@ -111,10 +111,10 @@ def _other(hidden: list[dict[str, Any]]) -> dict[str, Any]:
     for group in hidden:
         rest["requests"] += group["requests"]
         rest["errors"] += group["errors"]
-        rest["cost_usd"] += group["cost_usd"]
         rest["unpriced_requests"] += group["unpriced_requests"]
         for part, count in group["tokens"].items():
             rest["tokens"][part] += count
+    rest["cost_usd"] = money_sum(group["cost_usd"] for group in hidden)
     return rest
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters, money_sum
 
 from .attribution_filters import tag_path
 from .queries import where_clause
@@ -111,10 +111,9 @@ def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, An
         rest["requests"] -= group["requests"]
         rest["errors"] -= group["errors"]
         rest["unpriced_requests"] -= group["unpriced_requests"]
-        rest["cost_usd"] -= group["cost_usd"]
         for part, count in group["tokens"].items():
             rest["tokens"][part] -= count
-    rest["cost_usd"] = max(rest["cost_usd"], 0.0)  # float rounding of a Decimal sum
+    rest["cost_usd"] = money_sum([total["cost_usd"], *(-(group["cost_usd"] or 0.0) for group in top)])
     return rest
 
 

@@ -7,10 +7,9 @@ up to the window's totals.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS, money_sum
 
 TOKEN_PARTS = ("input", "output", "cache_read", "cache_write", "total")
 
@@ -31,7 +30,7 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(row["errors"] for row in rows),
         "tokens_total": sum(row["tokens_total"] for row in rows),
         "tokens": {part: sum(row["tokens"][part] for row in rows) for part in TOKEN_PARTS},
-        "cost_usd": math.fsum(row["cost_usd"] or 0.0 for row in rows),
+        "cost_usd": money_sum(row["cost_usd"] for row in rows),
         "unpriced_requests": sum(row["unpriced_requests"] for row in rows),
         "p95_ms": None,
     }
