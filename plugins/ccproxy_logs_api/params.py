@@ -33,7 +33,8 @@ def param_error(name: str, message: str, value: Any = None, location: str = "que
     return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
 
 
-_UNIX_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_UNIX_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""Digits, maybe a fraction: no sign (a time before 1970 is a mistake) and no exponent, as the docs say."""
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:
@@ -41,7 +42,7 @@ def parse_time(name: str, value: str | None) -> datetime | None:
     if value is None or value == "":
         return None
     text = value.strip()
-    if _UNIX_SECONDS.fullmatch(text):  # ASCII digits only: float() also takes "١٢٣" and "1_000"
+    if _UNIX_SECONDS.fullmatch(text):  # float() alone would also take "١٢٣", "1_000", "-5" and "1e9"
         try:
             return datetime.fromtimestamp(float(text), UTC)
         except (ValueError, OverflowError, OSError):
