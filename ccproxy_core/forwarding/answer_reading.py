@@ -22,6 +22,8 @@ PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """Labels of a web page: no provider answers a metered route with one."""
 MEDIA_ENDPOINTS = frozenset({"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"})
 """Metered routes whose answers may be audio or text (speech, a transcript as text, SRT or VTT)."""
+FILE_CONTENT_ENDPOINT = "/v1/files/{file_id}/content"
+"""A file as it was uploaded: the one route where even a web page may be the provider's answer."""
 NO_CONTENT = frozenset({204, 205, 304})
 """Statuses whose answers have no body (RFC 9110 15.3.5, 15.3.6, 15.4.5)."""
 WHOLE_BODY_BYTES = 64 * 1024
@@ -103,6 +105,9 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
     """
     if upstream.content_type == "text/event-stream":
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
+    if upstream.content_type in PAGE_TYPES and _answers_only_json(exchange, upstream):
+        exchange.invalid_json = True  # a captive portal's page where results or JSON belong: no need to read it
+        return PASS_THROUGH
     if exchange.reader == "batch_results":
         return BatchResultsParser(prices.input_thresholds())
     if upstream.content_type == "application/json" or upstream.status in NO_CONTENT:  # no body to wait for
@@ -119,14 +124,13 @@ def _answers_only_json(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
     """Whether this answer must be JSON to be the provider's.
 
     A metered route answers JSON (or an event stream): a web page with 200 there (a captive
-    portal, a gateway's challenge) is no answer of the provider's. The audio routes and routes
-    ccproxy does not know (``/v1/*``) may answer otherwise by design; there only a page is refused.
+    portal, a gateway's challenge) is no answer of the provider's. Free routes, the audio routes
+    and routes ccproxy does not know (``/v1/*``) may answer otherwise by design; there only a page
+    is refused, except where the answer is a file as uploaded.
     """
-    if exchange.reader in NO_USAGE_READERS:
-        return False
     endpoint = exchange.context.endpoint
-    if endpoint in MEDIA_ENDPOINTS or endpoint.endswith("*"):
-        return upstream.content_type in PAGE_TYPES
+    if exchange.reader in NO_USAGE_READERS or endpoint in MEDIA_ENDPOINTS or endpoint.endswith("*"):
+        return upstream.content_type in PAGE_TYPES and endpoint != FILE_CONTENT_ENDPOINT
     return True
 
 
