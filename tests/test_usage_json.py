@@ -205,3 +205,22 @@ def test_hostile_output_items_of_a_response_bill_no_tool_calls():
     usage = usage_from_json("openai", json.dumps(response).encode(), "responses")
     assert (usage.web_search_requests, usage.file_search_requests) == (1, None)
     assert usage.response_id is None  # an id too long to be one is not remembered
+
+
+@pytest.mark.parametrize(
+    ("usage", "details_key"),
+    [
+        ({"prompt_tokens": 10_000, "completion_tokens": 1_000}, "prompt_tokens_details"),  # Chat Completions
+        ({"input_tokens": 10_000, "output_tokens": 1_000}, "input_tokens_details"),  # Responses
+    ],
+)
+def test_openai_cache_writes_are_their_own_tokens_at_their_own_price(usage, details_key):
+    details = {"cached_tokens": 2_000, "cache_write_tokens": 6_000}
+    details["cache_write_tokens_details"] = {"ttl_30m_tokens": 1_000, "ttl_12h_tokens": 5_000}
+    body = json.dumps({"model": "gpt-5.6-cyber", "usage": {**usage, details_key: details}}).encode()
+    read = usage_from_json("openai", body)
+    assert (read.input_tokens, read.cache_read_tokens, read.cache_write_tokens) == (2_000, 2_000, 6_000)
+    # OpenAI's published rates for gpt-5.6-cyber, per million: input 12.50, cached input 1.25, cache
+    # writes 15.625, output 75: 2,000 x 12.5 + 2,000 x 1.25 + 6,000 x 15.625 + 1,000 x 75.
+    cost = PriceBook().compute("openai", "gpt-5.6-cyber", read)
+    assert cost.total == Decimal("0.19625") and cost.cache_write == Decimal("0.09375")

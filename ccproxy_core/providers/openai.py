@@ -158,11 +158,14 @@ def read_usage(usage: Usage, raw: Any) -> None:
         else (raw.get("input_tokens_details") or raw.get("input_token_details"))
     )
     cached = billed_count(usage, details.get("cached_tokens")) if isinstance(details, dict) else None
+    # Tokens written to the cache are input tokens too, billed at their own rate where the model has one.
+    written = billed_count(usage, details.get("cache_write_tokens")) if isinstance(details, dict) else None
     if prompt is not None:
         cached_in_prompt = min(cached or 0, prompt)
-        usage.input_tokens = prompt - cached_in_prompt
+        written_in_prompt = min(written or 0, prompt - cached_in_prompt)
+        usage.input_tokens = prompt - cached_in_prompt - written_in_prompt
         usage.cache_read_tokens = cached_in_prompt
-        usage.cache_write_tokens = 0
+        usage.cache_write_tokens = written_in_prompt
     elif cached is not None:
         usage.cache_read_tokens = cached
     if isinstance(details, dict) and prompt is not None:
