@@ -69,7 +69,8 @@ def decide(observed: Observed) -> Outcome:
     status = observed.client_status
     upstream = observed.upstream_status
     if upstream is not None and upstream >= 400:
-        return Outcome(status, usage.error_type or f"http_{upstream}", usage.error_message or "")
+        message = usage.error_message or f"the provider answered HTTP {upstream} without an error message to read"
+        return Outcome(status, usage.error_type or f"http_{upstream}", message)
     if observed.streamed:
         if observed.stream_error or usage.error_type:
             return Outcome(status, usage.error_type or "stream_error", usage.error_message or "")

@@ -138,8 +138,12 @@ def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
     """An error object: Anthropic's ``{"type", "message"}`` or OpenAI's ``{"type", "code", "message"}``.
 
     With ``prefer_code`` (OpenAI) a string ``code`` is the type: ``rate_limit_exceeded``
-    says more than the type ``requests``.
+    says more than the type ``requests``. A bare string (``{"error": "Internal error"}``, as some
+    gateways send) is the message, with no type.
     """
+    if isinstance(error, str) and error:
+        usage.error_message = _API_KEY_PATTERN.sub("sk-***", clean_text(error, _MAX_ERROR_MESSAGE_CHARS))
+        return
     if not isinstance(error, dict):
         return
     kinds = (error.get("code"), error.get("type")) if prefer_code else (error.get("type"), error.get("code"))
