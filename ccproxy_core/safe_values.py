@@ -259,10 +259,12 @@ def safe_record(
 
     ``credentials`` are the keys sent with the request: a provider value that echoes one (its error,
     the model or request id it reports, whatever the key looks like) gets it masked, as does a key
-    the client put in its query string. Returns ``record`` itself when nothing needed changing,
+    the client put in its query string or its requested model. Returns ``record`` itself when nothing needed changing,
     which is nearly always.
     """
     changes: dict[str, Any] = {}
+    if credentials and record.model is not None:
+        _check_text(changes, "model", record.model, caps.model, credentials)
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
     if credentials and record.query is not None and (query := _without(credentials, record.query)) != record.query:
         changes["query"] = query

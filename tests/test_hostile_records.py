@@ -318,3 +318,19 @@ def test_queue_full_drops_are_counted_and_logged_rate_limited(tmp_path, caplog):
     writer.start()
     writer.close(10)
     database.close()
+
+
+def test_a_key_put_in_the_requested_model_is_masked_everywhere(proxy_factory, hostile):
+    operator_key = "sk-ant-OPERATORKEY-zzq7"
+    server = proxy_factory(
+        upstream_url=hostile.url, observability=EVERYTHING_ON, upstream={"anthropic_api_key": operator_key}
+    )
+    client_key = "sk-ant-api03-CLIENTSECRETKEY-abcd1234"
+    headers = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
+    for model, key_header in ((f"claude-{client_key}", {"x-api-key": client_key}), (operator_key, {})):
+        body = json.dumps({**BODY, "model": model})  # a model variable that took the key's value
+        assert httpx.post(server.url + "/v1/messages", content=body, headers={**headers, **key_header}).status_code
+    rows = stored_rows(server.url, 2)
+    assert sorted(row["model"] for row in rows) == ["***", "claude-***"]
+    exposed = json.dumps(rows) + httpx.get(server.url + "/metrics", timeout=10).text
+    assert client_key not in exposed and operator_key not in exposed

@@ -56,6 +56,7 @@ from ccproxy_core.forwarding.upstream import (
     UnsendableHeader,
     UpstreamPool,
     auto_headers_to_skip,
+    configured_keys,
     credential_values,
     forwarded_headers,
     unsendable_request,
@@ -90,6 +91,7 @@ class Proxy:
         self.attributor = Attributor(settings.attribution)
         self.hang_ups = HangUpWatch()
         self.sends = SendWatch(settings.server.send_timeout_seconds)
+        self.configured_keys = configured_keys(settings.upstream)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other
@@ -377,8 +379,9 @@ class Proxy:
     async def _finish(self, exchange: Exchange) -> None:
         exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
         record = exchange.to_record(self.prices)
-        # A provider's answer can echo the key in any text it reports (about 1 µs to look them up).
-        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else ()
+        # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);
+        # a request answered here may still carry the configured one in its model name.
+        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else self.configured_keys
         record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)

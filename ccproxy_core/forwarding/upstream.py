@@ -24,7 +24,7 @@ from starlette.datastructures import Headers
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.providers import PROVIDERS, Provider
-from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.runtime.settings import Settings, UpstreamSettings
 from ccproxy_core.security.auth import strip_session_cookies
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -194,6 +194,14 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
         if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= _SHORTEST_MASKED_KEY:
             found.append(key)
     return tuple(found)
+
+
+def configured_keys(upstream: UpstreamSettings) -> tuple[str, ...]:
+    """The operator's keys (UPSTREAM__*_API_KEY) long enough to be looked for in recorded text."""
+    keys = (upstream.anthropic_api_key, upstream.openai_api_key)
+    return tuple(
+        value for key in keys if key is not None and len(value := key.get_secret_value()) >= _SHORTEST_MASKED_KEY
+    )
 
 
 def client_sent_key(headers: CIMultiDict[str]) -> bool:
