@@ -7,6 +7,7 @@ real uvicorn, over raw sockets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -79,3 +80,22 @@ def test_a_large_body_trickled_a_byte_at_a_time_gets_408_and_frees_its_room(prox
     assert httpx.post(proxy.url + "/v1/messages", json=body, headers=ANTHROPIC, timeout=10).status_code == 200
     budget = proxy.app.state.proxy.body_budget
     assert budget.available == budget.total
+
+
+def test_a_chunked_body_over_the_limit_gets_413_and_its_connection_closed(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], server={"max_request_bytes": 200_000, "max_connections": 3})
+    head = HEAD.split(b"content-length")[0] + b"transfer-encoding: chunked\r\n\r\n"
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    held = [socket.create_connection(address(proxy.url)) for _ in range(3)]
+    for sock in held:  # 2 MiB sent, more than ccproxy reads before its 413; no last chunk, then silence
+        sock.sendall(head + chunk * 32)
+    answers = [read_answer(sock, timeout=10) for sock in held]
+    assert all(answer.startswith(b"HTTP/1.1 413") for answer in answers), answers
+    for sock in held:  # closed by ccproxy (read_answer read up to the close): the rest is not drained for ever
+        sock.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(65536) == b""
+        sock.close()
+    assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=ANTHROPIC, timeout=10).status_code == 200
+    records = recorder.wait_for_ends(4)
+    assert sorted(record.status_code for record in records) == [200, 413, 413, 413]

@@ -204,6 +204,8 @@ class Proxy:
             return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
             message = f"request body is larger than SERVER__MAX_REQUEST_BYTES={self.settings.server.max_request_bytes}"
+            # The rest of the body will not be read: left open, the server would drain it, as long as it came.
+            exchange.extra_headers.append((b"connection", b"close"))
             return await self._local_error(exchange, send, 413, "request_too_large", message)
         pool = self.pools[ctx.service_type]
         upstream = None
