@@ -300,3 +300,24 @@ def test_splitter_drops_only_the_overlong_line():
 def test_iter_data_fields_keeps_only_data_lines():
     block = b'event: x\ndata: {}\r\n: comment\ndata:{"a":1}\n\n'
     assert list(iter_data_fields(block)) == [b" {}\r", b'{"a":1}']
+
+
+@pytest.mark.parametrize(
+    "bad_start",
+    [
+        b"{'type': 'message_start', 'message': {'usage': {'input_tokens': 25}}}",  # its type hidden by the quotes
+        b'{"type": "message_start", "message": {"usage": {"input_tokens": 25}}',  # cut short
+    ],
+)
+def test_an_anthropic_stream_whose_named_usage_event_is_not_json_is_unreadable(bad_start):
+    parser = StreamUsageParser("anthropic")
+    for chunk in (
+        b"event: message_start\ndata: " + bad_start + b"\n\n",
+        b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+        b'"delta": {"type": "text_delta", "text": "Hi"}}\n\n',
+        b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, '
+        b'"usage": {"output_tokens": 1}}\n\n',
+        b'event: message_stop\ndata: {"type": "message_stop"}\n\n',
+    ):
+        parser.feed(chunk)
+    assert parser.final_state().unreadable and parser.result().bad_counts  # the SDK fails on it; unpriced

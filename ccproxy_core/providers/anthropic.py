@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -88,6 +88,8 @@ MAX_ITERATIONS = 64
 """More sampling steps than this in one answer leave it unpriced."""
 US_ONLY_INFERENCE = Decimal("1.1")
 _EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
+# Named so by its ``event:`` line, an event is read even when its data is not JSON enough to show its type.
+_NAMED_EVENT_WITH_DATA = re.compile(rb"(?m)^event: ?(?:message_start|message_delta|error)\r?$")
 _DELTA = b'"content_block_delta"'
 # The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
 _FIRST_CONTENT = re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"[^"]')
@@ -180,13 +182,27 @@ class AnthropicStreamReader(StreamReader):
             state.first_token_seen = True
         if b"message_stop" in block and search_data_lines(_TERMINAL, block):
             state.terminal_seen = True
-        if _EVENTS_WITH_DATA.search(block) is None:
+        named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
+        if not named and _EVENTS_WITH_DATA.search(block) is None:
             return
-        for data in iter_data_fields(block):
-            if _EVENTS_WITH_DATA.search(data) is not None:
+        for data in _named_event_data(block) if named else iter_data_fields(block):
+            if named or _EVENTS_WITH_DATA.search(data) is not None:
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
                     _read_event(usage, state, event)
+
+
+def _named_event_data(block: bytes) -> Iterator[bytes]:
+    """The data of the block's events that carry usage or an error, by their ``event:`` line or their type."""
+    named = False
+    for line in block.split(b"\n"):
+        if line.startswith(b"event:"):
+            named = _NAMED_EVENT_WITH_DATA.match(line) is not None
+        elif line.startswith(b"data:"):
+            if named or _EVENTS_WITH_DATA.search(line) is not None:
+                yield line[5:]
+        elif not line.strip():  # the blank line that ends an event
+            named = False
 
 
 def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None:
