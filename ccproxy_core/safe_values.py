@@ -213,15 +213,28 @@ def finite_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as HTTP headers write them: Python's own parsers also take ``1_000``, ``٣`` and ``nan``."""
+
+
 def decimal_from_header(value: str | None) -> Decimal | None:
     """A money amount from a provider header; ``NaN``, ``sNaN``, infinities and absurd sizes are ``None``."""
-    if not value:
+    text = (value or "").strip()[:64]
+    if not _PLAIN_NUMBER.fullmatch(text):
         return None
     try:
-        number = Decimal(value.strip()[:64])
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
     return finite_money(number)
+
+
+def number_from_header(value: bytes) -> float | None:
+    """A count or limit from a provider header (``1000``, ``12.5``), or ``None``."""
+    text = value.decode("latin-1").strip()
+    if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text):
+        return None
+    return finite_float(text)
 
 
 def finite_money(value: Decimal | None) -> Decimal | None:

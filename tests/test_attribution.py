@@ -196,7 +196,7 @@ def test_hostile_values_are_made_safe():
     assert len(dims.session_id) == 128
     assert dims.tags["team"] == "café"
     body = read({}, {"model": "m", "metadata": {"user_id": '{"session_id": "\\ud800x", "account_uuid": 7}'}})
-    assert body.session_id == "?x" and body.end_user is None
+    assert body.session_id == "\ufffdx" and body.end_user is None
     invalid_utf8 = read({"x-ccproxy-project": "\xff\xfe"})
     invalid_utf8.project.encode("utf-8")
     for value in (None, 12, "", "   ", ["list"]):
@@ -223,3 +223,8 @@ def test_the_start_up_error_for_a_pasted_key_names_the_setting_and_not_the_key(t
     )
     assert answer.returncode == 2 and "ATTRIBUTION__KEYS" in answer.stderr and "ccproxy key-id" in answer.stderr
     assert "topsecret" not in answer.stderr + answer.stdout
+
+
+def test_a_lone_surrogate_in_an_attribution_value_becomes_the_replacement_character():
+    # JSON allows "\ud800" and UTF-8 does not; the model and every other field show U+FFFD too.
+    assert clean_text("user_\ud800x", 20) == "user_\ufffdx"

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from ccproxy_core.providers import Provider
+from ccproxy_core.safe_values import number_from_header
 
 CCPROXY_REQUEST_ID_HEADER = b"x-ccproxy-request-id"
 """ccproxy's own id of a request (the record's ``request_id``); providers' ids pass unchanged."""
@@ -53,11 +54,8 @@ def read_response_headers(
         name = raw_name.decode("latin-1").lower()
         key = keys.get(name)
         if key is not None:
-            try:
-                number = float(raw_value)
-            except ValueError:
-                continue
-            if number == number and abs(number) != float("inf"):
+            number = number_from_header(raw_value)
+            if number is not None:
                 limits[key] = number
         elif name == id_header:
             request_id = header_text(raw_value)

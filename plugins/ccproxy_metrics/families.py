@@ -120,7 +120,7 @@ def create_families(registry: CollectorRegistry, attribution_labels: tuple[str, 
         ),
         time_to_first_token=Histogram(
             "ccproxy_time_to_first_token_seconds",
-            "Streaming requests: time from receiving the request to the first body byte of the stream.",
+            "Streaming requests: time from receiving the request to the stream's first token (text, thinking or a tool call).",
             LATENCY_LABELS,
             buckets=TTFT_BUCKETS,
             registry=registry,

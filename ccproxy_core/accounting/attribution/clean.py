@@ -11,10 +11,13 @@ from ccproxy_core.safe_values import FORMAT_CHARS
 _CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}]")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(value: object, max_chars: int) -> str | None:
     """``value`` as safe text of at most ``max_chars`` characters, or ``None`` when empty or not text.
 
-    Lone surrogates (which JSON allows and UTF-8 does not) become ``?``; control and format
+    Lone surrogates (which JSON allows and UTF-8 does not) become U+FFFD, as everywhere in a record; control and format
     characters become ``\\xNN`` / ``\\uNNNN`` escapes. The cap applies before escaping, and
     again after, so the result never exceeds ``max_chars``.
     """
@@ -24,7 +27,7 @@ def clean_text(value: object, max_chars: int) -> str | None:
     if not text:
         return None
     if not text.isascii():
-        text = text.encode("utf-8", "replace").decode("utf-8")
+        text = _SURROGATE.sub("\ufffd", text)
     if _CONTROL.search(text) is not None:
         text = _CONTROL.sub(_escape, text)[:max_chars]
     return text

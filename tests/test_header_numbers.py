@@ -1,0 +1,30 @@
+"""Numbers in provider headers (rate limits, a gateway's cost): read as HTTP writes them, nothing looser."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ccproxy_core.forwarding.response_headers import read_response_headers
+from ccproxy_core.providers import PROVIDERS
+from ccproxy_core.safe_values import decimal_from_header
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.0123", Decimal("0.0123")), (" 5 ", Decimal(5)), ("1e-3", Decimal("0.001")), ("1_000", None), ("٣", None)],
+)
+def test_a_cost_header_is_a_plain_decimal(text, expected):
+    assert decimal_from_header(text) == expected
+
+
+def test_rate_limit_headers_with_python_only_spellings_are_left_out():
+    headers = [
+        (b"anthropic-ratelimit-output-tokens-limit", b"12_000"),  # float() would read 12000
+        (b"anthropic-ratelimit-output-tokens-remaining", b"11000"),
+        (b"anthropic-ratelimit-requests-limit", b"nan"),
+        (b"anthropic-ratelimit-requests-remaining", b"\xd9\xa3"),  # an Arabic-Indic digit
+    ]
+    limits, _ = read_response_headers(PROVIDERS["anthropic"], headers)
+    assert limits == {"output_tokens_remaining": 11000.0}
