@@ -36,6 +36,8 @@ class BudgetState:
     spent: Decimal = Decimal(0)
     refused: int = 0
     notified: set[Decimal] = field(default_factory=set)
+    added_since_sync: Decimal = Decimal(0)
+    """This instance's spend since the shared store was last asked (see :mod:`.store_sync`)."""
     limit: Decimal = field(init=False)
     """``limit_usd`` as the decimal it was written as (0.054, not the float just below it)."""
 
@@ -64,7 +66,7 @@ class BudgetState:
     def roll_over(self, now: datetime) -> None:
         if now >= self.period_end:
             self.period_start, self.period_end = period_bounds(now, self.settings.period, self.settings.timezone)
-            self.spent, self.notified = Decimal(0), set()
+            self.spent, self.notified, self.added_since_sync = Decimal(0), set(), Decimal(0)
 
 
 Notice = dict[str, Any]
@@ -87,6 +89,16 @@ class Ledger:
         """Spend already stored for the current period; thresholds passed before are not announced again."""
         state.spent = spent
         state.notified = {share for share in THRESHOLDS if spent >= share * state.limit}
+
+    def roll_over(self, state: BudgetState) -> None:
+        """Start the budget's next period if its current one has ended."""
+        state.roll_over(self.clock())
+
+    def catch_up(self, state: BudgetState, spent: Decimal) -> None:
+        """What a shared store says was spent, when more than counted here (other instances spent it)."""
+        if spent > state.spent:
+            state.spent = spent
+            self._announce(state)
 
     def admit(self, context: Any) -> Admission | None:
         """Refuse when a covering blocking budget is spent; otherwise say what is left of each."""
@@ -123,7 +135,9 @@ class Ledger:
         for state in self.budgets:
             if state.covers(record):
                 state.roll_over(now)
-                state.spent += cost if isinstance(cost, Decimal) else Decimal(str(cost))
+                amount = cost if isinstance(cost, Decimal) else Decimal(str(cost))
+                state.spent += amount
+                state.added_since_sync += amount
                 self._announce(state)
 
     def _announce(self, state: BudgetState) -> None:

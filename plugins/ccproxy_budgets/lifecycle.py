@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -13,9 +12,10 @@ from ccproxy_budgets.metrics import BudgetCollector
 from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
 from ccproxy_budgets.settings import BudgetsPluginSettings
+from ccproxy_budgets.store_sync import StoreSync, stored_spend
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.host import host_of
-from ccproxy_core.plugin_host.log_store import LogFilters, LogStore, NameFilter
+from ccproxy_core.plugin_host.log_store import LogStore
 from ccproxy_core.plugin_host.plugin_settings import section_values
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     host = host_of(app)
     store = host.log_store()
     for state in ledger.budgets:
-        ledger.start_from(state, await _stored_spend(store, state))
+        ledger.start_from(state, await _spend_at_start(store, state))
         log.info(
             "budget %s (%s, %s per %s, %s): %s USD spent so far",
             state.settings.name,
@@ -67,7 +67,12 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
         registry.register(collector)
     observer = BudgetObserver(ledger)
     host.plugin_manager.register(observer, name=OBSERVER_NAME)
-    setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector))
+    sync = None
+    shared = getattr(settings.observability, "log_storage_backend", None) == "clickhouse"
+    if store is not None and shared and observability.budgets_sync_seconds > 0:
+        sync = StoreSync(ledger, store, observability.budgets_sync_seconds)
+        sync.start()
+    setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector, sync))
 
 
 def warn_of_uncounted_streams(settings: Settings) -> None:
@@ -87,7 +92,9 @@ async def stop_budgets(app: FastAPI) -> None:
     if state is None:
         return
     setattr(app.state, STATE_ATTRIBUTE, None)
-    observer, notifier, registry, collector = state
+    observer, notifier, registry, collector, sync = state
+    if sync is not None:
+        await sync.stop()
     if app.state.plugin_manager.is_registered(observer):
         app.state.plugin_manager.unregister(observer)
     if collector is not None:
@@ -96,16 +103,13 @@ async def stop_budgets(app: FastAPI) -> None:
         await notifier.stop()
 
 
-async def _stored_spend(store: LogStore | None, state: BudgetState) -> Decimal:
+async def _spend_at_start(store: LogStore | None, state: BudgetState) -> Decimal:
     """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
-    scope = state.settings.scope
-    if store is None or scope.split(":", 1)[0] not in ("all", "model"):
+    if store is None:
         return Decimal(0)
-    model = NameFilter(include=(scope.split(":", 1)[1],)) if scope != "all" else NameFilter()
-    filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), model=model)
     try:
-        analytics = await store.analytics(filters, "day")
+        spent = await stored_spend(store, state)
     except Exception as exc:  # noqa: BLE001 - a store that cannot answer must not stop the server
         log.error("budget %s starts from 0: the log store could not say what was spent (%s)", state.settings.name, exc)
         return Decimal(0)
-    return Decimal(str(analytics["cost"]["total_usd"] or 0))
+    return Decimal(0) if spent is None else spent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 
 class BudgetsPluginSettings(BaseModel):
@@ -17,3 +17,6 @@ class BudgetsPluginSettings(BaseModel):
     a Slack webhook's path is its credential, so the URL is never shown (``ccproxy config show`` masks it)."""
     budgets_webhook_format: Literal["json", "slack"] = "json"
     """OBSERVABILITY__BUDGETS_WEBHOOK_FORMAT: ``json`` (ccproxy's fields) or ``slack`` (``{"text": ...}``)."""
+    budgets_sync_seconds: float = Field(10.0, ge=0)
+    """OBSERVABILITY__BUDGETS_SYNC_SECONDS: with a log store shared by several instances (ClickHouse), how often
+    each budget's spend is read from it, so the instances stop together; 0 reads it only at start-up."""

@@ -1,0 +1,77 @@
+"""Budgets kept in step with a log store that other ccproxy instances write to as well.
+
+Each instance adds the cost of its own requests as their records arrive. With a shared store
+(ClickHouse, several instances behind one load balancer) the others' spend reaches it only
+through the store, so every OBSERVABILITY__BUDGETS_SYNC_SECONDS each budget's spend is read
+again: what the store holds for the period, plus what this instance added while the store
+answered. A budget's spend only grows within its period, so a store that lags a moment behind
+never lowers it. Between two reads the instances together may overshoot a blocking budget by
+what the others spent in that interval (besides the requests in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ccproxy_budgets.ledger import BudgetState, Ledger
+from ccproxy_core.plugin_host.log_store import LogFilters, LogStore, NameFilter
+
+log = logging.getLogger("ccproxy.budgets")
+
+
+async def stored_spend(store: LogStore, state: BudgetState) -> Decimal | None:
+    """What the store holds for this budget's period; ``None`` for a scope the store cannot filter.
+
+    Raises what the store raises when it cannot answer.
+    """
+    kind, _, target = state.settings.scope.partition(":")
+    if kind not in ("all", "model"):
+        return None
+    model = NameFilter(include=(target,)) if kind == "model" else NameFilter()
+    filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), model=model)
+    analytics = await store.analytics(filters, "day")
+    return Decimal(str(analytics["cost"]["total_usd"] or 0))
+
+
+class StoreSync:
+    """The background task that reads each budget's spend from a shared store, now and then."""
+
+    def __init__(self, ledger: Ledger, store: LogStore, every_seconds: float) -> None:
+        self.ledger, self.store, self.every_seconds = ledger, store, every_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_seconds)
+            for state in self.ledger.budgets:
+                await self.sync(state)
+
+    async def sync(self, state: BudgetState) -> None:
+        """Read one budget's spend from the store and take it when it is more than this instance counted."""
+        self.ledger.roll_over(state)
+        period_start = state.period_start
+        state.added_since_sync = Decimal(0)
+        try:
+            stored = await stored_spend(self.store, state)
+        except Exception as exc:  # noqa: BLE001 - the store may be away a while: try again next time
+            if not self._failing:
+                log.warning("budgets: the shared log store could not say what was spent (%s); retrying", exc)
+            self._failing = True
+            return
+        self._failing = False
+        if stored is not None and state.period_start == period_start:  # else a new period began meanwhile
+            self.ledger.catch_up(state, stored + state.added_since_sync)
