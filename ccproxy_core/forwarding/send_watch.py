@@ -12,31 +12,30 @@ attribute stores, not a timer of its own.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import Message, Send
+
+from ccproxy_core.forwarding.task_watch import TaskWatch, WatchScope
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.exchange import Exchange
 
 SWEEP_SECONDS = 1.0
 """How often the writes in progress are looked at."""
-IDLE_SWEEPS = 2
-"""Sweeps with nothing watched after which the sweeping task ends (the next answer starts it again)."""
 
 
 class _WatchedSend:
     """The client's ``send``, noting when a write began and clearing it when the write is done."""
 
-    __slots__ = ("_send", "exchange", "since", "stalled")
+    __slots__ = ("_send", "cut", "exchange", "since")
 
     def __init__(self, send: Send, exchange: Exchange) -> None:
         self._send = send
         self.exchange = exchange
         self.since: float | None = None
-        self.stalled = False
+        self.cut = False
 
     async def __call__(self, message: Message) -> None:
         self.since = time.monotonic()
@@ -46,59 +45,29 @@ class _WatchedSend:
             self.since = None
 
 
-class SendWatch:
+class SendWatch(TaskWatch[_WatchedSend]):
     """The answers of one proxy being written, and the sweep that ends those whose client stopped reading."""
 
     def __init__(self, limit_seconds: float) -> None:
+        super().__init__()
         self.limit_seconds = limit_seconds
-        self._writing: dict[asyncio.Task[Any], _WatchedSend] = {}
-        self._sweeper: asyncio.Task[None] | None = None
 
-    def watching(self, send: Send, exchange: Exchange) -> _WatchScope:
+    def watching(self, send: Send, exchange: Exchange) -> WatchScope[_WatchedSend]:
         """A context around the current task's writing of its answer; ``as`` gives the ``send`` to write with.
 
         When a write waits longer than the limit the task is cancelled; on the way out the
         cancellation is taken back and ``exchange`` records the stalled client (499)."""
-        return _WatchScope(self, _WatchedSend(send, exchange))
+        return self.scope(_WatchedSend(send, exchange))
 
-    async def _sweep(self) -> None:
-        idle = 0
-        try:
-            while idle < IDLE_SWEEPS:
-                await asyncio.sleep(SWEEP_SECONDS)
-                idle = 0 if self._writing else idle + 1
-                too_old = time.monotonic() - self.limit_seconds
-                for task, watched in list(self._writing.items()):
-                    if not watched.stalled and watched.since is not None and watched.since < too_old:
-                        watched.stalled = True
-                        task.cancel()
-        finally:
-            self._sweeper = None
+    def interval(self) -> float:
+        return SWEEP_SECONDS
 
+    def must_cut(self, entry: _WatchedSend) -> bool:
+        return entry.since is not None and entry.since < time.monotonic() - self.limit_seconds
 
-class _WatchScope:
-    def __init__(self, watch: SendWatch, watched: _WatchedSend) -> None:
-        self._watch, self._watched = watch, watched
-        self._task: asyncio.Task[Any] | None = None
-
-    def __enter__(self) -> Send:
-        self._task = asyncio.current_task()
-        if self._task is not None:
-            self._watch._writing[self._task] = self._watched
-            if self._watch._sweeper is None:
-                self._watch._sweeper = asyncio.ensure_future(self._watch._sweep())
-        return self._watched
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> bool:
-        if self._task is None:
-            return False
-        self._watch._writing.pop(self._task, None)
-        if not (self._watched.stalled and isinstance(error, asyncio.CancelledError)):
-            return False
-        self._task.uncancel()
+    def note_cut(self, entry: _WatchedSend) -> None:
         message = (
-            f"the client read nothing of the answer for SERVER__SEND_TIMEOUT_SECONDS={self._watch.limit_seconds:g}; "
+            f"the client read nothing of the answer for SERVER__SEND_TIMEOUT_SECONDS={self.limit_seconds:g}; "
             "ccproxy closed the connection"
         )
-        self._watched.exchange.note_failure("client_disconnected", message, 499)
-        return True
+        entry.exchange.note_failure("client_disconnected", message, 499)
