@@ -13,7 +13,16 @@ from ccproxy_core.safe_values import decimal_from_header
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.0123", Decimal("0.0123")), (" 5 ", Decimal(5)), ("1e-3", Decimal("0.001")), ("1_000", None), ("٣", None)],
+    [
+        ("0.0123", Decimal("0.0123")),
+        (" 5 ", Decimal(5)),
+        ("1e-3", Decimal("0.001")),
+        ("1_000", None),
+        ("٣", None),
+        ("1e999", None),
+        ("NaN", None),
+        ("0x10", None),
+    ],
 )
 def test_a_cost_header_is_a_plain_decimal(text, expected):
     assert decimal_from_header(text) == expected

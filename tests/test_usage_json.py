@@ -224,3 +224,14 @@ def test_openai_cache_writes_are_their_own_tokens_at_their_own_price(usage, deta
     # writes 15.625, output 75: 2,000 x 12.5 + 2,000 x 1.25 + 6,000 x 15.625 + 1,000 x 75.
     cost = PriceBook().compute("openai", "gpt-5.6-cyber", read)
     assert cost.total == Decimal("0.19625") and cost.cache_write == Decimal("0.09375")
+
+
+@pytest.mark.parametrize("bad_count", [-5, 10**30, "6000", 6000.5, {"n": 1}])
+def test_a_hostile_openai_cache_write_count_leaves_the_cost_unknown(bad_count):
+    details = {"cached_tokens": 0, "cache_write_tokens": bad_count}
+    body = json.dumps(
+        {"model": "gpt-5.6-cyber", "usage": {"input_tokens": 10, "output_tokens": 1, "input_tokens_details": details}}
+    )
+    read = usage_from_json("openai", body.encode())
+    assert read.cache_write_tokens == 0 and read.input_tokens == 10  # nothing taken out of the input on its word
+    assert not PriceBook().compute("openai", "gpt-5.6-cyber", read).priced
