@@ -212,3 +212,21 @@ def closed_unanswered(sock: socket.socket, timeout: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def test_a_body_whose_chunked_framing_breaks_is_recorded_as_the_400_the_client_got(proxy_factory, recorder, upstream):
+    httpx.delete(upstream.url + "/_mock/requests")
+    proxy = proxy_factory(plugins=[recorder])
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+            b'content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{"mod\r\n'
+        )
+        time.sleep(0.3)  # the head and the first chunk reach the app before the broken size line
+        sock.sendall(b"zz\r\nnot a chunk\r\n")
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"chunked framing" in answer, answer[:300]
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (400, "invalid_request")
+    assert "chunked framing" in record.error_message
+    assert httpx.get(upstream.url + "/_mock/requests").json()["count"] == 0  # nothing was forwarded

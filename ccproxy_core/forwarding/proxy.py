@@ -64,7 +64,7 @@ from ccproxy_core.forwarding.upstream import (
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
-from ccproxy_core.runtime.server_limits import BodyBudget
+from ccproxy_core.runtime.server_limits import BROKEN_BODY, BodyBudget
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record
 
@@ -147,10 +147,14 @@ class Proxy:
             await self._run(request, exchange, body, send, receive)
 
     async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
-        """The client hung up before its whole body arrived: nothing was forwarded; a recorded 499."""
+        """The client hung up before its whole body arrived, or the server refused its broken framing
+        with a 400: nothing was forwarded, and the record says which."""
         exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
         await self.hooks.start(exchange.context)
-        exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
+        if (broken := scope.get(BROKEN_BODY)) is not None:
+            exchange.note_failure("invalid_request", broken, 400)
+        else:
+            exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
         await self._finish(exchange)
 
     async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:

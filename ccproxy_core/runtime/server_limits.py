@@ -32,6 +32,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
+BROKEN_BODY = "ccproxy.broken_body"
+"""Scope key set to the 400's message when a request's body could not be parsed (its chunked framing):
+the app, which sees only a disconnect, records the 400 the client was sent."""
 OVER_CAPACITY_SECONDS = 1.0
 """How long a connection beyond SERVER__MAX_CONNECTIONS may wait to send its request (then answered 503)."""
 SMALL_BODY_BYTES = 64 * 1024
@@ -215,12 +218,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
-        self._reply_and_close(
-            400,
-            "Bad Request",
+        message = (
             "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
-            f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})",
+            f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})"
         )
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            cycle.scope[BROKEN_BODY] = message  # type: ignore[literal-required]
+        self._reply_and_close(400, "Bad Request", message)
 
     def _parsed_head_bytes(self) -> int:
         """The request line and headers as sent (their separators included)."""
