@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
 from ccproxy_budgets.notifier import slack_body
 from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
 from tests.alerting_servers import WebhookReceiver
@@ -208,6 +209,34 @@ def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, record
         model="claude-opus-4-5", max_tokens=5, messages=HELLO
     )
     assert other.content  # another model is not under this budget
+
+
+@pytest.mark.parametrize(
+    ("scope", "headers"),
+    [
+        ("project:apollo", {"x-ccproxy-project": "apollo"}),
+        ("session:run-42", {"x-ccproxy-session": "run-42"}),
+        (f"api_key:{key_fingerprint('sk-ant-budget')}", {}),
+    ],
+)
+def test_attribution_scopes_read_their_spend_back_after_a_restart(proxy_factory, recorder, scope, headers):
+    sections = {
+        "observability": {"budgets_enabled": True, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05},
+        "budgets": [budget("scoped-daily", scope, 0.004)],
+    }
+    first = proxy_factory(plugins=[recorder], **sections)
+    claude = anthropic.Anthropic(base_url=first.url, api_key="sk-ant-budget", max_retries=0, default_headers=headers)
+    for _ in range(3):  # 3 x 0.0015 USD: over the limit
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO, extra_headers=LONG_ANSWER)
+    recorder.wait_for_ends(3)
+    first.stop()
+
+    second = proxy_factory(**sections)  # the same DuckDB file
+    after = anthropic.Anthropic(base_url=second.url, api_key="sk-ant-budget", max_retries=0, default_headers=headers)
+    with pytest.raises(anthropic.RateLimitError, match="scoped-daily"):
+        after.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
+    outside = anthropic.Anthropic(base_url=second.url, api_key="sk-ant-other", max_retries=0)
+    assert outside.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO).content
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from ccproxy_core.runtime.settings import BudgetSettings
 log = logging.getLogger("ccproxy.budgets")
 THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1"))
 """Shares of the limit at which a notice is sent, once per period each."""
-_SCOPE_FIELDS = {"project": "project", "api_key": "api_key_id", "session": "session_id", "model": "model"}
+SCOPE_FIELDS = {"project": "project", "api_key": "api_key_id", "session": "session_id", "model": "model"}
 
 
 @dataclass
@@ -54,7 +54,7 @@ class BudgetState:
         if scope == "all":
             return True
         kind, _, target = scope.partition(":")
-        return getattr(request, _SCOPE_FIELDS[kind], None) == target
+        return getattr(request, SCOPE_FIELDS[kind], None) == target
 
     def spent_at(self, now: datetime) -> Decimal:
         """What is spent in the period holding ``now``: nothing yet once the recorded period has ended.

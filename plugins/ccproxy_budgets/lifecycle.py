@@ -104,12 +104,11 @@ async def stop_budgets(app: FastAPI) -> None:
 
 
 async def _spend_at_start(store: LogStore | None, state: BudgetState) -> Decimal:
-    """What the log store holds for this budget's period; scopes the store cannot filter start from 0."""
+    """What the log store holds for this budget's period (0 without a store, or when it cannot answer)."""
     if store is None:
         return Decimal(0)
     try:
-        spent = await stored_spend(store, state)
+        return await stored_spend(store, state)
     except Exception as exc:  # noqa: BLE001 - a store that cannot answer must not stop the server
         log.error("budget %s starts from 0: the log store could not say what was spent (%s)", state.settings.name, exc)
         return Decimal(0)
-    return Decimal(0) if spent is None else spent

@@ -16,23 +16,22 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from ccproxy_budgets.ledger import BudgetState, Ledger
+from ccproxy_budgets.ledger import SCOPE_FIELDS, BudgetState, Ledger
 from ccproxy_core.plugin_host.log_store import LogFilters, LogStore, NameFilter
 
 log = logging.getLogger("ccproxy.budgets")
 
 
-async def stored_spend(store: LogStore, state: BudgetState) -> Decimal | None:
-    """What the store holds for this budget's period; ``None`` for a scope the store cannot filter.
+async def stored_spend(store: LogStore, state: BudgetState) -> Decimal:
+    """What the store holds for this budget's period, of the records its scope covers.
 
     Raises what the store raises when it cannot answer.
     """
     kind, _, target = state.settings.scope.partition(":")
-    if kind not in ("all", "model"):
-        return None
-    model = NameFilter(include=(target,)) if kind == "model" else NameFilter()
-    filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), model=model)
+    scope: dict[str, Any] = {SCOPE_FIELDS[kind]: NameFilter(include=(target,))} if kind in SCOPE_FIELDS else {}
+    filters = LogFilters(start_time=state.period_start, end_time=datetime.now(UTC), **scope)
     analytics = await store.analytics(filters, "day")
     return Decimal(str(analytics["cost"]["total_usd"] or 0))
 
@@ -73,5 +72,5 @@ class StoreSync:
             self._failing = True
             return
         self._failing = False
-        if stored is not None and state.period_start == period_start:  # else a new period began meanwhile
+        if state.period_start == period_start:  # else a new period began meanwhile
             self.ledger.catch_up(state, stored + state.added_since_sync)
