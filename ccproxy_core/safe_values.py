@@ -289,7 +289,7 @@ def safe_record(
             error_type = None
         if error_type != record.error_type:
             changes["error_type"] = error_type
-    for name in ("upstream_request_id", "service_tier", "speed"):
+    for name in ("upstream_request_id", "service_tier", "speed", "finish_reason"):
         _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
         message = safe_error_text(_without(credentials, record.error_message), caps.error_message)

@@ -64,6 +64,7 @@ def test_a_file_before_attribution_gains_its_columns_and_keeps_its_rows(tmp_path
     attribution_step = next(step for step in MIGRATIONS if step.version == ATTRIBUTION_VERSION)
     assert version == SCHEMA_VERSION and attribution_step.description.startswith("attribution")
     assert row["request_id"] == "old" and row["session_id"] is None and row["tags"] == {}
+    assert row["finish_reason"] is None  # a column of a later version, added too
     assert [(g["key"], g["requests"]) for g in groups] == [(None, 1)]
 
 

@@ -110,6 +110,7 @@ def test_one_span_per_request_with_genai_attributes_in_the_clients_trace(receive
         "gen_ai.system": "anthropic",
         "gen_ai.request.model": "claude-haiku-4-5",
         "gen_ai.response.model": record.response_model,
+        "gen_ai.response.finish_reasons": ["end_turn"],
         "gen_ai.request.stream": False,
         "gen_ai.usage.input_tokens": record.tokens_input + record.cache_read_tokens + record.cache_write_tokens,
         "gen_ai.usage.output_tokens": record.tokens_output,

@@ -132,7 +132,7 @@ def test_report_errors_name_the_fix(tmp_path):
     [
         ("CREATE TABLE events (id INTEGER)", "holds no ccproxy access records"),
         ("CREATE TABLE access_logs (request_id VARCHAR, session_id VARCHAR)", "holds no ccproxy access records"),
-        (MIGRATIONS[0].statements[0], "predates attribution columns: start ccproxy once (it migrates the file)"),
+        (MIGRATIONS[0].statements[0], "predates columns this ccproxy reads: start ccproxy once (it migrates the file)"),
     ],
     ids=["other-tables", "foreign-access_logs", "older-ccproxy"],
 )

@@ -55,6 +55,7 @@ ANTHROPIC_EXPECTED = Usage(
     response_model="claude-sonnet-4-5-20250929",
     cache_write_1h_tokens=0,
     service_tier="standard",
+    finish_reason="end_turn",
 )
 
 
@@ -106,6 +107,7 @@ OPENAI_EXPECTED = Usage(
     response_model="gpt-4o-2024-08-06",
     reasoning_tokens=0,
     service_tier="default",
+    finish_reason="stop",
 )
 
 STREAMS = {"anthropic": (ANTHROPIC_STREAM, ANTHROPIC_EXPECTED), "openai": (OPENAI_STREAM, OPENAI_EXPECTED)}
@@ -207,7 +209,8 @@ def test_anthropic_error_event_mid_stream():
 
 def test_openai_stream_without_include_usage_still_gives_the_model():
     stream = (_openai_chunk({"content": "hi"}) + _openai_chunk({}, finish="stop") + "data: [DONE]\n\n").encode()
-    assert _parse("openai", [stream]) == Usage(response_model="gpt-4o-2024-08-06", service_tier="default")
+    expected = Usage(response_model="gpt-4o-2024-08-06", service_tier="default", finish_reason="stop")
+    assert _parse("openai", [stream]) == expected
 
 
 def test_openai_error_chunk_in_stream():

@@ -36,6 +36,7 @@ def test_anthropic_json_body():
         cache_write_tokens=3000,
         response_model="claude-opus-4-1-20250805",
         cache_write_1h_tokens=2000,
+        finish_reason="end_turn",
     )
 
 
@@ -71,6 +72,7 @@ def test_openai_json_body_moves_cached_tokens_out_of_input():
         cache_read_tokens=4000,
         cache_write_tokens=0,
         response_model="gpt-4o-mini-2024-07-18",
+        finish_reason="stop",
     )
 
 

@@ -188,6 +188,9 @@ class AccessRecord:
     client_version: str | None = None
     tags: Mapping[str, str] = _NO_ENTRIES
     """Free labels from ``x-ccproxy-tag-<name>`` headers (read-only)."""
+    finish_reason: str | None = None
+    """Why the answer ended, in the provider's words (``end_turn``, ``max_tokens``, ``tool_use``,
+    ``stop``, ``length``, ``tool_calls``, ``content_filter``, ...); ``None`` when it did not say."""
 
     def __post_init__(self) -> None:
         # Shared with the request's context and with every plugin: no one may change what the others see.

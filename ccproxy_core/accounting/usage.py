@@ -63,6 +63,9 @@ class Usage:
     """Of ``input_tokens``, image ones (OpenAI's image models bill them at their own rate)."""
     image_output_tokens: int = 0
     """Of ``output_tokens``, image ones."""
+    finish_reason: str | None = None
+    """Why the answer ended, in the provider's words: Anthropic's ``stop_reason``, OpenAI's
+    ``finish_reason`` (of the first choice), a Responses object's incomplete reason or final status."""
     response_id: str | None = None
     """The id of a Responses API object (``resp_...``), for background responses."""
     response_status: str | None = None

@@ -177,6 +177,7 @@ class Exchange:
             client_name=ctx.client_name,
             client_version=ctx.client_version,
             tags=ctx.tags,
+            finish_reason=usage.finish_reason,
         )
 
     def _cost(self, prices: PriceBook, status: int) -> Cost:

@@ -110,6 +110,7 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response body, or the ``message`` of a ``message_start`` event."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
+    usage.finish_reason = read_label(payload.get("stop_reason")) or usage.finish_reason
     if payload.get("type") == "error":
         read_error(usage, payload.get("error"))
 
@@ -213,6 +214,9 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None
             read_payload(usage, message)
     elif kind == "message_delta":
         read_usage(usage, event.get("usage"))
+        delta = event.get("delta")
+        if isinstance(delta, dict):
+            usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
     elif kind == "error":
         # An error event ends the stream: a client that hangs up now had the whole answer.
         state.error_seen = state.terminal_seen = True
@@ -249,6 +253,7 @@ class TextCompletionsStreamReader(StreamReader):
                 read_model(usage, event.get("model"))
                 if isinstance(event.get("stop_reason"), str):
                     state.terminal_seen = True
+                    usage.finish_reason = read_label(event["stop_reason"])
 
 
 def price_context(usage: Usage) -> dict[str, str]:

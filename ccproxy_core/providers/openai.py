@@ -101,6 +101,9 @@ RATE_LIMIT_HEADERS = {
 
 # Every chunk of a stream with include_usage has "usage": null; only a real object counts.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
+# The chunk that ends a choice: its finish_reason is a string (null in every chunk before it).
+_FINISH_MARKER = re.compile(rb'"finish_reason"\s*:\s*"')
+MAX_CHOICES_READ = 128
 _ERROR_MARKER = b'"error"'
 _FIRST_TOKEN = re.compile(
     rb'"(?:content|refusal)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{'
@@ -133,7 +136,18 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
         if isinstance(raw, dict) and not isinstance(raw.get("output_tokens_details"), dict):
             usage.image_output_tokens = usage.output_tokens or 0
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
+    usage.finish_reason = _first_choice_finish_reason(payload.get("choices")) or usage.finish_reason
     read_error(usage, payload.get("error"), prefer_code=True)
+
+
+def _first_choice_finish_reason(choices: Any) -> str | None:
+    """The ``finish_reason`` of choice 0 (a stream's chunks carry one choice each, by ``index``)."""
+    if not isinstance(choices, list):
+        return None
+    for choice in choices[:MAX_CHOICES_READ]:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return read_label(choice.get("finish_reason"))
+    return None
 
 
 def _is_image_answer(payload: dict[str, Any]) -> bool:
@@ -233,7 +247,7 @@ class OpenAIStreamReader(StreamReader):
 
 
 def _is_chunk_of_interest(data: bytes) -> bool:
-    return _ERROR_MARKER in data or _USAGE_MARKER.search(data) is not None
+    return _ERROR_MARKER in data or _USAGE_MARKER.search(data) is not None or _FINISH_MARKER.search(data) is not None
 
 
 def price_context(usage: Usage) -> dict[str, str]:

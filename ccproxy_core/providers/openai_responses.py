@@ -47,6 +47,7 @@ _DELTA_CONTENT = re.compile(rb'"delta"\s*:\s*"[^"]')
 _BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
 MAX_RESPONSE_ID_CHARS = 128
+_FINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
 
 
@@ -61,9 +62,20 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
         usage.response_id = response_id
     usage.response_status = read_label(payload.get("status")) or usage.response_status
+    usage.finish_reason = _finish_reason(payload) or usage.finish_reason
     usage.background = usage.background or payload.get("background") is True
     _read_status(usage, payload)
     _count_tool_calls(usage, payload.get("output"))
+
+
+def _finish_reason(payload: dict[str, Any]) -> str | None:
+    """Why a finished response ended: its ``incomplete_details.reason``, else its final ``status``."""
+    status = payload.get("status")
+    if status not in _FINAL_STATUSES:
+        return None
+    details = payload.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return read_label(reason) or read_label(status)
 
 
 def _count_tool_calls(usage: Usage, output: Any) -> None:

@@ -78,6 +78,7 @@ RECORD_COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("client_name", "Nullable(String)"),
     ("client_version", "Nullable(String)"),
     ("tags", "String"),  # JSON text, '' when none
+    ("finish_reason", "Nullable(String)"),
 )
 JSON_COLUMNS = ("rate_limits", "tags")
 """Dict fields of the record, stored as JSON text ('' when empty)."""
@@ -155,6 +156,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         "money with 12 decimal places (was Decimal(18, 9))",
         modify_columns=tuple((name, sql_type) for name, sql_type in RECORD_COLUMN_TYPES if sql_type == MONEY),
+    ),
+    Migration(
+        3,
+        "why each answer ended: the provider's stop or finish reason",
+        add_columns=(("finish_reason", "Nullable(String)"),),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -16,8 +16,9 @@ from .schema import COLUMNS, JSON_COLUMNS, MONEY_COLUMNS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RATE_LIMITS = COLUMNS.index("rate_limits")
 _fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
-_fields_after = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : -1])  # up to tags, the other JSON column
-assert COLUMNS[-1] == "tags"
+_TAGS = COLUMNS.index("tags")
+_fields_between = attrgetter(*COLUMNS[_RATE_LIMITS + 1 : _TAGS])  # up to tags, the other JSON column
+assert COLUMNS[_TAGS + 1 :] == ("finish_reason",)
 # Money goes to DuckDB as text: it rounds and refuses exactly as it does a Decimal, at a third of the cost.
 _MONEY_INDEXES = tuple(COLUMNS.index(name) for name in MONEY_COLUMNS)
 
@@ -30,7 +31,7 @@ def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
     rate_limits = compact_json(record.rate_limits) if record.rate_limits else None
     tags = compact_json(record.tags) if record.tags else None
-    row = [*_fields_before(record), rate_limits, *_fields_after(record), tags]
+    row = [*_fields_before(record), rate_limits, *_fields_between(record), tags, record.finish_reason]
     for index in _MONEY_INDEXES:
         if row[index] is not None:
             row[index] = str(row[index])

@@ -7,7 +7,7 @@ version 3 the columns of record truth (time to first byte, request ids, reasonin
 tokens, web searches, tier, speed, tool cost); version 4 the columns that say who and what a request
 was for (session, project, key, client, tags); version 5 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored;
 version 6 widens every money column and the rollups' cost sums from 9 to 12 decimal places, in place
-(the values already stored keep their value).
+(the values already stored keep their value); version 7 adds why each answer ended (``finish_reason``).
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("client_name", "VARCHAR"),
     ("client_version", "VARCHAR"),
     ("tags", "VARCHAR"),  # JSON text
+    ("finish_reason", "VARCHAR"),
 )
 COLUMNS: tuple[str, ...] = tuple(name for name, _ in COLUMN_TYPES)
 assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRecord field order"
@@ -89,6 +90,7 @@ assert COLUMNS == ACCESS_LOG_COLUMNS, "access_logs columns must follow AccessRec
 _DOCUMENTED = 20  # the first twenty columns are the documented access_logs columns (schema version 1)
 _VERSION_2_END = COLUMNS.index("rate_limits") + 1
 _VERSION_3_END = COLUMNS.index("cost_tools_usd") + 1
+_VERSION_4_END = COLUMNS.index("tags") + 1
 MONEY_COLUMNS = tuple(name for name, sql_type in COLUMN_TYPES if sql_type == MONEY)
 JSON_COLUMNS = ("rate_limits", "tags")
 """Dict fields stored as JSON text."""
@@ -134,7 +136,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "attribution: session, end user, project, key fingerprint and name, client, tags",
         tuple(
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_VERSION_3_END:]
+            for name, sql_type in COLUMN_TYPES[_VERSION_3_END:_VERSION_4_END]
         ),
     ),
     Migration(
@@ -147,6 +149,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "money with 12 decimal places: every cost column and the rollups' cost sums",
         tuple(f'ALTER TABLE access_logs ALTER COLUMN "{name}" SET DATA TYPE {MONEY}' for name in MONEY_COLUMNS)
         + rollup_sql.money_statements(),
+    ),
+    Migration(
+        7,
+        "why each answer ended: the provider's stop or finish reason",
+        tuple(
+            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+            for name, sql_type in COLUMN_TYPES[_VERSION_4_END:]
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

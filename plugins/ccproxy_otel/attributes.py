@@ -25,6 +25,7 @@ OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 CACHE_WRITE_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
 ERROR_TYPE = "error.type"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
@@ -98,14 +99,18 @@ def common_attributes(record: AccessRecord, server: Server | None) -> dict[str, 
     return attributes
 
 
-def span_attributes(record: AccessRecord, server: Server | None) -> dict[str, str | int | float | bool]:
+SpanValue = str | int | float | bool | tuple[str, ...]
+
+
+def span_attributes(record: AccessRecord, server: Server | None) -> dict[str, SpanValue]:
     """Every attribute of the request's span."""
-    attributes: dict[str, str | int | float | bool] = dict(common_attributes(record, server))
+    attributes: dict[str, SpanValue] = dict(common_attributes(record, server))
     attributes[SYSTEM] = record.service_type
     attributes[REQUEST_STREAM] = record.streaming
     attributes[HTTP_STATUS] = record.status_code
     attributes[REQUEST_ID] = record.request_id
-    optional = {
+    optional: dict[str, SpanValue | None] = {
+        FINISH_REASONS: (record.finish_reason,) if record.finish_reason else None,
         INPUT_TOKENS: input_tokens(record),
         OUTPUT_TOKENS: record.tokens_output,
         CACHE_READ_TOKENS: record.cache_read_tokens,

@@ -279,5 +279,5 @@ def _check_columns(connection: Any, path: Path) -> None:
         )
     if not names.issuperset(ACCESS_LOG_COLUMNS):
         raise ReportError(
-            f"{path} predates attribution columns: start ccproxy once (it migrates the file), then run the report again"
+            f"{path} predates columns this ccproxy reads: start ccproxy once (it migrates the file), then run the report again"
         )
