@@ -70,6 +70,25 @@ TOO_MANY_STEPS = {
     "iterations": [{"type": "compaction", "input_tokens": 1_000, "output_tokens": 10}] * 64
     + [{"type": "message", "input_tokens": 5_000, "output_tokens": 1_000}],
 }
+# The advisor tool (platform.claude.com, "Advisor tool"; the SDK's BetaAdvisorMessageIterationUsage):
+# the top-level counts are the executor's; the advisor's sub-inference is an ``advisor_message``
+# step naming its own model, billed at that model's rates. Thinking tokens (the SDK's
+# OutputTokensDetails) are part of the output tokens.
+ADVISED_STEPS = [
+    {"type": "message", "input_tokens": 740, "output_tokens": 14},
+    {"type": "advisor_message", "model": "claude-opus-4-8", "input_tokens": 20_000, "output_tokens": 1_600},
+    {"type": "message", "input_tokens": 494, "output_tokens": 42},
+]
+ADVISED = {
+    "input_tokens": 1_234,
+    "output_tokens": 56,
+    "output_tokens_details": {"thinking_tokens": 20},
+    "iterations": ADVISED_STEPS,
+}
+ADVISED_BY_AN_UNKNOWN_MODEL = {
+    **ADVISED,
+    "iterations": [{**step, "model": "claude-unknown-9"} if "model" in step else step for step in ADVISED_STEPS],
+}
 US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
 
 # A Responses object with built-in tool calls (platform.openai.com, Responses API reference:
@@ -136,6 +155,23 @@ ANSWERS = {
     "too-many-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TOO_MANY_STEPS)).encode()),
     "step-not-an-object": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", STEP_NOT_AN_OBJECT)).encode()),
     "two-short-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TWO_SHORT_STEPS)).encode()),
+    "advised": json_answer(b"200 OK", json.dumps(message("claude-haiku-4-5-20251001", ADVISED)).encode()),
+    "advised-stream": stream_answer(
+        sse(
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": message("claude-haiku-4-5-20251001", {"input_tokens": 740, "output_tokens": 1}),
+                },
+            ),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": ADVISED}),
+            ("message_stop", {"type": "message_stop"}),
+        )
+    ),
+    "advised-unknown": json_answer(
+        b"200 OK", json.dumps(message("claude-haiku-4-5-20251001", ADVISED_BY_AN_UNKNOWN_MODEL)).encode()
+    ),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
     "tools-stream": stream_answer(
@@ -195,6 +231,23 @@ def test_each_compaction_step_is_priced_at_the_rates_its_own_input_selects(proxy
     [record] = recorder.wait_for_ends(1)
     # Sonnet 4.5 doubles its rates only for a request above 200K input tokens; neither step is.
     assert record.cost_usd == (210_000 * 3 + 1_500 * 15) / MTOK  # $0.6525, not $1.29375 at the long-context rates
+
+
+@pytest.mark.parametrize("kind", ["advised", "advised-stream"])
+def test_the_advisors_step_is_billed_at_the_advisor_models_rates(proxy, recorder, kind):
+    assert send(proxy, kind, model="claude-haiku-4-5", stream=kind.endswith("stream")).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # Haiku 4.5 ($1 in, $5 out) for the executor's two steps, Opus 4.8 ($5 in, $25 out) for the advisor's.
+    executor = (740 + 494) * 1 + (14 + 42) * 5
+    advisor = 20_000 * 5 + 1_600 * 25
+    assert record.cost_usd == (executor + advisor) / MTOK  # $0.141514; all at Haiku's rates gave $0.029514
+    assert (record.tokens_input, record.tokens_output, record.reasoning_tokens) == (21_234, 1_656, 20)
+
+
+def test_an_advisor_step_on_a_model_without_a_price_leaves_the_answer_unpriced(proxy, recorder):
+    assert send(proxy, "advised-unknown", model="claude-haiku-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.priced, record.cost_usd) == (False, None)
 
 
 def test_us_only_inference_costs_a_tenth_more_on_every_token_price(proxy, recorder):

@@ -130,7 +130,10 @@ class PriceBook:
         prices = self._prices_in_force(provider.price_id, model, model_info, context)
         if prices is None:
             return UNPRICED
-        cost = _price_steps(prices, usage) if usage.steps else _price_usage(prices, usage)
+        if usage.steps:
+            cost = _price_steps(prices, usage, lambda step_model: self._prices_of(provider, step_model, context))
+        else:
+            cost = _price_usage(prices, usage)
         multiplier = provider.price_multiplier(usage)
         return tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
 
@@ -146,6 +149,10 @@ class PriceBook:
                 prices.extend(variant.prices for variant in model.price_variants or ())
             self._thresholds = (snapshot, tuple(sorted(_tier_starts(prices))))
         return self._thresholds[1]
+
+    def _prices_of(self, provider: Provider, model: str, context: dict[str, str]) -> ModelPrice | None:
+        """The prices in force of one more model of the same answer (an advisor's, say)."""
+        return self._prices_in_force(provider.price_id, model, self._find_model(provider.price_id, model), context)
 
     def _prices_in_force(
         self, provider_id: str, model: str, model_info: ModelInfo | None, context: dict[str, str]
@@ -269,9 +276,16 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
 
 
-def _price_steps(prices: ModelPrice, usage: Usage) -> Cost:
-    """Each sampling step at the rates its own input selects; server tools once, for the whole answer."""
-    steps = [_price_usage(prices, step) for step in usage.steps or ()]
+def _price_steps(prices: ModelPrice, usage: Usage, prices_of: Callable[[str], ModelPrice | None]) -> Cost:
+    """Each sampling step at the rates its own input selects, on the model it names (an advisor's) or
+    the answer's; server tools once, for the whole answer. A step on a model without a price leaves
+    the whole answer unpriced."""
+    steps = []
+    for step in usage.steps or ():
+        step_prices = prices if step.response_model is None else prices_of(step.response_model)
+        if step_prices is None:
+            return UNPRICED
+        steps.append(_price_usage(step_prices, step))
     tools = Usage(
         input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
     )

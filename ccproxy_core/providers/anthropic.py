@@ -127,6 +127,10 @@ def read_usage(usage: Usage, raw: Any) -> None:
     usage.service_tier = read_label(raw.get("service_tier")) or usage.service_tier
     usage.speed = read_label(raw.get("speed")) or usage.speed
     usage.inference_geo = read_label(raw.get("inference_geo")) or usage.inference_geo
+    details = raw.get("output_tokens_details")
+    thinking = token_count(details.get("thinking_tokens")) if isinstance(details, dict) else None
+    if thinking is not None:  # part of output_tokens, billed as output
+        usage.reasoning_tokens = thinking
     _read_iterations(usage, raw.get("iterations"))
 
 
@@ -143,7 +147,9 @@ def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
 
 
 def _read_iterations(usage: Usage, iterations: Any) -> None:
-    """Compaction: the top-level counts leave out the summarising step; the bill is the sum of every step.
+    """Compaction and the advisor tool: the top-level counts leave out the summarising step and the
+    advisor's; the bill is the sum of every step, each at its own model's rates when it names one
+    (an ``advisor_message`` or ``fallback_message`` step).
 
     Each usage replaces the one before (a stream's ``message_delta`` after ``message_start``), its
     steps too. Steps that cannot all be read leave the cost unknown: the top-level counts alone
@@ -160,6 +166,7 @@ def _read_iterations(usage: Usage, iterations: Any) -> None:
         step = Usage()
         if isinstance(raw, dict):
             _read_token_counts(step, raw)
+            read_model(step, raw.get("model"))
         if step.bad_counts or not step.has_tokens:
             usage.bad_counts = True
             return
