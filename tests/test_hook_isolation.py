@@ -111,6 +111,10 @@ BAD_ADMISSIONS = [
     Admission(headers=(("x-probe", "caf\u00e9\u20ac"),)),
     Admission(headers=(("x-probe", "bad\r\ninjected: 1"),)),
     Admission(headers=(("x-probe\r\ninjected", "1"),)),
+    # Before, a second Content-Length (or a Transfer-Encoding beside one) made every answer unreadable.
+    Admission(headers=(("content-length", "3"),)),
+    Admission(headers=(("Transfer-Encoding", "chunked"),)),
+    Admission(headers=(("x-ccproxy-request-id", "forged"),)),
 ]
 
 
@@ -127,6 +131,31 @@ def test_an_unusable_admit_request_answer_is_the_plugins_failure_and_the_request
     assert (record.status_code, record.error_type) == (200, None)
     assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["admit_request"]
     assert any("its admit_request answer was ignored" in r.getMessage() for r in caplog.records)
+
+
+class LateRefuser:
+    """Swallows the cancellation of its time limit and refuses the request afterwards."""
+
+    @hookimpl
+    async def admit_request(self):
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.3)
+        return Admission(refuse_status=429, message="too late to count")
+
+
+def test_an_answer_given_after_the_time_limit_is_ignored_even_when_the_hook_swallowed_its_cancellation(
+    proxy_factory, recorder, caplog
+):
+    proxy = proxy_factory(plugins=[LateRefuser(), recorder])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    response = send(proxy)
+    assert response.status_code == 200  # forwarded as if the plugin had said nothing
+    [record] = recorder.wait_for_ends(1)
+    assert record.status_code == 200
+    assert [hook for (_, hook) in proxy.app.state.hook_errors.elements()] == ["admit_request"]
+    assert any("did not finish within 1 s" in r.getMessage() for r in caplog.records)
 
 
 class Scribbler:

@@ -125,6 +125,13 @@ def test_a_wrapper_on_a_once_per_plugin_hook_is_refused_at_load():
     assert "on_startup cannot be a wrapper (plugin wrapping)" in infos["wrapping"].reason
 
 
+def test_a_wrapper_of_admit_request_is_refused_at_load():
+    settings = make_settings("http://127.0.0.1:1")
+    infos = {i.name: i for i in get_plugin_manager(settings, [ep("admitting", "admit_wrapper")]).ccproxy_plugins}
+    assert not infos["admitting"].enabled
+    assert "admit_request cannot be a wrapper (plugin admitting)" in infos["admitting"].reason
+
+
 def test_a_hook_argument_the_contract_does_not_have_is_refused():
     class Typo:
         @hookimpl

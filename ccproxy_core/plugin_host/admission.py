@@ -8,6 +8,23 @@ from typing import Any
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+RESERVED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "x-ccproxy-request-id",
+    }
+)
+"""Headers a plugin may not add: they frame or describe the answer's body (a second Content-Length would
+make every answer unreadable), or are ccproxy's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +65,6 @@ def admission_problem(answer: Any) -> str | None:
             return f"header {pair!r} is not a (name, value) pair of str"
         if not _HEADER_NAME.fullmatch(pair[0]) or not _HEADER_VALUE.fullmatch(pair[1]):
             return f"header {pair[0]!r}: its name must be a token (letters, digits, -) and its value printable ASCII"
+        if pair[0].lower() in RESERVED_HEADERS:
+            return f"header {pair[0]!r} frames or describes the answer, or is ccproxy's own: a plugin may not set it"
     return None

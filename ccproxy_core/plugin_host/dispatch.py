@@ -121,6 +121,12 @@ class CcproxyPluginManager(pluggy.PluginManager):
                         f"{caller.name} cannot be a wrapper (plugin {impl.plugin_name}): ccproxy calls it once per "
                         "plugin, in start-up order; drop wrapper=True/hookwrapper=True",
                     )
+                if caller.name == "admit_request" and (impl.wrapper or impl.hookwrapper):
+                    raise pluggy.PluginValidationError(
+                        plugin,
+                        f"admit_request cannot be a wrapper (plugin {impl.plugin_name}): each plugin's answer is "
+                        "checked as it is given, and a wrapper could replace them unchecked; drop wrapper=True/hookwrapper=True",
+                    )
                 if (never_run := _never_run(caller.name, impl.function)) is not None:
                     raise pluggy.PluginValidationError(
                         plugin, f"{caller.name} of plugin {impl.plugin_name} is {never_run}"

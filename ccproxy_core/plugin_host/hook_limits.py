@@ -6,7 +6,8 @@ coroutine once, right where the request awaits it, and that costs no timer (as
 I/O, a lock, an event) goes on in the request's own task under a timeout of :data:`HOOK_SECONDS`;
 past it, the hook is cancelled, and the request goes on without it. Its own task, because a hook
 may rely on it being the one it started in (``asyncio.timeout`` inside a hook cancels the task it
-was entered in). A hook that swallows its cancellation and goes on waiting still holds its request.
+was entered in). A hook that swallows its cancellation and goes on waiting still holds its request,
+but what it answers then is not used.
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ async def finish_within(awaitable: Awaitable[Any], hook: str) -> Any:
     timeout = asyncio.timeout(seconds)
     try:
         async with timeout:
-            return await awaitable
+            result = await awaitable
     except TimeoutError:
         if timeout.expired():
             raise Overran(seconds) from None
         raise  # the hook's own TimeoutError: its failure, as any raise
+    if timeout.expired():  # it caught its cancellation and answered late: the request went on without it
+        raise Overran(seconds)
+    return result
 
 
 async def contained(awaitable: Awaitable[Any]) -> tuple[Any, BaseException | None]:
