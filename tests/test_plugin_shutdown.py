@@ -114,6 +114,23 @@ def test_sys_exit_or_a_cancellation_of_a_plugins_own_is_its_failure_and_the_othe
     assert journal == ["stop store", "start store", "stop store"]
 
 
+class ExitsWhileStopping(Lifecycle):
+    @hookimpl
+    async def on_shutdown(self):
+        await asyncio.sleep(0)
+        raise SystemExit("stopping for good")
+
+
+def test_an_async_shutdown_calling_sys_exit_is_its_failure_and_the_store_before_it_still_stops(caplog):
+    # Before, the SystemExit left its task and ended the event loop: the store never wrote its queue.
+    journal: list[str] = []
+    host = host_with(Lifecycle("store", journal), ExitsWhileStopping("exits", journal))
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    asyncio.run(stop_plugins(host, ["store", "exits"]))
+    assert journal == ["stop store"]
+    assert any(r.getMessage() == "plugin exits raised in on_shutdown" for r in caplog.records)
+
+
 def test_a_shutdown_that_is_itself_cancelled_still_ends():
     journal: list[str] = []
     host = host_with(Lifecycle("store", journal), NeverStops("stuck", journal), shutdown_timeout_seconds=30)

@@ -181,10 +181,12 @@ def _blame_overrun(name: str, took: float, share: float) -> None:
 
 async def _within(awaitable: Awaitable[object], seconds: float, name: str) -> None:
     """Await ``awaitable`` for ``seconds`` at most; past that, cancel it and log the plugin that did not stop."""
-    task = asyncio.ensure_future(awaitable)
+    # A task must not raise sys.exit()'s SystemExit: asyncio would end the event loop with it.
+    task = asyncio.ensure_future(contained(awaitable))
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if task in done:
-        task.result()  # its exception, if any, is the caller's to log
+        if (raised := task.result()[1]) is not None:  # its exception, if any, is the caller's to log
+            raise raised
         return
     task.cancel()  # not awaited: a plugin that ignores its cancellation must not hold the shutdown either
     log.error(
