@@ -8,11 +8,13 @@ from types import SimpleNamespace
 
 import pluggy
 import pytest
+from starlette.routing import Mount, Route
 
 from ccproxy_core import hookimpl
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host.plugins import get_plugin_manager, register_checked
 from ccproxy_core.runtime.app import create_app
+from ccproxy_core.runtime.plugin_routes import takes_api_paths
 from ccproxy_core.testing import make_settings
 
 BUILTINS = ("dashboard", "duckdb", "logs_api", "metrics", "pushgateway")
@@ -154,6 +156,7 @@ def test_disabled_by_name_is_never_imported():
         ("api_mount", "plugin clash adds '/api/v1', which would take provider API paths"),
         ("router_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
         ("router_api_grab", "plugin clash adds '/v1/files/{rest:path}', which would take provider API paths"),
+        ("template_api_grab", "plugin clash adds '/{version}/assistants', which would take provider API paths"),
     ],
 )
 def test_a_route_conflict_stops_the_build_naming_both(module, message):
@@ -161,6 +164,30 @@ def test_a_route_conflict_stops_the_build_naming_both(module, message):
     pm = get_plugin_manager(settings, [ep("clash", module)])
     with pytest.raises(PluginLoadError, match=message):
         create_app(settings, pm)
+
+
+@pytest.mark.parametrize(
+    ("path", "takes"),
+    [
+        ("/{a}/assistants", True),
+        ("/{a}/{b}/{c}/{d}", True),
+        ("/{a}/{b}", True),  # /v1/models
+        ("/api/{v}/files", True),
+        ("/v{n}/threads", True),
+        ("/{rest:path}", True),
+        ("/x/{a}/v1", False),
+        ("/{a:int}/assistants", False),
+        ("/dashboard/{view}", False),
+        ("/{page}", False),
+    ],
+)
+def test_a_template_takes_api_paths_when_any_path_it_matches_is_one(path, takes):
+    assert takes_api_paths(Route(path, lambda request: None)) is takes
+
+
+@pytest.mark.parametrize(("path", "takes"), [("/{a}", True), ("/api/{a}", True), ("/static", False)])
+def test_a_mount_takes_api_paths_when_a_path_below_it_can_be_one(path, takes):
+    assert takes_api_paths(Mount(path, routes=[])) is takes
 
 
 def test_a_disabled_name_no_plugin_has_is_warned_with_the_closest(caplog):

@@ -6,18 +6,16 @@ import inspect
 import json
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pluggy
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
-from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
 from ccproxy_core.forwarding.proxy import Proxy
 from ccproxy_core.forwarding.route_table import api_path, fallback_route
@@ -28,9 +26,9 @@ from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
 from ccproxy_core.plugin_host.plugin_spec import setting_value, specs_of
 from ccproxy_core.plugin_host.plugins import get_plugin_manager
-from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
+from ccproxy_core.runtime.plugin_routes import add_plugin_routes
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
@@ -73,7 +71,7 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
         websockets=WebSocketProxy(proxy),
         cors=CorsPolicy(settings.security.allowed_origins),
     )
-    _add_plugin_routes(host)
+    add_plugin_routes(host)
     _add_proxy_routes(app, proxy)
     # Added last, so it runs first: no route, plugin middleware or proxy sees a refused request.
     app.state.browser_refusals = Counter()
@@ -111,72 +109,6 @@ def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str,
     )
 
 
-def _add_plugin_routes(host: Ccproxy) -> None:
-    """Call each plugin's ``register_routes`` on its own, in start-up order, refusing a route someone already serves."""
-    app, pm = host.app, host.plugin_manager
-    owners = dict.fromkeys(_route_keys(app.router.routes), "ccproxy")
-    arguments = {"app": app, "settings": host.settings, "ccproxy": host}
-    impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
-    added: list[tuple[str, BaseRoute]] = []
-    for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
-        before = len(app.router.routes)
-        try:
-            impl.function(*[arguments[name] for name in impl.argnames])
-        except Exception as exc:
-            raise PluginLoadError(f"plugin {impl.plugin_name} failed in register_routes: {exc}") from exc
-        added.extend((impl.plugin_name, route) for route in app.router.routes[before:])
-        for key in _route_keys(app.router.routes[before:]):
-            if key in owners:
-                raise PluginLoadError(
-                    f"plugin {impl.plugin_name} adds {key[1]} {key[0]}, which plugin {owners[key]} already serves"
-                )
-            owners[key] = impl.plugin_name
-    proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
-    for key in proxy_keys & owners.keys():
-        raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
-    for plugin_name, route in [(name, leaf) for name, entry in added for leaf in _leaf_routes([entry])]:
-        if _takes_api_paths(route):
-            raise PluginLoadError(
-                f"plugin {plugin_name} adds {getattr(route, 'path', route)!r}, which would take provider API "
-                "paths (/v1/..., /api/v1/...): those are forwarded to the provider; serve it elsewhere"
-            )
-
-
-_API_PATH_PROBES = ("/v1/ccproxy-route-probe", "/api/v1/ccproxy-route-probe")
-
-
-def _takes_api_paths(route: BaseRoute) -> bool:
-    """Whether a route or mount would answer a path under /v1/ (a template, a ``:path`` catch-all, a mount)."""
-    pattern = getattr(route, "path_regex", None)
-    path = getattr(route, "path", "")
-    under_api = any(path == prefix or path.startswith(prefix + "/") for prefix in ("/v1", "/api/v1"))
-    return under_api or (pattern is not None and any(pattern.match(probe) for probe in _API_PATH_PROBES))
-
-
-def _route_keys(routes: list[BaseRoute]) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
-    for route in _leaf_routes(routes):
-        if isinstance(route, Route):
-            keys.extend((route.path, method) for method in sorted(route.methods or ["GET"]))
-        elif getattr(route, "path", "") and getattr(route, "methods", None):  # a route of an included router
-            keys.extend((route.path, method) for method in sorted(route.methods))
-    return keys
-
-
-def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
-    """``routes`` with each router added by ``include_router`` replaced by its routes, at any depth.
-
-    FastAPI keeps an included router as one entry whose routes, with their full paths, it
-    lists in ``effective_candidates()``; a check that only saw the entry would miss them.
-    """
-    for route in routes:
-        candidates = getattr(route, "effective_candidates", None)
-        if callable(candidates):
-            yield from _leaf_routes(candidates())
-        else:
-            yield route
-
-
 class ProxyRoutesFirst:
     """Pure ASGI middleware: a request for a named provider route goes straight to the proxy.
 
@@ -187,7 +119,7 @@ class ProxyRoutesFirst:
     Responses and Realtime endpoints are forwarded. Everything else (/health, plugin
     routes, API paths no route names, other paths, lifespan) goes on to FastAPI, whose
     catch-all forwards the API paths. Plugins cannot serve a named provider route
-    (``_add_plugin_routes`` refuses), so nothing is shadowed.
+    (``plugin_routes.add_plugin_routes`` refuses), so nothing is shadowed.
     """
 
     def __init__(self, app: ASGIApp, proxy: Proxy, websockets: WebSocketProxy, cors: CorsPolicy) -> None:
