@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import websockets.sync.client
 from websockets.exceptions import ConnectionClosed
 
+from ccproxy_core import hookimpl
 from ccproxy_core.forwarding.websocket_close import MAX_REASON_BYTES, sendable_code, sendable_reason
 from tests.hostile_upstream import hostile_upstream
 
@@ -58,6 +60,50 @@ def test_the_clients_close_reaches_the_provider_with_its_code_and_reason(provide
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (499, "client_disconnected")
     assert provider.client_closes == [(4001, "user pressed Ctrl-C")]
+
+
+COMPLETED = json.dumps(
+    {
+        "type": "response.completed",
+        "response": {
+            "id": "resp_1",
+            "model": MODEL,
+            "status": "completed",
+            "usage": {"input_tokens": 5, "output_tokens": 2},
+        },
+    }
+)
+
+
+class SlowSecondAdmission:
+    """Takes its time (within its 1 s limit) to admit every answer after the first."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    async def admit_request(self):
+        self.asked += 1
+        if self.asked > 1:
+            await asyncio.sleep(0.8)
+
+
+def test_an_answer_the_close_cuts_while_plugins_admit_it_is_still_recorded(provider, proxy_factory, recorder):
+    # Before, the close cancelled the admission: on_request_start had fired, on_request_end never did.
+    proxy = proxy_factory(plugins=[SlowSecondAdmission(), recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, COMPLETED]]
+    provider.socket_close = (1000, "done")
+    with open_socket(proxy) as socket:
+        socket.send(CREATE)
+        socket.send(CREATE)  # held by the plugin while the provider answers the first, then closes
+        assert [socket.recv(), socket.recv()] == [STARTED, COMPLETED]
+        with pytest.raises(ConnectionClosed):
+            socket.recv()
+    first, second = sorted(recorder.wait_for_ends(2), key=lambda record: record.timestamp)
+    assert (first.status_code, first.error_type, first.tokens_output) == (200, None, 2)
+    assert (second.error_type, second.upstream_status) == ("upstream_stream_aborted", None)
+    assert "before this answer was forwarded" in second.error_message
+    assert len(recorder.starts) == 2 and provider.socket_received == [CREATE]
 
 
 @pytest.mark.parametrize(

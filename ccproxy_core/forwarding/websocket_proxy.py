@@ -17,7 +17,8 @@ record with the provider's status.
 Plugins are asked (``admit_request``) before each ``response.create`` is forwarded. An answer
 they refuse is not forwarded: the client gets an ``error`` event on the socket, as the
 provider reports an error there, and the answer is recorded with the plugin's status. An answer still open when the socket closes is recorded
-as cut off (``client_disconnected`` with 499, or ``upstream_stream_aborted``).
+as cut off (``client_disconnected`` with 499, or ``upstream_stream_aborted``), as is one the plugins were
+still admitting (never forwarded).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -36,21 +36,19 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
-from ccproxy_core.forwarding.request_parts import client_headers
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
 from ccproxy_core.forwarding.websocket_close import describe, sendable_code, sendable_reason
+from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
 from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
-from ccproxy_core.providers import OPENAI, provider_for
-from ccproxy_core.providers.base import StreamState
+from ccproxy_core.providers import OPENAI
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
-from ccproxy_core.safe_values import new_request_id, redact_query, safe_error_text, safe_text
+from ccproxy_core.safe_values import safe_error_text
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.proxy import Proxy
@@ -58,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ccproxy.websocket")
 
-METHOD = "WEBSOCKET"
 _HANDSHAKE_HEADERS = (
     "sec-websocket-key",
     "sec-websocket-version",
@@ -160,6 +157,9 @@ class _Socket:
         self.sent_headers: CIMultiDict[str] | None = None
         self.client_close: tuple[int, str] = (1000, "")
         self.upstream_reason = ""
+        self.client_left: bool | None = None
+        """Once the relay has ended: whether the client closed the socket (else the provider did)."""
+        self.upstream_close_code: int | None = None
         # A message is held whole however large (the client's session must not break), but read only up to this.
         self.decode_limit = proxy.settings.upstream.max_decoded_bytes
 
@@ -219,7 +219,8 @@ class _Socket:
         try:
             done, _ = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
             # Sending to a provider that already closed also ends the client-side task: not the client leaving.
-            client_left = to_upstream in done and to_upstream.exception() is None
+            client_left = self.client_left = to_upstream in done and to_upstream.exception() is None
+            self.upstream_close_code = upstream.close_code
         finally:
             for task in (to_upstream, to_client):
                 task.cancel()
@@ -275,16 +276,34 @@ class _Socket:
         model = request.get("model", event.get("model"))
         model = model if isinstance(model, str) and model else self.model_from_query
         exchange = self._new_exchange(model, len(text), request)
-        await self.proxy.hooks.start(exchange.context)
-        if send is not None:
-            refusal = next(
-                (answer for answer in await self.proxy.hooks.admit(exchange.context) if answer.refuse_status), None
-            )
-            if refusal is not None:
-                await self._refuse_answer(exchange, refusal, send)
-                return False
+        try:
+            await self.proxy.hooks.start(exchange.context)
+            answers = await self.proxy.hooks.admit(exchange.context) if send is not None else []
+        except asyncio.CancelledError:  # the socket closed while the plugins had it: on_request_end still fires
+            await self._finish_unsent(exchange)
+            raise
+        refusal = next((answer for answer in answers if answer.refuse_status), None)
+        if refusal is not None and send is not None:
+            await self._refuse_answer(exchange, refusal, send)
+            return False
         self.open_answers.append(exchange)
         return True
+
+    async def _finish_unsent(self, exchange: Exchange) -> None:
+        """Record an answer the socket's close cut before it was forwarded: whose close, if the relay knows it."""
+        exchange.upstream_status, exchange.stream_state = None, None
+        if self.client_left is None:
+            exchange.note_failure("proxy_cancelled", "the server stopped before this answer was forwarded")
+        elif self.client_left:
+            exchange.note_failure(
+                "client_disconnected", "client closed the WebSocket before this answer was forwarded", 499
+            )
+        else:
+            closed = describe(self.upstream_close_code, self.upstream_reason)
+            exchange.note_failure(
+                "upstream_stream_aborted", f"the provider closed the WebSocket before this answer was forwarded{closed}"
+            )
+        await self.proxy._finish(exchange)
 
     async def _refuse_answer(self, exchange: Exchange, refusal: Admission, send: Send) -> None:
         """Tell the client with an ``error`` event, as the provider would on this socket; record the refusal."""
@@ -345,43 +364,7 @@ class _Socket:
             await self.proxy._finish(answer)
 
     def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
-        scope = self.scope
-        caps = self.proxy.caps
-        client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
-        client = scope.get("client")
-        context = RequestContext(
-            request_id=new_request_id(),
-            method=METHOD,
-            path=safe_text(scope["path"], caps.path),
-            endpoint=self.path,
-            query=redact_query(scope.get("query_string", b""), caps.query),
-            client_ip=client[0] if client else None,
-            user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
-            service_type=OPENAI,
-            model=None if model is None else safe_text(model, caps.model),
-            streaming=True,
-            started_at=datetime.now(UTC),
-            started_monotonic=time.perf_counter(),
-            traceparent=traceparent,
-            tracestate=tracestate,
-            client_request_id=None if client_request_id is None else safe_text(client_request_id, caps.request_id),
-        )
-        # Who and what it is for: the upgrade's headers (Codex CLI's session-id, User-Agent, key), and
-        # this answer's request, as an HTTP body would carry it (safety_identifier, user, metadata).
-        self.proxy.attributor.fill(context, scope["headers"], request)
-        exchange = Exchange(
-            context=context,
-            provider=provider_for(OPENAI),
-            request_bytes=request_bytes,
-            client_status=200,
-            upstream_status=101,
-            reader="responses",
-            stream_state=StreamState(),
-            sent_headers=self.sent_headers,
-            client_request_id=context.client_request_id,
-        )
-        exchange.upstream_sent_at = context.started_monotonic
-        return exchange
+        return answer_exchange(self.proxy, self.scope, self.path, self.sent_headers, model, request_bytes, request)
 
 
 def _query_model(scope: Scope) -> str | None:
