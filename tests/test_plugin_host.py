@@ -62,6 +62,22 @@ def test_a_plugin_that_fails_to_import_is_reported_and_others_load():
     assert "ImportError: this plugin needs a package that is not installed" in infos["broken"].reason
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("tests.plugin_fixtures.exits_on_import", "failed to load: it called sys.exit('usage: run me as a script')"),
+        ("tests.plugin_fixtures.not_a_plugin:NOTHING", "not_a_plugin:NOTHING is None, not a module, class or object"),
+        ("tests.plugin_fixtures.not_a_plugin:NUMBER", "not_a_plugin:NUMBER is 42, not a module, class or object"),
+    ],
+)
+def test_an_entry_point_that_exits_or_names_no_plugin_is_listed_as_failed_and_the_others_load(value, reason):
+    # Before, sys.exit() in a plugin's import ended ccproxy itself, and None or 42 were listed without a word.
+    broken = EntryPoint(name="broken", value=value, group="ccproxy")
+    infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("good", "good"), broken]))
+    assert infos["good"].enabled
+    assert not infos["broken"].enabled and reason in infos["broken"].reason
+
+
 def test_strict_mode_makes_a_load_failure_fatal_in_one_line_naming_the_way_out(caplog):
     settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
     with pytest.raises(PluginLoadError, match="plugin broken failed to load: ImportError") as refused:

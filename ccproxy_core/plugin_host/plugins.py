@@ -88,8 +88,8 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
             continue
         try:
             info.enabled, info.reason = enablement(info.name, specs.get(info.name), settings)
-        except Exception as exc:  # noqa: BLE001 - a third-party plugin's enabling rule fails that plugin, never ccproxy
-            _failed(info, f"enabled_when failed: {type(exc).__name__}: {exc}", settings, report=True)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's enabling rule fails that plugin, never ccproxy
+            _failed(info, f"enabled_when failed: {failure_text(exc)}", settings, report=True)
         if info.enabled:
             info.hooks = hook_names(pm, pm.get_plugin(info.name))
         else:
@@ -199,10 +199,20 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
         pm.set_blocked(ep.name)
         return info
     try:
-        register_checked(pm, ep.load(), ep.name)
-    except Exception as exc:  # noqa: BLE001 - any import error of a third-party plugin is reported, not raised
-        _failed(info, f"{type(exc).__name__}: {exc}", settings, report)
+        plugin = ep.load()
+        if plugin is None or isinstance(plugin, int | float | str | bytes | bool):
+            raise TypeError(f"{ep.value} is {plugin!r}, not a module, class or object with ccproxy hooks")
+        register_checked(pm, plugin, ep.name)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a third-party plugin's import fails that plugin, never ccproxy
+        _failed(info, failure_text(exc), settings, report)
     return info
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a plugin raised, in one line (``sys.exit()`` named as such: its message alone says nothing)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _failed(info: PluginInfo, error: str, settings: Settings, report: bool) -> None:

@@ -1,0 +1,4 @@
+"""Values an entry point may point at by mistake."""
+
+NOTHING = None
+NUMBER = 42
