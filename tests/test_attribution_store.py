@@ -68,6 +68,21 @@ def test_a_file_before_attribution_gains_its_columns_and_keeps_its_rows(tmp_path
     assert [(g["key"], g["requests"]) for g in groups] == [(None, 1)]
 
 
+def test_a_project_named_other_is_told_from_the_group_summing_the_rest(tmp_path):
+    store = open_store(tmp_path / "other.duckdb")
+    for i, project in enumerate(["other", "other", "a", "b"]):
+        store.submit(record(i, project=project, cost_usd=Decimal("0.01")))
+    try:
+        wait_until(lambda: store.stats()["rows_written"] == 4)
+        groups = asyncio.run(store.groups(LogFilters(), Grouping("project", top=1)))
+    finally:
+        store.close()
+    assert [(g["key"], g.get("rest", False), g["requests"]) for g in groups] == [
+        ("other", False, 2),
+        ("other", True, 2),
+    ]
+
+
 def test_groups_top_n_other_breakdown_days_and_sessions(tmp_path):
     store = open_store(tmp_path / "a.duckdb")
     records = [

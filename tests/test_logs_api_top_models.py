@@ -67,7 +67,8 @@ def test_the_dashboard_shows_the_ten_busiest_models_and_other(open_dashboard, pr
     tab, problems = open_dashboard(f"{proxy.url}/dashboard")
     expect(tab.locator("#by-model tr")).to_have_count(TOP_GROUPS + 1)
     last = tab.locator("#by-model tr").last
-    expect(last).to_have_attribute("data-name", "other")
+    expect(last).to_have_attribute("data-derived", "rest")
+    expect(last.locator("td.derived")).to_have_text("other")
     expect(last.locator("td").nth(1)).to_have_text(str(other["requests"]))
     expect(last.locator("td").nth(5)).to_have_text(NO_VALUE)
     problems.assert_none()

@@ -245,7 +245,8 @@ class LogStore(Protocol):
 
         Each group is ``{"key", "requests", "errors", "tokens": {"input", "output", "cache_read",
         "cache_write", "total"}, "cost_usd", "unpriced_requests"}`` (plus ``"breakdown"``, a list of
-        the same shape, when asked); ``cost_usd`` sums the known costs. ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest.
+        the same shape, when asked); ``cost_usd`` sums the known costs. ``key`` is ``None`` for rows without a value and :data:`OTHER_GROUP` for the rest (which alone
+        carries ``"rest": True``: a client may name its own project ``other``).
         """
         ...
 

@@ -13,9 +13,15 @@ function cell(text, className = "", title) {
   return el("td", { className, text, title });
 }
 
-function groupLabel(key) {
-  if (key === null || key === undefined) return "(none)";
-  return String(key);
+/** A group's name cell: the client's own text as it is; ccproxy's words for the rest and for
+ * "no value" in italics (class "derived"), so a project a client names "other" reads apart. */
+function groupCell(group) {
+  if (group.rest) return el("td", { className: "name derived", text: "other", title: "the other groups, summed" });
+  if (group.key === null || group.key === undefined) {
+    return el("td", { className: "name derived", text: "none", title: "requests that name none" });
+  }
+  const label = String(group.key);
+  return cell(label, "name", label);
 }
 
 /** Fills the breakdown table with the analytics answer's `groups` (top N and "other"). */
@@ -26,9 +32,9 @@ export function renderGroups(tbody, groups) {
     return;
   }
   for (const group of groups) {
-    const label = groupLabel(group.key);
-    tbody.append(el("tr", { dataset: { key: label } }, [
-      cell(label, "name", label),
+    const derived = group.rest ? "rest" : group.key === null || group.key === undefined ? "none" : null;
+    tbody.append(el("tr", { dataset: derived ? { derived } : { key: String(group.key) } }, [
+      groupCell(group),
       cell(formatCount(group.requests), "num"),
       cell(formatCount(group.errors), "num"),
       cell(formatCount(group.tokens?.total), "num"),
@@ -63,6 +69,10 @@ export class Sessions {
       return;
     }
     for (const session of sessions) this.tbody.append(this.row(session));
+    if (Number(answer.total) > sessions.length) {
+      const shown = `Showing the ${formatCount(sessions.length)} most recently active of ${formatCount(answer.total)} sessions`;
+      this.tbody.append(emptyRow(9, `${shown}; /logs/sessions gives the rest.`));
+    }
   }
 
   row(session) {

@@ -9,6 +9,8 @@ export class LiveFeed {
     Object.assign(this, { url, tbody, pauseButton, statusLabel, maxRows, onClosed });
     this.paused = false;
     this.held = [];
+    this.missed = 0;
+    this.lastEventId = null;
     this.source = null;
     pauseButton.addEventListener("click", () => this.togglePause());
   }
@@ -16,9 +18,12 @@ export class LiveFeed {
   connect() {
     this.close();
     this.setStatus("connecting…", "pending");
-    const source = new EventSource(this.url);
+    const source = new EventSource(this.resumeUrl());
     source.addEventListener("open", () => this.showConnected());
-    source.addEventListener("record", (event) => this.receive(event.data));
+    source.addEventListener("record", (event) => {
+      if (event.lastEventId) this.lastEventId = event.lastEventId;
+      this.receive(event.data);
+    });
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
         this.setStatus("stopped", "bad");
@@ -28,6 +33,15 @@ export class LiveFeed {
       }
     });
     this.source = source;
+  }
+
+  // The browser resends the last id by itself only while the source lives: a source closed by an
+  // answer that was not the stream (a 502 from a proxy in front, a 503) starts over here, from that id.
+  resumeUrl() {
+    if (this.lastEventId === null) return this.url;
+    const url = new URL(this.url, window.location.href);
+    url.searchParams.set("last_event_id", this.lastEventId);
+    return url.toString();
   }
 
   close() {
@@ -44,8 +58,9 @@ export class LiveFeed {
     }
     if (this.paused) {
       this.held.push(record);
+      this.missed += 1;
       if (this.held.length > this.maxRows) this.held.shift();
-      this.pauseButton.textContent = `Resume (${this.held.length} new)`;
+      this.pauseButton.textContent = `Resume (${this.missed.toLocaleString("en-US")} new)`;
       return;
     }
     this.prepend([record]);
@@ -72,6 +87,7 @@ export class LiveFeed {
     else this.setStatus("connecting…", "pending");
     const held = this.held;
     this.held = [];
+    this.missed = 0;
     if (held.length) this.prepend(held);
   }
 

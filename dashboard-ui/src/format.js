@@ -5,6 +5,8 @@ const DASH = "–";
 const integerFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const compactFormat = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 const centsFormat = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// Two significant digits, written out in full: $0.00000015, never $1.5e-7.
+const smallFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 2 });
 
 export function isNumber(value) {
   return typeof value === "number" && Number.isFinite(value);
@@ -25,7 +27,7 @@ export function formatUsd(value) {
   if (!isNumber(value)) return DASH;
   if (value === 0) return "$0.00";
   // Single requests cost fractions of a cent: keep two significant digits rather than show $0.0000.
-  if (Math.abs(value) < 0.01) return `$${Number(value.toPrecision(2))}`;
+  if (Math.abs(value) < 0.01) return `$${smallFormat.format(value)}`;
   if (Math.abs(value) >= 100000) return `$${compactFormat.format(value)}`;
   return `$${centsFormat.format(value)}`;
 }

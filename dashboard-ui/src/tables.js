@@ -34,8 +34,11 @@ export function renderBreakdown(tbody, groups, nameKey) {
     return;
   }
   for (const group of groups) {
-    tbody.append(el("tr", { dataset: { name: textOrDash(group[nameKey]) } }, [
-      cell(textOrDash(group[nameKey]), "name"),
+    const name = group.rest
+      ? el("td", { className: "name derived", text: "other", title: "the other models, summed" })
+      : cell(textOrDash(group[nameKey]), "name");
+    tbody.append(el("tr", { dataset: group.rest ? { derived: "rest" } : { name: textOrDash(group[nameKey]) } }, [
+      name,
       cell(formatCount(group.requests), "num"),
       cell(formatCount(group.errors), "num"),
       cell(formatCount(group.tokens_total), "num"),

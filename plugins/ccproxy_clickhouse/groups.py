@@ -102,6 +102,7 @@ def _rank(group: dict[str, Any]) -> tuple[float, int, bool, str]:
 def _other(hidden: list[dict[str, Any]]) -> dict[str, Any]:
     rest: dict[str, Any] = {
         "key": OTHER_GROUP,
+        "rest": True,
         "requests": 0,
         "errors": 0,
         "cost_usd": 0.0,

@@ -101,6 +101,7 @@ def _other(cursor: Cursor, where: str, params: list[Any], top: list[dict[str, An
         return None
     rest: dict[str, Any] = {
         "key": OTHER_GROUP,
+        "rest": True,
         "requests": total["requests"],
         "errors": total["errors"],
         "tokens": dict(total["tokens"]),

@@ -26,6 +26,7 @@ def _summed(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The sums of ``rows`` in their shape; ``p95_ms`` is ``None``, as percentiles do not add up."""
     return {
         "model": OTHER_GROUP,
+        "rest": True,
         "requests": sum(row["requests"] for row in rows),
         "errors": sum(row["errors"] for row in rows),
         "tokens_total": sum(row["tokens_total"] for row in rows),
