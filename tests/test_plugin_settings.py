@@ -184,3 +184,36 @@ def test_settings_that_are_not_a_model_fail_the_plugin_at_load():
     info = infos_by_name(pm)["dict_settings"]
     assert not info.enabled and pm.get_plugin("dict_settings") is None
     assert info.reason.endswith("PluginSpec.settings must be a pydantic model class, not <class 'dict'>")
+
+
+TYPED = [EntryPoint(name="typed", value="tests.plugin_fixtures.typed_settings", group="ccproxy")]
+
+
+def test_a_required_plugin_setting_left_unset_is_named_in_full(monkeypatch):
+    # Before: "invalid setting PLUGINS__TOKEN=(missing)", a name that is no setting at all.
+    with pytest.raises(SettingsError, match=r"^invalid setting PLUGINS__TYPED__TOKEN=\(missing\)"):
+        load_settings(entry_points_=TYPED)
+
+
+@pytest.mark.parametrize(
+    ("names", "weights"),
+    [('["a", "b"]', '{"x": 1, "y": 2}'), ("a, b", '{"x": 1, "y": 2}')],
+)
+def test_list_dict_and_nested_plugin_settings_are_read_from_the_environment(monkeypatch, names, weights):
+    monkeypatch.setenv("PLUGINS__TYPED__TOKEN", "s3cret")
+    monkeypatch.setenv("PLUGINS__TYPED__NAMES", names)
+    monkeypatch.setenv("PLUGINS__TYPED__WEIGHTS", weights)
+    monkeypatch.setenv("PLUGINS__TYPED__INNER__DEPTH", "3")
+    typed = load_settings(entry_points_=TYPED).plugins.typed
+    assert (typed.names, typed.weights, typed.inner.depth) == (["a", "b"], {"x": 1, "y": 2}, 3)
+
+
+def test_a_misspelt_key_of_a_nested_plugin_table_stops_with_the_closest_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLUGINS__TYPED__TOKEN", "s3cret")
+    monkeypatch.setenv("PLUGINS__TYPED__INNER__DEPHT", "3")
+    with pytest.raises(SettingsError, match="did you mean PLUGINS__TYPED__INNER__DEPTH"):
+        load_settings(entry_points_=TYPED)
+    monkeypatch.delenv("PLUGINS__TYPED__INNER__DEPHT")
+    path = config(tmp_path, "[plugins.typed]\ntoken = 'x'\n[plugins.typed.inner]\ndepht = 2\n")
+    with pytest.raises(SettingsError, match=r"plugins\.typed\.inner\.depht in the config file"):
+        load_settings(path, entry_points_=TYPED)

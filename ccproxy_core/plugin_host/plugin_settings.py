@@ -12,9 +12,10 @@ naming the closest one.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -133,16 +134,62 @@ def _bound_tables(
         if name not in model_class.model_fields:
             what = "plugin table" if name not in loaded else "setting (this plugin has no settings)"
             raise SettingsError(unknown_key_message(("plugins",), name, model_class.model_fields, what))
-        _refuse_unknown_keys(("plugins", name), table, model_class.model_fields[name].annotation)
+        model = model_class.model_fields[name].annotation
+        _refuse_unknown_keys(("plugins", name), table, model)
+        raw[name] = _decoded(table, model)
+    for name in models:  # validated as a table, so a required setting left unset is named in full
+        raw.setdefault(name, {})
     return _validated(model_class, raw, ("plugins",))
 
 
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _refuse_unknown_keys(path: tuple[str, ...], table: Any, model: Any) -> None:
-    if not isinstance(table, Mapping) or not isinstance(model, type) or not issubclass(model, BaseModel):
+    """An unknown key anywhere in a plugin's table, nested tables included, stops start-up naming it."""
+    if not isinstance(table, Mapping) or not _is_model(model):
         return
-    for key in table:
+    for key, value in table.items():
         if key not in model.model_fields:
             raise SettingsError(unknown_key_message(path, key, model.model_fields))
+        _refuse_unknown_keys((*path, key), value, model.model_fields[key].annotation)
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def _decoded(table: Any, model: Any) -> Any:
+    """A plugin table with its text values for list, dict and table fields decoded as ccproxy's own are:
+    JSON (``'["a", "b"]'``, ``'{"a": 1}'``), or a comma-separated list (``a,b``). A config file's values are
+    typed already and pass unchanged."""
+    if not isinstance(table, Mapping) or not _is_model(model):
+        return table
+    decoded = dict(table)
+    for key, value in table.items():
+        annotation = model.model_fields[key].annotation
+        if isinstance(value, Mapping):
+            decoded[key] = _decoded(value, annotation)
+        elif isinstance(value, str):
+            decoded[key] = _decoded_text(value, annotation)
+    return decoded
+
+
+def _decoded_text(value: str, annotation: Any) -> Any:
+    kinds = {get_origin(kind) or kind for kind in (get_args(annotation) or (annotation,))} | {
+        get_origin(annotation) or annotation
+    }
+    collection = any(kind in _COLLECTIONS for kind in kinds)
+    if not (collection or dict in kinds or any(_is_model(kind) for kind in kinds)):
+        return value
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # left for the model to refuse, naming the setting
+    if collection:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 def _validated(model_class: type[M], raw: dict[str, Any], path: tuple[str, ...]) -> M:
