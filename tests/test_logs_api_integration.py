@@ -316,3 +316,14 @@ def test_reset_is_allowed_on_any_address_with_a_token(proxy_factory):
     proxy = proxy_factory(observability=STORAGE_ON, server={"host": "0.0.0.0"}, security={"auth_token": "s3cret"})
     response = httpx.post(f"{proxy.url}/logs/reset", headers={"Authorization": "Bearer s3cret"})
     assert response.json() == {"deleted": 0}
+
+
+def test_a_storage_plugin_whose_hook_raises_makes_a_503_not_a_500(proxy_factory):
+    from tests.plugin_fixtures import store_raises
+
+    proxy = proxy_factory(plugins=[store_raises], observability=STORAGE_ON)
+    answer = httpx.get(proxy.url + "/logs/query", timeout=10)
+    assert answer.status_code == 503
+    assert "the store's connection pool is closed" in answer.json()["detail"]
+    with httpx.stream("GET", proxy.url + "/logs/stream", timeout=10) as stream:
+        assert stream.status_code == 200  # this instance's own records still stream

@@ -78,6 +78,15 @@ def test_an_entry_point_that_exits_or_names_no_plugin_is_listed_as_failed_and_th
     assert not infos["broken"].enabled and reason in infos["broken"].reason
 
 
+def test_register_plugin_is_asked_once_per_load():
+    from tests.plugin_fixtures import spec_counter
+
+    spec_counter.ASKED.clear()
+    settings = make_settings("http://127.0.0.1:1")
+    create_app(settings, get_plugin_manager(settings, [ep("counter", "spec_counter"), ep("good", "good")]))
+    assert len(spec_counter.ASKED) == 1  # before: once for every plugin loaded after it, and again per step
+
+
 def test_strict_mode_makes_a_load_failure_fatal_in_one_line_naming_the_way_out(caplog):
     settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
     with pytest.raises(PluginLoadError, match="plugin broken failed to load: ImportError") as refused:

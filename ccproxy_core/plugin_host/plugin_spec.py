@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -71,12 +71,20 @@ def setting_value(settings: object, environment_name: str, default: object = Non
     return value
 
 
+_ASKED = "_ccproxy_specs_asked"
+
+
 def specs_of(pm: object) -> dict[str, PluginSpec]:
-    """The ``PluginSpec`` of every registered plugin that declares one, by plugin name."""
+    """The ``PluginSpec`` of every registered plugin that declares one, by plugin name.
+
+    Each plugin's ``register_plugin`` is called once per manager: its answer is kept, as the contract
+    says it is asked once."""
+    asked: dict[tuple[str, Any], PluginSpec] = pm.__dict__.setdefault(_ASKED, {})
     specs: dict[str, PluginSpec] = {}
     for impl in pm.hook.register_plugin.get_hookimpls():  # type: ignore[attr-defined]
-        spec = impl.function()
+        key = (impl.plugin_name, impl.function)
+        spec = asked[key] if key in asked else impl.function()
         if not isinstance(spec, PluginSpec):
             raise TypeError(f"register_plugin of plugin {impl.plugin_name} returned {spec!r}, not a PluginSpec")
-        specs[impl.plugin_name] = spec
+        specs[impl.plugin_name] = asked[key] = spec
     return specs

@@ -99,8 +99,14 @@ def build_router() -> APIRouter:
 
 
 def find_store(request: Request) -> LogStore | None:
-    """The active store, asked through the ``get_log_store`` hook (``None`` when storage is off)."""
-    return host_of(request.app).log_store()
+    """The active store, asked through the ``get_log_store`` hook (``None`` when storage is off).
+
+    A storage plugin whose hook raises makes it a 503 with its reason, as a store that fails to answer."""
+    try:
+        return host_of(request.app).log_store()
+    except Exception as exc:  # a plugin's failure, reported, never a 500
+        log.exception("get_log_store failed")
+        raise HTTPException(status_code=503, detail=f"the log store could not be found: {store_reason(exc)}") from None
 
 
 def require_store(request: Request) -> LogStore:
