@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -107,3 +108,19 @@ def test_the_sessions_table_says_when_the_window_has_more_sessions_than_it_shows
     expect(note).to_have_text(re.compile(r"^Showing the 25 most recently active of 27 sessions"), timeout=10_000)
     expect(tab.locator("#sessions tr:not(.empty)")).to_have_count(25)
     problems.assert_none()
+
+
+def test_a_browser_clock_minutes_behind_still_counts_the_newest_requests(browser, proxy_factory):
+    # Before, the windows ended at the browser's now: three minutes behind, the tiles left out the
+    # requests of the last three minutes while the live feed showed them.
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    for index in range(3):
+        send_anthropic(proxy.url, f"recent-{index}")
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.clock.set_system_time(datetime.now(UTC) - timedelta(minutes=3))
+        tab.goto(f"{proxy.url}/dashboard#15m")
+        expect(tab.locator('[data-tile="requests"] .tile-value')).to_have_text("3", timeout=10_000)
+    finally:
+        context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -56,6 +57,7 @@ def test_page_embeds_the_logs_settings(fake_bundle):
     assert config["logs_collection_enabled"] is False
     assert config["logs_base"] == "/logs"
     assert config["feed_max_rows"] == page.FEED_MAX_ROWS
+    assert abs(config["server_time"] - time.time()) < 5
 
 
 def test_page_loads_only_its_own_assets(fake_bundle):

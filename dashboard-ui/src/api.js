@@ -25,14 +25,25 @@ export class ApiError extends Error {
 }
 
 /** [start, end) of a window in whole Unix seconds. */
-export function windowBounds(windowKey, nowSeconds = Date.now() / 1000) {
+let clockOffsetSeconds = 0;
+
+/** The server's clock, as the page got it when it loaded: windows end at the server's now. */
+export function setServerTime(serverSeconds) {
+  if (Number.isFinite(serverSeconds)) clockOffsetSeconds = serverSeconds - Date.now() / 1000;
+}
+
+export function serverNow() {
+  return Date.now() / 1000 + clockOffsetSeconds;
+}
+
+export function windowBounds(windowKey, nowSeconds = serverNow()) {
   // The API's end is exclusive and takes whole seconds: round up so this second's requests count.
   const end = Math.floor(nowSeconds) + 1;
   return [end - WINDOWS[windowKey].seconds, end];
 }
 
 /** `groupBy` (project, session, api_key, client, ...) adds the answer's `groups`, top 10 and "other". */
-export function analyticsUrl(logsBase, windowKey, nowSeconds = Date.now() / 1000, groupBy = null) {
+export function analyticsUrl(logsBase, windowKey, nowSeconds = serverNow(), groupBy = null) {
   const [start, end] = windowBounds(windowKey, nowSeconds);
   const params = new URLSearchParams({
     start_time: String(start),

@@ -2,7 +2,7 @@
 // tiles, charts and tables fresh by polling /logs/analytics, and the live feed
 // fed by /logs/stream (SSE only, never polled).
 import "./dashboard.css";
-import { analyticsUrl, fetchJson, windowBounds, WINDOWS } from "./api.js";
+import { analyticsUrl, fetchJson, serverNow, setServerTime, windowBounds, WINDOWS } from "./api.js";
 import { DIMENSIONS, renderGroups, Sessions, sessionsUrl } from "./attribution.js";
 import { Charts } from "./charts.js";
 import { byId, show } from "./dom.js";
@@ -88,7 +88,7 @@ class Dashboard {
     this.schedule();
     if (document.hidden) return;
     try {
-      const now = Date.now() / 1000;
+      const now = serverNow();
       const [start, end] = windowBounds(this.windowKey, now);
       const [analytics, sessions] = await Promise.all([
         fetchJson(analyticsUrl(this.config.logs_base, this.windowKey, now, this.dimension)),
@@ -153,6 +153,7 @@ function showDisabled(sectionIds, label) {
 
 function main() {
   const config = readConfig();
+  setServerTime(config.server_time);
   const notice = noticeFromSettings(config);
   showNotice(notice);
   if (!config.logs_endpoints_enabled) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -40,6 +41,9 @@ def page_config(settings: Settings, prefix: str) -> dict[str, Any]:
         "logs_collection_enabled": getattr(observability, "logs_collection_enabled", False),
         "refresh_seconds": REFRESH_SECONDS,
         "feed_max_rows": FEED_MAX_ROWS,
+        # The windows end at the server's now, not at the browser's: a laptop clock minutes off would
+        # leave out the newest requests (or count ones not yet made) while the live feed shows them.
+        "server_time": time.time(),
     }
 
 
