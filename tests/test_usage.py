@@ -207,6 +207,30 @@ def test_anthropic_error_event_mid_stream():
         assert usage.input_tokens == 25 and usage.output_tokens == 1
 
 
+@pytest.mark.parametrize(
+    ("data", "error_type", "message"),
+    [
+        (b'{"error":{"type":"overloaded_error","message":"Overloaded"}}', "overloaded_error", "Overloaded"),
+        (b'{"type":"overloaded_error","message":"Overloaded"}', "overloaded_error", "Overloaded"),
+        (b'"Overloaded"', "stream_error", "Overloaded"),
+        (b"", "stream_error", "the provider sent an error event without a message"),
+    ],
+)
+def test_an_anthropic_error_event_is_an_error_whatever_its_data_says(data, error_type, message):
+    # The SDKs raise on the event's name; before, an error whose data had no "type":"error" was a success.
+    cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")
+    stream = ANTHROPIC_STREAM[:cut] + b"event: error\ndata: " + data + b"\n\n" + ANTHROPIC_STREAM[cut:]
+    usage = _parse("anthropic", [stream])
+    assert (usage.error_type, usage.error_message) == (error_type, message)
+
+
+def test_a_ping_whose_data_reads_like_an_error_is_no_error():
+    ping = b'event: ping\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")
+    usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut] + ping + ANTHROPIC_STREAM[cut:]])
+    assert usage == ANTHROPIC_EXPECTED  # the SDKs skip pings: the answer is whole
+
+
 def test_openai_stream_without_include_usage_still_gives_the_model():
     stream = (_openai_chunk({"content": "hi"}) + _openai_chunk({}, finish="stop") + "data: [DONE]\n\n").encode()
     expected = Usage(response_model="gpt-4o-2024-08-06", service_tier="default", finish_reason="stop")

@@ -30,6 +30,7 @@ from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.json_text import decode_json
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -193,28 +194,36 @@ class AnthropicStreamReader(StreamReader):
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
         if not named and _EVENTS_WITH_DATA.search(block) is None:
             return
-        for data in _named_event_data(block) if named else iter_data_fields(block):
-            if named or _EVENTS_WITH_DATA.search(data) is not None:
+        for name, data in _event_data(block):
+            if name == b"error":  # the SDKs raise on the event's name, whatever its data says
+                _read_error_event(usage, state, data)
+            elif name is None and _EVENTS_WITH_DATA.search(data) is not None:  # unnamed: known by its type
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
-                    _read_event(usage, state, event)
+                    _read_event(usage, state, event, event.get("type"))
+            elif name in _USAGE_EVENT_NAMES:
+                event = decode_event(usage, state, data)
+                if isinstance(event, dict):
+                    _read_event(usage, state, event, name.decode())
+            # Any other named event (ping, content blocks) carries no usage, whatever its data says.
 
 
-def _named_event_data(block: bytes) -> Iterator[bytes]:
-    """The data of the block's events that carry usage or an error, by their ``event:`` line or their type."""
-    named = False
+_USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
+
+
+def _event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
+    """Each ``data:`` line of the block with the name of its event (its ``event:`` line), ``None`` when unnamed."""
+    name: bytes | None = None
     for line in block.split(b"\n"):
         if line.startswith(b"event:"):
-            named = _NAMED_EVENT_WITH_DATA.match(line) is not None
+            name = line[6:].strip() or None
         elif line.startswith(b"data:"):
-            if named or _EVENTS_WITH_DATA.search(line) is not None:
-                yield line[5:]
+            yield name, line[5:]
         elif not line.strip():  # the blank line that ends an event
-            named = False
+            name = None
 
 
-def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None:
-    kind = event.get("type")
+def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
     if kind == "message_start":
         message = event.get("message")
         if isinstance(message, dict):
@@ -228,6 +237,18 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any]) -> None
         # An error event ends the stream: a client that hangs up now had the whole answer.
         state.error_seen = state.terminal_seen = True
         read_error(usage, event.get("error"))
+
+
+def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:
+    """An ``event: error``: its error object, or whatever its data says (a string, an object without ``type``)."""
+    state.error_seen = state.terminal_seen = True
+    event = decode_json(data)
+    read_error(usage, event.get("error", event) if isinstance(event, dict) else event)
+    if usage.error_type is None:
+        usage.error_type = "stream_error"
+    if usage.error_message is None:
+        text = data.strip().decode("utf-8", "replace")
+        read_error(usage, text or "the provider sent an error event without a message")
 
 
 class TextCompletionsStreamReader(StreamReader):
