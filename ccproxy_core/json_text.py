@@ -8,6 +8,25 @@ from typing import Any
 
 import orjson
 
+CHECKED_FROM_BYTES = 1024 * 1024
+"""Texts from this size on are checked for what decoding them would hold in memory."""
+MAX_DECODED_MEMORY_BYTES = 256 * 1024 * 1024
+"""The most a decoded JSON text may be estimated to take in memory: a 60 MB text of empty objects
+(``[{},{},...]``, 58 KB gzipped) would take some 2 GB as Python objects."""
+
+
+def too_costly_to_decode(data: bytes | bytearray) -> bool:
+    """Whether decoding ``data`` would hold more than :data:`MAX_DECODED_MEMORY_BYTES` as Python objects.
+
+    Estimated from its structure (counted in C, about 20 ms for 60 MB): each object, array and value
+    costs far more as an object than as text, while long strings (text, base64 media) cost about as
+    much as their bytes.
+    """
+    if len(data) < CHECKED_FROM_BYTES:
+        return False
+    estimate = 240 * data.count(b"{") + 72 * data.count(b"[") + 40 * data.count(b",") + len(data)
+    return estimate > MAX_DECODED_MEMORY_BYTES
+
 
 def decode_json(data: bytes | bytearray | str) -> Any:
     """``data`` decoded, or ``None`` when it is not JSON (or is nested too deeply to tell).

@@ -13,6 +13,7 @@ import logging
 from decimal import Decimal
 
 import anthropic
+import httpx
 import pytest
 
 from ccproxy_core.accounting.cost import PriceBook
@@ -43,11 +44,47 @@ def answer(body: bytes, encoding: bytes = b"") -> bytes:
     return head + (b"content-encoding: " + encoding + b"\r\n" if encoding else b"") + b"\r\n" + body
 
 
-ANSWERS = {"plain": answer(BODY), "gzip": answer(gzip.compress(BODY), b"gzip")}
+# A valid answer whose extra field is a million empty objects: 3 MB of text (3 KB gzipped) that would
+# take some 300 MB as Python objects; sixty times more of it took 1.9 GB before it was checked.
+TREE = json.dumps({**MESSAGE, "content": [], "extra": [{}] * 1_000_000}, separators=(",", ":")).encode()
+TREE_EVENT = (
+    b"event: message_delta\ndata: "
+    + json.dumps(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 9},
+            "extra": [{}] * 1_000_000,
+        },
+        separators=(",", ":"),
+    ).encode()
+)
+START_EVENT = (
+    b"event: message_start\ndata: "
+    + json.dumps(
+        {
+            "type": "message_start",
+            "message": {**MESSAGE, "content": [], "usage": {"input_tokens": 1000, "output_tokens": 1}},
+        }
+    ).encode()
+)
+TREE_STREAM = START_EVENT + b"\n\n" + TREE_EVENT + b'\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+def stream_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+ANSWERS = {
+    "plain": answer(BODY),
+    "gzip": answer(gzip.compress(BODY), b"gzip"),
+    "tree": answer(gzip.compress(TREE), b"gzip"),
+    "tree-stream": stream_answer(TREE_STREAM),
+}
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
 
-@pytest.mark.parametrize("kind", ANSWERS)
+@pytest.mark.parametrize("kind", ["plain", "gzip"])
 def test_a_large_whole_answer_is_priced_from_its_usage(proxy, recorder, kind):
     assert len(BODY) > ACCOUNTED_IN_THREAD_BYTES
     client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": kind})
@@ -89,3 +126,15 @@ def test_a_provider_s_endless_model_name_is_cut_before_it_is_priced_or_logged(ca
         cost = PriceBook().compute(PROVIDERS["openai"], "gpt-4o", usage, served=usage.response_model)
     assert not cost.priced
     assert all(len(record.getMessage()) < 2 * MAX_MODEL_CHARS_READ for record in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["tree", "tree-stream"])
+def test_an_answer_too_costly_to_decode_is_passed_on_whole_and_its_usage_left_unknown(proxy, recorder, kind):
+    stream = kind.endswith("stream")
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [], "stream": stream}
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": kind}
+    answer = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 200 and answer.content == (TREE_STREAM if stream else TREE)  # whole, unchanged
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)
+    assert (record.priced, record.cost_usd) == (False, None)  # unknown, never a cost of what was not read

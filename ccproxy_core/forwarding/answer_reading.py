@@ -17,6 +17,7 @@ from ccproxy_core.accounting.usage import NO_USAGE_READERS, StreamUsageParser, u
 from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
+from ccproxy_core.json_text import too_costly_to_decode
 
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """Labels of a web page: no provider answers a metered route with one."""
@@ -65,6 +66,9 @@ def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes
 def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payload: bytes) -> None:
     """Usage (and whether a JSON answer was not JSON) from an answer read whole, into ``exchange``."""
     if exchange.accounting_lost:
+        return
+    if too_costly_to_decode(payload):  # passed on as it came; what it says about usage is not read
+        exchange.accounting_lost = True
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
     if 300 <= upstream.status < 400 and upstream.status != 304:  # 304 Not Modified: no redirect

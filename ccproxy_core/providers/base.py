@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.json_text import decode_json
+from ccproxy_core.json_text import decode_json, too_costly_to_decode
 
 _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
@@ -61,6 +61,9 @@ class StreamState:
     unreadable: bool = False
     """The stream carried bytes that are not UTF-8, or an event of interest that is not JSON:
     clients fail on it, and what it said about usage is lost."""
+    skipped: bool = False
+    """An event of interest was too costly to decode (see ``json_text.too_costly_to_decode``): passed
+    on unread, so what the stream said about usage is not known."""
 
 
 class StreamReader:
@@ -184,6 +187,9 @@ def billed_count(usage: Usage, value: Any) -> int | None:
 
 def decode_event(usage: Usage, state: StreamState, data: bytes) -> Any:
     """An event of interest, decoded; one that does not decode makes the stream unreadable and its cost unknown."""
+    if too_costly_to_decode(data):
+        state.skipped = True
+        return None
     event = decode_json(data)
     if event is None and data.strip() not in (b"", b"[DONE]"):
         state.unreadable = usage.bad_counts = True
