@@ -106,6 +106,24 @@ def test_an_answer_the_close_cuts_while_plugins_admit_it_is_still_recorded(provi
     assert len(recorder.starts) == 2 and provider.socket_received == [CREATE]
 
 
+def test_a_provider_message_over_the_limit_closes_the_socket_and_is_recorded(provider, proxy_factory, recorder):
+    # Before, a provider's message was held however large: one of 400 MB took 1.1 GB.
+    proxy = proxy_factory(
+        plugins=[recorder], upstream_url=provider.url, upstream={"max_websocket_message_bytes": 1024 * 1024}
+    )
+    huge = json.dumps({"type": "response.output_text.delta", "delta": "x" * (2 * 1024 * 1024)})
+    provider.socket_answers = [[STARTED, huge]]
+    with open_socket(proxy) as socket:
+        socket.send(CREATE)
+        assert socket.recv() == STARTED
+        with pytest.raises(ConnectionClosed):
+            socket.recv()
+        assert socket.close_code == 1009  # message too big
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")
+    assert "ccproxy closed it" in record.error_message
+
+
 @pytest.mark.parametrize(
     ("code", "stand_in", "sent"),
     [

@@ -120,7 +120,13 @@ class WebSocketProxy:
     ) -> None:
         try:
             upstream = await pool.upgrades.ws_connect(
-                url, headers=forwarded, protocols=protocols, autoping=True, max_msg_size=0, compress=0
+                url,
+                headers=forwarded,
+                protocols=protocols,
+                autoping=True,
+                # A provider's message is held whole to be passed on: bounded, as a whole answer is.
+                max_msg_size=self.proxy.settings.upstream.max_websocket_message_bytes,
+                compress=0,
             )
         except UpgradeRefused as refusal:
             await socket.pass_refusal(send, refusal, started)
@@ -264,6 +270,8 @@ class _Socket:
             else:  # closed (its reason kept for the client), closing or failed
                 if message.type == aiohttp.WSMsgType.CLOSE:
                     self.upstream_reason = message.extra or ""
+                elif message.type == aiohttp.WSMsgType.ERROR:  # a message over the limit, say: ccproxy closed it
+                    self.upstream_reason = f"ccproxy closed it: {message.data}"
                 return
 
     async def _start_answer(self, text: str, send: Send | None) -> bool:

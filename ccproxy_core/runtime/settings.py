@@ -109,6 +109,10 @@ class UpstreamSettings(BaseModel):
     """UPSTREAM__MAX_DECODED_BYTES. Most bytes of one answer ccproxy holds or decompresses to read its
     usage; beyond, the answer still passes whole, as it arrives, but its usage is not read (a huge
     answer, a decompression bomb)."""
+    max_websocket_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_WEBSOCKET_MESSAGE_BYTES. The largest message a provider may send on a forwarded
+    WebSocket (each is held whole to be passed on); a larger one closes the socket with 1009 and its
+    open answer is recorded as cut off."""
     openai_stream_include_usage: bool = False
     """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
     streams that do not say, so their tokens and cost are known: the one change ccproxy may make
