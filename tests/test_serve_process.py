@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -68,3 +69,21 @@ def test_serve_says_when_the_hard_open_file_limit_is_below_the_connections_it_al
     server = serve_under_ulimit(tmp_path, upstream, "-n 1024")
     server.stop()
     assert "SERVER__MAX_CONNECTIONS=4096" in server.stderr and "LimitNOFILE=" in server.stderr
+
+
+def test_a_key_in_a_websocket_query_never_reaches_the_log(upstream, tmp_path):
+    # uvicorn logs each upgrade with its path and query; Azure's Realtime API takes a key there.
+    import websockets.sync.client
+
+    server = ServeProcess(tmp_path, serve_env(upstream.url, tmp_path / "ws.duckdb")).start()
+    try:
+        url = server.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime&api-key=AZUREQUERYKEY7"
+        with contextlib.suppress(Exception):  # accepted or refused, the upgrade is logged either way
+            with websockets.sync.client.connect(url, open_timeout=10) as socket:
+                socket.close()
+        server.send(signal.SIGTERM)
+        server.wait()
+    finally:
+        server.stop()
+    assert '"WebSocket /v1/realtime?..."' in server.stderr, server.stderr[-2000:]
+    assert "AZUREQUERYKEY7" not in server.stderr

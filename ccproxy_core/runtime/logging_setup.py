@@ -60,6 +60,19 @@ class NoKeysInDebugLines(logging.Filter):
         return True
 
 
+class NoQueriesInWebSocketLines(logging.Filter):
+    """uvicorn logs each WebSocket upgrade with its path and query (``"WebSocket /v1/realtime?api-key=..."``):
+    a key may be in that query (Azure's Realtime API takes one there), so the line keeps the path only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and isinstance(record.args, tuple):
+            args = list(record.args)
+            if len(args) >= 2 and isinstance(args[1], str) and "?" in args[1]:
+                args[1] = args[1].split("?", 1)[0] + "?..."
+                record.args = tuple(args)
+        return True
+
+
 class OneLineStartupErrors(logging.Filter):
     """uvicorn prints a traceback when the lifespan fails; ccproxy's own errors need only their message."""
 
@@ -185,6 +198,7 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").addFilter(NoQueriesInWebSocketLines())
     logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
     logging.getLogger("uvicorn.error").addFilter(CutsAreNotCrashes())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
