@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import unicodedata
 
@@ -334,3 +335,19 @@ def test_a_key_put_in_the_requested_model_is_masked_everywhere(proxy_factory, ho
     assert sorted(row["model"] for row in rows) == ["***", "claude-***"]
     exposed = json.dumps(rows) + httpx.get(server.url + "/metrics", timeout=10).text
     assert client_key not in exposed and operator_key not in exposed
+
+
+def test_a_key_of_any_shape_put_in_the_model_stays_out_of_the_unpriced_models_warning(proxy_factory, hostile, caplog):
+    # Before, "No price known for model 'AZUREKEY…'": only sk- shaped keys were masked in that line.
+    server = proxy_factory(upstream_url=hostile.url, observability=EVERYTHING_ON)
+    client_key = "AZUREKEY0123456789abcdef12786"
+    headers = {"anthropic-version": "2023-06-01", "content-type": "application/json", "x-api-key": client_key}
+    caplog.set_level(logging.DEBUG, logger="ccproxy_core.accounting.cost")
+    body = json.dumps({**BODY, "model": f"gpt-{client_key}"})
+    echoed = {**headers, "x-hostile": "answer-echoing-the-key"}  # and the provider answers with it as its model
+    for sent in (headers, echoed):
+        assert httpx.post(server.url + "/v1/messages", content=body, headers=sent).status_code == 200
+    assert {row["model"] for row in stored_rows(server.url, 2)} == {"gpt-***"}
+    assert any("No price known" in record.getMessage() for record in caplog.records)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert client_key not in logged

@@ -28,7 +28,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,14 +101,32 @@ class PriceBook:
         self._resolved_second = 0
         self._thresholds: tuple[Any, tuple[int, ...]] | None = None
 
-    def compute(self, provider: Provider | str, model: str | None, usage: Usage, served: str | None = None) -> Cost:
+    def compute(
+        self,
+        provider: Provider | str,
+        model: str | None,
+        usage: Usage,
+        served: str | None = None,
+        secrets: Callable[[], Iterable[str]] | None = None,
+    ) -> Cost:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
 
         ``served`` is the model the answer says served it (``gpt-4o-2024-08-06`` for ``gpt-4o``):
         the provider bills that one, so it is the one priced; the requested ``model`` only when the
         answer names none. Unpriced (every amount ``None``) when the model priced is unknown (even
         if the requested one is known: its price is not the bill) or the answer reported no tokens.
+        ``secrets`` gives the request's keys, kept out of the warning about a model without a price
+        (a client may put its key where the model name belongs).
         """
+        if secrets is None:
+            return self._compute(provider, model, usage, served)
+        hidden = _LOG_SECRETS.set(secrets)
+        try:
+            return self._compute(provider, model, usage, served)
+        finally:
+            _LOG_SECRETS.reset(hidden)
+
+    def _compute(self, provider: Provider | str, model: str | None, usage: Usage, served: str | None) -> Cost:
         if isinstance(provider, str):
             known = PROVIDERS.get(provider)
             if known is None:
@@ -192,10 +211,22 @@ class PriceBook:
             level,
             "No price known for model %r of provider %r: its requests are recorded with "
             "priced=false and no cost. A newer genai-prices may know it.%s",
-            redact_secrets(model),
+            _shown(model),
             provider_id,
             " Further unknown models are logged at DEBUG." if self._unpriced_warnings == MAX_UNPRICED_WARNINGS else "",
         )
+
+
+_LOG_SECRETS: ContextVar[Callable[[], Iterable[str]] | None] = ContextVar("ccproxy_price_log_secrets", default=None)
+"""The keys of the request being priced, while it is (see :meth:`PriceBook.compute`)."""
+
+
+def _shown(model: str) -> str:
+    """A model name as logged: the request's own keys and anything shaped like a key masked."""
+    secrets = _LOG_SECRETS.get()
+    for secret in secrets() if secrets is not None else ():
+        model = model.replace(secret, "***")
+    return redact_secrets(model)
 
 
 _DEFAULT_PRICE_BOOK = PriceBook()

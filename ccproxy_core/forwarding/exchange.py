@@ -16,6 +16,7 @@ from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.forwarding.outcome import Failure, Observed, decide
+from ccproxy_core.forwarding.upstream import credential_values
 from ccproxy_core.providers import Provider
 from ccproxy_core.providers.base import StreamState
 
@@ -188,7 +189,13 @@ class Exchange:
             return FREE
         if usage.batch is not None and usage.batch.results:
             return batch_cost(prices, self.provider, usage.batch)
-        return prices.compute(self.provider, self.context.model, usage, served=usage.response_model)
+        return prices.compute(
+            self.provider, self.context.model, usage, served=usage.response_model, secrets=self._sent_keys
+        )
+
+    def _sent_keys(self) -> tuple[str, ...]:
+        """The keys sent upstream with the request (asked only to keep them out of a log line)."""
+        return credential_values(self.sent_headers) if self.sent_headers else ()
 
 
 FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
