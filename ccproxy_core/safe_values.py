@@ -315,6 +315,8 @@ def safe_record(
 def _without(credentials: tuple[str, ...], text: str) -> str:
     for key in credentials:
         text = text.replace(key, MASK)
+        if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
+            text = text.replace("".join(c if c.isprintable() else "?" for c in key), MASK)
     return text
 
 

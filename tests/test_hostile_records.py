@@ -232,6 +232,16 @@ def test_a_key_the_provider_echoes_in_its_answer_or_the_client_puts_in_its_query
     assert key not in json.dumps(row)
 
 
+def test_a_key_with_a_tab_that_the_provider_echoes_in_a_label_is_masked(server):
+    # A label is read with its control characters made "?": before, the key then no longer matched.
+    key = "gw-TAB\tLEAK9999abcd"
+    headers = {**ANTHROPIC, "x-api-key": key, "x-hostile": "answer-echoing-the-key"}
+    assert httpx.post(server.url + "/v1/messages", json=BODY, headers=headers, timeout=30).status_code == 200
+    row = stored_rows(server.url, 1)[0]
+    assert row["service_tier"] == "tier-***"
+    assert "LEAK9999abcd" not in json.dumps(row)
+
+
 def test_an_answer_nested_too_deep_to_read_reaches_the_client_unchanged(server):
     response = send(server.url, "deep-json")
     assert response.status_code == 200 and response.content.count(b"[") == 100_000
