@@ -96,6 +96,15 @@ def test_a_result_line_too_long_to_read_leaves_the_fetch_unpriced_not_short():
     assert (cost.priced, cost.total) == (False, None)
 
 
+def test_a_succeeded_result_without_a_model_leaves_the_fetch_unpriced_not_short():
+    # Before, the result was skipped and the fetch priced at the other results alone ($14.25 of $28.50).
+    named = anthropic_line("named", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
+    line = json.loads(anthropic_line("nameless", {"input_tokens": 1_000_000, "output_tokens": 1_000_000}))
+    del line["result"]["message"]["model"]
+    _usage, cost = fetched("anthropic", named + json.dumps(line).encode() + b"\n")
+    assert (cost.priced, cost.total) == (False, None)
+
+
 RESULTS = b"".join(anthropic_line(str(i), {"input_tokens": 100_000, "output_tokens": 500}) for i in range(3))
 ANSWERS = {
     "results": b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(RESULTS)

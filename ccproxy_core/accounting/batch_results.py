@@ -138,6 +138,8 @@ class BatchResultsParser:
             found = _result_usage(entry)
             if found is not None and found.response_model:
                 self._batch.add(found.response_model, found)
+            elif found is not None:  # a succeeded result that names no model cannot be priced: nor can the fetch
+                self._batch.unreadable = True
 
 
 def _result_usage(entry: dict[str, Any]) -> Usage | None:
