@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
 from ccproxy_budgets.notifier import slack_body
 from ccproxy_budgets.periods import period_bounds
+from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
@@ -355,3 +356,36 @@ def test_a_slack_notice_of_a_small_budget_shows_its_amounts():
     notice = {"budget": "b", "scope": "all", "period": "day", "threshold_percent": 50, "action": "block"}
     text = slack_body({**notice, "spent_usd": 0.006, "limit_usd": 0.012})["text"]
     assert text.endswith("passed 50%: 0.006 of 0.012 USD")  # not "0.01 of 0.01"
+
+
+class StoreAwayAtStartUp:
+    """A log store that cannot answer until ``back`` is set, then says 0.01 USD was spent (by other instances)."""
+
+    def __init__(self) -> None:
+        self.back = False
+
+    @hookimpl
+    def get_log_store(self):
+        return self
+
+    async def analytics(self, filters, bucket):
+        if not self.back:
+            raise ConnectionError("the store is away")
+        return {"cost": {"total_usd": 0.01}}
+
+
+def test_a_budget_whose_start_up_read_failed_asks_the_store_again_until_it_answers(proxy_factory, monkeypatch):
+    # Before, it stayed at 0 for the rest of the period: a restart during a store outage reset the budget.
+    monkeypatch.setattr("ccproxy_budgets.lifecycle.START_RETRY_SECONDS", 0.1)
+    store = StoreAwayAtStartUp()
+    proxy = proxy_factory(
+        plugins=[store],
+        observability={"budgets_enabled": True, "metrics_endpoint_enabled": True},
+        budgets=[budget("all-daily", "all", 0.004)],
+    )
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    assert claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO).content  # counted from 0
+    store.back = True
+    wait_until(lambda: budget_metrics(proxy.url).get(("ccproxy_budget_spent_usd", "all-daily"), 0) >= 0.01)
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO)

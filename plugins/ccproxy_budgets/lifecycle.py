@@ -27,6 +27,10 @@ log = logging.getLogger("ccproxy.budgets")
 STATE_ATTRIBUTE = "ccproxy_budgets"
 
 
+START_RETRY_SECONDS = 5.0
+"""How often a budget whose start-up read failed asks the log store again (until it answers)."""
+
+
 async def start_budgets(app: FastAPI, settings: Settings) -> None:
     if not settings.budgets:
         raise StartupError(
@@ -49,8 +53,12 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     ledger = Ledger(list(settings.budgets), notifier.notify if notifier else lambda notice: None)
     host = host_of(app)
     store = host.log_store()
+    unread = []
     for state in ledger.budgets:
-        ledger.start_from(state, await _spend_at_start(store, state))
+        spent = await _spend_at_start(store, state)
+        if spent is None:
+            unread.append(state)
+        ledger.start_from(state, spent or Decimal(0))
         log.info(
             "budget %s (%s, %s per %s, %s): %s USD spent so far",
             state.settings.name,
@@ -71,6 +79,9 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     shared = getattr(settings.observability, "log_storage_backend", None) == "clickhouse"
     if store is not None and shared and observability.budgets_sync_seconds > 0:
         sync = StoreSync(ledger, store, observability.budgets_sync_seconds)
+        sync.start()
+    elif store is not None and unread:  # nothing would read them again: retry until the store answers
+        sync = StoreSync(ledger, store, START_RETRY_SECONDS, until_read=unread)
         sync.start()
     setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector, sync))
 
@@ -103,12 +114,17 @@ async def stop_budgets(app: FastAPI) -> None:
         await notifier.stop()
 
 
-async def _spend_at_start(store: LogStore | None, state: BudgetState) -> Decimal:
-    """What the log store holds for this budget's period (0 without a store, or when it cannot answer)."""
+async def _spend_at_start(store: LogStore | None, state: BudgetState) -> Decimal | None:
+    """What the log store holds for this budget's period (0 without a store); ``None`` when it cannot answer."""
     if store is None:
         return Decimal(0)
     try:
         return await stored_spend(store, state)
     except Exception as exc:  # noqa: BLE001 - a store that cannot answer must not stop the server
-        log.error("budget %s starts from 0: the log store could not say what was spent (%s)", state.settings.name, exc)
-        return Decimal(0)
+        log.error(
+            "budget %s starts from 0: the log store could not say what was spent (%s); asking again every %g s",
+            state.settings.name,
+            exc,
+            START_RETRY_SECONDS,
+        )
+        return None

@@ -37,10 +37,17 @@ async def stored_spend(store: LogStore, state: BudgetState) -> Decimal:
 
 
 class StoreSync:
-    """The background task that reads each budget's spend from a shared store, now and then."""
+    """The background task that reads each budget's spend from a shared store, now and then.
 
-    def __init__(self, ledger: Ledger, store: LogStore, every_seconds: float) -> None:
+    With ``until_read`` it reads only those budgets, each until the store has answered once: the
+    budgets whose start-up read failed (the store was away), when nothing else would read them again.
+    """
+
+    def __init__(
+        self, ledger: Ledger, store: LogStore, every_seconds: float, until_read: list[BudgetState] | None = None
+    ) -> None:
         self.ledger, self.store, self.every_seconds = ledger, store, every_seconds
+        self.until_read = until_read
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -56,11 +63,18 @@ class StoreSync:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.every_seconds)
-            for state in self.ledger.budgets:
-                await self.sync(state)
+            if self.until_read is None:
+                for state in self.ledger.budgets:
+                    await self.sync(state)
+                continue
+            self.until_read = [state for state in self.until_read if not await self.sync(state)]
+            if not self.until_read:
+                log.info("budgets: the log store answered; every budget has its spend so far")
+                return
 
-    async def sync(self, state: BudgetState) -> None:
-        """Read one budget's spend from the store and take it when it is more than this instance counted."""
+    async def sync(self, state: BudgetState) -> bool:
+        """Read one budget's spend from the store and take it when it is more than this instance counted;
+        False when the store could not answer."""
         self.ledger.roll_over(state)
         period_start = state.period_start
         state.added_since_sync = Decimal(0)
@@ -70,7 +84,8 @@ class StoreSync:
             if not self._failing:
                 log.warning("budgets: the shared log store could not say what was spent (%s); retrying", exc)
             self._failing = True
-            return
+            return False
         self._failing = False
         if state.period_start == period_start:  # else a new period began meanwhile
             self.ledger.catch_up(state, stored + state.added_since_sync)
+        return True
