@@ -237,3 +237,17 @@ def test_a_hostile_openai_cache_write_count_leaves_the_cost_unknown(bad_count):
     read = usage_from_json("openai", body.encode())
     assert read.cache_write_tokens == 0 and read.input_tokens == 10  # nothing taken out of the input on its word
     assert not PriceBook().compute("openai", "gpt-5.6-cyber", read).priced
+
+
+def test_an_anthropic_message_without_its_output_count_cannot_be_priced():
+    # Every Messages answer reports its output tokens: without them, pricing the input alone is short of the bill.
+    body = json.dumps(
+        {"id": "msg_1", "type": "message", "model": "claude-haiku-4-5", "content": [], "usage": {"input_tokens": 1000}}
+    ).encode()
+    usage = usage_from_json("anthropic", body)
+    assert usage.input_tokens == 1000 and usage.bad_counts
+    assert not PriceBook().compute("anthropic", "claude-haiku-4-5", usage).priced
+    counted = usage_from_json(
+        "anthropic", body.replace(b'{"input_tokens": 1000}', b'{"input_tokens": 1000, "output_tokens": 0}')
+    )
+    assert not counted.bad_counts  # a count of 0 is a count

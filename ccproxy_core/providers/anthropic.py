@@ -116,6 +116,14 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
         read_error(usage, payload.get("error"))
 
 
+def read_body(usage: Usage, payload: dict[str, Any]) -> None:
+    """A whole response body: a message always reports its output tokens; without them its bill is unknown."""
+    read_payload(usage, payload)
+    raw = payload.get("usage")
+    if payload.get("type") == "message" and isinstance(raw, dict) and raw.get("output_tokens") is None:
+        usage.bad_counts = True
+
+
 def read_usage(usage: Usage, raw: Any) -> None:
     if not isinstance(raw, dict):
         return
@@ -311,7 +319,7 @@ PROVIDER = Provider(
     routes=ROUTES,
     local_error_types=LOCAL_ERROR_TYPES,
     error_body=error_body,
-    read_payload=read_payload,
+    read_payload=read_body,
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
     price_multiplier=price_multiplier,
