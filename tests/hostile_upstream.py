@@ -93,7 +93,7 @@ async def _responses_socket(request: web.Request) -> web.WebSocketResponse:
     server = request.app[_SERVER]
     socket = web.WebSocketResponse(max_msg_size=0)
     await socket.prepare(request)
-    while (message := await socket.receive()).type == WSMsgType.TEXT:
+    while (message := await socket.receive()).type in (WSMsgType.TEXT, WSMsgType.BINARY):
         server.socket_received.append(message.data)
         for text in server.socket_answers.pop(0) if server.socket_answers else []:
             await socket.send_str(text)

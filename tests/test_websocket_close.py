@@ -124,6 +124,18 @@ def test_a_provider_message_over_the_limit_closes_the_socket_and_is_recorded(pro
     assert "ccproxy closed it" in record.error_message
 
 
+def test_an_answer_asked_for_in_a_binary_frame_is_recorded_like_one_asked_in_text(provider, proxy_factory, recorder):
+    # Before, only text frames were looked at: an answer asked for in binary went unrecorded and unadmitted.
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, COMPLETED]]
+    with open_socket(proxy) as socket:
+        socket.send(CREATE.encode())  # bytes: a binary frame
+        assert [socket.recv(), socket.recv()] == [STARTED, COMPLETED]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 2)
+    assert provider.socket_received == [CREATE.encode()]  # forwarded as it came, binary
+
+
 @pytest.mark.parametrize(
     ("code", "stand_in", "sent"),
     [

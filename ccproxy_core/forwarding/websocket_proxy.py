@@ -256,8 +256,12 @@ class _Socket:
                 if asks and not await self._start_answer(text, send):
                     continue  # refused by a plugin: answered and recorded, not forwarded
                 await upstream.send_str(text)
-            elif message.get("bytes") is not None:
-                await upstream.send_bytes(message["bytes"])
+            elif (data := message.get("bytes")) is not None:
+                # A JSON event may come as a binary frame too: its answer is recorded and admitted the same.
+                text = data.decode("utf-8", "replace") if b'"response.create"' in data or b"\\u" in data else ""
+                if text and not await self._start_answer(text, send):
+                    continue
+                await upstream.send_bytes(data)
 
     async def _upstream_to_client(self, upstream: aiohttp.ClientWebSocketResponse, send: Send) -> None:
         while True:
