@@ -34,6 +34,8 @@ ANSWERS = {
     "bad-status-line": b"HTTP/1.1 abc WHAT\r\n\r\n",
     # A whole (JSON) answer whose connection closes halfway through the length its head announced.
     "cut-short": json_answer(b"200 OK", MESSAGE)[: -len(MESSAGE) // 2],
+    # The provider reads the request, then closes its connection without a byte of answer.
+    "closed-without-answering": b"",
     # The whole stream, then the provider keeps its connection open a while before ending the body.
     "stream-held-open": [
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -105,3 +107,11 @@ def test_a_json_answer_cut_short_of_its_length_is_a_502_not_half_a_200(proxy, re
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.upstream_status, record.error_type) == (502, 200, "upstream_stream_aborted")
     assert record.tokens_input is None and record.cost_usd is None
+
+
+def test_a_provider_that_closes_without_answering_is_not_called_unreachable(proxy, recorder):
+    # It was reached, and may bill the request: before, the record said "cannot reach anthropic".
+    response = send(proxy, "closed-without-answering")
+    assert response.status_code == 502 and "may have received the request" in response.json()["error"]["message"]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (502, "upstream_disconnected", None)

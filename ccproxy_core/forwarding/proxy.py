@@ -305,6 +305,9 @@ class Proxy:
             await self._local_error(
                 exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time"
             )
+        except aiohttp.ServerDisconnectedError:  # it took the request (or some of it), then hung up
+            message = f"{ctx.service_type} closed the connection without answering; it may have received the request"
+            await self._local_error(exchange, send, 502, "upstream_disconnected", message)
         except aiohttp.ClientResponseError as exc:  # it answered, but not in HTTP a client could be given
             message = f"the answer of {ctx.service_type} is not valid HTTP: {exc.message}"
             await self._local_error(exchange, send, 502, "upstream_invalid_response", message)
