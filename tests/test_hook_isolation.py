@@ -115,6 +115,7 @@ BAD_ADMISSIONS = [
     Admission(headers=(("content-length", "3"),)),
     Admission(headers=(("Transfer-Encoding", "chunked"),)),
     Admission(headers=(("x-ccproxy-request-id", "forged"),)),
+    Admission(headers=(("request-id", "req_forged"),)),
 ]
 
 

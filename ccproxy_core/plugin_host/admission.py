@@ -16,15 +16,17 @@ RESERVED_HEADERS = frozenset(
         "content-type",
         "keep-alive",
         "proxy-connection",
+        "request-id",
         "te",
         "trailer",
         "transfer-encoding",
         "upgrade",
         "x-ccproxy-request-id",
+        "x-request-id",
     }
 )
 """Headers a plugin may not add: they frame or describe the answer's body (a second Content-Length would
-make every answer unreadable), or are ccproxy's own."""
+make every answer unreadable), or are ccproxy's own or the provider's request id (which SDKs read)."""
 
 
 @dataclass(frozen=True, slots=True)
