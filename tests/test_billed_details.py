@@ -118,6 +118,19 @@ RESPONSE_WITH_TOOLS = {
 BACKGROUND = {**RESPONSE_WITH_TOOLS, "id": "resp_bg", "background": True, "output": []}
 QUEUED = {**BACKGROUND, "status": "queued", "usage": None}
 
+
+def final_usage_stream(model: str, input_tokens: int, usage: dict) -> bytes:
+    """A Messages stream whose message_delta carries the final ``usage`` (its steps included)."""
+    start = message(model, {"input_tokens": input_tokens, "output_tokens": 1})
+    return stream_answer(
+        sse(
+            ("message_start", {"type": "message_start", "message": start}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}),
+            ("message_stop", {"type": "message_stop"}),
+        )
+    )
+
+
 ANSWERS = {
     "bg-queued": json_answer(b"200 OK", json.dumps(QUEUED).encode()),
     "bg-in-progress": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "in_progress"}).encode()),
@@ -125,19 +138,7 @@ ANSWERS = {
     "bg-cancelled-without-usage": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "cancelled"}).encode()),
     "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
     "compacted": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", COMPACTED)).encode()),
-    "compacted-stream": stream_answer(
-        sse(
-            (
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": message("claude-opus-4-6", {"input_tokens": 23_000, "output_tokens": 1}),
-                },
-            ),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": COMPACTED}),
-            ("message_stop", {"type": "message_stop"}),
-        )
-    ),
+    "compacted-stream": final_usage_stream("claude-opus-4-6", 23_000, COMPACTED),
     "stale-steps-stream": stream_answer(
         sse(
             ("message_start", {"type": "message_start", "message": message("claude-sonnet-4-5", STALE_STEPS_START)}),
@@ -156,19 +157,7 @@ ANSWERS = {
     "step-not-an-object": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", STEP_NOT_AN_OBJECT)).encode()),
     "two-short-steps": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", TWO_SHORT_STEPS)).encode()),
     "advised": json_answer(b"200 OK", json.dumps(message("claude-haiku-4-5-20251001", ADVISED)).encode()),
-    "advised-stream": stream_answer(
-        sse(
-            (
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": message("claude-haiku-4-5-20251001", {"input_tokens": 740, "output_tokens": 1}),
-                },
-            ),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": ADVISED}),
-            ("message_stop", {"type": "message_stop"}),
-        )
-    ),
+    "advised-stream": final_usage_stream("claude-haiku-4-5-20251001", 740, ADVISED),
     "advised-unknown": json_answer(
         b"200 OK", json.dumps(message("claude-haiku-4-5-20251001", ADVISED_BY_AN_UNKNOWN_MODEL)).encode()
     ),
