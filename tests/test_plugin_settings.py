@@ -217,3 +217,14 @@ def test_a_misspelt_key_of_a_nested_plugin_table_stops_with_the_closest_name(tmp
     path = config(tmp_path, "[plugins.typed]\ntoken = 'x'\n[plugins.typed.inner]\ndepht = 2\n")
     with pytest.raises(SettingsError, match=r"plugins\.typed\.inner\.depht in the config file"):
         load_settings(path, entry_points_=TYPED)
+
+
+UPPER = [EntryPoint(name="Upper", value="tests.plugin_fixtures.capital_name", group="ccproxy")]
+
+
+def test_a_plugin_named_with_capitals_takes_its_settings_from_the_environment_too(tmp_path, monkeypatch):
+    # Before: "unknown plugin table PLUGINS__UPPER (plugins.upper in the config file): did you mean PLUGINS__UPPER?"
+    path = config(tmp_path, '[plugins.Upper]\nlevel = 2\nlabel = "from-file"\n')
+    monkeypatch.setenv("PLUGINS__UPPER__LEVEL", "5")
+    upper = load_settings(path, entry_points_=UPPER).plugins.Upper
+    assert (upper.level, upper.label) == (5, "from-file")  # the environment over the file, field by field

@@ -128,7 +128,8 @@ def _bound_tables(
         fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in new.items()}
         model_class = create_model("PluginSettings", __base__=model_class, __module__=__name__, **fields)
     raw = current.model_dump()
-    for name, table in (current.model_extra or {}).items():
+    tables = _by_plugin_name(current.model_extra or {}, raw, set(models) | loaded)
+    for name, table in tables.items():
         if name in unloaded:
             continue
         if name not in model_class.model_fields:
@@ -140,6 +141,23 @@ def _bound_tables(
     for name in models:  # validated as a table, so a required setting left unset is named in full
         raw.setdefault(name, {})
     return _validated(model_class, raw, ("plugins",))
+
+
+def _by_plugin_name(tables: Mapping[str, Any], raw: dict[str, Any], plugins: set[str]) -> dict[str, Any]:
+    """The plugin tables under their plugins' names: an environment variable's name is upper case, so
+    ``PLUGINS__UPPER__LEVEL`` is the table of a plugin named ``Upper``, its values over the config file's."""
+    folded = {plugin.lower(): plugin for plugin in plugins}
+    result = dict(tables)
+    for name, table in tables.items():
+        plugin = folded.get(name.lower())
+        if plugin is None or plugin == name:
+            continue
+        exact = result.get(plugin)
+        result[plugin] = {**exact, **table} if isinstance(exact, Mapping) and isinstance(table, Mapping) else table
+        raw[plugin] = result[plugin]
+        del result[name]
+        raw.pop(name, None)
+    return result
 
 
 def _is_model(annotation: Any) -> bool:
