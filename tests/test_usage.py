@@ -224,6 +224,13 @@ def test_an_anthropic_error_event_is_an_error_whatever_its_data_says(data, error
     assert (usage.error_type, usage.error_message) == (error_type, message)
 
 
+@pytest.mark.parametrize("data", [b"x" * 5_000_000, b"\xff\xfe not utf-8 \x00", b'{"error": ' * 50_000])
+def test_an_error_event_of_hostile_data_is_an_error_with_a_short_message(data):
+    cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")
+    usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut] + b"event: error\ndata: " + data + b"\n\n"])
+    assert usage.error_type == "stream_error" and 0 < len(usage.error_message) <= 1000
+
+
 def test_a_ping_whose_data_reads_like_an_error_is_no_error():
     ping = b'event: ping\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")

@@ -251,3 +251,18 @@ def test_an_anthropic_message_without_its_output_count_cannot_be_priced():
         "anthropic", body.replace(b'{"input_tokens": 1000}', b'{"input_tokens": 1000, "output_tokens": 0}')
     )
     assert not counted.bad_counts  # a count of 0 is a count
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [(123, None), ({"why": "x"}, None), ("", None), ("end\x1b[2J\nturn", "end?[2J?turn"), ("x" * 10_000, "x" * 32)],
+)
+def test_a_finish_reason_that_is_no_short_label_is_dropped_or_cut(reason, expected):
+    for service_type, body in (
+        (
+            "anthropic",
+            {"type": "message", "model": "m", "stop_reason": reason, "usage": {"input_tokens": 1, "output_tokens": 1}},
+        ),
+        ("openai", {"model": "m", "choices": [{"index": 0, "finish_reason": reason}], "usage": {"prompt_tokens": 1}}),
+    ):
+        assert usage_from_json(service_type, json.dumps(body).encode()).finish_reason == expected

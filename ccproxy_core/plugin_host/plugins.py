@@ -200,7 +200,7 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, settings: Settin
         return info
     try:
         plugin = ep.load()
-        if plugin is None or isinstance(plugin, int | float | str | bytes | bool):
+        if plugin is None or isinstance(plugin, int | float | str | bytes):
             raise TypeError(f"{ep.value} is {plugin!r}, not a module, class or object with ccproxy hooks")
         register_checked(pm, plugin, ep.name)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a third-party plugin's import fails that plugin, never ccproxy

@@ -30,7 +30,7 @@ from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.json_text import decode_json
+from ccproxy_core.json_text import decode_json, too_costly_to_decode
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -217,6 +217,7 @@ class AnthropicStreamReader(StreamReader):
 
 
 _USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
+_ERROR_DATA_BYTES = 4096
 
 
 def _event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
@@ -250,12 +251,12 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
 def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:
     """An ``event: error``: its error object, or whatever its data says (a string, an object without ``type``)."""
     state.error_seen = state.terminal_seen = True
-    event = decode_json(data)
+    event = None if too_costly_to_decode(data) else decode_json(data)
     read_error(usage, event.get("error", event) if isinstance(event, dict) else event)
     if usage.error_type is None:
         usage.error_type = "stream_error"
-    if usage.error_message is None:
-        text = data.strip().decode("utf-8", "replace")
+    if usage.error_message is None:  # the message is cut to a thousand characters: so much text is enough
+        text = data.strip()[:_ERROR_DATA_BYTES].decode("utf-8", "replace")
         read_error(usage, text or "the provider sent an error event without a message")
 
 

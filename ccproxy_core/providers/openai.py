@@ -99,10 +99,9 @@ RATE_LIMIT_HEADERS = {
     for kind in ("limit", "remaining")
 }
 
-# Every chunk of a stream with include_usage has "usage": null; only a real object counts.
-_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
-# The chunk that ends a choice: its finish_reason is a string (null in every chunk before it).
-_FINISH_MARKER = re.compile(rb'"finish_reason"\s*:\s*"')
+# Every chunk of a stream with include_usage has "usage": null; only a real object counts. The chunk
+# that ends a choice has a string finish_reason (null in every chunk before it). One search for both.
+_USAGE_OR_FINISH_MARKER = re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"')
 MAX_CHOICES_READ = 128
 _ERROR_MARKER = b'"error"'
 _FIRST_TOKEN = re.compile(
@@ -247,7 +246,7 @@ class OpenAIStreamReader(StreamReader):
 
 
 def _is_chunk_of_interest(data: bytes) -> bool:
-    return _ERROR_MARKER in data or _USAGE_MARKER.search(data) is not None or _FINISH_MARKER.search(data) is not None
+    return _ERROR_MARKER in data or _USAGE_OR_FINISH_MARKER.search(data) is not None
 
 
 def price_context(usage: Usage) -> dict[str, str]:

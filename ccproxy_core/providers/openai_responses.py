@@ -47,8 +47,8 @@ _DELTA_CONTENT = re.compile(rb'"delta"\s*:\s*"[^"]')
 _BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
 MAX_RESPONSE_ID_CHARS = 128
-_FINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
+_FINAL_STATUSES = frozenset({"completed", *_FAILED_STATUSES})
 
 
 def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
