@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchlib.machine import describe_machine
 from benchlib.processes import Service, plugins_on_settings, start_floor_proxy, start_mock, start_proxy
-from benchlib.wrk import run_wrk
+from benchlib.wrk import run_wrk, wrk_missing
 
 TARGETS = ("direct", "floor", "plugins off", "all on")
 
@@ -91,6 +91,8 @@ def main() -> int:
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the processes")
     parser.add_argument("--output", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if wrk_missing():
+        return 2
     pin = not args.no_pin
     machine, started_at = describe_machine(), datetime.now(UTC).isoformat(timespec="seconds")
     results = {}

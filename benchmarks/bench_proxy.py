@@ -35,7 +35,7 @@ from benchlib import report
 from benchlib.machine import describe_machine
 from benchlib.observe import wait_until_recorded
 from benchlib.processes import Service, pinned, plugins_on_settings, start_mock, start_proxy
-from benchlib.wrk import LoadResult, run_wrk, wrk_available
+from benchlib.wrk import LoadResult, run_wrk, wrk_missing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TTFB_CLIENT = Path(__file__).resolve().parent / "benchlib" / "ttfb_client.py"
@@ -206,9 +206,8 @@ def agreement_table(rows: list[dict]) -> str:
 
 def main() -> int:
     args = parse_args()
-    if not wrk_available():
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
-        return 1
+    if wrk_missing():
+        return 2
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
     server_cpus, load_cpus = ("1", "0") if pin else (None, None)
     machine = describe_machine()

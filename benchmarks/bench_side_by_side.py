@@ -34,7 +34,7 @@ from pathlib import Path
 
 from benchlib.machine import describe_machine
 from benchlib.processes import PLUGINS_ON, Service, start_mock, start_proxy
-from benchlib.wrk import LoadResult, run_wrk
+from benchlib.wrk import LoadResult, run_wrk, wrk_missing
 from ccproxy_logs_api.stream import REPLAY_GRACE_SECONDS
 
 PROXY_CPU, LOAD_CPU = "1", "0"
@@ -116,6 +116,8 @@ def main() -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if wrk_missing():
+        return 2
     machine, started_at = describe_machine(), datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="ccproxy-side-") as name:
         folder = Path(name)

@@ -24,7 +24,7 @@ from pathlib import Path
 from benchlib.machine import describe_machine
 from benchlib.observe import wait_until_recorded
 from benchlib.processes import plugins_on_settings, read_cpu_seconds, start_mock, start_proxy
-from benchlib.wrk import run_wrk, wrk_available
+from benchlib.wrk import run_wrk, wrk_missing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,8 +84,7 @@ def measure(workdir: Path, mock, workers: int, mode: str, args: argparse.Namespa
 
 def main() -> int:
     args = parse_args()
-    if not wrk_available():
-        print("wrk not found: install the Debian package 'wrk'", file=sys.stderr)
+    if wrk_missing():
         return 2
     machine = describe_machine()
     print(

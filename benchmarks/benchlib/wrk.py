@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,12 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def wrk_available() -> bool:
-    return shutil.which("wrk") is not None
+def wrk_missing() -> bool:
+    """True, after saying how to install it, when wrk is not on the PATH."""
+    if shutil.which("wrk") is not None:
+        return False
+    print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+    return True
 
 
 def run_wrk(
