@@ -232,3 +232,27 @@ def test_store_missing_at_run_time_shows_the_servers_advice(open_dashboard, prox
     # Chromium reports the 503 itself as a console error; nothing else may appear.
     problems.console_errors = [text for text in problems.console_errors if "status of 503" not in text]
     problems.assert_none()
+
+
+def test_the_cost_axis_is_wide_enough_for_five_figure_amounts(open_dashboard, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    tab, problems = open_dashboard(f"{proxy.url}/dashboard")
+    expect(tab.locator("body")).to_have_attribute("data-state", "ready")
+    # claude-opus-4-1 input at $15 per million tokens: ten million tokens cost $150 a request.
+    for n in range(70):
+        send_anthropic(proxy.url, f"costly-{n}", model="claude-opus-4-1", **{"x-mock-input-tokens": "10000000"})
+    analytics = stored_analytics(proxy.url, expected_requests=70)
+    assert analytics["cost"]["total_usd"] > 10_000
+    tab.click('[data-window="1h"]')
+    expect(tile_value(tab, "requests")).to_have_text("70", timeout=5_000)
+    # The plot starts where the y axis ends; the axis needs room for its widest label, "$10,000.00".
+    room = tab.evaluate(
+        """() => {
+            const plot = document.querySelector("#chart-cost .u-over");
+            const context = document.createElement("canvas").getContext("2d");
+            context.font = "12px system-ui, sans-serif";
+            return { axis: plot.offsetLeft, label: context.measureText("$10,000.00").width };
+        }"""
+    )
+    assert room["axis"] >= room["label"] + 15, room  # uPlot's tick (10 px) and gap (5 px) come first
+    problems.assert_none()

@@ -8,6 +8,10 @@ const COLORS = {
   blue: "#3b82f6", red: "#ef4444", green: "#10b981", amber: "#f59e0b", violet: "#8b5cf6", slate: "#64748b",
 };
 const CHART_HEIGHT = 190;
+const AXIS_FONT = "12px system-ui, sans-serif";
+const Y_AXIS_MIN_WIDTH = 64;
+const Y_AXIS_TICK_AND_GAP = 17; // uPlot's tick (10 px) and gap (5 px), and a little air
+const measuring = document.createElement("canvas").getContext("2d");
 const MAX_GRID_BUCKETS = 5000;
 
 // emptyAs: what a bucket without requests shows. Counts are 0; a percentile of nothing is a gap.
@@ -31,6 +35,13 @@ const CHARTS = [
     series: [["p50", "p50_ms", COLORS.blue], ["p95", "p95_ms", COLORS.amber], ["p99", "p99_ms", COLORS.red]],
   },
 ];
+
+/** uPlot axis size: wide enough for the longest tick label ("$12,000.00" does not fit in 64 px). */
+function yAxisWidth(u, labels) {
+  measuring.font = AXIS_FONT;
+  const widest = Math.max(0, ...(labels || []).map((label) => measuring.measureText(label).width));
+  return Math.max(Y_AXIS_MIN_WIDTH, Math.ceil(widest) + Y_AXIS_TICK_AND_GAP);
+}
 
 /** uPlot points filter: the indexes of values with no value on either side. */
 function isolatedPoints(u, seriesIdx) {
@@ -86,8 +97,11 @@ function chartOptions(spec, width) {
       })),
     ],
     axes: [
-      { stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, space: 90 },
-      { stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, size: 64, values: (u, splits) => splits.map(spec.format) },
+      { stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, space: 90, font: AXIS_FONT },
+      {
+        stroke: COLORS.slate, grid: { stroke: "#e5e7eb" }, font: AXIS_FONT, size: yAxisWidth,
+        values: (u, splits) => splits.map(spec.format),
+      },
     ],
   };
 }
