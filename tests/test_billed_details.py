@@ -113,6 +113,22 @@ RESPONSE_WITH_TOOLS = {
     },
 }
 
+# Only a web search call whose action is a search is billed ("Output and citations" in OpenAI's web
+# search guide); opening a page and finding in it are free.
+BROWSING = {
+    **RESPONSE_WITH_TOOLS,
+    "output": [
+        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "a"}},
+        {"type": "web_search_call", "id": "ws_2", "status": "completed", "action": {"type": "open_page", "url": "u"}},
+        {
+            "type": "web_search_call",
+            "id": "ws_3",
+            "status": "completed",
+            "action": {"type": "find_in_page", "url": "u", "pattern": "p"},
+        },
+    ],
+}
+
 # Background mode (platform.openai.com, "Background mode"): the create call answers ``queued``
 # at once; the usage comes with the finished response, on retrieval.
 BACKGROUND = {**RESPONSE_WITH_TOOLS, "id": "resp_bg", "background": True, "output": []}
@@ -135,6 +151,7 @@ ANSWERS = {
     "bg-queued": json_answer(b"200 OK", json.dumps(QUEUED).encode()),
     "bg-in-progress": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "in_progress"}).encode()),
     "bg-completed": json_answer(b"200 OK", json.dumps(BACKGROUND).encode()),
+    "bg-cancelled-with-usage": json_answer(b"200 OK", json.dumps({**BACKGROUND, "status": "cancelled"}).encode()),
     "bg-cancelled-without-usage": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "cancelled"}).encode()),
     "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
     "compacted": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", COMPACTED)).encode()),
@@ -163,6 +180,7 @@ ANSWERS = {
     ),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
+    "browsing": json_answer(b"200 OK", json.dumps(BROWSING).encode()),
     "tools-stream": stream_answer(
         sse(
             (
@@ -183,7 +201,7 @@ upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
 
 def send(proxy, kind: str, model: str = "claude-opus-4-6", stream: bool = False) -> httpx.Response:
-    if kind.startswith("tools"):
+    if kind.startswith(("tools", "browsing")):
         headers = {"authorization": "Bearer sk-test", "x-raw": kind}
         body = {"model": "gpt-5", "input": "hi", "stream": stream}
         return httpx.post(proxy.url + "/v1/responses", json=body, headers=headers, timeout=10)
@@ -258,6 +276,14 @@ def test_built_in_tool_calls_of_a_response_are_billed_per_call(proxy, recorder, 
     assert record.web_search_requests == 2
 
 
+def test_only_the_search_actions_of_web_search_calls_are_billed(proxy, recorder):
+    assert send(proxy, "browsing").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    tokens = (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK  # gpt-5, as above: $0.010625
+    assert (record.web_search_requests, record.cost_tools_usd) == (1, Decimal("0.01"))  # not 3 and $0.03
+    assert record.cost_usd == tokens + Decimal("0.01")
+
+
 def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_finished(proxy, recorder):
     headers = {"authorization": "Bearer sk-test"}
     body = {"model": "gpt-5", "input": "hi", "background": True}
@@ -286,3 +312,22 @@ def test_a_background_response_shown_cancelled_without_usage_is_billed_when_its_
     _, cancelled, finished = recorder.wait_for_ends(3)
     assert (cancelled.cost_usd, cancelled.tokens_input) == (None, None)
     assert finished.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
+
+
+@pytest.mark.parametrize("finished", ["bg-completed", "bg-cancelled-with-usage"])
+def test_a_background_response_cancelled_is_billed_on_the_cancel_that_shows_its_usage(proxy, recorder, finished):
+    # The cancel call answers with the response as far as it got; before, its usage was never recorded
+    # unless the client retrieved the response again.
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True}
+    assert (
+        httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | {"x-raw": "bg-queued"}).status_code == 200
+    )
+    cancel = httpx.post(proxy.url + "/v1/responses/resp_bg/cancel", headers=headers | {"x-raw": finished})
+    assert cancel.status_code == 200
+    assert httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | {"x-raw": finished}).status_code == 200
+    _, cancelled, retrieved = recorder.wait_for_ends(3)
+    assert cancelled.endpoint == "/v1/responses/{response_id}/cancel"
+    assert (cancelled.tokens_input, cancelled.tokens_output) == (2_000, 800)
+    assert cancelled.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
+    assert (retrieved.tokens_input, retrieved.cost_usd) == (None, None)  # billed once

@@ -2,7 +2,8 @@
 
 ``POST /v1/responses`` with ``background: true`` answers at once with a ``queued`` response
 and no usage; the provider bills the work when it finishes, and the usage appears only on
-``GET /v1/responses/{id}`` (or a resumed stream of it), which a client may call many times.
+``GET /v1/responses/{id}`` (or a resumed stream of it), which a client may call many times, and
+on ``POST /v1/responses/{id}/cancel``, which answers with the response as far as it got.
 So ccproxy remembers the ids of the background responses it saw started and not finished,
 and gives their usage, cost and outcome to the first retrieval that shows them finished with
 their usage (one cancelled may show no usage at first, and its usage later).

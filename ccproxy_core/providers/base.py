@@ -147,7 +147,7 @@ def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
     if isinstance(error, str) and error:
         usage.error_message = _API_KEY_PATTERN.sub("sk-***", clean_text(error, _MAX_ERROR_MESSAGE_CHARS))
         return
-    if not isinstance(error, dict):
+    if not isinstance(error, dict) or not error:  # ``{"error": {}}`` is no error to the SDKs either
         return
     kinds = (error.get("code"), error.get("type")) if prefer_code else (error.get("type"), error.get("code"))
     kind = next((k for k in kinds if isinstance(k, str) and k), None)

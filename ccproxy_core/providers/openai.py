@@ -59,13 +59,13 @@ ROUTES = (
     ),
     *routes(NAME, "free", "POST /v1/moderations", "POST /v1/responses/input_tokens"),
     *routes(NAME, RESPONSES, "POST /v1/responses", "POST /v1/responses/compact"),
-    # A background response is billed on the retrieval that first sees it finished.
-    *routes(NAME, STORED_RESPONSE, "GET /v1/responses/{response_id}"),
+    # A background response is billed on the retrieval that first sees it finished; cancelling one
+    # answers with the response too, as far as it got, with its usage.
+    *routes(NAME, STORED_RESPONSE, "GET /v1/responses/{response_id}", "POST /v1/responses/{response_id}/cancel"),
     *routes(
         NAME,
         "none",
         "DELETE /v1/responses/{response_id}",
-        "POST /v1/responses/{response_id}/cancel",
         "GET /v1/responses/{response_id}/input_items",
         "GET /v1/chat/completions",
         "GET /v1/chat/completions/{completion_id}",
@@ -239,8 +239,9 @@ class OpenAIStreamReader(StreamReader):
                 chunk = decode_event(usage, state, data)
                 if isinstance(chunk, dict):
                     self._first_chunk_pending = False
-                    if isinstance(chunk.get("error"), dict):
-                        # The provider's last word: a client that hangs up now had the whole answer.
+                    if chunk.get("error"):
+                        # The SDKs raise on any such chunk, its error an object or a bare string. The
+                        # provider's last word: a client that hangs up now had the whole answer.
                         state.error_seen = state.terminal_seen = True
                     read_payload(usage, chunk)
 

@@ -6,7 +6,8 @@ Responses API (``POST /v1/responses``; the same events arrive over its WebSocket
     (``{reason}``) and ``usage``: ``input_tokens`` (cached ones included),
     ``input_tokens_details.cached_tokens``, ``output_tokens`` (reasoning included) and
     ``output_tokens_details.reasoning_tokens``; ``service_tier`` is the tier that served it;
-    each ``web_search_call`` and ``file_search_call`` item of its ``output`` is billed per call. A
+    each ``file_search_call`` item of its ``output`` is billed per call, and each ``web_search_call``
+    whose ``action`` is a ``search`` (``open_page`` and ``find_in_page`` are free). A
     stream is a sequence of ``response.*`` events; ``response.created`` carries the response
     without usage, and exactly one of ``response.completed``, ``response.failed`` or
     ``response.incomplete`` ends it with the final response. A stream-level failure is an ``error`` event (``code``, ``message``).
@@ -86,22 +87,30 @@ def _count_tool_calls(usage: Usage, output: Any) -> None:
     for item in output[:MAX_OUTPUT_ITEMS_COUNTED]:
         kind = item.get("type") if isinstance(item, dict) else None
         field = _BILLED_TOOL_CALLS.get(kind) if isinstance(kind, str) else None
-        if field is not None:
+        if field is not None and _is_billed_call(item):
             counts[field] += 1
     for field, count in counts.items():
         if count:
             setattr(usage, field, count)
 
 
+def _is_billed_call(item: dict[str, Any]) -> bool:
+    """A web search call is billed when its action is a search; opening a page or finding in it is free
+    (OpenAI's web search guide, "Output and citations"). A call without an action is taken as a search."""
+    if item["type"] != "web_search_call":
+        return True
+    action = item.get("action")
+    return not isinstance(action, dict) or action.get("type") in (None, "search")
+
+
 def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
     """One Responses or Realtime server event; True when it ends an answer."""
     kind = event.get("type")
-    if kind == "error":
-        # A stream-level error: the event itself is the error object (``code``, ``message``),
-        # or wraps one under ``error`` (Realtime).
-        read_error(
-            usage, event.get("error") if isinstance(event.get("error"), dict) else _as_error(event), prefer_code=True
-        )
+    wrapped = event.get("error")
+    if kind == "error" or (kind is None and wrapped):
+        # A stream-level error: the event itself is the error object (``code``, ``message``), or
+        # wraps one under ``error`` (Realtime); an untyped ``{"error": ...}``, as the SDKs read it.
+        read_error(usage, wrapped if wrapped else _as_error(event), prefer_code=True)
         usage.error_type = usage.error_type or "stream_error"
         usage.failed = True
         return True
