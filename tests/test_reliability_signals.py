@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import pytest
 
 from ccproxy_core.testing import free_port, wait_until
 
@@ -335,3 +336,21 @@ def test_a_stream_cut_by_the_shutdown_timeout_is_one_warning_line_not_a_tracebac
             "SELECT status_code, error_type FROM access_logs WHERE request_id = ?", [stream.request_id]
         ).fetchone()
     assert row == (200, "proxy_cancelled")
+
+
+def test_an_answer_the_provider_broke_off_is_no_application_error_in_the_log(upstream, tmp_path):
+    database = tmp_path / "broken.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database)).start()
+    try:
+        headers = {**ANTHROPIC, "x-mock-abort-after": "3"}
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(server.url + "/v1/messages", json={**BODY, "stream": True}, headers=headers, timeout=10)
+        server.send(signal.SIGTERM)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    # Before, uvicorn's "ASGI callable returned without completing response." came at ERROR.
+    assert " ERROR " not in server.stderr, server.stderr
+    assert "INFO uvicorn.error: an answer was cut short and its connection closed" in server.stderr
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT error_type FROM access_logs").fetchall() == [("upstream_stream_aborted",)]

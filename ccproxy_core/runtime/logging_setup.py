@@ -162,6 +162,20 @@ LINE_GATHER_SECONDS = 0.02
 """How long the line writer lets lines gather after the first: under load, one wake-up and one write for many."""
 
 
+class CutAnswersAreNotAppErrors(logging.Filter):
+    """When a provider's answer breaks off, ccproxy ends the client's there too, as the provider did,
+    and records why (``upstream_stream_aborted``, ...); uvicorn then logs "ASGI callable returned
+    without completing response." at ERROR, as for a failed application: one INFO line instead."""
+
+    _UVICORN_MESSAGE = "ASGI callable returned without completing response."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self._UVICORN_MESSAGE:
+            record.msg = "an answer was cut short and its connection closed (the request's access record says why)"
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 class _AccessLines:
     """Where :func:`queue_access_line` puts records: the queue of the running line writer, if any."""
 
@@ -201,6 +215,7 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     logging.getLogger("uvicorn.error").addFilter(NoQueriesInWebSocketLines())
     logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
     logging.getLogger("uvicorn.error").addFilter(CutsAreNotCrashes())
+    logging.getLogger("uvicorn.error").addFilter(CutAnswersAreNotAppErrors())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
     writer.start()
     _AccessLines.queue = log_queue
