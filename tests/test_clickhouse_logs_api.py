@@ -194,3 +194,26 @@ def test_a_wrong_password_stops_start_up_with_one_line(clickhouse_server, tmp_pa
     [line] = [line for line in done.stderr.splitlines() if "refused to set up the access log" in line]
     assert "Wrong password" in line and "not-the-password" not in done.stderr
     assert "Stack trace" not in done.stderr and "DB::Exception::Exception" not in done.stderr
+
+
+def test_a_query_page_stops_at_its_byte_cap_and_its_cursor_leads_to_the_rest(
+    proxy_factory, clickhouse_server, monkeypatch
+):
+    # Before, a page held every row asked for, up to 10,000 rows at their size caps (some 80 MB).
+    from ccproxy_clickhouse import queries
+
+    proxy = proxy_factory(observability=clickhouse_storage(clickhouse_server.url))
+    send_traffic(proxy.url)
+    every = stored_rows(proxy.url, 7)
+    sizes = [len(json.dumps(row, separators=(",", ":"), default=str).encode()) + 1 for row in every]
+    monkeypatch.setattr(queries, "PAGE_BYTES", sum(sizes[:3]) + 2)
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(f"{proxy.url}/logs/query", params=params).json()
+        assert 1 <= len(page["results"]) <= 3
+        seen += page["results"]
+        pages += 1
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == every and pages >= 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from clickhouse_driver import Client
 
 from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogFilters, PagePosition, QueryPage
@@ -25,8 +26,18 @@ def _order_column(name: str) -> str:
     return "timestamp_us" if name == "timestamp" else quote(name)
 
 
+PAGE_BYTES = 16 * 1024 * 1024
+"""Most bytes of rows (as JSON) in one /logs/query page, as on DuckDB: 10,000 rows of ordinary size fit;
+rows at their size caps end a page before its limit, and its cursor leads to the rest."""
+ROWS_PER_READ = 500
+"""Rows of a page read from ClickHouse at once."""
+
+
 def query_page(client: Client, database: str, filters: LogFilters, limit: int, after: PagePosition | None) -> QueryPage:
-    """Up to ``limit`` rows newest first, strictly after ``after``; keyset pagination on (timestamp, request_id)."""
+    """Up to ``limit`` rows newest first, strictly after ``after``; keyset pagination on (timestamp, request_id).
+
+    A page stops at :data:`PAGE_BYTES` of rows, before ``limit`` when rows are large.
+    """
     params = Params()
     extra = []
     if after is not None:
@@ -38,15 +49,42 @@ def query_page(client: Client, database: str, filters: LogFilters, limit: int, a
         f"ORDER BY timestamp_us DESC, request_id DESC LIMIT {int(limit) + 1}",
         params.values,
     )
+    more = len(keys) > limit
+    keys = keys[:limit]
+    rows, covered = _rows_within(client, database, keys, PAGE_BYTES)
     next_position = None
-    if len(keys) > limit:
-        keys = keys[:limit]
-        next_position = PagePosition(micros_to_datetime(keys[-1][0]), keys[-1][1])
-    return QueryPage(rows_for_keys(client, database, keys), next_position)
+    if (more or covered < len(keys)) and covered:
+        next_position = PagePosition(micros_to_datetime(keys[covered - 1][0]), keys[covered - 1][1])
+    return QueryPage(rows, next_position)
+
+
+def _rows_within(
+    client: Client, database: str, keys: list[tuple[int, str]], max_bytes: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows of ``keys`` in order, read a slice at a time, up to the row that would take them past
+    ``max_bytes`` of JSON (the first row always comes); and how many of ``keys`` they cover."""
+    rows: list[dict[str, Any]] = []
+    used = 0
+    for start in range(0, len(keys), ROWS_PER_READ):
+        batch = keys[start : start + ROWS_PER_READ]
+        for index, row in enumerate(_rows_by_key(client, database, batch)):
+            if row is None:  # deleted since its key was read
+                continue
+            size = len(orjson.dumps(row, default=str)) + 1
+            if rows and used + size > max_bytes:
+                return rows, start + index
+            rows.append(row)
+            used += size
+    return rows, len(keys)
 
 
 def rows_for_keys(client: Client, database: str, keys: list[tuple[int, str]]) -> list[dict[str, Any]]:
     """The full rows of ``keys`` (timestamp_us, request_id), in the order of ``keys``."""
+    return [row for row in _rows_by_key(client, database, keys) if row is not None]
+
+
+def _rows_by_key(client: Client, database: str, keys: list[tuple[int, str]]) -> list[dict[str, Any] | None]:
+    """The full row of each of ``keys``, in their order; ``None`` for a key no longer stored."""
     if not keys:
         return []
     params = Params()
@@ -56,7 +94,7 @@ def rows_for_keys(client: Client, database: str, keys: list[tuple[int, str]]) ->
         f"AND timestamp_us <= {params.add(max(micros))} AND request_id IN {params.add(tuple(k[1] for k in keys))}"
     )
     by_key = {(row[1], row[0]): row for row in client.execute(sql, params.values)}
-    return [row_to_dict(by_key[key]) for key in keys if key in by_key]
+    return [row_to_dict(by_key[key]) if key in by_key else None for key in keys]
 
 
 def entries_page(
