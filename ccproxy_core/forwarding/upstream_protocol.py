@@ -1,4 +1,4 @@
-"""aiohttp's connection protocol, made to end a body whose framing breaks.
+"""aiohttp's connection protocol, made to end a body whose framing breaks and to refuse answers nobody asked for.
 
 When a provider's chunked framing breaks in the middle of a body (a chunk size that is not
 hex), aiohttp closes the connection and puts the parse error on the connection's queue of
@@ -6,6 +6,12 @@ answers, not on the body being read, and drops its read timeout: a read of that 
 waits forever, and so does the client's stream. This protocol also puts the error on the
 body, so the read ends at once with ``ClientPayloadError`` and the exchange is recorded as a
 stream the provider broke off.
+
+A kept-alive connection waits in the pool between requests. aiohttp parses whatever arrives
+on it meanwhile and queues it, and the next request sent on that connection took the queued
+bytes for its answer: another client's request was answered, and recorded, with them. Bytes
+that arrive while no request waits on the connection close it instead; the pool then opens a
+new one for the next request.
 """
 
 from __future__ import annotations
@@ -19,7 +25,34 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 
 class UpstreamProtocol(ResponseHandler):
-    """``ResponseHandler`` whose parse errors also end the body being read."""
+    """``ResponseHandler`` whose parse errors also end the body being read, and that closes
+    its connection when bytes arrive after the answer was read and before another request."""
+
+    _asked = False
+    """A request was sent (or is being sent) and its answer has not been read to its end."""
+
+    def set_response_params(self, **params: Any) -> None:
+        """aiohttp calls it before it sends each request on this connection."""
+        self._asked = True
+        super().set_response_params(**params)
+
+    def data_received(self, data: bytes) -> None:
+        if data and not self._asked and not self._upgraded and self._payload_parser is None:
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        super().data_received(data)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:
+        """aiohttp queues each answer it parsed here, its body still arriving or whole."""
+        super().feed_data(data, size)
+        head, body = data
+        if not 100 <= head.code < 200:  # an interim answer (100 Continue): the real one is still to come
+            body.on_eof(self._answer_read)
+
+    def _answer_read(self) -> None:
+        self._asked = False
 
     def set_exception(self, exc: BaseException, *cause: Any) -> None:
         body = self._payload

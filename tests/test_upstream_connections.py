@@ -1,0 +1,112 @@
+"""Kept-alive connections to the provider: an answer is only ever read for the request that asked for it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import anthropic
+import pytest
+
+_HEAD_END = b"\r\n\r\n"
+
+
+def messages_answer(message_id: str, input_tokens: int) -> bytes:
+    """A Messages answer (docs.anthropic.com, Messages API) on a kept-alive connection."""
+    body = json.dumps(
+        {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5-20251001",
+            "content": [{"type": "text", "text": message_id}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 5},
+        }
+    ).encode()
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+class ChattyProvider:
+    """Answers each request on a kept-alive connection, then writes an answer nobody asked for on it."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            pending = b""
+            for number in range(1_000):
+                head, pending = self._read_request(connection, pending)
+                if head is None:
+                    return
+                connection.sendall(messages_answer(f"msg_{number}", 10))
+                time.sleep(0.2)
+                try:
+                    connection.sendall(messages_answer("msg_unasked", 777_777))
+                except OSError:
+                    return
+
+    @staticmethod
+    def _read_request(connection: socket.socket, pending: bytes) -> tuple[bytes | None, bytes]:
+        while _HEAD_END not in pending:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return None, b""
+            pending += chunk
+        head, _, rest = pending.partition(_HEAD_END)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        while len(rest) < length:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        return head, rest[length:]
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def chatty_provider():
+    provider = ChattyProvider()
+    yield provider
+    provider.stop()
+
+
+def test_an_answer_sent_on_an_idle_connection_is_never_the_next_requests(proxy_factory, recorder, chatty_provider):
+    # Before, the second request was answered, and recorded, with the unasked answer (777,777 tokens).
+    proxy = proxy_factory(upstream_url=chatty_provider.url, plugins=[recorder])
+    client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-test", max_retries=0)
+    texts = []
+    for _ in range(2):
+        answer = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+        texts.append(answer.content[0].text)
+        time.sleep(0.5)  # the unasked answer arrives meanwhile
+    assert texts == ["msg_0", "msg_0"]  # each on a connection of its own
+    assert [record.tokens_input for record in recorder.wait_for_ends(2)] == [10, 10]
+    assert chatty_provider.connections == 2
