@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import anthropic
 import httpx
@@ -14,11 +16,13 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ccproxy_budgets.ledger import Ledger
 from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
 from ccproxy_budgets.notifier import slack_body
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
+from ccproxy_core.runtime.budget_settings import BudgetSettings
 from ccproxy_core.runtime.settings_loader import load_settings
 from ccproxy_core.testing import wait_until
 from tests.alerting_servers import WebhookReceiver
@@ -121,8 +125,8 @@ def test_a_scrape_after_the_period_ended_shows_the_new_period_before_any_request
     assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(yesterday)
 
     observer = getattr(proxy.app.state, STATE_ATTRIBUTE)[0]
-    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
-    observer.ledger.clock = lambda: midnight + timedelta(seconds=1)
+    [state] = observer.ledger.budgets
+    state.period_end = datetime.now(UTC)  # as if the day had just ended
     metrics = budget_metrics(proxy.url)  # no request since midnight
     assert metrics[("ccproxy_budget_spent_usd", "haiku-daily")] == 0
     assert metrics[("ccproxy_budget_limit_usd", "haiku-daily")] == 0.001
@@ -389,3 +393,35 @@ def test_a_budget_whose_start_up_read_failed_asks_the_store_again_until_it_answe
     wait_until(lambda: budget_metrics(proxy.url).get(("ccproxy_budget_spent_usd", "all-daily"), 0) >= 0.01)
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
+
+
+def spend(cost: str, began: datetime) -> SimpleNamespace:
+    """What the ledger reads of a finished request's record."""
+    return SimpleNamespace(cost_usd=Decimal(cost), timestamp=began, model="claude-haiku-4-5")
+
+
+def test_a_request_that_began_before_midnight_counts_in_the_day_it_began():
+    # Before, it counted in the day it ended; the store, analytics and reports (and so a restart) in
+    # the day it began: the budget refused one request more than it would after a restart.
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight - timedelta(seconds=10)]
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.03))], notify=lambda notice: None, clock=lambda: now[0])
+    now[0] = midnight + timedelta(seconds=5)
+    ledger.add(spend("0.018", began=midnight - timedelta(seconds=10)))
+    ledger.add(spend("0.018", began=midnight + timedelta(seconds=1)))
+    [state] = ledger.budgets
+    assert (state.period_start, state.spent) == (midnight, Decimal("0.018"))
+    assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status is None
+
+
+def test_thresholds_learnt_from_the_shared_store_are_announced_by_the_instance_that_passed_them():
+    # Before, every instance sharing the store sent every notice again once it had synced.
+    notices: list[dict] = []
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.036))], notify=notices.append)
+    [state] = ledger.budgets
+    ledger.catch_up(state, Decimal("0.018"))  # another instance passed 50%, and said so
+    assert notices == []
+    ledger.add(spend("0.018", began=datetime.now(UTC)))  # this one passes 80% and 100%
+    assert [notice["threshold_percent"] for notice in notices] == [80, 100]
+    ledger.catch_up(state, Decimal("0.05"))
+    assert len(notices) == 2

@@ -95,10 +95,14 @@ class Ledger:
         state.roll_over(self.clock())
 
     def catch_up(self, state: BudgetState, spent: Decimal) -> None:
-        """What a shared store says was spent, when more than counted here (other instances spent it)."""
+        """What a shared store says was spent, when more than counted here (other instances spent it).
+
+        Thresholds it passes are not announced here: the instance whose request passed one did,
+        so each reaches the webhook once, not once per instance.
+        """
         if spent > state.spent:
             state.spent = spent
-            self._announce(state)
+            self._announce(state, notify=False)
 
     def admit(self, context: Any) -> Admission | None:
         """Refuse when a covering blocking budget is spent; otherwise say what is left of each."""
@@ -127,7 +131,12 @@ class Ledger:
         return Admission(refuse_status=429, error_type="budget_exceeded", message=message, headers=tuple(headers))
 
     def add(self, record: Any) -> None:
-        """Count a finished request's cost in every budget covering it; announce crossed thresholds."""
+        """Count a finished request's cost in every budget covering it; announce crossed thresholds.
+
+        A request counts in the period it began in (its record's ``timestamp``), as the stored spend,
+        ``/logs/analytics`` and ``ccproxy report`` count it: a stream that began before midnight
+        and ended after it is yesterday's, and a restart does not move it.
+        """
         cost = record.cost_usd
         if not cost:
             return
@@ -135,12 +144,14 @@ class Ledger:
         for state in self.budgets:
             if state.covers(record):
                 state.roll_over(now)
+                if record.timestamp < state.period_start:
+                    continue
                 amount = cost if isinstance(cost, Decimal) else Decimal(str(cost))
                 state.spent += amount
                 state.added_since_sync += amount
                 self._announce(state)
 
-    def _announce(self, state: BudgetState) -> None:
+    def _announce(self, state: BudgetState, notify: bool = True) -> None:
         limit = state.limit
         crossed = [share for share in THRESHOLDS if state.spent >= share * limit and share not in state.notified]
         if not crossed:
@@ -155,7 +166,7 @@ class Ledger:
                 state.settings.period,
                 "requests now refused" if state.settings.action == "block" else "warning only",
             )
-        for share in crossed:
+        for share in crossed if notify else ():
             self.notify(
                 {
                     "budget": state.settings.name,
