@@ -5,7 +5,10 @@ only those. Every row carries the ``instance`` that wrote it and ``inserted_us``
 batch was inserted. Once a stream subscriber exists, a thread asks the table every
 ``interval`` seconds for rows of other instances inserted since the previous poll (less a
 ``lookback`` margin for clocks and inserts in flight), publishes each one it has not published
-yet, and remembers the request_ids of the lookback window so none is published twice.
+yet, and remembers the request_ids of the lookback window so none is published twice. A poll
+that reads :data:`MAX_ROWS_PER_POLL` rows (a peer's backlog after an outage) is followed by one
+that starts right after its last row, without the lookback, so a backlog reaches the stream
+ten thousand rows a second instead of each poll reading the same oldest rows again.
 
 A peer's record reaches the stream after its writer's flush interval plus up to one poll
 interval. Insert times come from each instance's clock, so the instances' clocks must agree
@@ -58,6 +61,8 @@ class PeerFeed:
         self._seen: set[str] = set()
         self._seen_order: deque[tuple[int, str]] = deque()
         self._since_us = self._floor_us = time.time_ns() // 1000
+        self._resume_after: tuple[int, str] | None = None
+        """(inserted_us, request_id) of the last row of a poll that stopped at its row limit."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -90,7 +95,7 @@ class PeerFeed:
         """One poll; return how many records were published."""
         now_us = time.time_ns() // 1000
         since = max(self._since_us - self._lookback_us, self._floor_us)
-        rows = self._run(self._select, since, now_us)
+        rows = self._run(self._select, since, now_us, self._resume_after)
         published = 0
         for inserted_us, row in rows:
             request_id = row[0]
@@ -101,22 +106,37 @@ class PeerFeed:
             for publish in list(self._publishers):
                 publish(record)
             published += 1
-        self._since_us = max(self._since_us, now_us)
+        if len(rows) >= MAX_ROWS_PER_POLL:
+            self._resume_after = (rows[-1][0], rows[-1][1][0])
+        else:
+            self._resume_after = None
+            self._since_us = max(self._since_us, now_us)
         self._forget_before(since)
         self.published += published
         return published
 
-    def _select(self, client: Client, since_us: int, now_us: int) -> list[tuple[int, tuple]]:
+    def _select(
+        self, client: Client, since_us: int, now_us: int, after: tuple[int, str] | None
+    ) -> list[tuple[int, tuple]]:
         oldest_start = now_us - int(MAX_REQUEST_AGE_SECONDS * 1_000_000)
+        # The rows of one batch share their inserted_us: request_id orders them, so a poll can
+        # resume inside a batch.
+        resume = (
+            "AND (inserted_us > %(after_us)s OR (inserted_us = %(after_us)s AND request_id > %(after_id)s)) "
+            if after
+            else ""
+        )
         rows = client.execute(
             f"SELECT inserted_us, {SELECT_LIST} FROM {self._table} "
             "WHERE event_date >= %(day)s AND timestamp_us >= %(oldest)s AND inserted_us >= %(since)s "
-            f"AND instance != %(me)s ORDER BY inserted_us, timestamp_us LIMIT {MAX_ROWS_PER_POLL}",
+            f"AND instance != %(me)s {resume}ORDER BY inserted_us, request_id LIMIT {MAX_ROWS_PER_POLL}",
             {
                 "day": micros_to_datetime(oldest_start).date(),
                 "oldest": oldest_start,
                 "since": since_us,
                 "me": self._instance,
+                "after_us": after[0] if after else 0,
+                "after_id": after[1] if after else "",
             },
         )
         return [(row[0], row[1:]) for row in rows]
