@@ -1,7 +1,9 @@
 """Bring a ClickHouse server's tables to :data:`.schema.SCHEMA_VERSION`.
 
 Idempotent and safe when several instances start at once: every CREATE has IF NOT EXISTS,
-every column is added only when missing, and the applied versions are read as ``max(version)``.
+every column is added only when missing (and one that another instance added meanwhile is
+taken as added), each version is recorded once it is not yet, and the applied versions are read
+as ``max(version)``.
 Runs on the server this instance connects to, and (with a cluster) on every other shard it can
 reach, so the first instance to start prepares the whole cluster.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from clickhouse_driver import Client
+from clickhouse_driver import Client, errors
 
 from ccproxy_core.errors import StartupError
 
@@ -67,6 +69,8 @@ def prepare_server(client: Client, layout: Layout, retention_days: float | None,
     for step in MIGRATIONS:
         if step.version > before:
             _apply(client, layout, step)
+            if stored_version(client, database) >= step.version:
+                continue  # another instance starting at the same time applied it and said so
             client.execute(
                 f"INSERT INTO {database}.{VERSION_TABLE} (version, description, applied_at) VALUES",
                 [{"version": step.version, "description": step.description, "applied_at": _now()}],
@@ -107,7 +111,7 @@ def _apply(client: Client, layout: Layout, step: Migration) -> None:
         present = _column_types(client, layout, table)
         for name, sql_type in step.add_columns:
             if name not in present:
-                client.execute(f"ALTER TABLE {layout.database}.{table} ADD COLUMN {quote(name)} {sql_type}")
+                _add_column(client, layout, table, name, sql_type)
     storage = _column_types(client, layout, layout.storage_table)
     for name, sql_type in step.modify_columns:  # the values stored are converted, and keep their value
         if storage.get(name, sql_type) != sql_type:
@@ -116,6 +120,19 @@ def _apply(client: Client, layout: Layout, step: Migration) -> None:
             )
     for statement in step.statements:
         client.execute(statement.format(table=f"{layout.database}.{layout.storage_table}"))
+
+
+def _add_column(client: Client, layout: Layout, table: str, name: str, sql_type: str) -> None:
+    """Add a column, unless another instance starting at the same time has just added it."""
+    try:
+        client.execute(f"ALTER TABLE {layout.database}.{table} ADD COLUMN {quote(name)} {sql_type}")
+    except errors.ServerException as exc:
+        # "column with this name already exists": ILLEGAL_COLUMN on 18.16, DUPLICATE_COLUMN later.
+        if exc.code not in _COLUMN_EXISTS or name not in _column_types(client, layout, table):
+            raise
+
+
+_COLUMN_EXISTS = (errors.ErrorCodes.ILLEGAL_COLUMN, errors.ErrorCodes.DUPLICATE_COLUMN)
 
 
 def _now() -> datetime:
