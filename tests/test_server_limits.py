@@ -230,3 +230,49 @@ def test_a_body_whose_chunked_framing_breaks_is_recorded_as_the_400_the_client_g
     assert (record.status_code, record.error_type) == (400, "invalid_request")
     assert "chunked framing" in record.error_message
     assert httpx.get(upstream.url + "/_mock/requests").json()["count"] == 0  # nothing was forwarded
+
+
+def messages_request(extra: bytes = b"") -> bytes:
+    body = json.dumps(BODY).encode()
+    return (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body) + extra + b"\r\n" + body
+    )
+
+
+@pytest.mark.parametrize(
+    ("broken", "status"),
+    [
+        (b"GARBAGE / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n", b"400"),
+        (b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n", b"400"),
+        (b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 10_000 + b"\r\n\r\n", b"431"),
+    ],
+    ids=["unparseable", "two-lengths", "too-large"],
+)
+def test_a_request_pipelined_ahead_of_a_refused_head_is_answered_and_recorded_first(
+    proxy_factory, recorder, broken, status
+):
+    # Before, the first request went to the provider (and was billed), but the client got only the
+    # refusal, and the record said the client had hung up (499).
+    proxy = proxy_factory(plugins=[recorder], server={"max_header_bytes": 8192})
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(messages_request() + broken)  # one write: both heads arrive together
+        answer = read_answer(sock)
+    first, _, second = answer.partition(b"HTTP/1.1 " + status)
+    assert first.startswith(b"HTTP/1.1 200 OK") and b'"type":"message"' in first, answer[:300]
+    assert second, answer[-300:]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)
+
+
+def test_the_head_limit_holds_for_the_second_request_of_a_kept_alive_connection(limited):
+    # Before, the read that began a kept-alive connection's next head went uncounted: some 16 KB
+    # passed a limit of 8 KB.
+    big = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 12_000 + b"\r\n\r\n"
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        sock.settimeout(10)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(big)
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]

@@ -92,7 +92,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._over_capacity = False
         self._head_refused = False
         self._refused: str | None = None
-        """Why this request's head is refused with 400: it is never handed to the app."""
+        """Why this request's head is refused: it is never handed to the app."""
+        self._refusal_status = (400, "Bad Request")
+        self._head_counted_in_part = False
+        """This head began in a read counted as the previous request's: measure it whole when complete."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -133,15 +136,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._limits.max_header_bytes,
                 self.client[0] if self.client else "?",
             )
-            self._reply_and_close(
-                431,
-                "Request Header Fields Too Large",
+            self._refuse_after_answers(
+                (431, "Request Header Fields Too Large"),
                 f"the request line and headers are larger than SERVER__MAX_HEADER_BYTES="
                 f"{self._limits.max_header_bytes}",
             )
 
+    def _refuse_after_answers(self, status: tuple[int, str], message: str) -> None:
+        """Refuse now, or, while an earlier request of this connection is being answered, once its
+        answer is sent: a pipelined request ahead of a refused one is answered (and recorded) in full."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._reply_and_close(*status, message)
+            return
+        self.flow.pause_reading()
+        self._head_refused = False
+        if self._refused is None:
+            self._refused, self._refusal_status = message, status
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # After the previous head, reads were not counted: this one's first bytes went uncounted.
+        self._head_counted_in_part = not self._reading_head
         self._reading_head = True  # bytes are counted from the end of the previous message on
         if self._head_timer is None:
             self._start_head_timer()
@@ -164,9 +179,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # A whole head can arrive in one read, parsed before data_received can look: measure it
         # here when this read was large enough to hold one too large (it may hold body bytes too).
         if (
-            self._head_bytes > self._limits.max_header_bytes
-            and self._parsed_head_bytes() > self._limits.max_header_bytes
-        ):
+            self._head_bytes > self._limits.max_header_bytes or self._head_counted_in_part
+        ) and self._parsed_head_bytes() > self._limits.max_header_bytes:
             self._head_refused = True  # never handed to the app; data_received answers 431
             return
         if self.parser.should_upgrade() and not self._should_upgrade():
@@ -214,7 +228,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse_head(self) -> None:
         if not self.transport.is_closing():
             _limit_log.log("refused a request from %s: %s", self.client[0] if self.client else "?", self._refused)
-            self._reply_and_close(400, "Bad Request", self._refused or "")
+            self._reply_and_close(*self._refusal_status, self._refused or "")
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
@@ -225,7 +239,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.more_body and not cycle.response_started:
             cycle.scope[BROKEN_BODY] = message  # type: ignore[literal-required]
-        self._reply_and_close(400, "Bad Request", message)
+            self._reply_and_close(400, "Bad Request", message)
+            return
+        self._refuse_after_answers((400, "Bad Request"), message)  # a later request of the pipeline broke
 
     def _parsed_head_bytes(self) -> int:
         """The request line and headers as sent (their separators included)."""
