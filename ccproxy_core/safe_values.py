@@ -272,7 +272,7 @@ def safe_record(
 
     ``credentials`` are the keys sent with the request: a provider value that echoes one (its error,
     the model or request id it reports, whatever the key looks like) gets it masked, as does a key
-    the client put in its query string or its requested model. Returns ``record`` itself when nothing needed changing,
+    the client put in its path, its query string or its requested model. Returns ``record`` itself when nothing needed changing,
     which is nearly always.
     """
     changes: dict[str, Any] = {}
@@ -281,6 +281,8 @@ def safe_record(
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
     if credentials and record.query is not None and (query := _without(credentials, record.query)) != record.query:
         changes["query"] = query
+    if credentials and isinstance(record.path, str) and (path := _without(credentials, record.path)) != record.path:
+        changes["path"] = path
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):

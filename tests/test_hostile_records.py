@@ -232,6 +232,16 @@ def test_a_key_the_provider_echoes_in_its_answer_or_the_client_puts_in_its_query
     assert key not in json.dumps(row)
 
 
+def test_a_key_the_client_puts_in_its_path_is_masked(server):
+    # Before, the path was stored and logged as sent; only the query was masked.
+    key = "sk-ant-api03-PATHLEAK5555"
+    response = httpx.get(server.url + f"/v1/files/{key}/content", headers={**ANTHROPIC, "x-api-key": key}, timeout=10)
+    assert response.status_code == 404  # the provider's answer
+    row = stored_rows(server.url, 1)[0]
+    assert row["path"] == "/v1/files/***/content"
+    assert key not in json.dumps(row)
+
+
 def test_a_key_with_a_tab_that_the_provider_echoes_in_a_label_is_masked(server):
     # A label is read with its control characters made "?": before, the key then no longer matched.
     key = "gw-TAB\tLEAK9999abcd"
