@@ -86,6 +86,11 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
         ),
         ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
         ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
+        (
+            "OBSERVABILITY__DUCKDB_MEMORY_LIMIT",
+            "99999999999GB",
+            "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='99999999999GB': Value error, must be at most 1024TiB",
+        ),
         ("OBSERVABILITY__DUCKDB_THREADS", "0", "invalid setting OBSERVABILITY__DUCKDB_THREADS='0'"),
         (
             "OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD",

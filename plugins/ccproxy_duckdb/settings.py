@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from ccproxy_core.plugin_host.log_store import LogCollectionSettings
 
 _SIZE = r"^\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*$"
+_SIZE_PARTS = re.compile(r"\s*([\d.]+)\s*([KMGT]i?B)\s*")
+_UNIT_BYTES = {
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+MAX_SIZE_BYTES = 2**50
+"""1 PiB: more than any machine holds; DuckDB refuses sizes past its own range only when it opens the file."""
 
 
 class DuckDBSettings(LogCollectionSettings):
@@ -22,3 +37,11 @@ class DuckDBSettings(LogCollectionSettings):
     """OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD: rows written since DuckDB's last checkpoint stay in memory
     until its write-ahead log reaches this size (DuckDB's own default is 16MB); each checkpoint writes them
     as one row group, so a lower value holds less memory in smaller row groups."""
+
+    @field_validator("duckdb_memory_limit", "duckdb_checkpoint_threshold")
+    @classmethod
+    def _at_most_a_pebibyte(cls, value: str) -> str:
+        size = _SIZE_PARTS.fullmatch(value)  # the pattern has matched
+        if size is not None and float(size[1]) * _UNIT_BYTES[size[2]] > MAX_SIZE_BYTES:
+            raise ValueError("must be at most 1024TiB")
+        return value
