@@ -276,3 +276,14 @@ def test_the_head_limit_holds_for_the_second_request_of_a_kept_alive_connection(
         sock.sendall(big)
         answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+@pytest.mark.parametrize("after", [b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n", messages_request()])
+def test_nothing_after_an_oversized_head_is_answered(limited, upstream, after):
+    httpx.delete(upstream.url + "/_mock/requests")
+    oversized = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 10_000 + b"\r\n\r\n"
+    with socket.create_connection(address(limited.url)) as sock:
+        sock.sendall(oversized + after)  # one write
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ") and answer.count(b"HTTP/1.1 ") == 1, answer[:300]
+    assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []

@@ -171,7 +171,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
-        if self._refused is not None:  # a head after a refused one, in the same read: never answered
+        if self._refused is not None or self._head_refused:  # a head after a refused one: never answered
             return
         self._refused = self._head_refusal()
         if self._refused is not None:
