@@ -414,14 +414,14 @@ def test_a_request_that_began_before_midnight_counts_in_the_day_it_began():
     assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status is None
 
 
-def test_thresholds_learnt_from_the_shared_store_are_announced_by_the_instance_that_passed_them():
-    # Before, every instance sharing the store sent every notice again once it had synced.
-    notices: list[dict] = []
-    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.036))], notify=notices.append)
-    [state] = ledger.budgets
-    ledger.catch_up(state, Decimal("0.018"))  # another instance passed 50%, and said so
-    assert notices == []
-    ledger.add(spend("0.018", began=datetime.now(UTC)))  # this one passes 80% and 100%
-    assert [notice["threshold_percent"] for notice in notices] == [80, 100]
-    ledger.catch_up(state, Decimal("0.05"))
-    assert len(notices) == 2
+def test_a_threshold_passed_only_by_the_instances_together_is_announced():
+    # Each instance spent 0.40 of a 1 USD budget: neither passed 50% alone, the store's total passed 80%.
+    notices: dict[str, list[dict]] = {"a": [], "b": []}
+    ledgers = {
+        name: Ledger([BudgetSettings(**budget("daily", "all", 1.0))], notify=notices[name].append) for name in notices
+    }
+    for name, ledger in ledgers.items():
+        ledger.add(spend("0.40", began=datetime.now(UTC)))
+        assert notices[name] == []
+        ledger.catch_up(ledger.budgets[0], Decimal("0.80"))
+        assert [notice["threshold_percent"] for notice in notices[name]] == [50, 80]

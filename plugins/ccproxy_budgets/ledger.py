@@ -95,14 +95,10 @@ class Ledger:
         state.roll_over(self.clock())
 
     def catch_up(self, state: BudgetState, spent: Decimal) -> None:
-        """What a shared store says was spent, when more than counted here (other instances spent it).
-
-        Thresholds it passes are not announced here: the instance whose request passed one did,
-        so each reaches the webhook once, not once per instance.
-        """
+        """What a shared store says was spent, when more than counted here (other instances spent it)."""
         if spent > state.spent:
             state.spent = spent
-            self._announce(state, notify=False)
+            self._announce(state)
 
     def admit(self, context: Any) -> Admission | None:
         """Refuse when a covering blocking budget is spent; otherwise say what is left of each."""
@@ -151,7 +147,7 @@ class Ledger:
                 state.added_since_sync += amount
                 self._announce(state)
 
-    def _announce(self, state: BudgetState, notify: bool = True) -> None:
+    def _announce(self, state: BudgetState) -> None:
         limit = state.limit
         crossed = [share for share in THRESHOLDS if state.spent >= share * limit and share not in state.notified]
         if not crossed:
@@ -166,7 +162,7 @@ class Ledger:
                 state.settings.period,
                 "requests now refused" if state.settings.action == "block" else "warning only",
             )
-        for share in crossed if notify else ():
+        for share in crossed:
             self.notify(
                 {
                     "budget": state.settings.name,
