@@ -279,10 +279,10 @@ def safe_record(
     if credentials and record.model is not None:
         _check_text(changes, "model", record.model, caps.model, credentials)
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
-    if credentials and record.query is not None and (query := _without(credentials, record.query)) != record.query:
-        changes["query"] = query
-    if credentials and isinstance(record.path, str) and (path := _without(credentials, record.path)) != record.path:
-        changes["path"] = path
+    for name in ("query", "path"):  # the client's own text, cut to its cap on arrival
+        value = getattr(record, name)
+        if credentials and isinstance(value, str) and (masked := _without_cut(credentials, value)) != value:
+            changes[name] = masked
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
@@ -320,6 +320,22 @@ def _without(credentials: tuple[str, ...], text: str) -> str:
         if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
             text = text.replace("".join(c if c.isprintable() else "?" for c in key), MASK)
     return text
+
+
+def _without_cut(credentials: tuple[str, ...], text: str) -> str:
+    """:func:`_without`, and a key cut short where ``text`` was cut to its cap masked too."""
+    text = _without(credentials, text)
+    if text.endswith(ELLIPSIS):
+        kept = text[:-1]
+        for key in credentials:
+            for size in range(min(len(key) - 1, len(kept)), _SHORTEST_CUT_KEY - 1, -1):
+                if kept.endswith(key[:size]):
+                    return kept[:-size] + MASK + ELLIPSIS
+    return text
+
+
+_SHORTEST_CUT_KEY = 8
+"""The fewest characters of a key, left at a cut, that are masked."""
 
 
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:

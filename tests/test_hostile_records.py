@@ -242,6 +242,30 @@ def test_a_key_the_client_puts_in_its_path_is_masked(server):
     assert key not in json.dumps(row)
 
 
+def test_a_key_in_the_path_of_a_request_answered_by_ccproxy_itself_is_masked(proxy_factory, hostile):
+    # Before, only keys sent to the provider were looked for: a request refused here kept its own.
+    key = "sk-ant-api03-PATHLEAK6666"
+    server = proxy_factory(upstream_url=hostile.url, observability=EVERYTHING_ON, server={"max_request_bytes": 1024})
+    headers = {**ANTHROPIC, "x-api-key": key}
+    too_large = httpx.post(server.url + f"/v1/files/{key}/content", content=b"x" * 4096, headers=headers, timeout=10)
+    dot_segment = httpx.get(server.url + f"/v1/files/{key}/%2e%2e/x", headers=headers, timeout=10)
+    assert (too_large.status_code, dot_segment.status_code) == (413, 404)
+    rows = stored_rows(server.url, 2)
+    assert sorted(row["path"] for row in rows) == ["/v1/files/***/../x", "/v1/files/***/content"]
+    assert key not in json.dumps(rows)
+
+
+def test_a_key_cut_short_where_its_path_was_cut_is_masked(server):
+    # Before, the path was cut to its cap first: the part of the key before the cut no longer matched.
+    key = "sk-ant-api03-" + "K" * 95
+    path = "/v1/files/" + "p" * (2048 - len("/v1/files/") - 60) + key
+    response = httpx.get(server.url + path, headers={**ANTHROPIC, "x-api-key": key}, timeout=10)
+    assert response.status_code == 404  # the provider's answer
+    row = stored_rows(server.url, 1)[0]
+    assert row["path"].endswith("p***\u2026") and len(row["path"]) <= 2048
+    assert key[:40] not in json.dumps(row)
+
+
 def test_a_key_with_a_tab_that_the_provider_echoes_in_a_label_is_masked(server):
     # A label is read with its control characters made "?": before, the key then no longer matched.
     key = "gw-TAB\tLEAK9999abcd"

@@ -78,6 +78,9 @@ class Exchange:
     """Response headers plugins asked for in ``admit_request``."""
     sent_headers: CIMultiDict[str] | None = None
     """The headers sent to the provider, held only in memory: if its error echoes a key, it is masked."""
+    client_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """The client's headers as they arrived, held only in memory: a request answered here (never sent)
+    has the key they carry masked in its record."""
     body_read_at: float = field(default_factory=time.perf_counter)
     """When the request body had been read (the exchange starts then): ccproxy's own time counts from here."""
 

@@ -52,4 +52,5 @@ def start_exchange(
         request_bytes=len(body or b""),
         client_request_id=context.client_request_id,
         reader=route.reader,
+        client_headers=scope["headers"],
     )

@@ -56,6 +56,7 @@ from ccproxy_core.forwarding.upstream import (
     UnsendableHeader,
     UpstreamPool,
     auto_headers_to_skip,
+    client_credential_values,
     configured_keys,
     credential_values,
     forwarded_headers,
@@ -389,8 +390,11 @@ class Proxy:
         exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
         record = exchange.to_record(self.prices)
         # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);
-        # a request answered here may still carry the configured one in its model name.
-        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else self.configured_keys
+        # a request answered here may still carry the configured one in its model name, or its own in its path.
+        if exchange.sent_headers:
+            keys = credential_values(exchange.sent_headers)
+        else:
+            keys = self.configured_keys + client_credential_values(exchange.client_headers)
         record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)

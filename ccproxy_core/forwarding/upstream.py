@@ -196,6 +196,13 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def client_credential_values(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str, ...]:
+    """:func:`credential_values` of the client's headers as they arrived."""
+    return credential_values(
+        CIMultiDict((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers)
+    )
+
+
 def configured_keys(upstream: UpstreamSettings) -> tuple[str, ...]:
     """The operator's keys (UPSTREAM__*_API_KEY) long enough to be looked for in recorded text."""
     keys = (upstream.anthropic_api_key, upstream.openai_api_key)
