@@ -94,6 +94,18 @@ def test_the_operator_adds_and_overrides_prices(tmp_path):
     assert standard.total == Decimal(1)
 
 
+def test_the_operator_adds_a_fee_per_request(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[[correction]]\nprovider = "openai"\nmodel = "gpt-4o-mini-search-preview"\nrequests_kcount = "25"\n'
+        'source = "a search on every request"\n'
+    )
+    book = PriceBook(corrections=load_corrections(str(path)))
+    cost = book.compute("openai", "gpt-4o-mini-search-preview", Usage(input_tokens=1_000, output_tokens=1_000))
+    # $0.15 input and $0.60 output per million tokens (genai-prices), and $25 per thousand requests.
+    assert cost.priced and cost.total == Decimal("0.00015") + Decimal("0.0006") + Decimal("0.025")
+
+
 @pytest.mark.parametrize(
     "content, complaint",
     [

@@ -31,6 +31,7 @@ PRICE_KEYS = frozenset(
         "input_image_mtok",
         "output_image_mtok",
         "web_searches_kcount",
+        "requests_kcount",
     }
 )
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
