@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import anthropic
 import pytest
+
+from tests.raw_upstream import RawUpstream
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -30,23 +31,16 @@ def messages_answer(message_id: str, input_tokens: int) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
 
-class ChattyProvider:
+class ChattyProvider(RawUpstream):
     """Answers each request on a kept-alive connection, then writes an answer nobody asked for on it."""
 
     def __init__(self) -> None:
         self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__({})
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+    def _answer(self, connection: socket.socket) -> None:
+        self.connections += 1
+        self._serve(connection)
 
     def _serve(self, connection: socket.socket) -> None:
         with connection:
@@ -84,9 +78,6 @@ class ChattyProvider:
                 return None, b""
             rest += chunk
         return head, rest[length:]
-
-    def stop(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture
