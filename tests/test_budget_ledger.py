@@ -1,0 +1,44 @@
+"""The budget ledger alone, its clock and the shared store's totals given by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+from ccproxy_budgets.ledger import Ledger
+from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.runtime.budget_settings import BudgetSettings
+from tests.test_budgets import budget
+
+
+def spend(cost: str, began: datetime) -> SimpleNamespace:
+    """What the ledger reads of a finished request's record."""
+    return SimpleNamespace(cost_usd=Decimal(cost), timestamp=began, model="claude-haiku-4-5")
+
+
+def test_a_request_that_began_before_midnight_counts_in_the_day_it_began():
+    # Before, it counted in the day it ended; the store, analytics and reports (and so a restart) in
+    # the day it began: the budget refused one request more than it would after a restart.
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight - timedelta(seconds=10)]
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.03))], notify=lambda notice: None, clock=lambda: now[0])
+    now[0] = midnight + timedelta(seconds=5)
+    ledger.add(spend("0.018", began=midnight - timedelta(seconds=10)))
+    ledger.add(spend("0.018", began=midnight + timedelta(seconds=1)))
+    [state] = ledger.budgets
+    assert (state.period_start, state.spent) == (midnight, Decimal("0.018"))
+    assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status is None
+
+
+def test_a_threshold_passed_only_by_the_instances_together_is_announced():
+    # Each instance spent 0.40 of a 1 USD budget: neither passed 50% alone, the store's total passed 80%.
+    notices: dict[str, list[dict]] = {"a": [], "b": []}
+    ledgers = {
+        name: Ledger([BudgetSettings(**budget("daily", "all", 1.0))], notify=notices[name].append) for name in notices
+    }
+    for name, ledger in ledgers.items():
+        ledger.add(spend("0.40", began=datetime.now(UTC)))
+        assert notices[name] == []
+        ledger.catch_up(ledger.budgets[0], Decimal("0.80"))
+        assert [notice["threshold_percent"] for notice in notices[name]] == [50, 80]
