@@ -37,3 +37,20 @@ def test_rate_limit_headers_with_python_only_spellings_are_left_out():
     ]
     limits, _ = read_response_headers(PROVIDERS["anthropic"], headers)
     assert limits == {"output_tokens_remaining": 11000.0}
+
+
+@pytest.mark.parametrize(
+    ("provider", "headers", "expected"),
+    [
+        ("anthropic", [(b"retry-after", b"17")], {"retry_after_seconds": 17.0}),
+        (
+            "openai",
+            [(b"Retry-After", b"2"), (b"retry-after-ms", b"1500")],
+            {"retry_after_seconds": 2.0, "retry_after_ms": 1500.0},
+        ),
+        ("openai", [(b"retry-after", b"Wed, 21 Oct 2026 07:28:00 GMT")], {}),  # a date: no number of seconds
+    ],
+)
+def test_a_retry_after_in_seconds_is_recorded_with_the_rate_limits(provider, headers, expected):
+    limits, _ = read_response_headers(PROVIDERS[provider], headers)
+    assert limits == expected

@@ -157,6 +157,15 @@ def test_rate_limit_headers_pass_back_and_are_recorded(proxy, recorder):
     assert record.rate_limits["requests_remaining"] == float(remaining)
 
 
+def test_a_rate_limited_answer_keeps_its_retry_after_and_the_record_notes_it(proxy, recorder):
+    headers = {**ANTHROPIC_HEADERS, "x-mock-status": "429", "x-mock-retry-after": "7"}
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=headers)
+    [record] = recorder.wait_for_ends(1)
+    assert (response.status_code, response.headers["retry-after"]) == (429, "7")
+    assert (record.status_code, record.error_type) == (429, "rate_limit_error")
+    assert record.rate_limits["retry_after_seconds"] == 7.0
+
+
 def test_non_json_body_is_forwarded_and_provider_answer_passed_back(proxy, upstream, recorder):
     response = httpx.post(proxy.url + "/v1/messages", content=b"this is not json", headers=ANTHROPIC_HEADERS)
     assert response.status_code == 400

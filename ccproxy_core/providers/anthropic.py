@@ -77,7 +77,7 @@ RATE_LIMIT_HEADERS = {
     f"anthropic-ratelimit-{resource}-{kind}": f"{resource.replace('-', '_')}_{kind}"
     for resource in _RESOURCES
     for kind in ("limit", "remaining")
-}
+} | {"retry-after": "retry_after_seconds"}
 
 _USAGE_KEYS = (
     ("input_tokens", "input_tokens"),

@@ -97,7 +97,7 @@ RATE_LIMIT_HEADERS = {
     f"x-ratelimit-{kind}-{resource}": f"{resource}_{kind}"
     for resource in ("requests", "tokens")
     for kind in ("limit", "remaining")
-}
+} | {"retry-after": "retry_after_seconds", "retry-after-ms": "retry_after_ms"}
 
 # Every chunk of a stream with include_usage has "usage": null; only a real object counts. The chunk
 # that ends a choice has a string finish_reason (null in every chunk before it). One search for both.
