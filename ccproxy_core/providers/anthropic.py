@@ -112,8 +112,9 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
     usage.finish_reason = read_label(payload.get("stop_reason")) or usage.finish_reason
-    if payload.get("type") == "error":
+    if payload.get("type") == "error":  # an error in place of the message, even with status 200
         read_error(usage, payload.get("error"))
+        usage.failed = True
 
 
 def read_body(usage: Usage, payload: dict[str, Any]) -> None:
