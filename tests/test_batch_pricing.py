@@ -89,6 +89,14 @@ def test_web_searches_of_batched_responses_are_billed_per_call_beside_the_halved
     assert cost.total == 3 * ((1_000 * Decimal("1.25") + 100 * 10) / MTOK / 2 + Decimal("0.01"))
 
 
+def test_counts_of_zero_are_recorded_as_zero_not_as_unknown():
+    usage = {"input_tokens": 1000, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+    summed, cost = fetched("anthropic", anthropic_line("a", usage, model="claude-haiku-4-5"))
+    counts = (summed.input_tokens, summed.output_tokens, summed.cache_read_tokens, summed.cache_write_tokens)
+    assert counts == (1000, 0, 0, 0)
+    assert cost.total == 1000 * Decimal("0.5") / MTOK  # Haiku 4.5 input at $1 per million, halved
+
+
 def test_a_result_line_too_long_to_read_leaves_the_fetch_unpriced_not_short():
     huge = anthropic_line("huge", {"input_tokens": 1_000, "output_tokens": 500, "padding": "x" * (17 << 20)})
     usage, cost = fetched("anthropic", huge + anthropic_line("small", {"input_tokens": 1_000, "output_tokens": 500}))

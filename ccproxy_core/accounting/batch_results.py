@@ -92,7 +92,7 @@ class BatchUsage:
             )
         for name in _ADDED_FIELDS:
             value = getattr(part, name)
-            if value:
+            if value is not None:  # a count of 0 is known: only a count never given stays unknown
                 setattr(total, name, (getattr(total, name) or 0) + value)
 
 
@@ -166,7 +166,7 @@ def summed_usage(batch: BatchUsage) -> Usage:
     for group in batch.groups.values():
         for name in _ADDED_FIELDS:
             value = getattr(group, name)
-            if value:
+            if value is not None:
                 setattr(usage, name, (getattr(usage, name) or 0) + value)
     models = {model for model, *_ in batch.groups if model}
     if len(models) == 1:
