@@ -46,6 +46,29 @@ def test_opus_4_6_fast_mode_is_six_times_the_standard_rates():
     assert standard.total == 2_000 * Decimal(5) / M + 1_000 * Decimal(25) / M  # $0.035
 
 
+@pytest.mark.parametrize(
+    ("model", "cache_hit"),
+    [("claude-mythos-5", "1"), ("claude-mythos-5-20261101", "1"), ("claude-mythos-5-1", "0.25")],
+)
+def test_mythos_models_genai_prices_lacks_are_priced_as_published(model, cache_hit):
+    # Published: $10 input, $50 output, $12.50 5-minute and $20 1-hour cache writes per MTok; cache hits $1 (5.1: $0.25).
+    usage = Usage(
+        input_tokens=1_000,
+        output_tokens=200,
+        cache_read_tokens=10_000,
+        cache_write_tokens=3_000,
+        cache_write_1h_tokens=1_000,
+    )
+    cost = PriceBook().compute("anthropic", model, usage)
+    expected = (1_000 * 10 + 200 * 50 + 10_000 * Decimal(cache_hit) + 2_000 * Decimal("12.5") + 1_000 * 20) / M
+    assert cost.total == expected  # $0.075 for Mythos 5, $0.0675 for 5.1
+
+
+def test_a_correction_for_one_model_does_not_price_a_longer_name():
+    cost = PriceBook().compute("anthropic", "claude-mythos-5-9", Usage(input_tokens=1_000, output_tokens=10))
+    assert (cost.priced, cost.total) == (False, None)
+
+
 def test_web_searches_cost_ten_dollars_per_thousand():
     usage = Usage(input_tokens=1_000, output_tokens=500, web_search_requests=3)
     cost = PriceBook().compute("anthropic", "claude-sonnet-4-5", usage)

@@ -6,6 +6,7 @@ docs/records.md. A bad file stops start-up with one line naming the setting and 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ PRICE_KEYS = frozenset(
     }
 )
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
+# A dated snapshot of a model: Anthropic's ``claude-mythos-5-20261101``, OpenAI's ``gpt-4o-2024-08-06``.
+_SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})")
 
 Price = Decimal | TieredPrices
 
@@ -52,8 +55,14 @@ class PriceCorrection:
     def applies(self, provider: str, model_ids: tuple[str, ...], context: Mapping[str, str]) -> bool:
         return (
             provider == self.provider
-            and self.model in model_ids
+            and any(self._names(model_id) for model_id in model_ids)
             and all(context.get(key) == value for key, value in self.when.items())
+        )
+
+    def _names(self, model_id: str) -> bool:
+        """``model_id`` is this correction's model or one of its dated snapshots."""
+        return model_id == self.model or (
+            model_id.startswith(self.model) and _SNAPSHOT_DATE.fullmatch(model_id, len(self.model)) is not None
         )
 
 
