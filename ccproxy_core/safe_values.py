@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.accounting.record import AccessRecord, read_only
 
 ELLIPSIS = "\u2026"
 MASK = "***"
@@ -279,10 +279,8 @@ def safe_record(
     if credentials and record.model is not None:
         _check_text(changes, "model", record.model, caps.model, credentials)
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
-    for name in ("query", "path"):  # the client's own text, cut to its cap on arrival
-        value = getattr(record, name)
-        if credentials and isinstance(value, str) and (masked := _without_cut(credentials, value)) != value:
-            changes[name] = masked
+    if credentials:
+        _mask_client_text(changes, record, credentials)
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
@@ -322,18 +320,56 @@ def _without(credentials: tuple[str, ...], text: str) -> str:
     return text
 
 
-def _without_cut(credentials: tuple[str, ...], text: str) -> str:
-    """:func:`_without`, and a key cut short where ``text`` was cut to its cap masked too."""
+def without_keys(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap."""
     text = _without(credentials, text)
-    if text.endswith(ELLIPSIS):
-        kept = text[:-1]
-        for key in credentials:
-            for size in range(min(len(key) - 1, len(kept)), _SHORTEST_CUT_KEY - 1, -1):
-                if kept.endswith(key[:size]):
-                    return kept[:-size] + MASK + ELLIPSIS
+    # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
+    kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
+    for key in credentials:
+        start = kept.rfind(key[:_SHORTEST_CUT_KEY])
+        while start >= 0:
+            if key.startswith(kept[start:]):
+                return kept[:start] + MASK + cut
+            start = kept.rfind(key[:_SHORTEST_CUT_KEY], 0, start)
     return text
 
 
+def _mask_client_text(changes: dict[str, Any], record: AccessRecord, credentials: tuple[str, ...]) -> None:
+    """The request's keys masked wherever the client could have put them: its path, query, headers, tags."""
+    values = [getattr(record, name) for name in _CLIENT_TEXT]
+    texts = [value for value in values if isinstance(value, str)]
+    everything = "\n".join([*texts, *record.tags.values()])
+    if not any(start in everything for key in credentials for start in _key_starts(key)):
+        return  # nearly always: one search instead of one per field
+    for name, value in zip(_CLIENT_TEXT, values, strict=True):
+        if isinstance(value, str) and (masked := without_keys(credentials, value)) != value:
+            changes[name] = masked
+    if record.tags:
+        tags = {name: without_keys(credentials, value) for name, value in record.tags.items()}
+        if tags != record.tags:
+            changes["tags"] = read_only(tags)
+
+
+def _key_starts(key: str) -> tuple[str, str]:
+    """The start of ``key`` that :func:`without_keys` masks, as sent and with control characters made "?"."""
+    start = key[:_SHORTEST_CUT_KEY]
+    return start, "".join(c if c.isprintable() else "?" for c in start)
+
+
+_CLIENT_TEXT = (
+    "query",
+    "path",
+    "user_agent",
+    "client_request_id",
+    "session_id",
+    "end_user",
+    "project",
+    "client_name",
+    "client_version",
+)
+"""The client's own text in a record, cut to its cap on arrival."""
+SHORTEST_MASKED_KEY = 8
+"""Keys shorter than this are not looked for in recorded text: they would mask ordinary words."""
 _SHORTEST_CUT_KEY = 8
 """The fewest characters of a key, left at a cut, that are masked."""
 

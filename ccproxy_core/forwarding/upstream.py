@@ -25,6 +25,7 @@ from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY
 from ccproxy_core.security.auth import strip_session_cookies
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -176,7 +177,6 @@ _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key"
 _CREDENTIAL_SET = frozenset(_CREDENTIAL_HEADERS)
 WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 """A WebSocket subprotocol of this prefix carries the client's key (browsers cannot set headers)."""
-_SHORTEST_MASKED_KEY = 8  # shorter values would mask ordinary words of a message
 
 
 def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
@@ -187,11 +187,11 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
         for value in headers.getall(name, ()):
             scheme, _, rest = value.partition(" ")
             key = rest.strip() if rest and scheme.lower() in ("bearer", "basic") else value.strip()
-            if len(key) >= _SHORTEST_MASKED_KEY:
+            if len(key) >= SHORTEST_MASKED_KEY:
                 found.append(key)
     for protocol in headers.get("sec-websocket-protocol", "").split(","):
         key = protocol.strip().removeprefix(WEBSOCKET_KEY_PROTOCOL)
-        if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= _SHORTEST_MASKED_KEY:
+        if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= SHORTEST_MASKED_KEY:
             found.append(key)
     return tuple(found)
 
@@ -207,7 +207,7 @@ def configured_keys(upstream: UpstreamSettings) -> tuple[str, ...]:
     """The operator's keys (UPSTREAM__*_API_KEY) long enough to be looked for in recorded text."""
     keys = (upstream.anthropic_api_key, upstream.openai_api_key)
     return tuple(
-        value for key in keys if key is not None and len(value := key.get_secret_value()) >= _SHORTEST_MASKED_KEY
+        value for key in keys if key is not None and len(value := key.get_secret_value()) >= SHORTEST_MASKED_KEY
     )
 
 

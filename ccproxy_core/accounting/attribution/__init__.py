@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_keys
+
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
 from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers
@@ -82,7 +84,12 @@ class Attributor:
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
-        dims = self.read(raw_headers, payload, context.user_agent, context.service_type)
+        dims, api_key = self._read(raw_headers, payload, context.user_agent, context.service_type)
+        if api_key is not None:  # a client may send its key in a header of its own too: never keep it
+            keys = (api_key,)
+            context.user_agent = _masked(keys, context.user_agent)
+            context.client_request_id = _masked(keys, context.client_request_id)
+            context.tracestate = _masked(keys, context.tracestate)
         context.session_id, context.end_user, context.project = dims.session_id, dims.end_user, dims.project
         context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
@@ -95,6 +102,16 @@ class Attributor:
         service_type: str | None = None,
     ) -> Dimensions:
         """The dimensions of one request to the provider ``service_type`` (it orders the body's end-user fields)."""
+        return self._read(raw_headers, payload, user_agent, service_type)[0]
+
+    def _read(
+        self,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        payload: dict[str, Any] | None,
+        user_agent: str | None,
+        service_type: str | None,
+    ) -> tuple[Dimensions, str | None]:
+        """:meth:`read`, and the key the client sent, which is masked wherever the client repeated it."""
         found: dict[bytes, str] = {}
         tags: dict[str, str] = {}
         for name, value in raw_headers:
@@ -106,11 +123,15 @@ class Attributor:
         dims = Dimensions(end_user=end_user, tags=tags)
         dims.session_id = self._session(found, body_session)
         dims.client_name, dims.client_version = parse_user_agent(user_agent)
-        self._key(dims, found)
+        api_key = self._key(dims, found)
         project = found.get(b"x-ccproxy-project")
         if project is not None:
             dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
-        return dims
+        if api_key is not None and len(api_key) < SHORTEST_MASKED_KEY:
+            api_key = None  # shorter values would mask ordinary words
+        if api_key is not None:
+            _mask_key(dims, api_key)
+        return dims, api_key
 
     @staticmethod
     def _session(found: dict[bytes, str], body_session: str | None) -> str | None:
@@ -124,14 +145,15 @@ class Attributor:
                 return session
         return None
 
-    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> None:
+    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> str | None:
         api_key = key_from_headers(found)
         if api_key is None:
-            return
+            return None
         dims.api_key_id = self._fingerprint(api_key)
         alias = self.key_names.get(dims.api_key_id)
         if alias is not None:
             dims.api_key_name, dims.project = alias
+        return api_key
 
     def _fingerprint(self, api_key: str) -> str:
         slot = hash(api_key)
@@ -141,6 +163,20 @@ class Attributor:
                 self._fingerprints.clear()
             fingerprint = self._fingerprints[slot] = key_fingerprint(api_key, self.salt)
         return fingerprint
+
+
+def _mask_key(dims: Dimensions, api_key: str) -> None:
+    """``api_key`` masked in every dimension the client chose (its session, user, project, agent, tags)."""
+    keys = (api_key,)
+    dims.session_id, dims.end_user = _masked(keys, dims.session_id), _masked(keys, dims.end_user)
+    dims.project = _masked(keys, dims.project)
+    dims.client_name, dims.client_version = _masked(keys, dims.client_name), _masked(keys, dims.client_version)
+    if dims.tags:
+        dims.tags = {name: without_keys(keys, value) for name, value in dims.tags.items()}
+
+
+def _masked(keys: tuple[str, ...], value: str | None) -> str | None:
+    return value if value is None else without_keys(keys, value)
 
 
 def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:

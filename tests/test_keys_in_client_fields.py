@@ -1,0 +1,86 @@
+"""A client's key repeated in a field of its own choosing is masked there too, from the moment it arrives.
+
+The request sends its key in ``x-api-key`` or ``Authorization`` and, by mistake or on purpose,
+again as its session, end user, project, tag, User-Agent or request id: what request hooks
+see, the record, the stored row and the metrics labels all hold ``***`` in its place.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from ccproxy_core.testing import wait_until
+
+ANTHROPIC_KEY = "sk-ant-api03-REPEATED-0123456789abcdefghijklmnop"
+OPENAI_KEY = "sk-proj-REPEATED-0123456789abcdefghijklmnopqrstu"
+CLIENT_FIELDS = (
+    "user_agent",
+    "client_request_id",
+    "session_id",
+    "end_user",
+    "project",
+    "client_name",
+    "client_version",
+)
+
+
+def everywhere(key: str) -> dict[str, str]:
+    return {
+        "user-agent": f"{key}/{key}",
+        "x-request-id": f"req-{key}",
+        "x-ccproxy-session": f"s-{key}",
+        "x-ccproxy-project": f"p-{key}",
+        "x-ccproxy-tag-team": f"t-{key}",
+    }
+
+
+def assert_no_key(key: str, item) -> None:
+    for name in CLIENT_FIELDS:
+        value = getattr(item, name)
+        assert value is None or key not in value, (name, value)
+    assert all(key not in value for value in item.tags.values()), item.tags
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        (
+            "/v1/messages",
+            {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01", **everywhere(ANTHROPIC_KEY)},
+            {"model": "claude-haiku-4-5", "max_tokens": 10, "metadata": {"user_id": ANTHROPIC_KEY}},
+        ),
+        (
+            "/v1/chat/completions",
+            {"authorization": f"Bearer {OPENAI_KEY}", **everywhere(OPENAI_KEY)},
+            {"model": "gpt-4o-mini", "user": f"u-{OPENAI_KEY}"},
+        ),
+    ],
+)
+def test_a_key_repeated_in_the_clients_own_fields_is_masked_for_hooks_and_in_the_record(
+    proxy, recorder, path, headers, body
+):
+    key = headers.get("x-api-key") or headers["authorization"].removeprefix("Bearer ")
+    body = {**body, "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(proxy.url + path, content=json.dumps(body), headers=headers, timeout=10)
+    assert response.status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    assert_no_key(key, context)
+    assert_no_key(key, record)
+    assert (record.project, record.session_id, record.tags["team"]) == ("p-***", "s-***", "t-***")
+    assert record.user_agent == "***/***" and record.client_request_id == "req-***"
+
+
+def test_a_key_repeated_in_a_field_never_reaches_the_store_or_the_metrics(proxy_factory, tmp_path):
+    settings = {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "metrics_endpoint_enabled": True}
+    proxy = proxy_factory(observability=settings | {"log_flush_interval_seconds": 0.05})
+    headers = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01", **everywhere(ANTHROPIC_KEY)}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10).status_code == 200
+    wait_until(lambda: httpx.get(proxy.url + "/logs/query", timeout=10).json()["results"])
+    rows = httpx.get(proxy.url + "/logs/query", timeout=10).json()["results"]
+    assert len(rows) == 1 and rows[0]["project"] == "p-***"
+    assert "REPEATED" not in json.dumps(rows) and "REPEATED" not in httpx.get(proxy.url + "/metrics").text
