@@ -45,7 +45,7 @@ log viewer, terminal or page show the rest of a line reversed; zero-width ones h
 _UNSAFE_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{FORMAT_CHARS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-SECRET_PARAM_WORDS = ("key", "token", "secret", "passw", "pwd", "auth", "sig", "credential", "session", "jwt", "cookie")
+SECRET_PARAM_WORDS = ("key", "token", "secret", "pass", "pw", "auth", "sig", "credential", "session", "jwt", "cookie")
 """A query parameter whose name contains one of these has its value replaced by ``***``."""
 # Each name and scheme is matched from the start of its run of characters only (the lookbehinds):
 # tried from every position of a long run, these patterns took time growing with the square of

@@ -91,9 +91,9 @@ def test_files_and_folders_ccproxy_creates_are_owner_only(tmp_path, upstream):
 
 
 def test_secret_query_parameters_are_redacted():
-    query = b"key=a1&token=b2&api_key=c3&sig=d4&X-Amz-Signature=e5&secret=f6&password=g7&auth=h8&page=2"
+    query = b"key=a1&token=b2&api_key=c3&sig=d4&X-Amz-Signature=e5&secret=f6&password=g7&auth=h8&pass=i9&pw=j0&page=2"
     redacted = redact_query(query, 2048)
-    assert not any(secret in redacted for secret in ("a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8"))
+    assert not any(secret in redacted for secret in ("a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8", "i9", "j0"))
     assert "page=2" in redacted
 
 
