@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pytest
@@ -125,6 +128,48 @@ def test_report_errors_name_the_fix(tmp_path):
         refused = report_in_process(config, "daily", "--url", url)
         assert refused.exit_code == 2 and "--url" in refused.output, url
         assert "hunter2" not in refused.output and "Traceback" not in refused.output
+
+
+class NotCcproxy(BaseHTTPRequestHandler):
+    """A server that answers JSON, as a provider or an SDK's base URL would, noting what it was asked."""
+
+    asked: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_GET(self):
+        NotCcproxy.asked.append((self.path, self.headers.get("authorization")))
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"object": "list", "data": []}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def not_ccproxy():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotCcproxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    NotCcproxy.asked = []
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_report_refuses_the_sdks_base_url_which_would_send_its_token_to_the_provider(tmp_path, not_ccproxy):
+    config = tmp_path / "config.toml"
+    config.write_text('[security]\nauth_token = "report-token-0123456789abcdef"\n')
+    for url in (f"{not_ccproxy}/v1", f"{not_ccproxy}/api/v1/", "file:///etc/passwd"):
+        refused = report_in_process(config, "daily", "--url", url)
+        assert refused.exit_code == 2 and "--url" in refused.output, (url, refused.output)
+    assert NotCcproxy.asked == []  # the token went nowhere
+
+
+def test_report_names_a_server_that_is_not_ccproxy(tmp_path, not_ccproxy):
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    answer = report_in_process(config, "daily", "--url", not_ccproxy)
+    assert answer.exit_code == 2 and "did not answer as ccproxy's /logs API does" in answer.output
+    assert "Traceback" not in answer.output
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.errors import CcproxyError
@@ -64,16 +64,24 @@ class ApiSource:
         """Ask the server at ``url``; ``held_file_note`` names the DuckDB file and the process holding it
         when that is why the report asks this server, for the error should it not answer."""
         self.base_url = url.rstrip("/")
+        _check_url(self.base_url)
         self.headers = {"authorization": f"Bearer {token}"} if token else {}
         self.held_file_note = held_file_note
 
-    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _get(self, path: str, params: dict[str, Any], field: str) -> list[Any]:
+        """The list ``field`` of the server's answer to ``GET path?params``."""
         query = urlencode({k: v for k, v in params.items() if v is not None})
         shown = redact_secrets(self.base_url)  # a password or token in --url is never printed
         try:
             request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers=self.headers)
             with urllib.request.urlopen(request, timeout=120) as answer:  # the operator's own server
-                return json.loads(answer.read())
+                found = json.loads(answer.read())
+            if not isinstance(found, dict) or not isinstance(found.get(field), list):
+                raise ReportError(
+                    f"{shown}{path} did not answer as ccproxy's /logs API does (no {field!r} list): "
+                    "pass --url http://HOST:PORT of a running ccproxy"
+                )
+            return found[field]
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             raise ReportError(f"{shown}{path} answered {exc.code}: {detail}{_HINTS.get(exc.code, '')}") from None
@@ -109,7 +117,7 @@ class ApiSource:
             "bucket": "day",
             **(only or {}),
         }
-        return self._get("/logs/analytics", params)["groups"]
+        return self._get("/logs/analytics", params, "groups")
 
     def session_groups(
         self, start: datetime, end: datetime, session_ids: list[str], breakdown: str
@@ -133,12 +141,11 @@ class ApiSource:
     def _stored_span(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
         """The times of the first and the last stored request in the window; None when it holds none."""
         window = {"start_time": start.isoformat(), "end_time": end.isoformat()}
-        newest = self._get("/logs/query", {**window, "limit": 1})["results"]
+        newest = self._get("/logs/query", {**window, "limit": 1}, "results")
         if not newest:
             return None
-        oldest = self._get("/logs/entries", {**window, "order_by": "timestamp", "order_desc": "false", "page_size": 1})[
-            "results"
-        ]
+        first_page = {**window, "order_by": "timestamp", "order_desc": "false", "page_size": 1}
+        oldest = self._get("/logs/entries", first_page, "results")
         return datetime.fromisoformat(oldest[0]["timestamp"]), datetime.fromisoformat(newest[0]["timestamp"])
 
     def sessions(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
@@ -146,7 +153,7 @@ class ApiSource:
         sessions: list[dict[str, Any]] = []
         while len(sessions) < limit:
             page_size = min(limit - len(sessions), MAX_SESSIONS_PAGE)
-            page = self._get("/logs/sessions", {**window, "limit": page_size, "offset": len(sessions)})["sessions"]
+            page = self._get("/logs/sessions", {**window, "limit": page_size, "offset": len(sessions)}, "sessions")
             sessions += page
             if len(page) < page_size:
                 break
@@ -154,6 +161,23 @@ class ApiSource:
 
     def close(self) -> None:
         """Nothing to close: each request opens its own connection."""
+
+
+def _check_url(url: str) -> None:
+    """Refuse a ``--url`` that is not ccproxy's own address: the auth token goes wherever it points.
+
+    The SDKs' base URL (``http://HOST:PORT/v1``) is the likeliest mistake, and ``/v1/logs/query``
+    would be forwarded to the provider, token and all.
+    """
+    parts = urlsplit(url)
+    shown = redact_secrets(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ReportError(f"--url must be http://HOST:PORT (or https://) of a running ccproxy, got {shown}")
+    if parts.path.rstrip("/").rsplit("/", 1)[-1].lower() in ("v1", "api"):
+        raise ReportError(
+            f"--url is ccproxy's own address, not the API base URL the SDKs take: got {shown}; "
+            f"drop the trailing {parts.path.rstrip('/').rsplit('/', 1)[-1]!r} (http://HOST:PORT)"
+        )
 
 
 def filter_item(name: str) -> str:
