@@ -40,7 +40,17 @@ def test_a_url_without_credentials_or_scheme_is_plain_http():
     assert (target.url, target.display_url, target.username) == ("http://gateway.example:9091",) * 2 + (None,)
 
 
-@pytest.mark.parametrize("bad_url", ["ftp://user:secret-pw@host:21", "http://user:secret-pw@host:9091/?a=1", "http://"])
+@pytest.mark.parametrize(
+    "bad_url",
+    [
+        "ftp://user:secret-pw@host:21",
+        "http://user:secret-pw@host:9091/?a=1",
+        "http://",
+        "http:/user:secret-pw@pushgw:9091",  # one slash: the credentials would be in the path
+        "//user:secret-pw@pushgw:9091",
+        "http://pushgw:9091/user:secret-pw@x",
+    ],
+)
 def test_a_bad_url_is_refused_without_repeating_the_password(bad_url):
     with pytest.raises(ValueError, match="OBSERVABILITY__PUSHGATEWAY_URL") as raised:
         parse_push_url(bad_url)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 MASK = "***"
 # What http.client refuses in a URL (InvalidURL): every push would fail.
 _UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+_HALF_SCHEME = re.compile(r"https?:(?!//)", re.IGNORECASE)
+_USERINFO_IN_PATH = re.compile(r"[^/]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,16 @@ def parse_push_url(raw_url: str) -> PushTarget:
         text = "http://" + text
     parts = urlsplit(text)
     userinfo, has_userinfo, host_and_port = parts.netloc.rpartition("@")
+    # A typo (``http:/user:pw@host``) leaves credentials in the path: masked there too.
+    shown_path = _USERINFO_IN_PATH.sub(f"{MASK}@", parts.path)
     display_url = urlunsplit(
-        (parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port, parts.path, "", "")
+        (parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port, shown_path, "", "")
     )
+    if _HALF_SCHEME.match(raw_url.strip()) or "@" in parts.path:
+        raise ValueError(
+            "OBSERVABILITY__PUSHGATEWAY_URL is not a URL as written (credentials go before the host, "
+            f"as in http://user:password@pushgateway:9091), got {display_url}"
+        )
     if parts.scheme not in ("http", "https") or not host_and_port:
         raise ValueError(
             f"OBSERVABILITY__PUSHGATEWAY_URL must be an http:// or https:// URL with a host, got {display_url}"
