@@ -15,9 +15,12 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 import ccproxy_otel
+from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.plugins import enablement
 from ccproxy_core.testing import make_settings
 from ccproxy_otel.attributes import unix_nanos
+from ccproxy_otel.header_settings import HEADER_VARIABLES, check_header_variables
+from ccproxy_otel.pipeline import build_pipeline
 from tests.otlp_receiver import OTLPReceiver, attributes
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -228,3 +231,16 @@ def test_an_opentelemetry_set_up_of_the_environment_gets_no_spans_of_the_web_fra
     assert httpx.post(proxy.url + "/v1/messages?api_key=secret", json=body, headers=headers).status_code == 200
     recorder.wait_for_ends(1)
     assert exported.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("variable", HEADER_VARIABLES)
+def test_a_header_list_the_sdk_cannot_read_stops_start_up_without_showing_it(monkeypatch, variable):
+    monkeypatch.setenv(variable, "x-honeycomb-team otelSECRET0123")
+    with pytest.raises(StartupError, match=variable) as raised:
+        build_pipeline(with_metrics=True)
+    assert "otelSECRET" not in str(raised.value)
+
+
+def test_a_header_list_in_the_specifications_form_is_taken(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=abc%20def, x-dataset = ccproxy")
+    check_header_variables()

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
 from ccproxy_otel.genai_metrics import GenAIMetrics
+from ccproxy_otel.header_settings import check_header_variables
 
 log = logging.getLogger("ccproxy.otel")
 INSTRUMENTATION_NAME = "ccproxy"
@@ -50,6 +51,7 @@ def build_pipeline(with_metrics: bool) -> Pipeline:
     OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
     OTEL_TRACES_SAMPLER, OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL all apply.
     """
+    check_header_variables()
     resource = _resource()
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
