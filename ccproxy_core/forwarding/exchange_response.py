@@ -23,4 +23,8 @@ class ExchangeResponse(Response):
         self.status_code, self.background, self.raw_headers = 200, None, []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.proxy.serve(self.route, scope, receive, send)
+        self.proxy.requests_in_flight += 1
+        try:
+            await self.proxy.serve(self.route, scope, receive, send)
+        finally:  # after on_request_end: a draining server knows when the last record is out
+            self.proxy.requests_in_flight -= 1

@@ -90,8 +90,8 @@ class Proxy:
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.attributor = Attributor(settings.attribution)
-        self.hang_ups = HangUpWatch()
-        self.sends = SendWatch(settings.server.send_timeout_seconds)
+        self.hang_ups, self.sends = HangUpWatch(), SendWatch(settings.server.send_timeout_seconds)
+        self.requests_in_flight = 0  # proxied HTTP requests begun and not yet recorded (ExchangeResponse counts)
         self.configured_keys = configured_keys(settings.upstream)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:

@@ -62,6 +62,12 @@ class Ccproxy:
         """The active access-log store (``get_log_store``), or ``None`` when records are not stored."""
         return self.plugin_manager.hook.get_log_store(app=self.app, settings=self.settings, ccproxy=self)
 
+    def requests_in_flight(self) -> int:
+        """Proxied requests begun and not yet recorded (in every worker, with ``--workers``). While the server
+        drains (``app.state.draining``), their records are still to come."""
+        count = getattr(self.app.state, "requests_in_flight", None)
+        return count() if callable(count) else 0
+
     def metrics_registry(self) -> CollectorRegistry | None:
         """The ``CollectorRegistry`` of this app (``get_metrics_registry``), or ``None`` when metrics are off."""
         return self.plugin_manager.hook.get_metrics_registry(app=self.app, ccproxy=self)

@@ -60,6 +60,7 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.state.plugin_manager = pm
     app.state.hook_errors = host.hook_errors
     app.state.proxy = proxy
+    app.state.requests_in_flight = lambda: proxy.requests_in_flight  # the workers' hub counts theirs instead
     # Set when the server starts shutting down, so endless responses (SSE streams) can end
     # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
     app.state.draining = threading.Event()

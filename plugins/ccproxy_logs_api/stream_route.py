@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from fastapi import Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -56,13 +57,16 @@ async def stream_logs(
             },
             status_code=503,
         )
+    host = host_of(request.app)
+    drain = Drain(request.app.state.draining, host.requests_in_flight)
     # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
-    events = _events(hub, subscriber, missed, hub.last_id, request.app.state.draining)
-    # The grace period lets _events see the drain and end the body cleanly; sse-starlette's default (0) cuts it mid-chunk.
+    events = _events(hub, subscriber, missed, hub.last_id, drain)
+    # The grace period lets _events carry the records of the requests the server still drains, then end the
+    # body cleanly; sse-starlette's default (0) cuts it at the signal, mid-chunk.
     return EventSourceResponse(
         events,
         ping=hub.heartbeat_seconds,
-        shutdown_grace_period=2 * DRAIN_CHECK_SECONDS,
+        shutdown_grace_period=host.settings.server.shutdown_timeout_seconds + 2 * DRAIN_CHECK_SECONDS,
         background=BackgroundTask(hub.unsubscribe, subscriber),
     )
 
@@ -74,8 +78,20 @@ def _stream_filter(model: str | None, service_type: str | None, status_class: st
     return StreamFilter(parse_names("model", model), parse_names("service_type", service_type), classes)
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """The server's shutdown as a stream sees it: whether it began, and how many requests it still waits for."""
+
+    began: threading.Event
+    requests_in_flight: Callable[[], int]
+
+    def over(self) -> bool:
+        """The server drains and no request is left whose record could still come."""
+        return self.began.is_set() and self.requests_in_flight() == 0
+
+
 async def _events(
-    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], position: int, draining: threading.Event
+    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], position: int, drain: Drain
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         for missed_event in missed:
@@ -85,7 +101,7 @@ async def _events(
         # the connection before its first record then reconnects from here, and misses nothing.
         yield ServerSentEvent(id=str(position))
         while True:
-            event = await _next_event(subscriber, draining)
+            event = await _next_event(subscriber, drain)
             if subscriber.dropped:
                 yield ServerSentEvent(
                     event="dropped",
@@ -105,14 +121,20 @@ async def _events(
         hub.unsubscribe(subscriber)
 
 
-async def _next_event(subscriber: Subscriber, draining: threading.Event) -> StreamEvent | None:
-    """The next event, or None once the server drains: an open stream must not hold up shutdown."""
-    while not draining.is_set():
+async def _next_event(subscriber: Subscriber, drain: Drain) -> StreamEvent | None:
+    """The next event, or None once the drain is over: an open stream must not hold up shutdown, nor end
+    before the records of the requests the server finishes first (a client reconnecting to the next
+    process could not get them back)."""
+    over_at_last_check = False
+    while True:
         try:
             return await asyncio.wait_for(subscriber.queue.get(), DRAIN_CHECK_SECONDS)
         except TimeoutError:
-            continue
-    return None
+            # Over at two checks in a row: a record whose hooks were still running at the first is out by the second.
+            if drain.over():
+                if over_at_last_check:
+                    return None
+                over_at_last_check = True
 
 
 def _record_event(hub: StreamHub, event: StreamEvent) -> ServerSentEvent | None:

@@ -112,6 +112,10 @@ class EventHub:
         self._exit_codes[pid] = exit_code
         await self._settle_worker(pid)
 
+    def requests_in_flight(self) -> int:
+        """The workers' requests started and not yet ended, and ends whose hooks still run."""
+        return sum(map(len, self.in_flight.values())) + len(self._ends)
+
     async def _settle_worker(self, pid: int) -> None:
         """Record the unfinished requests of worker ``pid`` if it has exited and nothing of it is left to read."""
         if pid not in self._exit_codes or self._reading.get(pid, 0):

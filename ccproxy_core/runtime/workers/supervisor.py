@@ -72,6 +72,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
             names,
             os.path.join(runtime, EVENTS_SOCKET),
         )
+        app.state.requests_in_flight = hub.requests_in_flight
         worker_overrides = _deep_merge(overrides, {"server": {"port": port}})
         command = _worker_command(listening.fileno(), runtime, _config_copy(runtime, config_file), worker_overrides)
         workers = Workers(settings.server.workers, command, listening.fileno(), hub)
