@@ -1,10 +1,12 @@
-"""The budget ledger alone, its clock and the shared store's totals given by hand."""
+"""The budget ledger alone, its clock, the shared store's totals given by hand, and the retention it needs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
+
+import pytest
 
 from ccproxy_budgets.ledger import Ledger
 from ccproxy_budgets.periods import period_bounds
@@ -42,3 +44,19 @@ def test_a_threshold_passed_only_by_the_instances_together_is_announced():
         assert notices[name] == []
         ledger.catch_up(ledger.budgets[0], Decimal("0.80"))
         assert [notice["threshold_percent"] for notice in notices[name]] == [50, 80]
+
+
+def test_a_retention_shorter_than_a_budgets_period_stops_start_up(proxy_factory, caplog):
+    # A restart reads the period's spend back from the store: deleted records would reset the budget.
+    with pytest.raises(RuntimeError, match="failed to start"):
+        proxy_factory(
+            observability={"budgets_enabled": True, "logs_collection_enabled": True, "log_retention_days": 7},
+            budgets=[budget("daily", "all", 1.0), budget("monthly", "all", 20.0, period="month")],
+        )
+    assert "OBSERVABILITY__LOG_RETENTION_DAYS=7 deletes records that budget 'monthly' counts" in caplog.text
+    assert "at least 31" in caplog.text
+
+
+def test_a_retention_as_long_as_every_period_is_taken(proxy_factory):
+    observability = {"budgets_enabled": True, "logs_collection_enabled": True, "log_retention_days": 7}
+    assert proxy_factory(observability=observability, budgets=[budget("weekly", "all", 5.0, period="week")])

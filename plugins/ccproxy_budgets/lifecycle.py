@@ -11,6 +11,7 @@ from ccproxy_budgets.ledger import BudgetState, Ledger, usd_text
 from ccproxy_budgets.metrics import BudgetCollector
 from ccproxy_budgets.notifier import Notifier
 from ccproxy_budgets.observer import OBSERVER_NAME, BudgetObserver
+from ccproxy_budgets.periods import LONGEST_DAYS
 from ccproxy_budgets.settings import BudgetsPluginSettings
 from ccproxy_budgets.store_sync import StoreSync, stored_spend
 from ccproxy_core.errors import StartupError
@@ -38,6 +39,7 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
             "add [[budgets]] tables to the config file, or turn the flag off"
         )
     warn_of_uncounted_streams(settings)
+    refuse_retention_shorter_than_a_period(settings)
     observability = section_values(settings, BudgetsPluginSettings)
     notifier = None
     if observability.budgets_webhook_url:
@@ -96,6 +98,21 @@ def warn_of_uncounted_streams(settings: Settings) -> None:
             "set UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE=true to have ccproxy ask for it (see docs/budgets.md)",
             ", ".join(blocking),
         )
+
+
+def refuse_retention_shorter_than_a_period(settings: Settings) -> None:
+    """A budget reads its period's spend back from the log store at start-up: the records must outlive the period."""
+    retention = getattr(settings.observability, "log_retention_days", None)
+    if retention is None:
+        return
+    for budget in settings.budgets:
+        days = LONGEST_DAYS[budget.period]
+        if retention < days:
+            raise StartupError(
+                f"OBSERVABILITY__LOG_RETENTION_DAYS={retention:g} deletes records that budget {budget.name!r} counts "
+                f"(spend per {budget.period}, read back from the log store at each start): set it to at least {days}, "
+                "or unset it"
+            )
 
 
 async def stop_budgets(app: FastAPI) -> None:

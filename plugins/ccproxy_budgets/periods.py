@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+LONGEST_DAYS = {"day": 1, "week": 7, "month": 31}
+"""The most days a period spans: the records a restart reads back for it must be kept that long."""
+
 
 def period_bounds(now: datetime, period: str, timezone: str) -> tuple[datetime, datetime]:
     """Start and end (UTC) of the period holding ``now``; local midnight to local midnight."""
