@@ -64,7 +64,7 @@ def test_a_misspelt_key_alias_field_is_refused(tmp_path):
     "name",
     [
         "UPSTREAM__CONNECT_TIMEOUT_SECONDS",
-        "OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS",
+        "UPSTREAM__READ_TIMEOUT_SECONDS",
         "SERVER__BODY_TIMEOUT_SECONDS",
         "OBSERVABILITY__PUSHGATEWAY_INTERVAL_SECONDS",
     ],
@@ -94,3 +94,14 @@ def test_a_list_where_a_section_belongs_is_not_shown(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert str(caught.value).startswith("invalid setting UPSTREAM=(a list): ")
+
+
+@pytest.mark.parametrize("value", ["1e10", "3601", "inf"])
+def test_a_flush_interval_longer_than_an_hour_is_refused_naming_the_setting(monkeypatch, value):
+    # Before, 1e10 started cleanly; the writer's wait then overflowed on every pass and nothing was written.
+    monkeypatch.setenv("OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"invalid setting OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS='{value}': Input should be less than or equal to 3600"
+    )

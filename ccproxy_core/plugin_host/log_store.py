@@ -50,8 +50,9 @@ class LogCollectionSettings(BaseModel):
     """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
     log_batch_size: int = Field(1_000, ge=1)
     """OBSERVABILITY__LOG_BATCH_SIZE: records per insert."""
-    log_flush_interval_seconds: float = Field(1.0, gt=0)
-    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written."""
+    log_flush_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    """OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS: longest wait before queued records are written; at most 3600
+    (an hour): records still waiting are lost if the process is killed."""
 
     def store_enabled(self, backend: str) -> tuple[bool, str]:
         """Whether the store plugin for ``backend`` is on, and why (for ``ccproxy plugins list``)."""
