@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
 from ccproxy_core.plugin_host.log_store import STATS_KEYS, LogFilters, LogStore, NameFilter
 from ccproxy_core.testing import wait_until
 from ccproxy_duckdb.database import Database
+from ccproxy_duckdb.retention import RetentionWorker
 from ccproxy_duckdb.schema import MONEY
 from ccproxy_duckdb.writer import APPEND_CHUNK_ROWS, LogWriter
 from tests.duckdb_records import NOW, numbered_record, open_store, write_all
@@ -263,6 +265,30 @@ def test_retention_runs_at_start_up(tmp_path):
         assert run(store.describe())["row_count"] == 1
     finally:
         store.close()
+
+
+def test_retention_at_its_longest_runs(tmp_path):
+    store = open_store(tmp_path, log_retention_days=36_500)
+    try:
+        write_all(store, [numbered_record(1)])
+        wait_until(lambda: store.retention.runs >= 1)
+        assert store.retention.run_once() == 0
+    finally:
+        store.close()
+
+
+def test_a_retention_pass_that_fails_unexpectedly_is_one_line_and_the_next_pass_runs(tmp_path, caplog):
+    # Before, an error other than DuckDB's (a cutoff before year 1) ended the thread with a traceback.
+    database = Database.open(str(tmp_path / "retention.duckdb"))
+    retention = RetentionWorker(database, days=1_000_000, interval=0.01)
+    with caplog.at_level(logging.ERROR, logger="ccproxy.duckdb"):
+        retention.start()
+        try:
+            wait_until(lambda: len(caplog.records) >= 2)
+        finally:
+            retention.close()
+            database.close()
+    assert caplog.records[0].getMessage() == "retention failed (will retry): OverflowError: date value out of range"
 
 
 def test_close_writes_everything_still_queued(tmp_path):

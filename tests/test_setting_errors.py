@@ -105,3 +105,14 @@ def test_a_flush_interval_longer_than_an_hour_is_refused_naming_the_setting(monk
     assert str(caught.value) == (
         f"invalid setting OBSERVABILITY__LOG_FLUSH_INTERVAL_SECONDS='{value}': Input should be less than or equal to 3600"
     )
+
+
+@pytest.mark.parametrize("value", ["36501", "1000000", "1000000000"])
+def test_a_retention_beyond_a_hundred_years_is_refused_naming_the_setting(monkeypatch, value):
+    # Before, a million days killed the retention thread; a billion failed start-up naming no setting.
+    monkeypatch.setenv("OBSERVABILITY__LOG_RETENTION_DAYS", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"invalid setting OBSERVABILITY__LOG_RETENTION_DAYS='{value}': Input should be less than or equal to 36500"
+    )

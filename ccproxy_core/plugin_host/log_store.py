@@ -44,8 +44,9 @@ class LogCollectionSettings(BaseModel):
     """OBSERVABILITY__LOGS_COLLECTION_ENABLED: store every access record."""
     log_storage_backend: Literal["duckdb", "clickhouse", "none"] = "duckdb"
     """OBSERVABILITY__LOG_STORAGE_BACKEND: which store plugin keeps the records (duckdb, clickhouse) or none."""
-    log_retention_days: float | None = Field(None, gt=0)
-    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all."""
+    log_retention_days: float | None = Field(None, gt=0, le=36_500)
+    """OBSERVABILITY__LOG_RETENTION_DAYS: delete stored rows older than this; unset keeps all. At most 36500
+    (a hundred years), so the cutoff stays a date stores can reckon with."""
     log_queue_size: int = Field(10_000, ge=1)
     """OBSERVABILITY__LOG_QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
     log_batch_size: int = Field(1_000, ge=1)

@@ -27,7 +27,8 @@ DuckDBConfig = dict[str, str | bool | int | float | list[str]]
 log = logging.getLogger("ccproxy.duckdb")
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` with every run of white space (DuckDB's messages span lines) made one space."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -86,7 +87,7 @@ class Database:
                 path.chmod(0o600)  # the access log is the operator's alone
         except (OSError, duckdb.Error) as exc:
             raise StartupError(
-                f"cannot open DuckDB file {path}: {_one_line(str(exc))} - make sure the folder is writable and no "
+                f"cannot open DuckDB file {path}: {one_line(str(exc))} - make sure the folder is writable and no "
                 "other process (another ccproxy?) has the file open, or set OBSERVABILITY__DUCKDB_PATH to another file"
             ) from None
         try:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from .database import Database
+from .database import Database, one_line
 from .queries import delete_older_than
 
 log = logging.getLogger("ccproxy.duckdb")
@@ -63,5 +63,7 @@ class RetentionWorker:
             try:
                 self.run_once()
             except duckdb.Error as exc:
-                log.error("retention could not delete old access log rows (will retry): %s", exc)
+                log.error("retention could not delete old access log rows (will retry): %s", one_line(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end retention for good
+                log.error("retention failed (will retry): %s: %s", type(exc).__name__, one_line(str(exc)))
             self._stopping.wait(self._interval)
