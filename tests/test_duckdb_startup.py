@@ -13,6 +13,7 @@ import pytest
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.log_store import LogFilters
+from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.schema import SCHEMA_VERSION
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
@@ -201,13 +202,23 @@ def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path
             "CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, (i % 5000) + 0.5, ((i % 5000) + 0.5) / 1000, i % 900, i % 300, "
             "0, 0, 0.000042, NULL FROM range(500_000) t(i)"
         )
-    store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path), duckdb_memory_limit="16MB"))
+    store = DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path), duckdb_memory_limit="32MB"))
     try:
         cursor = store.database.cursor()
         assert cursor.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
         assert cursor.execute("SELECT sum(requests) FROM rollup_hour").fetchone()[0] > 400_000
         assert (
-            cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "15.2 MiB"
-        )  # 16MB as DuckDB shows it
+            cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "30.5 MiB"
+        )  # 32MB as DuckDB shows it
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("memory_limit", ["0MB", "1KB"])
+def test_a_memory_cap_duckdb_refuses_stops_start_up_with_one_line_naming_the_setting(tmp_path, memory_limit):
+    # Before, DuckDB's own nine lines of advice in SQL, naming no setting.
+    with pytest.raises(StartupError) as caught:
+        Database.open(str(tmp_path / "tiny.duckdb"), memory_limit=memory_limit)
+    message = str(caught.value)
+    assert "\n" not in message and "SET " not in message
+    assert f"raise OBSERVABILITY__DUCKDB_MEMORY_LIMIT (now {memory_limit})" in message

@@ -116,3 +116,13 @@ def test_a_retention_beyond_a_hundred_years_is_refused_naming_the_setting(monkey
     assert str(caught.value) == (
         f"invalid setting OBSERVABILITY__LOG_RETENTION_DAYS='{value}': Input should be less than or equal to 36500"
     )
+
+
+@pytest.mark.parametrize("value", ["0MB", "1KB", "31.9MB"])
+def test_a_duckdb_memory_cap_too_small_to_work_in_is_refused_naming_the_setting(monkeypatch, value):
+    # Before, it passed validation and start-up failed with DuckDB's own lines, naming no setting.
+    monkeypatch.setenv("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='{value}': ")
+    assert "must be at least 32MB" in str(caught.value)

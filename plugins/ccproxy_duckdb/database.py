@@ -92,6 +92,9 @@ class Database:
             ) from None
         try:
             before = _migrate_uncapped(connection, str(path), config["memory_limit"])
+        except duckdb.Error as exc:
+            connection.close()
+            raise StartupError(_unprepared(path, config["memory_limit"], exc)) from None
         except BaseException:
             connection.close()
             raise
@@ -176,6 +179,23 @@ def _migrate_uncapped(connection: duckdb.DuckDBPyConnection, path: str, memory_l
         return migrate(connection, path)
     finally:
         connection.execute(f"SET memory_limit='{memory_limit}'")
+
+
+def _unprepared(path: Path, memory_limit: object, error: duckdb.Error) -> str:
+    """The start-up line for a file DuckDB could not bring up to date, or a memory cap it could not apply.
+
+    Only the first line of DuckDB's message: the rest is advice in SQL, or a list of candidate functions.
+    """
+    cause = str(error).strip().partition("\n")[0].strip()
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return (
+            f"DuckDB ran out of memory preparing {path} ({cause}): raise OBSERVABILITY__DUCKDB_MEMORY_LIMIT "
+            f"(now {memory_limit}), or free memory on this machine"
+        )
+    return (
+        f"cannot bring DuckDB file {path} up to date ({cause}); it was left as it was: if another program wrote it, "
+        "set OBSERVABILITY__DUCKDB_PATH to ccproxy's file or a new one"
+    )
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -22,6 +22,8 @@ _UNIT_BYTES = {
 }
 MAX_SIZE_BYTES = 2**50
 """1 PiB: more than any machine holds; DuckDB refuses sizes past its own range only when it opens the file."""
+MIN_MEMORY_LIMIT = "32MB"
+"""The least memory DuckDB is given: with less, it fails the logs API's analytics over a few thousand rows."""
 
 
 class DuckDBSettings(LogCollectionSettings):
@@ -41,7 +43,19 @@ class DuckDBSettings(LogCollectionSettings):
     @field_validator("duckdb_memory_limit", "duckdb_checkpoint_threshold")
     @classmethod
     def _at_most_a_pebibyte(cls, value: str) -> str:
-        size = _SIZE_PARTS.fullmatch(value)  # the pattern has matched
-        if size is not None and float(size[1]) * _UNIT_BYTES[size[2]] > MAX_SIZE_BYTES:
+        if size_bytes(value) > MAX_SIZE_BYTES:
             raise ValueError("must be at most 1024TiB")
         return value
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _enough_for_duckdb(cls, value: str) -> str:
+        if size_bytes(value) < size_bytes(MIN_MEMORY_LIMIT):
+            raise ValueError(f"must be at least {MIN_MEMORY_LIMIT}: with less, DuckDB fails the logs API's analytics")
+        return value
+
+
+def size_bytes(value: str) -> float:
+    """The bytes a size matching the settings' pattern (``256MB``, ``1 GiB``) stands for."""
+    size = _SIZE_PARTS.fullmatch(value)
+    return float(size[1]) * _UNIT_BYTES[size[2]] if size is not None else 0.0
