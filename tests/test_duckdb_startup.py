@@ -14,7 +14,7 @@ import pytest
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_duckdb.database import Database
-from ccproxy_duckdb.schema import SCHEMA_VERSION
+from ccproxy_duckdb.schema import COLUMN_TYPES, SCHEMA_VERSION
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 
@@ -222,3 +222,36 @@ def test_a_memory_cap_duckdb_refuses_stops_start_up_with_one_line_naming_the_set
     message = str(caught.value)
     assert "\n" not in message and "SET " not in message
     assert f"raise OBSERVABILITY__DUCKDB_MEMORY_LIMIT (now {memory_limit})" in message
+
+
+FOREIGN_FILES = {
+    "other-columns": ["CREATE TABLE access_logs (id INTEGER, name VARCHAR, timestamp VARCHAR)"],
+    "a-view": ["CREATE TABLE hits (n INTEGER)", "CREATE VIEW access_logs AS SELECT * FROM hits"],
+    "text-versions": ["CREATE TABLE schema_version (version VARCHAR, applied_at VARCHAR)"],
+    # Close enough to ccproxy's that every migration would succeed, adding its columns and tables.
+    "near-miss": [
+        "CREATE TABLE access_logs ("
+        + ", ".join(
+            f'"{name}" {sql_type.replace(" NOT NULL", "")}'
+            for name, sql_type in COLUMN_TYPES[:20]
+            if name not in ("client_ip", "user_agent", "query")
+        )
+        + ")"
+    ],
+}
+
+
+@pytest.mark.parametrize("statements", FOREIGN_FILES.values(), ids=FOREIGN_FILES.keys())
+def test_another_programs_file_stops_start_up_with_one_line_and_is_left_untouched(tmp_path, statements):
+    path = tmp_path / "theirs.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        for statement in statements:
+            connection.execute(statement)
+        before = connection.execute("SELECT table_name, column_name FROM duckdb_columns() ORDER BY ALL").fetchall()
+    with pytest.raises(StartupError) as caught:
+        open_store(path)
+    assert str(caught.value).startswith(f"DuckDB file {path} holds no ccproxy access records (")
+    assert str(caught.value).endswith("set OBSERVABILITY__DUCKDB_PATH to ccproxy's file or a new one")
+    with duckdb.connect(str(path)) as connection:
+        after = connection.execute("SELECT table_name, column_name FROM duckdb_columns() ORDER BY ALL").fetchall()
+    assert after == before

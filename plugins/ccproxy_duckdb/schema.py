@@ -179,11 +179,42 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int:
     return 1 if "access_logs" in tables else 0
 
 
+def _foreign_tables(con: duckdb.DuckDBPyConnection) -> str | None:
+    """What shows that another program wrote the file, or ``None``.
+
+    A view under one of ccproxy's names, an ``access_logs`` table without the twenty documented columns
+    (the rule of ``ccproxy report``), a ``schema_version`` whose version is no integer: migrating such a
+    file would add ccproxy's columns and tables to another program's.
+    """
+    views = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND view_name IN ('access_logs', 'schema_version')"
+    ).fetchall()
+    if views:
+        return f"a view named {views[0][0]}"
+    tables: dict[str, dict[str, str]] = {}
+    for table, column, data_type in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE schema_name = 'main' AND table_name IN ('access_logs', 'schema_version')"
+    ).fetchall():
+        tables.setdefault(table, {})[column] = data_type
+    if "access_logs" in tables and not set(COLUMNS[:_DOCUMENTED]) <= tables["access_logs"].keys():
+        return "an access_logs table with other columns"
+    if "schema_version" in tables and tables["schema_version"].get("version") != "INTEGER":
+        return "a schema_version table of another kind"
+    return None
+
+
 def migrate(con: duckdb.DuckDBPyConnection, path: str) -> int:
     """Bring the file to :data:`SCHEMA_VERSION`; return the version it had before.
 
-    Raises :class:`StartupError` when the file was written by a newer ccproxy.
+    Raises :class:`StartupError` when the file was written by a newer ccproxy, or by another program.
     """
+    foreign = _foreign_tables(con)
+    if foreign is not None:
+        raise StartupError(
+            f"DuckDB file {path} holds no ccproxy access records ({foreign}); it was left untouched: "
+            "set OBSERVABILITY__DUCKDB_PATH to ccproxy's file or a new one"
+        )
     before = stored_version(con)
     if before > SCHEMA_VERSION:
         raise StartupError(
