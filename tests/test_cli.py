@@ -166,6 +166,9 @@ def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
         ("mock-upstream", "--port", "70000"),
         ("mock-upstream", "--latency-ms", "-5"),
         ("mock-upstream", "--delta-count", "-3"),
+        ("mock-upstream", "--latency-ms", "700000"),
+        ("mock-upstream", "--delta-interval-ms", "700000"),
+        ("mock-upstream", "--delta-count", "200000"),
         ("serve", "--mock-upstream", "70000"),
         ("serve", "--port", "-1"),
         ("demo", "--requests", "-5"),
@@ -175,6 +178,13 @@ def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
 def test_out_of_range_numbers_on_the_command_line_are_refused_by_name(args):
     result = run(*args)
     assert result.returncode == 2 and args[-2] in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_mock_upstreams_ranges_on_the_command_line_are_the_mocks_own():
+    from ccproxy_core.runtime.cli import MOCK_DELTA_COUNT, MOCK_MILLISECONDS
+    from ccproxy_core.testing.mock_upstream.options import MAX_DELTA_COUNT, MAX_MILLISECONDS
+
+    assert (MOCK_MILLISECONDS.max, MOCK_DELTA_COUNT.max) == (MAX_MILLISECONDS, MAX_DELTA_COUNT)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from ccproxy_core.testing.mock_upstream import MockServer
 
 PORT = click.IntRange(0, 65535)
-NOT_NEGATIVE = click.IntRange(min=0)
+# The mock's own limits (MAX_MILLISECONDS, MAX_DELTA_COUNT of testing.mock_upstream.options), written out:
+# importing that package would load the server stack for every command.
+MOCK_MILLISECONDS = click.IntRange(0, 600_000)
+MOCK_DELTA_COUNT = click.IntRange(0, 100_000)
 
 config_option = click.option(
     "--config",
@@ -206,10 +209,10 @@ def _masked(value: Any) -> Any:
 @main.command("mock-upstream")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=PORT, default=9100, show_default=True)
-@click.option("--latency-ms", type=NOT_NEGATIVE, default=0, show_default=True, help="Wait before answering.")
-@click.option("--delta-count", type=NOT_NEGATIVE, default=20, show_default=True, help="Deltas per streamed answer.")
+@click.option("--latency-ms", type=MOCK_MILLISECONDS, default=0, show_default=True, help="Wait before answering.")
+@click.option("--delta-count", type=MOCK_DELTA_COUNT, default=20, show_default=True, help="Deltas per streamed answer.")
 @click.option(
-    "--delta-interval-ms", type=NOT_NEGATIVE, default=0, show_default=True, help="Pause between streamed deltas."
+    "--delta-interval-ms", type=MOCK_MILLISECONDS, default=0, show_default=True, help="Pause between streamed deltas."
 )
 def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta_interval_ms: int) -> None:
     """Run the mock LLM provider (both wire formats, streaming and not, with fault injection)."""
