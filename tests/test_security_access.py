@@ -36,6 +36,7 @@ OWN_ENDPOINTS = [
     "/logs/entries",
     "/dashboard",
     "/dashboard/static/dashboard.js",
+    "/openapi.json",  # the schema of the routes above
 ]
 ANTHROPIC_KEY = "sk-ant-client-own-key"
 OPENAI_KEY = "sk-client-own-key"

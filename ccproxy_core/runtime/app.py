@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pluggy
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,6 +31,7 @@ from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.plugin_routes import add_plugin_routes
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.security.auth import require_auth_token
 from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
 
@@ -50,7 +52,13 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     """
     pm = pm if pm is not None else get_plugin_manager(settings)
     app = FastAPI(
-        title="ccproxy", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None, **_NO_FASTAPI_TELEMETRY
+        title="ccproxy",
+        version=__version__,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind the token like the routes it describes
+        **_NO_FASTAPI_TELEMETRY,
     )
     host = Ccproxy(app, settings, pm)
     proxy = Proxy(settings, RequestHooks(pm, host), AccessLogger(settings.logging.access_log))
@@ -65,6 +73,9 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
     app.state.draining = threading.Event()
     app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
+    app.add_api_route(
+        "/openapi.json", _openapi, methods=["GET"], include_in_schema=False, dependencies=[Depends(require_auth_token)]
+    )
     # Added before the plugins' routes, so middleware a plugin adds still sees proxied requests.
     app.add_middleware(
         ProxyRoutesFirst,
@@ -96,6 +107,11 @@ async def _health(request: Request) -> dict:
     """Liveness and what is running, for load balancers and probes; never counted as a proxied request."""
     infos = getattr(request.app.state.plugin_manager, "ccproxy_plugins", [])
     return {"status": "ok", "version": __version__, "plugins": [info.name for info in infos if info.enabled]}
+
+
+async def _openapi(request: Request) -> JSONResponse:
+    """The OpenAPI schema of ccproxy's own routes and its plugins'."""
+    return JSONResponse(request.app.openapi())
 
 
 def _off_paths(pm: pluggy.PluginManager, settings: Settings) -> tuple[tuple[str, str], ...]:
