@@ -46,12 +46,31 @@ def test_an_anthropic_error_body_with_status_200_is_the_records_error(proxy, rec
     assert (record.status_code, record.error_type, record.error_message) == (200, "overloaded_error", "Overloaded")
 
 
-def test_an_openai_error_body_with_status_200_is_the_records_error(proxy, recorder):
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    response = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=OPENAI, timeout=10)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_1"),
+        ("POST", "/v1/moderations"),
+        ("POST", "/v1/responses/input_tokens"),
+        ("GET", "/v1/chat/completions/chatcmpl-1"),
+    ],
+)
+def test_an_openai_error_body_with_status_200_is_the_records_error_on_every_route(proxy, recorder, method, path):
+    body = {"model": "gpt-4o-mini", "input": "hi"} if method == "POST" else None
+    response = httpx.request(method, proxy.url + path, json=body, headers=OPENAI, timeout=10)
     assert (response.status_code, response.json()) == (200, OPENAI_ERROR)
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.error_message) == ("server_error", "The server is busy.")
+
+
+def test_an_anthropic_error_body_on_a_free_route_is_the_records_error(proxy, recorder):
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(proxy.url + "/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=10)
+    assert (response.status_code, response.json()) == (200, ANTHROPIC_ERROR)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "overloaded_error")
 
 
 def test_an_api_object_that_reports_its_own_error_is_no_failure_of_the_call(proxy, recorder):

@@ -46,8 +46,14 @@ class BackgroundResponses:
         if response_id and finished and response_id in self._waiting:
             del self._waiting[response_id]
             return usage
+        # A job's own failure is the job's, recorded when first seen finished; an error body without a response
+        # in it is this call's.
+        failed = usage.failed and usage.response_id is None
         return Usage(
-            response_model=usage.response_model, error_type=usage.error_type, error_message=usage.error_message
+            response_model=usage.response_model,
+            error_type=usage.error_type,
+            error_message=usage.error_message,
+            failed=failed,
         )
 
     def _remember(self, response_id: str) -> None:

@@ -119,6 +119,8 @@ def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Us
                 provider.route_readers[reader][0](usage, payload)
             else:
                 provider.read_payload(usage, payload)
+            # Sent with status 200 too, by gateways and providers under load: the call failed whatever the route.
+            usage.failed = usage.failed or provider.error_envelope(payload)
     return usage
 
 

@@ -112,9 +112,8 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
     usage.finish_reason = read_label(payload.get("stop_reason")) or usage.finish_reason
-    if payload.get("type") == "error":  # an error in place of the message, even with status 200
+    if payload.get("type") == "error":
         read_error(usage, payload.get("error"))
-        usage.failed = True
 
 
 def read_body(usage: Usage, payload: dict[str, Any]) -> None:
@@ -325,6 +324,7 @@ PROVIDER = Provider(
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
     price_multiplier=price_multiplier,
+    error_envelope=lambda payload: payload.get("type") == "error",
     rate_limit_headers=RATE_LIMIT_HEADERS,
     claims_request=claims_request,
     route_readers={TEXT_COMPLETIONS: (read_payload, TextCompletionsStreamReader)},

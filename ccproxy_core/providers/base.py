@@ -108,6 +108,8 @@ class Provider:
     """The genai-prices price context (service tier, batch processing) the answer asks for."""
     price_multiplier: Callable[[Usage], Decimal | None] = lambda usage: None
     """A factor on every token price that the answer asks for (Anthropic's US-only inference), if any."""
+    error_envelope: Callable[[dict[str, Any]], bool] = lambda payload: False
+    """Whether a whole JSON body is the provider's error body in place of an answer (sent even with status 200)."""
     rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
     """Response header name (lower case) -> record key in ``rate_limits``."""
     claims_request: Callable[[Mapping[str, str]], bool] = lambda headers: False

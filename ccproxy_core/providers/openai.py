@@ -137,10 +137,12 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     usage.finish_reason = _first_choice_finish_reason(payload.get("choices")) or usage.finish_reason
     read_error(usage, payload.get("error"), prefer_code=True)
-    if "object" not in payload and (usage.error_type or usage.error_message):
-        # An error envelope in place of the answer, even with status 200. The API's objects (a fine-tuning
-        # job, a video) name their ``object`` and may carry an ``error`` of their own: no failure of this call.
-        usage.failed = True
+
+
+def is_error_envelope(payload: dict[str, Any]) -> bool:
+    """``{"error": ...}`` in place of the answer. The API's objects (a response, a fine-tuning job, a video)
+    name their ``object`` and may carry an ``error`` of their own: that is no failure of the call."""
+    return "object" not in payload and bool(payload.get("error"))
 
 
 def _first_choice_finish_reason(choices: Any) -> str | None:
@@ -300,6 +302,7 @@ PROVIDER = Provider(
     read_payload=read_payload,
     stream_reader=OpenAIStreamReader,
     price_context=price_context,
+    error_envelope=is_error_envelope,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,
     route_readers={
