@@ -117,6 +117,16 @@ def test_the_operator_adds_and_overrides_prices(tmp_path):
     assert standard.total == Decimal(1)
 
 
+def test_a_correction_of_a_known_model_leaves_its_other_snapshots_at_their_own_prices(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text('[[correction]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput_mtok = "1"\noutput_mtok = "2"\n')
+    book = PriceBook(corrections=load_corrections(str(path)))
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert book.compute("openai", "gpt-4o", usage).total == 3
+    # gpt-4o-2024-05-13, priced by genai-prices apart from gpt-4o: $5 input, $15 output per million.
+    assert book.compute("openai", "gpt-4o-2024-05-13", usage).total == 20
+
+
 def test_the_operator_adds_a_fee_per_request(tmp_path):
     path = tmp_path / "prices.toml"
     path.write_text(

@@ -187,8 +187,8 @@ class PriceBook:
         at = datetime.fromtimestamp(second, tz=UTC)
         prices = model_info.get_prices(at, context or None) if model_info is not None else None
         if self.corrections:
-            model_ids = (model_info.id, model) if model_info is not None else (model,)
-            prices = apply_corrections(prices, self.corrections, provider_id, model_ids, context)
+            known_id = model_info.id if model_info is not None else None
+            prices = apply_corrections(prices, self.corrections, provider_id, (known_id, model), context)
         self._resolved[key] = prices
         return prices
 

@@ -37,7 +37,7 @@ PRICE_KEYS = frozenset(
 )
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
 # A dated snapshot of a model: Anthropic's ``claude-mythos-5-20261101``, OpenAI's ``gpt-4o-2024-08-06``.
-_SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})")
+_SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 Price = Decimal | TieredPrices
 
@@ -55,15 +55,19 @@ class PriceCorrection:
     def applies(self, provider: str, model_ids: tuple[str, ...], context: Mapping[str, str]) -> bool:
         return (
             provider == self.provider
-            and any(self._names(model_id) for model_id in model_ids)
+            and self.model in model_ids
             and all(context.get(key) == value for key, value in self.when.items())
         )
 
-    def _names(self, model_id: str) -> bool:
-        """``model_id`` is this correction's model or one of its dated snapshots."""
-        return model_id == self.model or (
-            model_id.startswith(self.model) and _SNAPSHOT_DATE.fullmatch(model_id, len(self.model)) is not None
-        )
+
+def correction_names(known_id: str | None, model: str) -> tuple[str, ...]:
+    """The names a correction may give for ``model``: genai-prices' id of it when it knows it, else also
+    the name without a snapshot date (``claude-mythos-5-20261101`` -> ``claude-mythos-5``). A model it
+    knows keeps its own prices for each snapshot: ``gpt-4o-2024-05-13`` is not ``gpt-4o``."""
+    if known_id is not None:
+        return (known_id, model)
+    found = _SNAPSHOT_DATE.search(model)
+    return (model, model[: found.start()]) if found is not None and found.start() > 0 else (model,)
 
 
 def load_corrections(operator_file: str | None) -> tuple[PriceCorrection, ...]:
@@ -79,15 +83,17 @@ def apply_corrections(
     base: ModelPrice | None,
     corrections: tuple[PriceCorrection, ...],
     provider: str,
-    model_ids: tuple[str, ...],
+    model: tuple[str | None, str],
     context: Mapping[str, str],
 ) -> ModelPrice | None:
     """``base`` with every matching correction applied; a model genai-prices lacks needs input and output prices.
 
+    ``model`` is genai-prices' id of the model (``None`` when it lacks it) and the name the answer gave.
     In batch processing, a correction that does not name ``processing`` is a list price, and
     both providers bill batches at half the list price (long-context rates included).
     """
     overrides: dict[str, Price] = {}
+    model_ids = correction_names(*model)
     batch = context.get("processing") == "batch"
     for correction in corrections:
         if correction.applies(provider, model_ids, context):
