@@ -326,11 +326,12 @@ def without_keys(credentials: tuple[str, ...], text: str) -> str:
     # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
     kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
     for key in credentials:
-        start = kept.rfind(key[:_SHORTEST_CUT_KEY])
+        window = max(0, len(kept) - len(key))  # a key cut at the end begins within its length of it
+        start = kept.rfind(key[:_SHORTEST_CUT_KEY], window)
         while start >= 0:
             if key.startswith(kept[start:]):
                 return kept[:start] + MASK + cut
-            start = kept.rfind(key[:_SHORTEST_CUT_KEY], 0, start)
+            start = kept.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
     return text
 
 

@@ -74,6 +74,21 @@ def test_a_key_repeated_in_the_clients_own_fields_is_masked_for_hooks_and_in_the
     assert record.user_agent == "***/***" and record.client_request_id == "req-***"
 
 
+def test_every_key_a_request_sends_is_masked_not_only_the_one_it_is_attributed_to(proxy, recorder):
+    headers = {
+        "x-api-key": ANTHROPIC_KEY,
+        "authorization": f"Bearer {OPENAI_KEY}",
+        "anthropic-version": "2023-06-01",
+        **everywhere(OPENAI_KEY),
+    }
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    assert_no_key(OPENAI_KEY, context)
+    assert_no_key(OPENAI_KEY, record)
+
+
 def test_a_key_repeated_in_a_field_never_reaches_the_store_or_the_metrics(proxy_factory, tmp_path):
     settings = {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "metrics_endpoint_enabled": True}
     proxy = proxy_factory(observability=settings | {"log_flush_interval_seconds": 0.05})

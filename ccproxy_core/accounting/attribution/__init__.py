@@ -29,7 +29,7 @@ from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
-from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers
+from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers, keys_in_headers
 from .sessions import MAX_ID_CHARS, session_and_user_from_body
 
 if TYPE_CHECKING:
@@ -84,9 +84,8 @@ class Attributor:
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
-        dims, api_key = self._read(raw_headers, payload, context.user_agent, context.service_type)
-        if api_key is not None:  # a client may send its key in a header of its own too: never keep it
-            keys = (api_key,)
+        dims, keys = self._read(raw_headers, payload, context.user_agent, context.service_type)
+        if keys:  # a client may send its key in a header of its own too: never keep it
             context.user_agent = _masked(keys, context.user_agent)
             context.client_request_id = _masked(keys, context.client_request_id)
             context.tracestate = _masked(keys, context.tracestate)
@@ -110,8 +109,8 @@ class Attributor:
         payload: dict[str, Any] | None,
         user_agent: str | None,
         service_type: str | None,
-    ) -> tuple[Dimensions, str | None]:
-        """:meth:`read`, and the key the client sent, which is masked wherever the client repeated it."""
+    ) -> tuple[Dimensions, tuple[str, ...]]:
+        """:meth:`read`, and the keys the client sent, which are masked wherever the client repeated them."""
         found: dict[bytes, str] = {}
         tags: dict[str, str] = {}
         for name, value in raw_headers:
@@ -123,15 +122,15 @@ class Attributor:
         dims = Dimensions(end_user=end_user, tags=tags)
         dims.session_id = self._session(found, body_session)
         dims.client_name, dims.client_version = parse_user_agent(user_agent)
-        api_key = self._key(dims, found)
+        self._key(dims, found)
         project = found.get(b"x-ccproxy-project")
         if project is not None:
             dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
-        if api_key is not None and len(api_key) < SHORTEST_MASKED_KEY:
-            api_key = None  # shorter values would mask ordinary words
-        if api_key is not None:
-            _mask_key(dims, api_key)
-        return dims, api_key
+        # Shorter values would mask ordinary words.
+        keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)
+        if keys:
+            _mask_keys(dims, keys)
+        return dims, keys
 
     @staticmethod
     def _session(found: dict[bytes, str], body_session: str | None) -> str | None:
@@ -145,15 +144,14 @@ class Attributor:
                 return session
         return None
 
-    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> str | None:
+    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> None:
         api_key = key_from_headers(found)
         if api_key is None:
-            return None
+            return
         dims.api_key_id = self._fingerprint(api_key)
         alias = self.key_names.get(dims.api_key_id)
         if alias is not None:
             dims.api_key_name, dims.project = alias
-        return api_key
 
     def _fingerprint(self, api_key: str) -> str:
         slot = hash(api_key)
@@ -165,9 +163,8 @@ class Attributor:
         return fingerprint
 
 
-def _mask_key(dims: Dimensions, api_key: str) -> None:
-    """``api_key`` masked in every dimension the client chose (its session, user, project, agent, tags)."""
-    keys = (api_key,)
+def _mask_keys(dims: Dimensions, keys: tuple[str, ...]) -> None:
+    """``keys`` masked in every dimension the client chose (its session, user, project, agent, tags)."""
     dims.session_id, dims.end_user = _masked(keys, dims.session_id), _masked(keys, dims.end_user)
     dims.project = _masked(keys, dims.project)
     dims.client_name, dims.client_version = _masked(keys, dims.client_name), _masked(keys, dims.client_version)

@@ -26,6 +26,18 @@ KEY_HEADERS = (b"x-api-key", b"api-key", b"x-goog-api-key")
 _WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
+def keys_in_headers(found: Mapping[bytes, str]) -> tuple[str, ...]:
+    """Every credential a client sent (it may send one in several headers), by raw header name."""
+    keys = [key for name in KEY_HEADERS if (key := found.get(name, "").strip())]
+    scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "basic") and token.strip():
+        keys.append(token.strip())
+    for protocol in found.get(b"sec-websocket-protocol", "").split(","):
+        if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
+            keys.append(protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :])
+    return tuple(key for key in keys if key)
+
+
 def key_from_headers(found: Mapping[bytes, str]) -> str | None:
     """The credential a client sent, by raw header name.
 
