@@ -54,9 +54,14 @@ def test_a_retention_shorter_than_a_budgets_period_stops_start_up(proxy_factory,
             budgets=[budget("daily", "all", 1.0), budget("monthly", "all", 20.0, period="month")],
         )
     assert "OBSERVABILITY__LOG_RETENTION_DAYS=7 deletes records that budget 'monthly' counts" in caplog.text
-    assert "at least 31" in caplog.text
+    assert "at least 32" in caplog.text
 
 
-def test_a_retention_as_long_as_every_period_is_taken(proxy_factory):
-    observability = {"budgets_enabled": True, "logs_collection_enabled": True, "log_retention_days": 7}
+def test_a_retention_a_day_longer_than_every_period_is_taken(proxy_factory):
+    observability = {"budgets_enabled": True, "logs_collection_enabled": True, "log_retention_days": 8}
+    assert proxy_factory(observability=observability, budgets=[budget("weekly", "all", 5.0, period="week")])
+
+
+def test_a_retention_is_no_concern_of_a_budget_when_nothing_is_stored(proxy_factory):
+    observability = {"budgets_enabled": True, "logs_collection_enabled": False, "log_retention_days": 1}
     assert proxy_factory(observability=observability, budgets=[budget("weekly", "all", 5.0, period="week")])

@@ -103,10 +103,12 @@ def warn_of_uncounted_streams(settings: Settings) -> None:
 def refuse_retention_shorter_than_a_period(settings: Settings) -> None:
     """A budget reads its period's spend back from the log store at start-up: the records must outlive the period."""
     retention = getattr(settings.observability, "log_retention_days", None)
-    if retention is None:
+    if retention is None or not getattr(settings.observability, "logs_collection_enabled", False):
         return
     for budget in settings.budgets:
-        days = LONGEST_DAYS[budget.period]
+        # A day more than the period: a store may delete whole UTC days, and a period in another time
+        # zone begins inside one.
+        days = LONGEST_DAYS[budget.period] + 1
         if retention < days:
             raise StartupError(
                 f"OBSERVABILITY__LOG_RETENTION_DAYS={retention:g} deletes records that budget {budget.name!r} counts "
