@@ -162,6 +162,9 @@ def test_report_refuses_the_sdks_base_url_which_would_send_its_token_to_the_prov
         refused = report_in_process(config, "daily", "--url", url)
         assert refused.exit_code == 2 and "--url" in refused.output, (url, refused.output)
     assert NotCcproxy.asked == []  # the token went nowhere
+    behind_a_prefix = report_in_process(config, "daily", "--url", f"{not_ccproxy}/api")  # a reverse proxy's mount
+    assert behind_a_prefix.exit_code == 2 and "did not answer as ccproxy's /logs API does" in behind_a_prefix.output
+    assert [path.split("?")[0] for path, _ in NotCcproxy.asked] == ["/api/logs/query"]
 
 
 def test_report_names_a_server_that_is_not_ccproxy(tmp_path, not_ccproxy):

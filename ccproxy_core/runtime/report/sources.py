@@ -173,10 +173,10 @@ def _check_url(url: str) -> None:
     shown = redact_secrets(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ReportError(f"--url must be http://HOST:PORT (or https://) of a running ccproxy, got {shown}")
-    if parts.path.rstrip("/").rsplit("/", 1)[-1].lower() in ("v1", "api"):
+    if parts.path.rstrip("/").lower().endswith("/v1"):
         raise ReportError(
             f"--url is ccproxy's own address, not the API base URL the SDKs take: got {shown}; "
-            f"drop the trailing {parts.path.rstrip('/').rsplit('/', 1)[-1]!r} (http://HOST:PORT)"
+            "drop the trailing /v1 (http://HOST:PORT)"
         )
 
 
