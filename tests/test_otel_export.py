@@ -244,3 +244,9 @@ def test_a_header_list_the_sdk_cannot_read_stops_start_up_without_showing_it(mon
 def test_a_header_list_in_the_specifications_form_is_taken(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=abc%20def, x-dataset = ccproxy")
     check_header_variables()
+
+
+@pytest.mark.parametrize("value", ["a=b\n", "a=b\r\n", "a = b \t,\t c=d", "x-honeycomb-team=abc%20def"])
+def test_header_lists_the_sdk_reads_are_taken_as_written(monkeypatch, value):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", value)
+    check_header_variables()
