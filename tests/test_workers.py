@@ -177,7 +177,10 @@ def test_sigterm_under_load_stores_every_answered_request(upstream, tmp_path):
 
     streams = [WatchedStream(server.url) for _ in range(3)]
     senders = [threading.Thread(target=keep_sending, args=(kind,), daemon=True) for kind in KINDS[:4]]
+    subscriber = LogStreamSubscriber(server.url)
     try:
+        subscriber.start()
+        wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1, timeout=15)
         for thread in [*streams, *senders]:
             thread.start()
         wait_until(lambda: len(answered) >= 20 and all(s.started.is_set() for s in streams), timeout=30)
@@ -192,6 +195,10 @@ def test_sigterm_under_load_stores_every_answered_request(upstream, tmp_path):
         assert stream.error is None and stream.body.rstrip().endswith(STREAM_END), stream.error
     stored = stored_request_ids(database)
     assert set(answered) | {stream.request_id for stream in streams} <= stored
+    # The live feed carried the streams the workers drained too, and then ended cleanly.
+    subscriber.join(10)
+    assert subscriber.error is None, repr(subscriber.error)
+    assert set(answered) | {stream.request_id for stream in streams} <= set(subscriber.request_ids)
     assert "Traceback" not in server.stderr, server.stderr[-3000:]
 
 

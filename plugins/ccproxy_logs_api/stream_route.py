@@ -131,10 +131,10 @@ async def _next_event(subscriber: Subscriber, drain: Drain) -> StreamEvent | Non
             return await asyncio.wait_for(subscriber.queue.get(), DRAIN_CHECK_SECONDS)
         except TimeoutError:
             # Over at two checks in a row: a record whose hooks were still running at the first is out by the second.
-            if drain.over():
-                if over_at_last_check:
-                    return None
-                over_at_last_check = True
+            over = drain.over()
+            if over and over_at_last_check:
+                return None
+            over_at_last_check = over
 
 
 def _record_event(hub: StreamHub, event: StreamEvent) -> ServerSentEvent | None:
