@@ -16,15 +16,8 @@ from ccproxy_core.testing import wait_until
 
 ANTHROPIC_KEY = "sk-ant-api03-REPEATED-0123456789abcdefghijklmnop"
 OPENAI_KEY = "sk-proj-REPEATED-0123456789abcdefghijklmnopqrstu"
-CLIENT_FIELDS = (
-    "user_agent",
-    "client_request_id",
-    "session_id",
-    "end_user",
-    "project",
-    "client_name",
-    "client_version",
-)
+ATTRIBUTED = ("session_id", "end_user", "project", "client_name", "client_version")
+CLIENT_FIELDS = ("user_agent", "client_request_id", *ATTRIBUTED)
 
 
 def everywhere(key: str) -> dict[str, str]:
