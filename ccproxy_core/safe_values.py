@@ -316,7 +316,7 @@ def _without(credentials: tuple[str, ...], text: str) -> str:
     for key in credentials:
         text = text.replace(key, MASK)
         if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
-            text = text.replace("".join(c if c.isprintable() else "?" for c in key), MASK)
+            text = text.replace(_printable(key), MASK)
     return text
 
 
@@ -339,8 +339,7 @@ def _mask_client_text(changes: dict[str, Any], record: AccessRecord, credentials
     """The request's keys masked wherever the client could have put them: its path, query, headers, tags."""
     values = [getattr(record, name) for name in _CLIENT_TEXT]
     texts = [value for value in values if isinstance(value, str)]
-    everything = "\n".join([*texts, *record.tags.values()])
-    if not any(start in everything for key in credentials for start in _key_starts(key)):
+    if not holds_key_start(credentials, "\n".join([*texts, *record.tags.values()])):
         return  # nearly always: one search instead of one per field
     for name, value in zip(_CLIENT_TEXT, values, strict=True):
         if isinstance(value, str) and (masked := without_keys(credentials, value)) != value:
@@ -351,10 +350,18 @@ def _mask_client_text(changes: dict[str, Any], record: AccessRecord, credentials
             changes["tags"] = read_only(tags)
 
 
-def _key_starts(key: str) -> tuple[str, str]:
-    """The start of ``key`` that :func:`without_keys` masks, as sent and with control characters made "?"."""
-    start = key[:_SHORTEST_CUT_KEY]
-    return start, "".join(c if c.isprintable() else "?" for c in start)
+def holds_key_start(credentials: tuple[str, ...], text: str) -> bool:
+    """Whether ``text`` holds the start of a key that :func:`without_keys` would mask (as sent, or with its
+    control characters made "?"): when not, it has nothing to mask."""
+    for key in credentials:
+        start = key[:_SHORTEST_CUT_KEY]
+        if start in text or (not start.isprintable() and _printable(start) in text):
+            return True
+    return False
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 _CLIENT_TEXT = (

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_keys
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, holds_key_start, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
@@ -85,7 +85,9 @@ class Attributor:
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
         dims, keys = self._read(raw_headers, payload, context.user_agent, context.service_type)
-        if keys:  # a client may send its key in a header of its own too: never keep it
+        # A client may send its key in a header of its own too: never keep it.
+        headers = (context.user_agent, context.client_request_id, context.tracestate)
+        if keys and holds_key_start(keys, "\n".join(filter(None, headers))):
             context.user_agent = _masked(keys, context.user_agent)
             context.client_request_id = _masked(keys, context.client_request_id)
             context.tracestate = _masked(keys, context.tracestate)
@@ -165,6 +167,9 @@ class Attributor:
 
 def _mask_keys(dims: Dimensions, keys: tuple[str, ...]) -> None:
     """``keys`` masked in every dimension the client chose (its session, user, project, agent, tags)."""
+    chosen = (dims.session_id, dims.end_user, dims.project, dims.client_name, dims.client_version)
+    if not holds_key_start(keys, "\n".join([*filter(None, chosen), *dims.tags.values()])):
+        return  # nearly always: one search instead of one per dimension
     dims.session_id, dims.end_user = _masked(keys, dims.session_id), _masked(keys, dims.end_user)
     dims.project = _masked(keys, dims.project)
     dims.client_name, dims.client_version = _masked(keys, dims.client_name), _masked(keys, dims.client_version)

@@ -28,14 +28,16 @@ _WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 
 def keys_in_headers(found: Mapping[bytes, str]) -> tuple[str, ...]:
     """Every credential a client sent (it may send one in several headers), by raw header name."""
-    keys = [key for name in KEY_HEADERS if (key := found.get(name, "").strip())]
-    scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
-    if scheme.lower() in ("bearer", "basic") and token.strip():
-        keys.append(token.strip())
-    for protocol in found.get(b"sec-websocket-protocol", "").split(","):
-        if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
-            keys.append(protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :])
-    return tuple(key for key in keys if key)
+    keys = [found[name].strip() for name in KEY_HEADERS if name in found]
+    if authorization := found.get(b"authorization"):
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() in ("bearer", "basic"):
+            keys.append(token.strip())
+    if protocols := found.get(b"sec-websocket-protocol"):
+        for protocol in protocols.split(","):
+            if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
+                keys.append(protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :])
+    return tuple(filter(None, keys))
 
 
 def key_from_headers(found: Mapping[bytes, str]) -> str | None:
