@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, holds_key_start, without_keys
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
@@ -84,16 +84,14 @@ class Attributor:
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
-        dims, keys = self._read(raw_headers, payload, context.user_agent, context.service_type)
-        # A client may send its key in a header of its own too: never keep it.
-        headers = (context.user_agent, context.client_request_id, context.tracestate)
-        if keys and holds_key_start(keys, "\n".join(filter(None, headers))):
-            context.user_agent = _masked(keys, context.user_agent)
-            context.client_request_id = _masked(keys, context.client_request_id)
-            context.tracestate = _masked(keys, context.tracestate)
+        dims, found = self._read(raw_headers, payload, context.user_agent, context.service_type)
         context.session_id, context.end_user, context.project = dims.session_id, dims.end_user, dims.project
         context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
+        # A client may send its key in a field of its own choosing too: never keep it.
+        starts = [key[:SHORTEST_MASKED_KEY] for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY]
+        if starts and _holds_any(context, starts):
+            _mask_keys(context, keys_in_headers(found))
 
     def read(
         self,
@@ -111,8 +109,8 @@ class Attributor:
         payload: dict[str, Any] | None,
         user_agent: str | None,
         service_type: str | None,
-    ) -> tuple[Dimensions, tuple[str, ...]]:
-        """:meth:`read`, and the keys the client sent, which are masked wherever the client repeated them."""
+    ) -> tuple[Dimensions, dict[bytes, str]]:
+        """:meth:`read`, and the headers it read them from."""
         found: dict[bytes, str] = {}
         tags: dict[str, str] = {}
         for name, value in raw_headers:
@@ -128,11 +126,7 @@ class Attributor:
         project = found.get(b"x-ccproxy-project")
         if project is not None:
             dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
-        # Shorter values would mask ordinary words.
-        keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)
-        if keys:
-            _mask_keys(dims, keys)
-        return dims, keys
+        return dims, found
 
     @staticmethod
     def _session(found: dict[bytes, str], body_session: str | None) -> str | None:
@@ -165,20 +159,25 @@ class Attributor:
         return fingerprint
 
 
-def _mask_keys(dims: Dimensions, keys: tuple[str, ...]) -> None:
-    """``keys`` masked in every dimension the client chose (its session, user, project, agent, tags)."""
-    chosen = (dims.session_id, dims.end_user, dims.project, dims.client_name, dims.client_version)
-    if not holds_key_start(keys, "\n".join([*filter(None, chosen), *dims.tags.values()])):
-        return  # nearly always: one search instead of one per dimension
-    dims.session_id, dims.end_user = _masked(keys, dims.session_id), _masked(keys, dims.end_user)
-    dims.project = _masked(keys, dims.project)
-    dims.client_name, dims.client_version = _masked(keys, dims.client_name), _masked(keys, dims.client_version)
-    if dims.tags:
-        dims.tags = {name: without_keys(keys, value) for name, value in dims.tags.items()}
+_CHOSEN: tuple[str, ...] = ("user_agent", "client_request_id", "tracestate", "session_id", "end_user", "project")
+_CHOSEN += ("client_name", "client_version")  # what a client chooses itself of a request's context, but its tags
 
 
-def _masked(keys: tuple[str, ...], value: str | None) -> str | None:
-    return value if value is None else without_keys(keys, value)
+def _holds_any(context: RequestContext, starts: list[str]) -> bool:
+    """Whether one of the client's own fields holds the start of one of its keys (nearly never)."""
+    for name in _CHOSEN:
+        value = getattr(context, name)
+        if value and any(start in value for start in starts):
+            return True
+    return any(start in value for value in context.tags.values() for start in starts)
+
+
+def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
+    for name in _CHOSEN:
+        value = getattr(context, name)
+        if value:
+            setattr(context, name, without_keys(keys, value))
+    context.tags = {name: without_keys(keys, value) for name, value in context.tags.items()}
 
 
 def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:
