@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ccproxy_core.accounting.record import AccessRecord, read_only
+from ccproxy_core.accounting.record import AccessRecord
 
 ELLIPSIS = "\u2026"
 MASK = "***"
@@ -279,8 +279,10 @@ def safe_record(
     if credentials and record.model is not None:
         _check_text(changes, "model", record.model, caps.model, credentials)
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
-    if credentials:
-        _mask_client_text(changes, record, credentials)
+    for name in ("query", "path"):  # the client's own text (its other fields were masked on arrival, by attribution)
+        value = getattr(record, name)
+        if credentials and isinstance(value, str) and (masked := without_keys(credentials, value)) != value:
+            changes[name] = masked
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
@@ -335,47 +337,10 @@ def without_keys(credentials: tuple[str, ...], text: str) -> str:
     return text
 
 
-def _mask_client_text(changes: dict[str, Any], record: AccessRecord, credentials: tuple[str, ...]) -> None:
-    """The request's keys masked wherever the client could have put them: its path, query, headers, tags."""
-    values = [getattr(record, name) for name in _CLIENT_TEXT]
-    texts = [value for value in values if isinstance(value, str)]
-    if not holds_key_start(credentials, "\n".join([*texts, *record.tags.values()])):
-        return  # nearly always: one search instead of one per field
-    for name, value in zip(_CLIENT_TEXT, values, strict=True):
-        if isinstance(value, str) and (masked := without_keys(credentials, value)) != value:
-            changes[name] = masked
-    if record.tags:
-        tags = {name: without_keys(credentials, value) for name, value in record.tags.items()}
-        if tags != record.tags:
-            changes["tags"] = read_only(tags)
-
-
-def holds_key_start(credentials: tuple[str, ...], text: str) -> bool:
-    """Whether ``text`` holds the start of a key that :func:`without_keys` would mask (as sent, or with its
-    control characters made "?"): when not, it has nothing to mask."""
-    for key in credentials:
-        start = key[:_SHORTEST_CUT_KEY]
-        if start in text or (not start.isprintable() and _printable(start) in text):
-            return True
-    return False
-
-
 def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-_CLIENT_TEXT = (
-    "query",
-    "path",
-    "user_agent",
-    "client_request_id",
-    "session_id",
-    "end_user",
-    "project",
-    "client_name",
-    "client_version",
-)
-"""The client's own text in a record, cut to its cap on arrival."""
 SHORTEST_MASKED_KEY = 8
 """Keys shorter than this are not looked for in recorded text: they would mask ordinary words."""
 _SHORTEST_CUT_KEY = 8

@@ -164,12 +164,15 @@ _CHOSEN += ("client_name", "client_version")  # what a client chooses itself of 
 
 
 def _holds_any(context: RequestContext, starts: list[str]) -> bool:
-    """Whether one of the client's own fields holds the start of one of its keys (nearly never)."""
-    for name in _CHOSEN:
-        value = getattr(context, name)
-        if value and any(start in value for start in starts):
-            return True
-    return any(start in value for value in context.tags.values() for start in starts)
+    """Whether one of the client's own fields holds the start of one of its keys (nearly never).
+
+    One search over them all: the client's name and version are read from its User-Agent.
+    """
+    chosen = (
+        f"{context.user_agent}\n{context.client_request_id}\n{context.tracestate}\n"
+        f"{context.session_id}\n{context.end_user}\n{context.project}\n" + "\n".join(context.tags.values())
+    )
+    return any(start in chosen for start in starts)
 
 
 def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
