@@ -89,9 +89,9 @@ class Attributor:
         context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
         # A client may send its key in a field of its own choosing too: never keep it.
-        starts = [key[:SHORTEST_MASKED_KEY] for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY]
-        if starts and _holds_any(context, starts):
-            _mask_keys(context, keys_in_headers(found))
+        keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
+        if keys and _holds_any(context, [key[:SHORTEST_MASKED_KEY] for key in keys]):
+            _mask_keys(context, keys)
 
     def read(
         self,
@@ -166,13 +166,16 @@ _CHOSEN += ("client_name", "client_version")  # what a client chooses itself of 
 def _holds_any(context: RequestContext, starts: list[str]) -> bool:
     """Whether one of the client's own fields holds the start of one of its keys (nearly never).
 
-    One search over them all: the client's name and version are read from its User-Agent.
+    The client's name and version are read from its User-Agent: searching that is enough for them.
     """
-    chosen = (
-        f"{context.user_agent}\n{context.client_request_id}\n{context.tracestate}\n"
-        f"{context.session_id}\n{context.end_user}\n{context.project}\n" + "\n".join(context.tags.values())
-    )
-    return any(start in chosen for start in starts)
+    for start in starts:
+        for value in (context.user_agent, context.client_request_id, context.session_id, context.end_user):
+            if value and start in value:
+                return True
+        for value in (context.project, context.tracestate, *context.tags.values()):
+            if value and start in value:
+                return True
+    return False
 
 
 def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
