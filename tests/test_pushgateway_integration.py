@@ -179,3 +179,16 @@ def test_a_wrong_password_is_a_counted_failure_not_a_crash(start_gateway, proxy_
     wait_until(lambda: registry_value(proxy, "ccproxy_pushgateway_push_failures_total") >= 2, "refused pushes")
     assert registry_value(proxy, "ccproxy_pushgateway_pushes_total") == 0
     assert gateway.pushed("ccproxy_requests_total") == 0
+
+
+def test_the_last_push_carries_the_budgets_too(start_gateway, proxy_factory, recorder):
+    # The budgets stop after the pusher (it starts after them), so its last push still holds their figures.
+    gateway = start_gateway()
+    budgets = [{"name": "daily", "scope": "all", "limit_usd": 5.0, "action": "warn"}]
+    settings = push_settings(gateway.url, pushgateway_interval_seconds=300, budgets_enabled=True)
+    proxy = proxy_factory(plugins=[recorder], observability=settings, budgets=budgets)
+    ask_claude(proxy.url)
+    recorder.wait_for_ends(1)
+    proxy.stop()
+    assert requests_on(gateway) == 1
+    assert gateway.pushed("ccproxy_budget_limit_usd", job="ccproxy", instance=INSTANCE, budget="daily") == 5.0
