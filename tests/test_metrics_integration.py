@@ -272,6 +272,17 @@ def test_the_exposition_passes_promtool_and_speaks_openmetrics_when_asked(mixed_
     )
 
 
+def test_the_process_and_the_interpreter_are_described_too(mixed_traffic):
+    proxy, _samples, _records = mixed_traffic
+    families = {
+        family.name: family for family in text_string_to_metric_families(httpx.get(proxy.url + "/metrics").text)
+    }
+    resident = families["process_resident_memory_bytes"].samples[0].value
+    assert 20 * 2**20 < resident < 4 * 2**30  # this server's own memory: more than the interpreter alone
+    assert families["python_info"].samples[0].labels["implementation"] == "CPython"
+    assert "python_gc_collections" in families
+
+
 def test_metrics_need_the_auth_token_when_one_is_set(proxy_factory):
     proxy = proxy_factory(observability=METRICS_ON, security={"auth_token": "metrics-token"})
     refused = httpx.get(proxy.url + "/metrics")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_metrics.collectors import LogStoreCollector, PluginErrorsCollector
@@ -56,6 +56,10 @@ def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     observer = MetricsObserver.in_registry(registry, own.metrics_model_label_cap, attribution)
     registry.register(PluginErrorsCollector(app))
     registry.register(LogStoreCollector(app))
+    # The process's memory, CPU and open files (process_*), the interpreter and its collections (python_*).
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return MetricsState(registry=registry, families=observer.families, observer=observer)
 
 
