@@ -306,3 +306,17 @@ def test_exposition_passes_promtool_check_metrics(registry, observer):
         [tool_path("promtool"), "check", "metrics"], input=generate_latest(registry), capture_output=True, timeout=60
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_errors_after_a_200_are_counted_apart_from_error_answers(registry, observer):
+    serve_one(observer, make_record(error_type="overloaded_error", status_code=529))  # an error answer
+    serve_one(observer, make_record(error_type="overloaded_error", status_code=200, streaming=True))  # in the stream
+    serve_one(observer, make_record(error_type="upstream_stream_aborted", status_code=200, streaming=True))
+    after_200 = "ccproxy_errors_after_200_total"
+    assert registry.get_sample_value(after_200, {"error_type": "overloaded_error", "service_type": "anthropic"}) == 1
+    assert (
+        registry.get_sample_value(after_200, {"error_type": "upstream_stream_aborted", "service_type": "anthropic"})
+        == 1
+    )
+    overloaded = {"error_type": "overloaded_error", "endpoint": "/v1/messages", "model": "claude-sonnet-4-5"}
+    assert registry.get_sample_value("ccproxy_errors_total", {**overloaded, "service_type": "anthropic"}) == 2

@@ -82,6 +82,7 @@ class MetricFamilies:
     tokens: Counter
     cost: Counter
     errors: Counter
+    errors_after_200: Counter
     active_requests: Gauge
     request_bytes: Counter
     response_bytes: Counter
@@ -148,6 +149,13 @@ def create_families(registry: CollectorRegistry, attribution_labels: tuple[str, 
             "ccproxy_errors_total",
             "Proxied requests that ended in an error, by error type.",
             ("error_type", "endpoint", "model", "service_type"),
+            registry=registry,
+        ),
+        errors_after_200=Counter(
+            "ccproxy_errors_after_200_total",
+            "Proxied requests answered with status 200 that still ended in an error (an error event in the stream, "
+            "a stream broken off or ended early, an error body), by error type.",
+            ("error_type", "service_type"),
             registry=registry,
         ),
         active_requests=Gauge(

@@ -83,6 +83,7 @@ class MetricsObserver:
         self._tokens = _Children(families.tokens, CounterHandle)
         self._cost = _Children(families.cost, CounterHandle)
         self._errors = _Children(families.errors, CounterHandle)
+        self._errors_after_200 = _Children(families.errors_after_200, CounterHandle)
         self._request_bytes = _Children(families.request_bytes, CounterHandle)
         self._response_bytes = _Children(families.response_bytes, CounterHandle)
         self._ratelimit = {
@@ -156,7 +157,10 @@ class MetricsObserver:
         extra = self._attribution_labels(record) if self._attribution else ()
         self._requests(method_label(record.method), endpoint, model, str(record.status_code), service, *extra).inc()
         if record.error_type is not None:
-            self._errors(self.error_type_label(record.error_type), endpoint, model, service).inc()
+            error_type = self.error_type_label(record.error_type)
+            self._errors(error_type, endpoint, model, service).inc()
+            if record.status_code == 200:  # the client was told it worked
+                self._errors_after_200(error_type, service).inc()
         self._observe_latency(record, model, endpoint, service)
         self._observe_usage(record, model, service, extra)
         if record.rate_limits:
