@@ -209,6 +209,8 @@ def test_own_endpoints_that_are_off_name_their_setting_and_are_not_proxied(proxy
 def test_health_is_not_a_proxied_request(proxy, recorder):
     body = httpx.get(proxy.url + "/health").json()
     assert body["status"] == "ok" and "version" in body
+    checked = httpx.head(proxy.url + "/health")  # as some load balancers and uptime monitors check
+    assert (checked.status_code, checked.content) == (200, b"")
     assert recorder.starts == []
 
 
