@@ -72,7 +72,8 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     # Set when the server starts shutting down, so endless responses (SSE streams) can end
     # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
     app.state.draining = threading.Event()
-    app.add_api_route("/health", _health, methods=["GET", "HEAD"], tags=["ccproxy"])
+    app.add_api_route("/health", _health, methods=["GET"], tags=["ccproxy"])
+    app.add_api_route("/health", _health, methods=["HEAD"], include_in_schema=False)  # as load balancers check
     app.add_api_route(
         "/openapi.json", _openapi, methods=["GET"], include_in_schema=False, dependencies=[Depends(require_auth_token)]
     )
