@@ -238,13 +238,15 @@ def test_the_cost_axis_is_wide_enough_for_five_figure_amounts(open_dashboard, pr
     proxy = proxy_factory(observability=ALL_LOGS_ON)
     tab, problems = open_dashboard(f"{proxy.url}/dashboard")
     expect(tab.locator("body")).to_have_attribute("data-state", "ready")
-    # claude-opus-4-1 input at $15 per million tokens: ten million tokens cost $150 a request.
-    for n in range(70):
+    # claude-opus-4-1 input at $15 per million tokens: ten million tokens cost $150 a request, $21,000 for
+    # 140; sent within a minute, they fall in at most two of the chart's minute buckets, one of which then
+    # holds $10,500 or more: the axis labels reach "$10,000.00".
+    for n in range(140):
         send_anthropic(proxy.url, f"costly-{n}", model="claude-opus-4-1", **{"x-mock-input-tokens": "10000000"})
-    analytics = stored_analytics(proxy.url, expected_requests=70)
-    assert analytics["cost"]["total_usd"] > 10_000
+    analytics = stored_analytics(proxy.url, expected_requests=140)
+    assert analytics["cost"]["total_usd"] > 20_000
     tab.click('[data-window="1h"]')
-    expect(tile_value(tab, "requests")).to_have_text("70", timeout=5_000)
+    expect(tile_value(tab, "requests")).to_have_text("140", timeout=5_000)
     # The plot starts where the y axis ends; the axis needs room for its widest label, "$10,000.00".
     room = tab.evaluate(
         """() => {
