@@ -159,27 +159,20 @@ class Attributor:
         return fingerprint
 
 
-_CHOSEN: tuple[str, ...] = ("user_agent", "client_request_id", "tracestate", "session_id", "end_user", "project")
-_CHOSEN += ("client_name", "client_version")  # what a client chooses itself of a request's context, but its tags
+_CLIENT_FIELDS = ("user_agent", "client_request_id", "tracestate", "session_id", "end_user", "project")
+"""What a client chooses itself of a request's context, besides its tags (its name and version come from
+the user agent: searching that is enough for them)."""
 
 
 def _holds_any(context: RequestContext, starts: list[str]) -> bool:
-    """Whether one of the client's own fields holds the start of one of its keys (nearly never).
-
-    The client's name and version are read from its User-Agent: searching that is enough for them.
-    """
-    for start in starts:
-        for value in (context.user_agent, context.client_request_id, context.session_id, context.end_user):
-            if value and start in value:
-                return True
-        for value in (context.project, context.tracestate, *context.tags.values()):
-            if value and start in value:
-                return True
-    return False
+    """Whether one of the client's own fields holds the start of one of its keys (nearly never)."""
+    values = [value for name in _CLIENT_FIELDS if (value := getattr(context, name))]
+    values.extend(context.tags.values())
+    return any(start in value for start in starts for value in values)
 
 
 def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
-    for name in _CHOSEN:
+    for name in (*_CLIENT_FIELDS, "client_name", "client_version"):
         value = getattr(context, name)
         if value:
             setattr(context, name, without_keys(keys, value))

@@ -26,12 +26,17 @@ KEY_HEADERS = (b"x-api-key", b"api-key", b"x-goog-api-key")
 _WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
-def keys_in_headers(found: Mapping[bytes, str]) -> tuple[str, ...]:
-    """Every credential a client sent (it may send one in several headers), by raw header name."""
+def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bearer", "basic")) -> tuple[str, ...]:
+    """Every credential a client sent (it may send one in several headers), by raw header name.
+
+    In order of preference: ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key``
+    (Google), the ``Authorization`` token of one of ``schemes``, the key in an
+    ``openai-insecure-api-key.<key>`` WebSocket subprotocol.
+    """
     keys = [found[name].strip() for name in KEY_HEADERS if name in found]
     if authorization := found.get(b"authorization"):
         scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() in ("bearer", "basic"):
+        if scheme.lower() in schemes:
             keys.append(token.strip())
     if protocols := found.get(b"sec-websocket-protocol"):
         for protocol in protocols.split(","):
@@ -41,18 +46,6 @@ def keys_in_headers(found: Mapping[bytes, str]) -> tuple[str, ...]:
 
 
 def key_from_headers(found: Mapping[bytes, str]) -> str | None:
-    """The credential a client sent, by raw header name.
-
-    ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key`` (Google), a Bearer
-    token (OpenAI, OAuth), else the key in an ``openai-insecure-api-key.<key>`` WebSocket subprotocol.
-    """
-    for name in KEY_HEADERS:
-        if key := found.get(name, "").strip():
-            return key
-    scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    for protocol in found.get(b"sec-websocket-protocol", "").split(","):
-        if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
-            return protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :] or None
-    return None
+    """The credential a request is attributed to: the first of :func:`keys_in_headers`, Bearer tokens only."""
+    keys = keys_in_headers(found, ("bearer",))
+    return keys[0] if keys else None
