@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
 from decimal import Decimal
 
 import pytest
@@ -48,9 +50,18 @@ def test_rate_limit_headers_with_python_only_spellings_are_left_out():
             [(b"Retry-After", b"2"), (b"retry-after-ms", b"1500")],
             {"retry_after_seconds": 2.0, "retry_after_ms": 1500.0},
         ),
-        ("openai", [(b"retry-after", b"Wed, 21 Oct 2026 07:28:00 GMT")], {}),  # a date: no number of seconds
+        ("openai", [(b"retry-after", b"Wed, 21 Oct 2015 07:28:00 GMT")], {"retry_after_seconds": 0.0}),  # past
+        ("anthropic", [(b"retry-after", b"soon")], {}),
+        ("anthropic", [(b"retry-after", b"Wed, 21 Oct 99999 07:28:00 GMT")], {}),
     ],
 )
 def test_a_retry_after_in_seconds_is_recorded_with_the_rate_limits(provider, headers, expected):
     limits, _ = read_response_headers(PROVIDERS[provider], headers)
     assert limits == expected
+
+
+def test_a_retry_after_given_as_a_date_is_recorded_as_the_seconds_until_it():
+    # RFC 9110 lets Retry-After be an HTTP date; a gateway in front of the provider may send one.
+    date = email.utils.formatdate(time.time() + 90, usegmt=True).encode()
+    limits, _ = read_response_headers(PROVIDERS["anthropic"], [(b"retry-after", date)])
+    assert 85 <= limits["retry_after_seconds"] <= 90

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 from ccproxy_core.providers import Provider
 from ccproxy_core.safe_values import number_from_header
@@ -55,11 +58,24 @@ def read_response_headers(
         key = keys.get(name)
         if key is not None:
             number = number_from_header(raw_value)
+            if number is None and key == "retry_after_seconds":
+                number = seconds_until(raw_value)
             if number is not None:
                 limits[key] = number
         elif name == id_header:
             request_id = header_text(raw_value)
     return limits, request_id
+
+
+def seconds_until(http_date: bytes) -> float | None:
+    """Seconds from now to a ``Retry-After`` given as an HTTP date (0 once past), ``None`` if it is not one."""
+    try:
+        moment = parsedate_to_datetime(http_date.decode("latin-1"))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, round(moment.timestamp() - time.time(), 3))
 
 
 def header_text(value: bytes, limit: int = _MAX_ID_CHARS) -> str:
