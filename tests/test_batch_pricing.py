@@ -113,6 +113,13 @@ def test_a_succeeded_result_without_a_model_leaves_the_fetch_unpriced_not_short(
     assert (cost.priced, cost.total) == (False, None)
 
 
+def test_a_result_with_a_charge_no_price_list_gives_leaves_the_fetch_unpriced_not_short():
+    line = json.loads(responses_line("ci"))
+    line["response"]["body"]["output"][0] = {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_1"}
+    _usage, cost = fetched("openai", responses_line("plain") + json.dumps(line).encode() + b"\n")
+    assert (cost.priced, cost.total) == (False, None)
+
+
 RESULTS = b"".join(anthropic_line(str(i), {"input_tokens": 100_000, "output_tokens": 500}) for i in range(3))
 ANSWERS = {
     "results": b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(RESULTS)

@@ -129,6 +129,28 @@ BROWSING = {
     ],
 }
 
+# The older ``web_search_preview`` tool costs $25 per thousand calls on a model without reasoning
+# (the response echoes ``reasoning.effort: null``), $10 on a reasoning model (OpenAI's pricing page).
+SEARCH = {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "a"}}
+PREVIEW_SEARCH_4O = {
+    **RESPONSE_WITH_TOOLS,
+    "model": "gpt-4o-2024-08-06",
+    "tools": [{"type": "web_search_preview", "search_context_size": "medium"}],
+    "reasoning": {"effort": None, "summary": None},
+    "output": [SEARCH],
+}
+PREVIEW_SEARCH_O3 = {**PREVIEW_SEARCH_4O, "model": "o3-2025-04-16", "reasoning": {"effort": "medium", "summary": None}}
+# A code interpreter container (per container) and the image generation tool (per image) are billed
+# outside the usage: the cost of the answer is not known.
+CODE_INTERPRETER = {
+    **RESPONSE_WITH_TOOLS,
+    "output": [{"type": "code_interpreter_call", "id": "ci_1", "status": "completed", "container_id": "cntr_1"}],
+}
+IMAGE_GENERATION = {
+    **RESPONSE_WITH_TOOLS,
+    "output": [{"type": "image_generation_call", "id": "ig_1", "status": "completed", "result": "aGk="}],
+}
+
 # Background mode (platform.openai.com, "Background mode"): the create call answers ``queued``
 # at once; the usage comes with the finished response, on retrieval.
 BACKGROUND = {**RESPONSE_WITH_TOOLS, "id": "resp_bg", "background": True, "output": []}
@@ -181,6 +203,12 @@ ANSWERS = {
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
     "browsing": json_answer(b"200 OK", json.dumps(BROWSING).encode()),
+    "tools-preview-4o": json_answer(b"200 OK", json.dumps(PREVIEW_SEARCH_4O).encode()),
+    "tools-preview-o3": json_answer(b"200 OK", json.dumps(PREVIEW_SEARCH_O3).encode()),
+    "tools-code": json_answer(b"200 OK", json.dumps(CODE_INTERPRETER).encode()),
+    "tools-image-stream": stream_answer(
+        sse(("response.completed", {"type": "response.completed", "response": IMAGE_GENERATION}))
+    ),
     "tools-stream": stream_answer(
         sse(
             (
@@ -282,6 +310,25 @@ def test_only_the_search_actions_of_web_search_calls_are_billed(proxy, recorder)
     tokens = (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK  # gpt-5, as above: $0.010625
     assert (record.web_search_requests, record.cost_tools_usd) == (1, Decimal("0.01"))  # not 3 and $0.03
     assert record.cost_usd == tokens + Decimal("0.01")
+
+
+def test_the_preview_search_tool_costs_more_on_a_model_without_reasoning(proxy, recorder):
+    assert send(proxy, "tools-preview-4o").status_code == 200
+    assert send(proxy, "tools-preview-o3").status_code == 200
+    gpt_4o, o3 = recorder.wait_for_ends(2)
+    # gpt-4o-2024-08-06: $2.50 input, $1.25 cached, $10 output per MTok; one search at $25 per thousand.
+    tokens = (2_000 * Decimal("2.5") + 1_000 * Decimal("1.25") + 800 * 10) / MTOK  # $0.01425
+    assert (gpt_4o.cost_tools_usd, gpt_4o.cost_usd) == (Decimal("0.025"), tokens + Decimal("0.025"))
+    # o3: $2 input, $0.50 cached, $8 output; one search at $10 per thousand.
+    tokens = (2_000 * 2 + 1_000 * Decimal("0.5") + 800 * 8) / MTOK  # $0.0109
+    assert (o3.cost_tools_usd, o3.cost_usd) == (Decimal("0.01"), tokens + Decimal("0.01"))
+
+
+@pytest.mark.parametrize("kind", ["tools-code", "tools-image-stream"])
+def test_a_tool_billed_outside_the_usage_leaves_the_cost_unknown(proxy, recorder, kind):
+    assert send(proxy, kind, stream=kind.endswith("stream")).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.priced, record.cost_usd, record.tokens_output) == (False, None, 800)
 
 
 def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_finished(proxy, recorder):

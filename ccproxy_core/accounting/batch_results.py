@@ -71,7 +71,9 @@ class BatchUsage:
     def add(self, model: str, usage: Usage) -> None:
         """Add one result's usage (each compaction step on its own, priced by its own size)."""
         self.results += 1
-        self.unreadable = self.unreadable or usage.bad_counts
+        # A charge no price list gives, or a search price of the result's own, cannot be summed by model.
+        unsummable = usage.unpriced_charge is not None or usage.web_search_kcount is not None
+        self.unreadable = self.unreadable or usage.bad_counts or unsummable
         if not usage.steps:
             self._add_part(model, usage, usage)
             return

@@ -132,7 +132,7 @@ class PriceBook:
             if known is None:
                 return UNPRICED
             provider = known
-        if not usage.has_tokens or usage.bad_counts:
+        if not usage.has_tokens or usage.bad_counts or usage.unpriced_charge:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
@@ -293,12 +293,11 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output + image_output
     input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input + image_input
     tools = Decimal(0)
-    for key, uses in (
-        ("web_searches_kcount", usage.web_search_requests),
-        ("storage_searches_kcount", usage.file_search_requests),
-    ):
-        if uses and _rate(prices, key) is not None:
-            tools += calc_unit_price(_rate(prices, key), uses, all_input_tokens, _USES_PER_PRICE_UNIT)
+    web_search = usage.web_search_kcount or _rate(prices, "web_searches_kcount")  # the answer's own, if any
+    file_search = _rate(prices, "storage_searches_kcount")
+    for uses, rate in ((usage.web_search_requests, web_search), (usage.file_search_requests, file_search)):
+        if uses and rate is not None:
+            tools += calc_unit_price(rate, uses, all_input_tokens, _USES_PER_PRICE_UNIT)
     total = input_part + output + cache_read + cache_write + tools
     if _rate(prices, "requests_kcount") is not None:
         per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _USES_PER_PRICE_UNIT)

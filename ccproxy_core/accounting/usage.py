@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import DataJoiner, SSELineSplitter
@@ -44,6 +45,12 @@ class Usage:
     """Server-side web searches the provider ran for this answer (billed per search)."""
     file_search_requests: int | None = None
     """Searches of the provider's file stores for this answer (OpenAI's file search, billed per call)."""
+    web_search_kcount: Decimal | None = None
+    """The price per thousand of this answer's web searches when the answer selects one the price list
+    lacks (OpenAI's ``web_search_preview`` tool on a model without reasoning)."""
+    unpriced_charge: str | None = None
+    """A charge the answer shows and no price list gives (OpenAI's ``code_interpreter_call``, billed per
+    container, or ``image_generation_call``, per image): the answer's cost cannot be known."""
     service_tier: str | None = None
     """The tier the provider says it served the answer at (``priority``, ``flex``, ``standard``, ...)."""
     speed: str | None = None

@@ -7,7 +7,9 @@ Responses API (``POST /v1/responses``; the same events arrive over its WebSocket
     ``input_tokens_details.cached_tokens``, ``output_tokens`` (reasoning included) and
     ``output_tokens_details.reasoning_tokens``; ``service_tier`` is the tier that served it;
     each ``file_search_call`` item of its ``output`` is billed per call, and each ``web_search_call``
-    whose ``action`` is a ``search`` (``open_page`` and ``find_in_page`` are free). A
+    whose ``action`` is a ``search`` (``open_page`` and ``find_in_page`` are free), at a higher price
+    when the tool offered was ``web_search_preview`` and the model does not reason; a
+    ``code_interpreter_call`` or ``image_generation_call`` leaves the cost unknown. A
     stream is a sequence of ``response.*`` events; ``response.created`` carries the response
     without usage, and exactly one of ``response.completed``, ``response.failed`` or
     ``response.incomplete`` ends it with the final response. A stream-level failure is an ``error`` event (``code``, ``message``).
@@ -25,6 +27,7 @@ even though its HTTP status was 200.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
@@ -46,6 +49,12 @@ _EVENTS_OF_INTEREST = re.compile(rb'"(?:response\.(?:created|completed|failed|in
 _FIRST_TOKEN = re.compile(rb'"type"\s*:\s*"response\.[a-z_.]+\.delta"')
 _DELTA_CONTENT = re.compile(rb'"delta"\s*:\s*"[^"]')
 _BILLED_TOOL_CALLS = {"web_search_call": "web_search_requests", "file_search_call": "file_search_requests"}
+# Billed per container (code interpreter) or per image (image generation), neither shown in the usage.
+_UNPRICED_TOOL_CALLS = frozenset({"code_interpreter_call", "image_generation_call"})
+PREVIEW_SEARCH_KCOUNT_WITHOUT_REASONING = Decimal(25)
+"""USD per thousand calls of the ``web_search_preview`` tool by a model without reasoning (gpt-4o, gpt-4.1);
+$10 with reasoning, and for the ``web_search`` tool on any model (OpenAI's pricing page, built-in tools)."""
+MAX_TOOLS_READ = 128
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
 MAX_RESPONSE_ID_CHARS = 128
 _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
@@ -67,6 +76,8 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     usage.background = usage.background or payload.get("background") is True
     _read_status(usage, payload)
     _count_tool_calls(usage, payload.get("output"))
+    if usage.web_search_requests and _searched_with_preview_tool_without_reasoning(payload):
+        usage.web_search_kcount = PREVIEW_SEARCH_KCOUNT_WITHOUT_REASONING
 
 
 def _finish_reason(payload: dict[str, Any]) -> str | None:
@@ -86,9 +97,13 @@ def _count_tool_calls(usage: Usage, output: Any) -> None:
     counts = dict.fromkeys(_BILLED_TOOL_CALLS.values(), 0)
     for item in output[:MAX_OUTPUT_ITEMS_COUNTED]:
         kind = item.get("type") if isinstance(item, dict) else None
-        field = _BILLED_TOOL_CALLS.get(kind) if isinstance(kind, str) else None
+        if not isinstance(kind, str):
+            continue
+        field = _BILLED_TOOL_CALLS.get(kind)
         if field is not None and _is_billed_call(item):
             counts[field] += 1
+        elif kind in _UNPRICED_TOOL_CALLS:
+            usage.unpriced_charge = kind
     for field, count in counts.items():
         if count:
             setattr(usage, field, count)
@@ -101,6 +116,19 @@ def _is_billed_call(item: dict[str, Any]) -> bool:
         return True
     action = item.get("action")
     return not isinstance(action, dict) or action.get("type") in (None, "search")
+
+
+def _searched_with_preview_tool_without_reasoning(payload: dict[str, Any]) -> bool:
+    """The response offered ``web_search_preview`` (its ``tools`` echo the request's) and says its model
+    does not reason (``reasoning.effort`` null)."""
+    reasoning = payload.get("reasoning")
+    if not isinstance(reasoning, dict) or reasoning.get("effort") is not None:
+        return False
+    tools = payload.get("tools")
+    if not isinstance(tools, list):
+        return False
+    kinds = [tool.get("type") for tool in tools[:MAX_TOOLS_READ] if isinstance(tool, dict)]
+    return any(isinstance(kind, str) and kind.startswith("web_search_preview") for kind in kinds)
 
 
 def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
