@@ -1,13 +1,14 @@
 """A provider that writes exact bytes on the socket: answers no HTTP library would send.
 
 Each request is answered with ``answers[<x-raw header>]`` (bytes, or a list of bytes and pauses
-in seconds, sent in turn), then the connection is closed, so a broken answer never leaks into
-the next request.
+in seconds, sent in turn, or :data:`RESET`), then the connection is closed, so a broken answer
+never leaks into the next request.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 _HEAD_END = b"\r\n\r\n"
+RESET = "reset"
+"""An answer part: close the connection with a TCP reset instead of a FIN."""
 
 
 def json_answer(status: bytes, body: bytes, extra_headers: bytes = b"") -> bytes:
@@ -28,7 +31,7 @@ def json_answer(status: bytes, body: bytes, extra_headers: bytes = b"") -> bytes
 class RawUpstream:
     """Serves ``answers`` on a free loopback port, one thread per connection."""
 
-    def __init__(self, answers: dict[str, bytes | list[bytes | float]]) -> None:
+    def __init__(self, answers: dict[str, bytes | list[bytes | float | str]]) -> None:
         self.answers = answers
         self.received: list[bytes] = []
         """The head of every request, as it arrived."""
@@ -66,6 +69,9 @@ class RawUpstream:
             for part in [answer] if isinstance(answer, bytes) else answer:
                 if isinstance(part, bytes):
                     connection.sendall(part)
+                elif part == RESET:
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 else:
                     time.sleep(part)
 
@@ -74,7 +80,7 @@ class RawUpstream:
 
 
 @contextmanager
-def raw_upstream(answers: dict[str, bytes | list[bytes | float]]) -> Iterator[RawUpstream]:
+def raw_upstream(answers: dict[str, bytes | list[bytes | float | str]]) -> Iterator[RawUpstream]:
     server = RawUpstream(answers)
     try:
         yield server
@@ -82,7 +88,7 @@ def raw_upstream(answers: dict[str, bytes | list[bytes | float]]) -> Iterator[Ra
         server.stop()
 
 
-def upstream_and_proxy_fixtures(answers: dict[str, bytes | list[bytes | float]]) -> tuple[Any, Any]:
+def upstream_and_proxy_fixtures(answers: dict[str, bytes | list[bytes | float | str]]) -> tuple[Any, Any]:
     """Fixtures for a test module: ``upstream``, a raw upstream serving ``answers`` (one per module), and
     ``proxy``, ccproxy in front of it with the hook recorder. Bind them: ``upstream, proxy = ...``."""
 

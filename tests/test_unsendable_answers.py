@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from .raw_upstream import json_answer, upstream_and_proxy_fixtures
+from .raw_upstream import RESET, json_answer, upstream_and_proxy_fixtures
 
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
 MESSAGE = (
@@ -36,6 +36,7 @@ ANSWERS = {
     "cut-short": json_answer(b"200 OK", MESSAGE)[: -len(MESSAGE) // 2],
     # The provider reads the request, then closes its connection without a byte of answer.
     "closed-without-answering": b"",
+    "reset-after-reading": [RESET],
     # The whole stream, then the provider keeps its connection open a while before ending the body.
     "stream-held-open": [
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -109,9 +110,10 @@ def test_a_json_answer_cut_short_of_its_length_is_a_502_not_half_a_200(proxy, re
     assert record.tokens_input is None and record.cost_usd is None
 
 
-def test_a_provider_that_closes_without_answering_is_not_called_unreachable(proxy, recorder):
+@pytest.mark.parametrize("kind", ["closed-without-answering", "reset-after-reading"])
+def test_a_provider_that_closes_without_answering_is_not_called_unreachable(proxy, recorder, kind):
     # It was reached, and may bill the request: before, the record said "cannot reach anthropic".
-    response = send(proxy, "closed-without-answering")
+    response = send(proxy, kind)
     assert response.status_code == 502 and "may have received the request" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.upstream_status) == (502, "upstream_disconnected", None)

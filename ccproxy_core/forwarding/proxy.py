@@ -60,6 +60,7 @@ from ccproxy_core.forwarding.upstream import (
     configured_keys,
     credential_values,
     forwarded_headers,
+    unanswered_request,
     unsendable_request,
 )
 from ccproxy_core.plugin_host.dispatch import RequestHooks
@@ -302,20 +303,8 @@ class Proxy:
                 skip_auto_headers=auto_headers_to_skip(headers),
                 allow_redirects=False,  # a redirect is the client's to follow: followed here, it would take the key along
             )
-        except TimeoutError:
-            await self._local_error(
-                exchange, send, 504, "upstream_timeout", f"no answer from {ctx.service_type} in time"
-            )
-        except aiohttp.ServerDisconnectedError:  # it took the request (or some of it), then hung up
-            message = f"{ctx.service_type} closed the connection without answering; it may have received the request"
-            await self._local_error(exchange, send, 502, "upstream_disconnected", message)
-        except aiohttp.ClientResponseError as exc:  # it answered, but not in HTTP a client could be given
-            message = f"the answer of {ctx.service_type} is not valid HTTP: {exc.message}"
-            await self._local_error(exchange, send, 502, "upstream_invalid_response", message)
-        except (aiohttp.ClientError, OSError) as exc:
-            await self._local_error(
-                exchange, send, 502, "upstream_unreachable", f"cannot reach {ctx.service_type}: {exc}"
-            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            await self._local_error(exchange, send, *unanswered_request(ctx.service_type, exc))
         except ValueError as exc:  # a URL or header value the upstream client refuses to send
             await self._local_error(exchange, send, *unsendable_request(exc, headers, provider, self.settings))
         return None

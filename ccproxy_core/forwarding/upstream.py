@@ -245,6 +245,26 @@ def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Setti
         out[provider.key_header] = provider.key_value(key.get_secret_value())
 
 
+def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]:
+    """Status, error type and message for a request the provider did not answer.
+
+    Whether it may have received the request matters to the operator, who may be billed for it:
+    a connection that was never made (refused, DNS, TLS) did not; one reset or closed after the
+    request was written may have.
+    """
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return 504, "upstream_timeout", f"could not connect to {service} in time"
+    if isinstance(exc, TimeoutError):
+        return 504, "upstream_timeout", f"no answer from {service} in time"
+    if isinstance(exc, aiohttp.ClientResponseError):  # it answered, but not in HTTP a client could be given
+        return 502, "upstream_invalid_response", f"the answer of {service} is not valid HTTP: {exc.message}"
+    connected = isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    if connected or isinstance(exc, aiohttp.ServerDisconnectedError):
+        message = f"{service} closed the connection without answering; it may have received the request"
+        return 502, "upstream_disconnected", message
+    return 502, "upstream_unreachable", f"cannot reach {service}: {exc}"
+
+
 def unsendable_request(
     exc: ValueError, headers: CIMultiDict[str], provider: Provider, settings: Settings
 ) -> tuple[int, str, str]:
