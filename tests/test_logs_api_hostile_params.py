@@ -39,6 +39,12 @@ CASES = [
     ("/logs/query", {"cursor": base64.urlsafe_b64encode(b'[1738324800123456,"\\ud800"]').decode()}, "cursor"),
     ("/logs/stream", {"last_event_id": "\u00b2"}, "last_event_id"),
     ("/logs/stream", {"last_event_id": BIG}, "last_event_id"),
+    # A misspelt filter would otherwise answer with every record, as if filtered.
+    ("/logs/query", {"modle": "gpt-5"}, "modle"),
+    ("/logs/analytics", {"group-by": "model"}, "group-by"),
+    ("/logs/status", {"tag.team": "a"}, "tag.team"),  # tag filters are for the routes that filter
+    ("/logs/stream", {"model": "x", "status": "5xx"}, "status"),
+    ("/logs/status", {"verbose": "1"}, "verbose"),
 ]
 
 
@@ -65,3 +71,14 @@ def test_a_malformed_parameter_is_a_422_naming_it(server, path, params, named):
 def test_a_bad_last_event_id_header_is_named(server):
     response = httpx.get(server.url + "/logs/stream", headers={"last-event-id": "\u00b2".encode()}, timeout=10)
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+
+
+def test_every_parameter_a_route_declares_is_taken(server):
+    query = {"model": "m", "service_type": "anthropic", "status_code": "2xx", "streaming": "true", "limit": "5"}
+    query |= {"session_id": "s", "project": "p", "end_user": "u", "api_key_id": "k", "client_name": "c"}
+    response = httpx.get(server.url + "/logs/query", params=query | {"tag.team": "a"}, timeout=10)
+    assert response.status_code == 200, response.text[:300]
+    response = httpx.get(server.url + "/logs/analytics", params={"hours": "2", "group_by": "model", "top": "3"})
+    assert response.status_code == 200, response.text[:300]
+    message = httpx.get(server.url + "/logs/query", params={"modle": "m"}, timeout=10).json()["detail"][0]["msg"]
+    assert "not a parameter of /logs/query" in message and "model" in message

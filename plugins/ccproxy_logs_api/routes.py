@@ -35,6 +35,7 @@ from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
 from .heavy_reads import json_answer, read_slot, rows_answer
+from .known_params import refuse_unknown_params
 from .params import (
     FilterParams,
     choose_bucket,
@@ -70,7 +71,10 @@ OrderColumn = Enum("OrderColumn", {name: name for name in SORTABLE_COLUMNS}, typ
 def build_router() -> APIRouter:
     """All /logs routes, each behind :func:`require_auth_token`."""
     router = APIRouter(
-        prefix="/logs", tags=["logs"], dependencies=[Depends(require_auth_token)], responses=ERROR_RESPONSES
+        prefix="/logs",
+        tags=["logs"],
+        dependencies=[Depends(require_auth_token), Depends(refuse_unknown_params)],
+        responses=ERROR_RESPONSES,
     )
     router.add_api_route("/status", logs_status, methods=["GET"])
     # scope="function": the turn is given back once the answer is encoded, before it is sent. A

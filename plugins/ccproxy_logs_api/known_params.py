@@ -1,0 +1,46 @@
+"""Refuse query parameters a /logs route does not take.
+
+A misspelt filter (``?modle=x``) would otherwise be ignored and answer with every record, which
+reads as the filtered answer. Each route's parameters are read once from its declaration.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from .attribution_params import TAG_PREFIX, attribution_params
+from .params import param_error
+
+_known: dict[int, tuple[frozenset[str], bool]] = {}
+
+
+def refuse_unknown_params(request: Request) -> None:
+    """FastAPI dependency: 422 naming the first query parameter the matched route does not declare."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    declared = _known.get(id(route))
+    if declared is None:
+        declared = _known[id(route)] = _declared(route.dependant)
+    known, takes_tags = declared
+    for name in request.query_params:
+        if name not in known and not (takes_tags and name.startswith(TAG_PREFIX)):
+            expected = ", ".join(sorted(known)) or "none"
+            raise param_error(
+                name, f"is not a parameter of {route.path} (it takes: {expected})", request.query_params[name]
+            )
+
+
+def _declared(dependant: Dependant) -> tuple[frozenset[str], bool]:
+    """The route's query parameter names, and whether it takes ``tag.<name>`` filters."""
+    names: set[str] = set()
+    takes_tags = False
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(field.alias for field in current.query_params)
+        takes_tags = takes_tags or current.call is attribution_params
+        pending.extend(current.dependencies)
+    return frozenset(names), takes_tags
