@@ -64,6 +64,23 @@ def test_mythos_models_genai_prices_lacks_are_priced_as_published(model, cache_h
     assert cost.total == expected  # $0.075 for Mythos 5, $0.0675 for 5.1
 
 
+@pytest.mark.parametrize(
+    ("model", "input_rate", "output_rate"),
+    [
+        ("gpt-4o-search-preview", "2.5", "10"),
+        ("gpt-4o-search-preview-2025-03-11", "2.5", "10"),
+        ("gpt-4o-mini-search-preview", "0.15", "0.6"),
+        ("gpt-4o-mini-search-preview-2025-03-11", "0.15", "0.6"),
+    ],
+)
+def test_a_chat_search_model_pays_its_search_on_every_request(model, input_rate, output_rate):
+    # Published: the models' token rates, plus the preview search on a model without reasoning, $25
+    # per 1,000 calls; the search models search before every answer.
+    cost = PriceBook().compute("openai", model, Usage(input_tokens=1_000, output_tokens=100, response_model=model))
+    tokens = (1_000 * Decimal(input_rate) + 100 * Decimal(output_rate)) / M
+    assert cost.total == tokens + Decimal("0.025")  # gpt-4o: $0.0285; mini: $0.02521
+
+
 def test_a_correction_for_one_model_does_not_price_a_longer_name():
     cost = PriceBook().compute("anthropic", "claude-mythos-5-9", Usage(input_tokens=1_000, output_tokens=10))
     assert (cost.priced, cost.total) == (False, None)
