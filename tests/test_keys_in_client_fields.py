@@ -92,3 +92,17 @@ def test_a_key_repeated_in_a_field_never_reaches_the_store_or_the_metrics(proxy_
     rows = httpx.get(proxy.url + "/logs/query", timeout=10).json()["results"]
     assert len(rows) == 1 and rows[0]["project"] == "p-***"
     assert "REPEATED" not in json.dumps(rows) and "REPEATED" not in httpx.get(proxy.url + "/metrics").text
+
+
+def test_the_operators_key_repeated_in_a_clients_field_is_masked_too(proxy_factory, recorder):
+    # A client that sends no key is sent with the operator's (UPSTREAM__ANTHROPIC_API_KEY): that key,
+    # in a field of the client's, must not be kept either.
+    proxy = proxy_factory(plugins=[recorder], upstream={"anthropic_api_key": ANTHROPIC_KEY})
+    headers = {"anthropic-version": "2023-06-01", **everywhere(ANTHROPIC_KEY)}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=10).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    assert_no_key(ANTHROPIC_KEY, context)
+    assert_no_key(ANTHROPIC_KEY, record)
+    assert (record.session_id, record.user_agent) == ("s-***", "***/***")

@@ -90,10 +90,10 @@ class Proxy:
         self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
-        self.attributor = Attributor(settings.attribution)
+        self.configured_keys = configured_keys(settings.upstream)
+        self.attributor = Attributor(settings.attribution, self.configured_keys)
         self.hang_ups, self.sends = HangUpWatch(), SendWatch(settings.server.send_timeout_seconds)
         self.requests_in_flight = 0  # proxied HTTP requests begun and not yet recorded (ExchangeResponse counts)
-        self.configured_keys = configured_keys(settings.upstream)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other

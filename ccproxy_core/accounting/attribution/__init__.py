@@ -71,7 +71,8 @@ class Dimensions:
 class Attributor:
     """Reads the dimensions of requests, with the operator's key names and salt."""
 
-    def __init__(self, settings: AttributionSettings | None = None) -> None:
+    def __init__(self, settings: AttributionSettings | None = None, operator_keys: tuple[str, ...] = ()) -> None:
+        """``operator_keys``: the keys ccproxy sends for clients that send none, never kept either."""
         salt = settings.key_salt.get_secret_value().encode() if settings and settings.key_salt else DEFAULT_SALT
         self.salt = salt
         self.key_names = settings.key_names() if settings else {}
@@ -79,6 +80,7 @@ class Attributor:
         # Fingerprints by the key's in-process hash (salted per process by Python), so the
         # same key costs one dict lookup after its first request and no key is kept.
         self._fingerprints: dict[int, str] = {}
+        self._operator_keys = tuple(key for key in operator_keys if len(key) >= SHORTEST_MASKED_KEY)
 
     def fill(
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
@@ -90,6 +92,7 @@ class Attributor:
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
         # A client may send its key in a field of its own choosing too: never keep it.
         keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
+        keys += self._operator_keys
         if keys and _holds_any(context, [key[:SHORTEST_MASKED_KEY] for key in keys]):
             _mask_keys(context, keys)
 
