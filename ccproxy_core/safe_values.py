@@ -138,13 +138,13 @@ def redact_query(raw: bytes | str, cap: int) -> str:
     query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     if query and any(word in query.lower() for word in SECRET_PARAM_WORDS):
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(name, MASK if is_secret_param(name) else value) for name, value in pairs])
+        query = urlencode([(name, MASK if is_secret_param(name) else value) for name, value in pairs], safe="*")
     return safe_text(query, cap)
 
 
 def is_secret_param(name: str) -> bool:
     """True when a parameter named ``name`` probably carries a credential."""
-    lower = name.lower()
+    lower = name.lower().replace("tokens", "")  # counts (max_tokens), not a token
     return any(word in lower for word in SECRET_PARAM_WORDS)
 
 

@@ -97,6 +97,13 @@ def test_secret_query_parameters_are_redacted():
     assert "page=2" in redacted
 
 
+def test_token_counts_are_not_taken_for_tokens():
+    # An error quoting a request's limits is what an operator reads in "Recent errors": a count is not a secret.
+    safe = safe_error_text("max_tokens=100000 > 64000, max_output_tokens=9; access_token=LEAK", 1000)
+    assert "max_tokens=100000" in safe and "max_output_tokens=9" in safe and "LEAK" not in safe
+    assert redact_query(b"max_tokens=5&refresh_token=LEAK", 100) == "max_tokens=5&refresh_token=***"
+
+
 def test_the_upstream_clients_own_error_text_loses_its_secrets():
     # aiohttp's ClientResponseError prints the whole URL, query included
     text = (

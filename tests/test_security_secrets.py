@@ -166,7 +166,7 @@ def check_the_database(path) -> None:
                 ).fetchone()[0]
                 assert found == 0, f"{secret!r} stored in column {column}"
         queries = {row[0] for row in connection.execute("SELECT query FROM access_logs").fetchall()}
-        assert "key=%2A%2A%2A&api_key=%2A%2A%2A" in queries or "key=***&api_key=***" in queries, queries
+        assert "key=***&api_key=***" in queries, queries  # as the docs write it, not URL-encoded
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
