@@ -189,6 +189,21 @@ def test_allowed_origins_get_cors_and_others_none(proxy_factory):
     assert httpx.get(proxy.url + "/logs/status", headers={"origin": EVIL}).status_code == 403
 
 
+def test_any_origin_may_call_the_providers_but_not_read_or_reset_the_records(proxy_factory):
+    proxy = proxy_factory(observability=LOGS_ON, security={"allowed_origins": "*"})
+    headers = {"origin": EVIL, "content-type": "application/json", "x-api-key": "k"}
+    allowed = httpx.post(proxy.url + "/v1/messages", content=BODY, headers=headers)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == EVIL
+    for method, path in (("GET", "/logs/query"), ("GET", "/metrics"), ("POST", "/logs/reset")):
+        refused = httpx.request(method, proxy.url + path, headers={"origin": EVIL})
+        assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers
+        assert "covers the provider routes only" in refused.json()["detail"]
+    preflight = httpx.options(
+        proxy.url + "/logs/reset", headers={"origin": EVIL, "access-control-request-method": "POST"}
+    )
+    assert preflight.status_code == 403 and "access-control-allow-origin" not in preflight.headers
+
+
 def test_forwarded_for_is_believed_only_from_trusted_proxies(proxy_factory, recorder):
     untrusted = proxy_factory(plugins=[recorder])
     httpx.post(

@@ -112,15 +112,16 @@ class BrowserGuard:
                 "with the headers of an address typed by hand; open the page itself",
             )
             return
-        allowed_origin = origin is not None and self._origin_allowed(origin)
+        allowed_origin = origin is not None and self._origin_allowed(origin, scope["path"])
         if not allowed_origin and self._foreign(scope, host, origin, fetch_site, fetch_mode, fetch_dest):
             shown = safe_text((origin or b"another site").decode("latin-1"), 200)
+            where = "ccproxy's own endpoints (SECURITY__ALLOWED_ORIGINS=* covers the provider routes only)"
             await self._refuse(
                 scope,
                 send,
                 "origin",
                 f"requests from the web page {shown!r} are refused: add its "
-                "origin to SECURITY__ALLOWED_ORIGINS to allow it",
+                f"origin to SECURITY__ALLOWED_ORIGINS to allow it{' on ' + where if self.any_origin else ''}",
             )
             return
         if allowed_origin and origin is not None and scope["type"] == "http":
@@ -148,8 +149,10 @@ class BrowserGuard:
         except ValueError:
             return False
 
-    def _origin_allowed(self, origin: bytes) -> bool:
-        return self.any_origin or origin.lower() in self.allowed_origins
+    def _origin_allowed(self, origin: bytes, path: str) -> bool:
+        """A named origin may call every route; ``*`` only the provider routes: any web page reading the
+        records, or resetting them, is never what an operator who allows browsers to call providers meant."""
+        return origin.lower() in self.allowed_origins or (self.any_origin and _is_provider_path(path))
 
     @staticmethod
     def _foreign(
@@ -235,6 +238,10 @@ def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].split("]", 1)[0]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_provider_path(path: str) -> bool:
+    return path.startswith(("/v1/", "/api/v1/"))
 
 
 def _is_own_path(path: str) -> bool:
