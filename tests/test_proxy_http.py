@@ -192,6 +192,20 @@ def test_a_path_outside_the_provider_apis_is_a_json_404_and_recorded(proxy, reco
     assert upstream.requests() == []
 
 
+def test_paths_under_ccproxys_own_endpoints_and_the_favicon_are_not_recorded(proxy_factory, recorder):
+    # Any web page may send the operator's browser to /logs/<anything>?<its text>: that must not add records.
+    proxy = proxy_factory(plugins=[recorder], observability={"logs_endpoints_enabled": True})
+    navigation = {"sec-fetch-mode": "navigate", "sec-fetch-site": "cross-site"}
+    for path in ("/logs/nothing?injected=1", "/health/x", "/dashboard/x"):
+        response = httpx.get(proxy.url + path, headers=navigation)
+        assert response.status_code == 404 and "detail" in response.json(), path  # ccproxy's, not a provider's
+    assert httpx.get(proxy.url + "/favicon.ico", headers={"sec-fetch-site": "same-origin"}).status_code == 404
+    assert httpx.head(proxy.url + "/logs/query").status_code == 404
+    httpx.get(proxy.url + "/nothing/here")  # a client that lost its way is still recorded
+    [record] = recorder.wait_for_ends(1)
+    assert record.path == "/nothing/here"
+
+
 @pytest.mark.parametrize(
     "path, setting",
     [

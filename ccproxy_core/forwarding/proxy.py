@@ -68,7 +68,8 @@ from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.server_limits import BROKEN_BODY, BodyBudget
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record
+from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record, safe_text
+from ccproxy_core.security.browser_guard import is_own_path
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -108,7 +109,8 @@ class Proxy:
 
         Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``;
         ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
-        that turns them on, and are not counted as proxied requests.
+        that turns them on, and are not counted as proxied requests, nor are other paths under
+        them (any web page may send the operator's browser there) or a browser's ``/favicon.ico``.
         """
         route = self.route_for(request.scope["method"], request.scope["path"])
         if route is not None:
@@ -117,6 +119,8 @@ class Proxy:
             return JSONResponse(
                 {"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404
             )
+        if is_own_path(request.url.path) or request.url.path == "/favicon.ico":  # a browser's, never a client's
+            return JSONResponse({"detail": f"ccproxy has no {safe_text(request.url.path, 200)}"}, status_code=404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
 
     async def serve(self, route: ProxyRoute, scope: Scope, receive: Receive, send: Send) -> None:

@@ -127,7 +127,7 @@ class BrowserGuard:
         if allowed_origin and origin is not None and scope["type"] == "http":
             await self._with_cors(scope, receive, send, origin)
             return
-        if scope["type"] == "http" and _is_own_path(scope["path"]):
+        if scope["type"] == "http" and is_own_path(scope["path"]):
             await self.app(scope, receive, _never_framed(send))
             return
         await self.app(scope, receive, send)
@@ -174,7 +174,7 @@ class BrowserGuard:
             return False
         top_level = fetch_dest in (None, b"document")  # not a frame, embed or object of the other page
         navigation = fetch_mode == b"navigate" and top_level and scope.get("method") in ("GET", "HEAD")
-        return not (navigation and _is_own_path(scope["path"]))
+        return not (navigation and is_own_path(scope["path"]))
 
     async def _refuse(self, scope: Scope, send: Send, reason: str, message: str) -> None:
         self.refusals[reason] += 1
@@ -186,7 +186,7 @@ class BrowserGuard:
             client[0] if client else "?",
             message,
         )
-        if _is_own_path(scope["path"]):
+        if is_own_path(scope["path"]):
             body = json.dumps({"detail": message}).encode()
         else:
             body = provider_for(_service_type(scope)).error_body("permission_error", message, None)
@@ -244,7 +244,8 @@ def _is_provider_path(path: str) -> bool:
     return path.startswith(("/v1/", "/api/v1/"))
 
 
-def _is_own_path(path: str) -> bool:
+def is_own_path(path: str) -> bool:
+    """A path under one of ccproxy's own endpoints (``/logs``, ``/dashboard``, ``/metrics``, ...)."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in OWN_PREFIXES)
 
 
