@@ -178,6 +178,16 @@ def test_window_selector_asks_for_that_window(open_dashboard, proxy_factory):
     problems.assert_none()
 
 
+@pytest.mark.parametrize("fragment", ["constructor", "__proto__", "toString"])
+def test_a_link_with_a_window_that_is_not_one_opens_the_default(open_dashboard, proxy_factory, fragment):
+    # Any web page may link here: a fragment naming an inherited property once left the page loading forever.
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    tab, problems = open_dashboard(f"{proxy.url}/dashboard#{fragment}")
+    expect(tab.locator("body")).to_have_attribute("data-state", "ready")
+    expect(tab.locator('[data-window="1h"]')).to_have_attribute("aria-pressed", "true")
+    problems.assert_none()
+
+
 def test_token_link_sets_cookie_that_the_page_uses(open_dashboard, proxy_factory):
     token = "dashboard-test-token"
     proxy = proxy_factory(observability=ALL_LOGS_ON, security={"auth_token": token})

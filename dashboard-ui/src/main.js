@@ -21,7 +21,7 @@ function readConfig() {
 class Dashboard {
   constructor(config) {
     this.config = config;
-    this.windowKey = WINDOWS[location.hash.slice(1)] ? location.hash.slice(1) : "1h";
+    this.windowKey = Object.hasOwn(WINDOWS, location.hash.slice(1)) ? location.hash.slice(1) : "1h";
     this.sequence = 0;
     this.timer = null;
     this.tiles = new Tiles(byId("tiles"));
