@@ -122,3 +122,29 @@ def test_a_duckdb_memory_cap_too_small_to_work_in_is_refused_naming_the_setting(
         load_settings()
     assert str(caught.value).startswith(f"invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='{value}': ")
     assert "must be at least 32MB" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        # Before, each started: the typo trusted nobody (or the wrong machine), the port never matched a Host.
+        ("SECURITY__TRUSTED_PROXIES", "127.0.0.l", "is not an IP address or network"),
+        ("SECURITY__TRUSTED_PROXIES", "proxy.internal", "is not an IP address or network"),
+        ("SECURITY__TRUSTED_PROXIES", "[1, 2]", "is not a JSON list of strings"),
+        ("SECURITY__ALLOWED_HOSTS", "ccproxy.example:8000", "is not a host name"),
+        ("SECURITY__ALLOWED_HOSTS", "https://ccproxy.example", "is not a host name"),
+    ],
+)
+def test_a_security_address_that_is_not_one_is_refused_naming_the_setting(monkeypatch, setting, value, named):
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"invalid setting {setting}='{value}': ") and named in str(caught.value)
+
+
+def test_security_address_lists_take_commas_or_a_json_list(monkeypatch):
+    monkeypatch.setenv("SECURITY__TRUSTED_PROXIES", '["127.0.0.1", "10.1.2.3/8"]')
+    monkeypatch.setenv("SECURITY__ALLOWED_HOSTS", "[::1], CCProxy.example")
+    security = load_settings().security
+    assert security.trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]  # a network as uvicorn reads it
+    assert security.allowed_hosts == ["[::1]", "ccproxy.example"]

@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ccproxy_core.runtime import address_lists
 from ccproxy_core.runtime.budget_settings import BudgetSettings, validate_budgets
 
 _config_file: ContextVar[Path | None] = ContextVar("ccproxy_config_file", default=None)
@@ -251,21 +252,22 @@ class SecuritySettings(BaseModel):
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return address_lists.comma_or_json_list(value)
 
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            parts = urlsplit(origin.rstrip("/"))
-            is_origin = parts.scheme in ("http", "https") and parts.netloc and not (parts.path or parts.query)
-            if origin != "*" and not is_origin:
-                raise ValueError(
-                    f"{origin!r} is not an origin: write scheme://host[:port], no path, e.g. https://app.example"
-                )
-        return [origin.rstrip("/").lower() for origin in value]
+        return address_lists.origins(value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return address_lists.allowed_hosts(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return address_lists.trusted_proxies(value)
 
 
 class LoggingSettings(BaseModel):

@@ -1,0 +1,82 @@
+"""The address lists of the security settings: parsed, checked and normalised at start-up.
+
+A typo in one of them would not stop anything but silently change who is trusted: an entry
+that is not an address is refused, naming the entry and the form it should take.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+
+
+def comma_or_json_list(value: Any) -> Any:
+    """``a,b`` or a JSON list of strings (``["a", "b"]``) as a list; anything else is left to the model."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:  # not JSON: "[::1]", an address
+            items = None
+        if isinstance(items, list):
+            if not all(isinstance(item, str) for item in items):
+                raise ValueError('is not a JSON list of strings: write a,b or ["a", "b"]')
+            return [item.strip() for item in items if item.strip()]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def trusted_proxies(entries: list[str]) -> list[str]:
+    """Each entry an IP address or network (``10.0.0.1``, ``10.0.0.0/8``), or ``*``; networks normalised."""
+    checked = []
+    for entry in entries:
+        if entry == "*":
+            checked.append(entry)
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP address or network: write 10.0.0.1 or 10.0.0.0/8, or * to trust any"
+            ) from None
+        checked.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return checked
+
+
+def allowed_hosts(entries: list[str]) -> list[str]:
+    """Each entry a host name or IP address as a Host header names it (no port), or ``*``."""
+    checked = []
+    for entry in entries:
+        name = entry.lower()
+        if name != "*" and not _HOST_NAME.fullmatch(name) and not _is_ip(name.strip("[]")):
+            raise ValueError(
+                f"{entry!r} is not a host name: write a name or address without scheme or port "
+                "(ccproxy.example, 10.0.0.5, [::1]), or * to accept any"
+            )
+        checked.append(name)
+    return checked
+
+
+def origins(entries: list[str]) -> list[str]:
+    """Each entry an origin (``scheme://host[:port]``, no path) or ``*``; lower case, no trailing slash."""
+    for origin in entries:
+        parts = urlsplit(origin.rstrip("/"))
+        is_origin = parts.scheme in ("http", "https") and parts.netloc and not (parts.path or parts.query)
+        if origin != "*" and not is_origin:
+            raise ValueError(
+                f"{origin!r} is not an origin: write scheme://host[:port], no path, e.g. https://app.example"
+            )
+    return [origin.rstrip("/").lower() for origin in entries]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
