@@ -187,6 +187,17 @@ def test_reset_empties_and_a_restart_keeps_rows(upstream, tmp_path):
         assert httpx.get(f"{proxy.url}/logs/query").json()["count"] == 0
 
 
+def test_reset_deletes_the_records_still_queued_too(proxy_factory):
+    # Before, records answered just before the reset waited out the flush interval, were written
+    # after it ({"deleted": 0}) and came back.
+    proxy = proxy_factory(observability=STORAGE_ON | {"log_flush_interval_seconds": 60})
+    send_traffic(proxy.url)
+    wait_until(lambda: httpx.get(f"{proxy.url}/logs/status").json()["queue_depth"] == 7)
+    assert httpx.post(f"{proxy.url}/logs/reset", timeout=15).json() == {"deleted": 7}
+    assert httpx.get(f"{proxy.url}/logs/status").json()["queue_depth"] == 0
+    assert httpx.get(f"{proxy.url}/logs/query").json()["count"] == 0
+
+
 INJECTIONS = [
     "' OR '1'='1",
     "x'; DROP TABLE access_logs; --",

@@ -25,6 +25,8 @@ from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 COLLECT_STEP_SECONDS = 0.05
 """How often a writer that is gathering a batch looks at its queue: a full batch waits at most this long."""
+RESET_WAIT_SECONDS = 10.0
+"""How long a reset of the store waits for the records queued before it to be written."""
 
 
 class BatchWriter:
@@ -47,6 +49,8 @@ class BatchWriter:
         self._flush_interval = flush_interval
         self._pending: list[tuple[Any, ...]] = []
         self._stopping = threading.Event()
+        self._hurry = threading.Event()  # write what is queued now, without waiting for a full batch
+        self._accepted = 0  # records queued, ever; written only by the submitting (event-loop) thread
         self._thread = threading.Thread(target=self._run, name=f"ccproxy-{self.store_name.lower()}-writer", daemon=True)
         self._dropped_when_full = 0  # written only by the submitting (event-loop) thread
         self._dropped_by_writer = 0  # written only by the writer thread
@@ -87,6 +91,7 @@ class BatchWriter:
             )
             return
         self._queue.append(record)
+        self._accepted += 1
         if not self._arrived.is_set():
             self._arrived.set()
 
@@ -103,6 +108,22 @@ class BatchWriter:
             "rows_written": self.rows_written,
             "last_flush_at": self.last_flush_at,
         }
+
+    def write_queued_now(self, timeout: float) -> bool:
+        """Block until every record queued before this call is written (or counted as dropped), the
+        writer told not to wait for a full batch; False when ``timeout`` passed first. From a thread."""
+        queued_before = self._accepted
+        deadline = time.monotonic() + timeout
+        self._hurry.set()
+        self._arrived.set()
+        try:
+            while self.rows_written + self._dropped_by_writer < queued_before:
+                if time.monotonic() >= deadline or not self._thread.is_alive():
+                    return False
+                time.sleep(COLLECT_STEP_SECONDS / 10)
+        finally:
+            self._hurry.clear()
+        return True
 
     def close(self, timeout: float | None = None) -> None:
         """Write everything still queued, then stop the thread. Blocking: call it from a thread."""
@@ -165,7 +186,12 @@ class BatchWriter:
         # Cleared before draining: a record appended after the drain sets it again.
         self._arrived.clear()
         deadline = time.monotonic() + self._flush_interval
-        while not (retrying or self._stopping.is_set() or len(self._pending) + len(self._queue) >= self._batch_size):
+        while not (
+            retrying
+            or self._stopping.is_set()
+            or self._hurry.is_set()
+            or len(self._pending) + len(self._queue) >= self._batch_size
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

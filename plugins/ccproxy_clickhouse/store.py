@@ -17,6 +17,7 @@ from clickhouse_driver import Client, errors
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.errors import StartupError
+from ccproxy_core.plugin_host.batch_writer import RESET_WAIT_SECONDS
 from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
 from ccproxy_core.safe_values import error_line
 
@@ -213,7 +214,9 @@ class ClickHouseLogStore:
         return await self._read(session_requests, self.layout.database, session_id, limit)
 
     async def reset(self) -> int:
-        """Empty the table on every server of the cluster (or the one server); return how many rows were deleted."""
+        """Empty the table on every server of the cluster (or the one server), this instance's queued records
+        written first (else they would come back); return how many rows were deleted."""
+        await asyncio.to_thread(self.writer.write_queued_now, RESET_WAIT_SECONDS)
         return await self._read(self._reset_blocking)
 
     def _reset_blocking(self, client: Client) -> int:

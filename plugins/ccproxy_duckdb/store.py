@@ -14,6 +14,7 @@ import duckdb
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.background import background_executor
+from ccproxy_core.plugin_host.batch_writer import RESET_WAIT_SECONDS
 from ccproxy_core.plugin_host.log_store import Bucket, EncodedRows, Grouping, LogFilters, PagePosition, QueryPage
 
 from . import queries, sessions
@@ -126,7 +127,8 @@ class DuckDBLogStore:
         return await self._read(sessions.session_requests_encoded, session_id, limit)
 
     async def reset(self) -> int:
-        """Delete every stored row; return how many."""
+        """Delete every stored row, the queued ones written first (else they would come back); return how many."""
+        await asyncio.to_thread(self.writer.write_queued_now, RESET_WAIT_SECONDS)
         return await self._read(queries.delete_all, self.database.maintenance_lock)
 
     def close(self) -> None:
