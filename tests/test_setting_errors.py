@@ -148,3 +148,17 @@ def test_security_address_lists_take_commas_or_a_json_list(monkeypatch):
     security = load_settings().security
     assert security.trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]  # a network as uvicorn reads it
     assert security.allowed_hosts == ["[::1]", "ccproxy.example"]
+
+
+def test_a_duckdb_size_takes_any_case_and_a_bad_one_says_what_to_write(monkeypatch):
+    from ccproxy_duckdb.settings import DuckDBSettings
+
+    monkeypatch.setenv("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "512mb")
+    load_settings()  # before: "String should match pattern '^\s*\d+...'"
+
+    assert DuckDBSettings(duckdb_memory_limit="512mb").duckdb_memory_limit == "512MB"
+    assert DuckDBSettings(duckdb_checkpoint_threshold="1 gib").duckdb_checkpoint_threshold == "1GiB"
+    monkeypatch.setenv("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "1G")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "is not a size: write a number and a unit, such as 256MB or 1GiB" in str(caught.value)  # not a regex

@@ -8,8 +8,8 @@ from pydantic import Field, field_validator
 
 from ccproxy_core.plugin_host.log_store import LogCollectionSettings
 
-_SIZE = r"^\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*$"
-_SIZE_PARTS = re.compile(r"\s*([\d.]+)\s*([KMGT]i?B)\s*")
+_SIZE_PARTS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*")
+_ANY_CASE_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", re.IGNORECASE)
 _UNIT_BYTES = {
     "KB": 10**3,
     "MB": 10**6,
@@ -31,14 +31,27 @@ class DuckDBSettings(LogCollectionSettings):
 
     duckdb_path: str = "~/.local/share/ccproxy/metrics.duckdb"
     """OBSERVABILITY__DUCKDB_PATH: the DuckDB file (~ expanded, folders created)."""
-    duckdb_memory_limit: str = Field("256MB", pattern=_SIZE)
+    duckdb_memory_limit: str = "256MB"
     """OBSERVABILITY__DUCKDB_MEMORY_LIMIT: DuckDB's buffer pool cap (e.g. 256MB, 1GiB); larger work spills to disk."""
     duckdb_threads: int = Field(2, ge=1, le=256)
     """OBSERVABILITY__DUCKDB_THREADS: threads DuckDB may use for one query."""
-    duckdb_checkpoint_threshold: str = Field("4MB", pattern=_SIZE)
+    duckdb_checkpoint_threshold: str = "4MB"
     """OBSERVABILITY__DUCKDB_CHECKPOINT_THRESHOLD: rows written since DuckDB's last checkpoint stay in memory
     until its write-ahead log reaches this size (DuckDB's own default is 16MB); each checkpoint writes them
     as one row group, so a lower value holds less memory in smaller row groups."""
+
+    @field_validator("duckdb_memory_limit", "duckdb_checkpoint_threshold", mode="before")
+    @classmethod
+    def _a_size(cls, value: object) -> object:
+        """``256mb`` as ``256MB``: DuckDB takes either; anything else is refused with the form it should take."""
+        if not isinstance(value, str):
+            return value
+        size = _ANY_CASE_SIZE.fullmatch(value)
+        if size is None:
+            raise ValueError(
+                "is not a size: write a number and a unit, such as 256MB or 1GiB (KB, MB, GB, TB, KiB, ...)"
+            )
+        return f"{size[1]}{size[2].upper()}{'iB' if size[3] else 'B'}"
 
     @field_validator("duckdb_memory_limit", "duckdb_checkpoint_threshold")
     @classmethod
