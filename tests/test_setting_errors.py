@@ -131,6 +131,9 @@ def test_a_duckdb_memory_cap_too_small_to_work_in_is_refused_naming_the_setting(
         ("SECURITY__TRUSTED_PROXIES", "127.0.0.l", "is not an IP address or network"),
         ("SECURITY__TRUSTED_PROXIES", "proxy.internal", "is not an IP address or network"),
         ("SECURITY__TRUSTED_PROXIES", "[1, 2]", "is not a JSON list of strings"),
+        # A typo of an address or of a network: never read as the 65,536 hosts of 192.168.0.0/16.
+        ("SECURITY__TRUSTED_PROXIES", "192.168.1.10/16", "no host bits set"),
+        ("SECURITY__TRUSTED_PROXIES", "10.0.0.1,*", "give it alone"),
         ("SECURITY__ALLOWED_HOSTS", "ccproxy.example:8000", "is not a host name"),
         ("SECURITY__ALLOWED_HOSTS", "https://ccproxy.example", "is not a host name"),
     ],
@@ -143,10 +146,10 @@ def test_a_security_address_that_is_not_one_is_refused_naming_the_setting(monkey
 
 
 def test_security_address_lists_take_commas_or_a_json_list(monkeypatch):
-    monkeypatch.setenv("SECURITY__TRUSTED_PROXIES", '["127.0.0.1", "10.1.2.3/8"]')
-    monkeypatch.setenv("SECURITY__ALLOWED_HOSTS", "[::1], CCProxy.example")
+    monkeypatch.setenv("SECURITY__TRUSTED_PROXIES", '["127.0.0.1", "10.0.0.0/8"]')
+    monkeypatch.setenv("SECURITY__ALLOWED_HOSTS", "[::1], CCProxy.example.")
     security = load_settings().security
-    assert security.trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]  # a network as uvicorn reads it
+    assert security.trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]
     assert security.allowed_hosts == ["[::1]", "ccproxy.example"]
 
 

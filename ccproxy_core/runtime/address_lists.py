@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 
 
 def comma_or_json_list(value: Any) -> Any:
@@ -38,13 +38,16 @@ def trusted_proxies(entries: list[str]) -> list[str]:
         if entry == "*":
             checked.append(entry)
             continue
-        try:
-            network = ipaddress.ip_network(entry, strict=False)
+        try:  # strict: 192.168.1.10/16 is a typo of an address or of a network, not a wish to trust 65,536 hosts
+            network = ipaddress.ip_network(entry)
         except ValueError:
             raise ValueError(
-                f"{entry!r} is not an IP address or network: write 10.0.0.1 or 10.0.0.0/8, or * to trust any"
+                f"{entry!r} is not an IP address or network: write 10.0.0.1 or 10.0.0.0/8 (no host bits set), "
+                "or * alone to trust any"
             ) from None
         checked.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    if "*" in checked and len(checked) > 1:
+        raise ValueError("* trusts any address: give it alone, or list the proxies' addresses")
     return checked
 
 
@@ -52,7 +55,7 @@ def allowed_hosts(entries: list[str]) -> list[str]:
     """Each entry a host name or IP address as a Host header names it (no port), or ``*``."""
     checked = []
     for entry in entries:
-        name = entry.lower()
+        name = entry.lower().rstrip(".")  # a Host header names ccproxy.lan, not ccproxy.lan.
         if name != "*" and not _HOST_NAME.fullmatch(name) and not _is_ip(name.strip("[]")):
             raise ValueError(
                 f"{entry!r} is not a host name: write a name or address without scheme or port "

@@ -8,8 +8,8 @@ from pydantic import Field, field_validator
 
 from ccproxy_core.plugin_host.log_store import LogCollectionSettings
 
-_SIZE_PARTS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*")
-_ANY_CASE_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", re.IGNORECASE)
+_SIZE_PARTS = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B)\s*")
+_ANY_CASE_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt])(i?)b\s*", re.IGNORECASE)  # ASCII digits: DuckDB's
 _UNIT_BYTES = {
     "KB": 10**3,
     "MB": 10**6,
