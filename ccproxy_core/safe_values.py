@@ -45,6 +45,10 @@ log viewer, terminal or page show the rest of a line reversed; zero-width ones h
 _UNSAFE_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{FORMAT_CHARS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
+_TOKEN_COUNT = re.compile(
+    r"(?:max|min|input|output|prompt|completion|total|reasoning|cached|budget)(?:_[a-z]+)?_tokens"
+)
+"""A count of tokens (``max_tokens``, ``max_output_tokens``), which error messages quote: not a secret."""
 SECRET_PARAM_WORDS = ("key", "token", "secret", "pass", "pw", "auth", "sig", "credential", "session", "jwt", "cookie")
 """A query parameter whose name contains one of these has its value replaced by ``***``."""
 # Each name and scheme is matched from the start of its run of characters only (the lookbehinds):
@@ -144,8 +148,8 @@ def redact_query(raw: bytes | str, cap: int) -> str:
 
 def is_secret_param(name: str) -> bool:
     """True when a parameter named ``name`` probably carries a credential."""
-    lower = name.lower().replace("tokens", "")  # counts (max_tokens), not a token
-    return any(word in lower for word in SECRET_PARAM_WORDS)
+    lower = name.lower().rstrip("=")
+    return any(word in lower for word in SECRET_PARAM_WORDS) and not _TOKEN_COUNT.fullmatch(lower)
 
 
 def redact_secrets(text: str) -> str:

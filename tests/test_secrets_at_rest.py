@@ -102,6 +102,8 @@ def test_token_counts_are_not_taken_for_tokens():
     safe = safe_error_text("max_tokens=100000 > 64000, max_output_tokens=9; access_token=LEAK", 1000)
     assert "max_tokens=100000" in safe and "max_output_tokens=9" in safe and "LEAK" not in safe
     assert redact_query(b"max_tokens=5&refresh_token=LEAK", 100) == "max_tokens=5&refresh_token=***"
+    for name in ("tokens", "access_tokens", "id_tokens", "tokenstring"):  # credentials, not counts
+        assert redact_query(f"{name}=LEAK".encode(), 100) == f"{name}=***"
 
 
 def test_the_upstream_clients_own_error_text_loses_its_secrets():
