@@ -13,7 +13,9 @@ from fastapi.routing import APIRoute
 from .attribution_params import TAG_PREFIX, attribution_params
 from .params import param_error
 
-_known: dict[int, tuple[frozenset[str], bool]] = {}
+# By the route's operation id: the same in every app built in one process (tests build many), and
+# bounded by the routes of this module.
+_known: dict[str, tuple[frozenset[str], bool]] = {}
 
 
 def refuse_unknown_params(request: Request) -> None:
@@ -21,9 +23,9 @@ def refuse_unknown_params(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
-    declared = _known.get(id(route))
+    declared = _known.get(route.unique_id)
     if declared is None:
-        declared = _known[id(route)] = _declared(route.dependant)
+        declared = _known[route.unique_id] = _declared(route.dependant)
     known, takes_tags = declared
     for name in request.query_params:
         if name not in known and not (takes_tags and name.startswith(TAG_PREFIX)):
