@@ -12,7 +12,7 @@ import socket
 import httpx
 import pytest
 
-from .raw_upstream import json_answer, raw_upstream
+from .raw_upstream import RESET, json_answer, raw_upstream
 
 INVALID_KEY = json.dumps(
     {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}
@@ -25,11 +25,12 @@ RATE_LIMITED = json.dumps(
 
 @pytest.fixture
 def provider():
-    answers: dict[str, bytes | list[bytes | float]] = {
+    answers: dict[str, bytes | list[bytes | float | str]] = {
         "429": json_answer(b"429 Too Many Requests", RATE_LIMITED, b"retry-after: 20\r\nx-request-id: req_ws_429\r\n"),
         "307": json_answer(b"307 Temporary Redirect", b"", b"location: http://127.0.0.1:9/v1/responses\r\n"),
         "gzip": json_answer(b"401 Unauthorized", gzip.compress(INVALID_KEY), b"content-encoding: gzip\r\n"),
         "hostile": json_answer(b"403 Forbidden", HOSTILE),
+        "reset": [RESET],
     }
     with raw_upstream(answers) as server:
         yield server
@@ -106,3 +107,11 @@ def test_a_refusal_whose_body_is_no_json_reaches_the_client_unchanged_and_is_rec
     assert (answer.status_code, answer.content) == (403, HOSTILE)
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.upstream_status, record.error_type) == (403, 403, "http_403")
+
+
+def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(provider, proxy_factory, recorder):
+    # It was reached and read the upgrade; as for HTTP requests, the record says it may have received it.
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "reset")
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, record.error_type) == (502, "upstream_disconnected")

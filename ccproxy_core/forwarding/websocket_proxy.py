@@ -40,7 +40,13 @@ from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
-from ccproxy_core.forwarding.upstream import PoolTimeout, UnsendableHeader, UpstreamPool, forwarded_headers
+from ccproxy_core.forwarding.upstream import (
+    PoolTimeout,
+    UnsendableHeader,
+    UpstreamPool,
+    forwarded_headers,
+    unanswered_request,
+)
 from ccproxy_core.forwarding.websocket_close import describe, sendable_code, sendable_reason
 from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
@@ -136,11 +142,8 @@ class WebSocketProxy:
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
             await socket.refuse(send, status, f"http_{exc.status}", message, started)
             return
-        except TimeoutError:
-            await socket.refuse(send, 504, "upstream_timeout", f"no answer from {OPENAI} in time", started)
-            return
-        except (aiohttp.ClientError, OSError) as exc:
-            await socket.refuse(send, 502, "upstream_unreachable", f"cannot reach {OPENAI}: {exc}", started)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            await socket.refuse(send, *unanswered_request(OPENAI, exc), started)
             return
         await send(
             {
