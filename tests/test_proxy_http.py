@@ -199,7 +199,8 @@ def test_paths_under_ccproxys_own_endpoints_and_the_favicon_are_not_recorded(pro
     for path in ("/logs/nothing?injected=1", "/health/x", "/dashboard/x"):
         response = httpx.get(proxy.url + path, headers=navigation)
         assert response.status_code == 404 and "detail" in response.json(), path  # ccproxy's, not a provider's
-    assert httpx.get(proxy.url + "/favicon.ico", headers={"sec-fetch-site": "same-origin"}).status_code == 404
+    for path in ("/favicon.ico", "/robots.txt", "/.well-known/appspecific/com.chrome.devtools.json"):
+        assert httpx.get(proxy.url + path, headers={"sec-fetch-site": "same-origin"}).status_code == 404
     assert httpx.head(proxy.url + "/logs/query").status_code == 404
     httpx.get(proxy.url + "/nothing/here")  # a client that lost its way is still recorded
     [record] = recorder.wait_for_ends(1)

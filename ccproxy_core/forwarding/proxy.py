@@ -69,7 +69,7 @@ from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.server_limits import BROKEN_BODY, BodyBudget
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record, safe_text
-from ccproxy_core.security.browser_guard import is_own_path
+from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_path
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -119,7 +119,7 @@ class Proxy:
             return JSONResponse(
                 {"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404
             )
-        if is_own_path(request.url.path) or request.url.path == "/favicon.ico":  # a browser's, never a client's
+        if is_own_path(request.url.path) or is_browsers_own_request(request.url.path):  # never an API client's
             return JSONResponse({"detail": f"ccproxy has no {safe_text(request.url.path, 200)}"}, status_code=404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
 

@@ -244,6 +244,14 @@ def _is_provider_path(path: str) -> bool:
     return path.startswith(("/v1/", "/api/v1/"))
 
 
+_BROWSERS_OWN = frozenset({"/favicon.ico", "/robots.txt", "/apple-touch-icon.png", "/apple-touch-icon-precomposed.png"})
+
+
+def is_browsers_own_request(path: str) -> bool:
+    """A path a browser asks for by itself (an icon, ``/.well-known/...``), never an API client."""
+    return path in _BROWSERS_OWN or path.startswith("/.well-known/")
+
+
 def is_own_path(path: str) -> bool:
     """A path under one of ccproxy's own endpoints (``/logs``, ``/dashboard``, ``/metrics``, ...)."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in OWN_PREFIXES)
