@@ -49,7 +49,8 @@ class BatchWriter:
         self._flush_interval = flush_interval
         self._pending: list[tuple[Any, ...]] = []
         self._stopping = threading.Event()
-        self._hurry = threading.Event()  # write what is queued now, without waiting for a full batch
+        self._hurried = 0  # callers waiting for what is queued to be written now, not in a full batch
+        self._hurried_lock = threading.Lock()
         self._accepted = 0  # records queued, ever; written only by the submitting (event-loop) thread
         self._thread = threading.Thread(target=self._run, name=f"ccproxy-{self.store_name.lower()}-writer", daemon=True)
         self._dropped_when_full = 0  # written only by the submitting (event-loop) thread
@@ -114,15 +115,23 @@ class BatchWriter:
         writer told not to wait for a full batch; False when ``timeout`` passed first. From a thread."""
         queued_before = self._accepted
         deadline = time.monotonic() + timeout
-        self._hurry.set()
+        with self._hurried_lock:
+            self._hurried += 1
         self._arrived.set()
         try:
             while self.rows_written + self._dropped_by_writer < queued_before:
                 if time.monotonic() >= deadline or not self._thread.is_alive():
+                    self._log.warning(
+                        "%d access record(s) asked to be written now are still not in %s after %g s",
+                        queued_before - self.rows_written - self._dropped_by_writer,
+                        self.store_name,
+                        timeout,
+                    )
                     return False
                 time.sleep(COLLECT_STEP_SECONDS / 10)
         finally:
-            self._hurry.clear()
+            with self._hurried_lock:
+                self._hurried -= 1
         return True
 
     def close(self, timeout: float | None = None) -> None:
@@ -189,7 +198,7 @@ class BatchWriter:
         while not (
             retrying
             or self._stopping.is_set()
-            or self._hurry.is_set()
+            or self._hurried
             or len(self._pending) + len(self._queue) >= self._batch_size
         ):
             remaining = deadline - time.monotonic()
