@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ccproxy_core.accounting.cost import PriceBook
-from ccproxy_core.accounting.usage import Usage, request_model_and_stream, usage_from_json
+from ccproxy_core.accounting.usage import StreamUsageParser, Usage, request_model_and_stream, usage_from_json
 
 
 def test_anthropic_json_body():
@@ -266,3 +266,45 @@ def test_a_finish_reason_that_is_no_short_label_is_dropped_or_cut(reason, expect
         ("openai", {"model": "m", "choices": [{"index": 0, "finish_reason": reason}], "usage": {"prompt_tokens": 1}}),
     ):
         assert usage_from_json(service_type, json.dumps(body).encode()).finish_reason == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "reader"),
+    [
+        # Generated text always counts its output (OpenAI's API reference): without the count, the input
+        # alone was priced as if it were the bill.
+        ({"object": "chat.completion", "model": "gpt-4o", "usage": {"prompt_tokens": 10}}, "usage"),
+        (
+            {"object": "chat.completion", "model": "gpt-4o", "usage": {"prompt_tokens": 10, "completion_tokens": None}},
+            "usage",
+        ),
+        ({"object": "response", "model": "gpt-4o", "status": "completed", "usage": {"input_tokens": 10}}, "responses"),
+    ],
+)
+def test_an_answer_of_generated_text_without_its_output_count_is_unpriced(body, reader):
+    usage = usage_from_json("openai", json.dumps(body).encode(), reader)
+    cost = PriceBook().compute("openai", "gpt-4o", usage)
+    assert (usage.input_tokens, cost.priced, cost.total) == (10, False, None)
+
+
+def test_embeddings_count_their_input_alone_and_are_priced():
+    body = {"object": "list", "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    usage = usage_from_json("openai", json.dumps(body).encode())
+    cost = PriceBook().compute("openai", "text-embedding-3-small", usage)
+    assert cost.priced and cost.total == 8 * Decimal("0.02") / 1_000_000
+
+
+@pytest.mark.parametrize("delta_usage", [{"output_tokens": None}, {}, None])
+def test_an_anthropic_stream_whose_final_output_count_is_missing_is_unpriced(delta_usage):
+    # message_start's output count is a placeholder (1); message_delta's is the bill.
+    start = {
+        "type": "message_start",
+        "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}},
+    }
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage}
+    events = [("message_start", start), ("message_delta", delta), ("message_stop", {"type": "message_stop"})]
+    stream = b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+    parser = StreamUsageParser("anthropic")
+    parser.feed(stream)
+    cost = PriceBook().compute("anthropic", "claude-haiku-4-5", parser.result())
+    assert (cost.priced, cost.total) == (False, None)

@@ -238,7 +238,10 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
         if isinstance(message, dict):
             read_payload(usage, message)
     elif kind == "message_delta":
-        read_usage(usage, event.get("usage"))
+        raw = event.get("usage")
+        if not isinstance(raw, dict) or raw.get("output_tokens") is None:
+            usage.bad_counts = True  # the output count of message_start is a placeholder: the bill is unknown
+        read_usage(usage, raw)
         delta = event.get("delta")
         if isinstance(delta, dict):
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason

@@ -102,6 +102,7 @@ RATE_LIMIT_HEADERS = {
 # Every chunk of a stream with include_usage has "usage": null; only a real object counts. The chunk
 # that ends a choice has a string finish_reason (null in every chunk before it). One search for both.
 _USAGE_OR_FINISH_MARKER = re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"')
+_GENERATED_ANSWERS = frozenset({"chat.completion", "chat.completion.chunk", "text_completion"})
 MAX_CHOICES_READ = 128
 _ERROR_MARKER = b'"error"'
 _FIRST_TOKEN = re.compile(
@@ -128,6 +129,9 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response body or one stream chunk: the two have the same fields."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
+    kind = payload.get("object")
+    if isinstance(kind, str) and kind in _GENERATED_ANSWERS:
+        require_output_count(usage, payload.get("usage"))
     if _is_image_answer(payload) and not usage.image_output_tokens:
         # The images API's ``output_tokens`` are "the number of image tokens in the output image":
         # where the answer does not split them, they are all image tokens.
@@ -137,6 +141,13 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     usage.finish_reason = _first_choice_finish_reason(payload.get("choices")) or usage.finish_reason
     read_error(usage, payload.get("error"), prefer_code=True)
+
+
+def require_output_count(usage: Usage, raw: Any) -> None:
+    """A usage of generated text always counts its output: one that does not leaves the bill unknown
+    (the input alone is not what the provider charged)."""
+    if isinstance(raw, dict) and raw.get("completion_tokens") is None and raw.get("output_tokens") is None:
+        usage.bad_counts = True
 
 
 def is_error_envelope(payload: dict[str, Any]) -> bool:

@@ -40,7 +40,7 @@ from ccproxy_core.providers.base import (
     read_label,
     read_model,
 )
-from ccproxy_core.providers.openai import read_usage
+from ccproxy_core.providers.openai import read_usage, require_output_count
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
@@ -65,6 +65,7 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event)."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
+    require_output_count(usage, payload.get("usage"))
     # The tier that served it ("default", "flex", "priority"), which sets the price; the
     # response object of ``response.created`` may still show the request's ("auto").
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
