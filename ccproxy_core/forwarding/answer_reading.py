@@ -56,8 +56,9 @@ def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes
         return payload
     try:
         decoded = decoder.decode(payload)
-    except DecodingFailed:
+    except DecodingFailed as exc:
         decoded, decoder.over_limit = b"", True
+        exchange.note_failure(exc.error_type, exc.describe())
     if decoder.over_limit:
         exchange.accounting_lost = True
     return decoded

@@ -25,6 +25,13 @@ time: one compressed zstd byte yields at most ~32 KiB (a 128 KiB block from a 4-
 class DecodingFailed(Exception):
     """The body is not valid data of its declared encoding."""
 
+    error_type = "upstream_invalid_encoding"
+    """The record's error for a corrupt answer: its client cannot read it either (the SDKs raise)."""
+
+    def describe(self) -> str:
+        """The record's error message."""
+        return f"the answer is not valid data of its content-encoding: {self}"
+
 
 class BodyDecoder:
     """Decodes one answer's chunks in order; ``over_limit`` says when decoding stopped at ``limit``."""

@@ -239,9 +239,10 @@ def _read_chunk(
     if decoder is not None:
         try:
             chunk = decoder.decode(chunk)
-        except DecodingFailed:
+        except DecodingFailed as exc:
             chunk = b""
             decoder.over_limit = True
+            exchange.note_failure(exc.error_type, exc.describe())
         if decoder.over_limit:
             exchange.usage = parser.result()
             exchange.accounting_lost = True
