@@ -59,6 +59,9 @@ class SlowProvider:
                 None,
             )
             started = time.monotonic()
+            if b"x-drip: 1" in received:  # the head and half the answer now, the rest never
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+                connection.sendall(head + ANSWER[: len(ANSWER) // 2])
             connection.settimeout(answer_after or 30)
             try:
                 if connection.recv(1) == b"":
@@ -79,10 +82,10 @@ def provider():
     server.stop()
 
 
-def hang_up_after(proxy_url: str, seconds: float, stream: bool) -> None:
+def hang_up_after(proxy_url: str, seconds: float, stream: bool, extra: dict[str, str] | None = None) -> None:
     """Send a whole Messages request, wait ``seconds`` without reading, and close the connection."""
     body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [], "stream": stream}).encode()
-    head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+    head = "".join(f"{name}: {value}\r\n" for name, value in {**HEADERS, **(extra or {})}.items())
     host, port = proxy_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as client:
         request = f"POST /v1/messages HTTP/1.1\r\nhost: {host}\r\n{head}content-length: {len(body)}\r\n\r\n"
@@ -115,3 +118,20 @@ def test_a_client_that_waits_gets_a_late_answer_whole(provider, proxy_factory, r
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_input, record.tokens_output) == (200, None, 12, 3)
     assert not provider.hung_up_after
+
+
+def test_a_client_that_leaves_while_a_whole_answer_trickles_in_is_a_499_and_the_provider_sees_it_leave(
+    provider, proxy_factory, recorder
+):
+    # Before, ccproxy went on reading for nobody until the provider finished or the read timeout
+    # (600 s by default), holding a connection of the pool; the record came then, saying 502.
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    hang_up_after(proxy.url, 0.3, False, {"x-drip": "1"})
+    [record] = recorder.wait_for_ends(1, timeout=10)
+    assert (record.status_code, record.error_type, record.upstream_status) == (499, "client_disconnected", 200)
+    assert record.error_message == "the client closed the connection while the provider's answer arrived"
+    assert record.tokens_input is None and record.duration_ms < 5_000
+    deadline = time.monotonic() + 5
+    while not provider.hung_up_after and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert provider.hung_up_after and provider.hung_up_after[0] < 5

@@ -33,17 +33,21 @@ WATCH_AFTER_SECONDS = 0.5
 class _Waiting:
     receive: Receive
     exchange: Exchange
+    when: str
     cut: bool = False
 
 
 class HangUpWatch(TaskWatch[_Waiting]):
     """The requests of one proxy waiting for a provider, and the sweep that finds their clients gone."""
 
-    def waiting(self, receive: Receive, exchange: Exchange) -> WatchScope[_Waiting]:
+    def waiting(
+        self, receive: Receive, exchange: Exchange, when: str = "before the provider answered"
+    ) -> WatchScope[_Waiting]:
         """A context around the current task's wait for the provider, entered once the request body has
-        been read. When the client leaves meanwhile the task is cancelled; on the way out the cancellation
-        is taken back and ``exchange`` records the hang-up (499) instead of whatever the wait was."""
-        return self.scope(_Waiting(receive, exchange))
+        been read (and again while a whole answer arrives). When the client leaves meanwhile the task is
+        cancelled; on the way out the cancellation is taken back and ``exchange`` records the hang-up
+        (499, "the client closed the connection <when>") instead of whatever the wait was."""
+        return self.scope(_Waiting(receive, exchange, when))
 
     def interval(self) -> float:
         return WATCH_AFTER_SECONDS
@@ -53,5 +57,4 @@ class HangUpWatch(TaskWatch[_Waiting]):
         return message is not None and message.get("type") == "http.disconnect"
 
     def note_cut(self, entry: _Waiting) -> None:
-        message = "the client closed the connection before the provider answered"
-        entry.exchange.note_failure("client_disconnected", message, 499)
+        entry.exchange.note_failure("client_disconnected", f"the client closed the connection {entry.when}", 499)

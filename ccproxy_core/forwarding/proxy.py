@@ -339,8 +339,11 @@ class Proxy:
                     decoder = None
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         limit = self.settings.upstream.max_decoded_bytes
-        try:
-            chunks, whole = await read_answer_chunks(exchange, upstream, limit)
+        try:  # a provider that sends its answer slowly must not hold it for a client that has gone
+            with self.hang_ups.waiting(receive, exchange, "while the provider's answer arrived") as waiting:
+                chunks, whole = await read_answer_chunks(exchange, upstream, limit)
+            if waiting.cut:
+                return upstream.close()  # half read: the connection cannot serve another request
         except TimeoutError:
             upstream.release()
             return await self._local_error(
