@@ -201,6 +201,18 @@ def safe_error_text(text: str, cap: int) -> str:
     return safe_text(redact_secrets(text[: cap * 2]), cap)
 
 
+_QUOTED_BYTES = re.compile(r"""(?<![A-Za-z0-9_])b['"]""")
+LIBRARY_REASON_CHARS = 200
+
+
+def library_reason(text: str) -> str:
+    """An HTTP library's error text as a record may keep it: on one line, cut before any bytes it quotes
+    (``b'{"id": ...'``: the answer's own content, which is never stored), at most 200 characters."""
+    found = _QUOTED_BYTES.search(text)
+    reason = " ".join((text[: found.start()] if found else text).split()).rstrip(" :")
+    return reason[:LIBRARY_REASON_CHARS]
+
+
 def error_line(exc: BaseException, max_length: int = 300) -> str:
     """An error (a database's, say) as one short line: its stack trace is for the server log, not the client."""
     text = str(exc).split("Stack trace", 1)[0]

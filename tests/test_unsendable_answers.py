@@ -29,6 +29,11 @@ ANSWERS = {
         b"application/json", b"text/event-stream"
     ),
     "status-600": json_answer(b"600 Beyond", MESSAGE),
+    # Framing the HTTP library refuses: a head announcing fewer bytes than follow, a 204 with a body.
+    "longer-than-its-length": json_answer(b"200 OK", MESSAGE).replace(
+        b"content-length: %d" % len(MESSAGE), b"content-length: 5"
+    ),
+    "no-content-with-a-body": json_answer(b"204 No Content", MESSAGE),
     "status-999": json_answer(b"999 Whatever", MESSAGE),
     "bad-header-name": json_answer(b"200 OK", MESSAGE, b"x-bad<img>: 1\r\n"),
     "bad-status-line": b"HTTP/1.1 abc WHAT\r\n\r\n",
@@ -117,3 +122,12 @@ def test_a_provider_that_closes_without_answering_is_not_called_unreachable(prox
     assert response.status_code == 502 and "may have received the request" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.upstream_status) == (502, "upstream_disconnected", None)
+
+
+@pytest.mark.parametrize("kind", ["longer-than-its-length", "no-content-with-a-body"])
+def test_an_answer_the_http_library_refuses_leaves_none_of_its_content_in_the_record(proxy, recorder, kind):
+    # The library's error text quotes the bytes it could not place: the model's answer, never stored.
+    send(proxy, kind)
+    [record] = recorder.wait_for_ends(1)
+    assert record.error_type is not None and record.error_message
+    assert "msg_1" not in record.error_message and "end_turn" not in record.error_message, record.error_message

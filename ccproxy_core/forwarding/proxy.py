@@ -68,7 +68,7 @@ from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.server_limits import BROKEN_BODY, BodyBudget
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record, safe_text
+from ccproxy_core.safe_values import ValueCaps, library_reason, safe_error_text, safe_record, safe_text
 from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_path
 
 log = logging.getLogger("ccproxy.proxy")
@@ -352,7 +352,11 @@ class Proxy:
         except aiohttp.ClientError as exc:
             upstream.release()
             return await self._local_error(
-                exchange, send, 502, "upstream_stream_aborted", f"the provider broke off its answer: {exc}"
+                exchange,
+                send,
+                502,
+                "upstream_stream_aborted",
+                f"the provider broke off its answer: {library_reason(str(exc))}",
             )
         except BaseException:  # cancelled (shutdown, client gone): the connection is not left behind
             upstream.release()

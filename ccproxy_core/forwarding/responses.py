@@ -22,6 +22,7 @@ from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.receive_probe import ready_message
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER
 from ccproxy_core.providers.base import StreamState
+from ccproxy_core.safe_values import library_reason
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -277,4 +278,4 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 
 def describe_exception(exc: BaseException) -> str:
     """``exc`` as a record's error message names it: its type, and what it says if anything."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {library_reason(str(exc))}" if str(exc) else type(exc).__name__

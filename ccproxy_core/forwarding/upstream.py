@@ -25,7 +25,7 @@ from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, library_reason
 from ccproxy_core.security.auth import strip_session_cookies
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.
@@ -257,7 +257,8 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
     if isinstance(exc, TimeoutError):
         return 504, "upstream_timeout", f"no answer from {service} in time"
     if isinstance(exc, aiohttp.ClientResponseError):  # it answered, but not in HTTP a client could be given
-        return 502, "upstream_invalid_response", f"the answer of {service} is not valid HTTP: {exc.message}"
+        reason = library_reason(str(exc.message))
+        return 502, "upstream_invalid_response", f"the answer of {service} is not valid HTTP: {reason}"
     connected = isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
     if connected or isinstance(exc, aiohttp.ServerDisconnectedError):
         message = f"{service} closed the connection without answering; it may have received the request"

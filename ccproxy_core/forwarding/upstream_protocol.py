@@ -23,6 +23,8 @@ import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ccproxy_core.safe_values import library_reason
+
 
 class UpstreamProtocol(ResponseHandler):
     """``ResponseHandler`` whose parse errors also end the body being read, and that closes
@@ -59,7 +61,7 @@ class UpstreamProtocol(ResponseHandler):
         super().set_exception(exc, *cause)
         # Only a parse error: aiohttp puts its own read timeout on the body itself.
         if isinstance(exc, HttpProcessingError) and body is not None and not body.is_eof() and body.exception() is None:
-            body.set_exception(aiohttp.ClientPayloadError(f"the answer's framing broke: {exc}"))
+            body.set_exception(aiohttp.ClientPayloadError(f"the answer's framing broke: {library_reason(str(exc))}"))
 
 
 def use_upstream_protocol(connector: aiohttp.TCPConnector) -> None:
