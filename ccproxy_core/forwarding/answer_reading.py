@@ -150,16 +150,41 @@ def _is_json(payload: bytes) -> bool | None:
     return True
 
 
+class AnswerBudget:
+    """Bounds the bytes of whole answers that all requests together hold while reading them for usage
+    (UPSTREAM__MAX_HELD_ANSWER_BYTES); one event loop takes and gives back, so no lock."""
+
+    def __init__(self, total_bytes: int, one_answer_bytes: int) -> None:
+        self.available = max(total_bytes, one_answer_bytes)  # room for the largest answer held
+        self.passed_on = 0
+        """Answers passed on as they arrived, their usage unread, for want of room."""
+
+    def take(self, exchange: Exchange, size: int) -> bool:
+        """Hold ``size`` more bytes for ``exchange``; False when they do not fit."""
+        if size > self.available:
+            self.passed_on += 1
+            return False
+        self.available -= size
+        exchange.held_answer_bytes += size
+        return True
+
+    def give_back(self, exchange: Exchange) -> None:
+        """Everything ``exchange`` holds, once its answer is sent (or abandoned)."""
+        self.available += exchange.held_answer_bytes
+        exchange.held_answer_bytes = 0
+
+
 async def read_answer_chunks(
-    exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int
+    exchange: Exchange, upstream: aiohttp.ClientResponse, limit: int, budget: AnswerBudget
 ) -> tuple[list[bytes], bool]:
-    """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes."""
+    """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes, or
+    the bytes all answers together may hold."""
     chunks, size = [], 0
     async for chunk in upstream.content.iter_any():
         if exchange.first_byte_at is None:
             exchange.first_byte_at = time.perf_counter()
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit:
+        if size > limit or not budget.take(exchange, len(chunk)):
             return chunks, False
     return chunks, True

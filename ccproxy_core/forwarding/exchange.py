@@ -65,6 +65,8 @@ class Exchange:
     stream_state: StreamState | None = None
     """Set for server-sent-event answers: error event, terminal event, first token."""
     invalid_json: bool = False
+    held_answer_bytes: int = 0
+    """Bytes of a whole answer this exchange holds from the shared budget (``AnswerBudget``)."""
     accounting_lost: bool = False
     """The answer could not be read (undecodable, or larger decoded than allowed): its outcome
     beyond the status, and its usage, are unknown."""

@@ -23,7 +23,12 @@ from ccproxy_core.accounting.background_responses import BackgroundResponses
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
-from ccproxy_core.forwarding.answer_reading import account_whole_answer, read_answer_chunks, streamed_body_parser
+from ccproxy_core.forwarding.answer_reading import (
+    AnswerBudget,
+    account_whole_answer,
+    read_answer_chunks,
+    streamed_body_parser,
+)
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
@@ -89,6 +94,7 @@ class Proxy:
         self.routes = RouteTable(PROXY_ROUTES)
         self.caps = ValueCaps.from_settings(settings.server)
         self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
+        self.answer_budget = AnswerBudget(settings.upstream.max_held_answer_bytes, settings.upstream.max_decoded_bytes)
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.configured_keys = configured_keys(settings.upstream)
@@ -107,20 +113,18 @@ class Proxy:
     async def handle(self, request: Request) -> Response:
         """Any request FastAPI did not route elsewhere: forwarded when under a provider's ``/v1/``.
 
-        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``;
-        ccproxy's own endpoints, when their plugin is off, answer a 404 naming the setting
-        that turns them on, and are not counted as proxied requests, nor are other paths under
-        them (any web page may send the operator's browser there) or a browser's ``/favicon.ico``.
+        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``; ccproxy's
+        own endpoints, when their plugin is off, answer a 404 naming the setting that turns them on, and
+        are not counted as proxied requests, nor are other paths under them (any web page may send the
+        operator's browser there) or those a browser asks for itself (``/favicon.ico``).
         """
         route = self.route_for(request.scope["method"], request.scope["path"])
         if route is not None:
             return ExchangeResponse(self, route)
         if (setting := off_path_setting(self.off_paths, request.url.path)) is not None:
-            return JSONResponse(
-                {"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, status_code=404
-            )
+            return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, 404)
         if is_own_path(request.url.path) or is_browsers_own_request(request.url.path):  # never an API client's
-            return JSONResponse({"detail": f"ccproxy has no {safe_text(request.url.path, 200)}"}, status_code=404)
+            return JSONResponse({"detail": f"ccproxy has no {safe_text(request.url.path, 200)}"}, 404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
 
     async def serve(self, route: ProxyRoute, scope: Scope, receive: Receive, send: Send) -> None:
@@ -341,27 +345,21 @@ class Proxy:
         limit = self.settings.upstream.max_decoded_bytes
         try:  # a provider that sends its answer slowly must not hold it for a client that has gone
             with self.hang_ups.waiting(receive, exchange, "while the provider's answer arrived") as waiting:
-                chunks, whole = await read_answer_chunks(exchange, upstream, limit)
+                chunks, whole = await read_answer_chunks(exchange, upstream, limit, self.answer_budget)
             if waiting.cut:
                 return upstream.close()  # half read: the connection cannot serve another request
         except TimeoutError:
             upstream.release()
-            return await self._local_error(
-                exchange, send, 504, "upstream_timeout", "the provider stopped sending its answer"
-            )
+            stopped = "the provider stopped sending its answer"
+            return await self._local_error(exchange, send, 504, "upstream_timeout", stopped)
         except aiohttp.ClientError as exc:
             upstream.release()
-            return await self._local_error(
-                exchange,
-                send,
-                502,
-                "upstream_stream_aborted",
-                f"the provider broke off its answer: {library_reason(str(exc))}",
-            )
+            message = f"the provider broke off its answer: {library_reason(str(exc))}"
+            return await self._local_error(exchange, send, 502, "upstream_stream_aborted", message)
         except BaseException:  # cancelled (shutdown, client gone): the connection is not left behind
             upstream.release()
             raise
-        if not whole:  # larger than is held to read it: passed on as it comes, its usage unknown
+        if not whole:  # larger than is held to read it (or no room): passed on as it comes, its usage unknown
             exchange.accounting_lost = True
             return await relay_stream(exchange, upstream, headers, None, send, receive, PASS_THROUGH, chunks)
         upstream.release()
@@ -387,6 +385,7 @@ class Proxy:
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
+        self.answer_budget.give_back(exchange)
         exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
         record = exchange.to_record(self.prices)
         # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);

@@ -110,6 +110,10 @@ class UpstreamSettings(BaseModel):
     """UPSTREAM__MAX_DECODED_BYTES. Most bytes of one answer ccproxy holds or decompresses to read its
     usage; beyond, the answer still passes whole, as it arrives, but its usage is not read (a huge
     answer, a decompression bomb)."""
+    max_held_answer_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    """UPSTREAM__MAX_HELD_ANSWER_BYTES. Most bytes of whole answers all requests together hold to read their
+    usage (at least UPSTREAM__MAX_DECODED_BYTES); an answer that finds no room passes whole, as it
+    arrives, its usage not read."""
     max_websocket_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """UPSTREAM__MAX_WEBSOCKET_MESSAGE_BYTES. The largest message a provider may send on a forwarded
     WebSocket (each is held whole to be passed on); a larger one closes the socket with 1009 and its
