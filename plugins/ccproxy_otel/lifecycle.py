@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING
 
 from ccproxy_core.plugin_host.plugin_settings import section_values
@@ -35,4 +36,27 @@ async def stop_exporting(app: FastAPI) -> None:
     pipeline, observer = state
     if app.state.plugin_manager.is_registered(observer):
         app.state.plugin_manager.unregister(observer)
-    await asyncio.to_thread(pipeline.shutdown)
+    # A daemon thread of its own, not the loop's executor: when the collector does not answer, the SDK
+    # retries each batch until its timeout, and the process must be free to exit when ccproxy's
+    # shutdown time is up (the plugin host stops waiting for this coroutine then).
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    threading.Thread(
+        target=_shut_down, args=(pipeline, loop, finished), name="ccproxy-otel-shutdown", daemon=True
+    ).start()
+    await finished
+
+
+def _shut_down(pipeline: Pipeline, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
+    try:
+        pipeline.shutdown()
+    finally:
+        try:
+            loop.call_soon_threadsafe(_settle, finished)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+
+def _settle(finished: asyncio.Future[None]) -> None:
+    if not finished.done():  # cancelled when the plugin host stopped waiting
+        finished.set_result(None)

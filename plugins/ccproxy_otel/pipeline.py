@@ -53,13 +53,15 @@ def build_pipeline(with_metrics: bool) -> Pipeline:
     """
     check_header_variables()
     resource = _resource()
-    tracer_provider = TracerProvider(resource=resource)
+    # No exit handler of the SDK's: ccproxy shuts the providers down itself, within its shutdown time
+    # (an exit handler would wait for an absent collector, batch after batch, past any grace period).
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, _ccproxy_version())
     meter_provider = metrics = None
     if with_metrics:
         reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
         metrics = GenAIMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME, _ccproxy_version()))
     log.info(
         "OpenTelemetry export on: service.name=%s, metrics %s",
