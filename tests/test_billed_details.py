@@ -206,6 +206,34 @@ ANSWERS = {
     "tools-preview-4o": json_answer(b"200 OK", json.dumps(PREVIEW_SEARCH_4O).encode()),
     "tools-preview-o3": json_answer(b"200 OK", json.dumps(PREVIEW_SEARCH_O3).encode()),
     "tools-code": json_answer(b"200 OK", json.dumps(CODE_INTERPRETER).encode()),
+    # A label where a list or an object came instead: read as no label, never a crash of the reader.
+    "tools-hostile-status": json_answer(
+        b"200 OK", json.dumps({**RESPONSE_WITH_TOOLS, "status": ["completed"]}).encode()
+    ),
+    "tools-hostile-event-stream": stream_answer(
+        sse(
+            ("response.created", {"type": ["response.created"], "response": {"status": {"a": 1}}}),
+            ("response.completed", {"type": "response.completed", "response": RESPONSE_WITH_TOOLS}),
+        )
+    ),
+    # The final response names no tier: the one response.created echoed from the request is not billed.
+    "tools-tier-stream": stream_answer(
+        sse(
+            (
+                "response.created",
+                {
+                    "type": "response.created",
+                    "response": {
+                        **RESPONSE_WITH_TOOLS,
+                        "status": "in_progress",
+                        "service_tier": "priority",
+                        "usage": None,
+                    },
+                },
+            ),
+            ("response.completed", {"type": "response.completed", "response": RESPONSE_WITH_TOOLS}),
+        )
+    ),
     "tools-image-stream": stream_answer(
         sse(("response.completed", {"type": "response.completed", "response": IMAGE_GENERATION}))
     ),
@@ -329,6 +357,15 @@ def test_a_tool_billed_outside_the_usage_leaves_the_cost_unknown(proxy, recorder
     assert send(proxy, kind, stream=kind.endswith("stream")).status_code == 200
     [record] = recorder.wait_for_ends(1)
     assert (record.priced, record.cost_usd, record.tokens_output) == (False, None, 800)
+
+
+@pytest.mark.parametrize("kind", ["tools-hostile-status", "tools-hostile-event-stream", "tools-tier-stream"])
+def test_odd_labels_of_a_response_are_read_as_none(proxy, recorder, kind):
+    response = send(proxy, kind, stream=kind.endswith("stream"))
+    assert response.status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    tokens = (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK  # gpt-5 at the standard tier
+    assert (record.tokens_input, record.cost_usd - record.cost_tools_usd) == (2_000, tokens)
 
 
 def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_finished(proxy, recorder):

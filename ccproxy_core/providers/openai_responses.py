@@ -67,8 +67,10 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     read_usage(usage, payload.get("usage"))
     require_output_count(usage, payload.get("usage"))
     # The tier that served it ("default", "flex", "priority"), which sets the price; the
-    # response object of ``response.created`` may still show the request's ("auto").
-    usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
+    # response object of ``response.created`` may still show the request's ("auto", "priority"):
+    # a finished response that names none was served at no tier it could be billed extra for.
+    tier = read_label(payload.get("service_tier"))
+    usage.service_tier = tier if tier or _text(payload.get("status")) in _FINAL_STATUSES else usage.service_tier
     response_id = payload.get("id")
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
         usage.response_id = response_id
@@ -83,7 +85,7 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
 
 def _finish_reason(payload: dict[str, Any]) -> str | None:
     """Why a finished response ended: its ``incomplete_details.reason``, else its final ``status``."""
-    status = payload.get("status")
+    status = _text(payload.get("status"))
     if status not in _FINAL_STATUSES:
         return None
     details = payload.get("incomplete_details")
@@ -146,6 +148,7 @@ def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
     response = event.get("response")
     if isinstance(response, dict) and isinstance(kind, str) and kind.startswith("response."):
         read_response_object(usage, response)
+    kind = _text(kind)
     return kind in RESPONSE_TERMINAL_EVENTS or kind in REALTIME_TERMINAL_EVENTS
 
 
@@ -177,8 +180,8 @@ class ResponsesStreamReader(StreamReader):
 
 
 def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
-    status = payload.get("status")
-    if status not in _FAILED_STATUSES:
+    status = _text(payload.get("status"))
+    if status is None or status not in _FAILED_STATUSES:
         return
     usage.failed = True
     error = payload.get("error")
@@ -195,3 +198,8 @@ def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
 
 def _as_error(event: dict[str, Any]) -> dict[str, Any]:
     return {"code": event.get("code"), "message": event.get("message"), "type": event.get("error_type")}
+
+
+def _text(value: Any) -> str | None:
+    """``value`` when it is text: a provider may send a list or an object where a label belongs."""
+    return value if isinstance(value, str) else None
