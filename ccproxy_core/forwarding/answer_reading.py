@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import aiohttp
@@ -19,6 +20,7 @@ from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
 from ccproxy_core.json_text import too_costly_to_decode
 
+log = logging.getLogger("ccproxy.proxy")
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """Labels of a web page: no provider answers a metered route with one."""
 MEDIA_ENDPOINTS = frozenset({"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"})
@@ -47,7 +49,11 @@ async def account_whole_answer(exchange: Exchange, upstream: aiohttp.ClientRespo
 
 
 def _account(exchange: Exchange, upstream: aiohttp.ClientResponse, decoder, payload: bytes) -> None:
-    read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
+    try:
+        read_whole_answer(exchange, upstream, decoded_for_accounting(exchange, decoder, payload))
+    except Exception:  # a reader's mistake over odd bytes must never cost the client its answer
+        log.exception("could not read the answer of request %s for its usage", exchange.context.request_id)
+        exchange.accounting_lost = True
 
 
 def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes:

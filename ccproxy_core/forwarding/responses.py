@@ -248,7 +248,13 @@ def _read_chunk(
             exchange.usage = parser.result()
             exchange.accounting_lost = True
             return None
-    if parser.feed(chunk) and exchange.first_token_at is None:
+    try:
+        first_token = parser.feed(chunk)
+    except Exception:  # a reader's mistake over odd bytes must never cost the client its answer
+        log.exception("could not read the answer of request %s for its usage", exchange.context.request_id)
+        exchange.accounting_lost = True
+        return None
+    if first_token and exchange.first_token_at is None:
         exchange.first_token_at = received
     return parser
 
