@@ -7,6 +7,7 @@ never leaks into the next request.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -26,6 +27,17 @@ def json_answer(status: bytes, body: bytes, extra_headers: bytes = b"") -> bytes
     """An HTTP/1.1 answer with a JSON body, its status line and extra header lines given raw."""
     head = b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % len(body)
     return head + extra_headers + b"connection: close\r\n\r\n" + body
+
+
+def sse(*events: tuple[str, dict]) -> bytes:
+    """Server-sent events, each with its ``event:`` name and JSON data."""
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+
+
+def stream_answer(body: bytes) -> bytes:
+    """An event-stream answer whose body ends when the connection closes."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    return head + body
 
 
 class RawUpstream:
