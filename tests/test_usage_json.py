@@ -308,3 +308,21 @@ def test_an_anthropic_stream_whose_final_output_count_is_missing_is_unpriced(del
     parser.feed(stream)
     cost = PriceBook().compute("anthropic", "claude-haiku-4-5", parser.result())
     assert (cost.priced, cost.total) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("tools", "reasoning"),
+    [
+        ([{"type": ["web_search_preview"]}], {"effort": None}),
+        ("web_search_preview", {"effort": None}),
+        ([None, 7, {"type": "web_search"}], {"effort": None}),  # the GA tool: the list price
+        ([{"type": "web_search_preview"}], None),  # no word on reasoning: the list price
+        ([{"type": "web_search_preview"}], {"effort": ["none"]}),
+    ],
+)
+def test_hostile_tool_echoes_keep_the_search_at_its_list_price(tools, reasoning):
+    search = {"type": "web_search_call", "id": "ws_1", "action": {"type": "search"}}
+    response = {"object": "response", "status": "completed", "model": "gpt-4o", "output": [search], "tools": tools}
+    response |= {"reasoning": reasoning, "usage": {"input_tokens": 10, "output_tokens": 5}}
+    usage = usage_from_json("openai", json.dumps(response).encode(), "responses")
+    assert (usage.web_search_requests, usage.web_search_kcount) == (1, None)
