@@ -202,12 +202,16 @@ def safe_error_text(text: str, cap: int) -> str:
 
 
 _QUOTED_BYTES = re.compile(r"""(?<![A-Za-z0-9_])b['"]""")
+# aiohttp's parser errors print as ``<TransferEncodingError: 400, message='...'>``: the 400 is the status
+# a server would answer such bytes with, never the provider's, so a record keeps the name and the text.
+_PARSER_ERROR = re.compile(r"""<(\w+): \d{3}, message=(['"])(.*?)\2>""")
 LIBRARY_REASON_CHARS = 200
 
 
 def library_reason(text: str) -> str:
     """An HTTP library's error text as a record may keep it: on one line, cut before any bytes it quotes
     (``b'{"id": ...'``: the answer's own content, which is never stored), at most 200 characters."""
+    text = _PARSER_ERROR.sub(r"\1: \3", text)
     found = _QUOTED_BYTES.search(text)
     reason = " ".join((text[: found.start()] if found else text).split()).rstrip(" :")
     return reason[:LIBRARY_REASON_CHARS]
