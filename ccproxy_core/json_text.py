@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -29,21 +30,107 @@ def too_costly_to_decode(data: bytes | bytearray) -> bool:
 
 
 def decode_json(data: bytes | bytearray | str) -> Any:
-    """``data`` decoded, or ``None`` when it is not JSON (or is nested too deeply to tell).
+    """``data`` decoded, or ``None`` when it is not JSON.
 
     orjson decodes well-formed text two to three times faster than the standard library, which
     matters for the 50 to 100 KB bodies coding agents send with every request. What orjson
-    refuses (a lone surrogate escape, ``NaN``, nesting deeper than 1,024 levels) is handed to
-    ``json``, which accepts what it always did; bad UTF-8 and bad JSON give ``None``.
+    refuses (a lone surrogate escape, ``NaN``, integers beyond 64 bits, nesting deeper than 1,024
+    levels) is handed to ``json``, which accepts what it always did; bad UTF-8 and bad JSON give
+    ``None``. Valid JSON stays readable where Python's limits would refuse it: an integer of more
+    digits than Python converts reads as infinity (no count), and an object nested deeper than
+    Python decodes keeps the members that decode on their own (the usage beside a deep answer).
     """
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(data)
-    except (ValueError, TypeError, RecursionError):
+        return load_json(data)
+    except RecursionError:
+        return _members_that_decode(data)
+    except (ValueError, TypeError):
         return None
+
+
+def load_json(data: bytes | bytearray | str) -> Any:
+    """``json.loads``, but an integer too long for Python to convert is infinity rather than an error:
+    the text is valid JSON, and no count or id of a provider's is that long."""
+    return json.loads(data, parse_int=_whole_number)
+
+
+def _whole_number(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return math.copysign(math.inf, -1 if digits.startswith("-") else 1)
+
+
+MAX_MEMBER_TOKENS = 500_000
+"""Strings and brackets looked at to find the members of a deeply nested object; beyond, it is not read."""
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_BRACKET_OR_QUOTE = re.compile(r'["{}\[\]]')
+_COLON = re.compile(r"\s*+:\s*+")
+
+
+def _members_that_decode(data: bytes | bytearray | str) -> dict[str, Any] | None:
+    """The members of a top-level object whose values decode on their own; ``None`` for anything else.
+
+    Found in one scan of its strings and brackets (strings are matched whole in C); each member's
+    value is then decoded alone, and one nested too deeply is left out."""
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    spans = _member_spans(text)
+    if spans is None:
+        return None
+    members = {}
+    for key, value in spans:
+        try:
+            members[key] = load_json(value)
+        except (ValueError, RecursionError):
+            continue
+    return members
+
+
+def _member_spans(text: str) -> list[tuple[str, str]] | None:
+    """Each top-level member's key and the text of its value, in order; ``None`` when ``text`` is no object."""
+    opening = len(text) - len(text.lstrip())
+    if not text.startswith("{", opening):
+        return None
+    spans: list[tuple[str, str]] = []
+    key: str | None = None
+    value_from = depth = 0
+    position = opening
+    for _ in range(MAX_MEMBER_TOKENS):
+        found = _BRACKET_OR_QUOTE.search(text, position)
+        if found is None:
+            return None
+        start = found.start()
+        if text[start] == '"':
+            string = _STRING.match(text, start)
+            if string is None:
+                return None
+            position = string.end()
+            colon = _COLON.match(text, position) if depth == 1 else None
+            if colon is not None:
+                if key is not None:
+                    spans.append((key, _without_separator(text[value_from:start])))
+                key, value_from, position = json.loads(string.group()), colon.end(), colon.end()
+            continue
+        position = start + 1
+        depth += 1 if text[start] in "{[" else -1
+        if depth == 0:
+            if key is not None:
+                spans.append((key, text[value_from:start]))
+            return spans if text[position:].isspace() or position == len(text) else None
+    return None
+
+
+def _without_separator(value: str) -> str:
+    """A member's value as it stands before the next key: without the comma that ends it."""
+    value = value.rstrip()
+    return value[:-1] if value.endswith(",") else value
 
 
 _VALID_STRING = re.compile(r'(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+')  # possessive: no backtracking

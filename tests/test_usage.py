@@ -198,6 +198,17 @@ def test_anthropic_message_delta_values_replace_earlier_ones():
     assert usage.cache_write_tokens is None
 
 
+@pytest.mark.parametrize("bad", [b"-500", b"12.5", b'"9"'])
+def test_an_anthropic_message_delta_count_that_is_no_count_is_unknown_not_the_placeholder_before_it(bad):
+    stream = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"model":"claude-haiku-4-5","usage":'
+        b'{"input_tokens":10,"output_tokens":1}}}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{},"usage":{"output_tokens":' + bad + b"}}\n\n"
+    )
+    usage = _parse("anthropic", [stream])
+    assert (usage.input_tokens, usage.output_tokens, usage.bad_counts) == (10, None, True)  # before: 1
+
+
 def test_anthropic_error_event_mid_stream():
     error_event = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     cut = ANTHROPIC_STREAM.index(b"event: content_block_stop")

@@ -6,7 +6,6 @@ The client gets the answer's bytes unchanged; these functions only look at them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
@@ -18,7 +17,7 @@ from ccproxy_core.accounting.usage import NO_USAGE_READERS, StreamUsageParser, u
 from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
-from ccproxy_core.json_text import too_costly_to_decode
+from ccproxy_core.json_text import load_json, too_costly_to_decode
 
 log = logging.getLogger("ccproxy.proxy")
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -148,7 +147,7 @@ def _answers_only_json(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
 def _is_json(payload: bytes) -> bool | None:
     """Whether ``payload`` is JSON; ``None`` when it is nested too deeply to tell."""
     try:
-        json.loads(payload)
+        load_json(payload)
     except ValueError:
         return False
     except RecursionError:

@@ -144,15 +144,17 @@ def read_usage(usage: Usage, raw: Any) -> None:
 
 
 def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
+    # A count the provider sends replaces the one before (message_start's placeholder), even when it is no
+    # count (-500): then it is unknown, never the earlier figure. A count it leaves out keeps the earlier one.
     for field_name, key in _USAGE_KEYS:
-        count = billed_count(usage, raw.get(key))
-        if count is not None:
-            setattr(usage, field_name, count)
+        value = raw.get(key)
+        if value is not None:
+            setattr(usage, field_name, billed_count(usage, value))
     cache_creation = raw.get("cache_creation")
     if isinstance(cache_creation, dict):
-        one_hour = billed_count(usage, cache_creation.get("ephemeral_1h_input_tokens"))
+        one_hour = cache_creation.get("ephemeral_1h_input_tokens")
         if one_hour is not None:
-            usage.cache_write_1h_tokens = one_hour
+            usage.cache_write_1h_tokens = billed_count(usage, one_hour)
 
 
 def _read_iterations(usage: Usage, iterations: Any) -> None:
