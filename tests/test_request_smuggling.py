@@ -182,3 +182,10 @@ def test_a_transfer_coding_other_than_chunked_is_refused(proxy, recorder, provid
     answer = exchange(proxy, head + b"\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
     assert answer.startswith(b"HTTP/1.1 400") and b"chunked only" in answer
     assert provider.received == []
+
+
+def test_a_connect_request_is_told_ccproxy_is_no_forward_proxy(proxy, recorder):
+    answer = exchange(proxy, b"CONNECT api.anthropic.com:443 HTTP/1.1\r\nhost: api.anthropic.com:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert "no forward proxy" in json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]  # before: "(Upgrade: )"
+    assert recorder.wait_for_ends(0) == []

@@ -186,7 +186,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade() and not self._should_upgrade():
             # httptools stops at the head of an upgrade; what follows would be read as a new request,
             # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
-            self._refused = _upgrade_refusal(self._get_upgrade() or b"")
+            self._refused = _upgrade_refusal(self.parser.get_method(), self._get_upgrade() or b"")
             return
         super().on_headers_complete()
 
@@ -288,7 +288,9 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     )
 
 
-def _upgrade_refusal(protocol: bytes) -> str:
+def _upgrade_refusal(method: bytes, protocol: bytes) -> str:
+    if method == b"CONNECT":  # httptools reads it as an upgrade
+        return "ccproxy is no forward proxy: CONNECT is refused. Point the client's base URL at ccproxy instead"
     name = protocol.decode("latin-1")[:40]
     return (
         f"ccproxy does not switch protocols (Upgrade: {name}); only WebSocket upgrades are taken. "
