@@ -163,6 +163,20 @@ def test_a_count_that_is_there_but_no_count_leaves_the_cost_unknown(service_type
     assert not PriceBook().compute(service_type, model, usage_from_json(service_type, missing)).priced
 
 
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 1_000, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 2_000}},
+        {"input_tokens": 1_000, "output_tokens": 10, "input_tokens_details": {"cached_tokens": 1_001}},
+    ],
+    ids=["chat", "responses"],
+)
+def test_cached_tokens_beyond_the_input_they_are_part_of_leave_the_cost_unknown(usage):
+    body = json.dumps({"model": "gpt-4o-mini", "usage": usage}).encode()
+    cost = PriceBook().compute("openai", "gpt-4o-mini", usage_from_json("openai", body))
+    assert (cost.priced, cost.total) == (False, None)  # before: priced as all cached, none billed at the input rate
+
+
 def test_json_the_fast_decoder_refuses_is_read_as_it_always_was():
     from ccproxy_core.json_text import decode_json
 

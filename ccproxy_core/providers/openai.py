@@ -191,6 +191,8 @@ def read_usage(usage: Usage, raw: Any) -> None:
     # Tokens written to the cache are input tokens too, billed at their own rate where the model has one.
     written = billed_count(usage, details.get("cache_write_tokens")) if isinstance(details, dict) else None
     if prompt is not None:
+        if (cached or 0) + (written or 0) > prompt:  # parts of the input larger than it: which count is wrong?
+            usage.bad_counts = True
         cached_in_prompt = min(cached or 0, prompt)
         written_in_prompt = min(written or 0, prompt - cached_in_prompt)
         usage.input_tokens = prompt - cached_in_prompt - written_in_prompt
