@@ -1,7 +1,7 @@
-"""Refuse query parameters a /logs route does not take.
+"""Refuse query parameters a /logs route does not take, and parameters given twice.
 
 A misspelt filter (``?modle=x``) would otherwise be ignored and answer with every record, which
-reads as the filtered answer. Each route's parameters are read once from its declaration.
+reads as the filtered answer; of a repeated one (``?model=a&model=b``) only the last would count. Each route's parameters are read once from its declaration.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ _known: dict[str, tuple[frozenset[str], bool]] = {}
 
 
 def refuse_unknown_params(request: Request) -> None:
-    """FastAPI dependency: 422 naming the first query parameter the matched route does not declare."""
+    """FastAPI dependency: 422 naming the first query parameter the matched route does not declare,
+    or that is given twice (``tag.<name>`` filters may repeat: each must hold)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
@@ -27,12 +28,15 @@ def refuse_unknown_params(request: Request) -> None:
     if declared is None:
         declared = _known[route.unique_id] = _declared(route.dependant)
     known, takes_tags = declared
-    for name in request.query_params:
-        if name not in known and not (takes_tags and name.startswith(TAG_PREFIX)):
+    seen: set[str] = set()
+    for name, value in request.query_params.multi_items():
+        is_tag = takes_tags and name.startswith(TAG_PREFIX)
+        if name not in known and not is_tag:
             expected = ", ".join(sorted(known)) or "none"
-            raise param_error(
-                name, f"is not a parameter of {route.path} (it takes: {expected})", request.query_params[name]
-            )
+            raise param_error(name, f"is not a parameter of {route.path} (it takes: {expected})", value)
+        if name in seen and not is_tag:  # only the last would count: an answer that reads as filtered by both
+            raise param_error(name, "is given more than once: give it once (filters take a comma list: a,b)", value)
+        seen.add(name)
 
 
 def _declared(dependant: Dependant) -> tuple[frozenset[str], bool]:
