@@ -244,15 +244,19 @@ def test_a_refused_row_late_in_a_large_batch_costs_only_itself(tmp_path):
     assert writer.stats()["dropped_records"] == 1
 
 
-def test_retention_deletes_only_old_rows(tmp_path):
+def test_retention_deletes_only_old_rows_and_says_where_it_cut(tmp_path, caplog):
     store = open_store(tmp_path, log_retention_days=1)
     try:
         wait_until(lambda: store.retention.runs >= 1)
         write_all(store, [numbered_record(1), numbered_record(2, timestamp=NOW - timedelta(days=2))])
-        assert store.retention.run_once() == 1
+        with caplog.at_level(logging.INFO, logger="ccproxy.duckdb"):
+            assert store.retention.run_once() == 1
         assert [row["request_id"] for row in run(store.query(LogFilters(), 10)).rows] == ["req-0001"]
     finally:
         store.close()
+    # The cut is on the hour (rollups keep whole hours): the line says so, not the age to the microsecond.
+    [line] = [r.getMessage() for r in caplog.records if "retention deleted" in r.getMessage()]
+    assert line.endswith(":00:00+00:00"), line
 
 
 def test_retention_runs_at_start_up(tmp_path):

@@ -17,6 +17,7 @@ import duckdb
 
 from .database import Database, one_line
 from .queries import delete_older_than
+from .rollup_keeper import whole_buckets_before
 
 log = logging.getLogger("ccproxy.duckdb")
 
@@ -50,7 +51,8 @@ class RetentionWorker:
         self.runs += 1
         self.deleted += deleted
         if deleted:
-            log.info("retention deleted %d access log row(s) older than %s", deleted, cutoff.isoformat())
+            cut_at = whole_buckets_before(cutoff).isoformat()
+            log.info("retention deleted %d access log row(s) older than %s", deleted, cut_at)
         return deleted
 
     def close(self) -> None:

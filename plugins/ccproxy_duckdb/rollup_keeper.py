@@ -96,14 +96,19 @@ def _is_late(moment: Any, closed: datetime) -> bool:
     return moment < closed
 
 
+def whole_buckets_before(cutoff: datetime) -> datetime:
+    """``cutoff`` rounded down to the widest rollup bucket (the hour): where retention really cuts."""
+    boundary = max(level.width_micros for level in LEVELS)
+    return micros_to_datetime(datetime_to_micros(cutoff) // boundary * boundary)
+
+
 def delete_rows_before(cursor: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
     """Delete raw rows before ``cutoff`` rounded down to the hour, and the rollups of those hours.
 
     Rounding keeps every rollup bucket either whole or gone. Call inside a transaction,
     under the maintenance lock. Returns the number of raw rows deleted.
     """
-    boundary = max(level.width_micros for level in LEVELS)
-    cutoff_micros = datetime_to_micros(cutoff) // boundary * boundary
+    cutoff_micros = datetime_to_micros(whole_buckets_before(cutoff))
     (deleted,) = one_row(
         cursor.execute('DELETE FROM access_logs WHERE "timestamp" < ?', [micros_to_datetime(cutoff_micros)])
     )
