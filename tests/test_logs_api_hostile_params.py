@@ -35,6 +35,7 @@ CASES = [
     ("/logs/query", {"start_time": "\u0661\u0662\u0663"}, "start_time"),
     ("/logs/query", {"end_time": "1_000"}, "end_time"),
     ("/logs/analytics", {"hours": "1e-300"}, "hours"),  # a window shorter than a microsecond
+    ("/logs/analytics", {"hours": "NaN"}, "hours"),
     # A cursor whose request id is a lone surrogate: valid JSON, no text DuckDB or ClickHouse take.
     ("/logs/query", {"cursor": base64.urlsafe_b64encode(b'[1738324800123456,"\\ud800"]').decode()}, "cursor"),
     ("/logs/stream", {"last_event_id": "\u00b2"}, "last_event_id"),
@@ -70,6 +71,11 @@ def test_a_malformed_parameter_is_a_422_naming_it(server, path, params, named):
     response = httpx.get(server.url + path, params=params, timeout=10)
     assert response.status_code == 422, response.text[:300]
     assert [error["loc"][-1] for error in response.json()["detail"]] == [named]
+
+
+def test_a_window_of_nan_hours_is_told_it_is_no_number(server):
+    response = httpx.get(server.url + "/logs/analytics", params={"hours": "nan"}, timeout=10)
+    assert "finite number" in response.json()["detail"][0]["msg"]  # before: "less than or equal to 87840"
 
 
 def test_a_bad_last_event_id_header_is_named(server):

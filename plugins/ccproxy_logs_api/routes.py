@@ -214,7 +214,9 @@ async def logs_analytics(
     request: Request,
     store: LogStore = Depends(require_store),
     filters: FilterParams = Depends(filter_params),
-    hours: float = Query(24, gt=0, le=24 * 3660, description="Window length when start_time is not given"),
+    hours: float = Query(
+        24, gt=0, le=24 * 3660, allow_inf_nan=False, description="Window length when start_time is not given"
+    ),
     start_time: str | None = Query(None, description="ISO 8601 or Unix seconds; included"),
     end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded; default now"),
     bucket: Literal["minute", "hour", "day"] | None = Query(None, description="Default: by window length"),
