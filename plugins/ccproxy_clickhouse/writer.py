@@ -7,8 +7,9 @@ ClickHouse is unreachable: OBSERVABILITY__LOG_QUEUE_SIZE records), and:
   doubling up to 5 s, on a new connection each time, after creating the tables again if the
   server lost them (a new server). Nothing is dropped because of the error.
 - After a failed insert the outcome is unknown (the server may have stored the batch before the
-  connection broke), so before retrying, the rows already stored are looked up by request_id and
-  left out: a retry never stores a record twice.
+  connection broke, or may still be storing it), so before retrying, the writer waits until the
+  server no longer runs that insert (looked up by its query id), then looks the rows already stored
+  up by request_id and leaves them out: a retry never stores a record twice.
 - A record ClickHouse cannot hold (a value out of range, text that is not UTF-8) is dropped
   alone, at conversion; should the driver still refuse a batch for its values, the batch is sent
   again row by row and only the refused rows are dropped.
@@ -65,6 +66,7 @@ class LogWriter(BatchWriter):
         self._table = f"{database}.{TABLE}"
         self._prepare = prepare
         self._outcome_unknown = False
+        self._last_insert_id = ""
         self.needs_prepare = False
         """True until the tables are known to exist on the server (set again after every failure)."""
         self._client: Client | None = None
@@ -83,6 +85,13 @@ class LogWriter(BatchWriter):
                 self.needs_prepare = False
             client = self._client_connected()
             if self._outcome_unknown:
+                if self._still_running(client, self._last_insert_id):
+                    self._log_write_error.log(
+                        "the failed insert of %d access record(s) is still running on ClickHouse;"
+                        " waiting for its outcome before sending them again",
+                        len(self._pending),
+                    )
+                    return False
                 self._leave_out_stored_rows(client)
             if self._pending:
                 try:
@@ -110,11 +119,23 @@ class LogWriter(BatchWriter):
         now_us = time.time_ns() // 1000
         stamped = [(*row[:-1], now_us) for row in rows]  # inserted_us: when the row really went in
         self._outcome_unknown = True
+        self._last_insert_id = uuid.uuid4().hex
         client.execute(
             f"INSERT INTO {self._table} ({', '.join(map(quote, INSERT_COLUMNS))}) VALUES",
             stamped,
             settings=_INSERT_SETTINGS,
+            query_id=self._last_insert_id,
         )
+
+    @staticmethod
+    def _still_running(client: Client, query_id: str) -> bool:
+        """Whether the server still runs the query ``query_id``: an insert whose connection broke may
+        still be storing its rows (its last bytes late on a slow network), and they would be missed."""
+        [(running,)] = client.execute(
+            "SELECT count() FROM system.processes WHERE query_id = %(id)s OR initial_query_id = %(id)s",
+            {"id": query_id},
+        )
+        return bool(running)
 
     def _write_row_by_row(self) -> None:
         """Send each row alone; drop only those the driver refuses. A server error leaves the rest pending."""
