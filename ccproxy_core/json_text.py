@@ -65,18 +65,18 @@ def _whole_number(digits: str) -> int | float:
         return math.copysign(math.inf, -1 if digits.startswith("-") else 1)
 
 
-MAX_MEMBER_TOKENS = 500_000
-"""Strings and brackets looked at to find the members of a deeply nested object; beyond, it is not read."""
+MAX_MEMBER_STRINGS = 10_000
+"""Strings stepped over to find the members of an object too deep to decode whole (the brackets between
+them are counted in C, however many): some 10 ms at most, the time to step over them; an object with more is not read."""
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_BRACKET_OR_QUOTE = re.compile(r'["{}\[\]]')
 _COLON = re.compile(r"\s*+:\s*+")
 
 
 def _members_that_decode(data: bytes | bytearray | str) -> dict[str, Any] | None:
     """The members of a top-level object whose values decode on their own; ``None`` for anything else.
 
-    Found in one scan of its strings and brackets (strings are matched whole in C); each member's
-    value is then decoded alone, and one nested too deeply is left out."""
+    Found in one scan of its strings (each matched whole in C) and of the brackets between them
+    (counted in C); each member's value is then decoded alone, and one nested too deeply is left out."""
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
     except UnicodeDecodeError:
@@ -95,36 +95,44 @@ def _members_that_decode(data: bytes | bytearray | str) -> dict[str, Any] | None
 
 def _member_spans(text: str) -> list[tuple[str, str]] | None:
     """Each top-level member's key and the text of its value, in order; ``None`` when ``text`` is no object."""
-    opening = len(text) - len(text.lstrip())
-    if not text.startswith("{", opening):
+    position = len(text) - len(text.lstrip())
+    if not text.startswith("{", position):
         return None
     spans: list[tuple[str, str]] = []
     key: str | None = None
     value_from = depth = 0
-    position = opening
-    for _ in range(MAX_MEMBER_TOKENS):
-        found = _BRACKET_OR_QUOTE.search(text, position)
-        if found is None:
-            return None
-        start = found.start()
-        if text[start] == '"':
-            string = _STRING.match(text, start)
-            if string is None:
+    for _ in range(MAX_MEMBER_STRINGS):
+        quote = text.find('"', position)
+        until = len(text) if quote < 0 else quote
+        depth += _opened(text, position, until)
+        if depth <= 0 or quote < 0:  # the object closed (only whitespace may follow), or never does
+            end = text.rfind("}", position, until)
+            after = text[end + 1 :]
+            if depth != 0 or quote >= 0 or end < 0 or (after and not after.isspace()):
                 return None
-            position = string.end()
-            colon = _COLON.match(text, position) if depth == 1 else None
-            if colon is not None:
-                if key is not None:
-                    spans.append((key, _without_separator(text[value_from:start])))
-                key, value_from, position = json.loads(string.group()), colon.end(), colon.end()
-            continue
-        position = start + 1
-        depth += 1 if text[start] in "{[" else -1
-        if depth == 0:
             if key is not None:
-                spans.append((key, text[value_from:start]))
-            return spans if text[position:].isspace() or position == len(text) else None
+                spans.append((key, text[value_from:end]))
+            return spans
+        string = _STRING.match(text, quote)
+        if string is None:
+            return None
+        position = string.end()
+        colon = _COLON.match(text, position) if depth == 1 else None
+        if colon is not None:  # a key of the top-level object
+            if key is not None:
+                spans.append((key, _without_separator(text[value_from:quote])))
+            try:
+                key = json.loads(string.group())
+            except ValueError:
+                return None
+            value_from = position = colon.end()
     return None
+
+
+def _opened(text: str, start: int, end: int) -> int:
+    """Brackets opened less brackets closed in ``text[start:end]``, a stretch without strings."""
+    opened = text.count("{", start, end) + text.count("[", start, end)
+    return opened - text.count("}", start, end) - text.count("]", start, end)
 
 
 def _without_separator(value: str) -> str:

@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from ccproxy_core.json_text import decode_json
+from ccproxy_core.json_text import MAX_MEMBER_STRINGS, decode_json
 
 from .raw_upstream import json_answer, sse, stream_answer, upstream_and_proxy_fixtures
 
@@ -100,3 +100,11 @@ def test_decoding_keeps_the_members_beside_a_deep_one_and_reads_long_integers_as
     assert decode_json('{"a": 1, "deep": ' + DEEP) is None  # never closed: not JSON
     assert decode_json('{"a": 1, "deep": ' + DEEP + "} trailing") is None
     assert decode_json('{"a": 1, "deep": ' + DEEP + "}\n") == {"a": 1}
+    assert decode_json('{"deep": ' + DEEP + ', "s": "]}", "t": "\\\\"}') == {"s": "]}", "t": "\\"}
+
+
+def test_a_deep_object_with_more_strings_than_are_stepped_over_is_not_read():
+    # Stepping over each string costs the event loop about a microsecond: the scan is bounded.
+    many = ", ".join(['"x"'] * MAX_MEMBER_STRINGS)
+    assert decode_json('{"deep": ' + DEEP + ', "few": [' + many[: len(many) // 2] + '], "a": 1}') is not None
+    assert decode_json('{"deep": ' + DEEP + ', "many": [' + many + '], "a": 1}') is None
