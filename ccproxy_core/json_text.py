@@ -55,6 +55,11 @@ def decode_json(data: bytes | bytearray | str) -> Any:
 def load_json(data: bytes | bytearray | str) -> Any:
     """``json.loads``, but an integer too long for Python to convert is infinity rather than an error:
     the text is valid JSON, and no count or id of a provider's is that long."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:  # a hook for every integer costs three times the decode: only when needed
+        if "integer string conversion" not in str(exc):
+            raise
     return json.loads(data, parse_int=_whole_number)
 
 
