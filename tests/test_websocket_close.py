@@ -124,6 +124,31 @@ def test_a_provider_message_over_the_limit_closes_the_socket_and_is_recorded(pro
     assert "ccproxy closed it" in record.error_message
 
 
+def test_a_client_message_passes_up_to_the_same_limit_as_the_providers(provider, proxy_factory, recorder):
+    # Before, the server's own cap (16 MiB) closed the socket on a larger message, with no record.
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, COMPLETED]]
+    large = json.dumps({"type": "response.create", "model": "gpt-5", "instructions": "x" * (17 * 1024 * 1024)})
+    with open_socket(proxy) as socket:
+        socket.send(large)
+        assert [socket.recv(), socket.recv()] == [STARTED, COMPLETED]
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.model) == (200, None, "gpt-5")
+    assert provider.socket_received == [large]
+
+
+def test_a_client_message_over_the_limit_closes_the_socket_and_is_not_forwarded(provider, proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder], upstream_url=provider.url, upstream={"max_websocket_message_bytes": 1024 * 1024}
+    )
+    with open_socket(proxy) as socket:
+        socket.send(json.dumps({"type": "response.create", "instructions": "x" * (2 * 1024 * 1024)}))
+        with pytest.raises(ConnectionClosed):
+            socket.recv()
+        assert socket.close_code == 1009  # message too big
+    assert provider.socket_received == []
+
+
 def test_an_answer_asked_for_in_a_binary_frame_is_recorded_like_one_asked_in_text(provider, proxy_factory, recorder):
     # Before, only text frames were looked at: an answer asked for in binary went unrecorded and unadmitted.
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)

@@ -43,6 +43,7 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # a
         "loop": "uvloop",
         "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
         "ws": WebSocketProtocol,
+        "ws_max_size": settings.upstream.max_websocket_message_bytes,  # the client's messages, as the provider's
         "lifespan": "on",
         "log_config": None,
         "access_log": False,

@@ -115,9 +115,10 @@ class UpstreamSettings(BaseModel):
     usage (at least UPSTREAM__MAX_DECODED_BYTES); an answer that finds no room passes whole, as it
     arrives, its usage not read."""
     max_websocket_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    """UPSTREAM__MAX_WEBSOCKET_MESSAGE_BYTES. The largest message a provider may send on a forwarded
-    WebSocket (each is held whole to be passed on); a larger one closes the socket with 1009 and its
-    open answer is recorded as cut off."""
+    """UPSTREAM__MAX_WEBSOCKET_MESSAGE_BYTES. The largest message a provider or a client may send on a
+    forwarded WebSocket (each is held whole to be passed on); a larger one closes the socket with 1009:
+    from the provider, its open answer is recorded as cut off; from the client, the message is not
+    forwarded and the answers still open are recorded as the client's close."""
     openai_stream_include_usage: bool = False
     """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
     streams that do not say, so their tokens and cost are known: the one change ccproxy may make
