@@ -10,7 +10,7 @@ what it would see direct.
 Records: one per answer on the socket, as for an HTTP request. An answer starts with the
 client's ``response.create`` (or, on the Realtime API, the provider's ``response.created``)
 and ends with its terminal event (``response.completed``/``failed``/``incomplete`` or
-``error``; Realtime ``response.done``); its usage is read from that event. Its method is
+``error``; Realtime ``response.done``, see :mod:`.websocket_answers`); its usage is read from that event. Its method is
 ``WEBSOCKET``, its endpoint the socket's path (``/v1/responses``). A refused upgrade is one
 record with the provider's status.
 
@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -47,6 +46,7 @@ from ccproxy_core.forwarding.upstream import (
     forwarded_headers,
     unanswered_request,
 )
+from ccproxy_core.forwarding.websocket_answers import REALTIME_ENDS, OpenAnswers
 from ccproxy_core.forwarding.websocket_close import describe, sendable_code, sendable_reason
 from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
@@ -161,7 +161,7 @@ class _Socket:
     def __init__(self, proxy: Proxy, scope: Scope, path: str, reader: str) -> None:
         self.proxy, self.scope, self.path = proxy, scope, path
         self.realtime = reader == REALTIME
-        self.open_answers: deque[Exchange] = deque()
+        self.open_answers = OpenAnswers(self.realtime)
         self.model_from_query = _query_model(scope) if self.realtime else None
         self.sent_headers: CIMultiDict[str] | None = None
         self.client_close: tuple[int, str] = (1000, "")
@@ -301,7 +301,7 @@ class _Socket:
         if refusal is not None and send is not None:
             await self._refuse_answer(exchange, refusal, send)
             return False
-        self.open_answers.append(exchange)
+        self.open_answers.add(exchange, event.get("event_id"))
         return True
 
     async def _finish_unsent(self, exchange: Exchange) -> None:
@@ -339,28 +339,30 @@ class _Socket:
 
     async def _read_event(self, text: str) -> None:
         now = time.perf_counter()
-        if not self.open_answers:
-            if not (self.realtime and '"response.created"' in text):
-                return  # events outside an answer (session updates) are not recorded
-            await self._start_answer('{"type":"response.create"}', None)
-        answer = self.open_answers[0]
+        owner = self.open_answers.owner(text)
+        find_first_token = owner is None or owner.first_token_at is None
+        first_token, event, unread = await off_the_loop_if_large(examined, text, find_first_token, self.decode_limit)
+        target = self.open_answers.target(event) if isinstance(event, dict) else None
+        if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
+            await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
+            target = self.open_answers.target(event)
+        answer = target.exchange if target is not None else owner
+        if answer is None:
+            return  # events outside an answer (session updates) are not recorded
         if answer.first_byte_at is None:
             answer.first_byte_at = answer.upstream_headers_at = answer.response_started_at = now
         answer.response_bytes += len(text)
-        first_token, event, unread = await off_the_loop_if_large(
-            examined, text, answer.first_token_at is None, self.decode_limit
-        )
-        if first_token:
+        if first_token and answer.first_token_at is None:
             answer.first_token_at = now
         if unread:  # too large to read: what it said is unknown, as for an HTTP answer past the limit
             answer.accounting_lost = True
-        if not isinstance(event, dict):
+        if target is None or not isinstance(event, dict):
             return
         ended = read_response_event(answer.usage, event)
         if self.realtime:
-            ended = event.get("type") == "response.done"
+            ended = event.get("type") in REALTIME_ENDS
         if ended:
-            self.open_answers.popleft()
+            self.open_answers.remove(target)
             answer.upstream_done_at = now
             if answer.stream_state is not None:
                 answer.stream_state.terminal_seen = True
@@ -368,8 +370,7 @@ class _Socket:
             await self.proxy._finish(answer)
 
     async def _finish_open_answers(self, client_left: bool, upstream_code: int | None) -> None:
-        while self.open_answers:
-            answer = self.open_answers.popleft()
+        for answer in self.open_answers.take_all():
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
             if client_left:
                 answer.note_failure("client_disconnected", "client closed the WebSocket before the answer ended", 499)

@@ -1,0 +1,130 @@
+"""Realtime answers on one socket: several may be open, the provider begins some itself, and its
+``error`` events are recoverable: each record is the answer the provider's events name."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import websockets.sync.client
+
+from tests.hostile_upstream import hostile_upstream
+
+# gpt-realtime, text: $4 input and $16 output per million tokens.
+M = Decimal(1_000_000)
+
+
+@pytest.fixture
+def provider():
+    with hostile_upstream() as server:
+        yield server
+
+
+def created(response_id: str) -> str:
+    response = {"object": "realtime.response", "id": response_id, "status": "in_progress", "usage": None}
+    return json.dumps({"type": "response.created", "event_id": f"ev_c_{response_id}", "response": response})
+
+
+def delta(response_id: str) -> str:
+    return json.dumps({"type": "response.output_text.delta", "response_id": response_id, "delta": "Hi"})
+
+
+def done(response_id: str, input_tokens: int, output_tokens: int, status: str = "completed") -> str:
+    usage = {"total_tokens": input_tokens + output_tokens, "input_tokens": input_tokens, "output_tokens": output_tokens}
+    response = {"object": "realtime.response", "id": response_id, "status": status, "usage": usage}
+    return json.dumps({"type": "response.done", "event_id": f"ev_d_{response_id}", "response": response})
+
+
+def error(code: str, event_id: str | None) -> str:
+    body = {"type": "invalid_request_error", "code": code, "message": f"{code} happened", "event_id": event_id}
+    return json.dumps({"type": "error", "event_id": "ev_err", "error": body})
+
+
+def create(event_id: str | None = None) -> str:
+    return json.dumps({"type": "response.create", **({"event_id": event_id} if event_id else {})})
+
+
+def talk(proxy, provider, turns: list[tuple[str, list[str]]]) -> None:
+    """Send each client message; the provider answers it with its list of events, read here in full."""
+    provider.socket_answers = [answers for _message, answers in turns]
+    url = proxy.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
+    with websockets.sync.client.connect(url) as socket:
+        for message, answers in turns:
+            socket.send(message)
+            assert [socket.recv() for _ in answers] == answers
+
+
+def by_tokens(records):
+    return sorted(records, key=lambda record: record.tokens_input or 0)
+
+
+def test_an_error_about_another_client_event_leaves_the_answer_under_way_a_success(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    events = [created("resp_1"), error("item_not_found", "client_ev_9"), delta("resp_1"), done("resp_1", 100, 20)]
+    talk(proxy, provider, [(create("c1"), events)])
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 100, 20)  # before: item_not_found
+    assert record.cost_usd == (100 * 4 + 20 * 16) / M and record.ttft_ms is not None
+
+
+def test_a_create_the_provider_refuses_is_its_own_record_and_takes_no_later_answer(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    refused = error("conversation_already_has_active_response", "second")
+    talk(
+        proxy,
+        provider,
+        [
+            (create("first"), [created("resp_a")]),
+            (create("second"), [refused]),  # while the first is under way
+            (json.dumps({"type": "response.cancel"}), [done("resp_a", 100, 5, "cancelled")]),
+            (create("third"), [created("resp_c"), delta("resp_c"), done("resp_c", 300, 30)]),
+        ],
+    )
+    second, first, third = by_tokens(recorder.wait_for_ends(3))
+    assert (second.error_type, second.tokens_input, second.priced) == (
+        "conversation_already_has_active_response",
+        None,
+        False,
+    )
+    assert (first.tokens_input, first.tokens_output, first.error_type) == (100, 5, "response_cancelled")
+    assert (third.tokens_input, third.error_type, third.cost_usd) == (300, None, (300 * 4 + 30 * 16) / M)
+    assert first.ttft_ms is None and third.ttft_ms is not None  # before: the refused one took the third's tokens
+
+
+def test_an_error_naming_no_client_event_refuses_the_oldest_answer_not_begun(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    talk(
+        proxy,
+        provider,
+        [
+            (create(), [created("resp_a")]),
+            (create(), [error("conversation_already_has_active_response", None), done("resp_a", 100, 5)]),
+        ],
+    )
+    refused, answered = by_tokens(recorder.wait_for_ends(2))
+    assert (refused.error_type, answered.error_type, answered.tokens_input) == (
+        "conversation_already_has_active_response",
+        None,
+        100,
+    )
+
+
+def test_answers_open_at_once_each_get_the_usage_of_their_own_response(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    talk(
+        proxy,
+        provider,
+        [
+            (create("x"), [created("resp_x")]),
+            # The second (out of band) ends first; then one the provider begins itself (voice activity).
+            (create("y"), [created("resp_y"), done("resp_y", 200, 2), done("resp_x", 100, 1)]),
+            (json.dumps({"type": "input_audio_buffer.commit"}), [created("resp_v"), done("resp_v", 300, 3)]),
+        ],
+    )
+    records = sorted(recorder.wait_for_ends(3), key=lambda record: record.timestamp)  # in the order asked
+    assert [(r.tokens_input, r.tokens_output, r.error_type) for r in records] == [  # before: x had y's usage
+        (100, 1, None),
+        (200, 2, None),
+        (300, 3, None),
+    ]
