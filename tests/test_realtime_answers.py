@@ -128,3 +128,19 @@ def test_answers_open_at_once_each_get_the_usage_of_their_own_response(provider,
         (200, 2, None),
         (300, 3, None),
     ]
+
+
+def test_a_failed_realtime_response_keeps_the_providers_error_from_its_status_details(
+    provider, proxy_factory, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    failed = json.loads(done("resp_f", 50, 0, "failed"))
+    cause = {"type": "server_error", "code": "server_error", "message": "The server had an error"}
+    failed["response"]["status_details"] = {"type": "failed", "error": cause}
+    talk(proxy, provider, [(create(), [created("resp_f"), json.dumps(failed)])])
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.error_message) == (
+        "server_error",
+        "The server had an error",
+    )  # before: "response failed"
+    assert record.cost_usd == 50 * 4 / M

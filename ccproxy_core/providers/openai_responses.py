@@ -184,13 +184,14 @@ def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
     if status is None or status not in _FAILED_STATUSES:
         return
     usage.failed = True
-    error = payload.get("error")
+    error, details = payload.get("error"), payload.get("incomplete_details") or payload.get("status_details")
+    if not isinstance(error, dict) and isinstance(details, dict):
+        error = details.get("error")  # Realtime: a failed response gives its cause in its status details
     if isinstance(error, dict):
         read_error(usage, error, prefer_code=True)
     if usage.error_type is None:
         usage.error_type = _FAILED_STATUSES[status]
     if usage.error_message is None:
-        details = payload.get("incomplete_details") or payload.get("status_details")
         reason = details.get("reason") if isinstance(details, dict) else None
         usage.error_message = f"response {status}" + (f": {reason}" if isinstance(reason, str) else "")
         usage.error_message = usage.error_message[:200]
