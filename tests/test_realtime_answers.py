@@ -144,3 +144,12 @@ def test_a_failed_realtime_response_keeps_the_providers_error_from_its_status_de
         "The server had an error",
     )  # before: "response failed"
     assert record.cost_usd == 50 * 4 / M
+
+
+@pytest.mark.parametrize("kind", ["response.text.delta", "response.audio_transcript.delta"])
+def test_the_beta_protocols_first_delta_is_the_first_token(provider, proxy_factory, recorder, kind):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    first = json.dumps({"type": kind, "response_id": "resp_b", "delta": "Hi"})
+    talk(proxy, provider, [(create(), [created("resp_b"), first, done("resp_b", 10, 1)])])
+    [record] = recorder.wait_for_ends(1)
+    assert record.ttft_ms is not None  # before: null

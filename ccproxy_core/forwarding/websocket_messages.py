@@ -20,8 +20,11 @@ from ccproxy_core.json_text import decode_json, without_long_strings
 
 _T = TypeVar("_T")
 
+# The beta Realtime protocol (``OpenAI-Beta: realtime=v1``) names them ``response.text.delta`` and
+# ``response.audio_transcript.delta``.
 _FIRST_TOKEN = re.compile(
-    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments)\.delta"'
+    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments|text|audio_transcript)'
+    r'\.delta"'
 )
 _EVENT_MARKERS = (
     '"response.created"',
