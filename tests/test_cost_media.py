@@ -57,6 +57,24 @@ def test_audio_tokens_are_unpriced_where_the_model_has_no_audio_prices_and_at_th
     )
 
 
+@pytest.mark.parametrize(
+    ("model", "text_in", "text_out", "audio_in", "audio_out"),
+    [
+        ("gpt-4o-audio-preview-2024-10-01", Decimal("2.5"), 10, 100, 200),
+        ("gpt-4o-realtime-preview-2024-10-01", 5, 20, 100, 200),
+        ("gpt-4o-realtime-preview-2024-12-17", 5, 20, 40, 80),
+    ],
+)
+def test_the_first_audio_snapshots_are_billed_at_the_audio_prices_of_their_day(
+    model, text_in, text_out, audio_in, audio_out
+):
+    # Published per million tokens; October 2024's audio cost 2.5 times December's (before: December's).
+    usage = Usage(input_tokens=1_000, output_tokens=500)
+    usage.audio_input_tokens, usage.audio_output_tokens = 800, 400
+    expected = (200 * text_in + 800 * audio_in + 100 * text_out + 400 * audio_out) / MTOK
+    assert PriceBook().compute("openai", model, usage).total == expected
+
+
 @pytest.mark.parametrize("audio", ['"800"', "NaN", "1e308", "-5", "5000", "true"])
 def test_audio_counts_that_are_not_a_part_of_the_tokens_are_never_more_than_them(audio):
     body = (
