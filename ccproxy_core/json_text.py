@@ -34,8 +34,8 @@ def decode_json(data: bytes | bytearray | str) -> Any:
 
     orjson decodes well-formed text two to three times faster than the standard library, which
     matters for the 50 to 100 KB bodies coding agents send with every request. What orjson
-    refuses (a lone surrogate escape, ``NaN``, integers beyond 64 bits, nesting deeper than 1,024
-    levels) is handed to ``json``, which accepts what it always did; bad UTF-8 and bad JSON give
+    refuses (a lone surrogate escape, ``NaN``, nesting deeper than 1,024 levels) is handed to
+    ``json``, which accepts what it always did; bad UTF-8 and bad JSON give
     ``None``. Valid JSON stays readable where Python's limits would refuse it: an integer of more
     digits than Python converts reads as infinity (no count), and an object nested deeper than
     Python decodes keeps the members that decode on their own (the usage beside a deep answer).
@@ -70,18 +70,22 @@ def _whole_number(digits: str) -> int | float:
         return math.copysign(math.inf, -1 if digits.startswith("-") else 1)
 
 
-MAX_MEMBER_STRINGS = 10_000
+MAX_MEMBER_STRINGS = 4_000
 """Strings stepped over to find the members of an object too deep to decode whole (the brackets between
-them are counted in C, however many): some 10 ms at most, the time to step over them; an object with more is not read."""
+them are counted in C, however many): some 10 ms at most, the time to step over them; an object with
+more is not read."""
+_SPACE = " \t\n\r"  # JSON's whitespace, and no other
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_COLON = re.compile(r"\s*+:\s*+")
+_COLON = re.compile(r"[ \t\n\r]*+:[ \t\n\r]*+")
 
 
 def _members_that_decode(data: bytes | bytearray | str) -> dict[str, Any] | None:
     """The members of a top-level object whose values decode on their own; ``None`` for anything else.
 
     Found in one scan of its strings (each matched whole in C) and of the brackets between them
-    (counted in C); each member's value is then decoded alone, and one nested too deeply is left out."""
+    (counted in C); each member's value is then decoded alone. One nested too deeply is left out (and
+    so is an earlier member of its name, as a full decode keeps the last); a value that is not JSON
+    makes the whole text none."""
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
     except UnicodeDecodeError:
@@ -93,27 +97,28 @@ def _members_that_decode(data: bytes | bytearray | str) -> dict[str, Any] | None
     for key, value in spans:
         try:
             members[key] = load_json(value)
-        except (ValueError, RecursionError):
-            continue
+        except RecursionError:
+            members.pop(key, None)
+        except ValueError:
+            return None
     return members
 
 
 def _member_spans(text: str) -> list[tuple[str, str]] | None:
     """Each top-level member's key and the text of its value, in order; ``None`` when ``text`` is no object."""
-    position = len(text) - len(text.lstrip())
+    position = len(text) - len(text.lstrip(_SPACE))
     if not text.startswith("{", position):
         return None
     spans: list[tuple[str, str]] = []
     key: str | None = None
-    value_from = depth = 0
+    value_from, depth = position + 1, 0
     for _ in range(MAX_MEMBER_STRINGS):
         quote = text.find('"', position)
         until = len(text) if quote < 0 else quote
         depth += _opened(text, position, until)
         if depth <= 0 or quote < 0:  # the object closed (only whitespace may follow), or never does
             end = text.rfind("}", position, until)
-            after = text[end + 1 :]
-            if depth != 0 or quote >= 0 or end < 0 or (after and not after.isspace()):
+            if depth != 0 or quote >= 0 or end < 0 or text[end + 1 :].strip(_SPACE):
                 return None
             if key is not None:
                 spans.append((key, text[value_from:end]))
@@ -123,9 +128,14 @@ def _member_spans(text: str) -> list[tuple[str, str]] | None:
             return None
         position = string.end()
         colon = _COLON.match(text, position) if depth == 1 else None
-        if colon is not None:  # a key of the top-level object
+        if colon is not None:  # a key of the top-level object: after "{" or after a value and its comma
+            before = text[value_from:quote].rstrip(_SPACE)
+            if key is None and before:
+                return None
             if key is not None:
-                spans.append((key, _without_separator(text[value_from:quote])))
+                if not before.endswith(","):
+                    return None
+                spans.append((key, before[:-1]))
             try:
                 key = json.loads(string.group())
             except ValueError:
@@ -138,12 +148,6 @@ def _opened(text: str, start: int, end: int) -> int:
     """Brackets opened less brackets closed in ``text[start:end]``, a stretch without strings."""
     opened = text.count("{", start, end) + text.count("[", start, end)
     return opened - text.count("}", start, end) - text.count("]", start, end)
-
-
-def _without_separator(value: str) -> str:
-    """A member's value as it stands before the next key: without the comma that ends it."""
-    value = value.rstrip()
-    return value[:-1] if value.endswith(",") else value
 
 
 _VALID_STRING = re.compile(r'(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+')  # possessive: no backtracking

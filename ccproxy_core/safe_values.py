@@ -211,7 +211,7 @@ LIBRARY_REASON_CHARS = 200
 def library_reason(text: str) -> str:
     """An HTTP library's error text as a record may keep it: on one line, cut before any bytes it quotes
     (``b'{"id": ...'``: the answer's own content, which is never stored), at most 200 characters."""
-    text = _PARSER_ERROR.sub(r"\1: \3", text)
+    text = _PARSER_ERROR.sub(r"\1: \3", text[: LIBRARY_REASON_CHARS * 10])  # bounded: its search is quadratic
     found = _QUOTED_BYTES.search(text)
     reason = " ".join((text[: found.start()] if found else text).split()).rstrip(" :")
     return reason[:LIBRARY_REASON_CHARS]

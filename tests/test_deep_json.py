@@ -103,8 +103,37 @@ def test_decoding_keeps_the_members_beside_a_deep_one_and_reads_long_integers_as
     assert decode_json('{"deep": ' + DEEP + ', "s": "]}", "t": "\\\\"}') == {"s": "]}", "t": "\\"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"deep": ' + DEEP + ', "a\tb": 1}',  # a key with a raw control character
+        '{"deep": ' + DEEP + ', "a\\qb": 1}',  # a key with an escape JSON does not have
+        '{"deep": ' + DEEP + ' "b": 2}',  # no comma between members
+        '{"a": "b": "c", "deep": ' + DEEP + "}",
+        '{ x "deep": ' + DEEP + "}",
+        '{"deep": ' + DEEP + "}\u00a0",  # after it, a space JSON does not count as one
+    ],
+)
+def test_text_that_is_not_json_after_a_deep_value_is_none_never_an_error(text):
+    assert decode_json(text) is None  # before: a ValueError, and a 500 for the client's request
+
+
+def test_a_name_given_twice_keeps_the_last_value_even_when_it_is_too_deep_to_read():
+    assert decode_json('{"usage": {"input_tokens": 1}, "usage": ' + DEEP + "}") == {}  # as a full decode keeps the last
+
+
+def test_a_request_not_json_after_a_deep_value_is_forwarded_and_recorded(proxy, recorder):
+    body = '{"model": "claude-sonnet-4-20250514", "messages": ' + DEEP + ', "a\tb": 1}'
+    assert send(proxy, "plain", body).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.model) == (200, None)
+
+
 def test_a_deep_object_with_more_strings_than_are_stepped_over_is_not_read():
     # Stepping over each string costs the event loop about a microsecond: the scan is bounded.
-    many = ", ".join(['"x"'] * MAX_MEMBER_STRINGS)
-    assert decode_json('{"deep": ' + DEEP + ', "few": [' + many[: len(many) // 2] + '], "a": 1}') is not None
+    many, few = ", ".join(['"x"'] * MAX_MEMBER_STRINGS), ", ".join(['"x"'] * (MAX_MEMBER_STRINGS // 2))
+    assert decode_json('{"deep": ' + DEEP + ', "few": [' + few + '], "a": 1}') == {
+        "few": ["x"] * len(few.split(",")),
+        "a": 1,
+    }
     assert decode_json('{"deep": ' + DEEP + ', "many": [' + many + '], "a": 1}') is None

@@ -35,7 +35,9 @@ def refuse_unknown_params(request: Request) -> None:
             expected = ", ".join(sorted(known)) or "none"
             raise param_error(name, f"is not a parameter of {route.path} (it takes: {expected})", value)
         if name in seen and not is_tag:  # only the last would count: an answer that reads as filtered by both
-            raise param_error(name, "is given more than once: give it once (filters take a comma list: a,b)", value)
+            raise param_error(
+                name, "is given more than once: give it once (to filter by several values, one comma list: a,b)", value
+            )
         seen.add(name)
 
 
