@@ -21,8 +21,8 @@ def provider():
         yield server
 
 
-def created(response_id: str) -> str:
-    response = {"object": "realtime.response", "id": response_id, "status": "in_progress", "usage": None}
+def created(response_id: str, **more: object) -> str:
+    response = {"object": "realtime.response", "id": response_id, "status": "in_progress", "usage": None, **more}
     return json.dumps({"type": "response.created", "event_id": f"ev_c_{response_id}", "response": response})
 
 
@@ -36,13 +36,14 @@ def done(response_id: str, input_tokens: int, output_tokens: int, status: str = 
     return json.dumps({"type": "response.done", "event_id": f"ev_d_{response_id}", "response": response})
 
 
-def error(code: str, event_id: str | None) -> str:
-    body = {"type": "invalid_request_error", "code": code, "message": f"{code} happened", "event_id": event_id}
-    return json.dumps({"type": "error", "event_id": "ev_err", "error": body})
+def error(code: str, event_id: str | None, param: str | None = None) -> str:
+    body = {"type": "invalid_request_error", "code": code, "message": f"{code} happened", "param": param}
+    return json.dumps({"type": "error", "event_id": "ev_err", "error": {**body, "event_id": event_id}})
 
 
-def create(event_id: str | None = None) -> str:
-    return json.dumps({"type": "response.create", **({"event_id": event_id} if event_id else {})})
+def create(event_id: str | None = None, **response: object) -> str:
+    event = {"type": "response.create", **({"event_id": event_id} if event_id else {})}
+    return json.dumps({**event, **({"response": response} if response else {})})
 
 
 def talk(proxy, provider, turns: list[tuple[str, list[str]]]) -> None:
@@ -146,10 +147,64 @@ def test_a_failed_realtime_response_keeps_the_providers_error_from_its_status_de
     assert record.cost_usd == 50 * 4 / M
 
 
-@pytest.mark.parametrize("kind", ["response.text.delta", "response.audio_transcript.delta"])
-def test_the_beta_protocols_first_delta_is_the_first_token(provider, proxy_factory, recorder, kind):
+@pytest.mark.parametrize(
+    "kind",
+    ["response.text.delta", "response.audio_transcript.delta", "response.audio.delta", "response.output_audio.delta"],
+)
+def test_the_first_text_transcript_or_audio_delta_is_the_first_token(provider, proxy_factory, recorder, kind):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     first = json.dumps({"type": kind, "response_id": "resp_b", "delta": "Hi"})
     talk(proxy, provider, [(create(), [created("resp_b"), first, done("resp_b", 10, 1)])])
     [record] = recorder.wait_for_ends(1)
     assert record.ttft_ms is not None  # before: null
+
+
+def test_an_error_naming_no_client_event_and_no_response_field_refuses_no_answer(provider, proxy_factory, recorder):
+    # The SDK gives its events no event_id: a bad item just before a create is no refusal of the create.
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    bad_item = json.dumps({"type": "conversation.item.create", "item": {"role": "user", "content": []}})
+    talk(
+        proxy,
+        provider,
+        [
+            (bad_item, []),
+            (create(), [error("invalid_value", None, "item.type"), created("resp_1"), done("resp_1", 100, 10)]),
+        ],
+    )
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.tokens_input) == (None, 100)  # before: a second, refused record
+
+
+def test_an_answer_the_provider_begins_beside_one_asked_for_out_of_band_takes_its_own_usage(
+    provider, proxy_factory, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    voice = [created("resp_v", conversation_id="conv_1"), created("resp_o", conversation_id=None)]
+    talk(
+        proxy,
+        provider,
+        [(create("oob", conversation="none"), [*voice, done("resp_o", 100, 10), done("resp_v", 300, 30)])],
+    )
+    records = sorted(recorder.wait_for_ends(2), key=lambda record: record.request_bytes)
+    asked, begun = records[1], records[0]  # the provider's own answer is recorded with a stand-in request
+    assert (asked.tokens_input, begun.tokens_input) == (100, 300)  # before: swapped
+
+
+def test_an_answer_event_too_large_to_decode_still_finds_its_answer_by_id(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url, upstream={"max_decoded_bytes": 1024})
+    padding = {"metadata": {"pad": "x" * 2048}}
+    talk(
+        proxy,
+        provider,
+        [
+            (create("a"), [created("resp_a")]),
+            (
+                create("b"),
+                [created("resp_b", **padding), done("resp_b", 200, 2)],
+            ),
+            (json.dumps({"type": "response.cancel"}), [done("resp_a", 100, 1)]),
+        ],
+    )
+    first, second = sorted(recorder.wait_for_ends(2), key=lambda record: record.timestamp)
+    assert (first.tokens_input, first.error_type) == (100, None)  # before: a third, phantom answer
+    assert second.error_type is None

@@ -20,11 +20,11 @@ from ccproxy_core.json_text import decode_json, without_long_strings
 
 _T = TypeVar("_T")
 
-# The beta Realtime protocol (``OpenAI-Beta: realtime=v1``) names them ``response.text.delta`` and
-# ``response.audio_transcript.delta``.
+# Text, a transcript or audio, a refusal or a tool's arguments; the beta Realtime protocol
+# (``OpenAI-Beta: realtime=v1``) names them ``response.text.delta``, ``response.audio.delta``, ...
 _FIRST_TOKEN = re.compile(
-    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|refusal|function_call_arguments|text|audio_transcript)'
-    r'\.delta"'
+    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|output_audio|refusal|function_call_arguments|text|'
+    r'audio_transcript|audio)\.delta"'
 )
 _EVENT_MARKERS = (
     '"response.created"',
@@ -77,9 +77,12 @@ def _scanned(body: bytes) -> dict[str, object]:
     event: dict[str, object] = {key.decode().strip('"'): value for key, value in found.items()}
     kind = event.get("type")
     status = _FAILED_BY_TYPE.get(kind) if isinstance(kind, str) else None
-    if kind == "response.done" and (start := top_level_value_starts(body, (b'"response"',)).get(b'"response"')):
-        status = top_level_values(body[start:], (b'"status"',)).get(b'"status"')
-    if status is not None:
+    start = top_level_value_starts(body, (b'"response"',)).get(b'"response"')
+    if isinstance(kind, str) and kind.startswith("response.") and start is not None:  # Realtime: its id pairs it
+        found = top_level_values(body[start:], (b'"status"', b'"id"'))
+        response = {"id": found.get(b'"id"'), "status": found.get(b'"status"') if kind == "response.done" else status}
+        event["response"] = {key: value for key, value in response.items() if value is not None}
+    elif status is not None:
         event["response"] = {"status": status}
     return event
 

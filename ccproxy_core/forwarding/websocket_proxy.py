@@ -301,7 +301,7 @@ class _Socket:
         if refusal is not None and send is not None:
             await self._refuse_answer(exchange, refusal, send)
             return False
-        self.open_answers.add(exchange, event.get("event_id"))
+        self.open_answers.add(exchange, event)
         return True
 
     async def _finish_unsent(self, exchange: Exchange) -> None:
@@ -345,7 +345,7 @@ class _Socket:
         target = self.open_answers.target(event) if isinstance(event, dict) else None
         if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
             await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
-            target = self.open_answers.target(event)
+            target = self.open_answers.begin_newest(event)
         answer = target.exchange if target is not None else owner
         if answer is None:
             return  # events outside an answer (session updates) are not recorded
