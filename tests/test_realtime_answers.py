@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import websockets.sync.client
+from websockets.exceptions import ConnectionClosed
 
 from tests.hostile_upstream import hostile_upstream
 
@@ -208,3 +209,21 @@ def test_an_answer_event_too_large_to_decode_still_finds_its_answer_by_id(provid
     first, second = sorted(recorder.wait_for_ends(2), key=lambda record: record.timestamp)
     assert (first.tokens_input, first.error_type) == (100, None)  # before: a third, phantom answer
     assert second.error_type is None
+
+
+def test_an_answer_cut_by_the_providers_close_names_the_error_it_sent_first(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    expired = json.dumps(
+        {"type": "error", "error": {"type": "invalid_request_error", "code": "session_expired", "message": "Too long."}}
+    )
+    sent = [created("resp_1"), expired]
+    provider.socket_answers, provider.socket_close = [sent], (1000, "")
+    url = proxy.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
+    with websockets.sync.client.connect(url) as socket:
+        socket.send(create())
+        assert [socket.recv(), socket.recv()] == sent
+        with pytest.raises(ConnectionClosed):
+            socket.recv()  # the provider closes
+    [record] = recorder.wait_for_ends(1)
+    assert record.error_type == "upstream_stream_aborted"
+    assert "session_expired: Too long." in record.error_message  # before: only the close code
