@@ -227,3 +227,15 @@ def test_an_answer_cut_by_the_providers_close_names_the_error_it_sent_first(prov
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_stream_aborted"
     assert "session_expired: Too long." in record.error_message  # before: only the close code
+
+
+def test_many_creates_refused_while_one_answer_runs_are_each_one_record(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    busy = error("conversation_already_has_active_response", None)
+    turns = [(create(), [created("resp_1")]), *[(create(), [busy])] * 500]
+    talk(proxy, provider, [*turns, (json.dumps({"type": "response.cancel"}), [done("resp_1", 100, 5, "cancelled")])])
+    records = recorder.wait_for_ends(501)
+    refused = [record for record in records if record.error_type == "conversation_already_has_active_response"]
+    assert len(refused) == 500 and all(record.tokens_input is None for record in refused)
+    [answered] = [record for record in records if record.tokens_input == 100]
+    assert answered.error_type == "response_cancelled"

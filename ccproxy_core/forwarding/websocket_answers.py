@@ -17,6 +17,7 @@ the oldest, if the error is about a response (an active one already, or a ``resp
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class OpenAnswer:
     """An answer asked for (or begun by the provider) and not ended yet."""
 
     exchange: Exchange
+    serial: int
+    """Its place in the order the answers were asked for."""
     asked_by: str | None = None
     """The ``event_id`` the client gave its ``response.create``, if any."""
     out_of_band: bool = False
@@ -41,11 +44,17 @@ class OpenAnswer:
 
 
 class OpenAnswers:
-    """The answers open on one socket, oldest first."""
+    """The answers open on one socket, oldest first, indexed so that finding the answer of an event
+    takes the same time however many are open (a client may ask for thousands at once)."""
 
     def __init__(self, realtime: bool) -> None:
         self.realtime = realtime
-        self._open: list[OpenAnswer] = []
+        self._serial = 0
+        self._open: OrderedDict[int, OpenAnswer] = OrderedDict()
+        self._waiting = {kind: OrderedDict[int, OpenAnswer]() for kind in (False, True)}  # not begun, by out_of_band
+        self._begun: OrderedDict[int, OpenAnswer] = OrderedDict()
+        self._by_response: dict[str, OpenAnswer] = {}
+        self._by_event: dict[str, OpenAnswer] = {}
 
     def __bool__(self) -> bool:
         return bool(self._open)
@@ -54,43 +63,45 @@ class OpenAnswers:
         """An answer asked for by the ``response.create`` event ``create`` (or begun by the provider)."""
         asked_by, response = create.get("event_id"), create.get("response")
         out_of_band = isinstance(response, dict) and response.get("conversation") == "none"
-        self._open.append(OpenAnswer(exchange, asked_by if isinstance(asked_by, str) else None, out_of_band))
+        self._serial += 1
+        answer = OpenAnswer(exchange, self._serial, asked_by if isinstance(asked_by, str) else None, out_of_band)
+        self._open[answer.serial] = self._waiting[out_of_band][answer.serial] = answer
+        if answer.asked_by:
+            self._by_event[answer.asked_by] = answer
 
     def begin_newest(self, event: dict[str, Any]) -> OpenAnswer | None:
         """The answer just added for a ``response.created`` no answer asked for was waiting for."""
         if not self._open:
             return None
-        self._open[-1].response_id = _response_id(event.get("response"))
-        return self._open[-1]
+        newest = self._open[next(reversed(self._open))]
+        self._begin(newest, _response_id(event.get("response")))
+        return newest
 
     def take_all(self) -> list[Exchange]:
         """Every open answer, oldest first; none is open afterwards."""
-        answers, self._open = self._open, []
+        answers = list(self._open.values())
+        for answer in answers:
+            self.remove(answer)
         return [answer.exchange for answer in answers]
-
-    def waiting(self) -> bool:
-        """Whether an answer asked for has not been begun by the provider yet (Realtime)."""
-        return any(answer.response_id is None for answer in self._open)
 
     def target(self, event: dict[str, Any]) -> OpenAnswer | None:
         """The answer a decoded provider event is about; ``None`` when it is about none open."""
         if not self._open:
             return None
         if not self.realtime:
-            return self._open[0]
+            return _first(self._open)
         kind = event.get("type")
         if kind == "error":
             return self._refused(event.get("error"))
         response = event.get("response")
         if not isinstance(kind, str) or not kind.startswith("response.") or not isinstance(response, dict):
             return None
-        response_id = _response_id(response)
         if kind == "response.created":
-            begun = next((answer for answer in self._open if _begins(response, answer)), None)
+            begun = self._oldest_waiting(response)
             if begun is not None:
-                begun.response_id = response_id
+                self._begin(begun, _response_id(response))
             return begun
-        return self._by_id(response_id)
+        return self._by_id(_response_id(response))
 
     def owner(self, text: str) -> Exchange | None:
         """The answer a provider message counts for (its bytes, its first token): on the Realtime API
@@ -100,42 +111,58 @@ class OpenAnswers:
         if self.realtime:
             found = _RESPONSE_ID.search(text) if '"response_id"' in text else None
             return self._by_id(found.group(1) if found else "").exchange
-        return self._open[0].exchange
+        return self._open[next(iter(self._open))].exchange
 
     def remove(self, answer: OpenAnswer) -> None:
         """``answer`` has ended."""
-        self._open.remove(answer)
+        self._open.pop(answer.serial, None)
+        self._waiting[answer.out_of_band].pop(answer.serial, None)
+        self._begun.pop(answer.serial, None)
+        for index, key in ((self._by_response, answer.response_id), (self._by_event, answer.asked_by)):
+            if key and index.get(key) is answer:
+                del index[key]
+
+    def _begin(self, answer: OpenAnswer, response_id: str) -> None:
+        self._waiting[answer.out_of_band].pop(answer.serial, None)
+        if answer.asked_by and self._by_event.get(answer.asked_by) is answer:
+            del self._by_event[answer.asked_by]
+        answer.response_id = response_id
+        self._begun[answer.serial] = answer
+        if response_id:
+            self._by_response[response_id] = answer
+
+    def _oldest_waiting(self, response: dict[str, Any]) -> OpenAnswer | None:
+        """The oldest answer not begun that a ``response.created`` of ``response`` may begin: of its kind
+        (``conversation_id`` null: out of band; a conversation's id: in it; not given: either)."""
+        if "conversation_id" in response:
+            return _first(self._waiting[response["conversation_id"] is None])
+        heads = [answer for answer in map(_first, self._waiting.values()) if answer is not None]
+        return min(heads, key=lambda answer: answer.serial, default=None)
 
     def _by_id(self, response_id: str) -> OpenAnswer:
         """The open answer ``response_id`` names, else the oldest begun, else the oldest (one must be open)."""
-        named = next((answer for answer in self._open if response_id and answer.response_id == response_id), None)
-        begun = next((answer for answer in self._open if answer.response_id is not None), None)
-        return named or begun or self._open[0]
+        named = self._by_response.get(response_id) if response_id else None
+        found = named or _first(self._begun) or _first(self._open)
+        assert found is not None
+        return found
 
     def _refused(self, error: Any) -> OpenAnswer | None:
         """The answer not begun that a Realtime ``error`` refuses; ``None`` for an error about another event."""
         if not isinstance(error, dict):
             return None
         named = error.get("event_id")
-        waiting = [answer for answer in self._open if answer.response_id is None]
         if isinstance(named, str) and named:
-            return next((answer for answer in waiting if answer.asked_by == named), None)
-        return waiting[0] if waiting and _about_a_response(error) else None
+            return self._by_event.get(named)
+        return self._oldest_waiting({}) if _about_a_response(error) else None
+
+
+def _first(answers: OrderedDict[int, OpenAnswer]) -> OpenAnswer | None:
+    return answers[next(iter(answers))] if answers else None
 
 
 def _response_id(response: Any) -> str:
     found = response.get("id") if isinstance(response, dict) else None
     return found if isinstance(found, str) else ""
-
-
-def _begins(response: dict[str, Any], answer: OpenAnswer) -> bool:
-    """Whether a ``response.created`` of ``response`` may begin ``answer``: one not begun, of its kind
-    (``conversation_id`` null: out of band; a conversation's id: in it; not given: either)."""
-    if answer.response_id is not None:
-        return False
-    if "conversation_id" not in response:
-        return True
-    return answer.out_of_band == (response["conversation_id"] is None)
 
 
 def _about_a_response(error: dict[str, Any]) -> bool:
