@@ -239,3 +239,33 @@ def test_many_creates_refused_while_one_answer_runs_are_each_one_record(provider
     assert len(refused) == 500 and all(record.tokens_input is None for record in refused)
     [answered] = [record for record in records if record.tokens_input == 100]
     assert answered.error_type == "response_cancelled"
+
+
+def test_an_event_id_given_twice_refuses_the_oldest_answer_asking_with_it(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    refused = error("invalid_value", "dup", "response.voice")
+    answer = [created("resp_o", conversation_id=None), done("resp_o", 500, 50)]
+    talk(proxy, provider, [(create("dup"), []), (create("dup", conversation="none"), [refused, *answer])])
+    first, second = sorted(recorder.wait_for_ends(2), key=lambda record: record.timestamp)
+    assert (first.error_type, first.tokens_input) == ("invalid_value", None)
+    assert (second.error_type, second.tokens_input) == (None, 500)  # before: the two swapped
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        done("resp_ghost", 999, 99),  # the end of a response no answer has
+        created("resp_1"),  # the same response begun twice
+        error("invalid_value", "c1", "item.type"),  # about an item, naming the create's own id
+    ],
+    ids=["unknown-id", "begun-twice", "item-error-naming-the-create"],
+)
+def test_an_odd_event_changes_no_answers_record(provider, proxy_factory, recorder, odd):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    events = [created("resp_1"), odd, delta("resp_1"), done("resp_1", 100, 10)]
+    if "item.type" in odd:  # the provider answers the item's error before it begins the response
+        events = [odd, created("resp_1"), delta("resp_1"), done("resp_1", 100, 10)]
+    talk(proxy, provider, [(create("c1"), events)])
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 100, 10)
+    assert record.ttft_ms is not None

@@ -53,8 +53,9 @@ class OpenAnswers:
         self._open: OrderedDict[int, OpenAnswer] = OrderedDict()
         self._waiting = {kind: OrderedDict[int, OpenAnswer]() for kind in (False, True)}  # not begun, by out_of_band
         self._begun: OrderedDict[int, OpenAnswer] = OrderedDict()
+        self._begun_without_id: OrderedDict[int, OpenAnswer] = OrderedDict()
         self._by_response: dict[str, OpenAnswer] = {}
-        self._by_event: dict[str, OpenAnswer] = {}
+        self._by_event: dict[str, OrderedDict[int, OpenAnswer]] = {}  # an event_id may repeat: oldest first
 
     def __bool__(self) -> bool:
         return bool(self._open)
@@ -67,7 +68,7 @@ class OpenAnswers:
         answer = OpenAnswer(exchange, self._serial, asked_by if isinstance(asked_by, str) else None, out_of_band)
         self._open[answer.serial] = self._waiting[out_of_band][answer.serial] = answer
         if answer.asked_by:
-            self._by_event[answer.asked_by] = answer
+            self._by_event.setdefault(answer.asked_by, OrderedDict())[answer.serial] = answer
 
     def begin_newest(self, event: dict[str, Any]) -> OpenAnswer | None:
         """The answer just added for a ``response.created`` no answer asked for was waiting for."""
@@ -97,6 +98,8 @@ class OpenAnswers:
         if not isinstance(kind, str) or not kind.startswith("response.") or not isinstance(response, dict):
             return None
         if kind == "response.created":
+            if (again := self._by_response.get(_response_id(response))) is not None:
+                return again  # the same response begun twice is still one answer
             begun = self._oldest_waiting(response)
             if begun is not None:
                 self._begin(begun, _response_id(response))
@@ -110,7 +113,8 @@ class OpenAnswers:
             return None
         if self.realtime:
             found = _RESPONSE_ID.search(text) if '"response_id"' in text else None
-            return self._by_id(found.group(1) if found else "").exchange
+            answer = self._by_id(found.group(1) if found else "")
+            return None if answer is None else answer.exchange
         return self._open[next(iter(self._open))].exchange
 
     def remove(self, answer: OpenAnswer) -> None:
@@ -118,18 +122,27 @@ class OpenAnswers:
         self._open.pop(answer.serial, None)
         self._waiting[answer.out_of_band].pop(answer.serial, None)
         self._begun.pop(answer.serial, None)
-        for index, key in ((self._by_response, answer.response_id), (self._by_event, answer.asked_by)):
-            if key and index.get(key) is answer:
-                del index[key]
+        self._begun_without_id.pop(answer.serial, None)
+        if answer.response_id and self._by_response.get(answer.response_id) is answer:
+            del self._by_response[answer.response_id]
+        self._forget_event_id(answer)
+
+    def _forget_event_id(self, answer: OpenAnswer) -> None:
+        asked = self._by_event.get(answer.asked_by or "")
+        if asked is not None:
+            asked.pop(answer.serial, None)
+            if not asked:
+                del self._by_event[answer.asked_by or ""]
 
     def _begin(self, answer: OpenAnswer, response_id: str) -> None:
         self._waiting[answer.out_of_band].pop(answer.serial, None)
-        if answer.asked_by and self._by_event.get(answer.asked_by) is answer:
-            del self._by_event[answer.asked_by]
+        self._forget_event_id(answer)
         answer.response_id = response_id
         self._begun[answer.serial] = answer
         if response_id:
             self._by_response[response_id] = answer
+        else:
+            self._begun_without_id[answer.serial] = answer
 
     def _oldest_waiting(self, response: dict[str, Any]) -> OpenAnswer | None:
         """The oldest answer not begun that a ``response.created`` of ``response`` may begin: of its kind
@@ -139,20 +152,22 @@ class OpenAnswers:
         heads = [answer for answer in map(_first, self._waiting.values()) if answer is not None]
         return min(heads, key=lambda answer: answer.serial, default=None)
 
-    def _by_id(self, response_id: str) -> OpenAnswer:
-        """The open answer ``response_id`` names, else the oldest begun, else the oldest (one must be open)."""
-        named = self._by_response.get(response_id) if response_id else None
-        found = named or _first(self._begun) or _first(self._open)
-        assert found is not None
-        return found
+    def _by_id(self, response_id: str) -> OpenAnswer | None:
+        """The open answer ``response_id`` names; with no id, the oldest begun, else the oldest."""
+        if response_id:  # an id no open answer has is an answer's begun without one, or none's
+            return self._by_response.get(response_id) or _first(self._begun_without_id)
+        return _first(self._begun) or _first(self._open)
 
     def _refused(self, error: Any) -> OpenAnswer | None:
         """The answer not begun that a Realtime ``error`` refuses; ``None`` for an error about another event."""
         if not isinstance(error, dict):
             return None
         named = error.get("event_id")
+        param = error.get("param")
+        if isinstance(param, str) and param and not param.startswith("response"):
+            return None  # about another event's field (item.type), whatever id it names
         if isinstance(named, str) and named:
-            return self._by_event.get(named)
+            return _first(self._by_event.get(named, OrderedDict()))
         return self._oldest_waiting({}) if _about_a_response(error) else None
 
 

@@ -79,9 +79,12 @@ def _scanned(body: bytes) -> dict[str, object]:
     status = _FAILED_BY_TYPE.get(kind) if isinstance(kind, str) else None
     start = top_level_value_starts(body, (b'"response"',)).get(b'"response"')
     if isinstance(kind, str) and kind.startswith("response.") and start is not None:  # Realtime: its id pairs it
-        found = top_level_values(body[start:], (b'"status"', b'"id"'))
+        found = top_level_values(body[start:], (b'"status"', b'"id"', b'"conversation_id"'))
         response = {"id": found.get(b'"id"'), "status": found.get(b'"status"') if kind == "response.done" else status}
-        event["response"] = {key: value for key, value in response.items() if value is not None}
+        response = {key: value for key, value in response.items() if value is not None}
+        if b'"conversation_id"' in found:  # null (or no string): out of band
+            response["conversation_id"] = found[b'"conversation_id"']
+        event["response"] = response
     elif status is not None:
         event["response"] = {"status": status}
     return event

@@ -367,6 +367,7 @@ class _Socket:
             ended = event.get("type") in REALTIME_ENDS
         if ended:
             self.open_answers.remove(target)
+            self.last_error = ""  # an error the provider sent before an answer that ended is no later close's
             answer.upstream_done_at = now
             if answer.stream_state is not None:
                 answer.stream_state.terminal_seen = True
