@@ -116,6 +116,7 @@ def test_decoding_keeps_the_members_beside_a_deep_one_and_reads_long_integers_as
 )
 def test_text_that_is_not_json_after_a_deep_value_is_none_never_an_error(text):
     assert decode_json(text) is None  # before: a ValueError, and a 500 for the client's request
+    assert decode_json(text.encode("utf-8", "surrogatepass") + b"\xff") is None  # and as bytes that are not UTF-8
 
 
 def test_a_name_given_twice_keeps_the_last_value_even_when_it_is_too_deep_to_read():

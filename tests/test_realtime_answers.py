@@ -269,3 +269,21 @@ def test_an_odd_event_changes_no_answers_record(provider, proxy_factory, recorde
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 100, 10)
     assert record.ttft_ms is not None
+
+
+def test_hostile_ids_and_errors_change_no_answers_record(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    odd_created = json.dumps({"type": "response.created", "response": {"id": ["resp_1"], "conversation_id": {}}})
+    odd_errors = [
+        json.dumps({"type": "error", "error": "overloaded \x00\u202e"}),  # not an object
+        json.dumps({"type": "error", "error": {"event_id": 5, "param": None, "code": ["x"]}}),
+        json.dumps(
+            {"type": "error", "error": {"event_id": "\ud800", "code": "conversation_already_has_active_response"}}
+        ),
+    ]
+    events = [created("resp_1"), odd_created, *odd_errors, delta("resp_1"), done("resp_1", 100, 10)]
+    talk(proxy, provider, [(create("c1"), events)])
+    # The unreadable response.created announces an answer of the provider's that never ends: cut off, at no cost.
+    answered, announced = sorted(recorder.wait_for_ends(2), key=lambda record: record.tokens_input is None)
+    assert (answered.error_type, answered.tokens_input, answered.cost_usd) == (None, 100, (100 * 4 + 10 * 16) / M)
+    assert (announced.error_type, announced.tokens_input, announced.cost_usd) == ("client_disconnected", None, None)
