@@ -322,4 +322,5 @@ def _compact_json_encoder() -> Callable[[Any], str]:
 
 compact_json: Callable[[Any], str] = _compact_json_encoder()
 """``json.dumps(value, separators=(",", ":"))`` for the record's dict fields (``rate_limits``,
-``tags``), which a store keeps as JSON text; it runs once per record on the writer's path."""
+``tags``), which a store keeps as JSON text; it runs once per record on the writer's path. ClickHouse
+filters tags by the text as written, so it keeps this exact form."""

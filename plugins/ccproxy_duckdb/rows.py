@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
+
+import orjson
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.log_store import compact_json
@@ -29,13 +32,26 @@ SELECT_LIST = ", ".join('epoch_us("timestamp")' if name == "timestamp" else f'"{
 
 def record_to_row(record: AccessRecord) -> tuple[Any, ...]:
     """The values to append for one record, in column order."""
-    rate_limits = compact_json(record.rate_limits) if record.rate_limits else None
-    tags = compact_json(record.tags) if record.tags else None
+    rate_limits = _json_text(record.rate_limits) if record.rate_limits else None
+    tags = _json_text(record.tags) if record.tags else None
     row = [*_fields_before(record), rate_limits, *_fields_between(record), tags, record.finish_reason]
     for index in _MONEY_INDEXES:
         if row[index] is not None:
             row[index] = str(row[index])
     return tuple(row)
+
+
+def _json_text(value: Mapping[str, Any]) -> str:
+    """``value`` as JSON text: orjson's, a sixth of the cost of ``json``'s for a dozen rate limits.
+
+    DuckDB reads the column as JSON (``json_extract_string``, ``json.loads``), never as text, so
+    orjson's UTF-8 where ``json`` writes ``\\u`` escapes reads the same. What orjson refuses (text
+    with a lone surrogate) gets ``json``'s text, as before.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return compact_json(value)
 
 
 def micros_to_datetime(micros: int) -> datetime:
