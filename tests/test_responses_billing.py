@@ -88,6 +88,10 @@ ANSWERS = {
     "bg-completed": json_answer(b"200 OK", json.dumps(BACKGROUND).encode()),
     "bg-cancelled-with-usage": json_answer(b"200 OK", json.dumps({**BACKGROUND, "status": "cancelled"}).encode()),
     "bg-cancelled-without-usage": json_answer(b"200 OK", json.dumps({**QUEUED, "status": "cancelled"}).encode()),
+    "bg-failed-without-usage": json_answer(
+        b"200 OK",
+        json.dumps({**QUEUED, "status": "failed", "error": {"code": "server_error", "message": "It broke."}}).encode(),
+    ),
     "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
     "browsing": json_answer(b"200 OK", json.dumps(BROWSING).encode()),
@@ -213,6 +217,44 @@ def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_fini
     assert finished.cost_usd == tokens
     for record in (created, in_progress, again, other):  # started elsewhere, or billed already
         assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, None, False, None)
+
+
+def test_the_retrieval_that_bills_a_background_response_says_what_and_who_it_was_for(proxy, recorder):
+    # A retrieval has no body and need not repeat the attribution headers: before, its record said
+    # model none and no one, so spend by model, project or user (and budgets by model) missed it.
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True, "safety_identifier": "alice"}
+    attribution = {"x-ccproxy-project": "bgproj", "x-ccproxy-session": "s-1", "x-ccproxy-tag-team": "red"}
+    created = httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | attribution | {"x-raw": "bg-queued"})
+    assert created.status_code == 200
+    own = {"x-raw": "bg-completed", "x-ccproxy-project": "poller"}
+    assert httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | own).status_code == 200
+    _, finished = recorder.wait_for_ends(2)
+    assert finished.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
+    assert (finished.model, finished.end_user, finished.session_id) == ("gpt-5", "alice", "s-1")
+    assert finished.tags == {"team": "red"}
+    assert finished.project == "poller"  # what the retrieval said itself stays
+
+
+def test_a_background_response_that_failed_without_usage_is_recorded_as_failed_once(proxy, recorder):
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True}
+    assert (
+        httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | {"x-raw": "bg-queued"}).status_code == 200
+    )
+    for _ in range(2):
+        retrieved = httpx.get(
+            proxy.url + "/v1/responses/resp_bg", headers=headers | {"x-raw": "bg-failed-without-usage"}
+        )
+        assert retrieved.status_code == 200
+    created, failed, again = recorder.wait_for_ends(3)
+    assert (created.error_type, again.error_type) == (None, None)
+    assert (failed.error_type, failed.model, failed.tokens_input, failed.priced) == (
+        "server_error",
+        "gpt-5",
+        None,
+        False,
+    )
 
 
 def test_a_background_response_shown_cancelled_without_usage_is_billed_when_its_usage_shows(proxy, recorder):

@@ -5,8 +5,9 @@ and no usage; the provider bills the work when it finishes, and the usage appear
 ``GET /v1/responses/{id}`` (or a resumed stream of it), which a client may call many times, and
 on ``POST /v1/responses/{id}/cancel``, which answers with the response as far as it got.
 So ccproxy remembers the ids of the background responses it saw started and not finished,
-and gives their usage, cost and outcome to the first retrieval that shows them finished with
-their usage (one cancelled may show no usage at first, and its usage later).
+and gives their usage, cost and outcome to the first retrieval that shows them finished (with
+their usage, if any: one cancelled may show no usage at first, and its usage later), with the
+model and attribution of the call that started them, which a retrieval does not repeat.
 Every other retrieval is a read of a stored object: it records no tokens and no cost.
 
 The memory is per process and bounded: a response started through another worker or
@@ -15,8 +16,13 @@ before a restart, or pushed out by ``MAX_WAITING`` newer ones, is not billed on 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.openai import RESPONSES, STORED_RESPONSE
 
@@ -25,39 +31,73 @@ MAX_WAITING = 10_000
 FINISHED = frozenset({"completed", "failed", "incomplete", "cancelled"})
 
 
+_ATTRIBUTION = ("session_id", "end_user", "project")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What a background response was started for: the model asked for, and who it was for."""
+
+    model: str | None = None
+    session_id: str | None = None
+    end_user: str | None = None
+    project: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, context: RequestContext) -> Origin:
+        """The origin of a response started by the request of ``context``."""
+        return cls(context.model, context.session_id, context.end_user, context.project, context.tags)
+
+    def fill(self, record: AccessRecord) -> AccessRecord:
+        """``record`` with what it lacks of this origin; what the retrieval said itself stays."""
+        changes: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("model", *_ATTRIBUTION)
+            if getattr(record, name) is None and getattr(self, name) is not None
+        }
+        if self.tags and not record.tags:
+            changes["tags"] = dict(self.tags)
+        return dataclasses.replace(record, **changes) if changes else record
+
+
+NO_ORIGIN = Origin()
+"""The origin of every exchange that settles no background response: it fills nothing."""
+
+
 class BackgroundResponses:
     """The background responses started through this process and not yet seen finished."""
 
     def __init__(self, limit: int = MAX_WAITING) -> None:
-        self._waiting: OrderedDict[str, None] = OrderedDict()
+        self._waiting: OrderedDict[str, Origin] = OrderedDict()
         self._limit = limit
 
-    def settle(self, usage: Usage, reader: str) -> Usage:
-        """The usage the record of an exchange read with ``reader`` should carry."""
+    def settle(self, usage: Usage, reader: str, context: RequestContext) -> tuple[Usage, Origin]:
+        """The usage the record of an exchange read with ``reader`` should carry, and the origin to fill it from."""
         if reader == RESPONSES:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
-                self._remember(usage.response_id)
-            return usage
+                self._remember(usage.response_id, Origin.of(context))
+            return usage, NO_ORIGIN
         if reader != STORED_RESPONSE:
-            return usage
+            return usage, NO_ORIGIN
         response_id = usage.response_id
-        # Finished with its usage: a job first shown cancelled without usage may still show it later.
-        finished = usage.response_status in FINISHED and usage.has_tokens
+        # Finished: a job first shown cancelled without usage may still show its usage later.
+        finished = usage.response_status in FINISHED and (usage.has_tokens or usage.response_status != "cancelled")
         if response_id and finished and response_id in self._waiting:
-            del self._waiting[response_id]
-            return usage
+            return usage, self._waiting.pop(response_id)
         # A job's own failure is the job's, recorded when first seen finished; an error body without a response
         # in it is this call's.
         failed = usage.failed and usage.response_id is None
-        return Usage(
+        usage = Usage(
             response_model=usage.response_model,
             error_type=usage.error_type,
             error_message=usage.error_message,
             failed=failed,
         )
+        return usage, NO_ORIGIN
 
-    def _remember(self, response_id: str) -> None:
-        self._waiting[response_id] = None
+    def _remember(self, response_id: str, origin: Origin) -> None:
+        self._waiting[response_id] = origin
         self._waiting.move_to_end(response_id)
         while len(self._waiting) > self._limit:
             self._waiting.popitem(last=False)

@@ -386,8 +386,8 @@ class Proxy:
 
     async def _finish(self, exchange: Exchange) -> None:
         self.answer_budget.give_back(exchange)
-        exchange.usage = self.background_responses.settle(exchange.usage, exchange.reader)
-        record = exchange.to_record(self.prices)
+        exchange.usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context)
+        record = origin.fill(exchange.to_record(self.prices))
         # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);
         # a request answered here may still carry the configured one in its model name, or its own in its path.
         if exchange.sent_headers:
