@@ -11,6 +11,7 @@ import base64
 import logging
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
@@ -240,6 +241,54 @@ async def test_a_gateway_that_never_answers_times_out_without_piling_up_pushes(c
     reports = failure_reports(caplog)
     # our 1 s deadline or urllib's own 1 s socket timeout, whichever fires first
     assert "no answer within 1s" in reports[0] or "timed out" in reports[0], reports
+    assert registry.get_sample_value("ccproxy_pushgateway_push_failures_total") == 2
+
+
+class TricklingGateway:
+    """Answers every push with a status line, then one byte of a header that never ends, every 0.1 s."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.cut_off = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(300):
+                    connection.sendall(b"z")
+                    time.sleep(0.1)
+            except OSError:  # the pusher shut the connection down
+                self.cut_off += 1
+
+
+async def test_a_gateway_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadline(caplog):
+    # urllib's timeout bounds each read, not the push: before, such a push never ended, every later
+    # push failed as "still waiting" for it, and its thread kept the process from exiting.
+    gateway = TricklingGateway()
+    pusher, registry = make_pusher(gateway.url, interval=0.2)  # a push may take 1 s
+    with caplog.at_level(logging.WARNING, logger="ccproxy.pushgateway"):
+        assert not await pusher.push_once()
+        await wait_until(lambda: gateway.cut_off == 1, seconds=5)
+        await wait_until(lambda: not [t for t in threading.enumerate() if t.name == "ccproxy-pushgateway-push"])
+        assert not await pusher.push_once()
+        await wait_until(lambda: gateway.cut_off == 2, seconds=5)
+    gateway.listener.close()
+    reports = failure_reports(caplog)
+    assert not [report for report in reports if "still waiting" in report], reports
     assert registry.get_sample_value("ccproxy_pushgateway_push_failures_total") == 2
 
 

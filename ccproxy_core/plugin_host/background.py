@@ -8,11 +8,12 @@ nothing but still run the work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -49,9 +50,13 @@ async def run_in_background_thread(name: str, function: Callable[..., T], *args:
     def run() -> None:
         lower_thread_priority()
         try:
-            future.set_result(function(*args))
+            result = function(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, which raises it
-            future.set_exception(exc)
+            with contextlib.suppress(InvalidStateError):  # cancelled: nobody waits for it any more
+                future.set_exception(exc)
+        else:
+            with contextlib.suppress(InvalidStateError):
+                future.set_result(result)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return await asyncio.wrap_future(future)

@@ -1,7 +1,8 @@
 """Pushing the metrics registry to a Pushgateway, off the request path.
 
-The push is blocking HTTP (urllib inside prometheus_client), so it runs in a worker
-thread with a deadline; the event loop that serves clients only waits on a future.
+The push is blocking HTTP (urllib inside prometheus_client), so it runs in a thread of its
+own, a daemon that never keeps the process from exiting, and its connection is shut down at
+its deadline (:mod:`.deadline`); the event loop that serves clients only waits on a future.
 A gateway that is down or slow costs one failed push per interval and a few log lines.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
 
+from ccproxy_core.plugin_host.background import run_in_background_thread
 from ccproxy_core.safe_values import safe_error_text
 from ccproxy_pushgateway.target import PushTarget
 
@@ -135,7 +137,7 @@ class Pusher:
         if self._in_flight is not None and not self._in_flight.done():
             self._record_failure("the previous push is still waiting for an answer", final)
             return False
-        in_flight = asyncio.ensure_future(asyncio.to_thread(self._push_blocking))
+        in_flight = asyncio.ensure_future(run_in_background_thread("ccproxy-pushgateway-push", self._push_blocking))
         in_flight.add_done_callback(_consume_outcome)
         self._in_flight = in_flight
         timeout = self.plan.timeout_seconds

@@ -10,14 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from prometheus_client.exposition import basic_auth_handler, default_handler
-
 from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_pushgateway.deadline import Handler, deadline_handler
 from ccproxy_pushgateway.settings import PushgatewaySettings
 
 if TYPE_CHECKING:
@@ -41,16 +39,10 @@ class PushTarget:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
 
-    def handler(self) -> Callable[..., Callable[[], None]]:
-        """The ``handler`` argument for ``prometheus_client.push_to_gateway``: basic auth when configured."""
-        if self.username is None:
-            return default_handler
-        username, password = self.username, self.password or ""
-
-        def authenticated_handler(url, method, timeout, headers, data):  # prometheus_client's handler signature
-            return basic_auth_handler(url, method, timeout, headers, data, username, password)
-
-        return authenticated_handler
+    def handler(self) -> Handler:
+        """The ``handler`` argument for ``prometheus_client.push_to_gateway``: a push that ends by its
+        timeout whatever the gateway does, with basic auth when configured."""
+        return deadline_handler(self.username, self.password)
 
 
 def parse_push_url(raw_url: str) -> PushTarget:
