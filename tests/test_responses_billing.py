@@ -80,7 +80,7 @@ IMAGE_GENERATION = {
 # Background mode (platform.openai.com, "Background mode"): the create call answers ``queued``
 # at once; the usage comes with the finished response, on retrieval.
 BACKGROUND = {**RESPONSE_WITH_TOOLS, "id": "resp_bg", "background": True, "output": []}
-QUEUED = {**BACKGROUND, "status": "queued", "usage": None}
+QUEUED = {**BACKGROUND, "status": "queued", "usage": None, "service_tier": "auto"}  # the tier asked for, echoed
 
 ANSWERS = {
     "bg-queued": json_answer(b"200 OK", json.dumps(QUEUED).encode()),
@@ -229,7 +229,8 @@ def test_the_retrieval_that_bills_a_background_response_says_what_and_who_it_was
     assert created.status_code == 200
     own = {"x-raw": "bg-completed", "x-ccproxy-project": "poller"}
     assert httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | own).status_code == 200
-    _, finished = recorder.wait_for_ends(2)
+    queued, finished = recorder.wait_for_ends(2)
+    assert queued.service_tier is None  # the queued answer's "auto" is the tier asked for, not one that served it
     assert finished.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
     assert (finished.model, finished.end_user, finished.session_id) == ("gpt-5", "alice", "s-1")
     assert finished.tags == {"team": "red"}

@@ -77,6 +77,7 @@ class BackgroundResponses:
         if reader == RESPONSES:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
                 self._remember(usage.response_id, Origin.of(context))
+                usage.service_tier = None  # a queued answer echoes the tier asked for ("auto"): none has served it yet
             return usage, NO_ORIGIN
         if reader != STORED_RESPONSE:
             return usage, NO_ORIGIN
