@@ -9,16 +9,18 @@ batch tokens at half price.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 
 import anthropic
+import httpx
 
 from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.providers import PROVIDERS
 
-from .raw_upstream import upstream_and_proxy_fixtures
+from .raw_upstream import RESET, upstream_and_proxy_fixtures
 
 MTOK = Decimal(1_000_000)
 
@@ -121,9 +123,10 @@ def test_a_result_with_a_charge_no_price_list_gives_leaves_the_fetch_unpriced_no
 
 
 RESULTS = b"".join(anthropic_line(str(i), {"input_tokens": 100_000, "output_tokens": 500}) for i in range(3))
-ANSWERS = {
-    "results": b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(RESULTS)
-    + RESULTS
+RESULTS_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(RESULTS)
+ANSWERS: dict[str, bytes | list[bytes | float | str]] = {
+    "results": RESULTS_HEAD + RESULTS,
+    "results-cut": [RESULTS_HEAD + RESULTS[: len(RESULTS) // 2], 0.05, RESET],
 }
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
@@ -134,3 +137,26 @@ def test_a_results_fetch_through_the_proxy_is_recorded_at_the_sum_of_each_result
     assert response == RESULTS
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.tokens_input, record.cost_usd) == (200, 300_000, Decimal("0.46125"))
+
+
+def test_results_fetched_again_are_recorded_without_their_usage(proxy, recorder):
+    # The provider billed the batch once; before, each fetch recorded the whole batch again.
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    for batch in ("msgbatch_1", "msgbatch_1", "msgbatch_2"):
+        assert client.get(f"/v1/messages/batches/{batch}/results", cast_to=bytes) == RESULTS
+    first, again, other = recorder.wait_for_ends(3)
+    assert (first.tokens_input, first.cost_usd) == (300_000, Decimal("0.46125"))
+    assert (again.status_code, again.tokens_input, again.cost_usd, again.priced) == (200, None, None, False)
+    assert (other.tokens_input, other.cost_usd) == (300_000, Decimal("0.46125"))
+
+
+def test_results_whose_fetch_was_cut_short_count_in_full_when_fetched_again(proxy, recorder):
+    path = "/v1/messages/batches/msgbatch_1/results"
+    cut = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results-cut"})
+    with contextlib.suppress(anthropic.APIError, httpx.HTTPError):
+        cut.with_options(max_retries=0).get(path, cast_to=bytes)
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    assert client.get(path, cast_to=bytes) == RESULTS
+    short, whole = recorder.wait_for_ends(2)
+    assert short.error_type is not None
+    assert (whole.tokens_input, whole.cost_usd) == (300_000, Decimal("0.46125"))

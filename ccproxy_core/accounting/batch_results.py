@@ -13,8 +13,8 @@ result's cost at its model's batch price (genai-prices' ``processing=batch`` pri
 else half the standard price, the discount both providers publish). Each result is priced
 by its own size, speed and region, as the provider bills it: results are summed only within
 a group that shares all of them (the input sizes between two price tiers' starts), so memory
-stays bounded by the groups, not the results. Fetching the same results twice records their
-usage twice: each fetch is recorded as it happened. A file without result lines (any other
+stays bounded by the groups, not the results. The same results fetched again through the same
+process count once (:mod:`.counted_batch_results`). A file without result lines (any other
 file content) gives an empty usage; a result line too long to read leaves the fetch unpriced.
 """
 

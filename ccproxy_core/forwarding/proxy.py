@@ -19,7 +19,6 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from ccproxy_core.accounting.attribution import Attributor
-from ccproxy_core.accounting.background_responses import BackgroundResponses
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
@@ -29,6 +28,7 @@ from ccproxy_core.forwarding.answer_reading import (
     read_answer_chunks,
     streamed_body_parser,
 )
+from ccproxy_core.forwarding.billed_once import BilledOnce
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
@@ -90,7 +90,7 @@ class Proxy:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.pools: dict[str, UpstreamPool] = {}
         self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
-        self.background_responses = BackgroundResponses()
+        self.billed_once = BilledOnce()
         self.routes = RouteTable(PROXY_ROUTES)
         self.caps = ValueCaps.from_settings(settings.server)
         self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
@@ -386,7 +386,7 @@ class Proxy:
 
     async def _finish(self, exchange: Exchange) -> None:
         self.answer_budget.give_back(exchange)
-        exchange.usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context)
+        origin = self.billed_once.settle(exchange)
         record = origin.fill(exchange.to_record(self.prices))
         # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);
         # a request answered here may still carry the configured one in its model name, or its own in its path.
