@@ -292,6 +292,21 @@ async def test_a_gateway_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadlin
     assert registry.get_sample_value("ccproxy_pushgateway_push_failures_total") == 2
 
 
+async def test_pushes_to_a_trickling_gateway_each_fail_on_their_own_never_as_still_waiting(caplog):
+    # The next push is due when the last one's deadline passes (the interval is the timeout): it
+    # once found that push still ending and failed too, losing every other slot.
+    gateway = TricklingGateway()
+    pusher, _ = make_pusher(gateway.url, interval=0.2)  # a push may take 1 s
+    with caplog.at_level(logging.WARNING, logger="ccproxy.pushgateway"):
+        pusher.start()
+        await wait_until(lambda: gateway.cut_off >= 3)
+        await pusher.stop()
+    gateway.listener.close()
+    reports = [record.getMessage() for record in caplog.records]
+    assert not [report for report in reports if "still waiting" in report], reports
+    assert "timed out: no whole answer within 1s" in reports[0]
+
+
 async def wait_until(condition, seconds: float = 10.0) -> None:
     async with asyncio.timeout(seconds):  # raises TimeoutError when the condition never holds
         while not condition():  # noqa: ASYNC110 - the condition changes on the test server's thread, not the loop

@@ -237,6 +237,20 @@ def test_the_retrieval_that_bills_a_background_response_says_what_and_who_it_was
     assert finished.project == "poller"  # what the retrieval said itself stays
 
 
+def test_a_key_in_the_model_a_background_response_started_with_stays_masked_on_its_billing_record(proxy, recorder):
+    # The billing record is made safe of the retrieval's keys only: the model it takes from the
+    # starting call must come masked of that call's keys, as its own record has it.
+    creator, poller = "sk-creator-0123456789abcdef", "sk-poller-fedcba9876543210"
+    body = {"model": f"gpt-5 {creator}", "input": "hi", "background": True}
+    headers = {"authorization": f"Bearer {creator}", "x-raw": "bg-queued"}
+    assert httpx.post(proxy.url + "/v1/responses", json=body, headers=headers).status_code == 200
+    retrieval = {"authorization": f"Bearer {poller}", "x-raw": "bg-completed"}
+    assert httpx.get(proxy.url + "/v1/responses/resp_bg", headers=retrieval).status_code == 200
+    created, finished = recorder.wait_for_ends(2)
+    assert creator not in created.model
+    assert finished.model == created.model
+
+
 def test_a_background_response_that_failed_without_usage_is_recorded_as_failed_once(proxy, recorder):
     headers = {"authorization": "Bearer sk-test"}
     body = {"model": "gpt-5", "input": "hi", "background": True}

@@ -25,6 +25,7 @@ from typing import Any
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.openai import RESPONSES, STORED_RESPONSE
+from ccproxy_core.safe_values import without_keys
 
 MAX_WAITING = 10_000
 """Background responses remembered at once; the oldest are forgotten first."""
@@ -45,9 +46,14 @@ class Origin:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, context: RequestContext) -> Origin:
-        """The origin of a response started by the request of ``context``."""
-        return cls(context.model, context.session_id, context.end_user, context.project, context.tags)
+    def of(cls, context: RequestContext, credentials: tuple[str, ...]) -> Origin:
+        """The origin of a response started by the request of ``context``, sent with ``credentials``.
+
+        The model is kept with those keys masked, as the starting call's own record has it: the
+        retrieval's record is made safe only of the retrieval's keys.
+        """
+        model = context.model if context.model is None else without_keys(credentials, context.model)
+        return cls(model, context.session_id, context.end_user, context.project, context.tags)
 
     def fill(self, record: AccessRecord) -> AccessRecord:
         """``record`` with what it lacks of this origin; what the retrieval said itself stays."""
@@ -72,11 +78,16 @@ class BackgroundResponses:
         self._waiting: OrderedDict[str, Origin] = OrderedDict()
         self._limit = limit
 
-    def settle(self, usage: Usage, reader: str, context: RequestContext) -> tuple[Usage, Origin]:
-        """The usage the record of an exchange read with ``reader`` should carry, and the origin to fill it from."""
+    def settle(
+        self, usage: Usage, reader: str, context: RequestContext, credentials: tuple[str, ...]
+    ) -> tuple[Usage, Origin]:
+        """The usage the record of an exchange read with ``reader`` should carry, and the origin to fill it from.
+
+        ``credentials``: the keys the exchange was sent with.
+        """
         if reader == RESPONSES:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
-                self._remember(usage.response_id, Origin.of(context))
+                self._remember(usage.response_id, Origin.of(context, credentials))
                 usage.service_tier = None  # a queued answer echoes the tier asked for ("auto"): none has served it yet
             return usage, NO_ORIGIN
         if reader != STORED_RESPONSE:

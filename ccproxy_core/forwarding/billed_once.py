@@ -5,6 +5,7 @@ from __future__ import annotations
 from ccproxy_core.accounting.background_responses import BackgroundResponses, Origin
 from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.upstream import credential_values
 
 
 class BilledOnce:
@@ -16,7 +17,8 @@ class BilledOnce:
 
     def settle(self, exchange: Exchange) -> Origin:
         """Give ``exchange`` the usage its record should carry; the origin to fill its record from."""
-        usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context)
+        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else ()
+        usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context, keys)
         if exchange.reader == "batch_results":
             read_whole = exchange.failure is None and exchange.upstream_status == 200 and not exchange.accounting_lost
             results = (exchange.context.service_type, exchange.context.path)

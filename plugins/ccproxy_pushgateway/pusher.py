@@ -29,6 +29,10 @@ MAX_FAILURES_BETWEEN_REPORTS = 64
 # by much, and never less than a second (so a short interval still tolerates a slow network).
 MAX_PUSH_TIMEOUT_SECONDS = 10.0
 MIN_PUSH_TIMEOUT_SECONDS = 1.0
+DEADLINE_GRACE_SECONDS = 0.5
+"""How long past its deadline a push is still waited for: its connection is shut at the deadline,
+and the push ends a moment later with its own reason. Waiting only to the deadline, the next push,
+due at that moment when the interval is the timeout, found it still under way and was lost too."""
 
 
 def push_timeout(interval_seconds: float) -> float:
@@ -144,7 +148,7 @@ class Pusher:
         # asyncio.wait, not wait_for: it never cancels the push (a thread cannot be stopped
         # anyway), and in Python 3.11 wait_for can swallow a cancellation that races with
         # the result, which would leave the loop running after stop().
-        done, _ = await asyncio.wait({in_flight}, timeout=timeout)
+        done, _ = await asyncio.wait({in_flight}, timeout=timeout + DEADLINE_GRACE_SECONDS)
         if not done:
             self._record_failure(f"no answer within {timeout:g}s", final)
             return False
