@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,15 +79,15 @@ class BackgroundResponses:
         self._limit = limit
 
     def settle(
-        self, usage: Usage, reader: str, context: RequestContext, credentials: tuple[str, ...]
+        self, usage: Usage, reader: str, context: RequestContext, credentials: Callable[[], tuple[str, ...]]
     ) -> tuple[Usage, Origin]:
         """The usage the record of an exchange read with ``reader`` should carry, and the origin to fill it from.
 
-        ``credentials``: the keys the exchange was sent with.
+        ``credentials`` gives the keys the exchange was sent with; asked only of a background response started.
         """
         if reader == RESPONSES:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
-                self._remember(usage.response_id, Origin.of(context, credentials))
+                self._remember(usage.response_id, Origin.of(context, credentials()))
                 usage.service_tier = None  # a queued answer echoes the tier asked for ("auto"): none has served it yet
             return usage, NO_ORIGIN
         if reader != STORED_RESPONSE:

@@ -17,7 +17,10 @@ class BilledOnce:
 
     def settle(self, exchange: Exchange) -> Origin:
         """Give ``exchange`` the usage its record should carry; the origin to fill its record from."""
-        keys = credential_values(exchange.sent_headers) if exchange.sent_headers else ()
+
+        def keys() -> tuple[str, ...]:  # looked up only for a background response started: not on every request
+            return credential_values(exchange.sent_headers) if exchange.sent_headers else ()
+
         usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context, keys)
         if exchange.reader == "batch_results":
             read_whole = exchange.failure is None and exchange.upstream_status == 200 and not exchange.accounting_lost
