@@ -164,6 +164,12 @@ def redact_secrets(text: str) -> str:
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 
+def without_key_shapes(text: str) -> str:
+    """``text`` with whatever has the shape of a provider's API key (``sk-...``, OpenAI's and Anthropic's)
+    masked, whoever's key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
+    return _PROVIDER_KEY.sub("sk-" + MASK, text) if "sk-" in text else text
+
+
 def _mask_secret_params(text: str) -> str:
     """``text`` with the value of every secret-looking ``name=value`` pair masked, in one pass."""
     pieces, done = [], 0
@@ -331,7 +337,22 @@ def safe_record(
         limits = _safe_rate_limits(record.rate_limits)
         if limits != record.rate_limits:
             changes["rate_limits"] = limits
+    for name in _KEY_SHAPED_FIELDS:  # another key than the request's, in a name or an id (nearly never)
+        value = changes.get(name, getattr(record, name))
+        if isinstance(value, str) and "sk-" in value and (masked := without_key_shapes(value)) != value:
+            changes[name] = masked
     return dataclasses.replace(record, **changes) if changes else record
+
+
+_KEY_SHAPED_FIELDS = (
+    "model",
+    "response_model",
+    "path",
+    "query",
+    "upstream_request_id",
+    "service_tier",
+    "finish_reason",
+)
 
 
 def _without(credentials: tuple[str, ...], text: str) -> str:

@@ -106,3 +106,31 @@ def test_the_operators_key_repeated_in_a_clients_field_is_masked_too(proxy_facto
     assert_no_key(ANTHROPIC_KEY, context)
     assert_no_key(ANTHROPIC_KEY, record)
     assert (record.session_id, record.user_agent) == ("s-***", "***/***")
+
+
+OTHER_KEY = "sk-proj-SOMEONE-ELSES-0123456789abcdefghijklmnopqrst"
+
+
+def test_another_key_shaped_as_the_providers_are_is_masked_in_the_model_and_the_clients_fields(proxy_factory, recorder):
+    # Not the request's own key, so only its shape gives it away: a key pasted as the model, or
+    # as a session, must not be stored, shown in /metrics or handed to hooks either.
+    settings = {"logs_collection_enabled": True, "logs_endpoints_enabled": True, "metrics_endpoint_enabled": True}
+    proxy = proxy_factory(plugins=[recorder], observability=settings | {"log_flush_interval_seconds": 0.05})
+    headers = {"authorization": "Bearer sk-test-own-key-0123456789", **everywhere(OTHER_KEY)}
+    body = {"model": OTHER_KEY, "user": f"u-{OTHER_KEY}", "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    for item in (context, record):
+        assert_no_key(OTHER_KEY, item)
+        assert item.model == "sk-***" and item.session_id == "s-sk-***" and item.tags["team"] == "t-sk-***"
+    wait_until(lambda: httpx.get(proxy.url + "/logs/query", timeout=10).json()["results"])
+    rows = httpx.get(proxy.url + "/logs/query", timeout=10).json()["results"]
+    assert "SOMEONE" not in json.dumps(rows) and "SOMEONE" not in httpx.get(proxy.url + "/metrics").text
+
+
+def test_a_model_name_with_sk_inside_a_word_is_left_alone(proxy, recorder):
+    body = {"model": "gpt-4o-task-model", "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers={"authorization": "Bearer sk-test"}, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert record.model == "gpt-4o-task-model"

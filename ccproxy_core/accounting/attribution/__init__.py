@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_keys
+from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_key_shapes, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
@@ -93,8 +93,15 @@ class Attributor:
         # A client may send its key in a field of its own choosing too: never keep it.
         keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
         keys += self._operator_keys
-        if keys and _holds_any(context, [key[:SHORTEST_MASKED_KEY] for key in keys]):
-            _mask_keys(context, keys)
+        values = _client_values(context)
+        if keys:
+            starts = [key[:SHORTEST_MASKED_KEY] for key in keys]
+            if _holds_any(values, starts):
+                _mask_keys(context, keys)
+            if context.model and _holds_any([context.model], starts):
+                context.model = without_keys(keys, context.model)
+        if _holds_any(values, ["sk-"]) or (context.model and "sk-" in context.model):
+            _mask_key_shapes(context)  # another key than the request's, shaped as the providers' are
 
     def read(
         self,
@@ -167,10 +174,15 @@ _CLIENT_FIELDS = ("user_agent", "client_request_id", "tracestate", "session_id",
 the user agent: searching that is enough for them)."""
 
 
-def _holds_any(context: RequestContext, starts: list[str]) -> bool:
-    """Whether one of the client's own fields holds the start of one of its keys (nearly never)."""
+def _client_values(context: RequestContext) -> list[str]:
+    """The values of the client's own fields, its tags' included."""
     values = [value for name in _CLIENT_FIELDS if (value := getattr(context, name))]
     values.extend(context.tags.values())
+    return values
+
+
+def _holds_any(values: list[str], starts: list[str]) -> bool:
+    """Whether one of ``values`` holds one of ``starts`` (nearly never)."""
     return any(start in value for start in starts for value in values)
 
 
@@ -180,6 +192,14 @@ def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
         if value:
             setattr(context, name, without_keys(keys, value))
     context.tags = {name: without_keys(keys, value) for name, value in context.tags.items()}
+
+
+def _mask_key_shapes(context: RequestContext) -> None:
+    for name in (*_CLIENT_FIELDS, "client_name", "client_version", "model"):
+        value = getattr(context, name)
+        if value:
+            setattr(context, name, without_key_shapes(value))
+    context.tags = {name: without_key_shapes(value) for name, value in context.tags.items()}
 
 
 def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:
