@@ -44,7 +44,9 @@ def test_openai_file_upload_is_forwarded_byte_for_byte(proxy, upstream, recorder
         ("POST", "/v1/files", 200),
         ("GET", "/v1/files/{file_id}/content", 200),
     ]
-    assert records[1].response_bytes == len(content) and records[1].tokens_input is None and records[1].cost_usd is None
+    assert records[1].response_bytes == len(content) and records[1].tokens_input is None
+    # Uploading and downloading a file is not billed: both cost 0, as known prices.
+    assert [(r.cost_usd, r.priced) for r in records] == [(0, True), (0, True)]
 
 
 def test_openai_batch_output_is_accounted_at_the_batch_price(proxy, recorder):
@@ -74,7 +76,8 @@ def test_openai_batch_output_is_accounted_at_the_batch_price(proxy, recorder):
         "/v1/batches/{batch_id}",
         "/v1/files/{file_id}/content",
     ]
-    assert all(r.tokens_input is None and r.cost_usd is None for r in records[:3])
+    # Uploading the input, creating and retrieving the batch are not billed: the results are.
+    assert all((r.tokens_input, r.cost_usd, r.priced) == (None, 0, True) for r in records[:3])
     fetched = records[3]
     assert fetched.tokens_input == sum(u["prompt_tokens"] for u in usages)
     assert fetched.tokens_output == sum(u["completion_tokens"] for u in usages)
@@ -164,7 +167,7 @@ def test_a_file_that_is_not_batch_output_passes_unread(proxy, recorder):
     response = httpx.get(proxy.url + f"/v1/files/{stored.id}/content", headers={"authorization": "Bearer sk-test"})
     assert response.content == content
     records = recorder.wait_for_ends(2)
-    assert records[1].tokens_input is None and records[1].cost_usd is None
+    assert (records[1].tokens_input, records[1].cost_usd, records[1].priced) == (None, 0, True)  # a download is free
 
 
 def test_multipart_upload_reaches_the_provider_exactly_as_sent(proxy, upstream):

@@ -125,7 +125,10 @@ def test_stored_response_retrieve_input_items_delete_are_recorded_without_tokens
         ("GET", "/v1/responses/{response_id}", 404),
     ]
     # A stored response repeats its usage; only the request that made it is counted.
-    assert records[0].tokens_output > 0 and all(r.tokens_output is None and r.cost_usd is None for r in records[1:])
+    # Reading, listing and deleting a stored response is not billed: no tokens, cost 0.
+    assert records[0].tokens_output > 0
+    assert [(r.tokens_output, r.cost_usd, r.priced) for r in records[1:4]] == [(None, 0, True)] * 3
+    assert (records[4].tokens_output, records[4].cost_usd, records[4].priced) == (None, None, False)  # an error
 
 
 def test_websocket_answers_are_forwarded_and_each_recorded(proxy, recorder):

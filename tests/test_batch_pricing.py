@@ -146,7 +146,7 @@ def test_results_fetched_again_are_recorded_without_their_usage(proxy, recorder)
         assert client.get(f"/v1/messages/batches/{batch}/results", cast_to=bytes) == RESULTS
     first, again, other = recorder.wait_for_ends(3)
     assert (first.tokens_input, first.cost_usd) == (300_000, Decimal("0.46125"))
-    assert (again.status_code, again.tokens_input, again.cost_usd, again.priced) == (200, None, None, False)
+    assert (again.status_code, again.tokens_input, again.cost_usd, again.priced) == (200, None, 0, True)
     assert (other.tokens_input, other.cost_usd) == (300_000, Decimal("0.46125"))
 
 

@@ -77,3 +77,10 @@ def test_a_form_of_many_parts_is_searched_only_so_far():
     body = parts + field(b"b", b"model", b"gpt-4o") + b"--b--\r\n"
     assert form_model_and_stream(body, b"b") == (None, False)
     assert form_model_and_stream(body[len(field(b"b", b"f0", b"v")) :], b"b") == ("gpt-4o", False)
+
+
+def test_a_field_name_given_as_a_bare_token_is_read_as_form_parsers_read_it():
+    body = b"--B\r\nContent-Disposition: form-data; name=model\r\n\r\ngpt-4o-transcribe\r\n--B--\r\n"
+    assert form_model_and_stream(body, b"B") == ("gpt-4o-transcribe", False)
+    body = b"--B\r\nContent-Disposition: form-data; name=stream;\r\n\r\ntrue\r\n--B--\r\n"
+    assert form_model_and_stream(body, b"B") == (None, True)

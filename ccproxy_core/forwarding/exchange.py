@@ -15,10 +15,11 @@ from ccproxy_core.accounting.batch_results import batch_cost
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.forwarding.outcome import Failure, Observed, decide
+from ccproxy_core.forwarding.outcome import Failure, Observed, Outcome, decide
 from ccproxy_core.forwarding.upstream import credential_values
 from ccproxy_core.providers import Provider
 from ccproxy_core.providers.base import StreamState
+from ccproxy_core.providers.openai import STORED_RESPONSE
 
 _COUNTS = (
     "input_tokens",
@@ -128,7 +129,7 @@ class Exchange:
             )
         )
         duration = now - ctx.started_monotonic
-        cost = self._cost(prices, outcome.status_code)
+        cost = self._cost(prices, outcome)
         start = ctx.started_monotonic
         return AccessRecord(
             request_id=ctx.request_id,
@@ -186,23 +187,35 @@ class Exchange:
             finish_reason=usage.finish_reason,
         )
 
-    def _cost(self, prices: PriceBook, status: int) -> Cost:
+    def _cost(self, prices: PriceBook, outcome: Outcome) -> Cost:
         usage = self.usage
         if self.accounting_lost:  # only part of the answer was read: what it said is no bill
             return UNPRICED
-        if self.reader == "free" and status < 400:
+        if self.reader == "free" and outcome.status_code < 400:
             return FREE
         if usage.batch is not None and usage.batch.results:
             return batch_cost(prices, self.provider, usage.batch)
+        if self._stored_object_read(outcome):
+            return FREE  # storing, listing, reading or deleting an object (a file, a batch) is not billed
         return prices.compute(
             self.provider, self.context.model, usage, served=usage.response_model, secrets=self._sent_keys
         )
+
+    def _stored_object_read(self, outcome: Outcome) -> bool:
+        """A management call or file download that went well and brought no usage (and no result went unread)."""
+        usage = self.usage
+        if self.reader not in STORED_OBJECT_READERS or outcome.error_type is not None or usage.has_tokens:
+            return False
+        return usage.batch is None or not usage.batch.unreadable
 
     def _sent_keys(self) -> tuple[str, ...]:
         """The keys sent upstream with the request (asked only to keep them out of a log line)."""
         return credential_values(self.sent_headers) if self.sent_headers else ()
 
 
+STORED_OBJECT_READERS = frozenset({"none", "batch_results", STORED_RESPONSE})
+"""Readers of management calls, file downloads and stored responses: no charge unless their answer
+brings usage (batch results, a background response shown finished)."""
 FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
 """What endpoints the provider meters without charge (moderations) cost."""
 

@@ -18,7 +18,8 @@ MAX_VALUE_BYTES = 256
 """A ``model`` value longer than this is not a model name."""
 
 _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t]*;([^\r\n]*)")
-_NAME = re.compile(rb'(?:^|;)[ \t]*name="([^"]*)"')
+# Quoted, as RFC 7578 writes it, or a bare token, as form parsers also take it.
+_NAME = re.compile(rb'(?:^|;)[ \t]*name=(?:"([^"]*)"|([^;\s"]+))')
 _FILENAME = re.compile(rb"(?:^|;)[ \t]*filename\*?=")
 _BOUNDARY = re.compile(r'(?i);\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
 
@@ -68,7 +69,9 @@ def _field_name(head: bytes) -> bytes | None:
     if disposition is None or _FILENAME.search(disposition[1]):
         return None
     name = _NAME.search(disposition[1])
-    return name[1] if name else None
+    if name is None:
+        return None
+    return name[1] if name[1] is not None else name[2]
 
 
 def _text(value: bytes) -> str | None:

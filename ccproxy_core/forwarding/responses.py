@@ -195,7 +195,7 @@ async def _pump(
         {
             "type": "http.response.start",
             "status": upstream.status,
-            "headers": [*headers, _overhead_header(exchange, now)],
+            "headers": [*headers, *_declared_length(upstream), _overhead_header(exchange, now)],
         }
     )
     for chunk in already_read:
@@ -231,6 +231,18 @@ async def _pump(
             exchange.accounting_lost = exchange.accounting_lost or parser.lost
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return True
+
+
+def _declared_length(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    """The provider's ``Content-Length`` of an answer passed on as it arrives (a file, audio), so the
+    client knows its size and can tell a cut one; an event stream goes chunked, as it is ended by its
+    last event (one cut after that event still ends cleanly for the client)."""
+    length = upstream.content_length
+    if length is None or upstream.content_type == "text/event-stream" or upstream.status in (204, 304):
+        return []
+    if "chunked" in upstream.headers.get("transfer-encoding", "").lower():
+        return []
+    return [(b"content-length", str(length).encode())]
 
 
 def _read_chunk(
