@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--lang=en-US",  # the page writes numbers the reader's way: the tests read them as written in the US
 ]
 TEST_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 LIVE_FEED_DEADLINE_MS = 2_000

@@ -94,6 +94,6 @@ def test_a_session_longer_than_its_view_says_how_much_it_shows(open_dashboard, p
     tab.locator(f'#sessions tr[data-session-id="{session}"] button.link').click()
     expect(tab.locator("#session-requests tr[data-request-id]")).to_have_count(1_000, timeout=10_000)
     expect(tab.locator("#session-requests tr.empty")).to_have_text(
-        "Showing the first 1,000 of 1,001 requests, oldest first; /logs/session?limit= gives up to 10,000."
+        "Showing the first 1,000 of 1,001 requests in this window, oldest first; /logs/query?session_id= pages through them all."
     )
     problems.assert_none()

@@ -1,5 +1,5 @@
 // Who spent it: the breakdown by project, session, key or client (from /logs/analytics?group_by=),
-// the sessions table (/logs/sessions), and one session's requests (/logs/session?session_id=) on a click.
+// the sessions table (/logs/sessions), and one session's requests in the window (/logs/entries) on a click.
 import { clear, el } from "./dom.js";
 import { fetchJson } from "./api.js";
 import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash } from "./format.js";
@@ -7,6 +7,7 @@ import { costCell, emptyRow } from "./tables.js";
 
 export const DIMENSIONS = { project: "Project", session: "Session", api_key: "Key", client: "Client" };
 const SESSION_LIMIT = 25;
+const SESSION_REQUESTS_SHOWN = 1000; // /logs/entries' largest page
 const SHORT_ID = 8;
 
 function cell(text, className = "", title) {
@@ -50,6 +51,24 @@ export function sessionsUrl(logsBase, startSeconds, endSeconds) {
   return `${logsBase}/sessions?${params}`;
 }
 
+/** One session's requests in the window [start, end), oldest first: the rows its line in the table sums. */
+export function sessionRequestsUrl(logsBase, sessionId, [start, end]) {
+  const params = new URLSearchParams({
+    session_id: literalName(sessionId),
+    start_time: String(start),
+    end_time: String(end),
+    page_size: String(SESSION_REQUESTS_SHOWN),
+    order_by: "timestamp",
+    order_desc: "false",
+  });
+  return `${logsBase}/entries?${params}`;
+}
+
+/** A stored name as a filter's comma list reads it: "\" before a comma, a "!", a blank or a backslash. */
+function literalName(name) {
+  return name.replace(/[\\,!\s]/g, "\\$&");
+}
+
 /** The sessions table; a click on a session opens its requests below it. */
 export class Sessions {
   constructor({ logsBase, tbody, detail, detailTitle, detailBody }) {
@@ -59,9 +78,12 @@ export class Sessions {
     this.detailTitle = detailTitle;
     this.detailBody = detailBody;
     this.openId = null;
+    this.bounds = null;
   }
 
-  render(answer) {
+  /** `bounds` are the window's [start, end) the table was read for: a session's requests are read for it too. */
+  render(answer, bounds) {
+    this.bounds = bounds;
     clear(this.tbody);
     const sessions = answer?.sessions ?? [];
     if (!sessions.length) {
@@ -78,7 +100,7 @@ export class Sessions {
   row(session) {
     const id = String(session.session_id);
     const open = el("button", { className: "link", text: id.slice(0, SHORT_ID), title: id, attrs: { type: "button" } });
-    open.addEventListener("click", () => this.open(id, session.requests));
+    open.addEventListener("click", () => this.open(id));
     const tokens = session.tokens ?? {};
     return el("tr", { dataset: { sessionId: id } }, [
       el("td", { className: "name" }, [open]),
@@ -93,8 +115,8 @@ export class Sessions {
     ]);
   }
 
-  /** `total` is the session's request count from the sessions table: the view says when it shows fewer. */
-  async open(id, total) {
+  /** The session's requests in the table's window; a line says when there are more than are shown. */
+  async open(id) {
     this.openId = id;
     this.detail.hidden = false;
     this.detailTitle.textContent = `Session ${id}`;
@@ -102,8 +124,7 @@ export class Sessions {
     this.detailBody.append(emptyRow(9, "Loading…"));
     let answer;
     try {
-      // The query form: a session id may hold "/" or be "." or "..", which a path cannot carry.
-      answer = await fetchJson(`${this.logsBase}/session?session_id=${encodeURIComponent(id)}`);
+      answer = await fetchJson(sessionRequestsUrl(this.logsBase, id, this.bounds));
     } catch (error) {
       if (this.openId === id) {
         clear(this.detailBody);
@@ -113,10 +134,12 @@ export class Sessions {
     }
     if (this.openId !== id) return; // another session was opened meanwhile
     clear(this.detailBody);
-    for (const request of answer.requests) this.detailBody.append(requestRow(request));
-    if (answer.truncated || answer.count < total) {
-      const shown = `Showing the first ${formatCount(answer.count)} of ${formatCount(total)} requests`;
-      this.detailBody.append(emptyRow(9, `${shown}, oldest first; /logs/session?limit= gives up to 10,000.`));
+    const requests = answer.results ?? [];
+    for (const request of requests) this.detailBody.append(requestRow(request));
+    if (!requests.length) this.detailBody.append(emptyRow(9, "No requests of this session in this window."));
+    if (Number(answer.total) > requests.length) {
+      const shown = `Showing the first ${formatCount(requests.length)} of ${formatCount(answer.total)} requests in this window`;
+      this.detailBody.append(emptyRow(9, `${shown}, oldest first; /logs/query?session_id= pages through them all.`));
     }
     this.detail.scrollIntoView({ block: "nearest" });
   }
@@ -127,7 +150,7 @@ function requestRow(request) {
   return el("tr", { dataset: { requestId: textOrDash(request.request_id) } }, [
     cell(formatDateTime(request.timestamp), "time"),
     cell(textOrDash(request.status_code), failed ? "status bad" : "status ok"),
-    cell(textOrDash(request.model), "name"),
+    cell(textOrDash(request.model), "name", textOrDash(request.model)),
     cell(formatMs(request.duration_ms), "num"),
     cell(formatCount(request.tokens_input), "num"),
     cell(formatCount(request.tokens_output), "num"),

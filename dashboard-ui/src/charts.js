@@ -27,7 +27,8 @@ const CHARTS = [
       ["Cache read", "cache_read_tokens", COLORS.violet], ["Cache write", "cache_write_tokens", COLORS.amber],
     ],
   },
-  { id: "chart-cost", format: formatUsd, emptyAs: 0, series: [["Cost", "cost_usd", COLORS.green]] },
+  // A bucket whose requests all lack a known price is a gap, not $0.00; a partial sum names the rest.
+  { id: "chart-cost", format: formatUsd, emptyAs: 0, unknownAs: null, series: [["Cost", "cost_usd", COLORS.green]] },
   {
     // Buckets without requests are gaps, so a lone busy minute would be an invisible
     // zero-length line: mark such points.
@@ -69,7 +70,7 @@ export function bucketTimes(analytics) {
   const aligned = step && start !== null && end !== null && points.every(([t]) => t % step === 0);
   if (!aligned || (end - start) / step > MAX_GRID_BUCKETS) return { times: points.map(([t]) => t), byTime };
   const times = [];
-  for (let t = Math.floor(start / step) * step; t <= end; t += step) times.push(t);
+  for (let t = Math.floor(start / step) * step; t < end; t += step) times.push(t); // the end is not in the window
   const onGrid = new Set(times);
   const offGrid = points.map(([t]) => t).filter((t) => !onGrid.has(t));
   return { times: offGrid.length ? [...times, ...offGrid].sort((a, b) => a - b) : times, byTime };
@@ -77,10 +78,25 @@ export function bucketTimes(analytics) {
 
 function chartData(spec, times, byTime) {
   const columns = spec.series.map(([, field]) => times.map((t) => {
-    const value = byTime.get(t)?.[field];
+    const point = byTime.get(t);
+    if (spec.unknownAs !== undefined && unpricedIn(point) > 0 && unpricedIn(point) >= point.requests) return spec.unknownAs;
+    const value = point?.[field];
     return isNumber(value) ? value : spec.emptyAs;
   }));
   return [times, ...columns];
+}
+
+function unpricedIn(point) {
+  return isNumber(point?.unpriced_requests) ? point.unpriced_requests : 0;
+}
+
+/** The legend's figure at bucket `index`; for cost, the requests of that bucket without a known price too. */
+function legendValue(spec, u, value, index) {
+  const shown = spec.format(value);
+  if (spec.unknownAs === undefined || index === null || index === undefined) return shown;
+  const unknown = unpricedIn(u.bucketPoints?.[index]);
+  if (!unknown) return shown;
+  return value === null ? `${shown} (${formatCount(unknown)} unknown)` : `${shown} +${formatCount(unknown)} unknown`;
 }
 
 function chartOptions(spec, width) {
@@ -93,7 +109,7 @@ function chartOptions(spec, width) {
       {},
       ...spec.series.map(([label, , color]) => ({
         label, stroke: color, width: 2, ...(spec.points && { points: spec.points }),
-        value: (u, v) => spec.format(v),
+        value: (u, v, seriesIndex, index) => legendValue(spec, u, v, index),
       })),
     ],
     axes: [
@@ -119,7 +135,11 @@ export class Charts {
 
   update(analytics) {
     const { times, byTime } = bucketTimes(analytics);
-    for (const { spec, plot } of this.plots.values()) plot.setData(chartData(spec, times, byTime));
+    const points = times.map((t) => byTime.get(t));
+    for (const { spec, plot } of this.plots.values()) {
+      plot.bucketPoints = points; // what the legend reads besides the drawn values
+      plot.setData(chartData(spec, times, byTime));
+    }
   }
 
   resize() {

@@ -1,12 +1,13 @@
 // The live feed: one row per finished request, pushed by /logs/stream (SSE), newest
 // on top. The table never holds more than maxRows rows, so a busy proxy cannot make
 // the tab slow; while paused, only the newest maxRows records are kept aside.
+import { fetchJson } from "./api.js";
 import { el } from "./dom.js";
 import { formatClock, formatCount, formatMs, formatUsd, textOrDash } from "./format.js";
 
 export class LiveFeed {
-  constructor({ url, tbody, pauseButton, statusLabel, maxRows, onClosed }) {
-    Object.assign(this, { url, tbody, pauseButton, statusLabel, maxRows, onClosed });
+  constructor({ url, statusUrl, tbody, pauseButton, statusLabel, maxRows, onClosed }) {
+    Object.assign(this, { url, statusUrl, tbody, pauseButton, statusLabel, maxRows, onClosed });
     this.paused = false;
     this.held = [];
     this.missed = 0;
@@ -15,9 +16,10 @@ export class LiveFeed {
     pauseButton.addEventListener("click", () => this.togglePause());
   }
 
-  connect() {
+  async connect() {
     this.close();
     this.setStatus("connecting…", "pending");
+    if (this.lastEventId === null) this.lastEventId = await this.streamPosition();
     const source = new EventSource(this.resumeUrl());
     source.addEventListener("open", () => this.showConnected());
     source.addEventListener("record", (event) => {
@@ -44,6 +46,16 @@ export class LiveFeed {
     return url.toString();
   }
 
+  // Where the stream stands before the first record came: the stream's own bare "id:" line sets the id a
+  // live EventSource resends, but a page cannot read it, and a source closed before a record lost it.
+  async streamPosition() {
+    try {
+      return (await fetchJson(this.statusUrl)).stream_last_event_id ?? null;
+    } catch {
+      return null; // the stream itself will say what is wrong
+    }
+  }
+
   close() {
     this.source?.close();
     this.source = null;
@@ -60,7 +72,7 @@ export class LiveFeed {
       this.held.push(record);
       this.missed += 1;
       if (this.held.length > this.maxRows) this.held.shift();
-      this.pauseButton.textContent = `Resume (${this.missed.toLocaleString("en-US")} new)`;
+      this.pauseButton.textContent = `Resume (${this.missed.toLocaleString()} new)`;
       return;
     }
     this.prepend([record]);
@@ -109,7 +121,7 @@ function feedRow(record) {
     el("td", { className: "time", text: formatClock(record.timestamp) }),
     el("td", { className: `status ${failed ? "bad" : "ok"}`, text: textOrDash(record.status_code) }),
     el("td", { className: "name", text: textOrDash(record.service_type) }),
-    el("td", { className: "name model", text: textOrDash(record.model) }),
+    el("td", { className: "name model", text: textOrDash(record.model), title: textOrDash(record.model) }),
     el("td", {
       className: "name",
       text: textOrDash(record.endpoint) + (record.streaming ? " ⇶" : ""),

@@ -2,11 +2,21 @@
 // a value that may be null/undefined (no data) and returns a display string.
 
 const DASH = "–";
-const integerFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-const compactFormat = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
-const centsFormat = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// The reader's own way of writing numbers (the browser's locale), as for dates: 2,714 reads as 2.714 in Germany.
+const LOCALE = undefined;
+const USD = { style: "currency", currency: "USD" };
+const integerFormat = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 });
+const compactFormat = new Intl.NumberFormat(LOCALE, { notation: "compact", maximumFractionDigits: 1 });
+const centsFormat = new Intl.NumberFormat(LOCALE, USD);
+const compactUsdFormat = new Intl.NumberFormat(LOCALE, { ...USD, notation: "compact", maximumFractionDigits: 1 });
 // Two significant digits, written out in full: $0.00000015, never $1.5e-7.
-const smallFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 2 });
+const smallUsdFormat = new Intl.NumberFormat(LOCALE, { ...USD, maximumSignificantDigits: 2 });
+const percentFormats = [1, 2].map(
+  (digits) => new Intl.NumberFormat(LOCALE, { style: "percent", minimumFractionDigits: digits, maximumFractionDigits: digits }),
+);
+const secondsFormats = [1, 2].map(
+  (digits) => new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }),
+);
 
 export function isNumber(value) {
   return typeof value === "number" && Number.isFinite(value);
@@ -20,16 +30,16 @@ export function formatCount(value) {
 export function formatPercent(ratio) {
   if (!isNumber(ratio)) return DASH;
   const percent = ratio * 100;
-  return `${percent.toFixed(percent > 0 && percent < 10 ? 2 : 1)}%`;
+  return percentFormats[percent > 0 && percent < 10 ? 1 : 0].format(ratio);
 }
 
 export function formatUsd(value) {
   if (!isNumber(value)) return DASH;
-  if (value === 0) return "$0.00";
+  if (value === 0) return centsFormat.format(0);
   // Single requests cost fractions of a cent: keep two significant digits rather than show $0.0000.
-  if (Math.abs(value) < 0.01) return `$${smallFormat.format(value)}`;
-  if (Math.abs(value) >= 100000) return `$${compactFormat.format(value)}`;
-  return `$${centsFormat.format(value)}`;
+  if (Math.abs(value) < 0.01) return smallUsdFormat.format(value);
+  if (Math.abs(value) >= 100000) return compactUsdFormat.format(value);
+  return centsFormat.format(value);
 }
 
 /** "3 requests without a known cost", or "" when every request has one (or there are none). */
@@ -41,9 +51,9 @@ export function unpricedNote(unpricedRequests) {
 
 export function formatMs(value) {
   if (!isNumber(value)) return DASH;
-  if (value >= 10000) return `${(value / 1000).toFixed(1)} s`;
-  if (value >= 1000) return `${(value / 1000).toFixed(2)} s`;
-  return `${Math.round(value)} ms`;
+  if (value >= 10000) return `${secondsFormats[0].format(value / 1000)} s`;
+  if (value >= 1000) return `${secondsFormats[1].format(value / 1000)} s`;
+  return `${integerFormat.format(Math.round(value))} ms`;
 }
 
 /** Accepts unix seconds, unix milliseconds or an ISO string; returns unix seconds or null. */

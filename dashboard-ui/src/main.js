@@ -13,6 +13,8 @@ import { Tiles } from "./tiles.js";
 
 /** Set once, when the first analytics answer is on screen; benchmarks/bench_dashboard.py reads it. */
 const TILES_RENDERED_MARK = "ccproxy:tiles-rendered";
+// Records are in UTC; the page shows times in the browser's zone, and says which.
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "the browser's time zone";
 
 function readConfig() {
   return JSON.parse(byId("ccproxy-config").textContent);
@@ -94,13 +96,13 @@ class Dashboard {
         fetchJson(analyticsUrl(this.config.logs_base, this.windowKey, now, this.dimension)),
         fetchJson(sessionsUrl(this.config.logs_base, start, end)),
       ]);
-      if (mine === this.sequence) this.render(analytics, sessions);
+      if (mine === this.sequence) this.render(analytics, sessions, [start, end]);
     } catch (error) {
       if (mine === this.sequence) this.fail(error);
     }
   }
 
-  render(analytics, sessions) {
+  render(analytics, sessions, bounds) {
     showNotice(null);
     show(byId("analytics"), true);
     this.tiles.update(analytics);
@@ -109,8 +111,8 @@ class Dashboard {
     renderBreakdown(byId("by-service"), analytics.by_service_type, "service_type");
     renderRecentErrors(byId("recent-errors"), analytics.recent_errors);
     renderGroups(byId("by-dimension"), analytics.groups);
-    this.sessions.render(sessions);
-    setRefreshLabel(`updated ${new Date().toLocaleTimeString([], { hour12: false })}`, "ok");
+    this.sessions.render(sessions, bounds);
+    setRefreshLabel(`updated ${new Date().toLocaleTimeString([], { hour12: false })}, times in ${TIME_ZONE}`, "ok");
     if (document.body.dataset.state !== "ready") performance.mark(TILES_RENDERED_MARK);
     document.body.dataset.state = "ready";
   }
@@ -135,6 +137,7 @@ function setRefreshLabel(text, tone) {
 function startFeed(config) {
   const feed = new LiveFeed({
     url: `${config.logs_base}/stream`,
+    statusUrl: `${config.logs_base}/status`,
     tbody: byId("feed"),
     pauseButton: byId("pause"),
     statusLabel: byId("feed-status"),

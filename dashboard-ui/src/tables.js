@@ -4,8 +4,14 @@ import { formatCount, formatDateTime, formatMs, formatUsd, textOrDash, unpricedN
 
 const MESSAGE_PREVIEW_CHARS = 240;
 
-function cell(text, className = "") {
-  return el("td", { className, text });
+function cell(text, className = "", title = undefined) {
+  return el("td", { className, text, title });
+}
+
+/** A name cell: cut to the column's width by the stylesheet, whole on hover. */
+function nameCell(value) {
+  const text = textOrDash(value);
+  return cell(text, "name", text);
 }
 
 /** A row of one cell across the table, for a message in place of rows. */
@@ -36,7 +42,7 @@ export function renderBreakdown(tbody, groups, nameKey) {
   for (const group of groups) {
     const name = group.rest
       ? el("td", { className: "name derived", text: "other", title: "the other models, summed" })
-      : cell(textOrDash(group[nameKey]), "name");
+      : nameCell(group[nameKey]);
     tbody.append(el("tr", { dataset: group.rest ? { derived: "rest" } : { name: textOrDash(group[nameKey]) } }, [
       name,
       cell(formatCount(group.requests), "num"),
@@ -61,9 +67,9 @@ export function renderRecentErrors(tbody, errors) {
     tbody.append(el("tr", { dataset: { requestId: textOrDash(error.request_id) } }, [
       cell(formatDateTime(error.timestamp), "time"),
       cell(textOrDash(error.status_code), "status bad"),
-      cell(textOrDash(error.error_type), "name"),
-      cell(textOrDash(error.model), "name"),
-      cell(textOrDash(error.endpoint), "name"),
+      nameCell(error.error_type),
+      nameCell(error.model),
+      nameCell(error.endpoint),
       messageCell,
     ]));
   }

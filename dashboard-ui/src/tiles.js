@@ -13,7 +13,8 @@ function knownCost(analytics) {
 
 const TILES = [
   { key: "requests", label: "Requests", pick: (a) => a.totals?.requests, format: formatCount },
-  { key: "error_rate", label: "Error rate", pick: (a) => a.totals?.error_rate, format: formatPercent },
+  // A rate of no requests is no figure ("–"), not 0.0%.
+  { key: "error_rate", label: "Error rate", pick: (a) => (a.totals?.requests ? a.totals.error_rate : null), format: formatPercent },
   { key: "tokens_input", label: "Input tokens", pick: (a) => a.tokens?.input, format: formatCount },
   { key: "tokens_output", label: "Output tokens", pick: (a) => a.tokens?.output, format: formatCount },
   { key: "cache_read", label: "Cache read tokens", pick: (a) => a.tokens?.cache_read, format: formatCount },

@@ -168,6 +168,7 @@ def _point(start_micros: int, sums: _Sums | None, durations: list[float] | None)
         "cache_read_tokens": tokens["cache_read"],
         "cache_write_tokens": tokens["cache_write"],
         "cost_usd": jsonable(sums.cost_usd) if sums else 0.0,
+        "unpriced_requests": sums.unpriced if sums else 0,
         "p50_ms": p50,
         "p95_ms": p95,
         "p99_ms": p99,

@@ -161,6 +161,8 @@ async def logs_status(request: Request) -> dict[str, Any]:
         "write_errors": None,
         "rows_written": None,
         "stream_subscribers": hub.subscriber_count if hub is not None else 0,
+        # Where /logs/stream stands: a client that joins from here (``last_event_id``) misses nothing after it.
+        "stream_last_event_id": str(hub.last_id) if hub is not None else None,
         "store_error": None,
     }
     store = find_store(request)
