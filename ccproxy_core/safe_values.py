@@ -23,9 +23,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.key_masking import (
+    ELLIPSIS,
+    MASK,
+    PROVIDER_KEY,
+    without_credentials,
+    without_key_shapes,
+    without_keys,
+)
 
-ELLIPSIS = "\u2026"
-MASK = "***"
 MAX_TOKEN_COUNT = 2**53
 """Token counts above this are nonsense (and would overflow a 64-bit column once summed): ``None``."""
 MAX_USD = Decimal(10) ** 9
@@ -57,7 +63,6 @@ SECRET_PARAM_WORDS = ("key", "token", "secret", "pass", "pw", "auth", "sig", "cr
 _NAME_BEFORE_EQUALS = re.compile(r"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]+=")
 _PARAM_VALUE = re.compile(r"[^&\s\"'#<>]+")
 _URL_USERINFO = re.compile(r"(?<![a-z0-9+.\-])(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
-_PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 _SUBPROTOCOL_KEY = re.compile(r"(openai-insecure-api-key\.)[^\s,;]+", re.IGNORECASE)
 """A key sent as a WebSocket subprotocol (browsers' ephemeral ``ek_`` keys too), whatever its shape."""
@@ -159,15 +164,9 @@ def redact_secrets(text: str) -> str:
     """
     text = _mask_secret_params(text) if "=" in text else text
     text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
-    text = _PROVIDER_KEY.sub("sk-" + MASK, text)
+    text = PROVIDER_KEY.sub("sk-" + MASK, text)
     text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-
-
-def without_key_shapes(text: str) -> str:
-    """``text`` with whatever has the shape of a provider's API key (``sk-...``, OpenAI's and Anthropic's)
-    masked, whoever's key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
-    return _PROVIDER_KEY.sub("sk-" + MASK, text) if "sk-" in text else text
 
 
 def _mask_secret_params(text: str) -> str:
@@ -312,7 +311,7 @@ def safe_record(
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
-            error_type = safe_text(redact_secrets(_without(credentials, error_type)), caps.error_type)
+            error_type = safe_text(redact_secrets(without_credentials(credentials, error_type)), caps.error_type)
         else:
             error_type = None
         if error_type != record.error_type:
@@ -320,7 +319,7 @@ def safe_record(
     for name in ("upstream_request_id", "service_tier", "speed", "finish_reason"):
         _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
-        message = safe_error_text(_without(credentials, record.error_message), caps.error_message)
+        message = safe_error_text(without_credentials(credentials, record.error_message), caps.error_message)
         if message != record.error_message:
             changes["error_message"] = message
     for name in _MONEY_FIELDS:
@@ -337,11 +336,21 @@ def safe_record(
         limits = _safe_rate_limits(record.rate_limits)
         if limits != record.rate_limits:
             changes["rate_limits"] = limits
-    for name in _KEY_SHAPED_FIELDS:  # another key than the request's, in a name or an id (nearly never)
-        value = changes.get(name, getattr(record, name))
-        if isinstance(value, str) and "sk-" in value and (masked := without_key_shapes(value)) != value:
-            changes[name] = masked
+    # Another key than the request's, in a name or an id: nearly never, so one search looks at them all first.
+    if "sk-" in _key_shaped_text(record):
+        for name in _KEY_SHAPED_FIELDS:
+            value = changes.get(name, getattr(record, name))
+            if isinstance(value, str) and (masked := without_key_shapes(value)) != value:
+                changes[name] = masked
     return dataclasses.replace(record, **changes) if changes else record
+
+
+def _key_shaped_text(record: AccessRecord) -> str:
+    """The fields a key may hide in, as one text: one search over it costs less than one per field."""
+    return (
+        f"{record.model}{record.response_model}{record.path}{record.query}"
+        f"{record.upstream_request_id}{record.service_tier}{record.finish_reason}"
+    )
 
 
 _KEY_SHAPED_FIELDS = (
@@ -355,42 +364,9 @@ _KEY_SHAPED_FIELDS = (
 )
 
 
-def _without(credentials: tuple[str, ...], text: str) -> str:
-    for key in credentials:
-        text = text.replace(key, MASK)
-        if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
-            text = text.replace(_printable(key), MASK)
-    return text
-
-
-def without_keys(credentials: tuple[str, ...], text: str) -> str:
-    """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap."""
-    text = _without(credentials, text)
-    # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
-    kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
-    for key in credentials:
-        window = max(0, len(kept) - len(key))  # a key cut at the end begins within its length of it
-        start = kept.rfind(key[:_SHORTEST_CUT_KEY], window)
-        while start >= 0:
-            if key.startswith(kept[start:]):
-                return kept[:start] + MASK + cut
-            start = kept.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
-    return text
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
-SHORTEST_MASKED_KEY = 8
-"""Keys shorter than this are not looked for in recorded text: they would mask ordinary words."""
-_SHORTEST_CUT_KEY = 8
-"""The fewest characters of a key, left at a cut, that are masked."""
-
-
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
-        safe = safe_text(_without(credentials, value), cap) if isinstance(value, str) else None
+        safe = safe_text(without_credentials(credentials, value), cap) if isinstance(value, str) else None
         if safe != value:
             changes[name] = safe
 

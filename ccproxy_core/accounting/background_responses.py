@@ -24,8 +24,8 @@ from typing import Any
 
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.key_masking import without_keys
 from ccproxy_core.providers.openai import RESPONSES, STORED_RESPONSE
-from ccproxy_core.safe_values import without_keys
 
 MAX_WAITING = 10_000
 """Background responses remembered at once; the oldest are forgotten first."""

@@ -23,9 +23,10 @@ from starlette.datastructures import Headers
 
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, library_reason
+from ccproxy_core.safe_values import library_reason
 from ccproxy_core.security.auth import strip_session_cookies
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.

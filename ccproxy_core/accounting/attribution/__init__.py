@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.safe_values import SHORTEST_MASKED_KEY, without_key_shapes, without_keys
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, without_key_shapes, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent

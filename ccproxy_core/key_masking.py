@@ -1,0 +1,50 @@
+"""Keys kept out of recorded text: the request's own, whatever they look like, and any shaped as the providers' are."""
+
+from __future__ import annotations
+
+import re
+
+ELLIPSIS = "\u2026"
+MASK = "***"
+PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
+"""OpenAI's and Anthropic's key shape (``sk-proj-...``, ``sk-ant-api03-...``)."""
+
+
+def without_key_shapes(text: str) -> str:
+    """``text`` with whatever has the shape of a provider's API key (``sk-...``, OpenAI's and Anthropic's)
+    masked, whoever's key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
+    return PROVIDER_KEY.sub("sk-" + MASK, text) if "sk-" in text else text
+
+
+def without_credentials(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` with every key of ``credentials`` masked where it appears whole."""
+    for key in credentials:
+        text = text.replace(key, MASK)
+        if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
+            text = text.replace(_printable(key), MASK)
+    return text
+
+
+def without_keys(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap."""
+    text = without_credentials(credentials, text)
+    # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
+    kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
+    for key in credentials:
+        window = max(0, len(kept) - len(key))  # a key cut at the end begins within its length of it
+        start = kept.rfind(key[:_SHORTEST_CUT_KEY], window)
+        while start >= 0:
+            if key.startswith(kept[start:]):
+                return kept[:start] + MASK + cut
+            start = kept.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
+    return text
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+SHORTEST_MASKED_KEY = 8
+"""Keys shorter than this are not looked for in recorded text: they would mask ordinary words."""
+_SHORTEST_CUT_KEY = 8
+"""The fewest characters of a key, left at a cut, that are masked."""
