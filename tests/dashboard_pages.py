@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
 ]
 TEST_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 LIVE_FEED_DEADLINE_MS = 2_000
+PAGE_REFRESH_MS = 5_000  # the page reopens a closed feed after its refresh interval
 XSS = "<img src=x onerror=alert(1)>"
 PROMPT = "Count the tokens of this prompt, which is long enough for the mock to bill something. " * 3
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
@@ -138,6 +140,20 @@ def launched_browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@contextlib.contextmanager
+def dashboard_with_stream_route(browser: Browser, proxy_url: str, handler: Callable[[Any], None]) -> Iterator[Page]:
+    """The dashboard in a fresh context whose ``/logs/stream`` requests go to ``handler`` (a Playwright route
+    handler: it may answer them itself, as a proxy in front would, or let them through)."""
+    context = browser.new_context()
+    try:
+        context.route("**/logs/stream*", handler)
+        tab = context.new_page()
+        tab.goto(f"{proxy_url}/dashboard")
+        yield tab
+    finally:
+        context.close()
 
 
 @contextlib.contextmanager

@@ -13,14 +13,19 @@ import openai
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard_pages import ALL_LOGS_ON, LIVE_FEED_DEADLINE_MS, feed_row, send_anthropic
+from tests.dashboard_pages import (
+    ALL_LOGS_ON,
+    LIVE_FEED_DEADLINE_MS,
+    PAGE_REFRESH_MS,
+    dashboard_with_stream_route,
+    feed_row,
+    send_anthropic,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
 ]
-
-PAGE_REFRESH_MS = 5_000  # the page reopens a closed feed after its refresh interval
 
 
 def test_a_feed_reopened_after_a_502_replays_what_finished_meanwhile(browser, proxy_factory):
@@ -42,18 +47,12 @@ def test_a_feed_reopened_after_a_502_replays_what_finished_meanwhile(browser, pr
         else:
             route.continue_()
 
-    context = browser.new_context()
-    try:
-        context.route("**/logs/stream*", stream)
-        tab = context.new_page()
-        tab.goto(f"{proxy.url}/dashboard")
+    with dashboard_with_stream_route(browser, proxy.url, stream) as tab:
         expect(feed_row(tab, "first")).to_be_visible(timeout=LIVE_FEED_DEADLINE_MS)
         expect(feed_row(tab, "meanwhile")).to_be_visible(timeout=PAGE_REFRESH_MS + LIVE_FEED_DEADLINE_MS)
         expect(feed_row(tab, "before")).to_be_visible()  # the ring's records after id 1: all of them
         assert "last_event_id=1" in calls[2]
         expect(tab.locator("#feed-status")).to_have_text("live")
-    finally:
-        context.close()
 
 
 def test_pause_counts_every_request_that_finished_while_paused(open_dashboard, proxy_factory):

@@ -16,7 +16,9 @@ from ccproxy_core.testing import wait_until
 from tests.dashboard_pages import (
     ALL_LOGS_ON,
     LIVE_FEED_DEADLINE_MS,
+    PAGE_REFRESH_MS,
     UNPRICED_MODEL,
+    dashboard_with_stream_route,
     feed_row,
     send_anthropic,
     tile_value,
@@ -27,8 +29,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
 ]
 NO_FIGURE = "\u2013"  # the page's dash for a figure it does not have
-
-PAGE_REFRESH_MS = 5_000  # the page reopens a closed feed after its refresh interval
 
 
 def stored(proxy_url: str, count: int) -> list[dict]:
@@ -82,17 +82,11 @@ def test_a_feed_closed_before_its_first_record_resumes_from_where_it_joined(brow
         else:
             route.continue_()
 
-    context = browser.new_context()
-    try:
-        context.route("**/logs/stream*", stream)
-        tab = context.new_page()
-        tab.goto(f"{proxy.url}/dashboard")
+    with dashboard_with_stream_route(browser, proxy.url, stream) as tab:
         expect(feed_row(tab, "meanwhile")).to_be_visible(timeout=PAGE_REFRESH_MS + LIVE_FEED_DEADLINE_MS)
         assert "last_event_id=" in calls[0] and "last_event_id=" in calls[1]
         expect(tab.locator("#feed-status")).to_have_text("live")
         expect(feed_row(tab, "before")).to_have_count(0)
-    finally:
-        context.close()
 
 
 def test_numbers_and_times_are_written_and_labelled_for_the_readers_locale_and_zone(browser, proxy_factory):
