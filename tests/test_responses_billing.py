@@ -217,8 +217,10 @@ def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_fini
     assert finished.cost_usd == tokens
     # Queued: its cost is not known yet (the retrieval that shows it finished carries it).
     assert (created.tokens_input, created.cost_usd, created.priced, created.error_type) == (None, None, False, None)
-    for record in (in_progress, again, other):  # a read of a stored response: started elsewhere, or billed already
-        assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, 0, True, None)
+    # Still running: a read that bills nothing.
+    assert (in_progress.tokens_input, in_progress.cost_usd, in_progress.priced) == (None, 0, True)
+    for record in (again, other):  # finished with usage, billed already or started elsewhere: who knows, not 0
+        assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, None, False, None)
 
 
 def test_the_retrieval_that_bills_a_background_response_says_what_and_who_it_was_for(proxy, recorder):
@@ -303,4 +305,4 @@ def test_a_background_response_cancelled_is_billed_on_the_cancel_that_shows_its_
     assert cancelled.endpoint == "/v1/responses/{response_id}/cancel"
     assert (cancelled.tokens_input, cancelled.tokens_output) == (2_000, 800)
     assert cancelled.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
-    assert (retrieved.tokens_input, retrieved.cost_usd) == (None, 0)  # billed once
+    assert (retrieved.tokens_input, retrieved.cost_usd, retrieved.priced) == (None, None, False)  # billed once

@@ -100,13 +100,14 @@ class BackgroundResponses:
         # A job's own failure is the job's, recorded when first seen finished; an error body without a response
         # in it is this call's.
         failed = usage.failed and usage.response_id is None
-        usage = Usage(
+        return Usage(
             response_model=usage.response_model,
             error_type=usage.error_type,
             error_message=usage.error_message,
             failed=failed,
-        )
-        return usage, NO_ORIGIN
+            # Billed by whoever saw it finish first: here already, through another worker, or by nobody.
+            counted_elsewhere=usage.background and finished and usage.has_tokens,
+        ), NO_ORIGIN
 
     def _remember(self, response_id: str, origin: Origin) -> None:
         self._waiting[response_id] = origin

@@ -79,6 +79,10 @@ class Usage:
     """Its ``status`` (``queued``, ``in_progress``, ``completed``, ...)."""
     background: bool = False
     """It runs in the background: its usage comes later, on retrieval."""
+    counted_elsewhere: bool = False
+    """The answer shows usage this record does not count, which may or may not have been counted
+    elsewhere (a background response finished, started through another process): its cost is
+    unknown, not 0."""
     tier_input_tokens: int | None = None
     """The input size that selects a tiered price, when it is not this usage's own: a sum of
     batch results, each priced by its own size."""

@@ -204,7 +204,9 @@ class Exchange:
     def _stored_object_read(self, outcome: Outcome) -> bool:
         """A management call or file download that went well and brought no usage (and no result went unread)."""
         usage = self.usage
-        if self.reader not in STORED_OBJECT_READERS or outcome.error_type is not None or usage.has_tokens:
+        if self.reader not in STORED_OBJECT_READERS or outcome.error_type is not None:
+            return False
+        if usage.has_tokens or usage.counted_elsewhere:
             return False
         return usage.batch is None or not usage.batch.unreadable
 
