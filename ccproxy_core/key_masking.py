@@ -7,13 +7,19 @@ import re
 ELLIPSIS = "\u2026"
 MASK = "***"
 PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
-"""OpenAI's and Anthropic's key shape (``sk-proj-...``, ``sk-ant-api03-...``)."""
+"""Anything that starts like OpenAI's and Anthropic's keys, for free text such as error messages."""
+KEY_SHAPE = re.compile(
+    r"sk-(?:proj|ant|svcacct|admin|None)-[A-Za-z0-9_\-]{8,}"  # OpenAI's and Anthropic's keys of today
+    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{20,}"  # OpenAI's older keys: sk- and 48 letters and digits
+)
+"""A key as the providers issue them, wherever it stands in a name: not a name that merely holds ``sk-``
+(a project ``eshop-sk-prod``, a fine-tune suffix ``sk-triage``)."""
 
 
 def without_key_shapes(text: str) -> str:
-    """``text`` with whatever has the shape of a provider's API key (``sk-...``, OpenAI's and Anthropic's)
-    masked, whoever's key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
-    return PROVIDER_KEY.sub("sk-" + MASK, text) if "sk-" in text else text
+    """``text`` with whatever has the shape of a provider's API key (:data:`KEY_SHAPE`) masked, whoever's
+    key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
+    return KEY_SHAPE.sub("sk-" + MASK, text) if "sk-" in text else text
 
 
 def without_credentials(credentials: tuple[str, ...], text: str) -> str:

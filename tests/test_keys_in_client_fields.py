@@ -134,3 +134,20 @@ def test_a_model_name_with_sk_inside_a_word_is_left_alone(proxy, recorder):
     httpx.post(proxy.url + "/v1/chat/completions", json=body, headers={"authorization": "Bearer sk-test"}, timeout=10)
     [record] = recorder.wait_for_ends(1)
     assert record.model == "gpt-4o-task-model"
+
+
+def test_names_that_merely_hold_sk_are_kept_and_a_key_inside_a_word_is_not(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder])
+    fine_tune = "ft:gpt-4o-mini-2024-07-18:acme:sk-triage:AbC12345"  # OpenAI names fine-tunes by a suffix
+    headers = {
+        "authorization": "Bearer sk-test-own-key-0123456789",
+        "x-ccproxy-project": "eshop-sk-prod",
+        "x-ccproxy-session": f"alice_{OTHER_KEY}",
+        "x-ccproxy-tag-team": "run-sk-2025-01",
+        f"x-ccproxy-tag-{OTHER_KEY[:30]}": "named-by-a-key",
+    }
+    body = {"model": fine_tune, "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.project, record.tags) == (fine_tune, "eshop-sk-prod", {"team": "run-sk-2025-01"})
+    assert record.session_id == "alice_sk-***"

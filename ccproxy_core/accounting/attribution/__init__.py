@@ -100,7 +100,7 @@ class Attributor:
                 _mask_keys(context, keys)
             if context.model and _holds_any([context.model], starts):
                 context.model = without_keys(keys, context.model)
-        if _holds_any(values, ["sk-"]) or (context.model and "sk-" in context.model):
+        if _holds_any([*values, *context.tags], ["sk-"]) or (context.model and "sk-" in context.model):
             _mask_key_shapes(context)  # another key than the request's, shaped as the providers' are
 
     def read(
@@ -199,7 +199,9 @@ def _mask_key_shapes(context: RequestContext) -> None:
         value = getattr(context, name)
         if value:
             setattr(context, name, without_key_shapes(value))
-    context.tags = {name: without_key_shapes(value) for name, value in context.tags.items()}
+    # A tag's name cannot hold "***": a tag named by a key is left out.
+    tags = context.tags.items()
+    context.tags = {name: without_key_shapes(value) for name, value in tags if without_key_shapes(name) == name}
 
 
 def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:
