@@ -115,6 +115,16 @@ def test_a_succeeded_result_without_a_model_leaves_the_fetch_unpriced_not_short(
     assert (cost.priced, cost.total) == (False, None)
 
 
+def test_a_result_line_that_names_usage_but_is_not_json_leaves_the_fetch_unpriced_not_short():
+    # Before, the line was skipped and the fetch priced at the readable results alone.
+    good = anthropic_line("good", {"input_tokens": 100_000, "output_tokens": 1_000})
+    broken = anthropic_line("broken", {"input_tokens": 100_000, "output_tokens": 1_000})[:-40] + b"\n"
+    _usage, cost = fetched("anthropic", good + broken)
+    assert (cost.priced, cost.total) == (False, None)
+    _usage, cost = fetched("anthropic", good + b"not json, and no usage either\n")  # says nothing billed
+    assert cost.priced and cost.total == (100_000 * Decimal("1.5") + 1_000 * Decimal("7.5")) / MTOK  # $0.1575
+
+
 def test_a_result_with_a_charge_no_price_list_gives_leaves_the_fetch_unpriced_not_short():
     line = json.loads(responses_line("ci"))
     line["response"]["body"]["output"][0] = {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_1"}

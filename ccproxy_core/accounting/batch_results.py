@@ -104,13 +104,14 @@ class BatchResultsParser:
     Results are not an event stream: there is no first token, terminal event or stream state.
     """
 
-    __slots__ = ("_lines", "_batch")
+    __slots__ = ("_lines", "_batch", "_unread_lines")
     state = None
     lost = False  # a result line too large to read leaves the results unpriced (``unreadable``), not unknown
 
     def __init__(self, thresholds: tuple[int, ...] = ()) -> None:
         self._lines = SSELineSplitter()
         self._batch = BatchUsage(thresholds)
+        self._unread_lines = 0  # lines naming usage that are not JSON
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk of the body, exactly as it came from the provider (decoded)."""
@@ -130,18 +131,24 @@ class BatchResultsParser:
         if tail:  # a last line without a line end
             self._read_line(tail)
             self._lines = SSELineSplitter()
+        # Beside results, a line that names usage but does not read is one whose bill is unknown; in a
+        # file of no results, it is just text (any file may be downloaded through the same route).
+        if self._unread_lines and self._batch.results:
+            self._batch.unreadable = True
         return summed_usage(self._batch)
 
     def _read_line(self, line: bytes) -> None:
         if _USAGE_MARKER.search(line) is None:
             return
         entry = decode_json(line)
-        if isinstance(entry, dict):
-            found = _result_usage(entry)
-            if found is not None and found.response_model:
-                self._batch.add(found.response_model, found)
-            elif found is not None:  # a succeeded result that names no model cannot be priced: nor can the fetch
-                self._batch.unreadable = True
+        if not isinstance(entry, dict):
+            self._unread_lines += 1
+            return
+        found = _result_usage(entry)
+        if found is not None and found.response_model:
+            self._batch.add(found.response_model, found)
+        elif found is not None:  # a succeeded result that names no model cannot be priced: nor can the fetch
+            self._batch.unreadable = True
 
 
 def _result_usage(entry: dict[str, Any]) -> Usage | None:
