@@ -84,3 +84,10 @@ def test_a_field_name_given_as_a_bare_token_is_read_as_form_parsers_read_it():
     assert form_model_and_stream(body, b"B") == ("gpt-4o-transcribe", False)
     body = b"--B\r\nContent-Disposition: form-data; name=stream;\r\n\r\ntrue\r\n--B--\r\n"
     assert form_model_and_stream(body, b"B") == (None, True)
+
+
+def test_parameter_names_are_read_whatever_their_case():
+    body = b'--B\r\nContent-Disposition: form-data; NAME="model"\r\n\r\ngpt-4o-transcribe\r\n--B--\r\n'
+    assert form_model_and_stream(body, b"B") == ("gpt-4o-transcribe", False)
+    upload = b'--B\r\nContent-Disposition: form-data; name="model"; FileName="m.txt"\r\n\r\nforged\r\n--B--\r\n'
+    assert form_model_and_stream(upload, b"B") == (None, False)  # a file part named model is no model

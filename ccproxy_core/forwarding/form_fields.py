@@ -19,8 +19,9 @@ MAX_VALUE_BYTES = 256
 
 _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t]*;([^\r\n]*)")
 # Quoted, as RFC 7578 writes it, or a bare token, as form parsers also take it.
-_NAME = re.compile(rb'(?:^|;)[ \t]*name=(?:"([^"]*)"|([^;\s"]+))')
-_FILENAME = re.compile(rb"(?:^|;)[ \t]*filename\*?=")
+# Parameter names are case-insensitive (RFC 2183): NAME= and FileName= are read too.
+_NAME = re.compile(rb'(?i)(?:^|;)[ \t]*name[ \t]*=[ \t]*(?:"([^"]*)"|([^;\s"]+))')
+_FILENAME = re.compile(rb"(?i)(?:^|;)[ \t]*filename\*?[ \t]*=")
 _BOUNDARY = re.compile(r'(?i);\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
 
 
