@@ -114,3 +114,19 @@ def test_each_point_of_the_series_names_its_requests_without_a_known_cost(proxy_
         answer = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": hours}).json()
         [point] = [p for p in answer["timeseries"]["points"] if p["requests"]]
         assert (point["requests"], point["unpriced_requests"], point["cost_usd"]) == (1, 1, 0)
+
+
+def test_chart_times_are_written_the_readers_way(browser, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    send_anthropic(proxy.url, "one")
+    context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin", viewport={"width": 1400, "height": 1000})
+    try:
+        tab = context.new_page()
+        tab.goto(f"{proxy.url}/dashboard#15m")
+        expect(tile_value(tab, "requests")).to_have_text("1", timeout=10_000)
+        chart = tab.locator("#chart-requests")
+        chart.locator(".u-over").hover()  # the legend shows the bucket under the pointer
+        shown = chart.locator(".u-legend .u-series").first.locator(".u-value").inner_text()
+        assert re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4} \d\d:\d\d", shown), shown  # 5.12.2026 08:42, not 12/5 8:42am
+    finally:
+        context.close()

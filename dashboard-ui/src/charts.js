@@ -99,10 +99,34 @@ function legendValue(spec, u, value, index) {
   return value === null ? `${shown} (${formatCount(unknown)} unknown)` : `${shown} +${formatCount(unknown)} unknown`;
 }
 
+/**
+ * uPlot writes times from templates in US style ("{M}/{D}", "{h}:{mm}{aa}"): write them the browser's
+ * way instead (5.12., 08:00 in Germany), keeping what each template shows (year, date, time).
+ */
+export function localDateFormat(template) {
+  const lines = template.split("\n").map(localLineFormat); // an axis label may have two lines
+  return (date) => lines.map((line) => line(date)).join("\n");
+}
+
+function localLineFormat(template) {
+  const day = {};
+  if (template.includes("{YY")) day.year = "numeric";
+  if (/\{M|\{D|\{W/.test(template)) Object.assign(day, { month: "numeric", day: "numeric" });
+  const time = /\{h|\{H|\{m/.test(template) ? { hour: "2-digit", minute: "2-digit" } : null;
+  if (time && template.includes("{ss")) time.second = "2-digit";
+  return (date) => {
+    const parts = [];
+    if (Object.keys(day).length) parts.push(date.toLocaleDateString([], day));
+    if (time) parts.push(date.toLocaleTimeString([], time));
+    return parts.join(" ");
+  };
+}
+
 function chartOptions(spec, width) {
   return {
     width,
     height: CHART_HEIGHT,
+    fmtDate: localDateFormat,
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
