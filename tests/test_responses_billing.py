@@ -93,6 +93,13 @@ ANSWERS = {
         json.dumps({**QUEUED, "status": "failed", "error": {"code": "server_error", "message": "It broke."}}).encode(),
     ),
     "other-completed": json_answer(b"200 OK", json.dumps({**BACKGROUND, "id": "resp_other"}).encode()),
+    # Created in the background and streamed (for a stream that can be resumed): billed when it completes.
+    "bg-streamed": stream_answer(
+        sse(
+            ("response.created", {"type": "response.created", "sequence_number": 0, "response": QUEUED}),
+            ("response.completed", {"type": "response.completed", "sequence_number": 1, "response": BACKGROUND}),
+        )
+    ),
     "tools": json_answer(b"200 OK", json.dumps(RESPONSE_WITH_TOOLS).encode()),
     "browsing": json_answer(b"200 OK", json.dumps(BROWSING).encode()),
     "tools-preview-4o": json_answer(b"200 OK", json.dumps(PREVIEW_SEARCH_4O).encode()),
@@ -217,10 +224,11 @@ def test_a_background_response_is_billed_once_on_the_retrieval_that_sees_it_fini
     assert finished.cost_usd == tokens
     # Queued: its cost is not known yet (the retrieval that shows it finished carries it).
     assert (created.tokens_input, created.cost_usd, created.priced, created.error_type) == (None, None, False, None)
-    # Still running: a read that bills nothing.
-    assert (in_progress.tokens_input, in_progress.cost_usd, in_progress.priced) == (None, 0, True)
-    for record in (again, other):  # finished with usage, billed already or started elsewhere: who knows, not 0
-        assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, None, False, None)
+    # Still running, or billed here already: reads that bill nothing.
+    for record in (in_progress, again):
+        assert (record.tokens_input, record.cost_usd, record.priced, record.error_type) == (None, 0, True, None)
+    # Finished with usage, started elsewhere: billed there, or by nobody. Its cost is unknown, not 0.
+    assert (other.tokens_input, other.cost_usd, other.priced, other.error_type) == (None, None, False, None)
 
 
 def test_the_retrieval_that_bills_a_background_response_says_what_and_who_it_was_for(proxy, recorder):
@@ -305,4 +313,17 @@ def test_a_background_response_cancelled_is_billed_on_the_cancel_that_shows_its_
     assert cancelled.endpoint == "/v1/responses/{response_id}/cancel"
     assert (cancelled.tokens_input, cancelled.tokens_output) == (2_000, 800)
     assert cancelled.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
-    assert (retrieved.tokens_input, retrieved.cost_usd, retrieved.priced) == (None, None, False)  # billed once
+    assert (retrieved.tokens_input, retrieved.cost_usd, retrieved.priced) == (None, 0, True)  # billed once
+
+
+def test_a_background_response_billed_by_its_own_stream_is_free_to_read_again(proxy, recorder):
+    headers = {"authorization": "Bearer sk-test"}
+    body = {"model": "gpt-5", "input": "hi", "background": True, "stream": True}
+    created = httpx.post(proxy.url + "/v1/responses", json=body, headers=headers | {"x-raw": "bg-streamed"})
+    assert created.status_code == 200
+    assert (
+        httpx.get(proxy.url + "/v1/responses/resp_bg", headers=headers | {"x-raw": "bg-completed"}).status_code == 200
+    )
+    streamed, read = recorder.wait_for_ends(2)
+    assert streamed.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
+    assert (read.tokens_input, read.cost_usd, read.priced) == (None, 0, True)  # billed here, by the stream

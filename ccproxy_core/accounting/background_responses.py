@@ -8,7 +8,9 @@ So ccproxy remembers the ids of the background responses it saw started and not 
 and gives their usage, cost and outcome to the first retrieval that shows them finished (with
 their usage, if any: one cancelled may show no usage at first, and its usage later), with the
 model and attribution of the call that started them, which a retrieval does not repeat.
-Every other retrieval is a read of a stored object: it records no tokens and no cost.
+Every other retrieval is a read of a stored object: it records no tokens and costs 0, except
+one showing a response finished with usage that this process neither billed nor saw started,
+which may have been billed elsewhere or nowhere: its cost is unknown.
 
 The memory is per process and bounded: a response started through another worker or
 before a restart, or pushed out by ``MAX_WAITING`` newer ones, is not billed on retrieval.
@@ -72,10 +74,11 @@ NO_ORIGIN = Origin()
 
 
 class BackgroundResponses:
-    """The background responses started through this process and not yet seen finished."""
+    """The background responses started through this process and not yet seen finished, and those it billed."""
 
     def __init__(self, limit: int = MAX_WAITING) -> None:
         self._waiting: OrderedDict[str, Origin] = OrderedDict()
+        self._billed: OrderedDict[str, None] = OrderedDict()  # later reads of these are free
         self._limit = limit
 
     def settle(
@@ -89,6 +92,8 @@ class BackgroundResponses:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
                 self._remember(usage.response_id, Origin.of(context, credentials()))
                 usage.service_tier = None  # a queued answer echoes the tier asked for ("auto"): none has served it yet
+            elif usage.background and usage.response_id and usage.has_tokens:  # a background stream, billed here
+                self._note_billed(usage.response_id)
             return usage, NO_ORIGIN
         if reader != STORED_RESPONSE:
             return usage, NO_ORIGIN
@@ -96,6 +101,7 @@ class BackgroundResponses:
         # Finished: a job first shown cancelled without usage may still show its usage later.
         finished = usage.response_status in FINISHED and (usage.has_tokens or usage.response_status != "cancelled")
         if response_id and finished and response_id in self._waiting:
+            self._note_billed(response_id)
             return usage, self._waiting.pop(response_id)
         # A job's own failure is the job's, recorded when first seen finished; an error body without a response
         # in it is this call's.
@@ -105,9 +111,15 @@ class BackgroundResponses:
             error_type=usage.error_type,
             error_message=usage.error_message,
             failed=failed,
-            # Billed by whoever saw it finish first: here already, through another worker, or by nobody.
-            counted_elsewhere=usage.background and finished and usage.has_tokens,
+            # Billed by whoever saw it finish first: through another worker, before a restart, or by nobody.
+            counted_elsewhere=usage.background and finished and usage.has_tokens and response_id not in self._billed,
         ), NO_ORIGIN
+
+    def _note_billed(self, response_id: str) -> None:
+        self._billed[response_id] = None
+        self._billed.move_to_end(response_id)
+        while len(self._billed) > self._limit:
+            self._billed.popitem(last=False)
 
     def _remember(self, response_id: str, origin: Origin) -> None:
         self._waiting[response_id] = origin
