@@ -9,11 +9,12 @@ MASK = "***"
 PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 """Anything that starts like OpenAI's and Anthropic's keys, for free text such as error messages."""
 KEY_SHAPE = re.compile(
-    r"sk-(?:proj|ant|svcacct|admin|None)-[A-Za-z0-9_\-]{8,}"  # OpenAI's and Anthropic's keys of today
-    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{20,}"  # OpenAI's older keys: sk- and 48 letters and digits
+    r"(?<![A-Za-z0-9])sk-"  # a key begins a word (after "_" too): "kiosk-proj-frontend" holds none
+    r"(?:(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{20,}"  # OpenAI's, Anthropic's, OpenRouter's
+    r"|[A-Za-z0-9]{20,})"  # OpenAI's older keys (sk- and 48 letters and digits), and others' of that shape
 )
-"""A key as the providers issue them, wherever it stands in a name: not a name that merely holds ``sk-``
-(a project ``eshop-sk-prod``, a fine-tune suffix ``sk-triage``)."""
+"""A key as the providers issue them, in a name or an id: not a name that merely holds ``sk-`` (a project
+``eshop-sk-prod``, a fine-tune suffix ``sk-triage``). Header names arrive lowercased, hence any case."""
 
 
 def without_key_shapes(text: str) -> str:

@@ -144,10 +144,13 @@ def test_names_that_merely_hold_sk_are_kept_and_a_key_inside_a_word_is_not(proxy
         "x-ccproxy-project": "eshop-sk-prod",
         "x-ccproxy-session": f"alice_{OTHER_KEY}",
         "x-ccproxy-tag-team": "run-sk-2025-01",
+        "x-ccproxy-tag-app": "kiosk-proj-frontend",
         f"x-ccproxy-tag-{OTHER_KEY[:30]}": "named-by-a-key",
+        "x-ccproxy-tag-sk-None-abcDEF12abcDEF12abcDEF12": "named-by-a-key",  # names arrive lowercased
     }
     body = {"model": fine_tune, "messages": [{"role": "user", "content": "hi"}]}
     httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
     [record] = recorder.wait_for_ends(1)
-    assert (record.model, record.project, record.tags) == (fine_tune, "eshop-sk-prod", {"team": "run-sk-2025-01"})
+    tags = {"team": "run-sk-2025-01", "app": "kiosk-proj-frontend"}
+    assert (record.model, record.project, record.tags) == (fine_tune, "eshop-sk-prod", tags)
     assert record.session_id == "alice_sk-***"
