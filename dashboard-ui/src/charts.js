@@ -112,7 +112,7 @@ function localLineFormat(template) {
   const day = {};
   if (template.includes("{YY")) day.year = "numeric";
   if (/\{M|\{D|\{W/.test(template)) Object.assign(day, { month: "numeric", day: "numeric" });
-  const time = /\{h|\{H|\{m/.test(template) ? { hour: "2-digit", minute: "2-digit" } : null;
+  const time = /\{h|\{H|\{m/.test(template) ? { hour: "numeric", minute: "2-digit" } : null;
   if (time && template.includes("{ss")) time.second = "2-digit";
   return (date) => {
     const parts = [];
@@ -127,6 +127,7 @@ function chartOptions(spec, width) {
     width,
     height: CHART_HEIGHT,
     fmtDate: localDateFormat,
+    padding: [null, 24, null, null], // room on the right for the last time label ("12:00 AM")
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
