@@ -9,12 +9,15 @@ MASK = "***"
 PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 """Anything that starts like OpenAI's and Anthropic's keys, for free text such as error messages."""
 KEY_SHAPE = re.compile(
-    r"(?<![A-Za-z0-9])sk-"  # a key begins a word (after "_" too): "kiosk-proj-frontend" holds none
-    r"(?:(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{20,}"  # OpenAI's, Anthropic's, OpenRouter's
-    r"|[A-Za-z0-9]{20,})"  # OpenAI's older keys (sk- and 48 letters and digits), and others' of that shape
+    # OpenAI's, Anthropic's and OpenRouter's keys, wherever they stand (glued, after "key%3D"): names such
+    # as "kiosk-proj-frontend" are far shorter than a key after its prefix. Header names arrive lowercased.
+    r"sk-(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{20,}"
+    # OpenAI's older keys (sk- and 48 letters and digits), and others' of that shape, at a word's start
+    # (or after a %-escape, as a query string keeps them): "task-" and 20 letters is a name.
+    r"|(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))sk-[A-Za-z0-9]{20,}"
 )
 """A key as the providers issue them, in a name or an id: not a name that merely holds ``sk-`` (a project
-``eshop-sk-prod``, a fine-tune suffix ``sk-triage``). Header names arrive lowercased, hence any case."""
+``eshop-sk-prod``, a fine-tune suffix ``sk-triage``)."""
 
 
 def without_key_shapes(text: str) -> str:

@@ -154,3 +154,23 @@ def test_names_that_merely_hold_sk_are_kept_and_a_key_inside_a_word_is_not(proxy
     tags = {"team": "run-sk-2025-01", "app": "kiosk-proj-frontend"}
     assert (record.model, record.project, record.tags) == (fine_tune, "eshop-sk-prod", tags)
     assert record.session_id == "alice_sk-***"
+
+
+def test_a_key_after_a_percent_escape_or_glued_to_a_word_is_masked(proxy_factory, recorder):
+    # A query string and a header keep "%3D" and "%20" as sent: the key after them starts no word.
+    proxy = proxy_factory(plugins=[recorder])
+    headers = {
+        "authorization": "Bearer sk-test-own-key-0123456789",
+        "user-agent": f"mytool/1.0 (key%3D{OTHER_KEY})",
+        "x-ccproxy-session": f"tok=Bearer%20{OTHER_KEY}",
+        "x-ccproxy-project": f"p1{OTHER_KEY}",
+    }
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(proxy.url + f"/v1/chat/completions?note=key%3D{OTHER_KEY}", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.user_agent, record.session_id, record.project) == (
+        "mytool/1.0 (key%3Dsk-***)",
+        "tok=Bearer%20sk-***",
+        "p1sk-***",
+    )
+    assert record.query == "note=key%3Dsk-***"
