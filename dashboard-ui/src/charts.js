@@ -127,7 +127,7 @@ function chartOptions(spec, width) {
     width,
     height: CHART_HEIGHT,
     fmtDate: localDateFormat,
-    padding: [null, 24, null, null], // room on the right for the last time label ("12:00 AM")
+    padding: [null, 36, null, null], // room on the right for half the last time label ("12/5/2026" is 62 px)
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
