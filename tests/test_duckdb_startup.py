@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -164,6 +166,34 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
     with pytest.raises(StartupError, match="cannot open DuckDB file"):
         open_store(path)
     assert path.read_text().startswith("these are my notes")
+
+
+def test_an_sqlite_database_is_refused_before_duckdb_would_fetch_an_extension_to_open_it(tmp_path):
+    """DuckDB left to itself downloads and loads its SQLite extension, and opens the other program's data."""
+    path = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute("CREATE TABLE notes (body TEXT)")
+        other.commit()
+    before = path.read_bytes()
+    with pytest.raises(StartupError) as caught:
+        open_store(path)
+    message = str(caught.value)
+    assert f"cannot open DuckDB file {path}: it is an SQLite database, not a DuckDB file" in message, message
+    assert "extension" not in message and "OBSERVABILITY__DUCKDB_PATH" in message
+    assert path.read_bytes() == before
+
+
+def test_no_connection_may_load_an_extension_duckdb_does_not_carry(tmp_path):
+    store = open_store(tmp_path / "logs.duckdb")
+    cursor = store.database.cursor()
+    try:
+        settings = cursor.execute(
+            "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
+        ).fetchone()
+    finally:
+        cursor.close()
+        store.close()
+    assert settings == (False, False)
 
 
 def test_duckdb_memory_limit_threads_and_checkpoint_threshold_come_from_the_settings(tmp_path):

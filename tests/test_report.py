@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -195,6 +197,21 @@ def test_another_programs_file_is_refused_and_only_an_older_ccproxy_file_is_sent
     answer = report_in_process(config, "daily")
     assert answer.exit_code == 2 and answer.output.startswith(f"error: {path} {expected}"), answer.output
     assert "Traceback" not in answer.output and len(answer.output.splitlines()) == 1
+
+
+def test_an_sqlite_file_is_refused_without_asking_duckdb_to_fetch_an_extension(tmp_path):
+    path = tmp_path / "some.duckdb"
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute("CREATE TABLE access_logs (request_id TEXT)")
+        other.commit()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
+    answer = report_in_process(config, "daily")
+    assert answer.exit_code == 2, answer.output
+    assert answer.output == (
+        f"error: cannot read {path}: it is an SQLite database, not a DuckDB file; "
+        "set OBSERVABILITY__DUCKDB_PATH to ccproxy's file\n"
+    )
 
 
 def test_a_held_file_is_named_as_in_use_when_the_configured_server_does_not_answer(tmp_path):

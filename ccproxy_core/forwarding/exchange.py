@@ -219,7 +219,8 @@ STORED_OBJECT_READERS = frozenset({"none", "batch_results", STORED_RESPONSE})
 """Readers of management calls, file downloads and stored responses: no charge unless their answer
 brings usage (batch results, a background response shown finished)."""
 FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
-"""What endpoints the provider meters without charge (moderations) cost."""
+"""The cost of what the provider does not charge for: free endpoints (moderations, token counting,
+listing models) and reads of objects stored earlier."""
 
 
 def _ms_between(start: float | None, end: float | None) -> float | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from ccproxy_core.duckdb_files import SAFE_OPTIONS, foreign_file
 from ccproxy_core.errors import StartupError
 
 from . import block_cache
@@ -207,5 +208,8 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
+    foreign = foreign_file(path)
+    if foreign is not None:
+        raise duckdb.IOException(f"it is {foreign}; it was left as it was")
     # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
-    return duckdb.connect(str(path), config=config)
+    return duckdb.connect(str(path), config={**config, **SAFE_OPTIONS})

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS
+from ccproxy_core.duckdb_files import SAFE_OPTIONS, foreign_file
 from ccproxy_core.errors import CcproxyError
 from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups, name_session_keys
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
@@ -264,13 +265,16 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
             f"no stored access records at {path}: set OBSERVABILITY__DUCKDB_PATH (or --config), "
             "or pass --url of a running ccproxy"
         )
+    foreign = foreign_file(path)
+    if foreign is not None:
+        raise ReportError(f"cannot read {path}: it is {foreign}; set OBSERVABILITY__DUCKDB_PATH to ccproxy's file")
     import duckdb
 
     try:
-        connection = duckdb.connect(str(path), read_only=True)
+        connection = duckdb.connect(str(path), read_only=True, config=SAFE_OPTIONS)
     except duckdb.IOException as exc:
         if _LOCKED not in str(exc).lower():
-            raise ReportError(f"cannot open {path}: {exc}") from None
+            raise ReportError(f"cannot open {path}: {' '.join(str(exc).split())}") from None
         holder = re.search(r"\(PID \d+\)", str(exc))
         note = f"{path} is in use by another process{' ' + holder.group() if holder else ''}"
         return ApiSource(_local_server_url(settings), token, note)
