@@ -35,12 +35,8 @@ from ccproxy_core.forwarding.exchange_response import ExchangeResponse
 from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
-from ccproxy_core.forwarding.request_parts import (
-    has_dot_segment,
-    off_path_setting,
-    proxy_base_url,
-    upstream_path,
-)
+from ccproxy_core.forwarding.other_methods import answer_other_method
+from ccproxy_core.forwarding.request_parts import has_dot_segment, off_path_setting, proxy_base_url, upstream_path
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     read_response_headers,
@@ -113,16 +109,18 @@ class Proxy:
     async def handle(self, request: Request) -> Response:
         """Any request FastAPI did not route elsewhere: forwarded when under a provider's ``/v1/``.
 
-        Other paths answer a provider-shaped 404, recorded under the endpoint ``unmatched``; ccproxy's
-        own endpoints, when their plugin is off, answer a 404 naming the setting that turns them on, and
-        are not counted as proxied requests, nor are other paths under them (any web page may send the
-        operator's browser there) or those a browser asks for itself (``/favicon.ico``).
+        A path served with other methods gets 405 (``HEAD`` is served as ``GET``); other paths a
+        provider-shaped 404, recorded under the endpoint ``unmatched``; ccproxy's own endpoints, when
+        their plugin is off, a 404 naming the setting that turns them on. Paths under ccproxy's own
+        and those a browser asks for itself (``/favicon.ico``) are never counted as proxied requests.
         """
         route = self.route_for(request.scope["method"], request.scope["path"])
         if route is not None:
             return ExchangeResponse(self, route)
         if (setting := off_path_setting(self.off_paths, request.url.path)) is not None:
             return JSONResponse({"detail": f"{request.url.path} is off: set {setting}=true to serve it"}, 404)
+        if (answer := answer_other_method(request.scope)) is not None:
+            return answer
         if is_own_path(request.url.path) or is_browsers_own_request(request.url.path):  # never an API client's
             return JSONResponse({"detail": f"ccproxy has no {safe_text(request.url.path, 200)}"}, 404)
         return ExchangeResponse(self, _UNMATCHED_ROUTE)
