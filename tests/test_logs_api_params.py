@@ -109,6 +109,12 @@ def test_window_and_default_bucket():
     with pytest.raises(RequestValidationError) as caught:
         choose_bucket("minute", end - timedelta(days=30), end)
     assert error_location(caught) == ("query", "bucket")
+    for bucket in ("day", None):  # no larger bucket to suggest: the start is what to change
+        with pytest.raises(RequestValidationError) as caught:
+            choose_bucket(bucket, datetime(1, 1, 1, tzinfo=UTC), end)
+        assert error_location(caught) == ("query", "start_time")
+        assert "longer than 10000 days: give a later start_time" in caught.value.errors()[0]["msg"]
+    assert choose_bucket(None, end - timedelta(days=10_000), end) == "day"
 
 
 @pytest.mark.parametrize(

@@ -245,6 +245,9 @@ def choose_bucket(bucket: str | None, start: datetime, end: datetime) -> str:
     if bucket is None:
         bucket = "minute" if seconds <= 2 * 3600 else "hour" if seconds <= 72 * 3600 else "day"
     if seconds / BUCKET_SECONDS[bucket] > MAX_TIME_BUCKETS:
+        if bucket == "day":  # no larger bucket to suggest; ``hours`` cannot reach this far, so start_time does
+            message = f"gives a window longer than {MAX_TIME_BUCKETS} days: give a later start_time"
+            raise param_error("start_time", message, start.isoformat())
         raise param_error(
             "bucket",
             f"gives more than {MAX_TIME_BUCKETS} points for this window: use a larger bucket or a shorter window",
