@@ -157,7 +157,8 @@ def test_an_unwritable_path_stops_start_up_with_one_line(tmp_path):
     with pytest.raises(StartupError) as caught:
         open_store(path)
     message = str(caught.value)
-    assert message.startswith(f"cannot open DuckDB file {path}: ") and "\n" not in message
+    assert message.startswith(f"cannot open DuckDB file {path}: {blocker} is a file, not a folder - ")
+    assert "\n" not in message
 
 
 def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):

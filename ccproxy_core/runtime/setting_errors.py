@@ -7,6 +7,7 @@ key pasted where ``[attribution.keys]`` wants a key's fingerprint, which is a pl
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from decimal import Decimal
@@ -33,6 +34,8 @@ def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[st
         entry = location[2] if FINGERPRINT.fullmatch(location[2].lower()) else NOT_A_FINGERPRINT
         location = ["ATTRIBUTION", "KEYS", entry, *(part for part in location[3:] if part not in _KEY_ENTRY_TAGS)]
     name = "__".join((*(part.upper() for part in path), *location)) or "settings"
+    if error["type"] == "extra_forbidden":
+        return unknown_key_line(name, model, [part for part in error["loc"] if isinstance(part, str)])
     value = error.get("input")
     if error["type"] == "missing":
         shown = "(missing)"
@@ -42,7 +45,48 @@ def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[st
         shown = repr(MASK)
     else:
         shown = shown_setting_value(name, value)
-    return f"invalid setting {name}={shown}: {error['msg']}"
+    message = "give a finite number" if _not_finite(error) else error["msg"]
+    return f"invalid setting {name}={shown}: {message}"
+
+
+_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"})
+
+
+def _not_finite(error: ErrorDetails) -> bool:
+    """Whether a bound was broken by ``nan`` or an infinity: no bound is what is wrong with those."""
+    if error["type"] not in _BOUNDS:
+        return False
+    try:
+        return not math.isfinite(float(error.get("input")))
+    except (TypeError, ValueError):
+        return False
+
+
+def unknown_key_line(name: str, model: type[BaseModel], location: list[str]) -> str:
+    """``unknown key KEY in TABLE: did you mean ...?`` for a key a table does not take (no value shown)."""
+    table, _, key = name.rpartition("__")
+    enclosing = _enclosing_model(model, location)
+    known = list(enclosing.model_fields) if enclosing is not None else []
+    close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"it takes {', '.join(known)}" if known else "remove it"
+    return f"unknown key {key.lower()} in {table}: {hint}"
+
+
+def _enclosing_model(model: type[BaseModel], location: list[str]) -> type[BaseModel] | None:
+    """The model whose table holds the last part of ``location``."""
+    current: Any = model
+    for part in location[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            continue  # a dict entry or a union's tag: the same model goes on
+        current = next((kind for kind in _kinds(fields[part].annotation) if _is_model(kind)), None)
+        if current is None:
+            return None
+    return current
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
 
 
 def is_secret_field(model: type[BaseModel], location: list[str]) -> bool:

@@ -139,12 +139,24 @@ def resolve_config_file(config_file: str | Path | None) -> Path | None:
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad setting: its environment variable name, the bad value, and what is allowed."""
     lines = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors:
+        if _a_table_where_text_may_stand(error, errors):
+            continue
         if error["type"] == BUDGET_ERROR:
             lines.append(describe_budget_error(error))
             continue
         lines.append(bad_setting_line(error, Settings))
     return "\n".join(lines)
+
+
+def _a_table_where_text_may_stand(error: Mapping[str, Any], errors: list[Any]) -> bool:
+    """The text branch of a value that may be text or a table, given a table with errors of its own:
+    only those name what is wrong (``[attribution.keys]``)."""
+    if error["type"] != "string_type" or not isinstance(error.get("input"), dict):
+        return False
+    entry = tuple(error["loc"][:-1])
+    return any(other is not error and tuple(other["loc"][: len(entry)]) == entry for other in errors)
 
 
 def describe_budget_error(error: Mapping[str, Any]) -> str:

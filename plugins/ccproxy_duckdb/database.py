@@ -87,8 +87,9 @@ class Database:
             if created:
                 path.chmod(0o600)  # the access log is the operator's alone
         except (OSError, duckdb.Error) as exc:
+            cause = _a_file_on_the_way(exc) or one_line(str(exc))
             raise StartupError(
-                f"cannot open DuckDB file {path}: {one_line(str(exc))} - make sure the folder is writable and no "
+                f"cannot open DuckDB file {path}: {cause} - make sure the folder is writable and no "
                 "other process (another ccproxy?) has the file open, or set OBSERVABILITY__DUCKDB_PATH to another file"
             ) from None
         try:
@@ -197,6 +198,13 @@ def _unprepared(path: Path, memory_limit: object, error: duckdb.Error) -> str:
         f"cannot bring DuckDB file {path} up to date ({cause}); it was left as it was: if another program wrote it, "
         "set OBSERVABILITY__DUCKDB_PATH to ccproxy's file or a new one"
     )
+
+
+def _a_file_on_the_way(error: BaseException) -> str | None:
+    """What stops the folders from being made when a part of the path is a file: the OS says only "exists"."""
+    if isinstance(error, FileExistsError | NotADirectoryError) and error.filename:
+        return f"{error.filename} is a file, not a folder"
+    return None
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

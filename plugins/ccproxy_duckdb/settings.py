@@ -40,6 +40,13 @@ class DuckDBSettings(LogCollectionSettings):
     until its write-ahead log reaches this size (DuckDB's own default is 16MB); each checkpoint writes them
     as one row group, so a lower value holds less memory in smaller row groups."""
 
+    @field_validator("duckdb_path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty: give the path of the DuckDB file, or leave the setting out for the default")
+        return value
+
     @field_validator("duckdb_memory_limit", "duckdb_checkpoint_threshold", mode="before")
     @classmethod
     def _a_size(cls, value: object) -> object:
