@@ -180,3 +180,13 @@ def test_a_duckdb_size_takes_any_case_and_a_bad_one_says_what_to_write(monkeypat
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "is not a size: write a number and a unit, such as 256MB or 1GiB" in str(caught.value)  # not a regex
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_duckdb_path_is_refused_by_name(monkeypatch, value):
+    # Before, it became the working folder: "cannot open DuckDB file .: ... Is a directory", exit 1.
+    monkeypatch.setenv("OBSERVABILITY__DUCKDB_PATH", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"invalid setting OBSERVABILITY__DUCKDB_PATH='{value}': ")
+    assert "give the path of the DuckDB file" in str(caught.value)
