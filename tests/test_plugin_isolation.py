@@ -108,3 +108,36 @@ def test_a_plain_hook_that_holds_the_event_loop_is_named_and_counted(proxy_facto
     [line] = [r.getMessage() for r in caplog.records if getattr(r, "plugin", None)]
     held = re.search(r"its on_request_end held the event loop for (\d+) ms", line)
     assert held and int(held.group(1)) >= 200 and "make it async def" in line  # longer on a busy machine
+
+
+class Rerouting:
+    """Writes the request's own facts, which plugins must not: provider, model, kind, path."""
+
+    @hookimpl
+    def on_request_start(self, context):
+        context.service_type, context.model, context.streaming = "openai", "gpt-4o", False
+
+    @hookimpl
+    async def admit_request(self, context):
+        context.path = context.endpoint = "/v1/chat/completions"
+        context.state["rerouting"] = "kept"  # state is the plugin's own
+
+
+def test_a_plugin_that_rewrites_the_requests_facts_neither_reroutes_it_nor_falsifies_its_record(
+    proxy_factory, recorder, caplog
+):
+    # Before, the Anthropic request and its key went to the OpenAI base URL (here nothing listens), and a
+    # complete stream read as another provider's was recorded as cut short, without its tokens.
+    proxy = proxy_factory(plugins=[Rerouting(), recorder], upstream={"openai_base_url": "http://127.0.0.1:9"})
+    caplog.set_level(logging.WARNING, logger="ccproxy.plugins")
+    with httpx.stream("POST", proxy.url + "/v1/messages", json={**BODY, "stream": True}, headers=HEADERS) as answer:
+        events = answer.read().decode()
+    assert answer.status_code == 200 and "message_stop" in events
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.service_type, record.model, record.streaming) == ("anthropic", BODY["model"], True)
+    assert (record.path, record.endpoint, record.error_type) == ("/v1/messages", "/v1/messages", None)
+    assert record.tokens_output and record.cost_usd and record.priced
+    assert recorder.starts[0].state["rerouting"] == "kept"
+    lines = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
+    assert len(lines) == 1, lines  # the admit_request one came within 10 s: held back
+    assert f"on_request_start changed service_type, model, streaming of request {record.request_id}" in lines[0]

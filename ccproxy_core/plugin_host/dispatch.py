@@ -34,6 +34,7 @@ import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
 from ccproxy_core.plugin_host.hook_limits import OVERRAN, Overran, finish_within, resumed
+from ccproxy_core.plugin_host.request_facts import changes_log, facts_of, put_back
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ class RequestHooks:
     guarded implementation functions are called directly, in pluggy's order.
     """
 
-    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_generation", "_direct_start", "_direct_end")
+    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_generation", "_direct_start", "_direct_end", "_changes")
 
     def __init__(self, pm: pluggy.PluginManager, host: Ccproxy) -> None:
         self._pm, self._host = pm, host
@@ -322,6 +323,7 @@ class RequestHooks:
         self._generation = -1
         self._direct_start: Direct | None = None
         self._direct_end: Direct | None = None
+        self._changes = changes_log()
 
     def _refresh(self) -> None:
         self._generation = getattr(self._pm, "generation", -1)
@@ -331,7 +333,7 @@ class RequestHooks:
         """Fire ``on_request_start``."""
         if self._generation != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
-        direct = self._direct_start
+        direct, facts = self._direct_start, facts_of(context)
         if direct is None:
             results = self._start(context=context, ccproxy=self._host)
         else:
@@ -340,16 +342,18 @@ class RequestHooks:
         for result in results:
             if result is not None and inspect.isawaitable(result):
                 await result
+        put_back(context, facts, "on_request_start", self._changes)
 
     async def admit(self, context: RequestContext) -> list[Any]:
         """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
         if not self._admit.get_hookimpls():
             return []
-        answers = []
+        answers, facts = [], facts_of(context)
         for returned in self._admit(context=context, ccproxy=self._host):
             answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
             if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
+        put_back(context, facts, "admit_request", self._changes)
         return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:
