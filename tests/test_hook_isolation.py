@@ -134,6 +134,18 @@ def test_an_unusable_admit_request_answer_is_the_plugins_failure_and_the_request
     assert any("its admit_request answer was ignored" in r.getMessage() for r in caplog.records)
 
 
+def test_a_refusal_with_its_headers_given_as_a_dict_refuses(proxy_factory, recorder):
+    # Before, the dict made the whole answer unusable: the refusal was dropped and the request forwarded.
+    refusal = Admission(refuse_status=429, message="spent", headers={"x-team-budget": "0.00"})
+    proxy = proxy_factory(plugins=[Answering(refusal), recorder])
+    response = send(proxy)
+    assert response.status_code == 429 and response.json()["error"]["message"] == "spent"
+    assert response.headers["x-team-budget"] == "0.00"
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (429, "refused")
+    assert not proxy.app.state.hook_errors
+
+
 class LateRefuser:
     """Swallows the cancellation of its time limit and refuses the request afterwards."""
 

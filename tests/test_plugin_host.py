@@ -251,6 +251,17 @@ def test_a_plugin_named_like_a_builtin_one_is_listed_not_loaded_and_the_builtin_
     assert any("two plugins are named 'metrics'" in r.getMessage() for r in caplog.records)
 
 
+def test_plugins_whose_names_differ_only_in_case_clash_as_their_settings_would():
+    # Before, both loaded, and PLUGINS__SPY__... was refused as no setting of either.
+    found = [from_distribution(ep("spy", "good"), "ccproxy-spy"), from_distribution(ep("Spy", "counting"), "other")]
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), found)
+    listed = sorted((i.name, i.enabled, i.reason) for i in pm.ccproxy_plugins)
+    assert listed == [
+        ("Spy", False, "not loaded: ccproxy-spy has a plugin of the same name, which is loaded"),
+        ("spy", True, "installed"),
+    ]
+
+
 @pytest.mark.parametrize("name", ["strict", "disabled"])
 def test_a_plugin_named_like_a_plugins_setting_is_not_loaded(name):
     pm = get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep(name, "good")])

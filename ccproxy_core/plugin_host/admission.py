@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,11 @@ class Admission:
     error_type: str | None = None
     message: str = ""
     headers: tuple[tuple[str, str], ...] = ()
+    """``(name, value)`` pairs; a dict is taken too, as its items."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.headers, Mapping):  # a refusal must not be lost for the shape of its headers
+            object.__setattr__(self, "headers", tuple(self.headers.items()))
 
 
 def admission_problem(answer: Any) -> str | None:

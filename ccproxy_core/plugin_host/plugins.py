@@ -138,15 +138,16 @@ def _unique(found: Iterable[EntryPoint]) -> tuple[list[EntryPoint], list[tuple[E
     """One entry point per name, and ``(left out, kept)`` for each other plugin of a name taken.
 
     The same entry point can be visible twice (an editable install beside a copy): that is no clash.
+    Names that differ only in case clash: the settings of both would be ``PLUGINS__<NAME>__...``.
     """
     kept: dict[str, EntryPoint] = {}
     clashing: list[tuple[EntryPoint, EntryPoint]] = []
     for ep in found:
-        first = kept.setdefault(ep.name, ep)
+        first = kept.setdefault(ep.name.lower(), ep)
         if first is ep or first.value == ep.value:
             continue
         if _is_built_in(ep) and not _is_built_in(first):
-            kept[ep.name] = ep
+            kept[ep.name.lower()] = ep
             clashing.append((first, ep))
         else:
             clashing.append((ep, first))
