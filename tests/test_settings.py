@@ -183,6 +183,16 @@ def test_the_documented_config_file_loads(tmp_path):
             "invalid setting budgets.1.scope='everyone' (budget 'team-daily'): Value error, must be all, "
             "project:<name>, api_key:<id>, session:<id> or model:<name>",
         ),
+        (  # before, accepted: the key was shown in the start-up log, /metrics and alerts, and the budget covered nothing
+            '[[budgets]]\nname = "k"\nscope = "api_key:sk-ant-api03-PASTEDKEY0123456789abc"\nlimit_usd = 5\n',
+            "invalid setting budgets.0.scope='api_key:sk-***' (budget 'k'): Value error, api_key: takes the key's "
+            "fingerprint as `ccproxy key-id` prints it, never the key",
+        ),
+        (
+            '[[budgets]]\nname = "p"\nscope = "project:x\\u001b[2J"\nlimit_usd = 5\n',
+            "invalid setting budgets.0.scope='project:x\\x1b[2J' (budget 'p'): Value error, must be printable: "
+            "no control characters",
+        ),
         (
             '[[budgets]]\nscope = "all"\nlimit_usd = 5\n',
             "invalid setting budgets.0.name=(missing) (a budget without a name): Field required",

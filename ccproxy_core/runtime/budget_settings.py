@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
 BUDGET_ERROR = "budget_setting"
 """The error type of a bad budget; its context holds the budget's ``name`` and the pydantic ``error`` type."""
@@ -49,6 +50,11 @@ class BudgetSettings(BaseModel):
         kind, _, target = value.partition(":")
         if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
             raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
+        if kind == "api_key" and not _FINGERPRINT.fullmatch(target):
+            # It is compared with fingerprints: a key here would cover nothing, and be shown in metrics and alerts.
+            raise ValueError("api_key: takes the key's fingerprint as `ccproxy key-id` prints it, never the key")
+        if not target.isprintable():
+            raise ValueError("must be printable: no control characters")
         return value
 
     @field_validator("timezone")
