@@ -254,7 +254,8 @@ def test_websocket_answers_are_asked_for_admission_and_a_refused_one_is_not_forw
         ("WEBSOCKET", 429, "budget_exceeded", None),
         ("WEBSOCKET", 200, None, records[1].tokens_output),
     ]
-    assert records[1].tokens_output > 0 and records[0].cost_usd is None
+    assert records[1].tokens_output > 0
+    assert (records[0].cost_usd, records[0].priced) == (0, True)  # never forwarded: nothing to bill
 
 
 def test_refused_websocket_upgrade_reaches_the_client_and_is_recorded(proxy, recorder):

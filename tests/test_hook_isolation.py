@@ -143,6 +143,7 @@ def test_a_refusal_with_its_headers_given_as_a_dict_refuses(proxy_factory, recor
     assert response.headers["x-team-budget"] == "0.00"
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (429, "refused")
+    assert (record.cost_usd, record.priced) == (0, True)  # before, unknown: counted among unpriced requests
     assert not proxy.app.state.hook_errors
 
 

@@ -181,6 +181,7 @@ def test_body_over_the_limit_is_refused_with_413(proxy_factory, recorder):
     assert "SERVER__MAX_REQUEST_BYTES" in response.json()["error"]["message"]
     [record] = recorder.wait_for_ends(1)
     assert record.status_code == 413 and record.error_type == "request_too_large"
+    assert (record.cost_usd, record.priced) == (0, True)  # never sent: nothing the provider could bill
 
 
 def test_a_path_outside_the_provider_apis_is_a_json_404_and_recorded(proxy, recorder, upstream):
@@ -201,7 +202,8 @@ def test_paths_under_ccproxys_own_endpoints_and_the_favicon_are_not_recorded(pro
         assert response.status_code == 404 and "detail" in response.json(), path  # ccproxy's, not a provider's
     for path in ("/favicon.ico", "/robots.txt", "/.well-known/appspecific/com.chrome.devtools.json"):
         assert httpx.get(proxy.url + path, headers={"sec-fetch-site": "same-origin"}).status_code == 404
-    assert httpx.head(proxy.url + "/logs/query").status_code == 404
+    head, get = httpx.head(proxy.url + "/logs/query"), httpx.get(proxy.url + "/logs/query")
+    assert head.status_code == get.status_code == 503  # served as its GET: no store is collecting
     httpx.get(proxy.url + "/nothing/here")  # a client that lost its way is still recorded
     [record] = recorder.wait_for_ends(1)
     assert record.path == "/nothing/here"

@@ -189,6 +189,8 @@ class Exchange:
 
     def _cost(self, prices: PriceBook, outcome: Outcome) -> Cost:
         usage = self.usage
+        if self.upstream_sent_at is None:  # refused or cut before it was sent: the provider has nothing to bill
+            return FREE
         if self.accounting_lost:  # only part of the answer was read: what it said is no bill
             return UNPRICED
         if self.reader == "free" and outcome.status_code < 400:

@@ -308,7 +308,7 @@ class _Socket:
 
     async def _finish_unsent(self, exchange: Exchange) -> None:
         """Record an answer the socket's close cut before it was forwarded: whose close, if the relay knows it."""
-        exchange.upstream_status, exchange.stream_state = None, None
+        exchange.upstream_status, exchange.stream_state, exchange.upstream_sent_at = None, None, None
         if self.client_left is None:
             exchange.note_failure("proxy_cancelled", "the server stopped before this answer was forwarded")
         elif self.client_left:
@@ -326,7 +326,7 @@ class _Socket:
         """Tell the client with an ``error`` event, as the provider would on this socket; record the refusal."""
         status, error_type = refusal.refuse_status or 400, refusal.error_type or "refused"
         message = safe_error_text(refusal.message, self.proxy.caps.error_message)
-        exchange.upstream_status, exchange.stream_state = None, None
+        exchange.upstream_status, exchange.stream_state, exchange.upstream_sent_at = None, None, None
         exchange.note_failure(error_type, message, status)
         error = {"code": error_type, "message": message, "param": None}
         if self.realtime:  # the Realtime API wraps its error object; the Responses socket does not
