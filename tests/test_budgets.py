@@ -73,6 +73,7 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     body = refused.value.response.json()
     assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
     assert body["request_id"] == refused.value.response.headers["x-ccproxy-request-id"]  # as Anthropic names its own
+    assert refused.value.request_id == body["request_id"]  # the SDK reads the request-id header
     assert "haiku-daily" in body["error"]["message"]
     _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
     retry_after = int(refused.value.response.headers["retry-after"])
@@ -86,11 +87,12 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert refused_openai.value.response.json()["error"]["type"] == "insufficient_quota"
     assert refused_openai.value.response.json()["error"]["code"] == "insufficient_quota"  # as OpenAI's own quota error
     assert "mini-daily" in refused_openai.value.response.json()["error"]["message"]
+    assert refused_openai.value.request_id == refused_openai.value.response.headers["x-ccproxy-request-id"]
 
     records = recorder.wait_for_ends(6)
     refusals = [record for record in records if record.status_code == 429]
-    assert [(r.error_type, r.upstream_status, bool(r.cost_usd)) for r in refusals] == [
-        ("budget_exceeded", None, False)
+    assert [(r.error_type, r.upstream_status, r.cost_usd, r.priced) for r in refusals] == [
+        ("budget_exceeded", None, 0, True)
     ] * 2
 
     notices = wait_until(lambda: len(webhook.notifications) >= 6 and webhook.notifications)

@@ -376,10 +376,10 @@ class Proxy:
         exchange.note_failure(error_type, message, status)
         provider = exchange.provider
         body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
-        headers = [
-            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
-            (b"content-type", b"application/json"),
-        ]
+        request_id = exchange.context.request_id.encode()
+        # No provider saw it: the provider's request-id header carries ccproxy's, which SDKs show with the error.
+        headers = [(CCPROXY_REQUEST_ID_HEADER, request_id), (provider.request_id_header.encode(), request_id)]
+        headers.append((b"content-type", b"application/json"))
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 
     async def _finish(self, exchange: Exchange) -> None:
