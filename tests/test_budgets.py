@@ -3,6 +3,7 @@ notices to a webhook at 50/80/100%, metrics, and spend read back from the store 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from datetime import UTC, datetime
@@ -391,3 +392,37 @@ def test_a_budget_whose_start_up_read_failed_asks_the_store_again_until_it_answe
     wait_until(lambda: budget_metrics(proxy.url).get(("ccproxy_budget_spent_usd", "all-daily"), 0) >= 0.01)
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
+
+
+async def test_an_undelivered_notice_is_logged_by_its_budget_and_threshold(caplog, monkeypatch):
+    from aiohttp import web
+
+    from ccproxy_budgets import notifier
+
+    async def silent(request):
+        await asyncio.sleep(0.5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", silent)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(notifier, "TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(notifier, "ATTEMPTS", 2)
+    sender = notifier.Notifier(f"http://127.0.0.1:{port}/hook", "json", first_retry_seconds=0.01)
+    caplog.set_level(logging.WARNING, logger="ccproxy.budgets")
+    try:
+        sender.start()
+        sender.notify({"budget": "team-daily", "threshold_percent": 80})
+        await sender.stop(grace_seconds=2)
+    finally:
+        await runner.cleanup()
+    lines = [r.getMessage() for r in caplog.records]
+    # Before: "budget notice for team-daily not delivered (TimeoutError: )", naming no threshold.
+    assert lines == [
+        "budget notice for team-daily at 80% not delivered (no answer within 0.05 s); retry 1 in 0.0s",
+        "budget notice for team-daily at 80% dropped after 2 attempts: no answer within 0.05 s",
+    ]

@@ -76,6 +76,7 @@ class Notifier:
     async def _send(self, session: aiohttp.ClientSession, notice: dict[str, Any]) -> None:
         body = slack_body(notice) if self.body_format == "slack" else notice
         delay = self.first_retry_seconds
+        which = f"{notice['budget']} at {notice['threshold_percent']}%"
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with session.post(self.url, json=body) as response:
@@ -83,17 +84,13 @@ class Notifier:
                         self.sent += 1
                         return
                     reason = f"HTTP {response.status}"
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except TimeoutError:
+                reason = f"no answer within {TIMEOUT_SECONDS:g} s"
+            except (aiohttp.ClientError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             if attempt < ATTEMPTS:
-                log.warning(
-                    "budget notice for %s not delivered (%s); retry %d in %.1fs",
-                    notice["budget"],
-                    reason,
-                    attempt,
-                    delay,
-                )
+                log.warning("budget notice for %s not delivered (%s); retry %d in %.1fs", which, reason, attempt, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
         self.failed += 1
-        log.error("budget notice for %s dropped after %d attempts: %s", notice["budget"], ATTEMPTS, reason)
+        log.error("budget notice for %s dropped after %d attempts: %s", which, ATTEMPTS, reason)
