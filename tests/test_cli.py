@@ -191,12 +191,16 @@ def test_the_mock_upstreams_ranges_on_the_command_line_are_the_mocks_own():
 def test_a_port_in_use_names_the_setting_to_change(tmp_path, workers):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        result = run("serve", "--port", str(port), "--workers", workers, env={"HOME": str(tmp_path)})
+        store = tmp_path / "logs" / "ccproxy.duckdb"
+        collecting = {"OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true", "OBSERVABILITY__DUCKDB_PATH": str(store)}
+        result = run("serve", "--port", str(port), "--workers", workers, env={"HOME": str(tmp_path), **collecting})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert (
         f"cannot listen on 127.0.0.1 port {port} (Address already in use): stop what uses it, "
         "or set SERVER__PORT (or --port) to a free port" in result.stderr
     ), result.stderr
+    assert result.stderr.count("cannot listen on") == 1
+    assert not store.parent.exists()  # before, the plugins started first: the DuckDB file was made
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -180,6 +180,10 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
         except CcproxyError as exc:
             log.error("%s", exc)
             return 1
+        # Before the plugins start: a server that cannot listen must not create or change their files.
+        if (problem := _bind_problem(settings.server.host, settings.server.port)) is not None:
+            log.error("%s", problem)
+            return 1
         if settings.server.workers > 1:
             from ccproxy_core.runtime.workers.supervisor import serve_with_workers
 
@@ -189,7 +193,8 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
         try:
             server.run()
         except SystemExit:  # uvicorn exits on its own when the lifespan or the bind fails
-            _explain_bind_failure(settings.server.host, settings.server.port)
+            if (problem := _bind_problem(settings.server.host, settings.server.port)) is not None:
+                log.error("%s", problem)  # uvicorn logs the bare OS error: say which setting to change
             return 1
         return 0 if server.started else 1
     finally:
@@ -214,12 +219,13 @@ def exposure_warning(settings: Settings) -> str | None:
     )
 
 
-def _explain_bind_failure(host: str, port: int) -> None:
-    """uvicorn logs the bare OS error of a failed bind; say which setting to change."""
+def _bind_problem(host: str, port: int) -> str | None:
+    """The line saying why ``host`` port ``port`` cannot be listened on, and what to set; None when it can."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own socket
             probe.bind(address)
     except OSError as exc:
-        log.error("%s", cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT))
+        return cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT)
+    return None
