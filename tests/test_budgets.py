@@ -409,7 +409,7 @@ async def test_an_undelivered_notice_is_logged_by_its_budget_and_threshold(caplo
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     monkeypatch.setattr(notifier, "TIMEOUT_SECONDS", 0.05)
     monkeypatch.setattr(notifier, "ATTEMPTS", 2)
     sender = notifier.Notifier(f"http://127.0.0.1:{port}/hook", "json", first_retry_seconds=0.01)
