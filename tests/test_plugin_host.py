@@ -191,6 +191,18 @@ def test_a_route_conflict_stops_the_build_naming_both(module, message):
         create_app(settings, pm)
 
 
+def test_a_plugin_taking_a_built_in_plugins_route_is_the_one_named(tmp_path):
+    # Before, the third-party plugin's routes went first, and the logs API was named as the one adding it.
+    settings = make_settings("http://127.0.0.1:1", tmp_path=tmp_path, observability={"logs_endpoints_enabled": True})
+    logs_api = EntryPoint(name="logs_api", value="ccproxy_logs_api", group="ccproxy")
+    found = [from_distribution(ep("clash", "logs_grab"), "other"), from_distribution(logs_api, "ccproxy-observability")]
+    pm = get_plugin_manager(settings, found)
+    with pytest.raises(
+        PluginLoadError, match=r"^plugin clash adds GET /logs/query, which plugin logs_api already serves"
+    ):
+        create_app(settings, pm)
+
+
 @pytest.mark.parametrize(
     ("path", "takes"),
     [

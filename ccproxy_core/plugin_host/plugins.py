@@ -38,7 +38,7 @@ log = logging.getLogger("ccproxy.plugins")
 ENTRY_POINT_GROUP = "ccproxy"
 RESERVED_NAMES = frozenset(PluginSettings.model_fields)
 """Names no plugin may have: ccproxy's own settings under ``PLUGINS__``, where a plugin's table would be."""
-_BUILT_IN_DISTRIBUTION = "ccproxy-observability"
+BUILT_IN_DISTRIBUTION = "ccproxy-observability"
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _unique(found: Iterable[EntryPoint]) -> tuple[list[EntryPoint], list[tuple[E
 
 
 def _is_built_in(ep: EntryPoint) -> bool:
-    return ep.dist is not None and ep.dist.name == _BUILT_IN_DISTRIBUTION
+    return ep.dist is not None and ep.dist.name == BUILT_IN_DISTRIBUTION
 
 
 def _info(ep: EntryPoint) -> PluginInfo:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order
+from ccproxy_core.plugin_host.plugins import BUILT_IN_DISTRIBUTION
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 
 
@@ -28,7 +29,10 @@ def add_plugin_routes(host: Ccproxy) -> None:
     arguments = {"app": app, "settings": host.settings, "ccproxy": host}
     impls = {impl.plugin_name: impl for impl in pm.hook.register_routes.get_hookimpls()}
     added: list[tuple[str, BaseRoute]] = []
-    for impl in [impls[name] for name in plugin_order(pm) if name in impls]:
+    # ccproxy's own plugins first: their routes come first, and a clash names the plugin that came to take one.
+    built_in = {info.name for info in getattr(pm, "ccproxy_plugins", []) if info.distribution == BUILT_IN_DISTRIBUTION}
+    order = sorted(plugin_order(pm), key=lambda name: name not in built_in)
+    for impl in [impls[name] for name in order if name in impls]:
         before = len(app.router.routes)
         try:
             impl.function(*[arguments[name] for name in impl.argnames])
