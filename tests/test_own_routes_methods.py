@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from ccproxy_core import hookimpl
+from ccproxy_core.testing import wait_until
 from tests.test_security_access import EVERYTHING_ON, TOKEN
 
 BEARER = {"authorization": f"Bearer {TOKEN}"}
@@ -71,3 +72,15 @@ def test_a_plugins_route_asked_with_another_method_is_not_taken_for_a_proxied_re
     assert head.status_code == 200 and head.headers["content-length"] == str(len(b'{"page":"yes"}'))
     assert httpx.get(proxy.url + "/team-page").json() == {"page": "yes"}
     assert plugin.proxied == 0  # before, the POST was answered as an unknown API path and recorded
+
+
+def test_head_on_the_endless_live_stream_ends_after_its_headers_and_frees_the_connection(guarded, caplog):
+    # Before, the stream ran on with its body thrown away: the kept-alive connection never served
+    # another request, and each such HEAD held one of the stream's few subscriber places.
+    with httpx.Client(base_url=guarded.url, headers=BEARER, timeout=5) as client:
+        head = client.head("/logs/stream")
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/event-stream")
+        assert client.get("/health").status_code == 200  # the same connection, free again
+        status = wait_until(lambda: (answer := client.get("/logs/status").json())["stream_subscribers"] == 0 and answer)
+    assert status["stream_subscribers"] == 0
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]

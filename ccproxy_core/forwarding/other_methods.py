@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ccproxy_core.safe_values import safe_text
 
@@ -44,12 +44,34 @@ def _taking(routes: list[BaseRoute], scope: Scope) -> tuple[BaseRoute, dict[str,
     return None
 
 
+class _AnswerEnded(Exception):
+    """Raised into a GET route's handler once a HEAD request has its headers: nothing more is sent."""
+
+
 class _ServedAsGet(Response):
-    """The answer of a GET route to a HEAD request; the server leaves out the body, as HEAD asks."""
+    """The answer of a GET route to a HEAD request: its status and headers, then the end of the answer.
+
+    The route is stopped after its headers, so an endless one (``/logs/stream``) ends too and the
+    connection can serve the client's next request.
+    """
 
     def __init__(self, route: BaseRoute, scope: dict[str, Any]) -> None:
         super().__init__()
         self._route, self._scope = route, scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._route.handle(self._scope, receive, send)
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await send(message)
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            raise _AnswerEnded
+
+        try:
+            await self._route.handle(self._scope, receive, headers_only)
+        except _AnswerEnded:
+            pass
+        except BaseExceptionGroup as group:  # raised from a streaming answer's task group
+            rest = group.subgroup(lambda error: not isinstance(error, _AnswerEnded))
+            if rest is not None:
+                raise rest from None
