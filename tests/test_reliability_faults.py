@@ -136,3 +136,27 @@ def test_faults_leave_no_task_or_connection_behind(proxy_factory, recorder):
     assert len(records) == 1 + len(faults) and len({r.request_id for r in records}) == len(records)
     assert wait_until(lambda: probe.tasks() <= baseline)
     assert wait_until(lambda: probe.connections_in_use() == 0)
+
+
+def test_an_answer_cut_by_the_read_timeout_keeps_the_providers_request_id_for_its_support(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream={"read_timeout_seconds": 0.3})
+    slow = {**HEADERS, "x-mock-slow-bytes-ms": "1000"}
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=slow, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert response.status_code == 504 and record.error_type == "upstream_timeout"
+    # The provider saw this request: its id, not ccproxy's, is what its support can look up.
+    assert record.upstream_request_id and response.headers["request-id"] == record.upstream_request_id
+    assert response.headers["request-id"] != response.headers["x-ccproxy-request-id"]
+
+
+def test_an_error_no_provider_saw_names_ccproxys_id_where_sdks_look(proxy_factory, recorder):
+    with unanswering_listener() as url:
+        proxy = proxy_factory(plugins=[recorder], upstream_url=url, upstream={"connect_timeout_seconds": 0.3})
+        response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS, timeout=10)
+    assert response.status_code == 504
+    assert "request-id" not in response.headers  # sent, maybe seen: no id is better than ccproxy's in its place
+    refused = proxy_factory(plugins=[recorder], server={"max_request_bytes": 1024})
+    large = {**BODY, "messages": [{"role": "user", "content": "x" * 2000}]}
+    too_large = httpx.post(refused.url + "/v1/messages", json=large, headers=HEADERS, timeout=10)
+    assert too_large.status_code == 413
+    assert too_large.headers["request-id"] == too_large.headers["x-ccproxy-request-id"]

@@ -39,6 +39,7 @@ from ccproxy_core.forwarding.other_methods import answer_other_method
 from ccproxy_core.forwarding.request_parts import has_dot_segment, off_path_setting, proxy_base_url, upstream_path
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
+    id_of_local_error,
     read_response_headers,
     returned_headers,
 )
@@ -376,9 +377,9 @@ class Proxy:
         exchange.note_failure(error_type, message, status)
         provider = exchange.provider
         body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
-        request_id = exchange.context.request_id.encode()
-        # No provider saw it: the provider's request-id header carries ccproxy's, which SDKs show with the error.
-        headers = [(CCPROXY_REQUEST_ID_HEADER, request_id), (provider.request_id_header.encode(), request_id)]
+        headers = [(CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode())]
+        if (shown := id_of_local_error(exchange.context.request_id, exchange)) is not None:
+            headers.append((provider.request_id_header.encode(), shown))
         headers.append((b"content-type", b"application/json"))
         await send_whole(send, exchange, status, headers + exchange.extra_headers, body)
 

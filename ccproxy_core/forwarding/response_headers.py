@@ -7,9 +7,13 @@ import time
 from collections.abc import Iterable
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from ccproxy_core.providers import Provider
 from ccproxy_core.safe_values import number_from_header
+
+if TYPE_CHECKING:
+    from ccproxy_core.forwarding.exchange import Exchange
 
 CCPROXY_REQUEST_ID_HEADER = b"x-ccproxy-request-id"
 """ccproxy's own id of a request (the record's ``request_id``); providers' ids pass unchanged."""
@@ -65,6 +69,15 @@ def read_response_headers(
         elif name == id_header:
             request_id = header_text(raw_value)
     return limits, request_id
+
+
+def id_of_local_error(own_id: str, exchange: Exchange) -> bytes | None:
+    """The provider's request-id header of an error ccproxy answers: ccproxy's own id when no provider saw
+    the request (SDKs show that header with the error), the provider's when it answered with one."""
+    if exchange.upstream_sent_at is None:
+        return own_id.encode()
+    known = exchange.upstream_request_id
+    return known.encode() if known and known.isascii() and known.isprintable() else None
 
 
 def seconds_until(http_date: bytes) -> float | None:
