@@ -8,6 +8,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 
 from ccproxy_core.plugin_host.log_store import NameFilter, PagePosition
+from ccproxy_core.runtime.settings import ServerSettings
 from ccproxy_logs_api.params import (
     choose_bucket,
     decode_cursor,
@@ -68,6 +69,16 @@ def test_name_lists_include_and_exclude():
     assert error_location(caught) == ("query", "service_type")
     with pytest.raises(RequestValidationError):
         parse_names("model", ",".join(["m"] * 101))
+
+
+def test_any_model_name_a_record_can_hold_can_be_selected_and_excluded():
+    # Before, names over 200 characters were refused, but a record keeps 256 (SERVER__MAX_MODEL_CHARS).
+    longest = ServerSettings.model_fields["max_model_chars"].metadata
+    most = next(bound.le for bound in longest if getattr(bound, "le", None) is not None)
+    stored = "m" * (most - 1) + "…"
+    assert parse_names("model", f"{stored},!{stored}") == NameFilter((stored,), (stored,))
+    with pytest.raises(RequestValidationError):
+        parse_names("model", "m" * (most + 1))
 
 
 def test_a_backslash_makes_the_next_character_literal():

@@ -73,8 +73,9 @@ class ServerSettings(BaseModel):
     """SERVER__KEEP_ALIVE_TIMEOUT_SECONDS. An idle keep-alive connection is closed after this long."""
     max_connections: int = Field(4096, ge=1)
     """SERVER__MAX_CONNECTIONS. Open client connections at once; beyond it new requests get 503."""
-    max_model_chars: int = Field(256, ge=16)
-    """SERVER__MAX_MODEL_CHARS. Longest model name recorded (requested or reported); longer is cut."""
+    max_model_chars: int = Field(256, ge=16, le=4096)
+    """SERVER__MAX_MODEL_CHARS. Longest model name recorded (requested or reported); longer is cut. At most
+    4096: the logs API selects names that long."""
     max_user_agent_chars: int = Field(512, ge=16)
     """SERVER__MAX_USER_AGENT_CHARS. Longest User-Agent recorded."""
     max_request_id_chars: int = Field(128, ge=16)

@@ -22,7 +22,8 @@ from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter, PagePosit
 from .attribution_params import AttributionParams, attribution_params
 
 MAX_LIST_ITEMS = 100
-MAX_NAME_LENGTH = 200
+MAX_NAME_LENGTH = 4096
+"""As long as the longest name a record may hold (``SERVER__MAX_MODEL_CHARS`` is at most this), so any can be selected."""
 MAX_TIME_BUCKETS = 10_000
 BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
