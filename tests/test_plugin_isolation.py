@@ -141,3 +141,35 @@ def test_a_plugin_that_rewrites_the_requests_facts_neither_reroutes_it_nor_falsi
     lines = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
     assert len(lines) == 1, lines  # the admit_request one came within 10 s: held back
     assert f"on_request_start changed service_type, model, streaming of request {record.request_id}" in lines[0]
+
+
+class AlwaysEqual(str):
+    """Text that says it equals anything: a fact changed to it must not pass for unchanged."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other):
+        return True
+
+
+class Scrambling:
+    @hookimpl
+    def on_request_start(self, context):
+        context.service_type = AlwaysEqual("openai")
+        context.tags, context.project, context.end_user = "not a dict", 12345, "kept-user"
+
+
+def test_a_fact_changed_to_a_lying_value_or_attribution_a_record_cannot_hold_is_put_back(
+    proxy_factory, recorder, caplog
+):
+    # Before, the lying value went unnoticed (the request went to the OpenAI base URL), and tags that
+    # were not a dict lost the request's record when it was built.
+    proxy = proxy_factory(plugins=[Scrambling(), recorder], upstream={"openai_base_url": "http://127.0.0.1:9"})
+    caplog.set_level(logging.WARNING, logger="ccproxy.plugins")
+    tagged = {**HEADERS, "x-ccproxy-tag-team": "payments"}
+    assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=tagged).status_code == 200
+    (record,) = recorder.wait_for_ends(1)
+    assert type(record.service_type) is str and record.service_type == "anthropic"
+    assert (dict(record.tags), record.project, record.end_user) == ({"team": "payments"}, None, "kept-user")
+    (line,) = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
+    assert "on_request_start changed service_type, project, tags of request" in line

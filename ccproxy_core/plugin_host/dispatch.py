@@ -34,6 +34,7 @@ import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
 from ccproxy_core.plugin_host.hook_limits import OVERRAN, Overran, finish_within, resumed
+from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION as BUILT_IN
 from ccproxy_core.plugin_host.request_facts import changes_log, facts_of, put_back
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
@@ -315,25 +316,29 @@ class RequestHooks:
     guarded implementation functions are called directly, in pluggy's order.
     """
 
-    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_generation", "_direct_start", "_direct_end", "_changes")
+    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_seen", "_direct_start", "_direct_end", "_log", "_guard")
 
     def __init__(self, pm: pluggy.PluginManager, host: Ccproxy) -> None:
         self._pm, self._host = pm, host
         self._start, self._admit, self._end = pm.hook.on_request_start, pm.hook.admit_request, pm.hook.on_request_end
-        self._generation = -1
+        self._seen = -1
         self._direct_start: Direct | None = None
         self._direct_end: Direct | None = None
-        self._changes = changes_log()
+        self._log = changes_log()
+        self._guard = True
 
     def _refresh(self) -> None:
-        self._generation = getattr(self._pm, "generation", -1)
+        self._seen = getattr(self._pm, "generation", -1)
         self._direct_start, self._direct_end = _direct_calls(self._pm, self._start), _direct_calls(self._pm, self._end)
+        # ccproxy's own plugins leave the request's facts alone: their hooks alone need no check.
+        built_in = {info.name for info in getattr(self._pm, "ccproxy_plugins", ()) if info.distribution == BUILT_IN}
+        self._guard = any(impl.plugin_name not in built_in for impl in self._start.get_hookimpls())
 
     async def start(self, context: RequestContext) -> None:
         """Fire ``on_request_start``."""
-        if self._generation != self._pm.generation:  # type: ignore[attr-defined]
+        if self._seen != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
-        direct, facts = self._direct_start, facts_of(context)
+        direct, facts = self._direct_start, facts_of(context) if self._guard else None
         if direct is None:
             results = self._start(context=context, ccproxy=self._host)
         else:
@@ -342,7 +347,8 @@ class RequestHooks:
         for result in results:
             if result is not None and inspect.isawaitable(result):
                 await result
-        put_back(context, facts, "on_request_start", self._changes)
+        if facts is not None:
+            put_back(context, facts, "on_request_start", self._log)
 
     async def admit(self, context: RequestContext) -> list[Any]:
         """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
@@ -353,12 +359,12 @@ class RequestHooks:
             answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
             if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
-        put_back(context, facts, "admit_request", self._changes)
+        put_back(context, facts, "admit_request", self._log)
         return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:
         """Fire ``on_request_end``."""
-        if self._generation != self._pm.generation:  # type: ignore[attr-defined]
+        if self._seen != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
         direct = self._direct_end
         if direct is None:

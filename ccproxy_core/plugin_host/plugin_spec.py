@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+BUILT_IN_DISTRIBUTION = "ccproxy-observability"
+"""The distribution of ccproxy's own plugins."""
+
 if TYPE_CHECKING:
     from ccproxy_core.runtime.settings import Settings
 

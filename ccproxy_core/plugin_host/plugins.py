@@ -30,7 +30,7 @@ from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host import hookspecs
 from ccproxy_core.plugin_host.dispatch import CcproxyPluginManager
 from ccproxy_core.plugin_host.plugin_settings import bind_plugin_settings
-from ccproxy_core.plugin_host.plugin_spec import PluginSpec, specs_of
+from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION, PluginSpec, specs_of
 from ccproxy_core.runtime.settings import PluginSettings, Settings
 
 log = logging.getLogger("ccproxy.plugins")
@@ -38,7 +38,6 @@ log = logging.getLogger("ccproxy.plugins")
 ENTRY_POINT_GROUP = "ccproxy"
 RESERVED_NAMES = frozenset(PluginSettings.model_fields)
 """Names no plugin may have: ccproxy's own settings under ``PLUGINS__``, where a plugin's table would be."""
-BUILT_IN_DISTRIBUTION = "ccproxy-observability"
 
 
 @dataclass

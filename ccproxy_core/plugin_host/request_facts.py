@@ -8,7 +8,7 @@ kind. The attribution fields stay the plugin's to write, as documented.
 from __future__ import annotations
 
 import logging
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
 
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
@@ -28,8 +28,11 @@ FACTS = (
     "started_at",
     "started_monotonic",
 )
-facts_of: Any = attrgetter(*FACTS)
-"""``facts_of(context)``: the request's facts, to hand to :func:`put_back` after the hooks ran."""
+ATTRIBUTION = ("session_id", "end_user", "project", "api_key_id", "api_key_name", "client_name", "client_version")
+"""Text fields a plugin may write (or set to None); ``tags`` too, a dict of text to text."""
+_FIELDS = (*FACTS, *ATTRIBUTION, "tags")
+facts_of: Any = attrgetter(*_FIELDS)
+"""``facts_of(context)``: what the request came with, to hand to :func:`put_back` after the hooks ran."""
 
 
 def changes_log() -> RateLimitedLog:
@@ -38,16 +41,32 @@ def changes_log() -> RateLimitedLog:
 
 
 def put_back(context: RequestContext, facts: tuple[Any, ...], hook: str, log: RateLimitedLog) -> None:
-    """Restore the facts a hook changed, and say so."""
-    if facts_of(context) == facts:
+    """Restore the facts a hook changed, and attribution it set to what a record cannot hold; say so."""
+    now = facts_of(context)
+    if all(map(is_, now, facts)) and _plain_tags(context.tags):  # by identity: a value may lie about equality
         return
-    changed = [name for name, value in zip(FACTS, facts, strict=True) if getattr(context, name) != value]
-    for name, value in zip(FACTS, facts, strict=True):
-        setattr(context, name, value)
+    restored = [name for name, was, value in zip(_FIELDS, facts, now, strict=True) if _undone(name, was, value)]
+    if not _plain_tags(context.tags):
+        restored.append("tags")
+        context.tags = facts[-1] if _plain_tags(facts[-1]) else {}
+    for name in restored:
+        if name != "tags":
+            setattr(context, name, facts[_FIELDS.index(name)])
     log.log(
         "a plugin's %s changed %s of request %s; ccproxy put it back: a request is forwarded and recorded as it "
-        "arrived, and a plugin may write only to context.state and the attribution fields",
+        "arrived, and a plugin may write only to context.state and the attribution fields (text, tags text to text)",
         hook,
-        ", ".join(changed),
+        ", ".join(restored),
         facts[0],
     )
+
+
+def _undone(name: str, was: Any, value: Any) -> bool:
+    """Whether the hook's ``value`` of ``name`` must go: any change of a fact, attribution that is not text."""
+    if value is was or name == "tags":
+        return False
+    return name in FACTS or not (value is None or type(value) is str)
+
+
+def _plain_tags(tags: Any) -> bool:
+    return type(tags) is dict and all(type(key) is str and type(value) is str for key, value in tags.items())

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order
-from ccproxy_core.plugin_host.plugins import BUILT_IN_DISTRIBUTION
+from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION
 from ccproxy_core.providers import PROXY_ROUTES, ROUTE_PREFIXES
 
 
