@@ -104,6 +104,7 @@ def test_an_answer_the_close_cuts_while_plugins_admit_it_is_still_recorded(provi
     assert (second.error_type, second.upstream_status) == ("upstream_stream_aborted", None)
     assert "before this answer was forwarded" in second.error_message
     assert len(recorder.starts) == 2 and provider.socket_received == [CREATE]
+    assert (second.cost_usd, second.priced) == (0, True)  # it never reached the provider
 
 
 def test_a_provider_message_over_the_limit_closes_the_socket_and_is_recorded(provider, proxy_factory, recorder):

@@ -297,7 +297,7 @@ class _Socket:
             await self.proxy.hooks.start(exchange.context)
             answers = await self.proxy.hooks.admit(exchange.context) if send is not None else []
         except asyncio.CancelledError:  # the socket closed while the plugins had it: on_request_end still fires
-            await self._finish_unsent(exchange)
+            await self._finish_unsent(exchange, asked_by_client=send is not None)
             raise
         refusal = next((answer for answer in answers if answer.refuse_status), None)
         if refusal is not None and send is not None:
@@ -306,15 +306,16 @@ class _Socket:
         self.open_answers.add(exchange, event)
         return True
 
-    async def _finish_unsent(self, exchange: Exchange) -> None:
-        """Record an answer the socket's close cut before it was forwarded: whose close, if the relay knows it."""
-        exchange.upstream_status, exchange.stream_state, exchange.upstream_sent_at = None, None, None
+    async def _finish_unsent(self, exchange: Exchange, asked_by_client: bool) -> None:
+        """Record an answer the socket's close cut before it was forwarded (whose close, if the relay knows it):
+        one the client asked for reached no provider; one the provider began itself may have been billed."""
+        exchange.upstream_status, exchange.stream_state = None, None
+        exchange.upstream_sent_at = None if asked_by_client else exchange.upstream_sent_at
         if self.client_left is None:
             exchange.note_failure("proxy_cancelled", "the server stopped before this answer was forwarded")
         elif self.client_left:
-            exchange.note_failure(
-                "client_disconnected", "client closed the WebSocket before this answer was forwarded", 499
-            )
+            message = "client closed the WebSocket before this answer was forwarded"
+            exchange.note_failure("client_disconnected", message, 499)
         else:
             closed = describe(self.upstream_close_code, self.upstream_reason)
             exchange.note_failure(
