@@ -220,7 +220,7 @@ def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, record
     [
         ("project:apollo", {"x-ccproxy-project": "apollo"}),
         ("session:run-42", {"x-ccproxy-session": "run-42"}),
-        (f"api_key:{key_fingerprint('sk-ant-budget')}", {}),
+        (f"api_key:{key_fingerprint('sk-ant-budget').upper()}", {}),  # as a fingerprint may be copied
     ],
 )
 def test_attribution_scopes_read_their_spend_back_after_a_restart(proxy_factory, recorder, scope, headers):

@@ -50,9 +50,11 @@ class BudgetSettings(BaseModel):
         kind, _, target = value.partition(":")
         if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
             raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
-        if kind == "api_key" and not _FINGERPRINT.fullmatch(target):
-            # It is compared with fingerprints: a key here would cover nothing, and be shown in metrics and alerts.
-            raise ValueError("api_key: takes the key's fingerprint as `ccproxy key-id` prints it, never the key")
+        if kind == "api_key":
+            if not _FINGERPRINT.fullmatch(target.lower()):
+                # Compared with fingerprints: a key here would cover nothing, and be shown in metrics and alerts.
+                raise ValueError("api_key: takes the key's fingerprint as `ccproxy key-id` prints it, never the key")
+            return f"api_key:{target.lower()}"  # fingerprints are written in lower case
         if not target.isprintable():
             raise ValueError("must be printable: no control characters")
         return value
