@@ -107,7 +107,9 @@ class LogWriter(BatchWriter):
             # Rows written now would go to a file no one can open again: they would be lost unseen.
             self.write_errors += 1
             log.error(
-                "DuckDB file %s was removed or replaced while open; starting a new one there", self._database.path
+                "DuckDB file %s was removed or replaced while open; opening what is at that path now "
+                "(a new file if nothing is)",
+                self._database.path,
             )
             self._must_reopen = True
         if self._must_reopen or self._connection is None:
