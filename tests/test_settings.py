@@ -58,6 +58,17 @@ def test_precedence_cli_over_env_over_dotenv_over_file(monkeypatch, tmp_path):
     assert load_settings(config).server.port == 3333  # env beats .env and file
 
 
+def test_a_dotenv_line_that_cannot_be_read_stops_start_up_naming_the_file_and_line(tmp_path):
+    # Before, python-dotenv skipped it with a warning naming no file, and the token written there did not apply.
+    dotenv = tmp_path / ".env"
+    dotenv.write_text('# the proxy\nexport SERVER__PORT=2222\n\nSECURITY__AUTH_TOKEN="unclosed\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f"{dotenv.resolve()} line 4 cannot be read as NAME=value: fix or remove it"
+    dotenv.write_text('# the proxy\nexport SERVER__PORT=2222\n\nSECURITY__AUTH_TOKEN="closed"\n')
+    assert load_settings().server.port == 2222
+
+
 def test_default_config_location_is_read(tmp_path):
     default = tmp_path / "xdg" / "ccproxy" / "config.toml"
     default.parent.mkdir(parents=True)

@@ -21,6 +21,7 @@ from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import NoDecode
 from pydantic_settings import SettingsError as SourceError
@@ -56,6 +57,7 @@ def load_settings(
     path = resolve_config_file(config_file)
     if path is not None:
         _refuse_unknown_file_keys(_read_toml(path))
+    _refuse_unreadable_env_file()
     warn_about_unknown_environment(os.environ)
     token = _config_file.set(path)
     try:
@@ -74,6 +76,25 @@ def load_settings(
     if (infinite := infinite_setting(settings)) is not None:
         raise SettingsError(infinite)
     return settings
+
+
+def _refuse_unreadable_env_file() -> None:
+    """A ``.env`` line python-dotenv cannot read is skipped with a warning naming no file: the setting
+    written there (a token, say) would silently not apply."""
+    env_file = Path(str(Settings.model_config.get("env_file")))
+    try:
+        with env_file.open(encoding="utf-8") as stream:
+            broken = next((_first_line(binding.original) for binding in parse_stream(stream) if binding.error), None)
+    except (OSError, UnicodeDecodeError):
+        return  # none, or not text: pydantic-settings says so
+    if broken is not None:
+        raise SettingsError(f"{env_file.resolve()} line {broken} cannot be read as NAME=value: fix or remove it")
+
+
+def _first_line(original: Any) -> int:
+    """The line of a statement's first text: python-dotenv counts blank lines before it as its own."""
+    text = original.string
+    return int(original.line) + text[: len(text) - len(text.lstrip())].count("\n")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
