@@ -184,17 +184,19 @@ def test_an_sqlite_database_is_refused_before_duckdb_would_fetch_an_extension_to
     assert path.read_bytes() == before
 
 
-def test_no_connection_may_load_an_extension_duckdb_does_not_carry(tmp_path):
-    store = open_store(tmp_path / "logs.duckdb")
+def current_settings(store: DuckDBLogStore, *names: str) -> tuple:
+    """The values of DuckDB settings on a connection of ``store``, which is then closed."""
     cursor = store.database.cursor()
     try:
-        settings = cursor.execute(
-            "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
-        ).fetchone()
+        return cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names)).fetchone()
     finally:
         cursor.close()
         store.close()
-    assert settings == (False, False)
+
+
+def test_no_connection_may_load_an_extension_duckdb_does_not_carry(tmp_path):
+    store = open_store(tmp_path / "logs.duckdb")
+    assert current_settings(store, "autoinstall_known_extensions", "autoload_known_extensions") == (False, False)
 
 
 def test_duckdb_memory_limit_threads_and_checkpoint_threshold_come_from_the_settings(tmp_path):
@@ -205,14 +207,7 @@ def test_duckdb_memory_limit_threads_and_checkpoint_threshold_come_from_the_sett
         duckdb_checkpoint_threshold="2 MiB",
     )
     store = DuckDBLogStore.open(settings)
-    cursor = store.database.cursor()
-    try:
-        applied = cursor.execute(
-            "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('checkpoint_threshold')"
-        ).fetchone()
-    finally:
-        cursor.close()
-        store.close()
+    applied = current_settings(store, "memory_limit", "threads", "checkpoint_threshold")
     assert applied == ("100.0 MiB", 1, "2.0 MiB")
     defaults = DuckDBSettings()
     assert (defaults.duckdb_memory_limit, defaults.duckdb_threads, defaults.duckdb_checkpoint_threshold) == (
