@@ -184,7 +184,7 @@ def test_an_sqlite_database_is_refused_before_duckdb_would_fetch_an_extension_to
     assert path.read_bytes() == before
 
 
-def current_settings(store: DuckDBLogStore, *names: str) -> tuple:
+def current_settings(store: DuckDBLogStore, *names: str) -> tuple | None:
     """The values of DuckDB settings on a connection of ``store``, which is then closed."""
     cursor = store.database.cursor()
     try:
