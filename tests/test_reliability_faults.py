@@ -153,8 +153,14 @@ def test_an_error_no_provider_saw_names_ccproxys_id_where_sdks_look(proxy_factor
     with unanswering_listener() as url:
         proxy = proxy_factory(plugins=[recorder], upstream_url=url, upstream={"connect_timeout_seconds": 0.3})
         response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS, timeout=10)
-    assert response.status_code == 504
-    assert "request-id" not in response.headers  # sent, maybe seen: no id is better than ccproxy's in its place
+    assert response.status_code == 504  # the connection was never made: no provider saw it
+    assert response.headers["request-id"] == response.headers["x-ccproxy-request-id"]
+    unreachable = proxy_factory(plugins=[recorder], upstream_url="http://127.0.0.1:9")  # nothing listens
+    refused_connection = httpx.post(unreachable.url + "/v1/messages", json=BODY, headers=HEADERS, timeout=10)
+    assert refused_connection.status_code == 502
+    assert refused_connection.headers["request-id"] == refused_connection.headers["x-ccproxy-request-id"]
+    never_connected = recorder.wait_for_ends(2)
+    assert [(record.cost_usd, record.priced) for record in never_connected] == [(0, True)] * 2
     refused = proxy_factory(plugins=[recorder], server={"max_request_bytes": 1024})
     large = {**BODY, "messages": [{"role": "user", "content": "x" * 2000}]}
     too_large = httpx.post(refused.url + "/v1/messages", json=large, headers=HEADERS, timeout=10)

@@ -62,6 +62,7 @@ from ccproxy_core.forwarding.upstream import (
     configured_keys,
     credential_values,
     forwarded_headers,
+    never_connected,
     unanswered_request,
     unsendable_request,
 )
@@ -303,16 +304,17 @@ class Proxy:
             return await pool.session.request(
                 method,
                 URL(url, encoded=True),
-                # A view: aiohttp cuts the body to its length before writing it, which would
-                # copy bytes or a bytearray (30 MiB more for a 30 MiB body).
+                # A view: aiohttp cuts a body to its length before writing it, a copy of bytes (30 MiB for 30 MiB).
                 data=memoryview(body) if body else None,
                 headers=headers,
                 skip_auto_headers=auto_headers_to_skip(headers),
                 allow_redirects=False,  # a redirect is the client's to follow: followed here, it would take the key along
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            exchange.upstream_sent_at = None if never_connected(exc) else exchange.upstream_sent_at
             await self._local_error(exchange, send, *unanswered_request(ctx.service_type, exc))
         except ValueError as exc:  # a URL or header value the upstream client refuses to send
+            exchange.upstream_sent_at = None
             await self._local_error(exchange, send, *unsendable_request(exc, headers, provider, self.settings))
         return None
 

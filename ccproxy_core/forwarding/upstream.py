@@ -246,6 +246,12 @@ def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Setti
         out[provider.key_header] = provider.key_value(key.get_secret_value())
 
 
+def never_connected(exc: BaseException) -> bool:
+    """Whether the request failed before any connection to the provider was made (refused, DNS, TLS, the
+    connect timeout): no provider saw it."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
 def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]:
     """Status, error type and message for a request the provider did not answer.
 
