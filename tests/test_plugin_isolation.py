@@ -173,3 +173,30 @@ def test_a_fact_changed_to_a_lying_value_or_attribution_a_record_cannot_hold_is_
     assert (dict(record.tags), record.project, record.end_user) == ({"team": "payments"}, None, "kept-user")
     (line,) = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
     assert "on_request_start changed service_type, project, tags of request" in line
+
+
+class Attributing:
+    """Writes attribution, as plugins may: a project, then (wrongly) a tag that is not text."""
+
+    @hookimpl
+    def on_request_start(self, context):
+        context.project = "from-plugin"
+
+    @hookimpl
+    def admit_request(self, context):
+        context.tags["count"] = 1
+
+
+def test_attribution_a_plugin_writes_is_kept_and_a_wrong_tag_gives_back_the_clients_own(
+    proxy_factory, recorder, caplog
+):
+    # Before, a tag changed in place to a number emptied the tags (the client's included), and a
+    # plugin's own project was reported as a change put back, hiding the warnings that mattered.
+    proxy = proxy_factory(plugins=[Attributing(), recorder])
+    caplog.set_level(logging.WARNING, logger="ccproxy.plugins")
+    tagged = {**HEADERS, "x-ccproxy-tag-team": "payments"}
+    assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=tagged).status_code == 200
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.project, dict(record.tags)) == ("from-plugin", {"team": "payments"})
+    (line,) = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
+    assert "admit_request changed tags of request" in line

@@ -30,9 +30,13 @@ FACTS = (
 )
 ATTRIBUTION = ("session_id", "end_user", "project", "api_key_id", "api_key_name", "client_name", "client_version")
 """Text fields a plugin may write (or set to None); ``tags`` too, a dict of text to text."""
-_FIELDS = (*FACTS, *ATTRIBUTION, "tags")
-facts_of: Any = attrgetter(*_FIELDS)
-"""``facts_of(context)``: what the request came with, to hand to :func:`put_back` after the hooks ran."""
+_FIELDS = (*FACTS, *ATTRIBUTION)
+_read = attrgetter(*_FIELDS)
+
+
+def facts_of(context: RequestContext) -> tuple[Any, ...]:
+    """What the request came with (its tags copied: a hook may change them in place), for :func:`put_back`."""
+    return (*_read(context), dict(context.tags))
 
 
 def changes_log() -> RateLimitedLog:
@@ -42,28 +46,31 @@ def changes_log() -> RateLimitedLog:
 
 def put_back(context: RequestContext, facts: tuple[Any, ...], hook: str, log: RateLimitedLog) -> None:
     """Restore the facts a hook changed, and attribution it set to what a record cannot hold; say so."""
-    now = facts_of(context)
-    if all(map(is_, now, facts)) and _plain_tags(context.tags):  # by identity: a value may lie about equality
-        return
-    restored = [name for name, was, value in zip(_FIELDS, facts, now, strict=True) if _undone(name, was, value)]
+    now = _read(context)
+    restored = [] if all(map(is_, now, facts)) else _to_undo(now, facts)  # by identity: a value may lie
+    for name in restored:
+        setattr(context, name, facts[_FIELDS.index(name)])
     if not _plain_tags(context.tags):
         restored.append("tags")
-        context.tags = facts[-1] if _plain_tags(facts[-1]) else {}
-    for name in restored:
-        if name != "tags":
-            setattr(context, name, facts[_FIELDS.index(name)])
-    log.log(
-        "a plugin's %s changed %s of request %s; ccproxy put it back: a request is forwarded and recorded as it "
-        "arrived, and a plugin may write only to context.state and the attribution fields (text, tags text to text)",
-        hook,
-        ", ".join(restored),
-        facts[0],
-    )
+        context.tags = facts[-1]
+    if restored:
+        log.log(
+            "a plugin's %s changed %s of request %s; ccproxy put it back: a request is forwarded and recorded as it "
+            "arrived, and a plugin may write only to context.state and the attribution fields (text; tags, text "
+            "to text)",
+            hook,
+            ", ".join(restored),
+            facts[0],
+        )
+
+
+def _to_undo(now: tuple[Any, ...], facts: tuple[Any, ...]) -> list[str]:
+    return [name for name, was, value in zip(_FIELDS, facts, now, strict=False) if _undone(name, was, value)]
 
 
 def _undone(name: str, was: Any, value: Any) -> bool:
     """Whether the hook's ``value`` of ``name`` must go: any change of a fact, attribution that is not text."""
-    if value is was or name == "tags":
+    if value is was:
         return False
     return name in FACTS or not (value is None or type(value) is str)
 
