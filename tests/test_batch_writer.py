@@ -148,4 +148,4 @@ def test_rate_limited_log_says_how_many_were_held_back(caplog):
     assert [r.getMessage() for r in caplog.records] == ["dropped 0"]
     limited._next_at = 0.0
     limited.log("dropped %d", 9)
-    assert caplog.records[-1].getMessage() == "dropped 9 (4 more like this in the last 3600 s were not logged)"
+    assert caplog.records[-1].getMessage() == "dropped 9 (4 more like this since the last such line were not logged)"

@@ -200,3 +200,24 @@ def test_attribution_a_plugin_writes_is_kept_and_a_wrong_tag_gives_back_the_clie
     assert (record.project, dict(record.tags)) == ("from-plugin", {"team": "payments"})
     (line,) = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
     assert "admit_request changed tags of request" in line
+
+
+class Forging:
+    """Writes the client's address and agent, and replaces the state every plugin keeps its data in."""
+
+    @hookimpl
+    def on_request_start(self, context):
+        context.client_ip, context.user_agent, context.state = "6.6.6.6", "forged-agent", None
+
+
+def test_the_clients_address_agent_and_the_state_dict_are_facts_too(proxy_factory, recorder):
+    # Before, the forged address and agent were recorded, and the metrics plugin, finding no state,
+    # failed at the request's end and counted it in flight for ever.
+    proxy = proxy_factory(plugins=[Forging(), recorder], observability={"metrics_endpoint_enabled": True})
+    assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=HEADERS).status_code == 200
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.client_ip, record.user_agent) == ("127.0.0.1", f"python-httpx/{httpx.__version__}")
+    # A plugin called after it in the same hook may meet the missing state; later hooks find it back.
+    assert ("metrics", "on_request_end") not in proxy.app.state.hook_errors
+    metrics = httpx.get(proxy.url + "/metrics").text
+    assert "ccproxy_active_requests 0.0" in metrics

@@ -161,6 +161,11 @@ def test_an_error_no_provider_saw_names_ccproxys_id_where_sdks_look(proxy_factor
     assert refused_connection.headers["request-id"] == refused_connection.headers["x-ccproxy-request-id"]
     never_connected = recorder.wait_for_ends(2)
     assert [(record.cost_usd, record.priced) for record in never_connected] == [(0, True)] * 2
+    # aiohttp sends a GET again when a reused connection turns out closed: a failure to connect may then
+    # follow an attempt the provider received, so it is not taken for one no provider saw.
+    listing = httpx.get(unreachable.url + "/v1/models", headers=HEADERS, timeout=10)
+    assert listing.status_code == 502 and "request-id" not in listing.headers
+    assert recorder.wait_for_ends(3)[2].priced is False
     refused = proxy_factory(plugins=[recorder], server={"max_request_bytes": 1024})
     large = {**BODY, "messages": [{"role": "user", "content": "x" * 2000}]}
     too_large = httpx.post(refused.url + "/v1/messages", json=large, headers=HEADERS, timeout=10)

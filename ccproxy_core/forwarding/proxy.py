@@ -311,7 +311,7 @@ class Proxy:
                 allow_redirects=False,  # a redirect is the client's to follow: followed here, it would take the key along
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            exchange.upstream_sent_at = None if never_connected(exc) else exchange.upstream_sent_at
+            exchange.upstream_sent_at = None if never_connected(exc, method) else exchange.upstream_sent_at
             await self._local_error(exchange, send, *unanswered_request(ctx.service_type, exc))
         except ValueError as exc:  # a URL or header value the upstream client refuses to send
             exchange.upstream_sent_at = None

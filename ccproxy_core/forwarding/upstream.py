@@ -246,10 +246,16 @@ def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Setti
         out[provider.key_header] = provider.key_value(key.get_secret_value())
 
 
-def never_connected(exc: BaseException) -> bool:
+_RETRIED_BY_AIOHTTP = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""Methods aiohttp sends again on a new connection when a reused one turns out closed: a failure to
+connect then may follow a first attempt the provider received."""
+
+
+def never_connected(exc: BaseException, method: str) -> bool:
     """Whether the request failed before any connection to the provider was made (refused, DNS, TLS, the
     connect timeout): no provider saw it."""
-    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    connecting = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return connecting and method not in _RETRIED_BY_AIOHTTP
 
 
 def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]:

@@ -22,11 +22,14 @@ FACTS = (
     "path",
     "endpoint",
     "query",
+    "client_ip",
+    "user_agent",
     "service_type",
     "model",
     "streaming",
     "started_at",
     "started_monotonic",
+    "state",  # its contents are the plugins'; the dict itself every plugin counts on
 )
 ATTRIBUTION = ("session_id", "end_user", "project", "api_key_id", "api_key_name", "client_name", "client_version")
 """Text fields a plugin may write (or set to None); ``tags`` too, a dict of text to text."""

@@ -33,5 +33,5 @@ class RateLimitedLog:
             held_back, self._held_back = self._held_back, 0
             self._next_at = now + self.interval
         if held_back:
-            message += f" ({held_back} more like this in the last {self.interval:g} s were not logged)"
+            message += f" ({held_back} more like this since the last such line were not logged)"
         self.logger.log(self.level, message, *args, exc_info=exc_info, extra=extra)
