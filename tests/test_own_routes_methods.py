@@ -20,12 +20,12 @@ def guarded(proxy_factory):
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("POST", "/logs/query", "GET, HEAD"),
-        ("GET", "/logs/reset", "POST"),
-        ("DELETE", "/logs/status", "GET, HEAD"),
-        ("PUT", "/metrics", "GET, HEAD"),
-        ("POST", "/dashboard", "GET, HEAD"),
-        ("PATCH", "/logs/sessions/some-session", "GET, HEAD"),
+        ("POST", "/logs/query", "GET, HEAD, OPTIONS"),
+        ("GET", "/logs/reset", "OPTIONS, POST"),
+        ("DELETE", "/logs/status", "GET, HEAD, OPTIONS"),
+        ("PUT", "/metrics", "GET, HEAD, OPTIONS"),
+        ("POST", "/dashboard", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/logs/sessions/some-session", "GET, HEAD, OPTIONS"),
     ],
 )
 def test_a_wrong_method_on_an_own_route_is_named_not_called_missing(guarded, method, path, allowed):
@@ -67,7 +67,7 @@ def test_a_plugins_route_asked_with_another_method_is_not_taken_for_a_proxied_re
     plugin = PagePlugin()
     proxy = proxy_factory(plugins=[plugin])
     refused = httpx.post(proxy.url + "/team-page", json={})
-    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, OPTIONS"
     head = httpx.head(proxy.url + "/team-page")
     assert head.status_code == 200 and head.headers["content-length"] == str(len(b'{"page":"yes"}'))
     assert httpx.get(proxy.url + "/team-page").json() == {"page": "yes"}
@@ -84,3 +84,9 @@ def test_head_on_the_endless_live_stream_ends_after_its_headers_and_frees_the_co
         status = wait_until(lambda: (answer := client.get("/logs/status").json())["stream_subscribers"] == 0 and answer)
     assert status["stream_subscribers"] == 0
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_options_on_an_own_route_names_the_methods_it_takes(guarded):
+    # Before, a 405 whose Allow left out OPTIONS itself.
+    answer = httpx.options(guarded.url + "/logs/query")
+    assert (answer.status_code, answer.headers["allow"]) == (204, "GET, HEAD, OPTIONS")

@@ -69,6 +69,12 @@ def test_a_dotenv_line_that_cannot_be_read_stops_start_up_naming_the_file_and_li
     assert load_settings().server.port == 2222
 
 
+def test_a_dotenv_that_is_a_folder_stops_start_up(tmp_path):
+    (tmp_path / ".env").mkdir()  # before, ignored without a word
+    with pytest.raises(SettingsError, match=r"\.env is a folder, not a \.env file of settings: rename or remove it"):
+        load_settings()
+
+
 def test_default_config_location_is_read(tmp_path):
     default = tmp_path / "xdg" / "ccproxy" / "config.toml"
     default.parent.mkdir(parents=True)

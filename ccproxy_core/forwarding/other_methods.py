@@ -27,10 +27,12 @@ def answer_other_method(scope: Scope) -> Response | None:
     taking = {method: _taking(candidates, {**scope, "method": method}) for method in _METHODS}
     if scope["method"] == "HEAD" and (get := taking["GET"]) is not None:
         return _ServedAsGet(*get)
-    allowed = {method for method, route in taking.items() if route is not None}
+    allowed = {method for method, route in taking.items() if route is not None} | {"OPTIONS"}
     if "GET" in allowed:
         allowed.add("HEAD")
     names = ", ".join(sorted(allowed))
+    if scope["method"] == "OPTIONS":  # asking what the path takes (a browser's preflight is answered before)
+        return Response(status_code=204, headers={"Allow": names})
     detail = f"{safe_text(scope['path'], 200)} takes {names}, not {safe_text(scope['method'], 20)}"
     return JSONResponse({"detail": detail}, 405, headers={"Allow": names})
 

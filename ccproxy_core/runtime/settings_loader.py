@@ -82,6 +82,8 @@ def _refuse_unreadable_env_file() -> None:
     """A ``.env`` line python-dotenv cannot read is skipped with a warning naming no file: the setting
     written there (a token, say) would silently not apply."""
     env_file = Path(str(Settings.model_config.get("env_file")))
+    if env_file.is_dir():
+        raise SettingsError(f"{env_file.resolve()} is a folder, not a .env file of settings: rename or remove it")
     try:
         with env_file.open(encoding="utf-8") as stream:
             broken = next((_first_line(binding.original) for binding in parse_stream(stream) if binding.error), None)
