@@ -16,7 +16,7 @@ import pytest
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.log_store import LogFilters
 from ccproxy_duckdb.database import Database
-from ccproxy_duckdb.schema import COLUMN_TYPES, SCHEMA_VERSION
+from ccproxy_duckdb.schema import COLUMN_TYPES, MIGRATIONS, SCHEMA_VERSION
 from ccproxy_duckdb.settings import DuckDBSettings
 from ccproxy_duckdb.store import DuckDBLogStore
 
@@ -88,9 +88,37 @@ def test_an_older_file_is_migrated_and_keeps_its_rows(tmp_path, with_version_tab
         store.close()
     assert row["request_id"] == "old-1" and row["cost_usd"] == pytest.approx(0.000042)
     assert row["timestamp"] == "2025-01-02T03:04:05+00:00"
-    assert row["ttft_ms"] is None and row["priced"] is None and row["rate_limits"] == {}
+    assert row["ttft_ms"] is None and row["rate_limits"] == {}
+    assert row["priced"] is True  # its cost is stored; before, None: counted among the unpriced
     assert {"ttft_ms", "error_type", "cost_input_usd", "priced", "rate_limits", "response_bytes"} <= columns
     assert version == SCHEMA_VERSION
+
+
+def test_rows_an_earlier_migration_left_without_priced_are_marked_and_rolled_up_again(tmp_path):
+    """Version 2 added ``priced`` without filling it: a first-schema file migrated then counted every old
+    row as unpriced, its cost in the totals all the same."""
+    path = tmp_path / "migrated-before.duckdb"
+    write_old_file(path, with_version_table=True)
+    with duckdb.connect(str(path)) as connection:  # the first row's twin without a cost, 2 hours later
+        connection.execute(
+            "INSERT INTO access_logs SELECT * REPLACE ('old-2' AS request_id, NULL AS cost_usd, "
+            '"timestamp" + INTERVAL 2 HOUR AS "timestamp") FROM access_logs'
+        )
+        for statement in [s for step in MIGRATIONS[1:7] for s in step.statements if "SET priced" not in s]:
+            connection.execute(statement)  # as the ccproxy before version 8 migrated it
+        connection.executemany("INSERT INTO schema_version VALUES (?, now())", [[v] for v in range(2, 8)])
+        assert connection.execute("SELECT count(*) FROM access_logs WHERE priced IS NULL").fetchone() == (2,)
+        assert connection.execute("SELECT sum(unpriced) FROM rollup_hour").fetchone() == (2,)
+    store = open_store(path)
+    cursor = store.database.cursor()
+    try:
+        priced = cursor.execute("SELECT request_id, priced FROM access_logs ORDER BY request_id").fetchall()
+        unpriced = cursor.execute("SELECT sum(unpriced) FROM rollup_hour").fetchone()
+    finally:
+        cursor.close()
+        store.close()
+    assert priced == [("old-1", True), ("old-2", False)]
+    assert unpriced == (1,)
 
 
 def test_a_file_from_a_newer_ccproxy_is_refused_untouched(tmp_path):

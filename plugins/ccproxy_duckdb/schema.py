@@ -7,7 +7,8 @@ version 3 the columns of record truth (time to first byte, request ids, reasonin
 tokens, web searches, tier, speed, tool cost); version 4 the columns that say who and what a request
 was for (session, project, key, client, tags); version 5 adds the analytics rollups (see :mod:`.rollup_sql`) and fills them from the rows already stored;
 version 6 widens every money column and the rollups' cost sums from 9 to 12 decimal places, in place
-(the values already stored keep their value); version 7 adds why each answer ended (``finish_reason``).
+(the values already stored keep their value); version 7 adds why each answer ended (``finish_reason``);
+version 8 marks rows of the first schema priced when their cost is known (see ``_PRICED_FROM_COST``).
 """
 
 from __future__ import annotations
@@ -103,11 +104,17 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    only_if: str | None = None
+    """A query whose one value says whether the statements are needed (they are always, without one)."""
 
 
 def _column_defs(pairs: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f'"{name}" {sql_type}' for name, sql_type in pairs)
 
+
+_PRICED_FROM_COST = "UPDATE access_logs SET priced = cost_usd IS NOT NULL WHERE priced IS NULL"
+"""Rows of the first schema have no ``priced``: their cost is known when it is stored. (Version 2 added
+the column without filling it, so such rows counted as unpriced, their cost in the totals all the same.)"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -118,9 +125,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "ttft, upstream status and timing, errors, response model, cost line items, priced flag, sizes, rate limits",
-        tuple(
-            f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
-            for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_VERSION_2_END]
+        (
+            *(
+                f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
+                for name, sql_type in COLUMN_TYPES[_DOCUMENTED:_VERSION_2_END]
+            ),
+            _PRICED_FROM_COST,
         ),
     ),
     Migration(
@@ -157,6 +167,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             f'ALTER TABLE access_logs ADD COLUMN IF NOT EXISTS "{name}" {sql_type}'
             for name, sql_type in COLUMN_TYPES[_VERSION_4_END:]
         ),
+    ),
+    Migration(
+        8,
+        "rows of the first schema marked priced when their cost is known, and the rollups built again",
+        (_PRICED_FROM_COST, *rollup_sql.rebuild_statements()),
+        only_if="SELECT count(*) > 0 FROM access_logs WHERE priced IS NULL",
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -228,7 +244,8 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str) -> int:
     try:
         con.execute(_VERSION_TABLE)
         for step in pending:
-            for statement in step.statements:
+            needed = step.only_if is None or one_row(con.execute(step.only_if))[0]
+            for statement in step.statements if needed else ():
                 con.execute(statement)
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [step.version, datetime.now(UTC)])
         con.execute("COMMIT")
