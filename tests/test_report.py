@@ -25,6 +25,8 @@ from ccproxy_core.runtime.cli import main
 from ccproxy_core.runtime.report.build import build_rows, merge_periods, period_of, totals
 from ccproxy_core.runtime.report.tables import compact, money, render
 from ccproxy_duckdb.schema import MIGRATIONS
+from ccproxy_duckdb.settings import DuckDBSettings
+from ccproxy_duckdb.store import DuckDBLogStore
 
 from .test_attribution_integration import ALICE_KEY, CODEX_KEY, claude_code_request, codex_request, rows, start
 
@@ -197,6 +199,24 @@ def test_another_programs_file_is_refused_and_only_an_older_ccproxy_file_is_sent
     answer = report_in_process(config, "daily")
     assert answer.exit_code == 2 and answer.output.startswith(f"error: {path} {expected}"), answer.output
     assert "Traceback" not in answer.output and len(answer.output.splitlines()) == 1
+
+
+def test_a_file_an_earlier_migration_left_without_priced_flags_is_sent_to_be_mended(tmp_path):
+    # Before, read as it was: every such row showed as of unknown cost, its cost in the total all the same.
+    path = tmp_path / "ccproxy.duckdb"
+    DuckDBLogStore.open(DuckDBSettings(duckdb_path=str(path))).close()
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "INSERT INTO access_logs (request_id, \"timestamp\", cost_usd) VALUES ('old-1', now(), 0.01)"
+        )
+    config = tmp_path / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
+    answer = report_in_process(config, "daily")
+    assert answer.exit_code == 2, answer.output
+    assert answer.output == (
+        f"error: {path} has rows an earlier ccproxy left without their priced flag: start ccproxy once (it mends "
+        "the file), then run the report again\n"
+    )
 
 
 def test_an_sqlite_file_is_refused_without_asking_duckdb_to_fetch_an_extension(tmp_path):

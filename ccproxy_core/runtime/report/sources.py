@@ -309,3 +309,9 @@ def _check_columns(connection: Any, path: Path) -> None:
         raise ReportError(
             f"{path} predates columns this ccproxy reads: start ccproxy once (it migrates the file), then run the report again"
         )
+    # An earlier migration left rows of the first schema without it: they would all show as of unknown cost.
+    if connection.execute("SELECT count(*) > 0 FROM access_logs WHERE priced IS NULL").fetchone()[0]:
+        raise ReportError(
+            f"{path} has rows an earlier ccproxy left without their priced flag: start ccproxy once (it mends the "
+            "file), then run the report again"
+        )
