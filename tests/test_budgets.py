@@ -3,7 +3,6 @@ notices to a webhook at 50/80/100%, metrics, and spend read back from the store 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccproxy_budgets.lifecycle import STATE_ATTRIBUTE
-from ccproxy_budgets.notifier import slack_body
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
@@ -355,12 +353,6 @@ def test_spend_that_lands_exactly_on_the_limit_is_refused(proxy_factory, recorde
     assert "has spent 0.054 of its 0.054 USD" in refused.value.response.json()["error"]["message"]
 
 
-def test_a_slack_notice_of_a_small_budget_shows_its_amounts():
-    notice = {"budget": "b", "scope": "all", "period": "day", "threshold_percent": 50, "action": "block"}
-    text = slack_body({**notice, "spent_usd": 0.006, "limit_usd": 0.012})["text"]
-    assert text.endswith("passed 50%: 0.006 of 0.012 USD")  # not "0.01 of 0.01"
-
-
 class StoreAwayAtStartUp:
     """A log store that cannot answer until ``back`` is set, then says 0.01 USD was spent (by other instances)."""
 
@@ -392,37 +384,3 @@ def test_a_budget_whose_start_up_read_failed_asks_the_store_again_until_it_answe
     wait_until(lambda: budget_metrics(proxy.url).get(("ccproxy_budget_spent_usd", "all-daily"), 0) >= 0.01)
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO)
-
-
-async def test_an_undelivered_notice_is_logged_by_its_budget_and_threshold(caplog, monkeypatch):
-    from aiohttp import web
-
-    from ccproxy_budgets import notifier
-
-    async def silent(request):
-        await asyncio.sleep(0.5)
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/hook", silent)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(notifier, "TIMEOUT_SECONDS", 0.05)
-    monkeypatch.setattr(notifier, "ATTEMPTS", 2)
-    sender = notifier.Notifier(f"http://127.0.0.1:{port}/hook", "json", first_retry_seconds=0.01)
-    caplog.set_level(logging.WARNING, logger="ccproxy.budgets")
-    try:
-        sender.start()
-        sender.notify({"budget": "team-daily", "threshold_percent": 80})
-        await sender.stop(grace_seconds=2)
-    finally:
-        await runner.cleanup()
-    lines = [r.getMessage() for r in caplog.records]
-    # Before: "budget notice for team-daily not delivered (TimeoutError: )", naming no threshold.
-    assert lines == [
-        "budget notice for team-daily at 80% not delivered (no answer within 0.05 s); retry 1 in 0.0s",
-        "budget notice for team-daily at 80% dropped after 2 attempts: no answer within 0.05 s",
-    ]
