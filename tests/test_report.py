@@ -179,6 +179,13 @@ def test_report_names_a_server_that_is_not_ccproxy(tmp_path, not_ccproxy):
     assert "Traceback" not in answer.output
 
 
+def daily_report_of(path: Path):
+    """The daily report, in process, of the DuckDB file at ``path`` (named in a config file beside it)."""
+    config = path.parent / "config.toml"
+    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
+    return report_in_process(config, "daily")
+
+
 @pytest.mark.parametrize(
     ("statement", "expected"),
     [
@@ -194,9 +201,7 @@ def test_another_programs_file_is_refused_and_only_an_older_ccproxy_file_is_sent
     path = tmp_path / "some.duckdb"
     with duckdb.connect(str(path)) as connection:
         connection.execute(statement)
-    config = tmp_path / "config.toml"
-    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
-    answer = report_in_process(config, "daily")
+    answer = daily_report_of(path)
     assert answer.exit_code == 2 and answer.output.startswith(f"error: {path} {expected}"), answer.output
     assert "Traceback" not in answer.output and len(answer.output.splitlines()) == 1
 
@@ -209,9 +214,7 @@ def test_a_file_an_earlier_migration_left_without_priced_flags_is_sent_to_be_men
         connection.execute(
             "INSERT INTO access_logs (request_id, \"timestamp\", cost_usd) VALUES ('old-1', now(), 0.01)"
         )
-    config = tmp_path / "config.toml"
-    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
-    answer = report_in_process(config, "daily")
+    answer = daily_report_of(path)
     assert answer.exit_code == 2, answer.output
     assert answer.output == (
         f"error: {path} has rows an earlier ccproxy left without their priced flag: start ccproxy once (it mends "
@@ -224,9 +227,7 @@ def test_an_sqlite_file_is_refused_without_asking_duckdb_to_fetch_an_extension(t
     with contextlib.closing(sqlite3.connect(path)) as other:
         other.execute("CREATE TABLE access_logs (request_id TEXT)")
         other.commit()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[observability]\nduckdb_path = "{path}"\n')
-    answer = report_in_process(config, "daily")
+    answer = daily_report_of(path)
     assert answer.exit_code == 2, answer.output
     assert answer.output == (
         f"error: cannot read {path}: it is an SQLite database, not a DuckDB file; "
