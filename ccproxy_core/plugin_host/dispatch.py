@@ -325,20 +325,25 @@ class RequestHooks:
         self._direct_start: Direct | None = None
         self._direct_end: Direct | None = None
         self._log = changes_log()
-        self._guard = True
+        self._guard: frozenset[str] = frozenset({"on_request_start", "admit_request"})
 
     def _refresh(self) -> None:
         self._seen = getattr(self._pm, "generation", -1)
         self._direct_start, self._direct_end = _direct_calls(self._pm, self._start), _direct_calls(self._pm, self._end)
-        # ccproxy's own plugins leave the request's facts alone: their hooks alone need no check.
+        # ccproxy's own plugins leave the request's facts alone: hooks only they implement need no check.
         built_in = {info.name for info in getattr(self._pm, "ccproxy_plugins", ()) if info.distribution == BUILT_IN}
-        self._guard = any(impl.plugin_name not in built_in for impl in self._start.get_hookimpls())
+        self._guard = frozenset(
+            caller.name
+            for caller in (self._start, self._admit)
+            if any(impl.plugin_name not in built_in for impl in caller.get_hookimpls())
+        )
 
     async def start(self, context: RequestContext) -> None:
         """Fire ``on_request_start``."""
         if self._seen != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
-        direct, facts = self._direct_start, facts_of(context) if self._guard else None
+        direct = self._direct_start
+        facts = facts_of(context) if "on_request_start" in self._guard else None
         if direct is None:
             results = self._start(context=context, ccproxy=self._host)
         else:
@@ -354,12 +359,15 @@ class RequestHooks:
         """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
         if not self._admit.get_hookimpls():
             return []
-        answers, facts = [], facts_of(context)
+        if self._seen != self._pm.generation:  # type: ignore[attr-defined]
+            self._refresh()
+        answers, facts = [], facts_of(context) if "admit_request" in self._guard else None
         for returned in self._admit(context=context, ccproxy=self._host):
             answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
             if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
-        put_back(context, facts, "admit_request", self._log)
+        if facts is not None:
+            put_back(context, facts, "admit_request", self._log)
         return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:
