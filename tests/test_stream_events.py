@@ -198,6 +198,23 @@ def test_an_empty_responses_delta_is_not_the_first_token():
     assert parser.feed(delta_event("Hi", 4)) is True
 
 
+def response_event(kind: str, status: str, tier: str, sequence: int) -> bytes:
+    response = {"id": "resp_1", "object": "response", "status": status, "model": "gpt-5-mini", "service_tier": tier}
+    event = {"type": kind, "sequence_number": sequence, "response": response}
+    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(event).encode() + b"\n\n"
+
+
+def test_a_responses_stream_cut_before_its_end_records_no_tier_the_request_only_asked_for():
+    # response.created and response.in_progress echo the tier asked for ("auto", "priority");
+    # only the finished response says which one served it.
+    begun = response_event("response.created", "in_progress", "auto", 0)
+    begun += response_event("response.in_progress", "in_progress", "priority", 1) + delta_event("Hi", 2)
+    assert parse("openai", [begun], "responses").result().service_tier is None
+    finished = begun + event_in_lines(completed_event([OUTPUT_TEXT]) | {"sequence_number": 3})
+    finished = finished.replace(b'"status": "completed",', b'"status": "completed", "service_tier": "flex",', 1)
+    assert parse("openai", [finished + b"\n"], "responses").result().service_tier == "flex"
+
+
 # --- Through the proxy -----------------------------------------------------------------
 
 BIG_IMAGE = {"id": "ig_1", "type": "image_generation_call", "status": "completed", "result": "QUFB" * (5 << 20)}

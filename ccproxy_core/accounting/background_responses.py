@@ -91,7 +91,6 @@ class BackgroundResponses:
         if reader == RESPONSES:
             if usage.background and usage.response_id and usage.response_status not in FINISHED:
                 self._remember(usage.response_id, Origin.of(context, credentials()))
-                usage.service_tier = None  # a queued answer echoes the tier asked for ("auto"): none has served it yet
             elif usage.background and usage.response_id and usage.has_tokens:  # a background stream, billed here
                 self._note_billed(usage.response_id)
             return usage, NO_ORIGIN

@@ -66,11 +66,11 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
     require_output_count(usage, payload.get("usage"))
-    # The tier that served it ("default", "flex", "priority"), which sets the price; the
-    # response object of ``response.created`` may still show the request's ("auto", "priority"):
-    # a finished response that names none was served at no tier it could be billed extra for.
-    tier = read_label(payload.get("service_tier"))
-    usage.service_tier = tier if tier or _text(payload.get("status")) in _FINAL_STATUSES else usage.service_tier
+    # The tier that served it ("default", "flex", "priority"), which sets the price, is only
+    # known once the response is finished: before, it echoes the request's ("auto", "priority"),
+    # and a stream cut before its end must not record a tier nothing was served at.
+    if _text(payload.get("status")) in _FINAL_STATUSES:
+        usage.service_tier = read_label(payload.get("service_tier"))
     response_id = payload.get("id")
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
         usage.response_id = response_id
