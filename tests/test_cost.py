@@ -14,6 +14,7 @@ from genai_prices import calc_price, data_snapshot
 from genai_prices.types import ConditionalPrice, StartDateConstraint
 
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, compute_cost
+from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.usage import Usage, usage_from_json
 
 MTOK = Decimal(1_000_000)
@@ -274,16 +275,58 @@ def test_a_price_change_applies_from_its_first_second_with_one_book(monkeypatch)
         data_snapshot.set_custom_snapshot(None)
 
 
-def test_invented_service_tiers_in_one_second_keep_a_bounded_memory_and_are_priced_alike(monkeypatch):
-    """A provider (or a fake one) can put any text in ``service_tier``; each is its own price context."""
+def test_invented_service_tiers_in_one_second_keep_a_bounded_memory_and_are_unpriced(monkeypatch):
+    """A provider (or a fake one) can put any text in ``service_tier``; each is its own price context,
+    and a tier no price list names has no known price."""
     monkeypatch.setattr("ccproxy_core.accounting.cost.time.time", lambda: 1_900_000_000.25)
     book = PriceBook(max_models=8)
-    standard = book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000)).total
+    assert book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000)).total == GPT_4O_MINI[0]
     tiers = [f"tier-{n}" for n in range(40)] + ["\x00\x1b[31m", "x" * 100_000, "NaN", "\u2028"]
     for tier in tiers:
-        cost = book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000, service_tier=tier))
-        assert cost.total == standard == GPT_4O_MINI[0]
+        assert book.compute("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000, service_tier=tier)) == UNPRICED
         assert len(book._resolved) <= 8
+
+
+@pytest.mark.parametrize(
+    ("service", "model", "tier"),
+    [
+        ("openai", "gpt-4o", "scale"),  # Scale Tier: units bought ahead, not billed per token
+        ("openai", "gpt-5", "scale"),
+        ("openai", "gpt-4o", "flex"),  # gpt-4o has no flex price list (OpenAI offers flex for o3, o4-mini, gpt-5)
+        ("anthropic", "claude-sonnet-4-5", "priority"),  # Priority Tier: capacity committed ahead
+    ],
+)
+def test_an_answer_served_at_a_tier_without_a_known_price_is_unpriced_not_billed_at_list_price(service, model, tier):
+    book = PriceBook()
+    assert book.compute(service, model, Usage(input_tokens=1000, output_tokens=100)).priced
+    assert book.compute(service, model, Usage(input_tokens=1000, output_tokens=100, service_tier=tier)) == UNPRICED
+
+
+@pytest.mark.parametrize(
+    ("service", "model", "tier"),
+    [
+        ("openai", "gpt-4o", "default"),
+        ("openai", "gpt-4o", "auto"),
+        ("anthropic", "claude-sonnet-4-5", "standard"),
+        ("anthropic", "claude-sonnet-4-5", "batch"),
+    ],
+)
+def test_the_list_price_tiers_keep_their_prices(service, model, tier):
+    book = PriceBook()
+    listed = book.compute(service, model, Usage(input_tokens=1000, output_tokens=100))
+    served = book.compute(service, model, Usage(input_tokens=1000, output_tokens=100, service_tier=tier))
+    assert served.total == (listed.total / 2 if tier == "batch" else listed.total)
+
+
+def test_an_operator_prices_a_committed_tier_with_a_correction(tmp_path):
+    # Priority Tier at the price of the operator's contract: $2.40 / $12 per million tokens.
+    (tmp_path / "prices.toml").write_text(
+        '[[correction]]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
+        'when = { service_tier = "priority" }\ninput_mtok = "2.4"\noutput_mtok = "12"\n'
+    )
+    book = PriceBook(corrections=load_corrections(str(tmp_path / "prices.toml")))
+    cost = book.compute("anthropic", "claude-sonnet-4-5", Usage(1000, 100, service_tier="priority"))
+    assert cost.total == (1000 * Decimal("2.4") + 100 * 12) / MTOK
 
 
 def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):

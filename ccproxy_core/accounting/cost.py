@@ -20,7 +20,9 @@ thousand) are their own part, ``tools``. Amounts are exact
 The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
 ``flex``, Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price
 corrections (``price_corrections.py``) for rules genai-prices lacks (long-context tiers,
-fast mode). An answer without token counts has no known cost: ``None``, never 0.
+fast mode). A tier drawn from capacity bought ahead (OpenAI's Scale Tier, Anthropic's Priority
+Tier) has no price per request unless a correction names it (``service_tiers.py``). An answer
+without token counts has no known cost: ``None``, never 0.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,7 +39,14 @@ from typing import Any
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
 
-from ccproxy_core.accounting.price_corrections import PriceCorrection, apply_corrections, load_corrections
+from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, sum_costs, tokens_scaled
+from ccproxy_core.accounting.price_corrections import (
+    PriceCorrection,
+    apply_corrections,
+    correction_names,
+    load_corrections,
+)
+from ccproxy_core.accounting.service_tiers import tier_has_known_price
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets
@@ -53,25 +61,6 @@ MAX_UNPRICED_WARNINGS = 20
 """Distinct unknown models warned about per price book; later ones are logged at DEBUG."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """A request's cost in USD, whole and in parts that sum exactly to ``total``.
-
-    ``priced`` is False when the model has no known price: every amount is then
-    ``None``, never 0, so an unknown cost is not mistaken for a free request.
-    """
-
-    total: Decimal | None
-    input: Decimal | None
-    output: Decimal | None
-    cache_read: Decimal | None
-    cache_write: Decimal | None
-    priced: bool
-    tools: Decimal | None = None
-    """Server tools billed per use (web searches, file searches)."""
-
-
-UNPRICED = Cost(None, None, None, None, None, priced=False)
 _NOT_RESOLVED: Any = object()
 
 
@@ -146,7 +135,7 @@ class PriceBook:
             return UNPRICED
         context = provider.price_context(usage)
         model_info = self._find_model(provider.price_id, model)
-        prices = self._prices_in_force(provider.price_id, model, model_info, context)
+        prices = self._prices_in_force(provider, model, model_info, context)
         if prices is None:
             return UNPRICED
         if usage.steps:
@@ -171,11 +160,12 @@ class PriceBook:
 
     def _prices_of(self, provider: Provider, model: str, context: dict[str, str]) -> ModelPrice | None:
         """The prices in force of one more model of the same answer (an advisor's, say)."""
-        return self._prices_in_force(provider.price_id, model, self._find_model(provider.price_id, model), context)
+        return self._prices_in_force(provider, model, self._find_model(provider.price_id, model), context)
 
     def _prices_in_force(
-        self, provider_id: str, model: str, model_info: ModelInfo | None, context: dict[str, str]
+        self, provider: Provider, model: str, model_info: ModelInfo | None, context: dict[str, str]
     ) -> ModelPrice | None:
+        provider_id = provider.price_id
         second = int(time.time())
         if second != self._resolved_second or len(self._resolved) >= self._max_models:
             self._resolved.clear()
@@ -185,10 +175,16 @@ class PriceBook:
         if known is not _NOT_RESOLVED:
             return known
         at = datetime.fromtimestamp(second, tz=UTC)
-        prices = model_info.get_prices(at, context or None) if model_info is not None else None
-        if self.corrections:
-            known_id = model_info.id if model_info is not None else None
-            prices = apply_corrections(prices, self.corrections, provider_id, (known_id, model), context)
+        known_id = model_info.id if model_info is not None else None
+        names = correction_names(known_id, model)
+        if not tier_has_known_price(
+            provider.list_price_tiers, model_info, self.corrections, provider_id, names, context, at
+        ):
+            prices = None  # billed from capacity bought ahead, or a tier this model has no price for
+        else:
+            prices = model_info.get_prices(at, context or None) if model_info is not None else None
+            if self.corrections:
+                prices = apply_corrections(prices, self.corrections, provider_id, (known_id, model), context)
         self._resolved[key] = prices
         return prices
 
@@ -320,35 +316,6 @@ def _price_steps(prices: ModelPrice, usage: Usage, prices_of: Callable[[str], Mo
         input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
     )
     return sum_costs([*steps, _price_usage(prices, tools)])
-
-
-def sum_costs(parts: list[Cost]) -> Cost:
-    """The sum of ``parts``, part by part; unpriced if any of them is."""
-    if not parts or not all(part.priced for part in parts):
-        return UNPRICED
-
-    def summed(name: str) -> Decimal:
-        return sum((getattr(part, name) or Decimal(0) for part in parts), Decimal(0))
-
-    return Cost(
-        total=summed("total"),
-        input=summed("input"),
-        output=summed("output"),
-        cache_read=summed("cache_read"),
-        cache_write=summed("cache_write"),
-        priced=True,
-        tools=summed("tools"),
-    )
-
-
-def tokens_scaled(cost: Cost, factor: Decimal) -> Cost:
-    """``cost`` with its token parts times ``factor``; server tools are billed per use, unchanged."""
-    input_part, output, cache_read, cache_write = (
-        (amount or Decimal(0)) * factor for amount in (cost.input, cost.output, cost.cache_read, cost.cache_write)
-    )
-    tools = cost.tools or Decimal(0)
-    total = input_part + output + cache_read + cache_write + tools
-    return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
 
 
 def _tier_starts(prices: list[Any]) -> set[int]:

@@ -328,6 +328,7 @@ PROVIDER = Provider(
     read_payload=read_body,
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
+    list_price_tiers=frozenset({"standard", "batch"}),  # Priority Tier draws on capacity committed ahead
     price_multiplier=price_multiplier,
     error_envelope=lambda payload: payload.get("type") == "error",
     rate_limit_headers=RATE_LIMIT_HEADERS,

@@ -106,6 +106,9 @@ class Provider:
     stream_reader: Callable[[], StreamReader]
     price_context: Callable[[Usage], dict[str, str]]
     """The genai-prices price context (service tier, batch processing) the answer asks for."""
+    list_price_tiers: frozenset[str] = frozenset()
+    """Service tiers it bills at its list price or at a price the price context selects itself; an
+    answer served at any other tier is priced only where a price list names that tier."""
     price_multiplier: Callable[[Usage], Decimal | None] = lambda usage: None
     """A factor on every token price that the answer asks for (Anthropic's US-only inference), if any."""
     error_envelope: Callable[[dict[str, Any]], bool] = lambda payload: False

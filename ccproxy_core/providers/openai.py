@@ -316,6 +316,8 @@ PROVIDER = Provider(
     read_payload=read_payload,
     stream_reader=OpenAIStreamReader,
     price_context=price_context,
+    # flex and priority have price lists of their own; Scale Tier draws on units bought ahead.
+    list_price_tiers=frozenset({"default", "auto", "batch"}),
     error_envelope=is_error_envelope,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,
