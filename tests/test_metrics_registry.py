@@ -20,6 +20,7 @@ DOCUMENTED_FAMILIES = {
     "ccproxy_response_duration_seconds": ("histogram", {"model", "endpoint", "service_type"}),
     "ccproxy_tokens": ("counter", {"type", "model", "service_type"}),
     "ccproxy_cost_usd": ("counter", {"model", "cost_type", "service_type"}),
+    "ccproxy_unpriced_requests": ("counter", {"model", "service_type"}),
     "ccproxy_errors": ("counter", {"error_type", "endpoint", "model", "service_type"}),
     "ccproxy_active_requests": ("gauge", set()),
 }
@@ -96,6 +97,19 @@ def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observ
     exposition = generate_latest(registry).decode()
     assert "ccproxy_tokens_total{" not in exposition
     assert "ccproxy_cost_usd_total{" not in exposition
+    # ... and says that the cost total leaves a request out.
+    unpriced = {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    assert value(registry, "ccproxy_unpriced_requests_total", **unpriced) == 1
+
+
+def test_only_requests_without_a_known_cost_are_counted_as_unpriced(registry, observer):
+    serve_one(observer, make_record())
+    serve_one(observer, make_record(cost_usd=0, cost_input_usd=0, cost_output_usd=0, tokens_input=0, priced=True))
+    labels = {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    assert value(registry, "ccproxy_unpriced_requests_total", **labels) is None
+    serve_one(observer, make_record(model="gpt-4o-mini", service_type="openai", cost_usd=None, priced=False))
+    unpriced = value(registry, "ccproxy_unpriced_requests_total", model="gpt-4o-mini", service_type="openai")
+    assert unpriced == 1
 
 
 def test_an_unreachable_upstream_has_no_upstream_duration(registry, observer):

@@ -81,6 +81,7 @@ class MetricFamilies:
     proxy_overhead: Histogram
     tokens: Counter
     cost: Counter
+    unpriced_requests: Counter
     errors: Counter
     errors_after_200: Counter
     active_requests: Gauge
@@ -95,7 +96,7 @@ def create_families(registry: CollectorRegistry, attribution_labels: tuple[str, 
     """Create every family in ``registry`` (never the process-global default registry).
 
     ``attribution_labels`` (``project``, ``client``; opt-in) are added, last, to the request,
-    token and cost counters.
+    token, cost and unpriced-request counters.
     """
     extra = attribution_labels
     return MetricFamilies(
@@ -143,6 +144,13 @@ def create_families(registry: CollectorRegistry, attribution_labels: tuple[str, 
             "ccproxy_cost_usd_total",
             "Cost in US dollars; summed over cost_type it is the total cost.",
             ("model", "cost_type", "service_type", *extra),
+            registry=registry,
+        ),
+        unpriced_requests=Counter(
+            "ccproxy_unpriced_requests_total",
+            "Requests whose cost is unknown (no price for the model or tier, no usage in the answer): "
+            "ccproxy_cost_usd_total leaves them out.",
+            ("model", "service_type", *extra),
             registry=registry,
         ),
         errors=Counter(

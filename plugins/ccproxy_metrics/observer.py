@@ -82,6 +82,7 @@ class MetricsObserver:
         self._proxy_overhead = _Children(families.proxy_overhead, HistogramHandle)
         self._tokens = _Children(families.tokens, CounterHandle)
         self._cost = _Children(families.cost, CounterHandle)
+        self._unpriced = _Children(families.unpriced_requests, CounterHandle)
         self._errors = _Children(families.errors, CounterHandle)
         self._errors_after_200 = _Children(families.errors_after_200, CounterHandle)
         self._request_bytes = _Children(families.request_bytes, CounterHandle)
@@ -192,6 +193,8 @@ class MetricsObserver:
             tokens("cache_read", model, service, *extra).inc(record.cache_read_tokens)
         if record.cache_write_tokens:
             tokens("cache_write", model, service, *extra).inc(record.cache_write_tokens)
+        if not record.priced:
+            self._unpriced(model, service, *extra).inc()
         cost = self._cost
         # Decimal zero and None are both skipped: neither adds to the total.
         if record.cost_input_usd:
