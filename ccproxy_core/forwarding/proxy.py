@@ -51,7 +51,7 @@ from ccproxy_core.forwarding.responses import (
     relay_stream,
     send_whole,
 )
-from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.forwarding.route_table import OUTSIDE_API_PREFIX, RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.send_watch import SendWatch
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -105,7 +105,7 @@ class Proxy:
         path under a provider's ``/v1/``; ``None`` for paths outside the provider APIs."""
         api = api_path(path)
         if api is None:
-            return None
+            return self.routes.match(method, path) if path in OUTSIDE_API_PREFIX else None
         return self.routes.match(method, api) or fallback_route(method, api)
 
     async def handle(self, request: Request) -> Response:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from ccproxy_core.forwarding.response_headers import header_text
-from ccproxy_core.forwarding.route_table import API_PREFIX
+from ccproxy_core.forwarding.route_table import API_PREFIX, OUTSIDE_API_PREFIX
 
 
 def proxy_base_url(request: Request) -> str:
@@ -57,6 +57,8 @@ def upstream_path(scope: Scope) -> str | None:
     is routed as ``/api/v1/...``, but after the base URL it would make ``evil`` the host, with the key.
     """
     path = raw_path(scope)
+    if path in OUTSIDE_API_PREFIX:
+        return path
     if path.startswith("/api/"):
         path = path[4:]
     return path if path.startswith(API_PREFIX) else None

@@ -13,8 +13,11 @@ from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 
 API_PREFIX = "/v1/"
 
+OUTSIDE_API_PREFIX = frozenset(route.template for route in PROXY_ROUTES if not route.template.startswith(API_PREFIX))
+"""Provider paths outside ``/v1/`` that are forwarded as they are (Anthropic's ``/api/hello``)."""
+
 KNOWN_RESOURCES = frozenset(
-    {route.template.split("/")[2] for route in PROXY_ROUTES}
+    {route.template.split("/")[2] for route in PROXY_ROUTES if route.template.startswith(API_PREFIX)}
     | {
         # Further resources of the two APIs, forwarded under their own bounded endpoint.
         "assistants",

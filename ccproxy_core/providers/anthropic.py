@@ -62,6 +62,8 @@ ROUTES = (
         "POST /v1/messages/batches/{batch_id}/cancel",
     ),
     *routes(NAME, "batch_results", "GET /v1/messages/batches/{batch_id}/results"),
+    # Claude Code's warm-up and connectivity check (HEAD, under its base URL): the provider answers it.
+    *routes(NAME, "free", "GET /api/hello"),
 )
 
 LOCAL_ERROR_TYPES = {
