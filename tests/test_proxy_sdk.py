@@ -164,5 +164,8 @@ def test_upstream_refused_gives_provider_shaped_502(proxy_factory, recorder):
         client.messages.create(**anthropic_kwargs())
     assert caught.value.status_code == 502
     assert caught.value.body["type"] == "error" and caught.value.body["error"]["type"] == "api_error"
+    # What the system said, in the operator's words (where), not the HTTP library's ("ssl:default").
+    assert caught.value.body["error"]["message"] == f"cannot reach anthropic at {dead_url[7:]}: Connection refused"
     [record] = recorder.wait_for_ends(1)
     assert record.status_code == 502 and record.error_type == "upstream_unreachable" and record.upstream_status is None
+    assert record.error_message == caught.value.body["error"]["message"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import socket
 
 import aiohttp
 from multidict import CIMultiDict
@@ -276,7 +278,20 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
     if connected or isinstance(exc, aiohttp.ServerDisconnectedError):
         message = f"{service} closed the connection without answering; it may have received the request"
         return 502, "upstream_disconnected", message
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return (
+            502,
+            "upstream_unreachable",
+            f"cannot reach {service} at {exc.host}:{exc.port}: {_os_reason(exc.os_error)}",
+        )
     return 502, "upstream_unreachable", f"cannot reach {service}: {exc}"
+
+
+def _os_reason(error: OSError) -> str:
+    """What the system said (``Connection refused``), without aiohttp's and asyncio's wording around it."""
+    if isinstance(error.errno, int) and error.errno > 0 and not isinstance(error, socket.gaierror):
+        return os.strerror(error.errno)
+    return error.strerror or str(error) or type(error).__name__
 
 
 def unsendable_request(
