@@ -157,3 +157,11 @@ def test_startup_warns_which_setting_is_off(fake_bundle, caplog):
     with client_for(logs_endpoints_enabled=False):
         pass
     assert any("OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true" in message for message in caplog.messages)
+
+
+def test_startup_names_every_setting_the_dashboard_lacks_at_once(fake_bundle, caplog):
+    with client_for(logs_endpoints_enabled=False, logs_collection_enabled=False):
+        pass
+    (line,) = [message for message in caplog.messages if message.startswith("dashboard has no data")]
+    assert "OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true" in line
+    assert "OBSERVABILITY__LOGS_COLLECTION_ENABLED=true" in line

@@ -21,7 +21,11 @@ def warn_about_gaps(settings: Settings) -> None:
             bundle.BUILD_COMMAND_LONG,
         )
     observability = settings.observability
+    collecting = getattr(observability, "logs_collection_enabled", False)
     if not getattr(observability, "logs_endpoints_enabled", False):
-        log.warning("dashboard has no data: set OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true to serve /logs")
-    elif not getattr(observability, "logs_collection_enabled", False):
+        log.warning(
+            "dashboard has no data: set OBSERVABILITY__LOGS_ENDPOINTS_ENABLED=true to serve /logs%s",
+            "" if collecting else ", and OBSERVABILITY__LOGS_COLLECTION_ENABLED=true to keep its history",
+        )
+    elif not collecting:
         log.warning("dashboard shows only the live feed: set OBSERVABILITY__LOGS_COLLECTION_ENABLED=true for history")
