@@ -22,6 +22,9 @@ def test_a_shutdown_with_duckdb_prints_no_leaked_instances(upstream, tmp_path):
         server.stop()
     assert "Application shutdown complete" in server.stderr
     assert "leaked" not in server.stderr.lower(), server.stderr[-2000:]
+    # Where requests went and what ran, said once at start-up.
+    (line,) = [line for line in server.stderr.splitlines() if "ccproxy forwards to" in line]
+    assert f"anthropic at {upstream.url} and openai at {upstream.url}; plugins on: duckdb" in line
 
 
 def test_a_mistyped_observability_variable_stops_serve_with_one_line_and_exit_2(tmp_path):

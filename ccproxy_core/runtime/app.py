@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,18 +16,20 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+from yarl import URL
 
 from ccproxy_core import __version__
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
 from ccproxy_core.forwarding.proxy import Proxy
 from ccproxy_core.forwarding.route_table import api_path, fallback_route
-from ccproxy_core.forwarding.upstream import close_pools, open_pools
+from ccproxy_core.forwarding.upstream import base_url, close_pools, open_pools
 from ccproxy_core.forwarding.websocket_proxy import WebSocketProxy
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
 from ccproxy_core.plugin_host.plugin_spec import setting_value, specs_of
 from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.plugin_routes import add_plugin_routes
@@ -34,6 +37,8 @@ from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.security.auth import require_auth_token
 from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
+
+log = logging.getLogger("ccproxy")
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # FastAPI's own OpenTelemetry (newer versions) would send a span for every request, its URL and
@@ -98,10 +103,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     proxy.pools = open_pools(host.settings)
     try:
         await start_plugins(host)
+        log.info(startup_line(host))
         yield
         await stop_plugins(host, plugin_order(host.plugin_manager))
     finally:
         await close_pools(proxy.pools)
+
+
+def startup_line(host: Ccproxy) -> str:
+    """Where requests go and which plugins run: what an operator checks first in the log."""
+    targets = " and ".join(
+        f"{provider.name} at {URL(base_url(provider, host.settings)).with_user(None)}"
+        for provider in PROVIDERS.values()
+    )
+    infos = getattr(host.plugin_manager, "ccproxy_plugins", [])
+    running = ", ".join(info.name for info in infos if info.enabled) or "none"
+    return f"ccproxy forwards to {targets}; plugins on: {running} (`ccproxy plugins list` says why others are off)"
 
 
 async def _health(request: Request) -> dict:
