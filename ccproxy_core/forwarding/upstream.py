@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import os
 import socket
+import ssl
 
 import aiohttp
 from multidict import CIMultiDict
@@ -282,16 +283,21 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
         return (
             502,
             "upstream_unreachable",
-            f"cannot reach {service} at {exc.host}:{exc.port}: {_os_reason(exc.os_error)}",
+            f"cannot reach {service} at {_host_port(exc.host, exc.port)}: {_os_reason(exc.os_error)}",
         )
     return 502, "upstream_unreachable", f"cannot reach {service}: {exc}"
 
 
+def _host_port(host: str, port: int | None) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _os_reason(error: OSError) -> str:
-    """What the system said (``Connection refused``), without aiohttp's and asyncio's wording around it."""
-    if isinstance(error.errno, int) and error.errno > 0 and not isinstance(error, socket.gaierror):
-        return os.strerror(error.errno)
-    return error.strerror or str(error) or type(error).__name__
+    """What the system said (``Connection refused``), without asyncio's wording around it (``Connect call
+    failed``); name resolution and TLS errors keep their own text (an SSL error's errno is no system error)."""
+    if isinstance(error, socket.gaierror | ssl.SSLError) or not (isinstance(error.errno, int) and error.errno > 0):
+        return error.strerror or str(error) or type(error).__name__
+    return os.strerror(error.errno)
 
 
 def unsendable_request(
