@@ -16,7 +16,6 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
-from yarl import URL
 
 from ccproxy_core import __version__
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
@@ -111,11 +110,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def startup_line(host: Ccproxy) -> str:
-    """Where requests go and which plugins run: what an operator checks first in the log."""
-    targets = " and ".join(
-        f"{provider.name} at {URL(base_url(provider, host.settings)).with_user(None)}"
-        for provider in PROVIDERS.values()
-    )
+    """Where requests go and which plugins run: what an operator checks first in the log (base URLs
+    cannot hold credentials: the settings refuse them)."""
+    targets = " and ".join(f"{provider.name} at {base_url(provider, host.settings)}" for provider in PROVIDERS.values())
     infos = getattr(host.plugin_manager, "ccproxy_plugins", [])
     running = ", ".join(info.name for info in infos if info.enabled) or "none"
     return f"ccproxy forwards to {targets}; plugins on: {running} (`ccproxy plugins list` says why others are off)"

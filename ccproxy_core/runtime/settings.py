@@ -174,6 +174,12 @@ def normalise_base_url(value: str) -> str:
         raise ValueError("must start with http:// or https:// and name a host, such as https://api.openai.com/v1")
     if parsed.query or parsed.fragment:
         raise ValueError("must not have a query (?...) or fragment (#...)")
+    try:
+        port = parsed.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError("has a port that is not a number from 1 to 65535, such as http://127.0.0.1:9100")
     path = parsed.path.rstrip("/")
     path = path.removesuffix("/v1")
     return f"{parsed.scheme}://{parsed.netloc}{path}"
