@@ -302,6 +302,18 @@ def test_an_answer_served_at_a_tier_without_a_known_price_is_unpriced_not_billed
     assert book.compute(service, model, Usage(input_tokens=1000, output_tokens=100, service_tier=tier)) == UNPRICED
 
 
+def test_a_tier_without_a_known_price_is_warned_about_once_per_provider_and_tier(caplog):
+    book = PriceBook()
+    with caplog.at_level("WARNING", logger="ccproxy_core.accounting.cost"):
+        for model in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-4-5"):
+            book.compute("anthropic", model, Usage(1000, 100, service_tier="priority"))
+        book.compute("openai", "gpt-5", Usage(1000, 100, service_tier="scale"))
+    warned = [record.getMessage() for record in caplog.records if "service tier" in record.getMessage()]
+    assert len(warned) == 2
+    assert "'anthropic' served at service tier 'priority'" in warned[0] and "budgets do not count them" in warned[0]
+    assert "when = { service_tier = 'scale' }" in warned[1]
+
+
 @pytest.mark.parametrize(
     ("service", "model", "tier"),
     [

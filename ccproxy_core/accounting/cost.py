@@ -49,7 +49,7 @@ from ccproxy_core.accounting.price_corrections import (
 from ccproxy_core.accounting.service_tiers import tier_has_known_price
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS, Provider
-from ccproxy_core.safe_values import redact_secrets
+from ccproxy_core.safe_values import redact_secrets, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class PriceBook:
         self.corrections = load_corrections(None) if corrections is None else corrections
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
+        self._tiers_warned: set[tuple[str, str]] = set()
         self._find_quietly = functools.lru_cache(maxsize=max_models)(self._lookup)
         self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
         self._max_models = max_models
@@ -181,6 +182,7 @@ class PriceBook:
             provider.list_price_tiers, model_info, self.corrections, provider_id, names, context, at
         ):
             prices = None  # billed from capacity bought ahead, or a tier this model has no price for
+            self._warn_unpriced_tier(provider_id, context["service_tier"])
         else:
             prices = model_info.get_prices(at, context or None) if model_info is not None else None
             if self.corrections:
@@ -198,6 +200,22 @@ class PriceBook:
         if model_info is None:
             self._warn_unpriced(provider_id, model)
         return model_info
+
+    def _warn_unpriced_tier(self, provider_id: str, tier: str) -> None:
+        """Once per provider and tier (a bounded number of them: providers' answers choose tiers)."""
+        if (provider_id, tier) in self._tiers_warned or len(self._tiers_warned) >= MAX_UNPRICED_WARNINGS:
+            return
+        self._tiers_warned.add((provider_id, tier))
+        shown = safe_text(redact_secrets(tier), 64)
+        logger.warning(
+            "No price known for answers of provider %r served at service tier %r (billed from capacity bought "
+            "ahead, or a tier the model has no price list for): they are recorded with priced=false and no "
+            "cost, and budgets do not count them. A price correction with when = { service_tier = %r } "
+            "(UPSTREAM__PRICE_CORRECTIONS_FILE) prices them.",
+            provider_id,
+            shown,
+            shown,
+        )
 
     def _warn_unpriced(self, provider_id: str, model: str) -> None:
         # Clients choose model names: one that invents thousands must not flood the log.
