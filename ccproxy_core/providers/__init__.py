@@ -44,6 +44,10 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
 )
 
 
+FREE_ENDPOINTS = frozenset(route.template for route in PROXY_ROUTES if route.reader == "free")
+"""Endpoints the providers never bill (token counting, model lists, moderations): a budget never refuses them."""
+
+
 def provider_for(service_type: str) -> Provider:
     """The provider serving ``service_type``."""
     return PROVIDERS[service_type]
@@ -61,6 +65,7 @@ def service_type_for(route: ProxyRoute, headers: Mapping[str, str]) -> str:
 
 __all__ = [
     "ANTHROPIC",
+    "FREE_ENDPOINTS",
     "OPENAI",
     "PROVIDERS",
     "PROXY_ROUTES",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core.plugin_host.admission import Admission
+from ccproxy_core.providers import FREE_ENDPOINTS
 from ccproxy_core.runtime.settings import BudgetSettings
 
 log = logging.getLogger("ccproxy.budgets")
@@ -114,7 +115,7 @@ class Ledger:
             (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
             None,
         )
-        if spent is None:
+        if spent is None or context.endpoint in FREE_ENDPOINTS:  # a free call spends nothing
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
