@@ -97,3 +97,71 @@ def test_a_file_removed_while_open_is_counted_and_a_new_one_takes_the_records(tm
     # Before, these three went into the removed file, unseen: the path held nothing afterwards.
     with duckdb.connect(str(path), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM access_logs").fetchone() == (3,)
+
+
+def stored_ids(path: Path) -> list[str]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return [
+            row[0] for row in connection.execute("SELECT request_id FROM access_logs ORDER BY request_id").fetchall()
+        ]
+
+
+def test_a_write_that_failed_after_its_commit_is_not_stored_twice(tmp_path, caplog, monkeypatch):
+    import duckdb
+
+    from ccproxy_duckdb.writer import LogWriter
+
+    # As DuckDB does when the checkpoint after a durable commit fails (a disk just full enough).
+    append, failed = LogWriter._append_with_rollups, []
+
+    def commit_then_fail(writer, connection, rows):
+        append(writer, connection, rows)
+        if not failed:
+            failed.append(len(rows))
+            raise duckdb.FatalException(
+                "FATAL Error: Transaction COMMIT succeeded and is durable, but the autocheckpoint failed"
+            )
+
+    monkeypatch.setattr(LogWriter, "_append_with_rollups", commit_then_fail)
+    store = open_store(tmp_path)
+    store.writer.first_retry_seconds = 0.1
+    try:
+        with caplog.at_level(logging.WARNING, logger="ccproxy.duckdb"):
+            for n in range(3):
+                store.submit(numbered_record(n))
+            wait_until(lambda: store.stats()["write_errors"] == 1 and store.stats()["queue_depth"] == 0)
+            write_all(store, [numbered_record(3)])  # the writer goes on after the batch it left out
+        assert failed == [3] and "were in" in caplog.text and "not stored twice" in caplog.text
+        assert store.stats()["rows_written"] == 4
+        assert asyncio.run(store.analytics(LogFilters(), "hour"))["totals"]["requests"] == 4
+    finally:
+        store.close()
+    assert stored_ids(store.database.path) == [f"req-{n:04d}" for n in range(4)]
+
+
+def test_an_empty_file_left_where_the_file_was_is_replaced_by_a_new_one(tmp_path, caplog):
+    store = open_store(tmp_path / "store")
+    path = store.database.path
+    try:
+        write_all(store, [numbered_record(0)])
+        path.unlink()
+        Path(f"{path}.wal").unlink(missing_ok=True)
+        path.touch()  # what a try to make the file on a full disk leaves
+        with caplog.at_level(logging.WARNING, logger="ccproxy.duckdb"):
+            write_all(store, [numbered_record(n) for n in range(1, 3)])
+        assert "removed the empty file" in caplog.text
+    finally:
+        store.close()
+    assert stored_ids(path) == ["req-0001", "req-0002"]
+
+
+def test_an_empty_file_at_the_path_at_start_up_becomes_the_store(tmp_path):
+    (tmp_path / "logs.duckdb").touch()
+    store = open_store(tmp_path)
+    try:
+        write_all(store, [numbered_record(0)])
+    finally:
+        store.close()
+    assert stored_ids(tmp_path / "logs.duckdb") == ["req-0000"]

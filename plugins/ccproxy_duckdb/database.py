@@ -75,7 +75,7 @@ class Database:
         """
         path = Path(configured_path).expanduser()
         try:
-            created = not path.exists()
+            created = _removed_if_empty(path) or not path.exists()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             config: DuckDBConfig = {
                 "memory_limit": memory_limit.replace(" ", ""),
@@ -143,11 +143,12 @@ class Database:
             except duckdb.Error:
                 pass
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            created = not self.path.exists()
+            created = _removed_if_empty(self.path) or not self.path.exists()
             self._connection = _connect(self.path, self._config)
             if created:
                 self.path.chmod(0o600)
-                _migrate_uncapped(self._connection, str(self.path), self._config["memory_limit"])
+            # Every time, not only for a new file: one whose schema an earlier try could not write gets it now.
+            _migrate_uncapped(self._connection, str(self.path), self._config["memory_limit"])
             self._identity = _file_identity(self.path)
 
     def file_replaced(self) -> bool:
@@ -205,6 +206,19 @@ def _a_file_on_the_way(error: BaseException) -> str | None:
     if isinstance(error, FileExistsError | NotADirectoryError) and error.filename:
         return f"{error.filename} is a file, not a folder"
     return None
+
+
+def _removed_if_empty(path: Path) -> bool:
+    """Remove an empty file at ``path`` (with no write-ahead log beside it): DuckDB refuses to open one, and
+    it holds nothing. A try to create the file on a full disk leaves one, which would stop every later try."""
+    try:
+        if path.stat().st_size != 0 or Path(f"{path}.wal").exists():
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    log.warning("removed the empty file at %s, which DuckDB cannot open, to make a new DuckDB file there", path)
+    return True
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

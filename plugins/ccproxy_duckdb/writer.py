@@ -9,6 +9,10 @@ Its loss policy is :mod:`ccproxy_core.plugin_host.batch_writer`'s, and for write
 - A row DuckDB refuses (a value out of range): the batch is rewritten row by row and only the
   refused rows are dropped.
 - Shutdown while writes still fail: what cannot be written is dropped at once (the process is exiting).
+
+A write that failed may still have committed (DuckDB raises when the checkpoint after a durable
+commit fails, on a disk just full enough): before a batch is written again, the rows the file
+already holds, known by their request id, are left out, so no record is stored twice.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from . import block_cache
 from .database import Database
 from .rollup_keeper import RollupKeeper
 from .rows import record_to_row
+from .schema import COLUMNS
 
 log = logging.getLogger("ccproxy.duckdb")
 
 TABLE = "access_logs"
+_REQUEST_ID, _TIMESTAMP = COLUMNS.index("request_id"), COLUMNS.index("timestamp")
 APPEND_CHUNK_ROWS = 100
 """Rows handed to the appender per call. It holds the GIL for a whole call, some 35 µs a row: a
 batch of 1,000 in one call kept a busy event loop waiting up to 23 ms, 100 at a time up to 8
@@ -62,6 +68,8 @@ class LogWriter(BatchWriter):
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._appender: duckdb.Appender | None = None
         self._must_reopen = False
+        self._maybe_written = False
+        """The last write failed, perhaps after its commit: the next one leaves out the rows the file holds."""
         self._rollups = RollupKeeper()
         self._next_trim_at = time.monotonic() + block_cache.TRIM_EVERY_SECONDS
 
@@ -78,7 +86,7 @@ class LogWriter(BatchWriter):
                 self._write_row_by_row()
         except (duckdb.Error, OSError) as exc:
             self._count_error(exc, len(self._pending))
-            self._must_reopen = True
+            self._must_reopen = self._maybe_written = True
             return False
         self._pending = []
         self._trim_block_cache_now_and_then()
@@ -116,8 +124,30 @@ class LogWriter(BatchWriter):
             self._reconnect()
         assert self._connection is not None
         with self._database.maintenance_lock:
-            self._append_with_rollups(self._connection, rows)
-        self.note_written(len(rows))
+            new_rows = self._not_in_file(self._connection, rows) if self._maybe_written else rows
+            if new_rows:
+                self._append_with_rollups(self._connection, new_rows)
+        self._maybe_written = False
+        self.note_written(len(rows))  # those the failed write had stored are written too
+
+    def _not_in_file(self, connection: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows whose request id the file does not hold (looked for from the batch's first timestamp on)."""
+        ids = [row[_REQUEST_ID] for row in rows]
+        since = min(row[_TIMESTAMP] for row in rows)
+        found = connection.execute(
+            f'SELECT request_id FROM {TABLE} WHERE "timestamp" >= ? AND list_contains(?, request_id)', [since, ids]
+        ).fetchall()
+        if not found:
+            return rows
+        held = {request_id for (request_id,) in found}
+        log.warning(
+            "%d of %d access record(s) written again were in %s already (the write that failed had stored "
+            "them): left out, not stored twice",
+            len(held),
+            len(rows),
+            self._database.path,
+        )
+        return [row for row in rows if row[_REQUEST_ID] not in held]
 
     def _append_with_rollups(self, connection: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
         """Append the rows and bring the rollups up to date, in one transaction."""
