@@ -165,3 +165,18 @@ def test_an_empty_file_at_the_path_at_start_up_becomes_the_store(tmp_path):
     finally:
         store.close()
     assert stored_ids(tmp_path / "logs.duckdb") == ["req-0000"]
+
+
+def test_a_read_while_the_file_is_closed_after_a_write_error_says_so_and_reads_resume(tmp_path):
+    from ccproxy_duckdb.store import StoreClosed
+
+    store = open_store(tmp_path)
+    try:
+        write_all(store, [numbered_record(0)])
+        store.database._connection.close()  # as a reopen that could not open the file leaves it
+        with pytest.raises(StoreClosed, match="closed after a write error and not reopened yet"):
+            asyncio.run(store.query(LogFilters(), 10))
+        store.database.reopen()
+        assert [row["request_id"] for row in asyncio.run(store.query(LogFilters(), 10)).rows] == ["req-0000"]
+    finally:
+        store.close()

@@ -112,3 +112,20 @@ def test_pre_encoded_rows_make_the_same_answer_as_dicts(ccproxy_upstream, tmp_pa
     assert entries.json()["results"] == ROWS[:4] and entries.json()["total"] == len(ROWS)
     assert empty.status_code == 422  # page_size must be at least 1
     assert session.json() == {"requests": ROWS[:2], "session_id": "s-1", "count": 2, "limit": 2, "truncated": False}
+
+
+class FailingStore(CountingStore):
+    async def query_encoded(self, *args, **kwargs):
+        raise ConnectionError("the store is away")
+
+    async def query(self, *args, **kwargs):
+        raise ConnectionError("the store is away")
+
+
+def test_a_store_that_keeps_failing_is_logged_with_its_traceback_once_per_interval(ccproxy_upstream, tmp_path, caplog):
+    # A dashboard polls every few seconds: one traceback per failed read would fill the log.
+    with serve(ccproxy_upstream.url, tmp_path, FailingStore()) as proxy, caplog.at_level("ERROR", "ccproxy.logs_api"):
+        answers = [httpx.get(proxy.url + "/logs/query") for _ in range(5)]
+    assert {answer.status_code for answer in answers} == {503}
+    assert answers[0].json()["detail"] == "the log store could not answer: the store is away"
+    assert len([record for record in caplog.records if "failed to answer" in record.getMessage()]) == 1

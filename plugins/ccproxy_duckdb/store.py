@@ -148,11 +148,26 @@ class DuckDBLogStore:
         except duckdb.ConnectionException:
             # The writer reopened the file (recovering from a write error) under this read: its
             # cursor died with the old connection. The new connection serves a second try.
-            return self._run_on_new_cursor(function, *args)
+            try:
+                return self._run_on_new_cursor(function, *args)
+            except (duckdb.ConnectionException, duckdb.FatalException):
+                raise StoreClosed(self.database.path) from None
+        except duckdb.FatalException:  # a write's checkpoint failed: the writer reopens the file
+            raise StoreClosed(self.database.path) from None
 
     def _run_on_new_cursor(self, function: Callable[..., T], *args: Any) -> T:
         with self.database.read_cursor() as cursor:
             return function(cursor, *args)
+
+
+class StoreClosed(RuntimeError):
+    """The file is closed while the writer, recovering from a write error, cannot reopen it yet."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(
+            f"the DuckDB file {path} is closed after a write error and not reopened yet (the server log says "
+            "why); reads work again once the writer has reopened it"
+        )
 
 
 def open_database(settings: DuckDBSettings) -> Database:

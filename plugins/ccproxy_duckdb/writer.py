@@ -196,4 +196,10 @@ class LogWriter(BatchWriter):
 
     def _count_error(self, exc: BaseException, batch_size: int) -> None:
         self.write_errors += 1
-        log.error("cannot write %d access record(s) to %s: %s", batch_size, self._database.path, exc)
+        log.error(
+            "cannot write %d access record(s) to %s: %s; they are written once the file can be (free space on "
+            "its disk, or set OBSERVABILITY__DUCKDB_PATH to another), new ones wait in the queue meanwhile",
+            batch_size,
+            self._database.path,
+            exc,
+        )

@@ -29,6 +29,7 @@ from ccproxy_core.plugin_host.log_store import (
     show_unknown_costs,
 )
 from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import error_line, safe_error_text
 from ccproxy_core.security.auth import require_auth_token
@@ -50,6 +51,7 @@ from .stream_route import HUB_ATTRIBUTE, stream_logs
 from .top_models import top_models
 
 log = logging.getLogger("ccproxy.logs_api")
+_store_failures = RateLimitedLog(log, level=logging.ERROR)  # a polling dashboard must not fill the log
 
 T = TypeVar("T")
 STATUS_STORE_SECONDS = 3.0
@@ -108,8 +110,8 @@ def find_store(request: Request) -> LogStore | None:
     A storage plugin whose hook raises makes it a 503 with its reason, as a store that fails to answer."""
     try:
         return host_of(request.app).log_store()
-    except Exception as exc:  # a plugin's failure, reported, never a 500
-        log.exception("get_log_store failed")
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported, never a 500
+        _store_failures.log("get_log_store failed", exc_info=True)
         raise HTTPException(status_code=503, detail=f"the log store could not be found: {store_reason(exc)}") from None
 
 
@@ -124,8 +126,8 @@ def require_store(request: Request) -> LogStore:
 async def _ask(call: Awaitable[T]) -> T:
     try:
         return await call
-    except Exception as exc:  # a failing store is a 503 with its reason, never a 500
-        log.exception("the log store failed to answer")
+    except Exception as exc:  # noqa: BLE001 - a failing store is a 503 with its reason, never a 500
+        _store_failures.log("the log store failed to answer", exc_info=True)
         raise HTTPException(status_code=503, detail=f"the log store could not answer: {store_reason(exc)}") from None
 
 
