@@ -84,8 +84,6 @@ class Exchange:
     client_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     """The client's headers as they arrived, held only in memory: a request answered here (never sent)
     has the key they carry masked in its record."""
-    free_charges: frozenset[str] = frozenset()
-    """Charges of the answer that the request made free (``Provider.free_charges``)."""
     body_read_at: float = field(default_factory=time.perf_counter)
     """When the request body had been read (the exchange starts then): ccproxy's own time counts from here."""
 
@@ -201,8 +199,6 @@ class Exchange:
             return batch_cost(prices, self.provider, usage.batch)
         if self._stored_object_read(outcome):
             return FREE  # storing, listing, reading or deleting an object (a file, a batch) is not billed
-        if usage.unpriced_charge in self.free_charges:
-            usage = dataclasses.replace(usage, unpriced_charge=None)
         return prices.compute(
             self.provider, self.context.model, usage, served=usage.response_model, secrets=self._sent_keys
         )

@@ -53,5 +53,4 @@ def start_exchange(
         client_request_id=context.client_request_id,
         reader=route.reader,
         client_headers=scope["headers"],
-        free_charges=provider.free_charges(payload),
     )

@@ -97,14 +97,6 @@ _DELTA = b'"content_block_delta"'
 # The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
 _FIRST_CONTENT = re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"[^"]')
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
-CONTAINER_TIME = "container_time"
-"""``Usage.unpriced_charge`` of an answer that ran code in a container (code execution, Agent Skills):
-billed by the container-hour, which the answer does not show."""
-_CODE_RESULT = "code_execution_tool_result"  # code_execution_, bash_code_execution_, text_editor_code_execution_
-MAX_BLOCKS_READ = 10_000
-_FREE_CODE_EXECUTION_WITH = re.compile(r"(?:web_search|web_fetch)_(\d{8})")
-FREE_CODE_EXECUTION_SINCE = "20260209"
-_CONTAINER_TIME_FREE = frozenset({CONTAINER_TIME})
 # Text Completions: the last event has a string stop_reason (null before it); text is "completion".
 _COMPLETION_OF_INTEREST = re.compile(rb'"stop_reason"\s*:\s*"|"error"\s*:\s*\{')
 _FIRST_COMPLETION_TEXT = re.compile(rb'"completion"\s*:\s*"[^"]')
@@ -121,8 +113,6 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     """A whole response body, or the ``message`` of a ``message_start`` event."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
-    if isinstance(payload.get("container"), dict) or _ran_code(payload.get("content")):
-        usage.unpriced_charge = CONTAINER_TIME
     usage.finish_reason = read_label(payload.get("stop_reason")) or usage.finish_reason
     if payload.get("type") == "error":
         read_error(usage, payload.get("error"))
@@ -134,31 +124,6 @@ def read_body(usage: Usage, payload: dict[str, Any]) -> None:
     raw = payload.get("usage")
     if payload.get("type") == "message" and isinstance(raw, dict) and raw.get("output_tokens") is None:
         usage.bad_counts = True
-
-
-def free_charges(payload: dict[str, Any] | None) -> frozenset[str]:
-    """The answer's charges this request makes free: code execution costs no more than its tokens when
-    the request offers a web search or web fetch tool of version 20260209 or later (Anthropic's pricing)."""
-    tools = payload.get("tools") if isinstance(payload, dict) else None
-    if isinstance(tools, list):
-        for tool in tools[:MAX_BLOCKS_READ]:
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            found = _FREE_CODE_EXECUTION_WITH.fullmatch(kind) if isinstance(kind, str) else None
-            if found is not None and found.group(1) >= FREE_CODE_EXECUTION_SINCE:
-                return _CONTAINER_TIME_FREE
-    return frozenset()
-
-
-def _ran_code(content: Any) -> bool:
-    """Whether the content blocks hold the result of code run in a container."""
-    if not isinstance(content, list):
-        return False
-    return any(_is_code_result(block) for block in content[:MAX_BLOCKS_READ])
-
-
-def _is_code_result(block: Any) -> bool:
-    kind = block.get("type") if isinstance(block, dict) else None
-    return isinstance(kind, str) and kind.endswith(_CODE_RESULT)
 
 
 def read_usage(usage: Usage, raw: Any) -> None:
@@ -236,8 +201,6 @@ class AnthropicStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _DELTA in block and _first_content(block):
             state.first_token_seen = True
-        if b"code_execution_tool_result" in block and usage.unpriced_charge is None:
-            _read_code_results(usage, block)
         if b"message_stop" in block and search_data_lines(_TERMINAL, block):
             state.terminal_seen = True
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
@@ -263,19 +226,6 @@ def _first_content(block: bytes) -> bool:
     return any(
         line.startswith(b"data:") and _DELTA in line and _FIRST_CONTENT.search(line) for line in block.split(b"\n")
     )
-
-
-def _read_code_results(usage: Usage, block: bytes) -> None:
-    """A ``content_block_start`` of a code execution result: the answer ran code in a container."""
-    for _, data in _event_data(block):
-        if b"code_execution_tool_result" in data and b"content_block_start" in data:
-            event = decode_json(data)
-            if (
-                isinstance(event, dict)
-                and event.get("type") == "content_block_start"
-                and _is_code_result(event.get("content_block"))
-            ):
-                usage.unpriced_charge = CONTAINER_TIME
 
 
 _USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
@@ -307,8 +257,6 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
         delta = event.get("delta")
         if isinstance(delta, dict):
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
-            if isinstance(delta.get("container"), dict):
-                usage.unpriced_charge = CONTAINER_TIME
     elif kind == "error":
         # An error event ends the stream: a client that hangs up now had the whole answer.
         state.error_seen = state.terminal_seen = True
@@ -390,7 +338,6 @@ PROVIDER = Provider(
     read_payload=read_body,
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
-    free_charges=free_charges,
     list_price_tiers=frozenset({"standard", "batch"}),  # Priority Tier draws on capacity committed ahead
     price_multiplier=price_multiplier,
     error_envelope=lambda payload: payload.get("type") == "error",

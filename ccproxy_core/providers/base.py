@@ -106,8 +106,6 @@ class Provider:
     stream_reader: Callable[[], StreamReader]
     price_context: Callable[[Usage], dict[str, str]]
     """The genai-prices price context (service tier, batch processing) the answer asks for."""
-    free_charges: Callable[[dict[str, Any] | None], frozenset[str]] = lambda payload: frozenset()
-    """The ``Usage.unpriced_charge`` kinds a request body (decoded, when it could be) makes free."""
     list_price_tiers: frozenset[str] = frozenset()
     """Service tiers it bills at its list price or at a price the price context selects itself; an
     answer served at any other tier is priced only where a price list names that tier."""
