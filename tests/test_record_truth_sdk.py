@@ -238,6 +238,7 @@ def test_base_urls_in_the_sdks_own_forms_reach_the_same_paths(proxy_factory, rec
         "http://127.0.0.1:99999",  # no port: every request would fail, so start-up stops instead
         "http://127.0.0.1:abc",
         "http://127.0.0.1:0",
+        "http://[::1]9100",
     ],
 )
 def test_a_base_url_ccproxy_cannot_use_is_refused_in_one_line(monkeypatch, value):

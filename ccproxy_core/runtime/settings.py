@@ -178,7 +178,8 @@ def normalise_base_url(value: str) -> str:
         port = parsed.port
     except ValueError:  # not a number, or above 65535
         port = 0
-    if port == 0:
+    after_address = parsed.netloc.rpartition("]")[2] if "[" in parsed.netloc else ""
+    if port == 0 or (after_address and not after_address.startswith(":")):  # http://[::1]9100
         raise ValueError("has a port that is not a number from 1 to 65535, such as http://127.0.0.1:9100")
     path = parsed.path.rstrip("/")
     path = path.removesuffix("/v1")
