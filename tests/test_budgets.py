@@ -365,11 +365,14 @@ def test_a_spent_budget_still_lets_free_calls_through(proxy_factory, recorder):
     # Counting tokens and listing models cost nothing: refusing them stops no spend.
     assert claude.messages.count_tokens(model="claude-haiku-4-5", messages=HELLO).input_tokens > 0
     assert claude.models.list().data
-    records = recorder.wait_for_ends(4)
+    # A path that is never forwarded gets its 404, not a refusal that says spend was stopped.
+    assert httpx.post(proxy.url + "/api/hello", headers={"x-api-key": "sk-ant-budget"}).status_code == 404
+    records = recorder.wait_for_ends(5)
     assert [(record.endpoint, record.status_code) for record in records[1:]] == [
         ("/v1/messages", 429),
         ("/v1/messages/count_tokens", 200),
         ("/v1/models", 200),
+        ("unmatched", 404),
     ]
 
 

@@ -51,7 +51,7 @@ from ccproxy_core.forwarding.responses import (
     relay_stream,
     send_whole,
 )
-from ccproxy_core.forwarding.route_table import OUTSIDE_API_PREFIX, RouteTable, api_path, fallback_route
+from ccproxy_core.forwarding.route_table import OUTSIDE_API_PREFIX, UNMATCHED, RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.send_watch import SendWatch
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -76,7 +76,6 @@ from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_
 
 log = logging.getLogger("ccproxy.proxy")
 
-UNMATCHED = "unmatched"
 _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
 _MESSAGE_BATCHES = "/v1/messages/batches"
 

@@ -13,6 +13,9 @@ from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 
 API_PREFIX = "/v1/"
 
+UNMATCHED = "unmatched"
+"""The endpoint of a request for a path outside the provider APIs: answered 404 here, never forwarded."""
+
 OUTSIDE_API_PREFIX = frozenset(route.template for route in PROXY_ROUTES if not route.template.startswith(API_PREFIX))
 """Provider paths outside ``/v1/`` that are forwarded as they are (Anthropic's ``/api/hello``)."""
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_budgets.periods import period_bounds
+from ccproxy_core.forwarding.route_table import UNMATCHED
 from ccproxy_core.plugin_host.admission import Admission
 from ccproxy_core.providers import FREE_ENDPOINTS
 from ccproxy_core.runtime.settings import BudgetSettings
@@ -115,7 +116,7 @@ class Ledger:
             (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
             None,
         )
-        if spent is None or context.endpoint in FREE_ENDPOINTS:  # a free call spends nothing
+        if spent is None or context.endpoint in _NEVER_BILLED:  # a free call spends nothing
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
@@ -177,6 +178,10 @@ class Ledger:
                     "period_end": state.period_end.isoformat(),
                 }
             )
+
+
+_NEVER_BILLED = FREE_ENDPOINTS | {UNMATCHED}
+"""Endpoints a spent budget lets through: free calls, and paths that are never forwarded (they get their 404)."""
 
 
 def usd_text(amount: Any) -> str:
