@@ -7,6 +7,7 @@ import socket
 import time
 
 import anthropic
+import httpx
 import pytest
 
 from tests.raw_upstream import RawUpstream
@@ -101,3 +102,45 @@ def test_an_answer_sent_on_an_idle_connection_is_never_the_next_requests(proxy_f
     assert texts == ["msg_0", "msg_0"]  # each on a connection of its own
     assert [record.tokens_input for record in recorder.wait_for_ends(2)] == [10, 10]
     assert chatty_provider.connections == 2
+
+
+class BodyAfterNoContent(ChattyProvider):
+    """Answers its first request with a 204 that declares a body, and sends that body (an answer of its own)
+    in a second write; every other request with a proper answer."""
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            pending = b""
+            for number in range(1_000):
+                head, pending = self._read_request(connection, pending)
+                if head is None:
+                    return
+                if b"DELETE" in head.split(b"\r\n")[0] and not self.sent_204:
+                    self.sent_204 = True
+                    leaked = messages_answer("msg_leaked", 777_777)
+                    connection.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: %d\r\n\r\n" % len(leaked))
+                    time.sleep(0.3)  # the next request is on its way by now
+                    connection.sendall(leaked)
+                else:
+                    connection.sendall(messages_answer(f"msg_{number}", 10))
+
+    sent_204 = False
+
+
+def test_a_no_content_answer_that_declares_a_body_ends_its_connection(proxy_factory, recorder):
+    # RFC 9110 forbids a length on a 204: the bytes after its head are no answer, and the next request
+    # sent on the connection took them for its own (another request's tokens, in its record).
+    provider = BodyAfterNoContent()
+    try:
+        proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder], upstream={"max_connections": 1})
+        client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-test", max_retries=0)
+        deleted = httpx.delete(proxy.url + "/v1/files/file_1", headers={"x-api-key": "sk-ant-test"})
+        assert deleted.status_code == 204
+        answer = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.content[0].text == "msg_0"  # its own answer, on a new connection
+        assert [record.tokens_input for record in recorder.wait_for_ends(2)] == [None, 10]
+        assert provider.connections == 2
+    finally:
+        provider.stop()

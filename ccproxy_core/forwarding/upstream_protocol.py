@@ -12,6 +12,11 @@ on it meanwhile and queues it, and the next request sent on that connection took
 bytes for its answer: another client's request was answered, and recorded, with them. Bytes
 that arrive while no request waits on the connection close it instead; the pool then opens a
 new one for the next request.
+
+An answer that can have no body (1xx, 204, 205, 304) but declares one (a length, a transfer
+coding) breaks HTTP's framing: the bytes its sender writes after the head are no answer, and a
+request sent on the connection before they arrive would take them for its own. Its connection
+is closed once it has been read, never handed to another request.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class UpstreamProtocol(ResponseHandler):
         """aiohttp queues each answer it parsed here, its body still arriving or whole."""
         super().feed_data(data, size)
         head, body = data
+        if head.code in _NO_BODY and _declares_a_body(head.headers):
+            self.force_close()
         if not 100 <= head.code < 200:  # an interim answer (100 Continue): the real one is still to come
             body.on_eof(self._answer_read)
 
@@ -62,6 +69,13 @@ class UpstreamProtocol(ResponseHandler):
         # Only a parse error: aiohttp puts its own read timeout on the body itself.
         if isinstance(exc, HttpProcessingError) and body is not None and not body.is_eof() and body.exception() is None:
             body.set_exception(aiohttp.ClientPayloadError(f"the answer's framing broke: {library_reason(str(exc))}"))
+
+
+_NO_BODY = frozenset({*range(100, 200), 204, 205, 304})
+
+
+def _declares_a_body(headers: Any) -> bool:
+    return "transfer-encoding" in headers or headers.get("content-length", "0").strip() not in ("", "0")
 
 
 def use_upstream_protocol(connector: aiohttp.TCPConnector) -> None:
