@@ -33,6 +33,23 @@ def test_a_request_that_began_before_midnight_counts_in_the_day_it_began():
     assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status is None
 
 
+def test_a_wall_clock_stepped_back_into_the_period_before_counts_its_requests_there():
+    # The clock ran ahead into the next day, then was set right: before, the budget stayed on the next
+    # day and the requests of the day it really was counted in no period at all, however many.
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight - timedelta(hours=1)]
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.03))], notify=lambda notice: None, clock=lambda: now[0])
+    ledger.add(spend("0.02", began=now[0]))
+    now[0] = midnight + timedelta(hours=11)  # ahead
+    assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status is None
+    [state] = ledger.budgets
+    assert (state.period_start, state.spent) == (midnight, Decimal(0))
+    now[0] = midnight - timedelta(minutes=59)  # set right
+    ledger.add(spend("0.015", began=now[0]))
+    assert (state.period_end, state.spent) == (midnight, Decimal("0.035"))  # the spend before the step, and after
+    assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status == 429
+
+
 def test_a_threshold_passed_only_by_the_instances_together_is_announced():
     # Each instance spent 0.40 of a 1 USD budget: neither passed 50% alone, the store's total passed 80%.
     notices: dict[str, list[dict]] = {"a": [], "b": []}

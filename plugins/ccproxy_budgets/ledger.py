@@ -40,6 +40,8 @@ class BudgetState:
     notified: set[Decimal] = field(default_factory=set)
     added_since_sync: Decimal = Decimal(0)
     """This instance's spend since the shared store was last asked (see :mod:`.store_sync`)."""
+    left_behind: tuple[datetime, Decimal, set[Decimal]] | None = None
+    """The start, spend and notices of the period before this one, should the clock step back into it."""
     limit: Decimal = field(init=False)
     """``limit_usd`` as the decimal it was written as (0.054, not the float just below it)."""
 
@@ -66,9 +68,17 @@ class BudgetState:
         return Decimal(0) if now >= self.period_end else self.spent
 
     def roll_over(self, now: datetime) -> None:
-        if now >= self.period_end:
-            self.period_start, self.period_end = period_bounds(now, self.settings.period, self.settings.timezone)
-            self.spent, self.notified, self.added_since_sync = Decimal(0), set(), Decimal(0)
+        """Move to the period holding ``now``: the next one, or back to the one before when the wall clock
+        stepped back (set right by NTP, say), with what it had spent: requests of that period count there."""
+        if self.period_start <= now < self.period_end:
+            return
+        start, end = period_bounds(now, self.settings.period, self.settings.timezone)
+        behind, self.left_behind = self.left_behind, (self.period_start, self.spent, self.notified)
+        if behind is not None and behind[0] == start:
+            self.spent, self.notified = behind[1], behind[2]
+        else:
+            self.spent, self.notified = Decimal(0), set()
+        self.period_start, self.period_end, self.added_since_sync = start, end, Decimal(0)
 
 
 Notice = dict[str, Any]
@@ -116,7 +126,7 @@ class Ledger:
             (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
             None,
         )
-        if spent is None or context.endpoint in _NEVER_BILLED:  # a free call spends nothing
+        if spent is None or getattr(context, "endpoint", None) in _NEVER_BILLED:  # a free call spends nothing
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
