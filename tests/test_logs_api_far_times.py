@@ -11,7 +11,7 @@ from ccproxy_logs_api.routes import store_reason
 from tests.test_clickhouse_logs_api import clickhouse_storage
 from tests.test_logs_api_integration import STORAGE_ON, send_traffic, stored_rows
 
-FAR_ENDS = ["2106-01-01T00:00:00Z", "9999-01-01T00:00:00Z", "253402300799"]
+FAR_ENDS = ["2106-01-01T00:00:00Z", "9999-01-01T00:00:00Z", "253402300799", "9999-12-31T23:00:00-08:00"]
 
 
 @pytest.fixture(params=["duckdb", pytest.param("clickhouse", marks=pytest.mark.needs_tool("clickhouse"))])
@@ -37,7 +37,7 @@ def test_a_far_future_end_is_no_end(proxy_with_rows):
 
 
 def test_a_very_early_start_is_from_the_first_record(proxy_with_rows):
-    for start in ("0001-01-01T00:00:00Z", "0999-06-01T00:00:00Z", "1900-01-01T00:00:00Z"):
+    for start in ("0001-01-01T00:00:00Z", "0999-06-01T00:00:00Z", "1900-01-01T00:00:00Z", "0001-01-01T00:00:00+05:30"):
         body = httpx.get(f"{proxy_with_rows.url}/logs/query", params={"start_time": start}).json()
         assert body["count"] == 7, start
 

@@ -50,9 +50,14 @@ def parse_time(name: str, value: str | None) -> datetime | None:
             pass
     try:
         moment = datetime.fromisoformat(text)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise param_error(name, "must be an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds", value) from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # a time of the years 1 or 9999 whose offset takes it past them: the very first or last
+        return (datetime.max if moment.year == datetime.max.year else datetime.min).replace(tzinfo=UTC)
 
 
 def parse_names(name: str, value: str | None) -> NameFilter:
