@@ -56,7 +56,7 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         return moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
-    except (OverflowError, ValueError):  # a time of the years 1 or 9999 whose offset takes it past them: the very first or last
+    except (OverflowError, ValueError):  # of the years 1 or 9999, its offset takes it past them
         return (datetime.max if moment.year == datetime.max.year else datetime.min).replace(tzinfo=UTC)
 
 

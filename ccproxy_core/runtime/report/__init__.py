@@ -46,7 +46,7 @@ def _default_start(end: datetime, span: timedelta) -> datetime:
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--since", help="First day (2025-01-31) or ISO time; default depends on the report (30 days, ...).")
-@click.option("--until", help="Last day, included (2025-01-31), or ISO time; default now.")
+@click.option("--until", help="Last day, included (2025-01-31), or ISO time, excluded; default now.")
 @click.option(
     "--breakdown",
     type=click.Choice(["model", "project", "client", "api_key", "session"]),
