@@ -339,6 +339,29 @@ def test_a_stream_cut_by_the_shutdown_timeout_is_one_warning_line_not_a_tracebac
     assert row == (200, "proxy_cancelled")
 
 
+def test_the_live_stream_carries_the_records_of_streams_the_shutdown_timeout_cut(upstream, tmp_path):
+    # Before, the server's timeout cut the live stream with the requests, before their records were made:
+    # its client lost them for good, as the next process cannot replay them.
+    database = tmp_path / "cut-follow.duckdb"
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "2"})
+    subscriber = LogStreamSubscriber(server.start().url)
+    streams = [SlowStream(server.url, LONG_STREAM) for _ in range(3)]
+    try:
+        subscriber.start()
+        wait_until(lambda: httpx.get(server.url + "/logs/status").json()["stream_subscribers"] == 1)
+        for stream in streams:
+            stream.start()
+            assert stream.started.wait(10), "a stream never began"
+        server.send(signal.SIGTERM)
+        assert server.wait(20) == 0, server.stderr
+    finally:
+        server.stop()
+    subscriber.join(5)
+    assert subscriber.error is None, repr(subscriber.error)  # ended cleanly, not mid-chunk
+    assert sorted(subscriber.request_ids) == sorted(stream.request_id for stream in streams)
+    assert "Traceback" not in server.stderr, server.stderr
+
+
 def test_an_answer_the_provider_broke_off_is_no_application_error_in_the_log(upstream, tmp_path):
     database = tmp_path / "broken.duckdb"
     server = ServeProcess(tmp_path, serve_env(upstream.url, database)).start()

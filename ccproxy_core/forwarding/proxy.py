@@ -98,6 +98,7 @@ class Proxy:
         self.attributor = Attributor(settings.attribution, self.configured_keys)
         self.hang_ups, self.sends = HangUpWatch(), SendWatch(settings.server.send_timeout_seconds)
         self.requests_in_flight = 0  # proxied HTTP requests begun and not yet recorded (ExchangeResponse counts)
+        self.running: set[asyncio.Task] = set()  # their tasks, for the shutdown to cut in time (cut_running_requests)
 
     def route_for(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path``: a named one, or the bounded fallback of any other

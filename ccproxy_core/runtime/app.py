@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core import __version__
-from ccproxy_core.forwarding.exchange_response import ExchangeResponse
+from ccproxy_core.forwarding.exchange_response import ExchangeResponse, cut_running_requests
 from ccproxy_core.forwarding.proxy import Proxy
 from ccproxy_core.forwarding.route_table import api_path, fallback_route
 from ccproxy_core.forwarding.upstream import base_url, close_pools, open_pools
@@ -73,6 +73,7 @@ def create_app(settings: Settings, pm: pluggy.PluginManager | None = None) -> Fa
     app.state.hook_errors = host.hook_errors
     app.state.proxy = proxy
     app.state.requests_in_flight = lambda: proxy.requests_in_flight  # the workers' hub counts theirs instead
+    app.state.cut_running_requests = lambda: cut_running_requests(proxy)
     # Set when the server starts shutting down, so endless responses (SSE streams) can end
     # and let the graceful shutdown finish; a threading.Event because it is set from outside the loop.
     app.state.draining = threading.Event()

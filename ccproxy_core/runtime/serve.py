@@ -67,10 +67,16 @@ cannot pile up beyond that many objects.
 """
 
 
+CUT_BEFORE_TIMEOUT_SECONDS = 1.0
+"""How long before ``SERVER__SHUTDOWN_TIMEOUT_SECONDS`` runs out the requests still running are cut
+(half the timeout when it is shorter than twice this): time for their records to reach followers."""
+
+
 class Server(uvicorn.Server):
     """uvicorn's server that also tells the app when it starts draining (``app.state.draining``)."""
 
     _gc_threshold: tuple[int, ...] | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def handle_exit(self, sig: int, frame) -> None:  # signal frame
         # A signal handler runs between two bytecodes of the main thread, so a second signal can run it again
@@ -82,6 +88,20 @@ class Server(uvicorn.Server):
         if first:
             app: Any = self.config.app  # ccproxy's FastAPI app, typed by uvicorn as any ASGI app
             app.state.draining.set()
+            self._cut_before_the_timeout(getattr(app.state, "cut_running_requests", None))
+
+    def _cut_before_the_timeout(self, cut: Any) -> None:
+        """Have ``cut`` cancel the requests still running shortly before uvicorn's shutdown timeout would.
+
+        uvicorn cancels every request at once, the live log streams with them: the records of the cut
+        requests, made as they unwind, would reach no follower. Cut first, they are recorded and sent,
+        and the streams end cleanly, before the timeout.
+        """
+        timeout, loop = self.config.timeout_graceful_shutdown, self._loop
+        if cut is None or timeout is None or loop is None:
+            return
+        delay = max(timeout / 2, timeout - CUT_BEFORE_TIMEOUT_SECONDS)
+        loop.call_soon_threadsafe(loop.call_later, delay, cut)  # a signal handler may run outside the loop
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -122,6 +142,7 @@ class Server(uvicorn.Server):
         times the median under load (docs/benchmarks.md). And the young generation is collected
         less often (:data:`YOUNG_COLLECTION_THRESHOLD`).
         """
+        self._loop = asyncio.get_running_loop()
         await super().startup(sockets=sockets)
         gc.collect()
         gc.freeze()
