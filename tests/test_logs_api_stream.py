@@ -66,6 +66,22 @@ async def test_replay_gives_what_was_missed_within_the_ring():
     assert [event.id for event in missed] == ids[2:]
 
 
+async def test_a_client_is_told_when_the_ring_no_longer_holds_all_it_missed():
+    hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=3, replay_grace_seconds=0)
+    hub.bind_loop(asyncio.get_running_loop())
+    start = hub.last_id
+    assert not hub.may_have_missed(start - 5)  # an id of the run before: that run sent its records
+    follower, _ = hub.subscribe(StreamFilter(), None)
+    for n in range(3):
+        hub.publish(numbered_record(n))
+    assert not hub.may_have_missed(start)  # the ring still holds all three
+    hub.publish(numbered_record(3))  # the first leaves the ring
+    assert hub.may_have_missed(start) and not hub.may_have_missed(start + 1)
+    hub.unsubscribe(follower)
+    hub.publish(numbered_record(4))  # nobody follows: the ring keeps nothing
+    assert hub.may_have_missed(start + 3) and not hub.may_have_missed(start + 5)
+
+
 async def test_the_ring_fills_only_while_someone_follows_the_stream_or_may_come_back():
     hub = StreamHub(max_subscribers=5, queue_size=10, replay_size=5, replay_grace_seconds=0)
     hub.bind_loop(asyncio.get_running_loop())
@@ -280,6 +296,21 @@ def test_last_event_id_replays_what_was_missed(proxy_factory):
     by_query.wait_for_events(3)
     by_query.close()
     assert by_query.records() == resumed.records()
+
+
+def test_a_client_back_after_the_ring_moved_on_is_told_of_the_gap_before_the_rest(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory, stream_replay_size=2)
+    first = SseReader(f"{proxy.url}/logs/stream", stop_after=1)
+    wait_until(lambda: stream_hub(proxy).subscriber_count == 1)
+    models = send_mixed_traffic(proxy.url)  # five records; the ring of two keeps the last two
+    first.wait_for_events(1)
+    first.close()
+    resumed = SseReader(f"{proxy.url}/logs/stream", headers={"Last-Event-ID": first.events[0]["id"]}, stop_after=3)
+    resumed.wait_for_events(3)
+    resumed.close()
+    gap = resumed.events[0]
+    assert gap["event"] == "gap" and "id" not in gap and "/logs/query" in json.loads(gap["data"])["reason"]
+    assert [record["model"] for record in resumed.records()] == models[-2:]  # what the ring still held
 
 
 def test_a_client_that_leaves_before_any_event_resumes_from_where_it_joined(proxy_factory):

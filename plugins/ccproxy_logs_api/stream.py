@@ -108,6 +108,8 @@ class StreamHub:
         # Ids start at the current time in microseconds, so they keep increasing across restarts
         # and a Last-Event-ID from before a restart never hides the new run's events.
         self._last_id = time.time_ns() // 1000
+        self._first_id = self._complete_after = self._last_id
+        """The ring holds every event of this run after ``_complete_after`` (none was lost before it if equal)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._peers_followed = False
@@ -135,6 +137,8 @@ class StreamHub:
         event = StreamEvent(self._last_id, record)
         if self._ring.maxlen:
             self._keep_for_replay(event)
+        else:
+            self._complete_after = event.id
         for subscriber in list(self._subscribers):
             if subscriber.filter.matches(record):
                 try:
@@ -144,9 +148,21 @@ class StreamHub:
 
     def _keep_for_replay(self, event: StreamEvent) -> None:
         if self._subscribers or time.monotonic() < self._replaying_until:
+            if len(self._ring) == self._ring.maxlen:
+                self._complete_after = self._ring[0].id  # the oldest leaves the ring
             self._ring.append(event)
-        elif self._ring:
+        else:
             self._ring.clear()  # nobody can resume from it any more
+            self._complete_after = event.id
+
+    def may_have_missed(self, last_event_id: int | None) -> bool:
+        """Whether events of this run after ``last_event_id`` are no longer in the ring to replay (it was
+        full, or kept nothing while nobody followed); ids from before this run are the last run's to send."""
+        if last_event_id is None:
+            return False
+        if last_event_id > self._last_id:  # an id from the future: the clock went back
+            last_event_id = 0
+        return max(last_event_id, self._first_id) < self._complete_after
 
     def follow_peers(self, store: object) -> None:
         """Once: when ``store`` also holds other instances' records (a shared database), publish those too.

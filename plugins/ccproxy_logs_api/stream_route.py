@@ -22,6 +22,13 @@ from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
 
 HUB_ATTRIBUTE = "ccproxy_logs_stream"
 DRAIN_CHECK_SECONDS = 0.5
+GAP_REASON = json.dumps(
+    {
+        "reason": "records since your Last-Event-ID are no longer all in the replay ring "
+        "(OBSERVABILITY__STREAM_REPLAY_SIZE, kept for a minute after the last client leaves); "
+        "/logs/query has them all"
+    }
+)
 _skip_log = RateLimitedLog(logging.getLogger("ccproxy.logs_api"), level=logging.ERROR)
 
 
@@ -57,10 +64,11 @@ async def stream_logs(
             },
             status_code=503,
         )
+    gap = hub.may_have_missed(resume_after)
     host = host_of(request.app)
     drain = Drain(request.app.state.draining, host.requests_in_flight)
     # The background task also unsubscribes a stream whose body never started (HEAD, early disconnect).
-    events = _events(hub, subscriber, missed, hub.last_id, drain)
+    events = _events(hub, subscriber, missed, hub.last_id, drain, gap)
     # The grace period lets _events carry the records of the requests the server still drains, then end the
     # body cleanly; sse-starlette's default (0) cuts it at the signal, mid-chunk.
     return EventSourceResponse(
@@ -91,9 +99,11 @@ class Drain:
 
 
 async def _events(
-    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], position: int, drain: Drain
+    hub: StreamHub, subscriber: Subscriber, missed: list[StreamEvent], position: int, drain: Drain, gap: bool
 ) -> AsyncIterator[ServerSentEvent]:
     try:
+        if gap:
+            yield ServerSentEvent(event="gap", data=GAP_REASON)
         for missed_event in missed:
             if (sse := _record_event(hub, missed_event)) is not None:
                 yield sse
