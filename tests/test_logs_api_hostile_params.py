@@ -26,8 +26,6 @@ CASES = [
     ("/logs/analytics", {"end_time": "0001-01-01"}, "hours"),
     ("/logs/analytics", {"end_time": "0001-01-01T00:00:00Z", "hours": "1"}, "hours"),
     ("/logs/analytics", {"end_time": "0001-01-02T00:00:00Z", "hours": "87840"}, "hours"),
-    ("/logs/query", {"start_time": "0001-01-01T00:00:00+05:00"}, "start_time"),
-    ("/logs/query", {"end_time": "9999-12-31T23:59:59-05:00"}, "end_time"),
     ("/logs/query", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
     ("/logs/entries", {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}, "start_time"),
     # Digits float() takes but the API does not: full-width, Arabic-Indic, an underscore between digits.

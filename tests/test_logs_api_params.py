@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from ccproxy_core.plugin_host.log_store import NameFilter, PagePosition
 from ccproxy_core.runtime.settings import ServerSettings
 from ccproxy_logs_api.params import (
+    FilterParams,
     choose_bucket,
     decode_cursor,
     encode_cursor,
@@ -52,13 +55,17 @@ def test_times_are_iso_8601_or_unix_seconds(text, expected):
         ".5",
         "2025-13-01",
         "' OR 1=1 --",
-        "0001-01-01T00:00+01:00",
     ],
 )
 def test_bad_times_name_the_parameter(text):
     with pytest.raises(RequestValidationError) as caught:
         parse_time("end_time", text)
     assert error_location(caught) == ("query", "end_time")
+
+
+def test_a_time_its_offset_takes_past_the_years_1_or_9999_is_the_first_or_last_time():
+    assert parse_time("start_time", "0001-01-01T00:00+01:00") == datetime.min.replace(tzinfo=UTC)
+    assert parse_time("end_time", "9999-12-31T23:00-08:00") == datetime.max.replace(tzinfo=UTC)
 
 
 def test_name_lists_include_and_exclude():
@@ -99,13 +106,31 @@ def test_statuses_are_codes_or_classes():
         assert error_location(caught) == ("query", "status_code")
 
 
+HAIKU = FilterParams("claude-haiku-4-5", None, None, None, None)
+
+
+def cursor_of(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
 def test_cursor_round_trips_and_refuses_anything_else():
     position = PagePosition(datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), "req-'; DROP TABLE x; --")
-    assert decode_cursor(encode_cursor(position)) == position
-    for bad in ("nope", "eyJhIjoxfQ", encode_cursor(position)[:-3] + "###", "W1siYSJdLCJiIl0"):
+    assert decode_cursor(encode_cursor(position, HAIKU), HAIKU) == position
+    assert decode_cursor(cursor_of([1746515289123456, position.request_id]), HAIKU) == position  # made before
+    bad_ones = ["nope", "eyJhIjoxfQ", encode_cursor(position, HAIKU)[:-3] + "###", "W1siYSJdLCJiIl0"]
+    bad_ones += [cursor_of([True, "x"]), cursor_of([1, "x", "a", "b"])]  # true is no timestamp
+    for bad in bad_ones:
         with pytest.raises(RequestValidationError) as caught:
-            decode_cursor(bad)
+            decode_cursor(bad, HAIKU)
         assert error_location(caught) == ("query", "cursor")
+
+
+def test_a_cursor_is_refused_with_other_row_filters_but_not_another_window():
+    position = PagePosition(datetime(2025, 5, 6, tzinfo=UTC), "req-1")
+    cursor = encode_cursor(position, HAIKU)
+    with pytest.raises(RequestValidationError, match="made with other filters"):
+        decode_cursor(cursor, FilterParams("gpt-4o", None, None, None, None))  # its pages would skip rows
+    assert decode_cursor(cursor, FilterParams("claude-haiku-4-5", None, None, None, None)) == position
 
 
 def test_window_and_default_bucket():

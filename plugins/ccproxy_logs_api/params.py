@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -199,27 +200,37 @@ def filter_params(
     return FilterParams(model, service_type, endpoint, status_code, streaming, attribution)
 
 
-def encode_cursor(position: PagePosition) -> str:
-    """Opaque page cursor: URL-safe base64 of the last row's timestamp (µs) and request_id."""
+def encode_cursor(position: PagePosition, filters: FilterParams) -> str:
+    """Opaque page cursor: URL-safe base64 of the last row's timestamp (µs), its request_id, and a
+    fingerprint of the row filters it was made with (the time window may move between pages)."""
     micros = (position.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    raw = json.dumps([micros, position.request_id], separators=(",", ":")).encode()
+    raw = json.dumps([micros, position.request_id, _fingerprint(filters)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(value: str | None) -> PagePosition | None:
-    """The position in a cursor made by :func:`encode_cursor`; 422 naming ``cursor`` if it is not one."""
+def decode_cursor(value: str | None, filters: FilterParams) -> PagePosition | None:
+    """The position in a cursor made by :func:`encode_cursor` with the same row filters; 422 naming
+    ``cursor`` if it is not one, or was made with other filters (its pages would skip rows)."""
     if not value:
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        micros, request_id = json.loads(raw)
-        if not isinstance(micros, int) or not isinstance(request_id, str):
+        micros, request_id, *made_with = json.loads(raw)
+        if type(micros) is not int or not isinstance(request_id, str) or len(made_with) > 1:
             raise ValueError
         request_id.encode()  # a lone surrogate ("\\ud800" is valid JSON) is no request id
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     except (ValueError, TypeError, binascii.Error, OverflowError, UnicodeDecodeError, RecursionError):
         raise param_error("cursor", "is not a cursor returned by /logs/query (next_cursor)", value) from None
+    if made_with and made_with[0] != _fingerprint(filters):
+        message = "was made with other filters: pass it with the filters of the page that gave it"
+        raise param_error("cursor", message, value)
     return PagePosition(moment, request_id)
+
+
+def _fingerprint(filters: FilterParams) -> str:
+    echoed = json.dumps(filters.echo(None, None), sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(echoed.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def parse_window(start_text: str | None, end_text: str | None) -> tuple[datetime | None, datetime | None]:

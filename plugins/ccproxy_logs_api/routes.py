@@ -196,7 +196,7 @@ async def logs_query(
 ) -> Response:
     """Rows newest first, filtered, with a keyset cursor for the next page."""
     start, end = parse_window(start_time, end_time)
-    row_filters, after = filters.to_filters(start, end), decode_cursor(cursor)
+    row_filters, after = filters.to_filters(start, end), decode_cursor(cursor, filters)
     rows: list[dict[str, Any]] | EncodedRows
     if isinstance(store, EncodedRowReads):
         rows, next_position = await _ask(store.query_encoded(row_filters, limit, after))
@@ -208,7 +208,7 @@ async def logs_query(
         {
             "count": len(rows),
             "limit": limit,
-            "next_cursor": encode_cursor(next_position) if next_position else None,
+            "next_cursor": encode_cursor(next_position, filters) if next_position else None,
             "filters": filters.echo(start, end),
         },
     )
