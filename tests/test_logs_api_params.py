@@ -125,6 +125,12 @@ def test_cursor_round_trips_and_refuses_anything_else():
         assert error_location(caught) == ("query", "cursor")
 
 
+def test_a_long_bad_value_is_echoed_cut_short():
+    with pytest.raises(RequestValidationError) as caught:
+        decode_cursor("A" * 60_000, HAIKU)
+    assert caught.value.errors()[0]["input"] == "A" * 200 + "…"
+
+
 def test_a_cursor_is_refused_with_other_row_filters_but_not_another_window():
     position = PagePosition(datetime(2025, 5, 6, tzinfo=UTC), "req-1")
     cursor = encode_cursor(position, HAIKU)
