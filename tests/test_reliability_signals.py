@@ -339,11 +339,12 @@ def test_a_stream_cut_by_the_shutdown_timeout_is_one_warning_line_not_a_tracebac
     assert row == (200, "proxy_cancelled")
 
 
-def test_the_live_stream_carries_the_records_of_streams_the_shutdown_timeout_cut(upstream, tmp_path):
+@pytest.mark.parametrize("timeout", ["0.5", "2"])
+def test_the_live_stream_carries_the_records_of_streams_the_shutdown_timeout_cut(upstream, tmp_path, timeout):
     # Before, the server's timeout cut the live stream with the requests, before their records were made:
     # its client lost them for good, as the next process cannot replay them.
     database = tmp_path / "cut-follow.duckdb"
-    server = ServeProcess(tmp_path, serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "2"})
+    server = ServeProcess(tmp_path, serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": timeout})
     subscriber = LogStreamSubscriber(server.start().url)
     streams = [SlowStream(server.url, LONG_STREAM) for _ in range(3)]
     try:
@@ -360,6 +361,7 @@ def test_the_live_stream_carries_the_records_of_streams_the_shutdown_timeout_cut
     assert subscriber.error is None, repr(subscriber.error)  # ended cleanly, not mid-chunk
     assert sorted(subscriber.request_ids) == sorted(stream.request_id for stream in streams)
     assert "Traceback" not in server.stderr, server.stderr
+    assert "timeout graceful shutdown exceeded" not in server.stderr, server.stderr  # all ended in time
 
 
 def test_an_answer_the_provider_broke_off_is_no_application_error_in_the_log(upstream, tmp_path):

@@ -22,6 +22,7 @@ from .stream import HubFull, StreamEvent, StreamFilter, StreamHub, Subscriber
 
 HUB_ATTRIBUTE = "ccproxy_logs_stream"
 DRAIN_CHECK_SECONDS = 0.5
+DRAINING_CHECK_SECONDS = 0.05
 GAP_REASON = json.dumps(
     {
         "reason": "records since your Last-Event-ID are no longer all in the replay ring "
@@ -137,8 +138,11 @@ async def _next_event(subscriber: Subscriber, drain: Drain) -> StreamEvent | Non
     process could not get them back)."""
     over_at_last_check = False
     while True:
+        # Once the server drains, checked often: the requests cut at its timeout's last second are recorded
+        # then, and the stream must carry them and end before the timeout cuts it too.
+        check = DRAINING_CHECK_SECONDS if drain.began.is_set() else DRAIN_CHECK_SECONDS
         try:
-            return await asyncio.wait_for(subscriber.queue.get(), DRAIN_CHECK_SECONDS)
+            return await asyncio.wait_for(subscriber.queue.get(), check)
         except TimeoutError:
             # Over at two checks in a row: a record whose hooks were still running at the first is out by the second.
             over = drain.over()
