@@ -48,6 +48,11 @@ def test_a_wall_clock_stepped_back_into_the_period_before_counts_its_requests_th
     ledger.add(spend("0.015", began=now[0]))
     assert (state.period_end, state.spent) == (midnight, Decimal("0.035"))  # the spend before the step, and after
     assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5")).refuse_status == 429
+    ledger.add(spend("0.004", began=midnight + timedelta(hours=11, seconds=1)))  # begun while the clock ran ahead
+    assert state.spent == Decimal("0.035")  # it is the next day's
+    now[0] = midnight + timedelta(hours=12)
+    ledger.roll_over(state)
+    assert (state.period_start, state.spent) == (midnight, Decimal("0.004"))
 
 
 def test_a_threshold_passed_only_by_the_instances_together_is_announced():

@@ -67,6 +67,12 @@ class BudgetState:
         """
         return Decimal(0) if now >= self.period_end else self.spent
 
+    def add_to_period_left(self, began: datetime, amount: Decimal) -> None:
+        """Count ``amount`` in the period left behind, when ``began`` falls in it."""
+        behind = self.left_behind
+        if behind is not None and period_bounds(began, self.settings.period, self.settings.timezone)[0] == behind[0]:
+            self.left_behind = (behind[0], behind[1] + amount, behind[2])
+
     def roll_over(self, now: datetime) -> None:
         """Move to the period holding ``now``: the next one, or back to the one before when the wall clock
         stepped back (set right by NTP, say), with what it had spent: requests of that period count there."""
@@ -152,9 +158,11 @@ class Ledger:
         for state in self.budgets:
             if state.covers(record):
                 state.roll_over(now)
-                if record.timestamp < state.period_start:
-                    continue
                 amount = cost if isinstance(cost, Decimal) else Decimal(str(cost))
+                if record.timestamp >= state.period_end:  # begun while the clock ran ahead, before a step back
+                    state.add_to_period_left(record.timestamp, amount)
+                if not state.period_start <= record.timestamp < state.period_end:
+                    continue
                 state.spent += amount
                 state.added_since_sync += amount
                 self._announce(state)
