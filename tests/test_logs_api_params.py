@@ -137,6 +137,13 @@ def test_a_cursor_is_refused_with_other_row_filters_but_not_another_window():
     with pytest.raises(RequestValidationError, match="made with other filters"):
         decode_cursor(cursor, FilterParams("gpt-4o", None, None, None, None))  # its pages would skip rows
     assert decode_cursor(cursor, FilterParams("claude-haiku-4-5", None, None, None, None)) == position
+    # The same rows asked for in other words are the same filters.
+    both = encode_cursor(position, FilterParams("ma,mb", None, None, "4xx,200", None))
+    for same in (
+        FilterParams("mb, ma", None, None, "200,4XX", None),
+        FilterParams("ma,mb,ma", None, None, "4xx,200", None),
+    ):
+        assert decode_cursor(both, same) == position
 
 
 def test_window_and_default_bucket():

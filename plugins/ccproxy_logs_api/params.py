@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -234,8 +235,20 @@ def decode_cursor(value: str | None, filters: FilterParams) -> PagePosition | No
 
 
 def _fingerprint(filters: FilterParams) -> str:
-    echoed = json.dumps(filters.echo(None, None), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(echoed.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    """The rows the filters select, whatever the order or repeats of their lists."""
+    selected = filters.to_filters(None, None)
+    parts = {
+        name: sorted(set(value)) if isinstance(value, tuple) else _canonical(value)
+        for name, value in ((field.name, getattr(selected, field.name)) for field in dataclasses.fields(selected))
+    }
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, NameFilter):
+        return [sorted(set(value.include)), sorted(set(value.exclude))]
+    return value
 
 
 def parse_window(start_text: str | None, end_text: str | None) -> tuple[datetime | None, datetime | None]:
