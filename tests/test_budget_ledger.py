@@ -1,4 +1,5 @@
-"""The budget ledger alone, its clock, the shared store's totals given by hand, and the retention it needs."""
+"""The budget ledger alone, its clock, the shared store's totals given by hand, the retention it needs, and
+the requests a spent budget lets through."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+import anthropic
+import httpx
 import pytest
 
 from ccproxy_budgets.ledger import Ledger
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core.runtime.budget_settings import BudgetSettings
-from tests.test_budgets import budget
+from tests.test_budgets import HELLO, budget
 
 
 def spend(cost: str, began: datetime) -> SimpleNamespace:
@@ -87,3 +90,26 @@ def test_a_retention_a_day_longer_than_every_period_is_taken(proxy_factory):
 def test_a_retention_is_no_concern_of_a_budget_when_nothing_is_stored(proxy_factory):
     observability = {"budgets_enabled": True, "logs_collection_enabled": False, "log_retention_days": 1}
     assert proxy_factory(observability=observability, budgets=[budget("weekly", "all", 5.0, period="week")])
+
+
+def test_a_spent_budget_still_lets_free_calls_through(proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder], observability={"budgets_enabled": True}, budgets=[budget("all", "all", 1e-9)]
+    )
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=40, messages=HELLO)  # spends it
+    recorder.wait_for_ends(1)
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=40, messages=HELLO)
+    # Counting tokens and listing models cost nothing: refusing them stops no spend.
+    assert claude.messages.count_tokens(model="claude-haiku-4-5", messages=HELLO).input_tokens > 0
+    assert claude.models.list().data
+    # A path that is never forwarded gets its 404, not a refusal that says spend was stopped.
+    assert httpx.post(proxy.url + "/api/hello", headers={"x-api-key": "sk-ant-budget"}).status_code == 404
+    records = recorder.wait_for_ends(5)
+    assert [(record.endpoint, record.status_code) for record in records[1:]] == [
+        ("/v1/messages", 429),
+        ("/v1/messages/count_tokens", 200),
+        ("/v1/models", 200),
+        ("unmatched", 404),
+    ]

@@ -50,12 +50,15 @@ class ChattyProvider(RawUpstream):
                 head, pending = self._read_request(connection, pending)
                 if head is None:
                     return
-                connection.sendall(messages_answer(f"msg_{number}", 10))
-                time.sleep(0.2)
                 try:
-                    connection.sendall(messages_answer("msg_unasked", 777_777))
+                    self._respond(connection, head, number)
                 except OSError:
                     return
+
+    def _respond(self, connection: socket.socket, head: bytes, number: int) -> None:
+        connection.sendall(messages_answer(f"msg_{number}", 10))
+        time.sleep(0.2)
+        connection.sendall(messages_answer("msg_unasked", 777_777))
 
     @staticmethod
     def _read_request(connection: socket.socket, pending: bytes) -> tuple[bytes | None, bytes]:
@@ -108,21 +111,15 @@ class BodyAfterNoContent(ChattyProvider):
     """Answers its first request with a 204 that declares a body, and sends that body (an answer of its own)
     in a second write; every other request with a proper answer."""
 
-    def _serve(self, connection: socket.socket) -> None:
-        with connection:
-            pending = b""
-            for number in range(1_000):
-                head, pending = self._read_request(connection, pending)
-                if head is None:
-                    return
-                if b"DELETE" in head.split(b"\r\n")[0] and not self.sent_204:
-                    self.sent_204 = True
-                    leaked = messages_answer("msg_leaked", 777_777)
-                    connection.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: %d\r\n\r\n" % len(leaked))
-                    time.sleep(0.3)  # the next request is on its way by now
-                    connection.sendall(leaked)
-                else:
-                    connection.sendall(messages_answer(f"msg_{number}", 10))
+    def _respond(self, connection: socket.socket, head: bytes, number: int) -> None:
+        if b"DELETE" in head.split(b"\r\n")[0] and not self.sent_204:
+            self.sent_204 = True
+            leaked = messages_answer("msg_leaked", 777_777)
+            connection.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: %d\r\n\r\n" % len(leaked))
+            time.sleep(0.3)  # the next request is on its way by now
+            connection.sendall(leaked)
+        else:
+            connection.sendall(messages_answer(f"msg_{number}", 10))
 
     sent_204 = False
 
