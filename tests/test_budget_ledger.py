@@ -58,6 +58,22 @@ def test_a_wall_clock_stepped_back_into_the_period_before_counts_its_requests_th
     assert (state.period_start, state.spent) == (midnight, Decimal("0.004"))
 
 
+def test_a_request_that_ends_while_the_clock_runs_ahead_counts_when_it_is_set_back():
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight - timedelta(hours=1)]
+    notices: list[dict] = []
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.03))], notify=notices.append, clock=lambda: now[0])
+    ledger.add(spend("0.01", began=now[0]))
+    began = now[0] + timedelta(seconds=1)
+    now[0] = midnight + timedelta(hours=11)  # ahead, while that request runs
+    ledger.add(spend("0.025", began=began))  # yesterday's, as the store counts it
+    now[0] = began + timedelta(seconds=5)  # set right
+    ledger.roll_over(ledger.budgets[0])
+    assert ledger.budgets[0].spent == Decimal("0.035")
+    assert [notice["threshold_percent"] for notice in notices] == [50, 80, 100]  # said when it came back
+    assert ledger.admit(SimpleNamespace(model="claude-haiku-4-5", endpoint="/v1/messages")).refuse_status == 429
+
+
 def test_a_threshold_passed_only_by_the_instances_together_is_announced():
     # Each instance spent 0.40 of a 1 USD budget: neither passed 50% alone, the store's total passed 80%.
     notices: dict[str, list[dict]] = {"a": [], "b": []}

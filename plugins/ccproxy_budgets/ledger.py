@@ -73,11 +73,12 @@ class BudgetState:
         if behind is not None and period_bounds(began, self.settings.period, self.settings.timezone)[0] == behind[0]:
             self.left_behind = (behind[0], behind[1] + amount, behind[2])
 
-    def roll_over(self, now: datetime) -> None:
+    def roll_over(self, now: datetime) -> bool:
         """Move to the period holding ``now``: the next one, or back to the one before when the wall clock
-        stepped back (set right by NTP, say), with what it had spent: requests of that period count there."""
+        stepped back (set right by NTP, say), with what it had spent: requests of that period count there.
+        True when it moved."""
         if self.period_start <= now < self.period_end:
-            return
+            return False
         start, end = period_bounds(now, self.settings.period, self.settings.timezone)
         behind, self.left_behind = self.left_behind, (self.period_start, self.spent, self.notified)
         if behind is not None and behind[0] == start:
@@ -85,6 +86,7 @@ class BudgetState:
         else:
             self.spent, self.notified = Decimal(0), set()
         self.period_start, self.period_end, self.added_since_sync = start, end, Decimal(0)
+        return True
 
 
 Notice = dict[str, Any]
@@ -110,7 +112,8 @@ class Ledger:
 
     def roll_over(self, state: BudgetState) -> None:
         """Start the budget's next period if its current one has ended."""
-        state.roll_over(self.clock())
+        if state.roll_over(self.clock()):
+            self._announce(state)  # a period stepped back into may have passed a threshold meanwhile
 
     def catch_up(self, state: BudgetState, spent: Decimal) -> None:
         """What a shared store says was spent, when more than counted here (other instances spent it)."""
@@ -125,7 +128,8 @@ class Ledger:
         if not covering:
             return None
         for state in covering:
-            state.roll_over(now)
+            if state.roll_over(now):
+                self._announce(state)
         left = ", ".join(f"{state.settings.name}={state.left:.4f}" for state in covering)
         headers = [("x-ccproxy-budget-remaining-usd", left)]
         spent = next(
@@ -155,17 +159,19 @@ class Ledger:
         if not cost:
             return
         now = self.clock()
+        amount = cost if isinstance(cost, Decimal) else Decimal(str(cost))
         for state in self.budgets:
-            if state.covers(record):
-                state.roll_over(now)
-                amount = cost if isinstance(cost, Decimal) else Decimal(str(cost))
-                if record.timestamp >= state.period_end:  # begun while the clock ran ahead, before a step back
-                    state.add_to_period_left(record.timestamp, amount)
-                if not state.period_start <= record.timestamp < state.period_end:
-                    continue
-                state.spent += amount
-                state.added_since_sync += amount
+            if not state.covers(record):
+                continue
+            if state.roll_over(now):
                 self._announce(state)
+            if not state.period_start <= record.timestamp < state.period_end:
+                # Another period's: the one just left, should the clock step back into it (set right by NTP)
+                state.add_to_period_left(record.timestamp, amount)
+                continue
+            state.spent += amount
+            state.added_since_sync += amount
+            self._announce(state)
 
     def _announce(self, state: BudgetState) -> None:
         limit = state.limit
