@@ -99,6 +99,11 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
     return pm
 
 
+def running_plugin_names(pm: object) -> list[str]:
+    """The names of the plugins ``get_plugin_manager`` enabled, in load order (none for a manager built by hand)."""
+    return [info.name for info in getattr(pm, "ccproxy_plugins", []) if info.enabled]
+
+
 def bind_installed_plugin_settings(settings: Settings, entry_points_: Iterable[EntryPoint] | None = None) -> Settings:
     """Give ``settings`` the settings models of the installed plugins (those not disabled by name)."""
     pm, infos = load_plugins(settings, entry_points_, report=False)

@@ -27,7 +27,7 @@ from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
 from ccproxy_core.plugin_host.plugin_spec import setting_value, specs_of
-from ccproxy_core.plugin_host.plugins import get_plugin_manager
+from ccproxy_core.plugin_host.plugins import get_plugin_manager, running_plugin_names
 from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
@@ -114,15 +114,13 @@ def startup_line(host: Ccproxy) -> str:
     """Where requests go and which plugins run: what an operator checks first in the log (base URLs
     cannot hold credentials: the settings refuse them)."""
     targets = " and ".join(f"{provider.name} at {base_url(provider, host.settings)}" for provider in PROVIDERS.values())
-    infos = getattr(host.plugin_manager, "ccproxy_plugins", [])
-    running = ", ".join(info.name for info in infos if info.enabled) or "none"
+    running = ", ".join(running_plugin_names(host.plugin_manager)) or "none"
     return f"ccproxy forwards to {targets}; plugins on: {running} (`ccproxy plugins list` says why others are off)"
 
 
 async def _health(request: Request) -> dict:
     """Liveness and what is running, for load balancers and probes; never counted as a proxied request."""
-    infos = getattr(request.app.state.plugin_manager, "ccproxy_plugins", [])
-    return {"status": "ok", "version": __version__, "plugins": [info.name for info in infos if info.enabled]}
+    return {"status": "ok", "version": __version__, "plugins": running_plugin_names(request.app.state.plugin_manager)}
 
 
 async def _openapi(request: Request) -> JSONResponse:

@@ -31,14 +31,15 @@ BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 
 
+MAX_ECHOED_CHARS = 200
+"""A bad value longer than this is echoed in its 422 cut short."""
+
+
 def param_error(name: str, message: str, value: Any = None, location: str = "query") -> RequestValidationError:
     """A 422 naming ``name``, shaped like FastAPI's own validation errors; a long value is echoed cut short."""
     if isinstance(value, str) and len(value) > MAX_ECHOED_CHARS:
         value = value[:MAX_ECHOED_CHARS] + "…"
     return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
-
-
-MAX_ECHOED_CHARS = 200
 
 
 _UNIX_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")

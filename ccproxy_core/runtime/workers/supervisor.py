@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ccproxy_core.plugin_host.plugins import running_plugin_names
 from ccproxy_core.runtime.listen_errors import SERVER_HOST, SERVER_PORT, cannot_listen_message
 from ccproxy_core.runtime.serve import Server, uvicorn_config
 from ccproxy_core.runtime.settings import ServerSettings, Settings
@@ -65,7 +66,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
             return 1
         port = listening.getsockname()[1]
         pm = app.state.plugin_manager
-        names = [info.name for info in getattr(pm, "ccproxy_plugins", []) if info.enabled]
+        names = running_plugin_names(pm)
         hub = EventHub(
             app.state.proxy.hooks,
             lambda: bool(pm.hook.admit_request.get_hookimpls()),
