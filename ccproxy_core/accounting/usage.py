@@ -150,7 +150,18 @@ def request_model_and_stream(body: bytes) -> tuple[str | None, bool]:
 def request_payload(body: bytes | bytearray) -> dict[str, Any] | None:
     """The request body decoded once, when it is a JSON object; other readers (attribution) share it."""
     payload = decode_json(body) if body else None
+    if payload is None and body and not _is_utf8(body):
+        # Read as the scan of a large body reads it (bad bytes as U+FFFD), so its size never changes its record.
+        payload = decode_json(bytes(body).decode("utf-8", "replace"))
     return payload if isinstance(payload, dict) else None
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ccproxy_core.key_masking import without_key_shapes
 from ccproxy_core.safe_values import FORMAT_CHARS
 
 # C0 controls, DEL, C1 controls, the Unicode line and paragraph separators and format characters
@@ -12,6 +13,8 @@ _CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}]")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LONGEST_KEY_CHARS = 256
+"""Providers' keys are shorter: a key that begins before the cut ends within this many characters of it."""
 
 
 def clean_text(value: object, max_chars: int) -> str | None:
@@ -23,7 +26,11 @@ def clean_text(value: object, max_chars: int) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    text = value.strip()[:max_chars]
+    text = value.strip()
+    if len(text) > max_chars:
+        if "sk-" in text:  # before the cut, which would leave part of a key too short to be known as one
+            text = without_key_shapes(text[: max_chars + _LONGEST_KEY_CHARS])
+        text = text[:max_chars]
     if not text:
         return None
     if not text.isascii():

@@ -43,10 +43,10 @@ def session_and_user_from_body(
         return None, None
     metadata = payload.get("metadata")
     user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    session, from_metadata = _from_user_id(user_id) if isinstance(user_id, str) and user_id else (None, None)
     named = clean_text(payload.get("safety_identifier"), MAX_ID_CHARS) or clean_text(payload.get("user"), MAX_ID_CHARS)
-    if service_type == OPENAI:
-        return session, named or from_metadata
+    if service_type == OPENAI:  # free-form tags there: Claude Code's forms of it name no session
+        return None, named or clean_text(user_id, MAX_ID_CHARS)
+    session, from_metadata = _from_user_id(user_id) if isinstance(user_id, str) and user_id else (None, None)
     return session, from_metadata or named
 
 

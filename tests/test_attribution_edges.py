@@ -1,0 +1,77 @@
+"""Attribution at its edges: keys in tag names and at a value's cut, the operator's names, odd bodies."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from ccproxy_core.accounting.attribution import Attributor, key_fingerprint
+from ccproxy_core.runtime.settings import AttributionSettings
+
+AZURE_KEY = "0123456789abcdef0123456789abcdef"  # Azure's keys are 32 hex digits: no provider's shape
+OTHER_KEY = "sk-ant-api03-SOMEONE-ELSES-0123456789abcdefghijklmnop"
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_a_tag_named_by_the_requests_own_key_is_left_out(proxy, recorder):
+    headers = {
+        "api-key": AZURE_KEY,
+        f"x-ccproxy-tag-{AZURE_KEY}": "v",
+        f"x-ccproxy-tag-team-{AZURE_KEY[4:20]}": "v",  # a run of the key inside a longer name
+        "x-ccproxy-tag-team": "payments",
+    }
+    response = httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers=headers, timeout=10)
+    assert response.status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert record.tags == {"team": "payments"}
+    assert record.api_key_id == key_fingerprint(AZURE_KEY)
+
+
+def test_a_foreign_key_cut_at_a_values_cap_leaves_no_part_of_itself(proxy, recorder):
+    body = {**CHAT, "safety_identifier": "z" * 110 + OTHER_KEY}
+    headers = {
+        "authorization": "Bearer sk-proj-own-0123456789abcdefghijklmn",
+        "x-ccproxy-session": "s" * 120 + OTHER_KEY,
+    }
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert record.end_user == "z" * 110 + "sk-***"
+    assert record.session_id == "s" * 120 + "sk-***"
+    for value in (record.end_user, record.session_id):
+        assert "api03" not in value and len(value) <= 128
+
+
+def test_the_operators_key_names_and_projects_are_made_safe_as_a_clients_are():
+    fingerprint = key_fingerprint("sk-alice-0123456789")
+    settings = AttributionSettings(keys={fingerprint: {"name": "ali\u202ece\x07", "project": 'cfg\x01"proj'}})
+    raw = [(b"x-api-key", b"sk-alice-0123456789")]
+    dims = Attributor(settings).read(raw, None, None)
+    assert (dims.api_key_name, dims.project) == ("ali\\u202ece\\x07", 'cfg\\x01"proj')
+
+
+def test_a_plain_key_name_is_bounded_like_a_full_one():
+    fingerprint = key_fingerprint("sk-alice-0123456789")
+    with pytest.raises(ValueError, match="128"):
+        AttributionSettings(keys={fingerprint: "n" * 129})
+
+
+def test_claude_codes_user_id_forms_name_a_session_only_on_an_anthropic_request():
+    legacy = "user_abc123_account_acc-legacy-2_session_sess-leg-2"
+    body = {"model": "gpt-4o-mini", "metadata": {"user_id": legacy}}
+    openai = Attributor().read([], body, None, "openai")
+    assert (openai.session_id, openai.end_user) == (None, legacy)
+    anthropic = Attributor().read([], {**body, "model": "claude-haiku-4-5"}, None, "anthropic")
+    assert (anthropic.session_id, anthropic.end_user) == ("sess-leg-2", "acc-legacy-2")
+
+
+def test_a_small_body_with_bytes_that_are_not_utf8_keeps_its_model_and_end_user(proxy, recorder):
+    body = json.dumps({**CHAT, "user": "abXYcd"}).encode().replace(b"XY", b"\xff\xfe")
+    # The mock refuses what is not JSON, as a provider would; the record still says what was asked for.
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=10
+    )
+    [record] = recorder.wait_for_ends(1)
+    assert record.status_code == response.status_code
+    assert (record.model, record.end_user) == ("gpt-4o-mini", "ab\ufffd\ufffdcd")
