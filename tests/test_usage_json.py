@@ -320,8 +320,10 @@ def test_an_anthropic_stream_whose_final_output_count_is_missing_is_unpriced(del
     stream = b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
     parser = StreamUsageParser("anthropic")
     parser.feed(stream)
-    cost = PriceBook().compute("anthropic", "claude-haiku-4-5", parser.result())
+    usage = parser.result()
+    cost = PriceBook().compute("anthropic", "claude-haiku-4-5", usage)
     assert (cost.priced, cost.total) == (False, None)
+    assert usage.output_tokens is None  # not the placeholder, counted nowhere as output
 
 
 @pytest.mark.parametrize(

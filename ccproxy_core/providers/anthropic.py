@@ -252,7 +252,9 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
     elif kind == "message_delta":
         raw = event.get("usage")
         if not isinstance(raw, dict) or raw.get("output_tokens") is None:
-            usage.bad_counts = True  # the output count of message_start is a placeholder: the bill is unknown
+            # message_start's output count is a placeholder: the count and the bill are unknown.
+            usage.bad_counts = True
+            usage.output_tokens = None
         read_usage(usage, raw)
         delta = event.get("delta")
         if isinstance(delta, dict):
