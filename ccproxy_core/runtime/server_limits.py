@@ -26,11 +26,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGI3Application
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 BROKEN_BODY = "ccproxy.broken_body"
 """Scope key set to the 400's message when a request's body could not be parsed (its chunked framing):
@@ -96,6 +100,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal_status = (400, "Bad Request")
         self._head_counted_in_part = False
         """This head began in a read counted as the previous request's: measure it whole when complete."""
+        self._answering: RequestResponseCycle | None = None
+        """The request being answered; those pipelined behind it wait in uvicorn's queue."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -106,6 +112,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         super().connection_lost(exc)
+        # uvicorn tells only the newest request: with requests pipelined behind it, the one being
+        # answered would write to a closed connection (an error, not a client that left).
+        answering = self._answering
+        if answering is not None and answering is not self.cycle and not answering.response_complete:
+            answering.disconnected = True
+            answering.message_event.set()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._answering = cycle
+        super()._start_asgi_task(cycle, app)
 
     def data_received(self, data: bytes) -> None:
         if self._over_capacity:
