@@ -162,6 +162,16 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
         load_settings(tmp_path / "nope.toml")
 
 
+def test_a_bad_value_from_the_config_file_is_named_by_its_place_there(monkeypatch, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\nport = "abc"\n')
+    with pytest.raises(SettingsError, match=r"SERVER__PORT='abc' \(server\.port in .*config\.toml\): "):
+        load_settings(config)
+    monkeypatch.setenv("SERVER__PORT", "xyz")  # set there, it is named as it was given
+    with pytest.raises(SettingsError, match=r"SERVER__PORT='xyz': "):
+        load_settings(config)
+
+
 def test_the_documented_config_file_loads(tmp_path):
     from pathlib import Path
 

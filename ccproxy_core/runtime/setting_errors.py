@@ -26,9 +26,10 @@ NOT_A_FINGERPRINT = "<not a key fingerprint>"
 _KEY_ENTRY_TAGS = {"STR", "KEYALIAS"}  # pydantic's names for the kinds of value an entry may be
 
 
-def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[str, ...] = ()) -> str:
+def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[str, ...] = (), where: str = "") -> str:
     """``invalid setting NAME=VALUE: what is wrong`` for one error of validating ``model`` (its place
-    prefixed with ``path``, a plugin's table), VALUE masked when the field is a secret."""
+    prefixed with ``path``, a plugin's table), VALUE masked when the field is a secret; ``where`` follows
+    VALUE (the place in a config file it was read from)."""
     location = [str(part).upper() for part in error["loc"] if not isinstance(part, int)]
     if location[:2] == ["ATTRIBUTION", "KEYS"] and len(location) > 2:
         entry = location[2] if FINGERPRINT.fullmatch(location[2].lower()) else NOT_A_FINGERPRINT
@@ -46,7 +47,7 @@ def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[st
     else:
         shown = shown_setting_value(name, value)
     message = "give a finite number" if _not_finite(error) else error["msg"]
-    return f"invalid setting {name}={shown}: {message}"
+    return f"invalid setting {name}={shown}{where}: {message}"
 
 
 _BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"})

@@ -63,7 +63,7 @@ def load_settings(
     try:
         settings = Settings(**(overrides or {}))
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc)) from None
+        raise SettingsError(describe_validation_error(exc, path)) from None
     except SourceError as exc:
         raise SettingsError(describe_undecodable_setting() or f"{exc}: {exc.__cause__}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -159,8 +159,9 @@ def resolve_config_file(config_file: str | Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per bad setting: its environment variable name, the bad value, and what is allowed."""
+def describe_validation_error(exc: ValidationError, config_file: Path | None = None) -> str:
+    """One line per bad setting: its environment variable name, the bad value, and what is allowed; and
+    its place in ``config_file`` when no environment variable set it."""
     lines = []
     errors = exc.errors()
     for error in errors:
@@ -169,8 +170,21 @@ def describe_validation_error(exc: ValidationError) -> str:
         if error["type"] == BUDGET_ERROR:
             lines.append(describe_budget_error(error))
             continue
-        lines.append(bad_setting_line(error, Settings))
+        lines.append(bad_setting_line(error, Settings, where=_place_in_file(error, config_file)))
     return "\n".join(lines)
+
+
+def _place_in_file(error: Mapping[str, Any], config_file: Path | None) -> str:
+    """`` (server.port in FILE)`` for a setting no environment variable sets: an operator who wrote it in
+    the file would look for an environment variable that is not there."""
+    names = [str(part) for part in error["loc"] if isinstance(part, str)]
+    if config_file is None or not names or "__".join(names).upper() in _environment_names():
+        return ""
+    return f" ({'.'.join(names)} in {config_file})"
+
+
+def _environment_names() -> set[str]:
+    return {name.upper() for name in os.environ}
 
 
 def _a_table_where_text_may_stand(error: Mapping[str, Any], errors: list[Any]) -> bool:
