@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, quote_plus, unquote_plus
 
 ELLIPSIS = "\u2026"
 MASK = "***"
@@ -48,6 +49,23 @@ def without_keys(credentials: tuple[str, ...], text: str) -> str:
                 return kept[:start] + MASK + cut
             start = kept.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
     return text
+
+
+def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
+    """``query`` (a query string as sent) with the keys of ``credentials`` it holds percent-encoded masked; all
+    of it masked when one is still readable once decoded (escapes in another case, say)."""
+    if "%" not in query and "+" not in query:
+        return query
+    for key in credentials:
+        if not _URL_SAFE.fullmatch(key):
+            for form in {quote(key, safe=""), quote_plus(key, safe="")}:
+                query = query.replace(form, MASK)
+    decoded = unquote_plus(query)
+    return MASK if any(key in decoded for key in credentials) else query
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+"""Characters a query string holds as they are: a key made of them alone is found as it is."""
 
 
 def _printable(text: str) -> str:

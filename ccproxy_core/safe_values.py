@@ -28,6 +28,7 @@ from ccproxy_core.key_masking import (
     MASK,
     PROVIDER_KEY,
     without_credentials,
+    without_encoded_keys,
     without_key_shapes,
     without_keys,
 )
@@ -306,8 +307,12 @@ def safe_record(
     _check_text(changes, "response_model", record.response_model, caps.model, credentials)
     for name in ("query", "path"):  # the client's own text (its other fields were masked on arrival, by attribution)
         value = getattr(record, name)
-        if credentials and isinstance(value, str) and (masked := without_keys(credentials, value)) != value:
-            changes[name] = masked
+        if credentials and isinstance(value, str):
+            masked = without_keys(credentials, value)
+            if name == "query":
+                masked = without_encoded_keys(credentials, masked)
+            if masked != value:
+                changes[name] = masked
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):

@@ -389,10 +389,10 @@ class Proxy:
         self.answer_budget.give_back(exchange)
         origin = self.billed_once.settle(exchange)
         record = origin.fill(exchange.to_record(self.prices))
-        # A provider's answer can echo the key in any text it reports (about 1 µs to look them up);
-        # a request answered here may still carry the configured one in its model name, or its own in its path.
+        # A provider's answer can echo the key in any text it reports (about 1 µs to look them up); a client
+        # may put its own or any configured one (sent or not) in its path, query or model name.
         if exchange.sent_headers:
-            keys = credential_values(exchange.sent_headers)
+            keys = credential_values(exchange.sent_headers) + self.configured_keys
         else:
             keys = self.configured_keys + client_credential_values(exchange.client_headers)
         record = safe_record(record, self.caps, keys)

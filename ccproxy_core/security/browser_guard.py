@@ -38,6 +38,8 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ccproxy_core.forwarding.upstream import client_credential_values
+from ccproxy_core.key_masking import without_key_shapes, without_keys
 from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_core.runtime.settings import Settings
@@ -182,7 +184,7 @@ class BrowserGuard:
         _refusal_log.log(
             "refused %s %s from %s: %s",
             scope.get("method", "WEBSOCKET"),
-            safe_text(scope["path"], 200),
+            _logged_path(scope),
             client[0] if client else "?",
             message,
         )
@@ -279,3 +281,10 @@ def _never_framed(send: Send) -> Send:
         await send(message)
 
     return sending
+
+
+def _logged_path(scope: Scope) -> str:
+    """The path for a log line, with a key the client put in it masked (its own, or one shaped as providers' are)."""
+    path = without_key_shapes(safe_text(scope["path"], 400))
+    keys = client_credential_values(scope.get("headers", []))
+    return safe_text(without_keys(keys, path) if keys else path, 200)
