@@ -170,6 +170,20 @@ def test_a_bad_value_from_the_config_file_is_named_by_its_place_there(monkeypatc
     monkeypatch.setenv("SERVER__PORT", "xyz")  # set there, it is named as it was given
     with pytest.raises(SettingsError, match=r"SERVER__PORT='xyz': "):
         load_settings(config)
+    monkeypatch.delenv("SERVER__PORT")
+    (tmp_path / ".env").write_text("SERVER__PORT=def\n")  # nor is a value from .env blamed on the file
+    with pytest.raises(SettingsError, match=r"SERVER__PORT='def': "):
+        load_settings(config)
+
+
+def test_a_key_pasted_in_place_of_a_fingerprint_is_never_shown_as_a_place_in_the_file(tmp_path):
+    key = "sk-proj-REALSECRETKEYPASTEDHERE0123456789"
+    config = tmp_path / "config.toml"
+    for entry in ('""', "123", '{name = "alice", project = ""}'):
+        config.write_text(f'[attribution.keys]\n"{key}" = {entry}\n')
+        with pytest.raises(SettingsError) as refused:
+            load_settings(config)
+        assert key not in str(refused.value) and "REALSECRET" not in str(refused.value)
 
 
 def test_the_documented_config_file_loads(tmp_path):

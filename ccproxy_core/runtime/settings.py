@@ -210,7 +210,7 @@ class KeyAlias(BaseModel):
 class AttributionSettings(BaseModel):
     """How requests are attributed to keys, sessions and projects (see docs/attribution.md)."""
 
-    keys: dict[str, Annotated[str, Field(min_length=1, max_length=128)] | KeyAlias] = {}
+    keys: dict[str, str | KeyAlias] = {}
     """ATTRIBUTION__KEYS (``[attribution.keys]`` in the config file): key fingerprint -> name, or
     -> ``{name = "...", project = "..."}``. ``ccproxy key-id`` prints a key's fingerprint."""
     key_salt: SecretStr | None = None

@@ -13,6 +13,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint
@@ -55,15 +56,16 @@ def load_settings(
     from ccproxy_core.plugin_host.plugins import bind_installed_plugin_settings
 
     path = resolve_config_file(config_file)
+    document = _read_toml(path) if path is not None else {}
     if path is not None:
-        _refuse_unknown_file_keys(_read_toml(path))
+        _refuse_unknown_file_keys(document)
     _refuse_unreadable_env_file()
     warn_about_unknown_environment(os.environ)
     token = _config_file.set(path)
     try:
         settings = Settings(**(overrides or {}))
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc, path)) from None
+        raise SettingsError(describe_validation_error(exc, path, document)) from None
     except SourceError as exc:
         raise SettingsError(describe_undecodable_setting() or f"{exc}: {exc.__cause__}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -159,9 +161,11 @@ def resolve_config_file(config_file: str | Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def describe_validation_error(exc: ValidationError, config_file: Path | None = None) -> str:
+def describe_validation_error(
+    exc: ValidationError, config_file: Path | None = None, document: Mapping[str, Any] | None = None
+) -> str:
     """One line per bad setting: its environment variable name, the bad value, and what is allowed; and
-    its place in ``config_file`` when no environment variable set it."""
+    its place in ``config_file`` (read as ``document``) when the bad value is the one written there."""
     lines = []
     errors = exc.errors()
     for error in errors:
@@ -170,21 +174,27 @@ def describe_validation_error(exc: ValidationError, config_file: Path | None = N
         if error["type"] == BUDGET_ERROR:
             lines.append(describe_budget_error(error))
             continue
-        lines.append(bad_setting_line(error, Settings, where=_place_in_file(error, config_file)))
+        lines.append(bad_setting_line(error, Settings, where=_place_in_file(error, config_file, document or {})))
     return "\n".join(lines)
 
 
-def _place_in_file(error: Mapping[str, Any], config_file: Path | None) -> str:
-    """`` (server.port in FILE)`` for a setting no environment variable sets: an operator who wrote it in
-    the file would look for an environment variable that is not there."""
-    names = [str(part) for part in error["loc"] if isinstance(part, str)]
-    if config_file is None or not names or "__".join(names).upper() in _environment_names():
+def _place_in_file(error: Mapping[str, Any], config_file: Path | None, document: Mapping[str, Any]) -> str:
+    """`` (server.port in FILE)`` when the bad value is what the file says there: an operator who wrote it in
+    the file would look for an environment variable that is not there. Only settings' own names are
+    shown: a table's keys may be anything pasted there (a key in place of its fingerprint)."""
+    names = [part for part in error["loc"] if isinstance(part, str)]
+    if config_file is None or not names or not all(_SETTING_NAME.fullmatch(name) for name in names):
         return ""
-    return f" ({'.'.join(names)} in {config_file})"
+    value: Any = document
+    for name in names:
+        if not isinstance(value, Mapping) or name not in value:
+            return ""
+        value = value[name]
+    return f" ({'.'.join(names)} in {config_file})" if value == error.get("input") else ""
 
 
-def _environment_names() -> set[str]:
-    return {name.upper() for name in os.environ}
+_SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""A field's name as ccproxy's settings models spell them."""
 
 
 def _a_table_where_text_may_stand(error: Mapping[str, Any], errors: list[Any]) -> bool:
