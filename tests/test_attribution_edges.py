@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from ccproxy_core.accounting.attribution import Attributor, key_fingerprint
+from ccproxy_core.accounting.attribution.clean import clean_text
+from ccproxy_core.plugin_host.key_groups import configured_key_names
 from ccproxy_core.runtime.settings import AttributionSettings
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"  # Azure's keys are 32 hex digits: no provider's shape
@@ -51,10 +53,40 @@ def test_the_operators_key_names_and_projects_are_made_safe_as_a_clients_are():
     assert (dims.api_key_name, dims.project) == ("ali\\u202ece\\x07", 'cfg\\x01"proj')
 
 
-def test_a_plain_key_name_is_bounded_like_a_full_one():
+def test_a_long_plain_key_name_is_cut_like_a_clients_value_and_named_alike_in_reads():
     fingerprint = key_fingerprint("sk-alice-0123456789")
-    with pytest.raises(ValueError, match="128"):
-        AttributionSettings(keys={fingerprint: "n" * 129})
+    settings = AttributionSettings(keys={fingerprint: "n" * 200 + "\u202e"})
+    dims = Attributor(settings).read([(b"x-api-key", b"sk-alice-0123456789")], None, None)
+    assert dims.api_key_name == "n" * 128
+    assert configured_key_names(settings) == {fingerprint: "n" * 128}  # the name analytics and reports show
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\x01" * 26 + " " + OTHER_KEY,  # escaping lengthens the text: the key reaches the cut only then
+        "\u200b" * 17 + " " + OTHER_KEY,
+        " ".join(["sk-proj-" + "Q" * 62] * 5) + " xxxxxx" + OTHER_KEY,  # masking shortens it: more comes in
+    ],
+)
+def test_no_part_of_a_key_is_left_at_the_cut_however_the_text_moves(value):
+    cleaned = clean_text(value, 128)
+    assert cleaned.endswith("sk-***") and "api03" not in cleaned and len(cleaned) <= 128
+
+
+@pytest.mark.parametrize(
+    ("key", "names", "kept"),
+    [
+        ("localkey99", ["localkey99"], []),  # a short key is a key all the same
+        (AZURE_KEY, [AZURE_KEY[:11], AZURE_KEY[11:22], AZURE_KEY[22:]], []),  # split over three names
+        ("sk-ant-api03-" + "S3cr3t" * 10, ["sk-ant-api03-team", "team"], ["sk-ant-api03-team", "team"]),
+    ],
+)
+def test_tag_names_holding_part_of_the_requests_key_are_left_out(proxy, recorder, key, names, kept):
+    headers = {"api-key": key, **{f"x-ccproxy-tag-{name}": "v" for name in names}}
+    httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert sorted(record.tags) == sorted(kept)
 
 
 def test_claude_codes_user_id_forms_name_a_session_only_on_an_anthropic_request():

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ccproxy_core.accounting.attribution import clean_key_names
+
 from .log_store import OTHER_GROUP, Grouping, NameFilter
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ KEY_DIMENSION = "api_key"
 
 def configured_key_names(attribution: AttributionSettings) -> dict[str, str]:
     """Fingerprint -> the name ``[attribution.keys]`` gives it now."""
-    return {fingerprint: name for fingerprint, (name, _) in attribution.key_names().items()}
+    return {fingerprint: name for fingerprint, (name, _) in clean_key_names(attribution.key_names()).items()}
 
 
 def key_filter(name_filter: NameFilter, names: Mapping[str, str]) -> NameFilter:

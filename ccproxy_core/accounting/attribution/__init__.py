@@ -46,8 +46,8 @@ MAX_TAG_NAME_CHARS = 32
 MAX_TAG_VALUE_CHARS = 128
 _MAX_CACHED_FINGERPRINTS = 4096
 _TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_KEY_RUN_IN_A_NAME = 12
-"""Longer than the public prefixes keys share (``sk-svcacct-``), so a tag name is left out only for a secret part."""
+_PUBLIC_KEY_PREFIX = re.compile(r"^sk-(?:[a-z]+-)?(?:api\d+-)?", re.IGNORECASE)
+"""What every key of a kind begins with (``sk-ant-api03-``, ``sk-proj-``): a tag name holding it holds no secret."""
 
 # Header name -> slot; earlier session sources win over later ones.
 _SESSION_HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id", b"x-ccproxy-session")
@@ -77,7 +77,7 @@ class Attributor:
         """``operator_keys``: the keys ccproxy sends for clients that send none, never kept either."""
         salt = settings.key_salt.get_secret_value().encode() if settings and settings.key_salt else DEFAULT_SALT
         self.salt = salt
-        self.key_names = _clean_key_names(settings.key_names()) if settings else {}
+        self.key_names = clean_key_names(settings.key_names()) if settings else {}
         self.max_tags = settings.max_tags if settings else 10
         # Fingerprints by the key's in-process hash (salted per process by Python), so the
         # same key costs one dict lookup after its first request and no key is kept.
@@ -178,7 +178,7 @@ _CLIENT_FIELDS = ("user_agent", "client_request_id", "tracestate", "session_id",
 the user agent: searching that is enough for them)."""
 
 
-def _clean_key_names(names: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
+def clean_key_names(names: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
     """The operator's key names and projects made safe as a client's are: they are shown where clients' are."""
     return {
         fingerprint: (clean_text(name, MAX_PROJECT_CHARS) or fingerprint, clean_project(project))
@@ -208,16 +208,16 @@ def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
 
 def _drop_tags_named_by(context: RequestContext, keys: tuple[str, ...]) -> None:
     """Leave out a tag whose name holds part of a key (a name cannot hold ``***``); names are lowercase."""
-    lowered = [key.lower() for key in keys]
-    named = [name for name in context.tags if _shares_a_run(name, lowered)]
+    secrets = [_PUBLIC_KEY_PREFIX.sub("", key, count=1).lower() for key in keys]
+    named = [name for name in context.tags if _shares_a_run(name, secrets)]
     for name in named:
         del context.tags[name]
 
 
-def _shares_a_run(name: str, keys: list[str]) -> bool:
-    """Whether ``name`` holds :data:`_KEY_RUN_IN_A_NAME` characters in a row of one of ``keys``."""
-    runs = {name[start : start + _KEY_RUN_IN_A_NAME] for start in range(len(name) - _KEY_RUN_IN_A_NAME + 1)}
-    return any(run in key for run in runs for key in keys)
+def _shares_a_run(name: str, secrets: list[str]) -> bool:
+    """Whether ``name`` holds :data:`SHORTEST_MASKED_KEY` characters in a row of one of ``secrets``."""
+    runs = {name[start : start + SHORTEST_MASKED_KEY] for start in range(len(name) - SHORTEST_MASKED_KEY + 1)}
+    return any(run in secret for run in runs for secret in secrets)
 
 
 def _mask_key_shapes(context: RequestContext) -> None:

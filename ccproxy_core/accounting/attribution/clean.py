@@ -28,16 +28,29 @@ def clean_text(value: object, max_chars: int) -> str | None:
         return None
     text = value.strip()
     if len(text) > max_chars:
-        if "sk-" in text:  # before the cut, which would leave part of a key too short to be known as one
-            text = without_key_shapes(text[: max_chars + _LONGEST_KEY_CHARS])
-        text = text[:max_chars]
+        text = _cut(text, max_chars)
     if not text:
         return None
     if not text.isascii():
         text = _SURROGATE.sub("\ufffd", text)
     if _CONTROL.search(text) is not None:
-        text = _CONTROL.sub(_escape, text)[:max_chars]
+        text = _CONTROL.sub(_escape, text)
+        if len(text) > max_chars:
+            text = _cut(text, max_chars)
     return text
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars``, with the key-shaped text before the cut masked first: the cut would
+    leave part of a key too short to be known as one."""
+    if "sk-" not in text:
+        return text[:max_chars]
+    window = max_chars + _LONGEST_KEY_CHARS
+    while True:  # masking shortens the text: what follows must still reach past the cut by a key's length
+        head = without_key_shapes(text[:window])
+        if window >= len(text) or len(head) >= max_chars + _LONGEST_KEY_CHARS:
+            return head[:max_chars]
+        window *= 2
 
 
 def _escape(match: re.Match[str]) -> str:
