@@ -326,6 +326,33 @@ def test_an_anthropic_stream_whose_final_output_count_is_missing_is_unpriced(del
     assert usage.output_tokens is None  # not the placeholder, counted nowhere as output
 
 
+def _anthropic_stream(*deltas: dict | None) -> bytes:
+    start = {
+        "type": "message_start",
+        "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}},
+    }
+    events = [("message_start", start)]
+    events += [("message_delta", {"type": "message_delta", "delta": {}, "usage": usage}) for usage in deltas]
+    events.append(("message_stop", {"type": "message_stop"}))
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+
+
+def test_an_anthropic_stream_that_ends_without_any_message_delta_is_unpriced():
+    parser = StreamUsageParser("anthropic")
+    parser.feed(_anthropic_stream())
+    usage = parser.result()
+    assert usage.output_tokens is None
+    assert PriceBook().compute("anthropic", "claude-haiku-4-5", usage).priced is False
+
+
+def test_a_later_anthropic_message_delta_without_a_count_keeps_the_count_before_it():
+    parser = StreamUsageParser("anthropic")
+    parser.feed(_anthropic_stream({"output_tokens": 200}, {}))
+    usage = parser.result()
+    assert usage.output_tokens == 200  # counts are cumulative: none given is no change
+    assert PriceBook().compute("anthropic", "claude-haiku-4-5", usage).total == (5 + 200 * 5) / Decimal(1_000_000)
+
+
 @pytest.mark.parametrize(
     ("tools", "reasoning"),
     [

@@ -196,7 +196,11 @@ def price_multiplier(usage: Usage) -> Decimal | None:
 
 
 class AnthropicStreamReader(StreamReader):
-    __slots__ = ()
+    __slots__ = ("_output_counted",)
+
+    def __init__(self) -> None:
+        self._output_counted = False
+        """A ``message_delta`` gave the output count: ``message_start``'s is a placeholder (1)."""
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _DELTA in block and _first_content(block):
@@ -212,12 +216,29 @@ class AnthropicStreamReader(StreamReader):
             elif name is None and _EVENTS_WITH_DATA.search(data) is not None:  # unnamed: known by its type
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
-                    _read_event(usage, state, event, event.get("type"))
+                    self._read(usage, state, event, event.get("type"))
             elif name in _USAGE_EVENT_NAMES:
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
-                    _read_event(usage, state, event, name.decode())
+                    self._read(usage, state, event, name.decode())
             # Any other named event (ping, content blocks) carries no usage, whatever its data says.
+        if state.terminal_seen and not self._output_counted and not state.error_seen:
+            _output_unknown(usage)  # a whole message that never told its output count
+
+    def _read(self, usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
+        if kind == "message_delta":
+            raw = event.get("usage")
+            if isinstance(raw, dict) and raw.get("output_tokens") is not None:
+                self._output_counted = True
+            elif not self._output_counted:  # counts are cumulative: a later delta without one keeps it
+                _output_unknown(usage)
+        _read_event(usage, state, event, kind)
+
+
+def _output_unknown(usage: Usage) -> None:
+    """message_start's output count is a placeholder: the count and the bill are unknown."""
+    usage.bad_counts = True
+    usage.output_tokens = None
 
 
 def _first_content(block: bytes) -> bool:
@@ -251,10 +272,6 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
             read_payload(usage, message)
     elif kind == "message_delta":
         raw = event.get("usage")
-        if not isinstance(raw, dict) or raw.get("output_tokens") is None:
-            # message_start's output count is a placeholder: the count and the bill are unknown.
-            usage.bad_counts = True
-            usage.output_tokens = None
         read_usage(usage, raw)
         delta = event.get("delta")
         if isinstance(delta, dict):
