@@ -30,3 +30,24 @@ def test_the_request_answered_when_a_pipelining_client_hangs_up_is_recorded_as_l
         assert sock.recv(65536) == b""
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (499, "client_disconnected")
+
+
+def test_a_broken_body_pipelined_behind_a_request_is_refused_after_its_answer(proxy, recorder):
+    # Before, the 400 went out at once, in place of the first request's answer, and the connection was
+    # closed under it: its record blamed the client (499) for what ccproxy had done.
+    broken = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n"
+        b"content-type: application/json\r\n\r\nzz\r\nabc\r\n"
+    )
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(messages_request(False) + broken)
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    first, _, second = answer.partition(b"HTTP/1.1 400 ")
+    assert first.startswith(b"HTTP/1.1 200 OK") and b'"type":"message"' in first, answer[:300]
+    assert b"chunked framing" in second
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)

@@ -238,7 +238,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._refused is not None and self.cycle is not None and self.cycle.response_complete:
+        if self._refused is not None and (self._answering is None or self._answering.response_complete):
             self._refuse_head()
 
     def _refuse_head(self) -> None:
@@ -253,11 +253,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})"
         )
         cycle = self.cycle
-        if cycle is not None and cycle.more_body and not cycle.response_started:
+        if cycle is not None and cycle is self._answering and cycle.more_body and not cycle.response_started:
             cycle.scope[BROKEN_BODY] = message  # type: ignore[literal-required]
             self._reply_and_close(400, "Bad Request", message)
             return
-        self._refuse_after_answers((400, "Bad Request"), message)  # a later request of the pipeline broke
+        # A later request of the pipeline broke: it never starts, and the ones before it are answered first.
+        self.pipeline = type(self.pipeline)(entry for entry in self.pipeline if entry[0] is not cycle)
+        self._refuse_after_answers((400, "Bad Request"), message)
 
     def _parsed_head_bytes(self) -> int:
         """The request line and headers as sent (their separators included)."""
