@@ -59,7 +59,31 @@ def test_identity_needs_no_decoder(encoding):
     assert decoder_for(encoding, 1024) is None
 
 
-def test_an_unknown_or_stacked_encoding_is_refused():
-    for encoding in ("compress", "gzip, br"):
+def test_an_unknown_encoding_or_too_many_in_a_row_are_refused():
+    for encoding in ("compress", "gzip, x-foo", "gzip, gzip, gzip, gzip"):
         with pytest.raises(DecodingFailed):
             decoder_for(encoding, 1024)
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+def test_a_large_answer_in_one_chunk_decodes_whole(encoding):
+    # brotli's decoder once gave 64 to 98 KiB of a chunk and held the rest back for good.
+    answer = b"".join(b'{"index":%d,"text":"some words of an answer"}\n' % i for i in range(10_000))
+    compressed = COMPRESSORS[encoding](answer)
+    decoder = decoder_for(encoding, 1 << 22)
+    assert decoder.decode(compressed) == answer and not decoder.over_limit
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4096, 1 << 20])
+def test_codings_applied_one_after_another_are_undone_in_reverse(chunk_size):
+    compressed = brotli.compress(gzip.compress(ANSWER))  # "gzip, br": gzip first, then brotli
+    decoder = decoder_for("gzip, br", 1 << 20)
+    decoded = b"".join(decoder.decode(compressed[i : i + chunk_size]) for i in range(0, len(compressed), chunk_size))
+    assert decoded == ANSWER
+
+
+def test_codings_in_a_row_stop_at_the_limit():
+    bomb = gzip.compress(gzip.compress(b"\0" * (16 << 20)))
+    decoder = decoder_for("gzip, gzip", 1 << 20)
+    produced = sum(len(decoder.decode(bomb[i : i + 4096])) for i in range(0, len(bomb), 4096))
+    assert decoder.over_limit and produced <= 1 << 20

@@ -100,14 +100,13 @@ class _BrotliDecoder(BodyDecoder):
         self._decoder = brotli.Decompressor()
 
     def _decode(self, chunk: bytes) -> bytes:
-        pieces, size = [self._decoder.process(chunk, output_buffer_limit=self._room())], 0
+        pieces = [self._decoder.process(chunk, output_buffer_limit=self._room())]
         size = len(pieces[0])
-        while not self._decoder.can_accept_more_data() and size <= self.limit - self.decoded_bytes:
-            piece = self._decoder.process(b"", output_buffer_limit=self._room())
-            if not piece:
-                break
-            pieces.append(piece)
-            size += len(piece)
+        # Output held back by the bound is asked for until none comes: can_accept_more_data() may already
+        # be true while some is held (brotli 1.2), which once left all but the first 64 to 98 KiB unread.
+        while pieces[-1] and not self._decoder.is_finished() and size <= self.limit - self.decoded_bytes:
+            pieces.append(self._decoder.process(b"", output_buffer_limit=self._room()))
+            size += len(pieces[-1])
         return b"".join(pieces)
 
 
@@ -127,15 +126,43 @@ class _ZstdDecoder(BodyDecoder):
         return b"".join(pieces)
 
 
+class _StackedDecoder(BodyDecoder):
+    """Codings applied one after another (``gzip, br``), undone in the reverse order, each within ``limit``."""
+
+    def __init__(self, limit: int, decoders: list[BodyDecoder]) -> None:
+        super().__init__(limit)
+        self._decoders = decoders
+
+    def _decode(self, chunk: bytes) -> bytes:
+        for decoder in self._decoders:
+            chunk = decoder.decode(chunk)
+            if decoder.over_limit:
+                self.over_limit = True
+                return b""
+        return chunk
+
+
+MAX_STACKED_CODINGS = 3
+"""Codings read one after another in an answer's ``Content-Encoding``; a longer list is not read."""
+
+
 def decoder_for(content_encoding: str | None, limit: int) -> BodyDecoder | None:
     """A decoder for a ``Content-Encoding`` value; ``None`` for an identity (uncompressed) body.
 
     Raises :class:`DecodingFailed` for an encoding ccproxy cannot read (the answer still
     passes through unchanged; only its usage is lost).
     """
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
+    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    if not codings:
         return None
+    if len(codings) > MAX_STACKED_CODINGS:
+        raise DecodingFailed(f"{len(codings)} content-encodings in a row (ccproxy reads {MAX_STACKED_CODINGS} at most)")
+    decoders = [_decoder_of(coding, limit) for coding in reversed(codings)]  # the last applied is undone first
+    return decoders[0] if len(decoders) == 1 else _StackedDecoder(limit, decoders)
+
+
+def _decoder_of(encoding: str, limit: int) -> BodyDecoder:
     if encoding in ("gzip", "x-gzip"):
         return _ZlibDecoder(limit, 31)
     if encoding == "deflate":
