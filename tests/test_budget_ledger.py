@@ -129,3 +129,24 @@ def test_a_spent_budget_still_lets_free_calls_through(proxy_factory, recorder):
         ("/v1/models", 200),
         ("unmatched", 404),
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "endpoint", "refused"),
+    [
+        ("POST", "/v1/messages/batches/{batch_id}/cancel", False),  # refusing it would keep spend running
+        ("GET", "/v1/messages/batches/{batch_id}/results", False),  # what was paid for
+        ("POST", "/v1/batches/{batch_id}/cancel", False),
+        ("POST", "/v1/responses/{response_id}/cancel", False),
+        ("GET", "/v1/responses/{response_id}", False),
+        ("DELETE", "/v1/files/{file_id}", False),
+        ("POST", "/v1/messages/batches", True),  # a new batch is new spend
+        ("POST", "/v1/batches", True),
+        ("POST", "/v1/messages", True),
+    ],
+)
+def test_a_spent_budget_lets_through_what_starts_no_new_spend(method, endpoint, refused):
+    ledger = Ledger([BudgetSettings(**budget("all", "all", 0.01))], notify=lambda notice: None)
+    ledger.add(spend("0.02", began=datetime.now(UTC)))
+    admission = ledger.admit(SimpleNamespace(model="claude-haiku-4-5", method=method, endpoint=endpoint))
+    assert (admission.refuse_status is not None) is refused

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from ccproxy_core.providers import anthropic, openai
 from ccproxy_core.providers.base import Provider, ProxyRoute, StreamReader, StreamState, routes
+from ccproxy_core.providers.openai import STORED_RESPONSE
 
 ANTHROPIC = anthropic.NAME
 OPENAI = openai.NAME
@@ -46,6 +47,16 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
 
 FREE_ENDPOINTS = frozenset(route.template for route in PROXY_ROUTES if route.reader == "free")
 """Endpoints the providers never bill (token counting, model lists, moderations): a budget never refuses them."""
+_STARTS_A_BATCH = frozenset({("POST", "/v1/messages/batches"), ("POST", "/v1/batches")})
+NO_NEW_SPEND = frozenset(
+    (route.method, route.template)
+    for route in PROXY_ROUTES
+    if route.reader in ("free", "none", "batch_results", STORED_RESPONSE)
+    and (route.method, route.template) not in _STARTS_A_BATCH
+)
+"""Calls that start no new spend, as ``(method, endpoint)``: free ones, and managing, cancelling or reading
+what earlier calls started (a batch's results, a background response). A spent budget lets them through:
+refusing a cancel would keep spend running, refusing results would withhold what was paid for."""
 
 
 def provider_for(service_type: str) -> Provider:
@@ -66,6 +77,7 @@ def service_type_for(route: ProxyRoute, headers: Mapping[str, str]) -> str:
 __all__ = [
     "ANTHROPIC",
     "FREE_ENDPOINTS",
+    "NO_NEW_SPEND",
     "OPENAI",
     "PROVIDERS",
     "PROXY_ROUTES",

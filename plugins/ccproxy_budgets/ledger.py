@@ -19,7 +19,7 @@ from typing import Any
 from ccproxy_budgets.periods import period_bounds
 from ccproxy_core.forwarding.route_table import UNMATCHED
 from ccproxy_core.plugin_host.admission import Admission
-from ccproxy_core.providers import FREE_ENDPOINTS
+from ccproxy_core.providers import FREE_ENDPOINTS, NO_NEW_SPEND
 from ccproxy_core.runtime.settings import BudgetSettings
 
 log = logging.getLogger("ccproxy.budgets")
@@ -136,7 +136,7 @@ class Ledger:
             (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
             None,
         )
-        if spent is None or getattr(context, "endpoint", None) in _NEVER_BILLED:  # a free call spends nothing
+        if spent is None or _starts_no_spend(context):
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
@@ -206,6 +206,13 @@ class Ledger:
 
 _NEVER_BILLED = FREE_ENDPOINTS | {UNMATCHED}
 """Endpoints a spent budget lets through: free calls, and paths that are never forwarded (they get their 404)."""
+
+
+def _starts_no_spend(context: Any) -> bool:
+    """A free call, one never forwarded, or one that manages, cancels or reads what was started before."""
+    endpoint = getattr(context, "endpoint", None)
+    method = getattr(context, "method", None)
+    return endpoint in _NEVER_BILLED or ("GET" if method == "HEAD" else method, endpoint) in NO_NEW_SPEND
 
 
 def usd_text(amount: Any) -> str:
