@@ -49,6 +49,30 @@ def _message(model: bytes, usage: bytes = b'{"input_tokens": 10, "output_tokens"
     )
 
 
+STREAM = b"".join(
+    b"event: %s\ndata: %s\n\n" % (name, json.dumps(data).encode())
+    for name, data in (
+        (
+            b"message_start",
+            {
+                "type": "message_start",
+                "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 10, "output_tokens": 1}},
+            },
+        ),
+        (
+            b"content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+        ),
+        (
+            b"message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+        ),
+        (b"message_stop", {"type": "message_stop"}),
+    )
+)
+"""A whole Messages stream: 10 input and 5 output tokens."""
+
+
 async def _messages(request: web.Request) -> web.StreamResponse:
     await request.read()
     kind = request.headers.get("x-hostile", "")
@@ -80,6 +104,15 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         usage = {"input_tokens": 10, "output_tokens": 5, "service_tier": f"tier-{key}"}
         body = _message(json.dumps(f"model-{key}").encode(), json.dumps(usage).encode())
         return web.Response(body=body, content_type="application/json", headers={"request-id": f"req-{key}"})
+    if kind.startswith("stream-as-"):  # a stream labelled as something else, as a careless fake provider might
+        return web.Response(body=STREAM, headers={"content-type": kind.removeprefix("stream-as-")})
+    if kind.startswith("chunked-stream-as-"):  # the same, sent as it is made
+        answer = web.StreamResponse(headers={"content-type": kind.removeprefix("chunked-stream-as-")})
+        answer.enable_chunked_encoding()
+        await answer.prepare(request)
+        await answer.write(STREAM)
+        await answer.write_eof()
+        return answer
     headers, model = ANSWERS.get(kind, ({}, b'"claude-haiku-4-5"'))
     return web.Response(body=_message(model), content_type="application/json", headers=headers)
 

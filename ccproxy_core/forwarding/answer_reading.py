@@ -76,6 +76,9 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if too_costly_to_decode(payload):  # passed on as it came; what it says about usage is not read
         exchange.accounting_lost = True
         return
+    if exchange.context.streaming and upstream.status == 200 and payload.lstrip().startswith(_SSE_FIELDS):
+        _read_as_stream(exchange, payload)  # a stream labelled as something else: the SDKs read it as asked
+        return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
     if 300 <= upstream.status < 400 and upstream.status != 304:  # 304 Not Modified: no redirect
         _note_redirect(exchange, upstream)
@@ -90,6 +93,24 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
             exchange.accounting_lost = True
         elif not valid:
             exchange.invalid_json = True
+
+
+_SSE_FIELDS = (b"event:", b"data:", b"id:", b"retry:", b":")
+_GENERIC_TYPES = frozenset({"application/octet-stream", "text/plain"})
+"""What an answer without a ``Content-Type`` is taken for, and a plain text one."""
+
+
+def _unlabelled_stream(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """A stream asked for and answered 200, unsized, with no type or a generic one: the SDKs read it as the
+    stream it is (a sized one is read whole, and as a stream if it is one)."""
+    streamed = exchange.context.streaming and upstream.status == 200 and upstream.content_length is None
+    return streamed and upstream.content_type in _GENERIC_TYPES
+
+
+def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
+    parser = StreamUsageParser(exchange.context.service_type, exchange.reader)
+    parser.feed(payload)
+    exchange.usage, exchange.stream_state = parser.result(), parser.final_state()
 
 
 def _nothing_to_say(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
@@ -113,7 +134,7 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
     streamed; JSON answers and small bodies are read whole. Batch results are grouped by the
     input sizes where ``prices`` change.
     """
-    if upstream.content_type == "text/event-stream":
+    if upstream.content_type == "text/event-stream" or _unlabelled_stream(exchange, upstream):
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if upstream.content_type in PAGE_TYPES and _answers_only_json(exchange, upstream):
         exchange.invalid_json = True  # a captive portal's page where results or JSON belong: no need to read it

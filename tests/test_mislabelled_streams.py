@@ -1,0 +1,44 @@
+"""A stream the provider labels as something else: the SDKs read it as the stream they asked for, so does the record."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.hostile_upstream import STREAM, hostile_upstream
+
+ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    with hostile_upstream() as server:
+        yield server
+
+
+@pytest.mark.parametrize("sent", ["stream-as", "chunked-stream-as"])
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/octet-stream"])
+def test_a_stream_labelled_as_another_type_is_read_as_the_stream_asked_for(
+    proxy_factory, recorder, hostile, sent, content_type
+):
+    # Before, the record said upstream_invalid_json with no tokens, though the client read a whole stream.
+    proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
+    headers = {**ANTHROPIC, "x-hostile": f"{sent}-{content_type}"}
+    response = httpx.post(proxy.url + "/v1/messages", content=json.dumps(BODY), headers=headers, timeout=10)
+    assert response.content == STREAM
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_input, record.tokens_output) == (200, None, 10, 5)
+    assert record.priced and record.cost_usd > 0
+
+
+def test_a_json_answer_to_a_request_that_did_not_stream_is_still_read_as_json(proxy_factory, recorder, hostile):
+    proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
+    response = httpx.post(
+        proxy.url + "/v1/messages", content=json.dumps({**BODY, "stream": False}), headers=ANTHROPIC, timeout=10
+    )
+    assert response.status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
