@@ -104,6 +104,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         usage = {"input_tokens": 10, "output_tokens": 5, "service_tier": f"tier-{key}"}
         body = _message(json.dumps(f"model-{key}").encode(), json.dumps(usage).encode())
         return web.Response(body=body, content_type="application/json", headers={"request-id": f"req-{key}"})
+    if kind.startswith("header-of-"):  # one long header, as a gateway's trace or a long rate-limit list
+        headers = {"x-long": "a" * int(kind.removeprefix("header-of-")), "request-id": "req_long"}
+        return web.Response(body=_message(b'"claude-haiku-4-5"'), content_type="application/json", headers=headers)
     if kind.startswith("stream-as-"):  # a stream labelled as something else, as a careless fake provider might
         return web.Response(body=STREAM, headers={"content-type": kind.removeprefix("stream-as-")})
     if kind.startswith("chunked-stream-as-"):  # the same, sent as it is made

@@ -124,6 +124,10 @@ def base_url(provider: Provider, settings: Settings) -> str:
     return getattr(settings.upstream, f"{provider.name}_base_url", None) or provider.default_base_url
 
 
+MAX_ANSWER_HEADER_BYTES = 64 * 1024
+"""The longest status line or header of a provider's answer ccproxy reads (longer: a 502)."""
+
+
 def _open_session(settings: Settings) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(
         total=None,
@@ -138,6 +142,9 @@ def _open_session(settings: Settings) -> aiohttp.ClientSession:
         auto_decompress=False,  # the client gets the provider's bytes; ccproxy decodes a copy
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
+        # aiohttp's 8 KiB refused answers the SDKs read (a long rate-limit or trace header); still bounded.
+        max_line_size=MAX_ANSWER_HEADER_BYTES,
+        max_field_size=MAX_ANSWER_HEADER_BYTES,
     )
 
 

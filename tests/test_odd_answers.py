@@ -1,4 +1,4 @@
-"""A stream the provider labels as something else: the SDKs read it as the stream they asked for, so does the record."""
+"""Answers labelled or shaped oddly: read as the SDKs read them (a stream under another type, a long header)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def test_a_json_answer_to_a_request_that_did_not_stream_is_still_read_as_json(pr
     assert response.status_code == 200
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
+
+
+@pytest.mark.parametrize(("length", "status"), [(20_000, 200), (70_000, 502)])
+def test_a_long_answer_header_passes_as_the_sdks_read_it_and_a_huge_one_is_refused(
+    proxy_factory, recorder, hostile, length, status
+):
+    # Before, any header over aiohttp's 8 KiB was a 502, though the SDKs read the answer.
+    proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
+    headers = {**ANTHROPIC, "x-hostile": f"header-of-{length}"}
+    body = json.dumps({**BODY, "stream": False})
+    response = httpx.post(proxy.url + "/v1/messages", content=body, headers=headers, timeout=10)
+    assert response.status_code == status
+    [record] = recorder.wait_for_ends(1)
+    assert record.status_code == status
+    if status == 200:
+        assert len(response.headers["x-long"]) == length and record.tokens_output == 5
