@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 ELLIPSIS = "\u2026"
 MASK = "***"
@@ -60,8 +60,8 @@ def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
         if not _URL_SAFE.fullmatch(key):
             for form in {quote(key, safe=""), quote_plus(key, safe="")}:
                 query = query.replace(form, MASK)
-    decoded = unquote_plus(query)
-    return MASK if any(key in decoded for key in credentials) else query
+    decoded = (unquote(query), unquote_plus(query))  # a "+" may be the key's own, or an escaped space
+    return MASK if any(key in text for key in credentials for text in decoded) else query
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")

@@ -31,6 +31,14 @@ def test_the_requests_own_key_percent_encoded_in_its_query_is_masked(proxy, reco
     assert "***" in record.query
 
 
+def test_a_key_holding_a_plus_is_masked_in_a_query_that_keeps_it_as_sent(proxy, recorder):
+    key = "abc+def/ghijklmnop="  # "+" as sent is the key's own, not an escaped space
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    httpx.post(f"{proxy.url}/v1/messages?k=abc+def%2Fghijklmnop%3D", json=BODY, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert record.query == "***"
+
+
 def test_the_other_providers_configured_key_in_a_query_is_masked(proxy_factory, recorder):
     operator_key = "plainOPERATORkey0987654321"  # no provider's shape: only its value can find it
     proxy = proxy_factory(plugins=[recorder], upstream={"openai_api_key": operator_key})
@@ -50,3 +58,14 @@ def test_a_refused_requests_log_line_masks_a_key_in_its_path(proxy, caplog, monk
     [line] = [record.getMessage() for record in caplog.records if "refused POST" in record.getMessage()]
     assert own_key not in line and other_key not in line
     assert "/v1/***/sk-***/m" in line
+
+
+def test_a_refused_requests_log_line_masks_the_operators_key_in_its_path(proxy_factory, caplog, monkeypatch):
+    operator_key = "OPERATORplainKEY0987654321"
+    proxy = proxy_factory(upstream={"openai_api_key": operator_key})
+    monkeypatch.setattr(browser_guard, "_refusal_log", browser_guard.RateLimitedLog(browser_guard.log))
+    caplog.set_level(logging.WARNING, logger=browser_guard.log.name)
+    response = httpx.get(f"{proxy.url}/v1/models/{operator_key}", headers={"origin": "http://evil.example"})
+    assert response.status_code == 403
+    [line] = [record.getMessage() for record in caplog.records if "refused GET" in record.getMessage()]
+    assert operator_key not in line and "/v1/models/***" in line

@@ -38,7 +38,7 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ccproxy_core.forwarding.upstream import client_credential_values
+from ccproxy_core.forwarding.upstream import client_credential_values, configured_keys
 from ccproxy_core.key_masking import without_key_shapes, without_keys
 from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
@@ -74,6 +74,7 @@ class BrowserGuard:
         self.any_origin = "*" in security.allowed_origins
         self.allowed_origins = frozenset(origin.encode("latin-1") for origin in security.allowed_origins)
         self._host_verdicts: dict[bytes, bool] = {}
+        self._operator_keys = configured_keys(settings.upstream)
         self.refusals = refusals
         """Requests refused, by reason (``host``, ``origin``, ``prefetch``); shared with ``app.state.browser_refusals``."""
 
@@ -184,7 +185,7 @@ class BrowserGuard:
         _refusal_log.log(
             "refused %s %s from %s: %s",
             scope.get("method", "WEBSOCKET"),
-            _logged_path(scope),
+            _logged_path(scope, self._operator_keys),
             client[0] if client else "?",
             message,
         )
@@ -283,8 +284,9 @@ def _never_framed(send: Send) -> Send:
     return sending
 
 
-def _logged_path(scope: Scope) -> str:
-    """The path for a log line, with a key the client put in it masked (its own, or one shaped as providers' are)."""
+def _logged_path(scope: Scope, operator_keys: tuple[str, ...]) -> str:
+    """The path for a log line, with a key put in it masked (the client's, the operator's, or one shaped as
+    providers' are)."""
     path = without_key_shapes(safe_text(scope["path"], 400))
-    keys = client_credential_values(scope.get("headers", []))
+    keys = client_credential_values(scope.get("headers", [])) + operator_keys
     return safe_text(without_keys(keys, path) if keys else path, 200)
