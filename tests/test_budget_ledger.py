@@ -148,5 +148,23 @@ def test_a_spent_budget_still_lets_free_calls_through(proxy_factory, recorder):
 def test_a_spent_budget_lets_through_what_starts_no_new_spend(method, endpoint, refused):
     ledger = Ledger([BudgetSettings(**budget("all", "all", 0.01))], notify=lambda notice: None)
     ledger.add(spend("0.02", began=datetime.now(UTC)))
-    admission = ledger.admit(SimpleNamespace(model="claude-haiku-4-5", method=method, endpoint=endpoint))
+    admission = ledger.admit(SimpleNamespace(model="claude-haiku-4-5", method=method, endpoint=endpoint, path=""))
+    assert (admission.refuse_status is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "refused"),
+    [
+        ("POST", "/v1/fine_tuning/jobs/ftjob-1/cancel", False),  # a running job bills until it is cancelled
+        ("POST", "/v1/threads/t1/runs/r1/cancel", False),
+        ("GET", "/v1/fine_tuning/jobs/ftjob-1", False),
+        ("DELETE", "/v1/vector_stores/vs1", False),
+        ("POST", "/v1/fine_tuning/jobs", True),  # starting a job is new spend
+    ],
+)
+def test_on_paths_ccproxy_has_no_name_for_a_spent_budget_lets_reads_deletes_and_cancels_through(method, path, refused):
+    ledger = Ledger([BudgetSettings(**budget("all", "all", 0.01))], notify=lambda notice: None)
+    ledger.add(spend("0.02", began=datetime.now(UTC)))
+    endpoint = "/v1/" + path.split("/")[2] + "/*"
+    admission = ledger.admit(SimpleNamespace(model=None, method=method, endpoint=endpoint, path=path))
     assert (admission.refuse_status is not None) is refused

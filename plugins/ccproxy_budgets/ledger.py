@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,7 +213,19 @@ def _starts_no_spend(context: Any) -> bool:
     """A free call, one never forwarded, or one that manages, cancels or reads what was started before."""
     endpoint = getattr(context, "endpoint", None)
     method = getattr(context, "method", None)
-    return endpoint in _NEVER_BILLED or ("GET" if method == "HEAD" else method, endpoint) in NO_NEW_SPEND
+    if endpoint in _NEVER_BILLED or ("GET" if method == "HEAD" else method, endpoint) in NO_NEW_SPEND:
+        return True
+    # A path ccproxy has no name for (fine-tuning jobs, Assistants runs): reading, deleting and cancelling
+    # start nothing, and a refused cancel would keep a running job billing.
+    if isinstance(endpoint, str) and endpoint.endswith("*"):
+        return method in _READ_OR_DELETE or (
+            method == "POST" and _CANCEL.search(getattr(context, "path", "")) is not None
+        )
+    return False
+
+
+_READ_OR_DELETE = frozenset({"GET", "HEAD", "DELETE"})
+_CANCEL = re.compile(r"/cancel/?$")
 
 
 def usd_text(amount: Any) -> str:
