@@ -8,6 +8,7 @@ Anthropic wire format, so the proxy's defences meet real bytes on a real socket.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -107,6 +108,12 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if kind.startswith("header-of-"):  # one long header, as a gateway's trace or a long rate-limit list
         headers = {"x-long": "a" * int(kind.removeprefix("header-of-")), "request-id": "req_long"}
         return web.Response(body=_message(b'"claude-haiku-4-5"'), content_type="application/json", headers=headers)
+    if kind == "four-codings":  # more codings in a row than ccproxy undoes
+        body = b": " + b"".join(b"%d " % i for i in range(20_000)) + b"\n\n" + STREAM
+        for _ in range(4):
+            body = gzip.compress(body)
+        headers = {"content-type": "text/event-stream", "content-encoding": "gzip, gzip, gzip, gzip"}
+        return web.Response(body=body, headers=headers)
     if kind.startswith("stream-as-"):  # a stream labelled as something else, as a careless fake provider might
         return web.Response(body=STREAM, headers={"content-type": kind.removeprefix("stream-as-")})
     if kind.startswith("chunked-stream-as-"):  # the same, sent as it is made

@@ -340,8 +340,8 @@ class Proxy:
         if upstream.status < 300 and exchange.context.method != "HEAD":  # errors and redirects are read whole
             parser = streamed_body_parser(exchange, upstream, self.prices)
             if parser is not None:
-                if exchange.accounting_lost:
-                    decoder = None
+                if exchange.accounting_lost:  # in a coding ccproxy cannot undo: passed on unread
+                    decoder, parser = None, PASS_THROUGH
                 return await relay_stream(exchange, upstream, headers, decoder, send, receive, parser)
         limit = self.settings.upstream.max_decoded_bytes
         try:  # a provider that sends its answer slowly must not hold it for a client that has gone
