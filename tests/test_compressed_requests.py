@@ -76,5 +76,8 @@ def test_decode_whole_stops_at_its_limit_and_names_no_encoding_it_cannot_read():
     assert decode_whole(gzip.compress(text), "GZIP", 10_000) == text
     assert decode_whole(gzip.compress(text), "gzip", 9_999) is None
     assert decode_whole(text, "identity", 10) == text  # not compressed: nothing to decode
-    assert decode_whole(gzip.compress(text), "gzip, br", 10**6) is None
+    assert decode_whole(brotli.compress(gzip.compress(text)), "gzip, br", 10**6) == text  # codings in a row
+    for mtime in range(300):  # gzip bytes are no brotli data, whatever the header's time makes of them
+        assert decode_whole(gzip.compress(text, mtime=mtime), "gzip, br", 10**6) is None
+    assert decode_whole(gzip.compress(text)[:-8], "gzip", 10**6) is None  # ends before its end
     assert decode_whole(b"not gzip", "gzip", 10**6) is None

@@ -58,6 +58,11 @@ class BodyDecoder:
             return b""
         return out
 
+    @property
+    def finished(self) -> bool:
+        """Whether the data decoded so far ended its encoding's stream (a whole body that did not is cut or not of it)."""
+        return True
+
     def _room(self) -> int:
         return max(1, min(_STEP, self.limit - self.decoded_bytes + 1))
 
@@ -84,6 +89,10 @@ class _ZlibDecoder(BodyDecoder):
                 self._decoder = zlib.decompressobj(-15)
         return self._bounded(chunk)
 
+    @property
+    def finished(self) -> bool:
+        return self._decoder.eof
+
     def _bounded(self, data: bytes) -> bytes:
         pieces, size = [], 0
         while data and size <= self.limit - self.decoded_bytes:
@@ -98,6 +107,10 @@ class _BrotliDecoder(BodyDecoder):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self._decoder = brotli.Decompressor()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._decoder.is_finished())
 
     def _decode(self, chunk: bytes) -> bytes:
         pieces = [self._decoder.process(chunk, output_buffer_limit=self._room())]
@@ -132,6 +145,10 @@ class _StackedDecoder(BodyDecoder):
     def __init__(self, limit: int, decoders: list[BodyDecoder]) -> None:
         super().__init__(limit)
         self._decoders = decoders
+
+    @property
+    def finished(self) -> bool:
+        return all(decoder.finished for decoder in self._decoders)
 
     def _decode(self, chunk: bytes) -> bytes:
         for decoder in self._decoders:
@@ -176,7 +193,7 @@ def _decoder_of(encoding: str, limit: int) -> BodyDecoder:
 
 def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int) -> bytes | None:
     """``body`` decoded as its ``Content-Encoding`` says; ``None`` when ccproxy cannot read that encoding,
-    the body is not valid data of it, or it decodes to more than ``limit`` bytes."""
+    the body is not valid data of it (or ends before its encoding's end), or it decodes to more than ``limit`` bytes."""
     try:
         decoder = decoder_for(content_encoding, limit)
         if decoder is None:
@@ -184,4 +201,4 @@ def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int) -> 
         decoded = decoder.decode(bytes(body))
     except DecodingFailed:
         return None
-    return None if decoder.over_limit else decoded
+    return None if decoder.over_limit or not decoder.finished else decoded
