@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -16,6 +17,7 @@ from genai_prices.types import ConditionalPrice, StartDateConstraint
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, compute_cost
 from ccproxy_core.accounting.price_corrections import load_corrections
 from ccproxy_core.accounting.usage import Usage, usage_from_json
+from ccproxy_core.providers import PROVIDERS
 
 MTOK = Decimal(1_000_000)
 
@@ -328,6 +330,37 @@ def test_the_list_price_tiers_keep_their_prices(service, model, tier):
     listed = book.compute(service, model, Usage(input_tokens=1000, output_tokens=100))
     served = book.compute(service, model, Usage(input_tokens=1000, output_tokens=100, service_tier=tier))
     assert served.total == (listed.total / 2 if tier == "batch" else listed.total)
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-5-5", "claude-haiku-4-5"])
+def test_an_answer_served_fast_by_a_model_without_a_fast_price_is_unpriced_not_billed_at_standard_rates(model, caplog):
+    book = PriceBook()
+    assert book.compute("anthropic", model, Usage(1000, 100, speed="standard")).priced
+    with caplog.at_level("WARNING", logger="ccproxy_core.accounting.cost"):
+        assert book.compute("anthropic", model, Usage(1000, 100, speed="fast")) == UNPRICED
+        assert book.compute("anthropic", model, Usage(1000, 100, speed="fast")) == UNPRICED
+    assert len(caplog.records) == 1
+    assert "served at speed 'fast'" in caplog.records[0].getMessage()
+    assert "when = { speed = 'fast' }" in caplog.records[0].getMessage()
+
+
+def test_a_model_with_a_fast_price_variant_is_priced_fast():
+    # genai-prices' own fast variant of Opus 4.8: twice the standard $5 / $25.
+    cost = PriceBook().compute("anthropic", "claude-opus-4-8", Usage(1000, 100, speed="fast"))
+    assert cost.total == (1000 * 10 + 100 * 50) / MTOK
+
+
+def test_server_tools_without_a_price_in_the_models_list_take_the_providers_published_price():
+    # claude-3-haiku's price list has no web search price; Anthropic's is $10 per 1,000 on every model.
+    usage = Usage(input_tokens=1000, output_tokens=100, web_search_requests=3)
+    tokens = PriceBook().compute("anthropic", "claude-3-haiku", Usage(input_tokens=1000, output_tokens=100))
+    cost = PriceBook().compute("anthropic", "claude-3-haiku", usage)
+    assert cost.tools == Decimal("0.03") and cost.total == tokens.total + Decimal("0.03")
+    # A provider that publishes no such price: the searches are a charge no price says, so no cost at all.
+    silent = dataclasses.replace(PROVIDERS["anthropic"], tool_use_prices={})
+    assert PriceBook().compute(silent, "claude-3-haiku", usage) == UNPRICED
+    files = Usage(input_tokens=1000, output_tokens=100, file_search_requests=4)
+    assert PriceBook().compute("openai", "gpt-4.1-nano", files).tools == Decimal("0.01")  # $2.50 per 1,000
 
 
 def test_an_operator_prices_a_committed_tier_with_a_correction(tmp_path):

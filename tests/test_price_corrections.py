@@ -35,15 +35,34 @@ def test_sonnet_4_at_200k_input_tokens_keeps_the_base_rates():
     assert cost.total == 200_000 * Decimal(3) / M + 100 * Decimal(15) / M  # $0.6015
 
 
-def test_opus_4_6_fast_mode_is_six_times_the_standard_rates():
-    # Published: fast mode $30 input / $150 output up to 200K input tokens; 1-hour cache writes 2x input = $60.
+@pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-opus-4-7"])
+def test_opus_4_6_and_4_7_fast_mode_is_six_times_the_standard_rates(model):
+    # Published: fast mode $30 input / $150 output; 1-hour cache writes 2x input = $60.
     usage = Usage(
         input_tokens=2_000, output_tokens=1_000, cache_write_tokens=1_000, cache_write_1h_tokens=1_000, speed="fast"
     )
-    cost = PriceBook().compute("anthropic", "claude-opus-4-6", usage)
+    cost = PriceBook().compute("anthropic", model, usage)
     assert cost.total == 2_000 * Decimal(30) / M + 1_000 * Decimal(150) / M + 1_000 * Decimal(60) / M  # $0.27
-    standard = PriceBook().compute("anthropic", "claude-opus-4-6", Usage(input_tokens=2_000, output_tokens=1_000))
+    standard = PriceBook().compute("anthropic", model, Usage(input_tokens=2_000, output_tokens=1_000))
     assert standard.total == 2_000 * Decimal(5) / M + 1_000 * Decimal(25) / M  # $0.035
+
+
+def test_opus_4_6_fast_mode_keeps_its_rates_above_200k_input_tokens():
+    # Published: fast mode is priced across the full context window, requests over 200K included.
+    usage = Usage(input_tokens=250_000, output_tokens=100, cache_read_tokens=50_000, speed="fast")
+    cost = PriceBook().compute("anthropic", "claude-opus-4-6", usage)
+    assert cost.total == (250_000 * 30 + 100 * 150 + 50_000 * 3) / M  # $9.165
+
+
+@pytest.mark.parametrize("model", ["claude-mythos-5", "claude-mythos-5-1-20261101"])
+def test_web_searches_on_a_model_priced_by_a_correction_pay_the_published_search_price(model, caplog):
+    # Published: web search $10 per 1,000 searches on every Claude model; Mythos $10 input, $50 output.
+    usage = Usage(input_tokens=1_000, output_tokens=100, web_search_requests=4)
+    with caplog.at_level("WARNING", logger="ccproxy_core.accounting.cost"):
+        cost = PriceBook().compute("anthropic", model, usage)
+    assert cost.tools == Decimal("0.04")
+    assert cost.total == (1_000 * 10 + 100 * 50) / M + Decimal("0.04")  # $0.055
+    assert caplog.records == []  # priced: no warning that it is not
 
 
 @pytest.mark.parametrize(

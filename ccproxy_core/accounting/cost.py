@@ -14,14 +14,16 @@ cache tokens are billed, and reported, as input, as genai-prices bills them. A p
 that applies per request rather than per token (none of the Anthropic or OpenAI models
 has one) is added to the input part. Server tools billed per use (web searches and file
 searches, genai-prices' ``web_searches_kcount`` and ``storage_searches_kcount``, per
-thousand) are their own part, ``tools``. Amounts are exact
-``Decimal`` values, never rounded.
+thousand) are their own part, ``tools``; a model whose price list has no such price pays the
+one its provider publishes for every model (``Provider.tool_use_prices``), and uses that no
+price prices leave the answer unpriced. Amounts are exact ``Decimal`` values, never rounded.
 
 The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
 ``flex``, Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price
 corrections (``price_corrections.py``) for rules genai-prices lacks (long-context tiers,
 fast mode). A tier drawn from capacity bought ahead (OpenAI's Scale Tier, Anthropic's Priority
-Tier) has no price per request unless a correction names it (``service_tiers.py``). An answer
+Tier), and a speed whose price the model's price list does not name, have no price per request
+unless a correction names them (``service_tiers.py``). An answer
 without token counts has no known cost: ``None``, never 0.
 """
 
@@ -46,7 +48,7 @@ from ccproxy_core.accounting.price_corrections import (
     correction_names,
     load_corrections,
 )
-from ccproxy_core.accounting.service_tiers import tier_has_known_price
+from ccproxy_core.accounting.service_tiers import unpriced_label
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets, safe_text
@@ -83,9 +85,9 @@ class PriceBook:
         self.corrections = load_corrections(None) if corrections is None else corrections
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
-        self._tiers_warned: set[tuple[str, str]] = set()
-        self._find_quietly = functools.lru_cache(maxsize=max_models)(self._lookup)
-        self._find_model = functools.lru_cache(maxsize=max_models)(self._find_model_uncached)
+        self._labels_warned: set[tuple[str, str, str]] = set()
+        self._find_model = functools.lru_cache(maxsize=max_models)(self._lookup)
+        self._warn_unpriced_once = functools.lru_cache(maxsize=max_models)(self._warn_unpriced)
         self._max_models = max_models
         self._resolved: dict[tuple[str, str, tuple[tuple[str, str], ...]], ModelPrice | None] = {}
         self._resolved_second = 0
@@ -126,8 +128,8 @@ class PriceBook:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
-            self._find_quietly.cache_clear()
             self._find_model.cache_clear()
+            self._warn_unpriced_once.cache_clear()
             self._resolved.clear()
             self._snapshot = snapshot
         if served:
@@ -139,10 +141,12 @@ class PriceBook:
         prices = self._prices_in_force(provider, model, model_info, context)
         if prices is None:
             return UNPRICED
+        tool_prices = provider.tool_use_prices
         if usage.steps:
-            cost = _price_steps(prices, usage, lambda step_model: self._prices_of(provider, step_model, context))
+            step_prices = functools.partial(self._prices_of, provider, context=context)
+            cost = _price_steps(prices, usage, step_prices, tool_prices)
         else:
-            cost = _price_usage(prices, usage)
+            cost = _price_usage(prices, usage, tool_prices)
         multiplier = provider.price_multiplier(usage)
         return tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
 
@@ -178,15 +182,16 @@ class PriceBook:
         at = datetime.fromtimestamp(second, tz=UTC)
         known_id = model_info.id if model_info is not None else None
         names = correction_names(known_id, model)
-        if not tier_has_known_price(
-            provider.list_price_tiers, model_info, self.corrections, provider_id, names, context, at
-        ):
-            prices = None  # billed from capacity bought ahead, or a tier this model has no price for
-            self._warn_unpriced_tier(provider_id, context["service_tier"])
+        label = unpriced_label(provider.list_price_tiers, model_info, self.corrections, provider_id, names, context, at)
+        if label is not None:
+            prices = None  # billed from capacity bought ahead, or a tier or speed this model has no price for
+            self._warn_unpriced_label(provider_id, label, context[label])
         else:
             prices = model_info.get_prices(at, context or None) if model_info is not None else None
             if self.corrections:
                 prices = apply_corrections(prices, self.corrections, provider_id, (known_id, model), context)
+            if prices is None:  # neither genai-prices nor a correction knows the model
+                self._warn_unpriced_once(provider_id, model)
         self._resolved[key] = prices
         return prices
 
@@ -195,25 +200,22 @@ class PriceBook:
         provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
         return provider.find_model(model, all_providers=snapshot.providers) if provider else None
 
-    def _find_model_uncached(self, provider_id: str, model: str) -> ModelInfo | None:
-        model_info = self._find_quietly(provider_id, model)
-        if model_info is None:
-            self._warn_unpriced(provider_id, model)
-        return model_info
-
-    def _warn_unpriced_tier(self, provider_id: str, tier: str) -> None:
-        """Once per provider and tier (a bounded number of them: providers' answers choose tiers)."""
-        if (provider_id, tier) in self._tiers_warned or len(self._tiers_warned) >= MAX_UNPRICED_WARNINGS:
+    def _warn_unpriced_label(self, provider_id: str, label: str, value: str) -> None:
+        """Once per provider, label and value (a bounded number of them: providers' answers choose them)."""
+        if (provider_id, label, value) in self._labels_warned or len(self._labels_warned) >= MAX_UNPRICED_WARNINGS:
             return
-        self._tiers_warned.add((provider_id, tier))
-        shown = safe_text(redact_secrets(tier), 64)
+        self._labels_warned.add((provider_id, label, value))
+        shown = safe_text(redact_secrets(value), 64)
+        why = _UNPRICED_LABEL_REASONS.get(label, f"a {label} the model has no price list for")
         logger.warning(
-            "No price known for answers of provider %r served at service tier %r (billed from capacity bought "
-            "ahead, or a tier the model has no price list for): they are recorded with priced=false and no "
-            "cost, and budgets do not count them. A price correction with when = { service_tier = %r } "
+            "No price known for answers of provider %r served at %s %r (%s): they are recorded with priced=false "
+            "and no cost, and budgets do not count them. A price correction with when = { %s = %r } "
             "(UPSTREAM__PRICE_CORRECTIONS_FILE) prices them.",
             provider_id,
+            label.replace("_", " "),
             shown,
+            why,
+            label,
             shown,
         )
 
@@ -229,6 +231,12 @@ class PriceBook:
             provider_id,
             " Further unknown models are logged at DEBUG." if self._unpriced_warnings == MAX_UNPRICED_WARNINGS else "",
         )
+
+
+_UNPRICED_LABEL_REASONS = {
+    "service_tier": "billed from capacity bought ahead, or a tier the model has no price list for",
+    "speed": "a speed the model has no price list for",
+}
 
 
 _LOG_SECRETS: ContextVar[Callable[[], Iterable[str]] | None] = ContextVar("ccproxy_price_log_secrets", default=None)
@@ -255,7 +263,7 @@ def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
     return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
 
 
-def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
+def _price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Decimal]) -> Cost:
     input_tokens = usage.input_tokens or 0
     output_tokens = usage.output_tokens or 0
     cache_read_tokens = usage.cache_read_tokens or 0
@@ -307,10 +315,14 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output + image_output
     input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input + image_input
     tools = Decimal(0)
-    web_search = usage.web_search_kcount or _rate(prices, "web_searches_kcount")  # the answer's own, if any
-    file_search = _rate(prices, "storage_searches_kcount")
-    for uses, rate in ((usage.web_search_requests, web_search), (usage.file_search_requests, file_search)):
-        if uses and rate is not None:
+    for uses, key, own in (
+        (usage.web_search_requests, "web_searches_kcount", usage.web_search_kcount),  # the answer's own, if any
+        (usage.file_search_requests, "storage_searches_kcount", None),
+    ):
+        if uses:
+            rate = next((rate for rate in (own, _rate(prices, key), tool_prices.get(key)) if rate is not None), None)
+            if rate is None:  # a charge on the invoice that no price list says
+                return UNPRICED
             tools += calc_unit_price(rate, uses, all_input_tokens, _USES_PER_PRICE_UNIT)
     total = input_part + output + cache_read + cache_write + tools
     if _rate(prices, "requests_kcount") is not None:
@@ -320,7 +332,12 @@ def _price_usage(prices: ModelPrice, usage: Usage) -> Cost:
     return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
 
 
-def _price_steps(prices: ModelPrice, usage: Usage, prices_of: Callable[[str], ModelPrice | None]) -> Cost:
+def _price_steps(
+    prices: ModelPrice,
+    usage: Usage,
+    prices_of: Callable[[str], ModelPrice | None],
+    tool_prices: Mapping[str, Decimal],
+) -> Cost:
     """Each sampling step at the rates its own input selects, on the model it names (an advisor's) or
     the answer's; server tools once, for the whole answer. A step on a model without a price leaves
     the whole answer unpriced."""
@@ -329,11 +346,11 @@ def _price_steps(prices: ModelPrice, usage: Usage, prices_of: Callable[[str], Mo
         step_prices = prices if step.response_model is None else prices_of(step.response_model)
         if step_prices is None:
             return UNPRICED
-        steps.append(_price_usage(step_prices, step))
+        steps.append(_price_usage(step_prices, step, tool_prices))
     tools = Usage(
         input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
     )
-    return sum_costs([*steps, _price_usage(prices, tools)])
+    return sum_costs([*steps, _price_usage(prices, tools, tool_prices)])
 
 
 def _tier_starts(prices: list[Any]) -> set[int]:

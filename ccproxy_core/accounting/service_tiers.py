@@ -1,4 +1,4 @@
-"""Whether an answer's service tier has a price of its own, or no known price at all.
+"""Whether an answer's service tier and speed have a price, or no known price at all.
 
 A provider bills most tiers at a price it publishes per token: its list price (OpenAI's
 ``default``, Anthropic's ``standard``), or a price list of the tier's own (OpenAI's ``flex`` and
@@ -6,6 +6,10 @@ A provider bills most tiers at a price it publishes per token: its list price (O
 bought ahead (OpenAI's Scale Tier, Anthropic's Priority Tier commitments): the invoice shows the
 commitment, not the request, so such an answer is priced only where a price list names its
 tier, which an operator's price correction with ``when = { service_tier = "..." }`` can do.
+
+Anthropic's fast mode (``speed`` ``fast``) costs a multiple of the standard rates that differs by
+model: an answer served fast is priced only where a price list names that speed for its model,
+never at the standard rates.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from genai_prices.types import ModelInfo
 
 from ccproxy_core.accounting.price_corrections import PriceCorrection
 
+LIST_PRICE_SPEEDS = frozenset({"standard"})
+"""Speeds billed at the model's standard rates."""
 
-def tier_has_known_price(
+
+def unpriced_label(
     list_price_tiers: frozenset[str],
     model_info: ModelInfo | None,
     corrections: Iterable[PriceCorrection],
@@ -26,16 +33,33 @@ def tier_has_known_price(
     model_ids: tuple[str, ...],
     context: Mapping[str, str],
     at: datetime,
+) -> str | None:
+    """The label of the price context (``service_tier`` or ``speed``) whose value the provider bills at
+    no listed price and that neither genai-prices (a price variant in force at ``at``) nor a correction
+    prices for the model; ``None`` when both are priced."""
+    for label, listed in (("service_tier", list_price_tiers), ("speed", LIST_PRICE_SPEEDS)):
+        value = context.get(label)
+        if value is None or value in listed:
+            continue
+        if not _named_by_a_price_list(label, value, model_info, corrections, provider_id, model_ids, context, at):
+            return label
+    return None
+
+
+def _named_by_a_price_list(
+    label: str,
+    value: str,
+    model_info: ModelInfo | None,
+    corrections: Iterable[PriceCorrection],
+    provider_id: str,
+    model_ids: tuple[str, ...],
+    context: Mapping[str, str],
+    at: datetime,
 ) -> bool:
-    """False when the context's ``service_tier`` is none the provider bills at a listed price and
-    neither genai-prices (a price variant in force at ``at``) nor a correction prices it for the model."""
-    tier = context.get("service_tier")
-    if tier is None or tier in list_price_tiers:
-        return True
     for variant in (model_info.price_variants if model_info is not None else None) or ():
-        if variant.when.get("service_tier") == tier and (variant.constraint is None or variant.constraint.active(at)):
+        if variant.when.get(label) == value and (variant.constraint is None or variant.constraint.active(at)):
             return True
     return any(
-        correction.when.get("service_tier") == tier and correction.applies(provider_id, model_ids, context)
+        correction.when.get(label) == value and correction.applies(provider_id, model_ids, context)
         for correction in corrections
     )

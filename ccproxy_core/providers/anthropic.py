@@ -358,6 +358,7 @@ PROVIDER = Provider(
     stream_reader=AnthropicStreamReader,
     price_context=price_context,
     list_price_tiers=frozenset({"standard", "batch"}),  # Priority Tier draws on capacity committed ahead
+    tool_use_prices={"web_searches_kcount": Decimal(10)},  # $10 per 1,000 searches, on every model
     price_multiplier=price_multiplier,
     error_envelope=lambda payload: payload.get("type") == "error",
     rate_limit_headers=RATE_LIMIT_HEADERS,

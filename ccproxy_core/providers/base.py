@@ -109,6 +109,9 @@ class Provider:
     list_price_tiers: frozenset[str] = frozenset()
     """Service tiers it bills at its list price or at a price the price context selects itself; an
     answer served at any other tier is priced only where a price list names that tier."""
+    tool_use_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    """USD per thousand uses of a server tool that the provider publishes for every model, under genai-prices'
+    keys (``web_searches_kcount``, ``storage_searches_kcount``): the price of a model whose price list has none."""
     price_multiplier: Callable[[Usage], Decimal | None] = lambda usage: None
     """A factor on every token price that the answer asks for (Anthropic's US-only inference), if any."""
     error_envelope: Callable[[dict[str, Any]], bool] = lambda payload: False

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
@@ -318,6 +319,9 @@ PROVIDER = Provider(
     price_context=price_context,
     # flex and priority have price lists of their own; Scale Tier draws on units bought ahead.
     list_price_tiers=frozenset({"default", "auto", "batch"}),
+    # The web_search tool on any model, and file search (the preview search on models without reasoning
+    # costs more: its answers carry their own price, Usage.web_search_kcount).
+    tool_use_prices={"web_searches_kcount": Decimal(10), "storage_searches_kcount": Decimal("2.50")},
     error_envelope=is_error_envelope,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,
