@@ -304,3 +304,38 @@ def test_a_response_stream_whose_events_span_several_lines_is_read_whole(size):
     usage, state = parser.result(), parser.final_state()
     assert (usage.input_tokens, usage.output_tokens, usage.bad_counts) == (1_000, 500, False)
     assert state.terminal_seen and state.first_token_seen and not state.unreadable
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        # Numbers, escapes, spacing and a key sent twice, as the client wrote them: only the member is new.
+        (
+            b'{ "model" : "gpt-4o-mini", "seed": 18446744073709551616, "top_p": 0.10000000000000001,'
+            b' "n": 1e0, "stream": true, "stream": true, "messages": [{"content": "caf\\u00e9"}] }\n',
+            b'{ "model" : "gpt-4o-mini", "seed": 18446744073709551616, "top_p": 0.10000000000000001,'
+            b' "n": 1e0, "stream": true, "stream": true, "messages": [{"content": "caf\\u00e9"}] '
+            b',"stream_options":{"include_usage":true}}\n',
+        ),
+        (
+            b'{"stream": true, "stream_options": null, "seed": 99999999999999999999}',
+            b'{"stream": true, "stream_options": {"include_usage":true}, "seed": 99999999999999999999}',
+        ),
+        (
+            b'{"stream": true, "stream_options": {"include_obfuscation": false}, "x": 1E400}',
+            b'{"stream": true, "stream_options": {"include_obfuscation": false,"include_usage":true}, "x": 1E400}',
+        ),
+        (
+            b'{"stream":true,"stream_options":{ },"messages":[{"content":"\\"stream_options\\": {}"}]}',
+            b'{"stream":true,"stream_options":{"include_usage":true},"messages":[{"content":"\\"stream_options\\": {}"}]}',
+        ),
+        (
+            b'{"stream":true,"messages":[{"content":"say \\"stream_options\\""}]}',
+            b'{"stream":true,"messages":[{"content":"say \\"stream_options\\""}],"stream_options":{"include_usage":true}}',
+        ),
+    ],
+)
+def test_include_usage_adds_its_member_and_changes_nothing_else(body, sent):
+    prepared = openai_provider.prepare_body(openai_provider.CHAT_COMPLETIONS, body, True)
+    assert bytes(prepared) == sent
+    assert json.loads(prepared)["stream_options"]["include_usage"] is True

@@ -37,6 +37,7 @@ from ccproxy_core.providers.base import (
     routes,
     token_count,
 )
+from ccproxy_core.providers.stream_options import with_include_usage
 
 NAME = "openai"
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -289,15 +290,9 @@ def prepare_body(endpoint: str, body: bytes | bytearray, include_usage: bool) ->
     if not isinstance(payload, dict) or payload.get("stream") is not True:
         return body
     options = payload.get("stream_options")
-    if options is None:
-        options = payload["stream_options"] = {}
-    if not isinstance(options, dict) or "include_usage" in options:
+    if options is not None and (not isinstance(options, dict) or "include_usage" in options):
         return body  # the client decided (even to say no): respect it
-    options["include_usage"] = True
-    try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON): keep it escaped, as the client sent it
-        return json.dumps(payload, separators=(",", ":")).encode()
+    return with_include_usage(body, "stream_options" in payload)
 
 
 # The Responses API's readers live in their own module and build on ``read_usage`` above, so they

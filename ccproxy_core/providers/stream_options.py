@@ -1,0 +1,71 @@
+"""``stream_options.include_usage`` written into a Chat Completions request as text, the rest left byte for byte.
+
+Decoding a body and encoding it again would change what the client sent beyond the one member
+ccproxy adds: numbers (an integer of 2**64 or more read back as a float), escapes, whitespace,
+duplicate keys. The member goes in where it belongs in the text instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+_WHITESPACE = " \t\n\r"
+_DECODER = json.JSONDecoder()
+_MEMBER = b',"stream_options":{"include_usage":true}'
+
+
+def with_include_usage(body: bytes | bytearray, present: bool) -> bytes | bytearray:
+    """``body`` (a JSON object whose ``stream_options``, if ``present``, is ``null`` or an object without
+    ``include_usage``) asking for usage; unchanged when its text cannot be edited safely."""
+    if not present:
+        kept = body.rstrip(_WHITESPACE.encode())
+        if kept.endswith(b"}"):
+            return kept[:-1] + _MEMBER + b"}" + body[len(kept) :]
+        return body
+    try:
+        text = body.decode("utf-8")
+        start, end = _last_member_value(text, "stream_options")
+    except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
+        return body
+    value = text[start:end]
+    if value == "null":
+        edited = '{"include_usage":true}'
+    elif value.startswith("{") and value[1:-1].strip(_WHITESPACE):
+        edited = value[:-1] + ',"include_usage":true}'
+    elif value.startswith("{"):
+        edited = '{"include_usage":true}'
+    else:
+        return body
+    return (text[:start] + edited + text[end:]).encode("utf-8")
+
+
+def _last_member_value(text: str, name: str) -> tuple[int, int]:
+    """Where the value of the top-level member ``name`` (its last copy, as decoders read it) starts and ends."""
+    at = _skip(text, 0)
+    if text[at] != "{":
+        raise ValueError("not an object")
+    at = _skip(text, at + 1)
+    found = None
+    while text[at] != "}":
+        if text[at] != '"':
+            raise ValueError("not a member name")
+        key, at = _DECODER.raw_decode(text, at)
+        at = _skip(text, at)
+        if text[at] != ":":
+            raise ValueError("no colon")
+        start = _skip(text, at + 1)
+        end = _DECODER.raw_decode(text, start)[1]
+        if key == name:
+            found = (start, end)
+        at = _skip(text, end)
+        if text[at] == ",":
+            at = _skip(text, at + 1)
+    if found is None:
+        raise ValueError(f"no member {name}")
+    return found
+
+
+def _skip(text: str, at: int) -> int:
+    while text[at] in _WHITESPACE:
+        at += 1
+    return at
