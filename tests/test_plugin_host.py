@@ -182,6 +182,11 @@ def test_disabled_by_name_is_never_imported():
         ("router_clash", "plugin clash adds GET /health, which plugin ccproxy already serves"),
         ("router_api_grab", "plugin clash adds '/v1/files/{rest:path}', which would take provider API paths"),
         ("template_api_grab", "plugin clash adds '/{version}/assistants', which would take provider API paths"),
+        ("hello_head_grab", "plugin clash adds HEAD /api/hello, which the proxy serves"),
+        (
+            "hello_template_grab",
+            "plugin clash adds '/api/{anything}', which would take GET /api/hello: the proxy serves",
+        ),
     ],
 )
 def test_a_route_conflict_stops_the_build_naming_both(module, message):

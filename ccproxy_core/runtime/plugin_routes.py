@@ -45,8 +45,7 @@ def add_plugin_routes(host: Ccproxy) -> None:
                     f"plugin {impl.plugin_name} adds {key[1]} {key[0]}, which plugin {owners[key]} already serves"
                 )
             owners[key] = impl.plugin_name
-    proxy_keys = {(prefix + route.template, route.method) for route in PROXY_ROUTES for prefix in ROUTE_PREFIXES}
-    for key in proxy_keys & owners.keys():
+    for key in _PROXY_KEYS & owners.keys():
         raise PluginLoadError(f"plugin {owners[key]} adds {key[1]} {key[0]}, which the proxy serves")
     for plugin_name, route in [(name, leaf) for name, entry in added for leaf in _leaf_routes([entry])]:
         if takes_api_paths(route):
@@ -54,6 +53,31 @@ def add_plugin_routes(host: Ccproxy) -> None:
                 f"plugin {plugin_name} adds {getattr(route, 'path', route)!r}, which would take provider API "
                 "paths (/v1/..., /api/v1/...): those are forwarded to the provider; serve it elsewhere"
             )
+        if (taken := _proxy_path_taken(route)) is not None:
+            raise PluginLoadError(
+                f"plugin {plugin_name} adds {getattr(route, 'path', route)!r}, which would take {taken[1]} "
+                f"{taken[0]}: the proxy serves it; serve it elsewhere"
+            )
+
+
+# The proxy answers HEAD as GET (the provider is asked with GET, the body dropped).
+_PROXY_KEYS = frozenset(
+    (prefix + route.template, method)
+    for route in PROXY_ROUTES
+    for prefix in ROUTE_PREFIXES
+    for method in ((route.method, "HEAD") if route.method == "GET" else (route.method,))
+)
+
+
+def _proxy_path_taken(route: BaseRoute) -> tuple[str, str] | None:
+    """A fixed path and method the proxy serves outside /v1/ (``/api/hello``) that a plugin's template or
+    mount would answer instead, if any."""
+    pattern = getattr(route, "path_regex", None)
+    methods = getattr(route, "methods", None)  # None for a mount: every method
+    for path, method in sorted(_PROXY_KEYS):
+        if "{" not in path and pattern is not None and pattern.match(path) and (methods is None or method in methods):
+            return path, method
+    return None
 
 
 _API_PATH_PROBES = ("/v1/ccproxy-route-probe", "/api/v1/ccproxy-route-probe")
