@@ -131,3 +131,18 @@ def test_secrets_are_masked_wherever_long_runs_of_text_put_them(text, kept, gone
     # or without a secret after them, must be read in one pass and masked all the same.
     safe = safe_error_text(text, 10_000)
     assert all(part in safe for part in kept) and not any(secret in safe for secret in gone)
+
+
+def test_config_show_masks_a_plugins_credential_typed_as_a_plain_string():
+    from ccproxy_core.runtime.cli import _masked
+
+    shown = _masked(
+        {
+            "plugins": {
+                "billing": {"api_key": "ok-SECRETKEY-str", "db_password": "hunter2", "max_tokens": 5, "team": "x"}
+            }
+        }
+    )
+    assert shown == {
+        "plugins": {"billing": {"api_key": "**********", "db_password": "**********", "max_tokens": 5, "team": "x"}}
+    }

@@ -194,16 +194,19 @@ def config_show(config_file: str | None) -> None:
     click.echo(json.dumps(_masked(settings.model_dump(mode="json")), indent=2))
 
 
-def _masked(value: Any) -> Any:
-    """Settings as JSON with credentials masked: secret fields are already ``**********``; this also
-    masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
-    from ccproxy_core.safe_values import redact_secrets
+def _masked(value: Any, name: str = "") -> Any:
+    """Settings as JSON with credentials masked: secret fields are already ``**********``, and so is a plain
+    string under a credential's name (a plugin's ``api_key: str``); this also masks what hides in plain strings
+    (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
+    from ccproxy_core.safe_values import is_secret_param, redact_secrets
 
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {key: _masked(item, key) for key, item in value.items()}
     if isinstance(value, list):
-        return [_masked(item) for item in value]
-    return redact_secrets(value) if isinstance(value, str) else value
+        return [_masked(item, name) for item in value]
+    if isinstance(value, str):
+        return "**********" if value and is_secret_param(name) else redact_secrets(value)
+    return value
 
 
 @main.command("mock-upstream")
