@@ -2,11 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+DEMO_PORT ?= 8000
 
 .PHONY: demo test lint install install-test system-deps dashboard real-clients bench
 
 demo: install dashboard
-	$(BIN)/ccproxy demo
+	$(BIN)/ccproxy demo --port $(DEMO_PORT)
 
 test: lint system-deps dashboard real-clients
 	$(BIN)/pytest

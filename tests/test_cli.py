@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -139,6 +140,28 @@ def test_demo_once_on_port_0_prints_the_port_it_got_and_exits(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "127.0.0.1:0/" not in result.stdout
     assert "/dashboard" in result.stdout and "recorded   3 rows" in result.stdout
+
+
+def test_ctrl_c_stops_the_demo_cleanly_with_exit_status_0(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if "__" not in k} | {"HOME": str(tmp_path)}
+    demo = subprocess.Popen(
+        [*CCPROXY, "demo", "--port", "0", "--requests", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the URLs are printed once it serves
+            if "/dashboard" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        _, errors = demo.communicate(timeout=60)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, errors
+    assert "Aborted" not in errors and "Traceback" not in errors
 
 
 def test_demo_with_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path):

@@ -20,6 +20,7 @@ from ccproxy_core.runtime.app import create_app
 from ccproxy_core.runtime.logging_setup import configure_logging
 from ccproxy_core.runtime.serve import Server, uvicorn_config
 from ccproxy_core.runtime.settings_loader import load_settings
+from ccproxy_core.runtime.stop_signals import hold_stop_signals
 
 log = logging.getLogger("ccproxy.demo")
 
@@ -57,6 +58,7 @@ def _serve(listening: socket.socket, mock_url: str, request_count: int, once: bo
         server = Server(uvicorn_config(create_app(settings), settings))
         base = f"http://127.0.0.1:{port}"
         threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
+        hold_stop_signals()  # Ctrl-C stops the demo as it stops `ccproxy serve`: cleanly, with exit status 0
         server.run(sockets=[listening])
     finally:
         listener.stop()
