@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from importlib.metadata import EntryPoint
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from ccproxy_core import hookimpl
 from ccproxy_core.errors import StartupError
+from ccproxy_core.plugin_host import lifecycle
 from ccproxy_core.plugin_host.host import Ccproxy
 from ccproxy_core.plugin_host.lifecycle import plugin_order, start_plugins, stop_plugins
 from ccproxy_core.plugin_host.plugin_spec import PluginSpec
@@ -216,6 +218,25 @@ def test_when_one_plugin_fails_to_start_those_already_started_are_shut_down():
     with pytest.raises(StartupError, match="plugin broken failed to start: broken cannot open its file"):
         asyncio.run(start_plugins(host))
     assert journal == ["start first", "start second", "stop second", "stop first"]
+
+
+class BlockingStart(Lifecycle):
+    @hookimpl
+    def on_startup(self):
+        time.sleep(0.3)  # a plain def that blocks: the event loop, and anything waiting on it, is held
+        self.journal.append(f"start {self.name}")
+
+
+def test_a_plugin_slow_to_start_is_named_while_ccproxy_waits_for_it(monkeypatch, caplog):
+    monkeypatch.setattr(lifecycle, "SLOW_START_SECONDS", 0.1)
+    journal: list[str] = []
+    host = host_with(Lifecycle("quick", journal), BlockingStart("sluggish", journal))
+    with caplog.at_level("WARNING", logger="ccproxy.plugins"):
+        asyncio.run(start_plugins(host))
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith("plugin sluggish has been starting (on_startup) for 0 s")
+    assert "PLUGINS__DISABLED=sluggish" in warned[0]
+    assert journal == ["start quick", "start sluggish"]
 
 
 def test_the_builtin_logs_api_starts_after_the_builtin_store():

@@ -85,6 +85,9 @@ async def start_plugins(host: Ccproxy) -> list[str]:
         impl = startups.get(name)
         if impl is None:
             continue
+        watch = threading.Timer(SLOW_START_SECONDS, _still_starting, (name,))
+        watch.daemon = True
+        watch.start()
         try:
             result = impl.function(*[arguments[arg] for arg in impl.argnames])
             if inspect.isawaitable(result):
@@ -99,7 +102,24 @@ async def start_plugins(host: Ccproxy) -> list[str]:
             raise_if_task_cancelled()
             await stop_plugins(host, order[:position])
             raise StartupError(f"plugin {name} failed to start: {exc}") from exc
+        finally:
+            watch.cancel()
     return order
+
+
+SLOW_START_SECONDS = 10.0
+"""How long a plugin's ``on_startup`` runs before the operator is told which plugin ccproxy waits for."""
+
+
+def _still_starting(name: str) -> None:
+    # From a thread of its own: a plain ``def`` that blocks holds the event loop, and would hold this line too.
+    log.warning(
+        "plugin %s has been starting (on_startup) for %.0f s; ccproxy serves once it returns. One that never does "
+        "is stopped by disabling it (PLUGINS__DISABLED=%s)",
+        name,
+        SLOW_START_SECONDS,
+        name,
+    )
 
 
 STOP_CHECK_SECONDS = 0.1
