@@ -6,17 +6,24 @@ one go. Here reads queue for a turn (OBSERVABILITY__LOGS_CONCURRENT_READS at onc
 (:class:`~ccproxy_core.plugin_host.log_store.EncodedRowReads`) hands over byte slices that are
 sent as they are; otherwise the store's dicts are encoded a slice of rows at a time, the loop
 serving proxied requests between slices.
+
+A page (up to 16 MiB) is held until it is sent. A client that stops reading it would hold it for
+as long as it keeps its connection open, and a few such clients hundreds of megabytes: a write
+that waits SERVER__SEND_TIMEOUT_SECONDS closes the connection and lets the page go, as the proxy
+does for answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.plugin_host.host import host_of
 from ccproxy_core.plugin_host.log_store import EncodedRows
@@ -56,13 +63,7 @@ def encoded_answer(rows: EncodedRows, rest: dict[str, Any], key: str = "results"
     for index, piece in enumerate(rows.slices):
         parts += [b",", piece] if index else [piece]
     parts.append(b"]" + (b"," + _dumps(rest)[1:].encode() if rest else b"}"))
-    length = str(sum(len(part) for part in parts))
-    return StreamingResponse(_each(parts), media_type="application/json", headers={"content-length": length})
-
-
-async def _each(parts: list[bytes]) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
+    return PageAnswer(parts)
 
 
 async def json_answer(payload: dict[str, Any], key: str = "results") -> Response:
@@ -76,13 +77,44 @@ async def json_answer(payload: dict[str, Any], key: str = "results") -> Response
     if not isinstance(rows, list) or len(rows) <= ROWS_PER_SLICE:
         return Response(_dumps(payload).encode(), media_type="application/json")
     rest = _dumps({name: value for name, value in payload.items() if name != key})
-    slices = []
+    parts = [("{" + _dumps(key) + ":[").encode()]
     for start in range(0, len(rows), ROWS_PER_SLICE):
-        slices.append(_dumps(rows[start : start + ROWS_PER_SLICE])[1:-1])
+        parts.append((b"," if start else b"") + _dumps(rows[start : start + ROWS_PER_SLICE])[1:-1].encode())
         await asyncio.sleep(0)
-    separator = "," if rest != "{}" else ""
-    body = "{" + _dumps(key) + ":[" + ",".join(slices) + "]" + separator + rest[1:]
-    return Response(body.encode(), media_type="application/json")
+    parts.append(("]" + ("," if rest != "{}" else "") + rest[1:]).encode())
+    return PageAnswer(parts)
+
+
+class PageAnswer(Response):
+    """A JSON answer sent as its parts, each write within SERVER__SEND_TIMEOUT_SECONDS or the connection closed."""
+
+    media_type = "application/json"
+
+    def __init__(self, parts: list[bytes]) -> None:
+        super().__init__(headers={"content-length": str(sum(len(part) for part in parts))})
+        self.parts = parts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = host_of(scope["app"]).settings.server.send_timeout_seconds
+        loop = asyncio.get_running_loop()
+        parts, self.parts = self.parts, []
+        try:
+            async with asyncio.timeout(loop.time() + limit) as deadline:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                while parts:
+                    deadline.reschedule(loop.time() + limit)
+                    await send({"type": "http.response.body", "body": parts.pop(0), "more_body": bool(parts)})
+        except TimeoutError:
+            _log.info(
+                "a /logs client read nothing of its answer for SERVER__SEND_TIMEOUT_SECONDS=%g; its connection "
+                "was closed",
+                limit,
+            )
+        except OSError:  # the client has gone
+            pass
+
+
+_log = logging.getLogger("ccproxy.logs_api")
 
 
 def _dumps(value: Any) -> str:
