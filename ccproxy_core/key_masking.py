@@ -31,8 +31,10 @@ def without_credentials(credentials: tuple[str, ...], text: str) -> str:
     """``text`` with every key of ``credentials`` masked where it appears whole."""
     for key in credentials:
         text = text.replace(key, MASK)
-        if not key.isprintable():  # a provider label is read with its control characters made "?" (a tab, say)
-            text = text.replace(_printable(key), MASK)
+        if not key.isprintable():  # recorded text has its control characters escaped ("\\t" for a tab), or made "?"
+            from ccproxy_core.safe_values import escaped  # which builds on this module
+
+            text = text.replace(escaped(key), MASK).replace(_printable(key), MASK)
     return text
 
 

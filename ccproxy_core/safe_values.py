@@ -110,6 +110,11 @@ def safe_text(value: str, cap: int) -> str:
     return text if len(text) <= cap else text[: cap - 1] + ELLIPSIS
 
 
+def escaped(value: str) -> str:
+    """``value`` with control and format characters as the visible escapes :func:`safe_text` writes, uncut."""
+    return _UNSAFE_CHARS.sub(_escape, value)
+
+
 def safe_optional_text(value: Any, cap: int) -> str | None:
     """:func:`safe_text` for a value that may be missing or not text at all (then ``None``)."""
     return safe_text(value, cap) if isinstance(value, str) else None

@@ -269,7 +269,13 @@ def test_an_anthropic_message_without_its_output_count_cannot_be_priced():
 
 @pytest.mark.parametrize(
     ("reason", "expected"),
-    [(123, None), ({"why": "x"}, None), ("", None), ("end\x1b[2J\nturn", "end?[2J?turn"), ("x" * 10_000, "x" * 32)],
+    [
+        (123, None),
+        ({"why": "x"}, None),
+        ("", None),
+        ("end\x1b[2J\nturn", "end\\x1b[2J\\nturn"),  # control characters as visible escapes
+        ("x" * 10_000, "x" * 31 + "\u2026"),  # a cut shown as one
+    ],
 )
 def test_a_finish_reason_that_is_no_short_label_is_dropped_or_cut(reason, expected):
     for service_type, body in (
@@ -369,3 +375,14 @@ def test_hostile_tool_echoes_keep_the_search_at_its_list_price(tools, reasoning)
     response |= {"reasoning": reasoning, "usage": {"input_tokens": 10, "output_tokens": 5}}
     usage = usage_from_json("openai", json.dumps(response).encode(), "responses")
     assert (usage.web_search_requests, usage.web_search_kcount) == (1, None)
+
+
+def test_a_providers_error_text_keeps_its_control_characters_visible_and_shows_where_it_was_cut():
+    body = {
+        "type": "error",
+        "error": {"type": "ctl\x1b[31mred\x00nul\r\nforged: line", "message": "say \u202eevil\n" + "e" * 1_500},
+    }
+    usage = usage_from_json("anthropic", json.dumps(body).encode())
+    assert usage.error_type == "ctl\\x1b[31mred\\x00nul\\r\\nforged: line"
+    assert usage.error_message is not None and usage.error_message.startswith("say \\u202eevil\\ne")
+    assert len(usage.error_message) == 1_000 and usage.error_message.endswith("e\u2026")

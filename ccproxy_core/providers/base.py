@@ -17,6 +17,7 @@ from typing import Any
 
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
+from ccproxy_core.safe_values import safe_text
 
 _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
@@ -173,9 +174,9 @@ def read_label(value: Any) -> str | None:
 
 
 def clean_text(value: str, limit: int) -> str:
-    """``value`` cut to ``limit`` characters, control characters replaced."""
-    value = value[:limit]
-    return value if value.isprintable() else "".join(c if c.isprintable() else "?" for c in value)
+    """``value`` as printable text of at most ``limit`` characters: control and format characters as visible
+    escapes (``\\n``, ``\\x1b``), a cut shown by an ellipsis (:func:`~ccproxy_core.safe_values.safe_text`)."""
+    return safe_text(value, limit)
 
 
 def token_count(value: Any) -> int | None:
