@@ -26,7 +26,7 @@ export function emptyRow(columns, message) {
 export function costCell(costUsd, unpricedRequests) {
   const note = unpricedNote(unpricedRequests);
   const known = costUsd === null || costUsd === undefined ? null : costUsd;
-  const children = known !== null && note ? [el("span", { className: "unpriced", text: ` +${unpricedRequests} unknown` })] : [];
+  const children = known !== null && note ? [el("span", { className: "unpriced", text: ` +${formatCount(unpricedRequests)} unknown` })] : [];
   const td = el("td", { className: "num cost", text: formatUsd(known), title: note || undefined }, children);
   td.dataset.unpriced = String(unpricedRequests ?? 0);
   return td;
