@@ -164,7 +164,8 @@ def test_a_fact_changed_to_a_lying_value_or_attribution_a_record_cannot_hold_is_
 ):
     # Before, the lying value went unnoticed (the request went to the OpenAI base URL), and tags that
     # were not a dict lost the request's record when it was built.
-    proxy = proxy_factory(plugins=[Scrambling(), recorder], upstream={"openai_base_url": "http://127.0.0.1:9"})
+    scrambling = Scrambling()
+    proxy = proxy_factory(plugins=[scrambling, recorder], upstream={"openai_base_url": "http://127.0.0.1:9"})
     caplog.set_level(logging.WARNING, logger="ccproxy.plugins")
     tagged = {**HEADERS, "x-ccproxy-tag-team": "payments"}
     assert httpx.post(proxy.url + "/v1/messages", json=BODY, headers=tagged).status_code == 200
@@ -173,6 +174,9 @@ def test_a_fact_changed_to_a_lying_value_or_attribution_a_record_cannot_hold_is_
     assert (dict(record.tags), record.project, record.end_user) == ({"team": "payments"}, None, "kept-user")
     (line,) = [r.getMessage() for r in caplog.records if "put it back" in r.getMessage()]
     assert "on_request_start changed service_type, project, tags of request" in line
+    named = {proxy.app.state.ccproxy.plugin_manager.get_name(plugin) for plugin in (scrambling, recorder)}
+    suspects = line.removeprefix("a plugin's (").split(") on_request_start")[0]
+    assert set(suspects.split(" or ")) == named  # the plugins that may have: those not ccproxy's own
 
 
 class Attributing:

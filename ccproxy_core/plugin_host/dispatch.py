@@ -316,7 +316,19 @@ class RequestHooks:
     guarded implementation functions are called directly, in pluggy's order.
     """
 
-    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_seen", "_direct_start", "_direct_end", "_log", "_guard")
+    __slots__ = (
+        "_pm",
+        "_start",
+        "_admit",
+        "_end",
+        "_host",
+        "_seen",
+        "_direct_start",
+        "_direct_end",
+        "_log",
+        "_guard",
+        "_suspects",
+    )
 
     def __init__(self, pm: pluggy.PluginManager, host: Ccproxy) -> None:
         self._pm, self._host = pm, host
@@ -326,17 +338,18 @@ class RequestHooks:
         self._direct_end: Direct | None = None
         self._log = changes_log()
         self._guard: frozenset[str] = frozenset({"on_request_start", "admit_request"})
+        self._suspects: dict[str, tuple[str, ...]] = {"on_request_start": (), "admit_request": ()}
 
     def _refresh(self) -> None:
         self._seen = getattr(self._pm, "generation", -1)
         self._direct_start, self._direct_end = _direct_calls(self._pm, self._start), _direct_calls(self._pm, self._end)
         # ccproxy's own plugins leave the request's facts alone: hooks only they implement need no check.
         built_in = {info.name for info in getattr(self._pm, "ccproxy_plugins", ()) if info.distribution == BUILT_IN}
-        self._guard = frozenset(
-            caller.name
+        self._suspects = {
+            caller.name: tuple(impl.plugin_name for impl in caller.get_hookimpls() if impl.plugin_name not in built_in)
             for caller in (self._start, self._admit)
-            if any(impl.plugin_name not in built_in for impl in caller.get_hookimpls())
-        )
+        }
+        self._guard = frozenset(name for name, suspects in self._suspects.items() if suspects)
 
     async def start(self, context: RequestContext) -> None:
         """Fire ``on_request_start``."""
@@ -353,7 +366,7 @@ class RequestHooks:
             if result is not None and inspect.isawaitable(result):
                 await result
         if facts is not None:
-            put_back(context, facts, "on_request_start", self._log)
+            put_back(context, facts, "on_request_start", self._log, self._suspects["on_request_start"])
 
     async def admit(self, context: RequestContext) -> list[Any]:
         """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
@@ -367,7 +380,7 @@ class RequestHooks:
             if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
         if facts is not None:
-            put_back(context, facts, "admit_request", self._log)
+            put_back(context, facts, "admit_request", self._log, self._suspects["admit_request"])
         return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:

@@ -47,8 +47,11 @@ def changes_log() -> RateLimitedLog:
     return RateLimitedLog(logging.getLogger("ccproxy.plugins"))
 
 
-def put_back(context: RequestContext, facts: tuple[Any, ...], hook: str, log: RateLimitedLog) -> None:
-    """Restore the facts a hook changed, and attribution it set to what a record cannot hold; say so."""
+def put_back(
+    context: RequestContext, facts: tuple[Any, ...], hook: str, log: RateLimitedLog, suspects: tuple[str, ...] = ()
+) -> None:
+    """Restore the facts a hook changed, and attribution it set to what a record cannot hold; say so, naming
+    the plugins that may have (``suspects``: those implementing the hook that are not ccproxy's own)."""
     now = _read(context)
     restored = [] if all(map(is_, now, facts)) else _to_undo(now, facts)  # by identity: a value may lie
     for name in restored:
@@ -57,10 +60,12 @@ def put_back(context: RequestContext, facts: tuple[Any, ...], hook: str, log: Ra
         restored.append("tags")
         context.tags = facts[-1]
     if restored:
+        who = f"plugin {suspects[0]}'s" if len(suspects) == 1 else f"a plugin's ({' or '.join(suspects)})"
         log.log(
-            "a plugin's %s changed %s of request %s; ccproxy put it back: a request is forwarded and recorded as it "
+            "%s %s changed %s of request %s; ccproxy put it back: a request is forwarded and recorded as it "
             "arrived, and a plugin may write only to context.state and the attribution fields (text; tags, text "
             "to text)",
+            who if suspects else "a plugin's",
             hook,
             ", ".join(restored),
             facts[0],
