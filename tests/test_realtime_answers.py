@@ -89,7 +89,13 @@ def test_a_create_the_provider_refuses_is_its_own_record_and_takes_no_later_answ
         None,
         False,
     )
-    assert (first.tokens_input, first.tokens_output, first.error_type) == (100, 5, "response_cancelled")
+    # Cancelled at the client's word: an answer that ended, no error.
+    assert (first.tokens_input, first.tokens_output, first.error_type, first.finish_reason) == (
+        100,
+        5,
+        None,
+        "cancelled",
+    )
     assert (third.tokens_input, third.error_type, third.cost_usd) == (300, None, (300 * 4 + 30 * 16) / M)
     assert first.ttft_ms is None and third.ttft_ms is not None  # before: the refused one took the third's tokens
 
@@ -238,7 +244,7 @@ def test_many_creates_refused_while_one_answer_runs_are_each_one_record(provider
     refused = [record for record in records if record.error_type == "conversation_already_has_active_response"]
     assert len(refused) == 500 and all(record.tokens_input is None for record in refused)
     [answered] = [record for record in records if record.tokens_input == 100]
-    assert answered.error_type == "response_cancelled"
+    assert (answered.error_type, answered.finish_reason) == (None, "cancelled")
 
 
 def test_an_event_id_given_twice_refuses_the_oldest_answer_asking_with_it(provider, proxy_factory, recorder):

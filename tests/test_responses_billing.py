@@ -312,6 +312,7 @@ def test_a_background_response_cancelled_is_billed_on_the_cancel_that_shows_its_
     _, cancelled, retrieved = recorder.wait_for_ends(3)
     assert cancelled.endpoint == "/v1/responses/{response_id}/cancel"
     assert (cancelled.tokens_input, cancelled.tokens_output) == (2_000, 800)
+    assert cancelled.error_type is None  # the cancel the client asked for worked: no error
     assert cancelled.cost_usd == (2_000 * Decimal("1.25") + 1_000 * Decimal("0.125") + 800 * 10) / MTOK
     assert (retrieved.tokens_input, retrieved.cost_usd, retrieved.priced) == (None, 0, True)  # billed once
 

@@ -147,7 +147,7 @@ def _small_completed() -> str:
     return json.dumps({"type": "response.completed", "response": response})
 
 
-@pytest.mark.parametrize(("status", "error_type"), [("completed", None), ("cancelled", "response_cancelled")])
+@pytest.mark.parametrize(("status", "error_type"), [("completed", None), ("failed", "response_failed")])
 def test_a_realtime_answer_over_the_decoding_limit_keeps_its_failure(
     provider, proxy_factory, recorder, status, error_type
 ):

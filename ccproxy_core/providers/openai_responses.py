@@ -57,8 +57,9 @@ $10 with reasoning, and for the ``web_search`` tool on any model (OpenAI's prici
 MAX_TOOLS_READ = 128
 MAX_OUTPUT_ITEMS_COUNTED = 10_000
 MAX_RESPONSE_ID_CHARS = 128
-_FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete", "cancelled": "response_cancelled"}
-_FINAL_STATUSES = frozenset({"completed", *_FAILED_STATUSES})
+_FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incomplete"}
+# A cancelled response ended because its client asked (a cancel call, a Realtime client speaking over it): no error.
+_FINAL_STATUSES = frozenset({"completed", "cancelled", *_FAILED_STATUSES})
 
 
 def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
@@ -84,11 +85,12 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
 
 
 def _finish_reason(payload: dict[str, Any]) -> str | None:
-    """Why a finished response ended: its ``incomplete_details.reason``, else its final ``status``."""
+    """Why a finished response ended: its ``incomplete_details.reason`` (Realtime: ``status_details.reason``),
+    else its final ``status``."""
     status = _text(payload.get("status"))
     if status not in _FINAL_STATUSES:
         return None
-    details = payload.get("incomplete_details")
+    details = payload.get("incomplete_details") or payload.get("status_details")
     reason = details.get("reason") if isinstance(details, dict) else None
     return read_label(reason) or read_label(status)
 
