@@ -102,3 +102,36 @@ def test_keys_deep_in_a_debug_message_of_many_short_lines_are_masked():
     record = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, message, (), None)
     assert NoKeysInDebugLines().filter(record)
     assert "DEEPLEAK" not in record.getMessage() and record.getMessage().endswith("< cookie: ***")
+
+
+def test_a_credential_in_a_url_a_library_warns_about_is_masked_at_any_level():
+    # An OpenTelemetry exporter names its endpoint, query and all, in every failed export.
+    message = "Transient error %s encountered while exporting span batch, retrying in %ss."
+    reason = "Max retries exceeded with url: /v1/traces?token=OTLPQUERYSECRET (Caused by ...)"
+    record = logging.LogRecord(
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter", logging.WARNING, "", 0, message, (reason, 1), None
+    )
+    assert NoKeysInDebugLines().filter(record)
+    assert "OTLPQUERYSECRET" not in record.getMessage() and "token=***" in record.getMessage()
+
+
+def test_a_library_repeating_a_warning_writes_it_once_a_minute_saying_how_many_were_held_back(monkeypatch):
+    from ccproxy_core.runtime import library_lines
+
+    clock = [1000.0]
+    monkeypatch.setattr(library_lines.time, "monotonic", lambda: clock[0])
+    limited = library_lines.LibraryWarningsLimited()
+
+    def line(name: str, message: str, level: int = logging.WARNING) -> logging.LogRecord:
+        return logging.LogRecord(name, level, "", 0, message, ("x",), None)
+
+    exporter = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    passed = [limited.filter(line(exporter, "Transient error %s")) for _ in range(50)]
+    assert passed == [True] + [False] * 49
+    assert limited.filter(line(exporter, "Failed to export batch %s"))  # another kind of line
+    assert limited.filter(line("ccproxy.pushgateway", "push failed %s"))  # ccproxy limits its own
+    assert all(limited.filter(line(exporter, "retry %s", logging.INFO)) for _ in range(3))  # below warnings
+    clock[0] += 61
+    later = line(exporter, "Transient error %s")
+    assert limited.filter(later)
+    assert later.getMessage() == "Transient error x (49 more like this in the last minute were not logged)"

@@ -6,6 +6,7 @@ openai SDKs; the plugin is configured only by the standard OTEL_* variables.
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 import anthropic
@@ -21,6 +22,7 @@ from ccproxy_core.testing import make_settings
 from ccproxy_otel.attributes import unix_nanos
 from ccproxy_otel.header_settings import HEADER_VARIABLES, check_header_variables
 from ccproxy_otel.pipeline import build_pipeline
+from tests.duckdb_records import numbered_record as make_record
 from tests.otlp_receiver import OTLPReceiver, attributes
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -98,7 +100,8 @@ def test_one_span_per_request_with_genai_attributes_in_the_clients_trace(receive
         assert found["gen_ai.provider.name"] == found["gen_ai.system"] == record.service_type
         assert found["gen_ai.operation.name"] == "chat"
         assert found["gen_ai.request.model"] == record.model
-        assert found["http.response.status_code"] == record.status_code
+        assert found["http.response.status_code"] == record.upstream_status
+        assert found["ccproxy.status_code"] == record.status_code
 
     _, traced = spans[ids["traced"]]
     record = records[ids["traced"]]
@@ -122,6 +125,7 @@ def test_one_span_per_request_with_genai_attributes_in_the_clients_trace(receive
         "server.address": upstream_url.hostname,
         "server.port": upstream_url.port,
         "http.response.status_code": 200,
+        "ccproxy.status_code": 200,
         "ccproxy.request_id": ids["traced"],
         "ccproxy.cost_usd": float(record.cost_usd),
     }
@@ -250,3 +254,14 @@ def test_a_header_list_in_the_specifications_form_is_taken(monkeypatch):
 def test_header_lists_the_sdk_reads_are_taken_as_written(monkeypatch, value):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", value)
     check_header_variables()
+
+
+def test_the_span_carries_the_providers_status_and_ccproxy_the_clients():
+    from ccproxy_otel.attributes import span_attributes
+
+    left = dataclasses.replace(make_record(1), status_code=499, upstream_status=200, error_type="client_disconnected")
+    found = span_attributes(left, None)
+    assert (found["http.response.status_code"], found["ccproxy.status_code"]) == (200, 499)
+    refused = dataclasses.replace(make_record(2), status_code=413, upstream_status=None, error_type="request_too_large")
+    found = span_attributes(refused, None)
+    assert "http.response.status_code" not in found and found["ccproxy.status_code"] == 413

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.runtime.access_log import access_logger, describe
+from ccproxy_core.runtime.library_lines import LibraryWarningsLimited
 from ccproxy_core.runtime.settings import LoggingSettings
 from ccproxy_core.safe_values import redact_secrets
 
@@ -42,7 +43,9 @@ class JsonFormatter(logging.Formatter):
 
 
 class NoKeysInDebugLines(logging.Filter):
-    """At DEBUG, libraries print raw headers (the websockets library, for each upgrade): mask the keys in them."""
+    """At DEBUG, libraries print raw headers (the websockets library, for each upgrade): mask the keys in them.
+    At any level, a library's line may quote a URL whose query holds a credential (an OpenTelemetry exporter
+    naming its endpoint, ``?token=...``): masked too."""
 
     _HEADER_LINE = re.compile(
         # Spaces and tabs only: ``\s`` would run over line ends, and a message of many short lines
@@ -52,7 +55,7 @@ class NoKeysInDebugLines(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.DEBUG:
+        if record.levelno <= logging.DEBUG or not record.name.startswith("ccproxy"):
             message = record.getMessage()
             masked = redact_secrets(self._HEADER_LINE.sub(r"\1: ***", message))
             if masked != message:
@@ -206,6 +209,7 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     writer = LineWriter(log_queue, formatter, sys.stderr)
     root = logging.getLogger()
     handler = logging.handlers.QueueHandler(log_queue)
+    handler.addFilter(LibraryWarningsLimited())  # first: the line it writes is then masked too
     handler.addFilter(NoKeysInDebugLines())
     root.handlers[:] = [handler]
     root.setLevel(settings.level)

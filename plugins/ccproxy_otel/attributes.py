@@ -31,6 +31,7 @@ SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 HTTP_STATUS = "http.response.status_code"
 REQUEST_ID = "ccproxy.request_id"
+CLIENT_STATUS = "ccproxy.status_code"
 COST_USD = "ccproxy.cost_usd"
 
 # Operations of the GenAI conventions; other routes are named by their template.
@@ -107,7 +108,11 @@ def span_attributes(record: AccessRecord, server: Server | None) -> dict[str, Sp
     attributes: dict[str, SpanValue] = dict(common_attributes(record, server))
     attributes[SYSTEM] = record.service_type
     attributes[REQUEST_STREAM] = record.streaming
-    attributes[HTTP_STATUS] = record.status_code
+    # The span is the call to the provider: its status is the provider's, absent when none answered; the
+    # client's (499 for one that left, 502 for a broken answer) is ccproxy's own attribute.
+    if record.upstream_status is not None:
+        attributes[HTTP_STATUS] = record.upstream_status
+    attributes[CLIENT_STATUS] = record.status_code
     attributes[REQUEST_ID] = record.request_id
     optional: dict[str, SpanValue | None] = {
         FINISH_REASONS: (record.finish_reason,) if record.finish_reason else None,
