@@ -116,6 +116,19 @@ def test_log_writer_health_comes_from_the_active_log_store():
     assert registry.get_sample_value("ccproxy_log_last_flush_timestamp_seconds") == 1700000000.5
 
 
+def test_a_stopped_log_store_keeps_its_final_figures_for_the_last_push():
+    store = StoreWithStats({"queue_depth": 0, "dropped_records": 0, "rows_written": 5})
+    plugin = StorePlugin(store)
+    app = app_with_store(None)
+    app.state.ccproxy.plugin_manager.register(plugin)
+    registry = get_metrics_registry(app)
+    assert registry.get_sample_value("ccproxy_log_rows_written_total") == 5
+    store._stats = {"queue_depth": 0, "dropped_records": 649, "rows_written": 76}  # dropped while stopping
+    plugin.store = None  # stopped: the store is no longer given
+    assert registry.get_sample_value("ccproxy_log_dropped_records_total") == 649
+    assert registry.get_sample_value("ccproxy_log_rows_written_total") == 76
+
+
 def test_no_log_store_means_the_families_without_samples():
     registry = get_metrics_registry(app_with_store(None))
     exposition = generate_latest(registry).decode()

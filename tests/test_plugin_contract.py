@@ -247,6 +247,26 @@ def test_the_builtin_logs_api_starts_after_the_builtin_store():
     assert order.index("duckdb") < order.index("logs_api")
 
 
+@pytest.mark.parametrize(
+    ("store", "extra"),
+    [("duckdb", {}), ("clickhouse", {"log_storage_backend": "clickhouse", "clickhouse_url": "clickhouse://h:9000"})],
+)
+def test_the_pushgateway_stops_after_the_stores_so_its_last_push_counts_what_they_dropped(store, extra):
+    settings = make_settings(
+        "http://127.0.0.1:1",
+        observability={
+            "logs_collection_enabled": True,
+            "metrics_endpoint_enabled": True,
+            "pushgateway_url": "http://127.0.0.1:9",
+            "budgets_enabled": True,
+            **extra,
+        },
+    )
+    order = plugin_order(get_plugin_manager(settings))  # shutdown runs it backwards
+    assert order.index("metrics") < order.index("pushgateway") < order.index(store)
+    assert order.index("budgets") < order.index("pushgateway")
+
+
 # --- implementations written against the first contract keep working -------------------
 
 

@@ -81,6 +81,7 @@ class LogStoreCollector:
     def __init__(self, app: FastAPI) -> None:
         self._app = app
         self._warned = False
+        self._last_store: Any = None
 
     def describe(self) -> Iterator[Metric]:
         """The families, without samples."""
@@ -102,7 +103,10 @@ class LogStoreCollector:
         if host is None:
             return {}
         try:
-            store = host.log_store()
+            # Once stopped, the store is no longer given; its writer's figures are then final (the records it
+            # dropped while stopping included), and the Pushgateway's last push, after it, must carry them.
+            store = host.log_store() or self._last_store
+            self._last_store = store
             return dict(store.stats()) if store is not None else {}
         except Exception as error:  # noqa: BLE001 - a broken store must not break the whole exposition
             if not self._warned:
