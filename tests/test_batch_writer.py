@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -138,6 +139,40 @@ def test_shutdown_while_failing_drops_everything_left_after_the_grace(caplog):
     store.close()
     assert store.stored == [] and store.stats()["dropped_records"] == 25 and store.stats()["queue_depth"] == 0
     assert any("dropped 25 access record(s)" in r.getMessage() for r in caplog.records)
+
+
+class HangingStore(ListStore):
+    """A store whose writes hang until they are interrupted, as an insert to a frozen server does."""
+
+    def __init__(self, grace: float) -> None:
+        super().__init__(grace=grace)
+        self.cut = threading.Event()
+        self.seconds_left_seen: list[float | None] = []
+
+    def write_pending(self) -> bool:
+        self.seconds_left_seen.append(self.seconds_left_to_stop())
+        if self.seconds_left_seen[-1] is None:
+            self.cut.wait()  # the write under way when the shutdown begins: it never ends by itself
+        self.write_errors += 1
+        return False
+
+    def interrupt(self) -> None:
+        self.cut.set()
+
+
+def test_a_write_hanging_past_the_shutdown_grace_is_cut_and_the_rest_dropped(caplog):
+    store = HangingStore(grace=0.3)
+    store.start()
+    for record in records(5):
+        store.submit(record)
+    wait_until(lambda: store.seconds_left_seen)
+    began = time.monotonic()
+    store.close()
+    # Before, the grace began at the first failure after the signal, and a hanging write held the exit for as long
+    # as its server took to answer.
+    assert time.monotonic() - began < 3
+    assert not store._thread.is_alive() and store.stats()["dropped_records"] == 5
+    assert all(left is not None and left <= 0.3 for left in store.seconds_left_seen[1:])  # retries know the time left
 
 
 def test_rate_limited_log_says_how_many_were_held_back(caplog):

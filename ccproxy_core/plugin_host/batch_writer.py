@@ -6,8 +6,10 @@ Loss policy common to the stores (each store's writer adds its own for write err
 - A record that cannot be turned into a row is dropped alone, counted and logged.
 - A failed write keeps the batch and is retried with a backoff doubling from
   ``first_retry_seconds`` up to ``max_retry_seconds``; meanwhile new records wait in the queue.
-- Shutdown while writes still fail: the writer keeps trying for ``shutdown_grace_seconds``,
-  then drops what is left, counted and logged (the process is exiting).
+- Shutdown while writes still fail: the writer keeps trying for ``shutdown_grace_seconds`` from the
+  moment the shutdown began, then drops what is left, counted and logged (the process is exiting). A
+  write still hanging then is cut (:meth:`BatchWriter.interrupt`): a store that does not answer must
+  not hold the exit past what a service manager waits for.
 
 Drops are logged at most once per 10 s each (:class:`RateLimitedLog`), since a client can cause them at will.
 """
@@ -25,6 +27,8 @@ from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 COLLECT_STEP_SECONDS = 0.05
 """How often a writer that is gathering a batch looks at its queue: a full batch waits at most this long."""
+INTERRUPT_AFTER_SECONDS = 1.0
+"""How long past its shutdown grace a writer's write may still run before it is cut."""
 RESET_WAIT_SECONDS = 10.0
 """How long a reset of the store waits for the records queued before it to be written."""
 
@@ -49,6 +53,7 @@ class BatchWriter:
         self._flush_interval = flush_interval
         self._pending: list[tuple[Any, ...]] = []
         self._stopping = threading.Event()
+        self._give_up_at = 0.0  # set when the shutdown begins
         self._hurried = 0  # callers waiting for what is queued to be written now, not in a full batch
         self._hurried_lock = threading.Lock()
         self._accepted = 0  # records queued, ever; written only by the submitting (event-loop) thread
@@ -136,9 +141,22 @@ class BatchWriter:
 
     def close(self, timeout: float | None = None) -> None:
         """Write everything still queued, then stop the thread. Blocking: call it from a thread."""
+        self._give_up_at = time.monotonic() + self.shutdown_grace_seconds
         self._stopping.set()
         self._arrived.set()  # ends the writer's wait for a first record
+        if self.shutdown_grace_seconds:
+            self._thread.join(self.shutdown_grace_seconds + INTERRUPT_AFTER_SECONDS)
+            if self._thread.is_alive():
+                self.interrupt()
         self._thread.join(timeout)
+
+    def interrupt(self) -> None:
+        """Called from another thread when a write still runs past the shutdown grace: make it fail now.
+        The default cannot, and waits."""
+
+    def seconds_left_to_stop(self) -> float | None:
+        """Once the shutdown has begun, how long the writer may still try; ``None`` before."""
+        return max(0.0, self._give_up_at - time.monotonic()) if self._stopping.is_set() else None
 
     # --- writer thread --------------------------------------------------------
 
@@ -154,7 +172,6 @@ class BatchWriter:
 
     def _run(self) -> None:
         retry_delay = self.first_retry_seconds
-        give_up_at: float | None = None
         while not (self._stopping.is_set() and not self._pending and not self._queue):
             if self._collect_and_write():
                 retry_delay = self.first_retry_seconds
@@ -162,11 +179,10 @@ class BatchWriter:
             if not self._stopping.is_set():
                 self._stopping.wait(retry_delay)  # returns early when shutdown begins
             else:
-                give_up_at = give_up_at or time.monotonic() + self.shutdown_grace_seconds
-                if time.monotonic() >= give_up_at:
+                if time.monotonic() >= self._give_up_at:
                     self._drop_everything(f"the server is stopping and {self.store_name} still cannot be written")
                     continue
-                time.sleep(min(retry_delay, max(0.0, give_up_at - time.monotonic())))
+                time.sleep(min(retry_delay, max(0.0, self._give_up_at - time.monotonic())))
             retry_delay = min(retry_delay * 2, self.max_retry_seconds)
         self.disconnect()
 

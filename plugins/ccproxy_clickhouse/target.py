@@ -40,16 +40,17 @@ class Target:
         """The same credentials and database on another server (another shard of the cluster)."""
         return replace(self, host=host, port=port)
 
-    def client(self, database: str | None = None) -> Client:
-        """A new native-protocol client (not thread-safe: one per thread). Connects on first use."""
+    def client(self, timeout: float = SEND_RECEIVE_TIMEOUT_SECONDS, database: str | None = None) -> Client:
+        """A new native-protocol client (not thread-safe: one per thread), each call waiting at most ``timeout``
+        seconds for the server. Connects on first use."""
         return Client(
             host=self.host,
             port=self.port,
             user=self.user,
             password=self.password,
             database=self.database if database is None else database,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            send_receive_timeout=SEND_RECEIVE_TIMEOUT_SECONDS,
+            connect_timeout=min(CONNECT_TIMEOUT_SECONDS, timeout),
+            send_receive_timeout=timeout,
         )
 
 

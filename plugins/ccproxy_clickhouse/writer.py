@@ -14,7 +14,8 @@ ClickHouse is unreachable: OBSERVABILITY__LOG_QUEUE_SIZE records), and:
   alone, at conversion; should the driver still refuse a batch for its values, the batch is sent
   again row by row and only the refused rows are dropped.
 - Shutdown while ClickHouse stays unreachable: the writer keeps trying for ``shutdown_grace_seconds``
-  (10 s), then drops what is left (the process is exiting).
+  (10 s) from the signal, then drops what is left (the process is exiting). Connections made meanwhile
+  wait no longer for an answer than the time left, and one still waiting after it is shut.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class LogWriter(BatchWriter):
 
     def __init__(
         self,
-        connect: Callable[[], Client],
+        connect: Callable[..., Client],
         database: str,
         prepare: Callable[[], None],
         queue_size: int,
@@ -70,6 +71,7 @@ class LogWriter(BatchWriter):
         self.needs_prepare = False
         """True until the tables are known to exist on the server (set again after every failure)."""
         self._client: Client | None = None
+        self._client_bounded = False  # made once the shutdown began, with a timeout of the time left
         self.instance = uuid.uuid4().hex[:16]
         """Written into each row's ``instance`` column: tells this process's rows from its peers'."""
         self._log_write_error = RateLimitedLog(log, level=logging.ERROR)
@@ -181,7 +183,16 @@ class LogWriter(BatchWriter):
         if isinstance(exc, errors.ServerException) and exc.code in _MISSING_TABLE_CODES:
             self._outcome_unknown = False  # nothing can have been stored in a table that does not exist
 
+    def interrupt(self) -> None:
+        client = self._client
+        if client is not None:
+            client.disconnect()  # from the closing thread: the write waiting on its socket fails at once
+
     def _client_connected(self) -> Client:
+        left = self.seconds_left_to_stop()
+        if left is not None and self._client is not None and not self._client_bounded:
+            self.disconnect()  # made before the shutdown: each of its calls may wait 30 s
         if self._client is None:
-            self._client = self._connect()
+            self._client = self._connect() if left is None else self._connect(max(1.0, left))
+            self._client_bounded = left is not None
         return self._client
