@@ -321,7 +321,7 @@ def safe_record(
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
-            error_type = safe_text(redact_secrets(without_credentials(credentials, error_type)), caps.error_type)
+            error_type = safe_text(redact_secrets(without_keys(credentials, error_type)), caps.error_type)
         else:
             error_type = None
         if error_type != record.error_type:
@@ -329,7 +329,7 @@ def safe_record(
     for name in ("upstream_request_id", "service_tier", "speed", "finish_reason"):
         _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
-        message = safe_error_text(without_credentials(credentials, record.error_message), caps.error_message)
+        message = safe_error_text(without_keys(credentials, record.error_message), caps.error_message)
         if message != record.error_message:
             changes["error_message"] = message
     for name in _MONEY_FIELDS:

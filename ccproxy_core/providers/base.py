@@ -9,7 +9,6 @@ its genai-prices provider id. The core asks the provider and never names one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,7 +22,6 @@ _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
 _MAX_LABEL_CHARS = 32
 # Providers echo a (partly masked) key in some auth errors; records never hold keys.
-_API_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{3,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +152,7 @@ def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
     gateways send) is the message, with no type.
     """
     if isinstance(error, str) and error:
-        usage.error_message = _API_KEY_PATTERN.sub("sk-***", clean_text(error, _MAX_ERROR_MESSAGE_CHARS))
+        usage.error_message = clean_text(error, _MAX_ERROR_MESSAGE_CHARS)
         return
     if not isinstance(error, dict) or not error:  # ``{"error": {}}`` is no error to the SDKs either
         return
@@ -163,7 +161,7 @@ def read_error(usage: Usage, error: Any, prefer_code: bool = False) -> None:
     usage.error_type = clean_text(kind, _MAX_ERROR_TYPE_CHARS) if kind else "unknown_error"
     message = error.get("message")
     if isinstance(message, str):
-        usage.error_message = _API_KEY_PATTERN.sub("sk-***", clean_text(message, _MAX_ERROR_MESSAGE_CHARS))
+        usage.error_message = clean_text(message, _MAX_ERROR_MESSAGE_CHARS)
 
 
 def read_label(value: Any) -> str | None:
