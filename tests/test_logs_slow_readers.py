@@ -53,3 +53,18 @@ def test_a_page_read_to_its_end_is_the_json_it_always_was():
     assert json.loads(body) == {"results": rows, "count": 250}
     assert dict(messages[0]["headers"])[b"content-length"] == str(len(body)).encode()
     assert messages[-1]["more_body"] is False and all(m["more_body"] for m in messages[1:-1])
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_page():
+    rows = [{"request_id": f"r{index}", "text": "y" * 10_000} for index in range(300)]  # slices of about 1 MB
+    answer = asyncio.run(json_answer({"results": rows, "count": len(rows)}))
+    received: list[bytes] = []
+
+    async def reader_at_two_mb_a_second(message):
+        if message["type"] == "http.response.body":
+            await asyncio.sleep(len(message["body"]) / 2_000_000)  # a write waits for the client to take it
+            received.append(message["body"])
+
+    # Each write must see progress within 0.1 s: a whole slice of 1 MB would take 0.5 s, and be cut.
+    asyncio.run(answer({"type": "http", "app": app_with_send_timeout(0.1)}, None, reader_at_two_mb_a_second))
+    assert json.loads(b"".join(received)) == {"results": rows, "count": 300}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import Request
@@ -97,13 +97,13 @@ class PageAnswer(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = host_of(scope["app"]).settings.server.send_timeout_seconds
         loop = asyncio.get_running_loop()
-        parts, self.parts = self.parts, []
+        pieces, self.parts = _pieces(self.parts), []
         try:
-            async with asyncio.timeout(loop.time() + limit) as deadline:
+            async with asyncio.timeout(limit) as deadline:
                 await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-                while parts:
+                for piece, last in pieces:
                     deadline.reschedule(loop.time() + limit)
-                    await send({"type": "http.response.body", "body": parts.pop(0), "more_body": bool(parts)})
+                    await send({"type": "http.response.body", "body": piece, "more_body": not last})
         except TimeoutError:
             _log.info(
                 "a /logs client read nothing of its answer for SERVER__SEND_TIMEOUT_SECONDS=%g; its connection "
@@ -115,6 +115,21 @@ class PageAnswer(Response):
 
 
 _log = logging.getLogger("ccproxy.logs_api")
+PIECE_BYTES = 64 * 1024
+"""Bytes per write: a write waits for the client to take about this much, so a slow but steady reader is
+never taken for one that stopped (a write of a whole 1 MB part waited for all of it)."""
+
+
+def _pieces(parts: list[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The parts as pieces of at most :data:`PIECE_BYTES`, each with whether it is the last; each part is let go
+    once its last piece is taken."""
+    while parts:
+        part = parts.pop(0)
+        for start in range(0, len(part), PIECE_BYTES):
+            end = start + PIECE_BYTES
+            yield part[start:end], not parts and end >= len(part)
+        if not part:
+            yield part, not parts
 
 
 def _dumps(value: Any) -> str:
