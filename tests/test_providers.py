@@ -339,3 +339,16 @@ def test_include_usage_adds_its_member_and_changes_nothing_else(body, sent):
     prepared = openai_provider.prepare_body(openai_provider.CHAT_COMPLETIONS, body, True)
     assert bytes(prepared) == sent
     assert json.loads(prepared)["stream_options"]["include_usage"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"model":"gpt-4o-mini","stream":true}'.encode("utf-16-be"),  # JSON, but UTF-8 bytes cannot go in it
+        '{"model":"gpt-4o-mini","stream":true}'.encode("utf-32-be"),
+        # Too deep for the decoder, which leaves the member out: the client's "no" must not be overridden.
+        b'{"stream":true,"stream_options":{"include_usage":false,"a":' + b"[" * 1_100 + b"]" * 1_100 + b"}}",
+    ],
+)
+def test_include_usage_leaves_a_body_it_cannot_edit_safely_as_it_came(body):
+    assert bytes(openai_provider.prepare_body(openai_provider.CHAT_COMPLETIONS, body, True)) == body

@@ -16,17 +16,22 @@ _MEMBER = b',"stream_options":{"include_usage":true}'
 
 def with_include_usage(body: bytes | bytearray, present: bool) -> bytes | bytearray:
     """``body`` (a JSON object whose ``stream_options``, if ``present``, is ``null`` or an object without
-    ``include_usage``) asking for usage; unchanged when its text cannot be edited safely."""
-    if not present:
-        kept = body.rstrip(_WHITESPACE.encode())
-        if kept.endswith(b"}"):
-            return kept[:-1] + _MEMBER + b"}" + body[len(kept) :]
-        return body
+    ``include_usage``) asking for usage; unchanged when its text cannot be edited safely (not UTF-8, a member
+    the decoder could not read)."""
+    if not body.lstrip(_WHITESPACE.encode()).startswith(b"{"):
+        return body  # UTF-16 or UTF-32 text (JSON allows them): UTF-8 bytes cannot go in it
+    if not present and b'"stream_options"' not in body:
+        return _appended(body)
     try:
         text = body.decode("utf-8")
-        start, end = _last_member_value(text, "stream_options")
+        found = _last_member_value(text, "stream_options")
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return body
+    if found is None:  # the name is only quoted inside a value
+        return body if present else _appended(body)
+    if not present:  # there, but too deep for the decoder to read: it may say no
+        return body
+    start, end = found
     value = text[start:end]
     if value == "null":
         edited = '{"include_usage":true}'
@@ -39,7 +44,13 @@ def with_include_usage(body: bytes | bytearray, present: bool) -> bytes | bytear
     return (text[:start] + edited + text[end:]).encode("utf-8")
 
 
-def _last_member_value(text: str, name: str) -> tuple[int, int]:
+def _appended(body: bytes | bytearray) -> bytes | bytearray:
+    """``body`` with the member added before its closing brace."""
+    kept = body.rstrip(_WHITESPACE.encode())
+    return kept[:-1] + _MEMBER + b"}" + body[len(kept) :] if kept.endswith(b"}") else body
+
+
+def _last_member_value(text: str, name: str) -> tuple[int, int] | None:
     """Where the value of the top-level member ``name`` (its last copy, as decoders read it) starts and ends."""
     at = _skip(text, 0)
     if text[at] != "{":
@@ -60,8 +71,6 @@ def _last_member_value(text: str, name: str) -> tuple[int, int]:
         at = _skip(text, end)
         if text[at] == ",":
             at = _skip(text, at + 1)
-    if found is None:
-        raise ValueError(f"no member {name}")
     return found
 
 
