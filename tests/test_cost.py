@@ -344,6 +344,15 @@ def test_an_answer_served_fast_by_a_model_without_a_fast_price_is_unpriced_not_b
     assert "when = { speed = 'fast' }" in caplog.records[0].getMessage()
 
 
+def test_an_unknown_model_served_fast_is_named_too(caplog):
+    book = PriceBook()
+    book.compute("anthropic", "claude-sonnet-4-5", Usage(1000, 100, speed="fast"))  # the speed, warned once
+    with caplog.at_level("WARNING", logger="ccproxy_core.accounting.cost"):
+        assert book.compute("anthropic", "my-invented-model", Usage(1000, 100, speed="fast")) == UNPRICED
+    named = [record.getMessage() for record in caplog.records if "No price known for model" in record.getMessage()]
+    assert len(named) == 1 and "'my-invented-model'" in named[0]
+
+
 def test_a_model_with_a_fast_price_variant_is_priced_fast():
     # genai-prices' own fast variant of Opus 4.8: twice the standard $5 / $25.
     cost = PriceBook().compute("anthropic", "claude-opus-4-8", Usage(1000, 100, speed="fast"))

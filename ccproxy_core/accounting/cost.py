@@ -186,6 +186,8 @@ class PriceBook:
         if label is not None:
             prices = None  # billed from capacity bought ahead, or a tier or speed this model has no price for
             self._warn_unpriced_label(provider_id, label, context[label])
+            if model_info is None and not any(c.provider == provider_id and c.model in names for c in self.corrections):
+                self._warn_unpriced_once(provider_id, model)  # unknown at any tier or speed: say so too
         else:
             prices = model_info.get_prices(at, context or None) if model_info is not None else None
             if self.corrections:
