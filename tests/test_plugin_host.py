@@ -196,6 +196,13 @@ def test_a_route_conflict_stops_the_build_naming_both(module, message):
         create_app(settings, pm)
 
 
+def test_routes_beside_the_forwarded_ones_are_not_refused():
+    settings = make_settings("http://127.0.0.1:1")
+    app = create_app(settings, get_plugin_manager(settings, [ep("neighbours", "api_neighbours")]))
+    paths = {getattr(route, "path", None) for route in app.router.routes}
+    assert {"/api/{channel}", "/api/api/{name}", "/api/status"} <= paths
+
+
 def test_a_plugin_taking_a_built_in_plugins_route_is_the_one_named(tmp_path):
     # Before, the third-party plugin's routes went first, and the logs API was named as the one adding it.
     settings = make_settings("http://127.0.0.1:1", tmp_path=tmp_path, observability={"logs_endpoints_enabled": True})

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from starlette.convertors import CONVERTOR_TYPES
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host.host import Ccproxy
@@ -65,6 +65,7 @@ _PROXY_KEYS = frozenset(
     (prefix + route.template, method)
     for route in PROXY_ROUTES
     for prefix in ROUTE_PREFIXES
+    if not (prefix and route.template.startswith(prefix + "/"))  # /api/hello has no /api/api/hello
     for method in ((route.method, "HEAD") if route.method == "GET" else (route.method,))
 )
 
@@ -72,6 +73,8 @@ _PROXY_KEYS = frozenset(
 def _proxy_path_taken(route: BaseRoute) -> tuple[str, str] | None:
     """A fixed path and method the proxy serves outside /v1/ (``/api/hello``) that a plugin's template or
     mount would answer instead, if any."""
+    if isinstance(route, WebSocketRoute):
+        return None  # answers WebSocket upgrades only, which the proxy serves elsewhere
     pattern = getattr(route, "path_regex", None)
     methods = getattr(route, "methods", None)  # None for a mount: every method
     for path, method in sorted(_PROXY_KEYS):
