@@ -136,13 +136,24 @@ def test_secrets_are_masked_wherever_long_runs_of_text_put_them(text, kept, gone
 def test_config_show_masks_a_plugins_credential_typed_as_a_plain_string():
     from ccproxy_core.runtime.cli import _masked
 
-    shown = _masked(
-        {
-            "plugins": {
-                "billing": {"api_key": "ok-SECRETKEY-str", "db_password": "hunter2", "max_tokens": 5, "team": "x"}
-            }
-        }
-    )
-    assert shown == {
-        "plugins": {"billing": {"api_key": "**********", "db_password": "**********", "max_tokens": 5, "team": "x"}}
+    plugin = {
+        "api_key": "ok-SECRETKEY-str",
+        "db_password": "hunter2",
+        "credentials": {"slack": "xoxb-1234-abcd", "bot": "plainsecretvalue"},
+        "max_tokens": 5,
+        # Named after a credential's word, but no credential: shown.
+        "token_url": "https://auth.example/token",
+        "password_file": "/etc/ccproxy/pw",
+        "max_tokens_per_request": "4096",
+        "cache_key_prefix": "ccp",
+        "team": "x",
     }
+    shown = _masked({"plugins": {"billing": plugin}, "attribution": {"keys": {"0123abcd4567": "team-a"}}})
+    masked = "**********"
+    assert shown["plugins"]["billing"] == {
+        **plugin,
+        "api_key": masked,
+        "db_password": masked,
+        "credentials": {"slack": masked, "bot": masked},
+    }
+    assert shown["attribution"] == {"keys": {"0123abcd4567": "team-a"}}  # fingerprints and names, no keys

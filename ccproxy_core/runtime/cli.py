@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -194,18 +195,27 @@ def config_show(config_file: str | None) -> None:
     click.echo(json.dumps(_masked(settings.model_dump(mode="json")), indent=2))
 
 
-def _masked(value: Any, name: str = "") -> Any:
-    """Settings as JSON with credentials masked: secret fields are already ``**********``, and so is a plain
-    string under a credential's name (a plugin's ``api_key: str``); this also masks what hides in plain strings
-    (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
-    from ccproxy_core.safe_values import is_secret_param, redact_secrets
+_CREDENTIAL_NAME = re.compile(
+    r"(?:^|_)(?:api_?key|key|keys|token|secret|secrets|password|passwd|pass|pwd|credentials?|auth|salt|dsn)$"
+)
+"""A setting named as a credential is (``api_key``, ``db_password``, ``credentials``), not one that only holds such a
+word (``token_url``, ``password_file``, ``max_tokens_per_request``)."""
 
+
+def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
+    """Settings as JSON with credentials masked: secret fields are already ``**********``, and so is every plain
+    string under a credential's name (a plugin's ``api_key: str``, each entry of its ``credentials`` table);
+    this also masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
+    from ccproxy_core.safe_values import redact_secrets
+
+    secret = within_credential or bool(_CREDENTIAL_NAME.search(name.lower()))
     if isinstance(value, dict):
-        return {key: _masked(item, key) for key, item in value.items()}
+        # ccproxy's own attribution.keys names key fingerprints, not keys: its names are shown
+        return {key: _masked(item, key, secret and name != "keys") for key, item in value.items()}
     if isinstance(value, list):
-        return [_masked(item, name) for item in value]
+        return [_masked(item, name, secret) for item in value]
     if isinstance(value, str):
-        return "**********" if value and is_secret_param(name) else redact_secrets(value)
+        return "**********" if value and secret else redact_secrets(value)
     return value
 
 

@@ -39,6 +39,7 @@ def run_demo(listening: socket.socket, request_count: int, once: bool) -> int:
     """
     from ccproxy_core.testing.mock_upstream import serve_mock_in_thread
 
+    hold_stop_signals()  # Ctrl-C, even while it starts, stops the demo as it stops `ccproxy serve`: cleanly, exit 0
     mock = serve_mock_in_thread()
     try:
         return _serve(listening, mock.url, request_count, once)
@@ -58,7 +59,6 @@ def _serve(listening: socket.socket, mock_url: str, request_count: int, once: bo
         server = Server(uvicorn_config(create_app(settings), settings))
         base = f"http://127.0.0.1:{port}"
         threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
-        hold_stop_signals()  # Ctrl-C stops the demo as it stops `ccproxy serve`: cleanly, with exit status 0
         server.run(sockets=[listening])
     finally:
         listener.stop()
