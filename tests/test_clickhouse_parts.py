@@ -163,3 +163,45 @@ def test_retention_drops_whole_days_older_than_the_setting(clickhouse_server):
         store.close()
     kept = clickhouse_server.query("SELECT request_id FROM ccproxy.access_logs ORDER BY request_id")
     assert kept == [("age-0",), ("age-1",)]
+
+
+def test_a_write_failure_is_one_line_that_says_what_happened():
+    from clickhouse_driver import errors
+
+    from ccproxy_clickhouse.writer import failure_text
+
+    timeout = failure_text(errors.SocketTimeoutError("(127.0.0.1:46420)"))
+    assert "timeout" in timeout and "127.0.0.1:46420" in timeout  # its own text was only "Code: 209."
+    stack = "DB::Exception: No such column finish_reason in table access_logs. Stack trace:\n0. /lib/x\n1. y"
+    changed = failure_text(errors.ServerException(stack, code=16))
+    assert "\n" not in changed and "Stack trace" not in changed and "/lib/x" not in changed
+    assert changed.startswith("Code: 16. DB::Exception: No such column finish_reason")
+    assert "columns were changed outside ccproxy" in changed
+
+
+def test_writes_resuming_after_failures_are_logged_once(caplog):
+    from clickhouse_driver import errors
+
+    from ccproxy_clickhouse.writer import LogWriter
+
+    class FlakyClient:
+        calls = 0
+
+        def execute(self, query, *args, **kwargs):
+            FlakyClient.calls += 1
+            if FlakyClient.calls <= 2:
+                raise errors.NetworkError("Connection refused (127.0.0.1:9)")
+            return [(0,)] if query.startswith("SELECT count()") else []
+
+        def disconnect(self):
+            pass
+
+    writer = LogWriter(lambda *args: FlakyClient(), "ccproxy", lambda: None, 100, 10, 0.01)
+    from tests.duckdb_records import numbered_record
+
+    writer._pending = [writer.to_row(numbered_record(1))]
+    with caplog.at_level("INFO", logger="ccproxy.clickhouse"):
+        results = [writer.write_pending() for _ in range(3)]
+    assert results[:2] == [False, False] and results[2] is True
+    resumed = [r.getMessage() for r in caplog.records if "resumed" in r.getMessage()]
+    assert resumed == ["writes to ClickHouse resumed after 2 failed attempt(s)"]

@@ -180,3 +180,20 @@ def test_a_read_while_the_file_is_closed_after_a_write_error_says_so_and_reads_r
         assert [row["request_id"] for row in asyncio.run(store.query(LogFilters(), 10)).rows] == ["req-0000"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        ('IO Error: Cannot open file "/srv/ccproxy/access.duckdb.wal": Permission denied', "make its folder writable"),
+        (
+            'IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in python (PID 1999)',
+            "stop the other",
+        ),
+        ("IO Error: No space left on device", "free space on its disk"),
+    ],
+)
+def test_a_write_error_says_what_to_do_about_its_cause(error, advice):
+    from ccproxy_duckdb.writer import _what_to_do
+
+    assert _what_to_do(error).startswith(advice)

@@ -75,6 +75,7 @@ class LogWriter(BatchWriter):
         self.instance = uuid.uuid4().hex[:16]
         """Written into each row's ``instance`` column: tells this process's rows from its peers'."""
         self._log_write_error = RateLimitedLog(log, level=logging.ERROR)
+        self._failures_in_a_row = 0
 
     def to_row(self, record: AccessRecord) -> tuple[Any, ...]:
         return record_to_row(record, self.instance, 0)
@@ -107,6 +108,9 @@ class LogWriter(BatchWriter):
             return False
         self.note_written(len(self._pending))
         self._pending, self._outcome_unknown = [], False
+        if self._failures_in_a_row:
+            log.info("writes to ClickHouse resumed after %d failed attempt(s)", self._failures_in_a_row)
+            self._failures_in_a_row = 0
         return True
 
     def disconnect(self) -> None:
@@ -172,11 +176,12 @@ class LogWriter(BatchWriter):
 
     def _on_failure(self, exc: BaseException) -> None:
         self.write_errors += 1
+        self._failures_in_a_row += 1
         self._log_write_error.log(
             "cannot write %d access record(s) to ClickHouse (kept, will retry; %d queued): %s",
             len(self._pending),
             len(self._queue),
-            exc,
+            failure_text(exc),
         )
         self.disconnect()
         self.needs_prepare = True
@@ -196,3 +201,17 @@ class LogWriter(BatchWriter):
             self._client = self._connect() if left is None else self._connect(max(1.0, left))
             self._client_bounded = left is not None
         return self._client
+
+
+_CHANGED_TABLE_CODES = {16, 47}  # NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER: a column was changed outside ccproxy
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, in a line: the server's message without its stack trace, a timeout named as one, and
+    what to do when the table was changed by hand."""
+    if isinstance(exc, errors.SocketTimeoutError):
+        return f"ClickHouse did not answer in time, a timeout ({exc})"
+    text = str(exc).split("Stack trace", 1)[0].replace("\n", " ").strip().rstrip(".,:")
+    if isinstance(exc, errors.ServerException) and exc.code in _CHANGED_TABLE_CODES:
+        text += "; the access-log table's columns were changed outside ccproxy: put them back as ccproxy made them"
+    return text

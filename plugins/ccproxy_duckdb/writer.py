@@ -197,9 +197,20 @@ class LogWriter(BatchWriter):
     def _count_error(self, exc: BaseException, batch_size: int) -> None:
         self.write_errors += 1
         log.error(
-            "cannot write %d access record(s) to %s: %s; they are written once the file can be (free space on "
-            "its disk, or set OBSERVABILITY__DUCKDB_PATH to another), new ones wait in the queue meanwhile",
+            "cannot write %d access record(s) to %s: %s; they are written once the file can be (%s, or set "
+            "OBSERVABILITY__DUCKDB_PATH to another), new ones wait in the queue meanwhile",
             batch_size,
             self._database.path,
             exc,
+            _what_to_do(str(exc)),
         )
+
+
+def _what_to_do(error: str) -> str:
+    """What the operator can do about a write error, by its cause."""
+    lowered = error.lower()
+    if "permission denied" in lowered or "read-only file system" in lowered:
+        return "make its folder writable by the user ccproxy runs as"
+    if "conflicting lock" in lowered:
+        return "stop the other process that holds the file"
+    return "free space on its disk"
