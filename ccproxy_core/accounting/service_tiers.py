@@ -37,29 +37,16 @@ def unpriced_label(
     """The label of the price context (``service_tier`` or ``speed``) whose value the provider bills at
     no listed price and that neither genai-prices (a price variant in force at ``at``) nor a correction
     prices for the model; ``None`` when both are priced."""
+    variants = (model_info.price_variants if model_info is not None else None) or ()
     for label, listed in (("service_tier", list_price_tiers), ("speed", LIST_PRICE_SPEEDS)):
         value = context.get(label)
         if value is None or value in listed:
             continue
-        if not _named_by_a_price_list(label, value, model_info, corrections, provider_id, model_ids, context, at):
+        if any(v.when.get(label) == value and (v.constraint is None or v.constraint.active(at)) for v in variants):
+            continue
+        if not any(
+            correction.when.get(label) == value and correction.applies(provider_id, model_ids, context)
+            for correction in corrections
+        ):
             return label
     return None
-
-
-def _named_by_a_price_list(
-    label: str,
-    value: str,
-    model_info: ModelInfo | None,
-    corrections: Iterable[PriceCorrection],
-    provider_id: str,
-    model_ids: tuple[str, ...],
-    context: Mapping[str, str],
-    at: datetime,
-) -> bool:
-    for variant in (model_info.price_variants if model_info is not None else None) or ():
-        if variant.when.get(label) == value and (variant.constraint is None or variant.constraint.active(at)):
-            return True
-    return any(
-        correction.when.get(label) == value and correction.applies(provider_id, model_ids, context)
-        for correction in corrections
-    )

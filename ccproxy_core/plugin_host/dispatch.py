@@ -316,19 +316,7 @@ class RequestHooks:
     guarded implementation functions are called directly, in pluggy's order.
     """
 
-    __slots__ = (
-        "_pm",
-        "_start",
-        "_admit",
-        "_end",
-        "_host",
-        "_seen",
-        "_direct_start",
-        "_direct_end",
-        "_log",
-        "_guard",
-        "_suspects",
-    )
+    __slots__ = ("_pm", "_start", "_admit", "_end", "_host", "_seen", "_direct_start", "_direct_end", "_log", "_others")
 
     def __init__(self, pm: pluggy.PluginManager, host: Ccproxy) -> None:
         self._pm, self._host = pm, host
@@ -337,26 +325,25 @@ class RequestHooks:
         self._direct_start: Direct | None = None
         self._direct_end: Direct | None = None
         self._log = changes_log()
-        self._guard: frozenset[str] = frozenset({"on_request_start", "admit_request"})
-        self._suspects: dict[str, tuple[str, ...]] = {"on_request_start": (), "admit_request": ()}
+        # Per request hook, the plugins implementing it that are not ccproxy's own: only they may change facts.
+        self._others: dict[str, tuple[str, ...]] = {"on_request_start": (), "admit_request": ()}
 
     def _refresh(self) -> None:
         self._seen = getattr(self._pm, "generation", -1)
         self._direct_start, self._direct_end = _direct_calls(self._pm, self._start), _direct_calls(self._pm, self._end)
         # ccproxy's own plugins leave the request's facts alone: hooks only they implement need no check.
         built_in = {info.name for info in getattr(self._pm, "ccproxy_plugins", ()) if info.distribution == BUILT_IN}
-        self._suspects = {
+        self._others = {
             caller.name: tuple(impl.plugin_name for impl in caller.get_hookimpls() if impl.plugin_name not in built_in)
             for caller in (self._start, self._admit)
         }
-        self._guard = frozenset(name for name, suspects in self._suspects.items() if suspects)
 
     async def start(self, context: RequestContext) -> None:
         """Fire ``on_request_start``."""
         if self._seen != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
         direct = self._direct_start
-        facts = facts_of(context) if "on_request_start" in self._guard else None
+        facts = facts_of(context) if self._others["on_request_start"] else None
         if direct is None:
             results = self._start(context=context, ccproxy=self._host)
         else:
@@ -366,7 +353,7 @@ class RequestHooks:
             if result is not None and inspect.isawaitable(result):
                 await result
         if facts is not None:
-            put_back(context, facts, "on_request_start", self._log, self._suspects["on_request_start"])
+            put_back(context, facts, "on_request_start", self._log, self._others["on_request_start"])
 
     async def admit(self, context: RequestContext) -> list[Any]:
         """Every ``admit_request`` answer that is not ``None`` (a raising plugin's is none: it is guarded)."""
@@ -374,13 +361,13 @@ class RequestHooks:
             return []
         if self._seen != self._pm.generation:  # type: ignore[attr-defined]
             self._refresh()
-        answers, facts = [], facts_of(context) if "admit_request" in self._guard else None
+        answers, facts = [], facts_of(context) if self._others["admit_request"] else None
         for returned in self._admit(context=context, ccproxy=self._host):
             answer = await returned if returned is not None and inspect.isawaitable(returned) else returned
             if isinstance(answer, Admission):  # a wrapper may have put anything in the results
                 answers.append(answer)
         if facts is not None:
-            put_back(context, facts, "admit_request", self._log, self._suspects["admit_request"])
+            put_back(context, facts, "admit_request", self._log, self._others["admit_request"])
         return answers
 
     async def end(self, context: RequestContext, record: AccessRecord) -> None:
