@@ -36,6 +36,7 @@ from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.other_methods import answer_other_method
+from ccproxy_core.forwarding.request_edits import prepared_body
 from ccproxy_core.forwarding.request_parts import has_dot_segment, off_path_setting, proxy_base_url, upstream_path
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
@@ -294,9 +295,7 @@ class Proxy:
         exchange.sent_headers = headers
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
-        if provider.prepare_body is not None and body:
-            opted_in = getattr(self.settings.upstream, f"{provider.name}_stream_include_usage", False)
-            body = provider.prepare_body(ctx.endpoint, body, opted_in)
+        body = await prepared_body(provider, ctx.endpoint, body, self.settings.upstream) if body else body
         exchange.upstream_sent_at = time.perf_counter()
         try:
             # HEAD is answered as GET without a body (the server drops it): providers serve GET.
