@@ -11,8 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter
+from ccproxy_core.plugin_host.store_answers import datetime_to_micros, micros_to_datetime
 
-from .rows import datetime_to_micros, micros_to_datetime
 from .schema import quote
 
 # The range of ClickHouse's Date type (days since 1970 as UInt16; 18.16 reads dates up to 2105).

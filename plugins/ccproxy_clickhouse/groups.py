@@ -11,10 +11,11 @@ from typing import Any
 from clickhouse_driver import Client
 
 from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters, money_sum
+from ccproxy_core.plugin_host.store_answers import jsonable, micros_to_datetime
 
 from .analytics import IS_ERROR
 from .filters import Params, where_clause
-from .rows import SELECT_LIST, jsonable, micros_to_datetime, row_to_dict
+from .rows import SELECT_LIST, row_to_dict
 
 DAY_MICROS = 86_400_000_000
 MAX_BREAKDOWN = 20

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from clickhouse_driver import Client
 
 from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.plugin_host.store_answers import micros_to_datetime
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
-from .rows import SELECT_LIST, micros_to_datetime, row_to_record
+from .rows import SELECT_LIST, row_to_record
 from .schema import TABLE
 
 log = logging.getLogger("ccproxy.clickhouse")

@@ -16,9 +16,10 @@ import orjson
 from clickhouse_driver import Client
 
 from ccproxy_core.plugin_host.log_store import SORTABLE_COLUMNS, LogFilters, PagePosition, QueryPage
+from ccproxy_core.plugin_host.store_answers import datetime_to_micros, micros_to_datetime
 
 from .filters import Params, where_clause
-from .rows import SELECT_LIST, datetime_to_micros, micros_to_datetime, row_to_dict
+from .rows import SELECT_LIST, row_to_dict
 from .schema import TABLE, quote
 
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
 from ccproxy_core.accounting.record import ACCESS_LOG_COLUMNS, AccessRecord
 from ccproxy_core.plugin_host.log_store import compact_json
+from ccproxy_core.plugin_host.store_answers import datetime_to_micros, micros_to_datetime
 from ccproxy_core.safe_values import MAX_USD
 
 from .schema import JSON_COLUMNS, RECORD_COLUMN_TYPES, quote
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A record's costs are below MAX_USD (safe_values makes them so); Decimal(38, 12) would hold far more.
 _MONEY_LIMIT = MAX_USD
 _INT64_LIMIT = 2**63
@@ -26,18 +24,6 @@ _MONEY_COLUMNS = {name for name, sql_type in RECORD_COLUMN_TYPES if "Decimal" in
 # ``timestamp`` is read as its exact microseconds; every other column as stored.
 SELECT_LIST = ", ".join("timestamp_us" if name == "timestamp" else quote(name) for name in ACCESS_LOG_COLUMNS)
 _TIMESTAMP_INDEX = ACCESS_LOG_COLUMNS.index("timestamp")
-
-
-def datetime_to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime (naive ones are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def micros_to_datetime(micros: int) -> datetime:
-    """Exact conversion of stored microseconds back to an aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _indexes(predicate: Callable[[str], bool]) -> tuple[int, ...]:
@@ -107,8 +93,3 @@ def row_to_record(row: tuple[Any, ...]) -> AccessRecord:
     for name in _UINT8_COLUMNS:
         values[name] = bool(values[name])
     return AccessRecord(**values)
-
-
-def jsonable(value: Any) -> Any:
-    """One aggregate value as JSON: Decimal as float, everything else unchanged."""
-    return float(value) if isinstance(value, Decimal) else value

@@ -13,10 +13,10 @@ from typing import Any
 import duckdb
 
 from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Grouping, LogFilters, money_sum
+from ccproxy_core.plugin_host.store_answers import jsonable, micros_to_datetime
 
 from .attribution_filters import tag_path
 from .queries import where_clause
-from .rows import jsonable, micros_to_datetime
 from .schema import one_row
 
 Cursor = duckdb.DuckDBPyConnection

@@ -19,11 +19,12 @@ from ccproxy_core.plugin_host.log_store import (
     PagePosition,
     QueryPage,
 )
+from ccproxy_core.plugin_host.store_answers import micros_to_datetime
 
 from .attribution_filters import attribution_clauses
 from .json_rows import PAGE_BYTES, encoded_page
 from .rollup_keeper import delete_everything, delete_rows_before, in_transaction
-from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
+from .rows import SELECT_LIST, row_to_dict
 from .schema import one_row
 
 Cursor = duckdb.DuckDBPyConnection

@@ -19,9 +19,10 @@ from typing import Any
 
 import duckdb
 
+from ccproxy_core.plugin_host.store_answers import datetime_to_micros, micros_to_datetime
+
 from . import rollup_sql
 from .rollup_sql import LATE_TABLE, LEVELS, MARGIN_MICROS, Level
-from .rows import datetime_to_micros, micros_to_datetime
 from .schema import one_row
 
 _TIMESTAMP = 1  # position of "timestamp" in a row

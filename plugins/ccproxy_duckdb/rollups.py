@@ -19,14 +19,14 @@ from typing import Any, ClassVar
 import duckdb
 
 from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.store_answers import BUCKET_MICROS, RECENT_ERRORS, datetime_to_micros, micros_to_datetime
 
 from . import rollup_sql
-from .analytics import BUCKET_MICROS, RECENT_ERRORS, analytics, recent_errors_after
+from .analytics import analytics, recent_errors_after
 from .queries import where_clause
 from .rollup_keeper import read_watermarks
 from .rollup_sql import LEVELS, MINUTE, Level
 from .rollups_answer import Percentiles, answer_from_parts
-from .rows import datetime_to_micros, micros_to_datetime
 
 EXACT_SCAN_MAX_WINDOW = timedelta(hours=2)
 """Longer windows are answered from the rollups (at 10M rows a day, 2 h is about 830,000 rows)."""

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.store_answers import Sums, filled_series, series_point
 
-# The exact scan's own shaping, reused so both paths answer in exactly the same form.
-from .analytics import _point as series_point
-from .analytics import _Sums as Sums
 from .rollup_sql import DURATION, TTFT, bin_value
-from .rows import datetime_to_micros, jsonable
 
 SERIES_QUANTILES = (0.5, 0.95, 0.99)
 
@@ -90,20 +86,8 @@ def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, A
     result = []
     for key, values in ordered:
         part, _ = _sums_of(values)
-        tokens = part.tokens()
         found = _quantiles(latency, (column, key, DURATION), (0.95,))
-        result.append(
-            {
-                column: key,
-                "requests": part.requests,
-                "errors": part.errors,
-                "tokens_total": tokens["total"],
-                "tokens": tokens,
-                "cost_usd": jsonable(part.cost_usd),
-                "unpriced_requests": part.unpriced,
-                "p95_ms": found[0] if found else None,
-            }
-        )
+        result.append(part.breakdown_row(column, key, found[0] if found else None))
     return result
 
 
@@ -112,14 +96,5 @@ def _timeseries(sums: Grouped, latency: Latency, filters: LogFilters, width: int
     for key, values in sums["slot"].items():
         part, _ = _sums_of(values)
         by_slot[key] = series_point(key * width, part, _quantiles(latency, ("slot", key, DURATION), SERIES_QUANTILES))
-    first = _micros(filters.start_time) // width
-    last = (_micros(filters.end_time) - 1) // width
-    return [
-        by_slot.get(slot_number) or series_point(slot_number * width, None, None)
-        for slot_number in range(first, last + 1)
-    ]
-
-
-def _micros(moment: datetime | None) -> int:
-    assert moment is not None, "the rollup path is taken only for windows with both ends"
-    return datetime_to_micros(moment)
+    assert filters.start_time is not None and filters.end_time is not None, "rollups answer whole windows only"
+    return filled_series(by_slot, filters.start_time, filters.end_time, width)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -13,10 +12,10 @@ import orjson
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.plugin_host.log_store import compact_json
+from ccproxy_core.plugin_host.store_answers import micros_to_datetime
 
 from .schema import COLUMNS, JSON_COLUMNS, MONEY_COLUMNS
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RATE_LIMITS = COLUMNS.index("rate_limits")
 _fields_before = attrgetter(*COLUMNS[:_RATE_LIMITS])  # rate_limits becomes JSON text
 _TAGS = COLUMNS.index("tags")
@@ -54,18 +53,6 @@ def _json_text(value: Mapping[str, Any]) -> str:
         return compact_json(value)
 
 
-def micros_to_datetime(micros: int) -> datetime:
-    """Exact conversion of DuckDB's ``epoch_us`` back to an aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def datetime_to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime (naive ones are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
 def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row selected with :data:`SELECT_LIST` as the JSON-ready dict of ``AccessRecord.to_dict()``."""
     result = dict(zip(COLUMNS, row, strict=True))
@@ -86,8 +73,3 @@ def _json_dict(raw: str | None) -> Any:
         return json.loads(raw)
     except ValueError:
         return {}
-
-
-def jsonable(value: Any) -> Any:
-    """One aggregate value as JSON: Decimal as float, everything else unchanged."""
-    return float(value) if isinstance(value, Decimal) else value

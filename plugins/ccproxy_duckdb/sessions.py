@@ -6,12 +6,13 @@ import dataclasses
 from typing import Any
 
 from ccproxy_core.plugin_host.log_store import EncodedRows, LogFilters
+from ccproxy_core.plugin_host.store_answers import micros_to_datetime
 
 from . import json_rows
 from .groups import SUMS, SUMS_WIDTH, Cursor, sums_to_dict
 from .json_rows import encoded_page
 from .queries import where_clause
-from .rows import SELECT_LIST, micros_to_datetime, row_to_dict
+from .rows import SELECT_LIST, row_to_dict
 from .schema import one_row
 
 # A session that used several projects, keys or clients names them all, sorted, comma separated;
