@@ -1,7 +1,14 @@
 """The answers open on one forwarded WebSocket, and which of them each provider event belongs to.
 
-On the Responses socket answers come one after the other: every event belongs to the oldest open
-answer, and its terminal event (``error`` included) ends it.
+On the Responses socket answers queue in lanes: a ``response.create`` names its lane with
+``stream_id`` (none: the socket's one lane), and the answers of a lane run first in, first out;
+the provider's events name their lane with the same ``stream_id``. A ``response.created`` begins
+the oldest answer of its lane not begun yet, and binds it to the response's id; an event naming a
+response id finds its answer by that id (an id of an answer that has ended belongs to none);
+other events belong to the lane's oldest begun answer, else its oldest. An ``error`` emitted by a
+response stream (it has a ``sequence_number``) ends the lane's oldest begun answer; one about a
+request (a ``status`` and no ``sequence_number``: a ``previous_response_id`` not found, say) ends
+the lane's oldest answer not begun, as its refusal; each falls back to the other when there is none.
 
 On the Realtime API several answers may be open at once (out-of-band ones beside the
 conversation's), the provider begins some itself (voice activity), and an ``error`` event is
@@ -18,14 +25,19 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from ccproxy_core.forwarding.exchange import Exchange
 
 _RESPONSE_ID = re.compile(r'"response_id"\s*:\s*"([^"\\]{1,256})"')
+_STREAM_ID = re.compile(r'"stream_id"\s*:\s*"([^"\\]{1,256})"')
 REALTIME_ENDS = frozenset({"response.done", "error"})
 """On the Realtime API, the events that end the answer they belong to."""
+ENDED_IDS_KEPT = 64
+"""Ids of ended Responses answers remembered, so that a late event of one (a ``response.failed``
+after its stream's ``error``) is taken for no other answer."""
 
 
 @dataclass(slots=True, eq=False)
@@ -37,10 +49,11 @@ class OpenAnswer:
     """Its place in the order the answers were asked for."""
     asked_by: str | None = None
     """The ``event_id`` the client gave its ``response.create``, if any."""
-    out_of_band: bool = False
-    """Asked for outside the conversation (``response.conversation: "none"``)."""
+    queue: Hashable = False
+    """Where it waits to be begun: on the Realtime API whether it is out of band (``response.conversation:
+    "none"``); on the Responses socket its lane (the ``stream_id`` of its ``response.create``, else ``None``)."""
     response_id: str | None = None
-    """Set once the provider has begun it (Realtime ``response.created``); ``""`` when it gave no id."""
+    """Set once the provider has begun it (``response.created``); ``""`` when it gave no id."""
 
 
 class OpenAnswers:
@@ -51,11 +64,13 @@ class OpenAnswers:
         self.realtime = realtime
         self._serial = 0
         self._open: OrderedDict[int, OpenAnswer] = OrderedDict()
-        self._waiting = {kind: OrderedDict[int, OpenAnswer]() for kind in (False, True)}  # not begun, by out_of_band
+        self._waiting: dict[Hashable, OrderedDict[int, OpenAnswer]] = {}  # not begun, by queue
         self._begun: OrderedDict[int, OpenAnswer] = OrderedDict()
+        self._begun_in: dict[Hashable, OrderedDict[int, OpenAnswer]] = {}  # begun, by queue
         self._begun_without_id: OrderedDict[int, OpenAnswer] = OrderedDict()
         self._by_response: dict[str, OpenAnswer] = {}
         self._by_event: dict[str, OrderedDict[int, OpenAnswer]] = {}  # an event_id may repeat: oldest first
+        self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     def __bool__(self) -> bool:
         return bool(self._open)
@@ -63,10 +78,14 @@ class OpenAnswers:
     def add(self, exchange: Exchange, create: dict[str, Any]) -> None:
         """An answer asked for by the ``response.create`` event ``create`` (or begun by the provider)."""
         asked_by, response = create.get("event_id"), create.get("response")
-        out_of_band = isinstance(response, dict) and response.get("conversation") == "none"
+        if self.realtime:
+            queue: Hashable = isinstance(response, dict) and response.get("conversation") == "none"
+        else:
+            queue = _lane(create.get("stream_id"))
         self._serial += 1
-        answer = OpenAnswer(exchange, self._serial, asked_by if isinstance(asked_by, str) else None, out_of_band)
-        self._open[answer.serial] = self._waiting[out_of_band][answer.serial] = answer
+        answer = OpenAnswer(exchange, self._serial, asked_by if isinstance(asked_by, str) else None, queue)
+        self._open[answer.serial] = answer
+        _put(self._waiting, answer)
         if answer.asked_by:
             self._by_event.setdefault(answer.asked_by, OrderedDict())[answer.serial] = answer
 
@@ -90,7 +109,7 @@ class OpenAnswers:
         if not self._open:
             return None
         if not self.realtime:
-            return _first(self._open)
+            return self._responses_target(event)
         kind = event.get("type")
         if kind == "error":
             return self._refused(event.get("error"))
@@ -108,24 +127,61 @@ class OpenAnswers:
 
     def owner(self, text: str) -> Exchange | None:
         """The answer a provider message counts for (its bytes, its first token): on the Realtime API
-        the one its ``response_id`` names, else the oldest begun; else the oldest open."""
+        the one its ``response_id`` names, else the oldest begun; on the Responses socket the oldest
+        begun of the lane its ``stream_id`` names; else the oldest open."""
         if not self._open:
             return None
         if self.realtime:
             found = _RESPONSE_ID.search(text) if '"response_id"' in text else None
             answer = self._by_id(found.group(1) if found else "")
             return None if answer is None else answer.exchange
-        return self._open[next(iter(self._open))].exchange
+        found = _STREAM_ID.search(text) if '"stream_id"' in text else None
+        lane = self._lane_of(found.group(1) if found else None)
+        answer = _first(self._begun_in.get(lane)) or _first(self._waiting.get(lane)) or _first(self._open)
+        return None if answer is None else answer.exchange
 
     def remove(self, answer: OpenAnswer) -> None:
         """``answer`` has ended."""
         self._open.pop(answer.serial, None)
-        self._waiting[answer.out_of_band].pop(answer.serial, None)
+        _drop(self._waiting, answer)
+        _drop(self._begun_in, answer)
         self._begun.pop(answer.serial, None)
         self._begun_without_id.pop(answer.serial, None)
         if answer.response_id and self._by_response.get(answer.response_id) is answer:
             del self._by_response[answer.response_id]
+            self._ended_ids[answer.response_id] = None
+            if len(self._ended_ids) > ENDED_IDS_KEPT:
+                self._ended_ids.popitem(last=False)
         self._forget_event_id(answer)
+
+    def _responses_target(self, event: dict[str, Any]) -> OpenAnswer | None:
+        lane = self._lane_of(event.get("stream_id"))
+        waiting, begun = self._waiting.get(lane), self._begun_in.get(lane)
+        kind = event.get("type")
+        if kind == "error":
+            if "sequence_number" in event:  # emitted by a response stream: the answer under way failed
+                return _first(begun) or _first(waiting)
+            return _first(waiting) or _first(begun)  # about a request: its refusal
+        response_id = _response_id(event.get("response"))
+        if response_id and (named := self._by_response.get(response_id)) is not None:
+            return named
+        if response_id in self._ended_ids:
+            return None
+        if kind == "response.created" and (oldest := _first(waiting)) is not None:
+            self._begin(oldest, response_id)
+            return oldest
+        return _first(begun) or _first(waiting)
+
+    def _lane_of(self, stream_id: Any) -> Hashable:
+        """The lane an event belongs to: the one its ``stream_id`` names, if any answer is open in it; else
+        the socket's lane without ``stream_id`` if any is open there, else the lane of the oldest open answer."""
+        lane = _lane(stream_id)
+        if lane in self._waiting or lane in self._begun_in:
+            return lane
+        if None in self._waiting or None in self._begun_in:
+            return None
+        oldest = _first(self._open)
+        return oldest.queue if oldest is not None else None
 
     def _forget_event_id(self, answer: OpenAnswer) -> None:
         asked = self._by_event.get(answer.asked_by or "")
@@ -135,10 +191,11 @@ class OpenAnswers:
                 del self._by_event[answer.asked_by or ""]
 
     def _begin(self, answer: OpenAnswer, response_id: str) -> None:
-        self._waiting[answer.out_of_band].pop(answer.serial, None)
+        _drop(self._waiting, answer)
         self._forget_event_id(answer)
         answer.response_id = response_id
         self._begun[answer.serial] = answer
+        _put(self._begun_in, answer)
         if response_id:
             self._by_response[response_id] = answer
         else:
@@ -148,7 +205,7 @@ class OpenAnswers:
         """The oldest answer not begun that a ``response.created`` of ``response`` may begin: of its kind
         (``conversation_id`` null: out of band; a conversation's id: in it; not given: either)."""
         if "conversation_id" in response:
-            return _first(self._waiting[response["conversation_id"] is None])
+            return _first(self._waiting.get(response["conversation_id"] is None))
         heads = [answer for answer in map(_first, self._waiting.values()) if answer is not None]
         return min(heads, key=lambda answer: answer.serial, default=None)
 
@@ -167,11 +224,26 @@ class OpenAnswers:
         if isinstance(param, str) and param and not param.startswith("response"):
             return None  # about another event's field (item.type), whatever id it names
         if isinstance(named, str) and named:
-            return _first(self._by_event.get(named, OrderedDict()))
+            return _first(self._by_event.get(named))
         return self._oldest_waiting({}) if _about_a_response(error) else None
 
 
-def _first(answers: OrderedDict[int, OpenAnswer]) -> OpenAnswer | None:
+def _put(queues: dict[Hashable, OrderedDict[int, OpenAnswer]], answer: OpenAnswer) -> None:
+    queues.setdefault(answer.queue, OrderedDict())[answer.serial] = answer
+
+
+def _drop(queues: dict[Hashable, OrderedDict[int, OpenAnswer]], answer: OpenAnswer) -> None:
+    """Take ``answer`` out of its queue; a queue left empty goes (a client may name a new lane per answer)."""
+    queue = queues.get(answer.queue)
+    if queue is not None and queue.pop(answer.serial, None) is not None and not queue:
+        del queues[answer.queue]
+
+
+def _lane(stream_id: Any) -> str | None:
+    return stream_id if isinstance(stream_id, str) else None
+
+
+def _first(answers: OrderedDict[int, OpenAnswer] | None) -> OpenAnswer | None:
     return answers[next(iter(answers))] if answers else None
 
 
