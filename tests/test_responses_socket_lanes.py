@@ -121,7 +121,11 @@ def test_a_late_event_of_an_answer_its_streams_error_ended_goes_to_no_other(prov
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     started_1 = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
     failed_mid_stream = json.dumps(
-        {"type": "error", "sequence_number": 3, "error": {"type": "server_error", "code": "server_error", "message": "x"}}
+        {
+            "type": "error",
+            "sequence_number": 3,
+            "error": {"type": "server_error", "code": "server_error", "message": "x"},
+        }
     )
     late_failed = event("response.failed", "resp_1", "gpt-4o", None, status="failed", error={"code": "server_error"})
     started_2 = event("response.created", "resp_2", "gpt-4o-mini", None, status="in_progress")
