@@ -187,3 +187,15 @@ def test_multipart_upload_reaches_the_provider_exactly_as_sent(proxy, upstream):
     [received] = upstream.requests()
     assert received.body == sent
     assert received.header("content-type") == request.headers["content-type"]
+
+
+def test_an_anthropic_file_that_looks_like_batch_results_is_downloaded_unbilled(proxy, recorder):
+    # Anthropic's batch results have a route of their own; a file is only a file, whatever it holds.
+    message = {"model": ANTHROPIC_MODEL, "usage": {"input_tokens": 100_000, "output_tokens": 10_000}}
+    content = json.dumps({"custom_id": "x1", "result": {"type": "succeeded", "message": message}}).encode() + b"\n"
+    client = anthropic_client(proxy)
+    uploaded = client.beta.files.upload(file=("results.jsonl", content, "application/jsonl"))
+    assert client.beta.files.download(uploaded.id).read() == content
+    _upload, download = recorder.wait_for_ends(2)
+    assert (download.service_type, download.endpoint) == ("anthropic", "/v1/files/{file_id}/content")
+    assert (download.tokens_input, download.cost_usd, download.priced) == (None, 0, True)  # before: $0.225

@@ -160,13 +160,22 @@ def test_results_fetched_again_are_recorded_without_their_usage(proxy, recorder)
     assert (other.tokens_input, other.cost_usd) == (300_000, Decimal("0.46125"))
 
 
-def test_results_whose_fetch_was_cut_short_count_in_full_when_fetched_again(proxy, recorder):
+def test_results_a_fetch_cut_short_counted_are_not_counted_again_by_the_next_fetch(proxy, recorder):
+    # The cut fetch reads the first result whole, then half of the second: the provider billed each once.
     path = "/v1/messages/batches/msgbatch_1/results"
     cut = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results-cut"})
     with contextlib.suppress(anthropic.APIError, httpx.HTTPError):
         cut.with_options(max_retries=0).get(path, cast_to=bytes)
-    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    # Fetched again in full, through the /api alias of the same route (the same results at the provider).
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test", base_url=proxy.url + "/api", default_headers={"x-raw": "results"}
+    )
     assert client.get(path, cast_to=bytes) == RESULTS
-    short, whole = recorder.wait_for_ends(2)
-    assert short.error_type is not None
-    assert (whole.tokens_input, whole.cost_usd) == (300_000, Decimal("0.46125"))
+    plain = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    assert plain.get(path, cast_to=bytes) == RESULTS  # and again, without the alias
+    short, whole, again = recorder.wait_for_ends(3)
+    one = (100_000 * 3 + 500 * 15) / MTOK / 2
+    assert short.error_type is not None and (short.tokens_input, short.cost_usd) == (100_000, one)
+    # Before: the whole fetch counted all three results again (400,000 input tokens recorded for 300,000).
+    assert (whole.tokens_input, whole.cost_usd) == (200_000, 2 * one)
+    assert (again.tokens_input, again.cost_usd) == (None, 0)  # before: 300,000 again, the alias a new path

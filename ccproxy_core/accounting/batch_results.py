@@ -63,6 +63,8 @@ class BatchUsage:
 
     thresholds: tuple[int, ...] = ()
     """Input sizes above which some price changes (``PriceBook.input_thresholds``)."""
+    counted_before: int = 0
+    """The first results, which an earlier fetch of the same results counted: seen, not added."""
     results: int = 0
     groups: dict[GroupKey, Usage] = field(default_factory=dict)
     unreadable: bool = False
@@ -71,6 +73,8 @@ class BatchUsage:
     def add(self, model: str, usage: Usage) -> None:
         """Add one result's usage (each compaction step on its own, priced by its own size)."""
         self.results += 1
+        if self.results <= self.counted_before:
+            return
         # A charge no price list gives, or a search price of the result's own, cannot be summed by model.
         unsummable = usage.unpriced_charge is not None or usage.web_search_kcount is not None
         self.unreadable = self.unreadable or usage.bad_counts or unsummable
@@ -108,9 +112,9 @@ class BatchResultsParser:
     state = None
     lost = False  # a result line too large to read leaves the results unpriced (``unreadable``), not unknown
 
-    def __init__(self, thresholds: tuple[int, ...] = ()) -> None:
+    def __init__(self, thresholds: tuple[int, ...] = (), counted_before: int = 0) -> None:
         self._lines = SSELineSplitter()
-        self._batch = BatchUsage(thresholds)
+        self._batch = BatchUsage(thresholds, counted_before)
         self._unread_lines = 0  # lines naming usage that are not JSON
 
     def feed(self, chunk: bytes) -> bool:

@@ -1,10 +1,11 @@
 """Batch results already counted: fetched again through the same process, they record no usage.
 
 A client may fetch the same batch results many times (a retry, a second tool, an SDK iterator
-run twice); the provider billed the batch once. So ccproxy remembers the results it counted
-in full (the provider answered 200 and they were read to the end) and records a later fetch of
-the same results as a read of a stored object: no tokens, no cost. A fetch cut short is not
-remembered: the next one counts every result.
+run twice or left early); the provider billed the batch once. So ccproxy remembers the results
+it counted in full (the provider answered 200 and they were read to the end) and records a later
+fetch of the same results as a read of a stored object: no tokens, no cost. Of a fetch cut short
+it remembers how many results it counted, and a later fetch counts only the results after them
+(a provider serves the same results in the same order each time).
 
 The memory is per process and bounded, as for background responses: results counted through
 another worker or before a restart, or pushed out by ``MAX_COUNTED`` newer ones, count again.
@@ -21,21 +22,29 @@ MAX_COUNTED = 10_000
 
 
 class CountedBatchResults:
-    """The batch results this process has counted in full, by provider and path."""
+    """The batch results this process has counted, by provider and path: all of them (``None``), or the
+    first so many."""
 
     def __init__(self, limit: int = MAX_COUNTED) -> None:
-        self._counted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._counted: OrderedDict[tuple[str, str], int | None] = OrderedDict()
         self._limit = limit
 
+    def counted_before(self, results: tuple[str, str]) -> int:
+        """How many of the first results of ``results`` (provider, path) a fetch cut short counted already;
+        the reader of the next fetch leaves them out."""
+        return self._counted.get(results) or 0
+
     def settle(self, usage: Usage, results: tuple[str, str], read_whole: bool) -> Usage:
-        """The usage the record of a fetch of ``results`` (provider, path) should carry."""
+        """The usage the record of a fetch of ``results`` (provider, path) should carry; its reader left
+        out the :meth:`counted_before` results."""
         if usage.batch is None or not usage.batch.results:
             return usage
-        if results in self._counted:
+        before = self._counted.get(results, 0)
+        if before is None:
             self._counted.move_to_end(results)
             return Usage(response_model=usage.response_model)
-        if read_whole:
-            self._counted[results] = None
-            while len(self._counted) > self._limit:
-                self._counted.popitem(last=False)
+        self._counted[results] = None if read_whole else max(before, usage.batch.results)
+        self._counted.move_to_end(results)
+        while len(self._counted) > self._limit:
+            self._counted.popitem(last=False)
         return usage

@@ -14,6 +14,7 @@ import aiohttp
 from ccproxy_core.accounting.batch_results import BatchResultsParser
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import NO_USAGE_READERS, StreamUsageParser, usage_from_json
+from ccproxy_core.forwarding.billed_once import BilledOnce
 from ccproxy_core.forwarding.decoding import DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.responses import PASS_THROUGH, BodyParser
@@ -127,12 +128,15 @@ def _note_redirect(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None
         exchange.usage.error_message = "the provider redirected the request; ccproxy passes redirects on to the client"
 
 
-def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, prices: PriceBook) -> BodyParser | None:
+def streamed_body_parser(
+    exchange: Exchange, upstream: aiohttp.ClientResponse, prices: PriceBook, billed_once: BilledOnce
+) -> BodyParser | None:
     """How to read an answer passed on as it arrives; ``None``: read it whole.
 
     Event streams, batch results and any large body that is not JSON (file contents) are
     streamed; JSON answers and small bodies are read whole. Batch results are grouped by the
-    input sizes where ``prices`` change.
+    input sizes where ``prices`` change, and leave out those an earlier fetch cut short counted
+    (``billed_once``).
     """
     if upstream.content_type == "text/event-stream" or _unlabelled_stream(exchange, upstream):
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
@@ -140,7 +144,7 @@ def streamed_body_parser(exchange: Exchange, upstream: aiohttp.ClientResponse, p
         exchange.invalid_json = True  # a captive portal's page where results or JSON belong: no need to read it
         return PASS_THROUGH
     if exchange.reader == "batch_results":
-        return BatchResultsParser(prices.input_thresholds())
+        return BatchResultsParser(prices.input_thresholds(), billed_once.batch_results_counted(exchange))
     if upstream.content_type == "application/json" or upstream.status in NO_CONTENT:  # no body to wait for
         return None
     length = upstream.content_length

@@ -24,7 +24,17 @@ class BilledOnce:
         usage, origin = self.background_responses.settle(exchange.usage, exchange.reader, exchange.context, keys)
         if exchange.reader == "batch_results":
             read_whole = exchange.failure is None and exchange.upstream_status == 200 and not exchange.accounting_lost
-            results = (exchange.context.service_type, exchange.context.path)
-            usage = self.batch_results.settle(usage, results, read_whole)
+            usage = self.batch_results.settle(usage, batch_results_of(exchange), read_whole)
         exchange.usage = usage
         return origin
+
+    def batch_results_counted(self, exchange: Exchange) -> int:
+        """How many of the first results ``exchange`` fetches were counted by an earlier fetch cut short."""
+        return self.batch_results.counted_before(batch_results_of(exchange))
+
+
+def batch_results_of(exchange: Exchange) -> tuple[str, str]:
+    """The batch results an exchange fetches: its provider, and its path as the provider sees it
+    (``/api/v1/...`` and ``/v1/...`` are the same results)."""
+    path = exchange.context.path
+    return exchange.context.service_type, path[4:] if path.startswith("/api/") else path

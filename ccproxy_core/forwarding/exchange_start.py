@@ -9,7 +9,7 @@ from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
 from ccproxy_core.forwarding.request_parts import client_headers, url_path
-from ccproxy_core.providers import ProxyRoute, provider_for, service_type_for
+from ccproxy_core.providers import ProxyRoute, provider_for, reader_for, service_type_for
 from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_text
 
 
@@ -51,6 +51,6 @@ def start_exchange(
         provider=provider,
         request_bytes=len(body or b""),
         client_request_id=context.client_request_id,
-        reader=route.reader,
+        reader=reader_for(route, provider.name),
         client_headers=scope["headers"],
     )

@@ -337,7 +337,7 @@ class Proxy:
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
         if upstream.status < 300 and exchange.context.method != "HEAD":  # errors and redirects are read whole
-            parser = streamed_body_parser(exchange, upstream, self.prices)
+            parser = streamed_body_parser(exchange, upstream, self.prices, self.billed_once)
             if parser is not None:
                 if exchange.accounting_lost:  # in a coding ccproxy cannot undo: passed on unread
                     decoder, parser = None, PASS_THROUGH

@@ -35,7 +35,7 @@ SHARED_ROUTES = (
         "DELETE /v1/files/{file_id}",
     ),
     # OpenAI batch output files are fetched here (their result lines are accounted); other
-    # file contents have no result lines and pass through unread.
+    # file contents have no result lines and pass through unread. See ``reader_for``.
     *routes(None, "batch_results", "GET /v1/files/{file_id}/content"),
 )
 
@@ -57,6 +57,15 @@ NO_NEW_SPEND = frozenset(
 """Calls that start no new spend, as ``(method, endpoint)``: free ones, and managing, cancelling or reading
 what earlier calls started (a batch's results, a background response). A spent budget lets them through:
 refusing a cancel would keep spend running, refusing results would withhold what was paid for."""
+
+
+def reader_for(route: ProxyRoute, service_type: str) -> str:
+    """How an answer on ``route`` is read when ``service_type`` serves it. Anthropic keeps no batch
+    output in files (its results have a route of their own), so a file's content there is only a
+    file, however much it looks like results: the download is not billed."""
+    if route.service_type is None and route.reader == "batch_results" and service_type != "openai":
+        return "none"
+    return route.reader
 
 
 def provider_for(service_type: str) -> Provider:
@@ -87,5 +96,6 @@ __all__ = [
     "StreamReader",
     "StreamState",
     "provider_for",
+    "reader_for",
     "service_type_for",
 ]
