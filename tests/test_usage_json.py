@@ -316,6 +316,22 @@ def test_an_anthropic_stream_whose_final_output_count_is_missing_is_unpriced(del
     assert usage.output_tokens is None  # not the placeholder, counted nowhere as output
 
 
+def test_an_anthropic_stream_without_message_delta_read_event_by_event_is_unpriced():
+    # message_stop arrives in a read of its own, with no message_delta before it: the output count
+    # was never told. Before, message_start's placeholder (1) was priced as the output.
+    start = {
+        "type": "message_start",
+        "message": {"model": "claude-haiku-4-5", "usage": {"input_tokens": 25, "output_tokens": 1}},
+    }
+    events = [("message_start", start), ("ping", {"type": "ping"}), ("message_stop", {"type": "message_stop"})]
+    parser = StreamUsageParser("anthropic")
+    for name, data in events:
+        parser.feed(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+    usage = parser.result()
+    assert (usage.input_tokens, usage.output_tokens) == (25, None)
+    assert not PriceBook().compute("anthropic", "claude-haiku-4-5", usage).priced
+
+
 def _anthropic_stream(*deltas: dict | None) -> bytes:
     start = {
         "type": "message_start",

@@ -208,8 +208,12 @@ class AnthropicStreamReader(StreamReader):
         if b"message_stop" in block and search_data_lines(_TERMINAL, block):
             state.terminal_seen = True
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
-        if not named and _EVENTS_WITH_DATA.search(block) is None:
-            return
+        if named or _EVENTS_WITH_DATA.search(block) is not None:
+            self._read_events(usage, state, block)
+        if state.terminal_seen and not self._output_counted and not state.error_seen:
+            _output_unknown(usage)  # a whole message that never told its output count (message_stop read alone too)
+
+    def _read_events(self, usage: Usage, state: StreamState, block: bytes) -> None:
         for name, data in _event_data(block):
             if name == b"error":  # the SDKs raise on the event's name, whatever its data says
                 _read_error_event(usage, state, data)
@@ -222,8 +226,6 @@ class AnthropicStreamReader(StreamReader):
                 if isinstance(event, dict):
                     self._read(usage, state, event, name.decode())
             # Any other named event (ping, content blocks) carries no usage, whatever its data says.
-        if state.terminal_seen and not self._output_counted and not state.error_seen:
-            _output_unknown(usage)  # a whole message that never told its output count
 
     def _read(self, usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
         if kind == "message_delta":
