@@ -13,6 +13,12 @@ bytes for its answer: another client's request was answered, and recorded, with 
 that arrive while no request waits on the connection close it instead; the pool then opens a
 new one for the next request.
 
+aiohttp restarts its read timer whenever it resumes reading a connection it paused (its buffer
+was full: the client read slower than the provider wrote), also after the answer has ended. The
+timer then ran on the idle connection in the pool and put a timeout on it, which the next
+request sent on it raised at once: a 504 ``upstream_timeout`` for a request no provider saw. A
+connection whose answer was read to its end runs no read timer.
+
 An answer that can have no body (1xx, 204, 205, 304) but declares one (a length, a transfer
 coding) breaks HTTP's framing: the bytes its sender writes after the head are no answer, and a
 request sent on the connection before they arrive would take them for its own. Its connection
@@ -50,6 +56,11 @@ class UpstreamProtocol(ResponseHandler):
                 self.transport.close()
             return
         super().data_received(data)
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        super().resume_reading(resume_parser)
+        if not self._asked:  # its answer has ended: no read is awaited, so no read is late
+            self._drop_timeout()
 
     def feed_data(self, data: Any, size: int = 0) -> None:
         """aiohttp queues each answer it parsed here, its body still arriving or whole."""
