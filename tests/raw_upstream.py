@@ -7,6 +7,7 @@ never leaks into the next request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -60,7 +61,7 @@ class RawUpstream:
             threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
 
     def _answer(self, connection: socket.socket) -> None:
-        with connection:
+        with connection, contextlib.suppress(ConnectionError):  # ccproxy may close it first (a timeout)
             received = b""
             while _HEAD_END not in received:
                 chunk = connection.recv(65536)

@@ -16,7 +16,6 @@ import aiohttp
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
@@ -58,7 +57,6 @@ from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
     UnsendableHeader,
     UpstreamPool,
-    auto_headers_to_skip,
     client_credential_values,
     configured_keys,
     credential_values,
@@ -300,15 +298,7 @@ class Proxy:
         try:
             # HEAD is answered as GET without a body (the server drops it): providers serve GET.
             method = "GET" if ctx.method == "HEAD" else ctx.method
-            return await pool.session.request(
-                method,
-                URL(url, encoded=True),
-                # A view: aiohttp cuts a body to its length before writing it, a copy of bytes (30 MiB for 30 MiB).
-                data=memoryview(body) if body else None,
-                headers=headers,
-                skip_auto_headers=auto_headers_to_skip(headers),
-                allow_redirects=False,  # a redirect is the client's to follow: followed here, it would take the key along
-            )
+            return await pool.send(method, url, body, headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             exchange.upstream_sent_at = None if never_connected(exc, method) else exchange.upstream_sent_at
             await self._local_error(exchange, send, *unanswered_request(ctx.service_type, exc))

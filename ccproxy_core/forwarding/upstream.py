@@ -23,6 +23,7 @@ import ssl
 import aiohttp
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
+from yarl import URL
 
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
@@ -72,6 +73,8 @@ class UpstreamPool:
         self.size = settings.upstream.max_connections
         self.wait_seconds = settings.upstream.pool_timeout_seconds
         self.session = _open_session(settings)
+        # aiohttp's read timeout runs only once the body is written, and restarts at every header line.
+        self.head_deadline_seconds = settings.upstream.connect_timeout_seconds + settings.upstream.read_timeout_seconds
         self._upgrades: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(self.size)
 
@@ -81,6 +84,23 @@ class UpstreamPool:
         if self._upgrades is None:
             self._upgrades = upgrade_session(self.session)
         return self._upgrades
+
+    async def send(
+        self, method: str, url: str, body: bytes | bytearray | None, headers: CIMultiDict[str]
+    ) -> aiohttp.ClientResponse:
+        """Send a request and read the head of its answer, within the connect and read timeouts together
+        (``TimeoutError`` after: a provider that stops reading the body, or sends its head a line at a
+        time, holds no request longer). A redirect is the answer: followed, it would take the key along."""
+        async with asyncio.timeout(self.head_deadline_seconds):
+            return await self.session.request(
+                method,
+                URL(url, encoded=True),
+                # A view: aiohttp cuts a body to its length before writing it, a copy of bytes (30 MiB for 30 MiB).
+                data=memoryview(body) if body else None,
+                headers=headers,
+                skip_auto_headers=auto_headers_to_skip(headers),
+                allow_redirects=False,
+            )
 
     async def acquire(self) -> None:
         """Take a connection slot, or raise :class:`PoolTimeout` after the configured wait."""

@@ -1,0 +1,100 @@
+"""Time limits on the way to the provider: a request the provider stops reading, or answers a header
+line at a time, ends within the connect and read timeouts together; and a kept-alive connection
+idles in the pool with no read timer running, so the next request on it reaches the provider."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from ccproxy_core.forwarding.upstream_protocol import UpstreamProtocol
+
+from .raw_upstream import upstream_and_proxy_fixtures
+
+TIMEOUTS = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 0.5}
+HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+# A head sent a line at a time, each within the read timeout: aiohttp's timer starts again at each.
+TRICKLE: list[bytes | float | str] = [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"]
+TRICKLE += [part for n in range(20) for part in (0.3, b"x-slow-%d: v\r\n" % n)]
+upstream, _proxy = upstream_and_proxy_fixtures({"trickle": TRICKLE})
+
+
+@pytest.fixture
+def deaf_provider():
+    """A provider that accepts connections and never reads from them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_an_answer_head_sent_a_line_at_a_time_ends_in_504_within_the_timeouts(upstream, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url, upstream=TIMEOUTS)
+    started = time.monotonic()
+    answer = httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers={**HEADERS, "x-raw": "trickle"}, timeout=30)
+    waited = time.monotonic() - started
+    [record] = recorder.wait_for_ends(1)
+    # Before: no end until the client gave up (or 128 header lines, each up to the read timeout apart).
+    assert (answer.status_code, record.status_code, record.error_type) == (504, 504, "upstream_timeout")
+    assert waited < 5
+
+
+def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(deaf_provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=deaf_provider, upstream=TIMEOUTS)
+    big = {**REQUEST, "messages": [{"role": "user", "content": "x" * 16_000_000}]}
+    started = time.monotonic()
+    answer = httpx.post(proxy.url + "/v1/messages", json=big, headers=HEADERS, timeout=60)
+    waited = time.monotonic() - started
+    [record] = recorder.wait_for_ends(1)
+    # Before: the request hung until its client left, holding its share of the body memory.
+    assert (answer.status_code, record.status_code, record.error_type) == (504, 504, "upstream_timeout")
+    assert waited < 10
+
+
+BODY = b"x" * 100_000
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+
+
+async def _answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(ANSWER)  # then the connection stays open, idle, as a kept-alive one does
+    await writer.drain()
+    await reader.read()
+
+
+def test_a_connection_whose_answer_was_read_slowly_runs_no_read_timer_once_idle():
+    async def scenario() -> BaseException | None:
+        loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(_answer_once, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, protocol = await loop.create_connection(lambda: UpstreamProtocol(loop=loop), "127.0.0.1", port)
+        # A tiny buffer: reading pauses at every arrival, the answer's last one too, and resumes
+        # only as the body is consumed, after its end was parsed (a client slower than the provider).
+        protocol.set_response_params(read_timeout=0.2, read_bufsize=1)
+        _message, payload = await protocol.read()
+        await asyncio.sleep(0.1)  # everything has arrived
+        assert await payload.read() == BODY
+        await asyncio.sleep(0.5)  # idle in the pool, longer than the read timeout
+        failure = protocol.exception()
+        protocol.close()
+        server.close()
+        return failure
+
+    # Before: a timeout put on the idle connection, which the next request sent on it raised at
+    # once (a 504 for a request the provider never saw).
+    assert asyncio.run(scenario()) is None
