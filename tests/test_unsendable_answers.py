@@ -29,6 +29,9 @@ ANSWERS = {
         b"application/json", b"text/event-stream"
     ),
     "status-600": json_answer(b"600 Beyond", MESSAGE),
+    "hop-by-hop-by-name": json_answer(
+        b"200 OK", MESSAGE, b"Connection: X-Hop\r\nx-hop: to-the-gateway\r\nx-kept: yes\r\n"
+    ),
     # Framing the HTTP library refuses: a head announcing fewer bytes than follow, a 204 with a body.
     "longer-than-its-length": json_answer(b"200 OK", MESSAGE).replace(
         b"content-length: %d" % len(MESSAGE), b"content-length: 5"
@@ -69,6 +72,14 @@ def test_a_header_with_a_control_character_is_left_out_and_the_answer_goes_throu
     assert response.headers["x-kept"] == "yes" and "x-odd" not in response.headers
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_input, record.tokens_output) == (200, None, 10, 5)
+
+
+def test_a_header_the_providers_connection_header_names_stays_on_its_hop(proxy, recorder):
+    response = send(proxy, "hop-by-hop-by-name")
+    assert response.status_code == 200 and response.content == MESSAGE
+    assert response.headers["x-kept"] == "yes" and "x-hop" not in response.headers  # before: passed on
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, None)
 
 
 @pytest.mark.parametrize("status", [600, 999])

@@ -26,20 +26,28 @@ _UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _NOT_RETURNED = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server", b"upgrade", b"trailer"}
 )
+_CONNECTION_OPTIONS = _NOT_RETURNED | {b"close"}
+"""What a provider's ``Connection`` usually says: nothing more to leave out."""
 
 
 def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
     """Upstream headers for the client, byte for byte (``x-request-id`` and ``content-encoding``
-    included), plus ``x-ccproxy-request-id``; an ``x-ccproxy-*`` header of the provider's is left out.
+    included), plus ``x-ccproxy-request-id``; an ``x-ccproxy-*`` header of the provider's is left out,
+    and so are hop-by-hop ones: HTTP's own and those the provider's ``Connection`` names.
 
     A header whose value holds a control character (which HTTP forbids, and the server would
     refuse, failing the whole answer) is left out; the rest of the answer goes through.
     """
     out = [(CCPROXY_REQUEST_ID_HEADER, request_id.encode())]
+    nominated: set[bytes] = set()
     for name, value in upstream:
         lower = name.lower()
-        if lower not in _NOT_RETURNED and not lower.startswith(b"x-ccproxy-"):  # ccproxy's own names
+        if lower == b"connection":
+            nominated.update(option.strip().lower() for option in value.split(b","))
+        elif lower not in _NOT_RETURNED and not lower.startswith(b"x-ccproxy-"):  # ccproxy's own names
             out.append((lower, value))
+    if not nominated <= _CONNECTION_OPTIONS:  # hop-by-hop by the provider's word (``Connection: x-foo``): not passed on
+        out = [(name, value) for name, value in out if name not in nominated]
     # One search over every value (a tab never matches): a search per header costs twice as much.
     if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
         out = [(name, value) for name, value in out if not _UNSENDABLE_VALUE.search(value)]
