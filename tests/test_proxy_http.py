@@ -128,6 +128,18 @@ def test_a_header_that_is_not_utf8_is_refused_naming_it(proxy, upstream, recorde
     assert (record.status_code, record.error_type, record.upstream_status) == (400, "invalid_request", None)
 
 
+def test_a_key_header_sent_twice_is_refused_naming_it(proxy, upstream, recorder):
+    """Which of two keys the provider bills is unknown, and the record would name one of them."""
+    httpx.delete(upstream.url + "/_mock/requests")
+    headers = [*ANTHROPIC_HEADERS.items(), ("x-api-key", "sk-ant-other-key-0000")]
+    response = httpx.post(proxy.url + "/v1/messages", json=BODY, headers=headers)
+    assert response.status_code == 400  # before: forwarded with both, recorded under the first
+    assert "x-api-key header was sent more than once" in response.json()["error"]["message"]
+    assert "sk-ant-other" not in response.text and mock_requests(upstream) == []
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (400, "invalid_request", None)
+
+
 def test_a_websocket_upgrade_with_a_header_that_is_not_utf8_is_refused(proxy, upstream, recorder):
     httpx.delete(upstream.url + "/_mock/requests")
     with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:

@@ -59,10 +59,15 @@ class PoolTimeout(Exception):
 
 
 class UnsendableHeader(ValueError):
-    """A client's header whose bytes are not UTF-8: aiohttp sends text as UTF-8, so they would change."""
+    """A client's header ccproxy cannot forward as it is: its bytes are not UTF-8 (aiohttp sends text as
+    UTF-8, so they would change), or it is a credential sent twice (which key the provider bills is
+    then unknown, and the record would name one of them)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the {name} header is not valid UTF-8, and ccproxy forwards headers only unchanged")
+    def __init__(self, name: str, repeated: bool = False) -> None:
+        if repeated:
+            super().__init__(f"the {name} header was sent more than once; send one key per request")
+        else:
+            super().__init__(f"the {name} header is not valid UTF-8, and ccproxy forwards headers only unchanged")
 
 
 class UpstreamPool:
@@ -171,7 +176,7 @@ def _open_session(settings: Settings) -> aiohttp.ClientSession:
 def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) -> CIMultiDict[str]:
     """The client's headers as the provider should see them: credentials, versions and encodings untouched.
 
-    Raises :class:`UnsendableHeader` for a value whose bytes are not UTF-8.
+    Raises :class:`UnsendableHeader` for a value whose bytes are not UTF-8, or a credential header sent twice.
     """
     out: CIMultiDict[str] = CIMultiDict()
     connection = headers.getlist("connection")
@@ -182,6 +187,8 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
             sent = value if value.isascii() else _as_received(name, value)
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
+                if name in _CREDENTIAL_SET and name in out:
+                    raise UnsendableHeader(name, repeated=True)
                 out.add(name, kept)
     if not client_sent_key(out):  # credentials are never dropped above: these are the client's as sent
         _add_fallback_key(out, provider, settings)
