@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from click.testing import CliRunner
 
 from ccproxy_core.runtime.cli import main
@@ -20,6 +21,7 @@ from ccproxy_core.runtime.report.sources import (
     filter_item,
     id_batches,
 )
+from ccproxy_core.runtime.report.tables import money
 from ccproxy_core.testing import make_record
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.writer import LogWriter
@@ -149,3 +151,19 @@ def test_session_ids_are_asked_for_in_batches_the_api_reads_back_exactly():
     assert not any(names.exclude for names in read_back)
     for batch in batches:
         assert len(batch) <= MAX_LISTED_IDS and len(quote(",".join(batch), safe="")) <= MAX_LIST_QUERY_CHARS
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.045, "$0.05"),
+        (1234.565, "$1,234.57"),
+        (0.01, "$0.01"),
+        (0.00125, "$0.0013"),
+        (0.00005, "<$0.0001"),
+        (0, "$0.00"),
+    ],
+)
+def test_money_rounds_the_amount_the_api_wrote_half_up(value, shown):
+    # Before: 0.045 (the float 0.04499...) was shown as $0.04, where the dashboard shows $0.05.
+    assert money(value) == shown

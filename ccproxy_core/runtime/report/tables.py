@@ -11,6 +11,7 @@ fail on ``[/]``) and its ``:name:`` as an emoji code.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from rich import box
@@ -44,14 +45,19 @@ def compact(count: int) -> str:
     return f"{count / 1_000_000_000:.2f}B"
 
 
+_CENT, _HUNDREDTH_CENT = Decimal("0.01"), Decimal("0.0001")
+
+
 def money(value: float | None) -> str:
     """Dollars: cents from one cent up, four decimals below, ``<$0.0001`` for less but not nothing;
     ``unknown`` when no request of the row has a known price."""
     if value is None:
         return "unknown"
-    if value >= 0.01 or value == 0:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
+    # The number as the API wrote it, rounded half up: the float 0.045 is 0.04499..., which rounds to $0.04.
+    amount = Decimal(repr(value))
+    if amount >= _CENT or amount == 0:
+        return f"${amount.quantize(_CENT, ROUND_HALF_UP):,.2f}"
+    return f"${amount.quantize(_HUNDREDTH_CENT, ROUND_HALF_UP):.4f}" if amount >= _HUNDREDTH_CENT else "<$0.0001"
 
 
 def render(console: Console, kind: str, rows: list[dict[str, Any]], title: str) -> None:
