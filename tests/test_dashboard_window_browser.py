@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from ccproxy_core import hookimpl
 from ccproxy_core.testing import wait_until
 from tests.dashboard_pages import (
     ALL_LOGS_ON,
@@ -130,3 +131,19 @@ def test_chart_times_are_written_the_readers_way(browser, proxy_factory):
         assert re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4} \d{1,2}:\d\d", shown), shown  # 5.12.2026 08:42, not 12/5 8:42am
     finally:
         context.close()
+
+
+class UnreachableStore:
+    """A log store that cannot be reached, as a stopped ClickHouse server."""
+
+    @hookimpl(tryfirst=True)
+    def get_log_store(self, app):
+        raise ConnectionRefusedError("Code: 210. Connection refused (127.0.0.1:9000)")
+
+
+def test_a_store_that_does_not_answer_is_named_not_called_empty(open_dashboard, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON, plugins=[UnreachableStore()])
+    tab, _problems = open_dashboard(f"{proxy.url}/dashboard")
+    # Before: "ccproxy has no stored history to chart." above the store's error, while the history was there.
+    expect(tab.locator("#notice-title")).to_have_text("ccproxy could not read its stored history.")
+    expect(tab.locator("#notice-text")).to_contain_text("Connection refused")

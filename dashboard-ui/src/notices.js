@@ -13,8 +13,9 @@ const COLLECTION_OFF = {
   text: "Set this and restart ccproxy. The live feed below still shows requests as they finish.",
 };
 
+// A 503: the store is missing or did not answer (the history may be there); the server says which.
 const NO_HISTORY = {
-  title: "ccproxy has no stored history to chart.",
+  title: "ccproxy could not read its stored history.",
   code: "",
   text: "",
 };
