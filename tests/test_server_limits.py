@@ -187,6 +187,24 @@ def test_a_large_body_that_stops_arriving_gets_408_and_frees_its_room(proxy_fact
     assert budget.available == budget.total and budget.waits == 1
 
 
+def test_a_request_without_a_body_never_waits_for_body_room(proxy_factory, recorder):
+    proxy = proxy_factory(
+        plugins=[recorder],
+        server={"max_request_bytes": 4 * 1024 * 1024, "max_buffered_body_bytes": 4 * 1024 * 1024},
+    )
+    with socket.create_connection(address(proxy.url)) as stalled:  # holds the whole budget meanwhile
+        stalled.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+            b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        wait_until(lambda: proxy.app.state.proxy.body_budget.available == 0)
+        # Before: a GET reserved the largest body allowed, so it waited behind any body in flight.
+        models = httpx.get(proxy.url + "/v1/models", headers=ANTHROPIC, timeout=30)
+        assert models.status_code == 200
+        assert proxy.app.state.proxy.body_budget.waits == 0
+    recorder.wait_for_ends(2)
+
+
 def test_idle_connections_beyond_the_cap_are_closed_at_once_and_the_others_kept(proxy_factory):
     proxy = proxy_factory(server={"max_connections": 2, "header_timeout_seconds": 30})
     within = [socket.create_connection(address(proxy.url)) for _ in range(2)]

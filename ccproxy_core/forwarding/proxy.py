@@ -132,7 +132,8 @@ class Proxy:
         arrived = Arrival(datetime.now(UTC), time.perf_counter())
         # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
         server = self.settings.server
-        async with self.body_budget.hold(request.headers.get("content-length")):
+        headers = request.headers
+        async with self.body_budget.hold(headers.get("content-length"), "transfer-encoding" in headers):
             try:
                 body = (
                     b""

@@ -319,9 +319,10 @@ def _upgrade_refusal(method: bytes, protocol: bytes) -> str:
 class BodyBudget:
     """Bounds the request-body bytes held in memory by all requests together.
 
-    A request reserves its declared ``Content-Length`` (or the largest body allowed, when it
-    declares none) before reading, and waits, first come first served, while the budget
-    is spent. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a
+    A request reserves its declared ``Content-Length`` (the largest body allowed for a chunked
+    body, whose size is not known; nothing for a request without a body) before reading, and
+    waits, first come first served, while the budget is spent. The reservation lasts the whole
+    exchange, as the body does in memory. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a
     connection whose body the app is not taking), so waiting costs no memory.
     """
 
@@ -334,9 +335,9 @@ class BodyBudget:
         """Requests that had to wait for budget."""
 
     @asynccontextmanager
-    async def hold(self, content_length: str | None) -> AsyncIterator[None]:
+    async def hold(self, content_length: str | None, chunked: bool) -> AsyncIterator[None]:
         """Reserve room for one body while the block runs (nothing for a body too large to be read)."""
-        size = self._size(content_length)
+        size = self._size(content_length, chunked)
         if size <= SMALL_BODY_BYTES:
             yield
             return
@@ -352,9 +353,9 @@ class BodyBudget:
                 self.available += size
                 self._changed.notify_all()
 
-    def _size(self, content_length: str | None) -> int:
-        if content_length is None:
-            return self.max_request_bytes
+    def _size(self, content_length: str | None, chunked: bool) -> int:
+        if content_length is None:  # no body (a GET), or a chunked one of any size up to the limit
+            return self.max_request_bytes if chunked else 0
         if not content_length.isdigit() or len(content_length) > 18:
             return self.max_request_bytes
         declared = int(content_length)
