@@ -155,3 +155,45 @@ def test_lanes_and_ended_ids_are_forgotten_however_many_a_socket_has_seen():
     assert not answers
     assert (answers._waiting, answers._begun_in, answers._by_response) == ({}, {}, {})
     assert len(answers._ended_ids) == ENDED_IDS_KEPT
+
+
+def test_an_error_about_another_client_event_leaves_the_answer_under_way_a_success(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    started = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
+    unknown = json.dumps(
+        {
+            "type": "error",
+            "status": 400,
+            "error": {"type": "invalid_request_error", "code": "unknown_event_type", "message": "No such event."},
+        }
+    )
+    talk(
+        proxy,
+        provider,
+        [
+            (create("gpt-4o"), [started]),
+            (json.dumps({"type": "response.bogus"}), [unknown, delta(None), completed("resp_1", "gpt-4o", (1000, 50))]),
+        ],
+    )
+    [record] = recorder.wait_for_ends(1)
+    # Before: the error ended the answer under way, and its usage was lost.
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 1000, 50)
+    assert record.cost_usd == (1000 * Decimal("2.50") + 50 * 10) / M
+
+
+def test_lanes_whose_events_leave_out_stream_id_still_get_their_own_usage(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    started_a = event("response.created", "resp_a", "gpt-4o", None, status="in_progress")
+    started_b = event("response.created", "resp_b", "gpt-4o-mini", None, status="in_progress")
+    talk(
+        proxy,
+        provider,
+        [
+            (create("gpt-4o", "a"), [started_a]),
+            (create("gpt-4o-mini", "b"), [started_b, completed("resp_b", "gpt-4o-mini", (1000, 100))]),
+            (json.dumps({"type": "ping"}), [completed("resp_a", "gpt-4o", (50_000, 9_000))]),
+        ],
+    )
+    records = by_model(recorder.wait_for_ends(2))
+    assert (records["gpt-4o"].tokens_input, records["gpt-4o"].error_type) == (50_000, None)
+    assert (records["gpt-4o-mini"].tokens_input, records["gpt-4o-mini"].error_type) == (1000, None)

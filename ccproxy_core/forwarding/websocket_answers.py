@@ -6,9 +6,11 @@ the provider's events name their lane with the same ``stream_id``. A ``response.
 the oldest answer of its lane not begun yet, and binds it to the response's id; an event naming a
 response id finds its answer by that id (an id of an answer that has ended belongs to none);
 other events belong to the lane's oldest begun answer, else its oldest. An ``error`` emitted by a
-response stream (it has a ``sequence_number``) ends the lane's oldest begun answer; one about a
-request (a ``status`` and no ``sequence_number``: a ``previous_response_id`` not found, say) ends
-the lane's oldest answer not begun, as its refusal; each falls back to the other when there is none.
+response stream (it has a ``sequence_number``) ends the lane's oldest begun answer (else its oldest);
+one about a request (a ``status`` and no ``sequence_number``: a ``previous_response_id`` not found,
+say) ends the lane's oldest answer not begun, as its refusal, and no answer under way (it may be
+about another client event). A ``response.created`` that names no lane, when its lane has no answer
+waiting, begins the oldest waiting in any lane.
 
 On the Realtime API several answers may be open at once (out-of-band ones beside the
 conversation's), the provider begins some itself (voice activity), and an ``error`` event is
@@ -161,15 +163,17 @@ class OpenAnswers:
         if kind == "error":
             if "sequence_number" in event:  # emitted by a response stream: the answer under way failed
                 return _first(begun) or _first(waiting)
-            return _first(waiting) or _first(begun)  # about a request: its refusal
+            return _first(waiting)  # about a request: the refusal of one not begun, else of no answer
         response_id = _response_id(event.get("response"))
         if response_id and (named := self._by_response.get(response_id)) is not None:
             return named
         if response_id in self._ended_ids:
             return None
-        if kind == "response.created" and (oldest := _first(waiting)) is not None:
-            self._begin(oldest, response_id)
-            return oldest
+        if kind == "response.created":  # the oldest not begun of its lane; of any, if the event names none
+            oldest = _first(waiting) or (None if _lane(event.get("stream_id")) else self._oldest_waiting({}))
+            if oldest is not None:
+                self._begin(oldest, response_id)
+                return oldest
         return _first(begun) or _first(waiting)
 
     def _lane_of(self, stream_id: Any) -> Hashable:
