@@ -18,6 +18,7 @@ import httpx
 
 from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
 from ccproxy_core.accounting.cost import PriceBook
+from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
 from ccproxy_core.providers import PROVIDERS
 
 from .raw_upstream import RESET, upstream_and_proxy_fixtures
@@ -179,3 +180,31 @@ def test_results_a_fetch_cut_short_counted_are_not_counted_again_by_the_next_fet
     # Before: the whole fetch counted all three results again (400,000 input tokens recorded for 300,000).
     assert (whole.tokens_input, whole.cost_usd) == (200_000, 2 * one)
     assert (again.tokens_input, again.cost_usd) == (None, 0)  # before: 300,000 again, the alias a new path
+
+
+def fetch_of(lines: int, counted_before: int = 0):
+    """The usage of a fetch that read ``lines`` results, the first ``counted_before`` of them left out."""
+    parser = BatchResultsParser(PriceBook().input_thresholds(), counted_before)
+    parser.feed(b"".join(anthropic_line(str(i), {"input_tokens": 1000, "output_tokens": 100}) for i in range(lines)))
+    return parser.result()
+
+
+def test_a_cut_fetch_of_results_all_counted_before_is_a_free_read_not_unpriced():
+    counted = CountedBatchResults()
+    results = ("anthropic", "/v1/messages/batches/msgbatch_1/results")
+    assert counted.settle(fetch_of(6), results, read_whole=False).input_tokens == 6000
+    again = counted.settle(fetch_of(2, counted.counted_before(results)), results, read_whole=False)
+    # Before: no tokens and no cost known (unpriced); it read only results counted already.
+    assert (again.input_tokens, again.batch) == (None, None)
+
+
+def test_two_fetches_at_once_never_count_the_same_results_twice():
+    counted = CountedBatchResults()
+    results = ("anthropic", "/v1/messages/batches/msgbatch_2/results")
+    whole = fetch_of(10)  # started first, with nothing counted yet; settles last
+    counted.settle(fetch_of(4), results, read_whole=False)  # cut short, settled meanwhile
+    settled = counted.settle(whole, results, read_whole=True)
+    # Before: all ten counted again beside the four (14 for 10); which overlap is unknown: no cost.
+    assert settled.batch is not None and settled.batch.unreadable
+    assert not batch_cost(PriceBook(), PROVIDERS["anthropic"], settled.batch).priced
+    assert counted.settle(fetch_of(10), results, read_whole=True).input_tokens is None  # counted whole now

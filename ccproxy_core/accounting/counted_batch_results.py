@@ -5,7 +5,9 @@ run twice or left early); the provider billed the batch once. So ccproxy remembe
 it counted in full (the provider answered 200 and they were read to the end) and records a later
 fetch of the same results as a read of a stored object: no tokens, no cost. Of a fetch cut short
 it remembers how many results it counted, and a later fetch counts only the results after them
-(a provider serves the same results in the same order each time).
+(a provider serves the same results in the same order each time). Two fetches of the same
+results at once: the one that settles second, if it read results the first one counted, has
+no cost (``priced`` false) rather than a cost counted twice.
 
 The memory is per process and bounded, as for background responses: results counted through
 another worker or before a restart, or pushed out by ``MAX_COUNTED`` newer ones, count again.
@@ -37,13 +39,16 @@ class CountedBatchResults:
     def settle(self, usage: Usage, results: tuple[str, str], read_whole: bool) -> Usage:
         """The usage the record of a fetch of ``results`` (provider, path) should carry; its reader left
         out the :meth:`counted_before` results."""
-        if usage.batch is None or not usage.batch.results:
+        batch = usage.batch
+        if batch is None or not batch.results:
             return usage
         before = self._counted.get(results, 0)
-        if before is None:
+        if before is None or batch.results <= batch.counted_before:  # nothing read that was not counted
             self._counted.move_to_end(results)
             return Usage(response_model=usage.response_model)
-        self._counted[results] = None if read_whole else max(before, usage.batch.results)
+        if before > batch.counted_before:  # a fetch at the same time counted some of the same results
+            batch.unreadable = True  # which ones is unknown: no cost, rather than a cost counted twice
+        self._counted[results] = None if read_whole else max(before, batch.results)
         self._counted.move_to_end(results)
         while len(self._counted) > self._limit:
             self._counted.popitem(last=False)
