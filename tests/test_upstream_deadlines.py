@@ -13,12 +13,17 @@ import time
 import httpx
 import pytest
 
+from ccproxy_core.forwarding import upstream as upstream_module
 from ccproxy_core.forwarding.upstream_protocol import UpstreamProtocol
 
-from .raw_upstream import upstream_and_proxy_fixtures
+from .raw_upstream import json_answer, upstream_and_proxy_fixtures
 
 TIMEOUTS = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 0.5}
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+MESSAGE = (
+    b'{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],'
+    b' "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}}'
+)
 REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 # A head sent a line at a time, each within the read timeout: aiohttp's timer starts again at each.
 TRICKLE: list[bytes | float | str] = [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"]
@@ -55,7 +60,10 @@ def test_an_answer_head_sent_a_line_at_a_time_ends_in_504_within_the_timeouts(up
     assert waited < 5
 
 
-def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(deaf_provider, proxy_factory, recorder):
+def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(
+    deaf_provider, proxy_factory, recorder, monkeypatch
+):
+    monkeypatch.setattr(upstream_module, "SLOWEST_UPLOAD_BYTES_PER_SECOND", 16 * 1024 * 1024)  # 1 s for this body
     proxy = proxy_factory(plugins=[recorder], upstream_url=deaf_provider, upstream=TIMEOUTS)
     big = {**REQUEST, "messages": [{"role": "user", "content": "x" * 16_000_000}]}
     started = time.monotonic()
@@ -65,6 +73,45 @@ def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(d
     # Before: the request hung until its client left, holding its share of the body memory.
     assert (answer.status_code, record.status_code, record.error_type) == (504, 504, "upstream_timeout")
     assert waited < 10
+
+
+@pytest.fixture
+def slow_reader():
+    """A provider that reads a body slowly (64 KiB at most every 1/64 s: some 4 MB/s), steadily, then answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += connection.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += connection.recv(65536)
+                time.sleep(1 / 64)
+            connection.sendall(json_answer(b"200 OK", MESSAGE))
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=answer, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_a_body_the_provider_reads_slowly_but_steadily_is_answered(slow_reader, proxy_factory, recorder, monkeypatch):
+    monkeypatch.setattr(upstream_module, "SLOWEST_UPLOAD_BYTES_PER_SECOND", 1024 * 1024)
+    # The read timeout covers reading what the sockets' buffers hold once the body is written (some MB).
+    timeouts = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 2}
+    proxy = proxy_factory(plugins=[recorder], upstream_url=slow_reader, upstream=timeouts)
+    big = {**REQUEST, "messages": [{"role": "user", "content": "x" * 16_000_000}]}  # some 4 s to read
+    answer = httpx.post(proxy.url + "/v1/messages", json=big, headers=HEADERS, timeout=60)
+    [record] = recorder.wait_for_ends(1)
+    # Without the body's own time, cut after the connect and read timeouts (2.5 s): a 504 for an answer that came.
+    assert (answer.status_code, record.status_code, record.error_type, record.tokens_input) == (200, 200, None, 10)
 
 
 BODY = b"x" * 100_000

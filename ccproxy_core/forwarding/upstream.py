@@ -54,6 +54,11 @@ _NOT_FORWARDED = frozenset(
 )
 
 
+SLOWEST_UPLOAD_BYTES_PER_SECOND = 256 * 1024
+"""The slowest a request body is allowed to reach the provider: a 16 MB body may take 64 s beyond
+the connect and read timeouts before its answer's head."""
+
+
 class PoolTimeout(Exception):
     """No pooled connection came free within ``UPSTREAM__POOL_TIMEOUT_SECONDS``."""
 
@@ -94,9 +99,11 @@ class UpstreamPool:
         self, method: str, url: str, body: bytes | bytearray | None, headers: CIMultiDict[str]
     ) -> aiohttp.ClientResponse:
         """Send a request and read the head of its answer, within the connect and read timeouts together
-        (``TimeoutError`` after: a provider that stops reading the body, or sends its head a line at a
-        time, holds no request longer). A redirect is the answer: followed, it would take the key along."""
-        async with asyncio.timeout(self.head_deadline_seconds):
+        and the time the body takes at :data:`SLOWEST_UPLOAD_BYTES_PER_SECOND` (``TimeoutError`` after: a
+        provider that stops reading the body, or sends its head a line at a time, holds no request
+        longer). A redirect is the answer: followed, it would take the key along."""
+        upload_seconds = len(body) / SLOWEST_UPLOAD_BYTES_PER_SECOND if body else 0.0
+        async with asyncio.timeout(self.head_deadline_seconds + upload_seconds):
             return await self.session.request(
                 method,
                 URL(url, encoded=True),

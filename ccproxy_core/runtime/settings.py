@@ -104,7 +104,8 @@ class UpstreamSettings(BaseModel):
     """UPSTREAM__CONNECT_TIMEOUT_SECONDS. No connection by then: 504 to the client."""
     read_timeout_seconds: float = Field(600.0, gt=0)
     """UPSTREAM__READ_TIMEOUT_SECONDS. Longest silence allowed between upstream bytes; sending the request and
-    reading the answer's head take at most this and the connect timeout together."""
+    reading the answer's head take at most this and the connect timeout together, and the body's time at
+    256 KiB/s."""
     max_connections: int = Field(1000, ge=1)
     """UPSTREAM__MAX_CONNECTIONS. Size of each provider's own connection pool."""
     pool_timeout_seconds: float = Field(10.0, gt=0)
