@@ -162,6 +162,7 @@ def test_session_ids_are_asked_for_in_batches_the_api_reads_back_exactly():
         (0.00125, "$0.0013"),
         (0.00005, "<$0.0001"),
         (0, "$0.00"),
+        (float("nan"), "unknown"),
     ],
 )
 def test_money_rounds_the_amount_the_api_wrote_half_up(value, shown):

@@ -30,7 +30,7 @@ ANSWERS = {
     ),
     "status-600": json_answer(b"600 Beyond", MESSAGE),
     "hop-by-hop-by-name": json_answer(
-        b"200 OK", MESSAGE, b"Connection: X-Hop\r\nx-hop: to-the-gateway\r\nx-kept: yes\r\n"
+        b"200 OK", MESSAGE, b"Connection: X-Hop, x-ccproxy-request-id\r\nx-hop: to-the-gateway\r\nx-kept: yes\r\n"
     ),
     # Framing the HTTP library refuses: a head announcing fewer bytes than follow, a 204 with a body.
     "longer-than-its-length": json_answer(b"200 OK", MESSAGE).replace(
@@ -78,6 +78,7 @@ def test_a_header_the_providers_connection_header_names_stays_on_its_hop(proxy, 
     response = send(proxy, "hop-by-hop-by-name")
     assert response.status_code == 200 and response.content == MESSAGE
     assert response.headers["x-kept"] == "yes" and "x-hop" not in response.headers  # before: passed on
+    assert response.headers["x-ccproxy-request-id"]  # ccproxy's own, whatever the provider names
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, None)
 

@@ -47,7 +47,7 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
         elif lower not in _NOT_RETURNED and not lower.startswith(b"x-ccproxy-"):  # ccproxy's own names
             out.append((lower, value))
     if not nominated <= _CONNECTION_OPTIONS:  # hop-by-hop by the provider's word (``Connection: x-foo``): not passed on
-        out = [(name, value) for name, value in out if name not in nominated]
+        out = [(name, value) for name, value in out if name not in nominated or name == CCPROXY_REQUEST_ID_HEADER]
     # One search over every value (a tab never matches): a search per header costs twice as much.
     if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
         out = [(name, value) for name, value in out if not _UNSENDABLE_VALUE.search(value)]

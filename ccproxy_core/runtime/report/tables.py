@@ -10,6 +10,7 @@ fail on ``[/]``) and its ``:name:`` as an emoji code.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -51,7 +52,7 @@ _CENT, _HUNDREDTH_CENT = Decimal("0.01"), Decimal("0.0001")
 def money(value: float | None) -> str:
     """Dollars: cents from one cent up, four decimals below, ``<$0.0001`` for less but not nothing;
     ``unknown`` when no request of the row has a known price."""
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "unknown"
     # The number as the API wrote it, rounded half up: the float 0.045 is 0.04499..., which rounds to $0.04.
     amount = Decimal(repr(value))
