@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from yarl import URL
 
+from ccproxy_core.forwarding.send_deadlines import SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
@@ -85,6 +86,7 @@ class UpstreamPool:
         self.session = _open_session(settings)
         # aiohttp's read timeout runs only once the body is written, and restarts at every header line.
         self.head_deadline_seconds = settings.upstream.connect_timeout_seconds + settings.upstream.read_timeout_seconds
+        self._deadlines = SendDeadlines()
         self._upgrades: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(self.size)
 
@@ -99,11 +101,12 @@ class UpstreamPool:
         self, method: str, url: str, body: bytes | bytearray | None, headers: CIMultiDict[str]
     ) -> aiohttp.ClientResponse:
         """Send a request and read the head of its answer, within the connect and read timeouts together
-        and the time the body takes at :data:`SLOWEST_UPLOAD_BYTES_PER_SECOND` (``TimeoutError`` after: a
-        provider that stops reading the body, or sends its head a line at a time, holds no request
-        longer). A redirect is the answer: followed, it would take the key along."""
+        and the body's time at :data:`SLOWEST_UPLOAD_BYTES_PER_SECOND`; ``TimeoutError`` after (up to a
+        second late): a provider that stops reading the body, or sends its head a line at a time,
+        holds no request longer. A redirect is the answer: followed, it would take the key along."""
         upload_seconds = len(body) / SLOWEST_UPLOAD_BYTES_PER_SECOND if body else 0.0
-        async with asyncio.timeout(self.head_deadline_seconds + upload_seconds):
+        task = self._deadlines.start(self.head_deadline_seconds + upload_seconds)
+        try:
             return await self.session.request(
                 method,
                 URL(url, encoded=True),
@@ -113,6 +116,12 @@ class UpstreamPool:
                 skip_auto_headers=auto_headers_to_skip(headers),
                 allow_redirects=False,
             )
+        except asyncio.CancelledError:
+            if self._deadlines.timed_out(task):
+                raise TimeoutError from None
+            raise
+        finally:
+            self._deadlines.end(task)
 
     async def acquire(self) -> None:
         """Take a connection slot, or raise :class:`PoolTimeout` after the configured wait."""
@@ -133,6 +142,7 @@ class UpstreamPool:
         return self.size - self._slots._value  # asyncio exposes no public count
 
     async def close(self) -> None:
+        self._deadlines.close()
         if self._upgrades is not None:
             await self._upgrades.close()
         await self.session.close()
