@@ -107,3 +107,13 @@ def test_a_small_body_with_bytes_that_are_not_utf8_keeps_its_model_and_end_user(
     [record] = recorder.wait_for_ends(1)
     assert record.status_code == response.status_code
     assert (record.model, record.end_user) == ("gpt-4o-mini", "ab\ufffd\ufffdcd")
+
+
+def test_an_openai_request_is_attributed_to_the_bearer_key_openai_bills():
+    # OpenAI reads only Authorization: a client's own x-api-key beside it must not take its spend
+    # (and its key budget) away from the key billed.
+    raw = [(b"authorization", b"Bearer sk-proj-billed-0123456789"), (b"x-api-key", b"junk-not-a-key")]
+    openai = Attributor().read(raw, None, None, "openai")
+    assert openai.api_key_id == key_fingerprint("sk-proj-billed-0123456789")  # before: junk-not-a-key's
+    anthropic = Attributor().read(raw, None, None, "anthropic")
+    assert anthropic.api_key_id == key_fingerprint("junk-not-a-key")  # Anthropic reads x-api-key first

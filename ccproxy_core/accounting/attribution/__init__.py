@@ -136,7 +136,7 @@ class Attributor:
         dims = Dimensions(end_user=end_user, tags=tags)
         dims.session_id = self._session(found, body_session)
         dims.client_name, dims.client_version = parse_user_agent(user_agent)
-        self._key(dims, found)
+        self._key(dims, found, service_type)
         project = found.get(b"x-ccproxy-project")
         if project is not None:
             dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
@@ -154,8 +154,8 @@ class Attributor:
                 return session
         return None
 
-    def _key(self, dims: Dimensions, found: dict[bytes, str]) -> None:
-        api_key = key_from_headers(found)
+    def _key(self, dims: Dimensions, found: dict[bytes, str], service_type: str | None) -> None:
+        api_key = key_from_headers(found, service_type)
         if api_key is None:
             return
         dims.api_key_id = self._fingerprint(api_key)

@@ -45,7 +45,13 @@ def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bea
     return tuple(filter(None, keys))
 
 
-def key_from_headers(found: Mapping[bytes, str]) -> str | None:
-    """The credential a request is attributed to: the first of :func:`keys_in_headers`, Bearer tokens only."""
+def key_from_headers(found: Mapping[bytes, str], service_type: str | None = None) -> str | None:
+    """The credential a request is attributed to, the one its provider bills: the first of
+    :func:`keys_in_headers`, Bearer tokens only; for OpenAI, which reads only ``Authorization``, the
+    Bearer token first (a client's own ``x-api-key`` beside it would otherwise take its spend)."""
+    if service_type == "openai":
+        scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
     keys = keys_in_headers(found, ("bearer",))
     return keys[0] if keys else None
