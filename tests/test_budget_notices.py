@@ -45,3 +45,30 @@ async def test_an_undelivered_notice_is_logged_by_its_budget_and_threshold(caplo
         "budget notice for team-daily at 80% not delivered (no answer within 0.05 s); retry 1 in 0.0s",
         "budget notice for team-daily at 80% dropped after 2 attempts: no answer within 0.05 s",
     ]
+
+
+async def test_a_webhook_that_redirects_is_not_followed_and_its_url_never_logged(caplog, monkeypatch):
+    async def loop_back(request):
+        raise web.HTTPTemporaryRedirect(location=str(request.url))
+
+    app = web.Application()
+    app.router.add_post("/hook", loop_back)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(notifier, "ATTEMPTS", 2)
+    secret_url = f"http://127.0.0.1:{port}/hook?token=SLACK-SECRET-PATH"
+    sender = notifier.Notifier(secret_url, "json", first_retry_seconds=0.01)
+    caplog.set_level(logging.WARNING, logger="ccproxy.budgets")
+    try:
+        sender.start()
+        sender.notify({"budget": "team-daily", "threshold_percent": 50})
+        await sender.stop(grace_seconds=2)
+    finally:
+        await runner.cleanup()
+    lines = [r.getMessage() for r in caplog.records]
+    # Before: followed until TooManyRedirects, whose text (logged) held the URL and its token.
+    assert lines[-1] == "budget notice for team-daily at 50% dropped after 2 attempts: HTTP 307"
+    assert not any("SLACK-SECRET-PATH" in line for line in lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,12 +76,18 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert refused.value.request_id == body["request_id"]  # the SDK reads the request-id header
     assert "haiku-daily" in body["error"]["message"]
     _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    started = time.monotonic()
+    with pytest.raises(anthropic.RateLimitError):  # with the SDK's own retries on, as users run it
+        anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget").messages.create(
+            model="claude-haiku-4-5", max_tokens=400, messages=HELLO
+        )
+    assert time.monotonic() - started < 10  # before: the SDK slept until midnight, as retry-after said
     retry_after = int(refused.value.response.headers["retry-after"])
     assert abs(retry_after - math.ceil((midnight - datetime.now(UTC)).total_seconds())) <= 5
 
     gpt = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-budget", max_retries=0)
     gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
-    recorder.wait_for_ends(5)
+    recorder.wait_for_ends(6)
     with pytest.raises(openai.RateLimitError) as refused_openai:
         gpt.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert refused_openai.value.response.json()["error"]["type"] == "insufficient_quota"
@@ -88,11 +95,11 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     assert "mini-daily" in refused_openai.value.response.json()["error"]["message"]
     assert refused_openai.value.request_id == refused_openai.value.response.headers["x-ccproxy-request-id"]
 
-    records = recorder.wait_for_ends(6)
+    records = recorder.wait_for_ends(7)
     refusals = [record for record in records if record.status_code == 429]
     assert [(r.error_type, r.upstream_status, r.cost_usd, r.priced) for r in refusals] == [
         ("budget_exceeded", None, 0, True)
-    ] * 2
+    ] * 3
 
     notices = wait_until(lambda: len(webhook.notifications) >= 6 and webhook.notifications)
     haiku = [n for n in notices if n["budget"] == "haiku-daily"]
@@ -107,7 +114,7 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
     metrics = budget_metrics(proxy.url)
     assert metrics[("ccproxy_budget_spent_usd", "haiku-daily")] == pytest.approx(haiku_spent)
     assert metrics[("ccproxy_budget_limit_usd", "haiku-daily")] == 0.004
-    assert metrics[("ccproxy_budget_refused_requests_total", "haiku-daily")] == 1
+    assert metrics[("ccproxy_budget_refused_requests_total", "haiku-daily")] == 2
 
 
 def test_a_scrape_after_the_period_ended_shows_the_new_period_before_any_request(proxy_factory, recorder):

@@ -141,7 +141,9 @@ class Ledger:
             return Admission(headers=tuple(headers))
         spent.refused += 1
         retry_after = max(1, math.ceil((spent.period_end - now).total_seconds()))
-        headers.append(("retry-after", str(retry_after)))
+        # retry-after for clients that wait; x-should-retry: false so the SDKs raise at once instead of
+        # sleeping until the period ends (the Anthropic SDK obeys any retry-after) and spending in the next.
+        headers += [("retry-after", str(retry_after)), ("x-should-retry", "false")]
         message = (
             f"ccproxy budget {spent.settings.name} has spent {usd_text(spent.spent)} of its "
             f"{usd_text(spent.limit)} USD for this {spent.settings.period}; "

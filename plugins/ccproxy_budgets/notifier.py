@@ -79,15 +79,18 @@ class Notifier:
         which = f"{notice['budget']} at {notice['threshold_percent']}%"
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with session.post(self.url, json=body) as response:
+                # A redirect is not followed: it could take the notice elsewhere (and a 302 makes it a GET).
+                async with session.post(self.url, json=body, allow_redirects=False) as response:
                     if response.status < 300:
                         self.sent += 1
                         return
                     reason = f"HTTP {response.status}"
             except TimeoutError:
                 reason = f"no answer within {TIMEOUT_SECONDS:g} s"
-            except (aiohttp.ClientError, OSError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+            except (aiohttp.ClientError, OSError) as exc:  # its text may hold the URL, a secret: not logged
+                reason = type(exc).__name__ + (
+                    f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+                )
             if attempt < ATTEMPTS:
                 log.warning("budget notice for %s not delivered (%s); retry %d in %.1fs", which, reason, attempt, delay)
                 await asyncio.sleep(delay)
