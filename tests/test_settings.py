@@ -234,6 +234,24 @@ def test_the_documented_config_file_loads(tmp_path):
             "invalid setting budgets.0.scope='project:x\\x1b[2J' (budget 'p'): Value error, must be printable: "
             "no control characters",
         ),
+        (  # before, accepted as 1 USD
+            '[[budgets]]\nname = "b"\nlimit_usd = true\n',
+            "invalid setting budgets.0.limit_usd=True (budget 'b'): Input should be a valid number",
+        ),
+        (
+            '[[budgets]]\nname = "b"\nlimit_usd = nan\n',
+            "invalid setting budgets.0.limit_usd=nan (budget 'b'): Value error, must be a finite number of dollars",
+        ),
+        (  # before, accepted: a project a header could never carry
+            '[[budgets]]\nname = "p"\nscope = "project: alpha"\nlimit_usd = 5\n',
+            "invalid setting budgets.0.scope='project: alpha' (budget 'p'): Value error, must not begin or end "
+            "with a space",
+        ),
+        (  # before, accepted: the host's own zone
+            '[[budgets]]\nname = "t"\ntimezone = "localtime"\nlimit_usd = 5\n',
+            "invalid setting budgets.0.timezone='localtime' (budget 't'): Value error, must be an IANA time zone "
+            "such as UTC or Europe/Paris, not the host's localtime",
+        ),
         (
             '[[budgets]]\nscope = "all"\nlimit_usd = 5\n',
             "invalid setting budgets.0.name=(missing) (a budget without a name): Field required",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -32,7 +32,7 @@ class BudgetSettings(BaseModel):
     """The calendar period the limit applies to; weeks start on Monday."""
     timezone: str = "UTC"
     """IANA time zone in which periods start and end (``Europe/Paris``)."""
-    limit_usd: float = Field(gt=0)
+    limit_usd: StrictFloat = Field(gt=0)
     """US dollars per period."""
     action: Literal["block", "warn"] = "block"
     """``block``: refuse requests once spent; ``warn``: let them through with a header, a log line and a metric."""
@@ -57,6 +57,8 @@ class BudgetSettings(BaseModel):
             return f"api_key:{target.lower()}"  # fingerprints are written in lower case
         if not target.isprintable():
             raise ValueError("must be printable: no control characters")
+        if target != target.strip():  # HTTP strips them from a header's value: it could never match
+            raise ValueError("must not begin or end with a space")
         return value
 
     @field_validator("timezone")
@@ -66,12 +68,14 @@ class BudgetSettings(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be an IANA time zone such as UTC or Europe/Paris") from None
+        if value == "localtime":  # the host's own zone, whatever it is set to: not one a reader can see
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Paris, not the host's localtime")
         return value
 
-    @field_validator("limit_usd")
+    @field_validator("limit_usd", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("must be a finite number of dollars")
         return value
 
