@@ -241,12 +241,17 @@ def test_websocket_answers_are_asked_for_admission_and_a_refused_one_is_not_forw
         events = [json.loads(socket.recv())]
         while events[-1]["type"] != "response.completed":
             events.append(json.loads(socket.recv()))
+    # As the Responses socket's protocol errors come (the error object nested, beside the status), and
+    # as an HTTP refusal's body; before, the stream's own error event's flat fields.
     assert refused == {
         "type": "error",
-        "code": "budget_exceeded",
-        "message": "daily budget spent",
-        "param": None,
         "status": 429,
+        "error": {
+            "message": "daily budget spent",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        },
     }
     assert events[0]["type"] == "response.created"
     records = recorder.wait_for_ends(2)

@@ -329,11 +329,11 @@ class _Socket:
         message = safe_error_text(refusal.message, self.proxy.caps.error_message)
         exchange.upstream_status, exchange.stream_state, exchange.upstream_sent_at = None, None, None
         exchange.note_failure(error_type, message, status)
-        error = {"code": error_type, "message": message, "param": None}
-        if self.realtime:  # the Realtime API wraps its error object; the Responses socket does not
-            event: dict[str, object] = {"type": "error", "error": {"type": error_type, **error}}
-        else:
-            event = {"type": "error", **error, "status": status}
+        error = {"type": error_type, "code": error_type, "message": message, "param": None}
+        event: dict[str, object] = {"type": "error", "error": error}
+        if not self.realtime:  # a protocol error of the Responses socket: its status, an HTTP refusal's error object
+            body = exchange.provider.error_body(exchange.provider.local_error_type(status), message, None)
+            event = {"type": "error", "status": status, "error": json.loads(body)["error"]}
         exchange.response_started_at = time.perf_counter()
         try:
             await send({"type": "websocket.send", "text": json.dumps(event)})
