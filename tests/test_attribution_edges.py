@@ -117,3 +117,5 @@ def test_an_openai_request_is_attributed_to_the_bearer_key_openai_bills():
     assert openai.api_key_id == key_fingerprint("sk-proj-billed-0123456789")  # before: junk-not-a-key's
     anthropic = Attributor().read(raw, None, None, "anthropic")
     assert anthropic.api_key_id == key_fingerprint("junk-not-a-key")  # Anthropic reads x-api-key first
+    azure = Attributor().read([*raw, (b"api-key", b"azure-key-0123456789")], None, None, "openai")
+    assert azure.api_key_id == key_fingerprint("azure-key-0123456789")  # Azure OpenAI bills its api-key

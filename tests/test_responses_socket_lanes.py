@@ -197,3 +197,17 @@ def test_lanes_whose_events_leave_out_stream_id_still_get_their_own_usage(provid
     records = by_model(recorder.wait_for_ends(2))
     assert (records["gpt-4o"].tokens_input, records["gpt-4o"].error_type) == (50_000, None)
     assert (records["gpt-4o-mini"].tokens_input, records["gpt-4o-mini"].error_type) == (1000, None)
+
+
+def test_an_answer_left_open_after_a_providers_error_names_that_error_when_the_client_leaves(
+    provider, proxy_factory, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    started = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
+    failed = json.dumps(
+        {"type": "error", "status": 500, "error": {"type": "server_error", "code": "server_error", "message": "Oops."}}
+    )
+    talk(proxy, provider, [(create("gpt-4o"), [started, delta(None), failed])])
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (499, "client_disconnected")
+    assert "after its error server_error: Oops." in record.error_message  # before: only the client's leaving

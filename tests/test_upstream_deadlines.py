@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ccproxy_core.forwarding import upstream as upstream_module
+from ccproxy_core.forwarding.send_deadlines import SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import UpstreamProtocol
 
 from .raw_upstream import json_answer, upstream_and_proxy_fixtures
@@ -145,3 +146,33 @@ def test_a_connection_whose_answer_was_read_slowly_runs_no_read_timer_once_idle(
     # Before: a timeout put on the idle connection, which the next request sent on it raised at
     # once (a 504 for a request the provider never saw).
     assert asyncio.run(scenario()) is None
+
+
+def test_a_cancel_beside_the_deadlines_own_stays_a_cancel():
+    async def scenario() -> list[str]:
+        deadlines = SendDeadlines()
+
+        async def send() -> str:
+            task = deadlines.start(60)
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                if deadlines.timed_out(task):
+                    return "timeout"
+                return "cancelled"
+            finally:
+                deadlines.end(task)
+            return "answered"
+
+        alone, both = asyncio.ensure_future(send()), asyncio.ensure_future(send())
+        await asyncio.sleep(0.01)
+        for task in (alone, both):  # what the sweeper does to a send past its deadline
+            deadlines._overdue.add(task)
+            task.cancel()
+        both.cancel()  # and, in the same pass, a client's hang-up
+        outcomes = [await alone, await both]
+        deadlines.close()
+        return outcomes
+
+    # Before, the deadline took the hang-up's cancel for its own: a 504 where a 499 was due.
+    assert asyncio.run(scenario()) == ["timeout", "cancelled"]

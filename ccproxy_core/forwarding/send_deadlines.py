@@ -18,6 +18,7 @@ class SendDeadlines:
 
     def __init__(self) -> None:
         self._due: dict[asyncio.Task[object], float] = {}
+        self._cancels_before: dict[asyncio.Task[object], int] = {}  # a task's cancel requests when its send began
         self._overdue: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -27,19 +28,21 @@ class SendDeadlines:
         assert task is not None, "a send runs in a task"
         loop = task.get_loop()
         self._due[task] = loop.time() + seconds
+        self._cancels_before[task] = task.cancelling()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
         return task
 
     def timed_out(self, task: asyncio.Task[object]) -> bool:
-        """Whether ``task`` was cancelled here for its deadline (that cancellation is then taken back)."""
+        """Whether ``task`` was cancelled here for its deadline and by nothing else (a client's hang-up, a
+        shutdown): then that cancellation is taken back, and the send is a timeout."""
         if task not in self._overdue:
             return False
-        task.uncancel()
-        return True
+        return task.uncancel() <= self._cancels_before.get(task, 0)
 
     def end(self, task: asyncio.Task[object]) -> None:
         self._due.pop(task, None)
+        self._cancels_before.pop(task, None)
         self._overdue.discard(task)
 
     def close(self) -> None:

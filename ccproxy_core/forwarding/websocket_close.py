@@ -6,6 +6,12 @@ failed) and may not be sent: the other side gets a stand-in instead.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.providers.base import read_error
+
+CLIENT_LEFT = "client closed the WebSocket before the answer ended"
 MAX_REASON_BYTES = 123
 """A close frame carries at most 125 bytes: the code's two and a reason of up to 123 (RFC 6455, 5.5)."""
 
@@ -32,3 +38,10 @@ def describe(code: int | None, reason: str) -> str:
     if code is None:
         return ""
     return f" (code {code}: {reason})" if reason else f" (code {code})"
+
+
+def error_text_before_close(error: Any) -> str:
+    """The provider's ``error`` event that no answer took, as the tail of a later close's message."""
+    said = Usage()
+    read_error(said, error, prefer_code=True)
+    return f", after its error {said.error_type}: {said.error_message}" if said.error_type or said.error_message else ""

@@ -35,7 +35,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from ccproxy_core.accounting.usage import Usage, usage_from_json
+from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
@@ -47,12 +47,17 @@ from ccproxy_core.forwarding.upstream import (
     unanswered_request,
 )
 from ccproxy_core.forwarding.websocket_answers import REALTIME_ENDS, OpenAnswers
-from ccproxy_core.forwarding.websocket_close import describe, sendable_code, sendable_reason
+from ccproxy_core.forwarding.websocket_close import (
+    CLIENT_LEFT,
+    describe,
+    error_text_before_close,
+    sendable_code,
+    sendable_reason,
+)
 from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
 from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
 from ccproxy_core.providers import OPENAI
-from ccproxy_core.providers.base import read_error
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
 from ccproxy_core.providers.openai_responses import read_response_event
 from ccproxy_core.safe_values import safe_error_text
@@ -361,7 +366,7 @@ class _Socket:
             answer.accounting_lost = True
         if target is None or not isinstance(event, dict):
             if isinstance(event, dict) and event.get("type") == "error":  # no answer's: kept for a close after it
-                self.last_error = _error_text(event.get("error"))
+                self.last_error = error_text_before_close(event.get("error"))
             return
         ended = read_response_event(answer.usage, event)
         if self.realtime:
@@ -378,8 +383,8 @@ class _Socket:
     async def _finish_open_answers(self, client_left: bool, upstream_code: int | None) -> None:
         for answer in self.open_answers.take_all():
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
-            if client_left:
-                answer.note_failure("client_disconnected", "client closed the WebSocket before the answer ended", 499)
+            if client_left:  # with the provider's error no answer took, if one came (this answer's, perhaps)
+                answer.note_failure("client_disconnected", CLIENT_LEFT + self.last_error, 499)
             else:
                 closed = describe(upstream_code, self.upstream_reason) + self.last_error
                 answer.note_failure("upstream_stream_aborted", f"the provider closed the WebSocket mid-answer{closed}")
@@ -387,12 +392,6 @@ class _Socket:
 
     def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
         return answer_exchange(self.proxy, self.scope, self.path, self.sent_headers, model, request_bytes, request)
-
-
-def _error_text(error: Any) -> str:
-    said = Usage()
-    read_error(said, error, prefer_code=True)
-    return f", after its error {said.error_type}: {said.error_message}" if said.error_type or said.error_message else ""
 
 
 def _query_model(scope: Scope) -> str | None:

@@ -47,9 +47,11 @@ def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bea
 
 def key_from_headers(found: Mapping[bytes, str], service_type: str | None = None) -> str | None:
     """The credential a request is attributed to, the one its provider bills: the first of
-    :func:`keys_in_headers`, Bearer tokens only; for OpenAI, which reads only ``Authorization``, the
-    Bearer token first (a client's own ``x-api-key`` beside it would otherwise take its spend)."""
+    :func:`keys_in_headers`, Bearer tokens only; for OpenAI, which reads only ``Authorization`` (Azure
+    OpenAI ``api-key``), those first (a client's own ``x-api-key`` beside them would take their spend)."""
     if service_type == "openai":
+        if azure := found.get(b"api-key", "").strip():
+            return azure
         scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
