@@ -46,6 +46,12 @@ def completed(response_id: str, model: str, tokens: tuple[int, int], stream_id: 
     return event("response.completed", response_id, model, stream_id, status="completed", usage=usage)
 
 
+def protocol_error(status: int, error_type: str, code: str, message: str) -> str:
+    """An error about a request, as the socket sends them: its status beside a nested error object."""
+    error = {"type": error_type, "code": code, "message": message}
+    return json.dumps({"type": "error", "status": status, "error": error})
+
+
 def delta(stream_id: str | None) -> str:
     lane = {"stream_id": stream_id} if stream_id else {}
     return json.dumps({"type": "response.output_text.delta", **lane, "item_id": "msg_1", "delta": "Hi"})
@@ -94,13 +100,7 @@ def test_answers_in_two_lanes_each_get_their_own_responses_usage(provider, proxy
 def test_a_refused_request_while_an_answer_runs_is_the_refused_answers_record(provider, proxy_factory, recorder):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     started = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
-    refusal = json.dumps(
-        {
-            "type": "error",
-            "status": 400,
-            "error": {"type": "invalid_request_error", "code": "previous_response_not_found", "message": "No."},
-        }
-    )
+    refusal = protocol_error(400, "invalid_request_error", "previous_response_not_found", "No.")
     talk(
         proxy,
         provider,
@@ -160,13 +160,7 @@ def test_lanes_and_ended_ids_are_forgotten_however_many_a_socket_has_seen():
 def test_an_error_about_another_client_event_leaves_the_answer_under_way_a_success(provider, proxy_factory, recorder):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     started = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
-    unknown = json.dumps(
-        {
-            "type": "error",
-            "status": 400,
-            "error": {"type": "invalid_request_error", "code": "unknown_event_type", "message": "No such event."},
-        }
-    )
+    unknown = protocol_error(400, "invalid_request_error", "unknown_event_type", "No such event.")
     talk(
         proxy,
         provider,
@@ -204,9 +198,7 @@ def test_an_answer_left_open_after_a_providers_error_names_that_error_when_the_c
 ):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     started = event("response.created", "resp_1", "gpt-4o", None, status="in_progress")
-    failed = json.dumps(
-        {"type": "error", "status": 500, "error": {"type": "server_error", "code": "server_error", "message": "Oops."}}
-    )
+    failed = protocol_error(500, "server_error", "server_error", "Oops.")
     talk(proxy, provider, [(create("gpt-4o"), [started, delta(None), failed])])
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (499, "client_disconnected")
