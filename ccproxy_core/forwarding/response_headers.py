@@ -43,7 +43,8 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
     for name, value in upstream:
         lower = name.lower()
         if lower == b"connection":
-            nominated.update(option.strip().lower() for option in value.split(b","))
+            if value.lower() not in _CONNECTION_OPTIONS:  # the usual keep-alive or close: nothing to split
+                nominated.update(option.strip().lower() for option in value.split(b","))
         elif lower not in _NOT_RETURNED and not lower.startswith(b"x-ccproxy-"):  # ccproxy's own names
             out.append((lower, value))
     if not nominated <= _CONNECTION_OPTIONS:  # hop-by-hop by the provider's word (``Connection: x-foo``): not passed on
