@@ -203,3 +203,15 @@ def test_an_answer_left_open_after_a_providers_error_names_that_error_when_the_c
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (499, "client_disconnected")
     assert "after its error server_error: Oops." in record.error_message  # before: only the client's leaving
+
+
+@pytest.mark.parametrize("odd", [None, 7, float("nan"), ["a"], {"lane": "a"}, "x" * 100_000, "\x00\u202e"])
+def test_a_stream_id_of_any_shape_is_a_lane_or_none_and_ends_clean(odd):
+    answers = OpenAnswers(realtime=False)
+    answers.add(cast(Exchange, object()), {"type": "response.create", "stream_id": odd})
+    created = {"type": "response.created", "stream_id": odd, "response": {"id": "resp_1"}}
+    begun = answers.target(created)
+    assert begun is not None and begun.response_id == "resp_1"
+    assert answers.target({"type": "response.completed", "stream_id": odd, "response": {"id": "resp_1"}}) is begun
+    answers.remove(begun)
+    assert not answers and (answers._waiting, answers._begun_in) == ({}, {})
