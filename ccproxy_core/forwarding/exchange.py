@@ -56,6 +56,8 @@ class Exchange:
     upstream_status: int | None = None
     failure: Failure | None = None
     upstream_sent_at: float | None = None
+    handed_over_at: float | None = None
+    """When the request went to the upstream client; unlike ``upstream_sent_at``, kept when it never connected."""
     upstream_headers_at: float | None = None
     upstream_done_at: float | None = None
     response_started_at: float | None = None
@@ -95,9 +97,13 @@ class Exchange:
                 self.client_status = status
 
     def overhead_ms(self, now: float) -> float:
-        """Time ccproxy spent on its own, before the upstream call and after its answer arrived."""
-        before = (self.upstream_sent_at or now) - self.body_read_at
-        after = now - self.upstream_headers_at if self.upstream_headers_at is not None else 0.0
+        """Time ccproxy spent on its own: before the upstream call, and after the provider's part ended
+        (its whole answer read, or its head for a stream passed on as it comes)."""
+        before = (self.handed_over_at or self.upstream_sent_at or now) - self.body_read_at
+        done = self.upstream_done_at
+        # A stream's end comes after its headers went out (``now`` then): its provider part ended at its head.
+        provider_done = done if done is not None and done <= now else self.upstream_headers_at
+        after = now - provider_done if provider_done is not None else 0.0
         return (before + after) * 1000.0
 
     def note_sdk_cost(self, value: str | None) -> None:

@@ -295,7 +295,7 @@ class Proxy:
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
         body = await prepared_body(provider, ctx.endpoint, body, self.settings.upstream) if body else body
-        exchange.upstream_sent_at = time.perf_counter()
+        exchange.upstream_sent_at = exchange.handed_over_at = time.perf_counter()
         try:
             # HEAD is answered as GET without a body (the server drops it): providers serve GET.
             method = "GET" if ctx.method == "HEAD" else ctx.method
@@ -340,10 +340,12 @@ class Proxy:
             if waiting.cut:
                 return upstream.close()  # half read: the connection cannot serve another request
         except TimeoutError:
+            exchange.upstream_done_at = time.perf_counter()
             upstream.release()
             stopped = "the provider stopped sending its answer"
             return await self._local_error(exchange, send, 504, "upstream_timeout", stopped)
         except aiohttp.ClientError as exc:
+            exchange.upstream_done_at = time.perf_counter()
             upstream.release()
             message = f"the provider broke off its answer: {library_reason(str(exc))}"
             return await self._local_error(exchange, send, 502, "upstream_stream_aborted", message)
