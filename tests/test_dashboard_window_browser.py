@@ -147,3 +147,15 @@ def test_a_store_that_does_not_answer_is_named_not_called_empty(open_dashboard, 
     # Before: "ccproxy has no stored history to chart." above the store's error, while the history was there.
     expect(tab.locator("#notice-title")).to_have_text("ccproxy could not read its stored history.")
     expect(tab.locator("#notice-text")).to_contain_text("Connection refused")
+
+
+def test_a_window_named_in_the_address_bar_is_the_window_shown(open_dashboard, proxy_factory):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    tab, problems = open_dashboard(f"{proxy.url}/dashboard#1h")
+    expect(tab.locator("body")).to_have_attribute("data-state", "ready")
+    with tab.expect_request(lambda request: "/logs/analytics" in request.url) as asked:
+        tab.goto(f"{proxy.url}/dashboard#24h")  # the fragment alone changes: the page is not loaded again
+    query = httpx.URL(asked.value.url).params
+    assert int(query["end_time"]) - int(query["start_time"]) == 86_400
+    expect(tab.locator('[data-window="24h"]')).to_have_attribute("aria-pressed", "true")
+    problems.assert_none()

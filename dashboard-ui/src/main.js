@@ -41,6 +41,11 @@ class Dashboard {
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) this.refresh();
     });
+    // A window named in the address bar (or by a link to this page) is the window shown.
+    window.addEventListener("hashchange", () => {
+      const key = location.hash.slice(1);
+      if (Object.hasOwn(WINDOWS, key) && key !== this.windowKey) this.selectWindow(key);
+    });
   }
 
   start() {
