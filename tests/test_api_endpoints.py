@@ -9,6 +9,8 @@ import pytest
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage
 
+from .raw_upstream import json_answer, raw_upstream
+
 OPENAI_AUTH = {"authorization": "Bearer sk-test"}
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
 
@@ -135,3 +137,20 @@ def test_cors_allowed_origin_gets_preflight_and_answer_headers(proxy_factory, re
     )
     assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "https://app.example"
     assert len(recorder.wait_for_ends(1)) == 1
+
+
+def test_openai_calls_that_are_not_billed_cost_nothing(proxy_factory, recorder):
+    # The vector store object as OpenAI's reference shows it: no usage, as no such call is billed.
+    store = b'{"id": "vs_1", "object": "vector_store", "created_at": 1, "name": "docs", "usage_bytes": 0}'
+    with raw_upstream({"": json_answer(b"200 OK", store)}) as upstream:
+        proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url)
+        openai_client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-test", max_retries=0)
+        assert openai_client.vector_stores.create(name="docs").id == "vs_1"
+        [record] = recorder.wait_for_ends(1)
+    # Before: read as a metered call without usage, of unknown cost, in every unpriced count.
+    assert (record.endpoint, record.status_code, record.cost_usd, record.priced) == (
+        "/v1/vector_stores/*",
+        200,
+        0,
+        True,
+    )

@@ -45,6 +45,12 @@ def test_unknown_paths_get_a_bounded_endpoint_whatever_they_are():
     assert fallback_route("POST", "/v1/vector_stores/vs_1/files").template == "/v1/vector_stores/*"
     assert fallback_route("POST", "/v1/threads/t/runs").reader == "usage"
     assert fallback_route("GET", "/v1/threads/t/runs").reader == "none"
+    # OpenAI bills none of these calls: they are management calls, not calls of unknown cost.
+    for path in ("/v1/vector_stores", "/v1/vector_stores/vs_1/search", "/v1/conversations/c/items"):
+        assert fallback_route("POST", path).reader == "none"
+    assert fallback_route("POST", "/v1/realtime/client_secrets").reader == "none"
+    assert fallback_route("POST", "/v1/realtime/calls").reader == "usage"
+    assert fallback_route("POST", "/v1/vector_stores_new").reader == "usage"
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,19 @@ KNOWN_RESOURCES = frozenset(
 )
 
 
+MANAGED_BY_POST = (
+    "/v1/vector_stores",
+    "/v1/conversations",
+    "/v1/realtime/client_secrets",
+    "/v1/realtime/sessions",
+    "/v1/realtime/transcription_sessions",
+    "/v1/organization",
+)
+"""OpenAI paths whose ``POST`` creates, changes or searches stored objects, or hands out a short-lived
+key: no call of theirs is billed (vector stores are billed by the gigabyte-day they hold, which no
+answer shows), so they are management calls, cost 0 when they went well, not calls of unknown cost."""
+
+
 class RouteTable:
     """Finds the route of a method and path in a few dictionary lookups."""
 
@@ -85,8 +98,10 @@ def fallback_route(method: str, path: str) -> ProxyRoute:
 
     The endpoint is ``/v1/<resource>/*`` for a resource either provider documents, else
     ``/v1/*``. A ``POST`` may be a metered call ccproxy does not know yet, so its answer is
-    read for usage; other methods read or delete stored objects, whose usage was counted.
+    read for usage (but on :data:`MANAGED_BY_POST`); other methods read or delete stored objects,
+    whose usage was counted.
     """
     resource = path[len(API_PREFIX) :].split("/", 1)[0]
     endpoint = f"/v1/{resource}/*" if resource in KNOWN_RESOURCES else "/v1/*"
-    return ProxyRoute(endpoint, method, None, "usage" if method == "POST" else "none")
+    metered = method == "POST" and not any(path == p or path.startswith(p + "/") for p in MANAGED_BY_POST)
+    return ProxyRoute(endpoint, method, None, "usage" if metered else "none")
