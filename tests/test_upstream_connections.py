@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.raw_upstream import RawUpstream
+from tests.raw_upstream import RawUpstream, raw_upstream, sse
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -30,6 +30,22 @@ def messages_answer(message_id: str, input_tokens: int) -> bytes:
         }
     ).encode()
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+def _stream_events() -> list[bytes]:
+    """A whole Messages stream (docs.anthropic.com, streaming messages) of 25 input and 5 output tokens."""
+    start = {"id": "msg_whole", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": []}
+    start |= {"usage": {"input_tokens": 25, "output_tokens": 1}}
+    return [
+        sse(("message_start", {"type": "message_start", "message": start})),
+        sse(
+            (
+                "message_delta",
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+            )
+        ),
+        sse(("message_stop", {"type": "message_stop"})),
+    ]
 
 
 class ChattyProvider(RawUpstream):
@@ -141,3 +157,32 @@ def test_a_no_content_answer_that_declares_a_body_ends_its_connection(proxy_fact
         assert provider.connections == 2
     finally:
         provider.stop()
+
+
+STREAM = b"".join(_stream_events())
+TRAILED = {
+    # A whole answer (its Content-Length says where it ends) with stray bytes after it in the same write.
+    "json": messages_answer("msg_whole", 25) + b"garbage!!\r\n",
+    "100-continue": b"HTTP/1.1 100 Continue\r\n\r\n" + messages_answer("msg_whole", 25) + b"garbage!!\r\n",
+    "stream": b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n%s"
+    % (len(STREAM), STREAM)
+    + b"garbage!!\r\n",
+}
+
+
+@pytest.mark.parametrize("shape", list(TRAILED))
+def test_a_whole_answer_with_stray_bytes_after_it_is_the_provider_s_answer(proxy_factory, recorder, shape):
+    # Before: aiohttp's parser dropped the answer it had read with the bytes that broke HTTP after it:
+    # a 502 without usage for an answer billed, which the SDK then sent again.
+    with raw_upstream({"": TRAILED[shape]}) as provider:
+        proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+        stream = {"stream": True} if shape == "stream" else {}
+        answer = httpx.post(
+            proxy.url + "/v1/messages",
+            json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [], **stream},
+            headers={"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"},
+        )
+        [record] = recorder.wait_for_ends(1)
+    assert answer.status_code == 200 and b"msg_whole" in answer.content
+    assert (record.status_code, record.error_type, record.tokens_input, record.tokens_output) == (200, None, 25, 5)
+    assert record.priced

@@ -19,6 +19,11 @@ timer then ran on the idle connection in the pool and put a timeout on it, which
 request sent on it raised at once: a 504 ``upstream_timeout`` for a request no provider saw. A
 connection whose answer was read to its end runs no read timer.
 
+aiohttp's parser drops every answer it parsed from one read when a later byte of that read breaks
+HTTP: a provider that wrote stray bytes after a whole answer (its ``Content-Length`` says where it
+ends) had its answer, billed, turned into a 502 without usage, which the SDKs then retried. Until
+the answer's head has arrived, each head is handed to the parser in a read of its own.
+
 An answer that can have no body (1xx, 204, 205, 304) but declares one (a length, a transfer
 coding) breaks HTTP's framing: the bytes its sender writes after the head are no answer, and a
 request sent on the connection before they arrive would take them for its own. Its connection
@@ -43,10 +48,12 @@ class UpstreamProtocol(ResponseHandler):
 
     _asked = False
     """A request was sent (or is being sent) and its answer has not been read to its end."""
+    _head_awaited = False
+    """A request was sent and the head of its (final) answer has not arrived."""
 
     def set_response_params(self, **params: Any) -> None:
         """aiohttp calls it before it sends each request on this connection."""
-        self._asked = True
+        self._asked = self._head_awaited = True
         super().set_response_params(**params)
 
     def data_received(self, data: bytes) -> None:
@@ -55,6 +62,14 @@ class UpstreamProtocol(ResponseHandler):
             if self.transport is not None:
                 self.transport.close()
             return
+        while self._head_awaited:
+            head_end = data.find(b"\r\n\r\n") + 4
+            if not 4 <= head_end < len(data):
+                break
+            super().data_received(data[:head_end])  # the parser's state carries over: any split parses alike
+            data = data[head_end:]
+            if self.exception() is not None:  # that head broke HTTP: the connection is closed, the rest unread
+                return
         super().data_received(data)
 
     def resume_reading(self, resume_parser: bool = True) -> None:
@@ -69,6 +84,7 @@ class UpstreamProtocol(ResponseHandler):
         if head.code in _NO_BODY and _declares_a_body(head.headers):
             self.force_close()
         if not 100 <= head.code < 200:  # an interim answer (100 Continue): the real one is still to come
+            self._head_awaited = False
             body.on_eof(self._answer_read)
 
     def _answer_read(self) -> None:
