@@ -91,3 +91,13 @@ def test_parameter_names_are_read_whatever_their_case():
     assert form_model_and_stream(body, b"B") == ("gpt-4o-transcribe", False)
     upload = b'--B\r\nContent-Disposition: form-data; name="model"; FileName="m.txt"\r\n\r\nforged\r\n--B--\r\n'
     assert form_model_and_stream(upload, b"B") == (None, False)  # a file part named model is no model
+
+
+def test_a_model_given_twice_is_known_only_when_both_copies_agree():
+    # Which copy the provider's form parser keeps is not documented: a guess could price the wrong model.
+    twice = (
+        field(b"B", b"model", b"gpt-4o-mini-transcribe") + field(b"B", b"model", b"gpt-4o-transcribe") + b"--B--\r\n"
+    )
+    assert form_model_and_stream(twice, b"B") == (None, False)
+    same = field(b"B", b"model", b"gpt-4o-transcribe") * 2 + b"--B--\r\n"
+    assert form_model_and_stream(same, b"B") == ("gpt-4o-transcribe", False)

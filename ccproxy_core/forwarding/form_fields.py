@@ -38,14 +38,16 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
 
     The parts are those the content type's ``boundary`` delimits, as the provider reads them: a
     preamble before the first delimiter, whatever it holds, is no part. ``(None, False)`` when
-    the body holds no such delimiter.
+    the body holds no such delimiter. A ``model`` given twice with different values is ``None``:
+    which copy a provider's form parser keeps is not documented, and a guess could price the request
+    at the other model's price.
     """
     delimiter = b"\r\n--" + boundary
     first = 0 if body.startswith(delimiter[2:]) else body.find(delimiter)
     if first < 0:
         return None, False
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
-    model, streaming = None, False
+    model, streaming, models = None, False, set()
     for _ in range(MAX_PARTS):
         head_end = body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
         next_part = body.find(delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
@@ -54,14 +56,14 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
         name = _field_name(bytes(body[position:head_end]))
         value = bytes(body[head_end + 4 : next_part])
         if name == b"model":
-            model = _text(value)
+            models.add(model := _text(value))
         elif name == b"stream":
             streaming = value.strip() == b"true"
         position = next_part + len(delimiter)
         if body.startswith(b"--", position):  # the closing delimiter
             break
         position = body.find(b"\r\n", position) + 2
-    return model, streaming
+    return (model if len(models) == 1 else None), streaming
 
 
 def _field_name(head: bytes) -> bytes | None:
