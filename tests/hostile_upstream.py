@@ -114,6 +114,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             body = gzip.compress(body)
         headers = {"content-type": "text/event-stream", "content-encoding": "gzip, gzip, gzip, gzip"}
         return web.Response(body=body, headers=headers)
+    if kind == "json-as-stream":  # a whole Message labelled an event stream, to a request that asked for none
+        return web.Response(body=_message(b'"claude-haiku-4-5"'), headers={"content-type": "text/event-stream"})
     if kind.startswith("stream-as-"):  # a stream labelled as something else, as a careless fake provider might
         return web.Response(body=STREAM, headers={"content-type": kind.removeprefix("stream-as-")})
     if kind.startswith("chunked-stream-as-"):  # the same, sent as it is made

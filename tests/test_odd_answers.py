@@ -44,6 +44,21 @@ def test_a_json_answer_to_a_request_that_did_not_stream_is_still_read_as_json(pr
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
 
 
+@pytest.mark.parametrize("sent", ["json-as-stream", "stream-as-text/event-stream"])
+def test_an_answer_labelled_a_stream_to_a_request_that_asked_for_none_is_read_as_it_is(
+    proxy_factory, recorder, hostile, sent
+):
+    # Before, a JSON Message labelled text/event-stream (which the SDKs read as the JSON they asked for)
+    # was recorded as upstream_stream_incomplete with no tokens.
+    proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
+    body = json.dumps({**BODY, "stream": False})
+    response = httpx.post(proxy.url + "/v1/messages", content=body, headers={**ANTHROPIC, "x-hostile": sent})
+    assert response.status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
+    assert record.streaming is (sent != "json-as-stream")
+
+
 @pytest.mark.parametrize(("length", "status"), [(20_000, 200), (70_000, 502)])
 def test_a_long_answer_header_passes_as_the_sdks_read_it_and_a_huge_one_is_refused(
     proxy_factory, recorder, hostile, length, status

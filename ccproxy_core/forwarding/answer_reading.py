@@ -77,7 +77,8 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if too_costly_to_decode(payload):  # passed on as it came; what it says about usage is not read
         exchange.accounting_lost = True
         return
-    if exchange.context.streaming and upstream.status == 200 and payload.lstrip().startswith(_SSE_FIELDS):
+    labelled = exchange.context.streaming or upstream.content_type == "text/event-stream"
+    if labelled and upstream.status == 200 and payload.lstrip().startswith(_SSE_FIELDS):
         _read_as_stream(exchange, payload)  # a stream labelled as something else: the SDKs read it as asked
         return
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
@@ -106,6 +107,15 @@ def _unlabelled_stream(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
     stream it is (a sized one is read whole, and as a stream if it is one)."""
     streamed = exchange.context.streaming and upstream.status == 200 and upstream.content_length is None
     return streamed and upstream.content_type in _GENERIC_TYPES
+
+
+def _sized_answer_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """An answer labelled a stream, of a known small size, to a request that asked for none: the SDKs read
+    it as the JSON they asked for, so it is read whole, and as a stream only if it is one."""
+    if exchange.context.streaming or upstream.content_type != "text/event-stream" or upstream.status != 200:
+        return False
+    length = upstream.content_length
+    return length is not None and length <= WHOLE_BODY_BYTES
 
 
 def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
@@ -138,6 +148,8 @@ def streamed_body_parser(
     input sizes where ``prices`` change, and leave out those an earlier fetch cut short counted
     (``billed_once``).
     """
+    if _sized_answer_to_a_whole_request(exchange, upstream):
+        return None
     if upstream.content_type == "text/event-stream" or _unlabelled_stream(exchange, upstream):
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
     if upstream.content_type in PAGE_TYPES and _answers_only_json(exchange, upstream):
