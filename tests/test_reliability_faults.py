@@ -93,6 +93,7 @@ def test_stream_slower_than_the_read_timeout_is_cut_and_recorded(proxy_factory, 
                 pass
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_timeout" and record.streaming
+    assert record.error_message == "the provider stopped sending its answer"  # not the library's wording
 
 
 def test_retry_after_is_passed_through_on_openai_429(proxy, recorder):

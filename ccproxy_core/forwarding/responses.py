@@ -217,10 +217,10 @@ async def _pump(
                     parser = _read_chunk(exchange, parser, decoder, chunk, received)
     except (TimeoutError, aiohttp.ClientError) as exc:
         if not _ended_before_break(parser):
-            timed_out = isinstance(exc, asyncio.TimeoutError)
-            exchange.note_failure(
-                "upstream_timeout" if timed_out else "upstream_stream_aborted", describe_exception(exc)
-            )
+            if isinstance(exc, asyncio.TimeoutError):  # worded as for an answer read whole
+                exchange.note_failure("upstream_timeout", "the provider stopped sending its answer")
+            else:
+                exchange.note_failure("upstream_stream_aborted", describe_exception(exc))
             return False
     finally:
         exchange.upstream_done_at = time.perf_counter()
