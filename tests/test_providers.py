@@ -276,9 +276,13 @@ def test_an_image_stream_ends_with_its_completed_event():
     stream = event("image_generation.partial_image", {"b64_json": "AAAA", "partial_image_index": 0}) + event(
         "image_generation.completed", {"b64_json": "BBBB", "usage": usage}
     )
-    parser, _ = feed("openai", stream, 64)
+    parser, token_at = feed("openai", stream, 64)
     assert parser.final_state().terminal_seen
     assert (parser.result().input_tokens, parser.result().output_tokens) == (50, 4160)
+    partial = event("image_generation.partial_image", {"b64_json": "AAAA", "partial_image_index": 0})
+    assert token_at is not None and token_at < len(partial)  # the first partial image: the first content
+    _, token_at = feed("openai", event("image_edit.completed", {"b64_json": "CCCC", "usage": usage}), 64)
+    assert token_at is not None  # no partial images asked for: the image itself
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, 10_000])

@@ -110,7 +110,7 @@ _ERROR_MARKER = b'"error"'
 # Chat deltas carry ``content``, ``refusal`` or ``tool_calls``; legacy completions' chunks ``text``.
 _FIRST_TOKEN = re.compile(
     rb'"(?:content|refusal|text)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{'
-    rb'|"type"\s*:\s*"(?:transcript\.text|speech\.audio)\.delta"'
+    rb'|"type"\s*:\s*"(?:(?:transcript\.text|speech\.audio)\.delta|image_(?:generation|edit)\.(?:partial_image|completed))"'
 )
 _IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
 _TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
