@@ -151,10 +151,25 @@ def new_request_id() -> str:
 def redact_query(raw: bytes | str, cap: int) -> str:
     """A query string for a record: valid text, secret-looking parameters' values replaced by ``***``."""
     query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    if query and any(word in query.lower() for word in SECRET_PARAM_WORDS):
+    if _may_name_a_secret(query):
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(name, MASK if is_secret_param(name) else value) for name, value in pairs], safe="*")
     return safe_text(query, cap)
+
+
+def query_secrets(raw: bytes, shortest: int) -> tuple[str, ...]:
+    """The values, decoded, of a query string's secret-looking parameters (Azure's ``?api-key=``) of at
+    least ``shortest`` characters: a provider may echo them like any key the request carries."""
+    query = raw.decode("utf-8", "replace")
+    if not _may_name_a_secret(query):
+        return ()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return tuple(value for name, value in pairs if len(value) >= shortest and is_secret_param(name))
+
+
+def _may_name_a_secret(query: str) -> bool:
+    """Whether a query string may hold a secret-looking name (a percent-encoded one may hide its words)."""
+    return bool(query) and ("%" in query or any(word in query.lower() for word in SECRET_PARAM_WORDS))
 
 
 def is_secret_param(name: str) -> bool:

@@ -97,6 +97,18 @@ def test_keys_in_library_debug_lines_are_masked():
     ]
 
 
+def test_websocket_frames_at_debug_show_their_kind_and_size_never_their_text():
+    from websockets.frames import Frame, Opcode
+
+    echoed = b'{"type": "error", "error": {"message": "key gw-PLAINKEY-7777abcd is not valid"}}'
+    record = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, "< %s", (Frame(Opcode.TEXT, echoed),), None)
+    assert NoKeysInDebugLines().filter(record)
+    # Before: "< TEXT '{\"type\": \"error\", ...7777abcd is not valid\"}}' [83 bytes]", a key no mask knows.
+    assert record.getMessage() == f"< TEXT [{len(echoed)} bytes]"
+    ping = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, "> %s", (Frame(Opcode.PING, b"hi"),), None)
+    assert NoKeysInDebugLines().filter(ping) and "PING 'hi'" in ping.getMessage()
+
+
 def test_keys_deep_in_a_debug_message_of_many_short_lines_are_masked():
     message = " \n" * 5000 + "> \tauthorization:\tBearer sk-proj-DEEPLEAK123\n< cookie : s=DEEPLEAK456"
     record = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, message, (), None)

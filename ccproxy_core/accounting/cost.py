@@ -207,7 +207,7 @@ class PriceBook:
         if (provider_id, label, value) in self._labels_warned or len(self._labels_warned) >= MAX_UNPRICED_WARNINGS:
             return
         self._labels_warned.add((provider_id, label, value))
-        shown = safe_text(redact_secrets(value), 64)
+        shown = safe_text(_shown(value), 64)
         why = _UNPRICED_LABEL_REASONS.get(label, f"a {label} the model has no price list for")
         logger.warning(
             "No price known for answers of provider %r served at %s %r (%s): they are recorded with priced=false "
@@ -246,7 +246,7 @@ _LOG_SECRETS: ContextVar[Callable[[], Iterable[str]] | None] = ContextVar("ccpro
 
 
 def _shown(model: str) -> str:
-    """A model name as logged: the request's own keys and anything shaped like a key masked."""
+    """A model name or tier as logged: the request's keys and anything shaped like a key masked."""
     secrets = _LOG_SECRETS.get()
     for secret in secrets() if secrets is not None else ():
         model = model.replace(secret, "***")

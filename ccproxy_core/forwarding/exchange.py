@@ -83,6 +83,9 @@ class Exchange:
     """Response headers plugins asked for in ``admit_request``."""
     sent_headers: CIMultiDict[str] | None = None
     """The headers sent to the provider, held only in memory: if its error echoes a key, it is masked."""
+    other_keys: tuple[str, ...] = ()
+    """Keys the request concerns beyond its credential headers: the operator's configured ones (sent
+    or not) and those in its query string; masked wherever a provider or a client may echo them."""
     client_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     """The client's headers as they arrived, held only in memory: a request answered here (never sent)
     has the key they carry masked in its record."""
@@ -219,8 +222,8 @@ class Exchange:
         return usage.batch is None or not usage.batch.unreadable
 
     def _sent_keys(self) -> tuple[str, ...]:
-        """The keys sent upstream with the request (asked only to keep them out of a log line)."""
-        return credential_values(self.sent_headers) if self.sent_headers else ()
+        """Every key the request concerns (asked only to keep them out of a log line)."""
+        return (credential_values(self.sent_headers) if self.sent_headers else ()) + self.other_keys
 
 
 STORED_OBJECT_READERS = frozenset({"none", "batch_results", STORED_RESPONSE})

@@ -9,8 +9,9 @@ from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
 from ccproxy_core.forwarding.request_parts import client_headers, url_path
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import ProxyRoute, provider_for, reader_for, service_type_for
-from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_text
+from ccproxy_core.safe_values import ValueCaps, new_request_id, query_secrets, redact_query, safe_text
 
 
 def start_exchange(
@@ -21,9 +22,11 @@ def start_exchange(
     arrived: Arrival,
     caps: ValueCaps,
     attributor: Attributor,
+    configured_keys: tuple[str, ...],
 ) -> Exchange:
     """The exchange of a request on ``route``: ``fields`` are the body's payload, model and stream flag;
-    every value from the client is capped by ``caps`` and attributed by ``attributor``."""
+    every value from the client is capped by ``caps`` and attributed by ``attributor``; the operator's
+    ``configured_keys`` and those in the query string are masked wherever they are echoed."""
     payload, model, streaming = fields
     client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
     provider = provider_for(service_type_for(route, Request(scope).headers))
@@ -53,4 +56,5 @@ def start_exchange(
         client_request_id=context.client_request_id,
         reader=reader_for(route, provider.name),
         client_headers=scope["headers"],
+        other_keys=configured_keys + query_secrets(scope["query_string"], SHORTEST_MASKED_KEY),
     )

@@ -276,7 +276,7 @@ class Proxy:
         fields: tuple[dict | None, str | None, bool],
         arrived: Arrival,
     ) -> Exchange:
-        return start_exchange(scope, route, body, fields, arrived, self.caps, self.attributor)
+        return start_exchange(scope, route, body, fields, arrived, self.caps, self.attributor, self.configured_keys)
 
     async def _send_upstream(
         self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send
@@ -384,9 +384,9 @@ class Proxy:
         # A provider's answer can echo the key in any text it reports (about 1 µs to look them up); a client
         # may put its own or any configured one (sent or not) in its path, query or model name.
         if exchange.sent_headers:
-            keys = credential_values(exchange.sent_headers) + self.configured_keys
+            keys = credential_values(exchange.sent_headers) + exchange.other_keys
         else:
-            keys = self.configured_keys + client_credential_values(exchange.client_headers)
+            keys = exchange.other_keys + client_credential_values(exchange.client_headers)
         record = safe_record(record, self.caps, keys)
         self.access_log.emit(record)
         await self.hooks.end(exchange.context, record)

@@ -12,9 +12,10 @@ from starlette.types import Scope
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState
-from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
+from ccproxy_core.safe_values import new_request_id, query_secrets, redact_query, safe_text
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.proxy import Proxy
@@ -66,6 +67,7 @@ def answer_exchange(
         stream_state=StreamState(),
         sent_headers=sent_headers,
         client_request_id=context.client_request_id,
+        other_keys=proxy.configured_keys + query_secrets(scope.get("query_string", b""), SHORTEST_MASKED_KEY),
     )
     exchange.upstream_sent_at = context.started_monotonic
     return exchange

@@ -55,12 +55,27 @@ class NoKeysInDebugLines(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in _FRAME_LINES and record.name.startswith("websockets"):
+            _without_payload(record)
         if record.levelno <= logging.DEBUG or not record.name.startswith("ccproxy"):
             message = record.getMessage()
             masked = redact_secrets(self._HEADER_LINE.sub(r"\1: ***", message))
             if masked != message:
                 record.msg, record.args = masked, None
         return True
+
+
+_FRAME_LINES = frozenset({"< %s", "> %s"})
+"""The websockets library's DEBUG line for each frame it reads or writes."""
+
+
+def _without_payload(record: logging.LogRecord) -> None:
+    """A data frame's line with its kind and size only: its text is a conversation, and may quote a key
+    (a provider's error echoing it) in pieces no mask can find."""
+    frame = record.args[0] if isinstance(record.args, tuple) and record.args else None
+    kind, data = getattr(getattr(frame, "opcode", None), "name", None), getattr(frame, "data", None)
+    if kind in ("TEXT", "BINARY", "CONT") and isinstance(data, bytes | bytearray):
+        record.args = (f"{kind} [{len(data)} bytes]",)
 
 
 class NoQueriesInWebSocketLines(logging.Filter):

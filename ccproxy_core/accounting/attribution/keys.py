@@ -1,8 +1,10 @@
-"""API key fingerprints: a short name for a key that cannot give the key back.
+"""API key fingerprints: a short name for a key that does not hold the key.
 
 The fingerprint is the first 12 hex digits of HMAC-SHA256 over the key, keyed by a salt
 (``ATTRIBUTION__KEY_SALT``, or a fixed string naming this use when no salt is set). 48 bits
-tell a team's keys apart; they reveal nothing of the key, and no part of the key is kept.
+tell a team's keys apart, and no part of the key is kept. A key as long and random as the providers
+issue cannot be found from its fingerprint; a short one can, by trying candidates, unless the salt
+is secret.
 """
 
 from __future__ import annotations

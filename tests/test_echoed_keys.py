@@ -1,0 +1,86 @@
+"""Keys a provider echoes, or a client misplaces, stay out of records and log lines whatever their shape:
+the operator's configured keys (sent or not) and a key in the query string, as Azure's ``?api-key=``."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
+from ccproxy_core.safe_values import query_secrets
+
+from .raw_upstream import json_answer, raw_upstream
+
+OPERATOR_KEY = "OPERATORPLAINKEY0123456789"  # not shaped like any provider's key: only an exact match finds it
+QUERY_KEY = "QUERYPLAINKEY9876543210"
+OPENAI_KEY = "OPENAIPLAINKEY5555666677"
+REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"anthropic-version": "2023-06-01"}
+
+
+def message(service_tier: str, model: str | None = "claude-haiku-4-5") -> bytes:
+    usage = {"input_tokens": 10, "output_tokens": 5, "service_tier": service_tier}
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "stop_reason": "end_turn"}
+    return json.dumps({**body, "usage": usage} | ({"model": model} if model else {})).encode()
+
+
+ANSWERS = {
+    # A careless gateway reports the key it was sent as the tier it served at.
+    "tier": json_answer(b"200 OK", message(OPERATOR_KEY)),
+    "error": json_answer(
+        b"401 Unauthorized",
+        json.dumps(
+            {"type": "error", "error": {"type": "authentication_error", "message": f"key {QUERY_KEY} is not valid"}}
+        ).encode(),
+        b"request-id: req_" + QUERY_KEY.encode() + b"\r\n",
+    ),
+}
+
+
+def test_a_configured_key_reported_as_a_tier_stays_out_of_the_unpriced_tier_warning(proxy_factory, recorder, caplog):
+    caplog.set_level(logging.WARNING, logger="ccproxy_core.accounting.cost")
+    with raw_upstream({"tier": ANSWERS["tier"]}) as upstream:
+        proxy = proxy_factory(
+            upstream_url=upstream.url, plugins=[recorder], upstream={"anthropic_api_key": OPERATOR_KEY}
+        )
+        answer = httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers={**HEADERS, "x-raw": "tier"})
+        [record] = recorder.wait_for_ends(1)
+    assert answer.status_code == 200 and record.service_tier == "***"
+    warned = [r.getMessage() for r in caplog.records if "served at service tier" in r.getMessage()]
+    # Before: "... served at service tier 'OPERATORPLAINKEY0123456789' ...", at WARNING, on stderr.
+    assert warned and all(OPERATOR_KEY not in line and "'***'" in line for line in warned)
+
+
+def test_a_key_in_the_query_string_echoed_by_the_provider_is_masked_in_the_record(proxy_factory, recorder):
+    with raw_upstream({"error": ANSWERS["error"]}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        for query in (f"key={QUERY_KEY}", f"ap%69_key={QUERY_KEY}"):  # a name percent-encoded hides its word
+            url = f"{proxy.url}/v1/messages?{query}"
+            headers = {**HEADERS, "x-api-key": "sk-ant-client-key-000", "x-raw": "error"}
+            assert httpx.post(url, json=REQUEST, headers=headers).status_code == 401
+        records = recorder.wait_for_ends(2)
+    for record in records:
+        # Before: "key *** QUERYPLAINKEY9876543210 is not valid", and the request id "req_QUERYPLAINKEY...".
+        shown = json.dumps(record.to_dict(), default=str)
+        assert QUERY_KEY not in shown and record.upstream_request_id == "req_***"
+
+
+def test_a_configured_key_not_sent_stays_out_of_the_unknown_model_warning(proxy_factory, recorder, caplog):
+    caplog.set_level(logging.WARNING, logger="ccproxy_core.accounting.cost")
+    # The answer names the model asked for, as a provider does: it is the one priced, and warned about.
+    with raw_upstream({"tier": json_answer(b"200 OK", message("standard", model=f"claude-{OPENAI_KEY}"))}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"openai_api_key": OPENAI_KEY})
+        body = {**REQUEST, "model": f"claude-{OPENAI_KEY}"}
+        headers = {**HEADERS, "x-api-key": "sk-ant-client-key-000", "x-raw": "tier"}
+        assert httpx.post(proxy.url + "/v1/messages", json=body, headers=headers).status_code == 200
+        recorder.wait_for_ends(1)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "No price known for model" in logged and OPENAI_KEY not in logged
+
+
+def test_query_secrets_are_the_decoded_values_of_secret_looking_names():
+    raw = b"beta=true&api-key=" + QUERY_KEY.encode() + b"&%61pi_%6Bey=ab%2Bcdefghij&token=short&max_tokens=123456789"
+    assert query_secrets(raw, SHORTEST_MASKED_KEY) == (QUERY_KEY, "ab+cdefghij")
+    assert query_secrets(b"beta=true", SHORTEST_MASKED_KEY) == ()
