@@ -160,7 +160,7 @@ def test_a_no_content_answer_that_declares_a_body_ends_its_connection(proxy_fact
 
 
 STREAM = b"".join(_stream_events())
-TRAILED = {
+TRAILED: dict[str, bytes | list[bytes | float | str]] = {
     # A whole answer (its Content-Length says where it ends) with stray bytes after it in the same write.
     "json": messages_answer("msg_whole", 25) + b"garbage!!\r\n",
     "100-continue": b"HTTP/1.1 100 Continue\r\n\r\n" + messages_answer("msg_whole", 25) + b"garbage!!\r\n",
@@ -168,6 +168,10 @@ TRAILED = {
     % (len(STREAM), STREAM)
     + b"garbage!!\r\n",
 }
+WHOLE = messages_answer("msg_whole", 25) + b"garbage!!\r\n"
+HEAD_END = WHOLE.index(b"\r\n\r\n")
+# The head's blank line cut between two writes (so, most likely, between two reads), at each of its three places.
+TRAILED |= {f"blank-line-cut-{cut}": [WHOLE[: HEAD_END + cut], 0.05, WHOLE[HEAD_END + cut :]] for cut in (1, 2, 3)}
 
 
 @pytest.mark.parametrize("shape", list(TRAILED))

@@ -33,6 +33,7 @@ is closed once it has been read, never handed to another request.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import aiohttp
@@ -50,10 +51,13 @@ class UpstreamProtocol(ResponseHandler):
     """A request was sent (or is being sent) and its answer has not been read to its end."""
     _head_awaited = False
     """A request was sent and the head of its (final) answer has not arrived."""
+    _head_tail = b""
+    """The last bytes read while a head is awaited: its blank line may be cut between two reads."""
 
     def set_response_params(self, **params: Any) -> None:
         """aiohttp calls it before it sends each request on this connection."""
         self._asked = self._head_awaited = True
+        self._head_tail = b""
         super().set_response_params(**params)
 
     def data_received(self, data: bytes) -> None:
@@ -62,15 +66,50 @@ class UpstreamProtocol(ResponseHandler):
             if self.transport is not None:
                 self.transport.close()
             return
-        while self._head_awaited:
-            head_end = data.find(b"\r\n\r\n") + 4
-            if not 4 <= head_end < len(data):
-                break
-            super().data_received(data[:head_end])  # the parser's state carries over: any split parses alike
-            data = data[head_end:]
-            if self.exception() is not None:  # that head broke HTTP: the connection is closed, the rest unread
+        if self._head_awaited and data and not self._upgraded:
+            fed = self._feed_heads_apart(data)
+            if fed is None:
                 return
+            data = data[fed:] if fed else data
         super().data_received(data)
+
+    def _feed_heads_apart(self, data: bytes) -> int | None:
+        """Feed the parser each answer head of ``data`` in a read of its own, where bytes may follow the
+        answer in the same read; the bytes fed, or ``None`` when a head broke HTTP (the rest unread)."""
+        tail, fed = self._head_tail, 0
+        # A blank line cut between the last read and this one: found in those few bytes, not in a copy of all.
+        across = (tail + data[:3]).find(b"\r\n\r\n") if tail else -1
+        across = across + 4 - len(tail) if across >= 0 else -1
+        while self._head_awaited:
+            if across > 0:
+                head_end, across = across, -1
+            elif (found := data.find(b"\r\n\r\n", fed)) >= 0:
+                head_end = found + 4
+            else:
+                break
+            if head_end >= len(data) or not self._may_hold_more(data, fed, head_end):
+                break  # each read costs aiohttp a timer reset: a read is split only when it must be
+            super().data_received(data[fed:head_end])  # the parser's state carries over: any split parses alike
+            fed = head_end
+            if self.exception() is not None:  # that head broke HTTP: the connection is closed, the rest unread
+                return None
+        self._head_tail = (data[-3:] if len(data) >= 3 else (tail + data)[-3:]) if self._head_awaited else b""
+        return fed
+
+    def _may_hold_more(self, data: bytes, start: int, head_end: int) -> bool:
+        """Whether bytes may follow, in ``data``, the end of the answer whose head is ``data[start:head_end]``:
+        an interim or bodiless answer's, a body longer than its length, a chunked body whose last chunk is
+        not at the end of ``data``, or a head begun in an earlier read. A false yes only costs a split."""
+        if self._skip_payload or not data.startswith(b"HTTP/1.", start):
+            return True
+        status = data[start + 9 : start + 12]
+        if status[:1] == b"1" or status in (b"204", b"205", b"304"):
+            return True
+        length = _LENGTH.search(data, start, head_end)
+        if length is not None:
+            return len(data) - head_end > int(length[1])
+        last_chunk = data.find(b"0\r\n\r\n", head_end)
+        return last_chunk >= 0 and last_chunk + 5 < len(data)
 
     def resume_reading(self, resume_parser: bool = True) -> None:
         super().resume_reading(resume_parser)
@@ -83,8 +122,9 @@ class UpstreamProtocol(ResponseHandler):
         head, body = data
         if head.code in _NO_BODY and _declares_a_body(head.headers):
             self.force_close()
-        if not 100 <= head.code < 200:  # an interim answer (100 Continue): the real one is still to come
+        if head.code == 101 or not 100 <= head.code < 200:  # else interim (100 Continue): the real one follows
             self._head_awaited = False
+        if not 100 <= head.code < 200:
             body.on_eof(self._answer_read)
 
     def _answer_read(self) -> None:
@@ -99,6 +139,7 @@ class UpstreamProtocol(ResponseHandler):
 
 
 _NO_BODY = frozenset({*range(100, 200), 204, 205, 304})
+_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 
 
 def _declares_a_body(headers: Any) -> bool:
