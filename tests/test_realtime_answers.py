@@ -293,3 +293,18 @@ def test_hostile_ids_and_errors_change_no_answers_record(provider, proxy_factory
     answered, announced = sorted(recorder.wait_for_ends(2), key=lambda record: record.tokens_input is None)
     assert (answered.error_type, answered.tokens_input, answered.cost_usd) == (None, 100, (100 * 4 + 10 * 16) / M)
     assert (announced.error_type, announced.tokens_input, announced.cost_usd) == ("client_disconnected", None, None)
+
+
+def test_a_provider_beginning_answers_it_never_ends_begins_a_bounded_number(
+    provider, proxy_factory, recorder, monkeypatch, caplog
+):
+    from ccproxy_core.forwarding import websocket_proxy
+
+    monkeypatch.setattr(websocket_proxy, "MOST_PROVIDER_BEGUN", 3)
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    flood = [created(f"resp_{n}") for n in range(10)]  # before: each one held until the socket closed
+    talk(proxy, provider, [(create("c1"), [*flood, delta("resp_0"), done("resp_0", 100, 10)])])
+    records = recorder.wait_for_ends(3)
+    assert sorted(record.tokens_input or 0 for record in records) == [0, 0, 100]
+    assert len(recorder.starts) == 3
+    assert sum("they are not recorded" in record.getMessage() for record in caplog.records) == 1

@@ -215,3 +215,19 @@ def test_a_stream_id_of_any_shape_is_a_lane_or_none_and_ends_clean(odd):
     assert answers.target({"type": "response.completed", "stream_id": odd, "response": {"id": "resp_1"}}) is begun
     answers.remove(begun)
     assert not answers and (answers._waiting, answers._begun_in) == ({}, {})
+
+
+def test_events_of_responses_no_request_here_began_are_no_answers(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    started = event("response.created", "resp_a", "gpt-4o", None, status="in_progress")
+    stranger = completed("resp_never", "gpt-4o", (999_999, 999_999))  # a response never created on this socket
+    unasked = [  # one created and completed with no request waiting for it
+        event("response.created", "resp_unasked", "gpt-4o", None, status="in_progress"),
+        completed("resp_unasked", "gpt-4o", (5_000, 5_000)),
+    ]
+    own = completed("resp_a", "gpt-4o", (1_000, 300))
+    talk(proxy, provider, [(create("gpt-4o"), [started, stranger, *unasked, delta(None), own])])
+    [record] = recorder.wait_for_ends(1)
+    # Before: the stranger's usage ended the answer under way (999,999 tokens each way, $12.50), its own dropped.
+    assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 1_000, 300)
+    assert record.cost_usd == (1_000 * Decimal("2.50") + 300 * 10) / M

@@ -128,7 +128,7 @@ def test_messages_over_the_decoding_limit_are_relayed_and_their_answer_is_unread
 ):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url, upstream={"max_decoded_bytes": 1_000_000})
     small = json.dumps({"type": "response.create", "model": MODEL, "input": "hi"})
-    big_answer, small_answer = answer(terminal), [answer(output_tokens=3)[1], _small_completed()]
+    big_answer, small_answer = answer(terminal), _small_answer()
     provider.socket_answers = [big_answer, small_answer]
     with open_socket(proxy) as socket:
         assert turn(socket, create(), 3) == big_answer
@@ -141,10 +141,13 @@ def test_messages_over_the_decoding_limit_are_relayed_and_their_answer_is_unread
     assert (next_turn.status_code, next_turn.tokens_input, next_turn.tokens_output) == (200, 12, 3)
 
 
-def _small_completed() -> str:
+def _small_answer() -> list[str]:
     usage = {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
-    response = {"id": "resp_small", "object": "response", "model": MODEL, "status": "completed", "usage": usage}
-    return json.dumps({"type": "response.completed", "response": response})
+    response = {"id": "resp_small", "object": "response", "model": MODEL, "status": "in_progress", "usage": None}
+    return [
+        json.dumps({"type": "response.created", "response": response}),
+        json.dumps({"type": "response.completed", "response": {**response, "status": "completed", "usage": usage}}),
+    ]
 
 
 @pytest.mark.parametrize(("status", "error_type"), [("completed", None), ("failed", "response_failed")])

@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 import socket
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -31,12 +32,13 @@ def provider():
         "gzip": json_answer(b"401 Unauthorized", gzip.compress(INVALID_KEY), b"content-encoding: gzip\r\n"),
         "hostile": json_answer(b"403 Forbidden", HOSTILE),
         "reset": [RESET],
+        "slow-429": [1.5, json_answer(b"429 Too Many Requests", RATE_LIMITED)],
     }
     with raw_upstream(answers) as server:
         yield server
 
 
-def upgrade(proxy, kind: str) -> httpx.Response:
+def upgrade(proxy, kind: str, path: str = "/v1/responses", timeout: float = 10) -> httpx.Response:
     """A WebSocket upgrade as a client sends it; its answer read as plain HTTP (a client would follow a redirect)."""
     headers = {
         "connection": "Upgrade",
@@ -46,7 +48,7 @@ def upgrade(proxy, kind: str) -> httpx.Response:
         "sec-websocket-protocol": "realtime, openai-insecure-api-key.sk-client-0123456789abcdef",
         "x-raw": kind,
     }
-    return httpx.get(proxy.url + "/v1/responses", headers=headers, timeout=10)
+    return httpx.get(proxy.url + path, headers=headers, timeout=timeout)
 
 
 def test_a_refused_upgrade_reaches_the_client_as_the_provider_sent_it(proxy_factory, recorder, provider):
@@ -115,3 +117,16 @@ def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(pr
     answer = upgrade(proxy, "reset")
     [record] = recorder.wait_for_ends(1)
     assert (answer.status_code, record.error_type) == (502, "upstream_disconnected")
+
+
+def test_an_upgrade_refused_after_its_client_gave_up_is_recorded_from_its_arrival(proxy_factory, recorder, provider):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    sent_at = datetime.now(UTC)
+    with pytest.raises(httpx.ReadTimeout):
+        upgrade(proxy, "slow-429", "/v1/realtime?model=gpt-realtime", timeout=0.5)
+    # Before: no record at all, and the active-requests gauge stayed at 1 for ever.
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (499, "client_disconnected", 429)
+    assert record.model == "gpt-realtime"  # the upgrade's, as its answers have (it was null)
+    assert abs((record.timestamp - sent_at).total_seconds()) < 0.5  # when it arrived, not when the answer came
+    assert len(recorder.starts) == 1

@@ -58,6 +58,11 @@ class OpenAnswer:
     """Set once the provider has begun it (``response.created``); ``""`` when it gave no id."""
 
 
+MOST_PROVIDER_BEGUN = 1_000
+"""Open answers on one Realtime socket past which the provider's ``response.created`` begins no more:
+a provider beginning answers it never ends must not grow ccproxy's memory without end."""
+
+
 class OpenAnswers:
     """The answers open on one socket, oldest first, indexed so that finding the answer of an event
     takes the same time however many are open (a client may ask for thousands at once)."""
@@ -76,6 +81,9 @@ class OpenAnswers:
 
     def __bool__(self) -> bool:
         return bool(self._open)
+
+    def __len__(self) -> int:
+        return len(self._open)
 
     def add(self, exchange: Exchange, create: dict[str, Any]) -> None:
         """An answer asked for by the ``response.create`` event ``create`` (or begun by the provider)."""
@@ -173,7 +181,13 @@ class OpenAnswers:
             oldest = _first(waiting) or (None if _lane(event.get("stream_id")) else self._oldest_waiting({}))
             if oldest is not None:
                 self._begin(oldest, response_id)
-                return oldest
+            return oldest  # none waiting: a response no request here asked for, whose usage is no answer's
+        if response_id:  # a response no answer is bound to: the one under way without an id, else none of them
+            current = _first(begun)
+            if current is None or current.response_id:
+                return None
+            current.response_id, self._by_response[response_id] = response_id, current
+            return current
         return _first(begun) or _first(waiting)
 
     def _lane_of(self, stream_id: Any) -> Hashable:

@@ -35,9 +35,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
-from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -46,7 +44,7 @@ from ccproxy_core.forwarding.upstream import (
     forwarded_headers,
     unanswered_request,
 )
-from ccproxy_core.forwarding.websocket_answers import REALTIME_ENDS, OpenAnswers
+from ccproxy_core.forwarding.websocket_answers import MOST_PROVIDER_BEGUN, REALTIME_ENDS, OpenAnswers
 from ccproxy_core.forwarding.websocket_close import (
     CLIENT_LEFT,
     describe,
@@ -56,6 +54,7 @@ from ccproxy_core.forwarding.websocket_close import (
 )
 from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
+from ccproxy_core.forwarding.websocket_refusals import pass_refusal, refuse
 from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
 from ccproxy_core.providers import OPENAI
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
@@ -99,7 +98,7 @@ class WebSocketProxy:
         try:
             forwarded = forwarded_headers(headers, pool.provider, self.proxy.settings)
         except UnsendableHeader as exc:
-            await socket.refuse(send, 400, "invalid_request", str(exc), started)
+            await refuse(socket, send, 400, "invalid_request", str(exc), started)
             return
         for name in _HANDSHAKE_HEADERS:
             forwarded.popall(name, None)
@@ -112,7 +111,7 @@ class WebSocketProxy:
             await pool.acquire()
         except PoolTimeout:
             message = f"no free connection to {OPENAI} within UPSTREAM__POOL_TIMEOUT_SECONDS={pool.wait_seconds:g}"
-            await socket.refuse(send, 504, "upstream_pool_timeout", message, started)
+            await refuse(socket, send, 504, "upstream_pool_timeout", message, started)
             return
         try:
             await self._connect_and_relay(socket, pool, url, forwarded, protocols, receive, send, started)
@@ -141,15 +140,15 @@ class WebSocketProxy:
                 compress=0,
             )
         except UpgradeRefused as refusal:
-            await socket.pass_refusal(send, refusal, started)
+            await pass_refusal(socket, send, refusal, started)
             return
         except aiohttp.WSServerHandshakeError as exc:  # a 101 that is no WebSocket
             status = exc.status if exc.status and exc.status >= 400 else 502
             message = f"the provider refused the WebSocket upgrade with status {exc.status}"
-            await socket.refuse(send, status, f"http_{exc.status}", message, started)
+            await refuse(socket, send, status, f"http_{exc.status}", message, started)
             return
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            await socket.refuse(send, *unanswered_request(OPENAI, exc), started)
+            await refuse(socket, send, *unanswered_request(OPENAI, exc), started)
             return
         await send(
             {
@@ -176,57 +175,9 @@ class _Socket:
         """Once the relay has ended: whether the client closed the socket (else the provider did)."""
         self.upstream_close_code: int | None = None
         self.last_error = ""  # the provider's last error event no answer took (session_expired, then its close)
+        self.too_many_open = False  # said once per socket
         # A message is held whole however large (the client's session must not break), but read only up to this.
         self.decode_limit = proxy.settings.upstream.max_decoded_bytes
-
-    async def refuse(self, send: Send, status: int, error_type: str, message: str, started: float) -> None:
-        """The provider refused the upgrade (or could not be reached): tell the client, record it."""
-        exchange = await self._refused_exchange(started)
-        exchange.upstream_status = status if error_type.startswith("http_") else None
-        exchange.note_failure(error_type, message[:1000], status)
-        provider = exchange.provider
-        body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
-        headers = [
-            (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
-            (b"content-type", b"application/json"),
-        ]
-        await self._answer_refused(send, exchange, status, headers, body)
-
-    async def pass_refusal(self, send: Send, refusal: UpgradeRefused, started: float) -> None:
-        """The provider answered the upgrade otherwise (an error, a redirect): the client gets that answer
-        as it came, and its record reads it as an HTTP answer's."""
-        if refusal.body is None:
-            await self.refuse(send, refusal.status, f"http_{refusal.status}", str(refusal), started)
-            return
-        exchange = await self._refused_exchange(started)
-        exchange.upstream_status = exchange.client_status = refusal.status
-        exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, refusal.headers)
-        exchange.usage = usage_from_json(OPENAI, refusal.readable_body(), "none")
-        if refusal.status < 400:  # a redirect, passed on and not followed: no answer
-            exchange.usage.failed, exchange.usage.error_type = True, f"http_{refusal.status}"
-        headers = returned_headers(refusal.headers, exchange.context.request_id)
-        await self._answer_refused(send, exchange, refusal.status, headers, refusal.body)
-
-    async def _refused_exchange(self, started: float) -> Exchange:
-        exchange = self._new_exchange(None, 0, {})
-        exchange.context.started_monotonic = started
-        exchange.stream_state = None
-        await self.proxy.hooks.start(exchange.context)
-        return exchange
-
-    async def _answer_refused(
-        self, send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
-        """The refusal as an HTTP answer, where the server can send one; else the socket closes (1011)."""
-        if "websocket.http.response" in self.scope.get("extensions", {}):
-            length = [(b"content-length", str(len(body)).encode())]
-            await send({"type": "websocket.http.response.start", "status": status, "headers": headers + length})
-            await send({"type": "websocket.http.response.body", "body": body})
-            exchange.response_bytes = len(body)
-        else:
-            await send({"type": "websocket.close", "code": 1011})
-        exchange.response_started_at = time.perf_counter()
-        await self.proxy._finish(exchange)
 
     async def relay(self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:
         """Pass messages both ways until one side closes, then close the other."""
@@ -352,6 +303,9 @@ class _Socket:
         first_token, event, unread = await off_the_loop_if_large(examined, text, find_first_token, self.decode_limit)
         target = self.open_answers.target(event) if isinstance(event, dict) else None
         if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
+            if len(self.open_answers) >= MOST_PROVIDER_BEGUN:
+                self.too_many_open = self.too_many_open or _too_many_open(self.path)
+                return
             await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
             target = self.open_answers.begin_newest(event)
         answer = target.exchange if target is not None else owner
@@ -392,6 +346,15 @@ class _Socket:
 
     def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
         return answer_exchange(self.proxy, self.scope, self.path, self.sent_headers, model, request_bytes, request)
+
+
+def _too_many_open(path: str) -> bool:
+    log.warning(
+        "the provider on a %s socket began answers with %d already open: they are not recorded (it ends none?)",
+        path,
+        MOST_PROVIDER_BEGUN,
+    )
+    return True
 
 
 def _query_model(scope: Scope) -> str | None:

@@ -1,0 +1,84 @@
+"""A WebSocket upgrade the provider refused, or that could not reach it: the client's answer, and its record.
+
+The record is one, whatever happens: with the provider's status and body when it answered the
+upgrade, with ccproxy's own error when it could not be asked, and as a 499 when the client had
+gone by the time the answer came (a client gives up on a slow handshake). It names the model of
+the upgrade's query and starts when the upgrade arrived.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from starlette.types import Send
+
+from ccproxy_core.accounting.usage import usage_from_json
+from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER, read_response_headers, returned_headers
+from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
+from ccproxy_core.providers import OPENAI
+
+if TYPE_CHECKING:
+    from ccproxy_core.forwarding.websocket_proxy import _Socket
+
+
+async def refuse(socket: _Socket, send: Send, status: int, error_type: str, message: str, started: float) -> None:
+    """The provider refused the upgrade (or could not be reached): tell the client, record it."""
+    exchange = await _refused_exchange(socket, started)
+    exchange.upstream_status = status if error_type.startswith("http_") else None
+    exchange.note_failure(error_type, message[:1000], status)
+    provider = exchange.provider
+    body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
+    headers = [
+        (CCPROXY_REQUEST_ID_HEADER, exchange.context.request_id.encode()),
+        (b"content-type", b"application/json"),
+    ]
+    await _answer(socket, send, exchange, status, headers, body)
+
+
+async def pass_refusal(socket: _Socket, send: Send, refusal: UpgradeRefused, started: float) -> None:
+    """The provider answered the upgrade otherwise (an error, a redirect): the client gets that answer
+    as it came, and its record reads it as an HTTP answer's."""
+    if refusal.body is None:
+        await refuse(socket, send, refusal.status, f"http_{refusal.status}", str(refusal), started)
+        return
+    exchange = await _refused_exchange(socket, started)
+    exchange.upstream_status = exchange.client_status = refusal.status
+    exchange.rate_limits, exchange.upstream_request_id = read_response_headers(exchange.provider, refusal.headers)
+    exchange.usage = usage_from_json(OPENAI, refusal.readable_body(), "none")
+    if refusal.status < 400:  # a redirect, passed on and not followed: no answer
+        exchange.usage.failed, exchange.usage.error_type = True, f"http_{refusal.status}"
+    headers = returned_headers(refusal.headers, exchange.context.request_id)
+    await _answer(socket, send, exchange, refusal.status, headers, refusal.body)
+
+
+async def _refused_exchange(socket: _Socket, started: float) -> Exchange:
+    exchange = socket._new_exchange(socket.model_from_query, 0, {})
+    context = exchange.context
+    context.started_at -= timedelta(seconds=context.started_monotonic - started)  # when the upgrade arrived
+    context.started_monotonic = started
+    exchange.stream_state = None
+    await socket.proxy.hooks.start(exchange.context)
+    return exchange
+
+
+async def _answer(
+    socket: _Socket, send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """The refusal as an HTTP answer, where the server can send one; else the socket closes (1011)."""
+    try:
+        if "websocket.http.response" in socket.scope.get("extensions", {}):
+            length = [(b"content-length", str(len(body)).encode())]
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers + length})
+            await send({"type": "websocket.http.response.body", "body": body})
+            exchange.response_bytes = len(body)
+        else:
+            await send({"type": "websocket.close", "code": 1011})
+        exchange.response_started_at = time.perf_counter()
+    except OSError:  # uvicorn's ClientDisconnected: the client gave up waiting for the provider's answer
+        exchange.failure = None
+        exchange.note_failure("client_disconnected", "the client left before its upgrade was answered", 499)
+    finally:
+        await socket.proxy._finish(exchange)
