@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.key_masking import (
@@ -158,13 +158,17 @@ def redact_query(raw: bytes | str, cap: int) -> str:
 
 
 def query_secrets(raw: bytes, shortest: int) -> tuple[str, ...]:
-    """The values, decoded, of a query string's secret-looking parameters (Azure's ``?api-key=``) of at
-    least ``shortest`` characters: a provider may echo them like any key the request carries."""
+    """The values of a query string's secret-looking parameters (Azure's ``?api-key=``) of at least
+    ``shortest`` characters, as sent and decoded: a provider may echo them like any key the request carries."""
     query = raw.decode("utf-8", "replace")
     if not _may_name_a_secret(query):
         return ()
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return tuple(value for name, value in pairs if len(value) >= shortest and is_secret_param(name))
+    found = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if is_secret_param(unquote_plus(name)):  # as sent and as decoded: a provider may echo either
+            found += [form for form in dict.fromkeys((value, unquote_plus(value))) if len(form) >= shortest]
+    return tuple(found)
 
 
 def _may_name_a_secret(query: str) -> bool:

@@ -82,5 +82,16 @@ def test_a_configured_key_not_sent_stays_out_of_the_unknown_model_warning(proxy_
 
 def test_query_secrets_are_the_decoded_values_of_secret_looking_names():
     raw = b"beta=true&api-key=" + QUERY_KEY.encode() + b"&%61pi_%6Bey=ab%2Bcdefghij&token=short&max_tokens=123456789"
-    assert query_secrets(raw, SHORTEST_MASKED_KEY) == (QUERY_KEY, "ab+cdefghij")
+    assert query_secrets(raw, SHORTEST_MASKED_KEY) == (QUERY_KEY, "ab%2Bcdefghij", "ab+cdefghij")
     assert query_secrets(b"beta=true", SHORTEST_MASKED_KEY) == ()
+
+
+def test_a_query_key_echoed_as_it_was_sent_percent_encoded_is_masked(proxy_factory, recorder):
+    sent = "Ab%2Bcd%3DEfgh12345"  # as the client wrote it in its URL; decoded, "Ab+cd=Efgh12345"
+    body = {"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error"}}
+    with raw_upstream({"": json_answer(b"401 Unauthorized", json.dumps(body).encode())}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        url = f"{proxy.url}/v1/chat/completions?key={sent}"
+        assert httpx.post(url, json={"model": "gpt-4o", "messages": []}).status_code == 401
+        [record] = recorder.wait_for_ends(1)
+    assert record.error_message is not None and "Efgh12345" not in record.error_message
