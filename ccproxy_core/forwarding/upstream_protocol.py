@@ -21,8 +21,10 @@ connection whose answer was read to its end runs no read timer.
 
 aiohttp's parser drops every answer it parsed from one read when a later byte of that read breaks
 HTTP: a provider that wrote stray bytes after a whole answer (its ``Content-Length`` says where it
-ends) had its answer, billed, turned into a 502 without usage, which the SDKs then retried. Until
-the answer's head has arrived, each head is handed to the parser in a read of its own.
+ends) had its answer, billed, turned into a 502 without usage, which the SDKs then retried. What
+arrived before the answer's head was read is kept; when the parser fails on it, a fresh parser
+reads it again with each head in a read of its own, so the answer is read and only the bytes
+after it fail (kept, and read again, only on that failure: every answer would pay for a check).
 
 An answer that can have no body (1xx, 204, 205, 304) but declares one (a length, a transfer
 coding) breaks HTTP's framing: the bytes its sender writes after the head are no answer, and a
@@ -33,7 +35,6 @@ is closed once it has been read, never handed to another request.
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 import aiohttp
@@ -51,13 +52,15 @@ class UpstreamProtocol(ResponseHandler):
     """A request was sent (or is being sent) and its answer has not been read to its end."""
     _head_awaited = False
     """A request was sent and the head of its (final) answer has not arrived."""
-    _head_tail = b""
-    """The last bytes read while a head is awaited: its blank line may be cut between two reads."""
+    _before_head: bytes | bytearray = b""
+    """What arrived since the request was sent, while its answer's head is awaited: read again on a failure."""
+    _params: dict[str, Any] = {}  # noqa: RUF012 (each connection sets its own)
+    _reading_again = False
 
     def set_response_params(self, **params: Any) -> None:
         """aiohttp calls it before it sends each request on this connection."""
         self._asked = self._head_awaited = True
-        self._head_tail = b""
+        self._before_head, self._params = b"", params
         super().set_response_params(**params)
 
     def data_received(self, data: bytes) -> None:
@@ -66,50 +69,33 @@ class UpstreamProtocol(ResponseHandler):
             if self.transport is not None:
                 self.transport.close()
             return
-        if self._head_awaited and data and not self._upgraded:
-            fed = self._feed_heads_apart(data)
-            if fed is None:
-                return
-            data = data[fed:] if fed else data
+        if self._head_awaited and not self._upgraded:
+            kept = self._before_head
+            if not kept:
+                self._before_head = data  # nearly always the whole head in one read: kept without a copy
+            elif isinstance(kept, bytearray):
+                kept += data  # a head in many reads: added to in place, never copied whole for each
+            else:
+                self._before_head = bytearray(kept) + data
         super().data_received(data)
 
-    def _feed_heads_apart(self, data: bytes) -> int | None:
-        """Feed the parser each answer head of ``data`` in a read of its own, where bytes may follow the
-        answer in the same read; the bytes fed, or ``None`` when a head broke HTTP (the rest unread)."""
-        tail, fed = self._head_tail, 0
-        # A blank line cut between the last read and this one: found in those few bytes, not in a copy of all.
-        across = (tail + data[:3]).find(b"\r\n\r\n") if tail else -1
-        across = across + 4 - len(tail) if across >= 0 else -1
-        while self._head_awaited:
-            if across > 0:
-                head_end, across = across, -1
-            elif (found := data.find(b"\r\n\r\n", fed)) >= 0:
-                head_end = found + 4
-            else:
-                break
-            if head_end >= len(data) or not self._may_hold_more(data, fed, head_end):
-                break  # each read costs aiohttp a timer reset: a read is split only when it must be
-            super().data_received(data[fed:head_end])  # the parser's state carries over: any split parses alike
-            fed = head_end
-            if self.exception() is not None:  # that head broke HTTP: the connection is closed, the rest unread
-                return None
-        self._head_tail = (data[-3:] if len(data) >= 3 else (tail + data)[-3:]) if self._head_awaited else b""
-        return fed
-
-    def _may_hold_more(self, data: bytes, start: int, head_end: int) -> bool:
-        """Whether bytes may follow, in ``data``, the end of the answer whose head is ``data[start:head_end]``:
-        an interim or bodiless answer's, a body longer than its length, a chunked body whose last chunk is
-        not at the end of ``data``, or a head begun in an earlier read. A false yes only costs a split."""
-        if self._skip_payload or not data.startswith(b"HTTP/1.", start):
+    def _read_again(self) -> bool:
+        """Read what came since the request was sent with a fresh parser, each head on its own (the parser
+        that failed dropped the answers it had read); True when that took the failure's place."""
+        data, self._before_head, self._reading_again = bytes(self._before_head), b"", True
+        self.force_close()  # the failed read closed the connection: it serves no other request
+        try:
+            ResponseHandler.set_response_params(self, **self._params)
+            fed = 0
+            while self._head_awaited and (end := data.find(b"\r\n\r\n", fed)) >= 0:
+                ResponseHandler.data_received(self, data[fed : end + 4])  # any split parses alike
+                fed = end + 4
+                if self.exception() is not None:  # the head itself broke HTTP: that is the failure
+                    return True
+            ResponseHandler.data_received(self, data[fed:])  # the body, and what broke HTTP after it
             return True
-        status = data[start + 9 : start + 12]
-        if status[:1] == b"1" or status in (b"204", b"205", b"304"):
-            return True
-        length = _LENGTH.search(data, start, head_end)
-        if length is not None:
-            return len(data) - head_end > int(length[1])
-        last_chunk = data.find(b"0\r\n\r\n", head_end)
-        return last_chunk >= 0 and last_chunk + 5 < len(data)
+        finally:
+            self._reading_again = False
 
     def resume_reading(self, resume_parser: bool = True) -> None:
         super().resume_reading(resume_parser)
@@ -123,7 +109,7 @@ class UpstreamProtocol(ResponseHandler):
         if head.code in _NO_BODY and _declares_a_body(head.headers):
             self.force_close()
         if head.code == 101 or not 100 <= head.code < 200:  # else interim (100 Continue): the real one follows
-            self._head_awaited = False
+            self._head_awaited, self._before_head = False, b""
         if not 100 <= head.code < 200:
             body.on_eof(self._answer_read)
 
@@ -131,6 +117,13 @@ class UpstreamProtocol(ResponseHandler):
         self._asked = False
 
     def set_exception(self, exc: BaseException, *cause: Any) -> None:
+        if (
+            isinstance(exc, HttpProcessingError)
+            and self._before_head
+            and not self._reading_again
+            and self._read_again()
+        ):
+            return
         body = self._payload
         super().set_exception(exc, *cause)
         # Only a parse error: aiohttp puts its own read timeout on the body itself.
@@ -139,7 +132,6 @@ class UpstreamProtocol(ResponseHandler):
 
 
 _NO_BODY = frozenset({*range(100, 200), 204, 205, 304})
-_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 
 
 def _declares_a_body(headers: Any) -> bool:
