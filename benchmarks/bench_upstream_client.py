@@ -1,4 +1,5 @@
-"""What one upstream request costs the proxy's HTTP client: aiohttp against httpx.
+"""What one upstream request costs the proxy's HTTP client: aiohttp against httpx, and aiohttp with ccproxy's
+connection protocol (``upstream_protocol.py``) against aiohttp's own.
 
     python benchmarks/bench_upstream_client.py [--requests 20000] [--concurrency 16]
 
@@ -29,6 +30,7 @@ import uvloop
 from benchlib.processes import start_mock
 from benchlib.ttfb_client import HEADERS
 from benchlib.wrk import request_body_file
+from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 
 Send = Callable[[], Awaitable[None]]
 
@@ -78,14 +80,20 @@ async def compare(
 ) -> dict[str, list[tuple[float, float]]]:
     body = request_body_file(stream).read_bytes().rstrip()
     connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+    ours = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+    use_upstream_protocol(ours)  # ccproxy's connection protocol: what its own checks cost on every answer
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    results: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "httpx": []}
+    results: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "ccproxy": [], "httpx": []}
+    # A read timeout, as ccproxy sets one: aiohttp resets its timer on every read.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
     async with (
-        aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+        aiohttp.ClientSession(connector=connector, auto_decompress=False, timeout=timeout) as session,
+        aiohttp.ClientSession(connector=ours, auto_decompress=False, timeout=timeout) as ours_session,
         httpx.AsyncClient(limits=limits, timeout=60) as client,
     ):
         senders = {
             "aiohttp": aiohttp_sender(session, url, body, stream),
+            "ccproxy": aiohttp_sender(ours_session, url, body, stream),
             "httpx": httpx_sender(client, url, body, stream),
         }
         for send in senders.values():  # warm up: open the pools' connections
