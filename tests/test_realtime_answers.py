@@ -304,7 +304,22 @@ def test_a_provider_beginning_answers_it_never_ends_begins_a_bounded_number(
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
     flood = [created(f"resp_{n}") for n in range(10)]  # before: each one held until the socket closed
     talk(proxy, provider, [(create("c1"), [*flood, delta("resp_0"), done("resp_0", 100, 10)])])
-    records = recorder.wait_for_ends(3)
-    assert sorted(record.tokens_input or 0 for record in records) == [0, 0, 100]
-    assert len(recorder.starts) == 3
+    records = recorder.wait_for_ends(4)  # the one asked for, and three the provider began itself
+    assert sorted(record.tokens_input or 0 for record in records) == [0, 0, 0, 100]
+    assert len(recorder.starts) == 4
     assert sum("they are not recorded" in record.getMessage() for record in caplog.records) == 1
+
+
+def test_answers_asked_for_and_not_begun_leave_the_provider_its_own_to_begin(
+    provider, proxy_factory, recorder, monkeypatch
+):
+    from ccproxy_core.forwarding import websocket_proxy
+
+    monkeypatch.setattr(websocket_proxy, "MOST_PROVIDER_BEGUN", 3)
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    asked = [(create(f"oob{n}", conversation="none"), []) for n in range(3)]  # out of band, never begun
+    voiced = [created("resp_v", conversation_id="conv_1"), delta("resp_v"), done("resp_v", 100, 10)]
+    talk(proxy, provider, [*asked, (json.dumps({"type": "input_audio_buffer.commit"}), voiced)])
+    records = recorder.wait_for_ends(4)
+    # Before: the three asked for counted against the provider's own, and its answer went unrecorded.
+    assert sorted(record.tokens_input or 0 for record in records) == [0, 0, 0, 100]

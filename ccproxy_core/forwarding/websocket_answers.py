@@ -56,10 +56,12 @@ class OpenAnswer:
     "none"``); on the Responses socket its lane (the ``stream_id`` of its ``response.create``, else ``None``)."""
     response_id: str | None = None
     """Set once the provider has begun it (``response.created``); ``""`` when it gave no id."""
+    provider_begun: bool = False
+    """Begun by the provider with no request for it (Realtime voice activity)."""
 
 
 MOST_PROVIDER_BEGUN = 1_000
-"""Open answers on one Realtime socket past which the provider's ``response.created`` begins no more:
+"""Open answers the provider began itself on one Realtime socket past which its ``response.created`` begins no more:
 a provider beginning answers it never ends must not grow ccproxy's memory without end."""
 
 
@@ -78,12 +80,11 @@ class OpenAnswers:
         self._by_response: dict[str, OpenAnswer] = {}
         self._by_event: dict[str, OrderedDict[int, OpenAnswer]] = {}  # an event_id may repeat: oldest first
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
+        self.provider_begun = 0
+        """Open answers the provider began with no request for them (bounded by ``MOST_PROVIDER_BEGUN``)."""
 
     def __bool__(self) -> bool:
         return bool(self._open)
-
-    def __len__(self) -> int:
-        return len(self._open)
 
     def add(self, exchange: Exchange, create: dict[str, Any]) -> None:
         """An answer asked for by the ``response.create`` event ``create`` (or begun by the provider)."""
@@ -105,6 +106,8 @@ class OpenAnswers:
             return None
         newest = self._open[next(reversed(self._open))]
         self._begin(newest, _response_id(event.get("response")))
+        newest.provider_begun = True
+        self.provider_begun += 1
         return newest
 
     def take_all(self) -> list[Exchange]:
@@ -152,7 +155,8 @@ class OpenAnswers:
 
     def remove(self, answer: OpenAnswer) -> None:
         """``answer`` has ended."""
-        self._open.pop(answer.serial, None)
+        if self._open.pop(answer.serial, None) is not None and answer.provider_begun:
+            self.provider_begun -= 1
         _drop(self._waiting, answer)
         _drop(self._begun_in, answer)
         self._begun.pop(answer.serial, None)

@@ -303,7 +303,7 @@ class _Socket:
         first_token, event, unread = await off_the_loop_if_large(examined, text, find_first_token, self.decode_limit)
         target = self.open_answers.target(event) if isinstance(event, dict) else None
         if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
-            if len(self.open_answers) >= MOST_PROVIDER_BEGUN:
+            if self.open_answers.provider_begun >= MOST_PROVIDER_BEGUN:
                 self.too_many_open = self.too_many_open or _too_many_open(self.path)
                 return
             await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
