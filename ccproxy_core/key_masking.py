@@ -78,3 +78,36 @@ SHORTEST_MASKED_KEY = 8
 """Keys shorter than this are not looked for in recorded text: they would mask ordinary words."""
 _SHORTEST_CUT_KEY = 8
 """The fewest characters of a key, left at a cut, that are masked."""
+
+
+_TOKEN_COUNT = re.compile(
+    r"(?:max|min|input|output|prompt|completion|total|reasoning|cached|budget)(?:_[a-z]+)?_tokens"
+)
+"""A count of tokens (``max_tokens``, ``max_output_tokens``), which error messages quote: not a secret."""
+SECRET_PARAM_WORDS = ("key", "token", "secret", "pass", "pw", "auth", "sig", "credential", "session", "jwt", "cookie")
+"""A query parameter whose name contains one of these has its value replaced by ``***``."""
+
+
+def query_secrets(raw: bytes, shortest: int) -> tuple[str, ...]:
+    """The values of a query string's secret-looking parameters (Azure's ``?api-key=``) of at least
+    ``shortest`` characters, as sent and decoded: a provider may echo them like any key the request carries."""
+    query = raw.decode("utf-8", "replace")
+    if not may_name_a_secret(query):
+        return ()
+    found = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if is_secret_param(unquote_plus(name)):  # as sent and as decoded: a provider may echo either
+            found += [form for form in dict.fromkeys((value, unquote_plus(value))) if len(form) >= shortest]
+    return tuple(found)
+
+
+def may_name_a_secret(query: str) -> bool:
+    """Whether a query string may hold a secret-looking name (a percent-encoded one may hide its words)."""
+    return bool(query) and ("%" in query or any(word in query.lower() for word in SECRET_PARAM_WORDS))
+
+
+def is_secret_param(name: str) -> bool:
+    """True when a parameter named ``name`` probably carries a credential."""
+    lower = name.lower().rstrip("=")
+    return any(word in lower for word in SECRET_PARAM_WORDS) and not _TOKEN_COUNT.fullmatch(lower)

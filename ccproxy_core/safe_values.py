@@ -20,13 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from ccproxy_core.accounting.record import AccessRecord
 from ccproxy_core.key_masking import (
     ELLIPSIS,
     MASK,
     PROVIDER_KEY,
+    is_secret_param,
+    may_name_a_secret,
     without_credentials,
     without_encoded_keys,
     without_key_shapes,
@@ -52,12 +54,6 @@ log viewer, terminal or page show the rest of a line reversed; zero-width ones h
 _UNSAFE_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{FORMAT_CHARS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-_TOKEN_COUNT = re.compile(
-    r"(?:max|min|input|output|prompt|completion|total|reasoning|cached|budget)(?:_[a-z]+)?_tokens"
-)
-"""A count of tokens (``max_tokens``, ``max_output_tokens``), which error messages quote: not a secret."""
-SECRET_PARAM_WORDS = ("key", "token", "secret", "pass", "pw", "auth", "sig", "credential", "session", "jwt", "cookie")
-"""A query parameter whose name contains one of these has its value replaced by ``***``."""
 # Each name and scheme is matched from the start of its run of characters only (the lookbehinds):
 # tried from every position of a long run, these patterns took time growing with the square of
 # its length (1.5 s for a 4,000-character provider error message, on the event loop).
@@ -151,35 +147,10 @@ def new_request_id() -> str:
 def redact_query(raw: bytes | str, cap: int) -> str:
     """A query string for a record: valid text, secret-looking parameters' values replaced by ``***``."""
     query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    if _may_name_a_secret(query):
+    if may_name_a_secret(query):
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(name, MASK if is_secret_param(name) else value) for name, value in pairs], safe="*")
     return safe_text(query, cap)
-
-
-def query_secrets(raw: bytes, shortest: int) -> tuple[str, ...]:
-    """The values of a query string's secret-looking parameters (Azure's ``?api-key=``) of at least
-    ``shortest`` characters, as sent and decoded: a provider may echo them like any key the request carries."""
-    query = raw.decode("utf-8", "replace")
-    if not _may_name_a_secret(query):
-        return ()
-    found = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        if is_secret_param(unquote_plus(name)):  # as sent and as decoded: a provider may echo either
-            found += [form for form in dict.fromkeys((value, unquote_plus(value))) if len(form) >= shortest]
-    return tuple(found)
-
-
-def _may_name_a_secret(query: str) -> bool:
-    """Whether a query string may hold a secret-looking name (a percent-encoded one may hide its words)."""
-    return bool(query) and ("%" in query or any(word in query.lower() for word in SECRET_PARAM_WORDS))
-
-
-def is_secret_param(name: str) -> bool:
-    """True when a parameter named ``name`` probably carries a credential."""
-    lower = name.lower().rstrip("=")
-    return any(word in lower for word in SECRET_PARAM_WORDS) and not _TOKEN_COUNT.fullmatch(lower)
 
 
 def redact_secrets(text: str) -> str:

@@ -8,8 +8,7 @@ import logging
 
 import httpx
 
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
-from ccproxy_core.safe_values import query_secrets
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
 
 from .raw_upstream import json_answer, raw_upstream
 

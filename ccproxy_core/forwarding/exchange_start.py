@@ -9,9 +9,9 @@ from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
 from ccproxy_core.forwarding.request_parts import client_headers, url_path
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
 from ccproxy_core.providers import ProxyRoute, provider_for, reader_for, service_type_for
-from ccproxy_core.safe_values import ValueCaps, new_request_id, query_secrets, redact_query, safe_text
+from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_text
 
 
 def start_exchange(

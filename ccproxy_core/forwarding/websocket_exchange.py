@@ -12,10 +12,10 @@ from starlette.types import Scope
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.request_parts import client_headers
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState
-from ccproxy_core.safe_values import new_request_id, query_secrets, redact_query, safe_text
+from ccproxy_core.safe_values import new_request_id, redact_query, safe_text
 
 if TYPE_CHECKING:
     from ccproxy_core.forwarding.proxy import Proxy
