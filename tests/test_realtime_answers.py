@@ -323,3 +323,20 @@ def test_answers_asked_for_and_not_begun_leave_the_provider_its_own_to_begin(
     records = recorder.wait_for_ends(4)
     # Before: the three asked for counted against the provider's own, and its answer went unrecorded.
     assert sorted(record.tokens_input or 0 for record in records) == [0, 0, 0, 100]
+
+
+def test_a_response_passed_over_takes_no_answer_begun_without_an_id():
+    from typing import cast
+
+    from ccproxy_core.forwarding.exchange import Exchange
+    from ccproxy_core.forwarding.websocket_answers import OpenAnswers
+
+    answers = OpenAnswers(realtime=True)
+    answers.add(cast(Exchange, object()), {"type": "response.create"})
+    unnamed = answers.target({"type": "response.created", "response": {"object": "realtime.response"}})
+    assert unnamed is not None and unnamed.response_id == ""
+    answers.pass_over({"type": "response.created", "response": {"id": "resp_dropped"}})
+    usage = {"input_tokens": 999_999, "output_tokens": 999_999}
+    # Before: the dropped response's end ended the answer under way, with its usage.
+    assert answers.target({"type": "response.done", "response": {"id": "resp_dropped", "usage": usage}}) is None
+    assert answers.target({"type": "response.done", "response": {"id": "resp_own", "usage": usage}}) is unnamed

@@ -110,6 +110,12 @@ class OpenAnswers:
         self.provider_begun += 1
         return newest
 
+    def pass_over(self, event: dict[str, Any]) -> None:
+        """A response the provider began that no answer takes (past :data:`MOST_PROVIDER_BEGUN`): its
+        later events belong to none, not to an answer begun without an id."""
+        if response_id := _response_id(event.get("response")):
+            self._note_ended(response_id)
+
     def take_all(self) -> list[Exchange]:
         """Every open answer, oldest first; none is open afterwards."""
         answers = list(self._open.values())
@@ -163,10 +169,13 @@ class OpenAnswers:
         self._begun_without_id.pop(answer.serial, None)
         if answer.response_id and self._by_response.get(answer.response_id) is answer:
             del self._by_response[answer.response_id]
-            self._ended_ids[answer.response_id] = None
-            if len(self._ended_ids) > ENDED_IDS_KEPT:
-                self._ended_ids.popitem(last=False)
+            self._note_ended(answer.response_id)
         self._forget_event_id(answer)
+
+    def _note_ended(self, response_id: str) -> None:
+        self._ended_ids[response_id] = None
+        if len(self._ended_ids) > ENDED_IDS_KEPT:
+            self._ended_ids.popitem(last=False)
 
     def _responses_target(self, event: dict[str, Any]) -> OpenAnswer | None:
         lane = self._lane_of(event.get("stream_id"))
@@ -234,6 +243,8 @@ class OpenAnswers:
     def _by_id(self, response_id: str) -> OpenAnswer | None:
         """The open answer ``response_id`` names; with no id, the oldest begun, else the oldest."""
         if response_id:  # an id no open answer has is an answer's begun without one, or none's
+            if response_id in self._ended_ids:  # ended, or passed over: no other answer's
+                return None
             return self._by_response.get(response_id) or _first(self._begun_without_id)
         return _first(self._begun) or _first(self._open)
 

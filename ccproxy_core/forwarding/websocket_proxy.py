@@ -305,7 +305,7 @@ class _Socket:
         if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
             if self.open_answers.provider_begun >= MOST_PROVIDER_BEGUN:
                 self.too_many_open = self.too_many_open or _too_many_open(self.path)
-                return
+                return self.open_answers.pass_over(event)
             await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
             target = self.open_answers.begin_newest(event)
         answer = target.exchange if target is not None else owner
