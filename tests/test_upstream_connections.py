@@ -123,6 +123,40 @@ def test_an_answer_sent_on_an_idle_connection_is_never_the_next_requests(proxy_f
     assert chatty_provider.connections == 2
 
 
+class UnaskedAfterChunks(ChattyProvider):
+    """Answers with a chunked body whose last chunk comes, in one write, with an answer nobody asked for."""
+
+    def _respond(self, connection: socket.socket, head: bytes, number: int) -> None:
+        body = messages_answer(f"msg_{number}", 10).partition(_HEAD_END)[2]
+        half = len(body) // 2
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (half, body[:half])
+        )
+        time.sleep(0.1)  # the head and the first chunk are read by now
+        last = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body) - half, body[half:])
+        connection.sendall(last + messages_answer("msg_unasked", 777_777))
+
+
+def test_an_answer_sent_with_the_end_of_the_one_asked_for_is_never_the_next_requests(proxy_factory, recorder):
+    # Before, the next request was answered, and recorded, with the unasked answer: the provider never saw it.
+    provider = UnaskedAfterChunks()
+    try:
+        proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder], upstream={"max_connections": 1})
+        client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-test", max_retries=0)
+        texts = [
+            client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+            .content[0]
+            .text
+            for _ in range(2)
+        ]
+        assert texts == ["msg_0", "msg_0"]  # each on a connection of its own
+        assert [record.tokens_input for record in recorder.wait_for_ends(2)] == [10, 10]
+        assert provider.connections == 2
+    finally:
+        provider.stop()
+
+
 class BodyAfterNoContent(ChattyProvider):
     """Answers its first request with a 204 that declares a body, and sends that body (an answer of its own)
     in a second write; every other request with a proper answer."""

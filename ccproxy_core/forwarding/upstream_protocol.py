@@ -10,7 +10,8 @@ stream the provider broke off.
 A kept-alive connection waits in the pool between requests. aiohttp parses whatever arrives
 on it meanwhile and queues it, and the next request sent on that connection took the queued
 bytes for its answer: another client's request was answered, and recorded, with them. Bytes
-that arrive while no request waits on the connection close it instead; the pool then opens a
+that arrive while no request waits on the connection close it instead (also when they come in the
+read that ended the answer asked for: an answer parsed then is never queued); the pool then opens a
 new one for the next request.
 
 aiohttp restarts its read timer whenever it resumes reading a connection it paused (its buffer
@@ -104,6 +105,11 @@ class UpstreamProtocol(ResponseHandler):
 
     def feed_data(self, data: Any, size: int = 0) -> None:
         """aiohttp queues each answer it parsed here, its body still arriving or whole."""
+        if not self._asked:  # parsed from the read that ended the answer asked for: the connection is done
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+            return
         super().feed_data(data, size)
         head, body = data
         if head.code in _NO_BODY and _declares_a_body(head.headers):
