@@ -66,10 +66,7 @@ class UpstreamProtocol(ResponseHandler):
 
     def data_received(self, data: bytes) -> None:
         if data and not self._asked and not self._upgraded and self._payload_parser is None:
-            self.force_close()
-            if self.transport is not None:
-                self.transport.close()
-            return
+            return self._close()
         if self._head_awaited and not self._upgraded:
             kept = self._before_head
             if not kept:
@@ -80,9 +77,15 @@ class UpstreamProtocol(ResponseHandler):
                 self._before_head = bytearray(kept) + data
         super().data_received(data)
 
-    def _read_again(self) -> bool:
+    def _close(self) -> None:
+        """Close the connection at once: it answers no other request."""
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _read_again(self) -> None:
         """Read what came since the request was sent with a fresh parser, each head on its own (the parser
-        that failed dropped the answers it had read); True when that took the failure's place."""
+        that failed dropped the answers it had read): its failure, if any, takes the first one's place."""
         data, self._before_head, self._reading_again = bytes(self._before_head), b"", True
         self.force_close()  # the failed read closed the connection: it serves no other request
         try:
@@ -92,9 +95,8 @@ class UpstreamProtocol(ResponseHandler):
                 ResponseHandler.data_received(self, data[fed : end + 4])  # any split parses alike
                 fed = end + 4
                 if self.exception() is not None:  # the head itself broke HTTP: that is the failure
-                    return True
+                    return
             ResponseHandler.data_received(self, data[fed:])  # the body, and what broke HTTP after it
-            return True
         finally:
             self._reading_again = False
 
@@ -106,10 +108,7 @@ class UpstreamProtocol(ResponseHandler):
     def feed_data(self, data: Any, size: int = 0) -> None:
         """aiohttp queues each answer it parsed here, its body still arriving or whole."""
         if not self._asked:  # parsed from the read that ended the answer asked for: the connection is done
-            self.force_close()
-            if self.transport is not None:
-                self.transport.close()
-            return
+            return self._close()
         super().feed_data(data, size)
         head, body = data
         if head.code in _NO_BODY and _declares_a_body(head.headers):
@@ -123,13 +122,8 @@ class UpstreamProtocol(ResponseHandler):
         self._asked = False
 
     def set_exception(self, exc: BaseException, *cause: Any) -> None:
-        if (
-            isinstance(exc, HttpProcessingError)
-            and self._before_head
-            and not self._reading_again
-            and self._read_again()
-        ):
-            return
+        if isinstance(exc, HttpProcessingError) and self._before_head and not self._reading_again:
+            return self._read_again()
         body = self._payload
         super().set_exception(exc, *cause)
         # Only a parse error: aiohttp puts its own read timeout on the body itself.
