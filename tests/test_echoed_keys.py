@@ -94,3 +94,11 @@ def test_a_query_key_echoed_as_it_was_sent_percent_encoded_is_masked(proxy_facto
         assert httpx.post(url, json={"model": "gpt-4o", "messages": []}).status_code == 401
         [record] = recorder.wait_for_ends(1)
     assert record.error_message is not None and "Efgh12345" not in record.error_message
+
+
+def test_query_secrets_of_hostile_queries_are_bounded_text_and_never_fail():
+    hostile = b"key=\xff\xfe" + b"A" * 20 + b"&token=%00%0d%0aNaN-" + b"B" * 10 + b"&" * 100_000 + b"=&==&%zz"
+    found = query_secrets(hostile, SHORTEST_MASKED_KEY)
+    assert "\ufffd\ufffd" + "A" * 20 in found  # bytes that are not UTF-8 read as the record reads them
+    assert "\x00\r\nNaN-" + "B" * 10 in found  # control characters decoded, as a provider may echo them
+    assert all(len(value) >= SHORTEST_MASKED_KEY for value in found)
