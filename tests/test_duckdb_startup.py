@@ -268,9 +268,11 @@ def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path
         store.close()
 
 
-@pytest.mark.parametrize("memory_limit", ["0MB", "1KB"])
+@pytest.mark.parametrize("memory_limit", ["0MB"])
 def test_a_memory_cap_duckdb_refuses_stops_start_up_with_one_line_naming_the_setting(tmp_path, memory_limit):
-    # Before, DuckDB's own nine lines of advice in SQL, naming no setting.
+    # Before, DuckDB's own nine lines of advice in SQL, naming no setting. Only a cap of nothing is sure to be
+    # refused: a new file's few kilobytes of unsaved tables may be moved to DuckDB's temporary files, on some
+    # machines, to make room under a cap of a kilobyte.
     with pytest.raises(StartupError) as caught:
         Database.open(str(tmp_path / "tiny.duckdb"), memory_limit=memory_limit)
     message = str(caught.value)
