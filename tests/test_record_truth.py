@@ -82,7 +82,16 @@ CASES = [
         "claude-haiku-4-5",
         True,
         {"x-mock-stream-error-after": "2"},
-        {"status_code": 200, "error_type": "overloaded_error", "error_message": "Overloaded", "upstream_status": 200},
+        {
+            "status_code": 200,
+            "error_type": "overloaded_error",
+            "error_message": "Overloaded",
+            "upstream_status": 200,
+            "tokens_input": IN,
+            "tokens_output": None,  # message_start's 1 is a placeholder; the bill for what was made is unknown
+            "cost_usd": None,
+            "priced": False,
+        },
     ),
     (
         "a-truncated",
@@ -90,7 +99,14 @@ CASES = [
         "claude-haiku-4-5",
         True,
         {"x-mock-truncate-after": "2"},
-        {"status_code": 200, "error_type": "upstream_stream_incomplete"},
+        {
+            "status_code": 200,
+            "error_type": "upstream_stream_incomplete",
+            "tokens_input": IN,
+            "tokens_output": None,
+            "cost_usd": None,
+            "priced": False,
+        },
     ),
     (
         "a-aborted",

@@ -171,16 +171,24 @@ def test_stream_with_other_line_ends_cut_at_every_byte(service_type, line_end):
     assert _parse(service_type, [other_stream[i : i + 1] for i in range(len(other_stream))]) == expected
 
 
-def test_anthropic_stream_cut_off_after_message_start_keeps_what_was_seen():
+def test_anthropic_stream_cut_off_after_message_start_keeps_its_input_and_knows_no_output():
+    # message_start's output count is a placeholder (1): before, it was counted and the answer priced.
     cut = ANTHROPIC_STREAM.index(b"event: content_block_delta")
     usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut]])
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
         25,
-        1,
+        None,
         12000,
         1800,
     )
-    assert usage.response_model == "claude-sonnet-4-5-20250929"
+    assert usage.bad_counts and usage.response_model == "claude-sonnet-4-5-20250929"
+
+
+def test_anthropic_stream_cut_after_its_message_delta_keeps_the_output_count():
+    cut = ANTHROPIC_STREAM.index(b"event: message_stop")
+    usage = _parse("anthropic", [ANTHROPIC_STREAM[:cut]])
+    assert usage == _parse("anthropic", [ANTHROPIC_STREAM])
+    assert usage.output_tokens is not None and not usage.bad_counts
 
 
 def test_anthropic_message_delta_values_replace_earlier_ones():
@@ -215,7 +223,7 @@ def test_anthropic_error_event_mid_stream():
     for chunks in ([ANTHROPIC_STREAM[:cut] + error_event], [bytes([b]) for b in ANTHROPIC_STREAM[:cut] + error_event]):
         usage = _parse("anthropic", chunks)
         assert (usage.error_type, usage.error_message) == ("overloaded_error", "Overloaded")
-        assert usage.input_tokens == 25 and usage.output_tokens == 1
+        assert usage.input_tokens == 25 and usage.output_tokens is None and usage.bad_counts  # before: 1, priced
 
 
 @pytest.mark.parametrize(

@@ -244,13 +244,14 @@ class StreamUsageParser:
         so feeding may go on as if unasked; a piece cut short is not held against the usage."""
         if self._ended is not None and self._ended[0] == self._fed:
             return self._ended[1:]
-        usage, state = copy.copy(self._usage), copy.copy(self.state)
+        usage, state, reader = copy.copy(self._usage), copy.copy(self.state), copy.copy(self._reader)
         leftover = self._leftover()
         if leftover:
-            copy.copy(self._reader).read_block(usage, state, leftover)
+            reader.read_block(usage, state, leftover)
             usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable
             if state.terminal_seen and not self.state.terminal_seen and not _whole_last_data(leftover):
                 state.terminal_seen = False  # a last event cut inside its data never ended the stream
+        reader.read_end(usage, state)
         self._ended = (self._fed, usage, state)
         return usage, state
 

@@ -210,8 +210,12 @@ class AnthropicStreamReader(StreamReader):
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
         if named or _EVENTS_WITH_DATA.search(block) is not None:
             self._read_events(usage, state, block)
-        if state.terminal_seen and not self._output_counted and not state.error_seen:
-            _output_unknown(usage)  # a whole message that never told its output count (message_stop read alone too)
+        if state.terminal_seen and not self._output_counted:
+            _output_unknown(usage)  # a message, or an error, that never told its output count
+
+    def read_end(self, usage: Usage, state: StreamState) -> None:
+        if not self._output_counted:  # cut short before any message_delta: what was made, and billed, is unknown
+            _output_unknown(usage)
 
     def _read_events(self, usage: Usage, state: StreamState, block: bytes) -> None:
         for name, data in _event_data(block):

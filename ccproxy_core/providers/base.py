@@ -78,6 +78,9 @@ class StreamReader:
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         """Read one block of complete lines (the base reader reads nothing)."""
 
+    def read_end(self, usage: Usage, state: StreamState) -> None:
+        """Settle what the stream never said, as it ends here (whole or cut short): the base reader has nothing."""
+
 
 @dataclass(frozen=True, slots=True)
 class Provider:
