@@ -89,7 +89,7 @@ def test_a_file_removed_while_open_is_counted_and_a_new_one_takes_the_records(tm
             shutil.rmtree(path.parent)
         with caplog.at_level(logging.ERROR, logger="ccproxy.duckdb"):
             write_all(store, [numbered_record(n) for n in range(3, 6)])
-        assert store.stats()["write_errors"] == 1 and "was removed or replaced" in caplog.text
+        assert store.stats()["write_errors"] == 1 and "was removed, replaced or emptied" in caplog.text
         rows = asyncio.run(store.query(LogFilters(), 100)).rows
         assert sorted(row["request_id"] for row in rows) == [f"req-{n:04d}" for n in range(3, 6)]
     finally:
@@ -97,6 +97,24 @@ def test_a_file_removed_while_open_is_counted_and_a_new_one_takes_the_records(tm
     # Before, these three went into the removed file, unseen: the path held nothing afterwards.
     with duckdb.connect(str(path), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM access_logs").fetchone() == (3,)
+
+
+def test_a_file_emptied_in_place_while_open_is_noticed_and_a_new_one_takes_the_records(tmp_path, caplog):
+    store = open_store(tmp_path / "store")
+    store.writer.first_retry_seconds = 0.1
+    path = store.database.path
+    try:
+        write_all(store, [numbered_record(0)])
+        with path.open("r+b") as file:  # the same file, as `: > logs.duckdb` leaves it
+            file.truncate(0)
+        with caplog.at_level(logging.WARNING, logger="ccproxy.duckdb"):
+            write_all(store, [numbered_record(n) for n in range(1, 4)])
+        assert "emptied while open" in caplog.text and store.stats()["write_errors"] == 1
+        assert store.stats()["dropped_records"] == 0
+    finally:
+        store.close()
+    # Before, the three were reported written into the emptied file, which DuckDB could not open afterwards.
+    assert stored_ids(path) == ["req-0001", "req-0002", "req-0003"]
 
 
 def stored_ids(path: Path) -> list[str]:

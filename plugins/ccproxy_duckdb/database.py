@@ -138,10 +138,15 @@ class Database:
         """Close and reopen the file, to recover from an I/O error that left DuckDB's file handles unusable,
         or from the file having been removed or replaced (a new one is made, with the schema)."""
         with self._lock:
+            emptied = self._emptied_in_place()
             try:
                 self._connection.close()
             except duckdb.Error:
                 pass
+            if emptied:  # closing wrote DuckDB's last blocks into it: neither empty nor a DuckDB file now
+                for leftover in (self.path, Path(f"{self.path}.wal")):
+                    leftover.unlink(missing_ok=True)
+                log.warning("the DuckDB file at %s was emptied while open: making a new DuckDB file there", self.path)
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             created = _removed_if_empty(self.path) or not self.path.exists()
             self._connection = _connect(self.path, self._config)
@@ -151,9 +156,21 @@ class Database:
             _migrate_uncapped(self._connection, str(self.path), self._config["memory_limit"])
             self._identity = _file_identity(self.path)
 
+    def _emptied_in_place(self) -> bool:
+        """The open file was emptied where it is (``: > logs.duckdb``)."""
+        try:
+            return _file_identity(self.path) == self._identity and self.path.stat().st_size == 0
+        except OSError:
+            return False
+
     def file_replaced(self) -> bool:
-        """Whether the file at the path is gone or is another file than the one open (deleted, moved, replaced)."""
-        return _file_identity(self.path) != self._identity
+        """Whether the file at the path is gone, is another file than the one open (deleted, moved, replaced),
+        or was emptied in place: rows written now would be lost.
+
+        Only the file's status is read: opening and closing the file, even to read a byte, would release
+        the lock DuckDB holds on it (POSIX locks belong to the process), letting a second ccproxy open it.
+        """
+        return _file_identity(self.path) != self._identity or self._emptied_in_place()
 
     def size_bytes(self) -> int | None:
         """Bytes on disk: the file plus its write-ahead log."""

@@ -115,7 +115,7 @@ class LogWriter(BatchWriter):
             # Rows written now would go to a file no one can open again: they would be lost unseen.
             self.write_errors += 1
             log.error(
-                "DuckDB file %s was removed or replaced while open; opening what is at that path now "
+                "DuckDB file %s was removed, replaced or emptied while open; opening what is at that path now "
                 "(a new file if nothing is)",
                 self._database.path,
             )
