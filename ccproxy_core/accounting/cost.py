@@ -81,8 +81,15 @@ class PriceBook:
     priced as if resolved at its own instant, without paying for it again and again.
     """
 
-    def __init__(self, max_models: int = 1024, corrections: tuple[PriceCorrection, ...] | None = None) -> None:
+    def __init__(
+        self,
+        max_models: int = 1024,
+        corrections: tuple[PriceCorrection, ...] | None = None,
+        regional: frozenset[str] = frozenset(),
+    ) -> None:
         self.corrections = load_corrections(None) if corrections is None else corrections
+        self.regional = regional
+        """The providers whose answers come from their regional processing hosts (``Provider.regional_uplift``)."""
         self._snapshot = data_snapshot.get_snapshot()
         self._unpriced_warnings = 0
         self._labels_warned: set[tuple[str, str, str]] = set()
@@ -148,6 +155,11 @@ class PriceBook:
         else:
             cost = _price_usage(prices, usage, tool_prices)
         multiplier = provider.price_multiplier(usage)
+        if provider.name in self.regional:
+            uplift = provider.regional_uplift(model)
+            if uplift is None:
+                return UNPRICED
+            multiplier = uplift * (multiplier or 1)
         return tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
 
     def input_thresholds(self) -> tuple[int, ...]:

@@ -62,6 +62,7 @@ from ccproxy_core.forwarding.upstream import (
     credential_values,
     forwarded_headers,
     never_connected,
+    regional_providers,
     unanswered_request,
     unsendable_request,
 )
@@ -85,7 +86,8 @@ class Proxy:
     def __init__(self, settings: Settings, hooks: RequestHooks, access_log: AccessLogger) -> None:
         self.settings, self.hooks, self.access_log = settings, hooks, access_log
         self.pools: dict[str, UpstreamPool] = {}
-        self.prices = PriceBook(corrections=load_corrections(settings.upstream.price_corrections_file))
+        corrections = load_corrections(settings.upstream.price_corrections_file)
+        self.prices = PriceBook(corrections=corrections, regional=regional_providers(settings))
         self.billed_once = BilledOnce()
         self.routes = RouteTable(PROXY_ROUTES)
         self.caps = ValueCaps.from_settings(settings.server)

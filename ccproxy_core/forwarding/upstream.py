@@ -30,6 +30,7 @@ from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import PROVIDERS, Provider
+from ccproxy_core.providers.openai_regions import is_regional
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
 from ccproxy_core.safe_values import library_reason
 from ccproxy_core.security.auth import strip_session_cookies
@@ -164,6 +165,14 @@ async def close_pools(pools: dict[str, UpstreamPool]) -> None:
 def base_url(provider: Provider, settings: Settings) -> str:
     """The configured base URL of a provider (normalised by the settings), else its default."""
     return getattr(settings.upstream, f"{provider.name}_base_url", None) or provider.default_base_url
+
+
+def regional_providers(settings: Settings) -> frozenset[str]:
+    """The providers whose answers come from their regional processing hosts (see ``openai_regions``)."""
+    regional = settings.upstream.openai_regional_processing
+    if regional is None:
+        regional = is_regional(base_url(PROVIDERS["openai"], settings))
+    return frozenset({"openai"}) if regional else frozenset()
 
 
 MAX_ANSWER_HEADER_BYTES = 64 * 1024

@@ -116,6 +116,9 @@ class Provider:
     keys (``web_searches_kcount``, ``storage_searches_kcount``): the price of a model whose price list has none."""
     price_multiplier: Callable[[Usage], Decimal | None] = lambda usage: None
     """A factor on every token price that the answer asks for (Anthropic's US-only inference), if any."""
+    regional_uplift: Callable[[str], Decimal | None] = lambda model: None
+    """On the provider's regional processing hosts (data residency), the factor on every token price of a
+    model (1 for none), or ``None`` when it is not known: the answer is then unpriced."""
     error_envelope: Callable[[dict[str, Any]], bool] = lambda payload: False
     """Whether a whole JSON body is the provider's error body in place of an answer (sent even with status 200)."""
     rate_limit_headers: Mapping[str, str] = field(default_factory=dict)

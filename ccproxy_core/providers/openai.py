@@ -37,6 +37,7 @@ from ccproxy_core.providers.base import (
     routes,
     token_count,
 )
+from ccproxy_core.providers.openai_regions import regional_uplift
 from ccproxy_core.providers.stream_options import with_include_usage
 
 NAME = "openai"
@@ -317,6 +318,7 @@ PROVIDER = Provider(
     # The web_search tool on any model, and file search (the preview search on models without reasoning
     # costs more: its answers carry their own price, Usage.web_search_kcount).
     tool_use_prices={"web_searches_kcount": Decimal(10), "storage_searches_kcount": Decimal("2.50")},
+    regional_uplift=regional_uplift,
     error_envelope=is_error_envelope,
     rate_limit_headers=RATE_LIMIT_HEADERS,
     prepare_body=prepare_body,

@@ -127,6 +127,11 @@ class UpstreamSettings(BaseModel):
     """UPSTREAM__OPENAI_STREAM_INCLUDE_USAGE. Add ``stream_options.include_usage`` to OpenAI chat
     streams that do not say, so their tokens and cost are known: the one change ccproxy may make
     to a request (the client then gets one more chunk, the usage, before ``[DONE]``)."""
+    openai_regional_processing: bool | None = None
+    """UPSTREAM__OPENAI_REGIONAL_PROCESSING. Whether OpenAI answers come from its data residency hosts
+    (``eu.api.openai.com`` and the like), which bill models released since 5 March 2026 at 1.1 times the
+    list price (and models of unknown release there are unpriced); unset: when the base URL's host is one
+    (set it for a gateway in front of one)."""
     price_corrections_file: str | None = None
     """UPSTREAM__PRICE_CORRECTIONS_FILE. A TOML file of price corrections applied on top of the
     built-in ones (see docs/records.md); unset: only the built-in ones."""
