@@ -209,6 +209,7 @@ def test_an_sqlite_database_is_refused_before_duckdb_would_fetch_an_extension_to
     message = str(caught.value)
     assert f"cannot open DuckDB file {path}: it is an SQLite database, not a DuckDB file" in message, message
     assert "extension" not in message and "OBSERVABILITY__DUCKDB_PATH" in message
+    assert "- move it away, or set" in message and "writable" not in message  # before: advice for another cause
     assert path.read_bytes() == before
 
 

@@ -88,9 +88,13 @@ class Database:
                 path.chmod(0o600)  # the access log is the operator's alone
         except (OSError, duckdb.Error) as exc:
             cause = _a_file_on_the_way(exc) or one_line(str(exc))
+            fix = (
+                "move it away"
+                if isinstance(exc, ForeignFile)
+                else "make sure the folder is writable and no other process (another ccproxy?) has the file open"
+            )
             raise StartupError(
-                f"cannot open DuckDB file {path}: {cause} - make sure the folder is writable and no "
-                "other process (another ccproxy?) has the file open, or set OBSERVABILITY__DUCKDB_PATH to another file"
+                f"cannot open DuckDB file {path}: {cause} - {fix}, or set OBSERVABILITY__DUCKDB_PATH to another file"
             ) from None
         try:
             before = _migrate_uncapped(connection, str(path), config["memory_limit"])
@@ -218,6 +222,10 @@ def _unprepared(path: Path, memory_limit: object, error: duckdb.Error) -> str:
     )
 
 
+class ForeignFile(duckdb.IOException):
+    """The file at the path is not a DuckDB database (another program's, or damaged): never opened."""
+
+
 def _a_file_on_the_way(error: BaseException) -> str | None:
     """What stops the folders from being made when a part of the path is a file: the OS says only "exists"."""
     if isinstance(error, FileExistsError | NotADirectoryError) and error.filename:
@@ -249,6 +257,6 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
     foreign = foreign_file(path)
     if foreign is not None:
-        raise duckdb.IOException(f"it is {foreign}; it was left as it was")
+        raise ForeignFile(f"it is {foreign}; it was left as it was")
     # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
     return duckdb.connect(str(path), config={**config, **SAFE_OPTIONS})
