@@ -258,6 +258,8 @@ def test_upstream_timeout_gives_504(proxy_factory, recorder):
         proxy.url + "/v1/messages", json=BODY, headers={**ANTHROPIC_HEADERS, "x-mock-latency-ms": "2000"}, timeout=10
     )
     assert response.status_code == 504 and response.json()["error"]["type"] == "timeout_error"
+    # The operator's fix is named: before, "no answer from anthropic in time".
+    assert response.json()["error"]["message"] == "no answer from anthropic within UPSTREAM__READ_TIMEOUT_SECONDS"
     [record] = recorder.wait_for_ends(1)
     assert record.error_type == "upstream_timeout"
 

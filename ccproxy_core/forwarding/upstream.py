@@ -329,9 +329,9 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
     request was written may have.
     """
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return 504, "upstream_timeout", f"could not connect to {service} in time"
+        return 504, "upstream_timeout", f"could not connect to {service} within UPSTREAM__CONNECT_TIMEOUT_SECONDS"
     if isinstance(exc, TimeoutError):
-        return 504, "upstream_timeout", f"no answer from {service} in time"
+        return 504, "upstream_timeout", f"no answer from {service} within UPSTREAM__READ_TIMEOUT_SECONDS"
     if isinstance(exc, aiohttp.ClientResponseError):  # it answered, but not in HTTP a client could be given
         reason = library_reason(str(exc.message))
         return 502, "upstream_invalid_response", f"the answer of {service} is not valid HTTP: {reason}"
