@@ -12,6 +12,7 @@ import sys
 import pytest
 
 import ccproxy_core
+from ccproxy_core.testing import free_port
 
 CCPROXY = [sys.executable, "-m", "ccproxy_core"]
 
@@ -249,3 +250,20 @@ def test_a_mock_upstream_or_demo_port_in_use_is_one_line_naming_the_option(tmp_p
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"port {port} (Address already in use)" in result.stderr and f"set {option} to a free port" in result.stderr
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_the_mock_and_the_proxy_on_one_port_is_one_line_naming_both(tmp_path, from_env):
+    # Before: "cannot listen on ... (Address already in use)", blaming a port the mock itself held.
+    port = free_port()
+    args, env = ("serve", "--mock-upstream", str(port)), {"HOME": str(tmp_path)}
+    if from_env:
+        env["SERVER__PORT"] = str(port)
+    else:
+        args += ("--port", str(port))
+    result = run(*args, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == (
+        f"error: --mock-upstream and the proxy (SERVER__PORT or --port) both ask for port {port}: "
+        "give the mock another port"
+    )

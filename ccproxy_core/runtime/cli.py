@@ -87,6 +87,14 @@ def serve(
         mock = _start_mock_or_exit(mock_port)
         overrides["upstream"] = {"anthropic_base_url": mock.url, "openai_base_url": mock.url}
     settings = _settings_or_exit(config_file, overrides)
+    if mock is not None and settings.server.port == mock_port:
+        mock.stop()
+        click.echo(
+            f"error: --mock-upstream and the proxy (SERVER__PORT or --port) both ask for port {mock_port}: "
+            "give the mock another port",
+            err=True,
+        )
+        sys.exit(2)
     try:
         sys.exit(run_server(settings, config_file, overrides))
     finally:
