@@ -265,3 +265,11 @@ def test_the_span_carries_the_providers_status_and_ccproxy_the_clients():
     refused = dataclasses.replace(make_record(2), status_code=413, upstream_status=None, error_type="request_too_large")
     found = span_attributes(refused, None)
     assert "http.response.status_code" not in found and found["ccproxy.status_code"] == 413
+
+
+def test_a_failed_record_without_an_error_type_is_named_as_the_record_would_name_it():
+    from ccproxy_otel.attributes import error_type
+
+    # Before: "500", a series /metrics and the records never show.
+    assert error_type(dataclasses.replace(make_record(1), status_code=500, error_type=None)) == "http_500"
+    assert error_type(dataclasses.replace(make_record(2), status_code=200, error_type=None)) is None

@@ -72,10 +72,10 @@ def span_name(record: AccessRecord) -> str:
 
 
 def error_type(record: AccessRecord) -> str | None:
-    """The provider's or ccproxy's error type; the status code when a failed answer named none."""
+    """The provider's or ccproxy's error type; ``http_<status>``, as the record's own, when a failed answer has none."""
     if record.error_type:
         return record.error_type
-    return str(record.status_code) if record.status_code >= 400 else None
+    return f"http_{record.status_code}" if record.status_code >= 400 else None
 
 
 def input_tokens(record: AccessRecord) -> int | None:
