@@ -12,19 +12,26 @@ PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 KEY_SHAPE = re.compile(
     # OpenAI's, Anthropic's and OpenRouter's keys, wherever they stand (glued, after "key%3D"): names such
     # as "kiosk-proj-frontend" are far shorter than a key after its prefix. Header names arrive lowercased.
-    r"sk-(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{20,}"
+    r"(?i:sk-(?:proj|ant|svcacct|admin|none|or))-[A-Za-z0-9_\-]{20,}"
     # OpenAI's older keys (sk- and 48 letters and digits), and others' of that shape, at a word's start
     # (or after a %-escape, as a query string keeps them): "task-" and 20 letters is a name.
-    r"|(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))sk-[A-Za-z0-9]{20,}"
+    r"|(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?i:sk)-[A-Za-z0-9]{20,}"
 )
 """A key as the providers issue them, in a name or an id: not a name that merely holds ``sk-`` (a project
-``eshop-sk-prod``, a fine-tune suffix ``sk-triage``)."""
+``eshop-sk-prod``, a fine-tune suffix ``sk-triage``). Its prefix in any case: ``SK-ANT-`` and the key's body
+is still the key's secret part."""
+_PREFIXES = ("sk-", "SK-", "Sk-", "sK-")
+
+
+def may_hold_a_key_shape(text: str) -> bool:
+    """Whether ``text`` holds a key's prefix (in any case): a cheap test before :data:`KEY_SHAPE`'s search."""
+    return any(prefix in text for prefix in _PREFIXES)
 
 
 def without_key_shapes(text: str) -> str:
     """``text`` with whatever has the shape of a provider's API key (:data:`KEY_SHAPE`) masked, whoever's
     key it is; the request's own keys are masked whatever their shape (:func:`without_keys`)."""
-    return KEY_SHAPE.sub("sk-" + MASK, text) if "sk-" in text else text
+    return KEY_SHAPE.sub("sk-" + MASK, text) if may_hold_a_key_shape(text) else text
 
 
 def without_credentials(credentials: tuple[str, ...], text: str) -> str:

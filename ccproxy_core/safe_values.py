@@ -28,6 +28,7 @@ from ccproxy_core.key_masking import (
     MASK,
     PROVIDER_KEY,
     is_secret_param,
+    may_hold_a_key_shape,
     may_name_a_secret,
     without_credentials,
     without_encoded_keys,
@@ -337,7 +338,7 @@ def safe_record(
         if limits != record.rate_limits:
             changes["rate_limits"] = limits
     # Another key than the request's, in a name or an id: nearly never, so one search looks at them all first.
-    if "sk-" in _key_shaped_text(record):
+    if may_hold_a_key_shape(_key_shaped_text(record)):
         for name in _KEY_SHAPED_FIELDS:
             value = changes.get(name, getattr(record, name))
             if isinstance(value, str) and (masked := without_key_shapes(value)) != value:

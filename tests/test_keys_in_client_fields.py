@@ -174,3 +174,21 @@ def test_a_key_after_a_percent_escape_or_glued_to_a_word_is_masked(proxy_factory
         "p1sk-***",
     )
     assert record.query == "note=key%3Dsk-***"
+
+
+def test_a_key_shape_with_its_prefix_in_capitals_is_masked_too(proxy_factory, recorder):
+    # The body after the prefix is the secret: before, "SK-ANT-api03-..." was kept whole.
+    proxy = proxy_factory(plugins=[recorder])
+    body_part = "api03-CAPITALS0123456789abcdefghij"
+    headers = {
+        "authorization": "Bearer sk-test-own-key-0123456789",
+        "user-agent": f"mytool/1.0 SK-ANT-{body_part}",
+        "x-ccproxy-project": f"Sk-Proj-{body_part}",
+        "x-ccproxy-session": "SK-abcdefghijklmnopqrstuvwxyz0123",
+    }
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    for item in (context, record):
+        assert (item.user_agent, item.project, item.session_id) == ("mytool/1.0 sk-***", "sk-***", "sk-***")

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, without_key_shapes, without_keys
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, may_hold_a_key_shape, without_key_shapes, without_keys
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
@@ -104,7 +104,7 @@ class Attributor:
                 _drop_tags_named_by(context, keys)
             if context.model and _holds_any([context.model], starts):
                 context.model = without_keys(keys, context.model)
-        if _holds_any([*values, *context.tags], ["sk-"]) or (context.model and "sk-" in context.model):
+        if may_hold_a_key_shape("\n".join((*values, *context.tags, context.model or ""))):
             _mask_key_shapes(context)  # another key than the request's, shaped as the providers' are
 
     def read(
