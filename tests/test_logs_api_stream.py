@@ -298,6 +298,23 @@ def test_last_event_id_replays_what_was_missed(proxy_factory):
     assert by_query.records() == resumed.records()
 
 
+def test_an_event_id_of_zero_in_the_header_replays_what_the_ring_holds_as_in_the_query(proxy_factory):
+    proxy = start_stream_proxy(proxy_factory)
+    models = send_mixed_traffic(proxy.url)  # five records before anyone follows
+    # Before, "0" in the header read as no id at all: nothing replayed, the client told it missed nothing.
+    followers = [
+        SseReader(f"{proxy.url}/logs/stream", headers={"Last-Event-ID": "0"}, stop_after=5),
+        SseReader(f"{proxy.url}/logs/stream", params={"last_event_id": "0"}, stop_after=5),
+    ]
+    for follower in followers:
+        follower.wait_for_events(5)
+        follower.close()
+    by_header, by_query = followers
+    assert [record["model"] for record in by_header.records()] == models
+    assert [event["event"] for event in by_header.events] == [event["event"] for event in by_query.events]
+    assert by_header.records() == by_query.records()
+
+
 def test_a_client_back_after_the_ring_moved_on_is_told_of_the_gap_before_the_rest(proxy_factory):
     proxy = start_stream_proxy(proxy_factory, stream_replay_size=2)
     first = SseReader(f"{proxy.url}/logs/stream", stop_after=1)

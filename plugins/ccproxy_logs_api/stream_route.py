@@ -52,9 +52,9 @@ async def stream_logs(
     except Exception:  # noqa: BLE001 - a storage plugin's failure: this instance's own records still stream
         _skip_log.log("get_log_store failed; the stream carries this instance's records only", exc_info=True)
     stream_filter = _stream_filter(model, service_type, status_class)
-    resume_after = parse_event_id("Last-Event-ID", last_event_id, "header") or parse_event_id(
-        "last_event_id", last_event_id_query
-    )
+    resume_after = parse_event_id("Last-Event-ID", last_event_id, "header")
+    if resume_after is None:  # not `or`: an id of 0 is an id
+        resume_after = parse_event_id("last_event_id", last_event_id_query)
     try:
         subscriber, missed = hub.subscribe(stream_filter, resume_after)
     except HubFull:
