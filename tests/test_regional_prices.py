@@ -119,7 +119,10 @@ def test_only_openais_regional_hosts_are_regional():
         ("gpt-realtime", "1"),
         ("gpt-audio-mini-2026-06-01", "1.1"),  # a snapshot's date is its release
         ("gpt-realtime-mini-2025-12-15", "1"),
+        ("ft:gpt-5.4-mini:acme:run-2025-01-01:abc", "1.1"),  # the tuned model's own name decides, not the suffix
         ("gpt-image-2", None),
+        ("text-embedding-4", None),  # a newer model of an older family is not known to be older
+        ("o5-mini", None),
         ("gpt-realtime-2", None),
         ("gpt-4o-2024-13-45", None),
         ("a-model-of-someone-else", None),
