@@ -74,6 +74,10 @@ def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(
     # Before: the request hung until its client left, holding its share of the body memory.
     assert (answer.status_code, record.status_code, record.error_type) == (504, 504, "upstream_timeout")
     assert waited < 10
+    assert answer.json()["error"]["message"] == (
+        "anthropic did not take the request and answer within "
+        "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together"
+    )
 
 
 @pytest.fixture

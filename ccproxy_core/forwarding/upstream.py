@@ -61,6 +61,11 @@ SLOWEST_UPLOAD_BYTES_PER_SECOND = 256 * 1024
 the connect and read timeouts before its answer's head."""
 
 
+class SendDeadlinePassed(TimeoutError):
+    """Sending a request and reading its answer's head took longer than the connect and read timeouts together
+    (and the body's time at :data:`SLOWEST_UPLOAD_BYTES_PER_SECOND`)."""
+
+
 class PoolTimeout(Exception):
     """No pooled connection came free within ``UPSTREAM__POOL_TIMEOUT_SECONDS``."""
 
@@ -119,7 +124,7 @@ class UpstreamPool:
             )
         except asyncio.CancelledError:
             if self._deadlines.timed_out(task):
-                raise TimeoutError from None
+                raise SendDeadlinePassed from None
             raise
         finally:
             self._deadlines.end(task)
@@ -330,6 +335,9 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
     """
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return 504, "upstream_timeout", f"could not connect to {service} within UPSTREAM__CONNECT_TIMEOUT_SECONDS"
+    if isinstance(exc, SendDeadlinePassed):
+        deadline = "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together"
+        return 504, "upstream_timeout", f"{service} did not take the request and answer within {deadline}"
     if isinstance(exc, TimeoutError):
         return 504, "upstream_timeout", f"no answer from {service} within UPSTREAM__READ_TIMEOUT_SECONDS"
     if isinstance(exc, aiohttp.ClientResponseError):  # it answered, but not in HTTP a client could be given
