@@ -117,5 +117,20 @@ def test_an_openai_request_is_attributed_to_the_bearer_key_openai_bills():
     assert openai.api_key_id == key_fingerprint("sk-proj-billed-0123456789")  # before: junk-not-a-key's
     anthropic = Attributor().read(raw, None, None, "anthropic")
     assert anthropic.api_key_id == key_fingerprint("junk-not-a-key")  # Anthropic reads x-api-key first
-    azure = Attributor().read([*raw, (b"api-key", b"azure-key-0123456789")], None, None, "openai")
+    azure = Attributor().read([(b"api-key", b"azure-key-0123456789")], None, None, "openai")
     assert azure.api_key_id == key_fingerprint("azure-key-0123456789")  # Azure OpenAI bills its api-key
+
+
+@pytest.mark.parametrize(
+    ("service_type", "billed", "ignored"),
+    [
+        ("openai", (b"authorization", b"Bearer sk-proj-billed-0123456789"), (b"api-key", b"anything-else")),
+        ("anthropic", (b"authorization", b"Bearer sk-ant-oat01-billed-0123456789"), (b"api-key", b"junk1")),
+        ("anthropic", (b"authorization", b"Bearer sk-ant-oat01-billed-0123456789"), (b"x-goog-api-key", b"junk2")),
+        ("anthropic", (b"x-api-key", b"sk-ant-api03-billed-0123456789"), (b"api-key", b"junk3")),
+    ],
+)
+def test_a_key_in_a_header_the_provider_ignores_does_not_take_the_spend(service_type, billed, ignored):
+    # Before, an extra api-key header moved the spend off the key billed, and out of that key's budget.
+    found = Attributor().read([billed, ignored], None, None, service_type)
+    assert found.api_key_id == key_fingerprint(billed[1].decode().removeprefix("Bearer "))

@@ -47,15 +47,23 @@ def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bea
     return tuple(filter(None, keys))
 
 
+_READ_BY_PROVIDER = {
+    "openai": (b"authorization", b"api-key"),  # OpenAI reads the Bearer token; Azure OpenAI, sent none, its api-key
+    "anthropic": (b"x-api-key", b"authorization"),  # an API key, else an OAuth Bearer token
+}
+"""The headers each provider reads a key from, in the order it reads them."""
+
+
 def key_from_headers(found: Mapping[bytes, str], service_type: str | None = None) -> str | None:
-    """The credential a request is attributed to, the one its provider bills: the first of
-    :func:`keys_in_headers`, Bearer tokens only; for OpenAI, which reads only ``Authorization`` (Azure
-    OpenAI ``api-key``), those first (a client's own ``x-api-key`` beside them would take their spend)."""
-    if service_type == "openai":
-        if azure := found.get(b"api-key", "").strip():
-            return azure
-        scheme, _, token = found.get(b"authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+    """The credential a request is attributed to, the one its provider bills: the first header its provider
+    reads a key from (a key in a header it ignores, sent beside, must not take the spend, nor leave a key
+    budget); else the first of :func:`keys_in_headers`, Bearer tokens only."""
+    for name in _READ_BY_PROVIDER.get(service_type or "", ()):
+        value = found.get(name, "").strip()
+        if name == b"authorization":
+            scheme, _, value = value.partition(" ")
+            value = value.strip() if scheme.lower() == "bearer" else ""
+        if value:
+            return value
     keys = keys_in_headers(found, ("bearer",))
     return keys[0] if keys else None
