@@ -261,6 +261,22 @@ def test_attribution_scopes_read_their_spend_back_after_a_restart(proxy_factory,
             "2026-01-01T05:00:00+00:00",
             "2026-02-01T05:00:00+00:00",
         ),
+        # Havana ended summer time by living its first hour twice (00:00 CDT, then 00:00 CST): the day began
+        # at the first midnight, also seen from the second hour (before: from 05:00, its first hour lost).
+        (
+            "2024-11-03T04:30:00+00:00",
+            "day",
+            "America/Havana",
+            "2024-11-03T04:00:00+00:00",
+            "2024-11-04T05:00:00+00:00",
+        ),
+        (
+            "2024-11-03T05:30:00+00:00",
+            "day",
+            "America/Havana",
+            "2024-11-03T04:00:00+00:00",
+            "2024-11-04T05:00:00+00:00",
+        ),
     ],
 )
 def test_periods_follow_the_local_calendar(now, period, zone, start, end):

@@ -12,7 +12,8 @@ LONGEST_DAYS = {"day": 1, "week": 7, "month": 31}
 def period_bounds(now: datetime, period: str, timezone: str) -> tuple[datetime, datetime]:
     """Start and end (UTC) of the period holding ``now``; local midnight to local midnight."""
     local = now.astimezone(ZoneInfo(timezone))
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    # fold=0: a midnight lived twice (a zone ending summer time at 01:00) begins the day at its first time.
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None, fold=0)
     if period == "day":
         start, end = day, day + timedelta(days=1)
     elif period == "week":
