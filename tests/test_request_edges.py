@@ -41,6 +41,21 @@ def test_a_path_with_dot_segments_is_not_forwarded(proxy, recorder, path):
     assert (record.status_code, record.error_type, record.upstream_status) == (404, "not_found", None)
 
 
+def test_a_percent_encoded_slash_is_refused_naming_the_path_as_sent(proxy, recorder):
+    # Before, the answer named the decoded path, "POST /v1/messages", the one path that works.
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(
+            b"POST /v1%2fmessages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+        )
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404") and b"ccproxy does not proxy POST /v1%2fmessages:" in body
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.upstream_status) == (404, "not_found", None)
+
+
 @pytest.mark.parametrize(("declared", "sent"), [(1_000, 500), (1_000_000, 200_000)])
 def test_a_client_that_hangs_up_while_sending_its_body_is_a_recorded_499(proxy, recorder, declared, sent):
     with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:

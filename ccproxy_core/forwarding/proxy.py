@@ -36,7 +36,13 @@ from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.other_methods import answer_other_method
 from ccproxy_core.forwarding.request_edits import prepared_body
-from ccproxy_core.forwarding.request_parts import has_dot_segment, off_path_setting, proxy_base_url, upstream_path
+from ccproxy_core.forwarding.request_parts import (
+    has_dot_segment,
+    off_path_setting,
+    proxy_base_url,
+    raw_path,
+    upstream_path,
+)
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
     id_of_local_error,
@@ -213,8 +219,9 @@ class Proxy:
         ctx = exchange.context
         forwarded_path = upstream_path(request.scope)
         if ctx.endpoint == UNMATCHED or forwarded_path is None or has_dot_segment(forwarded_path):
+            sent = safe_text(raw_path(request.scope), 200)  # as sent: decoded, /v1%2fmessages would read as routed
             message = (
-                f"ccproxy does not proxy {ctx.method} {ctx.path}: provider APIs are under /v1/ "
+                f"ccproxy does not proxy {ctx.method} {sent}: provider APIs are under /v1/ "
                 "(no . or .. segments, no percent-encoded slash before the API path)"
             )
             return await self._local_error(exchange, send, 404, "not_found", message)
