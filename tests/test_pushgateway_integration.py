@@ -15,7 +15,9 @@ from urllib.parse import quote
 import anthropic
 import httpx
 import openai
+import pytest
 
+from ccproxy_core import hookimpl
 from tests.pushgateway_server import PASSWORD, USERNAME, Pushgateway
 
 CLAUDE = "claude-haiku-4-5"
@@ -192,3 +194,23 @@ def test_the_last_push_carries_the_budgets_too(start_gateway, proxy_factory, rec
     proxy.stop()
     assert requests_on(gateway) == 1
     assert gateway.pushed("ccproxy_budget_limit_usd", job="ccproxy", instance=INSTANCE, budget="daily") == 5.0
+
+
+class FailsToStart:
+    """A plugin whose start-up fails, after the pushgateway plugin has started (it starts early)."""
+
+    @hookimpl
+    def on_startup(self):
+        raise RuntimeError("its file is locked")
+
+
+def test_a_ccproxy_that_never_served_leaves_no_group_on_the_gateway(start_gateway, proxy_factory):
+    # Before, it pushed at once, and again as it stopped: a group of an instance that never ran stayed there.
+    gateway = start_gateway()
+    with pytest.raises(RuntimeError, match="failed to start"):
+        proxy_factory(plugins=[FailsToStart()], observability=push_settings(gateway.url))
+    time.sleep(5 * INTERVAL)
+    assert gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) == 0
+    assert gateway.pushed("ccproxy_active_requests", job="ccproxy", instance=INSTANCE) == 0
+    proxy_factory(observability=push_settings(gateway.url))  # the same settings, serving: it pushes at once
+    wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "a first push")

@@ -11,6 +11,7 @@ methods here ask those hooks for you.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 class Ccproxy:
     """One running app, as its plugins see it."""
 
-    __slots__ = ("app", "settings", "plugin_manager", "hook_errors", "_states")
+    __slots__ = ("app", "settings", "plugin_manager", "hook_errors", "started", "_states")
 
     def __init__(self, app: FastAPI, settings: Settings, plugin_manager: pluggy.PluginManager) -> None:
         self.app = app
@@ -40,6 +41,9 @@ class Ccproxy:
         errors = getattr(plugin_manager, "hook_errors", None)  # a plain pluggy manager has none
         self.hook_errors: Counter[tuple[str, str]] = errors if isinstance(errors, Counter) else Counter()
         """Exceptions raised in request hooks, by ``(plugin, hook)``."""
+        self.started = asyncio.Event()
+        """Set once every plugin's ``on_startup`` has returned: from then on the server serves. Never set
+        when a plugin fails to start (those started before it are stopped, and nothing is served)."""
         self._states: dict[str, SimpleNamespace] = {}
 
     def state(self, name: str) -> SimpleNamespace:

@@ -74,8 +74,10 @@ async def start_plugins(host: Ccproxy) -> list[str]:
     A stop asked for (SIGTERM, Ctrl-C: the app's ``state.draining``) while an ``async def`` one
     runs cancels it, and is a failed start too: the server would otherwise wait for it for ever.
 
-    Returns the start-up order, which ``stop_plugins`` reverses.
+    Returns the start-up order, which ``stop_plugins`` reverses. Sets ``host.started`` at the end (a new
+    event for each start: an app may be started again, in another event loop).
     """
+    host.started = asyncio.Event()
     pm = host.plugin_manager
     order = plugin_order(pm)
     startups = _impls_by_plugin(pm, "on_startup")
@@ -104,6 +106,7 @@ async def start_plugins(host: Ccproxy) -> list[str]:
             raise StartupError(f"plugin {name} failed to start: {exc}") from exc
         finally:
             watch.cancel()
+    host.started.set()
     return order
 
 

@@ -40,7 +40,7 @@ def start_pushing(ccproxy: Ccproxy) -> Pusher:
         grouping_key=grouping_key(settings),
         interval_seconds=observability.pushgateway_interval_seconds,
     )
-    pusher = Pusher(plan, _push_metrics(app, plan))
+    pusher = Pusher(plan, _push_metrics(app, plan), ccproxy.started)
     ccproxy.state(PLUGIN_NAME).pusher = pusher
     pusher.start()
     return pusher

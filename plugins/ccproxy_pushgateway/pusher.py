@@ -93,9 +93,12 @@ class PushPlan:
 class Pusher:
     """Pushes on an interval in a background task, and once more when stopped."""
 
-    def __init__(self, plan: PushPlan, metrics: PushMetrics) -> None:
+    def __init__(self, plan: PushPlan, metrics: PushMetrics, serving: asyncio.Event | None = None) -> None:
         self.plan = plan
         self.metrics = metrics
+        self._serving = serving
+        """Set once the server serves (``Ccproxy.started``): a process that never did pushes nothing, so
+        the gateway keeps no group of an instance that never ran. ``None``: push from the start."""
         self.consecutive_failures = 0
         self._next_report_at = 1
         self._in_flight: asyncio.Future[None] | None = None
@@ -120,6 +123,8 @@ class Pusher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._serving is not None and not self._serving.is_set():
+            return False  # ccproxy stops without having served (a plugin failed to start)
         if self._in_flight is not None and not self._in_flight.done():
             # Let a push already on its way finish first, so the final one is the last to land.
             await asyncio.wait({self._in_flight}, timeout=self.plan.timeout_seconds)
@@ -128,7 +133,9 @@ class Pusher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.plan.interval_seconds
-        next_push_at = loop.time()  # the first push right away, so the gateway knows this instance at once
+        if self._serving is not None:
+            await self._serving.wait()
+        next_push_at = loop.time()  # the first push once serving, so the gateway knows this instance at once
         while True:
             await asyncio.sleep(max(0.0, next_push_at - loop.time()))
             await self.push_once()
