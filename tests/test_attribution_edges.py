@@ -128,9 +128,27 @@ def test_an_openai_request_is_attributed_to_the_bearer_key_openai_bills():
         ("anthropic", (b"authorization", b"Bearer sk-ant-oat01-billed-0123456789"), (b"api-key", b"junk1")),
         ("anthropic", (b"authorization", b"Bearer sk-ant-oat01-billed-0123456789"), (b"x-goog-api-key", b"junk2")),
         ("anthropic", (b"x-api-key", b"sk-ant-api03-billed-0123456789"), (b"api-key", b"junk3")),
+        # A browser's Realtime socket sends its key as a subprotocol: an x-api-key beside it took the spend.
+        (
+            "openai",
+            (b"sec-websocket-protocol", b"realtime, openai-insecure-api-key.sk-proj-billed-0123456789"),
+            (b"x-api-key", b"sk-proj-other-0123456789"),
+        ),
+        ("openai", (b"authorization", b"Bearer\tsk-proj-billed-0123456789"), (b"x-api-key", b"junk4")),
     ],
 )
 def test_a_key_in_a_header_the_provider_ignores_does_not_take_the_spend(service_type, billed, ignored):
     # Before, an extra api-key header moved the spend off the key billed, and out of that key's budget.
     found = Attributor().read([billed, ignored], None, None, service_type)
-    assert found.api_key_id == key_fingerprint(billed[1].decode().removeprefix("Bearer "))
+    key = billed[1].decode().removeprefix("Bearer").strip().removeprefix("realtime, openai-insecure-api-key.")
+    assert found.api_key_id == key_fingerprint(key)
+
+
+def test_a_request_sent_with_the_operators_key_is_attributed_to_it():
+    # ccproxy sends the configured key for a client that sends none: that key is billed. Before: no key.
+    attributor = Attributor(sent_for={"openai": "sk-proj-operator-0123456789"})
+    keyless = attributor.read([(b"content-type", b"application/json")], None, None, "openai")
+    assert keyless.api_key_id == key_fingerprint("sk-proj-operator-0123456789")
+    assert attributor.read([], None, None, "anthropic").api_key_id is None  # no key configured for Anthropic
+    own = attributor.read([(b"authorization", b"Basic dXNlcjpwYXNz")], None, None, "openai")
+    assert own.api_key_id is None  # the client sent a credential of its own: the operator's is not sent

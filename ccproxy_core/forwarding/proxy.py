@@ -68,6 +68,7 @@ from ccproxy_core.forwarding.upstream import (
     credential_values,
     forwarded_headers,
     never_connected,
+    operator_keys_by_provider,
     regional_providers,
     unanswered_request,
     unsendable_request,
@@ -102,7 +103,7 @@ class Proxy:
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
         self.configured_keys = configured_keys(settings.upstream)
-        self.attributor = Attributor(settings.attribution, self.configured_keys)
+        self.attributor = Attributor(settings.attribution, self.configured_keys, operator_keys_by_provider(settings))
         self.hang_ups, self.sends = HangUpWatch(), SendWatch(settings.server.send_timeout_seconds)
         self.requests_in_flight = 0  # proxied HTTP requests begun and not yet recorded (ExchangeResponse counts)
         self.running: set[asyncio.Task] = set()  # their tasks, for the shutdown to cut in time (cut_running_requests)

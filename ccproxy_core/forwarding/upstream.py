@@ -280,6 +280,12 @@ def configured_keys(upstream: UpstreamSettings) -> tuple[str, ...]:
     )
 
 
+def operator_keys_by_provider(settings: Settings) -> dict[str, str]:
+    """Each provider's configured key (UPSTREAM__*_API_KEY), sent for clients that send none."""
+    keys = {name: getattr(settings.upstream, f"{name}_api_key", None) for name in PROVIDERS}
+    return {name: key.get_secret_value() for name, key in keys.items() if key is not None}
+
+
 def client_sent_key(headers: CIMultiDict[str]) -> bool:
     """Whether the client authenticates itself: any credential header, or the WebSocket key subprotocol."""
     if any(name in headers for name in _CREDENTIAL_HEADERS):

@@ -21,7 +21,7 @@ Sources, in order of preference:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, may_hold_a_key_shape, 
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
-from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers, keys_in_headers
+from .keys import DEFAULT_SALT, KEY_HEADERS, key_fingerprint, key_from_headers, keys_in_headers, sent_a_credential
 from .sessions import MAX_ID_CHARS, session_and_user_from_body
 
 if TYPE_CHECKING:
@@ -73,8 +73,14 @@ class Dimensions:
 class Attributor:
     """Reads the dimensions of requests, with the operator's key names and salt."""
 
-    def __init__(self, settings: AttributionSettings | None = None, operator_keys: tuple[str, ...] = ()) -> None:
-        """``operator_keys``: the keys ccproxy sends for clients that send none, never kept either."""
+    def __init__(
+        self,
+        settings: AttributionSettings | None = None,
+        operator_keys: tuple[str, ...] = (),
+        sent_for: Mapping[str, str] | None = None,
+    ) -> None:
+        """``operator_keys``: the keys ccproxy sends for clients that send none, never kept either;
+        ``sent_for``: each provider's of them (``service_type`` -> key), which such a request is attributed to."""
         salt = settings.key_salt.get_secret_value().encode() if settings and settings.key_salt else DEFAULT_SALT
         self.salt = salt
         self.key_names = clean_key_names(settings.key_names()) if settings else {}
@@ -83,6 +89,7 @@ class Attributor:
         # same key costs one dict lookup after its first request and no key is kept.
         self._fingerprints: dict[int, str] = {}
         self._operator_keys = tuple(key for key in operator_keys if len(key) >= SHORTEST_MASKED_KEY)
+        self._sent_for = dict(sent_for or {})
 
     def fill(
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
@@ -156,6 +163,8 @@ class Attributor:
 
     def _key(self, dims: Dimensions, found: dict[bytes, str], service_type: str | None) -> None:
         api_key = key_from_headers(found, service_type)
+        if api_key is None and not sent_a_credential(found):  # ccproxy sends the operator's key, which is billed
+            api_key = self._sent_for.get(service_type or "")
         if api_key is None:
             return
         dims.api_key_id = self._fingerprint(api_key)

@@ -48,7 +48,9 @@ def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bea
 
 
 _READ_BY_PROVIDER = {
-    "openai": (b"authorization", b"api-key"),  # OpenAI reads the Bearer token; Azure OpenAI, sent none, its api-key
+    # OpenAI reads the Bearer token (a browser's WebSocket, which cannot send one, its key subprotocol);
+    # Azure OpenAI, sent neither, its api-key.
+    "openai": (b"authorization", b"sec-websocket-protocol", b"api-key"),
     "anthropic": (b"x-api-key", b"authorization"),  # an API key, else an OAuth Bearer token
 }
 """The headers each provider reads a key from, in the order it reads them."""
@@ -57,13 +59,27 @@ _READ_BY_PROVIDER = {
 def key_from_headers(found: Mapping[bytes, str], service_type: str | None = None) -> str | None:
     """The credential a request is attributed to, the one its provider bills: the first header its provider
     reads a key from (a key in a header it ignores, sent beside, must not take the spend, nor leave a key
-    budget); else the first of :func:`keys_in_headers`, Bearer tokens only."""
+    budget); with none of those, the first of :func:`keys_in_headers`, Bearer tokens only (an
+    OpenAI-compatible server behind the base URL may read another: Google's ``x-goog-api-key``)."""
     for name in _READ_BY_PROVIDER.get(service_type or "", ()):
-        value = found.get(name, "").strip()
-        if name == b"authorization":
-            scheme, _, value = value.partition(" ")
-            value = value.strip() if scheme.lower() == "bearer" else ""
-        if value:
+        if value := _credential(name, found.get(name, "")):
             return value
     keys = keys_in_headers(found, ("bearer",))
     return keys[0] if keys else None
+
+
+def sent_a_credential(found: Mapping[bytes, str]) -> bool:
+    """Whether the client sent a key of its own, in any header a provider reads one from (else ccproxy sends
+    the operator's configured key, if any)."""
+    sent = any(name in found for name in (*KEY_HEADERS, b"authorization"))
+    return sent or _WEBSOCKET_KEY_PROTOCOL in found.get(b"sec-websocket-protocol", "")
+
+
+def _credential(name: bytes, value: str) -> str:
+    if name == b"authorization":
+        parts = value.split(None, 1)  # any blank after the scheme, as HTTP servers take it
+        return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
+    if name == b"sec-websocket-protocol":
+        keys = [part.strip() for part in value.split(",") if part.strip().startswith(_WEBSOCKET_KEY_PROTOCOL)]
+        return keys[0][len(_WEBSOCKET_KEY_PROTOCOL) :].strip() if keys else ""
+    return value.strip()
