@@ -76,7 +76,8 @@ def test_a_large_body_the_provider_never_reads_ends_in_504_within_the_timeouts(
     assert waited < 10
     assert answer.json()["error"]["message"] == (
         "anthropic did not take the request and answer within "
-        "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together"
+        "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together (and the body's time at "
+        "16384 KiB/s)"  # the rate this test sets
     )
 
 

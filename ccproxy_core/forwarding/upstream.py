@@ -342,7 +342,10 @@ def unanswered_request(service: str, exc: BaseException) -> tuple[int, str, str]
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return 504, "upstream_timeout", f"could not connect to {service} within UPSTREAM__CONNECT_TIMEOUT_SECONDS"
     if isinstance(exc, SendDeadlinePassed):
-        deadline = "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together"
+        deadline = (
+            "UPSTREAM__CONNECT_TIMEOUT_SECONDS and UPSTREAM__READ_TIMEOUT_SECONDS together "
+            f"(and the body's time at {SLOWEST_UPLOAD_BYTES_PER_SECOND // 1024} KiB/s)"
+        )
         return 504, "upstream_timeout", f"{service} did not take the request and answer within {deadline}"
     if isinstance(exc, TimeoutError):
         return 504, "upstream_timeout", f"no answer from {service} within UPSTREAM__READ_TIMEOUT_SECONDS"
