@@ -320,7 +320,9 @@ def safe_record(
     for name in ("upstream_request_id", "service_tier", "speed", "finish_reason"):
         _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
-        message = safe_error_text(without_keys(credentials, record.error_message), caps.error_message)
+        # Percent-encoded too: ccproxy's own 404 names the path as sent, escapes and all.
+        unkeyed = without_encoded_keys(credentials, without_keys(credentials, record.error_message))
+        message = safe_error_text(unkeyed, caps.error_message)
         if message != record.error_message:
             changes["error_message"] = message
     for name in _MONEY_FIELDS:

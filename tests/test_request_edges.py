@@ -91,3 +91,18 @@ def test_a_websocket_upgrade_of_an_api_path_without_sockets_is_a_json_404(proxy,
     }
     answer = httpx.get(proxy.url + "/v1/messages", headers=headers, timeout=10)
     assert answer.status_code == 404 and "/v1/responses" in answer.json()["detail"]
+
+
+def test_a_key_percent_encoded_in_a_refused_path_is_masked_in_the_record(proxy, recorder):
+    key = "sk-proj-" + "O" * 40
+    encoded = "/x%2f" + key.replace("-", "%2D") + "/v1/chat/completions"
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(
+            f"POST {encoded} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {key}\r\n"
+            "content-length: 2\r\nconnection: close\r\n\r\n{{}}".encode()
+        )
+        while client.recv(65536):
+            pass
+    [record] = recorder.wait_for_ends(1)
+    # Before, the 404's message held the key whole, escaped as sent, in the stored record.
+    assert record.status_code == 404 and "O" * 20 not in record.error_message
