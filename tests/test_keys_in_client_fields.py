@@ -192,3 +192,25 @@ def test_a_key_shape_with_its_prefix_in_capitals_is_masked_too(proxy_factory, re
     [context] = recorder.starts
     for item in (context, record):
         assert (item.user_agent, item.project, item.session_id) == ("mytool/1.0 sk-***", "sk-***", "sk-***")
+
+
+def test_names_in_capitals_that_merely_hold_a_key_prefix_are_kept(proxy_factory, recorder):
+    # "RISK-ADMIN-..." holds "SK-ADMIN-" inside a word: a name, not a key.
+    proxy = proxy_factory(plugins=[recorder])
+    headers = {
+        "authorization": "Bearer sk-test-own-key-0123456789",
+        "x-ccproxy-project": "RISK-ADMIN-dashboard-production-eu",
+        "x-ccproxy-tag-team": "TASK-NONE-assigned-to-backlog-queue",
+    }
+    body = {
+        "model": "gpt-4o-mini",
+        "user": "DESK-OR-OFFICE-automation-pipeline",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.project, record.end_user, record.tags["team"]) == (
+        "RISK-ADMIN-dashboard-production-eu",
+        "DESK-OR-OFFICE-automation-pipeline",
+        "TASK-NONE-assigned-to-backlog-queue",
+    )
