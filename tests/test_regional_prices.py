@@ -120,6 +120,7 @@ def test_only_openais_regional_hosts_are_regional():
         ("gpt-audio-mini-2026-06-01", "1.1"),  # a snapshot's date is its release
         ("gpt-realtime-mini-2025-12-15", "1"),
         ("ft:gpt-5.4-mini:acme:run-2025-01-01:abc", "1.1"),  # the tuned model's own name decides, not the suffix
+        ("tts-1-hd-1106", "1"),
         ("gpt-image-2", None),
         ("text-embedding-4", None),  # a newer model of an older family is not known to be older
         ("o5-mini", None),

@@ -23,7 +23,7 @@ _SNAPSHOT_DATE = re.compile(r"-(20\d\d)-(\d\d)-(\d\d)$")  # gpt-4o-2024-08-06
 _GPT_VERSION = re.compile(r"gpt-(\d+)(?:\.(\d+))?(?=$|-)")
 _OLDER_MODELS = re.compile(
     r"o1(?:-mini|-preview|-pro)?|o3(?:-mini|-pro|-deep-research)?|o4-mini(?:-deep-research)?|gpt-4o(?:-[a-z-]+)?"
-    r"|chatgpt-4o-latest|gpt-image-1(?:-mini|\.5)?|text-embedding-(?:3-small|3-large|ada-002)|whisper-1|tts-1(?:-hd)?"
+    r"|chatgpt-4o-latest|gpt-image-1(?:-mini|\.5)?|text-embedding-(?:3-small|3-large|ada-002)|whisper-1|tts-1(?:-hd)?(?:-1106)?"
     r"|dall-e-[23]|davinci-002|babbage-002|omni-moderation-latest|text-moderation-(?:latest|stable)|codex-mini-latest"
     r"|computer-use-preview|gpt-realtime(?:-mini)?|gpt-audio(?:-mini)?"
 )
