@@ -21,21 +21,25 @@ ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-r
 upstream, proxy = upstream_and_proxy_fixtures({"message": json_answer(b"200 OK", MESSAGE)})
 
 
+def raw_exchange(proxy, request: bytes) -> tuple[bytes, bytes]:
+    """Send ``request`` as written (httpx would normalise its path) and read the answer to its close."""
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
 @pytest.mark.parametrize(
     "path", ["/v1/../../admin/keys", "/v1/%2e%2e/%2E%2E/admin/keys", "/v1/models/..%2F..%2Fadmin", "/v1/./messages"]
 )
 def test_a_path_with_dot_segments_is_not_forwarded(proxy, recorder, path):
     # Forwarded, it would reach the provider outside /v1/ (and outside a base URL's path prefix).
-    with socket.create_connection(
-        ("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10
-    ) as client:  # httpx would normalise it
-        client.sendall(
-            f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-raw: message\r\nconnection: close\r\n\r\n".encode()
-        )
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = raw_exchange(
+        proxy, f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-raw: message\r\nconnection: close\r\n\r\n".encode()
+    )
     assert head.startswith(b"HTTP/1.1 404") and b"no . or .. segments" in body
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.upstream_status) == (404, "not_found", None)
@@ -43,14 +47,9 @@ def test_a_path_with_dot_segments_is_not_forwarded(proxy, recorder, path):
 
 def test_a_percent_encoded_slash_is_refused_naming_the_path_as_sent(proxy, recorder):
     # Before, the answer named the decoded path, "POST /v1/messages", the one path that works.
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
-        client.sendall(
-            b"POST /v1%2fmessages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
-        )
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = raw_exchange(
+        proxy, b"POST /v1%2fmessages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+    )
     assert head.startswith(b"HTTP/1.1 404") and b"ccproxy does not proxy POST /v1%2fmessages:" in body
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.upstream_status) == (404, "not_found", None)
@@ -96,13 +95,11 @@ def test_a_websocket_upgrade_of_an_api_path_without_sockets_is_a_json_404(proxy,
 def test_a_key_percent_encoded_in_a_refused_path_is_masked_in_the_record(proxy, recorder):
     key = "sk-proj-" + "O" * 40
     encoded = "/x%2f" + key.replace("-", "%2D") + "/v1/chat/completions"
-    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
-        client.sendall(
-            f"POST {encoded} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {key}\r\n"
-            "content-length: 2\r\nconnection: close\r\n\r\n{{}}".encode()
-        )
-        while client.recv(65536):
-            pass
+    raw_exchange(
+        proxy,
+        f"POST {encoded} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {key}\r\n"
+        "content-length: 2\r\nconnection: close\r\n\r\n{}".encode(),
+    )
     [record] = recorder.wait_for_ends(1)
     # Before, the 404's message held the key whole, escaped as sent, in the stored record.
     assert record.status_code == 404 and "O" * 20 not in record.error_message
