@@ -7,6 +7,8 @@ Playwright drives the system browser; ``playwright install`` is never needed.
 from __future__ import annotations
 
 import re
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import anthropic
 import httpx
@@ -268,3 +270,26 @@ def test_the_cost_axis_is_wide_enough_for_five_figure_amounts(open_dashboard, pr
     )
     assert room["axis"] >= room["label"] + 15, room  # uPlot's tick (10 px) and gap (5 px) come first
     problems.assert_none()
+
+
+def test_windows_end_at_the_servers_now_however_late_the_script_runs(browser, proxy_factory):
+    # On a busy machine the script runs seconds after the page was answered. Before, the page took the server's
+    # time as of the script's start, ran that far behind it for good, and its windows left out the newest requests.
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+
+        def late_script(route):
+            time.sleep(2)
+            route.continue_()
+
+        tab.route(re.compile(r".*/dashboard\.js.*"), late_script)
+        asked: list[tuple[float, str]] = []
+        tab.on("request", lambda request: "/logs/analytics" in request.url and asked.append((time.time(), request.url)))
+        tab.goto(f"{proxy.url}/dashboard")
+        expect(tab.locator("body")).to_have_attribute("data-state", "ready", timeout=15_000)
+        when, url = asked[0]
+        assert int(parse_qs(urlsplit(url).query)["end_time"][0]) > when
+    finally:
+        context.close()

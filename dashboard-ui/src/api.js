@@ -27,9 +27,17 @@ export class ApiError extends Error {
 /** [start, end) of a window in whole Unix seconds. */
 let clockOffsetSeconds = 0;
 
-/** The server's clock, as the page got it when it loaded: windows end at the server's now. */
+/**
+ * The server's clock, as the page got it when it loaded: windows end at the server's now. The server wrote
+ * it as its answer began, not when this script runs (a moment to seconds later, on a busy machine): measured
+ * from now, the page's clock would run behind the server's by that delay, and the newest requests would
+ * fall after the end of every window.
+ */
 export function setServerTime(serverSeconds) {
-  if (Number.isFinite(serverSeconds)) clockOffsetSeconds = serverSeconds - Date.now() / 1000;
+  if (!Number.isFinite(serverSeconds)) return;
+  const [page] = performance.getEntriesByType?.("navigation") ?? [];
+  const answeredAt = page?.responseStart ? (performance.timeOrigin + page.responseStart) / 1000 : Date.now() / 1000;
+  clockOffsetSeconds = serverSeconds - answeredAt;
 }
 
 export function serverNow() {
