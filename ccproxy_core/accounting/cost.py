@@ -41,6 +41,7 @@ from typing import Any
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
 
+from ccproxy_core.accounting.audio_prices import audio_rates
 from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, sum_costs, tokens_scaled
 from ccproxy_core.accounting.price_corrections import (
     PriceCorrection,
@@ -292,7 +293,7 @@ def _price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Dec
 
     audio_input = audio_cache_read = audio_output = Decimal(0)
     if usage.audio_input_tokens or usage.audio_cache_read_tokens or usage.audio_output_tokens:
-        audio = _audio_prices(prices, usage)
+        audio = audio_rates(prices, usage)
         if audio is None:
             return UNPRICED
         audio_input, audio_cache_read, audio_output = (price(rate, count) for rate, count in audio)
@@ -390,23 +391,3 @@ def _at_own_rate(
     the parent kind; ``(0, 0)`` when the model has no such rate and bills them as the parent kind."""
     rate = _rate(prices, key) if count else None
     return (Decimal(0), 0) if rate is None else (price(rate, count), count)
-
-
-def _audio_prices(prices: ModelPrice, usage: Usage) -> list[tuple[Decimal | TieredPrices | None, int]] | None:
-    """The rate and count of each kind of audio token; ``None`` when a kind the answer has is not priced.
-
-    Audio costs several times text, so billing it at the text rate would be a cost no invoice
-    shows: a model without audio prices leaves such an answer unpriced.
-    """
-    kinds = (
-        ("input_audio_mtok", usage.audio_input_tokens),
-        ("cache_audio_read_mtok", usage.audio_cache_read_tokens),
-        ("output_audio_mtok", usage.audio_output_tokens),
-    )
-    found = []
-    for key, count in kinds:
-        rate = _rate(prices, key) if count else None
-        if count and rate is None:
-            return None
-        found.append((rate, count))
-    return found

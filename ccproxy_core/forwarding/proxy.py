@@ -40,7 +40,7 @@ from ccproxy_core.forwarding.request_parts import (
     has_dot_segment,
     off_path_setting,
     proxy_base_url,
-    raw_path,
+    unproxied_message,
     upstream_path,
 )
 from ccproxy_core.forwarding.response_headers import (
@@ -220,11 +220,7 @@ class Proxy:
         ctx = exchange.context
         forwarded_path = upstream_path(request.scope)
         if ctx.endpoint == UNMATCHED or forwarded_path is None or has_dot_segment(forwarded_path):
-            sent = safe_text(raw_path(request.scope), 200)  # as sent: decoded, /v1%2fmessages would read as routed
-            message = (
-                f"ccproxy does not proxy {ctx.method} {sent}: provider APIs are under /v1/ "
-                "(no . or .. segments, no percent-encoded slash before the API path)"
-            )
+            message = unproxied_message(ctx.method, request.scope)
             return await self._local_error(exchange, send, 404, "not_found", message)
         if body is None:
             message = f"request body is larger than SERVER__MAX_REQUEST_BYTES={self.settings.server.max_request_bytes}"

@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 from ccproxy_core.forwarding.response_headers import header_text
 from ccproxy_core.forwarding.route_table import API_PREFIX, OUTSIDE_API_PREFIX
+from ccproxy_core.safe_values import safe_text
 
 
 def proxy_base_url(request: Request) -> str:
@@ -48,6 +49,15 @@ def url_path(scope: Scope) -> str:
 def raw_path(scope: Scope) -> str:
     raw = scope.get("raw_path")
     return raw.decode("latin-1") if raw else scope["path"]
+
+
+def unproxied_message(method: str, scope: Scope) -> str:
+    """The 404's message for a path ccproxy does not forward, naming the path as sent (decoded,
+    ``/v1%2fmessages`` would read as the route it is not)."""
+    return (
+        f"ccproxy does not proxy {method} {safe_text(raw_path(scope), 200)}: provider APIs are under /v1/ "
+        "(no . or .. segments, no percent-encoded slash before the API path)"
+    )
 
 
 def upstream_path(scope: Scope) -> str | None:

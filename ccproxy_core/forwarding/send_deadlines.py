@@ -13,6 +13,11 @@ import asyncio
 SWEEP_SECONDS = 1.0
 
 
+class SendDeadlinePassed(TimeoutError):
+    """Sending a request and reading its answer's head took longer than the connect and read timeouts together
+    (and the body's time at ``upstream.SLOWEST_UPLOAD_BYTES_PER_SECOND``)."""
+
+
 class SendDeadlines:
     """The deadlines of the sends under way on one pool, and the task that enforces them."""
 

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from yarl import URL
 
-from ccproxy_core.forwarding.send_deadlines import SendDeadlines
+from ccproxy_core.forwarding.send_deadlines import SendDeadlinePassed, SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
@@ -59,11 +59,6 @@ _NOT_FORWARDED = frozenset(
 SLOWEST_UPLOAD_BYTES_PER_SECOND = 256 * 1024
 """The slowest a request body is allowed to reach the provider: a 16 MB body may take 64 s beyond
 the connect and read timeouts before its answer's head."""
-
-
-class SendDeadlinePassed(TimeoutError):
-    """Sending a request and reading its answer's head took longer than the connect and read timeouts together
-    (and the body's time at :data:`SLOWEST_UPLOAD_BYTES_PER_SECOND`)."""
 
 
 class PoolTimeout(Exception):
