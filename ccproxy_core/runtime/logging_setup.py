@@ -55,7 +55,7 @@ class NoKeysInDebugLines(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in _FRAME_LINES and record.name.startswith("websockets"):
+        if record.msg in _FRAME_LINES:  # uvicorn hands websockets its own logger: any name
             _without_payload(record)
         if record.levelno <= logging.DEBUG or not record.name.startswith("ccproxy"):
             message = record.getMessage()
@@ -66,7 +66,8 @@ class NoKeysInDebugLines(logging.Filter):
 
 
 _FRAME_LINES = frozenset({"< %s", "> %s"})
-"""The websockets library's DEBUG line for each frame it reads or writes."""
+"""The websockets library's DEBUG line for each frame it reads or writes (under ``websockets.*`` for the
+upstream socket, ``uvicorn.error`` for the client's)."""
 
 
 def _without_payload(record: logging.LogRecord) -> None:
