@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 ELLIPSIS = "\u2026"
@@ -23,6 +24,8 @@ KEY_SHAPE = re.compile(
 ``eshop-sk-prod``, a fine-tune suffix ``sk-triage``). Its prefix in any case: ``SK-ANT-`` and the key's body
 is still the key's secret part."""
 _PREFIXES = ("sk-", "SK-", "Sk-", "sK-")
+PUBLIC_KEY_PREFIX = re.compile(r"^sk-(?:[a-z]+-)?(?:api\d+-)?", re.IGNORECASE)
+"""What every key of a kind begins with (``sk-ant-api03-``, ``sk-proj-``): no secret is in it."""
 
 
 def may_hold_a_key_shape(text: str) -> bool:
@@ -73,6 +76,37 @@ def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
                 query = query.replace(form, MASK)
     decoded = (unquote(query), unquote_plus(query))  # a "+" may be the key's own, or an escaped space
     return MASK if any(key in text for key in credentials for text in decoded) else query
+
+
+def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` with every run of :data:`SHORTEST_MASKED_KEY` or more characters of a key's secret part masked,
+    in any case: a provider's error may quote the key it refused cut short, or in other capitals."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a character whose lower case is longer: compare as it is
+        lowered = text
+    spans: list[tuple[int, int]] = []
+    for key in credentials:
+        runs = _runs_of(key)
+        start = 0
+        while runs and start + SHORTEST_MASKED_KEY <= len(lowered):
+            if lowered[start : start + SHORTEST_MASKED_KEY] not in runs:
+                start += 1
+                continue
+            end = start + SHORTEST_MASKED_KEY
+            while end < len(lowered) and lowered[end + 1 - SHORTEST_MASKED_KEY : end + 1] in runs:
+                end += 1
+            spans.append((start, end))
+            start = end
+    for start, end in sorted(spans, reverse=True):  # from the end: earlier offsets stay true
+        text = text[:start] + MASK + text[end:]
+    return text
+
+
+@lru_cache(maxsize=256)
+def _runs_of(key: str) -> frozenset[str]:
+    """Every :data:`SHORTEST_MASKED_KEY` characters in a row of ``key``'s secret part, lowercased."""
+    secret = PUBLIC_KEY_PREFIX.sub("", key, count=1).lower()
+    return frozenset(secret[i : i + SHORTEST_MASKED_KEY] for i in range(len(secret) - SHORTEST_MASKED_KEY + 1))
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")

@@ -32,6 +32,7 @@ from ccproxy_core.key_masking import (
     may_name_a_secret,
     without_credentials,
     without_encoded_keys,
+    without_key_pieces,
     without_key_shapes,
     without_keys,
 )
@@ -312,7 +313,7 @@ def safe_record(
     if record.error_type is not None:
         error_type = record.error_type
         if isinstance(error_type, str):
-            error_type = safe_text(redact_secrets(without_keys(credentials, error_type)), caps.error_type)
+            error_type = safe_text(redact_secrets(_without_any_of(credentials, error_type)), caps.error_type)
         else:
             error_type = None
         if error_type != record.error_type:
@@ -321,7 +322,7 @@ def safe_record(
         _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
         # Percent-encoded too: ccproxy's own 404 names the path as sent, escapes and all.
-        unkeyed = without_encoded_keys(credentials, without_keys(credentials, record.error_message))
+        unkeyed = without_encoded_keys(credentials, _without_any_of(credentials, record.error_message))
         message = safe_error_text(unkeyed, caps.error_message)
         if message != record.error_message:
             changes["error_message"] = message
@@ -346,6 +347,12 @@ def safe_record(
             if isinstance(value, str) and (masked := without_key_shapes(value)) != value:
                 changes[name] = masked
     return dataclasses.replace(record, **changes) if changes else record
+
+
+def _without_any_of(credentials: tuple[str, ...], error: str) -> str:
+    """An error text without the request's keys, whole or in pieces: a provider's error is where a key
+    it refused is quoted, cut short or in other capitals."""
+    return without_key_pieces(credentials, without_keys(credentials, error)) if credentials else error
 
 
 def _key_shaped_text(record: AccessRecord) -> str:

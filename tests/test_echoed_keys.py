@@ -102,3 +102,26 @@ def test_query_secrets_of_hostile_queries_are_bounded_text_and_never_fail():
     assert "\ufffd\ufffd" + "A" * 20 in found  # bytes that are not UTF-8 read as the record reads them
     assert "\x00\r\nNaN-" + "B" * 10 in found  # control characters decoded, as a provider may echo them
     assert all(len(value) >= SHORTEST_MASKED_KEY for value in found)
+
+
+BEARER_KEY = "gwBearer-Tq4Lz8Wm2Rx7Kc5Yp"
+PIECES = (BEARER_KEY[:-3] + "...", "..." + BEARER_KEY[3:], BEARER_KEY.upper(), BEARER_KEY.lower(), BEARER_KEY[9:21])
+PIECES_ERROR = json.dumps(
+    {"error": {"message": "Incorrect API key provided: " + " or ".join(PIECES), "type": f"bad_{BEARER_KEY.upper()}"}}
+).encode()
+
+
+def test_a_provider_error_quoting_the_key_cut_short_or_in_other_capitals_keeps_no_piece_of_it(proxy_factory, recorder):
+    with raw_upstream({"pieces": json_answer(b"401 Unauthorized", PIECES_ERROR)}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {"authorization": f"Bearer {BEARER_KEY}", "x-raw": "pieces"}
+        answer = httpx.post(proxy.url + "/v1/chat/completions", json={"model": "gpt-5"}, headers=headers)
+        [record] = recorder.wait_for_ends(1)
+    assert answer.status_code == 401 and answer.content == PIECES_ERROR  # the client's answer is the provider's
+    # Before: "Incorrect API key provided: gwBearer-Tq4Lz8Wm2R... or ...earer-Tq4Lz8Wm2Rx7Kc5Yp or GWBEARER-...".
+    secret = BEARER_KEY.lower()
+    for text in (record.error_message, record.error_type):
+        lowered = text.lower()
+        runs = [lowered[i : i + SHORTEST_MASKED_KEY] for i in range(len(lowered) - SHORTEST_MASKED_KEY + 1)]
+        assert not [run for run in runs if run in secret], text
+    assert record.error_message == "Incorrect API key provided: ***... or ...*** or *** or *** or ***"

@@ -25,7 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, may_hold_a_key_shape, without_key_shapes, without_keys
+from ccproxy_core.key_masking import (
+    SHORTEST_MASKED_KEY,
+    may_hold_a_key_shape,
+    without_key_pieces,
+    without_key_shapes,
+    without_keys,
+)
 
 from .clean import clean_text, header_text
 from .clients import parse_user_agent
@@ -46,8 +52,6 @@ MAX_TAG_NAME_CHARS = 32
 MAX_TAG_VALUE_CHARS = 128
 _MAX_CACHED_FINGERPRINTS = 4096
 _TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_PUBLIC_KEY_PREFIX = re.compile(r"^sk-(?:[a-z]+-)?(?:api\d+-)?", re.IGNORECASE)
-"""What every key of a kind begins with (``sk-ant-api03-``, ``sk-proj-``): a tag name holding it holds no secret."""
 
 # Header name -> slot; earlier session sources win over later ones.
 _SESSION_HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id", b"x-ccproxy-session")
@@ -216,17 +220,10 @@ def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
 
 
 def _drop_tags_named_by(context: RequestContext, keys: tuple[str, ...]) -> None:
-    """Leave out a tag whose name holds part of a key (a name cannot hold ``***``); names are lowercase."""
-    secrets = [_PUBLIC_KEY_PREFIX.sub("", key, count=1).lower() for key in keys]
-    named = [name for name in context.tags if _shares_a_run(name, secrets)]
+    """Leave out a tag whose name holds part of a key (a name cannot hold ``***``)."""
+    named = [name for name in context.tags if without_key_pieces(keys, name) != name]
     for name in named:
         del context.tags[name]
-
-
-def _shares_a_run(name: str, secrets: list[str]) -> bool:
-    """Whether ``name`` holds :data:`SHORTEST_MASKED_KEY` characters in a row of one of ``secrets``."""
-    runs = {name[start : start + SHORTEST_MASKED_KEY] for start in range(len(name) - SHORTEST_MASKED_KEY + 1)}
-    return any(run in secret for run in runs for secret in secrets)
 
 
 def _mask_key_shapes(context: RequestContext) -> None:
