@@ -101,3 +101,31 @@ def test_a_model_given_twice_is_known_only_when_both_copies_agree():
     assert form_model_and_stream(twice, b"B") == (None, False)
     same = field(b"B", b"model", b"gpt-4o-transcribe") * 2 + b"--B--\r\n"
     assert form_model_and_stream(same, b"B") == ("gpt-4o-transcribe", False)
+
+
+def test_a_files_bytes_holding_the_boundary_with_more_on_its_line_are_the_files():
+    # RFC 2046: a delimiter line is the boundary and nothing but spaces after it (or "--", closing).
+    decoy = b'\r\n--BX\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o-mini-transcribe\r\n--BX\r\n'
+    file_part = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\nID3' + decoy
+    body = file_part + b"A" * 5000 + b"\r\n" + field(b"B", b"model", b"gpt-4o-transcribe") + b"--B--\r\n"
+    # Before: "gpt-4o-mini-transcribe", read from the file, priced at half the model the provider bills.
+    assert form_model_and_stream(body, b"B") == ("gpt-4o-transcribe", False)
+    padded = b'--B \t\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o\r\n--B  \r\n' + field(
+        b"B", b"stream", b"true"
+    )
+    assert form_model_and_stream(padded + b"--B--\r\n", b"B") == ("gpt-4o", True)  # spaces after it are allowed
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        b"".join(field(b"B", b"f%d" % i, b"v") for i in range(MAX_PARTS)),  # more parts than are read
+        b'--B\r\nContent-Disposition: form-data; name="f"; filename="' + b"n" * 5000 + b'"\r\n\r\nx\r\n',  # a long head
+    ],
+)
+def test_a_model_found_before_the_search_gave_up_is_not_taken_for_the_forms(between):
+    # A part not read may name another model, which the provider would bill.
+    body = field(b"B", b"model", b"gpt-4o-mini-transcribe") + between + field(b"B", b"model", b"gpt-4o-transcribe")
+    # Before: "gpt-4o-mini-transcribe", the model of the first part only.
+    assert form_model_and_stream(body + b"--B--\r\n", b"B") == (None, False)
+    assert form_model_and_stream(field(b"B", b"model", b"gpt-4o") + b"--B", b"B") == (None, False)  # never closed

@@ -37,20 +37,23 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     """``model`` (a non-empty UTF-8 string) and ``stream == "true"`` of a multipart form body.
 
     The parts are those the content type's ``boundary`` delimits, as the provider reads them: a
-    preamble before the first delimiter, whatever it holds, is no part. ``(None, False)`` when
-    the body holds no such delimiter. A ``model`` given twice with different values is ``None``:
-    which copy a provider's form parser keeps is not documented, and a guess could price the request
-    at the other model's price.
+    preamble before the first delimiter, whatever it holds, is no part, and a file's bytes that
+    hold the boundary with more on its line are the file's (RFC 2046). ``(None, False)`` when the
+    body holds no such delimiter. The model is ``None`` when it is given twice with different values
+    (which copy a provider's form parser keeps is not documented, and a guess could price the request
+    at the other model's price), and when the parts were not read to the closing delimiter (more
+    than :data:`MAX_PARTS`, a head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read
+    may name another model.
     """
     delimiter = b"\r\n--" + boundary
-    first = 0 if body.startswith(delimiter[2:]) else body.find(delimiter)
+    first = 0 if _delimits(body, len(delimiter) - 2) and body.startswith(delimiter[2:]) else _next(body, delimiter, 0)
     if first < 0:
         return None, False
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
-    model, streaming, models = None, False, set()
+    model, streaming, models, closed = None, False, set(), False
     for _ in range(MAX_PARTS):
         head_end = body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
-        next_part = body.find(delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
+        next_part = _next(body, delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
         if next_part < 0:
             break
         name = _field_name(bytes(body[position:head_end]))
@@ -60,10 +63,27 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
         elif name == b"stream":
             streaming = value.strip() == b"true"
         position = next_part + len(delimiter)
-        if body.startswith(b"--", position):  # the closing delimiter
+        if body.startswith(b"--", position):
+            closed = True
             break
         position = body.find(b"\r\n", position) + 2
-    return (model if len(models) == 1 else None), streaming
+    return (model if closed and len(models) == 1 else None), streaming
+
+
+def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
+    """Where the next delimiter line begins at or after ``start``; -1 when there is none."""
+    found = body.find(delimiter, start)
+    while found >= 0 and not _delimits(body, found + len(delimiter)):
+        found = body.find(delimiter, found + 1)
+    return found
+
+
+_DELIMITER_END = re.compile(rb"--|[ \t]*\r\n")
+
+
+def _delimits(body: bytes | bytearray, end: int) -> bool:
+    """Whether the boundary that ends at ``end`` closes its line (spaces allowed) or the form (``--``)."""
+    return _DELIMITER_END.match(body, end) is not None
 
 
 def _field_name(head: bytes) -> bytes | None:
