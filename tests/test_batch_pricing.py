@@ -161,6 +161,20 @@ def test_results_fetched_again_are_recorded_without_their_usage(proxy, recorder)
     assert (other.tokens_input, other.cost_usd) == (300_000, Decimal("0.46125"))
 
 
+def test_results_fetched_by_a_path_with_an_empty_segment_are_billed_once_as_the_results_they_are(proxy, recorder):
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": "results"})
+    for path in ("/v1/messages/batches//msgbatch_1/results", "/v1/messages/batches/msgbatch_1/results/"):
+        assert client.get(path, cast_to=bytes) == RESULTS
+    first, again = recorder.wait_for_ends(2)
+    # Before: a free read ($0, priced) each time, the batch's spend never recorded.
+    assert (first.endpoint, first.tokens_input, first.cost_usd) == (
+        "/v1/messages/batches/{batch_id}/results",
+        300_000,
+        Decimal("0.46125"),
+    )
+    assert (again.tokens_input, again.cost_usd, again.priced) == (None, 0, True)
+
+
 def test_results_a_fetch_cut_short_counted_are_not_counted_again_by_the_next_fetch(proxy, recorder):
     # The cut fetch reads the first result whole, then half of the second: the provider billed each once.
     path = "/v1/messages/batches/msgbatch_1/results"

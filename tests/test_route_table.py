@@ -20,6 +20,10 @@ from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_r
         ("GET", "/v1/files/file-1/content", "/v1/files/{file_id}/content", "batch_results"),
         ("POST", "/v1/moderations", "/v1/moderations", "free"),
         ("POST", "/v1/embeddings", "/v1/embeddings", "usage"),
+        # Empty segments, as a server merging slashes (nginx's default) reads them.
+        ("GET", "/v1/messages/batches//msgbatch_1/results", "/v1/messages/batches/{batch_id}/results", "batch_results"),
+        ("GET", "/v1//files/file-1/content/", "/v1/files/{file_id}/content", "batch_results"),
+        ("POST", "/v1//messages", "/v1/messages", "usage"),
     ],
 )
 def test_named_routes_are_found_with_their_reader(method, path, template, reader):

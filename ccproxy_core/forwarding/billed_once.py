@@ -5,6 +5,7 @@ from __future__ import annotations
 from ccproxy_core.accounting.background_responses import BackgroundResponses, Origin
 from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.route_table import canonical_path
 from ccproxy_core.forwarding.upstream import credential_values
 
 
@@ -35,6 +36,6 @@ class BilledOnce:
 
 def batch_results_of(exchange: Exchange) -> tuple[str, str]:
     """The batch results an exchange fetches: its provider, and its path as the provider sees it
-    (``/api/v1/...`` and ``/v1/...`` are the same results)."""
-    path = exchange.context.path
+    (``/api/v1/...``, ``/v1/...`` and ``/v1//...`` are the same results)."""
+    path = canonical_path(exchange.context.path)
     return exchange.context.service_type, path[4:] if path.startswith("/api/") else path

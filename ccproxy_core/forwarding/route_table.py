@@ -9,6 +9,8 @@ else under ``/v1/*``: the ``endpoint`` label stays bounded whatever paths client
 
 from __future__ import annotations
 
+import re
+
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 
 API_PREFIX = "/v1/"
@@ -72,7 +74,8 @@ class RouteTable:
     def match(self, method: str, path: str) -> ProxyRoute | None:
         """The route serving ``method path`` (``path`` without the ``/api`` prefix), else ``None``.
 
-        ``HEAD`` is served by the ``GET`` route of the same path.
+        ``HEAD`` is served by the ``GET`` route of the same path, a path with empty segments by the route
+        of its :func:`canonical_path`.
         """
         if method == "HEAD":
             method = "GET"
@@ -83,7 +86,19 @@ class RouteTable:
         for pattern, candidate in self._templated.get((method, len(parts)), ()):
             if all((want is None and part) or want == part for want, part in zip(pattern, parts, strict=True)):
                 return candidate
-        return None
+        canonical = canonical_path(path)
+        return self.match(method, canonical) if canonical != path else None
+
+
+def canonical_path(path: str) -> str:
+    """``path`` without empty segments (``//``, a trailing ``/``): the resource a server that merges
+    slashes, as nginx does by default, serves; it is forwarded as sent, and accounted as this."""
+    if "//" not in path and not path.endswith("/"):
+        return path
+    return _SLASHES.sub("/", path).rstrip("/") or "/"
+
+
+_SLASHES = re.compile(r"/{2,}")
 
 
 def api_path(path: str) -> str | None:
