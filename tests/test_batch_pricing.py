@@ -148,6 +148,7 @@ def test_a_results_fetch_through_the_proxy_is_recorded_at_the_sum_of_each_result
     assert response == RESULTS
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.tokens_input, record.cost_usd) == (200, 300_000, Decimal("0.46125"))
+    assert record.service_tier == "batch"  # as each result's usage says; before, none
 
 
 def test_results_fetched_again_are_recorded_without_their_usage(proxy, recorder):

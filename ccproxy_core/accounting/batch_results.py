@@ -181,6 +181,8 @@ def summed_usage(batch: BatchUsage) -> Usage:
             value = getattr(group, name)
             if value is not None:
                 setattr(usage, name, (getattr(usage, name) or 0) + value)
+    if batch.groups:
+        usage.service_tier = "batch"  # billed at the batch rate, as each Anthropic result's usage.service_tier says
     models = {model for model, *_ in batch.groups if model}
     if len(models) == 1:
         usage.response_model = models.pop()
