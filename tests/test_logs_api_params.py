@@ -32,6 +32,7 @@ def error_location(caught: pytest.ExceptionInfo) -> tuple:
     ("text", "expected"),
     [
         ("2025-01-31T12:00:00Z", datetime(2025, 1, 31, 12, tzinfo=UTC)),
+        ("2025-01-31t12:00:00.5z", datetime(2025, 1, 31, 12, 0, 0, 500000, tzinfo=UTC)),  # RFC 3339 allows lower case
         ("2025-01-31T14:00:00+02:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
         ("2025-01-31T12:00:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
         ("1738324800", datetime(2025, 1, 31, 12, tzinfo=UTC)),

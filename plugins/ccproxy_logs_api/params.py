@@ -56,6 +56,8 @@ def parse_time(name: str, value: str | None) -> datetime | None:
             return datetime.fromtimestamp(float(text), UTC)
         except (ValueError, OverflowError, OSError):
             pass
+    if text.endswith("z"):  # RFC 3339 allows "z" for "Z"; Python reads only the capital
+        text = text[:-1] + "Z"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
