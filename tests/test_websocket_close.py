@@ -181,3 +181,16 @@ def test_a_reason_is_cut_to_what_a_close_frame_carries_on_a_character_boundary()
     reason = sendable_reason("é" * 100)  # 200 bytes in UTF-8
     assert reason == "é" * (MAX_REASON_BYTES // 2) and len(reason.encode()) <= MAX_REASON_BYTES
     assert sendable_reason(None) == "" and sendable_reason("\udcff ok") == "? ok"
+
+
+def test_a_socket_answers_times_are_in_order_and_its_overhead_never_negative(provider, proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, COMPLETED], [STARTED, COMPLETED]]
+    with open_socket(proxy) as socket:
+        for _ in range(2):
+            socket.send(CREATE)
+            assert [socket.recv(), socket.recv()] == [STARTED, COMPLETED]
+    for record in recorder.wait_for_ends(2):
+        # Before: -0.1 ms or so each time (sent to the provider "before" the message was read).
+        assert record.proxy_overhead_ms is not None and record.proxy_overhead_ms >= 0
+        assert 0 <= record.ttfb_ms <= record.duration_ms

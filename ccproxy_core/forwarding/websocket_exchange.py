@@ -69,5 +69,6 @@ def answer_exchange(
         client_request_id=context.client_request_id,
         other_keys=proxy.configured_keys + query_secrets(scope.get("query_string", b""), SHORTEST_MASKED_KEY),
     )
-    exchange.upstream_sent_at = context.started_monotonic
+    # Its message was read, and is sent on, at once: ccproxy's part before the provider's is nothing.
+    exchange.body_read_at = exchange.upstream_sent_at = context.started_monotonic
     return exchange
