@@ -228,3 +228,21 @@ def test_a_plugin_named_with_capitals_takes_its_settings_from_the_environment_to
     monkeypatch.setenv("PLUGINS__UPPER__LEVEL", "5")
     upper = load_settings(path, entry_points_=UPPER).plugins.Upper
     assert (upper.level, upper.label) == (5, "from-file")  # the environment over the file, field by field
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        # Before: accepted, and every push failed (the Pushgateway refuses an empty job).
+        ("OBSERVABILITY__PUSHGATEWAY_JOB", "", "at least 1 character"),
+        # Before: start-up stopped with "Python int too large to convert to C ssize_t", no setting named.
+        ("OBSERVABILITY__STREAM_REPLAY_SIZE", str(2**70), "less than or equal to 1000000"),
+        ("OBSERVABILITY__STREAM_QUEUE_SIZE", str(2**70), "less than or equal to 1000000"),
+    ],
+)
+def test_a_built_in_plugin_setting_out_of_its_range_exits_2_naming_it(tmp_path, monkeypatch, variable, value, named):
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: invalid setting {variable}=") and named in result.output
+    assert result.output.count("\n") == 1

@@ -17,8 +17,8 @@ class LogsApiSettings(BaseModel):
     raise it on a machine with cores to spare."""
     stream_max_subscribers: int = Field(100, ge=1)
     """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
-    stream_queue_size: int = Field(1_000, ge=1)
+    stream_queue_size: int = Field(1_000, ge=1, le=1_000_000)
     """OBSERVABILITY__STREAM_QUEUE_SIZE: events buffered per subscriber before it is dropped."""
-    stream_replay_size: int = Field(1_000, ge=0)
+    stream_replay_size: int = Field(1_000, ge=0, le=1_000_000)
     """OBSERVABILITY__STREAM_REPLAY_SIZE: recent events kept for Last-Event-ID reconnects, while the stream is followed
     and for a minute after (see :data:`ccproxy_logs_api.stream.REPLAY_GRACE_SECONDS`)."""
