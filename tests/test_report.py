@@ -171,6 +171,15 @@ def test_report_refuses_the_sdks_base_url_which_would_send_its_token_to_the_prov
     assert [path.split("?")[0] for path, _ in NotCcproxy.asked] == ["/api/logs/query"]
 
 
+def test_report_refuses_credentials_in_its_url_naming_the_setting_to_use_and_never_printing_them(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    refused = report_in_process(config, "daily", "--url", "http://admin:hunter2secret@127.0.0.1:9")
+    # Before: "cannot read ccproxy at http://***@127.0.0.1:9: <urlopen error [Errno -2] Name or service not known>".
+    assert refused.exit_code == 2 and "must not hold credentials" in refused.output
+    assert "SECURITY__AUTH_TOKEN" in refused.output and "hunter2secret" not in refused.output
+
+
 def test_report_names_a_server_that_is_not_ccproxy(tmp_path, not_ccproxy):
     config = tmp_path / "config.toml"
     config.write_text("")

@@ -174,6 +174,11 @@ def _check_url(url: str) -> None:
     shown = redact_secrets(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ReportError(f"--url must be http://HOST:PORT (or https://) of a running ccproxy, got {shown}")
+    if "@" in parts.netloc:  # urllib would take "user:password@host" for a host name
+        raise ReportError(
+            f"--url must not hold credentials (user:password@), got {shown}: ccproxy's endpoints take "
+            "SECURITY__AUTH_TOKEN, which report sends from the settings"
+        )
     if parts.path.rstrip("/").lower().endswith("/v1"):
         raise ReportError(
             f"--url is ccproxy's own address, not the API base URL the SDKs take: got {shown}; "
