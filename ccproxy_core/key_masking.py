@@ -80,10 +80,15 @@ def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
 
 def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
     """``text`` with every run of :data:`SHORTEST_MASKED_KEY` or more characters of a key's secret part masked,
-    in any case: a provider's error may quote the key it refused cut short, or in other capitals."""
+    in any case: a provider's error may quote the key it refused cut short, or in other capitals.
+
+    Only pieces that look random are looked for: of a secret part of :data:`SHORTEST_PIECED_SECRET` characters
+    or more, holding a digit or a capital letter. A placeholder key (``sk-no-key-required``) shares words with
+    ordinary error text, and those words must stay.
+    """
     lowered = text.lower()
-    if len(lowered) != len(text):  # a character whose lower case is longer: compare as it is
-        lowered = text
+    if len(lowered) != len(text):  # a character whose lower case is longer ("İ"): each keeps its place
+        lowered = "".join(char if len(lower := char.lower()) != 1 else lower for char in text)
     spans: list[tuple[int, int]] = []
     for key in credentials:
         runs = _runs_of(key)
@@ -97,16 +102,27 @@ def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
                 end += 1
             spans.append((start, end))
             start = end
-    for start, end in sorted(spans, reverse=True):  # from the end: earlier offsets stay true
-        text = text[:start] + MASK + text[end:]
-    return text
+    kept, position = [], 0
+    for start, end in sorted(spans):  # two keys' pieces may overlap: masked once, as one
+        if end > position:
+            kept.append(text[position:start] + MASK if start >= position else "")
+            position = end
+    return "".join(kept) + text[position:] if kept else text
 
 
 @lru_cache(maxsize=256)
 def _runs_of(key: str) -> frozenset[str]:
-    """Every :data:`SHORTEST_MASKED_KEY` characters in a row of ``key``'s secret part, lowercased."""
-    secret = PUBLIC_KEY_PREFIX.sub("", key, count=1).lower()
-    return frozenset(secret[i : i + SHORTEST_MASKED_KEY] for i in range(len(secret) - SHORTEST_MASKED_KEY + 1))
+    """The random-looking runs of :data:`SHORTEST_MASKED_KEY` characters of ``key``'s secret part, lowercased."""
+    secret = PUBLIC_KEY_PREFIX.sub("", key, count=1)
+    if len(secret) < SHORTEST_PIECED_SECRET:
+        return frozenset()
+    runs = (secret[i : i + SHORTEST_MASKED_KEY] for i in range(len(secret) - SHORTEST_MASKED_KEY + 1))
+    return frozenset(run.lower() for run in runs if _RANDOM_LOOKING.search(run))
+
+
+SHORTEST_PIECED_SECRET = 20
+"""Keys whose secret part is shorter are masked whole only: their pieces could be words."""
+_RANDOM_LOOKING = re.compile(r"[0-9A-Z]")
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")

@@ -7,8 +7,9 @@ import json
 import logging
 
 import httpx
+import pytest
 
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
+from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets, without_key_pieces
 
 from .raw_upstream import json_answer, raw_upstream
 
@@ -125,3 +126,27 @@ def test_a_provider_error_quoting_the_key_cut_short_or_in_other_capitals_keeps_n
         runs = [lowered[i : i + SHORTEST_MASKED_KEY] for i in range(len(lowered) - SHORTEST_MASKED_KEY + 1)]
         assert not [run for run in runs if run in secret], text
     assert record.error_message == "Incorrect API key provided: ***... or ...*** or *** or *** or ***"
+
+
+ANTHROPIC_KEY = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-QQQQ"
+
+
+@pytest.mark.parametrize(
+    ("keys", "text", "kept"),
+    [
+        # A character whose lower case is two ("\u0130") once turned the search off for the whole text.
+        ((ANTHROPIC_KEY,), "key ...VWXYZ0123456789-QQQQ (\u0130) and AbCdEfGhIjKl", "key ...*** (\u0130) and ***"),
+        # Two keys' pieces overlapping: once, the words after the mask were cut too.
+        (
+            ("sk-ant-api03-SHAREDPREFIX0123456789abcdefXYZ", "sk-ant-api03-SHAREDPREFIX0123456789zzzzzzzzzz"),
+            "key ending SHAREDPREFIX0123 is invalid, see the docs",
+            "key ending *** is invalid, see the docs",
+        ),
+        # Placeholders and plain keys share words with error text: masked whole only, never in pieces.
+        (("sk-no-key-required",), "messages: Field required", "messages: Field required"),
+        (("test-key-12345678",), "Invalid test-key provided; order 12345678 failed", None),
+        (("this-is-our-team-placeholder-key",), "the team placeholder is set", None),
+    ],
+)
+def test_key_pieces_are_masked_where_they_look_random_and_words_are_kept(keys, text, kept):
+    assert without_key_pieces(keys, text) == (text if kept is None else kept)

@@ -129,3 +129,14 @@ def test_a_model_found_before_the_search_gave_up_is_not_taken_for_the_forms(betw
     # Before: "gpt-4o-mini-transcribe", the model of the first part only.
     assert form_model_and_stream(body + b"--B--\r\n", b"B") == (None, False)
     assert form_model_and_stream(field(b"B", b"model", b"gpt-4o") + b"--B", b"B") == (None, False)  # never closed
+
+
+def test_a_boundary_followed_by_dashes_and_more_on_its_line_is_the_files_not_the_forms_end():
+    # RFC 2046: the closing delimiter is "--" and spaces to the line's end; "--XyZ--junk" is a file's bytes.
+    decoy = b"\r\n--XyZ--junk in the file\r\n"
+    file_part = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\nID3' + decoy
+    body = file_part + b"\r\n" + field(b"XyZ", b"model", b"whisper-1") + b"--XyZ--"
+    # Before: None (the form taken as closed inside the file); Python's email parser reads whisper-1.
+    assert form_model_and_stream(body, b"XyZ") == ("whisper-1", False)
+    twice = field(b"XyZ", b"model", b"gpt-4o-transcribe") + file_part + b"\r\n" + field(b"XyZ", b"model", b"whisper-1")
+    assert form_model_and_stream(twice + b"--XyZ--  \r\n", b"XyZ") == (None, False)  # before: gpt-4o-transcribe

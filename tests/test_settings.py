@@ -104,8 +104,8 @@ def test_plugins_disabled_is_a_comma_list(monkeypatch):
         ("UPSTREAM__ANTHROPIC_BASE_URL", "api.anthropic.com", "must start with http:// or https://"),
         (  # an endpoint's URL pasted for the base URL: before, accepted, and every request went to .../messages/v1/...
             "UPSTREAM__ANTHROPIC_BASE_URL",
-            "https://gw.example/anthropic/v1/messages/",
-            "ends with an endpoint's path (/v1/messages): give the base URL, such as https://gw.example/anthropic;",
+            "https://gw.example/anthropic/V1/Messages/",
+            "ends with an endpoint's path (/V1/Messages): give the base URL, such as https://gw.example/anthropic;",
         ),
         ("OBSERVABILITY__DUCKDB_MEMORY_LIMIT", "lots", "invalid setting OBSERVABILITY__DUCKDB_MEMORY_LIMIT='lots'"),
         (

@@ -78,7 +78,9 @@ def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
     return found
 
 
-_DELIMITER_END = re.compile(rb"--|[ \t]*\r\n")
+_DELIMITER_END = re.compile(rb"--[ \t]*(?:\r\n|\Z)|[ \t]*\r\n")
+"""What ends a delimiter's line (RFC 2046): spaces, then the line's end; for the closing one, "--" first, and
+the body may end there."""
 
 
 def _delimits(body: bytes | bytearray, end: int) -> bool:

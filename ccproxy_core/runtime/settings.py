@@ -190,10 +190,13 @@ def normalise_base_url(value: str) -> str:
     if port == 0 or (after_address and not after_address.startswith(":")):  # http://[::1]9100
         raise ValueError("has a port that is not a number from 1 to 65535, such as http://127.0.0.1:9100")
     path = parsed.path.rstrip("/")
-    if path.endswith(_ENDPOINT_PATHS):  # pasted from an API reference: every request would go to .../messages/v1/...
+    if path.lower().endswith(
+        _ENDPOINT_PATHS
+    ):  # pasted from an API reference: every request would go to .../messages/v1/...
+        cut = path.lower().rfind("/v1/")
         raise ValueError(
-            f"ends with an endpoint's path ({path[path.rfind('/v1/') :]}): give the base URL, such as "
-            f"{parsed.scheme}://{parsed.netloc}{path[: path.rfind('/v1/')]}; ccproxy appends each request's own path"
+            f"ends with an endpoint's path ({path[cut:]}): give the base URL, such as "
+            f"{parsed.scheme}://{parsed.netloc}{path[:cut]}; ccproxy appends each request's own path"
         )
     path = path.removesuffix("/v1")
     return f"{parsed.scheme}://{parsed.netloc}{path}"

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ccproxy_core.key_masking import (
+    PUBLIC_KEY_PREFIX,
     SHORTEST_MASKED_KEY,
     may_hold_a_key_shape,
-    without_key_pieces,
     without_key_shapes,
     without_keys,
 )
@@ -220,10 +220,18 @@ def _mask_keys(context: RequestContext, keys: tuple[str, ...]) -> None:
 
 
 def _drop_tags_named_by(context: RequestContext, keys: tuple[str, ...]) -> None:
-    """Leave out a tag whose name holds part of a key (a name cannot hold ``***``)."""
-    named = [name for name in context.tags if without_key_pieces(keys, name) != name]
+    """Leave out a tag whose name holds part of a key (a name cannot hold ``***``); names are lowercase."""
+    secrets = [PUBLIC_KEY_PREFIX.sub("", key, count=1).lower() for key in keys]
+    named = [name for name in context.tags if _shares_a_run(name, secrets)]
     for name in named:
         del context.tags[name]
+
+
+def _shares_a_run(name: str, secrets: list[str]) -> bool:
+    """Whether ``name`` holds :data:`SHORTEST_MASKED_KEY` characters in a row of one of ``secrets``: any
+    key's, however short or plain (a tag is left out, not a word of an error masked)."""
+    runs = {name[start : start + SHORTEST_MASKED_KEY] for start in range(len(name) - SHORTEST_MASKED_KEY + 1)}
+    return any(run in secret for run in runs for secret in secrets)
 
 
 def _mask_key_shapes(context: RequestContext) -> None:
