@@ -252,6 +252,11 @@ def test_the_documented_config_file_loads(tmp_path):
             "invalid setting budgets.0.scope='project: alpha' (budget 'p'): Value error, must not begin or end "
             "with a space",
         ),
+        (  # before, accepted: a project longer than a request's is kept to
+            '[[budgets]]\nname = "p"\nscope = "project:' + "p" * 129 + '"\nlimit_usd = 5\n',
+            f"invalid setting budgets.0.scope='project:{'p' * 129}' (budget 'p'): Value error, names a project "
+            "longer than the 128 characters a request's project is kept to: it could never match",
+        ),
         (  # before, accepted: the host's own zone
             '[[budgets]]\nname = "t"\ntimezone = "localtime"\nlimit_usd = 5\n',
             "invalid setting budgets.0.timezone='localtime' (budget 't'): Value error, must be an IANA time zone "

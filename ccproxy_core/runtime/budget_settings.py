@@ -11,9 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ccproxy_core.accounting.attribution import MAX_PROJECT_CHARS
+from ccproxy_core.accounting.attribution.sessions import MAX_ID_CHARS
+
 _BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
+_LONGEST_KEPT = {"project": MAX_PROJECT_CHARS, "session": MAX_ID_CHARS}
 BUDGET_ERROR = "budget_setting"
 """The error type of a bad budget; its context holds the budget's ``name`` and the pydantic ``error`` type."""
 
@@ -59,6 +63,11 @@ class BudgetSettings(BaseModel):
             raise ValueError("must be printable: no control characters")
         if target != target.strip():  # HTTP strips them from a header's value: it could never match
             raise ValueError("must not begin or end with a space")
+        if kind in _LONGEST_KEPT and len(target) > _LONGEST_KEPT[kind]:
+            raise ValueError(
+                f"names a {kind} longer than the {_LONGEST_KEPT[kind]} characters a request's {kind} is kept to: "
+                "it could never match"
+            )
         return value
 
     @field_validator("timezone")
