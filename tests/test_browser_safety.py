@@ -59,6 +59,9 @@ def test_a_foreign_host_is_refused_everywhere(server):
         assert "SECURITY__ALLOWED_HOSTS" in response.text
     for host in ("localhost:1234", "127.0.0.1", "[::1]:80", "127.0.0.2", "app.localhost"):
         assert httpx.get(server.url + "/logs/status", headers={"host": host}).status_code == 200, host
+    for host in ("127.0.0.1:80@evil.example", "localhost:x", "[::1]evil", "[::1]:80x"):  # no port after the name
+        # Before: 200 for the first two, the name read as loopback whatever followed it.
+        assert httpx.get(server.url + "/logs/status", headers={"host": host}).status_code == 403, host
 
 
 def test_extra_host_names_can_be_allowed(proxy_factory):

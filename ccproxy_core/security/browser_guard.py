@@ -145,6 +145,8 @@ class BrowserGuard:
 
     def _judge_host(self, header: bytes) -> bool:
         name = _host_name(header.decode("latin-1"))
+        if name is None:
+            return False
         if name in LOOPBACK_NAMES or name.endswith(".localhost") or name in self.allowed_hosts:
             return True
         try:
@@ -235,12 +237,21 @@ class BrowserGuard:
         await self.app(scope, receive, send_with_cors)
 
 
-def _host_name(host: str) -> str:
-    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``."""
+def _host_name(host: str) -> str | None:
+    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``; ``None`` when what follows the
+    name is not a port (``127.0.0.1:80@evil``), which no browser sends."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else None if rest else ""
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+    else:
+        name, port = host, ""
+    return name if port is not None and _PORT.fullmatch(port) else None
+
+
+_PORT = re.compile(r"[0-9]*")
 
 
 def _is_provider_path(path: str) -> bool:
