@@ -184,3 +184,17 @@ def test_rate_limited_log_says_how_many_were_held_back(caplog):
     limited._next_at = 0.0
     limited.log("dropped %d", 9)
     assert caplog.records[-1].getMessage() == "dropped 9 (4 more like this since the last such line were not logged)"
+
+
+def test_a_close_within_less_than_the_grace_gives_up_in_time_and_counts_the_drops_before_returning():
+    store = ListStore(grace=30.0)
+    store.failing.set()
+    store.start()
+    for record in records(5):
+        store.submit(record)
+    wait_until(lambda: store.write_errors >= 1)
+    began = time.monotonic()
+    store.close(within=2.0)
+    # Before: 30 s of retries, long after the caller (a plugin's share of the shutdown) had moved on.
+    assert time.monotonic() - began < 2.0
+    assert store.stats()["dropped_records"] == 5 and not store._thread.is_alive()

@@ -143,3 +143,19 @@ def test_a_shutdown_that_is_itself_cancelled_still_ends():
             await stopping
 
     asyncio.run(asyncio.wait_for(cancelled_shutdown(), 5))
+
+
+class SeesItsTime(Lifecycle):
+    @hookimpl
+    def on_shutdown(self, ccproxy):
+        self.journal.append(f"{self.name} has {ccproxy.seconds_to_stop():.1f} s")
+
+
+def test_a_plugin_stopping_is_told_the_seconds_of_its_share_and_none_once_all_have_stopped():
+    journal: list[str] = []
+    host = host_with(SeesItsTime("first", journal), SeesItsTime("last", journal), shutdown_timeout_seconds=4)
+    assert host.seconds_to_stop() is None
+    asyncio.run(stop_plugins(host, ["first", "last"]))
+    # A store writing its queue gives up in time for its drops to be counted before the plugins after it stop.
+    assert journal == ["last has 2.0 s", "first has 4.0 s"]
+    assert host.seconds_to_stop() is None

@@ -29,6 +29,8 @@ COLLECT_STEP_SECONDS = 0.05
 """How often a writer that is gathering a batch looks at its queue: a full batch waits at most this long."""
 INTERRUPT_AFTER_SECONDS = 1.0
 """How long past its shutdown grace a writer's write may still run before it is cut."""
+STOP_MARGIN_SECONDS = 0.5
+"""Kept free at the end of a bounded close (``close(within=...)``): the thread's last steps, the disconnect."""
 RESET_WAIT_SECONDS = 10.0
 """How long a reset of the store waits for the records queued before it to be written."""
 
@@ -139,13 +141,20 @@ class BatchWriter:
                 self._hurried -= 1
         return True
 
-    def close(self, timeout: float | None = None) -> None:
-        """Write everything still queued, then stop the thread. Blocking: call it from a thread."""
-        self._give_up_at = time.monotonic() + self.shutdown_grace_seconds
+    def close(self, timeout: float | None = None, within: float | None = None) -> None:
+        """Write everything still queued, then stop the thread. Blocking: call it from a thread.
+
+        ``within``: the seconds the caller has to stop in; the writer then gives up (drops and counts what it
+        cannot write) early enough to be done by then, if that is before its own ``shutdown_grace_seconds``.
+        """
+        grace = self.shutdown_grace_seconds
+        if within is not None:
+            grace = max(0.0, min(grace, within - INTERRUPT_AFTER_SECONDS - STOP_MARGIN_SECONDS))
+        self._give_up_at = time.monotonic() + grace
         self._stopping.set()
         self._arrived.set()  # ends the writer's wait for a first record
         if self.shutdown_grace_seconds:
-            self._thread.join(self.shutdown_grace_seconds + INTERRUPT_AFTER_SECONDS)
+            self._thread.join(grace + INTERRUPT_AFTER_SECONDS)
             if self._thread.is_alive():
                 self.interrupt()
         self._thread.join(timeout)

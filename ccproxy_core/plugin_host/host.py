@@ -12,6 +12,7 @@ methods here ask those hooks for you.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +33,7 @@ M = TypeVar("M", bound=BaseModel)
 class Ccproxy:
     """One running app, as its plugins see it."""
 
-    __slots__ = ("app", "settings", "plugin_manager", "hook_errors", "started", "_states")
+    __slots__ = ("app", "settings", "plugin_manager", "hook_errors", "started", "stop_by", "_states")
 
     def __init__(self, app: FastAPI, settings: Settings, plugin_manager: pluggy.PluginManager) -> None:
         self.app = app
@@ -44,7 +45,15 @@ class Ccproxy:
         self.started = asyncio.Event()
         """Set once every plugin's ``on_startup`` has returned: from then on the server serves. Never set
         when a plugin fails to start (those started before it are stopped, and nothing is served)."""
+        self.stop_by: float | None = None
+        """While the plugins stop: the ``time.monotonic()`` by which the ``on_shutdown`` running now must have
+        returned (its share of the plugins' shutdown time). Past it the plugin is left behind, and the plugins
+        after it (the Pushgateway's last push) no longer see what it does."""
         self._states: dict[str, SimpleNamespace] = {}
+
+    def seconds_to_stop(self) -> float | None:
+        """Seconds left to the ``on_shutdown`` running now (see :attr:`stop_by`); ``None`` outside the shutdown."""
+        return None if self.stop_by is None else max(0.0, self.stop_by - time.monotonic())
 
     def state(self, name: str) -> SimpleNamespace:
         """The per-app namespace of the plugin called ``name``, created empty on first use."""

@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
@@ -178,6 +179,7 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
         impl = shutdowns[name]
         share = max(fair, (deadline - loop.time()) / (len(stopping) - position))
         called = loop.time()
+        host.stop_by = time.monotonic() + share
         try:
             result = impl.function(*[arguments[arg] for arg in impl.argnames])
             _blame_overrun(name, loop.time() - called, share)
@@ -186,6 +188,7 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
         except BaseException:  # sys.exit() too: the stores after it must still write their queues
             raise_if_task_cancelled()
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})
+    host.stop_by = None
 
 
 def _blame_overrun(name: str, took: float, share: float) -> None:

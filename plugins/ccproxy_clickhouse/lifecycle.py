@@ -31,4 +31,6 @@ async def stop_store(ccproxy: Ccproxy) -> None:
     store = active_store(ccproxy)
     if store is not None:
         ccproxy.state(PLUGIN_NAME).store = None
-        await asyncio.to_thread(store.close)
+        # Within this plugin's share of the shutdown: records it must drop are then counted before the
+        # plugins after it stop (the Pushgateway's last push carries them).
+        await asyncio.to_thread(store.close, ccproxy.seconds_to_stop())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -231,12 +232,13 @@ class ClickHouseLogStore:
         """Hand every record other instances store from now on to ``publish`` (see :mod:`.peers`)."""
         self.peers.follow(publish)
 
-    def close(self) -> None:
-        """Write what is queued, stop the threads, disconnect. Blocking."""
+    def close(self, within: float | None = None) -> None:
+        """Write what is queued, stop the threads, disconnect. Blocking. ``within``: see ``BatchWriter.close``."""
+        started = time.monotonic()
         self.peers.close()
         if self.retention is not None:
             self.retention.close()
-        self.writer.close()
+        self.writer.close(within=None if within is None else within - (time.monotonic() - started))
         self.pool.close()
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
