@@ -82,9 +82,9 @@ def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
     """``text`` with every run of :data:`SHORTEST_MASKED_KEY` or more characters of a key's secret part masked,
     in any case: a provider's error may quote the key it refused cut short, or in other capitals.
 
-    Only pieces that look random are looked for: of a secret part of :data:`SHORTEST_PIECED_SECRET` characters
-    or more, holding a digit or a capital letter. A placeholder key (``sk-no-key-required``) shares words with
-    ordinary error text, and those words must stay.
+    Only the pieces of keys that look random are looked for: a secret part of :data:`SHORTEST_PIECED_SECRET`
+    characters or more, holding a digit or a capital letter. A placeholder key (``sk-no-key-required``) shares
+    words with ordinary error text, and those words must stay.
     """
     lowered = text.lower()
     if len(lowered) != len(text):  # a character whose lower case is longer ("İ"): each keeps its place
@@ -112,12 +112,12 @@ def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
 
 @lru_cache(maxsize=256)
 def _runs_of(key: str) -> frozenset[str]:
-    """The random-looking runs of :data:`SHORTEST_MASKED_KEY` characters of ``key``'s secret part, lowercased."""
+    """Every :data:`SHORTEST_MASKED_KEY` characters in a row of ``key``'s secret part, lowercased; none for a
+    key that does not look random (see :func:`without_key_pieces`)."""
     secret = PUBLIC_KEY_PREFIX.sub("", key, count=1)
-    if len(secret) < SHORTEST_PIECED_SECRET:
+    if len(secret) < SHORTEST_PIECED_SECRET or not _RANDOM_LOOKING.search(secret):
         return frozenset()
-    runs = (secret[i : i + SHORTEST_MASKED_KEY] for i in range(len(secret) - SHORTEST_MASKED_KEY + 1))
-    return frozenset(run.lower() for run in runs if _RANDOM_LOOKING.search(run))
+    return frozenset(secret[i : i + SHORTEST_MASKED_KEY].lower() for i in range(len(secret) - SHORTEST_MASKED_KEY + 1))
 
 
 SHORTEST_PIECED_SECRET = 20

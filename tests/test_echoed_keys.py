@@ -142,6 +142,8 @@ ANTHROPIC_KEY = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-QQQQ"
             "key ending SHAREDPREFIX0123 is invalid, see the docs",
             "key ending *** is invalid, see the docs",
         ),
+        # A stretch of the key in lower case letters alone is as much the key's as the rest.
+        (("sk-ant-api03-X1abcdefghijklmnopY2zzzzQQ",), "cut X1abcdefghijklmnop, or hijklmnop", "cut ***, or ***"),
         # Placeholders and plain keys share words with error text: masked whole only, never in pieces.
         (("sk-no-key-required",), "messages: Field required", "messages: Field required"),
         (("test-key-12345678",), "Invalid test-key provided; order 12345678 failed", None),
