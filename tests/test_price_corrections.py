@@ -186,6 +186,8 @@ def test_the_operator_adds_a_fee_per_request(tmp_path):
             "unknown key 'ouput_mtok'",
         ),
         ("this is = not toml =", "not valid TOML"),
+        # Before: accepted, a file that corrected nothing.
+        ("[[corrections]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\n", "unknown table 'corrections'"),
     ],
 )
 def test_a_bad_corrections_file_stops_start_up_with_one_line(tmp_path, monkeypatch, content, complaint):

@@ -1,30 +1,28 @@
 """What a request cost in USD, from its token usage and the genai-prices price list.
 
-genai-prices counts ``input_tokens`` as ALL input tokens, cache reads and writes
-included, and prices the cache tokens by subtracting them from that total
-(``genai_prices.decompose``). ccproxy's ``Usage`` follows Anthropic's convention, where
-``input_tokens`` excludes them, so the genai-prices input total is
-``input + cache_read + cache_write``. The same total decides long-context price tiers
-(e.g. Claude Sonnet 4.5 above 200K input tokens), as providers do.
+genai-prices counts ``input_tokens`` as ALL input tokens, cache reads and writes included, and prices
+the cache tokens by subtracting them from that total (``genai_prices.decompose``). ccproxy's ``Usage``
+follows Anthropic's convention, where ``input_tokens`` excludes them, so the genai-prices input total
+is ``input + cache_read + cache_write``. The same total decides long-context price tiers (e.g. Claude
+Sonnet 4.5 above 200K input tokens), as providers do.
 
-The four parts are priced one by one with genai-prices' own per-unit arithmetic
-(``calc_unit_price``: the tiered rate that the input total selects, times the count),
-so they add up exactly to the total. Where a model has no separate cache price, its
-cache tokens are billed, and reported, as input, as genai-prices bills them. A price
-that applies per request rather than per token (none of the Anthropic or OpenAI models
-has one) is added to the input part. Server tools billed per use (web searches and file
-searches, genai-prices' ``web_searches_kcount`` and ``storage_searches_kcount``, per
-thousand) are their own part, ``tools``; a model whose price list has no such price pays the
-one its provider publishes for every model (``Provider.tool_use_prices``), and uses that no
-price prices leave the answer unpriced. Amounts are exact ``Decimal`` values, never rounded.
+The four parts are priced one by one with genai-prices' own per-unit arithmetic (``calc_unit_price``:
+the tiered rate that the input total selects, times the count), so they add up exactly to the total.
+Where a model has no separate cache price, its cache tokens are billed, and reported, as input, as
+genai-prices bills them. A price per request rather than per token (no Anthropic or OpenAI model has
+one) is added to the input part. Server tools billed per use (web and file searches, genai-prices'
+``web_searches_kcount`` and ``storage_searches_kcount``, per thousand) are their own part, ``tools``;
+a model whose price list has no such price pays the one its provider publishes for every model
+(``Provider.tool_use_prices``), and uses that no price prices leave the answer unpriced. Amounts are
+exact ``Decimal`` values, never rounded.
 
-The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and
-``flex``, Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price
-corrections (``price_corrections.py``) for rules genai-prices lacks (long-context tiers,
-fast mode). A tier drawn from capacity bought ahead (OpenAI's Scale Tier, Anthropic's Priority
-Tier), and a speed whose price the model's price list does not name, have no price per request
-unless a correction names them (``service_tiers.py``). An answer
-without token counts has no known cost: ``None``, never 0.
+The price list is chosen by what the answer says: its service tier (OpenAI ``priority`` and ``flex``,
+Anthropic ``batch``) through genai-prices' price variants, and ccproxy's price corrections
+(``price_corrections.py``) for rules genai-prices lacks (long-context tiers, fast mode). A tier drawn
+from capacity bought ahead (OpenAI's Scale Tier, Anthropic's Priority Tier), a speed whose price the
+model's price list does not name, and a tier's answer past a long-context threshold its prices leave
+out have no price unless a correction names them (``service_tiers.py``). An answer without token
+counts has no known cost: ``None``, never 0.
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ from ccproxy_core.accounting.price_corrections import (
     correction_names,
     load_corrections,
 )
-from ccproxy_core.accounting.service_tiers import unpriced_label
+from ccproxy_core.accounting.service_tiers import long_context_unlisted, unpriced_label
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets, safe_text
@@ -147,7 +145,7 @@ class PriceBook:
         context = provider.price_context(usage)
         model_info = self._find_model(provider.price_id, model)
         prices = self._prices_in_force(provider, model, model_info, context)
-        if prices is None:
+        if prices is None or self._past_the_tiers_prices(provider, model, model_info, context, prices, usage):
             return UNPRICED
         tool_prices = provider.tool_use_prices
         if usage.steps:
@@ -162,6 +160,15 @@ class PriceBook:
                 return UNPRICED
             multiplier = uplift * (multiplier or 1)
         return tokens_scaled(cost, multiplier) if multiplier is not None and cost.priced else cost
+
+    def _past_the_tiers_prices(
+        self, provider: Provider, model: str, info: ModelInfo | None, context: dict[str, str], prices: Any, usage: Usage
+    ) -> bool:
+        """An answer at a tier whose prices leave out the list price's long-context rates, past its threshold."""
+        if context.get("service_tier", next(iter(provider.list_price_tiers))) in provider.list_price_tiers:
+            return False  # at a list price (or none named): its own long-context rates apply
+        listed = self._prices_in_force(provider, model, info, {k: v for k, v in context.items() if k != "service_tier"})
+        return long_context_unlisted(prices, listed, usage)
 
     def input_thresholds(self) -> tuple[int, ...]:
         """Every input size above which some price of either provider changes, in order."""

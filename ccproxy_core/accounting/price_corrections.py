@@ -128,6 +128,9 @@ def _read_file(path: Path, origin: str) -> tuple[PriceCorrection, ...]:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{origin} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"correction"})
+    if unknown:  # "[[corrections]]" or "[[prices]]" would be a file that silently corrects nothing
+        raise SettingsError(f"{origin}: unknown table {unknown[0]!r}; write each correction as a [[correction]] table")
     entries = data.get("correction", [])
     if not isinstance(entries, list):
         raise SettingsError(f"{origin}: write each correction as a [[correction]] table")

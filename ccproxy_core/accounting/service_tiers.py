@@ -10,6 +10,10 @@ tier, which an operator's price correction with ``when = { service_tier = "..." 
 Anthropic's fast mode (``speed`` ``fast``) costs a multiple of the standard rates that differs by
 model: an answer served fast is priced only where a price list names that speed for its model,
 never at the standard rates.
+
+A tier's price list may leave out the long-context rates of the list price (OpenAI's priority
+processing "excludes long context" for GPT-5.4): an answer past the list price's threshold at such
+a tier has no known price.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from genai_prices.types import ModelInfo
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 from ccproxy_core.accounting.price_corrections import PriceCorrection
+from ccproxy_core.accounting.usage import Usage
 
 LIST_PRICE_SPEEDS = frozenset({"standard"})
 """Speeds billed at the model's standard rates."""
@@ -50,3 +55,13 @@ def unpriced_label(
         ):
             return label
     return None
+
+
+def long_context_unlisted(tier_prices: ModelPrice, list_prices: ModelPrice | None, usage: Usage) -> bool:
+    """Whether ``usage``'s input passes a long-context threshold of the list price that the tier's own
+    prices have no rate for (the input total as the thresholds count it: cache reads and writes too)."""
+    listed = list_prices.input_mtok if list_prices is not None else None
+    if not isinstance(listed, TieredPrices) or isinstance(tier_prices.input_mtok, TieredPrices):
+        return False
+    total = (usage.input_tokens or 0) + (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    return (usage.tier_input_tokens or total) > min(tier.start for tier in listed.tiers)
