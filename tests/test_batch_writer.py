@@ -198,3 +198,16 @@ def test_a_close_within_less_than_the_grace_gives_up_in_time_and_counts_the_drop
     # Before: 30 s of retries, long after the caller (a plugin's share of the shutdown) had moved on.
     assert time.monotonic() - began < 2.0
     assert store.stats()["dropped_records"] == 5 and not store._thread.is_alive()
+
+
+def test_a_hanging_write_is_cut_within_a_share_shorter_than_the_interrupt_delay():
+    store = HangingStore(grace=30.0)
+    store.start()
+    for record in records(3):
+        store.submit(record)
+    wait_until(lambda: store.seconds_left_seen)
+    began = time.monotonic()
+    store.close(within=0.6)
+    # Before: the hanging write was cut only after a full second, past the caller's share of the shutdown.
+    assert time.monotonic() - began < 0.6
+    assert store.stats()["dropped_records"] == 3

@@ -57,7 +57,7 @@ def test_a_foreign_host_is_refused_everywhere(server):
         response = httpx.get(server.url + path, headers={"host": "attacker.example:8000"})
         assert response.status_code == 403, path
         assert "SECURITY__ALLOWED_HOSTS" in response.text
-    for host in ("localhost:1234", "127.0.0.1", "[::1]:80", "127.0.0.2", "app.localhost"):
+    for host in ("localhost:1234", "127.0.0.1", "[::1]:80", "127.0.0.2", "app.localhost", "localhost.:80"):
         assert httpx.get(server.url + "/logs/status", headers={"host": host}).status_code == 200, host
     for host in ("127.0.0.1:80@evil.example", "localhost:x", "[::1]evil", "[::1]:80x"):  # no port after the name
         # Before: 200 for the first two, the name read as loopback whatever followed it.

@@ -154,7 +154,10 @@ class BatchWriter:
         self._stopping.set()
         self._arrived.set()  # ends the writer's wait for a first record
         if self.shutdown_grace_seconds:
-            self._thread.join(grace + INTERRUPT_AFTER_SECONDS)
+            wait = grace + INTERRUPT_AFTER_SECONDS
+            if within is not None:  # a write still hanging is cut in time for the drop to be counted
+                wait = min(wait, max(0.0, within - STOP_MARGIN_SECONDS))
+            self._thread.join(wait)
             if self._thread.is_alive():
                 self.interrupt()
         self._thread.join(timeout)

@@ -248,7 +248,8 @@ def _host_name(host: str) -> str | None:
         name, _, port = host.partition(":")
     else:
         name, port = host, ""
-    return name if port is not None and _PORT.fullmatch(port) else None
+    # "localhost." is "localhost" (a fully qualified name): Chromium sends it as the user typed it.
+    return name.removesuffix(".") if port is not None and _PORT.fullmatch(port) else None
 
 
 _PORT = re.compile(r"[0-9]*")

@@ -72,6 +72,7 @@ class LogWriter(BatchWriter):
         """True until the tables are known to exist on the server (set again after every failure)."""
         self._client: Client | None = None
         self._client_bounded = False  # made once the shutdown began, with a timeout of the time left
+        self._interrupted = False  # interrupt() closed the connection under a write: whatever it raises is that
         self.instance = uuid.uuid4().hex[:16]
         """Written into each row's ``instance`` column: tells this process's rows from its peers'."""
         self._log_write_error = RateLimitedLog(log, level=logging.ERROR)
@@ -105,6 +106,11 @@ class LogWriter(BatchWriter):
                     self._write_row_by_row()
         except (errors.Error, OSError, EOFError, StartupError) as exc:
             self._on_failure(exc)
+            return False
+        except Exception as exc:  # the driver fails in any way once interrupt() closed its socket under it
+            if not self._interrupted:
+                raise
+            self._on_failure(OSError(f"the write was cut off as the server stopped ({type(exc).__name__})"))
             return False
         self.note_written(len(self._pending))
         self._pending, self._outcome_unknown = [], False
@@ -189,6 +195,7 @@ class LogWriter(BatchWriter):
             self._outcome_unknown = False  # nothing can have been stored in a table that does not exist
 
     def interrupt(self) -> None:
+        self._interrupted = True
         client = self._client
         if client is not None:
             client.disconnect()  # from the closing thread: the write waiting on its socket fails at once
@@ -198,7 +205,7 @@ class LogWriter(BatchWriter):
         if left is not None and self._client is not None and not self._client_bounded:
             self.disconnect()  # made before the shutdown: each of its calls may wait 30 s
         if self._client is None:
-            self._client = self._connect() if left is None else self._connect(max(1.0, left))
+            self._client = self._connect() if left is None else self._connect(max(0.1, left))
             self._client_bounded = left is not None
         return self._client
 
