@@ -137,10 +137,13 @@ def test_demo_once_serves_records_and_prints_urls(tmp_path):
 
 
 def test_demo_once_on_port_0_prints_the_port_it_got_and_exits(tmp_path):
-    result = run("demo", "--once", "--port", "0", "--requests", "3", env={"HOME": str(tmp_path)})
+    result = run(
+        "demo", "--once", "--port", "0", "--requests", "3", env={"HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "127.0.0.1:0/" not in result.stdout
     assert "/dashboard" in result.stdout and "recorded   3 rows" in result.stdout
+    assert not list(tmp_path.glob("ccproxy-demo-*"))  # before: a folder with the demo's DuckDB file, every run
 
 
 def test_ctrl_c_stops_the_demo_cleanly_with_exit_status_0(tmp_path):

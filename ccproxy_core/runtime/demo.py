@@ -52,16 +52,16 @@ def run_demo(listening: socket.socket, request_count: int, once: bool) -> int:
 
 def _serve(listening: socket.socket, mock_url: str, request_count: int, once: bool) -> int:
     port = listening.getsockname()[1]
-    data_dir = Path(tempfile.mkdtemp(prefix="ccproxy-demo-"))
-    settings = load_settings(overrides=_demo_overrides(mock_url, port, data_dir))
-    listener = configure_logging(settings.logging)
-    try:
-        server = Server(uvicorn_config(create_app(settings), settings))
-        base = f"http://127.0.0.1:{port}"
-        threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
-        server.run(sockets=[listening])
-    finally:
-        listener.stop()
+    with tempfile.TemporaryDirectory(prefix="ccproxy-demo-") as data_dir:  # the demo's records go with it
+        settings = load_settings(overrides=_demo_overrides(mock_url, port, Path(data_dir)))
+        listener = configure_logging(settings.logging)
+        try:
+            server = Server(uvicorn_config(create_app(settings), settings))
+            base = f"http://127.0.0.1:{port}"
+            threading.Thread(target=_drive, args=(server, base, request_count, once), daemon=True).start()
+            server.run(sockets=[listening])
+        finally:
+            listener.stop()
     return 0 if server.started and not getattr(server, "demo_failed", False) else 1
 
 
