@@ -143,6 +143,16 @@ def search_data_lines(pattern: re.Pattern[bytes], block: bytes) -> re.Match[byte
     return None
 
 
+def through_event(block: bytes, position: int) -> bytes:
+    """``block`` up to the end of the event that holds ``position`` (its blank line included): what follows
+    the stream's last event is not read. The whole block when that event does not end in it."""
+    ends = [end for end in (block.find(b"\n\n", position), block.find(b"\n\r\n", position)) if end >= 0]
+    if not ends:
+        return block
+    end = min(ends)
+    return block[: end + (2 if block.startswith(b"\n\n", end) else 3)]
+
+
 def iter_data_fields(block: bytes) -> Iterator[bytes]:
     """Yield the value of each ``data:`` line in a block of complete lines.
 

@@ -213,6 +213,8 @@ class StreamUsageParser:
         Returns True when this chunk brought the first content token.
         """
         self._fed += 1
+        if self.state.over:
+            return False
         block = self._lines.feed(chunk)
         if not block:
             return False
@@ -245,7 +247,7 @@ class StreamUsageParser:
         if self._ended is not None and self._ended[0] == self._fed:
             return self._ended[1:]
         usage, state, reader = copy.copy(self._usage), copy.copy(self.state), copy.copy(self._reader)
-        leftover = self._leftover()
+        leftover = b"" if self.state.over else self._leftover()
         if leftover:
             reader.read_block(usage, state, leftover)
             usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable

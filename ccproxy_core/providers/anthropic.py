@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
+from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines, through_event
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
 from ccproxy_core.providers.base import (
@@ -205,8 +205,9 @@ class AnthropicStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _DELTA in block and _first_content(block):
             state.first_token_seen = True
-        if b"message_stop" in block and search_data_lines(_TERMINAL, block):
-            state.terminal_seen = True
+        if b"message_stop" in block and (stop := search_data_lines(_TERMINAL, block)) is not None:
+            state.terminal_seen = state.over = True
+            block = through_event(block, stop.end())  # the message's last event: nothing after it is read
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
         if named or _EVENTS_WITH_DATA.search(block) is not None:
             self._read_events(usage, state, block)
@@ -230,6 +231,8 @@ class AnthropicStreamReader(StreamReader):
                 if isinstance(event, dict):
                     self._read(usage, state, event, name.decode())
             # Any other named event (ping, content blocks) carries no usage, whatever its data says.
+            if state.error_seen:  # the SDKs raise on it: nothing after it reaches the client
+                break
 
     def _read(self, usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
         if kind == "message_delta":
@@ -284,13 +287,13 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
     elif kind == "error":
         # An error event ends the stream: a client that hangs up now had the whole answer.
-        state.error_seen = state.terminal_seen = True
+        state.error_seen = state.terminal_seen = state.over = True
         read_error(usage, event.get("error"))
 
 
 def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:
     """An ``event: error``: its error object, or whatever its data says (a string, an object without ``type``)."""
-    state.error_seen = state.terminal_seen = True
+    state.error_seen = state.terminal_seen = state.over = True
     event = None if too_costly_to_decode(data) else decode_json(data)
     read_error(usage, event.get("error", event) if isinstance(event, dict) else event)
     if usage.error_type is None:

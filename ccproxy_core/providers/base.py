@@ -63,6 +63,10 @@ class StreamState:
     skipped: bool = False
     """An event of interest was too costly to decode (see ``json_text.too_costly_to_decode``): passed
     on unread, so what the stream said about usage is not known."""
+    over: bool = False
+    """The stream's last word was read (Anthropic ``message_stop``, OpenAI ``[DONE]``, a Responses answer's
+    end, or an error the SDKs raise on): what a provider sends after it is no part of the answer, and is
+    not read (a usage event there would count tokens no client saw)."""
 
 
 class StreamReader:

@@ -22,7 +22,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
+from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines, through_event
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
@@ -252,8 +252,11 @@ class OpenAIStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block):
             state.first_token_seen = True
-        done = b"[DONE]" in block and _TERMINAL.search(block)
-        if done or ((b'.completed"' in block or b'.done"' in block) and search_data_lines(_MEDIA_DONE, block)):
+        done = _TERMINAL.search(block) if b"[DONE]" in block else None
+        if done is not None:
+            state.terminal_seen = state.over = True
+            block = through_event(block, done.end())  # the stream's last word: nothing after it is read
+        elif (b'.completed"' in block or b'.done"' in block) and search_data_lines(_MEDIA_DONE, block):
             state.terminal_seen = True
         if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
             return
@@ -262,11 +265,14 @@ class OpenAIStreamReader(StreamReader):
                 chunk = decode_event(usage, state, data)
                 if isinstance(chunk, dict):
                     self._first_chunk_pending = False
-                    if chunk.get("error"):
+                    failed = bool(chunk.get("error"))
+                    if failed:
                         # The SDKs raise on any such chunk, its error an object or a bare string. The
                         # provider's last word: a client that hangs up now had the whole answer.
-                        state.error_seen = state.terminal_seen = True
+                        state.error_seen = state.terminal_seen = state.over = True
                     read_payload(usage, chunk)
+                    if failed:  # nothing after it reaches the client
+                        return
 
 
 def _is_chunk_of_interest(data: bytes) -> bool:

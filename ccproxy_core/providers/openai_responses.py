@@ -179,6 +179,9 @@ class ResponsesStreamReader(StreamReader):
                 if isinstance(event, dict) and read_response_event(usage, event):
                     state.terminal_seen = True
                     state.error_seen = state.error_seen or usage.failed
+                    if event.get("type") != "error":  # the answer's end (an error event may precede it)
+                        state.over = True
+                        return
 
 
 def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
