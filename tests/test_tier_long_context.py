@@ -37,3 +37,15 @@ def test_a_corrected_tier_price_without_tiers_counts_up_to_the_threshold_only(tm
     assert inside.total is not None and inside.input == 200_000 * Decimal("1.25") / MTOK
     past = book.compute("openai", "gpt-5.4", Usage(200_000, 100, cache_read_tokens=72_001, service_tier="flex"))
     assert not past.priced  # cache reads count toward the threshold, as the list price counts them
+
+
+def test_an_answer_billed_step_by_step_is_not_judged_by_its_summed_input(tmp_path):
+    (tmp_path / "prices.toml").write_text(
+        '[[correction]]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nwhen = { service_tier = "priority" }\n'
+        'input_mtok = "3"\noutput_mtok = "15"\n'
+    )
+    book = PriceBook(corrections=load_corrections(str(tmp_path / "prices.toml")))
+    step = Usage(150_000, 100, service_tier="priority")
+    answer = Usage(300_000, 200, service_tier="priority", steps=(step, step))
+    # Each step's own input (150K) is under the 200K threshold: priced, as the same steps at the standard tier.
+    assert book.compute("anthropic", "claude-sonnet-4-5", answer).total == 2 * (150_000 * 3 + 100 * 15) / MTOK

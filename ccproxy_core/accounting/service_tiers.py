@@ -61,7 +61,7 @@ def long_context_unlisted(tier_prices: ModelPrice, list_prices: ModelPrice | Non
     """Whether ``usage``'s input passes a long-context threshold of the list price that the tier's own
     prices have no rate for (the input total as the thresholds count it: cache reads and writes too)."""
     listed = list_prices.input_mtok if list_prices is not None else None
-    if not isinstance(listed, TieredPrices) or isinstance(tier_prices.input_mtok, TieredPrices):
-        return False
+    if not isinstance(listed, TieredPrices) or isinstance(tier_prices.input_mtok, TieredPrices) or usage.steps:
+        return False  # (an answer billed step by step: each step's own input meets the threshold, or not)
     total = (usage.input_tokens or 0) + (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
     return (usage.tier_input_tokens or total) > min(tier.start for tier in listed.tiers)
