@@ -211,3 +211,18 @@ def test_a_hanging_write_is_cut_within_a_share_shorter_than_the_interrupt_delay(
     # Before: the hanging write was cut only after a full second, past the caller's share of the shutdown.
     assert time.monotonic() - began < 0.6
     assert store.stats()["dropped_records"] == 3
+
+
+def test_drops_held_back_from_the_log_are_told_once_the_interval_passes_without_a_new_drop(caplog):
+    caplog.set_level(logging.WARNING, logger=log.name)
+    store = ListStore(queue_size=5)
+    store._full_log.interval = 0.1
+    for record in records(8):
+        store.submit(record)
+    time.sleep(0.15)
+    store.start()
+    wait_until(lambda: any("was full" in r.getMessage() for r in caplog.records))
+    store.close()
+    # Before: one line, "1 dropped so far", and never the other two.
+    [told] = [r.getMessage() for r in caplog.records if "was full" in r.getMessage()]
+    assert "3 record(s) dropped so far" in told and "2 such line(s) were held back" in told

@@ -92,10 +92,12 @@ class BatchWriter:
         if len(self._queue) >= self._queue_size:
             self._dropped_when_full += 1
             self._full_log.log(
-                "the access-log queue is full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): dropped record %s; %d dropped so far",
+                "the access-log queue is full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): dropped record %s; %d dropped so far "
+                "(raise the setting, or see why %s is slow to write)",
                 self._queue_size,
                 record.request_id,
                 self.dropped_records,
+                self.store_name,
             )
             return
         self._queue.append(record)
@@ -200,6 +202,11 @@ class BatchWriter:
 
     def _collect_and_write(self) -> bool:
         """One round: gather a batch and insert it. False when the insert failed and must be retried."""
+        self._full_log.log_held_back(
+            "the access-log queue was full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): %d record(s) dropped so far",
+            self._queue_size,
+            self.dropped_records,
+        )
         try:
             self._collect()
             return not self._pending or self.write_pending()
