@@ -119,14 +119,19 @@ def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(pr
     assert (answer.status_code, record.error_type) == (502, "upstream_disconnected")
 
 
-def test_an_upgrade_refused_after_its_client_gave_up_is_recorded_from_its_arrival(proxy_factory, recorder, provider):
+def test_an_upgrade_whose_client_gave_up_is_abandoned_then_and_recorded_from_its_arrival(
+    proxy_factory, recorder, provider
+):
     proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
     sent_at = datetime.now(UTC)
     with pytest.raises(httpx.ReadTimeout):
         upgrade(proxy, "slow-429", "/v1/realtime?model=gpt-realtime", timeout=0.5)
-    # Before: no record at all, and the active-requests gauge stayed at 1 for ever.
+    # Once: no record at all, and the active-requests gauge stayed at 1 for ever. Then: recorded only when the
+    # provider answered, its pooled connection held until then (a provider that never answered: the read timeout).
     [record] = recorder.wait_for_ends(1)
-    assert (record.status_code, record.error_type, record.upstream_status) == (499, "client_disconnected", 429)
+    assert (record.status_code, record.error_type, record.upstream_status) == (499, "client_disconnected", None)
+    assert record.error_message == "the client left before its upgrade was answered"
+    assert record.duration_ms < 1200  # the client left at 0.5 s; the provider would have answered at 1.5 s
     assert record.model == "gpt-realtime"  # the upgrade's, as its answers have (it was null)
-    assert abs((record.timestamp - sent_at).total_seconds()) < 0.5  # when it arrived, not when the answer came
+    assert abs((record.timestamp - sent_at).total_seconds()) < 0.5  # when it arrived, not when it ended
     assert len(recorder.starts) == 1

@@ -54,7 +54,7 @@ from ccproxy_core.forwarding.websocket_close import (
 )
 from ccproxy_core.forwarding.websocket_exchange import answer_exchange
 from ccproxy_core.forwarding.websocket_messages import decoded, examined, off_the_loop_if_large, to_the_end
-from ccproxy_core.forwarding.websocket_refusals import pass_refusal, refuse
+from ccproxy_core.forwarding.websocket_refusals import left_before_answer, pass_refusal, refuse, unless_client_leaves
 from ccproxy_core.forwarding.websocket_upgrade import UpgradeRefused
 from ccproxy_core.providers import OPENAI
 from ccproxy_core.providers.openai import REALTIME, WEBSOCKET_READERS
@@ -129,16 +129,20 @@ class WebSocketProxy:
         send: Send,
         started: float,
     ) -> None:
+        connecting = pool.upgrades.ws_connect(
+            url,
+            headers=forwarded,
+            protocols=protocols,
+            autoping=True,
+            # A provider's message is held whole to be passed on: bounded, as a whole answer is.
+            max_msg_size=self.proxy.settings.upstream.max_websocket_message_bytes,
+            compress=0,
+        )
         try:
-            upstream = await pool.upgrades.ws_connect(
-                url,
-                headers=forwarded,
-                protocols=protocols,
-                autoping=True,
-                # A provider's message is held whole to be passed on: bounded, as a whole answer is.
-                max_msg_size=self.proxy.settings.upstream.max_websocket_message_bytes,
-                compress=0,
-            )
+            upstream = await unless_client_leaves(connecting, receive)
+            if upstream is None:  # it gave up on a slow handshake: the provider's connection is freed now
+                await left_before_answer(socket, started)
+                return
         except UpgradeRefused as refusal:
             await pass_refusal(socket, send, refusal, started)
             return

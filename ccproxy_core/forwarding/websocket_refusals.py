@@ -8,11 +8,14 @@ the upgrade's query and starts when the upgrade arrived.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from starlette.types import Send
+import aiohttp
+from starlette.types import Receive, Send
 
 from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
@@ -54,6 +57,41 @@ async def pass_refusal(socket: _Socket, send: Send, refusal: UpgradeRefused, sta
     await _answer(socket, send, exchange, refusal.status, headers, refusal.body)
 
 
+async def unless_client_leaves(
+    connecting: Awaitable[aiohttp.ClientWebSocketResponse], receive: Receive
+) -> aiohttp.ClientWebSocketResponse | None:
+    """The provider's socket once its upgrade is answered; ``None`` when the client leaves first.
+
+    A provider that never answers the upgrade would otherwise hold its pooled connection until the read
+    timeout, long after the client gave up. Before the client's socket is accepted, the only message it
+    can bring is its disconnect.
+    """
+    upgrade, leaving = asyncio.ensure_future(connecting), asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait({upgrade, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not upgrade.done() or not leaving.done():
+            for task in (upgrade, leaving):
+                task.cancel()
+            await asyncio.gather(upgrade, leaving, return_exceptions=True)
+    if not leaving.cancelled() and leaving.exception() is None:  # the client left (perhaps just as it came)
+        if not upgrade.cancelled() and upgrade.exception() is None:
+            await upgrade.result().close()
+        return None
+    return upgrade.result()  # the provider's socket, or why it could not be had
+
+
+async def left_before_answer(socket: _Socket, started: float) -> None:
+    """Record an upgrade whose client gave up before the provider answered it (a 499)."""
+    exchange = await _refused_exchange(socket, started)
+    exchange.upstream_status = None  # no answer came
+    exchange.note_failure("client_disconnected", _LEFT, 499)
+    await socket.proxy._finish(exchange)
+
+
+_LEFT = "the client left before its upgrade was answered"
+
+
 async def _refused_exchange(socket: _Socket, started: float) -> Exchange:
     exchange = socket._new_exchange(socket.model_from_query, 0, {})
     context = exchange.context
@@ -79,6 +117,6 @@ async def _answer(
         exchange.response_started_at = time.perf_counter()
     except OSError:  # uvicorn's ClientDisconnected: the client gave up waiting for the provider's answer
         exchange.failure = None
-        exchange.note_failure("client_disconnected", "the client left before its upgrade was answered", 499)
+        exchange.note_failure("client_disconnected", _LEFT, 499)
     finally:
         await socket.proxy._finish(exchange)
