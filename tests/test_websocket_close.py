@@ -194,3 +194,15 @@ def test_a_socket_answers_times_are_in_order_and_its_overhead_never_negative(pro
         # Before: -0.1 ms or so each time (sent to the provider "before" the message was read).
         assert record.proxy_overhead_ms is not None and record.proxy_overhead_ms >= 0
         assert 0 <= record.ttfb_ms <= record.duration_ms
+
+
+def test_a_client_asking_for_compression_gets_none(provider, proxy_factory, recorder):
+    # A compressed frame of 1 MB could inflate to the whole 64 MiB message cap, on every socket at once.
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    provider.socket_answers = [[STARTED, COMPLETED]]
+    url = proxy.url.replace("http://", "ws://") + "/v1/responses"
+    with websockets.sync.client.connect(url, compression="deflate") as socket:
+        assert socket.response.headers.get("sec-websocket-extensions") is None  # before: permessage-deflate
+        socket.send(CREATE)
+        assert [socket.recv(), socket.recv()] == [STARTED, COMPLETED]
+    assert recorder.wait_for_ends(1)[0].tokens_output == 2

@@ -44,6 +44,8 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # a
         "http": functools.partial(GuardedHttpToolsProtocol, limits=limits),
         "ws": WebSocketProtocol,
         "ws_max_size": settings.upstream.max_websocket_message_bytes,  # the client's messages, as the provider's
+        # No compression from clients: a 1 MB frame could inflate to the whole cap, per socket at once.
+        "ws_per_message_deflate": False,
         "lifespan": "on",
         "log_config": None,
         "access_log": False,
