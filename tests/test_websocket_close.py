@@ -122,7 +122,8 @@ def test_a_provider_message_over_the_limit_closes_the_socket_and_is_recorded(pro
         assert socket.close_code == 1009  # message too big
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type) == (200, "upstream_stream_aborted")
-    assert "ccproxy closed it" in record.error_message
+    # Before: "the provider closed the WebSocket mid-answer (code 1009: ccproxy closed it: ...)", which it did not.
+    assert record.error_message.startswith("ccproxy closed the provider's WebSocket mid-answer (code 1009): ")
 
 
 def test_a_client_message_passes_up_to_the_same_limit_as_the_providers(provider, proxy_factory, recorder):

@@ -78,6 +78,10 @@ _ESCAPE_MARKER = "\\u"
 """A JSON string may spell ``response.create`` with \\u escapes: such an event is decoded to be sure."""
 
 
+_CLOSED_BY_CCPROXY = "ccproxy closed it: "
+"""How the client's close reason says the provider's message broke the protocol (too large, not UTF-8)."""
+
+
 class WebSocketProxy:
     """Forwards WebSocket connections over the proxy's pooled session and records each answer."""
 
@@ -240,7 +244,7 @@ class _Socket:
                 if message.type == aiohttp.WSMsgType.CLOSE:
                     self.upstream_reason = message.extra or ""
                 elif message.type == aiohttp.WSMsgType.ERROR:  # a message over the limit, say: ccproxy closed it
-                    self.upstream_reason = f"ccproxy closed it: {message.data}"
+                    self.upstream_reason = f"{_CLOSED_BY_CCPROXY}{message.data}"
                 return
 
     async def _start_answer(self, text: str, send: Send | None) -> bool:
@@ -343,6 +347,10 @@ class _Socket:
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
             if client_left:  # with the provider's error no answer took, if one came (this answer's, perhaps)
                 answer.note_failure("client_disconnected", CLIENT_LEFT + self.last_error, 499)
+            elif self.upstream_reason.startswith(_CLOSED_BY_CCPROXY):  # what the provider sent broke the protocol
+                said = self.upstream_reason.removeprefix(_CLOSED_BY_CCPROXY)
+                message = f"ccproxy closed the provider's WebSocket mid-answer (code {upstream_code}): {said}"
+                answer.note_failure("upstream_stream_aborted", message + self.last_error)
             else:
                 closed = describe(upstream_code, self.upstream_reason) + self.last_error
                 answer.note_failure("upstream_stream_aborted", f"the provider closed the WebSocket mid-answer{closed}")
