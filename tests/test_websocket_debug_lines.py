@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import websockets.sync.client
+from websockets.exceptions import ConnectionClosed
 
 from tests.hostile_upstream import hostile_upstream
 from tests.test_reliability_signals import ServeProcess
@@ -40,3 +42,20 @@ def test_frames_at_debug_show_their_kind_and_size_on_both_sockets_never_their_te
         assert f"TEXT [{len(text.encode())} bytes]" in log
     assert CLIENT_KEY not in log and "Vb7Qm2Xr9" not in log
     assert "a private question" not in log
+
+
+def test_a_client_text_that_is_not_utf8_is_one_warning_line_not_a_traceback(tmp_path):
+    with hostile_upstream() as provider:
+        server = ServeProcess(tmp_path, {"UPSTREAM__OPENAI_BASE_URL": provider.url}).start()
+        try:
+            url = server.url.replace("http://", "ws://") + "/v1/responses"
+            with websockets.sync.client.connect(url) as socket:
+                socket.send(b"\xff\xfe not UTF-8", text=True)
+                with pytest.raises(ConnectionClosed):
+                    socket.recv(timeout=10)
+                assert socket.close_code == 1007
+        finally:
+            server.stop()
+    # Before: "ERROR uvicorn.error: Invalid UTF-8 sequence received from client." and a traceback, per connection.
+    assert "a WebSocket client sent text that is not UTF-8: its socket was closed (1007)" in server.stderr
+    assert "Traceback" not in server.stderr and "ERROR" not in server.stderr

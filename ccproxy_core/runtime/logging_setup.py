@@ -119,6 +119,21 @@ class CutsAreNotCrashes(logging.Filter):
         return True
 
 
+class ClientTextNotUtf8(logging.Filter):
+    """uvicorn logs a client's WebSocket text that is not UTF-8 as an application error, with a traceback:
+    any client could print one per connection. It is the client's fault, answered with a close (1007)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Invalid UTF-8 sequence received from client"):
+            record.msg, record.args = (
+                "a WebSocket client sent text that is not UTF-8: its socket was closed (1007)",
+                None,
+            )
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class LineWriter(threading.Thread):
     """Writes queued log lines to stderr from its own thread: every line waiting goes out in one write.
 
@@ -235,6 +250,7 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     logging.getLogger("uvicorn.error").addFilter(NoQueriesInWebSocketLines())
     logging.getLogger("uvicorn.error").addFilter(OneLineStartupErrors())
     logging.getLogger("uvicorn.error").addFilter(CutsAreNotCrashes())
+    logging.getLogger("uvicorn.error").addFilter(ClientTextNotUtf8())
     logging.getLogger("uvicorn.error").addFilter(CutAnswersAreNotAppErrors())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
     writer.start()
