@@ -8,6 +8,8 @@ import base64
 import gzip
 import json
 import socket
+import threading
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -135,3 +137,19 @@ def test_an_upgrade_whose_client_gave_up_is_abandoned_then_and_recorded_from_its
     assert record.model == "gpt-realtime"  # the upgrade's, as its answers have (it was null)
     assert abs((record.timestamp - sent_at).total_seconds()) < 0.5  # when it arrived, not when it ended
     assert len(recorder.starts) == 1
+
+
+def test_an_upgrade_still_unanswered_when_the_server_stops_is_the_servers_cut_not_the_clients(
+    proxy_factory, recorder, provider
+):
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answers: list[httpx.Response] = []
+    client = threading.Thread(target=lambda: answers.append(upgrade(proxy, "slow-429", timeout=10)))
+    client.start()
+    time.sleep(0.5)  # the upgrade waits for the provider's answer (1.5 s)
+    proxy.stop()
+    client.join(10)
+    [record] = recorder.wait_for_ends(1)
+    # Before: 499 "the client left before its upgrade was answered", though the client got the server's 500.
+    assert answers and answers[0].status_code == 500
+    assert (record.status_code, record.error_type, record.upstream_status) == (500, "proxy_cancelled", None)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.accounting.usage import usage_from_json
 from ccproxy_core.forwarding.exchange import Exchange
@@ -82,14 +82,23 @@ async def unless_client_leaves(
 
 
 async def left_before_answer(socket: _Socket, started: float) -> None:
-    """Record an upgrade whose client gave up before the provider answered it (a 499)."""
+    """Record an upgrade that ended before the provider answered it: its client gave up (a 499), or the server
+    is stopping (uvicorn answers a socket still in its handshake with a 500 then)."""
     exchange = await _refused_exchange(socket, started)
     exchange.upstream_status = None  # no answer came
-    exchange.note_failure("client_disconnected", _LEFT, 499)
+    if _draining(socket.scope):
+        exchange.note_failure("proxy_cancelled", "ccproxy stopped before the provider answered the upgrade", 500)
+    else:
+        exchange.note_failure("client_disconnected", _LEFT, 499)
     await socket.proxy._finish(exchange)
 
 
 _LEFT = "the client left before its upgrade was answered"
+
+
+def _draining(scope: Scope) -> bool:
+    draining = getattr(getattr(scope.get("app"), "state", None), "draining", None)
+    return draining is not None and draining.is_set()
 
 
 async def _refused_exchange(socket: _Socket, started: float) -> Exchange:
