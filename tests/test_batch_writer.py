@@ -225,4 +225,16 @@ def test_drops_held_back_from_the_log_are_told_once_the_interval_passes_without_
     store.close()
     # Before: one line, "1 dropped so far", and never the other two.
     [told] = [r.getMessage() for r in caplog.records if "was full" in r.getMessage()]
-    assert "3 record(s) dropped so far" in told and "2 such line(s) were held back" in told
+    assert "3 record(s) dropped so far" in told and "(2 of them not logged one by one)" in told
+
+
+def test_drops_held_back_are_told_as_the_writer_stops_though_the_interval_has_not_passed(caplog):
+    caplog.set_level(logging.WARNING, logger=log.name)
+    store = ListStore(queue_size=2)
+    for record in records(50):
+        store.submit(record)
+    store.start()
+    store.close()
+    # Before: only "1 dropped so far"; the other 47 drops were never told.
+    [told] = [r.getMessage() for r in caplog.records if "was full" in r.getMessage()]
+    assert "48 record(s) dropped so far" in told and "(47 of them not logged one by one)" in told

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -144,10 +145,15 @@ def test_a_client_message_over_the_limit_closes_the_socket_and_is_not_forwarded(
         plugins=[recorder], upstream_url=provider.url, upstream={"max_websocket_message_bytes": 1024 * 1024}
     )
     with open_socket(proxy) as socket:
-        socket.send(json.dumps({"type": "response.create", "instructions": "x" * (2 * 1024 * 1024)}))
+        # Uncompressed, the server may close while the message is still going out: the send itself then fails,
+        # and the reset of what the client still sent may reach it before the close frame does.
+        sent = False
+        with contextlib.suppress(ConnectionClosed, OSError):
+            socket.send(json.dumps({"type": "response.create", "instructions": "x" * (2 * 1024 * 1024)}))
+            sent = True
         with pytest.raises(ConnectionClosed):
             socket.recv()
-        assert socket.close_code == 1009  # message too big
+        assert socket.close_code == 1009 if sent else socket.close_code in (1009, 1006)  # message too big
     assert provider.socket_received == []
 
 

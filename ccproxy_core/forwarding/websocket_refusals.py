@@ -74,11 +74,14 @@ async def unless_client_leaves(
             for task in (upgrade, leaving):
                 task.cancel()
             await asyncio.gather(upgrade, leaving, return_exceptions=True)
+    answered = not upgrade.cancelled()
+    if answered and upgrade.exception() is not None:
+        return upgrade.result()  # why it could not be had: a refusal keeps the provider's status, client gone or not
     if not leaving.cancelled() and leaving.exception() is None:  # the client left (perhaps just as it came)
-        if not upgrade.cancelled() and upgrade.exception() is None:
+        if answered:
             await upgrade.result().close()
         return None
-    return upgrade.result()  # the provider's socket, or why it could not be had
+    return upgrade.result()
 
 
 async def left_before_answer(socket: _Socket, started: float) -> None:

@@ -198,15 +198,20 @@ class BatchWriter:
                     continue
                 time.sleep(min(retry_delay, max(0.0, self._give_up_at - time.monotonic())))
             retry_delay = min(retry_delay * 2, self.max_retry_seconds)
+        self._tell_held_back_drops(now_or_never=True)
         self.disconnect()
 
-    def _collect_and_write(self) -> bool:
-        """One round: gather a batch and insert it. False when the insert failed and must be retried."""
+    def _tell_held_back_drops(self, now_or_never: bool = False) -> None:
         self._full_log.log_held_back(
             "the access-log queue was full (OBSERVABILITY__LOG_QUEUE_SIZE=%d): %d record(s) dropped so far",
             self._queue_size,
-            self.dropped_records,
+            self._dropped_when_full,
+            now_or_never=now_or_never,
         )
+
+    def _collect_and_write(self) -> bool:
+        """One round: gather a batch and insert it. False when the insert failed and must be retried."""
+        self._tell_held_back_drops()
         try:
             self._collect()
             return not self._pending or self.write_pending()

@@ -36,13 +36,14 @@ class RateLimitedLog:
             message += f" ({held_back} more like this since the last such line were not logged)"
         self.logger.log(self.level, message, *args, exc_info=exc_info, extra=extra)
 
-    def log_held_back(self, message: str, *args: object) -> None:
-        """Log ``message % args`` when lines were held back and the interval has passed: a burst that
-        stopped is still told in full, without waiting for an event that may never come. Call it now and then."""
+    def log_held_back(self, message: str, *args: object, now_or_never: bool = False) -> None:
+        """Log ``message % args`` when lines were held back and the interval has passed (at once with
+        ``now_or_never``, for the last call): a burst that stopped is still told in full, without waiting for
+        an event that may never come. Call it now and then."""
         now = time.monotonic()
         with self._lock:
-            if not self._held_back or now < self._next_at:
+            if not self._held_back or (now < self._next_at and not now_or_never):
                 return
             held_back, self._held_back = self._held_back, 0
             self._next_at = now + self.interval
-        self.logger.log(self.level, message + f" ({held_back} such line(s) were held back)", *args)
+        self.logger.log(self.level, message + f" ({held_back} of them not logged one by one)", *args)
