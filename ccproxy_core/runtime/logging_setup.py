@@ -110,13 +110,15 @@ class CutsAreNotCrashes(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            record.msg, record.args = (
-                "a response under way was cut off by the shutdown (recorded: proxy_cancelled)",
-                None,
-            )
-            record.exc_info = record.exc_text = None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            _one_warning_line(record, "a response under way was cut off by the shutdown (recorded: proxy_cancelled)")
         return True
+
+
+def _one_warning_line(record: logging.LogRecord, message: str) -> None:
+    """``record`` as one warning line saying ``message``, without its traceback."""
+    record.msg, record.args = message, None
+    record.exc_info = record.exc_text = None
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
 
 
 class ClientTextNotUtf8(logging.Filter):
@@ -125,12 +127,7 @@ class ClientTextNotUtf8(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith("Invalid UTF-8 sequence received from client"):
-            record.msg, record.args = (
-                "a WebSocket client sent text that is not UTF-8: its socket was closed (1007)",
-                None,
-            )
-            record.exc_info = record.exc_text = None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            _one_warning_line(record, "a WebSocket client sent text that is not UTF-8: its socket was closed (1007)")
         return True
 
 
