@@ -3,6 +3,8 @@ read with the boundary the content type names, as the provider reads them (RFC 2
 
 from __future__ import annotations
 
+import email.message
+
 import httpx
 import pytest
 
@@ -42,8 +44,27 @@ def test_a_file_part_named_model_is_no_model():
 
 
 @pytest.mark.parametrize(
+    "content_type",
+    [
+        'multipart/form-data; x="y;boundary=AAA"; boundary=BBB',  # a quoted value is one value
+        "multipart/form-data; boundary = BBB",
+        'multipart/form-data; boundary="B\\"B"',
+        "multipart/form-data ;boundary=BBB;",
+    ],
+)
+def test_the_boundary_is_the_one_pythons_email_parser_reads(content_type):
+    # A boundary read otherwise than the provider reads it delimits other parts: a cheaper model's.
+    message = email.message.Message()
+    message["content-type"] = content_type
+    assert form_boundary(content_type) == message.get_param("boundary").encode()
+
+
+@pytest.mark.parametrize(
     ("content_type", "boundary"),
     [
+        ("multipart/form-data; boundary=A; boundary=B", None),  # parsers disagree on which
+        ("multipart/form-data; boundary=A junk", None),
+        ("multipart/form-data; boundary=" + "x" * 71, None),
         ("multipart/form-data; boundary=abc123", b"abc123"),
         ('Multipart/Form-Data; charset=utf-8; boundary="a b:c"', b"a b:c"),
         ("application/json", None),

@@ -331,7 +331,8 @@ def test_a_stream_cut_inside_its_last_line_has_that_line_read_once(monkeypatch):
     parser = parse("openai", [delta_event("Hi", 4), last_line], reader="responses")
     reads.clear()
     usage, state = parser.result(), parser.final_state()
-    assert (usage.output_tokens, state.terminal_seen, len(reads)) == (800, True, 1)
+    # Its usage counts (the provider billed it); the event itself never reached the client (below).
+    assert (usage.output_tokens, state.terminal_seen, len(reads)) == (800, False, 1)
     assert parser.result() is not usage  # each caller gets its own copy
 
 

@@ -98,11 +98,24 @@ def test_bad_bodies_give_empty_usage(service_type, body):
     assert usage_from_json(service_type, body) == Usage()
 
 
-@pytest.mark.parametrize("bad_count", [True, -5, 3.0, "12", None])
+@pytest.mark.parametrize("bad_count", [True, -5, 3.5, -3.0, 2.0**60, "12", None])
 def test_counts_that_are_not_natural_numbers_are_ignored(bad_count):
     body = json.dumps({"model": "m", "usage": {"input_tokens": bad_count, "output_tokens": 4}}).encode()
     usage = usage_from_json("anthropic", body)
     assert usage.input_tokens is None and usage.output_tokens == 4
+
+
+@pytest.mark.parametrize("written", [b"1200.0", b"1.2e3", b"12E2", b"1200"])
+@pytest.mark.parametrize(
+    ("service_type", "model", "key", "price"),
+    [("anthropic", "claude-haiku-4-5", "input_tokens", 1), ("openai", "gpt-4o-mini", "prompt_tokens", "0.15")],
+)
+def test_a_whole_number_written_with_a_fraction_or_an_exponent_is_that_count(service_type, model, key, price, written):
+    # JSON has one kind of number: the SDKs read 1.2e3 input tokens as 1200, and the provider bills 1200.
+    body = b'{"model": "%s", "usage": {"%s": %s}}' % (model.encode(), key.encode(), written)
+    usage = usage_from_json(service_type, body)
+    assert (usage.input_tokens, type(usage.input_tokens)) == (1200, int)
+    assert PriceBook().compute(service_type, model, usage).input == 1200 * Decimal(price) / 1_000_000
 
 
 # --- Request bodies --------------------------------------------------------------------
@@ -136,7 +149,7 @@ def test_request_fields_deep_inside_the_body_are_not_mistaken_for_the_top_level_
     ("service_type", "model", "key"),
     [("openai", "gpt-4o-mini", "prompt_tokens"), ("anthropic", "claude-haiku-4-5", "input_tokens")],
 )
-@pytest.mark.parametrize("bad_count", [True, -5_000, 3.0, "12"])
+@pytest.mark.parametrize("bad_count", [True, -5_000, 3.5, "12"])
 def test_a_count_that_is_there_but_no_count_leaves_the_cost_unknown(service_type, model, key, bad_count):
     output_key = "completion_tokens" if service_type == "openai" else "output_tokens"
     body = json.dumps({"model": model, "usage": {key: bad_count, output_key: 10}}).encode()

@@ -172,11 +172,17 @@ def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
     return (model if isinstance(model, str) and model else None), payload.get("stream") is True
 
 
-def _whole_last_data(lines: bytes) -> bool:
-    """Whether the last ``data:`` line of ``lines`` holds a whole value: ``[DONE]`` or a JSON text."""
+def _bare_end(lines: bytes) -> bool:
+    """Whether the last ``data:`` line of ``lines`` is a whole end that carries nothing for the client:
+    ``[DONE]`` or Anthropic's ``message_stop``. An SSE event that no blank line ended is dropped by the
+    SDKs (as the specification says); without those two the client loses nothing, but a Responses
+    ``response.completed`` (or a media stream's last event) dropped so is an answer the client never got."""
     data = [line for line in lines.split(b"\n") if line.startswith(b"data:")]
     value = data[-1][len(b"data:") :].strip() if data else b""
-    return value == b"[DONE]" or (bool(value) and decode_json(value) is not None)
+    if value == b"[DONE]":
+        return True
+    event = decode_json(value) if value else None
+    return isinstance(event, dict) and event.get("type") == "message_stop"
 
 
 class StreamUsageParser:
@@ -251,8 +257,8 @@ class StreamUsageParser:
         if leftover:
             reader.read_block(usage, state, leftover)
             usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable
-            if state.terminal_seen and not self.state.terminal_seen and not _whole_last_data(leftover):
-                state.terminal_seen = False  # a last event cut inside its data never ended the stream
+            if state.terminal_seen and not self.state.terminal_seen and not _bare_end(leftover):
+                state.terminal_seen = False  # a last event without its blank line never reached the client
         reader.read_end(usage, state)
         self._ended = (self._fed, usage, state)
         return usage, state

@@ -22,15 +22,26 @@ _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t
 # Parameter names are case-insensitive (RFC 2183): NAME= and FileName= are read too.
 _NAME = re.compile(rb'(?i)(?:^|;)[ \t]*name[ \t]*=[ \t]*(?:"([^"]*)"|([^;\s"]+))')
 _FILENAME = re.compile(rb"(?i)(?:^|;)[ \t]*filename\*?[ \t]*=")
-_BOUNDARY = re.compile(r'(?i);\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
+_MEDIA_TYPE = "multipart/form-data"
+# One parameter: a token, "=" (spaces around it allowed, as Go's mime and Python's email read it), then
+# a token or a quoted string, whose backslash escapes a character. Anything else ends the list.
+_PARAMETER = re.compile(r'\s*;\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))')
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def form_boundary(content_type: str | None) -> bytes | None:
-    """The ``boundary`` parameter of a ``multipart/form-data`` content type; ``None`` for any other."""
-    if not content_type or not content_type[:20].lower().startswith("multipart/form-data"):
+    """The ``boundary`` parameter of a ``multipart/form-data`` content type; ``None`` for any other, and
+    when the parameters do not name one boundary of 1 to 70 characters (RFC 2046) beyond doubt."""
+    if not content_type or content_type[: len(_MEDIA_TYPE)].lower() != _MEDIA_TYPE:
         return None
-    match = _BOUNDARY.search(content_type)
-    return (match[1] or match[2]).encode("latin-1") if match else None
+    boundaries, position = [], len(_MEDIA_TYPE)
+    while (match := _PARAMETER.match(content_type, position)) is not None:
+        if match[1].lower() == "boundary":
+            boundaries.append(match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2]))
+        position = match.end()
+    if content_type[position:].strip(" \t;") or len(boundaries) != 1 or not 0 < len(boundaries[0]) <= 70:
+        return None  # a list ccproxy cannot read, or read as the provider surely does
+    return boundaries[0].encode("latin-1")
 
 
 def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str | None, bool]:

@@ -114,7 +114,8 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
     usage.finish_reason = read_label(payload.get("stop_reason")) or usage.finish_reason
-    if payload.get("type") == "error":
+    kind = payload.get("type")
+    if kind == "error" or (kind is None and "error" in payload):  # a gateway's error body may lack the type
         read_error(usage, payload.get("error"))
 
 
@@ -205,9 +206,9 @@ class AnthropicStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _DELTA in block and _first_content(block):
             state.first_token_seen = True
-        if b"message_stop" in block and (stop := search_data_lines(_TERMINAL, block)) is not None:
+        if b"message_stop" in block and (stop := _stop_end(block)) is not None:
             state.terminal_seen = state.over = True
-            block = through_event(block, stop.end())  # the message's last event: nothing after it is read
+            block = through_event(block, stop)  # the message's last event: nothing after it is read
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
         if named or _EVENTS_WITH_DATA.search(block) is not None:
             self._read_events(usage, state, block)
@@ -226,11 +227,12 @@ class AnthropicStreamReader(StreamReader):
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
                     self._read(usage, state, event, event.get("type"))
-            elif name in _USAGE_EVENT_NAMES:
+            elif name in _USAGE_EVENT_NAMES or (name != b"ping" and _USAGE_TYPES.search(data) is not None):
+                # The SDKs hand a named event's data on and go by its type, whatever the name (ping aside).
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
-                    self._read(usage, state, event, name.decode())
-            # Any other named event (ping, content blocks) carries no usage, whatever its data says.
+                    kind = event.get("type")
+                    self._read(usage, state, event, name.decode() if kind is None and name else kind)
             if state.error_seen:  # the SDKs raise on it: nothing after it reaches the client
                 break
 
@@ -242,6 +244,24 @@ class AnthropicStreamReader(StreamReader):
             elif not self._output_counted:  # counts are cumulative: a later delta without one keeps it
                 _output_unknown(usage)
         _read_event(usage, state, event, kind)
+
+
+def _stop_end(block: bytes) -> int | None:
+    """Where the data of the message's ``message_stop`` ends: the first on a ``data:`` line of an event
+    the SDKs read (one named ``ping`` they skip, whatever its data says)."""
+    for match in _TERMINAL.finditer(block):
+        line_start = block.rfind(b"\n", 0, match.start()) + 1
+        if block.startswith(b"data:", line_start) and _name_of_event_at(block, line_start) != b"ping":
+            return match.end()
+    return None
+
+
+def _name_of_event_at(block: bytes, position: int) -> bytes | None:
+    """The name of the event holding ``position``: its last ``event:`` line, before or after its data."""
+    begin = max(block.rfind(b"\n\n", 0, position), block.rfind(b"\n\r\n", 0, position), 0)
+    ends = [end for end in (block.find(b"\n\n", position), block.find(b"\n\r\n", position)) if end >= 0]
+    names = _EVENT_LINE.findall(block, begin, min(ends, default=len(block)))
+    return names[-1].strip() if names else None
 
 
 def _output_unknown(usage: Usage) -> None:
@@ -259,6 +279,8 @@ def _first_content(block: bytes) -> bool:
 
 
 _USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
+_USAGE_TYPES = re.compile(rb'"(?:message_start|message_delta)"')
+_EVENT_LINE = re.compile(rb"(?m)^event:(.*)$")
 _ERROR_DATA_BYTES = 4096
 
 

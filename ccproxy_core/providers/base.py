@@ -191,7 +191,13 @@ def token_count(value: Any) -> int | None:
     # bool is an int subclass; a negative count is nonsense that would break pricing.
     if type(value) is int and value >= 0:
         return value
+    # JSON does not tell 1200 from 1200.0 or 1.2e3: the SDKs read them all as the count 1200.
+    if type(value) is float and value.is_integer() and 0 <= value <= _EXACT_FLOAT_COUNT:
+        return int(value)
     return None
+
+
+_EXACT_FLOAT_COUNT = 2.0**53
 
 
 def billed_count(usage: Usage, value: Any) -> int | None:

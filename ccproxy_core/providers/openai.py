@@ -261,6 +261,8 @@ class OpenAIStreamReader(StreamReader):
         if not (self._first_chunk_pending or _is_chunk_of_interest(block)):
             return
         for data in iter_data_fields(block):
+            if data.removeprefix(b" ").startswith(b"[DONE]"):
+                break  # the SDKs stop at an event whose data begins so, whatever follows in it
             if self._first_chunk_pending or _is_chunk_of_interest(data):
                 chunk = decode_event(usage, state, data)
                 if isinstance(chunk, dict):

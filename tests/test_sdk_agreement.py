@@ -1,0 +1,175 @@
+"""Answers the SDKs read one way, recorded the same way: event names, unended last events, error bodies.
+
+The streams and bodies are written from the providers' references (Messages' ``message_delta``,
+Responses' ``response.completed``, Anthropic's error object) with one thing changed that the
+SDKs still read, and sent by a raw upstream; the real SDKs read them through ccproxy.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from ccproxy_core.accounting.usage import StreamUsageParser
+
+from .raw_upstream import json_answer, sse, stream_answer, upstream_and_proxy_fixtures
+
+MESSAGE: dict[str, Any] = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5",
+    "content": [],
+    "stop_reason": None,
+    "usage": {"input_tokens": 1000, "output_tokens": 1},
+}
+DELTA = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 15}}
+HAIKU_COST = (1000 * 1 + 15 * 5) / Decimal(1_000_000)  # claude-haiku-4-5: $1 / $5 per million tokens
+
+
+def message_stream(delta_name: str) -> bytes:
+    return sse(
+        ("message_start", {"type": "message_start", "message": MESSAGE}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (delta_name, DELTA),
+        ("message_stop", {"type": "message_stop"}),
+    )
+
+
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 1741476542,
+    "status": "completed",
+    "model": "gpt-5-2025-08-07",
+    "output": [],
+    "usage": {
+        "input_tokens": 2000,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 800,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 2800,
+    },
+}
+# The last event's data line ends, but no blank line ends the event before the connection closes.
+UNENDED_COMPLETED = (
+    sse(
+        (
+            "response.created",
+            {"type": "response.created", "sequence_number": 0, "response": RESPONSE | {"status": "in_progress"}},
+        )
+    )
+    + b"event: response.completed\ndata: "
+    + json.dumps({"type": "response.completed", "sequence_number": 1, "response": RESPONSE}).encode()
+    + b"\n"
+)
+GPT5_COST = (2000 * Decimal("1.25") + 800 * 10) / 1_000_000  # gpt-5: $1.25 / $10 per million tokens
+
+ANSWERS = {
+    "renamed-delta": stream_answer(message_stream("message_update")),
+    "unended-completed": stream_answer(UNENDED_COMPLETED),
+    "overloaded-untyped": json_answer(b"529", b'{"error": {"type": "overloaded_error", "message": "Overloaded"}}'),
+    "bare-string-error": json_answer(b"500", b'{"error": "upstream exploded"}'),
+}
+upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
+
+
+def anthropic_client(url: str, answer: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="sk-ant-test", base_url=url, max_retries=0, default_headers={"x-raw": answer})
+
+
+def test_a_message_delta_under_another_name_is_read_by_its_type_as_the_sdk_reads_it(proxy, recorder):
+    client = anthropic_client(proxy.url, "renamed-delta")
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with client.messages.stream(**message) as stream:
+        final = stream.get_final_message()
+    assert (final.usage.output_tokens, final.stop_reason) == (15, "end_turn")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.tokens_input, record.tokens_output, record.finish_reason) == (1000, 15, "end_turn")
+    assert (record.error_type, record.cost_usd) == (None, HAIKU_COST)
+
+
+@pytest.mark.parametrize(("name", "counted"), [("content_block_delta", 15), ("message_update", 15), ("ping", None)])
+def test_a_named_event_is_known_by_its_data_s_type_except_a_ping(name, counted):
+    parser = StreamUsageParser("anthropic")
+    parser.feed(message_stream(name))
+    assert parser.result().output_tokens == counted
+
+
+def test_a_responses_stream_whose_last_event_no_blank_line_ended_is_incomplete_as_for_the_sdk(proxy, recorder):
+    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", max_retries=0)
+    with pytest.raises(RuntimeError, match=r"response\.completed"):
+        with client.responses.stream(model="gpt-5", input="hi", extra_headers={"x-raw": "unended-completed"}) as stream:
+            stream.get_final_response()
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "upstream_stream_incomplete")
+    # The provider sent its usage and bills it, though the client never got the event.
+    assert (record.tokens_input, record.tokens_output, record.cost_usd) == (2000, 800, GPT5_COST)
+
+
+def test_a_messages_stream_whose_message_stop_no_blank_line_ended_is_whole():
+    # message_stop carries nothing: an SDK that drops it shows the same message.
+    parser = StreamUsageParser("anthropic")
+    parser.feed(message_stream("message_delta")[: -len(b"\n\n")] + b"\n")
+    assert parser.final_state().terminal_seen
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "error_class", "error_type", "message"),
+    [
+        ("overloaded-untyped", 529, anthropic.InternalServerError, "overloaded_error", "Overloaded"),
+        ("bare-string-error", 500, anthropic.InternalServerError, "http_500", "upstream exploded"),
+    ],
+)
+def test_an_anthropic_error_body_without_its_type_line_is_read(
+    proxy, recorder, answer, status, error_class, error_type, message
+):
+    client = anthropic_client(proxy.url, answer)
+    with pytest.raises(error_class) as raised:
+        client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.status_code == status
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.error_message) == (status, error_type, message)
+
+
+def test_a_ping_whose_data_says_message_stop_does_not_end_the_message():
+    # The SDKs skip a ping whatever its data says: the message goes on to its real delta and stop.
+    ping_stop = sse(("ping", {"type": "message_stop"}))
+    stream = message_stream("message_delta")
+    parser = StreamUsageParser("anthropic")
+    parser.feed(stream.replace(b"event: content_block_stop", ping_stop + b"event: content_block_stop", 1))
+    assert (parser.result().output_tokens, parser.final_state().terminal_seen) == (15, True)
+
+
+CHAT_USAGE = (
+    b'data: {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-mini", "choices": [], '
+    b'"usage": {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050}}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    "done",
+    [
+        b"data: [DONE]\n" + CHAT_USAGE.replace(b"1000", b"9000"),  # more data in the [DONE] event
+        b"data: [DONE] " + CHAT_USAGE[len(b"data: ") :].replace(b"1000", b"9000"),  # on its line
+    ],
+)
+def test_an_event_whose_data_begins_with_done_ends_the_stream_whatever_follows_in_it(done):
+    # The openai SDK stops at data that starts with [DONE]: it showed 1000 prompt tokens, no error.
+    parser = StreamUsageParser("openai")
+    parser.feed(CHAT_USAGE + done)
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.input_tokens, usage.output_tokens, state.terminal_seen, state.unreadable) == (1000, 50, True, False)
