@@ -188,6 +188,17 @@ def test_tags_are_bounded_in_count_length_and_name():
     assert read({"x-ccproxy-tag-": "v"}).tags == {}
 
 
+def test_an_attribution_header_given_twice_counts_by_its_first_copy_tags_too():
+    raw = [
+        (b"x-ccproxy-project", b"p-one"),
+        (b"x-ccproxy-tag-team", b"t1"),
+        (b"x-ccproxy-project", b"p-two"),
+        (b"x-ccproxy-tag-team", b"t2"),
+    ]
+    dims = Attributor(None).read(raw, None, None)
+    assert (dims.project, dims.tags) == ("p-one", {"team": "t1"})
+
+
 def test_hostile_values_are_made_safe():
     dims = read(
         {"x-ccproxy-project": "a\x1b[31mred\x00", "x-ccproxy-session": "s" * 5000, "x-ccproxy-tag-team": "caf\xc3\xa9"}

@@ -1,10 +1,15 @@
-"""The include-usage edit of a large request is made in a worker thread, the event loop left to other requests."""
+"""The include-usage edit: a large request's made in a worker thread, a compressed one's on its decoded text."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
+import json
 import threading
+
+import httpx
+import pytest
 
 from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES
 from ccproxy_core.forwarding.request_edits import prepared_body
@@ -26,7 +31,45 @@ def test_a_large_body_is_edited_off_the_event_loop_and_a_small_one_on_it():
     assert asyncio.run(prepared_body(provider, "/v1/chat/completions", large, opted_in)) == large + b" "
     assert threads == [True, False]
     left_alone = make_settings("http://127.0.0.1:1").upstream
-    asyncio.run(prepared_body(provider, "/v1/chat/completions", large, left_alone))  # nothing to do: no thread
-    assert threads == [True, False, True]
+    assert asyncio.run(prepared_body(provider, "/v1/chat/completions", large, left_alone)) is large
+    assert threads == [True, False]  # not opted in: not even looked at
     anthropic = PROVIDERS["anthropic"]
     assert asyncio.run(prepared_body(anthropic, "/v1/messages", large, opted_in)) is large
+
+
+CHAT = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (gzip.compress(json.dumps(CHAT).encode()), {"content-encoding": "gzip"}),
+        (b"\xef\xbb\xbf" + json.dumps(CHAT).encode(), {}),  # a byte order mark, which JSON parsers read past
+    ],
+)
+def test_a_compressed_or_marked_chat_stream_is_asked_for_its_usage_too(
+    proxy_factory, recorder, upstream, body, headers
+):
+    # Left as it came, the stream had no usage: unpriced, and past any budget of its key.
+    proxy = proxy_factory(plugins=[recorder], upstream={"openai_stream_include_usage": True})
+    upstream.clear_requests()
+    headers |= {"authorization": "Bearer sk-test", "content-type": "application/json"}
+    response = httpx.post(proxy.url + "/v1/chat/completions", content=body, headers=headers, timeout=10)
+    assert response.status_code == 200 and b'"usage"' in response.content
+    [sent] = upstream.requests()
+    assert sent.header("content-encoding") is None
+    assert json.loads(sent.body.removeprefix(b"\xef\xbb\xbf"))["stream_options"] == {"include_usage": True}
+    [record] = recorder.wait_for_ends(1)
+    assert record.priced and record.tokens_output is not None
+
+
+def test_a_compressed_request_that_needs_no_change_is_sent_as_it_came(proxy_factory, recorder, upstream):
+    proxy = proxy_factory(plugins=[recorder], upstream={"openai_stream_include_usage": True})
+    upstream.clear_requests()
+    declined = CHAT | {"stream_options": {"include_usage": False}}
+    body = gzip.compress(json.dumps(declined).encode())
+    headers = {"authorization": "Bearer sk-test", "content-type": "application/json", "content-encoding": "gzip"}
+    httpx.post(proxy.url + "/v1/chat/completions", content=body, headers=headers, timeout=10)
+    [sent] = upstream.requests()
+    # (The upstream's server hands on the body decoded.)
+    assert sent.header("content-encoding") == "gzip" and sent.json() == declined

@@ -300,7 +300,9 @@ class Proxy:
         exchange.sent_headers = headers
         if ctx.endpoint.startswith(_MESSAGE_BATCHES) and exchange.reader == "none":
             headers["accept-encoding"] = "identity"  # so results_url can be pointed at ccproxy (see _relay)
-        body = await prepared_body(provider, ctx.endpoint, body, self.settings.upstream) if body else body
+        if body and ctx.streaming:  # only a stream's request is ever changed
+            limit = self.settings.server.max_request_bytes
+            body = await prepared_body(provider, ctx.endpoint, body, self.settings.upstream, headers, limit)
         exchange.upstream_sent_at = exchange.handed_over_at = time.perf_counter()
         try:
             # HEAD is answered as GET without a body (the server drops it): providers serve GET.

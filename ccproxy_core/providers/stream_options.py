@@ -12,12 +12,15 @@ import json
 _WHITESPACE = " \t\n\r"
 _DECODER = json.JSONDecoder()
 _MEMBER = b',"stream_options":{"include_usage":true}'
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 def with_include_usage(body: bytes | bytearray, present: bool) -> bytes | bytearray:
     """``body`` (a JSON object whose ``stream_options``, if ``present``, is ``null`` or an object without
     ``include_usage``) asking for usage; unchanged when its text cannot be edited safely (not UTF-8, a member
     the decoder could not read)."""
+    if body.startswith(_BYTE_ORDER_MARK):  # read past by the provider's JSON parser, as by ccproxy's
+        return _BYTE_ORDER_MARK + with_include_usage(body[len(_BYTE_ORDER_MARK) :], present)
     if not body.lstrip(_WHITESPACE.encode()).startswith(b"{"):
         return body  # UTF-16 or UTF-32 text (JSON allows them): UTF-8 bytes cannot go in it
     if not present and b'"stream_options"' not in body:

@@ -250,7 +250,7 @@ def _add_tag(tags: dict[str, str], raw_name: bytes, raw_value: bytes) -> None:
         return
     value = header_text(raw_value.decode("latin-1"), MAX_TAG_VALUE_CHARS)
     if value is not None:
-        tags[name] = value
+        tags.setdefault(name, value)  # a header given twice counts by its first copy, as the others do
 
 
 def clean_tag_name(name: str) -> str | None:
