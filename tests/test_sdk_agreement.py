@@ -173,3 +173,28 @@ def test_an_event_whose_data_begins_with_done_ends_the_stream_whatever_follows_i
     parser.feed(CHAT_USAGE + done)
     usage, state = parser.result(), parser.final_state()
     assert (usage.input_tokens, usage.output_tokens, state.terminal_seen, state.unreadable) == (1000, 50, True, False)
+
+
+ERROR_STRING = b'event: error\ndata: "overloaded"\n\n'  # an error event whatever its data says
+PING_STOP = b'event: ping\ndata: {"type": "message_stop"}\n\n'  # a ping whatever its data says
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        message_stream("message_delta"),
+        message_stream("message_update"),
+        message_stream("message_delta").replace(b"event: content_block_stop", PING_STOP + b"event: content_block_stop"),
+        message_stream("message_delta").replace(
+            b"event: content_block_stop", ERROR_STRING + b"event: content_block_stop"
+        ),
+        message_stream("message_delta").replace(b"\n", b"\r\n"),
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 7])
+def test_an_event_s_name_is_known_however_the_stream_is_cut_into_reads(stream, size):
+    whole, pieces = StreamUsageParser("anthropic"), StreamUsageParser("anthropic")
+    whole.feed(stream)
+    for start in range(0, len(stream), size):
+        pieces.feed(stream[start : start + size])
+    assert (pieces.result(), pieces.final_state()) == (whole.result(), whole.final_state())

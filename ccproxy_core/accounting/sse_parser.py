@@ -129,6 +129,40 @@ class SSELineSplitter:
         return chunk[newline + 1 :]
 
 
+class OpenEventName:
+    """The ``event:`` line of the event a block of lines leaves open, to put before the next block.
+
+    The rest of that event (its data, joined by :class:`DataJoiner`) comes with a later block, which
+    must still show the event's name: the SDKs know an Anthropic event by it (a ``ping`` or an
+    ``error`` whatever its data says), however the provider's bytes were cut into reads.
+    """
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line = b""
+        """The name line (with its line end) of the event left open so far; empty when none is."""
+
+    def carried_into(self, block: bytes) -> bytes:
+        """The name line to put before the lines read from ``block``; remember the one ``block`` leaves open."""
+        carried = self.line
+        if block.endswith((b"\n\n", b"\n\r\n")):
+            self.line = b""
+            return carried
+        ends = [end + 2 for end in (block.rfind(b"\n\n"),) if end >= 0]
+        ends += [end + 3 for end in (block.rfind(b"\n\r\n"),) if end >= 0]
+        ends += [len(start) for start in (b"\n", b"\r\n") if block.startswith(start)]
+        names = _EVENT_NAME_LINE.findall(block, max(ends, default=0))
+        if names:
+            self.line = names[-1] + b"\n"
+        elif ends:  # every event the block began has ended, and the new one has no name yet
+            self.line = b""
+        return carried
+
+
+_EVENT_NAME_LINE = re.compile(rb"(?m)^event:[^\n]*")
+
+
 def search_data_lines(pattern: re.Pattern[bytes], block: bytes) -> re.Match[bytes] | None:
     """The first match of ``pattern`` in ``block`` that lies on a ``data:`` line: a comment or another
     field saying the same words is no event. Each byte is looked at once, however many matches."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import DataJoiner, SSELineSplitter
+from ccproxy_core.accounting.sse_parser import DataJoiner, OpenEventName, SSELineSplitter
 from ccproxy_core.json_text import decode_json
 
 
@@ -193,7 +193,7 @@ class StreamUsageParser:
     reader decides which events are worth decoding (never every content delta).
     """
 
-    __slots__ = ("_usage", "_lines", "_reader", "state", "_events", "_fed", "_ended")
+    __slots__ = ("_usage", "_lines", "_reader", "state", "_events", "_names", "_fed", "_ended")
 
     def __init__(self, service_type: str, reader: str = "usage") -> None:
         from ccproxy_core.providers import PROVIDERS
@@ -210,6 +210,7 @@ class StreamUsageParser:
             self._reader = provider.stream_reader()
         self.state = StreamState()
         self._events = DataJoiner()
+        self._names = OpenEventName()
         self._fed = 0
         self._ended: tuple | None = None
 
@@ -224,11 +225,14 @@ class StreamUsageParser:
         block = self._lines.feed(chunk)
         if not block:
             return False
+        name = self._names.carried_into(block)
         # Nearly every chunk is one whole event; others wait for the blank line that ends theirs.
         if self._events.inside_event or not (block.endswith(b"\n\n") and block.count(b"data:") <= 1):
             block = self._events.join(block)
             if not block:
                 return False
+        if name:
+            block = name + block  # the name of the event whose rest this block brings
         if not block.isascii():
             try:
                 block.decode()
@@ -255,6 +259,7 @@ class StreamUsageParser:
         usage, state, reader = copy.copy(self._usage), copy.copy(self.state), copy.copy(self._reader)
         leftover = b"" if self.state.over else self._leftover()
         if leftover:
+            leftover = self._names.line + leftover
             reader.read_block(usage, state, leftover)
             usage.bad_counts, state.unreadable = self._usage.bad_counts, self.state.unreadable
             if state.terminal_seen and not self.state.terminal_seen and not _bare_end(leftover):
