@@ -4,6 +4,7 @@ read with the boundary the content type names, as the provider reads them (RFC 2
 from __future__ import annotations
 
 import email.message
+import email.utils
 
 import httpx
 import pytest
@@ -50,13 +51,16 @@ def test_a_file_part_named_model_is_no_model():
         "multipart/form-data; boundary = BBB",
         'multipart/form-data; boundary="B\\"B"',
         "multipart/form-data ;boundary=BBB;",
+        "multipart/form-data; boundary*=utf-8''BBB",  # RFC 2231, which Go's mime decodes too
+        "multipart/form-data; boundary*0=B; boundary*1=BB",
     ],
 )
 def test_the_boundary_is_the_one_pythons_email_parser_reads(content_type):
     # A boundary read otherwise than the provider reads it delimits other parts: a cheaper model's.
     message = email.message.Message()
     message["content-type"] = content_type
-    assert form_boundary(content_type) == message.get_param("boundary").encode()
+    expected = email.utils.collapse_rfc2231_value(message.get_param("boundary"))
+    assert form_boundary(content_type) == expected.encode()
 
 
 @pytest.mark.parametrize(

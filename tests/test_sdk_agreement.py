@@ -69,7 +69,11 @@ UNENDED_COMPLETED = (
     sse(
         (
             "response.created",
-            {"type": "response.created", "sequence_number": 0, "response": RESPONSE | {"status": "in_progress"}},
+            {
+                "type": "response.created",
+                "sequence_number": 0,
+                "response": RESPONSE | {"status": "in_progress", "usage": None},
+            },
         )
     )
     + b"event: response.completed\ndata: "
@@ -198,3 +202,34 @@ def test_an_event_s_name_is_known_however_the_stream_is_cut_into_reads(stream, s
     for start in range(0, len(stream), size):
         pieces.feed(stream[start : start + size])
     assert (pieces.result(), pieces.final_state()) == (whole.result(), whole.final_state())
+
+
+def test_a_message_start_after_the_first_is_ignored_as_the_sdk_ignores_it():
+    # Counted, its placeholder counts (500 in, 1 out) would have replaced the message's own.
+    again = sse(
+        (
+            "message_update",
+            {"type": "message_start", "message": MESSAGE | {"usage": {"input_tokens": 500, "output_tokens": 1}}},
+        )
+    )
+    stream = message_stream("message_delta")
+    parser = StreamUsageParser("anthropic")
+    parser.feed(stream.replace(b"event: message_stop", again + b"event: message_stop"))
+    assert (parser.result().input_tokens, parser.result().output_tokens) == (1000, 15)
+
+
+def test_an_event_whose_data_holds_a_message_stop_deeper_down_does_not_end_the_message():
+    deep = sse(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "message_stop"}}))
+    parser = StreamUsageParser("anthropic")
+    parser.feed(
+        message_stream("message_delta").replace(b"event: content_block_stop", deep + b"event: content_block_stop")
+    )
+    assert (parser.result().output_tokens, parser.final_state().terminal_seen) == (15, True)
+
+
+def test_a_responses_stream_read_no_further_than_done_as_the_sdk_reads_it():
+    completed = sse(("response.completed", {"type": "response.completed", "sequence_number": 2, "response": RESPONSE}))
+    parser = StreamUsageParser("openai", "responses")
+    parser.feed(UNENDED_COMPLETED.split(b"event: response.completed")[0] + b"data: [DONE]\n\n" + completed)
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.input_tokens, state.terminal_seen) == (None, False)  # the client never got the response

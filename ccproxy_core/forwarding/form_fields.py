@@ -8,6 +8,8 @@ search for the next boundary, never copied or decoded.
 
 from __future__ import annotations
 
+import email.message
+import email.utils
 import re
 
 MAX_PARTS = 1024
@@ -34,14 +36,28 @@ def form_boundary(content_type: str | None) -> bytes | None:
     when the parameters do not name one boundary of 1 to 70 characters (RFC 2046) beyond doubt."""
     if not content_type or content_type[: len(_MEDIA_TYPE)].lower() != _MEDIA_TYPE:
         return None
-    boundaries, position = [], len(_MEDIA_TYPE)
+    boundaries, extended, position = [], False, len(_MEDIA_TYPE)
     while (match := _PARAMETER.match(content_type, position)) is not None:
-        if match[1].lower() == "boundary":
+        name = match[1].lower()
+        if name == "boundary":
             boundaries.append(match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2]))
+        extended = extended or name.startswith("boundary*")
         position = match.end()
-    if content_type[position:].strip(" \t;") or len(boundaries) != 1 or not 0 < len(boundaries[0]) <= 70:
+    if content_type[position:].strip(" \t;") or (extended and boundaries):
         return None  # a list ccproxy cannot read, or read as the provider surely does
-    return boundaries[0].encode("latin-1")
+    if extended:
+        boundaries = [_extended_boundary(content_type)]
+    if len(boundaries) != 1 or not 0 < len(boundaries[0]) <= 70 or not boundaries[0].isascii():
+        return None
+    return boundaries[0].encode("ascii")
+
+
+def _extended_boundary(content_type: str) -> str:
+    """A boundary in RFC 2231's form (``boundary*=utf-8\'\'abc``, or in pieces ``boundary*0=ab; boundary*1=c``),
+    as Python's email and Go's mime decode it."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    return email.utils.collapse_rfc2231_value(message.get_param("boundary") or "")
 
 
 def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str | None, bool]:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines, through_event
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
+from ccproxy_core.providers.anthropic_events import event_data, stop_end
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -96,7 +97,6 @@ _NAMED_EVENT_WITH_DATA = re.compile(rb"(?m)^event: ?(?:message_start|message_del
 _DELTA = b'"content_block_delta"'
 # The first token is a delta with content: a tool's input often starts with ``"partial_json": ""``.
 _FIRST_CONTENT = re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"[^"]')
-_TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
 # Text Completions: the last event has a string stop_reason (null before it); text is "completion".
 _COMPLETION_OF_INTEREST = re.compile(rb'"stop_reason"\s*:\s*"|"error"\s*:\s*\{')
 _FIRST_COMPLETION_TEXT = re.compile(rb'"completion"\s*:\s*"[^"]')
@@ -197,16 +197,18 @@ def price_multiplier(usage: Usage) -> Decimal | None:
 
 
 class AnthropicStreamReader(StreamReader):
-    __slots__ = ("_output_counted",)
+    __slots__ = ("_output_counted", "_started")
 
     def __init__(self) -> None:
         self._output_counted = False
         """A ``message_delta`` gave the output count: ``message_start``'s is a placeholder (1)."""
+        self._started = False
+        """A ``message_start`` was read: the SDKs ignore any later one (its counts are placeholders)."""
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and _DELTA in block and _first_content(block):
             state.first_token_seen = True
-        if b"message_stop" in block and (stop := _stop_end(block)) is not None:
+        if b"message_stop" in block and (stop := stop_end(block)) is not None:
             state.terminal_seen = state.over = True
             block = through_event(block, stop)  # the message's last event: nothing after it is read
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
@@ -220,7 +222,7 @@ class AnthropicStreamReader(StreamReader):
             _output_unknown(usage)
 
     def _read_events(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        for name, data in _event_data(block):
+        for name, data in event_data(block):
             if name == b"error":  # the SDKs raise on the event's name, whatever its data says
                 _read_error_event(usage, state, data)
             elif name is None and _EVENTS_WITH_DATA.search(data) is not None:  # unnamed: known by its type
@@ -237,6 +239,10 @@ class AnthropicStreamReader(StreamReader):
                 break
 
     def _read(self, usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
+        if kind == "message_start":
+            if self._started:
+                return
+            self._started = True
         if kind == "message_delta":
             raw = event.get("usage")
             if isinstance(raw, dict) and raw.get("output_tokens") is not None:
@@ -244,24 +250,6 @@ class AnthropicStreamReader(StreamReader):
             elif not self._output_counted:  # counts are cumulative: a later delta without one keeps it
                 _output_unknown(usage)
         _read_event(usage, state, event, kind)
-
-
-def _stop_end(block: bytes) -> int | None:
-    """Where the data of the message's ``message_stop`` ends: the first on a ``data:`` line of an event
-    the SDKs read (one named ``ping`` they skip, whatever its data says)."""
-    for match in _TERMINAL.finditer(block):
-        line_start = block.rfind(b"\n", 0, match.start()) + 1
-        if block.startswith(b"data:", line_start) and _name_of_event_at(block, line_start) != b"ping":
-            return match.end()
-    return None
-
-
-def _name_of_event_at(block: bytes, position: int) -> bytes | None:
-    """The name of the event holding ``position``: its last ``event:`` line, before or after its data."""
-    begin = max(block.rfind(b"\n\n", 0, position), block.rfind(b"\n\r\n", 0, position), 0)
-    ends = [end for end in (block.find(b"\n\n", position), block.find(b"\n\r\n", position)) if end >= 0]
-    names = _EVENT_LINE.findall(block, begin, min(ends, default=len(block)))
-    return names[-1].strip() if names else None
 
 
 def _output_unknown(usage: Usage) -> None:
@@ -280,20 +268,7 @@ def _first_content(block: bytes) -> bool:
 
 _USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
 _USAGE_TYPES = re.compile(rb'"(?:message_start|message_delta)"')
-_EVENT_LINE = re.compile(rb"(?m)^event:(.*)$")
 _ERROR_DATA_BYTES = 4096
-
-
-def _event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
-    """Each ``data:`` line of the block with the name of its event (its ``event:`` line), ``None`` when unnamed."""
-    name: bytes | None = None
-    for line in block.split(b"\n"):
-        if line.startswith(b"event:"):
-            name = line[6:].strip() or None
-        elif line.startswith(b"data:"):
-            yield name, line[5:]
-        elif not line.strip():  # the blank line that ends an event
-            name = None
 
 
 def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:

@@ -162,6 +162,9 @@ def read_response_body(usage: Usage, payload: dict[str, Any]) -> None:
     read_response_object(usage, payload)
 
 
+_DONE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+
+
 class ResponsesStreamReader(StreamReader):
     """Decodes only the events that carry the model, the usage or an error; the first
     ``*.delta`` of output is the first token; the terminal event ends the stream."""
@@ -169,6 +172,9 @@ class ResponsesStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if b"[DONE]" in block and (done := _DONE.search(block)) is not None:
+            state.over = True  # the openai SDK stops at it on every stream: what follows never reaches the client
+            block = block[: done.start() + done[0].startswith(b"\n")]  # the lines before it
         if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block) and _DELTA_CONTENT.search(block):
             state.first_token_seen = True
         if _EVENTS_OF_INTEREST.search(block) is None:

@@ -1,0 +1,64 @@
+"""An Anthropic Messages stream's events as the SDKs read them: their names, and where the message ends.
+
+The SDKs know an event by its ``event:`` line: ``ping`` is skipped and ``error`` raised on, whatever
+their data says; any other named event is handed on and read by its data's ``type``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ccproxy_core.accounting.sse_parser import search_data_lines
+from ccproxy_core.json_text import decode_json
+
+_TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
+_EVENT_LINE = re.compile(rb"(?m)^event:(.*)$")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_LARGEST_STOP_DATA = 4096
+"""A ``message_stop`` is a few bytes: data longer than this that says it is some other event's."""
+
+
+def stop_end(block: bytes) -> int | None:
+    """Where the data of the message's ``message_stop`` ends in ``block``: the first event the SDKs read
+    (not a ``ping``) whose data is a ``message_stop``. Only events that say ``message_stop`` are looked
+    at, each once: the search moves past each event it has looked at."""
+    position, event_start = 0, 0
+    while (found := block.find(b"message_stop", position)) >= 0:
+        blank = max(block.rfind(b"\n\n", event_start, found), block.rfind(b"\n\r\n", event_start, found))
+        if blank >= 0:
+            event_start = blank + (2 if block.startswith(b"\n\n", blank) else 3)
+        ending = _BLANK_LINE.search(block, found)
+        event_end = len(block) if ending is None else ending.start() + 1
+        names = _EVENT_LINE.findall(block, event_start, event_end)
+        if not names or names[-1].strip() != b"ping":
+            event = block[event_start:event_end]
+            stop = search_data_lines(_TERMINAL, event)
+            if stop is not None and _is_stop(event, stop.start()):
+                return event_start + stop.end()
+        position = event_start = event_end if ending is None else ending.end()
+    return None
+
+
+def event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
+    """Each ``data:`` line of the block with the name of its event (its ``event:`` line), ``None`` when unnamed."""
+    name: bytes | None = None
+    for line in block.split(b"\n"):
+        if line.startswith(b"event:"):
+            name = line[6:].strip() or None
+        elif line.startswith(b"data:"):
+            yield name, line[5:]
+        elif not line.strip():  # the blank line that ends an event
+            name = None
+
+
+def _is_stop(event: bytes, position: int) -> bool:
+    """Whether the data line at ``position`` of ``event`` is a ``message_stop`` itself, not some event
+    whose data holds one deeper down."""
+    line_start = event.rfind(b"\n", 0, position) + 1
+    line_end = event.find(b"\n", position)
+    data = event[line_start + len(b"data:") : len(event) if line_end < 0 else line_end]
+    if len(data) > _LARGEST_STOP_DATA:
+        return False
+    decoded = decode_json(data)
+    return isinstance(decoded, dict) and decoded.get("type") == "message_stop"
