@@ -18,6 +18,7 @@ import pytest
 from ccproxy_core.accounting.usage import StreamUsageParser
 
 from .raw_upstream import json_answer, sse, stream_answer, upstream_and_proxy_fixtures
+from .test_stream_events import GPT5_COST, completed_event
 
 MESSAGE: dict[str, Any] = {
     "id": "msg_1",
@@ -49,21 +50,7 @@ def message_stream(delta_name: str) -> bytes:
     )
 
 
-RESPONSE = {
-    "id": "resp_1",
-    "object": "response",
-    "created_at": 1741476542,
-    "status": "completed",
-    "model": "gpt-5-2025-08-07",
-    "output": [],
-    "usage": {
-        "input_tokens": 2000,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 800,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": 2800,
-    },
-}
+RESPONSE = completed_event([])["response"]  # gpt-5, 2,000 input and 800 output tokens
 # The last event's data line ends, but no blank line ends the event before the connection closes.
 UNENDED_COMPLETED = (
     sse(
@@ -80,7 +67,6 @@ UNENDED_COMPLETED = (
     + json.dumps({"type": "response.completed", "sequence_number": 1, "response": RESPONSE}).encode()
     + b"\n"
 )
-GPT5_COST = (2000 * Decimal("1.25") + 800 * 10) / 1_000_000  # gpt-5: $1.25 / $10 per million tokens
 
 ANSWERS = {
     "renamed-delta": stream_answer(message_stream("message_update")),
