@@ -10,6 +10,7 @@ import threading
 
 import httpx
 import pytest
+from multidict import CIMultiDict
 
 from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES
 from ccproxy_core.forwarding.request_edits import prepared_body
@@ -73,3 +74,17 @@ def test_a_compressed_request_that_needs_no_change_is_sent_as_it_came(proxy_fact
     [sent] = upstream.requests()
     # (The upstream's server hands on the body decoded.)
     assert sent.header("content-encoding") == "gzip" and sent.json() == declined
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gzip.compress(json.dumps(CHAT).encode()) + b"junk",  # not gzip as the provider reads it: it may refuse it
+        gzip.compress(json.dumps(CHAT | {"pad": "a" * LARGE_BODY_BYTES}).encode()),  # two large copies to hold
+    ],
+)
+def test_a_compressed_body_ccproxy_would_repair_or_hold_large_is_sent_as_it_came(body):
+    opted_in = make_settings("http://127.0.0.1:1", upstream={"openai_stream_include_usage": True}).upstream
+    headers = CIMultiDict({"content-encoding": "gzip"})
+    sent = asyncio.run(prepared_body(PROVIDERS["openai"], "/v1/chat/completions", body, opted_in, headers, 1 << 25))
+    assert sent is body and headers["content-encoding"] == "gzip"

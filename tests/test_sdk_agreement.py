@@ -219,3 +219,10 @@ def test_a_responses_stream_read_no_further_than_done_as_the_sdk_reads_it():
     parser.feed(UNENDED_COMPLETED.split(b"event: response.completed")[0] + b"data: [DONE]\n\n" + completed)
     usage, state = parser.result(), parser.final_state()
     assert (usage.input_tokens, state.terminal_seen) == (None, False)  # the client never got the response
+
+
+def test_a_message_stop_with_more_in_its_data_still_ends_the_message():
+    padded = sse(("message_stop", {"type": "message_stop", "pad": "x" * 5000}))
+    parser = StreamUsageParser("anthropic")
+    parser.feed(message_stream("message_delta").replace(sse(("message_stop", {"type": "message_stop"})), padded))
+    assert (parser.result().output_tokens, parser.final_state().terminal_seen) == (15, True)

@@ -63,6 +63,11 @@ class BodyDecoder:
         """Whether the data decoded so far ended its encoding's stream (a whole body that did not is cut or not of it)."""
         return True
 
+    @property
+    def bytes_after_end(self) -> bool:
+        """Whether bytes came after the encoded stream's end (a decoder that cannot tell says no)."""
+        return False
+
     def _room(self) -> int:
         return max(1, min(_STEP, self.limit - self.decoded_bytes + 1))
 
@@ -92,6 +97,10 @@ class _ZlibDecoder(BodyDecoder):
     @property
     def finished(self) -> bool:
         return self._decoder.eof
+
+    @property
+    def bytes_after_end(self) -> bool:
+        return bool(self._decoder.unused_data)
 
     def _bounded(self, data: bytes) -> bytes:
         pieces, size = [], 0
@@ -150,6 +159,10 @@ class _StackedDecoder(BodyDecoder):
     def finished(self) -> bool:
         return all(decoder.finished for decoder in self._decoders)
 
+    @property
+    def bytes_after_end(self) -> bool:
+        return any(decoder.bytes_after_end for decoder in self._decoders)
+
     def _decode(self, chunk: bytes) -> bytes:
         for decoder in self._decoders:
             chunk = decoder.decode(chunk)
@@ -191,9 +204,10 @@ def _decoder_of(encoding: str, limit: int) -> BodyDecoder:
     raise DecodingFailed(f"unsupported content-encoding {encoding!r}")
 
 
-def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int) -> bytes | None:
+def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int, exact: bool = False) -> bytes | None:
     """``body`` decoded as its ``Content-Encoding`` says; ``None`` when ccproxy cannot read that encoding,
-    the body is not valid data of it (or ends before its encoding's end), or it decodes to more than ``limit`` bytes."""
+    the body is not valid data of it (or ends before its encoding's end, or, ``exact``, has bytes after
+    it), or it decodes to more than ``limit`` bytes."""
     try:
         decoder = decoder_for(content_encoding, limit)
         if decoder is None:
@@ -201,4 +215,6 @@ def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int) -> 
         decoded = decoder.decode(bytes(body))
     except DecodingFailed:
         return None
-    return None if decoder.over_limit or not decoder.finished else decoded
+    if decoder.over_limit or not decoder.finished or (exact and decoder.bytes_after_end):
+        return None
+    return decoded

@@ -28,15 +28,17 @@ async def prepared_body(
     as reading it takes the event loop some 70 ms a megabyte.
 
     A compressed body (the ``Content-Encoding`` of the forwarded ``headers``) is edited decoded, up to
-    ``decoded_limit`` bytes, and then sent decoded, that header taken out. One that needs no change, or
-    that ccproxy cannot decode, is sent as it came.
+    ``decoded_limit`` bytes and :data:`LARGE_BODY_BYTES`, and then sent decoded, that header taken out. One
+    that needs no change, that decodes larger, or that is not exactly one stream of its encoding (the
+    provider may refuse what ccproxy would repair) is sent as it came.
     """
     prepare = provider.prepare_body
     if prepare is None or not getattr(upstream, f"{provider.name}_stream_include_usage", False):
         return body
     encoding = headers.get("content-encoding") if headers is not None else None
     if headers is not None and encoding is not None and encoding.strip().lower() not in ("", "identity"):
-        decoded = await asyncio.to_thread(decode_whole, body, encoding, decoded_limit)
+        limit = min(decoded_limit, LARGE_BODY_BYTES)  # the decoded copy and the edited one live as long as the send
+        decoded = await asyncio.to_thread(decode_whole, body, encoding, limit, True)
         if decoded is None:
             return body
         edited = await asyncio.to_thread(prepare, endpoint, decoded, True)

@@ -10,13 +10,11 @@ import re
 from collections.abc import Iterator
 
 from ccproxy_core.accounting.sse_parser import search_data_lines
-from ccproxy_core.json_text import decode_json
+from ccproxy_core.json_text import decode_json, too_costly_to_decode
 
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
 _EVENT_LINE = re.compile(rb"(?m)^event:(.*)$")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-_LARGEST_STOP_DATA = 4096
-"""A ``message_stop`` is a few bytes: data longer than this that says it is some other event's."""
 
 
 def stop_end(block: bytes) -> int | None:
@@ -58,7 +56,7 @@ def _is_stop(event: bytes, position: int) -> bool:
     line_start = event.rfind(b"\n", 0, position) + 1
     line_end = event.find(b"\n", position)
     data = event[line_start + len(b"data:") : len(event) if line_end < 0 else line_end]
-    if len(data) > _LARGEST_STOP_DATA:
-        return False
+    if too_costly_to_decode(data):
+        return True  # as the search said: such an event cannot be looked into
     decoded = decode_json(data)
     return isinstance(decoded, dict) and decoded.get("type") == "message_stop"
