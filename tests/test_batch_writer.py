@@ -160,12 +160,18 @@ class HangingStore(ListStore):
         self.cut.set()
 
 
-def test_a_write_hanging_past_the_shutdown_grace_is_cut_and_the_rest_dropped(caplog):
-    store = HangingStore(grace=0.3)
+def hanging_with(count: int, grace: float) -> HangingStore:
+    """A started store whose write of ``count`` records hangs, once that write is under way."""
+    store = HangingStore(grace=grace)
     store.start()
-    for record in records(5):
+    for record in records(count):
         store.submit(record)
     wait_until(lambda: store.seconds_left_seen)
+    return store
+
+
+def test_a_write_hanging_past_the_shutdown_grace_is_cut_and_the_rest_dropped(caplog):
+    store = hanging_with(5, grace=0.3)
     began = time.monotonic()
     store.close()
     # Before, the grace began at the first failure after the signal, and a hanging write held the exit for as long
@@ -201,11 +207,7 @@ def test_a_close_within_less_than_the_grace_gives_up_in_time_and_counts_the_drop
 
 
 def test_a_hanging_write_is_cut_within_a_share_shorter_than_the_interrupt_delay():
-    store = HangingStore(grace=30.0)
-    store.start()
-    for record in records(3):
-        store.submit(record)
-    wait_until(lambda: store.seconds_left_seen)
+    store = hanging_with(3, grace=30.0)
     began = time.monotonic()
     store.close(within=0.6)
     # Before: the hanging write was cut only after a full second, past the caller's share of the shutdown.

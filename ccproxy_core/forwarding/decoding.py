@@ -204,6 +204,11 @@ def _decoder_of(encoding: str, limit: int) -> BodyDecoder:
     raise DecodingFailed(f"unsupported content-encoding {encoding!r}")
 
 
+def is_encoded(content_encoding: str | None) -> bool:
+    """Whether a ``Content-Encoding`` value names a coding (not nothing, not ``identity`` alone)."""
+    return content_encoding is not None and content_encoding.strip().lower() not in ("", "identity")
+
+
 def decode_whole(body: bytes | bytearray, content_encoding: str, limit: int, exact: bool = False) -> bytes | None:
     """``body`` decoded as its ``Content-Encoding`` says; ``None`` when ccproxy cannot read that encoding,
     the body is not valid data of it (or ends before its encoding's end, or, ``exact``, has bytes after

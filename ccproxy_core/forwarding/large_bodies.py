@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
-from ccproxy_core.forwarding.decoding import decode_whole
+from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
 from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
 from ccproxy_core.forwarding.receive_probe import ready_message
 
@@ -146,7 +146,7 @@ async def request_fields(
     A compressed body (``content_encoding``) is read from a copy decompressed in a worker thread, up to
     ``decoded_limit`` bytes; beyond that, or in an encoding ccproxy cannot read, its fields are unknown.
     """
-    if content_encoding is not None and content_encoding.strip().lower() not in ("", "identity"):
+    if content_encoding is not None and is_encoded(content_encoding):
         decoded = await asyncio.to_thread(decode_whole, body, content_encoding, decoded_limit)
         if decoded is None:
             return None, None, False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ccproxy_core.forwarding.decoding import decode_whole
+from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
 from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ async def prepared_body(
     if prepare is None or not getattr(upstream, f"{provider.name}_stream_include_usage", False):
         return body
     encoding = headers.get("content-encoding") if headers is not None else None
-    if headers is not None and encoding is not None and encoding.strip().lower() not in ("", "identity"):
+    if headers is not None and encoding is not None and is_encoded(encoding):
         limit = min(decoded_limit, LARGE_BODY_BYTES)  # the decoded copy and the edited one live as long as the send
         decoded = await asyncio.to_thread(decode_whole, body, encoding, limit, True)
         if decoded is None:

@@ -114,7 +114,8 @@ _FIRST_TOKEN = re.compile(
     rb'|"type"\s*:\s*"(?:(?:transcript\.text|speech\.audio)\.delta|image_(?:generation|edit)\.(?:partial_image|completed))"'
 )
 _IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
-_TERMINAL = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+DONE_LINE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+"""The ``data: [DONE]`` line, where the openai SDK stops reading any stream."""
 # Streams of images (``/v1/images/generations`` and ``edits``), transcriptions and speech (``stream``,
 # ``stream_format: "sse"``) end with their own last event, not ``[DONE]``.
 _MEDIA_DONE = re.compile(
@@ -252,7 +253,7 @@ class OpenAIStreamReader(StreamReader):
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block):
             state.first_token_seen = True
-        done = _TERMINAL.search(block) if b"[DONE]" in block else None
+        done = DONE_LINE.search(block) if b"[DONE]" in block else None
         if done is not None:
             state.terminal_seen = state.over = True
             block = through_event(block, done.end())  # the stream's last word: nothing after it is read

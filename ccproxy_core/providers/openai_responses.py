@@ -40,7 +40,7 @@ from ccproxy_core.providers.base import (
     read_label,
     read_model,
 )
-from ccproxy_core.providers.openai import read_usage, require_output_count
+from ccproxy_core.providers.openai import DONE_LINE, read_usage, require_output_count
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
@@ -162,9 +162,6 @@ def read_response_body(usage: Usage, payload: dict[str, Any]) -> None:
     read_response_object(usage, payload)
 
 
-_DONE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
-
-
 class ResponsesStreamReader(StreamReader):
     """Decodes only the events that carry the model, the usage or an error; the first
     ``*.delta`` of output is the first token; the terminal event ends the stream."""
@@ -172,7 +169,7 @@ class ResponsesStreamReader(StreamReader):
     __slots__ = ()
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
-        if b"[DONE]" in block and (done := _DONE.search(block)) is not None:
+        if b"[DONE]" in block and (done := DONE_LINE.search(block)) is not None:
             state.over = True  # the openai SDK stops at it on every stream: what follows never reaches the client
             block = block[: done.start() + done[0].startswith(b"\n")]  # the lines before it
         if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block) and _DELTA_CONTENT.search(block):
