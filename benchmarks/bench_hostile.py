@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.hostile_bodies import scan_seconds
+from benchlib.hostile_bodies import error_text_milliseconds, form_type_milliseconds, scan_seconds
 from benchlib.processes import Service, plugins_on_settings, start_mock, start_proxy
 
 ANTHROPIC = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01", "content-type": "application/json"}
@@ -359,23 +359,8 @@ def bench_cost(iterations: int = 200_000) -> dict:
         safe_text("claude-sonnet-4-5", 256)
     values_us = (time.perf_counter() - started) / iterations * 1e6
     print(f"cost per request: browser guard {guard_us:.2f} us; value checks on arrival {values_us:.2f} us")
-    errors_ms = bench_error_texts()
-    return {"guard_us": guard_us, "values_us": values_us, "error_text_ms": errors_ms, "scan_s": scan_seconds()}
-
-
-def bench_error_texts(repeats: int = 20) -> dict[str, float]:
-    """Milliseconds to make a provider's hostile 4,000-character error message safe (it runs on the event loop)."""
-    from ccproxy_core.safe_values import safe_error_text
-
-    texts = {"letters": "a" * 4000, "name=": "a=" * 2000, "scheme": "http://" + "a" * 4000, "pairs": "k=v&" * 1000}
-    figures = {}
-    for name, text in texts.items():
-        started = time.perf_counter()
-        for _ in range(repeats):
-            safe_error_text(text, 2000)
-        figures[name] = (time.perf_counter() - started) / repeats * 1000
-    print("hostile error message, ms each: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures.items()))
-    return figures
+    texts = {"error_text_ms": error_text_milliseconds(), "scan_s": scan_seconds(), "form_ms": form_type_milliseconds()}
+    return {"guard_us": guard_us, "values_us": values_us, **texts}
 
 
 def main() -> None:

@@ -53,6 +53,8 @@ def test_a_file_part_named_model_is_no_model():
         "multipart/form-data ;boundary=BBB;",
         "multipart/form-data; boundary*=utf-8''BBB",  # RFC 2231, which Go's mime decodes too
         "multipart/form-data; boundary*0=B; boundary*1=BB",
+        "multipart/form-data; a=1; boundary*=utf-8''B%42B; " + "; ".join(f"p{i}=v" for i in range(500)),
+        "multipart/form-data; boundary*0*=utf-8''%42" + "".join(f"; boundary*{i}*=%42" for i in range(1, 70)),
     ],
 )
 def test_the_boundary_is_the_one_pythons_email_parser_reads(content_type):
@@ -69,6 +71,9 @@ def test_the_boundary_is_the_one_pythons_email_parser_reads(content_type):
         ("multipart/form-data; boundary=A; boundary=B", None),  # parsers disagree on which
         ("multipart/form-data; boundary=A junk", None),
         ("multipart/form-data; boundary=" + "x" * 71, None),
+        ("multipart/form-data; boundary*=utf-8''" + "%42" * 71, None),
+        ("multipart/form-data; " + "; ".join(f"boundary*{i}=B" for i in range(71)), None),  # 71 characters
+        ("multipart/form-data; boundary*=utf-8''B%42B", b"BBB"),
         ("multipart/form-data; boundary=abc123", b"abc123"),
         ('Multipart/Form-Data; charset=utf-8; boundary="a b:c"', b"a b:c"),
         ("application/json", None),

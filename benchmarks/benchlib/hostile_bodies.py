@@ -1,4 +1,5 @@
-"""Seconds of worker-thread CPU the top-level scan of a large request body takes on hostile bodies."""
+"""What reading hostile input costs: the top-level scan of a large request body (a worker thread's CPU), a
+multipart form's ``Content-Type`` and a provider's error message (both read on the event loop)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,46 @@ def scan_seconds(repeats: int = 3) -> dict[str, float]:
             runs.append(time.perf_counter() - started)
         figures[name] = min(runs)
     print("large-body scan, s each: " + ", ".join(f"{name} {s:.3f}" for name, s in figures.items()))
+    return figures
+
+
+FORM_TYPES: dict[str, str] = {
+    "3,000 boundary pieces": "multipart/form-data; " + "; ".join(f"boundary*{i}=ab" for i in range(3000)),
+    "a 60 KB escaped boundary": "multipart/form-data; boundary*=utf-8''" + "%41" * 20_000,
+    "5,000 parameters beside an escaped boundary": "multipart/form-data; boundary*=utf-8''x; "
+    + "; ".join(f"p{i}=v" for i in range(5000)),
+    "5,000 parameters beside a plain boundary": "multipart/form-data; boundary=x; "
+    + "; ".join(f"p{i}=v" for i in range(5000)),
+}
+"""Content types as long as a request head may be (``SERVER__MAX_HEADER_BYTES``, 64 KiB by default)."""
+
+
+def form_type_milliseconds(repeats: int = 20) -> dict[str, float]:
+    """Milliseconds to find the boundary of each hostile form content type, the fastest of ``repeats``."""
+    from ccproxy_core.forwarding.form_fields import form_boundary
+
+    figures = {}
+    for name, content_type in FORM_TYPES.items():
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            form_boundary(content_type)
+            runs.append(time.perf_counter() - started)
+        figures[name] = min(runs) * 1000
+    print("form content type, ms each: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures.items()))
+    return figures
+
+
+def error_text_milliseconds(repeats: int = 20) -> dict[str, float]:
+    """Milliseconds to make a provider's hostile 4,000-character error message safe (it runs on the event loop)."""
+    from ccproxy_core.safe_values import safe_error_text
+
+    texts = {"letters": "a" * 4000, "name=": "a=" * 2000, "scheme": "http://" + "a" * 4000, "pairs": "k=v&" * 1000}
+    figures = {}
+    for name, text in texts.items():
+        started = time.perf_counter()
+        for _ in range(repeats):
+            safe_error_text(text, 2000)
+        figures[name] = (time.perf_counter() - started) / repeats * 1000
+    print("hostile error message, ms each: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures.items()))
     return figures

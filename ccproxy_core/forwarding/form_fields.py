@@ -29,6 +29,10 @@ _MEDIA_TYPE = "multipart/form-data"
 # a token or a quoted string, whose backslash escapes a character. Anything else ends the list.
 _PARAMETER = re.compile(r'\s*;\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))')
 _ESCAPED = re.compile(r"\\(.)")
+# RFC 2231 pieces of one boundary: each holds a character at least, and a boundary has 70 at most, each
+# character percent-escaped at most (3 characters) in a piece named ``; boundary*NN*=`` (15).
+_MAX_PIECES = 70
+_MAX_PIECES_LENGTH = 70 * 18 + 64
 
 
 def form_boundary(content_type: str | None) -> bytes | None:
@@ -36,25 +40,31 @@ def form_boundary(content_type: str | None) -> bytes | None:
     when the parameters do not name one boundary of 1 to 70 characters (RFC 2046) beyond doubt."""
     if not content_type or content_type[: len(_MEDIA_TYPE)].lower() != _MEDIA_TYPE:
         return None
-    boundaries, extended, position = [], False, len(_MEDIA_TYPE)
+    boundaries, pieces, position = [], [], len(_MEDIA_TYPE)
     while (match := _PARAMETER.match(content_type, position)) is not None:
         name = match[1].lower()
         if name == "boundary":
             boundaries.append(match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2]))
-        extended = extended or name.startswith("boundary*")
+        elif name.startswith("boundary*"):
+            pieces.append(match[0])
         position = match.end()
-    if content_type[position:].strip(" \t;") or (extended and boundaries):
+    if content_type[position:].strip(" \t;") or (pieces and boundaries) or _too_long(pieces):
         return None  # a list ccproxy cannot read, or read as the provider surely does
-    if extended:
-        boundaries = [_extended_boundary(content_type)]
+    if pieces:
+        boundaries = [_extended_boundary(_MEDIA_TYPE + "".join(pieces))]
     if len(boundaries) != 1 or not 0 < len(boundaries[0]) <= 70 or not boundaries[0].isascii():
         return None
     return boundaries[0].encode("ascii")
 
 
+def _too_long(pieces: list[str]) -> bool:
+    return len(pieces) > _MAX_PIECES or sum(map(len, pieces)) > _MAX_PIECES_LENGTH
+
+
 def _extended_boundary(content_type: str) -> str:
     """A boundary in RFC 2231's form (``boundary*=utf-8\'\'abc``, or in pieces ``boundary*0=ab; boundary*1=c``),
-    as Python's email and Go's mime decode it."""
+    as Python's email and Go's mime decode it. Only the boundary's own parameters are given: the email
+    parser's time grows faster than the header's length."""
     message = email.message.Message()
     message["content-type"] = content_type
     return email.utils.collapse_rfc2231_value(message.get_param("boundary") or "")
