@@ -170,3 +170,20 @@ def test_a_boundary_followed_by_dashes_and_more_on_its_line_is_the_files_not_the
     assert form_model_and_stream(body, b"XyZ") == ("whisper-1", False)
     twice = field(b"XyZ", b"model", b"gpt-4o-transcribe") + file_part + b"\r\n" + field(b"XyZ", b"model", b"whisper-1")
     assert form_model_and_stream(twice + b"--XyZ--  \r\n", b"XyZ") == (None, False)  # before: gpt-4o-transcribe
+
+
+@pytest.mark.parametrize(
+    ("encoding", "value", "model"),
+    [
+        ("quoted-printable", b"gpt-4o=2Dtranscribe", None),  # Go's mime reads gpt-4o-transcribe
+        ("base64", b"Z3B0LTRvLXRyYW5zY3JpYmU=", None),
+        ("QUOTED-PRINTABLE ", b"gpt-4o-transcribe", None),
+        ("8bit", b"gpt-4o-transcribe", "gpt-4o-transcribe"),
+        (" Binary", b"gpt-4o-transcribe", "gpt-4o-transcribe"),
+    ],
+)
+def test_a_model_in_encoded_bytes_is_unknown_rather_than_its_bytes(encoding, value, model):
+    head = b'Content-Disposition: form-data; name="model"\r\nContent-Transfer-Encoding: ' + encoding.encode()
+    body = b"--B\r\n" + head + b"\r\n\r\n" + value + b"\r\n--B\r\n"
+    body += b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--B--\r\n'
+    assert form_model_and_stream(body, b"B") == (model, False)

@@ -24,6 +24,9 @@ _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t
 # Parameter names are case-insensitive (RFC 2183): NAME= and FileName= are read too.
 _NAME = re.compile(rb'(?i)(?:^|;)[ \t]*name[ \t]*=[ \t]*(?:"([^"]*)"|([^;\s"]+))')
 _FILENAME = re.compile(rb"(?i)(?:^|;)[ \t]*filename\*?[ \t]*=")
+# A part whose bytes are encoded (base64, quoted-printable: Go's mime decodes the latter, Python's form
+# parsers both) holds another value than its bytes: its model is unknown rather than a name no one bills.
+_TRANSFER_ENCODED = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:(?![ \t]*(?:7bit|8bit|binary)[ \t]*\r?$)")
 _MEDIA_TYPE = "multipart/form-data"
 # One parameter: a token, "=" (spaces around it allowed, as Go's mime and Python's email read it), then
 # a token or a quoted string, whose backslash escapes a character. Anything else ends the list.
@@ -78,9 +81,9 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     hold the boundary with more on its line are the file's (RFC 2046). ``(None, False)`` when the
     body holds no such delimiter. The model is ``None`` when it is given twice with different values
     (which copy a provider's form parser keeps is not documented, and a guess could price the request
-    at the other model's price), and when the parts were not read to the closing delimiter (more
-    than :data:`MAX_PARTS`, a head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read
-    may name another model.
+    at the other model's price), when its part has a ``Content-Transfer-Encoding`` that changes its
+    bytes, and when the parts were not read to the closing delimiter (more than :data:`MAX_PARTS`, a
+    head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read may name another model.
     """
     delimiter = b"\r\n--" + boundary
     first = 0 if _delimits(body, len(delimiter) - 2) and body.startswith(delimiter[2:]) else _next(body, delimiter, 0)
@@ -93,10 +96,11 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
         next_part = _next(body, delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
         if next_part < 0:
             break
-        name = _field_name(bytes(body[position:head_end]))
+        head = bytes(body[position:head_end])
+        name = _field_name(head)
         value = bytes(body[head_end + 4 : next_part])
         if name == b"model":
-            models.add(model := _text(value))
+            models.add(model := None if _TRANSFER_ENCODED.search(head) else _text(value))
         elif name == b"stream":
             streaming = value.strip() == b"true"
         position = next_part + len(delimiter)
