@@ -3,13 +3,11 @@ read with the boundary the content type names, as the provider reads them (RFC 2
 
 from __future__ import annotations
 
-import email.message
-import email.utils
-
 import httpx
 import pytest
 
-from ccproxy_core.forwarding.form_fields import MAX_PARTS, form_boundary, form_model_and_stream
+from ccproxy_core.forwarding.form_boundary import form_boundary
+from ccproxy_core.forwarding.form_fields import MAX_PARTS, form_model_and_stream
 
 
 def form(data: dict, files: dict) -> tuple[bytes, bytes]:
@@ -42,47 +40,6 @@ def test_a_preamble_shaped_like_a_form_is_no_part_of_it():
 
 def test_a_file_part_named_model_is_no_model():
     assert form_model_and_stream(*form({}, {"model": ("model.txt", b"gpt-4o")})) == (None, False)
-
-
-@pytest.mark.parametrize(
-    "content_type",
-    [
-        'multipart/form-data; x="y;boundary=AAA"; boundary=BBB',  # a quoted value is one value
-        "multipart/form-data; boundary = BBB",
-        'multipart/form-data; boundary="B\\"B"',
-        "multipart/form-data ;boundary=BBB;",
-        "multipart/form-data; boundary*=utf-8''BBB",  # RFC 2231, which Go's mime decodes too
-        "multipart/form-data; boundary*0=B; boundary*1=BB",
-        "multipart/form-data; a=1; boundary*=utf-8''B%42B; " + "; ".join(f"p{i}=v" for i in range(500)),
-        "multipart/form-data; boundary*0*=utf-8''%42" + "".join(f"; boundary*{i}*=%42" for i in range(1, 70)),
-    ],
-)
-def test_the_boundary_is_the_one_pythons_email_parser_reads(content_type):
-    # A boundary read otherwise than the provider reads it delimits other parts: a cheaper model's.
-    message = email.message.Message()
-    message["content-type"] = content_type
-    expected = email.utils.collapse_rfc2231_value(message.get_param("boundary"))
-    assert form_boundary(content_type) == expected.encode()
-
-
-@pytest.mark.parametrize(
-    ("content_type", "boundary"),
-    [
-        ("multipart/form-data; boundary=A; boundary=B", None),  # parsers disagree on which
-        ("multipart/form-data; boundary=A junk", None),
-        ("multipart/form-data; boundary=" + "x" * 71, None),
-        ("multipart/form-data; boundary*=utf-8''" + "%42" * 71, None),
-        ("multipart/form-data; " + "; ".join(f"boundary*{i}=B" for i in range(71)), None),  # 71 characters
-        ("multipart/form-data; boundary*=utf-8''B%42B", b"BBB"),
-        ("multipart/form-data; boundary=abc123", b"abc123"),
-        ('Multipart/Form-Data; charset=utf-8; boundary="a b:c"', b"a b:c"),
-        ("application/json", None),
-        ("multipart/form-data", None),
-        (None, None),
-    ],
-)
-def test_the_boundary_comes_from_a_multipart_form_content_type_only(content_type, boundary):
-    assert form_boundary(content_type) == boundary
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ FORM_TYPES: dict[str, str] = {
 
 def form_type_milliseconds(repeats: int = 20) -> dict[str, float]:
     """Milliseconds to find the boundary of each hostile form content type, the fastest of ``repeats``."""
-    from ccproxy_core.forwarding.form_fields import form_boundary
+    from ccproxy_core.forwarding.form_boundary import form_boundary
 
     figures = {}
     for name, content_type in FORM_TYPES.items():

@@ -8,8 +8,6 @@ search for the next boundary, never copied or decoded.
 
 from __future__ import annotations
 
-import email.message
-import email.utils
 import re
 
 MAX_PARTS = 1024
@@ -27,50 +25,6 @@ _FILENAME = re.compile(rb"(?i)(?:^|;)[ \t]*filename\*?[ \t]*=")
 # A part whose bytes are encoded (base64, quoted-printable: Go's mime decodes the latter, Python's form
 # parsers both) holds another value than its bytes: its model is unknown rather than a name no one bills.
 _TRANSFER_ENCODED = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:(?![ \t]*(?:7bit|8bit|binary)[ \t]*\r?$)")
-_MEDIA_TYPE = "multipart/form-data"
-# One parameter: a token, "=" (spaces around it allowed, as Go's mime and Python's email read it), then
-# a token or a quoted string, whose backslash escapes a character. Anything else ends the list.
-_PARAMETER = re.compile(r'\s*;\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))')
-_ESCAPED = re.compile(r"\\(.)")
-# RFC 2231 pieces of one boundary: each holds a character at least, and a boundary has 70 at most, each
-# character percent-escaped at most (3 characters) in a piece named ``; boundary*NN*=`` (15).
-_MAX_PIECES = 70
-_MAX_PIECES_LENGTH = 70 * 18 + 64
-
-
-def form_boundary(content_type: str | None) -> bytes | None:
-    """The ``boundary`` parameter of a ``multipart/form-data`` content type; ``None`` for any other, and
-    when the parameters do not name one boundary of 1 to 70 characters (RFC 2046) beyond doubt."""
-    if not content_type or content_type[: len(_MEDIA_TYPE)].lower() != _MEDIA_TYPE:
-        return None
-    boundaries, pieces, position = [], [], len(_MEDIA_TYPE)
-    while (match := _PARAMETER.match(content_type, position)) is not None:
-        name = match[1].lower()
-        if name == "boundary":
-            boundaries.append(match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2]))
-        elif name.startswith("boundary*"):
-            pieces.append(match[0])
-        position = match.end()
-    if content_type[position:].strip(" \t;") or (pieces and boundaries) or _too_long(pieces):
-        return None  # a list ccproxy cannot read, or read as the provider surely does
-    if pieces:
-        boundaries = [_extended_boundary(_MEDIA_TYPE + "".join(pieces))]
-    if len(boundaries) != 1 or not 0 < len(boundaries[0]) <= 70 or not boundaries[0].isascii():
-        return None
-    return boundaries[0].encode("ascii")
-
-
-def _too_long(pieces: list[str]) -> bool:
-    return len(pieces) > _MAX_PIECES or sum(map(len, pieces)) > _MAX_PIECES_LENGTH
-
-
-def _extended_boundary(content_type: str) -> str:
-    """A boundary in RFC 2231's form (``boundary*=utf-8\'\'abc``, or in pieces ``boundary*0=ab; boundary*1=c``),
-    as Python's email and Go's mime decode it. Only the boundary's own parameters are given: the email
-    parser's time grows faster than the header's length."""
-    message = email.message.Message()
-    message["content-type"] = content_type
-    return email.utils.collapse_rfc2231_value(message.get_param("boundary") or "")
 
 
 def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str | None, bool]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +24,11 @@ from starlette.requests import ClientDisconnect, Request
 from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
 from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
-from ccproxy_core.forwarding.form_fields import form_boundary, form_model_and_stream
+from ccproxy_core.forwarding.form_boundary import form_boundary
+from ccproxy_core.forwarding.form_fields import form_model_and_stream
 from ccproxy_core.forwarding.receive_probe import ready_message
+
+log = logging.getLogger("ccproxy.proxy")
 
 LARGE_BODY_BYTES = 1024 * 1024
 """Bodies larger than this are scanned in a thread rather than decoded on the event loop."""
@@ -146,6 +150,17 @@ async def request_fields(
     A compressed body (``content_encoding``) is read from a copy decompressed in a worker thread, up to
     ``decoded_limit`` bytes; beyond that, or in an encoding ccproxy cannot read, its fields are unknown.
     """
+    try:
+        return await _read_fields(body, content_type, content_encoding, decoded_limit)
+    except Exception:
+        # Reading them is for the record: a body no reader expected costs its model, never the request.
+        log.exception("could not read the request body's model and stream; forwarding it with them unknown")
+        return None, None, False
+
+
+async def _read_fields(
+    body: bytes | bytearray, content_type: str | None, content_encoding: str | None, decoded_limit: int
+) -> tuple[dict[str, Any] | None, str | None, bool]:
     if content_encoding is not None and is_encoded(content_encoding):
         decoded = await asyncio.to_thread(decode_whole, body, content_encoding, decoded_limit)
         if decoded is None:

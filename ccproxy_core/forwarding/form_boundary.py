@@ -1,0 +1,88 @@
+"""The boundary of a ``multipart/form-data`` request, read from its ``Content-Type`` as the provider reads it.
+
+A boundary read otherwise than the provider's form parser reads it delimits other parts, and so may
+find another (cheaper) model. Where Go's ``mime`` and Python's ``email`` could read the parameters
+differently, there is no boundary: the request's model is unknown rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+MEDIA_TYPE = "multipart/form-data"
+# One parameter: a token, "=" (spaces around it allowed, as Go's mime and Python's email read it), then
+# a token or a quoted string, whose backslash escapes a character. Anything else ends the list.
+_PARAMETER = re.compile(r'\s*;\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))')
+_ESCAPED = re.compile(r"\\(.)")
+# RFC 2231: ``boundary*`` holds ``charset'language'value``; ``boundary*N`` is the Nth piece of a value cut
+# into pieces, and ``boundary*N*`` a piece that is percent-escaped (the first of them with the charset).
+_PIECE_NAME = re.compile(r"boundary\*(?:0|[1-9][0-9]?)\*?")
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_CHARSETS = frozenset({"utf-8", "us-ascii"})
+_MAX_PIECES = 70
+"""A boundary has 70 characters at most, and each piece holds one at least."""
+_MAX_PIECE_CHARS = 3 * 70 + 64
+"""Each of 70 characters escaped, after a charset and a language."""
+
+
+def form_boundary(content_type: str | None) -> bytes | None:
+    """The ``boundary`` parameter of a ``multipart/form-data`` content type; ``None`` for any other, and
+    when the parameters do not name one boundary of 1 to 70 characters (RFC 2046) beyond doubt."""
+    if not content_type or content_type[: len(MEDIA_TYPE)].lower() != MEDIA_TYPE:
+        return None
+    boundaries: list[str] = []
+    pieces: dict[str, str] = {}
+    position = len(MEDIA_TYPE)
+    while (match := _PARAMETER.match(content_type, position)) is not None:
+        name, value = match[1].lower(), match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2])
+        if name == "boundary":
+            boundaries.append(value)
+        elif name.startswith("boundary*"):
+            if name in pieces or len(pieces) >= _MAX_PIECES or len(value) > _MAX_PIECE_CHARS:
+                return None  # Go's mime refuses a parameter given twice; the others hold no boundary
+            pieces[name] = value
+        position = match.end()
+    if content_type[position:].strip(" \t;") or (pieces and boundaries):
+        return None  # a list ccproxy cannot read, or read as the provider surely does
+    boundary = _extended_boundary(pieces) if pieces else boundaries[0] if len(boundaries) == 1 else None
+    if boundary is None or not 0 < len(boundary) <= 70 or not boundary.isascii():
+        return None
+    return boundary.encode("ascii")
+
+
+def _extended_boundary(pieces: dict[str, str]) -> str | None:
+    """A boundary in RFC 2231's form (``boundary*=utf-8''abc``, or in pieces ``boundary*0=ab; boundary*1=c``);
+    ``None`` unless its pieces are numbered from 0 without a gap, its charset is UTF-8 or US-ASCII and its
+    escapes are whole: where Go's ``mime`` and Python's ``email`` read the same value."""
+    if "boundary*" in pieces:
+        return _unescaped(pieces["boundary*"], first=True) if len(pieces) == 1 else None
+    if not all(map(_PIECE_NAME.fullmatch, pieces)):
+        return None
+    values = []
+    for number in range(len(pieces)):
+        plain, escaped = pieces.get(f"boundary*{number}"), pieces.get(f"boundary*{number}*")
+        if (plain is None) == (escaped is None):
+            return None  # a gap in the numbering, or the same piece both ways
+        if number > 0 and escaped is not None and "boundary*0" in pieces:
+            return None  # Python's email then looks for a charset in the joined value, Go's mime does not
+        value = plain if escaped is None else _unescaped(escaped, first=number == 0)
+        if value is None:
+            return None
+        values.append(value)
+    return "".join(values)
+
+
+def _unescaped(value: str, *, first: bool) -> str | None:
+    """A percent-escaped piece's text; the first piece begins with ``charset'language'``."""
+    if first:
+        charset, tick, rest = value.partition("'")
+        _language, tick2, value = rest.partition("'")
+        if not (tick and tick2) or charset.lower() not in _CHARSETS:
+            return None
+    if _BROKEN_ESCAPE.search(value):
+        return None
+    try:
+        return urllib.parse.unquote_to_bytes(value).decode()
+    except UnicodeDecodeError:
+        return None
