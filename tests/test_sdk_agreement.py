@@ -68,7 +68,15 @@ UNENDED_COMPLETED = (
     + b"\n"
 )
 
+LATE_DELTA = DELTA | {"usage": {"output_tokens": 9000}}
+# "ping " is not "ping": the SSE specification drops one space after the colon, nothing else.
+SPACED_PING_DELTA = message_stream("message_delta").replace(
+    b"event: message_stop", b"event: ping \ndata: " + json.dumps(LATE_DELTA).encode() + b"\n\nevent: message_stop"
+)
+SPACED_PING_COST = (1000 * 1 + 9000 * 5) / Decimal(1_000_000)
+
 ANSWERS = {
+    "spaced-ping-delta": stream_answer(SPACED_PING_DELTA),
     "renamed-delta": stream_answer(message_stream("message_update")),
     "unended-completed": stream_answer(UNENDED_COMPLETED),
     "overloaded-untyped": json_answer(b"529", b'{"error": {"type": "overloaded_error", "message": "Overloaded"}}'),
@@ -226,3 +234,40 @@ def test_a_message_stop_with_more_in_its_data_still_ends_the_message():
     parser = StreamUsageParser("anthropic")
     parser.feed(message_stream("message_delta").replace(sse(("message_stop", {"type": "message_stop"})), padded))
     assert (parser.result().output_tokens, parser.final_state().terminal_seen) == (15, True)
+
+
+def test_an_event_name_is_read_as_the_sse_specification_reads_it_as_the_sdk_does(proxy, recorder):
+    client = anthropic_client(proxy.url, "spaced-ping-delta")
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with client.messages.stream(**message) as stream:
+        final = stream.get_final_message()
+    assert final.usage.output_tokens == 9000
+    [record] = recorder.wait_for_ends(1)
+    assert (record.tokens_output, record.error_type, record.cost_usd) == (9000, None, SPACED_PING_COST)
+
+
+def inserted_before_stop(event: bytes) -> bytes:
+    return message_stream("message_delta").replace(b"event: message_stop", event + b"event: message_stop")
+
+
+LATE_DATA = b"data: " + json.dumps(LATE_DELTA).encode() + b"\n"
+OVERLOADED = b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n'
+
+
+@pytest.mark.parametrize(
+    ("stream", "output", "error_type", "ended"),
+    [
+        (inserted_before_stop(LATE_DATA + b"\n"), 15, None, True),  # unnamed: the SDKs skip it
+        (inserted_before_stop(OVERLOADED + b"\n"), 15, None, True),
+        (inserted_before_stop(LATE_DATA + b"event: ping\n\n"), 15, None, True),  # its name comes after its data
+        (inserted_before_stop(b"event: error \n" + LATE_DATA + b"\n"), 9000, None, True),  # not "error"
+        (inserted_before_stop(b"event:error\r\n" + OVERLOADED + b"\n"), 15, "overloaded_error", True),
+        (message_stream("message_delta").replace(b"event: message_stop", b"event: ping "), 15, None, True),
+        (message_stream("message_delta").replace(b"event: message_stop\n", b""), 15, None, False),  # no stop
+    ],
+)
+def test_events_are_known_by_their_names_as_the_anthropic_sdk_knows_them(stream, output, error_type, ended):
+    parser = StreamUsageParser("anthropic")
+    parser.feed(stream)
+    usage, state = parser.result(), parser.final_state()
+    assert (usage.output_tokens, usage.error_type, state.terminal_seen) == (output, error_type, ended)

@@ -225,10 +225,8 @@ class AnthropicStreamReader(StreamReader):
         for name, data in event_data(block):
             if name == b"error":  # the SDKs raise on the event's name, whatever its data says
                 _read_error_event(usage, state, data)
-            elif name is None and _EVENTS_WITH_DATA.search(data) is not None:  # unnamed: known by its type
-                event = decode_event(usage, state, data)
-                if isinstance(event, dict):
-                    self._read(usage, state, event, event.get("type"))
+            elif name is None:  # the SDKs skip an unnamed event
+                continue
             elif name in _USAGE_EVENT_NAMES or (name != b"ping" and _USAGE_TYPES.search(data) is not None):
                 # The SDKs hand a named event's data on and go by its type, whatever the name (ping aside).
                 event = decode_event(usage, state, data)

@@ -1,7 +1,8 @@
 """An Anthropic Messages stream's events as the SDKs read them: their names, and where the message ends.
 
-The SDKs know an event by its ``event:`` line: ``ping`` is skipped and ``error`` raised on, whatever
-their data says; any other named event is handed on and read by its data's ``type``.
+The SDKs know an event by its ``event:`` line, read as the SSE specification reads a field (one space
+after the colon dropped, nothing else): ``ping`` is skipped and ``error`` raised on, whatever their data
+says; an event without one is skipped; any other named event is handed on and read by its data's ``type``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def stop_end(block: bytes) -> int | None:
         ending = _BLANK_LINE.search(block, found)
         event_end = len(block) if ending is None else ending.start() + 1
         names = _EVENT_LINE.findall(block, event_start, event_end)
-        if not names or names[-1].strip() != b"ping":
+        if names and event_name(names[-1]) != b"ping":
             event = block[event_start:event_end]
             stop = search_data_lines(_TERMINAL, event)
             if stop is not None and _is_stop(event, stop.start()):
@@ -39,15 +40,25 @@ def stop_end(block: bytes) -> int | None:
 
 
 def event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
-    """Each ``data:`` line of the block with the name of its event (its ``event:`` line), ``None`` when unnamed."""
+    """Each ``data:`` line of the block with the name its event is handed on under (its last ``event:``
+    line, wherever in the event), ``None`` when unnamed."""
     name: bytes | None = None
+    data: list[bytes] = []
     for line in block.split(b"\n"):
         if line.startswith(b"event:"):
-            name = line[6:].strip() or None
+            name = event_name(line[6:])
         elif line.startswith(b"data:"):
-            yield name, line[5:]
-        elif not line.strip():  # the blank line that ends an event
-            name = None
+            data.append(line[5:])
+        elif line in (b"", b"\r"):  # the blank line that ends an event
+            yield from ((name, value) for value in data)
+            name, data = None, []
+    yield from ((name, value) for value in data)
+
+
+def event_name(value: bytes) -> bytes:
+    """An ``event:`` line's value as the SSE specification reads it: one leading space dropped, and the line's end."""
+    value = value[1:] if value.startswith(b" ") else value
+    return value[:-1] if value.endswith(b"\r") else value
 
 
 def _is_stop(event: bytes, position: int) -> bool:
