@@ -3,7 +3,7 @@ and the per-request cost of the defences.
 
     python benchmarks/bench_hostile.py reads      # p99 added to proxied requests by 8 heavy /logs readers
     python benchmarks/bench_hostile.py sizes      # RSS over idle under the size attacks; /health latency
-    python benchmarks/bench_hostile.py cost       # the guard and value checks per request; large-body scans
+    python benchmarks/bench_hostile.py cost       # the guard and value checks per request; hostile bodies
     python benchmarks/bench_hostile.py all
 
 Real processes: ``ccproxy serve`` (every plugin on) in front of ``ccproxy mock-upstream``.
@@ -27,7 +27,12 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.hostile_bodies import error_text_milliseconds, form_type_milliseconds, scan_seconds
+from benchlib.hostile_bodies import (
+    bomb_decode_milliseconds,
+    error_text_milliseconds,
+    form_type_milliseconds,
+    scan_seconds,
+)
 from benchlib.processes import Service, plugins_on_settings, start_mock, start_proxy
 
 ANTHROPIC = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01", "content-type": "application/json"}
@@ -360,6 +365,7 @@ def bench_cost(iterations: int = 200_000) -> dict:
     values_us = (time.perf_counter() - started) / iterations * 1e6
     print(f"cost per request: browser guard {guard_us:.2f} us; value checks on arrival {values_us:.2f} us")
     texts = {"error_text_ms": error_text_milliseconds(), "scan_s": scan_seconds(), "form_ms": form_type_milliseconds()}
+    texts["bomb_ms"] = bomb_decode_milliseconds()
     return {"guard_us": guard_us, "values_us": values_us, **texts}
 
 

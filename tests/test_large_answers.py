@@ -13,6 +13,7 @@ import logging
 from decimal import Decimal
 
 import anthropic
+import brotli
 import httpx
 import pytest
 
@@ -75,7 +76,13 @@ def stream_answer(body: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
 
+DECLARED = 2 << 20  # over the proxy's decoding limit below (1 MiB)
+SMALL = json.dumps({**MESSAGE, "content": [{"type": "text", "text": "Hi"}]}).encode()
+
 ANSWERS = {
+    "declared-large": [answer(b"x" * DECLARED)[: -DECLARED + 100], 10.0, b"x" * (DECLARED - 100)],
+    "small-br": answer(brotli.compress(SMALL), b"br"),
+    "small-gzip": answer(gzip.compress(SMALL), b"gzip"),
     "plain": answer(BODY),
     "gzip": answer(gzip.compress(BODY), b"gzip"),
     "tree": answer(gzip.compress(TREE), b"gzip"),
@@ -116,6 +123,34 @@ def test_a_compressed_answer_of_a_few_kilobytes_is_read_beside_the_event_loop(pr
     [record] = recorder.wait_for_ends(1)
     assert record.cost_usd == HAIKU_COST
     assert on_loop == [False]
+
+
+@pytest.mark.parametrize(("kind", "read_on_loop"), [("small-gzip", True), ("small-br", False)])
+def test_a_small_brotli_answer_is_read_beside_the_event_loop_as_its_decoded_size_has_no_bound(
+    proxy, recorder, monkeypatch, kind, read_on_loop
+):
+    # 300 bytes of brotli can stand for 64 MiB; 1 KiB of gzip for 1 MiB at most, quick to decode in place.
+    on_loop = []
+    account = answer_reading._account
+    monkeypatch.setattr(
+        answer_reading, "_account", lambda *args: on_loop.append(event_loop_running()) or account(*args)
+    )
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=proxy.url, default_headers={"x-raw": kind})
+    client.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[])
+    [record] = recorder.wait_for_ends(1)
+    assert record.cost_usd == HAIKU_COST and on_loop == [read_on_loop]
+
+
+def test_an_answer_declared_larger_than_can_be_read_is_passed_on_from_its_first_byte(proxy_factory, recorder, upstream):
+    # Before, its first 1 MiB was held: a provider sending it slowly kept the client waiting without a status.
+    proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"max_decoded_bytes": 1 << 20})
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "x-raw": "declared-large"}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": []}
+    with httpx.stream("POST", proxy.url + "/v1/messages", json=body, headers=headers, timeout=5) as answer:
+        assert answer.status_code == 200
+        assert next(answer.iter_raw()) == b"x" * 100  # sent before the provider's pause, not after it
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.priced) == (499, False)
 
 
 def test_a_provider_s_endless_model_name_is_cut_before_it_is_priced_or_logged(caplog):

@@ -1,5 +1,6 @@
 """What reading hostile input costs: the top-level scan of a large request body (a worker thread's CPU), a
-multipart form's ``Content-Type`` and a provider's error message (both read on the event loop)."""
+multipart form's ``Content-Type`` and a provider's error message (both read on the event loop), and
+decoding a compression bomb up to the decoding limit."""
 
 from __future__ import annotations
 
@@ -75,4 +76,33 @@ def error_text_milliseconds(repeats: int = 20) -> dict[str, float]:
             safe_error_text(text, 2000)
         figures[name] = (time.perf_counter() - started) / repeats * 1000
     print("hostile error message, ms each: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures.items()))
+    return figures
+
+
+def _gzip_of_zeros(size: int) -> bytes:
+    import zlib
+
+    packer, zeros = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)
+    return b"".join(packer.compress(zeros) for _ in range(size >> 20)) + packer.flush()
+
+
+def bomb_decode_milliseconds(limit: int = 64 << 20) -> dict[str, float]:
+    """Milliseconds to decode compression bombs up to ``limit`` (``UPSTREAM__MAX_DECODED_BYTES``), in one chunk."""
+    import brotli
+
+    from ccproxy_core.forwarding.decoding import decoder_for
+
+    gzip_bomb = _gzip_of_zeros(4 << 30)
+    bombs = {
+        f"gzip, {len(gzip_bomb) >> 20} MiB for 4 GiB": ("gzip", gzip_bomb),
+        f"gzip then br, {len(brotli.compress(gzip_bomb))} bytes": ("gzip, br", brotli.compress(gzip_bomb)),
+    }
+    figures = {}
+    for name, (encoding, body) in bombs.items():
+        decoder = decoder_for(encoding, limit)
+        assert decoder is not None
+        started = time.perf_counter()
+        decoder.decode(body)
+        figures[name] = (time.perf_counter() - started) * 1000
+    print("compression bomb to the limit, ms each: " + ", ".join(f"{name} {ms:.0f}" for name, ms in figures.items()))
     return figures

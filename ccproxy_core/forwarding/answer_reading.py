@@ -35,14 +35,19 @@ ACCOUNTED_IN_THREAD_BYTES = 1024 * 1024
 """Whole answers larger than this are decoded and read in a worker thread, not on the event loop: a
 64 MiB answer would hold every other request for a few hundred ms."""
 COMPRESSED_IN_THREAD_BYTES = 1024
-"""The same for compressed answers larger than this: a few KB of gzip, brotli or zstd can decode to 64 MiB."""
+"""The same for gzip and deflate answers larger than this (1 KiB of them decodes to 1 MiB at most, a few KB
+to 64 MiB); brotli and zstd answers, and codings in a row, are read in a thread whatever their size."""
 
 
 async def account_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, decoder, payload: bytes) -> None:
     """Usage and outcome of an answer read whole, into ``exchange`` (see :func:`read_whole_answer`)."""
     if exchange.accounting_lost:
         return
-    if len(payload) > (ACCOUNTED_IN_THREAD_BYTES if decoder is None else COMPRESSED_IN_THREAD_BYTES):
+    if decoder is None:
+        in_thread = len(payload) > ACCOUNTED_IN_THREAD_BYTES
+    else:  # only a small body of a coding whose output is bounded by its input is sure to decode quickly
+        in_thread = len(payload) > COMPRESSED_IN_THREAD_BYTES or not decoder.expands_boundedly
+    if in_thread:
         await asyncio.to_thread(_account, exchange, upstream, decoder, payload)
     else:
         _account(exchange, upstream, decoder, payload)
@@ -221,7 +226,10 @@ async def read_answer_chunks(
 ) -> tuple[list[bytes], bool]:
     """The answer's chunks and True, or the first ones and False once they pass ``limit`` bytes, or
     the bytes all answers together may hold."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
+    if upstream.content_length is not None and upstream.content_length > limit:
+        return chunks, False  # never held whole: passed on from its first byte, not after the limit's worth
     async for chunk in upstream.content.iter_any():
         if exchange.first_byte_at is None:
             exchange.first_byte_at = time.perf_counter()

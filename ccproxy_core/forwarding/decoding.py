@@ -17,6 +17,8 @@ import zstandard
 
 _STEP = 64 * 1024
 """Largest output asked of a decoder in one step."""
+_ZLIB_INPUT_SLICE = 16 * 1024
+"""gzip and deflate input handed to zlib at once (one byte of it stands for 1,032 decoded at most)."""
 _ZSTD_INPUT_SLICE = 128
 """zstandard's streaming decoder has no output bound, so it is fed this many input bytes at a
 time: one compressed zstd byte yields at most ~32 KiB (a 128 KiB block from a 4-byte header)."""
@@ -68,6 +70,10 @@ class BodyDecoder:
         """Whether bytes came after the encoded stream's end (a decoder that cannot tell says no)."""
         return False
 
+    expands_boundedly = False
+    """Whether its output is at most some 1,000 times its input (deflate's bound): brotli's and zstd's
+    have none (300 bytes of brotli stand for gigabytes), so a small body is no sign of a cheap decode."""
+
     def _room(self) -> int:
         return max(1, min(_STEP, self.limit - self.decoded_bytes + 1))
 
@@ -77,6 +83,8 @@ class BodyDecoder:
 
 class _ZlibDecoder(BodyDecoder):
     """gzip (``wbits`` 31) or zlib-wrapped deflate (15); a raw deflate stream is tried when zlib's header is missing."""
+
+    expands_boundedly = True
 
     def __init__(self, limit: int, wbits: int) -> None:
         super().__init__(limit)
@@ -104,11 +112,17 @@ class _ZlibDecoder(BodyDecoder):
 
     def _bounded(self, data: bytes) -> bytes:
         pieces, size = [], 0
-        while data and size <= self.limit - self.decoded_bytes:
-            piece = self._decoder.decompress(data, self._room())
-            pieces.append(piece)
-            size += len(piece)
-            data = self._decoder.unconsumed_tail
+        # Fed a slice at a time: each bounded step copies what it left unread, and a small input can
+        # stand for much output (a 10 MB chunk held whole was copied once for every 64 KiB decoded).
+        for start in range(0, len(data), _ZLIB_INPUT_SLICE):
+            tail = data[start : start + _ZLIB_INPUT_SLICE]
+            while tail and size <= self.limit - self.decoded_bytes:
+                piece = self._decoder.decompress(tail, self._room())
+                pieces.append(piece)
+                size += len(piece)
+                tail = self._decoder.unconsumed_tail
+            if size > self.limit - self.decoded_bytes:
+                break
         return b"".join(pieces)
 
 
