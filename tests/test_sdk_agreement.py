@@ -75,6 +75,15 @@ SPACED_PING_DELTA = message_stream("message_delta").replace(
 )
 SPACED_PING_COST = (1000 * 1 + 9000 * 5) / Decimal(1_000_000)
 
+
+def inserted_before_stop(event: bytes) -> bytes:
+    return message_stream("message_delta").replace(b"event: message_stop", event + b"event: message_stop")
+
+
+LATE_DATA = b"data: " + json.dumps(LATE_DELTA).encode() + b"\n"
+OVERLOADED = b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n'
+
+
 ANSWERS = {
     "spaced-ping-delta": stream_answer(SPACED_PING_DELTA),
     "renamed-delta": stream_answer(message_stream("message_update")),
@@ -187,6 +196,13 @@ PING_STOP = b'event: ping\ndata: {"type": "message_stop"}\n\n'  # a ping whateve
             b"event: content_block_stop", ERROR_STRING + b"event: content_block_stop"
         ),
         message_stream("message_delta").replace(b"\n", b"\r\n"),
+        message_stream("message_delta")
+        .replace(b"event: message_delta\ndata: ", b"data: ")
+        .replace(b"\n\nevent: message_stop", b"\nevent: message_delta\n\nevent: message_stop"),  # a name after its data
+        inserted_before_stop(b"event: message_delta\n" + LATE_DATA + b"event: ping\n\n"),
+        inserted_before_stop(OVERLOADED + b"event: error\r\n\r\n"),
+        inserted_before_stop(b"event:\n" + LATE_DATA + b"\n"),
+        inserted_before_stop(b"event: message_delta\nevent\n" + LATE_DATA + b"\n"),
     ],
 )
 @pytest.mark.parametrize("size", [1, 2, 7])
@@ -246,14 +262,6 @@ def test_an_event_name_is_read_as_the_sse_specification_reads_it_as_the_sdk_does
     assert (record.tokens_output, record.error_type, record.cost_usd) == (9000, None, SPACED_PING_COST)
 
 
-def inserted_before_stop(event: bytes) -> bytes:
-    return message_stream("message_delta").replace(b"event: message_stop", event + b"event: message_stop")
-
-
-LATE_DATA = b"data: " + json.dumps(LATE_DELTA).encode() + b"\n"
-OVERLOADED = b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n'
-
-
 @pytest.mark.parametrize(
     ("stream", "output", "error_type", "ended"),
     [
@@ -264,6 +272,9 @@ OVERLOADED = b'data: {"type": "error", "error": {"type": "overloaded_error", "me
         (inserted_before_stop(b"event:error\r\n" + OVERLOADED + b"\n"), 15, "overloaded_error", True),
         (message_stream("message_delta").replace(b"event: message_stop", b"event: ping "), 15, None, True),
         (message_stream("message_delta").replace(b"event: message_stop\n", b""), 15, None, False),  # no stop
+        (inserted_before_stop(b"event:\n" + LATE_DATA + b"\n"), 15, None, True),  # "" is no name to the SDKs
+        (inserted_before_stop(b"event: message_delta\nevent\n" + LATE_DATA + b"\n"), 15, None, True),
+        (message_stream("message_delta").replace(b"event: message_stop", b"event:"), 15, None, False),
     ],
 )
 def test_events_are_known_by_their_names_as_the_anthropic_sdk_knows_them(stream, output, error_type, ended):
@@ -271,3 +282,20 @@ def test_events_are_known_by_their_names_as_the_anthropic_sdk_knows_them(stream,
     parser.feed(stream)
     usage, state = parser.result(), parser.final_state()
     assert (usage.output_tokens, usage.error_type, state.terminal_seen) == (output, error_type, ended)
+
+
+@pytest.mark.parametrize(
+    ("reads", "output", "error_type"),
+    [
+        ([LATE_DATA, b"event: message_delta\n\n"], 9000, None),  # named after its data, in a later read
+        ([b"event: message_delta\n" + LATE_DATA, b"event: ping\n\n"], 15, None),  # renamed a ping there
+        ([OVERLOADED, b"event: error\n\n"], 15, "overloaded_error"),
+        ([LATE_DATA, b"event: message_delta\n", b"\n"], 9000, None),
+    ],
+)
+def test_an_event_named_in_a_later_read_than_its_data_gets_its_last_name(reads, output, error_type):
+    before, after = message_stream("message_delta").split(b"event: message_stop")
+    parser = StreamUsageParser("anthropic")
+    for read in [before, *reads, b"event: message_stop" + after]:
+        parser.feed(read)
+    assert (parser.result().output_tokens, parser.result().error_type) == (output, error_type)

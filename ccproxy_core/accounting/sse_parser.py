@@ -160,7 +160,7 @@ class OpenEventName:
         return carried
 
 
-_EVENT_NAME_LINE = re.compile(rb"(?m)^event:[^\n]*")
+_EVENT_NAME_LINE = re.compile(rb"(?m)^event(?::[^\n]*|\r?$)")  # "event" alone names an event "" (unnamed)
 
 
 def search_data_lines(pattern: re.Pattern[bytes], block: bytes) -> re.Match[bytes] | None:
@@ -232,10 +232,13 @@ class DataJoiner:
         opened = b""
         if self.inside_event:  # the block first finishes the event the last one left open
             end = _first_blank_line(block)
-            self._add(_DATA_VALUES.findall(block if end is None else block[:end]))
+            finishing = block if end is None else block[:end]
+            self._add(_DATA_VALUES.findall(finishing))
             if end is None:
                 return b""
             opened = self._joined(self._pieces) + b"\n" if self._pieces else b""
+            if opened and (names := _EVENT_NAME_LINE.findall(finishing)):
+                opened = names[-1] + b"\n" + opened  # an event's name may follow its data: its last one counts
             self._pieces, self._size, self._dropping = [], 0, False
             block = block[end:]
         last = _after_last_blank_line(block)

@@ -14,7 +14,7 @@ from ccproxy_core.accounting.sse_parser import search_data_lines
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
 
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
-_EVENT_LINE = re.compile(rb"(?m)^event:(.*)$")
+_EVENT_LINE = re.compile(rb"(?m)^event(?::(.*)|\r?)$")  # "event" alone gives an empty name: unnamed
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
@@ -30,7 +30,7 @@ def stop_end(block: bytes) -> int | None:
         ending = _BLANK_LINE.search(block, found)
         event_end = len(block) if ending is None else ending.start() + 1
         names = _EVENT_LINE.findall(block, event_start, event_end)
-        if names and event_name(names[-1]) != b"ping":
+        if names and event_name(names[-1]) not in (b"", b"ping"):
             event = block[event_start:event_end]
             stop = search_data_lines(_TERMINAL, event)
             if stop is not None and _is_stop(event, stop.start()):
@@ -41,12 +41,12 @@ def stop_end(block: bytes) -> int | None:
 
 def event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
     """Each ``data:`` line of the block with the name its event is handed on under (its last ``event:``
-    line, wherever in the event), ``None`` when unnamed."""
+    line, wherever in the event), ``None`` when unnamed (or named ``""``)."""
     name: bytes | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
-        if line.startswith(b"event:"):
-            name = event_name(line[6:])
+        if line.startswith(b"event:") or line in (b"event", b"event\r"):
+            name = event_name(line[6:]) or None  # an empty name is none, as the SDKs read it
         elif line.startswith(b"data:"):
             data.append(line[5:])
         elif line in (b"", b"\r"):  # the blank line that ends an event
