@@ -72,10 +72,20 @@ def test_the_boundary_comes_from_a_multipart_form_content_type_only(content_type
         "multipart/form-data; boundary*=utf-8''ab%6",  # a broken escape
         "multipart/form-data; boundary*=utf-8''ab; boundary*0=ef",
         "multipart/form-data; boundary*0=a'b'c; boundary*1*=%65",  # email finds a charset in the joined value
+        'multipart/form-data; boundary="abc "',  # email drops the space, Go's mime keeps it
+        'multipart/form-data; boundary="abc\t"',
+        "multipart/form-data; boundary*=utf-8''abc%20",
+        'multipart/form-data; boundary="a\\bc"',  # email's new policy drops the backslash, the old one keeps it
     ],
 )
-def test_rfc_2231_pieces_the_parsers_could_read_differently_give_no_boundary(content_type):
+def test_a_boundary_the_parsers_could_read_differently_is_none(content_type):
     assert form_boundary(content_type) is None
+
+
+def test_an_escaped_quote_or_backslash_is_read_as_every_parser_reads_it():
+    content_type = 'multipart/form-data; boundary="a\\\\b\\"c"'
+    assert pythons_boundaries(content_type) == {'a\\b"c'}
+    assert form_boundary(content_type) == b'a\\b"c'
 
 
 def test_a_boundary_cut_in_escaped_and_plain_pieces_is_read_as_the_parsers_agree():

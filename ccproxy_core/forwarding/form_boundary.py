@@ -36,6 +36,8 @@ def form_boundary(content_type: str | None) -> bytes | None:
     position = len(MEDIA_TYPE)
     while (match := _PARAMETER.match(content_type, position)) is not None:
         name, value = match[1].lower(), match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2])
+        if name.startswith("boundary") and match[2] is not None and _odd_escape(match[2]):
+            return None  # Go's mime and Python's old email parser keep such a backslash, the new one drops it
         if name == "boundary":
             boundaries.append(value)
         elif name.startswith("boundary*"):
@@ -48,7 +50,14 @@ def form_boundary(content_type: str | None) -> bytes | None:
     boundary = _extended_boundary(pieces) if pieces else boundaries[0] if len(boundaries) == 1 else None
     if boundary is None or not 0 < len(boundary) <= 70 or not boundary.isascii():
         return None
+    if boundary != boundary.rstrip():
+        return None  # Python's email drops spaces at its end, Go's mime keeps them (RFC 2046 allows none)
     return boundary.encode("ascii")
+
+
+def _odd_escape(quoted: str) -> bool:
+    """Whether a quoted value escapes a character other than ``"`` and ``\\``."""
+    return any(escape[1] not in '"\\' for escape in _ESCAPED.finditer(quoted))
 
 
 def _extended_boundary(pieces: dict[str, str]) -> str | None:
