@@ -16,6 +16,11 @@ from ccproxy_core.json_text import decode_json, too_costly_to_decode
 _TERMINAL = re.compile(rb'"type"\s*:\s*"message_stop"')
 _EVENT_LINE = re.compile(rb"(?m)^event(?::(.*)|\r?)$")  # "event" alone gives an empty name: unnamed
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+# The values after "event:" that name an event the SDKs skip, ping or unnamed: one space after the colon
+# dropped, the line's end (a set lookup rather than a call: pings may come by the hundred thousand).
+_SKIPPED_NAMES = frozenset(
+    space + name + end for space in (b"", b" ") for name in (b"", b"ping") for end in (b"", b"\r")
+)
 
 
 def stop_end(block: bytes) -> int | None:
@@ -30,7 +35,7 @@ def stop_end(block: bytes) -> int | None:
         ending = _BLANK_LINE.search(block, found)
         event_end = len(block) if ending is None else ending.start() + 1
         names = _EVENT_LINE.findall(block, event_start, event_end)
-        if names and event_name(names[-1]) not in (b"", b"ping"):
+        if names and names[-1] not in _SKIPPED_NAMES:
             event = block[event_start:event_end]
             stop = search_data_lines(_TERMINAL, event)
             if stop is not None and _is_stop(event, stop.start()):
@@ -45,14 +50,16 @@ def event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
     name: bytes | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
-        if line.startswith(b"event:") or line in (b"event", b"event\r"):
-            name = event_name(line[6:]) or None  # an empty name is none, as the SDKs read it
-        elif line.startswith(b"data:"):
+        if line.startswith(b"data:"):
             data.append(line[5:])
-        elif line in (b"", b"\r"):  # the blank line that ends an event
-            yield from ((name, value) for value in data)
+        elif not line or line == b"\r":  # the blank line that ends an event
+            for value in data:
+                yield name, value
             name, data = None, []
-    yield from ((name, value) for value in data)
+        elif line.startswith(b"event:") or line in (b"event", b"event\r"):
+            name = event_name(line[6:]) or None  # an empty name is none, as the SDKs read it
+    for value in data:
+        yield name, value
 
 
 def event_name(value: bytes) -> bytes:
