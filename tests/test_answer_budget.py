@@ -19,7 +19,7 @@ def answer(*chunks: bytes):
         for chunk in chunks:
             yield chunk
 
-    return SimpleNamespace(content=SimpleNamespace(iter_any=iter_any), content_length=None)
+    return SimpleNamespace(content=SimpleNamespace(iter_any=iter_any), content_length=None, status=200)
 
 
 def exchange() -> Exchange:

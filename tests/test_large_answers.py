@@ -80,6 +80,7 @@ DECLARED = 2 << 20  # over the proxy's decoding limit below (1 MiB)
 SMALL = json.dumps({**MESSAGE, "content": [{"type": "text", "text": "Hi"}]}).encode()
 
 ANSWERS = {
+    "not-modified": b"HTTP/1.1 304 Not Modified\r\ncontent-length: %d\r\n\r\n" % DECLARED,
     "declared-large": [answer(b"x" * DECLARED)[: -DECLARED + 100], 10.0, b"x" * (DECLARED - 100)],
     "small-br": answer(brotli.compress(SMALL), b"br"),
     "small-gzip": answer(gzip.compress(SMALL), b"gzip"),
@@ -151,6 +152,15 @@ def test_an_answer_declared_larger_than_can_be_read_is_passed_on_from_its_first_
         assert next(answer.iter_raw()) == b"x" * 100  # sent before the provider's pause, not after it
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.priced) == (499, False)
+
+
+def test_a_not_modified_answer_states_a_large_length_but_has_no_body_to_pass_on(proxy_factory, recorder, upstream):
+    proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"max_decoded_bytes": 1 << 20})
+    headers = {"authorization": "Bearer sk-test", "x-raw": "not-modified", "if-none-match": '"v1"'}
+    answer = httpx.get(proxy.url + "/v1/files/file-1/content", headers=headers, timeout=10)
+    assert (answer.status_code, answer.content) == (304, b"")
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.priced, record.cost_usd) == (304, None, True, 0)
 
 
 def test_a_provider_s_endless_model_name_is_cut_before_it_is_priced_or_logged(caplog):

@@ -228,7 +228,7 @@ async def read_answer_chunks(
     the bytes all answers together may hold."""
     chunks: list[bytes] = []
     size = 0
-    if upstream.content_length is not None and upstream.content_length > limit:
+    if _declared_too_large(upstream, limit):
         return chunks, False  # never held whole: passed on from its first byte, not after the limit's worth
     async for chunk in upstream.content.iter_any():
         if exchange.first_byte_at is None:
@@ -238,3 +238,10 @@ async def read_answer_chunks(
         if size > limit or not budget.take(exchange, len(chunk)):
             return chunks, False
     return chunks, True
+
+
+def _declared_too_large(upstream: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether the answer's body, by its ``Content-Length``, is larger than ``limit`` (a 204 or a 304 has none,
+    whatever length it states)."""
+    length = upstream.content_length
+    return length is not None and length > limit and upstream.status not in NO_CONTENT
