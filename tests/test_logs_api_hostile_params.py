@@ -48,6 +48,7 @@ CASES = [
     ("/logs/query", {"model": ["gpt-4o", "claude-haiku-4-5"]}, "model"),
     ("/logs/analytics", {"project": ["webshop", "backend"]}, "project"),
     ("/logs/entries", {"page_size": ["5", "7"]}, "page_size"),
+    ("/logs/query", {"streaming": "maybe"}, "streaming"),
 ]
 
 
@@ -90,3 +91,11 @@ def test_every_parameter_a_route_declares_is_taken(server):
     assert response.status_code == 200, response.text[:300]
     message = httpx.get(server.url + "/logs/query", params={"modle": "m"}, timeout=10).json()["detail"][0]["msg"]
     assert "not a parameter of /logs/query" in message and "model" in message
+
+
+def test_an_empty_streaming_filter_is_no_filter_as_a_forms_blank_field(server):
+    for path in ("/logs/query", "/logs/entries", "/logs/analytics"):
+        response = httpx.get(server.url + path, params={"streaming": "", "model": " "}, timeout=10)
+        assert response.status_code == 200, (path, response.text[:300])
+    echoed = httpx.get(server.url + "/logs/query", params={"streaming": " TRUE "}, timeout=10).json()["filters"]
+    assert echoed["streaming"] is True

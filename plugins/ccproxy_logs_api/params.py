@@ -202,11 +202,24 @@ def filter_params(
     service_type: str | None = Query(None, description="Comma list: anthropic, openai; !name excludes"),
     endpoint: str | None = Query(None, description="Comma list of route templates (/v1/messages); !name excludes"),
     status_code: str | None = Query(None, description="Comma list of statuses or classes: 200,4xx,5xx"),
-    streaming: bool | None = Query(None, description="true or false"),
+    streaming: str | None = Query(None, description="true or false; empty is no filter"),
     attribution: AttributionParams = Depends(attribution_params),
 ) -> FilterParams:
     """FastAPI dependency collecting the row filters."""
-    return FilterParams(model, service_type, endpoint, status_code, streaming, attribution)
+    return FilterParams(model, service_type, endpoint, status_code, parse_flag("streaming", streaming), attribution)
+
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on", "t", "y"}), frozenset({"false", "0", "no", "off", "f", "n"})
+
+
+def parse_flag(name: str, value: str | None) -> bool | None:
+    """``true`` or ``false`` (in the forms FastAPI reads a boolean in); empty, as a form's blank field, is no filter."""
+    given = (value or "").strip().lower()
+    if not given:
+        return None
+    if given in _TRUE or given in _FALSE:
+        return given in _TRUE
+    raise param_error(name, "must be true or false (or empty for no filter)", value)
 
 
 def encode_cursor(position: PagePosition, filters: FilterParams) -> str:
