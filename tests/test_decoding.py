@@ -87,3 +87,24 @@ def test_codings_in_a_row_stop_at_the_limit():
     decoder = decoder_for("gzip, gzip", 1 << 20)
     produced = sum(len(decoder.decode(bomb[i : i + 4096])) for i in range(0, len(bomb), 4096))
     assert decoder.over_limit and produced <= 1 << 20
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("after", [b"junk", gzip.compress(b"a second member")])
+@pytest.mark.parametrize("chunk_size", [7, 4096, 1 << 20])
+def test_bytes_after_a_gzip_stream_end_it_whatever_was_decoded_before(after, chunk_size):
+    # Once past 64 KiB of output, a bounded step at the stream's end left the bytes after it "unread" for ever:
+    # the decoder spun at full CPU. The SDKs' decoders read the first member only, as this one does.
+    body = gzip.compress(b"a" * 70_000) + after
+    decoder = decoder_for("gzip", 64 << 20)
+    decoded = b"".join(decoder.decode(body[i : i + chunk_size]) for i in range(0, len(body), chunk_size))
+    assert decoded == b"a" * 70_000 and decoder.finished and decoder.bytes_after_end
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_raw_deflate_is_told_from_zlib_however_few_bytes_come_first(first):
+    raw = zlib.compressobj(wbits=-15)
+    compressed = raw.compress(ANSWER) + raw.flush()
+    decoder = decoder_for("deflate", 1 << 20)
+    decoded = decoder.decode(compressed[:first]) + decoder.decode(compressed[first:])
+    assert decoded == ANSWER and decoder.finished

@@ -91,9 +91,16 @@ class _ZlibDecoder(BodyDecoder):
         self._wbits = wbits
         self._decoder = zlib.decompressobj(wbits)
         self._started = False
+        self._head = b""
+        """A deflate body's first byte, held until the second tells a zlib header from raw deflate."""
+        self._after_end = False
 
     def _decode(self, chunk: bytes) -> bytes:
         if not self._started and self._wbits == 15:
+            chunk, self._head = self._head + chunk, b""
+            if len(chunk) < 2:
+                self._head = chunk
+                return b""
             self._started = True
             try:
                 return self._bounded(chunk)
@@ -108,7 +115,7 @@ class _ZlibDecoder(BodyDecoder):
 
     @property
     def bytes_after_end(self) -> bool:
-        return bool(self._decoder.unused_data)
+        return self._after_end or bool(self._decoder.unused_data)
 
     def _bounded(self, data: bytes) -> bytes:
         pieces, size = [], 0
@@ -116,11 +123,16 @@ class _ZlibDecoder(BodyDecoder):
         # stand for much output (a 10 MB chunk held whole was copied once for every 64 KiB decoded).
         for start in range(0, len(data), _ZLIB_INPUT_SLICE):
             tail = data[start : start + _ZLIB_INPUT_SLICE]
-            while tail and size <= self.limit - self.decoded_bytes:
+            # Past the stream's end zlib hands the rest back as unread however often it is asked:
+            # it is bytes after the end (a second gzip member, which the SDKs' decoders do not read either).
+            while tail and not self._decoder.eof and size <= self.limit - self.decoded_bytes:
                 piece = self._decoder.decompress(tail, self._room())
                 pieces.append(piece)
                 size += len(piece)
                 tail = self._decoder.unconsumed_tail
+            if self._decoder.eof:
+                self._after_end = self._after_end or bool(tail) or start + _ZLIB_INPUT_SLICE < len(data)
+                break
             if size > self.limit - self.decoded_bytes:
                 break
         return b"".join(pieces)
