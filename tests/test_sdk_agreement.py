@@ -273,6 +273,7 @@ def test_an_event_name_is_read_as_the_sse_specification_reads_it_as_the_sdk_does
         (message_stream("message_delta").replace(b"event: message_stop", b"event: ping "), 15, None, True),
         (message_stream("message_delta").replace(b"event: message_stop\n", b""), 15, None, False),  # no stop
         (inserted_before_stop(b"event:\n" + LATE_DATA + b"\n"), 15, None, True),  # "" is no name to the SDKs
+        (inserted_before_stop(b"event: message_delta\n" + OVERLOADED + b"\n"), 15, None, True),  # not "error"
         (inserted_before_stop(b"event: message_delta\nevent\n" + LATE_DATA + b"\n"), 15, None, True),
         (message_stream("message_delta").replace(b"event: message_stop", b"event:"), 15, None, False),
     ],

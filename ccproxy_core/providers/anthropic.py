@@ -247,7 +247,7 @@ class AnthropicStreamReader(StreamReader):
                 self._output_counted = True
             elif not self._output_counted:  # counts are cumulative: a later delta without one keeps it
                 _output_unknown(usage)
-        _read_event(usage, state, event, kind)
+        _read_event(usage, event, kind)
 
 
 def _output_unknown(usage: Usage) -> None:
@@ -269,7 +269,7 @@ _USAGE_TYPES = re.compile(rb'"(?:message_start|message_delta)"')
 _ERROR_DATA_BYTES = 4096
 
 
-def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: Any) -> None:
+def _read_event(usage: Usage, event: dict[str, Any], kind: Any) -> None:
     if kind == "message_start":
         message = event.get("message")
         if isinstance(message, dict):
@@ -280,10 +280,7 @@ def _read_event(usage: Usage, state: StreamState, event: dict[str, Any], kind: A
         delta = event.get("delta")
         if isinstance(delta, dict):
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
-    elif kind == "error":
-        # An error event ends the stream: a client that hangs up now had the whole answer.
-        state.error_seen = state.terminal_seen = state.over = True
-        read_error(usage, event.get("error"))
+    # An error's data under another event's name is no error: the SDKs raise on the name "error" alone.
 
 
 def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:
