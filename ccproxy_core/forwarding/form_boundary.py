@@ -19,6 +19,10 @@ _ESCAPED = re.compile(r"\\(.)")
 # into pieces, and ``boundary*N*`` a piece that is percent-escaped (the first of them with the charset).
 _PIECE_NAME = re.compile(r"boundary\*(?:0|[1-9][0-9]?)\*?")
 _BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# The characters of an unquoted value that Go's mime takes as a token and both of Python's email policies
+# read whole ("ab:cd", "abc*" and "''abc" are each cut or read otherwise by the new policy).
+_TOKEN = re.compile(r"[!#$%&+\-.0-9A-Za-z^_`{|}~]+")
+_PLAIN_PIECE = re.compile(r"\s*;\s*[^=\s]+=[^\s\"]*")
 _CHARSETS = frozenset({"utf-8", "us-ascii"})
 _MAX_PIECES = 70
 """A boundary has 70 characters at most, and each piece holds one at least."""
@@ -36,8 +40,10 @@ def form_boundary(content_type: str | None) -> bytes | None:
     position = len(MEDIA_TYPE)
     while (match := _PARAMETER.match(content_type, position)) is not None:
         name, value = match[1].lower(), match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2])
-        if name.startswith("boundary") and match[2] is not None and _odd_escape(match[2]):
-            return None  # Go's mime and Python's old email parser keep such a backslash, the new one drops it
+        if match[2] is not None and "\\\\" in match[2]:
+            return None  # Python's old email parser counts quotes naively: an escaped backslash misleads it
+        if name.startswith("boundary") and not _read_alike(name, match):
+            return None
         if name == "boundary":
             boundaries.append(value)
         elif name.startswith("boundary*"):
@@ -55,9 +61,16 @@ def form_boundary(content_type: str | None) -> bytes | None:
     return boundary.encode("ascii")
 
 
-def _odd_escape(quoted: str) -> bool:
-    """Whether a quoted value escapes a character other than ``"`` and ``\\``."""
-    return any(escape[1] not in '"\\' for escape in _ESCAPED.finditer(quoted))
+def _read_alike(name: str, match: re.Match[str]) -> bool:
+    """Whether Go's ``mime`` and Python's ``email`` (either policy) read a boundary parameter's value alike:
+    a token of the characters all three take, a quoted value escaping only ``"`` and ``\\``, an RFC 2231
+    piece written without quotes or spaces around its ``=``."""
+    quoted = match[2]
+    if name != "boundary":
+        return quoted is None and _PLAIN_PIECE.fullmatch(match[0]) is not None
+    if quoted is None:
+        return _TOKEN.fullmatch(match[3]) is not None
+    return all(escape[1] in '"\\' for escape in _ESCAPED.finditer(quoted))
 
 
 def _extended_boundary(pieces: dict[str, str]) -> str | None:
