@@ -22,6 +22,11 @@ _BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # The characters of an unquoted value that Go's mime takes as a token and both of Python's email policies
 # read whole ("ab:cd", "abc*" and "''abc" are each cut or read otherwise by the new policy).
 _TOKEN = re.compile(r"[!#$%&+\-.0-9A-Za-z^_`{|}~]+")
+# RFC 2046's boundary characters, as a quoted boundary may hold them: Python's email reads other quoted
+# values otherwise ("<a>" as "a", a backslash's escape by policy).
+_BOUNDARY_CHARS = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]+")
+_ESCAPED_PIECE = re.compile(r"[!#$%&'+\-.0-9A-Za-z^_`{|}~]+")
+_GO_TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Za-z^_`{|}~]+")
 _PLAIN_PIECE = re.compile(r"\s*;\s*[^=\s]+=[^\s\"]*")
 _CHARSETS = frozenset({"utf-8", "us-ascii"})
 _MAX_PIECES = 70
@@ -42,7 +47,7 @@ def form_boundary(content_type: str | None) -> bytes | None:
         name, value = match[1].lower(), match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2])
         if match[2] is not None and "\\\\" in match[2]:
             return None  # Python's old email parser counts quotes naively: an escaped backslash misleads it
-        if name.startswith("boundary") and not _read_alike(name, match):
+        if not _read_alike(name, match):
             return None
         if name == "boundary":
             boundaries.append(value)
@@ -62,15 +67,22 @@ def form_boundary(content_type: str | None) -> bytes | None:
 
 
 def _read_alike(name: str, match: re.Match[str]) -> bool:
-    """Whether Go's ``mime`` and Python's ``email`` (either policy) read a boundary parameter's value alike:
-    a token of the characters all three take, a quoted value escaping only ``"`` and ``\\``, an RFC 2231
-    piece written without quotes or spaces around its ``=``."""
+    """Whether Go's ``mime`` and Python's ``email`` (either policy) read a parameter alike: an unquoted value
+    that is a token (Go refuses the whole list otherwise; the new email policy ends the value, or the list,
+    at such a character), a boundary's of the characters all three read whole; an RFC 2231 piece unquoted, without spaces around its ``=``, and with ticks only where a
+    charset may stand (the new email policy looks for one in a plain piece too); a quoted boundary of RFC
+    2046's boundary characters."""
     quoted = match[2]
-    if name != "boundary":
-        return quoted is None and _PLAIN_PIECE.fullmatch(match[0]) is not None
-    if quoted is None:
+    if quoted is not None:
+        if name != "boundary":
+            return not name.startswith("boundary*")
+        return _BOUNDARY_CHARS.fullmatch(quoted) is not None
+    if not name.startswith("boundary"):
+        return _GO_TOKEN.fullmatch(match[3]) is not None or not match[3]
+    if name == "boundary":
         return _TOKEN.fullmatch(match[3]) is not None
-    return all(escape[1] in '"\\' for escape in _ESCAPED.finditer(quoted))
+    allowed = _ESCAPED_PIECE if name.endswith("*") else _TOKEN
+    return _PLAIN_PIECE.fullmatch(match[0]) is not None and allowed.fullmatch(match[3]) is not None
 
 
 def _extended_boundary(pieces: dict[str, str]) -> str | None:
@@ -102,8 +114,8 @@ def _unescaped(value: str, *, first: bool) -> str | None:
         _language, tick2, value = rest.partition("'")
         if not (tick and tick2) or charset.lower() not in _CHARSETS:
             return None
-    if _BROKEN_ESCAPE.search(value):
-        return None
+    if _BROKEN_ESCAPE.search(value) or "'" in value:
+        return None  # a tick past the charset's: the new email policy reads the pieces' ticks once joined
     try:
         return urllib.parse.unquote_to_bytes(value).decode()
     except UnicodeDecodeError:
