@@ -67,11 +67,12 @@ def form_boundary(content_type: str | None) -> bytes | None:
 
 
 def _read_alike(name: str, match: re.Match[str]) -> bool:
-    """Whether Go's ``mime`` and Python's ``email`` (either policy) read a parameter alike: an unquoted value
-    that is a token (Go refuses the whole list otherwise; the new email policy ends the value, or the list,
-    at such a character), a boundary's of the characters all three read whole; an RFC 2231 piece unquoted, without spaces around its ``=``, and with ticks only where a
-    charset may stand (the new email policy looks for one in a plain piece too); a quoted boundary of RFC
-    2046's boundary characters."""
+    """Whether Go's ``mime`` and Python's ``email`` (either policy) read a parameter alike: an unquoted
+    value that is a token (Go refuses the whole list otherwise; the new email policy ends the value, or
+    the list, at such a character), a boundary's of the characters all three read whole; a quoted
+    boundary of RFC 2046's boundary characters; an RFC 2231 piece unquoted, without spaces around its
+    ``=``, and with ticks only where a charset may stand (the new email policy looks for one in a plain
+    piece too)."""
     quoted = match[2]
     if quoted is not None:
         if name != "boundary":
