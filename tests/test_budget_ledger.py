@@ -168,3 +168,21 @@ def test_on_paths_ccproxy_has_no_name_for_a_spent_budget_lets_reads_deletes_and_
     endpoint = "/v1/" + path.split("/")[2] + "/*"
     admission = ledger.admit(SimpleNamespace(model=None, method=method, endpoint=endpoint, path=path))
     assert (admission.refuse_status is not None) is refused
+
+
+def test_a_late_record_of_the_period_just_left_announces_the_thresholds_it_crossed_there():
+    # A stream that began before midnight and ended after it: before, yesterday passed 80% unannounced.
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight - timedelta(hours=1)]
+    notices: list[dict] = []
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.05))], notify=notices.append, clock=lambda: now[0])
+    began = now[0]
+    now[0] = midnight + timedelta(minutes=4)
+    ledger.add(spend("0.04", began=began))
+    assert [(n["threshold_percent"], n["period_end"], n["spent_usd"]) for n in notices] == [
+        (50, midnight.isoformat(), 0.04),
+        (80, midnight.isoformat(), 0.04),
+    ]
+    assert ledger.budgets[0].spent == Decimal(0)  # today's spend is untouched
+    ledger.add(spend("0.001", began=began))
+    assert len(notices) == 2  # each threshold once per period

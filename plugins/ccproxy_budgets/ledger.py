@@ -68,11 +68,16 @@ class BudgetState:
         """
         return Decimal(0) if now >= self.period_end else self.spent
 
-    def add_to_period_left(self, began: datetime, amount: Decimal) -> None:
-        """Count ``amount`` in the period left behind, when ``began`` falls in it."""
+    def add_to_period_left(self, began: datetime, amount: Decimal) -> tuple[datetime, datetime] | None:
+        """Count ``amount`` in the period left behind, when ``began`` falls in it; that period's bounds if so."""
         behind = self.left_behind
-        if behind is not None and period_bounds(began, self.settings.period, self.settings.timezone)[0] == behind[0]:
-            self.left_behind = (behind[0], behind[1] + amount, behind[2])
+        if behind is None:
+            return None
+        start, end = period_bounds(began, self.settings.period, self.settings.timezone)
+        if start != behind[0]:
+            return None
+        self.left_behind = (start, behind[1] + amount, behind[2])
+        return start, end
 
     def roll_over(self, now: datetime) -> bool:
         """Move to the period holding ``now``: the next one, or back to the one before when the wall clock
@@ -169,27 +174,44 @@ class Ledger:
             if state.roll_over(now):
                 self._announce(state)
             if not state.period_start <= record.timestamp < state.period_end:
-                # Another period's: the one just left, should the clock step back into it (set right by NTP)
-                state.add_to_period_left(record.timestamp, amount)
+                # Another period's: the one just left (a stream that ended after midnight), which keeps its
+                # spend should the clock step back into it (set right by NTP), and its notices are due
+                if (bounds := state.add_to_period_left(record.timestamp, amount)) is not None:
+                    assert state.left_behind is not None
+                    self._announce(state, bounds, *state.left_behind[1:])
                 continue
             state.spent += amount
             state.added_since_sync += amount
             self._announce(state)
 
-    def _announce(self, state: BudgetState) -> None:
+    def _announce(
+        self,
+        state: BudgetState,
+        bounds: tuple[datetime, datetime] | None = None,
+        spent: Decimal | None = None,
+        notified: set[Decimal] | None = None,
+    ) -> None:
+        """Notices of the thresholds the current period's spend crossed, or those of the period ``bounds``."""
+        current = bounds is None
+        start, end = (state.period_start, state.period_end) if bounds is None else bounds
+        spent = state.spent if spent is None else spent
+        notified = state.notified if notified is None else notified
         limit = state.limit
-        crossed = [share for share in THRESHOLDS if state.spent >= share * limit and share not in state.notified]
+        crossed = [share for share in THRESHOLDS if spent >= share * limit and share not in notified]
         if not crossed:
             return
-        state.notified.update(crossed)
+        notified.update(crossed)
         if 1.0 in crossed:
             log.warning(
-                "budget %s is spent: %s of %s USD this %s (%s)",
+                "budget %s is spent: %s of %s USD %s %s (%s)",
                 state.settings.name,
-                usd_text(state.spent),
+                usd_text(spent),
                 usd_text(limit),
+                "this" if current else "in the past",
                 state.settings.period,
-                "requests now refused" if state.settings.action == "block" else "warning only",
+                ("requests now refused" if state.settings.action == "block" else "warning only")
+                if current
+                else f"a request that began before {end.isoformat()} ended after it",
             )
         for share in crossed:
             self.notify(
@@ -198,11 +220,11 @@ class Ledger:
                     "scope": state.settings.scope,
                     "period": state.settings.period,
                     "threshold_percent": round(share * 100),
-                    "spent_usd": float(round(state.spent, 6)),
+                    "spent_usd": float(round(spent, 6)),
                     "limit_usd": state.settings.limit_usd,
                     "action": state.settings.action,
-                    "period_start": state.period_start.isoformat(),
-                    "period_end": state.period_end.isoformat(),
+                    "period_start": start.isoformat(),
+                    "period_end": end.isoformat(),
                 }
             )
 
