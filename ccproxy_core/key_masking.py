@@ -65,6 +65,14 @@ def without_keys(credentials: tuple[str, ...], text: str) -> str:
     return text
 
 
+def without_any_key(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` for a log line: the request's keys masked whole, cut short or in pieces in any case
+    (:func:`without_key_pieces`), and any key of a provider's shape in any case (:func:`without_key_shapes`)."""
+    if credentials:
+        text = without_key_pieces(credentials, without_keys(credentials, text))
+    return without_key_shapes(text)
+
+
 def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
     """``query`` (a query string as sent) with the keys of ``credentials`` it holds percent-encoded masked; all
     of it masked when one is still readable once decoded (escapes in another case, say)."""

@@ -107,6 +107,9 @@ def test_websocket_frames_at_debug_show_their_kind_and_size_never_their_text():
     assert record.getMessage() == f"< TEXT [{len(echoed)} bytes]"
     ping = logging.LogRecord("websockets.client", logging.DEBUG, "", 0, "> %s", (Frame(Opcode.PING, b"hi"),), None)
     assert NoKeysInDebugLines().filter(ping) and "PING 'hi'" in ping.getMessage()
+    reason = (1008).to_bytes(2, "big") + b"bad key SK-PROJ-LEAKCANARYUU7YY0TT3RR6EE9WW2QQ5AA8"  # a provider's close
+    close = logging.LogRecord("uvicorn.error", logging.DEBUG, "", 0, "> %s", (Frame(Opcode.CLOSE, reason),), None)
+    assert NoKeysInDebugLines().filter(close) and close.getMessage() == f"> CLOSE 1008 [{len(reason)} bytes]"
 
 
 def test_keys_deep_in_a_debug_message_of_many_short_lines_are_masked():

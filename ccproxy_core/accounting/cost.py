@@ -49,6 +49,7 @@ from ccproxy_core.accounting.price_corrections import (
 )
 from ccproxy_core.accounting.service_tiers import long_context_unlisted, unpriced_label
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.key_masking import without_any_key
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets, safe_text
 
@@ -268,9 +269,7 @@ _LOG_SECRETS: ContextVar[Callable[[], Iterable[str]] | None] = ContextVar("ccpro
 def _shown(model: str) -> str:
     """A model name or tier as logged: the request's keys and anything shaped like a key masked."""
     secrets = _LOG_SECRETS.get()
-    for secret in secrets() if secrets is not None else ():
-        model = model.replace(secret, "***")
-    return redact_secrets(model)
+    return redact_secrets(without_any_key(tuple(secrets()) if secrets is not None else (), model))
 
 
 _DEFAULT_PRICE_BOOK = PriceBook()

@@ -72,11 +72,14 @@ upstream socket, ``uvicorn.error`` for the client's)."""
 
 def _without_payload(record: logging.LogRecord) -> None:
     """A data frame's line with its kind and size only: its text is a conversation, and may quote a key
-    (a provider's error echoing it) in pieces no mask can find."""
+    (a provider's error echoing it) in pieces no mask can find. A close frame keeps its code, not its reason."""
     frame = record.args[0] if isinstance(record.args, tuple) and record.args else None
     kind, data = getattr(getattr(frame, "opcode", None), "name", None), getattr(frame, "data", None)
     if kind in ("TEXT", "BINARY", "CONT") and isinstance(data, bytes | bytearray):
         record.args = (f"{kind} [{len(data)} bytes]",)
+    elif kind == "CLOSE" and isinstance(data, bytes | bytearray):
+        code = f" {int.from_bytes(data[:2], 'big')}" if len(data) >= 2 else ""
+        record.args = (f"CLOSE{code} [{len(data)} bytes]",)
 
 
 class NoQueriesInWebSocketLines(logging.Filter):
