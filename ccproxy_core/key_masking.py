@@ -118,13 +118,6 @@ def without_key_pieces(credentials: tuple[str, ...], text: str) -> str:
     return "".join(kept) + text[position:] if kept else text
 
 
-@lru_cache(maxsize=1024)
-def name_without_key_pieces(credentials: tuple[str, ...], name: str) -> str:
-    """:func:`without_key_pieces` for a name a provider reports (model, tier), each searched once: the same
-    few come back request after request (a request id is unique: only whole keys are looked for in it)."""
-    return without_key_pieces(credentials, name)
-
-
 @lru_cache(maxsize=256)
 def _runs_of(key: str) -> frozenset[str]:
     """Every :data:`SHORTEST_MASKED_KEY` characters in a row of ``key``'s secret part, lowercased; none for a

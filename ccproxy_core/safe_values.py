@@ -30,7 +30,6 @@ from ccproxy_core.key_masking import (
     is_secret_param,
     may_hold_a_key_shape,
     may_name_a_secret,
-    name_without_key_pieces,
     without_credentials,
     without_encoded_keys,
     without_key_pieces,
@@ -302,7 +301,7 @@ def safe_record(
     changes: dict[str, Any] = {}
     if credentials and record.model is not None:
         _check_text(changes, "model", record.model, caps.model, credentials)
-    _check_text(changes, "response_model", record.response_model, caps.model, credentials, pieces=True)
+    _check_text(changes, "response_model", record.response_model, caps.model, credentials)
     for name in ("query", "path"):  # the client's own text (its other fields were masked on arrival, by attribution)
         value = getattr(record, name)
         if credentials and isinstance(value, str):
@@ -320,7 +319,7 @@ def safe_record(
         if error_type != record.error_type:
             changes["error_type"] = error_type
     for name in ("upstream_request_id", "service_tier", "speed", "finish_reason"):
-        _check_text(changes, name, getattr(record, name), caps.request_id, credentials, name != "upstream_request_id")
+        _check_text(changes, name, getattr(record, name), caps.request_id, credentials)
     if record.error_message is not None:
         # Percent-encoded too: ccproxy's own 404 names the path as sent, escapes and all.
         unkeyed = without_encoded_keys(credentials, _without_any_of(credentials, record.error_message))
@@ -375,14 +374,9 @@ _KEY_SHAPED_FIELDS = (
 )
 
 
-def _check_text(
-    changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...], pieces: bool = False
-) -> None:
+def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
-        unkeyed = (
-            name_without_key_pieces(credentials, value) if pieces and credentials and isinstance(value, str) else value
-        )
-        safe = safe_text(without_credentials(credentials, unkeyed), cap) if isinstance(unkeyed, str) else None
+        safe = safe_text(without_credentials(credentials, value), cap) if isinstance(value, str) else None
         if safe != value:
             changes[name] = safe
 

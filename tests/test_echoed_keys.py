@@ -158,17 +158,32 @@ SK_OPERATOR_KEY = "sk-ant-api03-Op1Xq7Zr2Lm9Wd4Tn8Bv3Hk6Jp0Fs5Gy1Ce7Ua2Ni4Ob9Mx-
 
 
 @pytest.mark.parametrize("echoed", [SK_OPERATOR_KEY.upper(), SK_OPERATOR_KEY[20:34]])
-def test_the_operator_s_key_echoed_in_capitals_or_in_part_stays_out_of_the_warning_and_the_record(
+def test_the_operator_s_key_echoed_as_the_model_in_capitals_or_in_part_stays_out_of_the_warning(
     proxy_factory, recorder, caplog, echoed
 ):
     # Before: "No price known for model 'SK-ANT-API03-OP1XQ7ZR2...'", the whole key, at WARNING.
     caplog.set_level(logging.WARNING, logger="ccproxy_core.accounting.cost")
-    with raw_upstream({"echo": json_answer(b"200 OK", message(echoed, model=echoed))}) as upstream:
+    with raw_upstream({"echo": json_answer(b"200 OK", message("standard", model=echoed))}) as upstream:
         proxy = proxy_factory(
             upstream_url=upstream.url, plugins=[recorder], upstream={"anthropic_api_key": SK_OPERATOR_KEY}
         )
         assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers={**HEADERS, "x-raw": "echo"}).is_success
-        [record] = recorder.wait_for_ends(1)
+        recorder.wait_for_ends(1)
     logged = "\n".join(r.getMessage() for r in caplog.records if "No price known" in r.getMessage())
-    for shown in (logged, record.response_model, record.service_tier):  # and the record's model and tier
-        assert shown and without_key_pieces((SK_OPERATOR_KEY,), shown) == shown  # no piece of it left
+    assert logged and without_key_pieces((SK_OPERATOR_KEY,), logged) == logged  # no piece of it left
+
+
+def test_a_configured_key_made_of_words_leaves_the_reported_model_whole(proxy_factory, recorder):
+    # A key an operator chose (a local gateway's) shares runs of characters with model names: pieces of it
+    # must not be looked for in the model a provider reports, or every record would say "***20250929".
+    served = "claude-sonnet-4-5-20250929"
+    with raw_upstream({"served": json_answer(b"200 OK", message("standard", model=served))}) as upstream:
+        proxy = proxy_factory(
+            upstream_url=upstream.url,
+            plugins=[recorder],
+            upstream={"anthropic_api_key": "sk-team-claude-sonnet-4-5-Prod"},
+        )
+        headers = {**HEADERS, "x-api-key": "sk-ant-client-key-000", "x-raw": "served"}
+        assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    assert (record.response_model, record.service_tier) == (served, "standard")
