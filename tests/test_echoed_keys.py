@@ -187,3 +187,19 @@ def test_a_configured_key_made_of_words_leaves_the_reported_model_whole(proxy_fa
         assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers=headers).is_success
         [record] = recorder.wait_for_ends(1)
     assert (record.response_model, record.service_tier) == (served, "standard")
+
+
+def test_a_key_echoed_in_a_batch_result_s_model_stays_out_of_the_warning(proxy_factory, recorder, caplog):
+    # Before, batch results were priced without the request's keys: "No price known for model 'claude-3f9a...'".
+    client_key = "3f9a1c7e5b2d4f608a9c1e3b5d7f9a2c"  # an Azure-style key, no provider's shape
+    result = {"type": "succeeded", "message": json.loads(message("batch", model=f"claude-{client_key}"))}
+    line = json.dumps({"custom_id": "r1", "result": result}).encode() + b"\n"
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/binary\r\ncontent-length: %d\r\n\r\n" % len(line) + line
+    caplog.set_level(logging.WARNING, logger="ccproxy_core.accounting.cost")
+    with raw_upstream({"results": answer}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**HEADERS, "x-api-key": client_key, "x-raw": "results"}
+        assert httpx.get(proxy.url + "/v1/messages/batches/msgbatch_1/results", headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    logged = "\n".join(r.getMessage() for r in caplog.records if "No price known" in r.getMessage())
+    assert logged and client_key not in logged and client_key not in json.dumps(record.to_dict(), default=str)

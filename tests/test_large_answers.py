@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from ccproxy_core.accounting.cost import PriceBook
-from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.accounting.usage import Usage, usage_from_json
 from ccproxy_core.forwarding import answer_reading
 from ccproxy_core.forwarding.answer_reading import ACCOUNTED_IN_THREAD_BYTES, COMPRESSED_IN_THREAD_BYTES
 from ccproxy_core.providers import PROVIDERS
@@ -163,6 +163,11 @@ def test_a_not_modified_answer_states_a_large_length_but_has_no_body_to_pass_on(
     assert (answer.status_code, answer.content) == (304, b"")
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.priced, record.cost_usd) == (304, None, True, 0)
+
+
+def test_a_moderation_s_endless_model_name_is_cut_as_any_reported_model():
+    body = json.dumps({"id": "modr-1", "model": "omni-moderation-" + "x" * 2_000_000, "results": []}).encode()
+    assert len(usage_from_json("openai", body, "free").response_model) == MAX_MODEL_CHARS_READ
 
 
 def test_a_provider_s_endless_model_name_is_cut_before_it_is_priced_or_logged(caplog):

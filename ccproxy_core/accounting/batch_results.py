@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,9 @@ from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai
 from ccproxy_core.providers.base import decode_json
 from ccproxy_core.providers.openai_responses import read_response_object
+
+Secrets = Callable[[], Iterable[str]]
+"""A request's keys, asked for only when a log line needs them kept out."""
 
 # Lines without a usage object cannot change the sums; they are skipped after a byte search.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
@@ -189,20 +193,22 @@ def summed_usage(batch: BatchUsage) -> Usage:
     return usage
 
 
-def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage) -> Cost:
-    """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown or a result unread."""
+def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage, secrets: Secrets | None = None) -> Cost:
+    """The cost of ``batch`` at each model's batch price; unpriced when any model is unknown or a result unread.
+    ``secrets`` gives the request's keys, kept out of the warning about a model without a price."""
     if batch.unreadable:
         return UNPRICED
-    return sum_costs([_batch_price(prices, provider, key[0], usage) for key, usage in batch.groups.items()])
+    groups = batch.groups.items()
+    return sum_costs([_batch_price(prices, provider, key[0], usage, secrets) for key, usage in groups])
 
 
-def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage) -> Cost:
+def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage, secrets: Secrets | None) -> Cost:
     """genai-prices' batch price of the model where it has one, else half its standard token prices
     (the discount both providers publish is on tokens; server tools cost what they cost)."""
     usage.service_tier = "batch"
-    batch = prices.compute(provider, model, usage)
+    batch = prices.compute(provider, model, usage, secrets=secrets)
     usage.service_tier = None
-    standard = prices.compute(provider, model, usage)
+    standard = prices.compute(provider, model, usage, secrets=secrets)
     if batch != standard or not standard.priced:
         return batch
     return tokens_scaled(standard, Decimal("0.5"))

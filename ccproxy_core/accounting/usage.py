@@ -117,7 +117,7 @@ def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Us
     that made it, so only its error is read.
     """
     from ccproxy_core.providers import PROVIDERS
-    from ccproxy_core.providers.base import read_error
+    from ccproxy_core.providers.base import read_error, read_model
 
     usage = Usage()
     provider = PROVIDERS.get(service_type)
@@ -126,8 +126,8 @@ def usage_from_json(service_type: str, body: bytes, reader: str = "usage") -> Us
         if isinstance(payload, dict):
             if reader in NO_USAGE_READERS:
                 read_error(usage, payload.get("error"), prefer_code=service_type == "openai")
-                if reader == "free" and isinstance(model := payload.get("model"), str):
-                    usage.response_model = model  # a moderation names the model that judged it
+                if reader == "free":
+                    read_model(usage, payload.get("model"))  # a moderation names the model that judged it
             elif reader in provider.route_readers:
                 provider.route_readers[reader][0](usage, payload)
             else:

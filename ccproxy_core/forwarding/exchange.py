@@ -205,7 +205,7 @@ class Exchange:
         if self.reader == "free" and outcome.status_code < 400:
             return FREE
         if usage.batch is not None and usage.batch.results:
-            return batch_cost(prices, self.provider, usage.batch)
+            return batch_cost(prices, self.provider, usage.batch, self._sent_keys)
         if self._stored_object_read(outcome):
             return FREE  # storing, listing, reading or deleting an object (a file, a batch) is not billed
         return prices.compute(
