@@ -109,11 +109,15 @@ class OneLineStartupErrors(logging.Filter):
 class CutsAreNotCrashes(logging.Filter):
     """A response under way that the shutdown cut (past ``SERVER__SHUTDOWN_TIMEOUT_SECONDS``, or at a
     second Ctrl-C) ends the app with the ``CancelledError`` uvicorn sent it, which uvicorn logs as an
-    application crash, with a traceback. Its record already says ``proxy_cancelled``: one warning line."""
+    application crash, with a traceback. A proxied request's record already says ``proxy_cancelled`` (a
+    ``/logs/stream`` follower cut the same way has none): one warning line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            _one_warning_line(record, "a response under way was cut off by the shutdown (recorded: proxy_cancelled)")
+            message = (
+                "a response under way was cut off by the shutdown (a proxied request's record says proxy_cancelled)"
+            )
+            _one_warning_line(record, message)
         return True
 
 
