@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, sum_costs, tokens_scaled
+from ccproxy_core.accounting.cost_parts import Secrets
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai
 from ccproxy_core.providers.base import decode_json
 from ccproxy_core.providers.openai_responses import read_response_object
-
-Secrets = Callable[[], Iterable[str]]
-"""A request's keys, asked for only when a log line needs them kept out."""
 
 # Lines without a usage object cannot change the sums; they are skipped after a byte search.
 _USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')

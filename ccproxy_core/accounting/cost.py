@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,7 +40,7 @@ from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
 
 from ccproxy_core.accounting.audio_prices import audio_rates
-from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, sum_costs, tokens_scaled
+from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, Secrets, sum_costs, tokens_scaled
 from ccproxy_core.accounting.price_corrections import (
     PriceCorrection,
     apply_corrections,
@@ -106,7 +106,7 @@ class PriceBook:
         model: str | None,
         usage: Usage,
         served: str | None = None,
-        secrets: Callable[[], Iterable[str]] | None = None,
+        secrets: Secrets | None = None,
     ) -> Cost:
         """The cost of ``usage`` on ``model`` at ``provider`` (or its ``service_type``).
 
@@ -262,7 +262,7 @@ _UNPRICED_LABEL_REASONS = {
 }
 
 
-_LOG_SECRETS: ContextVar[Callable[[], Iterable[str]] | None] = ContextVar("ccproxy_price_log_secrets", default=None)
+_LOG_SECRETS: ContextVar[Secrets | None] = ContextVar("ccproxy_price_log_secrets", default=None)
 """The keys of the request being priced, while it is (see :meth:`PriceBook.compute`)."""
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+
+Secrets = Callable[[], Iterable[str]]
+"""A request's keys, asked for only when a log line needs them kept out."""
 
 
 @dataclass(frozen=True, slots=True)

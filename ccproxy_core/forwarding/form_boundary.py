@@ -45,8 +45,6 @@ def form_boundary(content_type: str | None) -> bytes | None:
     position = len(MEDIA_TYPE)
     while (match := _PARAMETER.match(content_type, position)) is not None:
         name, value = match[1].lower(), match[3] if match[2] is None else _ESCAPED.sub(r"\1", match[2])
-        if match[2] is not None and "\\\\" in match[2]:
-            return None  # Python's old email parser counts quotes naively: an escaped backslash misleads it
         if not _read_alike(name, match):
             return None
         if name == "boundary":
@@ -70,13 +68,13 @@ def _read_alike(name: str, match: re.Match[str]) -> bool:
     """Whether Go's ``mime`` and Python's ``email`` (either policy) read a parameter alike: an unquoted
     value that is a token (Go refuses the whole list otherwise; the new email policy ends the value, or
     the list, at such a character), a boundary's of the characters all three read whole; a quoted
-    boundary of RFC 2046's boundary characters; an RFC 2231 piece unquoted, without spaces around its
-    ``=``, and with ticks only where a charset may stand (the new email policy looks for one in a plain
-    piece too)."""
+    boundary of RFC 2046's boundary characters, any other quoted value without an escaped backslash; an
+    RFC 2231 piece unquoted, without spaces around its ``=``, and with ticks only where a charset may
+    stand (the new email policy looks for one in a plain piece too)."""
     quoted = match[2]
-    if quoted is not None:
+    if quoted is not None:  # an escaped backslash misleads Python's old parser, which counts quotes naively
         if name != "boundary":
-            return not name.startswith("boundary*")
+            return not name.startswith("boundary*") and "\\\\" not in quoted
         return _BOUNDARY_CHARS.fullmatch(quoted) is not None
     if not name.startswith("boundary"):
         return _GO_TOKEN.fullmatch(match[3]) is not None or not match[3]

@@ -270,6 +270,8 @@ _ERROR_DATA_BYTES = 4096
 
 
 def _read_event(usage: Usage, event: dict[str, Any], kind: Any) -> None:
+    """The usage (and stop reason) a ``message_start`` or ``message_delta`` brings. An error's data under
+    another event's name is no error: the SDKs raise on the name ``error`` alone."""
     if kind == "message_start":
         message = event.get("message")
         if isinstance(message, dict):
@@ -280,7 +282,6 @@ def _read_event(usage: Usage, event: dict[str, Any], kind: Any) -> None:
         delta = event.get("delta")
         if isinstance(delta, dict):
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
-    # An error's data under another event's name is no error: the SDKs raise on the name "error" alone.
 
 
 def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:
