@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, sum_costs, tokens_scaled
+from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, sum_costs
 from ccproxy_core.accounting.cost_parts import Secrets
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
@@ -196,19 +195,12 @@ def batch_cost(prices: PriceBook, provider: Provider, batch: BatchUsage, secrets
     if batch.unreadable:
         return UNPRICED
     groups = batch.groups.items()
-    return sum_costs([_batch_price(prices, provider, key[0], usage, secrets) for key, usage in groups])
-
-
-def _batch_price(prices: PriceBook, provider: Provider, model: str, usage: Usage, secrets: Secrets | None) -> Cost:
-    """genai-prices' batch price of the model where it has one, else half its standard token prices
-    (the discount both providers publish is on tokens; server tools cost what they cost)."""
-    usage.service_tier = "batch"
-    batch = prices.compute(provider, model, usage, secrets=secrets)
-    usage.service_tier = None
-    standard = prices.compute(provider, model, usage, secrets=secrets)
-    if batch != standard or not standard.priced:
-        return batch
-    return tokens_scaled(standard, Decimal("0.5"))
+    return sum_costs(
+        [
+            prices.compute(provider, key[0], replace(usage, service_tier="batch"), secrets=secrets)
+            for key, usage in groups
+        ]
+    )
 
 
 def results_url_through_proxy(payload: bytes, upstream_base_url: str, proxy_base_url: str) -> bytes:

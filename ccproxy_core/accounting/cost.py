@@ -47,7 +47,7 @@ from ccproxy_core.accounting.price_corrections import (
     correction_names,
     load_corrections,
 )
-from ccproxy_core.accounting.service_tiers import long_context_unlisted, unpriced_label
+from ccproxy_core.accounting.service_tiers import batch_priced, long_context_unlisted, unpriced_label
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.key_masking import without_any_key
 from ccproxy_core.providers import PROVIDERS, Provider
@@ -117,13 +117,14 @@ class PriceBook:
         ``secrets`` gives the request's keys, kept out of the warning about a model without a price
         (a client may put its key where the model name belongs).
         """
-        if secrets is None:
-            return self._compute(provider, model, usage, served)
-        hidden = _LOG_SECRETS.set(secrets)
+        hidden = _LOG_SECRETS.set(secrets) if secrets is not None else None
         try:
+            if usage.service_tier == "batch":  # on a batch's results, or any answer that says so
+                return batch_priced(lambda at_tier: self._compute(provider, model, at_tier, served), usage)
             return self._compute(provider, model, usage, served)
         finally:
-            _LOG_SECRETS.reset(hidden)
+            if hidden is not None:
+                _LOG_SECRETS.reset(hidden)
 
     def _compute(self, provider: Provider | str, model: str | None, usage: Usage, served: str | None) -> Cost:
         if isinstance(provider, str):

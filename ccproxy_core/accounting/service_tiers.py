@@ -18,16 +18,22 @@ a tier has no known price.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
+from ccproxy_core.accounting.cost_parts import Cost, tokens_scaled
 from ccproxy_core.accounting.price_corrections import PriceCorrection
 from ccproxy_core.accounting.usage import Usage
 
 LIST_PRICE_SPEEDS = frozenset({"standard"})
 """Speeds billed at the model's standard rates."""
+
+BATCH_DISCOUNT = Decimal("0.5")
+"""What both providers publish for batch processing: half the standard token prices."""
 
 
 def unpriced_label(
@@ -65,3 +71,13 @@ def long_context_unlisted(tier_prices: ModelPrice, list_prices: ModelPrice | Non
         return False  # (an answer billed step by step: each step's own input meets the threshold, or not)
     total = (usage.input_tokens or 0) + (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
     return (usage.tier_input_tokens or total) > min(tier.start for tier in listed.tiers)
+
+
+def batch_priced(price: Callable[[Usage], Cost], usage: Usage) -> Cost:
+    """The cost of an answer served at the ``batch`` tier, ``price`` pricing a usage: genai-prices' batch
+    price where it has one, else half the standard token prices (server tools cost what they cost)."""
+    batch = price(usage)
+    standard = price(replace(usage, service_tier=None))
+    if batch != standard or not standard.priced:
+        return batch
+    return tokens_scaled(standard, BATCH_DISCOUNT)
