@@ -87,6 +87,7 @@ def test_the_boundary_comes_from_a_multipart_form_content_type_only(content_type
         "multipart/form-data; boundary*0=abc; boundary*1=d/e",  # "/" ends a token for the new policy
         "multipart/form-data; name=a(b; boundary=xyz",  # and "(" ends its parameter list
         "multipart/form-data; boundary*=utf-8''a'b",  # a tick past the charset's
+        'multipart/form-data; boundary="=?utf-8?q?abc?="',  # the new policy decodes an encoded word: "abc"
     ],
 )
 def test_a_boundary_the_parsers_could_read_differently_is_none(content_type):

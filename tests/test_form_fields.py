@@ -144,3 +144,43 @@ def test_a_model_in_encoded_bytes_is_unknown_rather_than_its_bytes(encoding, val
     body = b"--B\r\n" + head + b"\r\n\r\n" + value + b"\r\n--B\r\n"
     body += b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--B--\r\n'
     assert form_model_and_stream(body, b"B") == (model, False)
+
+
+def part(boundary: bytes, head: bytes, value: bytes) -> bytes:
+    return b"--" + boundary + b"\r\n" + head + b"\r\n\r\n" + value + b"\r\n"
+
+
+def test_a_parameter_inside_another_ones_quoted_value_is_not_read_as_the_parts():
+    first = part(b"b", b'Content-Disposition: form-data; x="; filename=a"; name="model"', b"gpt-4o-transcribe")
+    second = part(b"b", b'Content-Disposition: form-data; x="; name=model"; name="prompt"', b"gpt-4o-mini-transcribe")
+    # Before: the first part was taken for a file, the second for the model (half the price).
+    assert form_model_and_stream(first + second + b"--b--\r\n", b"b") == ("gpt-4o-transcribe", False)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'Content-Disposition: form-data;\r\n name="model"',  # folded: every parser joins the lines
+        b"Content-Disposition: form-data; name*=utf-8''model",  # RFC 2231: Go's mime and Python's email decode it
+        b"Content-Disposition: form-data; name*0=mo; name*1=del",
+        b'Content-Disposition: form-data; name="=?utf-8?q?model?="',  # RFC 2047: the new email policy decodes it
+        b"Content-Disposition: form-data; name=utf-8''model",  # the new email policy finds a charset there too
+        b'Content-Disposition: form-data; name="mo\\del"',  # Go's mime keeps the backslash, Python's email drops it
+        b'Content-Disposition: form-data; name="model"; filename=""',  # a field to Go's mime, a file to Starlette
+        b'Content-Disposition: form-data; name="prompt"; name="model"',  # Go refuses it, Starlette keeps the last
+        b'Content-Disposition: form-data; name="model"; x="a\\\\"',  # Python's old parser counts the quotes otherwise
+        b'Content-Disposition: form-data; name="model"; x=a/b',  # not a token: Go's mime reads no parameter
+        b'Content-Disposition: attachment; name="model"',  # Starlette reads a part of any kind
+        b'Content-Disposition: form-data; name="prompt"\r\nContent-Disposition: form-data; name="model"',
+    ],
+)
+def test_a_part_the_form_parsers_could_name_otherwise_leaves_the_model_unknown(head):
+    cheaper = field(b"b", b"model", b"gpt-4o-mini-transcribe")
+    body = part(b"b", head, b"gpt-4o-transcribe") + cheaper + b"--b--\r\n"
+    assert form_model_and_stream(body, b"b") == (None, False)  # before, most gave gpt-4o-mini-transcribe
+
+
+def test_a_file_name_with_backslashes_as_httpx_escapes_them_leaves_the_fields_read():
+    body, boundary = form({"model": "whisper-1"}, {"file": ("C:\\audio\\a.wav", b"RIFF")})
+    assert b'filename="C:\\\\audio' in body
+    assert form_model_and_stream(body, boundary) == ("whisper-1", False)

@@ -61,6 +61,8 @@ def form_boundary(content_type: str | None) -> bytes | None:
         return None
     if boundary != boundary.rstrip():
         return None  # Python's email drops spaces at its end, Go's mime keeps them (RFC 2046 allows none)
+    if "=?" in boundary:
+        return None  # the new email policy decodes an RFC 2047 encoded word ("=?utf-8?q?abc?=" is "abc")
     return boundary.encode("ascii")
 
 

@@ -17,11 +17,11 @@ MAX_HEAD_BYTES = 4096
 MAX_VALUE_BYTES = 256
 """A ``model`` value longer than this is not a model name."""
 
-_DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:[ \t]*form-data[ \t]*;([^\r\n]*)")
-# Quoted, as RFC 7578 writes it, or a bare token, as form parsers also take it.
-# Parameter names are case-insensitive (RFC 2183): NAME= and FileName= are read too.
-_NAME = re.compile(rb'(?i)(?:^|;)[ \t]*name[ \t]*=[ \t]*(?:"([^"]*)"|([^;\s"]+))')
-_FILENAME = re.compile(rb"(?i)(?:^|;)[ \t]*filename\*?[ \t]*=")
+_DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:([^\r\n]*)")
+# One of its parameters: a token (names are case-insensitive, RFC 2183), "=", then a quoted string (a
+# backslash escapes a character), as RFC 7578 writes it, or a bare token, as form parsers also take it.
+_PARAMETER = re.compile(rb'[ \t]*;[ \t]*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^ \t;"]*))')
+_TOKEN = re.compile(rb"[!#$%&'*+\-.0-9A-Za-z^_`|~]+")
 # A part whose bytes are encoded (base64, quoted-printable: Go's mime decodes the latter, Python's form
 # parsers both) holds another value than its bytes: its model is unknown rather than a name no one bills.
 _TRANSFER_ENCODED = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:(?![ \t]*(?:7bit|8bit|binary)[ \t]*\r?$)")
@@ -44,14 +44,15 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     if first < 0:
         return None, False
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
-    model, streaming, models, closed = None, False, set(), False
+    model, streaming, models, closed, unsure = None, False, set(), False, False
     for _ in range(MAX_PARTS):
         head_end = body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
         next_part = _next(body, delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
         if next_part < 0:
             break
         head = bytes(body[position:head_end])
-        name = _field_name(head)
+        name, sure = _field_name(head)
+        unsure = unsure or not sure
         value = bytes(body[head_end + 4 : next_part])
         if name == b"model":
             models.add(model := None if _TRANSFER_ENCODED.search(head) else _text(value))
@@ -62,7 +63,7 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
             closed = True
             break
         position = body.find(b"\r\n", position) + 2
-    return (model if closed and len(models) == 1 else None), streaming
+    return (model if closed and len(models) == 1 and not unsure else None), streaming
 
 
 def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
@@ -83,15 +84,47 @@ def _delimits(body: bytes | bytearray, end: int) -> bool:
     return _DELIMITER_END.match(body, end) is not None
 
 
-def _field_name(head: bytes) -> bytes | None:
-    """The ``name`` of a part that is a plain field (not a file), from its headers."""
-    disposition = _DISPOSITION.search(head)
-    if disposition is None or _FILENAME.search(disposition[1]):
-        return None
-    name = _NAME.search(disposition[1])
-    if name is None:
-        return None
-    return name[1] if name[1] is not None else name[2]
+def _field_name(head: bytes) -> tuple[bytes | None, bool]:
+    """The ``name`` of a part that is a plain field (``None`` for a file or a part without one), from its
+    headers, and whether every form parser reads it so: not when its ``Content-Disposition`` is given
+    twice (Go's ``mime`` reads the first, Starlette's parser the last), is of another kind than
+    ``form-data``, goes on over a folded line or ends in a bare CR or LF, names the part or its file in
+    RFC 2231's form or the part in RFC 2047's (or with a tick, where the new email policy looks for a
+    charset), has a parameter twice, an empty ``filename`` (a field to Go's ``mime``, a file to Python's form parsers),
+    a backslash in the name, an escaped one ending a quoted value (Python's old parser then counts the
+    quotes otherwise), or anything Go's ``mime`` refuses (it then reads no parameter at all)."""
+    dispositions = list(_DISPOSITION.finditer(head))
+    if not dispositions:
+        return None, True
+    after = head[dispositions[0].end() : dispositions[0].end() + 3]
+    if len(dispositions) > 1 or (after and (after[:2] != b"\r\n" or after[2:] in (b" ", b"\t"))):
+        return None, False  # given twice, folded, or ended by a bare CR or LF: parsers read it otherwise
+    kind, separator, rest = dispositions[0][1].partition(b";")
+    if kind.strip(b" \t").lower() != b"form-data":
+        return None, False  # Python's form parsers read the name of a part of any kind
+    parameters = _parameters(separator + rest)
+    if parameters is None or any(name.startswith((b"name*", b"filename*")) for name in parameters):
+        return None, False
+    if b"filename" in parameters:
+        return None, parameters[b"filename"] != b""
+    name = parameters.get(b"name")
+    if name is not None and (b"\\" in name or b"=?" in name or b"'" in name):
+        return None, False
+    return name, True
+
+
+def _parameters(text: bytes) -> dict[bytes, bytes] | None:
+    """A disposition's parameters as written (quoted values not unescaped); ``None`` when the list is
+    not read alike by every parser."""
+    parameters: dict[bytes, bytes] = {}
+    position = 0
+    while (match := _PARAMETER.match(text, position)) is not None:
+        name, quoted, token = match[1].lower(), match[2], match[3]
+        if name in parameters or (quoted.endswith(b"\\") if quoted is not None else not _TOKEN.fullmatch(token)):
+            return None
+        parameters[name] = quoted if quoted is not None else token
+        position = match.end()
+    return parameters if text[position:].strip(b" \t") in (b"", b";") else None
 
 
 def _text(value: bytes) -> str | None:
