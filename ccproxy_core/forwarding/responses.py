@@ -213,8 +213,10 @@ async def _pump(
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finally:
                 exchange.response_bytes += len(chunk)
-                if parser is not None:
-                    parser = _read_chunk(exchange, parser, decoder, chunk, received)
+                if parser is not None and decoder is not None:
+                    parser = await _read_decoded(exchange, parser, decoder, chunk, received)
+                elif parser is not None:
+                    parser = _read_chunk(exchange, parser, chunk, received)
     except (TimeoutError, aiohttp.ClientError) as exc:
         if not _ended_before_break(parser):
             if isinstance(exc, asyncio.TimeoutError):  # worded as for an answer read whole
@@ -245,21 +247,38 @@ def _declared_length(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, byte
     return [(b"content-length", str(length).encode())]
 
 
-def _read_chunk(
-    exchange: Exchange, parser: BodyParser, decoder: BodyDecoder | None, chunk: bytes, received: float
+_FEED_STEP = 256 * 1024
+"""Decoded bytes read at once: a compressed chunk may stand for megabytes, read a step at a time
+with other requests served between the steps (32 MiB of SSE comments took 0.4 s in one go)."""
+
+
+async def _read_decoded(
+    exchange: Exchange, parser: BodyParser, decoder: BodyDecoder, chunk: bytes, received: float
 ) -> BodyParser | None:
+    """Decode one chunk of a compressed answer and read what it stands for; ``None`` once the stream
+    can no longer be read (not valid data of its encoding, or decoded past the limit)."""
+    try:
+        decoded = decoder.decode(chunk)
+    except DecodingFailed as exc:
+        decoded = b""
+        decoder.over_limit = True
+        exchange.note_failure(exc.error_type, exc.describe())
+    if decoder.over_limit:
+        exchange.usage = parser.result()
+        exchange.accounting_lost = True
+        return None
+    reader: BodyParser | None = parser
+    for start in range(0, len(decoded), _FEED_STEP):
+        if start:
+            await asyncio.sleep(0)
+        reader = _read_chunk(exchange, parser, decoded[start : start + _FEED_STEP], received)
+        if reader is None:
+            break
+    return reader
+
+
+def _read_chunk(exchange: Exchange, parser: BodyParser, chunk: bytes, received: float) -> BodyParser | None:
     """Feed one chunk to the parser; ``None`` once the stream can no longer be read."""
-    if decoder is not None:
-        try:
-            chunk = decoder.decode(chunk)
-        except DecodingFailed as exc:
-            chunk = b""
-            decoder.over_limit = True
-            exchange.note_failure(exc.error_type, exc.describe())
-        if decoder.over_limit:
-            exchange.usage = parser.result()
-            exchange.accounting_lost = True
-            return None
     try:
         first_token = parser.feed(chunk)
     except Exception:  # a reader's mistake over odd bytes must never cost the client its answer
