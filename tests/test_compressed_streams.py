@@ -10,7 +10,7 @@ import json
 from ccproxy_core.accounting.usage import StreamUsageParser
 from ccproxy_core.forwarding.decoding import decoder_for
 from ccproxy_core.forwarding.exchange import Exchange
-from ccproxy_core.forwarding.responses import _read_decoded
+from ccproxy_core.forwarding.responses import BodyParser, _read_decoded
 from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.testing import make_record
 
@@ -29,7 +29,7 @@ def test_a_compressed_chunk_that_stands_for_megabytes_is_read_with_other_request
     assert len(chunk) < 64 * 1024  # one read from the provider's connection
     ticks = 0
 
-    async def read() -> StreamUsageParser | None:
+    async def read() -> BodyParser | None:
         async def tick() -> None:
             nonlocal ticks
             while True:

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -27,6 +27,9 @@ from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
 from ccproxy_core.forwarding.form_boundary import form_boundary
 from ccproxy_core.forwarding.form_fields import form_model_and_stream
 from ccproxy_core.forwarding.receive_probe import ready_message
+
+if TYPE_CHECKING:
+    from ccproxy_core.runtime.settings import ServerSettings
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -58,10 +61,11 @@ class BodyTimeout(Exception):
     """The client stopped sending its request body, or sent it too slowly, for longer than allowed."""
 
 
-def body_timeout_message(idle_seconds: float) -> str:
+def body_timeout_message(server: ServerSettings) -> str:
     """What the client's 408 says, naming the setting."""
     slower = f"slower than {MIN_BODY_BYTES_PER_SECOND} bytes a second"
-    return f"the request body stopped arriving for SERVER__BODY_TIMEOUT_SECONDS={idle_seconds:g}, or came {slower}"
+    idle = server.body_timeout_seconds
+    return f"the request body stopped arriving for SERVER__BODY_TIMEOUT_SECONDS={idle:g}, or came {slower}"
 
 
 class _BodyClock:
@@ -81,13 +85,14 @@ class _BodyClock:
         self.deadline += size / MIN_BODY_BYTES_PER_SECOND
 
 
-async def read_body(request: Request, limit: int, idle_seconds: float) -> bytes | bytearray | None:
-    """The request body, or ``None`` when it is larger than ``limit`` bytes.
+async def read_body(request: Request, server: ServerSettings) -> bytes | bytearray | None:
+    """The request body, or ``None`` when it is larger than SERVER__MAX_REQUEST_BYTES.
 
-    A body that stops arriving for ``idle_seconds``, or arrives slower than
+    A body that stops arriving for SERVER__BODY_TIMEOUT_SECONDS, or arrives slower than
     :data:`MIN_BODY_BYTES_PER_SECOND` once they have passed, raises :class:`BodyTimeout`: it would
     otherwise hold its connection, and a large one its room in the shared body budget, for ever.
     """
+    limit, idle_seconds = server.max_request_bytes, server.body_timeout_seconds
     declared = request.headers.get("content-length", "")
     clock = _BodyClock(idle_seconds)
     if declared.isascii() and declared.isdigit() and len(declared) < 19:
@@ -150,6 +155,8 @@ async def request_fields(
     A compressed body (``content_encoding``) is read from a copy decompressed in a worker thread, up to
     ``decoded_limit`` bytes; beyond that, or in an encoding ccproxy cannot read, its fields are unknown.
     """
+    if not body:
+        return None, None, False
     try:
         return await _read_fields(body, content_type, content_encoding, decoded_limit)
     except Exception:

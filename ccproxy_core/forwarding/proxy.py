@@ -35,6 +35,7 @@ from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
 from ccproxy_core.forwarding.other_methods import answer_other_method
+from ccproxy_core.forwarding.receive_probe import left_while_waiting
 from ccproxy_core.forwarding.request_edits import prepared_body
 from ccproxy_core.forwarding.request_parts import (
     has_dot_segment,
@@ -42,6 +43,7 @@ from ccproxy_core.forwarding.request_parts import (
     proxy_base_url,
     unproxied_message,
     upstream_path,
+    upstream_url,
 )
 from ccproxy_core.forwarding.response_headers import (
     CCPROXY_REQUEST_ID_HEADER,
@@ -76,7 +78,8 @@ from ccproxy_core.forwarding.upstream import (
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
-from ccproxy_core.runtime.server_limits import BROKEN_BODY, BodyBudget
+from ccproxy_core.runtime.body_budget import body_budget, body_room_message
+from ccproxy_core.runtime.server_limits import BROKEN_BODY
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import ValueCaps, library_reason, safe_error_text, safe_record, safe_text
 from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_path
@@ -98,7 +101,7 @@ class Proxy:
         self.billed_once = BilledOnce()
         self.routes = RouteTable(PROXY_ROUTES)
         self.caps = ValueCaps.from_settings(settings.server)
-        self.body_budget = BodyBudget(settings.server.max_buffered_body_bytes, settings.server.max_request_bytes)
+        self.body_budget = body_budget(settings.server)
         self.answer_budget = AnswerBudget(settings.upstream.max_held_answer_bytes, settings.upstream.max_decoded_bytes)
         self.off_paths: tuple[tuple[str, str], ...] = ()
         """``(URL prefix, setting that turns it on)`` of plugins' paths that are off (see ``PluginSpec``)."""
@@ -142,38 +145,37 @@ class Proxy:
         # Bodies held in memory by all requests together are bounded (SERVER__MAX_BUFFERED_BODY_BYTES).
         server = self.settings.server
         headers = request.headers
-        async with self.body_budget.hold(headers.get("content-length"), "transfer-encoding" in headers):
+        async with self.body_budget.hold(headers.get("content-length"), "transfer-encoding" in headers) as room:
+            if room.refused:
+                return await self._refused_unread(scope, route, send, arrived, 503)
             try:
-                body = (
-                    b""
-                    if route is _UNMATCHED_ROUTE
-                    else await read_body(request, server.max_request_bytes, server.body_timeout_seconds)
-                )
+                body = b"" if route is _UNMATCHED_ROUTE else await read_body(request, server)
             except BodyTimeout:
-                return await self._body_timed_out(scope, route, send, arrived)
+                return await self._refused_unread(scope, route, send, arrived, 408)
             except ClientDisconnect:
                 return await self._left_while_sending(scope, route, arrived)
             except asyncio.CancelledError:  # the shutdown's time ran out while the body was arriving
                 if not await self._cut_while_receiving(scope, route, send, arrived):
                     raise
                 return
+            await self.body_budget.keep(room, len(body or b""))
+            if room.waited and await left_while_waiting(receive):
+                return await self._left_while_sending(scope, route, arrived)
             # A compressed body is read as far as a plain one would be.
             encoding, kind = request.headers.get("content-encoding"), request.headers.get("content-type")
-            fields = (
-                await request_fields(body, kind, encoding, server.max_request_bytes) if body else (None, None, False)
-            )
+            fields = await request_fields(body or b"", kind, encoding, server.max_request_bytes)
             exchange = self._start_exchange(scope, route, body, fields, arrived)
             await self._run(request, exchange, body, send, receive)
 
     async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
-        """The client hung up before its whole body arrived, or the server refused its broken framing
-        with a 400: nothing was forwarded, and the record says which."""
+        """The client hung up before its request was forwarded (while sending its body, or while it waited
+        for room for it), or the server refused its broken framing with a 400: the record says which."""
         exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
         await self.hooks.start(exchange.context)
         if (broken := scope.get(BROKEN_BODY)) is not None:
             exchange.note_failure("invalid_request", broken, 400)
         else:
-            exchange.note_failure("client_disconnected", "the client closed the connection while sending its body", 499)
+            exchange.note_failure("client_disconnected", "the client hung up before its request was sent on", 499)
         await self._finish(exchange)
 
     async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:
@@ -186,14 +188,15 @@ class Proxy:
         finally:
             await self._finish(exchange)
 
-    async def _body_timed_out(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> None:
-        """The client stopped sending its body: a recorded 408, and its room in the body budget is freed."""
+    async def _refused_unread(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival, status: int) -> None:
+        """A recorded 408 (the client stopped sending its body) or 503 (no room for it came free in time)."""
         exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
         await self.hooks.start(exchange.context)
+        timed_out, server = status == 408, self.settings.server
         try:
-            message = body_timeout_message(self.settings.server.body_timeout_seconds)
             exchange.extra_headers.append((b"connection", b"close"))  # the rest of the body will not be read
-            await self._local_error(exchange, send, 408, "request_timeout", message)
+            message = body_timeout_message(server) if timed_out else body_room_message(server)
+            await self._local_error(exchange, send, status, "request_timeout" if timed_out else "proxy_busy", message)
         finally:
             await self._finish(exchange)
 
@@ -288,10 +291,7 @@ class Proxy:
         self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send
     ) -> aiohttp.ClientResponse | None:
         ctx, provider = exchange.context, exchange.provider
-        # The raw path as the client sent it: the recorded one is escaped and capped.
-        url = pool.base_url + (upstream_path(request.scope) or "/")  # under /v1/: checked before
-        if query := request.scope["query_string"]:
-            url += "?" + query.decode("latin-1")
+        url = upstream_url(pool.base_url, request.scope)
         try:
             headers = forwarded_headers(request.headers, provider, self.settings)
         except UnsendableHeader as exc:

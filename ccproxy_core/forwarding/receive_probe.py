@@ -7,9 +7,13 @@ stepped once and abandoned if it would wait, which costs far less than a timer o
 
 from __future__ import annotations
 
+import asyncio
 from types import CoroutineType
 
 from starlette.types import Message, Receive
+
+HANG_UP_READ_SECONDS = 0.01
+"""Time for the server to read a connection's end after the body before it."""
 
 
 def ready_message(receive: Receive) -> Message | None:
@@ -30,3 +34,12 @@ def ready_message(receive: Receive) -> Message | None:
         return done.value
     probe.close()  # it was waiting
     return None
+
+
+async def left_while_waiting(receive: Receive) -> bool:
+    """Whether the client of a request that waited for its turn hung up meanwhile, asked once its body
+    has been read whole (``receive()`` then has nothing else to give): the body came out of buffers
+    filled before the hang-up, whose end the server reads a moment after them."""
+    await asyncio.sleep(HANG_UP_READ_SECONDS)
+    message = ready_message(receive)
+    return message is not None and message["type"] == "http.disconnect"

@@ -74,6 +74,13 @@ def upstream_path(scope: Scope) -> str | None:
     return path if path.startswith(API_PREFIX) else None
 
 
+def upstream_url(base_url: str, scope: Scope) -> str:
+    """Where a request checked to be under ``/v1/`` goes: the base URL, then the raw path and query as sent
+    (the recorded ones are escaped and capped)."""
+    url = base_url + (upstream_path(scope) or "/")
+    return url + "?" + scope["query_string"].decode("latin-1") if scope["query_string"] else url
+
+
 def has_dot_segment(path: str) -> bool:
     """Whether ``path`` (raw, as the client sent it) has a ``.`` or ``..`` segment, percent-encoded or not.
 

@@ -14,8 +14,6 @@ adds both, plus a cap on open connections answered with a clear 503:
   that sends nothing is closed after :data:`OVER_CAPACITY_SECONDS`, so idle connections
   beyond the cap cannot hold file descriptors for long. :func:`open_file_limit` raises the
   process's own limit on them to fit the cap.
-
-Bodies: :class:`BodyBudget` bounds the request bytes held in memory by all requests together.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +37,6 @@ BROKEN_BODY = "ccproxy.broken_body"
 the app, which sees only a disconnect, records the 400 the client was sent."""
 OVER_CAPACITY_SECONDS = 1.0
 """How long a connection beyond SERVER__MAX_CONNECTIONS may wait to send its request (then answered 503)."""
-SMALL_BODY_BYTES = 64 * 1024
-"""Bodies up to this size reserve nothing: uvicorn buffers that much per connection anyway."""
 
 log = logging.getLogger("ccproxy.server")
 _limit_log = RateLimitedLog(log)
@@ -314,49 +308,3 @@ def _upgrade_refusal(method: bytes, protocol: bytes) -> str:
         f"ccproxy does not switch protocols (Upgrade: {name}); only WebSocket upgrades are taken. "
         "Send the request without Connection: Upgrade (curl: --http1.1, not --http2)"
     )
-
-
-class BodyBudget:
-    """Bounds the request-body bytes held in memory by all requests together.
-
-    A request reserves its declared ``Content-Length`` (the largest body allowed for a chunked
-    body, whose size is not known; nothing for a request without a body) before reading, and
-    waits, first come first served, while the budget is spent. The reservation lasts the whole
-    exchange, as the body does in memory. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a
-    connection whose body the app is not taking), so waiting costs no memory.
-    """
-
-    def __init__(self, total_bytes: int, max_request_bytes: int) -> None:
-        self.total = max(total_bytes, max_request_bytes)
-        self.max_request_bytes = max_request_bytes
-        self.available = self.total
-        self._changed = asyncio.Condition()
-        self.waits = 0
-        """Requests that had to wait for budget."""
-
-    @asynccontextmanager
-    async def hold(self, content_length: str | None, chunked: bool) -> AsyncIterator[None]:
-        """Reserve room for one body while the block runs (nothing for a body too large to be read)."""
-        size = self._size(content_length, chunked)
-        if size <= SMALL_BODY_BYTES:
-            yield
-            return
-        async with self._changed:
-            if self.available < size:
-                self.waits += 1
-                await self._changed.wait_for(lambda: self.available >= size)
-            self.available -= size
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self.available += size
-                self._changed.notify_all()
-
-    def _size(self, content_length: str | None, chunked: bool) -> int:
-        if content_length is None:  # no body (a GET), or a chunked one of any size up to the limit
-            return self.max_request_bytes if chunked else 0
-        if not content_length.isdigit() or len(content_length) > 18:
-            return self.max_request_bytes
-        declared = int(content_length)
-        return 0 if declared > self.max_request_bytes else declared
