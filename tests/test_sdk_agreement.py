@@ -276,6 +276,15 @@ def test_an_event_name_is_read_as_the_sse_specification_reads_it_as_the_sdk_does
         (inserted_before_stop(b"event: message_delta\n" + OVERLOADED + b"\n"), 15, None, True),  # not "error"
         (inserted_before_stop(b"event: message_delta\nevent\n" + LATE_DATA + b"\n"), 15, None, True),
         (message_stream("message_delta").replace(b"event: message_stop", b"event:"), 15, None, False),
+        # The SDK hands on a named event without data too, and raises on the name: before, a success.
+        (inserted_before_stop(b"event: error\n\n"), 15, "stream_error", True),
+        (inserted_before_stop(b"event: error\r\n\r\n"), 15, "stream_error", True),
+        (
+            message_stream("message_delta").split(b"event: message_stop")[0] + b"event: error\n\n",
+            15,
+            "stream_error",
+            True,
+        ),
     ],
 )
 def test_events_are_known_by_their_names_as_the_anthropic_sdk_knows_them(stream, output, error_type, ended):
@@ -292,6 +301,15 @@ def test_events_are_known_by_their_names_as_the_anthropic_sdk_knows_them(stream,
         ([b"event: message_delta\n" + LATE_DATA, b"event: ping\n\n"], 15, None),  # renamed a ping there
         ([OVERLOADED, b"event: error\n\n"], 15, "overloaded_error"),
         ([LATE_DATA, b"event: message_delta\n", b"\n"], 9000, None),
+        ([b"event: error\n", b"\n"], 15, "stream_error"),  # an error event without data, ended in a later read
+        (
+            [
+                b"event: error\n",
+                b"data: " + json.dumps({"type": "error", "error": {"type": "overloaded_error"}}).encode() + b"\n\n",
+            ],
+            15,
+            "overloaded_error",
+        ),
     ],
 )
 def test_an_event_named_in_a_later_read_than_its_data_gets_its_last_name(reads, output, error_type):

@@ -46,13 +46,17 @@ def stop_end(block: bytes) -> int | None:
 
 def event_data(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
     """Each ``data:`` line of the block with the name its event is handed on under (its last ``event:``
-    line, wherever in the event), ``None`` when unnamed (or named ``""``)."""
+    line, wherever in the event), ``None`` when unnamed (or named ``""``); an ``error`` event ended
+    without data, ``b""`` (the SDKs hand on a named event whatever its data, and raise on that name)."""
     name: bytes | None = None
     data: list[bytes] = []
-    for line in block.split(b"\n"):
+    lines = block.split(b"\n")
+    for number, line in enumerate(lines, 1):
         if line.startswith(b"data:"):
             data.append(line[5:])
-        elif not line or line == b"\r":  # the blank line that ends an event
+        elif not line or line == b"\r":  # the blank line that ends an event (the block's last piece ends no line)
+            if name == b"error" and not data and number < len(lines):
+                data.append(b"")
             for value in data:
                 yield name, value
             name, data = None, []
