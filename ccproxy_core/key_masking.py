@@ -50,6 +50,18 @@ def without_credentials(credentials: tuple[str, ...], text: str) -> str:
     return text
 
 
+def without_credentials_in_any_case(credentials: tuple[str, ...], text: str) -> str:
+    """``text`` with every key of ``credentials`` masked where it appears whole, in any case: a name a provider
+    reports may be the key it was sent, in capitals. (Not in pieces: a key made of words, such as
+    ``sk-team-claude-sonnet-4-5-Prod``, shares them with the model names a record must keep.)"""
+    text = without_credentials(credentials, text)
+    lowered = text.lower()
+    for key in credentials:
+        if len(key) >= SHORTEST_MASKED_KEY and key.lower() in lowered:
+            text = re.sub(re.escape(key), MASK, text, flags=re.IGNORECASE)
+    return text
+
+
 def without_keys(credentials: tuple[str, ...], text: str) -> str:
     """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap."""
     text = without_credentials(credentials, text)

@@ -30,7 +30,7 @@ from ccproxy_core.key_masking import (
     is_secret_param,
     may_hold_a_key_shape,
     may_name_a_secret,
-    without_credentials,
+    without_credentials_in_any_case,
     without_encoded_keys,
     without_key_pieces,
     without_key_shapes,
@@ -376,7 +376,7 @@ _KEY_SHAPED_FIELDS = (
 
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
-        safe = safe_text(without_credentials(credentials, value), cap) if isinstance(value, str) else None
+        safe = safe_text(without_credentials_in_any_case(credentials, value), cap) if isinstance(value, str) else None
         if safe != value:
             changes[name] = safe
 

@@ -203,3 +203,17 @@ def test_a_key_echoed_in_a_batch_result_s_model_stays_out_of_the_warning(proxy_f
         [record] = recorder.wait_for_ends(1)
     logged = "\n".join(r.getMessage() for r in caplog.records if "No price known" in r.getMessage())
     assert logged and client_key not in logged and client_key not in json.dumps(record.to_dict(), default=str)
+
+
+def test_the_request_s_key_echoed_whole_in_other_capitals_as_the_model_or_tier_is_masked_in_the_record(
+    proxy_factory, recorder
+):
+    client_key = "Zq8vR2mN5tY7wK3pL9xB4cF6hJ1dS0gA"  # no provider's shape: found as the request's own
+    answer = json_answer(b"200 OK", message(client_key.upper(), model="claude-" + client_key.lower()))
+    with raw_upstream({"echo": answer}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**HEADERS, "x-api-key": client_key, "x-raw": "echo"}
+        assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    # Before: stored as sent, the whole key in lower case and in capitals.
+    assert (record.response_model, record.service_tier) == ("claude-***", "***")
