@@ -152,6 +152,9 @@ def test_every_connection_header_line_names_hop_by_hop_headers(proxy, recorder, 
     ("head", "why"),
     [
         (b"POST /v1/messages HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}", b"needs a Host header"),
+        # Before, both were forwarded with the operator's key, the first past the Host check as HTTP/0.9.
+        (b"POST /v1/messages\r\n\r\n", b"says HTTP/0.9"),
+        (b"POST /v1/messages HTTP/2.0\r\nhost: 127.0.0.1\r\ncontent-length: 2\r\n\r\n{}", b"says HTTP/2.0"),
         (
             b"GET /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\n" + UPGRADE + b"content-length: 20\r\n\r\n"
             b"GET /v1/models HTTP/1.1\r\n",

@@ -224,7 +224,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return "ccproxy takes Transfer-Encoding: chunked only; send a compressed body with Content-Encoding"
         if hosts > 1:
             return "the request has more than one Host header (RFC 9112 3.2)"
-        if hosts == 0 and self.parser.get_http_version() == "1.1":
+        version = self.parser.get_http_version()
+        if version not in ("1.0", "1.1"):  # HTTP/0.9 has no headers: no Host for the browser guard to check
+            return f"ccproxy serves HTTP/1.1 and HTTP/1.0; this request line says HTTP/{version}"
+        if hosts == 0 and version == "1.1":
             return "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)"
         if self.parser.should_upgrade() and self._should_upgrade() and _has_body(self.headers):
             return "a WebSocket upgrade request carries no body (no Content-Length or Transfer-Encoding)"
