@@ -376,3 +376,35 @@ def test_the_cost_the_provider_reports_is_recorded_beside_ours(proxy, recorder):
     assert (
         str(record.cost_sdk_usd) == "0.0125" and record.cost_usd is not None and record.cost_usd != record.cost_sdk_usd
     )
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "blank", "key_header", "sent"),
+    [
+        ("anthropic", "/v1/messages", {"x-api-key": ""}, "x-api-key", "sk-ant-operator-0123456789"),
+        ("anthropic", "/v1/messages", {"authorization": "Bearer"}, "x-api-key", "sk-ant-operator-0123456789"),
+        (
+            "openai",
+            "/v1/chat/completions",
+            {"authorization": "Bearer"},
+            "authorization",
+            "Bearer sk-operator-0123456789",
+        ),
+    ],
+)
+def test_a_blank_credential_header_is_no_key_and_the_operator_s_is_sent_alone(
+    proxy_factory, upstream, recorder, service, path, blank, key_header, sent
+):
+    # curl -H "x-api-key: $KEY" with KEY unset. Before: forwarded blank, the provider answered 401.
+    keys = {"anthropic_api_key": "sk-ant-operator-0123456789", "openai_api_key": "sk-operator-0123456789"}
+    proxy = proxy_factory(plugins=[recorder], upstream=keys)
+    httpx.delete(upstream.url + "/_mock/requests")
+    body = BODY if service == "anthropic" else {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(proxy.url + path, json=body, headers={"anthropic-version": "2023-06-01", **blank})
+    assert answer.status_code == 200
+    [seen] = mock_requests(upstream)
+    headers = {name.lower(): value for name, value in seen["headers"]}
+    assert headers[key_header] == redact_secret(sent)
+    assert not ({"x-api-key", "authorization"} - {key_header}) & headers.keys()  # the blank one is not sent beside
+    [record] = recorder.wait_for_ends(1)
+    assert record.api_key_id == key_fingerprint(keys[f"{service}_api_key"])

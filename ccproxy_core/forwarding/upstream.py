@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from yarl import URL
 
+from ccproxy_core.accounting.attribution.keys import is_blank_credential
 from ccproxy_core.forwarding.send_deadlines import SendDeadlinePassed, SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
@@ -282,9 +283,10 @@ def operator_keys_by_provider(settings: Settings) -> dict[str, str]:
 
 
 def client_sent_key(headers: CIMultiDict[str]) -> bool:
-    """Whether the client authenticates itself: any credential header, or the WebSocket key subprotocol."""
+    """Whether the client authenticates itself: a credential header with a key in it (not empty, nor a
+    scheme alone such as ``Bearer``), or the WebSocket key subprotocol."""
     if any(name in headers for name in _CREDENTIAL_HEADERS):
-        return True
+        return any(not is_blank_credential(value) for name in _CREDENTIAL_HEADERS for value in headers.getall(name, ()))
     return WEBSOCKET_KEY_PROTOCOL in headers.get("sec-websocket-protocol", "")
 
 
@@ -312,6 +314,8 @@ def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Setti
     """Use the configured API key (for a client that sent no credentials of its own)."""
     key = getattr(settings.upstream, f"{provider.name}_api_key", None)
     if key:
+        for name in _CREDENTIAL_HEADERS:  # blank ones: the client sent no key, and gets the operator's alone
+            out.popall(name, None)
         out[provider.key_header] = provider.key_value(key.get_secret_value())
 
 

@@ -71,8 +71,15 @@ def key_from_headers(found: Mapping[bytes, str], service_type: str | None = None
 def sent_a_credential(found: Mapping[bytes, str]) -> bool:
     """Whether the client sent a key of its own, in any header a provider reads one from (else ccproxy sends
     the operator's configured key, if any)."""
-    sent = any(name in found for name in (*KEY_HEADERS, b"authorization"))
+    sent = any(not is_blank_credential(found.get(name, "")) for name in (*KEY_HEADERS, b"authorization"))
     return sent or _WEBSOCKET_KEY_PROTOCOL in found.get(b"sec-websocket-protocol", "")
+
+
+def is_blank_credential(value: str) -> bool:
+    """Whether a credential header holds no key: empty, or a scheme alone (``Bearer``, as an SDK given an
+    empty key sends it). A client that sends only such headers sent no key."""
+    scheme, _, rest = value.strip().partition(" ")
+    return not scheme or (scheme.lower() in ("bearer", "basic") and not rest.strip())
 
 
 def _credential(name: bytes, value: str) -> str:
