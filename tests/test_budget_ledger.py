@@ -186,3 +186,16 @@ def test_a_late_record_of_the_period_just_left_announces_the_thresholds_it_cross
     assert ledger.budgets[0].spent == Decimal(0)  # today's spend is untouched
     ledger.add(spend("0.001", began=began))
     assert len(notices) == 2  # each threshold once per period
+
+
+def test_a_late_record_of_a_period_the_clock_was_set_back_from_is_not_said_to_be_in_the_past(caplog):
+    _, midnight = period_bounds(datetime.now(UTC), "day", "UTC")
+    now = [midnight + timedelta(minutes=1)]
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 1.0))], notify=lambda notice: None, clock=lambda: now[0])
+    ledger.add(spend("0.6", began=midnight + timedelta(seconds=30)))
+    now[0] = midnight - timedelta(seconds=10)  # set back by NTP
+    with caplog.at_level("WARNING", logger="ccproxy.budgets"):
+        ledger.add(spend("0.5", began=midnight + timedelta(seconds=40)))
+    [line] = [r.getMessage() for r in caplog.records if "is spent" in r.getMessage()]
+    # Before: "1.10 of 1.00 USD in the past day (a request that began before <tomorrow> ended after it)".
+    assert f"in the day from {midnight.isoformat()}" in line and "set back" in line

@@ -202,17 +202,20 @@ class Ledger:
             return
         notified.update(crossed)
         if 1.0 in crossed:
-            log.warning(
-                "budget %s is spent: %s of %s USD %s %s (%s)",
-                state.settings.name,
-                usd_text(spent),
-                usd_text(limit),
-                "this" if current else "in the past",
-                state.settings.period,
-                ("requests now refused" if state.settings.action == "block" else "warning only")
-                if current
-                else f"a request that began before {end.isoformat()} ended after it",
-            )
+            name, period = state.settings.name, state.settings.period
+            if current:
+                when, why = (
+                    f"this {period}",
+                    "requests now refused" if state.settings.action == "block" else "warning only",
+                )
+            elif start > self.clock():
+                when, why = (
+                    f"in the {period} from {start.isoformat()}",
+                    "a request of it ended after the clock was set back",
+                )
+            else:
+                when, why = f"in the past {period}", f"a request that began before {end.isoformat()} ended after it"
+            log.warning("budget %s is spent: %s of %s USD %s (%s)", name, usd_text(spent), usd_text(limit), when, why)
         for share in crossed:
             self.notify(
                 {
