@@ -118,15 +118,39 @@ def test_a_model_found_before_the_search_gave_up_is_not_taken_for_the_forms(betw
     assert form_model_and_stream(field(b"B", b"model", b"gpt-4o") + b"--B", b"B") == (None, False)  # never closed
 
 
-def test_a_boundary_followed_by_dashes_and_more_on_its_line_is_the_files_not_the_forms_end():
-    # RFC 2046: the closing delimiter is "--" and spaces to the line's end; "--XyZ--junk" is a file's bytes.
+def test_a_boundary_followed_by_dashes_and_more_on_its_line_leaves_the_model_unknown():
+    # RFC 2046, Go's mime and Python's email: "--XyZ--junk" is a file's bytes; Starlette's parser ends the form there.
     decoy = b"\r\n--XyZ--junk in the file\r\n"
     file_part = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\nID3' + decoy
     body = file_part + b"\r\n" + field(b"XyZ", b"model", b"whisper-1") + b"--XyZ--"
-    # Before: None (the form taken as closed inside the file); Python's email parser reads whisper-1.
-    assert form_model_and_stream(body, b"XyZ") == ("whisper-1", False)
-    twice = field(b"XyZ", b"model", b"gpt-4o-transcribe") + file_part + b"\r\n" + field(b"XyZ", b"model", b"whisper-1")
-    assert form_model_and_stream(twice + b"--XyZ--  \r\n", b"XyZ") == (None, False)  # before: gpt-4o-transcribe
+    assert form_model_and_stream(body, b"XyZ") == (None, False)
+    first = field(b"XyZ", b"model", b"gpt-4o-transcribe") + file_part + b"\r\n" + field(b"XyZ", b"prompt", b"hi")
+    assert form_model_and_stream(first + b"--XyZ--  \r\n", b"XyZ") == (None, False)
+    # A value ended so: the model's own line would hold the rest (before: "gpt-4o-transcribe\r\n--XyZ--x").
+    cut = field(b"XyZ", b"model", b"gpt-4o-transcribe") + b"--XyZ--x\r\n--XyZ--\r\n"
+    assert form_model_and_stream(cut, b"XyZ") == (None, False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A form of bare LFs read by the parsers that read them (gpt-4o-transcribe), a CRLF one after its close.
+        b'--abc\nContent-Disposition: form-data; name="model"\n\ngpt-4o-transcribe\n--abc--\n\r\n'
+        + field(b"abc", b"model", b"gpt-4o-mini-transcribe")
+        + b"--abc--\r\n",
+        # Closed before any part: a parser reads no field at all.
+        b"--abc--\r\n" + field(b"abc", b"model", b"gpt-4o-mini-transcribe") + b"--abc--\r\n",
+        b"preamble\r\n--abc--\r\n" + field(b"abc", b"model", b"gpt-4o-mini-transcribe") + b"--abc--\r\n",
+        # A bare CR ends a header line for Python's email (which then reads a file's headers) and for no other parser.
+        field(b"abc", b"model", b"gpt-4o-transcribe").replace(
+            b"\r\nContent-Disposition", b"\r\nX-A: b\rContent-Disposition"
+        )
+        + b'--abc\r\nX-A: b\rContent-Disposition: form-data; name="file"; filename="a"\r\n'
+        + b'Content-Disposition: form-data; name="model"\r\n\r\ngpt-4o-mini-transcribe\r\n--abc--\r\n',
+    ],
+)
+def test_a_form_the_parsers_could_read_to_another_model_has_none(body):
+    assert form_model_and_stream(body, b"abc") == (None, False)  # before: gpt-4o-mini-transcribe
 
 
 @pytest.mark.parametrize(

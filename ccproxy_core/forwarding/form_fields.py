@@ -22,6 +22,7 @@ _DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:([^\r\n]*)")
 # backslash escapes a character), as RFC 7578 writes it, or a bare token, as form parsers also take it.
 _PARAMETER = re.compile(rb'[ \t]*;[ \t]*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^ \t;"]*))')
 _TOKEN = re.compile(rb"[!#$%&'*+\-.0-9A-Za-z^_`|~]+")
+_BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # A part whose bytes are encoded (base64, quoted-printable: Go's mime decodes the latter, Python's form
 # parsers both) holds another value than its bytes: its model is unknown rather than a name no one bills.
 _TRANSFER_ENCODED = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:(?![ \t]*(?:7bit|8bit|binary)[ \t]*\r?$)")
@@ -40,9 +41,13 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read may name another model.
     """
     delimiter = b"\r\n--" + boundary
-    first = 0 if _delimits(body, len(delimiter) - 2) and body.startswith(delimiter[2:]) else _next(body, delimiter, 0)
-    if first < 0:
-        return None, False
+    if _delimits(body, len(delimiter) - 2) and body.startswith(delimiter[2:]):
+        first, boundary_end = 0, len(delimiter) - 2
+    else:
+        first = _next(body, delimiter, 0)
+        boundary_end = first + len(delimiter)
+    if first < 0 or body.find(delimiter[2:], 0, first) >= 0 or body.startswith(b"--", boundary_end):
+        return None, False  # a preamble holding the boundary (a form of bare LFs, say), or the form closed at once
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
     model, streaming, models, closed, unsure = None, False, set(), False, False
     for _ in range(MAX_PARTS):
@@ -52,7 +57,8 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
             break
         head = bytes(body[position:head_end])
         name, sure = _field_name(head)
-        unsure = unsure or not sure
+        # A close delimiter with more on its line ends the form for Starlette's parser, not for Go's mime.
+        unsure = unsure or not sure or body.find(delimiter + b"--", head_end + 4, next_part) >= 0
         value = bytes(body[head_end + 4 : next_part])
         if name == b"model":
             models.add(model := None if _TRANSFER_ENCODED.search(head) else _text(value))
@@ -88,17 +94,19 @@ def _field_name(head: bytes) -> tuple[bytes | None, bool]:
     """The ``name`` of a part that is a plain field (``None`` for a file or a part without one), from its
     headers, and whether every form parser reads it so: not when its ``Content-Disposition`` is given
     twice (Go's ``mime`` reads the first, Starlette's parser the last), is of another kind than
-    ``form-data``, goes on over a folded line or ends in a bare CR or LF, names the part or its file in
+    ``form-data``, goes on over a folded line (or the headers have a line ended by a bare CR or LF), names the part or its file in
     RFC 2231's form or the part in RFC 2047's (or with a tick, where the new email policy looks for a
     charset), has a parameter twice, an empty ``filename`` (a field to Go's ``mime``, a file to Python's form parsers),
     a backslash in the name, an escaped one ending a quoted value (Python's old parser then counts the
     quotes otherwise), or anything Go's ``mime`` refuses (it then reads no parameter at all)."""
+    if _BARE_LINE_END.search(head):
+        return None, False  # Python's email ends a header line at a bare CR or LF, Go's mime and Starlette do not
     dispositions = list(_DISPOSITION.finditer(head))
     if not dispositions:
         return None, True
     after = head[dispositions[0].end() : dispositions[0].end() + 3]
-    if len(dispositions) > 1 or (after and (after[:2] != b"\r\n" or after[2:] in (b" ", b"\t"))):
-        return None, False  # given twice, folded, or ended by a bare CR or LF: parsers read it otherwise
+    if len(dispositions) > 1 or after[2:] in (b" ", b"\t"):
+        return None, False  # given twice, or folded: parsers read it otherwise
     kind, separator, rest = dispositions[0][1].partition(b";")
     if kind.strip(b" \t").lower() != b"form-data":
         return None, False  # Python's form parsers read the name of a part of any kind
