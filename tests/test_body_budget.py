@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from ccproxy_core.testing import wait_until
 
@@ -72,7 +73,10 @@ def test_a_request_that_waits_too_long_for_body_room_gets_a_recorded_503_and_is_
     wait_until(lambda: budget.available == budget.total)
 
 
-def test_a_client_that_left_while_its_request_waited_for_body_room_is_not_sent_on(proxy_factory, recorder, upstream):
+@pytest.mark.parametrize("size", [128 * 1024, 600_000])  # more than uvicorn holds before it stops reading
+def test_a_client_that_left_while_its_request_waited_for_body_room_is_not_sent_on(
+    proxy_factory, recorder, upstream, size
+):
     proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 5})
     httpx.delete(upstream.url + "/_mock/requests")
     budget = proxy.app.state.proxy.body_budget
@@ -81,7 +85,8 @@ def test_a_client_that_left_while_its_request_waited_for_body_room_is_not_sent_o
         holding.start()
         wait_until(lambda: budget.available == 0)
         with socket.create_connection(address(proxy.url)) as leaving:
-            leaving.sendall(HEAD + b"content-length: %d\r\n\r\n" % len(LARGE) + LARGE)
+            body = json.dumps({**BODY, "messages": [{"role": "user", "content": "x" * size}]}).encode()
+            leaving.sendall(HEAD + b"content-length: %d\r\n\r\n" % len(body) + body)
             wait_until(lambda: budget.waits == 1)
         holding.join(30)
     # The holder's body was cut short by its own hang-up, and the waiting one's client had left: neither went on.

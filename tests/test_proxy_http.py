@@ -10,11 +10,12 @@ import httpx
 import pytest
 from multidict import CIMultiDict
 from pydantic import SecretStr
+from starlette.datastructures import Headers
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.forwarding import hang_up_watch
-from ccproxy_core.forwarding.upstream import unsendable_request
+from ccproxy_core.forwarding.upstream import forwarded_headers, unsendable_request
 from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.testing import make_settings, wait_until
 from ccproxy_core.testing.mock_upstream.recorder import redact_secret
@@ -408,3 +409,12 @@ def test_a_blank_credential_header_is_no_key_and_the_operator_s_is_sent_alone(
     assert not ({"x-api-key", "authorization"} - {key_header}) & headers.keys()  # the blank one is not sent beside
     [record] = recorder.wait_for_ends(1)
     assert record.api_key_id == key_fingerprint(keys[f"{service}_api_key"])
+
+
+def test_a_blank_credential_beside_a_websocket_key_subprotocol_brings_no_operator_key():
+    settings = make_settings("http://127.0.0.1:9", upstream={"openai_api_key": "sk-operator-0123456789"})
+    protocol = "realtime, openai-insecure-api-key.sk-client-0123456789abcdefABCD"
+    headers = Headers(raw=[(b"authorization", b"Bearer"), (b"sec-websocket-protocol", protocol.encode())])
+    sent = forwarded_headers(headers, PROVIDERS["openai"], settings)
+    # Before: the operator's key was added beside the client's, which the record named.
+    assert sent["authorization"] == "Bearer" and sent["sec-websocket-protocol"] == protocol

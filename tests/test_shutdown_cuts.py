@@ -77,6 +77,37 @@ def test_a_body_still_arriving_when_the_shutdown_time_runs_out_gets_a_recorded_5
     assert stored_outcomes(database) == [(503, "proxy_cancelled")]
 
 
+def test_a_request_waiting_for_body_room_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
+    database = tmp_path / "waiting.duckdb"
+    limits = {"SERVER__MAX_REQUEST_BYTES": "1048576", "SERVER__MAX_BUFFERED_BODY_BYTES": "1048576"}
+    env = serve_env(upstream.url, database) | {"SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1", **limits}
+    server = ServeProcess(tmp_path, env).start()
+    head = "".join(f"{name}: {value}\r\n" for name, value in ANTHROPIC.items())
+    request = f"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n{head}content-length: 600000\r\n\r\n".encode()
+    answers = []
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as holder,
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as waiting,
+        ):
+            holder.sendall(request + b"{")  # holds 600,000 of the 1 MiB room, its body still arriving
+            time.sleep(0.3)
+            waiting.sendall(request)  # needs as much again: waits its turn, its body not yet sent
+            time.sleep(0.5)
+            server.send(signal.SIGTERM)
+            for client in (holder, waiting):
+                answer = b""
+                while chunk := client.recv(65536):
+                    answer += chunk
+                answers.append(answer)
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    # Before: the waiting one's connection was reset, and it had no record.
+    assert all(answer.startswith(b"HTTP/1.1 503") and b"shutting down" in answer for answer in answers), answers
+    assert stored_outcomes(database) == [(503, "proxy_cancelled")] * 2
+
+
 def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
     database = tmp_path / "cut.duckdb"
     env = serve_env(upstream.url, database) | {

@@ -33,7 +33,7 @@ from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exch
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
 from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
-from ccproxy_core.forwarding.large_bodies import BodyTimeout, body_timeout_message, read_body, request_fields
+from ccproxy_core.forwarding.large_bodies import BodyTimeout, read_body, request_fields
 from ccproxy_core.forwarding.other_methods import answer_other_method
 from ccproxy_core.forwarding.receive_probe import left_while_waiting
 from ccproxy_core.forwarding.request_edits import prepared_body
@@ -61,6 +61,7 @@ from ccproxy_core.forwarding.responses import (
 )
 from ccproxy_core.forwarding.route_table import OUTSIDE_API_PREFIX, UNMATCHED, RouteTable, api_path, fallback_route
 from ccproxy_core.forwarding.send_watch import SendWatch
+from ccproxy_core.forwarding.unforwarded import UnforwardedRequests
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
     UnsendableHeader,
@@ -78,8 +79,7 @@ from ccproxy_core.forwarding.upstream import (
 from ccproxy_core.plugin_host.dispatch import RequestHooks
 from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
-from ccproxy_core.runtime.body_budget import body_budget, body_room_message
-from ccproxy_core.runtime.server_limits import BROKEN_BODY
+from ccproxy_core.runtime.body_budget import body_budget
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import ValueCaps, library_reason, safe_error_text, safe_record, safe_text
 from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_path
@@ -90,7 +90,7 @@ _UNMATCHED_ROUTE = ProxyRoute(UNMATCHED, "", None)
 _MESSAGE_BATCHES = "/v1/messages/batches"
 
 
-class Proxy:
+class Proxy(UnforwardedRequests):
     """Forwards requests to the providers, one connection pool each, and records each one."""
 
     def __init__(self, settings: Settings, hooks: RequestHooks, access_log: AccessLogger) -> None:
@@ -146,6 +146,10 @@ class Proxy:
         server = self.settings.server
         headers = request.headers
         async with self.body_budget.hold(headers.get("content-length"), "transfer-encoding" in headers) as room:
+            if room.cut:  # the shutdown's time ran out while it waited for room
+                if not await self._cut_while_receiving(scope, route, send, arrived):
+                    raise asyncio.CancelledError
+                return
             if room.refused:
                 return await self._refused_unread(scope, route, send, arrived, 503)
             try:
@@ -166,39 +170,6 @@ class Proxy:
             fields = await request_fields(body or b"", kind, encoding, server.max_request_bytes)
             exchange = self._start_exchange(scope, route, body, fields, arrived)
             await self._run(request, exchange, body, send, receive)
-
-    async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
-        """The client hung up before its request was forwarded (while sending its body, or while it waited
-        for room for it), or the server refused its broken framing with a 400: the record says which."""
-        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
-        await self.hooks.start(exchange.context)
-        if (broken := scope.get(BROKEN_BODY)) is not None:
-            exchange.note_failure("invalid_request", broken, 400)
-        else:
-            exchange.note_failure("client_disconnected", "the client hung up before its request was sent on", 499)
-        await self._finish(exchange)
-
-    async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:
-        """A recorded 503 for a request the shutdown cut before its body was read; True once the client has it."""
-        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
-        exchange.note_failure("proxy_cancelled", "the server stopped while the request body was still arriving")
-        try:
-            await self.hooks.start(exchange.context)
-            return await answer_cut_request(exchange, send, cancelled=True)
-        finally:
-            await self._finish(exchange)
-
-    async def _refused_unread(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival, status: int) -> None:
-        """A recorded 408 (the client stopped sending its body) or 503 (no room for it came free in time)."""
-        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
-        await self.hooks.start(exchange.context)
-        timed_out, server = status == 408, self.settings.server
-        try:
-            exchange.extra_headers.append((b"connection", b"close"))  # the rest of the body will not be read
-            message = body_timeout_message(server) if timed_out else body_room_message(server)
-            await self._local_error(exchange, send, status, "request_timeout" if timed_out else "proxy_busy", message)
-        finally:
-            await self._finish(exchange)
 
     async def _run(
         self, request: Request, exchange: Exchange, body: bytes | bytearray | None, send: Send, receive: Receive

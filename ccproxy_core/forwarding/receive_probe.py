@@ -39,7 +39,11 @@ def ready_message(receive: Receive) -> Message | None:
 async def left_while_waiting(receive: Receive) -> bool:
     """Whether the client of a request that waited for its turn hung up meanwhile, asked once its body
     has been read whole (``receive()`` then has nothing else to give): the body came out of buffers
-    filled before the hang-up, whose end the server reads a moment after them."""
-    await asyncio.sleep(HANG_UP_READ_SECONDS)
-    message = ready_message(receive)
-    return message is not None and message["type"] == "http.disconnect"
+    filled before the hang-up, whose end the server reads a moment after them. The first ask has
+    uvicorn read the connection again (it stops once 64 KiB of body wait for the app)."""
+    for _ in range(2):
+        message = ready_message(receive)
+        if message is not None:
+            return message["type"] == "http.disconnect"
+        await asyncio.sleep(HANG_UP_READ_SECONDS)
+    return False

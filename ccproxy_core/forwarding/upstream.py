@@ -285,9 +285,10 @@ def operator_keys_by_provider(settings: Settings) -> dict[str, str]:
 def client_sent_key(headers: CIMultiDict[str]) -> bool:
     """Whether the client authenticates itself: a credential header with a key in it (not empty, nor a
     scheme alone such as ``Bearer``), or the WebSocket key subprotocol."""
-    if any(name in headers for name in _CREDENTIAL_HEADERS):
-        return any(not is_blank_credential(value) for name in _CREDENTIAL_HEADERS for value in headers.getall(name, ()))
-    return WEBSOCKET_KEY_PROTOCOL in headers.get("sec-websocket-protocol", "")
+    sent = any(name in headers for name in _CREDENTIAL_HEADERS) and any(
+        not is_blank_credential(value) for name in _CREDENTIAL_HEADERS for value in headers.getall(name, ())
+    )
+    return sent or WEBSOCKET_KEY_PROTOCOL in headers.get("sec-websocket-protocol", "")
 
 
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:

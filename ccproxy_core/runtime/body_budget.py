@@ -36,11 +36,13 @@ def body_room_message(server: ServerSettings) -> str:
 @dataclass(slots=True)
 class Room:
     """One request's room in the budget: ``size`` bytes held; ``waited`` when it had to wait for them,
-    ``refused`` when they did not come free in time (nothing is held then)."""
+    ``refused`` when they did not come free in time, ``cut`` when the wait was cancelled (the server
+    stopping): nothing is held then, and the request is answered rather than read."""
 
     size: int
     waited: bool = False
     refused: bool = False
+    cut: bool = False
 
 
 class BodyBudget:
@@ -48,7 +50,9 @@ class BodyBudget:
 
     A request reserves its declared ``Content-Length`` (the largest body allowed for a chunked
     body, whose size is not known; nothing for a request without a body) before reading, and
-    waits, first come first served, while the budget is spent; once its body is read it keeps
+    waits while the budget is spent (not first come, first served: a smaller body that fits goes
+    ahead of a larger one waiting, rather than every request waiting behind a chunked body for
+    the whole room to come free, which long streams can take minutes to give back); once its body is read it keeps
     room for that body alone, for the rest of its exchange, as the body stays in memory that
     long. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a connection
     whose body the app is not taking), so waiting costs no memory; a request that waits longer
@@ -83,6 +87,8 @@ class BodyBudget:
                     )
                 except TimeoutError:
                     room.refused, room.size = True, 0
+                except asyncio.CancelledError:  # answered by the caller, which spends the cancellation
+                    room.cut, room.size = True, 0
             self.available -= room.size
         try:
             yield room

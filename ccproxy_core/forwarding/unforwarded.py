@@ -1,0 +1,75 @@
+"""Requests recorded without being forwarded: refused before their body was read, cut by the
+shutdown while it arrived, or left by their client before they were sent on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.types import Scope, Send
+
+from ccproxy_core.forwarding.exchange import Arrival, Exchange
+from ccproxy_core.forwarding.large_bodies import body_timeout_message
+from ccproxy_core.forwarding.responses import answer_cut_request
+from ccproxy_core.runtime.body_budget import body_room_message
+from ccproxy_core.runtime.server_limits import BROKEN_BODY
+
+if TYPE_CHECKING:
+    from ccproxy_core.plugin_host.dispatch import RequestHooks
+    from ccproxy_core.providers import ProxyRoute
+    from ccproxy_core.runtime.settings import Settings
+
+
+class UnforwardedRequests:
+    """The proxy's answers and records for requests it never sends on (see ``Proxy``)."""
+
+    settings: Settings
+    hooks: RequestHooks
+
+    def _start_exchange(
+        self,
+        scope: Scope,
+        route: ProxyRoute,
+        body: bytes | bytearray | None,
+        fields: tuple[dict | None, str | None, bool],
+        arrived: Arrival,
+    ) -> Exchange:
+        raise NotImplementedError
+
+    async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
+        raise NotImplementedError
+
+    async def _finish(self, exchange: Exchange) -> None:
+        raise NotImplementedError
+
+    async def _left_while_sending(self, scope: Scope, route: ProxyRoute, arrived: Arrival) -> None:
+        """The client hung up before its request was forwarded (while sending its body, or while it waited
+        for room for it), or the server refused its broken framing with a 400: the record says which."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
+        await self.hooks.start(exchange.context)
+        if (broken := scope.get(BROKEN_BODY)) is not None:
+            exchange.note_failure("invalid_request", broken, 400)
+        else:
+            exchange.note_failure("client_disconnected", "the client hung up before its request was sent on", 499)
+        await self._finish(exchange)
+
+    async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:
+        """A recorded 503 for a request the shutdown cut before its body was read; True once the client has it."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
+        exchange.note_failure("proxy_cancelled", "the server stopped while the request body was still arriving")
+        try:
+            await self.hooks.start(exchange.context)
+            return await answer_cut_request(exchange, send, cancelled=True)
+        finally:
+            await self._finish(exchange)
+
+    async def _refused_unread(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival, status: int) -> None:
+        """A recorded 408 (the client stopped sending its body) or 503 (no room for it came free in time)."""
+        exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
+        await self.hooks.start(exchange.context)
+        timed_out, server = status == 408, self.settings.server
+        try:
+            exchange.extra_headers.append((b"connection", b"close"))  # the rest of the body will not be read
+            message = body_timeout_message(server) if timed_out else body_room_message(server)
+            await self._local_error(exchange, send, status, "request_timeout" if timed_out else "proxy_busy", message)
+        finally:
+            await self._finish(exchange)
