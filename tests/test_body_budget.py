@@ -94,3 +94,25 @@ def test_a_client_that_left_while_its_request_waited_for_body_room_is_not_sent_o
     assert [(record.status_code, record.error_type) for record in records] == [(499, "client_disconnected")] * 2
     assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []
     wait_until(lambda: budget.available == budget.total)
+
+
+def test_a_client_that_left_while_waiting_until_refused_is_recorded_as_gone_not_refused(
+    proxy_factory, recorder, upstream
+):
+    proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 1})
+    httpx.delete(upstream.url + "/_mock/requests")
+    budget = proxy.app.state.proxy.body_budget
+    body = json.dumps({**BODY, "messages": [{"role": "user", "content": "x" * 600_000}]}).encode()
+    with socket.create_connection(address(proxy.url)) as holder:
+        holding = threading.Thread(target=trickle, args=(holder, 4))
+        holding.start()
+        wait_until(lambda: budget.available == 0)
+        with socket.create_connection(address(proxy.url)) as leaving:
+            leaving.sendall(HEAD + b"content-length: %d\r\n\r\n" % len(body) + body)
+            wait_until(lambda: budget.waits == 1)
+        # Refused once twice SERVER__BODY_TIMEOUT_SECONDS have passed: its client was gone by then.
+        gone = recorder.wait_for_ends(1)
+        holding.join(30)
+    # Before: 503 proxy_busy, as if a client had been told so.
+    assert [(record.status_code, record.error_type) for record in gone] == [(499, "client_disconnected")]
+    assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []

@@ -36,9 +36,20 @@ def stored_outcomes(database) -> list[tuple[int, str | None]]:
         return connection.execute("SELECT status_code, error_type FROM access_logs").fetchall()
 
 
-def slow_start_plugin_path(folder) -> str:
-    """A folder that makes ``zzslowstart`` an installed ccproxy plugin when put on PYTHONPATH."""
-    (folder / "zzslowstart.py").write_text(SLOW_START_PLUGIN)
+SLOW_FIELDS_PLUGIN = """
+import asyncio
+from ccproxy_core.forwarding import proxy
+
+async def _slow_fields(*args, **kwargs):
+    await asyncio.sleep(30)  # a large body's model still looked for when the shutdown's time runs out
+
+proxy.request_fields = _slow_fields
+"""
+
+
+def slow_start_plugin_path(folder, source: str = SLOW_START_PLUGIN) -> str:
+    """A folder that makes ``zzslowstart`` (``source``) an installed ccproxy plugin when put on PYTHONPATH."""
+    (folder / "zzslowstart.py").write_text(source)
     metadata = folder / "zzslowstart-0.1.dist-info"
     metadata.mkdir()
     (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: zzslowstart\nVersion: 0.1\n")
@@ -127,6 +138,33 @@ def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets
         assert server.wait(30) == 0, server.stderr
     finally:
         server.stop()
+    [answer] = answers
+    assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
+    assert stored_outcomes(database) == [(503, "proxy_cancelled")]
+
+
+def test_a_request_whose_model_is_still_looked_for_when_the_shutdown_time_runs_out_gets_a_recorded_503(
+    upstream, tmp_path
+):
+    database = tmp_path / "fields.duckdb"
+    env = serve_env(upstream.url, database) | {
+        "SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1",
+        "PYTHONPATH": slow_start_plugin_path(tmp_path, SLOW_FIELDS_PLUGIN),
+    }
+    server = ServeProcess(tmp_path, env).start()
+    answers: list[httpx.Response] = []
+    client = threading.Thread(
+        target=lambda: answers.append(httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC, timeout=30))
+    )
+    try:
+        client.start()
+        time.sleep(1.0)  # its body read, its fields still being read
+        server.send(signal.SIGTERM)
+        client.join(30)
+        assert server.wait(30) == 0, server.stderr
+    finally:
+        server.stop()
+    # Before: uvicorn's bare 500, and no record.
     [answer] = answers
     assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
     assert stored_outcomes(database) == [(503, "proxy_cancelled")]

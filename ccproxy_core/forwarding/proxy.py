@@ -146,28 +146,25 @@ class Proxy(UnforwardedRequests):
         server = self.settings.server
         headers = request.headers
         async with self.body_budget.hold(headers.get("content-length"), "transfer-encoding" in headers) as room:
-            if room.cut:  # the shutdown's time ran out while it waited for room
-                if not await self._cut_while_receiving(scope, route, send, arrived):
-                    raise asyncio.CancelledError
-                return
-            if room.refused:
-                return await self._refused_unread(scope, route, send, arrived, 503)
+            if room.cut or room.refused:
+                return await self._no_room(scope, route, send, receive, arrived, room.cut)
             try:
                 body = b"" if route is _UNMATCHED_ROUTE else await read_body(request, server)
+                await self.body_budget.keep(room, len(body or b""))
+                left = room.waited and await left_while_waiting(receive)
+                # A compressed body is read as far as a plain one would be.
+                encoding, kind = headers.get("content-encoding"), headers.get("content-type")
+                fields = await request_fields(b"" if left else body or b"", kind, encoding, server.max_request_bytes)
             except BodyTimeout:
                 return await self._refused_unread(scope, route, send, arrived, 408)
             except ClientDisconnect:
                 return await self._left_while_sending(scope, route, arrived)
-            except asyncio.CancelledError:  # the shutdown's time ran out while the body was arriving
+            except asyncio.CancelledError:  # the shutdown's time ran out before the request was sent on
                 if not await self._cut_while_receiving(scope, route, send, arrived):
                     raise
                 return
-            await self.body_budget.keep(room, len(body or b""))
-            if room.waited and await left_while_waiting(receive):
+            if left:
                 return await self._left_while_sending(scope, route, arrived)
-            # A compressed body is read as far as a plain one would be.
-            encoding, kind = request.headers.get("content-encoding"), request.headers.get("content-type")
-            fields = await request_fields(body or b"", kind, encoding, server.max_request_bytes)
             exchange = self._start_exchange(scope, route, body, fields, arrived)
             await self._run(request, exchange, body, send, receive)
 

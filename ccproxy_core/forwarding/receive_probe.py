@@ -47,3 +47,27 @@ async def left_while_waiting(receive: Receive) -> bool:
             return message["type"] == "http.disconnect"
         await asyncio.sleep(HANG_UP_READ_SECONDS)
     return False
+
+
+DRAIN_BYTES = 4 * 1024 * 1024
+"""What is read and dropped of a refused request's body to see whether its client is still there."""
+
+
+async def left_before_read(receive: Receive) -> bool:
+    """Whether the client of a request refused before its body was read has hung up. uvicorn reads a
+    connection only as its body is taken (64 KiB at a time), so what the client sent of its body is
+    taken and dropped, up to :data:`DRAIN_BYTES`, to come to the hang-up behind it."""
+    drained, waited = 0, False
+    while drained <= DRAIN_BYTES:
+        message = ready_message(receive)
+        if message is None:
+            if waited:
+                return False
+            waited = True
+            await asyncio.sleep(HANG_UP_READ_SECONDS)
+            continue
+        if message["type"] == "http.disconnect":
+            return True
+        drained, waited = drained + len(message.get("body", b"")), False
+        await asyncio.sleep(0)
+    return False

@@ -3,12 +3,14 @@ shutdown while it arrived, or left by their client before they were sent on."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
-from starlette.types import Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
 from ccproxy_core.forwarding.large_bodies import body_timeout_message
+from ccproxy_core.forwarding.receive_probe import left_before_read
 from ccproxy_core.forwarding.responses import answer_cut_request
 from ccproxy_core.runtime.body_budget import body_room_message
 from ccproxy_core.runtime.server_limits import BROKEN_BODY
@@ -53,14 +55,28 @@ class UnforwardedRequests:
         await self._finish(exchange)
 
     async def _cut_while_receiving(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival) -> bool:
-        """A recorded 503 for a request the shutdown cut before its body was read; True once the client has it."""
+        """A recorded 503 for a request the shutdown cut before it was sent on; True once the client has it."""
         exchange = self._start_exchange(scope, route, None, (None, None, False), arrived)
-        exchange.note_failure("proxy_cancelled", "the server stopped while the request body was still arriving")
+        exchange.note_failure("proxy_cancelled", "the server stopped before the request was sent on")
         try:
             await self.hooks.start(exchange.context)
             return await answer_cut_request(exchange, send, cancelled=True)
         finally:
             await self._finish(exchange)
+
+    async def _no_room(
+        self, scope: Scope, route: ProxyRoute, send: Send, receive: Receive, arrived: Arrival, cut: bool
+    ) -> None:
+        """A request whose wait for body room ended without room: ``cut`` by the shutdown (a recorded 503; the
+        cancellation goes on when the client could not be told), or refused (a recorded 503, or 499 when its
+        client left meanwhile)."""
+        if cut:
+            if not await self._cut_while_receiving(scope, route, send, arrived):
+                raise asyncio.CancelledError
+        elif await left_before_read(receive):
+            await self._left_while_sending(scope, route, arrived)
+        else:
+            await self._refused_unread(scope, route, send, arrived, 503)
 
     async def _refused_unread(self, scope: Scope, route: ProxyRoute, send: Send, arrived: Arrival, status: int) -> None:
         """A recorded 408 (the client stopped sending its body) or 503 (no room for it came free in time)."""

@@ -53,8 +53,8 @@ class ServerSettings(BaseModel):
     """SERVER__MAX_REQUEST_BYTES. Bodies larger than this are refused with 413 (default 32 MiB)."""
     max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """SERVER__MAX_BUFFERED_BODY_BYTES. Request bodies over 64 KiB held in memory at once, all requests
-    together; a request whose body does not fit waits its turn, up to twice SERVER__BODY_TIMEOUT_SECONDS,
-    then gets 503 (never below SERVER__MAX_REQUEST_BYTES)."""
+    together (in each worker); a request whose body does not fit waits its turn, up to twice
+    SERVER__BODY_TIMEOUT_SECONDS, then gets 503 (never below SERVER__MAX_REQUEST_BYTES)."""
     body_timeout_seconds: float = Field(30.0, gt=0)
     """SERVER__BODY_TIMEOUT_SECONDS. A request body that stops arriving for this long, or comes slower than
     1,024 bytes a second once this long has passed, is answered 408: it would otherwise hold its connection,
