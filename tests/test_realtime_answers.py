@@ -340,3 +340,65 @@ def test_a_response_passed_over_takes_no_answer_begun_without_an_id():
     # Before: the dropped response's end ended the answer under way, with its usage.
     assert answers.target({"type": "response.done", "response": {"id": "resp_dropped", "usage": usage}}) is None
     assert answers.target({"type": "response.done", "response": {"id": "resp_own", "usage": usage}}) is unnamed
+
+
+def session_event(kind: str, session: dict) -> str:
+    return json.dumps(
+        {"type": kind, "event_id": "ev_s", "session": {"type": "realtime", "model": "gpt-realtime", **session}}
+    )
+
+
+def transcribed(usage: dict) -> str:
+    event = {"item_id": "item_1", "content_index": 0, "transcript": "hello", "usage": usage}
+    return json.dumps({"type": "conversation.item.input_audio_transcription.completed", "event_id": "ev_t", **event})
+
+
+def test_input_audio_transcribed_is_a_record_of_its_own_at_the_transcription_model_s_price(
+    provider, proxy_factory, recorder
+):
+    # OpenAI bills input transcription apart, at its model's price: gpt-4o-transcribe $6 per million audio
+    # input tokens and $10 per million output tokens. Before, it was never recorded.
+    tokens = {"type": "tokens", "input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100}
+    usage = {**tokens, "input_token_details": {"text_tokens": 0, "audio_tokens": 1000}}
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    configured = session_event(
+        "session.updated", {"audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
+    )
+    update = json.dumps({"type": "session.update", "session": {"type": "realtime"}})
+    commit = json.dumps({"type": "input_audio_buffer.commit"})
+    talk(
+        proxy,
+        provider,
+        [
+            (update, [configured]),
+            (commit, [transcribed(usage)]),
+            (create("c1"), [created("resp_1"), done("resp_1", 100, 20)]),
+        ],
+    )
+    transcription, answer = sorted(recorder.wait_for_ends(2), key=lambda record: record.model or "")
+    assert (transcription.model, transcription.tokens_input, transcription.tokens_output) == (
+        "gpt-4o-transcribe",
+        1000,
+        100,
+    )
+    assert transcription.cost_usd == (1000 * 6 + 100 * 10) / M and transcription.error_type is None
+    assert (answer.model, answer.cost_usd) == ("gpt-realtime", (100 * 4 + 20 * 16) / M)
+
+
+def test_a_transcription_in_seconds_by_the_beta_protocol_s_model_is_recorded_unpriced(
+    provider, proxy_factory, recorder
+):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    configured = session_event("session.created", {"input_audio_transcription": {"model": "whisper-1"}})
+    talk(
+        proxy,
+        provider,
+        [
+            (
+                json.dumps({"type": "input_audio_buffer.commit"}),
+                [configured, transcribed({"type": "duration", "seconds": 3.2})],
+            )
+        ],
+    )
+    [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.cost_usd, record.priced) == ("whisper-1", None, False)

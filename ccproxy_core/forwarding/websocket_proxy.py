@@ -36,6 +36,12 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.forwarding.exchange import Exchange
+from ccproxy_core.forwarding.realtime_transcriptions import (
+    SESSION_EVENTS,
+    TRANSCRIBED,
+    read_transcription,
+    transcription_model,
+)
 from ccproxy_core.forwarding.route_table import api_path
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
@@ -176,6 +182,7 @@ class _Socket:
         self.realtime = reader == REALTIME
         self.open_answers = OpenAnswers(self.realtime)
         self.model_from_query = _query_model(scope) if self.realtime else None
+        self.transcription_model: str | None = None
         self.sent_headers: CIMultiDict[str] | None = None
         self.client_close: tuple[int, str] = (1000, "")
         self.upstream_reason = ""
@@ -309,6 +316,8 @@ class _Socket:
         owner = self.open_answers.owner(text)
         find_first_token = owner is None or owner.first_token_at is None
         first_token, event, unread = await off_the_loop_if_large(examined, text, find_first_token, self.decode_limit)
+        if self.realtime and isinstance(event, dict) and event.get("type") in _TRANSCRIPTION_EVENTS:
+            return await self._note_transcription(event, len(text), now)
         target = self.open_answers.target(event) if isinstance(event, dict) else None
         if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
             if self.open_answers.provider_begun >= MOST_PROVIDER_BEGUN:
@@ -342,6 +351,18 @@ class _Socket:
                 answer.stream_state.error_seen = answer.usage.failed
             await self.proxy._finish(answer)
 
+    async def _note_transcription(self, event: dict[str, Any], size: int, now: float) -> None:
+        """The session's transcription model, or a transcription's own record (see ``realtime_transcriptions``)."""
+        if event["type"] != TRANSCRIBED:
+            self.transcription_model = transcription_model(event)
+            return
+        exchange = self._new_exchange(self.transcription_model, 0, {})
+        try:
+            await self.proxy.hooks.start(exchange.context)
+            read_transcription(exchange, event, size, now)
+        finally:
+            await self.proxy._finish(exchange)
+
     async def _finish_open_answers(self, client_left: bool, upstream_code: int | None) -> None:
         for answer in self.open_answers.take_all():
             answer.upstream_done_at = answer.upstream_done_at or time.perf_counter()
@@ -358,6 +379,9 @@ class _Socket:
 
     def _new_exchange(self, model: str | None, request_bytes: int, request: dict[str, Any]) -> Exchange:
         return answer_exchange(self.proxy, self.scope, self.path, self.sent_headers, model, request_bytes, request)
+
+
+_TRANSCRIPTION_EVENTS = SESSION_EVENTS | {TRANSCRIBED}
 
 
 def _too_many_open(path: str) -> bool:
