@@ -47,7 +47,7 @@ proxy.request_fields = _slow_fields
 """
 
 
-def slow_start_plugin_path(folder, source: str = SLOW_START_PLUGIN) -> str:
+def slow_start_plugin_path(folder, source: str) -> str:
     """A folder that makes ``zzslowstart`` (``source``) an installed ccproxy plugin when put on PYTHONPATH."""
     (folder / "zzslowstart.py").write_text(source)
     metadata = folder / "zzslowstart-0.1.dist-info"
@@ -119,11 +119,11 @@ def test_a_request_waiting_for_body_room_when_the_shutdown_time_runs_out_gets_a_
     assert stored_outcomes(database) == [(503, "proxy_cancelled")] * 2
 
 
-def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
-    database = tmp_path / "cut.duckdb"
-    env = serve_env(upstream.url, database) | {
+def held_when_the_shutdown_time_runs_out(upstream, tmp_path, plugin: str) -> httpx.Response:
+    """One request, held by ``plugin`` while the server is stopped with a second to spare; its answer."""
+    env = serve_env(upstream.url, tmp_path / "cut.duckdb") | {
         "SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1",
-        "PYTHONPATH": slow_start_plugin_path(tmp_path),
+        "PYTHONPATH": slow_start_plugin_path(tmp_path, plugin),
     }
     server = ServeProcess(tmp_path, env).start()
     answers: list[httpx.Response] = []
@@ -132,39 +132,26 @@ def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets
     )
     try:
         client.start()
-        time.sleep(1.0)  # held in the plugin's hook
+        time.sleep(1.0)  # held by the plugin
         server.send(signal.SIGTERM)
         client.join(30)
         assert server.wait(30) == 0, server.stderr
     finally:
         server.stop()
     [answer] = answers
+    return answer
+
+
+def test_a_request_held_in_on_request_start_when_the_shutdown_time_runs_out_gets_a_recorded_503(upstream, tmp_path):
+    answer = held_when_the_shutdown_time_runs_out(upstream, tmp_path, SLOW_START_PLUGIN)
     assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
-    assert stored_outcomes(database) == [(503, "proxy_cancelled")]
+    assert stored_outcomes(tmp_path / "cut.duckdb") == [(503, "proxy_cancelled")]
 
 
 def test_a_request_whose_model_is_still_looked_for_when_the_shutdown_time_runs_out_gets_a_recorded_503(
     upstream, tmp_path
 ):
-    database = tmp_path / "fields.duckdb"
-    env = serve_env(upstream.url, database) | {
-        "SERVER__SHUTDOWN_TIMEOUT_SECONDS": "1",
-        "PYTHONPATH": slow_start_plugin_path(tmp_path, SLOW_FIELDS_PLUGIN),
-    }
-    server = ServeProcess(tmp_path, env).start()
-    answers: list[httpx.Response] = []
-    client = threading.Thread(
-        target=lambda: answers.append(httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC, timeout=30))
-    )
-    try:
-        client.start()
-        time.sleep(1.0)  # its body read, its fields still being read
-        server.send(signal.SIGTERM)
-        client.join(30)
-        assert server.wait(30) == 0, server.stderr
-    finally:
-        server.stop()
+    answer = held_when_the_shutdown_time_runs_out(upstream, tmp_path, SLOW_FIELDS_PLUGIN)
     # Before: uvicorn's bare 500, and no record.
-    [answer] = answers
     assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
-    assert stored_outcomes(database) == [(503, "proxy_cancelled")]
+    assert stored_outcomes(tmp_path / "cut.duckdb") == [(503, "proxy_cancelled")]

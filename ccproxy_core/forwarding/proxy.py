@@ -31,7 +31,6 @@ from ccproxy_core.forwarding.billed_once import BilledOnce
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
-from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
 from ccproxy_core.forwarding.large_bodies import BodyTimeout, read_body, request_fields
 from ccproxy_core.forwarding.other_methods import answer_other_method
@@ -244,16 +243,6 @@ class Proxy(UnforwardedRequests):
             return False
         await self._local_error(exchange, send, refusal.refuse_status, refusal.error_type or "refused", refusal.message)
         return True
-
-    def _start_exchange(
-        self,
-        scope: Scope,
-        route: ProxyRoute,
-        body: bytes | bytearray | None,
-        fields: tuple[dict | None, str | None, bool],
-        arrived: Arrival,
-    ) -> Exchange:
-        return start_exchange(scope, route, body, fields, arrived, self.caps, self.attributor, self.configured_keys)
 
     async def _send_upstream(
         self, request: Request, exchange: Exchange, pool: UpstreamPool, body: bytes | bytearray, send: Send

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
+from ccproxy_core.forwarding.exchange_start import start_exchange
 from ccproxy_core.forwarding.large_bodies import body_timeout_message
 from ccproxy_core.forwarding.receive_probe import left_before_read
 from ccproxy_core.forwarding.responses import answer_cut_request
@@ -16,9 +17,11 @@ from ccproxy_core.runtime.body_budget import body_room_message
 from ccproxy_core.runtime.server_limits import BROKEN_BODY
 
 if TYPE_CHECKING:
+    from ccproxy_core.accounting.attribution import Attributor
     from ccproxy_core.plugin_host.dispatch import RequestHooks
     from ccproxy_core.providers import ProxyRoute
     from ccproxy_core.runtime.settings import Settings
+    from ccproxy_core.safe_values import ValueCaps
 
 
 class UnforwardedRequests:
@@ -26,6 +29,9 @@ class UnforwardedRequests:
 
     settings: Settings
     hooks: RequestHooks
+    caps: ValueCaps
+    attributor: Attributor
+    configured_keys: tuple[str, ...]
 
     def _start_exchange(
         self,
@@ -35,7 +41,7 @@ class UnforwardedRequests:
         fields: tuple[dict | None, str | None, bool],
         arrived: Arrival,
     ) -> Exchange:
-        raise NotImplementedError
+        return start_exchange(scope, route, body, fields, arrived, self.caps, self.attributor, self.configured_keys)
 
     async def _local_error(self, exchange: Exchange, send: Send, status: int, error_type: str, message: str) -> None:
         raise NotImplementedError
