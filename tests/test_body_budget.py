@@ -3,6 +3,7 @@ read, a request waits its turn only so long, and one whose client left meanwhile
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -11,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from ccproxy_core.forwarding import unforwarded
 from ccproxy_core.testing import wait_until
 
 from .test_server_limits import ANTHROPIC, BODY, address
@@ -116,3 +118,24 @@ def test_a_client_that_left_while_waiting_until_refused_is_recorded_as_gone_not_
     # Before: 503 proxy_busy, as if a client had been told so.
     assert [(record.status_code, record.error_type) for record in gone] == [(499, "client_disconnected")]
     assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []
+
+
+def test_a_refusal_cut_by_the_shutdown_while_it_looks_for_its_client_is_answered_and_recorded(
+    proxy_factory, recorder, monkeypatch
+):
+    async def cut(receive) -> bool:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(unforwarded, "left_before_read", cut)
+    proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 1})
+    budget = proxy.app.state.proxy.body_budget
+    with socket.create_connection(address(proxy.url)) as holder:
+        holding = threading.Thread(target=trickle, args=(holder, 4))
+        holding.start()
+        wait_until(lambda: budget.available == 0)
+        answer = httpx.post(proxy.url + "/v1/messages", content=LARGE, headers=ANTHROPIC, timeout=30)
+        refused = recorder.wait_for_ends(1)
+        holding.join(30)
+    # Before: uvicorn's bare 500, and no record.
+    assert answer.status_code == 503 and answer.json()["error"]["message"] == "ccproxy is shutting down"
+    assert [(record.status_code, record.error_type) for record in refused] == [(503, "proxy_cancelled")]

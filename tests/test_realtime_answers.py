@@ -402,3 +402,14 @@ def test_a_transcription_in_seconds_by_the_beta_protocol_s_model_is_recorded_unp
     )
     [record] = recorder.wait_for_ends(1)
     assert (record.model, record.cost_usd, record.priced) == ("whisper-1", None, False)
+
+
+def test_a_transcription_only_session_of_the_beta_protocol_names_the_model_priced(provider, proxy_factory, recorder):
+    usage = {"type": "tokens", "input_tokens": 1000, "output_tokens": 200, "total_tokens": 1200}
+    usage["input_token_details"] = {"audio_tokens": 1000, "text_tokens": 0}
+    session = {"object": "realtime.transcription_session", "input_audio_transcription": {"model": "gpt-4o-transcribe"}}
+    configured = json.dumps({"type": "transcription_session.updated", "event_id": "ev_s", "session": session})
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    talk(proxy, provider, [("{}", [configured, transcribed(usage)])])
+    [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.cost_usd) == ("gpt-4o-transcribe", (1000 * 6 + 200 * 10) / M)  # before: unpriced

@@ -16,9 +16,13 @@ from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.providers.openai import read_usage
 
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
-SESSION_EVENTS = frozenset({"session.created", "session.updated"})
-EVENT_MARKERS = (f'"{TRANSCRIBED}"', '"session.created"', '"session.updated"')
-"""What a message holding one of these events contains, so that it is decoded."""
+SESSION_EVENTS = frozenset(
+    {"session.created", "session.updated", "transcription_session.created", "transcription_session.updated"}
+)
+"""The events that say the session's transcription model (the last two: a beta transcription-only session's)."""
+EVENT_MARKERS = (f'"{TRANSCRIBED}"', 'session.created"', 'session.updated"')
+"""What a message holding one of these events contains, so that it is decoded (``session.created"`` ends
+``"transcription_session.created"`` too)."""
 
 
 def transcription_model(event: dict[str, Any]) -> str | None:

@@ -51,14 +51,17 @@ async def left_while_waiting(receive: Receive) -> bool:
 
 DRAIN_BYTES = 4 * 1024 * 1024
 """What is read and dropped of a refused request's body to see whether its client is still there."""
+DRAIN_SECONDS = 0.5
+"""How long that may take (a client trickling its body would otherwise hold its refusal for hours)."""
 
 
 async def left_before_read(receive: Receive) -> bool:
     """Whether the client of a request refused before its body was read has hung up. uvicorn reads a
     connection only as its body is taken (64 KiB at a time), so what the client sent of its body is
-    taken and dropped, up to :data:`DRAIN_BYTES`, to come to the hang-up behind it."""
+    taken and dropped, up to :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`, to come to the hang-up behind it."""
     drained, waited = 0, False
-    while drained <= DRAIN_BYTES:
+    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+    while drained <= DRAIN_BYTES and asyncio.get_running_loop().time() < deadline:
         message = ready_message(receive)
         if message is None:
             if waited:

@@ -73,14 +73,18 @@ class UnforwardedRequests:
     async def _no_room(
         self, scope: Scope, route: ProxyRoute, send: Send, receive: Receive, arrived: Arrival, cut: bool
     ) -> None:
-        """A request whose wait for body room ended without room: ``cut`` by the shutdown (a recorded 503; the
-        cancellation goes on when the client could not be told), or refused (a recorded 503, or 499 when its
-        client left meanwhile)."""
-        if cut:
+        """A request whose wait for body room ended without room: a 499 when its client left meanwhile; else
+        ``cut`` by the shutdown (a recorded 503; the cancellation goes on when the client could not be told),
+        or refused (a recorded 503)."""
+        try:
+            left = await left_before_read(receive)
+        except asyncio.CancelledError:  # the shutdown's time ran out while it looked
+            left, cut = False, True
+        if left:
+            await self._left_while_sending(scope, route, arrived)
+        elif cut:
             if not await self._cut_while_receiving(scope, route, send, arrived):
                 raise asyncio.CancelledError
-        elif await left_before_read(receive):
-            await self._left_while_sending(scope, route, arrived)
         else:
             await self._refused_unread(scope, route, send, arrived, 503)
 
