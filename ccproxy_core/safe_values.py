@@ -37,8 +37,9 @@ from ccproxy_core.key_masking import (
     without_keys,
 )
 
-MAX_TOKEN_COUNT = 2**53
-"""Token counts above this are nonsense (and would overflow a 64-bit column once summed): ``None``."""
+MAX_TOKEN_COUNT = 2**40
+"""Token counts above this (a trillion; a batch's results sum to some 10^11 at most) are nonsense: ``None``.
+Eight million records at this count still sum within a 64-bit integer, which ClickHouse's ``sum`` wraps past."""
 MAX_USD = Decimal(10) ** 9
 """Costs at or above a billion dollars per request are nonsense: ``None``."""
 

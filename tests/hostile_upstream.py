@@ -86,8 +86,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             b'"bad call to https://api.example/v1?key=sk-LEAK-9&x=1 \\u001b[2J\\nforged line"}}'
         )
         return web.Response(status=400, body=body, content_type="application/json")
-    if kind == "absurd-usage":  # counts within range, but a cost beyond any real invoice
-        body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 9007199254740991, "output_tokens": 5}')
+    if kind == "absurd-usage":  # a count no answer has: 2^40 + 1 (1,024 of 2^53 wrapped ClickHouse's sum)
+        body = _message(b'"claude-haiku-4-5"', b'{"input_tokens": 1099511627777, "output_tokens": 5}')
         return web.Response(body=body, content_type="application/json")
     if kind == "huge-json":  # a JSON answer larger than ccproxy holds to read it
         return web.Response(

@@ -16,7 +16,7 @@ from typing import Any
 
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
-from ccproxy_core.safe_values import safe_text
+from ccproxy_core.safe_values import MAX_TOKEN_COUNT, safe_text
 
 _MAX_ERROR_TYPE_CHARS = 64
 _MAX_ERROR_MESSAGE_CHARS = 1000
@@ -188,16 +188,14 @@ def clean_text(value: str, limit: int) -> str:
 
 
 def token_count(value: Any) -> int | None:
+    """A count as the provider sent it, when it is one (see :data:`MAX_TOKEN_COUNT`), else ``None``."""
     # bool is an int subclass; a negative count is nonsense that would break pricing.
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT:
         return value
     # JSON does not tell 1200 from 1200.0 or 1.2e3: the SDKs read them all as the count 1200.
-    if type(value) is float and value.is_integer() and 0 <= value <= _EXACT_FLOAT_COUNT:
+    if type(value) is float and value.is_integer() and 0 <= value <= MAX_TOKEN_COUNT:
         return int(value)
     return None
-
-
-_EXACT_FLOAT_COUNT = 2.0**53
 
 
 def billed_count(usage: Usage, value: Any) -> int | None:
