@@ -52,9 +52,9 @@ class BodyBudget:
     body, whose size is not known; nothing for a request without a body) before reading, and
     waits while the budget is spent (not first come, first served: a smaller body that fits goes
     ahead of a larger one waiting, rather than every request waiting behind a chunked body for
-    the whole room to come free, which long streams can take minutes to give back); once its body is read it keeps
-    room for that body alone, for the rest of its exchange, as the body stays in memory that
-    long. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a connection
+    the whole room to come free, which long streams can take minutes to give back); once its
+    body is read it keeps room for that body alone, for the rest of its exchange, as the body
+    stays in memory that long. Unread bodies stay in the kernel's socket buffers (uvicorn stops reading a connection
     whose body the app is not taking), so waiting costs no memory; a request that waits longer
     than ``max_wait_seconds`` is refused rather than kept waiting for ever behind bodies that
     arrive slowly.
