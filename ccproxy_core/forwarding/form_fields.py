@@ -92,13 +92,14 @@ def _delimits(body: bytes | bytearray, end: int) -> bool:
 
 def _field_name(head: bytes) -> tuple[bytes | None, bool]:
     """The ``name`` of a part that is a plain field (``None`` for a file or a part without one), from its
-    headers, and whether every form parser reads it so: not when its ``Content-Disposition`` is given
-    twice (Go's ``mime`` reads the first, Starlette's parser the last), is of another kind than
-    ``form-data``, goes on over a folded line (or the headers have a line ended by a bare CR or LF), names the part or its file in
-    RFC 2231's form or the part in RFC 2047's (or with a tick, where the new email policy looks for a
-    charset), has a parameter twice, an empty ``filename`` (a field to Go's ``mime``, a file to Python's form parsers),
-    a backslash in the name, an escaped one ending a quoted value (Python's old parser then counts the
-    quotes otherwise), or anything Go's ``mime`` refuses (it then reads no parameter at all)."""
+    headers, and whether every form parser reads it so. Not when the headers have a line ended by a
+    bare CR or LF, or when the ``Content-Disposition`` is given twice (Go's ``mime`` reads the first,
+    Starlette's parser the last), is of another kind than ``form-data``, goes on over a folded line,
+    names the part or its file in RFC 2231's form or the part in RFC 2047's (or with a tick, where the
+    new email policy looks for a charset), has a parameter twice, an empty ``filename`` (a field to Go's
+    ``mime``, a file to Python's form parsers), a backslash in the name, an escaped one ending a quoted
+    value (Python's old parser then counts the quotes otherwise), or anything Go's ``mime`` refuses (it
+    then reads no parameter at all)."""
     if _BARE_LINE_END.search(head):
         return None, False  # Python's email ends a header line at a bare CR or LF, Go's mime and Starlette do not
     dispositions = list(_DISPOSITION.finditer(head))
