@@ -331,12 +331,13 @@ def safe_record(
         value = getattr(record, name)
         if value is not None and (finite_money(value) is None or value < 0):  # no charge is negative
             changes[name] = None
-    if record.priced and "cost_usd" in changes:  # too large to be a real charge: not a known price
-        changes.update(dict.fromkeys(_COST_PARTS, None), cost_usd=None, priced=False)
     for name in _COUNT_FIELDS:
         value = getattr(record, name)
         if value is not None and token_count(value) is None:
-            changes[name] = None
+            changes[name] = None  # a sum past any answer's count (a batch's results): its price is no bill either
+            changes["cost_usd"] = None
+    if record.priced and "cost_usd" in changes:  # too large to be a real charge: not a known price
+        changes.update(dict.fromkeys(_COST_PARTS, None), cost_usd=None, priced=False)
     if record.rate_limits:
         limits = _safe_rate_limits(record.rate_limits)
         if limits != record.rate_limits:

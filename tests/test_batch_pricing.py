@@ -20,6 +20,8 @@ from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
 from ccproxy_core.providers import PROVIDERS
+from ccproxy_core.safe_values import safe_record
+from ccproxy_core.testing import make_record
 
 from .raw_upstream import RESET, upstream_and_proxy_fixtures
 
@@ -223,3 +225,30 @@ def test_two_fetches_at_once_never_count_the_same_results_twice():
     assert settled.batch is not None and settled.batch.unreadable
     assert not batch_cost(PriceBook(), PROVIDERS["anthropic"], settled.batch).priced
     assert counted.settle(fetch_of(10), results, read_whole=True).input_tokens is None  # counted whole now
+
+
+def test_a_batch_whose_summed_count_is_past_any_answer_s_is_unpriced_not_a_count_wiped_beside_its_price():
+    # Each result at 2^40 input tokens passes on its own; their sum does not. Before: tokens_input null
+    # beside a priced $247,390.12, counted in spend, budgets and the cost metrics.
+    lines = b"".join(
+        json.dumps(
+            {
+                "custom_id": f"r{index}",
+                "response": {
+                    "status_code": 200,
+                    "body": {
+                        "object": "chat.completion",
+                        "model": "gpt-4o-mini-2024-07-18",
+                        "choices": [],
+                        "usage": {"prompt_tokens": 2**40, "completion_tokens": 1, "total_tokens": 2**40 + 1},
+                    },
+                },
+            }
+        ).encode()
+        + b"\n"
+        for index in range(3)
+    )
+    usage, cost = fetched("openai", lines)
+    record = safe_record(make_record(tokens_input=usage.input_tokens, cost_usd=cost.total, priced=cost.priced))
+    assert (record.tokens_input, record.cost_usd, record.priced) == (None, None, False)
+    assert (record.cost_input_usd, record.cost_output_usd) == (None, None)
