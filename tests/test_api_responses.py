@@ -14,7 +14,7 @@ from ccproxy_core import Admission, hookimpl
 from ccproxy_core.accounting.attribution import key_fingerprint
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.forwarding.upstream import credential_values
+from ccproxy_core.forwarding.credentials import credential_values
 from ccproxy_core.testing import wait_until
 
 MODEL = "gpt-5"

@@ -15,10 +15,12 @@ from decimal import Decimal
 
 import anthropic
 import httpx
+import pytest
 
 from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
+from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.safe_values import safe_record
 from ccproxy_core.testing import make_record
@@ -252,3 +254,19 @@ def test_a_batch_whose_summed_count_is_past_any_answer_s_is_unpriced_not_a_count
     record = safe_record(make_record(tokens_input=usage.input_tokens, cost_usd=cost.total, priced=cost.priced))
     assert (record.tokens_input, record.cost_usd, record.priced) == (None, None, False)
     assert (record.cost_input_usd, record.cost_output_usd) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("model", "rates"),
+    [
+        ("claude-3-5-haiku-20241022", (Decimal("0.80"), Decimal("4"))),
+        ("claude-opus-4-1", (Decimal("15"), Decimal("75"))),
+    ],
+)
+def test_an_answer_served_at_the_batch_tier_costs_half_where_the_price_table_has_no_batch_price(model, rates):
+    # Anthropic's Batch API: 50% off input and output on every model. genai-prices lists no batch
+    # price for these two; before, an answer saying so outside a batch's results cost the full price.
+    usage = Usage(input_tokens=1000, output_tokens=1000, service_tier="batch")
+    cost = PriceBook().compute("anthropic", model, usage)
+    assert cost.total == (1000 * rates[0] + 1000 * rates[1]) / MTOK / 2
+    assert usage.service_tier == "batch"

@@ -332,19 +332,6 @@ def test_the_list_price_tiers_keep_their_prices(service, model, tier):
     assert served.total == (listed.total / 2 if tier == "batch" else listed.total)
 
 
-@pytest.mark.parametrize(
-    ("model", "rates"),
-    [("claude-3-5-haiku-20241022", (Decimal("0.80"), Decimal("4"))), ("claude-opus-4-1", OPUS_4_1[:2])],
-)
-def test_an_answer_served_at_the_batch_tier_costs_half_where_the_price_table_has_no_batch_price(model, rates):
-    # Anthropic's Batch API: 50% off input and output on every model. genai-prices lists no batch
-    # price for these two; before, an answer saying so outside a batch's results cost the full price.
-    usage = Usage(input_tokens=1000, output_tokens=1000, service_tier="batch")
-    cost = PriceBook().compute("anthropic", model, usage)
-    assert cost.total == (1000 * rates[0] + 1000 * rates[1]) / MTOK / 2
-    assert usage.service_tier == "batch"
-
-
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-5-5", "claude-haiku-4-5"])
 def test_an_answer_served_fast_by_a_model_without_a_fast_price_is_unpriced_not_billed_at_standard_rates(model, caplog):
     book = PriceBook()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ccproxy_core.accounting.background_responses import BackgroundResponses, Origin
 from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
+from ccproxy_core.forwarding.credentials import credential_values
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.route_table import canonical_path
-from ccproxy_core.forwarding.upstream import credential_values
 
 
 class BilledOnce:

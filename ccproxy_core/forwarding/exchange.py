@@ -15,8 +15,8 @@ from ccproxy_core.accounting.batch_results import batch_cost
 from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.forwarding.credentials import credential_values
 from ccproxy_core.forwarding.outcome import Failure, Observed, Outcome, decide
-from ccproxy_core.forwarding.upstream import credential_values
 from ccproxy_core.providers import Provider
 from ccproxy_core.providers.base import StreamState
 from ccproxy_core.providers.openai import STORED_RESPONSE

@@ -28,6 +28,12 @@ from ccproxy_core.forwarding.answer_reading import (
     streamed_body_parser,
 )
 from ccproxy_core.forwarding.billed_once import BilledOnce
+from ccproxy_core.forwarding.credentials import (
+    client_credential_values,
+    configured_keys,
+    credential_values,
+    operator_keys_by_provider,
+)
 from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
@@ -65,12 +71,8 @@ from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
     UnsendableHeader,
     UpstreamPool,
-    client_credential_values,
-    configured_keys,
-    credential_values,
     forwarded_headers,
     never_connected,
-    operator_keys_by_provider,
     regional_providers,
     unanswered_request,
     unsendable_request,

@@ -25,14 +25,13 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from yarl import URL
 
-from ccproxy_core.accounting.attribution.keys import is_blank_credential
+from ccproxy_core.forwarding.credentials import CREDENTIAL_SET, add_operator_key, client_sent_key
 from ccproxy_core.forwarding.send_deadlines import SendDeadlinePassed, SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
 from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
-from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.providers.openai_regions import is_regional
-from ccproxy_core.runtime.settings import Settings, UpstreamSettings
+from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import library_reason
 from ccproxy_core.security.auth import strip_session_cookies
 
@@ -214,11 +213,11 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
             sent = value if value.isascii() else _as_received(name, value)
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
-                if name in _CREDENTIAL_SET and name in out:
+                if name in CREDENTIAL_SET and name in out:
                     raise UnsendableHeader(name, repeated=True)
                 out.add(name, kept)
     if not client_sent_key(out):  # credentials are never dropped above: these are the client's as sent
-        _add_fallback_key(out, provider, settings)
+        add_operator_key(out, provider, settings)
     return out
 
 
@@ -227,7 +226,7 @@ def _nominated(connection: str) -> frozenset[str]:
 
     Credentials excepted: left out, the provider would see no key, or another, where the record names the
     client's."""
-    return frozenset(token.strip().lower() for token in connection.split(",")) - _CREDENTIAL_SET
+    return frozenset(token.strip().lower() for token in connection.split(",")) - CREDENTIAL_SET
 
 
 def _as_received(name: str, value: str) -> str:
@@ -236,59 +235,6 @@ def _as_received(name: str, value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeDecodeError:
         raise UnsendableHeader(name) from None
-
-
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
-_CREDENTIAL_SET = frozenset(_CREDENTIAL_HEADERS)
-WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
-"""A WebSocket subprotocol of this prefix carries the client's key (browsers cannot set headers)."""
-
-
-def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """The keys in the headers sent upstream (``Bearer`` and ``Basic`` schemes stripped, and a
-    WebSocket subprotocol's key)."""
-    found = []
-    for name in _CREDENTIAL_HEADERS:
-        for value in headers.getall(name, ()):
-            scheme, _, rest = value.partition(" ")
-            key = rest.strip() if rest and scheme.lower() in ("bearer", "basic") else value.strip()
-            if len(key) >= SHORTEST_MASKED_KEY:
-                found.append(key)
-    for protocol in headers.get("sec-websocket-protocol", "").split(","):
-        key = protocol.strip().removeprefix(WEBSOCKET_KEY_PROTOCOL)
-        if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= SHORTEST_MASKED_KEY:
-            found.append(key)
-    return tuple(found)
-
-
-def client_credential_values(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str, ...]:
-    """:func:`credential_values` of the client's headers as they arrived."""
-    return credential_values(
-        CIMultiDict((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers)
-    )
-
-
-def configured_keys(upstream: UpstreamSettings) -> tuple[str, ...]:
-    """The operator's keys (UPSTREAM__*_API_KEY) long enough to be looked for in recorded text."""
-    keys = (upstream.anthropic_api_key, upstream.openai_api_key)
-    return tuple(
-        value for key in keys if key is not None and len(value := key.get_secret_value()) >= SHORTEST_MASKED_KEY
-    )
-
-
-def operator_keys_by_provider(settings: Settings) -> dict[str, str]:
-    """Each provider's configured key (UPSTREAM__*_API_KEY), sent for clients that send none."""
-    keys = {name: getattr(settings.upstream, f"{name}_api_key", None) for name in PROVIDERS}
-    return {name: key.get_secret_value() for name, key in keys.items() if key is not None}
-
-
-def client_sent_key(headers: CIMultiDict[str]) -> bool:
-    """Whether the client authenticates itself: a credential header with a key in it (not empty, nor a
-    scheme alone such as ``Bearer``), or the WebSocket key subprotocol."""
-    sent = any(name in headers for name in _CREDENTIAL_HEADERS) and any(
-        not is_blank_credential(value) for name in _CREDENTIAL_HEADERS for value in headers.getall(name, ())
-    )
-    return sent or WEBSOCKET_KEY_PROTOCOL in headers.get("sec-websocket-protocol", "")
 
 
 def auto_headers_to_skip(headers: CIMultiDict[str]) -> tuple[str, ...]:
@@ -309,15 +255,6 @@ _AUTO_HEADERS = {
     for sent in itertools.product((False, True), repeat=len(_ADDED_BY_AIOHTTP))
 }
 """The headers to skip, by which of them the client sent (aiohttp adds a body's Content-Type too)."""
-
-
-def _add_fallback_key(out: CIMultiDict[str], provider: Provider, settings: Settings) -> None:
-    """Use the configured API key (for a client that sent no credentials of its own)."""
-    key = getattr(settings.upstream, f"{provider.name}_api_key", None)
-    if key:
-        for name in _CREDENTIAL_HEADERS:  # blank ones: the client sent no key, and gets the operator's alone
-            out.popall(name, None)
-        out[provider.key_header] = provider.key_value(key.get_secret_value())
 
 
 _RETRIED_BY_AIOHTTP = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})

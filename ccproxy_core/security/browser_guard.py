@@ -38,7 +38,7 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ccproxy_core.forwarding.upstream import client_credential_values, configured_keys
+from ccproxy_core.forwarding.credentials import client_credential_values, configured_keys
 from ccproxy_core.key_masking import without_key_shapes, without_keys
 from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
