@@ -208,3 +208,27 @@ def test_a_file_name_with_backslashes_as_httpx_escapes_them_leaves_the_fields_re
     body, boundary = form({"model": "whisper-1"}, {"file": ("C:\\audio\\a.wav", b"RIFF")})
     assert b'filename="C:\\\\audio' in body
     assert form_model_and_stream(body, boundary) == ("whisper-1", False)
+
+
+def test_a_part_without_headers_is_nameless_and_its_value_is_not_read_as_headers():
+    # Go's mime, Python's email and python-multipart read no headers: its value's first line is no name.
+    nameless = b'--abc\r\n\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o-mini-transcribe\r\n'
+    body = nameless + field(b"abc", b"model", b"gpt-4o-transcribe") + b"--abc--\r\n"
+    assert form_model_and_stream(body, b"abc") == ("gpt-4o-transcribe", False)  # before: None (read twice)
+
+
+@pytest.mark.parametrize("after", [b"\r\n", b"  \r\n", b"\n", b"--\r\n"])
+def test_a_value_beginning_with_the_boundary_leaves_the_model_unknown(after):
+    # Go's mime ends the prompt there, empty, and reads a part of its own, which Python's parsers keep in the prompt.
+    hidden = b"--abc" + after + b'Content-Disposition: form-data; name="model"\r\n\r\ngpt-4o-transcribe\r\n'
+    body = field(b"abc", b"prompt", hidden) + field(b"abc", b"model", b"gpt-4o-mini-transcribe") + b"--abc--\r\n"
+    assert form_model_and_stream(body, b"abc") == (None, False)  # before: gpt-4o-mini-transcribe
+    # Both at once: what was read as the first part's headers was its value, then the same trick.
+    nameless = b'--abc\r\n\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o-mini-transcribe\r\n'
+    both = nameless + field(b"abc", b"prompt", hidden[:-2]) + b"--abc--\r\n"
+    assert form_model_and_stream(both, b"abc") == (None, False)  # before: gpt-4o-mini-transcribe
+
+
+def test_a_value_beginning_with_the_boundarys_text_and_more_is_read():
+    body = field(b"abc", b"prompt", b"--abcdef") + field(b"abc", b"model", b"gpt-4o-transcribe") + b"--abc--\r\n"
+    assert form_model_and_stream(body, b"abc") == ("gpt-4o-transcribe", False)

@@ -51,14 +51,20 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
     model, streaming, models, closed, unsure = None, False, set(), False, False
     for _ in range(MAX_PARTS):
-        head_end = body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
+        head_end = _head_end(body, position)
         next_part = _next(body, delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
         if next_part < 0:
             break
         head = bytes(body[position:head_end])
         name, sure = _field_name(head)
-        # A close delimiter with more on its line ends the form for Starlette's parser, not for Go's mime.
-        unsure = unsure or not sure or body.find(delimiter + b"--", head_end + 4, next_part) >= 0
+        # A close delimiter with more on its line ends the form for Starlette's parser, not for Go's mime;
+        # a value that begins with the boundary is an empty one before another part for Go's mime alone.
+        unsure = (
+            unsure
+            or not sure
+            or body.find(delimiter + b"--", head_end + 4, next_part) >= 0
+            or _opens_with_boundary(body, delimiter[2:], head_end + 4)
+        )
         value = bytes(body[head_end + 4 : next_part])
         if name == b"model":
             models.add(model := None if _TRANSFER_ENCODED.search(head) else _text(value))
@@ -72,6 +78,14 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     return (model if closed and len(models) == 1 and not unsure else None), streaming
 
 
+def _head_end(body: bytes | bytearray, position: int) -> int:
+    """Where the headers of the part starting at ``position`` end (the blank line's CRLF pair); -1 if not
+    within :data:`MAX_HEAD_BYTES`. A part may have no headers at all: its blank line comes first."""
+    if body.startswith(b"\r\n", position):
+        return position - 2
+    return body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
+
+
 def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
     """Where the next delimiter line begins at or after ``start``; -1 when there is none."""
     found = body.find(delimiter, start)
@@ -83,6 +97,16 @@ def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
 _DELIMITER_END = re.compile(rb"--[ \t]*(?:\r\n|\Z)|[ \t]*\r\n")
 """What ends a delimiter's line (RFC 2046): spaces, then the line's end; for the closing one, "--" first, and
 the body may end there."""
+
+
+def _opens_with_boundary(body: bytes | bytearray, dash_boundary: bytes, start: int) -> bool:
+    """Whether the value at ``start`` begins with ``--boundary`` as Go's ``mime`` takes one at a body's start:
+    followed by a space, a tab, a line's end, ``--`` or the body's end. Go's mime reads an empty value there
+    and a part after it; Python's parsers read a value holding it."""
+    end = start + len(dash_boundary)
+    return body.startswith(dash_boundary, start) and (
+        end == len(body) or body[end : end + 1] in b" \t\r\n" or body.startswith(b"--", end)
+    )
 
 
 def _delimits(body: bytes | bytearray, end: int) -> bool:
