@@ -239,6 +239,11 @@ def test_base_urls_in_the_sdks_own_forms_reach_the_same_paths(proxy_factory, rec
         "http://127.0.0.1:abc",
         "http://127.0.0.1:0",
         "http://[::1]9100",
+        # Hosts no resolver can look up: each request was then answered 400 invalid_request, the client blamed.
+        "https://api..anthropic.com",
+        "https://.example",
+        "https://" + "a" * 64 + ".example",
+        "https://exa mple.com",
     ],
 )
 def test_a_base_url_ccproxy_cannot_use_is_refused_in_one_line(monkeypatch, value):

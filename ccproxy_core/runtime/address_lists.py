@@ -77,6 +77,21 @@ def origins(entries: list[str]) -> list[str]:
     return [origin.rstrip("/").lower() for origin in entries]
 
 
+def is_dns_name_or_ip(host: str) -> bool:
+    """An IP address, or a name a resolver can look up: its IDNA form is labels of letters, digits, '-' and '_'
+    between single dots, each of 1 to 63 characters (a trailing dot allowed)."""
+    if _is_ip(host):
+        return True
+    try:
+        encoded = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty label (a..b, .a) or one over 63 characters
+        return False
+    return bool(encoded) and _DNS_NAME.fullmatch(encoded.removesuffix(".")) is not None
+
+
+_DNS_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

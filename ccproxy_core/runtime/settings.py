@@ -190,6 +190,11 @@ def normalise_base_url(value: str) -> str:
     after_address = parsed.netloc.rpartition("]")[2] if "[" in parsed.netloc else ""
     if port == 0 or (after_address and not after_address.startswith(":")):  # http://[::1]9100
         raise ValueError("has a port that is not a number from 1 to 65535, such as http://127.0.0.1:9100")
+    if not address_lists.is_dns_name_or_ip(parsed.hostname or ""):
+        raise ValueError(
+            f"names a host that is not a DNS name or IP address ({parsed.hostname}): labels of letters, digits "
+            "and '-' between single dots, none over 63 characters, such as https://api.anthropic.com"
+        )
     path = parsed.path.rstrip("/")
     if path.lower().endswith(
         _ENDPOINT_PATHS
