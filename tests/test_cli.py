@@ -239,6 +239,17 @@ def test_a_host_that_is_not_an_address_of_this_machine_names_the_host_setting(tm
 
 
 @pytest.mark.parametrize(
+    ("command", "host", "setting"),
+    [("serve", "ccproxy..lan", "SERVER__HOST (or --host)"), ("mock-upstream", "." + "a" * 64, "--host")],
+)
+def test_a_host_no_resolver_can_look_up_is_one_line_naming_the_setting(tmp_path, command, host, setting):
+    # Before: two tracebacks ending in "UnicodeError: encoding with 'idna' codec failed".
+    result = run(command, "--host", host, "--port", "0", env={"HOME": str(tmp_path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{host}: it is not an address of this machine: set {setting}" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "option"),
     [
         (("serve", "--mock-upstream"), "--mock-upstream"),

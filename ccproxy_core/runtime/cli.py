@@ -242,7 +242,7 @@ def mock_upstream(host: str, port: int, latency_ms: int, delta_count: int, delta
     options = MockOptions(latency_ms=latency_ms, delta_count=delta_count, delta_interval_ms=delta_interval_ms)
     try:
         run_mock_upstream(host, port, options)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         click.echo(f"error: {cannot_listen_message(host, port, exc, '--host', '--port')}", err=True)
         sys.exit(1)
 

@@ -12,13 +12,16 @@ SERVER_PORT = "SERVER__PORT (or --port)"
 """How ``ccproxy serve``'s port is set, as an error names it."""
 
 
-def cannot_listen_message(host: str, port: int, error: OSError, host_setting: str, port_setting: str) -> str:
+def cannot_listen_message(
+    host: str, port: int, error: OSError | UnicodeError, host_setting: str, port_setting: str
+) -> str:
     """Why ``host`` port ``port`` cannot be listened on, and what to set instead.
 
     ``host_setting`` and ``port_setting`` name what the user gave them with, such as
     ``SERVER__PORT (or --port)`` or ``--port``.
     """
-    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+    # A name no resolver can look up (an empty label, one over 63 characters) fails its IDNA encoding.
+    if isinstance(error, (socket.gaierror, UnicodeError)) or error.errno == errno.EADDRNOTAVAIL:
         return (
             f"cannot listen on {host}: it is not an address of this machine: set {host_setting} to one of its "
             "addresses (127.0.0.1 for this machine only, 0.0.0.0 for all of them)"

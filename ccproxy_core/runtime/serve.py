@@ -249,6 +249,6 @@ def _bind_problem(host: str, port: int) -> str | None:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own socket
             probe.bind(address)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         return cannot_listen_message(host, port, exc, SERVER_HOST, SERVER_PORT)
     return None
