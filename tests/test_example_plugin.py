@@ -260,7 +260,7 @@ def test_its_table_in_the_config_file_is_read_checked_and_shown(site, tmp_path):
     refused = ccproxy(site, "config", "show", "--config", str(config), cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr == (
-        "error: unknown setting PLUGINS__JSONL__BACKUP (plugins.jsonl.backup in the config file): "
+        "error: unknown setting PLUGINS__JSONL__BACKUP (or plugins.jsonl.backup in a config file): "
         "did you mean PLUGINS__JSONL__BACKUPS?\n"
     )
 

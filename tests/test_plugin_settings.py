@@ -58,18 +58,18 @@ def test_a_plugin_without_a_table_gets_its_defaults():
     [
         (
             "PLUGINS__COUNTING__LABL",
-            "unknown setting PLUGINS__COUNTING__LABL (plugins.counting.labl in the config file): "
+            "unknown setting PLUGINS__COUNTING__LABL (or plugins.counting.labl in a config file): "
             "did you mean PLUGINS__COUNTING__LABEL?",
         ),
         (
             "PLUGINS__CUONTING__LABEL",
-            "unknown plugin table PLUGINS__CUONTING (plugins.cuonting in the config file): "
+            "unknown plugin table PLUGINS__CUONTING (or plugins.cuonting in a config file): "
             "did you mean PLUGINS__COUNTING?",
         ),
         (
             "OBSERVABILITY__METRIC_ENDPOINT_ENABLED",
             "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED "
-            "(observability.metric_endpoint_enabled in the config file): "
+            "(or observability.metric_endpoint_enabled in a config file): "
             "did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?",
         ),
     ],
@@ -99,7 +99,7 @@ def test_a_bad_value_in_a_plugin_table_names_its_variable(monkeypatch):
         ),
         (
             "[server]\nprot = 9000\n",
-            "unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?",
+            "unknown setting SERVER__PROT (or server.prot in a config file): did you mean SERVER__PORT?",
         ),
         ("[observability]\ndashbord_enabled = true\n", "did you mean OBSERVABILITY__DASHBOARD_ENABLED?"),
         ("[plugins.counting]\nlimt = 1\n", "did you mean PLUGINS__COUNTING__LIMIT?"),
@@ -119,7 +119,7 @@ def test_generic_prefixes_only_warn_because_other_programs_share_them(monkeypatc
         settings = load_settings()
     assert settings.server.port == 8000
     assert (
-        "ignoring unknown setting SERVER__PROT (server.prot in the config file): did you mean SERVER__PORT?"
+        "ignoring unknown setting SERVER__PROT (or server.prot in a config file): did you mean SERVER__PORT?"
         in caplog.text
     )
     assert "LOGGING__DIR" in caplog.text
@@ -133,7 +133,7 @@ def test_a_misspelt_attribution_variable_is_warned_about_with_the_closest_name(m
     assert settings.attribution.keys == {"0123456789ab": "bob-desktop"}
     attribution_warnings = [message for message in caplog.messages if "ATTRIBUTION__" in message]
     assert attribution_warnings == [
-        "ignoring unknown setting ATTRIBUTION__KEY (attribution.key in the config file): did you mean ATTRIBUTION__KEYS?"
+        "ignoring unknown setting ATTRIBUTION__KEY (or attribution.key in a config file): did you mean ATTRIBUTION__KEYS?"
     ]
 
 
@@ -215,7 +215,7 @@ def test_a_misspelt_key_of_a_nested_plugin_table_stops_with_the_closest_name(tmp
         load_settings(entry_points_=TYPED)
     monkeypatch.delenv("PLUGINS__TYPED__INNER__DEPHT")
     path = config(tmp_path, "[plugins.typed]\ntoken = 'x'\n[plugins.typed.inner]\ndepht = 2\n")
-    with pytest.raises(SettingsError, match=r"plugins\.typed\.inner\.depht in the config file"):
+    with pytest.raises(SettingsError, match=r"plugins\.typed\.inner\.depht in a config file"):
         load_settings(path, entry_points_=TYPED)
 
 
@@ -223,7 +223,7 @@ UPPER = [EntryPoint(name="Upper", value="tests.plugin_fixtures.capital_name", gr
 
 
 def test_a_plugin_named_with_capitals_takes_its_settings_from_the_environment_too(tmp_path, monkeypatch):
-    # Before: "unknown plugin table PLUGINS__UPPER (plugins.upper in the config file): did you mean PLUGINS__UPPER?"
+    # Before: "unknown plugin table PLUGINS__UPPER (or plugins.upper in a config file): did you mean PLUGINS__UPPER?"
     path = config(tmp_path, '[plugins.Upper]\nlevel = 2\nlabel = "from-file"\n')
     monkeypatch.setenv("PLUGINS__UPPER__LEVEL", "5")
     upper = load_settings(path, entry_points_=UPPER).plugins.Upper

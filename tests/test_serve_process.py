@@ -39,7 +39,7 @@ def test_a_mistyped_observability_variable_stops_serve_with_one_line_and_exit_2(
     )
     assert result.returncode == 2
     assert (
-        "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED (observability.metric_endpoint_enabled in the "
+        "unknown setting OBSERVABILITY__METRIC_ENDPOINT_ENABLED (or observability.metric_endpoint_enabled in a "
         "config file): did you mean OBSERVABILITY__METRICS_ENDPOINT_ENABLED?"
     ) in result.stderr
     assert "Traceback" not in result.stderr

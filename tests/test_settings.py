@@ -69,6 +69,18 @@ def test_a_dotenv_line_that_cannot_be_read_stops_start_up_naming_the_file_and_li
     assert load_settings().server.port == 2222
 
 
+def test_a_dotenv_line_naming_a_setting_without_a_value_stops_start_up(tmp_path):
+    # Before: read as no value at all, so the auth token written there did not apply and /metrics was open.
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SERVER__PORT=2222\n\nSECURITY__AUTH_TOKEN\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"{dotenv.resolve()} line 3 names SECURITY__AUTH_TOKEN without a value: "
+        "write SECURITY__AUTH_TOKEN=value, or remove the line"
+    )
+
+
 def test_a_dotenv_that_is_a_folder_stops_start_up(tmp_path):
     (tmp_path / ".env").mkdir()  # before, ignored without a word
     with pytest.raises(SettingsError, match=r"\.env is a folder, not a \.env file of settings: rename or remove it"):

@@ -43,7 +43,7 @@ def unknown_key_message(path: tuple[str, ...], key: str, valid: Iterable[str], w
         hint = f"did you mean [{close[0]}]?" if close else f"the sections are {', '.join(f'[{v}]' for v in valid)}"
         return f"unknown {what} [{key}] in the config file: {hint}"
     dotted = ".".join((*path, key))
-    line = f"unknown {what} {env_name(*path, key)} ({dotted} in the config file)"
+    line = f"unknown {what} {env_name(*path, key)} (or {dotted} in a config file)"
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
     if close:
         return f"{line}: did you mean {env_name(*path, close[0])}?"

@@ -81,18 +81,27 @@ def load_settings(
 
 
 def _refuse_unreadable_env_file() -> None:
-    """A ``.env`` line python-dotenv cannot read is skipped with a warning naming no file: the setting
-    written there (a token, say) would silently not apply."""
+    """A ``.env`` line python-dotenv cannot read is skipped with a warning naming no file, and a name
+    without ``=`` reads as no value at all: the setting written there (a token, say) would silently not
+    apply."""
     env_file = Path(str(Settings.model_config.get("env_file")))
     if env_file.is_dir():
         raise SettingsError(f"{env_file.resolve()} is a folder, not a .env file of settings: rename or remove it")
     try:
         with env_file.open(encoding="utf-8") as stream:
-            broken = next((_first_line(binding.original) for binding in parse_stream(stream) if binding.error), None)
+            broken = next((binding for binding in parse_stream(stream) if binding.error or _bare_name(binding)), None)
     except (OSError, UnicodeDecodeError):
         return  # none, or not text: pydantic-settings says so
-    if broken is not None:
-        raise SettingsError(f"{env_file.resolve()} line {broken} cannot be read as NAME=value: fix or remove it")
+    if broken is None:
+        return
+    where = f"{env_file.resolve()} line {_first_line(broken.original)}"
+    if broken.error:
+        raise SettingsError(f"{where} cannot be read as NAME=value: fix or remove it")
+    raise SettingsError(f"{where} names {broken.key} without a value: write {broken.key}=value, or remove the line")
+
+
+def _bare_name(binding: Any) -> bool:
+    return binding.key is not None and binding.value is None
 
 
 def _first_line(original: Any) -> int:
