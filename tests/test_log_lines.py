@@ -150,3 +150,9 @@ def test_a_library_repeating_a_warning_writes_it_once_a_minute_saying_how_many_w
     later = line(exporter, "Transient error %s")
     assert limited.filter(later)
     assert later.getMessage() == "Transient error x (49 more like this in the last minute were not logged)"
+
+
+def test_an_access_line_shows_counts_the_answer_did_not_give_as_a_dash():
+    record = make_record(4, tokens_input=None, tokens_output=None, cache_read_tokens=None, cache_write_tokens=None)
+    assert " in=- out=- cache_r=- cache_w=- " in describe(record)  # before: in=None out=None ...
+    assert " in=12 out=0 " in describe(make_record(5, tokens_input=12, tokens_output=0))

@@ -33,6 +33,12 @@ def describe(record: AccessRecord) -> str:
     stream = " stream" if record.streaming else ""
     return (
         f"{record.method} {record.path} {record.status_code} {record.model or '-'}{stream} "
-        f"{record.duration_ms:.0f}ms in={record.tokens_input} out={record.tokens_output} "
-        f"cache_r={record.cache_read_tokens} cache_w={record.cache_write_tokens} {cost}{error} id={record.request_id}"
+        f"{record.duration_ms:.0f}ms in={_count(record.tokens_input)} out={_count(record.tokens_output)} "
+        f"cache_r={_count(record.cache_read_tokens)} cache_w={_count(record.cache_write_tokens)} {cost}{error} "
+        f"id={record.request_id}"
     )
+
+
+def _count(tokens: int | None) -> int | str:
+    """A count the answer did not give is ``-``, as an unknown cost is."""
+    return "-" if tokens is None else tokens
