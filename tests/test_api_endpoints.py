@@ -72,6 +72,17 @@ def test_transcription_multipart_reaches_the_provider_byte_for_byte(proxy, upstr
     assert record.tokens_output == answer.usage.output_tokens
 
 
+@pytest.mark.parametrize("query", [{"model": "gpt-4o-transcribe"}, {"stream": "true"}])
+def test_a_form_whose_url_query_also_names_its_model_is_recorded_unpriced(proxy, recorder, query):
+    # Go's Request.FormValue reads the query's model first: the record priced the body's, half the query's.
+    audio = bytes(range(256)) * 20
+    client(proxy).audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=("clip.wav", audio, "audio/wav"), extra_query=query
+    )
+    [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.cost_usd, record.priced) == (None, None, False)  # before: gpt-4o-mini-transcribe
+
+
 @pytest.mark.parametrize(
     "path, headers, endpoint, service_type",
     [

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from ccproxy_core.forwarding.form_boundary import form_boundary
-from ccproxy_core.forwarding.form_fields import MAX_PARTS, form_model_and_stream
+from ccproxy_core.forwarding.form_fields import MAX_PARTS, form_model_and_stream, query_names_a_field
 
 
 def form(data: dict, files: dict) -> tuple[bytes, bytes]:
@@ -232,3 +232,46 @@ def test_a_value_beginning_with_the_boundary_leaves_the_model_unknown(after):
 def test_a_value_beginning_with_the_boundarys_text_and_more_is_read():
     body = field(b"abc", b"prompt", b"--abcdef") + field(b"abc", b"model", b"gpt-4o-transcribe") + b"--abc--\r\n"
     assert form_model_and_stream(body, b"abc") == ("gpt-4o-transcribe", False)
+
+
+def test_a_disposition_with_a_space_before_its_colon_leaves_the_model_unknown():
+    # Go's textproto keeps such a key as written, so the part has no name there; python-multipart refuses it.
+    body = b'--x\r\nContent-Disposition :form-data; name="model"\r\n\r\ngpt-4o-mini-transcribe\r\n--x--\r\n'
+    assert form_model_and_stream(body, b"x") == (None, False)  # before: gpt-4o-mini-transcribe
+
+
+def test_a_file_named_model_beside_the_model_field_leaves_the_model_unknown():
+    # Starlette's FormData.get("model") gives the last part of that name: here the file.
+    file_part = b'--x\r\nContent-Disposition: form-data; name="model"; filename="a"\r\n\r\nRIFF\r\n'
+    body = field(b"x", b"model", b"gpt-4o-mini-transcribe") + file_part + b"--x--\r\n"
+    assert form_model_and_stream(body, b"x") == (None, False)  # before: gpt-4o-mini-transcribe
+
+
+@pytest.mark.parametrize(
+    ("streams", "streaming"),
+    [
+        ([b"", b"true"], False),  # Go's mime keeps the first, Python's parsers the last: before, True
+        ([b"\ntrue"], False),  # not "true" to the provider: before, True once stripped
+        ([b"true", b"true"], True),
+        ([b"true"], True),
+    ],
+)
+def test_a_stream_is_one_every_parser_reads_as_true(streams, streaming):
+    fields = b"".join(field(b"x", b"stream", value) for value in streams)
+    body = field(b"x", b"model", b"gpt-4o-transcribe") + fields + b"--x--\r\n"
+    assert form_model_and_stream(body, b"x") == ("gpt-4o-transcribe", streaming)
+
+
+def test_a_stream_in_a_form_not_read_for_sure_is_none():
+    unsure = b"--x\r\nContent-Disposition: form-data; name*=utf-8''stream\r\n\r\nfalse\r\n"
+    body = field(b"x", b"stream", b"true") + unsure + field(b"x", b"model", b"gpt-4o-transcribe") + b"--x--\r\n"
+    assert form_model_and_stream(body, b"x") == (None, False)  # before: (None, True)
+    assert form_model_and_stream(field(b"x", b"stream", b"true"), b"x") == (None, False)  # not closed
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [(b"", False), (b"model=gpt-4o", True), (b"a=1&stream", True), (b"%6Dodel=x", True), (b"models=x&x=model", False)],
+)
+def test_a_query_naming_a_form_field_is_seen(query, names):
+    assert query_names_a_field(query) is names

@@ -9,6 +9,7 @@ search for the next boundary, never copied or decoded.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 MAX_PARTS = 1024
 """Parts looked at before giving up (an upload has a handful; each costs one search)."""
@@ -17,7 +18,7 @@ MAX_HEAD_BYTES = 4096
 MAX_VALUE_BYTES = 256
 """A ``model`` value longer than this is not a model name."""
 
-_DISPOSITION = re.compile(rb"(?im)^content-disposition[ \t]*:([^\r\n]*)")
+_DISPOSITION = re.compile(rb"(?im)^content-disposition(?P<space>[ \t]*):(?P<value>[^\r\n]*)")
 # One of its parameters: a token (names are case-insensitive, RFC 2183), "=", then a quoted string (a
 # backslash escapes a character), as RFC 7578 writes it, or a bare token, as form parsers also take it.
 _PARAMETER = re.compile(rb'[ \t]*;[ \t]*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^ \t;"]*))')
@@ -38,7 +39,9 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     (which copy a provider's form parser keeps is not documented, and a guess could price the request
     at the other model's price), when its part has a ``Content-Transfer-Encoding`` that changes its
     bytes, and when the parts were not read to the closing delimiter (more than :data:`MAX_PARTS`, a
-    head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read may name another model.
+    head over :data:`MAX_HEAD_BYTES`, a body cut short): a part not read may name another model. Whenever
+    the model is unknown for these reasons or a part could be named otherwise, the stream is too (False);
+    it is True only when every ``stream`` part holds exactly ``true``.
     """
     delimiter = b"\r\n--" + boundary
     if _delimits(body, len(delimiter) - 2) and body.startswith(delimiter[2:]):
@@ -49,7 +52,7 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
     if first < 0 or body.find(delimiter[2:], 0, first) >= 0 or body.startswith(b"--", boundary_end):
         return None, False  # a preamble holding the boundary (a form of bare LFs, say), or the form closed at once
     position = body.find(b"\r\n", first + 2) + 2  # past the delimiter's line (it may end in spaces)
-    model, streaming, models, closed, unsure = None, False, set(), False, False
+    model, streams, models, closed, unsure = None, [], set(), False, False
     for _ in range(MAX_PARTS):
         head_end = _head_end(body, position)
         next_part = _next(body, delimiter, head_end + 4) if position >= 2 and head_end >= 0 else -1
@@ -69,13 +72,16 @@ def form_model_and_stream(body: bytes | bytearray, boundary: bytes) -> tuple[str
         if name == b"model":
             models.add(model := None if _TRANSFER_ENCODED.search(head) else _text(value))
         elif name == b"stream":
-            streaming = value.strip() == b"true"
+            streams.append(value)
         position = next_part + len(delimiter)
         if body.startswith(b"--", position):
             closed = True
             break
         position = body.find(b"\r\n", position) + 2
-    return (model if closed and len(models) == 1 and not unsure else None), streaming
+    if not closed or unsure:
+        return None, False
+    # Go's mime keeps a field's first value; Python's parsers, the last: a stream is one they all see.
+    return (model if len(models) == 1 else None), bool(streams) and all(value == b"true" for value in streams)
 
 
 def _head_end(body: bytes | bytearray, position: int) -> int:
@@ -84,6 +90,14 @@ def _head_end(body: bytes | bytearray, position: int) -> int:
     if body.startswith(b"\r\n", position):
         return position - 2
     return body.find(b"\r\n\r\n", position, position + MAX_HEAD_BYTES)
+
+
+def query_names_a_field(query: bytes) -> bool:
+    """Whether a URL query gives ``model`` or ``stream``: Go's ``Request.FormValue`` reads the query's value
+    before the form's, Python's form parsers never look at it, so the model would be a guess."""
+    if not query:
+        return False
+    return any(name in ("model", "stream") for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
 
 
 def _next(body: bytes | bytearray, delimiter: bytes, start: int) -> int:
@@ -130,16 +144,16 @@ def _field_name(head: bytes) -> tuple[bytes | None, bool]:
     if not dispositions:
         return None, True
     after = head[dispositions[0].end() : dispositions[0].end() + 3]
-    if len(dispositions) > 1 or after[2:] in (b" ", b"\t"):
-        return None, False  # given twice, or folded: parsers read it otherwise
-    kind, separator, rest = dispositions[0][1].partition(b";")
+    if len(dispositions) > 1 or after[2:] in (b" ", b"\t") or dispositions[0]["space"]:
+        return None, False  # given twice, folded, or a space before its colon: parsers read it otherwise
+    kind, separator, rest = dispositions[0]["value"].partition(b";")
     if kind.strip(b" \t").lower() != b"form-data":
         return None, False  # Python's form parsers read the name of a part of any kind
     parameters = _parameters(separator + rest)
     if parameters is None or any(name.startswith((b"name*", b"filename*")) for name in parameters):
         return None, False
-    if b"filename" in parameters:
-        return None, parameters[b"filename"] != b""
+    if b"filename" in parameters:  # a file named model is the model to Starlette's parser, if it comes last
+        return None, parameters[b"filename"] != b"" and parameters.get(b"name") != b"model"
     name = parameters.get(b"name")
     if name is not None and (b"\\" in name or b"=?" in name or b"'" in name):
         return None, False

@@ -25,7 +25,7 @@ from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
 from ccproxy_core.accounting.usage import model_and_stream, request_payload
 from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
 from ccproxy_core.forwarding.form_boundary import form_boundary
-from ccproxy_core.forwarding.form_fields import form_model_and_stream
+from ccproxy_core.forwarding.form_fields import form_model_and_stream, query_names_a_field
 from ccproxy_core.forwarding.receive_probe import ready_message
 
 if TYPE_CHECKING:
@@ -149,9 +149,11 @@ async def request_fields(
     content_type: str | None = None,
     content_encoding: str | None = None,
     decoded_limit: int = 0,
+    query: bytes = b"",
 ) -> tuple[dict[str, Any] | None, str | None, bool]:
     """The decoded request body (for attribution), its top-level ``model`` and ``stream`` (the form
-    fields of a multipart upload, whose ``content_type`` names its boundary).
+    fields of a multipart upload, whose ``content_type`` names its boundary; unknown when the URL's
+    ``query`` gives either too).
 
     A body up to :data:`LARGE_BODY_BYTES` is decoded once and shared; a larger one is only
     scanned (:func:`scan_request`), its payload then holding only the values attribution reads.
@@ -161,7 +163,7 @@ async def request_fields(
     if not body:
         return None, None, False
     try:
-        return await _read_fields(body, content_type, content_encoding, decoded_limit)
+        return await _read_fields(body, content_type, content_encoding, decoded_limit, query)
     except Exception:
         # Reading them is for the record: a body no reader expected costs its model, never the request.
         log.exception("could not read the request body's model and stream; forwarding it with them unknown")
@@ -169,7 +171,7 @@ async def request_fields(
 
 
 async def _read_fields(
-    body: bytes | bytearray, content_type: str | None, content_encoding: str | None, decoded_limit: int
+    body: bytes | bytearray, content_type: str | None, content_encoding: str | None, decoded_limit: int, query: bytes
 ) -> tuple[dict[str, Any] | None, str | None, bool]:
     if content_encoding is not None and is_encoded(content_encoding):
         decoded = await asyncio.to_thread(decode_whole, body, content_encoding, decoded_limit)
@@ -178,6 +180,8 @@ async def _read_fields(
         body = decoded
     boundary = form_boundary(content_type)
     if boundary is not None:  # a multipart form: uploads of audio and images
+        if query_names_a_field(query):
+            return None, None, False
         if len(body) <= FORM_ON_LOOP_BYTES:
             return (None, *form_model_and_stream(body, boundary))
         return (None, *await asyncio.to_thread(form_model_and_stream, body, boundary))

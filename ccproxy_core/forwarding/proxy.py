@@ -155,7 +155,13 @@ class Proxy(UnforwardedRequests):
                 left = room.waited and await left_while_waiting(receive)
                 # A compressed body is read as far as a plain one would be.
                 encoding, kind = headers.get("content-encoding"), headers.get("content-type")
-                fields = await request_fields(b"" if left else body or b"", kind, encoding, server.max_request_bytes)
+                fields = await request_fields(
+                    b"" if left else body or b"",
+                    kind,
+                    encoding,
+                    server.max_request_bytes,
+                    scope.get("query_string", b""),
+                )
             except BodyTimeout:
                 return await self._refused_unread(scope, route, send, arrived, 408)
             except ClientDisconnect:
