@@ -133,19 +133,26 @@ def test_a_gateway_that_never_answers_does_not_slow_requests(proxy_factory, reco
         proxy.stop()  # the final push times out too; shutdown still completes
 
 
-def test_a_last_push_lands_on_shutdown(start_gateway, proxy_factory, recorder):
+def test_a_last_push_lands_on_shutdown_and_stays_until_the_next_process_has_pushed_an_interval_later(
+    start_gateway, proxy_factory, recorder
+):
     gateway = start_gateway()
-    # A long interval: after the push at start-up, only the final push can carry these requests.
+    # A long interval: only the final push can carry these requests.
     proxy = proxy_factory(
         plugins=[recorder], observability=push_settings(gateway.url, pushgateway_interval_seconds=300)
     )
-    wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "the start-up push")
     for _ in range(4):
         ask_claude(proxy.url)
     recorder.wait_for_ends(4)
-    assert requests_on(gateway) == 0
+    assert gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) == 0  # not before an interval
     proxy.stop()
     assert requests_on(gateway) == 4
+    # The same instance restarted: before, its start-up push replaced those 4 at once, before any scrape.
+    restarted = proxy_factory(observability=push_settings(gateway.url, pushgateway_interval_seconds=2))
+    time.sleep(1)
+    assert requests_on(gateway) == 4
+    wait_until(lambda: requests_on(gateway) == 0, "the restarted process's first push")
+    restarted.stop()
 
 
 def test_basic_auth_from_the_url_works_and_the_password_is_never_logged(start_gateway, proxy_factory, recorder, caplog):
@@ -212,5 +219,5 @@ def test_a_ccproxy_that_never_served_leaves_no_group_on_the_gateway(start_gatewa
     time.sleep(5 * INTERVAL)
     assert gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) == 0
     assert gateway.pushed("ccproxy_active_requests", job="ccproxy", instance=INSTANCE) == 0
-    proxy_factory(observability=push_settings(gateway.url))  # the same settings, serving: it pushes at once
+    proxy_factory(observability=push_settings(gateway.url))  # the same settings, serving: it pushes an interval later
     wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "a first push")

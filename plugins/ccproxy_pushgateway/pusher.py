@@ -135,7 +135,9 @@ class Pusher:
         interval = self.plan.interval_seconds
         if self._serving is not None:
             await self._serving.wait()
-        next_push_at = loop.time()  # the first push once serving, so the gateway knows this instance at once
+        # The first push waits an interval: it replaces the group a restarted process left, whose final push
+        # holds the requests no earlier push carried, and a gateway read in the meantime still shows them.
+        next_push_at = loop.time() + interval
         while True:
             await asyncio.sleep(max(0.0, next_push_at - loop.time()))
             await self.push_once()
