@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook, sum_costs
-from ccproxy_core.accounting.cost_parts import Secrets
+from ccproxy_core.accounting.cost import UNPRICED, Cost, PriceBook
+from ccproxy_core.accounting.cost_parts import Secrets, sum_costs
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai

@@ -6,7 +6,7 @@ follows Anthropic's convention, where ``input_tokens`` excludes them, so the gen
 is ``input + cache_read + cache_write``. The same total decides long-context price tiers (e.g. Claude
 Sonnet 4.5 above 200K input tokens), as providers do.
 
-The four parts are priced one by one with genai-prices' own per-unit arithmetic (``calc_unit_price``:
+The four parts are priced one by one (``usage_prices.py``) with genai-prices' per-unit arithmetic (``calc_unit_price``:
 the tiered rate that the input total selects, times the count), so they add up exactly to the total.
 Where a model has no separate cache price, its cache tokens are billed, and reported, as input, as
 genai-prices bills them. A price per request rather than per token (no Anthropic or OpenAI model has
@@ -30,17 +30,15 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from genai_prices import data_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, calc_unit_price
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
-from ccproxy_core.accounting.audio_prices import audio_rates
-from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, Secrets, sum_costs, tokens_scaled
+from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, Secrets, tokens_scaled
 from ccproxy_core.accounting.price_corrections import (
     PriceCorrection,
     apply_corrections,
@@ -49,16 +47,13 @@ from ccproxy_core.accounting.price_corrections import (
 )
 from ccproxy_core.accounting.service_tiers import batch_priced, long_context_unlisted, unpriced_label
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.accounting.usage_prices import price_steps, price_usage
 from ccproxy_core.key_masking import without_any_key
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets, safe_text
 
 logger = logging.getLogger(__name__)
 
-_TOKENS_PER_PRICE_UNIT = 1_000_000
-"""genai-prices' token prices are per million tokens (``*_mtok``)."""
-_USES_PER_PRICE_UNIT = 1_000
-"""Per-request and per-tool-use prices are per thousand (``requests_kcount``, ``web_searches_kcount``)."""
 MAX_UNPRICED_WARNINGS = 20
 """Distinct unknown models warned about per price book; later ones are logged at DEBUG."""
 
@@ -152,9 +147,9 @@ class PriceBook:
         tool_prices = provider.tool_use_prices
         if usage.steps:
             step_prices = functools.partial(self._prices_of, provider, context=context)
-            cost = _price_steps(prices, usage, step_prices, tool_prices)
+            cost = price_steps(prices, usage, step_prices, tool_prices)
         else:
-            cost = _price_usage(prices, usage, tool_prices)
+            cost = price_usage(prices, usage, tool_prices)
         multiplier = provider.price_multiplier(usage)
         if provider.name in self.regional:
             uplift = provider.regional_uplift(model)
@@ -285,96 +280,6 @@ def compute_cost(service_type: str, model: str | None, usage: Usage) -> Cost:
     return _DEFAULT_PRICE_BOOK.compute(service_type, model, usage)
 
 
-def _price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Decimal]) -> Cost:
-    input_tokens = usage.input_tokens or 0
-    output_tokens = usage.output_tokens or 0
-    cache_read_tokens = usage.cache_read_tokens or 0
-    cache_write_tokens = usage.cache_write_tokens or 0
-    cache_write_1h_tokens = min(usage.cache_write_1h_tokens or 0, cache_write_tokens)
-    all_input_tokens = usage.tier_input_tokens
-    if all_input_tokens is None:
-        all_input_tokens = input_tokens + cache_read_tokens + cache_write_tokens
-
-    def price(rate: Decimal | TieredPrices | None, count: int) -> Decimal:
-        return calc_unit_price(rate, count, all_input_tokens, _TOKENS_PER_PRICE_UNIT)
-
-    audio_input = audio_cache_read = audio_output = Decimal(0)
-    if usage.audio_input_tokens or usage.audio_cache_read_tokens or usage.audio_output_tokens:
-        audio = audio_rates(prices, usage)
-        if audio is None:
-            return UNPRICED
-        audio_input, audio_cache_read, audio_output = (price(rate, count) for rate, count in audio)
-        input_tokens -= usage.audio_input_tokens
-        cache_read_tokens -= usage.audio_cache_read_tokens
-        output_tokens -= usage.audio_output_tokens
-
-    (image_input, image_input_tokens), (image_output, image_output_tokens) = (
-        _at_own_rate(prices, key, count, price)
-        for key, count in (
-            ("input_image_mtok", usage.image_input_tokens),
-            ("output_image_mtok", usage.image_output_tokens),
-        )
-    )
-    input_tokens -= image_input_tokens
-    output_tokens -= image_output_tokens
-
-    # A token kind without a price of its own is billed at its parent's price.
-    input_billed_tokens = input_tokens
-    cache_read = audio_cache_read
-    if _rate(prices, "cache_read_mtok") is None:
-        input_billed_tokens += cache_read_tokens
-    else:
-        cache_read += price(prices.cache_read_mtok, cache_read_tokens)
-    cache_write = Decimal(0)
-    if _rate(prices, "cache_write_mtok") is None:
-        input_billed_tokens += cache_write_tokens
-    elif _rate(prices, "cache_write_1h_mtok") is None:
-        cache_write = price(prices.cache_write_mtok, cache_write_tokens)
-    else:
-        cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
-            prices.cache_write_1h_mtok, cache_write_1h_tokens
-        )
-    output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output + image_output
-    input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input + image_input
-    tools = Decimal(0)
-    for uses, key, own in (
-        (usage.web_search_requests, "web_searches_kcount", usage.web_search_kcount),  # the answer's own, if any
-        (usage.file_search_requests, "storage_searches_kcount", None),
-    ):
-        if uses:
-            rate = next((rate for rate in (own, _rate(prices, key), tool_prices.get(key)) if rate is not None), None)
-            if rate is None:  # a charge on the invoice that no price list says
-                return UNPRICED
-            tools += calc_unit_price(rate, uses, all_input_tokens, _USES_PER_PRICE_UNIT)
-    total = input_part + output + cache_read + cache_write + tools
-    if _rate(prices, "requests_kcount") is not None:
-        per_request = calc_unit_price(prices.requests_kcount, 1, all_input_tokens, _USES_PER_PRICE_UNIT)
-        input_part += per_request
-        total += per_request
-    return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
-
-
-def _price_steps(
-    prices: ModelPrice,
-    usage: Usage,
-    prices_of: Callable[[str], ModelPrice | None],
-    tool_prices: Mapping[str, Decimal],
-) -> Cost:
-    """Each sampling step at the rates its own input selects, on the model it names (an advisor's) or
-    the answer's; server tools once, for the whole answer. A step on a model without a price leaves
-    the whole answer unpriced."""
-    steps = []
-    for step in usage.steps or ():
-        step_prices = prices if step.response_model is None else prices_of(step.response_model)
-        if step_prices is None:
-            return UNPRICED
-        steps.append(_price_usage(step_prices, step, tool_prices))
-    tools = Usage(
-        input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
-    )
-    return sum_costs([*steps, _price_usage(prices, tools, tool_prices)])
-
-
 def _tier_starts(prices: list[Any]) -> set[int]:
     """The tier starts of every tiered price in ``prices`` (model prices, conditional prices, corrections)."""
     starts: set[int] = set()
@@ -385,16 +290,3 @@ def _tier_starts(prices: list[Any]) -> set[int]:
         values = price.values() if isinstance(price, Mapping) else vars(price).values()
         starts.update(tier.start for value in values if isinstance(value, TieredPrices) for tier in value.tiers)
     return starts
-
-
-def _rate(prices: ModelPrice, key: str) -> Decimal | TieredPrices | None:
-    return getattr(prices, key, None)
-
-
-def _at_own_rate(
-    prices: ModelPrice, key: str, count: int, price: Callable[[Decimal | TieredPrices | None, int], Decimal]
-) -> tuple[Decimal, int]:
-    """The cost of ``count`` tokens of a kind at its own rate ``key``, and how many that took from
-    the parent kind; ``(0, 0)`` when the model has no such rate and bills them as the parent kind."""
-    rate = _rate(prices, key) if count else None
-    return (Decimal(0), 0) if rate is None else (price(rate, count), count)
