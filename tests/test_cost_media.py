@@ -138,3 +138,14 @@ def test_image_counts_are_never_more_than_the_tokens_they_are_part_of(images):
     usage = usage_from_json("openai", body.encode(), "responses")
     assert 0 <= usage.image_input_tokens <= 850 and 0 <= usage.image_output_tokens <= 100
     assert PriceBook().compute("openai", "gpt-image-1.5", usage).total >= 0
+
+
+def test_tokens_of_a_model_priced_per_character_or_audio_hour_are_unpriced_not_free():
+    # A speech stream's done event counts tokens; tts-1 is billed per character, which no answer gives.
+    speech = Usage(input_tokens=14, output_tokens=101)
+    for model in ("tts-1", "tts-1-hd", "whisper-1", "gpt-live-1"):
+        assert PriceBook().compute("openai", model, speech) == UNPRICED, model  # before: $0, priced
+    # gpt-4o-mini-tts: 14 text tokens in at $0.60 and 101 audio tokens out at $12 per million.
+    assert PriceBook().compute("openai", "gpt-4o-mini-tts", speech).total == Decimal("0.0012204")
+    # Embeddings have no output price and no output: 1,000 tokens at $0.02 per million.
+    assert PriceBook().compute("openai", "text-embedding-3-small", Usage(1000, 0)).total == Decimal("0.00002")

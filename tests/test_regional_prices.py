@@ -37,7 +37,7 @@ def completion(model: str) -> bytes:
     return json_answer(b"200 OK", json.dumps(body).encode())
 
 
-MODELS = ["gpt-5.4", "gpt-5.4-2026-03-05", "gpt-4o-mini", "gpt-live-1"]
+MODELS = ["gpt-5.4", "gpt-5.4-2026-03-05", "gpt-4o-mini", "gpt-oss-120b"]
 upstream, _ = upstream_and_proxy_fixtures({model: completion(model) for model in MODELS})
 
 
@@ -67,14 +67,14 @@ def test_a_regional_host_bills_newer_models_a_tenth_more_and_leaves_those_of_unk
         "gpt-5.4": GPT_5_4 * Decimal("1.1"),  # before: the list price, a tenth under the bill
         "gpt-5.4-2026-03-05": GPT_5_4 * Decimal("1.1"),
         "gpt-4o-mini": GPT_4O_MINI,
-        "gpt-live-1": None,
+        "gpt-oss-120b": None,
     }
 
 
 def test_the_global_host_bills_every_model_at_its_list_price(proxy_factory, recorder, upstream):
     found = costs(proxy_factory, recorder, upstream, regional=False)
     assert (found["gpt-5.4"], found["gpt-4o-mini"]) == (GPT_5_4, GPT_4O_MINI)
-    assert found["gpt-live-1"] is not None
+    assert found["gpt-oss-120b"] is not None
 
 
 @pytest.mark.parametrize(

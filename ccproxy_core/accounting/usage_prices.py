@@ -72,6 +72,10 @@ def price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Deci
         cache_write = price(prices.cache_write_mtok, cache_write_tokens - cache_write_1h_tokens) + price(
             prices.cache_write_1h_mtok, cache_write_1h_tokens
         )
+    if (input_billed_tokens and _rate(prices, "input_mtok") is None) or (
+        output_tokens and _rate(prices, "output_mtok") is None
+    ):
+        return UNPRICED  # billed otherwise (tts-1 per character): these tokens have no price of their own
     output = price(_rate(prices, "output_mtok"), output_tokens) + audio_output + image_output
     input_part = price(_rate(prices, "input_mtok"), input_billed_tokens) + audio_input + image_input
     tools = Decimal(0)
