@@ -180,3 +180,25 @@ def test_an_attribution_value_is_decoded_from_its_own_bytes_and_a_long_one_is_le
     assert scan_request(long_notes)[0] == {"user": "bob"}
     deep = b'{"metadata": {"user_id": "alice", "a": ' + b"[" * 30_000 + b"]" * 30_000 + b'}, "model": "m"}'
     assert scan_request(deep) == ({}, "m", False)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model":"gpt-image-1-mini","prompt":"a fox","MODEL":"gpt-image-1"}',
+        b'{"Model":"gpt-image-1","model":"gpt-image-1-mini"}',
+        b'{"model":"gpt-image-1-mini","\\u004dodel":"gpt-image-1"}',
+    ],
+)
+def test_a_model_key_in_other_letter_cases_leaves_the_model_unknown_on_both_paths(raw):
+    # Go's encoding/json matches keys in any case, the last one winning: it would serve gpt-image-1, five
+    # times the price of the gpt-image-1-mini both paths read before.
+    assert request_model_and_stream(raw) == (None, False)
+    padded = raw[:-1] + b',"pad":"' + b"x" * large_bodies.LARGE_BODY_BYTES + b'"}'
+    assert scan_top_level(padded) == (None, False)
+
+
+def test_other_keys_that_look_like_model_leave_it_read():
+    raw = b'{"model":"gpt-image-1","models":"x","MODE":"y","Modell":"z"}'
+    padded = raw[:-1] + b',"pad":"' + b"x" * large_bodies.LARGE_BODY_BYTES + b'"}'
+    assert request_model_and_stream(raw) == scan_top_level(padded) == ("gpt-image-1", False)

@@ -164,11 +164,19 @@ def _is_utf8(data: bytes | bytearray) -> bool:
     return True
 
 
+_MODEL_IN_OTHER_CASES = frozenset(
+    "".join(letter.upper() if mask >> place & 1 else letter for place, letter in enumerate("model"))
+    for mask in range(1, 32)
+)
+
+
 def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
     """The ``model`` and ``stream`` fields of a decoded request body (see :func:`request_model_and_stream`)."""
     if payload is None:
         return None, False
     model = payload.get("model")
+    if not _MODEL_IN_OTHER_CASES.isdisjoint(payload):
+        model = None  # "MODEL" is the model to Go's decoder, which matches keys in any case: a guess either way
     return (model if isinstance(model, str) and model else None), payload.get("stream") is True
 
 

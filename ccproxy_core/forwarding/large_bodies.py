@@ -199,9 +199,14 @@ def scan_request(body: bytes | bytearray) -> tuple[dict[str, Any], str | None, b
     When a key repeats, the last one counts, as in a full decode. Only values that end within
     :data:`_ATTRIBUTION_VALUE_BYTES` of their start are decoded, each from its own bytes.
     """
-    starts = top_level_value_starts(body, _KEYS)
+    starts = dict(_top_level_keys(body, _KEYS, any_case=True))
+    other_case = [key for key in starts if key not in _KEYS]
+    for key in other_case:
+        del starts[key]
     model_start, stream_start = starts.pop(_MODEL, None), starts.pop(_STREAM, None)
-    model = None if model_start is None else _string_at(body, model_start)
+    # Go's decoder reads "MODEL" as "model" too: the model is the one every reader would take, or none.
+    unsure = any(key.lower() == _MODEL for key in other_case)
+    model = None if model_start is None or unsure else _string_at(body, model_start)
     streaming = stream_start is not None and body.startswith(b"true", stream_start)
     payload = {}
     for key, value_start in starts.items():
@@ -229,8 +234,11 @@ def top_level_value_starts(body: bytes | bytearray, keys: tuple[bytes, ...]) -> 
     return dict(_top_level_keys(body, keys))
 
 
-def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterator[tuple[bytes, int]]:
-    """Each of ``keys`` met among the top-level object's keys, with where its value starts, in order.
+def _top_level_keys(
+    body: bytes | bytearray, keys: tuple[bytes, ...], any_case: bool = False
+) -> Iterator[tuple[bytes, int]]:
+    """Each of ``keys`` met among the top-level object's keys, with where its value starts, in order;
+    with ``any_case``, also a key written in other letter cases (as written).
 
     Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
     and the keys of the top-level object are looked at. The work is linear in the body and ends
@@ -251,7 +259,11 @@ def _top_level_keys(body: bytes | bytearray, keys: tuple[bytes, ...]) -> Iterato
                     return
                 end, tokens = closing, tokens + hops
             position = end + 1
-            if depth == 1 and end - start < 6 * longest and (key := _key_at(body, start, end)) in keys:
+            if (
+                depth == 1
+                and end - start < 6 * longest
+                and ((key := _key_at(body, start, end)) in keys or (any_case and key.lower() in keys))
+            ):
                 colon = _VALUE_AFTER_COLON.match(body, position)
                 if colon is not None:
                     yield key, colon.end()
