@@ -35,6 +35,11 @@ def provider():
         "hostile": json_answer(b"403 Forbidden", HOSTILE),
         "reset": [RESET],
         "slow-429": [1.5, json_answer(b"429 Too Many Requests", RATE_LIMITED)],
+        "bad-accept": [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+            1.0,
+        ],
     }
     with raw_upstream(answers) as server:
         yield server
@@ -111,6 +116,15 @@ def test_a_refusal_whose_body_is_no_json_reaches_the_client_unchanged_and_is_rec
     assert (answer.status_code, answer.content) == (403, HOSTILE)
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.upstream_status, record.error_type) == (403, 403, "http_403")
+
+
+def test_a_101_that_is_no_handshake_is_an_invalid_answer_with_the_providers_status(proxy_factory, recorder, provider):
+    # Before: "the provider refused the WebSocket upgrade with status 101", http_101, upstream_status 502.
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "bad-accept")
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, record.status_code, record.upstream_status) == (502, 502, 101)
+    assert record.error_type == "upstream_invalid_response" and "no handshake" in record.error_message
 
 
 def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(provider, proxy_factory, recorder):

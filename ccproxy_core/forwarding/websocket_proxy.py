@@ -156,10 +156,9 @@ class WebSocketProxy:
         except UpgradeRefused as refusal:
             await pass_refusal(socket, send, refusal, started)
             return
-        except aiohttp.WSServerHandshakeError as exc:  # a 101 that is no WebSocket
-            status = exc.status if exc.status and exc.status >= 400 else 502
-            message = f"the provider refused the WebSocket upgrade with status {exc.status}"
-            await refuse(socket, send, status, f"http_{exc.status}", message, started)
+        except aiohttp.WSServerHandshakeError as exc:  # a 101 that is no WebSocket handshake (a wrong accept key)
+            message = f"the provider's answer to the WebSocket upgrade is no handshake: {exc.message}"
+            await refuse(socket, send, 502, "upstream_invalid_response", message, started, exc.status)
             return
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             await refuse(socket, send, *unanswered_request(OPENAI, exc), started)

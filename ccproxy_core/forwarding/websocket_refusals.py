@@ -27,10 +27,21 @@ if TYPE_CHECKING:
     from ccproxy_core.forwarding.websocket_proxy import _Socket
 
 
-async def refuse(socket: _Socket, send: Send, status: int, error_type: str, message: str, started: float) -> None:
-    """The provider refused the upgrade (or could not be reached): tell the client, record it."""
+async def refuse(
+    socket: _Socket,
+    send: Send,
+    status: int,
+    error_type: str,
+    message: str,
+    started: float,
+    upstream_status: int | None = None,
+) -> None:
+    """The provider refused the upgrade (or could not be reached, or answered with no handshake, whose
+    ``upstream_status`` is the one it sent): tell the client, record it."""
     exchange = await _refused_exchange(socket, started)
-    exchange.upstream_status = status if error_type.startswith("http_") else None
+    if upstream_status is None and error_type.startswith("http_"):
+        upstream_status = status
+    exchange.upstream_status = upstream_status
     exchange.note_failure(error_type, message[:1000], status)
     provider = exchange.provider
     body = provider.error_body(provider.local_error_type(status), message, exchange.context.request_id)
