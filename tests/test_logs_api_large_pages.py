@@ -90,3 +90,30 @@ def test_the_largest_page_of_fat_rows_is_answered_while_the_writer_writes(proxy_
     assert following.json()["results"] and seen.isdisjoint(row["request_id"] for row in following.json()["results"])
     wait_until(lambda: store.stats()["rows_written"] >= written + submitted, timeout=15)
     assert store.stats()["write_errors"] == 0 and store.stats()["dropped_records"] == 0
+
+
+def stalled_query(port: int, limit: int) -> socket.socket:
+    """A client that asks for a page, reads its status line and then nothing more."""
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", port))
+    stalled.sendall(f"GET /logs/query?limit={limit} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
+    return stalled
+
+
+def test_pages_held_for_clients_that_stop_reading_are_bounded_all_together(proxy_factory, tmp_path):
+    # Before, each such client held its page (about 11 MB here) for the send timeout: 120 of them, 1.3 GB.
+    fat_store_file(tmp_path, 1500)
+    proxy = proxy_factory(observability={**STORAGE_ON, "logs_max_unsent_bytes": 16 * 1024 * 1024})
+    port = int(proxy.url.rsplit(":", 1)[1])
+    stalled = [stalled_query(port, 1500)]
+    try:
+        stalled.append(stalled_query(port, 1500))  # held: one page, under the limit
+        refused = httpx.get(proxy.url + "/logs/query?limit=1", timeout=8)
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
+        assert "OBSERVABILITY__LOGS_MAX_UNSENT_BYTES" in refused.json()["detail"]
+    finally:
+        for client in stalled:
+            client.close()
+    wait_until(lambda: httpx.get(proxy.url + "/logs/query?limit=1", timeout=8).status_code == 200)

@@ -8,9 +8,11 @@ sent as they are; otherwise the store's dicts are encoded a slice of rows at a t
 serving proxied requests between slices.
 
 A page (up to 16 MiB) is held until it is sent. A client that stops reading it would hold it for
-as long as it keeps its connection open, and a few such clients hundreds of megabytes: a write
-that waits SERVER__SEND_TIMEOUT_SECONDS closes the connection and lets the page go, as the proxy
-does for answers.
+as long as it keeps its connection open: a write that waits SERVER__SEND_TIMEOUT_SECONDS closes the
+connection and lets the page go, as the proxy does for answers. Meanwhile the pages held for all
+clients together stay under OBSERVABILITY__LOGS_MAX_UNSENT_BYTES: a read that finds that much held
+is refused with 503 before it runs, so a crowd of clients that ask and never read cannot grow the
+process's memory without bound (the reads under way may each still add a page).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -33,6 +35,14 @@ from .settings import LogsApiSettings
 ROWS_PER_SLICE = 100
 """Rows encoded between two turns of the event loop (well under a millisecond)."""
 _GATE_ATTRIBUTE = "ccproxy_logs_read_gate"
+_HELD_ATTRIBUTE = "ccproxy_logs_unsent"
+
+
+class UnsentBytes:
+    """The bytes of /logs answers built and not yet sent, all clients together."""
+
+    def __init__(self) -> None:
+        self.held = 0
 
 
 async def read_slot(request: Request) -> AsyncIterator[None]:
@@ -42,12 +52,28 @@ async def read_slot(request: Request) -> AsyncIterator[None]:
     encoded answer (at most a page, see :data:`ccproxy_duckdb.json_rows.PAGE_BYTES`), and it is sent
     after the turn is given back, however slowly the client reads.
     """
+    settings = host_of(request.app).settings_of(LogsApiSettings)
+    if _unsent(request.app.state).held >= settings.logs_max_unsent_bytes:
+        raise HTTPException(
+            status_code=503,
+            detail=f"{_unsent(request.app.state).held} bytes of /logs answers are still being sent to clients that "
+            "read them slowly (OBSERVABILITY__LOGS_MAX_UNSENT_BYTES): retry in a moment",
+            headers={"retry-after": "5"},
+        )
     gate = getattr(request.app.state, _GATE_ATTRIBUTE, None)
     if gate is None:
-        gate = asyncio.Semaphore(host_of(request.app).settings_of(LogsApiSettings).logs_concurrent_reads)
+        gate = asyncio.Semaphore(settings.logs_concurrent_reads)
         setattr(request.app.state, _GATE_ATTRIBUTE, gate)
     async with gate:
         yield
+
+
+def _unsent(state: Any) -> UnsentBytes:
+    unsent = getattr(state, _HELD_ATTRIBUTE, None)
+    if unsent is None:
+        unsent = UnsentBytes()
+        setattr(state, _HELD_ATTRIBUTE, unsent)
+    return unsent
 
 
 async def rows_answer(rows: list[dict[str, Any]] | EncodedRows, rest: dict[str, Any], key: str = "results") -> Response:
@@ -97,7 +123,9 @@ class PageAnswer(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = host_of(scope["app"]).settings.server.send_timeout_seconds
         loop = asyncio.get_running_loop()
+        unsent, size = _unsent(scope["app"].state), sum(len(part) for part in self.parts)
         pieces, self.parts = _pieces(self.parts), []
+        unsent.held += size
         try:
             async with asyncio.timeout(limit) as deadline:
                 await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -112,6 +140,8 @@ class PageAnswer(Response):
             )
         except OSError:  # the client has gone
             pass
+        finally:
+            unsent.held -= size
 
 
 _log = logging.getLogger("ccproxy.logs_api")
