@@ -81,6 +81,16 @@ def test_a_dotenv_line_naming_a_setting_without_a_value_stops_start_up(tmp_path)
     )
 
 
+def test_a_dotenv_line_naming_what_the_environment_gives_or_no_setting_is_read_as_before(tmp_path, monkeypatch):
+    # Docker's env files pass a bare name through from the environment; a name that is no setting is not ours.
+    (tmp_path / ".env").write_text("DEBUG\nSERVER__PORT=2222\nSECURITY__AUTH_TOKEN\n")
+    monkeypatch.setenv("SECURITY__AUTH_TOKEN", "from-the-environment")
+    settings = load_settings()
+    assert settings.server.port == 2222
+    assert settings.security.auth_token is not None
+    assert settings.security.auth_token.get_secret_value() == "from-the-environment"
+
+
 def test_a_dotenv_that_is_a_folder_stops_start_up(tmp_path):
     (tmp_path / ".env").mkdir()  # before, ignored without a word
     with pytest.raises(SettingsError, match=r"\.env is a folder, not a \.env file of settings: rename or remove it"):

@@ -101,7 +101,12 @@ def _refuse_unreadable_env_file() -> None:
 
 
 def _bare_name(binding: Any) -> bool:
-    return binding.key is not None and binding.value is None
+    """A setting's name without ``=value`` that the environment does not give either (Docker's env files
+    take such a line from the environment, and so does ccproxy, where the environment comes first)."""
+    if binding.key is None or binding.value is not None or binding.key in os.environ:
+        return False
+    section, separator, _ = binding.key.lower().partition("__")
+    return bool(separator) and section in Settings.model_fields
 
 
 def _first_line(original: Any) -> int:
