@@ -40,7 +40,7 @@ def register_plugin() -> PluginSpec:
 
 @hookimpl(tryfirst=True)
 async def on_startup(ccproxy: Ccproxy) -> None:
-    """Start pushing in a background task: once right away, then every interval.
+    """Start pushing in a background task: every interval, from one interval after start-up.
 
     Started before the other plugins (but after those it needs), so that it stops after them: its last
     push then counts what the log stores wrote, or dropped, while they stopped."""

@@ -51,6 +51,7 @@ class PushMetrics:
     failures: Counter
     successes: Counter
     last_success: Gauge
+    interval: Gauge
 
 
 def create_push_metrics(registry: CollectorRegistry) -> PushMetrics:
@@ -69,6 +70,11 @@ def create_push_metrics(registry: CollectorRegistry) -> PushMetrics:
         last_success=Gauge(
             "ccproxy_pushgateway_last_success_timestamp_seconds",
             "Unix time of the last push the Pushgateway accepted (0 before the first).",
+            registry=registry,
+        ),
+        interval=Gauge(
+            "ccproxy_pushgateway_interval_seconds",
+            "Seconds between pushes: how old a live instance's last push can be (alerts tell a gone one by it).",
             registry=registry,
         ),
     )
@@ -96,6 +102,7 @@ class Pusher:
     def __init__(self, plan: PushPlan, metrics: PushMetrics, serving: asyncio.Event | None = None) -> None:
         self.plan = plan
         self.metrics = metrics
+        metrics.interval.set(plan.interval_seconds)
         self._serving = serving
         """Set once the server serves (``Ccproxy.started``): a process that never did pushes nothing, so
         the gateway keeps no group of an instance that never ran. ``None``: push from the start."""
