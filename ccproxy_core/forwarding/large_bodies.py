@@ -199,13 +199,11 @@ def scan_request(body: bytes | bytearray) -> tuple[dict[str, Any], str | None, b
     When a key repeats, the last one counts, as in a full decode. Only values that end within
     :data:`_ATTRIBUTION_VALUE_BYTES` of their start are decoded, each from its own bytes.
     """
-    starts = dict(_top_level_keys(body, _KEYS, any_case=True))
-    other_case = [key for key in starts if key not in _KEYS]
-    for key in other_case:
-        del starts[key]
-    model_start, stream_start = starts.pop(_MODEL, None), starts.pop(_STREAM, None)
+    found = dict(_top_level_keys(body, _KEYS, any_case=True))
     # Go's decoder reads "MODEL" as "model" too: the model is the one every reader would take, or none.
-    unsure = any(key.lower() == _MODEL for key in other_case)
+    unsure = any(key != _MODEL and key.lower() == _MODEL for key in found)
+    starts = {key: start for key, start in found.items() if key in _KEYS}
+    model_start, stream_start = starts.pop(_MODEL, None), starts.pop(_STREAM, None)
     model = None if model_start is None or unsure else _string_at(body, model_start)
     streaming = stream_start is not None and body.startswith(b"true", stream_start)
     payload = {}

@@ -38,7 +38,7 @@ _GATE_ATTRIBUTE = "ccproxy_logs_read_gate"
 _HELD_ATTRIBUTE = "ccproxy_logs_unsent"
 
 
-class UnsentBytes:
+class _UnsentBytes:
     """The bytes of /logs answers built and not yet sent, all clients together."""
 
     def __init__(self) -> None:
@@ -53,10 +53,10 @@ async def read_slot(request: Request) -> AsyncIterator[None]:
     after the turn is given back, however slowly the client reads.
     """
     settings = host_of(request.app).settings_of(LogsApiSettings)
-    if _unsent(request.app.state).held >= settings.logs_max_unsent_bytes:
+    if (held := _unsent(request.app.state).held) >= settings.logs_max_unsent_bytes:
         raise HTTPException(
             status_code=503,
-            detail=f"{_unsent(request.app.state).held} bytes of /logs answers are still being sent to clients that "
+            detail=f"{held} bytes of /logs answers are still being sent to clients that "
             "read them slowly (OBSERVABILITY__LOGS_MAX_UNSENT_BYTES): retry in a moment",
             headers={"retry-after": "5"},
         )
@@ -68,10 +68,10 @@ async def read_slot(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def _unsent(state: Any) -> UnsentBytes:
+def _unsent(state: Any) -> _UnsentBytes:
     unsent = getattr(state, _HELD_ATTRIBUTE, None)
     if unsent is None:
-        unsent = UnsentBytes()
+        unsent = _UnsentBytes()
         setattr(state, _HELD_ATTRIBUTE, unsent)
     return unsent
 
