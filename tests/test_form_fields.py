@@ -271,7 +271,15 @@ def test_a_stream_in_a_form_not_read_for_sure_is_none():
 
 @pytest.mark.parametrize(
     ("query", "names"),
-    [(b"", False), (b"model=gpt-4o", True), (b"a=1&stream", True), (b"%6Dodel=x", True), (b"models=x&x=model", False)],
+    [
+        (b"", False),
+        (b"model=gpt-4o", True),
+        (b"a=1&stream", True),
+        (b"%6Dodel=x", True),
+        (b"models=x&x=model", False),
+        (b"%ff%00=1&\xff=model&model%00=x", False),  # invalid UTF-8, control characters
+        (b"\x00" * 100_000 + b"&model=x", True),
+    ],
 )
 def test_a_query_naming_a_form_field_is_seen(query, names):
     assert query_names_a_field(query) is names

@@ -188,6 +188,7 @@ def test_an_attribution_value_is_decoded_from_its_own_bytes_and_a_long_one_is_le
         b'{"model":"gpt-image-1-mini","prompt":"a fox","MODEL":"gpt-image-1"}',
         b'{"Model":"gpt-image-1","model":"gpt-image-1-mini"}',
         b'{"model":"gpt-image-1-mini","\\u004dodel":"gpt-image-1"}',
+        b'{"model":"gpt-image-1-mini","n":NaN,"MODEL":"gpt-image-1","x":"\xff\x01"}',  # hostile values beside
     ],
 )
 def test_a_model_key_in_other_letter_cases_leaves_the_model_unknown_on_both_paths(raw):
