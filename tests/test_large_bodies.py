@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from ccproxy_core.accounting.attribution.sessions import session_and_user_from_body
 from ccproxy_core.accounting.usage import request_model_and_stream
 from ccproxy_core.forwarding import large_bodies
-from ccproxy_core.forwarding.large_bodies import scan_request, scan_top_level
+from ccproxy_core.forwarding.large_bodies import request_fields, scan_request, scan_top_level
 from ccproxy_core.json_text import decode_json, without_long_strings
 
 BODIES = [
@@ -89,7 +90,7 @@ def test_escaped_quotes_past_the_budget_end_the_scan(monkeypatch):
     monkeypatch.setattr(large_bodies, "MAX_SCANNED_TOKENS", 1_000)
     flood = b'\\"' * 100_000
     before = CountedBody(b'{"model": "m", "text": "' + flood + b'", "model": "later"}')
-    assert scan_top_level(before) == ("m", False)  # found before the budget was spent
+    assert scan_top_level(before) == (None, False)  # found before the budget was spent, but a later copy is unseen
     after = CountedBody(b'{"text": "' + flood + b'", "model": "later"}')
     assert scan_top_level(after) == (None, False)  # not searched further: unknown
     assert before.steps < 5_000 and after.steps < 5_000
@@ -97,7 +98,7 @@ def test_escaped_quotes_past_the_budget_end_the_scan(monkeypatch):
 
 def test_a_flood_of_escaped_quotes_is_not_searched_further():
     flood = b'\\"' * (large_bodies.MAX_SCANNED_TOKENS + 1)
-    assert scan_top_level(b'{"model": "m", "text": "' + flood + b'"}') == ("m", False)
+    assert scan_top_level(b'{"model": "m", "text": "' + flood + b'"}') == (None, False)
     assert scan_top_level(b'{"text": "' + flood + b'", "model": "later"}') == (None, False)
 
 
@@ -182,21 +183,50 @@ def test_an_attribution_value_is_decoded_from_its_own_bytes_and_a_long_one_is_le
     assert scan_request(deep) == ({}, "m", False)
 
 
+def _both_paths(raw: bytes) -> tuple[str | None, str | None]:
+    """The model read from ``raw`` as it is (decoded) and padded past the size that is scanned instead."""
+    padded = raw[:-1] + b',"pad":"' + b"x" * large_bodies.LARGE_BODY_BYTES + b'"}'
+    return asyncio.run(request_fields(raw))[1], asyncio.run(request_fields(padded))[1]
+
+
 @pytest.mark.parametrize(
     "raw",
     [
         b'{"model":"gpt-image-1-mini","prompt":"a fox","MODEL":"gpt-image-1"}',
-        b'{"Model":"gpt-image-1","model":"gpt-image-1-mini"}',
         b'{"model":"gpt-image-1-mini","\\u004dodel":"gpt-image-1"}',
         b'{"model":"gpt-image-1-mini","n":NaN,"MODEL":"gpt-image-1","x":"\xff\x01"}',  # hostile values beside
+        b'{"MODEL":"gpt-image-1","prompt":"a fox"}',  # none written "model": Python's decoder reads no model
+        b'{"model":null,"Model":"gpt-image-1"}',
+        b'{"model":"gpt-image-1-mini","MODEL":5}',  # Go refuses the number: no model it would serve
     ],
 )
-def test_a_model_key_in_other_letter_cases_leaves_the_model_unknown_on_both_paths(raw):
+def test_a_model_key_in_other_letter_cases_that_readers_take_differently_leaves_the_model_unknown(raw):
     # Go's encoding/json matches keys in any case, the last one winning: it would serve gpt-image-1, five
-    # times the price of the gpt-image-1-mini both paths read before.
+    # times the price of the gpt-image-1-mini Python's decoder reads.
     assert request_model_and_stream(raw) == (None, False)
-    padded = raw[:-1] + b',"pad":"' + b"x" * large_bodies.LARGE_BODY_BYTES + b'"}'
-    assert scan_top_level(padded) == (None, False)
+    assert _both_paths(raw) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"Model":"gpt-image-1","model":"gpt-image-1-mini"}',  # the exact key last: Go takes it too
+        b'{"model":"gpt-image-1-mini","MODEL":null}',  # Go leaves a field as it was for null
+        b'{"MODEL":"gpt-image-1-mini","model":"gpt-image-1-mini","mOdel":"gpt-image-1-mini"}',
+    ],
+)
+def test_a_model_key_in_other_letter_cases_that_every_reader_takes_alike_leaves_the_model_read(raw):
+    assert _both_paths(raw) == ("gpt-image-1-mini", "gpt-image-1-mini")
+
+
+def test_a_model_met_before_the_scan_budget_ran_out_stays_unknown():
+    # Every decoder reads the last copy, past the point where the scan stopped looking.
+    strings = b'"",' * large_bodies.MAX_SCANNED_TOKENS
+    body = b'{"model":"gpt-image-1-mini","list":[' + strings[:-1] + b'],"model":"gpt-image-1"}'
+    assert json.loads(body)["model"] == "gpt-image-1"
+    assert scan_request(body)[1] is None
+    fewer = b'{"model":"gpt-image-1-mini","list":[' + strings[: len(strings) // 2 - 1] + b'],"model":"gpt-image-1"}'
+    assert scan_request(fewer)[1] == "gpt-image-1"
 
 
 def test_other_keys_that_look_like_model_leave_it_read():

@@ -175,9 +175,15 @@ def model_and_stream(payload: dict[str, Any] | None) -> tuple[str | None, bool]:
     if payload is None:
         return None, False
     model = payload.get("model")
-    if not _MODEL_IN_OTHER_CASES.isdisjoint(payload):
-        model = None  # "MODEL" is the model to Go's decoder, which matches keys in any case: a guess either way
+    if names_model_in_other_cases(payload):
+        model = None  # "MODEL" is the model to Go's decoder, which matches keys in any case: only the body can tell
     return (model if isinstance(model, str) and model else None), payload.get("stream") is True
+
+
+def names_model_in_other_cases(payload: dict[str, Any] | None) -> bool:
+    """Whether a decoded request body has a top-level key ``MODEL``, ``Model`` or the like, which Go's
+    decoder reads as ``model`` (``forwarding.large_bodies.model_every_reader_takes`` then decides)."""
+    return payload is not None and not _MODEL_IN_OTHER_CASES.isdisjoint(payload)
 
 
 def _bare_end(lines: bytes) -> bool:

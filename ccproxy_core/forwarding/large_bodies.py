@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import ClientDisconnect, Request
 
 from ccproxy_core.accounting.attribution.sessions import BODY_FIELDS
-from ccproxy_core.accounting.usage import model_and_stream, request_payload
+from ccproxy_core.accounting.usage import model_and_stream, names_model_in_other_cases, request_payload
 from ccproxy_core.forwarding.decoding import decode_whole, is_encoded
 from ccproxy_core.forwarding.form_boundary import form_boundary
 from ccproxy_core.forwarding.form_fields import form_model_and_stream, query_names_a_field
@@ -39,9 +39,9 @@ FORM_ON_LOOP_BYTES = 64 * 1024
 """Forms larger than this are read in a thread: a form's search costs more per byte than a JSON
 decode (a MiB of lines that begin like its boundary took 160 ms)."""
 MAX_SCANNED_TOKENS = 500_000
-"""A body with more strings, brackets and escaped quotes than this is not searched further: a model not
-met by then stays unknown (the body is still forwarded). Real requests stay far below: a 30 MB
-conversation of 1 KB messages has some 200,000."""
+"""A body with more strings, brackets and escaped quotes than this is not searched further: its model
+stays unknown, even one met before, as a later copy could name another (the body is still forwarded).
+Real requests stay far below: a 30 MB conversation of 1 KB messages has some 200,000."""
 
 _STRUCTURAL = re.compile(rb'["{}\[\]]')
 _QUOTE, _BACKSLASH = 0x22, 0x5C
@@ -53,6 +53,8 @@ _ATTRIBUTION_VALUE_BYTES = 65536
 """An attribution value (an id, or a ``metadata`` object of a few) that does not end this far from its
 start is left out of a large body's payload: no id is that long, and only its own bytes are decoded."""
 _DECODER = json.JSONDecoder()
+_SCAN_SPENT = b""
+"""What the key scan yields, in place of a key, when its budget ran out before the object's end."""
 
 
 MIN_BODY_BYTES_PER_SECOND = 1024
@@ -187,7 +189,10 @@ async def _read_fields(
         return (None, *await asyncio.to_thread(form_model_and_stream, body, boundary))
     if len(body) <= LARGE_BODY_BYTES:
         payload = request_payload(body)
-        return (payload, *model_and_stream(payload))
+        model, streaming = model_and_stream(payload)
+        if names_model_in_other_cases(payload):
+            model = model_every_reader_takes(body)
+        return payload, model, streaming
     return await asyncio.to_thread(scan_request, body)
 
 
@@ -196,15 +201,15 @@ def scan_request(body: bytes | bytearray) -> tuple[dict[str, Any], str | None, b
     ``safety_identifier``, ``user``), and ``model`` and ``stream``, of a JSON object, found in one
     scan without decoding the rest.
 
-    When a key repeats, the last one counts, as in a full decode. Only values that end within
+    When a key repeats, the last one counts, as in a full decode; the model is the one every reader
+    takes (:func:`_model_every_reader_takes`). Only values that end within
     :data:`_ATTRIBUTION_VALUE_BYTES` of their start are decoded, each from its own bytes.
     """
-    found = dict(_top_level_keys(body, _KEYS, any_case=True))
-    # Go's decoder reads "MODEL" as "model" too: the model is the one every reader would take, or none.
-    unsure = any(key != _MODEL and key.lower() == _MODEL for key in found)
-    starts = {key: start for key, start in found.items() if key in _KEYS}
-    model_start, stream_start = starts.pop(_MODEL, None), starts.pop(_STREAM, None)
-    model = None if model_start is None or unsure else _string_at(body, model_start)
+    keys_met = list(_top_level_keys(body, _KEYS, any_case=True))
+    model = _model_every_reader_takes(body, keys_met)
+    starts = {key: start for key, start in keys_met if key in _KEYS}
+    starts.pop(_MODEL, None)
+    stream_start = starts.pop(_STREAM, None)
     streaming = stream_start is not None and body.startswith(b"true", stream_start)
     payload = {}
     for key, value_start in starts.items():
@@ -212,6 +217,30 @@ def scan_request(body: bytes | bytearray) -> tuple[dict[str, Any], str | None, b
         if value is not None:
             payload[key[1:-1].decode()] = value
     return payload, model, streaming
+
+
+def model_every_reader_takes(body: bytes | bytearray) -> str | None:
+    """The top-level ``model`` of a JSON object that names it in other letter cases too, when
+    Python's decoder and Go's read the same one (see :func:`_model_every_reader_takes`)."""
+    return _model_every_reader_takes(body, list(_top_level_keys(body, (_MODEL,), any_case=True)))
+
+
+def _model_every_reader_takes(body: bytes | bytearray, keys_met: list[tuple[bytes, int]]) -> str | None:
+    """The model both Python's and Go's JSON decoders read, from the top-level keys met in order; ``None``
+    when they read different ones, or the scan stopped before the object's end (a later copy is unseen).
+
+    Python's is the value of the last key written ``model``. Go's ``encoding/json`` matches keys in any
+    letter case and leaves a field as it was for ``null``: its is the last such key whose value is not null.
+    """
+    named = [(key, start) for key, start in keys_met if key.lower() == _MODEL or key == _SCAN_SPENT]
+    if any(key == _SCAN_SPENT for key, _start in named):
+        return None
+    python = next((start for key, start in reversed(named) if key == _MODEL), None)
+    go = next((start for _key, start in reversed(named) if not body.startswith(b"null", start)), None)
+    if python is None or go is None:
+        return None
+    model = _string_at(body, python)
+    return model if python == go or model == _string_at(body, go) else None
 
 
 def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
@@ -223,13 +252,13 @@ def scan_top_level(body: bytes | bytearray) -> tuple[str | None, bool]:
 def top_level_values(body: bytes | bytearray, keys: tuple[bytes, ...]) -> dict[bytes, str | None]:
     """The short string values of ``keys`` (quoted: ``b'"model"'``) in a top-level JSON object (``None`` for
     another value), without decoding the rest; a key given twice keeps its last value, as a decoder would."""
-    return {key: _string_at(body, value_start) for key, value_start in _top_level_keys(body, keys)}
+    return {key: _string_at(body, start) for key, start in _top_level_keys(body, keys) if key != _SCAN_SPENT}
 
 
 def top_level_value_starts(body: bytes | bytearray, keys: tuple[bytes, ...]) -> dict[bytes, int]:
     """Where the value of each of ``keys`` (quoted) starts in a top-level JSON object, found as
     :func:`top_level_values` finds them; a key given twice keeps its last place."""
-    return dict(_top_level_keys(body, keys))
+    return {key: start for key, start in _top_level_keys(body, keys) if key != _SCAN_SPENT}
 
 
 def _top_level_keys(
@@ -240,11 +269,14 @@ def _top_level_keys(
 
     Strings are skipped with ``bytes.find`` (a C scan, however long the string); only brackets
     and the keys of the top-level object are looked at. The work is linear in the body and ends
-    after :data:`MAX_SCANNED_TOKENS` strings, brackets and escaped quotes.
+    after :data:`MAX_SCANNED_TOKENS` strings, brackets and escaped quotes, with :data:`_SCAN_SPENT`.
     """
     longest = max(len(key) for key in keys)
     depth, tokens, position = 0, 0, 0
-    while tokens < MAX_SCANNED_TOKENS:
+    while True:
+        if tokens >= MAX_SCANNED_TOKENS:
+            yield _SCAN_SPENT, -1
+            return
         match = _STRUCTURAL.search(body, position)
         if match is None:
             return
@@ -253,9 +285,12 @@ def _top_level_keys(
             end = body.find(b'"', start + 1)
             if end < 0 or body[end - 1] == _BACKSLASH:  # unclosed, or an escaped quote: the careful way
                 closing, hops = _string_end(body, start + 1, MAX_SCANNED_TOKENS - tokens, len(body))
+                tokens += hops
                 if closing is None:  # never closed, or its escaped quotes spent the budget
+                    if tokens >= MAX_SCANNED_TOKENS:
+                        yield _SCAN_SPENT, -1
                     return
-                end, tokens = closing, tokens + hops
+                end = closing
             position = end + 1
             if (
                 depth == 1
