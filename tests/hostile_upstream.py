@@ -108,11 +108,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if kind.startswith("header-of-"):  # one long header, as a gateway's trace or a long rate-limit list
         headers = {"x-long": "a" * int(kind.removeprefix("header-of-")), "request-id": "req_long"}
         return web.Response(body=_message(b'"claude-haiku-4-5"'), content_type="application/json", headers=headers)
-    if kind == "four-codings":  # more codings in a row than ccproxy undoes
+    if kind == "six-codings":  # more codings in a row than ccproxy undoes
         body = b": " + b"".join(b"%d " % i for i in range(20_000)) + b"\n\n" + STREAM
-        for _ in range(4):
+        for _ in range(6):
             body = gzip.compress(body)
-        headers = {"content-type": "text/event-stream", "content-encoding": "gzip, gzip, gzip, gzip"}
+        headers = {"content-type": "text/event-stream", "content-encoding": ", ".join(["gzip"] * 6)}
         return web.Response(body=body, headers=headers)
     if kind == "json-as-stream":  # a whole Message labelled an event stream, to a request that asked for none
         return web.Response(body=_message(b'"claude-haiku-4-5"'), headers={"content-type": "text/event-stream"})

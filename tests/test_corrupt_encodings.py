@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import brotli
 import httpx
 import pytest
 import zstandard
@@ -39,6 +40,18 @@ ANSWERS = {
     "gzip-stream": encoded(CORRUPT_GZIP, b"gzip", b"text/event-stream"),
     "valid-gzip-json": encoded(gzip.compress(MESSAGE), b"gzip"),
     "valid-zstd-json": encoded(zstandard.ZstdCompressor().compress(MESSAGE), b"zstd"),
+    # RFC 9110: codings given on two lines are one list, applied in order (gzip, then br).
+    "two-lines": encoded(brotli.compress(gzip.compress(MESSAGE)), b"gzip\r\ncontent-encoding: br"),
+    # A coding no client undoes: the SDKs' httpx skips it, aiohttp and Node's fetch read the body as it came.
+    "none": encoded(MESSAGE, b"none"),
+    "four-gzips": encoded(
+        gzip.compress(gzip.compress(gzip.compress(gzip.compress(MESSAGE)))), b"gzip, gzip, gzip, gzip"
+    ),
+    "rate-limited-none": json_answer(
+        b"429 Too Many Requests",
+        b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}',
+        b"content-encoding: UTF-8\r\n",
+    ),
 }
 
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
@@ -63,8 +76,15 @@ def test_a_corrupt_compressed_answer_is_passed_on_and_recorded_as_an_error(proxy
     assert (record.tokens_input, record.cost_usd, record.priced) == (None, None, False)
 
 
-@pytest.mark.parametrize("kind", ["valid-gzip-json", "valid-zstd-json"])
+@pytest.mark.parametrize("kind", ["valid-gzip-json", "valid-zstd-json", "two-lines", "none", "four-gzips"])
 def test_a_valid_compressed_answer_is_read(proxy, recorder, kind):
     assert send(proxy, kind).json()["usage"] == {"input_tokens": 10, "output_tokens": 5}
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
+
+
+def test_an_error_in_a_coding_no_client_undoes_is_read_as_it_came(proxy, recorder):
+    answer = send(proxy, "rate-limited-none")
+    assert answer.status_code == 429 and answer.json()["error"]["type"] == "rate_limit_error"
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.error_message) == (429, "rate_limit_error", "slow down")

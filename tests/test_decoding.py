@@ -59,10 +59,15 @@ def test_identity_needs_no_decoder(encoding):
     assert decoder_for(encoding, 1024) is None
 
 
-def test_an_unknown_encoding_or_too_many_in_a_row_are_refused():
-    for encoding in ("compress", "gzip, x-foo", "gzip, gzip, gzip, gzip"):
+def test_an_unknown_encoding_beside_a_known_one_or_too_many_in_a_row_are_refused():
+    for encoding in ("gzip, x-foo", "compress, br", "gzip, gzip, gzip, gzip, gzip, gzip"):
         with pytest.raises(DecodingFailed):
             decoder_for(encoding, 1024)
+
+
+@pytest.mark.parametrize("encoding", ["none", "UTF-8", "compress", "none, identity"])
+def test_codings_no_client_undoes_leave_the_body_as_it_came(encoding):
+    assert decoder_for(encoding, 1024) is None
 
 
 @pytest.mark.parametrize("encoding", COMPRESSORS)

@@ -11,6 +11,7 @@ no more than one step's output in memory.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 
 import brotli
 import zstandard
@@ -198,24 +199,35 @@ class _StackedDecoder(BodyDecoder):
         return chunk
 
 
-MAX_STACKED_CODINGS = 3
-"""Codings read one after another in an answer's ``Content-Encoding``; a longer list is not read."""
+MAX_STACKED_CODINGS = 5
+"""Codings read one after another in an answer's ``Content-Encoding``; a longer list is not read (the SDKs'
+httpx and Node's fetch refuse more than five too)."""
+_READ_CODINGS = frozenset(("gzip", "x-gzip", "deflate", "br", "zstd"))
 
 
 def decoder_for(content_encoding: str | None, limit: int) -> BodyDecoder | None:
-    """A decoder for a ``Content-Encoding`` value; ``None`` for an identity (uncompressed) body.
+    """A decoder for a ``Content-Encoding`` value (its lines joined by :func:`joined_codings`); ``None`` for
+    an identity (uncompressed) body, and for one that names only codings no client undoes (``none``,
+    ``utf-8``: the SDKs' httpx skips them, aiohttp and Node's fetch read such a body as it came).
 
     Raises :class:`DecodingFailed` for an encoding ccproxy cannot read (the answer still
     passes through unchanged; only its usage is lost).
     """
     codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
     codings = [coding for coding in codings if coding not in ("", "identity")]
-    if not codings:
+    if _READ_CODINGS.isdisjoint(codings):
         return None
     if len(codings) > MAX_STACKED_CODINGS:
         raise DecodingFailed(f"{len(codings)} content-encodings in a row (ccproxy reads {MAX_STACKED_CODINGS} at most)")
     decoders = [_decoder_of(coding, limit) for coding in reversed(codings)]  # the last applied is undone first
     return decoders[0] if len(decoders) == 1 else _StackedDecoder(limit, decoders)
+
+
+def joined_codings(lines: Iterable[str]) -> str | None:
+    """The ``Content-Encoding`` header lines of one message as one value: given on several lines, the codings
+    are the lines' lists one after another (RFC 9110, section 5.3), as the SDKs' httpx reads them."""
+    lines = list(lines)
+    return ", ".join(lines) if lines else None
 
 
 def _decoder_of(encoding: str, limit: int) -> BodyDecoder:

@@ -34,7 +34,7 @@ from ccproxy_core.forwarding.credentials import (
     credential_values,
     operator_keys_by_provider,
 )
-from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
+from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for, joined_codings
 from ccproxy_core.forwarding.exchange import UPSTREAM_COST_HEADER, Arrival, Exchange
 from ccproxy_core.forwarding.exchange_response import ExchangeResponse
 from ccproxy_core.forwarding.hang_up_watch import HangUpWatch
@@ -297,7 +297,8 @@ class Proxy(UnforwardedRequests):
         if exchange.extra_headers:
             headers += exchange.extra_headers
         try:
-            decoder = decoder_for(upstream.headers.get("content-encoding"), self.settings.upstream.max_decoded_bytes)
+            codings = joined_codings(upstream.headers.getall("content-encoding", ()))
+            decoder = decoder_for(codings, self.settings.upstream.max_decoded_bytes)
         except DecodingFailed:
             decoder, exchange.accounting_lost = None, True
         if upstream.status < 300 and exchange.context.method != "HEAD":  # errors and redirects are read whole

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import aiohttp
 
-from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
+from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for, joined_codings
 
 MAX_REFUSAL_BYTES = 1024 * 1024
 """A refusal's body is read up to this size; a larger one is not the provider's usual error object."""
@@ -29,9 +29,9 @@ class UpgradeRefused(Exception):
 
     def readable_body(self) -> bytes:
         """The body decoded for reading its error (the client gets it as it came)."""
-        encoding = next((value for name, value in self.headers if name.lower() == b"content-encoding"), None)
+        lines = (value.decode("latin-1") for name, value in self.headers if name.lower() == b"content-encoding")
         try:
-            decoder = decoder_for(encoding.decode("latin-1") if encoding else None, MAX_REFUSAL_BYTES * 64)
+            decoder = decoder_for(joined_codings(lines), MAX_REFUSAL_BYTES * 64)
             body = self.body or b""
             return decoder.decode(body) if decoder else body
         except DecodingFailed:
