@@ -92,13 +92,19 @@ def test_the_largest_page_of_fat_rows_is_answered_while_the_writer_writes(proxy_
     assert store.stats()["write_errors"] == 0 and store.stats()["dropped_records"] == 0
 
 
-def stalled_query(port: int, limit: int) -> socket.socket:
+def asking(port: int, limit: int) -> socket.socket:
+    """A client that asks for a page and reads nothing yet."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(("127.0.0.1", port))
+    client.sendall(f"GET /logs/query?limit={limit} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    return client
+
+
+def stalled_query(port: int, limit: int, expect: bytes = b"HTTP/1.1 200") -> socket.socket:
     """A client that asks for a page, reads its status line and then nothing more."""
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.connect(("127.0.0.1", port))
-    stalled.sendall(f"GET /logs/query?limit={limit} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
+    stalled = asking(port, limit)
+    assert stalled.recv(len(expect)) == expect
     return stalled
 
 
@@ -109,11 +115,26 @@ def test_pages_held_for_clients_that_stop_reading_are_bounded_all_together(proxy
     port = int(proxy.url.rsplit(":", 1)[1])
     stalled = [stalled_query(port, 1500)]
     try:
-        stalled.append(stalled_query(port, 1500))  # held: one page, under the limit
-        refused = httpx.get(proxy.url + "/logs/query?limit=1", timeout=8)
-        assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
-        assert "OBSERVABILITY__LOGS_MAX_UNSENT_BYTES" in refused.json()["detail"]
+        refused = stalled_query(port, 1500, expect=b"HTTP/1.1 503")  # a second page would pass the limit
+        stalled.append(refused)
+        assert b"retry-after: 5" in refused.recv(4096)
+        small = httpx.get(proxy.url + "/logs/query?limit=1", timeout=8)  # one that fits still goes
+        assert small.status_code == 200 and small.json()["count"] == 1
     finally:
         for client in stalled:
             client.close()
-    wait_until(lambda: httpx.get(proxy.url + "/logs/query?limit=1", timeout=8).status_code == 200)
+    wait_until(lambda: httpx.get(proxy.url + "/logs/query?limit=1500", timeout=8).status_code == 200)
+
+
+def test_a_crowd_asking_at_once_holds_no_more_than_the_limit(proxy_factory, tmp_path):
+    # Before, the limit was checked before each read's turn: reads queued at once all found nothing held.
+    fat_store_file(tmp_path, 1500)
+    proxy = proxy_factory(observability={**STORAGE_ON, "logs_max_unsent_bytes": 16 * 1024 * 1024})
+    port = int(proxy.url.rsplit(":", 1)[1])
+    crowd = [asking(port, 1500) for _ in range(12)]
+    try:
+        statuses = [client.recv(12) for client in crowd]
+    finally:
+        for client in crowd:
+            client.close()
+    assert statuses.count(b"HTTP/1.1 200") == 1 and statuses.count(b"HTTP/1.1 503") == 11

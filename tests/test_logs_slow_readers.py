@@ -68,3 +68,8 @@ def test_a_slow_but_steady_reader_gets_the_whole_page():
     # Each write must see progress within 0.1 s: a whole slice of 1 MB would take 0.5 s, and be cut.
     asyncio.run(answer({"type": "http", "app": app_with_send_timeout(0.1)}, None, reader_at_two_mb_a_second))
     assert json.loads(b"".join(received)) == {"results": rows, "count": 300}
+
+
+def test_every_answer_counts_among_the_bytes_held_for_readers():
+    # Before, an answer without a long list (analytics, sessions) was sent outside the count.
+    assert isinstance(asyncio.run(json_answer({"window": {}, "groups": [{"name": "x"}] * 50_000})), PageAnswer)

@@ -19,7 +19,7 @@ from ccproxy_core.plugin_host.log_store import (
     show_unknown_costs,
 )
 
-from .heavy_reads import rows_answer
+from .heavy_reads import json_answer, rows_answer
 from .params import FilterParams, filter_params, param_error, parse_window
 
 BREAKDOWN_DIMENSIONS = tuple(d for d in GROUP_DIMENSIONS if d != "day")
@@ -57,18 +57,19 @@ def sessions_route(require_store: Any, ask: Any) -> Any:
         end_time: str | None = Query(None, description="ISO 8601 or Unix seconds; excluded"),
         limit: int = Query(50, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=10_000_000),
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Sessions, most recently active first: times, requests, tokens by type, cost, models, errors."""
         start, end = parse_window(start_time, end_time)
         sessions, total = await ask(store.sessions(filters.to_filters(start, end), limit, offset))
         names = configured_key_names(request.app.state.settings.attribution)
-        return {
+        answer = {
             "sessions": show_unknown_costs(name_session_keys(sessions, names)),
             "total": total,
             "limit": limit,
             "offset": offset,
             "filters": filters.echo(start, end),
         }
+        return await json_answer(answer, key="sessions")
 
     return logs_sessions
 

@@ -11,8 +11,9 @@ A page (up to 16 MiB) is held until it is sent. A client that stops reading it w
 as long as it keeps its connection open: a write that waits SERVER__SEND_TIMEOUT_SECONDS closes the
 connection and lets the page go, as the proxy does for answers. Meanwhile the pages held for all
 clients together stay under OBSERVABILITY__LOGS_MAX_UNSENT_BYTES: a read that finds that much held
-is refused with 503 before it runs, so a crowd of clients that ask and never read cannot grow the
-process's memory without bound (the reads under way may each still add a page).
+is refused with 503 at its turn, and an answer that would pass it when its first byte is due is let go
+and refused so too, so a crowd of clients that ask and never read cannot grow the process's memory
+without bound.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ccproxy_core.plugin_host.host import host_of
@@ -53,19 +54,24 @@ async def read_slot(request: Request) -> AsyncIterator[None]:
     after the turn is given back, however slowly the client reads.
     """
     settings = host_of(request.app).settings_of(LogsApiSettings)
-    if (held := _unsent(request.app.state).held) >= settings.logs_max_unsent_bytes:
-        raise HTTPException(
-            status_code=503,
-            detail=f"{held} bytes of /logs answers are still being sent to clients that "
-            "read them slowly (OBSERVABILITY__LOGS_MAX_UNSENT_BYTES): retry in a moment",
-            headers={"retry-after": "5"},
-        )
     gate = getattr(request.app.state, _GATE_ATTRIBUTE, None)
     if gate is None:
         gate = asyncio.Semaphore(settings.logs_concurrent_reads)
         setattr(request.app.state, _GATE_ATTRIBUTE, gate)
     async with gate:
+        if (held := _unsent(request.app.state).held) >= settings.logs_max_unsent_bytes:
+            raise HTTPException(status_code=503, detail=_busy_detail(held), headers=_RETRY_AFTER)
         yield
+
+
+_RETRY_AFTER = {"retry-after": "5"}
+
+
+def _busy_detail(held: int) -> str:
+    return (
+        f"{held} bytes of /logs answers are still being sent to clients that read them slowly "
+        "(OBSERVABILITY__LOGS_MAX_UNSENT_BYTES): retry in a moment"
+    )
 
 
 def _unsent(state: Any) -> _UnsentBytes:
@@ -101,7 +107,7 @@ async def json_answer(payload: dict[str, Any], key: str = "results") -> Response
     """
     rows = payload.get(key)
     if not isinstance(rows, list) or len(rows) <= ROWS_PER_SLICE:
-        return Response(_dumps(payload).encode(), media_type="application/json")
+        return PageAnswer([_dumps(payload).encode()])
     rest = _dumps({name: value for name, value in payload.items() if name != key})
     parts = [("{" + _dumps(key) + ":[").encode()]
     for start in range(0, len(rows), ROWS_PER_SLICE):
@@ -112,7 +118,11 @@ async def json_answer(payload: dict[str, Any], key: str = "results") -> Response
 
 
 class PageAnswer(Response):
-    """A JSON answer sent as its parts, each write within SERVER__SEND_TIMEOUT_SECONDS or the connection closed."""
+    """A JSON answer sent as its parts, each write within SERVER__SEND_TIMEOUT_SECONDS or the connection closed.
+
+    Its bytes count among those held for clients from its first write to its last; one that would take
+    them past OBSERVABILITY__LOGS_MAX_UNSENT_BYTES while others are held is let go and answered 503 instead
+    (the check at the read's turn cannot see the pages of reads that finished since)."""
 
     media_type = "application/json"
 
@@ -121,9 +131,13 @@ class PageAnswer(Response):
         self.parts = parts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = host_of(scope["app"]).settings.server.send_timeout_seconds
-        loop = asyncio.get_running_loop()
+        host = host_of(scope["app"])
+        limit, loop = host.settings.server.send_timeout_seconds, asyncio.get_running_loop()
         unsent, size = _unsent(scope["app"].state), sum(len(part) for part in self.parts)
+        if unsent.held and unsent.held + size > host.settings_of(LogsApiSettings).logs_max_unsent_bytes:
+            self.parts = []
+            busy = JSONResponse({"detail": _busy_detail(unsent.held)}, status_code=503, headers=_RETRY_AFTER)
+            return await busy(scope, receive, send)
         pieces, self.parts = _pieces(self.parts), []
         unsent.held += size
         try:

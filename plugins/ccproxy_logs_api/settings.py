@@ -18,8 +18,9 @@ class LogsApiSettings(BaseModel):
     logs_max_unsent_bytes: int = Field(256 * 1024 * 1024, ge=16 * 1024 * 1024)
     """OBSERVABILITY__LOGS_MAX_UNSENT_BYTES: bytes of /logs answers held, all together, for clients still reading them.
 
-    A page is up to 16 MiB. A read that finds this much already held for slow readers is answered 503 at once
-    (its client retries), so clients that stop reading cannot take memory without bound."""
+    A page is up to 16 MiB. A read that finds this much already held for slow readers, or whose answer would
+    take the total past it, is answered 503 (its client retries), so clients that stop reading cannot take
+    memory without bound."""
     stream_max_subscribers: int = Field(100, ge=1)
     """OBSERVABILITY__STREAM_MAX_SUBSCRIBERS: concurrent /logs/stream clients."""
     stream_queue_size: int = Field(1_000, ge=1, le=1_000_000)
