@@ -144,7 +144,11 @@ async def _responses_socket(request: web.Request) -> web.WebSocketResponse:
             await socket.send_str(text)
         if server.socket_close is not None:  # then close, mid-answer or not
             code, reason = server.socket_close
-            await socket.close(code=code, message=reason.encode())
+            if server.socket_close_drops:  # the close frame, then the connection at once, no reply awaited
+                await socket._writer.close(code, reason.encode())
+                request.transport.close()
+            else:
+                await socket.close(code=code, message=reason.encode())
             return socket
     if message.type == WSMsgType.CLOSE:
         server.client_closes.append((message.data, message.extra))
@@ -160,6 +164,8 @@ class HostileUpstream:
         self.socket_received: list[str] = []
         self.socket_close: tuple[int, str] | None = None
         """Code and reason to close each socket with, once its first message is answered."""
+        self.socket_close_drops = False
+        """Whether the connection is closed right after the close frame, as some servers do."""
         self.client_closes: list[tuple[int, str]] = []
         """The code and reason of each close a client sent."""
         self._loop = asyncio.new_event_loop()

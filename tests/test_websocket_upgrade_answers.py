@@ -35,6 +35,10 @@ def provider():
         "hostile": json_answer(b"403 Forbidden", HOSTILE),
         "reset": [RESET],
         "slow-429": [1.5, json_answer(b"429 Too Many Requests", RATE_LIMITED)],
+        "600": json_answer(b"600 Beyond", RATE_LIMITED),
+        "cut-429": [
+            json_answer(b"429 Too Many Requests", RATE_LIMITED).replace(b"content-length: ", b"content-length: 5")
+        ],
         "bad-accept": [
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
@@ -125,6 +129,24 @@ def test_a_101_that_is_no_handshake_is_an_invalid_answer_with_the_providers_stat
     [record] = recorder.wait_for_ends(1)
     assert (answer.status_code, record.status_code, record.upstream_status) == (502, 502, 101)
     assert record.error_type == "upstream_invalid_response" and "no handshake" in record.error_message
+
+
+def test_an_upgrade_answered_with_no_http_status_is_an_invalid_status_not_a_bare_500(proxy_factory, recorder, provider):
+    # Before, uvicorn refused to send status 600: the client got its bare 500, the record said 600.
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "600")
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, answer.json()["error"]["type"]) == (502, "server_error")
+    assert (record.status_code, record.upstream_status, record.error_type) == (502, 600, "upstream_invalid_status")
+
+
+def test_a_refusal_cut_short_is_the_providers_answer_cut_not_an_unreachable_provider(proxy_factory, recorder, provider):
+    # Before: "cannot reach openai", upstream_unreachable, though the provider had answered 429.
+    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
+    answer = upgrade(proxy, "cut-429")
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, record.status_code, record.upstream_status) == (502, 502, 429)
+    assert record.error_type == "upstream_stream_aborted" and "cut short" in record.error_message
 
 
 def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(provider, proxy_factory, recorder):

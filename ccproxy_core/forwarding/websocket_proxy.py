@@ -201,7 +201,9 @@ class _Socket:
             done, _ = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
             # Sending to a provider that already closed also ends the client-side task: not the client leaving.
             client_left = self.client_left = to_upstream in done and to_upstream.exception() is None
-            self.upstream_close_code = upstream.close_code
+            # The code of the provider's close frame: aiohttp's own reply to it, failing on a connection the
+            # provider closed at once, would leave 1006 (no close frame) in close_code.
+            self.upstream_close_code = self.upstream_close_code or upstream.close_code
         finally:
             for task in (to_upstream, to_client):
                 task.cancel()
@@ -211,11 +213,11 @@ class _Socket:
                 await upstream.close(code=sendable_code(code, 1000), message=sendable_reason(reason).encode())
         if not client_left:
             try:
-                code, reason = sendable_code(upstream.close_code, 1011), sendable_reason(self.upstream_reason)
+                code, reason = sendable_code(self.upstream_close_code, 1011), sendable_reason(self.upstream_reason)
                 await send({"type": "websocket.close", "code": code, "reason": reason})
             except (OSError, RuntimeError):
                 pass  # the client went away in the meantime
-        await self._finish_open_answers(client_left, upstream.close_code)
+        await self._finish_open_answers(client_left, self.upstream_close_code)
 
     async def _client_to_upstream(
         self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send
@@ -249,6 +251,7 @@ class _Socket:
             else:  # closed (its reason kept for the client), closing or failed
                 if message.type == aiohttp.WSMsgType.CLOSE:
                     self.upstream_reason = message.extra or ""
+                    self.upstream_close_code = message.data if isinstance(message.data, int) and message.data else None
                 elif message.type == aiohttp.WSMsgType.ERROR:  # a message over the limit, say: ccproxy closed it
                     self.upstream_reason = f"{_CLOSED_BY_CCPROXY}{message.data}"
                 return

@@ -54,7 +54,16 @@ async def refuse(
 
 async def pass_refusal(socket: _Socket, send: Send, refusal: UpgradeRefused, started: float) -> None:
     """The provider answered the upgrade otherwise (an error, a redirect): the client gets that answer
-    as it came, and its record reads it as an HTTP answer's."""
+    as it came, and its record reads it as an HTTP answer's; one with no HTTP status (600 and up) or cut
+    short is ccproxy's own error, recorded with the provider's status as the HTTP path records it."""
+    if not 100 <= refusal.status <= 599:
+        message = f"the provider answered the upgrade with status {refusal.status}, which is not an HTTP status"
+        await refuse(socket, send, 502, "upstream_invalid_status", message, started, refusal.status)
+        return
+    if refusal.cut is not None:
+        message = f"the provider's answer to the upgrade (status {refusal.status}) was cut short: {refusal.cut}"
+        await refuse(socket, send, 502, "upstream_stream_aborted", message, started, refusal.status)
+        return
     if refusal.body is None:
         await refuse(socket, send, refusal.status, f"http_{refusal.status}", str(refusal), started)
         return

@@ -22,10 +22,14 @@ MAX_REFUSAL_BYTES = 1024 * 1024
 class UpgradeRefused(Exception):
     """The provider answered the upgrade with ``status`` (a redirect, an error), not with the upgrade."""
 
-    def __init__(self, status: int, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None) -> None:
+    def __init__(
+        self, status: int, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None, cut: str | None = None
+    ) -> None:
         super().__init__(f"the provider answered the WebSocket upgrade with status {status}")
         self.status, self.headers, self.body = status, headers, body
-        """``body`` is ``None`` when it was larger than :data:`MAX_REFUSAL_BYTES`."""
+        """``body`` is ``None`` when it was larger than :data:`MAX_REFUSAL_BYTES`, or cut short."""
+        self.cut = cut
+        """Why the body ended before its end (the connection closed, a chunk broken), if it did."""
 
     def readable_body(self) -> bytes:
         """The body decoded for reading its error (the client gets it as it came)."""
@@ -60,11 +64,14 @@ async def _refuse(session: aiohttp.ClientSession, context: SimpleNamespace, para
     response: aiohttp.ClientResponse = params.response  # type: ignore[attr-defined]
     if response.status == 101:
         return
+    cut = None
     try:
         body = await _body(response)
+    except aiohttp.ClientPayloadError as exc:  # the status and headers came: the provider answered
+        body, cut = None, str(exc)
     finally:
         response.close()
-    raise UpgradeRefused(response.status, tuple(response.raw_headers), body)
+    raise UpgradeRefused(response.status, tuple(response.raw_headers), body, cut)
 
 
 async def _body(response: aiohttp.ClientResponse) -> bytes | None:
