@@ -90,6 +90,7 @@ ANSWERS = {
     "unended-completed": stream_answer(UNENDED_COMPLETED),
     "overloaded-untyped": json_answer(b"529", b'{"error": {"type": "overloaded_error", "message": "Overloaded"}}'),
     "bare-string-error": json_answer(b"500", b'{"error": "upstream exploded"}'),
+    "error-after-stop": stream_answer(message_stream("message_delta") + b"event: error\n" + OVERLOADED + b"\n"),
 }
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
 
@@ -107,6 +108,25 @@ def test_a_message_delta_under_another_name_is_read_by_its_type_as_the_sdk_reads
     [record] = recorder.wait_for_ends(1)
     assert (record.tokens_input, record.tokens_output, record.finish_reason) == (1000, 15, "end_turn")
     assert (record.error_type, record.cost_usd) == (None, HAIKU_COST)
+
+
+def test_an_error_event_after_message_stop_fails_the_answer_as_the_sdk_raises_on_it(proxy, recorder):
+    # Before, nothing after message_stop was read: a success, where the SDK raised APIStatusError.
+    client = anthropic_client(proxy.url, "error-after-stop")
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(anthropic.APIStatusError, match="overloaded_error"):
+        with client.messages.stream(**message) as stream:
+            stream.get_final_message()
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.error_message) == (200, "overloaded_error", "Overloaded")
+    # The message was made whole: the provider bills it.
+    assert (record.tokens_input, record.tokens_output, record.cost_usd) == (1000, 15, HAIKU_COST)
+
+
+def test_an_error_event_after_message_stop_that_no_blank_line_ended_reaches_no_client():
+    parser = StreamUsageParser("anthropic")
+    parser.feed(message_stream("message_delta") + b"event: error\n" + OVERLOADED)
+    assert (parser.result().error_type, parser.final_state().ended) == (None, True)
 
 
 @pytest.mark.parametrize(("name", "counted"), [("content_block_delta", 15), ("message_update", 15), ("ping", None)])

@@ -271,7 +271,8 @@ class StreamUsageParser:
         if self._ended is not None and self._ended[0] == self._fed:
             return self._ended[1:]
         usage, state, reader = copy.copy(self._usage), copy.copy(self.state), copy.copy(self._reader)
-        leftover = b"" if self.state.over else self._leftover()
+        # After the end, an event no blank line ended reaches no client: the SDKs drop it, as the SSE specification says.
+        leftover = b"" if self.state.over or self.state.ended else self._leftover()
         if leftover:
             leftover = self._names.line + leftover
             reader.read_block(usage, state, leftover)

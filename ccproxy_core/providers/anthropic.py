@@ -206,16 +206,24 @@ class AnthropicStreamReader(StreamReader):
         """A ``message_start`` was read: the SDKs ignore any later one (its counts are placeholders)."""
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
+        if state.ended:
+            _read_error_after_end(usage, state, block)
+            return
         if not state.first_token_seen and _DELTA in block and _first_content(block):
             state.first_token_seen = True
+        after = None
         if b"message_stop" in block and (stop := stop_end(block)) is not None:
-            state.terminal_seen = state.over = True
-            block = through_event(block, stop)  # the message's last event: nothing after it is read
+            state.terminal_seen = True
+            whole, block = block, through_event(block, stop)  # the message's last event: only an error after it
+            after = whole[len(block) :]
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
         if named or _EVENTS_WITH_DATA.search(block) is not None:
             self._read_events(usage, state, block)
         if state.terminal_seen and not self._output_counted:
             _output_unknown(usage)  # a message, or an error, that never told its output count
+        if after is not None and not state.over:  # no error came before the stop
+            state.ended = True
+            _read_error_after_end(usage, state, after)
 
     def read_end(self, usage: Usage, state: StreamState) -> None:
         if not self._output_counted:  # cut short before any message_delta: what was made, and billed, is unknown
@@ -282,6 +290,15 @@ def _read_event(usage: Usage, event: dict[str, Any], kind: Any) -> None:
         delta = event.get("delta")
         if isinstance(delta, dict):
             usage.finish_reason = read_label(delta.get("stop_reason")) or usage.finish_reason
+
+
+def _read_error_after_end(usage: Usage, state: StreamState, block: bytes) -> None:
+    """An ``error`` event after the message's end: the SDKs raise on it, so the answer failed, though whole
+    (its usage stays counted: the provider made the message and bills it)."""
+    if b"error" in block:
+        name, data = next(((name, data) for name, data in event_data(block) if name == b"error"), (None, b""))
+        if name is not None:
+            _read_error_event(usage, state, data)
 
 
 def _read_error_event(usage: Usage, state: StreamState, data: bytes) -> None:

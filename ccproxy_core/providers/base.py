@@ -63,6 +63,9 @@ class StreamState:
     skipped: bool = False
     """An event of interest was too costly to decode (see ``json_text.too_costly_to_decode``): passed
     on unread, so what the stream said about usage is not known."""
+    ended: bool = False
+    """The message's last event was read (Anthropic ``message_stop``): after it, only an ``error`` event is
+    read, as the SDKs read on to the stream's end and raise on one (a usage event there counts nothing)."""
     over: bool = False
     """The stream's last word was read (Anthropic ``message_stop``, OpenAI ``[DONE]``, a Responses answer's
     end, or an error the SDKs raise on): what a provider sends after it is no part of the answer, and is
