@@ -199,3 +199,11 @@ def test_a_late_record_of_a_period_the_clock_was_set_back_from_is_not_said_to_be
     [line] = [r.getMessage() for r in caplog.records if "is spent" in r.getMessage()]
     # Before: "1.10 of 1.00 USD in the past day (a request that began before <tomorrow> ended after it)".
     assert f"in the day from {midnight.isoformat()}" in line and "set back" in line
+
+
+def test_the_remaining_header_never_says_more_is_left_than_is():
+    # Before, 0.00195 left was shown as 0.0020 (rounded half-even): more than the budget still allows.
+    ledger = Ledger([BudgetSettings(**budget("daily", "all", 0.003))], notify=lambda notice: None)
+    ledger.add(spend("0.00105", began=datetime.now(UTC)))
+    admission = ledger.admit(SimpleNamespace(model="claude-haiku-4-5"))
+    assert admission.headers == (("x-ccproxy-budget-remaining-usd", "daily=0.0019"),)

@@ -66,7 +66,7 @@ def test_a_blocking_daily_budget_stops_each_provider_at_its_limit(webhook, proxy
         )
         left.append(answer.headers["x-ccproxy-budget-remaining-usd"])
         recorder.wait_for_ends(len(left))
-    assert left == ["haiku-daily=0.0040", "haiku-daily=0.0025", "haiku-daily=0.0010"]
+    assert left == ["haiku-daily=0.0040", "haiku-daily=0.0024", "haiku-daily=0.0009"]  # rounded down
 
     with pytest.raises(anthropic.RateLimitError) as refused:
         claude.messages.create(model="claude-haiku-4-5", max_tokens=400, messages=HELLO)

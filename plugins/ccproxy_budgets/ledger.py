@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from ccproxy_budgets.periods import period_bounds
@@ -136,7 +136,10 @@ class Ledger:
         for state in covering:
             if state.roll_over(now):
                 self._announce(state)
-        left = ", ".join(f"{state.settings.name}={state.left:.4f}" for state in covering)
+        # Rounded down: a header must never say more is left than is (0.00195 reads 0.0019, not 0.0020).
+        left = ", ".join(
+            f"{state.settings.name}={state.left.quantize(_HEADER_STEP, rounding=ROUND_DOWN)}" for state in covering
+        )
         headers = [("x-ccproxy-budget-remaining-usd", left)]
         spent = next(
             (state for state in covering if state.settings.action == "block" and state.spent >= state.limit),
@@ -233,6 +236,7 @@ class Ledger:
 
 
 _NEVER_BILLED = FREE_ENDPOINTS | {UNMATCHED}
+_HEADER_STEP = Decimal("0.0001")
 """Endpoints a spent budget lets through: free calls, and paths that are never forwarded (they get their 404)."""
 
 
