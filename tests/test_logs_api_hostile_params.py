@@ -85,8 +85,11 @@ def test_a_bad_last_event_id_header_is_named(server):
 def test_every_parameter_a_route_declares_is_taken(server):
     query = {"model": "m", "service_type": "anthropic", "status_code": "2xx", "streaming": "true", "limit": "5"}
     query |= {"session_id": "s", "project": "p", "end_user": "u", "api_key_id": "k", "client_name": "c"}
-    response = httpx.get(server.url + "/logs/query", params=query | {"tag.team": ["a", "b"]}, timeout=10)
+    tags = {"tag.team": ["a", "b"], "tag.env": "prod"}
+    response = httpx.get(server.url + "/logs/query", params=query | tags, timeout=10)
     assert response.status_code == 200, response.text[:300]  # tag filters may repeat: each must hold
+    # Every one shown as applied (before, only a repeated name's last value was).
+    assert response.json()["filters"]["tags"] == {"team": ["a", "b"], "env": "prod"}
     response = httpx.get(server.url + "/logs/analytics", params={"hours": "2", "group_by": "model", "top": "3"})
     assert response.status_code == 200, response.text[:300]
     message = httpx.get(server.url + "/logs/query", params={"modle": "m"}, timeout=10).json()["detail"][0]["msg"]

@@ -48,8 +48,16 @@ class AttributionParams:
             "client_name": self.client_name,
         }
         if self.tags:
-            shown["tags"] = dict(self.tags)
+            shown["tags"] = _tags_shown(self.tags)
         return shown
+
+
+def _tags_shown(tags: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
+    """Each tag filter's value by name; a name given more than once, all its values (every one must hold)."""
+    values: dict[str, list[str]] = {}
+    for name, value in tags:
+        values.setdefault(name, []).append(value)
+    return {name: given[0] if len(given) == 1 else given for name, given in values.items()}
 
 
 def parse_tag_filters(query: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
