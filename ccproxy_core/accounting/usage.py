@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ccproxy_core.accounting.sse_json import holds_undecodable_data, may_hold_undecodable_data
 from ccproxy_core.accounting.sse_parser import DataJoiner, OpenEventName, SSELineSplitter
 from ccproxy_core.json_text import decode_json
 
@@ -252,6 +253,8 @@ class StreamUsageParser:
                 block.decode()
             except UnicodeDecodeError:
                 self.state.unreadable = True  # SDKs fail on such a stream, whatever usage it carries
+        if may_hold_undecodable_data(block) and holds_undecodable_data(block, self._reader.skipped_names):
+            self.state.unreadable = True  # the SDKs raise on it, though its usage may still be read
         had_token = self.state.first_token_seen
         self._reader.read_block(self._usage, self.state, block)
         return not had_token and self.state.first_token_seen

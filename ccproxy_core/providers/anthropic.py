@@ -199,6 +199,8 @@ def price_multiplier(usage: Usage) -> Decimal | None:
 class AnthropicStreamReader(StreamReader):
     __slots__ = ("_output_counted", "_started")
 
+    skipped_names = frozenset((None, b"ping", b"error"))  # skipped, or raised on by the name alone
+
     def __init__(self) -> None:
         self._output_counted = False
         """A ``message_delta`` gave the output count: ``message_start``'s is a placeholder (1)."""
@@ -318,6 +320,8 @@ class TextCompletionsStreamReader(StreamReader):
     last one (a ``stop_reason``) and error events, never every piece of text."""
 
     __slots__ = ("_first_event_pending",)
+
+    skipped_names = AnthropicStreamReader.skipped_names  # the same SDK reads both
 
     def __init__(self) -> None:
         self._first_event_pending = True

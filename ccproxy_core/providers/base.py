@@ -82,6 +82,9 @@ class StreamReader:
 
     __slots__ = ()
 
+    skipped_names: frozenset[bytes | None] = frozenset()
+    """Names of the events whose data the provider's SDKs never decode as JSON (``None``: unnamed ones)."""
+
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         """Read one block of complete lines (the base reader reads nothing)."""
 

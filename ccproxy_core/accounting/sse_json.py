@@ -1,0 +1,51 @@
+"""Whether a stream carries an event whose data its client's SDK decodes and cannot.
+
+The SDKs decode the data of every event they hand on as JSON and raise on data that is not
+(Anthropic's skip unnamed events, ``ping`` and empty data, and raise on ``error`` by its name;
+OpenAI's decode every event but ``[DONE]``). ccproxy reads only the events that carry usage, so a
+broken content delta would leave a success on record where the client got an exception. Checking
+every event would cost a JSON decode each; nearly every event is one ``data:`` line ending in ``}``,
+so a block is looked at closely only when it holds a ``data:`` line that does not end so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ccproxy_core.json_text import decode_json
+
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+def may_hold_undecodable_data(block: bytes) -> bool:
+    """A cheap first look: whether some ``data:`` line of ``block`` may not end a JSON object."""
+    return block.count(b"data:") != block.count(b"}\n") + block.count(b"}\r\n")
+
+
+def holds_undecodable_data(block: bytes, skipped_names: frozenset[bytes | None]) -> bool:
+    """Whether an event of ``block`` ended by its blank line, not named in ``skipped_names`` (``None``: an
+    unnamed event), carries data (its ``data:`` lines joined) that is not JSON; empty data and ``[DONE]``
+    pass, as the SDKs skip them or stop there."""
+    for name, data in _ended_events(block):
+        if name in skipped_names or not data or data.startswith(b"[DONE]"):
+            continue
+        if decode_json(data) is None and data.strip() != b"null":
+            return True
+    return False
+
+
+def _ended_events(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
+    """Each event that a blank line ends in ``block``: its name (its last ``event:`` line) and its data."""
+    *ended, _rest = _EVENT_END.split(block)
+    for event in ended:
+        name: bytes | None = None
+        data: list[bytes] = []
+        for raw_line in event.split(b"\n"):
+            field, _, value = raw_line.removesuffix(b"\r").partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                name = value or None
+        yield name, b"\n".join(data)

@@ -1,0 +1,85 @@
+"""An event whose data the client's SDK decodes and cannot fails the answer, as the SDK raises on it; events
+the SDK never decodes (Anthropic's unnamed events and pings) may carry anything.
+
+Before, only the events carrying usage were decoded: a broken content delta left a success on record,
+with the SDK's JSONDecodeError on the client's side."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+
+from .raw_upstream import stream_answer, upstream_and_proxy_fixtures
+from .test_sdk_agreement import HAIKU_COST, message_stream
+from .test_stream_events import CHAT_COST, CHAT_STREAM, parse
+
+BROKEN_DELTA = b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"ty\n\n'
+ANTHROPIC_BROKEN = message_stream("message_delta").replace(
+    b"event: content_block_stop", BROKEN_DELTA + b"event: content_block_stop", 1
+)
+CHAT_BROKEN = CHAT_STREAM.replace(b"data: [DONE]", b'data: {"id": "c", "choices": [{"delta": \n\ndata: [DONE]', 1)
+
+upstream, proxy = upstream_and_proxy_fixtures(
+    {"anthropic-broken": stream_answer(ANTHROPIC_BROKEN), "chat-broken": stream_answer(CHAT_BROKEN)}
+)
+
+
+def test_a_broken_content_delta_fails_the_answer_the_anthropic_sdk_raises_on(proxy, recorder):
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test", base_url=proxy.url, max_retries=0, default_headers={"x-raw": "anthropic-broken"}
+    )
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(json.JSONDecodeError):
+        with client.messages.stream(**message) as stream:
+            stream.get_final_message()
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (200, "upstream_invalid_stream")
+    # The message was made and its usage sent whole: the provider bills it.
+    assert (record.tokens_input, record.tokens_output, record.cost_usd) == (1000, 15, HAIKU_COST)
+
+
+def test_a_broken_chat_chunk_fails_the_answer_the_openai_sdk_raises_on(proxy, recorder):
+    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", max_retries=0)
+    chunks = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_headers={"x-raw": "chat-broken"},
+    )
+    with pytest.raises(json.JSONDecodeError):
+        list(chunks)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.cost_usd) == (200, "upstream_invalid_stream", CHAT_COST)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b"data: not json, and unnamed\n\n",
+        b"event: ping\ndata: not json either\n\n",
+        b"event: content_block_delta\ndata:\n\n",  # empty data: skipped
+        b'event: content_block_delta\ndata: {"type": "content_block_delta",\ndata: "index": 0}\n\n',  # two lines
+        b'event: content_block_delta\r\ndata: {"type": "content_block_delta", "index": 0} \r\n\r\n',
+    ],
+)
+def test_events_the_anthropic_sdk_skips_or_reads_whole_leave_the_answer_a_success(event):
+    stream = message_stream("message_delta").replace(b"event: content_block_stop", event + b"event: content_block_stop")
+    for size in (len(stream), 7):
+        parser = parse("anthropic", [stream[start : start + size] for start in range(0, len(stream), size)])
+        assert not parser.final_state().unreadable and parser.result().output_tokens == 15
+
+
+def test_an_openai_event_of_any_name_is_decoded_as_the_sdk_decodes_it():
+    named = CHAT_STREAM.replace(b"data: [DONE]", b"event: anything\ndata: {broken\n\ndata: [DONE]", 1)
+    assert parse("openai", [named]).final_state().unreadable
+    assert not parse("openai", [CHAT_STREAM]).final_state().unreadable
+
+
+@pytest.mark.parametrize("after", [b"event: message_delta\ndata: {not json\n\n", b"event: foo\ndata: nope\n\n"])
+def test_an_event_after_message_stop_the_sdk_cannot_decode_fails_the_answer(after):
+    # The SDKs read on to the stream's end, decoding every named event: they raise on these.
+    parser = parse("anthropic", [message_stream("message_delta") + after])
+    assert parser.final_state().unreadable and parser.result().output_tokens == 15
