@@ -122,31 +122,26 @@ def test_a_refusal_whose_body_is_no_json_reaches_the_client_unchanged_and_is_rec
     assert (record.status_code, record.upstream_status, record.error_type) == (403, 403, "http_403")
 
 
-def test_a_101_that_is_no_handshake_is_an_invalid_answer_with_the_providers_status(proxy_factory, recorder, provider):
-    # Before: "the provider refused the WebSocket upgrade with status 101", http_101, upstream_status 502.
+@pytest.mark.parametrize(
+    ("kind", "upstream_status", "error_type", "said"),
+    [
+        # Before: "the provider refused the WebSocket upgrade with status 101", http_101, upstream_status 502.
+        ("bad-accept", 101, "upstream_invalid_response", "no handshake"),
+        # Before, uvicorn refused to send status 600: the client got its bare 500, the record said 600.
+        ("600", 600, "upstream_invalid_status", "not an HTTP status"),
+        # Before: "cannot reach openai", upstream_unreachable, though the provider had answered 429.
+        ("cut-429", 429, "upstream_stream_aborted", "cut short"),
+    ],
+)
+def test_an_upgrade_answered_with_no_valid_answer_is_a_502_with_the_providers_status(
+    proxy_factory, recorder, provider, kind, upstream_status, error_type, said
+):
     proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
-    answer = upgrade(proxy, "bad-accept")
-    [record] = recorder.wait_for_ends(1)
-    assert (answer.status_code, record.status_code, record.upstream_status) == (502, 502, 101)
-    assert record.error_type == "upstream_invalid_response" and "no handshake" in record.error_message
-
-
-def test_an_upgrade_answered_with_no_http_status_is_an_invalid_status_not_a_bare_500(proxy_factory, recorder, provider):
-    # Before, uvicorn refused to send status 600: the client got its bare 500, the record said 600.
-    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
-    answer = upgrade(proxy, "600")
+    answer = upgrade(proxy, kind)
     [record] = recorder.wait_for_ends(1)
     assert (answer.status_code, answer.json()["error"]["type"]) == (502, "server_error")
-    assert (record.status_code, record.upstream_status, record.error_type) == (502, 600, "upstream_invalid_status")
-
-
-def test_a_refusal_cut_short_is_the_providers_answer_cut_not_an_unreachable_provider(proxy_factory, recorder, provider):
-    # Before: "cannot reach openai", upstream_unreachable, though the provider had answered 429.
-    proxy = proxy_factory(upstream_url=provider.url, plugins=[recorder])
-    answer = upgrade(proxy, "cut-429")
-    [record] = recorder.wait_for_ends(1)
-    assert (answer.status_code, record.status_code, record.upstream_status) == (502, 502, 429)
-    assert record.error_type == "upstream_stream_aborted" and "cut short" in record.error_message
+    assert (record.status_code, record.upstream_status, record.error_type) == (502, upstream_status, error_type)
+    assert said in record.error_message
 
 
 def test_a_provider_that_resets_the_upgrade_it_read_is_not_called_unreachable(provider, proxy_factory, recorder):
