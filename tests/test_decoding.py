@@ -9,7 +9,7 @@ import brotli
 import pytest
 import zstandard
 
-from ccproxy_core.forwarding.decoding import DecodingFailed, decoder_for
+from ccproxy_core.forwarding.decoding import STEP_BYTES, DecodingFailed, decoder_for
 
 ANSWER = b'{"type":"message","usage":{"input_tokens":10,"output_tokens":60}}' * 300
 
@@ -113,3 +113,27 @@ def test_raw_deflate_is_told_from_zlib_however_few_bytes_come_first(first):
     decoder = decoder_for("deflate", 1 << 20)
     decoded = decoder.decode(compressed[:first]) + decoder.decode(compressed[first:])
     assert decoded == ANSWER and decoder.finished
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+def test_a_chunk_standing_for_megabytes_is_decoded_a_step_at_a_time(encoding):
+    # Before, one call decoded all of it (up to the 64 MiB limit) while the event loop waited: a 1.6 KB
+    # brotli chunk held every other request for 0.2 to 0.3 s.
+    answer = b"".join(b'data: {"index":%d}\n\n' % i for i in range(400_000))  # some 8 MB
+    decoder = decoder_for(encoding, 1 << 24)
+    steps = [decoder.decode_step(COMPRESSORS[encoding](answer))]
+    while decoder.pending:
+        steps.append(decoder.decode_step(b""))
+    assert b"".join(steps) == answer and not decoder.over_limit
+    assert len(steps) > len(answer) // (2 * STEP_BYTES)
+    assert max(len(step) for step in steps) <= STEP_BYTES + 64 * 1024
+
+
+@pytest.mark.parametrize("encoding", COMPRESSORS)
+def test_steps_stop_at_the_limit_as_a_whole_decode_does(encoding):
+    bomb = COMPRESSORS[encoding](b"\0" * (8 << 20))
+    decoder = decoder_for(encoding, 1 << 20)
+    decoded = decoder.decode_step(bomb)
+    while decoder.pending and not decoder.over_limit:
+        decoded += decoder.decode_step(b"")
+    assert decoder.over_limit and len(decoded) <= 1 << 20

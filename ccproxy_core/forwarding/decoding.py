@@ -17,7 +17,9 @@ import brotli
 import zstandard
 
 _STEP = 64 * 1024
-"""Largest output asked of a decoder in one step."""
+"""Largest output asked of a decoder in one call."""
+STEP_BYTES = 256 * 1024
+"""Output after which a step stops (the last call may add up to :data:`_STEP` more)."""
 _ZLIB_INPUT_SLICE = 16 * 1024
 """gzip and deflate input handed to zlib at once (one byte of it stands for 1,032 decoded at most)."""
 _ZSTD_INPUT_SLICE = 128
@@ -43,16 +45,34 @@ class BodyDecoder:
         self.limit = limit
         self.decoded_bytes = 0
         self.over_limit = False
+        self.pending = False
+        """A step stopped with more of its chunk to decode: :meth:`decode_step` with ``b""`` goes on."""
 
     def decode(self, chunk: bytes) -> bytes:
         """The decoded bytes ``chunk`` completes (``b""`` once over the limit)."""
-        if self.over_limit or not chunk:
+        pieces = [self.decode_step(chunk)]
+        while self.pending and not self.over_limit:
+            pieces.append(self.decode_step(b""))
+        return b"".join(pieces)
+
+    def decode_step(self, chunk: bytes) -> bytes:
+        """Some of the decoded bytes ``chunk`` completes, about :data:`STEP_BYTES` at most (``pending`` then
+        says whether more is held), so that a chunk standing for megabytes is decoded a step at a time."""
+        if self.over_limit or not (chunk or self.pending):
             return b""
         try:
             out = self._decode(chunk)
         except (zlib.error, brotli.error, zstandard.ZstdError) as exc:
             raise DecodingFailed(str(exc)) from None
         return self._count(out)
+
+    _held: bytes | memoryview = b""
+    """Input a step stopped before (the zlib and zstd decoders'; brotli holds its own)."""
+
+    def _resumed(self, chunk: bytes) -> bytes | memoryview:
+        """The input a step stopped before, then ``chunk`` (empty while steps go on: a copy only otherwise)."""
+        held, self._held, self.pending = self._held, b"", False
+        return held if not chunk else bytes(held) + chunk
 
     def _count(self, out: bytes) -> bytes:
         self.decoded_bytes += len(out)
@@ -97,6 +117,8 @@ class _ZlibDecoder(BodyDecoder):
         self._after_end = False
 
     def _decode(self, chunk: bytes) -> bytes:
+        if self.pending:
+            return self._bounded(self._resumed(chunk))
         if not self._started and self._wbits == 15:
             chunk, self._head = self._head + chunk, b""
             if len(chunk) < 2:
@@ -118,12 +140,13 @@ class _ZlibDecoder(BodyDecoder):
     def bytes_after_end(self) -> bool:
         return self._after_end or bool(self._decoder.unused_data)
 
-    def _bounded(self, data: bytes) -> bytes:
+    def _bounded(self, data: bytes | memoryview) -> bytes:
         pieces, size = [], 0
+        data = memoryview(data)  # sliced without copies, and what a step leaves held so
         # Fed a slice at a time: each bounded step copies what it left unread, and a small input can
         # stand for much output (a 10 MB chunk held whole was copied once for every 64 KiB decoded).
         for start in range(0, len(data), _ZLIB_INPUT_SLICE):
-            tail = data[start : start + _ZLIB_INPUT_SLICE]
+            tail: bytes | memoryview = data[start : start + _ZLIB_INPUT_SLICE]
             # Past the stream's end zlib hands the rest back as unread however often it is asked:
             # it is bytes after the end (a second gzip member, which the SDKs' decoders do not read either).
             while tail and not self._decoder.eof and size <= self.limit - self.decoded_bytes:
@@ -131,6 +154,11 @@ class _ZlibDecoder(BodyDecoder):
                 pieces.append(piece)
                 size += len(piece)
                 tail = self._decoder.unconsumed_tail
+                if size >= STEP_BYTES and not self._decoder.eof:  # the rest in the next step
+                    # What zlib left unread of the slice is its end: the rest of the input runs on from there.
+                    end = min(start + _ZLIB_INPUT_SLICE, len(data))
+                    self._held, self.pending = data[end - len(tail) :], True
+                    return b"".join(pieces)
             if self._decoder.eof:
                 self._after_end = self._after_end or bool(tail) or start + _ZLIB_INPUT_SLICE < len(data)
                 break
@@ -149,11 +177,15 @@ class _BrotliDecoder(BodyDecoder):
         return bool(self._decoder.is_finished())
 
     def _decode(self, chunk: bytes) -> bytes:
+        self.pending = False  # what a step left is held by brotli itself: asked for with no input
         pieces = [self._decoder.process(chunk, output_buffer_limit=self._room())]
         size = len(pieces[0])
         # Output held back by the bound is asked for until none comes: can_accept_more_data() may already
         # be true while some is held (brotli 1.2), which once left all but the first 64 to 98 KiB unread.
         while pieces[-1] and not self._decoder.is_finished() and size <= self.limit - self.decoded_bytes:
+            if size >= STEP_BYTES:
+                self.pending = True
+                break
             pieces.append(self._decoder.process(b"", output_buffer_limit=self._room()))
             size += len(pieces[-1])
         return b"".join(pieces)
@@ -165,12 +197,16 @@ class _ZstdDecoder(BodyDecoder):
         self._decoder = zstandard.ZstdDecompressor(max_window_size=1 << 23).decompressobj(read_across_frames=True)
 
     def _decode(self, chunk: bytes) -> bytes:
+        data = memoryview(self._resumed(chunk) if self.pending else chunk)
         pieces, size = [], 0
-        for start in range(0, len(chunk), _ZSTD_INPUT_SLICE):
-            piece = self._decoder.decompress(chunk[start : start + _ZSTD_INPUT_SLICE])
+        for start in range(0, len(data), _ZSTD_INPUT_SLICE):
+            piece = self._decoder.decompress(data[start : start + _ZSTD_INPUT_SLICE])
             pieces.append(piece)
             size += len(piece)
             if size > self.limit - self.decoded_bytes:
+                break
+            if size >= STEP_BYTES and start + _ZSTD_INPUT_SLICE < len(data):  # the rest in the next step
+                self._held, self.pending = data[start + _ZSTD_INPUT_SLICE :], True
                 break
         return b"".join(pieces)
 

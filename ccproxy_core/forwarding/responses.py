@@ -255,26 +255,29 @@ with other requests served between the steps (32 MiB of SSE comments took 0.4 s 
 async def _read_decoded(
     exchange: Exchange, parser: BodyParser, decoder: BodyDecoder, chunk: bytes, received: float
 ) -> BodyParser | None:
-    """Decode one chunk of a compressed answer and read what it stands for; ``None`` once the stream
-    can no longer be read (not valid data of its encoding, or decoded past the limit)."""
-    try:
-        decoded = decoder.decode(chunk)
-    except DecodingFailed as exc:
-        decoded = b""
-        decoder.over_limit = True
-        exchange.note_failure(exc.error_type, exc.describe())
-    if decoder.over_limit:
-        exchange.usage = parser.result()
-        exchange.accounting_lost = True
-        return None
-    reader: BodyParser | None = parser
-    for start in range(0, len(decoded), _FEED_STEP):
-        if start:
-            await asyncio.sleep(0)
-        reader = _read_chunk(exchange, parser, decoded[start : start + _FEED_STEP], received)
-        if reader is None:
-            break
-    return reader
+    """Decode one chunk of a compressed answer and read what it stands for, a step at a time with other
+    requests served between the steps; ``None`` once the stream can no longer be read (not valid data of
+    its encoding, or decoded past the limit)."""
+    while True:
+        try:
+            decoded = decoder.decode_step(chunk)
+        except DecodingFailed as exc:
+            decoded = b""
+            decoder.over_limit = True
+            exchange.note_failure(exc.error_type, exc.describe())
+        if decoder.over_limit:
+            exchange.usage = parser.result()
+            exchange.accounting_lost = True
+            return None
+        for start in range(0, len(decoded), _FEED_STEP):
+            if start:
+                await asyncio.sleep(0)
+            if _read_chunk(exchange, parser, decoded[start : start + _FEED_STEP], received) is None:
+                return None
+        if not decoder.pending:
+            return parser
+        chunk = b""
+        await asyncio.sleep(0)
 
 
 def _read_chunk(exchange: Exchange, parser: BodyParser, chunk: bytes, received: float) -> BodyParser | None:
