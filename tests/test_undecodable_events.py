@@ -76,6 +76,8 @@ def test_an_openai_event_of_any_name_is_decoded_as_the_sdk_decodes_it():
     named = CHAT_STREAM.replace(b"data: [DONE]", b"event: anything\ndata: {broken\n\ndata: [DONE]", 1)
     assert parse("openai", [named]).final_state().unreadable
     assert not parse("openai", [CHAT_STREAM]).final_state().unreadable
+    # The openai SDK stops at [DONE]: what follows it in the same read is never decoded.
+    assert not parse("openai", [CHAT_STREAM + b"data: not json\n\n"]).final_state().unreadable
 
 
 @pytest.mark.parametrize("after", [b"event: message_delta\ndata: {not json\n\n", b"event: foo\ndata: nope\n\n"])

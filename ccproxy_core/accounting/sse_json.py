@@ -25,10 +25,12 @@ def may_hold_undecodable_data(block: bytes) -> bool:
 
 def holds_undecodable_data(block: bytes, skipped_names: frozenset[bytes | None]) -> bool:
     """Whether an event of ``block`` ended by its blank line, not named in ``skipped_names`` (``None``: an
-    unnamed event), carries data (its ``data:`` lines joined) that is not JSON; empty data and ``[DONE]``
-    pass, as the SDKs skip them or stop there."""
+    unnamed event), carries data (its ``data:`` lines joined) that is not JSON; empty data passes, and
+    nothing after ``[DONE]`` is looked at, as the SDKs skip the one and stop at the other."""
     for name, data in _ended_events(block):
-        if name in skipped_names or not data or data.startswith(b"[DONE]"):
+        if data.startswith(b"[DONE]"):
+            return False
+        if name in skipped_names or not data:
             continue
         if decode_json(data) is None and data.strip() != b"null":
             return True
