@@ -288,7 +288,15 @@ CASES = [
         {"x-mock-status": "429"},
         {"status_code": 429, "error_type": "rate_limit_exceeded"},
     ),  # error.code, not error.type "requests"
-    ("o-malformed-stream", "openai", "gpt-4o-mini", True, {"x-mock-malformed": "1"}, {"error_type": None}),
+    # Its first delta's data is cut short: the openai SDK raises JSONDecodeError on it.
+    (
+        "o-malformed-stream",
+        "openai",
+        "gpt-4o-mini",
+        True,
+        {"x-mock-malformed": "1"},
+        {"error_type": "upstream_invalid_stream"},
+    ),
     # gpt-5 priority: $2.50 input, $20 output; flex: $0.625, $5 (openai.com/api/pricing).
     (
         "o-priority",
