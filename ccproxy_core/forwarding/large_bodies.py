@@ -232,9 +232,9 @@ def _model_every_reader_takes(body: bytes | bytearray, keys_met: list[tuple[byte
     Python's is the value of the last key written ``model``. Go's ``encoding/json`` matches keys in any
     letter case and leaves a field as it was for ``null``: its is the last such key whose value is not null.
     """
-    named = [(key, start) for key, start in keys_met if key.lower() == _MODEL or key == _SCAN_SPENT]
-    if any(key == _SCAN_SPENT for key, _start in named):
+    if any(key == _SCAN_SPENT for key, _start in keys_met):
         return None
+    named = [(key, start) for key, start in keys_met if key.lower() == _MODEL]
     python = next((start for key, start in reversed(named) if key == _MODEL), None)
     go = next((start for _key, start in reversed(named) if not body.startswith(b"null", start)), None)
     if python is None or go is None:

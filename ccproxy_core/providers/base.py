@@ -64,8 +64,9 @@ class StreamState:
     """An event of interest was too costly to decode (see ``json_text.too_costly_to_decode``): passed
     on unread, so what the stream said about usage is not known."""
     ended: bool = False
-    """The message's last event was read (Anthropic ``message_stop``): after it, only an ``error`` event is
-    read, as the SDKs read on to the stream's end and raise on one (a usage event there counts nothing)."""
+    """The message's last event was read (Anthropic ``message_stop``): after it, only what the SDKs raise on
+    is read (an ``error`` event, an event they cannot decode), as they read on to the stream's end (a usage
+    event there counts nothing)."""
     over: bool = False
     """The stream's last word was read (Anthropic ``message_stop``, OpenAI ``[DONE]``, a Responses answer's
     end, or an error the SDKs raise on): what a provider sends after it is no part of the answer, and is

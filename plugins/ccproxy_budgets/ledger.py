@@ -236,8 +236,9 @@ class Ledger:
 
 
 _NEVER_BILLED = FREE_ENDPOINTS | {UNMATCHED}
-_HEADER_STEP = Decimal("0.0001")
 """Endpoints a spent budget lets through: free calls, and paths that are never forwarded (they get their 404)."""
+_HEADER_STEP = Decimal("0.0001")
+"""The remaining-USD header's precision: a ten-thousandth of a dollar."""
 
 
 def _starts_no_spend(context: Any) -> bool:
