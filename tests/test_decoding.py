@@ -137,3 +137,28 @@ def test_steps_stop_at_the_limit_as_a_whole_decode_does(encoding):
     while decoder.pending and not decoder.over_limit:
         decoded += decoder.decode_step(b"")
     assert decoder.over_limit and len(decoded) <= 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [
+        ("gzip\x00", "as it came"),  # no coding any client knows: the body is read as it came
+        ("g\u00fczip", "as it came"),
+        ("\x1b[31mbr", "as it came"),
+        (" , ,, identity ,", "as it came"),
+        ("x" * 100_000, "as it came"),
+        ("gzip, " * 1000, "refused"),  # 1,000 codings in a row
+        ("GZIP,\tBR", "decoded"),
+    ],
+    ids=range(7),
+)
+def test_a_hostile_content_encoding_is_read_as_it_came_refused_or_decoded(encoding, expected):
+    if expected == "refused":
+        with pytest.raises(DecodingFailed, match="content-encodings in a row"):
+            decoder_for(encoding, 1024)
+        return
+    decoder = decoder_for(encoding, 1 << 20)
+    if expected == "as it came":
+        assert decoder is None
+    else:
+        assert decoder.decode(brotli.compress(gzip.compress(ANSWER))) == ANSWER

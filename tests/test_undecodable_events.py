@@ -85,3 +85,23 @@ def test_an_event_after_message_stop_the_sdk_cannot_decode_fails_the_answer(afte
     # The SDKs read on to the stream's end, decoding every named event: they raise on these.
     parser = parse("anthropic", [message_stream("message_delta") + after])
     assert parser.final_state().unreadable and parser.result().output_tokens == 15
+
+
+@pytest.mark.parametrize(
+    ("data", "unreadable"),
+    [
+        (b'{"type": "content_block_delta", "delta": {"text": "\xff\xfe"', True),  # invalid UTF-8, cut short
+        (b'{"type": "content_block_delta", "delta": {"text": "\x1b[31m"}} \x00', True),  # a control byte after
+        (b"NaN", False),  # what the SDKs' json.loads reads
+        # 100,000 digits: the SDKs' json.loads refuses past 4,300, ccproxy's lenient decoder reads it (a known gap)
+        (b'{"type": "content_block_delta", "index": ' + b"9" * 100_000 + b"}\t", None),
+        (b"[" * 100_000, True),
+    ],
+    ids=range(5),
+)
+def test_hostile_event_data_is_judged_as_the_sdk_would_without_failing_the_reader(data, unreadable):
+    event = b"event: content_block_delta\ndata: " + data + b"\n\n"
+    stream = message_stream("message_delta").replace(b"event: content_block_stop", event + b"event: content_block_stop")
+    parser = parse("anthropic", [stream])
+    assert unreadable is None or parser.final_state().unreadable is unreadable
+    assert parser.result().output_tokens == 15
