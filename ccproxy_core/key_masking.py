@@ -39,9 +39,21 @@ def without_key_shapes(text: str) -> str:
     return KEY_SHAPE.sub("sk-" + MASK, text) if may_hold_a_key_shape(text) else text
 
 
+@lru_cache(maxsize=256)
+def with_secret_parts(credentials: tuple[str, ...]) -> tuple[str, ...]:
+    """``credentials``, then each one's secret part (what follows the prefix all keys of its kind share, such
+    as ``sk-ant-api03-``) when it is :data:`SHORTEST_MASKED_KEY` characters or more: a client may send the
+    secret without its prefix, and that is the key all the same. Whole keys come first, so a whole key is
+    masked as one."""
+    secrets = (PUBLIC_KEY_PREFIX.sub("", key, count=1) for key in credentials)
+    parts = [secret for secret in secrets if len(secret) >= SHORTEST_MASKED_KEY and secret not in credentials]
+    return (*credentials, *dict.fromkeys(parts)) if parts else credentials
+
+
 def without_credentials(credentials: tuple[str, ...], text: str) -> str:
-    """``text`` with every key of ``credentials`` masked where it appears whole."""
-    for key in credentials:
+    """``text`` with every key of ``credentials`` (and its secret part, :func:`with_secret_parts`) masked where
+    it appears whole."""
+    for key in with_secret_parts(credentials):
         text = text.replace(key, MASK)
         if not key.isprintable():  # recorded text has its control characters escaped ("\\t" for a tab), or made "?"
             from ccproxy_core.safe_values import escaped  # which builds on this module
@@ -56,7 +68,7 @@ def without_credentials_in_any_case(credentials: tuple[str, ...], text: str) -> 
     ``sk-team-claude-sonnet-4-5-Prod``, shares them with the model names a record must keep.)"""
     text = without_credentials(credentials, text)
     lowered = text.lower()
-    for key in credentials:
+    for key in with_secret_parts(credentials):
         if len(key) >= SHORTEST_MASKED_KEY and key.lower() in lowered:
             text = re.sub(re.escape(key), MASK, text, flags=re.IGNORECASE)
     return text
@@ -67,7 +79,7 @@ def without_keys(credentials: tuple[str, ...], text: str) -> str:
     text = without_credentials(credentials, text)
     # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
     kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
-    for key in credentials:
+    for key in with_secret_parts(credentials):
         window = max(0, len(kept) - len(key))  # a key cut at the end begins within its length of it
         start = kept.rfind(key[:_SHORTEST_CUT_KEY], window)
         while start >= 0:
@@ -90,6 +102,7 @@ def without_encoded_keys(credentials: tuple[str, ...], query: str) -> str:
     of it masked when one is still readable once decoded (escapes in another case, say)."""
     if "%" not in query and "+" not in query:
         return query
+    credentials = with_secret_parts(credentials)
     for key in credentials:
         if not _URL_SAFE.fullmatch(key):
             for form in {quote(key, safe=""), quote_plus(key, safe="")}:

@@ -214,3 +214,24 @@ def test_names_in_capitals_that_merely_hold_a_key_prefix_are_kept(proxy_factory,
         "DESK-OR-OFFICE-automation-pipeline",
         "TASK-NONE-assigned-to-backlog-queue",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "credential"),
+    [
+        ("/v1/messages", ANTHROPIC_KEY, {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}),
+        ("/v1/chat/completions", OPENAI_KEY, {"authorization": f"Bearer {OPENAI_KEY}"}),
+    ],
+)
+def test_a_keys_secret_part_sent_without_its_prefix_is_masked_too(proxy, recorder, path, key, credential):
+    # "sk-ant-api03-" and "sk-proj-" are the same for every key of their kind: what follows is the secret.
+    secret = key.removeprefix("sk-ant-api03-").removeprefix("sk-proj-")
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {**credential, **everywhere(secret)}
+    assert httpx.post(proxy.url + path + f"?note={secret}", json=body, headers=headers, timeout=10).status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    [context] = recorder.starts
+    assert_no_key(secret, context)
+    assert_no_key(secret, record)
+    assert (record.project, record.session_id, record.tags["team"]) == ("p-***", "s-***", "t-***")
+    assert record.query == "note=***"

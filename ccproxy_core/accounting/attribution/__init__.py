@@ -29,6 +29,7 @@ from ccproxy_core.key_masking import (
     PUBLIC_KEY_PREFIX,
     SHORTEST_MASKED_KEY,
     may_hold_a_key_shape,
+    with_secret_parts,
     without_key_shapes,
     without_keys,
 )
@@ -105,7 +106,7 @@ class Attributor:
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
         # A client may send its key in a field of its own choosing too: never keep it.
         keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
-        keys += self._operator_keys
+        keys = with_secret_parts(keys + self._operator_keys)  # a secret sent without its prefix is the key too
         values = _client_values(context)
         if keys:
             starts = [key[:SHORTEST_MASKED_KEY] for key in keys]
