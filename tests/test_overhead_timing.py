@@ -1,9 +1,11 @@
 """ccproxy's own time is its own: a provider slow to send its answer's body, or one that stops, is the
-provider's time in the record (``upstream_duration_ms``), never ccproxy's overhead."""
+provider's time in the record (``upstream_duration_ms``), never ccproxy's overhead; a wait given up (a
+timeout, the client gone) is the provider's time until ccproxy stopped waiting."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from .raw_upstream import sse, stream_answer, upstream_and_proxy_fixtures
 
@@ -34,6 +36,7 @@ upstream, proxy = upstream_and_proxy_fixtures(
         "late-body": [HEAD % len(MESSAGE), 1.0, MESSAGE],
         "stops": [HEAD % len(MESSAGE), MESSAGE[:20], 2.0],
         "slow-stream": [stream_answer(sse(("message_start", START))), 1.0, END],
+        "silent": [2.0],
     }
 )
 
@@ -66,3 +69,20 @@ def test_a_stream_s_overhead_ends_at_its_head_and_is_never_negative(proxy, recor
     assert answer.status_code == 200 and record.tokens_output == 5
     assert record.upstream_duration_ms is not None and record.upstream_duration_ms >= 1000
     assert record.proxy_overhead_ms is not None and 0 <= record.proxy_overhead_ms < 500
+
+
+def test_a_provider_that_never_answers_is_waited_for_until_the_timeout(proxy_factory, recorder, upstream):
+    proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url, upstream={"read_timeout_seconds": 0.5})
+    answer = httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers={**HEADERS, "x-raw": "silent"}, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert (answer.status_code, record.error_type) == (504, "upstream_timeout")
+    # Before: null, so timeouts never counted in the provider's share of the latency.
+    assert record.upstream_duration_ms is not None and 500 <= record.upstream_duration_ms <= record.duration_ms
+
+
+def test_a_whole_answer_the_client_left_during_is_waited_for_until_it_left(proxy, recorder):
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers={**HEADERS, "x-raw": "late-body"}, timeout=0.3)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (499, "client_disconnected")
+    assert record.upstream_duration_ms is not None and 300 <= record.upstream_duration_ms <= record.duration_ms

@@ -163,7 +163,8 @@ class Exchange:
             cost_sdk_usd=self.cost_sdk_usd,
             ttft_ms=_ms_between(start, self.first_token_at) if state is not None else None,
             upstream_status=self.upstream_status,
-            upstream_duration_ms=_ms_between(self.upstream_sent_at, self.upstream_done_at),
+            # Not read to its end (a timeout, the client gone): the wait lasted until ccproxy stopped waiting.
+            upstream_duration_ms=_ms_between(self.upstream_sent_at, self.upstream_done_at or now),
             proxy_overhead_ms=self.overhead_ms(self.response_started_at) if self.response_started_at else None,
             error_type=outcome.error_type,
             error_message=outcome.error_message,

@@ -21,12 +21,10 @@ from ccproxy_core.json_text import decode_json, without_long_strings
 
 _T = TypeVar("_T")
 
-# Text, a transcript or audio, a refusal or a tool's arguments; the beta Realtime protocol
-# (``OpenAI-Beta: realtime=v1``) names them ``response.text.delta``, ``response.audio.delta``, ...
-_FIRST_TOKEN = re.compile(
-    r'"type"\s*:\s*"response\.(?:output_text|output_audio_transcript|output_audio|refusal|function_call_arguments|text|'
-    r'audio_transcript|audio)\.delta"'
-)
+# Any output delta with content, as for an answer over HTTP: text, a transcript or audio, a refusal,
+# reasoning, a tool's arguments (the beta Realtime protocol names them ``response.text.delta``, ...).
+_FIRST_TOKEN = re.compile(r'"type"\s*:\s*"response\.[a-z_.]+\.delta"')
+_DELTA_CONTENT = re.compile(r'"delta"\s*:\s*"[^"]')
 _EVENT_MARKERS = (
     '"response.created"',
     '"response.completed"',
@@ -55,7 +53,7 @@ async def off_the_loop_if_large(read: Callable[..., _T], text: str, *args: Any) 
 def examined(text: str, find_first_token: bool, limit: int) -> tuple[bool, object, bool]:
     """A provider message: whether it is the first output delta, its event if it may carry usage or
     end an answer, and whether it was too large to read."""
-    first_token = find_first_token and _FIRST_TOKEN.search(text) is not None
+    first_token = find_first_token and _FIRST_TOKEN.search(text) is not None and _DELTA_CONTENT.search(text) is not None
     if not any(marker in text for marker in _EVENT_MARKERS):
         return first_token, None, False
     event, unread = decoded(text, limit)

@@ -268,9 +268,10 @@ def _output_unknown(usage: Usage) -> None:
 
 def _first_content(block: bytes) -> bool:
     """A content delta with content: only a ``content_block_delta`` line counts, not a tool result's text
-    sent in the same read."""
+    sent in the same read, and only in an event the SDKs hand on (not unnamed, nor a ``ping``)."""
     return any(
-        line.startswith(b"data:") and _DELTA in line and _FIRST_CONTENT.search(line) for line in block.split(b"\n")
+        name not in AnthropicStreamReader.skipped_names and _DELTA in data and _FIRST_CONTENT.search(data)
+        for name, data in event_data(block)
     )
 
 
