@@ -257,7 +257,33 @@ async def _read_decoded(
 ) -> BodyParser | None:
     """Decode one chunk of a compressed answer and read what it stands for, a step at a time with other
     requests served between the steps; ``None`` once the stream can no longer be read (not valid data of
-    its encoding, or decoded past the limit)."""
+    its encoding, or decoded past the limit).
+
+    The chunk was sent to the client already: a cancel (the client gone) between the steps is raised once
+    the chunk is read, as a client may read the last event and hang up at once, and has the whole answer.
+    """
+    pauses = _Pauses()
+    parser_after = await _read_decoded_steps(exchange, parser, decoder, chunk, received, pauses)
+    if pauses.cancelled:
+        raise asyncio.CancelledError
+    return parser_after
+
+
+class _Pauses:
+    """Lets other requests run between decoding steps, and keeps a cancel met there for after the chunk."""
+
+    cancelled = False
+
+    async def between_steps(self) -> None:
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self.cancelled = True
+
+
+async def _read_decoded_steps(
+    exchange: Exchange, parser: BodyParser, decoder: BodyDecoder, chunk: bytes, received: float, pauses: _Pauses
+) -> BodyParser | None:
     while True:
         try:
             decoded = decoder.decode_step(chunk)
@@ -271,13 +297,13 @@ async def _read_decoded(
             return None
         for start in range(0, len(decoded), _FEED_STEP):
             if start:
-                await asyncio.sleep(0)
+                await pauses.between_steps()
             if _read_chunk(exchange, parser, decoded[start : start + _FEED_STEP], received) is None:
                 return None
         if not decoder.pending:
             return parser
         chunk = b""
-        await asyncio.sleep(0)
+        await pauses.between_steps()
 
 
 def _read_chunk(exchange: Exchange, parser: BodyParser, chunk: bytes, received: float) -> BodyParser | None:
