@@ -105,3 +105,32 @@ def test_hostile_event_data_is_judged_as_the_sdk_would_without_failing_the_reade
     parser = parse("anthropic", [stream])
     assert unreadable is None or parser.final_state().unreadable is unreadable
     assert parser.result().output_tokens == 15
+
+
+CUT_TEXT = b'{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "He'
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # Two data lines joined inside a string: "He\nllo" holds a raw newline, which json.loads refuses.
+        b"event: content_block_delta\ndata: " + CUT_TEXT + b'\ndata:llo"}}\n\n',
+        # The anthropic SDK has no [DONE]: it decodes a named one, and reads on past an unnamed one.
+        b"event: content_block_delta\ndata: [DONE]\n\n",
+        b"data: [DONE]\n\nevent: content_block_delta\ndata: " + CUT_TEXT + b"\n\n",
+    ],
+    ids=["lines-joined-inside-a-string", "named-done", "after-unnamed-done"],
+)
+def test_events_the_anthropic_sdk_raises_on_fail_the_answer(event):
+    stream = message_stream("message_delta").replace(b"event: content_block_stop", event + b"event: content_block_stop")
+    for size in (len(stream), 7):
+        parser = parse("anthropic", [stream[start : start + size] for start in range(0, len(stream), size)])
+        assert parser.final_state().unreadable and parser.result().output_tokens == 15  # before: a success
+
+
+def test_an_empty_openai_event_fails_the_answer_as_the_openai_sdk_decodes_it():
+    # The openai SDK hands json.loads("") every event but [DONE]: a bare data line is a JSONDecodeError.
+    empty = CHAT_STREAM.replace(b"data: [DONE]", b"data:\n\ndata: [DONE]", 1)
+    assert parse("openai", [empty]).final_state().unreadable  # before: skipped, as the anthropic SDK skips it
+    lines = CHAT_STREAM.replace(b"\n", b"\r\n")  # the same stream with CRLF line ends is still whole
+    assert not parse("openai", [lines]).final_state().unreadable

@@ -5,32 +5,38 @@ The SDKs decode the data of every event they hand on as JSON and raise on data t
 OpenAI's decode every event but ``[DONE]``). ccproxy reads only the events that carry usage, so a
 broken content delta would leave a success on record where the client got an exception. Checking
 every event would cost a JSON decode each; nearly every event is one ``data:`` line ending in ``}``,
-so a block is looked at closely only when it holds a ``data:`` line that does not end so.
+so a block is looked at closely only when it holds a ``data:`` line that does not end so, or a carriage
+return (a CRLF stream, or the data of several lines joined by one, which may end in ``}`` and be cut
+inside a string all the same).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ccproxy_core.json_text import decode_json
+
+if TYPE_CHECKING:
+    from ccproxy_core.providers.base import StreamReader
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 def may_hold_undecodable_data(block: bytes) -> bool:
     """A cheap first look: whether some ``data:`` line of ``block`` may not end a JSON object."""
-    return block.count(b"data:") != block.count(b"}\n") + block.count(b"}\r\n")
+    return b"\r" in block or block.count(b"data:") != block.count(b"}\n")
 
 
-def holds_undecodable_data(block: bytes, skipped_names: frozenset[bytes | None]) -> bool:
-    """Whether an event of ``block`` ended by its blank line, not named in ``skipped_names`` (``None``: an
-    unnamed event), carries data (its ``data:`` lines joined) that is not JSON; empty data passes, and
-    nothing after ``[DONE]`` is looked at, as the SDKs skip the one and stop at the other."""
+def holds_undecodable_data(block: bytes, reader: StreamReader) -> bool:
+    """Whether an event of ``block`` ended by its blank line, not one the ``reader``'s provider's SDKs skip
+    (:attr:`~StreamReader.skipped_names`, empty data where they skip it), carries data (its ``data:`` lines
+    joined) that is not JSON; nothing after ``[DONE]`` is looked at where the SDKs stop at it (OpenAI's)."""
     for name, data in _ended_events(block):
-        if data.startswith(b"[DONE]"):
+        if reader.sdk_stops_at_done and data.startswith(b"[DONE]"):
             return False
-        if name in skipped_names or not data:
+        if name in reader.skipped_names or (not data and reader.sdk_skips_empty_data):
             continue
         if decode_json(data) is None and data.strip() != b"null":
             return True

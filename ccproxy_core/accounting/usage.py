@@ -253,7 +253,7 @@ class StreamUsageParser:
                 block.decode()
             except UnicodeDecodeError:
                 self.state.unreadable = True  # SDKs fail on such a stream, whatever usage it carries
-        if may_hold_undecodable_data(block) and holds_undecodable_data(block, self._reader.skipped_names):
+        if may_hold_undecodable_data(block) and holds_undecodable_data(block, self._reader):
             self.state.unreadable = True  # the SDKs raise on it, though its usage may still be read
         had_token = self.state.first_token_seen
         self._reader.read_block(self._usage, self.state, block)

@@ -200,6 +200,7 @@ class AnthropicStreamReader(StreamReader):
     __slots__ = ("_output_counted", "_started")
 
     skipped_names = frozenset((None, b"ping", b"error"))  # skipped, or raised on by the name alone
+    sdk_skips_empty_data, sdk_stops_at_done = True, False
 
     def __init__(self) -> None:
         self._output_counted = False
@@ -323,6 +324,7 @@ class TextCompletionsStreamReader(StreamReader):
     __slots__ = ("_first_event_pending",)
 
     skipped_names = AnthropicStreamReader.skipped_names  # the same SDK reads both
+    sdk_skips_empty_data, sdk_stops_at_done = True, False
 
     def __init__(self) -> None:
         self._first_event_pending = True

@@ -85,6 +85,10 @@ class StreamReader:
 
     skipped_names: frozenset[bytes | None] = frozenset()
     """Names of the events whose data the provider's SDKs never decode as JSON (``None``: unnamed ones)."""
+    sdk_skips_empty_data = False
+    """Whether the SDKs skip an event whose data is empty (Anthropic's), rather than fail to decode it (OpenAI's)."""
+    sdk_stops_at_done = True
+    """Whether the SDKs stop at an event whose data is ``[DONE]`` (OpenAI's); Anthropic's decode it as any other."""
 
     def read_block(self, usage: Usage, state: StreamState, block: bytes) -> None:
         """Read one block of complete lines (the base reader reads nothing)."""
