@@ -162,3 +162,15 @@ def test_a_hostile_content_encoding_is_read_as_it_came_refused_or_decoded(encodi
         assert decoder is None
     else:
         assert decoder.decode(brotli.compress(gzip.compress(ANSWER))) == ANSWER
+
+
+def test_raw_deflate_whose_last_output_waits_at_a_steps_bound_is_decoded_to_its_end():
+    # A raw deflate body (no trailer after it) whose output passes 64 KiB by a few bytes, ending in a
+    # back-reference: zlib has taken all the input but still holds output when the bound is reached.
+    stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    for size in range(65_570, 65_590):
+        body = b": " + b"a" * (size - 2 - 2 * len(stop)) + 2 * stop
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        encoded = packer.compress(body) + packer.flush()
+        decoder = decoder_for("deflate", 1 << 20)
+        assert decoder.decode(encoded) == body, size  # before: the last 38 or more bytes were never seen

@@ -145,15 +145,19 @@ class _ZlibDecoder(BodyDecoder):
         data = memoryview(data)  # sliced without copies, and what a step leaves held so
         # Fed a slice at a time: each bounded step copies what it left unread, and a small input can
         # stand for much output (a 10 MB chunk held whole was copied once for every 64 KiB decoded).
-        for start in range(0, len(data), _ZLIB_INPUT_SLICE):
+        # No input at all is still one slice: output zlib held back at the last step's bound is asked for.
+        for start in range(0, max(len(data), 1), _ZLIB_INPUT_SLICE):
             tail: bytes | memoryview = data[start : start + _ZLIB_INPUT_SLICE]
             # Past the stream's end zlib hands the rest back as unread however often it is asked:
             # it is bytes after the end (a second gzip member, which the SDKs' decoders do not read either).
-            while tail and not self._decoder.eof and size <= self.limit - self.decoded_bytes:
-                piece = self._decoder.decompress(tail, self._room())
+            while not self._decoder.eof and size <= self.limit - self.decoded_bytes:
+                room = self._room()
+                piece = self._decoder.decompress(tail, room)
                 pieces.append(piece)
                 size += len(piece)
                 tail = self._decoder.unconsumed_tail
+                if not tail and len(piece) < room:  # all input taken, and no output held back for want of room
+                    break
                 if size >= STEP_BYTES and not self._decoder.eof:  # the rest in the next step
                     # What zlib left unread of the slice is its end: the rest of the input runs on from there.
                     end = min(start + _ZLIB_INPUT_SLICE, len(data))
