@@ -167,10 +167,25 @@ def test_a_hostile_content_encoding_is_read_as_it_came_refused_or_decoded(encodi
 def test_raw_deflate_whose_last_output_waits_at_a_steps_bound_is_decoded_to_its_end():
     # A raw deflate body (no trailer after it) whose output passes 64 KiB by a few bytes, ending in a
     # back-reference: zlib has taken all the input but still holds output when the bound is reached.
-    stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
     for size in range(65_570, 65_590):
         body = b": " + b"a" * (size - 2 - 2 * len(stop)) + 2 * stop
         packer = zlib.compressobj(9, zlib.DEFLATED, -15)
         encoded = packer.compress(body) + packer.flush()
         decoder = decoder_for("deflate", 1 << 20)
         assert decoder.decode(encoded) == body, size  # before: the last 38 or more bytes were never seen
+
+
+@pytest.mark.parametrize("codings", ["gzip, gzip", "br, gzip", "gzip, br, zstd"])
+def test_a_chunk_of_stacked_codings_is_decoded_a_step_at_a_time_too(codings):
+    body = (b": " + b"x" * 1022 + b"\n") * 8 * 1024 + b"data: {}\n\n"  # 8 MiB of SSE comments
+    encoders = {"gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress}
+    chunk = body
+    for coding in codings.split(", "):
+        chunk = encoders[coding](chunk)
+    decoder = decoder_for(codings, 64 * 1024 * 1024)
+    steps = [decoder.decode_step(chunk)]
+    while decoder.pending:
+        steps.append(decoder.decode_step(b""))
+    assert b"".join(steps) == body and decoder.finished
+    assert max(map(len, steps)) <= 2 * STEP_BYTES  # before: one step of 8 MiB, the event loop held meanwhile

@@ -231,11 +231,15 @@ class _StackedDecoder(BodyDecoder):
         return any(decoder.bytes_after_end for decoder in self._decoders)
 
     def _decode(self, chunk: bytes) -> bytes:
-        for decoder in self._decoders:
-            chunk = decoder.decode(chunk)
+        # A step at a time too: the last decoder still holding output goes on, and takes new input (from
+        # the one before it, or the chunk) only once it holds none, so no decoder's input piles up.
+        first = next((index for index in reversed(range(len(self._decoders))) if self._decoders[index].pending), 0)
+        for decoder in self._decoders[first:]:
+            chunk = decoder.decode_step(chunk)
             if decoder.over_limit:
                 self.over_limit = True
                 return b""
+        self.pending = any(decoder.pending for decoder in self._decoders)
         return chunk
 
 
