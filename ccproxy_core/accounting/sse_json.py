@@ -6,7 +6,7 @@ OpenAI's decode every event but ``[DONE]``). ccproxy reads only the events that 
 broken content delta would leave a success on record where the client got an exception. Checking
 every event would cost a JSON decode each; nearly every event is one ``data:`` line ending in ``}``,
 so a block is looked at closely only when it holds a ``data:`` line that does not end so, or a carriage
-return (a CRLF stream, or the data of several lines joined by one, which may end in ``}`` and be cut
+return not ending a line (the data of several lines are joined by one: they may end in ``}`` and be cut
 inside a string all the same).
 """
 
@@ -26,7 +26,9 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 def may_hold_undecodable_data(block: bytes) -> bool:
     """A cheap first look: whether some ``data:`` line of ``block`` may not end a JSON object."""
-    return b"\r" in block or block.count(b"data:") != block.count(b"}\n")
+    if block.count(b"data:") != block.count(b"}\n") + block.count(b"}\r\n"):
+        return True
+    return b"\r" in block and block.count(b"\r") != block.count(b"\r\n")  # a lone one: data lines joined
 
 
 def holds_undecodable_data(block: bytes, reader: StreamReader) -> bool:
