@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.runtime.access_log import describe
-from ccproxy_core.runtime.logging_setup import JsonFormatter, LineWriter, NoKeysInDebugLines
+from ccproxy_core.runtime.logging_setup import JsonFormatter, LineWriter, NoKeysInDebugLines, TextFormatter
 from tests.duckdb_records import numbered_record as make_record
 
 TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -39,6 +39,15 @@ def test_access_lines_and_other_lines_keep_their_order_and_their_time():
     assert lines[0].startswith(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(queued_at)))
     assert lines[1].endswith("ERROR ccproxy.duckdb: cannot write")
     assert lines[2].endswith(describe(second)) and "claude-opus-4-1" in lines[2]
+
+
+def test_the_text_formatters_access_lines_are_the_logging_modules_own():
+    """TextFormatter builds access lines without a LogRecord: the same text, to the millisecond."""
+    records = [make_record(4), make_record(5, cost_usd=None, tokens_input=None, model=None, streaming=True)]
+    base = float(int(time.time()))
+    moments = [base + step * 0.0004 for step in range(2600)] + [base - 86400 * 200 + 0.9999999, base + 1e-9]
+    items = [(moment, records[index % 2]) for index, moment in enumerate(moments)]
+    assert write_lines(TextFormatter(), items) == write_lines(TEXT, items)
 
 
 def test_json_access_lines_carry_the_whole_record():
