@@ -12,6 +12,7 @@ work has pushed the metrics' objects out of the CPU's caches (benchmarks/bench_m
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import deque
@@ -57,6 +58,22 @@ class _Children:
         return child
 
 
+class _Series:
+    """Every handle the records of one label combination count into, found with one dict lookup instead of
+    one per family; each is taken from its family's :class:`_Children` on first use, when the family's
+    ``labels()`` made it before (a child is a series in the exposition: none is made sooner)."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:  # only for a handle not taken yet
+        if name.startswith("_"):
+            raise AttributeError(name)
+        handle = self._make(name)
+        setattr(self, name, handle)
+        return handle
+
+
 class MetricsObserver:
     """Updates one app's metrics from its requests."""
 
@@ -91,6 +108,7 @@ class MetricsObserver:
             "limit": _Children(families.ratelimit_limit, GaugeHandle),
             "remaining": _Children(families.ratelimit_remaining, GaugeHandle),
         }
+        self._series: dict[tuple[Any, ...], _Series] = {}
         self._rate_limit_keys: dict[str, tuple[str, str] | None] = {}
         self._latest_rate_limits: dict[str, dict[str, float]] = {}  # by service, over the records being counted
         self._waiting: deque[AccessRecord] = deque()
@@ -156,14 +174,18 @@ class MetricsObserver:
         endpoint = record.endpoint
         service = record.service_type
         extra = self._attribution_labels(record) if self._attribution else ()
-        self._requests(method_label(record.method), endpoint, model, str(record.status_code), service, *extra).inc()
+        key = (method_label(record.method), endpoint, model, record.status_code, service, extra)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series(functools.partial(self._handle, key))
+        series.requests.inc()
         if record.error_type is not None:
             error_type = self.error_type_label(record.error_type)
             self._errors(error_type, endpoint, model, service).inc()
             if record.status_code == 200:  # the client was told it worked
                 self._errors_after_200(error_type, service).inc()
-        self._observe_latency(record, model, endpoint, service)
-        self._observe_usage(record, model, service, extra)
+        self._observe_latency(record, series)
+        self._observe_usage(record, series)
         if record.rate_limits:
             # Gauges: only each header's latest value counts, so they are set once per catch-up.
             latest = self._latest_rate_limits.get(service)
@@ -171,46 +193,64 @@ class MetricsObserver:
                 latest = self._latest_rate_limits[service] = {}
             latest.update(record.rate_limits)
 
+    def _handle(self, key: tuple[Any, ...], name: str) -> Any:
+        """The handle called ``name`` of the series of ``key`` (see :meth:`observe`), from its family's children."""
+        method, endpoint, model, status_code, service, extra = key
+        if name == "requests":
+            return self._requests(method, endpoint, model, str(status_code), service, *extra)
+        if name in _BY_MODEL_ENDPOINT:
+            return _BY_MODEL_ENDPOINT[name](self)(model, endpoint, service)
+        if name == "proxy_overhead":
+            return self._proxy_overhead(endpoint, service)
+        kind = name.partition("_")[2]
+        if name.startswith("tokens_"):
+            return self._tokens(kind, model, service, *extra)
+        if name.startswith("cost_"):
+            return self._cost(model, kind, service, *extra)
+        if name == "unpriced":
+            return self._unpriced(model, service, *extra)
+        return (self._request_bytes if name == "request_bytes" else self._response_bytes)(service)
+
     def _attribution_labels(self, record: AccessRecord) -> tuple[str, ...]:
         return self._attribution_combination(tuple(label(getattr(record, name)) for name, label in self._attribution))
 
-    def _observe_latency(self, record: AccessRecord, model: str, endpoint: str, service: str) -> None:
-        self._response_duration(model, endpoint, service).observe(record.duration_seconds)
+    @staticmethod
+    def _observe_latency(record: AccessRecord, series: _Series) -> None:
+        series.response_duration.observe(record.duration_seconds)
         if record.upstream_duration_ms is not None:
-            self._upstream_duration(model, endpoint, service).observe(record.upstream_duration_ms / 1000)
+            series.upstream_duration.observe(record.upstream_duration_ms / 1000)
         if record.streaming and record.ttft_ms is not None:
-            self._time_to_first_token(model, endpoint, service).observe(record.ttft_ms / 1000)
+            series.time_to_first_token.observe(record.ttft_ms / 1000)
         if record.proxy_overhead_ms is not None:
-            self._proxy_overhead(endpoint, service).observe(record.proxy_overhead_ms / 1000)
+            series.proxy_overhead.observe(record.proxy_overhead_ms / 1000)
 
-    def _observe_usage(self, record: AccessRecord, model: str, service: str, extra: tuple[str, ...]) -> None:
-        tokens = self._tokens
+    @staticmethod
+    def _observe_usage(record: AccessRecord, series: _Series) -> None:
         if record.tokens_input:
-            tokens("input", model, service, *extra).inc(record.tokens_input)
+            series.tokens_input.inc(record.tokens_input)
         if record.tokens_output:
-            tokens("output", model, service, *extra).inc(record.tokens_output)
+            series.tokens_output.inc(record.tokens_output)
         if record.cache_read_tokens:
-            tokens("cache_read", model, service, *extra).inc(record.cache_read_tokens)
+            series.tokens_cache_read.inc(record.cache_read_tokens)
         if record.cache_write_tokens:
-            tokens("cache_write", model, service, *extra).inc(record.cache_write_tokens)
+            series.tokens_cache_write.inc(record.cache_write_tokens)
         if not record.priced:
-            self._unpriced(model, service, *extra).inc()
-        cost = self._cost
+            series.unpriced.inc()
         # Decimal zero and None are both skipped: neither adds to the total.
         if record.cost_input_usd:
-            cost(model, "input", service, *extra).inc(float(record.cost_input_usd))
+            series.cost_input.inc(float(record.cost_input_usd))
         if record.cost_output_usd:
-            cost(model, "output", service, *extra).inc(float(record.cost_output_usd))
+            series.cost_output.inc(float(record.cost_output_usd))
         if record.cost_cache_read_usd:
-            cost(model, "cache_read", service, *extra).inc(float(record.cost_cache_read_usd))
+            series.cost_cache_read.inc(float(record.cost_cache_read_usd))
         if record.cost_cache_write_usd:
-            cost(model, "cache_write", service, *extra).inc(float(record.cost_cache_write_usd))
+            series.cost_cache_write.inc(float(record.cost_cache_write_usd))
         if record.cost_tools_usd:
-            cost(model, "tools", service, *extra).inc(float(record.cost_tools_usd))
+            series.cost_tools.inc(float(record.cost_tools_usd))
         if record.request_bytes:
-            self._request_bytes(service).inc(record.request_bytes)
+            series.request_bytes.inc(record.request_bytes)
         if record.response_bytes:
-            self._response_bytes(service).inc(record.response_bytes)
+            series.response_bytes.inc(record.response_bytes)
 
     def _set_rate_limits(self) -> None:
         """Set the rate-limit gauges to the latest values of the records just counted; a value that
@@ -231,6 +271,13 @@ class MetricsObserver:
         if parsed is not None:
             resource, kind = parsed
             self._ratelimit[kind](service, resource).set(value)
+
+
+_BY_MODEL_ENDPOINT: dict[str, Callable[[MetricsObserver], _Children]] = {
+    "response_duration": lambda observer: observer._response_duration,
+    "upstream_duration": lambda observer: observer._upstream_duration,
+    "time_to_first_token": lambda observer: observer._time_to_first_token,
+}
 
 
 class CatchUpCollector:
