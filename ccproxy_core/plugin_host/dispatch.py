@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
+from ccproxy_core.plugin_host.direct_calls import Direct, direct_calls
 from ccproxy_core.plugin_host.hook_limits import OVERRAN, Overran, finish_within, resumed
 from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION as BUILT_IN
 from ccproxy_core.plugin_host.request_facts import changes_log, facts_of, put_back
@@ -306,9 +307,6 @@ def _results_or_report(returned: Any, outcome: list[Any], failures: _Failures) -
     return outcome
 
 
-Direct = tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]
-
-
 class RequestHooks:
     """The request hooks of one app, awaiting ``async def`` implementations.
 
@@ -330,7 +328,9 @@ class RequestHooks:
 
     def _refresh(self) -> None:
         self._seen = getattr(self._pm, "generation", -1)
-        self._direct_start, self._direct_end = _direct_calls(self._pm, self._start), _direct_calls(self._pm, self._end)
+        plain = isinstance(self._pm, CcproxyPluginManager)  # a plain manager has no guards: pluggy calls it
+        self._direct_start = direct_calls(self._pm, self._start, ("context", "ccproxy")) if plain else None
+        self._direct_end = direct_calls(self._pm, self._end, ("context", "record", "ccproxy")) if plain else None
         # ccproxy's own plugins leave the request's facts alone: hooks only they implement need no check.
         built_in = {info.name for info in getattr(self._pm, "ccproxy_plugins", ()) if info.distribution == BUILT_IN}
         self._others = {
@@ -347,8 +347,8 @@ class RequestHooks:
         if direct is None:
             results = self._start(context=context, ccproxy=self._host)
         else:
-            arguments = {"context": context, "ccproxy": self._host}
-            results = [function(*[arguments[name] for name in argnames]) for function, argnames in direct]
+            arguments = (context, self._host)
+            results = [function(*pick(arguments)) for function, pick in direct]
         for result in results:
             if result is not None and inspect.isawaitable(result):
                 await result
@@ -378,21 +378,8 @@ class RequestHooks:
         if direct is None:
             results = self._end(context=context, record=record, ccproxy=self._host)
         else:
-            arguments = {"context": context, "record": record, "ccproxy": self._host}
-            results = [function(*[arguments[name] for name in argnames]) for function, argnames in direct]
+            arguments = (context, record, self._host)
+            results = [function(*pick(arguments)) for function, pick in direct]
         for result in results:
             if result is not None and inspect.isawaitable(result):
                 await result
-
-
-def _direct_calls(pm: pluggy.PluginManager, caller: Any) -> Direct | None:
-    """``(function, argnames)`` in call order, or ``None`` when pluggy's own call is needed."""
-    if not isinstance(pm, CcproxyPluginManager) or pm._inner_hookexec is not _PLAIN_HOOKEXEC:
-        return None  # a plain manager has no guards; tracing wraps pluggy's call
-    impls = caller.get_hookimpls()
-    if any(impl.wrapper or impl.hookwrapper or impl.kwargnames for impl in impls):
-        return None
-    return tuple((impl.function, tuple(impl.argnames)) for impl in reversed(impls))
-
-
-_PLAIN_HOOKEXEC = pluggy.PluginManager("probe")._inner_hookexec
