@@ -66,6 +66,20 @@ def test_a_streamed_success_is_counted_in_every_family(registry, observer):
     assert "ccproxy_errors_total{" not in generate_latest(registry).decode()
 
 
+def test_a_series_is_made_when_a_record_first_counts_into_it(registry, observer):
+    """Records of one label combination share their handles; one that counts no cache tokens makes no such series."""
+    plain = make_record(cache_read_tokens=0, cost_cache_read_usd=None, ttft_ms=None, streaming=False)
+    serve_one(observer, plain)
+    model = {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    assert value(registry, "ccproxy_tokens_total", type="cache_read", **model) is None
+    assert value(registry, "ccproxy_cost_usd_total", cost_type="cache_read", **model) is None
+    serve_one(observer, make_record())
+    assert value(registry, "ccproxy_tokens_total", type="cache_read", **model) == 30
+    assert value(registry, "ccproxy_tokens_total", type="input", **model) == 200
+    labels = {"method": "POST", "status": "200", "endpoint": "/v1/messages", **model}
+    assert value(registry, "ccproxy_requests_total", **labels) == 2
+
+
 def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observer):
     serve_one(
         observer,
