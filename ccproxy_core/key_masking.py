@@ -41,13 +41,31 @@ def without_key_shapes(text: str) -> str:
 
 @lru_cache(maxsize=256)
 def with_secret_parts(credentials: tuple[str, ...]) -> tuple[str, ...]:
-    """``credentials``, then each one's secret part (what follows the prefix all keys of its kind share, such
-    as ``sk-ant-api03-``) when it is :data:`SHORTEST_MASKED_KEY` characters or more: a client may send the
-    secret without its prefix, and that is the key all the same. Whole keys come first, so a whole key is
-    masked as one."""
-    secrets = (PUBLIC_KEY_PREFIX.sub("", key, count=1) for key in credentials)
-    parts = [secret for secret in secrets if len(secret) >= SHORTEST_MASKED_KEY and secret not in credentials]
+    """``credentials``, then the secret parts of those shaped as the providers' keys: what follows ``sk-`` and
+    each of up to two prefix words after it (``sk-ant-api03-``, ``sk-ant-oat01-``, ``sk-proj-``, ``sk-or-v1-``),
+    longest first, when :data:`SHORTEST_SECRET_PART` characters or more. A client may send the secret without
+    its prefix, and that is the key all the same; a shorter rest may be words a model name shares (a
+    gateway's ``sk-team-claude-sonnet-4-5-Prod``), masked only with its prefix. Whole keys come first, so a
+    whole key is masked as one."""
+    parts = [part for key in credentials for part in _secret_parts(key) if part not in credentials]
     return (*credentials, *dict.fromkeys(parts)) if parts else credentials
+
+
+def _secret_parts(key: str) -> list[str]:
+    if key[:3].lower() != "sk-":
+        return []
+    rest, parts = key[3:], [key[3:]]
+    for _ in range(2):
+        if (word := _PREFIX_WORD.match(rest)) is None:
+            break
+        rest = rest[word.end() :]
+        parts.append(rest)
+    return [part for part in parts if len(part) >= SHORTEST_SECRET_PART]
+
+
+_PREFIX_WORD = re.compile(r"[a-z]+[0-9]*-", re.IGNORECASE)
+SHORTEST_SECRET_PART = 32
+"""A key's rest after its prefix shorter than this is not looked for alone (the providers' are 40 to 150)."""
 
 
 def without_credentials(credentials: tuple[str, ...], text: str) -> str:

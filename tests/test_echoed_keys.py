@@ -189,6 +189,17 @@ def test_a_configured_key_made_of_words_leaves_the_reported_model_whole(proxy_fa
     assert (record.response_model, record.service_tier) == (served, "standard")
 
 
+def test_a_clients_key_made_of_words_leaves_the_model_it_shares_words_with_whole(proxy_factory, recorder):
+    # The key's rest after "sk-team-" begins with the model's name: it is no secret part to look for alone.
+    with raw_upstream({"served": json_answer(b"200 OK", message("standard", model="claude-sonnet-4-5"))}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**HEADERS, "x-api-key": "sk-team-claude-sonnet-4-5-Prod", "x-raw": "served"}
+        request = {**REQUEST, "model": "claude-sonnet-4-5"}
+        assert httpx.post(proxy.url + "/v1/messages", json=request, headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    assert (record.model, record.response_model) == ("claude-sonnet-4-5", "claude-sonnet-4-5")
+
+
 def test_a_key_echoed_in_a_batch_result_s_model_stays_out_of_the_warning(proxy_factory, recorder, caplog):
     # Before, batch results were priced without the request's keys: "No price known for model 'claude-3f9a...'".
     client_key = "3f9a1c7e5b2d4f608a9c1e3b5d7f9a2c"  # an Azure-style key, no provider's shape

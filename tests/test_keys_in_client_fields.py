@@ -216,16 +216,22 @@ def test_names_in_capitals_that_merely_hold_a_key_prefix_are_kept(proxy_factory,
     )
 
 
+OAUTH_TOKEN = "sk-ant-oat01-REPEATED-0123456789abcdefghijklmnopqrstuvwxyzABCD"
+ROUTER_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"
+
+
 @pytest.mark.parametrize(
     ("path", "key", "credential"),
     [
         ("/v1/messages", ANTHROPIC_KEY, {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}),
+        ("/v1/messages", OAUTH_TOKEN, {"authorization": f"Bearer {OAUTH_TOKEN}", "anthropic-version": "2023-06-01"}),
         ("/v1/chat/completions", OPENAI_KEY, {"authorization": f"Bearer {OPENAI_KEY}"}),
+        ("/v1/chat/completions", ROUTER_KEY, {"authorization": f"Bearer {ROUTER_KEY}"}),
     ],
 )
 def test_a_keys_secret_part_sent_without_its_prefix_is_masked_too(proxy, recorder, path, key, credential):
-    # "sk-ant-api03-" and "sk-proj-" are the same for every key of their kind: what follows is the secret.
-    secret = key.removeprefix("sk-ant-api03-").removeprefix("sk-proj-")
+    # "sk-ant-api03-", "sk-proj-", "sk-or-v1-" are the same for every key of their kind: what follows is the secret.
+    secret = key.split("-", 3)[-1] if key.startswith(("sk-ant-", "sk-or-")) else key.removeprefix("sk-proj-")
     body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
     headers = {**credential, **everywhere(secret)}
     assert httpx.post(proxy.url + path + f"?note={secret}", json=body, headers=headers, timeout=10).status_code == 200
