@@ -134,3 +134,10 @@ def test_an_empty_openai_event_fails_the_answer_as_the_openai_sdk_decodes_it():
     assert parse("openai", [empty]).final_state().unreadable  # before: skipped, as the anthropic SDK skips it
     lines = CHAT_STREAM.replace(b"\n", b"\r\n")  # the same stream with CRLF line ends is still whole
     assert not parse("openai", [lines]).final_state().unreadable
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_a_keep_alive_comment_is_no_event_for_the_openai_sdk(line_end):
+    # Alone between events, a comment ends in a blank line but makes no event: nothing is decoded.
+    stream = CHAT_STREAM.replace(b"data: [DONE]", b": keep-alive\n\ndata: [DONE]", 1).replace(b"\n", line_end)
+    assert not parse("openai", [stream]).final_state().unreadable  # before: an empty event, undecodable

@@ -58,4 +58,5 @@ def _ended_events(block: bytes) -> Iterator[tuple[bytes | None, bytes]]:
                 data.append(value)
             elif field == b"event":
                 name = value or None
-        yield name, b"\n".join(data)
+        if data or name is not None:  # a comment alone (a keep-alive) is no event: no SDK hands it on
+            yield name, b"\n".join(data)
