@@ -19,7 +19,6 @@ import pytest
 
 from ccproxy_core.accounting.sse_parser import DEFAULT_MAX_LINE_BYTES, DataJoiner
 from ccproxy_core.accounting.usage import StreamUsageParser
-from ccproxy_core.forwarding import websocket_messages
 from ccproxy_core.providers.openai_responses import ResponsesStreamReader
 
 from .raw_upstream import upstream_and_proxy_fixtures
@@ -197,29 +196,6 @@ def test_an_empty_responses_delta_is_not_the_first_token():
     parser = StreamUsageParser("openai", "responses")
     assert parser.feed(delta_event("", 3)) is False
     assert parser.feed(delta_event("Hi", 4)) is True
-
-
-@pytest.mark.parametrize("name", [b"event: ping\n", b"", b"event:\n"])
-def test_a_content_delta_in_an_event_the_sdks_skip_is_not_the_first_token(name):
-    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ghost"}}
-    parser = StreamUsageParser("anthropic", "messages")
-    assert parser.feed(name + b"data: " + json.dumps(delta).encode() + b"\n\n") is False  # before: True
-    assert parser.feed(b"event: content_block_delta\ndata: " + json.dumps(delta).encode() + b"\n\n") is True
-
-
-@pytest.mark.parametrize(
-    ("kind", "delta", "first"),
-    [
-        ("response.output_text.delta", "", False),
-        ("response.output_text.delta", "Hi", True),
-        ("response.reasoning_summary_text.delta", "Thinking", True),
-        ("response.function_call_arguments.delta", "{", True),
-    ],
-)
-def test_a_websocket_answers_first_token_is_its_first_delta_with_content_as_over_http(kind, delta, first):
-    message = json.dumps({"type": kind, "item_id": "msg_1", "output_index": 0, "delta": delta})
-    assert websocket_messages.examined(message, True, 1 << 20)[0] is first
-    assert StreamUsageParser("openai", "responses").feed(b"data: " + message.encode() + b"\n\n") is first
 
 
 def response_event(kind: str, status: str, tier: str, sequence: int) -> bytes:
