@@ -141,3 +141,23 @@ def test_a_keep_alive_comment_is_no_event_for_the_openai_sdk(line_end):
     # Alone between events, a comment ends in a blank line but makes no event: nothing is decoded.
     stream = CHAT_STREAM.replace(b"data: [DONE]", b": keep-alive\n\ndata: [DONE]", 1).replace(b"\n", line_end)
     assert not parse("openai", [stream]).final_state().unreadable  # before: an empty event, undecodable
+
+
+@pytest.mark.parametrize("other_line", [b": }\n", b"id: }\n"])
+def test_a_cut_delta_beside_another_line_ending_in_a_brace_fails_the_answer(other_line):
+    # The comment's or id's "}" made the data lines and the lines ending in "}" as many: the cut went unread.
+    event = b"event: content_block_delta\ndata: " + CUT_TEXT + b"\n" + other_line + b"\n"
+    stream = message_stream("message_delta").replace(b"event: content_block_stop", event + b"event: content_block_stop")
+    parser = parse("anthropic", [stream])
+    assert parser.final_state().unreadable and parser.result().output_tokens == 15
+
+
+def test_a_named_openai_event_without_data_fails_the_answer_as_the_openai_sdk_decodes_it():
+    # The openai SDK hands on an event that has a name and no data, and json.loads("") raises.
+    head, done, tail = CHAT_STREAM.partition(b"data: [DONE]")
+    assert parse("openai", [head, b"event: ping\n\n", done + tail]).final_state().unreadable  # a read of its own
+    # The anthropic SDK skips a ping, data or none.
+    ping = message_stream("message_delta").replace(
+        b"event: content_block_stop", b"event: ping\n\nevent: content_block_stop"
+    )
+    assert not parse("anthropic", [ping]).final_state().unreadable
