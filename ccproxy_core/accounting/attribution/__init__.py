@@ -106,10 +106,11 @@ class Attributor:
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
         # A client may send its key in a field of its own choosing too: never keep it.
         keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
-        keys = with_secret_parts(keys + self._operator_keys)  # a secret sent without its prefix is the key too
+        keys += self._operator_keys
         values = _client_values(context)
         if keys:
-            starts = [key[:SHORTEST_MASKED_KEY] for key in keys]
+            # A secret sent without its prefix is the key too; a tag's name is judged by the key's secret part.
+            starts = [key[:SHORTEST_MASKED_KEY] for key in with_secret_parts(keys)]
             if _holds_any(values, starts):
                 _mask_keys(context, keys)
             if context.tags:
