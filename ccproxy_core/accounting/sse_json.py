@@ -31,16 +31,13 @@ def may_hold_undecodable_data(block: bytes) -> bool:
     is there. Events of one data line ending in ``}`` and perhaps a name, each ended by a blank line, have
     two line ends for each data line and one for each name."""
     if 13 in block:  # a carriage return (an int is looked for some eight times faster than b"\r")
-        return _may_hold_undecodable_data_crlf(block)
+        if block.count(b"\r") != block.count(b"\r\n"):  # a lone one: data lines joined, perhaps inside a string
+            return True
+        data_end = b"}\r\n\r\n"
+    else:
+        data_end = b"}\n\n"
     data = block.count(b"data:")
-    return data != block.count(b"}\n\n") or block.count(b"\n") != 2 * data + block.count(b"event:")
-
-
-def _may_hold_undecodable_data_crlf(block: bytes) -> bool:
-    if block.count(b"\r") != block.count(b"\r\n"):  # a lone one: data lines joined, perhaps inside a string
-        return True
-    data = block.count(b"data:")
-    return data != block.count(b"}\r\n\r\n") or block.count(b"\n") != 2 * data + block.count(b"event:")
+    return data != block.count(data_end) or block.count(b"\n") != 2 * data + block.count(b"event:")
 
 
 def holds_undecodable_data(block: bytes, reader: StreamReader) -> bool:
