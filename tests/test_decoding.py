@@ -189,3 +189,40 @@ def test_a_chunk_of_stacked_codings_is_decoded_a_step_at_a_time_too(codings):
         steps.append(decoder.decode_step(b""))
     assert b"".join(steps) == body and decoder.finished
     assert max(map(len, steps)) <= 2 * STEP_BYTES  # before: one step of 8 MiB, the event loop held meanwhile
+
+
+def zstd_frames(data: bytes, size: int) -> bytes:
+    """``data`` as one zstd frame for every ``size`` bytes, a skippable frame (RFC 8878, 3.1.2) after each."""
+    skippable = b"\x5e\x2a\x4d\x18" + (3).to_bytes(4, "little") + b"abc"
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    return b"".join(compressor.compress(data[i : i + size]) + skippable for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 128, 4096, 1 << 20])
+def test_zstd_frames_one_after_another_decode_in_any_chunking(chunk_size):
+    compressed = zstd_frames(ANSWER, 100)
+    decoder = decoder_for("zstd", 1 << 20)
+    decoded = b"".join(decoder.decode(compressed[i : i + chunk_size]) for i in range(0, len(compressed), chunk_size))
+    assert decoded == ANSWER and decoder.finished and not decoder.cut_mid_frame
+
+
+@pytest.mark.parametrize("cut", [1, 4, 20])
+def test_zstd_data_ending_inside_a_frame_is_cut_mid_frame(cut):
+    compressed = zstandard.ZstdCompressor(write_checksum=True).compress(ANSWER)
+    decoder = decoder_for("zstd, gzip", 1 << 20)  # zstd applied first, then gzip
+    decoder.decode(gzip.compress(compressed[:-cut]))
+    assert decoder.cut_mid_frame and not decoder.finished
+
+
+def test_no_zstd_data_at_all_is_no_cut_frame_and_gzip_never_is():
+    assert not decoder_for("zstd", 1024).cut_mid_frame
+    gzip_decoder = decoder_for("gzip", 1 << 20)
+    gzip_decoder.decode(gzip.compress(ANSWER)[:-8])  # its trailer missing: httpx reads it without a word
+    assert not gzip_decoder.cut_mid_frame and not gzip_decoder.finished
+
+
+def test_many_small_zstd_frames_stop_at_the_limit():
+    bomb = zstd_frames(b"\0" * (16 << 20), 128 * 1024)  # 128 frames of 128 KiB of zeros
+    decoder = decoder_for("zstd", 1 << 20)
+    produced = sum(len(decoder.decode(bomb[i : i + 65536])) for i in range(0, len(bomb), 65536))
+    assert decoder.over_limit and produced <= 1 << 20 and decoder.decoded_bytes <= (1 << 20) + (4 << 20)

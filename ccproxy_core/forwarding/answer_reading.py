@@ -72,6 +72,7 @@ def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes
         exchange.note_failure(exc.error_type, exc.describe())
     if decoder.over_limit:
         exchange.accounting_lost = True
+    exchange.cut_mid_frame = decoder.cut_mid_frame
     return decoded
 
 

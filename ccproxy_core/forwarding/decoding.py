@@ -91,6 +91,12 @@ class BodyDecoder:
         """Whether bytes came after the encoded stream's end (a decoder that cannot tell says no)."""
         return False
 
+    @property
+    def cut_mid_frame(self) -> bool:
+        """Whether the data decoded so far ends inside a zstd frame. The SDKs' httpx refuses such an answer at
+        its end ("Zstandard data is incomplete"), though not a gzip, deflate or brotli one cut short."""
+        return False
+
     expands_boundedly = False
     """Whether its output is at most some 1,000 times its input (deflate's bound): brotli's and zstd's
     have none (300 bytes of brotli stand for gigabytes), so a small body is no sign of a cheap decode."""
@@ -196,15 +202,27 @@ class _BrotliDecoder(BodyDecoder):
 
 
 class _ZstdDecoder(BodyDecoder):
+    """zstd frames one after another (skippable ones too), each read by a decoder of its own, as the SDKs' httpx reads them."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
-        self._decoder = zstandard.ZstdDecompressor(max_window_size=1 << 23).decompressobj(read_across_frames=True)
+        self._decoder = _zstd_frame_decoder()
+        self._seen = False
+
+    @property
+    def finished(self) -> bool:
+        return not self._seen or self._decoder.eof
+
+    @property
+    def cut_mid_frame(self) -> bool:
+        return not self.finished
 
     def _decode(self, chunk: bytes) -> bytes:
         data = memoryview(self._resumed(chunk) if self.pending else chunk)
+        self._seen = self._seen or len(data) > 0
         pieces, size = [], 0
         for start in range(0, len(data), _ZSTD_INPUT_SLICE):
-            piece = self._decoder.decompress(data[start : start + _ZSTD_INPUT_SLICE])
+            piece = self._frames(data[start : start + _ZSTD_INPUT_SLICE])
             pieces.append(piece)
             size += len(piece)
             if size > self.limit - self.decoded_bytes:
@@ -213,6 +231,21 @@ class _ZstdDecoder(BodyDecoder):
                 self._held, self.pending = data[start + _ZSTD_INPUT_SLICE :], True
                 break
         return b"".join(pieces)
+
+    def _frames(self, data: bytes | memoryview) -> bytes:
+        """What ``data`` decodes to, a new frame begun wherever one ends (within ``data``, or before it)."""
+        pieces = []
+        while True:
+            if self._decoder.eof:  # a frame's decoder takes no more input after its end
+                data, self._decoder = self._decoder.unused_data + bytes(data), _zstd_frame_decoder()
+            pieces.append(self._decoder.decompress(data))
+            if not (self._decoder.eof and self._decoder.unused_data):
+                return b"".join(pieces)
+            data = b""
+
+
+def _zstd_frame_decoder() -> zstandard.ZstdDecompressionObj:
+    return zstandard.ZstdDecompressor(max_window_size=1 << 23).decompressobj()
 
 
 class _StackedDecoder(BodyDecoder):
@@ -229,6 +262,10 @@ class _StackedDecoder(BodyDecoder):
     @property
     def bytes_after_end(self) -> bool:
         return any(decoder.bytes_after_end for decoder in self._decoders)
+
+    @property
+    def cut_mid_frame(self) -> bool:
+        return any(decoder.cut_mid_frame for decoder in self._decoders)
 
     def _decode(self, chunk: bytes) -> bytes:
         # A step at a time too: the last decoder still holding output goes on, and takes new input (from

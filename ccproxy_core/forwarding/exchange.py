@@ -68,6 +68,8 @@ class Exchange:
     stream_state: StreamState | None = None
     """Set for server-sent-event answers: error event, terminal event, first token."""
     invalid_json: bool = False
+    cut_mid_frame: bool = False
+    """The compressed answer ended inside a zstd frame, which the SDKs refuse (its usage was still read)."""
     held_answer_bytes: int = 0
     """Bytes of a whole answer this exchange holds from the shared budget (``AnswerBudget``)."""
     accounting_lost: bool = False
@@ -135,6 +137,7 @@ class Exchange:
                 stream_terminated=state is not None and (state.terminal_seen or self.accounting_lost),
                 stream_unreadable=state is not None and state.unreadable,
                 invalid_json=self.invalid_json,
+                cut_mid_frame=self.cut_mid_frame,
             )
         )
         duration = now - ctx.started_monotonic

@@ -13,9 +13,11 @@ is built from. The order of the rules is the order of precedence:
 4. A stream that carried bytes that are not UTF-8, or an event of interest that is not JSON:
    ``upstream_invalid_stream``. Else, a stream that ended without the provider's terminal event:
    ``upstream_stream_incomplete``.
-5. An answer labelled JSON that is not JSON, or an answer that is not JSON where the route answers
+5. A compressed answer that ended inside a zstd frame, which the SDKs refuse at its end:
+   ``upstream_invalid_encoding`` (its usage still counts: the provider sent it).
+6. An answer labelled JSON that is not JSON, or an answer that is not JSON where the route answers
    only JSON (a web page anywhere metered): ``upstream_invalid_json``.
-6. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
+7. A whole answer that says itself it failed after HTTP 200 (a ``failed`` or ``incomplete``
    Responses API object): that error.
 """
 
@@ -24,6 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccproxy_core.accounting.usage import Usage
+
+_CUT_MID_FRAME = (
+    "the answer ends inside a zstd frame of its content-encoding; the SDKs refuse it (Zstandard data is incomplete)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,7 @@ class Observed:
     stream_terminated: bool = False
     stream_unreadable: bool = False
     invalid_json: bool = False
+    cut_mid_frame: bool = False
 
 
 def decide(observed: Observed) -> Outcome:
@@ -84,6 +91,8 @@ def decide(observed: Observed) -> Outcome:
             return Outcome(
                 status, "upstream_stream_incomplete", "the stream ended before the provider's end-of-answer event"
             )
+    if observed.cut_mid_frame:
+        return Outcome(status, "upstream_invalid_encoding", _CUT_MID_FRAME)
     if observed.invalid_json:
         return Outcome(status, "upstream_invalid_json", "the provider answered with a body that is not valid JSON")
     if usage.failed:

@@ -231,6 +231,8 @@ async def _pump(
             exchange.stream_state = parser.final_state()
             # An event too large to read was skipped: what it said (usage, maybe the end) is unknown.
             exchange.accounting_lost = exchange.accounting_lost or parser.lost
+    # The client reads to the end now, where its SDK refuses a zstd frame left open (not if it hung up first).
+    exchange.cut_mid_frame = parser is not None and decoder is not None and decoder.cut_mid_frame
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return True
 
