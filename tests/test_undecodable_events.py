@@ -23,7 +23,13 @@ ANTHROPIC_BROKEN = message_stream("message_delta").replace(
 CHAT_BROKEN = CHAT_STREAM.replace(b"data: [DONE]", b'data: {"id": "c", "choices": [{"delta": \n\ndata: [DONE]', 1)
 
 upstream, proxy = upstream_and_proxy_fixtures(
-    {"anthropic-broken": stream_answer(ANTHROPIC_BROKEN), "chat-broken": stream_answer(CHAT_BROKEN)}
+    {
+        "anthropic-broken": stream_answer(ANTHROPIC_BROKEN),
+        "chat-broken": stream_answer(CHAT_BROKEN),
+        # A last line no line end closed, after the end: the SDKs decode every line they read as UTF-8 text.
+        "anthropic-bytes-after-stop": stream_answer(message_stream("message_delta") + b"\xff"),
+        "chat-bytes-after-done": stream_answer(CHAT_STREAM + b"\xff"),
+    }
 )
 
 
@@ -53,6 +59,32 @@ def test_a_broken_chat_chunk_fails_the_answer_the_openai_sdk_raises_on(proxy, re
         list(chunks)
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.cost_usd) == (200, "upstream_invalid_stream", CHAT_COST)
+
+
+def test_bytes_that_are_not_text_after_message_stop_fail_the_answer_as_the_anthropic_sdk_reads_to_the_end(
+    proxy, recorder
+):
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test",
+        base_url=proxy.url,
+        max_retries=0,
+        default_headers={"x-raw": "anthropic-bytes-after-stop"},
+    )
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(UnicodeDecodeError):
+        with client.messages.stream(**message) as stream:
+            stream.get_final_message()
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.cost_usd) == (200, "upstream_invalid_stream", HAIKU_COST)
+
+
+def test_bytes_that_are_not_text_after_done_reach_no_openai_sdk(proxy, recorder):
+    client = openai.OpenAI(api_key="sk-test", base_url=proxy.url + "/v1", max_retries=0)
+    messages = [{"role": "user", "content": "hi"}]
+    extra = {"x-raw": "chat-bytes-after-done"}
+    assert list(client.chat.completions.create(model="gpt-4o", messages=messages, stream=True, extra_headers=extra))
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.cost_usd) == (200, None, CHAT_COST)
 
 
 @pytest.mark.parametrize(

@@ -200,6 +200,17 @@ def _bare_end(lines: bytes) -> bool:
     return isinstance(event, dict) and event.get("type") == "message_stop"
 
 
+def _is_text(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text."""
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class StreamUsageParser:
     """Reads usage, errors, the first token and the end of an SSE stream while it passes through.
 
@@ -276,6 +287,8 @@ class StreamUsageParser:
         usage, state, reader = copy.copy(self._usage), copy.copy(self.state), copy.copy(self._reader)
         # After the end, an event no blank line ended reaches no client: the SDKs drop it, as the SSE specification says.
         leftover = b"" if self.state.over or self.state.ended else self._leftover()
+        if self.state.ended and not self.state.over and not _is_text(self._leftover()):
+            state.unreadable = True  # Anthropic's SDKs still decode its lines as UTF-8 text, and raise
         if leftover:
             leftover = self._names.line + leftover
             reader.read_block(usage, state, leftover)
