@@ -379,6 +379,8 @@ _KEY_SHAPED_FIELDS = (
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
         safe = safe_text(without_credentials_in_any_case(credentials, value), cap) if isinstance(value, str) else None
+        if credentials and safe is not None and safe.endswith(ELLIPSIS):  # cut to its cap, maybe inside a key
+            safe = without_keys(credentials, safe)
         if safe != value:
             changes[name] = safe
 

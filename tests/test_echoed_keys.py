@@ -228,3 +228,21 @@ def test_the_request_s_key_echoed_whole_in_other_capitals_as_the_model_or_tier_i
         [record] = recorder.wait_for_ends(1)
     # Before: stored as sent, the whole key in lower case and in capitals.
     assert (record.response_model, record.service_tier) == ("claude-***", "***")
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["client-key", "operator-key"])
+def test_a_long_key_echoed_where_the_record_cuts_the_value_leaves_no_start_of_it(proxy_factory, recorder, configured):
+    # A token of no provider's shape (an OAuth or gateway token), longer than every cap its echoes meet.
+    key = "tok_" + "Zq8vR2mN5tY7wK3pL9xB4cF6hJ1dS0gA" * 12
+    body = json.loads(message(key))
+    body["stop_reason"] = key
+    answer = json_answer(b"200 OK", json.dumps(body).encode(), b"request-id: " + key.encode() + b"\r\n")
+    with raw_upstream({"echo": answer}) as upstream:
+        settings = {"upstream": {"anthropic_api_key": key}} if configured else {}
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], **settings)
+        headers = {**HEADERS, "x-raw": "echo"} | ({} if configured else {"x-api-key": key})
+        assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    # Before: the first 31 characters of the key as the tier and stop reason, the first 127 as the request id.
+    assert (record.service_tier, record.finish_reason, record.upstream_request_id) == ("***…", "***…", "***…")
+    assert key[:12] not in json.dumps(record.to_dict())

@@ -9,6 +9,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from ccproxy_core.key_masking import ELLIPSIS
 from ccproxy_core.providers import Provider
 from ccproxy_core.safe_values import number_from_header
 
@@ -76,7 +77,9 @@ def read_response_headers(
             if number is not None:
                 limits[key] = number
         elif name == id_header:
-            request_id = header_text(raw_value)
+            request_id = header_text(raw_value, _MAX_ID_CHARS + 1)
+            if len(request_id) > _MAX_ID_CHARS:  # the cut shown, so a key it cut short is still masked
+                request_id = request_id[: _MAX_ID_CHARS - 1] + ELLIPSIS
     return limits, request_id
 
 
