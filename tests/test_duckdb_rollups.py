@@ -6,8 +6,10 @@ percentile within the stated relative error of the exact nearest-rank percentile
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -273,3 +275,42 @@ def test_percentiles_from_bins_are_within_the_stated_error(size):
             assert found == 0.0
         else:
             assert math.isclose(found, expected, rel_tol=ERROR * (1 + 1e-9))
+
+
+def test_many_models_give_the_busiest_ten_and_one_row_for_the_rest_by_either_path(tmp_path):
+    # Only the rows shown are read out of the store (100,000 names took a read 2 s when all were).
+    chance = random.Random(11)
+    models = [None, *(f"model-{n:02d}" for n in range(40))]
+    records = []
+    for number in range(3000):
+        record = make_record(number, timedelta(seconds=chance.uniform(180, 2 * 86_400)), chance)
+        model = models[min(int(chance.expovariate(0.15)), len(models) - 1)]  # the unnamed model busiest
+        records.append(dataclasses.replace(record, model=model))
+    database = Database.open(str(tmp_path / "logs.duckdb"))
+    write(database, records)
+    filters = LogFilters(start_time=NOW - timedelta(days=3), end_time=NOW + timedelta(seconds=1))
+    cursor = database.cursor()
+    try:
+        assert any(level is not None for level, _, _ in plan(filters, "hour", read_watermarks(cursor)))
+        exact, rolled = analytics(cursor, filters, "hour"), answer_analytics(cursor, filters, "hour")
+    finally:
+        cursor.close()
+        database.close()
+    assert_same_answer(rolled, exact)
+    counts = Counter(record.model for record in records)
+    busiest = sorted(counts, key=lambda model: (-counts[model], model is None, model or ""))[:10]
+    assert [row["model"] for row in exact["by_model"]] == [*busiest, "other"]
+    rest = [record for record in records if record.model not in busiest]
+    assert exact["by_model"][-1] == {
+        "model": "other",
+        "rest": True,
+        **exact["by_model"][-1],
+        "requests": len(rest),
+        "tokens_total": sum(
+            r.tokens_input + r.tokens_output + r.cache_read_tokens + r.cache_write_tokens for r in rest
+        ),
+        "cost_usd": pytest.approx(float(sum(record.cost_usd for record in rest))),
+        "p95_ms": None,
+    }
+    unnamed = sorted(record.duration_ms for record in records if record.model is None)
+    assert exact["by_model"][0]["p95_ms"] == unnamed[math.ceil(0.95 * len(unnamed)) - 1]

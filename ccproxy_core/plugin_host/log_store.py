@@ -236,8 +236,9 @@ class LogStore(Protocol):
 
         Returns the keys ``totals``, ``duration_ms``, ``ttft_ms``, ``tokens``, ``cost``,
         ``by_model``, ``by_service_type`` (each row with ``unpriced_requests``), ``timeseries`` and ``recent_errors``, shaped as
-        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``). ``by_model`` lists every
-        model, most requests first; the API keeps the first :data:`TOP_GROUPS` and sums the rest into one row.
+        documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``). ``by_model`` lists the
+        models, most requests first; the API keeps the first :data:`TOP_GROUPS` and sums the rest into one row
+        (:data:`OTHER_GROUP`, ``"rest": True``), which a store may do itself to read out only the rows shown.
         A row is an error when ``status_code >= 400`` or ``error_type`` is set.
         """
         ...

@@ -94,6 +94,12 @@ class Sums:
         }
 
 
+def sums_less(whole: tuple[Any, ...], parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The sums ``whole`` less those of ``parts``, value by value (``None`` read as zero): the sums of the rows
+    the parts leave out, such as the models after the busiest, without reading each of those out."""
+    return tuple((total or 0) - sum(part[index] or 0 for part in parts) for index, total in enumerate(whole))
+
+
 def series_point(start_micros: int, sums: Sums | None, durations: list[Any] | None) -> dict[str, Any]:
     """One time slot of the series; ``None`` sums for a slot without rows."""
     tokens = sums.tokens() if sums else {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}

@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_driver import Client
 
-from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS, Bucket, LogFilters
 from ccproxy_core.plugin_host.store_answers import (
     BUCKET_MICROS,
     RECENT_ERROR_COLUMNS,
@@ -23,6 +23,7 @@ from ccproxy_core.plugin_host.store_answers import (
     filled_series,
     recent_error_rows,
     series_point,
+    sums_less,
 )
 
 from .filters import Params, where_clause
@@ -56,7 +57,7 @@ def analytics(client: Client, database: str, filters: LogFilters, bucket: Bucket
         "ttft_ms": {"p50": ttft_p50, "p95": ttft_p95},
         "tokens": total.tokens(),
         "cost": total.cost(),
-        "by_model": _breakdown(client, table, "model", where, params),
+        "by_model": _top_models(client, table, where, params, row[:SUMS_WIDTH]),
         "by_service_type": _breakdown(client, table, "service_type", where, params),
         "timeseries": {"bucket": bucket, "points": _timeseries(client, table, filters, bucket, where, params)},
         "recent_errors": _recent_errors(client, table, where, params),
@@ -72,6 +73,37 @@ def _breakdown(client: Client, table: str, column: str, where: str, params: Para
         Sums(tuple(values[:SUMS_WIDTH])).breakdown_row(column, key, values[SUMS_WIDTH])
         for key, *values in client.execute(sql, params.values)
     ]
+
+
+def _top_models(client: Client, table: str, where: str, params: Params, whole: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """``by_model``: the :data:`TOP_GROUPS` models with most requests, then one row summing the rest (the window's
+    sums ``whole`` less theirs). Clients name the model, so there may be as many as were ever sent: only the
+    rows shown are read out, and have a percentile."""
+    sql = (
+        f"SELECT model, {_SUMS} FROM {table} {where} GROUP BY model ORDER BY count() DESC, model LIMIT {TOP_GROUPS + 1}"
+    )
+    rows = client.execute(sql, params.values)
+    shown = rows[:TOP_GROUPS]
+    p95 = _p95_of_models(client, table, [model for model, *_ in shown], where, params)
+    result = [Sums(tuple(values)).breakdown_row("model", key, p95.get(key)) for key, *values in shown]
+    if len(rows) > TOP_GROUPS:
+        rest = sums_less(whole, [tuple(values) for _, *values in shown])
+        result.append({"model": OTHER_GROUP, "rest": True, **Sums(rest).breakdown_row("model", OTHER_GROUP, None)})
+    return result
+
+
+def _p95_of_models(
+    client: Client, table: str, models: list[str | None], where: str, params: Params
+) -> dict[str | None, float]:
+    chosen = Params()
+    chosen.values = dict(params.values)
+    named = tuple(model for model in models if model is not None)
+    either = ([f"model IN {chosen.add(named)}"] if named else []) + (["isNull(model)"] if None in models else [])
+    if not either:
+        return {}
+    condition = f"{where} AND ({' OR '.join(either)})" if where else f"WHERE {' OR '.join(either)}"
+    sql = f"SELECT model, quantileExact(0.95)(duration_ms) FROM {table} {condition} GROUP BY model"
+    return dict(client.execute(sql, chosen.values))
 
 
 def _timeseries(

@@ -18,8 +18,14 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
-from ccproxy_core.plugin_host.store_answers import BUCKET_MICROS, RECENT_ERRORS, datetime_to_micros, micros_to_datetime
+from ccproxy_core.plugin_host.log_store import TOP_GROUPS, Bucket, LogFilters
+from ccproxy_core.plugin_host.store_answers import (
+    BUCKET_MICROS,
+    RECENT_ERRORS,
+    datetime_to_micros,
+    micros_to_datetime,
+    sums_less,
+)
 
 from . import rollup_sql
 from .analytics import analytics, recent_errors_after
@@ -105,7 +111,9 @@ def rollup_analytics(
     width = BUCKET_MICROS[bucket]
     fetch = _Fetcher(cursor, (sums, sums_params), (latency, latency_params), width)
     grouped_sums = fetch.sums()
-    answer = answer_from_parts(grouped_sums, fetch.percentiles(), filters, bucket, width)
+    rest = rest_of_models(grouped_sums)
+    bins = fetch.percentiles(list(grouped_sums["model"]))
+    answer = answer_from_parts(grouped_sums, bins, filters, bucket, width, rest)
     answer["recent_errors"] = _recent_errors(cursor, grouped_sums["t_us"], filters)
     return answer
 
@@ -139,6 +147,8 @@ class _Fetcher:
     # GROUPING() bit masks: a set bit means the column is not part of that grouping.
     _SUM_SETS: ClassVar[dict[int, str]] = {15: "all", 7: "model", 11: "service_type", 13: "slot", 14: "t_us"}
     _LATENCY_SETS: ClassVar[dict[int, str]] = {7: "all", 3: "model", 5: "service_type", 6: "slot"}
+    _BY_MODEL = 7
+    _MODEL_BINS = 3
 
     def __init__(
         self, cursor: duckdb.DuckDBPyConnection, sums: tuple[str, list[Any]], latency: tuple[str, list[Any]], width: int
@@ -148,37 +158,57 @@ class _Fetcher:
         self._latency, self._latency_params = latency
 
     def sums(self) -> dict[str, dict[Any, tuple[Any, ...]]]:
-        """Per grouping (all, model, service_type, slot, t_us): key -> (requests, errors, duration_count, ...)."""
+        """Per grouping (all, model, service_type, slot, t_us): key -> (requests, errors, duration_count, ...).
+
+        Clients name the model, so there may be as many as were ever sent: only the :data:`TOP_GROUPS` with
+        most requests are read out, and an 11th when there are more (:func:`rest_of_models` sums the rest).
+        """
         columns = ", ".join(f"coalesce(sum({name}), 0)" for name in rollup_sql.SUM_NAMES[1:])
+        mask = "grouping(model, service_type, slot, t_us)"
         sql = (
-            f"SELECT grouping(model, service_type, slot, t_us), model, service_type, slot, t_us, "
-            f"coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns} "
+            f"SELECT * FROM (SELECT {mask} AS mask, model, service_type, slot, t_us, "
+            f"coalesce(sum(requests), 0), coalesce(sum(requests) FILTER (WHERE is_error), 0), {columns}, "
+            f"row_number() OVER (PARTITION BY {mask} ORDER BY sum(requests) DESC, model NULLS LAST) AS place "
             f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._sums}) "
-            "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))"
+            "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))) "
+            f"WHERE mask <> {self._BY_MODEL} OR place <= {TOP_GROUPS + 1}"
         )
         grouped: dict[str, dict[Any, tuple[Any, ...]]] = {name: {} for name in self._SUM_SETS.values()}
-        for mask, model, service_type, slot, t_us, *values in self._cursor.execute(sql, self._sums_params).fetchall():
+        rows = self._cursor.execute(sql, self._sums_params).fetchall()
+        for mask, model, service_type, slot, t_us, *values, _ in sorted(rows, key=lambda row: row[-1]):
             kind = self._SUM_SETS[mask]
             key = {"all": None, "model": model, "service_type": service_type, "slot": slot, "t_us": t_us}[kind]
             grouped[kind][key] = tuple(values)
         return grouped
 
-    def percentiles(self) -> dict[tuple[str, Any, int], Percentiles]:
-        """Per (grouping, key, metric): the merged latency bins."""
+    def percentiles(self, models: list[Any]) -> dict[tuple[str, Any, int], Percentiles]:
+        """Per (grouping, key, metric): the merged latency bins (of ``models`` alone among the models)."""
         sql = (
-            "SELECT grouping(model, service_type, slot), model, service_type, slot, metric, bin, sum(n) "
-            f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._latency}) "
+            "SELECT * FROM (SELECT grouping(model, service_type, slot) AS mask, model, service_type, slot, metric, "
+            f"bin, sum(n) FROM (SELECT *, t_us // {self._width} AS slot FROM {self._latency}) "
             "GROUP BY GROUPING SETS ((metric, bin), (model, metric, bin), (service_type, metric, bin), "
-            "(slot, metric, bin)) ORDER BY bin"
+            f"(slot, metric, bin))) WHERE mask <> {self._MODEL_BINS} OR list_contains(?, model) "
+            "OR (model IS NULL AND ?) ORDER BY bin"
         )
+        named = [model for model in models if model is not None]
         merged: dict[tuple[str, Any, int], Percentiles] = {}
         for mask, model, service_type, slot, metric, bin_number, count in self._cursor.execute(
-            sql, self._latency_params
+            sql, [*self._latency_params, named, None in models]
         ).fetchall():
             kind = self._LATENCY_SETS[mask]
             key = {"all": None, "model": model, "service_type": service_type, "slot": slot}[kind]
             merged.setdefault((kind, key, metric), Percentiles()).add(bin_number, int(count))
         return merged
+
+
+def rest_of_models(grouped: dict[str, dict[Any, tuple[Any, ...]]]) -> tuple[Any, ...] | None:
+    """Keeps the first :data:`TOP_GROUPS` of ``grouped["model"]`` and returns the sums of all other models
+    (the window's sums less theirs; ``None`` when there are no others)."""
+    models = grouped["model"]
+    if len(models) <= TOP_GROUPS:
+        return None
+    grouped["model"] = dict(list(models.items())[:TOP_GROUPS])
+    return sums_less(grouped["all"][None], list(grouped["model"].values()))
 
 
 def _recent_errors(

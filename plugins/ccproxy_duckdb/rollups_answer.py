@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Bucket, LogFilters
 from ccproxy_core.plugin_host.store_answers import Sums, filled_series, series_point
 
 from .rollup_sql import DURATION, TTFT, bin_value
@@ -61,9 +61,15 @@ def _or_nones(values: list[float] | None, count: int) -> list[float | None]:
 
 
 def answer_from_parts(
-    sums: Grouped, latency: Latency, filters: LogFilters, bucket: Bucket, width: int
+    sums: Grouped,
+    latency: Latency,
+    filters: LogFilters,
+    bucket: Bucket,
+    width: int,
+    rest_of_models: tuple[Any, ...] | None = None,
 ) -> dict[str, Any]:
-    """Every part of the analytics answer but ``recent_errors``."""
+    """Every part of the analytics answer but ``recent_errors``; ``rest_of_models`` sums the models not in
+    ``sums["model"]``, shown as one row after them."""
     empty = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     total, average = _sums_of(sums["all"].get(None, empty))
     durations = _or_nones(_quantiles(latency, ("all", None, DURATION), SERIES_QUANTILES), len(SERIES_QUANTILES))
@@ -74,7 +80,7 @@ def answer_from_parts(
         "ttft_ms": {"p50": ttft[0], "p95": ttft[1]},
         "tokens": total.tokens(),
         "cost": total.cost(),
-        "by_model": _breakdown(sums, latency, "model"),
+        "by_model": _breakdown(sums, latency, "model") + _rest_row(rest_of_models),
         "by_service_type": _breakdown(sums, latency, "service_type"),
         "timeseries": {"bucket": bucket, "points": _timeseries(sums, latency, filters, width)},
     }
@@ -89,6 +95,13 @@ def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, A
         found = _quantiles(latency, (column, key, DURATION), (0.95,))
         result.append(part.breakdown_row(column, key, found[0] if found else None))
     return result
+
+
+def _rest_row(rest: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+    if rest is None:
+        return []
+    part, _ = _sums_of(rest)
+    return [{"model": OTHER_GROUP, "rest": True, **part.breakdown_row("model", OTHER_GROUP, None)}]
 
 
 def _timeseries(sums: Grouped, latency: Latency, filters: LogFilters, width: int) -> list[dict[str, Any]]:
