@@ -197,9 +197,13 @@ def test_a_warning_budget_lets_requests_through_and_says_so(proxy_factory, recor
     assert budget_metrics(proxy.url)[("ccproxy_budget_spent_usd", "team-daily")] > 0.001
 
 
-def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, recorder):
+@pytest.mark.parametrize("pushing", [False, True], ids=["", "pushgateway-on"])
+def test_spend_is_read_back_from_the_store_after_a_restart(proxy_factory, recorder, pushing):
+    observability = {"budgets_enabled": True, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05}
+    if pushing:  # nothing listens there: the pushes fail, and are only logged
+        observability["pushgateway_url"] = "http://127.0.0.1:9"
     sections = {
-        "observability": {"budgets_enabled": True, "logs_collection_enabled": True, "log_flush_interval_seconds": 0.05},
+        "observability": observability,
         "budgets": [budget("haiku-daily", "model:claude-haiku-4-5", 0.004)],
     }
     first = proxy_factory(plugins=[recorder], **sections)

@@ -26,8 +26,14 @@ def _enabled(settings: Settings) -> tuple[bool, str]:
 
 @hookimpl
 def register_plugin() -> PluginSpec:
-    """Settings under [observability]; on with OBSERVABILITY__BUDGETS_ENABLED=true."""
-    return PluginSpec(settings=BudgetsPluginSettings, section="observability", enabled_when=_enabled)
+    """Settings under [observability]; on with OBSERVABILITY__BUDGETS_ENABLED=true; starts after the log stores,
+    whose records give each budget its spend so far."""
+    return PluginSpec(
+        settings=BudgetsPluginSettings,
+        section="observability",
+        enabled_when=_enabled,
+        starts_after=("duckdb", "clickhouse"),
+    )
 
 
 @hookimpl(trylast=True)
@@ -38,5 +44,6 @@ async def on_startup(app: FastAPI, settings: Settings) -> None:
 
 @hookimpl
 async def on_shutdown(app: FastAPI) -> None:
-    """Stop enforcing and send the notices still queued."""
+    """Stop enforcing and send the notices still queued; the budgets' figures stay in the metrics registry for a
+    last scrape or push."""
     await stop_budgets(app)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ccproxy.budgets")
 STATE_ATTRIBUTE = "ccproxy_budgets"
+COLLECTOR_ATTRIBUTE = "ccproxy_budgets_collector"
 
 
 START_RETRY_SECONDS = 5.0
@@ -74,7 +75,11 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     collector = None
     if registry is not None:
         collector = BudgetCollector(ledger)
+        earlier = getattr(app.state, COLLECTOR_ATTRIBUTE, None)
+        if earlier is not None:  # the app's last start left its figures for a last scrape or push
+            registry.unregister(earlier)
         registry.register(collector)
+        setattr(app.state, COLLECTOR_ATTRIBUTE, collector)
     observer = BudgetObserver(ledger)
     host.plugin_manager.register(observer, name=OBSERVER_NAME)
     sync = None
@@ -85,7 +90,7 @@ async def start_budgets(app: FastAPI, settings: Settings) -> None:
     elif store is not None and unread:  # nothing would read them again: retry until the store answers
         sync = StoreSync(ledger, store, START_RETRY_SECONDS, until_read=unread)
         sync.start()
-    setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, registry, collector, sync))
+    setattr(app.state, STATE_ATTRIBUTE, (observer, notifier, sync))
 
 
 def warn_of_uncounted_streams(settings: Settings) -> None:
@@ -122,13 +127,13 @@ async def stop_budgets(app: FastAPI) -> None:
     if state is None:
         return
     setattr(app.state, STATE_ATTRIBUTE, None)
-    observer, notifier, registry, collector, sync = state
+    observer, notifier, sync = state
     if sync is not None:
         await sync.stop()
     if app.state.plugin_manager.is_registered(observer):
         app.state.plugin_manager.unregister(observer)
-    if collector is not None:
-        registry.unregister(collector)
+    # The collector stays registered, as the metrics plugin keeps its registry readable: the Pushgateway's last
+    # push, after the stores have stopped (and so after the budgets), still carries the budgets' figures.
     if notifier is not None:
         await notifier.stop()
 

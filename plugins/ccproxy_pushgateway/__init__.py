@@ -28,13 +28,13 @@ def _enabled(settings: Settings) -> tuple[bool, str]:
 
 @hookimpl
 def register_plugin() -> PluginSpec:
-    """Settings under [observability]; on when a Pushgateway URL is set; starts after the registry's owner and the
-    budgets, so its last push, at shutdown, comes before theirs leave the registry."""
+    """Settings under [observability]; on when a Pushgateway URL is set; starts after the registry's owner, so its
+    last push, at shutdown, comes while the registry is still kept."""
     return PluginSpec(
         settings=PushgatewaySettings,
         section="observability",
         enabled_when=_enabled,
-        starts_after=("metrics", "budgets"),
+        starts_after=("metrics",),
     )
 
 
