@@ -13,17 +13,15 @@ import zstandard
 
 from .raw_upstream import json_answer, stream_answer, upstream_and_proxy_fixtures
 from .test_sdk_agreement import HAIKU_COST, message_stream
+from .test_sdk_agreement import MESSAGE as SDK_MESSAGE
 
 STREAM = message_stream("message_delta")  # claude-haiku-4-5: 1,000 tokens in, 15 out
+# The same message answered whole: claude-haiku-4-5, 1,000 tokens in, 15 out.
 MESSAGE = json.dumps(
-    {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-haiku-4-5",
+    SDK_MESSAGE
+    | {
         "content": [{"type": "text", "text": "Hi"}],
         "stop_reason": "end_turn",
-        "stop_sequence": None,
         "usage": {"input_tokens": 1000, "output_tokens": 15},
     }
 ).encode()

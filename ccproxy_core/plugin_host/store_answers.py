@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS
+
 BUCKET_MICROS: dict[str, int] = {"minute": 60_000_000, "hour": 3_600_000_000, "day": 86_400_000_000}
 RECENT_ERRORS = 20
 RECENT_ERROR_COLUMNS = (
@@ -98,6 +100,22 @@ def sums_less(whole: tuple[Any, ...], parts: list[tuple[Any, ...]]) -> tuple[Any
     """The sums ``whole`` less those of ``parts``, value by value (``None`` read as zero): the sums of the rows
     the parts leave out, such as the models after the busiest, without reading each of those out."""
     return tuple((total or 0) - sum(part[index] or 0 for part in parts) for index, total in enumerate(whole))
+
+
+def rest_of_models_row(sums: Sums) -> dict[str, Any]:
+    """The ``by_model`` row that sums the models after the busiest ones."""
+    return {"model": OTHER_GROUP, "rest": True, **sums.breakdown_row("model", OTHER_GROUP, None)}
+
+
+def busiest_models(rows: list[tuple[Any, ...]], whole: tuple[Any, ...], p95: dict[Any, Any]) -> list[dict[str, Any]]:
+    """``by_model`` from a store's rows ``(model, *sums)``, most requests first, of which only the first
+    :data:`TOP_GROUPS` are shown: a row more stands for the rest, summed as the window's sums ``whole`` less
+    those shown. ``p95`` holds the shown models' 95th percentiles."""
+    shown = rows[:TOP_GROUPS]
+    result = [Sums(tuple(values)).breakdown_row("model", key, p95.get(key)) for key, *values in shown]
+    if len(rows) > TOP_GROUPS:
+        result.append(rest_of_models_row(Sums(sums_less(whole, [tuple(values) for _, *values in shown]))))
+    return result
 
 
 def series_point(start_micros: int, sums: Sums | None, durations: list[Any] | None) -> dict[str, Any]:

@@ -13,17 +13,17 @@ from typing import Any
 
 from clickhouse_driver import Client
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS, Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import TOP_GROUPS, Bucket, LogFilters
 from ccproxy_core.plugin_host.store_answers import (
     BUCKET_MICROS,
     RECENT_ERROR_COLUMNS,
     RECENT_ERRORS,
     SUMS_WIDTH,
     Sums,
+    busiest_models,
     filled_series,
     recent_error_rows,
     series_point,
-    sums_less,
 )
 
 from .filters import Params, where_clause
@@ -83,13 +83,8 @@ def _top_models(client: Client, table: str, where: str, params: Params, whole: t
         f"SELECT model, {_SUMS} FROM {table} {where} GROUP BY model ORDER BY count() DESC, model LIMIT {TOP_GROUPS + 1}"
     )
     rows = client.execute(sql, params.values)
-    shown = rows[:TOP_GROUPS]
-    p95 = _p95_of_models(client, table, [model for model, *_ in shown], where, params)
-    result = [Sums(tuple(values)).breakdown_row("model", key, p95.get(key)) for key, *values in shown]
-    if len(rows) > TOP_GROUPS:
-        rest = sums_less(whole, [tuple(values) for _, *values in shown])
-        result.append({"model": OTHER_GROUP, "rest": True, **Sums(rest).breakdown_row("model", OTHER_GROUP, None)})
-    return result
+    p95 = _p95_of_models(client, table, [model for model, *_ in rows[:TOP_GROUPS]], where, params)
+    return busiest_models(rows, whole, p95)
 
 
 def _p95_of_models(

@@ -12,17 +12,17 @@ from typing import Any
 
 import duckdb
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, TOP_GROUPS, Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import TOP_GROUPS, Bucket, LogFilters
 from ccproxy_core.plugin_host.store_answers import (
     BUCKET_MICROS,
     RECENT_ERROR_COLUMNS,
     RECENT_ERRORS,
     SUMS_WIDTH,
     Sums,
+    busiest_models,
     filled_series,
     recent_error_rows,
     series_point,
-    sums_less,
 )
 
 from .queries import where_clause
@@ -31,17 +31,16 @@ from .schema import one_row
 IS_ERROR = '("status_code" >= 400 OR "error_type" IS NOT NULL)'
 # Counts and sums every part needs; percentiles are added per part, only where shown, because
 # they cost most. quantile_disc (an observed value) measured about twice as fast as quantile_cont.
-_SUM_EXPRESSIONS = (
-    "count(*)",
-    f"count(*) FILTER (WHERE {IS_ERROR})",
-    'coalesce(sum("tokens_input"), 0)',
-    'coalesce(sum("tokens_output"), 0)',
-    'coalesce(sum("cache_read_tokens"), 0)',
-    'coalesce(sum("cache_write_tokens"), 0)',
-    'coalesce(sum("cost_usd"), 0)',
-    'count(*) FILTER (WHERE NOT coalesce("priced", false))',
-)
-_SUMS = ", ".join(_SUM_EXPRESSIONS)
+_SUMS = f"""
+    count(*),
+    count(*) FILTER (WHERE {IS_ERROR}),
+    coalesce(sum("tokens_input"), 0),
+    coalesce(sum("tokens_output"), 0),
+    coalesce(sum("cache_read_tokens"), 0),
+    coalesce(sum("cache_write_tokens"), 0),
+    coalesce(sum("cost_usd"), 0),
+    count(*) FILTER (WHERE NOT coalesce("priced", false))
+"""
 _DURATION_PERCENTILES = 'quantile_disc("duration_ms", [0.5, 0.95, 0.99])'
 
 
@@ -94,13 +93,8 @@ def _top_models(
         f"ORDER BY 2 DESC, 1 NULLS LAST LIMIT {TOP_GROUPS + 1}"
     )
     rows = cursor.execute(sql, params).fetchall()
-    shown = rows[:TOP_GROUPS]
-    p95 = _p95_of_models(cursor, [model for model, *_ in shown], where, params)
-    result = [Sums(tuple(values)).breakdown_row("model", key, p95.get(key)) for key, *values in shown]
-    if len(rows) > TOP_GROUPS:
-        rest = sums_less(whole, [tuple(values) for _, *values in shown])
-        result.append({"model": OTHER_GROUP, "rest": True, **Sums(rest).breakdown_row("model", OTHER_GROUP, None)})
-    return result
+    p95 = _p95_of_models(cursor, [model for model, *_ in rows[:TOP_GROUPS]], where, params)
+    return busiest_models(rows, whole, p95)
 
 
 def _p95_of_models(

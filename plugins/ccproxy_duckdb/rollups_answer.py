@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ccproxy_core.plugin_host.log_store import OTHER_GROUP, Bucket, LogFilters
-from ccproxy_core.plugin_host.store_answers import Sums, filled_series, series_point
+from ccproxy_core.plugin_host.log_store import Bucket, LogFilters
+from ccproxy_core.plugin_host.store_answers import Sums, filled_series, rest_of_models_row, series_point
 
 from .rollup_sql import DURATION, TTFT, bin_value
 
@@ -98,10 +98,7 @@ def _breakdown(sums: Grouped, latency: Latency, column: str) -> list[dict[str, A
 
 
 def _rest_row(rest: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    if rest is None:
-        return []
-    part, _ = _sums_of(rest)
-    return [{"model": OTHER_GROUP, "rest": True, **part.breakdown_row("model", OTHER_GROUP, None)}]
+    return [] if rest is None else [rest_of_models_row(_sums_of(rest)[0])]
 
 
 def _timeseries(sums: Grouped, latency: Latency, filters: LogFilters, width: int) -> list[dict[str, Any]]:
