@@ -92,18 +92,22 @@ def without_credentials_in_any_case(credentials: tuple[str, ...], text: str) -> 
     return text
 
 
-def without_keys(credentials: tuple[str, ...], text: str) -> str:
-    """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap."""
+def without_keys(credentials: tuple[str, ...], text: str, any_case: bool = False) -> str:
+    """``text`` with every key of ``credentials`` masked, and a key cut short where ``text`` was cut to its cap
+    (``any_case``: that cut key in other capitals too, as a provider may report a key it was sent)."""
     text = without_credentials(credentials, text)
     # Cut to its cap (with an ellipsis or, for a parsed part such as a client's version, without).
     kept, cut = (text[:-1], ELLIPSIS) if text.endswith(ELLIPSIS) else (text, "")
-    for key in with_secret_parts(credentials):
+    lowered = any_case and len(kept.lower()) == len(kept)  # else a character's case would shift the positions
+    searched = kept.lower() if lowered else kept
+    for secret in with_secret_parts(credentials):
+        key = secret.lower() if lowered else secret
         window = max(0, len(kept) - len(key))  # a key cut at the end begins within its length of it
-        start = kept.rfind(key[:_SHORTEST_CUT_KEY], window)
+        start = searched.rfind(key[:_SHORTEST_CUT_KEY], window)
         while start >= 0:
-            if key.startswith(kept[start:]):
+            if key.startswith(searched[start:]):
                 return kept[:start] + MASK + cut
-            start = kept.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
+            start = searched.rfind(key[:_SHORTEST_CUT_KEY], window, start + _SHORTEST_CUT_KEY - 1)
     return text
 
 

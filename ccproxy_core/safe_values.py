@@ -361,7 +361,7 @@ def _key_shaped_text(record: AccessRecord) -> str:
     """The fields a key may hide in, as one text: one search over it costs less than one per field."""
     return (
         f"{record.model}{record.response_model}{record.path}{record.query}"
-        f"{record.upstream_request_id}{record.service_tier}{record.finish_reason}"
+        f"{record.upstream_request_id}{record.service_tier}{record.speed}{record.finish_reason}"
     )
 
 
@@ -372,6 +372,7 @@ _KEY_SHAPED_FIELDS = (
     "query",
     "upstream_request_id",
     "service_tier",
+    "speed",
     "finish_reason",
 )
 
@@ -380,7 +381,7 @@ def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int,
     if value is not None:
         safe = safe_text(without_credentials_in_any_case(credentials, value), cap) if isinstance(value, str) else None
         if credentials and safe is not None and safe.endswith(ELLIPSIS):  # cut to its cap, maybe inside a key
-            safe = without_keys(credentials, safe)
+            safe = without_keys(credentials, safe, any_case=True)
         if safe != value:
             changes[name] = safe
 

@@ -246,3 +246,16 @@ def test_a_long_key_echoed_where_the_record_cuts_the_value_leaves_no_start_of_it
     # Before: the first 31 characters of the key as the tier and stop reason, the first 127 as the request id.
     assert (record.service_tier, record.finish_reason, record.upstream_request_id) == ("***…", "***…", "***…")
     assert key[:12] not in json.dumps(record.to_dict())
+
+
+def test_a_long_key_echoed_in_capitals_where_the_record_cuts_the_value_leaves_no_start_of_it(proxy_factory, recorder):
+    key = "gwLiveKey_7hQ2mZ9xV4bN8cR1tY6uP3sD5fG0jK2lA9"  # a gateway's token, of no provider's shape
+    body = json.loads(message("premium-" + key.upper()))
+    body["usage"]["speed"] = key.upper()
+    with raw_upstream({"echo": json_answer(b"200 OK", json.dumps(body).encode())}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**HEADERS, "x-raw": "echo", "x-api-key": key}
+        assert httpx.post(proxy.url + "/v1/messages", json=REQUEST, headers=headers).is_success
+        [record] = recorder.wait_for_ends(1)
+    # Before: "premium-GWLIVEKEY_7HQ2MZ9XV4BN8…" and "GWLIVEKEY_7HQ2MZ9XV4BN8CR1TY6UP…".
+    assert (record.service_tier, record.speed) == ("premium-***…", "***…")
