@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.hostile_upstream import STREAM, hostile_upstream
+from tests.raw_upstream import json_answer, raw_upstream
 
 ANTHROPIC = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -44,19 +45,21 @@ def test_a_json_answer_to_a_request_that_did_not_stream_is_still_read_as_json(pr
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
 
 
-@pytest.mark.parametrize("sent", ["json-as-stream", "stream-as-text/event-stream"])
+@pytest.mark.parametrize(
+    "sent", ["json-as-stream", "large-json-as-stream", "chunked-json-as-stream", "stream-as-text/event-stream"]
+)
 def test_an_answer_labelled_a_stream_to_a_request_that_asked_for_none_is_read_as_it_is(
     proxy_factory, recorder, hostile, sent
 ):
     # Before, a JSON Message labelled text/event-stream (which the SDKs read as the JSON they asked for)
-    # was recorded as upstream_stream_incomplete with no tokens.
+    # was recorded as upstream_stream_incomplete with no tokens; later still when it was chunked or past 64 KiB.
     proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
     body = json.dumps({**BODY, "stream": False})
     response = httpx.post(proxy.url + "/v1/messages", content=body, headers={**ANTHROPIC, "x-hostile": sent})
     assert response.status_code == 200
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
-    assert record.streaming is (sent != "json-as-stream")
+    assert record.streaming is not sent.endswith("json-as-stream")
 
 
 @pytest.mark.parametrize(("length", "status"), [(20_000, 200), (70_000, 502)])
@@ -86,3 +89,42 @@ def test_a_stream_in_more_codings_than_ccproxy_undoes_passes_whole_with_its_usag
     assert response.headers["content-encoding"] == ", ".join(["gzip"] * 6) and len(body) > 0
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.error_type, record.tokens_output, record.priced) == (200, None, None, False)
+
+
+@pytest.mark.parametrize("name", [b"Connection ", b"Upgrade "])  # aiohttp refuses others (502)
+def test_a_header_name_with_a_space_before_its_colon_is_left_out_and_the_answer_goes_through(
+    proxy_factory, recorder, name
+):
+    # aiohttp takes such a name; the server refused to send it: the client got an empty reply (its SDK retried,
+    # each try billed), while the record said 200.
+    message = {"id": "m", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": []}
+    body = json.dumps({**message, "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}})
+    answer = json_answer(b"200 OK", body.encode(), name + b": keep-alive\r\n")
+    with raw_upstream({"odd-name": answer}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**ANTHROPIC, "x-raw": "odd-name"}
+        response = httpx.post(
+            proxy.url + "/v1/messages", content=json.dumps({**BODY, "stream": False}), headers=headers
+        )
+        [record] = recorder.wait_for_ends(1)
+    assert response.status_code == 200 and response.json()["usage"]["output_tokens"] == 5
+    assert name.strip().lower().decode() not in response.headers
+    assert (record.status_code, record.error_type, record.tokens_output) == (200, None, 5)
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"205 Reset Content", b"304 Not Modified"])
+def test_a_body_less_status_to_a_metered_call_is_no_answer(proxy_factory, recorder, status):
+    # Before, no error: the SDKs raise on a 304 and hand back no message for a 204 or 205.
+    bare = b"HTTP/1.1 " + status + b"\r\nconnection: close\r\n\r\n"
+    with raw_upstream({"bare": bare}) as upstream:
+        proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder])
+        headers = {**ANTHROPIC, "x-raw": "bare"}
+        response = httpx.post(
+            proxy.url + "/v1/messages", content=json.dumps({**BODY, "stream": False}), headers=headers
+        )
+        deleted = httpx.delete(proxy.url + "/v1/files/file_1", headers=headers)  # no metered answer belongs there
+        first, second = recorder.wait_for_ends(2)
+    code = int(status[:3])
+    assert response.status_code == deleted.status_code == code
+    assert (first.status_code, first.error_type) == (code, f"http_{code}")
+    assert (second.status_code, second.error_type) == (code, None)

@@ -5,6 +5,7 @@ provider sent it whole."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import httpx
@@ -25,6 +26,9 @@ MESSAGE = json.dumps(
         "usage": {"input_tokens": 1000, "output_tokens": 15},
     }
 ).encode()
+# 140 KB that compress to some 500 bytes, in two zstd blocks: decoding stops at a 1 KiB limit inside the frame.
+LARGE_TEXT = "a" * 140_000 + "".join(hashlib.sha256(b"%d" % n).hexdigest() for n in range(8))
+LARGE_MESSAGE = json.dumps(SDK_MESSAGE | {"content": [{"type": "text", "text": LARGE_TEXT}]}).encode()
 SKIPPABLE_FRAME = b"\x50\x2a\x4d\x18" + (5).to_bytes(4, "little") + b"ccprx"  # RFC 8878, 3.1.2
 
 
@@ -47,6 +51,8 @@ ANSWERS = {
     "whole-json": json_answer(b"200 OK", zstd(MESSAGE), b"content-encoding: zstd\r\n"),
     "json-cut-before-checksum": json_answer(b"200 OK", zstd(MESSAGE)[:-4], b"content-encoding: zstd\r\n"),
     "plain-stream": stream_answer(STREAM),
+    # A whole answer that decodes past UPSTREAM__MAX_DECODED_BYTES: decoding stops inside its frame on purpose.
+    "json-past-the-limit": json_answer(b"200 OK", zstd(LARGE_MESSAGE), b"content-encoding: zstd\r\n"),
 }
 
 upstream, proxy = upstream_and_proxy_fixtures(ANSWERS)
@@ -77,3 +83,12 @@ def test_an_answer_ending_inside_a_zstd_frame_fails_as_httpx_fails_it(proxy, rec
     assert (record.status_code, record.error_type) == (200, "upstream_invalid_encoding")
     assert "ends inside a zstd frame" in record.error_message
     assert (record.tokens_input, record.tokens_output, record.cost_usd) == (1000, 15, HAIKU_COST)
+
+
+def test_a_zstd_answer_decoded_past_the_limit_is_no_cut_frame(proxy_factory, recorder, upstream):
+    # Before, decoding stopped at the limit inside the frame, and the record blamed the provider for the cut.
+    proxy = proxy_factory(upstream_url=upstream.url, plugins=[recorder], upstream={"max_decoded_bytes": 1024})
+    assert len(zstd(LARGE_MESSAGE)) < 1024 < len(LARGE_MESSAGE)  # read whole, then decoded past the limit
+    assert read(proxy, "json-past-the-limit") == LARGE_MESSAGE
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type, record.tokens_input, record.priced) == (200, None, None, False)

@@ -72,7 +72,7 @@ def decoded_for_accounting(exchange: Exchange, decoder, payload: bytes) -> bytes
         exchange.note_failure(exc.error_type, exc.describe())
     if decoder.over_limit:
         exchange.accounting_lost = True
-    exchange.cut_mid_frame = decoder.cut_mid_frame
+    exchange.cut_mid_frame = decoder.cut_mid_frame and not decoder.over_limit  # stopped mid-frame on purpose
     return decoded
 
 
@@ -90,6 +90,9 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     exchange.usage = usage_from_json(exchange.context.service_type, payload, exchange.reader)
     if 300 <= upstream.status < 400 and upstream.status != 304:  # 304 Not Modified: no redirect
         _note_redirect(exchange, upstream)
+        return
+    if upstream.status in NO_CONTENT and exchange.context.method == "POST" and exchange.reader not in NO_USAGE_READERS:
+        _note_no_content(exchange, upstream)
         return
     expects_json = upstream.content_type == "application/json" or _answers_only_json(exchange, upstream)
     if upstream.status < 400 and expects_json and exchange.usage.response_model is None:
@@ -115,13 +118,11 @@ def _unlabelled_stream(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
     return streamed and upstream.content_type in _GENERIC_TYPES
 
 
-def _sized_answer_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
-    """An answer labelled a stream, of a known small size, to a request that asked for none: the SDKs read
-    it as the JSON they asked for, so it is read whole, and as a stream only if it is one."""
-    if exchange.context.streaming or upstream.content_type != "text/event-stream" or upstream.status != 200:
-        return False
-    length = upstream.content_length
-    return length is not None and length <= WHOLE_BODY_BYTES
+def _labelled_stream_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """An answer labelled a stream to a request that asked for none: the SDKs read it whole, as the JSON they
+    asked for, whatever its size or framing; so it is read whole too (within the held answers' budget), and
+    as a stream only if it is one."""
+    return not exchange.context.streaming and upstream.content_type == "text/event-stream" and upstream.status == 200
 
 
 def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
@@ -133,6 +134,16 @@ def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
 def _nothing_to_say(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
     """An answer with no body by its nature: to HEAD, or ``204``, ``205`` or ``304``."""
     return exchange.context.method == "HEAD" or upstream.status in NO_CONTENT
+
+
+def _note_no_content(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
+    """A body-less status (204, 205, 304) to a metered call is no answer: the SDKs raise on a 304 and hand
+    back no message (a text, or nothing to decode) for the others, so its record is an error."""
+    exchange.usage.failed = True
+    exchange.usage.error_type = f"http_{upstream.status}"
+    exchange.usage.error_message = (
+        f"the provider answered {upstream.status} with no content to a call that answers a message"
+    )
 
 
 def _note_redirect(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
@@ -154,7 +165,7 @@ def streamed_body_parser(
     input sizes where ``prices`` change, and leave out those an earlier fetch cut short counted
     (``billed_once``).
     """
-    if _sized_answer_to_a_whole_request(exchange, upstream):
+    if _labelled_stream_to_a_whole_request(exchange, upstream):
         return None
     if upstream.content_type == "text/event-stream" or _unlabelled_stream(exchange, upstream):
         return StreamUsageParser(exchange.context.service_type, exchange.reader)

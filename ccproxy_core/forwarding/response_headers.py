@@ -23,6 +23,9 @@ _MAX_ID_CHARS = 200
 # Bytes an HTTP/1.1 header value may not hold (tab is allowed), which the server refuses to send.
 _UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
+_NOT_TOKEN = re.compile(rb"[^!#$%&'*+.^_`|~0-9A-Za-z-]")
+"""A byte no header name may hold (RFC 9110, 5.1: a name is a token)."""
+
 # Hop-by-hop, or set by our own server for this connection.
 _NOT_RETURNED = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server", b"upgrade", b"trailer"}
@@ -36,8 +39,8 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
     included), plus ``x-ccproxy-request-id``; an ``x-ccproxy-*`` header of the provider's is left out,
     and so are hop-by-hop ones: HTTP's own and those the provider's ``Connection`` names.
 
-    A header whose value holds a control character (which HTTP forbids, and the server would
-    refuse, failing the whole answer) is left out; the rest of the answer goes through.
+    A header whose value holds a control character, or whose name is not a token (which HTTP forbids, and the
+    server would refuse, failing the whole answer), is left out; the rest of the answer goes through.
     """
     out = [(CCPROXY_REQUEST_ID_HEADER, request_id.encode())]
     nominated: set[bytes] = set()
@@ -53,6 +56,9 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
     # One search over every value (a tab never matches): a search per header costs twice as much.
     if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
         out = [(name, value) for name, value in out if not _UNSENDABLE_VALUE.search(value)]
+    # aiohttp takes a name with a space before its colon ("Connection :"), which the server refuses to send.
+    if _NOT_TOKEN.search(b"".join([name for name, _ in out])):
+        out = [(name, value) for name, value in out if name and not _NOT_TOKEN.search(name)]
     return out
 
 
