@@ -221,3 +221,17 @@ def test_a_ccproxy_that_never_served_leaves_no_group_on_the_gateway(start_gatewa
     assert gateway.pushed("ccproxy_active_requests", job="ccproxy", instance=INSTANCE) == 0
     proxy_factory(observability=push_settings(gateway.url))  # the same settings, serving: it pushes an interval later
     wait_until(lambda: gateway.pushed("push_time_seconds", job="ccproxy", instance=INSTANCE) > 0, "a first push")
+
+
+def test_the_last_push_carries_the_log_store_s_figures_though_nothing_was_pushed_or_scraped_before(
+    start_gateway, proxy_factory, recorder
+):
+    # Before, the store's figures were read from the store remembered at an earlier push or scrape: a process
+    # stopped within its first push interval pushed none, and what the store dropped while stopping was lost.
+    gateway = start_gateway()
+    settings = push_settings(gateway.url, pushgateway_interval_seconds=300, logs_collection_enabled=True)
+    proxy = proxy_factory(plugins=[recorder], observability=settings)
+    ask_claude(proxy.url)
+    recorder.wait_for_ends(1)
+    proxy.stop()
+    assert gateway.pushed("ccproxy_log_rows_written_total", job="ccproxy", instance=INSTANCE) == 1

@@ -6,6 +6,7 @@ These run wherever the registry is collected: in a request handler's worker thre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,14 @@ class LogStoreCollector:
             if value is not None:
                 family.add_metric([], float(value))
             yield family
+
+    async def remember_store_once_started(self, host: Any) -> None:
+        """Keep the active store once every plugin has started, so that its final figures are still read after it
+        stops (the Pushgateway's last push) when nothing scraped or pushed before: a process stopped within its
+        first push interval."""
+        await host.started.wait()
+        with contextlib.suppress(Exception):  # a broken store is reported at the next scrape, by _stats
+            self._last_store = host.log_store() or self._last_store
 
     def _stats(self) -> dict[str, Any]:
         host = getattr(self._app.state, "ccproxy", None)

@@ -6,6 +6,7 @@ embedders build many apps in one process, and each must count only its own reque
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ class MetricsState:
     registry: CollectorRegistry
     families: MetricFamilies
     observer: MetricsObserver
+    log_stores: LogStoreCollector
 
 
 def metrics_state(app: FastAPI, settings: Settings | None = None) -> MetricsState:
@@ -55,17 +57,21 @@ def _build_state(app: FastAPI, settings: Settings) -> MetricsState:
     attribution = tuple(own.metrics_attribution_labels)
     observer = MetricsObserver.in_registry(registry, own.metrics_model_label_cap, attribution)
     registry.register(PluginErrorsCollector(app))
-    registry.register(LogStoreCollector(app))
+    log_stores = LogStoreCollector(app)
+    registry.register(log_stores)
     # The process's memory, CPU and open files (process_*), the interpreter and its collections (python_*).
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    return MetricsState(registry=registry, families=observer.families, observer=observer)
+    return MetricsState(registry=registry, families=observer.families, observer=observer, log_stores=log_stores)
 
 
 def start_observing(ccproxy: Ccproxy) -> None:
-    """Let the request hooks count this app's requests."""
-    ccproxy.state(PLUGIN_NAME).observer = metrics_state(ccproxy.app, ccproxy.settings).observer
+    """Let the request hooks count this app's requests, and keep the log store in view once it has started."""
+    state = metrics_state(ccproxy.app, ccproxy.settings)
+    own = ccproxy.state(PLUGIN_NAME)
+    own.observer = state.observer
+    own.store_watch = asyncio.ensure_future(state.log_stores.remember_store_once_started(ccproxy))
 
 
 def observer_of(ccproxy: Ccproxy) -> MetricsObserver | None:
@@ -75,4 +81,8 @@ def observer_of(ccproxy: Ccproxy) -> MetricsObserver | None:
 
 def stop_observing(ccproxy: Ccproxy) -> None:
     """Stop counting (the registry stays, for a last push or scrape)."""
-    ccproxy.state(PLUGIN_NAME).observer = None
+    own = ccproxy.state(PLUGIN_NAME)
+    own.observer = None
+    watch = getattr(own, "store_watch", None)
+    if watch is not None:
+        watch.cancel()  # a start-up that failed never set ``started``
