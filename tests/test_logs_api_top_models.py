@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ccproxy_core.plugin_host.log_store import TOP_GROUPS
+from ccproxy_logs_api.top_models import top_models
 from tests.dashboard_pages import ALL_LOGS_ON, NO_VALUE
 from tests.test_clickhouse_logs_api import clickhouse_storage
 from tests.test_logs_api_integration import STORAGE_ON, stored_rows
@@ -72,3 +73,23 @@ def test_the_dashboard_shows_the_ten_busiest_models_and_other(open_dashboard, pr
     expect(last.locator("td").nth(1)).to_have_text(str(other["requests"]))
     expect(last.locator("td").nth(5)).to_have_text(NO_VALUE)
     problems.assert_none()
+
+
+def model_row(model: str, requests: int, **more) -> dict:
+    tokens = {"input": requests, "output": 0, "cache_read": 0, "cache_write": 0, "total": requests}
+    row = {"model": model, "requests": requests, "errors": 0, "tokens_total": requests, "tokens": tokens}
+    return row | {"cost_usd": 0.5, "unpriced_requests": 0, "p95_ms": 10.0} | more
+
+
+def test_a_store_s_own_rest_row_is_summed_once_wherever_it_stands_and_missing_counts_read_as_zero():
+    # Before, a rest row placed by its request count stayed a "model", and the real tenth model was hidden
+    # under a second rest row; a row without unpriced_requests made the answer a bare 500.
+    models = [model_row(f"model-{n:02d}", 100 - n) for n in range(TOP_GROUPS)]
+    rest = model_row("other", 500, rest=True, p95_ms=None)
+    plain = model_row("model-99", 1)
+    del plain["unpriced_requests"]
+    rows = top_models([rest, *models, plain])
+    assert [row["model"] for row in rows] == [*(f"model-{n:02d}" for n in range(TOP_GROUPS)), "other"]
+    assert (rows[-1]["requests"], rows[-1]["tokens"]["input"], rows[-1]["unpriced_requests"]) == (501, 501, 0)
+    assert rows[-1]["cost_usd"] == 1.0 and rows[-1]["rest"] is True
+    assert top_models(models) == models

@@ -238,7 +238,8 @@ class LogStore(Protocol):
         ``by_model``, ``by_service_type`` (each row with ``unpriced_requests``), ``timeseries`` and ``recent_errors``, shaped as
         documented for GET /logs/analytics in docs/logs-api.md (the API adds ``window``). ``by_model`` lists the
         models, most requests first; the API keeps the first :data:`TOP_GROUPS` and sums the rest into one row
-        (:data:`OTHER_GROUP`, ``"rest": True``), which a store may do itself to read out only the rows shown.
+        (:data:`OTHER_GROUP`, ``"rest": True``), which a store may do itself to read out only the rows shown (that
+        row may stand anywhere in the list; a count a row leaves out reads as zero).
         A row is an error when ``status_code >= 400`` or ``error_type`` is set.
         """
         ...
