@@ -132,3 +132,15 @@ def test_scrapes_from_another_thread_lose_and_double_count_nothing(registry, obs
 
 def _model() -> dict[str, str]:
     return {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
+
+
+def test_the_in_flight_gauge_comes_back_to_zero_though_a_plugin_cleared_the_context_s_state(registry, observer):
+    # Before, the gauge kept its mark in context.state: a plugin tidying that dict left it up for good.
+    record = make_record()
+    context = make_context(record)
+    observer.on_request_start(context=context)
+    assert observer.in_flight == 1
+    context.state.clear()
+    observer.on_request_end(context=context, record=record)
+    observer.on_request_end(context=context, record=record)  # an end without its start changes nothing
+    assert observer.in_flight == 0

@@ -28,7 +28,6 @@ from ccproxy_metrics.families import MetricFamilies, create_families
 from ccproxy_metrics.handles import CounterHandle, GaugeHandle, HistogramHandle
 from ccproxy_metrics.labels import CappedCombination, CappedLabel, method_label, split_rate_limit_key
 
-_STARTED = "ccproxy_metrics.started"
 # error_type comes partly from provider error bodies; bound it like the model label.
 ERROR_TYPE_LABEL_CAP = 50
 _skip_log = RateLimitedLog(logging.getLogger("ccproxy.metrics"), level=logging.ERROR)
@@ -89,8 +88,9 @@ class MetricsObserver:
         )
         self._attribution_combination = CappedCombination(model_label_cap)
         self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
-        self.in_flight = 0
-        """Requests started and not ended; ``ccproxy_active_requests`` reads it when collected."""
+        self._in_flight: set[int] = set()
+        """The contexts (by ``id``) of requests started and not ended: kept here, not in the context's ``state``,
+        which other plugins may clear; ``ccproxy_active_requests`` reads their number when collected."""
         families.active_requests.set_function(lambda: self.in_flight)
         self._requests = _Children(families.requests, CounterHandle)
         self._response_duration = _Children(families.response_duration, HistogramHandle)
@@ -130,17 +130,19 @@ class MetricsObserver:
 
     def on_request_start(self, context: RequestContext) -> None:
         """Count the request as in flight."""
-        context.state[_STARTED] = True
-        self.in_flight += 1
+        self._in_flight.add(id(context))  # the context lives until its end: its id is no other's meanwhile
 
     def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
         """Take the request out of flight, and put its record aside to be counted."""
-        # Only undo what on_request_start did here, so the gauge can never go negative.
-        if context.state.pop(_STARTED, False):
-            self.in_flight -= 1
+        self._in_flight.discard(id(context))  # only what on_request_start added: the gauge never goes negative
         self._waiting.append(record)
         if len(self._waiting) >= CATCH_UP_EVERY:
             self.catch_up(wait=False)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not ended."""
+        return len(self._in_flight)
 
     @property
     def waiting(self) -> int:
