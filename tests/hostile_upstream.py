@@ -116,16 +116,6 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.Response(body=body, headers=headers)
     if kind == "json-as-stream":  # a whole Message labelled an event stream, to a request that asked for none
         return web.Response(body=_message(b'"claude-haiku-4-5"'), headers={"content-type": "text/event-stream"})
-    if kind == "large-json-as-stream":  # the same past 64 KiB (white space after the JSON is still JSON)
-        body = _message(b'"claude-haiku-4-5"') + b" " * 70_000
-        return web.Response(body=body, headers={"content-type": "text/event-stream"})
-    if kind == "chunked-json-as-stream":  # the same sent as it is made, with no Content-Length
-        answer = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        answer.enable_chunked_encoding()
-        await answer.prepare(request)
-        await answer.write(_message(b'"claude-haiku-4-5"'))
-        await answer.write_eof()
-        return answer
     if kind.startswith("stream-as-"):  # a stream labelled as something else, as a careless fake provider might
         return web.Response(body=STREAM, headers={"content-type": kind.removeprefix("stream-as-")})
     if kind.startswith("chunked-stream-as-"):  # the same, sent as it is made

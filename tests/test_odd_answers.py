@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import httpx
 import pytest
@@ -45,21 +47,19 @@ def test_a_json_answer_to_a_request_that_did_not_stream_is_still_read_as_json(pr
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
 
 
-@pytest.mark.parametrize(
-    "sent", ["json-as-stream", "large-json-as-stream", "chunked-json-as-stream", "stream-as-text/event-stream"]
-)
+@pytest.mark.parametrize("sent", ["json-as-stream", "stream-as-text/event-stream"])
 def test_an_answer_labelled_a_stream_to_a_request_that_asked_for_none_is_read_as_it_is(
     proxy_factory, recorder, hostile, sent
 ):
     # Before, a JSON Message labelled text/event-stream (which the SDKs read as the JSON they asked for)
-    # was recorded as upstream_stream_incomplete with no tokens; later still when it was chunked or past 64 KiB.
+    # was recorded as upstream_stream_incomplete with no tokens.
     proxy = proxy_factory(upstream_url=hostile.url, plugins=[recorder])
     body = json.dumps({**BODY, "stream": False})
     response = httpx.post(proxy.url + "/v1/messages", content=body, headers={**ANTHROPIC, "x-hostile": sent})
     assert response.status_code == 200
     [record] = recorder.wait_for_ends(1)
     assert (record.error_type, record.tokens_input, record.tokens_output) == (None, 10, 5)
-    assert record.streaming is not sent.endswith("json-as-stream")
+    assert record.streaming is (sent != "json-as-stream")
 
 
 @pytest.mark.parametrize(("length", "status"), [(20_000, 200), (70_000, 502)])
@@ -128,3 +128,32 @@ def test_a_body_less_status_to_a_metered_call_is_no_answer(proxy_factory, record
     assert response.status_code == deleted.status_code == code
     assert (first.status_code, first.error_type) == (code, f"http_{code}")
     assert (second.status_code, second.error_type) == (code, None)
+
+
+def test_a_stream_opened_by_a_get_reaches_the_client_as_it_comes(proxy_factory, recorder):
+    # A GET has no body to ask for a stream (a background response resumed with ?stream=true, a session's
+    # events): the answer must pass as it arrives. The provider sends its second event only once the client
+    # has the first, so an answer held whole would never end.
+    first = b'event: response.created\ndata: {"type": "response.created", "response": {"id": "resp_1"}}\n\n'
+    rest = b'event: response.completed\ndata: {"type": "response.completed", "response": {"id": "resp_1"}}\n\n'
+    client_has_the_first = threading.Event()
+
+    def answer(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + first)
+        client_has_the_first.wait(10)
+        connection.sendall(rest)
+        connection.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=lambda: answer(listener.accept()[0]), daemon=True).start()
+        proxy = proxy_factory(upstream_url=f"http://127.0.0.1:{listener.getsockname()[1]}", plugins=[recorder])
+        url = proxy.url + "/v1/responses/resp_1?stream=true"
+        with httpx.stream("GET", url, headers={"authorization": "Bearer sk-test"}, timeout=5) as response:
+            chunks = response.iter_bytes()
+            received = next(chunks)
+            client_has_the_first.set()
+            received += b"".join(chunks)
+    assert received == first + rest
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.streaming) == (200, True)

@@ -118,11 +118,15 @@ def _unlabelled_stream(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
     return streamed and upstream.content_type in _GENERIC_TYPES
 
 
-def _labelled_stream_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
-    """An answer labelled a stream to a request that asked for none: the SDKs read it whole, as the JSON they
-    asked for, whatever its size or framing; so it is read whole too (within the held answers' budget), and
-    as a stream only if it is one."""
-    return not exchange.context.streaming and upstream.content_type == "text/event-stream" and upstream.status == 200
+def _sized_answer_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
+    """An answer labelled a stream, of a known small size, to a request that asked for none: the SDKs read
+    it as the JSON they asked for, so it is read whole, and as a stream only if it is one. A larger or unsized
+    one passes as it arrives: it may be a stream indeed (one opened by a GET, or sent to a request that asked
+    for none), which a client must get as it comes."""
+    if exchange.context.streaming or upstream.content_type != "text/event-stream" or upstream.status != 200:
+        return False
+    length = upstream.content_length
+    return length is not None and length <= WHOLE_BODY_BYTES
 
 
 def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
@@ -165,7 +169,7 @@ def streamed_body_parser(
     input sizes where ``prices`` change, and leave out those an earlier fetch cut short counted
     (``billed_once``).
     """
-    if _labelled_stream_to_a_whole_request(exchange, upstream):
+    if _sized_answer_to_a_whole_request(exchange, upstream):
         return None
     if upstream.content_type == "text/event-stream" or _unlabelled_stream(exchange, upstream):
         return StreamUsageParser(exchange.context.service_type, exchange.reader)
