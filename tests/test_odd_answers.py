@@ -123,11 +123,14 @@ def test_a_body_less_status_to_a_metered_call_is_no_answer(proxy_factory, record
             proxy.url + "/v1/messages", content=json.dumps({**BODY, "stream": False}), headers=headers
         )
         deleted = httpx.delete(proxy.url + "/v1/files/file_1", headers=headers)  # no metered answer belongs there
-        first, second = recorder.wait_for_ends(2)
+        hung_up = httpx.post(
+            proxy.url + "/v1/realtime/calls/c_1/hangup", headers=headers
+        )  # a path ccproxy does not name
+        first, second, third = recorder.wait_for_ends(3)
     code = int(status[:3])
-    assert response.status_code == deleted.status_code == code
+    assert response.status_code == deleted.status_code == hung_up.status_code == code
     assert (first.status_code, first.error_type) == (code, f"http_{code}")
-    assert (second.status_code, second.error_type) == (code, None)
+    assert (second.status_code, second.error_type, third.error_type) == (code, None, None)
 
 
 def test_a_stream_opened_by_a_get_reaches_the_client_as_it_comes(proxy_factory, recorder):

@@ -91,7 +91,7 @@ def read_whole_answer(exchange: Exchange, upstream: aiohttp.ClientResponse, payl
     if 300 <= upstream.status < 400 and upstream.status != 304:  # 304 Not Modified: no redirect
         _note_redirect(exchange, upstream)
         return
-    if upstream.status in NO_CONTENT and exchange.context.method == "POST" and exchange.reader not in NO_USAGE_READERS:
+    if upstream.status in NO_CONTENT and _answers_a_message(exchange):
         _note_no_content(exchange, upstream)
         return
     expects_json = upstream.content_type == "application/json" or _answers_only_json(exchange, upstream)
@@ -138,6 +138,13 @@ def _read_as_stream(exchange: Exchange, payload: bytes) -> None:
 def _nothing_to_say(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
     """An answer with no body by its nature: to HEAD, or ``204``, ``205`` or ``304``."""
     return exchange.context.method == "HEAD" or upstream.status in NO_CONTENT
+
+
+def _answers_a_message(exchange: Exchange) -> bool:
+    """A metered call of a route ccproxy knows: a ``POST`` whose answer is a message, a completion, a response
+    (an unknown ``/v1/...`` path may be a call answered with no content by design, such as a call's hang-up)."""
+    context = exchange.context
+    return context.method == "POST" and exchange.reader not in NO_USAGE_READERS and not context.endpoint.endswith("*")
 
 
 def _note_no_content(exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
