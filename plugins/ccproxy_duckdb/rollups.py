@@ -171,11 +171,12 @@ class _Fetcher:
             f"row_number() OVER (PARTITION BY {mask} ORDER BY sum(requests) DESC, model NULLS LAST) AS place "
             f"FROM (SELECT *, t_us // {self._width} AS slot FROM {self._sums}) "
             "GROUP BY GROUPING SETS ((), (model), (service_type), (slot), (t_us))) "
-            f"WHERE mask <> {self._BY_MODEL} OR place <= {TOP_GROUPS + 1}"
+            f"WHERE mask <> {self._BY_MODEL} OR place <= {TOP_GROUPS + 1} ORDER BY place"
         )
         grouped: dict[str, dict[Any, tuple[Any, ...]]] = {name: {} for name in self._SUM_SETS.values()}
-        rows = self._cursor.execute(sql, self._sums_params).fetchall()
-        for mask, model, service_type, slot, t_us, *values, _ in sorted(rows, key=lambda row: row[-1]):
+        for mask, model, service_type, slot, t_us, *values, _ in self._cursor.execute(
+            sql, self._sums_params
+        ).fetchall():
             kind = self._SUM_SETS[mask]
             key = {"all": None, "model": model, "service_type": service_type, "slot": slot, "t_us": t_us}[kind]
             grouped[kind][key] = tuple(values)
