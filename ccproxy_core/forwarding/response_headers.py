@@ -23,8 +23,9 @@ _MAX_ID_CHARS = 200
 # Bytes an HTTP/1.1 header value may not hold (tab is allowed), which the server refuses to send.
 _UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
-_NOT_TOKEN = re.compile(rb"[^!#$%&'*+.^_`|~0-9A-Za-z-]")
-"""A byte no header name may hold (RFC 9110, 5.1: a name is a token)."""
+_TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+"""The bytes a header name is made of (RFC 9110, 5.1: a name is a token); deleting them leaves nothing of a valid
+one, at a quarter of a regular expression's cost."""
 
 # Hop-by-hop, or set by our own server for this connection.
 _NOT_RETURNED = frozenset(
@@ -57,8 +58,8 @@ def returned_headers(upstream: Iterable[tuple[bytes, bytes]], request_id: str) -
     if _UNSENDABLE_VALUE.search(b"\t".join([value for _, value in out])):
         out = [(name, value) for name, value in out if not _UNSENDABLE_VALUE.search(value)]
     # aiohttp takes a name with a space before its colon ("Connection :"), which the server refuses to send.
-    if _NOT_TOKEN.search(b"".join([name for name, _ in out])):
-        out = [(name, value) for name, value in out if name and not _NOT_TOKEN.search(name)]
+    if b"".join([name for name, _ in out]).translate(None, _TOKEN_BYTES):
+        out = [(name, value) for name, value in out if name and not name.translate(None, _TOKEN_BYTES)]
     return out
 
 
