@@ -40,6 +40,36 @@ def test_realtime_audio_tokens_are_billed_at_the_audio_rates():
     assert cost.total == cost.input + cost.cache_read + cost.output
 
 
+@pytest.mark.parametrize(
+    ("model", "text_in", "text_cached", "image_in", "image_cached", "output"),
+    [
+        ("gpt-realtime-mini", Decimal("0.60"), Decimal("0.06"), Decimal("0.80"), Decimal("0.08"), Decimal("2.40")),
+        ("gpt-realtime", 4, Decimal("0.40"), 5, Decimal("0.50"), 16),
+    ],
+)
+def test_realtime_cached_image_tokens_are_billed_at_the_cached_image_rate(
+    model, text_in, text_cached, image_in, image_cached, output
+):
+    # The SDK's RealtimeResponseUsageInputTokenDetails: cached tokens are a subset of the input, and
+    # ``cached_tokens_details`` splits them by kind as ``image_tokens`` and ``text_tokens`` split the input.
+    event = {
+        "input_tokens": 3000,
+        "output_tokens": 100,
+        "input_token_details": {
+            "text_tokens": 1000,
+            "image_tokens": 2000,
+            "cached_tokens": 2500,
+            "cached_tokens_details": {"text_tokens": 500, "image_tokens": 2000},
+        },
+        "output_token_details": {"text_tokens": 100},
+    }
+    usage = usage_from_json("openai", json.dumps({"object": "realtime.response", "usage": event}).encode(), "responses")
+    cost = PriceBook().compute("openai", model, usage)
+    assert cost.input == 500 * text_in / MTOK  # the uncached text: every uncached image token was cached
+    assert cost.cache_read == (500 * text_cached + 2000 * image_cached) / MTOK
+    assert cost.total == cost.input + cost.cache_read + 100 * output / MTOK  # $0.00073 on gpt-realtime-mini
+
+
 def test_audio_tokens_are_unpriced_where_the_model_has_no_audio_prices_and_at_them_where_it_has():
     body = (
         b'{"model": "gpt-4o-audio-preview-2024-12-17", "usage": {"prompt_tokens": 1000, "completion_tokens": 500,'

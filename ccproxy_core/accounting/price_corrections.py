@@ -30,6 +30,7 @@ PRICE_KEYS = frozenset(
         "cache_audio_read_mtok",
         "output_audio_mtok",
         "input_image_mtok",
+        "cache_image_read_mtok",
         "output_image_mtok",
         "web_searches_kcount",
         "requests_kcount",

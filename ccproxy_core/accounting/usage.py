@@ -69,6 +69,8 @@ class Usage:
     """Of ``output_tokens``, audio ones."""
     image_input_tokens: int = 0
     """Of ``input_tokens``, image ones (OpenAI's image models bill them at their own rate)."""
+    image_cache_read_tokens: int = 0
+    """Of ``cache_read_tokens``, image ones."""
     image_output_tokens: int = 0
     """Of ``output_tokens``, image ones."""
     finish_reason: str | None = None

@@ -46,19 +46,25 @@ def price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Deci
         cache_read_tokens -= usage.audio_cache_read_tokens
         output_tokens -= usage.audio_output_tokens
 
-    (image_input, image_input_tokens), (image_output, image_output_tokens) = (
+    (
+        (image_input, image_input_tokens),
+        (image_cache_read, image_cache_read_tokens),
+        (image_output, image_output_tokens),
+    ) = (
         _at_own_rate(prices, key, count, price)
         for key, count in (
             ("input_image_mtok", usage.image_input_tokens),
+            ("cache_image_read_mtok", usage.image_cache_read_tokens),
             ("output_image_mtok", usage.image_output_tokens),
         )
     )
     input_tokens -= image_input_tokens
+    cache_read_tokens -= image_cache_read_tokens
     output_tokens -= image_output_tokens
 
     # A token kind without a price of its own is billed at its parent's price.
     input_billed_tokens = input_tokens
-    cache_read = audio_cache_read
+    cache_read = audio_cache_read + image_cache_read
     if _rate(prices, "cache_read_mtok") is None:
         input_billed_tokens += cache_read_tokens
     else:

@@ -207,8 +207,7 @@ def read_usage(usage: Usage, raw: Any) -> None:
         usage.cache_read_tokens = cached
     if isinstance(details, dict) and prompt is not None:
         _read_audio_input(usage, details)
-        images = token_count(details.get("image_tokens")) or 0
-        usage.image_input_tokens = min(images, (usage.input_tokens or 0) - usage.audio_input_tokens)
+        _read_image_input(usage, details)
     if completion is not None:
         usage.output_tokens = completion
     output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
@@ -236,10 +235,27 @@ def _read_audio_input(usage: Usage, details: dict[str, Any]) -> None:
     audio = token_count(details.get("audio_tokens"))
     if not audio:
         return
-    cached_details = details.get("cached_tokens_details")
-    cached = token_count(cached_details.get("audio_tokens")) if isinstance(cached_details, dict) else None
-    usage.audio_cache_read_tokens = min(cached or 0, audio, usage.cache_read_tokens or 0)
+    cached = _cached_of_kind(details, "audio_tokens")
+    usage.audio_cache_read_tokens = min(cached, audio, usage.cache_read_tokens or 0)
     usage.audio_input_tokens = min(audio - usage.audio_cache_read_tokens, usage.input_tokens or 0)
+
+
+def _read_image_input(usage: Usage, details: dict[str, Any]) -> None:
+    """Images among the input tokens, as audio: ``image_tokens`` counts the cached ones too (the
+    Realtime API's ``cached_tokens_details.image_tokens``), which bill at their own cached rate."""
+    images = token_count(details.get("image_tokens"))
+    if not images:
+        return
+    cached = _cached_of_kind(details, "image_tokens")
+    usage.image_cache_read_tokens = min(cached, images, (usage.cache_read_tokens or 0) - usage.audio_cache_read_tokens)
+    usage.image_input_tokens = min(
+        images - usage.image_cache_read_tokens, (usage.input_tokens or 0) - usage.audio_input_tokens
+    )
+
+
+def _cached_of_kind(details: dict[str, Any], kind: str) -> int:
+    cached_details = details.get("cached_tokens_details")
+    return (token_count(cached_details.get(kind)) if isinstance(cached_details, dict) else None) or 0
 
 
 class OpenAIStreamReader(StreamReader):
