@@ -96,6 +96,23 @@ def test_web_searches_of_batched_responses_are_billed_per_call_beside_the_halved
     assert cost.total == 3 * ((1_000 * Decimal("1.25") + 100 * 10) / MTOK / 2 + Decimal("0.01"))
 
 
+def test_an_advisor_step_of_a_batched_result_is_billed_at_the_advisor_model_s_batch_rate():
+    # The advisor tool's steps (platform.claude.com, "Advisor tool"): the executor's at its own rates,
+    # the ``advisor_message`` at the model it names. Haiku 4.5 $1 in, $5 out; Opus 4.5 $5 in, $25 out;
+    # half of each in batch.
+    steps = [
+        {"type": "message", "input_tokens": 412, "output_tokens": 89},
+        {"type": "advisor_message", "model": "claude-opus-4-5", "input_tokens": 823, "output_tokens": 1_612},
+        {"type": "message", "input_tokens": 1_348, "output_tokens": 442},
+    ]
+    usage = {"input_tokens": 1_760, "output_tokens": 531, "iterations": steps}
+    recorded, cost = fetched("anthropic", anthropic_line("advised", usage, model="claude-haiku-4-5"))
+    executor = (1_760 * 1 + 531 * 5) / MTOK / 2
+    advisor = (823 * 5 + 1_612 * 25) / MTOK / 2
+    assert cost.total == executor + advisor == Decimal("0.024415")
+    assert recorded.response_model == "claude-haiku-4-5"  # the result's model, as outside a batch
+
+
 def test_counts_of_zero_are_recorded_as_zero_not_as_unknown():
     usage = {"input_tokens": 1000, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
     summed, cost = fetched("anthropic", anthropic_line("a", usage, model="claude-haiku-4-5"))

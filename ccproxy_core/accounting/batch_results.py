@@ -48,6 +48,7 @@ _ADDED_FIELDS = (
     "audio_cache_read_tokens",
     "audio_output_tokens",
     "image_input_tokens",
+    "image_cache_read_tokens",
     "image_output_tokens",
 )
 MAX_BATCH_GROUPS = 256
@@ -69,12 +70,15 @@ class BatchUsage:
     groups: dict[GroupKey, Usage] = field(default_factory=dict)
     unreadable: bool = False
     """A result could not be read whole: the sums are short of the bill."""
+    model: str | None = None
+    """The model every result counted so far names, ``""`` once they differ (a step's own model aside)."""
 
     def add(self, model: str, usage: Usage) -> None:
         """Add one result's usage (each compaction step on its own, priced by its own size)."""
         self.results += 1
         if self.results <= self.counted_before:
             return
+        self.model = model if self.model in (None, model) else ""
         # A charge no price list gives, or a search price of the result's own, cannot be summed by model.
         unsummable = usage.unpriced_charge is not None or usage.web_search_kcount is not None
         self.unreadable = self.unreadable or usage.bad_counts or unsummable
@@ -87,8 +91,11 @@ class BatchUsage:
         self._add_part(model, usage, tools)
 
     def _add_part(self, model: str, result: Usage, part: Usage) -> None:
+        """Add a result, or one of its steps: a step that names its own model (an advisor's, a
+        fallback's) is billed at that model's rates, as it is outside a batch."""
         size = (part.input_tokens or 0) + (part.cache_read_tokens or 0) + (part.cache_write_tokens or 0)
-        key: GroupKey = (model, result.speed, result.inference_geo, bisect.bisect_left(self.thresholds, size))
+        own_model = part.response_model if part is not result and part.response_model else model
+        key: GroupKey = (own_model, result.speed, result.inference_geo, bisect.bisect_left(self.thresholds, size))
         if key not in self.groups and len(self.groups) >= MAX_BATCH_GROUPS:
             key = ("", None, None, 0)
         total = self.groups.get(key)
@@ -183,9 +190,8 @@ def summed_usage(batch: BatchUsage) -> Usage:
                 setattr(usage, name, (getattr(usage, name) or 0) + value)
     if batch.groups:
         usage.service_tier = "batch"  # billed at the batch rate, as each Anthropic result's usage.service_tier says
-    models = {model for model, *_ in batch.groups if model}
-    if len(models) == 1:
-        usage.response_model = models.pop()
+    if batch.model:
+        usage.response_model = batch.model
     return usage
 
 
