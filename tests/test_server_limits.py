@@ -305,3 +305,48 @@ def test_nothing_after_an_oversized_head_is_answered(limited, upstream, after):
         answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 431 ") and answer.count(b"HTTP/1.1 ") == 1, answer[:300]
     assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"0\r\nx-trailer: ", b"5;ext="],
+    ids=["endless-trailer-field", "endless-chunk-extension"],
+)
+def test_chunked_framing_without_end_is_refused_at_the_head_limit_and_recorded(proxy_factory, recorder, framing):
+    # httptools holds a trailer field whole until its line ends: before, one connection grew the
+    # server by 160 MB in 30 s and held its event loop for seconds at a time, until the body deadline.
+    proxy = proxy_factory(plugins=[recorder], server={"max_header_bytes": 8192})
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+            b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n" + framing
+        )
+        try:
+            for _ in range(64):  # 4 MiB, unless the server answers and closes first
+                sock.sendall(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"SERVER__MAX_HEADER_BYTES=8192" in answer
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (400, "invalid_request")
+    assert httpx.get(proxy.url + "/health").status_code == 200
+
+
+def test_a_chunked_body_of_many_small_chunks_and_a_trailer_passes(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder], server={"max_header_bytes": 8192})
+    body = json.dumps(BODY).encode()
+    chunks = b"".join(b"1;n=v\r\n%c\r\n" % byte for byte in body) + b"0\r\nx-trailer: " + b"t" * 4000 + b"\r\n\r\n"
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+            b"content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        )
+        for start in range(0, len(chunks), 100):  # in many reads
+            sock.sendall(chunks[start : start + 100])
+            time.sleep(0.001)
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.status_code, record.model) == (200, "claude-haiku-4-5")

@@ -93,6 +93,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Why this request's head is refused: it is never handed to the app."""
         self._refusal_status = (400, "Bad Request")
         self._head_counted_in_part = False
+        self._framing_bytes = 0
+        """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
+        httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
         """This head began in a read counted as the previous request's: measure it whole when complete."""
         self._answering: RequestResponseCycle | None = None
         """The request being answered; those pipelined behind it wait in uvicorn's queue."""
@@ -133,6 +136,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._reading_head:
             self._head_bytes += len(data)
+        else:
+            self._framing_bytes += len(data)
         super().data_received(data)
         if self._refused is not None:
             self.flow.pause_reading()  # nothing after the refused head is read
@@ -151,6 +156,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 f"the request line and headers are larger than SERVER__MAX_HEADER_BYTES="
                 f"{self._limits.max_header_bytes}",
             )
+        elif self._framing_bytes > self._limits.max_header_bytes and not self.transport.is_closing():
+            self._refuse_body(
+                "the chunked body's framing between its data (a chunk's size line and extensions, or the "
+                f"trailer fields) is larger than SERVER__MAX_HEADER_BYTES={self._limits.max_header_bytes}"
+            )
 
     def _refuse_after_answers(self, status: tuple[int, str], message: str) -> None:
         """Refuse now, or, while an earlier request of this connection is being answered, once its
@@ -168,6 +178,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # After the previous head, reads were not counted: this one's first bytes went uncounted.
         self._head_counted_in_part = not self._reading_head
         self._reading_head = True  # bytes are counted from the end of the previous message on
+        self._framing_bytes = 0
         if self._head_timer is None:
             self._start_head_timer()
 
@@ -201,6 +212,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
+        self._framing_bytes = 0
         if not self._head_refused and self._refused is None:
             super().on_body(body)
 
@@ -245,10 +257,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
-        message = (
+        self._refuse_body(
             "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
             f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})"
         )
+
+    def _refuse_body(self, message: str) -> None:
+        """Answer 400 and close: the app records the request whose body broke off as that 400."""
         cycle = self.cycle
         if cycle is not None and cycle is self._answering and cycle.more_body and not cycle.response_started:
             cycle.scope[BROKEN_BODY] = message  # type: ignore[literal-required]
