@@ -6,6 +6,7 @@ import pytest
 
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.forwarding.route_table import RouteTable, api_path, fallback_route
+from ccproxy_core.providers import service_type_for
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,29 @@ def test_results_url_is_pointed_at_ccproxy_and_nothing_else_changes():
         results_url_through_proxy(b'{"results_url":null}', "https://api.anthropic.com", "http://x")
         == b'{"results_url":null}'
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "provider"),
+    [
+        ("GET", "/v1/messages", "anthropic"),
+        ("OPTIONS", "/v1/messages", "anthropic"),
+        ("DELETE", "/v1/messages/msg_1", "anthropic"),
+        ("GET", "/v1/messages/count_tokens", "anthropic"),
+        ("GET", "/v1/complete", "anthropic"),
+        ("GET", "/v1/chat/completions/chatcmpl-1/messages", "openai"),
+        ("DELETE", "/v1/responses/resp_1/input_items", "openai"),
+        ("GET", "/v1/files/file_1/other", "openai"),  # shared: decided by the headers (none here)
+        ("GET", "/v1/made-up/x", "openai"),
+    ],
+)
+def test_a_path_under_a_resource_only_one_provider_has_goes_to_that_provider_whatever_the_headers(
+    method, path, provider
+):
+    # Before, a GET or DELETE under /v1/messages without Anthropic's headers went to OpenAI with the
+    # operator's OpenAI key, and was recorded as an OpenAI call.
+    route = RouteTable().match(method, path) or fallback_route(method, path)
+    assert service_type_for(route, {}) == provider
+    with_anthropic_headers = service_type_for(route, {"anthropic-version": "2023-06-01"})
+    assert with_anthropic_headers == (route.service_type or "anthropic")
+    assert route.service_type in (provider, None)

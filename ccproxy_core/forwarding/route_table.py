@@ -45,6 +45,19 @@ KNOWN_RESOURCES = frozenset(
 )
 
 
+def _one_provider_resources() -> dict[str, str]:
+    """Resources only one provider has (``messages``: Anthropic's; ``chat``: OpenAI's): any path under
+    them goes to that provider, whatever the headers, as the routes it names do."""
+    providers: dict[str, set[str | None]] = {}
+    for route in PROXY_ROUTES:
+        if route.template.startswith(API_PREFIX):
+            providers.setdefault(route.template.split("/")[2], set()).add(route.service_type)
+    return {resource: kind for resource, kinds in providers.items() if len(kinds) == 1 for kind in kinds if kind}
+
+
+ONE_PROVIDER_RESOURCES = _one_provider_resources()
+
+
 MANAGED_BY_POST = (
     "/v1/vector_stores",
     "/v1/conversations",
@@ -112,11 +125,11 @@ def fallback_route(method: str, path: str) -> ProxyRoute:
     """The route of an API path no route names: provider by headers, a bounded endpoint.
 
     The endpoint is ``/v1/<resource>/*`` for a resource either provider documents, else
-    ``/v1/*``. A ``POST`` may be a metered call ccproxy does not know yet, so its answer is
+    ``/v1/*``; the provider is the resource's when only one provider has it. A ``POST`` may be a metered call ccproxy does not know yet, so its answer is
     read for usage (but on :data:`MANAGED_BY_POST`); other methods read or delete stored objects,
     whose usage was counted.
     """
     resource = path[len(API_PREFIX) :].split("/", 1)[0]
     endpoint = f"/v1/{resource}/*" if resource in KNOWN_RESOURCES else "/v1/*"
     metered = method == "POST" and not any(path == p or path.startswith(p + "/") for p in MANAGED_BY_POST)
-    return ProxyRoute(endpoint, method, None, "usage" if metered else "none")
+    return ProxyRoute(endpoint, method, ONE_PROVIDER_RESOURCES.get(resource), "usage" if metered else "none")
