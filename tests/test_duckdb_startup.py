@@ -197,6 +197,25 @@ def test_a_file_that_is_not_duckdb_stops_start_up(tmp_path):
     assert path.read_text().startswith("these are my notes")
 
 
+def test_a_file_cut_short_stops_start_up_rather_than_losing_every_record_written_to_it(tmp_path):
+    from tests.duckdb_records import numbered_record, write_all
+
+    path = tmp_path / "cut.duckdb"
+    store = open_store(path)
+    write_all(store, [numbered_record(n) for n in range(4)])
+    store.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as file:  # half of it: DuckDB reads the headers and metadata in the first half
+        file.truncate(size // 2)
+    # Before, start-up went well, and every write then failed: each request was answered, none recorded.
+    with pytest.raises(StartupError) as caught:
+        open_store(path)
+    message = str(caught.value)
+    assert f"cannot open DuckDB file {path}: it is {size // 2:,} bytes, where its header counts {size:,}" in message
+    assert "cut short or damaged" in message and "OBSERVABILITY__DUCKDB_PATH" in message
+    assert path.stat().st_size == size // 2  # left as it was
+
+
 def test_an_sqlite_database_is_refused_before_duckdb_would_fetch_an_extension_to_open_it(tmp_path):
     """DuckDB left to itself downloads and loads its SQLite extension, and opens the other program's data."""
     path = tmp_path / "other.db"

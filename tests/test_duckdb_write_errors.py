@@ -209,6 +209,11 @@ def test_a_read_while_the_file_is_closed_after_a_write_error_says_so_and_reads_r
             "stop the other",
         ),
         ("IO Error: No space left on device", "free space on its disk"),
+        (
+            'IO Error: Could not read enough bytes from file "x.duckdb": attempted to read 262144 bytes from '
+            "location 536576",
+            "the file was cut short",
+        ),
     ],
 )
 def test_a_write_error_says_what_to_do_about_its_cause(error, advice):

@@ -20,7 +20,7 @@ from ccproxy_core.duckdb_files import SAFE_OPTIONS, foreign_file
 from ccproxy_core.errors import StartupError
 
 from . import block_cache
-from .schema import SCHEMA_VERSION, migrate
+from .schema import SCHEMA_VERSION, migrate, one_row
 
 DuckDBConfig = dict[str, str | bool | int | float | list[str]]
 """The options ``duckdb.connect`` takes."""
@@ -222,6 +222,10 @@ def _unprepared(path: Path, memory_limit: object, error: duckdb.Error) -> str:
     )
 
 
+_HEADERS_BYTES = 3 * 4096
+"""A DuckDB file's main header and its two database headers, ahead of its blocks."""
+
+
 class ForeignFile(duckdb.IOException):
     """The file at the path is not a DuckDB database (another program's, or damaged): never opened."""
 
@@ -259,4 +263,25 @@ def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
     if foreign is not None:
         raise ForeignFile(f"it is {foreign}; it was left as it was")
     # No session time zone is relied on: timestamps are bound as aware datetimes and read as epoch_us.
-    return duckdb.connect(str(path), config={**config, **SAFE_OPTIONS})
+    connection = duckdb.connect(str(path), config={**config, **SAFE_OPTIONS})
+    short = _shorter_than_its_blocks(connection, path)
+    if short is not None:
+        connection.close()
+        raise ForeignFile(f"it is {short}: cut short or damaged; it was left as it was")
+    return connection
+
+
+def _shorter_than_its_blocks(connection: duckdb.DuckDBPyConnection, path: Path) -> str | None:
+    """How much shorter the file is than the blocks its header counts, else ``None``. DuckDB opens such a
+    file, reading only its headers and metadata, and then fails every write: each record would be lost."""
+    try:
+        block_size, blocks = one_row(
+            connection.execute(
+                "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+            )
+        )
+    except duckdb.Error:  # no memory for even this (a cap of nothing): the migration that follows says so
+        return None
+    needed = _HEADERS_BYTES + int(block_size) * int(blocks)
+    size = path.stat().st_size
+    return f"{size:,} bytes, where its header counts {needed:,}" if size < needed else None

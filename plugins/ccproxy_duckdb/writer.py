@@ -213,4 +213,6 @@ def _what_to_do(error: str) -> str:
         return "make its folder writable by the user ccproxy runs as"
     if "conflicting lock" in lowered:
         return "stop the other process that holds the file"
+    if "could not read enough bytes" in lowered:  # no space to free: its blocks are gone
+        return "the file was cut short: stop ccproxy, move the file away and put back a copy from a backup"
     return "free space on its disk"
