@@ -104,3 +104,45 @@ def test_a_stop_while_a_plugin_never_finishes_starting_stops_ccproxy_and_names_i
     assert len(named) == 1, server.stderr
     assert "ccproxy was told to stop; it was cancelled" in named[0]
     assert "Traceback" not in server.stderr
+
+
+def test_a_stop_while_the_duckdb_file_migrates_exits_1_and_leaves_the_file_to_open_again(tmp_path):
+    # Before, the migration's thread was stopped inside DuckDB at exit: the process aborted (SIGABRT,
+    # "terminate called after throwing"), where a stop during start-up exits with status 1.
+    import duckdb
+
+    from ccproxy_duckdb.database import Database
+    from tests.test_duckdb_startup import write_old_file
+
+    path = tmp_path / "old.duckdb"
+    write_old_file(path, with_version_table=True)
+    with duckdb.connect(str(path)) as connection:  # two million rows of the first schema: seconds to migrate
+        connection.execute(
+            "INSERT INTO access_logs SELECT 'r' || i, now() - to_microseconds(i * 86_400), 'POST', '/v1/messages', "
+            "'/v1/messages', '', '127.0.0.1', 'ua', 'anthropic', 'model-' || (i % 13), false, 200, 1.5, 0.0015, "
+            "10, 5, 0, 0, 0.000042, NULL FROM range(2_000_000) t(i)"
+        )
+        (rows,) = connection.execute("SELECT count(*) FROM access_logs").fetchone()
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "plugins")]),
+        "UPSTREAM__ANTHROPIC_BASE_URL": "http://127.0.0.1:1",
+        "OBSERVABILITY__LOGS_COLLECTION_ENABLED": "true",
+        "OBSERVABILITY__DUCKDB_PATH": str(path),
+    }
+    server = ServeProcess(tmp_path, env)
+    with server.stderr_path.open("ab") as stderr:
+        server.process = subprocess.Popen(server.command, env=server.env, cwd=tmp_path, stdout=stderr, stderr=stderr)
+    try:
+        wait_until(lambda: "Waiting for application startup" in server.stderr, timeout=30, interval=0.01)
+        server.send(signal.SIGTERM)
+        code = server.wait(timeout=60)
+    finally:
+        server.stop()
+    assert "plugin duckdb was still starting" in server.stderr, server.stderr  # the stop came mid-migration
+    assert code == 1, server.stderr
+    database = Database.open(str(path))
+    try:
+        cursor = database.cursor()
+        assert cursor.execute("SELECT count(*) FROM access_logs").fetchone()[0] == rows
+    finally:
+        database.close()

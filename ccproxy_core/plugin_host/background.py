@@ -39,11 +39,15 @@ def background_executor(max_workers: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers, thread_name_prefix=name, initializer=lower_thread_priority)
 
 
-async def run_in_background_thread(name: str, function: Callable[..., T], *args: Any) -> T:
+async def run_in_background_thread(
+    name: str, function: Callable[..., T], *args: Any, finish_before_exit: bool = False
+) -> T:
     """``function(*args)`` in a new background thread, awaited.
 
     A new thread rather than a pool's, so that threads ``function`` starts (a database's own
-    workers, say) inherit the lower priority and no shared thread keeps it.
+    workers, say) inherit the lower priority and no shared thread keeps it. With
+    ``finish_before_exit``, the process waits for ``function`` to end before it exits, even when the
+    task awaiting it was cancelled: a thread stopped at exit inside DuckDB's C++ code aborts the process.
     """
     future: Future[T] = Future()
 
@@ -58,5 +62,5 @@ async def run_in_background_thread(name: str, function: Callable[..., T], *args:
             with contextlib.suppress(InvalidStateError):
                 future.set_result(result)
 
-    threading.Thread(target=run, name=name, daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=not finish_before_exit).start()
     return await asyncio.wrap_future(future)

@@ -28,7 +28,8 @@ async def start_store(ccproxy: Ccproxy) -> None:
     started from it, run there too; the writer keeps normal priority so records keep up.
     """
     settings = ccproxy.settings_of(DuckDBSettings)
-    database = await run_in_background_thread("ccproxy-duckdb-open", open_database, settings)
+    # A stop asked for while the file migrates lets the migration end (or roll back) before the process exits.
+    database = await run_in_background_thread("ccproxy-duckdb-open", open_database, settings, finish_before_exit=True)
     ccproxy.state(PLUGIN_NAME).store = await asyncio.to_thread(DuckDBLogStore.start, database, settings)
 
 
