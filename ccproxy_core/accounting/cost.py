@@ -39,6 +39,7 @@ from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, Secrets, tokens_scaled
+from ccproxy_core.accounting.model_match import another_version
 from ccproxy_core.accounting.price_corrections import (
     PriceCorrection,
     apply_corrections,
@@ -217,7 +218,8 @@ class PriceBook:
     def _lookup(self, provider_id: str, model: str) -> ModelInfo | None:
         snapshot = self._snapshot
         provider = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
-        return provider.find_model(model, all_providers=snapshot.providers) if provider else None
+        found = provider.find_model(model, all_providers=snapshot.providers) if provider else None
+        return None if found is not None and another_version(found.match, model) else found
 
     def _warn_unpriced_label(self, provider_id: str, label: str, value: str) -> None:
         """Once per provider, label and value (a bounded number of them: providers' answers choose them)."""
