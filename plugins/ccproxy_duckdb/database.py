@@ -272,16 +272,28 @@ def _connect(path: Path, config: DuckDBConfig) -> duckdb.DuckDBPyConnection:
 
 
 def _shorter_than_its_blocks(connection: duckdb.DuckDBPyConnection, path: Path) -> str | None:
-    """How much shorter the file is than the blocks its header counts, else ``None``. DuckDB opens such a
+    """How much shorter the file is than the blocks its tables use, else ``None``. DuckDB opens such a
     file, reading only its headers and metadata, and then fails every write: each record would be lost."""
+    size = path.stat().st_size
     try:
         block_size, blocks = one_row(
             connection.execute(
                 "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
             )
         )
-    except duckdb.Error:  # no memory for even this (a cap of nothing): the migration that follows says so
+        if size >= _HEADERS_BYTES + int(block_size) * int(blocks):
+            return None
+        # The header also counts free blocks that a checkpoint cut off the file's end (DuckDB shrinks the file
+        # and counts them until its next checkpoint): only the blocks the tables use must be there.
+        highest = -1
+        for (table,) in connection.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall():
+            (last,) = one_row(
+                connection.execute("SELECT max(block_id) FROM pragma_storage_info(?) WHERE persistent", [table])
+            )
+            highest = max(highest, -1 if last is None else int(last))
+    except duckdb.Error:  # no memory for even this (a cap of nothing), say: the migration that follows says so
         return None
-    needed = _HEADERS_BYTES + int(block_size) * int(blocks)
-    size = path.stat().st_size
-    return f"{size:,} bytes, where its header counts {needed:,}" if size < needed else None
+    needed = _HEADERS_BYTES + int(block_size) * (highest + 1)
+    return f"{size:,} bytes, where its tables' blocks need {needed:,}" if size < needed else None
