@@ -184,3 +184,29 @@ def test_an_upgrade_still_unanswered_when_the_server_stops_is_the_servers_cut_no
     # Before: 499 "the client left before its upgrade was answered", though the client got the server's 500.
     assert answers and answers[0].status_code == 500
     assert (record.status_code, record.error_type, record.upstream_status) == (500, "proxy_cancelled", None)
+
+
+def test_subprotocols_sent_in_two_headers_are_refused_before_any_key_is_chosen(proxy_factory, recorder, provider):
+    # Before, only the first header was read: the client's key in the second was dropped, the
+    # operator's sent in its place, and the record named the operator's key.
+    proxy = proxy_factory(
+        upstream_url=provider.url, plugins=[recorder], upstream={"openai_api_key": "sk-operator-0123456789"}
+    )
+    head = (
+        "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\n"
+        "upgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
+        "sec-websocket-protocol: realtime\r\n"
+        "sec-websocket-protocol: openai-insecure-api-key.sk-client-0123456789abcdef\r\nx-raw: 429\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(head.encode())
+        answer = b""
+        while not answer.endswith(b"}"):
+            if not (chunk := client.recv(65536)):
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"sec-websocket-protocol header was sent more than once" in answer
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (400, "invalid_request")
+    assert provider.received == []  # nothing was sent on

@@ -65,13 +65,23 @@ class PoolTimeout(Exception):
     """No pooled connection came free within ``UPSTREAM__POOL_TIMEOUT_SECONDS``."""
 
 
+_SUBPROTOCOLS = "sec-websocket-protocol"
+_SENT_ONCE = CREDENTIAL_SET | {_SUBPROTOCOLS}
+"""Headers a second copy of would carry another key: the WebSocket subprotocols carry one too
+(``openai-insecure-api-key.<key>``), and every reader of theirs takes the first copy."""
+
+
 class UnsendableHeader(ValueError):
     """A client's header ccproxy cannot forward as it is: its bytes are not UTF-8 (aiohttp sends text as
     UTF-8, so they would change), or it is a credential sent twice (which key the provider bills is
     then unknown, and the record would name one of them)."""
 
     def __init__(self, name: str, repeated: bool = False) -> None:
-        if repeated:
+        if repeated and name == _SUBPROTOCOLS:
+            super().__init__(
+                f"the {name} header was sent more than once; send the subprotocols as one comma-separated list"
+            )
+        elif repeated:
             super().__init__(f"the {name} header was sent more than once; send one key per request")
         else:
             super().__init__(f"the {name} header is not valid UTF-8, and ccproxy forwards headers only unchanged")
@@ -213,7 +223,7 @@ def forwarded_headers(headers: Headers, provider: Provider, settings: Settings) 
             sent = value if value.isascii() else _as_received(name, value)
             kept = strip_session_cookies(sent) if name == "cookie" else sent
             if kept is not None:
-                if name in CREDENTIAL_SET and name in out:
+                if name in _SENT_ONCE and name in out:
                     raise UnsendableHeader(name, repeated=True)
                 out.add(name, kept)
     if not client_sent_key(out):  # credentials are never dropped above: these are the client's as sent
