@@ -37,6 +37,13 @@ def error_location(caught: pytest.ExceptionInfo) -> tuple:
         ("2025-01-31T12:00:00", datetime(2025, 1, 31, 12, tzinfo=UTC)),
         ("1738324800", datetime(2025, 1, 31, 12, tzinfo=UTC)),
         ("1738324800.25", datetime(2025, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)),
+        # Rows are timed to the microsecond: a finer time is the next microsecond (before: dropped digits
+        # moved a window's end before a row it should hold, and its start before a row it should not).
+        ("2025-01-31T12:00:00.8678364Z", datetime(2025, 1, 31, 12, 0, 0, 867837, tzinfo=UTC)),
+        ("2025-01-31T12:00:00.867836000Z", datetime(2025, 1, 31, 12, 0, 0, 867836, tzinfo=UTC)),
+        ("2025-01-31T12:00:00,0000001+00:00", datetime(2025, 1, 31, 12, 0, 0, 1, tzinfo=UTC)),
+        ("1738324800.8678364", datetime(2025, 1, 31, 12, 0, 0, 867837, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.9999999Z", datetime.max.replace(tzinfo=UTC)),
     ],
 )
 def test_times_are_iso_8601_or_unix_seconds(text, expected):
