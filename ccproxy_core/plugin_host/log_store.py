@@ -203,7 +203,12 @@ class EncodedRows:
 
 @runtime_checkable
 class LogStore(Protocol):
-    """What the logs API needs from an access-log store."""
+    """What the logs API needs from an access-log store.
+
+    A store that can read :meth:`analytics` and :meth:`groups` from one state may also offer
+    ``async analytics_with_groups(filters, bucket, grouping) -> (analytics, groups)``; the API then
+    uses it, so that one answer's groups add up to its totals while records are being written.
+    """
 
     backend: str
     """Short name shown by /logs/status (``"duckdb"``)."""

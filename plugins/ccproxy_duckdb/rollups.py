@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from ccproxy_core.plugin_host.log_store import TOP_GROUPS, Bucket, LogFilters
+from ccproxy_core.plugin_host.log_store import TOP_GROUPS, Bucket, Grouping, LogFilters
 from ccproxy_core.plugin_host.store_answers import (
     BUCKET_MICROS,
     RECENT_ERRORS,
@@ -29,6 +29,7 @@ from ccproxy_core.plugin_host.store_answers import (
 
 from . import rollup_sql
 from .analytics import analytics, recent_errors_after
+from .groups import groups
 from .queries import where_clause
 from .rollup_keeper import read_watermarks
 from .rollup_sql import LEVELS, MINUTE, Level
@@ -44,18 +45,29 @@ _ROLLUP_FILTERS = frozenset(
 
 def answer_analytics(cursor: duckdb.DuckDBPyConnection, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
     """GET /logs/analytics: from the rollups when they can answer, else by the exact scan."""
-    if not _worth_rollups(filters) or not rollups_can_filter(filters):
-        return analytics(cursor, filters, bucket)
+    return analytics_and_groups(cursor, filters, bucket, None)[0]
+
+
+def analytics_and_groups(
+    cursor: duckdb.DuckDBPyConnection, filters: LogFilters, bucket: Bucket, grouping: Grouping | None
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """:func:`answer_analytics` and the groups of ``grouping``, every statement read in one transaction:
+    the parts of one answer add up to its totals while the writer adds rows (in autocommit, each
+    statement saw the rows written by its own start)."""
     cursor.execute("BEGIN TRANSACTION")
     try:
-        pieces = plan(filters, bucket, read_watermarks(cursor))
-        if not any(level is not None for level, _, _ in pieces):
-            result = analytics(cursor, filters, bucket)
-        else:
+        pieces = (
+            plan(filters, bucket, read_watermarks(cursor))
+            if _worth_rollups(filters) and rollups_can_filter(filters)
+            else []
+        )
+        if any(level is not None for level, _, _ in pieces):
             result = rollup_analytics(cursor, filters, bucket, pieces)
+        else:
+            result = analytics(cursor, filters, bucket)
+        return result, None if grouping is None else groups(cursor, filters, grouping)
     finally:
         cursor.execute("ROLLBACK")  # it only read
-    return result
 
 
 def _worth_rollups(filters: LogFilters) -> bool:

@@ -21,7 +21,7 @@ from . import queries, sessions
 from .database import Database
 from .groups import groups
 from .retention import RetentionWorker
-from .rollups import answer_analytics
+from .rollups import analytics_and_groups, answer_analytics
 from .settings import DuckDBSettings
 from .writer import LogWriter
 
@@ -109,6 +109,13 @@ class DuckDBLogStore:
     async def analytics(self, filters: LogFilters, bucket: Bucket) -> dict[str, Any]:
         """Aggregates over the window in ``filters``: from the rollups when they can answer (see :mod:`.rollups`)."""
         return await self._read(answer_analytics, filters, bucket)
+
+    async def analytics_with_groups(
+        self, filters: LogFilters, bucket: Bucket, grouping: Grouping
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """:meth:`analytics` and :meth:`groups` read in one transaction: the groups add up to the totals."""
+        result, grouped = await self._read(analytics_and_groups, filters, bucket, grouping)
+        return result, grouped or []
 
     async def groups(self, filters: LogFilters, grouping: Grouping) -> list[dict[str, Any]]:
         """Sums per group, top N and ``other`` (see :mod:`.groups`)."""

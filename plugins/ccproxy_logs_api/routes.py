@@ -23,8 +23,11 @@ from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_g
 from ccproxy_core.plugin_host.log_store import (
     SORTABLE_COLUMNS,
     TOP_GROUPS,
+    Bucket,
     EncodedRowReads,
     EncodedRows,
+    Grouping,
+    LogFilters,
     LogStore,
     show_unknown_costs,
 )
@@ -233,16 +236,27 @@ async def logs_analytics(
     chosen = choose_bucket(bucket, start, end)
     grouping = parse_grouping(group_by, top, breakdown)
     row_filters = filters.to_filters(start, end)
-    result = await _ask(store.analytics(row_filters, chosen))  # type: ignore[arg-type]
+    result, groups = await _analytics_and_groups(store, row_filters, chosen, grouping)  # type: ignore[arg-type]
     result["by_model"] = top_models(result.get("by_model") or [])
     for breakdown_rows in ("by_model", "by_service_type"):
         show_unknown_costs(result.get(breakdown_rows) or [])
-    if grouping is not None:
+    if grouping is not None and groups is not None:
         result["group_by"] = group_by
-        groups = await _ask(store.groups(row_filters, grouping))
         names = configured_key_names(request.app.state.settings.attribution)
         result["groups"] = show_unknown_costs(name_key_groups(groups, grouping, names))
     return await json_answer({"window": {"start": start.isoformat(), "end": end.isoformat()}, **result})
+
+
+async def _analytics_and_groups(
+    store: LogStore, filters: LogFilters, bucket: Bucket, grouping: Grouping | None
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """Both from one read where the store offers it (``analytics_with_groups``), so the groups add up to
+    the totals while records are written; else one read after the other."""
+    together = getattr(store, "analytics_with_groups", None)
+    if grouping is not None and together is not None:
+        return await _ask(together(filters, bucket, grouping))
+    result = await _ask(store.analytics(filters, bucket))
+    return result, None if grouping is None else await _ask(store.groups(filters, grouping))
 
 
 async def logs_entries(
