@@ -131,6 +131,9 @@ def test_a_model_without_a_known_price_shows_no_cost_rather_than_zero(proxy_fact
         assert by_model["claude-haiku-4-5"]["cost_usd"] == pytest.approx(float(sum(r.cost_usd or 0 for r in haiku)))
     service = {row["service_type"]: row for row in result["by_service_type"]}
     assert service["openai"]["unpriced_requests"] == 1 and service["openai"]["cost_usd"] > 0
+    # The totals too: before, a window of unpriced requests alone said $0.00, where its rows say null.
+    alone = httpx.get(f"{proxy.url}/logs/analytics", params={"hours": 1, "model": "mystery-model-x"}).json()
+    assert alone["cost"] == {"total_usd": None, "per_request_usd": None, "unpriced_requests": 1}
 
 
 def test_query_pages_and_entries(proxy_factory):

@@ -78,6 +78,9 @@ class Sums:
         return {**parts, "total": sum(parts.values())}
 
     def cost(self) -> dict[str, Any]:
+        """The total of the known costs; ``None`` when no request has one, not a 0 that would read as known."""
+        if self.requests and self.unpriced >= self.requests:
+            return {"total_usd": None, "per_request_usd": None, "unpriced_requests": self.unpriced}
         per_request = self.cost_usd / self.requests if self.requests else 0.0
         return {"total_usd": self.cost_usd, "per_request_usd": per_request, "unpriced_requests": self.unpriced}
 
