@@ -14,13 +14,13 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 
 from ccproxy_core.plugin_host.log_store import LogFilters, NameFilter, PagePosition
+from ccproxy_core.time_text import iso_time, unix_time
 
 from .attribution_params import AttributionParams, attribution_params
 
@@ -43,36 +43,20 @@ def param_error(name: str, message: str, value: Any = None, location: str = "que
     return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
 
 
-_UNIX_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-"""Digits, maybe a fraction: no sign (a time before 1970 is a mistake) and no exponent, as the docs say."""
-
-
-_FRACTION = re.compile(r":[0-9]{2}[.,]([0-9]+)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def parse_time(name: str, value: str | None) -> datetime | None:
-    """ISO 8601 (``2025-01-31T12:00:00Z``; no zone means UTC) or Unix seconds (``1738324800.5``).
-
-    Rows are timed to the microsecond: a time given finer (Go's nanoseconds) is taken at the next
-    microsecond, so a window includes just the rows at or after its start and before its end."""
+    """ISO 8601 (``2025-01-31T12:00:00Z``; no zone means UTC) or Unix seconds (``1738324800.5``; ASCII digits,
+    no sign or exponent), at the next microsecond when given finer (see :mod:`ccproxy_core.time_text`)."""
     if value is None or value == "":
         return None
     text = value.strip()
-    if _UNIX_SECONDS.fullmatch(text):  # float() alone would also take "١٢٣", "1_000", "-5" and "1e9"
-        try:
-            return _EPOCH + timedelta(microseconds=int((Decimal(text) * 1_000_000).to_integral_value(ROUND_CEILING)))
-        except (ValueError, OverflowError, OSError):
-            pass
+    if (unix := unix_time(text)) is not None:
+        return unix
     if text.endswith("z"):  # RFC 3339 allows "z" for "Z"; Python reads only the capital
         text = text[:-1] + "Z"
     try:
-        moment = datetime.fromisoformat(text)  # it drops digits past the sixth
+        moment = iso_time(text)
     except ValueError:
         raise param_error(name, "must be an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds", value) from None
-    fraction = _FRACTION.search(text)
-    if fraction is not None and fraction[1][6:].strip("0") and moment.replace(tzinfo=None) < datetime.max:
-        moment += timedelta(microseconds=1)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     try:

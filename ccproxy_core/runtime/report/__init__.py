@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from ccproxy_core.errors import CcproxyError
+from ccproxy_core.time_text import iso_time
 
 from .build import KINDS, build_rows, default_window, totals
 
@@ -18,7 +19,7 @@ def _parse_moment(name: str, value: str | None, end_of_day: bool) -> datetime | 
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        moment = iso_time(value)  # at the next microsecond when finer, as /logs takes it
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not a date (2025-01-31) or ISO time (2025-01-31T12:00)", param_hint=name
