@@ -32,6 +32,16 @@ def read_answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
     return received
 
 
+def endless_line_answer(sock: socket.socket) -> bytes:
+    """Go on with the line begun on ``sock`` for 4 MiB, unless the server answers and closes first; its answer."""
+    try:
+        for _ in range(64):
+            sock.sendall(b"a" * 65536)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return read_answer(sock)
+
+
 @pytest.fixture
 def limited(proxy_factory):
     return proxy_factory(server={"max_header_bytes": 8192, "header_timeout_seconds": 2.0, "max_connections": 20})
@@ -40,12 +50,7 @@ def limited(proxy_factory):
 def test_a_request_head_over_the_limit_gets_431_and_is_closed(limited):
     with socket.create_connection(address(limited.url)) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
-        try:
-            for _ in range(64):  # 4 MiB of one header line, unless the server closes first
-                sock.sendall(b"a" * 65536)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        answer = read_answer(sock)
+        answer = endless_line_answer(sock)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"SERVER__MAX_HEADER_BYTES=8192" in answer
     assert httpx.get(limited.url + "/health").status_code == 200
@@ -321,12 +326,7 @@ def test_chunked_framing_without_end_is_refused_at_the_head_limit_and_recorded(p
             b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
             b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n" + framing
         )
-        try:
-            for _ in range(64):  # 4 MiB, unless the server answers and closes first
-                sock.sendall(b"a" * 65536)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        answer = read_answer(sock)
+        answer = endless_line_answer(sock)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
     assert b"SERVER__MAX_HEADER_BYTES=8192" in answer
     (record,) = recorder.wait_for_ends(1)
