@@ -51,8 +51,6 @@ def parse_time(name: str, value: str | None) -> datetime | None:
     text = value.strip()
     if (unix := unix_time(text)) is not None:
         return unix
-    if text.endswith("z"):  # RFC 3339 allows "z" for "Z"; Python reads only the capital
-        text = text[:-1] + "Z"
     try:
         moment = iso_time(text)
     except ValueError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import click
 
@@ -26,7 +26,7 @@ def _parse_moment(name: str, value: str | None, end_of_day: bool) -> datetime | 
         ) from None
     try:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        if end_of_day and len(value) == 10:
+        if end_of_day and _is_a_date(value):
             moment += timedelta(days=1)  # --until 2025-01-31 includes that whole day
     except OverflowError:
         raise click.BadParameter(
@@ -34,6 +34,15 @@ def _parse_moment(name: str, value: str | None, end_of_day: bool) -> datetime | 
             param_hint=name,
         ) from None
     return moment
+
+
+def _is_a_date(value: str) -> bool:
+    """A date alone, in any of ISO's forms (``2025-01-31``, ``20250131``, ``2025-W05-5``), not a time."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _default_start(end: datetime, span: timedelta) -> datetime:
