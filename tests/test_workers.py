@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -256,6 +257,11 @@ def test_paths_served_by_the_hub_keep_the_token_the_host_check_and_the_clients_a
         assert httpx.get(server.url + "/metrics").status_code == 401
         assert httpx.get(server.url + "/metrics", headers=token).status_code == 200
         assert httpx.get(server.url + "/metrics", headers={**token, "host": "evil.example"}).status_code == 403
+        assert httpx.get(server.url + "/metrics", headers={**token, "host": "ccproxy-hub"}).status_code == 403
+        # HTTP/1.0 needs no Host (health checkers send none): before, the hub judged the one added to reach it.
+        with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=10) as client:
+            client.sendall(b"GET /metrics HTTP/1.0\r\nauthorization: Bearer workers-secret-token\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 200 ")
         # A client cannot pass itself off as another address: its copy of the workers' header is dropped.
         spoofed = httpx.get(server.url + "/not-an-api-path", headers={"x-ccproxy-worker-client": "http 203.0.113.9 1"})
         assert spoofed.status_code == 404

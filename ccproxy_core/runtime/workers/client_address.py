@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ccproxy_core.runtime.workers.forward import WORKER_CLIENT_HEADER
+from ccproxy_core.runtime.workers.forward import NO_HOST, WORKER_CLIENT_HEADER
 
 
 class WorkerClientAddress:
@@ -32,7 +32,9 @@ class WorkerClientAddress:
 
 
 def _apply_worker_view(scope: Scope, passed: str) -> None:
-    scheme, address, port, server_address, server_port = [*passed.split(" "), "", "", "", "", ""][:5]
+    scheme, address, port, server_address, server_port, host = [*passed.split(" "), "", "", "", "", "", ""][:6]
+    if host == NO_HOST:  # the Host aiohttp added to reach the hub: the client's request had none
+        scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"host"]
     scope["client"] = (address, int(port)) if address and port.isdigit() else None
     if server_port.isdigit() and int(server_port):
         scope["server"] = (server_address, int(server_port))

@@ -26,11 +26,14 @@ log = logging.getLogger("ccproxy.workers")
 _failure_log = RateLimitedLog(log)
 
 WORKER_CLIENT_HEADER = b"x-ccproxy-worker-client"
-"""``<scheme> <client address> <client port> <server address> <server port>``, set by a worker.
+"""``<scheme> <client address> <client port> <server address> <server port>``, set by a worker, and
+``no-host`` after them when the client sent no Host header (HTTP/1.0 may not): the ``Host`` aiohttp
+adds to reach the hub is then not the client's, and the hub leaves it out.
 
 Believed only on the hub's socket. The server's address is the one the client connected to,
 which the hub, listening on a unix socket, cannot know itself.
 """
+NO_HOST = "no-host"
 _HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -102,8 +105,10 @@ def _forwarded_headers(scope: Scope) -> CIMultiDict[str]:
             headers.add(name.decode("latin-1"), value.decode("latin-1"))
     client = scope.get("client") or ("", 0)
     server = scope.get("server") or ("", 0)
+    sent_host = any(name == b"host" for name, _ in scope["headers"])
     headers[WORKER_CLIENT_HEADER.decode()] = (
         f"{scope.get('scheme', 'http')} {client[0]} {client[1]} {server[0]} {server[1] or 0}"
+        + ("" if sent_host else f" {NO_HOST}")
     )
     return headers
 
