@@ -125,9 +125,9 @@ def fallback_route(method: str, path: str) -> ProxyRoute:
     """The route of an API path no route names: provider by headers, a bounded endpoint.
 
     The endpoint is ``/v1/<resource>/*`` for a resource either provider documents, else
-    ``/v1/*``; the provider is the resource's when only one provider has it. A ``POST`` may be a metered call ccproxy does not know yet, so its answer is
-    read for usage (but on :data:`MANAGED_BY_POST`); other methods read or delete stored objects,
-    whose usage was counted.
+    ``/v1/*``; the provider is the resource's when only one provider has it. A ``POST`` may be
+    a metered call ccproxy does not know yet, so its answer is read for usage (but on
+    :data:`MANAGED_BY_POST`); other methods read or delete stored objects, whose usage was counted.
     """
     resource = path[len(API_PREFIX) :].split("/", 1)[0]
     endpoint = f"/v1/{resource}/*" if resource in KNOWN_RESOURCES else "/v1/*"

@@ -93,10 +93,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Why this request's head is refused: it is never handed to the app."""
         self._refusal_status = (400, "Bad Request")
         self._head_counted_in_part = False
+        """This head began in a read counted as the previous request's: measure it whole when complete."""
         self._framing_bytes = 0
         """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
         httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
-        """This head began in a read counted as the previous request's: measure it whole when complete."""
         self._answering: RequestResponseCycle | None = None
         """The request being answered; those pipelined behind it wait in uvicorn's queue."""
 
