@@ -116,6 +116,19 @@ def test_audio_counts_that_are_not_a_part_of_the_tokens_are_never_more_than_them
     assert PriceBook().compute("openai", "gpt-realtime", usage).total >= 0
 
 
+@pytest.mark.parametrize("cached", ['"800"', "NaN", "1e308", "-5", "5000", "true", "null"])
+def test_cached_image_counts_that_are_not_a_part_of_the_tokens_are_never_more_than_them(cached):
+    body = (
+        '{"object": "realtime.response", "usage": {"input_tokens": 1000, "output_tokens": 100,'
+        ' "input_token_details": {"cached_tokens": 400, "image_tokens": 600,'
+        f' "cached_tokens_details": {{"image_tokens": {cached}}}}}}}}}'
+    ).encode()
+    usage = usage_from_json("openai", body, "responses")
+    assert 0 <= usage.image_cache_read_tokens <= 400 and 0 <= usage.image_input_tokens <= 600
+    assert usage.image_cache_read_tokens + usage.image_input_tokens <= 600
+    assert PriceBook().compute("openai", "gpt-realtime", usage).total >= 0
+
+
 IMAGE_USAGE = {
     "total_tokens": 5010,
     "input_tokens": 850,
