@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -161,6 +162,27 @@ def test_openai_calls_that_are_not_billed_cost_nothing(proxy_factory, recorder):
     # Before: read as a metered call without usage, of unknown cost, in every unpriced count.
     assert (record.endpoint, record.status_code, record.cost_usd, record.priced) == (
         "/v1/vector_stores/*",
+        200,
+        0,
+        True,
+    )
+
+
+def test_anthropic_admin_calls_are_management_calls(proxy_factory, recorder):
+    # An invite as Anthropic's Admin API answers one: no usage, as no admin call is billed.
+    invite = (
+        b'{"id": "invite_1", "type": "invite", "email": "a@example.com", "role": "user", "status": "pending",'
+        b' "invited_at": "2026-12-01T00:00:00Z", "expires_at": "2026-12-22T00:00:00Z", "rbac_group_ids": []}'
+    )
+    with raw_upstream({"": json_answer(b"200 OK", invite)}) as upstream:
+        proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url)
+        client = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-admin-test", max_retries=0)
+        assert client.organization.invites.create(email="a@example.com", role="user").id == "invite_1"
+        [record] = recorder.wait_for_ends(1)
+    # Before: recorded under /v1/* as a metered call without usage, of unknown cost.
+    assert (record.endpoint, record.service_type, record.status_code, record.cost_usd, record.priced) == (
+        "/v1/organizations/*",
+        "anthropic",
         200,
         0,
         True,

@@ -54,6 +54,10 @@ def test_unknown_paths_get_a_bounded_endpoint_whatever_they_are():
     for path in ("/v1/vector_stores", "/v1/vector_stores/vs_1/search", "/v1/conversations/c/items"):
         assert fallback_route("POST", path).reader == "none"
     assert fallback_route("POST", "/v1/realtime/client_secrets").reader == "none"
+    # Nor does Anthropic bill its Admin and Compliance APIs.
+    for path in ("/v1/organizations/invites", "/v1/compliance/review/cases/c_1/respond"):
+        assert fallback_route("POST", path).reader == "none"
+    assert fallback_route("POST", "/v1/organizations/workspaces").template == "/v1/organizations/*"
     assert fallback_route("POST", "/v1/realtime/calls").reader == "usage"
     assert fallback_route("POST", "/v1/vector_stores_new").reader == "usage"
 

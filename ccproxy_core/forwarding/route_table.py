@@ -35,6 +35,8 @@ KNOWN_RESOURCES = frozenset(
         "videos",
         "realtime",
         "organization",
+        "organizations",
+        "compliance",
         "skills",
         "chatkit",
         "agents",
@@ -65,10 +67,14 @@ MANAGED_BY_POST = (
     "/v1/realtime/sessions",
     "/v1/realtime/transcription_sessions",
     "/v1/organization",
+    "/v1/organizations",
+    "/v1/compliance",
 )
-"""OpenAI paths whose ``POST`` creates, changes or searches stored objects, or hands out a short-lived
-key: no call of theirs is billed (vector stores are billed by the gigabyte-day they hold, which no
-answer shows), so they are management calls, cost 0 when they went well, not calls of unknown cost."""
+"""Paths whose ``POST`` creates, changes or searches stored objects, or hands out a short-lived key
+(OpenAI's), or administers the organization (OpenAI's ``organization``, Anthropic's Admin API under
+``organizations`` and its Compliance API): no call of theirs is billed (vector stores are billed by the
+gigabyte-day they hold, which no answer shows), so they are management calls, cost 0 when they went
+well, not calls of unknown cost."""
 
 
 class RouteTable:
