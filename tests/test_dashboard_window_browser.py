@@ -159,3 +159,26 @@ def test_a_window_named_in_the_address_bar_is_the_window_shown(open_dashboard, p
     assert int(query["end_time"]) - int(query["start_time"]) == 86_400
     expect(tab.locator('[data-window="24h"]')).to_have_attribute("aria-pressed", "true")
     problems.assert_none()
+
+
+@pytest.mark.parametrize(("errors", "shown"), [(1, "<0.01%"), (24_999, ">99.9%"), (0, "0.0%")])
+def test_an_error_rate_between_none_and_all_never_reads_as_either(browser, proxy_factory, errors, shown):
+    proxy = proxy_factory(observability=ALL_LOGS_ON)
+    send_anthropic(proxy.url, "one")
+    stored(proxy.url, 1)
+
+    def busier(route):  # the stored answer, as a window of 25,000 requests would give it
+        answer = route.fetch()
+        analytics = answer.json()
+        analytics["totals"].update(requests=25_000, errors=errors, error_rate=errors / 25_000)
+        route.fulfill(response=answer, json=analytics)
+
+    context = browser.new_context(locale="en-US")
+    try:
+        context.route("**/logs/analytics*", busier)
+        tab = context.new_page()
+        tab.goto(f"{proxy.url}/dashboard#15m")
+        expect(tile_value(tab, "requests")).to_have_attribute("data-value", "25000", timeout=10_000)
+        expect(tile_value(tab, "error_rate")).to_have_text(shown)
+    finally:
+        context.close()

@@ -30,6 +30,9 @@ export function formatCount(value) {
 export function formatPercent(ratio) {
   if (!isNumber(ratio)) return DASH;
   const percent = ratio * 100;
+  // A rate between none and all never reads as either: 1 error in 30,000 requests is not "0.00%".
+  if (percent > 0 && percent < 0.005) return "<" + percentFormats[1].format(0.0001);
+  if (percent >= 99.95 && percent < 100) return ">" + percentFormats[0].format(0.999);
   return percentFormats[percent > 0 && percent < 10 ? 1 : 0].format(ratio);
 }
 
