@@ -80,6 +80,29 @@ ADVISED_BY_AN_UNKNOWN_MODEL = {
     **ADVISED,
     "iterations": [{**step, "model": "claude-unknown-9"} if "model" in step else step for step in ADVISED_STEPS],
 }
+# Steps without a ``cache_creation`` split of their own (the SDK's BetaMessageIterationUsage has it
+# optional): the answer's split still says its 10,000 cache writes last an hour.
+ONE_HOUR_WRITES = {
+    "input_tokens": 1_200,
+    "output_tokens": 300,
+    "cache_read_input_tokens": 10_000,
+    "cache_creation_input_tokens": 10_000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 10_000},
+    "iterations": [
+        {"type": "message", "input_tokens": 500, "output_tokens": 100, "cache_creation_input_tokens": 10_000},
+        {"type": "message", "input_tokens": 700, "output_tokens": 200, "cache_read_input_tokens": 10_000},
+    ],
+}
+# Two steps wrote and some writes last an hour: which step's, the answer does not say.
+UNSETTLED_ONE_HOUR_WRITES = {
+    **ONE_HOUR_WRITES,
+    "cache_creation_input_tokens": 20_000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 12_000, "ephemeral_1h_input_tokens": 8_000},
+    "iterations": [
+        {"type": "message", "input_tokens": 500, "output_tokens": 100, "cache_creation_input_tokens": 10_000},
+        {"type": "message", "input_tokens": 700, "output_tokens": 200, "cache_creation_input_tokens": 10_000},
+    ],
+}
 US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
 
 
@@ -119,6 +142,10 @@ ANSWERS = {
     "advised-stream": final_usage_stream("claude-haiku-4-5-20251001", 740, ADVISED),
     "advised-unknown": json_answer(
         b"200 OK", json.dumps(message("claude-haiku-4-5-20251001", ADVISED_BY_AN_UNKNOWN_MODEL)).encode()
+    ),
+    "one-hour-writes": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", ONE_HOUR_WRITES)).encode()),
+    "unsettled-one-hour-writes": json_answer(
+        b"200 OK", json.dumps(message("claude-opus-4-6", UNSETTLED_ONE_HOUR_WRITES)).encode()
     ),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
 }
@@ -185,3 +212,17 @@ def test_us_only_inference_costs_a_tenth_more_on_every_token_price(proxy, record
     [record] = recorder.wait_for_ends(1)
     standard = (1_000 * 5 + 100 * 25 + 10_000 * Decimal("0.5")) / MTOK  # $0.0125
     assert record.cost_usd == standard * Decimal("1.1")  # $0.01375
+
+
+def test_the_answers_one_hour_writes_count_when_its_steps_give_no_split(proxy, recorder):
+    assert send(proxy, "one-hour-writes").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # Opus 4.6: $5 input, $25 output, $0.50 cache reads, $10 one-hour cache writes.
+    assert record.cost_usd == (1_200 * 5 + 300 * 25 + 10_000 * Decimal("0.5") + 10_000 * 10) / MTOK  # $0.1185
+    assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (10_000, 10_000)  # before: $0.081, 0
+
+
+def test_one_hour_writes_no_step_can_be_given_leave_the_cost_unknown(proxy, recorder):
+    assert send(proxy, "unsettled-one-hour-writes").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.priced, record.cost_usd) == (False, None)
