@@ -103,6 +103,14 @@ UNSETTLED_ONE_HOUR_WRITES = {
         {"type": "message", "input_tokens": 700, "output_tokens": 200, "cache_creation_input_tokens": 10_000},
     ],
 }
+# An answer whose parts are more than their whole: 3,000 one-hour writes of 1,000, 50 thinking tokens of 10.
+PARTS_PAST_THEIR_WHOLE = {
+    "input_tokens": 100,
+    "output_tokens": 10,
+    "output_tokens_details": {"thinking_tokens": 50},
+    "cache_creation_input_tokens": 1_000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 2_000, "ephemeral_1h_input_tokens": 3_000},
+}
 US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
 
 
@@ -146,6 +154,9 @@ ANSWERS = {
     "one-hour-writes": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", ONE_HOUR_WRITES)).encode()),
     "unsettled-one-hour-writes": json_answer(
         b"200 OK", json.dumps(message("claude-opus-4-6", UNSETTLED_ONE_HOUR_WRITES)).encode()
+    ),
+    "parts-past-their-whole": json_answer(
+        b"200 OK", json.dumps(message("claude-haiku-4-5", PARTS_PAST_THEIR_WHOLE)).encode()
     ),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
 }
@@ -226,3 +237,13 @@ def test_one_hour_writes_no_step_can_be_given_leave_the_cost_unknown(proxy, reco
     assert send(proxy, "unsettled-one-hour-writes").status_code == 200
     [record] = recorder.wait_for_ends(1)
     assert (record.priced, record.cost_usd) == (False, None)
+
+
+def test_a_part_the_answer_counts_past_its_whole_is_recorded_as_the_whole(proxy, recorder):
+    assert send(proxy, "parts-past-their-whole", model="claude-haiku-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # As the price counts them: Haiku 4.5, $1 input, $5 output, $2 one-hour cache writes.
+    assert record.cost_usd == (100 * 1 + 10 * 5 + 1_000 * 2) / MTOK  # $0.00215
+    # Before: 3,000 one-hour writes of 1,000 writes, 50 reasoning tokens of 10 output tokens.
+    assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (1_000, 1_000)
+    assert (record.tokens_output, record.reasoning_tokens) == (10, 10)

@@ -183,8 +183,8 @@ class Exchange:
             ttfb_ms=_ms_between(start, self.first_byte_at),
             client_request_id=self.client_request_id,
             upstream_request_id=self.upstream_request_id,
-            reasoning_tokens=usage.reasoning_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            reasoning_tokens=_part_of(usage.reasoning_tokens, usage.output_tokens),
+            cache_write_1h_tokens=_part_of(usage.cache_write_1h_tokens, usage.cache_write_tokens),
             web_search_requests=usage.web_search_requests,
             service_tier=usage.service_tier,
             speed=usage.speed,
@@ -236,6 +236,12 @@ brings usage (batch results, a background response shown finished)."""
 FREE = Cost(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
 """The cost of what the provider does not charge for: free endpoints (moderations, token counting,
 listing models) and reads of objects stored earlier."""
+
+
+def _part_of(part: int | None, whole: int | None) -> int | None:
+    """A count the answer gives as part of another, never more than that one in the record: the price
+    counts no more of it either (an answer that says so contradicts itself)."""
+    return min(part, whole) if part is not None and whole is not None else part
 
 
 def _ms_between(start: float | None, end: float | None) -> float | None:
