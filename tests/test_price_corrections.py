@@ -181,6 +181,9 @@ def test_the_operator_adds_a_fee_per_request(tmp_path):
         ("[[correction]]\nprovider = 'openai'\n", "needs provider and model"),
         ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\n", "gives no price"),
         ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = 'lots'\n", "is not a price"),
+        # Before: accepted, and every answer of the model unpriced without a word (its costs are refused).
+        ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1e30'\n", "is more than any price"),
+        ("[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = 1000000\n", "is more than any price"),
         (
             "[[correction]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\nouput_mtok = '2'\n",
             "unknown key 'ouput_mtok'",

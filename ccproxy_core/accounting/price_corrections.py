@@ -36,6 +36,10 @@ PRICE_KEYS = frozenset(
         "requests_kcount",
     }
 )
+MAX_PRICE = Decimal(10) ** 6
+"""A price at or above a million dollars (per million tokens, per thousand searches, ...) is no
+provider's: the costs it gives would be refused as nonsense (``safe_values.MAX_USD``), leaving the
+model unpriced without a word, so the file is refused instead."""
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
 # A dated snapshot of a model: Anthropic's ``claude-mythos-5-20261101``, OpenAI's ``gpt-4o-2024-08-06``.
 _SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -185,4 +189,6 @@ def _decimal(value: Any, where: str) -> Decimal:
         number = None
     if number is None or not number.is_finite() or number < 0:
         raise SettingsError(f'{where}: {value!r} is not a price; write USD as a number >= 0, such as "3.75"')
+    if number >= MAX_PRICE:
+        raise SettingsError(f'{where}: {value!r} is more than any price; write USD below 1000000, such as "3.75"')
     return number
