@@ -47,6 +47,7 @@ from ccproxy_core.accounting.price_corrections import (
     load_corrections,
 )
 from ccproxy_core.accounting.service_tiers import batch_priced, long_context_unlisted, unpriced_label
+from ccproxy_core.accounting.twelve_hour_writes import with_twelve_hour_writes
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.accounting.usage_prices import price_steps, price_usage
 from ccproxy_core.key_masking import without_any_key
@@ -145,6 +146,8 @@ class PriceBook:
         prices = self._prices_in_force(provider, model, model_info, context)
         if prices is None or self._past_the_tiers_prices(provider, model, model_info, context, prices, usage):
             return UNPRICED
+        if usage.cache_write_1h_tokens and provider.name == "openai":
+            prices = with_twelve_hour_writes(prices, model_info.id if model_info is not None else None)
         tool_prices = provider.tool_use_prices
         if usage.steps:
             step_prices = functools.partial(self._prices_of, provider, context=context)

@@ -38,8 +38,8 @@ class Usage:
     """The provider's error type from an error body or event, e.g. ``"rate_limit_error"``."""
     error_message: str | None = None
     cache_write_1h_tokens: int | None = None
-    """Of ``cache_write_tokens``, those written with a one-hour lifetime (Anthropic bills
-    them higher than the default five-minute writes)."""
+    """Of ``cache_write_tokens``, those written with the longer lifetime, billed higher than the
+    default writes: Anthropic's one-hour writes, OpenAI's 12-hour ones."""
     reasoning_tokens: int | None = None
     """Of ``output_tokens``, those spent reasoning (OpenAI reports them; they are billed as output)."""
     web_search_requests: int | None = None

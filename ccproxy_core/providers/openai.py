@@ -10,9 +10,10 @@ in a body or as a stream chunk after HTTP 200; ``code`` (``rate_limit_exceeded``
 more telling name. A whole stream ends with ``data: [DONE]``; the first content token is
 the first delta with non-empty ``content``, ``refusal`` or ``tool_calls``.
 
-Counts are stored in Anthropic's convention, where input excludes cache reads:
-``input_tokens = prompt_tokens - cached_tokens``, ``cache_read_tokens = cached_tokens``,
-``cache_write_tokens = 0`` (OpenAI neither reports nor bills cache writes).
+Counts are stored in Anthropic's convention, where input excludes cache reads and writes:
+``input_tokens = prompt_tokens - cached_tokens - cache_write_tokens``, ``cache_read_tokens =
+cached_tokens``, ``cache_write_tokens`` as the details give them (models that bill cache writes), of
+which those kept 12 hours in ``cache_write_1h_tokens``, where Anthropic's one-hour writes go.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def read_usage(usage: Usage, raw: Any) -> None:
     if isinstance(details, dict) and prompt is not None:
         _read_audio_input(usage, details)
         _read_image_input(usage, details)
+        _read_twelve_hour_writes(usage, details)
     if completion is not None:
         usage.output_tokens = completion
     output_details = raw.get("completion_tokens_details" if chat_style else "output_tokens_details")
@@ -251,6 +253,14 @@ def _read_image_input(usage: Usage, details: dict[str, Any]) -> None:
     usage.image_input_tokens = min(
         images - usage.image_cache_read_tokens, (usage.input_tokens or 0) - usage.audio_input_tokens
     )
+
+
+def _read_twelve_hour_writes(usage: Usage, details: dict[str, Any]) -> None:
+    """Of the cache writes, those kept 12 hours (``cache_write_tokens_details.ttl_12h_tokens``), billed
+    higher than 30-minute ones: kept where Anthropic's one-hour writes go (``twelve_hour_writes``)."""
+    written = details.get("cache_write_tokens_details")
+    if isinstance(written, dict):
+        usage.cache_write_1h_tokens = billed_count(usage, written.get("ttl_12h_tokens"))
 
 
 def _cached_of_kind(details: dict[str, Any], kind: str) -> int:
