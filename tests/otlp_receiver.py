@@ -29,7 +29,10 @@ SIGNALS: dict[str, tuple[Any, Any]] = {  # protobuf message classes, typed loose
 class OTLPReceiver:
     """Keeps every export it receives, decoded, and the raw bytes of each (for searching)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply_bytes: int = 0) -> None:
+        """``reply_bytes``: answer each export with that many bytes (a hostile collector), noting in
+        ``replies_sent`` how many of them the client took before it closed the connection."""
+        self.replies_sent: list[int] = []
         self.exports: dict[str, list[Any]] = {path: [] for path in SIGNALS}
         self.raw: list[bytes] = []
         self.content_types: set[str] = set()
@@ -58,9 +61,22 @@ class OTLPReceiver:
                 answer = response_type().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(answer)))
+                self.send_header("content-length", str(reply_bytes or len(answer)))
                 self.end_headers()
-                self.wfile.write(answer)
+                if reply_bytes:
+                    receiver.replies_sent.append(self._send_zeros(reply_bytes))
+                else:
+                    self.wfile.write(answer)
+
+            def _send_zeros(self, count: int) -> int:
+                sent, chunk = 0, bytes(1 << 16)
+                try:
+                    while sent < count:
+                        self.wfile.write(chunk[: count - sent])
+                        sent += min(len(chunk), count - sent)
+                except OSError:  # the client closed the connection
+                    pass
+                return sent
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -273,3 +273,20 @@ def test_a_failed_record_without_an_error_type_is_named_as_the_record_would_name
     # Before: "500", a series /metrics and the records never show.
     assert error_type(dataclasses.replace(make_record(1), status_code=500, error_type=None)) == "http_500"
     assert error_type(dataclasses.replace(make_record(2), status_code=200, error_type=None)) is None
+
+
+def test_a_collectors_reply_is_read_a_mebibyte_at_most(proxy_factory, monkeypatch):
+    hostile = OTLPReceiver(reply_bytes=64 << 20)  # 64 MiB of zeros answered to every export
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", hostile.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    try:
+        proxy = proxy_factory(observability={"otel_enabled": True})
+        claude = anthropic.Anthropic(base_url=proxy.url, api_key=ANTHROPIC_KEY, max_retries=0)
+        for exported in (1, 2):  # the exporter goes on after such a reply
+            assert claude.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HELLO).content
+            hostile.wait_for(lambda exported=exported: len(hostile.spans()) >= exported)
+        sent = hostile.wait_for(lambda: len(hostile.replies_sent) >= 2 and hostile.replies_sent)
+        # Before: each reply read whole, 64 MiB held at once (the test's receiver sent every byte).
+        assert max(sent) < 16 << 20
+    finally:
+        hostile.stop()

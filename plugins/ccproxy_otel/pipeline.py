@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
+from ccproxy_otel.bounded_session import exporter_session
 from ccproxy_otel.genai_metrics import GenAIMetrics
 from ccproxy_otel.header_settings import check_header_variables
 
@@ -56,11 +57,11 @@ def build_pipeline(with_metrics: bool) -> Pipeline:
     # No exit handler of the SDK's: ccproxy shuts the providers down itself, within its shutdown time
     # (an exit handler would wait for an absent collector, batch after batch, past any grace period).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(session=exporter_session())))
     tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, _ccproxy_version())
     meter_provider = metrics = None
     if with_metrics:
-        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(session=exporter_session()))
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
         metrics = GenAIMetrics(meter_provider.get_meter(INSTRUMENTATION_NAME, _ccproxy_version()))
     log.info(
