@@ -290,3 +290,18 @@ def test_a_collectors_reply_is_read_a_mebibyte_at_most(proxy_factory, monkeypatc
         assert max(sent) < 16 << 20
     finally:
         hostile.stop()
+
+
+def test_a_path_outside_the_provider_apis_names_no_providers_server(receiver, proxy_factory):
+    proxy = proxy_factory(observability={"otel_enabled": True})
+    wrong_base_url = httpx.post(
+        proxy.url + "/openai/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": HELLO},
+        headers={"authorization": f"Bearer {OPENAI_KEY}"},
+    )
+    assert wrong_base_url.status_code == 404
+    [(_, span)] = receiver.wait_for(lambda: receiver.spans() or None)
+    found = attributes(span.attributes)
+    assert found["error.type"] == "not_found"
+    # Before: the OpenAI upstream's host and port, as if it had been called.
+    assert "server.address" not in found and "server.port" not in found

@@ -12,6 +12,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from ccproxy_core import hookimpl
 from ccproxy_core.accounting.record import AccessRecord, RequestContext
+from ccproxy_core.forwarding.route_table import UNMATCHED
 from ccproxy_core.runtime.settings import UpstreamSettings
 from ccproxy_otel.attributes import error_type, provider_servers, span_attributes, span_name, unix_nanos
 from ccproxy_otel.pipeline import Pipeline
@@ -41,7 +42,8 @@ class SpanObserver:
     def on_request_end(self, context: RequestContext, record: AccessRecord) -> None:
         """Make the request's span, timed by the record, and hand it to the batch processor."""
         parent: Context | None = context.state.pop(_PARENT, None)
-        server = self.servers.get(record.service_type)
+        # A path outside the provider APIs is answered here: no provider's server was called.
+        server = None if record.endpoint == UNMATCHED else self.servers.get(record.service_type)
         start = unix_nanos(record.timestamp)
         span = self.pipeline.tracer.start_span(
             span_name(record),
