@@ -133,6 +133,21 @@ def test_a_gateway_that_never_answers_does_not_slow_requests(proxy_factory, reco
         proxy.stop()  # the final push times out too; shutdown still completes
 
 
+def test_a_last_push_that_cannot_land_within_the_shutdown_is_said_to_have_failed(proxy_factory, recorder, caplog):
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        # A push may take 10 s at this interval: longer than the plugins' whole shutdown time of 2 s.
+        settings = push_settings(f"http://127.0.0.1:{silent.getsockname()[1]}", pushgateway_interval_seconds=30)
+        proxy = proxy_factory(plugins=[recorder], observability=settings, server={"shutdown_timeout_seconds": 2})
+        ask_claude(proxy.url)
+        caplog.set_level(logging.WARNING, logger="ccproxy.pushgateway")
+        proxy.stop()
+    # Before: the plugin was left behind at the end of its share, its last push lost without a word.
+    finals = [record.getMessage() for record in caplog.records if "final push" in record.getMessage()]
+    assert len(finals) == 1 and "on shutdown failed" in finals[0]
+
+
 def test_a_last_push_lands_on_shutdown_and_stays_until_the_next_process_has_pushed_an_interval_later(
     start_gateway, proxy_factory, recorder
 ):

@@ -51,7 +51,7 @@ async def stop_pushing(ccproxy: Ccproxy) -> None:
     pusher: Pusher | None = getattr(ccproxy.state(PLUGIN_NAME), "pusher", None)
     if pusher is not None:
         ccproxy.state(PLUGIN_NAME).pusher = None
-        await pusher.stop()
+        await pusher.stop(ccproxy.seconds_to_stop())
 
 
 def _push_metrics(app: FastAPI, plan: PushPlan) -> PushMetrics:

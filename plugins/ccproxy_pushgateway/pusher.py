@@ -29,6 +29,8 @@ MAX_FAILURES_BETWEEN_REPORTS = 64
 # by much, and never less than a second (so a short interval still tolerates a slow network).
 MAX_PUSH_TIMEOUT_SECONDS = 10.0
 MIN_PUSH_TIMEOUT_SECONDS = 1.0
+STOP_MARGIN_SECONDS = 1.0
+"""Of the plugin's share of the shutdown, what the last push leaves for the waits' grace and the failure's log line."""
 DEADLINE_GRACE_SECONDS = 0.5
 """How long past its deadline a push is still waited for: its connection is shut at the deadline,
 and the push ends a moment later with its own reason. Waiting only to the deadline, the next push,
@@ -123,8 +125,10 @@ class Pusher:
         )
         self._task = asyncio.create_task(self._run(), name="ccproxy-pushgateway")
 
-    async def stop(self) -> bool:
-        """Stop the loop, then push one last time; True when that push landed."""
+    async def stop(self, within: float | None = None) -> bool:
+        """Stop the loop, then push one last time, all ``within`` seconds when given (the plugin's share of
+        ccproxy's shutdown: past it the plugin is left behind, and a failed last push would go unsaid);
+        True when that push landed."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,10 +136,13 @@ class Pusher:
             self._task = None
         if self._serving is not None and not self._serving.is_set():
             return False  # ccproxy stops without having served (a plugin failed to start)
+        timeout = self.plan.timeout_seconds
+        if within is not None:  # half for a push already on its way, half for the last one
+            timeout = min(timeout, max(0.0, within - STOP_MARGIN_SECONDS) / 2)
         if self._in_flight is not None and not self._in_flight.done():
             # Let a push already on its way finish first, so the final one is the last to land.
-            await asyncio.wait({self._in_flight}, timeout=self.plan.timeout_seconds)
-        return await self.push_once(final=True)
+            await asyncio.wait({self._in_flight}, timeout=timeout)
+        return await self.push_once(final=True, within=timeout)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -152,15 +159,16 @@ class Pusher:
             if next_push_at < loop.time():  # a slow push: skip the missed slots instead of bursting
                 next_push_at = loop.time() + interval
 
-    async def push_once(self, *, final: bool = False) -> bool:
-        """Push the registry now, in a worker thread, within the timeout; True on success."""
+    async def push_once(self, *, final: bool = False, within: float | None = None) -> bool:
+        """Push the registry now, in a worker thread, within ``within`` seconds (the plan's timeout by
+        default); True on success."""
         if self._in_flight is not None and not self._in_flight.done():
             self._record_failure("the previous push is still waiting for an answer", final)
             return False
         in_flight = asyncio.ensure_future(run_in_background_thread("ccproxy-pushgateway-push", self._push_blocking))
         in_flight.add_done_callback(_consume_outcome)
         self._in_flight = in_flight
-        timeout = self.plan.timeout_seconds
+        timeout = self.plan.timeout_seconds if within is None else within
         # asyncio.wait, not wait_for: it never cancels the push (a thread cannot be stopped
         # anyway), and in Python 3.11 wait_for can swallow a cancellation that races with
         # the result, which would leave the loop running after stop().
