@@ -287,3 +287,23 @@ def test_an_answer_served_at_the_batch_tier_costs_half_where_the_price_table_has
     cost = PriceBook().compute("anthropic", model, usage)
     assert cost.total == (1000 * rates[0] + 1000 * rates[1]) / MTOK / 2
     assert usage.service_tier == "batch"
+
+
+def chat_line(custom_id: str, model: str, prompt: int, cached: int, completion: int) -> bytes:
+    usage = {
+        "prompt_tokens": prompt,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens": completion,
+    }
+    body = {"id": "chatcmpl-" + custom_id, "object": "chat.completion", "model": model, "choices": [], "usage": usage}
+    line = {"id": "batch_req_" + custom_id, "custom_id": custom_id, "response": {"status_code": 200, "body": body}}
+    return json.dumps(line).encode() + b"\n"
+
+
+def test_openai_results_are_billed_at_the_batch_rates_openai_publishes():
+    # GPT-5.4's Batch API rates: $1.25 input, $0.13 cached input (published rounded, not half of $0.25),
+    # $7.50 output per MTok.
+    lines = b"".join(chat_line(str(index), "gpt-5.4", 100_000, 40_000, 100) for index in range(3))
+    _, cost = fetched("openai", lines)
+    assert cost.cache_read == 120_000 * Decimal("0.13") / MTOK  # before: $0.015, at $0.125
+    assert cost.total == (180_000 * Decimal("1.25") + 120_000 * Decimal("0.13") + 300 * Decimal("7.5")) / MTOK

@@ -309,8 +309,13 @@ def _is_chunk_of_interest(data: bytes) -> bool:
 
 
 def price_context(usage: Usage) -> dict[str, str]:
-    """genai-prices prices OpenAI's ``flex`` and ``priority`` tiers by ``service_tier``."""
-    return {"service_tier": usage.service_tier} if usage.service_tier else {}
+    """genai-prices prices OpenAI's ``flex`` and ``priority`` tiers by ``service_tier``, and the Batch
+    API's published rates (rounded: $0.13, not half of $0.25) by ``processing``."""
+    if not usage.service_tier:
+        return {}
+    if usage.service_tier == "batch":
+        return {"service_tier": "batch", "processing": "batch"}
+    return {"service_tier": usage.service_tier}
 
 
 def prepare_body(endpoint: str, body: bytes | bytearray, include_usage: bool) -> bytes | bytearray:
