@@ -106,3 +106,14 @@ def test_a_model_with_one_published_cache_write_rate_bills_every_write_at_it(mon
     # GPT-6 Sol: $2 input, $0.20 cached input, $2.50 cache writes ("cache writes cost 1.25x"), $10 output.
     expected = (5_000 * 2 + 5_000 * Decimal("0.2") + 10_000 * Decimal("2.5") + 1_000 * 10) / Decimal(1_000_000)
     assert PriceBook().compute("openai", "gpt-6-sol", twelve_hour_usage("gpt-6-sol")).total == expected  # $0.046
+
+
+@pytest.mark.parametrize(
+    ("moment", "multiple"),
+    [("2027-03-01T07:59:59+00:00", 3), ("2027-03-01T08:00:00+00:00", 6)],  # midnight in Pacific standard time
+)
+def test_openai_prices_change_on_its_own_calendar_us_pacific_time(monkeypatch, moment, multiple):
+    clock = datetime.fromisoformat(moment).timestamp()
+    monkeypatch.setattr("ccproxy_core.accounting.cost.time.time", lambda: clock)
+    # Before: 6 times from 00:00 UTC, eight hours before OpenAI's date began.
+    assert PriceBook().compute("openai", "gpt-6.2-astra", usage("ultrafast")).total == multiple * ASTRA

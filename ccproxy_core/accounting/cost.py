@@ -40,6 +40,7 @@ from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, Secrets, tokens_scaled
 from ccproxy_core.accounting.model_match import another_version
+from ccproxy_core.accounting.price_calendar import on_price_calendar
 from ccproxy_core.accounting.price_corrections import (
     PriceCorrection,
     apply_corrections,
@@ -200,7 +201,7 @@ class PriceBook:
         known = self._resolved.get(key, _NOT_RESOLVED)
         if known is not _NOT_RESOLVED:
             return known
-        at = datetime.fromtimestamp(second, tz=UTC)
+        at = on_price_calendar(datetime.fromtimestamp(second, tz=UTC), provider.price_calendar)
         known_id = model_info.id if model_info is not None else None
         names = correction_names(known_id, model)
         label = unpriced_label(provider.list_price_tiers, model_info, self.corrections, provider_id, names, context, at)

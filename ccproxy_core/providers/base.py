@@ -123,6 +123,8 @@ class Provider:
     stream_reader: Callable[[], StreamReader]
     price_context: Callable[[Usage], dict[str, str]]
     """The genai-prices price context (service tier, batch processing) the answer asks for."""
+    price_calendar: str | None = None
+    """The time zone whose calendar dates its price changes (OpenAI: US Pacific); ``None`` for UTC's."""
     list_price_tiers: frozenset[str] = frozenset()
     """Service tiers it bills at its list price or at a price the price context selects itself; an
     answer served at any other tier is priced only where a price list names that tier."""

@@ -353,6 +353,7 @@ PROVIDER = Provider(
     read_payload=read_payload,
     stream_reader=OpenAIStreamReader,
     price_context=price_context,
+    price_calendar="America/Los_Angeles",
     # flex and priority have price lists of their own; Scale Tier draws on units bought ahead.
     list_price_tiers=frozenset({"default", "auto", "batch"}),
     # The web_search tool on any model, and file search (the preview search on models without reasoning
