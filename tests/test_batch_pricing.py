@@ -307,3 +307,16 @@ def test_openai_results_are_billed_at_the_batch_rates_openai_publishes():
     _, cost = fetched("openai", lines)
     assert cost.cache_read == 120_000 * Decimal("0.13") / MTOK  # before: $0.015, at $0.125
     assert cost.total == (180_000 * Decimal("1.25") + 120_000 * Decimal("0.13") + 300 * Decimal("7.5")) / MTOK
+
+
+def test_one_results_contradiction_prices_no_other_results_counts():
+    # Result a says 1,000 of its 0 cache writes last an hour; result b wrote 1,000 for five minutes.
+    contradicting = {"input_tokens": 10, "output_tokens": 10, "cache_creation_input_tokens": 0}
+    contradicting["cache_creation"] = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000}
+    five_minutes = {"input_tokens": 10, "output_tokens": 10, "cache_creation_input_tokens": 1_000}
+    five_minutes["cache_creation"] = {"ephemeral_5m_input_tokens": 1_000, "ephemeral_1h_input_tokens": 0}
+    usage, cost = fetched("anthropic", anthropic_line("a", contradicting) + anthropic_line("b", five_minutes))
+    # Sonnet 4.5 in batch: $1.50 input, $7.50 output, $1.875 five-minute writes. Before: b's writes at the
+    # one-hour rate ($3), $0.00318.
+    assert cost.total == (20 * Decimal("1.5") + 20 * Decimal("7.5") + 1_000 * Decimal("1.875")) / MTOK
+    assert usage.cache_write_1h_tokens == 0

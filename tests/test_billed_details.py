@@ -111,6 +111,44 @@ PARTS_PAST_THEIR_WHOLE = {
     "cache_creation_input_tokens": 1_000,
     "cache_creation": {"ephemeral_5m_input_tokens": 2_000, "ephemeral_1h_input_tokens": 3_000},
 }
+# A compaction step with a split of its own, a message step without one: the answer's 1,000 one-hour
+# writes may hold the compaction step's, so which are the message step's, the answer does not say.
+MIXED_SPLITS = {
+    **ONE_HOUR_WRITES,
+    "cache_creation_input_tokens": 1_000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000},
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 5_000,
+            "output_tokens": 300,
+            "cache_creation_input_tokens": 500,
+            "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 0},
+        },
+        {"type": "message", "input_tokens": 10, "output_tokens": 20, "cache_creation_input_tokens": 1_000},
+    ],
+}
+# A step saying 500 of its 0 writes last an hour beside one that wrote 500 for five minutes.
+STEP_PAST_ITS_WRITES = {
+    **ONE_HOUR_WRITES,
+    "cache_creation_input_tokens": 500,
+    "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 0},
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 100,
+            "output_tokens": 10,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 500},
+        },
+        {
+            "type": "message",
+            "input_tokens": 10,
+            "output_tokens": 20,
+            "cache_creation_input_tokens": 500,
+            "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 0},
+        },
+    ],
+}
 US_ONLY = {"input_tokens": 1_000, "output_tokens": 100, "cache_read_input_tokens": 10_000, "inference_geo": "us"}
 
 
@@ -157,6 +195,10 @@ ANSWERS = {
     ),
     "parts-past-their-whole": json_answer(
         b"200 OK", json.dumps(message("claude-haiku-4-5", PARTS_PAST_THEIR_WHOLE)).encode()
+    ),
+    "mixed-splits": json_answer(b"200 OK", json.dumps(message("claude-sonnet-4-5", MIXED_SPLITS)).encode()),
+    "step-past-its-writes": json_answer(
+        b"200 OK", json.dumps(message("claude-sonnet-4-5", STEP_PAST_ITS_WRITES)).encode()
     ),
     "us-only": json_answer(b"200 OK", json.dumps(message("claude-opus-4-6", US_ONLY)).encode()),
 }
@@ -247,3 +289,17 @@ def test_a_part_the_answer_counts_past_its_whole_is_recorded_as_the_whole(proxy,
     # Before: 3,000 one-hour writes of 1,000 writes, 50 reasoning tokens of 10 output tokens.
     assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (1_000, 1_000)
     assert (record.tokens_output, record.reasoning_tokens) == (10, 10)
+
+
+def test_one_hour_writes_steps_with_and_without_a_split_cannot_settle_leave_the_cost_unknown(proxy, recorder):
+    assert send(proxy, "mixed-splits", model="claude-sonnet-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    assert (record.priced, record.cost_usd) == (False, None)  # before: every write at the five-minute rate
+
+
+def test_a_steps_one_hour_writes_past_its_own_writes_count_as_none_in_the_record_as_in_the_price(proxy, recorder):
+    assert send(proxy, "step-past-its-writes", model="claude-sonnet-4-5").status_code == 200
+    [record] = recorder.wait_for_ends(1)
+    # Sonnet 4.5: $3 input, $15 output, $3.75 five-minute writes.
+    assert record.cost_usd == (110 * 3 + 30 * 15 + 500 * Decimal("3.75")) / MTOK  # $0.002655
+    assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (500, 0)  # before: 500 of 500

@@ -51,6 +51,8 @@ _ADDED_FIELDS = (
     "image_cache_read_tokens",
     "image_output_tokens",
 )
+_PARTS_OF = {"cache_write_1h_tokens": "cache_write_tokens", "reasoning_tokens": "output_tokens"}
+"""Counts that are part of another: each result's is added as at most its own whole, as it is priced alone."""
 MAX_BATCH_GROUPS = 256
 """Groups of results summed separately (model, speed, region, price tier); results beyond are
 priced as an unknown model."""
@@ -106,6 +108,8 @@ class BatchUsage:
         for name in _ADDED_FIELDS:
             value = getattr(part, name)
             if value is not None:  # a count of 0 is known: only a count never given stays unknown
+                if name in _PARTS_OF:  # else one result's contradiction would price the others' counts
+                    value = min(value, getattr(part, _PARTS_OF[name]) or 0)
                 setattr(total, name, (getattr(total, name) or 0) + value)
 
 

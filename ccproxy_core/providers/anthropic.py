@@ -32,7 +32,7 @@ from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lin
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
 from ccproxy_core.providers.anthropic_events import event_data, stop_end
-from ccproxy_core.providers.anthropic_steps import share_one_hour_writes
+from ccproxy_core.providers.anthropic_steps import one_hour_writes_of, settle_one_hour_writes
 from ccproxy_core.providers.base import (
     Provider,
     StreamReader,
@@ -186,14 +186,12 @@ def _read_iterations(usage: Usage, iterations: Any) -> None:
             usage.bad_counts = True
             return
         steps.append(step)
-    one_hour = usage.cache_write_1h_tokens  # the answer's own split, when its steps give none
-    unsplit = all(step.cache_write_1h_tokens is None for step in steps)
-    if one_hour is not None and unsplit and not share_one_hour_writes(steps, one_hour):
+    if not settle_one_hour_writes(steps, usage.cache_write_1h_tokens):  # the answer's split, for steps without
         usage.bad_counts = True
         return
     for field_name, _ in _USAGE_KEYS:
         setattr(usage, field_name, sum(getattr(step, field_name) or 0 for step in steps))
-    usage.cache_write_1h_tokens = sum(step.cache_write_1h_tokens or 0 for step in steps)
+    usage.cache_write_1h_tokens = one_hour_writes_of(steps)
     usage.steps = tuple(steps)
 
 
