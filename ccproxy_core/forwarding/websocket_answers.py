@@ -25,6 +25,7 @@ the oldest, if the error is about a response (an active one already, or a ``resp
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -33,6 +34,7 @@ from typing import Any
 
 from ccproxy_core.forwarding.exchange import Exchange
 
+log = logging.getLogger("ccproxy.websocket")
 _RESPONSE_ID = re.compile(r'"response_id"\s*:\s*"([^"\\]{1,256})"')
 _STREAM_ID = re.compile(r'"stream_id"\s*:\s*"([^"\\]{1,256})"')
 REALTIME_ENDS = frozenset({"response.done", "error"})
@@ -259,6 +261,16 @@ class OpenAnswers:
         if isinstance(named, str) and named:
             return _first(self._by_event.get(named))
         return self._oldest_waiting({}) if _about_a_response(error) else None
+
+
+def said_too_many_open(path: str) -> bool:
+    """Say, once per socket, that the provider began more answers than are kept open; True."""
+    log.warning(
+        "the provider on a %s socket began answers with %d already open: they are not recorded (it ends none?)",
+        path,
+        MOST_PROVIDER_BEGUN,
+    )
+    return True
 
 
 def _put(queues: dict[Hashable, OrderedDict[int, OpenAnswer]], answer: OpenAnswer) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ccproxy_core.forwarding.large_bodies import LARGE_BODY_BYTES, top_level_value_starts, top_level_values
 from ccproxy_core.forwarding.realtime_transcriptions import EVENT_MARKERS as TRANSCRIPTION_MARKERS
+from ccproxy_core.forwarding.steered_successors import EVENT_MARKERS as STEER_MARKERS
 from ccproxy_core.json_text import decode_json, without_long_strings
 
 _T = TypeVar("_T")
@@ -33,6 +34,7 @@ _EVENT_MARKERS = (
     '"response.done"',
     '"error"',
     *TRANSCRIPTION_MARKERS,
+    *STEER_MARKERS,
 )
 _FAILED_BY_TYPE = {"response.failed": "failed", "response.incomplete": "incomplete"}
 LONGEST_READ_STRING = 64 * 1024

@@ -7,18 +7,17 @@ the client gets the provider's status and body (through the ASGI WebSocket denia
 response), so a client that falls back to HTTPS after failed attempts (Codex CLI) sees
 what it would see direct.
 
-Records: one per answer on the socket, as for an HTTP request. An answer starts with the
-client's ``response.create`` (or, on the Realtime API, the provider's ``response.created``)
-and ends with its terminal event (``response.completed``/``failed``/``incomplete`` or
-``error``; Realtime ``response.done``, see :mod:`.websocket_answers`); its usage is read from that event. Its method is
-``WEBSOCKET``, its endpoint the socket's path (``/v1/responses``). A refused upgrade is one
-record with the provider's status.
+Records: one per answer on the socket, as for an HTTP request. An answer starts with the client's
+``response.create`` (or the provider's own ``response.created``: on the Realtime API, and a steered
+response's successor, see :mod:`.steered_successors`) and ends with its terminal event
+(``response.completed``/``failed``/``incomplete`` or ``error``; Realtime ``response.done``, see
+:mod:`.websocket_answers`), whose usage is read. Its method is ``WEBSOCKET``, its endpoint the socket's
+path (``/v1/responses``). A refused upgrade is one record with the provider's status.
 
-Plugins are asked (``admit_request``) before each ``response.create`` is forwarded. An answer
-they refuse is not forwarded: the client gets an ``error`` event on the socket, as the
-provider reports an error there, and the answer is recorded with the plugin's status. An answer still open when the socket closes is recorded
-as cut off (``client_disconnected`` with 499, or ``upstream_stream_aborted``), as is one the plugins were
-still admitting (never forwarded).
+Plugins are asked (``admit_request``) before each ``response.create`` is forwarded. One they refuse
+is not: the client gets an ``error`` event, as the provider would send, and the answer is recorded
+with the plugin's status. An answer open when the socket closes is recorded as cut off
+(``client_disconnected`` with 499, or ``upstream_stream_aborted``), as is one still being admitted.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from ccproxy_core.forwarding.realtime_transcriptions import (
     transcription_model,
 )
 from ccproxy_core.forwarding.route_table import api_path
+from ccproxy_core.forwarding.steered_successors import SteeredSuccessors, provider_create
 from ccproxy_core.forwarding.upstream import (
     PoolTimeout,
     UnsendableHeader,
@@ -50,7 +50,12 @@ from ccproxy_core.forwarding.upstream import (
     forwarded_headers,
     unanswered_request,
 )
-from ccproxy_core.forwarding.websocket_answers import MOST_PROVIDER_BEGUN, REALTIME_ENDS, OpenAnswers
+from ccproxy_core.forwarding.websocket_answers import (
+    MOST_PROVIDER_BEGUN,
+    REALTIME_ENDS,
+    OpenAnswers,
+    said_too_many_open,
+)
 from ccproxy_core.forwarding.websocket_close import (
     CLIENT_LEFT,
     describe,
@@ -179,7 +184,7 @@ class _Socket:
     def __init__(self, proxy: Proxy, scope: Scope, path: str, reader: str) -> None:
         self.proxy, self.scope, self.path = proxy, scope, path
         self.realtime = reader == REALTIME
-        self.open_answers = OpenAnswers(self.realtime)
+        self.open_answers, self.successors = OpenAnswers(self.realtime), SteeredSuccessors()
         self.model_from_query = _query_model(scope) if self.realtime else None
         self.transcription_model: str | None = None
         self.sent_headers: CIMultiDict[str] | None = None
@@ -320,12 +325,14 @@ class _Socket:
         first_token, event, unread = await off_the_loop_if_large(examined, text, find_first_token, self.decode_limit)
         if self.realtime and isinstance(event, dict) and event.get("type") in _TRANSCRIPTION_EVENTS:
             return await self._note_transcription(event, len(text), now)
-        target = self.open_answers.target(event) if isinstance(event, dict) else None
-        if self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created":
+        successor = not self.realtime and self.successors.begun(event)  # a steered response's, begun by the provider
+        target = self.open_answers.target(event) if isinstance(event, dict) and not successor else None
+        voice = self.realtime and target is None and isinstance(event, dict) and event.get("type") == "response.created"
+        if isinstance(event, dict) and (successor or voice):
             if self.open_answers.provider_begun >= MOST_PROVIDER_BEGUN:
-                self.too_many_open = self.too_many_open or _too_many_open(self.path)
+                self.too_many_open = self.too_many_open or said_too_many_open(self.path)
                 return self.open_answers.pass_over(event)
-            await self._start_answer('{"type":"response.create"}', None)  # begun by the provider (voice activity)
+            await self._start_answer(provider_create(event), None)  # begun by the provider (voice activity, a steer)
             target = self.open_answers.begin_newest(event)
         answer = target.exchange if target is not None else owner
         if answer is None:
@@ -384,15 +391,6 @@ class _Socket:
 
 
 _TRANSCRIPTION_EVENTS = SESSION_EVENTS | {TRANSCRIBED}
-
-
-def _too_many_open(path: str) -> bool:
-    log.warning(
-        "the provider on a %s socket began answers with %d already open: they are not recorded (it ends none?)",
-        path,
-        MOST_PROVIDER_BEGUN,
-    )
-    return True
 
 
 def _query_model(scope: Scope) -> str | None:

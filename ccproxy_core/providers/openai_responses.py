@@ -191,8 +191,10 @@ def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
     status = _text(payload.get("status"))
     if status is None or status not in _FAILED_STATUSES:
         return
-    usage.failed = True
     error, details = payload.get("error"), payload.get("incomplete_details") or payload.get("status_details")
+    if status == "incomplete" and isinstance(details, dict) and details.get("reason") == "steered":
+        return  # stopped at its client's word, to go on in a successor: as a cancelled one, no error
+    usage.failed = True
     if not isinstance(error, dict) and isinstance(details, dict):
         error = details.get("error")  # Realtime: a failed response gives its cause in its status details
     if isinstance(error, dict):
