@@ -109,6 +109,39 @@ def test_config_show_masks_secrets():
     assert shown["security"]["auth_token"] == "**********"
 
 
+def test_config_show_masks_a_plugins_credentials_whatever_it_calls_them():
+    from ccproxy_core.runtime.cli import _masked
+
+    plugin = {  # a third-party plugin's settings as `config show` has them: plain strings
+        "endpoint": "https://api.honeycomb.example",
+        "webhook_url": "https://hooks.slack.com/services/T0/B0/HOOKSECRET",
+        "passphrase": "PASSSECRET",
+        "private_key_pem": "KEYSECRET",
+        "headers": {"x-api-key": "HEADERSECRET", "Authorization": "Basic QkFTSUNTRUNSRVQ=", "Cookie": "COOKIESECRET"},
+    }
+    shown = json.dumps(_masked({"plugins": {"honeycomb": plugin}}))
+    # Before: each of these in clear.
+    for secret in ("HOOKSECRET", "PASSSECRET", "KEYSECRET", "HEADERSECRET", "QkFTSUNTRUNSRVQ=", "COOKIESECRET"):
+        assert secret not in shown
+    assert "https://api.honeycomb.example" in shown
+
+
+def test_plugins_list_lists_every_plugin_under_strict_mode_broken_ones_too(tmp_path):
+    site = tmp_path / "site"
+    (site / "broken_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "broken_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n"
+    )
+    (site / "broken_plugin-1.0.dist-info" / "entry_points.txt").write_text("[ccproxy]\nbroken = broken_plugin\n")
+    (site / "broken_plugin.py").write_text("raise ImportError('broken on purpose')\n")
+    result = run("plugins", "list", "--json", env={"PYTHONPATH": str(site), "PLUGINS__STRICT": "true"})
+    # Before: exit 1 with the first broken plugin's error, and no list.
+    assert result.returncode == 0, result.stderr
+    listed = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+    assert listed["broken"]["enabled"] is False and "broken on purpose" in listed["broken"]["error"]
+    assert listed["metrics"]["distribution"]
+
+
 def test_serve_with_bad_storage_path_fails_with_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

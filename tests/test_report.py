@@ -282,6 +282,7 @@ def test_periods_and_compact_numbers():
     )
     assert [(w["key"], w["requests"], w["cost_usd"]) for w in weeks] == [("2025-W05", 2, 1.0), ("2025-W06", 1, 0.5)]
     assert [compact(99_999), compact(1_234_567), compact(4_560_000_000)] == ["99,999", "1.23M", "4.56B"]
+    assert [compact(9 * 10**12), compact(9 * 10**15)] == ["9.00T", "9.0e+15"]  # before: 9000.00B, 9000000.00B
 
 
 def test_totals_and_periods_add_money_exactly():
@@ -339,6 +340,25 @@ def test_key_id_prints_the_fingerprint_from_stdin(tmp_path):
     answer = subprocess.run([CCPROXY, "key-id"], input="sk-ant-api03-secret\n", capture_output=True, text=True, env=env)
     assert answer.returncode == 0 and answer.stdout.strip() == key_fingerprint("sk-ant-api03-secret")
     assert "secret" not in answer.stdout
+
+
+def test_key_id_reads_no_more_than_any_key_could_be(tmp_path):
+    config = write_config(tmp_path, 1)
+    env = {**os.environ, "CCPROXY_CONFIG": str(config)}
+    endless = "x" * (1 << 20)  # a mebibyte without a line end; before: read whole (from /dev/zero, without end)
+    answer = subprocess.run([CCPROXY, "key-id"], input=endless, capture_output=True, text=True, env=env)
+    assert answer.returncode == 2 and "no API key is that long" in answer.stderr and answer.stdout == ""
+
+
+def test_names_a_table_shows_never_reach_the_terminal_as_its_controls():
+    tokens = {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0, "total": 3}
+    hostile = "\u202eevil\r\n\x1b[2J\x1b[H cleared"  # as another writer may have stored it
+    row = {"key": hostile, "requests": 1, "errors": 0, "cost_usd": 0.5, "unpriced_requests": 0, "tokens": tokens}
+    console = Console(width=100, record=True)
+    render(console, "project", [row], "Projects")
+    shown = console.export_text()
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert "\\x1b[2J" in shown  # written out, as the record's own escapes are
 
 
 def test_with_a_shared_store_the_report_asks_the_server_not_a_stale_file(tmp_path, monkeypatch):

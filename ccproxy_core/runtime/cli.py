@@ -156,6 +156,8 @@ def plugins_list(as_json: bool, config_file: str | None) -> None:
     from ccproxy_core.plugin_host.plugins import get_plugin_manager
 
     settings = _settings_or_exit(config_file)
+    # Strict mode stops `serve` at a broken plugin; this is where to see every one that is broken.
+    settings = settings.model_copy(update={"plugins": settings.plugins.model_copy(update={"strict": False})})
     try:
         infos = get_plugin_manager(settings).ccproxy_plugins
     except CcproxyError as exc:
@@ -204,10 +206,12 @@ def config_show(config_file: str | None) -> None:
 
 
 _CREDENTIAL_NAME = re.compile(
-    r"(?:^|_)(?:api_?key|key|keys|token|secret|secrets|password|passwd|pass|pwd|credentials?|auth|salt|dsn)$"
+    r"(?:^|[-_.])(?:api[-_]?key|key|keys|token|secret|secrets|password|passwd|pass|passphrase|pwd|credentials?|auth"
+    r"|authorization|cookie|bearer|salt|dsn)$|private[-_]?key|webhook(?:[-_]?url)?$"
 )
-"""A setting named as a credential is (``api_key``, ``db_password``, ``credentials``), not one that only holds such a
-word (``token_url``, ``password_file``, ``max_tokens_per_request``)."""
+"""A setting or header named as a credential is (``api_key``, ``db_password``, ``credentials``, ``X-Api-Key``,
+``Authorization``, a webhook's URL, whose path is the key), not one that only holds such a word (``token_url``,
+``password_file``, ``max_tokens_per_request``)."""
 
 
 def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
@@ -225,6 +229,10 @@ def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
     if isinstance(value, str):
         return "**********" if value and secret else redact_secrets(value)
     return value
+
+
+MAX_KEY_CHARS = 64 * 1024
+"""The longest key ``key-id`` reads (a gateway's signed token may run to a few KiB; no API key comes near)."""
 
 
 @main.command("mock-upstream")
@@ -261,7 +269,13 @@ def key_id(config_file: str | None) -> None:
     from ccproxy_core.accounting.attribution.keys import DEFAULT_SALT, key_fingerprint
 
     settings = _settings_or_exit(config_file)
-    api_key = sys.stdin.readline().strip()
+    line = sys.stdin.readline(MAX_KEY_CHARS + 1)
+    if len(line.rstrip("\r\n")) > MAX_KEY_CHARS:
+        click.echo(
+            f"error: more than {MAX_KEY_CHARS:,} characters on standard input: no API key is that long", err=True
+        )
+        sys.exit(2)
+    api_key = line.strip()
     if not api_key:
         click.echo("error: no key on standard input: printenv ANTHROPIC_API_KEY | ccproxy key-id", err=True)
         sys.exit(2)

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ccproxy_core.safe_values import escaped
+
 from .build import totals
 
 _FIRST_COLUMN = {
@@ -43,7 +45,11 @@ def compact(count: int) -> str:
         return f"{count:,}"
     if count < 1_000_000_000:
         return f"{count / 1_000_000:.2f}M"
-    return f"{count / 1_000_000_000:.2f}B"
+    if count < 1_000_000_000_000:
+        return f"{count / 1_000_000_000:.2f}B"
+    if count < 1_000_000_000_000_000:
+        return f"{count / 1_000_000_000_000:.2f}T"
+    return f"{count:.1e}"
 
 
 _CENT, _HUNDREDTH_CENT = Decimal("0.01"), Decimal("0.0001")
@@ -150,7 +156,7 @@ def _label(kind: str, key: Any, part: bool = False) -> Text:
         text = _short_id(str(key))
     else:
         text = str(key)
-    return Text(f"  {text}" if part else text)
+    return Text(f"  {escaped(text)}" if part else escaped(text))  # a name is shown, never obeyed by the terminal
 
 
 def _cells(kind: str, row: dict[str, Any], label: Text, bare: bool = False) -> list[str | Text]:
@@ -161,8 +167,8 @@ def _cells(kind: str, row: dict[str, Any], label: Text, bare: bool = False) -> l
         last = row.get("last_seen")
         cells += [
             "" if bare or not last else datetime.fromisoformat(last).strftime("%m-%d %H:%M"),
-            Text("" if bare else (row.get("client_name") or "-")),
-            Text("" if bare else (row.get("project") or "-")),
+            Text("" if bare else escaped(str(row.get("client_name") or "-"))),
+            Text("" if bare else escaped(str(row.get("project") or "-"))),
         ]
         cells += [
             f"{row['requests']:,}",
