@@ -288,6 +288,26 @@ def test_a_request_pipelined_ahead_of_a_refused_head_is_answered_and_recorded_fi
     assert (record.status_code, record.error_type) == (200, None)
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: zz\r\n\r\n", b"GARBAGE\r\n\r\n"],
+    ids=["bad-length", "no-request-line"],
+)
+def test_every_request_pipelined_ahead_of_an_unparseable_head_is_answered_and_recorded(
+    proxy_factory, recorder, upstream, broken
+):
+    # Before, the last request ahead of the broken head was dropped from the pipeline unanswered and
+    # unrecorded, and the client read the 400 in its place.
+    httpx.delete(upstream.url + "/_mock/requests")
+    proxy = proxy_factory(plugins=[recorder])
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(messages_request() * 3 + broken)  # one write
+        answer = read_answer(sock)
+    assert answer.count(b"HTTP/1.1 200 OK") == 3 and answer.count(b"HTTP/1.1 400 ") == 1, answer[:600]
+    assert [record.status_code for record in recorder.wait_for_ends(3)] == [200, 200, 200]
+    assert httpx.get(upstream.url + "/_mock/requests").json()["count"] == 3
+
+
 def test_the_head_limit_holds_for_the_second_request_of_a_kept_alive_connection(limited):
     # Before, the read that began a kept-alive connection's next head went uncounted: some 16 KB
     # passed a limit of 8 KB.

@@ -270,7 +270,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._reply_and_close(400, "Bad Request", message)
             return
         # A later request of the pipeline broke: it never starts, and the ones before it are answered first.
-        self.pipeline = type(self.pipeline)(entry for entry in self.pipeline if entry[0] is not cycle)
+        # The newest request is that one only while its body is being read: a head that broke after its
+        # body is the next request's, which never had one of its own.
+        if cycle is not None and cycle.more_body:
+            self.pipeline = type(self.pipeline)(entry for entry in self.pipeline if entry[0] is not cycle)
         self._refuse_after_answers((400, "Bad Request"), message)
 
     def _parsed_head_bytes(self) -> int:
