@@ -13,6 +13,8 @@ import time
 
 from ccproxy_core.testing import wait_until
 
+from .raw_upstream import json_answer, raw_upstream
+
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 LARGE = {"x-mock-delta-count": "100000"}  # about 10 MB of answer, streamed or whole
 
@@ -66,6 +68,37 @@ def test_a_whole_answer_is_recorded_when_handed_over_not_when_read(proxy_factory
     finally:
         client.close()
     assert (record.status_code, record.error_type) == (200, None) and record.response_bytes > 500_000
+
+
+def test_a_whole_answer_left_unread_is_dropped_with_its_connection(proxy_factory, recorder):
+    text = "x" * (24 << 20)  # more than the kernel's buffers hold: the rest waits in the server's memory
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5"}
+    message |= {"content": [{"type": "text", "text": text}], "usage": {"input_tokens": 10, "output_tokens": 20}}
+    with raw_upstream({"": json_answer(b"200 OK", json.dumps(message).encode())}) as upstream:
+        proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url, server={"send_timeout_seconds": 1})
+        body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+        client = send_and_never_read(proxy.url, body)
+        try:
+            [record] = recorder.wait_for_ends(1, timeout=30)
+            time.sleep(3)  # past SERVER__SEND_TIMEOUT_SECONDS, unread
+            received = read_until_closed(client)
+        finally:
+            client.close()
+    assert (record.status_code, record.tokens_output) == (200, 20)  # handed over whole: recorded as answered
+    # Before: held in the server's memory for as long as the client kept its connection, all of it to be read.
+    assert received < record.response_bytes
+
+
+def read_until_closed(client: socket.socket) -> int:
+    """Bytes read until the server closes the connection (or resets it)."""
+    client.settimeout(10)
+    received = 0
+    try:
+        while chunk := client.recv(65536):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    return received
 
 
 def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(proxy_factory, recorder):

@@ -36,7 +36,9 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:  # a
     SECURITY__TRUSTED_PROXIES; uvicorn would otherwise believe them from 127.0.0.1.
     """
     server, trusted = settings.server, settings.security.trusted_proxies
-    limits = ConnectionLimits(server.max_header_bytes, server.header_timeout_seconds, server.max_connections)
+    limits = ConnectionLimits(
+        server.max_header_bytes, server.header_timeout_seconds, server.max_connections, server.send_timeout_seconds
+    )
     options: dict[str, Any] = {
         "host": server.host,
         "port": server.port,

@@ -76,6 +76,8 @@ class ConnectionLimits:
     max_header_bytes: int
     header_timeout_seconds: float
     max_connections: int
+    send_timeout_seconds: float = 0.0
+    """How long an answer handed over whole may wait unread in the connection's buffer (0: for ever)."""
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -97,6 +99,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._framing_bytes = 0
         """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
         httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
+        self._unread_timer: asyncio.TimerHandle | None = None
         self._answering: RequestResponseCycle | None = None
         """The request being answered; those pipelined behind it wait in uvicorn's queue."""
 
@@ -108,6 +111,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_unread_timer()
         super().connection_lost(exc)
         # uvicorn tells only the newest request: with requests pipelined behind it, the one being
         # answered would write to a closed connection (an error, not a client that left).
@@ -247,8 +251,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.flow.write_paused and self._unread_timer is None and self._limits.send_timeout_seconds:
+            self._unread_timer = self.loop.call_later(self._limits.send_timeout_seconds, self._left_unread)
         if self._refused is not None and (self._answering is None or self._answering.response_complete):
             self._refuse_head()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_unread_timer()
+
+    def _stop_unread_timer(self) -> None:
+        if self._unread_timer is not None:
+            self._unread_timer.cancel()
+            self._unread_timer = None
+
+    def _left_unread(self) -> None:
+        """An answer handed over whole waits in the transport's buffer until the client reads it: when it has
+        not read it down within SERVER__SEND_TIMEOUT_SECONDS, the rest is dropped with the connection, so a
+        client that never reads holds no memory (a stream's writes are watched as they wait: ``send_watch``)."""
+        self._unread_timer = None
+        if self.flow.write_paused and not self.transport.is_closing():
+            _limit_log.log(
+                "closed the connection of %s, which left its answer unread for SERVER__SEND_TIMEOUT_SECONDS=%g",
+                self.client[0] if self.client else "?",
+                self._limits.send_timeout_seconds,
+            )
+            self.transport.abort()
 
     def _refuse_head(self) -> None:
         if not self.transport.is_closing():

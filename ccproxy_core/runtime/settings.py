@@ -62,8 +62,8 @@ class ServerSettings(BaseModel):
     send_timeout_seconds: float = Field(60.0, gt=0)
     """SERVER__SEND_TIMEOUT_SECONDS. A client that reads nothing of its answer for this long, its connection
     still open, has the connection closed (recorded as ``client_disconnected``, 499): else it would hold a
-    provider connection, and its record, for ever (a ``/logs`` page: the page, in memory). As nginx's
-    ``send_timeout``."""
+    provider connection, and its record, for ever (a ``/logs`` page, or a whole answer left unread in the
+    server's buffer: that memory). As nginx's ``send_timeout``."""
     shutdown_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     """SERVER__SHUTDOWN_TIMEOUT_SECONDS. On SIGTERM or SIGINT, how long requests in flight (streams included) may
     still run; then each is cut and recorded as such (one not yet answered gets a 503 from ccproxy)."""
