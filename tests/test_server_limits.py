@@ -370,3 +370,38 @@ def test_a_chunked_body_of_many_small_chunks_and_a_trailer_passes(proxy_factory,
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     (record,) = recorder.wait_for_ends(1)
     assert (record.status_code, record.model) == (200, "claude-haiku-4-5")
+
+
+def chunked_messages_request(body: bytes, chunk_size: int) -> bytes:
+    chunks = b"".join(
+        b"%x\r\n" % len(body[start : start + chunk_size]) + body[start : start + chunk_size] + b"\r\n"
+        for start in range(0, len(body), chunk_size)
+    )
+    return (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-test\r\nanthropic-version: 2023-06-01\r\n"
+        b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+
+
+def test_a_body_in_a_flood_of_tiny_chunks_is_refused_and_recorded(proxy_factory, recorder, upstream):
+    # Before: each 1-byte chunk cost the event loop a call or two; 8 million of them held it for 3 s.
+    httpx.delete(upstream.url + "/_mock/requests")
+    proxy = proxy_factory(plugins=[recorder])
+    body = json.dumps({**BODY, "metadata": {"user_id": "u" * 30_000}}).encode()
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(chunked_messages_request(body, 1))
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"larger chunks" in answer, answer[:300]
+    (record,) = recorder.wait_for_ends(1)
+    assert (record.status_code, record.error_type) == (400, "invalid_request")
+    assert httpx.get(upstream.url + "/_mock/requests").json()["count"] == 0
+
+
+def test_a_body_in_many_chunks_of_some_size_is_forwarded(proxy_factory, recorder):
+    proxy = proxy_factory(plugins=[recorder])
+    body = json.dumps({**BODY, "metadata": {"user_id": "u" * 400_000}}).encode()  # 20,000 chunks of 20 bytes
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(chunked_messages_request(body, 20))
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert [record.status_code for record in recorder.wait_for_ends(1)] == [200]

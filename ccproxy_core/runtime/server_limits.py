@@ -69,6 +69,12 @@ def open_file_limit(max_connections: int, upstream_connections: int) -> str | No
     )
 
 
+MANY_CHUNKS = 10_000
+SMALLEST_MEAN_CHUNK = 16
+"""A chunked body of more than ``MANY_CHUNKS`` chunks must average this many bytes a chunk: a body of 1-byte
+chunks (32 million for the largest allowed) would hold the event loop for seconds."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
     """The limits one server applies to each connection."""
@@ -100,6 +106,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
         httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
         self._unread_timer: asyncio.TimerHandle | None = None
+        self._chunks = self._chunk_bytes = 0
+        """The pieces of the chunked body being read, and their bytes (0 for a body that is not chunked)."""
+        self._chunked = False
         self._answering: RequestResponseCycle | None = None
         """The request being answered; those pipelined behind it wait in uvicorn's queue."""
 
@@ -165,6 +174,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 "the chunked body's framing between its data (a chunk's size line and extensions, or the "
                 f"trailer fields) is larger than SERVER__MAX_HEADER_BYTES={self._limits.max_header_bytes}"
             )
+        elif self._too_many_small_chunks() and not self.transport.is_closing():
+            self._refuse_body(
+                f"the chunked body comes in more than {MANY_CHUNKS:,} chunks of fewer than "
+                f"{SMALLEST_MEAN_CHUNK} bytes on average; send it in larger chunks"
+            )
+
+    def _too_many_small_chunks(self) -> bool:
+        return self._chunks > MANY_CHUNKS and self._chunk_bytes < self._chunks * SMALLEST_MEAN_CHUNK
 
     def _refuse_after_answers(self, status: tuple[int, str], message: str) -> None:
         """Refuse now, or, while an earlier request of this connection is being answered, once its
@@ -208,6 +225,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ) and self._parsed_head_bytes() > self._limits.max_header_bytes:
             self._head_refused = True  # never handed to the app; data_received answers 431
             return
+        self._chunked, self._chunks, self._chunk_bytes = any(n == b"transfer-encoding" for n, _ in self.headers), 0, 0
         if self.parser.should_upgrade() and not self._should_upgrade():
             # httptools stops at the head of an upgrade; what follows would be read as a new request,
             # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
@@ -217,6 +235,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._framing_bytes = 0
+        if self._chunked:  # each chunk costs a call or two however small: its number is bounded by its bytes
+            self._chunks += 1
+            self._chunk_bytes += len(body)
         if not self._head_refused and self._refused is None:
             super().on_body(body)
 
