@@ -25,12 +25,16 @@ HEAD = (
 LIMITS = {"max_request_bytes": 4 * 1024 * 1024, "max_buffered_body_bytes": 4 * 1024 * 1024}
 
 
-def trickle(sock: socket.socket, seconds: float) -> None:
-    """Send a declared 4 MiB body fast enough never to time out, and too slowly to end before ``seconds``."""
+def trickle(sock: socket.socket, seconds: float, step: int = 4096) -> None:
+    """Send a declared 4 MiB body ``step`` bytes every quarter second (16 KiB a second by default: fast enough
+    never to time out alone), too slowly to end before ``seconds``."""
     sock.sendall(HEAD + b"content-length: 4194304\r\n\r\n")
     ends = time.monotonic() + seconds
     while time.monotonic() < ends:
-        sock.sendall(b" " * 4096)
+        try:
+            sock.sendall(b" " * step)
+        except OSError:  # answered and closed
+            return
         time.sleep(0.25)
 
 
@@ -59,7 +63,8 @@ def test_a_request_that_waits_too_long_for_body_room_gets_a_recorded_503_and_is_
     proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 1})
     httpx.delete(upstream.url + "/_mock/requests")
     with socket.create_connection(address(proxy.url)) as holder:
-        holding = threading.Thread(target=trickle, args=(holder, 5))
+        # 80 KiB a second: fast enough to keep its room while others wait for it.
+        holding = threading.Thread(target=trickle, args=(holder, 5, 20 * 1024))
         holding.start()
         budget = proxy.app.state.proxy.body_budget
         wait_until(lambda: budget.available == 0)
@@ -73,6 +78,21 @@ def test_a_request_that_waits_too_long_for_body_room_gets_a_recorded_503_and_is_
     assert refused.error_type == "proxy_busy" and refused.upstream_status is None
     assert httpx.get(upstream.url + "/_mock/requests").json()["requests"] == []
     wait_until(lambda: budget.available == budget.total)
+
+
+def test_a_body_trickling_into_room_another_request_waits_for_is_cut(proxy_factory, recorder):
+    # 16 KiB a second keeps a body alone in time (1 KiB a second is the floor); before, it held the room of
+    # a 4 MiB body for over four minutes, and every other large request got 503 meanwhile.
+    proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 1})
+    with socket.create_connection(address(proxy.url)) as holder:
+        holding = threading.Thread(target=trickle, args=(holder, 8))
+        holding.start()
+        budget = proxy.app.state.proxy.body_budget
+        wait_until(lambda: budget.available == 0)
+        answer = httpx.post(proxy.url + "/v1/messages", content=LARGE, headers=ANTHROPIC, timeout=30)
+        holding.join(30)
+    assert answer.status_code == 200
+    assert sorted(record.status_code for record in recorder.wait_for_ends(2)) == [200, 408]
 
 
 @pytest.mark.parametrize("size", [128 * 1024, 600_000])  # more than uvicorn holds before it stops reading
@@ -106,7 +126,7 @@ def test_a_client_that_left_while_waiting_until_refused_is_recorded_as_gone_not_
     budget = proxy.app.state.proxy.body_budget
     body = json.dumps({**BODY, "messages": [{"role": "user", "content": "x" * 600_000}]}).encode()
     with socket.create_connection(address(proxy.url)) as holder:
-        holding = threading.Thread(target=trickle, args=(holder, 4))
+        holding = threading.Thread(target=trickle, args=(holder, 4, 20 * 1024))  # fast enough to keep its room
         holding.start()
         wait_until(lambda: budget.available == 0)
         with socket.create_connection(address(proxy.url)) as leaving:
@@ -130,7 +150,7 @@ def test_a_refusal_cut_by_the_shutdown_while_it_looks_for_its_client_is_answered
     proxy = proxy_factory(plugins=[recorder], server={**LIMITS, "body_timeout_seconds": 1})
     budget = proxy.app.state.proxy.body_budget
     with socket.create_connection(address(proxy.url)) as holder:
-        holding = threading.Thread(target=trickle, args=(holder, 4))
+        holding = threading.Thread(target=trickle, args=(holder, 4, 20 * 1024))  # fast enough to keep its room
         holding.start()
         wait_until(lambda: budget.available == 0)
         answer = httpx.post(proxy.url + "/v1/messages", content=LARGE, headers=ANTHROPIC, timeout=30)

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -60,6 +60,9 @@ _SCAN_SPENT = b""
 MIN_BODY_BYTES_PER_SECOND = 1024
 """After its first ``SERVER__BODY_TIMEOUT_SECONDS``, a body must keep arriving at this average rate (each
 byte buys the client more time): a byte now and then cannot hold a connection or the body budget."""
+CONTENDED_BODY_BYTES_PER_SECOND = 64 * 1024
+"""The average rate while another request waits for room in the body budget: a body trickling at 2 KiB a
+second would hold the room of one as large as allowed (32 MiB) for hours, refusing every other large one."""
 
 
 class BodyTimeout(Exception):
@@ -75,31 +78,39 @@ def body_timeout_message(server: ServerSettings) -> str:
 
 class _BodyClock:
     """When the next piece of a body is due: within ``idle_seconds`` of the last, and before a
-    deadline that starts ``idle_seconds`` away and moves out with every byte received."""
+    deadline that starts ``idle_seconds`` away and moves out with every byte received (by less
+    while ``contended``: another request waits for body room)."""
 
-    __slots__ = ("idle_seconds", "deadline")
+    __slots__ = ("idle_seconds", "started", "bytes", "contended")
 
-    def __init__(self, idle_seconds: float) -> None:
+    def __init__(self, idle_seconds: float, contended: Callable[[], bool]) -> None:
         self.idle_seconds = idle_seconds
-        self.deadline = asyncio.get_running_loop().time() + idle_seconds
+        self.started = asyncio.get_running_loop().time()
+        self.bytes = 0
+        self.contended = contended
 
     def due(self) -> float:
-        return min(asyncio.get_running_loop().time() + self.idle_seconds, self.deadline)
+        rate = CONTENDED_BODY_BYTES_PER_SECOND if self.contended() else MIN_BODY_BYTES_PER_SECOND
+        now = asyncio.get_running_loop().time()
+        return min(now + self.idle_seconds, self.started + self.idle_seconds + self.bytes / rate)
 
     def received(self, size: int) -> None:
-        self.deadline += size / MIN_BODY_BYTES_PER_SECOND
+        self.bytes += size
 
 
-async def read_body(request: Request, server: ServerSettings) -> bytes | bytearray | None:
+async def read_body(
+    request: Request, server: ServerSettings, contended: Callable[[], bool] = lambda: False
+) -> bytes | bytearray | None:
     """The request body, or ``None`` when it is larger than SERVER__MAX_REQUEST_BYTES.
 
     A body that stops arriving for SERVER__BODY_TIMEOUT_SECONDS, or arrives slower than
-    :data:`MIN_BODY_BYTES_PER_SECOND` once they have passed, raises :class:`BodyTimeout`: it would
-    otherwise hold its connection, and a large one its room in the shared body budget, for ever.
+    :data:`MIN_BODY_BYTES_PER_SECOND` once they have passed (:data:`CONTENDED_BODY_BYTES_PER_SECOND` while
+    ``contended()``), raises :class:`BodyTimeout`: it would otherwise hold its connection, and a large one
+    its room in the shared body budget, for ever.
     """
     limit, idle_seconds = server.max_request_bytes, server.body_timeout_seconds
     declared = request.headers.get("content-length", "")
-    clock = _BodyClock(idle_seconds)
+    clock = _BodyClock(idle_seconds, contended)
     if declared.isascii() and declared.isdigit() and len(declared) < 19:
         if int(declared) > limit:
             return None

@@ -150,7 +150,9 @@ class Proxy(UnforwardedRequests):
             if room.cut or room.refused:
                 return await self._no_room(scope, route, send, receive, arrived, room.cut)
             try:
-                body = b"" if route is _UNMATCHED_ROUTE else await read_body(request, server)
+                body = (
+                    b"" if route is _UNMATCHED_ROUTE else await read_body(request, server, self.body_budget.contended)
+                )
                 await self.body_budget.keep(room, len(body or b""))
                 left = room.waited and await left_while_waiting(receive)
                 # A compressed body is read as far as a plain one would be.

@@ -68,6 +68,8 @@ class BodyBudget:
         self._changed = asyncio.Condition()
         self.waits = 0
         """Requests that had to wait for budget."""
+        self.waiting = 0
+        """Requests waiting for budget now."""
 
     @asynccontextmanager
     async def hold(self, content_length: str | None, chunked: bool) -> AsyncIterator[Room]:
@@ -80,6 +82,7 @@ class BodyBudget:
         async with self._changed:
             if self.available < room.size:
                 self.waits += 1
+                self.waiting += 1
                 room.waited = True
                 try:
                     await asyncio.wait_for(
@@ -89,11 +92,17 @@ class BodyBudget:
                     room.refused, room.size = True, 0
                 except asyncio.CancelledError:  # answered by the caller, which spends the cancellation
                     room.cut, room.size = True, 0
+                finally:
+                    self.waiting -= 1
             self.available -= room.size
         try:
             yield room
         finally:
             await self.keep(room, 0)
+
+    def contended(self) -> bool:
+        """Whether a request waits for room: bodies being read must then arrive faster (``read_body``)."""
+        return self.waiting > 0
 
     async def keep(self, room: Room, body_bytes: int) -> None:
         """Keep room for ``body_bytes`` only (the body read), giving the rest back."""

@@ -57,8 +57,9 @@ class ServerSettings(BaseModel):
     SERVER__BODY_TIMEOUT_SECONDS, then gets 503 (never below SERVER__MAX_REQUEST_BYTES)."""
     body_timeout_seconds: float = Field(30.0, gt=0)
     """SERVER__BODY_TIMEOUT_SECONDS. A request body that stops arriving for this long, or comes slower than
-    1,024 bytes a second once this long has passed, is answered 408: it would otherwise hold its connection,
-    and a large one its room in SERVER__MAX_BUFFERED_BODY_BYTES, for ever."""
+    1,024 bytes a second once this long has passed (64 KiB a second while another request waits for body room),
+    is answered 408: it would otherwise hold its connection, and a large one its room in
+    SERVER__MAX_BUFFERED_BODY_BYTES, for ever."""
     send_timeout_seconds: float = Field(60.0, gt=0)
     """SERVER__SEND_TIMEOUT_SECONDS. A client that reads nothing of its answer for this long, its connection
     still open, has the connection closed (recorded as ``client_disconnected``, 499): else it would hold a
