@@ -11,6 +11,8 @@ import json
 import socket
 import time
 
+import pytest
+
 from ccproxy_core.testing import wait_until
 
 from .raw_upstream import json_answer, raw_upstream
@@ -19,10 +21,10 @@ HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01", "conte
 LARGE = {"x-mock-delta-count": "100000"}  # about 10 MB of answer, streamed or whole
 
 
-def send_and_never_read(url: str, body: dict) -> socket.socket:
+def send_and_never_read(url: str, body: dict, extra: dict[str, str] | None = None) -> socket.socket:
     """Send one request on a connection with a small receive buffer, and read nothing of the answer."""
     raw = json.dumps(body).encode()
-    head = "".join(f"{name}: {value}\r\n" for name, value in {**HEADERS, **LARGE}.items())
+    head = "".join(f"{name}: {value}\r\n" for name, value in {**HEADERS, **LARGE, **(extra or {})}.items())
     host, port = url.removeprefix("http://").split(":")
     client = socket.socket()
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -70,14 +72,15 @@ def test_a_whole_answer_is_recorded_when_handed_over_not_when_read(proxy_factory
     assert (record.status_code, record.error_type) == (200, None) and record.response_bytes > 500_000
 
 
-def test_a_whole_answer_left_unread_is_dropped_with_its_connection(proxy_factory, recorder):
+@pytest.mark.parametrize("close", [False, True], ids=["kept-alive", "connection-close"])
+def test_a_whole_answer_left_unread_is_dropped_with_its_connection(proxy_factory, recorder, close):
     text = "x" * (24 << 20)  # more than the kernel's buffers hold: the rest waits in the server's memory
     message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5"}
     message |= {"content": [{"type": "text", "text": text}], "usage": {"input_tokens": 10, "output_tokens": 20}}
     with raw_upstream({"": json_answer(b"200 OK", json.dumps(message).encode())}) as upstream:
         proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url, server={"send_timeout_seconds": 1})
         body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-        client = send_and_never_read(proxy.url, body)
+        client = send_and_never_read(proxy.url, body, {"connection": "close"} if close else {})
         try:
             [record] = recorder.wait_for_ends(1, timeout=30)
             time.sleep(3)  # past SERVER__SEND_TIMEOUT_SECONDS, unread
@@ -120,3 +123,29 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(proxy_factory, r
         client.close()
     assert (record.status_code, record.error_type) == (200, None)
     assert record.response_bytes > 10_000_000 and received > 10_000_000  # all of it passed, slowly
+
+
+def test_a_client_reading_a_large_whole_answer_slowly_gets_all_of_it(proxy_factory, recorder):
+    text = "x" * (16 << 20)
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5"}
+    message |= {"content": [{"type": "text", "text": text}], "usage": {"input_tokens": 10, "output_tokens": 20}}
+    with raw_upstream({"": json_answer(b"200 OK", json.dumps(message).encode())}) as upstream:
+        proxy = proxy_factory(plugins=[recorder], upstream_url=upstream.url, server={"send_timeout_seconds": 1})
+        raw = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 50, "messages": []}).encode()
+        host, port = proxy.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+            client.sendall(
+                b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
+                + head.encode()
+                + b"content-length: %d\r\n\r\n" % len(raw)
+                + raw
+            )
+            [record] = recorder.wait_for_ends(1, timeout=30)
+            client.settimeout(10)
+            received = 0
+            while chunk := client.recv(256 * 1024):  # some 2.5 MB a second: slower than the buffer drains
+                received += len(chunk)
+                time.sleep(0.1)
+    # Before: cut once SERVER__SEND_TIMEOUT_SECONDS had passed without the whole rest read, though it was reading.
+    assert received > record.response_bytes

@@ -69,10 +69,13 @@ def open_file_limit(max_connections: int, upstream_connections: int) -> str | No
     )
 
 
-MANY_CHUNKS = 10_000
-SMALLEST_MEAN_CHUNK = 16
-"""A chunked body of more than ``MANY_CHUNKS`` chunks must average this many bytes a chunk: a body of 1-byte
-chunks (32 million for the largest allowed) would hold the event loop for seconds."""
+MAX_CHUNKS = 1_000_000
+"""The most chunks of one chunked body: each costs the event loop a call or two however small (a third of a
+second for a million), and the largest body allowed in 1-byte chunks would hold it for some 12 s."""
+
+
+class _TooManyChunks(Exception):
+    """Raised in the parser's body callback: it stops parsing there (uvicorn then answers 400)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +109,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
         httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
         self._unread_timer: asyncio.TimerHandle | None = None
-        self._chunks = self._chunk_bytes = 0
-        """The pieces of the chunked body being read, and their bytes (0 for a body that is not chunked)."""
+        self._unread_bytes = 0
+        """What was left unread in the transport's buffer when the unread timer was last set."""
+        self._chunks = 0
+        """The chunks of the chunked body being read (0 for a body that is not chunked)."""
         self._chunked = False
         self._answering: RequestResponseCycle | None = None
         """The request being answered; those pipelined behind it wait in uvicorn's queue."""
@@ -174,14 +179,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 "the chunked body's framing between its data (a chunk's size line and extensions, or the "
                 f"trailer fields) is larger than SERVER__MAX_HEADER_BYTES={self._limits.max_header_bytes}"
             )
-        elif self._too_many_small_chunks() and not self.transport.is_closing():
-            self._refuse_body(
-                f"the chunked body comes in more than {MANY_CHUNKS:,} chunks of fewer than "
-                f"{SMALLEST_MEAN_CHUNK} bytes on average; send it in larger chunks"
-            )
-
-    def _too_many_small_chunks(self) -> bool:
-        return self._chunks > MANY_CHUNKS and self._chunk_bytes < self._chunks * SMALLEST_MEAN_CHUNK
 
     def _refuse_after_answers(self, status: tuple[int, str], message: str) -> None:
         """Refuse now, or, while an earlier request of this connection is being answered, once its
@@ -225,7 +222,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ) and self._parsed_head_bytes() > self._limits.max_header_bytes:
             self._head_refused = True  # never handed to the app; data_received answers 431
             return
-        self._chunked, self._chunks, self._chunk_bytes = any(n == b"transfer-encoding" for n, _ in self.headers), 0, 0
+        self._chunked, self._chunks = any(name == b"transfer-encoding" for name, _ in self.headers), 0
         if self.parser.should_upgrade() and not self._should_upgrade():
             # httptools stops at the head of an upgrade; what follows would be read as a new request,
             # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
@@ -235,9 +232,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._framing_bytes = 0
-        if self._chunked:  # each chunk costs a call or two however small: its number is bounded by its bytes
+        if self._chunked:
             self._chunks += 1
-            self._chunk_bytes += len(body)
+            if self._chunks > MAX_CHUNKS:  # refused before the rest of this read is parsed: no request after it
+                raise _TooManyChunks
         if not self._head_refused and self._refused is None:
             super().on_body(body)
 
@@ -273,6 +271,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.flow.write_paused and self._unread_timer is None and self._limits.send_timeout_seconds:
+            self._unread_bytes = self.transport.get_write_buffer_size()
             self._unread_timer = self.loop.call_later(self._limits.send_timeout_seconds, self._left_unread)
         if self._refused is not None and (self._answering is None or self._answering.response_complete):
             self._refuse_head()
@@ -288,10 +287,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _left_unread(self) -> None:
         """An answer handed over whole waits in the transport's buffer until the client reads it: when it has
-        not read it down within SERVER__SEND_TIMEOUT_SECONDS, the rest is dropped with the connection, so a
-        client that never reads holds no memory (a stream's writes are watched as they wait: ``send_watch``)."""
+        read none of it for SERVER__SEND_TIMEOUT_SECONDS, the rest is dropped with the connection, so a client
+        that never reads holds no memory (a stream's writes are watched as they wait: ``send_watch``)."""
         self._unread_timer = None
-        if self.flow.write_paused and not self.transport.is_closing():
+        unread = self.transport.get_write_buffer_size()  # a transport closing (Connection: close) holds it too
+        if not unread:
+            return
+        if unread < self._unread_bytes:  # the client read some meanwhile: it is reading, slowly
+            self._unread_bytes = unread
+            self._unread_timer = self.loop.call_later(self._limits.send_timeout_seconds, self._left_unread)
+        else:
             _limit_log.log(
                 "closed the connection of %s, which left its answer unread for SERVER__SEND_TIMEOUT_SECONDS=%g",
                 self.client[0] if self.client else "?",
@@ -306,6 +311,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools cannot parse, as JSON like every other refusal."""
+        if self._chunks > MAX_CHUNKS:
+            self._refuse_body(f"the chunked body comes in more than {MAX_CHUNKS:,} chunks; send it in larger ones")
+            return
         self._refuse_body(
             "the request is not valid HTTP/1.1: its request line, a header (a control character, a bad "
             f"or repeated Content-Length) or its chunked framing is malformed ({msg.rstrip('.')})"
