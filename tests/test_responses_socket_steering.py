@@ -124,3 +124,34 @@ def test_input_left_for_the_clients_own_continuation_brings_no_successor(provide
     records = recorder.wait_for_ends(2)
     asked = [record for record in records if record.model == "gpt-4o-mini"]
     assert [(record.response_model, record.tokens_input) for record in asked] == [("gpt-4o-mini", 10)]
+
+
+def test_a_failed_second_steer_leaves_the_first_ones_successor(provider, proxy_factory, recorder):
+    refused = json.dumps(
+        {
+            "type": "response.steer.failed",
+            "sequence_number": 4,
+            "error": {"code": "invalid_input", "message": "No.", "type": "invalid_request_error"},
+            "steer": {"previous_response_id": "resp_a", "input": "?"},  # refused before it had an id
+        }
+    )
+    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
+    talk(
+        proxy,
+        provider,
+        [
+            (create("gpt-4o"), [started("resp_a", "gpt-4o")]),
+            (steer("resp_a"), [steer_event("response.steer.accepted", "resp_a", 3)]),
+            (
+                steer("resp_a"),
+                [
+                    refused,
+                    completed("resp_a", "gpt-4o", (1000, 200)),  # a normal end: the first steer's successor follows
+                    started("resp_s", "gpt-4o", previous="resp_a"),
+                    completed("resp_s", "gpt-4o", (2000, 700)),
+                ],
+            ),
+        ],
+    )
+    # Before: the failed steer called off the successor, which went unrecorded.
+    assert sorted(record.tokens_input for record in recorder.wait_for_ends(2)) == [1000, 2000]

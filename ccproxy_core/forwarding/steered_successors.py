@@ -18,39 +18,48 @@ from typing import Any
 EVENT_MARKERS = ('"response.steer.accepted"', '"response.steer.pending"', '"response.steer.failed"')
 """The steering events decoded to follow which responses will have a successor."""
 MOST_EXPECTED = 64
-"""Steered responses whose successor is awaited on one socket, at most (the oldest are forgotten)."""
+"""Steered responses whose successor is awaited on one socket, and steers of each, at most (the oldest
+responses are forgotten)."""
+
+
+STEERED = ""
+"""Stands for a steered ``response.incomplete`` among the steers a successor is expected for: it commits them."""
 
 
 class SteeredSuccessors:
     """The responses of one socket whose successor the provider will begin itself."""
 
     def __init__(self) -> None:
-        self._expected: OrderedDict[str, None] = OrderedDict()
+        self._expected: OrderedDict[str, set[str]] = OrderedDict()
+        """By steered response: the accepted steers its successor will commit (``STEERED``: it stopped for them)."""
 
     def begun(self, event: Any) -> bool:
         """Whether ``event`` is the ``response.created`` of a successor (expected once); other events are
         noted for the successors they promise or call off."""
         if not isinstance(event, dict):
             return False
-        kind, response = event.get("type"), event.get("response")
+        kind, response, steer = event.get("type"), event.get("response"), event.get("steer")
         if kind == "response.created" and isinstance(response, dict):
             previous = response.get("previous_response_id")
-            return isinstance(previous, str) and self._expected.pop(previous, False) is None
+            return isinstance(previous, str) and bool(self._expected.pop(previous, None))
         if kind == "response.incomplete" and isinstance(response, dict) and _steered(response):
-            self._expect(response.get("id"))
-        steer = event.get("steer")
-        if isinstance(steer, dict) and isinstance(kind, str):
-            if kind == "response.steer.accepted":
-                self._expect(steer.get("previous_response_id"))
-            elif kind in ("response.steer.pending", "response.steer.failed"):
-                previous = steer.get("previous_response_id")
-                if isinstance(previous, str):
-                    self._expected.pop(previous, None)
+            self._expect(response.get("id"), STEERED)
+        elif isinstance(steer, dict) and kind == "response.steer.accepted":
+            steer_id = steer.get("id")
+            self._expect(steer.get("previous_response_id"), steer_id if isinstance(steer_id, str) else "?")
+        elif isinstance(steer, dict) and kind in ("response.steer.pending", "response.steer.failed"):
+            # That steer only (one refused before it had an id is none of them): others may still bring a successor.
+            previous, steer_id = steer.get("previous_response_id"), steer.get("id")
+            steers = self._expected.get(previous) if isinstance(previous, str) else None
+            if steers is not None and isinstance(steer_id, str):
+                steers.discard(steer_id)
         return False
 
-    def _expect(self, response_id: Any) -> None:
+    def _expect(self, response_id: Any, steer_id: str) -> None:
         if isinstance(response_id, str) and response_id:
-            self._expected[response_id] = None
+            self._expected.setdefault(response_id, set())
+            if len(self._expected[response_id]) < MOST_EXPECTED:
+                self._expected[response_id].add(steer_id)
             if len(self._expected) > MOST_EXPECTED:
                 self._expected.popitem(last=False)
 
