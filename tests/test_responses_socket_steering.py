@@ -46,13 +46,18 @@ STEERED_A = event(
 )
 
 
-def test_a_steered_responses_successor_is_recorded_as_its_own_answer(provider, proxy_factory, recorder):
+def talk_after_a_start(provider, proxy_factory, recorder, turns: list[tuple[str, list[str]]]) -> None:
+    """Through a new proxy, ask for a response (``resp_a``, gpt-4o) and see it begun; then the turns given."""
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    talk(
-        proxy,
+    talk(proxy, provider, [(create("gpt-4o"), [started("resp_a", "gpt-4o")]), *turns])
+
+
+def test_a_steered_responses_successor_is_recorded_as_its_own_answer(provider, proxy_factory, recorder):
+    talk_after_a_start(
         provider,
+        proxy_factory,
+        recorder,
         [
-            (create("gpt-4o"), [started("resp_a", "gpt-4o")]),
             (
                 steer("resp_a"),
                 [
@@ -73,12 +78,11 @@ def test_a_steered_responses_successor_is_recorded_as_its_own_answer(provider, p
 
 
 def test_a_successor_takes_no_answer_a_clients_request_waits_with(provider, proxy_factory, recorder):
-    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    talk(
-        proxy,
+    talk_after_a_start(
         provider,
+        proxy_factory,
+        recorder,
         [
-            (create("gpt-4o"), [started("resp_a", "gpt-4o")]),
             (steer("resp_a"), [steer_event("response.steer.accepted", "resp_a", 3), STEERED_A]),
             # The client's next request goes out before the provider has begun the successor.
             (
@@ -100,12 +104,11 @@ def test_a_successor_takes_no_answer_a_clients_request_waits_with(provider, prox
 
 
 def test_input_left_for_the_clients_own_continuation_brings_no_successor(provider, proxy_factory, recorder):
-    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    talk(
-        proxy,
+    talk_after_a_start(
         provider,
+        proxy_factory,
+        recorder,
         [
-            (create("gpt-4o"), [started("resp_a", "gpt-4o")]),
             (
                 steer("resp_a"),
                 [
@@ -135,12 +138,11 @@ def test_a_failed_second_steer_leaves_the_first_ones_successor(provider, proxy_f
             "steer": {"previous_response_id": "resp_a", "input": "?"},  # refused before it had an id
         }
     )
-    proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
-    talk(
-        proxy,
+    talk_after_a_start(
         provider,
+        proxy_factory,
+        recorder,
         [
-            (create("gpt-4o"), [started("resp_a", "gpt-4o")]),
             (steer("resp_a"), [steer_event("response.steer.accepted", "resp_a", 3)]),
             (
                 steer("resp_a"),
