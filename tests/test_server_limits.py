@@ -409,3 +409,15 @@ def test_a_body_in_many_small_chunks_is_forwarded(proxy_factory, recorder, chunk
         answer = read_answer(sock)
     assert answer.count(b"HTTP/1.1 200 ") == 2, answer[:300]
     assert [record.status_code for record in recorder.wait_for_ends(2)] == [200, 200]
+
+
+def test_a_request_answered_before_its_body_broke_gets_no_second_answer(proxy_factory, recorder):
+    # Refused for its Host before its body is read; the body's framing then breaks. Before: a 400 followed
+    # the 403, and the client took it for the answer to the request it had pipelined behind.
+    proxy = proxy_factory(plugins=[recorder])
+    body = b"".join(b"10000\r\n" + b"x" * 0x10000 + b"\r\n" for _ in range(32)) + b"zz\r\nnot a chunk\r\n"
+    refused_host = chunked_messages_request(b"{}", 2).replace(b"host: 127.0.0.1", b"host: evil.example")
+    with socket.create_connection(address(proxy.url)) as sock:
+        sock.sendall(refused_host.removesuffix(b"0\r\n\r\n") + body + messages_request())
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 403 ") and answer.count(b"HTTP/1.1 ") == 1, answer[:300]

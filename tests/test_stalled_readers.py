@@ -126,7 +126,7 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(proxy_factory, r
 
 
 def test_a_client_reading_a_large_whole_answer_slowly_gets_all_of_it(proxy_factory, recorder):
-    text = "x" * (16 << 20)
+    text = "x" * (10 << 20)
     message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5"}
     message |= {"content": [{"type": "text", "text": text}], "usage": {"input_tokens": 10, "output_tokens": 20}}
     with raw_upstream({"": json_answer(b"200 OK", json.dumps(message).encode())}) as upstream:
@@ -144,8 +144,9 @@ def test_a_client_reading_a_large_whole_answer_slowly_gets_all_of_it(proxy_facto
             [record] = recorder.wait_for_ends(1, timeout=30)
             client.settimeout(10)
             received = 0
-            while chunk := client.recv(256 * 1024):  # some 2.5 MB a second: slower than the buffer drains
+            while chunk := client.recv(64 * 1024):  # about 1 MB a second: the kernel's megabytes drain in seconds
                 received += len(chunk)
-                time.sleep(0.1)
-    # Before: cut once SERVER__SEND_TIMEOUT_SECONDS had passed without the whole rest read, though it was reading.
+                time.sleep(0.06)
+    # Before: cut once SERVER__SEND_TIMEOUT_SECONDS had passed without the kernel's send queue drained enough
+    # for the server's own buffer to shrink, though the client was reading.
     assert received > record.response_bytes

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+from ccproxy_core.runtime.unread_answers import UnreadAnswerWatch
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGI3Application
@@ -108,9 +109,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._framing_bytes = 0
         """Bytes read since the body's last byte: chunk size lines, their extensions, trailer fields.
         httptools holds a trailer field whole before handing it on, so these are bounded as a head is."""
-        self._unread_timer: asyncio.TimerHandle | None = None
-        self._unread_bytes = 0
-        """What was left unread in the transport's buffer when the unread timer was last set."""
+        self._unread = UnreadAnswerWatch(limits.send_timeout_seconds)
         self._chunks = 0
         """The chunks of the chunked body being read (0 for a body that is not chunked)."""
         self._chunked = False
@@ -125,7 +124,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
-        self._stop_unread_timer()
+        self._unread.stop()
         super().connection_lost(exc)
         # uvicorn tells only the newest request: with requests pipelined behind it, the one being
         # answered would write to a closed connection (an error, not a client that left).
@@ -270,39 +269,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self.flow.write_paused and self._unread_timer is None and self._limits.send_timeout_seconds:
-            self._unread_bytes = self.transport.get_write_buffer_size()
-            self._unread_timer = self.loop.call_later(self._limits.send_timeout_seconds, self._left_unread)
+        self._unread.answered(self)
         if self._refused is not None and (self._answering is None or self._answering.response_complete):
             self._refuse_head()
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._stop_unread_timer()
-
-    def _stop_unread_timer(self) -> None:
-        if self._unread_timer is not None:
-            self._unread_timer.cancel()
-            self._unread_timer = None
-
-    def _left_unread(self) -> None:
-        """An answer handed over whole waits in the transport's buffer until the client reads it: when it has
-        read none of it for SERVER__SEND_TIMEOUT_SECONDS, the rest is dropped with the connection, so a client
-        that never reads holds no memory (a stream's writes are watched as they wait: ``send_watch``)."""
-        self._unread_timer = None
-        unread = self.transport.get_write_buffer_size()  # a transport closing (Connection: close) holds it too
-        if not unread:
-            return
-        if unread < self._unread_bytes:  # the client read some meanwhile: it is reading, slowly
-            self._unread_bytes = unread
-            self._unread_timer = self.loop.call_later(self._limits.send_timeout_seconds, self._left_unread)
-        else:
-            _limit_log.log(
-                "closed the connection of %s, which left its answer unread for SERVER__SEND_TIMEOUT_SECONDS=%g",
-                self.client[0] if self.client else "?",
-                self._limits.send_timeout_seconds,
-            )
-            self.transport.abort()
+        self._unread.stop()
 
     def _refuse_head(self) -> None:
         if not self.transport.is_closing():
@@ -322,6 +295,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse_body(self, message: str) -> None:
         """Answer 400 and close: the app records the request whose body broke off as that 400."""
         cycle = self.cycle
+        if cycle is not None and cycle.more_body and cycle.response_started:
+            # Answered before its body was read (a refusal): the rest is not read, and no second answer
+            # follows the one sent, where the client would take it for its next request's.
+            self.flow.pause_reading()
+            cycle.keep_alive = False
+            if cycle.response_complete:
+                self.transport.close()
+            return
         if cycle is not None and cycle is self._answering and cycle.more_body and not cycle.response_started:
             cycle.scope[BROKEN_BODY] = message  # type: ignore[literal-required]
             self._reply_and_close(400, "Bad Request", message)
