@@ -43,3 +43,16 @@ def test_an_id_that_carries_a_known_model_s_version_number_on_is_unpriced(provid
 def test_known_ids_and_their_dated_snapshots_keep_their_prices(provider, model, input_price, output_price):
     # Published per million tokens (input / output).
     assert PriceBook().compute(provider, model, USAGE).total == (1_000 * input_price + 100 * output_price) / MTOK
+
+
+def test_a_flood_of_unknown_models_warns_a_bounded_number_of_times(caplog):
+    from ccproxy_core.accounting.cost import MAX_UNPRICED_WARNINGS
+
+    book = PriceBook()
+    with caplog.at_level("DEBUG", logger="ccproxy_core.accounting.cost"):
+        for index in range(MAX_UNPRICED_WARNINGS * 3):
+            assert book.compute("openai", f"invented-model-{index}", Usage(input_tokens=5)) == UNPRICED
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == MAX_UNPRICED_WARNINGS
+    assert "Further unknown models are logged at DEBUG" in warnings[-1].getMessage()
+    assert len([r for r in caplog.records if r.levelname == "DEBUG"]) == MAX_UNPRICED_WARNINGS * 2
