@@ -50,7 +50,7 @@ from ccproxy_core.accounting.price_corrections import (
 from ccproxy_core.accounting.service_tiers import batch_priced, long_context_unlisted, unpriced_label
 from ccproxy_core.accounting.twelve_hour_writes import with_twelve_hour_writes
 from ccproxy_core.accounting.usage import Usage
-from ccproxy_core.accounting.usage_prices import price_steps, price_usage
+from ccproxy_core.accounting.usage_prices import price_audio_length, price_steps, price_usage
 from ccproxy_core.key_masking import without_any_key
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.safe_values import redact_secrets, safe_text
@@ -130,7 +130,7 @@ class PriceBook:
             if known is None:
                 return UNPRICED
             provider = known
-        if not usage.has_tokens or usage.bad_counts or usage.unpriced_charge:
+        if not usage.has_measure or usage.bad_counts or usage.unpriced_charge:
             return UNPRICED
         snapshot = data_snapshot.get_snapshot()
         if snapshot is not self._snapshot:
@@ -150,7 +150,9 @@ class PriceBook:
         if usage.cache_write_1h_tokens and provider.name == "openai":
             prices = with_twelve_hour_writes(prices, model_info.id if model_info is not None else None)
         tool_prices = provider.tool_use_prices
-        if usage.steps:
+        if usage.audio_seconds is not None:
+            cost = price_audio_length(prices, usage.audio_seconds)
+        elif usage.steps:
             step_prices = functools.partial(self._prices_of, provider, context=context)
             cost = price_steps(prices, usage, step_prices, tool_prices)
         else:

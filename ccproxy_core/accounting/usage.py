@@ -61,6 +61,9 @@ class Usage:
     steps: tuple[Usage, ...] | None = None
     """The sampling steps of one answer that the provider bills one by one (Anthropic's
     compaction: ``usage.iterations``); the counts above are then their sums."""
+    audio_seconds: Decimal | None = None
+    """The length of audio an answer is billed by, in seconds, where it counts no tokens (OpenAI's
+    transcriptions by ``whisper-1``: ``usage: {"type": "duration", "seconds": ...}``)."""
     audio_input_tokens: int = 0
     """Of ``input_tokens``, audio ones (OpenAI's audio and Realtime models bill them higher)."""
     audio_cache_read_tokens: int = 0
@@ -107,6 +110,11 @@ class Usage:
         without output tokens (embeddings) is whole with its input count.
         """
         return self.input_tokens is not None
+
+    @property
+    def has_measure(self) -> bool:
+        """True when the answer reported what it is billed by: its input tokens, or its audio's length."""
+        return self.input_tokens is not None or self.audio_seconds is not None
 
 
 NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})

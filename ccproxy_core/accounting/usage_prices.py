@@ -21,6 +21,8 @@ _TOKENS_PER_PRICE_UNIT = 1_000_000
 """genai-prices' token prices are per million tokens (``*_mtok``)."""
 _USES_PER_PRICE_UNIT = 1_000
 """Per-request and per-tool-use prices are per thousand (``requests_kcount``, ``web_searches_kcount``)."""
+_SECONDS_PER_HOUR = 3_600
+"""Audio-length prices are per hour (``audio_hours``, ``input_audio_hours``)."""
 
 
 def price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Decimal]) -> Cost:
@@ -100,6 +102,15 @@ def price_usage(prices: ModelPrice, usage: Usage, tool_prices: Mapping[str, Deci
         input_part += per_request
         total += per_request
     return Cost(total, input_part, output, cache_read, cache_write, priced=True, tools=tools)
+
+
+def price_audio_length(prices: ModelPrice, seconds: Decimal) -> Cost:
+    """An answer billed by the length of its input audio, at the model's price per hour of it."""
+    rate = next((rate for rate in (_rate(prices, "input_audio_hours"), _rate(prices, "audio_hours")) if rate), None)
+    if not isinstance(rate, Decimal):
+        return UNPRICED  # priced by tokens, or tiered by some count the answer does not give
+    amount = rate * seconds / _SECONDS_PER_HOUR
+    return Cost(amount, amount, Decimal(0), Decimal(0), Decimal(0), priced=True, tools=Decimal(0))
 
 
 def price_steps(

@@ -39,9 +39,12 @@ from ccproxy_core.providers.base import (
     token_count,
 )
 from ccproxy_core.providers.openai_regions import regional_uplift
+from ccproxy_core.providers.openai_svg import add_svg_authoring
 from ccproxy_core.providers.stream_options import with_include_usage
 
 NAME = "openai"
+MAX_AUDIO_SECONDS = 10**7
+"""More seconds of audio than any one request can bill (some 116 days): a count past it is no count."""
 CHAT_COMPLETIONS = "/v1/chat/completions"
 RESPONSES = "responses"
 STORED_RESPONSE = "stored_response"
@@ -138,12 +141,14 @@ def read_payload(usage: Usage, payload: dict[str, Any]) -> None:
     kind = payload.get("object")
     if isinstance(kind, str) and kind in _GENERATED_ANSWERS:
         require_output_count(usage, payload.get("usage"))
-    if _is_image_answer(payload) and not usage.image_output_tokens:
-        # The images API's ``output_tokens`` are "the number of image tokens in the output image":
-        # where the answer does not split them, they are all image tokens.
-        raw = payload.get("usage")
-        if isinstance(raw, dict) and not isinstance(raw.get("output_tokens_details"), dict):
-            usage.image_output_tokens = usage.output_tokens or 0
+    if _is_image_answer(payload):
+        if not usage.image_output_tokens:
+            # The images API's ``output_tokens`` are "the number of image tokens in the output image":
+            # where the answer does not split them, they are all image tokens.
+            raw = payload.get("usage")
+            if isinstance(raw, dict) and not isinstance(raw.get("output_tokens_details"), dict):
+                usage.image_output_tokens = usage.output_tokens or 0
+        add_svg_authoring(usage, payload.get("svg_usage"))
     usage.service_tier = read_label(payload.get("service_tier")) or usage.service_tier
     usage.finish_reason = _first_choice_finish_reason(payload.get("choices")) or usage.finish_reason
     read_error(usage, payload.get("error"), prefer_code=True)
@@ -182,8 +187,12 @@ def _is_image_answer(payload: dict[str, Any]) -> bool:
 
 def read_usage(usage: Usage, raw: Any) -> None:
     """Chat-style usage (``prompt_tokens``, ``completion_tokens``), or the style of the
-    Responses, Realtime, image and audio endpoints (``input_tokens``, ``output_tokens``)."""
+    Responses, Realtime, image and audio endpoints (``input_tokens``, ``output_tokens``), or the
+    length of audio a transcription is billed by (``{"type": "duration", "seconds": ...}``)."""
     if not isinstance(raw, dict):
+        return
+    if raw.get("type") == "duration":
+        _read_audio_length(usage, raw.get("seconds"))
         return
     chat_style = "prompt_tokens" in raw
     prompt = billed_count(usage, raw.get("prompt_tokens" if chat_style else "input_tokens"))
@@ -217,6 +226,14 @@ def read_usage(usage: Usage, raw: Any) -> None:
         output_details = raw.get("output_token_details")  # the Realtime API's spelling
     if isinstance(output_details, dict):
         _read_output_details(usage, output_details, completion)
+
+
+def _read_audio_length(usage: Usage, seconds: Any) -> None:
+    """Seconds of audio, a number from 0 to :data:`MAX_AUDIO_SECONDS`; anything else leaves the cost unknown."""
+    if type(seconds) in (int, float) and 0 <= seconds <= MAX_AUDIO_SECONDS:
+        usage.audio_seconds = Decimal(str(seconds))
+    else:
+        usage.bad_counts = True
 
 
 def _read_output_details(usage: Usage, details: dict[str, Any], completion: int | None) -> None:
