@@ -51,6 +51,7 @@ class SSELineSplitter:
         "_max_line_bytes",
         "_skipping_long_line",
         "_ended_on_cr",
+        "_skipped_line_counted",
         "dropped_lines",
     )
 
@@ -62,8 +63,14 @@ class SSELineSplitter:
         self._max_line_bytes = max_line_bytes
         self._skipping_long_line = False
         self._ended_on_cr = False
+        self._skipped_line_counted = False
         self.dropped_lines = 0
         self._head: bytes | None = b""  # the stream's first bytes, until it is known whether they are a BOM
+
+    @property
+    def dropped_ended_lines(self) -> int:
+        """Dropped lines that ended: one the stream stops inside reaches no reader, as no line at all."""
+        return self.dropped_lines - (self._skipping_long_line and self._skipped_line_counted)
 
     @property
     def tail(self) -> bytes:
@@ -117,6 +124,7 @@ class SSELineSplitter:
             self._pending.clear()
             self._pending_bytes = 0
             self._skipping_long_line = True
+            self._skipped_line_counted = not comment
             self.dropped_lines += 0 if comment else 1  # a comment says nothing: skipping it loses nothing
         else:
             self._pending.append(piece)
@@ -270,6 +278,11 @@ class DataJoiner:
             self.dropped_events += 1
         else:
             self._pieces += values
+
+    @property
+    def dropped_ended_events(self) -> int:
+        """Dropped events that a blank line ended: one the stream stops inside reaches no reader."""
+        return self.dropped_events - self._dropping
 
     @staticmethod
     def _joined(pieces: list[bytes]) -> bytes:

@@ -311,8 +311,9 @@ class StreamUsageParser:
 
     @property
     def lost(self) -> bool:
-        """Whether a line or event too large to hold was skipped: what the stream said is not known."""
-        return self._lines.dropped_lines > 0 or self._events.dropped_events > 0 or self.state.skipped
+        """Whether a line or event too large to hold was skipped: what the stream said is not known.
+        One the stream stopped inside is no loss: unended, it reached no client either."""
+        return self._lines.dropped_ended_lines > 0 or self._events.dropped_ended_events > 0 or self.state.skipped
 
     def _leftover(self) -> bytes:
         """What was fed but not read: an event no blank line ended, and an unfinished last line."""
