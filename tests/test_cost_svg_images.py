@@ -72,3 +72,20 @@ def test_an_svg_authors_reasoning_is_never_more_than_its_output():
     usage = usage_from_json("openai", _svg_answer(AUTHOR | {"reasoning_tokens": 10**9}))
     assert usage.reasoning_tokens == 30_000
     assert PriceBook().compute("openai", "gpt-image-2", usage).total == Decimal("0.62505")
+
+
+def test_on_a_regional_host_each_part_is_billed_at_its_own_models_uplift():
+    # gpt-image-1.5 (released before 5 March 2026) at its list price: 50 in at $5, 4,160 image tokens out at
+    # $32; gpt-5.4 at 1.1 times its rates. Before: the author at the image model's factor, $0.05 short.
+    regional = PriceBook(regional=frozenset({"openai"}))
+    usage = usage_from_json("openai", _svg_answer(AUTHOR))
+    image_cost = (50 * 5 + 4160 * 32) / MTOK
+    author_cost = (20_000 * Decimal("2.5") + 30_000 * 15) / MTOK * Decimal("1.1")
+    assert regional.compute("openai", "gpt-image-1.5", usage).total == image_cost + author_cost == Decimal("0.68337")
+    assert PriceBook().compute("openai", "gpt-image-1.5", usage).total == image_cost + author_cost / Decimal("1.1")
+
+
+def test_on_a_regional_host_an_author_of_unknown_release_leaves_the_answer_unpriced():
+    usage = usage_from_json("openai", _svg_answer(AUTHOR | {"model": "gpt-image-2"}))
+    assert PriceBook(regional=frozenset({"openai"})).compute("openai", "gpt-image-1.5", usage) == UNPRICED
+    assert PriceBook().compute("openai", "gpt-image-1.5", usage).priced

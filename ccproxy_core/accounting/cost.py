@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from genai_prices import data_snapshot
@@ -150,15 +151,18 @@ class PriceBook:
         if usage.cache_write_1h_tokens and provider.name == "openai":
             prices = with_twelve_hour_writes(prices, model_info.id if model_info is not None else None)
         tool_prices = provider.tool_use_prices
+        regional = provider.name in self.regional
         if usage.audio_seconds is not None:
             cost = price_audio_length(prices, usage.audio_seconds)
         elif usage.steps:
             step_prices = functools.partial(self._prices_of, provider, context=context)
-            cost = price_steps(prices, usage, step_prices, tool_prices)
+            # A regional host bills each model at its own uplift (an SVG's author may be newer than its image model).
+            uplift_of = functools.partial(_regional_uplift, provider, model) if regional else None
+            cost = price_steps(prices, usage, step_prices, tool_prices, uplift_of)
         else:
             cost = price_usage(prices, usage, tool_prices)
         multiplier = provider.price_multiplier(usage)
-        if provider.name in self.regional:
+        if regional and not usage.steps:
             uplift = provider.regional_uplift(model)
             if uplift is None:
                 return UNPRICED
@@ -298,3 +302,8 @@ def _tier_starts(prices: list[Any]) -> set[int]:
         values = price.values() if isinstance(price, Mapping) else vars(price).values()
         starts.update(tier.start for value in values if isinstance(value, TieredPrices) for tier in value.tiers)
     return starts
+
+
+def _regional_uplift(provider: Provider, answer_model: str, step_model: str | None) -> Decimal | None:
+    """A step's regional uplift: its own model's, or the answer's for a step that names none."""
+    return provider.regional_uplift(step_model or answer_model)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from genai_prices.types import ModelPrice, TieredPrices, calc_unit_price
 
 from ccproxy_core.accounting.audio_prices import audio_rates
-from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, sum_costs
+from ccproxy_core.accounting.cost_parts import UNPRICED, Cost, sum_costs, tokens_scaled
 from ccproxy_core.accounting.usage import Usage
 
 _TOKENS_PER_PRICE_UNIT = 1_000_000
@@ -118,16 +118,20 @@ def price_steps(
     usage: Usage,
     prices_of: Callable[[str], ModelPrice | None],
     tool_prices: Mapping[str, Decimal],
+    factor_of: Callable[[str | None], Decimal | None] | None = None,
 ) -> Cost:
     """Each sampling step at the rates its own input selects, on the model it names (an advisor's) or
     the answer's; server tools once, for the whole answer. A step on a model without a price leaves
-    the whole answer unpriced."""
+    the whole answer unpriced. ``factor_of`` gives a step's factor on its token prices by the model it
+    names (``None`` for the answer's), as a regional host bills each model; ``None`` leaves it unpriced."""
     steps = []
     for step in usage.steps or ():
         step_prices = prices if step.response_model is None else prices_of(step.response_model)
-        if step_prices is None:
+        factor = factor_of(step.response_model) if factor_of is not None else Decimal(1)
+        if step_prices is None or factor is None:
             return UNPRICED
-        steps.append(price_usage(step_prices, step, tool_prices))
+        cost = price_usage(step_prices, step, tool_prices)
+        steps.append(tokens_scaled(cost, factor) if factor != 1 and cost.priced else cost)
     tools = Usage(
         input_tokens=0, web_search_requests=usage.web_search_requests, file_search_requests=usage.file_search_requests
     )
