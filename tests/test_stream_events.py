@@ -261,7 +261,9 @@ def sized(body: bytes) -> bytes:
 
 
 ANSWERS = {
-    "completed-too-large": sized(responses_stream(b"data: " + json.dumps(completed_event([BIG_IMAGE])).encode())),
+    "completed-too-large": sized(
+        responses_stream(b"data: " + json.dumps(completed_event([BIG_IMAGE])).encode()) + b"\n"
+    ),
     # The whole answer and [DONE], then the connection closes before the chunked body's last chunk.
     "cut-after-done": [CHUNKED_HEAD + b"%x\r\n" % len(CHAT_STREAM) + CHAT_STREAM + b"\r\n"],
     "unlabelled-json": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(CHAT_JSON) + CHAT_JSON,

@@ -49,8 +49,16 @@ def test_an_event_the_stream_stopped_inside_is_no_loss():
     assert _parsed(b"event: content_block_delta\n", data, data, b"\n").lost  # ended: what it said is unknown
 
 
-def test_a_skipped_line_that_ended_is_still_a_loss():
+def test_a_skipped_line_whose_event_ended_is_still_a_loss():
     assert _parsed(b"event: message_delta\ndata: ", HUGE, b"\n\n").lost
+    assert _parsed(b"event: message_delta\ndata: ", HUGE, b"\r\n", b"\r\n").lost
+    assert _parsed(b"event: message_delta\ndata: ", HUGE, b"\ndata: {}\n", b"\n").lost
+
+
+def test_a_skipped_line_whose_event_the_stream_stopped_inside_is_no_loss():
+    # The SDKs dispatch an event at the blank line that ends it: at the stream's end, none is.
+    assert not _parsed(b"event: message_delta\ndata: ", HUGE, b"\n").lost
+    assert not _parsed(b"event: message_delta\ndata: ", HUGE, b"\ndata: {}\n").lost
 
 
 def test_a_stream_cut_inside_a_huge_line_is_recorded_as_cut_short(proxy_factory, recorder):

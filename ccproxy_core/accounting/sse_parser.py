@@ -52,7 +52,9 @@ class SSELineSplitter:
         "_skipping_long_line",
         "_ended_on_cr",
         "_skipped_line_counted",
+        "_dropped_event_open",
         "dropped_lines",
+        "dropped_ended_lines",
     )
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
@@ -64,13 +66,12 @@ class SSELineSplitter:
         self._skipping_long_line = False
         self._ended_on_cr = False
         self._skipped_line_counted = False
+        self._dropped_event_open = False
         self.dropped_lines = 0
+        self.dropped_ended_lines = 0
+        """Dropped lines whose event a blank line then ended: the SDKs dispatch an event only there, so
+        a line the stream stops inside, or whose event it stops inside, reached no client."""
         self._head: bytes | None = b""  # the stream's first bytes, until it is known whether they are a BOM
-
-    @property
-    def dropped_ended_lines(self) -> int:
-        """Dropped lines that ended: one the stream stops inside reaches no reader, as no line at all."""
-        return self.dropped_lines - (self._skipping_long_line and self._skipped_line_counted)
 
     @property
     def tail(self) -> bytes:
@@ -97,6 +98,9 @@ class SSELineSplitter:
             completed = b"".join(self._pending)
             self._pending.clear()
             self._pending_bytes = 0
+        if self._dropped_event_open and _holds_blank_line(completed):
+            self._dropped_event_open = False
+            self.dropped_ended_lines += 1
         self._add_to_pending(chunk[last_newline + 1 :])
         return completed
 
@@ -134,7 +138,13 @@ class SSELineSplitter:
         if newline < 0:
             return b""
         self._skipping_long_line = False
+        self._dropped_event_open = self._dropped_event_open or self._skipped_line_counted
         return chunk[newline + 1 :]
+
+
+def _holds_blank_line(block: bytes) -> bool:
+    """Whether a block of whole lines, which starts at a line's start, holds an empty line."""
+    return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
 
 
 class OpenEventName:
