@@ -62,7 +62,8 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # its length (1.5 s for a 4,000-character provider error message, on the event loop).
 _NAME_BEFORE_EQUALS = re.compile(r"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]+=")
 _PARAM_VALUE = re.compile(r"[^&\s\"'#<>]+")
-_URL_USERINFO = re.compile(r"(?<![a-z0-9+.\-])(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
+_URL_SCHEME = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
+_URL_END = re.compile(r"[\s\"'<>]")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 _SUBPROTOCOL_KEY = re.compile(r"(openai-insecure-api-key\.)[^\s,;]+", re.IGNORECASE)
 """A key sent as a WebSocket subprotocol (browsers' ephemeral ``ek_`` keys too), whatever its shape."""
@@ -162,10 +163,34 @@ def redact_secrets(text: str) -> str:
     For free text that may quote a URL, such as the upstream client's own error messages.
     """
     text = _mask_secret_params(text) if "=" in text else text
-    text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    text = _mask_url_userinfo(text) if "@" in text else text
     text = PROVIDER_KEY.sub("sk-" + MASK, text)
     text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+
+
+def _mask_url_userinfo(text: str) -> str:
+    """``text`` with what stands between each URL's ``scheme://`` and the last ``@`` of that URL masked.
+
+    Parsers take a URL's user and password up to the last ``@`` of its authority, and a password may
+    hold ``@`` or ``/`` unescaped (``clickhouse://u:p@ss@host``, ``u:pa/ss@host``, which some refuse):
+    masking up to the URL's last ``@`` hides the password whichever way it is read, at the cost of
+    hiding a host when the URL has an ``@`` in its path. Each URL's end and last ``@`` are found once,
+    so a long run of schemes costs one scan.
+    """
+    pieces, done, end, last_at = [], 0, -1, -1
+    for scheme in _URL_SCHEME.finditer(text):
+        start = scheme.end()
+        if start <= done:
+            continue  # inside a part already masked
+        if start > end:
+            found = _URL_END.search(text, start)
+            end = found.start() if found else len(text)
+            last_at = text.rfind("@", start, end)
+        if last_at > start:
+            pieces += [text[done:start], MASK]
+            done = last_at
+    return "".join([*pieces, text[done:]]) if pieces else text
 
 
 def _mask_secret_params(text: str) -> str:
