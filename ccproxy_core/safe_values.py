@@ -63,7 +63,7 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NAME_BEFORE_EQUALS = re.compile(r"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]+=")
 _PARAM_VALUE = re.compile(r"[^&\s\"'#<>]+")
 _URL_SCHEME = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
-_URL_END = re.compile(r"[\s\"'<>]")
+_URL_END = re.compile(r"\s")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 _SUBPROTOCOL_KEY = re.compile(r"(openai-insecure-api-key\.)[^\s,;]+", re.IGNORECASE)
 """A key sent as a WebSocket subprotocol (browsers' ephemeral ``ek_`` keys too), whatever its shape."""
@@ -173,10 +173,11 @@ def _mask_url_userinfo(text: str) -> str:
     """``text`` with what stands between each URL's ``scheme://`` and the last ``@`` of that URL masked.
 
     Parsers take a URL's user and password up to the last ``@`` of its authority, and a password may
-    hold ``@`` or ``/`` unescaped (``clickhouse://u:p@ss@host``, ``u:pa/ss@host``, which some refuse):
-    masking up to the URL's last ``@`` hides the password whichever way it is read, at the cost of
-    hiding a host when the URL has an ``@`` in its path. Each URL's end and last ``@`` are found once,
-    so a long run of schemes costs one scan.
+    hold ``@``, ``/`` or quotes unescaped (``clickhouse://u:p@ss@host``, ``u:pa/ss@host``, which some
+    refuse, ``u:it's@host``): a URL runs to the next whitespace, and masking up to its last ``@`` hides
+    the password whichever way it is read, at the cost of hiding a host when the URL has an ``@`` in
+    its path or more text follows it unspaced. Each URL's end and last ``@`` are found once, so a long
+    run of schemes costs one scan.
     """
     pieces, done, end, last_at = [], 0, -1, -1
     for scheme in _URL_SCHEME.finditer(text):

@@ -61,8 +61,10 @@ def test_url_forms_and_errors_that_never_show_the_password():
         assert "topsecret" not in str(caught.value)
 
 
-# An ``@`` or ``/`` left unescaped in the password: the URL parsers split the user part at its last ``@``.
-@pytest.mark.parametrize("password", ["topsecret", "top@secret", "top/secret", "top@se/cret@"])
+# An ``@``, ``/`` or quote left unescaped in the password: the URL parsers split the user part at its last ``@``.
+@pytest.mark.parametrize(
+    "password", ["topsecret", "top@secret", "top/secret", "top@se/cret@", "top'secret", 'top"se>cret']
+)
 def test_config_show_masks_the_clickhouse_password(password):
     env = {
         "OBSERVABILITY__CLICKHOUSE_URL": f"clickhouse://ccproxy:{password}@127.0.0.1:9000/ccproxy",

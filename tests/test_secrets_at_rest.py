@@ -157,3 +157,15 @@ def test_config_show_masks_a_plugins_credential_typed_as_a_plain_string():
         "credentials": {"slack": masked, "bot": masked},
     }
     assert shown["attribution"] == {"keys": {"0123abcd4567": "team-a"}}  # fingerprints and names, no keys
+
+
+@pytest.mark.parametrize("password", ["hunter2", "hun@ter2", "hun/ter2", "hun'ter2", 'hun"ter>2', "hu@n/t'er2@"])
+def test_a_url_password_in_an_error_message_is_masked_whatever_it_holds(password):
+    # A URL parser takes the user part up to the authority's last "@"; quotes and slashes may be in it unescaped.
+    safe = safe_error_text(f"Error while downloading https://bob:{password}@files.internal/img.png. Retry", 1000)
+    assert "ter2" not in safe and "https://***@files.internal/img.png. Retry" in safe
+
+
+def test_a_url_without_credentials_keeps_its_host():
+    safe = safe_error_text("cannot reach https://files.internal/img.png (or 'http://a/b'), try again", 1000)
+    assert safe == "cannot reach https://files.internal/img.png (or 'http://a/b'), try again"
