@@ -110,7 +110,7 @@ def test_a_retention_is_no_concern_of_a_budget_when_nothing_is_stored(proxy_fact
 
 def test_a_spent_budget_still_lets_free_calls_through(proxy_factory, recorder):
     proxy = proxy_factory(
-        plugins=[recorder], observability={"budgets_enabled": True}, budgets=[budget("all", "all", 1e-9)]
+        plugins=[recorder], observability={"budgets_enabled": True}, budgets=[budget("all", "all", 1e-6)]
     )
     claude = anthropic.Anthropic(base_url=proxy.url, api_key="sk-ant-budget", max_retries=0)
     claude.messages.create(model="claude-haiku-4-5", max_tokens=40, messages=HELLO)  # spends it

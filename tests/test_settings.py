@@ -269,6 +269,16 @@ def test_the_documented_config_file_loads(tmp_path):
             '[[budgets]]\nname = "b"\nlimit_usd = nan\n',
             "invalid setting budgets.0.limit_usd=nan (budget 'b'): Value error, must be a finite number of dollars",
         ),
+        (  # before, accepted: what was left no longer fit the ledger's arithmetic, and no budget was enforced
+            '[[budgets]]\nname = "b"\nlimit_usd = 1e25\n',
+            "invalid setting budgets.0.limit_usd=1e+25 (budget 'b'): Value error, must be from 0.000001 to "
+            "1000000000000 (a trillion) dollars",
+        ),
+        (  # before, accepted: refused as "spent 0.006 of its 0.00 USD"
+            '[[budgets]]\nname = "b"\nlimit_usd = 1e-7\n',
+            "invalid setting budgets.0.limit_usd=1e-07 (budget 'b'): Value error, must be from 0.000001 to "
+            "1000000000000 (a trillion) dollars",
+        ),
         (  # before, accepted: a project a header could never carry
             '[[budgets]]\nname = "p"\nscope = "project: alpha"\nlimit_usd = 5\n',
             "invalid setting budgets.0.scope='project: alpha' (budget 'p'): Value error, must not begin or end "

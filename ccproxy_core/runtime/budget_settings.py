@@ -22,6 +22,10 @@ BUDGET_ERROR = "budget_setting"
 """The error type of a bad budget; its context holds the budget's ``name`` and the pydantic ``error`` type."""
 
 
+MIN_LIMIT_USD = 0.000001
+MAX_LIMIT_USD = 1e12
+
+
 class BudgetSettings(BaseModel):
     """One ``[[budgets]]`` table of the config file: a spending limit over a calendar period."""
 
@@ -37,7 +41,7 @@ class BudgetSettings(BaseModel):
     timezone: str = "UTC"
     """IANA time zone in which periods start and end (``Europe/Paris``)."""
     limit_usd: StrictFloat = Field(gt=0)
-    """US dollars per period."""
+    """US dollars per period, from a millionth (the finest amount shown) to a trillion."""
     action: Literal["block", "warn"] = "block"
     """``block``: refuse requests once spent; ``warn``: let them through with a header, a log line and a metric."""
 
@@ -86,6 +90,15 @@ class BudgetSettings(BaseModel):
     def _finite(cls, value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("must be a finite number of dollars")
+        return value
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _within_reach(cls, value: float) -> float:
+        # Below a millionth a refusal would read "0.00 USD"; far above a trillion, what is left of it
+        # no longer fits the exact decimal arithmetic spend is counted in.
+        if not MIN_LIMIT_USD <= value <= MAX_LIMIT_USD:
+            raise ValueError("must be from 0.000001 to 1000000000000 (a trillion) dollars")
         return value
 
 
