@@ -163,7 +163,7 @@ def redact_secrets(text: str) -> str:
     For free text that may quote a URL, such as the upstream client's own error messages.
     """
     text = _mask_secret_params(text) if "=" in text else text
-    text = _mask_url_userinfo(text) if "@" in text else text
+    text = _mask_url_userinfo(text) if "@" in text or text.endswith(ELLIPSIS) else text
     text = PROVIDER_KEY.sub("sk-" + MASK, text)
     text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
@@ -176,10 +176,12 @@ def _mask_url_userinfo(text: str) -> str:
     hold ``@``, ``/`` or quotes unescaped (``clickhouse://u:p@ss@host``, ``u:pa/ss@host``, which some
     refuse, ``u:it's@host``): a URL runs to the next whitespace, and masking up to its last ``@`` hides
     the password whichever way it is read, at the cost of hiding a host when the URL has an ``@`` in
-    its path or more text follows it unspaced. Each URL's end and last ``@`` are found once, so a long
-    run of schemes costs one scan.
+    its path or more text follows it unspaced. A URL that runs into a cut (text ending in an ellipsis)
+    may have lost its ``@`` there: the rest of it is masked. Each URL's end and last ``@`` are found
+    once, so a long run of schemes costs one scan.
     """
     pieces, done, end, last_at = [], 0, -1, -1
+    cut = text.endswith(ELLIPSIS)
     for scheme in _URL_SCHEME.finditer(text):
         start = scheme.end()
         if start <= done:
@@ -188,10 +190,22 @@ def _mask_url_userinfo(text: str) -> str:
             found = _URL_END.search(text, start)
             end = found.start() if found else len(text)
             last_at = text.rfind("@", start, end)
+            if last_at < 0 and cut and end == len(text):
+                last_at = end - len(ELLIPSIS)
         if last_at > start:
             pieces += [text[done:start], MASK]
             done = last_at
     return "".join([*pieces, text[done:]]) if pieces else text
+
+
+def masked_url(value: str) -> str:
+    """A setting that is one URL, with all between its ``scheme://`` and its last ``@`` masked (a
+    password may hold spaces too, which end a URL in free text)."""
+    scheme = _URL_SCHEME.match(value)
+    last_at = value.rfind("@")
+    if scheme is None or last_at <= scheme.end():
+        return value
+    return value[: scheme.end()] + MASK + value[last_at:]
 
 
 def _mask_secret_params(text: str) -> str:
@@ -228,7 +242,9 @@ def shown_setting_value(name: str, value: object) -> str:
 
 def safe_error_text(text: str, cap: int) -> str:
     """An error message fit for a record, a log line or a client: no secret, printable, bounded."""
-    return safe_text(redact_secrets(text[: cap * 2]), cap)
+    if len(text) > cap * 2:  # bounds the work; the ellipsis tells the masking a URL may go on past the cut
+        text = text[: cap * 2] + ELLIPSIS
+    return safe_text(redact_secrets(text), cap)
 
 
 _QUOTED_BYTES = re.compile(r"""(?<![A-Za-z0-9_])b['"]""")

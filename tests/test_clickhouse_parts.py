@@ -63,7 +63,7 @@ def test_url_forms_and_errors_that_never_show_the_password():
 
 # An ``@``, ``/`` or quote left unescaped in the password: the URL parsers split the user part at its last ``@``.
 @pytest.mark.parametrize(
-    "password", ["topsecret", "top@secret", "top/secret", "top@se/cret@", "top'secret", 'top"se>cret']
+    "password", ["topsecret", "top@secret", "top/secret", "top@se/cret@", "top'secret", 'top"se>cret', "top secret"]
 )
 def test_config_show_masks_the_clickhouse_password(password):
     env = {

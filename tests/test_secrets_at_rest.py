@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ccproxy_core.safe_values import redact_query, safe_error_text
+from ccproxy_core.safe_values import redact_query, safe_error_text, safe_text
 from ccproxy_core.testing import wait_until
 from tests.test_reliability_signals import ServeProcess
 
@@ -169,3 +169,13 @@ def test_a_url_password_in_an_error_message_is_masked_whatever_it_holds(password
 def test_a_url_without_credentials_keeps_its_host():
     safe = safe_error_text("cannot reach https://files.internal/img.png (or 'http://a/b'), try again", 1000)
     assert safe == "cannot reach https://files.internal/img.png (or 'http://a/b'), try again"
+
+
+@pytest.mark.parametrize("before", [956, 958, 965, 1955, 1960])  # the "@" at the cut, past it, past twice the cap
+def test_a_url_cut_before_its_at_sign_is_masked_to_the_cut(before):
+    # The provider's reader cuts an error message to 1,000 characters before it is masked: a URL placed to
+    # run into the cut has lost its "@", and its password would stand alone. Before: "https://bob:hunter2…".
+    message = "y" * before + "Error while downloading https://bob:hunter2@files.internal/img.png is not reachable"
+    for cut in (safe_text(message, 1000), message):
+        safe = safe_error_text(cut, 1000)
+        assert "hun" not in safe and "bob" not in safe and len(safe) <= 1000

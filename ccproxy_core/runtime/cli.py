@@ -218,7 +218,7 @@ def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
     """Settings as JSON with credentials masked: secret fields are already ``**********``, and so is every plain
     string under a credential's name (a plugin's ``api_key: str``, each entry of its ``credentials`` table);
     this also masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
-    from ccproxy_core.safe_values import redact_secrets
+    from ccproxy_core.safe_values import masked_url, redact_secrets
 
     secret = within_credential or bool(_CREDENTIAL_NAME.search(name.lower()))
     if isinstance(value, dict):
@@ -227,7 +227,7 @@ def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
     if isinstance(value, list):
         return [_masked(item, name, secret) for item in value]
     if isinstance(value, str):
-        return "**********" if value and secret else redact_secrets(value)
+        return "**********" if value and secret else redact_secrets(masked_url(value))
     return value
 
 
