@@ -33,8 +33,9 @@ from ccproxy_core.providers import Provider, anthropic, openai
 from ccproxy_core.providers.base import decode_json
 from ccproxy_core.providers.openai_responses import read_response_object
 
-# Lines without a usage object cannot change the sums; they are skipped after a byte search.
-_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
+# Lines without a usage object cannot change the sums; they are skipped after a byte search. A line
+# with a JSON escape may spell its key otherwise ("\u0075sage", which the SDKs read as "usage"): it is read.
+_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{|\\u')
 _ADDED_FIELDS = (
     "input_tokens",
     "output_tokens",

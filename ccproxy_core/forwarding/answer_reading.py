@@ -118,6 +118,11 @@ def _unlabelled_stream(exchange: Exchange, upstream: aiohttp.ClientResponse) -> 
     return streamed and upstream.content_type in _GENERIC_TYPES
 
 
+def _range_from_the_start(upstream: aiohttp.ClientResponse) -> bool:
+    """Whether a partial answer (206) is one range that starts at the first byte (``bytes 0-...``)."""
+    return upstream.headers.get("content-range", "").strip().lower().startswith("bytes 0-")
+
+
 def _sized_answer_to_a_whole_request(exchange: Exchange, upstream: aiohttp.ClientResponse) -> bool:
     """An answer labelled a stream, of a known small size, to a request that asked for none: the SDKs read
     it as the JSON they asked for, so it is read whole, and as a stream only if it is one. A larger or unsized
@@ -184,6 +189,11 @@ def streamed_body_parser(
         exchange.invalid_json = True  # a captive portal's page where results or JSON belong: no need to read it
         return PASS_THROUGH
     if exchange.reader == "batch_results":
+        if upstream.status == 206 and not _range_from_the_start(upstream):
+            # Results are counted by their place from the first; which ones a piece from further on holds
+            # is not known (a resumed download may start mid-line): its cost is unknown, not guessed.
+            exchange.accounting_lost = True
+            return PASS_THROUGH
         return BatchResultsParser(prices.input_thresholds(), billed_once.batch_results_counted(exchange))
     if upstream.content_type == "application/json" or upstream.status in NO_CONTENT:  # no body to wait for
         return None
