@@ -60,3 +60,27 @@ def test_a_result_whose_usage_key_is_spelt_with_an_escape_is_counted():
     # Before: the escaped line was skipped unread, and the fetch priced at one result of the two.
     assert (usage.input_tokens, cost.total) == (200_000, 2 * ONE)
     assert cost.total == Decimal("0.3075")
+
+
+def test_a_fetch_cut_inside_a_line_counts_the_lines_before_it_whatever_the_cut_line_holds():
+    # Text the encoder escaped ("\u00fc"), then a cut in its middle: the cut line is no result read and
+    # no unreadable one. Before: the fetch was unpriced while its two results were remembered as counted,
+    # so no record ever carried their cost.
+    escaped = [line.replace(b'"succeeded"', b'"succeeded", "note": "Gr\\u00fc\\u00dfe"') for line in LINES]
+    body = b"".join(escaped)
+    usage, cost = fetched("anthropic", body[: len(escaped[0]) + len(escaped[1]) + 40])
+    assert (usage.input_tokens, cost.total) == (200_000, 2 * ONE)
+    usage, cost = fetched("anthropic", body + b'{"custom_id": "x", "result": {"usage": {')  # a last line cut
+    assert (usage.input_tokens, cost.total) == (300_000, 3 * ONE)
+
+
+def test_a_usage_key_escaped_letter_by_letter_is_found_and_escaped_text_alone_is_not_decoded(monkeypatch):
+    import ccproxy_core.accounting.batch_results as batch_results
+
+    line = anthropic_line("e", {"input_tokens": 100_000, "output_tokens": 500})
+    escaped = line.replace(b'"usage"', b'"us\\u0061g\\u0065"')
+    assert fetched("anthropic", escaped)[1].total == ONE
+    decoded = []
+    monkeypatch.setattr(batch_results, "decode_json", decoded.append)
+    fetched("anthropic", b'{"t": "caf\\u00e9", "custom_id": "1"}\n' * 1000)
+    assert decoded == []  # a line with escapes but no usage key is skipped after a byte search, as any other

@@ -33,9 +33,10 @@ from ccproxy_core.providers import Provider, anthropic, openai
 from ccproxy_core.providers.base import decode_json
 from ccproxy_core.providers.openai_responses import read_response_object
 
-# Lines without a usage object cannot change the sums; they are skipped after a byte search. A line
-# with a JSON escape may spell its key otherwise ("\u0075sage", which the SDKs read as "usage"): it is read.
-_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{|\\u')
+# Lines without a usage object cannot change the sums; they are skipped after a byte search. The key may
+# be spelt with JSON escapes ("\u0075sage", which the SDKs read as "usage"): looked for only where one is.
+_USAGE_MARKER = re.compile(rb'"usage"\s*:\s*\{')
+_ESCAPED_USAGE_MARKER = re.compile(rb'"(?:u|\\u0075)(?:s|\\u0073)(?:a|\\u0061)(?:g|\\u0067)(?:e|\\u0065)"\s*:\s*\{')
 _ADDED_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -132,7 +133,7 @@ class BatchResultsParser:
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk of the body, exactly as it came from the provider (decoded)."""
         block = self._lines.feed(chunk)
-        if block and _USAGE_MARKER.search(block) is not None:
+        if block and _names_usage(block):
             for line in block.split(b"\n"):
                 self._read_line(line)
         return False
@@ -144,8 +145,8 @@ class BatchResultsParser:
         """Summed usage of the results seen so far, with the per-model split in ``batch``."""
         self._batch.unreadable = self._batch.unreadable or self._lines.dropped_lines > 0
         tail = self._lines.tail
-        if tail:  # a last line without a line end
-            self._read_line(tail)
+        if tail:  # a last line without a line end: one that is not JSON is cut, not unreadable
+            self._read_line(tail, cut=True)
             self._lines = SSELineSplitter()
         # Beside results, a line that names usage but does not read is one whose bill is unknown; in a
         # file of no results, it is just text (any file may be downloaded through the same route).
@@ -153,18 +154,25 @@ class BatchResultsParser:
             self._batch.unreadable = True
         return summed_usage(self._batch)
 
-    def _read_line(self, line: bytes) -> None:
-        if _USAGE_MARKER.search(line) is None:
+    def _read_line(self, line: bytes, cut: bool = False) -> None:
+        if not _names_usage(line):
             return
         entry = decode_json(line)
         if not isinstance(entry, dict):
-            self._unread_lines += 1
+            self._unread_lines += 0 if cut else 1
             return
         found = _result_usage(entry)
         if found is not None and found.response_model:
             self._batch.add(found.response_model, found)
         elif found is not None:  # a succeeded result that names no model cannot be priced: nor can the fetch
             self._batch.unreadable = True
+
+
+def _names_usage(data: bytes) -> bool:
+    """Whether ``data`` may hold a ``"usage": {`` key, however its letters are escaped."""
+    if _USAGE_MARKER.search(data) is not None:
+        return True
+    return b"\\u00" in data and _ESCAPED_USAGE_MARKER.search(data) is not None
 
 
 def _result_usage(entry: dict[str, Any]) -> Usage | None:
