@@ -36,6 +36,7 @@ from ccproxy_core.key_masking import (
     without_key_shapes,
     without_keys,
 )
+from ccproxy_core.url_masking import mask_url_userinfo, masked_url
 
 MAX_TOKEN_COUNT = 2**40
 """Token counts above this (a trillion; a batch's results sum to some 10^11 at most) are nonsense: ``None``.
@@ -62,8 +63,6 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # its length (1.5 s for a 4,000-character provider error message, on the event loop).
 _NAME_BEFORE_EQUALS = re.compile(r"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]+=")
 _PARAM_VALUE = re.compile(r"[^&\s\"'#<>]+")
-_URL_SCHEME = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
-_URL_END = re.compile(r"\s")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 _SUBPROTOCOL_KEY = re.compile(r"(openai-insecure-api-key\.)[^\s,;]+", re.IGNORECASE)
 """A key sent as a WebSocket subprotocol (browsers' ephemeral ``ek_`` keys too), whatever its shape."""
@@ -163,49 +162,10 @@ def redact_secrets(text: str) -> str:
     For free text that may quote a URL, such as the upstream client's own error messages.
     """
     text = _mask_secret_params(text) if "=" in text else text
-    text = _mask_url_userinfo(text) if "@" in text or text.endswith(ELLIPSIS) else text
+    text = mask_url_userinfo(text) if "@" in text or text.endswith(ELLIPSIS) else text
     text = PROVIDER_KEY.sub("sk-" + MASK, text)
     text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-
-
-def _mask_url_userinfo(text: str) -> str:
-    """``text`` with what stands between each URL's ``scheme://`` and the last ``@`` of that URL masked.
-
-    Parsers take a URL's user and password up to the last ``@`` of its authority, and a password may
-    hold ``@``, ``/`` or quotes unescaped (``clickhouse://u:p@ss@host``, ``u:pa/ss@host``, which some
-    refuse, ``u:it's@host``): a URL runs to the next whitespace, and masking up to its last ``@`` hides
-    the password whichever way it is read, at the cost of hiding a host when the URL has an ``@`` in
-    its path or more text follows it unspaced. A URL that runs into a cut (text ending in an ellipsis)
-    may have lost its ``@`` there: the rest of it is masked. Each URL's end and last ``@`` are found
-    once, so a long run of schemes costs one scan.
-    """
-    pieces, done, end, last_at = [], 0, -1, -1
-    cut = text.endswith(ELLIPSIS)
-    for scheme in _URL_SCHEME.finditer(text):
-        start = scheme.end()
-        if start <= done:
-            continue  # inside a part already masked
-        if start > end:
-            found = _URL_END.search(text, start)
-            end = found.start() if found else len(text)
-            last_at = text.rfind("@", start, end)
-            if last_at < 0 and cut and end == len(text):
-                last_at = end - len(ELLIPSIS)
-        if last_at > start:
-            pieces += [text[done:start], MASK]
-            done = last_at
-    return "".join([*pieces, text[done:]]) if pieces else text
-
-
-def masked_url(value: str) -> str:
-    """A setting that is one URL, with all between its ``scheme://`` and its last ``@`` masked (a
-    password may hold spaces too, which end a URL in free text)."""
-    scheme = _URL_SCHEME.match(value)
-    last_at = value.rfind("@")
-    if scheme is None or last_at <= scheme.end():
-        return value
-    return value[: scheme.end()] + MASK + value[last_at:]
 
 
 def _mask_secret_params(text: str) -> str:
@@ -235,8 +195,10 @@ def shown_setting_value(name: str, value: object) -> str:
         return "(a list)"
     if not isinstance(value, str):
         return safe_text(repr(value), SHOWN_SETTING_CHARS)
-    # Cut before redacting: the redaction's patterns take time growing with the square of the length.
-    shown = repr(redact_secrets(value[: SHOWN_SETTING_CHARS * 2])[:SHOWN_SETTING_CHARS])
+    # Cut before redacting, to bound its work; the ellipsis tells it a URL may run on past the cut.
+    text = masked_url(value)
+    cut = text[: SHOWN_SETTING_CHARS * 2] + (ELLIPSIS if len(text) > SHOWN_SETTING_CHARS * 2 else "")
+    shown = repr(redact_secrets(cut)[:SHOWN_SETTING_CHARS])
     return shown if len(value) <= SHOWN_SETTING_CHARS else f"{shown}... ({len(value)} characters)"
 
 
@@ -260,7 +222,7 @@ def library_reason(text: str) -> str:
     text = _PARSER_ERROR.sub(r"\1: \3", text[: LIBRARY_REASON_CHARS * 10])  # bounded: its search is quadratic
     found = _QUOTED_BYTES.search(text)
     reason = " ".join((text[: found.start()] if found else text).split()).rstrip(" :")
-    return reason[:LIBRARY_REASON_CHARS]
+    return safe_text(reason, LIBRARY_REASON_CHARS)  # its ellipsis tells the masking a URL may run on past the cut
 
 
 def error_line(exc: BaseException, max_length: int = 300) -> str:

@@ -179,3 +179,13 @@ def test_a_url_cut_before_its_at_sign_is_masked_to_the_cut(before):
     for cut in (safe_text(message, 1000), message):
         safe = safe_error_text(cut, 1000)
         assert "hun" not in safe and "bob" not in safe and len(safe) <= 1000
+
+
+def test_a_url_password_at_the_cut_of_a_responses_incomplete_reason_is_masked():
+    from ccproxy_core.accounting.usage import usage_from_json
+
+    reason = "y" * 160 + " https://bob:hunter2secret@files.internal/img.png was not reachable"  # cut at "hunte"
+    body = {"object": "response", "status": "incomplete", "error": None, "incomplete_details": {"reason": reason}}
+    message = usage_from_json("openai", json.dumps(body).encode(), "responses").error_message
+    # Before: cut to 200 characters without an ellipsis, "https://bob:hunter2secret" stood in the record.
+    assert "bob:hu" not in safe_error_text(message, 1000) and "https://***" in safe_error_text(message, 1000)

@@ -41,6 +41,7 @@ from ccproxy_core.providers.base import (
     read_model,
 )
 from ccproxy_core.providers.openai import DONE_LINE, read_usage, require_output_count
+from ccproxy_core.safe_values import safe_text
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 REALTIME_TERMINAL_EVENTS = frozenset({"response.done"})
@@ -69,8 +70,9 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     require_output_count(usage, payload.get("usage"))
     # The tier that served it ("default", "flex", "priority"), which sets the price, is only
     # known once the response is finished: before, it echoes the request's ("auto", "priority"),
-    # and a stream cut before its end must not record a tier nothing was served at.
-    if _text(payload.get("status")) in _FINAL_STATUSES:
+    # and a stream cut before its end must not record a tier nothing was served at. A compaction
+    # (``response.compaction``) has no status: it is answered finished.
+    if _text(payload.get("status")) in _FINAL_STATUSES or payload.get("object") == "response.compaction":
         usage.service_tier = read_label(payload.get("service_tier"))
     response_id = payload.get("id")
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
@@ -203,8 +205,8 @@ def _read_status(usage: Usage, payload: dict[str, Any]) -> None:
         usage.error_type = _FAILED_STATUSES[status]
     if usage.error_message is None:
         reason = details.get("reason") if isinstance(details, dict) else None
-        usage.error_message = f"response {status}" + (f": {reason}" if isinstance(reason, str) else "")
-        usage.error_message = usage.error_message[:200]
+        message = f"response {status}" + (f": {reason}" if isinstance(reason, str) else "")
+        usage.error_message = safe_text(message, 200)  # its ellipsis tells the masking a URL may run on past the cut
 
 
 def _as_error(event: dict[str, Any]) -> dict[str, Any]:

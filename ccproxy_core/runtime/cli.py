@@ -218,7 +218,8 @@ def _masked(value: Any, name: str = "", within_credential: bool = False) -> Any:
     """Settings as JSON with credentials masked: secret fields are already ``**********``, and so is every plain
     string under a credential's name (a plugin's ``api_key: str``, each entry of its ``credentials`` table);
     this also masks what hides in plain strings (``https://user:pass@host``, ``?key=...``, ``sk-...`` keys)."""
-    from ccproxy_core.safe_values import masked_url, redact_secrets
+    from ccproxy_core.safe_values import redact_secrets
+    from ccproxy_core.url_masking import masked_url
 
     secret = within_credential or bool(_CREDENTIAL_NAME.search(name.lower()))
     if isinstance(value, dict):
