@@ -297,9 +297,9 @@ def test_one_hour_writes_steps_with_and_without_a_split_cannot_settle_leave_the_
     assert (record.priced, record.cost_usd) == (False, None)  # before: every write at the five-minute rate
 
 
-def test_a_steps_one_hour_writes_past_its_own_writes_count_as_none_in_the_record_as_in_the_price(proxy, recorder):
+def test_a_step_that_splits_writes_it_does_not_count_leaves_the_cost_unknown(proxy, recorder):
+    # The step splits 500 one-hour writes but gives no writes: which count is wrong is not known. (Priced
+    # before as if the split's writes were none: a cost that leaves out writes the answer names.)
     assert send(proxy, "step-past-its-writes", model="claude-sonnet-4-5").status_code == 200
     [record] = recorder.wait_for_ends(1)
-    # Sonnet 4.5: $3 input, $15 output, $3.75 five-minute writes.
-    assert record.cost_usd == (110 * 3 + 30 * 15 + 500 * Decimal("3.75")) / MTOK  # $0.002655
-    assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (500, 0)  # before: 500 of 500
+    assert (record.priced, record.cost_usd) == (False, None)

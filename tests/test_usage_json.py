@@ -201,8 +201,8 @@ def test_hostile_compaction_steps_leave_the_cost_unknown(iterations):
     assert (cost.priced, cost.total) == (False, None)
 
 
-@pytest.mark.parametrize("geo", ["US", "us\x1b[31m", 1, None, "global", "u" * 10_000])
-def test_only_the_documented_us_inference_geo_changes_the_price(geo):
+@pytest.mark.parametrize("geo", [1, None, "global", ""])
+def test_an_answer_run_globally_or_naming_no_region_costs_the_standard_price(geo):
     body = json.dumps(
         {"model": "claude-opus-4-6", "usage": {"input_tokens": 1_000, "output_tokens": 100, "inference_geo": geo}}
     )

@@ -267,6 +267,7 @@ class PriceBook:
 _UNPRICED_LABEL_REASONS = {
     "service_tier": "billed from capacity bought ahead, or a tier the model has no price list for",
     "speed": "a speed the model has no price list for",
+    "inference_geo": "a region whose premium no price list gives",
 }
 
 

@@ -31,6 +31,9 @@ from ccproxy_core.accounting.usage import Usage
 
 LIST_PRICE_SPEEDS = frozenset({"standard"})
 """Speeds billed at the model's standard rates."""
+PRICED_INFERENCE_GEOS = frozenset({"global", "us"})
+"""Where Anthropic may say an answer ran (``inference_geo``) at a known price: the list price, or US-only
+inference at its multiple. Another region's premium is not known: its answers are unpriced."""
 
 BATCH_DISCOUNT = Decimal("0.5")
 """What both providers publish for batch processing: half the standard token prices."""
@@ -45,11 +48,16 @@ def unpriced_label(
     context: Mapping[str, str],
     at: datetime,
 ) -> str | None:
-    """The label of the price context (``service_tier`` or ``speed``) whose value the provider bills at
+    """The label of the price context (``service_tier``, ``speed``, ``inference_geo``) whose value the provider bills at
     no listed price and that neither genai-prices (a price variant in force at ``at``) nor a correction
     prices for the model; ``None`` when both are priced."""
     variants = (model_info.price_variants if model_info is not None else None) or ()
-    for label, listed in (("service_tier", list_price_tiers), ("speed", LIST_PRICE_SPEEDS)):
+    labels = (
+        ("service_tier", list_price_tiers),
+        ("speed", LIST_PRICE_SPEEDS),
+        ("inference_geo", PRICED_INFERENCE_GEOS),
+    )
+    for label, listed in labels:
         value = context.get(label)
         if value is None or value in listed:
             continue

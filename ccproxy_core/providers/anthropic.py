@@ -32,6 +32,7 @@ from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lin
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.json_text import decode_json, too_costly_to_decode
 from ccproxy_core.providers.anthropic_events import event_data, stop_end
+from ccproxy_core.providers.anthropic_prices import price_context, price_multiplier
 from ccproxy_core.providers.anthropic_steps import one_hour_writes_of, settle_one_hour_writes
 from ccproxy_core.providers.base import (
     Provider,
@@ -91,7 +92,6 @@ _USAGE_KEYS = (
 )
 MAX_ITERATIONS = 64
 """More sampling steps than this in one answer leave it unpriced."""
-US_ONLY_INFERENCE = Decimal("1.1")
 _EVENTS_WITH_DATA = re.compile(rb'"(?:message_start|message_delta|error)"')
 # Named so by its ``event:`` line, an event is read even when its data is not JSON enough to show its type.
 _NAMED_EVENT_WITH_DATA = re.compile(rb"(?m)^event: ?(?:message_start|message_delta|error)\r?$")
@@ -128,6 +128,12 @@ def read_body(usage: Usage, payload: dict[str, Any]) -> None:
         usage.bad_counts = True
 
 
+def _split_total(usage: Usage, split: dict[str, Any]) -> int | None:
+    """The cache writes a ``cache_creation`` split adds up to, when it gives any."""
+    parts = [billed_count(usage, split.get(key)) for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")]
+    return None if parts == [None, None] else sum(part or 0 for part in parts)
+
+
 def read_usage(usage: Usage, raw: Any) -> None:
     if not isinstance(raw, dict):
         return
@@ -159,6 +165,8 @@ def _read_token_counts(usage: Usage, raw: dict[str, Any]) -> None:
         one_hour = cache_creation.get("ephemeral_1h_input_tokens")
         if one_hour is not None:
             usage.cache_write_1h_tokens = billed_count(usage, one_hour)
+        if usage.cache_write_tokens is None and _split_total(usage, cache_creation):
+            usage.bad_counts = True  # writes split without their total (never seen): which count is wrong?
 
 
 def _read_iterations(usage: Usage, iterations: Any) -> None:
@@ -193,11 +201,6 @@ def _read_iterations(usage: Usage, iterations: Any) -> None:
         setattr(usage, field_name, sum(getattr(step, field_name) or 0 for step in steps))
     usage.cache_write_1h_tokens = one_hour_writes_of(steps)
     usage.steps = tuple(steps)
-
-
-def price_multiplier(usage: Usage) -> Decimal | None:
-    """US-only inference (``inference_geo: "us"``) costs 1.1 times every token price."""
-    return US_ONLY_INFERENCE if usage.inference_geo == "us" else None
 
 
 class AnthropicStreamReader(StreamReader):
@@ -355,18 +358,6 @@ class TextCompletionsStreamReader(StreamReader):
                 if isinstance(event.get("stop_reason"), str):
                     state.terminal_seen = True
                     usage.finish_reason = read_label(event["stop_reason"])
-
-
-def price_context(usage: Usage) -> dict[str, str]:
-    """Batch answers use genai-prices' batch prices; ``speed`` selects fast-mode corrections."""
-    context: dict[str, str] = {}
-    if usage.service_tier:
-        context["service_tier"] = usage.service_tier
-        if usage.service_tier == "batch":
-            context["processing"] = "batch"
-    if usage.speed:
-        context["speed"] = usage.speed
-    return context
 
 
 def claims_request(headers: Mapping[str, str]) -> bool:
