@@ -28,8 +28,14 @@ def _partial(start: int, end: int) -> bytes:
 
 
 FIRST = len(LINES[0])
+BAD_LAST = RESULTS + b'{"custom_id": "9", "result": {"type": "succeeded", "message": {"usage": {"input_tokens": 9}}}} <'
 upstream, proxy = upstream_and_proxy_fixtures(
-    {"first": _partial(0, FIRST - 1), "rest": _partial(FIRST, len(RESULTS) - 1), "mid": _partial(FIRST + 7, FIRST + 99)}
+    {
+        "first": _partial(0, FIRST - 1),
+        "rest": _partial(FIRST, len(RESULTS) - 1),
+        "mid": _partial(FIRST + 7, FIRST + 99),
+        "bad-last": b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(BAD_LAST) + BAD_LAST,
+    }
 )
 
 
@@ -84,3 +90,11 @@ def test_a_usage_key_escaped_letter_by_letter_is_found_and_escaped_text_alone_is
     monkeypatch.setattr(batch_results, "decode_json", decoded.append)
     fetched("anthropic", b'{"t": "caf\\u00e9", "custom_id": "1"}\n' * 1000)
     assert decoded == []  # a line with escapes but no usage key is skipped after a byte search, as any other
+
+
+def test_a_whole_answer_whose_last_line_names_usage_but_does_not_read_is_unpriced(proxy, recorder):
+    # Sent whole, without a line end: the SDKs read that last line too, and fail on it. Only a fetch cut
+    # short may end in a piece of a line.
+    assert _get(proxy, "bad-last", "bytes=0-") == BAD_LAST
+    [record] = recorder.wait_for_ends(1)
+    assert (record.status_code, record.tokens_input, record.cost_usd, record.priced) == (200, 300_000, None, False)

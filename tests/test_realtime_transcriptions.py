@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_input_audio_transcribed_is_a_record_of_its_own_at_the_transcription_mod
     assert (answer.model, answer.cost_usd) == ("gpt-realtime", (100 * 4 + 20 * 16) / M)
 
 
-def test_a_transcription_in_seconds_by_the_beta_protocol_s_model_is_recorded_unpriced(
+def test_a_transcription_in_seconds_by_the_beta_protocol_s_model_is_priced_by_its_length(
     provider, proxy_factory, recorder
 ):
     proxy = proxy_factory(plugins=[recorder], upstream_url=provider.url)
@@ -77,7 +78,12 @@ def test_a_transcription_in_seconds_by_the_beta_protocol_s_model_is_recorded_unp
         ],
     )
     [record] = recorder.wait_for_ends(1)
-    assert (record.model, record.cost_usd, record.priced) == ("whisper-1", None, False)
+    # whisper-1 bills $0.36 an hour of audio: 3.2 s cost $0.00032 (unpriced before audio lengths were priced).
+    assert (record.model, record.cost_usd, record.priced) == (
+        "whisper-1",
+        Decimal("3.2") * Decimal("0.36") / 3600,
+        True,
+    )
 
 
 def test_a_transcription_only_session_of_the_beta_protocol_names_the_model_priced(provider, proxy_factory, recorder):

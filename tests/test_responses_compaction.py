@@ -42,3 +42,10 @@ def test_a_compaction_is_priced_at_the_tier_that_served_it(tier, factor):
 def test_a_compaction_at_a_tier_without_a_price_is_unpriced(model, tier):
     usage = usage_from_json("openai", _compaction(model, tier), "responses")
     assert not PriceBook().compute("openai", model, usage).priced  # before: priced at the default rates
+
+
+@pytest.mark.parametrize(("tier", "factor"), [("flex", Decimal("0.5")), ("priority", 2)])
+def test_a_whole_response_object_without_a_status_is_priced_at_the_tier_it_names(tier, factor):
+    body = {"id": "resp_1", "object": "response", "model": "gpt-5", "usage": USAGE, "service_tier": tier}
+    usage = usage_from_json("openai", json.dumps(body).encode(), "responses")
+    assert PriceBook().compute("openai", "gpt-5", usage).total == DEFAULT * factor  # before: the default price

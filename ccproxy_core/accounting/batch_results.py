@@ -74,6 +74,9 @@ class BatchUsage:
     groups: dict[GroupKey, Usage] = field(default_factory=dict)
     unreadable: bool = False
     """A result could not be read whole: the sums are short of the bill."""
+    unread_last_line: bool = False
+    """The last line, without a line end, names usage but is not JSON: cut short if the fetch was, else a
+    result that could not be read (:meth:`CountedBatchResults.settle` decides, knowing which)."""
     model: str | None = None
     """The model every result counted so far names, ``""`` once they differ (a step's own model aside)."""
 
@@ -145,8 +148,8 @@ class BatchResultsParser:
         """Summed usage of the results seen so far, with the per-model split in ``batch``."""
         self._batch.unreadable = self._batch.unreadable or self._lines.dropped_lines > 0
         tail = self._lines.tail
-        if tail:  # a last line without a line end: one that is not JSON is cut, not unreadable
-            self._read_line(tail, cut=True)
+        if tail:  # a last line without a line end
+            self._read_line(tail, last=True)
             self._lines = SSELineSplitter()
         # Beside results, a line that names usage but does not read is one whose bill is unknown; in a
         # file of no results, it is just text (any file may be downloaded through the same route).
@@ -154,12 +157,15 @@ class BatchResultsParser:
             self._batch.unreadable = True
         return summed_usage(self._batch)
 
-    def _read_line(self, line: bytes, cut: bool = False) -> None:
+    def _read_line(self, line: bytes, last: bool = False) -> None:
         if not _names_usage(line):
             return
         entry = decode_json(line)
         if not isinstance(entry, dict):
-            self._unread_lines += 0 if cut else 1
+            if last:
+                self._batch.unread_last_line = True
+            else:
+                self._unread_lines += 1
             return
         found = _result_usage(entry)
         if found is not None and found.response_model:

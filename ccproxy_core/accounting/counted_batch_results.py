@@ -42,6 +42,8 @@ class CountedBatchResults:
         batch = usage.batch
         if batch is None or not batch.results:
             return usage
+        if read_whole and batch.unread_last_line:  # a whole answer ends in a result that does not read
+            batch.unreadable = True
         before = self._counted.get(results, 0)
         if before is None or batch.results <= batch.counted_before:  # nothing read that was not counted
             self._counted.move_to_end(results)

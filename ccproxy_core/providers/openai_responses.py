@@ -70,9 +70,9 @@ def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
     require_output_count(usage, payload.get("usage"))
     # The tier that served it ("default", "flex", "priority"), which sets the price, is only
     # known once the response is finished: before, it echoes the request's ("auto", "priority"),
-    # and a stream cut before its end must not record a tier nothing was served at. A compaction
-    # (``response.compaction``) has no status: it is answered finished.
-    if _text(payload.get("status")) in _FINAL_STATUSES or payload.get("object") == "response.compaction":
+    # and a stream cut before its end must not record a tier nothing was served at. An object without a
+    # status (a compaction, ``response.compaction``, has none) is answered finished.
+    if "status" not in payload or _text(payload.get("status")) in _FINAL_STATUSES:
         usage.service_tier = read_label(payload.get("service_tier"))
     response_id = payload.get("id")
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
