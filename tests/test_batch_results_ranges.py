@@ -98,3 +98,23 @@ def test_a_whole_answer_whose_last_line_names_usage_but_does_not_read_is_unprice
     assert _get(proxy, "bad-last", "bytes=0-") == BAD_LAST
     [record] = recorder.wait_for_ends(1)
     assert (record.status_code, record.tokens_input, record.cost_usd, record.priced) == (200, 300_000, None, False)
+
+
+def test_a_whole_refetch_after_a_cut_one_ending_in_a_result_that_does_not_read_is_unpriced():
+    from ccproxy_core.accounting.batch_results import BatchResultsParser, batch_cost
+    from ccproxy_core.accounting.cost import PriceBook
+    from ccproxy_core.accounting.counted_batch_results import CountedBatchResults
+    from ccproxy_core.providers import PROVIDERS
+
+    counted, results = CountedBatchResults(), ("anthropic", PATH)
+
+    def settled(body: bytes, read_whole: bool):
+        parser = BatchResultsParser(PriceBook().input_thresholds(), counted.counted_before(results))
+        parser.feed(body)
+        return counted.settle(parser.result(), results, read_whole)
+
+    assert settled(RESULTS[: len(RESULTS) - 5], read_whole=False).input_tokens == 200_000  # cut in the third
+    # Fetched again whole: two results, then a last line that names usage but does not read.
+    again = settled(LINES[0] + LINES[1] + BAD_LAST[len(RESULTS) :], read_whole=True)
+    # Before: the third result was left out as unread and the fetch recorded as a free read ($0, priced).
+    assert again.batch is not None and not batch_cost(PriceBook(), PROVIDERS["anthropic"], again.batch).priced

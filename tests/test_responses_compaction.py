@@ -49,3 +49,18 @@ def test_a_whole_response_object_without_a_status_is_priced_at_the_tier_it_names
     body = {"id": "resp_1", "object": "response", "model": "gpt-5", "usage": USAGE, "service_tier": tier}
     usage = usage_from_json("openai", json.dumps(body).encode(), "responses")
     assert PriceBook().compute("openai", "gpt-5", usage).total == DEFAULT * factor  # before: the default price
+
+
+def test_a_stream_cut_after_a_created_event_without_a_status_records_no_tier():
+    from ccproxy_core.accounting.usage import StreamUsageParser
+
+    created = {
+        "type": "response.created",
+        "response": {"id": "resp_1", "object": "response", "service_tier": "priority"},
+    }
+    parser = StreamUsageParser("openai", "responses")
+    parser.feed(b"event: response.created\ndata: " + json.dumps(created).encode() + b"\n\n")
+    assert parser.result().service_tier is None  # the request's echo, nothing served at it yet
+    done = {"type": "response.completed", "response": {"id": "resp_1", "object": "response", "service_tier": "flex"}}
+    parser.feed(b"event: response.completed\ndata: " + json.dumps(done).encode() + b"\n\n")
+    assert parser.result().service_tier == "flex"

@@ -45,7 +45,8 @@ class CountedBatchResults:
         if read_whole and batch.unread_last_line:  # a whole answer ends in a result that does not read
             batch.unreadable = True
         before = self._counted.get(results, 0)
-        if before is None or batch.results <= batch.counted_before:  # nothing read that was not counted
+        # Nothing read that was not counted (a result that did not read is not counted: its bill is unknown).
+        if before is None or (batch.results <= batch.counted_before and not batch.unreadable):
             self._counted.move_to_end(results)
             return Usage(response_model=usage.response_model)
         if before > batch.counted_before:  # a fetch at the same time counted some of the same results

@@ -63,16 +63,18 @@ _FAILED_STATUSES = {"failed": "response_failed", "incomplete": "response_incompl
 _FINAL_STATUSES = frozenset({"completed", "cancelled", *_FAILED_STATUSES})
 
 
-def read_response_object(usage: Usage, payload: dict[str, Any]) -> None:
-    """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event)."""
+def read_response_object(usage: Usage, payload: dict[str, Any], finished: bool = True) -> None:
+    """A whole response object (``POST /v1/responses`` body, or the ``response`` of an event);
+    ``finished`` when nothing more of it will come (a whole body, a terminal event's)."""
     read_model(usage, payload.get("model"))
     read_usage(usage, payload.get("usage"))
     require_output_count(usage, payload.get("usage"))
     # The tier that served it ("default", "flex", "priority"), which sets the price, is only
     # known once the response is finished: before, it echoes the request's ("auto", "priority"),
     # and a stream cut before its end must not record a tier nothing was served at. An object without a
-    # status (a compaction, ``response.compaction``, has none) is answered finished.
-    if "status" not in payload or _text(payload.get("status")) in _FINAL_STATUSES:
+    # status (a compaction, ``response.compaction``, has none) is finished when it comes whole.
+    status = payload.get("status")
+    if _text(status) in _FINAL_STATUSES or (status is None and "status" not in payload and finished):
         usage.service_tier = read_label(payload.get("service_tier"))
     response_id = payload.get("id")
     if isinstance(response_id, str) and 0 < len(response_id) <= MAX_RESPONSE_ID_CHARS:
@@ -149,11 +151,12 @@ def read_response_event(usage: Usage, event: dict[str, Any]) -> bool:
         usage.error_type = usage.error_type or "stream_error"
         usage.failed = True
         return True
-    response = event.get("response")
-    if isinstance(response, dict) and isinstance(kind, str) and kind.startswith("response."):
-        read_response_object(usage, response)
     kind = _text(kind)
-    return kind in RESPONSE_TERMINAL_EVENTS or kind in REALTIME_TERMINAL_EVENTS
+    terminal = kind in RESPONSE_TERMINAL_EVENTS or kind in REALTIME_TERMINAL_EVENTS
+    response = event.get("response")
+    if isinstance(response, dict) and kind is not None and kind.startswith("response."):
+        read_response_object(usage, response, finished=terminal)
+    return terminal
 
 
 def read_response_body(usage: Usage, payload: dict[str, Any]) -> None:
