@@ -53,6 +53,15 @@ def test_the_operators_key_names_and_projects_are_made_safe_as_a_clients_are():
     assert (dims.api_key_name, dims.project) == ("ali\\u202ece\\x07", 'cfg\\x01"proj')
 
 
+def test_a_key_pasted_as_a_keys_name_is_masked_wherever_the_name_is_shown():
+    fingerprint = key_fingerprint("sk-alice-0123456789")
+    settings = AttributionSettings(keys={fingerprint: {"name": OTHER_KEY, "project": OTHER_KEY}})
+    dims = Attributor(settings).read([(b"x-api-key", b"sk-alice-0123456789")], None, None)
+    # Before: the name was stored, listed and grouped by in full (the project was masked).
+    assert (dims.api_key_name, dims.project) == ("sk-***", "sk-***")
+    assert configured_key_names(settings) == {fingerprint: "sk-***"}
+
+
 def test_a_long_plain_key_name_is_cut_like_a_clients_value_and_named_alike_in_reads():
     fingerprint = key_fingerprint("sk-alice-0123456789")
     settings = AttributionSettings(keys={fingerprint: "n" * 200 + "\u202e"})

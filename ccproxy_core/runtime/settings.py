@@ -253,7 +253,7 @@ class AttributionSettings(BaseModel):
                 # The value is not echoed: a pasted key in its place must not reach a log.
                 raise ValueError(
                     f"a name is given for a {len(fingerprint)}-character value that is not a key "
-                    "fingerprint (12 hex digits): run `ccproxy key-id` and paste what it prints, "
+                    "fingerprint (12 lower-case hex digits): run `ccproxy key-id` and paste what it prints, "
                     "never the key itself"
                 )
         return value

@@ -196,9 +196,14 @@ the user agent: searching that is enough for them)."""
 def clean_key_names(names: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
     """The operator's key names and projects made safe as a client's are: they are shown where clients' are."""
     return {
-        fingerprint: (clean_text(name, MAX_PROJECT_CHARS) or fingerprint, clean_project(project))
+        fingerprint: (_without_key_shape(clean_text(name, MAX_PROJECT_CHARS)) or fingerprint, clean_project(project))
         for fingerprint, (name, project) in names.items()
     }
+
+
+def _without_key_shape(value: str | None) -> str | None:
+    """A name an operator gave, with any provider key pasted into it masked (``sk-***``), as a client's is."""
+    return without_key_shapes(value) if value else value
 
 
 def _client_values(context: RequestContext) -> list[str]:
@@ -263,4 +268,4 @@ def clean_tag_name(name: str) -> str | None:
 
 def clean_project(value: object) -> str | None:
     """A project name from configuration, made safe like one from a header."""
-    return clean_text(value, MAX_PROJECT_CHARS)
+    return _without_key_shape(clean_text(value, MAX_PROJECT_CHARS))
