@@ -228,3 +228,10 @@ def decode_event(usage: Usage, state: StreamState, data: bytes) -> Any:
     if event is None and data.strip() not in (b"", b"[DONE]"):
         state.unreadable = usage.bad_counts = True
     return event
+
+
+def spells_with_escapes(data: bytes) -> bool:
+    """Whether ``data`` holds a JSON escape of a Latin letter (``\\u0065rror``): a key the SDKs read
+    after decoding, which a byte search for it misses. Providers write keys plainly; data that does
+    not is decoded rather than searched."""
+    return b"\\u00" in data

@@ -36,6 +36,7 @@ from ccproxy_core.providers.base import (
     read_label,
     read_model,
     routes,
+    spells_with_escapes,
     token_count,
 )
 from ccproxy_core.providers.openai_regions import regional_uplift
@@ -322,7 +323,7 @@ class OpenAIStreamReader(StreamReader):
 
 
 def _is_chunk_of_interest(data: bytes) -> bool:
-    return _ERROR_MARKER in data or _USAGE_OR_FINISH_MARKER.search(data) is not None
+    return _ERROR_MARKER in data or _USAGE_OR_FINISH_MARKER.search(data) is not None or spells_with_escapes(data)
 
 
 def price_context(usage: Usage) -> dict[str, str]:

@@ -39,6 +39,7 @@ from ccproxy_core.providers.base import (
     read_error,
     read_label,
     read_model,
+    spells_with_escapes,
 )
 from ccproxy_core.providers.openai import DONE_LINE, read_usage, require_output_count
 from ccproxy_core.safe_values import safe_text
@@ -179,10 +180,10 @@ class ResponsesStreamReader(StreamReader):
             block = block[: done.start() + done[0].startswith(b"\n")]  # the lines before it
         if not state.first_token_seen and search_data_lines(_FIRST_TOKEN, block) and _DELTA_CONTENT.search(block):
             state.first_token_seen = True
-        if _EVENTS_OF_INTEREST.search(block) is None:
+        if _EVENTS_OF_INTEREST.search(block) is None and not spells_with_escapes(block):
             return
         for data in iter_data_fields(block):
-            if _EVENTS_OF_INTEREST.search(data) is not None:
+            if _EVENTS_OF_INTEREST.search(data) is not None or spells_with_escapes(data):
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict) and read_response_event(usage, event):
                     state.terminal_seen = True
