@@ -113,9 +113,10 @@ _USAGE_OR_FINISH_MARKER = re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"
 _GENERATED_ANSWERS = frozenset({"chat.completion", "chat.completion.chunk", "text_completion"})
 MAX_CHOICES_READ = 128
 _ERROR_MARKER = b'"error"'
-# Chat deltas carry ``content``, ``refusal`` or ``tool_calls``; legacy completions' chunks ``text``.
+# Chat deltas carry ``content``, ``refusal``, ``tool_calls``, the deprecated ``function_call``, or an
+# audio answer's ``audio.transcript``; legacy completions' chunks ``text``.
 _FIRST_TOKEN = re.compile(
-    rb'"(?:content|refusal|text)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{'
+    rb'"(?:content|refusal|text|transcript)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{|"function_call"\s*:\s*\{'
     rb'|"type"\s*:\s*"(?:(?:transcript\.text|speech\.audio)\.delta|image_(?:generation|edit)\.(?:partial_image|completed))"'
 )
 _IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
