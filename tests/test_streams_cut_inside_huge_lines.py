@@ -13,19 +13,9 @@ from ccproxy_core.accounting.sse_parser import DEFAULT_MAX_LINE_BYTES
 from ccproxy_core.accounting.usage import StreamUsageParser
 
 from .raw_upstream import raw_upstream, sse, stream_answer
+from .test_sdk_agreement import MESSAGE
 
-START = {
-    "type": "message_start",
-    "message": {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-haiku-4-5",
-        "content": [],
-        "stop_reason": None,
-        "usage": {"input_tokens": 10, "output_tokens": 1},
-    },
-}
+START = {"type": "message_start", "message": {**MESSAGE, "usage": {"input_tokens": 10, "output_tokens": 1}}}
 HUGE = b"A" * (DEFAULT_MAX_LINE_BYTES + (1 << 20))
 
 
