@@ -12,8 +12,9 @@ PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 """Anything that starts like OpenAI's and Anthropic's keys, for free text such as error messages."""
 KEY_SHAPE = re.compile(
     # OpenAI's, Anthropic's and OpenRouter's keys, wherever they stand (glued, after "key%3D"): names such
-    # as "kiosk-proj-frontend" are far shorter than a key after its prefix. Header names arrive lowercased.
-    r"sk-(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{20,}"
+    # as "kiosk-proj-frontend" or "desk-admin-console-production-eu" are far shorter than a key after its
+    # prefix (64 characters and more). Header names arrive lowercased.
+    r"sk-(?i:proj|ant|svcacct|admin|none|or)-[A-Za-z0-9_\-]{40,}"
     # The same with its prefix in capitals (SK-ANT-), only at a word's start: "RISK-ADMIN-dashboard-..." is a name.
     r"|(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?i:sk-(?:proj|ant|svcacct|admin|none|or))-[A-Za-z0-9_\-]{20,}"
     # OpenAI's older keys (sk- and 48 letters and digits), and others' of that shape, at a word's start

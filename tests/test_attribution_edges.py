@@ -62,6 +62,16 @@ def test_a_key_pasted_as_a_keys_name_is_masked_wherever_the_name_is_shown():
     assert configured_key_names(settings) == {fingerprint: "sk-***"}
 
 
+@pytest.mark.parametrize(
+    "name", ["desk-admin-console-production-eu", "task-ant-colony-simulation-v2", "risk-or-compliance-reporting-bot"]
+)
+def test_a_name_that_only_holds_a_keys_prefix_inside_a_word_is_kept(name):
+    fingerprint = key_fingerprint("sk-alice-0123456789")
+    settings = AttributionSettings(keys={fingerprint: {"name": name, "project": name}})
+    dims = Attributor(settings).read([(b"x-api-key", b"sk-alice-0123456789")], None, None)
+    assert (dims.api_key_name, dims.project) == (name, name)  # before: "desk-***", two keys named alike
+
+
 def test_a_long_plain_key_name_is_cut_like_a_clients_value_and_named_alike_in_reads():
     fingerprint = key_fingerprint("sk-alice-0123456789")
     settings = AttributionSettings(keys={fingerprint: "n" * 200 + "\u202e"})
