@@ -56,7 +56,7 @@ def examined(text: str, find_first_token: bool, limit: int) -> tuple[bool, objec
     """A provider message: whether it is the first output delta, its event if it may carry usage or
     end an answer, and whether it was too large to read."""
     first_token = find_first_token and _FIRST_TOKEN.search(text) is not None and _DELTA_CONTENT.search(text) is not None
-    if not any(marker in text for marker in _EVENT_MARKERS):
+    if not any(marker in text for marker in _EVENT_MARKERS) and "\\u00" not in text:  # its type may be escaped
         return first_token, None, False
     event, unread = decoded(text, limit)
     return first_token, event, unread

@@ -44,6 +44,7 @@ from ccproxy_core.providers.base import (
     read_label,
     read_model,
     routes,
+    spells_with_escapes,
     token_count,
 )
 
@@ -227,7 +228,7 @@ class AnthropicStreamReader(StreamReader):
             whole, block = block, through_event(block, stop)  # the message's last event: only an error after it
             after = whole[len(block) :]
         named = (b"message_" in block or b"error" in block) and _NAMED_EVENT_WITH_DATA.search(block) is not None
-        if named or _EVENTS_WITH_DATA.search(block) is not None:
+        if named or _EVENTS_WITH_DATA.search(block) is not None or spells_with_escapes(block):
             self._read_events(usage, state, block)
         if state.terminal_seen and not self._output_counted:
             _output_unknown(usage)  # a message, or an error, that never told its output count
@@ -245,7 +246,7 @@ class AnthropicStreamReader(StreamReader):
                 _read_error_event(usage, state, data)
             elif name is None:  # the SDKs skip an unnamed event
                 continue
-            elif name in _USAGE_EVENT_NAMES or (name != b"ping" and _USAGE_TYPES.search(data) is not None):
+            elif name in _USAGE_EVENT_NAMES or (name != b"ping" and _names_a_usage_type(data)):
                 # The SDKs hand a named event's data on and go by its type, whatever the name (ping aside).
                 event = decode_event(usage, state, data)
                 if isinstance(event, dict):
@@ -285,6 +286,14 @@ def _first_content(block: bytes) -> bool:
 
 _USAGE_EVENT_NAMES = frozenset({b"message_start", b"message_delta"})
 _USAGE_TYPES = re.compile(rb'"(?:message_start|message_delta)"')
+
+
+def _names_a_usage_type(data: bytes) -> bool:
+    """Whether an event's data may say it is a ``message_start`` or ``message_delta``, its type spelt with
+    JSON escapes or not."""
+    return _USAGE_TYPES.search(data) is not None or spells_with_escapes(data)
+
+
 _ERROR_DATA_BYTES = 4096
 
 
