@@ -163,7 +163,7 @@ def redact_secrets(text: str) -> str:
     """
     text = _mask_secret_params(text) if "=" in text else text
     text = mask_url_userinfo(text) if "@" in text or text.endswith(ELLIPSIS) else text
-    text = PROVIDER_KEY.sub("sk-" + MASK, text)
+    text = without_key_shapes(PROVIDER_KEY.sub("sk-" + MASK, text))  # and keys glued to a word (Bearersk-...)
     text = _SUBPROTOCOL_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
@@ -207,29 +207,6 @@ def safe_error_text(text: str, cap: int) -> str:
     if len(text) > cap * 2:  # bounds the work; the ellipsis tells the masking a URL may go on past the cut
         text = text[: cap * 2] + ELLIPSIS
     return safe_text(redact_secrets(text), cap)
-
-
-_QUOTED_BYTES = re.compile(r"""(?<![A-Za-z0-9_])b['"]""")
-# aiohttp's parser errors print as ``<TransferEncodingError: 400, message='...'>``: the 400 is the status
-# a server would answer such bytes with, never the provider's, so a record keeps the name and the text.
-_PARSER_ERROR = re.compile(r"""<(\w+): \d{3}, message=(['"])(.*?)\2>""")
-LIBRARY_REASON_CHARS = 200
-
-
-def library_reason(text: str) -> str:
-    """An HTTP library's error text as a record may keep it: on one line, cut before any bytes it quotes
-    (``b'{"id": ...'``: the answer's own content, which is never stored), at most 200 characters."""
-    text = _PARSER_ERROR.sub(r"\1: \3", text[: LIBRARY_REASON_CHARS * 10])  # bounded: its search is quadratic
-    found = _QUOTED_BYTES.search(text)
-    reason = " ".join((text[: found.start()] if found else text).split()).rstrip(" :")
-    return safe_text(reason, LIBRARY_REASON_CHARS)  # its ellipsis tells the masking a URL may run on past the cut
-
-
-def error_line(exc: BaseException, max_length: int = 300) -> str:
-    """An error (a database's, say) as one short line: its stack trace is for the server log, not the client."""
-    text = str(exc).split("Stack trace", 1)[0]
-    line = " ".join(text.split()).rstrip(" :") or type(exc).__name__
-    return line if len(line) <= max_length else line[: max_length - 1] + "…"
 
 
 def finite_float(value: Any) -> float | None:
@@ -383,7 +360,13 @@ _KEY_SHAPED_FIELDS = (
 
 def _check_text(changes: dict[str, Any], name: str, value: str | None, cap: int, credentials: tuple[str, ...]) -> None:
     if value is not None:
-        safe = safe_text(without_credentials_in_any_case(credentials, value), cap) if isinstance(value, str) else None
+        # Key shapes are masked before the cut, which could leave a key's start too short to know it by.
+        text = (
+            without_key_shapes(without_credentials_in_any_case(credentials, value)[: cap + 512])
+            if isinstance(value, str)
+            else None
+        )
+        safe = safe_text(text, cap) if text is not None else None
         if credentials and safe is not None and safe.endswith(ELLIPSIS):  # cut to its cap, maybe inside a key
             safe = without_keys(credentials, safe, any_case=True)
         if safe != value:

@@ -21,6 +21,7 @@ from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.batch_results import results_url_through_proxy
 from ccproxy_core.accounting.cost import PriceBook
 from ccproxy_core.accounting.price_corrections import load_corrections
+from ccproxy_core.error_lines import library_reason
 from ccproxy_core.forwarding.answer_reading import (
     AnswerBudget,
     account_whole_answer,
@@ -82,7 +83,7 @@ from ccproxy_core.providers import PROXY_ROUTES, ProxyRoute
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.body_budget import body_budget
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import ValueCaps, library_reason, safe_error_text, safe_record, safe_text
+from ccproxy_core.safe_values import ValueCaps, safe_error_text, safe_record, safe_text
 from ccproxy_core.security.browser_guard import is_browsers_own_request, is_own_path
 
 log = logging.getLogger("ccproxy.proxy")

@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from starlette.datastructures import Headers
 from yarl import URL
 
+from ccproxy_core.error_lines import library_reason
 from ccproxy_core.forwarding.credentials import CREDENTIAL_SET, add_operator_key, client_sent_key
 from ccproxy_core.forwarding.send_deadlines import SendDeadlinePassed, SendDeadlines
 from ccproxy_core.forwarding.upstream_protocol import use_upstream_protocol
@@ -32,7 +33,6 @@ from ccproxy_core.forwarding.websocket_upgrade import upgrade_session
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.providers.openai_regions import is_regional
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import library_reason
 from ccproxy_core.security.auth import strip_session_cookies
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the client library sets for us.

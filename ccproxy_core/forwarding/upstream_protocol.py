@@ -42,7 +42,7 @@ import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ccproxy_core.safe_values import library_reason
+from ccproxy_core.error_lines import library_reason
 
 
 class UpstreamProtocol(ResponseHandler):

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from clickhouse_driver import Client, errors
 
 from ccproxy_core.accounting.record import AccessRecord
+from ccproxy_core.error_lines import error_line
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.batch_writer import RESET_WAIT_SECONDS
 from ccproxy_core.plugin_host.log_store import Bucket, Grouping, LogFilters, PagePosition, QueryPage
-from ccproxy_core.safe_values import error_line
 
 from . import queries
 from . import target as clickhouse_target

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from ccproxy_core.error_lines import error_line
 from ccproxy_core.plugin_host.host import host_of
 from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups
 from ccproxy_core.plugin_host.log_store import (
@@ -34,7 +35,7 @@ from ccproxy_core.plugin_host.log_store import (
 from ccproxy_core.plugin_host.plugin_settings import section_values
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 from ccproxy_core.runtime.settings import Settings
-from ccproxy_core.safe_values import error_line, safe_error_text
+from ccproxy_core.safe_values import safe_error_text
 from ccproxy_core.security.auth import require_auth_token
 
 from .attribution_routes import GROUP_BY_HELP, parse_grouping, session_route, sessions_route
