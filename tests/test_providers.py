@@ -119,6 +119,8 @@ def test_anthropic_text_that_mentions_the_end_is_not_the_end():
         ({"content": None, "audio": {"id": "audio_1", "transcript": "Hel"}}, True),
         ({"content": None, "audio": {"id": "audio_1", "transcript": ""}}, False),
         ({"content": None, "function_call": {"name": "get_weather", "arguments": ""}}, True),
+        ({"content": None, "function_call": {}}, False),  # nothing of a call yet
+        ({"tool_calls": [{}]}, False),
     ],
 )
 def test_openai_first_token_is_the_first_non_empty_content_or_tool_call(delta, is_token):

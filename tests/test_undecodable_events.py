@@ -22,9 +22,12 @@ ANTHROPIC_BROKEN = message_stream("message_delta").replace(
 )
 CHAT_BROKEN = CHAT_STREAM.replace(b"data: [DONE]", b'data: {"id": "c", "choices": [{"delta": \n\ndata: [DONE]', 1)
 
+BROKEN_END = ANTHROPIC_BROKEN.index(BROKEN_DELTA) + len(BROKEN_DELTA)
 upstream, proxy = upstream_and_proxy_fixtures(
     {
         "anthropic-broken": stream_answer(ANTHROPIC_BROKEN),
+        # The rest comes later, as a provider streaming on sends it: the SDK has raised and hung up by then.
+        "anthropic-broken-paced": [stream_answer(ANTHROPIC_BROKEN[:BROKEN_END]), 0.5, ANTHROPIC_BROKEN[BROKEN_END:]],
         "chat-broken": stream_answer(CHAT_BROKEN),
         # A last line no line end closed, after the end: the SDKs decode every line they read as UTF-8 text.
         "anthropic-bytes-after-stop": stream_answer(message_stream("message_delta") + b"\xff"),
@@ -45,6 +48,19 @@ def test_a_broken_content_delta_fails_the_answer_the_anthropic_sdk_raises_on(pro
     assert (record.status_code, record.error_type) == (200, "upstream_invalid_stream")
     # The message was made and its usage sent whole: the provider bills it.
     assert (record.tokens_input, record.tokens_output, record.cost_usd) == (1000, 15, HAIKU_COST)
+
+
+def test_a_client_whose_sdk_raised_on_a_broken_event_and_hung_up_is_no_client_that_left(proxy, recorder):
+    client = anthropic.Anthropic(
+        api_key="sk-ant-test", base_url=proxy.url, max_retries=0, default_headers={"x-raw": "anthropic-broken-paced"}
+    )
+    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(json.JSONDecodeError):
+        with client.messages.stream(**message) as stream:
+            stream.get_final_message()
+    [record] = recorder.wait_for_ends(1)
+    # Before: 499 client_disconnected, the provider's broken stream blamed on the client.
+    assert (record.status_code, record.error_type) == (200, "upstream_invalid_stream")
 
 
 def test_a_broken_chat_chunk_fails_the_answer_the_openai_sdk_raises_on(proxy, recorder):

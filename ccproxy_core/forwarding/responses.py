@@ -17,12 +17,12 @@ import aiohttp
 from starlette.types import Receive, Send
 
 from ccproxy_core.accounting.usage import Usage
+from ccproxy_core.error_lines import library_reason
 from ccproxy_core.forwarding.decoding import BodyDecoder, DecodingFailed
 from ccproxy_core.forwarding.exchange import Exchange
 from ccproxy_core.forwarding.receive_probe import ready_message
 from ccproxy_core.forwarding.response_headers import CCPROXY_REQUEST_ID_HEADER
 from ccproxy_core.providers.base import StreamState
-from ccproxy_core.safe_values import library_reason
 
 log = logging.getLogger("ccproxy.proxy")
 
@@ -330,13 +330,14 @@ def _ended_before_break(parser: BodyParser | None) -> bool:
 
 
 def _answer_complete(exchange: Exchange) -> bool:
-    """Whether the client had the whole answer: its terminal event was passed on before it hung up.
+    """Whether the client had all it could read of the answer before it hung up: its terminal event, or
+    an event its SDK cannot decode (the SDKs raise on it and close the connection).
 
     Clients (Codex CLI) may close the connection as soon as they read the last event, before the
     provider closes its side: that is a finished answer, not a client that left.
     """
     state = exchange.stream_state
-    return state is not None and state.terminal_seen
+    return state is not None and (state.terminal_seen or state.unreadable)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

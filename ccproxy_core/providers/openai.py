@@ -116,7 +116,7 @@ _ERROR_MARKER = b'"error"'
 # Chat deltas carry ``content``, ``refusal``, ``tool_calls``, the deprecated ``function_call``, or an
 # audio answer's ``audio.transcript``; legacy completions' chunks ``text``.
 _FIRST_TOKEN = re.compile(
-    rb'"(?:content|refusal|text|transcript)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{|"function_call"\s*:\s*\{'
+    rb'"(?:content|refusal|text|transcript)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[\s*\{\s*"|"function_call"\s*:\s*\{\s*"'
     rb'|"type"\s*:\s*"(?:(?:transcript\.text|speech\.audio)\.delta|image_(?:generation|edit)\.(?:partial_image|completed))"'
 )
 _IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
