@@ -36,29 +36,28 @@ upstream, proxy = upstream_and_proxy_fixtures(
 )
 
 
-def test_a_broken_content_delta_fails_the_answer_the_anthropic_sdk_raises_on(proxy, recorder):
+def stream_failing_to_decode(proxy, recorder, answer: str):
+    """The record of an Anthropic stream the SDK raises on, as it cannot decode one of its events."""
     client = anthropic.Anthropic(
-        api_key="sk-ant-test", base_url=proxy.url, max_retries=0, default_headers={"x-raw": "anthropic-broken"}
+        api_key="sk-ant-test", base_url=proxy.url, max_retries=0, default_headers={"x-raw": answer}
     )
     message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     with pytest.raises(json.JSONDecodeError):
         with client.messages.stream(**message) as stream:
             stream.get_final_message()
     [record] = recorder.wait_for_ends(1)
+    return record
+
+
+def test_a_broken_content_delta_fails_the_answer_the_anthropic_sdk_raises_on(proxy, recorder):
+    record = stream_failing_to_decode(proxy, recorder, "anthropic-broken")
     assert (record.status_code, record.error_type) == (200, "upstream_invalid_stream")
     # The message was made and its usage sent whole: the provider bills it.
     assert (record.tokens_input, record.tokens_output, record.cost_usd) == (1000, 15, HAIKU_COST)
 
 
 def test_a_client_whose_sdk_raised_on_a_broken_event_and_hung_up_is_no_client_that_left(proxy, recorder):
-    client = anthropic.Anthropic(
-        api_key="sk-ant-test", base_url=proxy.url, max_retries=0, default_headers={"x-raw": "anthropic-broken-paced"}
-    )
-    message = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-    with pytest.raises(json.JSONDecodeError):
-        with client.messages.stream(**message) as stream:
-            stream.get_final_message()
-    [record] = recorder.wait_for_ends(1)
+    record = stream_failing_to_decode(proxy, recorder, "anthropic-broken-paced")
     # Before: 499 client_disconnected, the provider's broken stream blamed on the client.
     assert (record.status_code, record.error_type) == (200, "upstream_invalid_stream")
 
