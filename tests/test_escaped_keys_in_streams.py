@@ -47,3 +47,14 @@ def test_a_responses_event_whose_type_is_escaped_ends_the_stream():
     parser = StreamUsageParser("openai", "responses")
     parser.feed(b"event: response.completed\ndata: " + data + b"\n\n")
     assert parser.final_state().terminal_seen and parser.result().output_tokens == 5
+
+
+def test_a_null_chunk_and_bytes_after_done_are_what_the_openai_sdk_reads_without_failing():
+    # The SDK decodes `data: null` to None and goes on; it stops at [DONE] and never decodes what follows.
+    usage = b'{"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}'
+    parser = StreamUsageParser("openai")
+    parser.feed(b"data: null\n\n")
+    parser.feed(b"data: " + json.dumps(FIRST).encode() + b"\n\ndata: " + usage + b"\n\ndata: [DONE]\n\n\xff\n")
+    # Before: unreadable both times, so an answer the SDK read whole was recorded as a broken stream.
+    assert not parser.final_state().unreadable
+    assert (parser.result().input_tokens, parser.result().output_tokens) == (10, 5)

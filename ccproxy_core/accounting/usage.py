@@ -14,6 +14,7 @@ shape, gives an empty ``Usage``; an unknown service type reads nothing.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -117,6 +118,7 @@ class Usage:
         return self.input_tokens is not None or self.audio_seconds is not None
 
 
+_DONE_LINE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
 NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})
 """Route readers (``ProxyRoute.reader``) whose JSON bodies are read for errors only."""
 
@@ -271,7 +273,7 @@ class StreamUsageParser:
             block = name + block  # the name of the event whose rest this block brings
         if not block.isascii():
             try:
-                block.decode()
+                self._read_by_sdk(block).decode()
             except UnicodeDecodeError:
                 self.state.unreadable = True  # SDKs fail on such a stream, whatever usage it carries
         if may_hold_undecodable_data(block) and holds_undecodable_data(block, self._reader):
@@ -279,6 +281,12 @@ class StreamUsageParser:
         had_token = self.state.first_token_seen
         self._reader.read_block(self._usage, self.state, block)
         return not had_token and self.state.first_token_seen
+
+    def _read_by_sdk(self, block: bytes) -> bytes:
+        """The part of ``block`` the client's SDK decodes: the openai SDK stops at ``data: [DONE]``."""
+        if self._reader.sdk_stops_at_done and b"[DONE]" in block and (done := _DONE_LINE.search(block)):
+            return block[: done.end()]
+        return block
 
     def result(self) -> Usage:
         """The usage seen so far, as a new ``Usage`` the parser will not change later."""

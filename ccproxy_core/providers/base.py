@@ -225,7 +225,7 @@ def decode_event(usage: Usage, state: StreamState, data: bytes) -> Any:
         state.skipped = True
         return None
     event = decode_json(data)
-    if event is None and data.strip() not in (b"", b"[DONE]"):
+    if event is None and data.strip() not in (b"", b"[DONE]", b"null"):  # JSON's null decodes, to None
         state.unreadable = usage.bad_counts = True
     return event
 
