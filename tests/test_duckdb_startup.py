@@ -15,6 +15,7 @@ import pytest
 
 from ccproxy_core.errors import StartupError
 from ccproxy_core.plugin_host.log_store import LogFilters
+from ccproxy_duckdb import database as database_module
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.schema import COLUMN_TYPES, MIGRATIONS, SCHEMA_VERSION
 from ccproxy_duckdb.settings import DuckDBSettings
@@ -317,16 +318,23 @@ def test_a_large_file_migrates_beyond_the_memory_cap_which_then_applies(tmp_path
         store.close()
 
 
-@pytest.mark.parametrize("memory_limit", ["0MB"])
-def test_a_memory_cap_duckdb_refuses_stops_start_up_with_one_line_naming_the_setting(tmp_path, memory_limit):
-    # Before, DuckDB's own nine lines of advice in SQL, naming no setting. Only a cap of nothing is sure to be
-    # refused: a new file's few kilobytes of unsaved tables may be moved to DuckDB's temporary files, on some
-    # machines, to make room under a cap of a kilobyte.
+def test_a_migration_duckdb_runs_out_of_memory_for_stops_start_up_with_one_line_naming_the_setting(
+    tmp_path, monkeypatch
+):
+    # Before, DuckDB's own nine lines of advice in SQL, naming no setting. A machine short of memory is stood for
+    # by a migration step needing one list of ten million integers under a cap of a megabyte: a single aggregate
+    # value cannot be moved to DuckDB's temporary files, so every machine refuses it.
+    def migrate_on_a_short_machine(connection, path):
+        connection.execute("SET memory_limit='1MB'")
+        return connection.execute("SELECT list(i) FROM range(10_000_000) t(i)").fetchone()
+
+    monkeypatch.setattr(database_module, "migrate", migrate_on_a_short_machine)
     with pytest.raises(StartupError) as caught:
-        Database.open(str(tmp_path / "tiny.duckdb"), memory_limit=memory_limit)
+        Database.open(str(tmp_path / "tiny.duckdb"), memory_limit="64MB")
     message = str(caught.value)
     assert "\n" not in message and "SET " not in message
-    assert f"raise OBSERVABILITY__DUCKDB_MEMORY_LIMIT (now {memory_limit})" in message
+    assert message.startswith(f"DuckDB ran out of memory preparing {tmp_path / 'tiny.duckdb'} (Out of Memory Error")
+    assert "raise OBSERVABILITY__DUCKDB_MEMORY_LIMIT (now 64MB)" in message
 
 
 FOREIGN_FILES = {
