@@ -26,6 +26,8 @@ is held up to UPSTREAM__MAX_DECODED_BYTES (64 MiB) in the same way."""
 _DATA_FIELD = b"data:"
 _LONE_CR = re.compile(rb"\r(?!\n)")
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+DONE_LINE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+"""The ``data: [DONE]`` line, where the openai SDK stops reading any stream."""
 
 
 class SSELineSplitter:

@@ -14,13 +14,12 @@ shape, gives an empty ``Usage``; an unknown service type reads nothing.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ccproxy_core.accounting.sse_json import holds_undecodable_data, may_hold_undecodable_data
-from ccproxy_core.accounting.sse_parser import DataJoiner, OpenEventName, SSELineSplitter
+from ccproxy_core.accounting.sse_parser import DONE_LINE, DataJoiner, OpenEventName, SSELineSplitter
 from ccproxy_core.json_text import decode_json
 
 
@@ -118,7 +117,6 @@ class Usage:
         return self.input_tokens is not None or self.audio_seconds is not None
 
 
-_DONE_LINE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
 NO_USAGE_READERS = frozenset({"none", "free", "batch_results"})
 """Route readers (``ProxyRoute.reader``) whose JSON bodies are read for errors only."""
 
@@ -284,7 +282,7 @@ class StreamUsageParser:
 
     def _read_by_sdk(self, block: bytes) -> bytes:
         """The part of ``block`` the client's SDK decodes: the openai SDK stops at ``data: [DONE]``."""
-        if self._reader.sdk_stops_at_done and b"[DONE]" in block and (done := _DONE_LINE.search(block)):
+        if self._reader.sdk_stops_at_done and b"[DONE]" in block and (done := DONE_LINE.search(block)):
             return block[: done.end()]
         return block
 

@@ -23,7 +23,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines, through_event
+from ccproxy_core.accounting.sse_parser import DONE_LINE, iter_data_fields, search_data_lines, through_event
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     Provider,
@@ -120,8 +120,6 @@ _FIRST_TOKEN = re.compile(
     rb'|"type"\s*:\s*"(?:(?:transcript\.text|speech\.audio)\.delta|image_(?:generation|edit)\.(?:partial_image|completed))"'
 )
 _IMAGE_COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
-DONE_LINE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
-"""The ``data: [DONE]`` line, where the openai SDK stops reading any stream."""
 # Streams of images (``/v1/images/generations`` and ``edits``), transcriptions and speech (``stream``,
 # ``stream_format: "sse"``) end with their own last event, not ``[DONE]``.
 _MEDIA_DONE = re.compile(

@@ -30,7 +30,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from ccproxy_core.accounting.sse_parser import iter_data_fields, search_data_lines
+from ccproxy_core.accounting.sse_parser import DONE_LINE, iter_data_fields, search_data_lines
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers.base import (
     StreamReader,
@@ -41,7 +41,7 @@ from ccproxy_core.providers.base import (
     read_model,
     spells_with_escapes,
 )
-from ccproxy_core.providers.openai import DONE_LINE, read_usage, require_output_count
+from ccproxy_core.providers.openai import read_usage, require_output_count
 from ccproxy_core.safe_values import safe_text
 
 RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
