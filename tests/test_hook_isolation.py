@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
 from collections import Counter
 
 import httpx
 import pytest
 
 from ccproxy_core import Admission, hookimpl
-from ccproxy_core.plugin_host.dispatch import _Failures, _guard_awaitable
+from ccproxy_core.plugin_host.dispatch import BLOCKING_HOOK_SECONDS, _guard_awaitable
+from ccproxy_core.plugin_host.hook_failures import HookFailures
 from ccproxy_core.testing import wait_until
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -82,7 +85,7 @@ def test_a_real_cancellation_of_the_request_still_cancels_it():
         await asyncio.sleep(10)
 
     async def scenario():
-        task = asyncio.create_task(_guard_awaitable(slow_hook(), _Failures("slow", "on_request_end", errors)))
+        task = asyncio.create_task(_guard_awaitable(slow_hook(), HookFailures("slow", "on_request_end", errors)))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -222,3 +225,38 @@ def test_a_plugin_failing_on_every_request_is_counted_exactly_and_logged_once_an
         "on_request_end",
         "on_request_start",
     ]
+
+
+class FailsInTurn:
+    """One hook failing three different ways, then the first way again and again."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def on_request_start(self):
+        self.calls += 1
+        if self.calls == 2:
+            time.sleep(BLOCKING_HOOK_SECONDS * 2)
+        elif self.calls == 3:
+            sys.exit(3)
+        else:
+            raise KeyboardInterrupt
+
+
+def test_each_way_a_hook_fails_is_logged_and_failures_held_back_are_told_at_shutdown(proxy_factory, caplog):
+    # Before, one rate limit per plugin and hook: the stall, whose line names the fix, and sys.exit were
+    # counted but never logged, and failures held back were never told of once the burst stopped.
+    proxy = proxy_factory(plugins=[FailsInTurn()])
+    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
+    for _ in range(5):
+        assert send(proxy).status_code == 200
+    errors = proxy.app.state.hook_errors
+    wait_until(lambda: sum(errors.values()) == 5)
+    [(name, hook)] = errors
+    lines = [r for r in caplog.records if getattr(r, "plugin", None) == name]
+    assert [r.exc_info[0] if r.exc_info else None for r in lines] == [KeyboardInterrupt, None, SystemExit]
+    assert "held the event loop" in lines[1].getMessage()
+    proxy.stop()
+    told = [r.getMessage() for r in caplog.records if "more times than were logged" in r.getMessage()]
+    assert told == [f"plugin {name} failed in {hook} more times than were logged (2 of them not logged one by one)"]

@@ -34,10 +34,10 @@ import pluggy
 
 from ccproxy_core.plugin_host.admission import Admission, admission_problem
 from ccproxy_core.plugin_host.direct_calls import Direct, direct_calls
+from ccproxy_core.plugin_host.hook_failures import HookFailures
 from ccproxy_core.plugin_host.hook_limits import OVERRAN, Overran, finish_within, resumed
 from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION as BUILT_IN
 from ccproxy_core.plugin_host.request_facts import changes_log, facts_of, put_back
-from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
 
 if TYPE_CHECKING:
     from ccproxy_core.accounting.record import AccessRecord, RequestContext
@@ -80,6 +80,8 @@ class CcproxyPluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self.hook_errors: Counter[tuple[str, str]] = Counter()
+        self.hook_failures: list[HookFailures] = []
+        """Every guarded implementation's failures, to report the ones not logged one by one at shutdown."""
         self.generation = 0
         """Changes whenever a plugin is registered or unregistered."""
         self.ccproxy_plugins: list[PluginInfo] = []
@@ -107,7 +109,9 @@ class CcproxyPluginManager(pluggy.PluginManager):
             if caller.name in REQUEST_HOOKS:
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin and not getattr(impl.function, _GUARDED, False):
-                        impl.function = _guard(impl, caller.name, self.hook_errors)  # type: ignore[misc]
+                        failures = HookFailures(impl.plugin_name, caller.name, self.hook_errors)
+                        self.hook_failures.append(failures)
+                        impl.function = _guard(impl, caller.name, failures)  # type: ignore[misc]
         # Again: the event loop may have re-read the implementations before they were guarded.
         self.generation += 1
         return plugin_name
@@ -146,34 +150,9 @@ def _never_run(hook: str, function: Callable[..., Any]) -> str | None:
     return None
 
 
-class _Failures:
-    """The failures of one plugin's implementation of one request hook: each counted, their log lines rate limited.
-
-    A plugin that fails on every request would otherwise write a traceback per request; the
-    count in ``hook_errors`` (and ``ccproxy_plugin_errors_total``) stays exact.
-    """
-
-    __slots__ = ("plugin", "hook", "_errors", "_log", "_extra")
-
-    def __init__(self, plugin: str, hook: str, errors: Counter[tuple[str, str]]) -> None:
-        self.plugin, self.hook, self._errors = plugin, hook, errors
-        self._log = RateLimitedLog(log, level=logging.ERROR)
-        self._extra = {"plugin": plugin, "hook": hook}
-
-    def raised(self) -> None:
-        """Count and log the exception being handled (call it only from an ``except`` block)."""
-        self._errors[(self.plugin, self.hook)] += 1
-        self._log.log("plugin %s raised in %s", self.plugin, self.hook, exc_info=True, extra=self._extra)
-
-    def misbehaved(self, what: str, *args: object) -> None:
-        """Count and log a failure that raised nothing: ``what % args`` says what the plugin did."""
-        self._errors[(self.plugin, self.hook)] += 1
-        self._log.log(f"plugin %s: {what}", self.plugin, *args, extra=self._extra)
-
-
-def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str]]) -> Callable[..., Any]:
+def _guard(impl: pluggy.HookImpl, hook_name: str, failures: HookFailures) -> Callable[..., Any]:
     """``impl.function`` that never raises (a plugin bug must never fail a proxied request)."""
-    function, failures = impl.function, _Failures(impl.plugin_name, hook_name, errors)
+    function = impl.function
     check = _admission_checked if hook_name == "admit_request" else None
     if impl.wrapper or impl.hookwrapper:
         guarded: Callable[..., Any] = _guard_wrapper(function, failures, old_style=impl.hookwrapper)
@@ -199,7 +178,7 @@ def _guard(impl: pluggy.HookImpl, hook_name: str, errors: Counter[tuple[str, str
 
 
 async def _guard_awaitable(
-    awaitable: Awaitable[Any], failures: _Failures, check: Callable[[Any, _Failures], Any] | None = None
+    awaitable: Awaitable[Any], failures: HookFailures, check: Callable[[Any, HookFailures], Any] | None = None
 ) -> Any:
     try:
         if type(awaitable) is CoroutineType:  # stepped here: one that finishes at once costs no task, no timer
@@ -221,7 +200,7 @@ async def _guard_awaitable(
     return result if check is None else check(result, failures)
 
 
-def _admission_checked(answer: Any, failures: _Failures) -> Any:
+def _admission_checked(answer: Any, failures: HookFailures) -> Any:
     """``answer`` when it is ``None`` or a usable ``Admission``; else the plugin's failure, and ``None``."""
     if answer is None or (problem := admission_problem(answer)) is None:
         return answer
@@ -250,7 +229,7 @@ def _running_loop() -> bool:
 
 
 def _guard_wrapper(
-    function: Callable[..., Any], failures: _Failures, old_style: bool
+    function: Callable[..., Any], failures: HookFailures, old_style: bool
 ) -> Callable[..., Generator[None, Any, Any]]:
     """A wrapper whose own failures, before or after its ``yield``, are logged and counted, not raised.
 
@@ -295,7 +274,7 @@ def _guard_wrapper(
     return guarded
 
 
-def _results_or_report(returned: Any, outcome: list[Any], failures: _Failures) -> list[Any]:
+def _results_or_report(returned: Any, outcome: list[Any], failures: HookFailures) -> list[Any]:
     """What a wrapper returned when it is the list of results a request hook gives; else its failure, and ``outcome``."""
     if isinstance(returned, list):
         return returned
