@@ -121,7 +121,25 @@ def test_strict_mode_makes_a_failing_enabling_rule_fatal_in_one_line():
 
 def test_a_misspelled_hook_is_refused_not_silently_ignored():
     infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [ep("typo", "misspelled")]))
-    assert not infos["typo"].enabled and "unknown hook 'on_request_ended'" in infos["typo"].reason
+    assert not infos["typo"].enabled
+    assert infos["typo"].reason.endswith("unknown hook 'on_request_ended': did you mean on_request_end?")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "fix"),
+    [
+        # Before, listed as enabled, and its hook never ran.
+        ("Unmarked", "on_request_end is not marked as a hook, so ccproxy would never call it: mark it with @hookimpl"),
+        ("Empty", "it implements no hook: mark each hook function with @hookimpl"),
+        # Before, pluggy's words, naming no argument the hook gives.
+        ("MisspelledArgument", "its on_request_end asks for recrod, which the hook does not give: name arguments from"),
+    ],
+)
+def test_a_plugin_whose_hooks_would_never_run_as_written_is_refused_with_the_fix(plugin, fix):
+    entry = EntryPoint(name="slips", value=f"tests.plugin_fixtures.slips:{plugin}", group="ccproxy")
+    infos = infos_by_name(get_plugin_manager(make_settings("http://127.0.0.1:1"), [entry]))
+    assert not infos["slips"].enabled and fix in infos["slips"].reason
+    assert "record" in infos["slips"].reason or plugin != "MisspelledArgument"
 
 
 def test_an_async_def_hook_that_is_not_awaited_is_refused_and_listed_with_the_reason():

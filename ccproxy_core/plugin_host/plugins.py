@@ -29,6 +29,7 @@ import pluggy
 from ccproxy_core.errors import PluginLoadError
 from ccproxy_core.plugin_host import hookspecs
 from ccproxy_core.plugin_host.dispatch import CcproxyPluginManager
+from ccproxy_core.plugin_host.hook_mistakes import hook_mistake
 from ccproxy_core.plugin_host.plugin_settings import bind_plugin_settings
 from ccproxy_core.plugin_host.plugin_spec import BUILT_IN_DISTRIBUTION, PluginSpec, specs_of
 from ccproxy_core.runtime.settings import PluginSettings, Settings
@@ -232,15 +233,30 @@ def _failed(info: PluginInfo, error: str, settings: Settings, report: bool) -> N
 
 
 def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> str | None:
-    """Register ``plugin``; undo and raise if a hook is unknown (``check_pending``) or its spec is bad."""
-    registered = pm.register(plugin, name=name)
+    """Register ``plugin``; undo and raise if a hook is unknown (``check_pending``), its spec is bad, or it
+    implements no hook. A slip ccproxy can name (a misspelled hook or argument) is said with its fix."""
+    try:
+        registered = pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise _explained(pm, plugin, exc) from None
     try:
         pm.check_pending()
         specs_of(pm)
+        if not pm.get_hookcallers(plugin):
+            raise pluggy.PluginValidationError(plugin, "it implements no hook")
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        raise _explained(pm, plugin, exc) from None
     except Exception:
         pm.unregister(plugin)
         raise
     return registered
+
+
+def _explained(pm: pluggy.PluginManager, plugin: object, error: pluggy.PluginValidationError) -> Exception:
+    """``error``, or the same error saying what the plugin's author got wrong and how to mend it."""
+    mistake = hook_mistake(pm, plugin)
+    return error if mistake is None else pluggy.PluginValidationError(plugin, mistake)
 
 
 def hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
