@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,8 @@ import pytest
 from ccproxy_core import Admission, hookimpl
 from ccproxy_core.plugin_host.dispatch import BLOCKING_HOOK_SECONDS, _guard_awaitable
 from ccproxy_core.plugin_host.hook_failures import HookFailures
-from ccproxy_core.testing import wait_until
+from ccproxy_core.plugin_host.plugins import get_plugin_manager, register_checked
+from ccproxy_core.testing import make_settings, wait_until
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
@@ -241,7 +243,42 @@ class FailsInTurn:
         elif self.calls == 3:
             sys.exit(3)
         else:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # RAISES_AT
+
+
+RAISES_AT = next(n for n, line in enumerate(Path(__file__).read_text().splitlines(), 1) if line.endswith("# RAISES_AT"))
+
+
+class Nameless(type):
+    def __getattribute__(cls, name):
+        raise RuntimeError("no attribute of this class may be read")
+
+
+class Unreadable(Exception, metaclass=Nameless):
+    """An exception whose class raises on every attribute read."""
+
+
+class RaisesTheUnreadable:
+    @hookimpl
+    def on_request_start(self):
+        raise Unreadable
+
+
+def test_an_exception_whose_class_cannot_be_read_fails_only_its_plugin(proxy_factory, recorder):
+    # Before, reading its kind raised out of the guard: every request failed with ccproxy's own 500.
+    proxy = proxy_factory(plugins=[RaisesTheUnreadable(), recorder])
+    assert [send(proxy).status_code for _ in range(3)] == [200, 200, 200]
+    assert [record.status_code for record in recorder.wait_for_ends(3)] == [200, 200, 200]
+    assert sum(proxy.app.state.hook_errors.values()) == 3
+
+
+def test_failures_of_plugins_registered_and_unregistered_are_not_kept():
+    pm = get_plugin_manager(make_settings("http://127.0.0.1:1"))
+    for _ in range(50):
+        plugin = FailsInTurn()
+        register_checked(pm, plugin)
+        pm.unregister(plugin)
+    assert pm.hook_failures == {}
 
 
 def test_each_way_a_hook_fails_is_logged_and_failures_held_back_are_told_at_shutdown(proxy_factory, caplog):
@@ -258,5 +295,7 @@ def test_each_way_a_hook_fails_is_logged_and_failures_held_back_are_told_at_shut
     assert [r.exc_info[0] if r.exc_info else None for r in lines] == [KeyboardInterrupt, None, SystemExit]
     assert "held the event loop" in lines[1].getMessage()
     proxy.stop()
-    told = [r.getMessage() for r in caplog.records if "more times than were logged" in r.getMessage()]
-    assert told == [f"plugin {name} failed in {hook} more times than were logged (2 of them not logged one by one)"]
+    told = [r.getMessage() for r in caplog.records if "not logged one by one" in r.getMessage()]
+    assert told == [
+        f"plugin {name} failed in {hook}: KeyboardInterrupt at {__file__}:{RAISES_AT} (2 of them not logged one by one)"
+    ]

@@ -80,8 +80,9 @@ class CcproxyPluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self.hook_errors: Counter[tuple[str, str]] = Counter()
-        self.hook_failures: list[HookFailures] = []
-        """Every guarded implementation's failures, to report the ones not logged one by one at shutdown."""
+        self.hook_failures: dict[tuple[str, str], HookFailures] = {}
+        """The failures of each registered plugin's request hooks, by ``(plugin, hook)``: those not logged one
+        by one are told at shutdown, or when the plugin is unregistered."""
         self.generation = 0
         """Changes whenever a plugin is registered or unregistered."""
         self.ccproxy_plugins: list[PluginInfo] = []
@@ -92,6 +93,10 @@ class CcproxyPluginManager(pluggy.PluginManager):
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         """Unregister as pluggy does; callers caching implementations see the change."""
         self.generation += 1
+        named = name if name is not None else self.get_name(plugin) if plugin is not None else None
+        for hook in REQUEST_HOOKS:
+            if (failures := self.hook_failures.pop((named or "", hook), None)) is not None:
+                failures.report_held_back()
         return super().unregister(plugin, name)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
@@ -109,8 +114,9 @@ class CcproxyPluginManager(pluggy.PluginManager):
             if caller.name in REQUEST_HOOKS:
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin and not getattr(impl.function, _GUARDED, False):
-                        failures = HookFailures(impl.plugin_name, caller.name, self.hook_errors)
-                        self.hook_failures.append(failures)
+                        key = (impl.plugin_name, caller.name)
+                        if (failures := self.hook_failures.get(key)) is None:
+                            failures = self.hook_failures[key] = HookFailures(*key, self.hook_errors)
                         impl.function = _guard(impl, caller.name, failures)  # type: ignore[misc]
         # Again: the event loop may have re-read the implementations before they were guarded.
         self.generation += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections import Counter
 
@@ -12,7 +13,8 @@ log = logging.getLogger("ccproxy.plugins")
 
 MAX_KINDS = 16
 """Kinds of failure given lines of their own per plugin and hook; any more share one rate limit."""
-_OTHER_KINDS = "other"
+_OTHER_KINDS = "other failures"
+_PLACEHOLDER = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[sdfr]")
 
 
 class HookFailures:
@@ -32,23 +34,27 @@ class HookFailures:
         self._extra = {"plugin": plugin, "hook": hook}
 
     def raised(self) -> None:
-        """Count and log the exception being handled (call it only from an ``except`` block)."""
+        """Count and log the exception being handled (call it only from an ``except`` block).
+
+        Never raises: the exception is the plugin's, and formatting it may run the plugin's code.
+        """
         self._errors[(self.plugin, self.hook)] += 1
-        self._log_of(_raised_kind()).log(
-            "plugin %s raised in %s", self.plugin, self.hook, exc_info=True, extra=self._extra
-        )
+        try:
+            self._log_of(_raised_kind()).log(
+                "plugin %s raised in %s", self.plugin, self.hook, exc_info=True, extra=self._extra
+            )
+        except BaseException:  # noqa: BLE001, S110 - the failure is counted; a line it cannot give is no new one
+            pass
 
     def misbehaved(self, what: str, *args: object) -> None:
         """Count and log a failure that raised nothing: ``what % args`` says what the plugin did."""
         self._errors[(self.plugin, self.hook)] += 1
-        self._log_of(what).log(f"plugin %s: {what}", self.plugin, *args, extra=self._extra)
+        self._log_of(_PLACEHOLDER.sub("…", what)).log(f"plugin %s: {what}", self.plugin, *args, extra=self._extra)
 
     def report_held_back(self) -> None:
-        """Log how many failures were counted but not logged one by one (at shutdown: no later line will say)."""
-        for kind_log in self._logs.values():
-            kind_log.log_held_back(
-                "plugin %s failed in %s more times than were logged", self.plugin, self.hook, now_or_never=True
-            )
+        """Log, kind by kind, the failures counted but not logged one by one (no later line will say)."""
+        for kind, kind_log in self._logs.items():
+            kind_log.log_held_back("plugin %s failed in %s: %s", self.plugin, self.hook, kind, now_or_never=True)
 
     def _log_of(self, kind: str) -> RateLimitedLog:
         found = self._logs.get(kind)
@@ -62,10 +68,9 @@ class HookFailures:
 
 
 def _raised_kind() -> str:
-    """The exception being handled, by its type and the place it was raised."""
-    error = sys.exc_info()[1]
-    trace = error.__traceback__ if error is not None else None
+    """The exception being handled, by its type and the place it was raised; read without running its code."""
+    kind, _, trace = sys.exc_info()
     while trace is not None and trace.tb_next is not None:
         trace = trace.tb_next
-    place = f"{trace.tb_frame.f_code.co_filename}:{trace.tb_lineno}" if trace is not None else ""
-    return f"{type(error).__qualname__} at {place}"
+    place = f"{trace.tb_frame.f_code.co_filename}:{trace.tb_lineno}" if trace is not None else "an unknown place"
+    return f"{type.__dict__['__qualname__'].__get__(kind)} at {place}"

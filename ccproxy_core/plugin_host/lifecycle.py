@@ -189,7 +189,7 @@ async def stop_plugins(host: Ccproxy, order: list[str]) -> None:
             raise_if_task_cancelled()
             log.exception("plugin %s raised in on_shutdown", name, extra={"plugin": name, "hook": "on_shutdown"})
     host.stop_by = None
-    for failures in getattr(host.plugin_manager, "hook_failures", ()):
+    for failures in getattr(host.plugin_manager, "hook_failures", {}).values():
         failures.report_held_back()
 
 
