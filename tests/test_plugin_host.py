@@ -133,6 +133,9 @@ def test_a_misspelled_hook_is_refused_not_silently_ignored():
         ("Empty", "it implements no hook: mark each hook function with @hookimpl"),
         # Before, pluggy's words, naming no argument the hook gives.
         ("MisspelledArgument", "its on_request_end asks for recrod, which the hook does not give: name arguments from"),
+        # Its properties are not run: this one would stop ccproxy.
+        ("LAZY", "unknown hook 'on_request_ended': did you mean on_request_end?"),
+        ("PartialHook", "on_request_end is marked as a hook but is a partial, which is never called as one"),
     ],
 )
 def test_a_plugin_whose_hooks_would_never_run_as_written_is_refused_with_the_fix(plugin, fix):

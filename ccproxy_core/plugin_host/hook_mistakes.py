@@ -1,46 +1,52 @@
-"""A plugin author's slips in hooks, named with their fix: a misspelled hook or argument, a hook left unmarked."""
+"""A plugin author's slips in hooks, named with their fix: a misspelled hook or argument, a hook left unmarked.
+
+Read as pluggy reads a plugin (``inspect.getattr_static``): no property or other code of the plugin runs.
+"""
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any
+import re
+import types
 
 import pluggy
 
 MARK = "mark it with @hookimpl (from ccproxy_core import hookimpl)"
 """The fix for a hook function left unmarked."""
+_UNKNOWN_ARGUMENTS = re.compile(r"hook '(\w+)'\s+hookimpl definition:.*?Argument\(s\) \{(.*?)\} are declared", re.S)
+_HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
 
 
-def hook_mistake(pm: pluggy.PluginManager, plugin: object) -> str | None:
-    """The first slip in ``plugin``'s hooks that ccproxy can name with its fix; ``None`` when it sees none."""
+def hook_mistake(pm: pluggy.PluginManager, plugin: object, error: Exception | None = None) -> str | None:
+    """The first slip in ``plugin``'s hooks that ccproxy can name with its fix; ``None`` when it sees none.
+
+    ``error`` is what pluggy raised registering it, if anything.
+    """
     offered = _offered_arguments(pm)
+    if error is not None and (unknown := _UNKNOWN_ARGUMENTS.search(str(error))):
+        hook, names = unknown.group(1), unknown.group(2).replace("'", "")
+        if hook in offered:
+            return f"its {hook} asks for {names}, which the hook does not give: name arguments from {', '.join(offered[hook])}"
     marked, unmarked = 0, []
     for attribute in sorted(dir(plugin)):
-        try:
-            options = pm.parse_hookimpl_opts(plugin, attribute)
-            function = getattr(plugin, attribute)
-        except Exception:  # noqa: BLE001 - an attribute that raises on reading is no hook
-            continue
+        value = inspect.getattr_static(plugin, attribute, None)
+        options = pm.parse_hookimpl_opts(plugin, attribute)
         if options is None:
-            if attribute in offered and callable(function):
+            if inspect.getattr_static(value, f"{pm.project_name}_impl", None) is not None:
+                return (
+                    f"{attribute} is marked as a hook but is a {type(value).__name__}, which is never called as one: "
+                    "make it a plain function or method"
+                )
+            if attribute in offered and isinstance(value, _HOOKABLE):
                 unmarked.append(attribute)
             continue
         marked += 1
         hook = options.get("specname") or attribute
-        if hook not in offered:
-            if options.get("optionalhook"):
-                continue
-            near = difflib.get_close_matches(hook, offered, n=1)
+        if hook not in offered and not options.get("optionalhook"):
             named = f"unknown hook {hook!r}" + ("" if hook == attribute else f" (the specname of {attribute})")
-            return named + (
-                f": did you mean {near[0]}?" if near else f" (its hooks: {', '.join(sorted(offered))})"
-            )
-        if unknown := [name for name in _required_arguments(function) if name not in offered[hook]]:
-            return (
-                f"its {hook} asks for {', '.join(unknown)}, which the hook does not give: "
-                f"name arguments from {', '.join(offered[hook])}"
-            )
+            near = difflib.get_close_matches(hook, offered, n=1)
+            return named + (f": did you mean {near[0]}?" if near else f" (its hooks: {', '.join(sorted(offered))})")
     if marked:
         return None
     if unmarked:
@@ -56,18 +62,3 @@ def _offered_arguments(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
         if spec is not None:
             offered[name] = tuple(spec.argnames) + tuple(spec.kwargnames)
     return offered
-
-
-def _required_arguments(function: Any) -> list[str]:
-    """The arguments pluggy would pass ``function``: those without a default (``self`` left out)."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [
-        parameter.name
-        for parameter in parameters
-        if parameter.default is inspect.Parameter.empty
-        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and parameter.name != "self"
-    ]

@@ -255,7 +255,7 @@ def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None 
 
 def _explained(pm: pluggy.PluginManager, plugin: object, error: pluggy.PluginValidationError) -> Exception:
     """``error``, or the same error saying what the plugin's author got wrong and how to mend it."""
-    mistake = hook_mistake(pm, plugin)
+    mistake = hook_mistake(pm, plugin, error)
     return error if mistake is None else pluggy.PluginValidationError(plugin, mistake)
 
 
