@@ -214,14 +214,19 @@ class FailsEverywhere:
         raise RuntimeError("end")
 
 
-def test_a_plugin_failing_on_every_request_is_counted_exactly_and_logged_once_an_interval(proxy_factory, caplog):
-    proxy = proxy_factory(plugins=[FailsEverywhere()])
+def five_requests_through(proxy_factory, caplog, plugin, failures: int):
+    """A proxy with ``plugin``, after five requests and the ``failures`` they cost the plugin."""
+    proxy = proxy_factory(plugins=[plugin])
     caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
     for _ in range(5):
         assert send(proxy).status_code == 200
-    errors = proxy.app.state.hook_errors
-    wait_until(lambda: sum(errors.values()) == 15)
-    assert sorted(errors.values()) == [5, 5, 5]
+    wait_until(lambda: sum(proxy.app.state.hook_errors.values()) == failures)
+    return proxy
+
+
+def test_a_plugin_failing_on_every_request_is_counted_exactly_and_logged_once_an_interval(proxy_factory, caplog):
+    proxy = five_requests_through(proxy_factory, caplog, FailsEverywhere(), failures=15)
+    assert sorted(proxy.app.state.hook_errors.values()) == [5, 5, 5]
     assert sorted(r.hook for r in caplog.records if getattr(r, "plugin", None)) == [
         "admit_request",
         "on_request_end",
@@ -284,13 +289,8 @@ def test_failures_of_plugins_registered_and_unregistered_are_not_kept():
 def test_each_way_a_hook_fails_is_logged_and_failures_held_back_are_told_at_shutdown(proxy_factory, caplog):
     # Before, one rate limit per plugin and hook: the stall, whose line names the fix, and sys.exit were
     # counted but never logged, and failures held back were never told of once the burst stopped.
-    proxy = proxy_factory(plugins=[FailsInTurn()])
-    caplog.set_level(logging.ERROR, logger="ccproxy.plugins")
-    for _ in range(5):
-        assert send(proxy).status_code == 200
-    errors = proxy.app.state.hook_errors
-    wait_until(lambda: sum(errors.values()) == 5)
-    [(name, hook)] = errors
+    proxy = five_requests_through(proxy_factory, caplog, FailsInTurn(), failures=5)
+    [(name, hook)] = proxy.app.state.hook_errors
     lines = [r for r in caplog.records if getattr(r, "plugin", None) == name]
     assert [r.exc_info[0] if r.exc_info else None for r in lines] == [KeyboardInterrupt, None, SystemExit]
     assert "held the event loop" in lines[1].getMessage()
