@@ -7,6 +7,8 @@ import signal
 import time
 
 import duckdb
+import httpx
+import pytest
 
 from tests.test_reliability_signals import LONG_STREAM, STREAM_END, serve_env
 from tests.test_workers import WatchedStream, quick_request
@@ -56,3 +58,26 @@ def test_workers_of_a_supervisor_run_under_nohup_keep_serving_through_a_hang_up(
         assert "Shutting down" not in server.stderr, server.stderr[-3000:]
     finally:
         server.stop()
+
+
+def test_a_new_client_is_refused_at_once_while_the_workers_drain(upstream, tmp_path):
+    # Before, the supervisor held the port open through the drain: the kernel queued new clients that no worker
+    # would accept, and reset them when the drain ended, up to SERVER__SHUTDOWN_TIMEOUT_SECONDS later.
+    server = serve_workers(tmp_path, serve_env(upstream.url, tmp_path / "drain.duckdb"))
+    stream = WatchedStream(server.url, LONG_STREAM)
+    try:
+        stream.start()
+        assert stream.started.wait(15) and stream.error is None, stream.error
+        server.send(signal.SIGTERM)
+        time.sleep(1)  # the workers close their copies of the port as their drain begins
+        began = time.monotonic()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(server.url + "/health", timeout=30)
+        refused_after = time.monotonic() - began
+        assert stream.is_alive(), "the stream in flight is still being drained"
+        assert server.wait(60) == 0, server.stderr[-3000:]
+    finally:
+        server.stop()
+    stream.join(10)
+    assert stream.error is None and stream.body.rstrip().endswith(STREAM_END), stream.error
+    assert refused_after < 1, refused_after

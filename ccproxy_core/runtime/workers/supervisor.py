@@ -87,7 +87,7 @@ def serve_with_workers(app: FastAPI, settings: Settings, config_file: str | None
             forwarded_allow_ips=None,
             timeout_keep_alive=_HUB_KEEPALIVE_SECONDS,
         )
-        server = HubServer(config, hub, workers)
+        server = HubServer(config, hub, workers, listening)
         log.info("ccproxy serving http://%s:%d from %d workers", settings.server.host, port, settings.server.workers)
         hold_stop_signals()
         try:
@@ -206,9 +206,9 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 class HubServer(Server):
     """The hub's uvicorn server: starts the event hub and the workers once the plugins run; drains them first on stop."""
 
-    def __init__(self, config: Any, hub: EventHub, workers: Workers) -> None:
+    def __init__(self, config: Any, hub: EventHub, workers: Workers, listening: socket.socket) -> None:
         super().__init__(config)
-        self.hub, self.workers = hub, workers
+        self.hub, self.workers, self.listening = hub, workers, listening
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -227,6 +227,9 @@ class HubServer(Server):
         # time (at least EOF_WAIT_SECONDS) to read what they wrote to the end and run its hooks.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.workers.drain_seconds
+        # The port closes once the draining workers close their copies: a new client is refused at once, as by
+        # one process, rather than queued by the kernel for the drain's length and then reset.
+        self.listening.close()
         await self.workers.stop()
         await self.hub.close(within=max(EOF_WAIT_SECONDS, deadline - loop.time()))
         await super().shutdown(sockets=sockets)
