@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from decimal import Decimal
 
@@ -311,6 +312,14 @@ def test_duration_buckets_run_from_50ms_to_at_least_10_minutes():
     assert DURATION_BUCKETS[0] == 0.05 and DURATION_BUCKETS[-1] >= 600
     assert TTFT_BUCKETS[0] == 0.05 and TTFT_BUCKETS[-1] >= 600
     assert list(DURATION_BUCKETS) == sorted(DURATION_BUCKETS)
+
+
+@pytest.mark.parametrize("buckets", [DURATION_BUCKETS, TTFT_BUCKETS])
+def test_where_most_answers_end_no_bucket_is_wider_than_half_its_lower_edge(buckets):
+    # histogram_quantile places a percentile inside its bucket; with 2-5-10-20 s a p95 of 3.1 s read 4.7 s.
+    edges = [edge for edge in buckets if 0.5 <= edge <= 20]
+    assert edges[0] == 0.5 and edges[-1] == 20
+    assert max(upper / lower for lower, upper in itertools.pairwise(edges)) <= 1.5
 
 
 def test_exposition_is_prometheus_text_unless_openmetrics_is_asked_for(registry, observer):

@@ -11,16 +11,24 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # LLM calls often last minutes (long generations, extended thinking), so the buckets
-# run from 50 ms to 30 min instead of the client library's web-request defaults.
+# run from 50 ms to 30 min instead of the client library's web-request defaults. Between
+# 0.5 and 20 s, where most answers end, no edge is more than 1.5 times the one before: with
+# 2-5-10-20 alone, histogram_quantile read a p95 of 3.1 s as 4.7.
 DURATION_BUCKETS: tuple[float, ...] = (
     0.05,
     0.1,
     0.25,
     0.5,
+    0.75,
     1,
+    1.5,
     2,
+    3,
+    4,
     5,
+    7.5,
     10,
+    15,
     20,
     30,
     60,
@@ -43,8 +51,11 @@ TTFT_BUCKETS: tuple[float, ...] = (
     1.5,
     2,
     3,
+    4,
     5,
+    7.5,
     10,
+    15,
     20,
     30,
     60,
