@@ -112,6 +112,20 @@ def test_an_enabling_rule_that_fails_is_reported_like_an_import_failure_and_othe
     assert [r.getMessage() for r in caplog.records] == [f"plugin rule failed to load: {infos['rule'].error}"]
 
 
+def test_strict_mode_names_every_plugin_that_failed_to_load_in_one_line(caplog):
+    # Before, only the first: an author with several broken plugins mended them one start at a time.
+    settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
+    found = [ep("broken", "broken_import"), ep("good", "good"), ep("rule", "rule_raises"), ep("typo", "misspelled")]
+    with pytest.raises(PluginLoadError) as refused:
+        get_plugin_manager(settings, found)
+    message = str(refused.value)
+    assert message.startswith("3 plugins failed to load: plugin broken: ImportError") and "\n" not in message
+    assert "; plugin rule: enabled_when failed: KeyError" in message
+    assert "; plugin typo: PluginValidationError: unknown hook 'on_request_ended'" in message
+    assert "good" not in message and message.endswith("or name them in PLUGINS__DISABLED")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the caller prints it, once
+
+
 def test_strict_mode_makes_a_failing_enabling_rule_fatal_in_one_line():
     settings = make_settings("http://127.0.0.1:1", plugins={"strict": True})
     with pytest.raises(PluginLoadError, match=r"^plugin rule failed to load: enabled_when failed: KeyError") as refused:

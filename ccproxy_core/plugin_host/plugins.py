@@ -95,6 +95,8 @@ def get_plugin_manager(settings: Settings, entry_points_: Iterable[EntryPoint] |
         else:
             pm.unregister(name=info.name)
             pm.set_blocked(info.name)
+    if settings.plugins.strict:
+        _refuse_failures(infos)
     pm.ccproxy_plugins = infos
     pm.ccproxy_specs = specs
     return pm
@@ -222,14 +224,26 @@ def failure_text(exc: BaseException) -> str:
 
 
 def _failed(info: PluginInfo, error: str, settings: Settings, report: bool) -> None:
-    """Record that the plugin of ``info`` failed to load; with ``report``, log it, or raise it under strict mode."""
+    """Record that the plugin of ``info`` failed to load; with ``report``, log it (under strict mode
+    :func:`_refuse_failures` raises them all at once instead)."""
     info.enabled, info.error, info.reason = False, error, f"failed to load: {error}"
-    if report and settings.plugins.strict:  # the caller prints it: once
-        raise PluginLoadError(
-            f"plugin {info.name} failed to load: {error}; mend or uninstall it, or name it in PLUGINS__DISABLED"
-        )
-    if report:
+    if report and not settings.plugins.strict:
         log.error("plugin %s failed to load: %s", info.name, error)
+
+
+def _refuse_failures(infos: list[PluginInfo]) -> None:
+    """Under strict mode, every plugin that failed to load, in one line (the caller prints it, once)."""
+    failed = [info for info in infos if info.error is not None]
+    if len(failed) == 1:
+        raise PluginLoadError(
+            f"plugin {failed[0].name} failed to load: {failed[0].error}; "
+            "mend or uninstall it, or name it in PLUGINS__DISABLED"
+        )
+    if failed:
+        each = "; ".join(f"plugin {info.name}: {info.error}" for info in failed)
+        raise PluginLoadError(
+            f"{len(failed)} plugins failed to load: {each}; mend or uninstall them, or name them in PLUGINS__DISABLED"
+        )
 
 
 def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> str | None:
