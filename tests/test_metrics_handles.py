@@ -7,7 +7,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ccproxy_metrics.families import DURATION_BUCKETS, OVERHEAD_BUCKETS
+from ccproxy_metrics.families import DURATION_BUCKETS, OVERHEAD_BUCKETS, TTFT_BUCKETS
 from ccproxy_metrics.handles import CounterHandle, GaugeHandle, HistogramHandle
 
 # Every bound itself, just either side of it, zero, negative, huge, infinite and not a number.
@@ -37,7 +37,7 @@ def families(buckets: tuple[float, ...]) -> tuple[CollectorRegistry, Counter, Ga
     return registry, counter, gauge, histogram
 
 
-@pytest.mark.parametrize("buckets", [DURATION_BUCKETS, OVERHEAD_BUCKETS])
+@pytest.mark.parametrize("buckets", [DURATION_BUCKETS, TTFT_BUCKETS, OVERHEAD_BUCKETS])
 def test_handles_expose_what_the_library_methods_expose(buckets):
     by_library, counter_a, gauge_a, histogram_a = families(buckets)
     by_handle, counter_b, gauge_b, histogram_b = families(buckets)
