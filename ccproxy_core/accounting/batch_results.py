@@ -30,7 +30,7 @@ from ccproxy_core.accounting.cost_parts import Secrets, sum_costs
 from ccproxy_core.accounting.sse_parser import SSELineSplitter
 from ccproxy_core.accounting.usage import Usage
 from ccproxy_core.providers import Provider, anthropic, openai
-from ccproxy_core.providers.base import decode_json
+from ccproxy_core.providers.base import decode_json, spells_with_escapes
 from ccproxy_core.providers.openai_responses import read_response_object
 
 # Lines without a usage object cannot change the sums; they are skipped after a byte search. The key may
@@ -178,7 +178,7 @@ def _names_usage(data: bytes) -> bool:
     """Whether ``data`` may hold a ``"usage": {`` key, however its letters are escaped."""
     if _USAGE_MARKER.search(data) is not None:
         return True
-    return b"\\u00" in data and _ESCAPED_USAGE_MARKER.search(data) is not None
+    return spells_with_escapes(data) and _ESCAPED_USAGE_MARKER.search(data) is not None
 
 
 def _result_usage(entry: dict[str, Any]) -> Usage | None:
