@@ -246,11 +246,20 @@ def test_an_sqlite_file_is_refused_without_asking_duckdb_to_fetch_an_extension(t
 
 def test_a_held_file_is_named_as_in_use_when_the_configured_server_does_not_answer(tmp_path):
     config = write_config(tmp_path, 1)  # nothing listens on port 1
-    with duckdb.connect(str(tmp_path / "ccproxy.duckdb")):  # holds the file as a serving ccproxy does
+    path = tmp_path / "ccproxy.duckdb"
+    holding = (
+        f"import duckdb, time; connection = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", holding], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"  # as a serving ccproxy does
         answer = run_report(config, "daily")
+    finally:
+        holder.kill()
+        holder.wait()
     assert answer.returncode == 2 and "Traceback" not in answer.stderr
     assert "cannot read ccproxy at http://127.0.0.1:1" in answer.stderr, answer.stderr
-    assert f"{tmp_path / 'ccproxy.duckdb'} is in use by another process (PID {os.getpid()})" in answer.stderr
+    assert f"{path} is in use by another process (PID {holder.pid})" in answer.stderr
     assert "pass --url http://HOST:PORT of the ccproxy that holds it" in answer.stderr
 
 

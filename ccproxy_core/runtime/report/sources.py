@@ -21,6 +21,7 @@ from ccproxy_core.duckdb_files import SAFE_OPTIONS, foreign_file
 from ccproxy_core.errors import CcproxyError
 from ccproxy_core.plugin_host.key_groups import configured_key_names, name_key_groups, name_session_keys
 from ccproxy_core.plugin_host.log_store import Grouping, LogFilters, NameFilter
+from ccproxy_core.runtime.report.holder import holder_url
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
 
@@ -280,9 +281,10 @@ def open_source(settings: Settings, url: str | None) -> ReportSource:
     except duckdb.IOException as exc:
         if _LOCKED not in str(exc).lower():
             raise ReportError(f"cannot open {path}: {' '.join(str(exc).split())}") from None
-        holder = re.search(r"\(PID \d+\)", str(exc))
+        holder = re.search(r"\(PID (\d+)\)", str(exc))
         note = f"{path} is in use by another process{' ' + holder.group() if holder else ''}"
-        return ApiSource(_local_server_url(settings), token, note)
+        found = holder_url(int(holder.group(1)), settings.server.port) if holder else None
+        return ApiSource(found or _local_server_url(settings), token, note)
     try:
         _check_columns(connection, path)
     except ReportError:
