@@ -241,3 +241,25 @@ def test_a_keys_secret_part_sent_without_its_prefix_is_masked_too(proxy, recorde
     assert_no_key(secret, record)
     assert (record.project, record.session_id, record.tags["team"]) == ("p-***", "s-***", "t-***")
     assert record.query == "note=***"
+
+
+PLAIN_KEY = "Zq7xTeamGatewaySecret0123456789abcdefghij"  # no provider's shape: only the request's own key masks it
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        [("authorization", f"Token {PLAIN_KEY}")],  # a gateway's scheme, not Bearer or Basic
+        [("authorization", PLAIN_KEY)],  # no scheme at all
+        [("x-api-key", "sk-ant-api03-FIRST-0123456789abcdefghijklmnop"), ("x-api-key", PLAIN_KEY)],  # the second of two
+    ],
+    ids=["token-scheme", "no-scheme", "second-copy"],
+)
+def test_a_key_in_any_authorization_scheme_or_a_second_header_is_masked_everywhere(proxy, recorder, credentials):
+    headers = [*credentials, ("anthropic-version", "2023-06-01"), *everywhere(PLAIN_KEY).items()]
+    body = {"model": f"claude-haiku-4-5-{PLAIN_KEY}", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(f"{proxy.url}/v1/messages?q={PLAIN_KEY}", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert_no_key(PLAIN_KEY, record)
+    assert PLAIN_KEY not in f"{record.query} {record.path} {record.model}", (record.query, record.model)
+    assert record.project == "p-***" and "***" in (record.query or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from ccproxy_core.accounting.attribution.keys import is_blank_credential
+from ccproxy_core.accounting.attribution.keys import authorization_token, is_blank_credential
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
@@ -21,13 +21,12 @@ WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
 def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
-    """The keys in the headers sent upstream (``Bearer`` and ``Basic`` schemes stripped, and a
-    WebSocket subprotocol's key)."""
+    """The keys in the headers sent upstream, every copy (an ``Authorization`` scheme stripped,
+    whatever it is, and a WebSocket subprotocol's key)."""
     found = []
     for name in _CREDENTIAL_HEADERS:
         for value in headers.getall(name, ()):
-            scheme, _, rest = value.partition(" ")
-            key = rest.strip() if rest and scheme.lower() in ("bearer", "basic") else value.strip()
+            key = authorization_token(value, None) if name == "authorization" else value.strip()
             if len(key) >= SHORTEST_MASKED_KEY:
                 found.append(key)
     for protocol in headers.get("sec-websocket-protocol", "").split(","):

@@ -56,9 +56,8 @@ _TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 # Header name -> slot; earlier session sources win over later ones.
 _SESSION_HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id", b"x-ccproxy-session")
-_WANTED = frozenset(
-    {*_SESSION_HEADERS, *KEY_HEADERS, b"x-ccproxy-project", b"authorization", b"sec-websocket-protocol"}
-)
+_CREDENTIAL_NAMES = frozenset({*KEY_HEADERS, b"authorization", b"sec-websocket-protocol"})
+_WANTED = frozenset({*_SESSION_HEADERS, *_CREDENTIAL_NAMES, b"x-ccproxy-project"})
 
 
 @dataclass(slots=True)
@@ -100,12 +99,15 @@ class Attributor:
         self, context: RequestContext, raw_headers: Iterable[tuple[bytes, bytes]], payload: dict[str, Any] | None
     ) -> None:
         """Set the attribution fields of ``context`` from the request's raw ASGI headers and decoded body."""
-        dims, found = self._read(raw_headers, payload, context.user_agent, context.service_type)
+        dims, found, repeated = self._read(raw_headers, payload, context.user_agent, context.service_type)
         context.session_id, context.end_user, context.project = dims.session_id, dims.end_user, dims.project
         context.api_key_id, context.api_key_name = dims.api_key_id, dims.api_key_name
         context.client_name, context.client_version, context.tags = dims.client_name, dims.client_version, dims.tags
         # A client may send its key in a field of its own choosing too: never keep it.
-        keys = tuple(key for key in keys_in_headers(found) if len(key) >= SHORTEST_MASKED_KEY)  # not words
+        sent = keys_in_headers(found, None)
+        for name, value in repeated:
+            sent += keys_in_headers({name: value}, None)
+        keys = tuple(key for key in sent if len(key) >= SHORTEST_MASKED_KEY)  # not words
         keys += self._operator_keys
         values = _client_values(context)
         if keys:
@@ -136,13 +138,18 @@ class Attributor:
         payload: dict[str, Any] | None,
         user_agent: str | None,
         service_type: str | None,
-    ) -> tuple[Dimensions, dict[bytes, str]]:
-        """:meth:`read`, and the headers it read them from."""
+    ) -> tuple[Dimensions, dict[bytes, str], list[tuple[bytes, str]]]:
+        """:meth:`read`, the headers it read them from, and the later copies of credential headers
+        (a client that sends two keys has both masked, though only the first is read)."""
         found: dict[bytes, str] = {}
+        repeated: list[tuple[bytes, str]] = []
         tags: dict[str, str] = {}
         for name, value in raw_headers:
             if name in _WANTED:
-                found.setdefault(name, value.decode("latin-1"))
+                if name not in found:
+                    found[name] = value.decode("latin-1")
+                elif name in _CREDENTIAL_NAMES:
+                    repeated.append((name, value.decode("latin-1")))
             elif name.startswith(TAG_HEADER_PREFIX) and len(tags) < self.max_tags:
                 _add_tag(tags, name[len(TAG_HEADER_PREFIX) :], value)
         body_session, end_user = session_and_user_from_body(payload, service_type)
@@ -153,7 +160,7 @@ class Attributor:
         project = found.get(b"x-ccproxy-project")
         if project is not None:
             dims.project = header_text(project, MAX_PROJECT_CHARS) or dims.project
-        return dims, found
+        return dims, found, repeated
 
     @staticmethod
     def _session(found: dict[bytes, str], body_session: str | None) -> str | None:

@@ -28,23 +28,32 @@ KEY_HEADERS = (b"x-api-key", b"api-key", b"x-goog-api-key")
 _WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
-def keys_in_headers(found: Mapping[bytes, str], schemes: tuple[str, ...] = ("bearer", "basic")) -> tuple[str, ...]:
+def keys_in_headers(
+    found: Mapping[bytes, str], schemes: tuple[str, ...] | None = ("bearer", "basic")
+) -> tuple[str, ...]:
     """Every credential a client sent (it may send one in several headers), by raw header name.
 
     In order of preference: ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key``
-    (Google), the ``Authorization`` token of one of ``schemes``, the key in an
-    ``openai-insecure-api-key.<key>`` WebSocket subprotocol.
+    (Google), the ``Authorization`` token of one of ``schemes`` (``None``: of any scheme, and the
+    value whole when it names none), the key in an ``openai-insecure-api-key.<key>`` WebSocket subprotocol.
     """
     keys = [found[name].strip() for name in KEY_HEADERS if name in found]
     if authorization := found.get(b"authorization"):
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() in schemes:
-            keys.append(token.strip())
+        keys.append(authorization_token(authorization, schemes))
     if protocols := found.get(b"sec-websocket-protocol"):
         for protocol in protocols.split(","):
             if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
                 keys.append(protocol.strip()[len(_WEBSOCKET_KEY_PROTOCOL) :])
     return tuple(filter(None, keys))
+
+
+def authorization_token(value: str, schemes: tuple[str, ...] | None) -> str:
+    """The token of an ``Authorization`` value whose scheme is one of ``schemes``, else ``""``; with
+    ``schemes`` of ``None``, the token after any scheme, or the value whole when it has no scheme."""
+    parts = value.split(None, 1)  # any blank after the scheme, as HTTP servers take it
+    if len(parts) < 2:
+        return parts[0] if parts and schemes is None else ""
+    return parts[1].strip() if schemes is None or parts[0].lower() in schemes else ""
 
 
 _READ_BY_PROVIDER = {
