@@ -8,7 +8,7 @@ from starlette.types import Scope
 from ccproxy_core.accounting.attribution import Attributor
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Arrival, Exchange
-from ccproxy_core.forwarding.request_parts import client_headers, url_path
+from ccproxy_core.forwarding.request_parts import client_address, client_headers, url_path
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
 from ccproxy_core.providers import ProxyRoute, provider_for, reader_for, service_type_for
 from ccproxy_core.safe_values import ValueCaps, new_request_id, redact_query, safe_text
@@ -30,14 +30,13 @@ def start_exchange(
     payload, model, streaming = fields
     client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
     provider = provider_for(service_type_for(route, Request(scope).headers))
-    client = scope.get("client")
     context = RequestContext(
         request_id=new_request_id(),
         method=safe_text(scope["method"], 32),
         path=safe_text(url_path(scope), caps.path),
         endpoint=route.template,
         query=redact_query(scope["query_string"], caps.query),
-        client_ip=client[0] if client else None,
+        client_ip=client_address(scope),
         user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
         service_type=provider.name,
         model=None if model is None else safe_text(model, caps.model),

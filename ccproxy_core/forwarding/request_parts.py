@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -9,7 +10,12 @@ from starlette.types import Scope
 
 from ccproxy_core.forwarding.response_headers import header_text
 from ccproxy_core.forwarding.route_table import API_PREFIX, OUTSIDE_API_PREFIX
+from ccproxy_core.key_masking import without_key_shapes
 from ccproxy_core.safe_values import safe_text
+
+_PLAIN_ADDRESS = re.compile(r"[0-9A-Fa-f.:]{1,45}")
+"""What an IPv4 or IPv6 address is written with; anything else is checked character by character."""
+MAX_CLIENT_ADDRESS_CHARS = 64
 
 
 def proxy_base_url(request: Request) -> str:
@@ -17,6 +23,22 @@ def proxy_base_url(request: Request) -> str:
     scope = request.scope
     host = request.headers.get("host") or "{}:{}".format(*scope["server"])
     return f"{scope.get('scheme', 'http')}://{host}" + ("/api" if scope["path"].startswith("/api/") else "")
+
+
+def client_address(scope: Scope) -> str | None:
+    """The client's address for the record: as the connection or a trusted proxy's X-Forwarded-For gave it.
+
+    A trusted proxy may pass on text that is no address (``unknown``, or what a client put in the
+    header when it reached ccproxy from a trusted address itself): it is kept as safe text, short,
+    with any key masked.
+    """
+    client = scope.get("client")
+    host = client[0] if client else None
+    if not isinstance(host, str) or not host:
+        return None
+    if _PLAIN_ADDRESS.fullmatch(host):
+        return host
+    return safe_text(without_key_shapes(host), MAX_CLIENT_ADDRESS_CHARS)
 
 
 def client_headers(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:

@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 from ccproxy_core.accounting.record import RequestContext
 from ccproxy_core.forwarding.exchange import Exchange
-from ccproxy_core.forwarding.request_parts import client_headers
+from ccproxy_core.forwarding.request_parts import client_address, client_headers
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY, query_secrets
 from ccproxy_core.providers import OPENAI, provider_for
 from ccproxy_core.providers.base import StreamState
@@ -36,14 +36,13 @@ def answer_exchange(
     """A new answer on the socket of ``scope`` (the upgrade's), asked for by ``request`` (its ``response.create``)."""
     caps = proxy.caps
     client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
-    client = scope.get("client")
     context = RequestContext(
         request_id=new_request_id(),
         method=METHOD,
         path=safe_text(scope["path"], caps.path),
         endpoint=path,
         query=redact_query(scope.get("query_string", b""), caps.query),
-        client_ip=client[0] if client else None,
+        client_ip=client_address(scope),
         user_agent=None if user_agent is None else safe_text(user_agent, caps.user_agent),
         service_type=OPENAI,
         model=None if model is None else safe_text(model, caps.model),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccproxy_core.runtime.workers.forward import NO_HOST, WORKER_CLIENT_HEADER
@@ -32,7 +34,8 @@ class WorkerClientAddress:
 
 
 def _apply_worker_view(scope: Scope, passed: str) -> None:
-    scheme, address, port, server_address, server_port, host = [*passed.split(" "), "", "", "", "", "", ""][:6]
+    fields = [unquote(field) for field in passed.split(" ")]
+    scheme, address, port, server_address, server_port, host = [*fields, "", "", "", "", "", ""][:6]
     if host == NO_HOST:  # the Host aiohttp added to reach the hub: the client's request had none
         scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"host"]
     scope["client"] = (address, int(port)) if address and port.isdigit() else None

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict
@@ -26,7 +27,7 @@ log = logging.getLogger("ccproxy.workers")
 _failure_log = RateLimitedLog(log)
 
 WORKER_CLIENT_HEADER = b"x-ccproxy-worker-client"
-"""``<scheme> <client address> <client port> <server address> <server port>``, set by a worker, and
+"""``<scheme> <client address> <client port> <server address> <server port>``, each percent-encoded, set by a worker, and
 ``no-host`` after them when the client sent no Host header (HTTP/1.0 may not): the ``Host`` aiohttp
 adds to reach the hub is then not the client's, and the hub leaves it out.
 
@@ -106,9 +107,11 @@ def _forwarded_headers(scope: Scope) -> CIMultiDict[str]:
     client = scope.get("client") or ("", 0)
     server = scope.get("server") or ("", 0)
     sent_host = any(name == b"host" for name, _ in scope["headers"])
-    headers[WORKER_CLIENT_HEADER.decode()] = (
-        f"{scope.get('scheme', 'http')} {client[0]} {client[1]} {server[0]} {server[1] or 0}"
-        + ("" if sent_host else f" {NO_HOST}")
+    # Percent-encoded: a trusted proxy's X-Forwarded-For may hand uvicorn any text as the client's
+    # address, spaces too, which must not pass for the fields after it (a no-host would drop the Host checked).
+    fields = (scope.get("scheme", "http"), client[0], client[1], server[0], server[1] or 0)
+    headers[WORKER_CLIENT_HEADER.decode()] = " ".join(quote(str(field), safe="") for field in fields) + (
+        "" if sent_host else f" {NO_HOST}"
     )
     return headers
 
