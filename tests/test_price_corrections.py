@@ -191,6 +191,19 @@ def test_the_operator_adds_a_fee_per_request(tmp_path):
         ("this is = not toml =", "not valid TOML"),
         # Before: accepted, a file that corrected nothing.
         ("[[corrections]]\nprovider = 'openai'\nmodel = 'm'\ninput_mtok = '1'\n", "unknown table 'corrections'"),
+        # Before: accepted, and the correction never applied (every answer priced at the list price).
+        (
+            "[[correction]]\nprovider = 'opnai'\nmodel = 'm'\ninput_mtok = '1'\n",
+            "provider 'opnai' prices no answer; use 'openai'",
+        ),
+        (
+            "[[correction]]\nprovider = 'openai'\nmodel = 'm'\nwhen = { service_teir = 'flex' }\ninput_mtok = '1'\n",
+            "when names 'service_teir', which no answer has; use 'service_tier'",
+        ),
+        (
+            "[[correction]]\nprovider = 'openai'\nmodel = 'm'\nwhen = { region = 'eu' }\ninput_mtok = '1'\n",
+            "use one of inference_geo, processing, service_tier, speed",
+        ),
     ],
 )
 def test_a_bad_corrections_file_stops_start_up_with_one_line(tmp_path, monkeypatch, content, complaint):
@@ -221,3 +234,14 @@ def test_a_list_price_correction_is_halved_for_batch_answers():
     assert cost.total == (250_000 * Decimal(3) + 1_000 * Decimal("11.25")) / M  # $0.76125
     standard = book.compute("anthropic", "claude-sonnet-4-0", Usage(1_000, 100))
     assert standard.total == (1_000 * Decimal(3) + 100 * Decimal(15)) / M  # $0.0045
+
+
+def test_every_price_context_a_provider_gives_is_one_a_correction_may_name():
+    from ccproxy_core.accounting.price_corrections import CONTEXT_KEYS, PROVIDER_IDS
+    from ccproxy_core.providers import PROVIDERS
+
+    assert sorted(provider.price_id for provider in PROVIDERS.values()) == sorted(PROVIDER_IDS)
+    usage = Usage(1_000, 100, service_tier="batch", speed="fast", inference_geo="us")
+    for provider in PROVIDERS.values():
+        context = provider.price_context(usage)
+        assert context and set(context) <= set(CONTEXT_KEYS), (provider.name, context)

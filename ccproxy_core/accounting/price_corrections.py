@@ -6,6 +6,7 @@ docs/records.md. A bad file stops start-up with one line naming the setting and 
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -41,6 +42,11 @@ MAX_PRICE = Decimal(10) ** 6
 provider's: the costs it gives would be refused as nonsense (``safe_values.MAX_USD``), leaving the
 model unpriced without a word, so the file is refused instead."""
 _DESCRIPTIVE_KEYS = frozenset({"provider", "model", "when", "source", "published"})
+PROVIDER_IDS = ("anthropic", "openai")
+"""The genai-prices provider ids answers are priced by (each provider's ``price_id``)."""
+CONTEXT_KEYS = ("inference_geo", "processing", "service_tier", "speed")
+"""What an answer's price context may hold (each provider's ``price_context``): a ``when`` naming
+anything else would never match, and the correction would never apply."""
 # A dated snapshot of a model: Anthropic's ``claude-mythos-5-20261101``, OpenAI's ``gpt-4o-2024-08-06``.
 _SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
@@ -154,10 +160,15 @@ def _parse_entry(entry: Any, where: str) -> PriceCorrection:
         raise SettingsError(
             f'{where}: needs provider and model, such as provider = "anthropic", model = "claude-sonnet-4-0"'
         )
+    if provider not in PROVIDER_IDS:
+        raise SettingsError(f"{where}: provider {provider!r} prices no answer; use {_one_of(provider, PROVIDER_IDS)}")
     if not isinstance(when, dict) or not all(isinstance(v, str) for v in when.values()):
         raise SettingsError(
             f'{where}: when must map price-context keys to strings, such as when = {{ speed = "fast" }}'
         )
+    for key in when:
+        if key not in CONTEXT_KEYS:
+            raise SettingsError(f"{where}: when names {key!r}, which no answer has; use {_one_of(key, CONTEXT_KEYS)}")
     prices = {key: _parse_price(entry[key], f"{where}, {key}") for key in PRICE_KEYS & set(entry)}
     if not prices:
         raise SettingsError(f"{where}: gives no price; set at least one of {', '.join(sorted(PRICE_KEYS))}")
@@ -192,3 +203,9 @@ def _decimal(value: Any, where: str) -> Decimal:
     if number >= MAX_PRICE:
         raise SettingsError(f'{where}: {value!r} is more than any price; write USD below 1000000, such as "3.75"')
     return number
+
+
+def _one_of(given: str, known: tuple[str, ...]) -> str:
+    """The likely name meant, or the list of those allowed."""
+    close = difflib.get_close_matches(given, known, n=1)
+    return repr(close[0]) if close else "one of " + ", ".join(known)
