@@ -139,6 +139,7 @@ def test_requests_and_errors_are_counted_exactly(mixed_traffic):
         labels(error_type="rate_limit_error", **claude): 1,
         labels(error_type="client_disconnected", **claude): 1,
         labels(error_type="server_error", **gpt): 1,
+        labels(error_type="budget_exceeded", **claude): 0,  # made with the first 429s, for the alert rules
     }
     assert samples["ccproxy_active_requests"] == {(): 0}
     assert samples["ccproxy_plugin_errors_total"] == {}

@@ -115,6 +115,9 @@ def test_an_upstream_error_counts_as_an_error_and_adds_no_usage(registry, observ
     # ... and says that the cost total leaves a request out.
     unpriced = {"model": "claude-sonnet-4-5", "service_type": "anthropic"}
     assert value(registry, "ccproxy_unpriced_requests_total", **unpriced) == 1
+    # A budget's refusals of these labels are counted from 0, in a series rate() already knows: the
+    # alert rules take them out of the 429s, and a first scrape that showed them would not.
+    assert value(registry, "ccproxy_errors_total", error_type="budget_exceeded", **labels) == 0
 
 
 def test_only_requests_without_a_known_cost_are_counted_as_unpriced(registry, observer):

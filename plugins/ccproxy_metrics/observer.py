@@ -36,6 +36,14 @@ CATCH_UP_EVERY = 64
 """Finished records put aside before the request path counts them: the most that wait for a scrape."""
 
 
+BUDGET_REFUSAL = "budget_exceeded"
+"""A budget's refusal (429) of a request the provider never saw. The shipped alert rules take these
+out of the 429s; their series is made, at 0, with the first series of 429s of its labels, since
+``rate()`` misses the increments a series shows in its first scrape: refusals in a new series
+beside 429s in an older one would count as the provider's 429s for a whole window (a budget spent
+paged as a rate-limit storm)."""
+
+
 class _Children:
     """A family's labelled children, cached by label tuple, each as a direct handle.
 
@@ -180,6 +188,8 @@ class MetricsObserver:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series(functools.partial(self._handle, key))
+            if record.status_code == 429:
+                self._errors(self.error_type_label(BUDGET_REFUSAL), endpoint, model, service)  # made at 0
         series.requests.inc()
         if record.error_type is not None:
             error_type = self.error_type_label(record.error_type)
