@@ -363,3 +363,10 @@ async def test_a_gateway_that_answers_garbage_cannot_forge_log_lines(caplog):
         thread.join(10)
     [report] = failure_reports(caplog)
     assert "NOT HTTP" in report and not any(char in report for char in "\r\n\x00\x1b")
+
+
+def test_a_key_pasted_into_the_gateway_path_is_masked_for_display():
+    key = "sk-ant-api03-PASTEDINPATH0123456789abcdefghijklmnop"
+    target = parse_push_url(f"http://gateway.example:9091/{key}")
+    assert target.url == f"http://gateway.example:9091/{key}"  # pushed where configured
+    assert "PASTEDINPATH" not in target.display_url and target.display_url.startswith("http://gateway.example:9091/sk-")

@@ -6,9 +6,12 @@ import contextlib
 import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import httpx
 
+from ccproxy_core.runtime.app import startup_line
+from ccproxy_core.runtime.settings import Settings
 from tests.test_reliability_signals import ANTHROPIC, BODY, ServeProcess, serve_env
 
 
@@ -90,3 +93,10 @@ def test_a_key_in_a_websocket_query_never_reaches_the_log(upstream, tmp_path):
         server.stop()
     assert '"WebSocket /v1/realtime?..."' in server.stderr, server.stderr[-2000:]
     assert "AZUREQUERYKEY7" not in server.stderr
+
+
+def test_the_start_up_line_masks_a_key_pasted_into_a_base_url():
+    key = "sk-ant-api03-BASEURLPATH0123456789abcdefghijklmnop"
+    settings = Settings(upstream={"anthropic_base_url": f"http://gateway.example/{key}"})
+    line = startup_line(SimpleNamespace(settings=settings, plugin_manager=None))
+    assert "anthropic at http://gateway.example/sk-" in line and "BASEURLPATH" not in line

@@ -33,6 +33,7 @@ from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.plugin_routes import add_plugin_routes
 from ccproxy_core.runtime.settings import Settings
+from ccproxy_core.safe_values import redact_secrets
 from ccproxy_core.security.auth import require_auth_token
 from ccproxy_core.security.browser_guard import BrowserGuard
 from ccproxy_core.security.cors import CorsPolicy
@@ -112,8 +113,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def startup_line(host: Ccproxy) -> str:
     """Where requests go and which plugins run: what an operator checks first in the log (base URLs
-    cannot hold credentials: the settings refuse them)."""
-    targets = " and ".join(f"{provider.name} at {base_url(provider, host.settings)}" for provider in PROVIDERS.values())
+    cannot hold credentials: the settings refuse them; a key pasted into a path is masked)."""
+    targets = " and ".join(
+        f"{provider.name} at {redact_secrets(base_url(provider, host.settings))}" for provider in PROVIDERS.values()
+    )
     running = ", ".join(running_plugin_names(host.plugin_manager)) or "none"
     return f"ccproxy forwards to {targets}; plugins on: {running} (`ccproxy plugins list` says why others are off)"
 

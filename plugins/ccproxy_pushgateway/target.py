@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ccproxy_core.plugin_host.plugin_settings import section_values
+from ccproxy_core.safe_values import redact_secrets
 from ccproxy_pushgateway.deadline import Handler, deadline_handler
 from ccproxy_pushgateway.settings import PushgatewaySettings
 
@@ -58,8 +59,8 @@ def parse_push_url(raw_url: str) -> PushTarget:
     userinfo, has_userinfo, host_and_port = parts.netloc.rpartition("@")
     # A typo (``http:/user:pw@host``) leaves credentials in the path: masked there too.
     shown_path = _USERINFO_IN_PATH.sub(f"{MASK}@", parts.path)
-    display_url = urlunsplit(
-        (parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port, shown_path, "", "")
+    display_url = redact_secrets(  # and a key pasted into the path
+        urlunsplit((parts.scheme, f"{MASK}@{host_and_port}" if has_userinfo else host_and_port, shown_path, "", ""))
     )
     if _HALF_SCHEME.match(raw_url.strip()) or "@" in parts.path:
         raise ValueError(
