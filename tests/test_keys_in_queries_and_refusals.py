@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from urllib.parse import quote, unquote_plus
 
 import httpx
@@ -69,3 +70,21 @@ def test_a_refused_requests_log_line_masks_the_operators_key_in_its_path(proxy_f
     assert response.status_code == 403
     [line] = [record.getMessage() for record in caplog.records if "refused GET" in record.getMessage()]
     assert operator_key not in line and "/v1/models/***" in line
+
+
+def test_a_refused_requests_log_line_masks_a_key_in_its_origin_or_host_and_shows_their_text(proxy, caplog, monkeypatch):
+    key = "sk-ant-api03-INTHEORIGIN0123456789abcdefghijklmnop"
+    for header, refused in ((b"origin", "web page"), (b"host", "Host")):
+        monkeypatch.setattr(browser_guard, "_refusal_log", browser_guard.RateLimitedLog(browser_guard.log))
+        caplog.clear()
+        caplog.set_level(logging.WARNING, logger=browser_guard.log.name)
+        value = f"https://evil\u202e.example/{key}" if header == b"origin" else f"evil\u202e-{key}.example"
+        with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=10) as client:
+            head = b"POST /v1/messages HTTP/1.1\r\nconnection: close\r\ncontent-length: 2\r\n"
+            if header == b"origin":
+                head += b"host: 127.0.0.1\r\n"
+            client.sendall(head + header + b": " + value.encode() + b"\r\n\r\n{}")
+            assert client.recv(65536).startswith(b"HTTP/1.1 403 ")
+        [line] = [record.getMessage() for record in caplog.records if "refused POST" in record.getMessage()]
+        assert "INTHEORIGIN" not in line and refused in line, line
+        assert "evil\\u202e" in line, line  # the character the browser sent, escaped; not its bytes read as Latin-1

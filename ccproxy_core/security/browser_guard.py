@@ -39,6 +39,7 @@ from collections import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ccproxy_core.forwarding.credentials import client_credential_values, configured_keys
+from ccproxy_core.forwarding.request_parts import client_address
 from ccproxy_core.key_masking import without_key_shapes, without_keys
 from ccproxy_core.providers import ANTHROPIC, OPENAI, provider_for
 from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
@@ -97,12 +98,12 @@ class BrowserGuard:
             elif name in (b"sec-purpose", b"purpose"):
                 purpose = value
         if host is not None and not self.any_host and not self._host_allowed(host):
-            shown = safe_text(host.decode("latin-1"), 200)
+            shown = _masked(host.decode("utf-8", "replace"), scope, self._operator_keys)
             await self._refuse(
                 scope,
                 send,
                 "host",
-                f"Host {shown!r} is not allowed: ccproxy answers to loopback "
+                f"Host '{shown}' is not allowed: ccproxy answers to loopback "
                 "names and SERVER__HOST; add this name to SECURITY__ALLOWED_HOSTS to allow it",
             )
             return
@@ -117,13 +118,13 @@ class BrowserGuard:
             return
         allowed_origin = origin is not None and self._origin_allowed(origin, scope["path"])
         if not allowed_origin and self._foreign(scope, host, origin, fetch_site, fetch_mode, fetch_dest):
-            shown = safe_text((origin or b"another site").decode("latin-1"), 200)
+            shown = _masked((origin or b"another site").decode("utf-8", "replace"), scope, self._operator_keys)
             where = "ccproxy's own endpoints (SECURITY__ALLOWED_ORIGINS=* covers the provider routes only)"
             await self._refuse(
                 scope,
                 send,
                 "origin",
-                f"requests from the web page {shown!r} are refused: add its "
+                f"requests from the web page '{shown}' are refused: add its "
                 f"origin to SECURITY__ALLOWED_ORIGINS to allow it{' on ' + where if self.any_origin else ''}",
             )
             return
@@ -183,12 +184,11 @@ class BrowserGuard:
 
     async def _refuse(self, scope: Scope, send: Send, reason: str, message: str) -> None:
         self.refusals[reason] += 1
-        client = scope.get("client")
         _refusal_log.log(
             "refused %s %s from %s: %s",
             scope.get("method", "WEBSOCKET"),
             _logged_path(scope, self._operator_keys),
-            client[0] if client else "?",
+            client_address(scope) or "?",
             message,
         )
         if is_own_path(scope["path"]):
@@ -299,6 +299,12 @@ def _never_framed(send: Send) -> Send:
 def _logged_path(scope: Scope, operator_keys: tuple[str, ...]) -> str:
     """The path for a log line, with a key put in it masked (the client's, the operator's, or one shaped as
     providers' are)."""
-    path = without_key_shapes(safe_text(scope["path"], 400))
+    return _masked(scope["path"], scope, operator_keys)
+
+
+def _masked(text: str, scope: Scope, operator_keys: tuple[str, ...]) -> str:
+    """``text`` from the request (its path, its Host or Origin as the UTF-8 browsers send) for a log line
+    and the refusal: escaped, cut, and with a key in it masked, as :func:`_logged_path` says."""
+    shown = without_key_shapes(safe_text(text, 400))
     keys = client_credential_values(scope.get("headers", [])) + operator_keys
-    return safe_text(without_keys(keys, path) if keys else path, 200)
+    return safe_text(without_keys(keys, shown) if keys else shown, 200)
