@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ class RateLimitedLog:
         self._next_at = 0.0
         self._held_back = 0
         self._lock = threading.Lock()
+        self._telling: asyncio.TimerHandle | None = None
 
     def log(
         self, message: str, *args: object, exc_info: bool = False, extra: Mapping[str, object] | None = None
@@ -47,3 +49,15 @@ class RateLimitedLog:
             held_back, self._held_back = self._held_back, 0
             self._next_at = now + self.interval
         self.logger.log(self.level, message + f" ({held_back} of them not logged one by one)", *args)
+
+    def log_in_loop(self, summary: str, message: str, *args: object) -> None:
+        """:meth:`log` from an event loop's callbacks; lines held back are then told by ``summary`` when
+        the interval ends, should no later line tell them first (a burst that stopped)."""
+        self.log(message, *args)
+        if self._held_back and self._telling is None:
+            wait = max(0.0, self._next_at - time.monotonic())
+            self._telling = asyncio.get_running_loop().call_later(wait, self._tell, summary)
+
+    def _tell(self, summary: str) -> None:
+        self._telling = None
+        self.log_held_back(summary, now_or_never=True)  # the timer may fire a little early

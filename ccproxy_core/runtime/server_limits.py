@@ -40,7 +40,8 @@ OVER_CAPACITY_SECONDS = 1.0
 """How long a connection beyond SERVER__MAX_CONNECTIONS may wait to send its request (then answered 503)."""
 
 log = logging.getLogger("ccproxy.server")
-_limit_log = RateLimitedLog(log)
+# One log per kind of refusal: a flood of one kind must not hide the first line of another.
+_connections_log, _heads_log, _requests_log = RateLimitedLog(log), RateLimitedLog(log), RateLimitedLog(log)
 
 
 FILES_OF_ITS_OWN = 256
@@ -139,7 +140,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._over_capacity:
-            _limit_log.log(
+            _connections_log.log_in_loop(
+                f"refused connections beyond SERVER__MAX_CONNECTIONS={self._limits.max_connections}",
                 "refused a connection: %d are open (SERVER__MAX_CONNECTIONS=%d)",
                 len(self.connections),
                 self._limits.max_connections,
@@ -163,7 +165,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return  # else the refusal follows the answers in flight (on_response_complete), in order
         too_large = self._head_refused or (self._reading_head and self._head_bytes > self._limits.max_header_bytes)
         if too_large and not self.transport.is_closing():
-            _limit_log.log(
+            _heads_log.log_in_loop(
+                f"refused request heads larger than SERVER__MAX_HEADER_BYTES={self._limits.max_header_bytes}",
                 "refused a request head larger than SERVER__MAX_HEADER_BYTES=%d from %s",
                 self._limits.max_header_bytes,
                 self.client[0] if self.client else "?",
@@ -279,7 +282,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         if not self.transport.is_closing():
-            _limit_log.log("refused a request from %s: %s", self.client[0] if self.client else "?", self._refused)
+            client = self.client[0] if self.client else "?"
+            _requests_log.log_in_loop("refused requests", "refused a request from %s: %s", client, self._refused)
             self._reply_and_close(*self._refusal_status, self._refused or "")
 
     def send_400_response(self, msg: str) -> None:

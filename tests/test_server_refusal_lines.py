@@ -1,0 +1,44 @@
+"""The server's refusal lines: one log per kind of refusal, and a burst that stopped is told in full."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from ccproxy_core.runtime import server_limits
+from ccproxy_core.runtime.rate_limited_logging import RateLimitedLog
+from ccproxy_core.testing import wait_until
+
+from .test_server_limits import address
+
+HEAD = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+
+
+def refusal_lines(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.getMessage().startswith("refused")]
+
+
+def test_connections_refused_after_an_oversized_head_are_logged_and_a_stopped_burst_is_counted(
+    proxy_factory, caplog, monkeypatch
+):
+    for name in ("_connections_log", "_heads_log", "_requests_log"):
+        monkeypatch.setattr(server_limits, name, RateLimitedLog(server_limits.log, interval_seconds=0.5))
+    caplog.set_level(logging.WARNING, logger=server_limits.log.name)
+    proxy = proxy_factory(server={"max_connections": 1, "max_header_bytes": 1024, "header_timeout_seconds": 30})
+    with socket.create_connection(address(proxy.url)) as oversized:
+        oversized.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 2000 + b"\r\n\r\n")
+        assert oversized.recv(65536).startswith(b"HTTP/1.1 431 ")
+    with socket.create_connection(address(proxy.url)) as held:
+        held.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # its head never ends: it stays open
+        for _ in range(5):
+            with socket.create_connection(address(proxy.url)) as beyond:
+                beyond.sendall(HEAD)
+                assert beyond.recv(65536).startswith(b"HTTP/1.1 503 ")
+        told = wait_until(
+            lambda: [line for line in refusal_lines(caplog) if "not logged one by one" in line], timeout=5
+        )
+    lines = refusal_lines(caplog)
+    assert lines[0].startswith("refused a request head larger than SERVER__MAX_HEADER_BYTES=1024")
+    # Before: the 431's line held the 503s' back, and nothing ever said how many there were.
+    assert lines[1].startswith("refused a connection: ") and lines[1].endswith(" open (SERVER__MAX_CONNECTIONS=1)")
+    assert told == ["refused connections beyond SERVER__MAX_CONNECTIONS=1 (4 of them not logged one by one)"]
