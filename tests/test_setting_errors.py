@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from ccproxy_core.errors import SettingsError
 from ccproxy_core.runtime.setting_errors import bad_setting_line, infinite_setting, is_secret_field
-from ccproxy_core.runtime.settings_loader import load_settings
+from ccproxy_core.runtime.settings_loader import NESTING_FIX, load_settings
 from tests.test_settings import clean_environment  # noqa: F401 (an autouse fixture)
 
 PASTED_KEY = "sk-ant-api03-SECRETVALUE123"
@@ -190,3 +190,25 @@ def test_an_empty_duckdb_path_is_refused_by_name(monkeypatch, value):
         load_settings()
     assert str(caught.value).startswith(f"invalid setting OBSERVABILITY__DUCKDB_PATH='{value}': ")
     assert "give the path of the DuckDB file" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("SERVER", "[" * 20_000 + "]" * 20_000),
+        ("ATTRIBUTION__KEYS", '{"a":' * 10_000 + "1" + "}" * 10_000),
+    ],
+)
+def test_a_setting_nested_too_deeply_is_refused_by_name(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:  # before: a RecursionError's traceback
+        load_settings()
+    assert str(refused.value) == f"{variable} nests lists or tables too deeply: {NESTING_FIX}"
+
+
+def test_a_config_file_nested_too_deeply_is_refused_by_its_path(tmp_path):
+    config = tmp_path / "deep.toml"
+    config.write_text("a = " + "[" * 5_000 + "]" * 5_000 + "\n")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config)
+    assert str(refused.value) == f"config file {config} nests arrays or tables too deeply: {NESTING_FIX}"

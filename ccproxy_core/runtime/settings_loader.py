@@ -72,6 +72,8 @@ def load_settings(
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise SettingsError("the .env file or the config file is not UTF-8 text: save it as UTF-8") from None
+    except RecursionError:
+        raise SettingsError(_too_deep()) from None
     finally:
         _config_file.reset(token)
     settings = bind_installed_plugin_settings(settings, entry_points_)
@@ -124,6 +126,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not UTF-8 text: save it as UTF-8 (TOML is)") from None
     except OSError as exc:
         raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except RecursionError:
+        raise SettingsError(f"config file {path} nests arrays or tables too deeply: {NESTING_FIX}") from None
+
+
+NESTING_FIX = "no setting of ccproxy is nested more than a few levels"
+
+
+def _too_deep() -> str:
+    """Which setting's value nests too deeply to be read, as far as the environment tells."""
+    sections = Settings.model_fields.keys()
+    for name, value in os.environ.items():
+        ours = name.split("__", 1)[0].lower() in sections
+        if ours and value.lstrip()[:1] in ("[", "{") and value.count("[") + value.count("{") > 100:
+            return f"{name} nests lists or tables too deeply: {NESTING_FIX}"
+    return f"a setting (in the environment or the .env file) nests lists or tables too deeply: {NESTING_FIX}"
 
 
 def _refuse_unknown_file_keys(document: Mapping[str, Any]) -> None:
