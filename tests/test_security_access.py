@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ccproxy_core.runtime.serve import exposure_warning
+from ccproxy_core.runtime.serve import exposure_warnings
 from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.testing import make_settings
 from ccproxy_core.testing.mock_upstream.recorder import redact_secret
@@ -59,8 +59,8 @@ MOCK = "http://127.0.0.1:9"
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_every_interface_with_keys_and_no_guard_is_warned_about_in_one_line(host):
     exposed = make_settings(MOCK, server={"host": host}, upstream={"openai_api_key": "sk-proj-operator-0123456789"})
-    warning = exposure_warning(exposed)
-    assert warning is not None and "\n" not in warning
+    [warning] = exposure_warnings(exposed)
+    assert "\n" not in warning
     for name in (f"SERVER__HOST={host}", "UPSTREAM__OPENAI_API_KEY", "SECURITY__AUTH_TOKEN", "SECURITY__ALLOWED_HOSTS"):
         assert name in warning
     assert "sk-proj" not in warning and "ANTHROPIC" not in warning
@@ -76,7 +76,27 @@ def test_every_interface_with_keys_and_no_guard_is_warned_about_in_one_line(host
     ],
 )
 def test_no_warning_on_loopback_without_keys_or_with_a_guard(sections):
-    assert exposure_warning(make_settings(MOCK, **sections)) is None
+    assert exposure_warnings(make_settings(MOCK, **sections)) == []
+
+
+def test_records_served_to_every_interface_without_a_token_are_warned_about():
+    opened = {"logs_endpoints_enabled": True, "metrics_endpoint_enabled": True}
+    exposed = make_settings(MOCK, server={"host": "0.0.0.0"}, observability=opened)
+    [warning] = exposure_warnings(exposed)
+    assert warning.startswith(
+        "SERVER__HOST=0.0.0.0 serves every interface with OBSERVABILITY__LOGS_ENDPOINTS_ENABLED and "
+        "OBSERVABILITY__METRICS_ENDPOINT_ENABLED on and no SECURITY__AUTH_TOKEN"
+    )
+    guarded = make_settings(MOCK, server={"host": "0.0.0.0"}, observability=opened, security={"auth_token": "t"})
+    assert exposure_warnings(guarded) == []
+
+
+def test_any_origin_allowed_beside_an_operator_key_is_warned_about():
+    upstream = {"anthropic_api_key": "sk-ant-operator-0123456789"}
+    [warning] = exposure_warnings(make_settings(MOCK, upstream=upstream, security={"allowed_origins": "*"}))
+    assert warning.startswith("SECURITY__ALLOWED_ORIGINS=* with UPSTREAM__ANTHROPIC_API_KEY set: any web page")
+    assert "sk-ant" not in warning
+    assert exposure_warnings(make_settings(MOCK, security={"allowed_origins": "*"})) == []  # clients bring their keys
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:

@@ -191,8 +191,8 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
     """
     os.umask(0o077)  # files and folders ccproxy creates (the DuckDB file, its WAL) are its owner's alone
     listener = configure_logging(settings.logging)
-    if (warning := exposure_warning(settings)) is not None:
-        log.warning("%s", warning)
+    for exposure in exposure_warnings(settings):
+        log.warning("%s", exposure)
     upstream_connections = 2 * settings.upstream.max_connections  # one pool per provider
     if (warning := open_file_limit(settings.server.max_connections, upstream_connections)) is not None:
         log.warning("%s", warning)
@@ -226,22 +226,42 @@ def run_server(settings: Settings, config_file: str | None = None, overrides: di
         listener.stop()
 
 
-def exposure_warning(settings: Settings) -> str | None:
-    """One line when every interface is served with provider keys and nothing limits who uses them."""
-    host, upstream, security = settings.server.host, settings.upstream, settings.security
-    if host.strip("[]") not in ("0.0.0.0", "::") or security.auth_token is not None or security.allowed_hosts:
-        return None
+def exposure_warnings(settings: Settings) -> list[str]:
+    """One line for each way the settings let others spend the provider keys or read the records unasked."""
+    host, security = settings.server.host, settings.security
     keys = [
-        f"UPSTREAM__{name.upper()}_API_KEY" for name in ("anthropic", "openai") if getattr(upstream, f"{name}_api_key")
+        f"UPSTREAM__{name.upper()}_API_KEY"
+        for name in ("anthropic", "openai")
+        if getattr(settings.upstream, f"{name}_api_key")
     ]
-    if not keys:
-        return None
-    return (
-        f"SERVER__HOST={host} serves every interface with {' and '.join(keys)} set and neither SECURITY__AUTH_TOKEN "
-        "nor SECURITY__ALLOWED_HOSTS: anyone who reaches this port can spend the key and read /logs, and any web "
-        "page can through DNS rebinding; set SECURITY__ALLOWED_HOSTS to the names clients use, SECURITY__AUTH_TOKEN, "
-        "and put access control in front (see docs/security.md)"
-    )
+    every_interface = host.strip("[]") in ("0.0.0.0", "::")
+    warnings = []
+    if every_interface and security.auth_token is None and not security.allowed_hosts and keys:
+        warnings.append(
+            f"SERVER__HOST={host} serves every interface with {' and '.join(keys)} set and neither SECURITY__AUTH_TOKEN "
+            "nor SECURITY__ALLOWED_HOSTS: anyone who reaches this port can spend the key and read /logs, and any web "
+            "page can through DNS rebinding; set SECURITY__ALLOWED_HOSTS to the names clients use, "
+            "SECURITY__AUTH_TOKEN, and put access control in front (see docs/security.md)"
+        )
+    elif every_interface and security.auth_token is None and (opened := _open_endpoints(settings)):
+        warnings.append(
+            f"SERVER__HOST={host} serves every interface with {' and '.join(opened)} on and no SECURITY__AUTH_TOKEN: "
+            "anyone who reaches this port can read what every request was for and cost; set SECURITY__AUTH_TOKEN, "
+            "or serve loopback only (see docs/security.md)"
+        )
+    if "*" in security.allowed_origins and keys:
+        warnings.append(
+            f"SECURITY__ALLOWED_ORIGINS=* with {' and '.join(keys)} set: any web page can send requests through "
+            "ccproxy with that key and read the answers; list the origins of your own web tools instead"
+        )
+    return warnings
+
+
+def _open_endpoints(settings: Settings) -> list[str]:
+    """The plugin switches that put records or metrics on this port (the plugins' settings, when bound)."""
+    observability = settings.observability
+    switches = ("logs_endpoints_enabled", "metrics_endpoint_enabled")
+    return [f"OBSERVABILITY__{name.upper()}" for name in switches if getattr(observability, name, False) is True]
 
 
 def _bind_problem(host: str, port: int) -> str | None:
