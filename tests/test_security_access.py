@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ccproxy_core.runtime.report.holder import listening_addresses
 from ccproxy_core.runtime.serve import exposure_warnings
 from ccproxy_core.runtime.settings import ServerSettings, Settings
 from ccproxy_core.testing import make_settings
@@ -99,34 +100,6 @@ def test_any_origin_allowed_beside_an_operator_key_is_warned_about():
     assert exposure_warnings(make_settings(MOCK, security={"allowed_origins": "*"})) == []  # clients bring their keys
 
 
-def listening_addresses(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket process ``pid`` listens on, from /proc."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except FileNotFoundError:  # closed since the listing: the server opens and closes files as it runs
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    found = set()
-    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
-        lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in inodes:  # 0A: LISTEN
-                found.add((_address(local.split(":")[0], family), int(local.split(":")[1], 16)))
-    return found
-
-
-def _address(hex_address: str, family: int) -> str:
-    raw = bytes.fromhex(hex_address)
-    # /proc prints each 32-bit word in host (little-endian) order
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(family, words)
-
-
 def an_address_of_this_machine_other_than_loopback() -> str | None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
@@ -145,7 +118,7 @@ def test_ccproxy_serve_without_host_listens_only_on_loopback(upstream, tmp_path)
         tmp_path, {"UPSTREAM__ANTHROPIC_BASE_URL": upstream.url}, command=[str(ccproxy), "serve"]
     ).start()
     try:
-        assert listening_addresses(server.process.pid) == {("127.0.0.1", server.port)}
+        assert set(listening_addresses(server.process.pid)) == {("127.0.0.1", server.port)}
         elsewhere = an_address_of_this_machine_other_than_loopback()
         if elsewhere is not None:
             with pytest.raises(OSError):  # noqa: PT011 - refused, unreachable or timed out: each means not listening there
