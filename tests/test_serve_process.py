@@ -100,3 +100,18 @@ def test_the_start_up_line_masks_a_key_pasted_into_a_base_url():
     settings = Settings(upstream={"anthropic_base_url": f"http://gateway.example/{key}"})
     line = startup_line(SimpleNamespace(settings=settings, plugin_manager=None))
     assert "anthropic at http://gateway.example/sk-" in line and "BASEURLPATH" not in line
+
+
+def test_a_quieter_log_level_keeps_the_access_lines(upstream, tmp_path):
+    env = {**serve_env(upstream.url, tmp_path / "quiet.duckdb"), "LOGGING__LEVEL": "WARNING"}
+    server = ServeProcess(tmp_path, env).start()
+    try:
+        answer = httpx.post(server.url + "/v1/messages", json=BODY, headers=ANTHROPIC)
+        assert answer.status_code == 200
+        server.send(signal.SIGTERM)
+        assert server.wait() == 0
+    finally:
+        server.stop()
+    assert "ccproxy forwards to" not in server.stderr  # an INFO line: quieted
+    [line] = [line for line in server.stderr.splitlines() if " INFO ccproxy.access: " in line]
+    assert "POST /v1/messages 200" in line, line

@@ -276,6 +276,8 @@ def configure_logging(settings: LoggingSettings) -> LineWriter:
     logging.getLogger("uvicorn.error").addFilter(ClientTextNotUtf8())
     logging.getLogger("uvicorn.error").addFilter(CutAnswersAreNotAppErrors())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ccproxy writes its own access lines
+    # LOGGING__ACCESS_LOG says whether they are written: a level that quiets the rest keeps them.
+    access_logger.setLevel(logging.INFO)
     writer.start()
     _AccessLines.queue = log_queue
     return writer

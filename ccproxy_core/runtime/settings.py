@@ -317,7 +317,7 @@ class LoggingSettings(BaseModel):
     format: Literal["text", "json"] = "text"
     """LOGGING__FORMAT: text for people, json for log shippers."""
     access_log: bool = True
-    """LOGGING__ACCESS_LOG: one line per proxied request."""
+    """LOGGING__ACCESS_LOG: one line per proxied request, whatever LOGGING__LEVEL says."""
 
     @field_validator("level", mode="before")
     @classmethod
