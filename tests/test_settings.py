@@ -323,3 +323,10 @@ def test_a_bad_budget_in_the_environment_is_named_too(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert str(caught.value) == "unknown key budgets.0.scoop (budget 'nightly'): did you mean scope?"
+
+
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    config = tmp_path / "config.toml"  # as Notepad saves UTF-8
+    config.write_bytes(b"\xef\xbb\xbf[server]\nport = 9123\n[observability]\nduckdb_path = 'x.duckdb'\n")
+    settings = load_settings(config)
+    assert settings.server.port == 9123 and settings.observability.duckdb_path == "x.duckdb"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -386,5 +387,12 @@ class Settings(BaseSettings):
         sources = [init_settings, env_settings, dotenv_settings]
         config_file = _config_file.get()
         if config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            sources.append(_TomlFile(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The config file, a leading byte-order mark (as Windows editors write) skipped."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        return tomllib.loads(file_path.read_text(encoding="utf-8-sig"))
