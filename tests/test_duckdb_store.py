@@ -186,7 +186,8 @@ def test_analytics_of_an_empty_window(store):
     window = LogFilters(start_time=NOW - timedelta(days=2), end_time=NOW)
     result = run(store.analytics(window, "day"))
     assert result["totals"] == {"requests": 0, "successes": 0, "errors": 0, "error_rate": 0.0}
-    assert result["duration_ms"]["p95"] is None and result["cost"]["total_usd"] == 0.0
+    assert result["duration_ms"]["p95"] is None and result["cost"]["total_usd"] == 0.0  # nothing was spent
+    assert result["cost"]["per_request_usd"] is None  # before: 0, a cost per request of no request
     assert len(result["timeseries"]["points"]) in (2, 3) and result["by_model"] == []
 
 

@@ -81,7 +81,7 @@ class Sums:
         """The total of the known costs; ``None`` when no request has one, not a 0 that would read as known."""
         if self.requests and self.unpriced >= self.requests:
             return {"total_usd": None, "per_request_usd": None, "unpriced_requests": self.unpriced}
-        per_request = self.cost_usd / self.requests if self.requests else 0.0
+        per_request = self.cost_usd / self.requests if self.requests else None  # of no request: no figure
         return {"total_usd": self.cost_usd, "per_request_usd": per_request, "unpriced_requests": self.unpriced}
 
     def breakdown_row(self, column: str, key: Any, p95_ms: float | None) -> dict[str, Any]:
