@@ -135,8 +135,8 @@ def test_own_session_header_and_openai_end_user():
         (None, (None, None)),
         ("(nothing)", (None, None)),
         # A name that is no product token names no client: before, both were "team-", one client in the tables.
-        ("team-α/1.0", (None, None)),
-        ("team-β/2.0 (linux)", (None, None)),
+        ("team-\u03b1/1.0", (None, None)),
+        ("team-\u03b2/2.0 (linux)", (None, None)),
         ("工具/9.9", (None, None)),
         ("my-tool/", ("my-tool", None)),
     ],

@@ -22,7 +22,7 @@ from .clean import clean_text
 MAX_NAME_CHARS = 64
 MAX_VERSION_CHARS = 32
 
-# A product token ends where the User-Agent's word does: ``team-α/1.0`` names none, not ``team-``.
+# A product token ends where the User-Agent's word does: ``team-é/1.0`` names none, not ``team-``.
 _PRODUCT = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:/([^\s;()]+))?(?=[\s;()/]|$)")
 _SDK = re.compile(r"^(?:Async)?(?:Azure)?(Anthropic|OpenAI)(?:Bedrock|Vertex)?/([A-Za-z]+)\s+([^\s;()]+)")
 _RENAMED = {"claude-cli": "claude-code", "codex_cli_rs": "codex", "codex_exec": "codex", "codex_tui": "codex"}
