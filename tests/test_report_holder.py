@@ -45,12 +45,29 @@ def test_listening_sockets_of_a_process_are_read_with_their_addresses():
     assert all(port != client_port for _, port in found)
 
 
-def test_a_holder_that_serves_no_ccproxy_gives_no_url(tmp_path):
+# Programs that may hold the file: a web server whose /health is no ccproxy's, one that answers no HTTP
+# (a Jupyter kernel's ZMQ port), one that answers a byte a second.
+SERVERS = {
+    "other-http": "import http.server as h, sys; h.test(h.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')",
+    "not-http": (
+        "import socket, sys\nserver = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+        "while True:\n    client, _ = server.accept(); client.sendall(b'\\xff\\x00\\x01zmq\\r\\n\\r\\n'); client.close()"
+    ),
+    "drip": (
+        "import socket, sys, time\nserver = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+        "while True:\n    client, _ = server.accept(); client.sendall(b'HTTP/1.1 200 OK\\r\\n')\n"
+        "    for _ in range(60): time.sleep(0.2); client.sendall(b'x')"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_holder_that_serves_no_ccproxy_gives_no_url_within_the_probes_time(tmp_path, kind):
     with socket.socket() as spare:
         spare.bind(("127.0.0.1", 0))
         port = spare.getsockname()[1]
     other = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        [sys.executable, "-c", SERVERS[kind], str(port)],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -61,7 +78,9 @@ def test_a_holder_that_serves_no_ccproxy_gives_no_url(tmp_path):
                 break
             time.sleep(0.05)
         assert listening_addresses(other.pid) == [("127.0.0.1", port)]
-        assert holder_url(other.pid, port) is None  # its /health is no ccproxy's
+        started = time.monotonic()
+        assert holder_url(other.pid, port) is None  # before: a traceback (not-http) or no end (drip)
+        assert time.monotonic() - started < 5
     finally:
         other.kill()
         other.wait()

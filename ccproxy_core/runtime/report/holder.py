@@ -12,11 +12,13 @@ import json
 import os
 import socket
 import sys
-import urllib.request
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _LISTEN = "0A"  # the state column of a listening socket in /proc/net/tcp
 _HEALTH_TIMEOUT_SECONDS = 2.0
+_MAX_HEALTH_BYTES = 65_536
 
 
 def listening_addresses(pid: int) -> list[tuple[str, int]]:
@@ -79,9 +81,28 @@ def _reachable(host: str) -> str:
 
 
 def _answers_as_ccproxy(url: str) -> bool:
+    """Whether ``url``'s /health answers as ccproxy's does, within :data:`_HEALTH_TIMEOUT_SECONDS` in all:
+    the holder may be any program, and its port may answer anything, or drip it."""
+    address = urlsplit(url)
+    deadline = time.monotonic() + _HEALTH_TIMEOUT_SECONDS
+    answer = b""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=_HEALTH_TIMEOUT_SECONDS) as answer:
-            found = json.loads(answer.read(65_536))
-    except (OSError, ValueError):
+        with socket.create_connection((address.hostname, address.port), timeout=_HEALTH_TIMEOUT_SECONDS) as probe:
+            probe.sendall(f"GET /health HTTP/1.0\r\nHost: {address.netloc}\r\n\r\n".encode())
+            while len(answer) <= _MAX_HEALTH_BYTES and (left := deadline - time.monotonic()) > 0:
+                probe.settimeout(left)
+                if not (piece := probe.recv(_MAX_HEALTH_BYTES)):
+                    break
+                answer += piece
+            else:
+                return False  # too long, or too slow
+    except OSError:
+        return False
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")):
+        return False
+    try:
+        found = json.loads(body)
+    except ValueError:
         return False
     return isinstance(found, dict) and found.get("status") == "ok" and isinstance(found.get("plugins"), list)
