@@ -15,6 +15,7 @@ from tests.test_reliability_signals import ANTHROPIC, BODY, serve_env
 from tests.workers_load import serve_workers
 
 FOREIGN_KEY = "sk-ant-api03-FORWARDEDFOR0123456789abcdefghijklmnop"
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def test_text_that_is_no_address_is_kept_short_escaped_and_without_keys():
@@ -42,12 +43,16 @@ def test_a_forwarded_for_entry_cannot_drop_the_host_the_hub_checks_or_put_a_key_
             server.url + "/v1/messages", json=BODY, headers={**ANTHROPIC, "x-forwarded-for": FOREIGN_KEY}, timeout=10
         )
         assert answer.status_code == 200
-        request_id = answer.headers["x-ccproxy-request-id"]
+        own_key = "Zq7xGatewayToken0123456789abcdefXYZ"  # no provider's shape: masked as the request's own key
+        own = {"authorization": f"Bearer {own_key}", "x-forwarded-for": own_key}
+        answered = [answer, httpx.post(server.url + "/v1/chat/completions", json=CHAT, headers=own, timeout=10)]
+        assert answered[1].status_code == 200
 
-        def stored():
+        def stored(request_id):
             rows = httpx.get(server.url + "/logs/query", params={"limit": 100}, timeout=10).json()["results"]
             return next((row for row in rows if row["request_id"] == request_id), None)
 
-        assert wait_until(stored, timeout=15)["client_ip"] == "sk-***"
+        ids = [response.headers["x-ccproxy-request-id"] for response in answered]
+        assert [wait_until(lambda i=i: stored(i), timeout=15)["client_ip"] for i in ids] == ["sk-***", "***"]
     finally:
         server.stop()

@@ -195,9 +195,10 @@ class Attributor:
         return fingerprint
 
 
-_CLIENT_FIELDS = ("user_agent", "client_request_id", "tracestate", "session_id", "end_user", "project")
+_CLIENT_FIELDS = ("user_agent", "client_request_id", "tracestate", "session_id", "end_user", "project", "client_ip")
 """What a client chooses itself of a request's context, besides its tags (its name and version come from
-the user agent: searching that is enough for them)."""
+the user agent: searching that is enough for them; its address, when a trusted proxy's X-Forwarded-For
+passes on whatever the client wrote)."""
 
 
 def clean_key_names(names: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
