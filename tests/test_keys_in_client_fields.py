@@ -263,3 +263,21 @@ def test_a_key_in_any_authorization_scheme_or_a_second_header_is_masked_everywhe
     assert_no_key(PLAIN_KEY, record)
     assert PLAIN_KEY not in f"{record.query} {record.path} {record.model}", (record.query, record.model)
     assert record.project == "p-***" and "***" in (record.query or "")
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Negotiate", 'Digest username="alice", realm="api", nonce="0123456789abcdef", response="beef"']
+)
+def test_a_scheme_alone_or_its_parameters_mask_no_word_of_the_clients_fields(proxy, recorder, authorization):
+    headers = {
+        "authorization": authorization,
+        "anthropic-version": "2023-06-01",
+        "x-ccproxy-project": "Negotiate",
+        "user-agent": "my-tool/1.0 Negotiate",
+        "x-ccproxy-tag-username-alice": "yes",
+    }
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=10)
+    [record] = recorder.wait_for_ends(1)
+    assert (record.project, record.user_agent) == ("Negotiate", "my-tool/1.0 Negotiate")
+    assert record.tags == {"username-alice": "yes"}

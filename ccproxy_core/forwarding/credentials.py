@@ -26,7 +26,8 @@ def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     found = []
     for name in _CREDENTIAL_HEADERS:
         for value in headers.getall(name, ()):
-            key = authorization_token(value, None) if name == "authorization" else value.strip()
+            # A value that holds no token (a scheme alone, Digest's parameters) is masked whole, as sent.
+            key = (authorization_token(value, None) if name == "authorization" else "") or value.strip()
             if len(key) >= SHORTEST_MASKED_KEY:
                 found.append(key)
     for protocol in headers.get("sec-websocket-protocol", "").split(","):

@@ -48,12 +48,20 @@ def keys_in_headers(
 
 
 def authorization_token(value: str, schemes: tuple[str, ...] | None) -> str:
-    """The token of an ``Authorization`` value whose scheme is one of ``schemes``, else ``""``; with
-    ``schemes`` of ``None``, the token after any scheme, or the value whole when it has no scheme."""
+    """The token of an ``Authorization`` value whose scheme is one of ``schemes``, else ``""``.
+
+    With ``schemes`` of ``None``, of any scheme: the one word after it (a scheme's parameters, as
+    Digest's ``username="alice", realm=...``, are no key), or a value of one word with a digit in it
+    (a key sent bare; a scheme alone, such as ``Negotiate``, is none).
+    """
     parts = value.split(None, 1)  # any blank after the scheme, as HTTP servers take it
     if len(parts) < 2:
-        return parts[0] if parts and schemes is None else ""
-    return parts[1].strip() if schemes is None or parts[0].lower() in schemes else ""
+        bare = parts[0] if parts else ""
+        return bare if schemes is None and any(character.isdigit() for character in bare) else ""
+    token = parts[1].strip()
+    if schemes is None:
+        return token if len(token.split()) == 1 and "," not in token else ""
+    return token if parts[0].lower() in schemes else ""
 
 
 _READ_BY_PROVIDER = {
