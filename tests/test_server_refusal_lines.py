@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -42,3 +43,18 @@ def test_connections_refused_after_an_oversized_head_are_logged_and_a_stopped_bu
     # Before: the 431's line held the 503s' back, and nothing ever said how many there were.
     assert lines[1].startswith("refused a connection: ") and lines[1].endswith(" open (SERVER__MAX_CONNECTIONS=1)")
     assert told == ["refused connections beyond SERVER__MAX_CONNECTIONS=1 (4 of them not logged one by one)"]
+
+
+def test_a_burst_held_back_on_a_loop_that_ended_is_still_told_on_the_next(caplog):
+    caplog.set_level(logging.WARNING, logger=server_limits.log.name)
+    lines = RateLimitedLog(server_limits.log, interval_seconds=0.2)
+
+    async def burst(sleep: float) -> None:
+        for _ in range(3):
+            lines.log_in_loop("refused things", "refused a thing")
+        await asyncio.sleep(sleep)
+
+    asyncio.run(burst(0))  # ends before its summary is due: that timer never runs
+    asyncio.run(burst(0.5))
+    told = [line for line in refusal_lines(caplog) if "not logged one by one" in line]
+    assert told == ["refused things (5 of them not logged one by one)"]

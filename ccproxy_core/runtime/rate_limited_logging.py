@@ -21,7 +21,7 @@ class RateLimitedLog:
         self._next_at = 0.0
         self._held_back = 0
         self._lock = threading.Lock()
-        self._telling: asyncio.TimerHandle | None = None
+        self._telling: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
 
     def log(
         self, message: str, *args: object, exc_info: bool = False, extra: Mapping[str, object] | None = None
@@ -54,9 +54,10 @@ class RateLimitedLog:
         """:meth:`log` from an event loop's callbacks; lines held back are then told by ``summary`` when
         the interval ends, should no later line tell them first (a burst that stopped)."""
         self.log(message, *args)
-        if self._held_back and self._telling is None:
+        loop = asyncio.get_running_loop()
+        if self._held_back and (self._telling is None or self._telling[0] is not loop):  # not one of a loop gone
             wait = max(0.0, self._next_at - time.monotonic())
-            self._telling = asyncio.get_running_loop().call_later(wait, self._tell, summary)
+            self._telling = (loop, loop.call_later(wait, self._tell, summary))
 
     def _tell(self, summary: str) -> None:
         self._telling = None
