@@ -245,3 +245,12 @@ def test_every_price_context_a_provider_gives_is_one_a_correction_may_name():
     for provider in PROVIDERS.values():
         context = provider.price_context(usage)
         assert context and set(context) <= set(CONTEXT_KEYS), (provider.name, context)
+
+
+def test_a_corrections_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_bytes(
+        b"\xef\xbb\xbf[[correction]]\nprovider = 'openai'\nmodel = 'our-model'\ninput_mtok = '1'\noutput_mtok = '2'\n"
+    )
+    [correction] = [c for c in load_corrections(str(path)) if c.model == "our-model"]
+    assert correction.prices == {"input_mtok": Decimal(1), "output_mtok": Decimal(2)}

@@ -132,7 +132,7 @@ def _halved(price: Price) -> Price:
 
 def _read_file(path: Path, origin: str) -> tuple[PriceCorrection, ...]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise SettingsError(
             f"cannot read {origin}: {exc.strerror}; point the setting at a readable TOML file"
