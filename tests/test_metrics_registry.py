@@ -360,3 +360,12 @@ def test_errors_after_a_200_are_counted_apart_from_error_answers(registry, obser
     )
     overloaded = {"error_type": "overloaded_error", "endpoint": "/v1/messages", "model": "claude-sonnet-4-5"}
     assert registry.get_sample_value("ccproxy_errors_total", {**overloaded, "service_type": "anthropic"}) == 2
+
+
+def test_budget_refusals_keep_their_label_once_the_error_types_are_capped(registry, observer):
+    errors = {"endpoint": "/v1/messages", "model": "claude-sonnet-4-5", "service_type": "anthropic"}
+    for number in range(60):  # a provider naming a new error type each time fills the cap
+        serve_one(observer, make_record(status_code=500, error_type=f"odd_error_{number}", streaming=False))
+    serve_one(observer, make_record(status_code=429, error_type="budget_exceeded", streaming=False))
+    assert value(registry, "ccproxy_errors_total", error_type="budget_exceeded", **errors) == 1
+    assert value(registry, "ccproxy_errors_total", error_type="other", **errors) == 10

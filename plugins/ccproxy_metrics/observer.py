@@ -189,10 +189,13 @@ class MetricsObserver:
         if series is None:
             series = self._series[key] = _Series(functools.partial(self._handle, key))
             if record.status_code == 429:
-                self._errors(self.error_type_label(BUDGET_REFUSAL), endpoint, model, service)  # made at 0
+                self._errors(BUDGET_REFUSAL, endpoint, model, service)  # made at 0
         series.requests.inc()
         if record.error_type is not None:
-            error_type = self.error_type_label(record.error_type)
+            # Budget refusals keep their own label past the cap: the alert rules take them out by it.
+            error_type = (
+                BUDGET_REFUSAL if record.error_type == BUDGET_REFUSAL else self.error_type_label(record.error_type)
+            )
             self._errors(error_type, endpoint, model, service).inc()
             if record.status_code == 200:  # the client was told it worked
                 self._errors_after_200(error_type, service).inc()
