@@ -251,9 +251,11 @@ PLAIN_KEY = "Zq7xTeamGatewaySecret0123456789abcdefghij"  # no provider's shape: 
     [
         [("authorization", f"Token {PLAIN_KEY}")],  # a gateway's scheme, not Bearer or Basic
         [("authorization", PLAIN_KEY)],  # no scheme at all
+        [("authorization", f"Bearer {PLAIN_KEY} prod-key")],  # a label after it, as a .env line may carry
+        [("authorization", f"Token {PLAIN_KEY} prod-key")],
         [("x-api-key", "sk-ant-api03-FIRST-0123456789abcdefghijklmnop"), ("x-api-key", PLAIN_KEY)],  # the second of two
     ],
-    ids=["token-scheme", "no-scheme", "second-copy"],
+    ids=["token-scheme", "no-scheme", "bearer-labelled", "token-labelled", "second-copy"],
 )
 def test_a_key_in_any_authorization_scheme_or_a_second_header_is_masked_everywhere(proxy, recorder, credentials):
     headers = [*credentials, ("anthropic-version", "2023-06-01"), *everywhere(PLAIN_KEY).items()]

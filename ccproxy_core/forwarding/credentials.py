@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from ccproxy_core.accounting.attribution.keys import authorization_token, is_blank_credential
+from ccproxy_core.accounting.attribution.keys import authorization_keys, is_blank_credential
 from ccproxy_core.key_masking import SHORTEST_MASKED_KEY
 from ccproxy_core.providers import PROVIDERS, Provider
 from ccproxy_core.runtime.settings import Settings, UpstreamSettings
@@ -23,13 +23,12 @@ WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
 def credential_values(headers: CIMultiDict[str]) -> tuple[str, ...]:
     """The keys in the headers sent upstream, every copy (an ``Authorization`` scheme stripped,
     whatever it is, and a WebSocket subprotocol's key)."""
-    found = []
+    found: list[str] = []
     for name in _CREDENTIAL_HEADERS:
         for value in headers.getall(name, ()):
             # A value that holds no token (a scheme alone, Digest's parameters) is masked whole, as sent.
-            key = (authorization_token(value, None) if name == "authorization" else "") or value.strip()
-            if len(key) >= SHORTEST_MASKED_KEY:
-                found.append(key)
+            keys = (authorization_keys(value) if name == "authorization" else ()) or (value.strip(),)
+            found.extend(key for key in keys if len(key) >= SHORTEST_MASKED_KEY)
     for protocol in headers.get("sec-websocket-protocol", "").split(","):
         key = protocol.strip().removeprefix(WEBSOCKET_KEY_PROTOCOL)
         if protocol.strip().startswith(WEBSOCKET_KEY_PROTOCOL) and len(key) >= SHORTEST_MASKED_KEY:

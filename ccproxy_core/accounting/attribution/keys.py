@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 
 FINGERPRINT_HEX_DIGITS = 12
@@ -39,7 +40,10 @@ def keys_in_headers(
     """
     keys = [found[name].strip() for name in KEY_HEADERS if name in found]
     if authorization := found.get(b"authorization"):
-        keys.append(authorization_token(authorization, schemes))
+        if schemes is None:
+            keys.extend(authorization_keys(authorization))
+        else:
+            keys.append(authorization_token(authorization, schemes))
     if protocols := found.get(b"sec-websocket-protocol"):
         for protocol in protocols.split(","):
             if protocol.strip().startswith(_WEBSOCKET_KEY_PROTOCOL):
@@ -50,18 +54,35 @@ def keys_in_headers(
 def authorization_token(value: str, schemes: tuple[str, ...] | None) -> str:
     """The token of an ``Authorization`` value whose scheme is one of ``schemes``, else ``""``.
 
-    With ``schemes`` of ``None``, of any scheme: the one word after it (a scheme's parameters, as
-    Digest's ``username="alice", realm=...``, are no key), or a value of one word with a digit in it
-    (a key sent bare; a scheme alone, such as ``Negotiate``, is none).
+    With ``schemes`` of ``None``, of any scheme: all after ``Bearer`` or ``Basic``; after another
+    scheme, its first word when that is a credential (``Token <key>``; Digest's ``username="alice", ...``
+    are parameters, no key); a value of one word with a digit in it (a key sent bare; a scheme
+    alone, such as ``Negotiate``, is none).
     """
     parts = value.split(None, 1)  # any blank after the scheme, as HTTP servers take it
     if len(parts) < 2:
         bare = parts[0] if parts else ""
         return bare if schemes is None and any(character.isdigit() for character in bare) else ""
-    token = parts[1].strip()
-    if schemes is None:
-        return token if len(token.split()) == 1 and "," not in token else ""
-    return token if parts[0].lower() in schemes else ""
+    scheme, token = parts[0].lower(), parts[1].strip()
+    if schemes is not None:
+        return token if scheme in schemes else ""
+    if scheme in ("bearer", "basic"):
+        return token
+    first = token.split(None, 1)[0]
+    return first if _TOKEN68.fullmatch(first) else ""
+
+
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""HTTP's form of a credential given after its scheme (RFC 9110's token68)."""
+_WORD_BREAK = re.compile(r"[\s,]+")
+
+
+def authorization_keys(value: str) -> tuple[str, ...]:
+    """The keys to mask of an ``Authorization`` value, of any scheme: its token, and the token's
+    first word when it has more (a key with a label after it, or two keys joined by a comma)."""
+    token = authorization_token(value, None)
+    first = _WORD_BREAK.split(token, 1)[0]
+    return tuple(dict.fromkeys(key for key in (token, first) if key))
 
 
 _READ_BY_PROVIDER = {
