@@ -247,9 +247,7 @@ def test_an_sqlite_file_is_refused_without_asking_duckdb_to_fetch_an_extension(t
 def test_a_held_file_is_named_as_in_use_when_the_configured_server_does_not_answer(tmp_path):
     config = write_config(tmp_path, 1)  # nothing listens on port 1
     path = tmp_path / "ccproxy.duckdb"
-    holding = (
-        f"import duckdb, time; connection = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)"
-    )
+    holding = f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", holding], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"  # as a serving ccproxy does
