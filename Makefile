@@ -42,4 +42,5 @@ real-clients:
 	cd real-clients && npm ci --no-audit --no-fund
 
 bench: install-test
+	scripts/install-system-deps.sh bench
 	$(BIN)/python benchmarks/bench_goals.py

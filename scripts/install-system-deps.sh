@@ -2,6 +2,7 @@
 # Install the Debian packages ccproxy's build and tests need, if they are missing.
 #   install-system-deps.sh         everything the test suite runs for real
 #   install-system-deps.sh build   only what building the dashboard needs (Node.js and npm)
+#   install-system-deps.sh bench   everything, and wrk, the load generator of the benchmarks
 set -euo pipefail
 need=()
 command -v node >/dev/null || need+=(nodejs)
@@ -12,6 +13,9 @@ if [ "${1:-all}" != build ]; then
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
   command -v chromium >/dev/null || need+=(chromium)
   command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+fi
+if [ "${1:-all}" = bench ]; then
+  command -v wrk >/dev/null || need+=(wrk)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
