@@ -236,6 +236,8 @@ def decimal_from_header(value: str | None) -> Decimal | None:
 
 def number_from_header(value: bytes) -> float | None:
     """A count or limit from a provider header (``1000``, ``12.5``), or ``None``."""
+    if value.isdigit():  # the usual whole count; ASCII digits only, as bytes.isdigit takes no others
+        return float(value) if len(value) <= 64 else None
     text = value.decode("latin-1").strip()
     if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text):
         return None

@@ -10,7 +10,7 @@ import pytest
 
 from ccproxy_core.forwarding.response_headers import read_response_headers
 from ccproxy_core.providers import PROVIDERS
-from ccproxy_core.safe_values import decimal_from_header
+from ccproxy_core.safe_values import decimal_from_header, number_from_header
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,31 @@ def test_a_retry_after_given_as_a_date_is_recorded_as_the_seconds_until_it():
     date = email.utils.formatdate(time.time() + 90, usegmt=True).encode()
     limits, _ = read_response_headers(PROVIDERS["anthropic"], [(b"retry-after", date)])
     assert 85 <= limits["retry_after_seconds"] <= 90
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"4000", 4000.0),
+        (b"0", 0.0),
+        (b"9" * 64, float("9" * 64)),
+        (b"9" * 65, None),  # longer than any count: not read, as a long text with a point is not
+        (b" 12 ", 12.0),
+        (b"12.5", 12.5),
+        (b"", None),
+        (b"\xd9\xa3", None),
+        (b"\xb2", None),  # a superscript two in latin-1: a digit to str.isdigit, not to HTTP
+    ],
+)
+def test_a_count_header_is_read_as_written(raw, expected):
+    assert number_from_header(raw) == expected
+
+
+def test_rate_limit_and_request_id_headers_are_found_in_any_case():
+    headers = [
+        (b"Anthropic-RateLimit-Tokens-Remaining", b"900"),
+        (b"REQUEST-ID", b"req_1"),
+        (b"anthropic-ratelimit-tokens-limit\xc0", b"5"),  # one byte more: another header
+    ]
+    limits, request_id = read_response_headers(PROVIDERS["anthropic"], headers)
+    assert (limits, request_id) == ({"tokens_remaining": 900.0}, "req_1")

@@ -29,7 +29,9 @@ def start_exchange(
     ``configured_keys`` and those in the query string are masked wherever they are echoed."""
     payload, model, streaming = fields
     client_request_id, user_agent, traceparent, tracestate = client_headers(scope["headers"])
-    provider = provider_for(service_type_for(route, Request(scope).headers))
+    # Only a path both providers serve needs the headers read to tell whose it is.
+    service_type = route.service_type or service_type_for(route, Request(scope).headers)
+    provider = provider_for(service_type)
     context = RequestContext(
         request_id=new_request_id(),
         method=safe_text(scope["method"], 32),

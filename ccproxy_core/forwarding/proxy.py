@@ -154,7 +154,8 @@ class Proxy(UnforwardedRequests):
                 body = (
                     b"" if route is _UNMATCHED_ROUTE else await read_body(request, server, self.body_budget.contended)
                 )
-                await self.body_budget.keep(room, len(body or b""))
+                if room.size:  # else nothing is held to give back
+                    await self.body_budget.keep(room, len(body or b""))
                 left = room.waited and await left_while_waiting(receive)
                 # A compressed body is read as far as a plain one would be.
                 encoding, kind = headers.get("content-encoding"), headers.get("content-type")

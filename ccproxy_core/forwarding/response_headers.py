@@ -73,9 +73,9 @@ def read_response_headers(
     """
     limits: dict[str, float] = {}
     request_id = None
-    keys, id_header = provider.rate_limit_headers, provider.request_id_header
+    keys, id_header = provider.wire_names
     for raw_name, raw_value in upstream:
-        name = raw_name.decode("latin-1").lower()
+        name = raw_name.lower()  # the names looked for are ASCII, and no other byte lowers to one
         key = keys.get(name)
         if key is not None:
             number = number_from_header(raw_value)

@@ -148,6 +148,12 @@ class Provider:
         default_factory=dict
     )
     """Body and stream readers of routes whose answers have another shape, by ``ProxyRoute.reader``."""
+    wire_names: tuple[Mapping[bytes, str], bytes] = field(init=False, repr=False, compare=False)
+    """``rate_limit_headers`` and ``request_id_header`` as bytes, as answers' header names come."""
+
+    def __post_init__(self) -> None:
+        limits = {name.encode("latin-1"): key for name, key in self.rate_limit_headers.items()}
+        object.__setattr__(self, "wire_names", (limits, self.request_id_header.encode("latin-1")))
 
     def local_error_type(self, status: int) -> str:
         """The provider's error type for a status ccproxy answers with itself."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +43,29 @@ class Room:
     cut: bool = False
 
 
+class Holding:
+    """One request's hold on the budget, as an ``async with`` block: a class, not a generator, because
+    nearly every body is small and reserves nothing, and an async generator's set-up would then be
+    most of what the block costs."""
+
+    __slots__ = ("budget", "room")
+
+    def __init__(self, budget: BodyBudget, room: Room) -> None:
+        self.budget, self.room = budget, room
+
+    async def __aenter__(self) -> Room:
+        room = self.room
+        if room.size <= SMALL_BODY_BYTES:
+            room.size = 0
+        else:
+            await self.budget.reserve(room)
+        return room
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.room.size:  # else nothing is held
+            await self.budget.keep(self.room, 0)
+
+
 class BodyBudget:
     """Bounds the request-body bytes held in memory by all requests together.
 
@@ -71,14 +92,14 @@ class BodyBudget:
         self.waiting = 0
         """Requests waiting for budget now."""
 
-    @asynccontextmanager
-    async def hold(self, content_length: str | None, chunked: bool) -> AsyncIterator[Room]:
-        """Reserve room for one body while the block runs (nothing for a body too large to be read)."""
-        room = Room(self._size(content_length, chunked))
-        if room.size <= SMALL_BODY_BYTES:
-            room.size = 0
-            yield room
-            return
+    def hold(self, content_length: str | None, chunked: bool) -> Holding:
+        """Reserve room for one body while the ``async with`` block runs (nothing for a body too large
+        to be read)."""
+        return Holding(self, Room(self._size(content_length, chunked)))
+
+    async def reserve(self, room: Room) -> None:
+        """Wait for ``room.size`` bytes to come free and take them; ``refused`` or ``cut`` (with nothing
+        taken) when they do not come free in time or the wait is cancelled."""
         async with self._changed:
             if self.available < room.size:
                 self.waits += 1
@@ -95,10 +116,6 @@ class BodyBudget:
                 finally:
                     self.waiting -= 1
             self.available -= room.size
-        try:
-            yield room
-        finally:
-            await self.keep(room, 0)
 
     def contended(self) -> bool:
         """Whether a request waits for room: bodies being read must then arrive faster (``read_body``)."""

@@ -224,7 +224,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ) and self._parsed_head_bytes() > self._limits.max_header_bytes:
             self._head_refused = True  # never handed to the app; data_received answers 431
             return
-        self._chunked, self._chunks = any(name == b"transfer-encoding" for name, _ in self.headers), 0
+        self._chunks = 0  # and _chunked, set by _head_refusal's look at the headers
         if self.parser.should_upgrade() and not self._should_upgrade():
             # httptools stops at the head of an upgrade; what follows would be read as a new request,
             # the body of this one (a request smuggled past a proxy in front) or its lost body (curl --http2).
@@ -257,6 +257,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 hosts += 1
             elif name == b"transfer-encoding":
                 codings.append(value)
+        self._chunked = bool(codings)  # a coding other than chunked is refused below
         if codings and b", ".join(codings).strip().lower() != b"chunked":
             return "ccproxy takes Transfer-Encoding: chunked only; send a compressed body with Content-Encoding"
         if hosts > 1:
