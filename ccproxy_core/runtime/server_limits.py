@@ -250,7 +250,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _head_refusal(self) -> str | None:
         """Why a whole head is refused: a transfer coding other than chunked (its bytes would be forwarded as
         the body), Host headers a check and the proxy could read differently, or an upgrade whose body would be
-        read as WebSocket frames (or never, holding the connection)."""
+        read as WebSocket frames (or never, holding the connection). Notes whether the body is chunked, from
+        the same look at the headers."""
         hosts, codings = 0, []
         for name, value in self.headers:
             if name == b"host":

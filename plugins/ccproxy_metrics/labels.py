@@ -18,14 +18,15 @@ class CappedLabel:
     """Hands out at most ``cap`` distinct values as themselves, then ``other``.
 
     The first ``cap`` distinct values seen keep their own label for the life of the
-    app; a missing value (``None``) is ``unknown`` and does not use up the cap.
+    app; a missing value (``None``) is ``unknown`` and does not use up the cap, nor do the
+    values of ``always``, which keep their own label whatever came before (alert rules name them).
     """
 
     __slots__ = ("cap", "_admitted")
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self._admitted: set[str] = set()
+    def __init__(self, cap: int, always: tuple[str, ...] = ()) -> None:
+        self._admitted: set[str] = set(always)
+        self.cap = cap + len(self._admitted)  # ``always`` uses up none of it
 
     def __call__(self, value: str | None) -> str:
         """The label to use for ``value``."""

@@ -95,7 +95,8 @@ class MetricsObserver:
             (_ATTRIBUTION_FIELDS[name], CappedLabel(model_label_cap)) for name in attribution_labels
         )
         self._attribution_combination = CappedCombination(model_label_cap)
-        self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP)
+        # Budget refusals keep their own label past the cap: the alert rules take them out by it.
+        self.error_type_label = CappedLabel(ERROR_TYPE_LABEL_CAP, always=(BUDGET_REFUSAL,))
         self._in_flight: set[int] = set()
         """The contexts (by ``id``) of requests started and not ended: kept here, not in the context's ``state``,
         which other plugins may clear; ``ccproxy_active_requests`` reads their number when collected."""
@@ -189,13 +190,10 @@ class MetricsObserver:
         if series is None:
             series = self._series[key] = _Series(functools.partial(self._handle, key))
             if record.status_code == 429:
-                self._errors(BUDGET_REFUSAL, endpoint, model, service)  # made at 0
+                self._errors(self.error_type_label(BUDGET_REFUSAL), endpoint, model, service)  # made at 0
         series.requests.inc()
         if record.error_type is not None:
-            # Budget refusals keep their own label past the cap: the alert rules take them out by it.
-            error_type = (
-                BUDGET_REFUSAL if record.error_type == BUDGET_REFUSAL else self.error_type_label(record.error_type)
-            )
+            error_type = self.error_type_label(record.error_type)
             self._errors(error_type, endpoint, model, service).inc()
             if record.status_code == 200:  # the client was told it worked
                 self._errors_after_200(error_type, service).inc()
