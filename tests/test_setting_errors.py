@@ -52,6 +52,20 @@ def test_a_key_pasted_as_an_attribution_name_is_never_shown(monkeypatch, entry):
     assert message.startswith("invalid setting ATTRIBUTION__KEYS__<not a key fingerprint>")
 
 
+def test_a_fingerprint_names_its_key_in_either_case(tmp_path):
+    config = tmp_path / "ccproxy.toml"
+    config.write_text('[attribution.keys]\n"3F2A9C1B7D4E" = "ci"\n"90be41d07a22" = { name = "laptop" }\n')
+    names = load_settings(config).attribution.key_names()
+    assert names == {"3f2a9c1b7d4e": ("ci", None), "90be41d07a22": ("laptop", None)}
+
+
+def test_one_fingerprint_named_twice_in_two_cases_is_refused(tmp_path):
+    config = tmp_path / "ccproxy.toml"
+    config.write_text('[attribution.keys]\n"3F2A9C1B7D4E" = "ci"\n"3f2a9c1b7d4e" = "laptop"\n')
+    with pytest.raises(SettingsError, match="fingerprint 3f2a9c1b7d4e is named twice"):
+        load_settings(config)
+
+
 def test_a_misspelt_key_alias_field_is_refused(tmp_path):
     config = tmp_path / "ccproxy.toml"
     config.write_text('[attribution.keys]\n"3f2a9c1b7d4e" = { name = "ci", projet = "backend" }\n')

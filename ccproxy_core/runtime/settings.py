@@ -249,15 +249,21 @@ class AttributionSettings(BaseModel):
     @field_validator("keys")
     @classmethod
     def _fingerprints(cls, value: dict[str, str | KeyAlias]) -> dict[str, str | KeyAlias]:
-        for fingerprint in value:
-            if not re.fullmatch(r"[0-9a-f]{12}", fingerprint):
+        """Fingerprints in either case (``ATTRIBUTION__KEYS__...`` variables arrive lower-cased, error lines
+        print them upper-cased), kept lower-case as ``ccproxy key-id`` prints them."""
+        names: dict[str, str | KeyAlias] = {}
+        for fingerprint, name in value.items():
+            if not re.fullmatch(r"[0-9a-fA-F]{12}", fingerprint):
                 # The value is not echoed: a pasted key in its place must not reach a log.
                 raise ValueError(
                     f"a name is given for a {len(fingerprint)}-character value that is not a key "
-                    "fingerprint (12 lower-case hex digits): run `ccproxy key-id` and paste what it prints, "
+                    "fingerprint (12 hex digits): run `ccproxy key-id` and paste what it prints, "
                     "never the key itself"
                 )
-        return value
+            if fingerprint.lower() in names:
+                raise ValueError(f"fingerprint {fingerprint.lower()} is named twice, in upper and in lower case")
+            names[fingerprint.lower()] = name
+        return names
 
     def key_names(self) -> dict[str, tuple[str, str | None]]:
         """Fingerprint -> (name, project or ``None``)."""
