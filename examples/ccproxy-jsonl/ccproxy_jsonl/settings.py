@@ -23,6 +23,14 @@ class JsonlSettings(BaseModel):
     queue_size: int = Field(10_000, ge=1)
     """PLUGINS__JSONL__QUEUE_SIZE: records waiting for the writer before new ones are dropped."""
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        """An empty path would read as the current folder, which no record can be appended to."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give the file to append records to, or leave the setting out for the default")
+        return value
+
     @field_validator("path")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:

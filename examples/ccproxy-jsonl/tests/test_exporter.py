@@ -45,6 +45,12 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(ccproxy_proxy_factory)
         ccproxy_proxy_factory(plugin_settings={"jsonl": {"max_bytes": 10}})
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_path_stops_start_up_naming_the_variable(ccproxy_proxy_factory, empty):
+    with pytest.raises(SettingsError, match=r"^invalid setting PLUGINS__JSONL__PATH=.*: Value error, is empty"):
+        ccproxy_proxy_factory(plugin_settings={"jsonl": {"path": empty}})
+
+
 def test_a_mistyped_setting_stops_start_up_naming_the_right_one(ccproxy_proxy_factory):
     with pytest.raises(SettingsError, match="did you mean PLUGINS__JSONL__MAX_BYTES"):
         ccproxy_proxy_factory(plugin_settings={"jsonl": {"max_byte": 2048}})
