@@ -58,3 +58,18 @@ def test_a_burst_held_back_on_a_loop_that_ended_is_still_told_on_the_next(caplog
     asyncio.run(burst(3.5))
     told = [line for line in refusal_lines(caplog) if "not logged one by one" in line]
     assert told == ["refused things (5 of them not logged one by one)"]
+
+
+def test_a_burst_still_held_back_when_the_server_stops_is_told_before_it_ends(proxy_factory, caplog, monkeypatch):
+    monkeypatch.setattr(server_limits, "_heads_log", RateLimitedLog(server_limits.log, interval_seconds=600))
+    caplog.set_level(logging.WARNING, logger=server_limits.log.name)
+    proxy = proxy_factory(server={"max_header_bytes": 1024})
+    for _ in range(3):
+        with socket.create_connection(address(proxy.url)) as oversized:
+            oversized.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 2000 + b"\r\n\r\n")
+            assert oversized.recv(65536).startswith(b"HTTP/1.1 431 ")
+    assert [line for line in refusal_lines(caplog) if "not logged one by one" in line] == []
+    proxy.stop()
+    # Before: the summary waited for a timer ten minutes away, and the loop ended first.
+    told = [line for line in refusal_lines(caplog) if "not logged one by one" in line]
+    assert told == ["refused request heads larger than SERVER__MAX_HEADER_BYTES=1024 (2 of them not logged one by one)"]

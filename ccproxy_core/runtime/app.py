@@ -32,6 +32,7 @@ from ccproxy_core.providers import PROVIDERS
 from ccproxy_core.providers.openai import WEBSOCKET_READERS
 from ccproxy_core.runtime.access_log import AccessLogger
 from ccproxy_core.runtime.plugin_routes import add_plugin_routes
+from ccproxy_core.runtime.rate_limited_logging import tell_held_back_bursts
 from ccproxy_core.runtime.settings import Settings
 from ccproxy_core.safe_values import redact_secrets
 from ccproxy_core.security.auth import require_auth_token
@@ -108,6 +109,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await stop_plugins(host, plugin_order(host.plugin_manager))
     finally:
+        tell_held_back_bursts()
         await close_pools(proxy.pools)
 
 

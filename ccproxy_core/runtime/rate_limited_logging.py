@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 
 
@@ -21,7 +22,7 @@ class RateLimitedLog:
         self._next_at = 0.0
         self._held_back = 0
         self._lock = threading.Lock()
-        self._telling: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+        self._telling: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle, str] | None = None
 
     def log(
         self, message: str, *args: object, exc_info: bool = False, extra: Mapping[str, object] | None = None
@@ -52,13 +53,34 @@ class RateLimitedLog:
 
     def log_in_loop(self, summary: str, message: str, *args: object) -> None:
         """:meth:`log` from an event loop's callbacks; lines held back are then told by ``summary`` when
-        the interval ends, should no later line tell them first (a burst that stopped)."""
+        the interval ends, should no later line tell them first (a burst that stopped), or when the
+        server stops before that (:func:`tell_held_back_bursts`)."""
         self.log(message, *args)
         loop = asyncio.get_running_loop()
         if self._held_back and (self._telling is None or self._telling[0] is not loop):  # not one of a loop gone
             wait = max(0.0, self._next_at - time.monotonic())
-            self._telling = (loop, loop.call_later(wait, self._tell, summary))
+            self._telling = (loop, loop.call_later(wait, self._tell, summary), summary)
+            _bursts_to_tell.add(self)
+
+    def tell_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tell now the burst a timer of ``loop`` was to sum up, and drop that timer."""
+        telling = self._telling
+        if telling is not None and telling[0] is loop:
+            telling[1].cancel()
+            self._tell(telling[2])
 
     def _tell(self, summary: str) -> None:
         self._telling = None
+        _bursts_to_tell.discard(self)
         self.log_held_back(summary, now_or_never=True)  # the timer may fire a little early
+
+
+_bursts_to_tell: weakref.WeakSet[RateLimitedLog] = weakref.WeakSet()
+
+
+def tell_held_back_bursts() -> None:
+    """Sum up now every burst whose summary is still due on the running loop: called as the server stops,
+    whose loop would otherwise end before those timers run, and the last seconds' refusals would go untold."""
+    loop = asyncio.get_running_loop()
+    for lines in list(_bursts_to_tell):
+        lines.tell_now(loop)
