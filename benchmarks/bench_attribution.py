@@ -10,7 +10,7 @@ import json
 import timeit
 
 from ccproxy_core.accounting.attribution import Attributor, key_fingerprint
-from ccproxy_core.runtime.settings import AttributionSettings
+from ccproxy_core.runtime.attribution_settings import AttributionSettings
 
 SESSION = "5d1f3c2a-8b7e-4f61-9a0c-2e4b6d8f0a13"
 CLAUDE_HEADERS = [

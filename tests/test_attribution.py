@@ -12,7 +12,7 @@ import pytest
 
 from ccproxy_core.accounting.attribution import Attributor, key_fingerprint, parse_user_agent
 from ccproxy_core.accounting.attribution.clean import clean_text
-from ccproxy_core.runtime.settings import AttributionSettings
+from ccproxy_core.runtime.attribution_settings import AttributionSettings
 
 SESSION = "5d1f3c2a-8b7e-4f61-9a0c-2e4b6d8f0a13"
 ACCOUNT = "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b"

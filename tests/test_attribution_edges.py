@@ -10,7 +10,7 @@ import pytest
 from ccproxy_core.accounting.attribution import Attributor, key_fingerprint
 from ccproxy_core.accounting.attribution.clean import clean_text
 from ccproxy_core.plugin_host.key_groups import configured_key_names
-from ccproxy_core.runtime.settings import AttributionSettings
+from ccproxy_core.runtime.attribution_settings import AttributionSettings
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"  # Azure's keys are 32 hex digits: no provider's shape
 OTHER_KEY = "sk-ant-api03-SOMEONE-ELSES-0123456789abcdefghijklmnop"

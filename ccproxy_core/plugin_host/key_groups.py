@@ -16,7 +16,7 @@ from ccproxy_core.accounting.attribution import clean_key_names
 from .log_store import OTHER_GROUP, Grouping, NameFilter
 
 if TYPE_CHECKING:
-    from ccproxy_core.runtime.settings import AttributionSettings
+    from ccproxy_core.runtime.attribution_settings import AttributionSettings
 
 KEY_DIMENSION = "api_key"
 

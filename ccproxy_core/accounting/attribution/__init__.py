@@ -41,7 +41,7 @@ from .sessions import MAX_ID_CHARS, session_and_user_from_body
 
 if TYPE_CHECKING:
     from ccproxy_core.accounting.record import RequestContext
-    from ccproxy_core.runtime.settings import AttributionSettings
+    from ccproxy_core.runtime.attribution_settings import AttributionSettings
 
 __all__ = ["OWN_HEADER_PREFIX", "Attributor", "Dimensions", "key_fingerprint", "parse_user_agent"]
 
