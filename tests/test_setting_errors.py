@@ -3,6 +3,8 @@ and settings that break at their first use (infinities, a misspelt key alias fie
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
@@ -57,6 +59,15 @@ def test_a_fingerprint_names_its_key_in_either_case(tmp_path):
     config.write_text('[attribution.keys]\n"3F2A9C1B7D4E" = "ci"\n"90be41d07a22" = { name = "laptop" }\n')
     names = load_settings(config).attribution.key_names()
     assert names == {"3f2a9c1b7d4e": ("ci", None), "90be41d07a22": ("laptop", None)}
+
+
+@pytest.mark.parametrize("name", ["\uff13f2a9c1b7d4e", "3f2a9c1b7d4\u212a", "3f2a9c1b7d4e\n", "3f2a9c1b7d4ef"])
+def test_a_name_only_like_a_fingerprint_is_refused_and_not_shown(monkeypatch, name):
+    # Full-width digits, the Kelvin sign (lower-cased: a plain k), a trailing newline, a digit too many.
+    monkeypatch.setenv("ATTRIBUTION__KEYS", json.dumps({name: "ci"}))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "not a key fingerprint" in str(caught.value) and name not in str(caught.value)
 
 
 def test_one_fingerprint_named_twice_in_two_cases_is_refused(tmp_path):

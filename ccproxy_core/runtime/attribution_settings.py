@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ccproxy_core.accounting.attribution.keys import is_fingerprint
 
 
 class KeyAlias(BaseModel):
@@ -35,7 +35,7 @@ class AttributionSettings(BaseModel):
         print them upper-cased), kept lower-case as ``ccproxy key-id`` prints them."""
         names: dict[str, str | KeyAlias] = {}
         for fingerprint, name in value.items():
-            if not re.fullmatch(r"[0-9a-fA-F]{12}", fingerprint):
+            if not is_fingerprint(fingerprint):
                 # The value is not echoed: a pasted key in its place must not reach a log.
                 raise ValueError(
                     f"a name is given for a {len(fingerprint)}-character value that is not a key "

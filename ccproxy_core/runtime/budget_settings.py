@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError,
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ccproxy_core.accounting.attribution import MAX_PROJECT_CHARS
+from ccproxy_core.accounting.attribution.keys import is_fingerprint
 from ccproxy_core.accounting.attribution.sessions import MAX_ID_CHARS
 
 _BUDGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 BUDGET_SCOPE_KINDS = ("project", "api_key", "session", "model")
 _LONGEST_KEPT = {"project": MAX_PROJECT_CHARS, "session": MAX_ID_CHARS}
 BUDGET_ERROR = "budget_setting"
@@ -59,7 +59,7 @@ class BudgetSettings(BaseModel):
         if value != "all" and (kind not in BUDGET_SCOPE_KINDS or not target):
             raise ValueError("must be all, project:<name>, api_key:<id>, session:<id> or model:<name>")
         if kind == "api_key":
-            if not _FINGERPRINT.fullmatch(target.lower()):
+            if not is_fingerprint(target):
                 # Compared with fingerprints: a key here would cover nothing, and be shown in metrics and alerts.
                 raise ValueError("api_key: takes the key's fingerprint as `ccproxy key-id` prints it, never the key")
             return f"api_key:{target.lower()}"  # fingerprints are written in lower case

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from decimal import Decimal
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -17,10 +16,9 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic_core import ErrorDetails
 
+from ccproxy_core.accounting.attribution.keys import is_fingerprint
 from ccproxy_core.safe_values import MASK, shown_setting_value
 
-FINGERPRINT = re.compile(r"[0-9a-f]{12}")
-"""What ``ccproxy key-id`` prints for a key: the only names ``[attribution.keys]`` takes."""
 NOT_A_FINGERPRINT = "<not a key fingerprint>"
 """How an ``[attribution.keys]`` entry is named when its name is not a fingerprint: it may be a pasted key."""
 _KEY_ENTRY_TAGS = {"STR", "KEYALIAS"}  # pydantic's names for the kinds of value an entry may be
@@ -32,7 +30,7 @@ def bad_setting_line(error: ErrorDetails, model: type[BaseModel], path: tuple[st
     VALUE (the place in a config file it was read from)."""
     location = [str(part).upper() for part in error["loc"] if not isinstance(part, int)]
     if location[:2] == ["ATTRIBUTION", "KEYS"] and len(location) > 2:
-        entry = location[2] if FINGERPRINT.fullmatch(location[2].lower()) else NOT_A_FINGERPRINT
+        entry = location[2] if is_fingerprint(location[2]) else NOT_A_FINGERPRINT
         location = ["ATTRIBUTION", "KEYS", entry, *(part for part in location[3:] if part not in _KEY_ENTRY_TAGS)]
     name = "__".join((*(part.upper() for part in path), *location)) or "settings"
     if error["type"] == "extra_forbidden":

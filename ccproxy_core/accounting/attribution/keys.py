@@ -16,12 +16,18 @@ from collections.abc import Mapping
 
 FINGERPRINT_HEX_DIGITS = 12
 DEFAULT_SALT = b"ccproxy api-key fingerprint v1"
+_FINGERPRINT = re.compile(rf"[0-9a-f]{{{FINGERPRINT_HEX_DIGITS}}}")
 
 
 def key_fingerprint(api_key: str, salt: bytes = DEFAULT_SALT) -> str:
     """The fingerprint of ``api_key`` (12 lowercase hex digits)."""
     digest = hmac.digest(salt, api_key.encode("utf-8", "replace"), hashlib.sha256)
     return digest.hex()[:FINGERPRINT_HEX_DIGITS]
+
+
+def is_fingerprint(text: str) -> bool:
+    """Whether ``text`` is a fingerprint as :func:`key_fingerprint` writes it, in either case (ASCII hex only)."""
+    return _FINGERPRINT.fullmatch(text.lower()) is not None
 
 
 KEY_HEADERS = (b"x-api-key", b"api-key", b"x-goog-api-key")
