@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +25,10 @@ from ccproxy_duckdb import rollup_sql
 from ccproxy_duckdb.analytics import analytics
 from ccproxy_duckdb.database import Database
 from ccproxy_duckdb.queries import delete_all, delete_older_than
-from ccproxy_duckdb.rollup_keeper import read_watermarks
+from ccproxy_duckdb.rollup_keeper import RollupKeeper, read_watermarks
 from ccproxy_duckdb.rollups import answer_analytics, plan, rollup_analytics, rollups_can_filter
 from ccproxy_duckdb.rollups_answer import Percentiles
+from ccproxy_duckdb.rows import record_to_row
 from ccproxy_duckdb.schema import MIGRATIONS
 from ccproxy_duckdb.writer import LogWriter
 
@@ -234,6 +236,36 @@ def test_writer_rolls_up_closed_buckets_and_late_rows(tmp_path):
     compare(database, LogFilters(start_time=NOW - timedelta(hours=10), end_time=NOW + timedelta(seconds=1)), "hour")
     compare(database, LogFilters(start_time=NOW - timedelta(hours=3, seconds=7), end_time=NOW), "minute")
     database.close()
+
+
+def test_hours_are_summed_from_the_minute_rollups_not_read_back_from_the_raw_rows(tmp_path):
+    """Rolling an hour up from its raw rows read the whole hour back from the file; its minutes hold the same sums."""
+    database = Database.open(str(tmp_path / "hours.duckdb"))
+    cursor = database.cursor()
+    chance = random.Random(3)
+    records = [make_record(n, timedelta(seconds=chance.uniform(2.2 * 3600, 4 * 3600)), chance) for n in range(2000)]
+    with cursor.appender("access_logs") as appender:
+        appender.append_rows([record_to_row(record) for record in records])
+    now = int(time.time() * 1_000_000)
+    for statement in rollup_sql.fill_statements(rollup_sql.MINUTE, "access_logs", ""):
+        cursor.execute(statement)
+    minute_mark = rollup_sql.MINUTE.floor(now - rollup_sql.MARGIN_MICROS)
+    hour_mark = rollup_sql.HOUR.floor(now - 5 * 3_600_000_000)
+    cursor.execute("UPDATE rollup_watermark SET watermark_us = ? WHERE level = 'minute'", [minute_mark])
+    cursor.execute("UPDATE rollup_watermark SET watermark_us = ? WHERE level = 'hour'", [hour_mark])
+    cursor.execute("DELETE FROM access_logs")  # what the hour's rollup may not need
+
+    keeper = RollupKeeper()
+    keeper.accept(keeper.after_append(cursor, []))
+
+    sums = cursor.execute("SELECT sum(requests), sum(tokens_input), sum(cost_usd) FROM rollup_hour").fetchone()
+    bins = dict(cursor.execute("SELECT metric, sum(n) FROM latency_hour GROUP BY metric").fetchall())
+    hours = cursor.execute("SELECT count(DISTINCT t_us) FROM rollup_hour").fetchone()[0]
+    cursor.close()
+    database.close()
+    assert sums == (2000, sum(r.tokens_input for r in records), sum(r.cost_usd for r in records))
+    assert bins == {rollup_sql.DURATION: 2000, rollup_sql.TTFT: sum(r.ttft_ms is not None for r in records)}
+    assert 2 <= hours <= 3  # the records' hours, one bucket each
 
 
 def test_retention_and_reset_keep_rollups_in_step(tmp_path):

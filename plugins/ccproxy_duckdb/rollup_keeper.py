@@ -5,7 +5,8 @@ The writer calls :meth:`RollupKeeper.after_append` inside the transaction that a
 - rows whose bucket is already rolled up (their timestamp is before a level's watermark: a
   request that lasted longer than the margin) are added to that level at once;
 - when the clock has passed a level's next bucket (plus :data:`~.rollup_sql.MARGIN_MICROS`),
-  the raw rows up to it are rolled up and the watermark moves.
+  the buckets up to it are rolled up and the watermark moves: the minutes from the raw rows,
+  the hours from the minutes.
 
 Only the writer moves watermarks, so it keeps them in memory. Retention and reset change rows
 and rollups in one transaction, under the database's maintenance lock, which the writer also holds.
@@ -47,11 +48,15 @@ class RollupKeeper:
         self._add_late_rows(cursor, rows, current)
         moved = dict(current)
         now = int(time.time() * 1_000_000)
-        for level in LEVELS:
+        finer: Level | None = None
+        # Finest first: each coarser level is summed from the one below it, complete by then up to
+        # at least the coarser level's target, as both are floors of the same moment.
+        for level in reversed(LEVELS):
             target = level.floor(now - MARGIN_MICROS)
             if target > current[level.name]:
-                self._roll_up(cursor, level, current[level.name], target)
+                self._roll_up(cursor, level, finer, current[level.name], target)
                 moved[level.name] = target
+            finer = level
         return moved
 
     def accept(self, watermarks: dict[str, int]) -> None:
@@ -63,10 +68,17 @@ class RollupKeeper:
         self._watermarks = None
 
     @staticmethod
-    def _roll_up(cursor: duckdb.DuckDBPyConnection, level: Level, start: int, end: int) -> None:
-        where = 'WHERE "timestamp" >= $start AND "timestamp" < $end'
-        bounds = {"start": micros_to_datetime(start), "end": micros_to_datetime(end)}
-        for statement in rollup_sql.fill_statements(level, "access_logs", where):
+    def _roll_up(cursor: duckdb.DuckDBPyConnection, level: Level, finer: Level | None, start: int, end: int) -> None:
+        """Add the buckets from ``start`` to before ``end`` to ``level``: from the raw rows for the finest
+        level, else from the ``finer`` level's rollups."""
+        if finer is None:
+            where = 'WHERE "timestamp" >= $start AND "timestamp" < $end'
+            bounds: dict[str, Any] = {"start": micros_to_datetime(start), "end": micros_to_datetime(end)}
+            statements = rollup_sql.fill_statements(level, "access_logs", where)
+        else:
+            bounds = {"start": start, "end": end}
+            statements = rollup_sql.merge_statements(level, finer)
+        for statement in statements:
             cursor.execute(statement, bounds)
         cursor.execute("UPDATE rollup_watermark SET watermark_us = ? WHERE level = ?", [end, level.name])
 

@@ -161,6 +161,25 @@ def fill_statements(level: Level, source: str, where: str) -> tuple[str, str]:
     )
 
 
+def merge_statements(coarse: Level, fine: Level) -> tuple[str, str]:
+    """Add ``fine``'s rows of the buckets from ``$start`` to before ``$end`` (epoch microseconds) to
+    ``coarse``'s two tables, summed into its buckets.
+
+    Every sum and bin count adds up, so this gives what the raw rows of those buckets would, from a
+    few rows a minute instead of every request: rolling an hour up from its raw rows read the whole
+    hour back from the file (some 50 MiB more resident memory for a minute at 200 requests a second).
+    """
+    dims = ", ".join(f'fine."{name}"' for name in DIMENSION_NAMES)
+    key = f"fine.t_us // {coarse.width_micros} * {coarse.width_micros} AS t_us, {dims}, fine.is_error"
+    sums = ", ".join(f'sum(fine."{name}")' for name in SUM_NAMES)
+    where = "WHERE fine.t_us >= $start AND fine.t_us < $end GROUP BY ALL ORDER BY 1"
+    return (
+        f"INSERT INTO {coarse.sums_table} SELECT {key}, {sums} FROM {fine.sums_table} AS fine {where}",
+        f"INSERT INTO {coarse.latency_table} SELECT {key}, fine.metric, fine.bin, sum(fine.n) "
+        f"FROM {fine.latency_table} AS fine {where}",
+    )
+
+
 def rebuild_statements() -> tuple[str, ...]:
     """For a migration: set each watermark from the clock and roll up every stored row before it."""
     statements: list[str] = []
